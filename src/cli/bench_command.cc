@@ -1,1 +1,111 @@
-// placeholder
+// `iris bench`: load time, prefill and decode speed, peak memory, as JSON.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <random>
+
+#include <boost/json.hpp>
+
+#include "cli/commands.h"
+#include "engine/kernels/kernels.h"
+#include "engine/runtime/engine.h"
+
+namespace iris::cli {
+namespace {
+
+struct BenchFlags {
+  std::string model;
+  int prompt_tokens = 512;
+  int decode_tokens = 128;
+  int threads = 0;
+  bool json = false;
+};
+
+double Since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int Bench(const BenchFlags& f) {
+  auto t0 = std::chrono::steady_clock::now();
+  runtime::EngineOptions eo;
+  eo.threads = f.threads;
+  auto loaded = runtime::Engine::Load(f.model, eo);
+  if (!loaded.ok()) {
+    PrintError("bench", loaded.status().message());
+    return 1;
+  }
+  runtime::Engine& engine = **loaded;
+  const double load_s = Since(t0);
+  const model::TextModel& text = engine.text_model();
+  // A fixed pseudo-random prompt of ordinary (non-special) tokens.
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> pick(100, std::min(text.vocab_size(), 49152) - 1);
+  std::vector<int32_t> prompt(static_cast<size_t>(f.prompt_tokens));
+  for (int32_t& id : prompt) id = pick(rng);
+
+  const size_t dim = static_cast<size_t>(text.model_dim());
+  std::vector<float> embeds(prompt.size() * dim);
+  text.Embed(prompt, embeds.data());
+  model::KvCache cache = text.NewCache();
+  cache.Reserve(prompt.size() + static_cast<size_t>(f.decode_tokens));
+  std::vector<float> logits;
+  auto t1 = std::chrono::steady_clock::now();
+  text.Forward(engine.compute(), embeds.data(), prompt.size(), cache, false, &logits);
+  const double prefill_s = Since(t1);
+
+  std::vector<float> emb(dim);
+  auto t2 = std::chrono::steady_clock::now();
+  for (int i = 0; i < f.decode_tokens; ++i) {
+    const int32_t id = runtime::ArgMax(logits);
+    text.Embed(std::span<const int32_t>(&id, 1), emb.data());
+    text.Forward(engine.compute(), emb.data(), 1, cache, false, &logits);
+  }
+  const double decode_s = Since(t2);
+
+  struct rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  boost::json::object out{
+      {"model", f.model},
+      {"weights_bytes", engine.weight_bytes()},
+      {"load_seconds", load_s},
+      {"prompt_tokens", f.prompt_tokens},
+      {"prefill_seconds", prefill_s},
+      {"prefill_tokens_per_second", prefill_s > 0 ? f.prompt_tokens / prefill_s : 0.0},
+      {"decode_tokens", f.decode_tokens},
+      {"decode_seconds", decode_s},
+      {"decode_tokens_per_second", decode_s > 0 ? f.decode_tokens / decode_s : 0.0},
+      {"peak_rss_bytes", static_cast<int64_t>(ru.ru_maxrss) * 1024},
+      {"threads", engine.threads()},
+      {"simd_target", kernels::ActiveTarget()},
+      {"cpu_features", kernels::CpuFeatures()},
+  };
+  if (f.json) {
+    std::printf("%s\n", boost::json::serialize(out).c_str());
+  } else {
+    std::printf("load %.2f s | prefill %d tok in %.2f s = %.1f tok/s | decode %d tok in %.2f s = "
+                "%.1f tok/s | peak RSS %.0f MiB | %d threads | %s\n",
+                load_s, f.prompt_tokens, prefill_s, f.prompt_tokens / prefill_s, f.decode_tokens,
+                decode_s, f.decode_tokens / decode_s, ru.ru_maxrss / 1024.0, engine.threads(),
+                kernels::ActiveTarget().c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddBenchCommand(CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand("bench", "Measure load, prefill and decode speed of a model");
+  auto f = std::make_shared<BenchFlags>();
+  cmd->add_option("--model", f->model, "model directory")->required();
+  cmd->add_option("--prompt-tokens", f->prompt_tokens, "prefill length")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("--decode-tokens", f->decode_tokens, "tokens to decode")
+      ->capture_default_str()->check(CLI::Range(0, 1 << 16));
+  cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)")->capture_default_str();
+  cmd->add_flag("--json", f->json, "print one JSON object");
+  cmd->callback([f, &exit_code] { exit_code = Bench(*f); });
+}
+
+}  // namespace iris::cli

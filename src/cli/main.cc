@@ -1,1 +1,23 @@
-int main() { return 0; }
+// iris: one binary, several subcommands (run, verify, tokenize, bench).
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"iris — an AI gateway and a local SmolVLM2 engine"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "iris 0.1.0");
+  int exit_code = 0;
+  iris::cli::AddRunCommand(app, exit_code);
+  iris::cli::AddVerifyCommand(app, exit_code);
+  iris::cli::AddTokenizeCommand(app, exit_code);
+  iris::cli::AddBenchCommand(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return exit_code;
+}

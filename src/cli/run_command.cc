@@ -1,1 +1,105 @@
-// placeholder
+// `iris run`: renders the chat template for a prompt and streams the model's answer.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "engine/runtime/engine.h"
+
+namespace iris::cli {
+namespace {
+
+struct RunFlags {
+  std::string model;
+  std::string prompt;
+  int max_tokens = 256;
+  float temperature = 0.0f;
+  float top_p = 1.0f;
+  int top_k = 0;
+  float min_p = 0.0f;
+  float repetition_penalty = 1.0f;
+  uint64_t seed = 0;
+  int threads = 0;
+  std::vector<std::string> stop;
+};
+
+int Run(const RunFlags& f) {
+  auto t0 = std::chrono::steady_clock::now();
+  runtime::EngineOptions eo;
+  eo.threads = f.threads;
+  auto engine = runtime::Engine::Load(f.model, eo);
+  if (!engine.ok()) {
+    PrintError("run", engine.status().message());
+    return 1;
+  }
+  const double load_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  boost::json::array messages{boost::json::object{
+      {"role", "user"},
+      {"content", boost::json::array{boost::json::object{{"type", "text"}, {"text", f.prompt}}}}}};
+  auto prompt = (*engine)->RenderChat(messages);
+  if (!prompt.ok()) {
+    PrintError("run", prompt.status().message());
+    return 1;
+  }
+  std::vector<int32_t> ids = (*engine)->tokenizer().Encode(*prompt);
+  runtime::GenerateOptions go;
+  go.max_tokens = f.max_tokens;
+  go.sampling.temperature = f.temperature;
+  go.sampling.top_p = f.top_p;
+  go.sampling.top_k = f.top_k;
+  go.sampling.min_p = f.min_p;
+  go.sampling.repetition_penalty = f.repetition_penalty;
+  go.sampling.seed = f.seed;
+  go.stop = f.stop;
+  auto result = (*engine)->Generate(ids, go, [](std::string_view piece) {
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  if (!result.ok()) {
+    PrintError("run", result.status().message());
+    return 1;
+  }
+  std::fputc('\n', stdout);
+  const auto& r = *result;
+  const double prefill_tps = r.prefill_seconds > 0 ? r.prompt_tokens / r.prefill_seconds : 0;
+  const double decode_tps = r.decode_seconds > 0 ? r.tokens.size() / r.decode_seconds : 0;
+  std::fprintf(stderr,
+               "iris run: loaded in %.2f s; prompt %zu tokens at %.1f tok/s; generated %zu tokens "
+               "at %.1f tok/s (%s); %d threads\n",
+               load_s, r.prompt_tokens, prefill_tps, r.tokens.size(), decode_tps,
+               r.finish_reason.c_str(), (*engine)->threads());
+  return 0;
+}
+
+}  // namespace
+
+void AddRunCommand(CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand("run", "Answer a prompt with a local SmolVLM2 model, streaming");
+  auto f = std::make_shared<RunFlags>();
+  cmd->add_option("--model", f->model, "model directory (config.json, model.safetensors, ...)")
+      ->required();
+  cmd->add_option("prompt", f->prompt, "the question or instruction")->required();
+  cmd->add_option("--max-tokens", f->max_tokens, "most tokens to generate")
+      ->capture_default_str()->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--temperature", f->temperature, "0 = greedy")
+      ->capture_default_str()->check(CLI::Range(0.0f, 100.0f));
+  cmd->add_option("--top-p", f->top_p, "nucleus sampling mass")
+      ->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
+  cmd->add_option("--top-k", f->top_k, "sample among the k likeliest (0 = off)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--min-p", f->min_p, "drop tokens below min-p × the top probability")
+      ->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
+  cmd->add_option("--repetition-penalty", f->repetition_penalty, "1 = off")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", f->seed, "random seed for sampling")->capture_default_str();
+  cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)")
+      ->capture_default_str()->check(CLI::Range(0, 1024));
+  cmd->add_option("--stop", f->stop, "stop string (repeatable)");
+  cmd->callback([f, &exit_code] { exit_code = Run(*f); });
+}
+
+}  // namespace iris::cli

@@ -1,1 +1,65 @@
-// placeholder
+// `iris verify`: compares the engine against Hugging Face golden outputs.
+#include <cstdio>
+#include <memory>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "engine/runtime/verify.h"
+
+namespace iris::cli {
+
+void AddVerifyCommand(CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand(
+      "verify", "Check the engine against golden outputs in a fixture model directory");
+  struct Flags {
+    std::string dir;
+    std::string cases;
+    int threads = 0;
+  };
+  auto f = std::make_shared<Flags>();
+  cmd->add_option("model_dir", f->dir, "directory with goldens.safetensors + goldens.json")
+      ->required();
+  cmd->add_option("--cases", f->cases, "comma-separated case names (default: all)");
+  cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)");
+  cmd->callback([f, &exit_code] {
+    runtime::VerifyOptions vo;
+    vo.threads = f->threads;
+    std::stringstream ss(f->cases);
+    for (std::string c; std::getline(ss, c, ',');) {
+      if (!c.empty()) vo.cases.push_back(c);
+    }
+    bool all_ok = true;
+    size_t compared = 0;
+    auto lines = runtime::Verify(f->dir, vo, [&](const runtime::VerifyLine& l) {
+      if (l.skipped) {
+        std::printf("%-14s %-24s %s\n", l.case_name.c_str(), "", l.detail.c_str());
+        return;
+      }
+      ++compared;
+      all_ok = all_ok && l.ok;
+      if (l.detail.empty()) {
+        std::printf("%-14s %-24s max_abs_err %.3e  tol %.3e  %s\n", l.case_name.c_str(),
+                    l.item.c_str(), l.max_abs_error, l.tolerance, l.ok ? "ok" : "FAIL");
+      } else {
+        std::printf("%-14s %-24s %s  %s\n", l.case_name.c_str(), l.item.c_str(), l.detail.c_str(),
+                    l.ok ? "ok" : "FAIL");
+      }
+      std::fflush(stdout);
+    });
+    if (!lines.ok()) {
+      PrintError("verify", lines.status().message());
+      exit_code = 2;
+      return;
+    }
+    if (compared == 0) {
+      PrintError("verify", "nothing was compared (every selected case needs unsupported input)");
+      exit_code = 1;
+      return;
+    }
+    std::printf("%s\n", all_ok ? "verify: all compared outputs within tolerance"
+                               : "verify: MISMATCH");
+    exit_code = all_ok ? 0 : 1;
+  });
+}
+
+}  // namespace iris::cli

@@ -1,0 +1,80 @@
+// Safetensors reader: validates the header of one file, or of the shards of a checkpoint
+// (model.safetensors.index.json), and hands out views into the memory-mapped data.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/mapped_file.h"
+#include "base/status.h"
+#include "engine/tensor/tensor.h"
+
+namespace iris::formats {
+
+struct TensorEntry {
+  std::string name;
+  tensor::TensorView view;  // points into the mapped file
+  std::string file;         // which file holds it (for error messages)
+};
+
+// One .safetensors file. Open() checks everything it can without reading the data:
+// header length within the file, valid JSON, known dtypes, offsets in range, sizes that
+// match dtype × shape, and no two tensors overlapping.
+class SafetensorsFile {
+ public:
+  static Result<SafetensorsFile> Open(const std::string& path);
+
+  const std::map<std::string, TensorEntry>& tensors() const { return tensors_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  const std::string& path() const { return file_.path(); }
+
+ private:
+  MappedFile file_;
+  std::map<std::string, TensorEntry> tensors_;
+  std::map<std::string, std::string> metadata_;
+};
+
+// The weights of a checkpoint directory: model.safetensors, or the shards named by
+// model.safetensors.index.json (every shard opened and checked against the index).
+class WeightStore {
+ public:
+  static Result<WeightStore> OpenDir(const std::string& dir);
+  // A store over explicit files (tests, tools).
+  static Result<WeightStore> OpenFiles(const std::vector<std::string>& paths);
+
+  bool Has(const std::string& name) const { return entries_.count(name) != 0; }
+  // The tensor `name`; NotFound naming the checkpoint if absent.
+  Result<TensorEntry> Get(const std::string& name) const;
+  // Like Get, and checks the shape: FailedPrecondition naming file, tensor, both shapes.
+  Result<TensorEntry> Get(const std::string& name, const std::vector<int64_t>& shape) const;
+
+  const std::map<std::string, TensorEntry>& entries() const { return entries_; }
+  // Total bytes of tensor data.
+  size_t total_bytes() const;
+  const std::string& description() const { return description_; }
+
+ private:
+  std::vector<std::shared_ptr<SafetensorsFile>> files_;
+  std::map<std::string, TensorEntry> entries_;
+  std::string description_;
+};
+
+}  // namespace iris::formats
+
+namespace iris::formats {
+
+// One tensor to write: raw little-endian bytes of dtype × shape.
+struct TensorToWrite {
+  std::string name;
+  tensor::DType dtype;
+  std::vector<int64_t> shape;
+  std::string bytes;
+};
+
+// Writes a safetensors file (header padded to 8 bytes, tensors in the given order).
+Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                        const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+
+}  // namespace iris::formats

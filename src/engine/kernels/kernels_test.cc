@@ -1,0 +1,119 @@
+// Every SIMD kernel against its scalar twin on every target this CPU can run, with odd
+// sizes and unaligned pointers.
+#include "engine/kernels/kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "engine/kernels/ref/kernels_ref.h"
+
+namespace iris::kernels {
+namespace {
+
+using tensor::DType;
+
+class KernelsTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { ASSERT_TRUE(ForceTarget(GetParam())) << GetParam(); }
+  void TearDown() override { ForceTarget(""); }
+};
+
+std::vector<float> RandomFloats(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// Weights stored as dtype, returned as raw bytes (+1 element of slack for misalignment).
+std::vector<uint8_t> Encode(const std::vector<float>& w, DType dtype, size_t offset_bytes) {
+  const size_t es = tensor::DTypeSize(dtype);
+  std::vector<uint8_t> bytes(offset_bytes + w.size() * es);
+  for (size_t i = 0; i < w.size(); ++i) {
+    uint8_t* p = bytes.data() + offset_bytes + i * es;
+    if (dtype == DType::kF32) {
+      std::memcpy(p, &w[i], 4);
+    } else {
+      uint16_t h = dtype == DType::kBF16 ? tensor::F32ToBf16(w[i]) : tensor::F32ToF16(w[i]);
+      std::memcpy(p, &h, 2);
+    }
+  }
+  return bytes;
+}
+
+TEST_P(KernelsTest, MatMulRowsMatchesScalarTwin) {
+  for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
+    for (size_t k : {1u, 7u, 16u, 33u, 64u, 72u, 100u, 257u}) {
+      for (size_t tokens : {1u, 2u, 3u, 4u, 5u, 9u}) {
+        for (size_t n : {1u, 3u, 4u, 17u, 35u}) {
+          const size_t x_stride = k + 3;  // rows not packed
+          auto x_store = RandomFloats(tokens * x_stride + 1, 1);
+          const float* x = x_store.data() + 1;  // unaligned
+          auto w = RandomFloats(n * k, 2, 0.5f);
+          auto wb = Encode(w, dtype, 2);  // unaligned by 2 bytes
+          const size_t n_begin = n > 2 ? 1 : 0;
+          const size_t out_stride = n + 2;
+          std::vector<float> got(tokens * out_stride, -7.f), want(tokens * out_stride, -7.f);
+          MatMulRows(x, x_stride, tokens, wb.data() + 2, dtype, k, n_begin, n, got.data(),
+                     out_stride);
+          ref::MatMulRows(x, x_stride, tokens, wb.data() + 2, dtype, k, n_begin, n, want.data(),
+                          out_stride);
+          for (size_t i = 0; i < got.size(); ++i) {
+            ASSERT_NEAR(got[i], want[i], 1e-4f * (1.0f + std::sqrt(static_cast<float>(k))))
+                << "dtype " << tensor::DTypeName(dtype) << " k=" << k << " tokens=" << tokens
+                << " n=" << n << " i=" << i;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(KernelsTest, DotAxpyConvertMatchScalarTwins) {
+  for (size_t n : {0u, 1u, 5u, 16u, 31u, 64u, 129u}) {
+    auto a = RandomFloats(n + 1, 3), b = RandomFloats(n + 1, 4);
+    EXPECT_NEAR(DotF32(a.data() + 1, b.data() + 1, n), ref::DotF32(a.data() + 1, b.data() + 1, n),
+                1e-4f * (1 + n));
+    auto y1 = RandomFloats(n + 1, 5);
+    auto y2 = y1;
+    AxpyF32(0.37f, a.data() + 1, y1.data() + 1, n);
+    ref::AxpyF32(0.37f, a.data() + 1, y2.data() + 1, n);
+    for (size_t i = 0; i < y1.size(); ++i) ASSERT_NEAR(y1[i], y2[i], 1e-5f);
+    for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
+      auto bytes = Encode(a, dtype, 0);
+      std::vector<float> got(a.size());
+      ConvertRowToF32(bytes.data(), dtype, a.size(), got.data());
+      for (size_t i = 0; i < a.size(); ++i) {
+        ASSERT_EQ(got[i], ref::LoadAsF32(bytes.data(), dtype, i)) << tensor::DTypeName(dtype);
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTargets, KernelsTest, ::testing::ValuesIn(AvailableTargets()),
+                         [](const auto& param_info) { return param_info.param; });
+
+TEST(KernelsInfoTest, ReportsTargetsAndFeatures) {
+  auto targets = AvailableTargets();
+  ASSERT_FALSE(targets.empty());
+  EXPECT_EQ(ActiveTarget(), targets.front());
+  EXPECT_FALSE(ForceTarget("NO_SUCH_TARGET"));
+  EXPECT_EQ(ActiveTarget(), targets.front());
+}
+
+TEST(DTypeTest, HalfConversionsRoundTrip) {
+  for (float f : {0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f, 5.9604645e-08f, 0.333251953125f}) {
+    EXPECT_EQ(tensor::F16ToF32(tensor::F32ToF16(f)), f) << f;
+  }
+  EXPECT_EQ(tensor::Bf16ToF32(tensor::F32ToBf16(1.0f)), 1.0f);
+  EXPECT_EQ(tensor::F32ToBf16(1.00390625f), 0x3f80);  // ties to even
+  EXPECT_TRUE(std::isinf(tensor::F16ToF32(tensor::F32ToF16(1e6f))));
+}
+
+}  // namespace
+}  // namespace iris::kernels

@@ -1,0 +1,192 @@
+#include "engine/ops/ops.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "base/check.h"
+#include "engine/kernels/kernels.h"
+
+namespace iris::ops {
+
+void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor::TensorView& w,
+            float* out, const float* bias) {
+  IRIS_CHECK(w.shape.size() == 2);
+  const size_t n_dim = static_cast<size_t>(w.shape[0]);
+  const size_t k_dim = static_cast<size_t>(w.shape[1]);
+  // Grain: enough rows that a task is worth a wake-up; a multiple of the 16-row block.
+  const size_t grain = std::max<size_t>(16, (64 * 1024 / std::max<size_t>(k_dim, 1)) & ~size_t{15});
+  auto body = [&](size_t b, size_t e, int) {
+    kernels::MatMulRows(x, k_dim, num_tokens, w.data, w.dtype, k_dim, b, e, out + b, n_dim);
+    if (bias) {
+      for (size_t t = 0; t < num_tokens; ++t) {
+        float* o = out + t * n_dim;
+        for (size_t n = b; n < e; ++n) o[n] += bias[n];
+      }
+    }
+  };
+  if (ctx.pool) {
+    ctx.pool->ParallelFor(n_dim, grain, body);
+  } else {
+    body(0, n_dim, 0);
+  }
+}
+
+void RmsNorm(const float* x, size_t num_tokens, size_t dim, const float* weight, float eps,
+             float* out) {
+  for (size_t t = 0; t < num_tokens; ++t) {
+    const float* xr = x + t * dim;
+    float* o = out + t * dim;
+    float ss = kernels::DotF32(xr, xr, dim);
+    const float inv = 1.0f / std::sqrt(ss / static_cast<float>(dim) + eps);
+    for (size_t i = 0; i < dim; ++i) o[i] = weight[i] * (xr[i] * inv);
+  }
+}
+
+void LayerNorm(const float* x, size_t num_tokens, size_t dim, const float* weight,
+               const float* bias, float eps, float* out) {
+  for (size_t t = 0; t < num_tokens; ++t) {
+    const float* xr = x + t * dim;
+    float* o = out + t * dim;
+    double mean = 0;
+    for (size_t i = 0; i < dim; ++i) mean += xr[i];
+    mean /= static_cast<double>(dim);
+    double var = 0;
+    for (size_t i = 0; i < dim; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+    var /= static_cast<double>(dim);
+    const float inv = static_cast<float>(1.0 / std::sqrt(var + eps));
+    const float m = static_cast<float>(mean);
+    for (size_t i = 0; i < dim; ++i) o[i] = (xr[i] - m) * inv * weight[i] + bias[i];
+  }
+}
+
+// HF "default" RoPE: inv_freq[i] = 1 / θ^(2i/d) in f32, angle = f32(pos) · inv_freq[i].
+void RopeTables(double theta, size_t head_dim, size_t pos0, size_t num_tokens, float* cos_out,
+                float* sin_out) {
+  const size_t half = head_dim / 2;
+  std::vector<float> inv_freq(half);
+  for (size_t i = 0; i < half; ++i) {
+    const float expo = static_cast<float>(2 * i) / static_cast<float>(head_dim);
+    inv_freq[i] = 1.0f / static_cast<float>(std::pow(static_cast<double>(static_cast<float>(theta)),
+                                                     static_cast<double>(expo)));
+  }
+  for (size_t t = 0; t < num_tokens; ++t) {
+    const float pos = static_cast<float>(pos0 + t);
+    for (size_t i = 0; i < half; ++i) {
+      const float angle = pos * inv_freq[i];
+      cos_out[t * half + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+      sin_out[t * half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+    }
+  }
+}
+
+void ApplyRope(float* x, size_t num_tokens, size_t num_heads, size_t head_dim, const float* cos,
+               const float* sin) {
+  const size_t half = head_dim / 2;
+  for (size_t t = 0; t < num_tokens; ++t) {
+    const float* c = cos + t * half;
+    const float* s = sin + t * half;
+    for (size_t h = 0; h < num_heads; ++h) {
+      float* v = x + (t * num_heads + h) * head_dim;
+      for (size_t i = 0; i < half; ++i) {
+        const float a = v[i], b = v[i + half];
+        v[i] = a * c[i] - b * s[i];
+        v[i + half] = b * c[i] + a * s[i];
+      }
+    }
+  }
+}
+
+void SiluMul(float* gate, const float* up, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void GeluTanh(float* x, size_t n) {
+  constexpr float kC = 0.7978845608028654f;  // sqrt(2/π)
+  for (size_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    x[i] = 0.5f * v * (1.0f + std::tanh(kC * (v + 0.044715f * v * v * v)));
+  }
+}
+
+void Add(float* x, const float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+void Softmax(float* x, size_t n) {
+  float m = -INFINITY;
+  for (size_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+  float sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - m);
+    sum += x[i];
+  }
+  const float inv = 1.0f / sum;
+  for (size_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+namespace {
+
+// One query row against keys [0, num_keys): out = softmax(scale · q·K) · V.
+void AttendRow(const float* q, const float* k, const float* v, size_t kv_stride, size_t num_keys,
+               size_t head_dim, float scale, float* scores, float* out) {
+  for (size_t j = 0; j < num_keys; ++j) scores[j] = kernels::DotF32(q, k + j * kv_stride, head_dim) * scale;
+  Softmax(scores, num_keys);
+  std::fill(out, out + head_dim, 0.0f);
+  for (size_t j = 0; j < num_keys; ++j) kernels::AxpyF32(scores[j], v + j * kv_stride, out, head_dim);
+}
+
+}  // namespace
+
+void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, size_t pos0,
+                     const float* k_cache, const float* v_cache, size_t num_heads,
+                     size_t num_kv_heads, size_t head_dim, float scale, float* out) {
+  const size_t group = num_heads / num_kv_heads;
+  const size_t kv_stride = num_kv_heads * head_dim;
+  const size_t total = pos0 + num_tokens;
+  const size_t tasks = num_heads * num_tokens;
+  auto body = [&](size_t b, size_t e, int) {
+    std::vector<float> scores(total);
+    for (size_t task = b; task < e; ++task) {
+      const size_t h = task % num_heads, t = task / num_heads;
+      const size_t kvh = h / group;
+      AttendRow(q + (t * num_heads + h) * head_dim, k_cache + kvh * head_dim,
+                v_cache + kvh * head_dim, kv_stride, pos0 + t + 1, head_dim, scale, scores.data(),
+                out + (t * num_heads + h) * head_dim);
+    }
+  };
+  if (ctx.pool) {
+    ctx.pool->ParallelFor(tasks, 1, body);
+  } else {
+    body(0, tasks, 0);
+  }
+}
+
+void FullAttention(ComputeContext& ctx, const float* q, const float* k, const float* v,
+                   size_t num_tokens, size_t num_heads, size_t head_dim, float scale, float* out) {
+  const size_t stride = num_heads * head_dim;
+  const size_t tasks = num_heads * num_tokens;
+  auto body = [&](size_t b, size_t e, int) {
+    std::vector<float> scores(num_tokens);
+    for (size_t task = b; task < e; ++task) {
+      const size_t h = task % num_heads, t = task / num_heads;
+      AttendRow(q + t * stride + h * head_dim, k + h * head_dim, v + h * head_dim, stride,
+                num_tokens, head_dim, scale, scores.data(), out + t * stride + h * head_dim);
+    }
+  };
+  if (ctx.pool) {
+    ctx.pool->ParallelFor(tasks, 1, body);
+  } else {
+    body(0, tasks, 0);
+  }
+}
+
+std::vector<float> ToF32(const tensor::TensorView& w) {
+  std::vector<float> out(static_cast<size_t>(w.num_elements()));
+  kernels::ConvertRowToF32(w.data, w.dtype, out.size(), out.data());
+  return out;
+}
+
+}  // namespace iris::ops

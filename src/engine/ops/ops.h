@@ -1,0 +1,64 @@
+// Tensor operations of the models: shape checks, dtype dispatch, and ParallelFor over the
+// kernels. Activations are f32 row-major; weights are memory-mapped TensorViews.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "engine/tensor/tensor.h"
+
+namespace iris::ops {
+
+// What every op needs to run: the pool its loops run on. Passed explicitly, no singletons.
+struct ComputeContext {
+  ThreadPool* pool = nullptr;
+};
+
+// out[T, N] = x[T, K] · wᵀ, w a [N, K] weight (F32/BF16/F16). Parallel over N.
+// bias (optional, f32 [N]) is added.
+void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor::TensorView& w,
+            float* out, const float* bias = nullptr);
+
+// x[T, D] ← x · rsqrt(mean(x²) + eps) · weight (Llama RMSNorm).
+void RmsNorm(const float* x, size_t num_tokens, size_t dim, const float* weight, float eps,
+             float* out);
+
+// out[T, D] = LayerNorm(x) · weight + bias (biased variance, as torch).
+void LayerNorm(const float* x, size_t num_tokens, size_t dim, const float* weight,
+               const float* bias, float eps, float* out);
+
+// Rotary tables for positions [pos0, pos0 + T): cos/sin [T, head_dim/2].
+void RopeTables(double theta, size_t head_dim, size_t pos0, size_t num_tokens, float* cos_out,
+                float* sin_out);
+// Applies rotate-half RoPE in place to x[T, num_heads, head_dim].
+void ApplyRope(float* x, size_t num_tokens, size_t num_heads, size_t head_dim, const float* cos,
+               const float* sin);
+
+// gate[T, F] ← silu(gate) ⊙ up.
+void SiluMul(float* gate, const float* up, size_t n);
+// x ← gelu_pytorch_tanh(x).
+void GeluTanh(float* x, size_t n);
+// x[i] += y[i].
+void Add(float* x, const float* y, size_t n);
+// Softmax over n values in place (max-subtracted, f32).
+void Softmax(float* x, size_t n);
+
+// Causal multi-head attention with grouped KV heads.
+// q: [T, num_heads, head_dim] for positions [pos0, pos0 + T).
+// k_cache, v_cache: [capacity, num_kv_heads, head_dim] holding positions [0, pos0 + T).
+// out: [T, num_heads, head_dim]. scale multiplies q·k.
+void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, size_t pos0,
+                     const float* k_cache, const float* v_cache, size_t num_heads,
+                     size_t num_kv_heads, size_t head_dim, float scale, float* out);
+
+// Bidirectional attention over one sequence (vision): q, k, v, out [T, num_heads, head_dim].
+void FullAttention(ComputeContext& ctx, const float* q, const float* k, const float* v,
+                   size_t num_tokens, size_t num_heads, size_t head_dim, float scale, float* out);
+
+// Converts a small weight (norm, bias) to f32.
+std::vector<float> ToF32(const tensor::TensorView& w);
+
+}  // namespace iris::ops

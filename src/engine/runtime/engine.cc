@@ -1,0 +1,191 @@
+#include "engine/runtime/engine.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "base/json.h"
+
+namespace iris::runtime {
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// eos ids from generation_config.json (an int or a list), falling back to the tokenizer's
+// <end_of_utterance>.
+std::vector<int32_t> FindEosIds(const std::string& dir, const tokenizer::Tokenizer& tok) {
+  std::vector<int32_t> ids;
+  auto gen = ReadJsonFile((fs::path(dir) / "generation_config.json").string());
+  if (gen.ok() && gen->is_object()) {
+    if (const json::value* e = gen->as_object().if_contains("eos_token_id")) {
+      if (e->is_int64()) ids.push_back(static_cast<int32_t>(e->as_int64()));
+      if (e->is_array()) {
+        for (const json::value& x : e->as_array()) {
+          if (x.is_int64()) ids.push_back(static_cast<int32_t>(x.as_int64()));
+        }
+      }
+    }
+  }
+  if (auto eou = tok.TokenId("<end_of_utterance>")) {
+    if (std::find(ids.begin(), ids.end(), *eou) == ids.end()) ids.push_back(*eou);
+  }
+  return ids;
+}
+
+// Length of the longest suffix of `text` that is a proper prefix of a stop string: that
+// much output is held back until the next token decides.
+size_t HeldBack(std::string_view text, const std::vector<std::string>& stops) {
+  size_t held = 0;
+  for (const std::string& s : stops) {
+    for (size_t n = std::min(s.size() - 1, text.size()); n > held; --n) {
+      if (text.substr(text.size() - n) == std::string_view(s).substr(0, n)) {
+        held = n;
+        break;
+      }
+    }
+  }
+  return held;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> Engine::Load(const std::string& model_dir,
+                                             const EngineOptions& options) {
+  std::error_code ec;
+  if (!fs::is_directory(model_dir, ec)) {
+    return NotFound(model_dir + ": not a model directory");
+  }
+  std::unique_ptr<Engine> e(new Engine());
+  IRIS_ASSIGN_OR_RETURN(e->config_, model::LoadModelConfig(model_dir));
+  IRIS_ASSIGN_OR_RETURN(e->weights_, formats::WeightStore::OpenDir(model_dir));
+  IRIS_ASSIGN_OR_RETURN(model::TextModel text,
+                        model::TextModel::Load(e->weights_, e->config_.text,
+                                               e->config_.tie_word_embeddings));
+  e->text_.emplace(std::move(text));
+  IRIS_ASSIGN_OR_RETURN(tokenizer::Tokenizer tok, tokenizer::Tokenizer::FromFile(
+                                                      (fs::path(model_dir) / "tokenizer.json").string()));
+  if (tok.vocab_size() > e->config_.text.vocab_size) {
+    return FailedPrecondition(model_dir + ": tokenizer has " + std::to_string(tok.vocab_size()) +
+                              " ids but the model only " + std::to_string(e->config_.text.vocab_size));
+  }
+  e->tokenizer_.emplace(std::move(tok));
+  auto tmpl = tokenizer::ChatTemplate::FromModelDir(model_dir);
+  if (tmpl.ok()) {
+    e->chat_template_.emplace(std::move(tmpl).value());
+  } else if (tmpl.status().code() != ErrorCode::kNotFound) {
+    return tmpl.status();
+  }
+  e->eos_ids_ = FindEosIds(model_dir, *e->tokenizer_);
+  e->pool_ = std::make_unique<ThreadPool>(options.threads);
+  e->ctx_.pool = e->pool_.get();
+  return e;
+}
+
+Result<std::string> Engine::RenderChat(const json::array& messages,
+                                       bool add_generation_prompt) const {
+  if (!chat_template_) {
+    return FailedPrecondition("the model directory has no chat template "
+                              "(chat_template.json or tokenizer_config.json)");
+  }
+  json::object ctx;
+  ctx["messages"] = messages;
+  ctx["add_generation_prompt"] = add_generation_prompt;
+  ctx["bos_token"] = "<|im_start|>";
+  ctx["eos_token"] = "<end_of_utterance>";
+  return chat_template_->Render(ctx);
+}
+
+Result<GenerateResult> Engine::Generate(std::span<const int32_t> prompt,
+                                        const GenerateOptions& options,
+                                        const TextCallback& on_text) {
+  IRIS_RETURN_IF_ERROR(options.sampling.Validate());
+  if (prompt.empty()) return InvalidArgument("the prompt is empty");
+  if (options.max_tokens < 0) return InvalidArgument("max_tokens must be >= 0");
+  const int vocab = config_.text.vocab_size;
+  for (int32_t id : prompt) {
+    if (id < 0 || id >= vocab) {
+      return InvalidArgument("token id " + std::to_string(id) + " is outside the vocabulary");
+    }
+  }
+  const size_t max_pos = static_cast<size_t>(config_.text.max_position_embeddings);
+  if (prompt.size() >= max_pos) {
+    return OutOfRange("the prompt has " + std::to_string(prompt.size()) +
+                      " tokens; the model's context is " + std::to_string(max_pos));
+  }
+  const size_t budget =
+      std::min<size_t>(static_cast<size_t>(options.max_tokens), max_pos - prompt.size());
+
+  GenerateResult result;
+  result.prompt_tokens = prompt.size();
+  model::KvCache cache = text_->NewCache();
+  cache.Reserve(prompt.size() + budget);
+  std::vector<float> embeds(prompt.size() * text_->model_dim());
+  text_->Embed(prompt, embeds.data());
+  std::vector<float> logits;
+  auto t0 = std::chrono::steady_clock::now();
+  text_->Forward(ctx_, embeds.data(), prompt.size(), cache, /*all_logits=*/false, &logits);
+  result.prefill_seconds = SecondsSince(t0);
+
+  Sampler sampler(options.sampling);
+  std::vector<int32_t> history(prompt.begin(), prompt.end());
+  tokenizer::StreamDecoder decoder(*tokenizer_, /*skip_special=*/true);
+  std::string text;    // everything decoded so far
+  size_t printed = 0;  // bytes of `text` already handed to on_text
+  bool cancelled = false;
+  bool stopped_by_string = false;
+  auto emit = [&](size_t upto) {
+    if (upto > printed) {
+      if (on_text && !on_text(std::string_view(text).substr(printed, upto - printed))) {
+        cancelled = true;
+      }
+      printed = upto;
+    }
+  };
+  result.finish_reason = "length";
+  auto t1 = std::chrono::steady_clock::now();
+  std::vector<float> next(text_->model_dim());
+  for (size_t step = 0; step < budget && !cancelled; ++step) {
+    const int32_t id = sampler.Sample(logits, history);
+    result.tokens.push_back(id);
+    history.push_back(id);
+    if (options.stop_at_eos &&
+        std::find(eos_ids_.begin(), eos_ids_.end(), id) != eos_ids_.end()) {
+      result.finish_reason = "stop";
+      break;
+    }
+    text += decoder.Push(id);
+    bool stopped = false;
+    for (const std::string& s : options.stop) {
+      if (s.empty()) continue;
+      size_t from = printed > s.size() ? printed - s.size() : 0;
+      size_t pos = text.find(s, from);
+      if (pos != std::string::npos) {
+        text.resize(pos);
+        stopped = true;
+      }
+    }
+    if (stopped) {
+      stopped_by_string = true;
+      emit(text.size());
+      result.finish_reason = "stop";
+      break;
+    }
+    emit(text.size() - HeldBack(text, options.stop));
+    if (step + 1 == budget) break;
+    text_->Embed(std::span<const int32_t>(&id, 1), next.data());
+    text_->Forward(ctx_, next.data(), 1, cache, false, &logits);
+  }
+  if (!stopped_by_string && !cancelled) {
+    text += decoder.Flush();
+    emit(text.size());
+  }
+  result.decode_seconds = SecondsSince(t1);
+  result.text = std::move(text);
+  return result;
+}
+
+}  // namespace iris::runtime

@@ -1,0 +1,85 @@
+// The engine facade: loads a SmolVLM2 checkpoint directory (config, memory-mapped weights,
+// tokenizer, chat template, generation config) and generates text, streaming it as it is
+// produced. One Engine serves one generation at a time (Generate is not reentrant).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "base/status.h"
+#include "base/thread_pool.h"
+#include "engine/formats/safetensors.h"
+#include "engine/model/config.h"
+#include "engine/model/text_model.h"
+#include "engine/runtime/sampler.h"
+#include "engine/tokenizer/chat_template.h"
+#include "engine/tokenizer/tokenizer.h"
+
+namespace iris::runtime {
+
+struct EngineOptions {
+  int threads = 0;  // 0 = one per hardware thread
+};
+
+struct GenerateOptions {
+  SamplingParams sampling;
+  int max_tokens = 256;
+  std::vector<std::string> stop;  // stop strings (not included in the output)
+  bool stop_at_eos = true;        // stop on the checkpoint's end-of-utterance token(s)
+};
+
+struct GenerateResult {
+  std::vector<int32_t> tokens;  // generated ids (the stop token included if it ended)
+  std::string text;             // generated text, special tokens skipped, stop string cut
+  std::string finish_reason;    // "stop" (eos or stop string) or "length"
+  size_t prompt_tokens = 0;
+  double prefill_seconds = 0;
+  double decode_seconds = 0;
+};
+
+// Receives text as soon as it is safe to print; return false to cancel generation.
+using TextCallback = std::function<bool(std::string_view)>;
+
+class Engine {
+ public:
+  static Result<std::unique_ptr<Engine>> Load(const std::string& model_dir,
+                                              const EngineOptions& options);
+
+  const model::ModelConfig& config() const { return config_; }
+  const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
+  const model::TextModel& text_model() const { return *text_; }
+  ops::ComputeContext& compute() { return ctx_; }
+  int threads() const { return pool_->num_threads(); }
+  size_t weight_bytes() const { return weights_.total_bytes(); }
+  const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
+
+  // Renders the checkpoint's chat template for `messages` (OpenAI-style content parts).
+  Result<std::string> RenderChat(const boost::json::array& messages,
+                                 bool add_generation_prompt = true) const;
+
+  // Generates after `prompt` (token ids). on_text may be empty.
+  Result<GenerateResult> Generate(std::span<const int32_t> prompt, const GenerateOptions& options,
+                                  const TextCallback& on_text = {});
+
+ private:
+  Engine() = default;
+  model::ModelConfig config_;
+  formats::WeightStore weights_;
+  std::optional<model::TextModel> text_;
+  std::optional<tokenizer::Tokenizer> tokenizer_;
+  std::optional<tokenizer::ChatTemplate> chat_template_;
+  std::vector<int32_t> eos_ids_;
+  std::unique_ptr<ThreadPool> pool_;
+  ops::ComputeContext ctx_;
+};
+
+}  // namespace iris::runtime

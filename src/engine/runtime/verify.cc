@@ -1,0 +1,172 @@
+#include "engine/runtime/verify.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <set>
+
+#include "base/json.h"
+#include "engine/runtime/engine.h"
+#include "engine/runtime/sampler.h"
+
+namespace iris::runtime {
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace {
+
+struct Golden {
+  const formats::WeightStore* store;
+  std::string case_name;
+  Result<formats::TensorEntry> Get(const std::string& item) const {
+    return store->Get(case_name + "." + item);
+  }
+  bool Has(const std::string& item) const { return store->Has(case_name + "." + item); }
+};
+
+std::vector<int32_t> ToIds(const tensor::TensorView& v) {
+  std::vector<int32_t> ids(static_cast<size_t>(v.num_elements()));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ids[i] = v.dtype == tensor::DType::kI64 ? static_cast<int32_t>(static_cast<const int64_t*>(v.data)[i])
+                                            : static_cast<int32_t>(v.GetF32(static_cast<int64_t>(i)));
+  }
+  return ids;
+}
+
+VerifyLine Compare(const std::string& case_name, const std::string& item, const float* got,
+                   size_t n, const tensor::TensorView& golden, double rel_tol) {
+  VerifyLine line;
+  line.case_name = case_name;
+  line.item = item;
+  if (static_cast<size_t>(golden.num_elements()) != n) {
+    line.detail = "size mismatch: got " + std::to_string(n) + " values, golden has " +
+                  std::to_string(golden.num_elements());
+    return line;
+  }
+  double max_golden = 0, max_err = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double g = golden.GetF32(static_cast<int64_t>(i));
+    max_golden = std::max(max_golden, std::fabs(g));
+    const double err = std::fabs(g - got[i]);
+    if (!(err <= max_err)) max_err = std::isnan(err) ? INFINITY : err;
+  }
+  line.max_abs_error = max_err;
+  line.tolerance = rel_tol * max_golden;
+  line.ok = max_err <= line.tolerance;
+  return line;
+}
+
+}  // namespace
+
+Result<std::vector<VerifyLine>> Verify(const std::string& model_dir, const VerifyOptions& options,
+                                       const std::function<void(const VerifyLine&)>& on_line) {
+  const fs::path dir(model_dir);
+  IRIS_ASSIGN_OR_RETURN(json::value meta, ReadJsonFile((dir / "goldens.json").string()));
+  const json::value* cases_v = meta.is_object() ? meta.as_object().if_contains("cases") : nullptr;
+  if (!cases_v || !cases_v->is_object()) {
+    return InvalidArgument((dir / "goldens.json").string() + ": no \"cases\" object");
+  }
+  const json::object& cases = cases_v->as_object();
+  for (const std::string& c : options.cases) {
+    if (!cases.contains(c)) {
+      std::string known;
+      for (const auto& [k, v] : cases) known += (known.empty() ? "" : ", ") + std::string(k);
+      return NotFound("no case '" + c + "' in " + (dir / "goldens.json").string() +
+                      " (cases: " + known + ")");
+    }
+  }
+  IRIS_ASSIGN_OR_RETURN(formats::WeightStore goldens,
+                        formats::WeightStore::OpenFiles({(dir / "goldens.safetensors").string()}));
+  EngineOptions eo;
+  eo.threads = options.threads;
+  IRIS_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Load(model_dir, eo));
+  const model::TextModel& text = engine->text_model();
+  const size_t vocab = static_cast<size_t>(text.vocab_size());
+  const size_t dim = static_cast<size_t>(text.model_dim());
+
+  std::vector<VerifyLine> lines;
+  auto report = [&](VerifyLine line) {
+    if (on_line) on_line(line);
+    lines.push_back(std::move(line));
+  };
+  for (const auto& [key, value] : cases) {
+    const std::string name(key);
+    if (!options.cases.empty() &&
+        std::find(options.cases.begin(), options.cases.end(), name) == options.cases.end()) {
+      continue;
+    }
+    Golden g{&goldens, name};
+    if (g.Has("pixel_values")) {
+      VerifyLine skip;
+      skip.case_name = name;
+      skip.item = "case";
+      skip.skipped = true;
+      skip.ok = true;
+      skip.detail = "skipped: needs image/video input, which this build does not support yet";
+      report(skip);
+      continue;
+    }
+    // 1. Tokenization of the exact prompt the processor tokenized.
+    const json::object& c = value.as_object();
+    IRIS_ASSIGN_OR_RETURN(formats::TensorEntry ids_t, g.Get("input_ids"));
+    const std::vector<int32_t> ids = ToIds(ids_t.view);
+    if (const json::value* ep = c.if_contains("expanded_prompt"); ep && ep->is_string()) {
+      std::vector<int32_t> mine = engine->tokenizer().Encode(std::string(ep->as_string()));
+      VerifyLine line;
+      line.case_name = name;
+      line.item = "input_ids";
+      line.ok = mine == ids;
+      line.detail = line.ok ? std::to_string(ids.size()) + " ids identical"
+                            : "tokenizer gives " + std::to_string(mine.size()) +
+                                  " ids that differ from the golden " + std::to_string(ids.size());
+      report(line);
+    }
+    // 2. Embeddings and logits at every position, no cache reuse.
+    std::vector<float> embeds(ids.size() * dim);
+    text.Embed(ids, embeds.data());
+    if (g.Has("inputs_embeds")) {
+      IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, g.Get("inputs_embeds"));
+      report(Compare(name, "inputs_embeds", embeds.data(), embeds.size(), e.view,
+                     options.relative_tolerance));
+    }
+    model::KvCache cache = text.NewCache();
+    std::vector<float> logits;
+    text.Forward(engine->compute(), embeds.data(), ids.size(), cache, true, &logits);
+    IRIS_ASSIGN_OR_RETURN(formats::TensorEntry lg, g.Get("logits"));
+    report(Compare(name, "logits", logits.data(), logits.size(), lg.view,
+                   options.relative_tolerance));
+    // 3. Greedy decoding with the KV cache.
+    if (g.Has("generated_ids")) {
+      IRIS_ASSIGN_OR_RETURN(formats::TensorEntry gen_t, g.Get("generated_ids"));
+      const std::vector<int32_t> want = ToIds(gen_t.view);
+      std::vector<float> step_logits;  // [steps, vocab]
+      std::vector<int32_t> got;
+      std::vector<float> last(logits.end() - static_cast<std::ptrdiff_t>(vocab), logits.end());
+      std::vector<float> emb(dim);
+      for (size_t s = 0; s < want.size(); ++s) {
+        step_logits.insert(step_logits.end(), last.begin(), last.end());
+        const int32_t id = ArgMax(last);
+        got.push_back(id);
+        if (s + 1 == want.size()) break;
+        text.Embed(std::span<const int32_t>(&id, 1), emb.data());
+        text.Forward(engine->compute(), emb.data(), 1, cache, false, &last);
+      }
+      if (g.Has("generation_step_logits")) {
+        IRIS_ASSIGN_OR_RETURN(formats::TensorEntry sl, g.Get("generation_step_logits"));
+        report(Compare(name, "generation_step_logits", step_logits.data(), step_logits.size(),
+                       sl.view, options.relative_tolerance));
+      }
+      size_t match = 0;
+      while (match < want.size() && match < got.size() && want[match] == got[match]) ++match;
+      VerifyLine line;
+      line.case_name = name;
+      line.item = "greedy_tokens";
+      line.ok = got == want;
+      line.detail = std::to_string(match) + "/" + std::to_string(want.size()) + " tokens match";
+      report(line);
+    }
+  }
+  return lines;
+}
+
+}  // namespace iris::runtime

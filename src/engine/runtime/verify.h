@@ -1,0 +1,35 @@
+// `iris verify`: runs the engine on a golden fixture directory (goldens.safetensors +
+// goldens.json produced by Hugging Face transformers) and compares every tensor it can.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace iris::runtime {
+
+struct VerifyLine {
+  std::string case_name;
+  std::string item;          // "input_ids", "inputs_embeds", "logits", "greedy_tokens", ...
+  double max_abs_error = 0;  // for tensors
+  double tolerance = 0;
+  bool ok = false;
+  std::string detail;        // e.g. "8/8 tokens match" or why a case was skipped
+  bool skipped = false;
+};
+
+struct VerifyOptions {
+  std::vector<std::string> cases;  // empty = all
+  int threads = 0;
+  double relative_tolerance = 1e-4;  // × max |golden|
+};
+
+// Verifies MODEL_DIR; calls on_line for each compared item as it completes. Returns OK
+// with all lines; the caller decides the exit code from line.ok. Errors: a directory that
+// is not in the fixture layout, an unknown case name.
+Result<std::vector<VerifyLine>> Verify(const std::string& model_dir, const VerifyOptions& options,
+                                       const std::function<void(const VerifyLine&)>& on_line);
+
+}  // namespace iris::runtime

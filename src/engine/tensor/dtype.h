@@ -1,0 +1,39 @@
+// Element types of checkpoint tensors and conversions between the 16-bit floats and f32.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace iris::tensor {
+
+enum class DType { kF32, kF16, kBF16, kF64, kI64, kI32, kI16, kI8, kU8, kBool };
+
+// Bytes per element.
+size_t DTypeSize(DType dtype);
+// The safetensors spelling ("F32", "BF16", ...).
+std::string_view DTypeName(DType dtype);
+// Parses a safetensors dtype string; false if unknown.
+bool ParseDType(std::string_view name, DType* dtype);
+
+inline float Bf16ToF32(uint16_t h) {
+  uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+// Round-to-nearest-even, NaN kept quiet (what torch's .to(bfloat16) does).
+inline uint16_t F32ToBf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof(bits));
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40);
+  uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>((bits + rounding) >> 16);
+}
+
+float F16ToF32(uint16_t h);
+uint16_t F32ToF16(float f);
+
+}  // namespace iris::tensor

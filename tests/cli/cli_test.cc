@@ -1,0 +1,146 @@
+// The iris binary as a user runs it: exit codes, one-line errors, streamed output.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace {
+namespace fs = std::filesystem;
+
+struct Outcome {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("iris_cli_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs `iris ARGS` (ARGS already shell-quoted) with `input` on stdin.
+  Outcome Iris(const std::string& args, const std::string& input = "") {
+    std::ofstream(dir_ / "stdin") << input;
+    std::string cmd = std::string(IRIS_BINARY) + " " + args + " <" + (dir_ / "stdin").string() +
+                      " >" + (dir_ / "stdout").string() + " 2>" + (dir_ / "stderr").string();
+    int rc = std::system(cmd.c_str());
+    Outcome o;
+    o.code = WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+    o.out = Slurp(dir_ / "stdout");
+    o.err = Slurp(dir_ / "stderr");
+    return o;
+  }
+
+  static std::string Data(const std::string& rel) {
+    return std::string(IRIS_TEST_DATA_DIR) + "/" + rel;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(CliTest, HelpListsSubcommandsAndFlags) {
+  Outcome o = Iris("--help");
+  EXPECT_EQ(o.code, 0);
+  for (const char* s : {"run", "verify", "tokenize", "bench"}) {
+    EXPECT_NE(o.out.find(s), std::string::npos) << s;
+  }
+  Outcome r = Iris("run --help");
+  EXPECT_EQ(r.code, 0);
+  for (const char* s : {"--model", "--max-tokens", "--temperature", "--top-p", "--seed",
+                        "--threads", "--stop", "--top-k", "--min-p", "--repetition-penalty"}) {
+    EXPECT_NE(r.out.find(s), std::string::npos) << s;
+  }
+}
+
+TEST_F(CliTest, RunStreamsAnAnswerAndReportsSpeed) {
+  Outcome o = Iris("run --model " + Data("smolvlm2/tiny-256m-style") +
+                   " --max-tokens 8 --threads 2 'What is the capital of France?'");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_FALSE(o.out.empty());
+  EXPECT_NE(o.err.find("tok/s"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("loaded in"), std::string::npos) << o.err;
+}
+
+TEST_F(CliTest, SamplingIsReproducibleWithASeed) {
+  const std::string args = "run --model " + Data("smolvlm2/tiny-256m-style") +
+                           " --max-tokens 12 --temperature 0.9 --top-p 0.95 --seed 7 hello";
+  Outcome a = Iris(args), b = Iris(args);
+  ASSERT_EQ(a.code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+}
+
+TEST_F(CliTest, MissingModelDirectoryIsAOneLineError) {
+  Outcome o = Iris("run --model /nonexistent/model hello");
+  EXPECT_NE(o.code, 0);
+  EXPECT_NE(o.err.find("/nonexistent/model"), std::string::npos) << o.err;
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+}
+
+TEST_F(CliTest, ConfigThatIsNotSmolVlm2IsRefused) {
+  std::ofstream(dir_ / "config.json") << R"({"model_type": "llama", "hidden_size": 8})";
+  Outcome o = Iris("run --model " + dir_.string() + " hello");
+  EXPECT_NE(o.code, 0);
+  EXPECT_NE(o.err.find("not a SmolVLM2"), std::string::npos) << o.err;
+}
+
+TEST_F(CliTest, BadFlagValuesAreRejected) {
+  EXPECT_NE(Iris("run --model x --temperature abc hello").code, 0);
+  EXPECT_NE(Iris("run --model x --top-p 2 hello").code, 0);
+  EXPECT_NE(Iris("run --no-such-flag").code, 0);
+  EXPECT_NE(Iris("").code, 0);
+}
+
+TEST_F(CliTest, TokenizeRoundTrip) {
+  Outcome enc = Iris("tokenize --tokenizer " + Data("tokenizer/tokenizer.json"),
+                     "<|im_start|>User: What is the capital of France?<end_of_utterance>\nAssistant:");
+  ASSERT_EQ(enc.code, 0) << enc.err;
+  EXPECT_EQ(enc.out, "[1,11126,42,1812,314,260,3575,282,4649,47,49279,198,9519,9531,42]\n");
+  Outcome dec = Iris("tokenize --decode --tokenizer " + Data("tokenizer/tokenizer.json"),
+                     "[11126, 42, 1812]");
+  ASSERT_EQ(dec.code, 0) << dec.err;
+  EXPECT_EQ(dec.out, "User: What");
+  Outcome bad = Iris("tokenize --decode --tokenizer " + Data("tokenizer/tokenizer.json"), "[1,");
+  EXPECT_NE(bad.code, 0);
+  EXPECT_FALSE(bad.err.empty());
+}
+
+TEST_F(CliTest, VerifyPassesOnTextAndFailsOnMissingGoldens) {
+  Outcome o = Iris("verify " + Data("smolvlm2/tiny-2.2b-style") + " --cases text_only");
+  EXPECT_EQ(o.code, 0) << o.out << o.err;
+  EXPECT_NE(o.out.find("logits"), std::string::npos);
+  EXPECT_NE(o.out.find("8/8 tokens match"), std::string::npos) << o.out;
+  Outcome bad = Iris("verify " + dir_.string());
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("goldens.json"), std::string::npos) << bad.err;
+}
+
+TEST_F(CliTest, BenchPrintsJson) {
+  Outcome o = Iris("bench --model " + Data("smolvlm2/tiny-256m-style") +
+                   " --prompt-tokens 16 --decode-tokens 4 --json");
+  ASSERT_EQ(o.code, 0) << o.err;
+  for (const char* key : {"\"prefill_tokens_per_second\"", "\"decode_tokens_per_second\"",
+                          "\"peak_rss_bytes\"", "\"load_seconds\"", "\"threads\"",
+                          "\"cpu_features\""}) {
+    EXPECT_NE(o.out.find(key), std::string::npos) << key;
+  }
+}
+
+}  // namespace
