@@ -33,6 +33,10 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Tells the kernel the whole pages inside [data, data + n) of a read-only mapping will not be
+// read again, so they leave the process's resident set (the page cache keeps them).
+void ReleasePages(const void* data, size_t n);
+
 // Reads a whole (small) file into a string.
 Result<std::string> ReadFileToString(const std::string& path);
 

@@ -5,6 +5,13 @@
 #include <set>
 #include <string>
 
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "engine/formats/safetensors.h"
+#include "engine/runtime/engine.h"
 #include "engine/runtime/verify.h"
 
 namespace iris {
@@ -58,6 +65,102 @@ TEST(VerifyTest, UnknownCaseIsAnError) {
                                options, {});
   ASSERT_FALSE(lines.ok());
   EXPECT_NE(lines.status().message().find("no_such_case"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace iris
+
+namespace iris {
+namespace {
+namespace fs = std::filesystem;
+
+// The fixture checkpoint rewritten in another dtype (the hub files are F32).
+fs::path ConvertedFixture(const std::string& model, tensor::DType dtype) {
+  const fs::path src = fs::path(IRIS_TEST_DATA_DIR) / "smolvlm2" / model;
+  const fs::path dst = fs::temp_directory_path() /
+                       ("iris_golden_" + std::to_string(::getpid()) + "_" + model + "_" +
+                        std::string(tensor::DTypeName(dtype)));
+  fs::create_directories(dst);
+  for (const auto& entry : fs::directory_iterator(src)) {
+    if (entry.path().filename() != "model.safetensors") {
+      fs::copy_file(entry.path(), dst / entry.path().filename(), fs::copy_options::overwrite_existing);
+    }
+  }
+  auto in = formats::SafetensorsFile::Open((src / "model.safetensors").string());
+  EXPECT_TRUE(in.ok());
+  std::vector<formats::TensorToWrite> out;
+  for (const auto& [name, e] : in->tensors()) {
+    formats::TensorToWrite t{name, dtype, e.view.shape, {}};
+    const int64_t n = e.view.num_elements();
+    t.bytes.resize(static_cast<size_t>(n) * tensor::DTypeSize(dtype));
+    for (int64_t i = 0; i < n; ++i) {
+      const float f = e.view.GetF32(i);
+      if (dtype == tensor::DType::kF32) {
+        std::memcpy(&t.bytes[4 * i], &f, 4);
+      } else {
+        const uint16_t h = tensor::F32ToF16(f);
+        std::memcpy(&t.bytes[2 * i], &h, 2);
+      }
+    }
+    out.push_back(std::move(t));
+  }
+  EXPECT_TRUE(formats::WriteSafetensors((dst / "model.safetensors").string(), out).ok());
+  return dst;
+}
+
+TEST(CheckpointDtypeTest, F32CheckpointGivesTheSameResults) {
+  const fs::path dir = ConvertedFixture("tiny-256m-style", tensor::DType::kF32);
+  runtime::VerifyOptions options;
+  options.cases = {"text_only"};
+  auto lines = runtime::Verify(dir.string(), options, {});
+  ASSERT_TRUE(lines.ok()) << lines.status().ToString();
+  for (const auto& l : *lines) EXPECT_TRUE(l.ok) << l.item << " " << l.max_abs_error;
+  fs::remove_all(dir);
+}
+
+TEST(CheckpointDtypeTest, F16CheckpointRuns) {
+  const fs::path dir = ConvertedFixture("tiny-2.2b-style", tensor::DType::kF16);
+  runtime::VerifyOptions options;
+  options.cases = {"text_only"};
+  auto lines = runtime::Verify(dir.string(), options, {});
+  ASSERT_TRUE(lines.ok()) << lines.status().ToString();
+  for (const auto& l : *lines) {
+    if (l.item == "greedy_tokens") {
+      EXPECT_TRUE(l.ok) << l.detail;
+    }
+  }
+  fs::remove_all(dir);
+}
+
+TEST(CheckpointErrorsTest, MissingAndMisshapenTensorsAreNamed) {
+  const fs::path dir = ConvertedFixture("tiny-256m-style", tensor::DType::kF32);
+  auto in = formats::SafetensorsFile::Open((dir / "model.safetensors").string());
+  ASSERT_TRUE(in.ok());
+  std::vector<formats::TensorToWrite> all, kept;
+  for (const auto& [name, e] : in->tensors()) {
+    const auto* p = static_cast<const char*>(e.view.data);
+    all.push_back({name, e.view.dtype, e.view.shape, std::string(p, e.view.num_bytes())});
+    if (name != "lm_head.weight") kept.push_back(all.back());
+  }
+  in = Status(ErrorCode::kInternal, "closed");  // unmap before rewriting
+  ASSERT_TRUE(formats::WriteSafetensors((dir / "model.safetensors").string(), kept).ok());
+  auto engine = runtime::Engine::Load(dir.string(), {});
+  ASSERT_FALSE(engine.ok());
+  EXPECT_NE(engine.status().message().find("'lm_head.weight'"), std::string::npos)
+      << engine.status().message();
+
+  for (auto& t : all) {
+    if (t.name == "model.text_model.norm.weight") {
+      t.shape = {32, 2};
+    }
+  }
+  ASSERT_TRUE(formats::WriteSafetensors((dir / "model.safetensors").string(), all).ok());
+  auto shaped = runtime::Engine::Load(dir.string(), {});
+  ASSERT_FALSE(shaped.ok());
+  EXPECT_NE(shaped.status().message().find("model.text_model.norm.weight"), std::string::npos);
+  EXPECT_NE(shaped.status().message().find("[32, 2]"), std::string::npos)
+      << shaped.status().message();
+  fs::remove_all(dir);
 }
 
 }  // namespace

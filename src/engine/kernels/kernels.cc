@@ -6,6 +6,8 @@
 #include <hwy/highway.h>
 
 #include <cstring>
+#include <type_traits>
+#include <vector>
 
 #include "engine/kernels/kernels.h"
 
@@ -81,33 +83,49 @@ HWY_INLINE void RowsForTokens(const float* x, size_t x_stride, const WT* w, size
 }
 
 template <typename WT>
+void TokensOverRows(const float* x, size_t x_stride, size_t num_tokens, const WT* w, size_t k_dim,
+                    size_t nb, size_t ne, float* o, size_t out_stride) {
+  size_t t = 0;
+  for (; t + 4 <= num_tokens; t += 4) {
+    RowsForTokens<4>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride, out_stride);
+  }
+  switch (num_tokens - t) {
+    case 3:
+      RowsForTokens<3>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride, out_stride);
+      break;
+    case 2:
+      RowsForTokens<2>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride, out_stride);
+      break;
+    case 1:
+      RowsForTokens<1>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride, out_stride);
+      break;
+    default: break;
+  }
+}
+
+template <typename WT>
+void ConvertT(const WT* HWY_RESTRICT src, size_t n, float* HWY_RESTRICT dst);
+
+template <typename WT>
 void MatMulRowsT(const float* x, size_t x_stride, size_t num_tokens, const WT* w, size_t k_dim,
                  size_t n_begin, size_t n_end, float* out, size_t out_stride) {
-  // Row blocks outside, tokens inside: a block of weight rows stays in cache while every
-  // token passes over it.
-  constexpr size_t kRowBlock = 16;
-  for (size_t nb = n_begin; nb < n_end; nb += kRowBlock) {
-    const size_t ne = nb + kRowBlock < n_end ? nb + kRowBlock : n_end;
+  // Row blocks outside, tokens inside: a block of weight rows (about 64 KiB) stays in cache
+  // while every token passes over it. With many tokens a 16-bit block is widened to f32
+  // once, so the inner loop is pure FMA.
+  size_t rows = (64 * 1024 / sizeof(float)) / (k_dim ? k_dim : 1);
+  rows = rows < 4 ? 4 : (rows > 64 ? 64 : rows & ~size_t{3});
+  constexpr bool kWiden = !std::is_same_v<WT, float>;
+  const bool widen = kWiden && num_tokens >= 8;
+  thread_local std::vector<float> block;
+  if (widen && block.size() < rows * k_dim) block.resize(rows * k_dim);
+  for (size_t nb = n_begin; nb < n_end; nb += rows) {
+    const size_t ne = nb + rows < n_end ? nb + rows : n_end;
     float* o = out + (nb - n_begin);
-    size_t t = 0;
-    for (; t + 4 <= num_tokens; t += 4) {
-      RowsForTokens<4>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride,
-                       out_stride);
-    }
-    switch (num_tokens - t) {
-      case 3:
-        RowsForTokens<3>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride,
-                         out_stride);
-        break;
-      case 2:
-        RowsForTokens<2>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride,
-                         out_stride);
-        break;
-      case 1:
-        RowsForTokens<1>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride,
-                         out_stride);
-        break;
-      default: break;
+    if (widen) {
+      ConvertT(w + nb * k_dim, (ne - nb) * k_dim, block.data());
+      TokensOverRows(x, x_stride, num_tokens, block.data(), k_dim, 0, ne - nb, o, out_stride);
+    } else {
+      TokensOverRows(x, x_stride, num_tokens, w, k_dim, nb, ne, o, out_stride);
     }
   }
 }

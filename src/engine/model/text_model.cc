@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
+#include "base/mapped_file.h"
 #include "engine/kernels/kernels.h"
 
 namespace iris::model {
@@ -18,6 +20,22 @@ void KvCache::Reserve(size_t tokens) {
   capacity_ = cap;
 }
 
+namespace {
+
+// The BF16 bits of an F32 tensor whose every value has zero low 16 bits, else nothing.
+std::optional<std::vector<uint16_t>> NarrowIfExact(const tensor::TensorView& v) {
+  const auto* src = static_cast<const uint32_t*>(v.data);
+  const size_t n = static_cast<size_t>(v.num_elements());
+  for (size_t i = 0; i < n; ++i) {
+    if (src[i] & 0xffffu) return std::nullopt;
+  }
+  std::vector<uint16_t> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<uint16_t>(src[i] >> 16);
+  return out;
+}
+
+}  // namespace
+
 Result<std::string> TextPrefix(const formats::WeightStore& weights) {
   for (const char* p : {"model.text_model.", "text_model.", "model."}) {
     if (weights.Has(std::string(p) + "embed_tokens.weight")) return std::string(p);
@@ -27,7 +45,7 @@ Result<std::string> TextPrefix(const formats::WeightStore& weights) {
 }
 
 Result<TextModel> TextModel::Load(const formats::WeightStore& weights, const TextConfig& config,
-                                   bool tie_word_embeddings) {
+                                   bool tie_word_embeddings, bool narrow_exact_f32) {
   TextModel m;
   m.config_ = config;
   IRIS_ASSIGN_OR_RETURN(std::string p, TextPrefix(weights));
@@ -41,6 +59,16 @@ Result<TextModel> TextModel::Load(const formats::WeightStore& weights, const Tex
       return FailedPrecondition(e.file + ": tensor '" + name + "' has dtype " +
                                 std::string(tensor::DTypeName(e.view.dtype)) +
                                 "; weights must be F32, BF16 or F16");
+    }
+    if (narrow_exact_f32 && e.view.dtype == tensor::DType::kF32 && shape.size() == 2) {
+      if (auto narrowed = NarrowIfExact(e.view)) {
+        m.narrowed_.push_back(std::move(*narrowed));
+        ReleasePages(e.view.data, e.view.num_bytes());
+        tensor::TensorView narrow = e.view;
+        narrow.dtype = tensor::DType::kBF16;
+        narrow.data = m.narrowed_.back().data();
+        return narrow;
+      }
     }
     return e.view;
   };

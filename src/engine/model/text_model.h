@@ -40,8 +40,10 @@ class KvCache {
 class TextModel {
  public:
   // Binds the decoder's weights (in place, memory-mapped) and checks every shape.
+  // With narrow_exact_f32, F32 matrices that hold only BF16 values are stored as BF16 (once,
+  // at load) and their mapped pages released.
   static Result<TextModel> Load(const formats::WeightStore& weights, const TextConfig& config,
-                                 bool tie_word_embeddings);
+                                 bool tie_word_embeddings, bool narrow_exact_f32 = true);
 
   const TextConfig& config() const { return config_; }
   int model_dim() const { return config_.hidden_size; }
@@ -70,6 +72,10 @@ class TextModel {
   tensor::TensorView lm_head_;  // [vocab, model_dim]
   std::vector<float> final_norm_;
   std::vector<Layer> layers_;
+  // BF16 copies of F32 matrices whose values are all exactly representable in BF16 (the
+  // published checkpoints were trained in bf16 and saved as f32): half the bytes per token,
+  // bit-identical results.
+  std::vector<std::vector<uint16_t>> narrowed_;
 };
 
 // Finds the name prefix the checkpoint uses for the text model ("model.text_model." in

@@ -19,6 +19,7 @@ enum class ExprKind {
   kLiteral,      // literal
   kName,         // name
   kList,         // [args...]
+  kTuple,        // (args...)
   kDict,         // {args[0]: args[1], args[2]: args[3], ...}
   kGetAttr,      // args[0].name
   kGetItem,      // args[0][args[1]]

@@ -84,7 +84,7 @@ bool Equals(const Value& a, const Value& b) {
     case ValueKind::kList: {
       const ValueList& x = a.list();
       const ValueList& y = b.list();
-      if (x.size() != y.size()) return false;
+      if (a.is_tuple() != b.is_tuple() || x.size() != y.size()) return false;
       for (size_t i = 0; i < x.size(); ++i) {
         if (!Equals(x[i], y[i])) return false;
       }
@@ -363,12 +363,13 @@ std::string Repr(const Value& v) {
     case ValueKind::kString:
       return ReprString(v.str());
     case ValueKind::kList: {
-      std::string out = "[";
+      std::string out = v.is_tuple() ? "(" : "[";
       const ValueList& items = v.list();
       for (size_t i = 0; i < items.size(); ++i) {
         if (i > 0) out += ", ";
         out += Repr(items[i]);
       }
+      if (v.is_tuple()) return out + (items.size() == 1 ? ",)" : ")");
       return out + "]";
     }
     case ValueKind::kDict: {

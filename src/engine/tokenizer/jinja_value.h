@@ -75,6 +75,12 @@ class Value {
   static Value List(ValueList items) {
     return Value(ValueKind::kList, std::make_shared<ValueList>(std::move(items)));
   }
+  // A tuple is a list that prints as (a, b) and never equals a list, as in Python.
+  static Value Tuple(ValueList items) {
+    Value v = List(std::move(items));
+    v.tuple_ = true;
+    return v;
+  }
   static Value Dict(ValueDict dict) {
     return Value(ValueKind::kDict, std::make_shared<ValueDict>(std::move(dict)));
   }
@@ -96,7 +102,8 @@ class Value {
     return kind_ == ValueKind::kInt || kind_ == ValueKind::kFloat || kind_ == ValueKind::kBool;
   }
   bool is_string() const { return kind_ == ValueKind::kString; }
-  bool is_list() const { return kind_ == ValueKind::kList; }
+  bool is_list() const { return kind_ == ValueKind::kList; }  // tuples included
+  bool is_tuple() const { return tuple_; }
   bool is_dict() const { return kind_ == ValueKind::kDict; }
   bool is_namespace() const { return kind_ == ValueKind::kNamespace; }
   bool is_callable() const { return kind_ == ValueKind::kCallable; }
@@ -130,6 +137,7 @@ class Value {
   Value(ValueKind kind, T data) : kind_(kind), data_(std::move(data)) {}
 
   ValueKind kind_ = ValueKind::kUndefined;
+  bool tuple_ = false;
   Data data_ = std::string();
 };
 

@@ -685,7 +685,9 @@ void Tokenizer::Impl::EncodeText(std::string_view text, pcre2_match_data* digits
   auto byte_level = [&](std::string_view piece) {
     std::string prefixed;
     if (add_prefix_space && piece.front() != ' ') {
-      prefixed = " " + std::string(piece);
+      prefixed.reserve(piece.size() + 1);
+      prefixed.push_back(' ');
+      prefixed.append(piece);
       piece = prefixed;
     }
     if (!use_regex) {

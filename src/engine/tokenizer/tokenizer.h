@@ -27,7 +27,8 @@ class Tokenizer {
   ~Tokenizer();
 
   // Encodes text as HF tokenizers does with add_special_tokens=false: added/special token
-  // strings in the text map to their ids. Thread-safe.
+  // strings in the text map to their ids. Thread-safe (words are cached behind a shared
+  // mutex). Invalid UTF-8 in `text` is first replaced by U+FFFD, as HF only takes valid text.
   std::vector<int32_t> Encode(std::string_view text) const;
 
   // Decodes ids back to text (ByteLevel decoder; invalid UTF-8 becomes U+FFFD as in HF).
@@ -52,6 +53,8 @@ class Tokenizer {
 
 // Turns a stream of token ids into text that is safe to print as it arrives: bytes of a
 // UTF-8 character split across tokens are held back until the character is complete.
+// Push outputs followed by Flush concatenate to Decode(ids, skip_special). Keeps a reference
+// to `tokenizer`, which must outlive it; ids outside the vocabulary add nothing.
 class StreamDecoder {
  public:
   explicit StreamDecoder(const Tokenizer& tokenizer, bool skip_special = true);

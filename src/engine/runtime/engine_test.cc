@@ -1,0 +1,115 @@
+// Generation on the tiny fixture model: streaming, stop strings, max tokens, cancellation,
+// bad input.
+#include "engine/runtime/engine.h"
+
+#include <gtest/gtest.h>
+
+namespace iris::runtime {
+namespace {
+
+class EngineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    EngineOptions o;
+    o.threads = 2;
+    auto e = Engine::Load(std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/tiny-256m-style", o);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    engine_ = std::move(*e).release();
+  }
+  static void TearDownTestSuite() { delete engine_; }
+
+  std::vector<int32_t> Prompt() {
+    boost::json::array messages{boost::json::object{
+        {"role", "user"},
+        {"content", boost::json::array{boost::json::object{
+                        {"type", "text"}, {"text", "What is the capital of France?"}}}}}};
+    auto text = engine_->RenderChat(messages);
+    EXPECT_TRUE(text.ok()) << text.status().ToString();
+    EXPECT_EQ(*text,
+              "<|im_start|>User: What is the capital of France?<end_of_utterance>\nAssistant:");
+    return engine_->tokenizer().Encode(*text);
+  }
+
+  static Engine* engine_;
+};
+Engine* EngineTest::engine_ = nullptr;
+
+TEST_F(EngineTest, GreedyMatchesGoldenTokensAndStreamsTheSameText) {
+  GenerateOptions o;
+  o.max_tokens = 8;
+  o.stop_at_eos = false;
+  std::string streamed;
+  auto r = engine_->Generate(Prompt(), o, [&](std::string_view s) {
+    streamed += s;
+    return true;
+  });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->tokens, (std::vector<int32_t>{139, 19, 34, 371, 386, 151, 173, 530}));
+  EXPECT_EQ(r->finish_reason, "length");
+  EXPECT_EQ(streamed, r->text);
+  EXPECT_EQ(r->prompt_tokens, 15u);
+}
+
+TEST_F(EngineTest, StopStringCutsTheAnswerAndIsNeverStreamed) {
+  GenerateOptions o;
+  o.max_tokens = 8;
+  o.stop_at_eos = false;
+  auto full = engine_->Generate(Prompt(), o);
+  ASSERT_TRUE(full.ok());
+  ASSERT_GT(full->text.size(), 4u);
+  // Stop on a piece from the middle of the full answer.
+  const std::string stop = full->text.substr(2, 2);
+  o.stop = {stop};
+  std::string streamed;
+  auto r = engine_->Generate(Prompt(), o, [&](std::string_view s) {
+    streamed += s;
+    return true;
+  });
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->finish_reason, "stop");
+  EXPECT_EQ(r->text, full->text.substr(0, full->text.find(stop)));
+  EXPECT_EQ(streamed, r->text);
+}
+
+TEST_F(EngineTest, MaxTokensAndCancellation) {
+  GenerateOptions o;
+  o.max_tokens = 3;
+  o.stop_at_eos = false;
+  auto r = engine_->Generate(Prompt(), o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->tokens.size(), 3u);
+  o.max_tokens = 0;
+  auto none = engine_->Generate(Prompt(), o);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->tokens.empty());
+  o.max_tokens = 50;
+  int calls = 0;
+  auto cancelled = engine_->Generate(Prompt(), o, [&](std::string_view) { return ++calls < 2; });
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_LT(cancelled->tokens.size(), 50u);
+}
+
+TEST_F(EngineTest, BadInputIsAnError) {
+  GenerateOptions o;
+  EXPECT_FALSE(engine_->Generate({}, o).ok());
+  std::vector<int32_t> bad = {1, 100000};
+  auto r = engine_->Generate(bad, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("100000"), std::string::npos);
+  o.sampling.temperature = -1;
+  EXPECT_FALSE(engine_->Generate(Prompt(), o).ok());
+  std::vector<int32_t> too_long(9000, 5);
+  GenerateOptions ok_opts;
+  auto lr = engine_->Generate(too_long, ok_opts);
+  ASSERT_FALSE(lr.ok());
+  EXPECT_EQ(lr.status().code(), ErrorCode::kOutOfRange);
+}
+
+TEST(EngineLoadTest, MissingDirectory) {
+  auto e = Engine::Load("/nonexistent/dir", {});
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().code(), ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace iris::runtime
