@@ -4,6 +4,7 @@
 #define HWY_TARGET_INCLUDE "engine/kernels/kernels.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+#include <hwy/contrib/math/math-inl.h>
 
 #include <cstring>
 #include <type_traits>
@@ -74,6 +75,12 @@ template <size_t kTokens, typename WT>
 HWY_INLINE void RowsForTokens(const float* x, size_t x_stride, const WT* w, size_t k_dim,
                               size_t n_begin, size_t n_end, float* out, size_t out_stride) {
   size_t n = n_begin;
+  if constexpr (kTokens == 1) {
+    // Decode is bound by reading weights: more rows in flight keep more streams busy.
+    for (; n + 8 <= n_end; n += 8) {
+      Tile<1, 8>(x, x_stride, w + n * k_dim, k_dim, out + (n - n_begin), out_stride);
+    }
+  }
   for (; n + 4 <= n_end; n += 4) {
     Tile<kTokens, 4>(x, x_stride, w + n * k_dim, k_dim, out + (n - n_begin), out_stride);
   }
@@ -106,28 +113,211 @@ void TokensOverRows(const float* x, size_t x_stride, size_t num_tokens, const WT
 template <typename WT>
 void ConvertT(const WT* HWY_RESTRICT src, size_t n, float* HWY_RESTRICT dst);
 
+// ---- Prefill GEMM: packed weight panels and a register-blocked outer-product kernel ----
+//
+// out[t, n] += Σ_k x[t, k] · panel[k, n] for kTok tokens × kPanel features. The panel holds
+// kPanel = 2 vectors of weight rows, interleaved per k and widened to f32, so each k step is
+// 2 vector loads, kTok broadcasts and 2·kTok FMAs; no horizontal sums.
+template <size_t kTok>
+HWY_INLINE void PanelKernel(const float* HWY_RESTRICT x, size_t x_stride,
+                            const float* HWY_RESTRICT panel, size_t kc, float* HWY_RESTRICT out,
+                            size_t out_stride, bool accumulate) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  VF acc0[kTok], acc1[kTok];
+  for (size_t t = 0; t < kTok; ++t) {
+    acc0[t] = accumulate ? hn::LoadU(df, out + t * out_stride) : hn::Zero(df);
+    acc1[t] = accumulate ? hn::LoadU(df, out + t * out_stride + lanes) : hn::Zero(df);
+  }
+  for (size_t k = 0; k < kc; ++k) {
+    const VF w0 = hn::LoadU(df, panel + 2 * lanes * k);
+    const VF w1 = hn::LoadU(df, panel + 2 * lanes * k + lanes);
+    for (size_t t = 0; t < kTok; ++t) {
+      const VF xv = hn::Set(df, x[t * x_stride + k]);
+      acc0[t] = hn::MulAdd(xv, w0, acc0[t]);
+      acc1[t] = hn::MulAdd(xv, w1, acc1[t]);
+    }
+  }
+  for (size_t t = 0; t < kTok; ++t) {
+    hn::StoreU(acc0[t], df, out + t * out_stride);
+    hn::StoreU(acc1[t], df, out + t * out_stride + lanes);
+  }
+}
+
+template <size_t kTok>
+HWY_INLINE void PanelTokens(const float* x, size_t x_stride, size_t num_tokens, const float* panel,
+                            size_t kc, float* out, size_t out_stride, bool accumulate) {
+  size_t t = 0;
+  for (; t + kTok <= num_tokens; t += kTok) {
+    PanelKernel<kTok>(x + t * x_stride, x_stride, panel, kc, out + t * out_stride, out_stride,
+                      accumulate);
+  }
+  if constexpr (kTok > 1) {
+    if (t < num_tokens) {
+      PanelTokens<kTok / 2>(x + t * x_stride, x_stride, num_tokens - t, panel, kc,
+                            out + t * out_stride, out_stride, accumulate);
+    }
+  }
+}
+
+template <typename WT>
+void GemmPacked(const float* x, size_t x_stride, size_t num_tokens, const WT* w, size_t k_dim,
+                size_t n_begin, size_t n_end, float* out, size_t out_stride) {
+  const DF df;
+  const size_t width = 2 * hn::Lanes(df);  // features per panel
+  constexpr size_t kKc = 256;              // k per panel: a panel stays in L1
+  thread_local std::vector<float> panel, scratch;
+  panel.resize(kKc * width);
+  scratch.resize(num_tokens * width);
+  for (size_t nb = n_begin; nb < n_end; nb += width) {
+    const size_t nr = nb + width <= n_end ? width : n_end - nb;
+    // A partial panel computes into scratch (padding features are zero weights).
+    float* dst = nr == width ? out + (nb - n_begin) : scratch.data();
+    const size_t dst_stride = nr == width ? out_stride : width;
+    for (size_t kb = 0; kb < k_dim; kb += kKc) {
+      const size_t kc = kb + kKc <= k_dim ? kKc : k_dim - kb;
+      for (size_t r = 0; r < width; ++r) {
+        if (r < nr) {
+          const WT* row = w + (nb + r) * k_dim + kb;
+          for (size_t k = 0; k < kc; ++k) panel[k * width + r] = ScalarToF32(row[k]);
+        } else {
+          for (size_t k = 0; k < kc; ++k) panel[k * width + r] = 0.0f;
+        }
+      }
+      PanelTokens<8>(x + kb, x_stride, num_tokens, panel.data(), kc, dst, dst_stride, kb != 0);
+    }
+    if (nr != width) {
+      for (size_t t = 0; t < num_tokens; ++t) {
+        for (size_t r = 0; r < nr; ++r) out[t * out_stride + (nb - n_begin) + r] = scratch[t * width + r];
+      }
+    }
+  }
+}
+
 template <typename WT>
 void MatMulRowsT(const float* x, size_t x_stride, size_t num_tokens, const WT* w, size_t k_dim,
                  size_t n_begin, size_t n_end, float* out, size_t out_stride) {
-  // Row blocks outside, tokens inside: a block of weight rows (about 64 KiB) stays in cache
-  // while every token passes over it. With many tokens a 16-bit block is widened to f32
-  // once, so the inner loop is pure FMA.
-  size_t rows = (64 * 1024 / sizeof(float)) / (k_dim ? k_dim : 1);
-  rows = rows < 4 ? 4 : (rows > 64 ? 64 : rows & ~size_t{3});
-  constexpr bool kWiden = !std::is_same_v<WT, float>;
-  const bool widen = kWiden && num_tokens >= 8;
-  thread_local std::vector<float> block;
-  if (widen && block.size() < rows * k_dim) block.resize(rows * k_dim);
-  for (size_t nb = n_begin; nb < n_end; nb += rows) {
-    const size_t ne = nb + rows < n_end ? nb + rows : n_end;
-    float* o = out + (nb - n_begin);
-    if (widen) {
-      ConvertT(w + nb * k_dim, (ne - nb) * k_dim, block.data());
-      TokensOverRows(x, x_stride, num_tokens, block.data(), k_dim, 0, ne - nb, o, out_stride);
-    } else {
-      TokensOverRows(x, x_stride, num_tokens, w, k_dim, nb, ne, o, out_stride);
-    }
+  if (num_tokens >= 8) {
+    GemmPacked(x, x_stride, num_tokens, w, k_dim, n_begin, n_end, out, out_stride);
+    return;
   }
+  // Few tokens (decode): dot-product tiles straight over the weight rows.
+  size_t t = 0;
+  for (; t + 4 <= num_tokens; t += 4) {
+    RowsForTokens<4>(x + t * x_stride, x_stride, w, k_dim, n_begin, n_end, out + t * out_stride,
+                     out_stride);
+  }
+  switch (num_tokens - t) {
+    case 3:
+      RowsForTokens<3>(x + t * x_stride, x_stride, w, k_dim, n_begin, n_end, out + t * out_stride,
+                       out_stride);
+      break;
+    case 2:
+      RowsForTokens<2>(x + t * x_stride, x_stride, w, k_dim, n_begin, n_end, out + t * out_stride,
+                       out_stride);
+      break;
+    case 1:
+      RowsForTokens<1>(x + t * x_stride, x_stride, w, k_dim, n_begin, n_end, out + t * out_stride,
+                       out_stride);
+      break;
+    default: break;
+  }
+}
+
+// ---- Attention for one head ----
+
+// p[0, n) ← softmax(p[0, n)); p[n, n_padded) ← 0. Returns nothing; f32 throughout.
+HWY_INLINE void SoftmaxPadded(float* HWY_RESTRICT p, size_t n, size_t n_padded) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  float m = p[0];
+  for (size_t j = 1; j < n; ++j) m = p[j] > m ? p[j] : m;
+  for (size_t j = n; j < n_padded; ++j) p[j] = -INFINITY;
+  const VF vm = hn::Set(df, m);
+  VF vsum = hn::Zero(df);
+  for (size_t j = 0; j < n_padded; j += lanes) {
+    const VF e = hn::Exp(df, hn::Sub(hn::LoadU(df, p + j), vm));
+    const VF z = hn::IfThenZeroElse(hn::Ge(hn::Iota(df, static_cast<float>(j)),
+                                           hn::Set(df, static_cast<float>(n))), e);
+    hn::StoreU(z, df, p + j);
+    vsum = hn::Add(vsum, z);
+  }
+  const VF inv = hn::Set(df, 1.0f / hn::GetLane(hn::SumOfLanes(df, vsum)));
+  for (size_t j = 0; j < n_padded; j += lanes) hn::StoreU(hn::Mul(hn::LoadU(df, p + j), inv), df, p + j);
+}
+
+// out[d] = Σ_j p[j] · v[j·v_stride + d].
+HWY_INLINE void WeightedSum(const float* HWY_RESTRICT p, size_t n, const float* HWY_RESTRICT v,
+                            size_t v_stride, size_t head_dim, float* HWY_RESTRICT out) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  size_t d = 0;
+  for (; d + 2 * lanes <= head_dim; d += 2 * lanes) {
+    VF a0 = hn::Zero(df), a1 = hn::Zero(df);
+    for (size_t j = 0; j < n; ++j) {
+      const VF pj = hn::Set(df, p[j]);
+      a0 = hn::MulAdd(pj, hn::LoadU(df, v + j * v_stride + d), a0);
+      a1 = hn::MulAdd(pj, hn::LoadU(df, v + j * v_stride + d + lanes), a1);
+    }
+    hn::StoreU(a0, df, out + d);
+    hn::StoreU(a1, df, out + d + lanes);
+  }
+  for (; d + lanes <= head_dim; d += lanes) {
+    VF a0 = hn::Zero(df);
+    for (size_t j = 0; j < n; ++j) a0 = hn::MulAdd(hn::Set(df, p[j]), hn::LoadU(df, v + j * v_stride + d), a0);
+    hn::StoreU(a0, df, out + d);
+  }
+  for (; d < head_dim; ++d) {
+    float a = 0;
+    for (size_t j = 0; j < n; ++j) a += p[j] * v[j * v_stride + d];
+    out[d] = a;
+  }
+}
+
+void AttentionHeadImpl(const float* HWY_RESTRICT q, size_t q_stride, size_t num_q,
+                       const float* HWY_RESTRICT kt, size_t kt_stride,
+                       const float* HWY_RESTRICT v, size_t v_stride, size_t num_keys,
+                       size_t head_dim, float scale, size_t causal_base,
+                       float* HWY_RESTRICT scratch, float* HWY_RESTRICT out, size_t out_stride) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  const VF vscale = hn::Set(df, scale);
+  for (size_t i = 0; i < num_q; ++i) {
+    const size_t n = causal_base == SIZE_MAX ? num_keys
+                     : (causal_base + i + 1 < num_keys ? causal_base + i + 1 : num_keys);
+    const size_t n_padded = (n + lanes - 1) / lanes * lanes;
+    const float* qi = q + i * q_stride;
+    // Scores, lanes keys at a time, from the transposed keys: no horizontal sums.
+    for (size_t c = 0; c < n_padded; c += lanes) {
+      VF acc = hn::Zero(df);
+      for (size_t d = 0; d < head_dim; ++d) {
+        acc = hn::MulAdd(hn::Set(df, qi[d]), hn::LoadU(df, kt + d * kt_stride + c), acc);
+      }
+      hn::StoreU(hn::Mul(acc, vscale), df, scratch + c);
+    }
+    SoftmaxPadded(scratch, n, n_padded);
+    WeightedSum(scratch, n, v, v_stride, head_dim, out + i * out_stride);
+  }
+}
+
+void AttentionDecodeImpl(const float* HWY_RESTRICT q, const float* HWY_RESTRICT k,
+                         size_t k_stride, const float* HWY_RESTRICT v, size_t v_stride,
+                         size_t num_keys, size_t head_dim, float scale,
+                         float* HWY_RESTRICT scratch, float* HWY_RESTRICT out) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  for (size_t j = 0; j < num_keys; ++j) {
+    const float* kj = k + j * k_stride;
+    VF acc = hn::Zero(df);
+    size_t d = 0;
+    for (; d + lanes <= head_dim; d += lanes) acc = hn::MulAdd(hn::LoadU(df, q + d), hn::LoadU(df, kj + d), acc);
+    float s = hn::GetLane(hn::SumOfLanes(df, acc));
+    for (; d < head_dim; ++d) s += q[d] * kj[d];
+    scratch[j] = s * scale;
+  }
+  const size_t n_padded = (num_keys + lanes - 1) / lanes * lanes;
+  SoftmaxPadded(scratch, num_keys, n_padded);
+  WeightedSum(scratch, num_keys, v, v_stride, head_dim, out);
 }
 
 void MatMulRowsF32(const float* x, size_t xs, size_t nt, const void* w, size_t k, size_t nb,
@@ -200,6 +390,8 @@ HWY_EXPORT(DotF32Impl);
 HWY_EXPORT(AxpyF32Impl);
 HWY_EXPORT(ConvertBF16);
 HWY_EXPORT(ConvertF16);
+HWY_EXPORT(AttentionHeadImpl);
+HWY_EXPORT(AttentionDecodeImpl);
 
 void MatMulRows(const float* x, size_t x_stride, size_t num_tokens, const void* w,
                 tensor::DType w_dtype, size_t k_dim, size_t n_begin, size_t n_end, float* out,
@@ -234,6 +426,22 @@ void ConvertRowToF32(const void* src, tensor::DType dtype, size_t n, float* dst)
     case tensor::DType::kF16: HWY_DYNAMIC_DISPATCH(ConvertF16)(src, n, dst); return;
     default: std::memcpy(dst, src, n * sizeof(float)); return;
   }
+}
+
+void AttentionHead(const float* q, size_t q_stride, size_t num_q, const float* kt,
+                   size_t kt_stride, const float* v, size_t v_stride, size_t num_keys,
+                   size_t head_dim, float scale, size_t causal_base, float* scratch, float* out,
+                   size_t out_stride) {
+  HWY_DYNAMIC_DISPATCH(AttentionHeadImpl)(q, q_stride, num_q, kt, kt_stride, v, v_stride,
+                                          num_keys, head_dim, scale, causal_base, scratch, out,
+                                          out_stride);
+}
+
+void AttentionDecode(const float* q, const float* k, size_t k_stride, const float* v,
+                     size_t v_stride, size_t num_keys, size_t head_dim, float scale,
+                     float* scratch, float* out) {
+  HWY_DYNAMIC_DISPATCH(AttentionDecodeImpl)(q, k, k_stride, v, v_stride, num_keys, head_dim,
+                                            scale, scratch, out);
 }
 
 namespace {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <functional>
 
 #include "base/check.h"
 #include "engine/kernels/kernels.h"
@@ -129,13 +131,16 @@ void Softmax(float* x, size_t n) {
 
 namespace {
 
-// One query row against keys [0, num_keys): out = softmax(scale · q·K) · V.
-void AttendRow(const float* q, const float* k, const float* v, size_t kv_stride, size_t num_keys,
-               size_t head_dim, float scale, float* scores, float* out) {
-  for (size_t j = 0; j < num_keys; ++j) scores[j] = kernels::DotF32(q, k + j * kv_stride, head_dim) * scale;
-  Softmax(scores, num_keys);
-  std::fill(out, out + head_dim, 0.0f);
-  for (size_t j = 0; j < num_keys; ++j) kernels::AxpyF32(scores[j], v + j * kv_stride, out, head_dim);
+size_t RoundUp(size_t n, size_t m) { return (n + m - 1) / m * m; }
+
+// kt[d * stride + j] = k[j * k_stride + d] for j < num_keys; padding columns zero.
+void TransposeKeys(const float* k, size_t k_stride, size_t num_keys, size_t head_dim,
+                   size_t stride, float* kt) {
+  for (size_t d = 0; d < head_dim; ++d) {
+    float* row = kt + d * stride;
+    for (size_t j = 0; j < num_keys; ++j) row[j] = k[j * k_stride + d];
+    std::fill(row + num_keys, row + stride, 0.0f);
+  }
 }
 
 }  // namespace
@@ -145,42 +150,87 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
                      size_t num_kv_heads, size_t head_dim, float scale, float* out) {
   const size_t group = num_heads / num_kv_heads;
   const size_t kv_stride = num_kv_heads * head_dim;
+  const size_t q_stride = num_heads * head_dim;
   const size_t total = pos0 + num_tokens;
-  const size_t tasks = num_heads * num_tokens;
-  auto body = [&](size_t b, size_t e, int) {
-    std::vector<float> scores(total);
-    for (size_t task = b; task < e; ++task) {
-      const size_t h = task % num_heads, t = task / num_heads;
-      const size_t kvh = h / group;
-      AttendRow(q + (t * num_heads + h) * head_dim, k_cache + kvh * head_dim,
-                v_cache + kvh * head_dim, kv_stride, pos0 + t + 1, head_dim, scale, scores.data(),
-                out + (t * num_heads + h) * head_dim);
+  const size_t padded = RoundUp(total, kernels::AttentionMaxLanes());
+  auto run = [&](size_t tasks, const std::function<void(size_t, size_t, int)>& body) {
+    if (ctx.pool) {
+      ctx.pool->ParallelFor(tasks, 1, body);
+    } else {
+      body(0, tasks, 0);
     }
   };
-  if (ctx.pool) {
-    ctx.pool->ParallelFor(tasks, 1, body);
-  } else {
-    body(0, tasks, 0);
+  if (num_tokens < 4) {
+    // Decoding: one query per head against the cache rows as they are.
+    run(num_heads * num_tokens, [&](size_t b, size_t e, int) {
+      std::vector<float> scratch(padded);
+      for (size_t task = b; task < e; ++task) {
+        const size_t h = task % num_heads, t = task / num_heads;
+        const size_t kvh = h / group;
+        kernels::AttentionDecode(q + t * q_stride + h * head_dim, k_cache + kvh * head_dim,
+                                 kv_stride, v_cache + kvh * head_dim, kv_stride, pos0 + t + 1,
+                                 head_dim, scale, scratch.data(), out + t * q_stride + h * head_dim);
+      }
+    });
+    return;
   }
+  // Prefill: keys transposed once per kv head, then blocks of queries per head.
+  std::vector<float> kt(num_kv_heads * head_dim * padded);
+  run(num_kv_heads, [&](size_t b, size_t e, int) {
+    for (size_t kvh = b; kvh < e; ++kvh) {
+      TransposeKeys(k_cache + kvh * head_dim, kv_stride, total, head_dim, padded,
+                    kt.data() + kvh * head_dim * padded);
+    }
+  });
+  constexpr size_t kQueryBlock = 16;
+  const size_t blocks = (num_tokens + kQueryBlock - 1) / kQueryBlock;
+  run(num_heads * blocks, [&](size_t b, size_t e, int) {
+    std::vector<float> scratch(padded);
+    for (size_t task = b; task < e; ++task) {
+      const size_t h = task % num_heads, blk = task / num_heads;
+      const size_t kvh = h / group;
+      const size_t t0 = blk * kQueryBlock;
+      const size_t nq = std::min(kQueryBlock, num_tokens - t0);
+      kernels::AttentionHead(q + t0 * q_stride + h * head_dim, q_stride, nq,
+                             kt.data() + kvh * head_dim * padded, padded,
+                             v_cache + kvh * head_dim, kv_stride, total, head_dim, scale,
+                             pos0 + t0, scratch.data(), out + t0 * q_stride + h * head_dim,
+                             q_stride);
+    }
+  });
 }
 
 void FullAttention(ComputeContext& ctx, const float* q, const float* k, const float* v,
                    size_t num_tokens, size_t num_heads, size_t head_dim, float scale, float* out) {
   const size_t stride = num_heads * head_dim;
-  const size_t tasks = num_heads * num_tokens;
-  auto body = [&](size_t b, size_t e, int) {
-    std::vector<float> scores(num_tokens);
-    for (size_t task = b; task < e; ++task) {
-      const size_t h = task % num_heads, t = task / num_heads;
-      AttendRow(q + t * stride + h * head_dim, k + h * head_dim, v + h * head_dim, stride,
-                num_tokens, head_dim, scale, scores.data(), out + t * stride + h * head_dim);
+  const size_t padded = RoundUp(num_tokens, kernels::AttentionMaxLanes());
+  std::vector<float> kt(num_heads * head_dim * padded);
+  auto run = [&](size_t tasks, const std::function<void(size_t, size_t, int)>& body) {
+    if (ctx.pool) {
+      ctx.pool->ParallelFor(tasks, 1, body);
+    } else {
+      body(0, tasks, 0);
     }
   };
-  if (ctx.pool) {
-    ctx.pool->ParallelFor(tasks, 1, body);
-  } else {
-    body(0, tasks, 0);
-  }
+  run(num_heads, [&](size_t b, size_t e, int) {
+    for (size_t h = b; h < e; ++h) {
+      TransposeKeys(k + h * head_dim, stride, num_tokens, head_dim, padded,
+                    kt.data() + h * head_dim * padded);
+    }
+  });
+  constexpr size_t kQueryBlock = 16;
+  const size_t blocks = (num_tokens + kQueryBlock - 1) / kQueryBlock;
+  run(num_heads * blocks, [&](size_t b, size_t e, int) {
+    std::vector<float> scratch(padded);
+    for (size_t task = b; task < e; ++task) {
+      const size_t h = task % num_heads, t0 = (task / num_heads) * kQueryBlock;
+      const size_t nq = std::min(kQueryBlock, num_tokens - t0);
+      kernels::AttentionHead(q + t0 * stride + h * head_dim, stride, nq,
+                             kt.data() + h * head_dim * padded, padded, v + h * head_dim, stride,
+                             num_tokens, head_dim, scale, SIZE_MAX, scratch.data(),
+                             out + t0 * stride + h * head_dim, stride);
+    }
+  });
 }
 
 std::vector<float> ToF32(const tensor::TensorView& w) {

@@ -167,7 +167,8 @@ Result<ValueList> Split(const std::string& s, const Value* sep, int64_t maxsplit
     }
     return out;
   }
-  if (!sep->is_string()) return TypeError("must be str or None, not " + std::string(TypeName(*sep)));
+  if (!sep->is_string())
+    return TypeError("must be str or None, not " + std::string(TypeName(*sep)));
   const std::string& delim = sep->str();
   if (delim.empty()) return InvalidArgument("empty separator");
   size_t i = 0;
@@ -243,8 +244,8 @@ Value GetPath(const Value& v, std::string_view path) {
 
 // The value compared by sort/unique/min/max: an attribute path, lowered unless case-sensitive.
 Value SortKey(const Value& item, const Value* attribute, bool case_sensitive) {
-  Value key = attribute != nullptr && !attribute->is_none() ? GetPath(item, ToStr(*attribute))
-                                                            : item;
+  Value key =
+      attribute != nullptr && !attribute->is_none() ? GetPath(item, ToStr(*attribute)) : item;
   if (!case_sensitive && key.is_string()) return Value::String(Lower(key.str()));
   return key;
 }
@@ -252,8 +253,10 @@ Value SortKey(const Value& item, const Value* attribute, bool case_sensitive) {
 // A strict weak order on keys that are all numbers or all strings, checked up front so the
 // comparator never fails inside std::stable_sort.
 Status CheckSortable(const std::vector<Value>& keys) {
-  bool numbers = std::all_of(keys.begin(), keys.end(), [](const Value& k) { return k.is_number(); });
-  bool strings = std::all_of(keys.begin(), keys.end(), [](const Value& k) { return k.is_string(); });
+  bool numbers =
+      std::all_of(keys.begin(), keys.end(), [](const Value& k) { return k.is_number(); });
+  bool strings =
+      std::all_of(keys.begin(), keys.end(), [](const Value& k) { return k.is_string(); });
   if (!numbers && !strings) return TypeError("can only sort numbers or strings");
   return OkStatus();
 }
@@ -606,7 +609,8 @@ Result<Value> FilterUnique(const Value& v, const Args& args) {
   std::vector<Value> seen;
   for (const Value& item : items) {
     Value key = SortKey(item, attribute, case_sensitive);
-    bool dup = std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return Equals(s, key); });
+    bool dup =
+        std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return Equals(s, key); });
     if (dup) continue;
     seen.push_back(std::move(key));
     out.push_back(item);
@@ -786,17 +790,20 @@ const std::unordered_map<std::string_view, FilterFn>& Filters() {
   static const auto* filters = new std::unordered_map<std::string_view, FilterFn>{
       {"abs", FilterAbs},
       {"attr", FilterAttr},
-      {"capitalize", [](const Value& v, const Args&) -> Result<Value> {
+      {"capitalize",
+       [](const Value& v, const Args&) -> Result<Value> {
          return Value::String(Capitalize(ToStr(v)));
        }},
       {"count", FilterLength},
       {"d", FilterDefault},
       {"default", FilterDefault},
       {"dictsort", FilterDictSort},
-      {"e", [](const Value& v, const Args&) -> Result<Value> {
+      {"e",
+       [](const Value& v, const Args&) -> Result<Value> {
          return Value::String(HtmlEscape(ToStr(v)));
        }},
-      {"escape", [](const Value& v, const Args&) -> Result<Value> {
+      {"escape",
+       [](const Value& v, const Args&) -> Result<Value> {
          return Value::String(HtmlEscape(ToStr(v)));
        }},
       {"first", FilterFirst},
@@ -808,38 +815,35 @@ const std::unordered_map<std::string_view, FilterFn>& Filters() {
       {"last", FilterLast},
       {"length", FilterLength},
       {"list", FilterList},
-      {"lower", [](const Value& v, const Args&) -> Result<Value> {
-         return Value::String(Lower(ToStr(v)));
-       }},
+      {"lower",
+       [](const Value& v, const Args&) -> Result<Value> { return Value::String(Lower(ToStr(v))); }},
       {"map", FilterMap},
       {"max", [](const Value& v, const Args& a) { return FilterMinMax(v, a, true); }},
       {"min", [](const Value& v, const Args& a) { return FilterMinMax(v, a, false); }},
       {"reject", [](const Value& v, const Args& a) { return FilterSelect(v, a, false, false); }},
-      {"rejectattr",
-       [](const Value& v, const Args& a) { return FilterSelect(v, a, true, false); }},
+      {"rejectattr", [](const Value& v, const Args& a) { return FilterSelect(v, a, true, false); }},
       {"replace", FilterReplace},
       {"reverse", FilterReverse},
       {"round", FilterRound},
       {"safe", [](const Value& v, const Args&) -> Result<Value> { return v; }},
       {"select", [](const Value& v, const Args& a) { return FilterSelect(v, a, false, true); }},
-      {"selectattr",
-       [](const Value& v, const Args& a) { return FilterSelect(v, a, true, true); }},
+      {"selectattr", [](const Value& v, const Args& a) { return FilterSelect(v, a, true, true); }},
       {"sort", FilterSort},
-      {"string", [](const Value& v, const Args&) -> Result<Value> {
-         return Value::String(ToStr(v));
-       }},
+      {"string",
+       [](const Value& v, const Args&) -> Result<Value> { return Value::String(ToStr(v)); }},
       {"sum", FilterSum},
-      {"title", [](const Value& v, const Args&) -> Result<Value> {
+      {"title",
+       [](const Value& v, const Args&) -> Result<Value> {
          return Value::String(JinjaTitle(ToStr(v)));
        }},
       {"tojson", FilterToJson},
-      {"trim", [](const Value& v, const Args& a) -> Result<Value> {
+      {"trim",
+       [](const Value& v, const Args& a) -> Result<Value> {
          return Value::String(Strip(ToStr(v), a.Get(0, "chars"), true, true));
        }},
       {"unique", FilterUnique},
-      {"upper", [](const Value& v, const Args&) -> Result<Value> {
-         return Value::String(Upper(ToStr(v)));
-       }},
+      {"upper",
+       [](const Value& v, const Args&) -> Result<Value> { return Value::String(Upper(ToStr(v))); }},
   };
   return *filters;
 }
@@ -861,12 +865,12 @@ Result<bool> CompareTest(std::string_view op, const Value& v, const Args& args,
 
 const std::vector<std::string_view>& TestNames() {
   static const auto* names = new std::vector<std::string_view>{
-      "boolean", "callable", "defined", "divisibleby", "eq",     "equalto", "escaped",
-      "even",    "false",    "filter",  "float",       "ge",     "greaterthan", "gt",
-      "in",      "integer",  "iterable", "le",         "lessthan", "lower",  "lt",
-      "mapping", "ne",       "none",    "number",      "odd",    "sameas",  "sequence",
-      "string",  "test",     "true",    "undefined",   "upper",  "==",      "!=",
-      "<",       "<=",       ">",       ">="};
+      "boolean", "callable", "defined",  "divisibleby", "eq",       "equalto",     "escaped",
+      "even",    "false",    "filter",   "float",       "ge",       "greaterthan", "gt",
+      "in",      "integer",  "iterable", "le",          "lessthan", "lower",       "lt",
+      "mapping", "ne",       "none",     "number",      "odd",      "sameas",      "sequence",
+      "string",  "test",     "true",     "undefined",   "upper",    "==",          "!=",
+      "<",       "<=",       ">",        ">="};
   return *names;
 }
 
@@ -905,9 +909,9 @@ Result<Value> StringMethod(const std::string& s, std::string_view name, const Ar
     }
     for (const std::string& option : options) {
       if (option.size() > s.size()) continue;
-      bool hit = name == "startswith" ? s.compare(0, option.size(), option) == 0
-                                      : s.compare(s.size() - option.size(), option.size(),
-                                                  option) == 0;
+      bool hit = name == "startswith"
+                     ? s.compare(0, option.size(), option) == 0
+                     : s.compare(s.size() - option.size(), option.size(), option) == 0;
       if (hit) return Value::Bool(true);
     }
     return Value::Bool(false);
@@ -939,12 +943,14 @@ Result<Value> StringMethod(const std::string& s, std::string_view name, const Ar
   }
   if (name == "find" || name == "rfind" || name == "count" || name == "index") {
     const Value* sub = args.Get(0, "sub");
-    if (sub == nullptr || !sub->is_string()) return TypeError(std::string(name) + "() needs a string");
+    if (sub == nullptr || !sub->is_string())
+      return TypeError(std::string(name) + "() needs a string");
     const std::string& needle = sub->str();
     if (name == "count") {
       if (needle.empty()) return Value::Int(static_cast<int64_t>(CodePointCount(s) + 1));
       int64_t n = 0;
-      for (size_t p = s.find(needle); p != std::string::npos; p = s.find(needle, p + needle.size())) {
+      for (size_t p = s.find(needle); p != std::string::npos;
+           p = s.find(needle, p + needle.size())) {
         ++n;
       }
       return Value::Int(n);
@@ -976,7 +982,8 @@ Result<Value> StringMethod(const std::string& s, std::string_view name, const Ar
   };
   if (name == "isdigit") return Value::Bool(all_of(IsDigit));
   if (name == "isalpha") return Value::Bool(all_of(IsAlpha));
-  if (name == "isalnum") return Value::Bool(all_of([](char c) { return IsAlpha(c) || IsDigit(c); }));
+  if (name == "isalnum")
+    return Value::Bool(all_of([](char c) { return IsAlpha(c) || IsDigit(c); }));
   if (name == "isspace") return Value::Bool(all_of(IsAsciiSpace));
   if (name == "islower" || name == "isupper") {
     bool any_cased = std::any_of(s.begin(), s.end(), IsAlpha);
@@ -1047,8 +1054,8 @@ Result<bool> ApplyTest(std::string_view name, const Value& v, const Args& args) 
     return v.is_string() || v.is_list() || v.is_dict() || v.is_undefined();
   }
   if (name == "lower" || name == "upper") {
-    IRIS_ASSIGN_OR_RETURN(Value r, StringMethod(ToStr(v), name == "lower" ? "islower" : "isupper",
-                                                Args{}));
+    IRIS_ASSIGN_OR_RETURN(Value r,
+                          StringMethod(ToStr(v), name == "lower" ? "islower" : "isupper", Args{}));
     return r.bool_value();
   }
   if (name == "odd" || name == "even") {
@@ -1124,7 +1131,8 @@ Result<Value> CallGlobal(std::string_view name, const Args& args) {
   if (name == "namespace" || name == "dict") {
     ValueDict attrs;
     for (const Value& arg : args.positional) {
-      if (!arg.is_dict()) return TypeError(std::string(name) + "() positional argument must be a dict");
+      if (!arg.is_dict())
+        return TypeError(std::string(name) + "() positional argument must be a dict");
       for (const auto& [k, v] : arg.dict().items()) attrs.Set(k, v);
     }
     for (const auto& [k, v] : args.keyword) attrs.Set(k, v);
@@ -1232,7 +1240,8 @@ Result<Value> BinaryOp(std::string_view op, const Value& a, const Value& b) {
   if (op == "+") {
     if (ints) {
       int64_t r = 0;
-      if (__builtin_add_overflow(a.AsInt(), b.AsInt(), &r)) return InvalidArgument("integer overflow");
+      if (__builtin_add_overflow(a.AsInt(), b.AsInt(), &r))
+        return InvalidArgument("integer overflow");
       return Value::Int(r);
     }
     if (numbers) return Value::Float(a.AsDouble() + b.AsDouble());
@@ -1247,7 +1256,8 @@ Result<Value> BinaryOp(std::string_view op, const Value& a, const Value& b) {
   if (op == "-") {
     if (ints) {
       int64_t r = 0;
-      if (__builtin_sub_overflow(a.AsInt(), b.AsInt(), &r)) return InvalidArgument("integer overflow");
+      if (__builtin_sub_overflow(a.AsInt(), b.AsInt(), &r))
+        return InvalidArgument("integer overflow");
       return Value::Int(r);
     }
     if (numbers) return Value::Float(a.AsDouble() - b.AsDouble());
@@ -1256,7 +1266,8 @@ Result<Value> BinaryOp(std::string_view op, const Value& a, const Value& b) {
   if (op == "*") {
     if (ints) {
       int64_t r = 0;
-      if (__builtin_mul_overflow(a.AsInt(), b.AsInt(), &r)) return InvalidArgument("integer overflow");
+      if (__builtin_mul_overflow(a.AsInt(), b.AsInt(), &r))
+        return InvalidArgument("integer overflow");
       return Value::Int(r);
     }
     if (numbers) return Value::Float(a.AsDouble() * b.AsDouble());

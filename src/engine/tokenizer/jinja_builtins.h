@@ -39,8 +39,7 @@ Result<Value> CallGlobal(std::string_view name, const Args& args);
 Value GetAttribute(const Value& object, std::string_view name);
 Value GetItem(const Value& object, const Value& key);
 // object[start:stop:step] on a list or string; each bound may be None/Undefined.
-Result<Value> Slice(const Value& object, const Value& start, const Value& stop,
-                    const Value& step);
+Result<Value> Slice(const Value& object, const Value& start, const Value& stop, const Value& step);
 
 // + - * / // % ** ~ with Python's semantics (int overflow is an error, not a bigint).
 Result<Value> BinaryOp(std::string_view op, const Value& a, const Value& b);

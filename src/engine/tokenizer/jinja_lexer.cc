@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "engine/tokenizer/jinja_value.h"
+
 namespace iris::tokenizer::jinja {
 
 Status TemplateError(int line, int column, std::string_view message) {
@@ -21,11 +23,11 @@ Status TemplateError(int line, int column, std::string_view message) {
 
 namespace {
 
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsNameStart(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsNameStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool IsNameChar(char c) { return IsNameStart(c) || IsDigit(c); }
 
 void AppendUtf8(uint32_t cp, std::string* out) {
@@ -48,8 +50,8 @@ void AppendUtf8(uint32_t cp, std::string* out) {
 
 // Operators, longest first so "//" wins over "/".
 constexpr std::string_view kOperators[] = {
-    "//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<", ">",
-    "=",  "(",  ")",  "[",  "]",  "{",  "}", ",", ".", ":", "|", ";",
+    "//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<",
+    ">",  "=",  "(",  ")",  "[",  "]",  "{", "}", ",", ".", ":", "|", ";",
 };
 
 class Lexer {
@@ -226,7 +228,9 @@ class Lexer {
           }
         }
         if (op.empty()) {
-          return ErrorAt(p, "unexpected character '" + std::string(1, c) + "'");
+          // The whole UTF-8 sequence, so the message stays valid UTF-8.
+          std::string ch = CodePoints(std::string_view(src_).substr(p, 4)).front();
+          return ErrorAt(p, "unexpected character '" + ch + "'");
         }
         if (op == "(" || op == "[" || op == "{") ++depth;
         if ((op == ")" || op == "]" || op == "}") && depth > 0) --depth;
@@ -241,8 +245,8 @@ class Lexer {
     size_t start = p;
     std::string digits;
     auto take_digits = [&]() {
-      while (p < src_.size() && (IsDigit(src_[p]) || (src_[p] == '_' && p + 1 < src_.size() &&
-                                                      IsDigit(src_[p + 1])))) {
+      while (p < src_.size() && (IsDigit(src_[p]) ||
+                                 (src_[p] == '_' && p + 1 < src_.size() && IsDigit(src_[p + 1])))) {
         if (src_[p] != '_') digits.push_back(src_[p]);
         ++p;
       }
@@ -329,10 +333,10 @@ class Lexer {
           uint32_t cp = 0;
           for (size_t k = 0; k < width; ++k) {
             char h = p + k < src_.size() ? src_[p + k] : '\0';
-            int digit = IsDigit(h)                 ? h - '0'
-                        : (h >= 'a' && h <= 'f')   ? h - 'a' + 10
-                        : (h >= 'A' && h <= 'F')   ? h - 'A' + 10
-                                                   : -1;
+            int digit = IsDigit(h)               ? h - '0'
+                        : (h >= 'a' && h <= 'f') ? h - 'a' + 10
+                        : (h >= 'A' && h <= 'F') ? h - 'A' + 10
+                                                 : -1;
             if (digit < 0) {
               return ErrorAt(p - 2, "truncated \\" + std::string(1, e) + " escape");
             }

@@ -202,13 +202,13 @@ class Parser {
       return ExpectBlockEnd();
     }
     static constexpr std::string_view kEndTags[] = {
-        "elif",    "else",      "endif",     "endfor",  "endset",        "endmacro",
+        "elif",      "else",    "endif",         "endfor", "endset",   "endmacro",
         "endfilter", "endwith", "endgeneration", "endraw", "endblock", "endcall"};
     for (std::string_view end : kEndTags) {
       if (name == end) return ErrorAt(tag, "unexpected '" + name + "'");
     }
     static constexpr std::string_view kUnsupported[] = {
-        "include", "import", "from",       "extends", "block", "call",
+        "include", "import",     "from",  "extends",   "block", "call",
         "do",      "autoescape", "trans", "pluralize", "raw"};
     for (std::string_view unsupported : kUnsupported) {
       if (name == unsupported) return ErrorAt(tag, "unsupported tag '" + name + "'");
@@ -436,9 +436,8 @@ class Parser {
     while (true) {
       std::string op;
       const Token& t = Peek();
-      if (t.kind == TokenKind::kOperator &&
-          (t.text == "==" || t.text == "!=" || t.text == "<" || t.text == ">" ||
-           t.text == "<=" || t.text == ">=")) {
+      if (t.kind == TokenKind::kOperator && (t.text == "==" || t.text == "!=" || t.text == "<" ||
+                                             t.text == ">" || t.text == "<=" || t.text == ">=")) {
         op = t.text;
         Next();
       } else if (IsName(t, "in")) {
@@ -518,8 +517,8 @@ class Parser {
     const Token& t = Peek();
     switch (t.kind) {
       case TokenKind::kName: {
-        static constexpr std::string_view kKeywords[] = {"and", "or", "not", "in", "is",
-                                                        "if",  "else"};
+        static constexpr std::string_view kKeywords[] = {"and", "or", "not", "in",
+                                                         "is",  "if", "else"};
         for (std::string_view keyword : kKeywords) {
           if (t.text == keyword) return ErrorAt(t, "unexpected '" + t.text + "'");
         }
@@ -748,8 +747,8 @@ class Parser {
     if (IsOp(next, "(")) {
       IRIS_RETURN_IF_ERROR(ParseArguments(test.get()));
     } else if ((next.kind == TokenKind::kName || next.kind == TokenKind::kString ||
-                next.kind == TokenKind::kInt || next.kind == TokenKind::kFloat ||
-                IsOp(next, "[") || IsOp(next, "{")) &&
+                next.kind == TokenKind::kInt || next.kind == TokenKind::kFloat || IsOp(next, "[") ||
+                IsOp(next, "{")) &&
                !IsName(next, "else") && !IsName(next, "or") && !IsName(next, "and")) {
       if (IsName(next, "is")) return ErrorAt(next, "tests cannot be chained with 'is'");
       IRIS_ASSIGN_OR_RETURN(ExprPtr arg, ParsePrimary());

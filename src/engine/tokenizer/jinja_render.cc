@@ -88,8 +88,8 @@ class Renderer {
       IRIS_ASSIGN_OR_RETURN(Flow flow, ExecStmt(*stmt, out));
       if (flow != Flow::kNormal) return flow;
       if (out->size() > kMaxOutputBytes) {
-        return AtLine(ResourceExhausted("rendered text exceeds " +
-                                        std::to_string(kMaxOutputBytes) + " bytes"),
+        return AtLine(ResourceExhausted("rendered text exceeds " + std::to_string(kMaxOutputBytes) +
+                                        " bytes"),
                       stmt->line);
       }
     }
@@ -193,7 +193,8 @@ class Renderer {
       loop.Set("length", Value::Int(n));
       loop.Set("depth", Value::Int(1));
       loop.Set("depth0", Value::Int(0));
-      loop.Set("previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : Value::Undefined("previtem"));
+      loop.Set("previtem",
+               i > 0 ? items[static_cast<size_t>(i - 1)] : Value::Undefined("previtem"));
       loop.Set("nextitem",
                i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::Undefined("nextitem"));
       frame["loop"] = Value::Dict(std::move(loop));
@@ -274,8 +275,8 @@ class Renderer {
           IRIS_ASSIGN_OR_RETURN(Value key, Eval(*e.args[i]));
           IRIS_ASSIGN_OR_RETURN(Value value, Eval(*e.args[i + 1]));
           if (!key.is_string()) {
-            return TemplateError(e.line, 0, "dict keys must be strings, not " +
-                                                std::string(TypeName(key)));
+            return TemplateError(e.line, 0,
+                                 "dict keys must be strings, not " + std::string(TypeName(key)));
           }
           dict.Set(key.str(), std::move(value));
         }
@@ -326,8 +327,9 @@ class Renderer {
           if (i == INT64_MIN) return TemplateError(e.line, 0, "integer overflow");
           return Value::Int(-i);
         }
-        return TemplateError(e.line, 0, "bad operand type for unary " + e.name + ": '" +
-                                            std::string(TypeName(v)) + "'");
+        return TemplateError(
+            e.line, 0,
+            "bad operand type for unary " + e.name + ": '" + std::string(TypeName(v)) + "'");
       }
       case ExprKind::kNot: {
         IRIS_ASSIGN_OR_RETURN(Value v, Eval(*e.args[0]));
@@ -414,18 +416,18 @@ class Renderer {
   // A macro sees the globals, the template's top-level names and its own parameters.
   Result<Value> CallMacro(const MacroStmt& macro, const Args& args, int line) {
     if (call_depth_ >= kMaxCallDepth) {
-      return TemplateError(line, 0, "macro calls nested more than " +
-                                        std::to_string(kMaxCallDepth) + " deep");
+      return TemplateError(
+          line, 0, "macro calls nested more than " + std::to_string(kMaxCallDepth) + " deep");
     }
     if (args.positional.size() > macro.params.size()) {
-      return TemplateError(line, 0, "macro '" + macro.name + "' takes " +
-                                        std::to_string(macro.params.size()) + " arguments, got " +
-                                        std::to_string(args.positional.size()));
+      return TemplateError(line, 0,
+                           "macro '" + macro.name + "' takes " +
+                               std::to_string(macro.params.size()) + " arguments, got " +
+                               std::to_string(args.positional.size()));
     }
     for (const auto& [name, value] : args.keyword) {
       if (std::find(macro.params.begin(), macro.params.end(), name) == macro.params.end()) {
-        return TemplateError(line, 0,
-                             "macro '" + macro.name + "' has no parameter '" + name + "'");
+        return TemplateError(line, 0, "macro '" + macro.name + "' has no parameter '" + name + "'");
       }
     }
     Frame frame;

@@ -1,9 +1,8 @@
 // Evaluates a parsed chat template. Internal to the interpreter.
 #pragma once
 
-#include <string>
-
 #include <boost/json.hpp>
+#include <string>
 
 #include "base/status.h"
 #include "engine/tokenizer/jinja_ast.h"

@@ -210,7 +210,11 @@ std::string ReprString(const std::string& s) {
 // Decodes one UTF-8 sequence at s[*i], advancing *i; an invalid byte decodes to itself.
 uint32_t NextCodePoint(std::string_view s, size_t* i) {
   auto b0 = static_cast<unsigned char>(s[*i]);
-  size_t len = b0 < 0x80 ? 1 : (b0 >> 5) == 0x6 ? 2 : (b0 >> 4) == 0xe ? 3 : (b0 >> 3) == 0x1e ? 4 : 0;
+  size_t len = b0 < 0x80           ? 1
+               : (b0 >> 5) == 0x6  ? 2
+               : (b0 >> 4) == 0xe  ? 3
+               : (b0 >> 3) == 0x1e ? 4
+                                   : 0;
   if (len <= 1 || *i + len > s.size()) {
     ++*i;
     return b0;

@@ -3,6 +3,7 @@
 // Internal to the chat template interpreter.
 #pragma once
 
+#include <boost/json.hpp>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -10,8 +11,6 @@
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "base/status.h"
 
@@ -130,9 +129,9 @@ class Value {
   const void* identity() const;
 
  private:
-  using Data = std::variant<std::monostate, bool, int64_t, double, std::string,
-                            std::shared_ptr<ValueList>, std::shared_ptr<ValueDict>,
-                            std::shared_ptr<const Callable>>;
+  using Data =
+      std::variant<std::monostate, bool, int64_t, double, std::string, std::shared_ptr<ValueList>,
+                   std::shared_ptr<ValueDict>, std::shared_ptr<const Callable>>;
   template <typename T>
   Value(ValueKind kind, T data) : kind_(kind), data_(std::move(data)) {}
 
@@ -159,10 +158,10 @@ std::string FormatFloat(double d);
 // json.dumps(v, ensure_ascii=..., indent=..., separators=..., sort_keys=...).
 struct JsonOptions {
   bool ensure_ascii = false;
-  bool has_indent = false;       // indent=None when false
-  std::string indent;            // the indent unit when has_indent
-  std::string item_separator;    // "" means Python's default (", " or "," with indent)
-  std::string key_separator;     // "" means ": "
+  bool has_indent = false;     // indent=None when false
+  std::string indent;          // the indent unit when has_indent
+  std::string item_separator;  // "" means Python's default (", " or "," with indent)
+  std::string key_separator;   // "" means ": "
   bool has_separators = false;
   bool sort_keys = false;
 };
