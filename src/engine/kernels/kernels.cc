@@ -252,6 +252,21 @@ HWY_INLINE void WeightedSum(const float* HWY_RESTRICT p, size_t n, const float* 
   const DF df;
   const size_t lanes = hn::Lanes(df);
   size_t d = 0;
+  for (; d + 4 * lanes <= head_dim; d += 4 * lanes) {
+    VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+    for (size_t j = 0; j < n; ++j) {
+      const VF pj = hn::Set(df, p[j]);
+      const float* row = v + j * v_stride + d;
+      a0 = hn::MulAdd(pj, hn::LoadU(df, row), a0);
+      a1 = hn::MulAdd(pj, hn::LoadU(df, row + lanes), a1);
+      a2 = hn::MulAdd(pj, hn::LoadU(df, row + 2 * lanes), a2);
+      a3 = hn::MulAdd(pj, hn::LoadU(df, row + 3 * lanes), a3);
+    }
+    hn::StoreU(a0, df, out + d);
+    hn::StoreU(a1, df, out + d + lanes);
+    hn::StoreU(a2, df, out + d + 2 * lanes);
+    hn::StoreU(a3, df, out + d + 3 * lanes);
+  }
   for (; d + 2 * lanes <= head_dim; d += 2 * lanes) {
     VF a0 = hn::Zero(df), a1 = hn::Zero(df);
     for (size_t j = 0; j < n; ++j) {
@@ -287,8 +302,25 @@ void AttentionHeadImpl(const float* HWY_RESTRICT q, size_t q_stride, size_t num_
                      : (causal_base + i + 1 < num_keys ? causal_base + i + 1 : num_keys);
     const size_t n_padded = (n + lanes - 1) / lanes * lanes;
     const float* qi = q + i * q_stride;
-    // Scores, lanes keys at a time, from the transposed keys: no horizontal sums.
-    for (size_t c = 0; c < n_padded; c += lanes) {
+    // Scores, lanes keys at a time, from the transposed keys: no horizontal sums. Four
+    // independent accumulators hide the FMA latency.
+    size_t c = 0;
+    for (; c + 4 * lanes <= n_padded; c += 4 * lanes) {
+      VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+      for (size_t d = 0; d < head_dim; ++d) {
+        const VF qd = hn::Set(df, qi[d]);
+        const float* row = kt + d * kt_stride + c;
+        a0 = hn::MulAdd(qd, hn::LoadU(df, row), a0);
+        a1 = hn::MulAdd(qd, hn::LoadU(df, row + lanes), a1);
+        a2 = hn::MulAdd(qd, hn::LoadU(df, row + 2 * lanes), a2);
+        a3 = hn::MulAdd(qd, hn::LoadU(df, row + 3 * lanes), a3);
+      }
+      hn::StoreU(hn::Mul(a0, vscale), df, scratch + c);
+      hn::StoreU(hn::Mul(a1, vscale), df, scratch + c + lanes);
+      hn::StoreU(hn::Mul(a2, vscale), df, scratch + c + 2 * lanes);
+      hn::StoreU(hn::Mul(a3, vscale), df, scratch + c + 3 * lanes);
+    }
+    for (; c < n_padded; c += lanes) {
       VF acc = hn::Zero(df);
       for (size_t d = 0; d < head_dim; ++d) {
         acc = hn::MulAdd(hn::Set(df, qi[d]), hn::LoadU(df, kt + d * kt_stride + c), acc);

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -90,6 +92,46 @@ TEST_P(KernelsTest, DotAxpyConvertMatchScalarTwins) {
       ConvertRowToF32(bytes.data(), dtype, a.size(), got.data());
       for (size_t i = 0; i < a.size(); ++i) {
         ASSERT_EQ(got[i], ref::LoadAsF32(bytes.data(), dtype, i)) << tensor::DTypeName(dtype);
+      }
+    }
+  }
+}
+
+TEST_P(KernelsTest, AttentionMatchesScalarTwin) {
+  for (size_t head_dim : {16u, 64u, 72u, 5u}) {
+    for (size_t num_keys : {1u, 7u, 16u, 33u, 100u}) {
+      for (size_t causal : {0u, 1u}) {
+        const size_t num_q = causal ? std::min<size_t>(num_keys, 9) : 6;
+        const size_t base = causal ? num_keys - num_q : SIZE_MAX;
+        const size_t stride = head_dim + 3;  // rows not packed
+        auto q = RandomFloats(num_q * stride, 11), k = RandomFloats(num_keys * stride, 12);
+        auto v = RandomFloats(num_keys * stride, 13);
+        const size_t padded = (num_keys + AttentionMaxLanes() - 1) / AttentionMaxLanes() * AttentionMaxLanes();
+        std::vector<float> kt(head_dim * padded, 0.0f);
+        for (size_t d = 0; d < head_dim; ++d) {
+          for (size_t j = 0; j < num_keys; ++j) kt[d * padded + j] = k[j * stride + d];
+        }
+        std::vector<float> scratch(padded), got(num_q * stride), want(num_q * stride);
+        const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+        AttentionHead(q.data(), stride, num_q, kt.data(), padded, v.data(), stride, num_keys,
+                      head_dim, scale, base, scratch.data(), got.data(), stride);
+        ref::AttentionHead(q.data(), stride, num_q, k.data(), stride, v.data(), stride, num_keys,
+                           head_dim, scale, base, want.data(), stride);
+        for (size_t i = 0; i < num_q; ++i) {
+          for (size_t d = 0; d < head_dim; ++d) {
+            ASSERT_NEAR(got[i * stride + d], want[i * stride + d], 2e-5f)
+                << "hd " << head_dim << " keys " << num_keys << " causal " << causal;
+          }
+        }
+        // The decode kernel: the last query alone over the untransposed keys.
+        const size_t last = num_q - 1;
+        const size_t n_last = causal ? base + last + 1 : num_keys;
+        std::vector<float> one(head_dim);
+        AttentionDecode(q.data() + last * stride, k.data(), stride, v.data(), stride, n_last,
+                        head_dim, scale, scratch.data(), one.data());
+        for (size_t d = 0; d < head_dim; ++d) {
+          ASSERT_NEAR(one[d], want[last * stride + d], 2e-5f) << "decode hd " << head_dim;
+        }
       }
     }
   }

@@ -41,3 +41,37 @@ inline void AxpyF32(float alpha, const float* x, float* y, size_t n) {
 }
 
 }  // namespace iris::kernels::ref
+
+#include <cmath>
+#include <vector>
+
+namespace iris::kernels::ref {
+
+// Attention of one head, the plain way: scores = scale · q·k, softmax, weighted sum of v.
+// Query i sees keys [0, n_i) with n_i = num_keys, or causal_base + i + 1 (capped) when
+// causal_base != SIZE_MAX. k and v rows: k[j * k_stride + d], v[j * v_stride + d].
+inline void AttentionHead(const float* q, size_t q_stride, size_t num_q, const float* k,
+                          size_t k_stride, const float* v, size_t v_stride, size_t num_keys,
+                          size_t head_dim, float scale, size_t causal_base, float* out,
+                          size_t out_stride) {
+  std::vector<double> p(num_keys);
+  for (size_t i = 0; i < num_q; ++i) {
+    size_t n = num_keys;
+    if (causal_base != SIZE_MAX && causal_base + i + 1 < num_keys) n = causal_base + i + 1;
+    double m = -INFINITY, sum = 0;
+    for (size_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (size_t d = 0; d < head_dim; ++d) s += double(q[i * q_stride + d]) * k[j * k_stride + d];
+      p[j] = s * scale;
+      m = std::max(m, p[j]);
+    }
+    for (size_t j = 0; j < n; ++j) sum += (p[j] = std::exp(p[j] - m));
+    for (size_t d = 0; d < head_dim; ++d) {
+      double o = 0;
+      for (size_t j = 0; j < n; ++j) o += p[j] / sum * v[j * v_stride + d];
+      out[i * out_stride + d] = static_cast<float>(o);
+    }
+  }
+}
+
+}  // namespace iris::kernels::ref
