@@ -222,8 +222,16 @@ Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite
     for (const auto& [k, v] : metadata) m[k] = v;
     header["__metadata__"] = std::move(m);
   }
+  // Widest dtypes first, as the reference writer does, so every tensor is aligned to its
+  // element size.
+  std::vector<const TensorToWrite*> order;
+  for (const TensorToWrite& t : tensors) order.push_back(&t);
+  std::stable_sort(order.begin(), order.end(), [](const TensorToWrite* a, const TensorToWrite* b) {
+    return tensor::DTypeSize(a->dtype) > tensor::DTypeSize(b->dtype);
+  });
   uint64_t offset = 0;
-  for (const TensorToWrite& t : tensors) {
+  for (const TensorToWrite* tp : order) {
+    const TensorToWrite& t = *tp;
     json::array shape;
     uint64_t n = 1;
     for (int64_t d : t.shape) {
@@ -246,8 +254,8 @@ Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite
   uint8_t len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(static_cast<uint64_t>(h.size()) >> (8 * i));
   bool ok = std::fwrite(len, 1, 8, f) == 8 && std::fwrite(h.data(), 1, h.size(), f) == h.size();
-  for (const TensorToWrite& t : tensors) {
-    ok = ok && std::fwrite(t.bytes.data(), 1, t.bytes.size(), f) == t.bytes.size();
+  for (const TensorToWrite* t : order) {
+    ok = ok && std::fwrite(t->bytes.data(), 1, t->bytes.size(), f) == t->bytes.size();
   }
   ok = (std::fclose(f) == 0) && ok;
   if (!ok) return DataLoss(path + ": write failed (disk full?)");

@@ -73,7 +73,8 @@ struct TensorToWrite {
   std::string bytes;
 };
 
-// Writes a safetensors file (header padded to 8 bytes, tensors in the given order).
+// Writes a safetensors file: header padded to 8 bytes, tensors ordered by element size
+// (widest first) so that each is aligned to it.
 Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                         const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
 

@@ -4,6 +4,7 @@
 #define HWY_TARGET_INCLUDE "engine/kernels/kernels.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+#include <hwy/cache_control.h>
 #include <hwy/contrib/math/math-inl.h>
 
 #include <cstring>
@@ -52,7 +53,14 @@ HWY_INLINE void Tile(const float* HWY_RESTRICT x, size_t x_stride, const WT* HWY
   for (size_t t = 0; t < kTokens; ++t)
     for (size_t r = 0; r < kRows; ++r) acc[t][r] = hn::Zero(df);
   size_t k = 0;
+  // Rows of a tile are adjacent in memory, so the next tile starts kRows rows ahead; when
+  // decoding (one token) prefetch it while this one streams.
+  constexpr bool kPrefetch = kTokens == 1;
+  const size_t line_step = 64 / sizeof(WT);
   for (; k + lanes <= k_dim; k += lanes) {
+    if (kPrefetch && k % line_step < lanes) {
+      for (size_t r = 0; r < kRows; ++r) hwy::Prefetch(w + (kRows + r) * k_dim + k);
+    }
     VF wv[kRows];
     for (size_t r = 0; r < kRows; ++r) wv[r] = LoadF32(df, w + r * k_dim + k);
     for (size_t t = 0; t < kTokens; ++t) {

@@ -57,13 +57,15 @@ TEST_P(KernelsTest, MatMulRowsMatchesScalarTwin) {
           auto x_store = RandomFloats(tokens * x_stride + 1, 1);
           const float* x = x_store.data() + 1;  // unaligned
           auto w = RandomFloats(n * k, 2, 0.5f);
-          auto wb = Encode(w, dtype, 2);  // unaligned by 2 bytes
+          // Aligned to the element but not to any vector.
+          const size_t off = tensor::DTypeSize(dtype);
+          auto wb = Encode(w, dtype, off);
           const size_t n_begin = n > 2 ? 1 : 0;
           const size_t out_stride = n + 2;
           std::vector<float> got(tokens * out_stride, -7.f), want(tokens * out_stride, -7.f);
-          MatMulRows(x, x_stride, tokens, wb.data() + 2, dtype, k, n_begin, n, got.data(),
+          MatMulRows(x, x_stride, tokens, wb.data() + off, dtype, k, n_begin, n, got.data(),
                      out_stride);
-          ref::MatMulRows(x, x_stride, tokens, wb.data() + 2, dtype, k, n_begin, n, want.data(),
+          ref::MatMulRows(x, x_stride, tokens, wb.data() + off, dtype, k, n_begin, n, want.data(),
                           out_stride);
           for (size_t i = 0; i < got.size(); ++i) {
             ASSERT_NEAR(got[i], want[i], 1e-4f * (1.0f + std::sqrt(static_cast<float>(k))))

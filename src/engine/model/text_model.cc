@@ -22,15 +22,21 @@ void KvCache::Reserve(size_t tokens) {
 
 namespace {
 
-// The BF16 bits of an F32 tensor whose every value has zero low 16 bits, else nothing.
-std::optional<std::vector<uint16_t>> NarrowIfExact(const tensor::TensorView& v) {
-  const auto* src = static_cast<const uint32_t*>(v.data);
+// The BF16 bits of an F32 tensor whose every value has zero low 16 bits (two per 32-bit
+// word, in element order), else nothing.
+std::optional<std::vector<uint32_t>> NarrowIfExact(const tensor::TensorView& v) {
   const size_t n = static_cast<size_t>(v.num_elements());
+  auto word = [&](size_t i) {
+    uint32_t w;
+    std::memcpy(&w, static_cast<const uint8_t*>(v.data) + 4 * i, 4);  // may be unaligned
+    return w;
+  };
   for (size_t i = 0; i < n; ++i) {
-    if (src[i] & 0xffffu) return std::nullopt;
+    if (word(i) & 0xffffu) return std::nullopt;
   }
-  std::vector<uint16_t> out(n);
-  for (size_t i = 0; i < n; ++i) out[i] = static_cast<uint16_t>(src[i] >> 16);
+  std::vector<uint32_t> out((n + 1) / 2);
+  auto* half = reinterpret_cast<uint16_t*>(out.data());
+  for (size_t i = 0; i < n; ++i) half[i] = static_cast<uint16_t>(word(i) >> 16);
   return out;
 }
 
@@ -62,13 +68,21 @@ Result<TextModel> TextModel::Load(const formats::WeightStore& weights, const Tex
     }
     if (narrow_exact_f32 && e.view.dtype == tensor::DType::kF32 && shape.size() == 2) {
       if (auto narrowed = NarrowIfExact(e.view)) {
-        m.narrowed_.push_back(std::move(*narrowed));
+        m.owned_.push_back(std::move(*narrowed));
         ReleasePages(e.view.data, e.view.num_bytes());
         tensor::TensorView narrow = e.view;
         narrow.dtype = tensor::DType::kBF16;
-        narrow.data = m.narrowed_.back().data();
+        narrow.data = m.owned_.back().data();
         return narrow;
       }
+    }
+    if (reinterpret_cast<uintptr_t>(e.view.data) % tensor::DTypeSize(e.view.dtype) != 0) {
+      std::vector<uint32_t> copy((e.view.num_bytes() + 3) / 4);
+      std::memcpy(copy.data(), e.view.data, e.view.num_bytes());
+      m.owned_.push_back(std::move(copy));
+      tensor::TensorView aligned = e.view;
+      aligned.data = m.owned_.back().data();
+      return aligned;
     }
     return e.view;
   };
