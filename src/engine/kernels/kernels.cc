@@ -188,6 +188,10 @@ void GemmPacked(const float* x, size_t x_stride, size_t num_tokens, const WT* w,
         if (r < nr) {
           const WT* row = w + (nb + r) * k_dim + kb;
           for (size_t k = 0; k < kc; ++k) panel[k * width + r] = ScalarToF32(row[k]);
+          // Weights come from DRAM once per prefill: ask for the next block of this row (or
+          // of the next panel) now, so it arrives while the tokens pass over this panel.
+          const WT* next = kb + kKc < k_dim ? row + kKc : w + (nb + width + r) * k_dim;
+          for (size_t k = 0; k < kKc; k += 64 / sizeof(WT)) hwy::Prefetch(next + k);
         } else {
           for (size_t k = 0; k < kc; ++k) panel[k * width + r] = 0.0f;
         }
