@@ -41,6 +41,7 @@ std::vector<int32_t> FindEosIds(const std::string& dir, const tokenizer::Tokeniz
 size_t HeldBack(std::string_view text, const std::vector<std::string>& stops) {
   size_t held = 0;
   for (const std::string& s : stops) {
+    if (s.empty()) continue;
     for (size_t n = std::min(s.size() - 1, text.size()); n > held; --n) {
       if (text.substr(text.size() - n) == std::string_view(s).substr(0, n)) {
         held = n;
