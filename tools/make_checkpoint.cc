@@ -144,6 +144,8 @@ int main(int argc, char** argv) {
                     65536.0f - 2.0f;
       float v = t.mean + t.stddev * u * 1.7320508f;
       if (dtype == DType::kF32) {
+        // Like the published files: trained in bf16, saved as f32, so every value is a bf16.
+        v = iris::tensor::Bf16ToF32(iris::tensor::F32ToBf16(v));
         std::memcpy(&buf[i * 4], &v, 4);
       } else {
         uint16_t b = dtype == DType::kBF16 ? iris::tensor::F32ToBf16(v) : iris::tensor::F32ToF16(v);
