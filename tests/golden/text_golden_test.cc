@@ -19,9 +19,8 @@ namespace {
 
 class TextGoldenTest : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(TextGoldenTest, TextOnlyMatchesTransformers) {
+TEST_P(TextGoldenTest, EveryCaseMatchesTransformers) {
   runtime::VerifyOptions options;
-  options.cases = {"text_only"};
   options.threads = 2;
   auto lines = runtime::Verify(std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/" + GetParam(),
                                options, {});
@@ -33,9 +32,13 @@ TEST_P(TextGoldenTest, TextOnlyMatchesTransformers) {
                       << l.tolerance << " " << l.detail;
   }
   for (const char* want : {"input_ids", "inputs_embeds", "logits", "generation_step_logits",
-                           "greedy_tokens"}) {
+                           "greedy_tokens", "vision_last_hidden_state", "image_features"}) {
     EXPECT_TRUE(items.count(want)) << "not compared: " << want;
   }
+  std::set<std::string> cases;
+  for (const auto& l : *lines) cases.insert(l.case_name);
+  EXPECT_EQ(cases, (std::set<std::string>{"text_only", "image_nosplit", "image_split",
+                                          "two_images", "video"}));
 }
 
 TEST_P(TextGoldenTest, SingleThreadGivesTheSameTokens) {

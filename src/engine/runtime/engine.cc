@@ -67,6 +67,12 @@ Result<std::unique_ptr<Engine>> Engine::Load(const std::string& model_dir,
                         model::TextModel::Load(e->weights_, e->config_.text,
                                                e->config_.tie_word_embeddings));
   e->text_.emplace(std::move(text));
+  if (e->weights_.Has("model.vision_model.embeddings.patch_embedding.weight") ||
+      e->weights_.Has("vision_model.embeddings.patch_embedding.weight")) {
+    IRIS_ASSIGN_OR_RETURN(model::VisionModel vision,
+                          model::VisionModel::Load(e->weights_, e->config_));
+    e->vision_.emplace(std::move(vision));
+  }
   IRIS_ASSIGN_OR_RETURN(tokenizer::Tokenizer tok, tokenizer::Tokenizer::FromFile(
                                                       (fs::path(model_dir) / "tokenizer.json").string()));
   if (tok.vocab_size() > e->config_.text.vocab_size) {

@@ -20,6 +20,7 @@
 #include "engine/formats/safetensors.h"
 #include "engine/model/config.h"
 #include "engine/model/text_model.h"
+#include "engine/model/vision_model.h"
 #include "engine/runtime/sampler.h"
 #include "engine/tokenizer/chat_template.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -57,6 +58,8 @@ class Engine {
   const model::ModelConfig& config() const { return config_; }
   const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
   const model::TextModel& text_model() const { return *text_; }
+  // The vision tower and connector, or null for a checkpoint without one.
+  const model::VisionModel* vision_model() const { return vision_ ? &*vision_ : nullptr; }
   ops::ComputeContext& compute() { return ctx_; }
   int threads() const { return pool_->num_threads(); }
   size_t weight_bytes() const { return weights_.total_bytes(); }
@@ -75,6 +78,7 @@ class Engine {
   model::ModelConfig config_;
   formats::WeightStore weights_;
   std::optional<model::TextModel> text_;
+  std::optional<model::VisionModel> vision_;
   std::optional<tokenizer::Tokenizer> tokenizer_;
   std::optional<tokenizer::ChatTemplate> chat_template_;
   std::vector<int32_t> eos_ids_;

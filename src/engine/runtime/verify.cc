@@ -7,6 +7,7 @@
 
 #include "base/json.h"
 #include "engine/runtime/engine.h"
+#include "engine/model/vision_model.h"
 #include "engine/runtime/sampler.h"
 
 namespace iris::runtime {
@@ -96,20 +97,10 @@ Result<std::vector<VerifyLine>> Verify(const std::string& model_dir, const Verif
       continue;
     }
     Golden g{&goldens, name};
-    if (g.Has("pixel_values")) {
-      VerifyLine skip;
-      skip.case_name = name;
-      skip.item = "case";
-      skip.skipped = true;
-      skip.ok = true;
-      skip.detail = "skipped: needs image/video input, which this build does not support yet";
-      report(skip);
-      continue;
-    }
-    // 1. Tokenization of the exact prompt the processor tokenized.
     const json::object& c = value.as_object();
     IRIS_ASSIGN_OR_RETURN(formats::TensorEntry ids_t, g.Get("input_ids"));
     const std::vector<int32_t> ids = ToIds(ids_t.view);
+    // 1. Tokenization of the exact prompt the processor tokenized.
     if (const json::value* ep = c.if_contains("expanded_prompt"); ep && ep->is_string()) {
       std::vector<int32_t> mine = engine->tokenizer().Encode(std::string(ep->as_string()));
       VerifyLine line;
@@ -121,9 +112,51 @@ Result<std::vector<VerifyLine>> Verify(const std::string& model_dir, const Verif
                                   " ids that differ from the golden " + std::to_string(ids.size());
       report(line);
     }
-    // 2. Embeddings and logits at every position, no cache reuse.
+    // 2. Vision tower and connector on the processor's pixel values, tile by tile.
+    std::vector<float> features;  // [tiles * tokens_per_tile, dim]
+    if (g.Has("pixel_values")) {
+      if (!engine->vision_model()) {
+        return FailedPrecondition(model_dir + ": case '" + name +
+                                  "' has images but the checkpoint has no vision tower");
+      }
+      const model::VisionModel& vision = *engine->vision_model();
+      IRIS_ASSIGN_OR_RETURN(formats::TensorEntry pv, g.Get("pixel_values"));
+      const int64_t tile = vision.tile_size();
+      if (pv.view.shape.size() != 5 || pv.view.shape[2] != 3 || pv.view.shape[3] != tile ||
+          pv.view.shape[4] != tile || pv.view.dtype != tensor::DType::kF32) {
+        return InvalidArgument("golden " + name + ".pixel_values has shape " +
+                               tensor::ShapeString(pv.view.shape) + "; expected [1, N, 3, " +
+                               std::to_string(tile) + ", " + std::to_string(tile) + "] F32");
+      }
+      const size_t tiles = static_cast<size_t>(pv.view.shape[1]);
+      const size_t tile_floats = 3 * static_cast<size_t>(tile * tile);
+      const size_t hidden_floats =
+          static_cast<size_t>(vision.num_patches()) * static_cast<size_t>(vision.hidden_size());
+      const size_t feature_floats = static_cast<size_t>(vision.tokens_per_tile()) * dim;
+      std::vector<float> hidden(tiles * hidden_floats);
+      features.resize(tiles * feature_floats);
+      const auto* pixels = static_cast<const float*>(pv.view.data);
+      for (size_t t = 0; t < tiles; ++t) {
+        vision.EncodeTile(engine->compute(), pixels + t * tile_floats,
+                          hidden.data() + t * hidden_floats, features.data() + t * feature_floats);
+      }
+      if (g.Has("vision_last_hidden_state")) {
+        IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, g.Get("vision_last_hidden_state"));
+        report(Compare(name, "vision_last_hidden_state", hidden.data(), hidden.size(), e.view,
+                       options.relative_tolerance));
+      }
+      if (g.Has("image_features")) {
+        IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, g.Get("image_features"));
+        report(Compare(name, "image_features", features.data(), features.size(), e.view,
+                       options.relative_tolerance));
+      }
+    }
+    // 3. Token embeddings with the <image> rows replaced by the features, in order.
     std::vector<float> embeds(ids.size() * dim);
     text.Embed(ids, embeds.data());
+    IRIS_RETURN_IF_ERROR(model::MergeImageFeatures(ids, engine->config().image_token_id, features,
+                                                   dim, embeds.data())
+                             .WithContext(name));
     if (g.Has("inputs_embeds")) {
       IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, g.Get("inputs_embeds"));
       report(Compare(name, "inputs_embeds", embeds.data(), embeds.size(), e.view,

@@ -1,0 +1,184 @@
+#include "engine/model/vision_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace iris::model {
+
+namespace {
+
+Result<std::string> VisionPrefix(const formats::WeightStore& w) {
+  for (const char* p : {"model.vision_model.", "vision_model."}) {
+    if (w.Has(std::string(p) + "embeddings.patch_embedding.weight")) return std::string(p);
+  }
+  return NotFound(w.description() +
+                  ": no vision tower (model.vision_model.embeddings.patch_embedding.weight)");
+}
+
+}  // namespace
+
+Status MergeImageFeatures(std::span<const int32_t> ids, int32_t image_token_id,
+                          std::span<const float> features, size_t dim, float* embeds) {
+  const size_t rows = features.size() / dim;
+  size_t next = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] != image_token_id) continue;
+    if (next == rows) break;
+    std::memcpy(embeds + i * dim, features.data() + next * dim, dim * sizeof(float));
+    ++next;
+  }
+  const size_t count = static_cast<size_t>(std::count(ids.begin(), ids.end(), image_token_id));
+  if (count != rows) {
+    return InvalidArgument("the prompt has " + std::to_string(count) + " <image> tokens but the "
+                           "images give " + std::to_string(rows) + " feature rows");
+  }
+  return OkStatus();
+}
+
+void PixelShuffle(const float* in, int n, int dim, int s, float* out) {
+  const int m = n / s;
+  for (int i = 0; i < m; ++i) {
+    for (int j = 0; j < m; ++j) {
+      float* o = out + static_cast<size_t>(i * m + j) * s * s * dim;
+      for (int dh = 0; dh < s; ++dh) {
+        for (int dw = 0; dw < s; ++dw) {
+          const float* src = in + static_cast<size_t>((i * s + dh) * n + (j * s + dw)) * dim;
+          std::memcpy(o + static_cast<size_t>(dh * s + dw) * dim, src, dim * sizeof(float));
+        }
+      }
+    }
+  }
+}
+
+Result<VisionModel> VisionModel::Load(const formats::WeightStore& weights,
+                                      const ModelConfig& config) {
+  VisionModel m;
+  m.config_ = config.vision;
+  m.scale_factor_ = config.scale_factor;
+  m.text_dim_ = config.text.hidden_size;
+  const VisionConfig& c = config.vision;
+  const int64_t d = c.hidden_size, inter = c.intermediate_size, p = c.patch_size;
+  const int64_t n = c.image_size / c.patch_size;
+  if (n % config.scale_factor != 0) {
+    return InvalidArgument("config: " + std::to_string(n) + " patches per side is not a multiple "
+                           "of scale_factor " + std::to_string(config.scale_factor));
+  }
+  if (d % c.num_attention_heads != 0) {
+    return InvalidArgument("config: vision_config.hidden_size is not a multiple of num_attention_heads");
+  }
+  if (c.num_channels != 3) return Unimplemented("config: vision_config.num_channels must be 3");
+  if (c.hidden_act != "gelu_pytorch_tanh") {
+    return Unimplemented("config: vision_config.hidden_act '" + c.hidden_act +
+                         "' (only gelu_pytorch_tanh)");
+  }
+  IRIS_ASSIGN_OR_RETURN(std::string pre, VisionPrefix(weights));
+  auto matrix = [&](const std::string& name, std::vector<int64_t> shape) -> Result<tensor::TensorView> {
+    IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, weights.Get(name, shape));
+    if (e.view.dtype != tensor::DType::kF32 && e.view.dtype != tensor::DType::kBF16 &&
+        e.view.dtype != tensor::DType::kF16) {
+      return FailedPrecondition(e.file + ": tensor '" + name + "' has dtype " +
+                                std::string(tensor::DTypeName(e.view.dtype)) +
+                                "; weights must be F32, BF16 or F16");
+    }
+    if (reinterpret_cast<uintptr_t>(e.view.data) % tensor::DTypeSize(e.view.dtype) != 0) {
+      return DataLoss(e.file + ": tensor '" + name + "' is not aligned to its element size");
+    }
+    return e.view;
+  };
+  auto vec = [&](const std::string& name, int64_t size) -> Result<std::vector<float>> {
+    IRIS_ASSIGN_OR_RETURN(tensor::TensorView v, matrix(name, {size}));
+    return ops::ToF32(v);
+  };
+  IRIS_ASSIGN_OR_RETURN(tensor::TensorView conv,
+                        matrix(pre + "embeddings.patch_embedding.weight", {d, 3, p, p}));
+  m.patch_weight_ = conv;
+  m.patch_weight_.shape = {d, 3 * p * p};  // same bytes: the kernel flattened (c, ky, kx)
+  IRIS_ASSIGN_OR_RETURN(m.patch_bias_, vec(pre + "embeddings.patch_embedding.bias", d));
+  IRIS_ASSIGN_OR_RETURN(tensor::TensorView pos,
+                        matrix(pre + "embeddings.position_embedding.weight", {n * n, d}));
+  m.positions_ = ops::ToF32(pos);
+  for (int i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string lp = pre + "encoder.layers." + std::to_string(i) + ".";
+    Layer l;
+    IRIS_ASSIGN_OR_RETURN(l.q, matrix(lp + "self_attn.q_proj.weight", {d, d}));
+    IRIS_ASSIGN_OR_RETURN(l.k, matrix(lp + "self_attn.k_proj.weight", {d, d}));
+    IRIS_ASSIGN_OR_RETURN(l.v, matrix(lp + "self_attn.v_proj.weight", {d, d}));
+    IRIS_ASSIGN_OR_RETURN(l.o, matrix(lp + "self_attn.out_proj.weight", {d, d}));
+    IRIS_ASSIGN_OR_RETURN(l.fc1, matrix(lp + "mlp.fc1.weight", {inter, d}));
+    IRIS_ASSIGN_OR_RETURN(l.fc2, matrix(lp + "mlp.fc2.weight", {d, inter}));
+    IRIS_ASSIGN_OR_RETURN(l.q_bias, vec(lp + "self_attn.q_proj.bias", d));
+    IRIS_ASSIGN_OR_RETURN(l.k_bias, vec(lp + "self_attn.k_proj.bias", d));
+    IRIS_ASSIGN_OR_RETURN(l.v_bias, vec(lp + "self_attn.v_proj.bias", d));
+    IRIS_ASSIGN_OR_RETURN(l.o_bias, vec(lp + "self_attn.out_proj.bias", d));
+    IRIS_ASSIGN_OR_RETURN(l.fc1_bias, vec(lp + "mlp.fc1.bias", inter));
+    IRIS_ASSIGN_OR_RETURN(l.fc2_bias, vec(lp + "mlp.fc2.bias", d));
+    IRIS_ASSIGN_OR_RETURN(l.ln1_w, vec(lp + "layer_norm1.weight", d));
+    IRIS_ASSIGN_OR_RETURN(l.ln1_b, vec(lp + "layer_norm1.bias", d));
+    IRIS_ASSIGN_OR_RETURN(l.ln2_w, vec(lp + "layer_norm2.weight", d));
+    IRIS_ASSIGN_OR_RETURN(l.ln2_b, vec(lp + "layer_norm2.bias", d));
+    m.layers_.push_back(std::move(l));
+  }
+  IRIS_ASSIGN_OR_RETURN(m.post_ln_w_, vec(pre + "post_layernorm.weight", d));
+  IRIS_ASSIGN_OR_RETURN(m.post_ln_b_, vec(pre + "post_layernorm.bias", d));
+  const int64_t s = config.scale_factor;
+  std::string proj = "model.connector.modality_projection.proj.weight";
+  if (!weights.Has(proj) && weights.Has("connector.modality_projection.proj.weight")) {
+    proj = "connector.modality_projection.proj.weight";
+  }
+  IRIS_ASSIGN_OR_RETURN(m.projection_, matrix(proj, {config.text.hidden_size, d * s * s}));
+  return m;
+}
+
+void VisionModel::EncodeTile(ops::ComputeContext& ctx, const float* pixels, float* hidden,
+                             float* features) const {
+  const VisionConfig& c = config_;
+  const size_t d = c.hidden_size, inter = c.intermediate_size, p = c.patch_size;
+  const size_t n = c.image_size / c.patch_size, num = n * n, tile = c.image_size;
+  const size_t heads = c.num_attention_heads, head_dim = d / heads;
+  const size_t kdim = 3 * p * p;
+
+  // Patches as rows in the conv kernel's (channel, ky, kx) order. Pixels past n·p (the 2.2B
+  // tower's last 6 rows and columns) are never read, as in the valid convolution.
+  std::vector<float> patches(num * kdim);
+  for (size_t py = 0; py < n; ++py) {
+    for (size_t px = 0; px < n; ++px) {
+      float* row = patches.data() + (py * n + px) * kdim;
+      for (size_t ch = 0; ch < 3; ++ch) {
+        for (size_t ky = 0; ky < p; ++ky) {
+          const float* src = pixels + (ch * tile + py * p + ky) * tile + px * p;
+          std::memcpy(row + (ch * p + ky) * p, src, p * sizeof(float));
+        }
+      }
+    }
+  }
+  std::vector<float> x(num * d);  // [num_patches, d] residual stream
+  ops::MatMul(ctx, patches.data(), num, patch_weight_, x.data(), patch_bias_.data());
+  ops::Add(x.data(), positions_.data(), num * d);  // position ids 0..num-1 (full tiles)
+
+  std::vector<float> h(num * d), q(num * d), k(num * d), v(num * d), attn(num * d);
+  std::vector<float> mlp(num * inter);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  for (const Layer& l : layers_) {
+    ops::LayerNorm(x.data(), num, d, l.ln1_w.data(), l.ln1_b.data(), c.layer_norm_eps, h.data());
+    ops::MatMul(ctx, h.data(), num, l.q, q.data(), l.q_bias.data());
+    ops::MatMul(ctx, h.data(), num, l.k, k.data(), l.k_bias.data());
+    ops::MatMul(ctx, h.data(), num, l.v, v.data(), l.v_bias.data());
+    ops::FullAttention(ctx, q.data(), k.data(), v.data(), num, heads, head_dim, scale, attn.data());
+    ops::MatMul(ctx, attn.data(), num, l.o, h.data(), l.o_bias.data());
+    ops::Add(x.data(), h.data(), num * d);
+    ops::LayerNorm(x.data(), num, d, l.ln2_w.data(), l.ln2_b.data(), c.layer_norm_eps, h.data());
+    ops::MatMul(ctx, h.data(), num, l.fc1, mlp.data(), l.fc1_bias.data());
+    ops::GeluTanh(mlp.data(), num * inter);
+    ops::MatMul(ctx, mlp.data(), num, l.fc2, h.data(), l.fc2_bias.data());
+    ops::Add(x.data(), h.data(), num * d);
+  }
+  ops::LayerNorm(x.data(), num, d, post_ln_w_.data(), post_ln_b_.data(), c.layer_norm_eps, h.data());
+  if (hidden) std::memcpy(hidden, h.data(), num * d * sizeof(float));
+  const size_t s = static_cast<size_t>(scale_factor_);
+  std::vector<float> shuffled(num * d);  // [(n/s)², s²·d]
+  PixelShuffle(h.data(), static_cast<int>(n), static_cast<int>(d), static_cast<int>(s), shuffled.data());
+  ops::MatMul(ctx, shuffled.data(), num / (s * s), projection_, features);
+}
+
+}  // namespace iris::model
