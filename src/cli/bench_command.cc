@@ -21,6 +21,7 @@ struct BenchFlags {
   int prompt_tokens = 512;
   int decode_tokens = 128;
   int threads = 0;
+  int vision_tiles = 1;
   bool json = false;
 };
 
@@ -72,6 +73,23 @@ int Bench(const BenchFlags& f) {
   }
   const double decode_s = Since(t2);
 
+  // Vision: milliseconds per tile through the SigLIP tower and the connector.
+  double vision_ms_per_tile = 0;
+  const model::VisionModel* vision = engine.vision_model();
+  if (vision && f.vision_tiles > 0) {
+    const size_t tile_floats = 3 * static_cast<size_t>(vision->tile_size()) * vision->tile_size();
+    std::vector<float> pixels(tile_floats);
+    std::uniform_real_distribution<float> px(-1.0f, 1.0f);
+    for (float& v : pixels) v = px(rng);
+    std::vector<float> features(static_cast<size_t>(vision->tokens_per_tile()) * dim);
+    vision->EncodeTile(engine.compute(), pixels.data(), nullptr, features.data());  // warm-up
+    auto t3 = std::chrono::steady_clock::now();
+    for (int i = 0; i < f.vision_tiles; ++i) {
+      vision->EncodeTile(engine.compute(), pixels.data(), nullptr, features.data());
+    }
+    vision_ms_per_tile = Since(t3) * 1000.0 / f.vision_tiles;
+  }
+
   struct rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   boost::json::object out{
@@ -85,6 +103,8 @@ int Bench(const BenchFlags& f) {
       {"decode_seconds", decode_s},
       {"decode_tokens_per_second", decode_s > 0 ? f.decode_tokens / decode_s : 0.0},
       {"peak_rss_bytes", static_cast<int64_t>(ru.ru_maxrss) * 1024},
+      {"vision_tiles", vision ? f.vision_tiles : 0},
+      {"vision_ms_per_tile", vision_ms_per_tile},
       {"threads", engine.threads()},
       {"simd_target", kernels::ActiveTarget()},
       {"cpu_features", kernels::CpuFeatures()},
@@ -93,9 +113,10 @@ int Bench(const BenchFlags& f) {
     std::printf("%s\n", boost::json::serialize(out).c_str());
   } else {
     std::printf("load %.2f s | prefill %d tok in %.2f s = %.1f tok/s | decode %d tok in %.2f s = "
-                "%.1f tok/s | peak RSS %.0f MiB | %d threads | %s\n",
+                "%.1f tok/s | vision %.0f ms/tile | peak RSS %.0f MiB | %d threads | %s\n",
                 load_s, f.prompt_tokens, prefill_s, f.prompt_tokens / prefill_s, f.decode_tokens,
-                decode_s, f.decode_tokens / decode_s, ru.ru_maxrss / 1024.0, engine.threads(),
+                decode_s, f.decode_tokens / decode_s, vision_ms_per_tile, ru.ru_maxrss / 1024.0,
+                engine.threads(),
                 kernels::ActiveTarget().c_str());
   }
   return 0;
@@ -111,6 +132,8 @@ void AddBenchCommand(CLI::App& app, int& exit_code) {
       ->capture_default_str()->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--decode-tokens", f->decode_tokens, "tokens to decode")
       ->capture_default_str()->check(CLI::Range(0, 1 << 16));
+  cmd->add_option("--vision-tiles", f->vision_tiles, "tiles to time through the vision tower")
+      ->capture_default_str()->check(CLI::Range(0, 1024));
   cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)")->capture_default_str();
   cmd->add_flag("--json", f->json, "print one JSON object");
   cmd->callback([f, &exit_code] { exit_code = Bench(*f); });

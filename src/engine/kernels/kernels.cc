@@ -7,6 +7,7 @@
 #include <hwy/cache_control.h>
 #include <hwy/contrib/math/math-inl.h>
 
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -258,46 +259,77 @@ HWY_INLINE void SoftmaxPadded(float* HWY_RESTRICT p, size_t n, size_t n_padded) 
   for (size_t j = 0; j < n_padded; j += lanes) hn::StoreU(hn::Mul(hn::LoadU(df, p + j), inv), df, p + j);
 }
 
-// out[d] = Σ_j p[j] · v[j·v_stride + d].
+// out[d] = Σ_j p[j] · v[j·v_stride + offset + d] for d < dims.
 HWY_INLINE void WeightedSum(const float* HWY_RESTRICT p, size_t n, const float* HWY_RESTRICT v,
-                            size_t v_stride, size_t head_dim, float* HWY_RESTRICT out) {
+                            size_t dims, float* HWY_RESTRICT out, size_t v_stride,
+                            size_t offset = 0) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
+  v += offset;
   size_t d = 0;
-  for (; d + 4 * lanes <= head_dim; d += 4 * lanes) {
-    VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
-    for (size_t j = 0; j < n; ++j) {
-      const VF pj = hn::Set(df, p[j]);
-      const float* row = v + j * v_stride + d;
-      a0 = hn::MulAdd(pj, hn::LoadU(df, row), a0);
-      a1 = hn::MulAdd(pj, hn::LoadU(df, row + lanes), a1);
-      a2 = hn::MulAdd(pj, hn::LoadU(df, row + 2 * lanes), a2);
-      a3 = hn::MulAdd(pj, hn::LoadU(df, row + 3 * lanes), a3);
-    }
-    hn::StoreU(a0, df, out + d);
-    hn::StoreU(a1, df, out + d + lanes);
-    hn::StoreU(a2, df, out + d + 2 * lanes);
-    hn::StoreU(a3, df, out + d + 3 * lanes);
-  }
-  for (; d + 2 * lanes <= head_dim; d += 2 * lanes) {
-    VF a0 = hn::Zero(df), a1 = hn::Zero(df);
-    for (size_t j = 0; j < n; ++j) {
-      const VF pj = hn::Set(df, p[j]);
-      a0 = hn::MulAdd(pj, hn::LoadU(df, v + j * v_stride + d), a0);
-      a1 = hn::MulAdd(pj, hn::LoadU(df, v + j * v_stride + d + lanes), a1);
-    }
-    hn::StoreU(a0, df, out + d);
-    hn::StoreU(a1, df, out + d + lanes);
-  }
-  for (; d + lanes <= head_dim; d += lanes) {
+  for (; d + lanes <= dims; d += lanes) {
     VF a0 = hn::Zero(df);
     for (size_t j = 0; j < n; ++j) a0 = hn::MulAdd(hn::Set(df, p[j]), hn::LoadU(df, v + j * v_stride + d), a0);
     hn::StoreU(a0, df, out + d);
   }
-  for (; d < head_dim; ++d) {
+  for (; d < dims; ++d) {
     float a = 0;
     for (size_t j = 0; j < n; ++j) a += p[j] * v[j * v_stride + d];
     out[d] = a;
+  }
+}
+
+// Scores of kQ queries (rows q[i * q_stride]) against keys [c, c + kV·lanes) of the
+// transposed keys, into p[i * p_stride + c ...]: each key vector loaded once feeds kQ FMAs.
+template <size_t kQ, size_t kV>
+HWY_INLINE void ScoreBlock(const float* HWY_RESTRICT q, size_t q_stride,
+                           const float* HWY_RESTRICT kt, size_t kt_stride, size_t c,
+                           size_t head_dim, VF vscale, float* HWY_RESTRICT p, size_t p_stride) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  VF acc[kQ][kV];
+  for (size_t i = 0; i < kQ; ++i)
+    for (size_t v = 0; v < kV; ++v) acc[i][v] = hn::Zero(df);
+  for (size_t d = 0; d < head_dim; ++d) {
+    VF kv[kV];
+    for (size_t v = 0; v < kV; ++v) kv[v] = hn::LoadU(df, kt + d * kt_stride + c + v * lanes);
+    for (size_t i = 0; i < kQ; ++i) {
+      const VF qd = hn::Set(df, q[i * q_stride + d]);
+      for (size_t v = 0; v < kV; ++v) acc[i][v] = hn::MulAdd(qd, kv[v], acc[i][v]);
+    }
+  }
+  for (size_t i = 0; i < kQ; ++i)
+    for (size_t v = 0; v < kV; ++v)
+      hn::StoreU(hn::Mul(acc[i][v], vscale), df, p + i * p_stride + c + v * lanes);
+}
+
+// out[i][d] = Σ_j p[i][j] · v[j][d] for kQ queries over keys [0, n): each value vector
+// loaded once feeds kQ FMAs.
+template <size_t kQ>
+HWY_INLINE void WeightedSumBlock(const float* HWY_RESTRICT p, size_t p_stride, size_t n,
+                                 const float* HWY_RESTRICT v, size_t v_stride, size_t head_dim,
+                                 float* HWY_RESTRICT out, size_t out_stride) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  constexpr size_t kD = 4 / (kQ > 2 ? 2 : 1);  // value vectors per pass: 16 accumulators max
+  size_t d = 0;
+  for (; d + kD * lanes <= head_dim; d += kD * lanes) {
+    VF acc[kQ][kD];
+    for (size_t i = 0; i < kQ; ++i)
+      for (size_t e = 0; e < kD; ++e) acc[i][e] = hn::Zero(df);
+    for (size_t j = 0; j < n; ++j) {
+      VF vv[kD];
+      for (size_t e = 0; e < kD; ++e) vv[e] = hn::LoadU(df, v + j * v_stride + d + e * lanes);
+      for (size_t i = 0; i < kQ; ++i) {
+        const VF pj = hn::Set(df, p[i * p_stride + j]);
+        for (size_t e = 0; e < kD; ++e) acc[i][e] = hn::MulAdd(pj, vv[e], acc[i][e]);
+      }
+    }
+    for (size_t i = 0; i < kQ; ++i)
+      for (size_t e = 0; e < kD; ++e) hn::StoreU(acc[i][e], df, out + i * out_stride + d + e * lanes);
+  }
+  for (size_t i = 0; i < kQ; ++i) {
+    WeightedSum(p + i * p_stride, n, v, head_dim - d, out + i * out_stride + d, v_stride, d);
   }
 }
 
@@ -309,38 +341,40 @@ void AttentionHeadImpl(const float* HWY_RESTRICT q, size_t q_stride, size_t num_
   const DF df;
   const size_t lanes = hn::Lanes(df);
   const VF vscale = hn::Set(df, scale);
-  for (size_t i = 0; i < num_q; ++i) {
-    const size_t n = causal_base == SIZE_MAX ? num_keys
-                     : (causal_base + i + 1 < num_keys ? causal_base + i + 1 : num_keys);
-    const size_t n_padded = (n + lanes - 1) / lanes * lanes;
-    const float* qi = q + i * q_stride;
-    // Scores, lanes keys at a time, from the transposed keys: no horizontal sums. Four
-    // independent accumulators hide the FMA latency.
+  constexpr size_t kQ = 4;
+  auto keys_for = [&](size_t i) {
+    return causal_base == SIZE_MAX ? num_keys
+           : (causal_base + i + 1 < num_keys ? causal_base + i + 1 : num_keys);
+  };
+  size_t i0 = 0;
+  for (; i0 + kQ <= num_q; i0 += kQ) {
+    // Every query of the group is scored over the keys the last one sees; softmax then
+    // zeroes each query's keys beyond its own causal limit.
+    const size_t n_max = keys_for(i0 + kQ - 1);
+    const size_t padded = (n_max + lanes - 1) / lanes * lanes;
     size_t c = 0;
-    for (; c + 4 * lanes <= n_padded; c += 4 * lanes) {
-      VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
-      for (size_t d = 0; d < head_dim; ++d) {
-        const VF qd = hn::Set(df, qi[d]);
-        const float* row = kt + d * kt_stride + c;
-        a0 = hn::MulAdd(qd, hn::LoadU(df, row), a0);
-        a1 = hn::MulAdd(qd, hn::LoadU(df, row + lanes), a1);
-        a2 = hn::MulAdd(qd, hn::LoadU(df, row + 2 * lanes), a2);
-        a3 = hn::MulAdd(qd, hn::LoadU(df, row + 3 * lanes), a3);
-      }
-      hn::StoreU(hn::Mul(a0, vscale), df, scratch + c);
-      hn::StoreU(hn::Mul(a1, vscale), df, scratch + c + lanes);
-      hn::StoreU(hn::Mul(a2, vscale), df, scratch + c + 2 * lanes);
-      hn::StoreU(hn::Mul(a3, vscale), df, scratch + c + 3 * lanes);
+    for (; c + 2 * lanes <= padded; c += 2 * lanes) {
+      ScoreBlock<kQ, 2>(q + i0 * q_stride, q_stride, kt, kt_stride, c, head_dim, vscale, scratch,
+                        kt_stride);
     }
-    for (; c < n_padded; c += lanes) {
-      VF acc = hn::Zero(df);
-      for (size_t d = 0; d < head_dim; ++d) {
-        acc = hn::MulAdd(hn::Set(df, qi[d]), hn::LoadU(df, kt + d * kt_stride + c), acc);
-      }
-      hn::StoreU(hn::Mul(acc, vscale), df, scratch + c);
+    for (; c < padded; c += lanes) {
+      ScoreBlock<kQ, 1>(q + i0 * q_stride, q_stride, kt, kt_stride, c, head_dim, vscale, scratch,
+                        kt_stride);
     }
-    SoftmaxPadded(scratch, n, n_padded);
-    WeightedSum(scratch, n, v, v_stride, head_dim, out + i * out_stride);
+    for (size_t i = 0; i < kQ; ++i) SoftmaxPadded(scratch + i * kt_stride, keys_for(i0 + i), padded);
+    WeightedSumBlock<kQ>(scratch, kt_stride, n_max, v, v_stride, head_dim, out + i0 * out_stride,
+                         out_stride);
+  }
+  for (; i0 < num_q; ++i0) {
+    const size_t n = keys_for(i0);
+    const size_t padded = (n + lanes - 1) / lanes * lanes;
+    for (size_t c = 0; c < padded; c += lanes) {
+      ScoreBlock<1, 1>(q + i0 * q_stride, q_stride, kt, kt_stride, c, head_dim, vscale, scratch,
+                       kt_stride);
+    }
+    SoftmaxPadded(scratch, n, padded);
+    WeightedSumBlock<1>(scratch, kt_stride, n, v, v_stride, head_dim, out + i0 * out_stride,
+                        out_stride);
   }
 }
 
@@ -361,7 +395,39 @@ void AttentionDecodeImpl(const float* HWY_RESTRICT q, const float* HWY_RESTRICT 
   }
   const size_t n_padded = (num_keys + lanes - 1) / lanes * lanes;
   SoftmaxPadded(scratch, num_keys, n_padded);
-  WeightedSum(scratch, num_keys, v, v_stride, head_dim, out);
+  WeightedSumBlock<1>(scratch, 0, num_keys, v, v_stride, head_dim, out, 0);
+}
+
+// gelu_pytorch_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+void GeluTanhImpl(float* HWY_RESTRICT x, size_t n) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  const VF half = hn::Set(df, 0.5f), one = hn::Set(df, 1.0f);
+  const VF c0 = hn::Set(df, 0.7978845608028654f), c1 = hn::Set(df, 0.044715f);
+  size_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    const VF v = hn::LoadU(df, x + i);
+    const VF inner = hn::Mul(c0, hn::MulAdd(hn::Mul(c1, hn::Mul(v, v)), v, v));
+    hn::StoreU(hn::Mul(hn::Mul(half, v), hn::Add(one, hn::Tanh(df, inner))), df, x + i);
+  }
+  for (; i < n; ++i) {
+    const float v = x[i];
+    x[i] = 0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+  }
+}
+
+// gate ← silu(gate) ⊙ up, silu(g) = g / (1 + e^-g).
+void SiluMulImpl(float* HWY_RESTRICT gate, const float* HWY_RESTRICT up, size_t n) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  const VF one = hn::Set(df, 1.0f);
+  size_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    const VF g = hn::LoadU(df, gate + i);
+    const VF sig = hn::Div(g, hn::Add(one, hn::Exp(df, hn::Neg(g))));
+    hn::StoreU(hn::Mul(sig, hn::LoadU(df, up + i)), df, gate + i);
+  }
+  for (; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
 void MatMulRowsF32(const float* x, size_t xs, size_t nt, const void* w, size_t k, size_t nb,
@@ -435,6 +501,8 @@ HWY_EXPORT(AxpyF32Impl);
 HWY_EXPORT(ConvertBF16);
 HWY_EXPORT(ConvertF16);
 HWY_EXPORT(AttentionHeadImpl);
+HWY_EXPORT(GeluTanhImpl);
+HWY_EXPORT(SiluMulImpl);
 HWY_EXPORT(AttentionDecodeImpl);
 
 void MatMulRows(const float* x, size_t x_stride, size_t num_tokens, const void* w,
@@ -479,6 +547,12 @@ void AttentionHead(const float* q, size_t q_stride, size_t num_q, const float* k
   HWY_DYNAMIC_DISPATCH(AttentionHeadImpl)(q, q_stride, num_q, kt, kt_stride, v, v_stride,
                                           num_keys, head_dim, scale, causal_base, scratch, out,
                                           out_stride);
+}
+
+void GeluTanh(float* x, size_t n) { HWY_DYNAMIC_DISPATCH(GeluTanhImpl)(x, n); }
+
+void SiluMul(float* gate, const float* up, size_t n) {
+  HWY_DYNAMIC_DISPATCH(SiluMulImpl)(gate, up, n);
 }
 
 void AttentionDecode(const float* q, const float* k, size_t k_stride, const float* v,

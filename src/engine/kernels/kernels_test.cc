@@ -103,7 +103,7 @@ TEST_P(KernelsTest, AttentionMatchesScalarTwin) {
   for (size_t head_dim : {16u, 64u, 72u, 5u}) {
     for (size_t num_keys : {1u, 7u, 16u, 33u, 100u}) {
       for (size_t causal : {0u, 1u}) {
-        const size_t num_q = causal ? std::min<size_t>(num_keys, 9) : 6;
+        const size_t num_q = causal ? std::min<size_t>(num_keys, 9) : 7;
         const size_t base = causal ? num_keys - num_q : SIZE_MAX;
         const size_t stride = head_dim + 3;  // rows not packed
         auto q = RandomFloats(num_q * stride, 11), k = RandomFloats(num_keys * stride, 12);
@@ -113,7 +113,8 @@ TEST_P(KernelsTest, AttentionMatchesScalarTwin) {
         for (size_t d = 0; d < head_dim; ++d) {
           for (size_t j = 0; j < num_keys; ++j) kt[d * padded + j] = k[j * stride + d];
         }
-        std::vector<float> scratch(padded), got(num_q * stride), want(num_q * stride);
+        std::vector<float> scratch(AttentionScratchRows() * padded), got(num_q * stride),
+            want(num_q * stride);
         const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
         AttentionHead(q.data(), stride, num_q, kt.data(), padded, v.data(), stride, num_keys,
                       head_dim, scale, base, scratch.data(), got.data(), stride);
@@ -135,6 +136,24 @@ TEST_P(KernelsTest, AttentionMatchesScalarTwin) {
           ASSERT_NEAR(one[d], want[last * stride + d], 2e-5f) << "decode hd " << head_dim;
         }
       }
+    }
+  }
+}
+
+TEST_P(KernelsTest, ActivationsMatchScalarTwins) {
+  for (size_t n : {1u, 15u, 16u, 33u, 1000u}) {
+    auto x = RandomFloats(n, 21, 3.0f), up = RandomFloats(n, 22);
+    x[0] = -30.0f;  // far tails
+    if (n > 1) x[1] = 30.0f;
+    auto g1 = x, g2 = x;
+    GeluTanh(g1.data(), n);
+    ref::GeluTanh(g2.data(), n);
+    auto s1 = x, s2 = x;
+    SiluMul(s1.data(), up.data(), n);
+    ref::SiluMul(s2.data(), up.data(), n);
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_NEAR(g1[i], g2[i], 1e-6f * (1.0f + std::fabs(g2[i]))) << "gelu x=" << x[i];
+      ASSERT_NEAR(s1[i], s2[i], 1e-6f * (1.0f + std::fabs(s2[i]))) << "silu x=" << x[i];
     }
   }
 }

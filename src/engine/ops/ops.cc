@@ -98,20 +98,9 @@ void ApplyRope(float* x, size_t num_tokens, size_t num_heads, size_t head_dim, c
   }
 }
 
-void SiluMul(float* gate, const float* up, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
-}
+void SiluMul(float* gate, const float* up, size_t n) { kernels::SiluMul(gate, up, n); }
 
-void GeluTanh(float* x, size_t n) {
-  constexpr float kC = 0.7978845608028654f;  // sqrt(2/π)
-  for (size_t i = 0; i < n; ++i) {
-    const float v = x[i];
-    x[i] = 0.5f * v * (1.0f + std::tanh(kC * (v + 0.044715f * v * v * v)));
-  }
-}
+void GeluTanh(float* x, size_t n) { kernels::GeluTanh(x, n); }
 
 void Add(float* x, const float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) x[i] += y[i];
@@ -185,7 +174,7 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
   constexpr size_t kQueryBlock = 16;
   const size_t blocks = (num_tokens + kQueryBlock - 1) / kQueryBlock;
   run(num_heads * blocks, [&](size_t b, size_t e, int) {
-    std::vector<float> scratch(padded);
+    std::vector<float> scratch(kernels::AttentionScratchRows() * padded);
     for (size_t task = b; task < e; ++task) {
       const size_t h = task % num_heads, blk = task / num_heads;
       const size_t kvh = h / group;
@@ -221,7 +210,7 @@ void FullAttention(ComputeContext& ctx, const float* q, const float* k, const fl
   constexpr size_t kQueryBlock = 16;
   const size_t blocks = (num_tokens + kQueryBlock - 1) / kQueryBlock;
   run(num_heads * blocks, [&](size_t b, size_t e, int) {
-    std::vector<float> scratch(padded);
+    std::vector<float> scratch(kernels::AttentionScratchRows() * padded);
     for (size_t task = b; task < e; ++task) {
       const size_t h = task % num_heads, t0 = (task / num_heads) * kQueryBlock;
       const size_t nq = std::min(kQueryBlock, num_tokens - t0);

@@ -75,3 +75,21 @@ inline void AttentionHead(const float* q, size_t q_stride, size_t num_q, const f
 }
 
 }  // namespace iris::kernels::ref
+
+namespace iris::kernels::ref {
+
+inline void GeluTanh(float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    x[i] = static_cast<float>(0.5 * v * (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))));
+  }
+}
+
+inline void SiluMul(float* gate, const float* up, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const double g = gate[i];
+    gate[i] = static_cast<float>(g / (1.0 + std::exp(-g)) * up[i]);
+  }
+}
+
+}  // namespace iris::kernels::ref
