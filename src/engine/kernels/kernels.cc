@@ -243,10 +243,10 @@ void MatMulRowsT(const float* x, size_t x_stride, size_t num_tokens, const WT* w
 HWY_INLINE void SoftmaxPadded(float* HWY_RESTRICT p, size_t n, size_t n_padded) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
-  float m = p[0];
-  for (size_t j = 1; j < n; ++j) m = p[j] > m ? p[j] : m;
   for (size_t j = n; j < n_padded; ++j) p[j] = -INFINITY;
-  const VF vm = hn::Set(df, m);
+  VF vmax = hn::Set(df, -INFINITY);
+  for (size_t j = 0; j < n_padded; j += lanes) vmax = hn::Max(vmax, hn::LoadU(df, p + j));
+  const VF vm = hn::MaxOfLanes(df, vmax);
   VF vsum = hn::Zero(df);
   for (size_t j = 0; j < n_padded; j += lanes) {
     const VF e = hn::Exp(df, hn::Sub(hn::LoadU(df, p + j), vm));
@@ -279,20 +279,30 @@ HWY_INLINE void WeightedSum(const float* HWY_RESTRICT p, size_t n, const float* 
   }
 }
 
+constexpr size_t kKeyPanel = AttentionMaxLanes();
+
 // Scores of kQ queries (rows q[i * q_stride]) against keys [c, c + kV·lanes) of the
-// transposed keys, into p[i * p_stride + c ...]: each key vector loaded once feeds kQ FMAs.
+// packed keys, into p[i * p_stride + c ...]: each key vector loaded once feeds kQ FMAs.
 template <size_t kQ, size_t kV>
 HWY_INLINE void ScoreBlock(const float* HWY_RESTRICT q, size_t q_stride,
-                           const float* HWY_RESTRICT kt, size_t kt_stride, size_t c,
+                           const float* HWY_RESTRICT kt, size_t c,
                            size_t head_dim, VF vscale, float* HWY_RESTRICT p, size_t p_stride) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
   VF acc[kQ][kV];
   for (size_t i = 0; i < kQ; ++i)
     for (size_t v = 0; v < kV; ++v) acc[i][v] = hn::Zero(df);
+  // Keys are packed in panels of kKeyPanel: key j, dim d at
+  // (j / kKeyPanel)·head_dim·kKeyPanel + d·kKeyPanel + j % kKeyPanel, so this walk is
+  // sequential.
+  const float* base[kV];
+  for (size_t v = 0; v < kV; ++v) {
+    const size_t key = c + v * lanes;
+    base[v] = kt + (key / kKeyPanel) * head_dim * kKeyPanel + key % kKeyPanel;
+  }
   for (size_t d = 0; d < head_dim; ++d) {
     VF kv[kV];
-    for (size_t v = 0; v < kV; ++v) kv[v] = hn::LoadU(df, kt + d * kt_stride + c + v * lanes);
+    for (size_t v = 0; v < kV; ++v) kv[v] = hn::LoadU(df, base[v] + d * kKeyPanel);
     for (size_t i = 0; i < kQ; ++i) {
       const VF qd = hn::Set(df, q[i * q_stride + d]);
       for (size_t v = 0; v < kV; ++v) acc[i][v] = hn::MulAdd(qd, kv[v], acc[i][v]);
@@ -311,7 +321,7 @@ HWY_INLINE void WeightedSumBlock(const float* HWY_RESTRICT p, size_t p_stride, s
                                  float* HWY_RESTRICT out, size_t out_stride) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
-  constexpr size_t kD = 4 / (kQ > 2 ? 2 : 1);  // value vectors per pass: 16 accumulators max
+  constexpr size_t kD = kQ >= 8 ? 2 : 4;  // value vectors per pass: at most 16 accumulators
   size_t d = 0;
   for (; d + kD * lanes <= head_dim; d += kD * lanes) {
     VF acc[kQ][kD];
@@ -341,7 +351,7 @@ void AttentionHeadImpl(const float* HWY_RESTRICT q, size_t q_stride, size_t num_
   const DF df;
   const size_t lanes = hn::Lanes(df);
   const VF vscale = hn::Set(df, scale);
-  constexpr size_t kQ = 4;
+  constexpr size_t kQ = AttentionScratchRows();
   auto keys_for = [&](size_t i) {
     return causal_base == SIZE_MAX ? num_keys
            : (causal_base + i + 1 < num_keys ? causal_base + i + 1 : num_keys);
@@ -354,11 +364,11 @@ void AttentionHeadImpl(const float* HWY_RESTRICT q, size_t q_stride, size_t num_
     const size_t padded = (n_max + lanes - 1) / lanes * lanes;
     size_t c = 0;
     for (; c + 2 * lanes <= padded; c += 2 * lanes) {
-      ScoreBlock<kQ, 2>(q + i0 * q_stride, q_stride, kt, kt_stride, c, head_dim, vscale, scratch,
+      ScoreBlock<kQ, 2>(q + i0 * q_stride, q_stride, kt, c, head_dim, vscale, scratch,
                         kt_stride);
     }
     for (; c < padded; c += lanes) {
-      ScoreBlock<kQ, 1>(q + i0 * q_stride, q_stride, kt, kt_stride, c, head_dim, vscale, scratch,
+      ScoreBlock<kQ, 1>(q + i0 * q_stride, q_stride, kt, c, head_dim, vscale, scratch,
                         kt_stride);
     }
     for (size_t i = 0; i < kQ; ++i) SoftmaxPadded(scratch + i * kt_stride, keys_for(i0 + i), padded);
@@ -369,7 +379,7 @@ void AttentionHeadImpl(const float* HWY_RESTRICT q, size_t q_stride, size_t num_
     const size_t n = keys_for(i0);
     const size_t padded = (n + lanes - 1) / lanes * lanes;
     for (size_t c = 0; c < padded; c += lanes) {
-      ScoreBlock<1, 1>(q + i0 * q_stride, q_stride, kt, kt_stride, c, head_dim, vscale, scratch,
+      ScoreBlock<1, 1>(q + i0 * q_stride, q_stride, kt, c, head_dim, vscale, scratch,
                        kt_stride);
     }
     SoftmaxPadded(scratch, n, padded);

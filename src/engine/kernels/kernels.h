@@ -31,12 +31,13 @@ void GeluTanh(float* x, size_t n);
 // gate ← silu(gate) ⊙ up.
 void SiluMul(float* gate, const float* up, size_t n);
 
-// Attention of num_q queries of one head (q rows of q_stride floats) over keys given
-// transposed: kt[d * kt_stride + j], kt_stride >= num_keys rounded up to a multiple of
-// AttentionMaxLanes() and the padding columns finite (zero). v[j * v_stride + d].
-// causal_base == SIZE_MAX: every query sees all keys; else query i sees keys
-// [0, causal_base + i]. scratch: AttentionScratchRows() × kt_stride floats. out rows of
-// out_stride floats.
+// Attention of num_q queries of one head (q rows of q_stride floats) over num_keys keys
+// packed in panels of AttentionMaxLanes() keys: key j, dim d is at
+// kt[(j / P) * head_dim * P + d * P + j % P] with P = AttentionMaxLanes(); the packed buffer
+// covers kt_stride keys (a multiple of P, >= num_keys), padding keys finite (zero).
+// v[j * v_stride + d]. causal_base == SIZE_MAX: every query sees all keys; else query i
+// sees keys [0, causal_base + i]. scratch: AttentionScratchRows() × kt_stride floats. out
+// rows of out_stride floats.
 void AttentionHead(const float* q, size_t q_stride, size_t num_q, const float* kt,
                    size_t kt_stride, const float* v, size_t v_stride, size_t num_keys,
                    size_t head_dim, float scale, size_t causal_base, float* scratch, float* out,
@@ -49,7 +50,7 @@ void AttentionDecode(const float* q, const float* k, size_t k_stride, const floa
 // Padding multiple for kt_stride and scratch sizes (the widest vector of any target).
 constexpr size_t AttentionMaxLanes() { return 16; }
 // Queries AttentionHead scores together (rows of scratch it needs).
-constexpr size_t AttentionScratchRows() { return 4; }
+constexpr size_t AttentionScratchRows() { return 8; }
 
 // The SIMD target in use ("AVX3", "AVX2", "EMU128", ...).
 std::string ActiveTarget();

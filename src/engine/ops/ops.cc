@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 
 #include "base/check.h"
@@ -122,13 +123,34 @@ namespace {
 
 size_t RoundUp(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
-// kt[d * stride + j] = k[j * k_stride + d] for j < num_keys; padding columns zero.
-void TransposeKeys(const float* k, size_t k_stride, size_t num_keys, size_t head_dim,
-                   size_t stride, float* kt) {
-  for (size_t d = 0; d < head_dim; ++d) {
-    float* row = kt + d * stride;
-    for (size_t j = 0; j < num_keys; ++j) row[j] = k[j * k_stride + d];
-    std::fill(row + num_keys, row + stride, 0.0f);
+// Row stride of transposed keys: a multiple of the vector width, but never a multiple of
+// 4 KiB, whose rows would all fall into the same L1 sets as the kernel walks down them.
+size_t KeyStride(size_t num_keys) {
+  size_t stride = RoundUp(num_keys, kernels::AttentionMaxLanes());
+  if ((stride * sizeof(float)) % 4096 == 0) stride += kernels::AttentionMaxLanes();
+  return stride;
+}
+
+// Packs keys k[j * k_stride + d] (j < num_keys) into the panel layout of
+// kernels::AttentionHead for `stride` keys; padding keys are zero.
+void PackKeys(const float* k, size_t k_stride, size_t num_keys, size_t head_dim, size_t stride,
+              float* kt) {
+  constexpr size_t kP = kernels::AttentionMaxLanes();
+  for (size_t j0 = 0; j0 < stride; j0 += kP) {
+    float* panel = kt + (j0 / kP) * head_dim * kP;
+    for (size_t jj = 0; jj < kP; ++jj) {
+      const size_t j = j0 + jj;
+      for (size_t d = 0; d < head_dim; ++d) {
+        panel[d * kP + jj] = j < num_keys ? k[j * k_stride + d] : 0.0f;
+      }
+    }
+  }
+}
+
+// v rows [j * v_stride + d] copied contiguous [j * head_dim + d].
+void PackValues(const float* v, size_t v_stride, size_t num_keys, size_t head_dim, float* out) {
+  for (size_t j = 0; j < num_keys; ++j) {
+    std::memcpy(out + j * head_dim, v + j * v_stride, head_dim * sizeof(float));
   }
 }
 
@@ -141,7 +163,7 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
   const size_t kv_stride = num_kv_heads * head_dim;
   const size_t q_stride = num_heads * head_dim;
   const size_t total = pos0 + num_tokens;
-  const size_t padded = RoundUp(total, kernels::AttentionMaxLanes());
+  const size_t padded = KeyStride(total);
   auto run = [&](size_t tasks, const std::function<void(size_t, size_t, int)>& body) {
     if (ctx.pool) {
       ctx.pool->ParallelFor(tasks, 1, body);
@@ -163,12 +185,15 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
     });
     return;
   }
-  // Prefill: keys transposed once per kv head, then blocks of queries per head.
-  std::vector<float> kt(num_kv_heads * head_dim * padded);
+  // Prefill: keys packed and values made contiguous once per kv head, then blocks of
+  // queries per head.
+  std::vector<float> kt(num_kv_heads * head_dim * padded), vp(num_kv_heads * head_dim * total);
   run(num_kv_heads, [&](size_t b, size_t e, int) {
     for (size_t kvh = b; kvh < e; ++kvh) {
-      TransposeKeys(k_cache + kvh * head_dim, kv_stride, total, head_dim, padded,
-                    kt.data() + kvh * head_dim * padded);
+      PackKeys(k_cache + kvh * head_dim, kv_stride, total, head_dim, padded,
+               kt.data() + kvh * head_dim * padded);
+      PackValues(v_cache + kvh * head_dim, kv_stride, total, head_dim,
+                 vp.data() + kvh * head_dim * total);
     }
   });
   constexpr size_t kQueryBlock = 16;
@@ -182,7 +207,7 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
       const size_t nq = std::min(kQueryBlock, num_tokens - t0);
       kernels::AttentionHead(q + t0 * q_stride + h * head_dim, q_stride, nq,
                              kt.data() + kvh * head_dim * padded, padded,
-                             v_cache + kvh * head_dim, kv_stride, total, head_dim, scale,
+                             vp.data() + kvh * head_dim * total, head_dim, total, head_dim, scale,
                              pos0 + t0, scratch.data(), out + t0 * q_stride + h * head_dim,
                              q_stride);
     }
@@ -192,8 +217,8 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
 void FullAttention(ComputeContext& ctx, const float* q, const float* k, const float* v,
                    size_t num_tokens, size_t num_heads, size_t head_dim, float scale, float* out) {
   const size_t stride = num_heads * head_dim;
-  const size_t padded = RoundUp(num_tokens, kernels::AttentionMaxLanes());
-  std::vector<float> kt(num_heads * head_dim * padded);
+  const size_t padded = KeyStride(num_tokens);
+  std::vector<float> kt(num_heads * head_dim * padded), vp(num_heads * head_dim * num_tokens);
   auto run = [&](size_t tasks, const std::function<void(size_t, size_t, int)>& body) {
     if (ctx.pool) {
       ctx.pool->ParallelFor(tasks, 1, body);
@@ -203,8 +228,10 @@ void FullAttention(ComputeContext& ctx, const float* q, const float* k, const fl
   };
   run(num_heads, [&](size_t b, size_t e, int) {
     for (size_t h = b; h < e; ++h) {
-      TransposeKeys(k + h * head_dim, stride, num_tokens, head_dim, padded,
-                    kt.data() + h * head_dim * padded);
+      PackKeys(k + h * head_dim, stride, num_tokens, head_dim, padded,
+               kt.data() + h * head_dim * padded);
+      PackValues(v + h * head_dim, stride, num_tokens, head_dim,
+                 vp.data() + h * head_dim * num_tokens);
     }
   });
   constexpr size_t kQueryBlock = 16;
@@ -215,8 +242,8 @@ void FullAttention(ComputeContext& ctx, const float* q, const float* k, const fl
       const size_t h = task % num_heads, t0 = (task / num_heads) * kQueryBlock;
       const size_t nq = std::min(kQueryBlock, num_tokens - t0);
       kernels::AttentionHead(q + t0 * stride + h * head_dim, stride, nq,
-                             kt.data() + h * head_dim * padded, padded, v + h * head_dim, stride,
-                             num_tokens, head_dim, scale, SIZE_MAX, scratch.data(),
+                             kt.data() + h * head_dim * padded, padded,
+                             vp.data() + h * head_dim * num_tokens, head_dim, num_tokens, head_dim, scale, SIZE_MAX, scratch.data(),
                              out + t0 * stride + h * head_dim, stride);
     }
   });
