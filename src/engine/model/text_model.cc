@@ -5,8 +5,8 @@
 #include <cstring>
 #include <optional>
 
-#include "base/mapped_file.h"
 #include "engine/kernels/kernels.h"
+#include "engine/model/weights.h"
 
 namespace iris::model {
 
@@ -19,28 +19,6 @@ void KvCache::Reserve(size_t tokens) {
   }
   capacity_ = cap;
 }
-
-namespace {
-
-// The BF16 bits of an F32 tensor whose every value has zero low 16 bits (two per 32-bit
-// word, in element order), else nothing.
-std::optional<std::vector<uint32_t>> NarrowIfExact(const tensor::TensorView& v) {
-  const size_t n = static_cast<size_t>(v.num_elements());
-  auto word = [&](size_t i) {
-    uint32_t w;
-    std::memcpy(&w, static_cast<const uint8_t*>(v.data) + 4 * i, 4);  // may be unaligned
-    return w;
-  };
-  for (size_t i = 0; i < n; ++i) {
-    if (word(i) & 0xffffu) return std::nullopt;
-  }
-  std::vector<uint32_t> out((n + 1) / 2);
-  auto* half = reinterpret_cast<uint16_t*>(out.data());
-  for (size_t i = 0; i < n; ++i) half[i] = static_cast<uint16_t>(word(i) >> 16);
-  return out;
-}
-
-}  // namespace
 
 Result<std::string> TextPrefix(const formats::WeightStore& weights) {
   for (const char* p : {"model.text_model.", "text_model.", "model."}) {
@@ -58,34 +36,8 @@ Result<TextModel> TextModel::Load(const formats::WeightStore& weights, const Tex
   const int64_t d = config.hidden_size, f = config.intermediate_size, v = config.vocab_size;
   const int64_t qd = static_cast<int64_t>(config.num_attention_heads) * config.head_dim;
   const int64_t kvd = static_cast<int64_t>(config.num_key_value_heads) * config.head_dim;
-  auto get = [&](const std::string& name, std::vector<int64_t> shape) -> Result<tensor::TensorView> {
-    IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, weights.Get(name, shape));
-    if (e.view.dtype != tensor::DType::kF32 && e.view.dtype != tensor::DType::kBF16 &&
-        e.view.dtype != tensor::DType::kF16) {
-      return FailedPrecondition(e.file + ": tensor '" + name + "' has dtype " +
-                                std::string(tensor::DTypeName(e.view.dtype)) +
-                                "; weights must be F32, BF16 or F16");
-    }
-    if (narrow_exact_f32 && e.view.dtype == tensor::DType::kF32 && shape.size() == 2) {
-      if (auto narrowed = NarrowIfExact(e.view)) {
-        m.owned_.push_back(std::move(*narrowed));
-        ReleasePages(e.view.data, e.view.num_bytes());
-        tensor::TensorView narrow = e.view;
-        narrow.dtype = tensor::DType::kBF16;
-        narrow.data = m.owned_.back().data();
-        return narrow;
-      }
-    }
-    if (reinterpret_cast<uintptr_t>(e.view.data) % tensor::DTypeSize(e.view.dtype) != 0) {
-      std::vector<uint32_t> copy((e.view.num_bytes() + 3) / 4);
-      std::memcpy(copy.data(), e.view.data, e.view.num_bytes());
-      m.owned_.push_back(std::move(copy));
-      tensor::TensorView aligned = e.view;
-      aligned.data = m.owned_.back().data();
-      return aligned;
-    }
-    return e.view;
-  };
+  WeightBinder w(weights, narrow_exact_f32);
+  auto get = [&](const std::string& name, std::vector<int64_t> shape) { return w.Bind(name, shape); };
   IRIS_ASSIGN_OR_RETURN(m.embed_, get(p + "embed_tokens.weight", {v, d}));
   if (tie_word_embeddings) {
     m.lm_head_ = m.embed_;
@@ -93,8 +45,7 @@ Result<TextModel> TextModel::Load(const formats::WeightStore& weights, const Tex
     // Untied (every SmolVLM2): a missing lm_head is an error, not a silent fallback.
     IRIS_ASSIGN_OR_RETURN(m.lm_head_, get("lm_head.weight", {v, d}));
   }
-  IRIS_ASSIGN_OR_RETURN(tensor::TensorView norm, get(p + "norm.weight", {d}));
-  m.final_norm_ = ops::ToF32(norm);
+  IRIS_ASSIGN_OR_RETURN(m.final_norm_, w.BindF32(p + "norm.weight", {d}));
   for (int i = 0; i < config.num_hidden_layers; ++i) {
     const std::string lp = p + "layers." + std::to_string(i) + ".";
     Layer l;
@@ -105,12 +56,11 @@ Result<TextModel> TextModel::Load(const formats::WeightStore& weights, const Tex
     IRIS_ASSIGN_OR_RETURN(l.gate, get(lp + "mlp.gate_proj.weight", {f, d}));
     IRIS_ASSIGN_OR_RETURN(l.up, get(lp + "mlp.up_proj.weight", {f, d}));
     IRIS_ASSIGN_OR_RETURN(l.down, get(lp + "mlp.down_proj.weight", {d, f}));
-    IRIS_ASSIGN_OR_RETURN(tensor::TensorView n1, get(lp + "input_layernorm.weight", {d}));
-    IRIS_ASSIGN_OR_RETURN(tensor::TensorView n2, get(lp + "post_attention_layernorm.weight", {d}));
-    l.input_norm = ops::ToF32(n1);
-    l.post_norm = ops::ToF32(n2);
+    IRIS_ASSIGN_OR_RETURN(l.input_norm, w.BindF32(lp + "input_layernorm.weight", {d}));
+    IRIS_ASSIGN_OR_RETURN(l.post_norm, w.BindF32(lp + "post_attention_layernorm.weight", {d}));
     m.layers_.push_back(std::move(l));
   }
+  m.owned_ = w.TakeOwned();
   return m;
 }
 

@@ -72,12 +72,7 @@ class TextModel {
   tensor::TensorView lm_head_;  // [vocab, model_dim]
   std::vector<float> final_norm_;
   std::vector<Layer> layers_;
-  // Weights iris holds itself instead of reading them from the map: BF16 copies of F32
-  // matrices whose values are all exactly representable in BF16 (the published checkpoints
-  // were trained in bf16 and saved as f32: half the bytes per token, bit-identical results),
-  // and aligned copies of tensors a file stores at an offset that is not a multiple of their
-  // element size. 32-bit words keep every copy aligned.
-  std::vector<std::vector<uint32_t>> owned_;
+  std::vector<std::vector<uint32_t>> owned_;  // narrowed or realigned weights (WeightBinder)
 };
 
 // Finds the name prefix the checkpoint uses for the text model ("model.text_model." in

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "engine/model/weights.h"
+
 namespace iris::model {
 
 namespace {
@@ -73,31 +75,19 @@ Result<VisionModel> VisionModel::Load(const formats::WeightStore& weights,
                          "' (only gelu_pytorch_tanh)");
   }
   IRIS_ASSIGN_OR_RETURN(std::string pre, VisionPrefix(weights));
-  auto matrix = [&](const std::string& name, std::vector<int64_t> shape) -> Result<tensor::TensorView> {
-    IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, weights.Get(name, shape));
-    if (e.view.dtype != tensor::DType::kF32 && e.view.dtype != tensor::DType::kBF16 &&
-        e.view.dtype != tensor::DType::kF16) {
-      return FailedPrecondition(e.file + ": tensor '" + name + "' has dtype " +
-                                std::string(tensor::DTypeName(e.view.dtype)) +
-                                "; weights must be F32, BF16 or F16");
-    }
-    if (reinterpret_cast<uintptr_t>(e.view.data) % tensor::DTypeSize(e.view.dtype) != 0) {
-      return DataLoss(e.file + ": tensor '" + name + "' is not aligned to its element size");
-    }
-    return e.view;
+  // Real hub checkpoints are F32 with bf16 values: narrow them as the text model does.
+  WeightBinder w(weights, /*narrow_exact_f32=*/true);
+  auto matrix = [&](const std::string& name, std::vector<int64_t> shape) {
+    return w.Bind(name, shape);
   };
-  auto vec = [&](const std::string& name, int64_t size) -> Result<std::vector<float>> {
-    IRIS_ASSIGN_OR_RETURN(tensor::TensorView v, matrix(name, {size}));
-    return ops::ToF32(v);
-  };
+  auto vec = [&](const std::string& name, int64_t size) { return w.BindF32(name, {size}); };
   IRIS_ASSIGN_OR_RETURN(tensor::TensorView conv,
                         matrix(pre + "embeddings.patch_embedding.weight", {d, 3, p, p}));
   m.patch_weight_ = conv;
   m.patch_weight_.shape = {d, 3 * p * p};  // same bytes: the kernel flattened (c, ky, kx)
   IRIS_ASSIGN_OR_RETURN(m.patch_bias_, vec(pre + "embeddings.patch_embedding.bias", d));
-  IRIS_ASSIGN_OR_RETURN(tensor::TensorView pos,
-                        matrix(pre + "embeddings.position_embedding.weight", {n * n, d}));
-  m.positions_ = ops::ToF32(pos);
+  IRIS_ASSIGN_OR_RETURN(m.positions_,
+                        w.BindF32(pre + "embeddings.position_embedding.weight", {n * n, d}));
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     const std::string lp = pre + "encoder.layers." + std::to_string(i) + ".";
     Layer l;
@@ -127,6 +117,7 @@ Result<VisionModel> VisionModel::Load(const formats::WeightStore& weights,
     proj = "connector.modality_projection.proj.weight";
   }
   IRIS_ASSIGN_OR_RETURN(m.projection_, matrix(proj, {config.text.hidden_size, d * s * s}));
+  m.owned_ = w.TakeOwned();
   return m;
 }
 

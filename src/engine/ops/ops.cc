@@ -11,6 +11,21 @@
 
 namespace iris::ops {
 
+namespace {
+
+// Runs body over [0, n) in chunks of at least `grain` on the context's pool (inline
+// without one).
+void Parallel(ComputeContext& ctx, size_t grain, size_t n,
+              const std::function<void(size_t, size_t, int)>& body) {
+  if (ctx.pool) {
+    ctx.pool->ParallelFor(n, grain, body);
+  } else {
+    body(0, n, 0);
+  }
+}
+
+}  // namespace
+
 void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor::TensorView& w,
             float* out, const float* bias) {
   IRIS_CHECK(w.shape.size() == 2);
@@ -27,11 +42,7 @@ void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor
       }
     }
   };
-  if (ctx.pool) {
-    ctx.pool->ParallelFor(n_dim, grain, body);
-  } else {
-    body(0, n_dim, 0);
-  }
+  Parallel(ctx, grain, n_dim, body);
 }
 
 void RmsNorm(const float* x, size_t num_tokens, size_t dim, const float* weight, float eps,
@@ -164,16 +175,9 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
   const size_t q_stride = num_heads * head_dim;
   const size_t total = pos0 + num_tokens;
   const size_t padded = KeyStride(total);
-  auto run = [&](size_t tasks, const std::function<void(size_t, size_t, int)>& body) {
-    if (ctx.pool) {
-      ctx.pool->ParallelFor(tasks, 1, body);
-    } else {
-      body(0, tasks, 0);
-    }
-  };
   if (num_tokens < 4) {
     // Decoding: one query per head against the cache rows as they are.
-    run(num_heads * num_tokens, [&](size_t b, size_t e, int) {
+    Parallel(ctx, 1, num_heads * num_tokens, [&](size_t b, size_t e, int) {
       std::vector<float> scratch(padded);
       for (size_t task = b; task < e; ++task) {
         const size_t h = task % num_heads, t = task / num_heads;
@@ -188,7 +192,7 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
   // Prefill: keys packed and values made contiguous once per kv head, then blocks of
   // queries per head.
   std::vector<float> kt(num_kv_heads * head_dim * padded), vp(num_kv_heads * head_dim * total);
-  run(num_kv_heads, [&](size_t b, size_t e, int) {
+  Parallel(ctx, 1, num_kv_heads, [&](size_t b, size_t e, int) {
     for (size_t kvh = b; kvh < e; ++kvh) {
       PackKeys(k_cache + kvh * head_dim, kv_stride, total, head_dim, padded,
                kt.data() + kvh * head_dim * padded);
@@ -198,7 +202,7 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
   });
   constexpr size_t kQueryBlock = 16;
   const size_t blocks = (num_tokens + kQueryBlock - 1) / kQueryBlock;
-  run(num_heads * blocks, [&](size_t b, size_t e, int) {
+  Parallel(ctx, 1, num_heads * blocks, [&](size_t b, size_t e, int) {
     std::vector<float> scratch(kernels::AttentionScratchRows() * padded);
     for (size_t task = b; task < e; ++task) {
       const size_t h = task % num_heads, blk = task / num_heads;
@@ -219,14 +223,7 @@ void FullAttention(ComputeContext& ctx, const float* q, const float* k, const fl
   const size_t stride = num_heads * head_dim;
   const size_t padded = KeyStride(num_tokens);
   std::vector<float> kt(num_heads * head_dim * padded), vp(num_heads * head_dim * num_tokens);
-  auto run = [&](size_t tasks, const std::function<void(size_t, size_t, int)>& body) {
-    if (ctx.pool) {
-      ctx.pool->ParallelFor(tasks, 1, body);
-    } else {
-      body(0, tasks, 0);
-    }
-  };
-  run(num_heads, [&](size_t b, size_t e, int) {
+  Parallel(ctx, 1, num_heads, [&](size_t b, size_t e, int) {
     for (size_t h = b; h < e; ++h) {
       PackKeys(k + h * head_dim, stride, num_tokens, head_dim, padded,
                kt.data() + h * head_dim * padded);
@@ -236,7 +233,7 @@ void FullAttention(ComputeContext& ctx, const float* q, const float* k, const fl
   });
   constexpr size_t kQueryBlock = 16;
   const size_t blocks = (num_tokens + kQueryBlock - 1) / kQueryBlock;
-  run(num_heads * blocks, [&](size_t b, size_t e, int) {
+  Parallel(ctx, 1, num_heads * blocks, [&](size_t b, size_t e, int) {
     std::vector<float> scratch(kernels::AttentionScratchRows() * padded);
     for (size_t task = b; task < e; ++task) {
       const size_t h = task % num_heads, t0 = (task / num_heads) * kQueryBlock;

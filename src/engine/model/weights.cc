@@ -1,0 +1,69 @@
+#include "engine/model/weights.h"
+
+#include <cstring>
+#include <optional>
+
+#include "base/mapped_file.h"
+#include "engine/ops/ops.h"
+
+namespace iris::model {
+namespace {
+
+// The BF16 bits of an F32 tensor whose every value has zero low 16 bits (two per 32-bit
+// word, in element order), else nothing.
+std::optional<std::vector<uint32_t>> NarrowIfExact(const tensor::TensorView& v) {
+  const size_t n = static_cast<size_t>(v.num_elements());
+  auto word = [&](size_t i) {
+    uint32_t w;
+    std::memcpy(&w, static_cast<const uint8_t*>(v.data) + 4 * i, 4);  // may be unaligned
+    return w;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    if (word(i) & 0xffffu) return std::nullopt;
+  }
+  std::vector<uint32_t> out((n + 1) / 2);
+  auto* half = reinterpret_cast<uint16_t*>(out.data());
+  for (size_t i = 0; i < n; ++i) half[i] = static_cast<uint16_t>(word(i) >> 16);
+  return out;
+}
+
+}  // namespace
+
+Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
+                                              const std::vector<int64_t>& shape) {
+  IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, store_.Get(name, shape));
+  if (e.view.dtype != tensor::DType::kF32 && e.view.dtype != tensor::DType::kBF16 &&
+      e.view.dtype != tensor::DType::kF16) {
+    return FailedPrecondition(e.file + ": tensor '" + name + "' has dtype " +
+                              std::string(tensor::DTypeName(e.view.dtype)) +
+                              "; weights must be F32, BF16 or F16");
+  }
+  if (narrow_exact_f32_ && e.view.dtype == tensor::DType::kF32 && shape.size() >= 2) {
+    if (auto narrowed = NarrowIfExact(e.view)) {
+      owned_.push_back(std::move(*narrowed));
+      ReleasePages(e.view.data, e.view.num_bytes());
+      tensor::TensorView narrow = e.view;
+      narrow.dtype = tensor::DType::kBF16;
+      narrow.data = owned_.back().data();
+      return narrow;
+    }
+  }
+  if (reinterpret_cast<uintptr_t>(e.view.data) % tensor::DTypeSize(e.view.dtype) != 0) {
+    // A file may place a tensor at an offset that is not a multiple of its element size.
+    std::vector<uint32_t> copy((e.view.num_bytes() + 3) / 4);
+    std::memcpy(copy.data(), e.view.data, e.view.num_bytes());
+    owned_.push_back(std::move(copy));
+    tensor::TensorView aligned = e.view;
+    aligned.data = owned_.back().data();
+    return aligned;
+  }
+  return e.view;
+}
+
+Result<std::vector<float>> WeightBinder::BindF32(const std::string& name,
+                                                 const std::vector<int64_t>& shape) {
+  IRIS_ASSIGN_OR_RETURN(tensor::TensorView v, Bind(name, shape));
+  return ops::ToF32(v);
+}
+
+}  // namespace iris::model
