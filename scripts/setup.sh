@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git
   libboost-json1.81-dev libexpected-dev libcli11-dev libspdlog-dev libfmt-dev
   libhwy-dev libpcre2-dev
+  libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy
 )

@@ -199,6 +199,13 @@ int main(int argc, char** argv) {
                 fs::copy_options::overwrite_existing);
   fs::copy_file(fs::path(data_dir) / "smolvlm2/tiny-256m-style/chat_template.json",
                 fs::path(out) / "chat_template.json", fs::copy_options::overwrite_existing);
+  // The real processor settings of the family (size 2048/512 or 1536/384).
+  const std::string family = size == "2.2b" ? "smolvlm2-2.2b" : "smolvlm2-256m-500m";
+  fs::copy_file(fs::path(data_dir) / "smolvlm2/real_preproc" / family / "preprocessor_config.json",
+                fs::path(out) / "preprocessor_config.json", fs::copy_options::overwrite_existing);
+  const int image_seq_len = (s.vis_image / s.vis_patch) * (s.vis_image / s.vis_patch) / (s.scale * s.scale);
+  std::ofstream(fs::path(out) / "processor_config.json")
+      << "{\"image_seq_len\": " << image_seq_len << ", \"processor_class\": \"SmolVLMProcessor\"}";
   std::printf("%s: SmolVLM2-%s shapes, %s, %.1f MiB of weights\n", out.c_str(), size.c_str(),
               dtype_name.c_str(), offset / 1048576.0);
   return 0;

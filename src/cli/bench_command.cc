@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "engine/kernels/kernels.h"
+#include "engine/media/image.h"
 #include "engine/runtime/engine.h"
 
 namespace iris::cli {
@@ -22,6 +23,7 @@ struct BenchFlags {
   int decode_tokens = 128;
   int threads = 0;
   int vision_tiles = 1;
+  std::string image;  // time to first token for "Describe this image." about this picture
   bool json = false;
 };
 
@@ -90,6 +92,56 @@ int Bench(const BenchFlags& f) {
     vision_ms_per_tile = Since(t3) * 1000.0 / f.vision_tiles;
   }
 
+  // Time to first token for one picture: decode + preprocess, vision, prefill of the
+  // expanded prompt, first sampled token.
+  boost::json::object ttft;
+  if (!f.image.empty()) {
+    auto t4 = std::chrono::steady_clock::now();
+    auto decoded = media::LoadImageFile(f.image);
+    if (!decoded.ok()) {
+      PrintError("bench", decoded.status().message());
+      return 1;
+    }
+    auto processed = engine.PreprocessImage(*decoded);
+    if (!processed.ok()) {
+      PrintError("bench", processed.status().message());
+      return 1;
+    }
+    const double preprocess_s = Since(t4);
+    boost::json::array messages{boost::json::object{
+        {"role", "user"},
+        {"content", boost::json::array{boost::json::object{{"type", "image"}},
+                                       boost::json::object{{"type", "text"},
+                                                           {"text", "Describe this image."}}}}}};
+    auto prompt_text = engine.RenderChat(messages);
+    std::vector<media::ProcessedImage> images;
+    images.push_back(std::move(processed).value());
+    auto ids = prompt_text.ok() ? engine.TokenizePrompt(*prompt_text, images)
+                                : Result<std::vector<int32_t>>(prompt_text.status());
+    if (!ids.ok()) {
+      PrintError("bench", ids.status().message());
+      return 1;
+    }
+    runtime::GenerateOptions go;
+    go.max_tokens = 1;
+    auto r = engine.Generate(*ids, go, {}, images);
+    if (!r.ok()) {
+      PrintError("bench", r.status().message());
+      return 1;
+    }
+    ttft = boost::json::object{
+        {"image", f.image},
+        {"width", decoded->width},
+        {"height", decoded->height},
+        {"tiles", r->image_tiles},
+        {"prompt_tokens", r->prompt_tokens},
+        {"preprocess_seconds", preprocess_s},
+        {"vision_seconds", r->vision_seconds},
+        {"prefill_seconds", r->prefill_seconds},
+        {"time_to_first_token_seconds", Since(t4)},
+    };
+  }
+
   struct rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   boost::json::object out{
@@ -105,6 +157,7 @@ int Bench(const BenchFlags& f) {
       {"peak_rss_bytes", static_cast<int64_t>(ru.ru_maxrss) * 1024},
       {"vision_tiles", vision ? f.vision_tiles : 0},
       {"vision_ms_per_tile", vision_ms_per_tile},
+      {"image_ttft", ttft},
       {"threads", engine.threads()},
       {"simd_target", kernels::ActiveTarget()},
       {"cpu_features", kernels::CpuFeatures()},
@@ -118,6 +171,7 @@ int Bench(const BenchFlags& f) {
                 decode_s, f.decode_tokens / decode_s, vision_ms_per_tile, ru.ru_maxrss / 1024.0,
                 engine.threads(),
                 kernels::ActiveTarget().c_str());
+    if (!ttft.empty()) std::printf("image: %s\n", boost::json::serialize(ttft).c_str());
   }
   return 0;
 }
@@ -134,6 +188,8 @@ void AddBenchCommand(CLI::App& app, int& exit_code) {
       ->capture_default_str()->check(CLI::Range(0, 1 << 16));
   cmd->add_option("--vision-tiles", f->vision_tiles, "tiles to time through the vision tower")
       ->capture_default_str()->check(CLI::Range(0, 1024));
+  cmd->add_option("--image", f->image,
+                  "also measure time to first token for 'Describe this image.' about this file");
   cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)")->capture_default_str();
   cmd->add_flag("--json", f->json, "print one JSON object");
   cmd->callback([f, &exit_code] { exit_code = Bench(*f); });

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "engine/media/image.h"
 #include "engine/runtime/engine.h"
 
 namespace iris::cli {
@@ -23,6 +24,7 @@ struct RunFlags {
   uint64_t seed = 0;
   int threads = 0;
   std::vector<std::string> stop;
+  std::vector<std::string> images;
 };
 
 int Run(const RunFlags& f) {
@@ -36,15 +38,35 @@ int Run(const RunFlags& f) {
   }
   const double load_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  boost::json::array messages{boost::json::object{
-      {"role", "user"},
-      {"content", boost::json::array{boost::json::object{{"type", "text"}, {"text", f.prompt}}}}}};
+  // Images first, then the question, as in the model card's examples.
+  std::vector<media::ProcessedImage> images;
+  boost::json::array content;
+  for (const std::string& path : f.images) {
+    auto decoded = media::LoadImageFile(path);
+    if (!decoded.ok()) {
+      PrintError("run", decoded.status().message());
+      return 1;
+    }
+    auto processed = (*engine)->PreprocessImage(*decoded);
+    if (!processed.ok()) {
+      PrintError("run", path + ": " + processed.status().message());
+      return 1;
+    }
+    images.push_back(std::move(processed).value());
+    content.push_back(boost::json::object{{"type", "image"}});
+  }
+  content.push_back(boost::json::object{{"type", "text"}, {"text", f.prompt}});
+  boost::json::array messages{boost::json::object{{"role", "user"}, {"content", content}}};
   auto prompt = (*engine)->RenderChat(messages);
   if (!prompt.ok()) {
     PrintError("run", prompt.status().message());
     return 1;
   }
-  std::vector<int32_t> ids = (*engine)->tokenizer().Encode(*prompt);
+  auto ids = (*engine)->TokenizePrompt(*prompt, images);
+  if (!ids.ok()) {
+    PrintError("run", ids.status().message());
+    return 1;
+  }
   runtime::GenerateOptions go;
   go.max_tokens = f.max_tokens;
   go.sampling.temperature = f.temperature;
@@ -54,11 +76,14 @@ int Run(const RunFlags& f) {
   go.sampling.repetition_penalty = f.repetition_penalty;
   go.sampling.seed = f.seed;
   go.stop = f.stop;
-  auto result = (*engine)->Generate(ids, go, [](std::string_view piece) {
-    std::fwrite(piece.data(), 1, piece.size(), stdout);
-    std::fflush(stdout);
-    return true;
-  });
+  auto result = (*engine)->Generate(
+      *ids, go,
+      [](std::string_view piece) {
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+        return true;
+      },
+      images);
   if (!result.ok()) {
     PrintError("run", result.status().message());
     return 1;
@@ -67,10 +92,17 @@ int Run(const RunFlags& f) {
   const auto& r = *result;
   const double prefill_tps = r.prefill_seconds > 0 ? r.prompt_tokens / r.prefill_seconds : 0;
   const double decode_tps = r.decode_seconds > 0 ? r.tokens.size() / r.decode_seconds : 0;
+  std::string vision;
+  if (r.image_tiles > 0) {
+    char buf[96];
+    std::snprintf(buf, sizeof(buf), "%zu image tiles in %.2f s; ", r.image_tiles, r.vision_seconds);
+    vision = buf;
+  }
   std::fprintf(stderr,
-               "iris run: loaded in %.2f s; prompt %zu tokens at %.1f tok/s; generated %zu tokens "
-               "at %.1f tok/s (%s); %d threads\n",
-               load_s, r.prompt_tokens, prefill_tps, r.tokens.size(), decode_tps,
+               "iris run: loaded in %.2f s; %sprompt %zu tokens at %.1f tok/s; first token after "
+               "%.2f s; generated %zu tokens at %.1f tok/s (%s); %d threads\n",
+               load_s, vision.c_str(), r.prompt_tokens, prefill_tps,
+               r.vision_seconds + r.prefill_seconds, r.tokens.size(), decode_tps,
                r.finish_reason.c_str(), (*engine)->threads());
   return 0;
 }
@@ -99,6 +131,7 @@ void AddRunCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)")
       ->capture_default_str()->check(CLI::Range(0, 1024));
   cmd->add_option("--stop", f->stop, "stop string (repeatable)");
+  cmd->add_option("--image", f->images, "image file (JPEG, PNG, WebP, GIF, BMP; repeatable)");
   cmd->callback([f, &exit_code] { exit_code = Run(*f); });
 }
 

@@ -32,7 +32,7 @@ void AddVerifyCommand(CLI::App& app, int& exit_code) {
     size_t compared = 0;
     auto lines = runtime::Verify(f->dir, vo, [&](const runtime::VerifyLine& l) {
       if (l.skipped) {
-        std::printf("%-14s %-24s %s\n", l.case_name.c_str(), "", l.detail.c_str());
+        std::printf("%-14s %-24s %s\n", l.case_name.c_str(), l.item.c_str(), l.detail.c_str());
         return;
       }
       ++compared;

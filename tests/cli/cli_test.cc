@@ -65,7 +65,8 @@ TEST_F(CliTest, HelpListsSubcommandsAndFlags) {
   Outcome r = Iris("run --help");
   EXPECT_EQ(r.code, 0);
   for (const char* s : {"--model", "--max-tokens", "--temperature", "--top-p", "--seed",
-                        "--threads", "--stop", "--top-k", "--min-p", "--repetition-penalty"}) {
+                        "--threads", "--stop", "--top-k", "--min-p", "--repetition-penalty",
+                        "--image"}) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s;
   }
 }
@@ -77,6 +78,28 @@ TEST_F(CliTest, RunStreamsAnAnswerAndReportsSpeed) {
   EXPECT_FALSE(o.out.empty());
   EXPECT_NE(o.err.find("tok/s"), std::string::npos) << o.err;
   EXPECT_NE(o.err.find("loaded in"), std::string::npos) << o.err;
+}
+
+TEST_F(CliTest, RunAnswersAboutImages) {
+  Outcome o = Iris("run --model " + Data("smolvlm2/tiny-256m-style") + " --image " +
+                   Data("smolvlm2/images/split.png") + " --image " +
+                   Data("smolvlm2/images/small.png") + " --max-tokens 4 'Compare these'");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_NE(o.err.find("26 image tiles"), std::string::npos) << o.err;  // 13 + 13
+  EXPECT_NE(o.err.find("first token after"), std::string::npos) << o.err;
+}
+
+TEST_F(CliTest, BadImagesAreOneLineErrors) {
+  std::ofstream(dir_ / "junk.jpg") << "this is not an image at all";
+  Outcome junk = Iris("run --model " + Data("smolvlm2/tiny-256m-style") + " --image " +
+                      (dir_ / "junk.jpg").string() + " hi");
+  EXPECT_NE(junk.code, 0);
+  EXPECT_NE(junk.err.find("junk.jpg"), std::string::npos) << junk.err;
+  EXPECT_EQ(std::count(junk.err.begin(), junk.err.end(), '\n'), 1) << junk.err;
+  Outcome missing = Iris("run --model " + Data("smolvlm2/tiny-256m-style") +
+                         " --image /nonexistent/x.png hi");
+  EXPECT_NE(missing.code, 0);
+  EXPECT_NE(missing.err.find("/nonexistent/x.png"), std::string::npos) << missing.err;
 }
 
 TEST_F(CliTest, SamplingIsReproducibleWithASeed) {
@@ -134,11 +157,13 @@ TEST_F(CliTest, VerifyPassesOnTextAndFailsOnMissingGoldens) {
 
 TEST_F(CliTest, BenchPrintsJson) {
   Outcome o = Iris("bench --model " + Data("smolvlm2/tiny-256m-style") +
-                   " --prompt-tokens 16 --decode-tokens 4 --json");
+                   " --prompt-tokens 16 --decode-tokens 4 --json --image " +
+                   Data("smolvlm2/images/split.png"));
   ASSERT_EQ(o.code, 0) << o.err;
   for (const char* key : {"\"prefill_tokens_per_second\"", "\"decode_tokens_per_second\"",
                           "\"peak_rss_bytes\"", "\"load_seconds\"", "\"threads\"",
-                          "\"cpu_features\""}) {
+                          "\"cpu_features\"", "\"vision_ms_per_tile\"",
+                          "\"time_to_first_token_seconds\""}) {
     EXPECT_NE(o.out.find(key), std::string::npos) << key;
   }
 }

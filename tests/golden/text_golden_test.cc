@@ -32,7 +32,8 @@ TEST_P(TextGoldenTest, EveryCaseMatchesTransformers) {
                       << l.tolerance << " " << l.detail;
   }
   for (const char* want : {"input_ids", "inputs_embeds", "logits", "generation_step_logits",
-                           "greedy_tokens", "vision_last_hidden_state", "image_features"}) {
+                           "greedy_tokens", "vision_last_hidden_state", "image_features",
+                           "pixel_values", "prompt_expansion"}) {
     EXPECT_TRUE(items.count(want)) << "not compared: " << want;
   }
   std::set<std::string> cases;

@@ -72,6 +72,19 @@ Result<std::unique_ptr<Engine>> Engine::Load(const std::string& model_dir,
     IRIS_ASSIGN_OR_RETURN(model::VisionModel vision,
                           model::VisionModel::Load(e->weights_, e->config_));
     e->vision_.emplace(std::move(vision));
+    auto image_config = media::LoadImageProcessorConfig(model_dir);
+    if (image_config.ok()) {
+      if (image_config->tile_size != e->vision_->tile_size()) {
+        return FailedPrecondition(model_dir + ": preprocessor_config.json tiles are " +
+                                  std::to_string(image_config->tile_size) +
+                                  " px but the vision tower takes " +
+                                  std::to_string(e->vision_->tile_size()));
+      }
+      image_config->image_seq_len = e->vision_->tokens_per_tile();
+      e->image_config_.emplace(std::move(image_config).value());
+    } else if (image_config.status().code() != ErrorCode::kNotFound) {
+      return image_config.status();
+    }
   }
   IRIS_ASSIGN_OR_RETURN(tokenizer::Tokenizer tok, tokenizer::Tokenizer::FromFile(
                                                       (fs::path(model_dir) / "tokenizer.json").string()));
@@ -106,9 +119,43 @@ Result<std::string> Engine::RenderChat(const json::array& messages,
   return chat_template_->Render(ctx);
 }
 
+Result<media::ProcessedImage> Engine::PreprocessImage(const media::Image& image) const {
+  if (!vision_ || !image_config_) {
+    return FailedPrecondition("this model cannot read images (no vision tower or no "
+                              "preprocessor_config.json)");
+  }
+  return media::PreprocessImage(image, *image_config_);
+}
+
+Result<std::vector<int32_t>> Engine::TokenizePrompt(
+    std::string_view prompt_text, std::span<const media::ProcessedImage> images) const {
+  static constexpr std::string_view kPlaceholder = "<image>";
+  std::string expanded;
+  size_t used = 0, pos = 0;
+  for (;;) {
+    size_t at = prompt_text.find(kPlaceholder, pos);
+    if (at == std::string_view::npos) break;
+    if (used == images.size()) {
+      return InvalidArgument("the prompt has more <image> placeholders than the " +
+                             std::to_string(images.size()) + " images given");
+    }
+    expanded.append(prompt_text.substr(pos, at - pos));
+    const media::ProcessedImage& im = images[used++];
+    expanded += media::ExpandImagePrompt(im.rows, im.cols, vision_->tokens_per_tile());
+    pos = at + kPlaceholder.size();
+  }
+  if (used != images.size()) {
+    return InvalidArgument(std::to_string(images.size()) + " images were given but the prompt "
+                           "has " + std::to_string(used) + " <image> placeholders");
+  }
+  expanded.append(prompt_text.substr(pos));
+  return tokenizer_->Encode(expanded);
+}
+
 Result<GenerateResult> Engine::Generate(std::span<const int32_t> prompt,
                                         const GenerateOptions& options,
-                                        const TextCallback& on_text) {
+                                        const TextCallback& on_text,
+                                        std::span<const media::ProcessedImage> images) {
   IRIS_RETURN_IF_ERROR(options.sampling.Validate());
   if (prompt.empty()) return InvalidArgument("the prompt is empty");
   if (options.max_tokens < 0) return InvalidArgument("max_tokens must be >= 0");
@@ -130,8 +177,35 @@ Result<GenerateResult> Engine::Generate(std::span<const int32_t> prompt,
   result.prompt_tokens = prompt.size();
   model::KvCache cache = text_->NewCache();
   cache.Reserve(prompt.size() + budget);
-  std::vector<float> embeds(prompt.size() * text_->model_dim());
+  const size_t dim = static_cast<size_t>(text_->model_dim());
+  std::vector<float> embeds(prompt.size() * dim);
   text_->Embed(prompt, embeds.data());
+  auto tv = std::chrono::steady_clock::now();
+  std::vector<float> features;  // [tiles * tokens_per_tile, dim]
+  if (!images.empty()) {
+    if (!vision_) return FailedPrecondition("this model has no vision tower");
+    const size_t tile = static_cast<size_t>(vision_->tile_size());
+    const size_t per_tile = static_cast<size_t>(vision_->tokens_per_tile()) * dim;
+    for (const media::ProcessedImage& im : images) {
+      if (static_cast<size_t>(im.tile_size) != tile ||
+          im.pixel_values.size() != static_cast<size_t>(im.num_tiles) * 3 * tile * tile) {
+        return InvalidArgument("an image was preprocessed for " + std::to_string(im.tile_size) +
+                               " px tiles; this model takes " + std::to_string(tile));
+      }
+      result.image_tiles += static_cast<size_t>(im.num_tiles);
+    }
+    features.resize(result.image_tiles * per_tile);
+    size_t t = 0;
+    for (const media::ProcessedImage& im : images) {
+      for (int i = 0; i < im.num_tiles; ++i, ++t) {
+        vision_->EncodeTile(ctx_, im.pixel_values.data() + static_cast<size_t>(i) * 3 * tile * tile,
+                            nullptr, features.data() + t * per_tile);
+      }
+    }
+  }
+  IRIS_RETURN_IF_ERROR(
+      model::MergeImageFeatures(prompt, config_.image_token_id, features, dim, embeds.data()));
+  result.vision_seconds = SecondsSince(tv);
   std::vector<float> logits;
   auto t0 = std::chrono::steady_clock::now();
   text_->Forward(ctx_, embeds.data(), prompt.size(), cache, /*all_logits=*/false, &logits);

@@ -18,6 +18,8 @@
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "engine/formats/safetensors.h"
+#include "engine/media/image.h"
+#include "engine/media/image_processor.h"
 #include "engine/model/config.h"
 #include "engine/model/text_model.h"
 #include "engine/model/vision_model.h"
@@ -43,6 +45,8 @@ struct GenerateResult {
   std::string text;             // generated text, special tokens skipped, stop string cut
   std::string finish_reason;    // "stop" (eos or stop string) or "length"
   size_t prompt_tokens = 0;
+  size_t image_tiles = 0;
+  double vision_seconds = 0;   // encoding image tiles (part of the time to first token)
   double prefill_seconds = 0;
   double decode_seconds = 0;
 };
@@ -69,9 +73,25 @@ class Engine {
   Result<std::string> RenderChat(const boost::json::array& messages,
                                  bool add_generation_prompt = true) const;
 
-  // Generates after `prompt` (token ids). on_text may be empty.
+  // The checkpoint's image processor settings (preprocessor_config.json), if it has them.
+  const media::ImageProcessorConfig* image_config() const {
+    return image_config_ ? &*image_config_ : nullptr;
+  }
+
+  // Preprocesses one decoded image with the checkpoint's processor settings.
+  Result<media::ProcessedImage> PreprocessImage(const media::Image& image) const;
+
+  // Expands each "<image>" placeholder of a rendered prompt into the processor's image
+  // token string for the matching image (in order) and tokenizes the result. The number of
+  // placeholders must equal images.size().
+  Result<std::vector<int32_t>> TokenizePrompt(std::string_view prompt_text,
+                                              std::span<const media::ProcessedImage> images) const;
+
+  // Generates after `prompt` (token ids). The <image> tokens of the prompt receive the
+  // features of `images`' tiles, in order. on_text may be empty.
   Result<GenerateResult> Generate(std::span<const int32_t> prompt, const GenerateOptions& options,
-                                  const TextCallback& on_text = {});
+                                  const TextCallback& on_text = {},
+                                  std::span<const media::ProcessedImage> images = {});
 
  private:
   Engine() = default;
@@ -79,6 +99,7 @@ class Engine {
   formats::WeightStore weights_;
   std::optional<model::TextModel> text_;
   std::optional<model::VisionModel> vision_;
+  std::optional<media::ImageProcessorConfig> image_config_;
   std::optional<tokenizer::Tokenizer> tokenizer_;
   std::optional<tokenizer::ChatTemplate> chat_template_;
   std::vector<int32_t> eos_ids_;

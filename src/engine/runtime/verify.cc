@@ -7,6 +7,8 @@
 
 #include "base/json.h"
 #include "engine/runtime/engine.h"
+#include "engine/media/image.h"
+#include "engine/media/image_processor.h"
 #include "engine/model/vision_model.h"
 #include "engine/runtime/sampler.h"
 
@@ -130,12 +132,60 @@ Result<std::vector<VerifyLine>> Verify(const std::string& model_dir, const Verif
       }
       const size_t tiles = static_cast<size_t>(pv.view.shape[1]);
       const size_t tile_floats = 3 * static_cast<size_t>(tile * tile);
+      const auto* pixels = static_cast<const float*>(pv.view.data);
+      // The processor: our decoding + preprocessing of the case's images must give the
+      // golden pixel values bit for bit, and the prompt expanded for them the golden ids.
+      std::vector<float> ours;
+      if (const json::value* imgs = c.if_contains("images"); imgs && imgs->is_array()) {
+        if (!engine->image_config()) {
+          return FailedPrecondition(model_dir + ": no preprocessor_config.json");
+        }
+        media::ImageProcessorConfig pc = *engine->image_config();
+        if (const json::value* split = c.if_contains("do_image_splitting");
+            split && split->is_bool()) {
+          pc.do_image_splitting = split->as_bool();
+        }
+        std::vector<media::ProcessedImage> processed;
+        for (const json::value& path : imgs->as_array()) {
+          if (!path.is_string()) return InvalidArgument(name + ": images must be file names");
+          const std::string file = (dir.parent_path() / std::string(path.as_string())).string();
+          IRIS_ASSIGN_OR_RETURN(media::Image image, media::LoadImageFile(file));
+          IRIS_ASSIGN_OR_RETURN(media::ProcessedImage pi, media::PreprocessImage(image, pc));
+          ours.insert(ours.end(), pi.pixel_values.begin(), pi.pixel_values.end());
+          processed.push_back(std::move(pi));
+        }
+        VerifyLine pl = Compare(name, "pixel_values", ours.data(), ours.size(), pv.view, 0.0);
+        pl.tolerance = 0;
+        pl.ok = pl.ok && pl.max_abs_error == 0;
+        report(pl);
+        if (const json::value* pr = c.if_contains("prompt"); pr && pr->is_string()) {
+          auto expanded = engine->TokenizePrompt(std::string(pr->as_string()), processed);
+          VerifyLine line;
+          line.case_name = name;
+          line.item = "prompt_expansion";
+          line.ok = expanded.ok() && *expanded == ids;
+          line.detail = !expanded.ok() ? expanded.status().message()
+                        : line.ok      ? "prompt + images give the golden " +
+                                        std::to_string(ids.size()) + " ids"
+                                       : "prompt + images give different ids";
+          report(line);
+        }
+        if (pl.ok) pixels = ours.data();  // run the model on our own pixels from here on
+      } else {
+        VerifyLine skip;
+        skip.case_name = name;
+        skip.item = "pixel_values";
+        skip.skipped = true;
+        skip.ok = true;
+        skip.detail = "video preprocessing is not implemented yet: the model runs on the "
+                      "golden pixel values";
+        report(skip);
+      }
       const size_t hidden_floats =
           static_cast<size_t>(vision.num_patches()) * static_cast<size_t>(vision.hidden_size());
       const size_t feature_floats = static_cast<size_t>(vision.tokens_per_tile()) * dim;
       std::vector<float> hidden(tiles * hidden_floats);
       features.resize(tiles * feature_floats);
-      const auto* pixels = static_cast<const float*>(pv.view.data);
       for (size_t t = 0; t < tiles; ++t) {
         vision.EncodeTile(engine->compute(), pixels + t * tile_floats,
                           hidden.data() + t * hidden_floats, features.data() + t * feature_floats);
