@@ -25,6 +25,7 @@ struct RunFlags {
   int threads = 0;
   std::vector<std::string> stop;
   std::vector<std::string> images;
+  int64_t max_image_pixels = media::DecodeOptions().max_pixels;
 };
 
 int Run(const RunFlags& f) {
@@ -42,7 +43,9 @@ int Run(const RunFlags& f) {
   std::vector<media::ProcessedImage> images;
   boost::json::array content;
   for (const std::string& path : f.images) {
-    auto decoded = media::LoadImageFile(path);
+    media::DecodeOptions decode;
+    decode.max_pixels = f.max_image_pixels;
+    auto decoded = media::LoadImageFile(path, decode);
     if (!decoded.ok()) {
       PrintError("run", decoded.status().message());
       return 1;
@@ -132,6 +135,9 @@ void AddRunCommand(CLI::App& app, int& exit_code) {
       ->capture_default_str()->check(CLI::Range(0, 1024));
   cmd->add_option("--stop", f->stop, "stop string (repeatable)");
   cmd->add_option("--image", f->images, "image file (JPEG, PNG, WebP, GIF, BMP; repeatable)");
+  cmd->add_option("--max-image-pixels", f->max_image_pixels,
+                  "refuse larger images (decompression bombs)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->callback([f, &exit_code] { exit_code = Run(*f); });
 }
 

@@ -96,6 +96,10 @@ TEST_F(CliTest, BadImagesAreOneLineErrors) {
   EXPECT_NE(junk.code, 0);
   EXPECT_NE(junk.err.find("junk.jpg"), std::string::npos) << junk.err;
   EXPECT_EQ(std::count(junk.err.begin(), junk.err.end(), '\n'), 1) << junk.err;
+  Outcome big = Iris("run --model " + Data("smolvlm2/tiny-256m-style") + " --image " +
+                     Data("smolvlm2/images/split.png") + " --max-image-pixels 1000 hi");
+  EXPECT_NE(big.code, 0);
+  EXPECT_NE(big.err.find("split.png"), std::string::npos) << big.err;
   Outcome missing = Iris("run --model " + Data("smolvlm2/tiny-256m-style") +
                          " --image /nonexistent/x.png hi");
   EXPECT_NE(missing.code, 0);
