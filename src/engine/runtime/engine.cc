@@ -130,6 +130,7 @@ Result<media::ProcessedImage> Engine::PreprocessImage(const media::Image& image)
 Result<std::vector<int32_t>> Engine::TokenizePrompt(
     std::string_view prompt_text, std::span<const media::ProcessedImage> images) const {
   static constexpr std::string_view kPlaceholder = "<image>";
+  if (!images.empty() && !vision_) return FailedPrecondition("this model has no vision tower");
   std::string expanded;
   size_t used = 0, pos = 0;
   for (;;) {
