@@ -165,6 +165,42 @@ void PackValues(const float* v, size_t v_stride, size_t num_keys, size_t head_di
   }
 }
 
+// Attention of num_q queries (rows of q_stride floats, heads side by side) over num_keys
+// keys and values (rows of kv_stride floats, kv heads side by side): keys packed and values
+// made contiguous once per kv head, then blocks of queries per head. Query i sees keys
+// [0, causal_base + i] (all keys when causal_base is SIZE_MAX). out rows like q.
+void BlockAttention(ComputeContext& ctx, const float* q, size_t q_stride, size_t num_q,
+                    const float* k, const float* v, size_t kv_stride, size_t num_keys,
+                    size_t num_heads, size_t num_kv_heads, size_t head_dim, float scale,
+                    size_t causal_base, float* out) {
+  const size_t group = num_heads / num_kv_heads;
+  const size_t padded = KeyStride(num_keys);
+  std::vector<float> kt(num_kv_heads * head_dim * padded), vp(num_kv_heads * head_dim * num_keys);
+  Parallel(ctx, 1, num_kv_heads, [&](size_t b, size_t e, int) {
+    for (size_t kvh = b; kvh < e; ++kvh) {
+      PackKeys(k + kvh * head_dim, kv_stride, num_keys, head_dim, padded,
+               kt.data() + kvh * head_dim * padded);
+      PackValues(v + kvh * head_dim, kv_stride, num_keys, head_dim,
+                 vp.data() + kvh * head_dim * num_keys);
+    }
+  });
+  constexpr size_t kQueryBlock = 16;
+  const size_t blocks = (num_q + kQueryBlock - 1) / kQueryBlock;
+  Parallel(ctx, 1, num_heads * blocks, [&](size_t b, size_t e, int) {
+    std::vector<float> scratch(kernels::AttentionScratchRows() * padded);
+    for (size_t task = b; task < e; ++task) {
+      const size_t h = task % num_heads, kvh = h / group;
+      const size_t t0 = (task / num_heads) * kQueryBlock;
+      const size_t nq = std::min(kQueryBlock, num_q - t0);
+      kernels::AttentionHead(q + t0 * q_stride + h * head_dim, q_stride, nq,
+                             kt.data() + kvh * head_dim * padded, padded,
+                             vp.data() + kvh * head_dim * num_keys, head_dim, num_keys, head_dim,
+                             scale, causal_base == SIZE_MAX ? SIZE_MAX : causal_base + t0,
+                             scratch.data(), out + t0 * q_stride + h * head_dim, q_stride);
+    }
+  });
+}
+
 }  // namespace
 
 void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, size_t pos0,
@@ -174,11 +210,10 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
   const size_t kv_stride = num_kv_heads * head_dim;
   const size_t q_stride = num_heads * head_dim;
   const size_t total = pos0 + num_tokens;
-  const size_t padded = KeyStride(total);
   if (num_tokens < 4) {
     // Decoding: one query per head against the cache rows as they are.
     Parallel(ctx, 1, num_heads * num_tokens, [&](size_t b, size_t e, int) {
-      std::vector<float> scratch(padded);
+      std::vector<float> scratch(RoundUp(total, kernels::AttentionMaxLanes()));
       for (size_t task = b; task < e; ++task) {
         const size_t h = task % num_heads, t = task / num_heads;
         const size_t kvh = h / group;
@@ -189,61 +224,15 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
     });
     return;
   }
-  // Prefill: keys packed and values made contiguous once per kv head, then blocks of
-  // queries per head.
-  std::vector<float> kt(num_kv_heads * head_dim * padded), vp(num_kv_heads * head_dim * total);
-  Parallel(ctx, 1, num_kv_heads, [&](size_t b, size_t e, int) {
-    for (size_t kvh = b; kvh < e; ++kvh) {
-      PackKeys(k_cache + kvh * head_dim, kv_stride, total, head_dim, padded,
-               kt.data() + kvh * head_dim * padded);
-      PackValues(v_cache + kvh * head_dim, kv_stride, total, head_dim,
-                 vp.data() + kvh * head_dim * total);
-    }
-  });
-  constexpr size_t kQueryBlock = 16;
-  const size_t blocks = (num_tokens + kQueryBlock - 1) / kQueryBlock;
-  Parallel(ctx, 1, num_heads * blocks, [&](size_t b, size_t e, int) {
-    std::vector<float> scratch(kernels::AttentionScratchRows() * padded);
-    for (size_t task = b; task < e; ++task) {
-      const size_t h = task % num_heads, blk = task / num_heads;
-      const size_t kvh = h / group;
-      const size_t t0 = blk * kQueryBlock;
-      const size_t nq = std::min(kQueryBlock, num_tokens - t0);
-      kernels::AttentionHead(q + t0 * q_stride + h * head_dim, q_stride, nq,
-                             kt.data() + kvh * head_dim * padded, padded,
-                             vp.data() + kvh * head_dim * total, head_dim, total, head_dim, scale,
-                             pos0 + t0, scratch.data(), out + t0 * q_stride + h * head_dim,
-                             q_stride);
-    }
-  });
+  BlockAttention(ctx, q, q_stride, num_tokens, k_cache, v_cache, kv_stride, total, num_heads,
+                 num_kv_heads, head_dim, scale, pos0, out);
 }
 
 void FullAttention(ComputeContext& ctx, const float* q, const float* k, const float* v,
                    size_t num_tokens, size_t num_heads, size_t head_dim, float scale, float* out) {
   const size_t stride = num_heads * head_dim;
-  const size_t padded = KeyStride(num_tokens);
-  std::vector<float> kt(num_heads * head_dim * padded), vp(num_heads * head_dim * num_tokens);
-  Parallel(ctx, 1, num_heads, [&](size_t b, size_t e, int) {
-    for (size_t h = b; h < e; ++h) {
-      PackKeys(k + h * head_dim, stride, num_tokens, head_dim, padded,
-               kt.data() + h * head_dim * padded);
-      PackValues(v + h * head_dim, stride, num_tokens, head_dim,
-                 vp.data() + h * head_dim * num_tokens);
-    }
-  });
-  constexpr size_t kQueryBlock = 16;
-  const size_t blocks = (num_tokens + kQueryBlock - 1) / kQueryBlock;
-  Parallel(ctx, 1, num_heads * blocks, [&](size_t b, size_t e, int) {
-    std::vector<float> scratch(kernels::AttentionScratchRows() * padded);
-    for (size_t task = b; task < e; ++task) {
-      const size_t h = task % num_heads, t0 = (task / num_heads) * kQueryBlock;
-      const size_t nq = std::min(kQueryBlock, num_tokens - t0);
-      kernels::AttentionHead(q + t0 * stride + h * head_dim, stride, nq,
-                             kt.data() + h * head_dim * padded, padded,
-                             vp.data() + h * head_dim * num_tokens, head_dim, num_tokens, head_dim, scale, SIZE_MAX, scratch.data(),
-                             out + t0 * stride + h * head_dim, stride);
-    }
-  });
+  BlockAttention(ctx, q, stride, num_tokens, k, v, stride, num_tokens, num_heads, num_heads,
+                 head_dim, scale, SIZE_MAX, out);
 }
 
 std::vector<float> ToF32(const tensor::TensorView& w) {
