@@ -124,32 +124,41 @@ void ConvertT(const WT* HWY_RESTRICT src, size_t n, float* HWY_RESTRICT dst);
 
 // ---- Prefill GEMM: packed weight panels and a register-blocked outer-product kernel ----
 //
-// out[t, n] += Σ_k x[t, k] · panel[k, n] for kTok tokens × kPanel features. The panel holds
-// kPanel = 2 vectors of weight rows, interleaved per k and widened to f32, so each k step is
-// 2 vector loads, kTok broadcasts and 2·kTok FMAs; no horizontal sums.
+// out[t, n] += Σ_k x[t, k] · panel[k, n] for kTok tokens × kPanelVectors vectors of features.
+// The panel holds kPanelVectors vectors of weight rows, interleaved per k and widened to
+// f32, so each k step is kPanelVectors loads, kTok broadcasts and kTok·kPanelVectors FMAs;
+// no horizontal sums. AVX-512 has 32 registers: 8 × 3 accumulators; others 16: 4 × 2.
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+constexpr size_t kPanelVectors = 3;
+constexpr size_t kPanelTokens = 8;
+#else
+constexpr size_t kPanelVectors = 2;
+constexpr size_t kPanelTokens = 4;
+#endif
+
 template <size_t kTok>
 HWY_INLINE void PanelKernel(const float* HWY_RESTRICT x, size_t x_stride,
                             const float* HWY_RESTRICT panel, size_t kc, float* HWY_RESTRICT out,
                             size_t out_stride, bool accumulate) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
-  VF acc0[kTok], acc1[kTok];
+  constexpr size_t kV = kPanelVectors;
+  VF acc[kTok][kV];
   for (size_t t = 0; t < kTok; ++t) {
-    acc0[t] = accumulate ? hn::LoadU(df, out + t * out_stride) : hn::Zero(df);
-    acc1[t] = accumulate ? hn::LoadU(df, out + t * out_stride + lanes) : hn::Zero(df);
+    for (size_t v = 0; v < kV; ++v) {
+      acc[t][v] = accumulate ? hn::LoadU(df, out + t * out_stride + v * lanes) : hn::Zero(df);
+    }
   }
   for (size_t k = 0; k < kc; ++k) {
-    const VF w0 = hn::LoadU(df, panel + 2 * lanes * k);
-    const VF w1 = hn::LoadU(df, panel + 2 * lanes * k + lanes);
+    VF w[kV];
+    for (size_t v = 0; v < kV; ++v) w[v] = hn::LoadU(df, panel + (kV * k + v) * lanes);
     for (size_t t = 0; t < kTok; ++t) {
       const VF xv = hn::Set(df, x[t * x_stride + k]);
-      acc0[t] = hn::MulAdd(xv, w0, acc0[t]);
-      acc1[t] = hn::MulAdd(xv, w1, acc1[t]);
+      for (size_t v = 0; v < kV; ++v) acc[t][v] = hn::MulAdd(xv, w[v], acc[t][v]);
     }
   }
   for (size_t t = 0; t < kTok; ++t) {
-    hn::StoreU(acc0[t], df, out + t * out_stride);
-    hn::StoreU(acc1[t], df, out + t * out_stride + lanes);
+    for (size_t v = 0; v < kV; ++v) hn::StoreU(acc[t][v], df, out + t * out_stride + v * lanes);
   }
 }
 
@@ -173,7 +182,7 @@ template <typename WT>
 void GemmPacked(const float* x, size_t x_stride, size_t num_tokens, const WT* w, size_t k_dim,
                 size_t n_begin, size_t n_end, float* out, size_t out_stride) {
   const DF df;
-  const size_t width = 2 * hn::Lanes(df);  // features per panel
+  const size_t width = kPanelVectors * hn::Lanes(df);  // features per panel
   constexpr size_t kKc = 256;              // k per panel: a panel stays in L1
   thread_local std::vector<float> panel, scratch;
   panel.resize(kKc * width);
@@ -197,7 +206,8 @@ void GemmPacked(const float* x, size_t x_stride, size_t num_tokens, const WT* w,
           for (size_t k = 0; k < kc; ++k) panel[k * width + r] = 0.0f;
         }
       }
-      PanelTokens<8>(x + kb, x_stride, num_tokens, panel.data(), kc, dst, dst_stride, kb != 0);
+      PanelTokens<kPanelTokens>(x + kb, x_stride, num_tokens, panel.data(), kc, dst, dst_stride,
+                                kb != 0);
     }
     if (nr != width) {
       for (size_t t = 0; t < num_tokens; ++t) {
