@@ -6,8 +6,9 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git
   libboost-json1.81-dev libexpected-dev libcli11-dev libspdlog-dev libfmt-dev
-  libhwy-dev libpcre2-dev
+  libhwy-dev libpcre2-dev libssl-dev libboost-system1.81-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy
 )

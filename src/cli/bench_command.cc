@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "engine/kernels/kernels.h"
 #include "engine/media/image.h"
+#include "engine/media/video.h"
 #include "engine/runtime/engine.h"
 
 namespace iris::cli {
@@ -24,6 +25,7 @@ struct BenchFlags {
   int threads = 0;
   int vision_tiles = 1;
   std::string image;  // time to first token for "Describe this image." about this picture
+  std::string video;  // time to sample and preprocess a video's frames
   bool json = false;
 };
 
@@ -97,14 +99,9 @@ int Bench(const BenchFlags& f) {
   boost::json::object ttft;
   if (!f.image.empty()) {
     auto t4 = std::chrono::steady_clock::now();
-    auto decoded = media::LoadImageFile(f.image);
-    if (!decoded.ok()) {
-      PrintError("bench", decoded.status().message());
-      return 1;
-    }
-    auto processed = engine.PreprocessImage(*decoded);
-    if (!processed.ok()) {
-      PrintError("bench", processed.status().message());
+    auto visual = engine.LoadImage(f.image);
+    if (!visual.ok()) {
+      PrintError("bench", visual.status().message());
       return 1;
     }
     const double preprocess_s = Since(t4);
@@ -114,8 +111,8 @@ int Bench(const BenchFlags& f) {
                                        boost::json::object{{"type", "text"},
                                                            {"text", "Describe this image."}}}}}};
     auto prompt_text = engine.RenderChat(messages);
-    std::vector<media::ProcessedImage> images;
-    images.push_back(std::move(processed).value());
+    std::vector<runtime::Visual> images;
+    images.push_back(std::move(visual).value());
     auto ids = prompt_text.ok() ? engine.TokenizePrompt(*prompt_text, images)
                                 : Result<std::vector<int32_t>>(prompt_text.status());
     if (!ids.ok()) {
@@ -131,14 +128,44 @@ int Bench(const BenchFlags& f) {
     }
     ttft = boost::json::object{
         {"image", f.image},
-        {"width", decoded->width},
-        {"height", decoded->height},
         {"tiles", r->image_tiles},
         {"prompt_tokens", r->prompt_tokens},
         {"preprocess_seconds", preprocess_s},
         {"vision_seconds", r->vision_seconds},
         {"prefill_seconds", r->prefill_seconds},
         {"time_to_first_token_seconds", Since(t4)},
+    };
+  }
+
+  // Video: decode only the sampled frames (seeking), then preprocess them.
+  boost::json::object video;
+  if (!f.video.empty()) {
+    auto t5 = std::chrono::steady_clock::now();
+    auto sampled = media::LoadVideo(f.video, media::VideoSamplingConfig{});
+    if (!sampled.ok()) {
+      PrintError("bench", sampled.status().message());
+      return 1;
+    }
+    const double video_decode_s = Since(t5);
+    double video_preprocess_s = 0;
+    if (engine.image_config()) {
+      auto t6 = std::chrono::steady_clock::now();
+      auto frames = media::PreprocessVideoFrames(sampled->frames, *engine.image_config());
+      if (!frames.ok()) {
+        PrintError("bench", frames.status().message());
+        return 1;
+      }
+      video_preprocess_s = Since(t6);
+    }
+    video = boost::json::object{
+        {"video", f.video},
+        {"duration_seconds", sampled->metadata.duration},
+        {"width", sampled->metadata.width},
+        {"height", sampled->metadata.height},
+        {"total_frames", sampled->metadata.total_num_frames},
+        {"sampled_frames", sampled->frames.size()},
+        {"decode_seconds", video_decode_s},
+        {"preprocess_seconds", video_preprocess_s},
     };
   }
 
@@ -158,6 +185,7 @@ int Bench(const BenchFlags& f) {
       {"vision_tiles", vision ? f.vision_tiles : 0},
       {"vision_ms_per_tile", vision_ms_per_tile},
       {"image_ttft", ttft},
+      {"video", video},
       {"threads", engine.threads()},
       {"simd_target", kernels::ActiveTarget()},
       {"cpu_features", kernels::CpuFeatures()},
@@ -172,6 +200,7 @@ int Bench(const BenchFlags& f) {
                 engine.threads(),
                 kernels::ActiveTarget().c_str());
     if (!ttft.empty()) std::printf("image: %s\n", boost::json::serialize(ttft).c_str());
+    if (!video.empty()) std::printf("video: %s\n", boost::json::serialize(video).c_str());
   }
   return 0;
 }
@@ -190,6 +219,8 @@ void AddBenchCommand(CLI::App& app, int& exit_code) {
       ->capture_default_str()->check(CLI::Range(0, 1024));
   cmd->add_option("--image", f->image,
                   "also measure time to first token for 'Describe this image.' about this file");
+  cmd->add_option("--video", f->video,
+                  "also measure sampling 64 frames from this video (decode + preprocess)");
   cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)")->capture_default_str();
   cmd->add_flag("--json", f->json, "print one JSON object");
   cmd->callback([f, &exit_code] { exit_code = Bench(*f); });

@@ -3,6 +3,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
+
+#include "base/status.h"
 
 namespace iris::cli {
 
@@ -10,6 +13,12 @@ void AddRunCommand(CLI::App& app, int& exit_code);
 void AddVerifyCommand(CLI::App& app, int& exit_code);
 void AddTokenizeCommand(CLI::App& app, int& exit_code);
 void AddBenchCommand(CLI::App& app, int& exit_code);
+void AddPullCommand(CLI::App& app, int& exit_code);
+void AddModelsCommand(CLI::App& app, int& exit_code);
+
+// Pulls `model` (repo id[@revision] or short name) into the hub cache with a progress bar on
+// stderr; returns the snapshot directory. Defined in pull_command.cc.
+Result<std::string> PullModel(const std::string& model, bool offline);
 
 // Prints "iris <command>: <message>" on one line to stderr.
 void PrintError(const char* command, const std::string& message);

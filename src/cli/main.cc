@@ -1,4 +1,4 @@
-// iris: one binary, several subcommands (run, verify, tokenize, bench).
+// iris: one binary, several subcommands (run, verify, tokenize, bench, pull, models).
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   iris::cli::AddVerifyCommand(app, exit_code);
   iris::cli::AddTokenizeCommand(app, exit_code);
   iris::cli::AddBenchCommand(app, exit_code);
+  iris::cli::AddPullCommand(app, exit_code);
+  iris::cli::AddModelsCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "engine/hub/cache.h"
 #include "engine/media/image.h"
 #include "engine/runtime/engine.h"
 
@@ -14,6 +15,8 @@ namespace {
 
 struct RunFlags {
   std::string model;
+  bool pull = false;
+  bool offline = false;
   std::string prompt;
   int max_tokens = 256;
   float temperature = 0.0f;
@@ -25,6 +28,7 @@ struct RunFlags {
   int threads = 0;
   std::vector<std::string> stop;
   std::vector<std::string> images;
+  std::vector<std::string> videos;
   int64_t max_image_pixels = media::DecodeOptions().max_pixels;
 };
 
@@ -32,30 +36,44 @@ int Run(const RunFlags& f) {
   auto t0 = std::chrono::steady_clock::now();
   runtime::EngineOptions eo;
   eo.threads = f.threads;
-  auto engine = runtime::Engine::Load(f.model, eo);
+  // A directory, or a repo id / short name in the Hugging Face cache (pulled with --pull).
+  hub::ResolveOptions ro;
+  auto model_dir = hub::ResolveModel(f.model, ro);
+  if (!model_dir.ok() && f.pull && model_dir.status().code() == ErrorCode::kNotFound) {
+    model_dir = PullModel(f.model, f.offline);
+  }
+  if (!model_dir.ok()) {
+    PrintError("run", model_dir.status().message());
+    return 1;
+  }
+  auto engine = runtime::Engine::Load(*model_dir, eo);
   if (!engine.ok()) {
     PrintError("run", engine.status().message());
     return 1;
   }
   const double load_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  // Images first, then the question, as in the model card's examples.
-  std::vector<media::ProcessedImage> images;
+  // Videos and images first, then the question, as in the model card's examples.
+  std::vector<runtime::Visual> visuals;
   boost::json::array content;
+  for (const std::string& path : f.videos) {
+    auto video = (*engine)->LoadVideo(path);
+    if (!video.ok()) {
+      PrintError("run", video.status().message());
+      return 1;
+    }
+    visuals.push_back(std::move(video).value());
+    content.push_back(boost::json::object{{"type", "video"}});
+  }
   for (const std::string& path : f.images) {
     media::DecodeOptions decode;
     decode.max_pixels = f.max_image_pixels;
-    auto decoded = media::LoadImageFile(path, decode);
-    if (!decoded.ok()) {
-      PrintError("run", decoded.status().message());
+    auto image = (*engine)->LoadImage(path, decode);
+    if (!image.ok()) {
+      PrintError("run", image.status().message());
       return 1;
     }
-    auto processed = (*engine)->PreprocessImage(*decoded);
-    if (!processed.ok()) {
-      PrintError("run", path + ": " + processed.status().message());
-      return 1;
-    }
-    images.push_back(std::move(processed).value());
+    visuals.push_back(std::move(image).value());
     content.push_back(boost::json::object{{"type", "image"}});
   }
   content.push_back(boost::json::object{{"type", "text"}, {"text", f.prompt}});
@@ -65,7 +83,7 @@ int Run(const RunFlags& f) {
     PrintError("run", prompt.status().message());
     return 1;
   }
-  auto ids = (*engine)->TokenizePrompt(*prompt, images);
+  auto ids = (*engine)->TokenizePrompt(*prompt, visuals);
   if (!ids.ok()) {
     PrintError("run", ids.status().message());
     return 1;
@@ -86,7 +104,7 @@ int Run(const RunFlags& f) {
         std::fflush(stdout);
         return true;
       },
-      images);
+      visuals);
   if (!result.ok()) {
     PrintError("run", result.status().message());
     return 1;
@@ -98,7 +116,8 @@ int Run(const RunFlags& f) {
   std::string vision;
   if (r.image_tiles > 0) {
     char buf[96];
-    std::snprintf(buf, sizeof(buf), "%zu image tiles in %.2f s; ", r.image_tiles, r.vision_seconds);
+    std::snprintf(buf, sizeof(buf), "%zu image tiles/frames in %.2f s; ", r.image_tiles,
+                  r.vision_seconds);
     vision = buf;
   }
   std::fprintf(stderr,
@@ -115,8 +134,12 @@ int Run(const RunFlags& f) {
 void AddRunCommand(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("run", "Answer a prompt with a local SmolVLM2 model, streaming");
   auto f = std::make_shared<RunFlags>();
-  cmd->add_option("--model", f->model, "model directory (config.json, model.safetensors, ...)")
+  cmd->add_option("--model", f->model,
+                  "model directory, Hugging Face repo id (org/name[@revision]) in the cache, or "
+                  "smolvlm2-256m | smolvlm2-500m | smolvlm2-2.2b")
       ->required();
+  cmd->add_flag("--pull", f->pull, "download the model first when it is not in the cache");
+  cmd->add_flag("--offline", f->offline, "never use the network (as HF_HUB_OFFLINE=1)");
   cmd->add_option("prompt", f->prompt, "the question or instruction")->required();
   cmd->add_option("--max-tokens", f->max_tokens, "most tokens to generate")
       ->capture_default_str()->check(CLI::Range(0, 1 << 20));
@@ -135,6 +158,8 @@ void AddRunCommand(CLI::App& app, int& exit_code) {
       ->capture_default_str()->check(CLI::Range(0, 1024));
   cmd->add_option("--stop", f->stop, "stop string (repeatable)");
   cmd->add_option("--image", f->images, "image file (JPEG, PNG, WebP, GIF, BMP; repeatable)");
+  cmd->add_option("--video", f->videos,
+                  "video file (MP4, WebM, MOV, MKV, GIF; repeatable); 1 frame/s, at most 64");
   cmd->add_option("--max-image-pixels", f->max_image_pixels,
                   "refuse larger images (decompression bombs)")
       ->capture_default_str()->check(CLI::PositiveNumber);

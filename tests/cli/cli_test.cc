@@ -37,9 +37,11 @@ class CliTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   // Runs `iris ARGS` (ARGS already shell-quoted) with `input` on stdin.
-  Outcome Iris(const std::string& args, const std::string& input = "") {
+  Outcome Iris(const std::string& args, const std::string& input = "",
+               const std::string& env = "") {
     std::ofstream(dir_ / "stdin") << input;
-    std::string cmd = std::string(IRIS_BINARY) + " " + args + " <" + (dir_ / "stdin").string() +
+    std::string cmd = env + " " + std::string(IRIS_BINARY) + " " + args + " <" +
+                      (dir_ / "stdin").string() +
                       " >" + (dir_ / "stdout").string() + " 2>" + (dir_ / "stderr").string();
     int rc = std::system(cmd.c_str());
     Outcome o;
@@ -87,6 +89,22 @@ TEST_F(CliTest, RunAnswersAboutImages) {
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_NE(o.err.find("26 image tiles"), std::string::npos) << o.err;  // 13 + 13
   EXPECT_NE(o.err.find("first token after"), std::string::npos) << o.err;
+}
+
+TEST_F(CliTest, RunAnswersAboutAVideo) {
+  const std::string clip = (dir_ / "clip.mp4").string();
+  const std::string make = "ffmpeg -y -loglevel error -f lavfi -i testsrc=size=64x48:rate=4 -t 3 "
+                           "-pix_fmt yuv420p " + clip;
+  if (std::system(make.c_str()) != 0) GTEST_SKIP() << "ffmpeg could not make a test clip";
+  Outcome o = Iris("run --model " + Data("smolvlm2/tiny-256m-style") + " --video " + clip +
+                   " --max-tokens 4 'What happens?'");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_NE(o.err.find("3 image tiles/frames"), std::string::npos) << o.err;  // 3 s at 1 fps
+  std::ofstream(dir_ / "audio.txt") << "not a video";
+  Outcome bad = Iris("run --model " + Data("smolvlm2/tiny-256m-style") + " --video " +
+                     (dir_ / "audio.txt").string() + " hi");
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("audio.txt"), std::string::npos) << bad.err;
 }
 
 TEST_F(CliTest, BadImagesAreOneLineErrors) {
@@ -157,6 +175,31 @@ TEST_F(CliTest, VerifyPassesOnTextAndFailsOnMissingGoldens) {
   Outcome bad = Iris("verify " + dir_.string());
   EXPECT_NE(bad.code, 0);
   EXPECT_NE(bad.err.find("goldens.json"), std::string::npos) << bad.err;
+}
+
+TEST_F(CliTest, RepoIdsResolveThroughTheHuggingFaceCache) {
+  const std::string env = "HF_HUB_CACHE=" + (dir_ / "hub").string() + " HF_HUB_OFFLINE=1";
+  Outcome missing = Iris("run --model HuggingFaceTB/SmolVLM2-256M-Video-Instruct hi", "", env);
+  EXPECT_NE(missing.code, 0);
+  EXPECT_NE(missing.err.find("iris pull"), std::string::npos) << missing.err;
+  Outcome offline = Iris("pull smolvlm2-256m", "", env);
+  EXPECT_NE(offline.code, 0);
+  EXPECT_NE(offline.err.find("offline"), std::string::npos) << offline.err;
+
+  // A snapshot laid out as huggingface_hub does is found by repo id and by short name.
+  const fs::path repo = dir_ / "hub" / "models--HuggingFaceTB--SmolVLM2-256M-Video-Instruct";
+  const std::string commit = "0123456789abcdef0123456789abcdef01234567";
+  fs::create_directories(repo / "refs");
+  fs::create_directories(repo / "snapshots");
+  std::ofstream(repo / "refs" / "main") << commit;
+  fs::copy(Data("smolvlm2/tiny-256m-style"), repo / "snapshots" / commit,
+           fs::copy_options::recursive);
+  Outcome found = Iris("run --model smolvlm2-256m --max-tokens 2 hi", "", env);
+  EXPECT_EQ(found.code, 0) << found.err;
+  Outcome listed = Iris("models --json", "", env);
+  EXPECT_EQ(listed.code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("HuggingFaceTB/SmolVLM2-256M-Video-Instruct"), std::string::npos)
+      << listed.out;
 }
 
 TEST_F(CliTest, BenchPrintsJson) {

@@ -52,6 +52,28 @@ size_t HeldBack(std::string_view text, const std::vector<std::string>& stops) {
   return held;
 }
 
+// video_sampling.{fps, max_frames} of preprocessor_config.json (defaults: 1 fps, 64).
+Result<media::VideoSamplingConfig> ReadVideoSampling(const std::string& dir) {
+  media::VideoSamplingConfig config;
+  const std::string path = (fs::path(dir) / "preprocessor_config.json").string();
+  IRIS_ASSIGN_OR_RETURN(json::value root, ReadJsonFile(path));
+  const json::value* vs = root.is_object() ? root.as_object().if_contains("video_sampling") : nullptr;
+  if (!vs || !vs->is_object()) return config;
+  if (const json::value* fps = vs->as_object().if_contains("fps")) {
+    if (!fps->is_number() || !(fps->to_number<double>() > 0)) {
+      return InvalidArgument(path + ": video_sampling.fps must be a positive number");
+    }
+    config.fps = fps->to_number<double>();
+  }
+  if (const json::value* mf = vs->as_object().if_contains("max_frames")) {
+    if (!mf->is_int64() || mf->as_int64() < 1 || mf->as_int64() > 4096) {
+      return InvalidArgument(path + ": video_sampling.max_frames must be an integer in 1..4096");
+    }
+    config.max_frames = static_cast<int>(mf->as_int64());
+  }
+  return config;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Engine>> Engine::Load(const std::string& model_dir,
@@ -81,6 +103,7 @@ Result<std::unique_ptr<Engine>> Engine::Load(const std::string& model_dir,
                                   std::to_string(e->vision_->tile_size()));
       }
       image_config->image_seq_len = e->vision_->tokens_per_tile();
+      IRIS_ASSIGN_OR_RETURN(e->video_sampling_, ReadVideoSampling(model_dir));
       e->image_config_.emplace(std::move(image_config).value());
     } else if (image_config.status().code() != ErrorCode::kNotFound) {
       return image_config.status();
@@ -127,27 +150,64 @@ Result<media::ProcessedImage> Engine::PreprocessImage(const media::Image& image)
   return media::PreprocessImage(image, *image_config_);
 }
 
-Result<std::vector<int32_t>> Engine::TokenizePrompt(
-    std::string_view prompt_text, std::span<const media::ProcessedImage> images) const {
-  static constexpr std::string_view kPlaceholder = "<image>";
-  if (!images.empty() && !vision_) return FailedPrecondition("this model has no vision tower");
+Result<Visual> Engine::LoadImage(const std::string& path,
+                                 const media::DecodeOptions& decode) const {
+  IRIS_ASSIGN_OR_RETURN(media::Image image, media::LoadImageFile(path, decode));
+  Visual v;
+  auto pixels = PreprocessImage(image);
+  if (!pixels.ok()) return pixels.status().WithContext(path);
+  v.pixels = std::move(pixels).value();
+  return v;
+}
+
+Result<Visual> Engine::LoadVideo(const std::string& path) const {
+  if (!vision_ || !image_config_) {
+    return FailedPrecondition("this model cannot read videos (no vision tower or no "
+                              "preprocessor_config.json)");
+  }
+  IRIS_ASSIGN_OR_RETURN(media::SampledVideo video, media::LoadVideo(path, video_sampling_));
+  Visual v;
+  auto frames = media::PreprocessVideoFrames(video.frames, *image_config_);
+  if (!frames.ok()) return frames.status().WithContext(path);
+  v.pixels = std::move(frames).value();
+  v.is_video = true;
+  v.frame_indices = std::move(video.indices);
+  v.fps = video.metadata.fps;
+  v.duration = video.metadata.duration;
+  return v;
+}
+
+Result<std::vector<int32_t>> Engine::TokenizePrompt(std::string_view prompt_text,
+                                                    std::span<const Visual> visuals) const {
+  static constexpr std::string_view kImage = "<image>", kVideo = "<video>";
+  if (!visuals.empty() && !vision_) return FailedPrecondition("this model has no vision tower");
   std::string expanded;
   size_t used = 0, pos = 0;
   for (;;) {
-    size_t at = prompt_text.find(kPlaceholder, pos);
+    const size_t at_image = prompt_text.find(kImage, pos);
+    const size_t at_video = prompt_text.find(kVideo, pos);
+    const size_t at = std::min(at_image, at_video);
     if (at == std::string_view::npos) break;
-    if (used == images.size()) {
-      return InvalidArgument("the prompt has more <image> placeholders than the " +
-                             std::to_string(images.size()) + " images given");
+    const bool video = at == at_video;
+    if (used == visuals.size()) {
+      return InvalidArgument("the prompt has more <image>/<video> placeholders than the " +
+                             std::to_string(visuals.size()) + " images and videos given");
+    }
+    const Visual& v = visuals[used++];
+    if (v.is_video != video) {
+      return InvalidArgument("placeholder " + std::to_string(used) + " of the prompt is " +
+                             std::string(video ? kVideo : kImage) + " but visual " +
+                             std::to_string(used) + " is " + (v.is_video ? "a video" : "an image"));
     }
     expanded.append(prompt_text.substr(pos, at - pos));
-    const media::ProcessedImage& im = images[used++];
-    expanded += media::ExpandImagePrompt(im.rows, im.cols, vision_->tokens_per_tile());
-    pos = at + kPlaceholder.size();
+    const int n = vision_->tokens_per_tile();
+    expanded += video ? media::ExpandVideoPrompt(v.frame_indices, v.fps, v.duration, n)
+                      : media::ExpandImagePrompt(v.pixels.rows, v.pixels.cols, n);
+    pos = at + (video ? kVideo.size() : kImage.size());
   }
-  if (used != images.size()) {
-    return InvalidArgument(std::to_string(images.size()) + " images were given but the prompt "
-                           "has " + std::to_string(used) + " <image> placeholders");
+  if (used != visuals.size()) {
+    return InvalidArgument(std::to_string(visuals.size()) + " images/videos were given but the "
+                           "prompt has " + std::to_string(used) + " <image>/<video> placeholders");
   }
   expanded.append(prompt_text.substr(pos));
   return tokenizer_->Encode(expanded);
@@ -156,7 +216,7 @@ Result<std::vector<int32_t>> Engine::TokenizePrompt(
 Result<GenerateResult> Engine::Generate(std::span<const int32_t> prompt,
                                         const GenerateOptions& options,
                                         const TextCallback& on_text,
-                                        std::span<const media::ProcessedImage> images) {
+                                        std::span<const Visual> visuals) {
   IRIS_RETURN_IF_ERROR(options.sampling.Validate());
   if (prompt.empty()) return InvalidArgument("the prompt is empty");
   if (options.max_tokens < 0) return InvalidArgument("max_tokens must be >= 0");
@@ -183,11 +243,12 @@ Result<GenerateResult> Engine::Generate(std::span<const int32_t> prompt,
   text_->Embed(prompt, embeds.data());
   auto tv = std::chrono::steady_clock::now();
   std::vector<float> features;  // [tiles * tokens_per_tile, dim]
-  if (!images.empty()) {
+  if (!visuals.empty()) {
     if (!vision_) return FailedPrecondition("this model has no vision tower");
     const size_t tile = static_cast<size_t>(vision_->tile_size());
     const size_t per_tile = static_cast<size_t>(vision_->tokens_per_tile()) * dim;
-    for (const media::ProcessedImage& im : images) {
+    for (const Visual& v : visuals) {
+      const media::ProcessedImage& im = v.pixels;
       if (static_cast<size_t>(im.tile_size) != tile ||
           im.pixel_values.size() != static_cast<size_t>(im.num_tiles) * 3 * tile * tile) {
         return InvalidArgument("an image was preprocessed for " + std::to_string(im.tile_size) +
@@ -197,7 +258,8 @@ Result<GenerateResult> Engine::Generate(std::span<const int32_t> prompt,
     }
     features.resize(result.image_tiles * per_tile);
     size_t t = 0;
-    for (const media::ProcessedImage& im : images) {
+    for (const Visual& v : visuals) {
+      const media::ProcessedImage& im = v.pixels;
       for (int i = 0; i < im.num_tiles; ++i, ++t) {
         vision_->EncodeTile(ctx_, im.pixel_values.data() + static_cast<size_t>(i) * 3 * tile * tile,
                             nullptr, features.data() + t * per_tile);

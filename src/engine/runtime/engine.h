@@ -20,6 +20,7 @@
 #include "engine/formats/safetensors.h"
 #include "engine/media/image.h"
 #include "engine/media/image_processor.h"
+#include "engine/media/video.h"
 #include "engine/model/config.h"
 #include "engine/model/text_model.h"
 #include "engine/model/vision_model.h"
@@ -31,6 +32,15 @@ namespace iris::runtime {
 
 struct EngineOptions {
   int threads = 0;  // 0 = one per hardware thread
+};
+
+// One image or video of a prompt, in the order of its placeholder.
+struct Visual {
+  media::ProcessedImage pixels;        // an image's tiles, or a video's frames (one tile each)
+  bool is_video = false;
+  std::vector<int64_t> frame_indices;  // video: the sampled frame indices
+  double fps = 0;                      // video: native frame rate
+  double duration = 0;                 // video: seconds
 };
 
 struct GenerateOptions {
@@ -78,20 +88,25 @@ class Engine {
     return image_config_ ? &*image_config_ : nullptr;
   }
 
+  // Loads and preprocesses an image file with the checkpoint's processor settings.
+  Result<Visual> LoadImage(const std::string& path, const media::DecodeOptions& decode = {}) const;
+  // Loads a video file, samples its frames as SmolVLM2's video processor does
+  // (video_sampling of preprocessor_config.json) and preprocesses them.
+  Result<Visual> LoadVideo(const std::string& path) const;
   // Preprocesses one decoded image with the checkpoint's processor settings.
   Result<media::ProcessedImage> PreprocessImage(const media::Image& image) const;
 
-  // Expands each "<image>" placeholder of a rendered prompt into the processor's image
-  // token string for the matching image (in order) and tokenizes the result. The number of
-  // placeholders must equal images.size().
+  // Expands each "<image>" / "<video>" placeholder of a rendered prompt, in order, into the
+  // processor's token string for the matching visual and tokenizes the result. The
+  // placeholders must match `visuals` in number, order and kind.
   Result<std::vector<int32_t>> TokenizePrompt(std::string_view prompt_text,
-                                              std::span<const media::ProcessedImage> images) const;
+                                              std::span<const Visual> visuals) const;
 
   // Generates after `prompt` (token ids). The <image> tokens of the prompt receive the
-  // features of `images`' tiles, in order. on_text may be empty.
+  // features of the visuals' tiles and frames, in order. on_text may be empty.
   Result<GenerateResult> Generate(std::span<const int32_t> prompt, const GenerateOptions& options,
                                   const TextCallback& on_text = {},
-                                  std::span<const media::ProcessedImage> images = {});
+                                  std::span<const Visual> visuals = {});
 
  private:
   Engine() = default;
@@ -100,6 +115,7 @@ class Engine {
   std::optional<model::TextModel> text_;
   std::optional<model::VisionModel> vision_;
   std::optional<media::ImageProcessorConfig> image_config_;
+  media::VideoSamplingConfig video_sampling_;
   std::optional<tokenizer::Tokenizer> tokenizer_;
   std::optional<tokenizer::ChatTemplate> chat_template_;
   std::vector<int32_t> eos_ids_;
