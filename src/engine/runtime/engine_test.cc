@@ -105,6 +105,48 @@ TEST_F(EngineTest, BadInputIsAnError) {
   EXPECT_EQ(lr.status().code(), ErrorCode::kOutOfRange);
 }
 
+TEST_F(EngineTest, ImagesAndVideosShareAPromptInPlaceholderOrder) {
+  const media::ImageProcessorConfig* config = engine_->image_config();
+  ASSERT_NE(config, nullptr);
+  media::Image image;
+  image.width = 40;
+  image.height = 30;
+  image.rgb.assign(40 * 30 * 3, 128);
+  auto pixels = engine_->PreprocessImage(image);
+  ASSERT_TRUE(pixels.ok()) << pixels.status().ToString();
+  Visual picture;
+  picture.pixels = *pixels;
+  Visual clip;
+  clip.is_video = true;
+  auto frames = media::PreprocessVideoFrames({image, image}, *config);
+  ASSERT_TRUE(frames.ok()) << frames.status().ToString();
+  clip.pixels = *frames;
+  clip.frame_indices = {0, 1};
+  clip.fps = 1.0;
+  clip.duration = 2.0;
+  const int n = engine_->vision_model()->tokens_per_tile();
+  const std::string text = "<|im_start|>User: <video>and<image>?<end_of_utterance>\nAssistant:";
+  std::vector<Visual> visuals = {clip, picture};
+  auto ids = engine_->TokenizePrompt(text, visuals);
+  ASSERT_TRUE(ids.ok()) << ids.status().ToString();
+  const std::string want = "<|im_start|>User: " +
+                           media::ExpandVideoPrompt({0, 1}, 1.0, 2.0, n) + "and" +
+                           media::ExpandImagePrompt(picture.pixels.rows, picture.pixels.cols, n) +
+                           "?<end_of_utterance>\nAssistant:";
+  EXPECT_EQ(*ids, engine_->tokenizer().Encode(want));
+  GenerateOptions o;
+  o.max_tokens = 2;
+  auto r = engine_->Generate(*ids, o, {}, visuals);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->image_tiles, 2u + static_cast<size_t>(picture.pixels.num_tiles));
+  // Placeholders and visuals must agree in kind and number.
+  std::vector<Visual> swapped = {picture, clip};
+  EXPECT_FALSE(engine_->TokenizePrompt(text, swapped).ok());
+  std::vector<Visual> one = {clip};
+  EXPECT_FALSE(engine_->TokenizePrompt(text, one).ok());
+  EXPECT_FALSE(engine_->Generate(*ids, o, {}, one).ok());  // <image> tokens without features
+}
+
 TEST(EngineLoadTest, MissingDirectory) {
   auto e = Engine::Load("/nonexistent/dir", {});
   ASSERT_FALSE(e.ok());
