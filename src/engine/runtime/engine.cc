@@ -166,10 +166,24 @@ Result<Visual> Engine::LoadVideo(const std::string& path) const {
                               "preprocessor_config.json)");
   }
   IRIS_ASSIGN_OR_RETURN(media::SampledVideo video, media::LoadVideo(path, video_sampling_));
+  // Frames are independent: preprocess them on every core, then concatenate in order.
+  std::vector<Result<media::ProcessedImage>> parts(video.frames.size(),
+                                                   Status(ErrorCode::kInternal, "not run"));
+  pool_->Run(video.frames.size(), [&](size_t i, int) {
+    parts[i] = media::PreprocessVideoFrames({video.frames[i]}, *image_config_);
+  });
   Visual v;
-  auto frames = media::PreprocessVideoFrames(video.frames, *image_config_);
-  if (!frames.ok()) return frames.status().WithContext(path);
-  v.pixels = std::move(frames).value();
+  for (auto& part : parts) {
+    if (!part.ok()) return part.status().WithContext(path);
+    if (v.pixels.num_tiles == 0) {
+      v.pixels = std::move(part).value();
+    } else {
+      v.pixels.pixel_values.insert(v.pixels.pixel_values.end(), part->pixel_values.begin(),
+                                   part->pixel_values.end());
+      v.pixels.num_tiles += part->num_tiles;
+    }
+  }
+  if (v.pixels.num_tiles == 0) return InvalidArgument(path + ": no frames were sampled");
   v.is_video = true;
   v.frame_indices = std::move(video.indices);
   v.fps = video.metadata.fps;
