@@ -1,6 +1,8 @@
 // iris-make-checkpoint: writes a random-weight SmolVLM2 checkpoint with the exact shapes and
 // config of the published 256M, 500M or 2.2B models, so speed can be measured without
 // downloads. Weights are seeded noise (speed does not depend on values).
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -8,9 +10,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <boost/json.hpp>
 
 #include "base/mapped_file.h"
 #include "engine/tensor/dtype.h"
@@ -29,8 +28,10 @@ struct Shape {
 
 // smolvlm2.md §1.1 (the published configs).
 Shape ShapeFor(const std::string& size) {
-  if (size == "256m") return {576, 1536, 30, 9, 3, 100000, 8192, 768, 3072, 12, 12, 16, 512, 4, 2048};
-  if (size == "500m") return {960, 2560, 32, 15, 5, 100000, 8192, 768, 3072, 12, 12, 16, 512, 4, 2048};
+  if (size == "256m")
+    return {576, 1536, 30, 9, 3, 100000, 8192, 768, 3072, 12, 12, 16, 512, 4, 2048};
+  if (size == "500m")
+    return {960, 2560, 32, 15, 5, 100000, 8192, 768, 3072, 12, 12, 16, 512, 4, 2048};
   return {2048, 8192, 24, 32, 32, 273768, 16384, 1152, 4304, 27, 16, 14, 384, 3, 1536};
 }
 
@@ -47,25 +48,34 @@ int main(int argc, char** argv) {
   std::string size = "256m", out, dtype_name = "bf16", data_dir = IRIS_DATA_DIR;
   uint64_t seed = 1;
   app.add_option("--size", size, "256m, 500m or 2.2b")
-      ->check(CLI::IsMember({"256m", "500m", "2.2b"}))->capture_default_str();
+      ->check(CLI::IsMember({"256m", "500m", "2.2b"}))
+      ->capture_default_str();
   app.add_option("--out", out, "output directory")->required();
   app.add_option("--dtype", dtype_name, "bf16, f16 or f32 (the hub files are f32)")
-      ->check(CLI::IsMember({"bf16", "f16", "f32"}))->capture_default_str();
+      ->check(CLI::IsMember({"bf16", "f16", "f32"}))
+      ->capture_default_str();
   app.add_option("--seed", seed, "random seed")->capture_default_str();
   app.add_option("--data-dir", data_dir, "where tokenizer/ and smolvlm2/ fixtures live")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   const Shape s = ShapeFor(size);
-  const DType dtype = dtype_name == "f32" ? DType::kF32 : dtype_name == "f16" ? DType::kF16 : DType::kBF16;
+  const DType dtype = dtype_name == "f32"   ? DType::kF32
+                      : dtype_name == "f16" ? DType::kF16
+                                            : DType::kBF16;
   const int64_t vocab = 49280, head_dim = 64;
   fs::create_directories(out);
 
   std::vector<Tensor> tensors;
-  const int64_t vd = s.vis_hidden, patches = (s.vis_image / s.vis_patch) * (s.vis_image / s.vis_patch);
-  tensors.push_back({"model.vision_model.embeddings.patch_embedding.weight", {vd, 3, s.vis_patch, s.vis_patch}, 0, 0.02f});
+  const int64_t vd = s.vis_hidden,
+                patches = (s.vis_image / s.vis_patch) * (s.vis_image / s.vis_patch);
+  tensors.push_back({"model.vision_model.embeddings.patch_embedding.weight",
+                     {vd, 3, s.vis_patch, s.vis_patch},
+                     0,
+                     0.02f});
   tensors.push_back({"model.vision_model.embeddings.patch_embedding.bias", {vd}, 0, 0.02f});
-  tensors.push_back({"model.vision_model.embeddings.position_embedding.weight", {patches, vd}, 0, 0.02f});
+  tensors.push_back(
+      {"model.vision_model.embeddings.position_embedding.weight", {patches, vd}, 0, 0.02f});
   for (int i = 0; i < s.vis_layers; ++i) {
     const std::string p = "model.vision_model.encoder.layers." + std::to_string(i) + ".";
     for (const char* n : {"layer_norm1", "layer_norm2"}) {
@@ -84,7 +94,8 @@ int main(int argc, char** argv) {
   tensors.push_back({"model.vision_model.post_layernorm.weight", {vd}, 1, 0.1f});
   tensors.push_back({"model.vision_model.post_layernorm.bias", {vd}, 0, 0.1f});
   const int64_t td = s.text_hidden;
-  tensors.push_back({"model.connector.modality_projection.proj.weight", {td, vd * s.scale * s.scale}, 0, 0.02f});
+  tensors.push_back(
+      {"model.connector.modality_projection.proj.weight", {td, vd * s.scale * s.scale}, 0, 0.02f});
   tensors.push_back({"model.text_model.embed_tokens.weight", {vocab, td}, 0, 0.02f});
   for (int i = 0; i < s.text_layers; ++i) {
     const std::string p = "model.text_model.layers." + std::to_string(i) + ".";
@@ -126,7 +137,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   uint8_t len[8];
-  for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(static_cast<uint64_t>(h.size()) >> (8 * i));
+  for (int i = 0; i < 8; ++i)
+    len[i] = static_cast<uint8_t>(static_cast<uint64_t>(h.size()) >> (8 * i));
   std::fwrite(len, 1, 8, f);
   std::fwrite(h.data(), 1, h.size(), f);
   std::mt19937_64 rng(seed);
@@ -141,7 +153,8 @@ int main(int argc, char** argv) {
       uint64_t r = rng();
       float u = (static_cast<float>(r & 0xffff) + static_cast<float>((r >> 16) & 0xffff) +
                  static_cast<float>((r >> 32) & 0xffff) + static_cast<float>(r >> 48)) /
-                    65536.0f - 2.0f;
+                    65536.0f -
+                2.0f;
       float v = t.mean + t.stddev * u * 1.7320508f;
       if (dtype == DType::kF32) {
         // Like the published files: trained in bf16, saved as f32, so every value is a bf16.
@@ -164,33 +177,51 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "\n");
 
   json::object text{{"architectures", json::array{"VLlama3ForCausalLM"}},
-                    {"head_dim", head_dim}, {"hidden_size", td}, {"intermediate_size", s.text_inter},
-                    {"is_llama_config", true}, {"max_position_embeddings", s.max_pos},
-                    {"model_type", "llama"}, {"num_hidden_layers", s.text_layers},
-                    {"num_key_value_heads", s.text_kv_heads}, {"pad_token_id", 2},
-                    {"pixel_shuffle_factor", s.scale}, {"qk_layer_norms", false},
-                    {"rms_norm_eps", 1e-5}, {"rope_interleaved", false},
-                    {"rope_theta", s.rope_theta}, {"torch_dtype", "bfloat16"},
-                    {"use_resampler", false}, {"vocab_size", vocab}};
+                    {"head_dim", head_dim},
+                    {"hidden_size", td},
+                    {"intermediate_size", s.text_inter},
+                    {"is_llama_config", true},
+                    {"max_position_embeddings", s.max_pos},
+                    {"model_type", "llama"},
+                    {"num_hidden_layers", s.text_layers},
+                    {"num_key_value_heads", s.text_kv_heads},
+                    {"pad_token_id", 2},
+                    {"pixel_shuffle_factor", s.scale},
+                    {"qk_layer_norms", false},
+                    {"rms_norm_eps", 1e-5},
+                    {"rope_interleaved", false},
+                    {"rope_theta", s.rope_theta},
+                    {"torch_dtype", "bfloat16"},
+                    {"use_resampler", false},
+                    {"vocab_size", vocab}};
   // The published 2.2B text_config omits num_attention_heads (default 32): keep that quirk.
   if (size != "2.2b") text["num_attention_heads"] = s.text_heads;
-  json::object vision{{"hidden_size", vd}, {"image_size", s.vis_image},
+  json::object vision{{"hidden_size", vd},
+                      {"image_size", s.vis_image},
                       {"max_image_size", json::object{{"longest_edge", s.vis_image}}},
-                      {"model_type", "smolvlm_vision"}, {"num_attention_heads", s.vis_heads},
+                      {"model_type", "smolvlm_vision"},
+                      {"num_attention_heads", s.vis_heads},
                       {"patch_size", s.vis_patch},
                       {"size", json::object{{"longest_edge", s.longest_edge}}},
-                      {"tie_word_embeddings", false}, {"use_base_siglip", false}};
+                      {"tie_word_embeddings", false},
+                      {"use_base_siglip", false}};
   // The published 256M/500M vision configs omit these and rely on the defaults.
   if (size == "2.2b") {
     vision["intermediate_size"] = s.vis_inter;
     vision["num_hidden_layers"] = s.vis_layers;
   }
   json::object config{{"architectures", json::array{"SmolVLMForConditionalGeneration"}},
-                      {"image_token_id", 49190}, {"model_type", "smolvlm"},
-                      {"pad_token_id", 128002}, {"scale_factor", s.scale},
-                      {"text_config", text}, {"tie_word_embeddings", false},
-                      {"torch_dtype", "float32"}, {"transformers_version", "4.47.1"},
-                      {"use_cache", false}, {"vision_config", vision}, {"vocab_size", vocab}};
+                      {"image_token_id", 49190},
+                      {"model_type", "smolvlm"},
+                      {"pad_token_id", 128002},
+                      {"scale_factor", s.scale},
+                      {"text_config", text},
+                      {"tie_word_embeddings", false},
+                      {"torch_dtype", "float32"},
+                      {"transformers_version", "4.47.1"},
+                      {"use_cache", false},
+                      {"vision_config", vision},
+                      {"vocab_size", vocab}};
   std::ofstream(fs::path(out) / "config.json") << json::serialize(config);
   std::ofstream(fs::path(out) / "generation_config.json")
       << R"({"_from_model_config": true, "bos_token_id": 0, "eos_token_id": 49279, "pad_token_id": 2})";
@@ -203,7 +234,8 @@ int main(int argc, char** argv) {
   const std::string family = size == "2.2b" ? "smolvlm2-2.2b" : "smolvlm2-256m-500m";
   fs::copy_file(fs::path(data_dir) / "smolvlm2/real_preproc" / family / "preprocessor_config.json",
                 fs::path(out) / "preprocessor_config.json", fs::copy_options::overwrite_existing);
-  const int image_seq_len = (s.vis_image / s.vis_patch) * (s.vis_image / s.vis_patch) / (s.scale * s.scale);
+  const int image_seq_len =
+      (s.vis_image / s.vis_patch) * (s.vis_image / s.vis_patch) / (s.scale * s.scale);
   std::ofstream(fs::path(out) / "processor_config.json")
       << "{\"image_seq_len\": " << image_seq_len << ", \"processor_class\": \"SmolVLMProcessor\"}";
   std::printf("%s: SmolVLM2-%s shapes, %s, %.1f MiB of weights\n", out.c_str(), size.c_str(),

@@ -6,16 +6,16 @@ namespace iris::internal {
 [[noreturn]] void CheckFailed(const char* file, int line, const char* expr, const char* msg);
 }  // namespace iris::internal
 
-#define IRIS_CHECK(cond)                                                       \
-  do {                                                                         \
-    if (!(cond)) [[unlikely]]                                                  \
-      ::iris::internal::CheckFailed(__FILE__, __LINE__, #cond, nullptr);        \
+#define IRIS_CHECK(cond)                                                 \
+  do {                                                                   \
+    if (!(cond)) [[unlikely]]                                            \
+      ::iris::internal::CheckFailed(__FILE__, __LINE__, #cond, nullptr); \
   } while (0)
 
-#define IRIS_CHECK_MSG(cond, msg)                                              \
-  do {                                                                         \
-    if (!(cond)) [[unlikely]]                                                  \
-      ::iris::internal::CheckFailed(__FILE__, __LINE__, #cond, (msg));          \
+#define IRIS_CHECK_MSG(cond, msg)                                      \
+  do {                                                                 \
+    if (!(cond)) [[unlikely]]                                          \
+      ::iris::internal::CheckFailed(__FILE__, __LINE__, #cond, (msg)); \
   } while (0)
 
 #ifdef NDEBUG

@@ -2,10 +2,9 @@
 // error codes into Status values naming the file or field.
 #pragma once
 
+#include <boost/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <boost/json.hpp>
 
 #include "base/status.h"
 

@@ -20,7 +20,7 @@ Result<MappedFile> MappedFile::Open(const std::string& path) {
     return Status(err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kPermissionDenied,
                   path + ": " + std::strerror(err));
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0) {
     int err = errno;
     ::close(fd);
@@ -75,7 +75,7 @@ void ReleasePages(const void* data, size_t n) {
 Result<std::string> ReadFileToString(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return NotFound(path + ": no such file");
     return Status(ErrorCode::kPermissionDenied, path + ": cannot open");
   }

@@ -5,26 +5,25 @@
 
 #include <string>
 #include <string_view>
-#include <utility>
-
 #include <tl/expected.hpp>
+#include <utility>
 
 namespace iris {
 
 // What kind of failure; the gateway maps each to one HTTP status in one place.
 enum class ErrorCode {
   kOk = 0,
-  kInvalidArgument,    // the caller's input is malformed or out of range
-  kNotFound,           // a file, tensor, model or key that does not exist
-  kDataLoss,           // a file that is truncated or corrupt
-  kFailedPrecondition, // the input is well formed but unusable here (wrong model kind, ...)
-  kOutOfRange,         // past the end of something (context length, file)
-  kUnimplemented,      // a valid feature iris does not support (yet)
-  kResourceExhausted,  // a limit was hit (memory, pixels, tokens)
+  kInvalidArgument,     // the caller's input is malformed or out of range
+  kNotFound,            // a file, tensor, model or key that does not exist
+  kDataLoss,            // a file that is truncated or corrupt
+  kFailedPrecondition,  // the input is well formed but unusable here (wrong model kind, ...)
+  kOutOfRange,          // past the end of something (context length, file)
+  kUnimplemented,       // a valid feature iris does not support (yet)
+  kResourceExhausted,   // a limit was hit (memory, pixels, tokens)
   kDeadlineExceeded,
   kUnavailable,
   kPermissionDenied,
-  kInternal,           // a bug in iris
+  kInternal,  // a bug in iris
 };
 
 std::string_view ErrorCodeName(ErrorCode code);
@@ -67,7 +66,7 @@ template <typename T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  Result(Status status)                       // NOLINT(google-explicit-constructor)
+  Result(Status status)                      // NOLINT(google-explicit-constructor)
       : v_(tl::unexpected<Status>(std::move(status))) {}
 
   bool ok() const { return v_.has_value(); }
@@ -103,10 +102,10 @@ Status AsStatus(const Result<T>& r) {
 #define IRIS_CONCAT_(a, b) IRIS_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function if `expr` (a Status or Result) is not OK.
-#define IRIS_RETURN_IF_ERROR(expr)                                 \
-  do {                                                             \
+#define IRIS_RETURN_IF_ERROR(expr)                                  \
+  do {                                                              \
     ::iris::Status iris_status_ = ::iris::internal::AsStatus(expr); \
-    if (!iris_status_.ok()) return iris_status_;                   \
+    if (!iris_status_.ok()) return iris_status_;                    \
   } while (0)
 
 // `IRIS_ASSIGN_OR_RETURN(auto x, MakeX());` declares x from a Result or returns its error.

@@ -47,7 +47,7 @@ class ThreadPool {
   std::atomic<uint32_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
-  std::mutex mu_;                // guards sleeping on cv_ only
+  std::mutex mu_;  // guards sleeping on cv_ only
   std::condition_variable cv_;
 };
 

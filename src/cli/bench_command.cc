@@ -2,12 +2,11 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
 #include <memory>
 #include <random>
-
-#include <boost/json.hpp>
 
 #include "cli/commands.h"
 #include "engine/kernels/kernels.h"
@@ -107,9 +106,9 @@ int Bench(const BenchFlags& f) {
     const double preprocess_s = Since(t4);
     boost::json::array messages{boost::json::object{
         {"role", "user"},
-        {"content", boost::json::array{boost::json::object{{"type", "image"}},
-                                       boost::json::object{{"type", "text"},
-                                                           {"text", "Describe this image."}}}}}};
+        {"content", boost::json::array{
+                        boost::json::object{{"type", "image"}},
+                        boost::json::object{{"type", "text"}, {"text", "Describe this image."}}}}}};
     auto prompt_text = engine.RenderChat(messages);
     std::vector<runtime::Visual> images;
     images.push_back(std::move(visual).value());
@@ -154,7 +153,7 @@ int Bench(const BenchFlags& f) {
     };
   }
 
-  struct rusage ru{};
+  struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   boost::json::object out{
       {"model", f.model},
@@ -178,12 +177,12 @@ int Bench(const BenchFlags& f) {
   if (f.json) {
     std::printf("%s\n", boost::json::serialize(out).c_str());
   } else {
-    std::printf("load %.2f s | prefill %d tok in %.2f s = %.1f tok/s | decode %d tok in %.2f s = "
-                "%.1f tok/s | vision %.0f ms/tile | peak RSS %.0f MiB | %d threads | %s\n",
-                load_s, f.prompt_tokens, prefill_s, f.prompt_tokens / prefill_s, f.decode_tokens,
-                decode_s, f.decode_tokens / decode_s, vision_ms_per_tile, ru.ru_maxrss / 1024.0,
-                engine.threads(),
-                kernels::ActiveTarget().c_str());
+    std::printf(
+        "load %.2f s | prefill %d tok in %.2f s = %.1f tok/s | decode %d tok in %.2f s = "
+        "%.1f tok/s | vision %.0f ms/tile | peak RSS %.0f MiB | %d threads | %s\n",
+        load_s, f.prompt_tokens, prefill_s, f.prompt_tokens / prefill_s, f.decode_tokens, decode_s,
+        f.decode_tokens / decode_s, vision_ms_per_tile, ru.ru_maxrss / 1024.0, engine.threads(),
+        kernels::ActiveTarget().c_str());
     if (!ttft.empty()) std::printf("image: %s\n", boost::json::serialize(ttft).c_str());
     if (!video.empty()) std::printf("video: %s\n", boost::json::serialize(video).c_str());
   }
@@ -197,16 +196,20 @@ void AddBenchCommand(CLI::App& app, int& exit_code) {
   auto f = std::make_shared<BenchFlags>();
   cmd->add_option("--model", f->model, "model directory")->required();
   cmd->add_option("--prompt-tokens", f->prompt_tokens, "prefill length")
-      ->capture_default_str()->check(CLI::Range(1, 1 << 16));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--decode-tokens", f->decode_tokens, "tokens to decode")
-      ->capture_default_str()->check(CLI::Range(0, 1 << 16));
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 16));
   cmd->add_option("--vision-tiles", f->vision_tiles, "tiles to time through the vision tower")
-      ->capture_default_str()->check(CLI::Range(0, 1024));
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
   cmd->add_option("--image", f->image,
                   "also measure time to first token for 'Describe this image.' about this file");
   cmd->add_option("--video", f->video,
                   "also measure sampling 64 frames from this video (decode + preprocess)");
-  cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)")
+      ->capture_default_str();
   cmd->add_flag("--json", f->json, "print one JSON object");
   cmd->callback([f, &exit_code] { exit_code = Bench(*f); });
 }

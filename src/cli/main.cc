@@ -1,7 +1,6 @@
 // iris: one binary, several subcommands (run, verify, tokenize, bench, pull, models).
-#include <cstdio>
-
 #include <CLI/CLI.hpp>
+#include <cstdio>
 
 #include "cli/commands.h"
 

@@ -142,27 +142,35 @@ void AddRunCommand(CLI::App& app, int& exit_code) {
   cmd->add_flag("--offline", f->offline, "never use the network (as HF_HUB_OFFLINE=1)");
   cmd->add_option("prompt", f->prompt, "the question or instruction")->required();
   cmd->add_option("--max-tokens", f->max_tokens, "most tokens to generate")
-      ->capture_default_str()->check(CLI::Range(0, 1 << 20));
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--temperature", f->temperature, "0 = greedy")
-      ->capture_default_str()->check(CLI::Range(0.0f, 100.0f));
+      ->capture_default_str()
+      ->check(CLI::Range(0.0f, 100.0f));
   cmd->add_option("--top-p", f->top_p, "nucleus sampling mass")
-      ->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
+      ->capture_default_str()
+      ->check(CLI::Range(0.0f, 1.0f));
   cmd->add_option("--top-k", f->top_k, "sample among the k likeliest (0 = off)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--min-p", f->min_p, "drop tokens below min-p × the top probability")
-      ->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
+      ->capture_default_str()
+      ->check(CLI::Range(0.0f, 1.0f));
   cmd->add_option("--repetition-penalty", f->repetition_penalty, "1 = off")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--seed", f->seed, "random seed for sampling")->capture_default_str();
   cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)")
-      ->capture_default_str()->check(CLI::Range(0, 1024));
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
   cmd->add_option("--stop", f->stop, "stop string (repeatable)");
   cmd->add_option("--image", f->images, "image file (JPEG, PNG, WebP, GIF, BMP; repeatable)");
   cmd->add_option("--video", f->videos,
                   "video file (MP4, WebM, MOV, MKV, GIF; repeatable); 1 frame/s, at most 64");
   cmd->add_option("--max-image-pixels", f->max_image_pixels,
                   "refuse larger images (decompression bombs)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->callback([f, &exit_code] { exit_code = Run(*f); });
 }
 

@@ -56,8 +56,8 @@ void AddVerifyCommand(CLI::App& app, int& exit_code) {
       exit_code = 1;
       return;
     }
-    std::printf("%s\n", all_ok ? "verify: all compared outputs within tolerance"
-                               : "verify: MISMATCH");
+    std::printf("%s\n",
+                all_ok ? "verify: all compared outputs within tolerance" : "verify: MISMATCH");
     exit_code = all_ok ? 0 : 1;
   });
 }

@@ -1,8 +1,7 @@
 // The iris binary as a user runs it: exit codes, one-line errors, streamed output.
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -41,8 +40,8 @@ class CliTest : public ::testing::Test {
                const std::string& env = "") {
     std::ofstream(dir_ / "stdin") << input;
     std::string cmd = env + " " + std::string(IRIS_BINARY) + " " + args + " <" +
-                      (dir_ / "stdin").string() +
-                      " >" + (dir_ / "stdout").string() + " 2>" + (dir_ / "stderr").string();
+                      (dir_ / "stdin").string() + " >" + (dir_ / "stdout").string() + " 2>" +
+                      (dir_ / "stderr").string();
     int rc = std::system(cmd.c_str());
     Outcome o;
     o.code = WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
@@ -66,9 +65,9 @@ TEST_F(CliTest, HelpListsSubcommandsAndFlags) {
   }
   Outcome r = Iris("run --help");
   EXPECT_EQ(r.code, 0);
-  for (const char* s : {"--model", "--max-tokens", "--temperature", "--top-p", "--seed",
-                        "--threads", "--stop", "--top-k", "--min-p", "--repetition-penalty",
-                        "--image"}) {
+  for (const char* s :
+       {"--model", "--max-tokens", "--temperature", "--top-p", "--seed", "--threads", "--stop",
+        "--top-k", "--min-p", "--repetition-penalty", "--image"}) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s;
   }
 }
@@ -93,8 +92,10 @@ TEST_F(CliTest, RunAnswersAboutImages) {
 
 TEST_F(CliTest, RunAnswersAboutAVideo) {
   const std::string clip = (dir_ / "clip.mp4").string();
-  const std::string make = "ffmpeg -y -loglevel error -f lavfi -i testsrc=size=64x48:rate=4 -t 3 "
-                           "-pix_fmt yuv420p " + clip;
+  const std::string make =
+      "ffmpeg -y -loglevel error -f lavfi -i testsrc=size=64x48:rate=4 -t 3 "
+      "-pix_fmt yuv420p " +
+      clip;
   if (std::system(make.c_str()) != 0) GTEST_SKIP() << "ffmpeg could not make a test clip";
   Outcome o = Iris("run --model " + Data("smolvlm2/tiny-256m-style") + " --video " + clip +
                    " --max-tokens 4 'What happens?'");
@@ -118,8 +119,8 @@ TEST_F(CliTest, BadImagesAreOneLineErrors) {
                      Data("smolvlm2/images/split.png") + " --max-image-pixels 1000 hi");
   EXPECT_NE(big.code, 0);
   EXPECT_NE(big.err.find("split.png"), std::string::npos) << big.err;
-  Outcome missing = Iris("run --model " + Data("smolvlm2/tiny-256m-style") +
-                         " --image /nonexistent/x.png hi");
+  Outcome missing =
+      Iris("run --model " + Data("smolvlm2/tiny-256m-style") + " --image /nonexistent/x.png hi");
   EXPECT_NE(missing.code, 0);
   EXPECT_NE(missing.err.find("/nonexistent/x.png"), std::string::npos) << missing.err;
 }
@@ -154,8 +155,9 @@ TEST_F(CliTest, BadFlagValuesAreRejected) {
 }
 
 TEST_F(CliTest, TokenizeRoundTrip) {
-  Outcome enc = Iris("tokenize --tokenizer " + Data("tokenizer/tokenizer.json"),
-                     "<|im_start|>User: What is the capital of France?<end_of_utterance>\nAssistant:");
+  Outcome enc =
+      Iris("tokenize --tokenizer " + Data("tokenizer/tokenizer.json"),
+           "<|im_start|>User: What is the capital of France?<end_of_utterance>\nAssistant:");
   ASSERT_EQ(enc.code, 0) << enc.err;
   EXPECT_EQ(enc.out, "[1,11126,42,1812,314,260,3575,282,4649,47,49279,198,9519,9531,42]\n");
   Outcome dec = Iris("tokenize --decode --tokenizer " + Data("tokenizer/tokenizer.json"),
@@ -207,10 +209,10 @@ TEST_F(CliTest, BenchPrintsJson) {
                    " --prompt-tokens 16 --decode-tokens 4 --json --image " +
                    Data("smolvlm2/images/split.png"));
   ASSERT_EQ(o.code, 0) << o.err;
-  for (const char* key : {"\"prefill_tokens_per_second\"", "\"decode_tokens_per_second\"",
-                          "\"peak_rss_bytes\"", "\"load_seconds\"", "\"threads\"",
-                          "\"cpu_features\"", "\"vision_ms_per_tile\"",
-                          "\"time_to_first_token_seconds\""}) {
+  for (const char* key :
+       {"\"prefill_tokens_per_second\"", "\"decode_tokens_per_second\"", "\"peak_rss_bytes\"",
+        "\"load_seconds\"", "\"threads\"", "\"cpu_features\"", "\"vision_ms_per_tile\"",
+        "\"time_to_first_token_seconds\""}) {
     EXPECT_NE(o.out.find(key), std::string::npos) << key;
   }
 }

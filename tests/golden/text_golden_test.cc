@@ -1,14 +1,12 @@
 // The text path against Hugging Face transformers: the text_only case of both tiny models
 // (logits at every position within 1e-4 × max|golden|, 8 greedy tokens with the KV cache).
 #include <gtest/gtest.h>
-
-#include <set>
-#include <string>
-
 #include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
+#include <set>
+#include <string>
 
 #include "engine/formats/safetensors.h"
 #include "engine/runtime/engine.h"
@@ -22,8 +20,8 @@ class TextGoldenTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(TextGoldenTest, EveryCaseMatchesTransformers) {
   runtime::VerifyOptions options;
   options.threads = 2;
-  auto lines = runtime::Verify(std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/" + GetParam(),
-                               options, {});
+  auto lines =
+      runtime::Verify(std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/" + GetParam(), options, {});
   ASSERT_TRUE(lines.ok()) << lines.status().ToString();
   std::set<std::string> items;
   for (const auto& l : *lines) {
@@ -31,23 +29,23 @@ TEST_P(TextGoldenTest, EveryCaseMatchesTransformers) {
     EXPECT_TRUE(l.ok) << l.case_name << " " << l.item << ": err " << l.max_abs_error << " tol "
                       << l.tolerance << " " << l.detail;
   }
-  for (const char* want : {"input_ids", "inputs_embeds", "logits", "generation_step_logits",
-                           "greedy_tokens", "vision_last_hidden_state", "image_features",
-                           "pixel_values", "prompt_expansion"}) {
+  for (const char* want :
+       {"input_ids", "inputs_embeds", "logits", "generation_step_logits", "greedy_tokens",
+        "vision_last_hidden_state", "image_features", "pixel_values", "prompt_expansion"}) {
     EXPECT_TRUE(items.count(want)) << "not compared: " << want;
   }
   std::set<std::string> cases;
   for (const auto& l : *lines) cases.insert(l.case_name);
-  EXPECT_EQ(cases, (std::set<std::string>{"text_only", "image_nosplit", "image_split",
-                                          "two_images", "video"}));
+  EXPECT_EQ(cases, (std::set<std::string>{"text_only", "image_nosplit", "image_split", "two_images",
+                                          "video"}));
 }
 
 TEST_P(TextGoldenTest, SingleThreadGivesTheSameTokens) {
   runtime::VerifyOptions options;
   options.cases = {"text_only"};
   options.threads = 1;
-  auto lines = runtime::Verify(std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/" + GetParam(),
-                               options, {});
+  auto lines =
+      runtime::Verify(std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/" + GetParam(), options, {});
   ASSERT_TRUE(lines.ok()) << lines.status().ToString();
   for (const auto& l : *lines) EXPECT_TRUE(l.ok) << l.item;
 }
@@ -65,8 +63,8 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, TextGoldenTest,
 TEST(VerifyTest, UnknownCaseIsAnError) {
   runtime::VerifyOptions options;
   options.cases = {"no_such_case"};
-  auto lines = runtime::Verify(std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/tiny-256m-style",
-                               options, {});
+  auto lines =
+      runtime::Verify(std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/tiny-256m-style", options, {});
   ASSERT_FALSE(lines.ok());
   EXPECT_NE(lines.status().message().find("no_such_case"), std::string::npos);
 }
@@ -81,13 +79,14 @@ namespace fs = std::filesystem;
 // The fixture checkpoint rewritten in another dtype (the hub files are F32).
 fs::path ConvertedFixture(const std::string& model, tensor::DType dtype) {
   const fs::path src = fs::path(IRIS_TEST_DATA_DIR) / "smolvlm2" / model;
-  const fs::path dst = fs::temp_directory_path() /
-                       ("iris_golden_" + std::to_string(::getpid()) + "_" + model + "_" +
-                        std::string(tensor::DTypeName(dtype)));
+  const fs::path dst =
+      fs::temp_directory_path() / ("iris_golden_" + std::to_string(::getpid()) + "_" + model + "_" +
+                                   std::string(tensor::DTypeName(dtype)));
   fs::create_directories(dst);
   for (const auto& entry : fs::directory_iterator(src)) {
     if (entry.path().filename() != "model.safetensors") {
-      fs::copy_file(entry.path(), dst / entry.path().filename(), fs::copy_options::overwrite_existing);
+      fs::copy_file(entry.path(), dst / entry.path().filename(),
+                    fs::copy_options::overwrite_existing);
     }
   }
   auto in = formats::SafetensorsFile::Open((src / "model.safetensors").string());

@@ -86,7 +86,7 @@ Result<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
       if (!d.is_int64() && !d.is_uint64()) return Bad(path, where + ": non-integer dimension");
       int64_t v = d.is_int64() ? d.as_int64() : static_cast<int64_t>(d.as_uint64());
       if (v < 0 || (v > 0 && num_elements > (std::numeric_limits<uint64_t>::max() >> 8) /
-                                                  static_cast<uint64_t>(v))) {
+                                                static_cast<uint64_t>(v))) {
         return Bad(path, where + ": invalid dimension " + std::to_string(v));
       }
       e.view.shape.push_back(v);
@@ -154,7 +154,8 @@ Result<WeightStore> WeightStore::OpenDir(const std::string& dir) {
   std::error_code ec;
   if (fs::exists(index, ec)) {
     IRIS_ASSIGN_OR_RETURN(json::value root, ReadJsonFile(index.string()));
-    const json::value* map = root.is_object() ? root.as_object().if_contains("weight_map") : nullptr;
+    const json::value* map =
+        root.is_object() ? root.as_object().if_contains("weight_map") : nullptr;
     if (!map || !map->is_object()) {
       return DataLoss(index.string() + ": missing \"weight_map\" object");
     }
@@ -252,7 +253,8 @@ Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) return Status(ErrorCode::kPermissionDenied, path + ": cannot create");
   uint8_t len[8];
-  for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(static_cast<uint64_t>(h.size()) >> (8 * i));
+  for (int i = 0; i < 8; ++i)
+    len[i] = static_cast<uint8_t>(static_cast<uint64_t>(h.size()) >> (8 * i));
   bool ok = std::fwrite(len, 1, 8, f) == 8 && std::fwrite(h.data(), 1, h.size(), f) == h.size();
   for (const TensorToWrite* t : order) {
     ok = ok && std::fwrite(t->bytes.data(), 1, t->bytes.size(), f) == t->bytes.size();

@@ -2,7 +2,6 @@
 #include "engine/formats/safetensors.h"
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstdio>
@@ -55,10 +54,11 @@ class SafetensorsTest : public ::testing::Test {
 };
 
 TEST_F(SafetensorsTest, RoundTripsTensorsAndMetadata) {
-  ASSERT_TRUE(WriteSafetensors(Path("a.safetensors"),
-                               {{"w", DType::kF32, {2, 2}, Floats({1, 2, 3, 4})},
-                                {"b", DType::kBF16, {3}, std::string("\x80\x3f\x00\x40\x00\x00", 6)}})
-                  .ok());
+  ASSERT_TRUE(
+      WriteSafetensors(Path("a.safetensors"),
+                       {{"w", DType::kF32, {2, 2}, Floats({1, 2, 3, 4})},
+                        {"b", DType::kBF16, {3}, std::string("\x80\x3f\x00\x40\x00\x00", 6)}})
+          .ok());
   auto f = SafetensorsFile::Open(Path("a.safetensors"));
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   EXPECT_EQ(f->metadata().at("format"), "pt");
@@ -81,9 +81,11 @@ TEST_F(SafetensorsTest, ReadsTheFixtureCheckpoint) {
 
 TEST_F(SafetensorsTest, ShardedCheckpointThroughIndex) {
   ASSERT_TRUE(WriteSafetensors(Path("model-00001-of-00002.safetensors"),
-                               {{"a", DType::kF32, {1}, Floats({1})}}).ok());
+                               {{"a", DType::kF32, {1}, Floats({1})}})
+                  .ok());
   ASSERT_TRUE(WriteSafetensors(Path("model-00002-of-00002.safetensors"),
-                               {{"b", DType::kF32, {1}, Floats({2})}}).ok());
+                               {{"b", DType::kF32, {1}, Floats({2})}})
+                  .ok());
   std::ofstream(Path("model.safetensors.index.json"))
       << R"({"metadata": {"total_size": 8}, "weight_map": {"a": "model-00001-of-00002.safetensors",
             "b": "model-00002-of-00002.safetensors"}})";
@@ -111,7 +113,8 @@ TEST_F(SafetensorsTest, MissingDirectoryAndMissingTensorAndWrongShape) {
   auto none = WeightStore::OpenDir(dir_.string());
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.status().code(), ErrorCode::kNotFound);
-  ASSERT_TRUE(WriteSafetensors(Path("model.safetensors"), {{"w", DType::kF32, {2}, Floats({1, 2})}}).ok());
+  ASSERT_TRUE(
+      WriteSafetensors(Path("model.safetensors"), {{"w", DType::kF32, {2}, Floats({1, 2})}}).ok());
   auto s = WeightStore::OpenDir(dir_.string());
   ASSERT_TRUE(s.ok());
   auto m = s->Get("nope");
@@ -144,24 +147,24 @@ TEST_F(SafetensorsTest, InvalidJsonHeader) {
 }
 
 TEST_F(SafetensorsTest, UnknownDtype) {
-  std::string p = WriteRaw(
-      "dt.safetensors", R"({"w": {"dtype": "F8_E9", "shape": [1], "data_offsets": [0, 1]}})", 1);
+  std::string p = WriteRaw("dt.safetensors",
+                           R"({"w": {"dtype": "F8_E9", "shape": [1], "data_offsets": [0, 1]}})", 1);
   std::string e = ErrorOf(p);
   EXPECT_NE(e.find("'w'"), std::string::npos) << e;
   EXPECT_NE(e.find("unknown dtype 'F8_E9'"), std::string::npos) << e;
 }
 
 TEST_F(SafetensorsTest, OffsetsOutOfRange) {
-  std::string p = WriteRaw(
-      "oor.safetensors", R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})", 8);
+  std::string p = WriteRaw("oor.safetensors",
+                           R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})", 8);
   std::string e = ErrorOf(p);
   EXPECT_NE(e.find("'w'"), std::string::npos);
   EXPECT_NE(e.find("truncated"), std::string::npos) << e;
 }
 
 TEST_F(SafetensorsTest, SizeDisagreesWithShape) {
-  std::string p = WriteRaw(
-      "sz.safetensors", R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8);
+  std::string p = WriteRaw("sz.safetensors",
+                           R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8);
   EXPECT_NE(ErrorOf(p).find("needs 12"), std::string::npos);
 }
 
@@ -175,11 +178,11 @@ TEST_F(SafetensorsTest, OverlappingTensors) {
 }
 
 TEST_F(SafetensorsTest, NegativeOrReversedOffsets) {
-  std::string p = WriteRaw(
-      "neg.safetensors", R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}})", 4);
+  std::string p = WriteRaw("neg.safetensors",
+                           R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}})", 4);
   EXPECT_NE(ErrorOf(p).find("non-negative"), std::string::npos);
-  std::string q = WriteRaw(
-      "rev.safetensors", R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}})", 4);
+  std::string q = WriteRaw("rev.safetensors",
+                           R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}})", 4);
   EXPECT_NE(ErrorOf(q).find("end before"), std::string::npos);
 }
 

@@ -1,11 +1,13 @@
 // Highway implementations of kernels.h, compiled once per SIMD target by foreach_target.
 
+// clang-format off: foreach_target must come first and re-includes this file per target.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "engine/kernels/kernels.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 #include <hwy/cache_control.h>
 #include <hwy/contrib/math/math-inl.h>
+// clang-format on
 
 #include <cmath>
 #include <cstring>
@@ -107,15 +109,19 @@ void TokensOverRows(const float* x, size_t x_stride, size_t num_tokens, const WT
   }
   switch (num_tokens - t) {
     case 3:
-      RowsForTokens<3>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride, out_stride);
+      RowsForTokens<3>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride,
+                       out_stride);
       break;
     case 2:
-      RowsForTokens<2>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride, out_stride);
+      RowsForTokens<2>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride,
+                       out_stride);
       break;
     case 1:
-      RowsForTokens<1>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride, out_stride);
+      RowsForTokens<1>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride,
+                       out_stride);
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -183,7 +189,7 @@ void GemmPacked(const float* x, size_t x_stride, size_t num_tokens, const WT* w,
                 size_t n_begin, size_t n_end, float* out, size_t out_stride) {
   const DF df;
   const size_t width = kPanelVectors * hn::Lanes(df);  // features per panel
-  constexpr size_t kKc = 256;              // k per panel: a panel stays in L1
+  constexpr size_t kKc = 256;                          // k per panel: a panel stays in L1
   thread_local std::vector<float> panel, scratch;
   panel.resize(kKc * width);
   scratch.resize(num_tokens * width);
@@ -211,7 +217,8 @@ void GemmPacked(const float* x, size_t x_stride, size_t num_tokens, const WT* w,
     }
     if (nr != width) {
       for (size_t t = 0; t < num_tokens; ++t) {
-        for (size_t r = 0; r < nr; ++r) out[t * out_stride + (nb - n_begin) + r] = scratch[t * width + r];
+        for (size_t r = 0; r < nr; ++r)
+          out[t * out_stride + (nb - n_begin) + r] = scratch[t * width + r];
       }
     }
   }
@@ -243,7 +250,8 @@ void MatMulRowsT(const float* x, size_t x_stride, size_t num_tokens, const WT* w
       RowsForTokens<1>(x + t * x_stride, x_stride, w, k_dim, n_begin, n_end, out + t * out_stride,
                        out_stride);
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -260,13 +268,14 @@ HWY_INLINE void SoftmaxPadded(float* HWY_RESTRICT p, size_t n, size_t n_padded) 
   VF vsum = hn::Zero(df);
   for (size_t j = 0; j < n_padded; j += lanes) {
     const VF e = hn::Exp(df, hn::Sub(hn::LoadU(df, p + j), vm));
-    const VF z = hn::IfThenZeroElse(hn::Ge(hn::Iota(df, static_cast<float>(j)),
-                                           hn::Set(df, static_cast<float>(n))), e);
+    const VF z = hn::IfThenZeroElse(
+        hn::Ge(hn::Iota(df, static_cast<float>(j)), hn::Set(df, static_cast<float>(n))), e);
     hn::StoreU(z, df, p + j);
     vsum = hn::Add(vsum, z);
   }
   const VF inv = hn::Set(df, 1.0f / hn::GetLane(hn::SumOfLanes(df, vsum)));
-  for (size_t j = 0; j < n_padded; j += lanes) hn::StoreU(hn::Mul(hn::LoadU(df, p + j), inv), df, p + j);
+  for (size_t j = 0; j < n_padded; j += lanes)
+    hn::StoreU(hn::Mul(hn::LoadU(df, p + j), inv), df, p + j);
 }
 
 // out[d] = Σ_j p[j] · v[j·v_stride + offset + d] for d < dims.
@@ -279,7 +288,8 @@ HWY_INLINE void WeightedSum(const float* HWY_RESTRICT p, size_t n, const float* 
   size_t d = 0;
   for (; d + lanes <= dims; d += lanes) {
     VF a0 = hn::Zero(df);
-    for (size_t j = 0; j < n; ++j) a0 = hn::MulAdd(hn::Set(df, p[j]), hn::LoadU(df, v + j * v_stride + d), a0);
+    for (size_t j = 0; j < n; ++j)
+      a0 = hn::MulAdd(hn::Set(df, p[j]), hn::LoadU(df, v + j * v_stride + d), a0);
     hn::StoreU(a0, df, out + d);
   }
   for (; d < dims; ++d) {
@@ -295,8 +305,8 @@ constexpr size_t kKeyPanel = AttentionMaxLanes();
 // packed keys, into p[i * p_stride + c ...]: each key vector loaded once feeds kQ FMAs.
 template <size_t kQ, size_t kV>
 HWY_INLINE void ScoreBlock(const float* HWY_RESTRICT q, size_t q_stride,
-                           const float* HWY_RESTRICT kt, size_t c,
-                           size_t head_dim, VF vscale, float* HWY_RESTRICT p, size_t p_stride) {
+                           const float* HWY_RESTRICT kt, size_t c, size_t head_dim, VF vscale,
+                           float* HWY_RESTRICT p, size_t p_stride) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
   VF acc[kQ][kV];
@@ -346,7 +356,8 @@ HWY_INLINE void WeightedSumBlock(const float* HWY_RESTRICT p, size_t p_stride, s
       }
     }
     for (size_t i = 0; i < kQ; ++i)
-      for (size_t e = 0; e < kD; ++e) hn::StoreU(acc[i][e], df, out + i * out_stride + d + e * lanes);
+      for (size_t e = 0; e < kD; ++e)
+        hn::StoreU(acc[i][e], df, out + i * out_stride + d + e * lanes);
   }
   for (size_t i = 0; i < kQ; ++i) {
     WeightedSum(p + i * p_stride, n, v, head_dim - d, out + i * out_stride + d, v_stride, d);
@@ -354,17 +365,18 @@ HWY_INLINE void WeightedSumBlock(const float* HWY_RESTRICT p, size_t p_stride, s
 }
 
 void AttentionHeadImpl(const float* HWY_RESTRICT q, size_t q_stride, size_t num_q,
-                       const float* HWY_RESTRICT kt, size_t kt_stride,
-                       const float* HWY_RESTRICT v, size_t v_stride, size_t num_keys,
-                       size_t head_dim, float scale, size_t causal_base,
-                       float* HWY_RESTRICT scratch, float* HWY_RESTRICT out, size_t out_stride) {
+                       const float* HWY_RESTRICT kt, size_t kt_stride, const float* HWY_RESTRICT v,
+                       size_t v_stride, size_t num_keys, size_t head_dim, float scale,
+                       size_t causal_base, float* HWY_RESTRICT scratch, float* HWY_RESTRICT out,
+                       size_t out_stride) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
   const VF vscale = hn::Set(df, scale);
   constexpr size_t kQ = AttentionScratchRows();
   auto keys_for = [&](size_t i) {
-    return causal_base == SIZE_MAX ? num_keys
-           : (causal_base + i + 1 < num_keys ? causal_base + i + 1 : num_keys);
+    return causal_base == SIZE_MAX
+               ? num_keys
+               : (causal_base + i + 1 < num_keys ? causal_base + i + 1 : num_keys);
   };
   size_t i0 = 0;
   for (; i0 + kQ <= num_q; i0 += kQ) {
@@ -374,14 +386,13 @@ void AttentionHeadImpl(const float* HWY_RESTRICT q, size_t q_stride, size_t num_
     const size_t padded = (n_max + lanes - 1) / lanes * lanes;
     size_t c = 0;
     for (; c + 2 * lanes <= padded; c += 2 * lanes) {
-      ScoreBlock<kQ, 2>(q + i0 * q_stride, q_stride, kt, c, head_dim, vscale, scratch,
-                        kt_stride);
+      ScoreBlock<kQ, 2>(q + i0 * q_stride, q_stride, kt, c, head_dim, vscale, scratch, kt_stride);
     }
     for (; c < padded; c += lanes) {
-      ScoreBlock<kQ, 1>(q + i0 * q_stride, q_stride, kt, c, head_dim, vscale, scratch,
-                        kt_stride);
+      ScoreBlock<kQ, 1>(q + i0 * q_stride, q_stride, kt, c, head_dim, vscale, scratch, kt_stride);
     }
-    for (size_t i = 0; i < kQ; ++i) SoftmaxPadded(scratch + i * kt_stride, keys_for(i0 + i), padded);
+    for (size_t i = 0; i < kQ; ++i)
+      SoftmaxPadded(scratch + i * kt_stride, keys_for(i0 + i), padded);
     WeightedSumBlock<kQ>(scratch, kt_stride, n_max, v, v_stride, head_dim, out + i0 * out_stride,
                          out_stride);
   }
@@ -389,8 +400,7 @@ void AttentionHeadImpl(const float* HWY_RESTRICT q, size_t q_stride, size_t num_
     const size_t n = keys_for(i0);
     const size_t padded = (n + lanes - 1) / lanes * lanes;
     for (size_t c = 0; c < padded; c += lanes) {
-      ScoreBlock<1, 1>(q + i0 * q_stride, q_stride, kt, c, head_dim, vscale, scratch,
-                       kt_stride);
+      ScoreBlock<1, 1>(q + i0 * q_stride, q_stride, kt, c, head_dim, vscale, scratch, kt_stride);
     }
     SoftmaxPadded(scratch, n, padded);
     WeightedSumBlock<1>(scratch, kt_stride, n, v, v_stride, head_dim, out + i0 * out_stride,
@@ -398,17 +408,18 @@ void AttentionHeadImpl(const float* HWY_RESTRICT q, size_t q_stride, size_t num_
   }
 }
 
-void AttentionDecodeImpl(const float* HWY_RESTRICT q, const float* HWY_RESTRICT k,
-                         size_t k_stride, const float* HWY_RESTRICT v, size_t v_stride,
-                         size_t num_keys, size_t head_dim, float scale,
-                         float* HWY_RESTRICT scratch, float* HWY_RESTRICT out) {
+void AttentionDecodeImpl(const float* HWY_RESTRICT q, const float* HWY_RESTRICT k, size_t k_stride,
+                         const float* HWY_RESTRICT v, size_t v_stride, size_t num_keys,
+                         size_t head_dim, float scale, float* HWY_RESTRICT scratch,
+                         float* HWY_RESTRICT out) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
   for (size_t j = 0; j < num_keys; ++j) {
     const float* kj = k + j * k_stride;
     VF acc = hn::Zero(df);
     size_t d = 0;
-    for (; d + lanes <= head_dim; d += lanes) acc = hn::MulAdd(hn::LoadU(df, q + d), hn::LoadU(df, kj + d), acc);
+    for (; d + lanes <= head_dim; d += lanes)
+      acc = hn::MulAdd(hn::LoadU(df, q + d), hn::LoadU(df, kj + d), acc);
     float s = hn::GetLane(hn::SumOfLanes(df, acc));
     for (; d < head_dim; ++d) s += q[d] * kj[d];
     scratch[j] = s * scale;
@@ -472,7 +483,8 @@ float DotF32Impl(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, size_
     s0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), s0);
     s1 = hn::MulAdd(hn::LoadU(df, a + i + lanes), hn::LoadU(df, b + i + lanes), s1);
   }
-  for (; i + lanes <= n; i += lanes) s0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), s0);
+  for (; i + lanes <= n; i += lanes)
+    s0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), s0);
   float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
@@ -530,16 +542,16 @@ void MatMulRows(const float* x, size_t x_stride, size_t num_tokens, const void* 
                 size_t out_stride) {
   switch (w_dtype) {
     case tensor::DType::kBF16:
-      HWY_DYNAMIC_DISPATCH(MatMulRowsBF16)(x, x_stride, num_tokens, w, k_dim, n_begin, n_end,
-                                           out, out_stride);
+      HWY_DYNAMIC_DISPATCH(MatMulRowsBF16)
+      (x, x_stride, num_tokens, w, k_dim, n_begin, n_end, out, out_stride);
       return;
     case tensor::DType::kF16:
-      HWY_DYNAMIC_DISPATCH(MatMulRowsF16)(x, x_stride, num_tokens, w, k_dim, n_begin, n_end,
-                                          out, out_stride);
+      HWY_DYNAMIC_DISPATCH(MatMulRowsF16)
+      (x, x_stride, num_tokens, w, k_dim, n_begin, n_end, out, out_stride);
       return;
     default:
-      HWY_DYNAMIC_DISPATCH(MatMulRowsF32)(x, x_stride, num_tokens, w, k_dim, n_begin, n_end,
-                                          out, out_stride);
+      HWY_DYNAMIC_DISPATCH(MatMulRowsF32)
+      (x, x_stride, num_tokens, w, k_dim, n_begin, n_end, out, out_stride);
       return;
   }
 }
@@ -554,19 +566,24 @@ void AxpyF32(float alpha, const float* x, float* y, size_t n) {
 
 void ConvertRowToF32(const void* src, tensor::DType dtype, size_t n, float* dst) {
   switch (dtype) {
-    case tensor::DType::kBF16: HWY_DYNAMIC_DISPATCH(ConvertBF16)(src, n, dst); return;
-    case tensor::DType::kF16: HWY_DYNAMIC_DISPATCH(ConvertF16)(src, n, dst); return;
-    default: std::memcpy(dst, src, n * sizeof(float)); return;
+    case tensor::DType::kBF16:
+      HWY_DYNAMIC_DISPATCH(ConvertBF16)(src, n, dst);
+      return;
+    case tensor::DType::kF16:
+      HWY_DYNAMIC_DISPATCH(ConvertF16)(src, n, dst);
+      return;
+    default:
+      std::memcpy(dst, src, n * sizeof(float));
+      return;
   }
 }
 
-void AttentionHead(const float* q, size_t q_stride, size_t num_q, const float* kt,
-                   size_t kt_stride, const float* v, size_t v_stride, size_t num_keys,
-                   size_t head_dim, float scale, size_t causal_base, float* scratch, float* out,
-                   size_t out_stride) {
-  HWY_DYNAMIC_DISPATCH(AttentionHeadImpl)(q, q_stride, num_q, kt, kt_stride, v, v_stride,
-                                          num_keys, head_dim, scale, causal_base, scratch, out,
-                                          out_stride);
+void AttentionHead(const float* q, size_t q_stride, size_t num_q, const float* kt, size_t kt_stride,
+                   const float* v, size_t v_stride, size_t num_keys, size_t head_dim, float scale,
+                   size_t causal_base, float* scratch, float* out, size_t out_stride) {
+  HWY_DYNAMIC_DISPATCH(AttentionHeadImpl)
+  (q, q_stride, num_q, kt, kt_stride, v, v_stride, num_keys, head_dim, scale, causal_base, scratch,
+   out, out_stride);
 }
 
 void GeluTanh(float* x, size_t n) { HWY_DYNAMIC_DISPATCH(GeluTanhImpl)(x, n); }
@@ -576,10 +593,10 @@ void SiluMul(float* gate, const float* up, size_t n) {
 }
 
 void AttentionDecode(const float* q, const float* k, size_t k_stride, const float* v,
-                     size_t v_stride, size_t num_keys, size_t head_dim, float scale,
-                     float* scratch, float* out) {
-  HWY_DYNAMIC_DISPATCH(AttentionDecodeImpl)(q, k, k_stride, v, v_stride, num_keys, head_dim,
-                                            scale, scratch, out);
+                     size_t v_stride, size_t num_keys, size_t head_dim, float scale, float* scratch,
+                     float* out) {
+  HWY_DYNAMIC_DISPATCH(AttentionDecodeImpl)
+  (q, k, k_stride, v, v_stride, num_keys, head_dim, scale, scratch, out);
 }
 
 namespace {

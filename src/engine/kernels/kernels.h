@@ -38,15 +38,14 @@ void SiluMul(float* gate, const float* up, size_t n);
 // v[j * v_stride + d]. causal_base == SIZE_MAX: every query sees all keys; else query i
 // sees keys [0, causal_base + i]. scratch: AttentionScratchRows() × kt_stride floats. out
 // rows of out_stride floats.
-void AttentionHead(const float* q, size_t q_stride, size_t num_q, const float* kt,
-                   size_t kt_stride, const float* v, size_t v_stride, size_t num_keys,
-                   size_t head_dim, float scale, size_t causal_base, float* scratch, float* out,
-                   size_t out_stride);
+void AttentionHead(const float* q, size_t q_stride, size_t num_q, const float* kt, size_t kt_stride,
+                   const float* v, size_t v_stride, size_t num_keys, size_t head_dim, float scale,
+                   size_t causal_base, float* scratch, float* out, size_t out_stride);
 // One query over keys k[j * k_stride + d] (no transpose; for decoding). scratch: num_keys
 // rounded up to AttentionMaxLanes() floats.
 void AttentionDecode(const float* q, const float* k, size_t k_stride, const float* v,
-                     size_t v_stride, size_t num_keys, size_t head_dim, float scale,
-                     float* scratch, float* out);
+                     size_t v_stride, size_t num_keys, size_t head_dim, float scale, float* scratch,
+                     float* out);
 // Padding multiple for kt_stride and scratch sizes (the widest vector of any target).
 constexpr size_t AttentionMaxLanes() { return 16; }
 // Queries AttentionHead scores together (rows of scratch it needs).

@@ -4,8 +4,8 @@
 
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -108,11 +108,13 @@ TEST_P(KernelsTest, AttentionMatchesScalarTwin) {
         const size_t stride = head_dim + 3;  // rows not packed
         auto q = RandomFloats(num_q * stride, 11), k = RandomFloats(num_keys * stride, 12);
         auto v = RandomFloats(num_keys * stride, 13);
-        const size_t padded = (num_keys + AttentionMaxLanes() - 1) / AttentionMaxLanes() * AttentionMaxLanes();
+        const size_t padded =
+            (num_keys + AttentionMaxLanes() - 1) / AttentionMaxLanes() * AttentionMaxLanes();
         constexpr size_t kP = AttentionMaxLanes();
         std::vector<float> kt(head_dim * padded, 0.0f);
         for (size_t d = 0; d < head_dim; ++d) {
-          for (size_t j = 0; j < num_keys; ++j) kt[(j / kP) * head_dim * kP + d * kP + j % kP] = k[j * stride + d];
+          for (size_t j = 0; j < num_keys; ++j)
+            kt[(j / kP) * head_dim * kP + d * kP + j % kP] = k[j * stride + d];
         }
         std::vector<float> scratch(AttentionScratchRows() * padded), got(num_q * stride),
             want(num_q * stride);

@@ -79,7 +79,8 @@ class Reader {
 };
 
 Status Positive(const std::string& what, const std::string& key, int v) {
-  if (v <= 0) return InvalidArgument(what + ": " + key + " must be positive, got " + std::to_string(v));
+  if (v <= 0)
+    return InvalidArgument(what + ": " + key + " must be positive, got " + std::to_string(v));
   return OkStatus();
 }
 
@@ -131,8 +132,9 @@ Result<ModelConfig> ParseModelConfig(std::string_view json_text, const std::stri
   if (to) {
     const json::value* rs = to->if_contains("rope_scaling");
     if (rs && !rs->is_null()) {
-      return Unimplemented(what + ": text_config.rope_scaling is set; iris supports only "
-                                  "the default RoPE that SmolVLM2 uses");
+      return Unimplemented(what +
+                           ": text_config.rope_scaling is set; iris supports only "
+                           "the default RoPE that SmolVLM2 uses");
     }
   }
 

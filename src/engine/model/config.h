@@ -10,8 +10,8 @@ namespace iris::model {
 
 struct TextConfig {  // LlamaConfig
   int vocab_size = 32000;
-  int hidden_size = 4096;        // model_dim
-  int intermediate_size = 11008; // ffn_dim
+  int hidden_size = 4096;         // model_dim
+  int intermediate_size = 11008;  // ffn_dim
   int num_hidden_layers = 32;
   int num_attention_heads = 32;
   int num_key_value_heads = 32;  // defaults to num_attention_heads
@@ -35,8 +35,8 @@ struct VisionConfig {  // SmolVLMVisionConfig
 };
 
 struct ModelConfig {
-  std::string model_type;    // "smolvlm" (or "idefics3")
-  std::string weights_dtype; // dtype / torch_dtype as written, informational
+  std::string model_type;     // "smolvlm" (or "idefics3")
+  std::string weights_dtype;  // dtype / torch_dtype as written, informational
   int image_token_id = 128257;
   int scale_factor = 2;
   bool tie_word_embeddings = false;

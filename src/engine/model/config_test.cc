@@ -29,7 +29,8 @@ TEST(ConfigTest, MissingKeysGetTransformersDefaults) {
                     "head_dim": 64, "rope_theta": 273768, "rms_norm_eps": 1e-5,
                     "vocab_size": 49280, "model_type": "llama"},
     "vision_config": {"hidden_size": 768, "image_size": 512, "patch_size": 16,
-                      "num_attention_heads": 12}})", "config.json");
+                      "num_attention_heads": 12}})",
+                            "config.json");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->weights_dtype, "float32");
   EXPECT_EQ(c->text.num_attention_heads, 32);  // LlamaConfig default
@@ -49,8 +50,8 @@ TEST(ConfigTest, NotSmolVlm) {
 }
 
 TEST(ConfigTest, BadValuesNameTheKey) {
-  auto type = ParseModelConfig(R"({"model_type": "smolvlm", "text_config": {"hidden_size": "big"}})",
-                               "config.json");
+  auto type = ParseModelConfig(
+      R"({"model_type": "smolvlm", "text_config": {"hidden_size": "big"}})", "config.json");
   ASSERT_FALSE(type.ok());
   EXPECT_NE(type.status().message().find("text_config.hidden_size"), std::string::npos)
       << type.status().message();
@@ -59,14 +60,15 @@ TEST(ConfigTest, BadValuesNameTheKey) {
                               "config.json");
   ASSERT_FALSE(gqa.ok());
   EXPECT_NE(gqa.status().message().find("num_key_value_heads"), std::string::npos);
-  auto neg = ParseModelConfig(R"({"model_type": "smolvlm", "text_config": {"num_hidden_layers": -1}})",
-                              "config.json");
+  auto neg = ParseModelConfig(
+      R"({"model_type": "smolvlm", "text_config": {"num_hidden_layers": -1}})", "config.json");
   ASSERT_FALSE(neg.ok());
   auto json = ParseModelConfig("{", "config.json");
   ASSERT_FALSE(json.ok());
   EXPECT_NE(json.status().message().find("config.json"), std::string::npos);
   auto rope = ParseModelConfig(R"({"model_type": "smolvlm", "image_token_id": 1, "text_config":
-      {"vocab_size": 10, "rope_scaling": {"type": "linear", "factor": 2}}})", "config.json");
+      {"vocab_size": 10, "rope_scaling": {"type": "linear", "factor": 2}}})",
+                               "config.json");
   ASSERT_FALSE(rope.ok());
   EXPECT_EQ(rope.status().code(), ErrorCode::kUnimplemented);
 }

@@ -29,7 +29,7 @@ Result<std::string> TextPrefix(const formats::WeightStore& weights) {
 }
 
 Result<TextModel> TextModel::Load(const formats::WeightStore& weights, const TextConfig& config,
-                                   bool tie_word_embeddings, bool narrow_exact_f32) {
+                                  bool tie_word_embeddings, bool narrow_exact_f32) {
   TextModel m;
   m.config_ = config;
   IRIS_ASSIGN_OR_RETURN(std::string p, TextPrefix(weights));
@@ -37,7 +37,9 @@ Result<TextModel> TextModel::Load(const formats::WeightStore& weights, const Tex
   const int64_t qd = static_cast<int64_t>(config.num_attention_heads) * config.head_dim;
   const int64_t kvd = static_cast<int64_t>(config.num_key_value_heads) * config.head_dim;
   WeightBinder w(weights, narrow_exact_f32);
-  auto get = [&](const std::string& name, std::vector<int64_t> shape) { return w.Bind(name, shape); };
+  auto get = [&](const std::string& name, std::vector<int64_t> shape) {
+    return w.Bind(name, shape);
+  };
   IRIS_ASSIGN_OR_RETURN(m.embed_, get(p + "embed_tokens.weight", {v, d}));
   if (tie_word_embeddings) {
     m.lm_head_ = m.embed_;
@@ -68,7 +70,8 @@ void TextModel::Embed(std::span<const int32_t> ids, float* out) const {
   const size_t d = static_cast<size_t>(config_.hidden_size);
   const size_t row_bytes = d * tensor::DTypeSize(embed_.dtype);
   for (size_t t = 0; t < ids.size(); ++t) {
-    const auto* row = static_cast<const uint8_t*>(embed_.data) + static_cast<size_t>(ids[t]) * row_bytes;
+    const auto* row =
+        static_cast<const uint8_t*>(embed_.data) + static_cast<size_t>(ids[t]) * row_bytes;
     kernels::ConvertRowToF32(row, embed_.dtype, d, out + t * d);
   }
 }

@@ -17,7 +17,8 @@ namespace iris::model {
 // Per-sequence keys and values of every layer, f32, grown on demand.
 class KvCache {
  public:
-  KvCache(int num_layers, int kv_dim) : num_layers_(num_layers), kv_dim_(kv_dim), k_(num_layers), v_(num_layers) {}
+  KvCache(int num_layers, int kv_dim)
+      : num_layers_(num_layers), kv_dim_(kv_dim), k_(num_layers), v_(num_layers) {}
   size_t length() const { return length_; }
   // Ensures room for `tokens` positions in total.
   void Reserve(size_t tokens);
@@ -43,7 +44,7 @@ class TextModel {
   // With narrow_exact_f32, F32 matrices that hold only BF16 values are stored as BF16 (once,
   // at load) and their mapped pages released.
   static Result<TextModel> Load(const formats::WeightStore& weights, const TextConfig& config,
-                                 bool tie_word_embeddings, bool narrow_exact_f32 = true);
+                                bool tie_word_embeddings, bool narrow_exact_f32 = true);
 
   const TextConfig& config() const { return config_; }
   int model_dim() const { return config_.hidden_size; }

@@ -32,8 +32,10 @@ Status MergeImageFeatures(std::span<const int32_t> ids, int32_t image_token_id,
   }
   const size_t count = static_cast<size_t>(std::count(ids.begin(), ids.end(), image_token_id));
   if (count != rows) {
-    return InvalidArgument("the prompt has " + std::to_string(count) + " <image> tokens but the "
-                           "images give " + std::to_string(rows) + " feature rows");
+    return InvalidArgument("the prompt has " + std::to_string(count) +
+                           " <image> tokens but the "
+                           "images give " +
+                           std::to_string(rows) + " feature rows");
   }
   return OkStatus();
 }
@@ -63,11 +65,14 @@ Result<VisionModel> VisionModel::Load(const formats::WeightStore& weights,
   const int64_t d = c.hidden_size, inter = c.intermediate_size, p = c.patch_size;
   const int64_t n = c.image_size / c.patch_size;
   if (n % config.scale_factor != 0) {
-    return InvalidArgument("config: " + std::to_string(n) + " patches per side is not a multiple "
-                           "of scale_factor " + std::to_string(config.scale_factor));
+    return InvalidArgument("config: " + std::to_string(n) +
+                           " patches per side is not a multiple "
+                           "of scale_factor " +
+                           std::to_string(config.scale_factor));
   }
   if (d % c.num_attention_heads != 0) {
-    return InvalidArgument("config: vision_config.hidden_size is not a multiple of num_attention_heads");
+    return InvalidArgument(
+        "config: vision_config.hidden_size is not a multiple of num_attention_heads");
   }
   if (c.num_channels != 3) return Unimplemented("config: vision_config.num_channels must be 3");
   if (c.hidden_act != "gelu_pytorch_tanh") {
@@ -164,11 +169,13 @@ void VisionModel::EncodeTile(ops::ComputeContext& ctx, const float* pixels, floa
     ops::MatMul(ctx, mlp.data(), num, l.fc2, h.data(), l.fc2_bias.data());
     ops::Add(x.data(), h.data(), num * d);
   }
-  ops::LayerNorm(x.data(), num, d, post_ln_w_.data(), post_ln_b_.data(), c.layer_norm_eps, h.data());
+  ops::LayerNorm(x.data(), num, d, post_ln_w_.data(), post_ln_b_.data(), c.layer_norm_eps,
+                 h.data());
   if (hidden) std::memcpy(hidden, h.data(), num * d * sizeof(float));
   const size_t s = static_cast<size_t>(scale_factor_);
   std::vector<float> shuffled(num * d);  // [(n/s)², s²·d]
-  PixelShuffle(h.data(), static_cast<int>(n), static_cast<int>(d), static_cast<int>(s), shuffled.data());
+  PixelShuffle(h.data(), static_cast<int>(n), static_cast<int>(d), static_cast<int>(s),
+               shuffled.data());
   ops::MatMul(ctx, shuffled.data(), num / (s * s), projection_, features);
 }
 

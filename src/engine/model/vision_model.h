@@ -44,9 +44,9 @@ class VisionModel {
   int text_dim_ = 0;
   tensor::TensorView patch_weight_;  // [hidden, 3 * patch * patch] (the conv kernel, flat)
   std::vector<float> patch_bias_;
-  std::vector<float> positions_;     // [num_patches, hidden]
+  std::vector<float> positions_;  // [num_patches, hidden]
   std::vector<float> post_ln_w_, post_ln_b_;
-  tensor::TensorView projection_;    // [text_dim, hidden * s * s]
+  tensor::TensorView projection_;  // [text_dim, hidden * s * s]
   std::vector<Layer> layers_;
   std::vector<std::vector<uint32_t>> owned_;  // narrowed or realigned weights (WeightBinder)
 };

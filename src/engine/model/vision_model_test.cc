@@ -21,7 +21,8 @@ TEST(PixelShuffleTest, MatchesTheClosedForm) {
         for (int dh = 0; dh < s; ++dh) {
           for (int dw = 0; dw < s; ++dw) {
             for (int d = 0; d < dim; ++d) {
-              const size_t o = static_cast<size_t>((i * m + j) * s * s * dim + (dh * s + dw) * dim + d);
+              const size_t o =
+                  static_cast<size_t>((i * m + j) * s * s * dim + (dh * s + dw) * dim + d);
               const size_t src = static_cast<size_t>(((i * s + dh) * n + (j * s + dw)) * dim + d);
               ASSERT_EQ(out[o], in[src]) << "s=" << s;
             }

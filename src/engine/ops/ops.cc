@@ -219,7 +219,8 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
         const size_t kvh = h / group;
         kernels::AttentionDecode(q + t * q_stride + h * head_dim, k_cache + kvh * head_dim,
                                  kv_stride, v_cache + kvh * head_dim, kv_stride, pos0 + t + 1,
-                                 head_dim, scale, scratch.data(), out + t * q_stride + h * head_dim);
+                                 head_dim, scale, scratch.data(),
+                                 out + t * q_stride + h * head_dim);
       }
     });
     return;

@@ -57,7 +57,8 @@ Result<media::VideoSamplingConfig> ReadVideoSampling(const std::string& dir) {
   media::VideoSamplingConfig config;
   const std::string path = (fs::path(dir) / "preprocessor_config.json").string();
   IRIS_ASSIGN_OR_RETURN(json::value root, ReadJsonFile(path));
-  const json::value* vs = root.is_object() ? root.as_object().if_contains("video_sampling") : nullptr;
+  const json::value* vs =
+      root.is_object() ? root.as_object().if_contains("video_sampling") : nullptr;
   if (!vs || !vs->is_object()) return config;
   if (const json::value* fps = vs->as_object().if_contains("fps")) {
     if (!fps->is_number() || !(fps->to_number<double>() > 0)) {
@@ -85,9 +86,9 @@ Result<std::unique_ptr<Engine>> Engine::Load(const std::string& model_dir,
   std::unique_ptr<Engine> e(new Engine());
   IRIS_ASSIGN_OR_RETURN(e->config_, model::LoadModelConfig(model_dir));
   IRIS_ASSIGN_OR_RETURN(e->weights_, formats::WeightStore::OpenDir(model_dir));
-  IRIS_ASSIGN_OR_RETURN(model::TextModel text,
-                        model::TextModel::Load(e->weights_, e->config_.text,
-                                               e->config_.tie_word_embeddings));
+  IRIS_ASSIGN_OR_RETURN(
+      model::TextModel text,
+      model::TextModel::Load(e->weights_, e->config_.text, e->config_.tie_word_embeddings));
   e->text_.emplace(std::move(text));
   if (e->weights_.Has("model.vision_model.embeddings.patch_embedding.weight") ||
       e->weights_.Has("vision_model.embeddings.patch_embedding.weight")) {
@@ -109,11 +110,13 @@ Result<std::unique_ptr<Engine>> Engine::Load(const std::string& model_dir,
       return image_config.status();
     }
   }
-  IRIS_ASSIGN_OR_RETURN(tokenizer::Tokenizer tok, tokenizer::Tokenizer::FromFile(
-                                                      (fs::path(model_dir) / "tokenizer.json").string()));
+  IRIS_ASSIGN_OR_RETURN(
+      tokenizer::Tokenizer tok,
+      tokenizer::Tokenizer::FromFile((fs::path(model_dir) / "tokenizer.json").string()));
   if (tok.vocab_size() > e->config_.text.vocab_size) {
     return FailedPrecondition(model_dir + ": tokenizer has " + std::to_string(tok.vocab_size()) +
-                              " ids but the model only " + std::to_string(e->config_.text.vocab_size));
+                              " ids but the model only " +
+                              std::to_string(e->config_.text.vocab_size));
   }
   e->tokenizer_.emplace(std::move(tok));
   auto tmpl = tokenizer::ChatTemplate::FromModelDir(model_dir);
@@ -131,8 +134,9 @@ Result<std::unique_ptr<Engine>> Engine::Load(const std::string& model_dir,
 Result<std::string> Engine::RenderChat(const json::array& messages,
                                        bool add_generation_prompt) const {
   if (!chat_template_) {
-    return FailedPrecondition("the model directory has no chat template "
-                              "(chat_template.json or tokenizer_config.json)");
+    return FailedPrecondition(
+        "the model directory has no chat template "
+        "(chat_template.json or tokenizer_config.json)");
   }
   json::object ctx;
   ctx["messages"] = messages;
@@ -144,8 +148,9 @@ Result<std::string> Engine::RenderChat(const json::array& messages,
 
 Result<media::ProcessedImage> Engine::PreprocessImage(const media::Image& image) const {
   if (!vision_ || !image_config_) {
-    return FailedPrecondition("this model cannot read images (no vision tower or no "
-                              "preprocessor_config.json)");
+    return FailedPrecondition(
+        "this model cannot read images (no vision tower or no "
+        "preprocessor_config.json)");
   }
   return media::PreprocessImage(image, *image_config_);
 }
@@ -162,8 +167,9 @@ Result<Visual> Engine::LoadImage(const std::string& path,
 
 Result<Visual> Engine::LoadVideo(const std::string& path) const {
   if (!vision_ || !image_config_) {
-    return FailedPrecondition("this model cannot read videos (no vision tower or no "
-                              "preprocessor_config.json)");
+    return FailedPrecondition(
+        "this model cannot read videos (no vision tower or no "
+        "preprocessor_config.json)");
   }
   IRIS_ASSIGN_OR_RETURN(media::SampledVideo video, media::LoadVideo(path, video_sampling_));
   // Frames are independent: preprocess them on every core, then concatenate in order.
@@ -220,16 +226,17 @@ Result<std::vector<int32_t>> Engine::TokenizePrompt(std::string_view prompt_text
     pos = at + (video ? kVideo.size() : kImage.size());
   }
   if (used != visuals.size()) {
-    return InvalidArgument(std::to_string(visuals.size()) + " images/videos were given but the "
-                           "prompt has " + std::to_string(used) + " <image>/<video> placeholders");
+    return InvalidArgument(std::to_string(visuals.size()) +
+                           " images/videos were given but the "
+                           "prompt has " +
+                           std::to_string(used) + " <image>/<video> placeholders");
   }
   expanded.append(prompt_text.substr(pos));
   return tokenizer_->Encode(expanded);
 }
 
 Result<GenerateResult> Engine::Generate(std::span<const int32_t> prompt,
-                                        const GenerateOptions& options,
-                                        const TextCallback& on_text,
+                                        const GenerateOptions& options, const TextCallback& on_text,
                                         std::span<const Visual> visuals) {
   IRIS_RETURN_IF_ERROR(options.sampling.Validate());
   if (prompt.empty()) return InvalidArgument("the prompt is empty");
@@ -310,8 +317,7 @@ Result<GenerateResult> Engine::Generate(std::span<const int32_t> prompt,
     const int32_t id = sampler.Sample(logits, history);
     result.tokens.push_back(id);
     history.push_back(id);
-    if (options.stop_at_eos &&
-        std::find(eos_ids_.begin(), eos_ids_.end(), id) != eos_ids_.end()) {
+    if (options.stop_at_eos && std::find(eos_ids_.begin(), eos_ids_.end(), id) != eos_ids_.end()) {
       result.finish_reason = "stop";
       break;
     }

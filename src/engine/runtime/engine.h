@@ -3,6 +3,7 @@
 // produced. One Engine serves one generation at a time (Generate is not reentrant).
 #pragma once
 
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -12,8 +13,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "base/status.h"
 #include "base/thread_pool.h"
@@ -36,7 +35,7 @@ struct EngineOptions {
 
 // One image or video of a prompt, in the order of its placeholder.
 struct Visual {
-  media::ProcessedImage pixels;        // an image's tiles, or a video's frames (one tile each)
+  media::ProcessedImage pixels;  // an image's tiles, or a video's frames (one tile each)
   bool is_video = false;
   std::vector<int64_t> frame_indices;  // video: the sampled frame indices
   double fps = 0;                      // video: native frame rate
@@ -56,7 +55,7 @@ struct GenerateResult {
   std::string finish_reason;    // "stop" (eos or stop string) or "length"
   size_t prompt_tokens = 0;
   size_t image_tiles = 0;
-  double vision_seconds = 0;   // encoding image tiles (part of the time to first token)
+  double vision_seconds = 0;  // encoding image tiles (part of the time to first token)
   double prefill_seconds = 0;
   double decode_seconds = 0;
 };

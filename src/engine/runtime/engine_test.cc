@@ -129,8 +129,8 @@ TEST_F(EngineTest, ImagesAndVideosShareAPromptInPlaceholderOrder) {
   std::vector<Visual> visuals = {clip, picture};
   auto ids = engine_->TokenizePrompt(text, visuals);
   ASSERT_TRUE(ids.ok()) << ids.status().ToString();
-  const std::string want = "<|im_start|>User: " +
-                           media::ExpandVideoPrompt({0, 1}, 1.0, 2.0, n) + "and" +
+  const std::string want = "<|im_start|>User: " + media::ExpandVideoPrompt({0, 1}, 1.0, 2.0, n) +
+                           "and" +
                            media::ExpandImagePrompt(picture.pixels.rows, picture.pixels.cols, n) +
                            "?<end_of_utterance>\nAssistant:";
   EXPECT_EQ(*ids, engine_->tokenizer().Encode(want));

@@ -6,11 +6,11 @@
 #include <set>
 
 #include "base/json.h"
-#include "engine/runtime/engine.h"
 #include "engine/media/image.h"
 #include "engine/media/image_processor.h"
 #include "engine/media/video.h"
 #include "engine/model/vision_model.h"
+#include "engine/runtime/engine.h"
 #include "engine/runtime/sampler.h"
 
 namespace iris::runtime {
@@ -31,8 +31,9 @@ struct Golden {
 std::vector<int32_t> ToIds(const tensor::TensorView& v) {
   std::vector<int32_t> ids(static_cast<size_t>(v.num_elements()));
   for (size_t i = 0; i < ids.size(); ++i) {
-    ids[i] = v.dtype == tensor::DType::kI64 ? static_cast<int32_t>(static_cast<const int64_t*>(v.data)[i])
-                                            : static_cast<int32_t>(v.GetF32(static_cast<int64_t>(i)));
+    ids[i] = v.dtype == tensor::DType::kI64
+                 ? static_cast<int32_t>(static_cast<const int64_t*>(v.data)[i])
+                 : static_cast<int32_t>(v.GetF32(static_cast<int64_t>(i)));
   }
   return ids;
 }
@@ -173,7 +174,8 @@ Result<std::vector<VerifyLine>> Verify(const std::string& model_dir, const Verif
         IRIS_ASSIGN_OR_RETURN(v.pixels,
                               media::PreprocessVideoFrames(decoded, *engine->image_config()));
         const json::value* video_meta = c.if_contains("video_metadata");
-        if (!video_meta || !video_meta->is_object()) return InvalidArgument(name + ": no video_metadata");
+        if (!video_meta || !video_meta->is_object())
+          return InvalidArgument(name + ": no video_metadata");
         const json::object& m = video_meta->as_object();
         if (const json::value* idx = m.if_contains("frames_indices"); idx && idx->is_array()) {
           for (const json::value& i : idx->as_array()) {
@@ -201,10 +203,10 @@ Result<std::vector<VerifyLine>> Verify(const std::string& model_dir, const Verif
           line.case_name = name;
           line.item = "prompt_expansion";
           line.ok = expanded.ok() && *expanded == ids;
-          line.detail = !expanded.ok() ? expanded.status().message()
-                        : line.ok      ? "prompt + media give the golden " +
-                                        std::to_string(ids.size()) + " ids"
-                                       : "prompt + media give different ids";
+          line.detail =
+              !expanded.ok() ? expanded.status().message()
+              : line.ok ? "prompt + media give the golden " + std::to_string(ids.size()) + " ids"
+                        : "prompt + media give different ids";
           report(line);
         }
         if (pl.ok) pixels = ours.data();  // run the model on our own pixels from here on
@@ -244,8 +246,8 @@ Result<std::vector<VerifyLine>> Verify(const std::string& model_dir, const Verif
     std::vector<float> logits;
     text.Forward(engine->compute(), embeds.data(), ids.size(), cache, true, &logits);
     IRIS_ASSIGN_OR_RETURN(formats::TensorEntry lg, g.Get("logits"));
-    report(Compare(name, "logits", logits.data(), logits.size(), lg.view,
-                   options.relative_tolerance));
+    report(
+        Compare(name, "logits", logits.data(), logits.size(), lg.view, options.relative_tolerance));
     // 3. Greedy decoding with the KV cache.
     if (g.Has("generated_ids")) {
       IRIS_ASSIGN_OR_RETURN(formats::TensorEntry gen_t, g.Get("generated_ids"));

@@ -7,31 +7,45 @@ namespace iris::tensor {
 size_t DTypeSize(DType dtype) {
   switch (dtype) {
     case DType::kF64:
-    case DType::kI64: return 8;
+    case DType::kI64:
+      return 8;
     case DType::kF32:
-    case DType::kI32: return 4;
+    case DType::kI32:
+      return 4;
     case DType::kF16:
     case DType::kBF16:
-    case DType::kI16: return 2;
+    case DType::kI16:
+      return 2;
     case DType::kI8:
     case DType::kU8:
-    case DType::kBool: return 1;
+    case DType::kBool:
+      return 1;
   }
   return 0;
 }
 
 std::string_view DTypeName(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return "F32";
-    case DType::kF16: return "F16";
-    case DType::kBF16: return "BF16";
-    case DType::kF64: return "F64";
-    case DType::kI64: return "I64";
-    case DType::kI32: return "I32";
-    case DType::kI16: return "I16";
-    case DType::kI8: return "I8";
-    case DType::kU8: return "U8";
-    case DType::kBool: return "BOOL";
+    case DType::kF32:
+      return "F32";
+    case DType::kF16:
+      return "F16";
+    case DType::kBF16:
+      return "BF16";
+    case DType::kF64:
+      return "F64";
+    case DType::kI64:
+      return "I64";
+    case DType::kI32:
+      return "I32";
+    case DType::kI16:
+      return "I16";
+    case DType::kI8:
+      return "I8";
+    case DType::kU8:
+      return "U8";
+    case DType::kBool:
+      return "BOOL";
   }
   return "?";
 }
@@ -40,9 +54,9 @@ bool ParseDType(std::string_view name, DType* dtype) {
   static constexpr struct {
     std::string_view name;
     DType dtype;
-  } kTable[] = {{"F32", DType::kF32}, {"F16", DType::kF16}, {"BF16", DType::kBF16},
-                {"F64", DType::kF64}, {"I64", DType::kI64}, {"I32", DType::kI32},
-                {"I16", DType::kI16}, {"I8", DType::kI8},   {"U8", DType::kU8},
+  } kTable[] = {{"F32", DType::kF32},  {"F16", DType::kF16}, {"BF16", DType::kBF16},
+                {"F64", DType::kF64},  {"I64", DType::kI64}, {"I32", DType::kI32},
+                {"I16", DType::kI16},  {"I8", DType::kI8},   {"U8", DType::kU8},
                 {"BOOL", DType::kBool}};
   for (const auto& e : kTable) {
     if (e.name == name) {
@@ -73,7 +87,7 @@ uint16_t F32ToF16(float f) {
   uint32_t abs = bits & 0x7fffffffu;
   if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);
   if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow → inf
-  if (abs < 0x38800000u) {                                                // subnormal
+  if (abs < 0x38800000u) {                                               // subnormal
     float a;
     std::memcpy(&a, &abs, sizeof(a));
     uint32_t m = static_cast<uint32_t>(std::nearbyint(a * 16777216.0f));  // 2^24

@@ -4,14 +4,22 @@ namespace iris::tensor {
 
 float TensorView::GetF32(int64_t i) const {
   switch (dtype) {
-    case DType::kF32: return static_cast<const float*>(data)[i];
-    case DType::kBF16: return Bf16ToF32(static_cast<const uint16_t*>(data)[i]);
-    case DType::kF16: return F16ToF32(static_cast<const uint16_t*>(data)[i]);
-    case DType::kF64: return static_cast<float>(static_cast<const double*>(data)[i]);
-    case DType::kI64: return static_cast<float>(static_cast<const int64_t*>(data)[i]);
-    case DType::kI32: return static_cast<float>(static_cast<const int32_t*>(data)[i]);
-    case DType::kU8: return static_cast<const uint8_t*>(data)[i];
-    default: return 0.f;
+    case DType::kF32:
+      return static_cast<const float*>(data)[i];
+    case DType::kBF16:
+      return Bf16ToF32(static_cast<const uint16_t*>(data)[i]);
+    case DType::kF16:
+      return F16ToF32(static_cast<const uint16_t*>(data)[i]);
+    case DType::kF64:
+      return static_cast<float>(static_cast<const double*>(data)[i]);
+    case DType::kI64:
+      return static_cast<float>(static_cast<const int64_t*>(data)[i]);
+    case DType::kI32:
+      return static_cast<float>(static_cast<const int32_t*>(data)[i]);
+    case DType::kU8:
+      return static_cast<const uint8_t*>(data)[i];
+    default:
+      return 0.f;
   }
 }
 

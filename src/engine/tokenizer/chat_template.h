@@ -3,11 +3,10 @@
 // Face chat templates use.
 #pragma once
 
+#include <boost/json.hpp>
 #include <memory>
 #include <string>
 #include <string_view>
-
-#include <boost/json.hpp>
 
 #include "base/status.h"
 

@@ -3,13 +3,12 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/json.hpp>
 #include <cstdint>
 #include <istream>
 #include <limits>
 #include <ostream>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "base/json.h"
 #include "base/status.h"
@@ -24,10 +23,10 @@ Result<std::vector<int32_t>> ParseIds(std::string_view text) {
   std::vector<int32_t> ids;
   ids.reserve(value.get_array().size());
   for (const boost::json::value& element : value.get_array()) {
-    const bool in_range = (element.is_int64() && element.get_int64() >= 0 &&
-                           element.get_int64() <= std::numeric_limits<int32_t>::max()) ||
-                          (element.is_uint64() &&
-                           element.get_uint64() <= std::numeric_limits<int32_t>::max());
+    const bool in_range =
+        (element.is_int64() && element.get_int64() >= 0 &&
+         element.get_int64() <= std::numeric_limits<int32_t>::max()) ||
+        (element.is_uint64() && element.get_uint64() <= std::numeric_limits<int32_t>::max());
     if (!in_range) {
       return InvalidArgument("token ids on stdin: element " + std::to_string(ids.size()) +
                              " is not a token id (" + boost::json::serialize(element) + ")");

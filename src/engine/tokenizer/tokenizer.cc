@@ -9,14 +9,13 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/json.hpp>
 #include <limits>
 #include <mutex>
 #include <queue>
 #include <shared_mutex>
 #include <unordered_map>
 #include <utility>
-
-#include <boost/json.hpp>
 
 #include "base/json.h"
 
@@ -229,8 +228,8 @@ void SplitIsolated(const pcre2_code* code, pcre2_match_data* match, std::string_
     int rc = pcre2_match(code, subject, text.size(), offset, PCRE2_NO_UTF_CHECK, match, nullptr);
     if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) {
       // A JIT resource limit: retry with the interpreter, which backtracks on the heap.
-      rc = pcre2_match(code, subject, text.size(), offset, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT,
-                       match, nullptr);
+      rc = pcre2_match(code, subject, text.size(), offset, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, match,
+                       nullptr);
     }
     if (rc < 0) break;  // no further match (or still failing): the rest is one gap
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match);
@@ -394,17 +393,17 @@ struct Tokenizer::Impl {
   };
 
   // Model.
-  std::unordered_map<std::string, int32_t> vocab;    // byte-level token string -> id
-  std::unordered_map<uint64_t, MergeInfo> merges;    // (left id, right id) -> rank, result
-  std::array<int32_t, 256> byte_ids{};               // id of each single-byte token, or -1
+  std::unordered_map<std::string, int32_t> vocab;  // byte-level token string -> id
+  std::unordered_map<uint64_t, MergeInfo> merges;  // (left id, right id) -> rank, result
+  std::array<int32_t, 256> byte_ids{};             // id of each single-byte token, or -1
   int32_t unk_id = -1;
   bool fuse_unk = false;
   bool ignore_merges = false;
 
   // Added tokens.
-  std::unordered_map<std::string, int32_t> added;    // content -> id
-  TokenTrie raw_trie;                                // normalized=false tokens
-  TokenTrie normalized_trie;                         // normalized=true tokens
+  std::unordered_map<std::string, int32_t> added;  // content -> id
+  TokenTrie raw_trie;                              // normalized=false tokens
+  TokenTrie normalized_trie;                       // normalized=true tokens
 
   // Pre-tokenizer.
   bool has_digits_step = false;
@@ -478,8 +477,7 @@ Status Tokenizer::Impl::Load(const json::value& root_value, std::string_view wha
   }
 
   IRIS_ASSIGN_OR_RETURN(byte_level_regex, CompileRegex(kByteLevelPattern));
-  IRIS_ASSIGN_OR_RETURN(digits_regex,
-                        CompileRegex(individual_digits ? R"(\p{N})" : R"(\p{N}+)"));
+  IRIS_ASSIGN_OR_RETURN(digits_regex, CompileRegex(individual_digits ? R"(\p{N})" : R"(\p{N}+)"));
   return OkStatus();
 }
 
@@ -582,8 +580,8 @@ Status Tokenizer::Impl::LoadModel(const json::object& model, std::string_view wh
 Status Tokenizer::Impl::LoadPreTokenizer(const json::value* pre, std::string_view what) {
   constexpr std::string_view kSupported =
       "supported: ByteLevel, or Sequence[Digits, ByteLevel] / Sequence[ByteLevel]";
-  if (pre == nullptr) return Unsupported(what, "pre_tokenizer", "missing (" +
-                                                                    std::string(kSupported) + ")");
+  if (pre == nullptr)
+    return Unsupported(what, "pre_tokenizer", "missing (" + std::string(kSupported) + ")");
   if (!pre->is_object()) return BadField(what, "pre_tokenizer", "expected an object");
 
   std::vector<std::pair<const json::object*, std::string>> steps;  // step, field name
@@ -610,7 +608,7 @@ Status Tokenizer::Impl::LoadPreTokenizer(const json::value* pre, std::string_vie
     if (step_type == "Digits" && !seen_digits && !seen_byte_level) {
       seen_digits = true;
       IRIS_ASSIGN_OR_RETURN(individual_digits, GetBool(*step, "individual_digits", false, what,
-                                                  field + ".individual_digits"));
+                                                       field + ".individual_digits"));
       // Digits splits with \p{N} (one char each) or \p{N}+ (runs); see Load.
     } else if (step_type == "ByteLevel" && !seen_byte_level) {
       seen_byte_level = true;
@@ -624,8 +622,8 @@ Status Tokenizer::Impl::LoadPreTokenizer(const json::value* pre, std::string_vie
     }
   }
   if (!seen_byte_level) {
-    return Unsupported(what, "pre_tokenizer", "has no ByteLevel step (" +
-                                                  std::string(kSupported) + ")");
+    return Unsupported(what, "pre_tokenizer",
+                       "has no ByteLevel step (" + std::string(kSupported) + ")");
   }
   has_digits_step = seen_digits;
   return OkStatus();
@@ -653,8 +651,8 @@ Status Tokenizer::Impl::LoadAddedTokens(const json::value* tokens, std::string_v
     IRIS_ASSIGN_OR_RETURN(bool normalized,
                           GetBool(token, "normalized", !special, what, field + ".normalized"));
     for (std::string_view flag : {"single_word", "lstrip", "rstrip"}) {
-      IRIS_ASSIGN_OR_RETURN(bool on, GetBool(token, flag, false, what, field + "." +
-                                                                       std::string(flag)));
+      IRIS_ASSIGN_OR_RETURN(bool on,
+                            GetBool(token, flag, false, what, field + "." + std::string(flag)));
       if (on) return Unsupported(what, field + "." + std::string(flag), "only false is supported");
     }
 
@@ -679,8 +677,7 @@ Status Tokenizer::Impl::LoadAddedTokens(const json::value* tokens, std::string_v
 }
 
 void Tokenizer::Impl::EncodeText(std::string_view text, pcre2_match_data* digits_match,
-                                 pcre2_match_data* word_match,
-                                 std::vector<int32_t>* ids) const {
+                                 pcre2_match_data* word_match, std::vector<int32_t>* ids) const {
   // ByteLevel: optional prefix space, then the GPT-2 regex, on each piece from Digits.
   auto byte_level = [&](std::string_view piece) {
     std::string prefixed;
@@ -831,8 +828,7 @@ std::vector<int32_t> Tokenizer::Encode(std::string_view text) const {
     segments = std::move(refined);
   }
 
-  MatchData digits_match(
-      pcre2_match_data_create_from_pattern(impl_->digits_regex.get(), nullptr));
+  MatchData digits_match(pcre2_match_data_create_from_pattern(impl_->digits_regex.get(), nullptr));
   MatchData word_match(
       pcre2_match_data_create_from_pattern(impl_->byte_level_regex.get(), nullptr));
   std::vector<int32_t> ids;
@@ -852,8 +848,8 @@ Result<std::string> Tokenizer::Decode(std::span<const int32_t> ids, bool skip_sp
   for (int32_t id : ids) {
     if (id < 0 || id >= vocab_size() || impl_->id_kind[id] == Impl::Kind::kNone) {
       return InvalidArgument("token id " + std::to_string(id) +
-                             " is outside the vocabulary (size " +
-                             std::to_string(vocab_size()) + ")");
+                             " is outside the vocabulary (size " + std::to_string(vocab_size()) +
+                             ")");
     }
     if (skip_special && impl_->id_kind[id] == Impl::Kind::kSpecial) continue;
     bytes += impl_->id_bytes[id];

@@ -4,12 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <cstdint>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "base/json.h"
 
@@ -57,7 +56,11 @@ bool IsValidUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     const auto b = static_cast<unsigned char>(s[i]);
-    size_t len = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 0;
+    size_t len = b < 0x80           ? 1
+                 : (b >> 5) == 0x6  ? 2
+                 : (b >> 4) == 0xE  ? 3
+                 : (b >> 3) == 0x1E ? 4
+                                    : 0;
     if (len == 0 || i + len > s.size()) return false;
     for (size_t k = 1; k < len; ++k) {
       if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
@@ -68,8 +71,8 @@ bool IsValidUtf8(std::string_view s) {
 }
 
 // Push every id through a StreamDecoder; checks that each piece is whole UTF-8.
-std::string Stream(const Tokenizer& tokenizer, const std::vector<int32_t>& ids,
-                   bool skip_special, std::vector<std::string>* pieces = nullptr) {
+std::string Stream(const Tokenizer& tokenizer, const std::vector<int32_t>& ids, bool skip_special,
+                   std::vector<std::string>* pieces = nullptr) {
   StreamDecoder decoder(tokenizer, skip_special);
   std::string text;
   for (int32_t id : ids) {
@@ -149,7 +152,8 @@ std::string SmallTokenizerJson(const std::string& merges,
                                          "trim_offsets": true, "use_regex": true}]})",
                                const std::string& added_tokens = "[]") {
   return R"({"version": "1.0", "added_tokens": )" + added_tokens + R"(,
-    "normalizer": null, "pre_tokenizer": )" + pre_tokenizer + R"(,
+    "normalizer": null, "pre_tokenizer": )" +
+         pre_tokenizer + R"(,
     "post_processor": null,
     "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true,
                 "use_regex": true},
@@ -159,7 +163,8 @@ std::string SmallTokenizerJson(const std::string& merges,
               "vocab": {"a": 0, "b": 1, "c": 2, "\u0120": 3, "1": 4, "2": 5,
                         "ab": 6, "abc": 7, "\u0120ab": 8, "12": 9, "bc": 10, "aa": 11,
                         "\u0120abc": 12},
-              "merges": )" + merges + "}}";
+              "merges": )" +
+         merges + "}}";
 }
 
 Tokenizer MustLoad(const std::string& json_text) {
@@ -174,8 +179,8 @@ TEST(Merges, StringsAndPairsGiveTheSameResult) {
                                                       "\u0120 abc"])"));
   Tokenizer pairs = MustLoad(SmallTokenizerJson(
       R"([["a", "b"], ["ab", "c"], ["\u0120", "ab"], ["1", "2"], ["\u0120", "abc"]])"));
-  Tokenizer mixed = MustLoad(SmallTokenizerJson(
-      R"(["a b", ["ab", "c"], "\u0120 ab", ["1", "2"], "\u0120 abc"])"));
+  Tokenizer mixed = MustLoad(
+      SmallTokenizerJson(R"(["a b", ["ab", "c"], "\u0120 ab", ["1", "2"], "\u0120 abc"])"));
   const std::string text = "abc ab abcab 12 cab";
   const std::vector<int32_t> expected = {7, 8, 12, 6, 3, 4, 5, 3, 2, 6};
   EXPECT_EQ(strings.Encode(text), expected);
@@ -198,8 +203,8 @@ TEST(PreTokenizer, DigitsSplitBeforeTheRegexAndPlainByteLevelWorks) {
   Tokenizer byte_level_only = MustLoad(SmallTokenizerJson(
       merges, R"({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true,
                   "use_regex": true})"));
-  Tokenizer sequence_of_one = MustLoad(SmallTokenizerJson(
-      merges, R"({"type": "Sequence", "pretokenizers": [{"type": "ByteLevel",
+  Tokenizer sequence_of_one = MustLoad(
+      SmallTokenizerJson(merges, R"({"type": "Sequence", "pretokenizers": [{"type": "ByteLevel",
                   "add_prefix_space": false, "trim_offsets": true, "use_regex": true}]})"));
   EXPECT_EQ(with_digits.Encode("ab12"), (std::vector<int32_t>{6, 4, 5}));
   EXPECT_EQ(byte_level_only.Encode("ab12"), (std::vector<int32_t>{6, 9}));
@@ -209,10 +214,10 @@ TEST(PreTokenizer, DigitsSplitBeforeTheRegexAndPlainByteLevelWorks) {
 }
 
 TEST(PreTokenizer, AddPrefixSpacePrependsToEachPiece) {
-  Tokenizer t = MustLoad(SmallTokenizerJson(
-      R"(["a b", "\u0120 ab"])",
-      R"({"type": "ByteLevel", "add_prefix_space": true, "use_regex": true})",
-      R"([{"id": 13, "content": "<x>", "special": true}])"));
+  Tokenizer t = MustLoad(
+      SmallTokenizerJson(R"(["a b", "\u0120 ab"])",
+                         R"({"type": "ByteLevel", "add_prefix_space": true, "use_regex": true})",
+                         R"([{"id": 13, "content": "<x>", "special": true}])"));
   EXPECT_EQ(t.Encode("ab"), (std::vector<int32_t>{8}));
   EXPECT_EQ(t.Encode(" ab"), (std::vector<int32_t>{8}));
   EXPECT_EQ(t.Encode("ab<x>ab"), (std::vector<int32_t>{8, 13, 8}));
@@ -226,7 +231,7 @@ TEST(PreTokenizer, BytesMissingFromTheVocabAreDropped) {
 TEST(AddedTokens, LongestMatchAtTheLeftmostPositionWins) {
   Tokenizer t = MustLoad(SmallTokenizerJson(R"(["a b"])", R"({"type": "ByteLevel",
       "add_prefix_space": false, "use_regex": true})",
-      R"([{"id": 20, "content": "<a>", "special": true},
+                                            R"([{"id": 20, "content": "<a>", "special": true},
           {"id": 21, "content": "<a><b>", "special": true},
           {"id": 22, "content": "a><", "special": false, "normalized": true},
           {"id": 23, "content": "c", "special": false, "normalized": false}])"));
@@ -301,20 +306,20 @@ std::string DecodeBytes(const std::vector<unsigned char>& bytes) {
 
 TEST(Decode, InvalidUtf8BecomesReplacementCharactersLikeFromUtf8Lossy) {
   const std::string r = "\xEF\xBF\xBD";
-  EXPECT_EQ(DecodeBytes({0xF0, 0x9F, 0x98, 'x'}), r + "x");      // truncated 4-byte: one
-  EXPECT_EQ(DecodeBytes({0xF0, 0x80, 0x80}), r + r + r);        // bad second byte
-  EXPECT_EQ(DecodeBytes({0xED, 0xA0, 0x80}), r + r + r);        // surrogate
-  EXPECT_EQ(DecodeBytes({0xE0, 0x80, 0xAF}), r + r + r);        // overlong
+  EXPECT_EQ(DecodeBytes({0xF0, 0x9F, 0x98, 'x'}), r + "x");  // truncated 4-byte: one
+  EXPECT_EQ(DecodeBytes({0xF0, 0x80, 0x80}), r + r + r);     // bad second byte
+  EXPECT_EQ(DecodeBytes({0xED, 0xA0, 0x80}), r + r + r);     // surrogate
+  EXPECT_EQ(DecodeBytes({0xE0, 0x80, 0xAF}), r + r + r);     // overlong
   EXPECT_EQ(DecodeBytes({0xE2, 0x82, 'A'}), r + "A");
-  EXPECT_EQ(DecodeBytes({0x80, 'a', 0xBF}), r + "a" + r);        // lone continuations
-  EXPECT_EQ(DecodeBytes({0xE2, 0x82, 0xAC}), "\xE2\x82\xAC");   // €
+  EXPECT_EQ(DecodeBytes({0x80, 'a', 0xBF}), r + "a" + r);           // lone continuations
+  EXPECT_EQ(DecodeBytes({0xE2, 0x82, 0xAC}), "\xE2\x82\xAC");       // €
   EXPECT_EQ(DecodeBytes({0xF4, 0x90, 0x80, 0x80}), r + r + r + r);  // above U+10FFFF
   EXPECT_EQ(DecodeBytes({0xE2}), r);
 }
 
 TEST(StreamDecoder, NeverEmitsHalfACharacter) {
   for (const std::string text : {"emoji 🚀 in 🌟 text ✨", "日本語のテキスト",
-                                  "family: 👨\u200d👩\u200d👧\u200d👦 flag: 🇺🇸", "👍"}) {
+                                 "family: 👨\u200d👩\u200d👧\u200d👦 flag: 🇺🇸", "👍"}) {
     SCOPED_TRACE(text);
     const std::vector<int32_t> ids = Real().Encode(text);
     // The test only means something if some token carries part of a character.
@@ -342,7 +347,9 @@ TEST(StreamDecoder, FlushTurnsAnIncompleteTailIntoReplacement) {
   // Invalid bytes are not held: they cannot become valid.
   EXPECT_EQ(decoder.Push(ByteToken(0x80)), "\xEF\xBF\xBD");
   EXPECT_EQ(decoder.Push(ByteToken(0xE6)), "");
-  EXPECT_EQ(decoder.Push(ByteToken('a')), "\xEF\xBF\xBD" "a");
+  EXPECT_EQ(decoder.Push(ByteToken('a')),
+            "\xEF\xBF\xBD"
+            "a");
   EXPECT_EQ(decoder.Push(*Real().TokenId("<|im_end|>")), "");  // special, skipped
   StreamDecoder keep(Real(), /*skip_special=*/false);
   EXPECT_EQ(keep.Push(*Real().TokenId("<|im_end|>")), "<|im_end|>");
@@ -355,7 +362,10 @@ TEST(StreamDecoder, FlushTurnsAnIncompleteTailIntoReplacement) {
 TEST(Encode, EmptyAndInvalidUtf8Input) {
   EXPECT_TRUE(Real().Encode("").empty());
   // Invalid UTF-8 is repaired to U+FFFD first (HF only accepts valid strings).
-  EXPECT_EQ(Real().Encode("a\xFF" "b"), Real().Encode("a\xEF\xBF\xBD" "b"));
+  EXPECT_EQ(Real().Encode("a\xFF"
+                          "b"),
+            Real().Encode("a\xEF\xBF\xBD"
+                          "b"));
   EXPECT_EQ(Real().Encode("\xE6\x97"), Real().Encode("\xEF\xBF\xBD"));
 }
 
@@ -425,12 +435,12 @@ TEST(LoadErrors, ModelProblems) {
   const std::string good = SmallTokenizerJson(R"(["a b"])");
   ExpectError(R"({"version": "1.0", "decoder": {"type": "ByteLevel"}})",
               ErrorCode::kInvalidArgument, "model");
-  ExpectError(Replace(good, R"("type": "BPE")", R"("type": "Unigram")"),
-              ErrorCode::kUnimplemented, "model.type");
+  ExpectError(Replace(good, R"("type": "BPE")", R"("type": "Unigram")"), ErrorCode::kUnimplemented,
+              "model.type");
   ExpectError(Replace(good, R"("type": "BPE")", R"("type": "WordPiece")"),
               ErrorCode::kUnimplemented, "WordPiece");
-  ExpectError(Replace(good, R"("dropout": null)", R"("dropout": 0.1)"),
-              ErrorCode::kUnimplemented, "model.dropout");
+  ExpectError(Replace(good, R"("dropout": null)", R"("dropout": 0.1)"), ErrorCode::kUnimplemented,
+              "model.dropout");
   ExpectError(Replace(good, R"("byte_fallback": false)", R"("byte_fallback": true)"),
               ErrorCode::kUnimplemented, "model.byte_fallback");
   ExpectError(SmallTokenizerJson(R"(["a q"])"), ErrorCode::kInvalidArgument, "model.merges[0]");
@@ -438,8 +448,7 @@ TEST(LoadErrors, ModelProblems) {
               "model.merges[1]");
   ExpectError(SmallTokenizerJson(R"([["a"]])"), ErrorCode::kInvalidArgument, "model.merges[0]");
   ExpectError(SmallTokenizerJson(R"({"a b": 0})"), ErrorCode::kInvalidArgument, "model.merges");
-  ExpectError(Replace(good, R"("a": 0)", R"("a": -4)"), ErrorCode::kInvalidArgument,
-              "model.vocab");
+  ExpectError(Replace(good, R"("a": 0)", R"("a": -4)"), ErrorCode::kInvalidArgument, "model.vocab");
   ExpectError(Replace(good, R"("unk_token": null)", R"("unk_token": "<unk>")"),
               ErrorCode::kInvalidArgument, "model.unk_token");
 }
@@ -457,14 +466,15 @@ TEST(LoadErrors, UnsupportedPipelineParts) {
   ExpectError(SmallTokenizerJson("[]", R"({"type": "Sequence", "pretokenizers": [
                 {"type": "Digits"}]})"),
               ErrorCode::kUnimplemented, "pre_tokenizer");
-  ExpectError(Replace(good, R"("decoder": {"type": "ByteLevel")", R"("decoder": {"type": "BPEDecoder")"),
-              ErrorCode::kUnimplemented, "decoder");
+  ExpectError(
+      Replace(good, R"("decoder": {"type": "ByteLevel")", R"("decoder": {"type": "BPEDecoder")"),
+      ErrorCode::kUnimplemented, "decoder");
   ExpectError(SmallTokenizerJson("[]", R"({"type": "ByteLevel"})",
                                  R"([{"id": 30, "content": "<m>", "lstrip": true}])"),
               ErrorCode::kUnimplemented, "added_tokens[0].lstrip");
-  ExpectError(SmallTokenizerJson("[]", R"({"type": "ByteLevel"})",
-                                 R"([{"id": 30, "content": ""}])"),
-              ErrorCode::kInvalidArgument, "added_tokens[0].content");
+  ExpectError(
+      SmallTokenizerJson("[]", R"({"type": "ByteLevel"})", R"([{"id": 30, "content": ""}])"),
+      ErrorCode::kInvalidArgument, "added_tokens[0].content");
   ExpectError(SmallTokenizerJson("[]", R"({"type": "ByteLevel"})",
                                  R"([{"id": 30, "content": "<m>"}, {"id": 30, "content": "<n>"}])"),
               ErrorCode::kInvalidArgument, "added_tokens[1].id");

@@ -9,9 +9,12 @@ namespace iris::kernels::ref {
 
 inline float LoadAsF32(const void* w, tensor::DType dtype, size_t i) {
   switch (dtype) {
-    case tensor::DType::kBF16: return tensor::Bf16ToF32(static_cast<const uint16_t*>(w)[i]);
-    case tensor::DType::kF16: return tensor::F16ToF32(static_cast<const uint16_t*>(w)[i]);
-    default: return static_cast<const float*>(w)[i];
+    case tensor::DType::kBF16:
+      return tensor::Bf16ToF32(static_cast<const uint16_t*>(w)[i]);
+    case tensor::DType::kF16:
+      return tensor::F16ToF32(static_cast<const uint16_t*>(w)[i]);
+    default:
+      return static_cast<const float*>(w)[i];
   }
 }
 
@@ -81,7 +84,8 @@ namespace iris::kernels::ref {
 inline void GeluTanh(float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     const double v = x[i];
-    x[i] = static_cast<float>(0.5 * v * (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))));
+    x[i] = static_cast<float>(0.5 * v *
+                              (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))));
   }
 }
 
