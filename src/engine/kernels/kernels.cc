@@ -232,27 +232,7 @@ void MatMulRowsT(const float* x, size_t x_stride, size_t num_tokens, const WT* w
     return;
   }
   // Few tokens (decode): dot-product tiles straight over the weight rows.
-  size_t t = 0;
-  for (; t + 4 <= num_tokens; t += 4) {
-    RowsForTokens<4>(x + t * x_stride, x_stride, w, k_dim, n_begin, n_end, out + t * out_stride,
-                     out_stride);
-  }
-  switch (num_tokens - t) {
-    case 3:
-      RowsForTokens<3>(x + t * x_stride, x_stride, w, k_dim, n_begin, n_end, out + t * out_stride,
-                       out_stride);
-      break;
-    case 2:
-      RowsForTokens<2>(x + t * x_stride, x_stride, w, k_dim, n_begin, n_end, out + t * out_stride,
-                       out_stride);
-      break;
-    case 1:
-      RowsForTokens<1>(x + t * x_stride, x_stride, w, k_dim, n_begin, n_end, out + t * out_stride,
-                       out_stride);
-      break;
-    default:
-      break;
-  }
+  TokensOverRows(x, x_stride, num_tokens, w, k_dim, n_begin, n_end, out, out_stride);
 }
 
 // ---- Attention for one head ----
