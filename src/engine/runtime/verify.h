@@ -16,8 +16,7 @@ struct VerifyLine {
   double max_abs_error = 0;  // for tensors
   double tolerance = 0;
   bool ok = false;
-  std::string detail;  // e.g. "8/8 tokens match" or why a case was skipped
-  bool skipped = false;
+  std::string detail;  // e.g. "8/8 tokens match"; empty for tensor comparisons
 };
 
 struct VerifyOptions {
