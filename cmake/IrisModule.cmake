@@ -1,10 +1,15 @@
 # iris_module(NAME DIR DEPS ...): one static library from DIR's *.cc (tests and benches
 # excluded), plus a test binary NAME_test from DIR's *_test.cc when there are any.
+# EXCLUDE_DIR names one subfolder of DIR that is a module of its own.
 function(iris_module name dir)
-  cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "EXCLUDE_DIR" "DEPS" ${ARGN})
   file(GLOB srcs CONFIGURE_DEPENDS ${dir}/*.cc ${dir}/*/*.cc)
   list(FILTER srcs EXCLUDE REGEX "_(test|bench|fuzz)\\.cc$")
   file(GLOB tests CONFIGURE_DEPENDS ${dir}/*_test.cc ${dir}/*/*_test.cc)
+  if(ARG_EXCLUDE_DIR)
+    list(FILTER srcs EXCLUDE REGEX "/${ARG_EXCLUDE_DIR}/")
+    list(FILTER tests EXCLUDE REGEX "/${ARG_EXCLUDE_DIR}/")
+  endif()
   if(srcs)
     add_library(${name} STATIC ${srcs})
     set(scope PUBLIC)

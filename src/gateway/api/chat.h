@@ -1,0 +1,164 @@
+// The one internal request/response vocabulary of the gateway. Every inbound dialect
+// (OpenAI chat, Anthropic messages) decodes into ChatRequest and encodes from ChatResponse /
+// StreamEvent; every provider translator encodes from ChatRequest and decodes into them.
+// Adding a dialect or a provider never changes this file's users, only adds one codec.
+#pragma once
+
+#include <boost/json/value.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace iris::gateway {
+
+enum class Role { kSystem, kUser, kAssistant, kTool };
+
+// One piece of a message's content.
+struct ContentPart {
+  enum class Type { kText, kImage };
+  Type type = Type::kText;
+  std::string text;  // kText
+  // kImage: exactly one of `url` (an http(s) URL) or `data_base64` (inline bytes) is set.
+  std::string url;
+  std::string media_type;   // "image/png", ... for inline data (may be empty for a URL)
+  std::string data_base64;  // base64 without the "data:...;base64," prefix
+  std::string detail;       // OpenAI's "low" / "high" / "auto"; empty when not given
+
+  static ContentPart Text(std::string t) {
+    ContentPart p;
+    p.text = std::move(t);
+    return p;
+  }
+};
+
+struct ToolCall {
+  std::string id;  // as the producing side spelled it (call_..., toolu_..., 9 chars)
+  std::string name;
+  std::string arguments;  // JSON text exactly as the model produced it ("{}" when none)
+};
+
+struct Message {
+  Role role = Role::kUser;
+  std::vector<ContentPart> content;  // may be empty for an assistant turn with tool calls
+  std::vector<ToolCall> tool_calls;  // kAssistant only
+  std::string tool_call_id;          // kTool only: the call this result answers
+  std::string name;                  // optional participant name (OpenAI `name`)
+  bool is_error = false;             // kTool: Anthropic tool_result is_error
+};
+
+struct Tool {
+  std::string name;
+  std::string description;
+  boost::json::value parameters;  // JSON Schema object (null when the tool takes none)
+  bool strict = false;
+};
+
+struct ToolChoice {
+  enum class Mode { kAuto, kNone, kRequired, kTool };
+  Mode mode = Mode::kAuto;
+  std::string name;  // kTool
+};
+
+struct ResponseFormat {
+  enum class Type { kText, kJsonObject, kJsonSchema };
+  Type type = Type::kText;
+  std::string name;           // kJsonSchema
+  boost::json::value schema;  // kJsonSchema
+  bool strict = false;
+};
+
+// Per-request routing, as Vercel AI Gateway and OpenRouter accept it in the body.
+struct RoutingHints {
+  std::vector<std::string> models;  // fallback model list, tried after `model`
+  std::vector<std::string> order;   // provider names to try first, in this order
+  std::vector<std::string> only;    // provider names allowed (empty: all)
+};
+
+enum class Dialect { kOpenAI, kAnthropic };
+
+struct ChatRequest {
+  std::string model;              // as the caller named it: alias, provider/model or bare id
+  std::vector<Message> messages;  // system messages included, in order
+  std::vector<Tool> tools;
+  std::optional<ToolChoice> tool_choice;
+  std::optional<bool> parallel_tool_calls;
+  std::optional<ResponseFormat> response_format;
+  std::vector<std::string> stop;
+  std::optional<double> temperature;
+  std::optional<double> top_p;
+  std::optional<int64_t> top_k;
+  std::optional<int64_t> max_tokens;  // max_tokens / max_completion_tokens / Anthropic max_tokens
+  std::optional<int64_t> seed;
+  std::optional<double> frequency_penalty;
+  std::optional<double> presence_penalty;
+  bool stream = false;
+  bool include_usage = false;  // OpenAI stream_options.include_usage
+  std::string user;            // end-user id (OpenAI user / Anthropic metadata.user_id)
+  RoutingHints routing;
+  Dialect dialect = Dialect::kOpenAI;  // which inbound API it came through
+};
+
+enum class FinishReason { kStop, kLength, kToolCalls, kContentFilter, kError };
+
+// Token counts as the provider reported them, normalised: input_tokens includes cached ones.
+struct Usage {
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;        // includes reasoning tokens
+  int64_t cached_input_tokens = 0;  // read from a prompt cache (subset of input_tokens)
+  int64_t cache_write_tokens = 0;   // written to a prompt cache (subset of input_tokens)
+  int64_t reasoning_tokens = 0;     // subset of output_tokens
+  bool reported = false;            // the provider said anything at all
+};
+
+struct ChatResponse {
+  std::string id;
+  std::string model;  // the upstream model that answered
+  int64_t created = 0;
+  std::string text;
+  std::vector<ToolCall> tool_calls;
+  FinishReason finish_reason = FinishReason::kStop;
+  Usage usage;
+};
+
+// One step of a streamed answer, provider-neutral. A well-formed stream is:
+// kStart, then any mix of kTextDelta / kToolCallStart / kToolCallDelta, then kFinish,
+// optionally kUsage (before or after kFinish), and nothing after the stream's end.
+struct StreamEvent {
+  enum class Type { kStart, kTextDelta, kToolCallStart, kToolCallDelta, kFinish, kUsage };
+  Type type = Type::kTextDelta;
+  std::string text;   // kTextDelta; kToolCallDelta: a fragment of the arguments JSON
+  int index = 0;      // kToolCallStart / kToolCallDelta: 0-based tool call index
+  std::string id;     // kStart: response id; kToolCallStart: tool call id
+  std::string name;   // kToolCallStart: function name
+  std::string model;  // kStart: upstream model
+  FinishReason finish_reason = FinishReason::kStop;  // kFinish
+  Usage usage;                                       // kUsage
+};
+
+// Whose fault a failure was; decides the HTTP status and the error body in each dialect
+// (api/errors.h holds the one map).
+enum class ErrorClass {
+  kInvalidRequest,   // 400: the caller's request is malformed or unsupported
+  kAuthentication,   // 401: missing or wrong gateway key
+  kPermission,       // 403: the key may not do this (policy)
+  kNotFound,         // 404: unknown model / route / path
+  kPayloadTooLarge,  // 413
+  kRateLimited,      // 429: a gateway limit or budget (policy)
+  kUpstream,         // 502: the provider failed or answered garbage
+  kUpstreamTimeout,  // 504: the provider did not answer in time
+  kOverloaded,       // 503/529: every target is unavailable or the gateway is shutting down
+  kInternal,         // 500: a bug in iris
+};
+
+struct GatewayError {
+  ErrorClass error_class = ErrorClass::kInternal;
+  std::string message;      // a sentence a person can act on
+  std::string code;         // optional machine code ("model_not_found", "context_length", ...)
+  std::string param;        // optional offending request field
+  int upstream_status = 0;  // when an upstream answered: its status
+  std::string provider;     // when an upstream is at fault: its name
+  std::optional<double> retry_after_s;  // from a 429/503 upstream or a local limit
+};
+
+}  // namespace iris::gateway

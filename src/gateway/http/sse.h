@@ -1,0 +1,46 @@
+// Server-Sent Events framing (WHATWG "text/event-stream"), both directions. No LLM
+// knowledge: providers interpret the `data` of each event.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace iris::gateway::http {
+
+struct SseEvent {
+  std::string event;  // the `event:` field; empty when absent (the spec's "message")
+  std::string data;   // `data:` lines joined with '\n'
+  std::string id;
+};
+
+// Incremental parser: feed bytes as they arrive, in any split; complete events come out.
+// Handles \n, \r\n and \r line ends, comments (": ping"), fields without a space after
+// the colon, multi-line data, and a BOM. Not thread-safe; one per stream.
+class SseParser {
+ public:
+  // Appends every event completed by `bytes` to `out`.
+  void Feed(std::string_view bytes, std::vector<SseEvent>& out);
+  // True when bytes are buffered that do not yet form a complete event (a stream that
+  // ends here was cut mid-event).
+  bool HasPartialEvent() const;
+  // Bytes received so far (for limits and logs).
+  size_t bytes_seen() const { return bytes_seen_; }
+
+ private:
+  void ProcessLine(std::string_view line, std::vector<SseEvent>& out);
+
+  std::string line_;  // the current incomplete line
+  SseEvent pending_;  // fields of the event being built
+  bool has_fields_ = false;
+  int data_lines_ = 0;  // data lines in pending_
+  bool last_was_cr_ = false;
+  bool bom_checked_ = false;
+  size_t bytes_seen_ = 0;
+};
+
+// "event: NAME\ndata: DATA\n\n" (the event line omitted when `event` is empty); data with
+// newlines becomes several data lines.
+std::string EncodeSse(std::string_view data, std::string_view event = {});
+
+}  // namespace iris::gateway::http

@@ -1,0 +1,63 @@
+// The interface every cloud provider's translator implements: ChatRequest -> upstream HTTP
+// request bytes, upstream response bytes -> ChatResponse / StreamEvents / GatewayError.
+// Translators are pure: no I/O, no clocks, no globals; the proxy does the I/O.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+#include "gateway/api/chat.h"
+#include "gateway/http/sse.h"
+
+namespace iris::gateway::providers {
+
+// What the proxy knows about the target when it encodes a request.
+struct TargetInfo {
+  std::string provider;  // configured provider name ("openai", "groq", ...)
+  std::string model;     // upstream model id ("gpt-4o-mini")
+  std::string api_key;   // resolved secret; empty when the provider needs none
+  std::string base_url;  // e.g. "https://api.openai.com/v1" (no trailing slash)
+};
+
+struct UpstreamRequest {
+  std::string method = "POST";
+  std::string url;                                           // absolute: base_url + path (+ query)
+  std::vector<std::pair<std::string, std::string>> headers;  // auth + content-type + version
+  std::string body;
+};
+
+// Decodes one upstream stream. Feed it the parsed SSE events in order; it returns the
+// neutral events each one produces. An error (malformed JSON, an upstream `error` event,
+// an impossible sequence) comes back as a Status (kDataLoss for garbage, kUnavailable for
+// an error the upstream reported mid-stream) whose message names the provider.
+class StreamTranslator {
+ public:
+  virtual ~StreamTranslator() = default;
+  virtual Result<std::vector<StreamEvent>> OnEvent(const http::SseEvent& event) = 0;
+  // The upstream closed the stream. Returns the trailing events, or an error when the
+  // stream ended before its terminal marker ([DONE], message_stop, a finishReason) —
+  // a truncated answer must never look complete.
+  virtual Result<std::vector<StreamEvent>> OnEnd() = 0;
+};
+
+class Translator {
+ public:
+  virtual ~Translator() = default;
+  // The request to send. Fails (kInvalidArgument) when the request uses something the
+  // provider cannot take; the message says what and which provider.
+  virtual Result<UpstreamRequest> EncodeRequest(const ChatRequest& request,
+                                                const TargetInfo& target) const = 0;
+  // A 2xx non-streaming body.
+  virtual Result<ChatResponse> DecodeResponse(std::string_view body) const = 0;
+  virtual std::unique_ptr<StreamTranslator> NewStreamTranslator() const = 0;
+  // A non-2xx answer: the provider's error body mapped to whose fault it is.
+  // `retry_after` is the Retry-After header's value (empty when absent).
+  virtual GatewayError DecodeError(int status, std::string_view body,
+                                   std::string_view retry_after) const = 0;
+};
+
+}  // namespace iris::gateway::providers
