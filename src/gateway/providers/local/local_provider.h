@@ -1,0 +1,83 @@
+// The built-in SmolVLM2 engine as a gateway provider: requests queue to one engine thread,
+// which renders the checkpoint's chat template, decodes images, generates, and streams
+// neutral StreamEvents back. The only gateway code that includes the engine.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "base/status.h"
+#include "gateway/api/chat.h"
+
+namespace iris::runtime {
+class Engine;
+}
+
+namespace iris::gateway::providers {
+
+struct LocalOptions {
+  std::string model_name = "smolvlm2";  // the id callers see (local/<model_name>)
+  size_t max_queue = 16;                // waiting requests beyond the running one
+  int default_max_tokens = 512;         // when the request names none
+  uint64_t max_image_pixels = 4096ull * 4096ull;
+};
+
+// Receives one generation's events on the engine thread. `on_event` returns false to stop
+// the generation (the caller went away); `on_done` is called exactly once, last, with OK
+// or the error that ended the request.
+struct LocalSink {
+  std::function<bool(const StreamEvent&)> on_event;
+  std::function<void(const Status&)> on_done;
+};
+
+// Counters for /metrics, read from any thread.
+struct LocalStats {
+  std::atomic<int64_t> queued{0};
+  std::atomic<int64_t> running{0};
+  std::atomic<int64_t> completed{0};
+  std::atomic<int64_t> output_tokens{0};
+  std::atomic<double> last_decode_tokens_per_s{0};
+};
+
+class LocalProvider {
+ public:
+  // Takes the loaded engine; starts the engine thread.
+  LocalProvider(std::unique_ptr<runtime::Engine> engine, LocalOptions options);
+  ~LocalProvider();  // finishes the running generation, fails the queued ones, joins
+  LocalProvider(const LocalProvider&) = delete;
+  LocalProvider& operator=(const LocalProvider&) = delete;
+
+  // Checks what the engine can take (text, inline images; no tools, no JSON mode), then
+  // queues the request. kUnimplemented for an input it cannot take (the router falls over
+  // to another target), kResourceExhausted when the queue is full. Thread-safe.
+  Status Submit(ChatRequest request, LocalSink sink);
+
+  const std::string& model_name() const { return options_.model_name; }
+  const LocalStats& stats() const { return stats_; }
+  bool has_vision() const;
+
+ private:
+  struct Job {
+    ChatRequest request;
+    LocalSink sink;
+  };
+  void Loop();
+  Status Run(Job& job);
+
+  std::unique_ptr<runtime::Engine> engine_;
+  LocalOptions options_;
+  LocalStats stats_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace iris::gateway::providers

@@ -1,0 +1,159 @@
+#include "gateway/providers/local/local_provider.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "base/base64.h"
+#include "base/mapped_file.h"
+#include "engine/runtime/engine.h"
+
+namespace iris::gateway::providers {
+namespace {
+
+const std::string kModel = std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/tiny-256m-style";
+
+std::unique_ptr<LocalProvider> MakeProvider(size_t max_queue = 16) {
+  runtime::EngineOptions eo;
+  eo.threads = 1;
+  auto engine = runtime::Engine::Load(kModel, eo);
+  EXPECT_TRUE(engine.ok()) << engine.status().ToString();
+  LocalOptions o;
+  o.max_queue = max_queue;
+  o.default_max_tokens = 8;
+  return std::make_unique<LocalProvider>(std::move(engine).value(), o);
+}
+
+ChatRequest TextRequest(std::string text) {
+  ChatRequest r;
+  Message m;
+  m.content.push_back(ContentPart::Text(std::move(text)));
+  r.messages.push_back(m);
+  return r;
+}
+
+struct Collected {
+  std::vector<StreamEvent> events;
+  Status status;
+};
+
+Collected RunToEnd(LocalProvider& p, ChatRequest r, int stop_after = -1) {
+  auto events = std::make_shared<std::vector<StreamEvent>>();
+  std::promise<Status> done;
+  auto fut = done.get_future();
+  Status s =
+      p.Submit(std::move(r), LocalSink{[events, stop_after](const StreamEvent& e) {
+                                         events->push_back(e);
+                                         return stop_after < 0 ||
+                                                static_cast<int>(events->size()) < stop_after;
+                                       },
+                                       [&done](const Status& st) { done.set_value(st); }});
+  if (!s.ok()) return {{}, s};
+  Status st = fut.get();
+  return {*events, st};
+}
+
+TEST(LocalProvider, StreamsStartTextFinishAndUsage) {
+  auto p = MakeProvider();
+  Collected c = RunToEnd(*p, TextRequest("Hello"));
+  ASSERT_TRUE(c.status.ok()) << c.status.ToString();
+  ASSERT_GE(c.events.size(), 3u);
+  EXPECT_EQ(c.events.front().type, StreamEvent::Type::kStart);
+  EXPECT_EQ(c.events.back().type, StreamEvent::Type::kUsage);
+  EXPECT_GT(c.events.back().usage.input_tokens, 0);
+  EXPECT_GT(c.events.back().usage.output_tokens, 0);
+  EXPECT_LE(c.events.back().usage.output_tokens, 8);
+  EXPECT_EQ(c.events[c.events.size() - 2].type, StreamEvent::Type::kFinish);
+}
+
+TEST(LocalProvider, GreedyIsDeterministic) {
+  auto p = MakeProvider();
+  auto text = [&] {
+    std::string t;
+    for (const auto& e : RunToEnd(*p, TextRequest("Describe")).events) {
+      if (e.type == StreamEvent::Type::kTextDelta) t += e.text;
+    }
+    return t;
+  };
+  EXPECT_EQ(text(), text());
+}
+
+TEST(LocalProvider, CallerCanStopTheGeneration) {
+  auto p = MakeProvider();
+  ChatRequest r = TextRequest("Hello");
+  r.max_tokens = 64;
+  Collected c = RunToEnd(*p, r, /*stop_after=*/2);
+  EXPECT_TRUE(c.status.ok());
+  EXPECT_EQ(c.events.size(), 2u);  // start + one piece, then nothing
+}
+
+TEST(LocalProvider, RefusesWhatItCannotTakeWithReasons) {
+  auto p = MakeProvider();
+  ChatRequest tools = TextRequest("x");
+  tools.tools.push_back(Tool{"f", "", {}, false});
+  EXPECT_EQ(p->Submit(tools, {}).code(), ErrorCode::kUnimplemented);
+  ChatRequest url = TextRequest("x");
+  ContentPart img;
+  img.type = ContentPart::Type::kImage;
+  img.url = "https://example.com/cat.png";
+  url.messages[0].content.push_back(img);
+  Status s = p->Submit(url, {});
+  EXPECT_EQ(s.code(), ErrorCode::kUnimplemented);
+  EXPECT_NE(s.message().find("example.com"), std::string::npos);
+}
+
+TEST(LocalProvider, CorruptImageEndsWithAClearError) {
+  auto p = MakeProvider();
+  ChatRequest r = TextRequest("What is this?");
+  ContentPart img;
+  img.type = ContentPart::Type::kImage;
+  img.data_base64 = Base64Encode("\x89PNG\r\n\x1a\n not really");
+  r.messages[0].content.insert(r.messages[0].content.begin(), img);
+  Collected c = RunToEnd(*p, r);
+  EXPECT_FALSE(c.status.ok());
+  EXPECT_NE(c.status.message().find("image 1"), std::string::npos) << c.status.message();
+}
+
+TEST(LocalProvider, AnswersAnInlineImage) {
+  auto p = MakeProvider();
+  auto png = ReadFileToString(std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/images/small.png");
+  ASSERT_TRUE(png.ok());
+  ChatRequest r = TextRequest("What colour?");
+  ContentPart img;
+  img.type = ContentPart::Type::kImage;
+  img.data_base64 = Base64Encode(*png);
+  r.messages[0].content.insert(r.messages[0].content.begin(), img);
+  Collected c = RunToEnd(*p, r);
+  EXPECT_TRUE(c.status.ok()) << c.status.ToString();
+}
+
+TEST(LocalProvider, FullQueueIsResourceExhausted) {
+  auto p = MakeProvider(/*max_queue=*/1);
+  // One running (blocked in its sink until released) and one queued fill it.
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::promise<void> started;
+  auto started_f = started.get_future();
+  bool first = true;
+  ChatRequest slow = TextRequest("a");
+  slow.max_tokens = 4;
+  ASSERT_TRUE(p->Submit(slow, LocalSink{[&, released](const StreamEvent&) {
+                                          if (first) {
+                                            first = false;
+                                            started.set_value();
+                                            released.wait();
+                                          }
+                                          return true;
+                                        },
+                                        [](const Status&) {}})
+                  .ok());
+  started_f.wait();
+  ASSERT_TRUE(
+      p->Submit(slow, LocalSink{[](const StreamEvent&) { return true; }, [](const Status&) {}})
+          .ok());
+  EXPECT_EQ(p->Submit(slow, {}).code(), ErrorCode::kResourceExhausted);
+  release.set_value();
+}
+
+}  // namespace
+}  // namespace iris::gateway::providers
