@@ -1,0 +1,352 @@
+// Fake provider upstreams for iris's integration and e2e tests: one real HTTP server on
+// loopback that speaks OpenAI, Anthropic, Gemini and Mistral wire formats (SSE included),
+// validates requests as strictly as the real APIs, and injects faults chosen by model name.
+//
+// Paths:   /openai/v1/chat/completions   /mistral/v1/chat/completions
+//          /anthropic/v1/messages        /gemini/v1beta/models/{model}:generateContent
+//          /compat/v1/chat/completions   /gemini/v1beta/models/{model}:streamGenerateContent?alt=sse
+// Faults (the upstream model id):
+//   fail-<status>[-<tag>]     always answer that status with the provider's error body
+//   flaky-<n>-<tag>           answer 503 to the first n requests for this model, then succeed
+//   ratelimit-<n>-<tag>       429 with retry-after: 0 to the first n, then succeed
+//   stall-headers[-<tag>]     accept, never answer
+//   stall-mid[-<tag>]         stream one delta, then stall
+//   cut-mid[-<tag>]           stream one delta, then reset the connection
+//   no-terminator[-<tag>]     stream a full answer but omit [DONE] / message_stop / finishReason
+//   malformed[-<tag>]         stream one delta, then a data line that is not JSON
+//   trickle-<ms>[-<tag>]      stream each word <ms> apart
+// Anything else answers "Hello from <provider>" plus an echo of the last user text.
+// GET /_stats gives request counts per provider/model; GET /_last/<provider> the last body.
+import http from 'node:http';
+
+const KEY = process.env.FAKE_UPSTREAM_KEY || 'test-key';
+
+function sendJson(res, status, obj, headers = {}) {
+  const body = JSON.stringify(obj);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+const errorShapes = {
+  openai: (status, message, type = 'invalid_request_error', code = null, param = null) => ({ error: { message, type, param, code } }),
+  mistral: (status, message, type = 'invalid_request_error') => ({ object: 'error', message, type, param: null, code: String(status) }),
+  compat: (status, message, type = 'invalid_request_error', code = null) => ({ error: { message, type, param: null, code } }),
+  anthropic: (status, message, type = 'invalid_request_error') => ({ type: 'error', error: { type, message }, request_id: 'req_fake' }),
+  gemini: (status, message, statusName = 'INVALID_ARGUMENT') => ({ error: { code: status, message, status: statusName } }),
+};
+
+function providerError(provider, status, message) {
+  const anthropicTypes = { 400: 'invalid_request_error', 401: 'authentication_error', 403: 'permission_error', 404: 'not_found_error', 413: 'request_too_large', 429: 'rate_limit_error', 500: 'api_error', 529: 'overloaded_error' };
+  const geminiStatus = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE', 504: 'DEADLINE_EXCEEDED' };
+  const openaiTypes = { 401: 'invalid_request_error', 429: 'rate_limit_exceeded', 500: 'server_error', 503: 'server_error' };
+  if (provider === 'anthropic') return errorShapes.anthropic(status, message, anthropicTypes[status] || 'api_error');
+  if (provider === 'gemini') return errorShapes.gemini(status, message, geminiStatus[status] || 'UNKNOWN');
+  if (provider === 'mistral') return errorShapes.mistral(status, message);
+  return errorShapes.openai(status, message, openaiTypes[status] || 'invalid_request_error');
+}
+
+function lastUserText(provider, body) {
+  const text = (content) => {
+    if (typeof content === 'string') return content;
+    if (!Array.isArray(content)) return '';
+    return content.filter((p) => p.type === 'text' || typeof p.text === 'string').map((p) => p.text).join(' ');
+  };
+  if (provider === 'gemini') {
+    const turns = (body.contents || []).filter((c) => c.role === 'user');
+    const last = turns[turns.length - 1];
+    return last ? last.parts.filter((p) => typeof p.text === 'string').map((p) => p.text).join(' ') : '';
+  }
+  const msgs = (body.messages || []).filter((m) => m.role === 'user');
+  return msgs.length ? text(msgs[msgs.length - 1].content) : '';
+}
+
+function countImages(provider, body) {
+  let n = 0;
+  if (provider === 'gemini') {
+    for (const c of body.contents || []) for (const p of c.parts || []) if (p.inlineData || p.fileData) n++;
+    return n;
+  }
+  for (const m of body.messages || []) {
+    if (!Array.isArray(m.content)) continue;
+    for (const p of m.content) if (p.type === 'image_url' || p.type === 'image') n++;
+  }
+  return n;
+}
+
+// ---- request validation, as strict as the real services (protocols.md §8.1) ----
+function validate(provider, req, body) {
+  const bad = (status, message) => ({ status, message });
+  if (provider === 'anthropic') {
+    if (req.headers['x-api-key'] !== KEY) return bad(401, 'invalid x-api-key');
+    if (!req.headers['anthropic-version']) return bad(400, 'anthropic-version: header is required');
+    if (typeof body.model !== 'string') return bad(400, 'model: Field required');
+    if (typeof body.max_tokens !== 'number') return bad(400, 'max_tokens: Field required');
+    if (!Array.isArray(body.messages) || body.messages.length === 0) return bad(400, 'messages: Field required');
+    let expect = 'user';
+    let pendingToolUse = new Set();
+    for (const [i, m] of body.messages.entries()) {
+      if (m.role === 'system') return bad(400, `messages.${i}.role: Input should be 'user' or 'assistant'`);
+      if (m.role !== expect) return bad(400, `messages: roles must alternate between "user" and "assistant", but found multiple "${m.role}" roles in a row`);
+      expect = m.role === 'user' ? 'assistant' : 'user';
+      const blocks = typeof m.content === 'string' ? [{ type: 'text', text: m.content }] : m.content;
+      if (!Array.isArray(blocks) || blocks.length === 0) return bad(400, `messages.${i}: all messages must have non-empty content except for the optional final assistant message`);
+      const results = new Set();
+      for (const b of blocks) {
+        if (b.type === 'tool_use') {
+          if (!Array.isArray(body.tools)) return bad(400, 'Requests which include `tool_use` or `tool_result` blocks must define tools.');
+          if (typeof b.input !== 'object' || Array.isArray(b.input)) return bad(400, `messages.${i}.content: tool_use.input: Input should be a valid dictionary`);
+          pendingToolUse.add(b.id);
+        } else if (b.type === 'tool_result') {
+          if (!pendingToolUse.has(b.tool_use_id)) return bad(400, `messages.${i}.content: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${b.tool_use_id}. Each \`tool_result\` block must have a corresponding \`tool_use\` block in the previous message.`);
+          results.add(b.tool_use_id);
+        } else if (b.type === 'image') {
+          const s = b.source || {};
+          if (s.type === 'base64' && !['image/jpeg', 'image/png', 'image/gif', 'image/webp'].includes(s.media_type)) return bad(400, `messages.${i}.content: image.source.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'`);
+        } else if (b.type === 'text') {
+          if (typeof b.text !== 'string') return bad(400, `messages.${i}.content: text.text: Field required`);
+        } else {
+          return bad(400, `messages.${i}.content: unknown block type ${b.type}`);
+        }
+      }
+      if (m.role === 'user') pendingToolUse = new Set([...pendingToolUse].filter((id) => !results.has(id)));
+    }
+    if (body.temperature !== undefined && (body.temperature < 0 || body.temperature > 1)) return bad(400, 'temperature: Input should be less than or equal to 1');
+    return null;
+  }
+  if (provider === 'gemini') {
+    if (req.headers['x-goog-api-key'] !== KEY) return bad(400, 'API key not valid. Please pass a valid API key.');
+    const allowed = new Set(['contents', 'systemInstruction', 'tools', 'toolConfig', 'generationConfig', 'safetySettings', 'cachedContent']);
+    for (const k of Object.keys(body)) if (!allowed.has(k)) return bad(400, `Invalid JSON payload received. Unknown name "${k}": Cannot find field.`);
+    if (!Array.isArray(body.contents) || body.contents.length === 0) return bad(400, '* GenerateContentRequest.contents: contents is not specified');
+    for (const [i, c] of body.contents.entries()) {
+      if (c.role !== 'user' && c.role !== 'model') return bad(400, `Invalid value at 'contents[${i}].role'`);
+      for (const p of c.parts || []) {
+        if (p.functionResponse && !p.functionResponse.name) return bad(400, `* GenerateContentRequest.contents[${i}].parts.function_response.name: Name cannot be empty.`);
+      }
+    }
+    if (body.generationConfig) {
+      const g = new Set(['temperature', 'topP', 'topK', 'maxOutputTokens', 'stopSequences', 'seed', 'responseMimeType', 'responseSchema', 'candidateCount', 'presencePenalty', 'frequencyPenalty', 'thinkingConfig']);
+      for (const k of Object.keys(body.generationConfig)) if (!g.has(k)) return bad(400, `Invalid JSON payload received. Unknown name "${k}" at 'generation_config': Cannot find field.`);
+    }
+    return null;
+  }
+  // OpenAI, Mistral and OpenAI-compatible.
+  if (req.headers.authorization !== `Bearer ${KEY}`) {
+    return bad(401, 'Incorrect API key provided.');
+  }
+  if (typeof body.model !== 'string') return bad(400, "you must provide a model parameter");
+  if (!Array.isArray(body.messages) || body.messages.length === 0) return bad(400, "'messages' is a required property");
+  if (body.stream_options && !body.stream) return bad(400, 'The \'stream_options\' parameter is only allowed when \'stream\' is enabled.');
+  const callIds = new Set();
+  for (const [i, m] of body.messages.entries()) {
+    if (!['system', 'developer', 'user', 'assistant', 'tool'].includes(m.role)) return bad(400, `Invalid value: '${m.role}'. Supported values are: 'system', 'assistant', 'user', 'tool', and 'developer'.`);
+    for (const tc of m.tool_calls || []) {
+      if (provider === 'mistral' && !/^[a-zA-Z0-9]{9}$/.test(tc.id)) return bad(400, `Tool call id was ${tc.id} but must be a-z, A-Z, 0-9, with a length of 9.`);
+      callIds.add(tc.id);
+    }
+    if (m.role === 'tool') {
+      if (!m.tool_call_id) return bad(400, `messages[${i}].tool_call_id: missing`);
+      if (!callIds.has(m.tool_call_id)) return bad(400, `Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.`);
+    }
+  }
+  if (provider === 'mistral') {
+    if (body.stream_options !== undefined) return bad(422, 'stream_options: Extra inputs are not permitted');
+    if (body.seed !== undefined) return bad(422, 'seed: Extra inputs are not permitted');
+    if (body.max_completion_tokens !== undefined) return bad(422, 'max_completion_tokens: Extra inputs are not permitted');
+  }
+  return null;
+}
+
+// ---- answers ----
+function planAnswer(provider, body) {
+  const lastIsTool = provider === 'gemini'
+    ? (body.contents || []).at(-1)?.parts?.some((p) => p.functionResponse)
+    : provider === 'anthropic'
+      ? Array.isArray(body.messages?.at(-1)?.content) && body.messages.at(-1).content.some((b) => b.type === 'tool_result')
+      : body.messages?.at(-1)?.role === 'tool';
+  const hasTools = provider === 'gemini' ? Array.isArray(body.tools) && body.tools.length > 0 : Array.isArray(body.tools) && body.tools.length > 0;
+  if (hasTools && !lastIsTool) {
+    return { toolCall: { name: provider === 'gemini' ? body.tools[0].functionDeclarations[0].name : provider === 'anthropic' ? body.tools[0].name : body.tools[0].function.name, args: { city: 'Paris' } } };
+  }
+  const images = countImages(provider, body);
+  let text = `Hello from ${provider}`;
+  if (lastIsTool) text = `${text}: the tool said it is sunny`;
+  else if (images) text = `${text}: I see ${images} image${images > 1 ? 's' : ''}`;
+  const echo = lastUserText(provider, body);
+  if (echo && !lastIsTool) text += `. You said: ${echo}`;
+  return { text };
+}
+
+const words = (text) => text.split(/(?<= )/);
+const usageFor = (body, text) => ({ input: 11 + JSON.stringify(body.messages || body.contents || []).length % 7, output: Math.max(1, words(text).length), cached: 0 });
+let idCounter = 0;
+const nextId = () => (++idCounter).toString(36).padStart(9, '0').slice(-9);
+
+function jsonAnswer(provider, model, body, answer) {
+  const u = usageFor(body, answer.text || '');
+  if (provider === 'anthropic') {
+    const content = answer.toolCall
+      ? [{ type: 'tool_use', id: `toolu_${nextId()}`, name: answer.toolCall.name, input: answer.toolCall.args }]
+      : [{ type: 'text', text: answer.text }];
+    return { id: `msg_${nextId()}`, type: 'message', role: 'assistant', model, content, stop_reason: answer.toolCall ? 'tool_use' : 'end_turn', stop_sequence: null, usage: { input_tokens: u.input, output_tokens: u.output, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } };
+  }
+  if (provider === 'gemini') {
+    const parts = answer.toolCall ? [{ functionCall: { name: answer.toolCall.name, args: answer.toolCall.args } }] : [{ text: answer.text }];
+    return { candidates: [{ content: { parts, role: 'model' }, finishReason: 'STOP', index: 0 }], usageMetadata: { promptTokenCount: u.input, candidatesTokenCount: u.output, totalTokenCount: u.input + u.output }, modelVersion: model, responseId: nextId() };
+  }
+  const message = answer.toolCall
+    ? { role: 'assistant', content: null, tool_calls: [{ id: provider === 'mistral' ? nextId() : `call_${nextId()}`, type: 'function', function: { name: answer.toolCall.name, arguments: JSON.stringify(answer.toolCall.args) } }] }
+    : { role: 'assistant', content: answer.text };
+  return { id: `chatcmpl-${nextId()}`, object: 'chat.completion', created: 1700000000, model, choices: [{ index: 0, message, logprobs: null, finish_reason: answer.toolCall ? 'tool_calls' : 'stop' }], usage: { prompt_tokens: u.input, completion_tokens: u.output, total_tokens: u.input + u.output, prompt_tokens_details: { cached_tokens: 0 } } };
+}
+
+// A stream as a list of raw SSE frames (strings) plus where faults may cut in.
+function streamFrames(provider, model, body, answer, { terminator = true } = {}) {
+  const u = usageFor(body, answer.text || '');
+  const frames = [];
+  if (provider === 'anthropic') {
+    const ev = (type, obj) => `event: ${type}\ndata: ${JSON.stringify({ type, ...obj })}\n\n`;
+    frames.push(ev('message_start', { message: { id: `msg_${nextId()}`, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: u.input, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } } }));
+    if (answer.toolCall) {
+      frames.push(ev('content_block_start', { index: 0, content_block: { type: 'tool_use', id: `toolu_${nextId()}`, name: answer.toolCall.name, input: {} } }));
+      const json = JSON.stringify(answer.toolCall.args);
+      frames.push(ev('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: '' } }));
+      frames.push(ev('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: json.slice(0, 5) } }));
+      frames.push(ev('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: json.slice(5) } }));
+    } else {
+      frames.push(ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }));
+      frames.push(ev('ping', {}));
+      for (const w of words(answer.text)) frames.push(ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: w } }));
+    }
+    frames.push(ev('content_block_stop', { index: 0 }));
+    frames.push(ev('message_delta', { delta: { stop_reason: answer.toolCall ? 'tool_use' : 'end_turn', stop_sequence: null }, usage: { output_tokens: u.output } }));
+    if (terminator) frames.push(ev('message_stop', {}));
+    return frames;
+  }
+  if (provider === 'gemini') {
+    const chunk = (parts, finish) => `data: ${JSON.stringify({ candidates: [{ content: { parts, role: 'model' }, ...(finish ? { finishReason: 'STOP' } : {}), index: 0 }], usageMetadata: { promptTokenCount: u.input, candidatesTokenCount: u.output, totalTokenCount: u.input + u.output }, modelVersion: model })}\r\n\r\n`;
+    if (answer.toolCall) {
+      frames.push(chunk([{ functionCall: { name: answer.toolCall.name, args: answer.toolCall.args } }], terminator));
+    } else {
+      const ws = words(answer.text);
+      ws.forEach((w, i) => frames.push(chunk([{ text: w }], terminator && i === ws.length - 1)));
+    }
+    return frames;
+  }
+  const id = `chatcmpl-${nextId()}`;
+  const includeUsage = provider === 'mistral' || body.stream_options?.include_usage;
+  const chunk = (delta, finish = null, extra = {}) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1700000000, model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra })}\n\n`;
+  frames.push(chunk({ role: 'assistant', content: '' }));
+  if (answer.toolCall) {
+    const json = JSON.stringify(answer.toolCall.args);
+    const callId = provider === 'mistral' ? nextId() : `call_${nextId()}`;
+    frames.push(chunk({ tool_calls: [{ index: 0, id: callId, type: 'function', function: { name: answer.toolCall.name, arguments: '' } }] }));
+    frames.push(chunk({ tool_calls: [{ index: 0, function: { arguments: json.slice(0, 4) } }] }));
+    frames.push(chunk({ tool_calls: [{ index: 0, function: { arguments: json.slice(4) } }] }));
+  } else {
+    for (const w of words(answer.text)) frames.push(chunk({ content: w }));
+  }
+  const usage = { prompt_tokens: u.input, completion_tokens: u.output, total_tokens: u.input + u.output };
+  if (provider === 'mistral') {
+    frames.push(chunk({}, answer.toolCall ? 'tool_calls' : 'stop', { usage }));
+  } else {
+    frames.push(chunk({}, answer.toolCall ? 'tool_calls' : 'stop'));
+    if (includeUsage) frames.push(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1700000000, model, choices: [], usage: { ...usage, prompt_tokens_details: { cached_tokens: 0 } } })}\n\n`);
+  }
+  if (terminator) frames.push('data: [DONE]\n\n');
+  return frames;
+}
+
+export function startFakes({ port = 0, host = '127.0.0.1' } = {}) {
+  const stats = {};
+  const last = {};
+  const counters = {};
+  const sockets = new Set();
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    if (req.method === 'GET' && url.pathname === '/_stats') return sendJson(res, 200, stats);
+    if (req.method === 'GET' && url.pathname.startsWith('/_last/')) return sendJson(res, 200, last[url.pathname.slice(7)] ?? null);
+    if (req.method === 'POST' && url.pathname === '/_reset') { for (const k of Object.keys(stats)) delete stats[k]; for (const k of Object.keys(counters)) delete counters[k]; return sendJson(res, 200, {}); }
+    let provider; let model; let stream = false;
+    let m;
+    if ((m = url.pathname.match(/^\/(openai|mistral|compat)\/v1\/chat\/completions$/))) provider = m[1];
+    else if (url.pathname === '/anthropic/v1/messages') provider = 'anthropic';
+    else if ((m = url.pathname.match(/^\/gemini\/v1beta\/models\/([^:]+):(generateContent|streamGenerateContent)$/))) {
+      provider = 'gemini'; model = decodeURIComponent(m[1]); stream = m[2] === 'streamGenerateContent';
+      if (stream && url.searchParams.get('alt') !== 'sse') return sendJson(res, 400, errorShapes.gemini(400, 'this fake streams only with alt=sse'));
+      if (url.searchParams.has('key')) return sendJson(res, 400, errorShapes.gemini(400, 'the API key must not be sent in the URL (x-goog-api-key)'));
+    } else {
+      return sendJson(res, 404, { error: { message: `no route ${req.method} ${url.pathname}`, type: 'invalid_request_error' } });
+    }
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      let body;
+      try { body = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch {
+        return sendJson(res, 400, providerError(provider, 400, 'We could not parse the JSON body of your request.'));
+      }
+      if (provider !== 'gemini') { model = body.model; stream = body.stream === true; }
+      last[provider] = { headers: req.headers, body, url: req.url };
+      const key = `${provider}/${model}`;
+      stats[key] = (stats[key] || 0) + 1;
+      const invalid = validate(provider, req, body);
+      if (invalid) return sendJson(res, invalid.status, providerError(provider, invalid.status, invalid.message));
+      const fault = String(model || '');
+      let f;
+      if ((f = fault.match(/^fail-(\d{3})/))) {
+        const status = Number(f[1]);
+        const headers = status === 429 ? { 'retry-after': '0' } : {};
+        return sendJson(res, status, providerError(provider, status, `injected ${status}`), headers);
+      }
+      if ((f = fault.match(/^(flaky|ratelimit)-(\d+)/))) {
+        counters[key] = (counters[key] || 0) + 1;
+        if (counters[key] <= Number(f[2])) {
+          if (f[1] === 'ratelimit') return sendJson(res, 429, providerError(provider, 429, 'injected rate limit'), { 'retry-after': '0' });
+          return sendJson(res, 503, providerError(provider, 503, 'injected unavailable'));
+        }
+      }
+      if (fault.startsWith('stall-headers')) return; // never answer; the socket stays open
+      const answer = planAnswer(provider, body);
+      if (!stream) return sendJson(res, 200, jsonAnswer(provider, model, body, answer));
+      const frames = streamFrames(provider, model, body, answer, { terminator: !fault.startsWith('no-terminator') });
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      const cutAfter = /^(stall-mid|cut-mid|malformed)/.test(fault) ? 2 : Infinity;
+      const trickle = (f = fault.match(/^trickle-(\d+)/)) ? Number(f[1]) : 0;
+      let i = 0;
+      const pump = () => {
+        if (res.destroyed) return;
+        if (i >= cutAfter) {
+          if (fault.startsWith('cut-mid')) return req.socket.destroy();
+          if (fault.startsWith('malformed')) { res.write('data: {"choices": [oops\n\n'); return res.end(); }
+          return; // stall-mid: keep the socket open, send nothing more
+        }
+        if (i >= frames.length) return res.end();
+        res.write(frames[i++]);
+        if (trickle) setTimeout(pump, trickle); else pump();
+      };
+      pump();
+    });
+  });
+  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  server.keepAliveTimeout = 30000;
+  return new Promise((resolve) => {
+    server.listen(port, host, () => {
+      const p = server.address().port;
+      const base = `http://${host}:${p}`;
+      resolve({
+        port: p,
+        base,
+        urls: { openai: `${base}/openai/v1`, mistral: `${base}/mistral/v1`, compat: `${base}/compat/v1`, anthropic: `${base}/anthropic/v1`, gemini: `${base}/gemini/v1beta` },
+        stats,
+        last,
+        close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+      });
+    });
+  });
+}
+
+// Standalone: `node fake_upstreams.mjs [port]` (the gateway benchmark's instant upstream).
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const f = await startFakes({ port: Number(process.argv[2] || 0) });
+  console.log(JSON.stringify({ port: f.port, urls: f.urls }));
+}
