@@ -14,6 +14,12 @@ PACKAGES=(
   clang clang-format clang-tidy
 )
 
+# Node.js runs the end-to-end tests with the real npm clients (openai, @anthropic-ai/sdk, ai).
+# Debian's nodejs/npm unless a Node.js is already installed (it may come with its own npm).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  PACKAGES+=(nodejs npm)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -30,4 +36,13 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "setup: all Debian packages present"
+fi
+
+# npm packages for the e2e tests, exactly as locked in tests/e2e/package-lock.json.
+e2e="$(dirname "$0")/../tests/e2e"
+if [[ ! -d "$e2e/node_modules" || "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]]; then
+  echo "setup: installing npm packages for tests/e2e"
+  npm ci --prefix "$e2e" --no-audit --no-fund --loglevel=error
+else
+  echo "setup: npm packages for tests/e2e present"
 fi

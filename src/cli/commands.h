@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <string>
 
 #include "base/status.h"
@@ -15,10 +16,14 @@ void AddTokenizeCommand(CLI::App& app, int& exit_code);
 void AddBenchCommand(CLI::App& app, int& exit_code);
 void AddPullCommand(CLI::App& app, int& exit_code);
 void AddModelsCommand(CLI::App& app, int& exit_code);
+void AddServeCommand(CLI::App& app, int& exit_code);
 
 // Pulls `model` (repo id[@revision] or short name) into the hub cache with a progress bar on
 // stderr; returns the snapshot directory. Defined in pull_command.cc.
-Result<std::string> PullModel(const std::string& model, bool offline);
+// `connect_timeout` bounds each connection attempt (serve uses a short one so that an
+// unreachable hub does not hold up the start).
+Result<std::string> PullModel(const std::string& model, bool offline,
+                              std::chrono::milliseconds connect_timeout = std::chrono::seconds(30));
 
 // Prints "iris <command>: <message>" on one line to stderr.
 void PrintError(const char* command, const std::string& message);

@@ -68,8 +68,10 @@ class ProgressBar {
 
 }  // namespace
 
-Result<std::string> PullModel(const std::string& model, bool offline) {
+Result<std::string> PullModel(const std::string& model, bool offline,
+                              std::chrono::milliseconds connect_timeout) {
   hub::PullOptions options = hub::PullOptionsFromEnv();
+  options.http.connect_timeout = connect_timeout;
   options.offline = options.offline || offline;
   auto bar = std::make_shared<ProgressBar>();
   options.on_progress = [bar](const hub::PullProgress& p) { bar->Update(p); };

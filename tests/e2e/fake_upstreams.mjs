@@ -259,12 +259,13 @@ function streamFrames(provider, model, body, answer, { terminator = true } = {})
 
 export function startFakes({ port = 0, host = '127.0.0.1' } = {}) {
   const stats = {};
+  const aborted = {};
   const last = {};
   const counters = {};
   const sockets = new Set();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
-    if (req.method === 'GET' && url.pathname === '/_stats') return sendJson(res, 200, stats);
+    if (req.method === 'GET' && url.pathname === '/_stats') return sendJson(res, 200, { requests: stats, aborted });
     if (req.method === 'GET' && url.pathname.startsWith('/_last/')) return sendJson(res, 200, last[url.pathname.slice(7)] ?? null);
     if (req.method === 'POST' && url.pathname === '/_reset') { for (const k of Object.keys(stats)) delete stats[k]; for (const k of Object.keys(counters)) delete counters[k]; return sendJson(res, 200, {}); }
     let provider; let model; let stream = false;
@@ -289,6 +290,9 @@ export function startFakes({ port = 0, host = '127.0.0.1' } = {}) {
       last[provider] = { headers: req.headers, body, url: req.url };
       const key = `${provider}/${model}`;
       stats[key] = (stats[key] || 0) + 1;
+      // A caller that goes away before the answer is complete is counted: the gateway must
+      // cancel its upstream call when its own client disconnects.
+      res.on('close', () => { if (!res.writableFinished) aborted[key] = (aborted[key] || 0) + 1; });
       const invalid = validate(provider, req, body);
       if (invalid) return sendJson(res, invalid.status, providerError(provider, invalid.status, invalid.message));
       const fault = String(model || '');
@@ -316,7 +320,8 @@ export function startFakes({ port = 0, host = '127.0.0.1' } = {}) {
       const pump = () => {
         if (res.destroyed) return;
         if (i >= cutAfter) {
-          if (fault.startsWith('cut-mid')) return req.socket.destroy();
+          // Let the frames already written reach the gateway, then reset the connection.
+          if (fault.startsWith('cut-mid')) return setTimeout(() => req.socket.destroy(), 50);
           if (fault.startsWith('malformed')) { res.write('data: {"choices": [oops\n\n'); return res.end(); }
           return; // stall-mid: keep the socket open, send nothing more
         }
@@ -338,6 +343,7 @@ export function startFakes({ port = 0, host = '127.0.0.1' } = {}) {
         base,
         urls: { openai: `${base}/openai/v1`, mistral: `${base}/mistral/v1`, compat: `${base}/compat/v1`, anthropic: `${base}/anthropic/v1`, gemini: `${base}/gemini/v1beta` },
         stats,
+        aborted,
         last,
         close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
       });

@@ -118,6 +118,7 @@ struct ChatResponse {
   std::string text;
   std::vector<ToolCall> tool_calls;
   FinishReason finish_reason = FinishReason::kStop;
+  std::string stop_sequence;  // the caller's stop string that ended the answer, when known
   Usage usage;
 };
 
@@ -133,7 +134,9 @@ struct StreamEvent {
   std::string name;   // kToolCallStart: function name
   std::string model;  // kStart: upstream model
   FinishReason finish_reason = FinishReason::kStop;  // kFinish
-  Usage usage;                                       // kUsage
+  std::string stop_sequence;  // kFinish: the stop string that fired, when the upstream said
+  Usage usage;                // kUsage
+  int64_t created = 0;        // kStart: the upstream's creation time (unix seconds); 0 unknown
 };
 
 // Whose fault a failure was; decides the HTTP status and the error body in each dialect

@@ -6,33 +6,52 @@ namespace iris::gateway::http {
 
 void SseParser::Feed(std::string_view bytes, std::vector<SseEvent>& out) {
   bytes_seen_ += bytes.size();
-  if (!bom_checked_ && !bytes.empty()) {
-    // A UTF-8 BOM may start the stream; it can be split across feeds only in theory, and
-    // upstreams do not send one, so a whole-prefix check is enough.
-    if (bytes.size() >= 3 && bytes.substr(0, 3) == "\xEF\xBB\xBF") bytes.remove_prefix(3);
-    bom_checked_ = true;
-  }
-  for (char c : bytes) {
-    if (c == '\n' && last_was_cr_) {  // the \n of a \r\n pair
-      last_was_cr_ = false;
-      continue;
+  // A UTF-8 BOM may start the stream, possibly split across feeds: match it byte by byte.
+  static constexpr std::string_view kBom = "\xEF\xBB\xBF";
+  while (!bom_checked_ && !bytes.empty()) {
+    if (bytes.front() == kBom[bom_matched_]) {
+      bytes.remove_prefix(1);
+      if (++bom_matched_ == kBom.size()) bom_checked_ = true;
+    } else {
+      // Not a BOM after all: the bytes matched so far are ordinary line bytes.
+      line_.append(kBom.substr(0, bom_matched_));
+      bom_checked_ = true;
     }
-    last_was_cr_ = (c == '\r');
-    if (c == '\n' || c == '\r') {
+  }
+  while (!bytes.empty()) {
+    if (last_was_cr_ && bytes.front() == '\n') {  // the \n of a \r\n pair split across feeds
+      bytes.remove_prefix(1);
+    }
+    last_was_cr_ = false;
+    size_t end = bytes.find_first_of("\r\n");
+    if (end == std::string_view::npos) {
+      line_.append(bytes);
+      return;
+    }
+    if (line_.empty()) {
+      ProcessLine(bytes.substr(0, end), out);
+    } else {
+      line_.append(bytes.substr(0, end));
       ProcessLine(line_, out);
       line_.clear();
-    } else {
-      line_.push_back(c);
     }
+    if (bytes[end] == '\r') {
+      if (end + 1 < bytes.size()) {
+        if (bytes[end + 1] == '\n') ++end;
+      } else {
+        last_was_cr_ = true;
+      }
+    }
+    bytes.remove_prefix(end + 1);
   }
 }
 
 bool SseParser::HasPartialEvent() const { return has_fields_ || !line_.empty(); }
 
 void SseParser::ProcessLine(std::string_view line, std::vector<SseEvent>& out) {
-  if (line.empty()) {  // blank line: dispatch
+  if (line.empty()) {  // blank line: dispatch; an event without data lines is dropped
     if (has_fields_) {
-      out.push_back(std::move(pending_));
+      if (data_lines_ > 0) out.push_back(std::move(pending_));
       pending_ = SseEvent{};
       has_fields_ = false;
       data_lines_ = 0;
@@ -64,14 +83,21 @@ std::string EncodeSse(std::string_view data, std::string_view event) {
   std::string out;
   out.reserve(data.size() + event.size() + 16);
   if (!event.empty()) {
-    out.append("event: ").append(event).push_back('\n');
+    out.append("event: ");
+    // A line break inside the name would end the field early; drop it.
+    for (char c : event) {
+      if (c != '\r' && c != '\n') out.push_back(c);
+    }
+    out.push_back('\n');
   }
+  // Any of \r\n, \r and \n in the data starts a new data line (the parser splits on all three).
   size_t start = 0;
   while (true) {
-    size_t nl = data.find('\n', start);
+    size_t nl = data.find_first_of("\r\n", start);
     out.append("data: ").append(data.substr(start, nl - start)).push_back('\n');
     if (nl == std::string_view::npos) break;
     start = nl + 1;
+    if (data[nl] == '\r' && start < data.size() && data[start] == '\n') ++start;
   }
   out.push_back('\n');
   return out;

@@ -16,7 +16,8 @@ struct SseEvent {
 
 // Incremental parser: feed bytes as they arrive, in any split; complete events come out.
 // Handles \n, \r\n and \r line ends, comments (": ping"), fields without a space after
-// the colon, multi-line data, and a BOM. Not thread-safe; one per stream.
+// the colon, multi-line data, and a BOM (even split across feeds). As the spec says, an event
+// with no data line is not dispatched. Not thread-safe; one per stream.
 class SseParser {
  public:
   // Appends every event completed by `bytes` to `out`.
@@ -36,11 +37,12 @@ class SseParser {
   int data_lines_ = 0;  // data lines in pending_
   bool last_was_cr_ = false;
   bool bom_checked_ = false;
+  size_t bom_matched_ = 0;  // BOM bytes seen so far at the stream start
   size_t bytes_seen_ = 0;
 };
 
 // "event: NAME\ndata: DATA\n\n" (the event line omitted when `event` is empty); data with
-// newlines becomes several data lines.
+// line breaks (\n, \r\n or \r) becomes several data lines.
 std::string EncodeSse(std::string_view data, std::string_view event = {});
 
 }  // namespace iris::gateway::http

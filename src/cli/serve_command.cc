@@ -1,0 +1,271 @@
+// `iris serve`: the gateway. Loads iris.yaml (or the environment alone), loads the local
+// SmolVLM2 model when one is available, listens, and drains gracefully on SIGTERM/SIGINT.
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "cli/commands.h"
+#include "engine/hub/cache.h"
+#include "engine/runtime/engine.h"
+#include "gateway/config/config.h"
+#include "gateway/http/server.h"
+#include "gateway/providers/local/local_provider.h"
+#include "gateway/proxy/gateway.h"
+
+namespace iris::cli {
+namespace {
+
+namespace gw = iris::gateway;
+
+struct ServeFlags {
+  std::string config_path;
+  std::string listen;
+  std::string model;  // local model: directory, repo id or short name; "none" disables it
+  bool pull = false;
+  bool offline = false;
+  int threads = 0;         // gateway workers (0: config / hardware)
+  int engine_threads = 0;  // local engine compute threads (0: all cores)
+};
+
+constexpr const char* kDefaultLocalModel = "smolvlm2-256m";
+
+bool EnvSet(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' && std::string_view(v) != "0";
+}
+
+// Finds (or pulls) the local model. An explicitly named model that cannot be found is an
+// error; the default one only makes the local provider unavailable, with a note saying how
+// to get it.
+Result<std::string> LocateLocalModel(const std::string& spec, bool explicit_spec,
+                                     const ServeFlags& f) {
+  auto dir = hub::ResolveModel(spec);
+  if (dir.ok() || dir.status().code() != ErrorCode::kNotFound) return dir;
+  const bool offline = f.offline || EnvSet("HF_HUB_OFFLINE");
+  if (offline || (explicit_spec && !f.pull)) {
+    std::string msg = dir.status().message();
+    if (explicit_spec && !offline) msg += " (or start with --pull)";
+    return Status(ErrorCode::kNotFound, msg);
+  }
+  std::fprintf(stderr, "iris serve: %s is not in the Hugging Face cache; downloading it\n",
+               spec.c_str());
+  return PullModel(spec, /*offline=*/false, std::chrono::seconds(5));
+}
+
+int Serve(const ServeFlags& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  // Signals are taken by this thread alone (sigwait), so block them before any thread starts
+  // (the engine's thread pool included); threads inherit the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  auto env = gw::config::ProcessEnvironment();
+
+  // 1. The configuration, from the file or the environment.
+  std::shared_ptr<const gw::config::Config> config;
+  std::string local_spec = f.model;
+  bool explicit_local = !f.model.empty();
+  if (!f.config_path.empty()) {
+    auto loaded = gw::config::LoadConfigFile(f.config_path, env);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "iris serve: %s has errors:\n%s\n", f.config_path.c_str(),
+                   loaded.status().message().c_str());
+      return 2;
+    }
+    config = std::move(loaded).value();
+    for (const auto& p : config->providers) {
+      if (p.kind == gw::config::ProviderKind::kLocal && local_spec.empty()) {
+        local_spec = p.model.empty() ? kDefaultLocalModel : p.model;
+        explicit_local = !p.model.empty();
+      }
+    }
+  } else if (local_spec.empty()) {
+    local_spec = kDefaultLocalModel;
+  }
+  if (local_spec == "none") local_spec.clear();
+
+  // 2. The local model.
+  std::unique_ptr<gw::providers::LocalProvider> local;
+  std::string local_note;
+  if (!local_spec.empty()) {
+    auto dir = LocateLocalModel(local_spec, explicit_local, f);
+    if (!dir.ok() && explicit_local) {
+      PrintError("serve", dir.status().message());
+      return 1;
+    }
+    if (dir.ok()) {
+      runtime::EngineOptions eo;
+      eo.threads = f.engine_threads;
+      auto engine = runtime::Engine::Load(*dir, eo);
+      if (!engine.ok()) {
+        PrintError("serve", "local model " + *dir + ": " + engine.status().message());
+        return 1;
+      }
+      gw::providers::LocalOptions lo;
+      local = std::make_unique<gw::providers::LocalProvider>(std::move(engine).value(), lo);
+      local_note = local_spec + " (" + *dir + ")";
+    } else {
+      local_note = "unavailable: " + dir.status().message() + ". Get it with `iris pull " +
+                   local_spec + "` and restart.";
+    }
+  }
+  if (f.config_path.empty()) {
+    auto cfg = gw::config::ConfigFromEnvironment(env, local ? local_spec : std::string());
+    if (!cfg.ok()) {
+      PrintError("serve", cfg.status().message());
+      return 2;
+    }
+    config = std::move(cfg).value();
+  }
+
+  // 3. The server.
+  gw::http::ServerOptions so;
+  so.host = config->server.listen.host;
+  so.port = config->server.listen.port;
+  if (!f.listen.empty()) {
+    auto addr = gw::config::ParseListenAddress(f.listen);
+    if (!addr.ok()) {
+      PrintError("serve", "--listen: " + addr.status().message());
+      return 2;
+    }
+    so.host = addr->host;
+    so.port = addr->port;
+  }
+  so.threads = f.threads > 0 ? f.threads : config->server.threads;
+  so.max_body_bytes = static_cast<size_t>(config->server.max_body_bytes);
+  so.header_timeout = config->server.header_timeout;
+  so.body_timeout = config->server.body_timeout;
+  so.idle_timeout = config->server.idle_timeout;
+
+  gw::proxy::GatewayOptions go;
+  go.config = config;
+  go.local = local.get();
+  auto proxy = gw::upstream::ProxySettings::FromEnv(::getenv);
+  if (!proxy.ok()) {
+    PrintError("serve", proxy.status().message());
+    return 2;
+  }
+  go.client.proxy = std::move(proxy).value();
+  auto gateway = std::make_shared<gw::proxy::Gateway>(go);
+
+  gw::http::Server server(so, [gateway](gw::http::Request& req, gw::http::ResponseWriter& w) {
+    return gateway->Handle(req, w);
+  });
+  Status started = server.Start();
+  if (!started.ok()) {
+    PrintError("serve", started.message());
+    return 1;
+  }
+
+  // 4. Say what is running and how to use it.
+  const double start_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string host = so.host.find(':') != std::string::npos ? "[" + so.host + "]" : so.host;
+  const std::string url = "http://" + host + ":" + std::to_string(server.port());
+  std::fprintf(stderr, "iris serve: listening on %s (%d worker threads, ready in %.2f s)\n",
+               url.c_str(), so.threads, start_s);
+  std::string example_model;
+  for (const auto& p : config->providers) {
+    if (p.enabled) {
+      std::fprintf(
+          stderr, "  provider %-12s %-18s %s\n", p.name.c_str(),
+          std::string(gw::config::ProviderKindName(p.kind)).c_str(),
+          p.kind == gw::config::ProviderKind::kLocal ? local_note.c_str() : p.base_url.c_str());
+    } else {
+      std::fprintf(stderr, "  provider %-12s disabled: %s\n", p.name.c_str(),
+                   p.disabled_reason.c_str());
+    }
+  }
+  if (!local && !local_spec.empty() && !local_note.empty()) {
+    std::fprintf(stderr, "  local model %s\n", local_note.c_str());
+  }
+  for (const auto& a : config->models) {
+    std::string targets;
+    for (const auto& t : a.targets)
+      targets += (targets.empty() ? "" : ", ") + t.provider + "/" + t.model;
+    std::fprintf(stderr, "  model    %-12s -> %s\n", a.name.c_str(), targets.c_str());
+    if (example_model.empty()) example_model = a.name;
+  }
+  if (example_model.empty()) {
+    if (local) {
+      example_model = "local/" + local_spec;
+    } else {
+      for (const auto& p : config->providers) {
+        if (!p.enabled) continue;
+        switch (p.kind) {
+          case gw::config::ProviderKind::kOpenAI:
+            example_model = p.name + "/gpt-4o-mini";
+            break;
+          case gw::config::ProviderKind::kAnthropic:
+            example_model = p.name + "/claude-haiku-4-5";
+            break;
+          case gw::config::ProviderKind::kGemini:
+            example_model = p.name + "/gemini-2.5-flash";
+            break;
+          case gw::config::ProviderKind::kMistral:
+            example_model = p.name + "/mistral-small-latest";
+            break;
+          default:
+            example_model = p.name + "/" + (p.models.empty() ? "MODEL" : p.models[0]);
+        }
+        break;
+      }
+    }
+  }
+  if (example_model.empty()) {
+    std::fprintf(stderr,
+                 "  no provider is enabled: set OPENAI_API_KEY (or ANTHROPIC_API_KEY, "
+                 "GEMINI_API_KEY, MISTRAL_API_KEY), or give a local model with --model\n");
+  } else {
+    std::fprintf(
+        stderr,
+        "try:\n  curl %s/v1/chat/completions -H 'content-type: application/json' \\\n"
+        "    -d '{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'\n",
+        url.c_str(), example_model.c_str());
+  }
+  std::fflush(stderr);
+
+  // 5. Run until SIGINT/SIGTERM, then drain.
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::fprintf(stderr, "iris serve: %s received; finishing requests in flight (up to %lld ms)\n",
+               sig == SIGINT ? "SIGINT" : "SIGTERM",
+               static_cast<long long>(config->server.shutdown_grace.count()));
+  gateway->SetDraining();
+  server.Shutdown(config->server.shutdown_grace);
+  server.Wait();
+  local.reset();
+  std::fprintf(stderr, "iris serve: stopped\n");
+  return 0;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand(
+      "serve",
+      "Run the gateway: an OpenAI- and Anthropic-compatible API over cloud providers "
+      "and the local model");
+  auto f = std::make_shared<ServeFlags>();
+  cmd->add_option("--config", f->config_path, "iris.yaml with providers, models and routes");
+  cmd->add_option("--listen", f->listen, "address to listen on (default 127.0.0.1:8080)");
+  cmd->add_option("--model", f->model,
+                  "local model: a directory, a Hugging Face repo id or smolvlm2-256m / -500m / "
+                  "-2.2b (default smolvlm2-256m; 'none' to disable)");
+  cmd->add_flag("--pull", f->pull, "download the local model when it is not in the cache");
+  cmd->add_flag("--offline", f->offline, "never use the network for models (as HF_HUB_OFFLINE=1)");
+  cmd->add_option("--threads", f->threads, "gateway worker threads (default: one per core)");
+  cmd->add_option("--engine-threads", f->engine_threads,
+                  "local engine compute threads (default: one per core)");
+  cmd->callback([f, &exit_code] { exit_code = Serve(*f); });
+}
+
+}  // namespace iris::cli

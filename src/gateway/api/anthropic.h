@@ -1,0 +1,85 @@
+// The inbound Anthropic Messages dialect (`POST /v1/messages`): Claude SDK and Claude Code
+// users point at iris unchanged. Decodes their request into ChatRequest and encodes
+// ChatResponse / StreamEvents back into Anthropic's message object and SSE events.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+#include "gateway/api/chat.h"
+
+namespace iris::gateway::api {
+
+// Parses a Messages request body. Strict about the fields it knows (types, required
+// `model`, `max_tokens`, `messages`); unknown top-level fields (`thinking`,
+// `output_config`, `cache_control`, ...) are ignored so newer clients keep working.
+// Errors are kInvalidArgument and start with the field path in Anthropic's own spelling
+// ("messages.1.content.0.source.type: ...").
+//
+// Mapping: `system` (string or text blocks) becomes one leading kSystem message; a user
+// turn's `tool_result` blocks become kTool messages and its other blocks kUser messages,
+// in their original order; `tool_use` blocks become the assistant's tool_calls (input
+// serialized as the arguments text); `thinking` / `redacted_thinking` blocks are dropped.
+// `tool_choice.disable_parallel_tool_use: true` sets parallel_tool_calls = false.
+Result<ChatRequest> ParseAnthropicRequest(std::string_view body);
+
+// Anthropic's stop_reason for a finish reason ("end_turn", "max_tokens", "tool_use",
+// "refusal"); kStop with a known stop string is "stop_sequence".
+std::string_view AnthropicStopReason(FinishReason reason, std::string_view stop_sequence);
+
+// The non-streaming answer: {"id","type":"message","role":"assistant","model","content",
+// "stop_reason","stop_sequence","usage"}. `content` is one text block (when there is text)
+// followed by one tool_use block per call (arguments parsed back to an object; arguments
+// that are not a JSON object are wrapped as {"rawInvalidInput": "<text>"}).
+// Usage has Anthropic semantics: input_tokens excludes cache reads and cache writes.
+// iris's extras go in one top-level `"iris"` object that Anthropic SDKs ignore: a copy of
+// `*iris` (when non-null) plus `"cost_usd"` (when `cost_usd` has a value); the key is
+// absent when both are.
+std::string EncodeAnthropicResponse(const ChatResponse& response, const boost::json::object* iris,
+                                    std::optional<double> cost_usd);
+
+// StreamEvents -> Anthropic SSE bytes ("event: <type>\ndata: <json>\n\n"), the sequence
+// the real API sends: message_start, per content block content_block_start / *_delta /
+// content_block_stop (text blocks and tool_use blocks with input_json_delta), then at
+// Finish() message_delta (stop_reason + cumulative usage) and message_stop.
+//
+// message_start is held back until the first content or finish event so that a kUsage
+// arriving right after kStart (an upstream that reports input tokens up front) fills its
+// usage. kUsage events are cumulative snapshots: the last one wins. kFinish closes the open
+// block; the message_delta waits for Finish() because usage may still arrive.
+// Not thread-safe; one per response.
+class AnthropicStreamEncoder {
+ public:
+  // The bytes to send for one event (often empty).
+  std::string Encode(const StreamEvent& event);
+  // The end of a complete stream: closes any open block, then message_delta (with the
+  // `"iris"` extras object beside `delta` and `usage`, built as in EncodeAnthropicResponse)
+  // and message_stop. Call once, after the upstream stream ended cleanly.
+  std::string Finish(const boost::json::object* iris, std::optional<double> cost_usd);
+  // An in-band failure after the 200 was sent: `event: error` with Anthropic's error body.
+  // Nothing may be sent after it (no message_stop); Finish() then returns "".
+  std::string Error(const GatewayError& error);
+
+ private:
+  std::string MaybeStart();
+  std::string CloseBlock();
+
+  std::string id_;
+  std::string model_;
+  Usage usage_;
+  bool started_ = false;  // message_start sent
+  bool done_ = false;     // message_stop or error sent
+  int next_block_ = 0;    // index of the next content block
+  int open_block_ = -1;   // index of the open block, -1 when none
+  bool open_is_text_ = false;
+  int open_tool_ = -1;              // StreamEvent tool index of the open tool_use block
+  std::map<int, int> tool_blocks_;  // StreamEvent tool index -> content block index
+  FinishReason finish_reason_ = FinishReason::kStop;
+  std::string stop_sequence_;
+};
+
+}  // namespace iris::gateway::api

@@ -1,0 +1,214 @@
+// Tests of the inbound Anthropic codec: field-path errors, the tool_result split, and the
+// message / SSE encoders (usage semantics, the held-back message_start, extras placement).
+#include "gateway/api/anthropic.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+namespace iris::gateway::api {
+namespace {
+
+namespace json = boost::json;
+
+StreamEvent Ev(StreamEvent::Type type, std::string text = "", int index = 0, std::string id = "",
+               std::string name = "") {
+  StreamEvent e;
+  e.type = type;
+  e.text = std::move(text);
+  e.index = index;
+  e.id = std::move(id);
+  e.name = std::move(name);
+  return e;
+}
+
+std::string ParseError(std::string_view body) {
+  Result<ChatRequest> r = ParseAnthropicRequest(body);
+  EXPECT_FALSE(r.ok()) << body;
+  if (r.ok()) return "";
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+  return r.status().message();
+}
+
+TEST(ParseAnthropicRequest, RequiredFieldsNameTheirPath) {
+  EXPECT_EQ(ParseError(R"({"max_tokens":5,"messages":[{"role":"user","content":"hi"}]})"),
+            "model: field required");
+  EXPECT_EQ(ParseError(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})"),
+            "max_tokens: field required");
+  EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":"5","messages":[]})"),
+            "max_tokens: must be an integer");
+  EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5})"), "messages: field required");
+  EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[]})"),
+            "messages: must not be empty");
+  EXPECT_EQ(ParseError("[1]"), "request body: must be a JSON object");
+  EXPECT_EQ(ParseError("{"), ParseError("{"));  // not valid JSON, whatever the wording
+}
+
+TEST(ParseAnthropicRequest, NestedErrorsNameTheirPath) {
+  EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[
+      {"role":"user","content":"a"},{"role":"system","content":"b"}]})"),
+            "messages.1.role: must be \"user\" or \"assistant\", got 'system'");
+  EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[
+      {"type":"text","text":"a"},{"type":"image","source":{"type":"file","file_id":"f"}}]}]})"),
+            "messages.0.content.1.source.type: 'file' is not supported (use \"base64\" or "
+            "\"url\")");
+  EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[
+      {"type":"image","source":{"type":"base64","data":"AA=="}}]}]})"),
+            "messages.0.content.0.source.media_type: field required");
+  EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"assistant",
+      "content":[{"type":"tool_use","id":"t","name":"f","input":"x"}]}]})"),
+            "messages.0.content.0.input: must be an object");
+  EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user",
+      "content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"audio"}]}]}]})"),
+            "messages.0.content.0.content.0.type: 'audio' is not supported in a tool_result "
+            "(text or image)");
+  EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a"}],
+      "tools":[{"name":"f"}]})"),
+            "tools.0.input_schema: field required");
+  EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a"}],
+      "tool_choice":{"type":"tool"}})"),
+            "tool_choice.name: field required");
+  EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a"}],
+      "stop_sequences":["x",3]})"),
+            "stop_sequences.1: must be a string");
+  EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a"}],
+      "temperature":1.5})"),
+            "temperature: must be between 0 and 1");
+  EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a"}],
+      "metadata":{"user_id":7}})"),
+            "metadata.user_id: must be a string");
+}
+
+TEST(ParseAnthropicRequest, ToolResultsSplitIntoToolMessagesInOrder) {
+  Result<ChatRequest> r = ParseAnthropicRequest(R"({"model":"claude","max_tokens":100,
+    "system":[{"type":"text","text":"be terse"},{"type":"text","text":"be kind"}],
+    "messages":[
+      {"role":"user","content":"weather in Paris and Rome?"},
+      {"role":"assistant","content":[{"type":"text","text":"Checking."},
+        {"type":"tool_use","id":"toolu_1","name":"w","input":{"city":"Paris"}},
+        {"type":"tool_use","id":"toolu_2","name":"w","input":{"city":"Rome"}}]},
+      {"role":"user","content":[
+        {"type":"tool_result","tool_use_id":"toolu_1","content":"21C"},
+        {"type":"tool_result","tool_use_id":"toolu_2","is_error":true,
+         "content":[{"type":"text","text":"timeout"}]},
+        {"type":"text","text":"and Oslo?"}]}],
+    "tool_choice":{"type":"any","disable_parallel_tool_use":true},
+    "metadata":{"user_id":"u-1"},"stream":true,"top_k":5,"thinking":{"type":"disabled"}})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const ChatRequest& q = *r;
+  EXPECT_EQ(q.dialect, Dialect::kAnthropic);
+  EXPECT_EQ(q.max_tokens, 100);
+  EXPECT_TRUE(q.stream);
+  EXPECT_EQ(q.user, "u-1");
+  EXPECT_EQ(q.top_k, 5);
+  ASSERT_TRUE(q.tool_choice.has_value());
+  EXPECT_EQ(q.tool_choice->mode, ToolChoice::Mode::kRequired);
+  EXPECT_EQ(q.parallel_tool_calls, false);
+  ASSERT_EQ(q.messages.size(), 6u);
+  EXPECT_EQ(q.messages[0].role, Role::kSystem);
+  ASSERT_EQ(q.messages[0].content.size(), 2u);
+  EXPECT_EQ(q.messages[1].role, Role::kUser);
+  EXPECT_EQ(q.messages[2].role, Role::kAssistant);
+  ASSERT_EQ(q.messages[2].tool_calls.size(), 2u);
+  EXPECT_EQ(q.messages[2].tool_calls[1].arguments, R"({"city":"Rome"})");
+  EXPECT_EQ(q.messages[3].role, Role::kTool);
+  EXPECT_EQ(q.messages[3].tool_call_id, "toolu_1");
+  EXPECT_FALSE(q.messages[3].is_error);
+  EXPECT_EQ(q.messages[4].role, Role::kTool);
+  EXPECT_EQ(q.messages[4].tool_call_id, "toolu_2");
+  EXPECT_TRUE(q.messages[4].is_error);
+  EXPECT_EQ(q.messages[4].content[0].text, "timeout");
+  EXPECT_EQ(q.messages[5].role, Role::kUser);
+  EXPECT_EQ(q.messages[5].content[0].text, "and Oslo?");
+}
+
+TEST(ParseAnthropicRequest, Images) {
+  Result<ChatRequest> r = ParseAnthropicRequest(R"({"model":"m","max_tokens":5,"messages":[
+    {"role":"user","content":[
+      {"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBO"}},
+      {"type":"image","source":{"type":"url","url":"https://x.test/a.jpg"}}]}]})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const auto& parts = r->messages[0].content;
+  ASSERT_EQ(parts.size(), 2u);
+  EXPECT_EQ(parts[0].type, ContentPart::Type::kImage);
+  EXPECT_EQ(parts[0].media_type, "image/png");
+  EXPECT_EQ(parts[0].data_base64, "iVBO");
+  EXPECT_EQ(parts[1].url, "https://x.test/a.jpg");
+}
+
+TEST(EncodeAnthropicResponse, UsageExcludesCachedInputAndExtrasGoUnderIris) {
+  ChatResponse resp;
+  resp.id = "msg_1";
+  resp.model = "claude-x";
+  resp.text = "hi";
+  resp.tool_calls.push_back({"toolu_1", "f", R"({"a":1})"});
+  resp.tool_calls.push_back({"toolu_2", "g", "not json"});
+  resp.finish_reason = FinishReason::kToolCalls;
+  resp.usage.input_tokens = 100;
+  resp.usage.cached_input_tokens = 60;
+  resp.usage.cache_write_tokens = 10;
+  resp.usage.output_tokens = 7;
+  json::object iris;
+  iris["provider"] = "anthropic";
+  json::value v = json::parse(EncodeAnthropicResponse(resp, &iris, 0.25));
+  EXPECT_EQ(v.at("usage"), json::parse(R"({"input_tokens":30,"cache_creation_input_tokens":10,
+      "cache_read_input_tokens":60,"output_tokens":7})"));
+  EXPECT_EQ(v.at("stop_reason"), "tool_use");
+  EXPECT_EQ(v.at("content").at(1).at("input"), json::parse(R"({"a":1})"));
+  EXPECT_EQ(v.at("content").at(2).at("input"), json::parse(R"({"rawInvalidInput":"not json"})"));
+  EXPECT_EQ(v.at("iris"), json::parse(R"({"provider":"anthropic","cost_usd":0.25})"));
+
+  resp.finish_reason = FinishReason::kStop;
+  resp.stop_sequence = "END";
+  v = json::parse(EncodeAnthropicResponse(resp, nullptr, std::nullopt));
+  EXPECT_EQ(v.at("stop_reason"), "stop_sequence");
+  EXPECT_EQ(v.at("stop_sequence"), "END");
+  EXPECT_FALSE(v.as_object().contains("iris"));
+}
+
+TEST(AnthropicStreamEncoder, HoldsMessageStartForUsageAndEndsWithMessageStop) {
+  AnthropicStreamEncoder enc;
+  StreamEvent start = Ev(StreamEvent::Type::kStart, "", 0, "msg_1");
+  start.model = "m";
+  EXPECT_EQ(enc.Encode(start), "");
+  StreamEvent usage = Ev(StreamEvent::Type::kUsage);
+  usage.usage.input_tokens = 12;
+  EXPECT_EQ(enc.Encode(usage), "");
+  std::string out = enc.Encode(Ev(StreamEvent::Type::kTextDelta, "Hi"));
+  EXPECT_NE(out.find("event: message_start\n"), std::string::npos);
+  EXPECT_NE(out.find(R"("input_tokens":12)"), std::string::npos);
+  EXPECT_NE(out.find("event: content_block_start\n"), std::string::npos);
+  out = enc.Encode(Ev(StreamEvent::Type::kToolCallStart, "", 0, "t", "f"));
+  EXPECT_NE(out.find(R"({"type":"content_block_stop","index":0})"), std::string::npos);
+  EXPECT_NE(out.find(R"("index":1)"), std::string::npos);
+  out = enc.Encode(Ev(StreamEvent::Type::kToolCallDelta, "{}", 0));
+  EXPECT_NE(out.find(R"("partial_json":"{}")"), std::string::npos);
+  EXPECT_NE(out.find(R"("index":1)"), std::string::npos);
+  StreamEvent fin = Ev(StreamEvent::Type::kFinish);
+  fin.finish_reason = FinishReason::kToolCalls;
+  enc.Encode(fin);
+  json::object iris;
+  iris["attempts"] = 1;
+  out = enc.Finish(&iris, std::nullopt);
+  EXPECT_NE(out.find(R"("stop_reason":"tool_use")"), std::string::npos);
+  EXPECT_NE(out.find(R"("iris":{"attempts":1})"), std::string::npos);
+  EXPECT_NE(out.find("event: message_stop\n"), std::string::npos);
+  EXPECT_EQ(enc.Error(GatewayError{}), "");
+}
+
+TEST(AnthropicStreamEncoder, ErrorEndsTheStream) {
+  AnthropicStreamEncoder enc;
+  enc.Encode(Ev(StreamEvent::Type::kStart, "", 0, "msg_1"));
+  enc.Encode(Ev(StreamEvent::Type::kTextDelta, "Hi"));
+  GatewayError err;
+  err.error_class = ErrorClass::kOverloaded;
+  err.message = "anthropic is overloaded";
+  std::string out = enc.Error(err);
+  EXPECT_EQ(out.rfind("event: error\ndata: ", 0), 0u);
+  json::value body = json::parse(out.substr(out.find('{')));
+  EXPECT_EQ(body.at("error").at("type"), "overloaded_error");
+  EXPECT_EQ(enc.Finish(nullptr, std::nullopt), "");
+}
+
+}  // namespace
+}  // namespace iris::gateway::api

@@ -1,0 +1,200 @@
+// The one error map (see errors.h): class -> HTTP status and class -> dialect error body.
+#include "gateway/api/errors.h"
+
+#include <boost/json/serialize.hpp>
+
+namespace iris::gateway::api {
+
+namespace json = boost::json;
+
+int HttpStatus(ErrorClass error_class) {
+  switch (error_class) {
+    case ErrorClass::kInvalidRequest:
+      return 400;
+    case ErrorClass::kAuthentication:
+      return 401;
+    case ErrorClass::kPermission:
+      return 403;
+    case ErrorClass::kNotFound:
+      return 404;
+    case ErrorClass::kPayloadTooLarge:
+      return 413;
+    case ErrorClass::kRateLimited:
+      return 429;
+    case ErrorClass::kUpstream:
+      return 502;
+    case ErrorClass::kUpstreamTimeout:
+      return 504;
+    case ErrorClass::kOverloaded:
+      return 503;
+    case ErrorClass::kInternal:
+      return 500;
+  }
+  return 500;
+}
+
+int HttpStatusFor(const GatewayError& error, Dialect dialect) {
+  if (dialect == Dialect::kAnthropic && error.error_class == ErrorClass::kOverloaded &&
+      error.upstream_status == 529) {
+    return 529;
+  }
+  return HttpStatus(error.error_class);
+}
+
+std::string_view ErrorClassName(ErrorClass error_class) {
+  switch (error_class) {
+    case ErrorClass::kInvalidRequest:
+      return "invalid_request";
+    case ErrorClass::kAuthentication:
+      return "authentication";
+    case ErrorClass::kPermission:
+      return "permission";
+    case ErrorClass::kNotFound:
+      return "not_found";
+    case ErrorClass::kPayloadTooLarge:
+      return "payload_too_large";
+    case ErrorClass::kRateLimited:
+      return "rate_limited";
+    case ErrorClass::kUpstream:
+      return "upstream";
+    case ErrorClass::kUpstreamTimeout:
+      return "upstream_timeout";
+    case ErrorClass::kOverloaded:
+      return "overloaded";
+    case ErrorClass::kInternal:
+      return "internal";
+  }
+  return "internal";
+}
+
+std::string_view OpenAIErrorType(ErrorClass error_class) {
+  switch (error_class) {
+    case ErrorClass::kInvalidRequest:
+    case ErrorClass::kPayloadTooLarge:
+      return "invalid_request_error";
+    case ErrorClass::kAuthentication:
+      return "authentication_error";
+    case ErrorClass::kPermission:
+      return "permission_error";
+    case ErrorClass::kNotFound:
+      return "not_found_error";
+    case ErrorClass::kRateLimited:
+      return "rate_limit_error";
+    case ErrorClass::kUpstream:
+      return "upstream_error";
+    case ErrorClass::kUpstreamTimeout:
+      return "timeout_error";
+    case ErrorClass::kOverloaded:
+      return "overloaded_error";
+    case ErrorClass::kInternal:
+      return "server_error";
+  }
+  return "server_error";
+}
+
+std::string_view AnthropicErrorType(ErrorClass error_class) {
+  switch (error_class) {
+    case ErrorClass::kInvalidRequest:
+      return "invalid_request_error";
+    case ErrorClass::kAuthentication:
+      return "authentication_error";
+    case ErrorClass::kPermission:
+      return "permission_error";
+    case ErrorClass::kNotFound:
+      return "not_found_error";
+    case ErrorClass::kPayloadTooLarge:
+      return "request_too_large";
+    case ErrorClass::kRateLimited:
+      return "rate_limit_error";
+    case ErrorClass::kUpstream:
+    case ErrorClass::kInternal:
+      return "api_error";
+    case ErrorClass::kUpstreamTimeout:
+      return "timeout_error";
+    case ErrorClass::kOverloaded:
+      return "overloaded_error";
+  }
+  return "api_error";
+}
+
+namespace {
+
+// Fields that say whose fault the failure was; OpenAI and Anthropic SDKs ignore extra keys.
+void AddFault(const GatewayError& error, json::object& out) {
+  out["iris_error_class"] = ErrorClassName(error.error_class);
+  if (!error.provider.empty()) out["provider"] = error.provider;
+  if (error.upstream_status != 0) out["upstream_status"] = error.upstream_status;
+}
+
+std::string CodeFor(const GatewayError& error) {
+  if (!error.code.empty()) return error.code;
+  if (error.error_class == ErrorClass::kPayloadTooLarge) return "request_too_large";
+  return {};
+}
+
+}  // namespace
+
+json::object OpenAIErrorObject(const GatewayError& error) {
+  json::object o;
+  o["message"] = error.message;
+  o["type"] = OpenAIErrorType(error.error_class);
+  o["param"] = error.param.empty() ? json::value(nullptr) : json::value(error.param);
+  std::string code = CodeFor(error);
+  o["code"] = code.empty() ? json::value(nullptr) : json::value(code);
+  AddFault(error, o);
+  return o;
+}
+
+std::string OpenAIErrorBody(const GatewayError& error) {
+  json::object body;
+  body["error"] = OpenAIErrorObject(error);
+  return json::serialize(body);
+}
+
+std::string AnthropicErrorBody(const GatewayError& error) {
+  json::object inner;
+  inner["type"] = AnthropicErrorType(error.error_class);
+  inner["message"] = error.message;
+  AddFault(error, inner);
+  json::object body;
+  body["type"] = "error";
+  body["error"] = std::move(inner);
+  return json::serialize(body);
+}
+
+GatewayError FromStatus(const Status& status) {
+  GatewayError e;
+  e.message = status.message();
+  switch (status.code()) {
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kFailedPrecondition:
+    case ErrorCode::kOutOfRange:
+    case ErrorCode::kUnimplemented:
+      e.error_class = ErrorClass::kInvalidRequest;
+      break;
+    case ErrorCode::kNotFound:
+      e.error_class = ErrorClass::kNotFound;
+      break;
+    case ErrorCode::kPermissionDenied:
+      e.error_class = ErrorClass::kPermission;
+      break;
+    case ErrorCode::kResourceExhausted:
+      e.error_class = ErrorClass::kRateLimited;
+      break;
+    case ErrorCode::kDeadlineExceeded:
+      e.error_class = ErrorClass::kUpstreamTimeout;
+      break;
+    case ErrorCode::kDataLoss:
+    case ErrorCode::kUnavailable:
+      e.error_class = ErrorClass::kUpstream;
+      break;
+    case ErrorCode::kOk:
+    case ErrorCode::kInternal:
+      e.error_class = ErrorClass::kInternal;
+      break;
+  }
+  if (e.message.empty()) e.message = std::string(ErrorCodeName(status.code()));
+  return e;
+}
+
+}  // namespace iris::gateway::api

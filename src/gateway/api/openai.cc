@@ -1,0 +1,819 @@
+// The inbound OpenAI dialect (see openai.h): a strict request parser that names the field
+// at fault, and the response, chunk and model-list encoders.
+#include "gateway/api/openai.h"
+
+#include <boost/json/serialize.hpp>
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "base/json.h"
+#include "gateway/api/errors.h"
+
+namespace iris::gateway::api {
+
+namespace json = boost::json;
+
+namespace {
+
+// --- Typed access with field paths -------------------------------------------------------
+
+std::string_view KindName(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null:
+      return "null";
+    case json::kind::bool_:
+      return "a boolean";
+    case json::kind::int64:
+    case json::kind::uint64:
+    case json::kind::double_:
+      return "a number";
+    case json::kind::string:
+      return "a string";
+    case json::kind::array:
+      return "an array";
+    case json::kind::object:
+      return "an object";
+  }
+  return "a value";
+}
+
+Status FieldError(std::string_view path, std::string_view what) {
+  return InvalidArgument(std::string(path) + ": " + std::string(what));
+}
+
+Status TypeError(std::string_view path, std::string_view expected, const json::value& got) {
+  return FieldError(path,
+                    "expected " + std::string(expected) + ", got " + std::string(KindName(got)));
+}
+
+std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string Sub(std::string_view path, std::string_view key) {
+  return std::string(path) + "." + std::string(key);
+}
+std::string At(std::string_view path, size_t i) {
+  return std::string(path) + "[" + std::to_string(i) + "]";
+}
+
+// The member `key`, or nullptr when it is absent or JSON null (OpenAI fields are nullable).
+const json::value* Find(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end() || it->value().is_null()) return nullptr;
+  return &it->value();
+}
+
+Result<std::string> AsString(const json::value& v, std::string_view path) {
+  if (!v.is_string()) return TypeError(path, "a string", v);
+  return std::string(v.get_string());
+}
+
+Result<bool> AsBool(const json::value& v, std::string_view path) {
+  if (!v.is_bool()) return TypeError(path, "a boolean", v);
+  return v.get_bool();
+}
+
+Result<double> AsNumber(const json::value& v, std::string_view path) {
+  if (v.is_int64()) return static_cast<double>(v.get_int64());
+  if (v.is_uint64()) return static_cast<double>(v.get_uint64());
+  if (v.is_double()) return v.get_double();
+  return TypeError(path, "a number", v);
+}
+
+Result<int64_t> AsInt(const json::value& v, std::string_view path) {
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64()) {
+    if (v.get_uint64() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return FieldError(path, "integer out of range");
+    }
+    return static_cast<int64_t>(v.get_uint64());
+  }
+  if (v.is_double()) {
+    double d = v.get_double();
+    if (std::trunc(d) == d && std::fabs(d) < 9e15) return static_cast<int64_t>(d);
+  }
+  return TypeError(path, "an integer", v);
+}
+
+Result<const json::object*> AsObject(const json::value& v, std::string_view path) {
+  if (!v.is_object()) return TypeError(path, "an object", v);
+  return &v.get_object();
+}
+
+Result<const json::array*> AsArray(const json::value& v, std::string_view path) {
+  if (!v.is_array()) return TypeError(path, "an array", v);
+  return &v.get_array();
+}
+
+Result<std::vector<std::string>> AsStringList(const json::value& v, std::string_view path) {
+  IRIS_ASSIGN_OR_RETURN(const json::array* a, AsArray(v, path));
+  std::vector<std::string> out;
+  for (size_t i = 0; i < a->size(); ++i) {
+    IRIS_ASSIGN_OR_RETURN(std::string s, AsString((*a)[i], At(path, i)));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Result<std::optional<double>> OptNumberInRange(const json::object& o, std::string_view key,
+                                               double lo, double hi) {
+  const json::value* v = Find(o, key);
+  if (v == nullptr) return std::optional<double>();
+  IRIS_ASSIGN_OR_RETURN(double d, AsNumber(*v, key));
+  if (!(d >= lo && d <= hi)) {
+    return FieldError(key, "must be between " + json::serialize(json::value(lo)) + " and " +
+                               json::serialize(json::value(hi)));
+  }
+  return std::optional<double>(d);
+}
+
+void AppendUnique(std::vector<std::string>& to, const std::vector<std::string>& from) {
+  for (const std::string& s : from) {
+    bool seen = false;
+    for (const std::string& t : to) seen = seen || t == s;
+    if (!seen) to.push_back(s);
+  }
+}
+
+// --- Content ----------------------------------------------------------------------------
+
+bool IsBase64Char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+         c == '/';
+}
+
+// Accepts standard base64, padded or not; no whitespace, no URL-safe alphabet.
+bool IsBase64(std::string_view s) {
+  size_t n = s.size();
+  size_t pad = 0;
+  while (pad < 2 && pad < n && s[n - 1 - pad] == '=') ++pad;
+  for (size_t i = 0; i + pad < n; ++i) {
+    if (!IsBase64Char(s[i])) return false;
+  }
+  if (pad > 0) return n % 4 == 0;
+  return n % 4 != 1;
+}
+
+// "data:image/png;base64,AAAA" -> media_type "image/png", data_base64 "AAAA".
+Status ParseDataUrl(std::string_view url, std::string_view path, ContentPart& part) {
+  std::string_view rest = url.substr(5);  // after "data:"
+  size_t comma = rest.find(',');
+  if (comma == std::string_view::npos) return FieldError(path, "malformed data URL (no comma)");
+  std::string_view header = rest.substr(0, comma);
+  std::string_view data = rest.substr(comma + 1);
+  constexpr std::string_view kBase64 = ";base64";
+  if (header.size() < kBase64.size() || header.substr(header.size() - kBase64.size()) != kBase64) {
+    return FieldError(path, "only base64 data URLs are supported (data:<type>;base64,...)");
+  }
+  std::string_view media_type = header.substr(0, header.find(';'));
+  if (media_type.substr(0, 6) != "image/" || media_type.size() == 6) {
+    return FieldError(path,
+                      "expected an image media type in the data URL, got " + Quote(media_type));
+  }
+  if (data.empty()) return FieldError(path, "the data URL has no data");
+  if (!IsBase64(data)) return FieldError(path, "the data URL's payload is not valid base64");
+  part.media_type = std::string(media_type);
+  part.data_base64 = std::string(data);
+  return OkStatus();
+}
+
+Status ParseImageUrl(const json::value& v, std::string_view path, ContentPart& part) {
+  std::string url;
+  std::string url_path = std::string(path);
+  if (v.is_string()) {  // Mistral's bare-string form, which some OpenAI clients send too
+    url = std::string(v.get_string());
+  } else if (v.is_object()) {
+    const json::object& o = v.get_object();
+    url_path = Sub(path, "url");
+    const json::value* u = Find(o, "url");
+    if (u == nullptr) return FieldError(url_path, "required");
+    IRIS_ASSIGN_OR_RETURN(url, AsString(*u, url_path));
+    if (const json::value* d = Find(o, "detail")) {
+      IRIS_ASSIGN_OR_RETURN(part.detail, AsString(*d, Sub(path, "detail")));
+    }
+  } else {
+    return TypeError(path, "an object or a string", v);
+  }
+  part.type = ContentPart::Type::kImage;
+  if (url.rfind("data:", 0) == 0) return ParseDataUrl(url, url_path, part);
+  if (url.rfind("https://", 0) == 0 || url.rfind("http://", 0) == 0) {
+    part.url = std::move(url);
+    return OkStatus();
+  }
+  return FieldError(url_path, "expected an http(s) URL or a base64 data URL");
+}
+
+// Content of a message with role `role_name`: a string or an array of parts. Images only
+// in user messages, refusals only in assistant messages.
+Result<std::vector<ContentPart>> ParseContent(const json::value& v, std::string_view path,
+                                              std::string_view role_name) {
+  std::vector<ContentPart> parts;
+  if (v.is_string()) {
+    parts.push_back(ContentPart::Text(std::string(v.get_string())));
+    return parts;
+  }
+  if (!v.is_array()) return TypeError(path, "a string or an array of content parts", v);
+  const json::array& a = v.get_array();
+  for (size_t i = 0; i < a.size(); ++i) {
+    std::string p = At(path, i);
+    IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(a[i], p));
+    const json::value* t = Find(*o, "type");
+    if (t == nullptr) return FieldError(Sub(p, "type"), "required");
+    IRIS_ASSIGN_OR_RETURN(std::string type, AsString(*t, Sub(p, "type")));
+    ContentPart part;
+    if (type == "text") {
+      const json::value* text = Find(*o, "text");
+      if (text == nullptr) return FieldError(Sub(p, "text"), "required");
+      IRIS_ASSIGN_OR_RETURN(part.text, AsString(*text, Sub(p, "text")));
+    } else if (type == "refusal" && role_name == "assistant") {
+      const json::value* text = Find(*o, "refusal");
+      if (text == nullptr) return FieldError(Sub(p, "refusal"), "required");
+      IRIS_ASSIGN_OR_RETURN(part.text, AsString(*text, Sub(p, "refusal")));
+    } else if (type == "image_url") {
+      if (role_name != "user") {
+        return FieldError(Sub(p, "type"), "image_url parts are only allowed in user messages");
+      }
+      const json::value* image = Find(*o, "image_url");
+      if (image == nullptr) return FieldError(Sub(p, "image_url"), "required");
+      IRIS_RETURN_IF_ERROR(ParseImageUrl(*image, Sub(p, "image_url"), part));
+    } else if (type == "input_audio" || type == "file") {
+      return FieldError(Sub(p, "type"), Quote(type) + " content parts are not supported");
+    } else {
+      return FieldError(Sub(p, "type"), "unknown content part type " + Quote(type));
+    }
+    parts.push_back(std::move(part));
+  }
+  return parts;
+}
+
+Result<std::vector<ToolCall>> ParseToolCalls(const json::value& v, std::string_view path) {
+  IRIS_ASSIGN_OR_RETURN(const json::array* a, AsArray(v, path));
+  std::vector<ToolCall> calls;
+  for (size_t i = 0; i < a->size(); ++i) {
+    std::string p = At(path, i);
+    IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject((*a)[i], p));
+    ToolCall call;
+    const json::value* id = Find(*o, "id");
+    if (id == nullptr) return FieldError(Sub(p, "id"), "required");
+    IRIS_ASSIGN_OR_RETURN(call.id, AsString(*id, Sub(p, "id")));
+    if (const json::value* t = Find(*o, "type")) {
+      IRIS_ASSIGN_OR_RETURN(std::string type, AsString(*t, Sub(p, "type")));
+      if (type != "function") {
+        return FieldError(Sub(p, "type"),
+                          "only \"function\" tool calls are supported, got " + Quote(type));
+      }
+    }
+    std::string fp = Sub(p, "function");
+    const json::value* f = Find(*o, "function");
+    if (f == nullptr) return FieldError(fp, "required");
+    IRIS_ASSIGN_OR_RETURN(const json::object* fo, AsObject(*f, fp));
+    const json::value* name = Find(*fo, "name");
+    if (name == nullptr) return FieldError(Sub(fp, "name"), "required");
+    IRIS_ASSIGN_OR_RETURN(call.name, AsString(*name, Sub(fp, "name")));
+    const json::value* args = Find(*fo, "arguments");
+    if (args == nullptr) {
+      call.arguments = "{}";
+    } else {
+      IRIS_ASSIGN_OR_RETURN(call.arguments, AsString(*args, Sub(fp, "arguments")));
+    }
+    calls.push_back(std::move(call));
+  }
+  return calls;
+}
+
+Result<Message> ParseMessage(const json::value& v, std::string_view path) {
+  IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, path));
+  const json::value* r = Find(*o, "role");
+  if (r == nullptr) return FieldError(Sub(path, "role"), "required");
+  IRIS_ASSIGN_OR_RETURN(std::string role, AsString(*r, Sub(path, "role")));
+  Message m;
+  if (role == "system" || role == "developer") {
+    m.role = Role::kSystem;
+  } else if (role == "user") {
+    m.role = Role::kUser;
+  } else if (role == "assistant") {
+    m.role = Role::kAssistant;
+  } else if (role == "tool") {
+    m.role = Role::kTool;
+  } else if (role == "function") {
+    return FieldError(Sub(path, "role"),
+                      "the legacy \"function\" role is not supported; use \"tool\" messages");
+  } else {
+    return FieldError(Sub(path, "role"), "unknown role " + Quote(role) +
+                                             " (expected system, developer, user, "
+                                             "assistant or tool)");
+  }
+  if (const json::value* name = Find(*o, "name")) {
+    IRIS_ASSIGN_OR_RETURN(m.name, AsString(*name, Sub(path, "name")));
+  }
+  if (m.role == Role::kAssistant) {
+    if (const json::value* tc = Find(*o, "tool_calls")) {
+      IRIS_ASSIGN_OR_RETURN(m.tool_calls, ParseToolCalls(*tc, Sub(path, "tool_calls")));
+    }
+  }
+  if (m.role == Role::kTool) {
+    const json::value* id = Find(*o, "tool_call_id");
+    if (id == nullptr) return FieldError(Sub(path, "tool_call_id"), "required");
+    IRIS_ASSIGN_OR_RETURN(m.tool_call_id, AsString(*id, Sub(path, "tool_call_id")));
+  }
+  const json::value* content = Find(*o, "content");
+  if (content == nullptr) {
+    if (m.role != Role::kAssistant || m.tool_calls.empty()) {
+      return FieldError(Sub(path, "content"),
+                        m.role == Role::kAssistant
+                            ? "required (an assistant message needs content or tool_calls)"
+                            : "required");
+    }
+  } else {
+    IRIS_ASSIGN_OR_RETURN(m.content, ParseContent(*content, Sub(path, "content"), role));
+  }
+  return m;
+}
+
+Result<Tool> ParseTool(const json::value& v, std::string_view path) {
+  IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, path));
+  const json::value* t = Find(*o, "type");
+  if (t == nullptr) return FieldError(Sub(path, "type"), "required");
+  IRIS_ASSIGN_OR_RETURN(std::string type, AsString(*t, Sub(path, "type")));
+  if (type != "function") {
+    return FieldError(Sub(path, "type"), "unsupported tool type " + Quote(type) +
+                                             "; only \"function\" tools are supported");
+  }
+  std::string fp = Sub(path, "function");
+  const json::value* f = Find(*o, "function");
+  if (f == nullptr) return FieldError(fp, "required");
+  IRIS_ASSIGN_OR_RETURN(const json::object* fo, AsObject(*f, fp));
+  Tool tool;
+  const json::value* name = Find(*fo, "name");
+  if (name == nullptr) return FieldError(Sub(fp, "name"), "required");
+  IRIS_ASSIGN_OR_RETURN(tool.name, AsString(*name, Sub(fp, "name")));
+  if (tool.name.empty()) return FieldError(Sub(fp, "name"), "must not be empty");
+  if (const json::value* d = Find(*fo, "description")) {
+    IRIS_ASSIGN_OR_RETURN(tool.description, AsString(*d, Sub(fp, "description")));
+  }
+  if (const json::value* p = Find(*fo, "parameters")) {
+    if (!p->is_object()) return TypeError(Sub(fp, "parameters"), "a JSON Schema object", *p);
+    tool.parameters = *p;
+  }
+  if (const json::value* s = Find(*fo, "strict")) {
+    IRIS_ASSIGN_OR_RETURN(tool.strict, AsBool(*s, Sub(fp, "strict")));
+  }
+  return tool;
+}
+
+Result<ToolChoice> ParseToolChoice(const json::value& v) {
+  constexpr std::string_view kPath = "tool_choice";
+  ToolChoice choice;
+  if (v.is_string()) {
+    std::string_view s = v.get_string();
+    if (s == "auto") {
+      choice.mode = ToolChoice::Mode::kAuto;
+    } else if (s == "none") {
+      choice.mode = ToolChoice::Mode::kNone;
+    } else if (s == "required") {
+      choice.mode = ToolChoice::Mode::kRequired;
+    } else {
+      return FieldError(kPath, "expected \"auto\", \"none\" or \"required\", got " + Quote(s));
+    }
+    return choice;
+  }
+  IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, kPath));
+  const json::value* t = Find(*o, "type");
+  if (t == nullptr) return FieldError("tool_choice.type", "required");
+  IRIS_ASSIGN_OR_RETURN(std::string type, AsString(*t, "tool_choice.type"));
+  if (type != "function") {
+    return FieldError("tool_choice.type",
+                      "only {\"type\":\"function\",...} is supported, got " + Quote(type));
+  }
+  const json::value* f = Find(*o, "function");
+  if (f == nullptr) return FieldError("tool_choice.function", "required");
+  IRIS_ASSIGN_OR_RETURN(const json::object* fo, AsObject(*f, "tool_choice.function"));
+  const json::value* name = Find(*fo, "name");
+  if (name == nullptr) return FieldError("tool_choice.function.name", "required");
+  IRIS_ASSIGN_OR_RETURN(choice.name, AsString(*name, "tool_choice.function.name"));
+  choice.mode = ToolChoice::Mode::kTool;
+  return choice;
+}
+
+Result<ResponseFormat> ParseResponseFormat(const json::value& v) {
+  IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "response_format"));
+  const json::value* t = Find(*o, "type");
+  if (t == nullptr) return FieldError("response_format.type", "required");
+  IRIS_ASSIGN_OR_RETURN(std::string type, AsString(*t, "response_format.type"));
+  ResponseFormat format;
+  if (type == "text") {
+    format.type = ResponseFormat::Type::kText;
+  } else if (type == "json_object") {
+    format.type = ResponseFormat::Type::kJsonObject;
+  } else if (type == "json_schema") {
+    format.type = ResponseFormat::Type::kJsonSchema;
+    constexpr std::string_view kPath = "response_format.json_schema";
+    const json::value* js = Find(*o, "json_schema");
+    if (js == nullptr) return FieldError(kPath, "required");
+    IRIS_ASSIGN_OR_RETURN(const json::object* jo, AsObject(*js, kPath));
+    const json::value* name = Find(*jo, "name");
+    if (name == nullptr) return FieldError(Sub(kPath, "name"), "required");
+    IRIS_ASSIGN_OR_RETURN(format.name, AsString(*name, Sub(kPath, "name")));
+    if (const json::value* schema = Find(*jo, "schema")) {
+      if (!schema->is_object()) return TypeError(Sub(kPath, "schema"), "an object", *schema);
+      format.schema = *schema;
+    }
+    if (const json::value* strict = Find(*jo, "strict")) {
+      IRIS_ASSIGN_OR_RETURN(format.strict, AsBool(*strict, Sub(kPath, "strict")));
+    }
+  } else {
+    return FieldError("response_format.type",
+                      "expected \"text\", \"json_object\" or \"json_schema\", got " + Quote(type));
+  }
+  return format;
+}
+
+Status ParseRouting(const json::object& o, RoutingHints& routing) {
+  if (const json::value* v = Find(o, "models")) {  // OpenRouter
+    IRIS_ASSIGN_OR_RETURN(std::vector<std::string> models, AsStringList(*v, "models"));
+    AppendUnique(routing.models, models);
+  }
+  if (const json::value* v = Find(o, "provider")) {  // OpenRouter
+    IRIS_ASSIGN_OR_RETURN(const json::object* p, AsObject(*v, "provider"));
+    if (const json::value* order = Find(*p, "order")) {
+      IRIS_ASSIGN_OR_RETURN(std::vector<std::string> list, AsStringList(*order, "provider.order"));
+      AppendUnique(routing.order, list);
+    }
+    if (const json::value* only = Find(*p, "only")) {
+      IRIS_ASSIGN_OR_RETURN(std::vector<std::string> list, AsStringList(*only, "provider.only"));
+      AppendUnique(routing.only, list);
+    }
+  }
+  if (const json::value* v = Find(o, "providerOptions")) {  // Vercel AI Gateway
+    IRIS_ASSIGN_OR_RETURN(const json::object* po, AsObject(*v, "providerOptions"));
+    if (const json::value* g = Find(*po, "gateway")) {
+      constexpr std::string_view kPath = "providerOptions.gateway";
+      IRIS_ASSIGN_OR_RETURN(const json::object* go, AsObject(*g, kPath));
+      const std::pair<std::string_view, std::vector<std::string>*> lists[] = {
+          {"order", &routing.order}, {"only", &routing.only}, {"models", &routing.models}};
+      for (const auto& [key, to] : lists) {
+        if (const json::value* lv = Find(*go, key)) {
+          IRIS_ASSIGN_OR_RETURN(std::vector<std::string> list, AsStringList(*lv, Sub(kPath, key)));
+          AppendUnique(*to, list);
+        }
+      }
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<ChatRequest> ParseOpenAIChatRequest(std::string_view body) {
+  IRIS_ASSIGN_OR_RETURN(json::value root, ParseJson(body, "request body"));
+  if (!root.is_object()) return TypeError("request body", "a JSON object", root);
+  const json::object& o = root.get_object();
+  ChatRequest req;
+  req.dialect = Dialect::kOpenAI;
+
+  const json::value* model = Find(o, "model");
+  if (model == nullptr) return FieldError("model", "required");
+  IRIS_ASSIGN_OR_RETURN(req.model, AsString(*model, "model"));
+  if (req.model.empty()) return FieldError("model", "must not be empty");
+
+  const json::value* messages = Find(o, "messages");
+  if (messages == nullptr) return FieldError("messages", "required");
+  IRIS_ASSIGN_OR_RETURN(const json::array* ma, AsArray(*messages, "messages"));
+  if (ma->empty()) return FieldError("messages", "must contain at least one message");
+  for (size_t i = 0; i < ma->size(); ++i) {
+    IRIS_ASSIGN_OR_RETURN(Message m, ParseMessage((*ma)[i], At("messages", i)));
+    req.messages.push_back(std::move(m));
+  }
+
+  if (const json::value* v = Find(o, "n")) {
+    IRIS_ASSIGN_OR_RETURN(int64_t n, AsInt(*v, "n"));
+    if (n != 1) return FieldError("n", "only n=1 is supported, got " + std::to_string(n));
+  }
+  if (const json::value* v = Find(o, "tools")) {
+    IRIS_ASSIGN_OR_RETURN(const json::array* ta, AsArray(*v, "tools"));
+    for (size_t i = 0; i < ta->size(); ++i) {
+      IRIS_ASSIGN_OR_RETURN(Tool t, ParseTool((*ta)[i], At("tools", i)));
+      req.tools.push_back(std::move(t));
+    }
+  }
+  if (const json::value* v = Find(o, "tool_choice")) {
+    IRIS_ASSIGN_OR_RETURN(ToolChoice c, ParseToolChoice(*v));
+    req.tool_choice = std::move(c);
+  }
+  if (const json::value* v = Find(o, "parallel_tool_calls")) {
+    IRIS_ASSIGN_OR_RETURN(bool b, AsBool(*v, "parallel_tool_calls"));
+    req.parallel_tool_calls = b;
+  }
+  if (const json::value* v = Find(o, "response_format")) {
+    IRIS_ASSIGN_OR_RETURN(ResponseFormat f, ParseResponseFormat(*v));
+    req.response_format = std::move(f);
+  }
+  if (const json::value* v = Find(o, "stop")) {
+    if (v->is_string()) {
+      if (!v->get_string().empty()) req.stop.emplace_back(v->get_string());
+    } else if (v->is_array()) {
+      IRIS_ASSIGN_OR_RETURN(req.stop, AsStringList(*v, "stop"));
+    } else {
+      return TypeError("stop", "a string or an array of strings", *v);
+    }
+  }
+  IRIS_ASSIGN_OR_RETURN(req.temperature, OptNumberInRange(o, "temperature", 0, 2));
+  IRIS_ASSIGN_OR_RETURN(req.top_p, OptNumberInRange(o, "top_p", 0, 1));
+  IRIS_ASSIGN_OR_RETURN(req.frequency_penalty, OptNumberInRange(o, "frequency_penalty", -2, 2));
+  IRIS_ASSIGN_OR_RETURN(req.presence_penalty, OptNumberInRange(o, "presence_penalty", -2, 2));
+  if (const json::value* v = Find(o, "top_k")) {
+    IRIS_ASSIGN_OR_RETURN(int64_t k, AsInt(*v, "top_k"));
+    req.top_k = k;
+  }
+  if (const json::value* v = Find(o, "seed")) {
+    IRIS_ASSIGN_OR_RETURN(int64_t seed, AsInt(*v, "seed"));
+    req.seed = seed;
+  }
+  for (std::string_view key : {"max_tokens", "max_completion_tokens"}) {
+    if (const json::value* v = Find(o, key)) {
+      IRIS_ASSIGN_OR_RETURN(int64_t n, AsInt(*v, key));
+      if (n < 1) return FieldError(key, "must be at least 1");
+      req.max_tokens = n;  // max_completion_tokens comes second and so wins
+    }
+  }
+  if (const json::value* v = Find(o, "stream")) {
+    IRIS_ASSIGN_OR_RETURN(req.stream, AsBool(*v, "stream"));
+  }
+  if (const json::value* v = Find(o, "stream_options")) {
+    IRIS_ASSIGN_OR_RETURN(const json::object* so, AsObject(*v, "stream_options"));
+    if (const json::value* iu = Find(*so, "include_usage")) {
+      IRIS_ASSIGN_OR_RETURN(bool b, AsBool(*iu, "stream_options.include_usage"));
+      req.include_usage = b && req.stream;
+    }
+  }
+  if (const json::value* v = Find(o, "user")) {
+    IRIS_ASSIGN_OR_RETURN(req.user, AsString(*v, "user"));
+  }
+  IRIS_RETURN_IF_ERROR(ParseRouting(o, req.routing));
+  return req;
+}
+
+// --- Responses -----------------------------------------------------------------------------
+
+std::string_view OpenAIFinishReason(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kStop:
+    case FinishReason::kError:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kToolCalls:
+      return "tool_calls";
+    case FinishReason::kContentFilter:
+      return "content_filter";
+  }
+  return "stop";
+}
+
+FinishReason ParseOpenAIFinishReason(std::string_view reason) {
+  if (reason == "length" || reason == "model_length") return FinishReason::kLength;
+  if (reason == "tool_calls" || reason == "function_call") return FinishReason::kToolCalls;
+  if (reason == "content_filter") return FinishReason::kContentFilter;
+  if (reason == "error") return FinishReason::kError;
+  return FinishReason::kStop;
+}
+
+namespace {
+
+int64_t IntOr0(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end()) return 0;
+  const json::value& v = it->value();
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64()) return static_cast<int64_t>(v.get_uint64());
+  if (v.is_double()) return static_cast<int64_t>(v.get_double());
+  return 0;
+}
+
+const json::object* ObjectOrNull(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end() || !it->value().is_object()) return nullptr;
+  return &it->value().get_object();
+}
+
+}  // namespace
+
+boost::json::object EncodeOpenAIUsage(const Usage& usage, std::optional<double> cost_usd) {
+  json::object u;
+  u["prompt_tokens"] = usage.input_tokens;
+  u["completion_tokens"] = usage.output_tokens;
+  u["total_tokens"] = usage.input_tokens + usage.output_tokens;
+  json::object prompt_details;
+  prompt_details["cached_tokens"] = usage.cached_input_tokens;
+  if (usage.cache_write_tokens != 0) {
+    prompt_details["cache_write_tokens"] = usage.cache_write_tokens;
+  }
+  u["prompt_tokens_details"] = std::move(prompt_details);
+  json::object completion_details;
+  completion_details["reasoning_tokens"] = usage.reasoning_tokens;
+  u["completion_tokens_details"] = std::move(completion_details);
+  if (cost_usd) u["cost"] = *cost_usd;
+  return u;
+}
+
+Usage DecodeOpenAIUsage(const boost::json::object& o) {
+  Usage u;
+  u.reported = true;
+  u.input_tokens = IntOr0(o, "prompt_tokens");
+  u.output_tokens = IntOr0(o, "completion_tokens");
+  if (const json::object* d = ObjectOrNull(o, "prompt_tokens_details")) {
+    u.cached_input_tokens = IntOr0(*d, "cached_tokens");
+    u.cache_write_tokens = IntOr0(*d, "cache_write_tokens");
+  } else if (const json::object* legacy = ObjectOrNull(o, "prompt_token_details")) {
+    u.cached_input_tokens = IntOr0(*legacy, "cached_tokens");
+  }
+  if (u.cached_input_tokens == 0) u.cached_input_tokens = IntOr0(o, "num_cached_tokens");
+  if (const json::object* d = ObjectOrNull(o, "completion_tokens_details")) {
+    u.reasoning_tokens = IntOr0(*d, "reasoning_tokens");
+  }
+  return u;
+}
+
+namespace {
+
+json::object ToolCallJson(const ToolCall& call) {
+  json::object fn;
+  fn["name"] = call.name;
+  fn["arguments"] = call.arguments;
+  json::object tc;
+  tc["id"] = call.id;
+  tc["type"] = "function";
+  tc["function"] = std::move(fn);
+  return tc;
+}
+
+std::string DataEvent(const json::object& o) { return "data: " + json::serialize(o) + "\n\n"; }
+
+}  // namespace
+
+std::string EncodeOpenAIChatResponse(const ChatResponse& response, const boost::json::object* iris,
+                                     std::optional<double> cost_usd) {
+  json::object message;
+  message["role"] = "assistant";
+  if (response.text.empty() && !response.tool_calls.empty()) {
+    message["content"] = nullptr;
+  } else {
+    message["content"] = response.text;
+  }
+  message["refusal"] = nullptr;
+  if (!response.tool_calls.empty()) {
+    json::array calls;
+    for (const ToolCall& c : response.tool_calls) calls.push_back(ToolCallJson(c));
+    message["tool_calls"] = std::move(calls);
+  }
+  json::object choice;
+  choice["index"] = 0;
+  choice["message"] = std::move(message);
+  choice["logprobs"] = nullptr;
+  choice["finish_reason"] = OpenAIFinishReason(response.finish_reason);
+  json::object out;
+  out["id"] = response.id;
+  out["object"] = "chat.completion";
+  out["created"] = response.created;
+  out["model"] = response.model;
+  out["choices"] = json::array{std::move(choice)};
+  if (response.usage.reported || cost_usd)
+    out["usage"] = EncodeOpenAIUsage(response.usage, cost_usd);
+  if (iris != nullptr) out["iris"] = *iris;
+  return json::serialize(out);
+}
+
+// --- Streaming -------------------------------------------------------------------------------
+
+json::object OpenAIStreamEncoder::Chunk() const {
+  json::object c;
+  c["id"] = id_;
+  c["object"] = "chat.completion.chunk";
+  c["created"] = created_;
+  c["model"] = model_;
+  return c;
+}
+
+std::string OpenAIStreamEncoder::Emit(json::object chunk) const {
+  if (include_usage_ && !chunk.contains("usage")) chunk["usage"] = nullptr;
+  return DataEvent(chunk);
+}
+
+namespace {
+
+json::object Choice(json::object delta, std::optional<std::string_view> finish) {
+  json::object c;
+  c["index"] = 0;
+  c["delta"] = std::move(delta);
+  c["logprobs"] = nullptr;
+  c["finish_reason"] = finish ? json::value(*finish) : json::value(nullptr);
+  return c;
+}
+
+}  // namespace
+
+std::string OpenAIStreamEncoder::EnsureStarted() {
+  if (started_) return {};
+  started_ = true;
+  json::object delta;
+  delta["role"] = "assistant";
+  delta["content"] = "";
+  delta["refusal"] = nullptr;
+  json::object chunk = Chunk();
+  chunk["choices"] = json::array{Choice(std::move(delta), std::nullopt)};
+  return Emit(std::move(chunk));
+}
+
+std::string OpenAIStreamEncoder::Encode(const StreamEvent& event) {
+  json::object delta;
+  switch (event.type) {
+    case StreamEvent::Type::kStart:
+      if (started_) return {};
+      id_ = event.id;
+      model_ = event.model;
+      if (event.created != 0) created_ = event.created;
+      return EnsureStarted();
+    case StreamEvent::Type::kTextDelta:
+      if (event.text.empty()) return {};
+      delta["content"] = event.text;
+      break;
+    case StreamEvent::Type::kToolCallStart: {
+      json::object fn;
+      fn["name"] = event.name;
+      fn["arguments"] = "";
+      json::object tc;
+      tc["index"] = event.index;
+      tc["id"] = event.id;
+      tc["type"] = "function";
+      tc["function"] = std::move(fn);
+      delta["tool_calls"] = json::array{std::move(tc)};
+      break;
+    }
+    case StreamEvent::Type::kToolCallDelta: {
+      if (event.text.empty()) return {};
+      json::object fn;
+      fn["arguments"] = event.text;
+      json::object tc;
+      tc["index"] = event.index;
+      tc["function"] = std::move(fn);
+      delta["tool_calls"] = json::array{std::move(tc)};
+      break;
+    }
+    case StreamEvent::Type::kFinish:
+      finish_ = event.finish_reason;
+      return {};
+    case StreamEvent::Type::kUsage:
+      usage_ = event.usage;
+      usage_.reported = true;
+      return {};
+  }
+  std::string out = EnsureStarted();
+  json::object chunk = Chunk();
+  chunk["choices"] = json::array{Choice(std::move(delta), std::nullopt)};
+  out += Emit(std::move(chunk));
+  return out;
+}
+
+std::string OpenAIStreamEncoder::Finish(const boost::json::object* iris,
+                                        std::optional<double> cost_usd) {
+  std::string out = EnsureStarted();
+  bool usage_chunk = include_usage_ && (usage_.reported || cost_usd);
+  json::object finish = Chunk();
+  finish["choices"] = json::array{
+      Choice(json::object(), OpenAIFinishReason(finish_.value_or(FinishReason::kStop)))};
+  if (!usage_chunk && iris != nullptr) finish["iris"] = *iris;
+  out += Emit(std::move(finish));
+  if (usage_chunk) {
+    json::object last = Chunk();
+    last["choices"] = json::array();
+    last["usage"] = EncodeOpenAIUsage(usage_, cost_usd);
+    if (iris != nullptr) last["iris"] = *iris;
+    out += Emit(std::move(last));
+  }
+  out += "data: [DONE]\n\n";
+  return out;
+}
+
+std::string OpenAIStreamEncoder::Error(const GatewayError& error) {
+  json::object body;
+  body["error"] = OpenAIErrorObject(error);
+  return DataEvent(body);
+}
+
+std::string EncodeOpenAIModelList(const std::vector<ModelInfo>& models) {
+  json::array data;
+  for (const ModelInfo& m : models) {
+    json::object o;
+    o["id"] = m.id;
+    o["object"] = "model";
+    o["created"] = m.created;
+    o["owned_by"] = m.owned_by;
+    data.push_back(std::move(o));
+  }
+  json::object out;
+  out["object"] = "list";
+  out["data"] = std::move(data);
+  return json::serialize(out);
+}
+
+}  // namespace iris::gateway::api

@@ -1,0 +1,153 @@
+// The gateway's configuration: iris.yaml (or the environment alone) turned into one validated,
+// immutable snapshot that every worker reads through a shared_ptr<const Config>. Every mistake in
+// the file is reported at once, with its key path and line, before the server starts.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace iris::gateway::config {
+
+// Looks up an environment variable; nullopt when unset. Injected so tests never touch the real
+// environment. ProcessEnvironment() reads the process's own.
+using EnvLookup = std::function<std::optional<std::string>(std::string_view)>;
+EnvLookup ProcessEnvironment();
+
+enum class ProviderKind { kOpenAI, kAnthropic, kGemini, kMistral, kOpenAICompatible, kLocal };
+
+// "openai", "anthropic", "gemini", "mistral", "openai-compatible", "local" (the spelling in
+// iris.yaml).
+std::string_view ProviderKindName(ProviderKind kind);
+// Accepts the spellings above ("openai_compatible" too); nullopt otherwise.
+std::optional<ProviderKind> ParseProviderKind(std::string_view name);
+// The public API root of a cloud kind ("https://api.openai.com/v1"); empty for
+// openai-compatible (required in the file) and local.
+std::string_view DefaultBaseUrl(ProviderKind kind);
+// The variable a cloud kind's key is read from when `api_key_env` is not given; empty for
+// openai-compatible and local (no key needed unless configured).
+std::string_view DefaultApiKeyEnv(ProviderKind kind);
+
+struct ListenAddress {
+  std::string host;   // "127.0.0.1", "::1" (no brackets), "localhost"; "0.0.0.0" for ":port"
+  uint16_t port = 0;  // 0 asks the OS for a free port (tests)
+};
+// Parses "host:port", "[v6]:port" or ":port" (all IPv4 interfaces).
+Result<ListenAddress> ParseListenAddress(std::string_view text);
+
+struct ServerConfig {
+  ListenAddress listen{"127.0.0.1", 8080};
+  int threads = 1;                                   // workers; default: hardware threads
+  int64_t max_body_bytes = 32 << 20;                 // request bodies carry base64 images
+  std::chrono::milliseconds header_timeout{10'000};  // first request line + headers
+  std::chrono::milliseconds body_timeout{60'000};    // the rest of the request body
+  std::chrono::milliseconds idle_timeout{60'000};    // keep-alive between requests
+  std::chrono::milliseconds shutdown_grace{30'000};  // in-flight streams get this long
+};
+
+struct ProviderConfig {
+  std::string name;  // as written under providers:, unique, no '/'
+  ProviderKind kind = ProviderKind::kOpenAI;
+  std::string base_url;                        // without a trailing '/'; empty for local
+  std::string api_key_env;                     // the variable the key was read from; may be empty
+  std::string api_key;                         // resolved at load time; empty when none
+  std::map<std::string, std::string> headers;  // extra request headers, sent as is
+  std::vector<std::string> models;  // model ids offered (for /v1/models and bare-id routing)
+  // kLocal only.
+  std::string model;   // checkpoint directory or Hugging Face repo id
+  int threads = 0;     // 0: the engine decides
+  int max_queue = 64;  // requests waiting for the engine before 503
+  // A provider whose key variable is unset is kept but disabled: routes skip it and the
+  // server prints `disabled_reason` ("OPENAI_API_KEY not set").
+  bool enabled = true;
+  std::string disabled_reason;
+};
+
+// Deadlines of one attempt (connect, first token, gap between chunks) and of the whole request
+// across retries and fallbacks (total).
+struct Timeouts {
+  std::chrono::milliseconds connect{5'000};
+  std::chrono::milliseconds first_token{60'000};
+  std::chrono::milliseconds idle{60'000};
+  std::chrono::milliseconds total{600'000};
+};
+
+enum class Strategy { kFallback, kWeighted };
+std::string_view StrategyName(Strategy strategy);
+
+struct AliasTarget {
+  std::string provider;  // a configured provider's name
+  std::string model;     // the upstream model id (may contain '/')
+  double weight = 1.0;   // > 0; only meaningful for Strategy::kWeighted
+};
+
+// A public model name that stands for an ordered list of upstream targets.
+struct ModelAlias {
+  std::string name;
+  Strategy strategy = Strategy::kFallback;
+  std::vector<AliasTarget> targets;  // non-empty, in file order
+  int retries = 2;                   // retries of one target before falling over
+  Timeouts timeouts;
+};
+
+struct BreakerConfig {
+  int failure_threshold = 5;  // consecutive failures that open a target's breaker
+  std::chrono::milliseconds cooldown{30'000};
+};
+
+struct RoutingConfig {
+  std::chrono::milliseconds backoff_base{250};
+  std::chrono::milliseconds backoff_max{8'000};
+  // An upstream retry-after longer than this is not slept through: the request falls over to
+  // its next target instead.
+  std::chrono::milliseconds max_retry_after{10'000};
+  BreakerConfig breaker;
+};
+
+// USD per million tokens. Cached and cache-write prices are optional because the providers
+// price them differently; the cost code decides the fallback.
+struct ModelPrice {
+  double input_per_mtok = 0;
+  double output_per_mtok = 0;
+  std::optional<double> cached_input_per_mtok;
+  std::optional<double> cache_write_per_mtok;
+};
+
+// Immutable after load. Pointers into `providers` / `models` stay valid as long as the Config.
+struct Config {
+  ServerConfig server;
+  std::vector<ProviderConfig> providers;  // in file order
+  std::vector<ModelAlias> models;         // in file order
+  int default_retries = 2;                // `defaults:`; aliases inherit them
+  Timeouts default_timeouts;
+  RoutingConfig routing;
+  std::string store;  // a SQLite path or a postgres:// URL; empty = the default location
+  std::map<std::string, ModelPrice, std::less<>> pricing;  // model id -> price
+
+  const ProviderConfig* FindProvider(std::string_view name) const;
+  const ModelAlias* FindAlias(std::string_view name) const;
+};
+
+// Parses and validates YAML text. On failure the status is kInvalidArgument and its message
+// holds one line per problem, "<source>:<line>: <key path>: <what is wrong>", all of them, sorted
+// by line. `source_name` only labels the messages.
+Result<std::shared_ptr<const Config>> LoadConfigString(std::string_view yaml, const EnvLookup& env,
+                                                       std::string_view source_name = "iris.yaml");
+// Reads `path` and calls LoadConfigString (kNotFound when it cannot be read).
+Result<std::shared_ptr<const Config>> LoadConfigFile(const std::string& path, const EnvLookup& env);
+
+// The configuration when there is no file: every cloud provider whose key is in the environment
+// (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY or GOOGLE_API_KEY, MISTRAL_API_KEY), plus
+// `local` when `local_model` is not empty. No aliases; server defaults.
+Result<std::shared_ptr<const Config>> ConfigFromEnvironment(const EnvLookup& env,
+                                                            std::string local_model);
+
+}  // namespace iris::gateway::config

@@ -1,0 +1,51 @@
+// A small ordered header list with case-insensitive lookup, shared by the inbound server and
+// the outbound client so handlers and providers see one type and no Beast.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace iris::gateway::http {
+
+// ASCII case-insensitive equality (header names are ASCII tokens).
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
+// Header fields in arrival order; duplicates are kept. Lookups are linear, which beats a map
+// for the dozen fields a request carries. A value type; not thread-safe.
+class Headers {
+ public:
+  using Field = std::pair<std::string, std::string>;
+
+  Headers() = default;
+  Headers(std::initializer_list<Field> fields) : fields_(fields) {}
+
+  // Appends a field (a repeated name keeps both).
+  void Add(std::string name, std::string value) {
+    fields_.emplace_back(std::move(name), std::move(value));
+  }
+  // Replaces every field named `name` by one field (appended when absent).
+  void Set(std::string_view name, std::string value);
+  // Removes every field named `name`.
+  void Remove(std::string_view name);
+  // The first value of `name`, or nullptr.
+  const std::string* Find(std::string_view name) const;
+  // The first value of `name`, or "" when absent.
+  std::string_view Get(std::string_view name) const {
+    const std::string* v = Find(name);
+    return v ? std::string_view(*v) : std::string_view();
+  }
+  bool Has(std::string_view name) const { return Find(name) != nullptr; }
+
+  size_t size() const { return fields_.size(); }
+  bool empty() const { return fields_.empty(); }
+  void reserve(size_t n) { fields_.reserve(n); }
+  auto begin() const { return fields_.begin(); }
+  auto end() const { return fields_.end(); }
+
+ private:
+  std::vector<Field> fields_;
+};
+
+}  // namespace iris::gateway::http

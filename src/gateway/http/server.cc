@@ -1,0 +1,653 @@
+// The inbound HTTP/1.1 server: Beast parses requests, responses are serialized by hand (a
+// head string plus the body as gather buffers), timeouts are one timer per connection that
+// cancels the socket, and a pending wait on the socket detects a client that went away.
+#include "gateway/http/server.h"
+
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <exception>
+#include <future>
+#include <list>
+#include <optional>
+#include <thread>
+
+#include "base/check.h"
+
+namespace iris::gateway::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+void Log(const std::string& message) { std::fprintf(stderr, "iris http: %s\n", message.c_str()); }
+
+std::string FormatEndpoint(const tcp::endpoint& ep) {
+  std::string addr = ep.address().to_string();
+  if (ep.address().is_v6()) addr = "[" + addr + "]";
+  return addr + ":" + std::to_string(ep.port());
+}
+
+// Built outside coroutines: GCC 12 rejects braced string-literal initializers in their frames.
+Headers JsonHeaders() { return Headers{{"Content-Type", "application/json"}}; }
+
+}  // namespace
+
+std::string ErrorBody(std::string_view message, std::string_view type) {
+  std::string out = R"({"error":{"message":")";
+  for (char c : message) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(c));
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += R"(","type":")";
+  out += type;
+  out += R"("}})";
+  return out;
+}
+
+struct Server::Worker {
+  // Declared before ioc: connections destroyed with the io_context's pending handlers still
+  // unlink themselves from this list.
+  std::list<std::shared_ptr<internal::Connection>> conns;  // this worker's thread only
+  std::atomic<int64_t> open{0};                            // accepted, not yet closed
+  asio::io_context ioc{1};
+  std::optional<tcp::acceptor> acceptor;  // worker 0 only
+  asio::steady_timer deadline_timer{ioc};
+  asio::steady_timer stop_timer{ioc};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
+  std::thread thread;
+};
+
+namespace internal {
+
+// One accepted connection. Lives on its worker's thread; shared_ptr so timer and watcher
+// handlers can outlive the serving coroutine.
+struct Connection : std::enable_shared_from_this<Connection> {
+  Connection(Server* s, Server::Worker* w, tcp::socket sock)
+      : server(s), worker(w), socket(std::move(sock)), timer(socket.get_executor()) {
+    error_code ec;
+    auto ep = socket.remote_endpoint(ec);
+    if (!ec) remote = FormatEndpoint(ep);
+  }
+
+  const ServerOptions& options() const { return server->options_; }
+
+  // The deadline timer: on expiry it cancels the socket's pending operations.
+  void ArmAt(Clock::time_point when) {
+    ++timer_gen;
+    timed_out = false;
+    timer.expires_at(when);
+    timer.async_wait([self = shared_from_this(), gen = timer_gen](error_code ec) {
+      if (ec || gen != self->timer_gen) return;
+      self->timed_out = true;
+      error_code ignored;
+      self->socket.cancel(ignored);
+    });
+  }
+  void ArmFor(std::chrono::milliseconds d) { ArmAt(Clock::now() + d); }
+  void Disarm() {
+    ++timer_gen;
+    timer.cancel();
+  }
+
+  // Client-disconnect detection while the handler runs: a pending readiness wait. Readable
+  // with nothing to peek means EOF (or an error): the client is gone.
+  void StartWatch() {
+    watching = true;
+    uint64_t gen = ++watch_gen;
+    socket.async_wait(tcp::socket::wait_read,
+                      asio::bind_cancellation_slot(watch_signal.slot(),
+                                                   [self = shared_from_this(), gen](error_code ec) {
+                                                     self->OnReadable(ec, gen);
+                                                   }));
+  }
+  void OnReadable(error_code ec, uint64_t gen) {
+    if (gen != watch_gen) return;
+    watching = false;
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      char byte;
+      ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      // Bytes of a pipelined request: the client is still there; stop watching (its later
+      // disconnect shows up as a write error instead).
+      if (n > 0) return;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        StartWatch();
+        return;
+      }
+    }
+    MarkGone();
+  }
+  void StopWatch() {
+    ++watch_gen;
+    if (watching) {
+      watching = false;
+      watch_signal.emit(asio::cancellation_type::terminal);
+    }
+  }
+
+  void MarkGone() {
+    if (gone) return;
+    gone = true;
+    if (writer != nullptr) writer->cancel_.Cancel();
+  }
+
+  void CloseSocket() {
+    error_code ec;
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
+  }
+
+  // Shutdown past its deadline: cancel the work of the request, then drop the connection.
+  void ForceClose() {
+    MarkGone();
+    Disarm();
+    CloseSocket();
+  }
+
+  template <typename Buffers>
+  asio::awaitable<Status> WriteAll(const Buffers& buffers) {
+    if (gone) co_return Status(ErrorCode::kUnavailable, "client gone");
+    ArmFor(options().body_timeout);
+    auto [ec, n] = co_await asio::async_write(socket, buffers, kNoThrow);
+    Disarm();
+    if (ec) {
+      bool was_timeout = timed_out;
+      MarkGone();
+      co_return Status(ErrorCode::kUnavailable,
+                       was_timeout ? "write to client " + remote + " timed out"
+                                   : "write to client " + remote + " failed: " + ec.message());
+    }
+    co_return OkStatus();
+  }
+
+  // Answers a limit or parse error and closes: stop sending, read what the client still
+  // sends for a moment (so the kernel does not reset the connection before the client read
+  // the answer), then close.
+  asio::awaitable<void> SendErrorAndClose(int status, std::string message) {
+    ResponseWriter error_writer(this);
+    error_writer.keep_alive_ = false;
+    (void)co_await error_writer.Send(status, JsonHeaders(), ErrorBody(message));
+    if (gone) co_return;
+    error_code ec;
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+    ArmFor(std::chrono::milliseconds(500));
+    std::string sink(4096, '\0');  // not a char array: GCC 12 miscompiles those in coroutines
+    size_t drained = 0;
+    while (drained < (1 << 20)) {
+      auto [rec, n] = co_await socket.async_read_some(asio::buffer(sink), kNoThrow);
+      if (rec) break;
+      drained += n;
+    }
+    Disarm();
+  }
+
+  asio::awaitable<void> Run() {
+    try {
+      co_await Serve();
+    } catch (const std::exception& e) {
+      Log("connection " + remote + " failed: " + e.what());
+    } catch (...) {
+      Log("connection " + remote + " failed: unknown exception");
+    }
+    Disarm();
+    StopWatch();
+    CloseSocket();
+  }
+
+  asio::awaitable<void> Serve();
+
+  Server* server;
+  Server::Worker* worker;
+  tcp::socket socket;
+  asio::steady_timer timer;
+  beast::flat_buffer buffer;
+  std::string remote;
+  uint64_t timer_gen = 0;
+  bool timed_out = false;
+  bool idle = false;  // waiting for the first byte of a request
+  bool gone = false;
+  bool watching = false;
+  uint64_t watch_gen = 0;
+  asio::cancellation_signal watch_signal;
+  ResponseWriter* writer = nullptr;  // the request being handled, if any
+  std::list<std::shared_ptr<Connection>>::iterator self_it;
+};
+
+asio::awaitable<void> Connection::Serve() {
+  const ServerOptions& opts = options();
+  bool first = true;
+  for (;;) {
+    // Wait for the request to start: quietly closed on the keep-alive idle timeout, 408 when
+    // a fresh connection never sends a head.
+    Clock::time_point head_deadline = Clock::now() + opts.header_timeout;
+    if (buffer.size() == 0) {
+      error_code aec;
+      if (server->shutting_down_ && socket.available(aec) == 0) co_return;
+      idle = true;
+      ArmFor(first ? opts.header_timeout : opts.idle_timeout);
+      auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, kNoThrow);
+      Disarm();
+      idle = false;
+      if (ec) {
+        if (timed_out && first)
+          co_await SendErrorAndClose(408, "timed out waiting for the request");
+        co_return;
+      }
+      if (!first) head_deadline = Clock::now() + opts.header_timeout;
+    }
+    first = false;
+
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(
+        std::min<size_t>(opts.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+    parser.body_limit(opts.max_body_bytes);
+    ArmAt(head_deadline);
+    auto [hec, hn] = co_await bhttp::async_read_header(socket, buffer, parser, kNoThrow);
+    Disarm();
+    if (hec) {
+      if (timed_out) {
+        co_await SendErrorAndClose(408, "timed out reading the request head");
+      } else if (hec == bhttp::error::header_limit) {
+        co_await SendErrorAndClose(
+            431, "request head larger than " + std::to_string(opts.max_header_bytes) + " bytes");
+      } else if (hec == bhttp::error::body_limit) {
+        co_await SendErrorAndClose(
+            413, "request body larger than " + std::to_string(opts.max_body_bytes) + " bytes");
+      } else if (hec == bhttp::error::end_of_stream || hec == bhttp::error::partial_message ||
+                 hec == asio::error::eof || hec == asio::error::connection_reset ||
+                 hec == asio::error::operation_aborted) {
+        // The client went away.
+      } else {
+        co_await SendErrorAndClose(400, "malformed request: " + hec.message());
+      }
+      co_return;
+    }
+    auto& msg = parser.get();
+    if (auto length = parser.content_length(); length && *length > opts.max_body_bytes) {
+      co_await SendErrorAndClose(
+          413, "request body larger than " + std::to_string(opts.max_body_bytes) + " bytes");
+      co_return;
+    }
+    if (!parser.is_done()) {
+      if (msg.version() >= 11 && EqualsIgnoreCase(msg[bhttp::field::expect], "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (!(co_await WriteAll(asio::buffer(kContinue.data(), kContinue.size()))).ok()) {
+          co_return;
+        }
+      }
+      ArmFor(opts.body_timeout);
+      auto [bec, bn] = co_await bhttp::async_read(socket, buffer, parser, kNoThrow);
+      Disarm();
+      if (bec) {
+        if (timed_out) {
+          co_await SendErrorAndClose(408, "timed out reading the request body");
+        } else if (bec == bhttp::error::body_limit) {
+          co_await SendErrorAndClose(
+              413, "request body larger than " + std::to_string(opts.max_body_bytes) + " bytes");
+        } else if (bec == bhttp::error::partial_message || bec == asio::error::eof ||
+                   bec == asio::error::connection_reset || bec == bhttp::error::end_of_stream) {
+          // The client went away mid-body.
+        } else {
+          co_await SendErrorAndClose(400, "malformed request body: " + bec.message());
+        }
+        co_return;
+      }
+    }
+
+    Request request;
+    request.method.assign(msg.method_string());
+    request.target.assign(msg.target());
+    if (size_t q = request.target.find('?'); q != std::string::npos) {
+      request.path = request.target.substr(0, q);
+      request.query = request.target.substr(q + 1);
+    } else {
+      request.path = request.target;
+    }
+    request.version = static_cast<int>(msg.version());
+    request.headers.reserve(16);
+    for (const auto& field : msg) {
+      request.headers.Add(std::string(field.name_string()), std::string(field.value()));
+    }
+    request.body = std::move(msg.body());
+    request.remote = remote;
+
+    ResponseWriter response(this);
+    response.head_only_ = msg.method() == bhttp::verb::head;
+    response.http10_ = msg.version() < 11;
+    response.keep_alive_ = msg.keep_alive();
+    writer = &response;
+    ++server->requests_in_flight_;
+    ++server->requests_total_;
+    StartWatch();
+    bool threw = false;
+    try {
+      co_await server->handler_(request, response);
+    } catch (const std::exception& e) {
+      threw = true;
+      Log("handler for " + request.method + " " + request.path + " threw: " + e.what());
+    } catch (...) {
+      threw = true;
+      Log("handler for " + request.method + " " + request.path + " threw a non-exception");
+    }
+    StopWatch();
+    --server->requests_in_flight_;
+    if (gone) {
+      writer = nullptr;
+      co_return;
+    }
+    if (!response.started_) {
+      ++server->handler_errors_;
+      if (!threw) Log("handler for " + request.method + " " + request.path + " sent nothing");
+      (void)co_await response.Send(
+          500, JsonHeaders(),
+          ErrorBody(threw ? "internal error" : "the handler sent no response", "server_error"));
+    } else if (!response.finished_) {
+      if (threw) {  // a stream cut by a bug: close so the client sees it truncated
+        writer = nullptr;
+        co_return;
+      }
+      (void)co_await response.Finish();
+    }
+    writer = nullptr;
+    if (gone || response.close_after_ || server->shutting_down_) co_return;
+  }
+}
+
+}  // namespace internal
+
+bool ResponseWriter::client_gone() const { return conn_->gone; }
+
+std::string ResponseWriter::Head(int status, const Headers& headers, bool chunked,
+                                 size_t content_length) {
+  bool close = !keep_alive_ || conn_->server->shutting_down() || (chunked && http10_);
+  std::string out;
+  out.reserve(160 + headers.size() * 48);
+  out += "HTTP/1.1 ";
+  out += std::to_string(status);
+  out += ' ';
+  std::string_view reason = bhttp::obsolete_reason(bhttp::int_to_status(status));
+  out += reason.empty() ? std::string_view("Unknown") : reason;
+  out += "\r\n";
+  for (const auto& [name, value] : headers) {
+    if (EqualsIgnoreCase(name, "content-length") || EqualsIgnoreCase(name, "transfer-encoding")) {
+      continue;
+    }
+    if (EqualsIgnoreCase(name, "connection")) {
+      if (EqualsIgnoreCase(value, "close")) close = true;
+      continue;
+    }
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  if (!chunked) {
+    out += "Content-Length: ";
+    out += std::to_string(content_length);
+    out += "\r\n";
+  } else if (!http10_) {
+    out += "Transfer-Encoding: chunked\r\n";
+  }
+  if (close) {
+    out += "Connection: close\r\n";
+  } else if (http10_) {
+    out += "Connection: keep-alive\r\n";
+  }
+  out += "\r\n";
+  close_after_ = close;
+  return out;
+}
+
+asio::awaitable<Status> ResponseWriter::Send(int status, Headers headers, std::string body) {
+  if (started_) co_return FailedPrecondition("response already started");
+  started_ = true;
+  finished_ = true;
+  std::string head = Head(status, headers, /*chunked=*/false, body.size());
+  if (head_only_) co_return co_await conn_->WriteAll(asio::buffer(head));
+  std::array<asio::const_buffer, 2> buffers = {asio::buffer(head), asio::buffer(body)};
+  co_return co_await conn_->WriteAll(buffers);
+}
+
+asio::awaitable<Status> ResponseWriter::StartStream(int status, Headers headers) {
+  if (started_) co_return FailedPrecondition("response already started");
+  started_ = true;
+  chunked_ = !http10_;
+  std::string head = Head(status, headers, /*chunked=*/true, 0);
+  co_return co_await conn_->WriteAll(asio::buffer(head));
+}
+
+asio::awaitable<Status> ResponseWriter::Write(std::string_view chunk) {
+  if (!started_ || finished_) co_return FailedPrecondition("Write outside a started stream");
+  if (conn_->gone) co_return Status(ErrorCode::kUnavailable, "client gone");
+  if (chunk.empty() || head_only_) co_return OkStatus();
+  if (!chunked_) co_return co_await conn_->WriteAll(asio::buffer(chunk.data(), chunk.size()));
+  std::array<char, 24> size_line;  // std::array, not char[]: GCC 12 coroutine frames
+  int n = std::snprintf(size_line.data(), size_line.size(), "%zx\r\n", chunk.size());
+  std::array<asio::const_buffer, 3> buffers = {
+      asio::buffer(size_line.data(), static_cast<size_t>(n)),
+      asio::buffer(chunk.data(), chunk.size()), asio::buffer("\r\n", 2)};
+  co_return co_await conn_->WriteAll(buffers);
+}
+
+asio::awaitable<Status> ResponseWriter::Finish() {
+  if (!started_ || finished_) co_return FailedPrecondition("Finish outside a started stream");
+  finished_ = true;
+  if (!chunked_ || head_only_) co_return OkStatus();
+  co_return co_await conn_->WriteAll(asio::buffer("0\r\n\r\n", 5));
+}
+
+namespace {
+
+asio::awaitable<void> RunConnection(Server* server, Server::Worker* worker, tcp::socket socket) {
+  auto conn = std::make_shared<internal::Connection>(server, worker, std::move(socket));
+  worker->conns.push_front(conn);
+  conn->self_it = worker->conns.begin();
+  co_await conn->Run();
+  worker->conns.erase(conn->self_it);
+  --worker->open;
+  if (worker->conns.empty()) {
+    // During shutdown the last connection releases the worker at once.
+    worker->deadline_timer.cancel();
+    worker->stop_timer.cancel();
+  }
+}
+
+void LogIfThrew(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    Log(std::string("coroutine failed: ") + ex.what());
+  } catch (...) {
+    Log("coroutine failed");
+  }
+}
+
+}  // namespace
+
+Server::Server(ServerOptions options, Handler handler)
+    : options_(std::move(options)), handler_(std::move(handler)) {}
+
+Server::~Server() {
+  if (started_) {
+    Shutdown(std::chrono::milliseconds(0));
+    Wait();
+  }
+}
+
+Status Server::Start() {
+  IRIS_CHECK_MSG(!started_, "Server::Start called twice");
+  int threads = std::max(1, options_.threads);
+  for (int i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
+  Worker& w0 = *workers_[0];
+  std::string where = options_.host + ":" + std::to_string(options_.port);
+
+  error_code ec;
+  tcp::endpoint endpoint;
+  asio::ip::address address = asio::ip::make_address(options_.host, ec);
+  if (!ec) {
+    endpoint = tcp::endpoint(address, options_.port);
+  } else {
+    tcp::resolver resolver(w0.ioc);
+    auto results =
+        resolver.resolve(options_.host, std::to_string(options_.port), tcp::resolver::passive, ec);
+    if (ec || results.empty()) {
+      workers_.clear();
+      return Status(ErrorCode::kUnavailable,
+                    "bind " + where + " failed: cannot resolve host: " + ec.message());
+    }
+    endpoint = *results.begin();
+  }
+  tcp::acceptor& acceptor = w0.acceptor.emplace(w0.ioc);
+  auto fail = [&](const char* step) {
+    std::string message = std::string(step) + " " + where + " failed: " + ec.message();
+    workers_.clear();
+    return Status(ErrorCode::kUnavailable, message);
+  };
+  if (acceptor.open(endpoint.protocol(), ec)) return fail("open socket for");
+  if (acceptor.set_option(asio::socket_base::reuse_address(true), ec)) return fail("configure");
+  if (acceptor.bind(endpoint, ec)) return fail("bind");
+  if (acceptor.listen(asio::socket_base::max_listen_connections, ec)) return fail("listen on");
+  port_ = acceptor.local_endpoint(ec).port();
+
+  for (auto& w : workers_) w->guard.emplace(w->ioc.get_executor());
+  asio::co_spawn(
+      w0.ioc,
+      [this]() -> asio::awaitable<void> {
+        Worker& home = *workers_[0];
+        asio::steady_timer backoff(home.ioc);
+        for (;;) {
+          Worker* target = workers_[0].get();
+          for (auto& w : workers_) {
+            if (w->open.load(std::memory_order_relaxed) <
+                target->open.load(std::memory_order_relaxed)) {
+              target = w.get();
+            }
+          }
+          auto [aec, socket] = co_await home.acceptor->async_accept(target->ioc, kNoThrow);
+          if (aec) {
+            if (aec == asio::error::operation_aborted || !home.acceptor->is_open()) co_return;
+            // Out of descriptors or a transient error: back off instead of spinning.
+            Log("accept failed: " + aec.message());
+            backoff.expires_after(std::chrono::milliseconds(50));
+            co_await backoff.async_wait(kNoThrow);
+            continue;
+          }
+          error_code nec;
+          socket.set_option(tcp::no_delay(true), nec);
+          ++target->open;
+          asio::co_spawn(target->ioc, RunConnection(this, target, tcp::socket(std::move(socket))),
+                         LogIfThrew);
+        }
+      },
+      LogIfThrew);
+  for (auto& w : workers_) {
+    w->thread = std::thread([w = w.get()] { w->ioc.run(); });
+  }
+  started_ = true;
+  return OkStatus();
+}
+
+void Server::Shutdown(std::chrono::milliseconds deadline) {
+  if (!started_ || shutting_down_.exchange(true)) return;
+  Worker* w0 = workers_[0].get();
+  auto close_acceptor = [w0] {
+    error_code ec;
+    w0->acceptor->close(ec);
+  };
+  if (w0->ioc.get_executor().running_in_this_thread()) {
+    close_acceptor();
+  } else {
+    std::promise<void> closed;
+    asio::post(w0->ioc, [&] {
+      close_acceptor();
+      closed.set_value();
+    });
+    closed.get_future().wait();
+  }
+  for (auto& worker : workers_) {
+    asio::post(worker->ioc, [w = worker.get(), deadline] {
+      std::vector<std::shared_ptr<internal::Connection>> conns(w->conns.begin(), w->conns.end());
+      for (auto& c : conns) {
+        if (c->idle) c->CloseSocket();
+      }
+      w->guard.reset();
+      if (w->conns.empty()) return;
+      w->deadline_timer.expires_after(deadline);
+      w->deadline_timer.async_wait([w](error_code ec) {
+        if (ec) return;
+        std::vector<std::shared_ptr<internal::Connection>> left(w->conns.begin(), w->conns.end());
+        for (auto& c : left) c->ForceClose();
+      });
+      // Handlers that ignore their CancelToken must not hold the process forever.
+      w->stop_timer.expires_after(deadline + std::chrono::milliseconds(1000));
+      w->stop_timer.async_wait([w](error_code ec) {
+        if (!ec) w->ioc.stop();
+      });
+    });
+  }
+}
+
+void Server::Wait() {
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+ServerStats Server::stats() const {
+  ServerStats s;
+  for (const auto& w : workers_) s.connections_open += w->open.load(std::memory_order_relaxed);
+  s.requests_in_flight = requests_in_flight_.load(std::memory_order_relaxed);
+  s.requests_total = requests_total_.load(std::memory_order_relaxed);
+  s.handler_errors = handler_errors_.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace iris::gateway::http

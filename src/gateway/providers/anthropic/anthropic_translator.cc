@@ -1,0 +1,560 @@
+// Anthropic Messages upstream translator: request encoding with Anthropic's conversation
+// rules (system lifted, roles alternating, tool blocks), response/stream/error decoding.
+#include "gateway/providers/anthropic/anthropic_translator.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cctype>
+#include <charconv>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "gateway/providers/json_fields.h"
+
+namespace iris::gateway::providers {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::string_view kProvider = "anthropic";
+constexpr int64_t kDefaultMaxTokens = 8192;
+
+// Output ceilings from protocols.md §5.8 (vercel/ai capability table), most specific first.
+struct ModelCeiling {
+  std::string_view prefix;
+  int64_t max_tokens;
+};
+constexpr ModelCeiling kCeilings[] = {
+    {"claude-opus-4-5", 128000}, {"claude-opus-4-6", 128000},  {"claude-sonnet-4-6", 128000},
+    {"claude-opus-4-1", 32000},  {"claude-opus-4", 32000},     {"claude-sonnet-4", 64000},
+    {"claude-haiku-4", 64000},   {"claude-3-7-sonnet", 64000}, {"claude-3-5-sonnet", 8192},
+    {"claude-3-5-haiku", 8192},  {"claude-3-haiku", 4096},     {"claude-3-opus", 4096},
+    {"claude-opus-5", 128000},   {"claude-sonnet-5", 128000},  {"claude-haiku-5", 128000},
+};
+
+std::optional<int64_t> Ceiling(std::string_view model) {
+  for (const ModelCeiling& c : kCeilings) {
+    if (model.substr(0, c.prefix.size()) == c.prefix) return c.max_tokens;
+  }
+  return std::nullopt;
+}
+
+bool IsBlank(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c) != 0; });
+}
+
+Status Unsupported(std::string what) { return InvalidArgument("anthropic: " + std::move(what)); }
+
+Result<json::object> ImageBlock(const ContentPart& part) {
+  json::object source;
+  if (!part.data_base64.empty()) {
+    static constexpr std::string_view kTypes[] = {"image/jpeg", "image/png", "image/gif",
+                                                  "image/webp"};
+    if (std::find(std::begin(kTypes), std::end(kTypes), part.media_type) == std::end(kTypes)) {
+      return Unsupported("image media type '" + part.media_type +
+                         "' is not accepted (image/jpeg, image/png, image/gif, image/webp)");
+    }
+    source["type"] = "base64";
+    source["media_type"] = part.media_type;
+    source["data"] = part.data_base64;
+  } else if (part.url.rfind("https://", 0) == 0 || part.url.rfind("http://", 0) == 0) {
+    source["type"] = "url";
+    source["url"] = part.url;
+  } else {
+    return Unsupported("images must be inline base64 data or an http(s) URL");
+  }
+  json::object block;
+  block["type"] = "image";
+  block["source"] = std::move(source);
+  return block;
+}
+
+json::object TextBlock(std::string_view text) {
+  json::object b;
+  b["type"] = "text";
+  b["text"] = text;
+  return b;
+}
+
+// Text and image blocks of a user/assistant/tool message; empty text is dropped.
+Result<json::array> ContentBlocks(const Message& m) {
+  json::array blocks;
+  for (const ContentPart& part : m.content) {
+    if (part.type == ContentPart::Type::kText) {
+      if (!part.text.empty()) blocks.push_back(TextBlock(part.text));
+    } else {
+      IRIS_ASSIGN_OR_RETURN(json::object image, ImageBlock(part));
+      blocks.push_back(std::move(image));
+    }
+  }
+  return blocks;
+}
+
+struct Turn {
+  bool user = true;
+  json::array blocks;
+};
+
+Result<Turn> EncodeMessage(const Message& m, size_t index) {
+  Turn turn;
+  switch (m.role) {
+    case Role::kUser: {
+      IRIS_ASSIGN_OR_RETURN(turn.blocks, ContentBlocks(m));
+      break;
+    }
+    case Role::kAssistant: {
+      turn.user = false;
+      IRIS_ASSIGN_OR_RETURN(turn.blocks, ContentBlocks(m));
+      for (size_t j = 0; j < m.tool_calls.size(); ++j) {
+        const ToolCall& call = m.tool_calls[j];
+        boost::system::error_code ec;
+        json::value input = json::parse(call.arguments.empty() ? "{}" : call.arguments, ec);
+        if (ec || !input.is_object()) {
+          return Unsupported("messages[" + std::to_string(index) + "].tool_calls[" +
+                             std::to_string(j) + "].arguments: must be a JSON object (" +
+                             (ec ? "not valid JSON" : "got another JSON value") + ")");
+        }
+        json::object b;
+        b["type"] = "tool_use";
+        b["id"] = call.id;
+        b["name"] = call.name;
+        b["input"] = std::move(input);
+        turn.blocks.push_back(std::move(b));
+      }
+      break;
+    }
+    case Role::kTool: {
+      json::object b;
+      b["type"] = "tool_result";
+      b["tool_use_id"] = m.tool_call_id;
+      bool text_only = std::all_of(m.content.begin(), m.content.end(), [](const ContentPart& p) {
+        return p.type == ContentPart::Type::kText;
+      });
+      if (text_only && m.content.size() <= 1) {
+        b["content"] = m.content.empty() ? std::string() : m.content[0].text;
+      } else {
+        IRIS_ASSIGN_OR_RETURN(json::array blocks, ContentBlocks(m));
+        b["content"] = std::move(blocks);
+      }
+      if (m.is_error) b["is_error"] = true;
+      turn.blocks.push_back(std::move(b));
+      break;
+    }
+    case Role::kSystem:
+      break;  // lifted by the caller
+  }
+  return turn;
+}
+
+json::value ToolChoiceJson(const ChatRequest& r) {
+  if (!r.tool_choice && r.parallel_tool_calls.value_or(true)) return nullptr;
+  json::object choice;
+  ToolChoice::Mode mode = r.tool_choice ? r.tool_choice->mode : ToolChoice::Mode::kAuto;
+  switch (mode) {
+    case ToolChoice::Mode::kAuto:
+      choice["type"] = "auto";
+      break;
+    case ToolChoice::Mode::kRequired:
+      choice["type"] = "any";
+      break;
+    case ToolChoice::Mode::kNone:
+      choice["type"] = "none";
+      break;
+    case ToolChoice::Mode::kTool:
+      choice["type"] = "tool";
+      choice["name"] = r.tool_choice->name;
+      break;
+  }
+  if (mode != ToolChoice::Mode::kNone && r.parallel_tool_calls == false) {
+    choice["disable_parallel_tool_use"] = true;
+  }
+  return choice;
+}
+
+FinishReason MapStopReason(std::string_view reason) {
+  if (reason == "max_tokens" || reason == "model_context_window_exceeded") {
+    return FinishReason::kLength;
+  }
+  if (reason == "tool_use") return FinishReason::kToolCalls;
+  if (reason == "refusal") return FinishReason::kContentFilter;
+  return FinishReason::kStop;  // end_turn, stop_sequence, pause_turn, unknown
+}
+
+// Raw Anthropic counts, merged as they arrive (message_delta may omit input fields).
+struct RawUsage {
+  int64_t input = 0, cache_read = 0, cache_creation = 0, output = 0, thinking = 0;
+  bool reported = false;
+
+  void Merge(const json::object& u) {
+    reported = true;
+    if (u.contains("input_tokens")) input = IntField(u, "input_tokens");
+    if (u.contains("cache_read_input_tokens")) cache_read = IntField(u, "cache_read_input_tokens");
+    if (u.contains("cache_creation_input_tokens")) {
+      cache_creation = IntField(u, "cache_creation_input_tokens");
+    }
+    if (u.contains("output_tokens")) output = IntField(u, "output_tokens");
+    if (const json::value* d = u.if_contains("output_tokens_details"); d && d->is_object()) {
+      thinking = IntField(d->get_object(), "thinking_tokens");
+    }
+  }
+  Usage ToUsage() const {
+    Usage usage;
+    usage.input_tokens = input + cache_read + cache_creation;
+    usage.cached_input_tokens = cache_read;
+    usage.cache_write_tokens = cache_creation;
+    usage.output_tokens = output;
+    usage.reasoning_tokens = thinking;
+    usage.reported = reported;
+    return usage;
+  }
+};
+
+Result<json::object> ParseObject(std::string_view text, std::string_view what) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) {
+    return DataLoss("anthropic: " + std::string(what) + " is not a JSON object");
+  }
+  return std::move(v.get_object());
+}
+
+class AnthropicStreamTranslator : public StreamTranslator {
+ public:
+  Result<std::vector<StreamEvent>> OnEvent(const http::SseEvent& event) override {
+    std::vector<StreamEvent> out;
+    if (stopped_) return out;  // nothing counts after message_stop
+    IRIS_ASSIGN_OR_RETURN(json::object data, ParseObject(event.data, "stream event data"));
+    std::string type = event.event.empty() ? StringField(data, "type") : event.event;
+    if (type == "error") {
+      const json::object* err = ObjectField(data, "error");
+      std::string etype = err ? StringField(*err, "type") : "";
+      std::string msg = err ? StringField(*err, "message") : "";
+      return Status(
+          ErrorCode::kUnavailable,
+          "anthropic: stream error " + (etype.empty() ? "(untyped)" : etype) + ": " + msg);
+    }
+    if (type == "message_start") {
+      const json::object* msg = ObjectField(data, "message");
+      if (msg == nullptr) return DataLoss("anthropic: message_start without a message");
+      started_ = true;
+      StreamEvent start;
+      start.type = StreamEvent::Type::kStart;
+      start.id = StringField(*msg, "id");
+      start.model = StringField(*msg, "model");
+      out.push_back(std::move(start));
+      if (const json::object* u = ObjectField(*msg, "usage")) {
+        usage_.Merge(*u);
+        out.push_back(UsageEvent());
+      }
+      return out;
+    }
+    if (!started_) {
+      if (type == "ping") return out;
+      return DataLoss("anthropic: stream event '" + type + "' before message_start");
+    }
+    if (type == "content_block_start") {
+      const json::object* block = ObjectField(data, "content_block");
+      if (block == nullptr) return DataLoss("anthropic: content_block_start without a block");
+      int index = static_cast<int>(IntField(data, "index"));
+      std::string btype = StringField(*block, "type");
+      if (btype == "tool_use") {
+        int tool = next_tool_++;
+        block_to_tool_[index] = tool;
+        StreamEvent e;
+        e.type = StreamEvent::Type::kToolCallStart;
+        e.index = tool;
+        e.id = StringField(*block, "id");
+        e.name = StringField(*block, "name");
+        out.push_back(std::move(e));
+      } else if (btype == "text") {
+        std::string text = StringField(*block, "text");
+        if (!text.empty()) out.push_back(TextEvent(std::move(text)));
+      }
+      return out;  // thinking and server-tool blocks are not part of the neutral answer
+    }
+    if (type == "content_block_delta") {
+      const json::object* delta = ObjectField(data, "delta");
+      if (delta == nullptr) return DataLoss("anthropic: content_block_delta without a delta");
+      std::string dtype = StringField(*delta, "type");
+      if (dtype == "text_delta") {
+        std::string text = StringField(*delta, "text");
+        if (!text.empty()) out.push_back(TextEvent(std::move(text)));
+      } else if (dtype == "input_json_delta") {
+        auto it = block_to_tool_.find(static_cast<int>(IntField(data, "index")));
+        if (it == block_to_tool_.end()) {
+          return DataLoss("anthropic: input_json_delta for a block that is not a tool_use");
+        }
+        std::string partial = StringField(*delta, "partial_json");
+        if (!partial.empty()) {
+          StreamEvent e;
+          e.type = StreamEvent::Type::kToolCallDelta;
+          e.index = it->second;
+          e.text = std::move(partial);
+          out.push_back(std::move(e));
+        }
+      }
+      return out;
+    }
+    if (type == "message_delta") {
+      if (const json::object* delta = ObjectField(data, "delta")) {
+        StreamEvent fin;
+        fin.type = StreamEvent::Type::kFinish;
+        fin.finish_reason = MapStopReason(StringField(*delta, "stop_reason"));
+        fin.stop_sequence = StringField(*delta, "stop_sequence");
+        out.push_back(std::move(fin));
+      }
+      if (const json::object* u = ObjectField(data, "usage")) {
+        usage_.Merge(*u);
+        out.push_back(UsageEvent());
+      }
+      return out;
+    }
+    if (type == "message_stop") stopped_ = true;
+    return out;  // content_block_stop, ping, unknown event types
+  }
+
+  Result<std::vector<StreamEvent>> OnEnd() override {
+    if (!stopped_) {
+      return DataLoss("anthropic: the stream ended before message_stop (truncated answer)");
+    }
+    return std::vector<StreamEvent>{};
+  }
+
+ private:
+  StreamEvent UsageEvent() const {
+    StreamEvent e;
+    e.type = StreamEvent::Type::kUsage;
+    e.usage = usage_.ToUsage();
+    return e;
+  }
+  static StreamEvent TextEvent(std::string text) {
+    StreamEvent e;
+    e.type = StreamEvent::Type::kTextDelta;
+    e.text = std::move(text);
+    return e;
+  }
+
+  bool started_ = false;
+  bool stopped_ = false;
+  int next_tool_ = 0;
+  std::map<int, int> block_to_tool_;  // content block index -> tool call index
+  RawUsage usage_;
+};
+
+class AnthropicTranslator : public Translator {
+ public:
+  Result<UpstreamRequest> EncodeRequest(const ChatRequest& r,
+                                        const TargetInfo& target) const override {
+    json::object body;
+    body["model"] = target.model;
+    std::optional<int64_t> ceiling = Ceiling(target.model);
+    int64_t max_tokens = r.max_tokens ? *r.max_tokens : AnthropicDefaultMaxTokens(target.model);
+    if (ceiling) max_tokens = std::min(max_tokens, *ceiling);
+    body["max_tokens"] = max_tokens;
+
+    json::array system;
+    std::vector<Turn> turns;
+    for (size_t i = 0; i < r.messages.size(); ++i) {
+      const Message& m = r.messages[i];
+      if (m.role == Role::kSystem) {
+        for (const ContentPart& p : m.content) {
+          if (p.type != ContentPart::Type::kText) {
+            return Unsupported("system messages may only hold text");
+          }
+          if (!p.text.empty()) system.push_back(TextBlock(p.text));
+        }
+        continue;
+      }
+      IRIS_ASSIGN_OR_RETURN(Turn turn, EncodeMessage(m, i));
+      if (turn.blocks.empty()) continue;  // Anthropic rejects empty content
+      if (!turns.empty() && turns.back().user == turn.user) {
+        for (json::value& b : turn.blocks) turns.back().blocks.push_back(std::move(b));
+      } else {
+        turns.push_back(std::move(turn));
+      }
+    }
+    if (turns.empty()) return Unsupported("the request has no user or assistant content");
+    if (!turns.front().user) {
+      Turn placeholder;
+      placeholder.blocks.push_back(TextBlock("."));
+      turns.insert(turns.begin(), std::move(placeholder));
+    }
+    // A final assistant turn is a prefill, and Anthropic rejects trailing whitespace there.
+    if (!turns.back().user) {
+      json::object& last = turns.back().blocks.back().as_object();
+      if (StringField(last, "type") == "text") {
+        std::string text(last["text"].as_string());
+        text.erase(text.find_last_not_of(" \t\r\n") + 1);
+        if (text.empty()) {
+          turns.back().blocks.pop_back();
+          if (turns.back().blocks.empty()) turns.pop_back();
+        } else {
+          last["text"] = text;
+        }
+      }
+    }
+    if (!system.empty()) body["system"] = std::move(system);
+    json::array messages;
+    for (Turn& t : turns) {
+      json::object m;
+      m["role"] = t.user ? "user" : "assistant";
+      m["content"] = std::move(t.blocks);
+      messages.push_back(std::move(m));
+    }
+    body["messages"] = std::move(messages);
+
+    if (!r.tools.empty()) {
+      json::array tools;
+      for (const Tool& t : r.tools) {
+        json::object tool;
+        tool["name"] = t.name;
+        if (!t.description.empty()) tool["description"] = t.description;
+        if (t.parameters.is_object()) {
+          tool["input_schema"] = t.parameters;
+        } else {
+          tool["input_schema"] = {{"type", "object"}, {"properties", json::object()}};
+        }
+        if (t.strict) tool["strict"] = true;
+        tools.push_back(std::move(tool));
+      }
+      body["tools"] = std::move(tools);
+    }
+    if (json::value choice = ToolChoiceJson(r); !choice.is_null()) {
+      body["tool_choice"] = std::move(choice);
+    }
+    json::array stops;
+    for (const std::string& s : r.stop) {
+      if (!IsBlank(s)) stops.push_back(json::string(s));
+    }
+    if (!stops.empty()) body["stop_sequences"] = std::move(stops);
+    if (r.temperature) body["temperature"] = std::clamp(*r.temperature, 0.0, 1.0);
+    if (r.top_p) body["top_p"] = *r.top_p;
+    if (r.top_k) body["top_k"] = *r.top_k;
+    if (r.stream) body["stream"] = true;
+    if (!r.user.empty()) body["metadata"] = {{"user_id", r.user}};
+    if (r.response_format) {
+      switch (r.response_format->type) {
+        case ResponseFormat::Type::kText:
+          break;
+        case ResponseFormat::Type::kJsonObject:
+          return Unsupported(
+              "response_format json_object has no Anthropic equivalent; use json_schema");
+        case ResponseFormat::Type::kJsonSchema:
+          body["output_config"] = {
+              {"format", {{"type", "json_schema"}, {"schema", r.response_format->schema}}}};
+          break;
+      }
+    }
+
+    UpstreamRequest req;
+    req.url = target.base_url + "/messages";
+    req.headers = {{"x-api-key", target.api_key},
+                   {"anthropic-version", "2023-06-01"},
+                   {"content-type", "application/json"}};
+    req.body = json::serialize(body);
+    return req;
+  }
+
+  Result<ChatResponse> DecodeResponse(std::string_view body) const override {
+    IRIS_ASSIGN_OR_RETURN(json::object o, ParseObject(body, "response body"));
+    ChatResponse resp;
+    resp.id = StringField(o, "id");
+    resp.model = StringField(o, "model");
+    const json::value* content = o.if_contains("content");
+    if (content == nullptr || !content->is_array()) {
+      return DataLoss("anthropic: response has no content array");
+    }
+    for (const json::value& bv : content->get_array()) {
+      if (!bv.is_object()) continue;
+      const json::object& b = bv.get_object();
+      std::string type = StringField(b, "type");
+      if (type == "text") {
+        resp.text += StringField(b, "text");
+      } else if (type == "tool_use") {
+        ToolCall call;
+        call.id = StringField(b, "id");
+        call.name = StringField(b, "name");
+        const json::value* input = b.if_contains("input");
+        call.arguments = input != nullptr ? json::serialize(*input) : "{}";
+        resp.tool_calls.push_back(std::move(call));
+      }
+    }
+    resp.finish_reason = MapStopReason(StringField(o, "stop_reason"));
+    resp.stop_sequence = StringField(o, "stop_sequence");
+    if (const json::object* u = ObjectField(o, "usage")) {
+      RawUsage raw;
+      raw.Merge(*u);
+      resp.usage = raw.ToUsage();
+    }
+    return resp;
+  }
+
+  std::unique_ptr<StreamTranslator> NewStreamTranslator() const override {
+    return std::make_unique<AnthropicStreamTranslator>();
+  }
+
+  GatewayError DecodeError(int status, std::string_view body,
+                           std::string_view retry_after) const override {
+    GatewayError e;
+    e.provider = std::string(kProvider);
+    e.upstream_status = status;
+    std::string type, message;
+    boost::system::error_code ec;
+    json::value v = json::parse(body, ec);
+    if (!ec && v.is_object()) {
+      if (const json::object* err = ObjectField(v.get_object(), "error")) {
+        type = StringField(*err, "type");
+        message = StringField(*err, "message");
+      }
+    }
+    e.code = type;
+    if (message.empty()) message = "HTTP " + std::to_string(status);
+    if (!retry_after.empty()) {
+      double seconds = 0;
+      auto [p, errc] =
+          std::from_chars(retry_after.data(), retry_after.data() + retry_after.size(), seconds);
+      if (errc == std::errc() && p == retry_after.data() + retry_after.size() && seconds >= 0) {
+        e.retry_after_s = seconds;
+      }
+    }
+    if (status == 401 || status == 403) {
+      e.error_class = ErrorClass::kUpstream;
+      e.message = "anthropic rejected the API key configured for this provider (HTTP " +
+                  std::to_string(status) + ": " + message + "); check the provider's key";
+      return e;
+    }
+    if (status == 429) {
+      e.error_class = ErrorClass::kRateLimited;
+    } else if (status == 529 || status == 503 || type == "overloaded_error") {
+      e.error_class = ErrorClass::kOverloaded;
+    } else if (status == 504 || type == "timeout_error") {
+      e.error_class = ErrorClass::kUpstreamTimeout;
+    } else if (status >= 500) {
+      e.error_class = ErrorClass::kUpstream;
+    } else if (status == 404) {
+      e.error_class = ErrorClass::kNotFound;
+    } else if (status == 413) {
+      e.error_class = ErrorClass::kPayloadTooLarge;
+    } else if (status == 402) {
+      e.error_class = ErrorClass::kUpstream;  // billing: the operator's account, not the caller
+    } else {
+      e.error_class = ErrorClass::kInvalidRequest;
+    }
+    e.message = "anthropic: " + message;
+    return e;
+  }
+};
+
+}  // namespace
+
+int64_t AnthropicDefaultMaxTokens(std::string_view model) {
+  std::optional<int64_t> ceiling = Ceiling(model);
+  return ceiling ? std::min(*ceiling, kDefaultMaxTokens) : kDefaultMaxTokens;
+}
+
+std::unique_ptr<Translator> MakeAnthropicTranslator() {
+  return std::make_unique<AnthropicTranslator>();
+}
+
+}  // namespace iris::gateway::providers

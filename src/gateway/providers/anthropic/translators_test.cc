@@ -1,0 +1,293 @@
+// Focused tests of the Anthropic and Gemini translators' tricky mappings: role merging and
+// system lifting, max_tokens defaults, argument validation, usage normalisation, Gemini id
+// synthesis and function-name recovery, schema cleaning, stream termination and errors.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "gateway/providers/anthropic/anthropic_translator.h"
+#include "gateway/providers/gemini/gemini_translator.h"
+
+namespace iris::gateway::providers {
+namespace {
+
+namespace json = boost::json;
+
+Message Msg(Role role, std::string text) {
+  Message m;
+  m.role = role;
+  if (!text.empty()) m.content.push_back(ContentPart::Text(std::move(text)));
+  return m;
+}
+
+Message ToolResult(std::string id, std::string text) {
+  Message m = Msg(Role::kTool, std::move(text));
+  m.tool_call_id = std::move(id);
+  return m;
+}
+
+const TargetInfo kAnthropic{"anthropic", "claude-sonnet-4-5-20250929", "k",
+                            "https://api.anthropic.com/v1"};
+const TargetInfo kGemini{"gemini", "gemini-2.5-flash", "k",
+                         "https://generativelanguage.googleapis.com/v1beta"};
+
+json::value Body(const Translator& t, const ChatRequest& r, const TargetInfo& target) {
+  Result<UpstreamRequest> up = t.EncodeRequest(r, target);
+  EXPECT_TRUE(up.ok()) << up.status().ToString();
+  return up.ok() ? json::parse(up->body) : json::value();
+}
+
+TEST(AnthropicTranslator, LiftsSystemMergesRolesAndDefaultsMaxTokens) {
+  ChatRequest r;
+  r.messages.push_back(Msg(Role::kSystem, "A"));
+  r.messages.push_back(Msg(Role::kAssistant, "I start"));  // needs a user turn before it
+  r.messages.push_back(Msg(Role::kUser, "u1"));
+  r.messages.push_back(Msg(Role::kSystem, "B"));  // mid-conversation: lifted too
+  r.messages.push_back(Msg(Role::kUser, "u2"));
+  r.messages.push_back(Msg(Role::kUser, ""));              // empty: dropped
+  r.messages.push_back(Msg(Role::kAssistant, "pre  \n"));  // prefill: trailing space trimmed
+  r.temperature = 1.6;
+  r.seed = 3;
+  r.parallel_tool_calls = false;
+  r.tools.push_back(Tool{"f", "", json::value(), false});
+  auto t = MakeAnthropicTranslator();
+  json::value body = Body(*t, r, kAnthropic);
+  EXPECT_EQ(body.at("system"),
+            json::parse(R"([{"type":"text","text":"A"},{"type":"text","text":"B"}])"));
+  EXPECT_EQ(body.at("messages"), json::parse(R"([
+    {"role":"user","content":[{"type":"text","text":"."}]},
+    {"role":"assistant","content":[{"type":"text","text":"I start"}]},
+    {"role":"user","content":[{"type":"text","text":"u1"},{"type":"text","text":"u2"}]},
+    {"role":"assistant","content":[{"type":"text","text":"pre"}]}])"));
+  EXPECT_EQ(body.at("max_tokens"), 8192);
+  EXPECT_EQ(body.at("temperature"), 1.0);
+  EXPECT_FALSE(body.as_object().contains("seed"));
+  EXPECT_EQ(body.at("tool_choice"),
+            json::parse(R"({"type":"auto","disable_parallel_tool_use":true})"));
+  EXPECT_EQ(body.at("tools").at(0).at("input_schema"),
+            json::parse(R"({"type":"object","properties":{}})"));
+  EXPECT_EQ(AnthropicDefaultMaxTokens("claude-3-haiku-20240307"), 4096);
+  r.max_tokens = 1000000;
+  EXPECT_EQ(Body(*t, r, kAnthropic).at("max_tokens"), 64000);  // clamped to the ceiling
+}
+
+TEST(AnthropicTranslator, ToolCallsAndResults) {
+  ChatRequest r;
+  r.messages.push_back(Msg(Role::kUser, "q"));
+  Message a = Msg(Role::kAssistant, "");
+  a.tool_calls.push_back({"call_1", "f", ""});  // empty arguments mean {}
+  a.tool_calls.push_back({"call_2", "g", R"({"x":1})"});
+  r.messages.push_back(a);
+  r.messages.push_back(ToolResult("call_1", "r1"));
+  Message err = ToolResult("call_2", "boom");
+  err.is_error = true;
+  r.messages.push_back(err);
+  r.messages.push_back(Msg(Role::kUser, "next"));
+  r.tool_choice = ToolChoice{ToolChoice::Mode::kRequired, ""};
+  auto t = MakeAnthropicTranslator();
+  json::value body = Body(*t, r, kAnthropic);
+  EXPECT_EQ(body.at("messages").at(1).at("content"), json::parse(R"([
+    {"type":"tool_use","id":"call_1","name":"f","input":{}},
+    {"type":"tool_use","id":"call_2","name":"g","input":{"x":1}}])"));
+  EXPECT_EQ(body.at("messages").at(2).at("content"), json::parse(R"([
+    {"type":"tool_result","tool_use_id":"call_1","content":"r1"},
+    {"type":"tool_result","tool_use_id":"call_2","content":"boom","is_error":true},
+    {"type":"text","text":"next"}])"));
+  EXPECT_EQ(body.at("tool_choice"), json::parse(R"({"type":"any"})"));
+
+  r.messages[1].tool_calls[1].arguments = "{not json";
+  Result<UpstreamRequest> bad = t->EncodeRequest(r, kAnthropic);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("messages[1].tool_calls[1].arguments"), std::string::npos);
+}
+
+TEST(AnthropicTranslator, ResponseFormatAndImages) {
+  ChatRequest r;
+  Message u = Msg(Role::kUser, "x");
+  ContentPart img;
+  img.type = ContentPart::Type::kImage;
+  img.data_base64 = "AAAA";
+  img.media_type = "image/tiff";
+  u.content.push_back(img);
+  r.messages.push_back(u);
+  auto t = MakeAnthropicTranslator();
+  EXPECT_FALSE(t->EncodeRequest(r, kAnthropic).ok());  // tiff is not accepted
+  r.messages[0].content.pop_back();
+  r.response_format = ResponseFormat{ResponseFormat::Type::kJsonSchema, "s",
+                                     json::parse(R"({"type":"object"})"), true};
+  EXPECT_EQ(Body(*t, r, kAnthropic).at("output_config"),
+            json::parse(R"({"format":{"type":"json_schema","schema":{"type":"object"}}})"));
+  r.response_format->type = ResponseFormat::Type::kJsonObject;
+  EXPECT_EQ(t->EncodeRequest(r, kAnthropic).status().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(AnthropicTranslator, UsageIncludesCacheAndErrorsAreClassified) {
+  auto t = MakeAnthropicTranslator();
+  Result<ChatResponse> resp = t->DecodeResponse(R"({"id":"m","model":"c","content":[],
+    "stop_reason":"max_tokens","usage":{"input_tokens":5,"cache_read_input_tokens":100,
+    "cache_creation_input_tokens":20,"output_tokens":3}})");
+  ASSERT_TRUE(resp.ok());
+  EXPECT_EQ(resp->usage.input_tokens, 125);
+  EXPECT_EQ(resp->usage.cached_input_tokens, 100);
+  EXPECT_EQ(resp->usage.cache_write_tokens, 20);
+  EXPECT_EQ(resp->finish_reason, FinishReason::kLength);
+
+  GatewayError e = t->DecodeError(
+      401,
+      R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})",
+      "");
+  EXPECT_EQ(e.error_class, ErrorClass::kUpstream);
+  EXPECT_NE(e.message.find("anthropic rejected the API key"), std::string::npos);
+  EXPECT_EQ(e.upstream_status, 401);
+  e = t->DecodeError(
+      429, R"({"type":"error","error":{"type":"rate_limit_error","message":"slow"}})", "12");
+  EXPECT_EQ(e.error_class, ErrorClass::kRateLimited);
+  EXPECT_EQ(e.retry_after_s, 12.0);
+  EXPECT_EQ(t->DecodeError(529, "garbage", "").error_class, ErrorClass::kOverloaded);
+  EXPECT_EQ(t->DecodeError(400, "{}", "").error_class, ErrorClass::kInvalidRequest);
+}
+
+TEST(AnthropicStream, RejectsGarbageAndEventsBeforeStart) {
+  auto t = MakeAnthropicTranslator();
+  auto st = t->NewStreamTranslator();
+  EXPECT_EQ(st->OnEvent({"content_block_delta", "{nope", ""}).status().code(),
+            ErrorCode::kDataLoss);
+  auto st2 = t->NewStreamTranslator();
+  EXPECT_FALSE(st2->OnEvent({"content_block_start", R"({"index":0})", ""}).ok());
+  EXPECT_EQ(st2->OnEnd().status().code(), ErrorCode::kDataLoss);
+}
+
+TEST(GeminiTranslator, RecoversFunctionNamesAndMergesTurns) {
+  ChatRequest r;
+  r.messages.push_back(Msg(Role::kSystem, "sys"));
+  r.messages.push_back(Msg(Role::kUser, "q"));
+  Message a = Msg(Role::kAssistant, "");
+  a.tool_calls.push_back({"call_x_0", "lookup", R"({"k":"a"})"});
+  a.tool_calls.push_back({"call_x_1", "fetch", R"({})"});
+  r.messages.push_back(a);
+  r.messages.push_back(ToolResult("call_x_1", "B"));  // answered out of order
+  Message err = ToolResult("call_x_0", "failed");
+  err.is_error = true;
+  r.messages.push_back(err);
+  r.user = "dropped";
+  r.parallel_tool_calls = false;
+  r.seed = 7;
+  auto t = MakeGeminiTranslator();
+  json::value body = Body(*t, r, kGemini);
+  EXPECT_EQ(body.at("contents").at(2), json::parse(R"({"role":"user","parts":[
+    {"functionResponse":{"name":"fetch","response":{"output":"B"}}},
+    {"functionResponse":{"name":"lookup","response":{"error":"failed"}}}]})"));
+  EXPECT_EQ(body.at("generationConfig"), json::parse(R"({"seed":7})"));
+  for (std::string_view key : {"user", "parallel_tool_calls", "metadata"}) {
+    EXPECT_FALSE(body.as_object().contains(key)) << key;
+  }
+
+  r.messages.push_back(ToolResult("call_unknown", "?"));
+  Result<UpstreamRequest> bad = t->EncodeRequest(r, kGemini);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("call_unknown"), std::string::npos);
+
+  // Gemini 3 replays need the documented signature escape hatch.
+  r.messages.pop_back();
+  TargetInfo g3 = kGemini;
+  g3.model = "gemini-3-pro-preview";
+  EXPECT_EQ(Body(*t, r, g3).at("contents").at(1).at("parts").at(0).at("thoughtSignature"),
+            "skip_thought_signature_validator");
+}
+
+TEST(GeminiTranslator, ImageUrlsNeedFetching) {
+  ChatRequest r;
+  Message u = Msg(Role::kUser, "x");
+  ContentPart img;
+  img.type = ContentPart::Type::kImage;
+  img.url = "https://example.com/cat.png";
+  u.content.push_back(img);
+  r.messages.push_back(u);
+  auto t = MakeGeminiTranslator();
+  Result<UpstreamRequest> up = t->EncodeRequest(r, kGemini);
+  ASSERT_FALSE(up.ok());
+  EXPECT_EQ(up.status().code(), ErrorCode::kInvalidArgument);
+  r.messages[0].content[1].url = "https://generativelanguage.googleapis.com/v1beta/files/abc";
+  r.messages[0].content[1].media_type = "image/png";
+  EXPECT_EQ(Body(*t, r, kGemini).at("contents").at(0).at("parts").at(1),
+            json::parse(R"({"fileData":{"fileUri":
+              "https://generativelanguage.googleapis.com/v1beta/files/abc","mimeType":"image/png"}})"));
+}
+
+TEST(GeminiTranslator, SchemaCleaning) {
+  json::value in = json::parse(R"({
+    "$schema":"http://json-schema.org/draft-07/schema#","type":"object",
+    "additionalProperties":false,
+    "properties":{
+      "a":{"type":["string","null"],"const":"x"},
+      "b":{"$ref":"#/$defs/Item"},
+      "c":{"oneOf":[{"type":"integer"},{"type":"null"}]},
+      "d":{"type":["string","integer"]},
+      "e":{"type":"array","items":{"$ref":"#/definitions/Leaf"}}},
+    "$defs":{"Item":{"type":"object","properties":{"n":{"type":"number","exclusiveMinimum":0}}}},
+    "definitions":{"Leaf":{"type":"string","format":"date-time"}}})");
+  Result<json::value> out = CleanSchemaForGemini(in);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(*out, json::parse(R"({"type":"object","properties":{
+      "a":{"type":"string","nullable":true,"enum":["x"]},
+      "b":{"type":"object","properties":{"n":{"type":"number"}}},
+      "c":{"type":"integer","nullable":true},
+      "d":{"anyOf":[{"type":"string"},{"type":"integer"}]},
+      "e":{"type":"array","items":{"type":"string","format":"date-time"}}}})"));
+  json::value recursive = json::parse(
+      R"({"type":"object","properties":{"n":{"$ref":"#/$defs/N"}},
+          "$defs":{"N":{"type":"object","properties":{"next":{"$ref":"#/$defs/N"}}}}})");
+  EXPECT_EQ(CleanSchemaForGemini(recursive).status().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(GeminiTranslator, SynthesizesIdsAndNormalisesUsage) {
+  auto t = MakeGeminiTranslator();
+  Result<ChatResponse> resp = t->DecodeResponse(R"({"candidates":[{"content":{"role":"model",
+    "parts":[{"text":"thinking...","thought":true},{"text":"ok"},
+      {"functionCall":{"name":"a","args":{"x":1}}},{"functionCall":{"name":"b"}},
+      {"functionCall":{"name":"c","id":"given"}}]},"finishReason":"STOP"}],
+    "usageMetadata":{"promptTokenCount":10,"cachedContentTokenCount":4,"candidatesTokenCount":3,
+      "thoughtsTokenCount":7,"toolUsePromptTokenCount":2},"responseId":"r/1","modelVersion":"g"})");
+  ASSERT_TRUE(resp.ok()) << resp.status().ToString();
+  EXPECT_EQ(resp->text, "ok");
+  ASSERT_EQ(resp->tool_calls.size(), 3u);
+  EXPECT_EQ(resp->tool_calls[0].id, "call_r_1_0");
+  EXPECT_EQ(resp->tool_calls[1].id, "call_r_1_1");
+  EXPECT_EQ(resp->tool_calls[1].arguments, "{}");
+  EXPECT_EQ(resp->tool_calls[2].id, "given");
+  EXPECT_EQ(resp->finish_reason, FinishReason::kToolCalls);
+  EXPECT_EQ(resp->usage.input_tokens, 12);
+  EXPECT_EQ(resp->usage.cached_input_tokens, 4);
+  EXPECT_EQ(resp->usage.output_tokens, 10);
+  EXPECT_EQ(resp->usage.reasoning_tokens, 7);
+
+  resp = t->DecodeResponse(R"({"promptFeedback":{"blockReason":"SAFETY"}})");
+  ASSERT_TRUE(resp.ok());
+  EXPECT_EQ(resp->finish_reason, FinishReason::kContentFilter);
+  EXPECT_FALSE(t->DecodeResponse(R"({"usageMetadata":{}})").ok());
+}
+
+TEST(GeminiTranslator, Errors) {
+  auto t = MakeGeminiTranslator();
+  GatewayError e = t->DecodeError(400, R"({"error":{"code":400,"message":"API key not valid.",
+      "status":"INVALID_ARGUMENT","details":[{"reason":"API_KEY_INVALID"}]}})",
+                                  "");
+  EXPECT_EQ(e.error_class, ErrorClass::kUpstream);
+  EXPECT_NE(e.message.find("gemini rejected the API key"), std::string::npos);
+  EXPECT_EQ(t->DecodeError(400, R"({"error":{"status":"INVALID_ARGUMENT","message":"bad"}})", "")
+                .error_class,
+            ErrorClass::kInvalidRequest);
+  EXPECT_EQ(t->DecodeError(503, R"([{"error":{"status":"UNAVAILABLE","message":"busy"}}])", "")
+                .error_class,
+            ErrorClass::kOverloaded);
+  EXPECT_EQ(t->DecodeError(504, "", "").error_class, ErrorClass::kUpstreamTimeout);
+
+  auto st = t->NewStreamTranslator();
+  Result<std::vector<StreamEvent>> ev =
+      st->OnEvent({"", R"({"error":{"code":500,"message":"oops","status":"INTERNAL"}})", ""});
+  EXPECT_EQ(ev.status().code(), ErrorCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace iris::gateway::providers

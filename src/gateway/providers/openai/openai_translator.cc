@@ -1,0 +1,725 @@
+// OpenAI-shaped upstreams (see openai_translator.h): ChatRequest -> chat completions body,
+// and chat completions answers, chunks and errors back into the neutral vocabulary.
+#include "gateway/providers/openai/openai_translator.h"
+
+#include <boost/json.hpp>
+#include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "base/json.h"
+#include "gateway/api/openai.h"
+
+namespace iris::gateway::providers {
+
+namespace json = boost::json;
+
+std::string_view OpenAIFlavorName(OpenAIFlavor flavor) {
+  switch (flavor) {
+    case OpenAIFlavor::kOpenAI:
+      return "openai";
+    case OpenAIFlavor::kMistral:
+      return "mistral";
+    case OpenAIFlavor::kCompatible:
+      return "openai-compatible";
+  }
+  return "openai-compatible";
+}
+
+namespace {
+
+bool IsAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool IsMistralId(std::string_view id) {
+  if (id.size() != 9) return false;
+  for (char c : id) {
+    if (!IsAlnum(c)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string MistralToolCallId(std::string_view id, int salt) {
+  if (salt == 0 && IsMistralId(id)) return std::string(id);
+  uint64_t h = 14695981039346656037ull;  // FNV-1a 64
+  auto mix = [&h](unsigned char c) {
+    h ^= c;
+    h *= 1099511628211ull;
+  };
+  for (char c : id) mix(static_cast<unsigned char>(c));
+  for (int i = 0; i < salt; ++i) mix(0xFF);
+  static constexpr char kAlphabet[] =
+      "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  std::string out(9, '0');
+  for (char& c : out) {  // 62^9 < 2^64: nine digits use most of the hash
+    c = kAlphabet[h % 62];
+    h /= 62;
+  }
+  return out;
+}
+
+namespace {
+
+// --- Request -----------------------------------------------------------------------------
+
+std::string DataUrl(const ContentPart& p) {
+  std::string media_type = p.media_type.empty() ? "image/png" : p.media_type;
+  return "data:" + media_type + ";base64," + p.data_base64;
+}
+
+// One text part -> a string; otherwise an array of text / image_url parts.
+Result<json::value> EncodeContent(const std::vector<ContentPart>& parts, bool allow_images,
+                                  std::string_view provider, std::string_view where) {
+  if (parts.size() == 1 && parts[0].type == ContentPart::Type::kText) {
+    return json::value(parts[0].text);
+  }
+  json::array out;
+  for (const ContentPart& p : parts) {
+    json::object o;
+    if (p.type == ContentPart::Type::kText) {
+      o["type"] = "text";
+      o["text"] = p.text;
+    } else {
+      if (!allow_images) {
+        return InvalidArgument(std::string(provider) + " does not accept images in " +
+                               std::string(where));
+      }
+      json::object image;
+      image["url"] = p.url.empty() ? DataUrl(p) : p.url;
+      if (!p.detail.empty()) image["detail"] = p.detail;
+      o["type"] = "image_url";
+      o["image_url"] = std::move(image);
+    }
+    out.push_back(std::move(o));
+  }
+  return json::value(std::move(out));
+}
+
+// Rewrites tool-call ids for Mistral, the same way for a call and its result.
+class IdMap {
+ public:
+  explicit IdMap(bool active) : active_(active) {}
+  std::string Map(const std::string& id) {
+    if (!active_) return id;
+    auto it = to_.find(id);
+    if (it != to_.end()) return it->second;
+    std::string mapped = MistralToolCallId(id);
+    for (int salt = 1; used_.count(mapped) != 0; ++salt) mapped = MistralToolCallId(id, salt);
+    used_.insert(mapped);
+    to_[id] = mapped;
+    return mapped;
+  }
+
+ private:
+  bool active_;
+  std::map<std::string, std::string> to_;
+  std::set<std::string> used_;
+};
+
+class OpenAITranslator final : public Translator {
+ public:
+  OpenAITranslator(OpenAIFlavor flavor, std::string name)
+      : flavor_(flavor), name_(std::move(name)) {}
+
+  Result<UpstreamRequest> EncodeRequest(const ChatRequest& request,
+                                        const TargetInfo& target) const override;
+  Result<ChatResponse> DecodeResponse(std::string_view body) const override;
+  std::unique_ptr<StreamTranslator> NewStreamTranslator() const override;
+  GatewayError DecodeError(int status, std::string_view body,
+                           std::string_view retry_after) const override;
+
+ private:
+  bool mistral() const { return flavor_ == OpenAIFlavor::kMistral; }
+  Result<json::array> EncodeMessages(const ChatRequest& request) const;
+
+  OpenAIFlavor flavor_;
+  std::string name_;
+};
+
+Result<json::array> OpenAITranslator::EncodeMessages(const ChatRequest& request) const {
+  json::array out;
+  IdMap ids(mistral());
+  std::map<std::string, std::string> tool_names;  // call id -> function name
+  Role previous = Role::kSystem;
+  for (size_t i = 0; i < request.messages.size(); ++i) {
+    const Message& m = request.messages[i];
+    std::string where = "messages[" + std::to_string(i) + "]";
+    if (mistral() && previous == Role::kTool && m.role == Role::kUser) {
+      // Mistral rejects "Unexpected role 'user' after role 'tool'" (protocols.md §4).
+      out.push_back(json::object{{"role", "assistant"}, {"content", "Done."}});
+    }
+    previous = m.role;
+    json::object o;
+    switch (m.role) {
+      case Role::kSystem:
+        o["role"] = "system";
+        break;
+      case Role::kUser:
+        o["role"] = "user";
+        break;
+      case Role::kAssistant:
+        o["role"] = "assistant";
+        break;
+      case Role::kTool:
+        o["role"] = "tool";
+        break;
+    }
+    if (m.role == Role::kTool) {
+      o["tool_call_id"] = ids.Map(m.tool_call_id);
+      if (mistral()) {
+        auto it = tool_names.find(m.tool_call_id);
+        if (it != tool_names.end()) o["name"] = it->second;
+      }
+    }
+    if (m.role == Role::kAssistant && m.content.empty()) {
+      o["content"] = m.tool_calls.empty() ? json::value("") : json::value(nullptr);
+    } else if (m.content.empty()) {
+      o["content"] = "";
+    } else {
+      IRIS_ASSIGN_OR_RETURN(json::value content,
+                            EncodeContent(m.content, m.role == Role::kUser, name_,
+                                          where + " (only user messages may carry images)"));
+      o["content"] = std::move(content);
+    }
+    if (!m.tool_calls.empty()) {
+      json::array calls;
+      for (const ToolCall& c : m.tool_calls) {
+        tool_names[c.id] = c.name;
+        json::object fn{{"name", c.name}, {"arguments", c.arguments.empty() ? "{}" : c.arguments}};
+        calls.push_back(
+            json::object{{"id", ids.Map(c.id)}, {"type", "function"}, {"function", fn}});
+      }
+      o["tool_calls"] = std::move(calls);
+    }
+    if (!m.name.empty() && !mistral() && m.role != Role::kTool) o["name"] = m.name;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+Result<UpstreamRequest> OpenAITranslator::EncodeRequest(const ChatRequest& request,
+                                                        const TargetInfo& target) const {
+  json::object body;
+  body["model"] = target.model;
+  IRIS_ASSIGN_OR_RETURN(json::array messages, EncodeMessages(request));
+  body["messages"] = std::move(messages);
+  if (!request.tools.empty()) {
+    json::array tools;
+    for (const Tool& t : request.tools) {
+      json::object fn;
+      fn["name"] = t.name;
+      if (!t.description.empty()) fn["description"] = t.description;
+      if (!t.parameters.is_null()) fn["parameters"] = t.parameters;
+      if (t.strict) fn["strict"] = true;
+      tools.push_back(json::object{{"type", "function"}, {"function", std::move(fn)}});
+    }
+    body["tools"] = std::move(tools);
+  }
+  if (request.tool_choice) {
+    switch (request.tool_choice->mode) {
+      case ToolChoice::Mode::kAuto:
+        body["tool_choice"] = "auto";
+        break;
+      case ToolChoice::Mode::kNone:
+        body["tool_choice"] = "none";
+        break;
+      case ToolChoice::Mode::kRequired:
+        body["tool_choice"] = mistral() ? "any" : "required";
+        break;
+      case ToolChoice::Mode::kTool:
+        body["tool_choice"] = json::object{
+            {"type", "function"}, {"function", json::object{{"name", request.tool_choice->name}}}};
+        break;
+    }
+  }
+  if (request.parallel_tool_calls) body["parallel_tool_calls"] = *request.parallel_tool_calls;
+  if (request.response_format) {
+    const ResponseFormat& f = *request.response_format;
+    switch (f.type) {
+      case ResponseFormat::Type::kText:
+        body["response_format"] = json::object{{"type", "text"}};
+        break;
+      case ResponseFormat::Type::kJsonObject:
+        body["response_format"] = json::object{{"type", "json_object"}};
+        break;
+      case ResponseFormat::Type::kJsonSchema: {
+        json::object js;
+        js["name"] = f.name;
+        if (!f.schema.is_null()) js["schema"] = f.schema;
+        if (f.strict) js["strict"] = true;
+        body["response_format"] =
+            json::object{{"type", "json_schema"}, {"json_schema", std::move(js)}};
+        break;
+      }
+    }
+  }
+  if (!request.stop.empty()) {
+    json::array stop;
+    for (const std::string& s : request.stop) stop.push_back(json::value(s));
+    body["stop"] = std::move(stop);
+  }
+  if (request.temperature) body["temperature"] = *request.temperature;
+  if (request.top_p) body["top_p"] = *request.top_p;
+  if (request.top_k && flavor_ == OpenAIFlavor::kCompatible) body["top_k"] = *request.top_k;
+  if (request.frequency_penalty) body["frequency_penalty"] = *request.frequency_penalty;
+  if (request.presence_penalty) body["presence_penalty"] = *request.presence_penalty;
+  if (request.max_tokens) {
+    body[flavor_ == OpenAIFlavor::kOpenAI ? "max_completion_tokens" : "max_tokens"] =
+        *request.max_tokens;
+  }
+  if (request.seed) body[mistral() ? "random_seed" : "seed"] = *request.seed;
+  if (!request.user.empty() && !mistral()) body["user"] = request.user;
+  if (request.stream) {
+    body["stream"] = true;
+    // Mistral always reports usage on the finish chunk and rejects stream_options.
+    if (!mistral()) body["stream_options"] = json::object{{"include_usage", true}};
+  }
+
+  UpstreamRequest out;
+  std::string base = target.base_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  out.url = base + "/chat/completions";
+  if (!target.api_key.empty())
+    out.headers.emplace_back("authorization", "Bearer " + target.api_key);
+  out.headers.emplace_back("content-type", "application/json");
+  out.headers.emplace_back("accept", request.stream ? "text/event-stream" : "application/json");
+  out.body = json::serialize(body);
+  return out;
+}
+
+// --- Responses ---------------------------------------------------------------------------
+
+// Text of a `content` that is a string, null, or an array of parts (Mistral's reasoning
+// models send [{"type":"thinking",...},{"type":"text","text":...}]: thinking is dropped).
+std::string ContentText(const json::value* content) {
+  if (content == nullptr) return {};
+  if (content->is_string()) return std::string(content->get_string());
+  std::string text;
+  if (content->is_array()) {
+    for (const json::value& part : content->get_array()) {
+      if (!part.is_object()) continue;
+      const json::object& p = part.get_object();
+      auto type = p.find("type");
+      auto t = p.find("text");
+      if (type != p.end() && type->value() == "text" && t != p.end() && t->value().is_string()) {
+        text += t->value().get_string();
+      }
+    }
+  }
+  return text;
+}
+
+const json::value* Get(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end() || it->value().is_null()) return nullptr;
+  return &it->value();
+}
+
+std::string StringOr(const json::object& o, std::string_view key, std::string fallback = {}) {
+  const json::value* v = Get(o, key);
+  if (v == nullptr) return fallback;
+  if (v->is_string()) return std::string(v->get_string());
+  if (v->is_int64() || v->is_uint64()) return json::serialize(*v);
+  return fallback;
+}
+
+int64_t IntOr(const json::object& o, std::string_view key, int64_t fallback) {
+  const json::value* v = Get(o, key);
+  if (v == nullptr) return fallback;
+  if (v->is_int64()) return v->get_int64();
+  if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64());
+  if (v->is_double()) return static_cast<int64_t>(v->get_double());
+  return fallback;
+}
+
+// Function arguments are a JSON string; some compatible servers send an object instead.
+std::string Arguments(const json::object& fn) {
+  const json::value* a = Get(fn, "arguments");
+  if (a == nullptr) return {};
+  if (a->is_string()) return std::string(a->get_string());
+  return json::serialize(*a);
+}
+
+// The message of an in-band or 200-status `error` member, whatever its shape.
+std::string ErrorMessage(const json::value& error) {
+  if (error.is_string()) return std::string(error.get_string());
+  if (error.is_object()) {
+    std::string m = StringOr(error.get_object(), "message");
+    if (!m.empty()) return m;
+  }
+  return json::serialize(error);
+}
+
+// An `{"error":...}` member or Mistral's flat `{"object":"error",...}`; nullopt otherwise.
+std::optional<std::string> InBandError(const json::object& o) {
+  if (const json::value* e = Get(o, "error")) return ErrorMessage(*e);
+  if (StringOr(o, "object") == "error") return StringOr(o, "message", "unknown error");
+  return std::nullopt;
+}
+
+Result<ChatResponse> OpenAITranslator::DecodeResponse(std::string_view body) const {
+  Result<json::value> parsed = ParseJson(body, name_ + " response");
+  if (!parsed.ok()) return DataLoss(parsed.status().message());
+  if (!parsed->is_object()) return DataLoss(name_ + " response: expected a JSON object");
+  const json::object& o = parsed->get_object();
+  if (auto err = InBandError(o)) {
+    return Status(ErrorCode::kUnavailable, name_ + " answered with an error: " + *err);
+  }
+  const json::value* choices = Get(o, "choices");
+  if (choices == nullptr || !choices->is_array() || choices->get_array().empty() ||
+      !choices->get_array()[0].is_object()) {
+    return DataLoss(name_ + " response has no choices");
+  }
+  const json::object& choice = choices->get_array()[0].get_object();
+  const json::value* message = Get(choice, "message");
+  if (message == nullptr || !message->is_object()) {
+    return DataLoss(name_ + " response: choices[0].message is missing");
+  }
+  const json::object& msg = message->get_object();
+  ChatResponse r;
+  r.id = StringOr(o, "id");
+  r.model = StringOr(o, "model");
+  r.created = IntOr(o, "created", 0);
+  r.text = ContentText(Get(msg, "content"));
+  if (r.text.empty()) r.text = StringOr(msg, "refusal");
+  if (const json::value* calls = Get(msg, "tool_calls"); calls && calls->is_array()) {
+    const json::array& a = calls->get_array();
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!a[i].is_object()) return DataLoss(name_ + " response: malformed tool_calls");
+      const json::object& c = a[i].get_object();
+      const json::value* fn = Get(c, "function");
+      if (fn == nullptr || !fn->is_object()) {
+        return DataLoss(name_ + " response: tool call without a function");
+      }
+      ToolCall call;
+      call.id = StringOr(c, "id", "call_" + std::to_string(i));
+      call.name = StringOr(fn->get_object(), "name");
+      call.arguments = Arguments(fn->get_object());
+      if (call.arguments.empty()) call.arguments = "{}";
+      r.tool_calls.push_back(std::move(call));
+    }
+  }
+  std::string finish = StringOr(choice, "finish_reason");
+  if (finish == "error") {
+    return Status(ErrorCode::kUnavailable,
+                  name_ + " stopped the answer with finish_reason \"error\"");
+  }
+  r.finish_reason = finish.empty() && !r.tool_calls.empty() ? FinishReason::kToolCalls
+                                                            : api::ParseOpenAIFinishReason(finish);
+  if (const json::value* u = Get(o, "usage"); u && u->is_object()) {
+    r.usage = api::DecodeOpenAIUsage(u->get_object());
+  }
+  return r;
+}
+
+// --- Streams -----------------------------------------------------------------------------
+
+class OpenAIStreamTranslator final : public StreamTranslator {
+ public:
+  explicit OpenAIStreamTranslator(std::string name) : name_(std::move(name)) {}
+
+  Result<std::vector<StreamEvent>> OnEvent(const http::SseEvent& event) override;
+  Result<std::vector<StreamEvent>> OnEnd() override;
+
+ private:
+  Status ToolCallDelta(const json::object& tc, std::vector<StreamEvent>& out);
+
+  std::string name_;
+  bool started_ = false;
+  bool finished_ = false;
+  bool done_ = false;
+  std::string id_;
+  int num_calls_ = 0;
+  int last_call_ = -1;
+  std::map<int64_t, int> by_index_;   // upstream tool_calls[].index -> ours
+  std::map<std::string, int> by_id_;  // tool call id -> ours (Mistral sends no index)
+};
+
+Status OpenAIStreamTranslator::ToolCallDelta(const json::object& tc,
+                                             std::vector<StreamEvent>& out) {
+  const json::value* index = Get(tc, "index");
+  std::string id = StringOr(tc, "id");
+  const json::object* fn = nullptr;
+  if (const json::value* f = Get(tc, "function"); f && f->is_object()) fn = &f->get_object();
+  int k = -1;
+  bool is_new = false;
+  if (index != nullptr && (index->is_int64() || index->is_uint64())) {
+    int64_t upstream =
+        index->is_int64() ? index->get_int64() : static_cast<int64_t>(index->get_uint64());
+    auto it = by_index_.find(upstream);
+    if (it != by_index_.end()) {
+      k = it->second;
+    } else {
+      k = num_calls_++;
+      by_index_[upstream] = k;
+      is_new = true;
+    }
+  } else if (!id.empty()) {
+    auto it = by_id_.find(id);
+    if (it != by_id_.end()) {
+      k = it->second;
+    } else {
+      k = num_calls_++;
+      is_new = true;
+    }
+  } else if (last_call_ >= 0) {
+    k = last_call_;
+  } else {
+    return DataLoss(name_ + ": a streamed tool call has neither index nor id");
+  }
+  if (is_new) {
+    StreamEvent start;
+    start.type = StreamEvent::Type::kToolCallStart;
+    start.index = k;
+    start.id = id.empty() ? "call_" + id_ + "_" + std::to_string(k) : id;
+    start.name = fn ? StringOr(*fn, "name") : std::string();
+    by_id_[start.id] = k;
+    out.push_back(std::move(start));
+  }
+  last_call_ = k;
+  if (fn != nullptr) {
+    std::string args = Arguments(*fn);
+    if (!args.empty()) {
+      StreamEvent delta;
+      delta.type = StreamEvent::Type::kToolCallDelta;
+      delta.index = k;
+      delta.text = std::move(args);
+      out.push_back(std::move(delta));
+    }
+  }
+  return OkStatus();
+}
+
+Result<std::vector<StreamEvent>> OpenAIStreamTranslator::OnEvent(const http::SseEvent& event) {
+  std::vector<StreamEvent> out;
+  if (done_) return out;  // anything after [DONE] is ignored, as the SDKs do
+  if (event.event == "error") {
+    return Status(ErrorCode::kUnavailable, name_ + " reported an error mid-stream: " + event.data);
+  }
+  std::string_view data = event.data;
+  while (!data.empty() && (data.back() == ' ' || data.back() == '\n')) data.remove_suffix(1);
+  if (data.empty()) return out;
+  if (data == "[DONE]") {
+    done_ = true;
+    if (!started_) return DataLoss(name_ + ": the stream ended ([DONE]) without any chunk");
+    if (!finished_) {
+      finished_ = true;
+      StreamEvent e;
+      e.type = StreamEvent::Type::kFinish;
+      out.push_back(std::move(e));
+    }
+    return out;
+  }
+  Result<json::value> parsed = ParseJson(data, name_ + " stream chunk");
+  if (!parsed.ok()) return DataLoss(parsed.status().message());
+  if (!parsed->is_object()) return DataLoss(name_ + " stream chunk: expected a JSON object");
+  const json::object& o = parsed->get_object();
+  if (auto err = InBandError(o)) {
+    return Status(ErrorCode::kUnavailable, name_ + " reported an error mid-stream: " + *err);
+  }
+  if (!started_) {
+    started_ = true;
+    StreamEvent start;
+    start.type = StreamEvent::Type::kStart;
+    start.id = id_ = StringOr(o, "id");
+    start.model = StringOr(o, "model");
+    start.created = IntOr(o, "created", 0);
+    out.push_back(std::move(start));
+  }
+  std::optional<FinishReason> finish;
+  if (const json::value* choices = Get(o, "choices"); choices && choices->is_array()) {
+    for (const json::value& cv : choices->get_array()) {
+      if (!cv.is_object()) return DataLoss(name_ + " stream chunk: malformed choice");
+      const json::object& choice = cv.get_object();
+      if (IntOr(choice, "index", 0) != 0) continue;  // n = 1 is all iris asks for
+      if (const json::value* d = Get(choice, "delta"); d && d->is_object()) {
+        const json::object& delta = d->get_object();
+        std::string text = ContentText(Get(delta, "content"));
+        if (!text.empty()) {
+          StreamEvent e;
+          e.type = StreamEvent::Type::kTextDelta;
+          e.text = std::move(text);
+          out.push_back(std::move(e));
+        }
+        if (const json::value* calls = Get(delta, "tool_calls"); calls && calls->is_array()) {
+          for (const json::value& tc : calls->get_array()) {
+            if (!tc.is_object()) return DataLoss(name_ + " stream chunk: malformed tool call");
+            IRIS_RETURN_IF_ERROR(ToolCallDelta(tc.get_object(), out));
+          }
+        }
+      }
+      std::string reason = StringOr(choice, "finish_reason");
+      if (reason == "error") {
+        return Status(ErrorCode::kUnavailable,
+                      name_ + " stopped the answer with finish_reason \"error\"");
+      }
+      if (!reason.empty()) finish = api::ParseOpenAIFinishReason(reason);
+    }
+  }
+  if (finish && !finished_) {
+    finished_ = true;
+    StreamEvent e;
+    e.type = StreamEvent::Type::kFinish;
+    e.finish_reason = *finish;
+    out.push_back(std::move(e));
+  }
+  const json::value* usage = Get(o, "usage");
+  if (usage == nullptr) {  // Groq reports usage under x_groq on its last chunk
+    if (const json::value* xg = Get(o, "x_groq"); xg && xg->is_object()) {
+      usage = Get(xg->get_object(), "usage");
+    }
+  }
+  if (usage != nullptr && usage->is_object()) {
+    StreamEvent e;
+    e.type = StreamEvent::Type::kUsage;
+    e.usage = api::DecodeOpenAIUsage(usage->get_object());
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Result<std::vector<StreamEvent>> OpenAIStreamTranslator::OnEnd() {
+  if (done_ || finished_) return std::vector<StreamEvent>();
+  return DataLoss(name_ +
+                  ": the stream ended before [DONE] and without a finish_reason; "
+                  "the answer is truncated");
+}
+
+std::unique_ptr<StreamTranslator> OpenAITranslator::NewStreamTranslator() const {
+  return std::make_unique<OpenAIStreamTranslator>(name_);
+}
+
+// --- Errors ------------------------------------------------------------------------------
+
+struct ErrorFields {
+  std::string message;
+  std::string type;
+  std::string code;
+  std::string param;
+};
+
+// Reads the error bodies OpenAI-shaped servers send: {"error":{...}}, {"error":"..."},
+// Mistral's flat {"object":"error",...}, {"detail":"..."}, FastAPI's {"detail":[{loc,msg}]},
+// {"message":...}, a one-element array of any of these, or plain text.
+ErrorFields ParseErrorBody(std::string_view body) {
+  ErrorFields f;
+  Result<json::value> parsed = ParseJson(body, "error body");
+  const json::value* v = parsed.ok() ? &*parsed : nullptr;
+  if (v != nullptr && v->is_array() && !v->get_array().empty()) v = &v->get_array()[0];
+  if (v != nullptr && v->is_object()) {
+    const json::object* o = &v->get_object();
+    if (const json::value* e = Get(*o, "error")) {
+      if (e->is_string()) {
+        f.message = e->get_string();
+        return f;
+      }
+      if (e->is_object()) o = &e->get_object();
+    }
+    f.message = StringOr(*o, "message");
+    f.type = StringOr(*o, "type");
+    f.code = StringOr(*o, "code");
+    f.param = StringOr(*o, "param");
+    if (const json::value* d = Get(*o, "detail"); d && f.message.empty()) {
+      if (d->is_string()) {
+        f.message = d->get_string();
+      } else if (d->is_array()) {
+        for (const json::value& item : d->get_array()) {
+          if (!item.is_object()) continue;
+          std::string loc;
+          if (const json::value* l = Get(item.get_object(), "loc"); l && l->is_array()) {
+            for (const json::value& part : l->get_array()) {
+              if (!loc.empty()) loc += ".";
+              loc += part.is_string() ? std::string(part.get_string()) : json::serialize(part);
+            }
+          }
+          if (!f.message.empty()) f.message += "; ";
+          f.message += (loc.empty() ? "" : loc + ": ") + StringOr(item.get_object(), "msg");
+        }
+      }
+    }
+    if (!f.message.empty()) return f;
+  }
+  std::string_view text = body;
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+  constexpr size_t kMax = 300;
+  f.message = text.empty() ? "(empty body)" : std::string(text.substr(0, kMax));
+  if (text.size() > kMax) f.message += "...";
+  return f;
+}
+
+std::optional<double> ParseRetryAfter(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  if (s.empty()) return std::nullopt;
+  std::string copy(s);
+  char* end = nullptr;
+  double d = std::strtod(copy.c_str(), &end);
+  // An HTTP-date needs a clock to turn into seconds; translators have none, so it is dropped.
+  if (end != copy.c_str() + copy.size() || !(d >= 0)) return std::nullopt;
+  return d;
+}
+
+GatewayError OpenAITranslator::DecodeError(int status, std::string_view body,
+                                           std::string_view retry_after) const {
+  ErrorFields f = ParseErrorBody(body);
+  GatewayError e;
+  e.provider = name_;
+  e.upstream_status = status;
+  e.retry_after_s = ParseRetryAfter(retry_after);
+  e.code = f.code;
+  e.param = f.param;
+  std::string s = "(" + std::to_string(status) + "): " + f.message;
+  if (status == 401 || status == 403) {
+    // The key is the gateway operator's, not the caller's: not an authentication error of
+    // the client, who could do nothing about it.
+    e.error_class = ErrorClass::kUpstream;
+    e.code = "upstream_authentication";
+    e.param.clear();
+    e.message = status == 401 ? name_ + " rejected the API key " + s
+                              : name_ + " refused the configured API key " + s;
+  } else if (status == 429) {
+    if (f.code == "insufficient_quota" || f.type == "insufficient_quota") {
+      e.error_class = ErrorClass::kUpstream;  // billing: retrying is pointless
+      e.message = name_ + " quota exhausted " + s;
+    } else {
+      e.error_class = ErrorClass::kRateLimited;
+      e.message = name_ + " rate limit " + s;
+    }
+  } else if (status == 400 || status == 422) {
+    e.error_class = ErrorClass::kInvalidRequest;
+    e.message = name_ + " rejected the request " + s;
+  } else if (status == 404) {
+    e.error_class = ErrorClass::kNotFound;
+    e.message = name_ + " did not find it " + s;
+  } else if (status == 413) {
+    e.error_class = ErrorClass::kPayloadTooLarge;
+    e.message = name_ + " says the request is too large " + s;
+  } else if (status == 408 || status == 504) {
+    e.error_class = ErrorClass::kUpstreamTimeout;
+    e.message = name_ + " timed out " + s;
+  } else if (status == 503 || status == 529) {
+    e.error_class = ErrorClass::kOverloaded;
+    e.message = name_ + " is overloaded " + s;
+  } else if (status >= 500) {
+    e.error_class = ErrorClass::kUpstream;
+    e.message = name_ + " failed " + s;
+  } else {
+    e.error_class = ErrorClass::kUpstream;
+    e.message = name_ + " answered " + s;
+  }
+  return e;
+}
+
+}  // namespace
+
+std::unique_ptr<Translator> MakeOpenAITranslator(OpenAIFlavor flavor, std::string provider_name) {
+  if (provider_name.empty()) provider_name = std::string(OpenAIFlavorName(flavor));
+  return std::make_unique<OpenAITranslator>(flavor, std::move(provider_name));
+}
+
+}  // namespace iris::gateway::providers

@@ -1,0 +1,188 @@
+// Edge cases of the OpenAI-shaped translators that the case folders do not pin down:
+// Mistral ids, error-body shapes, malformed and cut streams.
+#include "gateway/providers/openai/openai_translator.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "base/json.h"
+
+namespace iris::gateway::providers {
+namespace {
+
+namespace json = boost::json;
+
+http::SseEvent Data(std::string data) {
+  http::SseEvent e;
+  e.data = std::move(data);
+  return e;
+}
+
+TEST(MistralToolCallId, ShapeAndDeterminism) {
+  EXPECT_EQ(MistralToolCallId("gSIMJiOkT"), "gSIMJiOkT");
+  std::string a = MistralToolCallId("call_abc123");
+  EXPECT_EQ(a.size(), 9u);
+  for (char c : a) EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c))) << a;
+  EXPECT_EQ(a, MistralToolCallId("call_abc123"));
+  EXPECT_NE(a, MistralToolCallId("call_abc124"));
+  EXPECT_NE(a, MistralToolCallId("call_abc123", 1));
+  EXPECT_NE(MistralToolCallId("gSIMJiOkT", 1), "gSIMJiOkT");
+}
+
+TEST(OpenAITranslator, MistralIdsMatchBetweenCallAndResult) {
+  ChatRequest req;
+  Message user;
+  user.content.push_back(ContentPart::Text("hi"));
+  Message asst;
+  asst.role = Role::kAssistant;
+  asst.tool_calls.push_back({"toolu_01A09q90qw90lq917835lq9", "f", "{}"});
+  Message tool;
+  tool.role = Role::kTool;
+  tool.tool_call_id = "toolu_01A09q90qw90lq917835lq9";
+  tool.content.push_back(ContentPart::Text("ok"));
+  req.messages = {user, asst, tool};
+  auto t = MakeOpenAITranslator(OpenAIFlavor::kMistral);
+  Result<UpstreamRequest> up = t->EncodeRequest(req, {"mistral", "m", "k", "https://x/v1/"});
+  ASSERT_TRUE(up.ok());
+  EXPECT_EQ(up->url, "https://x/v1/chat/completions");
+  json::value body = json::parse(up->body);
+  const json::array& msgs = body.at("messages").as_array();
+  std::string id(msgs[1].at("tool_calls").at(0).at("id").as_string());
+  EXPECT_EQ(id, MistralToolCallId("toolu_01A09q90qw90lq917835lq9"));
+  EXPECT_EQ(msgs[2].at("tool_call_id").as_string(), id);
+  EXPECT_EQ(msgs[2].at("name").as_string(), "f");
+}
+
+TEST(OpenAITranslator, ImagesOnlyInUserMessages) {
+  ChatRequest req;
+  Message tool;
+  tool.role = Role::kTool;
+  tool.tool_call_id = "c";
+  ContentPart img;
+  img.type = ContentPart::Type::kImage;
+  img.url = "https://x/a.png";
+  tool.content = {ContentPart::Text("see"), img};
+  req.messages = {tool};
+  auto t = MakeOpenAITranslator(OpenAIFlavor::kOpenAI);
+  Result<UpstreamRequest> up = t->EncodeRequest(req, {"openai", "m", "k", "https://x"});
+  ASSERT_FALSE(up.ok());
+  EXPECT_EQ(up.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(up.status().message().find("messages[0]"), std::string::npos);
+}
+
+TEST(OpenAITranslator, DecodeErrorShapes) {
+  auto t = MakeOpenAITranslator(OpenAIFlavor::kMistral);
+  GatewayError e = t->DecodeError(
+      429, R"({"object":"error","message":"Rate limit exceeded","type":"rate_limited",
+               "param":null,"code":"1300"})",
+      "3");
+  EXPECT_EQ(e.error_class, ErrorClass::kRateLimited);
+  EXPECT_EQ(e.message, "mistral rate limit (429): Rate limit exceeded");
+  EXPECT_EQ(e.code, "1300");
+  EXPECT_EQ(e.retry_after_s, 3.0);
+  EXPECT_EQ(e.upstream_status, 429);
+
+  e = t->DecodeError(401, R"({"detail":"Unauthorized"})", "");
+  EXPECT_EQ(e.error_class, ErrorClass::kUpstream);
+  EXPECT_EQ(e.message, "mistral rejected the API key (401): Unauthorized");
+  EXPECT_FALSE(e.retry_after_s.has_value());
+
+  e = t->DecodeError(422, R"({"detail":[{"loc":["body","messages",0],"msg":"bad role"}]})", "");
+  EXPECT_EQ(e.error_class, ErrorClass::kInvalidRequest);
+  EXPECT_EQ(e.message, "mistral rejected the request (422): body.messages.0: bad role");
+
+  auto o = MakeOpenAITranslator(OpenAIFlavor::kCompatible, "groq");
+  e = o->DecodeError(503, "<html>Service Unavailable</html>\n", "Wed, 21 Oct 2015 07:28:00 GMT");
+  EXPECT_EQ(e.error_class, ErrorClass::kOverloaded);
+  EXPECT_EQ(e.message, "groq is overloaded (503): <html>Service Unavailable</html>");
+  EXPECT_EQ(e.provider, "groq");
+  EXPECT_FALSE(e.retry_after_s.has_value());
+
+  e = o->DecodeError(429, R"({"error":{"message":"You exceeded your current quota",
+      "type":"insufficient_quota","param":null,"code":"insufficient_quota"}})",
+                     "");
+  EXPECT_EQ(e.error_class, ErrorClass::kUpstream);
+  e = o->DecodeError(500, "", "");
+  EXPECT_EQ(e.error_class, ErrorClass::kUpstream);
+  EXPECT_EQ(e.message, "groq failed (500): (empty body)");
+  EXPECT_EQ(o->DecodeError(504, "{}", "").error_class, ErrorClass::kUpstreamTimeout);
+  EXPECT_EQ(o->DecodeError(404, "{}", "").error_class, ErrorClass::kNotFound);
+  EXPECT_EQ(o->DecodeError(413, "{}", "").error_class, ErrorClass::kPayloadTooLarge);
+  EXPECT_EQ(o->DecodeError(529, "{}", "").error_class, ErrorClass::kOverloaded);
+}
+
+TEST(OpenAIStreamTranslator, MalformedJsonIsDataLoss) {
+  auto st = MakeOpenAITranslator(OpenAIFlavor::kOpenAI)->NewStreamTranslator();
+  Result<std::vector<StreamEvent>> r = st->OnEvent(Data("{\"id\":"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kDataLoss);
+  EXPECT_NE(r.status().message().find("openai"), std::string::npos);
+}
+
+TEST(OpenAIStreamTranslator, ErrorEventIsUnavailable) {
+  auto st = MakeOpenAITranslator(OpenAIFlavor::kOpenAI)->NewStreamTranslator();
+  ASSERT_TRUE(st->OnEvent(Data(R"({"id":"x","choices":[]})")).ok());
+  Result<std::vector<StreamEvent>> r =
+      st->OnEvent(Data(R"({"error":{"message":"boom","type":"server_error"}})"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("boom"), std::string::npos);
+}
+
+TEST(OpenAIStreamTranslator, EndWithoutDoneOrFinishIsAnError) {
+  auto st = MakeOpenAITranslator(OpenAIFlavor::kOpenAI)->NewStreamTranslator();
+  ASSERT_TRUE(
+      st->OnEvent(Data(R"({"id":"x","choices":[{"index":0,"delta":{"content":"Hi"}}]})")).ok());
+  EXPECT_FALSE(st->OnEnd().ok());
+}
+
+TEST(OpenAIStreamTranslator, FinishWithoutDoneIsComplete) {
+  auto st = MakeOpenAITranslator(OpenAIFlavor::kCompatible)->NewStreamTranslator();
+  ASSERT_TRUE(st->OnEvent(Data(R"({"id":"x","choices":[{"index":0,"delta":{"content":"Hi"},
+      "finish_reason":"stop"}]})"))
+                  .ok());
+  EXPECT_TRUE(st->OnEnd().ok());
+}
+
+TEST(OpenAIStreamTranslator, DoneWithoutChunksIsAnError) {
+  auto st = MakeOpenAITranslator(OpenAIFlavor::kOpenAI)->NewStreamTranslator();
+  EXPECT_FALSE(st->OnEvent(Data("[DONE]")).ok());
+}
+
+TEST(OpenAIStreamTranslator, MistralFinishErrorIsAnError) {
+  auto st = MakeOpenAITranslator(OpenAIFlavor::kMistral)->NewStreamTranslator();
+  Result<std::vector<StreamEvent>> r = st->OnEvent(
+      Data(R"({"id":"x","choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}]})"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+}
+
+TEST(OpenAIStreamTranslator, InterleavedParallelToolCalls) {
+  auto st = MakeOpenAITranslator(OpenAIFlavor::kOpenAI)->NewStreamTranslator();
+  std::vector<StreamEvent> all;
+  for (const char* chunk : {
+           R"({"id":"x","choices":[{"index":0,"delta":{"tool_calls":[{"index":3,"id":"a",
+               "type":"function","function":{"name":"f","arguments":""}}]}}]})",
+           R"({"id":"x","choices":[{"index":0,"delta":{"tool_calls":[{"index":5,"id":"b",
+               "type":"function","function":{"name":"g","arguments":"{"}}]}}]})",
+           R"({"id":"x","choices":[{"index":0,"delta":{"tool_calls":[{"index":3,
+               "function":{"arguments":"{}"}}]}}]})",
+           R"({"id":"x","choices":[{"index":0,"delta":{"tool_calls":[{"index":5,
+               "function":{"arguments":"}"}}]}}]})"}) {
+    Result<std::vector<StreamEvent>> r = st->OnEvent(Data(chunk));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    all.insert(all.end(), r->begin(), r->end());
+  }
+  ASSERT_EQ(all.size(), 6u);  // start, start a, start b, delta b, delta a, delta b
+  EXPECT_EQ(all[1].type, StreamEvent::Type::kToolCallStart);
+  EXPECT_EQ(all[1].index, 0);
+  EXPECT_EQ(all[2].index, 1);
+  EXPECT_EQ(all[2].name, "g");
+  EXPECT_EQ(all[4].index, 0);
+  EXPECT_EQ(all[4].text, "{}");
+  EXPECT_EQ(all[5].index, 1);
+}
+
+}  // namespace
+}  // namespace iris::gateway::providers

@@ -1,0 +1,936 @@
+// The request pipeline. A Call reads top to bottom: decode -> plan -> for each target and
+// retry: attempt -> deliver or fall over -> summary. Streams are committed to the caller only
+// when the first token is in hand, so any failure before it falls over invisibly.
+#include "gateway/proxy/gateway.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <random>
+
+#include "base/base64.h"
+#include "gateway/api/anthropic.h"
+#include "gateway/api/errors.h"
+#include "gateway/api/openai.h"
+#include "gateway/http/sse.h"
+#include "gateway/providers/anthropic/anthropic_translator.h"
+#include "gateway/providers/gemini/gemini_translator.h"
+#include "gateway/providers/local/local_provider.h"
+#include "gateway/providers/openai/openai_translator.h"
+#include "gateway/routing/plan.h"
+#include "gateway/routing/retry.h"
+
+namespace iris::gateway::proxy {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+using asio::awaitable;
+using asio::use_awaitable;
+
+namespace {
+
+GatewayError Err(ErrorClass error_class, std::string message) {
+  GatewayError e;
+  e.error_class = error_class;
+  e.message = std::move(message);
+  return e;
+}
+
+AttemptRecord Attempt(const std::string& provider, const std::string& model, std::string outcome) {
+  AttemptRecord a;
+  a.provider = provider;
+  a.model = model;
+  a.outcome = std::move(outcome);
+  return a;
+}
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// Built outside the coroutines: GCC 12 miscompiles braced lists of string literals held in a
+// coroutine frame ("array used as initializer").
+http::Headers JsonHeaders() { return http::Headers{{"content-type", "application/json"}}; }
+http::Headers SseHeaders() {
+  return http::Headers{{"content-type", "text/event-stream"}, {"cache-control", "no-cache"}};
+}
+
+// The dialect's encoders behind one face.
+class Encoder {
+ public:
+  Encoder(Dialect dialect, const ChatRequest& req)
+      : dialect_(dialect), openai_(req.include_usage), anthropic_() {}
+  std::string Response(const ChatResponse& r, const json::object& iris,
+                       std::optional<double> cost) const {
+    return dialect_ == Dialect::kOpenAI ? api::EncodeOpenAIChatResponse(r, &iris, cost)
+                                        : api::EncodeAnthropicResponse(r, &iris, cost);
+  }
+  std::string Event(const StreamEvent& e) {
+    return dialect_ == Dialect::kOpenAI ? openai_.Encode(e) : anthropic_.Encode(e);
+  }
+  std::string Finish(const json::object& iris, std::optional<double> cost) {
+    return dialect_ == Dialect::kOpenAI ? openai_.Finish(&iris, cost)
+                                        : anthropic_.Finish(&iris, cost);
+  }
+  std::string StreamError(const GatewayError& e) {
+    return dialect_ == Dialect::kOpenAI ? openai_.Error(e) : anthropic_.Error(e);
+  }
+
+ private:
+  Dialect dialect_;
+  api::OpenAIStreamEncoder openai_;
+  api::AnthropicStreamEncoder anthropic_;
+};
+
+std::string ErrorBody(Dialect dialect, const GatewayError& e) {
+  return dialect == Dialect::kOpenAI ? api::OpenAIErrorBody(e) : api::AnthropicErrorBody(e);
+}
+
+// Folds neutral stream events into one response (for non-streaming calls to a source that
+// only streams, such as the local engine).
+class Aggregator {
+ public:
+  void Add(const StreamEvent& e) {
+    switch (e.type) {
+      case StreamEvent::Type::kStart:
+        if (!e.id.empty()) r_.id = e.id;
+        if (!e.model.empty()) r_.model = e.model;
+        break;
+      case StreamEvent::Type::kTextDelta:
+        r_.text += e.text;
+        break;
+      case StreamEvent::Type::kToolCallStart:
+        if (r_.tool_calls.size() <= static_cast<size_t>(e.index)) r_.tool_calls.resize(e.index + 1);
+        r_.tool_calls[e.index].id = e.id;
+        r_.tool_calls[e.index].name = e.name;
+        break;
+      case StreamEvent::Type::kToolCallDelta:
+        if (r_.tool_calls.size() <= static_cast<size_t>(e.index)) r_.tool_calls.resize(e.index + 1);
+        r_.tool_calls[e.index].arguments += e.text;
+        break;
+      case StreamEvent::Type::kFinish:
+        r_.finish_reason = e.finish_reason;
+        break;
+      case StreamEvent::Type::kUsage:
+        r_.usage = e.usage;
+        break;
+    }
+  }
+  ChatResponse& response() { return r_; }
+
+ private:
+  ChatResponse r_;
+};
+
+// A message from the engine thread to the waiting request coroutine.
+struct LocalMsg {
+  std::optional<StreamEvent> event;
+  std::optional<Status> done;  // set on the last message
+};
+using LocalChannel =
+    asio::experimental::concurrent_channel<void(boost::system::error_code, LocalMsg)>;
+
+bool IsContent(const StreamEvent& e) {
+  return e.type == StreamEvent::Type::kTextDelta || e.type == StreamEvent::Type::kToolCallStart ||
+         e.type == StreamEvent::Type::kToolCallDelta;
+}
+
+std::string NewRequestId(uint64_t n) {
+  static const uint64_t salt = std::random_device{}();
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "req_%012llx%06llx",
+                static_cast<unsigned long long>(salt & 0xffffffffffffULL),
+                static_cast<unsigned long long>(n & 0xffffff));
+  return buf;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// One chat request from decode to summary.
+class Call {
+ public:
+  Call(Gateway& gw, http::Request& req, http::ResponseWriter& w, Dialect dialect)
+      : gw_(gw), http_req_(req), w_(w), config_(gw.config_), start_(Clock::now()) {
+    summary_.dialect = dialect;
+    summary_.request_id = NewRequestId(gw.next_id_.fetch_add(1));
+    summary_.bytes_in = static_cast<int64_t>(req.body.size());
+  }
+
+  awaitable<void> Run();
+
+ private:
+  // How one attempt ended.
+  struct Outcome {
+    enum class Kind { kDelivered, kFailed, kFailedAfterCommit } kind = Kind::kFailed;
+    GatewayError error;
+    bool retryable = false;  // worth another try of the same target
+    bool fallback = true;    // worth trying the next target
+    bool breaker = false;    // counts against the target's circuit breaker
+  };
+
+  awaitable<Outcome> TryCloud(const routing::Target& t);
+  awaitable<Outcome> TryLocal(const routing::Target& t);
+  // Reads events from `next` until the end; commits the stream on the first content event.
+  awaitable<Outcome> DeliverEvents(
+      const routing::Target& t,
+      const std::function<awaitable<Result<std::vector<StreamEvent>>>(bool& end)>& next);
+  awaitable<Outcome> DeliverResponse(const routing::Target& t, ChatResponse response);
+  awaitable<void> SendError(const GatewayError& e);
+  awaitable<Status> FetchImageUrls();
+  std::optional<double> Cost(const routing::Target& t, const Usage& u) const;
+  json::object IrisObject() const;
+  http::Headers IrisHeaders(http::Headers h) const;
+  // An attempt's failure, classified by routing's table (retry.h).
+  Outcome Fail(GatewayError e, routing::Failure::Kind kind) const;
+  Outcome FailStatus(GatewayError e, int pseudo_status) const;
+  void Finish();
+
+  Gateway& gw_;
+  http::Request& http_req_;
+  http::ResponseWriter& w_;
+  std::shared_ptr<const config::Config> config_;
+  Clock::time_point start_;
+  ChatRequest req_;
+  routing::Plan plan_;
+  RequestSummary summary_;
+  Clock::duration waiting_{};  // time spent awaiting upstreams / the engine
+  std::optional<Encoder> encoder_;
+  bool committed_ = false;
+  bool images_fetched_ = false;
+  AttemptRecord* current_ = nullptr;
+  Clock::time_point attempt_start_;
+};
+
+awaitable<void> Call::Run() {
+  // 1. Decode the caller's dialect.
+  auto parsed = summary_.dialect == Dialect::kOpenAI ? api::ParseOpenAIChatRequest(http_req_.body)
+                                                     : api::ParseAnthropicRequest(http_req_.body);
+  if (!parsed.ok()) {
+    co_await SendError(api::FromStatus(parsed.status()));
+    co_return;
+  }
+  req_ = std::move(parsed).value();
+  req_.dialect = summary_.dialect;
+  summary_.requested_model = req_.model;
+  summary_.stream = req_.stream;
+  encoder_.emplace(summary_.dialect, req_);
+
+  // 2. Plan the route.
+  thread_local routing::Rng rng{std::random_device{}()};
+  auto plan = routing::PlanRoute(*config_, req_, rng);
+  if (!plan.ok()) {
+    co_await SendError(api::FromStatus(plan.status()));
+    co_return;
+  }
+  plan_ = std::move(plan).value();
+  summary_.alias = plan_.alias;
+  const Clock::time_point deadline = start_ + plan_.timeouts.total;
+  const routing::RetryPolicy policy(config_->routing);
+
+  // 3. Try each target, retrying retryable failures with backoff.
+  std::optional<GatewayError> last_error;
+  for (const routing::Target& t : plan_.targets) {
+    routing::CircuitBreaker& breaker = gw_.breakers().Get(t.Key());
+    if (!breaker.Allow(Clock::now())) {
+      AttemptRecord skipped = Attempt(t.provider, t.model, "skipped");
+      skipped.error = "circuit breaker open";
+      skipped.error_class = "overloaded";
+      summary_.attempts.push_back(skipped);
+      if (!last_error) {
+        last_error = Err(ErrorClass::kOverloaded,
+                         t.Key() + " is paused after repeated failures (circuit open)");
+      }
+      continue;
+    }
+    bool next_target = false;
+    for (int attempt = 0; attempt <= plan_.retries_per_target && !next_target; ++attempt) {
+      if (Clock::now() >= deadline) break;
+      summary_.attempts.push_back(Attempt(t.provider, t.model, "error"));
+      current_ = &summary_.attempts.back();
+      attempt_start_ = Clock::now();
+      // (Not a conditional expression: GCC 12 destroys a co_await temporary twice in one.)
+      Outcome o;
+      if (t.kind == config::ProviderKind::kLocal) {
+        o = co_await TryLocal(t);
+      } else {
+        o = co_await TryCloud(t);
+      }
+      current_ = &summary_.attempts.back();  // (push_back above may not move it again)
+      current_->latency_ms = Ms(Clock::now() - attempt_start_);
+      if (o.kind == Outcome::Kind::kDelivered) {
+        current_->outcome = "ok";
+        breaker.OnSuccess(Clock::now());
+        summary_.provider = t.provider;
+        summary_.model = t.model;
+        Finish();
+        co_return;
+      }
+      current_->error = o.error.message;
+      current_->error_class = std::string(api::ErrorClassName(o.error.error_class));
+      current_->status = o.error.upstream_status;
+      // Only the provider's own failures count against its breaker, not the caller's.
+      if (o.breaker) breaker.OnFailure(Clock::now());
+      if (o.kind == Outcome::Kind::kFailedAfterCommit) {
+        summary_.provider = t.provider;
+        summary_.model = t.model;
+        summary_.error_class = current_->error_class;
+        summary_.error = o.error.message;
+        Finish();
+        co_return;
+      }
+      last_error = o.error;
+      if (w_.client_gone()) {
+        summary_.error_class = "client_gone";
+        summary_.http_status = 499;
+        Finish();
+        co_return;
+      }
+      if (!o.retryable) {
+        if (!o.fallback) {
+          co_await SendError(o.error);
+          co_return;
+        }
+        next_target = true;
+        break;
+      }
+      if (attempt == plan_.retries_per_target) break;
+      // Back off, unless the wait would outlast the request or the upstream asks for too long.
+      const auto remaining =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      auto decision = policy.Decide(attempt, o.error.retry_after_s, remaining, rng);
+      if (decision.action == routing::RetryPolicy::Decision::Action::kFallOver) break;
+      asio::steady_timer timer(co_await asio::this_coro::executor, decision.delay);
+      co_await timer.async_wait(asio::as_tuple(use_awaitable));
+    }
+  }
+  // 4. Nothing answered.
+  GatewayError e =
+      last_error.value_or(Err(ErrorClass::kOverloaded, "no target could take the request"));
+  if (summary_.attempts.size() > 1) {
+    std::string detail;
+    for (const AttemptRecord& a : summary_.attempts) {
+      if (!detail.empty()) detail += "; ";
+      detail += a.provider + "/" + a.model + ": " + (a.error.empty() ? a.outcome : a.error);
+    }
+    e.message =
+        "all " + std::to_string(summary_.attempts.size()) + " attempts failed (" + detail + ")";
+  }
+  if (Clock::now() >= deadline && e.error_class != ErrorClass::kInvalidRequest) {
+    e.error_class = ErrorClass::kUpstreamTimeout;
+    e.message = "no answer within the route's total timeout of " +
+                std::to_string(plan_.timeouts.total.count()) + " ms: " + e.message;
+  }
+  co_await SendError(e);
+}
+
+Call::Outcome Call::Fail(GatewayError e, routing::Failure::Kind kind) const {
+  routing::Failure f;
+  f.kind = kind;
+  f.http_status = e.upstream_status;
+  f.committed = committed_;
+  if (kind == routing::Failure::Kind::kHttpStatus && f.http_status == 0) f.http_status = 500;
+  Outcome o;
+  o.kind = committed_ ? Outcome::Kind::kFailedAfterCommit : Outcome::Kind::kFailed;
+  o.retryable = routing::IsRetryable(f);
+  o.fallback = routing::ShouldFallback(f);
+  o.breaker = routing::CountsAgainstBreaker(f);
+  o.error = std::move(e);
+  return o;
+}
+
+// Failures that are not an upstream's HTTP answer (the local engine, a request a translator
+// cannot express) are classified as the HTTP status that means the same: 400 the caller's
+// fault, 501 "this target cannot do it" (fall over, no retry), 503 busy (retry, fall over).
+Call::Outcome Call::FailStatus(GatewayError e, int pseudo_status) const {
+  routing::Failure f;
+  f.kind = routing::Failure::Kind::kHttpStatus;
+  f.http_status = pseudo_status;
+  f.committed = committed_;
+  Outcome o;
+  o.kind = committed_ ? Outcome::Kind::kFailedAfterCommit : Outcome::Kind::kFailed;
+  o.retryable = routing::IsRetryable(f);
+  o.fallback = routing::ShouldFallback(f);
+  o.breaker = routing::CountsAgainstBreaker(f) && pseudo_status >= 500;
+  o.error = std::move(e);
+  return o;
+}
+
+namespace {
+// The routing failure kind of a transport or decode error.
+routing::Failure::Kind KindOf(const Status& s) {
+  switch (s.code()) {
+    case ErrorCode::kDeadlineExceeded:
+      return routing::Failure::Kind::kTimeout;
+    case ErrorCode::kDataLoss:
+      return routing::Failure::Kind::kMalformed;
+    default:
+      return routing::Failure::Kind::kConnect;
+  }
+}
+// Local engine failures as the HTTP status that means the same.
+int PseudoStatus(const Status& s) {
+  switch (s.code()) {
+    case ErrorCode::kUnimplemented:
+      return 501;
+    case ErrorCode::kResourceExhausted:
+    case ErrorCode::kUnavailable:
+      return 503;
+    case ErrorCode::kDeadlineExceeded:
+      return 504;
+    case ErrorCode::kInternal:
+      return 500;
+    default:
+      return 400;
+  }
+}
+}  // namespace
+
+// Images given as http(s) URLs, fetched once per request for targets that need the bytes.
+awaitable<Status> Call::FetchImageUrls() {
+  if (images_fetched_) co_return OkStatus();
+  images_fetched_ = true;
+  auto& io = static_cast<asio::io_context&>((co_await asio::this_coro::executor).context());
+  upstream::Client& client = gw_.ClientFor(io);
+  for (Message& m : req_.messages) {
+    for (ContentPart& p : m.content) {
+      if (p.type != ContentPart::Type::kImage || p.url.empty()) continue;
+      upstream::OutboundRequest get;
+      get.method = "GET";
+      get.url = p.url;
+      upstream::Deadlines d;
+      d.connect = gw_.options_.image_fetch_timeout;
+      d.first_byte = gw_.options_.image_fetch_timeout;
+      d.idle = gw_.options_.image_fetch_timeout;
+      d.total = gw_.options_.image_fetch_timeout;
+      auto ex = co_await client.Start(get, d, &w_.cancel());
+      if (!ex.ok()) {
+        co_return InvalidArgument("could not fetch image " + p.url + ": " + ex.status().message());
+      }
+      if (ex->status() != 200) {
+        co_return InvalidArgument("could not fetch image " + p.url + ": HTTP " +
+                                  std::to_string(ex->status()));
+      }
+      auto body = co_await ex->ReadAll(gw_.options_.max_image_bytes);
+      if (!body.ok()) {
+        co_return InvalidArgument("could not fetch image " + p.url + ": " +
+                                  body.status().message());
+      }
+      std::string type(ex->headers().Get("content-type"));
+      if (size_t semi = type.find(';'); semi != std::string::npos) type.resize(semi);
+      p.media_type = type.empty() ? "image/png" : type;
+      p.data_base64 = Base64Encode(*body);
+      p.url.clear();
+    }
+  }
+  co_return OkStatus();
+}
+
+awaitable<Call::Outcome> Call::TryCloud(const routing::Target& t) {
+  const config::ProviderConfig& pc = *t.provider_config;
+  if (t.kind == config::ProviderKind::kGemini) {
+    Status fetched = co_await FetchImageUrls();
+    if (!fetched.ok()) co_return FailStatus(api::FromStatus(fetched), 400);
+  }
+  providers::TargetInfo info{t.provider, t.model, pc.api_key, pc.base_url};
+  const providers::Translator& tr = gw_.TranslatorFor(t.kind);
+  auto up = tr.EncodeRequest(req_, info);
+  if (!up.ok()) {
+    // Another provider may take what this one cannot express.
+    GatewayError e = api::FromStatus(up.status());
+    e.provider = t.provider;
+    co_return FailStatus(e, 501);
+  }
+  upstream::OutboundRequest out;
+  out.method = up->method;
+  out.url = std::move(up->url);
+  out.headers = std::move(up->headers);
+  for (const auto& [k, v] : pc.headers) out.headers.emplace_back(k, v);
+  out.body = std::move(up->body);
+  upstream::Deadlines d;
+  d.connect = plan_.timeouts.connect;
+  d.first_byte = plan_.timeouts.first_token;
+  d.idle = plan_.timeouts.idle;
+  const auto remaining = start_ + plan_.timeouts.total - Clock::now();
+  d.total = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(remaining), 1ms);
+
+  auto& io = static_cast<asio::io_context&>((co_await asio::this_coro::executor).context());
+  upstream::Client& client = gw_.ClientFor(io);
+  auto t0 = Clock::now();
+  auto ex = co_await client.Start(out, d, &w_.cancel());
+  waiting_ += Clock::now() - t0;
+  if (!ex.ok()) {
+    GatewayError e = api::FromStatus(ex.status());
+    e.provider = t.provider;
+    e.message = t.provider + ": " + e.message;
+    co_return Fail(e, KindOf(ex.status()));
+  }
+  const int status = ex->status();
+  if (status < 200 || status > 299) {
+    t0 = Clock::now();
+    auto body = co_await ex->ReadAll(1 << 20);
+    waiting_ += Clock::now() - t0;
+    std::string retry_after(ex->headers().Get("retry-after"));
+    GatewayError e = tr.DecodeError(status, body.ok() ? *body : "", retry_after);
+    e.provider = t.provider;
+    e.upstream_status = status;
+    co_return Fail(e, routing::Failure::Kind::kHttpStatus);
+  }
+  if (!req_.stream) {
+    t0 = Clock::now();
+    auto body = co_await ex->ReadAll(64 << 20);
+    waiting_ += Clock::now() - t0;
+    if (!body.ok()) {
+      GatewayError e = api::FromStatus(body.status());
+      e.provider = t.provider;
+      co_return Fail(e, KindOf(body.status()));
+    }
+    auto resp = tr.DecodeResponse(*body);
+    if (!resp.ok()) {
+      GatewayError e = api::FromStatus(resp.status());
+      e.error_class = ErrorClass::kUpstream;
+      e.provider = t.provider;
+      e.message = t.provider + " answered something iris cannot read: " + e.message;
+      co_return Fail(e, routing::Failure::Kind::kMalformed);
+    }
+    current_->ttft_ms = Ms(Clock::now() - attempt_start_);
+    co_return co_await DeliverResponse(t, std::move(resp).value());
+  }
+  // Streaming: SSE bytes -> events. Before the first token the wait is bounded by
+  // first_token_ms; after it, by idle_ms between chunks (the client enforces idle too).
+  auto stream = tr.NewStreamTranslator();
+  http::SseParser parser;
+  std::vector<http::SseEvent> sse;
+  auto& exchange = *ex;
+  auto next = [&](bool& end) -> awaitable<Result<std::vector<StreamEvent>>> {
+    std::vector<StreamEvent> events;
+    while (events.empty() && !end) {
+      auto t1 = Clock::now();
+      auto chunk = co_await exchange.ReadSome();
+      waiting_ += Clock::now() - t1;
+      if (!chunk.ok()) co_return chunk.status();
+      if (chunk->empty()) {
+        end = true;
+        auto tail = stream->OnEnd();
+        if (!tail.ok()) co_return tail.status();
+        for (auto& e : *tail) events.push_back(std::move(e));
+        break;
+      }
+      sse.clear();
+      parser.Feed(*chunk, sse);
+      for (const http::SseEvent& s : sse) {
+        auto evs = stream->OnEvent(s);
+        if (!evs.ok()) co_return evs.status();
+        for (auto& e : *evs) events.push_back(std::move(e));
+      }
+    }
+    co_return events;
+  };
+  co_return co_await DeliverEvents(t, next);
+}
+
+awaitable<Call::Outcome> Call::TryLocal(const routing::Target& t) {
+  providers::LocalProvider* local = gw_.options_.local;
+  if (local == nullptr) {
+    co_return FailStatus(Err(ErrorClass::kOverloaded,
+                             "the local model is not loaded (start iris serve with "
+                             "--model, or run `iris pull smolvlm2-256m`)"),
+                         501);
+  }
+  Status fetched = co_await FetchImageUrls();
+  if (!fetched.ok()) co_return FailStatus(api::FromStatus(fetched), 400);
+  auto executor = co_await asio::this_coro::executor;
+  auto channel = std::make_shared<LocalChannel>(executor, 4096);
+  auto stop = std::make_shared<std::atomic<bool>>(false);
+  auto on_cancel = w_.cancel().OnCancel([stop] { stop->store(true); });
+  providers::LocalSink sink;
+  sink.on_event = [channel, stop](const StreamEvent& e) {
+    if (stop->load()) return false;
+    // The buffer is large; a full one means the request coroutine stalled: wait for it.
+    while (!channel->try_send(boost::system::error_code{}, LocalMsg{e, std::nullopt})) {
+      if (stop->load() || !channel->is_open()) return false;
+      std::this_thread::sleep_for(1ms);
+    }
+    return true;
+  };
+  sink.on_done = [channel, stop](const Status& s) {
+    while (!channel->try_send(boost::system::error_code{}, LocalMsg{std::nullopt, s})) {
+      if (!channel->is_open()) return;
+      std::this_thread::sleep_for(1ms);
+    }
+  };
+  Status submitted = local->Submit(req_, sink);
+  if (!submitted.ok()) {
+    GatewayError e = api::FromStatus(submitted);
+    e.provider = t.provider;
+    if (submitted.code() == ErrorCode::kResourceExhausted) e.error_class = ErrorClass::kOverloaded;
+    co_return FailStatus(e, PseudoStatus(submitted));
+  }
+  // Closing the channel on the way out tells the engine thread nobody listens any more.
+  struct Closer {
+    std::shared_ptr<LocalChannel> ch;
+    std::shared_ptr<std::atomic<bool>> stop;
+    ~Closer() {
+      stop->store(true);
+      ch->close();
+    }
+  } closer{channel, stop};
+  Outcome o =
+      co_await DeliverEvents(t, [&](bool& end) -> awaitable<Result<std::vector<StreamEvent>>> {
+        using namespace asio::experimental::awaitable_operators;
+        std::vector<StreamEvent> events;
+        // Before the first token the engine may be queued or prefilling: first_token_ms.
+        const auto limit = current_->ttft_ms < 0 ? plan_.timeouts.first_token : plan_.timeouts.idle;
+        asio::steady_timer timer(executor, limit);
+        auto t1 = Clock::now();
+        auto r = co_await (channel->async_receive(asio::as_tuple(use_awaitable)) ||
+                           timer.async_wait(asio::as_tuple(use_awaitable)));
+        waiting_ += Clock::now() - t1;
+        if (r.index() == 1) {
+          co_return Status(ErrorCode::kDeadlineExceeded, "the local model produced nothing for " +
+                                                             std::to_string(limit.count()) + " ms");
+        }
+        auto [ec, msg] = std::get<0>(std::move(r));
+        if (ec)
+          co_return Status(ErrorCode::kUnavailable, "the local model stopped: " + ec.message());
+        if (msg.event) events.push_back(std::move(*msg.event));
+        if (msg.done) {
+          end = true;
+          if (!msg.done->ok()) co_return *msg.done;
+        }
+        co_return events;
+      });
+  co_return o;
+}
+
+awaitable<Call::Outcome> Call::DeliverEvents(
+    const routing::Target& t,
+    const std::function<awaitable<Result<std::vector<StreamEvent>>>(bool& end)>& next) {
+  std::vector<StreamEvent> held;  // events before the first token
+  Aggregator agg;
+  Usage usage;
+  bool end = false;
+  bool finished = false;
+  while (!end) {
+    auto events = co_await next(end);
+    if (!events.ok()) {
+      GatewayError e = api::FromStatus(events.status());
+      e.provider = t.provider;
+      if (e.message.find(t.provider) == std::string::npos) {
+        e.message = t.provider + "/" + t.model + ": " + e.message;
+      }
+      Outcome o = t.kind == config::ProviderKind::kLocal
+                      ? FailStatus(e, PseudoStatus(events.status()))
+                      : Fail(e, events.status().code() == ErrorCode::kUnavailable
+                                    ? routing::Failure::Kind::kStreamBroken
+                                    : KindOf(events.status()));
+      if (committed_) {
+        co_await w_.Write(encoder_->StreamError(o.error));
+        co_await w_.Finish();
+      }
+      co_return o;
+    }
+    for (StreamEvent& e : *events) {
+      if (e.type == StreamEvent::Type::kUsage) usage = e.usage;
+      if (e.type == StreamEvent::Type::kFinish) finished = true;
+      if (!req_.stream) {
+        if (IsContent(e) && current_->ttft_ms < 0) {
+          current_->ttft_ms = Ms(Clock::now() - attempt_start_);
+        }
+        agg.Add(e);
+        continue;
+      }
+      if (!committed_) {
+        held.push_back(std::move(e));
+        if (!IsContent(held.back()) && held.back().type != StreamEvent::Type::kFinish) continue;
+        // First token (or an empty but complete answer): commit to this target.
+        current_->ttft_ms = Ms(Clock::now() - attempt_start_);
+        summary_.ttft_ms = Ms(Clock::now() - start_);
+        summary_.provider = t.provider;
+        summary_.model = t.model;
+        Status s = co_await w_.StartStream(200, IrisHeaders(SseHeaders()));
+        committed_ = true;
+        std::string bytes;
+        for (const StreamEvent& he : held) bytes += encoder_->Event(he);
+        held.clear();
+        summary_.bytes_out += static_cast<int64_t>(bytes.size());
+        if (s.ok()) s = co_await w_.Write(bytes);
+        if (!s.ok()) {
+          co_return FailStatus(Err(ErrorClass::kInvalidRequest, "the client went away"), 400);
+        }
+        continue;
+      }
+      std::string bytes = encoder_->Event(e);
+      summary_.bytes_out += static_cast<int64_t>(bytes.size());
+      if (!bytes.empty()) {
+        Status s = co_await w_.Write(bytes);
+        if (!s.ok()) {
+          co_return FailStatus(Err(ErrorClass::kInvalidRequest, "the client went away"), 400);
+        }
+      }
+    }
+  }
+  if (!finished) {
+    // The translators already refuse a stream without its terminator; this guards sources
+    // (the local engine) that end without a finish event.
+    GatewayError e =
+        Err(ErrorClass::kUpstream, t.provider + "/" + t.model + ": the answer ended early");
+    e.provider = t.provider;
+    Outcome o = Fail(e, routing::Failure::Kind::kStreamBroken);
+    if (committed_) {
+      co_await w_.Write(encoder_->StreamError(o.error));
+      co_await w_.Finish();
+    }
+    co_return o;
+  }
+  if (!req_.stream) {
+    ChatResponse& r = agg.response();
+    if (r.model.empty()) r.model = t.model;
+    if (r.id.empty()) r.id = summary_.request_id;
+    r.usage = usage;
+    co_return co_await DeliverResponse(t, std::move(r));
+  }
+  if (!committed_) {  // only kStart/kUsage arrived and then a clean end: commit an empty answer
+    Status s = co_await w_.StartStream(
+        200, IrisHeaders(SseHeaders()));
+    committed_ = true;
+    std::string bytes;
+    for (const StreamEvent& he : held) bytes += encoder_->Event(he);
+    if (s.ok()) co_await w_.Write(bytes);
+  }
+  summary_.usage = usage;
+  summary_.cost_usd = Cost(t, usage);
+  summary_.provider = t.provider;
+  summary_.model = t.model;
+  summary_.latency_ms = Ms(Clock::now() - start_);
+  summary_.overhead_ms = std::max(0.0, summary_.latency_ms - Ms(waiting_));
+  current_->outcome = "ok";
+  current_->latency_ms = Ms(Clock::now() - attempt_start_);
+  std::string tail = encoder_->Finish(IrisObject(), summary_.cost_usd);
+  summary_.bytes_out += static_cast<int64_t>(tail.size());
+  co_await w_.Write(tail);
+  co_await w_.Finish();
+  Outcome o;
+  o.kind = Outcome::Kind::kDelivered;
+  co_return o;
+}
+
+awaitable<Call::Outcome> Call::DeliverResponse(const routing::Target& t, ChatResponse r) {
+  summary_.usage = r.usage;
+  summary_.cost_usd = Cost(t, r.usage);
+  summary_.provider = t.provider;
+  summary_.model = t.model;
+  if (r.model.empty()) r.model = t.model;
+  current_->outcome = "ok";
+  current_->latency_ms = Ms(Clock::now() - attempt_start_);
+  summary_.latency_ms = Ms(Clock::now() - start_);
+  summary_.ttft_ms = summary_.latency_ms;
+  summary_.overhead_ms = std::max(0.0, summary_.latency_ms - Ms(waiting_));
+  std::string body = encoder_->Response(r, IrisObject(), summary_.cost_usd);
+  summary_.bytes_out = static_cast<int64_t>(body.size());
+  http::Headers h = IrisHeaders(JsonHeaders());
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3f", summary_.overhead_ms);
+  h.Add("x-iris-overhead-ms", buf);
+  if (summary_.cost_usd) {
+    std::snprintf(buf, sizeof(buf), "%.6f", *summary_.cost_usd);
+    h.Add("x-iris-cost-usd", buf);
+  }
+  committed_ = true;
+  co_await w_.Send(200, std::move(h), std::move(body));
+  Outcome o;
+  o.kind = Outcome::Kind::kDelivered;
+  co_return o;
+}
+
+std::optional<double> Call::Cost(const routing::Target& t, const Usage& u) const {
+  if (!u.reported) return std::nullopt;
+  if (t.kind == config::ProviderKind::kLocal) {
+    auto p = gw_.prices_.Find("local/" + t.model);
+    if (!p) return 0.0;
+    return observe::CostUsd(*p, u);
+  }
+  auto p = gw_.prices_.Find(t.model);
+  if (!p) return std::nullopt;
+  return observe::CostUsd(*p, u);
+}
+
+json::object Call::IrisObject() const {
+  json::object o;
+  o["request_id"] = summary_.request_id;
+  if (!summary_.alias.empty()) o["route"] = summary_.alias;
+  o["provider"] = summary_.provider;
+  o["model"] = summary_.model;
+  json::array attempts;
+  for (const AttemptRecord& a : summary_.attempts) {
+    json::object j{{"provider", a.provider},
+                   {"model", a.model},
+                   {"outcome", a.outcome},
+                   {"latency_ms", std::round(a.latency_ms * 1000) / 1000}};
+    if (a.status) j["status"] = a.status;
+    if (!a.error.empty()) j["error"] = a.error;
+    if (!a.error_class.empty() && a.outcome != "ok") j["error_class"] = a.error_class;
+    attempts.push_back(std::move(j));
+  }
+  o["attempts"] = std::move(attempts);
+  o["latency_ms"] = std::round(Ms(Clock::now() - start_) * 1000) / 1000;
+  if (summary_.ttft_ms >= 0) o["ttft_ms"] = std::round(summary_.ttft_ms * 1000) / 1000;
+  o["overhead_ms"] = std::round(summary_.overhead_ms * 1000) / 1000;
+  if (summary_.cost_usd) {
+    o["cost_usd"] = *summary_.cost_usd;
+  } else {
+    o["cost_usd"] = nullptr;  // unknown price: said, not guessed
+  }
+  return o;
+}
+
+http::Headers Call::IrisHeaders(http::Headers h) const {
+  h.Add("x-iris-request-id", summary_.request_id);
+  if (!summary_.provider.empty()) h.Add("x-iris-provider", summary_.provider);
+  if (!summary_.model.empty()) h.Add("x-iris-model", summary_.model);
+  if (!summary_.alias.empty()) h.Add("x-iris-route", summary_.alias);
+  h.Add("x-iris-attempts", std::to_string(summary_.attempts.size()));
+  return h;
+}
+
+awaitable<void> Call::SendError(const GatewayError& e) {
+  summary_.http_status = api::HttpStatusFor(e, summary_.dialect);
+  summary_.error_class = std::string(api::ErrorClassName(e.error_class));
+  summary_.error = e.message;
+  summary_.latency_ms = Ms(Clock::now() - start_);
+  summary_.overhead_ms = std::max(0.0, summary_.latency_ms - Ms(waiting_));
+  http::Headers h = IrisHeaders(JsonHeaders());
+  if (e.retry_after_s && e.error_class == ErrorClass::kRateLimited) {
+    h.Add("retry-after", std::to_string(static_cast<int64_t>(std::ceil(*e.retry_after_s))));
+  }
+  std::string body = ErrorBody(summary_.dialect, e);
+  summary_.bytes_out = static_cast<int64_t>(body.size());
+  Finish();
+  co_await w_.Send(summary_.http_status, std::move(h), std::move(body));
+}
+
+void Call::Finish() {
+  if (summary_.latency_ms == 0) summary_.latency_ms = Ms(Clock::now() - start_);
+  if (gw_.options_.on_request) gw_.options_.on_request(summary_);
+}
+
+// ---------------------------------------------------------------------------------------
+
+Gateway::Gateway(GatewayOptions options) : options_(std::move(options)), config_(options_.config) {
+  std::vector<observe::PriceEntry> overrides;
+  for (const auto& [model, p] : config_->pricing) {
+    observe::PriceEntry e;
+    e.model = model;
+    e.price.input_per_mtok = p.input_per_mtok;
+    e.price.output_per_mtok = p.output_per_mtok;
+    e.price.cached_input_per_mtok = p.cached_input_per_mtok;
+    e.price.cache_write_per_mtok = p.cache_write_per_mtok;
+    overrides.push_back(std::move(e));
+  }
+  prices_ = observe::PriceTable(overrides);
+  breakers_ = std::make_unique<routing::BreakerRegistry>(config_->routing.breaker);
+  openai_ = providers::MakeOpenAITranslator(providers::OpenAIFlavor::kOpenAI);
+  mistral_ = providers::MakeOpenAITranslator(providers::OpenAIFlavor::kMistral);
+  compat_ = providers::MakeOpenAITranslator(providers::OpenAIFlavor::kCompatible);
+  anthropic_ = providers::MakeAnthropicTranslator();
+  gemini_ = providers::MakeGeminiTranslator();
+}
+
+Gateway::~Gateway() = default;
+
+const providers::Translator& Gateway::TranslatorFor(config::ProviderKind kind) const {
+  switch (kind) {
+    case config::ProviderKind::kOpenAI:
+      return *openai_;
+    case config::ProviderKind::kMistral:
+      return *mistral_;
+    case config::ProviderKind::kAnthropic:
+      return *anthropic_;
+    case config::ProviderKind::kGemini:
+      return *gemini_;
+    case config::ProviderKind::kOpenAICompatible:
+    case config::ProviderKind::kLocal:
+      return *compat_;
+  }
+  return *compat_;
+}
+
+namespace {
+// Each worker's upstream client lives as a service of that worker's io_context, so the
+// io_context decides when it goes: after the coroutines still suspended at shutdown (and the
+// exchanges they hold) are destroyed, and before the timers and sockets it owns lose their
+// services.
+class ClientService : public asio::execution_context::service {
+ public:
+  using key_type = ClientService;
+  static inline asio::execution_context::id id;
+  explicit ClientService(asio::execution_context& context) : service(context) {}
+  std::unique_ptr<upstream::Client> client;  // touched only on the io_context's thread
+
+ private:
+  void shutdown() override {}
+};
+}  // namespace
+
+upstream::Client& Gateway::ClientFor(asio::io_context& io) {
+  auto& service = asio::use_service<ClientService>(io);
+  if (!service.client) service.client = std::make_unique<upstream::Client>(io, options_.client);
+  return *service.client;
+}
+
+awaitable<void> Gateway::Models(http::ResponseWriter& w) {
+  std::vector<api::ModelInfo> models;
+  for (const config::ModelAlias& a : config_->models) models.push_back({a.name, 0, "iris"});
+  for (const config::ProviderConfig& p : config_->providers) {
+    if (!p.enabled) continue;
+    if (p.kind == config::ProviderKind::kLocal && options_.local != nullptr) {
+      models.push_back({p.name + "/" + options_.local->model_name(), 0, p.name});
+    }
+    for (const std::string& m : p.models) models.push_back({p.name + "/" + m, 0, p.name});
+  }
+  co_await w.Send(200, JsonHeaders(), api::EncodeOpenAIModelList(models));
+}
+
+awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
+  const std::string& path = req.path;
+  if (req.method == "POST" && (path == "/v1/chat/completions" || path == "/chat/completions")) {
+    Call call(*this, req, w, Dialect::kOpenAI);
+    co_await call.Run();
+    co_return;
+  }
+  if (req.method == "POST" && (path == "/v1/messages" || path == "/messages")) {
+    Call call(*this, req, w, Dialect::kAnthropic);
+    co_await call.Run();
+    co_return;
+  }
+  if (req.method == "GET" && (path == "/v1/models" || path == "/models")) {
+    co_await Models(w);
+    co_return;
+  }
+  if (req.method == "GET" && path == "/healthz") {
+    co_await w.Send(200, JsonHeaders(), R"({"status":"ok"})");
+    co_return;
+  }
+  if (req.method == "GET" && path == "/readyz") {
+    if (draining_.load()) {
+      co_await w.Send(503, JsonHeaders(), R"({"status":"draining"})");
+    } else {
+      co_await w.Send(200, JsonHeaders(), R"({"status":"ready"})");
+    }
+    co_return;
+  }
+  GatewayError e =
+      Err(ErrorClass::kNotFound, "no route for " + req.method + " " + path +
+                                     " (try POST /v1/chat/completions, POST /v1/messages "
+                                     "or GET /v1/models)");
+  const bool anthropic = req.headers.Has("anthropic-version") || req.headers.Has("x-api-key");
+  co_await w.Send(api::HttpStatus(e.error_class), JsonHeaders(),
+                  anthropic ? api::AnthropicErrorBody(e) : api::OpenAIErrorBody(e));
+}
+
+}  // namespace iris::gateway::proxy

@@ -1,0 +1,76 @@
+// Per-target circuit breakers: after N consecutive failures a target is skipped for a cooldown
+// instead of costing every request a timeout, then one probe request tests it. Shared by all
+// worker threads; the clock is passed in so tests step time by hand.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "gateway/config/config.h"
+
+namespace iris::gateway::routing {
+
+using TimePoint = std::chrono::steady_clock::time_point;
+// The proxy reads time through this so tests can substitute a fake.
+using Clock = std::function<TimePoint()>;
+Clock SteadyClock();
+
+enum class BreakerState { kClosed, kOpen, kHalfOpen };
+std::string_view BreakerStateName(BreakerState state);
+
+// closed --N consecutive failures--> open --cooldown passed, Allow()--> half-open (one probe)
+// half-open --probe succeeds--> closed;  half-open --probe fails--> open (a fresh cooldown).
+// Thread-safe: one mutex per breaker, held for a few comparisons.
+class CircuitBreaker {
+ public:
+  CircuitBreaker(int failure_threshold, std::chrono::milliseconds cooldown);
+
+  // Whether a request may go to this target now. Closed: yes. Open: no, until the cooldown has
+  // passed; then the breaker turns half-open and this call is the probe (true). Half-open: no
+  // while the probe is out — unless the probe has been out for a whole cooldown without a
+  // verdict (its request was cancelled), in which case this call becomes the new probe.
+  bool Allow(TimePoint now);
+  // Report the outcome of a request Allow() let through. Only failures that say the target is
+  // unhealthy should be reported (CountsAgainstBreaker); others report nothing.
+  void OnSuccess(TimePoint now);
+  void OnFailure(TimePoint now);
+
+  // The state as of the last call; an open breaker whose cooldown has passed still reads kOpen
+  // until the next Allow().
+  BreakerState State() const;
+  int consecutive_failures() const;
+  // When an open breaker lets its probe through (meaningless unless State() is kOpen).
+  TimePoint open_until() const;
+
+ private:
+  const int failure_threshold_;
+  const std::chrono::milliseconds cooldown_;
+  mutable std::mutex mu_;
+  BreakerState state_ = BreakerState::kClosed;
+  int consecutive_failures_ = 0;
+  TimePoint open_until_{};
+  TimePoint probe_started_{};
+};
+
+// One breaker per target key ("provider/model"), created on first use with the configured
+// threshold and cooldown. References stay valid for the registry's lifetime. Thread-safe.
+class BreakerRegistry {
+ public:
+  explicit BreakerRegistry(const config::BreakerConfig& config) : config_(config) {}
+
+  CircuitBreaker& Get(std::string_view key);
+  // Every key's current state, for /metrics and the dashboard.
+  std::map<std::string, BreakerState> Snapshot() const;
+
+ private:
+  const config::BreakerConfig config_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::unique_ptr<CircuitBreaker>, std::less<>> breakers_;
+};
+
+}  // namespace iris::gateway::routing

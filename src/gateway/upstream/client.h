@@ -1,0 +1,150 @@
+// The outbound HTTP(S) client the providers call: per-worker keep-alive pools, TLS with
+// verification, HTTP(S)_PROXY/NO_PROXY, a deadline on every wait, cancellation, and
+// streamed bodies. It knows nothing about providers: bytes in, status + headers + bytes out.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+#include "gateway/http/cancel.h"
+#include "gateway/http/headers.h"
+
+namespace iris::gateway::upstream {
+
+namespace asio = boost::asio;
+using http::CancelToken;
+using http::Headers;
+
+// Every wait of one exchange has a limit; each expiry is a kDeadlineExceeded naming it.
+struct Deadlines {
+  std::chrono::milliseconds connect{2000};      // DNS + TCP connect (+ proxy CONNECT) + TLS
+  std::chrono::milliseconds first_byte{60000};  // request write start -> response headers
+  std::chrono::milliseconds idle{60000};        // between body reads
+  std::chrono::milliseconds total{600000};      // Start() -> last body byte
+};
+
+// An absolute http:// or https:// URL split into parts.
+struct Url {
+  std::string scheme;    // "http" or "https"
+  std::string host;      // without brackets for IPv6
+  uint16_t port = 0;     // explicit or the scheme's default
+  std::string target;    // path?query, at least "/"
+  std::string userinfo;  // "user:pass" before '@' (used for proxy auth), usually empty
+};
+Result<Url> ParseUrl(std::string_view url);
+
+// Proxy settings, normally from the environment (curl's conventions).
+struct ProxySettings {
+  std::optional<Url> http_proxy;   // for http:// targets (absolute-form requests)
+  std::optional<Url> https_proxy;  // for https:// targets (CONNECT tunnel)
+  // NO_PROXY entries: "*" (everything), a host name matching itself and its subdomains
+  // (a leading "." or "*." is allowed), or an exact IP address. Ports are ignored.
+  std::vector<std::string> no_proxy;
+
+  // Reads https_proxy/HTTPS_PROXY, http_proxy/HTTP_PROXY and no_proxy/NO_PROXY (lower case
+  // wins) through `getenv`, which returns nullptr when unset; an unparsable proxy URL is
+  // an error. Pass ::getenv for the real environment.
+  static Result<ProxySettings> FromEnv(const std::function<const char*(const char*)>& getenv);
+  // The proxy for a target, or nullptr when it is reached directly.
+  const Url* ProxyFor(std::string_view scheme, std::string_view host) const;
+};
+
+struct ClientOptions {
+  bool verify_tls = true;
+  std::string ca_file;  // PEM bundle to trust instead of the system store (tests, private CAs)
+  ProxySettings proxy;  // empty = direct; fill with ProxySettings::FromEnv(::getenv)
+  size_t max_idle_per_host = 16;
+  std::chrono::seconds idle_keepalive{30};  // idle pooled connections older than this close
+};
+
+struct OutboundRequest {
+  std::string method = "POST";
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;  // Host/Content-Length are set
+  std::string body;
+};
+
+// Cancellation (CancelToken fired) fails with kUnavailable and a message starting with
+// "cancelled"; IsCancelled() tells it apart from a network failure.
+bool IsCancelled(const Status& status);
+
+class Client;
+namespace internal {
+struct Connection;
+struct ExchangeState;
+}  // namespace internal
+
+// One request/response on one connection. Move-only; not thread-safe (its Client's thread).
+// When the body has been read to the end the connection returns to the pool at once (if
+// the server allows keep-alive); destroying an Exchange earlier closes the connection.
+// The Client must outlive its Exchanges.
+class Exchange {
+ public:
+  Exchange(Exchange&&) noexcept;
+  Exchange& operator=(Exchange&&) noexcept;
+  ~Exchange();
+
+  int status() const;
+  const Headers& headers() const;
+  // The next decoded body bytes (chunked, Content-Length or until close): never empty
+  // before the end; "" once the body is complete. Each wait is bounded by the idle and
+  // total deadlines and the CancelToken given to Start().
+  asio::awaitable<Result<std::string>> ReadSome();
+  // The whole (rest of the) body; kResourceExhausted when it exceeds `max_bytes`.
+  asio::awaitable<Result<std::string>> ReadAll(size_t max_bytes);
+  // True once the body has been read to its end.
+  bool done() const;
+
+ private:
+  friend class Client;
+  explicit Exchange(std::unique_ptr<internal::ExchangeState> state);
+  std::unique_ptr<internal::ExchangeState> state_;
+};
+
+// The client of one worker: keeps per-(scheme, host, port) keep-alive pools (per proxy for
+// plain http through a proxy). NOT thread-safe: use it only from its io_context's thread.
+class Client {
+ public:
+  Client(asio::io_context& ioc, ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Connects (or reuses a pooled connection), sends the request and waits for the response
+  // head. Errors: kInvalidArgument (bad URL), kUnavailable (DNS, connect, reset, TLS
+  // verification, proxy refusal, cancellation), kDeadlineExceeded (which deadline, to whom).
+  // A pooled connection that turns out closed is retried once on a fresh one. `cancel`, if
+  // given, must outlive the Exchange's use.
+  asio::awaitable<Result<Exchange>> Start(const OutboundRequest& request,
+                                          const Deadlines& deadlines,
+                                          CancelToken* cancel = nullptr);
+
+  // Counters for metrics and tests.
+  struct Stats {
+    int64_t connections_opened = 0;  // fresh TCP connections
+    int64_t connections_reused = 0;  // exchanges served from the pool
+    int64_t stale_retries = 0;       // pooled connections found dead and retried
+  };
+  const Stats& stats() const { return stats_; }
+  // Idle pooled connections over all hosts.
+  size_t idle_connections() const;
+
+ private:
+  friend struct internal::ExchangeState;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  Stats stats_;
+};
+
+}  // namespace iris::gateway::upstream

@@ -1,0 +1,716 @@
+// Tests for the upstream client against real loopback peers: the iris Server for well-behaved
+// upstreams, raw-socket fakes for misbehaving ones, an asio::ssl server with a certificate
+// made at test time, and a CONNECT proxy that pipes bytes.
+#include "gateway/upstream/client.h"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "base/check.h"
+#include "gateway/http/server.h"
+#include "gateway/http/test_util.h"
+
+namespace iris::gateway::upstream {
+namespace {
+
+using std::chrono::milliseconds;
+using tcp = asio::ip::tcp;
+
+// Runs `aw` on `ioc` to completion and returns its value.
+void Rethrow(std::exception_ptr e) {
+  if (e) std::rethrow_exception(e);
+}
+template <typename T>
+T RunCo(asio::io_context& ioc, asio::awaitable<T> aw) {
+  std::optional<T> out;
+  asio::co_spawn(
+      ioc, [&]() -> asio::awaitable<void> { out.emplace(co_await std::move(aw)); }, Rethrow);
+  ioc.restart();
+  ioc.run();
+  return std::move(*out);
+}
+void RunCo(asio::io_context& ioc, asio::awaitable<void> aw) {
+  asio::co_spawn(ioc, std::move(aw), Rethrow);
+  ioc.restart();
+  ioc.run();
+}
+
+// A raw TCP peer on 127.0.0.1: each accepted connection runs `serve(fd, index)` on its own
+// thread. Stalls inside `serve` should use Sleep() so the destructor can end them.
+class FakeServer {
+ public:
+  explicit FakeServer(std::function<void(FakeServer&, int fd, int index)> serve)
+      : serve_(std::move(serve)) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    ::listen(listen_fd_, 64);
+    socklen_t len = sizeof(addr);
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] {
+      for (int index = 0;; ++index) {
+        int fd = ::accept(listen_fd_, nullptr, nullptr);
+        if (fd < 0 || stop_) {
+          if (fd >= 0) ::close(fd);
+          return;
+        }
+        ++accepts_;
+        std::lock_guard lock(mu_);
+        threads_.emplace_back([this, fd, index] {
+          serve_(*this, fd, index);
+          ::close(fd);
+        });
+      }
+    });
+  }
+  ~FakeServer() {
+    stop_ = true;
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    acceptor_.join();
+    ::close(listen_fd_);
+    std::lock_guard lock(mu_);
+    for (auto& t : threads_) t.join();
+  }
+  uint16_t port() const { return port_; }
+  int accepts() const { return accepts_; }
+  // Sleeps up to `d`, returning early when the server stops.
+  void Sleep(milliseconds d) {
+    auto end = std::chrono::steady_clock::now() + d;
+    while (!stop_ && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+  }
+  // Reads until "\r\n\r\n" (and `body_bytes` more); returns what was read.
+  static std::string ReadRequest(int fd, size_t body_bytes = 0) {
+    std::string in;
+    char buf[4096];
+    while (true) {
+      size_t end = in.find("\r\n\r\n");
+      if (end != std::string::npos && in.size() >= end + 4 + body_bytes) return in;
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 5000) <= 0) return in;
+      ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) return in;
+      in.append(buf, static_cast<size_t>(n));
+    }
+  }
+  static void Send(int fd, std::string_view s) { ::send(fd, s.data(), s.size(), MSG_NOSIGNAL); }
+
+ private:
+  std::function<void(FakeServer&, int, int)> serve_;
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepts_{0};
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
+};
+
+Headers OneHeader(std::string name, std::string value) {
+  Headers h;
+  h.Add(std::move(name), std::move(value));
+  return h;
+}
+
+// A well-behaved upstream: the iris Server with a few routes.
+class UpstreamServer {
+ public:
+  UpstreamServer() {
+    http::ServerOptions o;
+    o.port = 0;
+    o.threads = 1;
+    server_ = std::make_unique<http::Server>(
+        o, [this](http::Request& r, http::ResponseWriter& w) { return Handle(r, w); });
+    IRIS_CHECK(server_->Start().ok());
+  }
+  ~UpstreamServer() {
+    server_->Shutdown(milliseconds(100));
+    server_->Wait();
+  }
+  uint16_t port() const { return server_->port(); }
+  std::string url(std::string_view path) const {
+    return "http://127.0.0.1:" + std::to_string(port()) + std::string(path);
+  }
+  size_t distinct_peers() {
+    std::lock_guard lock(mu_);
+    return peers_.size();
+  }
+
+ private:
+  asio::awaitable<void> Handle(http::Request& r, http::ResponseWriter& w) {
+    {
+      std::lock_guard lock(mu_);
+      peers_.insert(r.remote);
+    }
+    if (r.path == "/big") {
+      (void)co_await w.Send(200, OneHeader("X-Kind", "big"), std::string(100000, 'b'));
+    } else if (r.path == "/chunked") {
+      (void)co_await w.StartStream(200, OneHeader("Content-Type", "text/event-stream"));
+      asio::steady_timer t(co_await asio::this_coro::executor);
+      for (int i = 0; i < 5; ++i) {
+        (void)co_await w.Write("data: " + std::to_string(i) + "\n\n");
+        t.expires_after(milliseconds(20));
+        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
+      (void)co_await w.Finish();
+    } else {
+      (void)co_await w.Send(200, {}, r.method + " " + r.target + " " + r.body);
+    }
+  }
+
+  std::unique_ptr<http::Server> server_;
+  std::mutex mu_;
+  std::set<std::string> peers_;
+};
+
+OutboundRequest Get(std::string url) {
+  OutboundRequest r;
+  r.method = "GET";
+  r.url = std::move(url);
+  return r;
+}
+
+// Start + ReadAll in one coroutine: {status, body} or the error.
+asio::awaitable<Result<std::pair<int, std::string>>> Fetch(Client& client, OutboundRequest req,
+                                                           Deadlines d = {},
+                                                           CancelToken* cancel = nullptr,
+                                                           size_t max = 1 << 20) {
+  auto ex = co_await client.Start(req, d, cancel);
+  if (!ex.ok()) co_return ex.status();
+  auto body = co_await ex->ReadAll(max);
+  if (!body.ok()) co_return body.status();
+  co_return std::pair(ex->status(), std::move(*body));
+}
+
+TEST(ClientTest, ContentLengthChunkedAndStreaming) {
+  UpstreamServer upstream;
+  asio::io_context ioc;
+  Client client(ioc, {});
+  OutboundRequest post;
+  post.url = upstream.url("/echo?x=1");
+  post.body = "payload";
+  auto r = RunCo(ioc, Fetch(client, post));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->first, 200);
+  EXPECT_EQ(r->second, "POST /echo?x=1 payload");
+
+  auto big = RunCo(ioc, Fetch(client, Get(upstream.url("/big"))));
+  ASSERT_TRUE(big.ok()) << big.status().ToString();
+  EXPECT_EQ(big->second, std::string(100000, 'b'));
+
+  // ReadSome yields the chunks as they arrive.
+  auto pieces = RunCo(ioc, [&]() -> asio::awaitable<Result<std::vector<std::string>>> {
+    auto ex = co_await client.Start(Get(upstream.url("/chunked")), {});
+    if (!ex.ok()) co_return ex.status();
+    EXPECT_EQ(ex->headers().Get("content-type"), "text/event-stream");
+    std::vector<std::string> out;
+    for (;;) {
+      auto piece = co_await ex->ReadSome();
+      if (!piece.ok()) co_return piece.status();
+      if (piece->empty()) break;
+      out.push_back(std::move(*piece));
+    }
+    EXPECT_TRUE(ex->done());
+    co_return out;
+  }());
+  ASSERT_TRUE(pieces.ok()) << pieces.status().ToString();
+  std::string joined;
+  for (auto& p : *pieces) joined += p;
+  EXPECT_EQ(joined, "data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\ndata: 4\n\n");
+  EXPECT_GE(pieces->size(), 3u);  // 20 ms apart: not one lump
+}
+
+TEST(ClientTest, ReusesPooledConnection) {
+  UpstreamServer upstream;
+  asio::io_context ioc;
+  Client client(ioc, {});
+  for (int i = 0; i < 5; ++i) {
+    auto r = RunCo(ioc, Fetch(client, Get(upstream.url("/echo"))));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+  EXPECT_EQ(client.stats().connections_opened, 1);
+  EXPECT_EQ(client.stats().connections_reused, 4);
+  EXPECT_EQ(upstream.distinct_peers(), 1u);
+  EXPECT_EQ(client.idle_connections(), 1u);
+}
+
+TEST(ClientTest, UnreadBodyClosesInsteadOfPooling) {
+  UpstreamServer upstream;
+  asio::io_context ioc;
+  Client client(ioc, {});
+  RunCo(ioc, [&]() -> asio::awaitable<void> {
+    auto ex = co_await client.Start(Get(upstream.url("/big")), {});
+    EXPECT_TRUE(ex.ok());
+  }());
+  EXPECT_EQ(client.idle_connections(), 0u);
+  auto r = RunCo(ioc, Fetch(client, Get(upstream.url("/echo"))));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(client.stats().connections_opened, 2);
+}
+
+TEST(ClientTest, StalePooledConnectionIsRetriedOnce) {
+  // Connection 0 answers one request, then reads the next and closes without answering.
+  FakeServer fake([](FakeServer&, int fd, int index) {
+    FakeServer::ReadRequest(fd);
+    FakeServer::Send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst");
+    if (index == 0) {
+      FakeServer::ReadRequest(fd);
+      return;  // closed
+    }
+  });
+  asio::io_context ioc;
+  Client client(ioc, {});
+  std::string url = "http://127.0.0.1:" + std::to_string(fake.port()) + "/";
+  auto r1 = RunCo(ioc, Fetch(client, Get(url)));
+  ASSERT_TRUE(r1.ok()) << r1.status().ToString();
+  auto r2 = RunCo(ioc, Fetch(client, Get(url)));
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  EXPECT_EQ(r2->second, "first");
+  EXPECT_EQ(client.stats().stale_retries, 1);
+  EXPECT_EQ(fake.accepts(), 2);
+}
+
+TEST(ClientTest, ClosedIdleConnectionIsSkipped) {
+  FakeServer fake([](FakeServer&, int fd, int) {
+    FakeServer::ReadRequest(fd);
+    FakeServer::Send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });  // closes right after answering
+  asio::io_context ioc;
+  Client client(ioc, {});
+  std::string url = "http://127.0.0.1:" + std::to_string(fake.port()) + "/";
+  ASSERT_TRUE(RunCo(ioc, Fetch(client, Get(url))).ok());
+  ASSERT_TRUE(http::testing::WaitUntil([&] { return fake.accepts() == 1; }));
+  std::this_thread::sleep_for(milliseconds(50));
+  auto r2 = RunCo(ioc, Fetch(client, Get(url)));
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  EXPECT_EQ(client.stats().connections_opened, 2);
+}
+
+TEST(ClientTest, ConnectionRefusedIsUnavailableAndNamed) {
+  uint16_t port;
+  {
+    FakeServer fake([](FakeServer&, int, int) {});
+    port = fake.port();
+  }
+  asio::io_context ioc;
+  Client client(ioc, {});
+  auto r = RunCo(ioc, Fetch(client, Get("http://127.0.0.1:" + std::to_string(port) + "/")));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("connect to 127.0.0.1:" + std::to_string(port) + " failed"),
+            std::string::npos)
+      << r.status().message();
+}
+
+TEST(ClientTest, ConnectDeadline) {
+  // A listener that never accepts, with its accept queue filled: Linux drops further SYNs, so
+  // a connect neither succeeds nor fails until the deadline.
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(listener, 0), 0);
+  socklen_t len = sizeof(addr);
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  uint16_t port = ntohs(addr.sin_port);
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {  // non-blocking: the later ones stay in SYN_SENT
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    fillers.push_back(fd);
+  }
+  std::this_thread::sleep_for(milliseconds(20));
+  asio::io_context ioc;
+  Client client(ioc, {});
+  Deadlines d;
+  d.connect = milliseconds(200);
+  auto start = std::chrono::steady_clock::now();
+  auto r = RunCo(ioc, Fetch(client, Get("http://127.0.0.1:" + std::to_string(port) + "/"), d));
+  ::close(listener);
+  for (int fd : fillers) ::close(fd);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kDeadlineExceeded) << r.status().message();
+  EXPECT_EQ(r.status().message(), "connect to 127.0.0.1:" + std::to_string(port) +
+                                      " did not complete within 200 ms (connect deadline)");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(3000));
+}
+
+TEST(ClientTest, FirstByteDeadline) {
+  FakeServer fake([](FakeServer& self, int fd, int) {
+    FakeServer::ReadRequest(fd);
+    self.Sleep(milliseconds(10000));
+  });
+  asio::io_context ioc;
+  Client client(ioc, {});
+  Deadlines d;
+  d.first_byte = milliseconds(200);
+  std::string peer = "127.0.0.1:" + std::to_string(fake.port());
+  auto r = RunCo(ioc, Fetch(client, Get("http://" + peer + "/"), d));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kDeadlineExceeded);
+  EXPECT_EQ(r.status().message(),
+            "no response headers from " + peer + " within 200 ms (first_byte deadline)");
+}
+
+TEST(ClientTest, IdleDeadlineMidBody) {
+  FakeServer fake([](FakeServer& self, int fd, int) {
+    FakeServer::ReadRequest(fd);
+    FakeServer::Send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b");
+    self.Sleep(milliseconds(10000));
+  });
+  asio::io_context ioc;
+  Client client(ioc, {});
+  Deadlines d;
+  d.idle = milliseconds(200);
+  auto r = RunCo(ioc, Fetch(client, Get("http://127.0.0.1:" + std::to_string(fake.port())), d));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kDeadlineExceeded);
+  EXPECT_NE(r.status().message().find("idle deadline"), std::string::npos) << r.status().message();
+}
+
+TEST(ClientTest, TotalDeadlineOnATrickle) {
+  FakeServer fake([](FakeServer& self, int fd, int) {
+    FakeServer::ReadRequest(fd);
+    FakeServer::Send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+    for (int i = 0; i < 200; ++i) {
+      FakeServer::Send(fd, "x");
+      self.Sleep(milliseconds(30));
+    }
+  });
+  asio::io_context ioc;
+  Client client(ioc, {});
+  Deadlines d;
+  d.idle = milliseconds(2000);
+  d.total = milliseconds(300);
+  auto r = RunCo(ioc, Fetch(client, Get("http://127.0.0.1:" + std::to_string(fake.port())), d));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kDeadlineExceeded);
+  EXPECT_NE(r.status().message().find("total deadline of 300 ms"), std::string::npos)
+      << r.status().message();
+}
+
+TEST(ClientTest, CancelTokenAbortsAWait) {
+  FakeServer fake([](FakeServer& self, int fd, int) {
+    FakeServer::ReadRequest(fd);
+    self.Sleep(milliseconds(10000));
+  });
+  asio::io_context ioc;
+  Client client(ioc, {});
+  CancelToken token;
+  asio::steady_timer timer(ioc, milliseconds(100));
+  timer.async_wait([&](boost::system::error_code) { token.Cancel(); });
+  auto start = std::chrono::steady_clock::now();
+  auto r =
+      RunCo(ioc, Fetch(client, Get("http://127.0.0.1:" + std::to_string(fake.port())), {}, &token));
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(IsCancelled(r.status())) << r.status().ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(3000));
+  // Already cancelled: fails at once.
+  auto again =
+      RunCo(ioc, Fetch(client, Get("http://127.0.0.1:" + std::to_string(fake.port())), {}, &token));
+  EXPECT_TRUE(IsCancelled(again.status()));
+}
+
+TEST(ClientTest, ReadAllLimit) {
+  UpstreamServer upstream;
+  asio::io_context ioc;
+  Client client(ioc, {});
+  auto r = RunCo(ioc, Fetch(client, Get(upstream.url("/big")), {}, nullptr, 1000));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kResourceExhausted);
+  auto chunked = RunCo(ioc, Fetch(client, Get(upstream.url("/chunked")), {}, nullptr, 20));
+  EXPECT_EQ(chunked.status().code(), ErrorCode::kResourceExhausted);
+}
+
+TEST(ClientTest, BodyUntilClose) {
+  FakeServer fake([](FakeServer&, int fd, int) {
+    FakeServer::ReadRequest(fd);
+    FakeServer::Send(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end");
+  });
+  asio::io_context ioc;
+  Client client(ioc, {});
+  auto r = RunCo(ioc, Fetch(client, Get("http://127.0.0.1:" + std::to_string(fake.port()))));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->second, "until the end");
+  EXPECT_EQ(client.idle_connections(), 0u);
+}
+
+// TLS ------------------------------------------------------------------------------------
+
+// Writes a self-signed P-256 certificate for localhost/127.0.0.1 and its key as PEM files.
+void MakeSelfSigned(const std::string& cert_path, const std::string& key_path) {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509* x = X509_new();
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), -60);
+  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+  X509_set_pubkey(x, key);
+  X509_NAME* name = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+  X509_set_issuer_name(x, name);
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
+  for (auto [nid, value] : {std::pair{NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1"},
+                            std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+  }
+  X509_sign(x, key, EVP_sha256());
+  FILE* f = std::fopen(cert_path.c_str(), "w");
+  PEM_write_X509(f, x);
+  std::fclose(f);
+  f = std::fopen(key_path.c_str(), "w");
+  PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(f);
+  X509_free(x);
+  EVP_PKEY_free(key);
+}
+
+class TlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("iris_tls_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    cert_ = (dir_ / "cert.pem").string();
+    key_ = (dir_ / "key.pem").string();
+    MakeSelfSigned(cert_, key_);
+    // The TLS upstream: one handshake + one fixed answer per connection.
+    server_ = std::make_unique<FakeServer>([this](FakeServer&, int fd, int) {
+      asio::io_context io;
+      asio::ssl::context ctx(asio::ssl::context::tls_server);
+      ctx.use_certificate_chain_file(cert_);
+      ctx.use_private_key_file(key_, asio::ssl::context::pem);
+      tcp::socket sock(io);
+      sock.assign(tcp::v4(), ::dup(fd));
+      asio::ssl::stream<tcp::socket> tls(std::move(sock), ctx);
+      boost::system::error_code ec;
+      tls.handshake(asio::ssl::stream_base::server, ec);
+      if (ec) return;
+      std::string in;
+      asio::read_until(tls, asio::dynamic_buffer(in), "\r\n\r\n", ec);
+      if (ec) return;
+      std::string out = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecure";
+      asio::write(tls, asio::buffer(out), ec);
+      tls.shutdown(ec);
+    });
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::string url(std::string_view host) const {
+    return "https://" + std::string(host) + ":" + std::to_string(server_->port()) + "/";
+  }
+
+  std::filesystem::path dir_;
+  std::string cert_, key_;
+  std::unique_ptr<FakeServer> server_;
+};
+
+TEST_F(TlsTest, VerificationFailsWithoutTheCa) {
+  asio::io_context ioc;
+  Client client(ioc, {});
+  auto r = RunCo(ioc, Fetch(client, Get(url("127.0.0.1"))));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("not trusted"), std::string::npos) << r.status().message();
+}
+
+TEST_F(TlsTest, VerificationSucceedsWithCaFile) {
+  asio::io_context ioc;
+  ClientOptions o;
+  o.ca_file = cert_;
+  Client client(ioc, o);
+  for (std::string host : {"127.0.0.1", "localhost"}) {
+    auto r = RunCo(ioc, Fetch(client, Get(url(host))));
+    ASSERT_TRUE(r.ok()) << host << ": " << r.status().ToString();
+    EXPECT_EQ(r->second, "secure");
+  }
+}
+
+TEST_F(TlsTest, HostnameMismatchFails) {
+  // The certificate names localhost and 127.0.0.1, not 127.0.0.2 (also loopback on Linux).
+  asio::io_context ioc;
+  ClientOptions o;
+  o.ca_file = cert_;
+  Client client(ioc, o);
+  auto r = RunCo(ioc, Fetch(client, Get(url("127.0.0.2"))));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable) << r.status().message();
+}
+
+TEST_F(TlsTest, HttpsThroughConnectProxy) {
+  std::mutex mu;
+  std::string connect_line;
+  FakeServer proxy([&](FakeServer&, int fd, int) {
+    std::string head = FakeServer::ReadRequest(fd);
+    {
+      std::lock_guard lock(mu);
+      connect_line = head.substr(0, head.find("\r\n"));
+    }
+    int upstream = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(server_->port());
+    if (::connect(upstream, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      FakeServer::Send(fd, "HTTP/1.1 502 Bad Gateway\r\n\r\n");
+      return;
+    }
+    FakeServer::Send(fd, "HTTP/1.1 200 Connection established\r\n\r\n");
+    pollfd fds[2] = {{fd, POLLIN, 0}, {upstream, POLLIN, 0}};
+    char buf[16384];
+    while (::poll(fds, 2, 5000) > 0) {
+      bool closed = false;
+      for (int i = 0; i < 2; ++i) {
+        if (fds[i].revents == 0) continue;
+        ssize_t n = ::recv(fds[i].fd, buf, sizeof(buf), 0);
+        if (n <= 0) {
+          closed = true;
+          break;
+        }
+        ::send(fds[1 - i].fd, buf, static_cast<size_t>(n), MSG_NOSIGNAL);
+      }
+      if (closed) break;
+    }
+    ::close(upstream);
+  });
+  std::string proxy_url = "http://127.0.0.1:" + std::to_string(proxy.port());
+  auto env = [&](const char* name) -> const char* {
+    return std::string_view(name) == "HTTPS_PROXY" ? proxy_url.c_str() : nullptr;
+  };
+  auto settings = ProxySettings::FromEnv(env);
+  ASSERT_TRUE(settings.ok());
+  ClientOptions o;
+  o.ca_file = cert_;
+  o.proxy = *settings;
+  asio::io_context ioc;
+  Client client(ioc, o);
+  auto r = RunCo(ioc, Fetch(client, Get(url("localhost"))));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->second, "secure");
+  std::lock_guard lock(mu);
+  EXPECT_EQ(connect_line, "CONNECT localhost:" + std::to_string(server_->port()) + " HTTP/1.1");
+}
+
+TEST(ClientTest, HttpThroughProxyUsesAbsoluteForm) {
+  std::mutex mu;
+  std::string request_line, auth;
+  FakeServer proxy([&](FakeServer&, int fd, int) {
+    std::string head = FakeServer::ReadRequest(fd);
+    {
+      std::lock_guard lock(mu);
+      request_line = head.substr(0, head.find("\r\n"));
+      size_t a = head.find("Proxy-Authorization: ");
+      if (a != std::string::npos) auth = head.substr(a, head.find("\r\n", a) - a);
+    }
+    FakeServer::Send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nproxied");
+  });
+  std::string proxy_url = "user:pass@127.0.0.1:" + std::to_string(proxy.port());
+  auto settings = ProxySettings::FromEnv([&](const char* name) -> const char* {
+    return std::string_view(name) == "http_proxy" ? proxy_url.c_str() : nullptr;
+  });
+  ASSERT_TRUE(settings.ok()) << settings.status().ToString();
+  ClientOptions o;
+  o.proxy = *settings;
+  asio::io_context ioc;
+  Client client(ioc, o);
+  auto r = RunCo(ioc, Fetch(client, Get("http://example.invalid:8000/v1/models?a=b")));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->second, "proxied");
+  std::lock_guard lock(mu);
+  EXPECT_EQ(request_line, "GET http://example.invalid:8000/v1/models?a=b HTTP/1.1");
+  EXPECT_EQ(auth, "Proxy-Authorization: Basic dXNlcjpwYXNz");
+}
+
+TEST(ProxySettingsTest, EnvAndNoProxy) {
+  std::map<std::string, std::string> env = {
+      {"HTTPS_PROXY", "http://proxy:3128"},
+      {"https_proxy", "proxy2:8080"},
+      {"NO_PROXY", " localhost, .internal.corp ,10.1.2.3,*.svc:443"}};
+  auto settings = ProxySettings::FromEnv([&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+  ASSERT_TRUE(settings.ok());
+  ASSERT_TRUE(settings->https_proxy.has_value());
+  EXPECT_EQ(settings->https_proxy->host, "proxy2");  // lower case wins
+  EXPECT_EQ(settings->https_proxy->port, 8080);
+  EXPECT_FALSE(settings->http_proxy.has_value());
+  EXPECT_NE(settings->ProxyFor("https", "api.openai.com"), nullptr);
+  EXPECT_EQ(settings->ProxyFor("http", "api.openai.com"), nullptr);
+  EXPECT_EQ(settings->ProxyFor("https", "localhost"), nullptr);
+  EXPECT_EQ(settings->ProxyFor("https", "a.b.internal.corp"), nullptr);
+  EXPECT_EQ(settings->ProxyFor("https", "internal.corp"), nullptr);
+  EXPECT_NE(settings->ProxyFor("https", "notinternal.corp"), nullptr);
+  EXPECT_EQ(settings->ProxyFor("https", "10.1.2.3"), nullptr);
+  EXPECT_EQ(settings->ProxyFor("https", "x.svc"), nullptr);
+  env["no_proxy"] = "*";
+  auto all = ProxySettings::FromEnv([&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+  EXPECT_EQ(all->ProxyFor("https", "api.openai.com"), nullptr);
+  env["HTTPS_PROXY"] = env["https_proxy"] = "socks5://p:1";
+  EXPECT_FALSE(ProxySettings::FromEnv([&](const char* name) -> const char* {
+                 auto it = env.find(name);
+                 return it == env.end() ? nullptr : it->second.c_str();
+               }).ok());
+}
+
+TEST(UrlTest, Parses) {
+  auto u = ParseUrl("https://api.openai.com/v1/chat/completions?x=1#frag");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->scheme, "https");
+  EXPECT_EQ(u->host, "api.openai.com");
+  EXPECT_EQ(u->port, 443);
+  EXPECT_EQ(u->target, "/v1/chat/completions?x=1");
+  auto v6 = ParseUrl("http://[::1]:8080");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 8080);
+  EXPECT_EQ(v6->target, "/");
+  auto q = ParseUrl("HTTP://u:p@h?q");
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->userinfo, "u:p");
+  EXPECT_EQ(q->target, "/?q");
+  EXPECT_FALSE(ParseUrl("ftp://x").ok());
+  EXPECT_FALSE(ParseUrl("http://h:99999/").ok());
+  EXPECT_FALSE(ParseUrl("http:///path").ok());
+}
+
+}  // namespace
+}  // namespace iris::gateway::upstream

@@ -1,0 +1,84 @@
+// `iris serve` as a process: graceful shutdown with requests in flight, config errors reported
+// all at once, and the no-config start that enables providers from the environment.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startIris, irisBin, readSse } from './harness.mjs';
+
+test('SIGTERM lets a stream in flight finish, then refuses new connections', async () => {
+  const iris = await startIris();
+  try {
+    const res = await fetch(`${iris.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'trickle', stream: true, messages: [{ role: 'user', content: 'one two three four five' }] }) });
+    assert.equal(res.status, 200);
+    const eventsPromise = readSse(res);
+    await new Promise((r) => setTimeout(r, 150));
+    iris.proc.kill('SIGTERM');
+    const events = await eventsPromise;
+    assert.equal(events.at(-1).data, '[DONE]');
+    const text = events.filter((e) => e.data?.choices?.[0]?.delta?.content).map((e) => e.data.choices[0].delta.content).join('');
+    assert.equal(text, 'Hello from openai. You said: one two three four five');
+    const { code, signal } = await iris.exited;
+    assert.equal(code, 0, `exit ${code} signal ${signal}:\n${iris.stderr()}`);
+    await assert.rejects(fetch(`${iris.url}/healthz`));
+    assert.match(iris.stderr(), /SIGTERM received/);
+  } finally {
+    await iris.stop();
+  }
+});
+
+test('config errors are all reported with key paths and the server does not start', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iris-cfg-'));
+  const file = path.join(dir, 'iris.yaml');
+  fs.writeFileSync(file, `
+providers:
+  openai: { kind: opnai }
+  groq:   { kind: openai-compatible }
+  leak:   { kind: openai, api_key: sk-live-123 }
+models:
+  vision: { targets: [antropic/claude-haiku-4-5] }
+`);
+  const r = spawnSync(irisBin, ['serve', '--config', file], { encoding: 'utf8', timeout: 20000 });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /providers\.openai\.kind/);
+  assert.match(r.stderr, /providers\.groq\.base_url/);
+  assert.match(r.stderr, /api_key_env/);
+  assert.match(r.stderr, /models\.vision\.targets\[0\]/);
+});
+
+test('with no config, cloud providers come from the environment and a curl line is printed', async () => {
+  const proc = spawn(irisBin, ['serve', '--listen', '127.0.0.1:0', '--model', 'none'], {
+    env: { ...process.env, OPENAI_API_KEY: 'sk-test', ANTHROPIC_API_KEY: '', GEMINI_API_KEY: '', GOOGLE_API_KEY: '', MISTRAL_API_KEY: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  proc.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise((r) => proc.on('exit', r));
+  for (let i = 0; i < 100 && !/curl /.test(err); i++) await new Promise((r) => setTimeout(r, 100));
+  proc.kill('SIGINT');
+  await exited;
+  assert.match(err, /provider openai/);
+  assert.doesNotMatch(err, /provider anthropic/);
+  assert.match(err, /curl http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions/);
+});
+
+test('the default local model, when it is not cached and the hub is offline, leaves the server up and says how to get it', async () => {
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'iris-hf-'));
+  const proc = spawn(irisBin, ['serve', '--listen', '127.0.0.1:0', '--offline'], {
+    env: { ...process.env, HF_HUB_CACHE: cache, OPENAI_API_KEY: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  proc.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise((r) => proc.on('exit', r));
+  const t0 = Date.now();
+  for (let i = 0; i < 100 && !/listening on/.test(err); i++) await new Promise((r) => setTimeout(r, 100));
+  const startMs = Date.now() - t0;
+  proc.kill('SIGTERM');
+  await exited;
+  assert.match(err, /listening on/);
+  assert.ok(startMs < 5000, `started in ${startMs} ms`);
+  assert.match(err, /iris pull smolvlm2-256m/);
+});
