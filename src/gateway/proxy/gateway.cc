@@ -160,6 +160,9 @@ class Call {
     summary_.dialect = dialect;
     summary_.request_id = NewRequestId(gw.next_id_.fetch_add(1));
     summary_.bytes_in = static_cast<int64_t>(req.body.size());
+    summary_.start_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
   }
 
   awaitable<void> Run();

@@ -15,6 +15,7 @@
 #include "gateway/config/config.h"
 #include "gateway/http/server.h"
 #include "gateway/observe/pricing.h"
+#include "gateway/observe/record.h"
 #include "gateway/providers/translator.h"
 #include "gateway/routing/breaker.h"
 #include "gateway/upstream/client.h"
@@ -25,39 +26,8 @@ class LocalProvider;
 
 namespace iris::gateway::proxy {
 
-// One try of one target, as the caller's `iris.attempts` and the request log see it.
-struct AttemptRecord {
-  std::string provider;
-  std::string model;
-  std::string outcome;  // "ok", "error", "skipped"
-  int status = 0;       // upstream HTTP status (0: none, e.g. a connect error or local)
-  std::string error;    // empty when ok
-  std::string error_class;
-  double latency_ms = 0;
-  double ttft_ms = -1;  // -1: no token arrived
-};
-
-// What a finished request reports, in its final body/chunk and to observers.
-struct RequestSummary {
-  std::string request_id;
-  Dialect dialect = Dialect::kOpenAI;
-  std::string requested_model;
-  std::string alias;
-  std::string provider;  // the target that answered (empty when none did)
-  std::string model;
-  bool stream = false;
-  int http_status = 200;
-  std::string error_class;  // empty on success
-  std::string error;
-  std::vector<AttemptRecord> attempts;
-  double latency_ms = 0;
-  double ttft_ms = -1;
-  double overhead_ms = 0;  // latency minus time spent waiting on upstreams or the engine
-  Usage usage;
-  std::optional<double> cost_usd;
-  int64_t bytes_in = 0;
-  int64_t bytes_out = 0;
-};
+using observe::AttemptRecord;
+using observe::RequestSummary;
 
 struct GatewayOptions {
   std::shared_ptr<const config::Config> config;

@@ -1,0 +1,50 @@
+// What the gateway records about each request and each attempt inside it: the one record
+// type the request log, the metrics and the dashboard all read.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gateway/api/chat.h"
+
+namespace iris::gateway::observe {
+
+// One try of one target, as the caller's `iris.attempts` and the request log see it.
+struct AttemptRecord {
+  std::string provider;
+  std::string model;
+  std::string outcome;  // "ok", "error", "skipped"
+  int status = 0;       // upstream HTTP status (0: none, e.g. a connect error or local)
+  std::string error;    // empty when ok
+  std::string error_class;
+  double latency_ms = 0;
+  double ttft_ms = -1;  // -1: no token arrived
+};
+
+// What a finished request reports, in its final body/chunk and to observers.
+struct RequestSummary {
+  std::string request_id;
+  Dialect dialect = Dialect::kOpenAI;
+  int64_t start_unix_ms = 0;  // wall-clock time the request arrived
+  std::string caller_key;     // the gateway key's id (empty until keys exist)
+  std::string requested_model;
+  std::string alias;
+  std::string provider;  // the target that answered (empty when none did)
+  std::string model;
+  bool stream = false;
+  int http_status = 200;
+  std::string error_class;  // empty on success
+  std::string error;
+  std::vector<AttemptRecord> attempts;
+  double latency_ms = 0;
+  double ttft_ms = -1;
+  double overhead_ms = 0;  // latency minus time spent waiting on upstreams or the engine
+  Usage usage;
+  std::optional<double> cost_usd;
+  int64_t bytes_in = 0;
+  int64_t bytes_out = 0;
+};
+
+}  // namespace iris::gateway::observe
