@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Gateway benchmark: the latency iris adds over calling an instant upstream directly, its
+# requests per second at concurrency 10 (streaming and not), and its peak RSS, with two
+# baselines measured in the same run on the same fake: a bare nginx proxy_pass (the ceiling)
+# and the Portkey gateway (@portkey-ai/gateway, --headless). Prints one JSON object.
+#
+#   bash bench/gateway_bench.sh [seconds-per-run (default 10)]
+#
+# Needs a Release build (scripts/build.sh release). Installs wrk, nginx-light and the npm
+# baselines (bench/package-lock.json) when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-10}"
+iris_bin="${IRIS_BIN:-build/release/iris}"
+[[ -x "$iris_bin" ]] || { echo "gateway_bench: build first: scripts/build.sh release" >&2; exit 1; }
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || need+=(nginx-light)
+if ((${#need[@]})); then
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+fi
+if [[ ! -d bench/node_modules ]]; then
+  npm ci --prefix bench --no-audit --no-fund --loglevel=error >&2
+fi
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [[ -f "$work/nginx.pid" ]] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+fake=$(free_port); proxy=$(free_port); irisp=$(free_port); portkey=$(free_port)
+
+# One nginx: the instant fake upstream (a real chat.completion body, and an SSE stream with
+# [DONE]) and, on a second port, a bare proxy_pass to it with upstream keep-alive.
+json='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there, how are you?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":14,"completion_tokens":7,"total_tokens":21}}'
+chunk() { printf 'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":%s,"finish_reason":%s}]}\\n\\n' "$1" "$2"; }
+sse="$(chunk '{"role":"assistant","content":""}' null)$(chunk '{"content":"Hello there, "}' null)$(chunk '{"content":"how are you?"}' null)$(chunk '{}' '"stop"')"'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":14,"completion_tokens":7,"total_tokens":21}}\n\ndata: [DONE]\n\n'
+cat > "$work/nginx.conf" <<EOF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/nginx.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/body; proxy_temp_path $work/proxy;
+  fastcgi_temp_path $work/fcgi; uwsgi_temp_path $work/uwsgi; scgi_temp_path $work/scgi;
+  keepalive_requests 1000000;
+  upstream fake { server 127.0.0.1:$fake; keepalive 64; }
+  server {
+    listen 127.0.0.1:$fake;
+    location /json/v1/chat/completions { default_type application/json; return 200 '$json'; }
+    location /sse/v1/chat/completions { default_type text/event-stream; return 200 '$sse'; }
+  }
+  server {
+    listen 127.0.0.1:$proxy;
+    location / { proxy_pass http://fake; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+EOF
+nginx -c "$work/nginx.conf" -e "$work/nginx.err" 2>/dev/null || nginx -c "$work/nginx.conf"
+
+cat > "$work/iris.yaml" <<EOF
+server: { listen: 127.0.0.1:$irisp }
+providers:
+  fake:       { kind: openai-compatible, base_url: http://127.0.0.1:$fake/json/v1, api_key_env: BENCH_KEY }
+  fakestream: { kind: openai-compatible, base_url: http://127.0.0.1:$fake/sse/v1, api_key_env: BENCH_KEY }
+models:
+  fast:        { targets: [fake/gpt-4o-mini] }
+  fast-stream: { targets: [fakestream/gpt-4o-mini] }
+EOF
+BENCH_KEY=bench-key IRIS_DATA_DIR="$work" "$iris_bin" serve --config "$work/iris.yaml" --model none \
+  2>"$work/iris.log" &
+iris_pid=$!; pids+=("$iris_pid")
+node bench/node_modules/@portkey-ai/gateway/build/start-server.js --headless --port="$portkey" \
+  >"$work/portkey.log" 2>&1 &
+pids+=($!)
+
+wait_port() { for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+wait_port "$fake"; wait_port "$proxy"; wait_port "$irisp"; wait_port "$portkey"
+
+# wrk -t1 -c10 --latency; prints {"rps","p50_ms","p99_ms","errors"}.
+run_wrk() {  # url [headers] [body]
+  BENCH_HEADERS="${2:-}" BENCH_BODY="${3:-}" wrk -t1 -c10 -d"${secs}s" --latency -s bench/post.lua "$1" 2>&1 |
+    python3 -c '
+import json, re, sys
+t = sys.stdin.read()
+def ms(v):
+    n, u = float(re.match(r"[\d.]+", v).group()), re.sub(r"[\d.]+", "", v)
+    return round(n * {"us": 1e-3, "ms": 1, "s": 1e3}[u], 3)
+out = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))}
+for p in ("50", "99"):
+    m = re.search(r"\s%s%%\s+([\d.]+\w+)" % p, t)
+    out["p%s_ms" % p] = ms(m.group(1)) if m else None
+m = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+e = re.search(r"Socket errors: (.*)", t)
+out["errors"] = int(m.group(1)) if m else 0
+if e: out["socket_errors"] = e.group(1)
+print(json.dumps(out))'
+}
+
+body='{"model":"fast","messages":[{"role":"user","content":"Say hello in five words."}],"max_tokens":16}'
+sbody='{"model":"fast-stream","stream":true,"messages":[{"role":"user","content":"Say hello in five words."}],"max_tokens":16}'
+pk_headers="x-portkey-provider:openai;x-portkey-custom-host:http://127.0.0.1:$fake/json/v1"
+
+# Warm every path once.
+for u in "http://127.0.0.1:$irisp/v1/chat/completions" "http://127.0.0.1:$proxy/json/v1/chat/completions"; do
+  curl -s -o /dev/null -X POST -H 'content-type: application/json' -d "$body" "$u"
+done
+
+direct=$(run_wrk "http://127.0.0.1:$fake/json/v1/chat/completions")
+nginx_r=$(run_wrk "http://127.0.0.1:$proxy/json/v1/chat/completions")
+iris_r=$(run_wrk "http://127.0.0.1:$irisp/v1/chat/completions" "" "$body")
+iris_s=$(run_wrk "http://127.0.0.1:$irisp/v1/chat/completions" "" "$sbody")
+portkey_r=$(run_wrk "http://127.0.0.1:$portkey/v1/chat/completions" "$pk_headers" "$body")
+# Added latency at a fixed 1,000 req/s (10 connections), iris against the fake directly.
+paced_direct=$(node bench/paced.mjs "http://127.0.0.1:$fake/json/v1/chat/completions" 1000 "$secs" 10)
+paced_iris=$(BENCH_BODY="$body" node bench/paced.mjs "http://127.0.0.1:$irisp/v1/chat/completions" 1000 "$secs" 10)
+rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$iris_pid/status")
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+
+python3 - "$direct" "$nginx_r" "$iris_r" "$iris_s" "$portkey_r" "$paced_direct" "$paced_iris" "$rss_kib" "$cpu" "$secs" <<'EOF'
+import json, sys
+d, n, i, s, p, pd, pi = (json.loads(a) for a in sys.argv[1:8])
+rss, cpu, secs = int(sys.argv[8]), sys.argv[9], int(sys.argv[10])
+r = lambda x: round(x, 3) if x is not None else None
+print(json.dumps({
+  "machine": {"cpu": cpu, "cores": __import__("os").cpu_count()},
+  "method": f"wrk -t1 -c10 -d{secs}s --latency (POST chat completion) against an nginx `return 200` fake on loopback; paced: {1000} req/s over 10 connections",
+  "fake_direct": d, "nginx_proxy_pass": n, "portkey": p,
+  "iris": i, "iris_stream": s,
+  "iris_vs_nginx_rps": r(i["rps"] / n["rps"]), "iris_vs_portkey_rps": r(i["rps"] / p["rps"]),
+  "iris_added_p50_ms_c10": r(i["p50_ms"] - d["p50_ms"]), "iris_added_p99_ms_c10": r(i["p99_ms"] - d["p99_ms"]),
+  "paced_1000rps": {"direct": pd, "iris": pi,
+                    "added_p50_ms": r(pi["p50_ms"] - pd["p50_ms"]), "added_p99_ms": r(pi["p99_ms"] - pd["p99_ms"])},
+  "iris_peak_rss_mib": round(rss / 1024, 1),
+}, indent=2))
+EOF

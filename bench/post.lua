@@ -1,0 +1,10 @@
+-- wrk script: POST one small chat completion (BENCH_BODY overrides the body).
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer bench-key"
+local extra = os.getenv("BENCH_HEADERS")
+if extra then
+  for name, value in string.gmatch(extra, "([^:;]+):([^;]*)") do wrk.headers[name] = value end
+end
+wrk.body = os.getenv("BENCH_BODY") or
+  '{"model":"fast","messages":[{"role":"user","content":"Say hello in five words."}],"max_tokens":16}'
