@@ -10,6 +10,7 @@
 //   flaky-<n>-<tag>           answer 503 to the first n requests for this model, then succeed
 //   ratelimit-<n>-<tag>       429 with retry-after: 0 to the first n, then succeed
 //   stall-headers[-<tag>]     accept, never answer
+//   stall-first-token[-<tag>] send the headers and a first frame without content, then stall
 //   stall-mid[-<tag>]         stream one delta, then stall
 //   cut-mid[-<tag>]           stream one delta, then reset the connection
 //   no-terminator[-<tag>]     stream a full answer but omit [DONE] / message_stop / finishReason
@@ -314,7 +315,7 @@ export function startFakes({ port = 0, host = '127.0.0.1' } = {}) {
       if (!stream) return sendJson(res, 200, jsonAnswer(provider, model, body, answer));
       const frames = streamFrames(provider, model, body, answer, { terminator: !fault.startsWith('no-terminator') });
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
-      const cutAfter = /^(stall-mid|cut-mid|malformed)/.test(fault) ? 2 : Infinity;
+      const cutAfter = fault.startsWith('stall-first-token') ? 1 : /^(stall-mid|cut-mid|malformed)/.test(fault) ? 2 : Infinity;
       const trickle = (f = fault.match(/^trickle-(\d+)/)) ? Number(f[1]) : 0;
       let i = 0;
       const pump = () => {
@@ -323,7 +324,7 @@ export function startFakes({ port = 0, host = '127.0.0.1' } = {}) {
           // Let the frames already written reach the gateway, then reset the connection.
           if (fault.startsWith('cut-mid')) return setTimeout(() => req.socket.destroy(), 50);
           if (fault.startsWith('malformed')) { res.write('data: {"choices": [oops\n\n'); return res.end(); }
-          return; // stall-mid: keep the socket open, send nothing more
+          return; // stall-mid / stall-first-token: keep the socket open, send nothing more
         }
         if (i >= frames.length) return res.end();
         res.write(frames[i++]);

@@ -238,6 +238,17 @@ describe('routing and failure', () => {
     assert.equal(events.at(-1).data, '[DONE]');
   });
 
+  test('first_token_ms: headers and a role chunk but no token also fall over invisibly', async () => {
+    const t0 = Date.now();
+    const stream = await openai.chat.completions.create({ model: 'stall-first-token', stream: true, messages: [{ role: 'user', content: 'x' }] });
+    let text = '';
+    let info;
+    for await (const c of stream) { text += c.choices[0]?.delta?.content ?? ''; if (c.iris) info = c.iris; }
+    assert.equal(text, 'Hello from mistral. You said: x');
+    assert.ok(Date.now() - t0 < 5000);
+    assert.match(info.attempts[0].error, /no first token within 300 ms/);
+  });
+
   test('idle_ms: a stall after the first token ends the stream with an error, never a clean end', async () => {
     const stream = await openai.chat.completions.create({ model: 'stall-mid', stream: true, messages: [{ role: 'user', content: 'x' }] });
     let text = '';

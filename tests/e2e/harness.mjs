@@ -46,6 +46,10 @@ models:
     targets: [openai/stall-headers-a, gemini/gemini-2.5-flash]
     retries: 0
     timeouts: { first_token_ms: 300 }
+  stall-first-token:
+    targets: [openai/stall-first-token-a, mistral/mistral-small-latest]
+    retries: 0
+    timeouts: { first_token_ms: 300 }
   stall-mid:
     targets: [openai/stall-mid-a, anthropic/claude-haiku-4-5]
     retries: 0

@@ -464,14 +464,39 @@ awaitable<Call::Outcome> Call::TryCloud(const routing::Target& t) {
 
   auto& io = static_cast<asio::io_context&>((co_await asio::this_coro::executor).context());
   upstream::Client& client = gw_.ClientFor(io);
+  // This attempt's own token: the caller going away cancels it, and so does a stream whose
+  // first token does not arrive within first_token_ms (the upstream may send its headers, and
+  // even a role chunk, long before any content).
+  http::CancelToken attempt_cancel;
+  auto linked = w_.cancel().OnCancel([&attempt_cancel] { attempt_cancel.Cancel(); });
+  bool first_token_expired = false;
+  asio::steady_timer first_token_timer(co_await asio::this_coro::executor,
+                                       plan_.timeouts.first_token);
+  if (req_.stream) {
+    first_token_timer.async_wait([this, &attempt_cancel, &first_token_expired](
+                                     const boost::system::error_code& ec) {
+      if (ec || current_->ttft_ms >= 0) return;  // cancelled, or the token came in time
+      first_token_expired = true;
+      attempt_cancel.Cancel();
+    });
+  }
+  // A cancelled attempt reads as the deadline that cancelled it, when that is what happened.
+  auto deadline_status = [&](const Status& s) {
+    if (first_token_expired && upstream::IsCancelled(s)) {
+      return Status(ErrorCode::kDeadlineExceeded,
+                    "no first token within " + std::to_string(plan_.timeouts.first_token.count()) +
+                        " ms");
+    }
+    return s;
+  };
   auto t0 = Clock::now();
-  auto ex = co_await client.Start(out, d, &w_.cancel());
+  auto ex = co_await client.Start(out, d, &attempt_cancel);
   waiting_ += Clock::now() - t0;
   if (!ex.ok()) {
-    GatewayError e = api::FromStatus(ex.status());
+    GatewayError e = api::FromStatus(deadline_status(ex.status()));
     e.provider = t.provider;
     e.message = t.provider + ": " + e.message;
-    co_return Fail(e, KindOf(ex.status()));
+    co_return Fail(e, KindOf(deadline_status(ex.status())));
   }
   const int status = ex->status();
   if (status < 200 || status > 299) {
@@ -516,7 +541,7 @@ awaitable<Call::Outcome> Call::TryCloud(const routing::Target& t) {
       auto t1 = Clock::now();
       auto chunk = co_await exchange.ReadSome();
       waiting_ += Clock::now() - t1;
-      if (!chunk.ok()) co_return chunk.status();
+      if (!chunk.ok()) co_return deadline_status(chunk.status());
       if (chunk->empty()) {
         end = true;
         auto tail = stream->OnEnd();
