@@ -6,7 +6,8 @@ import { spawnSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startIris, irisBin, readSse } from './harness.mjs';
+import { startIris, irisBin, readSse, tinyModel } from './harness.mjs';
+import { startFakeHub } from './fake_hub.mjs';
 
 test('SIGTERM lets a stream in flight finish, then refuses new connections', async () => {
   const iris = await startIris();
@@ -81,4 +82,59 @@ test('the default local model, when it is not cached and the hub is offline, lea
   assert.match(err, /listening on/);
   assert.ok(startMs < 5000, `started in ${startMs} ms`);
   assert.match(err, /iris pull smolvlm2-256m/);
+});
+
+// Starts `iris serve` with the given args/env and resolves once it listens (or exits).
+async function serve(args, env) {
+  const proc = spawn(irisBin, ['serve', '--listen', '127.0.0.1:0', ...args], { env: { ...process.env, OPENAI_API_KEY: '', ANTHROPIC_API_KEY: '', GEMINI_API_KEY: '', GOOGLE_API_KEY: '', MISTRAL_API_KEY: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  proc.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise((r) => proc.on('exit', r));
+  const t0 = Date.now();
+  let exitedEarly = false;
+  exited.then(() => { exitedEarly = true; });
+  while (!/listening on/.test(err) && !exitedEarly && Date.now() - t0 < 60000) await new Promise((r) => setTimeout(r, 50));
+  const m = err.match(/listening on (http:\/\/\S+)/);
+  return { proc, url: m?.[1], startMs: Date.now() - t0, stderr: () => err, async stop() { proc.kill('SIGTERM'); await exited; } };
+}
+
+test('on first start the default local model is pulled from the hub into the cache, then answers', async () => {
+  const hub = await startFakeHub({ repo: 'HuggingFaceTB/SmolVLM2-256M-Video-Instruct', dir: tinyModel });
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'iris-hf-'));
+  const s = await serve([], { HF_ENDPOINT: hub.url, HF_HUB_CACHE: cache });
+  try {
+    assert.ok(s.url, s.stderr());
+    assert.match(s.stderr(), /downloading it/);
+    assert.ok(fs.existsSync(path.join(cache, 'models--HuggingFaceTB--SmolVLM2-256M-Video-Instruct', 'refs', 'main')));
+    const r = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'local/smolvlm2', max_tokens: 3, messages: [{ role: 'user', content: 'Hi' }] }) });
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).iris.provider, 'local');
+  } finally {
+    await s.stop();
+  }
+  // The second start finds it in the cache and never asks the hub.
+  const before = hub.log.length;
+  const again = await serve([], { HF_ENDPOINT: hub.url, HF_HUB_CACHE: cache });
+  await again.stop();
+  assert.equal(hub.log.length, before);
+  assert.doesNotMatch(again.stderr(), /downloading/);
+  await hub.close();
+});
+
+test('an unreachable hub leaves the server up within seconds, saying the local model is unavailable', async () => {
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'iris-hf-'));
+  const s = await serve([], { HF_ENDPOINT: 'http://127.0.0.1:9', HF_HUB_CACHE: cache });
+  await s.stop();
+  assert.ok(s.url, s.stderr());
+  assert.ok(s.startMs < 10000, `started in ${s.startMs} ms`);
+  assert.match(s.stderr(), /unavailable/);
+  assert.match(s.stderr(), /iris pull smolvlm2-256m/);
+});
+
+test('an explicit repo id that is not cached is an error that offers the pull command', async () => {
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'iris-hf-'));
+  const r = spawnSync(irisBin, ['serve', '--listen', '127.0.0.1:0', '--model', 'HuggingFaceTB/SmolVLM2-500M-Video-Instruct'], { encoding: 'utf8', timeout: 20000, env: { ...process.env, HF_HUB_CACHE: cache } });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /iris pull HuggingFaceTB\/SmolVLM2-500M-Video-Instruct/);
+  assert.match(r.stderr, /--pull/);
 });
