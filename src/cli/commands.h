@@ -17,6 +17,7 @@ void AddBenchCommand(CLI::App& app, int& exit_code);
 void AddPullCommand(CLI::App& app, int& exit_code);
 void AddModelsCommand(CLI::App& app, int& exit_code);
 void AddServeCommand(CLI::App& app, int& exit_code);
+void AddUsageCommand(CLI::App& app, int& exit_code);
 
 // Pulls `model` (repo id[@revision] or short name) into the hub cache with a progress bar on
 // stderr; returns the snapshot directory. Defined in pull_command.cc.

@@ -1,4 +1,4 @@
-// iris: one binary, several subcommands (serve, run, verify, tokenize, bench, pull, models).
+// iris: one binary, several subcommands (serve, usage, run, verify, tokenize, bench, pull, models).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "iris 0.1.0");
   int exit_code = 0;
   iris::cli::AddServeCommand(app, exit_code);
+  iris::cli::AddUsageCommand(app, exit_code);
   iris::cli::AddRunCommand(app, exit_code);
   iris::cli::AddVerifyCommand(app, exit_code);
   iris::cli::AddTokenizeCommand(app, exit_code);

@@ -4,8 +4,8 @@
 #include <signal.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -26,6 +26,7 @@ namespace gw = iris::gateway;
 struct ServeFlags {
   std::string config_path;
   std::string listen;
+  std::string db;     // request log: a SQLite path or postgres:// URL (default: config store)
   std::string model;  // local model: directory, repo id or short name; "none" disables it
   bool pull = false;
   bool offline = false;
@@ -145,8 +146,18 @@ int Serve(const ServeFlags& f) {
   so.body_timeout = config->server.body_timeout;
   so.idle_timeout = config->server.idle_timeout;
 
+  // The request log: --db, else the config's `store`, else the default SQLite file.
+  const std::string store = !f.db.empty() ? f.db : config->store;
+  auto log = gw::observe::RequestLog::Open(store);
+  if (!log.ok()) {
+    PrintError("serve", "request log: " + log.status().message());
+    return 1;
+  }
+  std::unique_ptr<gw::observe::RequestLog> request_log = std::move(log).value();
+
   gw::proxy::GatewayOptions go;
   go.config = config;
+  go.request_log = request_log.get();
   go.local = local.get();
   auto proxy = gw::upstream::ProxySettings::FromEnv(::getenv);
   if (!proxy.ok()) {
@@ -159,6 +170,35 @@ int Serve(const ServeFlags& f) {
   gw::http::Server server(so, [gateway](gw::http::Request& req, gw::http::ResponseWriter& w) {
     return gateway->Handle(req, w);
   });
+  // Gauges read at scrape time.
+  gw::observe::ScrapeSources sources;
+  sources.breaker_states = [gateway] {
+    std::vector<std::pair<std::string, int>> states;
+    for (const auto& [target, state] : gateway->breakers().Snapshot()) {
+      states.emplace_back(target, state == gw::routing::BreakerState::kClosed     ? 0
+                                  : state == gw::routing::BreakerState::kHalfOpen ? 1
+                                                                                  : 2);
+    }
+    return states;
+  };
+  sources.http = [&server] {
+    const auto s = server.stats();
+    return gw::observe::HttpGauges{s.connections_open, s.requests_in_flight};
+  };
+  sources.request_log = [l = request_log.get()] {
+    const auto s = l->stats();
+    return gw::observe::RequestLogGauges{s.queued, s.dropped, s.written};
+  };
+  if (local) {
+    sources.local_engine = [p = local.get()] {
+      const auto& s = p->stats();
+      return gw::observe::LocalEngineGauges{s.queued.load(), s.running.load(),
+                                            s.output_tokens.load(),
+                                            s.last_decode_tokens_per_s.load()};
+    };
+  }
+  gateway->metrics().SetSources(std::move(sources));
+
   Status started = server.Start();
   if (!started.ok()) {
     PrintError("serve", started.message());
@@ -172,6 +212,14 @@ int Serve(const ServeFlags& f) {
   const std::string url = "http://" + host + ":" + std::to_string(server.port());
   std::fprintf(stderr, "iris serve: listening on %s (%d worker threads, ready in %.2f s)\n",
                url.c_str(), so.threads, start_s);
+  {
+    const auto spec = gw::observe::ParseStoreSpec(store);
+    std::fprintf(stderr, "  request log %s (dashboard %s/, metrics %s/metrics)\n",
+                 spec.kind == gw::observe::StoreSpec::Kind::kSqlite
+                     ? spec.location.c_str()
+                     : "PostgreSQL (store: postgres://...)",
+                 url.c_str(), url.c_str());
+  }
   std::string example_model;
   for (const auto& p : config->providers) {
     if (p.enabled) {
@@ -242,6 +290,7 @@ int Serve(const ServeFlags& f) {
   gateway->SetDraining();
   server.Shutdown(config->server.shutdown_grace);
   server.Wait();
+  request_log->Close();  // every finished request is in the store before exit
   local.reset();
   std::fprintf(stderr, "iris serve: stopped\n");
   return 0;
@@ -257,6 +306,9 @@ void AddServeCommand(CLI::App& app, int& exit_code) {
   auto f = std::make_shared<ServeFlags>();
   cmd->add_option("--config", f->config_path, "iris.yaml with providers, models and routes");
   cmd->add_option("--listen", f->listen, "address to listen on (default 127.0.0.1:8080)");
+  cmd->add_option("--db", f->db,
+                  "request log: a SQLite file or postgres://... URL (default: iris.yaml `store`, "
+                  "else $IRIS_DATA_DIR/iris.db or ~/.local/share/iris/iris.db)");
   cmd->add_option("--model", f->model,
                   "local model: a directory, a Hugging Face repo id or smolvlm2-256m / -500m / "
                   "-2.2b (default smolvlm2-256m; 'none' to disable)");

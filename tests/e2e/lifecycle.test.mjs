@@ -138,3 +138,48 @@ test('an explicit repo id that is not cached is an error that offers the pull co
   assert.match(r.stderr, /iris pull HuggingFaceTB\/SmolVLM2-500M-Video-Instruct/);
   assert.match(r.stderr, /--pull/);
 });
+
+// Sends n requests at once, then SIGTERM, then counts the store's rows with `iris usage`.
+async function requestsSurviveShutdown(args, usageArgs) {
+  const iris = await startIris({ args });
+  const n = 200;
+  try {
+    const results = await Promise.all(Array.from({ length: n }, (_, i) => fetch(`${iris.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: i % 4 === 3 ? 'vision' : 'chat', messages: [{ role: 'user', content: `n${i}` }] }),
+    }).then((r) => r.status)));
+    assert.equal(results.filter((s) => s === 200).length, n);
+    iris.proc.kill('SIGTERM');
+    const { code } = await iris.exited;
+    assert.equal(code, 0);
+  } finally {
+    await iris.stop();
+  }
+  const usage = spawnSync(irisBin, ['usage', ...usageArgs(iris.dir), '--since', 'all', '--json'], { encoding: 'utf8', timeout: 30000 });
+  assert.equal(usage.status, 0, usage.stderr);
+  const report = JSON.parse(usage.stdout);
+  assert.equal(report.totals.requests, n);
+  assert.equal(report.totals.errors, 0);
+  const byModel = Object.fromEntries(report.by_model.map((g) => [g.key, g.requests]));
+  assert.equal(byModel['openai/gpt-4o-mini'], 150);
+  assert.equal(byModel['anthropic/claude-haiku-4-5'], 50);
+  // The table form, as a person reads it.
+  const table = spawnSync(irisBin, ['usage', ...usageArgs(iris.dir), '--since', 'all', '--by', 'provider'], { encoding: 'utf8', timeout: 30000 });
+  assert.equal(table.status, 0, table.stderr);
+  assert.match(table.stdout, /openai/);
+  assert.match(table.stdout, /anthropic/);
+}
+
+test('no request is lost on SIGTERM: N requests, N rows (SQLite)', async () => {
+  await requestsSurviveShutdown([], (dir) => ['--db', path.join(dir, 'iris.db')]);
+});
+
+test('no request is lost on SIGTERM: N requests, N rows (PostgreSQL)', async () => {
+  const { startPostgres } = await import('./postgres.mjs');
+  const pg = await startPostgres();
+  try {
+    await requestsSurviveShutdown(['--db', pg.url], () => ['--store', pg.url]);
+  } finally {
+    await pg.stop();
+  }
+});

@@ -4,12 +4,14 @@
 #include "gateway/proxy/gateway.h"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <charconv>
 #include <chrono>
 #include <random>
 
@@ -18,6 +20,7 @@
 #include "gateway/api/errors.h"
 #include "gateway/api/openai.h"
 #include "gateway/http/sse.h"
+#include "gateway/observe/web_assets.h"
 #include "gateway/providers/anthropic/anthropic_translator.h"
 #include "gateway/providers/gemini/gemini_translator.h"
 #include "gateway/providers/local/local_provider.h"
@@ -56,6 +59,17 @@ double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(
 // Built outside the coroutines: GCC 12 miscompiles braced lists of string literals held in a
 // coroutine frame ("array used as initializer").
 http::Headers JsonHeaders() { return http::Headers{{"content-type", "application/json"}}; }
+http::Headers MetricsHeaders() {
+  http::Headers h;
+  h.Add("content-type", std::string(observe::GatewayMetrics::kContentType));
+  return h;
+}
+http::Headers AssetHeaders(std::string_view content_type) {
+  http::Headers h;
+  h.Add("content-type", std::string(content_type));
+  h.Add("cache-control", "no-cache");
+  return h;
+}
 http::Headers SseHeaders() {
   return http::Headers{{"content-type", "text/event-stream"}, {"cache-control", "no-cache"}};
 }
@@ -473,19 +487,19 @@ awaitable<Call::Outcome> Call::TryCloud(const routing::Target& t) {
   asio::steady_timer first_token_timer(co_await asio::this_coro::executor,
                                        plan_.timeouts.first_token);
   if (req_.stream) {
-    first_token_timer.async_wait([this, &attempt_cancel, &first_token_expired](
-                                     const boost::system::error_code& ec) {
-      if (ec || current_->ttft_ms >= 0) return;  // cancelled, or the token came in time
-      first_token_expired = true;
-      attempt_cancel.Cancel();
-    });
+    first_token_timer.async_wait(
+        [this, &attempt_cancel, &first_token_expired](const boost::system::error_code& ec) {
+          if (ec || current_->ttft_ms >= 0) return;  // cancelled, or the token came in time
+          first_token_expired = true;
+          attempt_cancel.Cancel();
+        });
   }
   // A cancelled attempt reads as the deadline that cancelled it, when that is what happened.
   auto deadline_status = [&](const Status& s) {
     if (first_token_expired && upstream::IsCancelled(s)) {
-      return Status(ErrorCode::kDeadlineExceeded,
-                    "no first token within " + std::to_string(plan_.timeouts.first_token.count()) +
-                        " ms");
+      return Status(
+          ErrorCode::kDeadlineExceeded,
+          "no first token within " + std::to_string(plan_.timeouts.first_token.count()) + " ms");
     }
     return s;
   };
@@ -724,8 +738,7 @@ awaitable<Call::Outcome> Call::DeliverEvents(
     co_return co_await DeliverResponse(t, std::move(r));
   }
   if (!committed_) {  // only kStart/kUsage arrived and then a clean end: commit an empty answer
-    Status s = co_await w_.StartStream(
-        200, IrisHeaders(SseHeaders()));
+    Status s = co_await w_.StartStream(200, IrisHeaders(SseHeaders()));
     committed_ = true;
     std::string bytes;
     for (const StreamEvent& he : held) bytes += encoder_->Event(he);
@@ -827,6 +840,13 @@ http::Headers Call::IrisHeaders(http::Headers h) const {
 }
 
 awaitable<void> Call::SendError(const GatewayError& e) {
+  // A request that failed after trying targets is attributed to the last one it tried.
+  for (auto it = summary_.attempts.rbegin(); it != summary_.attempts.rend(); ++it) {
+    if (summary_.provider.empty() && it->outcome != "skipped") {
+      summary_.provider = it->provider;
+      summary_.model = it->model;
+    }
+  }
   summary_.http_status = api::HttpStatusFor(e, summary_.dialect);
   summary_.error_class = std::string(api::ErrorClassName(e.error_class));
   summary_.error = e.message;
@@ -844,6 +864,8 @@ awaitable<void> Call::SendError(const GatewayError& e) {
 
 void Call::Finish() {
   if (summary_.latency_ms == 0) summary_.latency_ms = Ms(Clock::now() - start_);
+  gw_.metrics_.Record(summary_);
+  if (gw_.options_.request_log != nullptr) gw_.options_.request_log->Submit(summary_);
   if (gw_.options_.on_request) gw_.options_.on_request(summary_);
 }
 
@@ -869,7 +891,96 @@ Gateway::Gateway(GatewayOptions options) : options_(std::move(options)), config_
   gemini_ = providers::MakeGeminiTranslator();
 }
 
-Gateway::~Gateway() = default;
+Gateway::~Gateway() { query_pool_.join(); }
+
+namespace {
+// The value of `key` in a query string ("a=1&b=2"); "" when absent. Values here are numbers
+// and model ids, so only %2F and + are decoded.
+std::string QueryParam(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == key && eq != std::string_view::npos) {
+      std::string v(pair.substr(eq + 1));
+      for (size_t i;
+           (i = v.find("%2F")) != std::string::npos || (i = v.find("%2f")) != std::string::npos;) {
+        v.replace(i, 3, "/");
+      }
+      for (char& c : v)
+        if (c == '+') c = ' ';
+      return v;
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+Result<int64_t> IntParam(std::string_view query, std::string_view key, int64_t fallback) {
+  std::string v = QueryParam(query, key);
+  if (v.empty()) return fallback;
+  int64_t out = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || p != v.data() + v.size()) {
+    return InvalidArgument(std::string(key) + ": expected an integer, got '" + v + "'");
+  }
+  return out;
+}
+
+int64_t NowUnixMs();
+
+// Runs one /api query against the request log (blocking) and encodes its JSON.
+Result<std::string> ApiQuery(observe::RequestLog& log, bool usage, const std::string& query) {
+  if (usage) {
+    observe::UsageQuery q;
+    IRIS_ASSIGN_OR_RETURN(q.since_unix_ms,
+                          IntParam(query, "since", NowUnixMs() - 24 * 3600 * 1000LL));
+    IRIS_ASSIGN_OR_RETURN(q.until_unix_ms, IntParam(query, "until", 0));
+    q.by_day = q.by_model = q.by_provider = true;
+    IRIS_ASSIGN_OR_RETURN(observe::UsageReport r, log.Usage(q));
+    return observe::UsageJson(r);
+  }
+  observe::RequestsQuery q;
+  IRIS_ASSIGN_OR_RETURN(int64_t limit, IntParam(query, "limit", 50));
+  q.limit = static_cast<int>(std::clamp<int64_t>(limit, 1, 500));
+  IRIS_ASSIGN_OR_RETURN(q.before_unix_ms, IntParam(query, "before", 0));
+  IRIS_ASSIGN_OR_RETURN(int64_t status, IntParam(query, "status", 0));
+  q.http_status = static_cast<int>(status);
+  q.provider = QueryParam(query, "provider");
+  q.model = QueryParam(query, "model");
+  IRIS_ASSIGN_OR_RETURN(observe::RequestsPage page, log.Requests(q));
+  return observe::RequestsJson(page);
+}
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+awaitable<void> Gateway::Api(const http::Request& req, http::ResponseWriter& w) {
+  if (options_.request_log == nullptr) {
+    co_await w.Send(503, JsonHeaders(),
+                    api::OpenAIErrorBody(Err(ErrorClass::kOverloaded, "the request log is off")));
+    co_return;
+  }
+  const std::string query = req.query;
+  const bool usage = req.path == "/api/usage";
+  // The query runs on the query thread; this coroutine resumes on its worker afterwards.
+  // Hop to the query thread for the blocking store query, then back to this worker.
+  auto worker = co_await asio::this_coro::executor;
+  co_await asio::post(query_pool_, use_awaitable);
+  Result<std::string> body = ApiQuery(*options_.request_log, usage, query);
+  co_await asio::post(worker, use_awaitable);
+  if (!body.ok()) {
+    GatewayError e = api::FromStatus(body.status());
+    co_await w.Send(api::HttpStatus(e.error_class), JsonHeaders(), api::OpenAIErrorBody(e));
+    co_return;
+  }
+  co_await w.Send(200, JsonHeaders(), std::move(body).value());
+}
 
 const providers::Translator& Gateway::TranslatorFor(config::ProviderKind kind) const {
   switch (kind) {
@@ -951,6 +1062,22 @@ awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
       co_await w.Send(200, JsonHeaders(), R"({"status":"ready"})");
     }
     co_return;
+  }
+  if (req.method == "GET" && (path == "/api/usage" || path == "/api/requests")) {
+    co_await Api(req, w);
+    co_return;
+  }
+  if (req.method == "GET" && path == "/metrics") {
+    co_await w.Send(200, MetricsHeaders(), metrics_.Exposition());
+    co_return;
+  }
+  if (req.method == "GET") {
+    if (const observe::Asset* asset = observe::FindAsset(path)) {
+      co_await w.Send(200, AssetHeaders(asset->content_type),
+                      std::string(reinterpret_cast<const char*>(asset->bytes.data()),
+                                  asset->bytes.size()));
+      co_return;
+    }
   }
   GatewayError e =
       Err(ErrorClass::kNotFound, "no route for " + req.method + " " + path +

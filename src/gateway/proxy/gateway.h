@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -14,8 +15,10 @@
 #include "gateway/api/chat.h"
 #include "gateway/config/config.h"
 #include "gateway/http/server.h"
+#include "gateway/observe/metrics.h"
 #include "gateway/observe/pricing.h"
 #include "gateway/observe/record.h"
+#include "gateway/observe/request_log.h"
 #include "gateway/providers/translator.h"
 #include "gateway/routing/breaker.h"
 #include "gateway/upstream/client.h"
@@ -31,7 +34,8 @@ using observe::RequestSummary;
 
 struct GatewayOptions {
   std::shared_ptr<const config::Config> config;
-  providers::LocalProvider* local = nullptr;  // not owned; null when there is no local model
+  providers::LocalProvider* local = nullptr;   // not owned; null when there is no local model
+  observe::RequestLog* request_log = nullptr;  // not owned; every finished request goes to it
   upstream::ClientOptions client;
   // Limits for image URLs fetched for providers that need bytes (local, Gemini).
   size_t max_image_bytes = 20 << 20;
@@ -52,6 +56,8 @@ class Gateway {
   void SetDraining() { draining_.store(true); }
 
   const config::Config& config() const { return *config_; }
+  // Prometheus metrics of every finished request; gauges are added by the owner.
+  observe::GatewayMetrics& metrics() { return metrics_; }
   routing::BreakerRegistry& breakers() { return *breakers_; }
 
  private:
@@ -60,13 +66,17 @@ class Gateway {
   const providers::Translator& TranslatorFor(config::ProviderKind kind) const;
 
   boost::asio::awaitable<void> Models(http::ResponseWriter& writer);
+  // GET /api/usage and /api/requests, answered from the request log on a query thread.
+  boost::asio::awaitable<void> Api(const http::Request& request, http::ResponseWriter& writer);
 
   GatewayOptions options_;
   std::shared_ptr<const config::Config> config_;
   observe::PriceTable prices_;
+  observe::GatewayMetrics metrics_;
   std::unique_ptr<routing::BreakerRegistry> breakers_;
   std::unique_ptr<providers::Translator> openai_, mistral_, compat_, anthropic_, gemini_;
   std::atomic<bool> draining_{false};
+  boost::asio::thread_pool query_pool_{1};  // store queries block: never on a worker
   std::atomic<uint64_t> next_id_{1};
 };
 

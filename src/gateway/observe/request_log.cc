@@ -1,0 +1,173 @@
+// The bounded queue and the writer thread behind the request log.
+#include "gateway/observe/request_log.h"
+
+#include <chrono>
+#include <cstdio>
+#include <utility>
+#include <vector>
+
+namespace iris::gateway::observe {
+namespace {
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RequestLog>> RequestLog::Open(const std::string& store,
+                                                     RequestLogOptions options) {
+  StoreSpec spec = ParseStoreSpec(store);
+  std::string location =
+      spec.kind == StoreSpec::Kind::kPostgres ? spec.location : "sqlite:" + spec.location;
+  IRIS_ASSIGN_OR_RETURN(std::unique_ptr<Store> writer, OpenStore(location, options.store));
+  return Start(std::move(writer), std::move(location), std::move(options));
+}
+
+std::unique_ptr<RequestLog> RequestLog::Start(std::unique_ptr<Store> writer, std::string reopen,
+                                              RequestLogOptions options) {
+  return std::unique_ptr<RequestLog>(
+      new RequestLog(std::move(writer), std::move(reopen), std::move(options)));
+}
+
+RequestLog::RequestLog(std::unique_ptr<Store> writer, std::string reopen, RequestLogOptions options)
+    : options_(std::move(options)), reopen_(std::move(reopen)), writer_store_(std::move(writer)) {
+  writer_ = std::thread([this] { WriterLoop(); });
+}
+
+RequestLog::~RequestLog() { Close(); }
+
+bool RequestLog::Submit(RequestSummary summary) {
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closing_ || queue_.size() >= options_.queue_capacity) {
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    queue_.push_back(std::move(summary));
+    ++accepted_;
+    // Wake the writer only when a full batch is ready; otherwise its timer picks it up, so
+    // most Submits cost no system call.
+    wake = queue_.size() == options_.max_batch;
+  }
+  if (wake) wake_writer_.notify_one();
+  return true;
+}
+
+void RequestLog::Flush() {
+  std::unique_lock<std::mutex> lock(mu_);
+  const int64_t target = accepted_;
+  if (done_ >= target) return;
+  ++flush_waiters_;
+  wake_writer_.notify_one();
+  progress_.wait(lock, [&] { return done_ >= target; });
+  --flush_waiters_;
+}
+
+void RequestLog::Close() {
+  if (closed_) return;
+  closed_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;
+  }
+  wake_writer_.notify_one();
+  if (writer_.joinable()) writer_.join();
+  writer_store_.reset();
+  std::lock_guard<std::mutex> lock(reader_mu_);
+  reader_store_.reset();
+}
+
+RequestLogStats RequestLog::stats() const {
+  RequestLogStats s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    s.queued = static_cast<int64_t>(queue_.size());
+  }
+  s.written = written_.load(std::memory_order_relaxed);
+  s.dropped = dropped_.load(std::memory_order_relaxed);
+  s.write_errors = write_errors_.load(std::memory_order_relaxed);
+  s.lost = lost_.load(std::memory_order_relaxed);
+  s.batches = batches_.load(std::memory_order_relaxed);
+  return s;
+}
+
+void RequestLog::WriterLoop() {
+  std::vector<RequestSummary> batch;
+  batch.reserve(options_.max_batch);
+  const auto interval = std::chrono::milliseconds(options_.flush_interval_ms);
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      // A partial batch waits for the timer; a full one, a Flush or Close goes at once.
+      wake_writer_.wait_for(lock, interval, [&] {
+        return closing_ || queue_.size() >= options_.max_batch ||
+               (flush_waiters_ > 0 && !queue_.empty());
+      });
+      if (queue_.empty()) {
+        if (closing_) return;
+        continue;
+      }
+      const size_t n = std::min(queue_.size(), options_.max_batch);
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    if (options_.before_batch) options_.before_batch();
+    WriteBatch(batch);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ += static_cast<int64_t>(batch.size());
+    }
+    progress_.notify_all();
+    batch.clear();
+  }
+}
+
+void RequestLog::WriteBatch(const std::vector<RequestSummary>& batch) {
+  // One retry: a transient failure (a busy lock, a dropped connection that the store
+  // resets) should not lose a batch; a persistent one must not stall the queue.
+  Status st;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    st = writer_store_->Insert(batch);
+    if (st.ok()) {
+      written_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
+      batches_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    write_errors_.fetch_add(1, std::memory_order_relaxed);
+  }
+  lost_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
+  const int64_t now = SteadyMs();
+  if (last_error_log_ms_ == 0 || now - last_error_log_ms_ >= 60000) {
+    last_error_log_ms_ = now;
+    std::fprintf(stderr, "iris: request log: %zu records not written: %s\n", batch.size(),
+                 st.ToString().c_str());
+  }
+}
+
+Result<Store*> RequestLog::Reader() {
+  if (reader_store_ == nullptr) {
+    if (reopen_.empty()) return FailedPrecondition("this request log cannot be queried");
+    IRIS_ASSIGN_OR_RETURN(reader_store_, OpenStore(reopen_, options_.store));
+  }
+  return reader_store_.get();
+}
+
+Result<UsageReport> RequestLog::Usage(const UsageQuery& query) {
+  std::lock_guard<std::mutex> lock(reader_mu_);
+  IRIS_ASSIGN_OR_RETURN(Store * store, Reader());
+  return QueryUsage(*store, query);
+}
+
+Result<RequestsPage> RequestLog::Requests(const RequestsQuery& query) {
+  std::lock_guard<std::mutex> lock(reader_mu_);
+  IRIS_ASSIGN_OR_RETURN(Store * store, Reader());
+  return QueryRequests(*store, query);
+}
+
+}  // namespace iris::gateway::observe

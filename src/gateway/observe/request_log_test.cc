@@ -1,0 +1,251 @@
+// The request log's write path: nothing lost under concurrent submits or on Close, a full
+// queue drops without blocking, and write failures are retried, counted and survived.
+#include "gateway/observe/request_log.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <limits>
+#include <thread>
+
+#include "gateway/observe/store_test_util.h"
+
+namespace iris::gateway::observe {
+namespace {
+
+using testing::Backend;
+using testing::FreshStore;
+using testing::Id;
+using testing::MakeRecord;
+using testing::TempDir;
+
+constexpr int64_t kT0 = 1795564800000;
+
+int64_t CountRows(const std::string& spec) {
+  auto store = OpenStore(spec);
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  if (!store.ok()) return -1;
+  auto rows = (*store)->FetchUsageRows(0, std::numeric_limits<int64_t>::max());
+  EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+  return rows.ok() ? static_cast<int64_t>(rows->size()) : -1;
+}
+
+class RequestLogTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    spec_ = FreshStore(GetParam(), dir_);
+    ASSERT_FALSE(spec_.empty());
+  }
+  TempDir dir_;
+  std::string spec_;
+};
+
+TEST_P(RequestLogTest, FiveThousandRecordsFromFourThreadsAreAllWritten) {
+  auto log = RequestLog::Open(spec_);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  constexpr int kThreads = 4, kEach = 1250;
+  std::vector<std::thread> threads;
+  std::atomic<int> refused{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        std::string id = Id("t", t) + Id("-", i);
+        if (!(*log)->Submit(MakeRecord(id, kT0 + t * kEach + i))) ++refused;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  (*log)->Flush();
+  RequestLogStats s = (*log)->stats();
+  EXPECT_EQ(refused.load(), 0);
+  EXPECT_EQ(s.written, kThreads * kEach);
+  EXPECT_EQ(s.dropped, 0);
+  EXPECT_EQ(s.write_errors, 0);
+  EXPECT_EQ(s.queued, 0);
+  EXPECT_GE(s.batches, 10);  // at most 500 records a transaction
+  EXPECT_EQ(CountRows(spec_), kThreads * kEach);
+
+  // The query side reads through its own connection.
+  auto usage = (*log)->Usage({.since_unix_ms = kT0, .until_unix_ms = kT0 + 10000});
+  ASSERT_TRUE(usage.ok()) << usage.status().ToString();
+  EXPECT_EQ(usage->totals.requests, kThreads * kEach);
+  RequestsQuery three;
+  three.limit = 3;
+  auto page = (*log)->Requests(three);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->requests.size(), 3u);
+  EXPECT_EQ(page->requests[0].attempts.size(), 1u);
+}
+
+TEST_P(RequestLogTest, AFullQueueDropsWithoutBlocking) {
+  std::promise<void> entered, release;
+  std::shared_future<void> release_f = release.get_future().share();
+  std::atomic<bool> first{true};
+  RequestLogOptions o;
+  o.queue_capacity = 10;
+  o.flush_interval_ms = 1;
+  o.before_batch = [&] {
+    if (first.exchange(false)) {
+      entered.set_value();
+      release_f.wait();  // the writer is stuck, as on a slow disk
+    }
+  };
+  auto log = RequestLog::Open(spec_, o);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  ASSERT_TRUE((*log)->Submit(MakeRecord("held", kT0)));
+  entered.get_future().wait();  // the writer holds that record and waits
+
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE((*log)->Submit(MakeRecord(Id("q", i), kT0 + 1 + i)));
+  }
+  double worst_us = 0;
+  for (int i = 0; i < 50; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    bool ok = (*log)->Submit(MakeRecord(Id("x", i), kT0 + 100 + i));
+    auto us =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    worst_us = std::max(worst_us, us);
+    EXPECT_FALSE(ok);
+  }
+  EXPECT_LT(worst_us, 1000.0);
+  RequestLogStats s = (*log)->stats();
+  EXPECT_EQ(s.dropped, 50);
+  EXPECT_EQ(s.queued, 10);
+  release.set_value();
+  (*log)->Flush();
+  s = (*log)->stats();
+  EXPECT_EQ(s.written, 11);
+  EXPECT_EQ(s.queued, 0);
+  EXPECT_EQ(CountRows(spec_), 11);
+}
+
+TEST_P(RequestLogTest, CloseWritesWhatIsStillQueued) {
+  RequestLogOptions o;
+  o.flush_interval_ms = 60000;  // nothing would be written by the timer during the test
+  o.max_batch = 1000;
+  auto log = RequestLog::Open(spec_, o);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE((*log)->Submit(MakeRecord(Id("c", i), kT0 + i)));
+  }
+  (*log)->Close();
+  (*log)->Close();  // idempotent
+  EXPECT_EQ((*log)->stats().written, 300);
+  EXPECT_FALSE((*log)->Submit(MakeRecord("late", kT0)));
+  EXPECT_EQ((*log)->stats().dropped, 1);
+  EXPECT_EQ(CountRows(spec_), 300);
+
+  // The destructor closes too.
+  auto again = RequestLog::Open(spec_, o);
+  ASSERT_TRUE(again.ok());
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE((*again)->Submit(MakeRecord(Id("d", i), kT0)));
+  again->reset();
+  EXPECT_EQ(CountRows(spec_), 320);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, RequestLogTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         testing::BackendName);
+
+// A store whose first `failures` inserts fail: the writer's error handling without a disk
+// that has to be broken for real.
+class FlakyStore final : public Store {
+ public:
+  explicit FlakyStore(int failures) : failures_(failures) {}
+  std::string_view kind() const override { return "flaky"; }
+  Status Insert(const std::vector<RequestSummary>& batch) override {
+    ++calls;
+    if (failures_ > 0) {
+      --failures_;
+      return Status(ErrorCode::kUnavailable, "disk on fire");
+    }
+    rows += static_cast<int64_t>(batch.size());
+    return OkStatus();
+  }
+  Result<std::vector<UsageRow>> FetchUsageRows(int64_t, int64_t) override {
+    return std::vector<UsageRow>();
+  }
+  Result<std::vector<RequestSummary>> FetchRequests(const RequestFilter&) override {
+    return std::vector<RequestSummary>();
+  }
+  Result<int> SchemaVersion() override { return LatestSchemaVersion(); }
+  Status ExecForTest(const std::string&) override { return OkStatus(); }
+
+  std::atomic<int> calls{0};
+  std::atomic<int64_t> rows{0};
+
+ private:
+  int failures_;
+};
+
+TEST(RequestLogErrorsTest, AFailedBatchIsRetriedOnce) {
+  auto owned = std::make_unique<FlakyStore>(1);
+  FlakyStore* store = owned.get();
+  auto log = RequestLog::Start(std::move(owned), "");
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(log->Submit(MakeRecord(Id("r", i), kT0)));
+  log->Flush();
+  RequestLogStats s = log->stats();
+  EXPECT_EQ(s.written, 5);
+  EXPECT_EQ(s.write_errors, 1);
+  EXPECT_EQ(s.lost, 0);
+  EXPECT_EQ(store->rows.load(), 5);
+  EXPECT_FALSE(log->Usage({}).ok());  // no query connection for this log
+}
+
+TEST(RequestLogErrorsTest, APersistentFailureIsCountedAndSurvived) {
+  auto owned = std::make_unique<FlakyStore>(1000000);
+  FlakyStore* store = owned.get();
+  RequestLogOptions o;
+  o.max_batch = 4;
+  auto log = RequestLog::Start(std::move(owned), "", o);
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(log->Submit(MakeRecord(Id("r", i), kT0)));
+  log->Flush();
+  RequestLogStats s = log->stats();
+  EXPECT_EQ(s.written, 0);
+  EXPECT_EQ(s.lost, 8);
+  EXPECT_EQ(s.write_errors, 4);  // two batches, each tried twice
+  EXPECT_EQ(store->calls.load(), 4);
+  EXPECT_EQ(s.queued, 0);
+  log->Close();
+}
+
+TEST(RequestLogErrorsTest, OpenReportsAnUnusableStore) {
+  TempDir dir;
+  auto bad = RequestLog::Open("sqlite:" + dir.path());  // a directory, not a file
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find(dir.path()), std::string::npos);
+  auto unreachable = RequestLog::Open("postgresql://iris:secret@127.0.0.1:1/none");
+  ASSERT_FALSE(unreachable.ok());
+  EXPECT_NE(unreachable.status().message().find("cannot connect"), std::string::npos)
+      << unreachable.status().message();
+  EXPECT_EQ(unreachable.status().message().find("secret"), std::string::npos)
+      << "the password leaked into the message";
+}
+
+TEST(RequestLogPostgresTest, AReconnectFollowsATerminatedConnection) {
+  TempDir dir;
+  const std::string spec = FreshStore(Backend::kPostgres, dir);
+  ASSERT_FALSE(spec.empty());
+  auto log = RequestLog::Open(spec);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  ASSERT_TRUE((*log)->Submit(MakeRecord("before", kT0)));
+  (*log)->Flush();
+  // Kill every other backend on this database, the writer's included.
+  auto admin = OpenStore(spec);
+  ASSERT_TRUE(admin.ok());
+  ASSERT_TRUE((*admin)
+                  ->ExecForTest("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                                "datname = current_database() AND pid <> pg_backend_pid()")
+                  .ok());
+  ASSERT_TRUE((*log)->Submit(MakeRecord("after", kT0 + 1)));
+  (*log)->Flush();
+  RequestLogStats s = (*log)->stats();
+  EXPECT_EQ(s.written, 2);
+  EXPECT_EQ(s.lost, 0);
+  EXPECT_EQ(CountRows(spec), 2);
+}
+
+}  // namespace
+}  // namespace iris::gateway::observe

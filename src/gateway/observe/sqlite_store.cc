@@ -1,0 +1,380 @@
+// The request log in an SQLite file: WAL so that readers (the dashboard, `iris usage`) never
+// block the writer, synchronous=NORMAL (a power cut may lose the last transactions, never
+// corrupt the file), prepared statements reused across batches.
+#include <sqlite3.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+#include "gateway/observe/store.h"
+
+namespace iris::gateway::observe {
+namespace {
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Owns one prepared statement.
+class Stmt {
+ public:
+  Stmt() = default;
+  explicit Stmt(sqlite3_stmt* s) : s_(s) {}
+  Stmt(Stmt&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+  Stmt& operator=(Stmt&& o) noexcept {
+    if (this != &o) {
+      sqlite3_finalize(s_);
+      s_ = o.s_;
+      o.s_ = nullptr;
+    }
+    return *this;
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  sqlite3_stmt* get() const { return s_; }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+};
+
+std::string ColText(sqlite3_stmt* s, int i) {
+  const unsigned char* t = sqlite3_column_text(s, i);
+  return t != nullptr ? std::string(reinterpret_cast<const char*>(t)) : std::string();
+}
+
+std::optional<double> ColOptDouble(sqlite3_stmt* s, int i) {
+  if (sqlite3_column_type(s, i) == SQLITE_NULL) return std::nullopt;
+  return sqlite3_column_double(s, i);
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  ~SqliteStore() override {
+    insert_request_ = Stmt();
+    insert_attempt_ = Stmt();
+    sqlite3_close_v2(db_);
+  }
+
+  std::string_view kind() const override { return "sqlite"; }
+
+  Status Init(const StoreOptions& options) {
+    sqlite3_busy_timeout(db_, options.busy_timeout_ms);
+    // Reading the journal mode is the first read of the file: a file that is not a
+    // database fails here.
+    IRIS_RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
+    IRIS_RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL"));
+    IRIS_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=OFF"));
+    IRIS_RETURN_IF_ERROR(Migrate());
+    IRIS_ASSIGN_OR_RETURN(insert_request_, Prepare(R"sql(
+INSERT INTO requests (request_id, start_unix_ms, caller_key, dialect, requested_model, route,
+  provider, model, stream, http_status, error_class, error, latency_ms, ttft_ms, overhead_ms,
+  input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_usd,
+  bytes_in, bytes_out, attempts_count)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+  ?20, ?21, ?22, ?23, ?24)
+ON CONFLICT (request_id) DO NOTHING)sql"));
+    IRIS_ASSIGN_OR_RETURN(insert_attempt_, Prepare(R"sql(
+INSERT INTO attempts (request_id, n, provider, model, outcome, status, error_class, error,
+  latency_ms, ttft_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+ON CONFLICT (request_id, n) DO NOTHING)sql"));
+    return OkStatus();
+  }
+
+  Status Insert(const std::vector<RequestSummary>& batch) override {
+    IRIS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    Status st = InsertRows(batch);
+    if (!st.ok()) {
+      (void)Exec("ROLLBACK");
+      return st;
+    }
+    st = Exec("COMMIT");
+    if (!st.ok()) (void)Exec("ROLLBACK");
+    return st;
+  }
+
+  Result<std::vector<UsageRow>> FetchUsageRows(int64_t since, int64_t until) override {
+    IRIS_ASSIGN_OR_RETURN(Stmt s, Prepare(R"sql(
+SELECT start_unix_ms, requested_model, provider, model, http_status, error_class, latency_ms,
+  ttft_ms, cost_usd, input_tokens, output_tokens, cached_tokens, reasoning_tokens
+FROM requests WHERE start_unix_ms >= ?1 AND start_unix_ms < ?2
+ORDER BY start_unix_ms, request_id)sql"));
+    sqlite3_bind_int64(s.get(), 1, since);
+    sqlite3_bind_int64(s.get(), 2, until);
+    std::vector<UsageRow> rows;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      sqlite3_stmt* q = s.get();
+      UsageRow r;
+      r.start_unix_ms = sqlite3_column_int64(q, 0);
+      r.requested_model = ColText(q, 1);
+      r.provider = ColText(q, 2);
+      r.model = ColText(q, 3);
+      r.http_status = sqlite3_column_int(q, 4);
+      r.error_class = ColText(q, 5);
+      r.latency_ms = sqlite3_column_double(q, 6);
+      r.ttft_ms = ColOptDouble(q, 7);
+      r.cost_usd = ColOptDouble(q, 8);
+      r.input_tokens = sqlite3_column_int64(q, 9);
+      r.output_tokens = sqlite3_column_int64(q, 10);
+      r.cached_tokens = sqlite3_column_int64(q, 11);
+      r.reasoning_tokens = sqlite3_column_int64(q, 12);
+      rows.push_back(std::move(r));
+    }
+    if (rc != SQLITE_DONE) return Error("reading usage");
+    return rows;
+  }
+
+  Result<std::vector<RequestSummary>> FetchRequests(const RequestFilter& f) override {
+    std::string sql = R"sql(
+SELECT request_id, start_unix_ms, caller_key, dialect, requested_model, route, provider, model,
+  stream, http_status, error_class, error, latency_ms, ttft_ms, overhead_ms, input_tokens,
+  output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_usd, bytes_in,
+  bytes_out
+FROM requests WHERE 1=1)sql";
+    if (f.before_unix_ms > 0) sql += " AND start_unix_ms < ?1";
+    if (!f.provider.empty()) sql += " AND provider = ?2";
+    if (!f.model.empty()) sql += " AND (model = ?3 OR requested_model = ?3)";
+    if (f.http_status == -1) sql += " AND http_status >= 400";
+    if (f.http_status > 0) sql += " AND http_status = ?4";
+    sql += " ORDER BY start_unix_ms DESC, request_id DESC LIMIT ?5";
+    IRIS_ASSIGN_OR_RETURN(Stmt s, Prepare(sql));
+    if (f.before_unix_ms > 0) sqlite3_bind_int64(s.get(), 1, f.before_unix_ms);
+    if (!f.provider.empty()) BindText(s.get(), 2, f.provider);
+    if (!f.model.empty()) BindText(s.get(), 3, f.model);
+    if (f.http_status > 0) sqlite3_bind_int(s.get(), 4, f.http_status);
+    sqlite3_bind_int(s.get(), 5, f.limit);
+    std::vector<RequestSummary> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      sqlite3_stmt* q = s.get();
+      RequestSummary r;
+      r.request_id = ColText(q, 0);
+      r.start_unix_ms = sqlite3_column_int64(q, 1);
+      r.caller_key = ColText(q, 2);
+      r.dialect = internal::DialectFromName(ColText(q, 3));
+      r.requested_model = ColText(q, 4);
+      r.alias = ColText(q, 5);
+      r.provider = ColText(q, 6);
+      r.model = ColText(q, 7);
+      r.stream = sqlite3_column_int(q, 8) != 0;
+      r.http_status = sqlite3_column_int(q, 9);
+      r.error_class = ColText(q, 10);
+      r.error = ColText(q, 11);
+      r.latency_ms = sqlite3_column_double(q, 12);
+      r.ttft_ms = ColOptDouble(q, 13).value_or(-1);
+      r.overhead_ms = sqlite3_column_double(q, 14);
+      r.usage.input_tokens = sqlite3_column_int64(q, 15);
+      r.usage.output_tokens = sqlite3_column_int64(q, 16);
+      r.usage.cached_input_tokens = sqlite3_column_int64(q, 17);
+      r.usage.cache_write_tokens = sqlite3_column_int64(q, 18);
+      r.usage.reasoning_tokens = sqlite3_column_int64(q, 19);
+      r.cost_usd = ColOptDouble(q, 20);
+      r.bytes_in = sqlite3_column_int64(q, 21);
+      r.bytes_out = sqlite3_column_int64(q, 22);
+      out.push_back(std::move(r));
+    }
+    if (rc != SQLITE_DONE) return Error("listing requests");
+    if (out.empty()) return out;
+
+    IRIS_ASSIGN_OR_RETURN(Stmt a, Prepare(R"sql(
+SELECT n, provider, model, outcome, status, error_class, error, latency_ms, ttft_ms
+FROM attempts WHERE request_id = ?1 ORDER BY n)sql"));
+    for (RequestSummary& r : out) {
+      sqlite3_reset(a.get());
+      BindText(a.get(), 1, r.request_id);
+      while ((rc = sqlite3_step(a.get())) == SQLITE_ROW) {
+        sqlite3_stmt* q = a.get();
+        AttemptRecord at;
+        at.provider = ColText(q, 1);
+        at.model = ColText(q, 2);
+        at.outcome = ColText(q, 3);
+        at.status = sqlite3_column_int(q, 4);
+        at.error_class = ColText(q, 5);
+        at.error = ColText(q, 6);
+        at.latency_ms = sqlite3_column_double(q, 7);
+        at.ttft_ms = ColOptDouble(q, 8).value_or(-1);
+        r.attempts.push_back(std::move(at));
+      }
+      if (rc != SQLITE_DONE) return Error("listing attempts");
+    }
+    return out;
+  }
+
+  Result<int> SchemaVersion() override {
+    IRIS_ASSIGN_OR_RETURN(Stmt s,
+                          Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
+    if (sqlite3_step(s.get()) != SQLITE_ROW) return Error("reading the schema version");
+    return sqlite3_column_int(s.get(), 0);
+  }
+
+  Status ExecForTest(const std::string& sql) override { return Exec(sql); }
+
+ private:
+  Status Error(std::string_view what) const {
+    return Status(ErrorCode::kUnavailable,
+                  "SQLite " + path_ + ": " + std::string(what) + ": " + sqlite3_errmsg(db_));
+  }
+
+  Status Exec(const std::string& sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+    if (rc == SQLITE_OK) return OkStatus();
+    std::string msg = err != nullptr ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    ErrorCode code = (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) ? ErrorCode::kDataLoss
+                                                                   : ErrorCode::kUnavailable;
+    return Status(code, "SQLite " + path_ + ": " + msg);
+  }
+
+  Result<Stmt> Prepare(const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
+      return Error("preparing a statement");
+    }
+    return Stmt(s);
+  }
+
+  static void BindText(sqlite3_stmt* s, int i, const std::string& v) {
+    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  static void BindOptDouble(sqlite3_stmt* s, int i, std::optional<double> v) {
+    if (v) {
+      sqlite3_bind_double(s, i, *v);
+    } else {
+      sqlite3_bind_null(s, i);
+    }
+  }
+  static std::optional<double> Ttft(double ttft_ms) {
+    return ttft_ms >= 0 ? std::optional<double>(ttft_ms) : std::nullopt;
+  }
+
+  Status StepDone(sqlite3_stmt* s, std::string_view what) {
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return Error(what);
+    return OkStatus();
+  }
+
+  Status InsertRows(const std::vector<RequestSummary>& batch) {
+    sqlite3_stmt* s = insert_request_.get();
+    sqlite3_stmt* a = insert_attempt_.get();
+    for (const RequestSummary& r : batch) {
+      sqlite3_clear_bindings(s);
+      BindText(s, 1, r.request_id);
+      sqlite3_bind_int64(s, 2, r.start_unix_ms);
+      BindText(s, 3, r.caller_key);
+      BindText(s, 4, std::string(internal::DialectName(r.dialect)));
+      BindText(s, 5, r.requested_model);
+      BindText(s, 6, r.alias);
+      BindText(s, 7, r.provider);
+      BindText(s, 8, r.model);
+      sqlite3_bind_int(s, 9, r.stream ? 1 : 0);
+      sqlite3_bind_int(s, 10, r.http_status);
+      BindText(s, 11, r.error_class);
+      BindText(s, 12, r.error);
+      sqlite3_bind_double(s, 13, r.latency_ms);
+      BindOptDouble(s, 14, Ttft(r.ttft_ms));
+      sqlite3_bind_double(s, 15, r.overhead_ms);
+      sqlite3_bind_int64(s, 16, r.usage.input_tokens);
+      sqlite3_bind_int64(s, 17, r.usage.output_tokens);
+      sqlite3_bind_int64(s, 18, r.usage.cached_input_tokens);
+      sqlite3_bind_int64(s, 19, r.usage.cache_write_tokens);
+      sqlite3_bind_int64(s, 20, r.usage.reasoning_tokens);
+      BindOptDouble(s, 21, r.cost_usd);
+      sqlite3_bind_int64(s, 22, r.bytes_in);
+      sqlite3_bind_int64(s, 23, r.bytes_out);
+      sqlite3_bind_int(s, 24, static_cast<int>(r.attempts.size()));
+      IRIS_RETURN_IF_ERROR(StepDone(s, "inserting a request"));
+      for (size_t n = 0; n < r.attempts.size(); ++n) {
+        const AttemptRecord& at = r.attempts[n];
+        sqlite3_clear_bindings(a);
+        BindText(a, 1, r.request_id);
+        sqlite3_bind_int(a, 2, static_cast<int>(n + 1));
+        BindText(a, 3, at.provider);
+        BindText(a, 4, at.model);
+        BindText(a, 5, at.outcome);
+        sqlite3_bind_int(a, 6, at.status);
+        BindText(a, 7, at.error_class);
+        BindText(a, 8, at.error);
+        sqlite3_bind_double(a, 9, at.latency_ms);
+        BindOptDouble(a, 10, Ttft(at.ttft_ms));
+        IRIS_RETURN_IF_ERROR(StepDone(a, "inserting an attempt"));
+      }
+    }
+    return OkStatus();
+  }
+
+  Status Migrate() {
+    // BEGIN IMMEDIATE takes the write lock first, so two processes opening the same file
+    // at once apply each migration once.
+    IRIS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    Status st = MigrateLocked();
+    if (!st.ok()) {
+      (void)Exec("ROLLBACK");
+      return st;
+    }
+    return Exec("COMMIT");
+  }
+
+  Status MigrateLocked() {
+    IRIS_RETURN_IF_ERROR(
+        Exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+             "applied_at BIGINT NOT NULL)"));
+    IRIS_ASSIGN_OR_RETURN(int version, SchemaVersion());
+    const auto& migrations = Migrations();
+    if (version > static_cast<int>(migrations.size())) {
+      return internal::NewerSchemaError(path_, version);
+    }
+    for (int v = version + 1; v <= static_cast<int>(migrations.size()); ++v) {
+      IRIS_RETURN_IF_ERROR(Exec(std::string(migrations[v - 1])));
+      IRIS_RETURN_IF_ERROR(Exec("INSERT INTO schema_migrations (version, applied_at) VALUES (" +
+                                std::to_string(v) + ", " + std::to_string(NowUnixMs()) + ")"));
+    }
+    return OkStatus();
+  }
+
+  sqlite3* db_;
+  std::string path_;
+  Stmt insert_request_;
+  Stmt insert_attempt_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
+                                               const StoreOptions& options) {
+  std::error_code ec;
+  if (!options.create && !std::filesystem::exists(path, ec)) {
+    return NotFound("no request log at " + path);
+  }
+  if (options.create) {
+    std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+      std::filesystem::create_directories(parent, ec);
+      if (ec) {
+        return Status(ErrorCode::kUnavailable, "cannot create the directory " + parent.string() +
+                                                   " for the request log: " + ec.message());
+      }
+    }
+  }
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+  if (options.create) flags |= SQLITE_OPEN_CREATE;
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close_v2(db);
+    return Status(ErrorCode::kUnavailable, "cannot open the request log " + path + ": " + msg);
+  }
+  auto store = std::make_unique<SqliteStore>(db, path);
+  Status st = store->Init(options);
+  if (!st.ok()) return st.WithContext("cannot open the request log");
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace iris::gateway::observe

@@ -1,0 +1,116 @@
+// The schema migrations and the choice of backend from a store string; the backends are
+// sqlite_store.cc and postgres_store.cc.
+#include "gateway/observe/store.h"
+
+#include <cstdlib>
+#include <string>
+
+namespace iris::gateway::observe {
+
+const std::vector<std::string_view>& Migrations() {
+  static const std::vector<std::string_view> kMigrations = {
+      // 1: one row per request, one per attempt.
+      R"sql(
+CREATE TABLE requests (
+  request_id TEXT PRIMARY KEY,
+  start_unix_ms BIGINT NOT NULL,
+  caller_key TEXT NOT NULL DEFAULT '',
+  dialect TEXT NOT NULL,
+  requested_model TEXT NOT NULL DEFAULT '',
+  route TEXT NOT NULL DEFAULT '',
+  provider TEXT NOT NULL DEFAULT '',
+  model TEXT NOT NULL DEFAULT '',
+  stream INTEGER NOT NULL DEFAULT 0,
+  http_status INTEGER NOT NULL,
+  error_class TEXT NOT NULL DEFAULT '',
+  error TEXT NOT NULL DEFAULT '',
+  latency_ms DOUBLE PRECISION NOT NULL,
+  ttft_ms DOUBLE PRECISION,
+  overhead_ms DOUBLE PRECISION NOT NULL DEFAULT 0,
+  input_tokens BIGINT NOT NULL DEFAULT 0,
+  output_tokens BIGINT NOT NULL DEFAULT 0,
+  cached_tokens BIGINT NOT NULL DEFAULT 0,
+  cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+  reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+  cost_usd DOUBLE PRECISION,
+  bytes_in BIGINT NOT NULL DEFAULT 0,
+  bytes_out BIGINT NOT NULL DEFAULT 0,
+  attempts_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX requests_start ON requests (start_unix_ms);
+CREATE INDEX requests_provider_start ON requests (provider, start_unix_ms);
+CREATE INDEX requests_model_start ON requests (model, start_unix_ms);
+CREATE TABLE attempts (
+  request_id TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  provider TEXT NOT NULL DEFAULT '',
+  model TEXT NOT NULL DEFAULT '',
+  outcome TEXT NOT NULL DEFAULT '',
+  status INTEGER NOT NULL DEFAULT 0,
+  error_class TEXT NOT NULL DEFAULT '',
+  error TEXT NOT NULL DEFAULT '',
+  latency_ms DOUBLE PRECISION NOT NULL DEFAULT 0,
+  ttft_ms DOUBLE PRECISION,
+  PRIMARY KEY (request_id, n)
+);
+)sql",
+  };
+  return kMigrations;
+}
+
+StoreSpec ParseStoreSpec(const std::string& store) {
+  StoreSpec spec;
+  if (store.rfind("postgres://", 0) == 0 || store.rfind("postgresql://", 0) == 0) {
+    spec.kind = StoreSpec::Kind::kPostgres;
+    spec.location = store;
+  } else if (store.rfind("sqlite://", 0) == 0) {
+    spec.location = store.substr(9);
+  } else if (store.rfind("sqlite:", 0) == 0) {
+    spec.location = store.substr(7);
+  } else {
+    spec.location = store;
+  }
+  if (spec.kind == StoreSpec::Kind::kSqlite && spec.location.empty()) {
+    spec.location = DefaultStorePath();
+  }
+  return spec;
+}
+
+std::string DefaultStorePath() {
+  auto env = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v != nullptr ? std::string(v) : std::string();
+  };
+  if (std::string dir = env("IRIS_DATA_DIR"); !dir.empty()) return dir + "/iris.db";
+  if (std::string dir = env("XDG_DATA_HOME"); !dir.empty()) return dir + "/iris/iris.db";
+  std::string home = env("HOME");
+  if (home.empty()) home = ".";
+  return home + "/.local/share/iris/iris.db";
+}
+
+Result<std::unique_ptr<Store>> OpenStore(const std::string& store, const StoreOptions& options) {
+  StoreSpec spec = ParseStoreSpec(store);
+  if (spec.kind == StoreSpec::Kind::kPostgres) return OpenPostgresStore(spec.location);
+  return OpenSqliteStore(spec.location, options);
+}
+
+namespace internal {
+
+std::string_view DialectName(Dialect dialect) {
+  return dialect == Dialect::kAnthropic ? "anthropic" : "openai";
+}
+
+Dialect DialectFromName(std::string_view name) {
+  return name == "anthropic" ? Dialect::kAnthropic : Dialect::kOpenAI;
+}
+
+Status NewerSchemaError(std::string_view where, int found) {
+  return FailedPrecondition("the request log at " + std::string(where) + " has schema version " +
+                            std::to_string(found) + ", newer than this iris knows (" +
+                            std::to_string(LatestSchemaVersion()) +
+                            "); upgrade iris or point --db/--store elsewhere");
+}
+
+}  // namespace internal
+
+}  // namespace iris::gateway::observe
