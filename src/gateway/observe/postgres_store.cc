@@ -166,7 +166,12 @@ SELECT request_id, start_unix_ms, caller_key, dialect, requested_model, route, p
   bytes_out
 FROM requests WHERE TRUE)sql";
     Params p;
-    auto next = [&p] { return "$" + std::to_string(p.size()); };
+    // (Built by appending: GCC 12 warns falsely on "$" + std::to_string(...).)
+    auto next = [&p] {
+      std::string placeholder = "$";
+      placeholder += std::to_string(p.size());
+      return placeholder;
+    };
     if (f.before_unix_ms > 0) {
       p.Int(f.before_unix_ms);
       sql += " AND start_unix_ms < " + next();
