@@ -266,6 +266,12 @@ export function startFakes({ port = 0, host = '127.0.0.1' } = {}) {
   const sockets = new Set();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
+    // A picture to link to by URL (for providers that need the bytes, the gateway fetches it).
+    if (req.method === 'GET' && url.pathname === '/_image.png') {
+      const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': png.length });
+      return res.end(png);
+    }
     if (req.method === 'GET' && url.pathname === '/_stats') return sendJson(res, 200, { requests: stats, aborted });
     if (req.method === 'GET' && url.pathname.startsWith('/_last/')) return sendJson(res, 200, last[url.pathname.slice(7)] ?? null);
     if (req.method === 'POST' && url.pathname === '/_reset') { for (const k of Object.keys(stats)) delete stats[k]; for (const k of Object.keys(counters)) delete counters[k]; return sendJson(res, 200, {}); }

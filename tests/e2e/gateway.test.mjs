@@ -72,6 +72,46 @@ describe('openai SDK', () => {
     assert.equal(img.source.data, pngBase64);
   });
 
+  test('an image URL is fetched for a provider that needs the bytes (Gemini)', async () => {
+    const r = await openai.chat.completions.create({
+      model: 'gemini/gemini-2.5-flash',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'what?' }, { type: 'image_url', image_url: { url: `${iris.fakes.base}/_image.png` } }] }],
+    });
+    assert.match(r.choices[0].message.content, /I see 1 image/);
+    const last = await (await fetch(`${iris.fakes.base}/_last/gemini`)).json();
+    const part = last.body.contents[0].parts.find((p) => p.inlineData);
+    assert.equal(part.inlineData.mimeType, 'image/png');
+    assert.ok(part.inlineData.data.startsWith('iVBORw0KGgo'));
+  });
+
+  test('an image URL that cannot be fetched is a clear 400', async () => {
+    const r = await postJson(`${iris.url}/v1/chat/completions`, {
+      model: 'gemini/gemini-2.5-flash',
+      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `${iris.fakes.base}/_nope.png` } }] }],
+    });
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.json.error.message, /could not fetch image/);
+  });
+
+  // Cost to the micro-dollar from each provider's own usage shape, streamed and not.
+  const prices = { 'anthropic/claude-haiku-4-5': [1.0, 5.0], 'gemini/gemini-2.5-flash': [0.30, 2.50], 'mistral/mistral-small-latest': [0.10, 0.30] };
+  for (const [model, [inPrice, outPrice]] of Object.entries(prices)) {
+    for (const stream of [false, true]) {
+      test(`cost of ${model}${stream ? ', streaming' : ''}`, async () => {
+        let usage;
+        if (stream) {
+          const s = await openai.chat.completions.create({ model, stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'price me' }] });
+          for await (const c of s) if (c.usage) usage = c.usage;
+        } else {
+          usage = (await openai.chat.completions.create({ model, messages: [{ role: 'user', content: 'price me' }] })).usage;
+        }
+        assert.ok(usage.prompt_tokens > 0 && usage.completion_tokens > 0);
+        const expected = (usage.prompt_tokens * inPrice + usage.completion_tokens * outPrice) / 1e6;
+        assert.ok(Math.abs(usage.cost - expected) < 1e-9, `${usage.cost} vs ${expected}`);
+      });
+    }
+  }
+
   for (const model of ['openai/gpt-4o-mini', 'anthropic/claude-haiku-4-5', 'gemini/gemini-2.5-flash', 'mistral/mistral-small-latest']) {
     test(`tools round trip via ${model}`, async () => {
       const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
