@@ -127,6 +127,18 @@ describe('openai SDK', () => {
     });
   }
 
+  test('a tool conversation replayed without its tools still reaches Anthropic', async () => {
+    const r = await openai.chat.completions.create({
+      model: 'anthropic/claude-haiku-4-5',
+      messages: [
+        { role: 'user', content: 'weather?' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+        { role: 'tool', tool_call_id: 'call_1', content: 'sunny' },
+      ],
+    });
+    assert.match(r.choices[0].message.content, /the tool said it is sunny/);
+  });
+
   test('streamed tool calls', async () => {
     const stream = await openai.chat.completions.create({
       model: 'anthropic/claude-haiku-4-5', stream: true,

@@ -423,6 +423,27 @@ class AnthropicTranslator : public Translator {
     if (json::value choice = ToolChoiceJson(r); !choice.is_null()) {
       body["tool_choice"] = std::move(choice);
     }
+    if (r.tools.empty()) {
+      // Anthropic refuses tool_use / tool_result blocks unless tools are declared, but OpenAI
+      // callers often send the history of a tool conversation without its tools. Declare the
+      // tools the history used, with an open schema, and forbid new calls.
+      json::array declared;
+      std::vector<std::string> seen;
+      for (const Message& m : r.messages) {
+        for (const ToolCall& c : m.tool_calls) {
+          if (c.name.empty() || std::find(seen.begin(), seen.end(), c.name) != seen.end()) continue;
+          seen.push_back(c.name);
+          declared.push_back(
+              json::object{{"name", c.name},
+                           {"description", "A tool used earlier in this conversation."},
+                           {"input_schema", json::object{{"type", "object"}}}});
+        }
+      }
+      if (!declared.empty()) {
+        body["tools"] = std::move(declared);
+        if (!body.contains("tool_choice")) body["tool_choice"] = json::object{{"type", "none"}};
+      }
+    }
     json::array stops;
     for (const std::string& s : r.stop) {
       if (!IsBlank(s)) stops.push_back(json::string(s));

@@ -102,6 +102,26 @@ TEST(AnthropicTranslator, ToolCallsAndResults) {
   EXPECT_NE(bad.status().message().find("messages[1].tool_calls[1].arguments"), std::string::npos);
 }
 
+TEST(AnthropicTranslator, HistoryWithToolsButNoToolsDeclaresThemAndForbidsNewCalls) {
+  ChatRequest r;
+  r.messages.push_back(Msg(Role::kUser, "q"));
+  Message a = Msg(Role::kAssistant, "");
+  a.tool_calls.push_back({"call_1", "get_weather", R"({"city":"Paris"})"});
+  a.tool_calls.push_back({"call_2", "get_weather", R"({"city":"Rome"})"});
+  r.messages.push_back(a);
+  r.messages.push_back(ToolResult("call_1", "sunny"));
+  r.messages.push_back(ToolResult("call_2", "rain"));
+  auto t = MakeAnthropicTranslator();
+  json::value body = Body(*t, r, kAnthropic);
+  EXPECT_EQ(body.at("tools"), json::parse(R"([{"name":"get_weather",
+    "description":"A tool used earlier in this conversation.","input_schema":{"type":"object"}}])"));
+  EXPECT_EQ(body.at("tool_choice"), json::parse(R"({"type":"none"})"));
+  // Without tool history nothing is declared.
+  ChatRequest plain;
+  plain.messages.push_back(Msg(Role::kUser, "q"));
+  EXPECT_FALSE(Body(*t, plain, kAnthropic).as_object().contains("tools"));
+}
+
 TEST(AnthropicTranslator, ResponseFormatAndImages) {
   ChatRequest r;
   Message u = Msg(Role::kUser, "x");
