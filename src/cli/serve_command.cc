@@ -112,10 +112,9 @@ int Serve(const ServeFlags& f) {
       }
       gw::providers::LocalOptions lo;
       local = std::make_unique<gw::providers::LocalProvider>(std::move(engine).value(), lo);
-      local_note = local_spec + " (" + *dir + ")";
+      local_note = local_spec == *dir ? *dir : local_spec + " (" + *dir + ")";
     } else {
-      local_note = "unavailable: " + dir.status().message() + ". Get it with `iris pull " +
-                   local_spec + "` and restart.";
+      local_note = "unavailable (the server runs without it): " + dir.status().message();
     }
   }
   if (f.config_path.empty()) {
@@ -244,7 +243,7 @@ int Serve(const ServeFlags& f) {
   }
   if (example_model.empty()) {
     if (local) {
-      example_model = "local/" + local_spec;
+      example_model = "local/" + local->model_name();
     } else {
       for (const auto& p : config->providers) {
         if (!p.enabled) continue;
