@@ -115,6 +115,9 @@ int Serve(const ServeFlags& f) {
       local_note = local_spec == *dir ? *dir : local_spec + " (" + *dir + ")";
     } else {
       local_note = "unavailable (the server runs without it): " + dir.status().message();
+      if (local_note.find("iris pull") == std::string::npos) {
+        local_note += "; get it with `iris pull " + local_spec + "` when the hub is reachable";
+      }
     }
   }
   if (f.config_path.empty()) {
