@@ -18,6 +18,8 @@
 #include "gateway/api/errors.h"
 #include "gateway/api/openai.h"
 #include "gateway/http/sse.h"
+#include "gateway/providers/anthropic/anthropic_translator.h"
+#include "gateway/providers/gemini/gemini_translator.h"
 #include "gateway/providers/openai/openai_translator.h"
 
 namespace iris::gateway::providers {
@@ -48,7 +50,15 @@ std::optional<OpenAIFlavor> FlavorOf(std::string_view provider) {
   return std::nullopt;
 }
 
-// The case folders this test owns: inbound openai, provider one of the OpenAI flavors.
+// Every provider an OpenAI caller can reach; null for an unknown name.
+std::unique_ptr<Translator> TranslatorFor(std::string_view provider, std::string provider_name) {
+  if (auto flavor = FlavorOf(provider)) return MakeOpenAITranslator(*flavor, provider_name);
+  if (provider == "anthropic") return MakeAnthropicTranslator();
+  if (provider == "gemini") return MakeGeminiTranslator();
+  return nullptr;
+}
+
+// The case folders this test owns: inbound openai, any provider.
 std::vector<std::string> OpenAICases() {
   std::vector<std::string> names;
   std::error_code ec;
@@ -64,7 +74,7 @@ std::vector<std::string> OpenAICases() {
     auto in = o.find("inbound");
     auto prov = o.find("provider");
     if (in == o.end() || in->value() != "openai" || prov == o.end() || !prov->value().is_string() ||
-        !FlavorOf(prov->value().get_string())) {
+        !TranslatorFor(prov->value().get_string(), "")) {
       continue;
     }
     names.push_back(entry.path().filename().string());
@@ -147,7 +157,8 @@ TEST_P(OpenAICaseTest, Translates) {
   std::string provider(c.at("provider").as_string());
   std::string provider_name =
       c.contains("provider_name") ? std::string(c.at("provider_name").as_string()) : provider;
-  std::unique_ptr<Translator> translator = MakeOpenAITranslator(*FlavorOf(provider), provider_name);
+  std::unique_ptr<Translator> translator = TranslatorFor(provider, provider_name);
+  ASSERT_NE(translator, nullptr) << provider;
   const json::object* iris = nullptr;
   if (auto it = c.find("iris"); it != c.end()) iris = &it->value().as_object();
   std::optional<double> cost;
