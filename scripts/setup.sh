@@ -9,7 +9,7 @@ PACKAGES=(
   libhwy-dev libpcre2-dev libssl-dev libboost-system1.81-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
-  libyaml-cpp-dev libsqlite3-dev libpq-dev
+  libyaml-cpp-dev libsqlite3-dev libpq-dev libjemalloc-dev
   postgresql prometheus chromium
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy

@@ -148,14 +148,18 @@ int Serve(const ServeFlags& f) {
   so.body_timeout = config->server.body_timeout;
   so.idle_timeout = config->server.idle_timeout;
 
-  // The request log: --db, else the config's `store`, else the default SQLite file.
+  // The request log: --db, else the config's `store`, else the default SQLite file; "none"
+  // turns it off (the metrics still count every request).
   const std::string store = !f.db.empty() ? f.db : config->store;
-  auto log = gw::observe::RequestLog::Open(store);
-  if (!log.ok()) {
-    PrintError("serve", "request log: " + log.status().message());
-    return 1;
+  std::unique_ptr<gw::observe::RequestLog> request_log;
+  if (store != "none") {
+    auto log = gw::observe::RequestLog::Open(store);
+    if (!log.ok()) {
+      PrintError("serve", "request log: " + log.status().message());
+      return 1;
+    }
+    request_log = std::move(log).value();
   }
-  std::unique_ptr<gw::observe::RequestLog> request_log = std::move(log).value();
 
   gw::proxy::GatewayOptions go;
   go.config = config;
@@ -187,10 +191,12 @@ int Serve(const ServeFlags& f) {
     const auto s = server.stats();
     return gw::observe::HttpGauges{s.connections_open, s.requests_in_flight};
   };
-  sources.request_log = [l = request_log.get()] {
-    const auto s = l->stats();
-    return gw::observe::RequestLogGauges{s.queued, s.dropped, s.written};
-  };
+  if (request_log) {
+    sources.request_log = [l = request_log.get()] {
+      const auto s = l->stats();
+      return gw::observe::RequestLogGauges{s.queued, s.dropped, s.written};
+    };
+  }
   if (local) {
     sources.local_engine = [p = local.get()] {
       const auto& s = p->stats();
@@ -214,13 +220,15 @@ int Serve(const ServeFlags& f) {
   const std::string url = "http://" + host + ":" + std::to_string(server.port());
   std::fprintf(stderr, "iris serve: listening on %s (%d worker threads, ready in %.2f s)\n",
                url.c_str(), so.threads, start_s);
-  {
+  if (request_log) {
     const auto spec = gw::observe::ParseStoreSpec(store);
     std::fprintf(stderr, "  request log %s (dashboard %s/, metrics %s/metrics)\n",
                  spec.kind == gw::observe::StoreSpec::Kind::kSqlite
                      ? spec.location.c_str()
                      : "PostgreSQL (store: postgres://...)",
                  url.c_str(), url.c_str());
+  } else {
+    std::fprintf(stderr, "  request log off (--db none); metrics %s/metrics\n", url.c_str());
   }
   std::string example_model;
   for (const auto& p : config->providers) {
@@ -292,7 +300,7 @@ int Serve(const ServeFlags& f) {
   gateway->SetDraining();
   server.Shutdown(config->server.shutdown_grace);
   server.Wait();
-  request_log->Close();  // every finished request is in the store before exit
+  if (request_log) request_log->Close();  // every finished request is in the store before exit
   local.reset();
   std::fprintf(stderr, "iris serve: stopped\n");
   return 0;
@@ -309,8 +317,8 @@ void AddServeCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--config", f->config_path, "iris.yaml with providers, models and routes");
   cmd->add_option("--listen", f->listen, "address to listen on (default 127.0.0.1:8080)");
   cmd->add_option("--db", f->db,
-                  "request log: a SQLite file or postgres://... URL (default: iris.yaml `store`, "
-                  "else $IRIS_DATA_DIR/iris.db or ~/.local/share/iris/iris.db)");
+                  "request log: a SQLite file or postgres://... URL, or none (default: iris.yaml "
+                  "`store`, else $IRIS_DATA_DIR/iris.db or ~/.local/share/iris/iris.db)");
   cmd->add_option("--model", f->model,
                   "local model: a directory, a Hugging Face repo id or smolvlm2-256m / -500m / "
                   "-2.2b (default smolvlm2-256m; 'none' to disable)");

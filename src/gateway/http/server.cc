@@ -118,22 +118,41 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
   const ServerOptions& options() const { return server->options_; }
 
-  // The deadline timer: on expiry it cancels the socket's pending operations.
+  // The deadline: on expiry it cancels the socket's pending operations. One timer wait stays
+  // pending and is re-armed only when a deadline moves earlier than it, so arming and
+  // disarming around every read and write costs no system call and no handler; an expiry
+  // that finds the deadline moved later waits again. The wait holds only a weak reference.
   void ArmAt(Clock::time_point when) {
-    ++timer_gen;
     timed_out = false;
+    armed = true;
+    deadline = when;
+    if (!timer_waiting || when < timer.expiry()) StartTimer(when);
+  }
+  void ArmFor(std::chrono::milliseconds d) { ArmAt(Clock::now() + d); }
+  void Disarm() { armed = false; }
+  void StopTimer() {
+    armed = false;
+    timer_waiting = false;
+    ++timer_gen;
+    timer.cancel();
+  }
+  void StartTimer(Clock::time_point when) {
+    timer_waiting = true;
+    ++timer_gen;
     timer.expires_at(when);
-    timer.async_wait([self = shared_from_this(), gen = timer_gen](error_code ec) {
-      if (ec || gen != self->timer_gen) return;
+    timer.async_wait([weak = weak_from_this(), gen = timer_gen](error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || gen != self->timer_gen) return;
+      self->timer_waiting = false;
+      if (!self->armed) return;
+      if (Clock::now() < self->deadline) {
+        self->StartTimer(self->deadline);
+        return;
+      }
       self->timed_out = true;
       error_code ignored;
       self->socket.cancel(ignored);
     });
-  }
-  void ArmFor(std::chrono::milliseconds d) { ArmAt(Clock::now() + d); }
-  void Disarm() {
-    ++timer_gen;
-    timer.cancel();
   }
 
   // Client-disconnect detection while the handler runs: a pending readiness wait. Readable
@@ -187,7 +206,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
   // Shutdown past its deadline: cancel the work of the request, then drop the connection.
   void ForceClose() {
     MarkGone();
-    Disarm();
+    StopTimer();
     CloseSocket();
   }
 
@@ -236,7 +255,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
     } catch (...) {
       Log("connection " + remote + " failed: unknown exception");
     }
-    Disarm();
+    StopTimer();
     StopWatch();
     CloseSocket();
   }
@@ -250,6 +269,9 @@ struct Connection : std::enable_shared_from_this<Connection> {
   beast::flat_buffer buffer;
   std::string remote;
   uint64_t timer_gen = 0;
+  Clock::time_point deadline;
+  bool armed = false;          // a deadline applies to the current operation
+  bool timer_waiting = false;  // a timer wait is pending
   bool timed_out = false;
   bool idle = false;  // waiting for the first byte of a request
   bool gone = false;

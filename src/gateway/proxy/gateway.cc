@@ -858,15 +858,17 @@ awaitable<void> Call::SendError(const GatewayError& e) {
   }
   std::string body = ErrorBody(summary_.dialect, e);
   summary_.bytes_out = static_cast<int64_t>(body.size());
-  Finish();
-  co_await w_.Send(summary_.http_status, std::move(h), std::move(body));
+  const int status = summary_.http_status;
+  Finish();  // hands the summary over: not used after this
+  co_await w_.Send(status, std::move(h), std::move(body));
 }
 
 void Call::Finish() {
   if (summary_.latency_ms == 0) summary_.latency_ms = Ms(Clock::now() - start_);
   gw_.metrics_.Record(summary_);
-  if (gw_.options_.request_log != nullptr) gw_.options_.request_log->Submit(summary_);
   if (gw_.options_.on_request) gw_.options_.on_request(summary_);
+  // Last use of the summary: the log takes it without a copy.
+  if (gw_.options_.request_log != nullptr) gw_.options_.request_log->Submit(std::move(summary_));
 }
 
 // ---------------------------------------------------------------------------------------

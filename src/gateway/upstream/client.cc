@@ -219,11 +219,12 @@ struct Connection : std::enable_shared_from_this<Connection> {
   }
 
   // Arms the deadline `stage` from now, capped by `total`; `message` is the error an expiry
-  // produces.
+  // produces. Lazy like the server's: one wait stays pending and is re-armed only when a
+  // deadline moves earlier, so the many arm/disarm pairs of an exchange cost no system call.
   void Arm(milliseconds stage, Clock::time_point total, std::string stage_message,
            std::string total_message) {
-    ++timer_gen;
     timed_out = false;
+    armed = true;
     Clock::time_point when = Clock::now() + stage;
     if (when >= total) {
       when = total;
@@ -231,16 +232,32 @@ struct Connection : std::enable_shared_from_this<Connection> {
     } else {
       timeout_message = std::move(stage_message);
     }
+    deadline = when;
+    if (!timer_waiting || when < timer.expiry()) StartTimer(when);
+  }
+  void Disarm() { armed = false; }
+  void StopTimer() {
+    armed = false;
+    timer_waiting = false;
+    ++timer_gen;
+    timer.cancel();
+  }
+  void StartTimer(Clock::time_point when) {
+    timer_waiting = true;
+    ++timer_gen;
     timer.expires_at(when);
-    timer.async_wait([self = shared_from_this(), gen = timer_gen](error_code ec) {
-      if (ec || gen != self->timer_gen) return;
+    timer.async_wait([weak = weak_from_this(), gen = timer_gen](error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || gen != self->timer_gen) return;
+      self->timer_waiting = false;
+      if (!self->armed) return;
+      if (Clock::now() < self->deadline) {
+        self->StartTimer(self->deadline);
+        return;
+      }
       self->timed_out = true;
       self->Interrupt();
     });
-  }
-  void Disarm() {
-    ++timer_gen;
-    timer.cancel();
   }
 
   asio::awaitable<std::pair<error_code, size_t>> ReadSome(asio::mutable_buffer into) {
@@ -270,7 +287,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
   }
 
   void Close() {
-    Disarm();
+    StopTimer();
     error_code ec;
     lowest().close(ec);
   }
@@ -284,6 +301,9 @@ struct Connection : std::enable_shared_from_this<Connection> {
   std::string peer;                   // "host:port" for messages
   Clock::time_point idle_since;
   uint64_t timer_gen = 0;
+  Clock::time_point deadline;
+  bool armed = false;          // a deadline applies to the current operation
+  bool timer_waiting = false;  // a timer wait is pending
   bool timed_out = false;
   std::string timeout_message;
   bool interrupted_by_cancel = false;
@@ -333,7 +353,7 @@ struct Client::Impl {
   }
 
   void Release(std::shared_ptr<internal::Connection> conn) {
-    conn->Disarm();
+    conn->StopTimer();  // an idle pooled connection keeps no wait pending
     conn->idle_since = Clock::now();
     auto& conns = idle[conn->key];
     conns.push_back(std::move(conn));
