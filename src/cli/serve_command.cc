@@ -171,6 +171,7 @@ int Serve(const ServeFlags& f) {
     return 2;
   }
   go.client.proxy = std::move(proxy).value();
+  gw::upstream::PrepareTls(go.client);
   auto gateway = std::make_shared<gw::proxy::Gateway>(go);
 
   gw::http::Server server(so, [gateway](gw::http::Request& req, gw::http::ResponseWriter& w) {

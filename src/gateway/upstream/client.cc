@@ -21,6 +21,8 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <cerrno>
+#include <map>
+#include <mutex>
 
 namespace iris::gateway::upstream {
 
@@ -311,19 +313,47 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
 }  // namespace internal
 
+namespace {
+
+struct TlsContext {
+  std::shared_ptr<ssl::context> ctx;
+  std::string ca_error;
+};
+
+// One TLS client context per (verify, CA file) for the whole process, built on first use:
+// loading the system CA store takes tens of milliseconds, which no request should pay, and an
+// SSL_CTX may be shared by every thread once configured.
+const TlsContext& SharedTlsContext(bool verify, const std::string& ca_file) {
+  static std::mutex mu;
+  static std::map<std::pair<bool, std::string>, TlsContext> cache;
+  std::lock_guard lock(mu);
+  TlsContext& t = cache[{verify, ca_file}];
+  if (t.ctx) return t;
+  t.ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  t.ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                     ssl::context::no_sslv3);
+  error_code ec;
+  if (!ca_file.empty()) {
+    t.ctx->load_verify_file(ca_file, ec);
+    if (ec) t.ca_error = "cannot load CA file " + ca_file + ": " + ec.message();
+  } else {
+    t.ctx->set_default_verify_paths(ec);
+  }
+  t.ctx->set_verify_mode(verify ? ssl::verify_peer : ssl::verify_none);
+  return t;
+}
+
+}  // namespace
+
+void PrepareTls(const ClientOptions& options) {
+  (void)SharedTlsContext(options.verify_tls, options.ca_file);
+}
+
 struct Client::Impl {
-  Impl(asio::io_context& io, ClientOptions opts)
-      : ioc(io), options(std::move(opts)), ssl_ctx(ssl::context::tls_client) {
-    ssl_ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                        ssl::context::no_sslv3);
-    error_code ec;
-    if (!options.ca_file.empty()) {
-      ssl_ctx.load_verify_file(options.ca_file, ec);
-      if (ec) ca_error = "cannot load CA file " + options.ca_file + ": " + ec.message();
-    } else {
-      ssl_ctx.set_default_verify_paths(ec);
-    }
-    ssl_ctx.set_verify_mode(options.verify_tls ? ssl::verify_peer : ssl::verify_none);
+  Impl(asio::io_context& io, ClientOptions opts) : ioc(io), options(std::move(opts)) {
+    const TlsContext& tls = SharedTlsContext(options.verify_tls, options.ca_file);
+    ssl_ctx_ptr = tls.ctx;
+    ca_error = tls.ca_error;
   }
 
   // A live idle connection for `key`, or nullptr.
@@ -369,7 +399,7 @@ struct Client::Impl {
 
   asio::io_context& ioc;
   ClientOptions options;
-  ssl::context ssl_ctx;
+  std::shared_ptr<ssl::context> ssl_ctx_ptr;  // shared by every client of the process
   std::string ca_error;
   std::unordered_map<std::string, std::vector<std::shared_ptr<internal::Connection>>> idle;
 };
@@ -680,7 +710,7 @@ asio::awaitable<Result<std::shared_ptr<internal::Connection>>> Client::Impl::Con
       conn->Disarm();
       co_return Status(ErrorCode::kUnavailable, ca_error);
     }
-    conn->tls = std::make_unique<ssl::stream<tcp::socket>>(std::move(conn->socket), ssl_ctx);
+    conn->tls = std::make_unique<ssl::stream<tcp::socket>>(std::move(conn->socket), *ssl_ctx_ptr);
     if (!IsIpAddress(url.host)) {
       SSL_set_tlsext_host_name(conn->tls->native_handle(), url.host.c_str());
     }

@@ -79,6 +79,10 @@ struct OutboundRequest {
 // "cancelled"; IsCancelled() tells it apart from a network failure.
 bool IsCancelled(const Status& status);
 
+// Builds the process-wide TLS context for `options` now (loading the system CA store takes
+// tens of milliseconds) so that the first request does not pay for it. Thread-safe; optional.
+void PrepareTls(const ClientOptions& options);
+
 class Client;
 namespace internal {
 struct Connection;
