@@ -9,6 +9,9 @@ import path from 'node:path';
 import { startIris, irisBin, readSse, tinyModel } from './harness.mjs';
 import { startFakeHub } from './fake_hub.mjs';
 
+// Every `iris serve` started here keeps its request log in a temporary directory.
+process.env.IRIS_DATA_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'iris-data-'));
+
 test('SIGTERM lets a stream in flight finish, then refuses new connections', async () => {
   const iris = await startIris();
   try {
