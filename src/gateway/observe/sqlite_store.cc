@@ -240,7 +240,7 @@ FROM attempts WHERE request_id = ?1 ORDER BY n)sql"));
   }
 
   static void BindText(sqlite3_stmt* s, int i, const std::string& v) {
-    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
   static void BindOptDouble(sqlite3_stmt* s, int i, std::optional<double> v) {
     if (v) {

@@ -143,7 +143,8 @@ class Aggregator {
 
 // A message from the engine thread to the waiting request coroutine.
 struct LocalMsg {
-  std::optional<StreamEvent> event;
+  bool has_event = false;
+  StreamEvent event;
   std::optional<Status> done;  // set on the last message
 };
 using LocalChannel =
@@ -594,14 +595,14 @@ awaitable<Call::Outcome> Call::TryLocal(const routing::Target& t) {
   sink.on_event = [channel, stop](const StreamEvent& e) {
     if (stop->load()) return false;
     // The buffer is large; a full one means the request coroutine stalled: wait for it.
-    while (!channel->try_send(boost::system::error_code{}, LocalMsg{e, std::nullopt})) {
+    while (!channel->try_send(boost::system::error_code{}, LocalMsg{true, e, std::nullopt})) {
       if (stop->load() || !channel->is_open()) return false;
       std::this_thread::sleep_for(1ms);
     }
     return true;
   };
   sink.on_done = [channel, stop](const Status& s) {
-    while (!channel->try_send(boost::system::error_code{}, LocalMsg{std::nullopt, s})) {
+    while (!channel->try_send(boost::system::error_code{}, LocalMsg{false, StreamEvent{}, s})) {
       if (!channel->is_open()) return;
       std::this_thread::sleep_for(1ms);
     }
@@ -640,7 +641,7 @@ awaitable<Call::Outcome> Call::TryLocal(const routing::Target& t) {
         auto [ec, msg] = std::get<0>(std::move(r));
         if (ec)
           co_return Status(ErrorCode::kUnavailable, "the local model stopped: " + ec.message());
-        if (msg.event) events.push_back(std::move(*msg.event));
+        if (msg.has_event) events.push_back(std::move(msg.event));
         if (msg.done) {
           end = true;
           if (!msg.done->ok()) co_return *msg.done;
