@@ -342,6 +342,14 @@ describe('routing and failure', () => {
     ac.abort();
     for (let i = 0; i < 50 && !(await fakeStats()).aborted['openai/trickle-100-a']; i++) await sleep(50);
     assert.equal((await fakeStats()).aborted['openai/trickle-100-a'], 1);
+    // The request log says the caller left (not an upstream or gateway failure).
+    let row;
+    for (let i = 0; i < 50 && !row; i++) {
+      const page = await (await fetch(`${iris.url}/api/requests?limit=50`)).json();
+      row = page.requests.find((r) => r.route === 'trickle');
+      if (!row) await sleep(100);
+    }
+    assert.equal(row?.error_class, 'client_gone');
   });
 });
 

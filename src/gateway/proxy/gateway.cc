@@ -294,6 +294,15 @@ awaitable<void> Call::Run() {
       current_->status = o.error.upstream_status;
       // Only the provider's own failures count against its breaker, not the caller's.
       if (o.breaker) breaker.OnFailure(Clock::now());
+      if (w_.client_gone()) {  // the caller left: nothing more to try or to say
+        summary_.provider = t.provider;
+        summary_.model = t.model;
+        summary_.error_class = "client_gone";
+        summary_.error = "the client disconnected";
+        if (!committed_) summary_.http_status = 499;
+        Finish();
+        co_return;
+      }
       if (o.kind == Outcome::Kind::kFailedAfterCommit) {
         summary_.provider = t.provider;
         summary_.model = t.model;
@@ -303,12 +312,6 @@ awaitable<void> Call::Run() {
         co_return;
       }
       last_error = o.error;
-      if (w_.client_gone()) {
-        summary_.error_class = "client_gone";
-        summary_.http_status = 499;
-        Finish();
-        co_return;
-      }
       if (!o.retryable) {
         if (!o.fallback) {
           co_await SendError(o.error);
