@@ -199,6 +199,12 @@ describe('anthropic SDK against /v1/messages', () => {
     assert.deepEqual(r.content[0].input, { city: 'Paris' });
   });
 
+  test('models.list works with the Anthropic SDK too', async () => {
+    const ids = [];
+    for await (const m of anthropic.models.list()) ids.push(m.id);
+    assert.ok(ids.includes('vision') && ids.includes('groq/llama-3.3-70b'));
+  });
+
   test('errors come back in the Anthropic shape', async () => {
     await assert.rejects(
       anthropic.messages.create({ model: 'no-such-model-xyz', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }),

@@ -4,9 +4,9 @@
 #include "gateway/proxy/gateway.h"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -1028,7 +1028,24 @@ upstream::Client& Gateway::ClientFor(asio::io_context& io) {
   return *service.client;
 }
 
-awaitable<void> Gateway::Models(http::ResponseWriter& w) {
+namespace {
+// The Anthropic shape of a model list (GET /v1/models with an anthropic-version header).
+std::string AnthropicModelList(const std::vector<api::ModelInfo>& models) {
+  json::array data;
+  for (const api::ModelInfo& m : models) {
+    data.push_back(json::object{{"type", "model"},
+                                {"id", m.id},
+                                {"display_name", m.id},
+                                {"created_at", "1970-01-01T00:00:00Z"}});
+  }
+  json::object out{{"data", std::move(data)}, {"has_more", false}};
+  out["first_id"] = models.empty() ? json::value(nullptr) : json::value(models.front().id);
+  out["last_id"] = models.empty() ? json::value(nullptr) : json::value(models.back().id);
+  return json::serialize(out);
+}
+}  // namespace
+
+awaitable<void> Gateway::Models(const http::Request& req, http::ResponseWriter& w) {
   std::vector<api::ModelInfo> models;
   for (const config::ModelAlias& a : config_->models) models.push_back({a.name, 0, "iris"});
   for (const config::ProviderConfig& p : config_->providers) {
@@ -1038,7 +1055,9 @@ awaitable<void> Gateway::Models(http::ResponseWriter& w) {
     }
     for (const std::string& m : p.models) models.push_back({p.name + "/" + m, 0, p.name});
   }
-  co_await w.Send(200, JsonHeaders(), api::EncodeOpenAIModelList(models));
+  co_await w.Send(200, JsonHeaders(),
+                  req.headers.Has("anthropic-version") ? AnthropicModelList(models)
+                                                       : api::EncodeOpenAIModelList(models));
 }
 
 awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
@@ -1054,7 +1073,7 @@ awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
     co_return;
   }
   if (req.method == "GET" && (path == "/v1/models" || path == "/models")) {
-    co_await Models(w);
+    co_await Models(req, w);
     co_return;
   }
   if (req.method == "GET" && path == "/healthz") {
@@ -1079,9 +1098,9 @@ awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
   }
   if (req.method == "GET") {
     if (const observe::Asset* asset = observe::FindAsset(path)) {
-      co_await w.Send(200, AssetHeaders(asset->content_type),
-                      std::string(reinterpret_cast<const char*>(asset->bytes.data()),
-                                  asset->bytes.size()));
+      co_await w.Send(
+          200, AssetHeaders(asset->content_type),
+          std::string(reinterpret_cast<const char*>(asset->bytes.data()), asset->bytes.size()));
       co_return;
     }
   }

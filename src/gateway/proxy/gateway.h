@@ -65,7 +65,8 @@ class Gateway {
   upstream::Client& ClientFor(boost::asio::io_context& io);
   const providers::Translator& TranslatorFor(config::ProviderKind kind) const;
 
-  boost::asio::awaitable<void> Models(http::ResponseWriter& writer);
+  // GET /v1/models, in the OpenAI shape or, for Anthropic SDK callers, Anthropic's.
+  boost::asio::awaitable<void> Models(const http::Request& request, http::ResponseWriter& writer);
   // GET /api/usage and /api/requests, answered from the request log on a query thread.
   boost::asio::awaitable<void> Api(const http::Request& request, http::ResponseWriter& writer);
 
