@@ -409,6 +409,14 @@ describe('bad input', () => {
     assert.equal(r.json.type, 'error');
     assert.match(r.json.error.message, /max_tokens/);
   });
+  test('an unknown path is a 404 in the caller dialect', async () => {
+    const o = await postJson(`${iris.url}/v1/nope`, {});
+    assert.equal(o.status, 404);
+    assert.match(o.json.error.message, /no route for POST \/v1\/nope/);
+    const a = await postJson(`${iris.url}/v1/nope`, {}, { 'anthropic-version': '2023-06-01' });
+    assert.equal(a.status, 404);
+    assert.equal(a.json.type, 'error');
+  });
   test('health and readiness', async () => {
     assert.equal((await fetch(`${iris.url}/healthz`)).status, 200);
     assert.equal((await fetch(`${iris.url}/readyz`)).status, 200);

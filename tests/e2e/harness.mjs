@@ -111,6 +111,13 @@ export async function startIris({ yaml, args = [], env = {} } = {}) {
     proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`iris serve exited with ${code}:\n${err}`)); });
   });
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  // A server that dies on its own is a bug worth its whole log (sanitizer reports included).
+  let stopping = false;
+  proc.on('exit', (code, signal) => {
+    if (!stopping && (signal || code !== 0)) {
+      console.error(`iris serve exited unexpectedly (code ${code}, signal ${signal}):\n${err}`);
+    }
+  });
   return {
     fakes,
     url,
@@ -119,6 +126,7 @@ export async function startIris({ yaml, args = [], env = {} } = {}) {
     exited,
     stderr: () => err,
     async stop() {
+      stopping = true;
       if (proc.exitCode === null) proc.kill('SIGTERM');
       await exited;
       await fakes.close();

@@ -1055,9 +1055,14 @@ awaitable<void> Gateway::Models(const http::Request& req, http::ResponseWriter& 
     }
     for (const std::string& m : p.models) models.push_back({p.name + "/" + m, 0, p.name});
   }
-  co_await w.Send(200, JsonHeaders(),
-                  req.headers.Has("anthropic-version") ? AnthropicModelList(models)
-                                                       : api::EncodeOpenAIModelList(models));
+  // (Not a conditional expression inside co_await: GCC 12 destroys its temporary twice.)
+  std::string body;
+  if (req.headers.Has("anthropic-version")) {
+    body = AnthropicModelList(models);
+  } else {
+    body = api::EncodeOpenAIModelList(models);
+  }
+  co_await w.Send(200, JsonHeaders(), std::move(body));
 }
 
 awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
@@ -1109,8 +1114,8 @@ awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
                                      " (try POST /v1/chat/completions, POST /v1/messages "
                                      "or GET /v1/models)");
   const bool anthropic = req.headers.Has("anthropic-version") || req.headers.Has("x-api-key");
-  co_await w.Send(api::HttpStatus(e.error_class), JsonHeaders(),
-                  anthropic ? api::AnthropicErrorBody(e) : api::OpenAIErrorBody(e));
+  std::string body = ErrorBody(anthropic ? Dialect::kAnthropic : Dialect::kOpenAI, e);
+  co_await w.Send(api::HttpStatus(e.error_class), JsonHeaders(), std::move(body));
 }
 
 }  // namespace iris::gateway::proxy
