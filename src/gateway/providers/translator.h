@@ -3,7 +3,10 @@
 // Translators are pure: no I/O, no clocks, no globals; the proxy does the I/O.
 #pragma once
 
+#include <charconv>
+#include <cmath>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,6 +17,21 @@
 #include "gateway/http/sse.h"
 
 namespace iris::gateway::providers {
+
+// The seconds of a Retry-After header value ("2", " 1.5 "); nullopt when absent, negative or
+// an HTTP-date (turning a date into seconds needs a clock, and translators have none).
+inline std::optional<double> ParseRetryAfter(std::string_view value) {
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  if (value.empty()) return std::nullopt;
+  double seconds = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (ec != std::errc() || end != value.data() + value.size() || !std::isfinite(seconds) ||
+      seconds < 0) {
+    return std::nullopt;
+  }
+  return seconds;
+}
 
 // What the proxy knows about the target when it encodes a request.
 struct TargetInfo {

@@ -531,14 +531,7 @@ class AnthropicTranslator : public Translator {
     }
     e.code = type;
     if (message.empty()) message = "HTTP " + std::to_string(status);
-    if (!retry_after.empty()) {
-      double seconds = 0;
-      auto [p, errc] =
-          std::from_chars(retry_after.data(), retry_after.data() + retry_after.size(), seconds);
-      if (errc == std::errc() && p == retry_after.data() + retry_after.size() && seconds >= 0) {
-        e.retry_after_s = seconds;
-      }
-    }
+    e.retry_after_s = ParseRetryAfter(retry_after);
     if (status == 401 || status == 403) {
       e.error_class = ErrorClass::kUpstream;
       e.message = "anthropic rejected the API key configured for this provider (HTTP " +

@@ -565,9 +565,8 @@ class GeminiTranslator : public Translator {
         }
       }
     }
-    if (!retry_after.empty()) {
-      double seconds = ParseSeconds(retry_after);
-      if (seconds >= 0) e.retry_after_s = seconds;
+    if (auto seconds = ParseRetryAfter(retry_after)) {
+      e.retry_after_s = seconds;
     }
     e.code = gstatus;
     if (message.empty()) message = "HTTP " + std::to_string(status);

@@ -652,18 +652,6 @@ ErrorFields ParseErrorBody(std::string_view body) {
   return f;
 }
 
-std::optional<double> ParseRetryAfter(std::string_view s) {
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-  if (s.empty()) return std::nullopt;
-  std::string copy(s);
-  char* end = nullptr;
-  double d = std::strtod(copy.c_str(), &end);
-  // An HTTP-date needs a clock to turn into seconds; translators have none, so it is dropped.
-  if (end != copy.c_str() + copy.size() || !(d >= 0)) return std::nullopt;
-  return d;
-}
-
 GatewayError OpenAITranslator::DecodeError(int status, std::string_view body,
                                            std::string_view retry_after) const {
   ErrorFields f = ParseErrorBody(body);
