@@ -4,7 +4,6 @@
 
 #include <boost/json.hpp>
 #include <cstdint>
-#include <cstdlib>
 #include <map>
 #include <set>
 #include <utility>
