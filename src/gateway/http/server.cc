@@ -30,6 +30,7 @@
 #include <thread>
 
 #include "base/check.h"
+#include "gateway/http/lazy_deadline.h"
 
 namespace iris::gateway::http {
 
@@ -110,7 +111,11 @@ namespace internal {
 // handlers can outlive the serving coroutine.
 struct Connection : std::enable_shared_from_this<Connection> {
   Connection(Server* s, Server::Worker* w, tcp::socket sock)
-      : server(s), worker(w), socket(std::move(sock)), timer(socket.get_executor()) {
+      : server(s), worker(w), socket(std::move(sock)), deadline(socket.get_executor(), [this] {
+          timed_out = true;
+          error_code ignored;
+          socket.cancel(ignored);
+        }) {
     error_code ec;
     auto ep = socket.remote_endpoint(ec);
     if (!ec) remote = FormatEndpoint(ep);
@@ -118,42 +123,15 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
   const ServerOptions& options() const { return server->options_; }
 
-  // The deadline: on expiry it cancels the socket's pending operations. One timer wait stays
-  // pending and is re-armed only when a deadline moves earlier than it, so arming and
-  // disarming around every read and write costs no system call and no handler; an expiry
-  // that finds the deadline moved later waits again. The wait holds only a weak reference.
+  // The deadline of the current read or write (lazy_deadline.h): on expiry it cancels the
+  // socket's pending operations.
   void ArmAt(Clock::time_point when) {
     timed_out = false;
-    armed = true;
-    deadline = when;
-    if (!timer_waiting || when < timer.expiry()) StartTimer(when);
+    deadline.Arm(when);
   }
   void ArmFor(std::chrono::milliseconds d) { ArmAt(Clock::now() + d); }
-  void Disarm() { armed = false; }
-  void StopTimer() {
-    armed = false;
-    timer_waiting = false;
-    ++timer_gen;
-    timer.cancel();
-  }
-  void StartTimer(Clock::time_point when) {
-    timer_waiting = true;
-    ++timer_gen;
-    timer.expires_at(when);
-    timer.async_wait([weak = weak_from_this(), gen = timer_gen](error_code ec) {
-      auto self = weak.lock();
-      if (ec || !self || gen != self->timer_gen) return;
-      self->timer_waiting = false;
-      if (!self->armed) return;
-      if (Clock::now() < self->deadline) {
-        self->StartTimer(self->deadline);
-        return;
-      }
-      self->timed_out = true;
-      error_code ignored;
-      self->socket.cancel(ignored);
-    });
-  }
+  void Disarm() { deadline.Disarm(); }
+  void StopTimer() { deadline.Stop(); }
 
   // Client-disconnect detection while the handler runs: a pending readiness wait. Readable
   // with nothing to peek means EOF (or an error): the client is gone.
@@ -265,13 +243,9 @@ struct Connection : std::enable_shared_from_this<Connection> {
   Server* server;
   Server::Worker* worker;
   tcp::socket socket;
-  asio::steady_timer timer;
+  LazyDeadline deadline;
   beast::flat_buffer buffer;
   std::string remote;
-  uint64_t timer_gen = 0;
-  Clock::time_point deadline;
-  bool armed = false;          // a deadline applies to the current operation
-  bool timer_waiting = false;  // a timer wait is pending
   bool timed_out = false;
   bool idle = false;  // waiting for the first byte of a request
   bool gone = false;

@@ -24,6 +24,8 @@
 #include <map>
 #include <mutex>
 
+#include "gateway/http/lazy_deadline.h"
+
 namespace iris::gateway::upstream {
 
 namespace beast = boost::beast;
@@ -209,7 +211,11 @@ namespace internal {
 // One outbound connection (plain or TLS). Shared so timer and cancel handlers can outlive
 // the coroutine that armed them.
 struct Connection : std::enable_shared_from_this<Connection> {
-  explicit Connection(const asio::any_io_executor& ex) : socket(ex), timer(ex) {}
+  explicit Connection(const asio::any_io_executor& ex)
+      : socket(ex), deadline(ex, [this] {
+          timed_out = true;
+          Interrupt();
+        }) {}
 
   tcp::socket& lowest() { return tls ? tls->next_layer() : socket; }
 
@@ -220,13 +226,11 @@ struct Connection : std::enable_shared_from_this<Connection> {
     if (resolver != nullptr) resolver->cancel();
   }
 
-  // Arms the deadline `stage` from now, capped by `total`; `message` is the error an expiry
-  // produces. Lazy like the server's: one wait stays pending and is re-armed only when a
-  // deadline moves earlier, so the many arm/disarm pairs of an exchange cost no system call.
+  // Arms the deadline `stage` from now, capped by `total` (lazy_deadline.h); the message is
+  // the error an expiry produces.
   void Arm(milliseconds stage, Clock::time_point total, std::string stage_message,
            std::string total_message) {
     timed_out = false;
-    armed = true;
     Clock::time_point when = Clock::now() + stage;
     if (when >= total) {
       when = total;
@@ -234,33 +238,10 @@ struct Connection : std::enable_shared_from_this<Connection> {
     } else {
       timeout_message = std::move(stage_message);
     }
-    deadline = when;
-    if (!timer_waiting || when < timer.expiry()) StartTimer(when);
+    deadline.Arm(when);
   }
-  void Disarm() { armed = false; }
-  void StopTimer() {
-    armed = false;
-    timer_waiting = false;
-    ++timer_gen;
-    timer.cancel();
-  }
-  void StartTimer(Clock::time_point when) {
-    timer_waiting = true;
-    ++timer_gen;
-    timer.expires_at(when);
-    timer.async_wait([weak = weak_from_this(), gen = timer_gen](error_code ec) {
-      auto self = weak.lock();
-      if (ec || !self || gen != self->timer_gen) return;
-      self->timer_waiting = false;
-      if (!self->armed) return;
-      if (Clock::now() < self->deadline) {
-        self->StartTimer(self->deadline);
-        return;
-      }
-      self->timed_out = true;
-      self->Interrupt();
-    });
-  }
+  void Disarm() { deadline.Disarm(); }
+  void StopTimer() { deadline.Stop(); }
 
   asio::awaitable<std::pair<error_code, size_t>> ReadSome(asio::mutable_buffer into) {
     if (tls) {
@@ -296,16 +277,12 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
   tcp::socket socket;                             // plain connections and until TLS starts
   std::unique_ptr<ssl::stream<tcp::socket>> tls;  // owns the socket once TLS is on
-  asio::steady_timer timer;
+  http::LazyDeadline deadline;
   tcp::resolver* resolver = nullptr;  // while resolving
   beast::flat_buffer buffer;          // bytes read but not parsed yet
   std::string key;                    // pool key
   std::string peer;                   // "host:port" for messages
   Clock::time_point idle_since;
-  uint64_t timer_gen = 0;
-  Clock::time_point deadline;
-  bool armed = false;          // a deadline applies to the current operation
-  bool timer_waiting = false;  // a timer wait is pending
   bool timed_out = false;
   std::string timeout_message;
   bool interrupted_by_cancel = false;
