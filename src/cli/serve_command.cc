@@ -2,7 +2,9 @@
 // SmolVLM2 model when one is available, listens, and drains gracefully on SIGTERM/SIGINT.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -57,6 +59,18 @@ Result<std::string> LocateLocalModel(const std::string& spec, bool explicit_spec
   std::fprintf(stderr, "iris serve: %s is not in the Hugging Face cache; downloading it\n",
                spec.c_str());
   return PullModel(spec, /*offline=*/false, std::chrono::seconds(5));
+}
+
+// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit now in force.
+int64_t RaiseDescriptorLimit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1024;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = std::min<rlim_t>(lim.rlim_max, rlim_t{1} << 20);
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  return lim.rlim_cur == RLIM_INFINITY ? (int64_t{1} << 20) : static_cast<int64_t>(lim.rlim_cur);
 }
 
 int Serve(const ServeFlags& f) {
@@ -141,7 +155,17 @@ int Serve(const ServeFlags& f) {
     }
     so.host = addr->host;
     so.port = addr->port;
+    // The gateway checks Host headers against the address it really listens on.
+    auto copy = std::make_shared<gw::config::Config>(*config);
+    copy->server.listen = *addr;
+    config = std::move(copy);
   }
+  // Every client connection may hold an upstream one too: the descriptor limit is raised to
+  // its hard maximum, and connections are capped below it (idle ones closed first).
+  const int64_t fd_limit = RaiseDescriptorLimit();
+  so.max_connections = config->server.max_connections > 0
+                           ? config->server.max_connections
+                           : static_cast<int>(std::max<int64_t>(64, (fd_limit - 128) / 2));
   so.threads = f.threads > 0 ? f.threads : config->server.threads;
   so.max_body_bytes = static_cast<size_t>(config->server.max_body_bytes);
   so.header_timeout = config->server.header_timeout;
@@ -298,6 +322,14 @@ int Serve(const ServeFlags& f) {
   std::fprintf(stderr, "iris serve: %s received; finishing requests in flight (up to %lld ms)\n",
                sig == SIGINT ? "SIGINT" : "SIGTERM",
                static_cast<long long>(config->server.shutdown_grace.count()));
+  // A second signal means "now": exit at once without waiting for the drain.
+  std::thread([signals] {
+    int again = 0;
+    sigwait(&signals, &again);
+    std::fprintf(stderr, "iris serve: second signal; exiting now\n");
+    std::fflush(stderr);
+    std::_Exit(130);
+  }).detach();
   gateway->SetDraining();
   server.Shutdown(config->server.shutdown_grace);
   server.Wait();

@@ -16,8 +16,13 @@
 //   no-terminator[-<tag>]     stream a full answer but omit [DONE] / message_stop / finishReason
 //   malformed[-<tag>]         stream one delta, then a data line that is not JSON
 //   trickle-<ms>[-<tag>]      stream each word <ms> apart
+//   sse-flood[-<tag>]         send the stream's headers, then one endless data line
+//   leak-key[-<tag>]          answer 401 with an error text that quotes a key and a token
 // Anything else answers "Hello from <provider>" plus an echo of the last user text.
-// GET /_stats gives request counts per provider/model; GET /_last/<provider> the last body.
+// GET /_stats gives request counts per provider/model; GET /_last/<provider> the last body;
+// GET /_seen every request line received, in order (smuggled requests show up here).
+// Images by URL: /_image.png, /_slow_image.png (never answers), /_not_image.png (HTML sent
+// as image/png), /_page.html (text/html).
 import http from 'node:http';
 
 const KEY = process.env.FAKE_UPSTREAM_KEY || 'test-key';
@@ -264,8 +269,20 @@ export function startFakes({ port = 0, host = '127.0.0.1' } = {}) {
   const last = {};
   const counters = {};
   const sockets = new Set();
+  const seen = [];
   const server = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
     const url = new URL(req.url, 'http://x');
+    if (req.method === 'GET' && url.pathname === '/_seen') return sendJson(res, 200, seen);
+    if (req.method === 'GET' && url.pathname === '/_slow_image.png') return; // never answers
+    if (req.method === 'GET' && url.pathname === '/_not_image.png') {
+      res.writeHead(200, { 'content-type': 'image/png' });
+      return res.end('<html>not an image</html>');
+    }
+    if (req.method === 'GET' && url.pathname === '/_page.html') {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      return res.end('<html>internal page</html>');
+    }
     // A picture to link to by URL (for providers that need the bytes, the gateway fetches it).
     if (req.method === 'GET' && url.pathname === '/_image.png') {
       const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
@@ -317,6 +334,17 @@ export function startFakes({ port = 0, host = '127.0.0.1' } = {}) {
         }
       }
       if (fault.startsWith('stall-headers')) return; // never answer; the socket stays open
+      if (fault.startsWith('leak-key')) {
+        return sendJson(res, 401, providerError(provider, 401,
+          'Incorrect API key provided: sk-proj-LEAKEDLEAKEDLEAKED1234. Authorization: Bearer tok_LEAKEDLEAKED99'));
+      }
+      if (fault.startsWith('sse-flood') && stream) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('data: ');
+        const chunk = 'x'.repeat(64 * 1024);
+        const flood = () => { if (!res.destroyed && res.write(chunk)) setImmediate(flood); else if (!res.destroyed) res.once('drain', flood); };
+        return flood();
+      }
       const answer = planAnswer(provider, body);
       if (!stream) return sendJson(res, 200, jsonAnswer(provider, model, body, answer));
       const frames = streamFrames(provider, model, body, answer, { terminator: !fault.startsWith('no-terminator') });
@@ -351,6 +379,7 @@ export function startFakes({ port = 0, host = '127.0.0.1' } = {}) {
         urls: { openai: `${base}/openai/v1`, mistral: `${base}/mistral/v1`, compat: `${base}/compat/v1`, anthropic: `${base}/anthropic/v1`, gemini: `${base}/gemini/v1beta` },
         stats,
         aborted,
+        seen,
         last,
         close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
       });

@@ -90,7 +90,7 @@ describe('openai SDK', () => {
       messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `${iris.fakes.base}/_nope.png` } }] }],
     });
     assert.equal(r.status, 400, r.text);
-    assert.match(r.json.error.message, /could not fetch image/);
+    assert.match(r.json.error.message, /could not be fetched as an image/);
   });
 
   // Cost to the micro-dollar from each provider's own usage shape, streamed and not.

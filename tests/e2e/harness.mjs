@@ -23,6 +23,7 @@ providers:
   groq:      { kind: openai-compatible, base_url: ${fakes.urls.compat}, api_key_env: FAKE_COMPAT_KEY, models: [llama-3.3-70b] }
   nokey:     { kind: openai, base_url: ${fakes.urls.openai}, api_key_env: IRIS_TEST_UNSET_KEY }
   local:     { kind: local, model: ${tinyModel} }
+image_fetch: { enabled: true, allow_private: true }
 routing:
   backoff_base_ms: 10
   backoff_max_ms: 50

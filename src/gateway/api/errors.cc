@@ -197,4 +197,79 @@ GatewayError FromStatus(const Status& status) {
   return e;
 }
 
+namespace {
+
+bool IsTokenChar(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+         c == '_' || c == '.' || c == '~' || c == '+' || c == '/' || c == '=';
+}
+
+// Replaces every run of token characters that starts with `prefix` (case-sensitive) and is
+// at least `min_len` long after it.
+void RedactAfter(std::string& text, std::string_view prefix, size_t min_len, bool keep_prefix) {
+  size_t pos = 0;
+  while ((pos = text.find(prefix, pos)) != std::string::npos) {
+    size_t end = pos + prefix.size();
+    while (end < text.size() && IsTokenChar(text[end])) ++end;
+    if (end - pos - prefix.size() >= min_len) {
+      const size_t from = keep_prefix ? pos + prefix.size() : pos;
+      text.replace(from, end - from, "[redacted]");
+      pos = from + 10;
+    } else {
+      pos = end;
+    }
+  }
+}
+
+}  // namespace
+
+std::string RedactSecrets(std::string text) {
+  RedactAfter(text, "Bearer ", 8, true);
+  RedactAfter(text, "bearer ", 8, true);
+  for (std::string_view prefix : {"sk-", "AIza", "gsk_", "xai-", "hf_", "sk_"}) {
+    RedactAfter(text, prefix, 12, false);
+  }
+  for (std::string_view param : {"key=", "api_key=", "apikey=", "token="}) {
+    RedactAfter(text, param, 4, true);
+  }
+  return text;
+}
+
+std::string HidePeer(std::string message, std::string_view url, std::string_view provider) {
+  size_t scheme = url.find("://");
+  if (scheme != std::string_view::npos) {
+    std::string_view authority = url.substr(scheme + 3);
+    authority = authority.substr(0, authority.find_first_of("/?#"));
+    if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
+      authority.remove_prefix(at + 1);
+    }
+    std::string_view host = authority;
+    if (!host.empty() && host.front() == '[') {
+      host = host.substr(0, host.find(']') + 1);
+    } else {
+      host = host.substr(0, host.find(':'));
+    }
+    std::string bare(host);
+    if (bare.size() > 2 && bare.front() == '[') bare = bare.substr(1, bare.size() - 2);
+    // Longest forms first: "[::1]:8080", "host:443", "[::1]", "host".
+    for (const std::string& h : {std::string(host), bare}) {
+      if (h.empty()) continue;
+      size_t pos = 0;
+      while ((pos = message.find(h, pos)) != std::string::npos) {
+        size_t end = pos + h.size();
+        if (end < message.size() && message[end] == ':') {
+          size_t digits = end + 1;
+          while (digits < message.size() && message[digits] >= '0' && message[digits] <= '9') {
+            ++digits;
+          }
+          if (digits > end + 1) end = digits;
+        }
+        message.replace(pos, end - pos, provider);
+        pos += provider.size();
+      }
+    }
+  }
+  return RedactSecrets(std::move(message));
+}
+
 }  // namespace iris::gateway::api

@@ -98,3 +98,33 @@ TEST(FromStatus, Codes) {
 
 }  // namespace
 }  // namespace iris::gateway::api
+
+namespace iris::gateway::api {
+namespace {
+
+TEST(RedactTest, KeyShapesAndBearerTokensAreRedacted) {
+  const std::string text =
+      "Incorrect API key provided: sk-proj-abcdefghijklmnop1234. Header was Bearer "
+      "abc123def456ghi789; google said AIzaSyA1234567890abcdefghijklmnop and url ?key=secretvalue";
+  const std::string out = RedactSecrets(text);
+  EXPECT_EQ(out.find("sk-proj-abcdefghijklmnop1234"), std::string::npos) << out;
+  EXPECT_EQ(out.find("abc123def456ghi789"), std::string::npos) << out;
+  EXPECT_EQ(out.find("AIzaSyA1234567890"), std::string::npos) << out;
+  EXPECT_EQ(out.find("secretvalue"), std::string::npos) << out;
+  EXPECT_NE(out.find("Incorrect API key provided"), std::string::npos);
+  EXPECT_EQ(RedactSecrets("model gpt-4o-mini not found"), "model gpt-4o-mini not found");
+}
+
+TEST(RedactTest, HidePeerRemovesHostsAndPorts) {
+  EXPECT_EQ(HidePeer("connect to 10.1.2.3:8443 failed: Connection refused",
+                     "https://10.1.2.3:8443/v1/chat/completions", "vllm"),
+            "connect to vllm failed: Connection refused");
+  EXPECT_EQ(HidePeer("no response headers from api.openai.com:443 within 100 ms",
+                     "https://api.openai.com/v1/chat/completions", "openai"),
+            "no response headers from openai within 100 ms");
+  EXPECT_EQ(HidePeer("connect to [::1]:9000 failed", "http://[::1]:9000/v1", "local-llm"),
+            "connect to local-llm failed");
+}
+
+}  // namespace
+}  // namespace iris::gateway::api

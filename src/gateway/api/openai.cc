@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 #include <cmath>
 #include <limits>
+#include <unordered_set>
 #include <utility>
 
 #include "base/json.h"
@@ -127,11 +128,12 @@ Result<std::optional<double>> OptNumberInRange(const json::object& o, std::strin
   return std::optional<double>(d);
 }
 
+// Linear in the sizes (a hashed set, not a scan per entry): a caller's list of a hundred
+// thousand names must not hold a worker for seconds before the limits check refuses it.
 void AppendUnique(std::vector<std::string>& to, const std::vector<std::string>& from) {
+  std::unordered_set<std::string> seen(to.begin(), to.end());
   for (const std::string& s : from) {
-    bool seen = false;
-    for (const std::string& t : to) seen = seen || t == s;
-    if (!seen) to.push_back(s);
+    if (seen.insert(s).second) to.push_back(s);
   }
 }
 

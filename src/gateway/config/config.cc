@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 namespace iris::gateway::config {
@@ -300,10 +301,26 @@ constexpr std::string_view kSecretMessage =
     "secrets are referenced by environment variable: use api_key_env";
 
 void ParseServer(const YAML::Node& node, ServerConfig& server, Problems& problems) {
-  auto m = MapView::Open(node, "server", problems,
-                         {"listen", "threads", "max_body_bytes", "header_timeout_ms",
-                          "body_timeout_ms", "idle_timeout_ms", "shutdown_grace_ms"});
+  auto m = MapView::Open(
+      node, "server", problems,
+      {"listen", "threads", "max_body_bytes", "header_timeout_ms", "body_timeout_ms",
+       "idle_timeout_ms", "shutdown_grace_ms", "allowed_hosts", "cors", "max_connections"});
   if (!m) return;
+  if (auto hosts = ReadStringList(m->Find("allowed_hosts"), "server.allowed_hosts", problems)) {
+    server.allowed_hosts = std::move(*hosts);
+  }
+  if (const Field* c = m->Find("cors")) {
+    if (auto cm = MapView::Open(c->value, "server.cors", problems, {"allow_origins"})) {
+      if (auto origins =
+              ReadStringList(cm->Find("allow_origins"), "server.cors.allow_origins", problems)) {
+        server.cors.allow_origins = std::move(*origins);
+      }
+    }
+  }
+  if (auto v =
+          ReadInt(m->Find("max_connections"), "server.max_connections", problems, 0, 1'000'000)) {
+    server.max_connections = static_cast<int>(*v);
+  }
   if (auto listen = ReadString(m->Find("listen"), "server.listen", problems)) {
     Result<ListenAddress> parsed = ParseListenAddress(*listen);
     if (parsed.ok()) {
@@ -658,6 +675,64 @@ void ParseRouting(const YAML::Node& node, RoutingConfig& routing, Problems& prob
   }
 }
 
+std::optional<bool> ReadBool(const Field* f, std::string_view path, Problems& problems) {
+  if (f == nullptr) return std::nullopt;
+  if (f->value.IsScalar()) {
+    const std::string& t = f->value.Scalar();
+    if (t == "true") return true;
+    if (t == "false") return false;
+  }
+  problems.Add(f->value.IsNull() ? f->key_node : f->value, path, "expected true or false");
+  return std::nullopt;
+}
+
+void ParseImageFetch(const YAML::Node& node, ImageFetchConfig& fetch, Problems& problems) {
+  auto m = MapView::Open(node, "image_fetch", problems,
+                         {"enabled", "allow_hosts", "allow_private", "use_proxy", "max_bytes",
+                          "max_per_request", "timeout_ms"});
+  if (!m) return;
+  if (auto v = ReadBool(m->Find("enabled"), "image_fetch.enabled", problems)) fetch.enabled = *v;
+  if (auto v = ReadStringList(m->Find("allow_hosts"), "image_fetch.allow_hosts", problems)) {
+    fetch.allow_hosts = std::move(*v);
+  }
+  if (auto v = ReadBool(m->Find("allow_private"), "image_fetch.allow_private", problems)) {
+    fetch.allow_private = *v;
+  }
+  if (auto v = ReadBool(m->Find("use_proxy"), "image_fetch.use_proxy", problems)) {
+    fetch.use_proxy = *v;
+  }
+  if (auto v =
+          ReadInt(m->Find("max_bytes"), "image_fetch.max_bytes", problems, 1, int64_t{1} << 30)) {
+    fetch.max_bytes = *v;
+  }
+  if (auto v =
+          ReadInt(m->Find("max_per_request"), "image_fetch.max_per_request", problems, 0, 1000)) {
+    fetch.max_per_request = static_cast<int>(*v);
+  }
+  ReadMs(*m, "timeout_ms", fetch.timeout, problems);
+}
+
+void ParseLimits(const YAML::Node& node, LimitsConfig& limits, Problems& problems) {
+  auto m = MapView::Open(
+      node, "limits", problems,
+      {"max_images", "max_image_bytes", "max_total_image_bytes", "max_fallback_models",
+       "max_provider_hints", "max_attempts", "max_stream_event_bytes", "max_metric_models"});
+  if (!m) return;
+  auto read_int = [&](std::string_view key, auto& out, int64_t min, int64_t max) {
+    if (auto v = ReadInt(m->Find(key), Join("limits", key), problems, min, max)) {
+      out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
+    }
+  };
+  read_int("max_images", limits.max_images, 0, 10'000);
+  read_int("max_image_bytes", limits.max_image_bytes, 1, int64_t{1} << 30);
+  read_int("max_total_image_bytes", limits.max_total_image_bytes, 1, int64_t{4} << 30);
+  read_int("max_fallback_models", limits.max_fallback_models, 0, 1000);
+  read_int("max_provider_hints", limits.max_provider_hints, 0, 1000);
+  read_int("max_attempts", limits.max_attempts, 1, 1000);
+  read_int("max_stream_event_bytes", limits.max_stream_event_bytes, 1024, int64_t{1} << 30);
+  read_int("max_metric_models", limits.max_metric_models, 1, 100'000);
+}
+
 void ParseStore(const Field& f, std::string& store, Problems& problems) {
   auto s = ReadString(&f, "store", problems);
   if (!s) return;
@@ -863,9 +938,9 @@ Result<std::shared_ptr<const Config>> LoadConfigString(std::string_view yaml, co
   auto config = std::make_shared<Config>();
   config->server.threads = HardwareThreads();
   Problems problems;
-  auto top =
-      MapView::Open(root, "", problems,
-                    {"server", "providers", "models", "defaults", "routing", "store", "pricing"});
+  auto top = MapView::Open(root, "", problems,
+                           {"server", "providers", "models", "defaults", "routing", "store",
+                            "pricing", "image_fetch", "limits"});
   if (!top) return problems.ToStatus(source_name);
 
   if (const Field* f = top->Find("server")) ParseServer(f->value, config->server, problems);
@@ -873,6 +948,10 @@ Result<std::shared_ptr<const Config>> LoadConfigString(std::string_view yaml, co
   if (const Field* f = top->Find("routing")) ParseRouting(f->value, config->routing, problems);
   if (const Field* f = top->Find("store")) ParseStore(*f, config->store, problems);
   if (const Field* f = top->Find("pricing")) ParsePricing(f->value, *config, problems);
+  if (const Field* f = top->Find("image_fetch")) {
+    ParseImageFetch(f->value, config->image_fetch, problems);
+  }
+  if (const Field* f = top->Find("limits")) ParseLimits(f->value, config->limits, problems);
 
   // Every configured name, even of a provider with errors, so a typo in one provider's body
   // does not also fail every alias that uses it.

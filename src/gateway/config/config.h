@@ -43,8 +43,22 @@ struct ListenAddress {
 // Parses "host:port", "[v6]:port" or ":port" (all IPv4 interfaces).
 Result<ListenAddress> ParseListenAddress(std::string_view text);
 
+// Which browsers may call the API (CORS). Off by default: a request with an Origin header that
+// is not the gateway's own is refused, so a web page cannot spend the operator's keys.
+struct CorsConfig {
+  std::vector<std::string> allow_origins;  // "https://app.example.com", or "*" for any
+};
+
 struct ServerConfig {
   ListenAddress listen{"127.0.0.1", 8080};
+  // Host header values served besides the listen address itself (names, with or without a
+  // port). On a loopback listen address only loopback names are served unless listed here
+  // (DNS rebinding); on a wildcard address every Host is served unless this list is set.
+  std::vector<std::string> allowed_hosts;
+  CorsConfig cors;
+  // Open client connections at most; past it the oldest idle keep-alive connection is closed,
+  // and a new connection is refused when none is idle. 0: derived from the descriptor limit.
+  int max_connections = 0;
   int threads = 1;                                   // workers; default: hardware threads
   int64_t max_body_bytes = 32 << 20;                 // request bodies carry base64 images
   std::chrono::milliseconds header_timeout{10'000};  // first request line + headers
@@ -69,6 +83,37 @@ struct ProviderConfig {
   // server prints `disabled_reason` ("OPENAI_API_KEY not set").
   bool enabled = true;
   std::string disabled_reason;
+};
+
+// Image URLs a caller sends are fetched by iris only for targets that need the bytes (the
+// local model, Gemini), only when enabled, and never from internal addresses unless allowed.
+struct ImageFetchConfig {
+  bool enabled = false;
+  // Hosts that may be fetched from: "images.example.com", "*.example.com" (subdomains), or
+  // empty for any public host.
+  std::vector<std::string> allow_hosts;
+  // Fetch from loopback, private, link-local, unique-local ... addresses too (an intranet
+  // image server, tests). Off: only public unicast addresses are connected to.
+  bool allow_private = false;
+  // Go through HTTPS_PROXY/HTTP_PROXY like provider calls; off: always direct, so the
+  // address check sees the real destination.
+  bool use_proxy = false;
+  int64_t max_bytes = 10 << 20;               // one fetched image
+  int max_per_request = 8;                    // URLs fetched for one request
+  std::chrono::milliseconds timeout{10'000};  // one fetch, connect to last byte
+};
+
+// What one request may make iris do. Every bound a caller can push on lives here, with a
+// default a real client never reaches.
+struct LimitsConfig {
+  int max_images = 100;                      // image parts in one request (Anthropic's cap)
+  int64_t max_image_bytes = 20 << 20;        // one inline image, decoded
+  int64_t max_total_image_bytes = 40 << 20;  // all images of one request, inline and fetched
+  int max_fallback_models = 8;               // entries of models / routing.models
+  int max_provider_hints = 16;               // entries of provider.order / provider.only
+  int max_attempts = 10;                     // upstream attempts per request, retries included
+  int64_t max_stream_event_bytes = 4 << 20;  // one upstream SSE line or event
+  int max_metric_models = 256;  // distinct model labels on /metrics; more fold into "other"
 };
 
 // Deadlines of one attempt (connect, first token, gap between chunks) and of the whole request
@@ -129,6 +174,8 @@ struct Config {
   int default_retries = 2;                // `defaults:`; aliases inherit them
   Timeouts default_timeouts;
   RoutingConfig routing;
+  ImageFetchConfig image_fetch;
+  LimitsConfig limits;
   std::string store;  // a SQLite path or a postgres:// URL; empty = the default location
   std::map<std::string, ModelPrice, std::less<>> pricing;  // model id -> price
 

@@ -17,6 +17,36 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
+bool IsValidFieldName(std::string_view name) {
+  if (name.empty() || name.size() > 256) return false;
+  for (char ch : name) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(ch) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsValidFieldValue(std::string_view value) {
+  if (value.size() > (64 << 10)) return false;
+  for (char ch : value) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
+bool IsValidRequestTarget(std::string_view target) {
+  if (target.empty() || target.size() > (64 << 10)) return false;
+  for (char ch : target) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
+
 void Headers::Set(std::string_view name, std::string value) {
   Remove(name);
   fields_.emplace_back(std::string(name), std::move(value));

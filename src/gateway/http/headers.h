@@ -12,6 +12,21 @@ namespace iris::gateway::http {
 // ASCII case-insensitive equality (header names are ASCII tokens).
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
+// What may be written on the wire. Every request line and header that iris writes goes
+// through these checks, so no caller-supplied byte can end a line early and start another
+// (request smuggling, header injection).
+//
+// A field name is an RFC 9110 token: 1*tchar, at most 256 bytes.
+bool IsValidFieldName(std::string_view name);
+// A field value holds visible ASCII, obs-text (0x80-0xFF), spaces and tabs: never CR, LF,
+// NUL or another control byte. At most 64 KiB.
+bool IsValidFieldValue(std::string_view value);
+// A request target in origin form ("/path?query") or absolute form: visible ASCII only
+// (no space, no control byte, no byte >= 0x80), non-empty, at most 64 KiB.
+bool IsValidRequestTarget(std::string_view target);
+// A method is a token (GET, POST, ...).
+inline bool IsValidMethod(std::string_view method) { return IsValidFieldName(method); }
+
 // Header fields in arrival order; duplicates are kept. Lookups are linear, which beats a map
 // for the dozen fields a request carries. A value type; not thread-safe.
 class Headers {

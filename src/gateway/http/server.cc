@@ -46,6 +46,24 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 void Log(const std::string& message) { std::fprintf(stderr, "iris http: %s\n", message.c_str()); }
 
+// At most one line per second for errors a flood can repeat (accept failures, refused
+// connections); the lines in between are counted and reported with the next one.
+void LogRateLimited(const std::string& message) {
+  static std::atomic<int64_t> last_ms{0};
+  static std::atomic<int64_t> suppressed{0};
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  int64_t last = last_ms.load(std::memory_order_relaxed);
+  if (now - last < 1000 || !last_ms.compare_exchange_strong(last, now)) {
+    suppressed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const int64_t n = suppressed.exchange(0, std::memory_order_relaxed);
+  Log(n > 0 ? message + " (and " + std::to_string(n) + " more like it in the last second)"
+            : message);
+}
+
 std::string FormatEndpoint(const tcp::endpoint& ep) {
   std::string addr = ep.address().to_string();
   if (ep.address().is_v6()) addr = "[" + addr + "]";
@@ -419,6 +437,16 @@ std::string ResponseWriter::Head(int status, const Headers& headers, bool chunke
       if (EqualsIgnoreCase(value, "close")) close = true;
       continue;
     }
+    // A field that could end the line early never reaches the wire (handlers validate or
+    // encode what they reflect; this is the last line of defence).
+    if (!IsValidFieldName(name) || !IsValidFieldValue(value)) continue;
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  for (const auto& [name, value] : default_headers_) {
+    if (!IsValidFieldName(name) || !IsValidFieldValue(value)) continue;
     out += name;
     out += ": ";
     out += value;
@@ -482,6 +510,12 @@ asio::awaitable<Status> ResponseWriter::Finish() {
 namespace {
 
 asio::awaitable<void> RunConnection(Server* server, Server::Worker* worker, tcp::socket socket) {
+  if (!server->AdmitConnection(*worker)) {
+    error_code ignored;
+    socket.close(ignored);
+    --worker->open;
+    co_return;
+  }
   auto conn = std::make_shared<internal::Connection>(server, worker, std::move(socket));
   worker->conns.push_front(conn);
   conn->self_it = worker->conns.begin();
@@ -571,7 +605,7 @@ Status Server::Start() {
           if (aec) {
             if (aec == asio::error::operation_aborted || !home.acceptor->is_open()) co_return;
             // Out of descriptors or a transient error: back off instead of spinning.
-            Log("accept failed: " + aec.message());
+            LogRateLimited("accept failed: " + aec.message());
             backoff.expires_after(std::chrono::milliseconds(50));
             co_await backoff.async_wait(kNoThrow);
             continue;
@@ -637,12 +671,33 @@ void Server::Wait() {
   }
 }
 
+bool Server::AdmitConnection(Worker& worker) {
+  const int max = options_.max_connections;
+  if (max <= 0 || stats().connections_open <= max) return true;
+  // Over the cap: the oldest idle keep-alive connection of this worker makes room (the list
+  // is newest first); with none idle, the new connection is refused.
+  for (auto it = worker.conns.rbegin(); it != worker.conns.rend(); ++it) {
+    if ((*it)->idle) {
+      (*it)->CloseSocket();
+      idle_closed_.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+  }
+  connections_refused_.fetch_add(1, std::memory_order_relaxed);
+  LogRateLimited("connection limit of " + std::to_string(max) +
+                 " reached with no idle connection to close: refusing a new one "
+                 "(server.max_connections)");
+  return false;
+}
+
 ServerStats Server::stats() const {
   ServerStats s;
   for (const auto& w : workers_) s.connections_open += w->open.load(std::memory_order_relaxed);
   s.requests_in_flight = requests_in_flight_.load(std::memory_order_relaxed);
   s.requests_total = requests_total_.load(std::memory_order_relaxed);
   s.handler_errors = handler_errors_.load(std::memory_order_relaxed);
+  s.connections_refused = connections_refused_.load(std::memory_order_relaxed);
+  s.idle_connections_closed = idle_closed_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -30,6 +30,10 @@ struct ServerOptions {
   std::chrono::milliseconds header_timeout{10000};  // connection/first byte -> end of head: 408
   std::chrono::milliseconds body_timeout{30000};    // reading the body; also each response write
   std::chrono::milliseconds idle_timeout{60000};    // keep-alive wait for the next request
+  // Open connections at most (0: no cap). A connection past the cap closes its worker's
+  // oldest idle keep-alive connection to make room, or is closed at once when none is idle,
+  // so idle clients can never lock new ones out.
+  int max_connections = 0;
 };
 
 // One parsed request. Owned by the connection; valid for the duration of the handler call.
@@ -65,6 +69,12 @@ class ResponseWriter {
   // Sends the terminating chunk. If the handler returns without it, the server sends it.
   asio::awaitable<Status> Finish();
 
+  // A header every response head of this request carries (CORS headers set before the
+  // handler decides what to answer). Invalid fields are dropped when the head is written.
+  void AddDefaultHeader(std::string name, std::string value) {
+    default_headers_.emplace_back(std::move(name), std::move(value));
+  }
+
   // True once the peer closed or reset the connection, or a write failed.
   bool client_gone() const;
   // True once the response head went out.
@@ -80,6 +90,7 @@ class ResponseWriter {
 
   internal::Connection* conn_;
   CancelToken cancel_;
+  std::vector<std::pair<std::string, std::string>> default_headers_;
   bool started_ = false;
   bool finished_ = false;
   bool chunked_ = false;
@@ -96,8 +107,10 @@ using Handler = std::function<asio::awaitable<void>(Request&, ResponseWriter&)>;
 struct ServerStats {
   int64_t connections_open = 0;
   int64_t requests_in_flight = 0;
-  int64_t requests_total = 0;  // requests handed to the handler, ever
-  int64_t handler_errors = 0;  // handler throws and handlers that sent nothing (500s)
+  int64_t requests_total = 0;           // requests handed to the handler, ever
+  int64_t handler_errors = 0;           // handler throws and handlers that sent nothing (500s)
+  int64_t connections_refused = 0;      // closed at once: the cap was reached, none idle
+  int64_t idle_connections_closed = 0;  // idle keep-alive connections closed to make room
 };
 
 // The server. One listening socket, accepted on worker 0 and handed to the least-loaded
@@ -129,6 +142,9 @@ class Server {
   bool shutting_down() const { return shutting_down_.load(std::memory_order_relaxed); }
 
   struct Worker;  // internal
+  // Internal (the accept path): whether a connection just accepted on `worker` may be served
+  // under max_connections, closing an idle one to make room when needed.
+  bool AdmitConnection(Worker& worker);
 
  private:
   ServerOptions options_;
@@ -140,6 +156,8 @@ class Server {
   std::atomic<int64_t> requests_in_flight_{0};
   std::atomic<int64_t> requests_total_{0};
   std::atomic<int64_t> handler_errors_{0};
+  std::atomic<int64_t> connections_refused_{0};
+  std::atomic<int64_t> idle_closed_{0};
 
   friend struct internal::Connection;
 };

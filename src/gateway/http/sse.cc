@@ -5,6 +5,7 @@
 namespace iris::gateway::http {
 
 void SseParser::Feed(std::string_view bytes, std::vector<SseEvent>& out) {
+  if (overflowed_) return;
   bytes_seen_ += bytes.size();
   // A UTF-8 BOM may start the stream, possibly split across feeds: match it byte by byte.
   static constexpr std::string_view kBom = "\xEF\xBB\xBF";
@@ -25,7 +26,19 @@ void SseParser::Feed(std::string_view bytes, std::vector<SseEvent>& out) {
     last_was_cr_ = false;
     size_t end = bytes.find_first_of("\r\n");
     if (end == std::string_view::npos) {
+      if (line_.size() + bytes.size() + pending_.data.size() > max_event_bytes_) {
+        overflowed_ = true;
+        line_.clear();
+        pending_ = SseEvent{};
+        return;
+      }
       line_.append(bytes);
+      return;
+    }
+    if (line_.size() + end + pending_.data.size() > max_event_bytes_) {
+      overflowed_ = true;
+      line_.clear();
+      pending_ = SseEvent{};
       return;
     }
     if (line_.empty()) {

@@ -20,8 +20,16 @@ struct SseEvent {
 // with no data line is not dispatched. Not thread-safe; one per stream.
 class SseParser {
  public:
+  // An event (or a line) larger than `max_event_bytes` is not buffered: the parser stops,
+  // overflowed() turns true, and every later Feed() does nothing. A peer that never sends a
+  // line break cannot grow memory without bound.
+  explicit SseParser(size_t max_event_bytes = size_t{4} << 20)
+      : max_event_bytes_(max_event_bytes) {}
   // Appends every event completed by `bytes` to `out`.
   void Feed(std::string_view bytes, std::vector<SseEvent>& out);
+  // True once an event or a line outgrew max_event_bytes (the stream is unusable).
+  bool overflowed() const { return overflowed_; }
+  size_t max_event_bytes() const { return max_event_bytes_; }
   // True when bytes are buffered that do not yet form a complete event (a stream that
   // ends here was cut mid-event).
   bool HasPartialEvent() const;
@@ -39,6 +47,8 @@ class SseParser {
   bool bom_checked_ = false;
   size_t bom_matched_ = 0;  // BOM bytes seen so far at the stream start
   size_t bytes_seen_ = 0;
+  size_t max_event_bytes_;
+  bool overflowed_ = false;
 };
 
 // "event: NAME\ndata: DATA\n\n" (the event line omitted when `event` is empty); data with

@@ -147,3 +147,37 @@ TEST(SseEncodeTest, RoundTripsAnyLineBreaks) {
 
 }  // namespace
 }  // namespace iris::gateway::http
+
+namespace iris::gateway::http {
+namespace {
+
+TEST(SseParserLimitTest, ALineWithoutEndStopsAtTheLimit) {
+  SseParser parser(1024);
+  std::vector<SseEvent> out;
+  const std::string chunk(300, 'x');
+  parser.Feed("data: ", out);
+  for (int i = 0; i < 10; ++i) parser.Feed(chunk, out);
+  EXPECT_TRUE(parser.overflowed());
+  EXPECT_TRUE(out.empty());
+  parser.Feed("\n\ndata: ok\n\n", out);  // nothing more is read once it overflowed
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(SseParserLimitTest, AnEventOfManyShortLinesStopsAtTheLimit) {
+  SseParser parser(1024);
+  std::vector<SseEvent> out;
+  for (int i = 0; i < 100; ++i) parser.Feed("data: 0123456789abcdef\n", out);
+  EXPECT_TRUE(parser.overflowed());
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(SseParserLimitTest, EventsUnderTheLimitPass) {
+  SseParser parser(1024);
+  std::vector<SseEvent> out;
+  for (int i = 0; i < 100; ++i) parser.Feed("data: " + std::string(900, 'y') + "\n\n", out);
+  EXPECT_FALSE(parser.overflowed());
+  EXPECT_EQ(out.size(), 100u);
+}
+
+}  // namespace
+}  // namespace iris::gateway::http

@@ -351,9 +351,18 @@ GatewayMetrics::Combo& GatewayMetrics::ComboFor(std::string_view route, std::str
   });
 }
 
+std::string_view GatewayMetrics::ModelLabel(std::string_view model) {
+  if (model.empty()) return model;
+  std::lock_guard lock(models_mu_);
+  auto it = model_labels_.find(std::string(model));
+  if (it != model_labels_.end()) return it->first;
+  if (model_labels_.size() >= max_model_labels_) return "other";
+  return model_labels_.emplace(std::string(model), true).first->first;
+}
+
 void GatewayMetrics::Record(const RequestSummary& s) {
   const std::string_view outcome = OutcomeOf(s);
-  Combo& c = ComboFor(s.alias, s.provider, s.model, outcome);
+  Combo& c = ComboFor(s.alias, s.provider, ModelLabel(s.model), outcome);
   c.requests->Inc();
   c.duration->Observe(s.latency_ms / 1000);
   overhead_.Observe(s.overhead_ms / 1000);
@@ -366,7 +375,9 @@ void GatewayMetrics::Record(const RequestSummary& s) {
     }
     if (s.cost_usd && *s.cost_usd > 0) c.cost->Add(*s.cost_usd);
   }
-  for (const AttemptRecord& a : s.attempts) attempts_.With({a.provider, a.model, a.outcome}).Inc();
+  for (const AttemptRecord& a : s.attempts) {
+    attempts_.With({a.provider, ModelLabel(a.model), a.outcome}).Inc();
+  }
   if (!s.error_class.empty()) errors_.With({s.error_class}).Inc();
 }
 

@@ -235,6 +235,9 @@ class GatewayMetrics {
   GatewayMetrics();
 
   void Record(const RequestSummary& summary);
+  // At most `n` distinct model label values (first come); later ones are counted under
+  // "other", so callers inventing model names cannot grow the scrape without bound.
+  void SetMaxModelLabels(int n) { max_model_labels_ = static_cast<size_t>(std::max(n, 1)); }
   // Registers the scrape-time gauges; call once, before serving.
   void SetSources(ScrapeSources sources);
 
@@ -266,6 +269,11 @@ class GatewayMetrics {
   CounterFamily& cost_;
   CounterFamily& errors_;
   internal::SeriesMap<Combo> combos_;
+  // The model label for `model`: itself while under the cap, else "other". Thread-safe.
+  std::string_view ModelLabel(std::string_view model);
+  size_t max_model_labels_ = 256;
+  std::mutex models_mu_;
+  std::unordered_map<std::string, bool> model_labels_;  // the admitted models
 };
 
 }  // namespace iris::gateway::observe

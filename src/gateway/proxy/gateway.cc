@@ -25,8 +25,11 @@
 #include "gateway/providers/gemini/gemini_translator.h"
 #include "gateway/providers/local/local_provider.h"
 #include "gateway/providers/openai/openai_translator.h"
+#include "gateway/proxy/image_fetch.h"
+#include "gateway/proxy/request_checks.h"
 #include "gateway/routing/plan.h"
 #include "gateway/routing/retry.h"
+#include "gateway/upstream/address_policy.h"
 
 namespace iris::gateway::proxy {
 
@@ -155,13 +158,28 @@ bool IsContent(const StreamEvent& e) {
          e.type == StreamEvent::Type::kToolCallDelta;
 }
 
-std::string NewRequestId(uint64_t n) {
-  static const uint64_t salt = std::random_device{}();
-  char buf[40];
-  std::snprintf(buf, sizeof(buf), "req_%012llx%06llx",
-                static_cast<unsigned long long>(salt & 0xffffffffffffULL),
-                static_cast<unsigned long long>(n & 0xffffff));
-  return buf;
+// "req_" + a ULID: 48 bits of Unix milliseconds and 80 random bits in Crockford base32. Ids
+// sort by time and never repeat, however long the process runs (the request log's primary
+// key relies on it).
+std::string NewRequestId() {
+  static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  thread_local std::mt19937_64 rng = [] {
+    std::random_device rd;
+    std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
+    return std::mt19937_64(seq);
+  }();
+  const uint64_t ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
+  // 10 digits of time (50 bits, the top 2 zero), then 16 digits of randomness (80 bits).
+  std::string out = "req_";
+  out.reserve(4 + 26);
+  for (int shift = 45; shift >= 0; shift -= 5) out.push_back(kAlphabet[(ms >> shift) & 31]);
+  const uint64_t hi = rng() & 0xffffffffffULL;  // 40 bits
+  const uint64_t lo = rng() & 0xffffffffffULL;  // 40 bits
+  for (int shift = 35; shift >= 0; shift -= 5) out.push_back(kAlphabet[(hi >> shift) & 31]);
+  for (int shift = 35; shift >= 0; shift -= 5) out.push_back(kAlphabet[(lo >> shift) & 31]);
+  return out;
 }
 
 }  // namespace
@@ -173,7 +191,7 @@ class Call {
   Call(Gateway& gw, http::Request& req, http::ResponseWriter& w, Dialect dialect)
       : gw_(gw), http_req_(req), w_(w), config_(gw.config_), start_(Clock::now()) {
     summary_.dialect = dialect;
-    summary_.request_id = NewRequestId(gw.next_id_.fetch_add(1));
+    summary_.request_id = NewRequestId();
     summary_.bytes_in = static_cast<int64_t>(req.body.size());
     summary_.start_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
@@ -199,7 +217,8 @@ class Call {
       const routing::Target& t,
       const std::function<awaitable<Result<std::vector<StreamEvent>>>(bool& end)>& next);
   awaitable<Outcome> DeliverResponse(const routing::Target& t, ChatResponse response);
-  awaitable<void> SendError(const GatewayError& e);
+  // `log_detail`, when set, goes to the request log instead of the caller-facing message.
+  awaitable<void> SendError(const GatewayError& e, std::string log_detail = {});
   awaitable<Status> FetchImageUrls();
   std::optional<double> Cost(const routing::Target& t, const Usage& u) const;
   json::object IrisObject() const;
@@ -207,6 +226,9 @@ class Call {
   // An attempt's failure, classified by routing's table (retry.h).
   Outcome Fail(GatewayError e, routing::Failure::Kind kind) const;
   Outcome FailStatus(GatewayError e, int pseudo_status) const;
+  // The caller's request cannot be served by any target (a bad or oversized image): 400 or
+  // 413, no retry, no fallback, no breaker.
+  Outcome CallerFault(const Status& s) const;
   void Finish();
 
   Gateway& gw_;
@@ -221,6 +243,8 @@ class Call {
   std::optional<Encoder> encoder_;
   bool committed_ = false;
   bool images_fetched_ = false;
+  std::string image_fetch_detail_;  // why an image URL could not be fetched (operator's eyes only)
+  Clock::time_point deadline_;      // the route's total deadline, image fetches included
   AttemptRecord* current_ = nullptr;
   Clock::time_point attempt_start_;
 };
@@ -235,6 +259,14 @@ awaitable<void> Call::Run() {
   }
   req_ = std::move(parsed).value();
   req_.dialect = summary_.dialect;
+  // Bounds and names before any work: nothing a caller sent reaches a route, a path, a
+  // header, a metric or a log row unchecked.
+  if (Status checked = CheckRequest(req_, *config_); !checked.ok()) {
+    GatewayError e = api::FromStatus(checked);
+    if (checked.code() == ErrorCode::kOutOfRange) e.error_class = ErrorClass::kPayloadTooLarge;
+    co_await SendError(e);
+    co_return;
+  }
   summary_.requested_model = req_.model;
   summary_.stream = req_.stream;
   encoder_.emplace(summary_.dialect, req_);
@@ -249,12 +281,15 @@ awaitable<void> Call::Run() {
   plan_ = std::move(plan).value();
   summary_.alias = plan_.alias;
   const Clock::time_point deadline = start_ + plan_.timeouts.total;
+  deadline_ = deadline;
   const routing::RetryPolicy policy(config_->routing);
+  int attempts_made = 0;  // bounded by limits.max_attempts across every target
 
   // 3. Try each target, retrying retryable failures with backoff.
   std::optional<GatewayError> last_error;
   for (const routing::Target& t : plan_.targets) {
-    routing::CircuitBreaker& breaker = gw_.breakers().Get(t.Key());
+    const std::shared_ptr<routing::CircuitBreaker> held = gw_.breakers().Get(t.Key());
+    routing::CircuitBreaker& breaker = *held;
     if (!breaker.Allow(Clock::now())) {
       AttemptRecord skipped = Attempt(t.provider, t.model, "skipped");
       skipped.error = "circuit breaker open";
@@ -269,6 +304,8 @@ awaitable<void> Call::Run() {
     bool next_target = false;
     for (int attempt = 0; attempt <= plan_.retries_per_target && !next_target; ++attempt) {
       if (Clock::now() >= deadline) break;
+      if (attempts_made >= config_->limits.max_attempts) break;
+      ++attempts_made;
       summary_.attempts.push_back(Attempt(t.provider, t.model, "error"));
       current_ = &summary_.attempts.back();
       attempt_start_ = Clock::now();
@@ -292,8 +329,9 @@ awaitable<void> Call::Run() {
       current_->error = o.error.message;
       current_->error_class = std::string(api::ErrorClassName(o.error.error_class));
       current_->status = o.error.upstream_status;
-      // Only the provider's own failures count against its breaker, not the caller's.
-      if (o.breaker) breaker.OnFailure(Clock::now());
+      // Only the provider's own failures count against its breaker: not the caller's invalid
+      // or unsupported request, not a full local queue, not a caller who left.
+      if (o.breaker && !w_.client_gone()) breaker.OnFailure(Clock::now());
       if (w_.client_gone()) {  // the caller left: nothing more to try or to say
         summary_.provider = t.provider;
         summary_.model = t.model;
@@ -314,7 +352,7 @@ awaitable<void> Call::Run() {
       last_error = o.error;
       if (!o.retryable) {
         if (!o.fallback) {
-          co_await SendError(o.error);
+          co_await SendError(o.error, std::exchange(image_fetch_detail_, {}));
           co_return;
         }
         next_target = true;
@@ -341,6 +379,11 @@ awaitable<void> Call::Run() {
     }
     e.message =
         "all " + std::to_string(summary_.attempts.size()) + " attempts failed (" + detail + ")";
+  }
+  if (attempts_made >= config_->limits.max_attempts &&
+      e.error_class != ErrorClass::kInvalidRequest) {
+    e.message += " (stopped after " + std::to_string(attempts_made) +
+                 " attempts: limits.max_attempts in iris.yaml)";
   }
   if (Clock::now() >= deadline && e.error_class != ErrorClass::kInvalidRequest) {
     e.error_class = ErrorClass::kUpstreamTimeout;
@@ -382,6 +425,15 @@ Call::Outcome Call::FailStatus(GatewayError e, int pseudo_status) const {
   return o;
 }
 
+Call::Outcome Call::CallerFault(const Status& s) const {
+  GatewayError e = api::FromStatus(s);
+  if (s.code() == ErrorCode::kOutOfRange) e.error_class = ErrorClass::kPayloadTooLarge;
+  Outcome o = FailStatus(std::move(e), 400);
+  o.fallback = false;
+  o.breaker = false;
+  return o;
+}
+
 namespace {
 // The routing failure kind of a transport or decode error.
 routing::Failure::Kind KindOf(const Status& s) {
@@ -412,40 +464,58 @@ int PseudoStatus(const Status& s) {
 }
 }  // namespace
 
-// Images given as http(s) URLs, fetched once per request for targets that need the bytes.
+// Images given as http(s) URLs, fetched once per request for targets that need the bytes,
+// under the image_fetch policy and within the route's total deadline. A caller learns only
+// that the URL could not be fetched as an image; why (a refused address, a closed port) goes
+// to the request log, never to the caller.
 awaitable<Status> Call::FetchImageUrls() {
   if (images_fetched_) co_return OkStatus();
   images_fetched_ = true;
+  const config::ImageFetchConfig& policy = config_->image_fetch;
   auto& io = static_cast<asio::io_context&>((co_await asio::this_coro::executor).context());
-  upstream::Client& client = gw_.ClientFor(io);
-  for (Message& m : req_.messages) {
-    for (ContentPart& p : m.content) {
+  int fetched = 0;
+  int64_t total_bytes = 0;
+  for (const Message& m : req_.messages) {
+    for (const ContentPart& p : m.content) {
+      if (p.type == ContentPart::Type::kImage && !p.data_base64.empty()) {
+        total_bytes += Base64DecodedBytes(p.data_base64.size());
+      }
+    }
+  }
+  for (size_t mi = 0; mi < req_.messages.size(); ++mi) {
+    Message& m = req_.messages[mi];
+    for (size_t ci = 0; ci < m.content.size(); ++ci) {
+      ContentPart& p = m.content[ci];
       if (p.type != ContentPart::Type::kImage || p.url.empty()) continue;
-      upstream::OutboundRequest get;
-      get.method = "GET";
-      get.url = p.url;
-      upstream::Deadlines d;
-      d.connect = gw_.options_.image_fetch_timeout;
-      d.first_byte = gw_.options_.image_fetch_timeout;
-      d.idle = gw_.options_.image_fetch_timeout;
-      d.total = gw_.options_.image_fetch_timeout;
-      auto ex = co_await client.Start(get, d, &w_.cancel());
-      if (!ex.ok()) {
-        co_return InvalidArgument("could not fetch image " + p.url + ": " + ex.status().message());
+      const std::string field =
+          "messages[" + std::to_string(mi) + "].content[" + std::to_string(ci) + "]";
+      if (!policy.enabled) {
+        co_return InvalidArgument(field +
+                                  ": this gateway does not fetch image URLs (image_fetch.enabled "
+                                  "is off in its iris.yaml); send the image inline as a data: URL");
       }
-      if (ex->status() != 200) {
-        co_return InvalidArgument("could not fetch image " + p.url + ": HTTP " +
-                                  std::to_string(ex->status()));
+      if (++fetched > policy.max_per_request) {
+        co_return InvalidArgument(field + ": at most " + std::to_string(policy.max_per_request) +
+                                  " image URLs are fetched per request "
+                                  "(image_fetch.max_per_request); send the rest inline");
       }
-      auto body = co_await ex->ReadAll(gw_.options_.max_image_bytes);
-      if (!body.ok()) {
-        co_return InvalidArgument("could not fetch image " + p.url + ": " +
-                                  body.status().message());
+      const auto remaining =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
+      FetchedImage image;
+      Status got = co_await FetchImage(gw_.FetchClientFor(io), policy, p.url,
+                                       std::min(remaining, policy.timeout), &w_.cancel(), image);
+      if (!got.ok()) {
+        image_fetch_detail_ = field + ": " + got.message();
+        co_return InvalidArgument(field + ": " + std::string(kImageFetchFailed));
       }
-      std::string type(ex->headers().Get("content-type"));
-      if (size_t semi = type.find(';'); semi != std::string::npos) type.resize(semi);
-      p.media_type = type.empty() ? "image/png" : type;
-      p.data_base64 = Base64Encode(*body);
+      total_bytes += static_cast<int64_t>(image.bytes.size());
+      if (total_bytes > config_->limits.max_total_image_bytes) {
+        co_return OutOfRange(field + ": the request's images exceed " +
+                             std::to_string(config_->limits.max_total_image_bytes) +
+                             " bytes in all (limits.max_total_image_bytes in iris.yaml)");
+      }
+      p.media_type = std::move(image.media_type);
+      p.data_base64 = Base64Encode(image.bytes);
       p.url.clear();
     }
   }
@@ -456,16 +526,16 @@ awaitable<Call::Outcome> Call::TryCloud(const routing::Target& t) {
   const config::ProviderConfig& pc = *t.provider_config;
   if (t.kind == config::ProviderKind::kGemini) {
     Status fetched = co_await FetchImageUrls();
-    if (!fetched.ok()) co_return FailStatus(api::FromStatus(fetched), 400);
+    if (!fetched.ok()) co_return CallerFault(fetched);
   }
   providers::TargetInfo info{t.provider, t.model, pc.api_key, pc.base_url};
   const providers::Translator& tr = gw_.TranslatorFor(t.kind);
   auto up = tr.EncodeRequest(req_, info);
   if (!up.ok()) {
-    // Another provider may take what this one cannot express.
+    // Another provider may take what this one cannot express; not this provider's failure.
     GatewayError e = api::FromStatus(up.status());
     e.provider = t.provider;
-    co_return FailStatus(e, 501);
+    co_return Fail(e, routing::Failure::Kind::kUnsupported);
   }
   upstream::OutboundRequest out;
   out.method = up->method;
@@ -513,7 +583,7 @@ awaitable<Call::Outcome> Call::TryCloud(const routing::Target& t) {
   if (!ex.ok()) {
     GatewayError e = api::FromStatus(deadline_status(ex.status()));
     e.provider = t.provider;
-    e.message = t.provider + ": " + e.message;
+    e.message = t.provider + ": " + api::HidePeer(e.message, out.url, t.provider);
     co_return Fail(e, KindOf(deadline_status(ex.status())));
   }
   const int status = ex->status();
@@ -525,6 +595,7 @@ awaitable<Call::Outcome> Call::TryCloud(const routing::Target& t) {
     GatewayError e = tr.DecodeError(status, body.ok() ? *body : "", retry_after);
     e.provider = t.provider;
     e.upstream_status = status;
+    e.message = api::RedactSecrets(e.message);
     co_return Fail(e, routing::Failure::Kind::kHttpStatus);
   }
   if (!req_.stream) {
@@ -532,8 +603,15 @@ awaitable<Call::Outcome> Call::TryCloud(const routing::Target& t) {
     auto body = co_await ex->ReadAll(64 << 20);
     waiting_ += Clock::now() - t0;
     if (!body.ok()) {
+      if (body.status().code() == ErrorCode::kResourceExhausted) {
+        // An answer too large to relay is the provider's fault (502), never a 429 that SDKs
+        // would retry on their own.
+        co_return Fail(Err(ErrorClass::kUpstream, t.provider + " answered with more than 64 MiB"),
+                       routing::Failure::Kind::kMalformed);
+      }
       GatewayError e = api::FromStatus(body.status());
       e.provider = t.provider;
+      e.message = api::HidePeer(e.message, out.url, t.provider);
       co_return Fail(e, KindOf(body.status()));
     }
     auto resp = tr.DecodeResponse(*body);
@@ -550,7 +628,7 @@ awaitable<Call::Outcome> Call::TryCloud(const routing::Target& t) {
   // Streaming: SSE bytes -> events. Before the first token the wait is bounded by
   // first_token_ms; after it, by idle_ms between chunks (the client enforces idle too).
   auto stream = tr.NewStreamTranslator();
-  http::SseParser parser;
+  http::SseParser parser(static_cast<size_t>(config_->limits.max_stream_event_bytes));
   std::vector<http::SseEvent> sse;
   auto& exchange = *ex;
   auto next = [&](bool& end) -> awaitable<Result<std::vector<StreamEvent>>> {
@@ -559,7 +637,10 @@ awaitable<Call::Outcome> Call::TryCloud(const routing::Target& t) {
       auto t1 = Clock::now();
       auto chunk = co_await exchange.ReadSome();
       waiting_ += Clock::now() - t1;
-      if (!chunk.ok()) co_return deadline_status(chunk.status());
+      if (!chunk.ok()) {
+        Status s = deadline_status(chunk.status());
+        co_return Status(s.code(), api::HidePeer(s.message(), out.url, t.provider));
+      }
       if (chunk->empty()) {
         end = true;
         auto tail = stream->OnEnd();
@@ -569,6 +650,11 @@ awaitable<Call::Outcome> Call::TryCloud(const routing::Target& t) {
       }
       sse.clear();
       parser.Feed(*chunk, sse);
+      if (parser.overflowed()) {
+        co_return DataLoss("an event of the stream is larger than " +
+                           std::to_string(parser.max_event_bytes()) +
+                           " bytes (limits.max_stream_event_bytes)");
+      }
       for (const http::SseEvent& s : sse) {
         auto evs = stream->OnEvent(s);
         if (!evs.ok()) co_return evs.status();
@@ -583,13 +669,13 @@ awaitable<Call::Outcome> Call::TryCloud(const routing::Target& t) {
 awaitable<Call::Outcome> Call::TryLocal(const routing::Target& t) {
   providers::LocalProvider* local = gw_.options_.local;
   if (local == nullptr) {
-    co_return FailStatus(Err(ErrorClass::kOverloaded,
-                             "the local model is not loaded (start iris serve with "
-                             "--model, or run `iris pull smolvlm2-256m`)"),
-                         501);
+    co_return Fail(Err(ErrorClass::kOverloaded,
+                       "the local model is not loaded (start iris serve with "
+                       "--model, or run `iris pull smolvlm2-256m`)"),
+                   routing::Failure::Kind::kUnsupported);
   }
   Status fetched = co_await FetchImageUrls();
-  if (!fetched.ok()) co_return FailStatus(api::FromStatus(fetched), 400);
+  if (!fetched.ok()) co_return CallerFault(fetched);
   auto executor = co_await asio::this_coro::executor;
   auto channel = std::make_shared<LocalChannel>(executor, 4096);
   auto stop = std::make_shared<std::atomic<bool>>(false);
@@ -614,7 +700,15 @@ awaitable<Call::Outcome> Call::TryLocal(const routing::Target& t) {
   if (!submitted.ok()) {
     GatewayError e = api::FromStatus(submitted);
     e.provider = t.provider;
-    if (submitted.code() == ErrorCode::kResourceExhausted) e.error_class = ErrorClass::kOverloaded;
+    if (submitted.code() == ErrorCode::kResourceExhausted) {
+      // A full queue is load, not a fault of the engine: fall over, never open its breaker.
+      e.error_class = ErrorClass::kOverloaded;
+      e.retry_after_s = 1;
+      co_return Fail(e, routing::Failure::Kind::kBusy);
+    }
+    if (submitted.code() == ErrorCode::kUnimplemented) {
+      co_return Fail(e, routing::Failure::Kind::kUnsupported);
+    }
     co_return FailStatus(e, PseudoStatus(submitted));
   }
   // Closing the channel on the way out tells the engine thread nobody listens any more.
@@ -670,11 +764,16 @@ awaitable<Call::Outcome> Call::DeliverEvents(
       if (e.message.find(t.provider) == std::string::npos) {
         e.message = t.provider + "/" + t.model + ": " + e.message;
       }
-      Outcome o = t.kind == config::ProviderKind::kLocal
-                      ? FailStatus(e, PseudoStatus(events.status()))
-                      : Fail(e, events.status().code() == ErrorCode::kUnavailable
-                                    ? routing::Failure::Kind::kStreamBroken
-                                    : KindOf(events.status()));
+      Outcome o;
+      if (t.kind != config::ProviderKind::kLocal) {
+        o = Fail(e, events.status().code() == ErrorCode::kUnavailable
+                        ? routing::Failure::Kind::kStreamBroken
+                        : KindOf(events.status()));
+      } else if (events.status().code() == ErrorCode::kUnimplemented) {
+        o = Fail(e, routing::Failure::Kind::kUnsupported);
+      } else {
+        o = FailStatus(e, PseudoStatus(events.status()));
+      }
       if (committed_) {
         co_await w_.Write(encoder_->StreamError(o.error));
         co_await w_.Finish();
@@ -843,7 +942,7 @@ http::Headers Call::IrisHeaders(http::Headers h) const {
   return h;
 }
 
-awaitable<void> Call::SendError(const GatewayError& e) {
+awaitable<void> Call::SendError(const GatewayError& e, std::string log_detail) {
   // A request that failed after trying targets is attributed to the last one it tried.
   for (auto it = summary_.attempts.rbegin(); it != summary_.attempts.rend(); ++it) {
     if (summary_.provider.empty() && it->outcome != "skipped") {
@@ -853,7 +952,7 @@ awaitable<void> Call::SendError(const GatewayError& e) {
   }
   summary_.http_status = api::HttpStatusFor(e, summary_.dialect);
   summary_.error_class = std::string(api::ErrorClassName(e.error_class));
-  summary_.error = e.message;
+  summary_.error = log_detail.empty() ? e.message : e.message + " [" + log_detail + "]";
   summary_.latency_ms = Ms(Clock::now() - start_);
   summary_.overhead_ms = std::max(0.0, summary_.latency_ms - Ms(waiting_));
   http::Headers h = IrisHeaders(JsonHeaders());
@@ -877,7 +976,8 @@ void Call::Finish() {
 
 // ---------------------------------------------------------------------------------------
 
-Gateway::Gateway(GatewayOptions options) : options_(std::move(options)), config_(options_.config) {
+Gateway::Gateway(GatewayOptions options)
+    : options_(std::move(options)), config_(options_.config), guard_(config_->server) {
   std::vector<observe::PriceEntry> overrides;
   for (const auto& [model, p] : config_->pricing) {
     observe::PriceEntry e;
@@ -889,7 +989,10 @@ Gateway::Gateway(GatewayOptions options) : options_(std::move(options)), config_
     overrides.push_back(std::move(e));
   }
   prices_ = observe::PriceTable(overrides);
-  breakers_ = std::make_unique<routing::BreakerRegistry>(config_->routing.breaker);
+  fetch_client_options_ = ImageFetchClientOptions(config_->image_fetch, options_.client);
+  metrics_.SetMaxModelLabels(config_->limits.max_metric_models);
+  breakers_ = std::make_unique<routing::BreakerRegistry>(
+      config_->routing.breaker, static_cast<size_t>(config_->limits.max_metric_models));
   openai_ = providers::MakeOpenAITranslator(providers::OpenAIFlavor::kOpenAI);
   mistral_ = providers::MakeOpenAITranslator(providers::OpenAIFlavor::kMistral);
   compat_ = providers::MakeOpenAITranslator(providers::OpenAIFlavor::kCompatible);
@@ -1010,6 +1113,8 @@ namespace {
 // io_context decides when it goes: after the coroutines still suspended at shutdown (and the
 // exchanges they hold) are destroyed, and before the timers and sockets it owns lose their
 // services.
+// (Two instances: <0> for provider calls, <1> for caller-supplied image URLs.)
+template <int kPurpose>
 class ClientService : public asio::execution_context::service {
  public:
   using key_type = ClientService;
@@ -1023,8 +1128,16 @@ class ClientService : public asio::execution_context::service {
 }  // namespace
 
 upstream::Client& Gateway::ClientFor(asio::io_context& io) {
-  auto& service = asio::use_service<ClientService>(io);
+  auto& service = asio::use_service<ClientService<0>>(io);
   if (!service.client) service.client = std::make_unique<upstream::Client>(io, options_.client);
+  return *service.client;
+}
+
+upstream::Client& Gateway::FetchClientFor(asio::io_context& io) {
+  auto& service = asio::use_service<ClientService<1>>(io);
+  if (!service.client) {
+    service.client = std::make_unique<upstream::Client>(io, fetch_client_options_);
+  }
   return *service.client;
 }
 
@@ -1065,8 +1178,64 @@ awaitable<void> Gateway::Models(const http::Request& req, http::ResponseWriter& 
   co_await w.Send(200, JsonHeaders(), std::move(body));
 }
 
+namespace {
+bool IsApiPost(const http::Request& req) {
+  return req.method == "POST" &&
+         (req.path == "/v1/chat/completions" || req.path == "/chat/completions" ||
+          req.path == "/v1/messages" || req.path == "/messages");
+}
+http::Headers PreflightHeaders(const http::Request& req) {
+  http::Headers h;
+  h.Add("access-control-allow-methods", "GET, POST, OPTIONS");
+  std::string asked(req.headers.Get("access-control-request-headers"));
+  // Echo the asked headers only when they are a plain token list.
+  bool plain = asked.size() <= 1024;
+  for (char c : asked) {
+    plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
+                      c == ',' || c == ' ');
+  }
+  h.Add("access-control-allow-headers",
+        plain && !asked.empty() ? asked
+                                : "authorization, content-type, x-api-key, anthropic-version");
+  h.Add("access-control-max-age", "600");
+  return h;
+}
+}  // namespace
+
 awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
   const std::string& path = req.path;
+  // Browser defences first, for every path: a rebinding name or a foreign page gets nothing.
+  const bool anthropic_caller =
+      req.headers.Has("anthropic-version") || req.headers.Has("x-api-key");
+  const Dialect caller = anthropic_caller ? Dialect::kAnthropic : Dialect::kOpenAI;
+  if (Status host = guard_.CheckHost(req.headers); !host.ok()) {
+    GatewayError e = api::FromStatus(host);
+    co_await w.Send(api::HttpStatus(e.error_class), JsonHeaders(), ErrorBody(caller, e));
+    co_return;
+  }
+  const BrowserGuard::OriginDecision origin = guard_.CheckOrigin(req.headers);
+  if (!origin.allowed) {
+    GatewayError e = Err(ErrorClass::kPermission,
+                         "cross-origin requests from this origin are not allowed (list it in "
+                         "server.cors.allow_origins in iris.yaml to allow a browser app)");
+    co_await w.Send(403, JsonHeaders(), ErrorBody(caller, e));
+    co_return;
+  }
+  if (!origin.allow_origin.empty()) {
+    w.AddDefaultHeader("access-control-allow-origin", origin.allow_origin);
+    w.AddDefaultHeader("vary", "origin");
+  }
+  if (req.method == "OPTIONS") {
+    co_await w.Send(204, PreflightHeaders(req), "");
+    co_return;
+  }
+  if (IsApiPost(req)) {
+    if (Status ct = BrowserGuard::CheckJsonContentType(req.headers); !ct.ok()) {
+      GatewayError e = api::FromStatus(ct);
+      co_await w.Send(400, JsonHeaders(), ErrorBody(caller, e));
+      co_return;
+    }
+  }
   if (req.method == "POST" && (path == "/v1/chat/completions" || path == "/chat/completions")) {
     Call call(*this, req, w, Dialect::kOpenAI);
     co_await call.Run();

@@ -20,6 +20,7 @@
 #include "gateway/observe/record.h"
 #include "gateway/observe/request_log.h"
 #include "gateway/providers/translator.h"
+#include "gateway/proxy/browser_guard.h"
 #include "gateway/routing/breaker.h"
 #include "gateway/upstream/client.h"
 
@@ -37,9 +38,6 @@ struct GatewayOptions {
   providers::LocalProvider* local = nullptr;   // not owned; null when there is no local model
   observe::RequestLog* request_log = nullptr;  // not owned; every finished request goes to it
   upstream::ClientOptions client;
-  // Limits for image URLs fetched for providers that need bytes (local, Gemini).
-  size_t max_image_bytes = 20 << 20;
-  std::chrono::milliseconds image_fetch_timeout{10000};
   // Called once per finished request (on a worker thread; must not block).
   std::function<void(const RequestSummary&)> on_request;
 };
@@ -63,6 +61,9 @@ class Gateway {
  private:
   friend class Call;
   upstream::Client& ClientFor(boost::asio::io_context& io);
+  // The worker's client for caller-supplied image URLs: its own pool (none), no provider
+  // credentials or traffic ever pass through it.
+  upstream::Client& FetchClientFor(boost::asio::io_context& io);
   const providers::Translator& TranslatorFor(config::ProviderKind kind) const;
 
   // GET /v1/models, in the OpenAI shape or, for Anthropic SDK callers, Anthropic's.
@@ -78,7 +79,8 @@ class Gateway {
   std::unique_ptr<providers::Translator> openai_, mistral_, compat_, anthropic_, gemini_;
   std::atomic<bool> draining_{false};
   boost::asio::thread_pool query_pool_{1};  // store queries block: never on a worker
-  std::atomic<uint64_t> next_id_{1};
+  upstream::ClientOptions fetch_client_options_;
+  BrowserGuard guard_;
 };
 
 }  // namespace iris::gateway::proxy

@@ -85,16 +85,21 @@ TimePoint CircuitBreaker::open_until() const {
   return open_until_;
 }
 
-CircuitBreaker& BreakerRegistry::Get(std::string_view key) {
+std::shared_ptr<CircuitBreaker> BreakerRegistry::Get(std::string_view key) {
   std::lock_guard lock(mu_);
   auto it = breakers_.find(key);
-  if (it == breakers_.end()) {
-    it = breakers_
-             .emplace(std::string(key),
-                      std::make_unique<CircuitBreaker>(config_.failure_threshold, config_.cooldown))
-             .first;
+  if (it != breakers_.end()) return it->second;
+  auto breaker = std::make_shared<CircuitBreaker>(config_.failure_threshold, config_.cooldown);
+  if (breakers_.size() >= max_entries_) {
+    auto idle = std::find_if(breakers_.begin(), breakers_.end(), [](const auto& entry) {
+      return entry.second->State() == BreakerState::kClosed &&
+             entry.second->consecutive_failures() == 0;
+    });
+    if (idle == breakers_.end()) return breaker;  // untracked
+    breakers_.erase(idle);
   }
-  return *it->second;
+  breakers_.emplace(std::string(key), breaker);
+  return breaker;
 }
 
 std::map<std::string, BreakerState> BreakerRegistry::Snapshot() const {

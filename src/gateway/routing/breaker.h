@@ -3,6 +3,7 @@
 // worker threads; the clock is passed in so tests step time by hand.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -58,19 +59,25 @@ class CircuitBreaker {
 };
 
 // One breaker per target key ("provider/model"), created on first use with the configured
-// threshold and cooldown. References stay valid for the registry's lifetime. Thread-safe.
+// threshold and cooldown, for at most `max_entries` keys: callers can name any model of a
+// provider, and each name must not cost memory and a metric series forever. When full, a
+// closed breaker with no failures is evicted to make room; when none can be, the new key gets
+// an untracked breaker (no protection, no growth). Thread-safe.
 class BreakerRegistry {
  public:
-  explicit BreakerRegistry(const config::BreakerConfig& config) : config_(config) {}
+  explicit BreakerRegistry(const config::BreakerConfig& config, size_t max_entries = 1024)
+      : config_(config), max_entries_(std::max<size_t>(max_entries, 1)) {}
 
-  CircuitBreaker& Get(std::string_view key);
-  // Every key's current state, for /metrics and the dashboard.
+  // Shared: a breaker evicted while a request holds it stays alive for that request.
+  std::shared_ptr<CircuitBreaker> Get(std::string_view key);
+  // Every tracked key's current state, for /metrics and the dashboard.
   std::map<std::string, BreakerState> Snapshot() const;
 
  private:
   const config::BreakerConfig config_;
+  const size_t max_entries_;
   mutable std::mutex mu_;
-  std::map<std::string, std::unique_ptr<CircuitBreaker>, std::less<>> breakers_;
+  std::map<std::string, std::shared_ptr<CircuitBreaker>, std::less<>> breakers_;
 };
 
 }  // namespace iris::gateway::routing

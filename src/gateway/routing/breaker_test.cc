@@ -112,10 +112,10 @@ TEST(BreakerRegistryTest, StableReferencesPerKeyAndConfiguredThreshold) {
   c.failure_threshold = 2;
   c.cooldown = milliseconds(500);
   BreakerRegistry registry(c);
-  CircuitBreaker& a = registry.Get("openai/gpt-4o");
+  CircuitBreaker& a = *registry.Get("openai/gpt-4o");
   for (int i = 0; i < 100; ++i) registry.Get("p/m" + std::to_string(i));
-  EXPECT_EQ(&registry.Get("openai/gpt-4o"), &a);
-  EXPECT_NE(&registry.Get("anthropic/claude"), &a);
+  EXPECT_EQ(registry.Get("openai/gpt-4o").get(), &a);
+  EXPECT_NE(registry.Get("anthropic/claude").get(), &a);
   a.OnFailure(T(0));
   a.OnFailure(T(1));
   EXPECT_EQ(a.State(), BreakerState::kOpen);
@@ -125,6 +125,25 @@ TEST(BreakerRegistryTest, StableReferencesPerKeyAndConfiguredThreshold) {
   EXPECT_EQ(snapshot.at("openai/gpt-4o"), BreakerState::kOpen);
   EXPECT_EQ(snapshot.at("anthropic/claude"), BreakerState::kClosed);
   EXPECT_EQ(BreakerStateName(BreakerState::kHalfOpen), "half-open");
+}
+
+TEST(BreakerRegistryTest, BoundedByEvictingHealthyBreakersFirst) {
+  config::BreakerConfig c;
+  c.failure_threshold = 1;
+  BreakerRegistry registry(c, 3);
+  auto failing = registry.Get("p/failing");
+  failing->OnFailure(T(0));  // open: never evicted while it is
+  for (int i = 0; i < 50; ++i) registry.Get("p/invented-" + std::to_string(i));
+  const auto snapshot = registry.Snapshot();
+  EXPECT_EQ(snapshot.size(), 3u);
+  EXPECT_EQ(snapshot.at("p/failing"), BreakerState::kOpen);
+  EXPECT_EQ(registry.Get("p/failing").get(), failing.get());
+  // With every tracked breaker unhealthy, a new key gets an untracked one.
+  for (const auto& [key, state] : registry.Snapshot()) registry.Get(key)->OnFailure(T(0));
+  auto extra = registry.Get("p/new");
+  EXPECT_EQ(registry.Snapshot().size(), 3u);
+  EXPECT_EQ(registry.Snapshot().count("p/new"), 0u);
+  EXPECT_TRUE(extra->Allow(T(0)));
 }
 
 }  // namespace

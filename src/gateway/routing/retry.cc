@@ -33,6 +33,8 @@ bool IsRetryable(const Failure& failure) {
     case Failure::Kind::kStreamBroken:
       return true;
     case Failure::Kind::kMalformed:
+    case Failure::Kind::kUnsupported:
+    case Failure::Kind::kBusy:
       return false;
   }
   return false;
@@ -56,6 +58,8 @@ bool ShouldFallback(const Failure& failure) {
           return false;
       }
     case Failure::Kind::kMalformed:
+    case Failure::Kind::kUnsupported:
+    case Failure::Kind::kBusy:
       return true;
     default:
       return false;
@@ -64,6 +68,9 @@ bool ShouldFallback(const Failure& failure) {
 
 bool CountsAgainstBreaker(const Failure& failure) {
   if (failure.kind == Failure::Kind::kHttpStatus && failure.http_status == 413) return false;
+  if (failure.kind == Failure::Kind::kUnsupported || failure.kind == Failure::Kind::kBusy) {
+    return false;
+  }
   return ShouldFallback(failure);
 }
 

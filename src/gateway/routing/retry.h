@@ -19,6 +19,10 @@ struct Failure {
     kTimeout,       // connect, first-token or idle deadline passed
     kStreamBroken,  // the stream ended early (no terminal event) or the connection dropped
     kMalformed,     // the upstream answered with a body or SSE we could not decode
+    // Not the provider's failures; never counted against its breaker:
+    kUnsupported,  // the target cannot do what this request asks (tools to the local model,
+                   // a field its translator cannot express): the next target may
+    kBusy,         // iris's own admission refused it (the local engine's queue is full)
   };
   Kind kind = Kind::kHttpStatus;
   int http_status = 0;  // kHttpStatus
@@ -54,7 +58,9 @@ bool IsRetryable(const Failure& failure);
 bool ShouldFallback(const Failure& failure);
 
 // Whether the failure is evidence the target is unhealthy (its breaker counts it): everything
-// ShouldFallback accepts except 413, which is about one request's size.
+// ShouldFallback accepts except 413, which is about one request's size, and kUnsupported and
+// kBusy, which are about the request or iris's own load. A caller must not be able to open a
+// breaker for everyone by sending requests a target cannot serve.
 bool CountsAgainstBreaker(const Failure& failure);
 
 // Backoff between retries of one target, from config.routing.

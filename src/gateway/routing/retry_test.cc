@@ -57,6 +57,16 @@ TEST(RetryTest, TransportFailures) {
   EXPECT_TRUE(CountsAgainstBreaker(OfKind(Failure::Kind::kMalformed)));
 }
 
+// A caller's request that a target cannot serve, or iris's own full queue, moves the request
+// on but is no evidence against the target: it must never open the breaker for everyone.
+TEST(RetryTest, UnsupportedAndBusyFallOverWithoutTouchingTheBreaker) {
+  for (auto kind : {Failure::Kind::kUnsupported, Failure::Kind::kBusy}) {
+    EXPECT_FALSE(IsRetryable(OfKind(kind)));
+    EXPECT_TRUE(ShouldFallback(OfKind(kind)));
+    EXPECT_FALSE(CountsAgainstBreaker(OfKind(kind)));
+  }
+}
+
 TEST(RetryTest, NothingAfterBytesReachedTheClient) {
   for (Failure f : {Http(503), Http(429), OfKind(Failure::Kind::kStreamBroken),
                     OfKind(Failure::Kind::kTimeout)}) {

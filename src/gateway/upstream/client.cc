@@ -20,6 +20,8 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
 #include <cerrno>
 #include <map>
 #include <mutex>
@@ -94,56 +96,73 @@ bool IsCancelled(const Status& status) {
          std::string_view(status.message()).substr(0, kCancelledPrefix.size()) == kCancelledPrefix;
 }
 
-Result<Url> ParseUrl(std::string_view url) {
+namespace {
+// Nothing that could end a line early is written: the URL parts were parsed strictly, and
+// every method, target and header is checked here again, whoever built it.
+Status CheckWire(const OutboundRequest& request, const Url& url) {
+  if (!http::IsValidMethod(request.method) || !http::IsValidRequestTarget(url.target)) {
+    return InvalidArgument("refusing to send a request line that is not valid HTTP");
+  }
+  for (const auto& [name, value] : request.headers) {
+    if (!http::IsValidFieldName(name) || !http::IsValidFieldValue(value)) {
+      return InvalidArgument("refusing to send header '" +
+                             (http::IsValidFieldName(name) ? name : std::string("?")) +
+                             "': it is not valid HTTP (CR, LF, NUL or another control byte)");
+    }
+  }
+  return OkStatus();
+}
+}  // namespace
+
+Result<Url> ParseUrl(std::string_view text) {
+  // The text itself is never echoed into errors: it may come from a caller, and a proxy URL
+  // may hold a password.
+  auto parsed = boost::urls::parse_uri(text);
+  if (!parsed) return InvalidArgument("not a valid absolute URL (RFC 3986)");
+  const boost::urls::url_view& u = *parsed;
   Url out;
-  std::string lower = Lower(url.substr(0, 8));
-  if (lower.starts_with("https://")) {
+  if (u.scheme_id() == boost::urls::scheme::https) {
     out.scheme = "https";
     out.port = 443;
-    url.remove_prefix(8);
-  } else if (lower.starts_with("http://")) {
+  } else if (u.scheme_id() == boost::urls::scheme::http) {
     out.scheme = "http";
     out.port = 80;
-    url.remove_prefix(7);
   } else {
-    return InvalidArgument("URL must start with http:// or https://: " + std::string(url));
+    return InvalidArgument("URL must start with http:// or https://");
   }
-  size_t authority_end = url.find_first_of("/?#");
-  std::string_view authority = url.substr(0, authority_end);
-  std::string_view rest =
-      authority_end == std::string_view::npos ? std::string_view() : url.substr(authority_end);
-  if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
-    out.userinfo = std::string(authority.substr(0, at));
-    authority.remove_prefix(at + 1);
-  }
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) return InvalidArgument("bad IPv6 host in URL");
-    out.host = std::string(authority.substr(1, close - 1));
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return InvalidArgument("bad URL authority");
-      port = after.substr(1);
+  if (!u.has_authority()) return InvalidArgument("URL has no host");
+  switch (u.host_type()) {
+    case boost::urls::host_type::ipv4:
+    case boost::urls::host_type::ipv6:
+      out.host = std::string(u.encoded_host_address());
+      break;
+    case boost::urls::host_type::name: {
+      std::string_view host = u.encoded_host();
+      if (host.find('%') != std::string_view::npos) {
+        return InvalidArgument("URL host must not be percent-encoded");
+      }
+      out.host = Lower(host);
+      break;
     }
-  } else {
-    size_t colon = authority.find(':');
-    out.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+    default:
+      return InvalidArgument("URL host is not a name or an IP address");
   }
-  if (out.host.empty()) return InvalidArgument("URL has no host: " + std::string(url));
-  if (!port.empty()) {
+  if (out.host.empty()) return InvalidArgument("URL has no host");
+  if (u.has_port()) {
+    std::string_view port = u.port();
     uint32_t p = 0;
     for (char c : port) {
-      if (c < '0' || c > '9' || p > 65535) return InvalidArgument("bad port in URL");
+      if (p > 65535) break;
       p = p * 10 + static_cast<uint32_t>(c - '0');
     }
-    if (p == 0 || p > 65535) return InvalidArgument("bad port in URL");
+    if (port.empty() || port.size() > 5 || p == 0 || p > 65535) {
+      return InvalidArgument("bad port in URL");
+    }
     out.port = static_cast<uint16_t>(p);
   }
-  if (size_t hash = rest.find('#'); hash != std::string_view::npos) rest = rest.substr(0, hash);
-  out.target =
-      rest.empty() ? "/" : (rest.front() == '?' ? "/" + std::string(rest) : std::string(rest));
+  if (u.has_userinfo()) out.userinfo = std::string(u.encoded_userinfo());
+  out.target = u.encoded_path().empty() ? "/" : std::string(u.encoded_path());
+  if (u.has_query()) out.target += "?" + std::string(u.encoded_query());
   return out;
 }
 
@@ -644,6 +663,20 @@ asio::awaitable<Result<std::shared_ptr<internal::Connection>>> Client::Impl::Con
     if (rec) co_return failed("resolve " + dial_host, rec);
     endpoints = std::move(results);
   }
+  if (options.allow_address && proxy == nullptr) {
+    // Connect only to addresses from this one answer that the filter accepts.
+    std::vector<tcp::endpoint> accepted;
+    for (const auto& entry : endpoints) {
+      if (options.allow_address(entry.endpoint().address())) accepted.push_back(entry.endpoint());
+    }
+    if (accepted.empty()) {
+      conn->Disarm();
+      co_return Status(ErrorCode::kPermissionDenied,
+                       "refusing to connect to " + target + ": its address is not allowed");
+    }
+    endpoints = tcp::resolver::results_type::create(accepted.begin(), accepted.end(), dial_host,
+                                                    std::to_string(dial_port));
+  }
   auto [cec, endpoint] = co_await asio::async_connect(conn->socket, endpoints, kNoThrow);
   if (cec) co_return failed("connect to " + dial, cec);
   conn->socket.set_option(tcp::no_delay(true), ec);
@@ -769,6 +802,7 @@ asio::awaitable<Result<Exchange>> Client::Start(const OutboundRequest& request,
   Result<Url> parsed = ParseUrl(request.url);
   if (!parsed.ok()) co_return parsed.status();
   const Url& url = *parsed;
+  if (Status wire = CheckWire(request, url); !wire.ok()) co_return wire;
   Clock::time_point total = Clock::now() + deadlines.total;
   const Url* proxy = impl_->options.proxy.ProxyFor(url.scheme, url.host);
   std::string key = (proxy != nullptr && url.scheme == "http")

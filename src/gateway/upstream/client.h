@@ -5,6 +5,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -34,7 +35,9 @@ struct Deadlines {
   std::chrono::milliseconds total{600000};      // Start() -> last body byte
 };
 
-// An absolute http:// or https:// URL split into parts.
+// An absolute http:// or https:// URL split into parts. ParseUrl is strict (RFC 3986, through
+// Boost.URL): whitespace, control bytes, bytes >= 0x80, bad percent-encoding, an IP-future or
+// percent-encoded host are refused, so every part can go on the wire as it is.
 struct Url {
   std::string scheme;    // "http" or "https"
   std::string host;      // without brackets for IPv6
@@ -66,6 +69,11 @@ struct ClientOptions {
   ProxySettings proxy;  // empty = direct; fill with ProxySettings::FromEnv(::getenv)
   size_t max_idle_per_host = 16;
   std::chrono::seconds idle_keepalive{30};  // idle pooled connections older than this close
+  // When set, only addresses it accepts are connected to: the name is resolved once and the
+  // connection goes to an accepted address from that answer (no second lookup, so a DNS
+  // answer that changes between check and connect cannot steer it). A name with no accepted
+  // address fails with kPermissionDenied. Applies to direct connections, not to a proxy.
+  std::function<bool(const asio::ip::address&)> allow_address;
 };
 
 struct OutboundRequest {
@@ -126,7 +134,9 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // Connects (or reuses a pooled connection), sends the request and waits for the response
-  // head. Errors: kInvalidArgument (bad URL), kUnavailable (DNS, connect, reset, TLS
+  // head. Errors: kInvalidArgument (bad URL, or a method, target or header that is not valid
+  // HTTP: CR, LF, NUL, ... are never written), kPermissionDenied (allow_address refused every
+  // address), kUnavailable (DNS, connect, reset, TLS
   // verification, proxy refusal, cancellation), kDeadlineExceeded (which deadline, to whom).
   // A pooled connection that turns out closed is retried once on a fresh one. `cancel`, if
   // given, must outlive the Exchange's use.

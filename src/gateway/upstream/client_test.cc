@@ -712,5 +712,61 @@ TEST(UrlTest, Parses) {
   EXPECT_FALSE(ParseUrl("http:///path").ok());
 }
 
+TEST(UrlTest, RefusesWhatCannotGoOnTheWire) {
+  for (std::string url :
+       {std::string("http://h/a b"), std::string("http://h/a\r\nHost: x"),
+        std::string("http://h/\n"), std::string("http://h/a\0b", 12), std::string("http://h/%zz"),
+        std::string("http://h/%4"), std::string("http://h%2Fevil/"),
+        std::string("http://h/caf\xc3\xa9"),
+        std::string("http://h/x HTTP/1.1\r\n\r\nGET /planted HTTP/1.1"),
+        std::string("http://[v1.x]/"), std::string("http://h:0/"), std::string("http://h:/x")}) {
+    EXPECT_FALSE(ParseUrl(url).ok()) << url;
+  }
+  auto ok = ParseUrl("http://h/a%20b?q=%2F");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->target, "/a%20b?q=%2F");
+}
+
+// Whoever builds a request, no header value or target with a line break reaches the socket.
+TEST(ClientTest, RefusesRequestLinesAndHeadersThatAreNotValidHttp) {
+  UpstreamServer upstream;
+  asio::io_context ioc;
+  Client client(ioc, {});
+  OutboundRequest bad_header = Get(upstream.url("/echo"));
+  bad_header.headers = {{"authorization", "Bearer key\r\nX-Planted: 1"}};
+  OutboundRequest bad_name = Get(upstream.url("/echo"));
+  bad_name.headers = {{"x: y\r\nz", "1"}};
+  OutboundRequest bad_method = Get(upstream.url("/echo"));
+  bad_method.method = "GET /planted HTTP/1.1\r\n";
+  OutboundRequest nul = Get(upstream.url("/echo"));
+  nul.headers = {{"x-a", std::string("a\0b", 3)}};
+  for (const OutboundRequest& r : {bad_header, bad_name, bad_method, nul}) {
+    auto got = RunCo(ioc, Fetch(client, r));
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(got.status().code(), ErrorCode::kInvalidArgument) << got.status().ToString();
+    EXPECT_EQ(got.status().message().find("key"), std::string::npos);
+  }
+  EXPECT_EQ(upstream.distinct_peers(), 0u);
+  EXPECT_EQ(client.stats().connections_opened, 0);
+}
+
+TEST(ClientTest, AllowAddressRefusesBeforeConnecting) {
+  UpstreamServer upstream;
+  asio::io_context ioc;
+  ClientOptions o;
+  o.allow_address = [](const asio::ip::address& a) { return !a.is_loopback(); };
+  Client client(ioc, o);
+  const std::string port = std::to_string(upstream.port());
+  for (std::string url : {"http://127.0.0.1:" + port + "/x", "http://localhost:" + port + "/x",
+                          "http://[::1]:" + port + "/x"}) {
+    auto got = RunCo(ioc, Fetch(client, Get(url)));
+    ASSERT_FALSE(got.ok()) << url;
+    EXPECT_EQ(got.status().code(), ErrorCode::kPermissionDenied) << got.status().ToString();
+  }
+  EXPECT_EQ(upstream.distinct_peers(), 0u);
+  Client open(ioc, {});
+  EXPECT_TRUE(RunCo(ioc, Fetch(open, Get(upstream.url("/x")))).ok());
+}
+
 }  // namespace
 }  // namespace iris::gateway::upstream

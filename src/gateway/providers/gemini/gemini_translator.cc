@@ -9,6 +9,7 @@
 #include <set>
 #include <utility>
 
+#include "gateway/api/identifiers.h"
 #include "gateway/providers/json_fields.h"
 
 namespace iris::gateway::providers {
@@ -494,7 +495,9 @@ class GeminiTranslator : public Translator {
     if (!config.empty()) body["generationConfig"] = std::move(config);
 
     UpstreamRequest req;
-    req.url = target.base_url + "/models/" + target.model +
+    // The model is one path segment whatever it holds: '/', '?', '#' or ':' cannot change the
+    // path, add a query or pick another method.
+    req.url = target.base_url + "/models/" + api::EncodePathSegment(target.model) +
               (r.stream ? ":streamGenerateContent?alt=sse" : ":generateContent");
     req.headers = {{"x-goog-api-key", target.api_key}, {"content-type", "application/json"}};
     req.body = json::serialize(body);
