@@ -63,17 +63,42 @@ std::string FormatTimedelta(int64_t seconds) {
 //   taps j in [int(center - support + 0.5), int(center + support + 0.5)) clipped to [0, in),
 //   w_j = K((j - center + 0.5) / max(scale, 1)) normalised to sum 1 (float32),
 //   K = Keys cubic with a = -0.5.
-// Weights follow the kernel's float32 / float64 mix, and the float32 sums are fused
-// multiply-adds in tap order (torch's AVX2 build of the kernel contracts `acc += x * w`): with
-// both, the goldens of both tiny models are matched bit for bit
-// (aten/src/ATen/native/cpu/UpSampleKernel.cpp, HelperInterpCubic::aa_filter).
+// Which roundings happen is set by how GCC compiled that kernel for AVX2 (Debian's torch 1.13;
+// its AVX-512 build rounds the same, its no-AVX build differently), and matching it bit for
+// bit takes all three of these (aten/src/ATen/native/cpu/UpSampleKernel.cpp):
+//  * K's argument is float32; K's |x| < 1 branch is evaluated in float64 (its constants are
+//    double), but the 1 <= |x| < 2 branch, `(((x - 5) * x + 8) * x - 4) * a` with integer
+//    constants, in float32 with its two multiply-adds fused.
+//  * The weights are summed and divided in float32.
+//  * Each output is `acc = x0 * w0; acc += xj * wj` (j = 1 ..) in float32. The compiler
+//    vectorises the products of taps 1 .. in groups of four, so those products are rounded
+//    before their (in-order) adds; only the (count - 1) % 4 taps left over at the end are
+//    fused multiply-adds.
 
 float CubicAaFilter(float xf) {
-  constexpr double kA = -0.5;
-  double x = xf < 0.0f ? -static_cast<double>(xf) : static_cast<double>(xf);
-  if (x < 1.0) return static_cast<float>(((kA + 2.0) * x - (kA + 3.0)) * x * x + 1);
-  if (x < 2.0) return static_cast<float>((((x - 5) * x + 8) * x - 4) * kA);
+  const float x = xf < 0.0f ? -xf : xf;
+  if (x < 1.0f) {
+    const double xd = x;  // ((a + 2.0) * x - (a + 3.0)) * x * x + 1 with a = -0.5
+    return static_cast<float>(std::fma(std::fma(1.5, xd, -2.5) * xd, xd, 1.0));
+  }
+  if (x < 2.0f) {
+    const float t = std::fma(std::fma(x - 5.0f, x, 8.0f), x, -4.0f);
+    return static_cast<float>(static_cast<double>(t) * -0.5);
+  }
   return 0.0f;
+}
+
+// sum_j src[j * stride] * w[j] over n >= 1 taps, rounded as torch's kernel rounds it.
+float TapSum(const float* src, size_t stride, const float* w, int n) {
+  float acc = src[0] * w[0];
+  const int rounded_end = 1 + (n - 1) / 4 * 4;
+  int j = 1;
+  for (; j < rounded_end; ++j) {
+    const float product = src[j * stride] * w[j];
+    acc += product;
+  }
+  for (; j < n; ++j) acc = std::fma(src[j * stride], w[j], acc);
+  return acc;
 }
 
 struct AxisWeights {
@@ -129,11 +154,8 @@ std::vector<float> ResizePlane(const std::vector<float>& in, int in_w, int in_h,
     for (int y = 0; y < in_h; ++y) {
       const float* row = &cur[static_cast<size_t>(y) * cur_w];
       for (int x = 0; x < out_w; ++x) {
-        const float* w = &aw.weights[static_cast<size_t>(x) * aw.taps];
-        const float* src = row + aw.first[x];
-        float acc = src[0] * w[0];
-        for (int j = 1; j < aw.count[x]; ++j) acc = std::fma(src[j], w[j], acc);
-        next[static_cast<size_t>(y) * out_w + x] = acc;
+        next[static_cast<size_t>(y) * out_w + x] = TapSum(
+            row + aw.first[x], 1, &aw.weights[static_cast<size_t>(x) * aw.taps], aw.count[x]);
       }
     }
     cur.swap(next);
@@ -145,12 +167,8 @@ std::vector<float> ResizePlane(const std::vector<float>& in, int in_w, int in_h,
     for (int y = 0; y < out_h; ++y) {
       const float* w = &aw.weights[static_cast<size_t>(y) * aw.taps];
       for (int x = 0; x < cur_w; ++x) {
-        const float* src = &cur[static_cast<size_t>(aw.first[y]) * cur_w + x];
-        float acc = src[0] * w[0];
-        for (int j = 1; j < aw.count[y]; ++j) {
-          acc = std::fma(src[static_cast<size_t>(j) * cur_w], w[j], acc);
-        }
-        next[static_cast<size_t>(y) * cur_w + x] = acc;
+        next[static_cast<size_t>(y) * cur_w + x] =
+            TapSum(&cur[static_cast<size_t>(aw.first[y]) * cur_w + x], cur_w, w, aw.count[y]);
       }
     }
     cur.swap(next);
@@ -158,8 +176,8 @@ std::vector<float> ResizePlane(const std::vector<float>& in, int in_w, int in_h,
   return cur;
 }
 
-// torchvision's resize of a uint8 RGB image with BICUBIC + antialias: float32 compute, clamp,
-// round half to even, back to uint8.
+}  // namespace
+
 Image ResizeBicubicAntialias(const Image& image, int width, int height) {
   if (image.width == width && image.height == height) return image;
   Image out;
@@ -178,6 +196,8 @@ Image ResizeBicubicAntialias(const Image& image, int width, int height) {
   }
   return out;
 }
+
+namespace {
 
 // video_processing_smolvlm.get_resize_output_image_size: the longest edge becomes
 // min(4096, longest_edge), the other side is truncated and rounded up to even.

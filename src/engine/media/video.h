@@ -46,6 +46,11 @@ Result<SampledVideo> LoadVideo(const std::string& path, const VideoSamplingConfi
 Result<ProcessedImage> PreprocessVideoFrames(const std::vector<Image>& frames,
                                              const ImageProcessorConfig& config);
 
+// torchvision's resize of a uint8 RGB frame with BICUBIC + antialias, as SmolVLMVideoProcessor
+// runs it (torch's float32 kernel, clamp, round half to even), bit-exact with torch's AVX2
+// kernels. width and height must be at least 1.
+Image ResizeBicubicAntialias(const Image& image, int width, int height);
+
 // The text that replaces <video>: intro with the frame count in English words and the
 // H:MM:SS duration, one "\nFrame from MM:SS:" + image block per frame, and "\n\n".
 std::string ExpandVideoPrompt(const std::vector<int64_t>& indices, double native_fps,
