@@ -333,6 +333,17 @@ TEST_P(StoreTest, UsageOnAKnownDataSet) {
   EXPECT_FALSE(empty->totals.latency_ms.p50.has_value());
   auto ej = boost::json::parse(UsageJson(*empty));
   EXPECT_TRUE(ej.at("totals").at("latency_ms").at("p50").is_null());
+
+  // Bounds a caller can send to /api/usage: refused, never overflowing arithmetic.
+  const int64_t lowest = std::numeric_limits<int64_t>::min();
+  const int64_t highest = std::numeric_limits<int64_t>::max();
+  for (auto [since, until] :
+       {std::pair{lowest, highest}, std::pair{lowest, int64_t{0}}, std::pair{int64_t{0}, highest},
+        std::pair{int64_t{-1}, int64_t{5}}, std::pair{kDay0 + 10, kDay0}}) {
+    auto bad = QueryUsage(*store, AllGroups(since, until));
+    ASSERT_FALSE(bad.ok()) << since << " " << until;
+    EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidArgument);
+  }
 }
 
 TEST_P(StoreTest, RequestsPageNewestFirstWithoutSplittingAMillisecond) {

@@ -198,8 +198,21 @@ UsageReport AggregateUsage(const std::vector<UsageRow>& rows, const UsageQuery& 
 }
 
 Result<UsageReport> QueryUsage(Store& store, const UsageQuery& query) {
+  // Times are Unix milliseconds between 1970 and 9999: nothing a caller sends can overflow
+  // the bucket arithmetic below.
+  constexpr int64_t kMaxUnixMs = int64_t{253402300799999};  // 9999-12-31T23:59:59.999Z
+  if (query.since_unix_ms < 0 || query.since_unix_ms > kMaxUnixMs) {
+    return InvalidArgument("since: expected Unix milliseconds between 0 and " +
+                           std::to_string(kMaxUnixMs) + ", got " +
+                           std::to_string(query.since_unix_ms));
+  }
+  if (query.until_unix_ms < 0 || query.until_unix_ms > kMaxUnixMs) {
+    return InvalidArgument("until: expected Unix milliseconds between 0 and " +
+                           std::to_string(kMaxUnixMs) + " (0: now), got " +
+                           std::to_string(query.until_unix_ms));
+  }
   UsageQuery q = query;
-  if (q.until_unix_ms <= 0) q.until_unix_ms = NowUnixMs() + 1;
+  if (q.until_unix_ms == 0) q.until_unix_ms = NowUnixMs() + 1;
   if (q.since_unix_ms > q.until_unix_ms) {
     return InvalidArgument("usage query: since is after until");
   }
@@ -209,6 +222,10 @@ Result<UsageReport> QueryUsage(Store& store, const UsageQuery& query) {
 }
 
 Result<RequestsPage> QueryRequests(Store& store, const RequestsQuery& query) {
+  if (query.before_unix_ms < 0) {
+    return InvalidArgument("before: expected Unix milliseconds, got " +
+                           std::to_string(query.before_unix_ms));
+  }
   RequestFilter f;
   f.before_unix_ms = query.before_unix_ms;
   f.provider = query.provider;

@@ -11,6 +11,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <boost/url/params_view.hpp>
+#include <boost/url/parse_query.hpp>
 #include <charconv>
 #include <chrono>
 #include <random>
@@ -56,6 +58,16 @@ AttemptRecord Attempt(const std::string& provider, const std::string& model, std
   a.outcome = std::move(outcome);
   return a;
 }
+
+// Cuts `s` to at most `max` bytes at a UTF-8 character boundary, marking the cut.
+void Truncate(std::string& s, size_t max) {
+  if (s.size() <= max) return;
+  size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  s.resize(cut);
+  s += "...";
+}
+constexpr size_t kMaxStoredError = 2048;  // per request and per attempt, in the request log
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
@@ -959,7 +971,9 @@ awaitable<void> Call::SendError(const GatewayError& e, std::string log_detail) {
   if (e.retry_after_s && e.error_class == ErrorClass::kRateLimited) {
     h.Add("retry-after", std::to_string(static_cast<int64_t>(std::ceil(*e.retry_after_s))));
   }
-  std::string body = ErrorBody(summary_.dialect, e);
+  GatewayError shown = e;
+  Truncate(shown.message, 4 * kMaxStoredError);
+  std::string body = ErrorBody(summary_.dialect, shown);
   summary_.bytes_out = static_cast<int64_t>(body.size());
   const int status = summary_.http_status;
   Finish();  // hands the summary over: not used after this
@@ -968,6 +982,9 @@ awaitable<void> Call::SendError(const GatewayError& e, std::string log_detail) {
 
 void Call::Finish() {
   if (summary_.latency_ms == 0) summary_.latency_ms = Ms(Clock::now() - start_);
+  // Stored fields are bounded whatever an upstream or a caller sent.
+  Truncate(summary_.error, kMaxStoredError);
+  for (AttemptRecord& a : summary_.attempts) Truncate(a.error, kMaxStoredError);
   gw_.metrics_.Record(summary_);
   if (gw_.options_.on_request) gw_.options_.on_request(summary_);
   // Last use of the summary: the log takes it without a copy.
@@ -1003,31 +1020,21 @@ Gateway::Gateway(GatewayOptions options)
 Gateway::~Gateway() { query_pool_.join(); }
 
 namespace {
-// The value of `key` in a query string ("a=1&b=2"); "" when absent. Values here are numbers
-// and model ids, so only %2F and + are decoded.
-std::string QueryParam(std::string_view query, std::string_view key) {
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == key && eq != std::string_view::npos) {
-      std::string v(pair.substr(eq + 1));
-      for (size_t i;
-           (i = v.find("%2F")) != std::string::npos || (i = v.find("%2f")) != std::string::npos;) {
-        v.replace(i, 3, "/");
-      }
-      for (char& c : v)
-        if (c == '+') c = ' ';
-      return v;
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return {};
+// The decoded value of `key` in a query string ("a=1&b=%2F+x", Boost.URL's decoding, '+' as a
+// space); "" when absent. A query that is not valid RFC 3986 is the caller's error.
+Result<std::string> QueryParam(std::string_view query, std::string_view key) {
+  auto parsed = boost::urls::parse_query(query);
+  if (!parsed) return InvalidArgument("the query string is not valid (bad percent-encoding?)");
+  boost::urls::encoding_opts opt;
+  opt.space_as_plus = true;
+  const boost::urls::params_view params(*parsed, opt);
+  auto it = params.find(key);
+  if (it == params.end()) return std::string();
+  return std::string((*it).value);
 }
 
 Result<int64_t> IntParam(std::string_view query, std::string_view key, int64_t fallback) {
-  std::string v = QueryParam(query, key);
+  IRIS_ASSIGN_OR_RETURN(std::string v, QueryParam(query, key));
   if (v.empty()) return fallback;
   int64_t out = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
@@ -1056,8 +1063,8 @@ Result<std::string> ApiQuery(observe::RequestLog& log, bool usage, const std::st
   IRIS_ASSIGN_OR_RETURN(q.before_unix_ms, IntParam(query, "before", 0));
   IRIS_ASSIGN_OR_RETURN(int64_t status, IntParam(query, "status", 0));
   q.http_status = static_cast<int>(status);
-  q.provider = QueryParam(query, "provider");
-  q.model = QueryParam(query, "model");
+  IRIS_ASSIGN_OR_RETURN(q.provider, QueryParam(query, "provider"));
+  IRIS_ASSIGN_OR_RETURN(q.model, QueryParam(query, "model"));
   IRIS_ASSIGN_OR_RETURN(observe::RequestsPage page, log.Requests(q));
   return observe::RequestsJson(page);
 }
