@@ -1,5 +1,8 @@
 #include "base/json.h"
 
+#include <charconv>
+#include <cmath>
+
 #include "base/mapped_file.h"
 
 namespace iris {
@@ -19,6 +22,98 @@ Result<boost::json::value> ParseJson(std::string_view text, std::string_view wha
 Result<boost::json::value> ReadJsonFile(const std::string& path) {
   IRIS_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
   return ParseJson(text, path);
+}
+
+namespace {
+
+void Write(const boost::json::value& v, std::string& out);
+
+void WriteString(boost::json::string_view s, std::string& out) {
+  out += boost::json::serialize(s);  // Boost.JSON's escaping
+}
+
+void WriteObject(const boost::json::object& o, std::string& out) {
+  out.push_back('{');
+  bool first = true;
+  for (const auto& kv : o) {
+    if (!first) out.push_back(',');
+    first = false;
+    WriteString(kv.key(), out);
+    out.push_back(':');
+    Write(kv.value(), out);
+  }
+  out.push_back('}');
+}
+
+void WriteArray(const boost::json::array& a, std::string& out) {
+  out.push_back('[');
+  bool first = true;
+  for (const boost::json::value& v : a) {
+    if (!first) out.push_back(',');
+    first = false;
+    Write(v, out);
+  }
+  out.push_back(']');
+}
+
+void Write(const boost::json::value& v, std::string& out) {
+  char buf[32];
+  switch (v.kind()) {
+    case boost::json::kind::null:
+      out += "null";
+      return;
+    case boost::json::kind::bool_:
+      out += v.get_bool() ? "true" : "false";
+      return;
+    case boost::json::kind::int64:
+      out += std::to_string(v.get_int64());
+      return;
+    case boost::json::kind::uint64:
+      out += std::to_string(v.get_uint64());
+      return;
+    case boost::json::kind::double_: {
+      const double d = v.get_double();
+      if (!std::isfinite(d)) {
+        out += "null";
+        return;
+      }
+      auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), d);
+      const std::string_view text(buf, static_cast<size_t>(end - buf));
+      out += text;
+      // A double stays a double for typed readers: 1.0, not 1.
+      if (text.find_first_of(".e") == std::string_view::npos) out += ".0";
+      return;
+    }
+    case boost::json::kind::string:
+      WriteString(v.get_string(), out);
+      return;
+    case boost::json::kind::array:
+      WriteArray(v.get_array(), out);
+      return;
+    case boost::json::kind::object:
+      WriteObject(v.get_object(), out);
+      return;
+  }
+}
+
+}  // namespace
+
+std::string SerializeJson(const boost::json::value& value) {
+  std::string out;
+  Write(value, out);
+  return out;
+}
+
+std::string SerializeJson(const boost::json::object& object) {
+  std::string out;
+  WriteObject(object, out);
+  return out;
+}
+
+std::string SerializeJson(const boost::json::array& array) {
+  std::string out;
+  WriteArray(array, out);
+  return out;
 }
 
 }  // namespace iris

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cli/commands.h"
 #include "engine/hub/cache.h"
@@ -73,6 +74,58 @@ int64_t RaiseDescriptorLimit() {
   return lim.rlim_cur == RLIM_INFINITY ? (int64_t{1} << 20) : static_cast<int64_t>(lim.rlim_cur);
 }
 
+// SIGHUP: reads and validates the config file again; on success the gateway switches to it
+// for new requests (those in flight finish under the old one), on any error nothing changes.
+// Settings the running server cannot change are named. `running` is the configuration the
+// server started with.
+void ReloadConfig(const ServeFlags& f, const gw::config::EnvLookup& env,
+                  const gw::config::Config& running, gw::proxy::Gateway& gateway) {
+  if (f.config_path.empty()) {
+    std::fprintf(stderr, "iris serve: SIGHUP ignored: there is no --config file to reload\n");
+    return;
+  }
+  auto loaded = gw::config::LoadConfigFile(f.config_path, env);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "iris serve: reload of %s failed; the running configuration stays:\n%s\n",
+                 f.config_path.c_str(), loaded.status().message().c_str());
+    return;
+  }
+  auto next = std::make_shared<gw::config::Config>(*loaded.value());
+  // What only a restart changes keeps its running value, and is named.
+  std::vector<std::string> restart;
+  const auto& a = running.server;
+  const auto& b = next->server;
+  if (!f.listen.empty() || (a.listen.host == b.listen.host && a.listen.port == b.listen.port)) {
+    next->server.listen = a.listen;
+  } else {
+    restart.push_back("server.listen");
+    next->server.listen = a.listen;
+  }
+  if (a.threads != b.threads || a.max_body_bytes != b.max_body_bytes ||
+      a.header_timeout != b.header_timeout || a.body_timeout != b.body_timeout ||
+      a.idle_timeout != b.idle_timeout || a.max_connections != b.max_connections) {
+    restart.push_back("server (threads, limits, timeouts)");
+  }
+  if (running.store != next->store) restart.push_back("store");
+  auto local_of = [](const gw::config::Config& c) -> const gw::config::ProviderConfig* {
+    for (const auto& p : c.providers) {
+      if (p.kind == gw::config::ProviderKind::kLocal) return &p;
+    }
+    return nullptr;
+  };
+  const auto* la = local_of(running);
+  const auto* lb = local_of(*next);
+  if ((la == nullptr) != (lb == nullptr) || (la && lb && la->model != lb->model)) {
+    restart.push_back("the local model");
+  }
+  gateway.Reload(std::move(next));
+  std::fprintf(stderr, "iris serve: reloaded %s\n", f.config_path.c_str());
+  for (const std::string& what : restart) {
+    std::fprintf(stderr, "  %s changed: it takes effect at the next restart\n", what.c_str());
+  }
+  std::fflush(stderr);
+}
+
 int Serve(const ServeFlags& f) {
   const auto t0 = std::chrono::steady_clock::now();
   // Signals are taken by this thread alone (sigwait), so block them before any thread starts
@@ -81,6 +134,7 @@ int Serve(const ServeFlags& f) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto env = gw::config::ProcessEnvironment();
 
@@ -316,16 +370,24 @@ int Serve(const ServeFlags& f) {
   }
   std::fflush(stderr);
 
-  // 5. Run until SIGINT/SIGTERM, then drain.
+  // 5. Run until SIGINT/SIGTERM, then drain; SIGHUP reloads iris.yaml.
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    ReloadConfig(f, env, *config, *gateway);
+  }
   std::fprintf(stderr, "iris serve: %s received; finishing requests in flight (up to %lld ms)\n",
                sig == SIGINT ? "SIGINT" : "SIGTERM",
                static_cast<long long>(config->server.shutdown_grace.count()));
   // A second signal means "now": exit at once without waiting for the drain.
-  std::thread([signals] {
+  std::thread([] {
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
     int again = 0;
-    sigwait(&signals, &again);
+    sigwait(&stop, &again);
     std::fprintf(stderr, "iris serve: second signal; exiting now\n");
     std::fflush(stderr);
     std::_Exit(130);

@@ -33,6 +33,64 @@ test('SIGTERM lets a stream in flight finish, then refuses new connections', asy
   }
 });
 
+const waitFor = async (fn, ms = 5000) => {
+  const t0 = Date.now();
+  while (!fn()) {
+    if (Date.now() - t0 > ms) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+test('SIGHUP reloads iris.yaml for new requests; in-flight ones finish; a bad file changes nothing', async () => {
+  const iris = await startIris();
+  try {
+    const configPath = path.join(iris.dir, 'iris.yaml');
+    const ask = async (model) => {
+      const r = await fetch(`${iris.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }) });
+      return { status: r.status, json: await r.json() };
+    };
+    assert.equal((await ask('chat')).json.iris.provider, 'openai');
+    const res = await fetch(`${iris.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'trickle', stream: true, messages: [{ role: 'user', content: 'one two three four five' }] }) });
+    const inFlight = readSse(res);
+    fs.writeFileSync(configPath, fs.readFileSync(configPath, 'utf8').replace('targets: [openai/gpt-4o-mini]', 'targets: [mistral/mistral-small-latest]'));
+    iris.proc.kill('SIGHUP');
+    await waitFor(() => /reloaded/.test(iris.stderr()));
+    assert.equal((await ask('chat')).json.iris.provider, 'mistral');
+    const events = await inFlight;
+    assert.equal(events.at(-1).data, '[DONE]');
+    // A broken file: the error is printed and the running configuration stays.
+    const good = fs.readFileSync(configPath, 'utf8');
+    fs.writeFileSync(configPath, good + '\nbogus_key: 1\n');
+    iris.proc.kill('SIGHUP');
+    await waitFor(() => /reload of .* failed/.test(iris.stderr()));
+    assert.match(iris.stderr(), /bogus_key/);
+    assert.equal((await ask('chat')).json.iris.provider, 'mistral');
+    assert.equal((await fetch(`${iris.url}/healthz`)).status, 200);
+  } finally {
+    await iris.stop();
+  }
+});
+
+test('a second SIGTERM exits at once instead of waiting for the drain', async () => {
+  const iris = await startIris();
+  try {
+    const res = await fetch(`${iris.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'openai/stall-mid-x', stream: true, messages: [{ role: 'user', content: 'hi' }] }) });
+    assert.equal(res.status, 200);
+    const reader = res.body.getReader();
+    reader.read().catch(() => {});  // the stream stays open: the drain has to wait for it
+    iris.proc.kill('SIGTERM');
+    await waitFor(() => /SIGTERM received/.test(iris.stderr()));
+    const t0 = Date.now();
+    iris.proc.kill('SIGTERM');
+    const { code } = await iris.exited;
+    assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+    assert.equal(code, 130);
+    assert.match(iris.stderr(), /second signal/);
+  } finally {
+    await iris.stop();
+  }
+});
+
 test('config errors are all reported with key paths and the server does not start', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iris-cfg-'));
   const file = path.join(dir, 'iris.yaml');

@@ -8,6 +8,7 @@
 #include <map>
 #include <utility>
 
+#include "base/json.h"
 #include "gateway/api/errors.h"
 
 namespace iris::gateway::api {
@@ -177,7 +178,7 @@ Status ParseTurn(const json::value& turn_value, size_t index, std::vector<Messag
       const json::value* input = Find(*block, "input");
       if (input == nullptr) return FieldError(Path(bpath, "input"), "field required");
       if (!input->is_object()) return FieldError(Path(bpath, "input"), "must be an object");
-      call.arguments = json::serialize(*input);
+      call.arguments = SerializeJson(*input);
       current.tool_calls.push_back(std::move(call));
     } else if (type == "tool_result") {
       if (!is_user) {
@@ -325,7 +326,7 @@ std::optional<json::object> IrisExtras(const json::object* iris, std::optional<d
 
 std::string Event(std::string_view type, const json::object& data) {
   std::string out = "event: ";
-  out.append(type).append("\ndata: ").append(json::serialize(data)).append("\n\n");
+  out.append(type).append("\ndata: ").append(SerializeJson(data)).append("\n\n");
   return out;
 }
 
@@ -443,7 +444,7 @@ std::string EncodeAnthropicResponse(const ChatResponse& response, const json::ob
   }
   o["usage"] = EncodeUsage(response.usage);
   if (auto extras = IrisExtras(iris, cost_usd)) o["iris"] = std::move(*extras);
-  return json::serialize(o);
+  return SerializeJson(o);
 }
 
 std::string AnthropicStreamEncoder::MaybeStart() {

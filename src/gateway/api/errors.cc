@@ -3,6 +3,8 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "base/json.h"
+
 namespace iris::gateway::api {
 
 namespace json = boost::json;
@@ -148,7 +150,7 @@ json::object OpenAIErrorObject(const GatewayError& error) {
 std::string OpenAIErrorBody(const GatewayError& error) {
   json::object body;
   body["error"] = OpenAIErrorObject(error);
-  return json::serialize(body);
+  return SerializeJson(body);
 }
 
 std::string AnthropicErrorBody(const GatewayError& error) {
@@ -159,7 +161,7 @@ std::string AnthropicErrorBody(const GatewayError& error) {
   json::object body;
   body["type"] = "error";
   body["error"] = std::move(inner);
-  return json::serialize(body);
+  return SerializeJson(body);
 }
 
 GatewayError FromStatus(const Status& status) {

@@ -122,8 +122,8 @@ Result<std::optional<double>> OptNumberInRange(const json::object& o, std::strin
   if (v == nullptr) return std::optional<double>();
   IRIS_ASSIGN_OR_RETURN(double d, AsNumber(*v, key));
   if (!(d >= lo && d <= hi)) {
-    return FieldError(key, "must be between " + json::serialize(json::value(lo)) + " and " +
-                               json::serialize(json::value(hi)));
+    return FieldError(key, "must be between " + SerializeJson(json::value(lo)) + " and " +
+                               SerializeJson(json::value(hi)));
   }
   return std::optional<double>(d);
 }
@@ -649,7 +649,7 @@ json::object ToolCallJson(const ToolCall& call) {
   return tc;
 }
 
-std::string DataEvent(const json::object& o) { return "data: " + json::serialize(o) + "\n\n"; }
+std::string DataEvent(const json::object& o) { return "data: " + SerializeJson(o) + "\n\n"; }
 
 }  // namespace
 
@@ -682,7 +682,7 @@ std::string EncodeOpenAIChatResponse(const ChatResponse& response, const boost::
   if (response.usage.reported || cost_usd)
     out["usage"] = EncodeOpenAIUsage(response.usage, cost_usd);
   if (iris != nullptr) out["iris"] = *iris;
-  return json::serialize(out);
+  return SerializeJson(out);
 }
 
 // --- Streaming -------------------------------------------------------------------------------
@@ -815,7 +815,7 @@ std::string EncodeOpenAIModelList(const std::vector<ModelInfo>& models) {
   json::object out;
   out["object"] = "list";
   out["data"] = std::move(data);
-  return json::serialize(out);
+  return SerializeJson(out);
 }
 
 }  // namespace iris::gateway::api

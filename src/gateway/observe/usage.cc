@@ -8,6 +8,8 @@
 #include <ctime>
 #include <map>
 
+#include "base/json.h"
+
 namespace iris::gateway::observe {
 namespace {
 
@@ -278,7 +280,7 @@ std::string UsageJson(const UsageReport& report) {
         boost::json::object{{"t", p.t_unix_ms}, {"requests", p.requests}, {"errors", p.errors}});
   }
   o["rate"] = std::move(rate);
-  return boost::json::serialize(o);
+  return SerializeJson(o);
 }
 
 std::string RequestsJson(const RequestsPage& page) {
@@ -328,7 +330,7 @@ std::string RequestsJson(const RequestsPage& page) {
   out["requests"] = std::move(requests);
   out["next_before"] =
       page.next_before ? boost::json::value(*page.next_before) : boost::json::value(nullptr);
-  return boost::json::serialize(out);
+  return SerializeJson(out);
 }
 
 }  // namespace iris::gateway::observe

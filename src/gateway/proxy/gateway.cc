@@ -15,9 +15,11 @@
 #include <boost/url/parse_query.hpp>
 #include <charconv>
 #include <chrono>
+#include <map>
 #include <random>
 
 #include "base/base64.h"
+#include "base/json.h"
 #include "gateway/api/anthropic.h"
 #include "gateway/api/errors.h"
 #include "gateway/api/openai.h"
@@ -92,8 +94,9 @@ http::Headers SseHeaders() {
 // The dialect's encoders behind one face.
 class Encoder {
  public:
-  Encoder(Dialect dialect, const ChatRequest& req)
-      : dialect_(dialect), openai_(req.include_usage), anthropic_() {}
+  // `created`: the Unix seconds a stream reports when its source gives none.
+  Encoder(Dialect dialect, const ChatRequest& req, int64_t created)
+      : dialect_(dialect), openai_(req.include_usage, created), anthropic_() {}
   std::string Response(const ChatResponse& r, const json::object& iris,
                        std::optional<double> cost) const {
     return dialect_ == Dialect::kOpenAI ? api::EncodeOpenAIChatResponse(r, &iris, cost)
@@ -129,6 +132,7 @@ class Aggregator {
       case StreamEvent::Type::kStart:
         if (!e.id.empty()) r_.id = e.id;
         if (!e.model.empty()) r_.model = e.model;
+        if (e.created != 0) r_.created = e.created;
         break;
       case StreamEvent::Type::kTextDelta:
         r_.text += e.text;
@@ -201,7 +205,12 @@ std::string NewRequestId() {
 class Call {
  public:
   Call(Gateway& gw, http::Request& req, http::ResponseWriter& w, Dialect dialect)
-      : gw_(gw), http_req_(req), w_(w), config_(gw.config_), start_(Clock::now()) {
+      : gw_(gw),
+        http_req_(req),
+        w_(w),
+        snap_(gw.snapshot()),
+        config_(snap_->config),
+        start_(Clock::now()) {
     summary_.dialect = dialect;
     summary_.request_id = NewRequestId();
     summary_.bytes_in = static_cast<int64_t>(req.body.size());
@@ -246,6 +255,7 @@ class Call {
   Gateway& gw_;
   http::Request& http_req_;
   http::ResponseWriter& w_;
+  std::shared_ptr<const Gateway::Snapshot> snap_;  // the configuration this request runs under
   std::shared_ptr<const config::Config> config_;
   Clock::time_point start_;
   ChatRequest req_;
@@ -281,7 +291,7 @@ awaitable<void> Call::Run() {
   }
   summary_.requested_model = req_.model;
   summary_.stream = req_.stream;
-  encoder_.emplace(summary_.dialect, req_);
+  encoder_.emplace(summary_.dialect, req_, summary_.start_unix_ms / 1000);
 
   // 2. Plan the route.
   thread_local routing::Rng rng{std::random_device{}()};
@@ -300,7 +310,7 @@ awaitable<void> Call::Run() {
   // 3. Try each target, retrying retryable failures with backoff.
   std::optional<GatewayError> last_error;
   for (const routing::Target& t : plan_.targets) {
-    const std::shared_ptr<routing::CircuitBreaker> held = gw_.breakers().Get(t.Key());
+    const std::shared_ptr<routing::CircuitBreaker> held = snap_->breakers->Get(t.Key());
     routing::CircuitBreaker& breaker = *held;
     if (!breaker.Allow(Clock::now())) {
       AttemptRecord skipped = Attempt(t.provider, t.model, "skipped");
@@ -514,7 +524,7 @@ awaitable<Status> Call::FetchImageUrls() {
       const auto remaining =
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
       FetchedImage image;
-      Status got = co_await FetchImage(gw_.FetchClientFor(io), policy, p.url,
+      Status got = co_await FetchImage(gw_.FetchClientFor(io, *snap_), policy, p.url,
                                        std::min(remaining, policy.timeout), &w_.cancel(), image);
       if (!got.ok()) {
         image_fetch_detail_ = field + ": " + got.message();
@@ -882,6 +892,7 @@ awaitable<Call::Outcome> Call::DeliverResponse(const routing::Target& t, ChatRes
   summary_.provider = t.provider;
   summary_.model = t.model;
   if (r.model.empty()) r.model = t.model;
+  if (r.created == 0) r.created = summary_.start_unix_ms / 1000;  // a real time, never 0
   current_->outcome = "ok";
   current_->latency_ms = Ms(Clock::now() - attempt_start_);
   summary_.latency_ms = Ms(Clock::now() - start_);
@@ -907,11 +918,11 @@ awaitable<Call::Outcome> Call::DeliverResponse(const routing::Target& t, ChatRes
 std::optional<double> Call::Cost(const routing::Target& t, const Usage& u) const {
   if (!u.reported) return std::nullopt;
   if (t.kind == config::ProviderKind::kLocal) {
-    auto p = gw_.prices_.Find("local/" + t.model);
+    auto p = snap_->prices.Find("local/" + t.model);
     if (!p) return 0.0;
     return observe::CostUsd(*p, u);
   }
-  auto p = gw_.prices_.Find(t.model);
+  auto p = snap_->prices.Find(t.model);
   if (!p) return std::nullopt;
   return observe::CostUsd(*p, u);
 }
@@ -993,10 +1004,22 @@ void Call::Finish() {
 
 // ---------------------------------------------------------------------------------------
 
-Gateway::Gateway(GatewayOptions options)
-    : options_(std::move(options)), config_(options_.config), guard_(config_->server) {
+Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {
+  openai_ = providers::MakeOpenAITranslator(providers::OpenAIFlavor::kOpenAI);
+  mistral_ = providers::MakeOpenAITranslator(providers::OpenAIFlavor::kMistral);
+  compat_ = providers::MakeOpenAITranslator(providers::OpenAIFlavor::kCompatible);
+  anthropic_ = providers::MakeAnthropicTranslator();
+  gemini_ = providers::MakeGeminiTranslator();
+  Reload(options_.config);
+}
+
+void Gateway::Reload(std::shared_ptr<const config::Config> config) {
+  std::lock_guard lock(reload_mu_);
+  std::shared_ptr<const Snapshot> old = snapshot_.load();
+  auto next = std::make_shared<Snapshot>();
+  next->config = config;
   std::vector<observe::PriceEntry> overrides;
-  for (const auto& [model, p] : config_->pricing) {
+  for (const auto& [model, p] : config->pricing) {
     observe::PriceEntry e;
     e.model = model;
     e.price.input_per_mtok = p.input_per_mtok;
@@ -1005,16 +1028,21 @@ Gateway::Gateway(GatewayOptions options)
     e.price.cache_write_per_mtok = p.cache_write_per_mtok;
     overrides.push_back(std::move(e));
   }
-  prices_ = observe::PriceTable(overrides);
-  fetch_client_options_ = ImageFetchClientOptions(config_->image_fetch, options_.client);
-  metrics_.SetMaxModelLabels(config_->limits.max_metric_models);
-  breakers_ = std::make_unique<routing::BreakerRegistry>(
-      config_->routing.breaker, static_cast<size_t>(config_->limits.max_metric_models));
-  openai_ = providers::MakeOpenAITranslator(providers::OpenAIFlavor::kOpenAI);
-  mistral_ = providers::MakeOpenAITranslator(providers::OpenAIFlavor::kMistral);
-  compat_ = providers::MakeOpenAITranslator(providers::OpenAIFlavor::kCompatible);
-  anthropic_ = providers::MakeAnthropicTranslator();
-  gemini_ = providers::MakeGeminiTranslator();
+  next->prices = observe::PriceTable(overrides);
+  next->guard.emplace(config->server);
+  next->fetch_client = ImageFetchClientOptions(config->image_fetch, options_.client);
+  const config::BreakerConfig& b = config->routing.breaker;
+  if (old && old->config->routing.breaker.failure_threshold == b.failure_threshold &&
+      old->config->routing.breaker.cooldown == b.cooldown &&
+      old->config->limits.max_metric_models == config->limits.max_metric_models) {
+    next->breakers = old->breakers;  // the targets' health carries over
+  } else {
+    next->breakers = std::make_shared<routing::BreakerRegistry>(
+        b, static_cast<size_t>(config->limits.max_metric_models));
+  }
+  next->generation = old ? old->generation + 1 : 0;
+  metrics_.SetMaxModelLabels(config->limits.max_metric_models);
+  snapshot_.store(std::move(next));
 }
 
 Gateway::~Gateway() { query_pool_.join(); }
@@ -1120,8 +1148,6 @@ namespace {
 // io_context decides when it goes: after the coroutines still suspended at shutdown (and the
 // exchanges they hold) are destroyed, and before the timers and sockets it owns lose their
 // services.
-// (Two instances: <0> for provider calls, <1> for caller-supplied image URLs.)
-template <int kPurpose>
 class ClientService : public asio::execution_context::service {
  public:
   using key_type = ClientService;
@@ -1132,20 +1158,34 @@ class ClientService : public asio::execution_context::service {
  private:
   void shutdown() override {}
 };
+
+// The same for the clients of caller-supplied image URLs, one per configuration generation.
+class FetchClientService : public asio::execution_context::service {
+ public:
+  using key_type = FetchClientService;
+  static inline asio::execution_context::id id;
+  explicit FetchClientService(asio::execution_context& context) : service(context) {}
+  std::map<uint64_t, std::unique_ptr<upstream::Client>> clients;  // the io_context's thread only
+
+ private:
+  void shutdown() override {}
+};
 }  // namespace
 
 upstream::Client& Gateway::ClientFor(asio::io_context& io) {
-  auto& service = asio::use_service<ClientService<0>>(io);
+  auto& service = asio::use_service<ClientService>(io);
   if (!service.client) service.client = std::make_unique<upstream::Client>(io, options_.client);
   return *service.client;
 }
 
-upstream::Client& Gateway::FetchClientFor(asio::io_context& io) {
-  auto& service = asio::use_service<ClientService<1>>(io);
-  if (!service.client) {
-    service.client = std::make_unique<upstream::Client>(io, fetch_client_options_);
-  }
-  return *service.client;
+upstream::Client& Gateway::FetchClientFor(asio::io_context& io, const Snapshot& snapshot) {
+  // One client per configuration generation: a reload that changes image_fetch gets a fresh
+  // client, while fetches in flight keep the one they started on (kept until shutdown;
+  // reloads are rare).
+  auto& service = asio::use_service<FetchClientService>(io);
+  std::unique_ptr<upstream::Client>& client = service.clients[snapshot.generation];
+  if (!client) client = std::make_unique<upstream::Client>(io, snapshot.fetch_client);
+  return *client;
 }
 
 namespace {
@@ -1161,14 +1201,15 @@ std::string AnthropicModelList(const std::vector<api::ModelInfo>& models) {
   json::object out{{"data", std::move(data)}, {"has_more", false}};
   out["first_id"] = models.empty() ? json::value(nullptr) : json::value(models.front().id);
   out["last_id"] = models.empty() ? json::value(nullptr) : json::value(models.back().id);
-  return json::serialize(out);
+  return SerializeJson(out);
 }
 }  // namespace
 
 awaitable<void> Gateway::Models(const http::Request& req, http::ResponseWriter& w) {
   std::vector<api::ModelInfo> models;
-  for (const config::ModelAlias& a : config_->models) models.push_back({a.name, 0, "iris"});
-  for (const config::ProviderConfig& p : config_->providers) {
+  const std::shared_ptr<const Snapshot> snap = snapshot();
+  for (const config::ModelAlias& a : snap->config->models) models.push_back({a.name, 0, "iris"});
+  for (const config::ProviderConfig& p : snap->config->providers) {
     if (!p.enabled) continue;
     if (p.kind == config::ProviderKind::kLocal && options_.local != nullptr) {
       models.push_back({p.name + "/" + options_.local->model_name(), 0, p.name});
@@ -1215,12 +1256,14 @@ awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
   const bool anthropic_caller =
       req.headers.Has("anthropic-version") || req.headers.Has("x-api-key");
   const Dialect caller = anthropic_caller ? Dialect::kAnthropic : Dialect::kOpenAI;
-  if (Status host = guard_.CheckHost(req.headers); !host.ok()) {
+  const std::shared_ptr<const Snapshot> snap = snapshot();
+  const BrowserGuard& guard = *snap->guard;
+  if (Status host = guard.CheckHost(req.headers); !host.ok()) {
     GatewayError e = api::FromStatus(host);
     co_await w.Send(api::HttpStatus(e.error_class), JsonHeaders(), ErrorBody(caller, e));
     co_return;
   }
-  const BrowserGuard::OriginDecision origin = guard_.CheckOrigin(req.headers);
+  const BrowserGuard::OriginDecision origin = guard.CheckOrigin(req.headers);
   if (!origin.allowed) {
     GatewayError e = Err(ErrorClass::kPermission,
                          "cross-origin requests from this origin are not allowed (list it in "

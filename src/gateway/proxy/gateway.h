@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -53,17 +54,34 @@ class Gateway {
   // From now on /readyz answers 503 (the server is draining).
   void SetDraining() { draining_.store(true); }
 
-  const config::Config& config() const { return *config_; }
+  // Everything derived from one configuration, swapped whole by Reload(). A request keeps the
+  // snapshot it started with to its end.
+  struct Snapshot {
+    std::shared_ptr<const config::Config> config;
+    observe::PriceTable prices;
+    std::optional<BrowserGuard> guard;
+    upstream::ClientOptions fetch_client;  // for caller-supplied image URLs
+    std::shared_ptr<routing::BreakerRegistry> breakers;
+    uint64_t generation = 0;
+  };
+  std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.load(); }
+
+  // Switches to `config` for every request that starts from now on; requests in flight finish
+  // with the configuration they started with. Breaker state is kept unless the breaker
+  // settings changed. The server's own settings (listen address, threads, timeouts) and the
+  // local model are not reloaded: the caller says so. Thread-safe.
+  void Reload(std::shared_ptr<const config::Config> config);
+
   // Prometheus metrics of every finished request; gauges are added by the owner.
   observe::GatewayMetrics& metrics() { return metrics_; }
-  routing::BreakerRegistry& breakers() { return *breakers_; }
+  routing::BreakerRegistry& breakers() { return *snapshot()->breakers; }
 
  private:
   friend class Call;
   upstream::Client& ClientFor(boost::asio::io_context& io);
   // The worker's client for caller-supplied image URLs: its own pool (none), no provider
   // credentials or traffic ever pass through it.
-  upstream::Client& FetchClientFor(boost::asio::io_context& io);
+  upstream::Client& FetchClientFor(boost::asio::io_context& io, const Snapshot& snapshot);
   const providers::Translator& TranslatorFor(config::ProviderKind kind) const;
 
   // GET /v1/models, in the OpenAI shape or, for Anthropic SDK callers, Anthropic's.
@@ -72,15 +90,13 @@ class Gateway {
   boost::asio::awaitable<void> Api(const http::Request& request, http::ResponseWriter& writer);
 
   GatewayOptions options_;
-  std::shared_ptr<const config::Config> config_;
-  observe::PriceTable prices_;
+  std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
+  std::mutex reload_mu_;  // one Reload at a time
   observe::GatewayMetrics metrics_;
-  std::unique_ptr<routing::BreakerRegistry> breakers_;
   std::unique_ptr<providers::Translator> openai_, mistral_, compat_, anthropic_, gemini_;
   std::atomic<bool> draining_{false};
   boost::asio::thread_pool query_pool_{1};  // store queries block: never on a worker
-  upstream::ClientOptions fetch_client_options_;
-  BrowserGuard guard_;
+
 };
 
 }  // namespace iris::gateway::proxy

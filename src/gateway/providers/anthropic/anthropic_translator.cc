@@ -9,6 +9,7 @@
 #include <optional>
 #include <utility>
 
+#include "base/json.h"
 #include "gateway/providers/json_fields.h"
 
 namespace iris::gateway::providers {
@@ -472,7 +473,7 @@ class AnthropicTranslator : public Translator {
     req.headers = {{"x-api-key", target.api_key},
                    {"anthropic-version", "2023-06-01"},
                    {"content-type", "application/json"}};
-    req.body = json::serialize(body);
+    req.body = SerializeJson(body);
     return req;
   }
 
@@ -496,7 +497,7 @@ class AnthropicTranslator : public Translator {
         call.id = StringField(b, "id");
         call.name = StringField(b, "name");
         const json::value* input = b.if_contains("input");
-        call.arguments = input != nullptr ? json::serialize(*input) : "{}";
+        call.arguments = input != nullptr ? SerializeJson(*input) : "{}";
         resp.tool_calls.push_back(std::move(call));
       }
     }

@@ -9,6 +9,7 @@
 #include <set>
 #include <utility>
 
+#include "base/json.h"
 #include "gateway/api/identifiers.h"
 #include "gateway/providers/json_fields.h"
 
@@ -312,7 +313,7 @@ class GeminiStreamTranslator : public StreamTranslator {
           d.type = StreamEvent::Type::kToolCallDelta;
           d.index = next_tool_++;
           const json::value* args = call->if_contains("args");
-          d.text = args != nullptr ? json::serialize(*args) : "{}";
+          d.text = args != nullptr ? SerializeJson(*args) : "{}";
           out.push_back(std::move(s));
           out.push_back(std::move(d));
         } else if (const json::value* t = part.if_contains("text");
@@ -500,7 +501,7 @@ class GeminiTranslator : public Translator {
     req.url = target.base_url + "/models/" + api::EncodePathSegment(target.model) +
               (r.stream ? ":streamGenerateContent?alt=sse" : ":generateContent");
     req.headers = {{"x-goog-api-key", target.api_key}, {"content-type", "application/json"}};
-    req.body = json::serialize(body);
+    req.body = SerializeJson(body);
     return req;
   }
 
@@ -522,7 +523,7 @@ class GeminiTranslator : public Translator {
           tc.id = ToolCallId(*call, resp.id, static_cast<int>(resp.tool_calls.size()));
           tc.name = StringField(*call, "name");
           const json::value* args = call->if_contains("args");
-          tc.arguments = args != nullptr ? json::serialize(*args) : "{}";
+          tc.arguments = args != nullptr ? SerializeJson(*args) : "{}";
           resp.tool_calls.push_back(std::move(tc));
         } else if (part.contains("text")) {
           const json::value* thought = part.if_contains("thought");

@@ -76,6 +76,15 @@ bool LocalProvider::has_vision() const { return engine_->vision_model() != nullp
 
 Status LocalProvider::Submit(ChatRequest request, LocalSink sink) {
   IRIS_RETURN_IF_ERROR(CheckSupported(request, has_vision()));
+  int images = 0;
+  for (const Message& m : request.messages) {
+    for (const ContentPart& p : m.content) images += p.type == ContentPart::Type::kImage ? 1 : 0;
+  }
+  if (images > options_.max_images) {
+    // Checked before anything is decoded; another target may take that many.
+    return Unimplemented("the local model takes at most " + std::to_string(options_.max_images) +
+                         " images per request, got " + std::to_string(images));
+  }
   {
     std::lock_guard lock(mu_);
     if (stopping_) return Status(ErrorCode::kUnavailable, "the local model is shutting down");
@@ -113,6 +122,7 @@ Status LocalProvider::Run(Job& job) {
   const ChatRequest& req = job.request;
   // Messages in the shape the checkpoint's chat template reads; images decoded in order.
   std::vector<runtime::Visual> visuals;
+  int64_t total_pixels = 0;  // decoded so far; bounded before any tile is preprocessed
   boost::json::array messages;
   for (const Message& m : req.messages) {
     boost::json::array content;
@@ -125,8 +135,18 @@ Status LocalProvider::Run(Job& job) {
       media::DecodeOptions decode;
       decode.max_pixels = static_cast<int64_t>(options_.max_image_pixels);
       auto image = media::DecodeImage(bytes, decode);
-      if (!image.ok())
-        return image.status().WithContext("image " + std::to_string(visuals.size() + 1));
+      if (!image.ok()) {
+        // A bad or oversized image is the caller's fault (400), whatever code the decoder
+        // used: never a 429/503 that a client or the router would retry.
+        return InvalidArgument("image " + std::to_string(visuals.size() + 1) + ": " +
+                               image.status().message());
+      }
+      total_pixels += static_cast<int64_t>(image->width) * image->height;
+      if (total_pixels > options_.max_request_pixels) {
+        return InvalidArgument("the request's images hold more than " +
+                               std::to_string(options_.max_request_pixels) +
+                               " pixels in all; the local model takes fewer or smaller images");
+      }
       IRIS_ASSIGN_OR_RETURN(media::ProcessedImage pixels, engine_->PreprocessImage(*image));
       runtime::Visual visual;
       visual.pixels = std::move(pixels);
@@ -159,6 +179,9 @@ Status LocalProvider::Run(Job& job) {
   StreamEvent start;
   start.type = StreamEvent::Type::kStart;
   start.model = options_.model_name;
+  start.created = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
   if (!job.sink.on_event(start)) return OkStatus();
   bool cancelled = false;
   auto result = engine_->Generate(

@@ -26,6 +26,11 @@ struct LocalOptions {
   size_t max_queue = 16;                // waiting requests beyond the running one
   int default_max_tokens = 512;         // when the request names none
   uint64_t max_image_pixels = 4096ull * 4096ull;
+  // Bounds checked before the engine works on a request: images per request (counted at
+  // Submit, before any decoding) and decoded pixels over all of them (checked image by image,
+  // before any tile is preprocessed).
+  int max_images = 8;
+  int64_t max_request_pixels = int64_t{32} << 20;
 };
 
 // Receives one generation's events on the engine thread. `on_event` returns false to stop

@@ -287,7 +287,7 @@ Result<UpstreamRequest> OpenAITranslator::EncodeRequest(const ChatRequest& reque
     out.headers.emplace_back("authorization", "Bearer " + target.api_key);
   out.headers.emplace_back("content-type", "application/json");
   out.headers.emplace_back("accept", request.stream ? "text/event-stream" : "application/json");
-  out.body = json::serialize(body);
+  out.body = SerializeJson(body);
   return out;
 }
 
@@ -323,7 +323,7 @@ std::string StringOr(const json::object& o, std::string_view key, std::string fa
   const json::value* v = Get(o, key);
   if (v == nullptr) return fallback;
   if (v->is_string()) return std::string(v->get_string());
-  if (v->is_int64() || v->is_uint64()) return json::serialize(*v);
+  if (v->is_int64() || v->is_uint64()) return SerializeJson(*v);
   return fallback;
 }
 
@@ -341,7 +341,7 @@ std::string Arguments(const json::object& fn) {
   const json::value* a = Get(fn, "arguments");
   if (a == nullptr) return {};
   if (a->is_string()) return std::string(a->get_string());
-  return json::serialize(*a);
+  return SerializeJson(*a);
 }
 
 // The message of an in-band or 200-status `error` member, whatever its shape.
@@ -351,7 +351,7 @@ std::string ErrorMessage(const json::value& error) {
     std::string m = StringOr(error.get_object(), "message");
     if (!m.empty()) return m;
   }
-  return json::serialize(error);
+  return SerializeJson(error);
 }
 
 // An `{"error":...}` member or Mistral's flat `{"object":"error",...}`; nullopt otherwise.
@@ -633,7 +633,7 @@ ErrorFields ParseErrorBody(std::string_view body) {
           if (const json::value* l = Get(item.get_object(), "loc"); l && l->is_array()) {
             for (const json::value& part : l->get_array()) {
               if (!loc.empty()) loc += ".";
-              loc += part.is_string() ? std::string(part.get_string()) : json::serialize(part);
+              loc += part.is_string() ? std::string(part.get_string()) : SerializeJson(part);
             }
           }
           if (!f.message.empty()) f.message += "; ";

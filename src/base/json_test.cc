@@ -1,0 +1,32 @@
+#include "base/json.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+namespace iris {
+namespace {
+
+TEST(SerializeJsonTest, NumbersAsPeopleWriteThem) {
+  boost::json::object o;
+  o["cost"] = 1234.5;
+  o["small"] = 5.85e-6;
+  o["t"] = 0.7;
+  o["n"] = -3;
+  o["u"] = uint64_t{18446744073709551615ULL};
+  o["inf"] = std::numeric_limits<double>::infinity();
+  o["s"] = "a\"b\n";
+  o["a"] = boost::json::array{1, 2.5, nullptr, true, 1.0, 1e21};
+  EXPECT_EQ(SerializeJson(o),
+            R"({"cost":1234.5,"small":5.85e-06,"t":0.7,"n":-3,"u":18446744073709551615,)"
+            R"("inf":null,"s":"a\"b\n","a":[1,2.5,null,true,1.0,1e+21]})");
+  // Round trip: every double reads back exactly.
+  for (double d : {0.1, 1.0 / 3, 1e300, 6.02214076e23, -2.5e-308}) {
+    boost::json::value v = boost::json::parse(SerializeJson(boost::json::value(d)));
+    EXPECT_EQ(v.to_number<double>(), d);
+  }
+}
+
+}  // namespace
+}  // namespace iris
