@@ -127,6 +127,45 @@ TEST(LocalProvider, AnswersAnInlineImage) {
   EXPECT_TRUE(c.status.ok()) << c.status.ToString();
 }
 
+// Many tiny images are refused before any is decoded or preprocessed; an image too large to
+// decode is the caller's error (InvalidArgument, a 400), never a retryable one.
+TEST(LocalProvider, BoundsImagesBeforeWorkingOnThem) {
+  auto p = MakeProvider();
+  auto png = ReadFileToString(std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/images/small.png");
+  ASSERT_TRUE(png.ok());
+  ChatRequest r = TextRequest("What are these?");
+  ContentPart img;
+  img.type = ContentPart::Type::kImage;
+  img.data_base64 = Base64Encode(*png);
+  for (int i = 0; i < 100; ++i) r.messages[0].content.push_back(img);
+  Status s = p->Submit(r, {});
+  EXPECT_EQ(s.code(), ErrorCode::kUnimplemented);
+  EXPECT_NE(s.message().find("at most 8 images"), std::string::npos) << s.message();
+
+  // A 20000 x 20000 PNG header: over max_image_pixels, refused from the header alone.
+  std::string huge = *png;
+  auto put32 = [&](size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i) huge[at + i] = static_cast<char>((v >> (24 - 8 * i)) & 0xff);
+  };
+  put32(16, 20000);
+  put32(20, 20000);
+  ChatRequest big = TextRequest("What is this?");
+  img.data_base64 = Base64Encode(huge);
+  big.messages[0].content.insert(big.messages[0].content.begin(), img);
+  Collected c = RunToEnd(*p, big);
+  EXPECT_EQ(c.status.code(), ErrorCode::kInvalidArgument) << c.status.ToString();
+  EXPECT_NE(c.status.message().find("image 1"), std::string::npos);
+}
+
+TEST(LocalProvider, StartCarriesARealCreatedTime) {
+  auto p = MakeProvider();
+  Collected c = RunToEnd(*p, TextRequest("hi"));
+  ASSERT_TRUE(c.status.ok());
+  ASSERT_FALSE(c.events.empty());
+  EXPECT_EQ(c.events[0].type, StreamEvent::Type::kStart);
+  EXPECT_GT(c.events[0].created, 1700000000);
+}
+
 TEST(LocalProvider, FullQueueIsResourceExhausted) {
   auto p = MakeProvider(/*max_queue=*/1);
   // One running (blocked in its sink until released) and one queued fill it.
