@@ -111,15 +111,17 @@ class PostgresStore final : public Store {
     return Exec("COMMIT");
   }
 
-  Status Insert(const std::vector<RequestSummary>& batch) override {
+  Result<int64_t> Insert(const std::vector<RequestSummary>& batch) override {
     IRIS_RETURN_IF_ERROR(EnsureConnected());
     IRIS_RETURN_IF_ERROR(Exec("BEGIN"));
-    Status st = InsertRows(batch);
+    int64_t written = 0;
+    Status st = InsertRows(batch, written);
     if (!st.ok()) {
       (void)Exec("ROLLBACK");
       return st;
     }
-    return Exec("COMMIT");
+    IRIS_RETURN_IF_ERROR(Exec("COMMIT"));
+    return written;
   }
 
   Result<std::vector<UsageRow>> FetchUsageRows(int64_t since, int64_t until) override {
@@ -298,7 +300,7 @@ FROM attempts WHERE request_id IN ()sql" + in + ") ORDER BY request_id, n",
     return res;
   }
 
-  Status InsertRows(const std::vector<RequestSummary>& batch) {
+  Status InsertRows(const std::vector<RequestSummary>& batch, int64_t& written) {
     static const std::string kInsertRequest = R"sql(
 INSERT INTO requests (request_id, start_unix_ms, caller_key, dialect, requested_model, route,
   provider, model, stream, http_status, error_class, error, latency_ms, ttft_ms, overhead_ms,
@@ -338,7 +340,8 @@ ON CONFLICT (request_id, n) DO NOTHING)sql";
       p.Int(r.bytes_in);
       p.Int(r.bytes_out);
       p.Int(static_cast<int64_t>(r.attempts.size()));
-      IRIS_RETURN_IF_ERROR(Query(kInsertRequest, p).status());
+      IRIS_ASSIGN_OR_RETURN(PgResult inserted, Query(kInsertRequest, p));
+      written += std::atoll(PQcmdTuples(inserted.get()));
       for (size_t n = 0; n < r.attempts.size(); ++n) {
         const AttemptRecord& at = r.attempts[n];
         Params ap;

@@ -133,12 +133,24 @@ void RequestLog::WriteBatch(const std::vector<RequestSummary>& batch) {
   // resets) should not lose a batch; a persistent one must not stall the queue.
   Status st;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    st = writer_store_->Insert(batch);
-    if (st.ok()) {
-      written_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
+    Result<int64_t> inserted = writer_store_->Insert(batch);
+    if (inserted.ok()) {
+      const auto total = static_cast<int64_t>(batch.size());
+      // On a first try, an id already stored is a record lost, not a retry's echo: counted
+      // and said, never silent.
+      const int64_t duplicates = attempt == 0 ? total - *inserted : 0;
+      written_.fetch_add(total - duplicates, std::memory_order_relaxed);
       batches_.fetch_add(1, std::memory_order_relaxed);
+      if (duplicates > 0) {
+        lost_.fetch_add(duplicates, std::memory_order_relaxed);
+        std::fprintf(stderr,
+                     "iris: request log: %lld records not written: their request id was "
+                     "already stored\n",
+                     static_cast<long long>(duplicates));
+      }
       return;
     }
+    st = inserted.status();
     write_errors_.fetch_add(1, std::memory_order_relaxed);
   }
   lost_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);

@@ -35,7 +35,7 @@ struct RequestLogStats {
   int64_t written = 0;       // records committed to the store
   int64_t dropped = 0;       // refused by Submit (queue full, or the log closed)
   int64_t write_errors = 0;  // failed batch writes (a batch that fails twice counts twice)
-  int64_t lost = 0;          // records given up after a batch failed its retry
+  int64_t lost = 0;          // records given up: a batch failed its retry, or an id already stored
   int64_t batches = 0;       // committed transactions
 };
 

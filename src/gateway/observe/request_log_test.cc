@@ -145,6 +145,20 @@ TEST_P(RequestLogTest, CloseWritesWhatIsStillQueued) {
   EXPECT_EQ(CountRows(spec_), 320);
 }
 
+// A request id that is already stored loses a record: it is counted as lost (and said on
+// stderr), never dropped silently.
+TEST_P(RequestLogTest, ARepeatedRequestIdIsCountedAsLost) {
+  auto log = RequestLog::Open(spec_);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  ASSERT_TRUE((*log)->Submit(MakeRecord("same-id", kT0)));
+  (*log)->Flush();
+  ASSERT_TRUE((*log)->Submit(MakeRecord("same-id", kT0 + 1)));
+  (*log)->Flush();
+  RequestLogStats s = (*log)->stats();
+  EXPECT_EQ(s.written, 1);
+  EXPECT_EQ(s.lost, 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, RequestLogTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
                          testing::BackendName);
@@ -155,14 +169,14 @@ class FlakyStore final : public Store {
  public:
   explicit FlakyStore(int failures) : failures_(failures) {}
   std::string_view kind() const override { return "flaky"; }
-  Status Insert(const std::vector<RequestSummary>& batch) override {
+  Result<int64_t> Insert(const std::vector<RequestSummary>& batch) override {
     ++calls;
     if (failures_ > 0) {
       --failures_;
       return Status(ErrorCode::kUnavailable, "disk on fire");
     }
     rows += static_cast<int64_t>(batch.size());
-    return OkStatus();
+    return static_cast<int64_t>(batch.size());
   }
   Result<std::vector<UsageRow>> FetchUsageRows(int64_t, int64_t) override {
     return std::vector<UsageRow>();

@@ -85,16 +85,20 @@ ON CONFLICT (request_id, n) DO NOTHING)sql"));
     return OkStatus();
   }
 
-  Status Insert(const std::vector<RequestSummary>& batch) override {
+  Result<int64_t> Insert(const std::vector<RequestSummary>& batch) override {
     IRIS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-    Status st = InsertRows(batch);
+    int64_t written = 0;
+    Status st = InsertRows(batch, written);
     if (!st.ok()) {
       (void)Exec("ROLLBACK");
       return st;
     }
     st = Exec("COMMIT");
-    if (!st.ok()) (void)Exec("ROLLBACK");
-    return st;
+    if (!st.ok()) {
+      (void)Exec("ROLLBACK");
+      return st;
+    }
+    return written;
   }
 
   Result<std::vector<UsageRow>> FetchUsageRows(int64_t since, int64_t until) override {
@@ -260,7 +264,7 @@ FROM attempts WHERE request_id = ?1 ORDER BY n)sql"));
     return OkStatus();
   }
 
-  Status InsertRows(const std::vector<RequestSummary>& batch) {
+  Status InsertRows(const std::vector<RequestSummary>& batch, int64_t& written) {
     sqlite3_stmt* s = insert_request_.get();
     sqlite3_stmt* a = insert_attempt_.get();
     for (const RequestSummary& r : batch) {
@@ -290,6 +294,7 @@ FROM attempts WHERE request_id = ?1 ORDER BY n)sql"));
       sqlite3_bind_int64(s, 23, r.bytes_out);
       sqlite3_bind_int(s, 24, static_cast<int>(r.attempts.size()));
       IRIS_RETURN_IF_ERROR(StepDone(s, "inserting a request"));
+      written += sqlite3_changes(db_);
       for (size_t n = 0; n < r.attempts.size(); ++n) {
         const AttemptRecord& at = r.attempts[n];
         sqlite3_clear_bindings(a);

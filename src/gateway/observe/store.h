@@ -57,8 +57,9 @@ class Store {
   virtual std::string_view kind() const = 0;  // "sqlite" or "postgres"
 
   // Writes `batch` in one transaction; a request id already present is left as it is, so
-  // retrying a batch that may have been committed is safe. On error nothing is written.
-  virtual Status Insert(const std::vector<RequestSummary>& batch) = 0;
+  // retrying a batch that may have been committed is safe. Returns how many requests were
+  // written (fewer than the batch when ids were already there). On error nothing is written.
+  virtual Result<int64_t> Insert(const std::vector<RequestSummary>& batch) = 0;
 
   // Requests with since <= start_unix_ms < until, oldest first.
   virtual Result<std::vector<UsageRow>> FetchUsageRows(int64_t since_unix_ms,

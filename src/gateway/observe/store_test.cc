@@ -109,9 +109,13 @@ TEST_P(StoreTest, RoundTripsEveryField) {
   failed.error = "every target failed: 'quoted' \"text\" ✓";
   failed.provider = "";
   failed.model = "";
-  ASSERT_TRUE(store->Insert({r, failed}).ok());
-  // A retried batch that had in fact been committed changes nothing.
-  ASSERT_TRUE(store->Insert({r}).ok());
+  auto first = store->Insert({r, failed});
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(*first, 2);
+  // A retried batch that had in fact been committed changes nothing, and says so: 0 written.
+  auto again = store->Insert({r});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0);
 
   RequestFilter f;
   f.limit = 10;
