@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -124,39 +125,49 @@ class PostgresStore final : public Store {
     return written;
   }
 
-  Result<std::vector<UsageRow>> FetchUsageRows(int64_t since, int64_t until) override {
+  Status ForEachUsageRow(int64_t since, int64_t until,
+                         const std::function<void(const UsageRow&)>& fn) override {
     IRIS_RETURN_IF_ERROR(EnsureConnected());
     Params p;
     p.Int(since);
     p.Int(until);
-    IRIS_ASSIGN_OR_RETURN(PgResult res, Query(R"sql(
+    std::vector<const char*> values = p.Pointers();
+    // Single-row mode: libpq hands over one row at a time instead of the whole window.
+    if (PQsendQueryParams(conn_, R"sql(
 SELECT start_unix_ms, requested_model, provider, model, http_status, error_class, latency_ms,
   ttft_ms, cost_usd, input_tokens, output_tokens, cached_tokens, reasoning_tokens
 FROM requests WHERE start_unix_ms >= $1 AND start_unix_ms < $2
 ORDER BY start_unix_ms, request_id)sql",
-                                              p));
-    PGresult* r = res.get();
-    std::vector<UsageRow> rows;
-    const int n = PQntuples(r);
-    rows.reserve(n);
-    for (int i = 0; i < n; ++i) {
-      UsageRow u;
-      u.start_unix_ms = GetInt(r, i, 0);
-      u.requested_model = Get(r, i, 1);
-      u.provider = Get(r, i, 2);
-      u.model = Get(r, i, 3);
-      u.http_status = static_cast<int>(GetInt(r, i, 4));
-      u.error_class = Get(r, i, 5);
-      u.latency_ms = GetDouble(r, i, 6);
-      u.ttft_ms = GetOptDouble(r, i, 7);
-      u.cost_usd = GetOptDouble(r, i, 8);
-      u.input_tokens = GetInt(r, i, 9);
-      u.output_tokens = GetInt(r, i, 10);
-      u.cached_tokens = GetInt(r, i, 11);
-      u.reasoning_tokens = GetInt(r, i, 12);
-      rows.push_back(std::move(u));
+                          p.size(), nullptr, values.data(), nullptr, nullptr, 0) == 0) {
+      return Error("reading usage");
     }
-    return rows;
+    PQsetSingleRowMode(conn_);
+    Status status = OkStatus();
+    UsageRow u;
+    while (PGresult* raw = PQgetResult(conn_)) {
+      PgResult res(raw);
+      const ExecStatusType st = PQresultStatus(raw);
+      if (st == PGRES_SINGLE_TUPLE) {
+        if (!status.ok()) continue;  // drain the rest after an error
+        u.start_unix_ms = GetInt(raw, 0, 0);
+        u.requested_model = Get(raw, 0, 1);
+        u.provider = Get(raw, 0, 2);
+        u.model = Get(raw, 0, 3);
+        u.http_status = static_cast<int>(GetInt(raw, 0, 4));
+        u.error_class = Get(raw, 0, 5);
+        u.latency_ms = GetDouble(raw, 0, 6);
+        u.ttft_ms = GetOptDouble(raw, 0, 7);
+        u.cost_usd = GetOptDouble(raw, 0, 8);
+        u.input_tokens = GetInt(raw, 0, 9);
+        u.output_tokens = GetInt(raw, 0, 10);
+        u.cached_tokens = GetInt(raw, 0, 11);
+        u.reasoning_tokens = GetInt(raw, 0, 12);
+        fn(u);
+      } else if (st != PGRES_TUPLES_OK && status.ok()) {
+        status = Error("reading usage");
+      }
+    }
+    return status;
   }
 
   Result<std::vector<RequestSummary>> FetchRequests(const RequestFilter& f) override {

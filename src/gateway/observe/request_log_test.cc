@@ -178,8 +178,8 @@ class FlakyStore final : public Store {
     rows += static_cast<int64_t>(batch.size());
     return static_cast<int64_t>(batch.size());
   }
-  Result<std::vector<UsageRow>> FetchUsageRows(int64_t, int64_t) override {
-    return std::vector<UsageRow>();
+  Status ForEachUsageRow(int64_t, int64_t, const std::function<void(const UsageRow&)>&) override {
+    return OkStatus();
   }
   Result<std::vector<RequestSummary>> FetchRequests(const RequestFilter&) override {
     return std::vector<RequestSummary>();

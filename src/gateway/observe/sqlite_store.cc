@@ -101,7 +101,8 @@ ON CONFLICT (request_id, n) DO NOTHING)sql"));
     return written;
   }
 
-  Result<std::vector<UsageRow>> FetchUsageRows(int64_t since, int64_t until) override {
+  Status ForEachUsageRow(int64_t since, int64_t until,
+                         const std::function<void(const UsageRow&)>& fn) override {
     IRIS_ASSIGN_OR_RETURN(Stmt s, Prepare(R"sql(
 SELECT start_unix_ms, requested_model, provider, model, http_status, error_class, latency_ms,
   ttft_ms, cost_usd, input_tokens, output_tokens, cached_tokens, reasoning_tokens
@@ -109,11 +110,10 @@ FROM requests WHERE start_unix_ms >= ?1 AND start_unix_ms < ?2
 ORDER BY start_unix_ms, request_id)sql"));
     sqlite3_bind_int64(s.get(), 1, since);
     sqlite3_bind_int64(s.get(), 2, until);
-    std::vector<UsageRow> rows;
     int rc;
+    UsageRow r;  // reused: its strings keep their capacity from row to row
     while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
       sqlite3_stmt* q = s.get();
-      UsageRow r;
       r.start_unix_ms = sqlite3_column_int64(q, 0);
       r.requested_model = ColText(q, 1);
       r.provider = ColText(q, 2);
@@ -127,10 +127,10 @@ ORDER BY start_unix_ms, request_id)sql"));
       r.output_tokens = sqlite3_column_int64(q, 10);
       r.cached_tokens = sqlite3_column_int64(q, 11);
       r.reasoning_tokens = sqlite3_column_int64(q, 12);
-      rows.push_back(std::move(r));
+      fn(r);
     }
     if (rc != SQLITE_DONE) return Error("reading usage");
-    return rows;
+    return OkStatus();
   }
 
   Result<std::vector<RequestSummary>> FetchRequests(const RequestFilter& f) override {

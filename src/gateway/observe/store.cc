@@ -83,9 +83,10 @@ std::string DefaultStorePath() {
   };
   if (std::string dir = env("IRIS_DATA_DIR"); !dir.empty()) return dir + "/iris.db";
   if (std::string dir = env("XDG_DATA_HOME"); !dir.empty()) return dir + "/iris/iris.db";
-  std::string home = env("HOME");
-  if (home.empty()) home = ".";
-  return home + "/.local/share/iris/iris.db";
+  std::string path = env("HOME");
+  if (path.empty()) path.push_back('.');
+  path.append("/.local/share/iris/iris.db");
+  return path;
 }
 
 Result<std::unique_ptr<Store>> OpenStore(const std::string& store, const StoreOptions& options) {
@@ -112,5 +113,12 @@ Status NewerSchemaError(std::string_view where, int found) {
 }
 
 }  // namespace internal
+
+Result<std::vector<UsageRow>> Store::FetchUsageRows(int64_t since_unix_ms, int64_t until_unix_ms) {
+  std::vector<UsageRow> rows;
+  IRIS_RETURN_IF_ERROR(ForEachUsageRow(since_unix_ms, until_unix_ms,
+                                       [&rows](const UsageRow& r) { rows.push_back(r); }));
+  return rows;
+}
 
 }  // namespace iris::gateway::observe

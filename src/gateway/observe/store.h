@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,9 +62,13 @@ class Store {
   // written (fewer than the batch when ids were already there). On error nothing is written.
   virtual Result<int64_t> Insert(const std::vector<RequestSummary>& batch) = 0;
 
-  // Requests with since <= start_unix_ms < until, oldest first.
-  virtual Result<std::vector<UsageRow>> FetchUsageRows(int64_t since_unix_ms,
-                                                       int64_t until_unix_ms) = 0;
+  // Calls `fn` for each request with since <= start_unix_ms < until, oldest first, one row at
+  // a time: a window of any size costs the caller one row of memory (usage.cc aggregates on
+  // the fly). An error from the database stops the walk.
+  virtual Status ForEachUsageRow(int64_t since_unix_ms, int64_t until_unix_ms,
+                                 const std::function<void(const UsageRow&)>& fn) = 0;
+  // The same rows collected in a vector (tests and small windows).
+  Result<std::vector<UsageRow>> FetchUsageRows(int64_t since_unix_ms, int64_t until_unix_ms);
 
   // Requests matching `filter`, newest first (ties by request id, descending), with their
   // attempts in order; at most filter.limit.

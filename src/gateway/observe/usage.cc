@@ -7,6 +7,7 @@
 #include <cmath>
 #include <ctime>
 #include <map>
+#include <optional>
 
 #include "base/json.h"
 
@@ -134,45 +135,67 @@ std::string UtcDay(int64_t unix_ms) {
   return buf;
 }
 
-UsageReport AggregateUsage(const std::vector<UsageRow>& rows, const UsageQuery& query) {
-  UsageReport report;
-  report.since_unix_ms = query.since_unix_ms;
-  report.until_unix_ms = query.until_unix_ms;
-  Acc totals;
-  std::map<std::string, Acc> days, models, providers;
-  std::map<std::string, int64_t> error_classes;
-  for (const UsageRow& r : rows) {
-    totals.Add(r);
-    if (query.by_day) days[UtcDay(r.start_unix_ms)].Add(r);
-    if (query.by_model) {
-      std::string key = r.provider.empty()
-                            ? (r.requested_model.empty() ? "(none)" : r.requested_model)
-                            : r.provider + "/" + r.model;
-      models[key].Add(r);
-    }
-    if (query.by_provider) providers[r.provider.empty() ? "(none)" : r.provider].Add(r);
-    if (r.http_status >= 400) ++error_classes[r.error_class.empty() ? "unknown" : r.error_class];
-    AddToHistogram(report.latency_histogram, r.latency_ms);
-    if (r.ttft_ms) AddToHistogram(report.ttft_histogram, *r.ttft_ms);
-  }
-  report.totals = totals.Finish("");
-  report.by_day = FinishGroups(days, false);
-  report.by_model = FinishGroups(models, true);
-  report.by_provider = FinishGroups(providers, true);
-  for (const auto& [key, count] : error_classes) report.errors_by_class.push_back({key, count});
-  std::stable_sort(
-      report.errors_by_class.begin(), report.errors_by_class.end(),
-      [](const ErrorClassCount& a, const ErrorClassCount& b) { return a.count > b.count; });
+namespace {
 
+// One pass over the rows, oldest first, keeping per group only the counters and the latency
+// samples its percentiles need (16 bytes a request a grouping): no row is kept.
+class UsageAggregator {
+ public:
+  explicit UsageAggregator(const UsageQuery& query) : query_(query) {
+    report_.since_unix_ms = query.since_unix_ms;
+    report_.until_unix_ms = query.until_unix_ms;
+  }
+
+  void Add(const UsageRow& r) {
+    if (!rate_shaped_) ShapeRate(r.start_unix_ms);
+    totals_.Add(r);
+    if (query_.by_day) days_[UtcDay(r.start_unix_ms)].Add(r);
+    if (query_.by_model) {
+      key_.clear();
+      if (r.provider.empty()) {
+        key_ = r.requested_model.empty() ? "(none)" : r.requested_model;
+      } else {
+        key_.append(r.provider).append("/").append(r.model);
+      }
+      models_[key_].Add(r);
+    }
+    if (query_.by_provider) providers_[r.provider.empty() ? "(none)" : r.provider].Add(r);
+    if (r.http_status >= 400) ++error_classes_[r.error_class.empty() ? "unknown" : r.error_class];
+    AddToHistogram(report_.latency_histogram, r.latency_ms);
+    if (r.ttft_ms) AddToHistogram(report_.ttft_histogram, *r.ttft_ms);
+    if (!report_.rate.empty()) {
+      const int64_t i = (r.start_unix_ms - report_.rate.front().t_unix_ms) / report_.rate_bucket_ms;
+      if (i >= 0 && i < static_cast<int64_t>(report_.rate.size())) {
+        ++report_.rate[static_cast<size_t>(i)].requests;
+        if (r.http_status >= 400) ++report_.rate[static_cast<size_t>(i)].errors;
+      }
+    }
+  }
+
+  UsageReport Finish() && {
+    if (!rate_shaped_) ShapeRate(std::nullopt);
+    report_.totals = totals_.Finish("");
+    report_.by_day = FinishGroups(days_, false);
+    report_.by_model = FinishGroups(models_, true);
+    report_.by_provider = FinishGroups(providers_, true);
+    for (const auto& [key, count] : error_classes_) report_.errors_by_class.push_back({key, count});
+    std::stable_sort(
+        report_.errors_by_class.begin(), report_.errors_by_class.end(),
+        [](const ErrorClassCount& a, const ErrorClassCount& b) { return a.count > b.count; });
+    return std::move(report_);
+  }
+
+ private:
   // The rate series: from the window's start (or the first request when the window is
   // unbounded below) to its end, in the smallest bucket that keeps it to 120 points.
-  int64_t start = query.since_unix_ms;
-  if (!rows.empty() && rows.front().start_unix_ms > start &&
-      query.until_unix_ms - start > int64_t{120} * 86400000) {
-    start = rows.front().start_unix_ms;
-  }
-  const int64_t end = query.until_unix_ms;
-  if (end > start) {
+  void ShapeRate(std::optional<int64_t> first_row) {
+    rate_shaped_ = true;
+    int64_t start = query_.since_unix_ms;
+    if (first_row && *first_row > start && query_.until_unix_ms - start > int64_t{120} * 86400000) {
+      start = *first_row;
+    }
+    const int64_t end = query_.until_unix_ms;
+    if (end <= start) return;
     static constexpr int64_t kBuckets[] = {60000,    300000,   900000,  3600000,
                                            10800000, 21600000, 86400000};
     int64_t bucket = kBuckets[std::size(kBuckets) - 1];
@@ -182,21 +205,31 @@ UsageReport AggregateUsage(const std::vector<UsageRow>& rows, const UsageQuery& 
         break;
       }
     }
-    report.rate_bucket_ms = bucket;
+    report_.rate_bucket_ms = bucket;
     const int64_t first = start - ((start % bucket) + bucket) % bucket;
     const int64_t n = (end - first + bucket - 1) / bucket;
-    if (n <= 1000) {
-      report.rate.resize(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) report.rate[i].t_unix_ms = first + i * bucket;
-      for (const UsageRow& r : rows) {
-        int64_t i = (r.start_unix_ms - first) / bucket;
-        if (i < 0 || i >= n) continue;
-        ++report.rate[i].requests;
-        if (r.http_status >= 400) ++report.rate[i].errors;
-      }
+    if (n > 1000) return;
+    report_.rate.resize(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      report_.rate[static_cast<size_t>(i)].t_unix_ms = first + i * bucket;
     }
   }
-  return report;
+
+  const UsageQuery query_;
+  UsageReport report_;
+  bool rate_shaped_ = false;
+  Acc totals_;
+  std::map<std::string, Acc> days_, models_, providers_;
+  std::map<std::string, int64_t> error_classes_;
+  std::string key_;  // reused for the model key
+};
+
+}  // namespace
+
+UsageReport AggregateUsage(const std::vector<UsageRow>& rows, const UsageQuery& query) {
+  UsageAggregator agg(query);
+  for (const UsageRow& r : rows) agg.Add(r);
+  return std::move(agg).Finish();
 }
 
 Result<UsageReport> QueryUsage(Store& store, const UsageQuery& query) {
@@ -218,9 +251,11 @@ Result<UsageReport> QueryUsage(Store& store, const UsageQuery& query) {
   if (q.since_unix_ms > q.until_unix_ms) {
     return InvalidArgument("usage query: since is after until");
   }
-  IRIS_ASSIGN_OR_RETURN(std::vector<UsageRow> rows,
-                        store.FetchUsageRows(q.since_unix_ms, q.until_unix_ms));
-  return AggregateUsage(rows, q);
+  // Streamed: memory grows with the groups and their latency samples, never with the rows.
+  UsageAggregator agg(q);
+  IRIS_RETURN_IF_ERROR(store.ForEachUsageRow(q.since_unix_ms, q.until_unix_ms,
+                                             [&agg](const UsageRow& r) { agg.Add(r); }));
+  return std::move(agg).Finish();
 }
 
 Result<RequestsPage> QueryRequests(Store& store, const RequestsQuery& query) {
