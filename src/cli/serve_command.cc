@@ -179,6 +179,15 @@ int Serve(const ServeFlags& f) {
         return 1;
       }
       gw::providers::LocalOptions lo;
+      // The bounds of providers.local in iris.yaml (defaults when there is no file).
+      if (config) {
+        for (const auto& p : config->providers) {
+          if (p.kind != gw::config::ProviderKind::kLocal) continue;
+          lo.max_images = p.max_images;
+          lo.max_image_pixels = static_cast<uint64_t>(p.max_image_pixels);
+          lo.max_request_pixels = p.max_request_pixels;
+        }
+      }
       local = std::make_unique<gw::providers::LocalProvider>(std::move(engine).value(), lo);
       local_note = local_spec == *dir ? *dir : local_spec + " (" + *dir + ")";
     } else {

@@ -369,8 +369,17 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
   }
   auto m = MapView::Open(entry.value, path, problems, {});
   if (!m) return;
-  static constexpr std::array<std::string_view, 8> kAllowed = {
-      "kind", "base_url", "api_key_env", "headers", "models", "model", "threads", "max_queue"};
+  static constexpr std::array<std::string_view, 11> kAllowed = {"kind",
+                                                                "base_url",
+                                                                "api_key_env",
+                                                                "headers",
+                                                                "models",
+                                                                "model",
+                                                                "threads",
+                                                                "max_queue",
+                                                                "max_images",
+                                                                "max_image_pixels",
+                                                                "max_request_pixels"};
   for (const Field& f : m->fields()) {
     if (std::find(kAllowed.begin(), kAllowed.end(), f.key) != kAllowed.end()) continue;
     if (f.key == "api_key" || f.key == "key" || f.key == "apiKey" || f.key == "token" ||
@@ -418,6 +427,9 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
   only_for("model", local, "only for kind local (list upstream model ids under `models`)");
   only_for("threads", local, "only for kind local");
   only_for("max_queue", local, "only for kind local");
+  only_for("max_images", local, "only for kind local");
+  only_for("max_image_pixels", local, "only for kind local");
+  only_for("max_request_pixels", local, "only for kind local");
 
   if (!local) {
     const Field* url_field = m->Find("base_url");
@@ -494,6 +506,17 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
     }
     if (auto v = ReadInt(m->Find("max_queue"), path + ".max_queue", problems, 0, 1'000'000)) {
       p.max_queue = static_cast<int>(*v);
+    }
+    if (auto v = ReadInt(m->Find("max_images"), path + ".max_images", problems, 0, 1000)) {
+      p.max_images = static_cast<int>(*v);
+    }
+    if (auto v = ReadInt(m->Find("max_image_pixels"), path + ".max_image_pixels", problems, 1,
+                         int64_t{1} << 32)) {
+      p.max_image_pixels = *v;
+    }
+    if (auto v = ReadInt(m->Find("max_request_pixels"), path + ".max_request_pixels", problems, 1,
+                         int64_t{1} << 34)) {
+      p.max_request_pixels = *v;
     }
   }
   if (auto models = ReadStringList(m->Find("models"), path + ".models", problems)) {

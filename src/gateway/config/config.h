@@ -79,6 +79,10 @@ struct ProviderConfig {
   std::string model;   // checkpoint directory or Hugging Face repo id
   int threads = 0;     // 0: the engine decides
   int max_queue = 64;  // requests waiting for the engine before 503
+  // Bounds checked before the engine works on a request (docs/security.md).
+  int max_images = 8;                               // images in one request
+  int64_t max_image_pixels = int64_t{4096} * 4096;  // one decoded image
+  int64_t max_request_pixels = int64_t{32} << 20;   // all decoded images of one request
   // A provider whose key variable is unset is kept but disabled: routes skip it and the
   // server prints `disabled_reason` ("OPENAI_API_KEY not set").
   bool enabled = true;

@@ -226,6 +226,61 @@ providers:
   EXPECT_EQ(local->max_queue, 8);
 }
 
+TEST(ConfigTest, SecurityLimitsImageFetchAndBrowserSettings) {
+  auto r = LoadConfigString(R"(
+server:
+  allowed_hosts: [gw.example.com, "*.corp.example"]
+  cors: { allow_origins: [https://app.example.com] }
+  max_connections: 500
+image_fetch: { enabled: true, allow_hosts: [img.example.com], allow_private: false,
+               use_proxy: true, max_bytes: 1000000, max_per_request: 2, timeout_ms: 3000 }
+limits: { max_images: 5, max_image_bytes: 1000, max_total_image_bytes: 2000,
+          max_fallback_models: 2, max_provider_hints: 3, max_attempts: 4,
+          max_stream_event_bytes: 65536, max_metric_models: 7 }
+providers:
+  local: { kind: local, model: /m, max_images: 3, max_image_pixels: 1000000,
+           max_request_pixels: 2000000 }
+)",
+                            FakeEnv({}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const Config& c = **r;
+  EXPECT_EQ(c.server.allowed_hosts.size(), 2u);
+  EXPECT_EQ(c.server.cors.allow_origins.at(0), "https://app.example.com");
+  EXPECT_EQ(c.server.max_connections, 500);
+  EXPECT_TRUE(c.image_fetch.enabled);
+  EXPECT_TRUE(c.image_fetch.use_proxy);
+  EXPECT_FALSE(c.image_fetch.allow_private);
+  EXPECT_EQ(c.image_fetch.max_per_request, 2);
+  EXPECT_EQ(c.image_fetch.timeout.count(), 3000);
+  EXPECT_EQ(c.limits.max_images, 5);
+  EXPECT_EQ(c.limits.max_attempts, 4);
+  EXPECT_EQ(c.limits.max_stream_event_bytes, 65536);
+  EXPECT_EQ(c.limits.max_metric_models, 7);
+  EXPECT_EQ(c.providers.at(0).max_images, 3);
+  EXPECT_EQ(c.providers.at(0).max_request_pixels, 2000000);
+
+  // Defaults: fetching off, nothing private, every limit set.
+  auto d = LoadConfigString("", FakeEnv({}));
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE((*d)->image_fetch.enabled);
+  EXPECT_FALSE((*d)->image_fetch.allow_private);
+  EXPECT_EQ((*d)->limits.max_attempts, 10);
+
+  auto bad = LoadConfigString(R"(
+image_fetch: { enabled: yes-please, max_bytes: 0 }
+limits: { max_attempts: 0, max_pictures: 3 }
+providers: { openai: { kind: openai, max_images: 2 } }
+)",
+                              FakeEnv({{"OPENAI_API_KEY", "k"}}));
+  ASSERT_FALSE(bad.ok());
+  const std::string m = bad.status().message();
+  EXPECT_NE(m.find("image_fetch.enabled: expected true or false"), std::string::npos) << m;
+  EXPECT_NE(m.find("image_fetch.max_bytes"), std::string::npos) << m;
+  EXPECT_NE(m.find("limits.max_attempts"), std::string::npos) << m;
+  EXPECT_NE(m.find("limits.max_pictures: unknown key"), std::string::npos) << m;
+  EXPECT_NE(m.find("providers.openai.max_images: only for kind local"), std::string::npos) << m;
+}
+
 TEST(ConfigTest, GeminiFallsBackToGoogleApiKey) {
   auto r = LoadConfigString("providers: { gemini: { kind: gemini } }",
                             FakeEnv({{"GOOGLE_API_KEY", "g"}}));
