@@ -47,6 +47,14 @@ bool IsValidRequestTarget(std::string_view target) {
   return true;
 }
 
+bool HostMatches(std::string_view host, std::string_view pattern) {
+  if (pattern.starts_with("*.")) {
+    const std::string_view suffix = pattern.substr(1);  // ".example.com"
+    return host.size() > suffix.size() && host.ends_with(suffix);
+  }
+  return host == pattern;
+}
+
 void Headers::Set(std::string_view name, std::string value) {
   Remove(name);
   fields_.emplace_back(std::string(name), std::move(value));

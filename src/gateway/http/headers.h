@@ -27,6 +27,10 @@ bool IsValidRequestTarget(std::string_view target);
 // A method is a token (GET, POST, ...).
 inline bool IsValidMethod(std::string_view method) { return IsValidFieldName(method); }
 
+// Whether a host name (lower case) matches a configured pattern: the name itself, or
+// "*.example.com" for every subdomain of example.com (not example.com itself).
+bool HostMatches(std::string_view host, std::string_view pattern);
+
 // Header fields in arrival order; duplicates are kept. Lookups are linear, which beats a map
 // for the dozen fields a request carries. A value type; not thread-safe.
 class Headers {

@@ -25,12 +25,9 @@ bool IsLoopbackName(std::string_view host) {
 
 bool IsWildcard(std::string_view host) { return host == "0.0.0.0" || host == "::" || host.empty(); }
 
+// An allowed_hosts entry names a host ("a.com", "*.a.com") or a host with its port.
 bool MatchesEntry(std::string_view host, std::string_view authority, std::string_view entry) {
-  if (entry.starts_with("*.")) {
-    std::string_view suffix = entry.substr(1);
-    return host.size() > suffix.size() && host.ends_with(suffix);
-  }
-  return entry == host || entry == authority;
+  return http::HostMatches(host, entry) || entry == authority;
 }
 
 }  // namespace

@@ -19,12 +19,7 @@ upstream::ClientOptions ImageFetchClientOptions(const config::ImageFetchConfig& 
 bool HostAllowed(std::string_view host, const std::vector<std::string>& allow_hosts) {
   if (allow_hosts.empty()) return true;
   for (std::string_view entry : allow_hosts) {
-    if (entry.starts_with("*.")) {
-      std::string_view suffix = entry.substr(1);  // ".example.com"
-      if (host.size() > suffix.size() && host.ends_with(suffix)) return true;
-    } else if (host == entry) {
-      return true;
-    }
+    if (http::HostMatches(host, entry)) return true;
   }
   return false;
 }
