@@ -121,11 +121,15 @@ Result<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
   }
   std::sort(spans.begin(), spans.end(),
             [](const Span& a, const Span& b) { return a.begin < b.begin; });
-  for (size_t i = 1; i < spans.size(); ++i) {
-    if (spans[i].begin < spans[i - 1].end && spans[i].end > spans[i].begin) {
-      return Bad(path, "tensors '" + spans[i - 1].name + "' and '" + spans[i].name +
-                           "' overlap in the data section");
+  // Empty tensors overlap nothing, and must not hide an overlap between their neighbours.
+  const Span* prev = nullptr;
+  for (const Span& span : spans) {
+    if (span.begin == span.end) continue;
+    if (prev != nullptr && span.begin < prev->end) {
+      return Bad(
+          path, "tensors '" + prev->name + "' and '" + span.name + "' overlap in the data section");
     }
+    prev = &span;
   }
   return f;
 }

@@ -177,6 +177,17 @@ TEST_F(SafetensorsTest, OverlappingTensors) {
   EXPECT_NE(e.find("overlap"), std::string::npos) << e;
 }
 
+TEST_F(SafetensorsTest, EmptyTensorDoesNotHideAnOverlap) {
+  // Sorted by offset the empty tensor sits between the two that overlap.
+  std::string p = WriteRaw("ov_empty.safetensors",
+                           R"({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
+                               "e": {"dtype": "F32", "shape": [0], "data_offsets": [4, 4]},
+                               "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}})",
+                           16);
+  std::string e = ErrorOf(p);
+  EXPECT_NE(e.find("'a' and 'b' overlap"), std::string::npos) << e;
+}
+
 TEST_F(SafetensorsTest, NegativeOrReversedOffsets) {
   std::string p = WriteRaw("neg.safetensors",
                            R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}})", 4);

@@ -474,9 +474,13 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
       if (hm) {
         for (const Field& f : hm->fields()) {
           const std::string hpath = Join(hm->path(), f.key);
-          const bool token = !f.key.empty() && std::all_of(f.key.begin(), f.key.end(), [](char c) {
-            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-          });
+          // What the upstream client will write (http::IsValidFieldName / IsValidFieldValue):
+          // a header it would refuse must fail here, not on every request.
+          const bool token =
+              !f.key.empty() && f.key.size() <= 256 &&
+              std::all_of(f.key.begin(), f.key.end(), [](char c) {
+                return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+              });
           if (!token) problems.Add(f.key_node, hpath, "not a valid header name");
           auto value = ReadString(&f, hpath, problems);
           if (!value) continue;
@@ -484,8 +488,16 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
             problems.Add(f.value, hpath, std::string(kSecretMessage));
             continue;
           }
-          if (value->find_first_of("\r\n") != std::string::npos) {
-            problems.Add(f.value, hpath, "header values may not contain line breaks");
+          if (std::any_of(value->begin(), value->end(), [](char ch) {
+                const auto c = static_cast<unsigned char>(ch);
+                return (c < 0x20 && c != '\t') || c == 0x7f;
+              })) {
+            problems.Add(f.value, hpath,
+                         "header values may not contain line breaks or other control characters");
+            continue;
+          }
+          if (value->size() > (64 << 10)) {
+            problems.Add(f.value, hpath, "header values may not be longer than 64 KiB");
             continue;
           }
           p.headers[f.key] = *value;

@@ -368,6 +368,22 @@ providers:
   EXPECT_EQ(errors.find("abcdefghijklmnop"), std::string::npos) << errors;
 }
 
+TEST(ConfigTest, HeadersTheClientCannotSendAreErrors) {
+  const std::string errors = Errors(R"(
+providers:
+  groq:
+    kind: openai-compatible
+    base_url: https://api.groq.com/openai/v1
+    headers: { X-Ok: "a\tb", X-Nul: "a\0b", X-Ctl: "a\x01b", X-Del: "a\x7fb" }
+)");
+  EXPECT_EQ(errors.find("X-Ok"), std::string::npos) << errors;
+  for (const char* name : {"X-Nul", "X-Ctl", "X-Del"}) {
+    EXPECT_CONTAINS(errors, ("providers.groq.headers." + std::string(name) +
+                             ": header values may not contain line breaks or other control "
+                             "characters"));
+  }
+}
+
 TEST(ConfigTest, WrongTypesAreErrors) {
   const std::string errors = Errors(R"(
 server: { threads: many, max_body_bytes: [1] }

@@ -161,6 +161,11 @@ Result<Url> ParseUrl(std::string_view text) {
     out.port = static_cast<uint16_t>(p);
   }
   if (u.has_userinfo()) out.userinfo = std::string(u.encoded_userinfo());
+  // Boost.URL takes "http://a@b@c/" as host "b" and path "@c/"; RFC 3986 allows no path
+  // after an authority that does not start with '/' (and other parsers take host "c").
+  if (!u.encoded_path().empty() && u.encoded_path().front() != '/') {
+    return InvalidArgument("URL authority is malformed (a second '@'?)");
+  }
   out.target = u.encoded_path().empty() ? "/" : std::string(u.encoded_path());
   if (u.has_query()) out.target += "?" + std::string(u.encoded_query());
   return out;

@@ -713,13 +713,14 @@ TEST(UrlTest, Parses) {
 }
 
 TEST(UrlTest, RefusesWhatCannotGoOnTheWire) {
-  for (std::string url :
-       {std::string("http://h/a b"), std::string("http://h/a\r\nHost: x"),
-        std::string("http://h/\n"), std::string("http://h/a\0b", 12), std::string("http://h/%zz"),
-        std::string("http://h/%4"), std::string("http://h%2Fevil/"),
-        std::string("http://h/caf\xc3\xa9"),
-        std::string("http://h/x HTTP/1.1\r\n\r\nGET /planted HTTP/1.1"),
-        std::string("http://[v1.x]/"), std::string("http://h:0/"), std::string("http://h:/x")}) {
+  for (std::string url : {std::string("http://h/a b"), std::string("http://h/a\r\nHost: x"),
+                          std::string("http://h/\n"), std::string("http://h/a\0b", 12),
+                          std::string("http://h/%zz"), std::string("http://h/%4"),
+                          std::string("http://h%2Fevil/"), std::string("http://h/caf\xc3\xa9"),
+                          std::string("http://h/x HTTP/1.1\r\n\r\nGET /planted HTTP/1.1"),
+                          std::string("http://[v1.x]/"), std::string("http://h:0/"),
+                          std::string("http://h:/x"), std::string("http://a@b@c/"),
+                          std::string("http://a@b:80@c"), std::string("http://[::1]@x/")}) {
     EXPECT_FALSE(ParseUrl(url).ok()) << url;
   }
   auto ok = ParseUrl("http://h/a%20b?q=%2F");
