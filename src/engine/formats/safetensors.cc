@@ -25,16 +25,16 @@ Status Bad(const std::string& path, const std::string& what) {
 
 }  // namespace
 
-Result<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
-  SafetensorsFile f;
-  IRIS_ASSIGN_OR_RETURN(f.file_, MappedFile::Open(path));
-  const size_t size = f.file_.size();
+Result<SafetensorsContents> ParseSafetensors(std::span<const uint8_t> bytes,
+                                             const std::string& path) {
+  SafetensorsContents f;
+  const size_t size = bytes.size();
   if (size < 8) {
     return Bad(path, "file is " + std::to_string(size) +
                          " bytes, too short for a safetensors header (truncated?)");
   }
   uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | f.file_.data()[i];
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes.data()[i];
   if (header_len > kMaxHeaderBytes) {
     return Bad(path, "header length " + std::to_string(header_len) +
                          " is absurd (corrupt file or not safetensors)");
@@ -43,11 +43,11 @@ Result<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
     return Bad(path, "header length " + std::to_string(header_len) + " runs past the end of the " +
                          std::to_string(size) + "-byte file (truncated?)");
   }
-  std::string_view header(reinterpret_cast<const char*>(f.file_.data()) + 8, header_len);
+  std::string_view header(reinterpret_cast<const char*>(bytes.data()) + 8, header_len);
   IRIS_ASSIGN_OR_RETURN(json::value root, ParseJson(header, path + " header"));
   if (!root.is_object()) return Bad(path, "header is not a JSON object");
 
-  const uint8_t* data_start = f.file_.data() + 8 + header_len;
+  const uint8_t* data_start = bytes.data() + 8 + header_len;
   const uint64_t data_size = size - 8 - header_len;
   struct Span {
     uint64_t begin, end;
@@ -59,7 +59,7 @@ Result<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
     if (name == "__metadata__") {
       if (!val.is_object()) return Bad(path, "__metadata__ is not an object");
       for (const auto& [mk, mv] : val.as_object()) {
-        if (mv.is_string()) f.metadata_[std::string(mk)] = std::string(mv.as_string());
+        if (mv.is_string()) f.metadata[std::string(mk)] = std::string(mv.as_string());
       }
       continue;
     }
@@ -117,7 +117,7 @@ Result<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
     }
     e.view.data = data_start + off[0];
     spans.push_back({off[0], off[1], name});
-    f.tensors_.emplace(name, std::move(e));
+    f.tensors.emplace(name, std::move(e));
   }
   std::sort(spans.begin(), spans.end(),
             [](const Span& a, const Span& b) { return a.begin < b.begin; });
@@ -131,6 +131,15 @@ Result<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
     }
     prev = &span;
   }
+  return f;
+}
+
+Result<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
+  SafetensorsFile f;
+  IRIS_ASSIGN_OR_RETURN(f.file_, MappedFile::Open(path));
+  IRIS_ASSIGN_OR_RETURN(SafetensorsContents contents, ParseSafetensors(f.file_.bytes(), path));
+  f.tensors_ = std::move(contents.tensors);
+  f.metadata_ = std::move(contents.metadata);
   return f;
 }
 

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -19,9 +20,20 @@ struct TensorEntry {
   std::string file;         // which file holds it (for error messages)
 };
 
-// One .safetensors file. Open() checks everything it can without reading the data:
-// header length within the file, valid JSON, known dtypes, offsets in range, sizes that
-// match dtype × shape, and no two tensors overlapping.
+// What one safetensors image holds: its tensors (views into the image) and __metadata__.
+struct SafetensorsContents {
+  std::map<std::string, TensorEntry> tensors;
+  std::map<std::string, std::string> metadata;
+};
+
+// Checks a whole safetensors file image (header and data) without reading the data: header
+// length within the image, valid JSON, known dtypes, offsets in range, sizes that match
+// dtype × shape, and no two tensors overlapping. The views point into `bytes`, which must
+// outlive them; `name` labels errors and TensorEntry::file.
+Result<SafetensorsContents> ParseSafetensors(std::span<const uint8_t> bytes,
+                                             const std::string& name);
+
+// One .safetensors file, memory-mapped and checked by ParseSafetensors.
 class SafetensorsFile {
  public:
   static Result<SafetensorsFile> Open(const std::string& path);
