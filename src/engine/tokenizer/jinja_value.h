@@ -29,8 +29,10 @@ class ValueDict {
   // Inserts or replaces, keeping the first insertion's position.
   void Set(std::string key, Value value);
   const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
-  size_t size() const { return items_.size(); }
-  bool empty() const { return items_.empty(); }
+  // Defined below Value: Clang instantiates the vector's members here, where Value is
+  // still incomplete.
+  size_t size() const;
+  bool empty() const;
 
  private:
   std::vector<std::pair<std::string, Value>> items_;
@@ -139,6 +141,9 @@ class Value {
   bool tuple_ = false;
   Data data_ = std::string();
 };
+
+inline size_t ValueDict::size() const { return items_.size(); }
+inline bool ValueDict::empty() const { return items_.empty(); }
 
 // Python's truth value (Undefined is false).
 bool Truthy(const Value& v);
