@@ -519,6 +519,19 @@ TEST(JinjaErrorTest, RunawayTemplatesFailInsteadOfHanging) {
       << parsed.status().message();
 }
 
+// A namespace that holds itself (directly, in a list, or through another namespace) is freed
+// when the render ends (LeakSanitizer checks this in the asan-ubsan preset).
+TEST(JinjaNamespaceTest, CyclesRenderAndAreFreed) {
+  Result<std::string> out = RenderString(
+      "{% set ns = namespace(a=1) %}{% set other = namespace(peer=ns) %}{% set ns.self = ns %}"
+      "{% set ns.list = [ns, other] %}{% set ns.peer = other %}"
+      "{% for i in range(3) %}{% set n = namespace() %}{% set n.me = n %}{% endfor %}"
+      "{{ ns.self.self.a }} {{ ns.list[1].peer.a }} {{ ns.self is sameas ns }}",
+      "{}");
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(*out, "1 1 True");
+}
+
 // ---- what transformers adds to Jinja ---------------------------------------------------------
 
 TEST(JinjaTransformersExtensionsTest, GenerationTagStrftimeNowAndLoopControls) {

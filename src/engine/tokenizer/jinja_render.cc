@@ -5,6 +5,7 @@
 #include "engine/tokenizer/jinja_render.h"
 
 #include <algorithm>
+#include <memory>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -31,6 +32,17 @@ class Renderer {
     for (const auto& entry : context) globals_[std::string(entry.key())] = FromJson(entry.value());
     scopes_ = {&globals_, &top_};
   }
+
+  // Namespaces are the only values a template can change, so every reference cycle
+  // (`set ns.self = ns`, two namespaces holding each other) runs through one that was assigned
+  // to. Those still alive when the render ends are emptied, or the cycles would leak.
+  ~Renderer() {
+    for (auto& [raw, weak] : assigned_namespaces_) {
+      if (std::shared_ptr<ValueDict> ns = weak.lock()) *ns = ValueDict();
+    }
+  }
+  Renderer(const Renderer&) = delete;
+  Renderer& operator=(const Renderer&) = delete;
 
   Result<std::string> Run(const Body& body) {
     std::string out;
@@ -228,6 +240,7 @@ class Renderer {
                                  "', which is not a namespace()");
       }
       target.mutable_namespace().Set(s.attribute, std::move(value));
+      NoteAssigned(target);
       return OkStatus();
     }
     return Bind(s.targets, value, s.line);
@@ -456,11 +469,23 @@ class Renderer {
     return Value::String(std::move(*result));
   }
 
+  void NoteAssigned(const Value& ns) {
+    const std::shared_ptr<ValueDict>& shared = ns.shared_dict();
+    if (!assigned_namespaces_.try_emplace(shared.get(), shared).second) return;
+    // Forget the namespaces that are gone (a loop may make millions), at amortised O(1).
+    if (assigned_namespaces_.size() > 2 * assigned_live_ + 64) {
+      std::erase_if(assigned_namespaces_, [](const auto& e) { return e.second.expired(); });
+      assigned_live_ = assigned_namespaces_.size();
+    }
+  }
+
   Frame globals_;
   Frame top_;
   std::vector<Frame*> scopes_;  // innermost last
   int call_depth_ = 0;
   int64_t loop_iterations_ = 0;
+  std::unordered_map<const ValueDict*, std::weak_ptr<ValueDict>> assigned_namespaces_;
+  size_t assigned_live_ = 0;  // entries after the last sweep
 };
 
 }  // namespace

@@ -118,6 +118,10 @@ class Value {
   // A dict's items, or a namespace's attributes.
   const ValueDict& dict() const { return *std::get<std::shared_ptr<ValueDict>>(data_); }
   ValueDict& mutable_namespace() const { return *std::get<std::shared_ptr<ValueDict>>(data_); }
+  // The shared attributes of a namespace (or dict), for the renderer's cycle breaking.
+  const std::shared_ptr<ValueDict>& shared_dict() const {
+    return std::get<std::shared_ptr<ValueDict>>(data_);
+  }
   const Callable& callable() const { return *std::get<std::shared_ptr<const Callable>>(data_); }
   // The name an undefined value was looked up by ("" when unknown).
   const std::string& undefined_name() const { return std::get<std::string>(data_); }

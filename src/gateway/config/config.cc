@@ -437,6 +437,8 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
       if (url->rfind("https://", 0) != 0 && url->rfind("http://", 0) != 0) {
         problems.Add(url_field->value, path + ".base_url",
                      "must start with https:// or http://, got \"" + *url + "\"");
+      } else if (url->find_first_not_of('/', url->find("://") + 3) == std::string::npos) {
+        problems.Add(url_field->value, path + ".base_url", "has no host, got \"" + *url + "\"");
       }
       while (!url->empty() && url->back() == '/') url->pop_back();
       p.base_url = *url;

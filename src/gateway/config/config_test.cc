@@ -368,6 +368,18 @@ providers:
   EXPECT_EQ(errors.find("abcdefghijklmnop"), std::string::npos) << errors;
 }
 
+TEST(ConfigTest, BaseUrlWithoutHostIsAnError) {
+  const std::string errors = Errors(R"(
+providers:
+  a: { kind: openai-compatible, base_url: "https://" }
+  b: { kind: openai-compatible, base_url: "http:////" }
+  c: { kind: openai-compatible, base_url: "http://h/" }
+)");
+  EXPECT_CONTAINS(errors, ("providers.a.base_url: has no host, got \"https://\""));
+  EXPECT_CONTAINS(errors, ("providers.b.base_url: has no host"));
+  EXPECT_EQ(errors.find("providers.c"), std::string::npos) << errors;
+}
+
 TEST(ConfigTest, HeadersTheClientCannotSendAreErrors) {
   const std::string errors = Errors(R"(
 providers:
