@@ -17,7 +17,9 @@ const mix = [
   { name: 'plain', weight: 40, body: { model: 'ok', messages: [{ role: 'user', content: 'hello' }] }, expect: [200] },
   { name: 'stream', weight: 30, body: { model: 'ok', stream: true, messages: [{ role: 'user', content: 'hello there' }] }, expect: [200], stream: true },
   { name: 'fallback', weight: 10, body: { model: 'fallback', stream: true, messages: [{ role: 'user', content: 'x' }] }, expect: [200], stream: true },
-  { name: 'retry', weight: 5, body: { model: 'retry', messages: [{ role: 'user', content: 'x' }] }, expect: [429] },
+  // An upstream that only ever answers 429: retried, then 429; once its breaker opens (after
+  // failure_threshold of them), 503 until the cooldown's probe.
+  { name: 'retry', weight: 5, body: { model: 'retry', messages: [{ role: 'user', content: 'x' }] }, expect: [429, 503] },
   { name: 'cut_stream', weight: 5, body: { model: 'cut', stream: true, messages: [{ role: 'user', content: 'x' }] }, expect: [200], stream: true, streamError: true },
   { name: 'bad_request', weight: 5, body: { model: 'bad model name', messages: [{ role: 'user', content: 'x' }] }, expect: [400] },
   { name: 'upstream_400', weight: 5, body: { model: 'reject', messages: [{ role: 'user', content: 'x' }] }, expect: [400] },

@@ -250,12 +250,17 @@ describe('with the default image policy (public addresses only)', () => {
   });
 
   test('with image fetching off (the default), image URLs for local/Gemini get a clear 400', async () => {
-    const off = await startIris({ yaml: (fakes) => yamlFor(fakes).replace('image_fetch: { enabled: true, allow_private: true }\n', '') });
+    const extra = '\n  url-vision:\n    targets: [gemini/gemini-2.5-flash, openai/gpt-4o-mini]\n    retries: 0\n';
+    const off = await startIris({ yaml: (fakes) => yamlFor(fakes, { extra }).replace('image_fetch: { enabled: true, allow_private: true }\n', '') });
     try {
       const r = await postJson(`${off.url}/v1/chat/completions`, { model: 'gemini/gemini-2.5-flash', messages: imageMessage(`${off.fakes.base}/_image.png`) });
       assert.equal(r.status, 400);
       assert.match(r.json.error.message, /does not fetch image URLs \(image_fetch\.enabled/);
       assert.ok(!(await seen(off)).some((l) => l.includes('_image.png')));
+      // A target that takes URLs itself still can: the route falls over to it.
+      const fb = await postJson(`${off.url}/v1/chat/completions`, { model: 'url-vision', messages: imageMessage(`${off.fakes.base}/_image.png`) });
+      assert.equal(fb.status, 200, fb.text);
+      assert.equal(fb.json.iris.provider, 'openai');
     } finally {
       await off.stop();
     }

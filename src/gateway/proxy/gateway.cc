@@ -250,6 +250,10 @@ class Call {
   // The caller's request cannot be served by any target (a bad or oversized image): 400 or
   // 413, no retry, no fallback, no breaker.
   Outcome CallerFault(const Status& s) const;
+  // Image URLs this target needs fetched: when iris does not fetch them (image_fetch off, or
+  // too many), another target that takes URLs itself may (kUnsupported); a URL that could not
+  // be fetched as an image is the caller's fault.
+  Outcome ImageFetchFailure(const Status& s, const routing::Target& t) const;
   void Finish();
 
   Gateway& gw_;
@@ -310,6 +314,9 @@ awaitable<void> Call::Run() {
   // 3. Try each target, retrying retryable failures with backoff.
   std::optional<GatewayError> last_error;
   for (const routing::Target& t : plan_.targets) {
+    // (Checked before the breaker: Allow() on an open breaker past its cooldown makes this
+    // request its probe, which must then really be sent.)
+    if (attempts_made >= config_->limits.max_attempts) break;
     const std::shared_ptr<routing::CircuitBreaker> held = snap_->breakers->Get(t.Key());
     routing::CircuitBreaker& breaker = *held;
     if (!breaker.Allow(Clock::now())) {
@@ -456,6 +463,13 @@ Call::Outcome Call::CallerFault(const Status& s) const {
   return o;
 }
 
+Call::Outcome Call::ImageFetchFailure(const Status& s, const routing::Target& t) const {
+  if (s.code() != ErrorCode::kUnimplemented) return CallerFault(s);
+  GatewayError e = api::FromStatus(s);
+  e.provider = t.provider;
+  return Fail(std::move(e), routing::Failure::Kind::kUnsupported);
+}
+
 namespace {
 // The routing failure kind of a transport or decode error.
 routing::Failure::Kind KindOf(const Status& s) {
@@ -492,7 +506,6 @@ int PseudoStatus(const Status& s) {
 // to the request log, never to the caller.
 awaitable<Status> Call::FetchImageUrls() {
   if (images_fetched_) co_return OkStatus();
-  images_fetched_ = true;
   const config::ImageFetchConfig& policy = config_->image_fetch;
   auto& io = static_cast<asio::io_context&>((co_await asio::this_coro::executor).context());
   int fetched = 0;
@@ -512,14 +525,14 @@ awaitable<Status> Call::FetchImageUrls() {
       const std::string field =
           "messages[" + std::to_string(mi) + "].content[" + std::to_string(ci) + "]";
       if (!policy.enabled) {
-        co_return InvalidArgument(field +
-                                  ": this gateway does not fetch image URLs (image_fetch.enabled "
-                                  "is off in its iris.yaml); send the image inline as a data: URL");
+        co_return Unimplemented(field +
+                                ": this gateway does not fetch image URLs (image_fetch.enabled "
+                                "is off in its iris.yaml); send the image inline as a data: URL");
       }
       if (++fetched > policy.max_per_request) {
-        co_return InvalidArgument(field + ": at most " + std::to_string(policy.max_per_request) +
-                                  " image URLs are fetched per request "
-                                  "(image_fetch.max_per_request); send the rest inline");
+        co_return Unimplemented(field + ": at most " + std::to_string(policy.max_per_request) +
+                                " image URLs are fetched per request "
+                                "(image_fetch.max_per_request); send the rest inline");
       }
       const auto remaining =
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
@@ -541,6 +554,7 @@ awaitable<Status> Call::FetchImageUrls() {
       p.url.clear();
     }
   }
+  images_fetched_ = true;  // (only on success: a later target may need to try again)
   co_return OkStatus();
 }
 
@@ -548,7 +562,7 @@ awaitable<Call::Outcome> Call::TryCloud(const routing::Target& t) {
   const config::ProviderConfig& pc = *t.provider_config;
   if (t.kind == config::ProviderKind::kGemini) {
     Status fetched = co_await FetchImageUrls();
-    if (!fetched.ok()) co_return CallerFault(fetched);
+    if (!fetched.ok()) co_return ImageFetchFailure(fetched, t);
   }
   providers::TargetInfo info{t.provider, t.model, pc.api_key, pc.base_url};
   const providers::Translator& tr = gw_.TranslatorFor(t.kind);
@@ -697,7 +711,7 @@ awaitable<Call::Outcome> Call::TryLocal(const routing::Target& t) {
                    routing::Failure::Kind::kUnsupported);
   }
   Status fetched = co_await FetchImageUrls();
-  if (!fetched.ok()) co_return CallerFault(fetched);
+  if (!fetched.ok()) co_return ImageFetchFailure(fetched, t);
   auto executor = co_await asio::this_coro::executor;
   auto channel = std::make_shared<LocalChannel>(executor, 4096);
   auto stop = std::make_shared<std::atomic<bool>>(false);
