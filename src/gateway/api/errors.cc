@@ -237,38 +237,28 @@ std::string RedactSecrets(std::string text) {
   return text;
 }
 
-std::string HidePeer(std::string message, std::string_view url, std::string_view provider) {
-  size_t scheme = url.find("://");
-  if (scheme != std::string_view::npos) {
-    std::string_view authority = url.substr(scheme + 3);
-    authority = authority.substr(0, authority.find_first_of("/?#"));
-    if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
-      authority.remove_prefix(at + 1);
-    }
-    std::string_view host = authority;
-    if (!host.empty() && host.front() == '[') {
-      host = host.substr(0, host.find(']') + 1);
-    } else {
-      host = host.substr(0, host.find(':'));
-    }
-    std::string bare(host);
-    if (bare.size() > 2 && bare.front() == '[') bare = bare.substr(1, bare.size() - 2);
-    // Longest forms first: "[::1]:8080", "host:443", "[::1]", "host".
-    for (const std::string& h : {std::string(host), bare}) {
-      if (h.empty()) continue;
-      size_t pos = 0;
-      while ((pos = message.find(h, pos)) != std::string::npos) {
-        size_t end = pos + h.size();
-        if (end < message.size() && message[end] == ':') {
-          size_t digits = end + 1;
-          while (digits < message.size() && message[digits] >= '0' && message[digits] <= '9') {
-            ++digits;
-          }
-          if (digits > end + 1) end = digits;
+std::string HidePeer(std::string message, std::string_view host, std::string_view provider) {
+  // Longest forms first: "[::1]:8080" and "[::1]", then "host:443" and "host".
+  std::string bracketed;
+  if (host.find(':') != std::string_view::npos) {
+    bracketed.push_back('[');
+    bracketed.append(host);
+    bracketed.push_back(']');
+  }
+  for (const std::string& h : {bracketed, std::string(host)}) {
+    if (h.empty()) continue;
+    size_t pos = 0;
+    while ((pos = message.find(h, pos)) != std::string::npos) {
+      size_t end = pos + h.size();
+      if (end < message.size() && message[end] == ':') {
+        size_t digits = end + 1;
+        while (digits < message.size() && message[digits] >= '0' && message[digits] <= '9') {
+          ++digits;
         }
-        message.replace(pos, end - pos, provider);
-        pos += provider.size();
+        if (digits > end + 1) end = digits;
       }
+      message.replace(pos, end - pos, provider);
+      pos += provider.size();
     }
   }
   return RedactSecrets(std::move(message));

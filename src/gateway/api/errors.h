@@ -53,11 +53,10 @@ std::string AnthropicErrorBody(const GatewayError& error);
 // (sk-..., sk-ant-..., AIza..., gsk_..., xai-...), bearer tokens and key=... query values
 // become "[redacted]".
 std::string RedactSecrets(std::string text);
-// A transport error as a caller may see it: the upstream's host (and host:port) named in
-// `message` is replaced by `provider`, so callers learn nothing of where providers live
-// (a private base_url, an internal proxy). `url` is the URL that was called. Secrets are
-// redacted too.
-std::string HidePeer(std::string message, std::string_view url, std::string_view provider);
+// A transport error as a caller may see it: the upstream `host` named in `message` (alone,
+// bracketed for IPv6, or with ":port") is replaced by `provider`, so callers learn nothing of
+// where providers live (a private base_url, an internal proxy). Secrets are redacted too.
+std::string HidePeer(std::string message, std::string_view host, std::string_view provider);
 
 // Maps a base Status to a class, keeping its message. kInvalidArgument, kFailedPrecondition,
 // kOutOfRange and kUnimplemented are the caller's (400); kNotFound 404; kPermissionDenied

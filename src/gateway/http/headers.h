@@ -11,6 +11,8 @@ namespace iris::gateway::http {
 
 // ASCII case-insensitive equality (header names are ASCII tokens).
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+// ASCII lower case (host names, schemes, media types); other bytes unchanged.
+std::string ToLower(std::string_view s);
 
 // What may be written on the wire. Every request line and header that iris writes goes
 // through these checks, so no caller-supplied byte can end a line early and start another

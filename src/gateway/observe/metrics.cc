@@ -353,11 +353,14 @@ GatewayMetrics::Combo& GatewayMetrics::ComboFor(std::string_view route, std::str
 
 std::string_view GatewayMetrics::ModelLabel(std::string_view model) {
   if (model.empty()) return model;
-  std::lock_guard lock(models_mu_);
-  auto it = model_labels_.find(std::string(model));
-  if (it != model_labels_.end()) return it->first;
-  if (model_labels_.size() >= max_model_labels_) return "other";
-  return model_labels_.emplace(std::string(model), true).first->first;
+  {
+    std::shared_lock lock(models_mu_);
+    if (auto it = model_labels_.find(model); it != model_labels_.end()) return *it;
+    if (model_labels_.size() >= max_model_labels_) return "other";
+  }
+  std::unique_lock lock(models_mu_);
+  if (model_labels_.size() >= max_model_labels_ && !model_labels_.contains(model)) return "other";
+  return *model_labels_.emplace(model).first;
 }
 
 void GatewayMetrics::Record(const RequestSummary& s) {

@@ -11,9 +11,11 @@
 #include <initializer_list>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -272,8 +274,13 @@ class GatewayMetrics {
   // The model label for `model`: itself while under the cap, else "other". Thread-safe.
   std::string_view ModelLabel(std::string_view model);
   size_t max_model_labels_ = 256;
-  std::mutex models_mu_;
-  std::unordered_map<std::string, bool> model_labels_;  // the admitted models
+  // Transparent hashing: looking a model up allocates nothing.
+  struct LabelHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::shared_mutex models_mu_;  // shared for lookups (every request), exclusive to admit
+  std::unordered_set<std::string, LabelHash, std::equal_to<>> model_labels_;  // admitted
 };
 
 }  // namespace iris::gateway::observe

@@ -6,12 +6,6 @@
 namespace iris::gateway::proxy {
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 bool IsLoopbackName(std::string_view host) {
   if (host == "localhost" || host.ends_with(".localhost")) return true;
   boost::system::error_code ec;
@@ -41,11 +35,11 @@ std::string HostOnly(std::string_view authority) {
              colon != std::string_view::npos && host.find(':') == colon) {
     host = host.substr(0, colon);
   }
-  return Lower(host);
+  return http::ToLower(host);
 }
 
 BrowserGuard::BrowserGuard(const config::ServerConfig& server) {
-  listen_host_ = Lower(server.listen.host);
+  listen_host_ = http::ToLower(server.listen.host);
   if (IsWildcard(listen_host_)) {
     listen_kind_ = ListenKind::kWildcard;
   } else if (IsLoopbackName(listen_host_)) {
@@ -53,9 +47,9 @@ BrowserGuard::BrowserGuard(const config::ServerConfig& server) {
   } else {
     listen_kind_ = ListenKind::kSpecific;
   }
-  for (const std::string& h : server.allowed_hosts) allowed_hosts_.push_back(Lower(h));
+  for (const std::string& h : server.allowed_hosts) allowed_hosts_.push_back(http::ToLower(h));
   for (const std::string& o : server.cors.allow_origins) {
-    std::string origin = Lower(o);
+    std::string origin = http::ToLower(o);
     while (origin.ends_with("/")) origin.pop_back();
     if (origin == "*") any_origin_ = true;
     allow_origins_.push_back(std::move(origin));
@@ -65,7 +59,7 @@ BrowserGuard::BrowserGuard(const config::ServerConfig& server) {
 Status BrowserGuard::CheckHost(const http::Headers& headers) const {
   const std::string* value = headers.Find("host");
   if (value == nullptr) return OkStatus();
-  const std::string authority = Lower(*value);
+  const std::string authority = http::ToLower(*value);
   const std::string host = HostOnly(authority);
   for (const std::string& entry : allowed_hosts_) {
     if (MatchesEntry(host, authority, entry)) return OkStatus();
@@ -96,11 +90,11 @@ BrowserGuard::OriginDecision BrowserGuard::CheckOrigin(const http::Headers& head
   OriginDecision d;
   const std::string* value = headers.Find("origin");
   if (value == nullptr) return d;
-  std::string origin = Lower(*value);
+  std::string origin = http::ToLower(*value);
   while (origin.ends_with("/")) origin.pop_back();
   // The gateway's own pages (the dashboard) call it from its own origin.
   if (const std::string* host = headers.Find("host")) {
-    const std::string own = Lower(*host);
+    const std::string own = http::ToLower(*host);
     if (origin == "http://" + own || origin == "https://" + own) return d;
   }
   for (const std::string& allowed : allow_origins_) {
@@ -114,7 +108,7 @@ BrowserGuard::OriginDecision BrowserGuard::CheckOrigin(const http::Headers& head
 }
 
 Status BrowserGuard::CheckJsonContentType(const http::Headers& headers) {
-  std::string type = Lower(headers.Get("content-type"));
+  std::string type = http::ToLower(headers.Get("content-type"));
   if (size_t semi = type.find(';'); semi != std::string::npos) type.resize(semi);
   while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.pop_back();
   while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.erase(0, 1);

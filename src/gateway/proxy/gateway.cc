@@ -586,6 +586,11 @@ awaitable<Call::Outcome> Call::TryCloud(const routing::Target& t) {
   const auto remaining = start_ + plan_.timeouts.total - Clock::now();
   d.total = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(remaining), 1ms);
 
+  // The host errors may name, hidden from callers (the client parses the URL the same way).
+  const std::string upstream_host = [&out] {
+    auto url = upstream::ParseUrl(out.url);
+    return url.ok() ? url->host : std::string();
+  }();
   auto& io = static_cast<asio::io_context&>((co_await asio::this_coro::executor).context());
   upstream::Client& client = gw_.ClientFor(io);
   // This attempt's own token: the caller going away cancels it, and so does a stream whose
@@ -619,7 +624,7 @@ awaitable<Call::Outcome> Call::TryCloud(const routing::Target& t) {
   if (!ex.ok()) {
     GatewayError e = api::FromStatus(deadline_status(ex.status()));
     e.provider = t.provider;
-    e.message = t.provider + ": " + api::HidePeer(e.message, out.url, t.provider);
+    e.message = t.provider + ": " + api::HidePeer(e.message, upstream_host, t.provider);
     co_return Fail(e, KindOf(deadline_status(ex.status())));
   }
   const int status = ex->status();
@@ -647,7 +652,7 @@ awaitable<Call::Outcome> Call::TryCloud(const routing::Target& t) {
       }
       GatewayError e = api::FromStatus(body.status());
       e.provider = t.provider;
-      e.message = api::HidePeer(e.message, out.url, t.provider);
+      e.message = api::HidePeer(e.message, upstream_host, t.provider);
       co_return Fail(e, KindOf(body.status()));
     }
     auto resp = tr.DecodeResponse(*body);
@@ -675,7 +680,7 @@ awaitable<Call::Outcome> Call::TryCloud(const routing::Target& t) {
       waiting_ += Clock::now() - t1;
       if (!chunk.ok()) {
         Status s = deadline_status(chunk.status());
-        co_return Status(s.code(), api::HidePeer(s.message(), out.url, t.provider));
+        co_return Status(s.code(), api::HidePeer(s.message(), upstream_host, t.provider));
       }
       if (chunk->empty()) {
         end = true;

@@ -60,8 +60,7 @@ boost::asio::awaitable<Status> FetchImage(upstream::Client& client,
     co_return Status(ErrorCode::kFailedPrecondition,
                      "HTTP " + std::to_string(ex->status()) + " from " + parsed->host);
   }
-  std::string type(ex->headers().Get("content-type"));
-  for (char& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string type = http::ToLower(ex->headers().Get("content-type"));
   if (!type.starts_with("image/")) {
     co_return Status(ErrorCode::kFailedPrecondition,
                      "content-type \"" + type.substr(0, 64) + "\" is not an image");

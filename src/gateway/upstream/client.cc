@@ -43,12 +43,6 @@ namespace {
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::string_view kCancelledPrefix = "cancelled";
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string HostPort(std::string_view host, uint16_t port) {
   std::string out;
   if (host.find(':') != std::string_view::npos) {
@@ -141,7 +135,7 @@ Result<Url> ParseUrl(std::string_view text) {
       if (host.find('%') != std::string_view::npos) {
         return InvalidArgument("URL host must not be percent-encoded");
       }
-      out.host = Lower(host);
+      out.host = http::ToLower(host);
       break;
     }
     default:
@@ -181,7 +175,7 @@ Result<ProxySettings> ProxySettings::FromEnv(
   auto parse_proxy = [](std::string value, const char* name) -> Result<std::optional<Url>> {
     if (value.empty()) return std::optional<Url>();
     if (value.find("://") == std::string::npos) value = "http://" + value;
-    if (!Lower(value).starts_with("http://")) {
+    if (!http::ToLower(value).starts_with("http://")) {
       return InvalidArgument(std::string(name) + ": only http:// proxies are supported: " + value);
     }
     Result<Url> url = ParseUrl(value);
@@ -202,7 +196,7 @@ Result<ProxySettings> ProxySettings::FromEnv(
     std::string entry = no_proxy.substr(start, comma - start);
     entry.erase(0, entry.find_first_not_of(" \t"));
     entry.erase(entry.find_last_not_of(" \t") + 1);
-    if (!entry.empty()) settings.no_proxy.push_back(Lower(entry));
+    if (!entry.empty()) settings.no_proxy.push_back(http::ToLower(entry));
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
@@ -212,7 +206,7 @@ Result<ProxySettings> ProxySettings::FromEnv(
 const Url* ProxySettings::ProxyFor(std::string_view scheme, std::string_view host) const {
   const std::optional<Url>& proxy = scheme == "https" ? https_proxy : http_proxy;
   if (!proxy) return nullptr;
-  std::string h = Lower(host);
+  std::string h = http::ToLower(host);
   for (std::string entry : no_proxy) {
     if (entry == "*") return nullptr;
     if (entry.starts_with("*.")) entry.erase(0, 2);
