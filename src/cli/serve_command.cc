@@ -2,7 +2,6 @@
 // SmolVLM2 model when one is available, listens, and drains gracefully on SIGTERM/SIGINT.
 #include <pthread.h>
 #include <signal.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,11 +14,10 @@
 
 #include "cli/commands.h"
 #include "engine/hub/cache.h"
-#include "engine/runtime/engine.h"
 #include "gateway/config/config.h"
 #include "gateway/http/server.h"
 #include "gateway/providers/local/local_provider.h"
-#include "gateway/proxy/gateway.h"
+#include "gateway/proxy/assemble.h"
 
 namespace iris::cli {
 namespace {
@@ -60,18 +58,6 @@ Result<std::string> LocateLocalModel(const std::string& spec, bool explicit_spec
   std::fprintf(stderr, "iris serve: %s is not in the Hugging Face cache; downloading it\n",
                spec.c_str());
   return PullModel(spec, /*offline=*/false, std::chrono::seconds(5));
-}
-
-// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit now in force.
-int64_t RaiseDescriptorLimit() {
-  rlimit lim{};
-  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1024;
-  if (lim.rlim_cur < lim.rlim_max) {
-    rlimit raised = lim;
-    raised.rlim_cur = std::min<rlim_t>(lim.rlim_max, rlim_t{1} << 20);
-    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
-  }
-  return lim.rlim_cur == RLIM_INFINITY ? (int64_t{1} << 20) : static_cast<int64_t>(lim.rlim_cur);
 }
 
 // SIGHUP: reads and validates the config file again; on success the gateway switches to it
@@ -161,8 +147,8 @@ int Serve(const ServeFlags& f) {
   }
   if (local_spec == "none") local_spec.clear();
 
-  // 2. The local model.
-  std::unique_ptr<gw::providers::LocalProvider> local;
+  // 2. The local model: found (or pulled) here, loaded by AssembleGateway.
+  std::string local_dir;
   std::string local_note;
   if (!local_spec.empty()) {
     auto dir = LocateLocalModel(local_spec, explicit_local, f);
@@ -171,24 +157,7 @@ int Serve(const ServeFlags& f) {
       return 1;
     }
     if (dir.ok()) {
-      runtime::EngineOptions eo;
-      eo.threads = f.engine_threads;
-      auto engine = runtime::Engine::Load(*dir, eo);
-      if (!engine.ok()) {
-        PrintError("serve", "local model " + *dir + ": " + engine.status().message());
-        return 1;
-      }
-      gw::providers::LocalOptions lo;
-      // The bounds of providers.local in iris.yaml (defaults when there is no file).
-      if (config) {
-        for (const auto& p : config->providers) {
-          if (p.kind != gw::config::ProviderKind::kLocal) continue;
-          lo.max_images = p.max_images;
-          lo.max_image_pixels = static_cast<uint64_t>(p.max_image_pixels);
-          lo.max_request_pixels = p.max_request_pixels;
-        }
-      }
-      local = std::make_unique<gw::providers::LocalProvider>(std::move(engine).value(), lo);
+      local_dir = *dir;
       local_note = local_spec == *dir ? *dir : local_spec + " (" + *dir + ")";
     } else {
       local_note = "unavailable (the server runs without it): " + dir.status().message();
@@ -198,7 +167,7 @@ int Serve(const ServeFlags& f) {
     }
   }
   if (f.config_path.empty()) {
-    auto cfg = gw::config::ConfigFromEnvironment(env, local ? local_spec : std::string());
+    auto cfg = gw::config::ConfigFromEnvironment(env, local_dir.empty() ? "" : local_spec);
     if (!cfg.ok()) {
       PrintError("serve", cfg.status().message());
       return 2;
@@ -206,94 +175,38 @@ int Serve(const ServeFlags& f) {
     config = std::move(cfg).value();
   }
 
-  // 3. The server.
-  gw::http::ServerOptions so;
-  so.host = config->server.listen.host;
-  so.port = config->server.listen.port;
-  if (!f.listen.empty()) {
-    auto addr = gw::config::ParseListenAddress(f.listen);
-    if (!addr.ok()) {
-      PrintError("serve", "--listen: " + addr.status().message());
-      return 2;
-    }
-    so.host = addr->host;
-    so.port = addr->port;
-    // The gateway checks Host headers against the address it really listens on.
-    auto copy = std::make_shared<gw::config::Config>(*config);
-    copy->server.listen = *addr;
-    config = std::move(copy);
-  }
-  // Every client connection may hold an upstream one too: the descriptor limit is raised to
-  // its hard maximum, and connections are capped below it (idle ones closed first).
-  const int64_t fd_limit = RaiseDescriptorLimit();
-  so.max_connections = config->server.max_connections > 0
-                           ? config->server.max_connections
-                           : static_cast<int>(std::max<int64_t>(64, (fd_limit - 128) / 2));
-  so.threads = f.threads > 0 ? f.threads : config->server.threads;
-  so.max_body_bytes = static_cast<size_t>(config->server.max_body_bytes);
-  so.header_timeout = config->server.header_timeout;
-  so.body_timeout = config->server.body_timeout;
-  so.idle_timeout = config->server.idle_timeout;
-
-  // The request log: --db, else the config's `store`, else the default SQLite file; "none"
-  // turns it off (the metrics still count every request).
-  const std::string store = !f.db.empty() ? f.db : config->store;
-  std::unique_ptr<gw::observe::RequestLog> request_log;
-  if (store != "none") {
-    auto log = gw::observe::RequestLog::Open(store);
-    if (!log.ok()) {
-      PrintError("serve", "request log: " + log.status().message());
-      return 1;
-    }
-    request_log = std::move(log).value();
-  }
-
-  gw::proxy::GatewayOptions go;
-  go.config = config;
-  go.request_log = request_log.get();
-  go.local = local.get();
+  // 3. The gateway and its server.
+  gw::proxy::AssembleFlags af;
+  af.listen = f.listen;
+  af.db = f.db;
+  af.local_model_dir = local_dir;
+  af.threads = f.threads;
+  af.engine_threads = f.engine_threads;
   auto proxy = gw::upstream::ProxySettings::FromEnv(::getenv);
   if (!proxy.ok()) {
     PrintError("serve", proxy.status().message());
     return 2;
   }
-  go.client.proxy = std::move(proxy).value();
-  gw::upstream::PrepareTls(go.client);
-  auto gateway = std::make_shared<gw::proxy::Gateway>(go);
-
-  gw::http::Server server(so, [gateway](gw::http::Request& req, gw::http::ResponseWriter& w) {
-    return gateway->Handle(req, w);
-  });
-  // Gauges read at scrape time.
-  gw::observe::ScrapeSources sources;
-  sources.breaker_states = [gateway] {
-    std::vector<std::pair<std::string, int>> states;
-    for (const auto& [target, state] : gateway->breakers().Snapshot()) {
-      states.emplace_back(target, state == gw::routing::BreakerState::kClosed     ? 0
-                                  : state == gw::routing::BreakerState::kHalfOpen ? 1
-                                                                                  : 2);
+  af.proxy = std::move(proxy).value();
+  if (!f.listen.empty()) {
+    if (auto addr = gw::config::ParseListenAddress(f.listen); !addr.ok()) {
+      PrintError("serve", "--listen: " + addr.status().message());
+      return 2;
     }
-    return states;
-  };
-  sources.http = [&server] {
-    const auto s = server.stats();
-    return gw::observe::HttpGauges{s.connections_open, s.requests_in_flight};
-  };
-  if (request_log) {
-    sources.request_log = [l = request_log.get()] {
-      const auto s = l->stats();
-      return gw::observe::RequestLogGauges{s.queued, s.dropped, s.written};
-    };
   }
-  if (local) {
-    sources.local_engine = [p = local.get()] {
-      const auto& s = p->stats();
-      return gw::observe::LocalEngineGauges{s.queued.load(), s.running.load(),
-                                            s.output_tokens.load(),
-                                            s.last_decode_tokens_per_s.load()};
-    };
+  auto assembled = gw::proxy::AssembleGateway(config, af);
+  if (!assembled.ok()) {
+    PrintError("serve", assembled.status().message());
+    return 1;
   }
-  gateway->metrics().SetSources(std::move(sources));
+  std::unique_ptr<gw::proxy::Assembly> assembly = std::move(assembled).value();
+  config = assembly->config;
+  gw::http::Server& server = *assembly->server;
+  gw::proxy::Gateway& gateway = *assembly->gateway;
+  const gw::http::ServerOptions& so = assembly->server_options;
+  const gw::providers::LocalProvider* local = assembly->local.get();
+  const std::string& store = assembly->store;
+  const bool request_log = assembly->request_log != nullptr;
 
   Status started = server.Start();
   if (!started.ok()) {
@@ -346,22 +259,11 @@ int Serve(const ServeFlags& f) {
     } else {
       for (const auto& p : config->providers) {
         if (!p.enabled) continue;
-        switch (p.kind) {
-          case gw::config::ProviderKind::kOpenAI:
-            example_model = p.name + "/gpt-4o-mini";
-            break;
-          case gw::config::ProviderKind::kAnthropic:
-            example_model = p.name + "/claude-haiku-4-5";
-            break;
-          case gw::config::ProviderKind::kGemini:
-            example_model = p.name + "/gemini-2.5-flash";
-            break;
-          case gw::config::ProviderKind::kMistral:
-            example_model = p.name + "/mistral-small-latest";
-            break;
-          default:
-            example_model = p.name + "/" + (p.models.empty() ? "MODEL" : p.models[0]);
-        }
+        const std::string_view example = gw::providers::FactsOf(p.kind).example_model;
+        example_model = p.name + "/" +
+                        (!p.models.empty()  ? p.models[0]
+                         : !example.empty() ? std::string(example)
+                                            : std::string("MODEL"));
         break;
       }
     }
@@ -384,7 +286,7 @@ int Serve(const ServeFlags& f) {
   for (;;) {
     sigwait(&signals, &sig);
     if (sig != SIGHUP) break;
-    ReloadConfig(f, env, *config, *gateway);
+    ReloadConfig(f, env, *config, gateway);
   }
   std::fprintf(stderr, "iris serve: %s received; finishing requests in flight (up to %lld ms)\n",
                sig == SIGINT ? "SIGINT" : "SIGTERM",
@@ -401,11 +303,12 @@ int Serve(const ServeFlags& f) {
     std::fflush(stderr);
     std::_Exit(130);
   }).detach();
-  gateway->SetDraining();
+  gateway.SetDraining();
   server.Shutdown(config->server.shutdown_grace);
   server.Wait();
-  if (request_log) request_log->Close();  // every finished request is in the store before exit
-  local.reset();
+  // Every finished request is in the store before exit.
+  if (assembly->request_log) assembly->request_log->Close();
+  assembly.reset();
   std::fprintf(stderr, "iris serve: stopped\n");
   return 0;
 }

@@ -584,4 +584,18 @@ std::string AnthropicStreamEncoder::Error(const GatewayError& error) {
   return out;
 }
 
+std::string EncodeAnthropicModelList(const std::vector<ModelInfo>& models) {
+  json::array data;
+  for (const ModelInfo& m : models) {
+    data.push_back(json::object{{"type", "model"},
+                                {"id", m.id},
+                                {"display_name", m.id},
+                                {"created_at", "1970-01-01T00:00:00Z"}});
+  }
+  json::object out{{"data", std::move(data)}, {"has_more", false}};
+  out["first_id"] = models.empty() ? json::value(nullptr) : json::value(models.front().id);
+  out["last_id"] = models.empty() ? json::value(nullptr) : json::value(models.back().id);
+  return SerializeJson(out);
+}
+
 }  // namespace iris::gateway::api

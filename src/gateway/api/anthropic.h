@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 #include "gateway/api/chat.h"
@@ -81,5 +82,10 @@ class AnthropicStreamEncoder {
   FinishReason finish_reason_ = FinishReason::kStop;
   std::string stop_sequence_;
 };
+
+// The Anthropic shape of a model list (GET /v1/models from an Anthropic SDK):
+// {"data":[{"type":"model","id","display_name","created_at"}],"has_more":false,"first_id",
+// "last_id"} in the given order (first_id/last_id null when the list is empty).
+std::string EncodeAnthropicModelList(const std::vector<ModelInfo>& models);
 
 }  // namespace iris::gateway::api

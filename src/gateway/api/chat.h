@@ -164,4 +164,11 @@ struct GatewayError {
   std::optional<double> retry_after_s;  // from a 429/503 upstream or a local limit
 };
 
+// One entry of a model list (GET /v1/models), in either dialect.
+struct ModelInfo {
+  std::string id;
+  int64_t created = 0;  // unix seconds
+  std::string owned_by;
+};
+
 }  // namespace iris::gateway

@@ -98,12 +98,6 @@ class OpenAIStreamEncoder {
   Usage usage_;
 };
 
-struct ModelInfo {
-  std::string id;
-  int64_t created = 0;  // unix seconds
-  std::string owned_by;
-};
-
 // The GET /v1/models body: {"object":"list","data":[{"id","object":"model","created",
 // "owned_by"}, ...]} in the given order.
 std::string EncodeOpenAIModelList(const std::vector<ModelInfo>& models);

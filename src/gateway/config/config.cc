@@ -392,15 +392,15 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
         "unknown key" + DidYouMean(f.key, kAllowed) + " (allowed: " + JoinNames(kAllowed) + ")");
   }
 
-  static constexpr std::array<std::string_view, 6> kKinds = {
-      "openai", "anthropic", "gemini", "mistral", "openai-compatible", "local"};
+  std::vector<std::string_view> kinds;
+  for (const providers::ProviderFacts& f : providers::AllProviderKinds()) kinds.push_back(f.name);
   const Field* kind_field = m->Find("kind");
   if (kind_field == nullptr) {
     // The provider's name may be its kind ("openai: { api_key_env: ... }").
     if (auto kind = ParseProviderKind(p.name)) {
       p.kind = *kind;
     } else {
-      problems.Add(entry.key_node, path + ".kind", "required (one of: " + JoinNames(kKinds) + ")");
+      problems.Add(entry.key_node, path + ".kind", "required (one of: " + JoinNames(kinds) + ")");
       return;
     }
   } else if (auto name = ReadString(kind_field, path + ".kind", problems)) {
@@ -408,8 +408,8 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
       p.kind = *kind;
     } else {
       problems.Add(kind_field->value, path + ".kind",
-                   "unknown kind \"" + *name + "\" (one of: " + JoinNames(kKinds) + ")" +
-                       DidYouMean(*name, kKinds));
+                   "unknown kind \"" + *name + "\" (one of: " + JoinNames(kinds) + ")" +
+                       DidYouMean(*name, kinds));
       return;
     }
   } else {
@@ -443,7 +443,7 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
       while (!url->empty() && url->back() == '/') url->pop_back();
       p.base_url = *url;
     } else if (url_field == nullptr) {
-      p.base_url = std::string(DefaultBaseUrl(p.kind));
+      p.base_url = std::string(providers::FactsOf(p.kind).default_base_url);
       if (p.base_url.empty()) {
         problems.Add(entry.key_node, path + ".base_url",
                      "required for kind " + std::string(ProviderKindName(p.kind)));
@@ -464,11 +464,8 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
         ResolveKey(p, env, {*var});
       }
     } else if (env_field == nullptr) {
-      if (p.kind == ProviderKind::kGemini) {
-        ResolveKey(p, env, {"GEMINI_API_KEY", "GOOGLE_API_KEY"});
-      } else if (!DefaultApiKeyEnv(p.kind).empty()) {
-        ResolveKey(p, env, {std::string(DefaultApiKeyEnv(p.kind))});
-      }
+      const auto key_env = providers::FactsOf(p.kind).key_env;
+      if (!key_env.empty()) ResolveKey(p, env, {key_env.begin(), key_env.end()});
     }
 
     if (const Field* h = m->Find("headers")) {
@@ -834,70 +831,6 @@ EnvLookup ProcessEnvironment() {
   };
 }
 
-std::string_view ProviderKindName(ProviderKind kind) {
-  switch (kind) {
-    case ProviderKind::kOpenAI:
-      return "openai";
-    case ProviderKind::kAnthropic:
-      return "anthropic";
-    case ProviderKind::kGemini:
-      return "gemini";
-    case ProviderKind::kMistral:
-      return "mistral";
-    case ProviderKind::kOpenAICompatible:
-      return "openai-compatible";
-    case ProviderKind::kLocal:
-      return "local";
-  }
-  return "?";
-}
-
-std::optional<ProviderKind> ParseProviderKind(std::string_view name) {
-  if (name == "openai") return ProviderKind::kOpenAI;
-  if (name == "anthropic") return ProviderKind::kAnthropic;
-  if (name == "gemini") return ProviderKind::kGemini;
-  if (name == "mistral") return ProviderKind::kMistral;
-  if (name == "openai-compatible" || name == "openai_compatible") {
-    return ProviderKind::kOpenAICompatible;
-  }
-  if (name == "local") return ProviderKind::kLocal;
-  return std::nullopt;
-}
-
-std::string_view DefaultBaseUrl(ProviderKind kind) {
-  switch (kind) {
-    case ProviderKind::kOpenAI:
-      return "https://api.openai.com/v1";
-    case ProviderKind::kAnthropic:
-      return "https://api.anthropic.com/v1";
-    case ProviderKind::kGemini:
-      return "https://generativelanguage.googleapis.com/v1beta";
-    case ProviderKind::kMistral:
-      return "https://api.mistral.ai/v1";
-    case ProviderKind::kOpenAICompatible:
-    case ProviderKind::kLocal:
-      break;
-  }
-  return "";
-}
-
-std::string_view DefaultApiKeyEnv(ProviderKind kind) {
-  switch (kind) {
-    case ProviderKind::kOpenAI:
-      return "OPENAI_API_KEY";
-    case ProviderKind::kAnthropic:
-      return "ANTHROPIC_API_KEY";
-    case ProviderKind::kGemini:
-      return "GEMINI_API_KEY";
-    case ProviderKind::kMistral:
-      return "MISTRAL_API_KEY";
-    case ProviderKind::kOpenAICompatible:
-    case ProviderKind::kLocal:
-      break;
-  }
-  return "";
-}
-
 std::string_view StrategyName(Strategy strategy) {
   return strategy == Strategy::kWeighted ? "weighted" : "fallback";
 }
@@ -1031,18 +964,14 @@ Result<std::shared_ptr<const Config>> ConfigFromEnvironment(const EnvLookup& env
                                                             std::string local_model) {
   auto config = std::make_shared<Config>();
   config->server.threads = HardwareThreads();
-  const std::pair<ProviderKind, std::vector<std::string>> clouds[] = {
-      {ProviderKind::kOpenAI, {"OPENAI_API_KEY"}},
-      {ProviderKind::kAnthropic, {"ANTHROPIC_API_KEY"}},
-      {ProviderKind::kGemini, {"GEMINI_API_KEY", "GOOGLE_API_KEY"}},
-      {ProviderKind::kMistral, {"MISTRAL_API_KEY"}},
-  };
-  for (const auto& [kind, vars] : clouds) {
+  // Every cloud kind with a public endpoint and a key in the environment.
+  for (const providers::ProviderFacts& f : providers::AllProviderKinds()) {
+    if (f.default_base_url.empty() || f.key_env.empty()) continue;
     ProviderConfig p;
-    p.name = std::string(ProviderKindName(kind));
-    p.kind = kind;
-    p.base_url = std::string(DefaultBaseUrl(kind));
-    ResolveKey(p, env, vars);
+    p.name = std::string(f.name);
+    p.kind = f.kind;
+    p.base_url = std::string(f.default_base_url);
+    ResolveKey(p, env, {f.key_env.begin(), f.key_env.end()});
     if (p.enabled) config->providers.push_back(std::move(p));
   }
   if (!local_model.empty()) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "gateway/providers/provider_table.h"
 
 namespace iris::gateway::config {
 
@@ -22,19 +23,11 @@ namespace iris::gateway::config {
 using EnvLookup = std::function<std::optional<std::string>(std::string_view)>;
 EnvLookup ProcessEnvironment();
 
-enum class ProviderKind { kOpenAI, kAnthropic, kGemini, kMistral, kOpenAICompatible, kLocal };
-
-// "openai", "anthropic", "gemini", "mistral", "openai-compatible", "local" (the spelling in
-// iris.yaml).
-std::string_view ProviderKindName(ProviderKind kind);
-// Accepts the spellings above ("openai_compatible" too); nullopt otherwise.
-std::optional<ProviderKind> ParseProviderKind(std::string_view name);
-// The public API root of a cloud kind ("https://api.openai.com/v1"); empty for
-// openai-compatible (required in the file) and local.
-std::string_view DefaultBaseUrl(ProviderKind kind);
-// The variable a cloud kind's key is read from when `api_key_env` is not given; empty for
-// openai-compatible and local (no key needed unless configured).
-std::string_view DefaultApiKeyEnv(ProviderKind kind);
+// Provider kinds and their facts (names, default base URL, key variables) live in the one
+// provider table.
+using providers::ParseProviderKind;
+using providers::ProviderKind;
+using providers::ProviderKindName;
 
 struct ListenAddress {
   std::string host;   // "127.0.0.1", "::1" (no brackets), "localhost"; "0.0.0.0" for ":port"

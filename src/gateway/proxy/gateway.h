@@ -62,7 +62,15 @@ class Gateway {
     std::optional<BrowserGuard> guard;
     upstream::ClientOptions fetch_client;  // for caller-supplied image URLs
     std::shared_ptr<routing::BreakerRegistry> breakers;
+    // Each enabled cloud provider's translator, by its configured name (from the provider
+    // table; the local provider has none).
+    std::unordered_map<std::string, std::unique_ptr<providers::Translator>> translators;
     uint64_t generation = 0;
+
+    const providers::Translator* TranslatorFor(const std::string& provider) const {
+      auto it = translators.find(provider);
+      return it == translators.end() ? nullptr : it->second.get();
+    }
   };
   std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.load(); }
 
@@ -82,7 +90,6 @@ class Gateway {
   // The worker's client for caller-supplied image URLs: its own pool (none), no provider
   // credentials or traffic ever pass through it.
   upstream::Client& FetchClientFor(boost::asio::io_context& io, const Snapshot& snapshot);
-  const providers::Translator& TranslatorFor(config::ProviderKind kind) const;
 
   // GET /v1/models, in the OpenAI shape or, for Anthropic SDK callers, Anthropic's.
   boost::asio::awaitable<void> Models(const http::Request& request, http::ResponseWriter& writer);
@@ -93,10 +100,8 @@ class Gateway {
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::mutex reload_mu_;  // one Reload at a time
   observe::GatewayMetrics metrics_;
-  std::unique_ptr<providers::Translator> openai_, mistral_, compat_, anthropic_, gemini_;
   std::atomic<bool> draining_{false};
   boost::asio::thread_pool query_pool_{1};  // store queries block: never on a worker
-
 };
 
 }  // namespace iris::gateway::proxy

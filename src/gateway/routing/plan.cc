@@ -16,24 +16,6 @@ using config::ModelAlias;
 using config::ProviderConfig;
 using config::ProviderKind;
 
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-// "openai/", "google/" ... as the first segment of Vercel/OpenRouter-style ids.
-std::optional<ProviderKind> KindForSegment(std::string_view segment) {
-  if (segment == "google") return ProviderKind::kGemini;
-  if (segment == "mistralai") return ProviderKind::kMistral;
-  if (segment == "openai-compatible" || segment == "openai_compatible") return std::nullopt;
-  return config::ParseProviderKind(segment);
-}
-
 struct Candidate {
   const ProviderConfig* provider = nullptr;
   std::string model;
@@ -102,7 +84,7 @@ Result<std::vector<Candidate>> Resolve(const Config& config, std::string_view na
   }
   if (!listed.empty()) return listed;
   if (slash != std::string_view::npos && slash > 0 && slash + 1 < name.size()) {
-    if (auto kind = KindForSegment(name.substr(0, slash))) {
+    if (auto kind = providers::KindForSegment(name.substr(0, slash))) {
       auto of_kind = ProvidersOfKind(config, *kind, name.substr(slash + 1));
       if (!of_kind.empty()) return of_kind;
     }
@@ -153,26 +135,6 @@ size_t PickWeighted(std::span<const double> weights, Rng& rng) {
     if (x < acc) return i;
   }
   return last_positive;  // rounding left x == total
-}
-
-std::optional<ProviderKind> KindForModelId(std::string_view model) {
-  const std::string id = Lower(model);
-  if (id.find("smolvlm") != std::string::npos) return ProviderKind::kLocal;
-  for (std::string_view p : {"gpt-", "chatgpt-"}) {
-    if (StartsWith(id, p)) return ProviderKind::kOpenAI;
-  }
-  for (std::string_view p : {"o1", "o3", "o4"}) {
-    if (StartsWith(id, p) && (id.size() == p.size() || id[p.size()] == '-')) {
-      return ProviderKind::kOpenAI;
-    }
-  }
-  if (StartsWith(id, "claude-")) return ProviderKind::kAnthropic;
-  if (StartsWith(id, "gemini-") || StartsWith(id, "gemma-")) return ProviderKind::kGemini;
-  for (std::string_view p : {"mistral-", "ministral-", "codestral-", "pixtral-", "magistral-",
-                             "devstral-", "open-mistral-"}) {
-    if (StartsWith(id, p)) return ProviderKind::kMistral;
-  }
-  return std::nullopt;
 }
 
 Result<Plan> PlanRoute(const Config& config, const ChatRequest& request, Rng& rng) {

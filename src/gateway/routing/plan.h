@@ -27,11 +27,8 @@ double UniformUnit(Rng& rng);
 // (config validation guarantees > 0); returns 0 for an empty or all-zero span.
 size_t PickWeighted(std::span<const double> weights, Rng& rng);
 
-// The provider kind a bare model id belongs to, by its well-known prefix: gpt-, chatgpt-, o1, o3,
-// o4 → openai; claude- → anthropic; gemini-, gemma- → gemini; mistral-, ministral-, codestral-,
-// pixtral-, magistral-, devstral-, open-mistral- → mistral; smolvlm (any case, also after an
-// "org/" prefix) → local. nullopt when unknown.
-std::optional<config::ProviderKind> KindForModelId(std::string_view model);
+// The provider kind a bare model id belongs to, by its well-known prefix (the provider table).
+using providers::KindForModelId;
 
 struct Target {
   std::string provider;  // the configured provider's name

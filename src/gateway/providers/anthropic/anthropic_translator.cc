@@ -11,6 +11,7 @@
 
 #include "base/json.h"
 #include "gateway/providers/json_fields.h"
+#include "gateway/providers/provider_table.h"
 
 namespace iris::gateway::providers {
 namespace {
@@ -344,6 +345,8 @@ class AnthropicStreamTranslator : public StreamTranslator {
 
 class AnthropicTranslator : public Translator {
  public:
+  explicit AnthropicTranslator(std::string name) : name_(std::move(name)) {}
+
   Result<UpstreamRequest> EncodeRequest(const ChatRequest& r,
                                         const TargetInfo& target) const override {
     json::object body;
@@ -517,47 +520,21 @@ class AnthropicTranslator : public Translator {
 
   GatewayError DecodeError(int status, std::string_view body,
                            std::string_view retry_after) const override {
-    GatewayError e;
-    e.provider = std::string(kProvider);
-    e.upstream_status = status;
-    std::string type, message;
+    UpstreamErrorBody b;
     boost::system::error_code ec;
     json::value v = json::parse(body, ec);
     if (!ec && v.is_object()) {
       if (const json::object* err = ObjectField(v.get_object(), "error")) {
-        type = StringField(*err, "type");
-        message = StringField(*err, "message");
+        b.code = StringField(*err, "type");
+        b.message = StringField(*err, "message");
       }
     }
-    e.code = type;
-    if (message.empty()) message = "HTTP " + std::to_string(status);
-    e.retry_after_s = ParseRetryAfter(retry_after);
-    if (status == 401 || status == 403) {
-      e.error_class = ErrorClass::kUpstream;
-      e.message = "anthropic rejected the API key configured for this provider (HTTP " +
-                  std::to_string(status) + ": " + message + "); check the provider's key";
-      return e;
-    }
-    if (status == 429) {
-      e.error_class = ErrorClass::kRateLimited;
-    } else if (status == 529 || status == 503 || type == "overloaded_error") {
-      e.error_class = ErrorClass::kOverloaded;
-    } else if (status == 504 || type == "timeout_error") {
-      e.error_class = ErrorClass::kUpstreamTimeout;
-    } else if (status >= 500) {
-      e.error_class = ErrorClass::kUpstream;
-    } else if (status == 404) {
-      e.error_class = ErrorClass::kNotFound;
-    } else if (status == 413) {
-      e.error_class = ErrorClass::kPayloadTooLarge;
-    } else if (status == 402) {
-      e.error_class = ErrorClass::kUpstream;  // billing: the operator's account, not the caller
-    } else {
-      e.error_class = ErrorClass::kInvalidRequest;
-    }
-    e.message = "anthropic: " + message;
-    return e;
+    b.signal = SignalOf(ProviderKind::kAnthropic, b.code);
+    return MakeUpstreamError(name_, status, std::move(b), retry_after);
   }
+
+ private:
+  std::string name_;
 };
 
 }  // namespace
@@ -567,8 +544,8 @@ int64_t AnthropicDefaultMaxTokens(std::string_view model) {
   return ceiling ? std::min(*ceiling, kDefaultMaxTokens) : kDefaultMaxTokens;
 }
 
-std::unique_ptr<Translator> MakeAnthropicTranslator() {
-  return std::make_unique<AnthropicTranslator>();
+std::unique_ptr<Translator> MakeAnthropicTranslator(std::string provider_name) {
+  return std::make_unique<AnthropicTranslator>(std::move(provider_name));
 }
 
 }  // namespace iris::gateway::providers

@@ -31,7 +31,8 @@ namespace iris::gateway::providers {
 // DecodeError: 401/403 are the operator's key problem (kUpstream, message names
 // "anthropic"); 429 kRateLimited, 529/503 kOverloaded, 504 kUpstreamTimeout, other 5xx
 // kUpstream, 400/422 kInvalidRequest, 404 kNotFound, 413 kPayloadTooLarge.
-std::unique_ptr<Translator> MakeAnthropicTranslator();
+// `provider_name` (the configured name) appears in error messages.
+std::unique_ptr<Translator> MakeAnthropicTranslator(std::string provider_name = "anthropic");
 
 // The `max_tokens` sent when the caller gave none (§5.8); exposed for tests and docs.
 int64_t AnthropicDefaultMaxTokens(std::string_view model);

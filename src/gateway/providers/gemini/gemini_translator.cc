@@ -12,6 +12,7 @@
 #include "base/json.h"
 #include "gateway/api/identifiers.h"
 #include "gateway/providers/json_fields.h"
+#include "gateway/providers/provider_table.h"
 
 namespace iris::gateway::providers {
 namespace {
@@ -369,6 +370,8 @@ double ParseSeconds(std::string_view s) {
 
 class GeminiTranslator : public Translator {
  public:
+  explicit GeminiTranslator(std::string name) : name_(std::move(name)) {}
+
   Result<UpstreamRequest> EncodeRequest(const ChatRequest& r,
                                         const TargetInfo& target) const override {
     json::object body;
@@ -545,10 +548,8 @@ class GeminiTranslator : public Translator {
 
   GatewayError DecodeError(int status, std::string_view body,
                            std::string_view retry_after) const override {
-    GatewayError e;
-    e.provider = "gemini";
-    e.upstream_status = status;
-    std::string gstatus, message;
+    UpstreamErrorBody b;
+    std::optional<double> body_retry;
     bool key_invalid = false;
     boost::system::error_code ec;
     json::value v = json::parse(body, ec);
@@ -556,51 +557,28 @@ class GeminiTranslator : public Translator {
     if (!ec && v.is_array() && !v.get_array().empty()) v = v.get_array()[0];
     if (!ec && v.is_object()) {
       if (const json::object* err = ObjectField(v.get_object(), "error")) {
-        gstatus = StringField(*err, "status");
-        message = StringField(*err, "message");
+        b.code = StringField(*err, "status");
+        b.message = StringField(*err, "message");
         const json::value* details = err->if_contains("details");
         if (details != nullptr && details->is_array()) {
           for (const json::value& d : details->get_array()) {
             if (!d.is_object()) continue;
-            if (StringField(d.get_object(), "reason") == "API_KEY_INVALID") key_invalid = true;
+            const std::string reason = StringField(d.get_object(), "reason");
+            if (SignalOf(ProviderKind::kGemini, reason) == ErrorSignal::kKeyRejected) {
+              key_invalid = true;
+            }
             double delay = ParseSeconds(StringField(d.get_object(), "retryDelay"));
-            if (delay >= 0) e.retry_after_s = delay;
+            if (delay >= 0) body_retry = delay;
           }
         }
       }
     }
-    if (auto seconds = ParseRetryAfter(retry_after)) {
-      e.retry_after_s = seconds;
-    }
-    e.code = gstatus;
-    if (message.empty()) message = "HTTP " + std::to_string(status);
-    if (key_invalid || status == 401 || status == 403 || gstatus == "UNAUTHENTICATED" ||
-        gstatus == "PERMISSION_DENIED") {
-      e.error_class = ErrorClass::kUpstream;
-      e.message = "gemini rejected the API key configured for this provider (HTTP " +
-                  std::to_string(status) + ": " + message + "); check the provider's key";
-      return e;
-    }
-    if (status == 429 || gstatus == "RESOURCE_EXHAUSTED") {
-      e.error_class = ErrorClass::kRateLimited;
-    } else if (status == 503 || gstatus == "UNAVAILABLE") {
-      e.error_class = ErrorClass::kOverloaded;
-    } else if (status == 504 || gstatus == "DEADLINE_EXCEEDED") {
-      e.error_class = ErrorClass::kUpstreamTimeout;
-    } else if (status >= 500) {
-      e.error_class = ErrorClass::kUpstream;
-    } else if (status == 404) {
-      e.error_class = ErrorClass::kNotFound;
-    } else if (status == 413) {
-      e.error_class = ErrorClass::kPayloadTooLarge;
-    } else if (gstatus == "FAILED_PRECONDITION") {
-      e.error_class = ErrorClass::kUpstream;  // billing or region: the operator's account
-    } else {
-      e.error_class = ErrorClass::kInvalidRequest;
-    }
-    e.message = "gemini: " + message;
-    return e;
+    b.signal = key_invalid ? ErrorSignal::kKeyRejected : SignalOf(ProviderKind::kGemini, b.code);
+    return MakeUpstreamError(name_, status, std::move(b), retry_after, body_retry);
   }
+
+ private:
+  std::string name_;
 };
 
 }  // namespace
@@ -610,6 +588,8 @@ Result<json::value> CleanSchemaForGemini(const json::value& schema) {
   return cleaner.Clean(schema);
 }
 
-std::unique_ptr<Translator> MakeGeminiTranslator() { return std::make_unique<GeminiTranslator>(); }
+std::unique_ptr<Translator> MakeGeminiTranslator(std::string provider_name) {
+  return std::make_unique<GeminiTranslator>(std::move(provider_name));
+}
 
 }  // namespace iris::gateway::providers

@@ -36,7 +36,8 @@ namespace iris::gateway::providers {
 // (stable for one answer, unique across turns); finishReason STOP with function calls ->
 // kToolCalls; usage input = promptTokenCount + toolUsePromptTokenCount, output =
 // candidatesTokenCount + thoughtsTokenCount (reasoning = thoughts).
-std::unique_ptr<Translator> MakeGeminiTranslator();
+// `provider_name` (the configured name) appears in error messages.
+std::unique_ptr<Translator> MakeGeminiTranslator(std::string provider_name = "gemini");
 
 // Google's Schema object is an OpenAPI 3.0 subset: keeps the keywords it accepts, inlines
 // local `$ref`s (`#/$defs/..`, `#/definitions/..`), turns `"type":[T,"null"]` into

@@ -72,6 +72,8 @@ LocalProvider::~LocalProvider() {
   if (thread_.joinable()) thread_.join();
 }
 
+int LocalProvider::engine_threads() const { return engine_->threads(); }
+
 bool LocalProvider::has_vision() const { return engine_->vision_model() != nullptr; }
 
 Status LocalProvider::Submit(ChatRequest request, LocalSink sink) {

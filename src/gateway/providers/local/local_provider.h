@@ -64,6 +64,8 @@ class LocalProvider {
   Status Submit(ChatRequest request, LocalSink sink);
 
   const std::string& model_name() const { return options_.model_name; }
+  const LocalOptions& options() const { return options_; }
+  int engine_threads() const;  // the engine's compute threads
   const LocalStats& stats() const { return stats_; }
   bool has_vision() const;
 

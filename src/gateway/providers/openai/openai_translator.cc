@@ -10,22 +10,26 @@
 
 #include "base/json.h"
 #include "gateway/api/openai.h"
+#include "gateway/providers/provider_table.h"
 
 namespace iris::gateway::providers {
 
 namespace json = boost::json;
 
-std::string_view OpenAIFlavorName(OpenAIFlavor flavor) {
+namespace {
+// The provider table's kind of a flavor.
+ProviderKind KindOf(OpenAIFlavor flavor) {
   switch (flavor) {
     case OpenAIFlavor::kOpenAI:
-      return "openai";
+      return ProviderKind::kOpenAI;
     case OpenAIFlavor::kMistral:
-      return "mistral";
+      return ProviderKind::kMistral;
     case OpenAIFlavor::kCompatible:
-      return "openai-compatible";
+      break;
   }
-  return "openai-compatible";
+  return ProviderKind::kOpenAICompatible;
 }
+}  // namespace
 
 namespace {
 
@@ -654,58 +658,22 @@ ErrorFields ParseErrorBody(std::string_view body) {
 GatewayError OpenAITranslator::DecodeError(int status, std::string_view body,
                                            std::string_view retry_after) const {
   ErrorFields f = ParseErrorBody(body);
-  GatewayError e;
-  e.provider = name_;
-  e.upstream_status = status;
-  e.retry_after_s = ParseRetryAfter(retry_after);
-  e.code = f.code;
-  e.param = f.param;
-  std::string s = "(" + std::to_string(status) + "): " + f.message;
-  if (status == 401 || status == 403) {
-    // The key is the gateway operator's, not the caller's: not an authentication error of
-    // the client, who could do nothing about it.
-    e.error_class = ErrorClass::kUpstream;
-    e.code = "upstream_authentication";
-    e.param.clear();
-    e.message = status == 401 ? name_ + " rejected the API key " + s
-                              : name_ + " refused the configured API key " + s;
-  } else if (status == 429) {
-    if (f.code == "insufficient_quota" || f.type == "insufficient_quota") {
-      e.error_class = ErrorClass::kUpstream;  // billing: retrying is pointless
-      e.message = name_ + " quota exhausted " + s;
-    } else {
-      e.error_class = ErrorClass::kRateLimited;
-      e.message = name_ + " rate limit " + s;
-    }
-  } else if (status == 400 || status == 422) {
-    e.error_class = ErrorClass::kInvalidRequest;
-    e.message = name_ + " rejected the request " + s;
-  } else if (status == 404) {
-    e.error_class = ErrorClass::kNotFound;
-    e.message = name_ + " did not find it " + s;
-  } else if (status == 413) {
-    e.error_class = ErrorClass::kPayloadTooLarge;
-    e.message = name_ + " says the request is too large " + s;
-  } else if (status == 408 || status == 504) {
-    e.error_class = ErrorClass::kUpstreamTimeout;
-    e.message = name_ + " timed out " + s;
-  } else if (status == 503 || status == 529) {
-    e.error_class = ErrorClass::kOverloaded;
-    e.message = name_ + " is overloaded " + s;
-  } else if (status >= 500) {
-    e.error_class = ErrorClass::kUpstream;
-    e.message = name_ + " failed " + s;
-  } else {
-    e.error_class = ErrorClass::kUpstream;
-    e.message = name_ + " answered " + s;
-  }
-  return e;
+  const ProviderKind kind = KindOf(flavor_);
+  UpstreamErrorBody b;
+  b.signal = SignalOf(kind, f.code);
+  if (b.signal == ErrorSignal::kNone) b.signal = SignalOf(kind, f.type);
+  b.message = std::move(f.message);
+  b.code = std::move(f.code);
+  b.param = std::move(f.param);
+  return MakeUpstreamError(name_, status, std::move(b), retry_after);
 }
 
 }  // namespace
 
 std::unique_ptr<Translator> MakeOpenAITranslator(OpenAIFlavor flavor, std::string provider_name) {
-  if (provider_name.empty()) provider_name = std::string(OpenAIFlavorName(flavor));
+  if (provider_name.empty()) {
+    provider_name = std::string(ProviderKindName(KindOf(flavor)));
+  }
   return std::make_unique<OpenAITranslator>(flavor, std::move(provider_name));
 }
 

@@ -17,9 +17,6 @@ enum class OpenAIFlavor {
   kCompatible,  // max_tokens (what most servers know), stream_options, `user`, `top_k`
 };
 
-// "openai", "mistral", "openai-compatible": the provider kinds of the config file.
-std::string_view OpenAIFlavorName(OpenAIFlavor flavor);
-
 // A translator for `flavor`. `provider_name` (the configured name, "groq", ...) appears in
 // error messages; it defaults to the flavor's name. The translator is immutable and
 // thread-safe; each stream gets its own StreamTranslator.

@@ -1,0 +1,146 @@
+#include "gateway/providers/provider_table.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace iris::gateway::providers {
+namespace {
+
+TEST(ProviderTableTest, KindsAreInEnumOrderAndNamedOnce) {
+  std::set<std::string_view> names;
+  size_t i = 0;
+  for (const ProviderFacts& f : AllProviderKinds()) {
+    EXPECT_EQ(static_cast<size_t>(f.kind), i++);
+    EXPECT_TRUE(names.insert(f.name).second) << f.name;
+    EXPECT_EQ(ParseProviderKind(f.name), f.kind);
+    EXPECT_EQ(ProviderKindName(f.kind), f.name);
+    // Every cloud kind has a translator; the local engine has none.
+    EXPECT_EQ(f.make_translator == nullptr, f.kind == ProviderKind::kLocal) << f.name;
+  }
+  EXPECT_EQ(ParseProviderKind("openai_compatible"), ProviderKind::kOpenAICompatible);
+  EXPECT_EQ(ParseProviderKind("OpenAI"), std::nullopt);
+  EXPECT_EQ(ParseProviderKind(""), std::nullopt);
+}
+
+TEST(ProviderTableTest, SegmentsAndModelIds) {
+  EXPECT_EQ(KindForSegment("google"), ProviderKind::kGemini);
+  EXPECT_EQ(KindForSegment("mistralai"), ProviderKind::kMistral);
+  EXPECT_EQ(KindForSegment("anthropic"), ProviderKind::kAnthropic);
+  EXPECT_EQ(KindForSegment("openai-compatible"), std::nullopt);
+  EXPECT_EQ(KindForSegment("openai_compatible"), std::nullopt);
+  EXPECT_EQ(KindForModelId("GPT-4o"), ProviderKind::kOpenAI);
+  EXPECT_EQ(KindForModelId("o4-mini"), ProviderKind::kOpenAI);
+  EXPECT_EQ(KindForModelId("o4"), ProviderKind::kOpenAI);
+  EXPECT_EQ(KindForModelId("o40"), std::nullopt);
+  EXPECT_EQ(KindForModelId("HuggingFaceTB/SmolVLM2-256M-Video-Instruct"), ProviderKind::kLocal);
+  EXPECT_EQ(KindForModelId("devstral-small"), ProviderKind::kMistral);
+}
+
+TEST(ProviderTableTest, KeyVariablesAndBaseUrls) {
+  EXPECT_EQ(FactsOf(ProviderKind::kGemini).key_env.size(), 2u);
+  EXPECT_EQ(FactsOf(ProviderKind::kGemini).key_env[0], "GEMINI_API_KEY");
+  EXPECT_TRUE(FactsOf(ProviderKind::kOpenAICompatible).default_base_url.empty());
+  EXPECT_TRUE(FactsOf(ProviderKind::kLocal).key_env.empty());
+  EXPECT_EQ(FactsOf(ProviderKind::kMistral).default_base_url, "https://api.mistral.ai/v1");
+}
+
+// The class every status maps to, whoever sent it (no body signal).
+ErrorClass Expected(int status) {
+  switch (status) {
+    case 401:
+    case 402:
+    case 403:
+    case 409:
+    case 425:
+      return ErrorClass::kUpstream;
+    case 404:
+    case 410:
+      return ErrorClass::kNotFound;
+    case 408:
+    case 504:
+      return ErrorClass::kUpstreamTimeout;
+    case 413:
+      return ErrorClass::kPayloadTooLarge;
+    case 429:
+      return ErrorClass::kRateLimited;
+    case 503:
+    case 529:
+      return ErrorClass::kOverloaded;
+  }
+  return status >= 400 && status < 500 ? ErrorClass::kInvalidRequest : ErrorClass::kUpstream;
+}
+
+// Every status from 100 to 599, for every cloud provider, through its real translator with a
+// body that carries no code: the same class everywhere (an upstream 409 once meant a caller
+// error from Anthropic and an upstream error from OpenAI).
+TEST(ProviderTableTest, EveryStatusOfEveryProviderClassifiesAlike) {
+  for (const ProviderFacts& f : AllProviderKinds()) {
+    if (f.make_translator == nullptr) continue;
+    const std::unique_ptr<Translator> t = f.make_translator("p");
+    for (int status = 100; status <= 599; ++status) {
+      if (status >= 200 && status <= 299) continue;
+      for (std::string_view body : {std::string_view(""), std::string_view("not json"),
+                                    std::string_view(R"({"error":{"message":"m"}})")}) {
+        const GatewayError e = t->DecodeError(status, body, "");
+        EXPECT_EQ(e.error_class, Expected(status))
+            << f.name << " status " << status << " body " << body;
+        EXPECT_EQ(e.upstream_status, status);
+        EXPECT_EQ(e.provider, "p");
+        EXPECT_EQ(e.message.rfind("p ", 0), 0u) << e.message;
+        std::string shown = "(";
+        shown += std::to_string(status);
+        shown += ')';
+        EXPECT_NE(e.message.find(shown), std::string::npos) << e.message;
+      }
+    }
+  }
+}
+
+TEST(ProviderTableTest, BodySignalsWinOverTheStatus) {
+  auto decode = [](ProviderKind kind, int status, std::string_view body) {
+    return FactsOf(kind)
+        .make_translator(std::string(ProviderKindName(kind)))
+        ->DecodeError(status, body, "");
+  };
+  EXPECT_EQ(decode(ProviderKind::kAnthropic, 400,
+                   R"({"type":"error","error":{"type":"overloaded_error","message":"x"}})")
+                .error_class,
+            ErrorClass::kOverloaded);
+  EXPECT_EQ(decode(ProviderKind::kAnthropic, 500,
+                   R"({"type":"error","error":{"type":"timeout_error","message":"x"}})")
+                .error_class,
+            ErrorClass::kUpstreamTimeout);
+  EXPECT_EQ(decode(ProviderKind::kOpenAI, 429,
+                   R"({"error":{"code":"insufficient_quota","message":"pay up"}})")
+                .error_class,
+            ErrorClass::kUpstream);
+  EXPECT_EQ(decode(ProviderKind::kGemini, 400,
+                   R"({"error":{"status":"FAILED_PRECONDITION","message":"billing"}})")
+                .error_class,
+            ErrorClass::kUpstream);
+  const GatewayError key = decode(ProviderKind::kGemini, 400,
+                                  R"({"error":{"status":"INVALID_ARGUMENT","message":"bad key",
+                                      "details":[{"reason":"API_KEY_INVALID"}]}})");
+  EXPECT_EQ(key.error_class, ErrorClass::kUpstream);
+  EXPECT_EQ(key.code, "upstream_authentication");
+  EXPECT_EQ(decode(ProviderKind::kGemini, 400,
+                   R"({"error":{"status":"RESOURCE_EXHAUSTED","message":"x"}})")
+                .error_class,
+            ErrorClass::kRateLimited);
+  // A code another provider uses means nothing here.
+  EXPECT_EQ(
+      decode(ProviderKind::kMistral, 400, R"({"error":{"code":"overloaded_error"}})").error_class,
+      ErrorClass::kInvalidRequest);
+}
+
+TEST(ProviderTableTest, RetryAfterFromTheHeaderOrTheBody) {
+  const GatewayError e = MakeUpstreamError("p", 429, {}, " 3 ", 7.0);
+  EXPECT_EQ(e.retry_after_s, 3.0);
+  EXPECT_EQ(MakeUpstreamError("p", 429, {}, "", 7.0).retry_after_s, 7.0);
+  EXPECT_EQ(MakeUpstreamError("p", 429, {}, "Wed, 21 Oct 2015 07:28:00 GMT").retry_after_s,
+            std::nullopt);
+}
+
+}  // namespace
+}  // namespace iris::gateway::providers

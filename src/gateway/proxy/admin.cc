@@ -1,0 +1,116 @@
+// The read-only admin endpoints: GET /v1/models in either dialect, and GET /api/usage and
+// /api/requests (the dashboard's data), answered from the request log on a query thread.
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/url/params_view.hpp>
+#include <boost/url/parse_query.hpp>
+#include <charconv>
+
+#include "gateway/api/anthropic.h"
+#include "gateway/api/errors.h"
+#include "gateway/api/openai.h"
+#include "gateway/providers/local/local_provider.h"
+#include "gateway/proxy/call.h"
+#include "gateway/proxy/request_id.h"
+
+namespace iris::gateway::proxy {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+
+namespace {
+// The decoded value of `key` in a query string ("a=1&b=%2F+x", Boost.URL's decoding, '+' as a
+// space); "" when absent. A query that is not valid RFC 3986 is the caller's error.
+Result<std::string> QueryParam(std::string_view query, std::string_view key) {
+  auto parsed = boost::urls::parse_query(query);
+  if (!parsed) return InvalidArgument("the query string is not valid (bad percent-encoding?)");
+  boost::urls::encoding_opts opt;
+  opt.space_as_plus = true;
+  const boost::urls::params_view params(*parsed, opt);
+  auto it = params.find(key);
+  if (it == params.end()) return std::string();
+  return std::string((*it).value);
+}
+
+Result<int64_t> IntParam(std::string_view query, std::string_view key, int64_t fallback) {
+  IRIS_ASSIGN_OR_RETURN(std::string v, QueryParam(query, key));
+  if (v.empty()) return fallback;
+  int64_t out = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || p != v.data() + v.size()) {
+    return InvalidArgument(std::string(key) + ": expected an integer, got '" + v + "'");
+  }
+  return out;
+}
+
+// Runs one /api query against the request log (blocking) and encodes its JSON.
+Result<std::string> ApiQuery(observe::RequestLog& log, bool usage, const std::string& query) {
+  if (usage) {
+    observe::UsageQuery q;
+    IRIS_ASSIGN_OR_RETURN(q.since_unix_ms,
+                          IntParam(query, "since", NowUnixMs() - 24 * 3600 * 1000LL));
+    IRIS_ASSIGN_OR_RETURN(q.until_unix_ms, IntParam(query, "until", 0));
+    q.by_day = q.by_model = q.by_provider = true;
+    IRIS_ASSIGN_OR_RETURN(observe::UsageReport r, log.Usage(q));
+    return observe::UsageJson(r);
+  }
+  observe::RequestsQuery q;
+  IRIS_ASSIGN_OR_RETURN(int64_t limit, IntParam(query, "limit", 50));
+  q.limit = static_cast<int>(std::clamp<int64_t>(limit, 1, 500));
+  IRIS_ASSIGN_OR_RETURN(q.before_unix_ms, IntParam(query, "before", 0));
+  IRIS_ASSIGN_OR_RETURN(int64_t status, IntParam(query, "status", 0));
+  q.http_status = static_cast<int>(status);
+  IRIS_ASSIGN_OR_RETURN(q.provider, QueryParam(query, "provider"));
+  IRIS_ASSIGN_OR_RETURN(q.model, QueryParam(query, "model"));
+  IRIS_ASSIGN_OR_RETURN(observe::RequestsPage page, log.Requests(q));
+  return observe::RequestsJson(page);
+}
+
+}  // namespace
+
+awaitable<void> Gateway::Api(const http::Request& req, http::ResponseWriter& w) {
+  if (options_.request_log == nullptr) {
+    co_await w.Send(503, JsonHeaders(),
+                    api::OpenAIErrorBody(Err(ErrorClass::kOverloaded, "the request log is off")));
+    co_return;
+  }
+  const std::string query = req.query;
+  const bool usage = req.path == "/api/usage";
+  // The query runs on the query thread; this coroutine resumes on its worker afterwards.
+  // Hop to the query thread for the blocking store query, then back to this worker.
+  auto worker = co_await asio::this_coro::executor;
+  co_await asio::post(query_pool_, use_awaitable);
+  Result<std::string> body = ApiQuery(*options_.request_log, usage, query);
+  co_await asio::post(worker, use_awaitable);
+  if (!body.ok()) {
+    GatewayError e = api::FromStatus(body.status());
+    co_await w.Send(api::HttpStatus(e.error_class), JsonHeaders(), api::OpenAIErrorBody(e));
+    co_return;
+  }
+  co_await w.Send(200, JsonHeaders(), std::move(body).value());
+}
+
+awaitable<void> Gateway::Models(const http::Request& req, http::ResponseWriter& w) {
+  std::vector<ModelInfo> models;
+  const std::shared_ptr<const Snapshot> snap = snapshot();
+  for (const config::ModelAlias& a : snap->config->models) models.push_back({a.name, 0, "iris"});
+  for (const config::ProviderConfig& p : snap->config->providers) {
+    if (!p.enabled) continue;
+    if (p.kind == config::ProviderKind::kLocal && options_.local != nullptr) {
+      models.push_back({p.name + "/" + options_.local->model_name(), 0, p.name});
+    }
+    for (const std::string& m : p.models) models.push_back({p.name + "/" + m, 0, p.name});
+  }
+  // (Not a conditional expression inside co_await: GCC 12 destroys its temporary twice.)
+  std::string body;
+  if (req.headers.Has("anthropic-version")) {
+    body = api::EncodeAnthropicModelList(models);
+  } else {
+    body = api::EncodeOpenAIModelList(models);
+  }
+  co_await w.Send(200, JsonHeaders(), std::move(body));
+}
+
+}  // namespace iris::gateway::proxy

@@ -1,0 +1,143 @@
+#include "gateway/proxy/assemble.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+
+#include "engine/runtime/engine.h"
+
+namespace iris::gateway::proxy {
+
+namespace {
+
+// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit now in force.
+int64_t RaiseDescriptorLimit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1024;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = std::min<rlim_t>(lim.rlim_max, rlim_t{1} << 20);
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  return lim.rlim_cur == RLIM_INFINITY ? (int64_t{1} << 20) : static_cast<int64_t>(lim.rlim_cur);
+}
+
+// providers.local of the configuration, or its defaults.
+config::ProviderConfig LocalSettings(const config::Config& config) {
+  for (const config::ProviderConfig& p : config.providers) {
+    if (p.kind == config::ProviderKind::kLocal) return p;
+  }
+  return config::ProviderConfig{};
+}
+
+Result<std::unique_ptr<providers::LocalProvider>> LoadLocal(const config::Config& config,
+                                                            const AssembleFlags& flags) {
+  const config::ProviderConfig settings = LocalSettings(config);
+  runtime::EngineOptions eo;
+  eo.threads = flags.engine_threads > 0 ? flags.engine_threads : settings.threads;
+  auto engine = runtime::Engine::Load(flags.local_model_dir, eo);
+  if (!engine.ok()) {
+    return Status(engine.status().code(),
+                  "local model " + flags.local_model_dir + ": " + engine.status().message());
+  }
+  providers::LocalOptions lo;
+  lo.model_name = flags.local_model_name;
+  lo.max_queue = static_cast<size_t>(settings.max_queue);
+  lo.max_images = settings.max_images;
+  lo.max_image_pixels = static_cast<uint64_t>(settings.max_image_pixels);
+  lo.max_request_pixels = settings.max_request_pixels;
+  return std::make_unique<providers::LocalProvider>(std::move(engine).value(), lo);
+}
+
+observe::ScrapeSources Gauges(const Assembly& a) {
+  observe::ScrapeSources sources;
+  sources.breaker_states = [gateway = a.gateway.get()] {
+    std::vector<std::pair<std::string, int>> states;
+    for (const auto& [target, state] : gateway->breakers().Snapshot()) {
+      states.emplace_back(target, state == routing::BreakerState::kClosed     ? 0
+                                  : state == routing::BreakerState::kHalfOpen ? 1
+                                                                              : 2);
+    }
+    return states;
+  };
+  sources.http = [server = a.server.get()] {
+    const auto s = server->stats();
+    return observe::HttpGauges{s.connections_open, s.requests_in_flight};
+  };
+  if (a.request_log) {
+    sources.request_log = [l = a.request_log.get()] {
+      const auto s = l->stats();
+      return observe::RequestLogGauges{s.queued, s.dropped, s.written};
+    };
+  }
+  if (a.local) {
+    sources.local_engine = [p = a.local.get()] {
+      const auto& s = p->stats();
+      return observe::LocalEngineGauges{s.queued.load(), s.running.load(), s.output_tokens.load(),
+                                        s.last_decode_tokens_per_s.load()};
+    };
+  }
+  return sources;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Assembly>> AssembleGateway(std::shared_ptr<const config::Config> config,
+                                                  const AssembleFlags& flags) {
+  auto a = std::make_unique<Assembly>();
+  if (!flags.listen.empty()) {
+    auto addr = config::ParseListenAddress(flags.listen);
+    if (!addr.ok()) return InvalidArgument("--listen: " + addr.status().message());
+    // The gateway checks Host headers against the address it really listens on.
+    auto copy = std::make_shared<config::Config>(*config);
+    copy->server.listen = *addr;
+    config = std::move(copy);
+  }
+  a->config = config;
+
+  http::ServerOptions& so = a->server_options;
+  so.host = config->server.listen.host;
+  so.port = config->server.listen.port;
+  // Every client connection may hold an upstream one too: the descriptor limit is raised to
+  // its hard maximum, and connections are capped below it (idle ones closed first).
+  a->descriptor_limit = RaiseDescriptorLimit();
+  so.max_connections =
+      config->server.max_connections > 0
+          ? config->server.max_connections
+          : static_cast<int>(std::max<int64_t>(64, (a->descriptor_limit - 128) / 2));
+  so.threads = flags.threads > 0 ? flags.threads : config->server.threads;
+  so.max_body_bytes = static_cast<size_t>(config->server.max_body_bytes);
+  so.header_timeout = config->server.header_timeout;
+  so.body_timeout = config->server.body_timeout;
+  so.idle_timeout = config->server.idle_timeout;
+
+  // The request log: --db, else the config's `store`; "none" turns it off (the metrics still
+  // count every request).
+  a->store = !flags.db.empty() ? flags.db : config->store;
+  if (a->store != "none") {
+    auto log = observe::RequestLog::Open(a->store);
+    if (!log.ok()) {
+      return Status(log.status().code(), "request log: " + log.status().message());
+    }
+    a->request_log = std::move(log).value();
+  }
+  if (!flags.local_model_dir.empty()) {
+    IRIS_ASSIGN_OR_RETURN(a->local, LoadLocal(*config, flags));
+  }
+
+  GatewayOptions go;
+  go.config = config;
+  go.request_log = a->request_log.get();
+  go.local = a->local.get();
+  go.client.proxy = flags.proxy;
+  upstream::PrepareTls(go.client);
+  a->gateway = std::make_shared<Gateway>(go);
+  a->server = std::make_unique<http::Server>(
+      so, [gateway = a->gateway](http::Request& req, http::ResponseWriter& w) {
+        return gateway->Handle(req, w);
+      });
+  a->gateway->metrics().SetSources(Gauges(*a));
+  return a;
+}
+
+}  // namespace iris::gateway::proxy

@@ -1,0 +1,49 @@
+// Everything `iris serve` runs, wired from one configuration: the local engine (with the
+// bounds and threads of providers.local), the request log, the gateway and its HTTP server
+// (not started), and the gauges /metrics reads at scrape time. The CLI finds the model and the
+// configuration, and handles signals; the wiring is here, where a test can check it.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "gateway/config/config.h"
+#include "gateway/http/server.h"
+#include "gateway/observe/request_log.h"
+#include "gateway/providers/local/local_provider.h"
+#include "gateway/proxy/gateway.h"
+#include "gateway/upstream/client.h"
+
+namespace iris::gateway::proxy {
+
+struct AssembleFlags {
+  std::string listen;           // overrides server.listen when set ("host:port")
+  std::string db;               // overrides `store` when set; "none" turns the request log off
+  std::string local_model_dir;  // a checkpoint directory to serve; "" for no local model
+  std::string local_model_name = "smolvlm2";  // the id callers see (local/<name>)
+  int threads = 0;                            // gateway workers, when > 0 (else server.threads)
+  int engine_threads = 0;         // local engine compute threads, when > 0 (else providers.local)
+  upstream::ProxySettings proxy;  // outbound proxies (normally from the environment)
+};
+
+// Declared so that destruction runs server -> gateway -> local engine -> request log: the
+// server's coroutines use the gateway, which uses the engine, and every finished request
+// reaches the log before it closes.
+struct Assembly {
+  std::shared_ptr<const config::Config> config;  // as served (--listen applied)
+  std::string store;                             // the request log's spec; "none" when off
+  http::ServerOptions server_options;
+  int64_t descriptor_limit = 0;  // the soft RLIMIT_NOFILE after raising it
+  std::unique_ptr<observe::RequestLog> request_log;
+  std::unique_ptr<providers::LocalProvider> local;
+  std::shared_ptr<Gateway> gateway;
+  std::unique_ptr<http::Server> server;
+};
+
+// kInvalidArgument for a bad flag (exit 2 in the CLI); other errors for what failed to open
+// or load (the request log, the model).
+Result<std::unique_ptr<Assembly>> AssembleGateway(std::shared_ptr<const config::Config> config,
+                                                  const AssembleFlags& flags);
+
+}  // namespace iris::gateway::proxy

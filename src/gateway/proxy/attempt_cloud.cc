@@ -1,0 +1,172 @@
+// An attempt at a cloud target: its translator encodes the request, the worker's upstream
+// client sends it, and the answer comes back as a body or as stream events for deliver.cc.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include "gateway/api/errors.h"
+#include "gateway/http/sse.h"
+#include "gateway/providers/provider_table.h"
+#include "gateway/proxy/call.h"
+
+namespace iris::gateway::proxy {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using namespace std::chrono_literals;
+
+awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
+  const config::ProviderConfig& pc = *t.provider_config;
+  if (!providers::FactsOf(t.kind).takes_image_urls) {
+    Status fetched = co_await FetchImageUrls();
+    if (!fetched.ok()) co_return ImageFetchFailure(fetched, t.provider, committed_);
+  }
+  providers::TargetInfo info{t.provider, t.model, pc.api_key, pc.base_url};
+  const providers::Translator* translator = snap_->TranslatorFor(t.provider);
+  if (translator == nullptr) {  // (a plan names only enabled providers: a bug if reached)
+    co_return Fail(Err(ErrorClass::kInternal, t.provider + " has no translator"),
+                   routing::Failure::Kind::kUnsupported);
+  }
+  const providers::Translator& tr = *translator;
+  auto up = tr.EncodeRequest(req_, info);
+  if (!up.ok()) {
+    // Another provider may take what this one cannot express; not this provider's failure.
+    GatewayError e = api::FromStatus(up.status());
+    e.provider = t.provider;
+    co_return Fail(e, routing::Failure::Kind::kUnsupported);
+  }
+  upstream::OutboundRequest out;
+  out.method = up->method;
+  out.url = std::move(up->url);
+  out.headers = std::move(up->headers);
+  for (const auto& [k, v] : pc.headers) out.headers.emplace_back(k, v);
+  out.body = std::move(up->body);
+  upstream::Deadlines d;
+  d.connect = plan_.timeouts.connect;
+  d.first_byte = plan_.timeouts.first_token;
+  d.idle = plan_.timeouts.idle;
+  const auto remaining = start_ + plan_.timeouts.total - Clock::now();
+  d.total = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(remaining), 1ms);
+
+  // The host errors may name, hidden from callers (the client parses the URL the same way).
+  const std::string upstream_host = [&out] {
+    auto url = upstream::ParseUrl(out.url);
+    return url.ok() ? url->host : std::string();
+  }();
+  auto& io = static_cast<asio::io_context&>((co_await asio::this_coro::executor).context());
+  upstream::Client& client = gw_.ClientFor(io);
+  // This attempt's own token: the caller going away cancels it, and so does a stream whose
+  // first token does not arrive within first_token_ms (the upstream may send its headers, and
+  // even a role chunk, long before any content).
+  http::CancelToken attempt_cancel;
+  auto linked = w_.cancel().OnCancel([&attempt_cancel] { attempt_cancel.Cancel(); });
+  bool first_token_expired = false;
+  asio::steady_timer first_token_timer(co_await asio::this_coro::executor,
+                                       plan_.timeouts.first_token);
+  if (req_.stream) {
+    first_token_timer.async_wait(
+        [this, &attempt_cancel, &first_token_expired](const boost::system::error_code& ec) {
+          if (ec || current_->ttft_ms >= 0) return;  // cancelled, or the token came in time
+          first_token_expired = true;
+          attempt_cancel.Cancel();
+        });
+  }
+  // A cancelled attempt reads as the deadline that cancelled it, when that is what happened.
+  auto deadline_status = [&](const Status& s) {
+    if (first_token_expired && upstream::IsCancelled(s)) {
+      return Status(
+          ErrorCode::kDeadlineExceeded,
+          "no first token within " + std::to_string(plan_.timeouts.first_token.count()) + " ms");
+    }
+    return s;
+  };
+  auto t0 = Clock::now();
+  auto ex = co_await client.Start(out, d, &attempt_cancel);
+  waiting_ += Clock::now() - t0;
+  if (!ex.ok()) {
+    GatewayError e = api::FromStatus(deadline_status(ex.status()));
+    e.provider = t.provider;
+    e.message = t.provider + ": " + api::HidePeer(e.message, upstream_host, t.provider);
+    co_return Fail(e, KindOf(deadline_status(ex.status())));
+  }
+  const int status = ex->status();
+  if (status < 200 || status > 299) {
+    t0 = Clock::now();
+    auto body = co_await ex->ReadAll(1 << 20);
+    waiting_ += Clock::now() - t0;
+    std::string retry_after(ex->headers().Get("retry-after"));
+    GatewayError e = tr.DecodeError(status, body.ok() ? *body : "", retry_after);
+    e.provider = t.provider;
+    e.upstream_status = status;
+    e.message = api::RedactSecrets(e.message);
+    co_return Fail(e, routing::Failure::Kind::kHttpStatus);
+  }
+  if (!req_.stream) {
+    t0 = Clock::now();
+    auto body = co_await ex->ReadAll(64 << 20);
+    waiting_ += Clock::now() - t0;
+    if (!body.ok()) {
+      if (body.status().code() == ErrorCode::kResourceExhausted) {
+        // An answer too large to relay is the provider's fault (502), never a 429 that SDKs
+        // would retry on their own.
+        co_return Fail(Err(ErrorClass::kUpstream, t.provider + " answered with more than 64 MiB"),
+                       routing::Failure::Kind::kMalformed);
+      }
+      GatewayError e = api::FromStatus(body.status());
+      e.provider = t.provider;
+      e.message = api::HidePeer(e.message, upstream_host, t.provider);
+      co_return Fail(e, KindOf(body.status()));
+    }
+    auto resp = tr.DecodeResponse(*body);
+    if (!resp.ok()) {
+      GatewayError e = api::FromStatus(resp.status());
+      e.error_class = ErrorClass::kUpstream;
+      e.provider = t.provider;
+      e.message = t.provider + " answered something iris cannot read: " + e.message;
+      co_return Fail(e, routing::Failure::Kind::kMalformed);
+    }
+    current_->ttft_ms = Ms(Clock::now() - attempt_start_);
+    co_return co_await DeliverResponse(t, std::move(resp).value());
+  }
+  // Streaming: SSE bytes -> events. Before the first token the wait is bounded by
+  // first_token_ms; after it, by idle_ms between chunks (the client enforces idle too).
+  auto stream = tr.NewStreamTranslator();
+  http::SseParser parser(static_cast<size_t>(config_->limits.max_stream_event_bytes));
+  std::vector<http::SseEvent> sse;
+  auto& exchange = *ex;
+  auto next = [&](bool& end) -> awaitable<Result<std::vector<StreamEvent>>> {
+    std::vector<StreamEvent> events;
+    while (events.empty() && !end) {
+      auto t1 = Clock::now();
+      auto chunk = co_await exchange.ReadSome();
+      waiting_ += Clock::now() - t1;
+      if (!chunk.ok()) {
+        Status s = deadline_status(chunk.status());
+        co_return Status(s.code(), api::HidePeer(s.message(), upstream_host, t.provider));
+      }
+      if (chunk->empty()) {
+        end = true;
+        auto tail = stream->OnEnd();
+        if (!tail.ok()) co_return tail.status();
+        for (auto& e : *tail) events.push_back(std::move(e));
+        break;
+      }
+      sse.clear();
+      parser.Feed(*chunk, sse);
+      if (parser.overflowed()) {
+        co_return DataLoss("an event of the stream is larger than " +
+                           std::to_string(parser.max_event_bytes()) +
+                           " bytes (limits.max_stream_event_bytes)");
+      }
+      for (const http::SseEvent& s : sse) {
+        auto evs = stream->OnEvent(s);
+        if (!evs.ok()) co_return evs.status();
+        for (auto& e : *evs) events.push_back(std::move(e));
+      }
+    }
+    co_return events;
+  };
+  co_return co_await DeliverEvents(t, next);
+}
+
+}  // namespace iris::gateway::proxy

@@ -1,0 +1,115 @@
+// One chat request from decode to report: the gateway's request pipeline (internal to proxy/).
+//
+//   Run():  Decode -> Authorize -> Plan -> TryTargets -> (GiveUp)
+//   TryTargets: for each target and retry: TryCloud | TryLocal -> Deliver* or fall over
+//   every path ends in Finish (report): metrics, the on_request hook, the request log.
+//
+// Each stage lives in a file of its own: decode.cc (Decode, Plan), authorize.cc, call.cc (Run,
+// TryTargets, GiveUp), attempt_cloud.cc, attempt_local.cc, image_urls.cc, deliver.cc,
+// report.cc; how an attempt's failure is classified is outcome.h. Streams are committed to the
+// caller only when the first token is in hand, so any failure before it falls over invisibly.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "gateway/api/chat.h"
+#include "gateway/proxy/encoder.h"
+#include "gateway/proxy/gateway.h"
+#include "gateway/proxy/outcome.h"
+#include "gateway/routing/plan.h"
+
+namespace iris::gateway::proxy {
+
+using Clock = std::chrono::steady_clock;
+
+class Call {
+ public:
+  Call(Gateway& gw, http::Request& req, http::ResponseWriter& w, Dialect dialect);
+
+  boost::asio::awaitable<void> Run();
+
+ private:
+  // Stages before any attempt. Each returns an error the caller gets as it is.
+  Status Decode();     // decode.cc: the caller's dialect, bounds and names
+  Status Authorize();  // authorize.cc: who may make this call (open today)
+  Status Plan();       // decode.cc: the route's targets, timeouts and retries
+
+  // Tries the plan's targets in order with retries, backoff and breakers; true when the
+  // request was answered (delivered, failed after commit, or the caller left).
+  boost::asio::awaitable<bool> TryTargets();
+  // Nothing answered: the error that says why, with every attempt.
+  boost::asio::awaitable<void> GiveUp();
+
+  boost::asio::awaitable<Outcome> TryCloud(const routing::Target& t);  // attempt_cloud.cc
+  boost::asio::awaitable<Outcome> TryLocal(const routing::Target& t);  // attempt_local.cc
+  boost::asio::awaitable<Status> FetchImageUrls();                     // image_urls.cc
+
+  // deliver.cc. Reads events from `next` until the end; commits the stream on the first
+  // content event.
+  using NextEvents =
+      std::function<boost::asio::awaitable<Result<std::vector<StreamEvent>>>(bool& end)>;
+  boost::asio::awaitable<Outcome> DeliverEvents(const routing::Target& t, const NextEvents& next);
+  boost::asio::awaitable<Outcome> DeliverResponse(const routing::Target& t, ChatResponse response);
+
+  // report.cc. `log_detail`, when set, goes to the request log instead of the caller-facing
+  // message.
+  boost::asio::awaitable<void> SendError(const GatewayError& e, std::string log_detail = {});
+  std::optional<double> Cost(const routing::Target& t, const Usage& u) const;
+  boost::json::object IrisObject() const;
+  http::Headers IrisHeaders(http::Headers h) const;
+  void Finish();
+
+  // The failure of the attempt in progress (outcome.h), given whether the stream is committed.
+  Outcome Fail(GatewayError e, routing::Failure::Kind kind) const {
+    return ClassifyFailure(std::move(e), kind, committed_);
+  }
+  Outcome FailStatus(GatewayError e, int pseudo_status) const {
+    return ClassifyPseudoStatus(std::move(e), pseudo_status, committed_);
+  }
+
+  Gateway& gw_;
+  http::Request& http_req_;
+  http::ResponseWriter& w_;
+  std::shared_ptr<const Gateway::Snapshot> snap_;  // the configuration this request runs under
+  std::shared_ptr<const config::Config> config_;
+  Clock::time_point start_;
+  ChatRequest req_;
+  routing::Plan plan_;
+  RequestSummary summary_;
+  Clock::duration waiting_{};  // time spent awaiting upstreams / the engine
+  std::optional<Encoder> encoder_;
+  bool committed_ = false;
+  bool images_fetched_ = false;
+  std::string image_fetch_detail_;  // why an image URL could not be fetched (operator's eyes only)
+  Clock::time_point deadline_;      // the route's total deadline, image fetches included
+  int attempts_made_ = 0;           // bounded by limits.max_attempts across every target
+  std::optional<GatewayError> last_error_;
+  AttemptRecord* current_ = nullptr;
+  Clock::time_point attempt_start_;
+};
+
+// Milliseconds as a double, for latencies.
+inline double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// Built outside the coroutines: GCC 12 miscompiles braced lists of string literals held in a
+// coroutine frame ("array used as initializer").
+http::Headers JsonHeaders();
+http::Headers SseHeaders();
+
+// This thread's random source for routing (weights, jitter).
+routing::Rng& ThreadRng();
+
+// An error of a class with a message.
+GatewayError Err(ErrorClass error_class, std::string message);
+
+// The error body of a dialect.
+std::string ErrorBody(Dialect dialect, const GatewayError& e);
+
+}  // namespace iris::gateway::proxy

@@ -1,0 +1,193 @@
+// Delivering an attempt's answer: stream events go to the caller once the first token is in
+// hand (the commit point), a body goes at once; either way the summary learns the usage, the
+// cost and the latencies.
+#include "gateway/api/errors.h"
+#include "gateway/proxy/call.h"
+
+namespace iris::gateway::proxy {
+
+using boost::asio::awaitable;
+
+namespace {
+// Folds neutral stream events into one response (for non-streaming calls to a source that
+// only streams, such as the local engine).
+class Aggregator {
+ public:
+  void Add(const StreamEvent& e) {
+    switch (e.type) {
+      case StreamEvent::Type::kStart:
+        if (!e.id.empty()) r_.id = e.id;
+        if (!e.model.empty()) r_.model = e.model;
+        if (e.created != 0) r_.created = e.created;
+        break;
+      case StreamEvent::Type::kTextDelta:
+        r_.text += e.text;
+        break;
+      case StreamEvent::Type::kToolCallStart:
+        if (r_.tool_calls.size() <= static_cast<size_t>(e.index)) r_.tool_calls.resize(e.index + 1);
+        r_.tool_calls[e.index].id = e.id;
+        r_.tool_calls[e.index].name = e.name;
+        break;
+      case StreamEvent::Type::kToolCallDelta:
+        if (r_.tool_calls.size() <= static_cast<size_t>(e.index)) r_.tool_calls.resize(e.index + 1);
+        r_.tool_calls[e.index].arguments += e.text;
+        break;
+      case StreamEvent::Type::kFinish:
+        r_.finish_reason = e.finish_reason;
+        break;
+      case StreamEvent::Type::kUsage:
+        r_.usage = e.usage;
+        break;
+    }
+  }
+  ChatResponse& response() { return r_; }
+
+ private:
+  ChatResponse r_;
+};
+
+bool IsContent(const StreamEvent& e) {
+  return e.type == StreamEvent::Type::kTextDelta || e.type == StreamEvent::Type::kToolCallStart ||
+         e.type == StreamEvent::Type::kToolCallDelta;
+}
+}  // namespace
+
+awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvents& next) {
+  std::vector<StreamEvent> held;  // events before the first token
+  Aggregator agg;
+  Usage usage;
+  bool end = false;
+  bool finished = false;
+  while (!end) {
+    auto events = co_await next(end);
+    if (!events.ok()) {
+      GatewayError e = api::FromStatus(events.status());
+      e.provider = t.provider;
+      if (e.message.find(t.provider) == std::string::npos) {
+        e.message = t.provider + "/" + t.model + ": " + e.message;
+      }
+      Outcome o;
+      if (t.kind != config::ProviderKind::kLocal) {
+        o = Fail(e, events.status().code() == ErrorCode::kUnavailable
+                        ? routing::Failure::Kind::kStreamBroken
+                        : KindOf(events.status()));
+      } else if (events.status().code() == ErrorCode::kUnimplemented) {
+        o = Fail(e, routing::Failure::Kind::kUnsupported);
+      } else {
+        o = FailStatus(e, PseudoStatus(events.status()));
+      }
+      if (committed_) {
+        co_await w_.Write(encoder_->StreamError(o.error));
+        co_await w_.Finish();
+      }
+      co_return o;
+    }
+    for (StreamEvent& e : *events) {
+      if (e.type == StreamEvent::Type::kUsage) usage = e.usage;
+      if (e.type == StreamEvent::Type::kFinish) finished = true;
+      if (!req_.stream) {
+        if (IsContent(e) && current_->ttft_ms < 0) {
+          current_->ttft_ms = Ms(Clock::now() - attempt_start_);
+        }
+        agg.Add(e);
+        continue;
+      }
+      if (!committed_) {
+        held.push_back(std::move(e));
+        if (!IsContent(held.back()) && held.back().type != StreamEvent::Type::kFinish) continue;
+        // First token (or an empty but complete answer): commit to this target.
+        current_->ttft_ms = Ms(Clock::now() - attempt_start_);
+        summary_.ttft_ms = Ms(Clock::now() - start_);
+        summary_.provider = t.provider;
+        summary_.model = t.model;
+        Status s = co_await w_.StartStream(200, IrisHeaders(SseHeaders()));
+        committed_ = true;
+        std::string bytes;
+        for (const StreamEvent& he : held) bytes += encoder_->Event(he);
+        held.clear();
+        summary_.bytes_out += static_cast<int64_t>(bytes.size());
+        if (s.ok()) s = co_await w_.Write(bytes);
+        if (!s.ok()) {
+          co_return FailStatus(Err(ErrorClass::kInvalidRequest, "the client went away"), 400);
+        }
+        continue;
+      }
+      std::string bytes = encoder_->Event(e);
+      summary_.bytes_out += static_cast<int64_t>(bytes.size());
+      if (!bytes.empty()) {
+        Status s = co_await w_.Write(bytes);
+        if (!s.ok()) {
+          co_return FailStatus(Err(ErrorClass::kInvalidRequest, "the client went away"), 400);
+        }
+      }
+    }
+  }
+  if (!finished) {
+    // The translators already refuse a stream without its terminator; this guards sources
+    // (the local engine) that end without a finish event.
+    GatewayError e =
+        Err(ErrorClass::kUpstream, t.provider + "/" + t.model + ": the answer ended early");
+    e.provider = t.provider;
+    Outcome o = Fail(e, routing::Failure::Kind::kStreamBroken);
+    if (committed_) {
+      co_await w_.Write(encoder_->StreamError(o.error));
+      co_await w_.Finish();
+    }
+    co_return o;
+  }
+  if (!req_.stream) {
+    ChatResponse& r = agg.response();
+    if (r.model.empty()) r.model = t.model;
+    if (r.id.empty()) r.id = summary_.request_id;
+    r.usage = usage;
+    co_return co_await DeliverResponse(t, std::move(r));
+  }
+  if (!committed_) {  // only kStart/kUsage arrived and then a clean end: commit an empty answer
+    Status s = co_await w_.StartStream(200, IrisHeaders(SseHeaders()));
+    committed_ = true;
+    std::string bytes;
+    for (const StreamEvent& he : held) bytes += encoder_->Event(he);
+    if (s.ok()) co_await w_.Write(bytes);
+  }
+  summary_.usage = usage;
+  summary_.cost_usd = Cost(t, usage);
+  summary_.provider = t.provider;
+  summary_.model = t.model;
+  summary_.latency_ms = Ms(Clock::now() - start_);
+  summary_.overhead_ms = std::max(0.0, summary_.latency_ms - Ms(waiting_));
+  current_->outcome = "ok";
+  current_->latency_ms = Ms(Clock::now() - attempt_start_);
+  std::string tail = encoder_->Finish(IrisObject(), summary_.cost_usd);
+  summary_.bytes_out += static_cast<int64_t>(tail.size());
+  co_await w_.Write(tail);
+  co_await w_.Finish();
+  co_return Outcome::Delivered();
+}
+
+awaitable<Outcome> Call::DeliverResponse(const routing::Target& t, ChatResponse r) {
+  summary_.usage = r.usage;
+  summary_.cost_usd = Cost(t, r.usage);
+  summary_.provider = t.provider;
+  summary_.model = t.model;
+  if (r.model.empty()) r.model = t.model;
+  if (r.created == 0) r.created = summary_.start_unix_ms / 1000;  // a real time, never 0
+  current_->outcome = "ok";
+  current_->latency_ms = Ms(Clock::now() - attempt_start_);
+  summary_.latency_ms = Ms(Clock::now() - start_);
+  summary_.ttft_ms = summary_.latency_ms;
+  summary_.overhead_ms = std::max(0.0, summary_.latency_ms - Ms(waiting_));
+  std::string body = encoder_->Response(r, IrisObject(), summary_.cost_usd);
+  summary_.bytes_out = static_cast<int64_t>(body.size());
+  http::Headers h = IrisHeaders(JsonHeaders());
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3f", summary_.overhead_ms);
+  h.Add("x-iris-overhead-ms", buf);
+  if (summary_.cost_usd) {
+    std::snprintf(buf, sizeof(buf), "%.6f", *summary_.cost_usd);
+    h.Add("x-iris-cost-usd", buf);
+  }
+  committed_ = true;
+  co_await w_.Send(200, std::move(h), std::move(body));
+  co_return Outcome::Delivered();
+}
+}  // namespace iris::gateway::proxy

@@ -1,0 +1,128 @@
+// The end of every request: what the caller sees about it (the iris extras object and
+// x-iris-* headers, error bodies) and what is recorded (metrics, the request log).
+#include <cmath>
+
+#include "gateway/api/errors.h"
+#include "gateway/proxy/call.h"
+
+namespace iris::gateway::proxy {
+
+namespace json = boost::json;
+using boost::asio::awaitable;
+
+namespace {
+
+// Cuts `s` to at most `max` bytes at a UTF-8 character boundary, marking the cut.
+void Truncate(std::string& s, size_t max) {
+  if (s.size() <= max) return;
+  size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  s.resize(cut);
+  s += "...";
+}
+constexpr size_t kMaxStoredError = 2048;  // per request and per attempt, in the request log
+}  // namespace
+
+GatewayError Err(ErrorClass error_class, std::string message) {
+  GatewayError e;
+  e.error_class = error_class;
+  e.message = std::move(message);
+  return e;
+}
+
+http::Headers JsonHeaders() { return http::Headers{{"content-type", "application/json"}}; }
+http::Headers SseHeaders() {
+  return http::Headers{{"content-type", "text/event-stream"}, {"cache-control", "no-cache"}};
+}
+
+std::string ErrorBody(Dialect dialect, const GatewayError& e) {
+  return dialect == Dialect::kOpenAI ? api::OpenAIErrorBody(e) : api::AnthropicErrorBody(e);
+}
+
+std::optional<double> Call::Cost(const routing::Target& t, const Usage& u) const {
+  if (!u.reported) return std::nullopt;
+  if (t.kind == config::ProviderKind::kLocal) {
+    auto p = snap_->prices.Find("local/" + t.model);
+    if (!p) return 0.0;
+    return observe::CostUsd(*p, u);
+  }
+  auto p = snap_->prices.Find(t.model);
+  if (!p) return std::nullopt;
+  return observe::CostUsd(*p, u);
+}
+
+json::object Call::IrisObject() const {
+  json::object o;
+  o["request_id"] = summary_.request_id;
+  if (!summary_.alias.empty()) o["route"] = summary_.alias;
+  o["provider"] = summary_.provider;
+  o["model"] = summary_.model;
+  json::array attempts;
+  for (const AttemptRecord& a : summary_.attempts) {
+    json::object j{{"provider", a.provider},
+                   {"model", a.model},
+                   {"outcome", a.outcome},
+                   {"latency_ms", std::round(a.latency_ms * 1000) / 1000}};
+    if (a.status) j["status"] = a.status;
+    if (!a.error.empty()) j["error"] = a.error;
+    if (!a.error_class.empty() && a.outcome != "ok") j["error_class"] = a.error_class;
+    attempts.push_back(std::move(j));
+  }
+  o["attempts"] = std::move(attempts);
+  o["latency_ms"] = std::round(Ms(Clock::now() - start_) * 1000) / 1000;
+  if (summary_.ttft_ms >= 0) o["ttft_ms"] = std::round(summary_.ttft_ms * 1000) / 1000;
+  o["overhead_ms"] = std::round(summary_.overhead_ms * 1000) / 1000;
+  if (summary_.cost_usd) {
+    o["cost_usd"] = *summary_.cost_usd;
+  } else {
+    o["cost_usd"] = nullptr;  // unknown price: said, not guessed
+  }
+  return o;
+}
+
+http::Headers Call::IrisHeaders(http::Headers h) const {
+  h.Add("x-iris-request-id", summary_.request_id);
+  if (!summary_.provider.empty()) h.Add("x-iris-provider", summary_.provider);
+  if (!summary_.model.empty()) h.Add("x-iris-model", summary_.model);
+  if (!summary_.alias.empty()) h.Add("x-iris-route", summary_.alias);
+  h.Add("x-iris-attempts", std::to_string(summary_.attempts.size()));
+  return h;
+}
+
+awaitable<void> Call::SendError(const GatewayError& e, std::string log_detail) {
+  // A request that failed after trying targets is attributed to the last one it tried.
+  for (auto it = summary_.attempts.rbegin(); it != summary_.attempts.rend(); ++it) {
+    if (summary_.provider.empty() && it->outcome != "skipped") {
+      summary_.provider = it->provider;
+      summary_.model = it->model;
+    }
+  }
+  summary_.http_status = api::HttpStatusFor(e, summary_.dialect);
+  summary_.error_class = std::string(api::ErrorClassName(e.error_class));
+  summary_.error = log_detail.empty() ? e.message : e.message + " [" + log_detail + "]";
+  summary_.latency_ms = Ms(Clock::now() - start_);
+  summary_.overhead_ms = std::max(0.0, summary_.latency_ms - Ms(waiting_));
+  http::Headers h = IrisHeaders(JsonHeaders());
+  if (e.retry_after_s && e.error_class == ErrorClass::kRateLimited) {
+    h.Add("retry-after", std::to_string(static_cast<int64_t>(std::ceil(*e.retry_after_s))));
+  }
+  GatewayError shown = e;
+  Truncate(shown.message, 4 * kMaxStoredError);
+  std::string body = ErrorBody(summary_.dialect, shown);
+  summary_.bytes_out = static_cast<int64_t>(body.size());
+  const int status = summary_.http_status;
+  Finish();  // hands the summary over: not used after this
+  co_await w_.Send(status, std::move(h), std::move(body));
+}
+
+void Call::Finish() {
+  if (summary_.latency_ms == 0) summary_.latency_ms = Ms(Clock::now() - start_);
+  // Stored fields are bounded whatever an upstream or a caller sent.
+  Truncate(summary_.error, kMaxStoredError);
+  for (AttemptRecord& a : summary_.attempts) Truncate(a.error, kMaxStoredError);
+  gw_.metrics_.Record(summary_);
+  if (gw_.options_.on_request) gw_.options_.on_request(summary_);
+  // Last use of the summary: the log takes it without a copy.
+  if (gw_.options_.request_log != nullptr) gw_.options_.request_log->Submit(std::move(summary_));
+}
+}  // namespace iris::gateway::proxy

@@ -1,0 +1,16 @@
+// Request ids and the wall clock they carry.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace iris::gateway::proxy {
+
+// "req_" + a ULID: 48 bits of Unix milliseconds and 80 random bits in Crockford base32. Ids
+// sort by time and never repeat, however long the process runs (the request log's primary
+// key relies on it).
+std::string NewRequestId();
+
+int64_t NowUnixMs();
+
+}  // namespace iris::gateway::proxy
