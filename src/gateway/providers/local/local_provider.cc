@@ -90,7 +90,8 @@ Status LocalProvider::Submit(ChatRequest request, LocalSink sink) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return Status(ErrorCode::kUnavailable, "the local model is shutting down");
-    if (queue_.size() >= options_.max_queue) {
+    // The running generation plus max_queue waiting ones.
+    if (queue_.size() + (busy_ ? 1 : 0) >= options_.max_queue + 1) {
       return ResourceExhausted("the local model's queue is full (" +
                                std::to_string(options_.max_queue) + " waiting)");
     }
@@ -110,11 +111,16 @@ void LocalProvider::Loop() {
       if (queue_.empty()) return;  // stopping
       job = std::move(queue_.front());
       queue_.pop_front();
+      busy_ = true;
       stats_.queued.store(static_cast<int64_t>(queue_.size()));
     }
     stats_.running.store(1);
     Status status = Run(job);
     stats_.running.store(0);
+    {
+      std::lock_guard lock(mu_);
+      busy_ = false;
+    }
     stats_.completed.fetch_add(1);
     job.sink.on_done(status);
   }

@@ -84,6 +84,7 @@ class LocalProvider {
   std::condition_variable cv_;
   std::deque<Job> queue_;
   bool stopping_ = false;
+  bool busy_ = false;  // a generation is running (under mu_)
   std::thread thread_;
 };
 

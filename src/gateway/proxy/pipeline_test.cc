@@ -1,0 +1,344 @@
+// The request pipeline end to end at the C++ level: a real gateway (AssembleGateway) on a
+// loopback port, in front of fake upstreams that are real HTTP servers speaking OpenAI's wire
+// format, called over a raw socket. Each failure semantic of the pipeline has a test here.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "gateway/http/test_util.h"
+#include "gateway/proxy/assemble.h"
+
+namespace iris::gateway::proxy {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+using FakeHandler = std::function<asio::awaitable<void>(http::Request&, http::ResponseWriter&)>;
+
+// A fake upstream: a real HTTP server whose behaviour the test sets; counts the requests.
+class FakeUpstream {
+ public:
+  explicit FakeUpstream(FakeHandler handler) : handler_(std::move(handler)) {
+    http::ServerOptions o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.threads = 1;
+    server_ = std::make_unique<http::Server>(
+        o, [this](http::Request& req, http::ResponseWriter& w) -> asio::awaitable<void> {
+          requests_.fetch_add(1);
+          co_await handler_(req, w);
+        });
+    EXPECT_TRUE(server_->Start().ok());
+  }
+  ~FakeUpstream() {
+    server_->Shutdown(0ms);
+    server_->Wait();
+  }
+  std::string base_url() const {
+    return "http://127.0.0.1:" + std::to_string(server_->port()) + "/v1";
+  }
+  int requests() const { return requests_.load(); }
+
+ private:
+  FakeHandler handler_;
+  std::atomic<int> requests_{0};
+  std::unique_ptr<http::Server> server_;
+};
+
+http::Headers Json() { return http::Headers{{"content-type", "application/json"}}; }
+http::Headers Sse() { return http::Headers{{"content-type", "text/event-stream"}}; }
+
+std::string Completion(std::string_view text) {
+  json::object msg{{"role", "assistant"}, {"content", text}};
+  json::object choice{{"index", 0}, {"message", msg}, {"finish_reason", "stop"}};
+  json::object usage{{"prompt_tokens", 5}, {"completion_tokens", 2}, {"total_tokens", 7}};
+  json::object body{{"id", "chatcmpl-1"}, {"object", "chat.completion"},    {"created", 1700000000},
+                    {"model", "m"},       {"choices", json::array{choice}}, {"usage", usage}};
+  return json::serialize(body);
+}
+
+std::string Chunk(std::string_view text) {
+  json::object delta{{"content", text}};
+  json::object choice{{"index", 0}, {"delta", delta}, {"finish_reason", nullptr}};
+  json::object c{{"id", "chatcmpl-1"},
+                 {"object", "chat.completion.chunk"},
+                 {"created", 1700000000},
+                 {"model", "m"},
+                 {"choices", json::array{choice}}};
+  return "data: " + json::serialize(c) + "\n\n";
+}
+
+std::string FinalChunks() {
+  json::object choice{{"index", 0}, {"delta", json::object{}}, {"finish_reason", "stop"}};
+  json::object c{{"id", "chatcmpl-1"},
+                 {"object", "chat.completion.chunk"},
+                 {"created", 1700000000},
+                 {"model", "m"},
+                 {"choices", json::array{choice}}};
+  return "data: " + json::serialize(c) + "\n\ndata: [DONE]\n\n";
+}
+
+FakeHandler Answers(std::string text) {
+  return [text](http::Request& req, http::ResponseWriter& w) -> asio::awaitable<void> {
+    if (req.body.find("\"stream\":true") != std::string::npos) {
+      co_await w.StartStream(200, Sse());
+      co_await w.Write(Chunk(text));
+      co_await w.Write(FinalChunks());
+      co_await w.Finish();
+    } else {
+      co_await w.Send(200, Json(), Completion(text));
+    }
+  };
+}
+
+FakeHandler Fails(int status, std::string body = R"({"error":{"message":"no"}})") {
+  return [status, body](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
+    co_await w.Send(status, Json(), body);
+  };
+}
+
+// The gateway under test, from a YAML configuration naming the fakes.
+class Gateway {
+ public:
+  explicit Gateway(const std::string& yaml) {
+    auto config = config::LoadConfigString(yaml, [](std::string_view) { return std::nullopt; });
+    EXPECT_TRUE(config.ok()) << config.status().ToString();
+    AssembleFlags flags;
+    flags.listen = "127.0.0.1:0";
+    flags.db = "none";
+    flags.threads = 2;
+    auto assembled = AssembleGateway(*config, flags);
+    EXPECT_TRUE(assembled.ok()) << assembled.status().ToString();
+    assembly_ = std::move(assembled).value();
+    EXPECT_TRUE(assembly_->server->Start().ok());
+  }
+  ~Gateway() {
+    assembly_->server->Shutdown(0ms);
+    assembly_->server->Wait();
+  }
+  http::testing::RawResponse Post(const std::string& body) {
+    http::testing::RawClient c;
+    EXPECT_TRUE(c.Connect(assembly_->server->port(), 10000));
+    std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    req += "Content-Type: application/json\r\nContent-Length: ";
+    req += std::to_string(body.size());
+    req += "\r\nConnection: close\r\n\r\n";
+    req += body;
+    EXPECT_TRUE(c.Send(req));
+    return c.ReadResponse();
+  }
+  Assembly& assembly() { return *assembly_; }
+
+ private:
+  std::unique_ptr<Assembly> assembly_;
+};
+
+std::string Yaml(const std::string& a_url, const std::string& b_url, const std::string& extra) {
+  std::string y = "providers:\n";
+  y += "  a: { kind: openai-compatible, base_url: \"" + a_url + "\" }\n";
+  y += "  b: { kind: openai-compatible, base_url: \"" + b_url + "\" }\n";
+  y += extra;
+  return y;
+}
+
+std::string Request(bool stream, const std::string& model = "route") {
+  return std::string(R"({"model":")") + model + R"(","messages":[{"role":"user","content":"hi"}])" +
+         (stream ? R"(,"stream":true})" : "}");
+}
+
+json::value Body(const http::testing::RawResponse& r) {
+  boost::system::error_code ec;
+  json::value v = json::parse(r.body, ec);
+  EXPECT_FALSE(ec) << r.body;
+  return v;
+}
+
+TEST(Pipeline, FallsOverToTheNextTargetAfterAServerError) {
+  FakeUpstream a(Fails(500));
+  FakeUpstream b(Answers("from b"));
+  Gateway gw(
+      Yaml(a.base_url(), b.base_url(), "models:\n  route: { targets: [a/m, b/m], retries: 0 }\n"));
+  auto r = gw.Post(Request(false));
+  ASSERT_EQ(r.status, 200) << r.body;
+  json::value v = Body(r);
+  EXPECT_EQ(v.at("choices").at(0).at("message").at("content"), "from b");
+  EXPECT_EQ(v.at("iris").at("provider"), "b");
+  EXPECT_EQ(v.at("iris").at("attempts").as_array().size(), 2u);
+  EXPECT_EQ(v.at("iris").at("attempts").at(0).at("status"), 500);
+  EXPECT_EQ(a.requests(), 1);
+  EXPECT_EQ(b.requests(), 1);
+}
+
+TEST(Pipeline, RetriesTheSameTargetThenAnswers) {
+  std::atomic<int> calls{0};
+  FakeUpstream a([&calls](http::Request& req, http::ResponseWriter& w) -> asio::awaitable<void> {
+    if (calls.fetch_add(1) == 0) {
+      co_await w.Send(503, Json(), R"({"error":{"message":"busy"}})");
+    } else {
+      co_await Answers("second try")(req, w);
+    }
+  });
+  FakeUpstream b(Answers("never"));
+  Gateway gw(Yaml(a.base_url(), b.base_url(),
+                  "routing: { backoff_base_ms: 1, backoff_max_ms: 2 }\n"
+                  "models:\n  route: { targets: [a/m, b/m], retries: 1 }\n"));
+  auto r = gw.Post(Request(false));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r).at("choices").at(0).at("message").at("content"), "second try");
+  EXPECT_EQ(a.requests(), 2);
+  EXPECT_EQ(b.requests(), 0);
+}
+
+TEST(Pipeline, TheCallersBadRequestIsNeitherRetriedNorFailedOver) {
+  FakeUpstream a(Fails(400, R"({"error":{"message":"bad temperature"}})"));
+  FakeUpstream b(Answers("never"));
+  Gateway gw(
+      Yaml(a.base_url(), b.base_url(), "models:\n  route: { targets: [a/m, b/m], retries: 2 }\n"));
+  auto r = gw.Post(Request(false));
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("bad temperature"), std::string::npos);
+  EXPECT_EQ(a.requests(), 1);
+  EXPECT_EQ(b.requests(), 0);
+}
+
+TEST(Pipeline, AnOpenBreakerSkipsItsTarget) {
+  FakeUpstream a(Fails(500));
+  FakeUpstream b(Answers("b"));
+  Gateway gw(Yaml(a.base_url(), b.base_url(),
+                  "routing: { breaker: { failure_threshold: 2, cooldown_ms: 60000 } }\n"
+                  "models:\n  route: { targets: [a/m, b/m], retries: 0 }\n"));
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(gw.Post(Request(false)).status, 200);
+  EXPECT_EQ(a.requests(), 2);
+  auto r = gw.Post(Request(false));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(a.requests(), 2);  // skipped: the breaker is open
+  json::value v = Body(r);
+  EXPECT_EQ(v.at("iris").at("attempts").at(0).at("outcome"), "skipped");
+  EXPECT_EQ(b.requests(), 3);
+}
+
+TEST(Pipeline, AStreamWithoutAFirstTokenInTimeFallsOverInvisibly) {
+  // `a` sends its headers at once, then nothing: first_token_ms cuts it.
+  FakeUpstream a([](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
+    co_await w.StartStream(200, Sse());
+    asio::steady_timer t(co_await asio::this_coro::executor, 5s);
+    co_await t.async_wait(asio::use_awaitable);
+    co_await w.Finish();
+  });
+  FakeUpstream b(Answers("quick"));
+  Gateway gw(Yaml(a.base_url(), b.base_url(),
+                  "models:\n  route: { targets: [a/m, b/m], retries: 0,"
+                  " timeouts: { first_token_ms: 300 } }\n"));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = gw.Post(Request(true));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("quick"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("data: {\"error\""), std::string::npos) << r.body;  // no error event
+  EXPECT_NE(r.body.find("\"provider\":\"b\""), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("no first token within 300 ms"), std::string::npos) << r.body;
+}
+
+TEST(Pipeline, AStreamCutAfterItsFirstTokenEndsWithAnErrorEventAndNoFallback) {
+  FakeUpstream a([](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
+    co_await w.StartStream(200, Sse());
+    co_await w.Write(Chunk("partial"));
+    co_await w.Finish();  // no finish_reason, no [DONE]
+  });
+  FakeUpstream b(Answers("never"));
+  Gateway gw(
+      Yaml(a.base_url(), b.base_url(), "models:\n  route: { targets: [a/m, b/m], retries: 2 }\n"));
+  auto r = gw.Post(Request(true));
+  ASSERT_EQ(r.status, 200) << r.body;  // committed at the first token
+  EXPECT_NE(r.body.find("partial"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("data: {\"error\""), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("data: [DONE]"), std::string::npos) << r.body;
+  EXPECT_EQ(a.requests(), 1);
+  EXPECT_EQ(b.requests(), 0);
+}
+
+TEST(Pipeline, EveryAttemptFailingNamesEachOne) {
+  FakeUpstream a(Fails(502));
+  FakeUpstream b(Fails(504));
+  Gateway gw(
+      Yaml(a.base_url(), b.base_url(), "models:\n  route: { targets: [a/m, b/m], retries: 0 }\n"));
+  auto r = gw.Post(Request(false));
+  EXPECT_EQ(r.status, 504) << r.body;  // the last attempt's class
+  EXPECT_NE(r.body.find("all 2 attempts failed"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("a/m"), std::string::npos);
+  EXPECT_NE(r.body.find("b/m"), std::string::npos);
+}
+
+const std::string kTinyModel = std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/tiny-256m-style";
+
+// providers.local's threads and max_queue reach the engine and its queue.
+TEST(Assemble, LocalThreadsAndQueueComeFromTheConfiguration) {
+  auto config = config::LoadConfigString(
+      "providers:\n  local: { kind: local, model: x, threads: 1, max_queue: 3, max_images: 2 }\n",
+      [](std::string_view) { return std::nullopt; });
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  AssembleFlags flags;
+  flags.db = "none";
+  flags.listen = "127.0.0.1:0";
+  flags.local_model_dir = kTinyModel;
+  auto a = AssembleGateway(*config, flags);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_NE((*a)->local, nullptr);
+  EXPECT_EQ((*a)->local->engine_threads(), 1);
+  EXPECT_EQ((*a)->local->options().max_queue, 3u);
+  EXPECT_EQ((*a)->local->options().max_images, 2);
+  // --engine-threads wins over the file.
+  flags.engine_threads = 2;
+  a = AssembleGateway(*config, flags);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ((*a)->local->engine_threads(), 2);
+}
+
+// A full queue refuses at once: with max_queue 0 and one generation running, a second local
+// request is answered 503 (overloaded) without waiting for the first.
+TEST(Assemble, TheLocalQueueBoundIsEnforced) {
+  auto config = config::LoadConfigString(
+      "providers:\n  local: { kind: local, model: x, threads: 1, max_queue: 0 }\n",
+      [](std::string_view) { return std::nullopt; });
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  AssembleFlags flags;
+  flags.db = "none";
+  flags.listen = "127.0.0.1:0";
+  flags.local_model_dir = kTinyModel;
+  auto a = AssembleGateway(*config, flags);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  providers::LocalProvider& local = *(*a)->local;
+  ChatRequest req;
+  Message m;
+  m.content.push_back(ContentPart::Text("hello"));
+  req.messages.push_back(m);
+  req.max_tokens = 64;
+  std::atomic<bool> release{false};
+  std::atomic<bool> done{false};
+  providers::LocalSink slow{[&release](const StreamEvent&) {
+                              while (!release.load()) std::this_thread::sleep_for(1ms);
+                              return true;
+                            },
+                            [&done](const iris::Status&) { done.store(true); }};
+  ASSERT_TRUE(local.Submit(req, slow).ok());
+  ASSERT_TRUE(http::testing::WaitUntil([&] { return local.stats().running.load() == 1; }));
+  iris::Status second = local.Submit(
+      req,
+      providers::LocalSink{[](const StreamEvent&) { return true; }, [](const iris::Status&) {}});
+  EXPECT_EQ(second.code(), ErrorCode::kResourceExhausted) << second.ToString();
+  release.store(true);
+  EXPECT_TRUE(http::testing::WaitUntil([&] { return done.load(); }, 30s));
+}
+
+}  // namespace
+}  // namespace iris::gateway::proxy
