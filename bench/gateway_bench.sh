@@ -4,15 +4,25 @@
 # baselines measured in the same run on the same fake: a bare nginx proxy_pass (the ceiling)
 # and the Portkey gateway (@portkey-ai/gateway, --headless). Prints one JSON object.
 #
-#   bash bench/gateway_bench.sh [seconds-per-run (default 10)]
+#   bash bench/gateway_bench.sh [seconds-per-run (default 10)] [rounds (default 5)]
+#
+# Throughput is measured in rounds (nginx, iris, iris streaming, one after the other in each
+# round) and reported as the median over the rounds, with every round's figures: a shared
+# machine is noisy, and a ratio taken within one round is fairer than one across rounds.
+# IRIS_BASELINE_BIN=path/to/other/iris adds a second iris (an older build, say) to every round,
+# so a change is compared with what it replaces in one sitting. Request logging and metrics
+# are on, as in production.
 #
 # Needs a Release build (scripts/build.sh release). Installs wrk, nginx-light and the npm
 # baselines (bench/package-lock.json) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
+rounds="${2:-5}"
 iris_bin="${IRIS_BIN:-build/release/iris}"
+base_bin="${IRIS_BASELINE_BIN:-}"
 [[ -x "$iris_bin" ]] || { echo "gateway_bench: build first: scripts/build.sh release" >&2; exit 1; }
+[[ -z "$base_bin" || -x "$base_bin" ]] || { echo "gateway_bench: $base_bin is not executable" >&2; exit 1; }
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
@@ -36,7 +46,7 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-fake=$(free_port); proxy=$(free_port); irisp=$(free_port); portkey=$(free_port)
+fake=$(free_port); proxy=$(free_port); irisp=$(free_port); portkey=$(free_port); basep=$(free_port)
 
 # One nginx: the instant fake upstream (a real chat.completion body, and an SSE stream with
 # [DONE]) and, on a second port, a bare proxy_pass to it with upstream keep-alive.
@@ -67,8 +77,10 @@ http {
 EOF
 nginx -c "$work/nginx.conf" -e "$work/nginx.err" 2>/dev/null || nginx -c "$work/nginx.conf"
 
-cat > "$work/iris.yaml" <<EOF
-server: { listen: 127.0.0.1:$irisp }
+# One iris configuration (the port aside) for iris and the baseline build.
+iris_yaml() {  # port
+  cat <<EOF
+server: { listen: 127.0.0.1:$1 }
 providers:
   fake:       { kind: openai-compatible, base_url: http://127.0.0.1:$fake/json/v1, api_key_env: BENCH_KEY }
   fakestream: { kind: openai-compatible, base_url: http://127.0.0.1:$fake/sse/v1, api_key_env: BENCH_KEY }
@@ -76,15 +88,26 @@ models:
   fast:        { targets: [fake/gpt-4o-mini] }
   fast-stream: { targets: [fakestream/gpt-4o-mini] }
 EOF
-BENCH_KEY=bench-key IRIS_DATA_DIR="$work" "$iris_bin" serve --config "$work/iris.yaml" --model none \
+}
+iris_yaml "$irisp" > "$work/iris.yaml"
+mkdir -p "$work/iris-data"
+BENCH_KEY=bench-key IRIS_DATA_DIR="$work/iris-data" "$iris_bin" serve --config "$work/iris.yaml" --model none \
   2>"$work/iris.log" &
 iris_pid=$!; pids+=("$iris_pid")
+if [[ -n "$base_bin" ]]; then
+  iris_yaml "$basep" > "$work/base.yaml"
+  mkdir -p "$work/base-data"
+  BENCH_KEY=bench-key IRIS_DATA_DIR="$work/base-data" "$base_bin" serve --config "$work/base.yaml" \
+    --model none 2>"$work/base.log" &
+  pids+=($!)
+fi
 node bench/node_modules/@portkey-ai/gateway/build/start-server.js --headless --port="$portkey" \
   >"$work/portkey.log" 2>&1 &
 pids+=($!)
 
 wait_port() { for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 wait_port "$fake"; wait_port "$proxy"; wait_port "$irisp"; wait_port "$portkey"
+[[ -z "$base_bin" ]] || wait_port "$basep"
 
 # wrk -t1 -c10 --latency; prints {"rps","p50_ms","p99_ms","errors"}. BENCH_DELAY_MS in the
 # environment paces each connection (a fixed offered rate).
@@ -115,32 +138,70 @@ pk_headers="x-portkey-provider:openai;x-portkey-custom-host:http://127.0.0.1:$fa
 for u in "http://127.0.0.1:$irisp/v1/chat/completions" "http://127.0.0.1:$proxy/json/v1/chat/completions"; do
   curl -s -o /dev/null -X POST -H 'content-type: application/json' -d "$body" "$u"
 done
+[[ -z "$base_bin" ]] || curl -s -o /dev/null -X POST -H 'content-type: application/json' -d "$body" \
+  "http://127.0.0.1:$basep/v1/chat/completions"
 
 direct=$(run_wrk "http://127.0.0.1:$fake/json/v1/chat/completions")
-nginx_r=$(run_wrk "http://127.0.0.1:$proxy/json/v1/chat/completions")
-iris_r=$(run_wrk "http://127.0.0.1:$irisp/v1/chat/completions" "" "$body")
-iris_s=$(run_wrk "http://127.0.0.1:$irisp/v1/chat/completions" "" "$sbody")
 portkey_r=$(run_wrk "http://127.0.0.1:$portkey/v1/chat/completions" "$pk_headers" "$body")
+: > "$work/rounds.jsonl"
+for ((round = 1; round <= rounds; round++)); do
+  n=$(run_wrk "http://127.0.0.1:$proxy/json/v1/chat/completions")
+  i=$(run_wrk "http://127.0.0.1:$irisp/v1/chat/completions" "" "$body")
+  s=$(run_wrk "http://127.0.0.1:$irisp/v1/chat/completions" "" "$sbody")
+  b=null; bs=null
+  if [[ -n "$base_bin" ]]; then
+    b=$(run_wrk "http://127.0.0.1:$basep/v1/chat/completions" "" "$body")
+    bs=$(run_wrk "http://127.0.0.1:$basep/v1/chat/completions" "" "$sbody")
+  fi
+  echo "{\"nginx\": $n, \"iris\": $i, \"iris_stream\": $s, \"baseline\": $b, \"baseline_stream\": $bs}" >> "$work/rounds.jsonl"
+done
 # Added latency at about 1,000 req/s: 10 connections, each pausing 10 ms between requests.
-paced_direct=$(BENCH_DELAY_MS=10 run_wrk "http://127.0.0.1:$fake/json/v1/chat/completions")
-paced_iris=$(BENCH_DELAY_MS=10 run_wrk "http://127.0.0.1:$irisp/v1/chat/completions" "" "$body")
+: > "$work/paced.jsonl"
+for ((round = 1; round <= (rounds + 1) / 2; round++)); do
+  pd=$(BENCH_DELAY_MS=10 run_wrk "http://127.0.0.1:$fake/json/v1/chat/completions")
+  pi=$(BENCH_DELAY_MS=10 run_wrk "http://127.0.0.1:$irisp/v1/chat/completions" "" "$body")
+  echo "{\"direct\": $pd, \"iris\": $pi}" >> "$work/paced.jsonl"
+done
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$iris_pid/status")
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 
-python3 - "$direct" "$nginx_r" "$iris_r" "$iris_s" "$portkey_r" "$paced_direct" "$paced_iris" "$rss_kib" "$cpu" "$secs" <<'EOF'
-import json, sys
-d, n, i, s, p, pd, pi = (json.loads(a) for a in sys.argv[1:8])
-rss, cpu, secs = int(sys.argv[8]), sys.argv[9], int(sys.argv[10])
+python3 - "$direct" "$portkey_r" "$work/rounds.jsonl" "$work/paced.jsonl" "$rss_kib" "$cpu" "$secs" <<'EOF'
+import json, statistics, sys
+d, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+rounds = [json.loads(l) for l in open(sys.argv[3])]
+paced = [json.loads(l) for l in open(sys.argv[4])]
+rss, cpu, secs = int(sys.argv[5]), sys.argv[6], int(sys.argv[7])
 r = lambda x: round(x, 3) if x is not None else None
-print(json.dumps({
+med = lambda xs: r(statistics.median(xs))
+out = {
   "machine": {"cpu": cpu, "cores": __import__("os").cpu_count()},
-  "method": f"wrk -t1 -c10 -d{secs}s --latency (POST chat completion) against an nginx `return 200` fake on loopback; paced: the same with each connection pausing 10 ms between requests (about 1,000 req/s)",
-  "fake_direct": d, "nginx_proxy_pass": n, "portkey": p,
-  "iris": i, "iris_stream": s,
-  "iris_vs_nginx_rps": r(i["rps"] / n["rps"]), "iris_vs_portkey_rps": r(i["rps"] / p["rps"]),
-  "iris_added_p50_ms_c10": r(i["p50_ms"] - d["p50_ms"]), "iris_added_p99_ms_c10": r(i["p99_ms"] - d["p99_ms"]),
-  "paced_about_1000rps": {"direct": pd, "iris": pi,
-                    "added_p50_ms": r(pi["p50_ms"] - pd["p50_ms"]), "added_p99_ms": r(pi["p99_ms"] - pd["p99_ms"])},
+  "method": f"wrk -t1 -c10 -d{secs}s --latency (POST chat completion) against an nginx `return 200` fake on loopback; {len(rounds)} rounds of nginx, iris and iris streaming one after the other, medians over the rounds; paced: each connection pausing 10 ms between requests (about 1,000 req/s), median of {len(paced)} rounds",
+  "fake_direct": d, "portkey": p,
+  "median": {
+    "nginx_rps": med([x["nginx"]["rps"] for x in rounds]),
+    "iris_rps": med([x["iris"]["rps"] for x in rounds]),
+    "iris_stream_rps": med([x["iris_stream"]["rps"] for x in rounds]),
+    "iris_vs_nginx_rps": med([x["iris"]["rps"] / x["nginx"]["rps"] for x in rounds]),
+    "iris_stream_vs_iris_rps": med([x["iris_stream"]["rps"] / x["iris"]["rps"] for x in rounds]),
+    "iris_added_p50_ms_c10": med([x["iris"]["p50_ms"] - d["p50_ms"] for x in rounds]),
+    "iris_added_p99_ms_c10": med([x["iris"]["p99_ms"] - d["p99_ms"] for x in rounds]),
+  },
+  "iris_vs_portkey_rps": r(statistics.median([x["iris"]["rps"] for x in rounds]) / p["rps"]),
+  "paced_about_1000rps": {
+    "added_p50_ms": med([x["iris"]["p50_ms"] - x["direct"]["p50_ms"] for x in paced]),
+    "added_p99_ms": med([x["iris"]["p99_ms"] - x["direct"]["p99_ms"] for x in paced]),
+    "rounds": paced,
+  },
   "iris_peak_rss_mib": round(rss / 1024, 1),
-}, indent=2))
+  "rounds": rounds,
+}
+if rounds[0]["baseline"] is not None:
+  m = out["median"]
+  m["baseline_rps"] = med([x["baseline"]["rps"] for x in rounds])
+  m["baseline_stream_rps"] = med([x["baseline_stream"]["rps"] for x in rounds])
+  m["baseline_vs_nginx_rps"] = med([x["baseline"]["rps"] / x["nginx"]["rps"] for x in rounds])
+  m["iris_vs_baseline_rps"] = med([x["iris"]["rps"] / x["baseline"]["rps"] for x in rounds])
+  m["iris_stream_vs_baseline_stream_rps"] = med(
+      [x["iris_stream"]["rps"] / x["baseline_stream"]["rps"] for x in rounds])
+print(json.dumps(out, indent=2))
 EOF

@@ -28,6 +28,7 @@
 #include <list>
 #include <optional>
 #include <thread>
+#include <tuple>
 
 #include "base/check.h"
 #include "gateway/http/lazy_deadline.h"
@@ -151,32 +152,27 @@ struct Connection : std::enable_shared_from_this<Connection> {
   void Disarm() { deadline.Disarm(); }
   void StopTimer() { deadline.Stop(); }
 
-  // Client-disconnect detection while the handler runs: a pending readiness wait. Readable
-  // with nothing to peek means EOF (or an error): the client is gone.
+  // Client-disconnect detection while the handler runs: a pending one-byte peek. It ends with
+  // EOF (or an error) when the client is gone, and with a byte when a pipelined request
+  // arrives (which it leaves in the socket). A read operation rather than a readiness wait:
+  // the reactor queues it without an epoll_ctl, where each readiness wait costs one.
   void StartWatch() {
     watching = true;
     uint64_t gen = ++watch_gen;
-    socket.async_wait(tcp::socket::wait_read,
-                      asio::bind_cancellation_slot(watch_signal.slot(),
-                                                   [self = shared_from_this(), gen](error_code ec) {
-                                                     self->OnReadable(ec, gen);
-                                                   }));
+    socket.async_receive(
+        asio::buffer(&peek_byte, 1), tcp::socket::message_peek,
+        asio::bind_cancellation_slot(watch_signal.slot(),
+                                     [self = shared_from_this(), gen](error_code ec, size_t n) {
+                                       self->OnPeek(ec, n, gen);
+                                     }));
   }
-  void OnReadable(error_code ec, uint64_t gen) {
+  void OnPeek(error_code ec, size_t n, uint64_t gen) {
     if (gen != watch_gen) return;
     watching = false;
     if (ec == asio::error::operation_aborted) return;
-    if (!ec) {
-      char byte;
-      ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-      // Bytes of a pipelined request: the client is still there; stop watching (its later
-      // disconnect shows up as a write error instead).
-      if (n > 0) return;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-        StartWatch();
-        return;
-      }
-    }
+    // Bytes of a pipelined request: the client is still there; stop watching (its later
+    // disconnect shows up as a write error instead).
+    if (!ec && n > 0) return;
     MarkGone();
   }
   void StopWatch() {
@@ -268,6 +264,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
   bool idle = false;  // waiting for the first byte of a request
   bool gone = false;
   bool watching = false;
+  char peek_byte = 0;  // the watch's one-byte peek lands here
   uint64_t watch_gen = 0;
   asio::cancellation_signal watch_signal;
   ResponseWriter* writer = nullptr;  // the request being handled, if any
@@ -286,7 +283,18 @@ asio::awaitable<void> Connection::Serve() {
       if (server->shutting_down_ && socket.available(aec) == 0) co_return;
       idle = true;
       ArmFor(first ? opts.header_timeout : opts.idle_timeout);
-      auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, kNoThrow);
+      error_code ec;
+      if (first) {
+        // A fresh connection waits without a buffer: one that never sends costs no memory.
+        std::tie(ec) = co_await socket.async_wait(tcp::socket::wait_read, kNoThrow);
+      } else {
+        // A kept-alive one reads straight into the buffer it already has: no readiness wait
+        // (an epoll_ctl per request), and the head is often complete in this one read.
+        size_t n = 0;
+        std::tie(ec, n) = co_await socket.async_read_some(
+            buffer.prepare(std::max<size_t>(buffer.capacity(), 4096)), kNoThrow);
+        buffer.commit(n);
+      }
       Disarm();
       idle = false;
       if (ec) {
@@ -479,12 +487,37 @@ asio::awaitable<Status> ResponseWriter::Send(int status, Headers headers, std::s
   co_return co_await conn_->WriteAll(buffers);
 }
 
-asio::awaitable<Status> ResponseWriter::StartStream(int status, Headers headers) {
+namespace {
+// "<size in hex>\r\n" of a chunk.
+struct ChunkSize {
+  std::array<char, 24> text;  // std::array, not char[]: GCC 12 coroutine frames
+  size_t length = 0;
+  explicit ChunkSize(size_t size) {
+    length = static_cast<size_t>(std::snprintf(text.data(), text.size(), "%zx\r\n", size));
+  }
+  asio::const_buffer buffer() const { return asio::buffer(text.data(), length); }
+};
+constexpr std::string_view kCrlf = "\r\n";
+constexpr std::string_view kLastChunk = "0\r\n\r\n";
+}  // namespace
+
+asio::awaitable<Status> ResponseWriter::StartStream(int status, Headers headers,
+                                                    std::string_view first_chunk) {
   if (started_) co_return FailedPrecondition("response already started");
   started_ = true;
   chunked_ = !http10_;
   std::string head = Head(status, headers, /*chunked=*/true, 0);
-  co_return co_await conn_->WriteAll(asio::buffer(head));
+  if (first_chunk.empty() || head_only_) co_return co_await conn_->WriteAll(asio::buffer(head));
+  if (!chunked_) {
+    std::array<asio::const_buffer, 2> buffers = {
+        asio::buffer(head), asio::buffer(first_chunk.data(), first_chunk.size())};
+    co_return co_await conn_->WriteAll(buffers);
+  }
+  const ChunkSize size(first_chunk.size());
+  std::array<asio::const_buffer, 4> buffers = {asio::buffer(head), size.buffer(),
+                                               asio::buffer(first_chunk.data(), first_chunk.size()),
+                                               asio::buffer(kCrlf.data(), kCrlf.size())};
+  co_return co_await conn_->WriteAll(buffers);
 }
 
 asio::awaitable<Status> ResponseWriter::Write(std::string_view chunk) {
@@ -492,19 +525,35 @@ asio::awaitable<Status> ResponseWriter::Write(std::string_view chunk) {
   if (conn_->gone) co_return Status(ErrorCode::kUnavailable, "client gone");
   if (chunk.empty() || head_only_) co_return OkStatus();
   if (!chunked_) co_return co_await conn_->WriteAll(asio::buffer(chunk.data(), chunk.size()));
-  std::array<char, 24> size_line;  // std::array, not char[]: GCC 12 coroutine frames
-  int n = std::snprintf(size_line.data(), size_line.size(), "%zx\r\n", chunk.size());
-  std::array<asio::const_buffer, 3> buffers = {
-      asio::buffer(size_line.data(), static_cast<size_t>(n)),
-      asio::buffer(chunk.data(), chunk.size()), asio::buffer("\r\n", 2)};
+  const ChunkSize size(chunk.size());
+  std::array<asio::const_buffer, 3> buffers = {size.buffer(),
+                                               asio::buffer(chunk.data(), chunk.size()),
+                                               asio::buffer(kCrlf.data(), kCrlf.size())};
   co_return co_await conn_->WriteAll(buffers);
 }
 
-asio::awaitable<Status> ResponseWriter::Finish() {
+asio::awaitable<Status> ResponseWriter::Finish(std::string_view last_chunk) {
   if (!started_ || finished_) co_return FailedPrecondition("Finish outside a started stream");
+  if (head_only_) {
+    finished_ = true;
+    co_return OkStatus();
+  }
+  if (!chunked_) {
+    finished_ = true;
+    if (last_chunk.empty()) co_return OkStatus();
+    co_return co_await conn_->WriteAll(asio::buffer(last_chunk.data(), last_chunk.size()));
+  }
+  if (last_chunk.empty()) {
+    finished_ = true;
+    co_return co_await conn_->WriteAll(asio::buffer(kLastChunk.data(), kLastChunk.size()));
+  }
+  if (conn_->gone) co_return Status(ErrorCode::kUnavailable, "client gone");
   finished_ = true;
-  if (!chunked_ || head_only_) co_return OkStatus();
-  co_return co_await conn_->WriteAll(asio::buffer("0\r\n\r\n", 5));
+  const ChunkSize size(last_chunk.size());
+  std::array<asio::const_buffer, 4> buffers = {
+      size.buffer(), asio::buffer(last_chunk.data(), last_chunk.size()),
+      asio::buffer(kCrlf.data(), kCrlf.size()), asio::buffer(kLastChunk.data(), kLastChunk.size())};
+  co_return co_await conn_->WriteAll(buffers);
 }
 
 namespace {

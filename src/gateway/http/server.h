@@ -62,12 +62,15 @@ class ResponseWriter {
   // Sends a whole response with Content-Length. Content-Length, Transfer-Encoding and
   // Connection fields in `headers` are replaced by the server's own.
   asio::awaitable<Status> Send(int status, Headers headers, std::string body);
-  // Sends the head of a chunked response (for HTTP/1.0 clients: a body delimited by close).
-  asio::awaitable<Status> StartStream(int status, Headers headers);
+  // Sends the head of a chunked response (for HTTP/1.0 clients: a body delimited by close),
+  // and `first_chunk` with it in one write when there is one.
+  asio::awaitable<Status> StartStream(int status, Headers headers,
+                                      std::string_view first_chunk = {});
   // Sends one chunk and flushes it. An empty chunk is skipped (it would end the stream).
   asio::awaitable<Status> Write(std::string_view chunk);
-  // Sends the terminating chunk. If the handler returns without it, the server sends it.
-  asio::awaitable<Status> Finish();
+  // Sends `last_chunk` (when not empty) and the terminating chunk, in one write. If the
+  // handler returns without it, the server sends the terminating chunk.
+  asio::awaitable<Status> Finish(std::string_view last_chunk = {});
 
   // A header every response head of this request carries (CORS headers set before the
   // handler decides what to answer). Invalid fields are dropped when the head is written.

@@ -48,11 +48,12 @@ awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
   const auto remaining = start_ + plan_.timeouts.total - Clock::now();
   d.total = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(remaining), 1ms);
 
-  // The host errors may name, hidden from callers (the client parses the URL the same way).
-  const std::string upstream_host = [&out] {
+  // Errors name the upstream's host; callers see the provider's name instead (the URL is
+  // parsed, the same way the client parses it, only when an error needs it).
+  auto hide_peer = [&out, &t](const std::string& message) {
     auto url = upstream::ParseUrl(out.url);
-    return url.ok() ? url->host : std::string();
-  }();
+    return api::HidePeer(message, url.ok() ? url->host : std::string(), t.provider);
+  };
   auto& io = static_cast<asio::io_context&>((co_await asio::this_coro::executor).context());
   upstream::Client& client = gw_.ClientFor(io);
   // This attempt's own token: the caller going away cancels it, and so does a stream whose
@@ -86,7 +87,7 @@ awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
   if (!ex.ok()) {
     GatewayError e = api::FromStatus(deadline_status(ex.status()));
     e.provider = t.provider;
-    e.message = t.provider + ": " + api::HidePeer(e.message, upstream_host, t.provider);
+    e.message = t.provider + ": " + hide_peer(e.message);
     co_return Fail(e, KindOf(deadline_status(ex.status())));
   }
   const int status = ex->status();
@@ -114,7 +115,7 @@ awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
       }
       GatewayError e = api::FromStatus(body.status());
       e.provider = t.provider;
-      e.message = api::HidePeer(e.message, upstream_host, t.provider);
+      e.message = hide_peer(e.message);
       co_return Fail(e, KindOf(body.status()));
     }
     auto resp = tr.DecodeResponse(*body);
@@ -142,7 +143,7 @@ awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
       waiting_ += Clock::now() - t1;
       if (!chunk.ok()) {
         Status s = deadline_status(chunk.status());
-        co_return Status(s.code(), api::HidePeer(s.message(), upstream_host, t.provider));
+        co_return Status(s.code(), hide_peer(s.message()));
       }
       if (chunk->empty()) {
         end = true;

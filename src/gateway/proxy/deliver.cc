@@ -58,6 +58,10 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
   Usage usage;
   bool end = false;
   bool finished = false;
+  // A streamed answer goes out one write per batch of events (what one upstream read or one
+  // engine wake produced), the head with the first batch, the last batch with the tail.
+  std::string batch;
+  bool commit_with_batch = false;
   while (!end) {
     auto events = co_await next(end);
     if (!events.ok()) {
@@ -76,12 +80,11 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
       } else {
         o = FailStatus(e, PseudoStatus(events.status()));
       }
-      if (committed_) {
-        co_await w_.Write(encoder_->StreamError(o.error));
-        co_await w_.Finish();
-      }
+      if (committed_) co_await w_.Finish(encoder_->StreamError(o.error));
       co_return o;
     }
+    batch.clear();
+    commit_with_batch = false;
     for (StreamEvent& e : *events) {
       if (e.type == StreamEvent::Type::kUsage) usage = e.usage;
       if (e.type == StreamEvent::Type::kFinish) finished = true;
@@ -92,7 +95,7 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
         agg.Add(e);
         continue;
       }
-      if (!committed_) {
+      if (!committed_ && !commit_with_batch) {
         held.push_back(std::move(e));
         if (!IsContent(held.back()) && held.back().type != StreamEvent::Type::kFinish) continue;
         // First token (or an empty but complete answer): commit to this target.
@@ -100,26 +103,24 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
         summary_.ttft_ms = Ms(Clock::now() - start_);
         summary_.provider = t.provider;
         summary_.model = t.model;
-        Status s = co_await w_.StartStream(200, IrisHeaders(SseHeaders()));
-        committed_ = true;
-        std::string bytes;
-        for (const StreamEvent& he : held) bytes += encoder_->Event(he);
+        commit_with_batch = true;
+        for (const StreamEvent& he : held) batch += encoder_->Event(he);
         held.clear();
-        summary_.bytes_out += static_cast<int64_t>(bytes.size());
-        if (s.ok()) s = co_await w_.Write(bytes);
-        if (!s.ok()) {
-          co_return FailStatus(Err(ErrorClass::kInvalidRequest, "the client went away"), 400);
-        }
         continue;
       }
-      std::string bytes = encoder_->Event(e);
-      summary_.bytes_out += static_cast<int64_t>(bytes.size());
-      if (!bytes.empty()) {
-        Status s = co_await w_.Write(bytes);
-        if (!s.ok()) {
-          co_return FailStatus(Err(ErrorClass::kInvalidRequest, "the client went away"), 400);
-        }
-      }
+      batch += encoder_->Event(e);
+    }
+    if (!req_.stream || (end && finished)) continue;  // a clean end sends its batch with the tail
+    summary_.bytes_out += static_cast<int64_t>(batch.size());
+    Status s = OkStatus();
+    if (commit_with_batch) {
+      committed_ = true;
+      s = co_await w_.StartStream(200, IrisHeaders(SseHeaders()), batch);
+    } else if (!batch.empty()) {
+      s = co_await w_.Write(batch);
+    }
+    if (!s.ok()) {
+      co_return FailStatus(Err(ErrorClass::kInvalidRequest, "the client went away"), 400);
     }
   }
   if (!finished) {
@@ -129,10 +130,7 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
         Err(ErrorClass::kUpstream, t.provider + "/" + t.model + ": the answer ended early");
     e.provider = t.provider;
     Outcome o = Fail(e, routing::Failure::Kind::kStreamBroken);
-    if (committed_) {
-      co_await w_.Write(encoder_->StreamError(o.error));
-      co_await w_.Finish();
-    }
+    if (committed_) co_await w_.Finish(encoder_->StreamError(o.error));
     co_return o;
   }
   if (!req_.stream) {
@@ -142,13 +140,6 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
     r.usage = usage;
     co_return co_await DeliverResponse(t, std::move(r));
   }
-  if (!committed_) {  // only kStart/kUsage arrived and then a clean end: commit an empty answer
-    Status s = co_await w_.StartStream(200, IrisHeaders(SseHeaders()));
-    committed_ = true;
-    std::string bytes;
-    for (const StreamEvent& he : held) bytes += encoder_->Event(he);
-    if (s.ok()) co_await w_.Write(bytes);
-  }
   summary_.usage = usage;
   summary_.cost_usd = Cost(t, usage);
   summary_.provider = t.provider;
@@ -157,10 +148,19 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
   summary_.overhead_ms = std::max(0.0, summary_.latency_ms - Ms(waiting_));
   current_->outcome = "ok";
   current_->latency_ms = Ms(Clock::now() - attempt_start_);
-  std::string tail = encoder_->Finish(IrisObject(), summary_.cost_usd);
+  // The last batch, then (for an answer that never committed: only kStart/kUsage and a clean
+  // end) the held events, then the stream's end.
+  std::string tail = std::move(batch);
+  for (const StreamEvent& he : held) tail += encoder_->Event(he);
+  tail += encoder_->Finish(IrisObject(), summary_.cost_usd);
   summary_.bytes_out += static_cast<int64_t>(tail.size());
-  co_await w_.Write(tail);
-  co_await w_.Finish();
+  if (!committed_) {
+    committed_ = true;
+    Status s = co_await w_.StartStream(200, IrisHeaders(SseHeaders()), tail);
+    if (s.ok()) co_await w_.Finish();
+  } else {
+    co_await w_.Finish(tail);
+  }
   co_return Outcome::Delivered();
 }
 
