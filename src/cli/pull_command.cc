@@ -70,7 +70,7 @@ class ProgressBar {
 
 Result<std::string> PullModel(const std::string& model, bool offline,
                               std::chrono::milliseconds connect_timeout) {
-  hub::PullOptions options = hub::PullOptionsFromEnv();
+  IRIS_ASSIGN_OR_RETURN(hub::PullOptions options, hub::PullOptionsFromEnv());
   options.http.connect_timeout = connect_timeout;
   options.offline = options.offline || offline;
   auto bar = std::make_shared<ProgressBar>();

@@ -15,12 +15,14 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <vector>
 
 #include "base/json.h"
 #include "base/mapped_file.h"
 #include "engine/hub/cache.h"
+#include "net/url.h"
 
 namespace iris::hub {
 namespace {
@@ -55,22 +57,6 @@ std::string Env(const char* name) {
   return v ? std::string(v) : std::string();
 }
 
-std::string UrlEncode(std::string_view s, bool keep_slash) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
-        (keep_slash && c == '/')) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::string NormalizeEtag(std::string etag) {
   if (etag.rfind("W/", 0) == 0) etag = etag.substr(2);
   if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
@@ -97,8 +83,7 @@ class Puller {
         shown_(spec_.repo_id + (spec_.explicit_revision ? "@" + spec_.revision : "")),
         repo_dir_(RepoCacheDir(options.cache_dir, spec_.repo_id)) {
     if (!options_.token.empty()) auth_.emplace_back("Authorization", "Bearer " + options_.token);
-    auto endpoint = ParseUrl(options_.endpoint);
-    if (endpoint.ok()) endpoint_host_ = endpoint->host + ":" + endpoint->port;
+    if (auto endpoint = net::ParseUrl(options_.endpoint); endpoint.ok()) endpoint_ = *endpoint;
   }
 
   Result<PullResult> Run() {
@@ -198,9 +183,13 @@ class Puller {
                                       const BodySink& sink) {
     for (int hop = 0;; ++hop) {
       HttpHeaders headers = extra;
-      auto parsed = ParseUrl(url);
-      if (!parsed.ok()) return parsed.status();
-      if (parsed->host + ":" + parsed->port == endpoint_host_) {  // never leak the token
+      auto parsed = net::ParseUrl(url);
+      if (!parsed.ok() && hop == 0) return parsed.status();
+      if (!parsed.ok()) {
+        return Status(ErrorCode::kUnavailable,
+                      "redirected to a URL iris does not fetch: " + parsed.status().message());
+      }
+      if (endpoint_ && net::SameOrigin(*parsed, *endpoint_)) {  // never leak the token
         headers.insert(headers.end(), auth_.begin(), auth_.end());
       }
       auto r = HttpFetch(method, url, headers, options_.http, sink);
@@ -227,13 +216,18 @@ class Puller {
             ErrorCode::kUnavailable,
             "more than " + std::to_string(options_.max_redirects) + " redirects from " + url);
       }
-      url = ResolveLocation(url, r->Header("Location"));
+      auto next = net::ResolveReference(url, r->Header("Location"));
+      if (!next.ok()) {
+        return Status(ErrorCode::kUnavailable,
+                      "redirected to an invalid Location: " + next.status().message());
+      }
+      url = std::move(*next);
     }
   }
 
   Result<std::string> FetchRepoInfo(std::vector<RemoteFile>* files) {
     const std::string url = options_.endpoint + "/api/models/" + spec_.repo_id + "/revision/" +
-                            UrlEncode(spec_.revision, false) + "?blobs=true";
+                            net::PercentEncode(spec_.revision, false) + "?blobs=true";
     auto r = FetchFollowing("GET", url, {}, nullptr, nullptr);
     if (!r.ok()) return NetworkError(r.status());
     if (r->status != 200) return HttpError(*r, "the repo info");
@@ -301,7 +295,7 @@ class Puller {
     std::error_code ec;
     if (fs::is_regular_file(snapshot / f.name, ec)) return OkStatus();  // linked and present
     const std::string resolve = options_.endpoint + "/" + spec_.repo_id + "/resolve/" + commit +
-                                "/" + UrlEncode(f.name, true);
+                                "/" + net::PercentEncode(f.name, true);
     FileMeta meta;
     auto head = FetchFollowing("HEAD", resolve, {}, &meta, nullptr);
     if (!head.ok()) return NetworkError(head.status());
@@ -447,13 +441,13 @@ class Puller {
   std::string shown_;
   fs::path repo_dir_;
   HttpHeaders auth_;
-  std::string endpoint_host_;
+  std::optional<net::Url> endpoint_;  // the origin HF_TOKEN is sent to
   uint64_t transferred_ = 0;
 };
 
 }  // namespace
 
-PullOptions PullOptionsFromEnv() {
+Result<PullOptions> PullOptionsFromEnv() {
   PullOptions o;
   o.endpoint = Env("HF_ENDPOINT");
   if (o.endpoint.empty()) o.endpoint = "https://huggingface.co";
@@ -463,6 +457,7 @@ PullOptions PullOptionsFromEnv() {
   o.offline = offline == "1" || offline == "true" || offline == "TRUE" || offline == "yes" ||
               offline == "ON" || offline == "on";
   o.cache_dir = DefaultHubCacheDir();
+  IRIS_ASSIGN_OR_RETURN(o.http.proxy, net::ProxySettings::FromEnv(::getenv));
   return o;
 }
 
@@ -488,9 +483,15 @@ Result<PullResult> Pull(std::string_view spec_text, const PullOptions& options) 
   }
   PullOptions o = options;
   while (!o.endpoint.empty() && o.endpoint.back() == '/') o.endpoint.pop_back();
-  if (auto u = ParseUrl(o.endpoint); !u.ok()) {
+  if (auto u = net::ParseUrl(o.endpoint); !u.ok()) {
     return InvalidArgument("bad hub endpoint (HF_ENDPOINT) '" + o.endpoint +
                            "': " + u.status().message());
+  }
+  // The token goes into a header line: nothing in it may end the line or the head.
+  for (unsigned char c : o.token) {
+    if (c < 0x20 || c == 0x7f) {
+      return InvalidArgument("HF_TOKEN holds a control character: set it to the token alone");
+    }
   }
   Puller puller(std::move(spec), o);
   return puller.Run();

@@ -24,15 +24,18 @@ struct PullOptions {
   std::string token;      // sent as "Authorization: Bearer <token>" when not empty
   std::string cache_dir;  // the hub cache (models--org--name inside)
   bool offline = false;   // refuse any network access
-  HttpOptions http;
+  HttpOptions http;       // timeouts, proxies, CA file
   int max_redirects = 10;
   // Called from the pulling thread as bytes arrive (often; throttle display yourself).
   std::function<void(const PullProgress&)> on_progress;
 };
 
 // Options from the environment: HF_ENDPOINT (default https://huggingface.co), HF_TOKEN or
-// HUGGING_FACE_HUB_TOKEN, HF_HUB_OFFLINE=1, the cache from DefaultHubCacheDir().
-PullOptions PullOptionsFromEnv();
+// HUGGING_FACE_HUB_TOKEN, HF_HUB_OFFLINE=1, the cache from DefaultHubCacheDir(), and the
+// proxies of https_proxy / HTTPS_PROXY, http_proxy / HTTP_PROXY, no_proxy / NO_PROXY (curl's
+// conventions, lower case wins; net::ProxySettings::FromEnv). kInvalidArgument for a proxy
+// variable that is not an http:// URL.
+Result<PullOptions> PullOptionsFromEnv();
 
 struct PullResult {
   std::string repo_id;

@@ -1,6 +1,7 @@
 // Pull against a fake hub on loopback that speaks the hub's wire format: the revision API,
 // /resolve/ with a 302 to a CDN path for LFS files, ETag / X-Linked-Etag / X-Repo-Commit,
-// Range requests, plus cut connections, corrupt bytes, 401 and 404.
+// Range requests, plus cut connections, corrupt bytes, 401 and 404; over plain HTTP, and over
+// TLS directly or through the loopback forward proxy of net/test_util.h.
 #include "engine/hub/pull.h"
 
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -18,7 +20,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -26,6 +30,7 @@
 #include <vector>
 
 #include "engine/hub/cache.h"
+#include "net/test_util.h"
 
 namespace iris::hub {
 namespace {
@@ -33,8 +38,9 @@ namespace {
 namespace fs = std::filesystem;
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace net = boost::asio;
-using tcp = net::ip::tcp;
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = asio::ip::tcp;
 
 const std::string kRepo = "org/tiny";
 const std::string kCommit = "0123456789abcdef0123456789abcdef01234567";
@@ -52,10 +58,12 @@ struct HubFile {
   bool lfs = false;
 };
 
-// A hub on 127.0.0.1 (port 0): one connection at a time, Connection: close.
+// A hub on 127.0.0.1 (port 0): one connection at a time, Connection: close; over TLS with
+// `tls` (which must outlive the hub).
 class FakeHub {
  public:
-  FakeHub() : acceptor_(ioc_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
+  explicit FakeHub(ssl::context* tls = nullptr)
+      : tls_(tls), acceptor_(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
     port_ = acceptor_.local_endpoint().port();
     thread_ = std::thread([this] { Loop(); });
   }
@@ -63,10 +71,14 @@ class FakeHub {
     stop_ = true;
     boost::system::error_code ec;
     tcp::socket poke(ioc_);
-    poke.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_), ec);
+    poke.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
     thread_.join();
   }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string scheme() const { return tls_ ? "https" : "http"; }
+  unsigned short port() const { return port_; }
+  std::string endpoint(const std::string& host = "127.0.0.1") const {
+    return scheme() + "://" + host + ":" + std::to_string(port_);
+  }
 
   std::mutex mu;
   std::map<std::string, HubFile> files;
@@ -87,7 +99,13 @@ class FakeHub {
       boost::system::error_code ec;
       acceptor_.accept(sock, ec);
       if (stop_ || ec) continue;
-      Serve(sock);
+      if (tls_ == nullptr) {
+        Serve(sock);
+        continue;
+      }
+      ssl::stream<tcp::socket&> stream(sock, *tls_);
+      stream.handshake(ssl::stream_base::server, ec);
+      if (!ec) Serve(stream);
     }
   }
 
@@ -100,7 +118,8 @@ class FakeHub {
     return out;
   }
 
-  void Serve(tcp::socket& sock) {
+  template <typename Stream>
+  void Serve(Stream& sock) {
     beast::flat_buffer buffer;
     http::request<http::empty_body> req;
     boost::system::error_code ec;
@@ -149,16 +168,16 @@ class FakeHub {
         if (it == files.end()) {
           out = Response(404, "Not Found", {{"X-Error-Code", "EntryNotFound"}}, 0);
         } else if (it->second.lfs) {
-          out = Response(
-              302, "Found",
-              {{"Location",
-                (relative_redirect ? "" : "http://" + cdn_host + ":" + std::to_string(port_)) +
-                    "/cdn/" + it->second.etag},
-               {"ETag", "\"not-the-blob\""},
-               {"X-Linked-Etag", "\"" + it->second.etag + "\""},
-               {"X-Linked-Size", std::to_string(it->second.bytes.size())},
-               {"X-Repo-Commit", kCommit}},
-              0);
+          out = Response(302, "Found",
+                         {{"Location", (relative_redirect ? ""
+                                                          : scheme() + "://" + cdn_host + ":" +
+                                                                std::to_string(port_)) +
+                                           "/cdn/" + it->second.etag},
+                          {"ETag", "\"not-the-blob\""},
+                          {"X-Linked-Etag", "\"" + it->second.etag + "\""},
+                          {"X-Linked-Size", std::to_string(it->second.bytes.size())},
+                          {"X-Repo-Commit", kCommit}},
+                         0);
         } else {
           body = it->second.bytes;
           out = Response(200, "OK",
@@ -208,11 +227,12 @@ class FakeHub {
       stall_ms_now = stall_ms;
     }
     if (stall_ms_now > 0) std::this_thread::sleep_for(std::chrono::milliseconds(stall_ms_now));
-    net::write(sock, net::buffer(out), ec);
-    sock.shutdown(tcp::socket::shutdown_both, ec);
+    asio::write(sock, asio::buffer(out), ec);
+    beast::get_lowest_layer(sock).shutdown(tcp::socket::shutdown_both, ec);
   }
 
-  net::io_context ioc_;
+  ssl::context* tls_;
+  asio::io_context ioc_;
   tcp::acceptor acceptor_;
   unsigned short port_ = 0;
   std::atomic<bool> stop_{false};
@@ -473,8 +493,8 @@ TEST_F(PullTest, UnknownRepoIsNotFound) {
 TEST_F(PullTest, UnreachableEndpointSaysCheckTheConnection) {
   unsigned short port = 0;
   {
-    net::io_context ioc;
-    tcp::acceptor a(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+    asio::io_context ioc;
+    tcp::acceptor a(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     port = a.local_endpoint().port();
   }  // closed: nothing listens there now
   options_.endpoint = "http://127.0.0.1:" + std::to_string(port);
@@ -504,6 +524,188 @@ TEST_F(PullTest, OfflineNeverTouchesTheNetwork) {
   EXPECT_EQ(Log().size(), requests);
 }
 
+TEST_F(PullTest, ControlCharactersInTheTokenAreRefused) {
+  options_.token = "hf_secret\r\nX-Planted: 1";
+  auto r = Pull(kRepo, options_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("HF_TOKEN"), std::string::npos);
+  EXPECT_EQ(r.status().message().find("hf_secret"), std::string::npos);
+  EXPECT_TRUE(Log().empty());
+}
+
+// Sets the proxy variables of the process environment for one test (the others unset) and
+// puts the previous values back afterwards.
+class ScopedProxyEnv {
+ public:
+  explicit ScopedProxyEnv(const std::map<std::string, std::string>& values) {
+    for (const char* name :
+         {"https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"}) {
+      const char* old = std::getenv(name);
+      saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
+      auto it = values.find(name);
+      if (it == values.end()) {
+        ::unsetenv(name);
+      } else {
+        ::setenv(name, it->second.c_str(), 1);
+      }
+    }
+  }
+  ScopedProxyEnv(const ScopedProxyEnv&) = delete;
+  ScopedProxyEnv& operator=(const ScopedProxyEnv&) = delete;
+  ~ScopedProxyEnv() {
+    for (const auto& [name, value] : saved_) {
+      if (value) {
+        ::setenv(name.c_str(), value->c_str(), 1);
+      } else {
+        ::unsetenv(name.c_str());
+      }
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
+// The proxy settings `iris pull` takes from an environment holding `values`.
+net::ProxySettings ProxyFromEnv(const std::map<std::string, std::string>& values) {
+  ScopedProxyEnv env(values);
+  Result<PullOptions> options = PullOptionsFromEnv();
+  EXPECT_TRUE(options.ok()) << options.status().ToString();
+  return options.ok() ? options->http.proxy : net::ProxySettings();
+}
+
+TEST(PullOptionsTest, ProxiesComeFromTheEnvironment) {
+  net::ProxySettings proxy = ProxyFromEnv({{"HTTPS_PROXY", "http://upper:1"},
+                                           {"https_proxy", "http://lower:3128"},
+                                           {"NO_PROXY", "internal.example"}});
+  ASSERT_TRUE(proxy.https_proxy.has_value());
+  EXPECT_EQ(proxy.https_proxy->host, "lower");
+  EXPECT_EQ(proxy.https_proxy->port, 3128);
+  EXPECT_EQ(proxy.ProxyFor("https", "huggingface.co"), &*proxy.https_proxy);
+  EXPECT_EQ(proxy.ProxyFor("https", "cdn.internal.example"), nullptr);
+  EXPECT_EQ(proxy.ProxyFor("http", "huggingface.co"), nullptr);
+  ScopedProxyEnv bad(std::map<std::string, std::string>{{"HTTPS_PROXY", "socks5://p:1080"}});
+  Result<PullOptions> refused = PullOptionsFromEnv();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("HTTPS_PROXY"), std::string::npos);
+}
+
+TEST_F(PullTest, PlainHttpGoesToTheProxyInAbsoluteForm) {
+  net::testing::LoopbackProxy proxy;
+  const std::string proxy_url = "http://user:pass@127.0.0.1:" + std::to_string(proxy.port());
+  options_.http.proxy = ProxyFromEnv({{"http_proxy", proxy_url}});
+  auto r = Pull(kRepo, options_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(ReadAll(Snapshot() / "model.safetensors"), hub_.files["model.safetensors"].bytes);
+  const std::vector<std::string> heads = proxy.heads();
+  ASSERT_EQ(heads.size(), Log().size());  // every request the hub saw came through the proxy
+  const std::string origin = "http://127.0.0.1:" + std::to_string(hub_.port());
+  EXPECT_EQ(heads[0].rfind("GET " + origin + "/api/models/org/tiny/revision/main?blobs=true ", 0),
+            0u)
+      << heads[0];
+  for (const std::string& head : heads) {
+    EXPECT_NE(head.find(" " + origin + "/"), std::string::npos) << head;
+    EXPECT_NE(head.find("Proxy-Authorization: Basic dXNlcjpwYXNz"), std::string::npos) << head;
+  }
+}
+
+// The hub over TLS (a certificate for localhost made at test time), reached through the
+// loopback CONNECT proxy or directly.
+class PullOverTlsTest : public PullTest {
+ protected:
+  void SetUp() override {
+    PullTest::SetUp();
+    ASSERT_TRUE(certificate_.ok());
+    tls_.use_certificate_chain_file(certificate_.cert());
+    tls_.use_private_key_file(certificate_.key(), ssl::context::pem);
+    tls_hub_ = std::make_unique<FakeHub>(&tls_);
+    tls_hub_->files = hub_.files;
+    tls_hub_->cdn_host = "localhost";
+    options_.endpoint = tls_hub_->endpoint("localhost");
+    options_.http.ca_file = certificate_.cert();
+  }
+  void TearDown() override {
+    tls_hub_.reset();
+    PullTest::TearDown();
+  }
+  std::vector<std::string> TlsLog() {
+    std::lock_guard<std::mutex> lock(tls_hub_->mu);
+    return tls_hub_->log;
+  }
+  std::string Connect() const {
+    return "CONNECT localhost:" + std::to_string(tls_hub_->port()) + " HTTP/1.1";
+  }
+
+  net::testing::TempCertificate certificate_;
+  ssl::context tls_{ssl::context::tls_server};
+  std::unique_ptr<FakeHub> tls_hub_;
+};
+
+TEST_F(PullOverTlsTest, DownloadsThroughAConnectProxy) {
+  net::testing::LoopbackProxy proxy;
+  options_.http.proxy = ProxyFromEnv({{"HTTPS_PROXY", proxy.url()}});
+  auto r = Pull(kRepo, options_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(ReadAll(Snapshot() / "model.safetensors"), hub_.files["model.safetensors"].bytes);
+  EXPECT_TRUE(LooksComplete());
+  // One tunnel per request (Connection: close), each to the hub, and the hub saw them all.
+  const std::vector<std::string> lines = proxy.request_lines();
+  const std::vector<std::string> served = TlsLog();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.size(), served.size());
+  for (const std::string& line : lines) EXPECT_EQ(line, Connect());
+  bool cdn = false, token = false;
+  for (const std::string& line : served) {
+    cdn |= line.rfind("GET /cdn/" + hub_.files["model.safetensors"].etag, 0) == 0;
+    token |= line.find("Bearer hf_secret") != std::string::npos;
+  }
+  EXPECT_TRUE(cdn);
+  EXPECT_TRUE(token);  // inside the tunnel: the proxy never sees it
+  for (const std::string& head : proxy.heads()) {
+    EXPECT_EQ(head.find("hf_secret"), std::string::npos) << head;
+  }
+  EXPECT_TRUE(Log().empty());  // the plain hub was never asked
+}
+
+TEST_F(PullOverTlsTest, NoProxyGoesDirect) {
+  net::testing::LoopbackProxy proxy;
+  options_.http.proxy =
+      ProxyFromEnv({{"https_proxy", proxy.url()}, {"no_proxy", "example.org,localhost"}});
+  auto r = Pull(kRepo, options_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(ReadAll(Snapshot() / "model.safetensors"), hub_.files["model.safetensors"].bytes);
+  EXPECT_TRUE(proxy.request_lines().empty());
+  EXPECT_FALSE(TlsLog().empty());
+}
+
+TEST_F(PullOverTlsTest, ProxyRefusalSaysWhoRefused) {
+  net::testing::LoopbackProxy proxy(/*refuse_status=*/407);
+  options_.http.proxy = ProxyFromEnv({{"HTTPS_PROXY", proxy.url()}});
+  auto r = Pull(kRepo, options_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("cannot reach " + options_.endpoint), std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find(
+                "proxy 127.0.0.1:" + std::to_string(proxy.port()) +
+                " refused CONNECT to localhost:" + std::to_string(tls_hub_->port()) + ": HTTP 407"),
+            std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(proxy.request_lines().size(), 1u);
+  EXPECT_TRUE(TlsLog().empty());
+}
+
+TEST_F(PullOverTlsTest, UntrustedCertificateIsRefused) {
+  options_.http.ca_file.clear();  // the system store does not know the test certificate
+  auto r = Pull(kRepo, options_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("not trusted"), std::string::npos) << r.status().message();
+  EXPECT_TRUE(TlsLog().empty());
+}
+
 TEST(Sha256Test, KnownDigest) {
   const fs::path p = fs::temp_directory_path() / ("iris_sha_" + std::to_string(::getpid()));
   std::ofstream(p, std::ios::binary) << "abc";
@@ -511,17 +713,6 @@ TEST(Sha256Test, KnownDigest) {
   fs::remove(p);
   ASSERT_TRUE(sha.ok());
   EXPECT_EQ(*sha, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-}
-
-TEST(UrlTest, ResolvesLocations) {
-  EXPECT_EQ(ResolveLocation("http://h:1/a/b?x", "/c"), "http://h:1/c");
-  EXPECT_EQ(ResolveLocation("http://h:1/a/b", "c"), "http://h:1/a/c");
-  EXPECT_EQ(ResolveLocation("http://h:1/a", "https://cdn/x"), "https://cdn/x");
-  auto u = ParseUrl("https://huggingface.co/api?x=1");
-  ASSERT_TRUE(u.ok());
-  EXPECT_EQ(u->port, "443");
-  EXPECT_EQ(u->target, "/api?x=1");
-  EXPECT_FALSE(ParseUrl("ftp://x").ok());
 }
 
 }  // namespace

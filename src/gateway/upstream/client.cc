@@ -3,8 +3,6 @@
 // socket; a CancelToken does the same. Idle connections wait in per-key LIFO pools.
 #include "gateway/upstream/client.h"
 
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -16,17 +14,15 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/url/url_view.hpp>
 #include <cerrno>
-#include <map>
-#include <mutex>
+#include <optional>
 
 #include "gateway/http/lazy_deadline.h"
+#include "net/tls.h"
+#include "net/tunnel.h"
 
 namespace iris::gateway::upstream {
 
@@ -42,46 +38,6 @@ namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::string_view kCancelledPrefix = "cancelled";
-
-std::string HostPort(std::string_view host, uint16_t port) {
-  std::string out;
-  if (host.find(':') != std::string_view::npos) {
-    out.append("[").append(host).append("]");
-  } else {
-    out.append(host);
-  }
-  return out + ":" + std::to_string(port);
-}
-
-std::string Base64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out.push_back(kAlphabet[(v >> s) & 63]);
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    out.push_back(kAlphabet[(v >> 18) & 63]);
-    out.push_back(kAlphabet[(v >> 12) & 63]);
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out.push_back(kAlphabet[(v >> 18) & 63]);
-    out.push_back(kAlphabet[(v >> 12) & 63]);
-    out.push_back(kAlphabet[(v >> 6) & 63]);
-    out += "=";
-  }
-  return out;
-}
-
-bool IsIpAddress(const std::string& host) {
-  error_code ec;
-  asio::ip::make_address(host, ec);
-  return !ec;
-}
 
 }  // namespace
 
@@ -107,122 +63,6 @@ Status CheckWire(const OutboundRequest& request, const Url& url) {
   return OkStatus();
 }
 }  // namespace
-
-Result<Url> ParseUrl(std::string_view text) {
-  // The text itself is never echoed into errors: it may come from a caller, and a proxy URL
-  // may hold a password.
-  auto parsed = boost::urls::parse_uri(text);
-  if (!parsed) return InvalidArgument("not a valid absolute URL (RFC 3986)");
-  const boost::urls::url_view& u = *parsed;
-  Url out;
-  if (u.scheme_id() == boost::urls::scheme::https) {
-    out.scheme = "https";
-    out.port = 443;
-  } else if (u.scheme_id() == boost::urls::scheme::http) {
-    out.scheme = "http";
-    out.port = 80;
-  } else {
-    return InvalidArgument("URL must start with http:// or https://");
-  }
-  if (!u.has_authority()) return InvalidArgument("URL has no host");
-  switch (u.host_type()) {
-    case boost::urls::host_type::ipv4:
-    case boost::urls::host_type::ipv6:
-      out.host = std::string(u.encoded_host_address());
-      break;
-    case boost::urls::host_type::name: {
-      std::string_view host = u.encoded_host();
-      if (host.find('%') != std::string_view::npos) {
-        return InvalidArgument("URL host must not be percent-encoded");
-      }
-      out.host = http::ToLower(host);
-      break;
-    }
-    default:
-      return InvalidArgument("URL host is not a name or an IP address");
-  }
-  if (out.host.empty()) return InvalidArgument("URL has no host");
-  if (u.has_port()) {
-    std::string_view port = u.port();
-    uint32_t p = 0;
-    for (char c : port) {
-      if (p > 65535) break;
-      p = p * 10 + static_cast<uint32_t>(c - '0');
-    }
-    if (port.empty() || port.size() > 5 || p == 0 || p > 65535) {
-      return InvalidArgument("bad port in URL");
-    }
-    out.port = static_cast<uint16_t>(p);
-  }
-  if (u.has_userinfo()) out.userinfo = std::string(u.encoded_userinfo());
-  // Boost.URL takes "http://a@b@c/" as host "b" and path "@c/"; RFC 3986 allows no path
-  // after an authority that does not start with '/' (and other parsers take host "c").
-  if (!u.encoded_path().empty() && u.encoded_path().front() != '/') {
-    return InvalidArgument("URL authority is malformed (a second '@'?)");
-  }
-  out.target = u.encoded_path().empty() ? "/" : std::string(u.encoded_path());
-  if (u.has_query()) out.target += "?" + std::string(u.encoded_query());
-  return out;
-}
-
-Result<ProxySettings> ProxySettings::FromEnv(
-    const std::function<const char*(const char*)>& getenv) {
-  auto get = [&](const char* lower, const char* upper) -> std::string {
-    const char* v = getenv(lower);
-    if (v == nullptr || *v == '\0') v = getenv(upper);
-    return v == nullptr ? std::string() : std::string(v);
-  };
-  auto parse_proxy = [](std::string value, const char* name) -> Result<std::optional<Url>> {
-    if (value.empty()) return std::optional<Url>();
-    if (value.find("://") == std::string::npos) value = "http://" + value;
-    if (!http::ToLower(value).starts_with("http://")) {
-      return InvalidArgument(std::string(name) + ": only http:// proxies are supported: " + value);
-    }
-    Result<Url> url = ParseUrl(value);
-    if (!url.ok()) return url.status().WithContext(name);
-    return std::optional<Url>(std::move(*url));
-  };
-  ProxySettings settings;
-  auto https = parse_proxy(get("https_proxy", "HTTPS_PROXY"), "HTTPS_PROXY");
-  if (!https.ok()) return https.status();
-  settings.https_proxy = std::move(*https);
-  auto plain = parse_proxy(get("http_proxy", "HTTP_PROXY"), "HTTP_PROXY");
-  if (!plain.ok()) return plain.status();
-  settings.http_proxy = std::move(*plain);
-  std::string no_proxy = get("no_proxy", "NO_PROXY");
-  size_t start = 0;
-  while (start <= no_proxy.size()) {
-    size_t comma = no_proxy.find(',', start);
-    std::string entry = no_proxy.substr(start, comma - start);
-    entry.erase(0, entry.find_first_not_of(" \t"));
-    entry.erase(entry.find_last_not_of(" \t") + 1);
-    if (!entry.empty()) settings.no_proxy.push_back(http::ToLower(entry));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return settings;
-}
-
-const Url* ProxySettings::ProxyFor(std::string_view scheme, std::string_view host) const {
-  const std::optional<Url>& proxy = scheme == "https" ? https_proxy : http_proxy;
-  if (!proxy) return nullptr;
-  std::string h = http::ToLower(host);
-  for (std::string entry : no_proxy) {
-    if (entry == "*") return nullptr;
-    if (entry.starts_with("*.")) entry.erase(0, 2);
-    if (entry.starts_with(".")) entry.erase(0, 1);
-    if (entry.starts_with("[")) {  // [v6]:port
-      entry = entry.substr(1, entry.find(']') - 1);
-    } else if (std::count(entry.begin(), entry.end(), ':') == 1) {
-      entry.erase(entry.find(':'));  // host:port
-    }
-    if (h == entry) return nullptr;
-    if (h.size() > entry.size() && h.ends_with(entry) && h[h.size() - entry.size() - 1] == '.') {
-      return nullptr;
-    }
-  }
-  return &*proxy;
-}
 
 namespace internal {
 
@@ -308,48 +148,15 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
 }  // namespace internal
 
-namespace {
-
-struct TlsContext {
-  std::shared_ptr<ssl::context> ctx;
-  std::string ca_error;
-};
-
-// One TLS client context per (verify, CA file) for the whole process, built on first use:
-// loading the system CA store takes tens of milliseconds, which no request should pay, and an
-// SSL_CTX may be shared by every thread once configured.
-const TlsContext& SharedTlsContext(bool verify, const std::string& ca_file) {
-  static std::mutex mu;
-  static std::map<std::pair<bool, std::string>, TlsContext> cache;
-  std::lock_guard lock(mu);
-  TlsContext& t = cache[{verify, ca_file}];
-  if (t.ctx) return t;
-  t.ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
-  t.ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                     ssl::context::no_sslv3);
-  error_code ec;
-  if (!ca_file.empty()) {
-    t.ctx->load_verify_file(ca_file, ec);
-    if (ec) t.ca_error = "cannot load CA file " + ca_file + ": " + ec.message();
-  } else {
-    t.ctx->set_default_verify_paths(ec);
-  }
-  t.ctx->set_verify_mode(verify ? ssl::verify_peer : ssl::verify_none);
-  return t;
-}
-
-}  // namespace
-
 void PrepareTls(const ClientOptions& options) {
-  (void)SharedTlsContext(options.verify_tls, options.ca_file);
+  (void)net::ClientTlsContext(options.verify_tls, options.ca_file);
 }
 
 struct Client::Impl {
-  Impl(asio::io_context& io, ClientOptions opts) : ioc(io), options(std::move(opts)) {
-    const TlsContext& tls = SharedTlsContext(options.verify_tls, options.ca_file);
-    ssl_ctx_ptr = tls.ctx;
-    ca_error = tls.ca_error;
-  }
+  Impl(asio::io_context& io, ClientOptions opts)
+      : ioc(io),
+        options(std::move(opts)),
+        tls_context(net::ClientTlsContext(options.verify_tls, options.ca_file)) {}
 
   // A live idle connection for `key`, or nullptr.
   std::shared_ptr<internal::Connection> TakeIdle(const std::string& key) {
@@ -394,8 +201,8 @@ struct Client::Impl {
 
   asio::io_context& ioc;
   ClientOptions options;
-  std::shared_ptr<ssl::context> ssl_ctx_ptr;  // shared by every client of the process
-  std::string ca_error;
+  // Shared by every client of the process; an error (CA file) fails each https connection.
+  Result<std::shared_ptr<ssl::context>> tls_context;
   std::unordered_map<std::string, std::vector<std::shared_ptr<internal::Connection>>> idle;
 };
 
@@ -489,8 +296,7 @@ asio::awaitable<Status> ExchangeState::SendAndReadHead(const OutboundRequest& re
   head.reserve(256 + request.body.size() / 1024);
   head += request.method;
   head += ' ';
-  if (absolute_form) head += url.scheme + "://" + HostPort(url.host, url.port);
-  head += url.target;
+  head += absolute_form ? net::AbsoluteTarget(url) : url.target;
   head += " HTTP/1.1\r\n";
   bool has_host = false;
   for (const auto& [name, value] : request.headers) {
@@ -504,21 +310,13 @@ asio::awaitable<Status> ExchangeState::SendAndReadHead(const OutboundRequest& re
     head += value;
     head += "\r\n";
   }
-  if (!has_host) {
-    head += "Host: ";
-    bool default_port =
-        (url.scheme == "https" && url.port == 443) || (url.scheme == "http" && url.port == 80);
-    head += default_port
-                ? (url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host)
-                : HostPort(url.host, url.port);
-    head += "\r\n";
-  }
+  if (!has_host) head += "Host: " + net::HostHeader(url) + "\r\n";
   if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
       request.method == "PATCH") {
     head += "Content-Length: " + std::to_string(request.body.size()) + "\r\n";
   }
   if (absolute_form && !proxy->userinfo.empty()) {
-    head += "Proxy-Authorization: Basic " + Base64(proxy->userinfo) + "\r\n";
+    head += "Proxy-Authorization: " + net::ProxyAuthorization(*proxy) + "\r\n";
   }
   head += "\r\n";
 
@@ -616,10 +414,10 @@ asio::awaitable<Result<std::shared_ptr<internal::Connection>>> Client::Impl::Con
   using Conn = internal::Connection;
   auto conn = std::make_shared<Conn>(ioc.get_executor());
   conn->key = key;
-  std::string target = HostPort(url.host, url.port);
+  std::string target = net::HostPort(url.host, url.port);
   const std::string& dial_host = proxy ? proxy->host : url.host;
   uint16_t dial_port = proxy ? proxy->port : url.port;
-  std::string dial = HostPort(dial_host, dial_port);
+  std::string dial = net::HostPort(dial_host, dial_port);
   conn->peer = proxy ? target + " (via proxy " + dial + ")" : target;
   CancelToken::Registration registration;
   if (cancel != nullptr) {
@@ -682,58 +480,35 @@ asio::awaitable<Result<std::shared_ptr<internal::Connection>>> Client::Impl::Con
   ++stats.connections_opened;
 
   if (proxy != nullptr && url.scheme == "https") {
-    std::string connect = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n";
-    if (!proxy->userinfo.empty()) {
-      connect += "Proxy-Authorization: Basic " + Base64(proxy->userinfo) + "\r\n";
+    auto [tec, code] =
+        co_await net::AsyncOpenTunnel(conn->socket, conn->buffer, url, *proxy, kNoThrow);
+    if (tec && (conn->timed_out || conn->interrupted_by_cancel)) {
+      co_return failed("CONNECT through proxy " + dial, tec);
     }
-    connect += "\r\n";
-    if (error_code wec = co_await conn->WriteAll(asio::buffer(connect))) {
-      co_return failed("CONNECT through proxy " + dial, wec);
-    }
-    bhttp::response_parser<bhttp::empty_body> parser;
-    parser.skip(true);  // a 2xx answer to CONNECT has no body; the tunnel starts after it
-    while (!parser.is_header_done()) {
-      error_code pec;
-      size_t n = parser.put(conn->buffer.data(), pec);
-      conn->buffer.consume(n);
-      if (pec && pec != bhttp::error::need_more) {
-        conn->Disarm();
-        co_return Status(ErrorCode::kUnavailable,
-                         "proxy " + dial + " sent a malformed CONNECT answer: " + pec.message());
-      }
-      if (parser.is_header_done()) break;
-      if (error_code rec = co_await conn->Fill()) {
-        co_return failed("CONNECT through proxy " + dial, rec);
-      }
-    }
-    int code = static_cast<int>(parser.get().result_int());
-    if (code < 200 || code > 299) {
+    if (Status tunnel = net::TunnelStatus(tec, code, url, *proxy); !tunnel.ok()) {
       conn->Disarm();
-      co_return Status(ErrorCode::kUnavailable, "proxy " + dial + " refused CONNECT to " + target +
-                                                    ": HTTP " + std::to_string(code));
+      co_return tunnel;
     }
   }
 
   if (url.scheme == "https") {
-    if (!ca_error.empty()) {
+    if (!tls_context.ok()) {
       conn->Disarm();
-      co_return Status(ErrorCode::kUnavailable, ca_error);
+      co_return tls_context.status();
     }
-    conn->tls = std::make_unique<ssl::stream<tcp::socket>>(std::move(conn->socket), *ssl_ctx_ptr);
-    if (!IsIpAddress(url.host)) {
-      SSL_set_tlsext_host_name(conn->tls->native_handle(), url.host.c_str());
-    }
-    if (options.verify_tls) {
-      conn->tls->set_verify_callback(ssl::host_name_verification(url.host));
+    conn->tls = std::make_unique<ssl::stream<tcp::socket>>(std::move(conn->socket), **tls_context);
+    if (Status s = net::PrepareTlsClient(conn->tls->native_handle(), url.host, options.verify_tls);
+        !s.ok()) {
+      conn->Disarm();
+      co_return s;
     }
     auto [hec] = co_await conn->tls->async_handshake(ssl::stream_base::client, kNoThrow);
     if (hec) {
-      long verify = SSL_get_verify_result(conn->tls->native_handle());
-      if (!conn->timed_out && !conn->interrupted_by_cancel && verify != X509_V_OK) {
+      std::string refused = net::CertificateError(conn->tls->native_handle());
+      if (!conn->timed_out && !conn->interrupted_by_cancel && !refused.empty()) {
         conn->Disarm();
         co_return Status(ErrorCode::kUnavailable,
-                         "TLS certificate of " + target +
-                             " not trusted: " + X509_verify_cert_error_string(verify));
+                         "TLS certificate of " + target + " not trusted: " + refused);
       }
       co_return failed("TLS handshake with " + target, hec);
     }
@@ -805,8 +580,8 @@ asio::awaitable<Result<Exchange>> Client::Start(const OutboundRequest& request,
   Clock::time_point total = Clock::now() + deadlines.total;
   const Url* proxy = impl_->options.proxy.ProxyFor(url.scheme, url.host);
   std::string key = (proxy != nullptr && url.scheme == "http")
-                        ? "proxy://" + HostPort(proxy->host, proxy->port)
-                        : url.scheme + "://" + HostPort(url.host, url.port);
+                        ? "proxy://" + net::HostPort(proxy->host, proxy->port)
+                        : url.scheme + "://" + net::HostPort(url.host, url.port);
   for (int attempt = 0;; ++attempt) {
     std::shared_ptr<internal::Connection> conn = impl_->TakeIdle(key);
     bool reused = conn != nullptr;

@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -20,6 +19,8 @@
 #include "base/status.h"
 #include "gateway/http/cancel.h"
 #include "gateway/http/headers.h"
+#include "net/proxy.h"
+#include "net/url.h"
 
 namespace iris::gateway::upstream {
 
@@ -35,33 +36,11 @@ struct Deadlines {
   std::chrono::milliseconds total{600000};      // Start() -> last body byte
 };
 
-// An absolute http:// or https:// URL split into parts. ParseUrl is strict (RFC 3986, through
-// Boost.URL): whitespace, control bytes, bytes >= 0x80, bad percent-encoding, an IP-future or
-// percent-encoded host are refused, so every part can go on the wire as it is.
-struct Url {
-  std::string scheme;    // "http" or "https"
-  std::string host;      // without brackets for IPv6
-  uint16_t port = 0;     // explicit or the scheme's default
-  std::string target;    // path?query, at least "/"
-  std::string userinfo;  // "user:pass" before '@' (used for proxy auth), usually empty
-};
-Result<Url> ParseUrl(std::string_view url);
-
-// Proxy settings, normally from the environment (curl's conventions).
-struct ProxySettings {
-  std::optional<Url> http_proxy;   // for http:// targets (absolute-form requests)
-  std::optional<Url> https_proxy;  // for https:// targets (CONNECT tunnel)
-  // NO_PROXY entries: "*" (everything), a host name matching itself and its subdomains
-  // (a leading "." or "*." is allowed), or an exact IP address. Ports are ignored.
-  std::vector<std::string> no_proxy;
-
-  // Reads https_proxy/HTTPS_PROXY, http_proxy/HTTP_PROXY and no_proxy/NO_PROXY (lower case
-  // wins) through `getenv`, which returns nullptr when unset; an unparsable proxy URL is
-  // an error. Pass ::getenv for the real environment.
-  static Result<ProxySettings> FromEnv(const std::function<const char*(const char*)>& getenv);
-  // The proxy for a target, or nullptr when it is reached directly.
-  const Url* ProxyFor(std::string_view scheme, std::string_view host) const;
-};
+// URLs and proxy settings are the network layer's (src/net); these names stay for the
+// gateway code that spells them upstream::.
+using ::iris::net::ParseUrl;
+using ::iris::net::ProxySettings;
+using ::iris::net::Url;
 
 struct ClientOptions {
   bool verify_tls = true;

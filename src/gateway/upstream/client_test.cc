@@ -1,13 +1,10 @@
 // Tests for the upstream client against real loopback peers: the iris Server for well-behaved
 // upstreams, raw-socket fakes for misbehaving ones, an asio::ssl server with a certificate
-// made at test time, and a CONNECT proxy that pipes bytes.
+// made at test time, and the loopback proxy of net/test_util.h. URL and proxy-setting parsing
+// are tested in src/net.
 #include "gateway/upstream/client.h"
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <poll.h>
 
 #include <atomic>
@@ -18,9 +15,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <cstdio>
 #include <filesystem>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -29,6 +24,7 @@
 #include "base/check.h"
 #include "gateway/http/server.h"
 #include "gateway/http/test_util.h"
+#include "net/test_util.h"
 
 namespace iris::gateway::upstream {
 namespace {
@@ -57,80 +53,7 @@ void RunCo(asio::io_context& ioc, asio::awaitable<void> aw) {
 
 // A raw TCP peer on 127.0.0.1: each accepted connection runs `serve(fd, index)` on its own
 // thread. Stalls inside `serve` should use Sleep() so the destructor can end them.
-class FakeServer {
- public:
-  explicit FakeServer(std::function<void(FakeServer&, int fd, int index)> serve)
-      : serve_(std::move(serve)) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    ::listen(listen_fd_, 64);
-    socklen_t len = sizeof(addr);
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    acceptor_ = std::thread([this] {
-      for (int index = 0;; ++index) {
-        int fd = ::accept(listen_fd_, nullptr, nullptr);
-        if (fd < 0 || stop_) {
-          if (fd >= 0) ::close(fd);
-          return;
-        }
-        ++accepts_;
-        std::lock_guard lock(mu_);
-        threads_.emplace_back([this, fd, index] {
-          serve_(*this, fd, index);
-          ::close(fd);
-        });
-      }
-    });
-  }
-  ~FakeServer() {
-    stop_ = true;
-    ::shutdown(listen_fd_, SHUT_RDWR);
-    acceptor_.join();
-    ::close(listen_fd_);
-    std::lock_guard lock(mu_);
-    for (auto& t : threads_) t.join();
-  }
-  uint16_t port() const { return port_; }
-  int accepts() const { return accepts_; }
-  // Sleeps up to `d`, returning early when the server stops.
-  void Sleep(milliseconds d) {
-    auto end = std::chrono::steady_clock::now() + d;
-    while (!stop_ && std::chrono::steady_clock::now() < end) {
-      std::this_thread::sleep_for(milliseconds(5));
-    }
-  }
-  // Reads until "\r\n\r\n" (and `body_bytes` more); returns what was read.
-  static std::string ReadRequest(int fd, size_t body_bytes = 0) {
-    std::string in;
-    char buf[4096];
-    while (true) {
-      size_t end = in.find("\r\n\r\n");
-      if (end != std::string::npos && in.size() >= end + 4 + body_bytes) return in;
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 5000) <= 0) return in;
-      ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-      if (n <= 0) return in;
-      in.append(buf, static_cast<size_t>(n));
-    }
-  }
-  static void Send(int fd, std::string_view s) { ::send(fd, s.data(), s.size(), MSG_NOSIGNAL); }
-
- private:
-  std::function<void(FakeServer&, int, int)> serve_;
-  int listen_fd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> accepts_{0};
-  std::thread acceptor_;
-  std::mutex mu_;
-  std::vector<std::thread> threads_;
-};
+using FakeServer = net::testing::LoopbackServer;
 
 Headers OneHeader(std::string name, std::string value) {
   Headers h;
@@ -464,55 +387,16 @@ TEST(ClientTest, BodyUntilClose) {
 
 // TLS ------------------------------------------------------------------------------------
 
-// Writes a self-signed P-256 certificate for localhost/127.0.0.1 and its key as PEM files.
-void MakeSelfSigned(const std::string& cert_path, const std::string& key_path) {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  X509* x = X509_new();
-  X509_set_version(x, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-  X509_gmtime_adj(X509_getm_notBefore(x), -60);
-  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-  X509_set_pubkey(x, key);
-  X509_NAME* name = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
-  X509_set_issuer_name(x, name);
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
-  for (auto [nid, value] : {std::pair{NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1"},
-                            std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
-    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
-    X509_add_ext(x, ext, -1);
-    X509_EXTENSION_free(ext);
-  }
-  X509_sign(x, key, EVP_sha256());
-  FILE* f = std::fopen(cert_path.c_str(), "w");
-  PEM_write_X509(f, x);
-  std::fclose(f);
-  f = std::fopen(key_path.c_str(), "w");
-  PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
-  std::fclose(f);
-  X509_free(x);
-  EVP_PKEY_free(key);
-}
-
 class TlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("iris_tls_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-    cert_ = (dir_ / "cert.pem").string();
-    key_ = (dir_ / "key.pem").string();
-    MakeSelfSigned(cert_, key_);
+    ASSERT_TRUE(certificate_.ok());
     // The TLS upstream: one handshake + one fixed answer per connection.
     server_ = std::make_unique<FakeServer>([this](FakeServer&, int fd, int) {
       asio::io_context io;
       asio::ssl::context ctx(asio::ssl::context::tls_server);
-      ctx.use_certificate_chain_file(cert_);
-      ctx.use_private_key_file(key_, asio::ssl::context::pem);
+      ctx.use_certificate_chain_file(certificate_.cert());
+      ctx.use_private_key_file(certificate_.key(), asio::ssl::context::pem);
       tcp::socket sock(io);
       sock.assign(tcp::v4(), ::dup(fd));
       asio::ssl::stream<tcp::socket> tls(std::move(sock), ctx);
@@ -527,16 +411,12 @@ class TlsTest : public ::testing::Test {
       tls.shutdown(ec);
     });
   }
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { server_.reset(); }
   std::string url(std::string_view host) const {
     return "https://" + std::string(host) + ":" + std::to_string(server_->port()) + "/";
   }
 
-  std::filesystem::path dir_;
-  std::string cert_, key_;
+  net::testing::TempCertificate certificate_;
   std::unique_ptr<FakeServer> server_;
 };
 
@@ -552,7 +432,7 @@ TEST_F(TlsTest, VerificationFailsWithoutTheCa) {
 TEST_F(TlsTest, VerificationSucceedsWithCaFile) {
   asio::io_context ioc;
   ClientOptions o;
-  o.ca_file = cert_;
+  o.ca_file = certificate_.cert();
   Client client(ioc, o);
   for (std::string host : {"127.0.0.1", "localhost"}) {
     auto r = RunCo(ioc, Fetch(client, Get(url(host))));
@@ -565,7 +445,7 @@ TEST_F(TlsTest, HostnameMismatchFails) {
   // The certificate names localhost and 127.0.0.1, not 127.0.0.2 (also loopback on Linux).
   asio::io_context ioc;
   ClientOptions o;
-  o.ca_file = cert_;
+  o.ca_file = certificate_.cert();
   Client client(ioc, o);
   auto r = RunCo(ioc, Fetch(client, Get(url("127.0.0.2"))));
   ASSERT_FALSE(r.ok());
@@ -573,57 +453,41 @@ TEST_F(TlsTest, HostnameMismatchFails) {
 }
 
 TEST_F(TlsTest, HttpsThroughConnectProxy) {
-  std::mutex mu;
-  std::string connect_line;
-  FakeServer proxy([&](FakeServer&, int fd, int) {
-    std::string head = FakeServer::ReadRequest(fd);
-    {
-      std::lock_guard lock(mu);
-      connect_line = head.substr(0, head.find("\r\n"));
-    }
-    int upstream = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(server_->port());
-    if (::connect(upstream, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-      FakeServer::Send(fd, "HTTP/1.1 502 Bad Gateway\r\n\r\n");
-      return;
-    }
-    FakeServer::Send(fd, "HTTP/1.1 200 Connection established\r\n\r\n");
-    pollfd fds[2] = {{fd, POLLIN, 0}, {upstream, POLLIN, 0}};
-    char buf[16384];
-    while (::poll(fds, 2, 5000) > 0) {
-      bool closed = false;
-      for (int i = 0; i < 2; ++i) {
-        if (fds[i].revents == 0) continue;
-        ssize_t n = ::recv(fds[i].fd, buf, sizeof(buf), 0);
-        if (n <= 0) {
-          closed = true;
-          break;
-        }
-        ::send(fds[1 - i].fd, buf, static_cast<size_t>(n), MSG_NOSIGNAL);
-      }
-      if (closed) break;
-    }
-    ::close(upstream);
-  });
-  std::string proxy_url = "http://127.0.0.1:" + std::to_string(proxy.port());
+  net::testing::LoopbackProxy proxy;
+  const std::string proxy_url = proxy.url();
   auto env = [&](const char* name) -> const char* {
     return std::string_view(name) == "HTTPS_PROXY" ? proxy_url.c_str() : nullptr;
   };
   auto settings = ProxySettings::FromEnv(env);
   ASSERT_TRUE(settings.ok());
   ClientOptions o;
-  o.ca_file = cert_;
+  o.ca_file = certificate_.cert();
   o.proxy = *settings;
   asio::io_context ioc;
   Client client(ioc, o);
   auto r = RunCo(ioc, Fetch(client, Get(url("localhost"))));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->second, "secure");
-  std::lock_guard lock(mu);
-  EXPECT_EQ(connect_line, "CONNECT localhost:" + std::to_string(server_->port()) + " HTTP/1.1");
+  ASSERT_EQ(proxy.request_lines().size(), 1u);
+  EXPECT_EQ(proxy.request_lines()[0],
+            "CONNECT localhost:" + std::to_string(server_->port()) + " HTTP/1.1");
+}
+
+TEST_F(TlsTest, ProxyRefusingConnectIsUnavailable) {
+  net::testing::LoopbackProxy proxy(/*refuse_status=*/403);
+  ClientOptions o;
+  o.ca_file = certificate_.cert();
+  o.proxy.https_proxy = *ParseUrl(proxy.url());
+  asio::io_context ioc;
+  Client client(ioc, o);
+  auto r = RunCo(ioc, Fetch(client, Get(url("localhost"))));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(r.status().message().find(
+                "refused CONNECT to localhost:" + std::to_string(server_->port()) + ": HTTP 403"),
+            std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(server_->accepts(), 0);
 }
 
 TEST(ClientTest, HttpThroughProxyUsesAbsoluteForm) {
@@ -654,78 +518,6 @@ TEST(ClientTest, HttpThroughProxyUsesAbsoluteForm) {
   std::lock_guard lock(mu);
   EXPECT_EQ(request_line, "GET http://example.invalid:8000/v1/models?a=b HTTP/1.1");
   EXPECT_EQ(auth, "Proxy-Authorization: Basic dXNlcjpwYXNz");
-}
-
-TEST(ProxySettingsTest, EnvAndNoProxy) {
-  std::map<std::string, std::string> env = {
-      {"HTTPS_PROXY", "http://proxy:3128"},
-      {"https_proxy", "proxy2:8080"},
-      {"NO_PROXY", " localhost, .internal.corp ,10.1.2.3,*.svc:443"}};
-  auto settings = ProxySettings::FromEnv([&](const char* name) -> const char* {
-    auto it = env.find(name);
-    return it == env.end() ? nullptr : it->second.c_str();
-  });
-  ASSERT_TRUE(settings.ok());
-  ASSERT_TRUE(settings->https_proxy.has_value());
-  EXPECT_EQ(settings->https_proxy->host, "proxy2");  // lower case wins
-  EXPECT_EQ(settings->https_proxy->port, 8080);
-  EXPECT_FALSE(settings->http_proxy.has_value());
-  EXPECT_NE(settings->ProxyFor("https", "api.openai.com"), nullptr);
-  EXPECT_EQ(settings->ProxyFor("http", "api.openai.com"), nullptr);
-  EXPECT_EQ(settings->ProxyFor("https", "localhost"), nullptr);
-  EXPECT_EQ(settings->ProxyFor("https", "a.b.internal.corp"), nullptr);
-  EXPECT_EQ(settings->ProxyFor("https", "internal.corp"), nullptr);
-  EXPECT_NE(settings->ProxyFor("https", "notinternal.corp"), nullptr);
-  EXPECT_EQ(settings->ProxyFor("https", "10.1.2.3"), nullptr);
-  EXPECT_EQ(settings->ProxyFor("https", "x.svc"), nullptr);
-  env["no_proxy"] = "*";
-  auto all = ProxySettings::FromEnv([&](const char* name) -> const char* {
-    auto it = env.find(name);
-    return it == env.end() ? nullptr : it->second.c_str();
-  });
-  EXPECT_EQ(all->ProxyFor("https", "api.openai.com"), nullptr);
-  env["HTTPS_PROXY"] = env["https_proxy"] = "socks5://p:1";
-  EXPECT_FALSE(ProxySettings::FromEnv([&](const char* name) -> const char* {
-                 auto it = env.find(name);
-                 return it == env.end() ? nullptr : it->second.c_str();
-               }).ok());
-}
-
-TEST(UrlTest, Parses) {
-  auto u = ParseUrl("https://api.openai.com/v1/chat/completions?x=1#frag");
-  ASSERT_TRUE(u.ok());
-  EXPECT_EQ(u->scheme, "https");
-  EXPECT_EQ(u->host, "api.openai.com");
-  EXPECT_EQ(u->port, 443);
-  EXPECT_EQ(u->target, "/v1/chat/completions?x=1");
-  auto v6 = ParseUrl("http://[::1]:8080");
-  ASSERT_TRUE(v6.ok());
-  EXPECT_EQ(v6->host, "::1");
-  EXPECT_EQ(v6->port, 8080);
-  EXPECT_EQ(v6->target, "/");
-  auto q = ParseUrl("HTTP://u:p@h?q");
-  ASSERT_TRUE(q.ok());
-  EXPECT_EQ(q->userinfo, "u:p");
-  EXPECT_EQ(q->target, "/?q");
-  EXPECT_FALSE(ParseUrl("ftp://x").ok());
-  EXPECT_FALSE(ParseUrl("http://h:99999/").ok());
-  EXPECT_FALSE(ParseUrl("http:///path").ok());
-}
-
-TEST(UrlTest, RefusesWhatCannotGoOnTheWire) {
-  for (std::string url : {std::string("http://h/a b"), std::string("http://h/a\r\nHost: x"),
-                          std::string("http://h/\n"), std::string("http://h/a\0b", 12),
-                          std::string("http://h/%zz"), std::string("http://h/%4"),
-                          std::string("http://h%2Fevil/"), std::string("http://h/caf\xc3\xa9"),
-                          std::string("http://h/x HTTP/1.1\r\n\r\nGET /planted HTTP/1.1"),
-                          std::string("http://[v1.x]/"), std::string("http://h:0/"),
-                          std::string("http://h:/x"), std::string("http://a@b@c/"),
-                          std::string("http://a@b:80@c"), std::string("http://[::1]@x/")}) {
-    EXPECT_FALSE(ParseUrl(url).ok()) << url;
-  }
-  auto ok = ParseUrl("http://h/a%20b?q=%2F");
-  ASSERT_TRUE(ok.ok());
-  EXPECT_EQ(ok->target, "/a%20b?q=%2F");
 }
 
 // Whoever builds a request, no header value or target with a line break reaches the socket.
