@@ -18,6 +18,11 @@ function(iris_module name dir)
     set(scope INTERFACE)
   endif()
   target_include_directories(${name} ${scope} ${PROJECT_SOURCE_DIR}/src)
+  # For the layering check (cmake/IrisLayering.cmake): the files under DIR are this module's.
+  cmake_path(ABSOLUTE_PATH dir BASE_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR} NORMALIZE
+             OUTPUT_VARIABLE abs_dir)
+  set_target_properties(${name} PROPERTIES IRIS_MODULE_DIR ${abs_dir}
+                                           IRIS_MODULE_EXCLUDE_DIR "${ARG_EXCLUDE_DIR}")
   target_link_libraries(${name} ${scope} ${ARG_DEPS})
   if(srcs)
     target_compile_options(${name} PRIVATE ${IRIS_WARNINGS})
