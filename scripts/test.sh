@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
-# The README's second command (and CI's): set up, build, and run the whole test suite,
-# first in Release, then under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The README's second command (and CI's): set up, check the formatting, build, and run the
+# whole test suite, first in Release, then under AddressSanitizer + UndefinedBehaviorSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+
+# Formatting first: it takes seconds and fails before any build does.
+echo "== format (clang-format --dry-run over the tracked *.cc and *.h)"
+if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  echo "not a git checkout: formatting not checked"
+elif ! format_errors=$(git ls-files -z -- '*.cc' '*.h' | xargs -0r clang-format --dry-run -Werror 2>&1); then
+  echo "$format_errors" | grep -F 'error:' | cut -d: -f1 | sort -u | sed 's/^/  /'
+  echo "test: the files above do not follow .clang-format; fix them with clang-format -i FILE..."
+  exit 1
+fi
+
 status=0
 for preset in release asan-ubsan; do
   echo "== build ($preset)"
