@@ -3,7 +3,6 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -12,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "base/time.h"
 #include "cli/commands.h"
 #include "gateway/observe/store.h"
 #include "gateway/observe/usage.h"
@@ -20,12 +20,6 @@ namespace iris::cli {
 namespace {
 
 namespace observe = gateway::observe;
-
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // "24h", "7d", "30m", "all" or a UTC date "YYYY-MM-DD" → unix ms.
 Result<int64_t> ParseSince(const std::string& s, int64_t now_ms) {
