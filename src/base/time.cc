@@ -33,7 +33,8 @@ int64_t DaysFromCivil(int year, int month, int day) {
 }
 
 Result<int64_t> ParseUtcDate(std::string_view text) {
-  const std::string quoted = "'" + std::string(text) + "'";
+  std::string quoted = "'";  // built by appending: GCC 12 warns falsely (-Wrestrict) on "'" + s
+  quoted.append(text).append("'");
   bool shape = text.size() == 10 && text[4] == '-' && text[7] == '-';
   for (size_t i = 0; shape && i < text.size(); ++i) {
     shape = i == 4 || i == 7 || (text[i] >= '0' && text[i] <= '9');
