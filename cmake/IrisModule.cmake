@@ -1,5 +1,6 @@
 # iris_module(NAME DIR DEPS ...): one static library from DIR's *.cc (tests and benches
-# excluded), plus a test binary NAME_test from DIR's *_test.cc when there are any.
+# excluded), plus a test binary NAME_test from DIR's *_test.cc when there are any, whose ctest
+# tests carry the label NAME.
 # EXCLUDE_DIR names one subfolder of DIR that is a module of its own.
 function(iris_module name dir)
   cmake_parse_arguments(ARG "" "EXCLUDE_DIR" "DEPS" ${ARGN})
@@ -18,6 +19,11 @@ function(iris_module name dir)
     set(scope INTERFACE)
   endif()
   target_include_directories(${name} ${scope} ${PROJECT_SOURCE_DIR}/src)
+  # For the layering check (cmake/IrisLayering.cmake): the files under DIR are this module's.
+  cmake_path(ABSOLUTE_PATH dir BASE_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR} NORMALIZE
+             OUTPUT_VARIABLE abs_dir)
+  set_target_properties(${name} PROPERTIES IRIS_MODULE_DIR ${abs_dir}
+                                           IRIS_MODULE_EXCLUDE_DIR "${ARG_EXCLUDE_DIR}")
   target_link_libraries(${name} ${scope} ${ARG_DEPS})
   if(srcs)
     target_compile_options(${name} PRIVATE ${IRIS_WARNINGS})
@@ -28,7 +34,9 @@ function(iris_module name dir)
     target_link_libraries(${name}_test PRIVATE ${name} GTest::gtest GTest::gtest_main)
     target_compile_definitions(${name}_test PRIVATE
       IRIS_TEST_DATA_DIR="${PROJECT_SOURCE_DIR}/tests/data")
+    # Each test is labelled with its module, so a preset can run some modules' tests (tsan).
     gtest_discover_tests(${name}_test DISCOVERY_TIMEOUT 60
-      PROPERTIES ENVIRONMENT "IRIS_TEST_DATA_DIR=${PROJECT_SOURCE_DIR}/tests/data")
+      PROPERTIES ENVIRONMENT "IRIS_TEST_DATA_DIR=${PROJECT_SOURCE_DIR}/tests/data"
+                 LABELS ${name})
   endif()
 endfunction()

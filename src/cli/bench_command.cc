@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 
+#include "base/time.h"
 #include "cli/commands.h"
 #include "engine/kernels/kernels.h"
 #include "engine/media/image.h"
@@ -28,12 +29,8 @@ struct BenchFlags {
   bool json = false;
 };
 
-double Since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 int Bench(const BenchFlags& f) {
-  auto t0 = std::chrono::steady_clock::now();
+  auto t0 = SteadyClock::now();
   runtime::EngineOptions eo;
   eo.threads = f.threads;
   auto loaded = runtime::Engine::Load(f.model, eo);
@@ -42,7 +39,7 @@ int Bench(const BenchFlags& f) {
     return 1;
   }
   runtime::Engine& engine = **loaded;
-  const double load_s = Since(t0);
+  const double load_s = SecondsSince(t0);
   const model::TextModel& text = engine.text_model();
   // A fixed pseudo-random prompt of ordinary (non-special) tokens.
   std::mt19937 rng(1234);
@@ -63,18 +60,18 @@ int Bench(const BenchFlags& f) {
     text.Forward(engine.compute(), embeds.data(), std::min<size_t>(prompt.size(), 8), warm, false,
                  &logits);
   }
-  auto t1 = std::chrono::steady_clock::now();
+  auto t1 = SteadyClock::now();
   text.Forward(engine.compute(), embeds.data(), prompt.size(), cache, false, &logits);
-  const double prefill_s = Since(t1);
+  const double prefill_s = SecondsSince(t1);
 
   std::vector<float> emb(dim);
-  auto t2 = std::chrono::steady_clock::now();
+  auto t2 = SteadyClock::now();
   for (int i = 0; i < f.decode_tokens; ++i) {
     const int32_t id = runtime::ArgMax(logits);
     text.Embed(std::span<const int32_t>(&id, 1), emb.data());
     text.Forward(engine.compute(), emb.data(), 1, cache, false, &logits);
   }
-  const double decode_s = Since(t2);
+  const double decode_s = SecondsSince(t2);
 
   // Vision: milliseconds per tile through the SigLIP tower and the connector.
   double vision_ms_per_tile = 0;
@@ -86,24 +83,24 @@ int Bench(const BenchFlags& f) {
     for (float& v : pixels) v = px(rng);
     std::vector<float> features(static_cast<size_t>(vision->tokens_per_tile()) * dim);
     vision->EncodeTile(engine.compute(), pixels.data(), nullptr, features.data());  // warm-up
-    auto t3 = std::chrono::steady_clock::now();
+    auto t3 = SteadyClock::now();
     for (int i = 0; i < f.vision_tiles; ++i) {
       vision->EncodeTile(engine.compute(), pixels.data(), nullptr, features.data());
     }
-    vision_ms_per_tile = Since(t3) * 1000.0 / f.vision_tiles;
+    vision_ms_per_tile = SecondsSince(t3) * 1000.0 / f.vision_tiles;
   }
 
   // Time to first token for one picture: decode + preprocess, vision, prefill of the
   // expanded prompt, first sampled token.
   boost::json::object ttft;
   if (!f.image.empty()) {
-    auto t4 = std::chrono::steady_clock::now();
+    auto t4 = SteadyClock::now();
     auto visual = engine.LoadImage(f.image);
     if (!visual.ok()) {
       PrintError("bench", visual.status().message());
       return 1;
     }
-    const double preprocess_s = Since(t4);
+    const double preprocess_s = SecondsSince(t4);
     boost::json::array messages{boost::json::object{
         {"role", "user"},
         {"content", boost::json::array{
@@ -132,14 +129,14 @@ int Bench(const BenchFlags& f) {
         {"preprocess_seconds", preprocess_s},
         {"vision_seconds", r->vision_seconds},
         {"prefill_seconds", r->prefill_seconds},
-        {"time_to_first_token_seconds", Since(t4)},
+        {"time_to_first_token_seconds", SecondsSince(t4)},
     };
   }
 
   // Video: decode only the sampled frames (seeking), then preprocess them on every core.
   boost::json::object video;
   if (!f.video.empty()) {
-    auto t5 = std::chrono::steady_clock::now();
+    auto t5 = SteadyClock::now();
     auto loaded_video = engine.LoadVideo(f.video);
     if (!loaded_video.ok()) {
       PrintError("bench", loaded_video.status().message());
@@ -149,7 +146,7 @@ int Bench(const BenchFlags& f) {
         {"video", f.video},
         {"duration_seconds", loaded_video->duration},
         {"sampled_frames", loaded_video->frame_indices.size()},
-        {"decode_and_preprocess_seconds", Since(t5)},
+        {"decode_and_preprocess_seconds", SecondsSince(t5)},
     };
   }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "base/time.h"
 #include "cli/commands.h"
 #include "engine/hub/pull.h"
 
@@ -29,10 +30,10 @@ std::string HumanBytes(double bytes) {
 // most every 10 seconds and when a file completes.
 class ProgressBar {
  public:
-  ProgressBar() : tty_(isatty(STDERR_FILENO) == 1), start_(Clock::now()), last_(start_) {}
+  ProgressBar() : tty_(isatty(STDERR_FILENO) == 1), start_(SteadyClock::now()), last_(start_) {}
 
   void Update(const hub::PullProgress& p) {
-    const auto now = Clock::now();
+    const auto now = SteadyClock::now();
     const auto interval = tty_ ? std::chrono::milliseconds(100) : std::chrono::milliseconds(10000);
     if (!p.finished && now - last_ < interval) return;
     last_ = now;
@@ -60,10 +61,9 @@ class ProgressBar {
   }
 
  private:
-  using Clock = std::chrono::steady_clock;
   bool tty_;
-  Clock::time_point start_;
-  Clock::time_point last_;
+  SteadyClock::time_point start_;
+  SteadyClock::time_point last_;
 };
 
 }  // namespace

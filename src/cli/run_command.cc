@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "base/time.h"
 #include "cli/commands.h"
 #include "engine/hub/cache.h"
 #include "engine/media/image.h"
@@ -33,7 +34,7 @@ struct RunFlags {
 };
 
 int Run(const RunFlags& f) {
-  auto t0 = std::chrono::steady_clock::now();
+  auto t0 = SteadyClock::now();
   runtime::EngineOptions eo;
   eo.threads = f.threads;
   // A directory, or a repo id / short name in the Hugging Face cache (pulled with --pull).
@@ -51,8 +52,7 @@ int Run(const RunFlags& f) {
     PrintError("run", engine.status().message());
     return 1;
   }
-  const double load_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double load_s = SecondsSince(t0);
   // Videos and images first, then the question, as in the model card's examples.
   std::vector<runtime::Visual> visuals;
   boost::json::array content;

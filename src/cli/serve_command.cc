@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/env.h"
+#include "base/time.h"
 #include "cli/commands.h"
 #include "engine/hub/cache.h"
 #include "gateway/config/config.h"
@@ -38,8 +40,8 @@ struct ServeFlags {
 constexpr const char* kDefaultLocalModel = "smolvlm2-256m";
 
 bool EnvSet(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' && std::string_view(v) != "0";
+  const std::optional<std::string> v = GetEnv(name);
+  return v && *v != "0";
 }
 
 // Finds (or pulls) the local model. An explicitly named model that cannot be found is an
@@ -113,7 +115,7 @@ void ReloadConfig(const ServeFlags& f, const gw::config::EnvLookup& env,
 }
 
 int Serve(const ServeFlags& f) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = SteadyClock::now();
   // Signals are taken by this thread alone (sigwait), so block them before any thread starts
   // (the engine's thread pool included); threads inherit the mask.
   sigset_t signals;
@@ -215,8 +217,7 @@ int Serve(const ServeFlags& f) {
   }
 
   // 4. Say what is running and how to use it.
-  const double start_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double start_s = SecondsSince(t0);
   const std::string host = so.host.find(':') != std::string::npos ? "[" + so.host + "]" : so.host;
   const std::string url = "http://" + host + ":" + std::to_string(server.port());
   std::fprintf(stderr, "iris serve: listening on %s (%d worker threads, ready in %.2f s)\n",

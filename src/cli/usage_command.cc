@@ -3,15 +3,14 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "base/time.h"
 #include "cli/commands.h"
 #include "gateway/observe/store.h"
 #include "gateway/observe/usage.h"
@@ -21,24 +20,15 @@ namespace {
 
 namespace observe = gateway::observe;
 
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // "24h", "7d", "30m", "all" or a UTC date "YYYY-MM-DD" → unix ms.
 Result<int64_t> ParseSince(const std::string& s, int64_t now_ms) {
   if (s == "all") return int64_t{0};
   if (s.size() == 10 && s[4] == '-' && s[7] == '-') {
-    std::tm tm{};
-    if (std::sscanf(s.c_str(), "%4d-%2d-%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) == 3 &&
-        tm.tm_mon >= 1 && tm.tm_mon <= 12 && tm.tm_mday >= 1 && tm.tm_mday <= 31) {
-      tm.tm_year -= 1900;
-      tm.tm_mon -= 1;
-      return static_cast<int64_t>(timegm(&tm)) * 1000;
-    }
-  } else if (s.size() >= 2 && std::isdigit(static_cast<unsigned char>(s[0]))) {
+    Result<int64_t> date = ParseUtcDate(s);
+    if (!date.ok()) return InvalidArgument("--since " + date.status().message());
+    return *date;
+  }
+  if (s.size() >= 2 && std::isdigit(static_cast<unsigned char>(s[0]))) {
     char unit = s.back();
     std::string digits = s.substr(0, s.size() - 1);
     bool all_digits = !digits.empty();

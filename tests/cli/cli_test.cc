@@ -72,6 +72,21 @@ TEST_F(CliTest, HelpListsSubcommandsAndFlags) {
   }
 }
 
+TEST_F(CliTest, UsageSinceTakesRealDatesOnly) {
+  const std::string env = "IRIS_DATA_DIR=" + dir_.string();  // no request log there yet
+  Outcome leap = Iris("usage --since 2024-02-29", "", env);
+  EXPECT_EQ(leap.code, 0) << leap.err;
+  EXPECT_NE(leap.out.find("no requests recorded since 2024-02-29"), std::string::npos) << leap.out;
+  for (const char* date : {"2024-02-31", "2023-02-29", "2024-13-01", "2024-04-31", "2024-01-00"}) {
+    Outcome o = Iris(std::string("usage --since ") + date, "", env);
+    EXPECT_EQ(o.code, 2) << date;
+    EXPECT_NE(o.err.find(std::string("--since '") + date + "' is not a date"), std::string::npos)
+        << o.err;
+  }
+  Outcome o = Iris("usage --since 2024-02-31", "", env);
+  EXPECT_NE(o.err.find("February 2024 has days 1 to 29"), std::string::npos) << o.err;
+}
+
 TEST_F(CliTest, RunStreamsAnAnswerAndReportsSpeed) {
   Outcome o = Iris("run --model " + Data("smolvlm2/tiny-256m-style") +
                    " --max-tokens 8 --threads 2 'What is the capital of France?'");

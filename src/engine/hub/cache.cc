@@ -5,12 +5,12 @@
 #include "engine/hub/cache.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 
+#include "base/env.h"
 #include "base/json.h"
 #include "base/mapped_file.h"
 
@@ -18,11 +18,6 @@ namespace iris::hub {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? std::string(v) : std::string();
-}
 
 std::string Trim(std::string s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
@@ -116,12 +111,12 @@ Result<RepoSpec> ParseRepoSpec(std::string_view spec) {
 }
 
 std::string DefaultHubCacheDir() {
-  if (std::string v = Env("HF_HUB_CACHE"); !v.empty()) return v;
-  if (std::string v = Env("HF_HOME"); !v.empty()) return (fs::path(v) / "hub").string();
-  if (std::string v = Env("XDG_CACHE_HOME"); !v.empty()) {
-    return (fs::path(v) / "huggingface" / "hub").string();
+  if (auto v = GetEnv("HF_HUB_CACHE")) return *v;
+  if (auto v = GetEnv("HF_HOME")) return (fs::path(*v) / "hub").string();
+  if (auto v = GetEnv("XDG_CACHE_HOME")) {
+    return (fs::path(*v) / "huggingface" / "hub").string();
   }
-  return (fs::path(Env("HOME")) / ".cache" / "huggingface" / "hub").string();
+  return (fs::path(GetEnv("HOME").value_or("")) / ".cache" / "huggingface" / "hub").string();
 }
 
 std::string RepoCacheDir(const std::string& cache_dir, std::string_view repo_id) {

@@ -19,6 +19,7 @@
 #include <set>
 #include <vector>
 
+#include "base/env.h"
 #include "base/json.h"
 #include "base/mapped_file.h"
 #include "engine/hub/cache.h"
@@ -51,11 +52,6 @@ struct FileMeta {
   uint64_t size = 0;
   bool has_size = false;
 };
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? std::string(v) : std::string();
-}
 
 std::string NormalizeEtag(std::string etag) {
   if (etag.rfind("W/", 0) == 0) etag = etag.substr(2);
@@ -449,11 +445,9 @@ class Puller {
 
 Result<PullOptions> PullOptionsFromEnv() {
   PullOptions o;
-  o.endpoint = Env("HF_ENDPOINT");
-  if (o.endpoint.empty()) o.endpoint = "https://huggingface.co";
-  o.token = Env("HF_TOKEN");
-  if (o.token.empty()) o.token = Env("HUGGING_FACE_HUB_TOKEN");
-  const std::string offline = Env("HF_HUB_OFFLINE");
+  o.endpoint = GetEnv("HF_ENDPOINT").value_or("https://huggingface.co");
+  o.token = GetEnv("HF_TOKEN").value_or(GetEnv("HUGGING_FACE_HUB_TOKEN").value_or(""));
+  const std::string offline = GetEnv("HF_HUB_OFFLINE").value_or("");
   o.offline = offline == "1" || offline == "true" || offline == "TRUE" || offline == "yes" ||
               offline == "ON" || offline == "on";
   o.cache_dir = DefaultHubCacheDir();

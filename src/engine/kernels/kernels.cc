@@ -1,6 +1,7 @@
 // Highway implementations of kernels.h, compiled once per SIMD target by foreach_target.
 
-// clang-format off: foreach_target must come first and re-includes this file per target.
+// foreach_target must come first: it re-includes this file once per target.
+// clang-format off
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "engine/kernels/kernels.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -9,12 +10,12 @@
 #include <hwy/contrib/math/math-inl.h>
 // clang-format on
 
+#include "engine/kernels/kernels.h"
+
 #include <cmath>
 #include <cstring>
 #include <type_traits>
 #include <vector>
-
-#include "engine/kernels/kernels.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace iris::kernels {

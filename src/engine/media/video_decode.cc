@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "base/time.h"
 #include "engine/media/video.h"
 
 extern "C" {
@@ -55,8 +56,6 @@ std::string AvError(int err) {
   return buf;
 }
 
-using Clock = std::chrono::steady_clock;
-
 struct FormatCloser {
   void operator()(AVFormatContext* f) const { avformat_close_input(&f); }
 };
@@ -74,8 +73,8 @@ struct SwsCloser {
 };
 
 int InterruptCallback(void* opaque) {
-  const auto* deadline = static_cast<const Clock::time_point*>(opaque);
-  return Clock::now() > *deadline ? 1 : 0;
+  const auto* deadline = static_cast<const SteadyClock::time_point*>(opaque);
+  return SteadyClock::now() > *deadline ? 1 : 0;
 }
 
 int SwsColorspace(AVColorSpace cs) {
@@ -144,7 +143,7 @@ class VideoReader {
  public:
   explicit VideoReader(std::string path) : path_(std::move(path)) {}
 
-  Status Open(Clock::time_point* deadline) {
+  Status Open(SteadyClock::time_point* deadline) {
     AVFormatContext* fmt = avformat_alloc_context();
     if (fmt == nullptr) return ResourceExhausted(path_ + ": cannot allocate a demuxer");
     fmt->interrupt_callback.callback = &InterruptCallback;
@@ -282,7 +281,7 @@ class VideoReader {
     return OkStatus();
   }
 
-  bool TimedOut() const { return deadline_ != nullptr && Clock::now() > *deadline_; }
+  bool TimedOut() const { return deadline_ != nullptr && SteadyClock::now() > *deadline_; }
   Status TimeoutStatus() const {
     return ResourceExhausted(path_ + ": decoding took longer than " +
                              std::to_string(kDecodeTimeLimit.count()) + " s");
@@ -416,7 +415,7 @@ class VideoReader {
   }
 
   std::string path_;
-  Clock::time_point* deadline_ = nullptr;
+  SteadyClock::time_point* deadline_ = nullptr;
   std::unique_ptr<AVFormatContext, FormatCloser> fmt_;
   std::unique_ptr<AVCodecContext, CodecCloser> codec_;
   std::unique_ptr<AVPacket, PacketCloser> packet_;
@@ -439,7 +438,7 @@ Result<SampledVideo> LoadVideo(const std::string& path, const VideoSamplingConfi
   if (config.max_frames <= 0 || !(config.fps > 0.0)) {
     return InvalidArgument("video sampling: fps and max_frames must be positive");
   }
-  Clock::time_point deadline = Clock::now() + kDecodeTimeLimit;
+  SteadyClock::time_point deadline = SteadyClock::now() + kDecodeTimeLimit;
   SampledVideo out;
   {
     VideoReader reader(path);

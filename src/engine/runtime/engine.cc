@@ -4,16 +4,13 @@
 #include <filesystem>
 
 #include "base/json.h"
+#include "base/time.h"
 
 namespace iris::runtime {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
 namespace {
-
-double SecondsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // eos ids from generation_config.json (an int or a list), falling back to the tokenizer's
 // <end_of_utterance>.
@@ -262,7 +259,7 @@ Result<GenerateResult> Engine::Generate(std::span<const int32_t> prompt,
   const size_t dim = static_cast<size_t>(text_->model_dim());
   std::vector<float> embeds(prompt.size() * dim);
   text_->Embed(prompt, embeds.data());
-  auto tv = std::chrono::steady_clock::now();
+  auto tv = SteadyClock::now();
   std::vector<float> features;  // [tiles * tokens_per_tile, dim]
   if (!visuals.empty()) {
     if (!vision_) return FailedPrecondition("this model has no vision tower");
@@ -291,7 +288,7 @@ Result<GenerateResult> Engine::Generate(std::span<const int32_t> prompt,
       model::MergeImageFeatures(prompt, config_.image_token_id, features, dim, embeds.data()));
   result.vision_seconds = SecondsSince(tv);
   std::vector<float> logits;
-  auto t0 = std::chrono::steady_clock::now();
+  auto t0 = SteadyClock::now();
   text_->Forward(ctx_, embeds.data(), prompt.size(), cache, /*all_logits=*/false, &logits);
   result.prefill_seconds = SecondsSince(t0);
 
@@ -311,7 +308,7 @@ Result<GenerateResult> Engine::Generate(std::span<const int32_t> prompt,
     }
   };
   result.finish_reason = "length";
-  auto t1 = std::chrono::steady_clock::now();
+  auto t1 = SteadyClock::now();
   std::vector<float> next(text_->model_dim());
   for (size_t step = 0; step < budget && !cancelled; ++step) {
     const int32_t id = sampler.Sample(logits, history);

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/env.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace {
@@ -44,10 +45,9 @@ std::array<bool, 256> KnownBytes(const iris::tokenizer::Tokenizer& tokenizer) {
 
 const iris::tokenizer::Tokenizer& TheTokenizer() {
   static const iris::tokenizer::Tokenizer* const kTokenizer = [] {
-    const char* env = std::getenv("IRIS_TOKENIZER_JSON");
-    const std::string path = env != nullptr && *env != '\0'
-                                 ? std::string(env)
-                                 : std::string(IRIS_TEST_DATA_DIR) + "/tokenizer/tokenizer.json";
+    const std::string path =
+        iris::GetEnv("IRIS_TOKENIZER_JSON")
+            .value_or(std::string(IRIS_TEST_DATA_DIR) + "/tokenizer/tokenizer.json");
     auto t = iris::tokenizer::Tokenizer::FromFile(path);
     if (!t.ok()) {
       fprintf(stderr, "tokenizer_fuzz: %s\n", t.status().ToString().c_str());

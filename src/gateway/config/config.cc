@@ -9,7 +9,6 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <cstdlib>
 #include <fstream>
 #include <initializer_list>
 #include <set>
@@ -17,6 +16,8 @@
 #include <thread>
 #include <type_traits>
 #include <utility>
+
+#include "base/env.h"
 
 namespace iris::gateway::config {
 namespace {
@@ -824,11 +825,7 @@ int HardwareThreads() { return std::max(1u, std::thread::hardware_concurrency())
 // ---------------------------------------------------------------------------------------------
 
 EnvLookup ProcessEnvironment() {
-  return [](std::string_view name) -> std::optional<std::string> {
-    const char* v = std::getenv(std::string(name).c_str());
-    if (v == nullptr) return std::nullopt;
-    return std::string(v);
-  };
+  return [](std::string_view name) { return GetEnv(name); };
 }
 
 std::string_view StrategyName(Strategy strategy) {

@@ -4,10 +4,11 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <chrono>
 #include <functional>
 #include <memory>
 #include <utility>
+
+#include "base/time.h"
 
 namespace iris::gateway::http {
 
@@ -18,8 +19,6 @@ namespace iris::gateway::http {
 // LazyDeadline (with its owner) is always safe. Not thread-safe: one executor thread.
 class LazyDeadline {
  public:
-  using Clock = std::chrono::steady_clock;
-
   LazyDeadline(const boost::asio::any_io_executor& executor, std::function<void()> on_expire)
       : timer_(executor), state_(std::make_shared<State>()) {
     state_->on_expire = std::move(on_expire);
@@ -27,7 +26,7 @@ class LazyDeadline {
   LazyDeadline(const LazyDeadline&) = delete;
   LazyDeadline& operator=(const LazyDeadline&) = delete;
 
-  void Arm(Clock::time_point when) {
+  void Arm(SteadyClock::time_point when) {
     state_->armed = true;
     state_->deadline = when;
     if (!state_->waiting || when < timer_.expiry()) Wait(when);
@@ -46,13 +45,13 @@ class LazyDeadline {
  private:
   struct State {
     std::function<void()> on_expire;
-    Clock::time_point deadline;
+    SteadyClock::time_point deadline;
     bool armed = false;    // a deadline applies to the current operation
     bool waiting = false;  // a timer wait is pending
     uint64_t generation = 0;
   };
 
-  void Wait(Clock::time_point when) {
+  void Wait(SteadyClock::time_point when) {
     state_->waiting = true;
     ++state_->generation;
     timer_.expires_at(when);
@@ -62,7 +61,7 @@ class LazyDeadline {
       if (ec || !state || generation != state->generation) return;
       state->waiting = false;
       if (!state->armed) return;
-      if (Clock::now() < state->deadline) {
+      if (SteadyClock::now() < state->deadline) {
         Wait(state->deadline);  // `this` is alive: `state` is, and it dies with this object
         return;
       }

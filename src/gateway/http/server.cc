@@ -31,6 +31,7 @@
 #include <tuple>
 
 #include "base/check.h"
+#include "base/time.h"
 #include "gateway/http/lazy_deadline.h"
 
 namespace iris::gateway::http {
@@ -39,7 +40,6 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -52,9 +52,7 @@ void Log(const std::string& message) { std::fprintf(stderr, "iris http: %s\n", m
 void LogRateLimited(const std::string& message) {
   static std::atomic<int64_t> last_ms{0};
   static std::atomic<int64_t> suppressed{0};
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::steady_clock::now().time_since_epoch())
-                          .count();
+  const int64_t now = SteadyNowMs();
   int64_t last = last_ms.load(std::memory_order_relaxed);
   if (now - last < 1000 || !last_ms.compare_exchange_strong(last, now)) {
     suppressed.fetch_add(1, std::memory_order_relaxed);
@@ -144,11 +142,11 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
   // The deadline of the current read or write (lazy_deadline.h): on expiry it cancels the
   // socket's pending operations.
-  void ArmAt(Clock::time_point when) {
+  void ArmAt(SteadyClock::time_point when) {
     timed_out = false;
     deadline.Arm(when);
   }
-  void ArmFor(std::chrono::milliseconds d) { ArmAt(Clock::now() + d); }
+  void ArmFor(std::chrono::milliseconds d) { ArmAt(SteadyClock::now() + d); }
   void Disarm() { deadline.Disarm(); }
   void StopTimer() { deadline.Stop(); }
 
@@ -277,7 +275,7 @@ asio::awaitable<void> Connection::Serve() {
   for (;;) {
     // Wait for the request to start: quietly closed on the keep-alive idle timeout, 408 when
     // a fresh connection never sends a head.
-    Clock::time_point head_deadline = Clock::now() + opts.header_timeout;
+    SteadyClock::time_point head_deadline = SteadyClock::now() + opts.header_timeout;
     if (buffer.size() == 0) {
       error_code aec;
       if (server->shutting_down_ && socket.available(aec) == 0) co_return;
@@ -302,7 +300,7 @@ asio::awaitable<void> Connection::Serve() {
           co_await SendErrorAndClose(408, "timed out waiting for the request");
         co_return;
       }
-      if (!first) head_deadline = Clock::now() + opts.header_timeout;
+      if (!first) head_deadline = SteadyClock::now() + opts.header_timeout;
     }
     first = false;
 

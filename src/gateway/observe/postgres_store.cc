@@ -3,7 +3,6 @@
 // the next statement so that a database restart costs one failed batch, not the process.
 #include <libpq-fe.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -12,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/time.h"
 #include "gateway/observe/store.h"
 
 namespace iris::gateway::observe {
@@ -73,12 +73,6 @@ std::optional<double> GetOptDouble(PGresult* r, int row, int col) {
 }
 std::optional<double> Ttft(double ttft_ms) {
   return ttft_ms >= 0 ? std::optional<double>(ttft_ms) : std::nullopt;
-}
-
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 // The conninfo without a password, for messages.

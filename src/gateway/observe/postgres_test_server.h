@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/env.h"
 #include "base/status.h"
 
 namespace iris::gateway::observe::testing {
@@ -76,9 +77,7 @@ class PostgresTestServer {
   PostgresTestServer() { status_ = Start(); }
 
   static std::string FindBinDir() {
-    if (const char* env = std::getenv("IRIS_PG_BIN"); env != nullptr && *env != '\0') {
-      return env;
-    }
+    if (auto env = GetEnv("IRIS_PG_BIN")) return *env;
     std::string best;
     int best_version = 0;
     std::error_code ec;

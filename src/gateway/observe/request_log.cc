@@ -6,16 +6,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/time.h"
+
 namespace iris::gateway::observe {
-namespace {
-
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 Result<std::unique_ptr<RequestLog>> RequestLog::Open(const std::string& store,
                                                      RequestLogOptions options) {
@@ -154,7 +147,7 @@ void RequestLog::WriteBatch(const std::vector<RequestSummary>& batch) {
     write_errors_.fetch_add(1, std::memory_order_relaxed);
   }
   lost_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
-  const int64_t now = SteadyMs();
+  const int64_t now = SteadyNowMs();
   if (last_error_log_ms_ == 0 || now - last_error_log_ms_ >= 60000) {
     last_error_log_ms_ = now;
     std::fprintf(stderr, "iris: request log: %zu records not written: %s\n", batch.size(),

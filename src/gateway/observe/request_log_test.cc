@@ -109,7 +109,12 @@ TEST_P(RequestLogTest, AFullQueueDropsWithoutBlocking) {
     worst_us = std::max(worst_us, us);
     EXPECT_FALSE(ok);
   }
+  // ThreadSanitizer instruments every atomic and lock on this path: about ten times slower.
+#if defined(__SANITIZE_THREAD__)
+  EXPECT_LT(worst_us, 10000.0);
+#else
   EXPECT_LT(worst_us, 1000.0);
+#endif
   RequestLogStats s = (*log)->stats();
   EXPECT_EQ(s.dropped, 50);
   EXPECT_EQ(s.queued, 10);

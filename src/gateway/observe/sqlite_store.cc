@@ -3,21 +3,15 @@
 // corrupt the file), prepared statements reused across batches.
 #include <sqlite3.h>
 
-#include <chrono>
 #include <filesystem>
 #include <string>
 #include <system_error>
 
+#include "base/time.h"
 #include "gateway/observe/store.h"
 
 namespace iris::gateway::observe {
 namespace {
-
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Owns one prepared statement.
 class Stmt {

@@ -2,8 +2,9 @@
 // sqlite_store.cc and postgres_store.cc.
 #include "gateway/observe/store.h"
 
-#include <cstdlib>
 #include <string>
+
+#include "base/env.h"
 
 namespace iris::gateway::observe {
 
@@ -77,14 +78,9 @@ StoreSpec ParseStoreSpec(const std::string& store) {
 }
 
 std::string DefaultStorePath() {
-  auto env = [](const char* name) -> std::string {
-    const char* v = std::getenv(name);
-    return v != nullptr ? std::string(v) : std::string();
-  };
-  if (std::string dir = env("IRIS_DATA_DIR"); !dir.empty()) return dir + "/iris.db";
-  if (std::string dir = env("XDG_DATA_HOME"); !dir.empty()) return dir + "/iris/iris.db";
-  std::string path = env("HOME");
-  if (path.empty()) path.push_back('.');
+  if (auto dir = GetEnv("IRIS_DATA_DIR")) return *dir + "/iris.db";
+  if (auto dir = GetEnv("XDG_DATA_HOME")) return *dir + "/iris/iris.db";
+  std::string path = GetEnv("HOME").value_or(".");
   path.append("/.local/share/iris/iris.db");
   return path;
 }

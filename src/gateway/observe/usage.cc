@@ -3,22 +3,16 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <chrono>
 #include <cmath>
 #include <ctime>
 #include <map>
 #include <optional>
 
 #include "base/json.h"
+#include "base/time.h"
 
 namespace iris::gateway::observe {
 namespace {
-
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Accumulates one group; percentiles come from the kept samples at the end.
 struct Acc {

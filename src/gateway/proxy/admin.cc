@@ -3,8 +3,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/url/params_view.hpp>
-#include <boost/url/parse_query.hpp>
 #include <charconv>
 
 #include "gateway/api/anthropic.h"
@@ -12,7 +10,7 @@
 #include "gateway/api/openai.h"
 #include "gateway/providers/local/local_provider.h"
 #include "gateway/proxy/call.h"
-#include "gateway/proxy/request_id.h"
+#include "net/url.h"
 
 namespace iris::gateway::proxy {
 
@@ -21,21 +19,8 @@ using asio::awaitable;
 using asio::use_awaitable;
 
 namespace {
-// The decoded value of `key` in a query string ("a=1&b=%2F+x", Boost.URL's decoding, '+' as a
-// space); "" when absent. A query that is not valid RFC 3986 is the caller's error.
-Result<std::string> QueryParam(std::string_view query, std::string_view key) {
-  auto parsed = boost::urls::parse_query(query);
-  if (!parsed) return InvalidArgument("the query string is not valid (bad percent-encoding?)");
-  boost::urls::encoding_opts opt;
-  opt.space_as_plus = true;
-  const boost::urls::params_view params(*parsed, opt);
-  auto it = params.find(key);
-  if (it == params.end()) return std::string();
-  return std::string((*it).value);
-}
-
 Result<int64_t> IntParam(std::string_view query, std::string_view key, int64_t fallback) {
-  IRIS_ASSIGN_OR_RETURN(std::string v, QueryParam(query, key));
+  IRIS_ASSIGN_OR_RETURN(std::string v, net::QueryParam(query, key));
   if (v.empty()) return fallback;
   int64_t out = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
@@ -62,8 +47,8 @@ Result<std::string> ApiQuery(observe::RequestLog& log, bool usage, const std::st
   IRIS_ASSIGN_OR_RETURN(q.before_unix_ms, IntParam(query, "before", 0));
   IRIS_ASSIGN_OR_RETURN(int64_t status, IntParam(query, "status", 0));
   q.http_status = static_cast<int>(status);
-  IRIS_ASSIGN_OR_RETURN(q.provider, QueryParam(query, "provider"));
-  IRIS_ASSIGN_OR_RETURN(q.model, QueryParam(query, "model"));
+  IRIS_ASSIGN_OR_RETURN(q.provider, net::QueryParam(query, "provider"));
+  IRIS_ASSIGN_OR_RETURN(q.model, net::QueryParam(query, "model"));
   IRIS_ASSIGN_OR_RETURN(observe::RequestsPage page, log.Requests(q));
   return observe::RequestsJson(page);
 }

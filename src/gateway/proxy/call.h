@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/time.h"
 #include "gateway/api/chat.h"
 #include "gateway/proxy/encoder.h"
 #include "gateway/proxy/gateway.h"
@@ -27,7 +28,7 @@
 
 namespace iris::gateway::proxy {
 
-using Clock = std::chrono::steady_clock;
+using Clock = SteadyClock;
 
 class Call {
  public:

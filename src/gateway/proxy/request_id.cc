@@ -1,15 +1,10 @@
 #include "gateway/proxy/request_id.h"
 
-#include <chrono>
 #include <random>
 
-namespace iris::gateway::proxy {
+#include "base/time.h"
 
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+namespace iris::gateway::proxy {
 
 std::string NewRequestId() {
   static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";

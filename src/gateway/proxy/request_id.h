@@ -1,4 +1,4 @@
-// Request ids and the wall clock they carry.
+// Request ids.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +10,5 @@ namespace iris::gateway::proxy {
 // sort by time and never repeat, however long the process runs (the request log's primary
 // key relies on it).
 std::string NewRequestId();
-
-int64_t NowUnixMs();
 
 }  // namespace iris::gateway::proxy

@@ -5,10 +5,6 @@
 
 namespace iris::gateway::routing {
 
-Clock SteadyClock() {
-  return [] { return std::chrono::steady_clock::now(); };
-}
-
 std::string_view BreakerStateName(BreakerState state) {
   switch (state) {
     case BreakerState::kClosed:

@@ -12,14 +12,13 @@
 #include <string>
 #include <string_view>
 
+#include "base/time.h"
 #include "gateway/config/config.h"
 
 namespace iris::gateway::routing {
 
-using TimePoint = std::chrono::steady_clock::time_point;
-// The proxy reads time through this so tests can substitute a fake.
-using Clock = std::function<TimePoint()>;
-Clock SteadyClock();
+// Callers pass the time in, so tests step it by hand.
+using TimePoint = SteadyClock::time_point;
 
 enum class BreakerState { kClosed, kOpen, kHalfOpen };
 std::string_view BreakerStateName(BreakerState state);

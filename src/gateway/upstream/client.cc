@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <optional>
 
+#include "base/time.h"
 #include "gateway/http/lazy_deadline.h"
 #include "net/tls.h"
 #include "net/tunnel.h"
@@ -31,7 +32,6 @@ namespace bhttp = boost::beast::http;
 namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
-using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 namespace {
@@ -86,10 +86,10 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
   // Arms the deadline `stage` from now, capped by `total` (lazy_deadline.h); the message is
   // the error an expiry produces.
-  void Arm(milliseconds stage, Clock::time_point total, std::string stage_message,
+  void Arm(milliseconds stage, SteadyClock::time_point total, std::string stage_message,
            std::string total_message) {
     timed_out = false;
-    Clock::time_point when = Clock::now() + stage;
+    SteadyClock::time_point when = SteadyClock::now() + stage;
     if (when >= total) {
       when = total;
       timeout_message = std::move(total_message);
@@ -140,7 +140,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
   beast::flat_buffer buffer;          // bytes read but not parsed yet
   std::string key;                    // pool key
   std::string peer;                   // "host:port" for messages
-  Clock::time_point idle_since;
+  SteadyClock::time_point idle_since;
   bool timed_out = false;
   std::string timeout_message;
   bool interrupted_by_cancel = false;
@@ -163,7 +163,7 @@ struct Client::Impl {
     auto it = idle.find(key);
     if (it == idle.end()) return nullptr;
     auto& conns = it->second;
-    Clock::time_point oldest = Clock::now() - options.idle_keepalive;
+    SteadyClock::time_point oldest = SteadyClock::now() - options.idle_keepalive;
     while (!conns.empty()) {
       std::shared_ptr<internal::Connection> conn = std::move(conns.back());
       conns.pop_back();
@@ -186,7 +186,7 @@ struct Client::Impl {
 
   void Release(std::shared_ptr<internal::Connection> conn) {
     conn->StopTimer();  // an idle pooled connection keeps no wait pending
-    conn->idle_since = Clock::now();
+    conn->idle_since = SteadyClock::now();
     auto& conns = idle[conn->key];
     conns.push_back(std::move(conn));
     if (conns.size() > options.max_idle_per_host) {
@@ -197,7 +197,7 @@ struct Client::Impl {
 
   asio::awaitable<Result<std::shared_ptr<internal::Connection>>> Connect(
       const Url& url, const Url* proxy, const std::string& key, const Deadlines& deadlines,
-      Clock::time_point total, CancelToken* cancel, Stats& stats);
+      SteadyClock::time_point total, CancelToken* cancel, Stats& stats);
 
   asio::io_context& ioc;
   ClientOptions options;
@@ -215,7 +215,7 @@ struct ExchangeState {
   Headers headers;
   int status = 0;
   Deadlines deadlines;
-  Clock::time_point total;
+  SteadyClock::time_point total;
   CancelToken* cancel = nullptr;
   CancelToken::Registration registration;
   bool done = false;
@@ -243,7 +243,7 @@ struct ExchangeState {
     if (cancel != nullptr && cancel->cancelled()) {
       return Status(ErrorCode::kUnavailable, "cancelled: request to " + conn->peer);
     }
-    if (Clock::now() >= total) return Status(ErrorCode::kDeadlineExceeded, TotalMessage());
+    if (SteadyClock::now() >= total) return Status(ErrorCode::kDeadlineExceeded, TotalMessage());
     return std::nullopt;
   }
 
@@ -410,7 +410,7 @@ asio::awaitable<Result<std::string>> ExchangeState::ReadSome() {
 
 asio::awaitable<Result<std::shared_ptr<internal::Connection>>> Client::Impl::Connect(
     const Url& url, const Url* proxy, const std::string& key, const Deadlines& deadlines,
-    Clock::time_point total, CancelToken* cancel, Stats& stats) {
+    SteadyClock::time_point total, CancelToken* cancel, Stats& stats) {
   using Conn = internal::Connection;
   auto conn = std::make_shared<Conn>(ioc.get_executor());
   conn->key = key;
@@ -577,7 +577,7 @@ asio::awaitable<Result<Exchange>> Client::Start(const OutboundRequest& request,
   if (!parsed.ok()) co_return parsed.status();
   const Url& url = *parsed;
   if (Status wire = CheckWire(request, url); !wire.ok()) co_return wire;
-  Clock::time_point total = Clock::now() + deadlines.total;
+  SteadyClock::time_point total = SteadyClock::now() + deadlines.total;
   const Url* proxy = impl_->options.proxy.ProxyFor(url.scheme, url.host);
   std::string key = (proxy != nullptr && url.scheme == "http")
                         ? "proxy://" + net::HostPort(proxy->host, proxy->port)

@@ -2,10 +2,10 @@
 #include "gateway/providers/local/local_provider.h"
 
 #include <boost/json.hpp>
-#include <chrono>
 #include <span>
 
 #include "base/base64.h"
+#include "base/time.h"
 #include "engine/media/image.h"
 #include "engine/runtime/engine.h"
 
@@ -187,9 +187,7 @@ Status LocalProvider::Run(Job& job) {
   StreamEvent start;
   start.type = StreamEvent::Type::kStart;
   start.model = options_.model_name;
-  start.created = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+  start.created = NowUnixMs() / 1000;
   if (!job.sink.on_event(start)) return OkStatus();
   bool cancelled = false;
   auto result = engine_->Generate(

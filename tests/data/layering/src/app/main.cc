@@ -1,0 +1,4 @@
+#include "app.h"
+#include "low/low.h"
+
+int main() { return High() + Low(); }

@@ -1,0 +1,2 @@
+#pragma once
+#include "high/high.h"  // BAD: a header includes a module above its own

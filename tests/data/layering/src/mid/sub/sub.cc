@@ -1,0 +1,3 @@
+#include "mid/sub/sub.h"
+
+int Sub() { return Low() + 2; }
