@@ -109,6 +109,9 @@ std::string ErrorBody(std::string_view message, std::string_view type) {
   return out;
 }
 
+// How long a request is handled before the server starts watching for its client to leave.
+constexpr std::chrono::milliseconds kWatchAfter{10};
+
 struct Server::Worker {
   // Declared before ioc: connections destroyed with the io_context's pending handlers still
   // unlink themselves from this list.
@@ -128,10 +131,17 @@ namespace internal {
 // handlers can outlive the serving coroutine.
 struct Connection : std::enable_shared_from_this<Connection> {
   Connection(Server* s, Server::Worker* w, tcp::socket sock)
-      : server(s), worker(w), socket(std::move(sock)), deadline(socket.get_executor(), [this] {
-          timed_out = true;
-          error_code ignored;
-          socket.cancel(ignored);
+      : server(s),
+        worker(w),
+        socket(std::move(sock)),
+        deadline(socket.get_executor(),
+                 [this] {
+                   timed_out = true;
+                   error_code ignored;
+                   socket.cancel(ignored);
+                 }),
+        watch_after(socket.get_executor(), [this] {
+          if (writer != nullptr && !watching && !gone) StartWatch();
         }) {
     error_code ec;
     auto ep = socket.remote_endpoint(ec);
@@ -246,6 +256,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
       Log("connection " + remote + " failed: unknown exception");
     }
     StopTimer();
+    watch_after.Stop();
     StopWatch();
     CloseSocket();
   }
@@ -256,6 +267,9 @@ struct Connection : std::enable_shared_from_this<Connection> {
   Server::Worker* worker;
   tcp::socket socket;
   LazyDeadline deadline;
+  // Starts the disconnect watch once a request has been handled for kWatchAfter: most
+  // answers are out before then, and a watch costs a system call to start.
+  LazyDeadline watch_after;
   beast::flat_buffer buffer;
   std::string remote;
   bool timed_out = false;
@@ -385,7 +399,7 @@ asio::awaitable<void> Connection::Serve() {
     writer = &response;
     ++server->requests_in_flight_;
     ++server->requests_total_;
-    StartWatch();
+    watch_after.Arm(SteadyClock::now() + kWatchAfter);
     bool threw = false;
     try {
       co_await server->handler_(request, response);
@@ -396,6 +410,7 @@ asio::awaitable<void> Connection::Serve() {
       threw = true;
       Log("handler for " + request.method + " " + request.path + " threw a non-exception");
     }
+    watch_after.Disarm();
     StopWatch();
     --server->requests_in_flight_;
     if (gone) {

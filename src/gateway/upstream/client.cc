@@ -38,6 +38,8 @@ namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::string_view kCancelledPrefix = "cancelled";
+// An idle pooled connection released this recently is reused without checking it is open.
+constexpr std::chrono::milliseconds kTrustedIdle{250};
 
 }  // namespace
 
@@ -171,13 +173,17 @@ struct Client::Impl {
         conn->Close();
         continue;
       }
-      // A closed (or, for plain HTTP, chattering) idle connection is useless.
-      char byte;
-      ssize_t n = ::recv(conn->lowest().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-      bool alive = (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) || (n > 0 && conn->tls);
-      if (!alive) {
-        conn->Close();
-        continue;
+      // A closed (or, for plain HTTP, chattering) idle connection is useless. One released
+      // moments ago is trusted without the system call: servers close idle connections after
+      // seconds, and a stale one is detected and retried once anyway (Start).
+      if (conn->idle_since < SteadyClock::now() - kTrustedIdle) {
+        char byte;
+        ssize_t n = ::recv(conn->lowest().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        bool alive = (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) || (n > 0 && conn->tls);
+        if (!alive) {
+          conn->Close();
+          continue;
+        }
       }
       return conn;
     }
