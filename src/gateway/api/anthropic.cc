@@ -4,97 +4,38 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <cmath>
 #include <map>
 #include <utility>
 
 #include "base/json.h"
 #include "gateway/api/errors.h"
+#include "gateway/api/json_fields.h"
 
 namespace iris::gateway::api {
 namespace {
 
 namespace json = boost::json;
 
-Status FieldError(std::string_view path, std::string_view what) {
-  return InvalidArgument(std::string(path) + ": " + std::string(what));
-}
-
-std::string Path(std::string_view base, std::string_view field) {
-  if (base.empty()) return std::string(field);
-  return std::string(base) + "." + std::string(field);
-}
-std::string Path(std::string_view base, size_t index) {
-  return std::string(base) + "." + std::to_string(index);
-}
-
-Result<std::string> GetString(const json::value& v, std::string_view path) {
-  if (!v.is_string()) return FieldError(path, "must be a string");
-  return std::string(v.get_string());
-}
-
-Result<double> GetNumber(const json::value& v, std::string_view path) {
-  if (v.is_double()) return v.get_double();
-  if (v.is_int64()) return static_cast<double>(v.get_int64());
-  if (v.is_uint64()) return static_cast<double>(v.get_uint64());
-  return FieldError(path, "must be a number");
-}
-
-Result<int64_t> GetInt(const json::value& v, std::string_view path) {
-  if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64() && v.get_uint64() <= static_cast<uint64_t>(INT64_MAX)) {
-    return static_cast<int64_t>(v.get_uint64());
-  }
-  if (v.is_double() && std::trunc(v.get_double()) == v.get_double() &&
-      std::fabs(v.get_double()) < 9e15) {
-    return static_cast<int64_t>(v.get_double());
-  }
-  return FieldError(path, "must be an integer");
-}
-
-Result<bool> GetBool(const json::value& v, std::string_view path) {
-  if (!v.is_bool()) return FieldError(path, "must be a boolean");
-  return v.get_bool();
-}
-
-// The field when present and not null.
-const json::value* Find(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return (v == nullptr || v->is_null()) ? nullptr : v;
-}
-
-Result<const json::object*> GetObject(const json::value& v, std::string_view path) {
-  if (!v.is_object()) return FieldError(path, "must be an object");
-  return &v.get_object();
-}
-
-Result<std::string> RequiredString(const json::object& o, std::string_view key,
-                                   std::string_view base) {
-  const json::value* v = Find(o, key);
-  if (v == nullptr) return FieldError(Path(base, key), "field required");
-  return GetString(*v, Path(base, key));
-}
-
 Result<ContentPart> ParseImage(const json::object& block, const std::string& path) {
-  const json::value* src = Find(block, "source");
-  if (src == nullptr) return FieldError(Path(path, "source"), "field required");
-  IRIS_ASSIGN_OR_RETURN(const json::object* source, GetObject(*src, Path(path, "source")));
-  std::string spath = Path(path, "source");
+  std::string spath = MemberPath(path, "source");
+  IRIS_ASSIGN_OR_RETURN(const json::object* source, RequiredObject(block, "source", path));
   IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*source, "type", spath));
   ContentPart part;
   part.type = ContentPart::Type::kImage;
   if (type == "base64") {
     IRIS_ASSIGN_OR_RETURN(part.media_type, RequiredString(*source, "media_type", spath));
     IRIS_ASSIGN_OR_RETURN(part.data_base64, RequiredString(*source, "data", spath));
-    if (part.data_base64.empty()) return FieldError(Path(spath, "data"), "must not be empty");
+    if (part.data_base64.empty()) {
+      return FieldError(MemberPath(spath, "data"), "must not be empty");
+    }
   } else if (type == "url") {
     IRIS_ASSIGN_OR_RETURN(part.url, RequiredString(*source, "url", spath));
     if (part.url.rfind("https://", 0) != 0 && part.url.rfind("http://", 0) != 0) {
-      return FieldError(Path(spath, "url"), "must be an http(s) URL");
+      return FieldError(MemberPath(spath, "url"), "expected an http(s) URL");
     }
   } else {
-    return FieldError(Path(spath, "type"),
-                      "'" + type + "' is not supported (use \"base64\" or \"url\")");
+    return FieldError(MemberPath(spath, "type"),
+                      Quote(type) + " is not supported (use \"base64\" or \"url\")");
   }
   return part;
 }
@@ -107,11 +48,11 @@ Result<std::vector<ContentPart>> ParseToolResultContent(const json::value& v,
     parts.push_back(ContentPart::Text(std::string(v.get_string())));
     return parts;
   }
-  if (!v.is_array()) return FieldError(path, "must be a string or an array of content blocks");
+  if (!v.is_array()) return TypeError(path, "a string or an array of content blocks", v);
   const json::array& blocks = v.get_array();
   for (size_t i = 0; i < blocks.size(); ++i) {
-    std::string bpath = Path(path, i);
-    IRIS_ASSIGN_OR_RETURN(const json::object* block, GetObject(blocks[i], bpath));
+    std::string bpath = ElementPath(path, i);
+    IRIS_ASSIGN_OR_RETURN(const json::object* block, AsObject(blocks[i], bpath));
     IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*block, "type", bpath));
     if (type == "text") {
       IRIS_ASSIGN_OR_RETURN(std::string text, RequiredString(*block, "text", bpath));
@@ -120,8 +61,8 @@ Result<std::vector<ContentPart>> ParseToolResultContent(const json::value& v,
       IRIS_ASSIGN_OR_RETURN(ContentPart part, ParseImage(*block, bpath));
       parts.push_back(std::move(part));
     } else {
-      return FieldError(Path(bpath, "type"),
-                        "'" + type + "' is not supported in a tool_result (text or image)");
+      return FieldError(MemberPath(bpath, "type"),
+                        Quote(type) + " is not supported in a tool_result (text or image)");
     }
   }
   return parts;
@@ -129,16 +70,16 @@ Result<std::vector<ContentPart>> ParseToolResultContent(const json::value& v,
 
 // Appends the messages one Anthropic turn becomes.
 Status ParseTurn(const json::value& turn_value, size_t index, std::vector<Message>& out) {
-  std::string path = Path("messages", index);
-  IRIS_ASSIGN_OR_RETURN(const json::object* turn, GetObject(turn_value, path));
+  std::string path = ElementPath("messages", index);
+  IRIS_ASSIGN_OR_RETURN(const json::object* turn, AsObject(turn_value, path));
   IRIS_ASSIGN_OR_RETURN(std::string role, RequiredString(*turn, "role", path));
   bool is_user = role == "user";
   if (!is_user && role != "assistant") {
-    return FieldError(Path(path, "role"), "must be \"user\" or \"assistant\", got '" + role + "'");
+    return FieldError(MemberPath(path, "role"),
+                      "expected \"user\" or \"assistant\", got " + Quote(role));
   }
-  const json::value* content = Find(*turn, "content");
-  std::string cpath = Path(path, "content");
-  if (content == nullptr) return FieldError(cpath, "field required");
+  std::string cpath = MemberPath(path, "content");
+  IRIS_ASSIGN_OR_RETURN(const json::value* content, RequireField(*turn, "content", path));
 
   Message current;
   current.role = is_user ? Role::kUser : Role::kAssistant;
@@ -147,7 +88,9 @@ Status ParseTurn(const json::value& turn_value, size_t index, std::vector<Messag
     out.push_back(std::move(current));
     return OkStatus();
   }
-  if (!content->is_array()) return FieldError(cpath, "must be a string or an array of blocks");
+  if (!content->is_array()) {
+    return TypeError(cpath, "a string or an array of content blocks", *content);
+  }
 
   // A user turn interleaves kTool messages (one per tool_result) with kUser messages
   // holding the runs of other blocks between them, preserving the order.
@@ -160,45 +103,48 @@ Status ParseTurn(const json::value& turn_value, size_t index, std::vector<Messag
   };
   const json::array& blocks = content->get_array();
   for (size_t i = 0; i < blocks.size(); ++i) {
-    std::string bpath = Path(cpath, i);
-    IRIS_ASSIGN_OR_RETURN(const json::object* block, GetObject(blocks[i], bpath));
+    std::string bpath = ElementPath(cpath, i);
+    IRIS_ASSIGN_OR_RETURN(const json::object* block, AsObject(blocks[i], bpath));
     IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*block, "type", bpath));
     if (type == "text") {
       IRIS_ASSIGN_OR_RETURN(std::string text, RequiredString(*block, "text", bpath));
       current.content.push_back(ContentPart::Text(std::move(text)));
     } else if (type == "image") {
-      if (!is_user) return FieldError(Path(bpath, "type"), "image blocks belong in user turns");
+      if (!is_user) {
+        return FieldError(MemberPath(bpath, "type"), "image blocks belong in user turns");
+      }
       IRIS_ASSIGN_OR_RETURN(ContentPart part, ParseImage(*block, bpath));
       current.content.push_back(std::move(part));
     } else if (type == "tool_use") {
-      if (is_user) return FieldError(Path(bpath, "type"), "tool_use belongs in assistant turns");
+      if (is_user) {
+        return FieldError(MemberPath(bpath, "type"), "tool_use belongs in assistant turns");
+      }
       ToolCall call;
       IRIS_ASSIGN_OR_RETURN(call.id, RequiredString(*block, "id", bpath));
       IRIS_ASSIGN_OR_RETURN(call.name, RequiredString(*block, "name", bpath));
-      const json::value* input = Find(*block, "input");
-      if (input == nullptr) return FieldError(Path(bpath, "input"), "field required");
-      if (!input->is_object()) return FieldError(Path(bpath, "input"), "must be an object");
+      IRIS_ASSIGN_OR_RETURN(const json::object* input, RequiredObject(*block, "input", bpath));
       call.arguments = SerializeJson(*input);
       current.tool_calls.push_back(std::move(call));
     } else if (type == "tool_result") {
       if (!is_user) {
-        return FieldError(Path(bpath, "type"), "tool_result belongs in user turns");
+        return FieldError(MemberPath(bpath, "type"), "tool_result belongs in user turns");
       }
       flush();
       Message tool;
       tool.role = Role::kTool;
       IRIS_ASSIGN_OR_RETURN(tool.tool_call_id, RequiredString(*block, "tool_use_id", bpath));
-      if (const json::value* c = Find(*block, "content")) {
-        IRIS_ASSIGN_OR_RETURN(tool.content, ParseToolResultContent(*c, Path(bpath, "content")));
+      if (const json::value* c = FindField(*block, "content")) {
+        IRIS_ASSIGN_OR_RETURN(tool.content,
+                              ParseToolResultContent(*c, MemberPath(bpath, "content")));
       }
-      if (const json::value* e = Find(*block, "is_error")) {
-        IRIS_ASSIGN_OR_RETURN(tool.is_error, GetBool(*e, Path(bpath, "is_error")));
+      if (const json::value* e = FindField(*block, "is_error")) {
+        IRIS_ASSIGN_OR_RETURN(tool.is_error, AsBool(*e, MemberPath(bpath, "is_error")));
       }
       out.push_back(std::move(tool));
     } else if (type == "thinking" || type == "redacted_thinking") {
       // Signed reasoning of an earlier Anthropic answer; no other provider can take it.
     } else {
-      return FieldError(Path(bpath, "type"), "'" + type + "' blocks are not supported");
+      return FieldError(MemberPath(bpath, "type"), Quote(type) + " blocks are not supported");
     }
   }
   flush();
@@ -206,30 +152,27 @@ Status ParseTurn(const json::value& turn_value, size_t index, std::vector<Messag
 }
 
 Status ParseTools(const json::value& v, ChatRequest& request) {
-  if (!v.is_array()) return FieldError("tools", "must be an array");
-  const json::array& tools = v.get_array();
-  for (size_t i = 0; i < tools.size(); ++i) {
-    std::string path = Path("tools", i);
-    IRIS_ASSIGN_OR_RETURN(const json::object* t, GetObject(tools[i], path));
-    if (const json::value* type = Find(*t, "type")) {
-      IRIS_ASSIGN_OR_RETURN(std::string type_name, GetString(*type, Path(path, "type")));
+  IRIS_ASSIGN_OR_RETURN(const json::array* tools, AsArray(v, "tools"));
+  for (size_t i = 0; i < tools->size(); ++i) {
+    std::string path = ElementPath("tools", i);
+    IRIS_ASSIGN_OR_RETURN(const json::object* t, AsObject((*tools)[i], path));
+    if (const json::value* type = FindField(*t, "type")) {
+      IRIS_ASSIGN_OR_RETURN(std::string type_name, AsString(*type, MemberPath(path, "type")));
       if (type_name != "custom") {
-        return FieldError(Path(path, "type"),
-                          "server tool '" + type_name + "' is not supported by iris");
+        return FieldError(MemberPath(path, "type"),
+                          "server tool " + Quote(type_name) + " is not supported by iris");
       }
     }
     Tool tool;
     IRIS_ASSIGN_OR_RETURN(tool.name, RequiredString(*t, "name", path));
-    if (tool.name.empty()) return FieldError(Path(path, "name"), "must not be empty");
-    if (const json::value* d = Find(*t, "description")) {
-      IRIS_ASSIGN_OR_RETURN(tool.description, GetString(*d, Path(path, "description")));
+    if (tool.name.empty()) return FieldError(MemberPath(path, "name"), "must not be empty");
+    if (const json::value* d = FindField(*t, "description")) {
+      IRIS_ASSIGN_OR_RETURN(tool.description, AsString(*d, MemberPath(path, "description")));
     }
-    const json::value* schema = Find(*t, "input_schema");
-    if (schema == nullptr) return FieldError(Path(path, "input_schema"), "field required");
-    if (!schema->is_object()) return FieldError(Path(path, "input_schema"), "must be an object");
+    IRIS_ASSIGN_OR_RETURN(const json::object* schema, RequiredObject(*t, "input_schema", path));
     tool.parameters = *schema;
-    if (const json::value* s = Find(*t, "strict")) {
-      IRIS_ASSIGN_OR_RETURN(tool.strict, GetBool(*s, Path(path, "strict")));
+    if (const json::value* s = FindField(*t, "strict")) {
+      IRIS_ASSIGN_OR_RETURN(tool.strict, AsBool(*s, MemberPath(path, "strict")));
     }
     request.tools.push_back(std::move(tool));
   }
@@ -237,7 +180,7 @@ Status ParseTools(const json::value& v, ChatRequest& request) {
 }
 
 Status ParseToolChoice(const json::value& v, ChatRequest& request) {
-  IRIS_ASSIGN_OR_RETURN(const json::object* o, GetObject(v, "tool_choice"));
+  IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "tool_choice"));
   IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", "tool_choice"));
   ToolChoice choice;
   if (type == "auto") {
@@ -251,10 +194,10 @@ Status ParseToolChoice(const json::value& v, ChatRequest& request) {
     IRIS_ASSIGN_OR_RETURN(choice.name, RequiredString(*o, "name", "tool_choice"));
   } else {
     return FieldError("tool_choice.type",
-                      "must be \"auto\", \"any\", \"tool\" or \"none\", got '" + type + "'");
+                      "expected \"auto\", \"any\", \"tool\" or \"none\", got " + Quote(type));
   }
-  if (const json::value* d = Find(*o, "disable_parallel_tool_use")) {
-    IRIS_ASSIGN_OR_RETURN(bool disable, GetBool(*d, "tool_choice.disable_parallel_tool_use"));
+  if (const json::value* d = FindField(*o, "disable_parallel_tool_use")) {
+    IRIS_ASSIGN_OR_RETURN(bool disable, AsBool(*d, "tool_choice.disable_parallel_tool_use"));
     if (disable) request.parallel_tool_calls = false;
   }
   request.tool_choice = std::move(choice);
@@ -271,15 +214,17 @@ Status ParseSystem(const json::value& v, ChatRequest& request) {
   } else if (v.is_array()) {
     const json::array& blocks = v.get_array();
     for (size_t i = 0; i < blocks.size(); ++i) {
-      std::string path = Path("system", i);
-      IRIS_ASSIGN_OR_RETURN(const json::object* b, GetObject(blocks[i], path));
+      std::string path = ElementPath("system", i);
+      IRIS_ASSIGN_OR_RETURN(const json::object* b, AsObject(blocks[i], path));
       IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*b, "type", path));
-      if (type != "text") return FieldError(Path(path, "type"), "must be \"text\"");
+      if (type != "text") {
+        return FieldError(MemberPath(path, "type"), "expected \"text\", got " + Quote(type));
+      }
       IRIS_ASSIGN_OR_RETURN(std::string text, RequiredString(*b, "text", path));
       system.content.push_back(ContentPart::Text(std::move(text)));
     }
   } else {
-    return FieldError("system", "must be a string or an array of text blocks");
+    return TypeError("system", "a string or an array of text blocks", v);
   }
   if (!system.content.empty()) request.messages.push_back(std::move(system));
   return OkStatus();
@@ -333,10 +278,8 @@ std::string Event(std::string_view type, const json::object& data) {
 }  // namespace
 
 Result<ChatRequest> ParseAnthropicRequest(std::string_view body) {
-  boost::system::error_code ec;
-  json::value root = json::parse(body, ec);
-  if (ec) return InvalidArgument("request body: not valid JSON (" + ec.message() + ")");
-  if (!root.is_object()) return InvalidArgument("request body: must be a JSON object");
+  IRIS_ASSIGN_OR_RETURN(json::value root, ParseJson(body, "request body"));
+  if (!root.is_object()) return TypeError("request body", "a JSON object", root);
   const json::object& o = root.get_object();
 
   ChatRequest request;
@@ -344,61 +287,50 @@ Result<ChatRequest> ParseAnthropicRequest(std::string_view body) {
   IRIS_ASSIGN_OR_RETURN(request.model, RequiredString(o, "model", ""));
   if (request.model.empty()) return FieldError("model", "must not be empty");
 
-  const json::value* max_tokens = Find(o, "max_tokens");
-  if (max_tokens == nullptr) return FieldError("max_tokens", "field required");
-  IRIS_ASSIGN_OR_RETURN(int64_t max, GetInt(*max_tokens, "max_tokens"));
+  IRIS_ASSIGN_OR_RETURN(const json::value* max_tokens, RequireField(o, "max_tokens", ""));
+  IRIS_ASSIGN_OR_RETURN(int64_t max, AsInt(*max_tokens, "max_tokens"));
   if (max < 1) return FieldError("max_tokens", "must be at least 1");
   request.max_tokens = max;
 
-  if (const json::value* system = Find(o, "system")) {
+  if (const json::value* system = FindField(o, "system")) {
     IRIS_RETURN_IF_ERROR(ParseSystem(*system, request));
   }
-  const json::value* messages = Find(o, "messages");
-  if (messages == nullptr) return FieldError("messages", "field required");
-  if (!messages->is_array()) return FieldError("messages", "must be an array");
-  if (messages->get_array().empty()) return FieldError("messages", "must not be empty");
-  for (size_t i = 0; i < messages->get_array().size(); ++i) {
-    IRIS_RETURN_IF_ERROR(ParseTurn(messages->get_array()[i], i, request.messages));
+  IRIS_ASSIGN_OR_RETURN(const json::value* messages, RequireField(o, "messages", ""));
+  IRIS_ASSIGN_OR_RETURN(const json::array* turns, AsArray(*messages, "messages"));
+  if (turns->empty()) return FieldError("messages", "must contain at least one message");
+  for (size_t i = 0; i < turns->size(); ++i) {
+    IRIS_RETURN_IF_ERROR(ParseTurn((*turns)[i], i, request.messages));
   }
 
-  if (const json::value* tools = Find(o, "tools")) {
+  if (const json::value* tools = FindField(o, "tools")) {
     IRIS_RETURN_IF_ERROR(ParseTools(*tools, request));
   }
-  if (const json::value* choice = Find(o, "tool_choice")) {
+  if (const json::value* choice = FindField(o, "tool_choice")) {
     IRIS_RETURN_IF_ERROR(ParseToolChoice(*choice, request));
   }
-  if (const json::value* stops = Find(o, "stop_sequences")) {
-    if (!stops->is_array()) return FieldError("stop_sequences", "must be an array of strings");
-    for (size_t i = 0; i < stops->get_array().size(); ++i) {
-      IRIS_ASSIGN_OR_RETURN(std::string stop,
-                            GetString(stops->get_array()[i], Path("stop_sequences", i)));
-      request.stop.push_back(std::move(stop));
-    }
+  if (const json::value* stops = FindField(o, "stop_sequences")) {
+    IRIS_ASSIGN_OR_RETURN(request.stop, AsStringList(*stops, "stop_sequences"));
   }
-  if (const json::value* t = Find(o, "temperature")) {
-    IRIS_ASSIGN_OR_RETURN(double temperature, GetNumber(*t, "temperature"));
-    if (temperature < 0 || temperature > 1) {
-      return FieldError("temperature", "must be between 0 and 1");
-    }
+  if (const json::value* t = FindField(o, "temperature")) {
+    IRIS_ASSIGN_OR_RETURN(double temperature, AsNumberInRange(*t, "temperature", 0, 1));
     request.temperature = temperature;
   }
-  if (const json::value* p = Find(o, "top_p")) {
-    IRIS_ASSIGN_OR_RETURN(double top_p, GetNumber(*p, "top_p"));
-    if (top_p < 0 || top_p > 1) return FieldError("top_p", "must be between 0 and 1");
+  if (const json::value* p = FindField(o, "top_p")) {
+    IRIS_ASSIGN_OR_RETURN(double top_p, AsNumberInRange(*p, "top_p", 0, 1));
     request.top_p = top_p;
   }
-  if (const json::value* k = Find(o, "top_k")) {
-    IRIS_ASSIGN_OR_RETURN(int64_t top_k, GetInt(*k, "top_k"));
+  if (const json::value* k = FindField(o, "top_k")) {
+    IRIS_ASSIGN_OR_RETURN(int64_t top_k, AsInt(*k, "top_k"));
     if (top_k < 0) return FieldError("top_k", "must not be negative");
     request.top_k = top_k;
   }
-  if (const json::value* s = Find(o, "stream")) {
-    IRIS_ASSIGN_OR_RETURN(request.stream, GetBool(*s, "stream"));
+  if (const json::value* s = FindField(o, "stream")) {
+    IRIS_ASSIGN_OR_RETURN(request.stream, AsBool(*s, "stream"));
   }
-  if (const json::value* m = Find(o, "metadata")) {
-    IRIS_ASSIGN_OR_RETURN(const json::object* metadata, GetObject(*m, "metadata"));
-    if (const json::value* user = Find(*metadata, "user_id")) {
-      IRIS_ASSIGN_OR_RETURN(request.user, GetString(*user, "metadata.user_id"));
+  if (const json::value* m = FindField(o, "metadata")) {
+    IRIS_ASSIGN_OR_RETURN(const json::object* metadata, AsObject(*m, "metadata"));
+    if (const json::value* user = FindField(*metadata, "user_id")) {
+      IRIS_ASSIGN_OR_RETURN(request.user, AsString(*user, "metadata.user_id"));
     }
   }
   return request;

@@ -18,8 +18,8 @@ namespace iris::gateway::api {
 // Parses a Messages request body. Strict about the fields it knows (types, required
 // `model`, `max_tokens`, `messages`); unknown top-level fields (`thinking`,
 // `output_config`, `cache_control`, ...) are ignored so newer clients keep working.
-// Errors are kInvalidArgument and start with the field path in Anthropic's own spelling
-// ("messages.1.content.0.source.type: ...").
+// Errors are kInvalidArgument and start with the field path, written as for the OpenAI
+// dialect (api/json_fields.h): "messages[1].content[0].source.type: ...".
 //
 // Mapping: `system` (string or text blocks) becomes one leading kSystem message; a user
 // turn's `tool_result` blocks become kTool messages and its other blocks kUser messages,

@@ -32,51 +32,62 @@ std::string ParseError(std::string_view body) {
 
 TEST(ParseAnthropicRequest, RequiredFieldsNameTheirPath) {
   EXPECT_EQ(ParseError(R"({"max_tokens":5,"messages":[{"role":"user","content":"hi"}]})"),
-            "model: field required");
+            "model: required");
   EXPECT_EQ(ParseError(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})"),
-            "max_tokens: field required");
+            "max_tokens: required");
   EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":"5","messages":[]})"),
-            "max_tokens: must be an integer");
-  EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5})"), "messages: field required");
+            "max_tokens: expected an integer, got a string");
+  EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5})"), "messages: required");
   EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[]})"),
-            "messages: must not be empty");
-  EXPECT_EQ(ParseError("[1]"), "request body: must be a JSON object");
-  EXPECT_EQ(ParseError("{"), ParseError("{"));  // not valid JSON, whatever the wording
+            "messages: must contain at least one message");
+  EXPECT_EQ(ParseError("[1]"), "request body: expected a JSON object, got an array");
+  EXPECT_EQ(ParseError("{"), "request body: invalid JSON at byte 1: incomplete JSON");
 }
 
 TEST(ParseAnthropicRequest, NestedErrorsNameTheirPath) {
   EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[
       {"role":"user","content":"a"},{"role":"system","content":"b"}]})"),
-            "messages.1.role: must be \"user\" or \"assistant\", got 'system'");
+            "messages[1].role: expected \"user\" or \"assistant\", got \"system\"");
   EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[
       {"type":"text","text":"a"},{"type":"image","source":{"type":"file","file_id":"f"}}]}]})"),
-            "messages.0.content.1.source.type: 'file' is not supported (use \"base64\" or "
+            "messages[0].content[1].source.type: \"file\" is not supported (use \"base64\" or "
             "\"url\")");
   EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[
       {"type":"image","source":{"type":"base64","data":"AA=="}}]}]})"),
-            "messages.0.content.0.source.media_type: field required");
+            "messages[0].content[0].source.media_type: required");
   EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"assistant",
       "content":[{"type":"tool_use","id":"t","name":"f","input":"x"}]}]})"),
-            "messages.0.content.0.input: must be an object");
+            "messages[0].content[0].input: expected an object, got a string");
   EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user",
       "content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"audio"}]}]}]})"),
-            "messages.0.content.0.content.0.type: 'audio' is not supported in a tool_result "
+            "messages[0].content[0].content[0].type: \"audio\" is not supported in a tool_result "
             "(text or image)");
   EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a"}],
       "tools":[{"name":"f"}]})"),
-            "tools.0.input_schema: field required");
+            "tools[0].input_schema: required");
   EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a"}],
       "tool_choice":{"type":"tool"}})"),
-            "tool_choice.name: field required");
+            "tool_choice.name: required");
   EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a"}],
       "stop_sequences":["x",3]})"),
-            "stop_sequences.1: must be a string");
+            "stop_sequences[1]: expected a string, got a number");
   EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a"}],
       "temperature":1.5})"),
             "temperature: must be between 0 and 1");
   EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a"}],
       "metadata":{"user_id":7}})"),
-            "metadata.user_id: must be a string");
+            "metadata.user_id: expected a string, got a number");
+  EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":9223372036854775808,"messages":[]})"),
+            "max_tokens: integer out of range");
+  EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"system":7,"messages":[]})"),
+            "system: expected a string or an array of text blocks, got a number");
+  EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[
+      {"type":"image","source":{"type":"url","url":3}}]}]})"),
+            "messages[0].content[0].source.url: expected a string, got a number");
+  EXPECT_EQ(
+      ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a"}],
+      "tool_choice":{"type":"sometimes"}})"),
+      "tool_choice.type: expected \"auto\", \"any\", \"tool\" or \"none\", got \"sometimes\"");
 }
 
 TEST(ParseAnthropicRequest, ToolResultsSplitIntoToolMessagesInOrder) {

@@ -3,13 +3,12 @@
 #include "gateway/api/openai.h"
 
 #include <boost/json/serialize.hpp>
-#include <cmath>
-#include <limits>
 #include <unordered_set>
 #include <utility>
 
 #include "base/json.h"
 #include "gateway/api/errors.h"
+#include "gateway/api/json_fields.h"
 
 namespace iris::gateway::api {
 
@@ -17,114 +16,11 @@ namespace json = boost::json;
 
 namespace {
 
-// --- Typed access with field paths -------------------------------------------------------
-
-std::string_view KindName(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null:
-      return "null";
-    case json::kind::bool_:
-      return "a boolean";
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_:
-      return "a number";
-    case json::kind::string:
-      return "a string";
-    case json::kind::array:
-      return "an array";
-    case json::kind::object:
-      return "an object";
-  }
-  return "a value";
-}
-
-Status FieldError(std::string_view path, std::string_view what) {
-  return InvalidArgument(std::string(path) + ": " + std::string(what));
-}
-
-Status TypeError(std::string_view path, std::string_view expected, const json::value& got) {
-  return FieldError(path,
-                    "expected " + std::string(expected) + ", got " + std::string(KindName(got)));
-}
-
-std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-std::string Sub(std::string_view path, std::string_view key) {
-  return std::string(path) + "." + std::string(key);
-}
-std::string At(std::string_view path, size_t i) {
-  return std::string(path) + "[" + std::to_string(i) + "]";
-}
-
-// The member `key`, or nullptr when it is absent or JSON null (OpenAI fields are nullable).
-const json::value* Find(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end() || it->value().is_null()) return nullptr;
-  return &it->value();
-}
-
-Result<std::string> AsString(const json::value& v, std::string_view path) {
-  if (!v.is_string()) return TypeError(path, "a string", v);
-  return std::string(v.get_string());
-}
-
-Result<bool> AsBool(const json::value& v, std::string_view path) {
-  if (!v.is_bool()) return TypeError(path, "a boolean", v);
-  return v.get_bool();
-}
-
-Result<double> AsNumber(const json::value& v, std::string_view path) {
-  if (v.is_int64()) return static_cast<double>(v.get_int64());
-  if (v.is_uint64()) return static_cast<double>(v.get_uint64());
-  if (v.is_double()) return v.get_double();
-  return TypeError(path, "a number", v);
-}
-
-Result<int64_t> AsInt(const json::value& v, std::string_view path) {
-  if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64()) {
-    if (v.get_uint64() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      return FieldError(path, "integer out of range");
-    }
-    return static_cast<int64_t>(v.get_uint64());
-  }
-  if (v.is_double()) {
-    double d = v.get_double();
-    if (std::trunc(d) == d && std::fabs(d) < 9e15) return static_cast<int64_t>(d);
-  }
-  return TypeError(path, "an integer", v);
-}
-
-Result<const json::object*> AsObject(const json::value& v, std::string_view path) {
-  if (!v.is_object()) return TypeError(path, "an object", v);
-  return &v.get_object();
-}
-
-Result<const json::array*> AsArray(const json::value& v, std::string_view path) {
-  if (!v.is_array()) return TypeError(path, "an array", v);
-  return &v.get_array();
-}
-
-Result<std::vector<std::string>> AsStringList(const json::value& v, std::string_view path) {
-  IRIS_ASSIGN_OR_RETURN(const json::array* a, AsArray(v, path));
-  std::vector<std::string> out;
-  for (size_t i = 0; i < a->size(); ++i) {
-    IRIS_ASSIGN_OR_RETURN(std::string s, AsString((*a)[i], At(path, i)));
-    out.push_back(std::move(s));
-  }
-  return out;
-}
-
 Result<std::optional<double>> OptNumberInRange(const json::object& o, std::string_view key,
                                                double lo, double hi) {
-  const json::value* v = Find(o, key);
+  const json::value* v = FindField(o, key);
   if (v == nullptr) return std::optional<double>();
-  IRIS_ASSIGN_OR_RETURN(double d, AsNumber(*v, key));
-  if (!(d >= lo && d <= hi)) {
-    return FieldError(key, "must be between " + SerializeJson(json::value(lo)) + " and " +
-                               SerializeJson(json::value(hi)));
-  }
+  IRIS_ASSIGN_OR_RETURN(double d, AsNumberInRange(*v, key, lo, hi));
   return std::optional<double>(d);
 }
 
@@ -186,12 +82,10 @@ Status ParseImageUrl(const json::value& v, std::string_view path, ContentPart& p
     url = std::string(v.get_string());
   } else if (v.is_object()) {
     const json::object& o = v.get_object();
-    url_path = Sub(path, "url");
-    const json::value* u = Find(o, "url");
-    if (u == nullptr) return FieldError(url_path, "required");
-    IRIS_ASSIGN_OR_RETURN(url, AsString(*u, url_path));
-    if (const json::value* d = Find(o, "detail")) {
-      IRIS_ASSIGN_OR_RETURN(part.detail, AsString(*d, Sub(path, "detail")));
+    url_path = MemberPath(path, "url");
+    IRIS_ASSIGN_OR_RETURN(url, RequiredString(o, "url", path));
+    if (const json::value* d = FindField(o, "detail")) {
+      IRIS_ASSIGN_OR_RETURN(part.detail, AsString(*d, MemberPath(path, "detail")));
     }
   } else {
     return TypeError(path, "an object or a string", v);
@@ -217,31 +111,26 @@ Result<std::vector<ContentPart>> ParseContent(const json::value& v, std::string_
   if (!v.is_array()) return TypeError(path, "a string or an array of content parts", v);
   const json::array& a = v.get_array();
   for (size_t i = 0; i < a.size(); ++i) {
-    std::string p = At(path, i);
+    std::string p = ElementPath(path, i);
     IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(a[i], p));
-    const json::value* t = Find(*o, "type");
-    if (t == nullptr) return FieldError(Sub(p, "type"), "required");
-    IRIS_ASSIGN_OR_RETURN(std::string type, AsString(*t, Sub(p, "type")));
+    IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", p));
     ContentPart part;
     if (type == "text") {
-      const json::value* text = Find(*o, "text");
-      if (text == nullptr) return FieldError(Sub(p, "text"), "required");
-      IRIS_ASSIGN_OR_RETURN(part.text, AsString(*text, Sub(p, "text")));
+      IRIS_ASSIGN_OR_RETURN(part.text, RequiredString(*o, "text", p));
     } else if (type == "refusal" && role_name == "assistant") {
-      const json::value* text = Find(*o, "refusal");
-      if (text == nullptr) return FieldError(Sub(p, "refusal"), "required");
-      IRIS_ASSIGN_OR_RETURN(part.text, AsString(*text, Sub(p, "refusal")));
+      IRIS_ASSIGN_OR_RETURN(part.text, RequiredString(*o, "refusal", p));
     } else if (type == "image_url") {
       if (role_name != "user") {
-        return FieldError(Sub(p, "type"), "image_url parts are only allowed in user messages");
+        return FieldError(MemberPath(p, "type"),
+                          "image_url parts are only allowed in user messages");
       }
-      const json::value* image = Find(*o, "image_url");
-      if (image == nullptr) return FieldError(Sub(p, "image_url"), "required");
-      IRIS_RETURN_IF_ERROR(ParseImageUrl(*image, Sub(p, "image_url"), part));
+      const json::value* image = FindField(*o, "image_url");
+      if (image == nullptr) return MissingField(MemberPath(p, "image_url"));
+      IRIS_RETURN_IF_ERROR(ParseImageUrl(*image, MemberPath(p, "image_url"), part));
     } else if (type == "input_audio" || type == "file") {
-      return FieldError(Sub(p, "type"), Quote(type) + " content parts are not supported");
+      return FieldError(MemberPath(p, "type"), Quote(type) + " content parts are not supported");
     } else {
-      return FieldError(Sub(p, "type"), "unknown content part type " + Quote(type));
+      return FieldError(MemberPath(p, "type"), "unknown content part type " + Quote(type));
     }
     parts.push_back(std::move(part));
   }
@@ -252,31 +141,25 @@ Result<std::vector<ToolCall>> ParseToolCalls(const json::value& v, std::string_v
   IRIS_ASSIGN_OR_RETURN(const json::array* a, AsArray(v, path));
   std::vector<ToolCall> calls;
   for (size_t i = 0; i < a->size(); ++i) {
-    std::string p = At(path, i);
+    std::string p = ElementPath(path, i);
     IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject((*a)[i], p));
     ToolCall call;
-    const json::value* id = Find(*o, "id");
-    if (id == nullptr) return FieldError(Sub(p, "id"), "required");
-    IRIS_ASSIGN_OR_RETURN(call.id, AsString(*id, Sub(p, "id")));
-    if (const json::value* t = Find(*o, "type")) {
-      IRIS_ASSIGN_OR_RETURN(std::string type, AsString(*t, Sub(p, "type")));
+    IRIS_ASSIGN_OR_RETURN(call.id, RequiredString(*o, "id", p));
+    if (const json::value* t = FindField(*o, "type")) {
+      IRIS_ASSIGN_OR_RETURN(std::string type, AsString(*t, MemberPath(p, "type")));
       if (type != "function") {
-        return FieldError(Sub(p, "type"),
+        return FieldError(MemberPath(p, "type"),
                           "only \"function\" tool calls are supported, got " + Quote(type));
       }
     }
-    std::string fp = Sub(p, "function");
-    const json::value* f = Find(*o, "function");
-    if (f == nullptr) return FieldError(fp, "required");
-    IRIS_ASSIGN_OR_RETURN(const json::object* fo, AsObject(*f, fp));
-    const json::value* name = Find(*fo, "name");
-    if (name == nullptr) return FieldError(Sub(fp, "name"), "required");
-    IRIS_ASSIGN_OR_RETURN(call.name, AsString(*name, Sub(fp, "name")));
-    const json::value* args = Find(*fo, "arguments");
+    std::string fp = MemberPath(p, "function");
+    IRIS_ASSIGN_OR_RETURN(const json::object* fo, RequiredObject(*o, "function", p));
+    IRIS_ASSIGN_OR_RETURN(call.name, RequiredString(*fo, "name", fp));
+    const json::value* args = FindField(*fo, "arguments");
     if (args == nullptr) {
       call.arguments = "{}";
     } else {
-      IRIS_ASSIGN_OR_RETURN(call.arguments, AsString(*args, Sub(fp, "arguments")));
+      IRIS_ASSIGN_OR_RETURN(call.arguments, AsString(*args, MemberPath(fp, "arguments")));
     }
     calls.push_back(std::move(call));
   }
@@ -285,9 +168,7 @@ Result<std::vector<ToolCall>> ParseToolCalls(const json::value& v, std::string_v
 
 Result<Message> ParseMessage(const json::value& v, std::string_view path) {
   IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, path));
-  const json::value* r = Find(*o, "role");
-  if (r == nullptr) return FieldError(Sub(path, "role"), "required");
-  IRIS_ASSIGN_OR_RETURN(std::string role, AsString(*r, Sub(path, "role")));
+  IRIS_ASSIGN_OR_RETURN(std::string role, RequiredString(*o, "role", path));
   Message m;
   if (role == "system" || role == "developer") {
     m.role = Role::kSystem;
@@ -298,67 +179,59 @@ Result<Message> ParseMessage(const json::value& v, std::string_view path) {
   } else if (role == "tool") {
     m.role = Role::kTool;
   } else if (role == "function") {
-    return FieldError(Sub(path, "role"),
+    return FieldError(MemberPath(path, "role"),
                       "the legacy \"function\" role is not supported; use \"tool\" messages");
   } else {
-    return FieldError(Sub(path, "role"), "unknown role " + Quote(role) +
-                                             " (expected system, developer, user, "
-                                             "assistant or tool)");
+    return FieldError(MemberPath(path, "role"), "unknown role " + Quote(role) +
+                                                    " (expected system, developer, user, "
+                                                    "assistant or tool)");
   }
-  if (const json::value* name = Find(*o, "name")) {
-    IRIS_ASSIGN_OR_RETURN(m.name, AsString(*name, Sub(path, "name")));
+  if (const json::value* name = FindField(*o, "name")) {
+    IRIS_ASSIGN_OR_RETURN(m.name, AsString(*name, MemberPath(path, "name")));
   }
   if (m.role == Role::kAssistant) {
-    if (const json::value* tc = Find(*o, "tool_calls")) {
-      IRIS_ASSIGN_OR_RETURN(m.tool_calls, ParseToolCalls(*tc, Sub(path, "tool_calls")));
+    if (const json::value* tc = FindField(*o, "tool_calls")) {
+      IRIS_ASSIGN_OR_RETURN(m.tool_calls, ParseToolCalls(*tc, MemberPath(path, "tool_calls")));
     }
   }
   if (m.role == Role::kTool) {
-    const json::value* id = Find(*o, "tool_call_id");
-    if (id == nullptr) return FieldError(Sub(path, "tool_call_id"), "required");
-    IRIS_ASSIGN_OR_RETURN(m.tool_call_id, AsString(*id, Sub(path, "tool_call_id")));
+    IRIS_ASSIGN_OR_RETURN(m.tool_call_id, RequiredString(*o, "tool_call_id", path));
   }
-  const json::value* content = Find(*o, "content");
+  const json::value* content = FindField(*o, "content");
   if (content == nullptr) {
     if (m.role != Role::kAssistant || m.tool_calls.empty()) {
-      return FieldError(Sub(path, "content"),
+      return FieldError(MemberPath(path, "content"),
                         m.role == Role::kAssistant
                             ? "required (an assistant message needs content or tool_calls)"
                             : "required");
     }
   } else {
-    IRIS_ASSIGN_OR_RETURN(m.content, ParseContent(*content, Sub(path, "content"), role));
+    IRIS_ASSIGN_OR_RETURN(m.content, ParseContent(*content, MemberPath(path, "content"), role));
   }
   return m;
 }
 
 Result<Tool> ParseTool(const json::value& v, std::string_view path) {
   IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, path));
-  const json::value* t = Find(*o, "type");
-  if (t == nullptr) return FieldError(Sub(path, "type"), "required");
-  IRIS_ASSIGN_OR_RETURN(std::string type, AsString(*t, Sub(path, "type")));
+  IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", path));
   if (type != "function") {
-    return FieldError(Sub(path, "type"), "unsupported tool type " + Quote(type) +
-                                             "; only \"function\" tools are supported");
+    return FieldError(MemberPath(path, "type"), "unsupported tool type " + Quote(type) +
+                                                    "; only \"function\" tools are supported");
   }
-  std::string fp = Sub(path, "function");
-  const json::value* f = Find(*o, "function");
-  if (f == nullptr) return FieldError(fp, "required");
-  IRIS_ASSIGN_OR_RETURN(const json::object* fo, AsObject(*f, fp));
+  std::string fp = MemberPath(path, "function");
+  IRIS_ASSIGN_OR_RETURN(const json::object* fo, RequiredObject(*o, "function", path));
   Tool tool;
-  const json::value* name = Find(*fo, "name");
-  if (name == nullptr) return FieldError(Sub(fp, "name"), "required");
-  IRIS_ASSIGN_OR_RETURN(tool.name, AsString(*name, Sub(fp, "name")));
-  if (tool.name.empty()) return FieldError(Sub(fp, "name"), "must not be empty");
-  if (const json::value* d = Find(*fo, "description")) {
-    IRIS_ASSIGN_OR_RETURN(tool.description, AsString(*d, Sub(fp, "description")));
+  IRIS_ASSIGN_OR_RETURN(tool.name, RequiredString(*fo, "name", fp));
+  if (tool.name.empty()) return FieldError(MemberPath(fp, "name"), "must not be empty");
+  if (const json::value* d = FindField(*fo, "description")) {
+    IRIS_ASSIGN_OR_RETURN(tool.description, AsString(*d, MemberPath(fp, "description")));
   }
-  if (const json::value* p = Find(*fo, "parameters")) {
-    if (!p->is_object()) return TypeError(Sub(fp, "parameters"), "a JSON Schema object", *p);
+  if (const json::value* p = FindField(*fo, "parameters")) {
+    if (!p->is_object()) return TypeError(MemberPath(fp, "parameters"), "a JSON Schema object", *p);
     tool.parameters = *p;
   }
-  if (const json::value* s = Find(*fo, "strict")) {
-    IRIS_ASSIGN_OR_RETURN(tool.strict, AsBool(*s, Sub(fp, "strict")));
+  if (const json::value* s = FindField(*fo, "strict")) {
+    IRIS_ASSIGN_OR_RETURN(tool.strict, AsBool(*s, MemberPath(fp, "strict")));
   }
   return tool;
 }
@@ -380,28 +253,20 @@ Result<ToolChoice> ParseToolChoice(const json::value& v) {
     return choice;
   }
   IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, kPath));
-  const json::value* t = Find(*o, "type");
-  if (t == nullptr) return FieldError("tool_choice.type", "required");
-  IRIS_ASSIGN_OR_RETURN(std::string type, AsString(*t, "tool_choice.type"));
+  IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", "tool_choice"));
   if (type != "function") {
     return FieldError("tool_choice.type",
                       "only {\"type\":\"function\",...} is supported, got " + Quote(type));
   }
-  const json::value* f = Find(*o, "function");
-  if (f == nullptr) return FieldError("tool_choice.function", "required");
-  IRIS_ASSIGN_OR_RETURN(const json::object* fo, AsObject(*f, "tool_choice.function"));
-  const json::value* name = Find(*fo, "name");
-  if (name == nullptr) return FieldError("tool_choice.function.name", "required");
-  IRIS_ASSIGN_OR_RETURN(choice.name, AsString(*name, "tool_choice.function.name"));
+  IRIS_ASSIGN_OR_RETURN(const json::object* fo, RequiredObject(*o, "function", "tool_choice"));
+  IRIS_ASSIGN_OR_RETURN(choice.name, RequiredString(*fo, "name", "tool_choice.function"));
   choice.mode = ToolChoice::Mode::kTool;
   return choice;
 }
 
 Result<ResponseFormat> ParseResponseFormat(const json::value& v) {
   IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "response_format"));
-  const json::value* t = Find(*o, "type");
-  if (t == nullptr) return FieldError("response_format.type", "required");
-  IRIS_ASSIGN_OR_RETURN(std::string type, AsString(*t, "response_format.type"));
+  IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", "response_format"));
   ResponseFormat format;
   if (type == "text") {
     format.type = ResponseFormat::Type::kText;
@@ -410,18 +275,15 @@ Result<ResponseFormat> ParseResponseFormat(const json::value& v) {
   } else if (type == "json_schema") {
     format.type = ResponseFormat::Type::kJsonSchema;
     constexpr std::string_view kPath = "response_format.json_schema";
-    const json::value* js = Find(*o, "json_schema");
-    if (js == nullptr) return FieldError(kPath, "required");
-    IRIS_ASSIGN_OR_RETURN(const json::object* jo, AsObject(*js, kPath));
-    const json::value* name = Find(*jo, "name");
-    if (name == nullptr) return FieldError(Sub(kPath, "name"), "required");
-    IRIS_ASSIGN_OR_RETURN(format.name, AsString(*name, Sub(kPath, "name")));
-    if (const json::value* schema = Find(*jo, "schema")) {
-      if (!schema->is_object()) return TypeError(Sub(kPath, "schema"), "an object", *schema);
+    IRIS_ASSIGN_OR_RETURN(const json::object* jo,
+                          RequiredObject(*o, "json_schema", "response_format"));
+    IRIS_ASSIGN_OR_RETURN(format.name, RequiredString(*jo, "name", kPath));
+    if (const json::value* schema = FindField(*jo, "schema")) {
+      if (!schema->is_object()) return TypeError(MemberPath(kPath, "schema"), "an object", *schema);
       format.schema = *schema;
     }
-    if (const json::value* strict = Find(*jo, "strict")) {
-      IRIS_ASSIGN_OR_RETURN(format.strict, AsBool(*strict, Sub(kPath, "strict")));
+    if (const json::value* strict = FindField(*jo, "strict")) {
+      IRIS_ASSIGN_OR_RETURN(format.strict, AsBool(*strict, MemberPath(kPath, "strict")));
     }
   } else {
     return FieldError("response_format.type",
@@ -431,31 +293,32 @@ Result<ResponseFormat> ParseResponseFormat(const json::value& v) {
 }
 
 Status ParseRouting(const json::object& o, RoutingHints& routing) {
-  if (const json::value* v = Find(o, "models")) {  // OpenRouter
+  if (const json::value* v = FindField(o, "models")) {  // OpenRouter
     IRIS_ASSIGN_OR_RETURN(std::vector<std::string> models, AsStringList(*v, "models"));
     AppendUnique(routing.models, models);
   }
-  if (const json::value* v = Find(o, "provider")) {  // OpenRouter
+  if (const json::value* v = FindField(o, "provider")) {  // OpenRouter
     IRIS_ASSIGN_OR_RETURN(const json::object* p, AsObject(*v, "provider"));
-    if (const json::value* order = Find(*p, "order")) {
+    if (const json::value* order = FindField(*p, "order")) {
       IRIS_ASSIGN_OR_RETURN(std::vector<std::string> list, AsStringList(*order, "provider.order"));
       AppendUnique(routing.order, list);
     }
-    if (const json::value* only = Find(*p, "only")) {
+    if (const json::value* only = FindField(*p, "only")) {
       IRIS_ASSIGN_OR_RETURN(std::vector<std::string> list, AsStringList(*only, "provider.only"));
       AppendUnique(routing.only, list);
     }
   }
-  if (const json::value* v = Find(o, "providerOptions")) {  // Vercel AI Gateway
+  if (const json::value* v = FindField(o, "providerOptions")) {  // Vercel AI Gateway
     IRIS_ASSIGN_OR_RETURN(const json::object* po, AsObject(*v, "providerOptions"));
-    if (const json::value* g = Find(*po, "gateway")) {
+    if (const json::value* g = FindField(*po, "gateway")) {
       constexpr std::string_view kPath = "providerOptions.gateway";
       IRIS_ASSIGN_OR_RETURN(const json::object* go, AsObject(*g, kPath));
       const std::pair<std::string_view, std::vector<std::string>*> lists[] = {
           {"order", &routing.order}, {"only", &routing.only}, {"models", &routing.models}};
       for (const auto& [key, to] : lists) {
-        if (const json::value* lv = Find(*go, key)) {
-          IRIS_ASSIGN_OR_RETURN(std::vector<std::string> list, AsStringList(*lv, Sub(kPath, key)));
+        if (const json::value* lv = FindField(*go, key)) {
+          IRIS_ASSIGN_OR_RETURN(std::vector<std::string> list,
+                                AsStringList(*lv, MemberPath(kPath, key)));
           AppendUnique(*to, list);
         }
       }
@@ -473,44 +336,41 @@ Result<ChatRequest> ParseOpenAIChatRequest(std::string_view body) {
   ChatRequest req;
   req.dialect = Dialect::kOpenAI;
 
-  const json::value* model = Find(o, "model");
-  if (model == nullptr) return FieldError("model", "required");
-  IRIS_ASSIGN_OR_RETURN(req.model, AsString(*model, "model"));
+  IRIS_ASSIGN_OR_RETURN(req.model, RequiredString(o, "model", ""));
   if (req.model.empty()) return FieldError("model", "must not be empty");
 
-  const json::value* messages = Find(o, "messages");
-  if (messages == nullptr) return FieldError("messages", "required");
+  IRIS_ASSIGN_OR_RETURN(const json::value* messages, RequireField(o, "messages", ""));
   IRIS_ASSIGN_OR_RETURN(const json::array* ma, AsArray(*messages, "messages"));
   if (ma->empty()) return FieldError("messages", "must contain at least one message");
   for (size_t i = 0; i < ma->size(); ++i) {
-    IRIS_ASSIGN_OR_RETURN(Message m, ParseMessage((*ma)[i], At("messages", i)));
+    IRIS_ASSIGN_OR_RETURN(Message m, ParseMessage((*ma)[i], ElementPath("messages", i)));
     req.messages.push_back(std::move(m));
   }
 
-  if (const json::value* v = Find(o, "n")) {
+  if (const json::value* v = FindField(o, "n")) {
     IRIS_ASSIGN_OR_RETURN(int64_t n, AsInt(*v, "n"));
     if (n != 1) return FieldError("n", "only n=1 is supported, got " + std::to_string(n));
   }
-  if (const json::value* v = Find(o, "tools")) {
+  if (const json::value* v = FindField(o, "tools")) {
     IRIS_ASSIGN_OR_RETURN(const json::array* ta, AsArray(*v, "tools"));
     for (size_t i = 0; i < ta->size(); ++i) {
-      IRIS_ASSIGN_OR_RETURN(Tool t, ParseTool((*ta)[i], At("tools", i)));
+      IRIS_ASSIGN_OR_RETURN(Tool t, ParseTool((*ta)[i], ElementPath("tools", i)));
       req.tools.push_back(std::move(t));
     }
   }
-  if (const json::value* v = Find(o, "tool_choice")) {
+  if (const json::value* v = FindField(o, "tool_choice")) {
     IRIS_ASSIGN_OR_RETURN(ToolChoice c, ParseToolChoice(*v));
     req.tool_choice = std::move(c);
   }
-  if (const json::value* v = Find(o, "parallel_tool_calls")) {
+  if (const json::value* v = FindField(o, "parallel_tool_calls")) {
     IRIS_ASSIGN_OR_RETURN(bool b, AsBool(*v, "parallel_tool_calls"));
     req.parallel_tool_calls = b;
   }
-  if (const json::value* v = Find(o, "response_format")) {
+  if (const json::value* v = FindField(o, "response_format")) {
     IRIS_ASSIGN_OR_RETURN(ResponseFormat f, ParseResponseFormat(*v));
     req.response_format = std::move(f);
   }
-  if (const json::value* v = Find(o, "stop")) {
+  if (const json::value* v = FindField(o, "stop")) {
     if (v->is_string()) {
       if (!v->get_string().empty()) req.stop.emplace_back(v->get_string());
     } else if (v->is_array()) {
@@ -523,32 +383,32 @@ Result<ChatRequest> ParseOpenAIChatRequest(std::string_view body) {
   IRIS_ASSIGN_OR_RETURN(req.top_p, OptNumberInRange(o, "top_p", 0, 1));
   IRIS_ASSIGN_OR_RETURN(req.frequency_penalty, OptNumberInRange(o, "frequency_penalty", -2, 2));
   IRIS_ASSIGN_OR_RETURN(req.presence_penalty, OptNumberInRange(o, "presence_penalty", -2, 2));
-  if (const json::value* v = Find(o, "top_k")) {
+  if (const json::value* v = FindField(o, "top_k")) {
     IRIS_ASSIGN_OR_RETURN(int64_t k, AsInt(*v, "top_k"));
     req.top_k = k;
   }
-  if (const json::value* v = Find(o, "seed")) {
+  if (const json::value* v = FindField(o, "seed")) {
     IRIS_ASSIGN_OR_RETURN(int64_t seed, AsInt(*v, "seed"));
     req.seed = seed;
   }
   for (std::string_view key : {"max_tokens", "max_completion_tokens"}) {
-    if (const json::value* v = Find(o, key)) {
+    if (const json::value* v = FindField(o, key)) {
       IRIS_ASSIGN_OR_RETURN(int64_t n, AsInt(*v, key));
       if (n < 1) return FieldError(key, "must be at least 1");
       req.max_tokens = n;  // max_completion_tokens comes second and so wins
     }
   }
-  if (const json::value* v = Find(o, "stream")) {
+  if (const json::value* v = FindField(o, "stream")) {
     IRIS_ASSIGN_OR_RETURN(req.stream, AsBool(*v, "stream"));
   }
-  if (const json::value* v = Find(o, "stream_options")) {
+  if (const json::value* v = FindField(o, "stream_options")) {
     IRIS_ASSIGN_OR_RETURN(const json::object* so, AsObject(*v, "stream_options"));
-    if (const json::value* iu = Find(*so, "include_usage")) {
+    if (const json::value* iu = FindField(*so, "include_usage")) {
       IRIS_ASSIGN_OR_RETURN(bool b, AsBool(*iu, "stream_options.include_usage"));
       req.include_usage = b && req.stream;
     }
   }
-  if (const json::value* v = Find(o, "user")) {
+  if (const json::value* v = FindField(o, "user")) {
     IRIS_ASSIGN_OR_RETURN(req.user, AsString(*v, "user"));
   }
   IRIS_RETURN_IF_ERROR(ParseRouting(o, req.routing));
@@ -580,26 +440,6 @@ FinishReason ParseOpenAIFinishReason(std::string_view reason) {
   return FinishReason::kStop;
 }
 
-namespace {
-
-int64_t IntOr0(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end()) return 0;
-  const json::value& v = it->value();
-  if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64()) return static_cast<int64_t>(v.get_uint64());
-  if (v.is_double()) return static_cast<int64_t>(v.get_double());
-  return 0;
-}
-
-const json::object* ObjectOrNull(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end() || !it->value().is_object()) return nullptr;
-  return &it->value().get_object();
-}
-
-}  // namespace
-
 boost::json::object EncodeOpenAIUsage(const Usage& usage, std::optional<double> cost_usd) {
   json::object u;
   u["prompt_tokens"] = usage.input_tokens;
@@ -621,17 +461,17 @@ boost::json::object EncodeOpenAIUsage(const Usage& usage, std::optional<double> 
 Usage DecodeOpenAIUsage(const boost::json::object& o) {
   Usage u;
   u.reported = true;
-  u.input_tokens = IntOr0(o, "prompt_tokens");
-  u.output_tokens = IntOr0(o, "completion_tokens");
-  if (const json::object* d = ObjectOrNull(o, "prompt_tokens_details")) {
-    u.cached_input_tokens = IntOr0(*d, "cached_tokens");
-    u.cache_write_tokens = IntOr0(*d, "cache_write_tokens");
-  } else if (const json::object* legacy = ObjectOrNull(o, "prompt_token_details")) {
-    u.cached_input_tokens = IntOr0(*legacy, "cached_tokens");
+  u.input_tokens = IntField(o, "prompt_tokens");
+  u.output_tokens = IntField(o, "completion_tokens");
+  if (const json::object* d = ObjectField(o, "prompt_tokens_details")) {
+    u.cached_input_tokens = IntField(*d, "cached_tokens");
+    u.cache_write_tokens = IntField(*d, "cache_write_tokens");
+  } else if (const json::object* legacy = ObjectField(o, "prompt_token_details")) {
+    u.cached_input_tokens = IntField(*legacy, "cached_tokens");
   }
-  if (u.cached_input_tokens == 0) u.cached_input_tokens = IntOr0(o, "num_cached_tokens");
-  if (const json::object* d = ObjectOrNull(o, "completion_tokens_details")) {
-    u.reasoning_tokens = IntOr0(*d, "reasoning_tokens");
+  if (u.cached_input_tokens == 0) u.cached_input_tokens = IntField(o, "num_cached_tokens");
+  if (const json::object* d = ObjectField(o, "completion_tokens_details")) {
+    u.reasoning_tokens = IntField(*d, "reasoning_tokens");
   }
   return u;
 }

@@ -168,8 +168,9 @@ TEST(ParseOpenAIChatRequest, Errors) {
   ExpectError(with(R"("stop":[1])"), "stop[0]: expected a string");
   ExpectError(with(R"("stop":1)"), "stop: expected a string or an array of strings");
   ExpectError(with(R"("temperature":"hot")"), "temperature: expected a number, got a string");
-  ExpectError(with(R"("temperature":3)"), "temperature: must be between");
-  ExpectError(with(R"("top_p":1.5)"), "top_p: must be between");
+  ExpectError(with(R"("temperature":3)"), "temperature: must be between 0 and 2");
+  ExpectError(with(R"("top_p":1.5)"), "top_p: must be between 0 and 1");
+  ExpectError(with(R"("seed":1e300)"), "seed: integer out of range");
   ExpectError(with(R"("seed":1.5)"), "seed: expected an integer");
   ExpectError(with(R"("max_tokens":0)"), "max_tokens: must be at least 1");
   ExpectError(with(R"("max_completion_tokens":"5")"), "max_completion_tokens: expected an integer");

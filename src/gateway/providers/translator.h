@@ -3,8 +3,10 @@
 // Translators are pure: no I/O, no clocks, no globals; the proxy does the I/O.
 #pragma once
 
+#include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +16,7 @@
 
 #include "base/status.h"
 #include "gateway/api/chat.h"
+#include "gateway/api/json_fields.h"
 #include "gateway/http/sse.h"
 
 namespace iris::gateway::providers {
@@ -31,6 +34,19 @@ inline std::optional<double> ParseRetryAfter(std::string_view value) {
     return std::nullopt;
   }
   return seconds;
+}
+
+// The arguments of tool call `call` of message `message` as a JSON object (empty reads as {}),
+// for the upstreams that take them as an object (Anthropic, Gemini). Anything else fails with
+// the call's path: "messages[2].tool_calls[0].arguments: expected a JSON object, got an array".
+inline Result<boost::json::object> ToolCallArgumentsObject(const ToolCall& tool_call,
+                                                           size_t message, size_t call) {
+  return api::ParseObjectText(
+      tool_call.arguments.empty() ? "{}" : tool_call.arguments,
+      api::MemberPath(
+          api::ElementPath(api::MemberPath(api::ElementPath("messages", message), "tool_calls"),
+                           call),
+          "arguments"));
 }
 
 // What the proxy knows about the target when it encodes a request.

@@ -10,13 +10,17 @@
 #include <utility>
 
 #include "base/json.h"
-#include "gateway/providers/json_fields.h"
+#include "gateway/api/json_fields.h"
 #include "gateway/providers/provider_table.h"
 
 namespace iris::gateway::providers {
 namespace {
 
 namespace json = boost::json;
+using api::ArrayField;
+using api::IntField;
+using api::ObjectField;
+using api::StringField;
 
 constexpr std::string_view kProvider = "anthropic";
 constexpr int64_t kDefaultMaxTokens = 8192;
@@ -109,18 +113,13 @@ Result<Turn> EncodeMessage(const Message& m, size_t index) {
       IRIS_ASSIGN_OR_RETURN(turn.blocks, ContentBlocks(m));
       for (size_t j = 0; j < m.tool_calls.size(); ++j) {
         const ToolCall& call = m.tool_calls[j];
-        boost::system::error_code ec;
-        json::value input = json::parse(call.arguments.empty() ? "{}" : call.arguments, ec);
-        if (ec || !input.is_object()) {
-          return Unsupported("messages[" + std::to_string(index) + "].tool_calls[" +
-                             std::to_string(j) + "].arguments: must be a JSON object (" +
-                             (ec ? "not valid JSON" : "got another JSON value") + ")");
-        }
+        Result<json::object> input = ToolCallArgumentsObject(call, index, j);
+        if (!input.ok()) return Unsupported(input.status().message());
         json::object b;
         b["type"] = "tool_use";
         b["id"] = call.id;
         b["name"] = call.name;
-        b["input"] = std::move(input);
+        b["input"] = std::move(*input);
         turn.blocks.push_back(std::move(b));
       }
       break;
@@ -195,8 +194,8 @@ struct RawUsage {
       cache_creation = IntField(u, "cache_creation_input_tokens");
     }
     if (u.contains("output_tokens")) output = IntField(u, "output_tokens");
-    if (const json::value* d = u.if_contains("output_tokens_details"); d && d->is_object()) {
-      thinking = IntField(d->get_object(), "thinking_tokens");
+    if (const json::object* d = ObjectField(u, "output_tokens_details")) {
+      thinking = IntField(*d, "thinking_tokens");
     }
   }
   Usage ToUsage() const {
@@ -485,11 +484,9 @@ class AnthropicTranslator : public Translator {
     ChatResponse resp;
     resp.id = StringField(o, "id");
     resp.model = StringField(o, "model");
-    const json::value* content = o.if_contains("content");
-    if (content == nullptr || !content->is_array()) {
-      return DataLoss("anthropic: response has no content array");
-    }
-    for (const json::value& bv : content->get_array()) {
+    const json::array* content = ArrayField(o, "content");
+    if (content == nullptr) return DataLoss("anthropic: response has no content array");
+    for (const json::value& bv : *content) {
       if (!bv.is_object()) continue;
       const json::object& b = bv.get_object();
       std::string type = StringField(b, "type");

@@ -99,7 +99,13 @@ TEST(AnthropicTranslator, ToolCallsAndResults) {
   Result<UpstreamRequest> bad = t->EncodeRequest(r, kAnthropic);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidArgument);
-  EXPECT_NE(bad.status().message().find("messages[1].tool_calls[1].arguments"), std::string::npos);
+  EXPECT_EQ(bad.status().message(),
+            "anthropic: messages[1].tool_calls[1].arguments: expected a JSON object, got invalid "
+            "JSON");
+  r.messages[1].tool_calls[1].arguments = "[1]";
+  EXPECT_EQ(t->EncodeRequest(r, kAnthropic).status().message(),
+            "anthropic: messages[1].tool_calls[1].arguments: expected a JSON object, got an "
+            "array");
 }
 
 TEST(AnthropicTranslator, HistoryWithToolsButNoToolsDeclaresThemAndForbidsNewCalls) {
@@ -214,6 +220,10 @@ TEST(GeminiTranslator, RecoversFunctionNamesAndMergesTurns) {
   g3.model = "gemini-3-pro-preview";
   EXPECT_EQ(Body(*t, r, g3).at("contents").at(1).at("parts").at(0).at("thoughtSignature"),
             "skip_thought_signature_validator");
+
+  r.messages[2].tool_calls[0].arguments = "\"text\"";
+  EXPECT_EQ(t->EncodeRequest(r, kGemini).status().message(),
+            "gemini: messages[2].tool_calls[0].arguments: expected a JSON object, got a string");
 }
 
 TEST(GeminiTranslator, ImageUrlsNeedFetching) {

@@ -11,13 +11,18 @@
 
 #include "base/json.h"
 #include "gateway/api/identifiers.h"
-#include "gateway/providers/json_fields.h"
+#include "gateway/api/json_fields.h"
 #include "gateway/providers/provider_table.h"
 
 namespace iris::gateway::providers {
 namespace {
 
 namespace json = boost::json;
+using api::ArrayField;
+using api::BoolField;
+using api::IntField;
+using api::ObjectField;
+using api::StringField;
 
 constexpr size_t kMaxStopSequences = 5;
 constexpr std::string_view kFilesApiPrefix = "https://generativelanguage.googleapis.com/";
@@ -88,17 +93,15 @@ class SchemaCleaner {
       }
       out["properties"] = std::move(cleaned);
     }
-    if (const json::value* req = in.if_contains("required"); req != nullptr && req->is_array()) {
-      out["required"] = *req;
-    }
+    if (const json::array* req = ArrayField(in, "required")) out["required"] = *req;
     if (const json::value* items = in.if_contains("items"); items != nullptr) {
       IRIS_ASSIGN_OR_RETURN(out["items"], Clean(*items));
     }
     for (std::string_view key : {"anyOf", "oneOf"}) {
-      const json::value* alts = in.if_contains(key);
-      if (alts == nullptr || !alts->is_array()) continue;
+      const json::array* alts = ArrayField(in, key);
+      if (alts == nullptr) continue;
       json::array cleaned;
-      for (const json::value& alt : alts->get_array()) {
+      for (const json::value& alt : *alts) {
         IRIS_ASSIGN_OR_RETURN(json::value c, Clean(alt));
         // {"type":"null"} alternatives become `nullable` on the schema itself.
         if (c.is_object() && c.get_object().size() == 1 &&
@@ -257,14 +260,12 @@ struct CandidateView {
 
 CandidateView FirstCandidate(const json::object& o) {
   CandidateView view;
-  const json::value* cands = o.if_contains("candidates");
-  if (cands != nullptr && cands->is_array() && !cands->get_array().empty() &&
-      cands->get_array()[0].is_object()) {
-    const json::object& c = cands->get_array()[0].get_object();
+  const json::array* cands = ArrayField(o, "candidates");
+  if (cands != nullptr && !cands->empty() && (*cands)[0].is_object()) {
+    const json::object& c = (*cands)[0].get_object();
     view.finish_reason = StringField(c, "finishReason");
     if (const json::object* content = ObjectField(c, "content")) {
-      const json::value* parts = content->if_contains("parts");
-      if (parts != nullptr && parts->is_array()) view.parts = &parts->get_array();
+      view.parts = ArrayField(*content, "parts");
     }
   } else if (const json::object* fb = ObjectField(o, "promptFeedback")) {
     view.block_reason = StringField(*fb, "blockReason");
@@ -319,8 +320,7 @@ class GeminiStreamTranslator : public StreamTranslator {
           out.push_back(std::move(d));
         } else if (const json::value* t = part.if_contains("text");
                    t != nullptr && t->is_string() && !t->get_string().empty()) {
-          const json::value* thought = part.if_contains("thought");
-          if (thought != nullptr && thought->is_bool() && thought->get_bool()) continue;
+          if (BoolField(part, "thought")) continue;
           StreamEvent e;
           e.type = StreamEvent::Type::kTextDelta;
           e.text = std::string(t->get_string());
@@ -401,14 +401,10 @@ class GeminiTranslator : public Translator {
           IRIS_ASSIGN_OR_RETURN(c.parts, Parts(m));
           for (size_t j = 0; j < m.tool_calls.size(); ++j) {
             const ToolCall& call = m.tool_calls[j];
-            boost::system::error_code ec;
-            json::value args = json::parse(call.arguments.empty() ? "{}" : call.arguments, ec);
-            if (ec || !args.is_object()) {
-              return Unsupported("messages[" + std::to_string(i) + "].tool_calls[" +
-                                 std::to_string(j) + "].arguments: must be a JSON object");
-            }
+            Result<json::object> args = ToolCallArgumentsObject(call, i, j);
+            if (!args.ok()) return Unsupported(args.status().message());
             call_names[call.id] = call.name;
-            json::object part{{"functionCall", {{"name", call.name}, {"args", std::move(args)}}}};
+            json::object part{{"functionCall", {{"name", call.name}, {"args", std::move(*args)}}}};
             if (gemini3) part["thoughtSignature"] = "skip_thought_signature_validator";
             c.parts.push_back(std::move(part));
           }
@@ -529,8 +525,7 @@ class GeminiTranslator : public Translator {
           tc.arguments = args != nullptr ? SerializeJson(*args) : "{}";
           resp.tool_calls.push_back(std::move(tc));
         } else if (part.contains("text")) {
-          const json::value* thought = part.if_contains("thought");
-          if (thought != nullptr && thought->is_bool() && thought->get_bool()) continue;
+          if (BoolField(part, "thought")) continue;
           resp.text += StringField(part, "text");
         }
       }
@@ -559,9 +554,8 @@ class GeminiTranslator : public Translator {
       if (const json::object* err = ObjectField(v.get_object(), "error")) {
         b.code = StringField(*err, "status");
         b.message = StringField(*err, "message");
-        const json::value* details = err->if_contains("details");
-        if (details != nullptr && details->is_array()) {
-          for (const json::value& d : details->get_array()) {
+        if (const json::array* details = ArrayField(*err, "details")) {
+          for (const json::value& d : *details) {
             if (!d.is_object()) continue;
             const std::string reason = StringField(d.get_object(), "reason");
             if (SignalOf(ProviderKind::kGemini, reason) == ErrorSignal::kKeyRejected) {

@@ -9,12 +9,19 @@
 #include <utility>
 
 #include "base/json.h"
+#include "gateway/api/json_fields.h"
 #include "gateway/api/openai.h"
 #include "gateway/providers/provider_table.h"
 
 namespace iris::gateway::providers {
 
 namespace json = boost::json;
+using api::ArrayField;
+using api::FindField;
+using api::IntField;
+using api::ObjectField;
+using api::StringField;
+using api::StringOrIntegerField;
 
 namespace {
 // The provider table's kind of a flavor.
@@ -307,42 +314,15 @@ std::string ContentText(const json::value* content) {
     for (const json::value& part : content->get_array()) {
       if (!part.is_object()) continue;
       const json::object& p = part.get_object();
-      auto type = p.find("type");
-      auto t = p.find("text");
-      if (type != p.end() && type->value() == "text" && t != p.end() && t->value().is_string()) {
-        text += t->value().get_string();
-      }
+      if (StringField(p, "type") == "text") text += StringField(p, "text");
     }
   }
   return text;
 }
 
-const json::value* Get(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end() || it->value().is_null()) return nullptr;
-  return &it->value();
-}
-
-std::string StringOr(const json::object& o, std::string_view key, std::string fallback = {}) {
-  const json::value* v = Get(o, key);
-  if (v == nullptr) return fallback;
-  if (v->is_string()) return std::string(v->get_string());
-  if (v->is_int64() || v->is_uint64()) return SerializeJson(*v);
-  return fallback;
-}
-
-int64_t IntOr(const json::object& o, std::string_view key, int64_t fallback) {
-  const json::value* v = Get(o, key);
-  if (v == nullptr) return fallback;
-  if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64());
-  if (v->is_double()) return static_cast<int64_t>(v->get_double());
-  return fallback;
-}
-
 // Function arguments are a JSON string; some compatible servers send an object instead.
 std::string Arguments(const json::object& fn) {
-  const json::value* a = Get(fn, "arguments");
+  const json::value* a = FindField(fn, "arguments");
   if (a == nullptr) return {};
   if (a->is_string()) return std::string(a->get_string());
   return SerializeJson(*a);
@@ -352,7 +332,7 @@ std::string Arguments(const json::object& fn) {
 std::string ErrorMessage(const json::value& error) {
   if (error.is_string()) return std::string(error.get_string());
   if (error.is_object()) {
-    std::string m = StringOr(error.get_object(), "message");
+    std::string m = StringOrIntegerField(error.get_object(), "message");
     if (!m.empty()) return m;
   }
   return SerializeJson(error);
@@ -360,8 +340,10 @@ std::string ErrorMessage(const json::value& error) {
 
 // An `{"error":...}` member or Mistral's flat `{"object":"error",...}`; nullopt otherwise.
 std::optional<std::string> InBandError(const json::object& o) {
-  if (const json::value* e = Get(o, "error")) return ErrorMessage(*e);
-  if (StringOr(o, "object") == "error") return StringOr(o, "message", "unknown error");
+  if (const json::value* e = FindField(o, "error")) return ErrorMessage(*e);
+  if (StringOrIntegerField(o, "object") == "error") {
+    return StringOrIntegerField(o, "message", "unknown error");
+  }
   return std::nullopt;
 }
 
@@ -373,50 +355,43 @@ Result<ChatResponse> OpenAITranslator::DecodeResponse(std::string_view body) con
   if (auto err = InBandError(o)) {
     return Status(ErrorCode::kUnavailable, name_ + " answered with an error: " + *err);
   }
-  const json::value* choices = Get(o, "choices");
-  if (choices == nullptr || !choices->is_array() || choices->get_array().empty() ||
-      !choices->get_array()[0].is_object()) {
+  const json::array* choices = ArrayField(o, "choices");
+  if (choices == nullptr || choices->empty() || !(*choices)[0].is_object()) {
     return DataLoss(name_ + " response has no choices");
   }
-  const json::object& choice = choices->get_array()[0].get_object();
-  const json::value* message = Get(choice, "message");
-  if (message == nullptr || !message->is_object()) {
-    return DataLoss(name_ + " response: choices[0].message is missing");
-  }
-  const json::object& msg = message->get_object();
+  const json::object& choice = (*choices)[0].get_object();
+  const json::object* message = ObjectField(choice, "message");
+  if (message == nullptr) return DataLoss(name_ + " response: choices[0].message is missing");
+  const json::object& msg = *message;
   ChatResponse r;
-  r.id = StringOr(o, "id");
-  r.model = StringOr(o, "model");
-  r.created = IntOr(o, "created", 0);
-  r.text = ContentText(Get(msg, "content"));
-  if (r.text.empty()) r.text = StringOr(msg, "refusal");
-  if (const json::value* calls = Get(msg, "tool_calls"); calls && calls->is_array()) {
-    const json::array& a = calls->get_array();
+  r.id = StringOrIntegerField(o, "id");
+  r.model = StringOrIntegerField(o, "model");
+  r.created = IntField(o, "created");
+  r.text = ContentText(FindField(msg, "content"));
+  if (r.text.empty()) r.text = StringOrIntegerField(msg, "refusal");
+  if (const json::array* calls = ArrayField(msg, "tool_calls")) {
+    const json::array& a = *calls;
     for (size_t i = 0; i < a.size(); ++i) {
       if (!a[i].is_object()) return DataLoss(name_ + " response: malformed tool_calls");
       const json::object& c = a[i].get_object();
-      const json::value* fn = Get(c, "function");
-      if (fn == nullptr || !fn->is_object()) {
-        return DataLoss(name_ + " response: tool call without a function");
-      }
+      const json::object* fn = ObjectField(c, "function");
+      if (fn == nullptr) return DataLoss(name_ + " response: tool call without a function");
       ToolCall call;
-      call.id = StringOr(c, "id", "call_" + std::to_string(i));
-      call.name = StringOr(fn->get_object(), "name");
-      call.arguments = Arguments(fn->get_object());
+      call.id = StringOrIntegerField(c, "id", "call_" + std::to_string(i));
+      call.name = StringOrIntegerField(*fn, "name");
+      call.arguments = Arguments(*fn);
       if (call.arguments.empty()) call.arguments = "{}";
       r.tool_calls.push_back(std::move(call));
     }
   }
-  std::string finish = StringOr(choice, "finish_reason");
+  std::string finish = StringOrIntegerField(choice, "finish_reason");
   if (finish == "error") {
     return Status(ErrorCode::kUnavailable,
                   name_ + " stopped the answer with finish_reason \"error\"");
   }
   r.finish_reason = finish.empty() && !r.tool_calls.empty() ? FinishReason::kToolCalls
                                                             : api::ParseOpenAIFinishReason(finish);
-  if (const json::value* u = Get(o, "usage"); u && u->is_object()) {
-    r.usage = api::DecodeOpenAIUsage(u->get_object());
-  }
+  if (const json::object* u = ObjectField(o, "usage")) r.usage = api::DecodeOpenAIUsage(*u);
   return r;
 }
 
@@ -445,10 +420,9 @@ class OpenAIStreamTranslator final : public StreamTranslator {
 
 Status OpenAIStreamTranslator::ToolCallDelta(const json::object& tc,
                                              std::vector<StreamEvent>& out) {
-  const json::value* index = Get(tc, "index");
-  std::string id = StringOr(tc, "id");
-  const json::object* fn = nullptr;
-  if (const json::value* f = Get(tc, "function"); f && f->is_object()) fn = &f->get_object();
+  const json::value* index = FindField(tc, "index");
+  std::string id = StringOrIntegerField(tc, "id");
+  const json::object* fn = ObjectField(tc, "function");
   int k = -1;
   bool is_new = false;
   if (index != nullptr && (index->is_int64() || index->is_uint64())) {
@@ -480,7 +454,7 @@ Status OpenAIStreamTranslator::ToolCallDelta(const json::object& tc,
     start.type = StreamEvent::Type::kToolCallStart;
     start.index = k;
     start.id = id.empty() ? "call_" + id_ + "_" + std::to_string(k) : id;
-    start.name = fn ? StringOr(*fn, "name") : std::string();
+    start.name = fn ? StringOrIntegerField(*fn, "name") : std::string();
     by_id_[start.id] = k;
     out.push_back(std::move(start));
   }
@@ -529,34 +503,34 @@ Result<std::vector<StreamEvent>> OpenAIStreamTranslator::OnEvent(const http::Sse
     started_ = true;
     StreamEvent start;
     start.type = StreamEvent::Type::kStart;
-    start.id = id_ = StringOr(o, "id");
-    start.model = StringOr(o, "model");
-    start.created = IntOr(o, "created", 0);
+    start.id = id_ = StringOrIntegerField(o, "id");
+    start.model = StringOrIntegerField(o, "model");
+    start.created = IntField(o, "created");
     out.push_back(std::move(start));
   }
   std::optional<FinishReason> finish;
-  if (const json::value* choices = Get(o, "choices"); choices && choices->is_array()) {
-    for (const json::value& cv : choices->get_array()) {
+  if (const json::array* choices = ArrayField(o, "choices")) {
+    for (const json::value& cv : *choices) {
       if (!cv.is_object()) return DataLoss(name_ + " stream chunk: malformed choice");
       const json::object& choice = cv.get_object();
-      if (IntOr(choice, "index", 0) != 0) continue;  // n = 1 is all iris asks for
-      if (const json::value* d = Get(choice, "delta"); d && d->is_object()) {
-        const json::object& delta = d->get_object();
-        std::string text = ContentText(Get(delta, "content"));
+      if (IntField(choice, "index") != 0) continue;  // n = 1 is all iris asks for
+      if (const json::object* d = ObjectField(choice, "delta")) {
+        const json::object& delta = *d;
+        std::string text = ContentText(FindField(delta, "content"));
         if (!text.empty()) {
           StreamEvent e;
           e.type = StreamEvent::Type::kTextDelta;
           e.text = std::move(text);
           out.push_back(std::move(e));
         }
-        if (const json::value* calls = Get(delta, "tool_calls"); calls && calls->is_array()) {
-          for (const json::value& tc : calls->get_array()) {
+        if (const json::array* calls = ArrayField(delta, "tool_calls")) {
+          for (const json::value& tc : *calls) {
             if (!tc.is_object()) return DataLoss(name_ + " stream chunk: malformed tool call");
             IRIS_RETURN_IF_ERROR(ToolCallDelta(tc.get_object(), out));
           }
         }
       }
-      std::string reason = StringOr(choice, "finish_reason");
+      std::string reason = StringOrIntegerField(choice, "finish_reason");
       if (reason == "error") {
         return Status(ErrorCode::kUnavailable,
                       name_ + " stopped the answer with finish_reason \"error\"");
@@ -571,11 +545,9 @@ Result<std::vector<StreamEvent>> OpenAIStreamTranslator::OnEvent(const http::Sse
     e.finish_reason = *finish;
     out.push_back(std::move(e));
   }
-  const json::value* usage = Get(o, "usage");
+  const json::value* usage = FindField(o, "usage");
   if (usage == nullptr) {  // Groq reports usage under x_groq on its last chunk
-    if (const json::value* xg = Get(o, "x_groq"); xg && xg->is_object()) {
-      usage = Get(xg->get_object(), "usage");
-    }
+    if (const json::object* xg = ObjectField(o, "x_groq")) usage = FindField(*xg, "usage");
   }
   if (usage != nullptr && usage->is_object()) {
     StreamEvent e;
@@ -616,32 +588,33 @@ ErrorFields ParseErrorBody(std::string_view body) {
   if (v != nullptr && v->is_array() && !v->get_array().empty()) v = &v->get_array()[0];
   if (v != nullptr && v->is_object()) {
     const json::object* o = &v->get_object();
-    if (const json::value* e = Get(*o, "error")) {
+    if (const json::value* e = FindField(*o, "error")) {
       if (e->is_string()) {
         f.message = e->get_string();
         return f;
       }
       if (e->is_object()) o = &e->get_object();
     }
-    f.message = StringOr(*o, "message");
-    f.type = StringOr(*o, "type");
-    f.code = StringOr(*o, "code");
-    f.param = StringOr(*o, "param");
-    if (const json::value* d = Get(*o, "detail"); d && f.message.empty()) {
+    f.message = StringOrIntegerField(*o, "message");
+    f.type = StringOrIntegerField(*o, "type");
+    f.code = StringOrIntegerField(*o, "code");
+    f.param = StringOrIntegerField(*o, "param");
+    if (const json::value* d = FindField(*o, "detail"); d && f.message.empty()) {
       if (d->is_string()) {
         f.message = d->get_string();
       } else if (d->is_array()) {
         for (const json::value& item : d->get_array()) {
           if (!item.is_object()) continue;
           std::string loc;
-          if (const json::value* l = Get(item.get_object(), "loc"); l && l->is_array()) {
-            for (const json::value& part : l->get_array()) {
+          if (const json::array* l = ArrayField(item.get_object(), "loc")) {
+            for (const json::value& part : *l) {
               if (!loc.empty()) loc += ".";
               loc += part.is_string() ? std::string(part.get_string()) : SerializeJson(part);
             }
           }
           if (!f.message.empty()) f.message += "; ";
-          f.message += (loc.empty() ? "" : loc + ": ") + StringOr(item.get_object(), "msg");
+          f.message +=
+              (loc.empty() ? "" : loc + ": ") + StringOrIntegerField(item.get_object(), "msg");
         }
       }
     }

@@ -1,0 +1,95 @@
+// The gateway's one set of JSON field readers, shared by the inbound codecs (api/) and the
+// provider translators (providers/), so that every error names its field the same way.
+#pragma once
+
+#include <boost/json.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace iris::gateway::api {
+
+// ---- Field paths -------------------------------------------------------------------------
+// A path names a field from the document's root: dots before members, [i] for elements,
+// e.g. "messages[0].content[1].image_url.url". The root itself is "" (or a name such as
+// "request body" in messages about the whole document).
+
+// `base` + "." + `key`; just `key` when `base` is empty.
+std::string MemberPath(std::string_view base, std::string_view key);
+// `base` + "[" + `index` + "]".
+std::string ElementPath(std::string_view base, size_t index);
+
+// ---- Errors (kInvalidArgument) -----------------------------------------------------------
+
+// "path: what".
+Status FieldError(std::string_view path, std::string_view what);
+// "path: required".
+Status MissingField(std::string_view path);
+// "path: expected <expected>, got <KindName(got)>", e.g. "n: expected an integer, got a string".
+Status TypeError(std::string_view path, std::string_view expected, const boost::json::value& got);
+// The kind of a value as the errors say it: "null", "a boolean", "a number", "a string",
+// "an array", "an object".
+std::string_view KindName(const boost::json::value& v);
+// `s` in double quotes, as error messages show a caller's value: "file" -> "\"file\"".
+std::string Quote(std::string_view s);
+
+// ---- Strict readers (requests from callers) ----------------------------------------------
+// Each takes the value and its path and refuses a value of another kind with TypeError.
+
+// The member `key`, or nullptr when it is absent or JSON null: both inbound dialects treat an
+// explicit null as absent.
+const boost::json::value* FindField(const boost::json::object& o, std::string_view key);
+// The member `key` of the object at `base`; MissingField(MemberPath(base, key)) when absent
+// or null.
+Result<const boost::json::value*> RequireField(const boost::json::object& o, std::string_view key,
+                                               std::string_view base);
+
+Result<std::string> AsString(const boost::json::value& v, std::string_view path);
+Result<bool> AsBool(const boost::json::value& v, std::string_view path);
+// Any JSON number.
+Result<double> AsNumber(const boost::json::value& v, std::string_view path);
+// A number in [lo, hi]; outside: "path: must be between <lo> and <hi>".
+Result<double> AsNumberInRange(const boost::json::value& v, std::string_view path, double lo,
+                               double hi);
+// An integer in int64 range; a double is accepted when it is integral and below 9e15 in
+// magnitude (exact in a double). An integral number beyond that: "integer out of range".
+Result<int64_t> AsInt(const boost::json::value& v, std::string_view path);
+Result<const boost::json::object*> AsObject(const boost::json::value& v, std::string_view path);
+Result<const boost::json::array*> AsArray(const boost::json::value& v, std::string_view path);
+// An array of strings; an element of another kind is named by its index ("stop[1]").
+Result<std::vector<std::string>> AsStringList(const boost::json::value& v, std::string_view path);
+
+// RequireField then AsString / AsObject.
+Result<std::string> RequiredString(const boost::json::object& o, std::string_view key,
+                                   std::string_view base);
+Result<const boost::json::object*> RequiredObject(const boost::json::object& o,
+                                                  std::string_view key, std::string_view base);
+
+// A JSON object written in a string (tool-call arguments): "path: expected a JSON object, got
+// <kind>", or "path: expected a JSON object, got invalid JSON".
+Result<boost::json::object> ParseObjectText(std::string_view text, std::string_view path);
+
+// ---- Lenient readers (answers from providers) --------------------------------------------
+// An absent, null or mistyped field reads as empty: upstreams omit fields freely, and the
+// translators decide what is required.
+
+// The string at `key`, or `fallback`.
+std::string StringField(const boost::json::object& o, std::string_view key,
+                        std::string_view fallback = {});
+// The string at `key`, an integer there in decimal (some servers send numeric ids and error
+// codes), or `fallback`.
+std::string StringOrIntegerField(const boost::json::object& o, std::string_view key,
+                                 std::string_view fallback = {});
+// The object / array at `key`, or nullptr.
+const boost::json::object* ObjectField(const boost::json::object& o, std::string_view key);
+const boost::json::array* ArrayField(const boost::json::object& o, std::string_view key);
+// True only when `key` holds the boolean true.
+bool BoolField(const boost::json::object& o, std::string_view key);
+// The integer at `key`, or 0. A double is truncated; a value beyond int64 saturates.
+int64_t IntField(const boost::json::object& o, std::string_view key);
+
+}  // namespace iris::gateway::api
