@@ -4,6 +4,7 @@
 #include <boost/asio/this_coro.hpp>
 
 #include "base/base64.h"
+#include "gateway/api/json_fields.h"
 #include "gateway/proxy/call.h"
 #include "gateway/proxy/image_fetch.h"
 #include "gateway/proxy/request_checks.h"
@@ -36,7 +37,7 @@ awaitable<Status> Call::FetchImageUrls() {
       ContentPart& p = m.content[ci];
       if (p.type != ContentPart::Type::kImage || p.url.empty()) continue;
       const std::string field =
-          "messages[" + std::to_string(mi) + "].content[" + std::to_string(ci) + "]";
+          api::ElementPath(api::MemberPath(api::ElementPath("messages", mi), "content"), ci);
       if (!policy.enabled) {
         co_return Unimplemented(field +
                                 ": this gateway does not fetch image URLs (image_fetch.enabled "

@@ -4,14 +4,11 @@
 #include <string>
 
 #include "gateway/api/identifiers.h"
+#include "gateway/api/json_fields.h"
 #include "gateway/upstream/client.h"
 
 namespace iris::gateway::proxy {
 namespace {
-
-std::string At(std::string_view list, size_t i) {
-  return std::string(list) + "[" + std::to_string(i) + "]";
-}
 
 Status CheckList(const std::vector<std::string>& list, std::string_view field, int max,
                  std::string_view limit_key) {
@@ -36,13 +33,15 @@ Status CheckRequest(const ChatRequest& request, const config::Config& config) {
   IRIS_RETURN_IF_ERROR(
       CheckList(hints.only, "provider.only", limits.max_provider_hints, "max_provider_hints"));
   for (size_t i = 0; i < hints.models.size(); ++i) {
-    IRIS_RETURN_IF_ERROR(api::CheckModelId(hints.models[i], At("models", i)));
+    IRIS_RETURN_IF_ERROR(api::CheckModelId(hints.models[i], api::ElementPath("models", i)));
   }
   for (size_t i = 0; i < hints.order.size(); ++i) {
-    IRIS_RETURN_IF_ERROR(api::CheckProviderName(hints.order[i], At("provider.order", i)));
+    IRIS_RETURN_IF_ERROR(
+        api::CheckProviderName(hints.order[i], api::ElementPath("provider.order", i)));
   }
   for (size_t i = 0; i < hints.only.size(); ++i) {
-    IRIS_RETURN_IF_ERROR(api::CheckProviderName(hints.only[i], At("provider.only", i)));
+    IRIS_RETURN_IF_ERROR(
+        api::CheckProviderName(hints.only[i], api::ElementPath("provider.only", i)));
   }
 
   int images = 0;
@@ -52,7 +51,8 @@ Status CheckRequest(const ChatRequest& request, const config::Config& config) {
     for (size_t c = 0; c < message.content.size(); ++c) {
       const ContentPart& part = message.content[c];
       if (part.type != ContentPart::Type::kImage) continue;
-      const std::string field = At(At("messages", m) + ".content", c);
+      const std::string field =
+          api::ElementPath(api::MemberPath(api::ElementPath("messages", m), "content"), c);
       if (++images > limits.max_images) {
         return InvalidArgument(field + ": at most " + std::to_string(limits.max_images) +
                                " images per request (limits.max_images in iris.yaml)");
