@@ -29,7 +29,18 @@ namespace {
 void Write(const boost::json::value& v, std::string& out);
 
 void WriteString(boost::json::string_view s, std::string& out) {
-  out += boost::json::serialize(s);  // Boost.JSON's escaping
+  // Printable ASCII other than '"' and '\\' needs no escaping: appended as it is, without the
+  // temporary string Boost.JSON's serialize() builds. Anything else gets Boost.JSON's escaping.
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u > 0x7e || c == '"' || c == '\\') {
+      out += boost::json::serialize(s);
+      return;
+    }
+  }
+  out.push_back('"');
+  out.append(s.data(), s.size());
+  out.push_back('"');
 }
 
 void WriteObject(const boost::json::object& o, std::string& out) {

@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
+#include <vector>
 
 namespace iris {
 namespace {
@@ -25,6 +27,25 @@ TEST(SerializeJsonTest, NumbersAsPeopleWriteThem) {
   for (double d : {0.1, 1.0 / 3, 1e300, 6.02214076e23, -2.5e-308}) {
     boost::json::value v = boost::json::parse(SerializeJson(boost::json::value(d)));
     EXPECT_EQ(v.to_number<double>(), d);
+  }
+}
+
+}  // namespace
+}  // namespace iris
+
+namespace iris {
+namespace {
+
+// Strings come out exactly as Boost.JSON escapes them, the fast path for plain ASCII included.
+TEST(SerializeJsonTest, StringsAreEscapedExactlyAsBoostJsonDoes) {
+  std::vector<std::string> cases = {"",     "plain text",  "quote\"d", "back\\slash", "tab\there",
+                                    "\x7f", "caf\xc3\xa9", "\xff\xfe", "</script>",   "line\n"};
+  for (int b = 0; b < 256; ++b) cases.push_back(std::string(1, static_cast<char>(b)) + "x");
+  for (const std::string& s : cases) {
+    const boost::json::value v(s);
+    EXPECT_EQ(SerializeJson(v), boost::json::serialize(v)) << s;
+    const boost::json::object o{{s, s}};
+    EXPECT_EQ(SerializeJson(o), boost::json::serialize(o)) << s;
   }
 }
 
