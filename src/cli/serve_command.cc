@@ -19,6 +19,7 @@
 #include "gateway/config/config.h"
 #include "gateway/http/server.h"
 #include "gateway/providers/local/local_provider.h"
+#include "gateway/providers/provider_table.h"
 #include "gateway/proxy/assemble.h"
 
 namespace iris::cli {
@@ -270,9 +271,15 @@ int Serve(const ServeFlags& f) {
     }
   }
   if (example_model.empty()) {
+    std::string keys;  // the first key variable of every cloud kind with a public endpoint
+    for (const auto& kind : gw::providers::AllProviderKinds()) {
+      if (kind.key_env.empty() || kind.default_base_url.empty()) continue;
+      if (!keys.empty()) keys += ", ";
+      keys += kind.key_env.front();
+    }
     std::fprintf(stderr,
-                 "  no provider is enabled: set OPENAI_API_KEY (or ANTHROPIC_API_KEY, "
-                 "GEMINI_API_KEY, MISTRAL_API_KEY), or give a local model with --model\n");
+                 "  no provider is enabled: set one of %s, or give a local model with --model\n",
+                 keys.c_str());
   } else {
     std::fprintf(
         stderr,
