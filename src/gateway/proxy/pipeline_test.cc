@@ -108,9 +108,9 @@ FakeHandler Fails(int status, std::string body = R"({"error":{"message":"no"}})"
 }
 
 // The gateway under test, from a YAML configuration naming the fakes.
-class Gateway {
+class TestGateway {
  public:
-  explicit Gateway(const std::string& yaml) {
+  explicit TestGateway(const std::string& yaml) {
     auto config = config::LoadConfigString(yaml, [](std::string_view) { return std::nullopt; });
     EXPECT_TRUE(config.ok()) << config.status().ToString();
     AssembleFlags flags;
@@ -122,7 +122,7 @@ class Gateway {
     assembly_ = std::move(assembled).value();
     EXPECT_TRUE(assembly_->server->Start().ok());
   }
-  ~Gateway() {
+  ~TestGateway() {
     assembly_->server->Shutdown(0ms);
     assembly_->server->Wait();
   }
@@ -166,7 +166,7 @@ json::value Body(const http::testing::RawResponse& r) {
 TEST(Pipeline, FallsOverToTheNextTargetAfterAServerError) {
   FakeUpstream a(Fails(500));
   FakeUpstream b(Answers("from b"));
-  Gateway gw(
+  TestGateway gw(
       Yaml(a.base_url(), b.base_url(), "models:\n  route: { targets: [a/m, b/m], retries: 0 }\n"));
   auto r = gw.Post(Request(false));
   ASSERT_EQ(r.status, 200) << r.body;
@@ -189,9 +189,9 @@ TEST(Pipeline, RetriesTheSameTargetThenAnswers) {
     }
   });
   FakeUpstream b(Answers("never"));
-  Gateway gw(Yaml(a.base_url(), b.base_url(),
-                  "routing: { backoff_base_ms: 1, backoff_max_ms: 2 }\n"
-                  "models:\n  route: { targets: [a/m, b/m], retries: 1 }\n"));
+  TestGateway gw(Yaml(a.base_url(), b.base_url(),
+                      "routing: { backoff_base_ms: 1, backoff_max_ms: 2 }\n"
+                      "models:\n  route: { targets: [a/m, b/m], retries: 1 }\n"));
   auto r = gw.Post(Request(false));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(Body(r).at("choices").at(0).at("message").at("content"), "second try");
@@ -202,7 +202,7 @@ TEST(Pipeline, RetriesTheSameTargetThenAnswers) {
 TEST(Pipeline, TheCallersBadRequestIsNeitherRetriedNorFailedOver) {
   FakeUpstream a(Fails(400, R"({"error":{"message":"bad temperature"}})"));
   FakeUpstream b(Answers("never"));
-  Gateway gw(
+  TestGateway gw(
       Yaml(a.base_url(), b.base_url(), "models:\n  route: { targets: [a/m, b/m], retries: 2 }\n"));
   auto r = gw.Post(Request(false));
   EXPECT_EQ(r.status, 400) << r.body;
@@ -214,9 +214,9 @@ TEST(Pipeline, TheCallersBadRequestIsNeitherRetriedNorFailedOver) {
 TEST(Pipeline, AnOpenBreakerSkipsItsTarget) {
   FakeUpstream a(Fails(500));
   FakeUpstream b(Answers("b"));
-  Gateway gw(Yaml(a.base_url(), b.base_url(),
-                  "routing: { breaker: { failure_threshold: 2, cooldown_ms: 60000 } }\n"
-                  "models:\n  route: { targets: [a/m, b/m], retries: 0 }\n"));
+  TestGateway gw(Yaml(a.base_url(), b.base_url(),
+                      "routing: { breaker: { failure_threshold: 2, cooldown_ms: 60000 } }\n"
+                      "models:\n  route: { targets: [a/m, b/m], retries: 0 }\n"));
   for (int i = 0; i < 2; ++i) ASSERT_EQ(gw.Post(Request(false)).status, 200);
   EXPECT_EQ(a.requests(), 2);
   auto r = gw.Post(Request(false));
@@ -236,9 +236,9 @@ TEST(Pipeline, AStreamWithoutAFirstTokenInTimeFallsOverInvisibly) {
     co_await w.Finish();
   });
   FakeUpstream b(Answers("quick"));
-  Gateway gw(Yaml(a.base_url(), b.base_url(),
-                  "models:\n  route: { targets: [a/m, b/m], retries: 0,"
-                  " timeouts: { first_token_ms: 300 } }\n"));
+  TestGateway gw(Yaml(a.base_url(), b.base_url(),
+                      "models:\n  route: { targets: [a/m, b/m], retries: 0,"
+                      " timeouts: { first_token_ms: 300 } }\n"));
   const auto t0 = std::chrono::steady_clock::now();
   auto r = gw.Post(Request(true));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
@@ -256,7 +256,7 @@ TEST(Pipeline, AStreamCutAfterItsFirstTokenEndsWithAnErrorEventAndNoFallback) {
     co_await w.Finish();  // no finish_reason, no [DONE]
   });
   FakeUpstream b(Answers("never"));
-  Gateway gw(
+  TestGateway gw(
       Yaml(a.base_url(), b.base_url(), "models:\n  route: { targets: [a/m, b/m], retries: 2 }\n"));
   auto r = gw.Post(Request(true));
   ASSERT_EQ(r.status, 200) << r.body;  // committed at the first token
@@ -270,7 +270,7 @@ TEST(Pipeline, AStreamCutAfterItsFirstTokenEndsWithAnErrorEventAndNoFallback) {
 TEST(Pipeline, EveryAttemptFailingNamesEachOne) {
   FakeUpstream a(Fails(502));
   FakeUpstream b(Fails(504));
-  Gateway gw(
+  TestGateway gw(
       Yaml(a.base_url(), b.base_url(), "models:\n  route: { targets: [a/m, b/m], retries: 0 }\n"));
   auto r = gw.Post(Request(false));
   EXPECT_EQ(r.status, 504) << r.body;  // the last attempt's class
@@ -281,41 +281,40 @@ TEST(Pipeline, EveryAttemptFailingNamesEachOne) {
 
 const std::string kTinyModel = std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/tiny-256m-style";
 
-// providers.local's threads and max_queue reach the engine and its queue.
-TEST(Assemble, LocalThreadsAndQueueComeFromTheConfiguration) {
-  auto config = config::LoadConfigString(
-      "providers:\n  local: { kind: local, model: x, threads: 1, max_queue: 3, max_images: 2 }\n",
-      [](std::string_view) { return std::nullopt; });
-  ASSERT_TRUE(config.ok()) << config.status().ToString();
+// AssembleGateway with the tiny test checkpoint as the local model, under `yaml`.
+Result<std::unique_ptr<Assembly>> AssembleLocal(const std::string& yaml, int engine_threads = 0) {
+  IRIS_ASSIGN_OR_RETURN(
+      auto config, config::LoadConfigString(yaml, [](std::string_view) { return std::nullopt; }));
   AssembleFlags flags;
   flags.db = "none";
   flags.listen = "127.0.0.1:0";
   flags.local_model_dir = kTinyModel;
-  auto a = AssembleGateway(*config, flags);
+  flags.engine_threads = engine_threads;
+  return AssembleGateway(config, flags);
+}
+
+// providers.local's threads and max_queue reach the engine and its queue.
+TEST(Assemble, LocalThreadsAndQueueComeFromTheConfiguration) {
+  const std::string yaml =
+      "providers:\n  local: { kind: local, model: x, threads: 1, max_queue: 3, max_images: 2 }\n";
+  auto a = AssembleLocal(yaml);
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   ASSERT_NE((*a)->local, nullptr);
   EXPECT_EQ((*a)->local->engine_threads(), 1);
   EXPECT_EQ((*a)->local->options().max_queue, 3u);
   EXPECT_EQ((*a)->local->options().max_images, 2);
   // --engine-threads wins over the file.
-  flags.engine_threads = 2;
-  a = AssembleGateway(*config, flags);
+  a = AssembleLocal(yaml, /*engine_threads=*/2);
   ASSERT_TRUE(a.ok());
   EXPECT_EQ((*a)->local->engine_threads(), 2);
 }
 
 // A full queue refuses at once: with max_queue 0 and one generation running, a second local
-// request is answered 503 (overloaded) without waiting for the first.
+// request is refused (kResourceExhausted, which the pipeline answers as overloaded and falls
+// over from) without waiting for the first.
 TEST(Assemble, TheLocalQueueBoundIsEnforced) {
-  auto config = config::LoadConfigString(
-      "providers:\n  local: { kind: local, model: x, threads: 1, max_queue: 0 }\n",
-      [](std::string_view) { return std::nullopt; });
-  ASSERT_TRUE(config.ok()) << config.status().ToString();
-  AssembleFlags flags;
-  flags.db = "none";
-  flags.listen = "127.0.0.1:0";
-  flags.local_model_dir = kTinyModel;
-  auto a = AssembleGateway(*config, flags);
+  auto a =
+      AssembleLocal("providers:\n  local: { kind: local, model: x, threads: 1, max_queue: 0 }\n");
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   providers::LocalProvider& local = *(*a)->local;
   ChatRequest req;
