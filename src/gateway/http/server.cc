@@ -113,8 +113,12 @@ std::string ErrorBody(std::string_view message, std::string_view type) {
 constexpr std::chrono::milliseconds kWatchAfter{10};
 
 struct Server::Worker {
-  // Declared before ioc: connections destroyed with the io_context's pending handlers still
-  // unlink themselves from this list.
+  // Connections still listed when the worker goes (a handler that ignored its CancelToken past
+  // the shutdown deadline) are released while the io_context, whose services their sockets
+  // and timers use, still exists; those a pending coroutine still holds go when the
+  // io_context destroys its handlers, also before its services.
+  ~Worker() { conns.clear(); }
+
   std::list<std::shared_ptr<internal::Connection>> conns;  // this worker's thread only
   std::atomic<int64_t> open{0};                            // accepted, not yet closed
   asio::io_context ioc{1};
