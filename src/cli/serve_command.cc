@@ -96,14 +96,8 @@ void ReloadConfig(const ServeFlags& f, const gw::config::EnvLookup& env,
     restart.push_back("server (threads, limits, timeouts)");
   }
   if (running.store != next->store) restart.push_back("store");
-  auto local_of = [](const gw::config::Config& c) -> const gw::config::ProviderConfig* {
-    for (const auto& p : c.providers) {
-      if (p.kind == gw::config::ProviderKind::kLocal) return &p;
-    }
-    return nullptr;
-  };
-  const auto* la = local_of(running);
-  const auto* lb = local_of(*next);
+  const auto* la = running.FindLocal();
+  const auto* lb = next->FindLocal();
   if ((la == nullptr) != (lb == nullptr) || (la && lb && la->model != lb->model)) {
     restart.push_back("the local model");
   }
@@ -139,11 +133,10 @@ int Serve(const ServeFlags& f) {
       return 2;
     }
     config = std::move(loaded).value();
-    for (const auto& p : config->providers) {
-      if (p.kind == gw::config::ProviderKind::kLocal && local_spec.empty()) {
-        local_spec = p.model.empty() ? kDefaultLocalModel : p.model;
-        explicit_local = !p.model.empty();
-      }
+    const gw::config::ProviderConfig* local = config->FindLocal();
+    if (local != nullptr && local_spec.empty()) {
+      local_spec = local->model.empty() ? kDefaultLocalModel : local->model;
+      explicit_local = !local->model.empty();
     }
   } else if (local_spec.empty()) {
     local_spec = kDefaultLocalModel;

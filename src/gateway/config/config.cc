@@ -875,6 +875,13 @@ Result<ListenAddress> ParseListenAddress(std::string_view text) {
   return out;
 }
 
+const ProviderConfig* Config::FindLocal() const {
+  for (const ProviderConfig& p : providers) {
+    if (p.kind == ProviderKind::kLocal) return &p;
+  }
+  return nullptr;
+}
+
 const ProviderConfig* Config::FindProvider(std::string_view name) const {
   for (const ProviderConfig& p : providers) {
     if (p.name == name) return &p;

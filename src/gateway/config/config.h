@@ -178,6 +178,8 @@ struct Config {
 
   const ProviderConfig* FindProvider(std::string_view name) const;
   const ModelAlias* FindAlias(std::string_view name) const;
+  // The local model's provider entry (the first of kind local), or null.
+  const ProviderConfig* FindLocal() const;
 };
 
 // Parses and validates YAML text. On failure the status is kInvalidArgument and its message

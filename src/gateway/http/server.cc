@@ -551,21 +551,14 @@ asio::awaitable<Status> ResponseWriter::Write(std::string_view chunk) {
 
 asio::awaitable<Status> ResponseWriter::Finish(std::string_view last_chunk) {
   if (!started_ || finished_) co_return FailedPrecondition("Finish outside a started stream");
-  if (head_only_) {
-    finished_ = true;
-    co_return OkStatus();
-  }
+  finished_ = true;
+  if (head_only_ || (!chunked_ && last_chunk.empty())) co_return OkStatus();
   if (!chunked_) {
-    finished_ = true;
-    if (last_chunk.empty()) co_return OkStatus();
     co_return co_await conn_->WriteAll(asio::buffer(last_chunk.data(), last_chunk.size()));
   }
   if (last_chunk.empty()) {
-    finished_ = true;
     co_return co_await conn_->WriteAll(asio::buffer(kLastChunk.data(), kLastChunk.size()));
   }
-  if (conn_->gone) co_return Status(ErrorCode::kUnavailable, "client gone");
-  finished_ = true;
   const ChunkSize size(last_chunk.size());
   std::array<asio::const_buffer, 4> buffers = {
       size.buffer(), asio::buffer(last_chunk.data(), last_chunk.size()),

@@ -35,6 +35,15 @@ TEST(ProviderTableTest, SegmentsAndModelIds) {
   EXPECT_EQ(KindForModelId("o40"), std::nullopt);
   EXPECT_EQ(KindForModelId("HuggingFaceTB/SmolVLM2-256M-Video-Instruct"), ProviderKind::kLocal);
   EXPECT_EQ(KindForModelId("devstral-small"), ProviderKind::kMistral);
+  EXPECT_EQ(KindForModelId("gpt-4.1-mini"), ProviderKind::kOpenAI);
+  EXPECT_EQ(KindForModelId("o3"), ProviderKind::kOpenAI);
+  EXPECT_EQ(KindForModelId("gemini-2.5-pro"), ProviderKind::kGemini);
+  EXPECT_EQ(KindForModelId("claude-3-5-haiku-latest"), ProviderKind::kAnthropic);
+  EXPECT_EQ(KindForModelId("smolvlm2"), ProviderKind::kLocal);
+  EXPECT_EQ(KindForModelId("o10"), std::nullopt);
+  EXPECT_EQ(KindForModelId("omni-moderation"), std::nullopt);
+  EXPECT_EQ(KindForModelId("llama-3"), std::nullopt);
+  EXPECT_EQ(KindForModelId(""), std::nullopt);
 }
 
 TEST(ProviderTableTest, KeyVariablesAndBaseUrls) {

@@ -22,17 +22,11 @@ int64_t RaiseDescriptorLimit() {
   return lim.rlim_cur == RLIM_INFINITY ? (int64_t{1} << 20) : static_cast<int64_t>(lim.rlim_cur);
 }
 
-// providers.local of the configuration, or its defaults.
-config::ProviderConfig LocalSettings(const config::Config& config) {
-  for (const config::ProviderConfig& p : config.providers) {
-    if (p.kind == config::ProviderKind::kLocal) return p;
-  }
-  return config::ProviderConfig{};
-}
-
 Result<std::unique_ptr<providers::LocalProvider>> LoadLocal(const config::Config& config,
                                                             const AssembleFlags& flags) {
-  const config::ProviderConfig settings = LocalSettings(config);
+  // providers.local of the configuration, or its defaults.
+  const config::ProviderConfig* local = config.FindLocal();
+  const config::ProviderConfig settings = local != nullptr ? *local : config::ProviderConfig{};
   runtime::EngineOptions eo;
   eo.threads = flags.engine_threads > 0 ? flags.engine_threads : settings.threads;
   auto engine = runtime::Engine::Load(flags.local_model_dir, eo);

@@ -93,11 +93,8 @@ awaitable<bool> Call::TryTargets() {
         o = co_await TryCloud(t);
       }
       current_->latency_ms = Ms(Clock::now() - attempt_start_);
-      if (o.kind == Outcome::Kind::kDelivered) {
-        current_->outcome = "ok";
+      if (o.kind == Outcome::Kind::kDelivered) {  // (deliver.cc filled the summary)
         breaker.OnSuccess(Clock::now());
-        summary_.provider = t.provider;
-        summary_.model = t.model;
         Finish();
         co_return true;
       }

@@ -170,18 +170,6 @@ providers:
   EXPECT_EQ(plan->targets[0].provider, "claude-backup");
 }
 
-TEST(PlanTest, KindForModelIdTable) {
-  EXPECT_EQ(KindForModelId("gpt-4.1-mini"), ProviderKind::kOpenAI);
-  EXPECT_EQ(KindForModelId("o3"), ProviderKind::kOpenAI);
-  EXPECT_EQ(KindForModelId("gemini-2.5-pro"), ProviderKind::kGemini);
-  EXPECT_EQ(KindForModelId("claude-3-5-haiku-latest"), ProviderKind::kAnthropic);
-  EXPECT_EQ(KindForModelId("smolvlm2"), ProviderKind::kLocal);
-  EXPECT_EQ(KindForModelId("o10"), std::nullopt);
-  EXPECT_EQ(KindForModelId("omni-moderation"), std::nullopt);
-  EXPECT_EQ(KindForModelId("llama-3"), std::nullopt);
-  EXPECT_EQ(KindForModelId(""), std::nullopt);
-}
-
 TEST(PlanTest, UnknownModelListsAliasesAndProviders) {
   auto config = TestConfig();
   Rng rng(1);
