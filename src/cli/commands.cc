@@ -5,11 +5,20 @@
 #include <memory>
 
 #include "engine/tokenizer/tokenize_tool.h"
+#include "gateway/config/config.h"
 
 namespace iris::cli {
 
 void PrintError(const char* command, const std::string& message) {
   std::fprintf(stderr, "iris %s: %s\n", command, message.c_str());
+}
+
+Result<std::string> StoreFromFlags(const std::string& config_path, const std::string& db) {
+  if (!db.empty()) return db;
+  if (config_path.empty()) return std::string();
+  IRIS_ASSIGN_OR_RETURN(auto config, gateway::config::LoadConfigFile(
+                                         config_path, gateway::config::ProcessEnvironment()));
+  return config->store;
 }
 
 void AddTokenizeCommand(CLI::App& app, int& exit_code) {

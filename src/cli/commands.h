@@ -18,6 +18,7 @@ void AddPullCommand(CLI::App& app, int& exit_code);
 void AddModelsCommand(CLI::App& app, int& exit_code);
 void AddServeCommand(CLI::App& app, int& exit_code);
 void AddUsageCommand(CLI::App& app, int& exit_code);
+void AddKeysCommand(CLI::App& app, int& exit_code);
 
 // Pulls `model` (repo id[@revision] or short name) into the hub cache with a progress bar on
 // stderr; returns the snapshot directory. Defined in pull_command.cc.
@@ -25,6 +26,10 @@ void AddUsageCommand(CLI::App& app, int& exit_code);
 // unreachable hub does not hold up the start).
 Result<std::string> PullModel(const std::string& model, bool offline,
                               std::chrono::milliseconds connect_timeout = std::chrono::seconds(30));
+
+// The store `iris usage` and `iris keys` read: --db (a SQLite path or postgres://...), else
+// the `store:` of --config's iris.yaml, else "" (the default SQLite file).
+Result<std::string> StoreFromFlags(const std::string& config_path, const std::string& db);
 
 // Prints "iris <command>: <message>" on one line to stderr.
 void PrintError(const char* command, const std::string& message);

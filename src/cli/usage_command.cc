@@ -100,6 +100,7 @@ void AddUsageCommand(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand(
       "usage", "Spend, request counts and latency from the request log, by day, model or provider");
   struct Flags {
+    std::string config_path;
     std::string db;
     std::string store;
     std::string since = "7d";
@@ -107,13 +108,19 @@ void AddUsageCommand(CLI::App& app, int& exit_code) {
     bool json = false;
   };
   auto f = std::make_shared<Flags>();
-  auto* db =
-      cmd->add_option("--db", f->db, "the SQLite request log (default: the data directory's)");
-  cmd->add_option("--store", f->store, "a store URL: sqlite:PATH or postgres://...")->excludes(db);
+  auto* db = cmd->add_option("--db", f->db,
+                             "the request log: a SQLite path or postgres://... (default: the data "
+                             "directory's iris.db)");
+  auto* store_flag =
+      cmd->add_option("--store", f->store, "the same as --db (sqlite:PATH or postgres://...)")
+          ->excludes(db);
+  cmd->add_option("--config", f->config_path, "iris.yaml: read its `store:`")
+      ->excludes(db)
+      ->excludes(store_flag);
   cmd->add_option("--since", f->since, "window start: 30m, 24h, 7d, YYYY-MM-DD (UTC) or all")
       ->capture_default_str();
-  cmd->add_option("--by", f->by, "group by day, model or provider (table default: day)")
-      ->check(CLI::IsMember({"day", "model", "provider"}));
+  cmd->add_option("--by", f->by, "group by day, model, provider or key (table default: day)")
+      ->check(CLI::IsMember({"day", "model", "provider", "key"}));
   cmd->add_flag("--json", f->json, "print the report as JSON (the /api/usage shape)");
   cmd->callback([f, &exit_code] {
     const int64_t now = NowUnixMs();
@@ -130,11 +137,16 @@ void AddUsageCommand(CLI::App& app, int& exit_code) {
     query.by_day = by == "day" || by.empty();
     query.by_model = by == "model" || by.empty();
     query.by_provider = by == "provider" || by.empty();
+    query.by_key = by == "key" || by.empty();
 
-    const bool explicit_store = !f->db.empty() || !f->store.empty();
-    const std::string spec = !f->store.empty() ? f->store
-                             : !f->db.empty()  ? "sqlite:" + f->db
-                                               : std::string();
+    const bool explicit_store = !f->db.empty() || !f->store.empty() || !f->config_path.empty();
+    auto from_flags = StoreFromFlags(f->config_path, !f->store.empty() ? f->store : f->db);
+    if (!from_flags.ok()) {
+      PrintError("usage", from_flags.status().message());
+      exit_code = 2;
+      return;
+    }
+    const std::string spec = *from_flags;
     const observe::StoreSpec parsed = observe::ParseStoreSpec(spec);
     const std::string where = parsed.kind == observe::StoreSpec::Kind::kPostgres
                                   ? std::string("the PostgreSQL request log")
@@ -173,6 +185,18 @@ void AddUsageCommand(CLI::App& app, int& exit_code) {
       PrintTable("MODEL", report.by_model, report.totals);
     } else if (by == "provider") {
       PrintTable("PROVIDER", report.by_provider, report.totals);
+    } else if (by == "key") {
+      // Key ids with their names.
+      if (store.ok()) {
+        if (auto keys = (*store)->FetchKeys(); keys.ok()) {
+          for (observe::UsageStats& g : report.by_key) {
+            for (const observe::KeyRecord& k : *keys) {
+              if (k.id == g.key) g.key = k.name + " (" + k.id + ")";
+            }
+          }
+        }
+      }
+      PrintTable("KEY", report.by_key, report.totals);
     } else {
       PrintTable("DAY (UTC)", report.by_day, report.totals);
     }

@@ -139,7 +139,9 @@ std::string CodeFor(const GatewayError& error) {
 json::object OpenAIErrorObject(const GatewayError& error) {
   json::object o;
   o["message"] = error.message;
-  o["type"] = OpenAIErrorType(error.error_class);
+  // A spent budget reads as OpenAI's own quota error: type and code "insufficient_quota".
+  o["type"] = error.code == "insufficient_quota" ? std::string_view("insufficient_quota")
+                                                 : OpenAIErrorType(error.error_class);
   o["param"] = error.param.empty() ? json::value(nullptr) : json::value(error.param);
   std::string code = CodeFor(error);
   o["code"] = code.empty() ? json::value(nullptr) : json::value(code);

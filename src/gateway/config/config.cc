@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/asio/ip/address.hpp>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -768,6 +769,69 @@ void ParseLimits(const YAML::Node& node, LimitsConfig& limits, Problems& problem
   read_int("max_metric_models", limits.max_metric_models, 1, 100'000);
 }
 
+void ParseAuth(const YAML::Node& node, AuthConfig& auth, Problems& problems) {
+  auto m = MapView::Open(node, "auth", problems,
+                         {"mode", "master_key_env", "default_max_tokens", "key_refresh_ms",
+                          "reservation_ttl_ms", "model_limits"});
+  if (!m) return;
+  if (const Field* f = m->Find("mode")) {
+    if (auto v = ReadString(f, "auth.mode", problems)) {
+      if (*v == "auto") {
+        auth.mode = AuthMode::kAuto;
+      } else if (*v == "keys") {
+        auth.mode = AuthMode::kKeys;
+      } else if (*v == "none") {
+        auth.mode = AuthMode::kNone;
+      } else {
+        problems.Add(f->value, "auth.mode", "expected auto, keys or none, got \"" + *v + "\"");
+      }
+    }
+  }
+  if (const Field* f = m->Find("master_key_env")) {
+    if (auto v = ReadString(f, "auth.master_key_env", problems)) auth.master_key_env = *v;
+  }
+  if (auto v = ReadInt(m->Find("default_max_tokens"), "auth.default_max_tokens", problems, 1,
+                       10'000'000)) {
+    auth.default_max_tokens = *v;
+  }
+  ReadMs(*m, "key_refresh_ms", auth.key_refresh, problems);
+  ReadMs(*m, "reservation_ttl_ms", auth.reservation_ttl, problems);
+  if (const Field* f = m->Find("model_limits")) {
+    if (auto lm = MapView::Open(f->value, "auth.model_limits", problems, {})) {
+      for (const Field& entry : lm->fields()) {
+        const std::string path = Join("auth.model_limits", entry.key);
+        auto em = MapView::Open(entry.value, path, problems, {"rpm", "tpm"});
+        if (!em) continue;
+        ModelRateLimit limit;
+        if (auto v = ReadInt(em->Find("rpm"), Join(path, "rpm"), problems, 0, 1'000'000'000)) {
+          limit.rpm = *v;
+        }
+        if (auto v = ReadInt(em->Find("tpm"), Join(path, "tpm"), problems, 0, 1'000'000'000'000)) {
+          limit.tpm = *v;
+        }
+        auth.model_limits[entry.key] = limit;
+      }
+    }
+  }
+  if (const Field* f = m->Find("master_key_env"); f != nullptr && auth.master_key_env.empty()) {
+    problems.Add(f->value, "auth.master_key_env", "expected a variable name");
+  }
+}
+
+// The master key from its variable. A short one is refused (it guards every key and
+// budget): the reason is returned.
+std::optional<std::string> ResolveMasterKey(AuthConfig& auth, const EnvLookup& env) {
+  if (auth.master_key_env.empty()) return std::nullopt;
+  std::optional<std::string> key = env(auth.master_key_env);
+  if (!key || key->empty()) return std::nullopt;
+  if (key->size() < 16) {
+    return auth.master_key_env +
+           " is shorter than 16 characters; use a long random value (openssl rand -hex 32)";
+  }
+  auth.master_key = *key;
+  return std::nullopt;
+}
+
 void ParseStore(const Field& f, std::string& store, Problems& problems) {
   auto s = ReadString(&f, "store", problems);
   if (!s) return;
@@ -826,6 +890,27 @@ int HardwareThreads() { return std::max(1u, std::thread::hardware_concurrency())
 
 EnvLookup ProcessEnvironment() {
   return [](std::string_view name) { return GetEnv(name); };
+}
+
+std::string_view AuthModeName(AuthMode mode) {
+  switch (mode) {
+    case AuthMode::kKeys:
+      return "keys";
+    case AuthMode::kNone:
+      return "none";
+    case AuthMode::kAuto:
+      break;
+  }
+  return "auto";
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  if (host == "localhost") return true;
+  boost::system::error_code ec;
+  const boost::asio::ip::address a = boost::asio::ip::make_address(std::string(host), ec);
+  if (ec) return false;
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return a.to_v6().to_bytes()[12] == 127;
+  return a.is_loopback();
 }
 
 std::string_view StrategyName(Strategy strategy) {
@@ -914,7 +999,7 @@ Result<std::shared_ptr<const Config>> LoadConfigString(std::string_view yaml, co
   Problems problems;
   auto top = MapView::Open(root, "", problems,
                            {"server", "providers", "models", "defaults", "routing", "store",
-                            "pricing", "image_fetch", "limits"});
+                            "pricing", "image_fetch", "limits", "auth", "state", "state_failure"});
   if (!top) return problems.ToStatus(source_name);
 
   if (const Field* f = top->Find("server")) ParseServer(f->value, config->server, problems);
@@ -926,6 +1011,31 @@ Result<std::shared_ptr<const Config>> LoadConfigString(std::string_view yaml, co
     ParseImageFetch(f->value, config->image_fetch, problems);
   }
   if (const Field* f = top->Find("limits")) ParseLimits(f->value, config->limits, problems);
+  const Field* auth = top->Find("auth");
+  if (auth != nullptr) ParseAuth(auth->value, config->auth, problems);
+  if (auto why = ResolveMasterKey(config->auth, env)) {
+    problems.Add(auth != nullptr ? auth->value : root, "auth.master_key_env", *why);
+  }
+  if (const Field* f = top->Find("state")) {
+    if (auto v = ReadString(f, "state", problems)) {
+      if (v->rfind("redis://", 0) != 0) {
+        problems.Add(f->value, "state", "expected redis://HOST:PORT/DB, got \"" + *v + "\"");
+      } else {
+        config->state = *v;
+      }
+    }
+  }
+  if (const Field* f = top->Find("state_failure")) {
+    if (auto v = ReadString(f, "state_failure", problems)) {
+      if (*v == "closed") {
+        config->state_failure = StateFailure::kClosed;
+      } else if (*v == "open") {
+        config->state_failure = StateFailure::kOpen;
+      } else {
+        problems.Add(f->value, "state_failure", "expected closed or open, got \"" + *v + "\"");
+      }
+    }
+  }
 
   // Every configured name, even of a provider with errors, so a typo in one provider's body
   // does not also fail every alias that uses it.
@@ -978,6 +1088,7 @@ Result<std::shared_ptr<const Config>> ConfigFromEnvironment(const EnvLookup& env
     ResolveKey(p, env, {f.key_env.begin(), f.key_env.end()});
     if (p.enabled) config->providers.push_back(std::move(p));
   }
+  if (auto why = ResolveMasterKey(config->auth, env)) return InvalidArgument(*why);
   if (!local_model.empty()) {
     ProviderConfig p;
     p.name = "local";

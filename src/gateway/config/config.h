@@ -35,6 +35,8 @@ struct ListenAddress {
 };
 // Parses "host:port", "[v6]:port" or ":port" (all IPv4 interfaces).
 Result<ListenAddress> ParseListenAddress(std::string_view text);
+// "localhost", 127.0.0.0/8 or ::1: only this machine can connect.
+bool IsLoopbackHost(std::string_view host);
 
 // Which browsers may call the API (CORS). Off by default: a request with an Origin header that
 // is not the gateway's own is refused, so a web page cannot spend the operator's keys.
@@ -163,6 +165,41 @@ struct ModelPrice {
   std::optional<double> cache_write_per_mtok;
 };
 
+// Requests and tokens per minute for everyone calling one model name (per-key limits live
+// with the keys). 0: no limit.
+struct ModelRateLimit {
+  int64_t rpm = 0;
+  int64_t tpm = 0;
+};
+
+// Who may call (docs/http-api.md, "Keys, budgets and limits").
+//   auto: keys are required once any key exists, or when the listen address is not loopback;
+//         with no keys on a loopback address, calls are open (a developer's own machine).
+//   keys: a key is always required.
+//   none: nobody is asked for a key; on a non-loopback address serve warns at start.
+enum class AuthMode { kAuto, kKeys, kNone };
+std::string_view AuthModeName(AuthMode mode);
+
+struct AuthConfig {
+  AuthMode mode = AuthMode::kAuto;
+  // The variable holding the master key (admin API, /api/*, the dashboard, and every model);
+  // resolved at load. Empty master_key: no master key, so the admin API is refused.
+  std::string master_key_env = "IRIS_MASTER_KEY";
+  std::string master_key;
+  // The output a request without max_tokens is budgeted for (its worst case).
+  int64_t default_max_tokens = 4096;
+  // How often every instance re-reads the key table (a revoked key is refused within this).
+  std::chrono::milliseconds key_refresh{500};
+  // A budget reservation not settled within this (its instance died) is released.
+  std::chrono::milliseconds reservation_ttl{900'000};
+  // Per requested model name, for all callers together.
+  std::map<std::string, ModelRateLimit, std::less<>> model_limits;
+};
+
+// What iris does when the shared state (Redis) cannot be reached: refuse calls that need it
+// with 503 (closed), or serve them and reconcile spend when it is back (open).
+enum class StateFailure { kClosed, kOpen };
+
 // Immutable after load. Pointers into `providers` / `models` stay valid as long as the Config.
 struct Config {
   ServerConfig server;
@@ -174,6 +211,11 @@ struct Config {
   ImageFetchConfig image_fetch;
   LimitsConfig limits;
   std::string store;  // a SQLite path or a postgres:// URL; empty = the default location
+  AuthConfig auth;
+  // redis://HOST:PORT/DB: budgets, reservations, rate buckets and breakers shared by every
+  // instance pointing at it. Empty: this instance keeps them in memory.
+  std::string state;
+  StateFailure state_failure = StateFailure::kClosed;
   std::map<std::string, ModelPrice, std::less<>> pricing;  // model id -> price
 
   const ProviderConfig* FindProvider(std::string_view name) const;

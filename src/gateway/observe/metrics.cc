@@ -417,6 +417,30 @@ void GatewayMetrics::SetSources(ScrapeSources sources) {
                        "Request records written to the request log.", MetricType::kCounter,
                        [fn, one] { return one(static_cast<double>(fn().written)); });
   }
+  if (auto fn = std::move(sources.key_spend)) {
+    // Key ids and names only (operator-chosen labels), never a key.
+    registry_.AddGauge(
+        "iris_key_spend_usd", "Spend of each API key in its current budget period, in USD.",
+        MetricType::kGauge, [fn] {
+          std::vector<GaugeSample> out;
+          for (const KeySpendGauge& k : fn()) {
+            out.push_back({{{"key_id", k.key_id}, {"key_name", k.key_name}, {"period", k.period}},
+                           k.spent_usd});
+          }
+          return out;
+        });
+    registry_.AddGauge(
+        "iris_key_budget_usd", "Budget of each API key that has one, in USD.", MetricType::kGauge,
+        [fn] {
+          std::vector<GaugeSample> out;
+          for (const KeySpendGauge& k : fn()) {
+            if (!k.budget_usd) continue;
+            out.push_back({{{"key_id", k.key_id}, {"key_name", k.key_name}, {"period", k.period}},
+                           *k.budget_usd});
+          }
+          return out;
+        });
+  }
   if (auto fn = std::move(sources.local_engine)) {
     registry_.AddGauge("iris_local_queue_depth", "Requests waiting for the local engine.",
                        MetricType::kGauge,

@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -221,12 +222,21 @@ struct LocalEngineGauges {
   int64_t output_tokens = 0;  // ever
   double decode_tokens_per_second = 0;
 };
+// One API key's spend in its current budget period (the whole key's life for "total").
+struct KeySpendGauge {
+  std::string key_id;
+  std::string key_name;
+  std::string period;  // "day", "month", "total"
+  double spent_usd = 0;
+  std::optional<double> budget_usd;
+};
 struct ScrapeSources {
   // target ("provider/model") → 0 closed, 1 half-open, 2 open.
   std::function<std::vector<std::pair<std::string, int>>()> breaker_states;
   std::function<HttpGauges()> http;
   std::function<RequestLogGauges()> request_log;
   std::function<LocalEngineGauges()> local_engine;
+  std::function<std::vector<KeySpendGauge>()> key_spend;
 };
 
 // The gateway's series. Record is called once per finished request from any worker thread

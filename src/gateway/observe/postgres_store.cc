@@ -129,7 +129,7 @@ class PostgresStore final : public Store {
     // Single-row mode: libpq hands over one row at a time instead of the whole window.
     if (PQsendQueryParams(conn_, R"sql(
 SELECT start_unix_ms, requested_model, provider, model, http_status, error_class, latency_ms,
-  ttft_ms, cost_usd, input_tokens, output_tokens, cached_tokens, reasoning_tokens
+  ttft_ms, cost_usd, input_tokens, output_tokens, cached_tokens, reasoning_tokens, caller_key
 FROM requests WHERE start_unix_ms >= $1 AND start_unix_ms < $2
 ORDER BY start_unix_ms, request_id)sql",
                           p.size(), nullptr, values.data(), nullptr, nullptr, 0) == 0) {
@@ -156,6 +156,7 @@ ORDER BY start_unix_ms, request_id)sql",
         u.output_tokens = GetInt(raw, 0, 10);
         u.cached_tokens = GetInt(raw, 0, 11);
         u.reasoning_tokens = GetInt(raw, 0, 12);
+        u.caller_key = Get(raw, 0, 13);
         fn(u);
       } else if (st != PGRES_TUPLES_OK && status.ok()) {
         status = Error("reading usage");
@@ -195,6 +196,10 @@ FROM requests WHERE TRUE)sql";
     if (f.http_status > 0) {
       p.Int(f.http_status);
       sql += " AND http_status = " + next();
+    }
+    if (!f.caller_key.empty()) {
+      p.Text(f.caller_key);
+      sql += " AND caller_key = " + next();
     }
     p.Int(f.limit);
     sql += " ORDER BY start_unix_ms DESC, request_id DESC LIMIT " + next();
@@ -262,6 +267,80 @@ FROM attempts WHERE request_id IN ()sql" + in + ") ORDER BY request_id, n",
     return out;
   }
 
+  Status InsertKey(const KeyRecord& k) override {
+    IRIS_RETURN_IF_ERROR(EnsureConnected());
+    Params p = KeyParams(k);
+    std::vector<const char*> values = p.Pointers();
+    PgResult res(PQexecParams(conn_, R"sql(
+INSERT INTO api_keys (id, name, key_hash, hint, created_unix_ms, updated_unix_ms,
+  expires_unix_ms, revoked_unix_ms, budget_usd, budget_period, rpm, tpm, models)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13))sql",
+                              p.size(), nullptr, values.data(), nullptr, nullptr, 0));
+    if (PQresultStatus(res.get()) == PGRES_COMMAND_OK) return OkStatus();
+    const char* state = PQresultErrorField(res.get(), PG_DIAG_SQLSTATE);
+    if (state != nullptr && std::string_view(state) == "23505") {  // unique_violation
+      return FailedPrecondition("a key with id " + k.id + " (or its hash) already exists");
+    }
+    return Error("inserting a key");
+  }
+
+  Status UpdateKey(const KeyRecord& k) override {
+    IRIS_RETURN_IF_ERROR(EnsureConnected());
+    IRIS_ASSIGN_OR_RETURN(PgResult res, Query(R"sql(
+UPDATE api_keys SET name = $2, key_hash = $3, hint = $4, created_unix_ms = $5,
+  updated_unix_ms = $6, expires_unix_ms = $7, revoked_unix_ms = $8, budget_usd = $9,
+  budget_period = $10, rpm = $11, tpm = $12, models = $13
+WHERE id = $1)sql",
+                                              KeyParams(k)));
+    if (std::atoll(PQcmdTuples(res.get())) == 0) return NotFound("no key with id " + k.id);
+    return OkStatus();
+  }
+
+  Result<std::vector<KeyRecord>> FetchKeys() override {
+    IRIS_RETURN_IF_ERROR(EnsureConnected());
+    IRIS_ASSIGN_OR_RETURN(PgResult res, Query(R"sql(
+SELECT id, name, key_hash, hint, created_unix_ms, updated_unix_ms, expires_unix_ms,
+  revoked_unix_ms, budget_usd, budget_period, rpm, tpm, models
+FROM api_keys ORDER BY created_unix_ms, id)sql",
+                                              {}));
+    PGresult* r = res.get();
+    std::vector<KeyRecord> out;
+    for (int i = 0; i < PQntuples(r); ++i) {
+      KeyRecord k;
+      k.id = Get(r, i, 0);
+      k.name = Get(r, i, 1);
+      k.key_hash = Get(r, i, 2);
+      k.hint = Get(r, i, 3);
+      k.created_unix_ms = GetInt(r, i, 4);
+      k.updated_unix_ms = GetInt(r, i, 5);
+      k.expires_unix_ms = GetInt(r, i, 6);
+      k.revoked_unix_ms = GetInt(r, i, 7);
+      k.budget_usd = GetOptDouble(r, i, 8);
+      k.budget_period = Get(r, i, 9);
+      k.rpm = GetInt(r, i, 10);
+      k.tpm = GetInt(r, i, 11);
+      k.models = internal::ModelsFromText(Get(r, i, 12));
+      out.push_back(std::move(k));
+    }
+    return out;
+  }
+
+  Result<std::map<std::string, double>> SpendByKeySince(int64_t since_unix_ms) override {
+    IRIS_RETURN_IF_ERROR(EnsureConnected());
+    Params p;
+    p.Int(since_unix_ms);
+    IRIS_ASSIGN_OR_RETURN(PgResult res, Query(R"sql(
+SELECT caller_key, SUM(cost_usd) FROM requests
+WHERE start_unix_ms >= $1 AND caller_key <> '' AND cost_usd IS NOT NULL
+GROUP BY caller_key)sql",
+                                              p));
+    std::map<std::string, double> out;
+    for (int i = 0; i < PQntuples(res.get()); ++i) {
+      out[Get(res.get(), i, 0)] = GetDouble(res.get(), i, 1);
+    }
+    return out;
+  }
+
   Result<int> SchemaVersion() override {
     IRIS_ASSIGN_OR_RETURN(PgResult res,
                           Query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", {}));
@@ -303,6 +382,24 @@ FROM attempts WHERE request_id IN ()sql" + in + ") ORDER BY request_id, n",
     ExecStatusType st = PQresultStatus(res.get());
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return Error("query");
     return res;
+  }
+
+  static Params KeyParams(const KeyRecord& k) {
+    Params p;
+    p.Text(k.id);
+    p.Text(k.name);
+    p.Text(k.key_hash);
+    p.Text(k.hint);
+    p.Int(k.created_unix_ms);
+    p.Int(k.updated_unix_ms);
+    p.Int(k.expires_unix_ms);
+    p.Int(k.revoked_unix_ms);
+    p.OptDouble(k.budget_usd);
+    p.Text(k.budget_period);
+    p.Int(k.rpm);
+    p.Int(k.tpm);
+    p.Text(internal::ModelsToText(k.models));
+    return p;
   }
 
   Status InsertRows(const std::vector<RequestSummary>& batch, int64_t& written) {

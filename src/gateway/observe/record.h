@@ -47,4 +47,22 @@ struct RequestSummary {
   int64_t bytes_out = 0;
 };
 
+// One gateway API key as the store keeps it: the SHA-256 of the key, never the key itself.
+// The rules (generation, hashing, periods, what a caller may do) live in gateway/access.
+struct KeyRecord {
+  std::string id;        // "key_" + 16 base62 characters: public, in logs and metrics
+  std::string name;      // the operator's label
+  std::string key_hash;  // lower-case hex SHA-256 of the whole key
+  std::string hint;      // "sk-iris-Ab...wxyz": enough to recognise it, useless to use
+  int64_t created_unix_ms = 0;
+  int64_t updated_unix_ms = 0;
+  int64_t expires_unix_ms = 0;          // 0: never
+  int64_t revoked_unix_ms = 0;          // 0: not revoked
+  std::optional<double> budget_usd;     // none: no budget
+  std::string budget_period = "total";  // "day" | "month" (UTC) | "total"
+  int64_t rpm = 0;                      // requests per minute; 0: no limit
+  int64_t tpm = 0;                      // tokens per minute; 0: no limit
+  std::vector<std::string> models;      // the model names it may call; empty: any
+};
+
 }  // namespace iris::gateway::observe

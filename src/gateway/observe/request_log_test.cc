@@ -189,6 +189,12 @@ class FlakyStore final : public Store {
   Result<std::vector<RequestSummary>> FetchRequests(const RequestFilter&) override {
     return std::vector<RequestSummary>();
   }
+  Status InsertKey(const KeyRecord&) override { return OkStatus(); }
+  Status UpdateKey(const KeyRecord&) override { return OkStatus(); }
+  Result<std::vector<KeyRecord>> FetchKeys() override { return std::vector<KeyRecord>(); }
+  Result<std::map<std::string, double>> SpendByKeySince(int64_t) override {
+    return std::map<std::string, double>();
+  }
   Result<int> SchemaVersion() override { return LatestSchemaVersion(); }
   Status ExecForTest(const std::string&) override { return OkStatus(); }
 

@@ -99,7 +99,7 @@ ON CONFLICT (request_id, n) DO NOTHING)sql"));
                          const std::function<void(const UsageRow&)>& fn) override {
     IRIS_ASSIGN_OR_RETURN(Stmt s, Prepare(R"sql(
 SELECT start_unix_ms, requested_model, provider, model, http_status, error_class, latency_ms,
-  ttft_ms, cost_usd, input_tokens, output_tokens, cached_tokens, reasoning_tokens
+  ttft_ms, cost_usd, input_tokens, output_tokens, cached_tokens, reasoning_tokens, caller_key
 FROM requests WHERE start_unix_ms >= ?1 AND start_unix_ms < ?2
 ORDER BY start_unix_ms, request_id)sql"));
     sqlite3_bind_int64(s.get(), 1, since);
@@ -121,6 +121,7 @@ ORDER BY start_unix_ms, request_id)sql"));
       r.output_tokens = sqlite3_column_int64(q, 10);
       r.cached_tokens = sqlite3_column_int64(q, 11);
       r.reasoning_tokens = sqlite3_column_int64(q, 12);
+      r.caller_key = ColText(q, 13);
       fn(r);
     }
     if (rc != SQLITE_DONE) return Error("reading usage");
@@ -139,6 +140,7 @@ FROM requests WHERE 1=1)sql";
     if (!f.model.empty()) sql += " AND (model = ?3 OR requested_model = ?3)";
     if (f.http_status == -1) sql += " AND http_status >= 400";
     if (f.http_status > 0) sql += " AND http_status = ?4";
+    if (!f.caller_key.empty()) sql += " AND caller_key = ?6";
     sql += " ORDER BY start_unix_ms DESC, request_id DESC LIMIT ?5";
     IRIS_ASSIGN_OR_RETURN(Stmt s, Prepare(sql));
     if (f.before_unix_ms > 0) sqlite3_bind_int64(s.get(), 1, f.before_unix_ms);
@@ -146,6 +148,7 @@ FROM requests WHERE 1=1)sql";
     if (!f.model.empty()) BindText(s.get(), 3, f.model);
     if (f.http_status > 0) sqlite3_bind_int(s.get(), 4, f.http_status);
     sqlite3_bind_int(s.get(), 5, f.limit);
+    if (!f.caller_key.empty()) BindText(s.get(), 6, f.caller_key);
     std::vector<RequestSummary> out;
     int rc;
     while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -203,6 +206,76 @@ FROM attempts WHERE request_id = ?1 ORDER BY n)sql"));
     return out;
   }
 
+  Status InsertKey(const KeyRecord& k) override {
+    IRIS_ASSIGN_OR_RETURN(Stmt s, Prepare(R"sql(
+INSERT INTO api_keys (id, name, key_hash, hint, created_unix_ms, updated_unix_ms,
+  expires_unix_ms, revoked_unix_ms, budget_usd, budget_period, rpm, tpm, models)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13))sql"));
+    BindKey(s.get(), k);
+    int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_CONSTRAINT) {
+      return FailedPrecondition("a key with id " + k.id + " (or its hash) already exists");
+    }
+    if (rc != SQLITE_DONE) return Error("inserting a key");
+    return OkStatus();
+  }
+
+  Status UpdateKey(const KeyRecord& k) override {
+    IRIS_ASSIGN_OR_RETURN(Stmt s, Prepare(R"sql(
+UPDATE api_keys SET name = ?2, key_hash = ?3, hint = ?4, created_unix_ms = ?5,
+  updated_unix_ms = ?6, expires_unix_ms = ?7, revoked_unix_ms = ?8, budget_usd = ?9,
+  budget_period = ?10, rpm = ?11, tpm = ?12, models = ?13
+WHERE id = ?1)sql"));
+    BindKey(s.get(), k);
+    IRIS_RETURN_IF_ERROR(StepDone(s.get(), "updating a key"));
+    if (sqlite3_changes(db_) == 0) return NotFound("no key with id " + k.id);
+    return OkStatus();
+  }
+
+  Result<std::vector<KeyRecord>> FetchKeys() override {
+    IRIS_ASSIGN_OR_RETURN(Stmt s, Prepare(R"sql(
+SELECT id, name, key_hash, hint, created_unix_ms, updated_unix_ms, expires_unix_ms,
+  revoked_unix_ms, budget_usd, budget_period, rpm, tpm, models
+FROM api_keys ORDER BY created_unix_ms, id)sql"));
+    std::vector<KeyRecord> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      sqlite3_stmt* q = s.get();
+      KeyRecord k;
+      k.id = ColText(q, 0);
+      k.name = ColText(q, 1);
+      k.key_hash = ColText(q, 2);
+      k.hint = ColText(q, 3);
+      k.created_unix_ms = sqlite3_column_int64(q, 4);
+      k.updated_unix_ms = sqlite3_column_int64(q, 5);
+      k.expires_unix_ms = sqlite3_column_int64(q, 6);
+      k.revoked_unix_ms = sqlite3_column_int64(q, 7);
+      k.budget_usd = ColOptDouble(q, 8);
+      k.budget_period = ColText(q, 9);
+      k.rpm = sqlite3_column_int64(q, 10);
+      k.tpm = sqlite3_column_int64(q, 11);
+      k.models = internal::ModelsFromText(ColText(q, 12));
+      out.push_back(std::move(k));
+    }
+    if (rc != SQLITE_DONE) return Error("listing keys");
+    return out;
+  }
+
+  Result<std::map<std::string, double>> SpendByKeySince(int64_t since_unix_ms) override {
+    IRIS_ASSIGN_OR_RETURN(Stmt s, Prepare(R"sql(
+SELECT caller_key, SUM(cost_usd) FROM requests
+WHERE start_unix_ms >= ?1 AND caller_key <> '' AND cost_usd IS NOT NULL
+GROUP BY caller_key)sql"));
+    sqlite3_bind_int64(s.get(), 1, since_unix_ms);
+    std::map<std::string, double> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      out[ColText(s.get(), 0)] = sqlite3_column_double(s.get(), 1);
+    }
+    if (rc != SQLITE_DONE) return Error("summing spend by key");
+    return out;
+  }
+
   Result<int> SchemaVersion() override {
     IRIS_ASSIGN_OR_RETURN(Stmt s,
                           Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
@@ -246,6 +319,21 @@ FROM attempts WHERE request_id = ?1 ORDER BY n)sql"));
     } else {
       sqlite3_bind_null(s, i);
     }
+  }
+  static void BindKey(sqlite3_stmt* s, const KeyRecord& k) {
+    BindText(s, 1, k.id);
+    BindText(s, 2, k.name);
+    BindText(s, 3, k.key_hash);
+    BindText(s, 4, k.hint);
+    sqlite3_bind_int64(s, 5, k.created_unix_ms);
+    sqlite3_bind_int64(s, 6, k.updated_unix_ms);
+    sqlite3_bind_int64(s, 7, k.expires_unix_ms);
+    sqlite3_bind_int64(s, 8, k.revoked_unix_ms);
+    BindOptDouble(s, 9, k.budget_usd);
+    BindText(s, 10, k.budget_period);
+    sqlite3_bind_int64(s, 11, k.rpm);
+    sqlite3_bind_int64(s, 12, k.tpm);
+    BindText(s, 13, internal::ModelsToText(k.models));
   }
   static std::optional<double> Ttft(double ttft_ms) {
     return ttft_ms >= 0 ? std::optional<double>(ttft_ms) : std::nullopt;

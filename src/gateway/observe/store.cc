@@ -2,6 +2,9 @@
 // sqlite_store.cc and postgres_store.cc.
 #include "gateway/observe/store.h"
 
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
 #include <string>
 
 #include "base/env.h"
@@ -55,6 +58,24 @@ CREATE TABLE attempts (
   PRIMARY KEY (request_id, n)
 );
 )sql",
+      // 2: gateway API keys, stored as the SHA-256 of the key.
+      R"sql(
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  key_hash TEXT NOT NULL UNIQUE,
+  hint TEXT NOT NULL DEFAULT '',
+  created_unix_ms BIGINT NOT NULL,
+  updated_unix_ms BIGINT NOT NULL DEFAULT 0,
+  expires_unix_ms BIGINT NOT NULL DEFAULT 0,
+  revoked_unix_ms BIGINT NOT NULL DEFAULT 0,
+  budget_usd DOUBLE PRECISION,
+  budget_period TEXT NOT NULL DEFAULT 'total',
+  rpm BIGINT NOT NULL DEFAULT 0,
+  tpm BIGINT NOT NULL DEFAULT 0,
+  models TEXT NOT NULL DEFAULT '[]'
+);
+)sql",
   };
   return kMigrations;
 }
@@ -99,6 +120,23 @@ std::string_view DialectName(Dialect dialect) {
 
 Dialect DialectFromName(std::string_view name) {
   return name == "anthropic" ? Dialect::kAnthropic : Dialect::kOpenAI;
+}
+
+std::string ModelsToText(const std::vector<std::string>& models) {
+  boost::json::array a;
+  for (const std::string& m : models) a.emplace_back(m);
+  return boost::json::serialize(a);
+}
+
+std::vector<std::string> ModelsFromText(std::string_view text) {
+  std::vector<std::string> out;
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(text, ec);
+  if (ec || !v.is_array()) return out;
+  for (const boost::json::value& m : v.as_array()) {
+    if (m.is_string()) out.emplace_back(m.as_string());
+  }
+  return out;
 }
 
 Status NewerSchemaError(std::string_view where, int found) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,6 +27,7 @@ inline int LatestSchemaVersion() { return static_cast<int>(Migrations().size());
 // The columns the usage report aggregates, one per request.
 struct UsageRow {
   int64_t start_unix_ms = 0;
+  std::string caller_key;  // the key's id; empty for calls without one
   std::string requested_model;
   std::string provider;
   std::string model;
@@ -44,8 +46,9 @@ struct UsageRow {
 struct RequestFilter {
   int64_t before_unix_ms = 0;  // only requests that started strictly before; 0: no bound
   std::string provider;
-  std::string model;    // matches the upstream model or the model the caller asked for
-  int http_status = 0;  // exact status; -1: every error (>= 400)
+  std::string model;       // matches the upstream model or the model the caller asked for
+  int http_status = 0;     // exact status; -1: every error (>= 400)
+  std::string caller_key;  // the key's id
   int limit = 100;
 };
 
@@ -73,6 +76,16 @@ class Store {
   // Requests matching `filter`, newest first (ties by request id, descending), with their
   // attempts in order; at most filter.limit.
   virtual Result<std::vector<RequestSummary>> FetchRequests(const RequestFilter& filter) = 0;
+
+  // Gateway API keys (stored hashed). InsertKey refuses an id or hash already present
+  // (FailedPrecondition); UpdateKey replaces every field of the key with that id (NotFound when
+  // there is none). FetchKeys returns every key, revoked ones included, oldest first.
+  virtual Status InsertKey(const KeyRecord& key) = 0;
+  virtual Status UpdateKey(const KeyRecord& key) = 0;
+  virtual Result<std::vector<KeyRecord>> FetchKeys() = 0;
+  // The known cost of the requests made with each key that started at or after `since`
+  // (one pass, whatever the number of keys); keys without such requests are absent.
+  virtual Result<std::map<std::string, double>> SpendByKeySince(int64_t since_unix_ms) = 0;
 
   // The highest migration applied.
   virtual Result<int> SchemaVersion() = 0;
@@ -114,6 +127,9 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo);
 
 // Shared by the backends.
 namespace internal {
+// KeyRecord::models as stored: a JSON array of strings.
+std::string ModelsToText(const std::vector<std::string>& models);
+std::vector<std::string> ModelsFromText(std::string_view text);
 std::string_view DialectName(Dialect dialect);
 Dialect DialectFromName(std::string_view name);
 // The refusal for a schema newer than Migrations() knows.

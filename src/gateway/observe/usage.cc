@@ -154,6 +154,7 @@ class UsageAggregator {
       models_[key_].Add(r);
     }
     if (query_.by_provider) providers_[r.provider.empty() ? "(none)" : r.provider].Add(r);
+    if (query_.by_key) keys_[r.caller_key.empty() ? "(none)" : r.caller_key].Add(r);
     if (r.http_status >= 400) ++error_classes_[r.error_class.empty() ? "unknown" : r.error_class];
     AddToHistogram(report_.latency_histogram, r.latency_ms);
     if (r.ttft_ms) AddToHistogram(report_.ttft_histogram, *r.ttft_ms);
@@ -172,6 +173,7 @@ class UsageAggregator {
     report_.by_day = FinishGroups(days_, false);
     report_.by_model = FinishGroups(models_, true);
     report_.by_provider = FinishGroups(providers_, true);
+    report_.by_key = FinishGroups(keys_, true);
     for (const auto& [key, count] : error_classes_) report_.errors_by_class.push_back({key, count});
     std::stable_sort(
         report_.errors_by_class.begin(), report_.errors_by_class.end(),
@@ -213,7 +215,7 @@ class UsageAggregator {
   UsageReport report_;
   bool rate_shaped_ = false;
   Acc totals_;
-  std::map<std::string, Acc> days_, models_, providers_;
+  std::map<std::string, Acc> days_, models_, providers_, keys_;
   std::map<std::string, int64_t> error_classes_;
   std::string key_;  // reused for the model key
 };
@@ -262,6 +264,7 @@ Result<RequestsPage> QueryRequests(Store& store, const RequestsQuery& query) {
   f.provider = query.provider;
   f.model = query.model;
   f.http_status = query.http_status;
+  f.caller_key = query.caller_key;
   const int limit = std::clamp(query.limit, 1, kMaxRequestsPage);
   f.limit = limit + 1;  // one more tells whether another page exists
   IRIS_ASSIGN_OR_RETURN(std::vector<RequestSummary> rows, store.FetchRequests(f));
@@ -295,6 +298,7 @@ std::string UsageJson(const UsageReport& report) {
   o["by_day"] = GroupsJson(report.by_day);
   o["by_model"] = GroupsJson(report.by_model);
   o["by_provider"] = GroupsJson(report.by_provider);
+  o["by_key"] = GroupsJson(report.by_key);
   boost::json::array errors;
   for (const ErrorClassCount& e : report.errors_by_class) {
     errors.push_back(boost::json::object{{"key", e.key}, {"count", e.count}});

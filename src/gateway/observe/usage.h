@@ -28,6 +28,7 @@ struct UsageQuery {
   bool by_day = false;        // UTC days, key "YYYY-MM-DD"
   bool by_model = false;      // key "provider/model"; the requested model when no provider answered
   bool by_provider = false;   // key provider; "(none)" when no provider answered
+  bool by_key = false;        // key: the API key's id; "(none)" for calls without one
 };
 
 struct Percentiles {
@@ -72,6 +73,7 @@ struct UsageReport {
   std::vector<UsageStats> by_day;                // ascending by day
   std::vector<UsageStats> by_model;              // descending by requests, then key
   std::vector<UsageStats> by_provider;           // descending by requests, then key
+  std::vector<UsageStats> by_key;                // descending by requests, then key
   std::vector<ErrorClassCount> errors_by_class;  // descending by count, then key
   LatencyHistogram latency_histogram;
   LatencyHistogram ttft_histogram;
@@ -95,6 +97,7 @@ struct RequestsQuery {
   std::string provider;        // optional filters
   std::string model;           // upstream model or the model the caller asked for
   int http_status = 0;         // exact status; -1: every error (>= 400); 0: any
+  std::string caller_key;      // the API key's id
 };
 
 struct RequestsPage {
@@ -115,6 +118,7 @@ Result<RequestsPage> QueryRequests(Store& store, const RequestsQuery& query);
 //  "by_day":[{"key":"2026-11-25", ...the totals' fields}],   (UTC days, ascending)
 //  "by_model":[{"key":"openai/gpt-4o-mini", ...}],            (most requests first)
 //  "by_provider":[{"key":"openai", ...}],
+//  "by_key":[{"key":"key_...", ...}],                          (the API key's id)
 //  "errors_by_class":[{"key":"upstream","count":3}],
 //  "latency_histogram":{"bounds_ms":[5,...,30000],"counts":[13 numbers; the last is > 30000]},
 //  "ttft_histogram":{"bounds_ms":[...],"counts":[...]},

@@ -55,6 +55,25 @@ Result<std::string> ApiQuery(observe::RequestLog& log, bool usage, const std::st
 
 }  // namespace
 
+std::optional<GatewayError> Gateway::CheckAdmin(const http::Request& req) const {
+  const bool keys_api = req.path.starts_with("/admin/");
+  access::Access* access = options_.access;
+  if (access != nullptr && access->IsAdmin(req.headers)) return std::nullopt;
+  // Open as before when nobody needs a key (a loopback address without keys); the key API
+  // never is.
+  if (!keys_api && (access == nullptr || !access->Required())) return std::nullopt;
+  if (access == nullptr || !access->HasMasterKey()) {
+    return Err(ErrorClass::kPermission,
+               "this endpoint needs the master key, and none is set: put a long random value in "
+               "IRIS_MASTER_KEY (or the variable auth.master_key_env names) and restart");
+  }
+  GatewayError e = Err(ErrorClass::kAuthentication,
+                       "this endpoint needs the master key: send \"Authorization: Bearer "
+                       "<master key>\", or log in to the dashboard");
+  e.code = "invalid_api_key";
+  return e;
+}
+
 awaitable<void> Gateway::Api(const http::Request& req, http::ResponseWriter& w) {
   if (options_.request_log == nullptr) {
     co_await w.Send(503, JsonHeaders(),
@@ -77,7 +96,8 @@ awaitable<void> Gateway::Api(const http::Request& req, http::ResponseWriter& w) 
   co_await w.Send(200, JsonHeaders(), std::move(body).value());
 }
 
-awaitable<void> Gateway::Models(const http::Request& req, http::ResponseWriter& w) {
+awaitable<void> Gateway::Models(const http::Request& req, http::ResponseWriter& w,
+                                const access::Caller& caller) {
   std::vector<ModelInfo> models;
   const std::shared_ptr<const Snapshot> snap = snapshot();
   for (const config::ModelAlias& a : snap->config->models) models.push_back({a.name, 0, "iris"});
@@ -87,6 +107,10 @@ awaitable<void> Gateway::Models(const http::Request& req, http::ResponseWriter& 
       models.push_back({p.name + "/" + options_.local->model_name(), 0, p.name});
     }
     for (const std::string& m : p.models) models.push_back({p.name + "/" + m, 0, p.name});
+  }
+  if (caller.key && !caller.key->models.empty()) {
+    std::erase_if(models,
+                  [&](const ModelInfo& m) { return !access::AllowsModel(*caller.key, m.id); });
   }
   // (Not a conditional expression inside co_await: GCC 12 destroys its temporary twice.)
   std::string body;

@@ -64,6 +64,9 @@ observe::ScrapeSources Gauges(const Assembly& a) {
       return observe::RequestLogGauges{s.queued, s.dropped, s.written};
     };
   }
+  if (a.access) {
+    sources.key_spend = [access = a.access.get()] { return access->SpendGauges(); };
+  }
   if (a.local) {
     sources.local_engine = [p = a.local.get()] {
       const auto& s = p->stats();
@@ -119,8 +122,15 @@ Result<std::unique_ptr<Assembly>> AssembleGateway(std::shared_ptr<const config::
     IRIS_ASSIGN_OR_RETURN(a->local, LoadLocal(*config, flags));
   }
 
+  access::Access::Options ao;
+  ao.config = config;
+  ao.store = a->store;
+  IRIS_ASSIGN_OR_RETURN(a->access, access::Access::Start(std::move(ao)));
+
   GatewayOptions go;
   go.config = config;
+  go.store = a->store;
+  go.access = a->access.get();
   go.request_log = a->request_log.get();
   go.local = a->local.get();
   go.client.proxy = flags.proxy;

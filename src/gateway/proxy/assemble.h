@@ -37,6 +37,7 @@ struct Assembly {
   int64_t descriptor_limit = 0;  // the soft RLIMIT_NOFILE after raising it
   std::unique_ptr<observe::RequestLog> request_log;
   std::unique_ptr<providers::LocalProvider> local;
+  std::unique_ptr<access::Access> access;  // keys, budgets, limits
   std::shared_ptr<Gateway> gateway;
   std::unique_ptr<http::Server> server;
 };

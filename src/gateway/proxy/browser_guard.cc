@@ -1,20 +1,13 @@
 // Host, Origin and content-type checks for browser-borne attacks.
 #include "gateway/proxy/browser_guard.h"
 
-#include <boost/asio/ip/address.hpp>
+#include "gateway/config/config.h"
 
 namespace iris::gateway::proxy {
 namespace {
 
 bool IsLoopbackName(std::string_view host) {
-  if (host == "localhost" || host.ends_with(".localhost")) return true;
-  boost::system::error_code ec;
-  auto a = boost::asio::ip::make_address(std::string(host), ec);
-  if (ec) return false;
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
-    return a.to_v6().to_bytes()[12] == 127;
-  }
-  return a.is_loopback();
+  return host.ends_with(".localhost") || config::IsLoopbackHost(host);
 }
 
 bool IsWildcard(std::string_view host) { return host == "0.0.0.0" || host == "::" || host.empty(); }

@@ -46,8 +46,14 @@ Call::Call(Gateway& gw, http::Request& req, http::ResponseWriter& w, Dialect dia
 
 awaitable<void> Call::Run() {
   Status s = Decode();
-  if (s.ok()) s = Authorize();
-  if (s.ok()) s = Plan();
+  std::optional<GatewayError> refused;
+  if (s.ok()) refused = Authorize();
+  if (s.ok() && !refused) s = Plan();
+  if (s.ok() && !refused) refused = Admit();
+  if (refused) {
+    co_await SendError(*refused);
+    co_return;
+  }
   if (!s.ok()) {
     GatewayError e = api::FromStatus(s);
     // (Only the request checks' size limits are kOutOfRange.)

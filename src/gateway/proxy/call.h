@@ -1,10 +1,11 @@
 // One chat request from decode to report: the gateway's request pipeline (internal to proxy/).
 //
-//   Run():  Decode -> Authorize -> Plan -> TryTargets -> (GiveUp)
+//   Run():  Decode -> Authorize -> Plan -> Admit -> TryTargets -> (GiveUp)
 //   TryTargets: for each target and retry: TryCloud | TryLocal -> Deliver* or fall over
 //   every path ends in Finish (report): metrics, the on_request hook, the request log.
 //
-// Each stage lives in a file of its own: decode.cc (Decode, Plan), authorize.cc, call.cc (Run,
+// Each stage lives in a file of its own: decode.cc (Decode, Plan), authorize.cc (Authorize,
+// Admit, and settling in Finish), call.cc (Run,
 // TryTargets, GiveUp), attempt_cloud.cc, attempt_local.cc, image_urls.cc, deliver.cc,
 // report.cc; how an attempt's failure is classified is outcome.h. Streams are committed to the
 // caller only when the first token is in hand, so any failure before it falls over invisibly.
@@ -20,6 +21,7 @@
 
 #include "base/status.h"
 #include "base/time.h"
+#include "gateway/access/access.h"
 #include "gateway/api/chat.h"
 #include "gateway/proxy/encoder.h"
 #include "gateway/proxy/gateway.h"
@@ -38,9 +40,14 @@ class Call {
 
  private:
   // Stages before any attempt. Each returns an error the caller gets as it is.
-  Status Decode();     // decode.cc: the caller's dialect, bounds and names
-  Status Authorize();  // authorize.cc: who may make this call (open today)
-  Status Plan();       // decode.cc: the route's targets, timeouts and retries
+  Status Decode();  // decode.cc: the caller's dialect, bounds and names
+  // authorize.cc: the caller's key (401) and the models it may use (403).
+  std::optional<GatewayError> Authorize();
+  Status Plan();  // decode.cc: the route's targets, timeouts and retries
+  // authorize.cc: rate limits and the budget's worst-case reservation (429).
+  std::optional<GatewayError> Admit();
+  // authorize.cc, from Finish: the real cost and tokens replace the reservation.
+  void Settle();
 
   // Tries the plan's targets in order with retries, backoff and breakers; true when the
   // request was answered (delivered, failed after commit, or the caller left).
@@ -94,6 +101,9 @@ class Call {
   std::optional<GatewayError> last_error_;
   AttemptRecord* current_ = nullptr;
   Clock::time_point attempt_start_;
+  access::Caller caller_;
+  access::Admission admission_;
+  bool admitted_ = false;
 };
 
 // Milliseconds as a double, for latencies.

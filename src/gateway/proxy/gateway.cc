@@ -66,6 +66,7 @@ void Gateway::Reload(std::shared_ptr<const config::Config> config) {
   }
   next->generation = old ? old->generation + 1 : 0;
   metrics_.SetMaxModelLabels(config->limits.max_metric_models);
+  if (options_.access != nullptr) options_.access->Reload(config);
   snapshot_.store(std::move(next));
 }
 
@@ -117,7 +118,11 @@ upstream::Client& Gateway::FetchClientFor(asio::io_context& io, const Snapshot& 
 }
 
 namespace {
+// Requests whose JSON body changes something: a page elsewhere may not send them as a form.
 bool IsApiPost(const http::Request& req) {
+  if (req.method == "PATCH" || (req.method == "POST" && req.path.starts_with("/admin/"))) {
+    return !req.body.empty() || req.method == "PATCH";
+  }
   return req.method == "POST" &&
          (req.path == "/v1/chat/completions" || req.path == "/chat/completions" ||
           req.path == "/v1/messages" || req.path == "/messages");
@@ -187,7 +192,42 @@ awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
     co_return;
   }
   if (req.method == "GET" && (path == "/v1/models" || path == "/models")) {
-    co_await Models(req, w);
+    access::Caller who;
+    if (options_.access != nullptr) {
+      if (auto refused = options_.access->Identify(req.headers, who)) {
+        co_await w.Send(api::HttpStatus(refused->error_class), JsonHeaders(),
+                        ErrorBody(caller, *refused));
+        co_return;
+      }
+    }
+    co_await Models(req, w, who);
+    co_return;
+  }
+  if (path == "/admin/login" || path == "/admin/logout") {
+    if (req.method != "POST") {
+      co_await w.Send(405, JsonHeaders(),
+                      api::OpenAIErrorBody(Err(ErrorClass::kInvalidRequest, "use POST")));
+      co_return;
+    }
+    co_await AdminLogin(req, w);
+    co_return;
+  }
+  if (path.starts_with("/admin/") || path.starts_with("/api/") || path == "/metrics") {
+    if (auto refused = CheckAdmin(req)) {
+      co_await w.Send(api::HttpStatus(refused->error_class), JsonHeaders(),
+                      ErrorBody(caller, *refused));
+      co_return;
+    }
+  }
+  if (path == "/admin/keys" || path.starts_with("/admin/keys/")) {
+    if (options_.store == "none") {
+      co_await w.Send(
+          503, JsonHeaders(),
+          api::OpenAIErrorBody(
+              Err(ErrorClass::kOverloaded, "keys live in the store, which is off (--db none)")));
+      co_return;
+    }
+    co_await AdminKeys(req, w);
     co_return;
   }
   if (req.method == "GET" && path == "/healthz") {

@@ -13,6 +13,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "gateway/access/access.h"
 #include "gateway/api/chat.h"
 #include "gateway/config/config.h"
 #include "gateway/http/server.h"
@@ -38,6 +39,8 @@ struct GatewayOptions {
   std::shared_ptr<const config::Config> config;
   providers::LocalProvider* local = nullptr;   // not owned; null when there is no local model
   observe::RequestLog* request_log = nullptr;  // not owned; every finished request goes to it
+  access::Access* access = nullptr;            // not owned; null: no keys, no limits
+  std::string store = "none";  // the store's spec (ParseStoreSpec) for the admin API
   upstream::ClientOptions client;
   // Called once per finished request (on a worker thread; must not block).
   std::function<void(const RequestSummary&)> on_request;
@@ -91,8 +94,18 @@ class Gateway {
   // credentials or traffic ever pass through it.
   upstream::Client& FetchClientFor(boost::asio::io_context& io, const Snapshot& snapshot);
 
-  // GET /v1/models, in the OpenAI shape or, for Anthropic SDK callers, Anthropic's.
-  boost::asio::awaitable<void> Models(const http::Request& request, http::ResponseWriter& writer);
+  // GET /v1/models, in the OpenAI shape or, for Anthropic SDK callers, Anthropic's; only the
+  // models the caller's key may use.
+  boost::asio::awaitable<void> Models(const http::Request& request, http::ResponseWriter& writer,
+                                      const access::Caller& caller);
+  // admin_keys.cc: /admin/keys (master key) and the dashboard's /admin/login, /admin/logout.
+  boost::asio::awaitable<void> AdminKeys(const http::Request& request,
+                                         http::ResponseWriter& writer);
+  boost::asio::awaitable<void> AdminLogin(const http::Request& request,
+                                          http::ResponseWriter& writer);
+  // Whether `request` may read the operator's pages (/api/*, /metrics) or change keys
+  // (/admin/*); the refusal to send when not.
+  std::optional<GatewayError> CheckAdmin(const http::Request& request) const;
   // GET /api/usage and /api/requests, answered from the request log on a query thread.
   boost::asio::awaitable<void> Api(const http::Request& request, http::ResponseWriter& writer);
 

@@ -117,6 +117,7 @@ awaitable<void> Call::SendError(const GatewayError& e, std::string log_detail) {
 
 void Call::Finish() {
   if (summary_.latency_ms == 0) summary_.latency_ms = Ms(Clock::now() - start_);
+  Settle();
   // Stored fields are bounded whatever an upstream or a caller sent.
   Truncate(summary_.error, kMaxStoredError);
   for (AttemptRecord& a : summary_.attempts) Truncate(a.error, kMaxStoredError);

@@ -1,0 +1,487 @@
+// Keys, limits and budgets enforced (access.h); the counters themselves are a SharedState.
+#include "gateway/access/access.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+#include "base/time.h"
+#include "gateway/api/errors.h"
+
+namespace iris::gateway::access {
+
+namespace {
+
+constexpr size_t kMaxPresentedKey = 512;
+constexpr std::string_view kSessionCookie = "iris_session";
+
+GatewayError Refuse(ErrorClass error_class, std::string message, std::string code = {}) {
+  GatewayError e;
+  e.error_class = error_class;
+  e.message = std::move(message);
+  e.code = std::move(code);
+  return e;
+}
+
+// The key a caller presents: "Authorization: Bearer KEY" (OpenAI SDKs) or "x-api-key: KEY"
+// (Anthropic SDKs); empty when neither.
+std::string_view PresentedKey(const http::Headers& headers) {
+  std::string_view auth = headers.Get("authorization");
+  if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
+    std::string_view k = auth.substr(7);
+    while (!k.empty() && k.front() == ' ') k.remove_prefix(1);
+    while (!k.empty() && k.back() == ' ') k.remove_suffix(1);
+    return k;
+  }
+  return headers.Get("x-api-key");
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string Hex(const unsigned char* p, size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(kHex[p[i] >> 4]);
+    out.push_back(kHex[p[i] & 15]);
+  }
+  return out;
+}
+
+std::string SessionMac(std::string_view master_key, int64_t expires_unix_ms) {
+  const std::string msg = "iris-dashboard-session:" + std::to_string(expires_unix_ms);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), master_key.data(), static_cast<int>(master_key.size()),
+       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &len);
+  return Hex(mac, len);
+}
+
+// The budget period of `key` that holds `now`.
+BudgetRef RefFor(const KeyRecord& key, int64_t now) {
+  Result<BudgetPeriod> period = ParseBudgetPeriod(key.budget_period);
+  return BudgetRef{key.id, PeriodStart(period.ok() ? *period : BudgetPeriod::kTotal, now)};
+}
+
+std::string Dollars(double usd) {
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "$%.4f", usd);
+  return buf;
+}
+
+std::string Join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) {
+    if (!out.empty()) out += ", ";
+    out += n;
+  }
+  return out;
+}
+
+}  // namespace
+
+const std::string& Caller::key_id() const {
+  static const std::string kMaster = "master";
+  static const std::string kNone;
+  if (key) return key->id;
+  return master ? kMaster : kNone;
+}
+
+const std::string& Caller::key_name() const {
+  static const std::string kMaster = "master";
+  static const std::string kNone;
+  if (key) return key->name;
+  return master ? kMaster : kNone;
+}
+
+std::string ResetDuration(double seconds) {
+  if (!(seconds > 0)) return "0s";
+  if (seconds < 1) return std::to_string(static_cast<int64_t>(std::ceil(seconds * 1000))) + "ms";
+  const int64_t s = static_cast<int64_t>(std::ceil(seconds));
+  std::string out;
+  if (s >= 3600) out += std::to_string(s / 3600) + "h";
+  if (s >= 60) out += std::to_string((s / 60) % 60) + "m";
+  out += std::to_string(s % 60) + "s";
+  return out;
+}
+
+int64_t EstimatePromptTokens(const ChatRequest& request) {
+  int64_t chars = 0;
+  int64_t tokens = 0;
+  for (const Message& m : request.messages) {
+    tokens += 4;
+    for (const ContentPart& p : m.content) {
+      if (p.type == ContentPart::Type::kImage) {
+        tokens += 1600;
+      } else {
+        chars += static_cast<int64_t>(p.text.size());
+      }
+    }
+    for (const ToolCall& c : m.tool_calls) {
+      chars += static_cast<int64_t>(c.name.size() + c.arguments.size());
+    }
+  }
+  for (const Tool& t : request.tools) {
+    chars += static_cast<int64_t>(t.name.size() + t.description.size()) + 256;
+  }
+  return tokens + (chars + 2) / 3;
+}
+
+Access::Access(Options options)
+    : config_(std::move(options.config)),
+      store_spec_(std::move(options.store)),
+      state_(options.state ? std::move(options.state) : NewMemoryState()),
+      table_(std::make_shared<const Table>()) {}
+
+Result<std::unique_ptr<Access>> Access::Start(Options options) {
+  std::unique_ptr<Access> a(new Access(std::move(options)));
+  if (a->store_spec_ != "none") {
+    auto store = observe::OpenStore(a->store_spec_);
+    if (!store.ok()) {
+      return Status(store.status().code(), "the key table: " + store.status().message());
+    }
+    a->store_ = std::move(store).value();
+  }
+  IRIS_RETURN_IF_ERROR(a->Refresh());
+  a->refresher_ = std::thread([p = a.get()] { p->RefreshLoop(); });
+  return a;
+}
+
+Access::~Access() {
+  {
+    std::lock_guard lock(stop_mu_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
+  if (refresher_.joinable()) refresher_.join();
+}
+
+void Access::Reload(std::shared_ptr<const config::Config> config) {
+  config_.store(std::move(config));
+}
+
+Status Access::RefreshNow() { return Refresh(); }
+
+Status Access::Refresh() {
+  std::lock_guard lock(store_mu_);
+  if (!store_) return OkStatus();  // no store (--db none): the master key only
+  IRIS_ASSIGN_OR_RETURN(std::vector<KeyRecord> keys, store_->FetchKeys());
+  auto table = std::make_shared<Table>();
+  const int64_t now = NowUnixMs();
+  // This period's spend, from the request log, for each key whose period the counters have
+  // not seen (at start, after the shared state lost it, when a period begins): one query per
+  // distinct period start, not one per key.
+  std::map<int64_t, std::vector<BudgetRef>> unseen;
+  for (KeyRecord& k : keys) {
+    auto shared = std::make_shared<const KeyRecord>(std::move(k));
+    table->by_hash[shared->key_hash] = shared;
+    table->all.push_back(shared);
+    if (Unusable(*shared, now)) continue;
+    const BudgetRef ref = RefFor(*shared, now);
+    Result<bool> known = state_->Knows(ref);
+    if (known.ok() && !*known) unseen[ref.period_start_ms].push_back(ref);
+  }
+  for (const auto& [since, refs] : unseen) {
+    IRIS_ASSIGN_OR_RETURN(auto spend, store_->SpendByKeySince(since));
+    for (const BudgetRef& ref : refs) {
+      auto it = spend.find(ref.key_id);
+      IRIS_RETURN_IF_ERROR(state_->SeedSpend(ref, it == spend.end() ? 0.0 : it->second));
+    }
+  }
+  table_.store(std::move(table));
+  return OkStatus();
+}
+
+void Access::RefreshLoop() {
+  bool failing = false;
+  std::unique_lock lock(stop_mu_);
+  while (!stop_) {
+    const auto every = std::max(config()->auth.key_refresh, std::chrono::milliseconds(50));
+    if (stop_cv_.wait_for(lock, every, [this] { return stop_; })) break;
+    lock.unlock();
+    Status st = Refresh();
+    // Said once per change, not once per tick.
+    if (!st.ok() && !failing) {
+      std::fprintf(stderr, "iris: keys: cannot re-read the key table (keeping the last one): %s\n",
+                   st.message().c_str());
+    } else if (st.ok() && failing) {
+      std::fprintf(stderr, "iris: keys: the key table is readable again\n");
+    }
+    failing = !st.ok();
+    lock.lock();
+  }
+}
+
+bool Access::HasMasterKey() const { return !config()->auth.master_key.empty(); }
+
+bool Access::Required() const {
+  const auto cfg = config();
+  switch (cfg->auth.mode) {
+    case config::AuthMode::kKeys:
+      return true;
+    case config::AuthMode::kNone:
+      return false;
+    case config::AuthMode::kAuto:
+      break;
+  }
+  return !config::IsLoopbackHost(cfg->server.listen.host) || !cfg->auth.master_key.empty() ||
+         !table_.load()->all.empty();
+}
+
+std::optional<GatewayError> Access::Identify(const http::Headers& headers, Caller& caller) const {
+  caller = Caller{};
+  const bool required = Required();
+  std::string_view presented = PresentedKey(headers);
+  if (presented.empty()) {
+    if (!required) return std::nullopt;
+    return Refuse(ErrorClass::kAuthentication,
+                  "this gateway needs an API key: send it as \"Authorization: Bearer sk-iris-...\" "
+                  "(OpenAI SDKs) or \"x-api-key: sk-iris-...\" (Anthropic SDKs); an operator "
+                  "makes one with `iris keys create --name NAME`",
+                  "missing_api_key");
+  }
+  if (presented.size() > kMaxPresentedKey) {
+    if (!required) return std::nullopt;
+    return Refuse(ErrorClass::kAuthentication, "the API key presented is not a valid iris key",
+                  "invalid_api_key");
+  }
+  const std::string& master = config()->auth.master_key;
+  if (!master.empty() && ConstantTimeEquals(presented, master)) {
+    caller.master = true;
+    return std::nullopt;
+  }
+  const auto table = table_.load();
+  auto it = table->by_hash.find(HashKey(presented));
+  if (it == table->by_hash.end()) {
+    // With auth off, a client's placeholder key ("sk-anything") is not an error.
+    if (!required) return std::nullopt;
+    return Refuse(ErrorClass::kAuthentication,
+                  "the API key presented (" + KeyHint(presented) + ") is not a key of this gateway",
+                  "invalid_api_key");
+  }
+  if (auto why = Unusable(*it->second, NowUnixMs())) {
+    return Refuse(ErrorClass::kAuthentication, *why, "invalid_api_key");
+  }
+  caller.key = it->second;
+  return std::nullopt;
+}
+
+std::optional<GatewayError> Access::Permit(const Caller& caller,
+                                           const std::vector<std::string>& models) const {
+  if (!caller.key) return std::nullopt;
+  for (const std::string& m : models) {
+    if (!AllowsModel(*caller.key, m)) {
+      return Refuse(ErrorClass::kPermission,
+                    "the API key \"" + caller.key->name + "\" may not use the model \"" + m +
+                        "\"; it may use: " + Join(caller.key->models),
+                    "model_not_allowed");
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<GatewayError> Access::Admit(const Caller& caller, const AdmitRequest& request,
+                                          Admission& admission) {
+  const auto cfg = config();
+  const int64_t now = NowUnixMs();
+  const KeyRecord* key = caller.key.get();
+
+  // The buckets: the key's own, then the model's (for everyone).
+  std::vector<BucketSpec> buckets;
+  std::vector<int64_t> want;
+  int key_rpm = -1, key_tpm = -1;
+  if (key != nullptr && key->rpm > 0) {
+    key_rpm = static_cast<int>(buckets.size());
+    buckets.push_back({"rpm:" + key->id, key->rpm});
+    want.push_back(1);
+  }
+  if (key != nullptr && key->tpm > 0) {
+    key_tpm = static_cast<int>(buckets.size());
+    buckets.push_back({"tpm:" + key->id, key->tpm});
+    want.push_back(request.estimated_tokens);
+  }
+  if (auto it = cfg->auth.model_limits.find(request.model); it != cfg->auth.model_limits.end()) {
+    if (it->second.rpm > 0) {
+      buckets.push_back({"model-rpm:" + request.model, it->second.rpm});
+      want.push_back(1);
+    }
+    if (it->second.tpm > 0) {
+      buckets.push_back({"model-tpm:" + request.model, it->second.tpm});
+      want.push_back(request.estimated_tokens);
+    }
+  }
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    if (buckets[i].name.starts_with("rpm:") || buckets[i].name.starts_with("model-rpm:")) continue;
+    if (want[i] > buckets[i].limit) {
+      return Refuse(ErrorClass::kInvalidRequest,
+                    "this request may use up to " + std::to_string(want[i]) +
+                        " tokens (the prompt's estimate plus max_tokens), more than the limit of " +
+                        std::to_string(buckets[i].limit) +
+                        " tokens a minute; lower max_tokens or shorten the prompt",
+                    "tokens_over_limit");
+    }
+  }
+  if (!buckets.empty()) {
+    Result<TakeResult> taken = state_->Take(buckets, want, now);
+    if (!taken.ok()) {
+      if (cfg->state_failure == config::StateFailure::kClosed) {
+        return Refuse(ErrorClass::kOverloaded,
+                      "rate limits cannot be checked right now (the shared state is unreachable)");
+      }
+    } else {
+      const TakeResult& t = *taken;
+      auto add = [&](int i, std::string_view what) {
+        if (i < 0) return;
+        const BucketState& b = t.buckets[static_cast<size_t>(i)];
+        const std::string w(what);
+        admission.headers.emplace_back("x-ratelimit-limit-" + w, std::to_string(b.limit));
+        admission.headers.emplace_back("x-ratelimit-remaining-" + w, std::to_string(b.remaining));
+        admission.headers.emplace_back("x-ratelimit-reset-" + w, ResetDuration(b.reset_s));
+      };
+      add(key_rpm, "requests");
+      add(key_tpm, "tokens");
+      if (!t.allowed) {
+        GatewayError e = Refuse(ErrorClass::kRateLimited,
+                                "rate limit reached for " +
+                                    (key != nullptr ? "the API key \"" + key->name + "\""
+                                                    : "the model \"" + request.model + "\"") +
+                                    "; try again in " + ResetDuration(t.retry_after_s),
+                                "rate_limit_exceeded");
+        e.retry_after_s = std::max(1.0, std::ceil(t.retry_after_s));
+        return e;
+      }
+      for (size_t i = 0; i < buckets.size(); ++i) {
+        if (buckets[i].name.starts_with("tpm:") || buckets[i].name.starts_with("model-tpm:")) {
+          admission.token_buckets.push_back(buckets[i]);
+        }
+      }
+      admission.tokens_taken = request.estimated_tokens;
+    }
+  }
+
+  if (key != nullptr && key->budget_usd) {
+    const BudgetRef ref = RefFor(*key, now);
+    const std::string id = request.request_id.empty() ? std::to_string(now) : request.request_id;
+    Result<ReserveResult> r =
+        state_->Reserve(ref, *key->budget_usd, request.worst_cost_usd, id, now,
+                        static_cast<int64_t>(cfg->auth.reservation_ttl.count()));
+    if (!r.ok()) {
+      if (cfg->state_failure == config::StateFailure::kClosed) {
+        Settle(caller, admission, false, std::nullopt, std::nullopt);  // return the tokens
+        return Refuse(ErrorClass::kOverloaded,
+                      "budgets cannot be checked right now (the shared state is unreachable)");
+      }
+    } else if (!r->allowed) {
+      Settle(caller, admission, false, std::nullopt, std::nullopt);
+      std::string when =
+          key->budget_period == "total"
+              ? std::string("it does not reset; raise it with `iris keys update`")
+              : "it resets at the start of the next " + key->budget_period + " (UTC)";
+      return Refuse(ErrorClass::kRateLimited,
+                    "the API key \"" + key->name + "\" has reached its budget of " +
+                        Dollars(*key->budget_usd) + " (" + Dollars(r->spent) + " spent, " +
+                        Dollars(r->reserved) + " reserved by calls in flight, this call may cost " +
+                        Dollars(request.worst_cost_usd) + "); " + when,
+                    "insufficient_quota");
+    } else {
+      admission.budget = ref;
+      admission.reservation_id = id;
+      admission.reserved_usd = request.worst_cost_usd;
+    }
+  }
+  return std::nullopt;
+}
+
+void Access::Settle(const Caller& caller, Admission& admission, bool answered,
+                    std::optional<double> cost_usd, std::optional<int64_t> tokens_used) {
+  if (admission.settled) return;
+  admission.settled = true;
+  const int64_t now = NowUnixMs();
+  const int64_t used = tokens_used ? *tokens_used : (answered ? admission.tokens_taken : 0);
+  const int64_t back = admission.tokens_taken - used;
+  if (back != 0) {
+    for (const BucketSpec& b : admission.token_buckets) (void)state_->Give(b, back, now);
+  }
+  const double cost = cost_usd ? *cost_usd : (answered ? admission.reserved_usd : 0.0);
+  if (admission.budget) {
+    Status st = state_->Settle(*admission.budget, admission.reservation_id, cost);
+    if (!st.ok()) {
+      std::fprintf(stderr, "iris: keys: could not settle %s for %s: %s\n", Dollars(cost).c_str(),
+                   caller.key_id().c_str(), st.message().c_str());
+    }
+  }
+  if (!admission.budget && caller.key && cost > 0) {
+    // Spend of keys without a budget is kept too (the metrics, and a budget set later).
+    (void)state_->Settle(RefFor(*caller.key, now), "", cost);
+  }
+}
+
+std::vector<observe::KeySpendGauge> Access::SpendGauges() {
+  std::vector<observe::KeySpendGauge> out;
+  const int64_t now = NowUnixMs();
+  for (const auto& k : table_.load()->all) {
+    if (Unusable(*k, now)) continue;
+    observe::KeySpendGauge g;
+    g.key_id = k->id;
+    g.key_name = k->name;
+    g.period = k->budget_period;
+    g.budget_usd = k->budget_usd;
+    Result<double> spent = state_->Spent(RefFor(*k, now));
+    if (!spent.ok()) continue;
+    g.spent_usd = *spent;
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+bool Access::IsAdmin(const http::Headers& headers) const {
+  const std::string& master = config()->auth.master_key;
+  if (master.empty()) return false;
+  std::string_view presented = PresentedKey(headers);
+  if (!presented.empty() && ConstantTimeEquals(presented, master)) return true;
+  // Cookie: a=b; iris_session=EXPIRY.MAC; c=d
+  std::string_view cookies = headers.Get("cookie");
+  while (!cookies.empty()) {
+    size_t end = cookies.find(';');
+    std::string_view one = cookies.substr(0, end);
+    while (!one.empty() && one.front() == ' ') one.remove_prefix(1);
+    if (one.starts_with(kSessionCookie) && one.size() > kSessionCookie.size() &&
+        one[kSessionCookie.size()] == '=') {
+      if (ValidSession(one.substr(kSessionCookie.size() + 1), NowUnixMs())) return true;
+    }
+    if (end == std::string_view::npos) break;
+    cookies.remove_prefix(end + 1);
+  }
+  return false;
+}
+
+bool Access::ValidSession(std::string_view value, int64_t now_unix_ms) const {
+  const size_t dot = value.find('.');
+  if (dot == std::string_view::npos) return false;
+  int64_t expires = 0;
+  auto [p, ec] = std::from_chars(value.data(), value.data() + dot, expires);
+  if (ec != std::errc() || p != value.data() + dot || expires <= now_unix_ms) return false;
+  return ConstantTimeEquals(value.substr(dot + 1), SessionMac(config()->auth.master_key, expires));
+}
+
+std::string Access::SessionCookie(int64_t now_unix_ms, int64_t ttl_s) const {
+  const std::string& master = config()->auth.master_key;
+  if (master.empty()) return {};
+  const int64_t expires = now_unix_ms + ttl_s * 1000;
+  return std::string(kSessionCookie) + "=" + std::to_string(expires) + "." +
+         SessionMac(master, expires) +
+         "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(ttl_s);
+}
+
+std::vector<std::shared_ptr<const KeyRecord>> Access::Keys() const { return table_.load()->all; }
+
+}  // namespace iris::gateway::access

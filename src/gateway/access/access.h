@@ -1,0 +1,154 @@
+// Who may call, and how much: the gateway's keys, budgets and rate limits, enforced before the
+// first upstream attempt and settled after the last.
+//
+//   Identify  the key in Authorization: Bearer / x-api-key  -> 401 when missing or not usable
+//   Permit    the model names the request may route to      -> 403 naming the allowed ones
+//   Admit     RPM and TPM buckets, then the budget's worst-case reservation -> 429
+//   Settle    the real cost and tokens replace the reservation and the estimate
+//
+// The key table is read from the store (every instance sees a change within
+// auth.key_refresh_ms); counters live in a SharedState (memory, or Redis across instances).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+#include "gateway/access/keys.h"
+#include "gateway/access/state.h"
+#include "gateway/api/chat.h"
+#include "gateway/config/config.h"
+#include "gateway/http/headers.h"
+#include "gateway/observe/metrics.h"
+#include "gateway/observe/store.h"
+
+namespace iris::gateway::access {
+
+// Who is calling.
+struct Caller {
+  std::shared_ptr<const KeyRecord> key;  // null: the master key, or no key (auth off)
+  bool master = false;
+  const std::string& key_id() const;
+  const std::string& key_name() const;
+};
+
+// What one request is about to ask for, for its limits and its budget.
+struct AdmitRequest {
+  std::string model;             // as the caller named it
+  int64_t estimated_tokens = 0;  // prompt estimate + the output it may produce
+  double worst_cost_usd = 0;     // those tokens at the most expensive target's price
+  std::string request_id;        // names the budget reservation
+};
+
+// A request let through: what to settle afterwards and the headers to send.
+struct Admission {
+  std::vector<std::pair<std::string, std::string>> headers;  // x-ratelimit-*
+  std::vector<BucketSpec> token_buckets;                     // TPM buckets taken from
+  int64_t tokens_taken = 0;
+  std::optional<BudgetRef> budget;  // set when a reservation was made
+  std::string reservation_id;
+  double reserved_usd = 0;
+  bool settled = false;
+};
+
+// The x-ratelimit-* values OpenAI clients read, from a bucket: "6m0s", "1s", "120ms".
+std::string ResetDuration(double seconds);
+
+// The prompt-token estimate of a request: text at 3 characters a token (more than any
+// tokenizer's average, so budgets err on the safe side), 4 a message, 1,600 an image.
+int64_t EstimatePromptTokens(const ChatRequest& request);
+
+class Access {
+ public:
+  struct Options {
+    std::shared_ptr<const config::Config> config;
+    // The store holding the key table (ParseStoreSpec syntax); Access opens its own
+    // connection for the refresher.
+    std::string store;
+    // Where counters live; null: this process's memory.
+    std::unique_ptr<SharedState> state;
+  };
+
+  // Opens the store, reads the key table, seeds this period's spend of every budgeted key
+  // from the request log, and starts the refresher thread.
+  static Result<std::unique_ptr<Access>> Start(Options options);
+  ~Access();
+
+  // Applies a reloaded configuration's auth settings.
+  void Reload(std::shared_ptr<const config::Config> config);
+
+  // Whether a caller must present a key right now (auth.mode, the listen address, and whether
+  // any key exists).
+  bool Required() const;
+  // The master key is set (the admin API is available).
+  bool HasMasterKey() const;
+
+  // The caller of a request into `caller`; a refusal is a 401.
+  std::optional<GatewayError> Identify(const http::Headers& headers, Caller& caller) const;
+  // Whether the caller may use every model the request may route to; a 403 otherwise.
+  std::optional<GatewayError> Permit(const Caller& caller,
+                                     const std::vector<std::string>& models) const;
+  // Rate limits and the budget's reservation. On refusal the admission's headers still
+  // describe the buckets.
+  std::optional<GatewayError> Admit(const Caller& caller, const AdmitRequest& request,
+                                    Admission& admission);
+  // After the call: its real cost and tokens. An answered call whose cost or tokens are
+  // unknown (the provider reported no usage) keeps its reservation and estimate: a budget
+  // errs on the side of the operator. A call that was not answered costs nothing.
+  void Settle(const Caller& caller, Admission& admission, bool answered,
+              std::optional<double> cost_usd, std::optional<int64_t> tokens_used);
+
+  // The admin API, /api/* and the dashboard: the master key as a bearer token or x-api-key,
+  // or a dashboard session cookie made from it.
+  bool IsAdmin(const http::Headers& headers) const;
+  // A Set-Cookie value for a dashboard session of `ttl_s` seconds; empty without a master key.
+  std::string SessionCookie(int64_t now_unix_ms, int64_t ttl_s = 12 * 3600) const;
+
+  // Re-reads the key table now (after a change made through this instance).
+  Status RefreshNow();
+
+  // Each live key's spend in its current period (for /metrics).
+  std::vector<observe::KeySpendGauge> SpendGauges();
+
+  // The current table (for /metrics and tests).
+  std::vector<std::shared_ptr<const KeyRecord>> Keys() const;
+  SharedState& state() { return *state_; }
+
+ private:
+  explicit Access(Options options);
+  struct Table {
+    std::unordered_map<std::string, std::shared_ptr<const KeyRecord>> by_hash;
+    std::vector<std::shared_ptr<const KeyRecord>> all;
+    bool any_live = false;
+  };
+  Status Refresh();
+  void RefreshLoop();
+  bool ValidSession(std::string_view cookie, int64_t now_unix_ms) const;
+
+  std::shared_ptr<const config::Config> config() const { return config_.load(); }
+
+  std::atomic<std::shared_ptr<const config::Config>> config_;
+  std::string store_spec_;
+  std::unique_ptr<observe::Store> store_;  // the refresher's connection
+  std::mutex store_mu_;                    // one user of store_ at a time
+  std::unique_ptr<SharedState> state_;
+  std::atomic<std::shared_ptr<const Table>> table_;
+
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;
+  std::thread refresher_;
+};
+
+}  // namespace iris::gateway::access

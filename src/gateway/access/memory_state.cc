@@ -1,0 +1,157 @@
+// SharedState in this process's memory: one mutex (every operation is a few map lookups).
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <unordered_map>
+
+#include "gateway/access/state.h"
+
+namespace iris::gateway::access {
+namespace {
+
+struct Bucket {
+  double tokens = 0;
+  int64_t updated_ms = 0;
+  int64_t limit = 0;
+};
+
+struct Reservation {
+  double amount = 0;
+  int64_t made_ms = 0;
+};
+
+struct Period {
+  double spent = 0;
+  std::unordered_map<std::string, Reservation> reservations;
+};
+
+// Tokens per millisecond of a bucket of `limit` a minute.
+double Rate(int64_t limit) { return static_cast<double>(limit) / 60'000.0; }
+
+class MemoryState final : public SharedState {
+ public:
+  Result<TakeResult> Take(const std::vector<BucketSpec>& specs, const std::vector<int64_t>& want,
+                          int64_t now_ms) override {
+    std::lock_guard lock(mu_);
+    TakeResult r;
+    r.allowed = true;
+    std::vector<Bucket*> buckets;
+    for (size_t i = 0; i < specs.size(); ++i) {
+      Bucket& b = Refill(specs[i], now_ms);
+      buckets.push_back(&b);
+      const double need = static_cast<double>(want[i]);
+      if (b.tokens < need) {
+        r.allowed = false;
+        r.retry_after_s = std::max(r.retry_after_s, (need - b.tokens) / Rate(b.limit) / 1000.0);
+      }
+    }
+    for (size_t i = 0; i < specs.size(); ++i) {
+      Bucket& b = *buckets[i];
+      if (r.allowed) b.tokens -= static_cast<double>(want[i]);
+      r.buckets.push_back(StateOf(b));
+    }
+    return r;
+  }
+
+  Status Give(const BucketSpec& spec, int64_t n, int64_t now_ms) override {
+    std::lock_guard lock(mu_);
+    Bucket& b = Refill(spec, now_ms);
+    b.tokens = std::min(static_cast<double>(b.limit), b.tokens + static_cast<double>(n));
+    return OkStatus();
+  }
+
+  Result<ReserveResult> Reserve(const BudgetRef& ref, double budget, double amount,
+                                const std::string& id, int64_t now_ms, int64_t ttl_ms) override {
+    std::lock_guard lock(mu_);
+    Period& p = periods_[Key(ref)];
+    double reserved = 0;
+    for (auto it = p.reservations.begin(); it != p.reservations.end();) {
+      if (now_ms - it->second.made_ms > ttl_ms) {
+        it = p.reservations.erase(it);
+      } else {
+        reserved += it->second.amount;
+        ++it;
+      }
+    }
+    ReserveResult r;
+    r.spent = p.spent;
+    r.reserved = reserved;
+    if (p.spent >= budget || p.spent + reserved + amount > budget) return r;
+    p.reservations[id] = {amount, now_ms};
+    r.allowed = true;
+    r.reserved = reserved + amount;
+    return r;
+  }
+
+  Status Settle(const BudgetRef& ref, const std::string& id, double cost) override {
+    std::lock_guard lock(mu_);
+    Period& p = periods_[Key(ref)];
+    p.reservations.erase(id);
+    p.spent += cost;
+    return OkStatus();
+  }
+
+  Status SeedSpend(const BudgetRef& ref, double spent) override {
+    std::lock_guard lock(mu_);
+    auto [it, fresh] = periods_.try_emplace(Key(ref));
+    if (fresh) it->second.spent = spent;
+    return OkStatus();
+  }
+
+  Result<bool> Knows(const BudgetRef& ref) override {
+    std::lock_guard lock(mu_);
+    return periods_.contains(Key(ref));
+  }
+
+  Result<double> Spent(const BudgetRef& ref) override {
+    std::lock_guard lock(mu_);
+    auto it = periods_.find(Key(ref));
+    return it == periods_.end() ? 0.0 : it->second.spent;
+  }
+
+  std::string_view kind() const override { return "memory"; }
+
+ private:
+  static std::string Key(const BudgetRef& ref) {
+    std::string k = ref.key_id;
+    k.append(":").append(std::to_string(ref.period_start_ms));
+    return k;
+  }
+
+  Bucket& Refill(const BucketSpec& spec, int64_t now_ms) {
+    auto [it, fresh] = buckets_.try_emplace(spec.name);
+    Bucket& b = it->second;
+    if (fresh) {
+      b.tokens = static_cast<double>(spec.limit);
+      b.updated_ms = now_ms;
+    }
+    b.limit = spec.limit;
+    if (now_ms > b.updated_ms) {
+      b.tokens += static_cast<double>(now_ms - b.updated_ms) * Rate(b.limit);
+      b.updated_ms = now_ms;
+    }
+    b.tokens = std::min(b.tokens, static_cast<double>(b.limit));
+    return b;
+  }
+
+  static BucketState StateOf(const Bucket& b) {
+    BucketState s;
+    s.limit = b.limit;
+    s.remaining = std::max<int64_t>(0, static_cast<int64_t>(std::floor(b.tokens)));
+    s.reset_s =
+        b.limit > 0
+            ? std::max(0.0, (static_cast<double>(b.limit) - b.tokens) / Rate(b.limit) / 1000.0)
+            : 0;
+    return s;
+  }
+
+  std::mutex mu_;
+  std::unordered_map<std::string, Bucket> buckets_;
+  std::unordered_map<std::string, Period> periods_;  // by "key_id:period_start"
+};
+
+}  // namespace
+
+std::unique_ptr<SharedState> NewMemoryState() { return std::make_unique<MemoryState>(); }
+
+}  // namespace iris::gateway::access

@@ -1,0 +1,81 @@
+// The counters access control shares: per-minute token buckets (RPM, TPM) and budget spend
+// with reservations. One interface, two homes: this process's memory (one instance) or Redis
+// (every instance pointing at it, atomic Lua scripts; redis_state.cc). Both give the same
+// answers for the same sequence of calls; state_test.cc runs one suite over both.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace iris::gateway::access {
+
+// One token bucket: `limit` tokens a minute, refilled continuously, holding at most `limit`.
+struct BucketSpec {
+  std::string name;  // "rpm:key_...", "tpm:key_...", "model-rpm:gpt-4o", ...
+  int64_t limit = 0;
+};
+
+// A bucket after a take.
+struct BucketState {
+  int64_t limit = 0;
+  int64_t remaining = 0;  // whole tokens left (never negative in headers)
+  double reset_s = 0;     // until the bucket is full again
+};
+
+struct TakeResult {
+  bool allowed = false;
+  std::vector<BucketState> buckets;  // in the order asked
+  double retry_after_s = 0;          // when refused: until every bucket holds what was asked
+};
+
+// One key's budget in one period.
+struct BudgetRef {
+  std::string key_id;
+  int64_t period_start_ms = 0;  // 0 for a total budget
+};
+
+struct ReserveResult {
+  bool allowed = false;
+  double spent = 0;     // settled, this period
+  double reserved = 0;  // in flight (this request's reservation included when allowed)
+};
+
+class SharedState {
+ public:
+  virtual ~SharedState() = default;
+
+  // Takes want[i] tokens from buckets[i], all or none: a request refused by its TPM bucket
+  // spends none of its RPM. A bucket never seen starts full.
+  virtual Result<TakeResult> Take(const std::vector<BucketSpec>& buckets,
+                                  const std::vector<int64_t>& want, int64_t now_ms) = 0;
+  // Gives `n` tokens back to a bucket (negative: takes more, and the bucket may go below
+  // zero): the difference between a request's estimate and what it used.
+  virtual Status Give(const BucketSpec& bucket, int64_t n, int64_t now_ms) = 0;
+
+  // Reserves `amount` of `budget` for one request: refused when spent + reserved + amount
+  // would pass the budget (or the budget is spent already). Reservations older than `ttl_ms`
+  // (their instance died) no longer count.
+  virtual Result<ReserveResult> Reserve(const BudgetRef& ref, double budget, double amount,
+                                        const std::string& reservation_id, int64_t now_ms,
+                                        int64_t ttl_ms) = 0;
+  // Replaces the reservation with what the request really cost.
+  virtual Status Settle(const BudgetRef& ref, const std::string& reservation_id, double cost) = 0;
+  // Sets the settled spend of a period that the state has not seen (after a restart, from
+  // the request log); a period already known is left alone.
+  virtual Status SeedSpend(const BudgetRef& ref, double spent) = 0;
+  // Whether the period is known (seeded or spent on).
+  virtual Result<bool> Knows(const BudgetRef& ref) = 0;
+  // The settled spend of a period (0 when unknown).
+  virtual Result<double> Spent(const BudgetRef& ref) = 0;
+
+  virtual std::string_view kind() const = 0;  // "memory" or "redis"
+};
+
+// This process's memory; thread-safe.
+std::unique_ptr<SharedState> NewMemoryState();
+
+}  // namespace iris::gateway::access

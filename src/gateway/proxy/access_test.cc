@@ -1,0 +1,285 @@
+// Keys, limits and budgets through the whole pipeline: a gateway with a SQLite store, a fake
+// upstream with known usage and prices, and callers speaking both dialects.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "base/time.h"
+#include "gateway/access/key_admin.h"
+#include "gateway/observe/store.h"
+#include "gateway/proxy/test_util.h"
+
+namespace iris::gateway::proxy {
+namespace {
+
+using namespace testing_util;
+
+constexpr const char* kMaster = "master-key-0123456789abcdef";
+
+class AccessPipeline : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = ::testing::TempDir() + "iris_access_" +
+          ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db";
+    std::filesystem::remove(db_);
+    auto store = observe::OpenStore(db_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+  }
+  void TearDown() override {
+    gw_.reset();
+    store_.reset();
+    std::filesystem::remove(db_);
+  }
+
+  // A key made directly in the store (as `iris keys create` does).
+  std::string NewKey(const std::string& name, access::KeyChanges c = {}) {
+    c.name = name;
+    auto k = access::CreateKey(*store_, c, NowUnixMs());
+    EXPECT_TRUE(k.ok()) << k.status().ToString();
+    return k.ok() ? k->plaintext : std::string();
+  }
+
+  // $1 a token: each answer (5 prompt + 2 completion tokens) costs $7.
+  void StartGateway(const std::string& extra = "") {
+    std::string y = "providers:\n  a: { kind: openai-compatible, base_url: \"" +
+                    upstream_.base_url() + "\" }\n";
+    y += "models:\n  route: { targets: [a/m], retries: 0 }\n  other: { targets: [a/m] }\n";
+    y += "pricing:\n  m: { input_per_mtok: 1000000, output_per_mtok: 1000000 }\n";
+    y += extra;
+    gw_ = std::make_unique<TestGateway>(
+        y, std::map<std::string, std::string>{{"IRIS_MASTER_KEY", kMaster}}, db_);
+  }
+
+  http::testing::RawResponse Chat(const std::string& key, const std::string& model = "route",
+                                  const std::string& extra_fields = "") {
+    std::string body = R"({"model":")" + model +
+                       R"(","max_tokens":2,"messages":[{"role":"user","content":"hi"}])" +
+                       extra_fields + "}";
+    std::vector<std::string> h;
+    if (!key.empty()) h.push_back("Authorization: Bearer " + key);
+    return gw_->Call("POST", "/v1/chat/completions", body, h);
+  }
+  http::testing::RawResponse Messages(const std::string& key) {
+    std::string body =
+        R"({"model":"route","max_tokens":2,"messages":[{"role":"user","content":"hi"}]})";
+    std::vector<std::string> h{"anthropic-version: 2023-06-01"};
+    if (!key.empty()) h.push_back("x-api-key: " + key);
+    return gw_->Call("POST", "/v1/messages", body, h);
+  }
+
+  std::string db_;
+  std::unique_ptr<observe::Store> store_;
+  FakeUpstream upstream_{Answers("ok")};
+  std::unique_ptr<TestGateway> gw_;
+};
+
+bool HasHeader(const http::testing::RawResponse& r, const std::string& line) {
+  std::string head = r.head;
+  for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string want = line;
+  for (char& c : want) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return head.find(want) != std::string::npos;
+}
+
+TEST_F(AccessPipeline, AMissingOrUnknownKeyIs401InTheCallersDialect) {
+  NewKey("team");
+  StartGateway();
+  auto r = Chat("");
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_EQ(Body(r).at("error").at("code"), "missing_api_key");
+  r = Chat("sk-iris-notakeyofthisgatewayatall0000000000000");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(Body(r).at("error").at("code"), "invalid_api_key");
+  EXPECT_EQ(upstream_.requests(), 0);
+  auto m = Messages("");
+  EXPECT_EQ(m.status, 401);
+  EXPECT_EQ(Body(m).at("type"), "error");
+  EXPECT_EQ(Body(m).at("error").at("type"), "authentication_error");
+}
+
+TEST_F(AccessPipeline, AValidKeyCallsAndIsRecordedAsTheCaller) {
+  const std::string key = NewKey("team");
+  StartGateway();
+  auto r = Chat(key);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto m = Messages(key);
+  ASSERT_EQ(m.status, 200) << m.body;
+  gw_->assembly().request_log->Flush();
+  auto rows = store_->FetchUsageRows(0, NowUnixMs() + 1000);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
+  auto keys = store_->FetchKeys();
+  ASSERT_TRUE(keys.ok());
+  EXPECT_EQ((*rows)[0].caller_key, (*keys)[0].id);
+}
+
+TEST_F(AccessPipeline, RevokedAndExpiredKeysAreRefused) {
+  const std::string revoked = NewKey("gone");
+  access::KeyChanges past;
+  past.expires_unix_ms = NowUnixMs() - 1000;
+  const std::string expired = NewKey("old", past);
+  ASSERT_TRUE(access::RevokeKey(*store_, "gone", NowUnixMs()).ok());
+  StartGateway();
+  auto r = Chat(revoked);
+  EXPECT_EQ(r.status, 401);
+  EXPECT_NE(Body(r).at("error").at("message").as_string().find("revoked"), std::string::npos);
+  r = Chat(expired);
+  EXPECT_EQ(r.status, 401);
+  EXPECT_NE(Body(r).at("error").at("message").as_string().find("expired"), std::string::npos);
+}
+
+TEST_F(AccessPipeline, AModelOutsideTheKeysListIs403NamingTheAllowedOnes) {
+  access::KeyChanges c;
+  c.models = std::vector<std::string>{"route"};
+  const std::string key = NewKey("narrow", c);
+  StartGateway();
+  EXPECT_EQ(Chat(key).status, 200);
+  auto r = Chat(key, "other");
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_NE(Body(r).at("error").at("message").as_string().find("route"), std::string::npos);
+  // A fallback list is checked too.
+  r = Chat(key, "route", R"(,"models":["other"])");
+  EXPECT_EQ(r.status, 403) << r.body;
+  // /v1/models lists only what the key may use.
+  auto models = gw_->Call("GET", "/v1/models", "", {"Authorization: Bearer " + key});
+  ASSERT_EQ(models.status, 200);
+  EXPECT_EQ(Body(models).at("data").as_array().size(), 1u);
+}
+
+TEST_F(AccessPipeline, RpmIs429WithRetryAfterAndRateLimitHeaders) {
+  access::KeyChanges c;
+  c.rpm = 2;
+  const std::string key = NewKey("slow", c);
+  StartGateway();
+  auto r1 = Chat(key);
+  ASSERT_EQ(r1.status, 200);
+  EXPECT_TRUE(HasHeader(r1, "x-ratelimit-limit-requests: 2")) << r1.head;
+  EXPECT_TRUE(HasHeader(r1, "x-ratelimit-remaining-requests: 1")) << r1.head;
+  ASSERT_EQ(Chat(key).status, 200);
+  auto r3 = Chat(key);
+  EXPECT_EQ(r3.status, 429) << r3.body;
+  EXPECT_EQ(Body(r3).at("error").at("code"), "rate_limit_exceeded");
+  EXPECT_TRUE(HasHeader(r3, "retry-after: ")) << r3.head;
+  EXPECT_TRUE(HasHeader(r3, "x-ratelimit-remaining-requests: 0")) << r3.head;
+  EXPECT_EQ(upstream_.requests(), 2);
+}
+
+TEST_F(AccessPipeline, ABudgetStopsAtTheReservationThatDoesNotFit) {
+  // Worst case of one call: (5 prompt + 2 max_tokens) at $1 = $7; each costs $7.
+  access::KeyChanges c;
+  c.budget_usd = std::optional<double>(20.0);
+  const std::string key = NewKey("capped", c);
+  StartGateway();
+  ASSERT_EQ(Chat(key).status, 200);
+  ASSERT_EQ(Chat(key).status, 200);
+  auto r = Chat(key);
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(Body(r).at("error").at("code"), "insufficient_quota");
+  EXPECT_EQ(Body(r).at("error").at("type"), "insufficient_quota");
+  auto m = Messages(key);
+  EXPECT_EQ(m.status, 429);
+  EXPECT_EQ(Body(m).at("error").at("type"), "rate_limit_error");
+  EXPECT_EQ(upstream_.requests(), 2);
+  // The metric says what was spent.
+  auto metrics =
+      gw_->Call("GET", "/metrics", "", {std::string("Authorization: Bearer ") + kMaster});
+  EXPECT_NE(metrics.body.find("iris_key_spend_usd{key_id=\""), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("key_name=\"capped\",period=\"total\"} 14"), std::string::npos)
+      << metrics.body;
+}
+
+TEST_F(AccessPipeline, SpendBeforeARestartCountsAgainstTheBudget) {
+  access::KeyChanges c;
+  c.budget_usd = std::optional<double>(20.0);
+  const std::string key = NewKey("capped", c);
+  StartGateway();
+  ASSERT_EQ(Chat(key).status, 200);
+  ASSERT_EQ(Chat(key).status, 200);
+  gw_.reset();  // the log is flushed at shutdown
+  StartGateway();
+  EXPECT_EQ(Chat(key).status, 429);
+}
+
+TEST_F(AccessPipeline, TheAdminApiNeedsTheMasterKeyAndManagesKeys) {
+  StartGateway();
+  auto r = gw_->Call("GET", "/admin/keys", "", {});
+  EXPECT_EQ(r.status, 401) << r.body;  // never open without the master key
+  const std::string auth = std::string("Authorization: Bearer ") + kMaster;
+  r = gw_->Call("POST", "/admin/keys", R"({"name":"ci","rpm":100,"models":["route"]})", {auth});
+  ASSERT_EQ(r.status, 201) << r.body;
+  const json::value created = Body(r);
+  const std::string key(created.at("key").as_string());
+  const std::string id(created.at("id").as_string());
+  EXPECT_TRUE(key.starts_with("sk-iris-"));
+  EXPECT_EQ(key.size(), 8u + 43u);
+  // Listed without the key or its hash.
+  r = gw_->Call("GET", "/admin/keys", "", {auth});
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.find(key), std::string::npos);
+  EXPECT_EQ(r.body.find(access::HashKey(key)), std::string::npos);
+  EXPECT_EQ(Body(r).at("data").at(0).at("rpm"), 100);
+  // It works at once, and a key now exists: calls without one are refused.
+  EXPECT_EQ(Chat(key).status, 200);
+  EXPECT_EQ(Chat("").status, 401);
+  r = gw_->Call("PATCH", "/admin/keys/" + id, R"({"rpm":null,"budget_usd":5})", {auth});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(Body(r).at("rpm").is_null());
+  EXPECT_EQ(Body(r).at("budget_usd"), 5.0);
+  r = gw_->Call("PATCH", "/admin/keys/" + id, R"({"rpm":-1})", {auth});
+  EXPECT_EQ(r.status, 400) << r.body;
+  r = gw_->Call("DELETE", "/admin/keys/" + id, "", {auth});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r).at("status"), "revoked");
+  EXPECT_EQ(Chat(key).status, 401);
+}
+
+TEST_F(AccessPipeline, DashboardDataNeedsTheMasterKeyOrASessionOnceAuthIsOn) {
+  NewKey("team");
+  StartGateway();
+  EXPECT_EQ(gw_->Call("GET", "/api/usage", "", {}).status, 401);
+  EXPECT_EQ(gw_->Call("GET", "/metrics", "", {}).status, 401);
+  EXPECT_EQ(gw_->Call("GET", "/api/usage", "", {"Authorization: Bearer wrong"}).status, 401);
+  EXPECT_EQ(
+      gw_->Call("GET", "/api/usage", "", {std::string("Authorization: Bearer ") + kMaster}).status,
+      200);
+  auto bad = gw_->Call("POST", "/admin/login", R"({"master_key":"nope"})", {});
+  EXPECT_EQ(bad.status, 401);
+  auto login =
+      gw_->Call("POST", "/admin/login", std::string(R"({"master_key":")") + kMaster + R"("})", {});
+  ASSERT_EQ(login.status, 200) << login.body;
+  const size_t at = login.head.find("iris_session=");
+  ASSERT_NE(at, std::string::npos) << login.head;
+  const std::string cookie = login.head.substr(at, login.head.find(';', at) - at);
+  EXPECT_EQ(gw_->Call("GET", "/api/usage", "", {"Cookie: " + cookie}).status, 200);
+  // A forged session is not one.
+  std::string forged = cookie;
+  forged.back() = forged.back() == '0' ? '1' : '0';
+  EXPECT_EQ(gw_->Call("GET", "/api/usage", "", {"Cookie: " + forged}).status, 401);
+}
+
+TEST_F(AccessPipeline, WithoutKeysALoopbackGatewayIsOpen) {
+  StartGateway("auth: { mode: auto }\n");
+  // IRIS_MASTER_KEY is set here, which turns auth on; without it calls are open.
+  EXPECT_EQ(Chat("").status, 401);
+  gw_.reset();
+  gw_ = std::make_unique<TestGateway>("providers:\n  a: { kind: openai-compatible, base_url: \"" +
+                                          upstream_.base_url() +
+                                          "\" }\nmodels:\n  route: { targets: [a/m] }\n",
+                                      std::map<std::string, std::string>{}, db_);
+  EXPECT_EQ(Chat("").status, 200);
+  EXPECT_EQ(Chat("sk-some-client-placeholder").status, 200);
+  EXPECT_EQ(gw_->Call("GET", "/api/usage", "", {}).status, 200);
+}
+
+TEST_F(AccessPipeline, ModeKeysRequiresAKeyEvenOnLoopback) {
+  gw_ = std::make_unique<TestGateway>(
+      "auth: { mode: keys }\nproviders:\n  a: { kind: openai-compatible, base_url: \"" +
+          upstream_.base_url() + "\" }\nmodels:\n  route: { targets: [a/m] }\n",
+      std::map<std::string, std::string>{}, db_);
+  EXPECT_EQ(Chat("").status, 401);
+}
+
+}  // namespace
+}  // namespace iris::gateway::proxy
