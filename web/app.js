@@ -9,6 +9,7 @@
 
   const state = {
     window: WINDOWS[location.hash.slice(1)] ? location.hash.slice(1) : '24h',
+    key: '',  // the API key filter (its id); '' for all
     usage: null,
     requests: null,
     expanded: new Set(),
@@ -119,6 +120,11 @@
 
   async function getJson(url) {
     const res = await fetch(url, { headers: { accept: 'application/json' }, cache: 'no-store' });
+    if (res.status === 401) {
+      const e = new Error('log in with the master key');
+      e.needsLogin = true;
+      throw e;
+    }
     if (!res.ok) {
       let detail = '';
       try { detail = (await res.text()).slice(0, 200); } catch { /* body unreadable */ }
@@ -146,11 +152,13 @@
     if (state.inFlight) return;
     state.inFlight = true;
     const since = Date.now() - WINDOWS[state.window];
+    const key = state.key ? `&key=${encodeURIComponent(state.key)}` : '';
     try {
       const [usage, requests] = await Promise.all([
-        getJson(`/api/usage?since=${since}`),
-        getJson('/api/requests?limit=50'),
+        getJson(`/api/usage?since=${since}${key}`),
+        getJson(`/api/requests?limit=50${key}`),
       ]);
+      document.getElementById('login').hidden = true;
       state.usage = usage;
       state.requests = requests;
       render();
@@ -158,6 +166,12 @@
       document.getElementById('updated').textContent = `updated ${fmtTime(Date.now())}`;
       document.documentElement.dataset.loaded = 'true';
     } catch (e) {
+      if (e.needsLogin) {
+        document.getElementById('login').hidden = false;
+        showBanner('');
+        document.getElementById('updated').textContent = 'not logged in';
+        return;
+      }
       const why = e instanceof TypeError ? 'the gateway could not be reached' : e.message;
       showBanner(`Could not refresh the dashboard (${why}). Retrying every ${POLL_MS / 1000} s; ` +
                  'the figures below may be stale.');
@@ -179,8 +193,23 @@
     renderErrors(u.errors_by_class || []);
     renderSpendBars('bars-model', u.by_model || []);
     renderSpendBars('bars-provider', u.by_provider || []);
+    renderSpendBars('bars-key', (u.by_key || []).map((g) => ({ ...g, key: g.label ? `${g.label} (${g.key})` : g.key })));
+    renderKeyFilter(u.by_key || []);
     renderDays(u.by_day || []);
     renderTable((state.requests || {}).requests || []);
+  }
+
+  // The key filter lists the keys that made requests in the window (and the chosen one).
+  function renderKeyFilter(groups) {
+    const select = document.getElementById('key-filter');
+    const keys = groups.filter((g) => g.key !== '(none)').map((g) => [g.key, g.label || g.key]);
+    if (state.key && !keys.some(([id]) => id === state.key)) keys.push([state.key, state.key]);
+    const signature = JSON.stringify(keys);
+    if (select.dataset.signature === signature) return;
+    select.dataset.signature = signature;
+    select.replaceChildren(el('option', { value: '', text: 'all keys' }),
+      ...keys.map(([id, label]) => el('option', { value: id, text: label })));
+    select.value = state.key;
   }
 
   function setKpi(name, value, hint, bad = false) {
@@ -433,14 +462,14 @@
       ? el('table', { class: 'att' }, el('thead', {}, head), el('tbody', {}, ...body))
       : el('div', { class: 'dim', text: 'No attempt was made (the request failed before routing).' });
     if (r.error) meta.append(el('div', { class: 'err-text', text: `error: ${r.error}` }));
-    return el('tr', { class: 'attempts', 'data-attempts-for': r.request_id }, el('td', { colspan: 9 }, meta, inner));
+    return el('tr', { class: 'attempts', 'data-attempts-for': r.request_id }, el('td', { colspan: 10 }, meta, inner));
   }
 
   function renderTable(rows) {
     const tbody = document.querySelector('#requests tbody');
     tbody.replaceChildren();
     if (!rows.length) {
-      tbody.append(el('tr', {}, el('td', { colspan: 9, class: 'empty-row' },
+      tbody.append(el('tr', {}, el('td', { colspan: 10, class: 'empty-row' },
         emptyState('No requests yet', 'Send one to /v1/chat/completions or /v1/messages and it is listed here.'))));
       return;
     }
@@ -450,6 +479,7 @@
       const tr = el('tr', { class: 'req', tabindex: 0, 'data-request-id': r.request_id, 'aria-expanded': open ? 'true' : 'false' },
         el('td', { class: 'c-exp' }, el('span', { class: 'caret', text: '▸' })),
         el('td', { title: new Date(r.start_unix_ms).toISOString(), text: fmtTime(r.start_unix_ms) }),
+        el('td', { text: r.caller_key || '—', class: r.caller_key ? 'key' : 'dim' }),
         el('td', { text: r.route || '—', class: r.route ? '' : 'dim' }),
         el('td', { class: 'model', title: `asked for ${r.requested_model}`, text: provModel }),
         el('td', {}, statusBadge(r.http_status), r.error_class ? el('span', { class: 'eclass', text: r.error_class }) : null),
@@ -487,6 +517,31 @@
       b.addEventListener('click', () => { selectWindow(b.dataset.window); refresh(); });
     }
     selectWindow(state.window);
+    document.getElementById('key-filter').addEventListener('change', (e) => {
+      state.key = e.target.value;
+      refresh();
+    });
+    document.getElementById('login-form').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const note = document.getElementById('login-note');
+      const input = document.getElementById('master-key');
+      try {
+        const res = await fetch('/admin/login', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ master_key: input.value }),
+        });
+        if (!res.ok) {
+          note.textContent = 'that is not the master key';
+          return;
+        }
+        input.value = '';
+        note.textContent = '';
+        refresh();
+      } catch {
+        note.textContent = 'the gateway could not be reached';
+      }
+    });
     let resizeTimer = null;
     window.addEventListener('resize', () => {
       clearTimeout(resizeTimer);

@@ -226,6 +226,25 @@ int Serve(const ServeFlags& f) {
   } else {
     std::fprintf(stderr, "  request log off (--db none); metrics %s/metrics\n", url.c_str());
   }
+  if (const gw::access::Access* access = assembly->access.get()) {
+    const size_t keys = access->Keys().size();
+    const bool loopback = gw::config::IsLoopbackHost(so.host);
+    if (access->Required()) {
+      std::fprintf(
+          stderr, "  auth     keys required (%zu in the store); admin API and dashboard %s\n", keys,
+          access->HasMasterKey() ? "with the master key"
+                                 : "off (no master key: set IRIS_MASTER_KEY)");
+    } else if (config->auth.mode == gw::config::AuthMode::kNone && !loopback) {
+      std::fprintf(stderr,
+                   "  WARNING: auth: { mode: none } on %s: anyone who can reach this port spends "
+                   "your provider keys\n",
+                   host.c_str());
+    } else {
+      std::fprintf(stderr,
+                   "  auth     open on loopback (no keys yet; `iris keys create --name NAME` turns "
+                   "keys on)\n");
+    }
+  }
   std::string example_model;
   for (const auto& p : config->providers) {
     if (p.enabled) {

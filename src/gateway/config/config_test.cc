@@ -538,3 +538,73 @@ TEST(ConfigTest, LoadFile) {
 
 }  // namespace
 }  // namespace iris::gateway::config
+
+namespace iris::gateway::config {
+namespace {
+
+TEST(ConfigAuthTest, AuthStateAndTheirDefaults) {
+  auto d = LoadConfigString("", FakeEnv({}));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ((*d)->auth.mode, AuthMode::kAuto);
+  EXPECT_EQ((*d)->auth.master_key_env, "IRIS_MASTER_KEY");
+  EXPECT_TRUE((*d)->auth.master_key.empty());
+  EXPECT_EQ((*d)->state_failure, StateFailure::kClosed);
+
+  auto r = LoadConfigString(R"(
+auth:
+  mode: keys
+  master_key_env: GW_ADMIN
+  default_max_tokens: 1000
+  key_refresh_ms: 250
+  model_limits:
+    gpt-4o: { rpm: 60, tpm: 100000 }
+state: redis://127.0.0.1:6379/0
+state_failure: open
+)",
+                            FakeEnv({{"GW_ADMIN", "0123456789abcdef0123"}}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const Config& c = **r;
+  EXPECT_EQ(c.auth.mode, AuthMode::kKeys);
+  EXPECT_EQ(c.auth.master_key, "0123456789abcdef0123");
+  EXPECT_EQ(c.auth.default_max_tokens, 1000);
+  EXPECT_EQ(c.auth.key_refresh.count(), 250);
+  EXPECT_EQ(c.auth.model_limits.at("gpt-4o").rpm, 60);
+  EXPECT_EQ(c.auth.model_limits.at("gpt-4o").tpm, 100000);
+  EXPECT_EQ(c.state, "redis://127.0.0.1:6379/0");
+  EXPECT_EQ(c.state_failure, StateFailure::kOpen);
+}
+
+TEST(ConfigAuthTest, MistakesAreNamed) {
+  const std::string e = Errors(R"(
+auth:
+  mode: sometimes
+  model_limits:
+    m: { rpm: -1, burst: 3 }
+state: memcached://x
+state_failure: maybe
+)");
+  EXPECT_NE(e.find("auth.mode: expected auto, keys or none"), std::string::npos) << e;
+  EXPECT_NE(e.find("auth.model_limits.m.rpm"), std::string::npos) << e;
+  EXPECT_NE(e.find("burst"), std::string::npos) << e;
+  EXPECT_NE(e.find("state: expected redis://"), std::string::npos) << e;
+  EXPECT_NE(e.find("state_failure: expected closed or open"), std::string::npos) << e;
+  // A short master key is refused, whether from a file or the environment alone.
+  const std::string s = Errors("", FakeEnv({{"IRIS_MASTER_KEY", "short"}}));
+  EXPECT_NE(s.find("shorter than 16 characters"), std::string::npos) << s;
+  EXPECT_FALSE(ConfigFromEnvironment(FakeEnv({{"IRIS_MASTER_KEY", "short"}}), "").ok());
+}
+
+TEST(ConfigAuthTest, LoopbackHosts) {
+  EXPECT_TRUE(IsLoopbackHost("127.0.0.1"));
+  EXPECT_TRUE(IsLoopbackHost("127.1.2.3"));
+  EXPECT_TRUE(IsLoopbackHost("::1"));
+  EXPECT_TRUE(IsLoopbackHost("localhost"));
+  EXPECT_TRUE(IsLoopbackHost("::ffff:127.0.0.1"));
+  EXPECT_FALSE(IsLoopbackHost("0.0.0.0"));
+  EXPECT_FALSE(IsLoopbackHost("::"));
+  EXPECT_FALSE(IsLoopbackHost("10.0.0.1"));
+  EXPECT_FALSE(IsLoopbackHost("example.com"));
+}
+
+}  // namespace
+}  // namespace iris::gateway::config

@@ -398,6 +398,77 @@ TEST_P(StoreTest, RequestsPageNewestFirstWithoutSplittingAMillisecond) {
   EXPECT_TRUE(QueryRequests(*store, huge).ok());
 }
 
+TEST_P(StoreTest, KeysRoundTripAndSpendSumsByKey) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  KeyRecord k;
+  k.id = "key_a";
+  k.name = "team-a";
+  k.key_hash = std::string(64, 'a');
+  k.hint = "sk-iris-AAAA...aaaa";
+  k.created_unix_ms = 10;
+  k.updated_unix_ms = 11;
+  k.expires_unix_ms = 12;
+  k.budget_usd = 2.5;
+  k.budget_period = "month";
+  k.rpm = 60;
+  k.tpm = 1000;
+  k.models = {"fast", "openai/*", "quote\"d"};
+  ASSERT_TRUE(store->InsertKey(k).ok());
+  KeyRecord same_hash = k;
+  same_hash.id = "key_b";
+  EXPECT_EQ(store->InsertKey(same_hash).code(), ErrorCode::kFailedPrecondition);
+  auto keys = store->FetchKeys();
+  ASSERT_TRUE(keys.ok());
+  ASSERT_EQ(keys->size(), 1u);
+  const KeyRecord& g = (*keys)[0];
+  EXPECT_EQ(g.name, "team-a");
+  EXPECT_EQ(g.key_hash, k.key_hash);
+  EXPECT_EQ(g.hint, k.hint);
+  EXPECT_EQ(g.expires_unix_ms, 12);
+  EXPECT_EQ(g.revoked_unix_ms, 0);
+  EXPECT_EQ(*g.budget_usd, 2.5);
+  EXPECT_EQ(g.budget_period, "month");
+  EXPECT_EQ(g.rpm, 60);
+  EXPECT_EQ(g.tpm, 1000);
+  EXPECT_EQ(g.models, k.models);
+  k.budget_usd.reset();
+  k.revoked_unix_ms = 99;
+  ASSERT_TRUE(store->UpdateKey(k).ok());
+  keys = store->FetchKeys();
+  EXPECT_FALSE((*keys)[0].budget_usd);
+  EXPECT_EQ((*keys)[0].revoked_unix_ms, 99);
+  KeyRecord missing = k;
+  missing.id = "key_none";
+  EXPECT_EQ(store->UpdateKey(missing).code(), ErrorCode::kNotFound);
+
+  std::vector<RequestSummary> batch;
+  for (int i = 0; i < 4; ++i) {
+    RequestSummary r = MakeRecord("r" + std::to_string(i), kDay0 + i);
+    r.caller_key = i < 3 ? "key_a" : "key_c";
+    r.cost_usd = 0.25 * (i + 1);
+    batch.push_back(r);
+  }
+  RequestSummary unpriced = MakeRecord("r9", kDay0 + 9);
+  unpriced.caller_key = "key_a";
+  unpriced.cost_usd.reset();
+  batch.push_back(unpriced);
+  ASSERT_TRUE(store->Insert(batch).ok());
+  auto spend = store->SpendByKeySince(kDay0 + 1);
+  ASSERT_TRUE(spend.ok());
+  EXPECT_DOUBLE_EQ(spend->at("key_a"), 0.5 + 0.75);
+  EXPECT_DOUBLE_EQ(spend->at("key_c"), 1.0);
+  auto rows = store->FetchUsageRows(kDay0, kDay0 + 100);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ((*rows)[3].caller_key, "key_c");
+  RequestFilter f;
+  f.caller_key = "key_c";
+  auto listed = store->FetchRequests(f);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].request_id, "r3");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
                          testing::BackendName);

@@ -87,6 +87,7 @@ boost::json::object PercentilesJson(const Percentiles& p) {
 boost::json::object StatsJson(const UsageStats& s, bool with_key) {
   boost::json::object o;
   if (with_key) o["key"] = s.key;
+  if (with_key && !s.label.empty()) o["label"] = s.label;
   o["requests"] = s.requests;
   o["errors"] = s.errors;
   o["cost_usd"] = s.cost_usd;
@@ -141,6 +142,7 @@ class UsageAggregator {
   }
 
   void Add(const UsageRow& r) {
+    if (!query_.caller_key.empty() && r.caller_key != query_.caller_key) return;
     if (!rate_shaped_) ShapeRate(r.start_unix_ms);
     totals_.Add(r);
     if (query_.by_day) days_[UtcDay(r.start_unix_ms)].Add(r);

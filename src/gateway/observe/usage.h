@@ -29,6 +29,7 @@ struct UsageQuery {
   bool by_model = false;      // key "provider/model"; the requested model when no provider answered
   bool by_provider = false;   // key provider; "(none)" when no provider answered
   bool by_key = false;        // key: the API key's id; "(none)" for calls without one
+  std::string caller_key{};   // only the requests of this API key (its id); empty: all
 };
 
 struct Percentiles {
@@ -37,7 +38,8 @@ struct Percentiles {
 };
 
 struct UsageStats {
-  std::string key;  // empty for the totals
+  std::string key;    // empty for the totals
+  std::string label;  // a readable name for the key (an API key's name), when there is one
   int64_t requests = 0;
   int64_t errors = 0;             // http_status >= 400
   double cost_usd = 0;            // the sum of the known costs
@@ -118,7 +120,7 @@ Result<RequestsPage> QueryRequests(Store& store, const RequestsQuery& query);
 //  "by_day":[{"key":"2026-11-25", ...the totals' fields}],   (UTC days, ascending)
 //  "by_model":[{"key":"openai/gpt-4o-mini", ...}],            (most requests first)
 //  "by_provider":[{"key":"openai", ...}],
-//  "by_key":[{"key":"key_...", ...}],                          (the API key's id)
+//  "by_key":[{"key":"key_...","label":"name", ...}],            (the API key's id and name)
 //  "errors_by_class":[{"key":"upstream","count":3}],
 //  "latency_histogram":{"bounds_ms":[5,...,30000],"counts":[13 numbers; the last is > 30000]},
 //  "ttft_histogram":{"bounds_ms":[...],"counts":[...]},

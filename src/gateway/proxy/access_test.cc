@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include "base/time.h"
 #include "gateway/access/key_admin.h"
@@ -106,13 +107,19 @@ TEST_F(AccessPipeline, AValidKeyCallsAndIsRecordedAsTheCaller) {
   ASSERT_EQ(r.status, 200) << r.body;
   auto m = Messages(key);
   ASSERT_EQ(m.status, 200) << m.body;
-  gw_->assembly().request_log->Flush();
-  auto rows = store_->FetchUsageRows(0, NowUnixMs() + 1000);
-  ASSERT_TRUE(rows.ok());
-  ASSERT_EQ(rows->size(), 2u);
+  // (A request is recorded just after its answer is sent.)
+  std::vector<observe::UsageRow> rows;
+  for (int i = 0; i < 200 && rows.size() < 2; ++i) {
+    gw_->assembly().request_log->Flush();
+    auto fetched = store_->FetchUsageRows(0, NowUnixMs() + 1000);
+    ASSERT_TRUE(fetched.ok());
+    rows = *fetched;
+    if (rows.size() < 2) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(rows.size(), 2u);
   auto keys = store_->FetchKeys();
   ASSERT_TRUE(keys.ok());
-  EXPECT_EQ((*rows)[0].caller_key, (*keys)[0].id);
+  EXPECT_EQ(rows[0].caller_key, (*keys)[0].id);
 }
 
 TEST_F(AccessPipeline, RevokedAndExpiredKeysAreRefused) {
@@ -182,12 +189,15 @@ TEST_F(AccessPipeline, ABudgetStopsAtTheReservationThatDoesNotFit) {
   EXPECT_EQ(m.status, 429);
   EXPECT_EQ(Body(m).at("error").at("type"), "rate_limit_error");
   EXPECT_EQ(upstream_.requests(), 2);
-  // The metric says what was spent.
-  auto metrics =
-      gw_->Call("GET", "/metrics", "", {std::string("Authorization: Bearer ") + kMaster});
-  EXPECT_NE(metrics.body.find("iris_key_spend_usd{key_id=\""), std::string::npos) << metrics.body;
-  EXPECT_NE(metrics.body.find("key_name=\"capped\",period=\"total\"} 14"), std::string::npos)
-      << metrics.body;
+  // The metric says what was spent (a call is settled just after its answer is sent).
+  http::testing::RawResponse metrics;
+  const std::string spent = "key_name=\"capped\",period=\"total\"} 14";
+  for (int i = 0; i < 200; ++i) {
+    metrics = gw_->Call("GET", "/metrics", "", {std::string("Authorization: Bearer ") + kMaster});
+    if (metrics.body.find(spent) != std::string::npos) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_NE(metrics.body.find(spent), std::string::npos) << metrics.body;
 }
 
 TEST_F(AccessPipeline, SpendBeforeARestartCountsAgainstTheBudget) {

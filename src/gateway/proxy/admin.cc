@@ -30,15 +30,25 @@ Result<int64_t> IntParam(std::string_view query, std::string_view key, int64_t f
   return out;
 }
 
-// Runs one /api query against the request log (blocking) and encodes its JSON.
-Result<std::string> ApiQuery(observe::RequestLog& log, bool usage, const std::string& query) {
+// Runs one /api query against the request log (blocking) and encodes its JSON. `access`
+// (may be null) names the API keys.
+Result<std::string> ApiQuery(observe::RequestLog& log, const access::Access* access, bool usage,
+                             const std::string& query) {
   if (usage) {
     observe::UsageQuery q;
     IRIS_ASSIGN_OR_RETURN(q.since_unix_ms,
                           IntParam(query, "since", NowUnixMs() - 24 * 3600 * 1000LL));
     IRIS_ASSIGN_OR_RETURN(q.until_unix_ms, IntParam(query, "until", 0));
-    q.by_day = q.by_model = q.by_provider = true;
+    IRIS_ASSIGN_OR_RETURN(q.caller_key, net::QueryParam(query, "key"));
+    q.by_day = q.by_model = q.by_provider = q.by_key = true;
     IRIS_ASSIGN_OR_RETURN(observe::UsageReport r, log.Usage(q));
+    if (access != nullptr) {
+      for (const auto& k : access->Keys()) {
+        for (observe::UsageStats& g : r.by_key) {
+          if (g.key == k->id) g.label = k->name;
+        }
+      }
+    }
     return observe::UsageJson(r);
   }
   observe::RequestsQuery q;
@@ -49,6 +59,7 @@ Result<std::string> ApiQuery(observe::RequestLog& log, bool usage, const std::st
   q.http_status = static_cast<int>(status);
   IRIS_ASSIGN_OR_RETURN(q.provider, net::QueryParam(query, "provider"));
   IRIS_ASSIGN_OR_RETURN(q.model, net::QueryParam(query, "model"));
+  IRIS_ASSIGN_OR_RETURN(q.caller_key, net::QueryParam(query, "key"));
   IRIS_ASSIGN_OR_RETURN(observe::RequestsPage page, log.Requests(q));
   return observe::RequestsJson(page);
 }
@@ -86,7 +97,7 @@ awaitable<void> Gateway::Api(const http::Request& req, http::ResponseWriter& w) 
   // Hop to the query thread for the blocking store query, then back to this worker.
   auto worker = co_await asio::this_coro::executor;
   co_await asio::post(query_pool_, use_awaitable);
-  Result<std::string> body = ApiQuery(*options_.request_log, usage, query);
+  Result<std::string> body = ApiQuery(*options_.request_log, options_.access, usage, query);
   co_await asio::post(worker, use_awaitable);
   if (!body.ok()) {
     GatewayError e = api::FromStatus(body.status());

@@ -122,6 +122,12 @@ Result<std::unique_ptr<Assembly>> AssembleGateway(std::shared_ptr<const config::
     IRIS_ASSIGN_OR_RETURN(a->local, LoadLocal(*config, flags));
   }
 
+  if (!config->state.empty()) {
+    return Unimplemented(
+        "state: counters shared through Redis are not in this build yet; without `state:` "
+        "budgets, reservations and rate limits are kept by this instance (exact for one "
+        "instance)");
+  }
   access::Access::Options ao;
   ao.config = config;
   ao.store = a->store;
