@@ -10,7 +10,7 @@ PACKAGES=(
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
   libyaml-cpp-dev libsqlite3-dev libpq-dev libjemalloc-dev
-  postgresql prometheus chromium
+  postgresql redis-server libhiredis-dev prometheus chromium
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy
 )

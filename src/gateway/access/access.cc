@@ -143,6 +143,9 @@ Access::Access(Options options)
       table_(std::make_shared<const Table>()) {}
 
 Result<std::unique_ptr<Access>> Access::Start(Options options) {
+  if (!options.state && !options.config->state.empty()) {
+    IRIS_ASSIGN_OR_RETURN(options.state, NewRedisState(options.config->state));
+  }
   std::unique_ptr<Access> a(new Access(std::move(options)));
   if (a->store_spec_ != "none") {
     auto store = observe::OpenStore(a->store_spec_);
@@ -208,6 +211,7 @@ void Access::RefreshLoop() {
     const auto every = std::max(config()->auth.key_refresh, std::chrono::milliseconds(50));
     if (stop_cv_.wait_for(lock, every, [this] { return stop_; })) break;
     lock.unlock();
+    FlushPending();
     Status st = Refresh();
     // Said once per change, not once per tick.
     if (!st.ok() && !failing) {
@@ -218,6 +222,60 @@ void Access::RefreshLoop() {
     }
     failing = !st.ok();
     lock.lock();
+  }
+}
+
+Status Access::SeedPeriod(const BudgetRef& ref) {
+  double spent = 0;
+  {
+    std::lock_guard lock(store_mu_);
+    if (store_) {
+      IRIS_ASSIGN_OR_RETURN(auto spend, store_->SpendByKeySince(ref.period_start_ms));
+      if (auto it = spend.find(ref.key_id); it != spend.end()) spent = it->second;
+    }
+  }
+  return state_->SeedSpend(ref, spent);
+}
+
+void Access::NoteState(const Status& st) {
+  const bool up = st.ok() || st.code() == ErrorCode::kNotFound;
+  if (state_up_.exchange(up) != up) {
+    if (up) {
+      std::fprintf(stderr, "iris: keys: the shared state (%s) answers again\n",
+                   std::string(state_->kind()).c_str());
+    } else {
+      std::fprintf(stderr,
+                   "iris: keys: the shared state (%s) is unreachable: %s (state_failure: %s)\n",
+                   std::string(state_->kind()).c_str(), st.message().c_str(),
+                   config()->state_failure == config::StateFailure::kOpen ? "open, serving"
+                                                                          : "closed, refusing");
+    }
+  }
+}
+
+size_t Access::PendingSettles() const {
+  std::lock_guard lock(pending_mu_);
+  return pending_.size();
+}
+
+void Access::FlushPending() {
+  std::vector<PendingSettle> todo;
+  {
+    std::lock_guard lock(pending_mu_);
+    todo.swap(pending_);
+  }
+  std::vector<PendingSettle> again;
+  for (PendingSettle& p : todo) {
+    Status st = state_->Settle(p.ref, p.reservation_id, p.cost);
+    if (st.code() == ErrorCode::kNotFound && SeedPeriod(p.ref).ok()) {
+      st = state_->Settle(p.ref, p.reservation_id, p.cost);
+    }
+    NoteState(st);
+    if (!st.ok()) again.push_back(std::move(p));
+  }
+  if (!again.empty()) {
+    std::lock_guard lock(pending_mu_);
+    pending_.insert(pending_.end(), again.begin(), again.end());
   }
 }
 
@@ -332,6 +390,7 @@ std::optional<GatewayError> Access::Admit(const Caller& caller, const AdmitReque
   }
   if (!buckets.empty()) {
     Result<TakeResult> taken = state_->Take(buckets, want, now);
+    NoteState(taken.status());
     if (!taken.ok()) {
       if (cfg->state_failure == config::StateFailure::kClosed) {
         return Refuse(ErrorClass::kOverloaded,
@@ -371,9 +430,16 @@ std::optional<GatewayError> Access::Admit(const Caller& caller, const AdmitReque
   if (key != nullptr && key->budget_usd) {
     const BudgetRef ref = RefFor(*key, now);
     const std::string id = request.request_id.empty() ? std::to_string(now) : request.request_id;
+    const int64_t ttl = static_cast<int64_t>(cfg->auth.reservation_ttl.count());
     Result<ReserveResult> r =
-        state_->Reserve(ref, *key->budget_usd, request.worst_cost_usd, id, now,
-                        static_cast<int64_t>(cfg->auth.reservation_ttl.count()));
+        state_->Reserve(ref, *key->budget_usd, request.worst_cost_usd, id, now, ttl);
+    if (!r.ok() && r.status().code() == ErrorCode::kNotFound) {
+      // A period the state has not seen: its spend so far comes from the request log.
+      Status seeded = SeedPeriod(ref);
+      r = seeded.ok() ? state_->Reserve(ref, *key->budget_usd, request.worst_cost_usd, id, now, ttl)
+                      : Result<ReserveResult>(seeded);
+    }
+    NoteState(r.status());
     if (!r.ok()) {
       if (cfg->state_failure == config::StateFailure::kClosed) {
         Settle(caller, admission, false, std::nullopt, std::nullopt);  // return the tokens
@@ -412,16 +478,24 @@ void Access::Settle(const Caller& caller, Admission& admission, bool answered,
     for (const BucketSpec& b : admission.token_buckets) (void)state_->Give(b, back, now);
   }
   const double cost = cost_usd ? *cost_usd : (answered ? admission.reserved_usd : 0.0);
+  std::optional<PendingSettle> settle;
   if (admission.budget) {
-    Status st = state_->Settle(*admission.budget, admission.reservation_id, cost);
-    if (!st.ok()) {
-      std::fprintf(stderr, "iris: keys: could not settle %s for %s: %s\n", Dollars(cost).c_str(),
-                   caller.key_id().c_str(), st.message().c_str());
-    }
-  }
-  if (!admission.budget && caller.key && cost > 0) {
+    settle = PendingSettle{*admission.budget, admission.reservation_id, cost};
+  } else if (caller.key && cost > 0) {
     // Spend of keys without a budget is kept too (the metrics, and a budget set later).
-    (void)state_->Settle(RefFor(*caller.key, now), "", cost);
+    settle = PendingSettle{RefFor(*caller.key, now), "", cost};
+  }
+  if (!settle) return;
+  Status st = state_->Settle(settle->ref, settle->reservation_id, settle->cost);
+  if (st.code() == ErrorCode::kNotFound) {
+    Status seeded = SeedPeriod(settle->ref);
+    st = seeded.ok() ? state_->Settle(settle->ref, settle->reservation_id, settle->cost) : seeded;
+  }
+  NoteState(st);
+  if (!st.ok()) {
+    // Kept and retried until the state takes it: settled spend is never dropped.
+    std::lock_guard lock(pending_mu_);
+    pending_.push_back(std::move(*settle));
   }
 }
 

@@ -76,7 +76,8 @@ class Access {
     // The store holding the key table (ParseStoreSpec syntax); Access opens its own
     // connection for the refresher.
     std::string store;
-    // Where counters live; null: this process's memory.
+    // Where counters live; null: Redis when config->state names it, else this process's
+    // memory.
     std::unique_ptr<SharedState> state;
   };
 
@@ -120,6 +121,11 @@ class Access {
 
   // Each live key's spend in its current period (for /metrics).
   std::vector<observe::KeySpendGauge> SpendGauges();
+  // Whether the shared state answered its last operation (1) or not (0).
+  bool StateUp() const { return state_up_.load(); }
+  // Settled costs waiting for the shared state to come back (state_failure: open, or a
+  // settle that failed).
+  size_t PendingSettles() const;
 
   // The current table (for /metrics and tests).
   std::vector<std::shared_ptr<const KeyRecord>> Keys() const;
@@ -134,6 +140,12 @@ class Access {
   };
   Status Refresh();
   void RefreshLoop();
+  // Seeds a period the state does not know from the request log (blocking).
+  Status SeedPeriod(const BudgetRef& ref);
+  // Notes the outcome of a state operation: a change is logged once.
+  void NoteState(const Status& st);
+  // Retries the settles the state could not take.
+  void FlushPending();
   bool ValidSession(std::string_view cookie, int64_t now_unix_ms) const;
 
   std::shared_ptr<const config::Config> config() const { return config_.load(); }
@@ -144,6 +156,14 @@ class Access {
   std::mutex store_mu_;                    // one user of store_ at a time
   std::unique_ptr<SharedState> state_;
   std::atomic<std::shared_ptr<const Table>> table_;
+  std::atomic<bool> state_up_{true};
+  struct PendingSettle {
+    BudgetRef ref;
+    std::string reservation_id;
+    double cost = 0;
+  };
+  mutable std::mutex pending_mu_;
+  std::vector<PendingSettle> pending_;
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

@@ -78,4 +78,9 @@ class SharedState {
 // This process's memory; thread-safe.
 std::unique_ptr<SharedState> NewMemoryState();
 
+// Redis at redis://[user:password@]HOST:PORT/DB (redis_state.cc); thread-safe (a pool of
+// connections). Connects lazily: an unreachable Redis is an error of each operation, not of
+// this call. Reserve and Settle answer NotFound for a period Redis does not know (seed it).
+Result<std::unique_ptr<SharedState>> NewRedisState(const std::string& url);
+
 }  // namespace iris::gateway::access

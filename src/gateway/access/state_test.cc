@@ -1,4 +1,5 @@
-// The counters' semantics, run over every SharedState (the memory one here; Redis joins it).
+// The counters' semantics, run over every SharedState: this process's memory and a real
+// redis-server.
 #include "gateway/access/state.h"
 
 #include <gtest/gtest.h>
@@ -7,11 +8,32 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/access/redis_test_server.h"
+
 namespace iris::gateway::access {
 namespace {
 
-TEST(MemoryState, ABucketStartsFullRefillsPerMinuteAndTakesAllOrNone) {
-  auto s = NewMemoryState();
+enum class Kind { kMemory, kRedis };
+
+class StateTest : public ::testing::TestWithParam<Kind> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Kind::kMemory) {
+      state_ = NewMemoryState();
+      return;
+    }
+    redis_ = std::make_unique<testing::RedisTestServer>();
+    ASSERT_TRUE(redis_->status().ok()) << redis_->status().ToString();
+    auto s = NewRedisState(redis_->url());
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    state_ = std::move(s).value();
+  }
+  std::unique_ptr<testing::RedisTestServer> redis_;
+  std::unique_ptr<SharedState> state_;
+};
+
+TEST_P(StateTest, ABucketStartsFullRefillsPerMinuteAndTakesAllOrNone) {
+  SharedState* s = state_.get();
   const BucketSpec rpm{"rpm:k", 60};  // one a second
   const BucketSpec tpm{"tpm:k", 600};
   auto r = s->Take({rpm, tpm}, {1, 500}, 0);
@@ -41,9 +63,10 @@ TEST(MemoryState, ABucketStartsFullRefillsPerMinuteAndTakesAllOrNone) {
   EXPECT_EQ(r->buckets[0].remaining, 0);
 }
 
-TEST(MemoryState, ReservationsBoundTheBudgetAndSettleToTheRealCost) {
-  auto s = NewMemoryState();
+TEST_P(StateTest, ReservationsBoundTheBudgetAndSettleToTheRealCost) {
+  SharedState* s = state_.get();
   const BudgetRef ref{"k", 0};
+  ASSERT_TRUE(s->SeedSpend(ref, 0).ok());
   auto r = s->Reserve(ref, 1.0, 0.4, "a", 0, 1000);
   ASSERT_TRUE(r->allowed);
   r = s->Reserve(ref, 1.0, 0.4, "b", 0, 1000);
@@ -64,8 +87,8 @@ TEST(MemoryState, ReservationsBoundTheBudgetAndSettleToTheRealCost) {
   EXPECT_FALSE(s->Reserve(ref, 1.0, 0.0, "e", 5000, 1000)->allowed);
 }
 
-TEST(MemoryState, SeedingOnlyFillsAPeriodNotSeen) {
-  auto s = NewMemoryState();
+TEST_P(StateTest, SeedingOnlyFillsAPeriodNotSeen) {
+  SharedState* s = state_.get();
   const BudgetRef ref{"k", 86'400'000};
   EXPECT_FALSE(*s->Knows(ref));
   ASSERT_TRUE(s->SeedSpend(ref, 3.0).ok());
@@ -75,9 +98,10 @@ TEST(MemoryState, SeedingOnlyFillsAPeriodNotSeen) {
   EXPECT_EQ(*s->Spent(BudgetRef{"k", 0}), 0.0);
 }
 
-TEST(MemoryState, RacingCallersNeverOverspend) {
-  auto s = NewMemoryState();
+TEST_P(StateTest, RacingCallersNeverOverspend) {
+  SharedState* s = state_.get();
   const BudgetRef ref{"k", 0};
+  ASSERT_TRUE(s->SeedSpend(ref, 0).ok());
   std::atomic<int> admitted{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
@@ -95,6 +119,45 @@ TEST(MemoryState, RacingCallersNeverOverspend) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(admitted.load(), 500);
   EXPECT_NEAR(*s->Spent(ref), 5.0, 1e-9);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, StateTest, ::testing::Values(Kind::kMemory, Kind::kRedis),
+                         [](const ::testing::TestParamInfo<Kind>& i) {
+                           return i.param == Kind::kMemory ? "Memory" : "Redis";
+                         });
+
+TEST(RedisState, AnUnknownPeriodIsNotFoundAndNothingIsWritten) {
+  testing::RedisTestServer redis;
+  ASSERT_TRUE(redis.status().ok()) << redis.status().ToString();
+  auto s = NewRedisState(redis.url());
+  ASSERT_TRUE(s.ok());
+  const BudgetRef ref{"k", 0};
+  EXPECT_EQ((*s)->Reserve(ref, 1, 0.1, "a", 0, 1000).status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ((*s)->Settle(ref, "a", 0.1).code(), ErrorCode::kNotFound);
+  EXPECT_FALSE(*(*s)->Knows(ref));
+}
+
+TEST(RedisState, SettledSpendSurvivesARestartAndAnOutageIsAnError) {
+  testing::RedisTestServer redis;
+  ASSERT_TRUE(redis.status().ok()) << redis.status().ToString();
+  auto s = NewRedisState(redis.url());
+  ASSERT_TRUE(s.ok());
+  const BudgetRef ref{"k", 0};
+  ASSERT_TRUE((*s)->SeedSpend(ref, 1.5).ok());
+  ASSERT_TRUE((*s)->Reserve(ref, 10, 1, "a", 0, 60'000)->allowed);
+  ASSERT_TRUE((*s)->Settle(ref, "a", 0.25).ok());
+  redis.Stop();
+  EXPECT_EQ((*s)->Spent(ref).status().code(), ErrorCode::kUnavailable);
+  ASSERT_TRUE(redis.Restart().ok());
+  EXPECT_DOUBLE_EQ(*(*s)->Spent(ref), 1.75);  // a new connection, the same numbers
+  // The scripts are loaded again into the restarted server.
+  EXPECT_TRUE((*s)->Reserve(ref, 10, 1, "b", 0, 60'000)->allowed);
+}
+
+TEST(RedisState, BadUrlsAreRefused) {
+  EXPECT_FALSE(NewRedisState("http://127.0.0.1:6379/0").ok());
+  EXPECT_FALSE(NewRedisState("redis://127.0.0.1:6379/x").ok());
+  EXPECT_TRUE(NewRedisState("redis://:secret@127.0.0.1:6379/2").ok());
 }
 
 }  // namespace

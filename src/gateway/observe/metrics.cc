@@ -417,6 +417,14 @@ void GatewayMetrics::SetSources(ScrapeSources sources) {
                        "Request records written to the request log.", MetricType::kCounter,
                        [fn, one] { return one(static_cast<double>(fn().written)); });
   }
+  if (auto fn = std::move(sources.shared_state)) {
+    registry_.AddGauge("iris_state_up",
+                       "Whether the shared state of budgets and limits answered its last call.",
+                       MetricType::kGauge, [fn, one] { return one(fn().first ? 1 : 0); });
+    registry_.AddGauge(
+        "iris_state_pending_settles", "Settled costs waiting for the shared state to come back.",
+        MetricType::kGauge, [fn, one] { return one(static_cast<double>(fn().second)); });
+  }
   if (auto fn = std::move(sources.key_spend)) {
     // Key ids and names only (operator-chosen labels), never a key.
     registry_.AddGauge(

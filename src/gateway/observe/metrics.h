@@ -237,6 +237,9 @@ struct ScrapeSources {
   std::function<RequestLogGauges()> request_log;
   std::function<LocalEngineGauges()> local_engine;
   std::function<std::vector<KeySpendGauge>()> key_spend;
+  // The shared state of budgets and limits: whether it answered last (1/0), and the settled
+  // costs waiting for it.
+  std::function<std::pair<bool, int64_t>()> shared_state;
 };
 
 // The gateway's series. Record is called once per finished request from any worker thread

@@ -66,6 +66,10 @@ observe::ScrapeSources Gauges(const Assembly& a) {
   }
   if (a.access) {
     sources.key_spend = [access = a.access.get()] { return access->SpendGauges(); };
+    sources.shared_state = [access = a.access.get()] {
+      return std::pair<bool, int64_t>(access->StateUp(),
+                                      static_cast<int64_t>(access->PendingSettles()));
+    };
   }
   if (a.local) {
     sources.local_engine = [p = a.local.get()] {
@@ -122,12 +126,6 @@ Result<std::unique_ptr<Assembly>> AssembleGateway(std::shared_ptr<const config::
     IRIS_ASSIGN_OR_RETURN(a->local, LoadLocal(*config, flags));
   }
 
-  if (!config->state.empty()) {
-    return Unimplemented(
-        "state: counters shared through Redis are not in this build yet; without `state:` "
-        "budgets, reservations and rate limits are kept by this instance (exact for one "
-        "instance)");
-  }
   access::Access::Options ao;
   ao.config = config;
   ao.store = a->store;
