@@ -104,9 +104,14 @@ redis.call('HSET', KEYS[2], ARGV[3], tostring(amount) .. ':' .. ARGV[4])
 return {1, tostring(spent), tostring(reserved + amount)}
 )lua";
 
+// KEYS[3] marks a reservation settled (for an hour), so that a settle sent again after a lost
+// reply is counted once.
 constexpr const char* kSettleScript = R"lua(
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-if ARGV[1] ~= '' then redis.call('HDEL', KEYS[2], ARGV[1]) end
+if ARGV[1] ~= '' then
+  if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', 3600000) then return 1 end
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
 redis.call('INCRBYFLOAT', KEYS[1], ARGV[2])
 return 1
 )lua";
@@ -215,8 +220,9 @@ class RedisState final : public SharedState {
   }
 
   Status Settle(const BudgetRef& ref, const std::string& id, double cost) override {
-    IRIS_ASSIGN_OR_RETURN(Reply r,
-                          Eval(settle_, {SpentKey(ref), ReservedKey(ref)}, {id, Num(cost)}));
+    IRIS_ASSIGN_OR_RETURN(
+        Reply r, Eval(settle_, {SpentKey(ref), ReservedKey(ref), "iris:d:" + ref.key_id + ":" + id},
+                      {id, Num(cost)}));
     if (ToDouble(r.get()) < 0) return NotFound("the spend of " + ref.key_id + " is not known yet");
     return OkStatus();
   }
@@ -252,12 +258,13 @@ class RedisState final : public SharedState {
                   "Redis " + where_ + ": unexpected reply to " + std::string(what));
   }
 
-  // A connection from the pool, or a new one (connect and command timeouts: a dead Redis costs
-  // a caller at most that long).
-  Result<Context> Acquire() {
+  // A connection from the pool (`reused`), or a new one (connect and command timeouts: a dead
+  // Redis costs a caller at most that long).
+  Result<Context> Acquire(bool& reused) {
     {
       std::lock_guard lock(mu_);
-      if (!idle_.empty()) {
+      reused = !idle_.empty();
+      if (reused) {
         Context c = std::move(idle_.back());
         idle_.pop_back();
         return c;
@@ -305,8 +312,20 @@ class RedisState final : public SharedState {
   }
 
   Result<Reply> Command(const std::vector<std::string>& args) {
-    IRIS_ASSIGN_OR_RETURN(Context c, Acquire());
+    bool reused = false;
+    IRIS_ASSIGN_OR_RETURN(Context c, Acquire(reused));
     Result<Reply> r = Run(c.get(), args);
+    if (!r.ok() && r.status().code() == ErrorCode::kUnavailable && reused) {
+      // A pooled connection that broke while idle (Redis restarted): the others are as stale.
+      // Drop them all and try once on a fresh one. (Every script is safe to send twice: a
+      // settle is counted once per reservation.)
+      {
+        std::lock_guard lock(mu_);
+        idle_.clear();
+      }
+      IRIS_ASSIGN_OR_RETURN(c, Acquire(reused));
+      r = Run(c.get(), args);
+    }
     // A broken connection is dropped; one that answered (even an error) goes back.
     if (r.ok() || r.status().code() == ErrorCode::kInternal) Release(std::move(c));
     return r;
