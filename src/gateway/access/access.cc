@@ -166,6 +166,18 @@ Access::~Access() {
   }
   stop_cv_.notify_all();
   if (refresher_.joinable()) refresher_.join();
+  // A last try for the costs the shared state has not taken; what remains is said (it is in
+  // the request log, not in the state's counters).
+  FlushPending();
+  std::lock_guard lock(pending_mu_);
+  if (!pending_.empty()) {
+    double total = 0;
+    for (const PendingSettle& p : pending_) total += p.cost;
+    std::fprintf(stderr,
+                 "iris: keys: %zu settled costs (%s in all) could not reach the shared state "
+                 "before exit; they are in the request log only\n",
+                 pending_.size(), Dollars(total).c_str());
+  }
 }
 
 void Access::Reload(std::shared_ptr<const config::Config> config) {

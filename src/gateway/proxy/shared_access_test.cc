@@ -184,6 +184,14 @@ TEST_F(SharedAccess, AnUnreachableStateRefusesWhenClosedAndServesWhenOpen) {
   const std::string key = NewKey(c);
   StartInstances(1);
   ASSERT_EQ(Chat(0, key), 200);
+  // (Settled just after the answer is sent: wait for it before Redis goes.)
+  for (int i = 0; i < 100 && gateways_[0]
+                                     ->Call("GET", "/metrics", "",
+                                            {std::string("Authorization: Bearer ") + kMaster})
+                                     .body.find("} 0.0007\n") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
   redis_.Stop();
   EXPECT_EQ(Chat(0, key), 503);
   gateways_.clear();
