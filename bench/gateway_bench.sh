@@ -11,7 +11,9 @@
 # machine is noisy, and a ratio taken within one round is fairer than one across rounds.
 # IRIS_BASELINE_BIN=path/to/other/iris adds a second iris (an older build, say) to every round,
 # so a change is compared with what it replaces in one sitting. Request logging and metrics
-# are on, as in production.
+# are on, as in production. Each round also measures the cost of access control: the same iris
+# with keys required and a key with a budget, RPM and TPM limits it never reaches, once with
+# counters in memory and once in Redis (a redis-server started here).
 #
 # Needs a Release build (scripts/build.sh release). Installs wrk, nginx-light and the npm
 # baselines (bench/package-lock.json) when missing.
@@ -27,6 +29,7 @@ base_bin="${IRIS_BASELINE_BIN:-}"
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
+command -v redis-server >/dev/null || need+=(redis-server)
 if ((${#need[@]})); then
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
@@ -47,6 +50,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 fake=$(free_port); proxy=$(free_port); irisp=$(free_port); portkey=$(free_port); basep=$(free_port)
+authp=$(free_port); redisauthp=$(free_port); redisp=$(free_port)
 
 # One nginx: the instant fake upstream (a real chat.completion body, and an SSE stream with
 # [DONE]) and, on a second port, a bare proxy_pass to it with upstream keep-alive.
@@ -94,6 +98,24 @@ mkdir -p "$work/iris-data"
 BENCH_KEY=bench-key IRIS_DATA_DIR="$work/iris-data" "$iris_bin" serve --config "$work/iris.yaml" --model none \
   2>"$work/iris.log" &
 iris_pid=$!; pids+=("$iris_pid")
+# Access control on: keys required, one key whose limits are never reached (memory, Redis).
+redis-server --port "$redisp" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+  >"$work/redis.log" 2>&1 &
+pids+=($!)
+mkdir -p "$work/auth-data"
+key=$(IRIS_DATA_DIR="$work/auth-data" "$iris_bin" keys create --name bench --budget-usd 1000000 \
+  --rpm 1000000000 --tpm 1000000000000 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+{ iris_yaml "$authp"; echo "auth: { mode: keys }"; } > "$work/auth.yaml"
+BENCH_KEY=bench-key IRIS_DATA_DIR="$work/auth-data" "$iris_bin" serve --config "$work/auth.yaml" \
+  --model none 2>"$work/auth.log" &
+pids+=($!)
+{ iris_yaml "$redisauthp"; echo "auth: { mode: keys }"; echo "state: redis://127.0.0.1:$redisp/0"; } \
+  > "$work/redisauth.yaml"
+mkdir -p "$work/redisauth-data" && cp "$work/auth-data/iris.db" "$work/redisauth-data/"  # the same key
+BENCH_KEY=bench-key IRIS_DATA_DIR="$work/redisauth-data" "$iris_bin" serve --config "$work/redisauth.yaml" \
+  --model none 2>"$work/redisauth.log" &
+pids+=($!)
+auth_headers="Authorization:Bearer $key"
 if [[ -n "$base_bin" ]]; then
   iris_yaml "$basep" > "$work/base.yaml"
   mkdir -p "$work/base-data"
@@ -107,6 +129,7 @@ pids+=($!)
 
 wait_port() { for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 wait_port "$fake"; wait_port "$proxy"; wait_port "$irisp"; wait_port "$portkey"
+wait_port "$authp"; wait_port "$redisauthp"
 [[ -z "$base_bin" ]] || wait_port "$basep"
 
 # wrk -t1 -c10 --latency; prints {"rps","p50_ms","p99_ms","errors"}. BENCH_DELAY_MS in the
@@ -148,12 +171,14 @@ for ((round = 1; round <= rounds; round++)); do
   n=$(run_wrk "http://127.0.0.1:$proxy/json/v1/chat/completions")
   i=$(run_wrk "http://127.0.0.1:$irisp/v1/chat/completions" "" "$body")
   s=$(run_wrk "http://127.0.0.1:$irisp/v1/chat/completions" "" "$sbody")
+  a=$(run_wrk "http://127.0.0.1:$authp/v1/chat/completions" "$auth_headers" "$body")
+  ar=$(run_wrk "http://127.0.0.1:$redisauthp/v1/chat/completions" "$auth_headers" "$body")
   b=null; bs=null
   if [[ -n "$base_bin" ]]; then
     b=$(run_wrk "http://127.0.0.1:$basep/v1/chat/completions" "" "$body")
     bs=$(run_wrk "http://127.0.0.1:$basep/v1/chat/completions" "" "$sbody")
   fi
-  echo "{\"nginx\": $n, \"iris\": $i, \"iris_stream\": $s, \"baseline\": $b, \"baseline_stream\": $bs}" >> "$work/rounds.jsonl"
+  echo "{\"nginx\": $n, \"iris\": $i, \"iris_stream\": $s, \"iris_auth\": $a, \"iris_auth_redis\": $ar, \"baseline\": $b, \"baseline_stream\": $bs}" >> "$work/rounds.jsonl"
 done
 # Added latency at about 1,000 req/s: 10 connections, each pausing 10 ms between requests.
 : > "$work/paced.jsonl"
@@ -185,6 +210,11 @@ out = {
     "iris_stream_vs_iris_rps": med([x["iris_stream"]["rps"] / x["iris"]["rps"] for x in rounds]),
     "iris_added_p50_ms_c10": med([x["iris"]["p50_ms"] - d["p50_ms"] for x in rounds]),
     "iris_added_p99_ms_c10": med([x["iris"]["p99_ms"] - d["p99_ms"] for x in rounds]),
+    "iris_auth_rps": med([x["iris_auth"]["rps"] for x in rounds]),
+    "iris_auth_redis_rps": med([x["iris_auth_redis"]["rps"] for x in rounds]),
+    # The share of iris's throughput that keys + budget + limits cost (target < 0.15).
+    "auth_cost": med([1 - x["iris_auth"]["rps"] / x["iris"]["rps"] for x in rounds]),
+    "auth_redis_cost": med([1 - x["iris_auth_redis"]["rps"] / x["iris"]["rps"] for x in rounds]),
   },
   "iris_vs_portkey_rps": r(statistics.median([x["iris"]["rps"] for x in rounds]) / p["rps"]),
   "paced_about_1000rps": {
