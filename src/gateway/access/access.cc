@@ -202,14 +202,27 @@ Status Access::Refresh() {
     table->all.push_back(shared);
     if (Unusable(*shared, now)) continue;
     const BudgetRef ref = RefFor(*shared, now);
+    // Asked once per key and period (a state that loses a period later answers NotFound to
+    // Reserve and Settle, which seed it then).
+    const std::string id = ref.key_id + ":" + std::to_string(ref.period_start_ms);
+    if (checked_periods_.contains(id)) continue;
     Result<bool> known = state_->Knows(ref);
-    if (known.ok() && !*known) unseen[ref.period_start_ms].push_back(ref);
+    if (!known.ok()) continue;
+    if (!*known) unseen[ref.period_start_ms].push_back(ref);
+    checked_periods_.insert(id);
   }
   for (const auto& [since, refs] : unseen) {
-    IRIS_ASSIGN_OR_RETURN(auto spend, store_->SpendByKeySince(since));
+    auto spend = store_->SpendByKeySince(since);
     for (const BudgetRef& ref : refs) {
-      auto it = spend.find(ref.key_id);
-      IRIS_RETURN_IF_ERROR(state_->SeedSpend(ref, it == spend.end() ? 0.0 : it->second));
+      Status st = spend.ok() ? OkStatus() : spend.status();
+      if (st.ok()) {
+        auto it = spend->find(ref.key_id);
+        st = state_->SeedSpend(ref, it == spend->end() ? 0.0 : it->second);
+      }
+      if (!st.ok()) {
+        checked_periods_.erase(ref.key_id + ":" + std::to_string(ref.period_start_ms));
+        return st;
+      }
     }
   }
   table_.store(std::move(table));

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -153,7 +154,8 @@ class Access {
   std::atomic<std::shared_ptr<const config::Config>> config_;
   std::string store_spec_;
   std::unique_ptr<observe::Store> store_;  // the refresher's connection
-  std::mutex store_mu_;                    // one user of store_ at a time
+  std::mutex store_mu_;                    // one user of store_ (and checked_periods_) at a time
+  std::unordered_set<std::string> checked_periods_;  // "key_id:period_start" asked of the state
   std::unique_ptr<SharedState> state_;
   std::atomic<std::shared_ptr<const Table>> table_;
   std::atomic<bool> state_up_{true};

@@ -100,14 +100,17 @@ TEST_F(SharedAccess, ThreeInstancesStopWithinOneInFlightRequestOfTheBudget) {
   c.budget_usd = std::optional<double>(0.05);
   const std::string key = NewKey(c);
   StartInstances(3);
-  const int answered = Hammer(key, 4, 200);
+  int answered = Hammer(key, 4, 200);
+  // A refusal while others were in flight may be followed by room again (their real cost was
+  // below their worst case): finish alone, round robin, until the budget cannot hold a call.
+  for (int g = 0; Chat(g % 3, key) == 200; ++g) ++answered;
   const double cost = 0.0007;
   const double spent = answered * cost;
   std::printf("budget $0.05: %d answered across 3 instances, $%.4f spent\n", answered, spent);
-  // Never over the budget (every reservation fit), and refused only once the rest could not
-  // hold one more worst case ($0.0025) beside the calls in flight.
+  // Never over the budget (every reservation fit), and refused at the end only because the
+  // rest could not hold one more worst case ($0.0025).
   EXPECT_LE(spent, 0.05 + 1e-9) << answered << " answered";
-  EXPECT_GE(spent, 0.05 - 0.0025 * 12 - cost) << answered << " answered";
+  EXPECT_GT(spent + 0.0025, 0.05) << answered << " answered";
   EXPECT_EQ(upstream_.requests(), answered);
   // Every instance refuses from now on.
   for (int g = 0; g < 3; ++g) EXPECT_EQ(Chat(g, key), 429);
