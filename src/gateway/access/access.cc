@@ -347,8 +347,11 @@ std::optional<GatewayError> Access::Identify(const http::Headers& headers, Calle
   if (it == table->by_hash.end()) {
     // With auth off, a client's placeholder key ("sk-anything") is not an error.
     if (!required) return std::nullopt;
+    // (Nothing of what was presented is repeated: a provider's key sent here by mistake
+    // must not reach the request log.)
     return Refuse(ErrorClass::kAuthentication,
-                  "the API key presented (" + KeyHint(presented) + ") is not a key of this gateway",
+                  "the API key presented is not a key of this gateway (iris keys are "
+                  "sk-iris-...; ask the operator for one)",
                   "invalid_api_key");
   }
   if (auto why = Unusable(*it->second, NowUnixMs())) {
