@@ -186,6 +186,11 @@ void Access::Reload(std::shared_ptr<const config::Config> config) {
 
 Status Access::RefreshNow() { return Refresh(); }
 
+void Access::SetTick(std::function<void(SharedState&)> fn) {
+  std::lock_guard lock(tick_mu_);
+  tick_ = std::move(fn);
+}
+
 Status Access::Refresh() {
   std::lock_guard lock(store_mu_);
   if (!store_) return OkStatus();  // no store (--db none): the master key only
@@ -246,6 +251,10 @@ void Access::RefreshLoop() {
       std::fprintf(stderr, "iris: keys: the key table is readable again\n");
     }
     failing = !st.ok();
+    {
+      std::lock_guard tick_lock(tick_mu_);
+      if (tick_) tick_(*state_);
+    }
     lock.lock();
   }
 }

@@ -120,6 +120,11 @@ class Access {
   // Re-reads the key table now (after a change made through this instance).
   Status RefreshNow();
 
+  // Called on the refresher thread after each refresh, with the shared state (the gateway
+  // shares its circuit breakers through it). Set once, before serving; `fn` must stay valid
+  // until this Access is destroyed or SetTick({}) returns.
+  void SetTick(std::function<void(SharedState&)> fn);
+
   // Each live key's spend in its current period (for /metrics).
   std::vector<observe::KeySpendGauge> SpendGauges();
   // Whether the shared state answered its last operation (1) or not (0).
@@ -167,6 +172,8 @@ class Access {
   mutable std::mutex pending_mu_;
   std::vector<PendingSettle> pending_;
 
+  std::mutex tick_mu_;
+  std::function<void(SharedState&)> tick_;
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stop_ = false;

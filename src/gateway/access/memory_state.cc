@@ -109,6 +109,27 @@ class MemoryState final : public SharedState {
     return it == periods_.end() ? 0.0 : it->second.spent;
   }
 
+  Status PublishOpenBreaker(const std::string& target, int64_t until_unix_ms) override {
+    std::lock_guard lock(mu_);
+    int64_t& until = breakers_[target];
+    until = std::max(until, until_unix_ms);
+    return OkStatus();
+  }
+
+  Result<std::vector<std::pair<std::string, int64_t>>> OpenBreakers(int64_t now_ms) override {
+    std::lock_guard lock(mu_);
+    std::vector<std::pair<std::string, int64_t>> out;
+    for (auto it = breakers_.begin(); it != breakers_.end();) {
+      if (it->second <= now_ms) {
+        it = breakers_.erase(it);
+      } else {
+        out.emplace_back(it->first, it->second);
+        ++it;
+      }
+    }
+    return out;
+  }
+
   std::string_view kind() const override { return "memory"; }
 
  private:
@@ -147,7 +168,8 @@ class MemoryState final : public SharedState {
 
   std::mutex mu_;
   std::unordered_map<std::string, Bucket> buckets_;
-  std::unordered_map<std::string, Period> periods_;  // by "key_id:period_start"
+  std::unordered_map<std::string, Period> periods_;    // by "key_id:period_start"
+  std::unordered_map<std::string, int64_t> breakers_;  // target -> open until (Unix ms)
 };
 
 }  // namespace

@@ -116,6 +116,28 @@ redis.call('INCRBYFLOAT', KEYS[1], ARGV[2])
 return 1
 )lua";
 
+//   iris:breakers           hash {target: open-until ms}      breakers any instance opened
+constexpr const char* kPublishBreakerScript = R"lua(
+local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return 1
+)lua";
+
+constexpr const char* kOpenBreakersScript = R"lua(
+local now = tonumber(ARGV[1])
+local all = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #all, 2 do
+  if tonumber(all[i + 1]) <= now then
+    redis.call('HDEL', KEYS[1], all[i])
+  else
+    out[#out + 1] = all[i]
+    out[#out + 1] = all[i + 1]
+  end
+end
+return out
+)lua";
+
 std::string Sha1Hex(const char* text) {
   unsigned char md[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(text), std::strlen(text), md);
@@ -169,7 +191,9 @@ class RedisState final : public SharedState {
         take_{kTakeScript, Sha1Hex(kTakeScript)},
         give_{kGiveScript, Sha1Hex(kGiveScript)},
         reserve_{kReserveScript, Sha1Hex(kReserveScript)},
-        settle_{kSettleScript, Sha1Hex(kSettleScript)} {}
+        settle_{kSettleScript, Sha1Hex(kSettleScript)},
+        publish_breaker_{kPublishBreakerScript, Sha1Hex(kPublishBreakerScript)},
+        open_breakers_{kOpenBreakersScript, Sha1Hex(kOpenBreakersScript)} {}
 
   Result<TakeResult> Take(const std::vector<BucketSpec>& buckets, const std::vector<int64_t>& want,
                           int64_t now_ms) override {
@@ -239,6 +263,24 @@ class RedisState final : public SharedState {
   Result<double> Spent(const BudgetRef& ref) override {
     IRIS_ASSIGN_OR_RETURN(Reply r, Command({"GET", SpentKey(ref)}));
     return ToDouble(r.get());
+  }
+
+  Status PublishOpenBreaker(const std::string& target, int64_t until_unix_ms) override {
+    return Eval(publish_breaker_, {"iris:breakers"}, {target, std::to_string(until_unix_ms)})
+        .status();
+  }
+
+  Result<std::vector<std::pair<std::string, int64_t>>> OpenBreakers(int64_t now_ms) override {
+    IRIS_ASSIGN_OR_RETURN(Reply r,
+                          Eval(open_breakers_, {"iris:breakers"}, {std::to_string(now_ms)}));
+    if (r->type != REDIS_REPLY_ARRAY) return Unexpected("open breakers");
+    std::vector<std::pair<std::string, int64_t>> out;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+      if (r->element[i]->type != REDIS_REPLY_STRING) continue;
+      out.emplace_back(std::string(r->element[i]->str, r->element[i]->len),
+                       static_cast<int64_t>(ToDouble(r->element[i + 1])));
+    }
+    return out;
   }
 
   std::string_view kind() const override { return "redis"; }
@@ -352,7 +394,7 @@ class RedisState final : public SharedState {
   std::string user_;
   std::string password_;
   std::string where_;  // host:port/db, never the password
-  Script take_, give_, reserve_, settle_;
+  Script take_, give_, reserve_, settle_, publish_breaker_, open_breakers_;
   std::mutex mu_;
   std::vector<Context> idle_;
 };

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -71,6 +72,11 @@ class SharedState {
   virtual Result<bool> Knows(const BudgetRef& ref) = 0;
   // The settled spend of a period (0 when unknown).
   virtual Result<double> Spent(const BudgetRef& ref) = 0;
+
+  // Circuit breakers any instance opened ("provider/model" -> until, Unix ms): publish one
+  // (a later `until` wins), and read those still open at `now` (stale ones are dropped).
+  virtual Status PublishOpenBreaker(const std::string& target, int64_t until_unix_ms) = 0;
+  virtual Result<std::vector<std::pair<std::string, int64_t>>> OpenBreakers(int64_t now_ms) = 0;
 
   virtual std::string_view kind() const = 0;  // "memory" or "redis"
 };

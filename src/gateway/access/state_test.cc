@@ -121,6 +121,19 @@ TEST_P(StateTest, RacingCallersNeverOverspend) {
   EXPECT_NEAR(*s->Spent(ref), 5.0, 1e-9);
 }
 
+TEST_P(StateTest, OpenBreakersArePublishedAndExpire) {
+  SharedState* s = state_.get();
+  ASSERT_TRUE(s->PublishOpenBreaker("openai/gpt-4o", 5000).ok());
+  ASSERT_TRUE(s->PublishOpenBreaker("openai/gpt-4o", 4000).ok());  // an earlier end loses
+  ASSERT_TRUE(s->PublishOpenBreaker("groq/llama", 2000).ok());
+  auto open = s->OpenBreakers(3000);
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open->size(), 1u);
+  EXPECT_EQ((*open)[0].first, "openai/gpt-4o");
+  EXPECT_EQ((*open)[0].second, 5000);
+  EXPECT_TRUE(s->OpenBreakers(6000)->empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(Kinds, StateTest, ::testing::Values(Kind::kMemory, Kind::kRedis),
                          [](const ::testing::TestParamInfo<Kind>& i) {
                            return i.param == Kind::kMemory ? "Memory" : "Redis";

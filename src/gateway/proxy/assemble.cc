@@ -83,6 +83,22 @@ observe::ScrapeSources Gauges(const Assembly& a) {
 
 }  // namespace
 
+void ShareBreakers(routing::BreakerRegistry& breakers, access::SharedState& state) {
+  const auto steady_now = SteadyClock::now();
+  const int64_t unix_now = NowUnixMs();
+  auto to_unix = [&](routing::TimePoint t) {
+    return unix_now + std::chrono::duration_cast<std::chrono::milliseconds>(t - steady_now).count();
+  };
+  for (const auto& [target, until] : breakers.OpenUntil(steady_now)) {
+    if (!state.PublishOpenBreaker(target, to_unix(until)).ok()) return;
+  }
+  auto open = state.OpenBreakers(unix_now);
+  if (!open.ok()) return;
+  for (const auto& [target, until_ms] : *open) {
+    breakers.Get(target)->ForceOpen(steady_now + std::chrono::milliseconds(until_ms - unix_now));
+  }
+}
+
 Result<std::unique_ptr<Assembly>> AssembleGateway(std::shared_ptr<const config::Config> config,
                                                   const AssembleFlags& flags) {
   auto a = std::make_unique<Assembly>();
@@ -145,6 +161,16 @@ Result<std::unique_ptr<Assembly>> AssembleGateway(std::shared_ptr<const config::
         return gateway->Handle(req, w);
       });
   a->gateway->metrics().SetSources(Gauges(*a));
+  if (!config->state.empty()) {
+    // Circuit breakers are shared through the state: what this instance opened is published,
+    // and what others opened is opened here, within a refresh interval.
+    a->access->SetTick([weak = std::weak_ptr<Gateway>(a->gateway)](access::SharedState& state) {
+      std::shared_ptr<Gateway> gateway = weak.lock();
+      if (!gateway) return;
+      const auto snapshot = gateway->snapshot();  // holds the registry while it is used
+      ShareBreakers(*snapshot->breakers, state);
+    });
+  }
   return a;
 }
 

@@ -42,6 +42,10 @@ struct Assembly {
   std::unique_ptr<http::Server> server;
 };
 
+// Shares circuit breakers through the state (several instances): publishes the breakers open
+// here and opens here those another instance opened.
+void ShareBreakers(routing::BreakerRegistry& breakers, access::SharedState& state);
+
 // kInvalidArgument for a bad flag (exit 2 in the CLI); other errors for what failed to open
 // or load (the request log, the model).
 Result<std::unique_ptr<Assembly>> AssembleGateway(std::shared_ptr<const config::Config> config,

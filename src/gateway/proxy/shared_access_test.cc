@@ -222,5 +222,25 @@ TEST_F(SharedAccess, AnUnreachableStateRefusesWhenClosedAndServesWhenOpen) {
   EXPECT_NEAR(spent, 0.0014, 1e-9);
 }
 
+TEST_F(SharedAccess, ABreakerOpenedByOneInstanceOpensOnTheOthers) {
+  const std::string key = NewKey({});
+  StartInstances(2);
+  auto breakers = [&](int g) {
+    return gateways_[static_cast<size_t>(g)]->assembly().gateway->snapshot()->breakers;
+  };
+  breakers(0)->Get("a/m")->ForceOpen(SteadyClock::now() + 30s);  // as five failures would
+  bool shared = false;
+  for (int i = 0; i < 150 && !shared; ++i) {
+    auto snap = breakers(1)->Snapshot();
+    shared = snap.contains("a/m") && snap.at("a/m") == routing::BreakerState::kOpen;
+    if (!shared) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(shared);
+  // The other instance skips the target: nothing reaches the upstream.
+  const int before = upstream_.requests();
+  EXPECT_EQ(Chat(1, key), 503);
+  EXPECT_EQ(upstream_.requests(), before);
+}
+
 }  // namespace
 }  // namespace iris::gateway::proxy

@@ -66,6 +66,14 @@ void CircuitBreaker::OnFailure(TimePoint now) {
   }
 }
 
+void CircuitBreaker::ForceOpen(TimePoint until) {
+  std::lock_guard lock(mu_);
+  if (state_ == BreakerState::kOpen && open_until_ >= until) return;
+  if (state_ == BreakerState::kHalfOpen) return;
+  state_ = BreakerState::kOpen;
+  open_until_ = until;
+}
+
 BreakerState CircuitBreaker::State() const {
   std::lock_guard lock(mu_);
   return state_;
@@ -102,6 +110,17 @@ std::map<std::string, BreakerState> BreakerRegistry::Snapshot() const {
   std::lock_guard lock(mu_);
   std::map<std::string, BreakerState> out;
   for (const auto& [key, breaker] : breakers_) out.emplace(key, breaker->State());
+  return out;
+}
+
+std::vector<std::pair<std::string, TimePoint>> BreakerRegistry::OpenUntil(TimePoint now) const {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<std::string, TimePoint>> out;
+  for (const auto& [key, breaker] : breakers_) {
+    if (breaker->State() == BreakerState::kOpen && breaker->open_until() > now) {
+      out.emplace_back(key, breaker->open_until());
+    }
+  }
   return out;
 }
 

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "base/time.h"
 #include "gateway/config/config.h"
@@ -46,6 +48,9 @@ class CircuitBreaker {
   int consecutive_failures() const;
   // When an open breaker lets its probe through (meaningless unless State() is kOpen).
   TimePoint open_until() const;
+  // Another instance opened this target's breaker (shared state): open until `until`, unless
+  // it is open longer already. A probe in flight keeps its verdict.
+  void ForceOpen(TimePoint until);
 
  private:
   const int failure_threshold_;
@@ -71,6 +76,8 @@ class BreakerRegistry {
   std::shared_ptr<CircuitBreaker> Get(std::string_view key);
   // Every tracked key's current state, for /metrics and the dashboard.
   std::map<std::string, BreakerState> Snapshot() const;
+  // The keys whose breaker is open now, with when each lets its probe through (to share them).
+  std::vector<std::pair<std::string, TimePoint>> OpenUntil(TimePoint now) const;
 
  private:
   const config::BreakerConfig config_;

@@ -27,6 +27,28 @@ TEST(BreakerTest, OpensAfterNConsecutiveFailures) {
   EXPECT_EQ(b.open_until(), T(1002));
 }
 
+TEST(BreakerTest, ForceOpenTakesTheLaterEndAndSparesAProbe) {
+  CircuitBreaker b(3, milliseconds(1000));
+  b.ForceOpen(T(500));
+  EXPECT_EQ(b.State(), BreakerState::kOpen);
+  EXPECT_FALSE(b.Allow(T(100)));
+  b.ForceOpen(T(300));  // an earlier end changes nothing
+  EXPECT_EQ(b.open_until(), T(500));
+  EXPECT_TRUE(b.Allow(T(600)));  // the probe
+  EXPECT_EQ(b.State(), BreakerState::kHalfOpen);
+  b.ForceOpen(T(5000));  // the probe keeps its verdict
+  EXPECT_EQ(b.State(), BreakerState::kHalfOpen);
+  b.OnSuccess(T(700));
+  EXPECT_EQ(b.State(), BreakerState::kClosed);
+  BreakerRegistry r(config::BreakerConfig{});
+  r.Get("a/m")->ForceOpen(T(900));
+  r.Get("b/m");
+  auto open = r.OpenUntil(T(100));
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].first, "a/m");
+  EXPECT_TRUE(r.OpenUntil(T(1000)).empty());
+}
+
 TEST(BreakerTest, SuccessResetsTheCount) {
   CircuitBreaker b(3, milliseconds(1000));
   b.OnFailure(T(0));
