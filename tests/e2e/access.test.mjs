@@ -9,7 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startIris, irisBin } from './harness.mjs';
+import { chromium } from 'playwright-core';
+import { startIris, irisBin, repoRoot } from './harness.mjs';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
 const master = 'e2e-master-key-0123456789abcdef';
 
@@ -113,5 +116,37 @@ describe('keys, limits and budgets through the SDKs', () => {
     }
     assert.match(out, /team \(key_/);
     assert.match(out, /from-api \(key_/);
+  });
+
+  test('headless Chromium: the dashboard asks for the master key, then filters by key', async () => {
+    assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} not found: install Debian's chromium package`);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    const problems = [];
+    try {
+      const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      await page.goto(`${iris.url}/`);
+      await page.locator('#login').waitFor({ state: 'visible', timeout: 15000 });
+      await page.fill('#master-key', 'not-the-master-key');
+      await page.click('#login-form button');
+      await page.waitForFunction(() => document.querySelector('#login-note').textContent.includes('not the master key'));
+      await page.fill('#master-key', master);
+      await page.click('#login-form button');
+      await page.waitForSelector('html[data-loaded="true"]', { timeout: 15000 });
+      assert.ok(await page.locator('#login').isHidden());
+      assert.match(await page.locator('#bars-key').textContent(), /team \(key_/);
+      // The key filter lists the keys that called; choosing one keeps only its requests.
+      const teamId = await page.locator('#key-filter option', { hasText: 'team' }).first().getAttribute('value');
+      await page.selectOption('#key-filter', teamId);
+      await page.waitForFunction((id) => {
+        const cells = [...document.querySelectorAll('#requests tr.req td.key')];
+        return cells.length > 0 && cells.every((td) => td.textContent === id);
+      }, teamId, { timeout: 15000 });
+      fs.mkdirSync(path.join(repoRoot, 'tests/e2e/artifacts'), { recursive: true });
+      await page.screenshot({ path: path.join(repoRoot, 'tests/e2e/artifacts/dashboard-keys.png'), fullPage: true });
+    } finally {
+      await browser.close();
+    }
+    assert.deepEqual(problems, []);
   });
 });
