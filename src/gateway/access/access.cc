@@ -156,6 +156,7 @@ Result<std::unique_ptr<Access>> Access::Start(Options options) {
   }
   IRIS_RETURN_IF_ERROR(a->Refresh());
   a->refresher_ = std::thread([p = a.get()] { p->RefreshLoop(); });
+  if (a->state_->kind() != "memory") a->settler_ = std::thread([p = a.get()] { p->SettleLoop(); });
   return a;
 }
 
@@ -166,6 +167,12 @@ Access::~Access() {
   }
   stop_cv_.notify_all();
   if (refresher_.joinable()) refresher_.join();
+  {
+    std::lock_guard lock(pending_mu_);
+    settle_stop_ = true;
+  }
+  settle_cv_.notify_all();
+  if (settler_.joinable()) settler_.join();  // drains its queue first
   // A last try for the costs the shared state has not taken; what remains is said (it is in
   // the request log, not in the state's counters).
   FlushPending();
@@ -289,7 +296,39 @@ void Access::NoteState(const Status& st) {
 
 size_t Access::PendingSettles() const {
   std::lock_guard lock(pending_mu_);
-  return pending_.size();
+  return pending_.size() + settle_queue_.size();
+}
+
+void Access::SettleLoop() {
+  std::unique_lock lock(pending_mu_);
+  for (;;) {
+    settle_cv_.wait(lock, [this] { return settle_stop_ || !settle_queue_.empty(); });
+    if (settle_queue_.empty()) return;  // stopping, and nothing left
+    std::vector<SettleJob> jobs;
+    jobs.swap(settle_queue_);
+    lock.unlock();
+    for (SettleJob& job : jobs) RunSettle(job);
+    lock.lock();
+  }
+}
+
+void Access::RunSettle(SettleJob& job) {
+  if (job.give != 0) {
+    for (const BucketSpec& b : job.give_buckets) (void)state_->Give(b, job.give, job.at_ms);
+  }
+  if (!job.settle) return;
+  PendingSettle& s = *job.settle;
+  Status st = state_->Settle(s.ref, s.reservation_id, s.cost);
+  if (st.code() == ErrorCode::kNotFound) {
+    Status seeded = SeedPeriod(s.ref);
+    st = seeded.ok() ? state_->Settle(s.ref, s.reservation_id, s.cost) : seeded;
+  }
+  NoteState(st);
+  if (!st.ok()) {
+    // Kept and retried until the state takes it: settled spend is never dropped.
+    std::lock_guard lock(pending_mu_);
+    pending_.push_back(std::move(s));
+  }
 }
 
 void Access::FlushPending() {
@@ -508,32 +547,28 @@ void Access::Settle(const Caller& caller, Admission& admission, bool answered,
                     std::optional<double> cost_usd, std::optional<int64_t> tokens_used) {
   if (admission.settled) return;
   admission.settled = true;
-  const int64_t now = NowUnixMs();
+  SettleJob job;
+  job.at_ms = NowUnixMs();
   const int64_t used = tokens_used ? *tokens_used : (answered ? admission.tokens_taken : 0);
-  const int64_t back = admission.tokens_taken - used;
-  if (back != 0) {
-    for (const BucketSpec& b : admission.token_buckets) (void)state_->Give(b, back, now);
-  }
+  job.give = admission.tokens_taken - used;
+  if (job.give != 0) job.give_buckets = admission.token_buckets;
   const double cost = cost_usd ? *cost_usd : (answered ? admission.reserved_usd : 0.0);
-  std::optional<PendingSettle> settle;
   if (admission.budget) {
-    settle = PendingSettle{*admission.budget, admission.reservation_id, cost};
+    job.settle = PendingSettle{*admission.budget, admission.reservation_id, cost};
   } else if (caller.key && cost > 0) {
     // Spend of keys without a budget is kept too (the metrics, and a budget set later).
-    settle = PendingSettle{RefFor(*caller.key, now), "", cost};
+    job.settle = PendingSettle{RefFor(*caller.key, job.at_ms), "", cost};
   }
-  if (!settle) return;
-  Status st = state_->Settle(settle->ref, settle->reservation_id, settle->cost);
-  if (st.code() == ErrorCode::kNotFound) {
-    Status seeded = SeedPeriod(settle->ref);
-    st = seeded.ok() ? state_->Settle(settle->ref, settle->reservation_id, settle->cost) : seeded;
+  if (job.give_buckets.empty() && !job.settle) return;
+  if (settler_.joinable()) {
+    {
+      std::lock_guard lock(pending_mu_);
+      settle_queue_.push_back(std::move(job));
+    }
+    settle_cv_.notify_one();
+    return;
   }
-  NoteState(st);
-  if (!st.ok()) {
-    // Kept and retried until the state takes it: settled spend is never dropped.
-    std::lock_guard lock(pending_mu_);
-    pending_.push_back(std::move(*settle));
-  }
+  RunSettle(job);
 }
 
 std::vector<observe::KeySpendGauge> Access::SpendGauges() {

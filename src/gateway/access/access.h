@@ -172,6 +172,21 @@ class Access {
   mutable std::mutex pending_mu_;
   std::vector<PendingSettle> pending_;
 
+  // With a remote state (Redis), settling is done by a thread of its own, so that no server
+  // worker waits on a round trip after its answer is sent.
+  struct SettleJob {
+    std::vector<BucketSpec> give_buckets;  // TPM buckets to give `give` tokens back to
+    int64_t give = 0;
+    int64_t at_ms = 0;
+    std::optional<PendingSettle> settle;
+  };
+  void RunSettle(SettleJob& job);
+  void SettleLoop();
+  std::condition_variable settle_cv_;    // under pending_mu_
+  std::vector<SettleJob> settle_queue_;  // under pending_mu_
+  bool settle_stop_ = false;             // under pending_mu_
+  std::thread settler_;
+
   std::mutex tick_mu_;
   std::function<void(SharedState&)> tick_;
   std::mutex stop_mu_;
