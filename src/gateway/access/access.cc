@@ -464,81 +464,72 @@ std::optional<GatewayError> Access::Admit(const Caller& caller, const AdmitReque
                     "tokens_over_limit");
     }
   }
-  if (!buckets.empty()) {
-    Result<TakeResult> taken = state_->Take(buckets, want, now);
-    NoteState(taken.status());
-    if (!taken.ok()) {
-      if (cfg->state_failure == config::StateFailure::kClosed) {
-        return Refuse(ErrorClass::kOverloaded,
-                      "rate limits cannot be checked right now (the shared state is unreachable)");
-      }
-    } else {
-      const TakeResult& t = *taken;
-      auto add = [&](int i, std::string_view what) {
-        if (i < 0) return;
-        const BucketState& b = t.buckets[static_cast<size_t>(i)];
-        const std::string w(what);
-        admission.headers.emplace_back("x-ratelimit-limit-" + w, std::to_string(b.limit));
-        admission.headers.emplace_back("x-ratelimit-remaining-" + w, std::to_string(b.remaining));
-        admission.headers.emplace_back("x-ratelimit-reset-" + w, ResetDuration(b.reset_s));
-      };
-      add(key_rpm, "requests");
-      add(key_tpm, "tokens");
-      if (!t.allowed) {
-        GatewayError e = Refuse(ErrorClass::kRateLimited,
-                                "rate limit reached for " +
-                                    (key != nullptr ? "the API key \"" + key->name + "\""
-                                                    : "the model \"" + request.model + "\"") +
-                                    "; try again in " + ResetDuration(t.retry_after_s),
-                                "rate_limit_exceeded");
-        e.retry_after_s = std::max(1.0, std::ceil(t.retry_after_s));
-        return e;
-      }
-      for (size_t i = 0; i < buckets.size(); ++i) {
-        if (buckets[i].name.starts_with("tpm:") || buckets[i].name.starts_with("model-tpm:")) {
-          admission.token_buckets.push_back(buckets[i]);
-        }
-      }
-      admission.tokens_taken = request.estimated_tokens;
+  std::optional<AdmitBudget> budget;
+  if (key != nullptr && key->budget_usd) {
+    budget = AdmitBudget{RefFor(*key, now), *key->budget_usd, request.worst_cost_usd,
+                         request.request_id.empty() ? std::to_string(now) : request.request_id,
+                         static_cast<int64_t>(cfg->auth.reservation_ttl.count())};
+  }
+  if (buckets.empty() && !budget) return std::nullopt;
+  Result<AdmitResult> admitted = state_->Admit(buckets, want, budget, now);
+  if (!admitted.ok() && admitted.status().code() == ErrorCode::kNotFound && budget) {
+    // A period the state has not seen: its spend so far comes from the request log.
+    Status seeded = SeedPeriod(budget->ref);
+    admitted =
+        seeded.ok() ? state_->Admit(buckets, want, budget, now) : Result<AdmitResult>(seeded);
+  }
+  NoteState(admitted.status());
+  if (!admitted.ok()) {
+    if (cfg->state_failure == config::StateFailure::kClosed) {
+      return Refuse(ErrorClass::kOverloaded,
+                    "rate limits and budgets cannot be checked right now (the shared state is "
+                    "unreachable)");
+    }
+    return std::nullopt;  // state_failure: open; the cost is settled when the state is back
+  }
+  const TakeResult& t = admitted->take;
+  auto add = [&](int i, std::string_view what) {
+    if (i < 0 || static_cast<size_t>(i) >= t.buckets.size()) return;
+    const BucketState& b = t.buckets[static_cast<size_t>(i)];
+    const std::string w(what);
+    admission.headers.emplace_back("x-ratelimit-limit-" + w, std::to_string(b.limit));
+    admission.headers.emplace_back("x-ratelimit-remaining-" + w, std::to_string(b.remaining));
+    admission.headers.emplace_back("x-ratelimit-reset-" + w, ResetDuration(b.reset_s));
+  };
+  add(key_rpm, "requests");
+  add(key_tpm, "tokens");
+  if (!t.allowed) {
+    GatewayError e = Refuse(ErrorClass::kRateLimited,
+                            "rate limit reached for " +
+                                (key != nullptr ? "the API key \"" + key->name + "\""
+                                                : "the model \"" + request.model + "\"") +
+                                "; try again in " + ResetDuration(t.retry_after_s),
+                            "rate_limit_exceeded");
+    e.retry_after_s = std::max(1.0, std::ceil(t.retry_after_s));
+    return e;
+  }
+  if (budget && admitted->budget && !admitted->budget->allowed) {
+    const ReserveResult& r = *admitted->budget;
+    std::string when = key->budget_period == "total"
+                           ? std::string("it does not reset; raise it with `iris keys update`")
+                           : "it resets at the start of the next " + key->budget_period + " (UTC)";
+    return Refuse(ErrorClass::kRateLimited,
+                  "the API key \"" + key->name + "\" has reached its budget of " +
+                      Dollars(*key->budget_usd) + " (" + Dollars(r.spent) + " spent, " +
+                      Dollars(r.reserved) + " reserved by calls in flight, this call may cost " +
+                      Dollars(request.worst_cost_usd) + "); " + when,
+                  "insufficient_quota");
+  }
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    if (buckets[i].name.starts_with("tpm:") || buckets[i].name.starts_with("model-tpm:")) {
+      admission.token_buckets.push_back(buckets[i]);
     }
   }
-
-  if (key != nullptr && key->budget_usd) {
-    const BudgetRef ref = RefFor(*key, now);
-    const std::string id = request.request_id.empty() ? std::to_string(now) : request.request_id;
-    const int64_t ttl = static_cast<int64_t>(cfg->auth.reservation_ttl.count());
-    Result<ReserveResult> r =
-        state_->Reserve(ref, *key->budget_usd, request.worst_cost_usd, id, now, ttl);
-    if (!r.ok() && r.status().code() == ErrorCode::kNotFound) {
-      // A period the state has not seen: its spend so far comes from the request log.
-      Status seeded = SeedPeriod(ref);
-      r = seeded.ok() ? state_->Reserve(ref, *key->budget_usd, request.worst_cost_usd, id, now, ttl)
-                      : Result<ReserveResult>(seeded);
-    }
-    NoteState(r.status());
-    if (!r.ok()) {
-      if (cfg->state_failure == config::StateFailure::kClosed) {
-        Settle(caller, admission, false, std::nullopt, std::nullopt);  // return the tokens
-        return Refuse(ErrorClass::kOverloaded,
-                      "budgets cannot be checked right now (the shared state is unreachable)");
-      }
-    } else if (!r->allowed) {
-      Settle(caller, admission, false, std::nullopt, std::nullopt);
-      std::string when =
-          key->budget_period == "total"
-              ? std::string("it does not reset; raise it with `iris keys update`")
-              : "it resets at the start of the next " + key->budget_period + " (UTC)";
-      return Refuse(ErrorClass::kRateLimited,
-                    "the API key \"" + key->name + "\" has reached its budget of " +
-                        Dollars(*key->budget_usd) + " (" + Dollars(r->spent) + " spent, " +
-                        Dollars(r->reserved) + " reserved by calls in flight, this call may cost " +
-                        Dollars(request.worst_cost_usd) + "); " + when,
-                    "insufficient_quota");
-    } else {
-      admission.budget = ref;
-      admission.reservation_id = id;
-      admission.reserved_usd = request.worst_cost_usd;
-    }
+  admission.tokens_taken = request.estimated_tokens;
+  if (budget) {
+    admission.budget = budget->ref;
+    admission.reservation_id = budget->reservation_id;
+    admission.reserved_usd = request.worst_cost_usd;
   }
   return std::nullopt;
 }

@@ -116,6 +116,78 @@ redis.call('INCRBYFLOAT', KEYS[1], ARGV[2])
 return 1
 )lua";
 
+// Take and Reserve in one: KEYS = the buckets, then (when ARGV[2] == '1') the spend and
+// reservation keys; ARGV = now, has_budget, budget, amount, id, ttl, then (limit, want) pairs.
+// Returns {buckets_allowed, retry_after, budget_flag, spent, reserved, t_1..t_n}, budget_flag
+// -1 (period unknown: nothing written), 0 refused, 1 reserved (or no budget asked).
+constexpr const char* kAdmitScript = R"lua(
+local now = tonumber(ARGV[1])
+local has_budget = ARGV[2] == '1'
+local n = #KEYS
+if has_budget then n = n - 2 end
+local spent = 0
+if has_budget then
+  local s = redis.call('GET', KEYS[n + 1])
+  if not s then return {0, '0', -1, '0', '0'} end
+  spent = tonumber(s)
+end
+local state = {}
+local allowed = 1
+local retry = 0
+for i = 1, n do
+  local limit = tonumber(ARGV[5 + 2 * i])
+  local want = tonumber(ARGV[6 + 2 * i])
+  local h = redis.call('HMGET', KEYS[i], 't', 'u')
+  local t = tonumber(h[1])
+  local u = tonumber(h[2])
+  if t == nil or u == nil then t = limit; u = now end
+  local rate = limit / 60000
+  if now > u then t = t + (now - u) * rate; u = now end
+  if t > limit then t = limit end
+  state[i] = {t, u, limit, want}
+  if t < want then
+    allowed = 0
+    local r = (want - t) / rate / 1000
+    if r > retry then retry = r end
+  end
+end
+local flag = 1
+local reserved = 0
+if has_budget and allowed == 1 then
+  local budget = tonumber(ARGV[3])
+  local amount = tonumber(ARGV[4])
+  local ttl = tonumber(ARGV[6])
+  local all = redis.call('HGETALL', KEYS[n + 2])
+  for i = 1, #all, 2 do
+    local v = all[i + 1]
+    local sep = string.find(v, ':', 1, true)
+    local amt = tonumber(string.sub(v, 1, sep - 1))
+    local made = tonumber(string.sub(v, sep + 1))
+    if now - made > ttl then
+      redis.call('HDEL', KEYS[n + 2], all[i])
+    else
+      reserved = reserved + amt
+    end
+  end
+  if spent >= budget or spent + reserved + amount > budget then
+    flag = 0
+  else
+    redis.call('HSET', KEYS[n + 2], ARGV[5], tostring(amount) .. ':' .. ARGV[1])
+    reserved = reserved + amount
+  end
+end
+local take = allowed == 1 and flag == 1
+local out = {allowed, tostring(retry), flag, tostring(spent), tostring(reserved)}
+for i = 1, n do
+  local t, u, limit, want = state[i][1], state[i][2], state[i][3], state[i][4]
+  if take then t = t - want end
+  redis.call('HSET', KEYS[i], 't', tostring(t), 'u', tostring(u))
+  redis.call('PEXPIRE', KEYS[i], math.ceil((limit - t) / (limit / 60000)) + 1000)
+  out[#out + 1] = tostring(t)
+end
+return out
+)lua";
+
 //   iris:breakers           hash {target: open-until ms}      breakers any instance opened
 constexpr const char* kPublishBreakerScript = R"lua(
 local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
@@ -193,6 +265,7 @@ class RedisState final : public SharedState {
         reserve_{kReserveScript, Sha1Hex(kReserveScript)},
         settle_{kSettleScript, Sha1Hex(kSettleScript)},
         publish_breaker_{kPublishBreakerScript, Sha1Hex(kPublishBreakerScript)},
+        admit_{kAdmitScript, Sha1Hex(kAdmitScript)},
         open_breakers_{kOpenBreakersScript, Sha1Hex(kOpenBreakersScript)} {}
 
   Result<TakeResult> Take(const std::vector<BucketSpec>& buckets, const std::vector<int64_t>& want,
@@ -218,6 +291,53 @@ class RedisState final : public SharedState {
       b.remaining = std::max<int64_t>(0, static_cast<int64_t>(std::floor(t)));
       b.reset_s = limit > 0 ? std::max(0.0, (limit - t) / (limit / 60.0)) : 0;
       out.buckets.push_back(b);
+    }
+    return out;
+  }
+
+  Result<AdmitResult> Admit(const std::vector<BucketSpec>& buckets,
+                            const std::vector<int64_t>& want,
+                            const std::optional<AdmitBudget>& budget, int64_t now_ms) override {
+    std::vector<std::string> keys;
+    std::vector<std::string> args{std::to_string(now_ms), budget ? "1" : "0"};
+    args.push_back(budget ? Num(budget->budget) : "0");
+    args.push_back(budget ? Num(budget->amount) : "0");
+    args.push_back(budget ? budget->reservation_id : "");
+    args.push_back(budget ? std::to_string(budget->ttl_ms) : "0");
+    for (size_t i = 0; i < buckets.size(); ++i) {
+      keys.push_back("iris:b:" + buckets[i].name);
+      args.push_back(std::to_string(buckets[i].limit));
+      args.push_back(std::to_string(want[i]));
+    }
+    if (budget) {
+      keys.push_back(SpentKey(budget->ref));
+      keys.push_back(ReservedKey(budget->ref));
+    }
+    IRIS_ASSIGN_OR_RETURN(Reply r, Eval(admit_, keys, args));
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 5) return Unexpected("admit");
+    const double flag = ToDouble(r->element[2]);
+    if (flag < 0) {
+      return NotFound("the spend of " + budget->ref.key_id + " is not known yet");
+    }
+    if (r->elements != 5 + buckets.size()) return Unexpected("admit");
+    AdmitResult out;
+    out.take.allowed = ToDouble(r->element[0]) == 1;
+    out.take.retry_after_s = ToDouble(r->element[1]);
+    for (size_t i = 0; i < buckets.size(); ++i) {
+      const double t = ToDouble(r->element[5 + i]);
+      const double limit = static_cast<double>(buckets[i].limit);
+      BucketState b;
+      b.limit = buckets[i].limit;
+      b.remaining = std::max<int64_t>(0, static_cast<int64_t>(std::floor(t)));
+      b.reset_s = limit > 0 ? std::max(0.0, (limit - t) / (limit / 60.0)) : 0;
+      out.take.buckets.push_back(b);
+    }
+    if (budget && out.take.allowed) {
+      ReserveResult rr;
+      rr.allowed = flag == 1;
+      rr.spent = ToDouble(r->element[3]);
+      rr.reserved = ToDouble(r->element[4]);
+      out.budget = rr;
     }
     return out;
   }
@@ -394,7 +514,7 @@ class RedisState final : public SharedState {
   std::string user_;
   std::string password_;
   std::string where_;  // host:port/db, never the password
-  Script take_, give_, reserve_, settle_, publish_breaker_, open_breakers_;
+  Script take_, give_, reserve_, settle_, publish_breaker_, admit_, open_breakers_;
   std::mutex mu_;
   std::vector<Context> idle_;
 };

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,9 +46,31 @@ struct ReserveResult {
   double reserved = 0;  // in flight (this request's reservation included when allowed)
 };
 
+// A request's budget reservation, asked for together with its buckets (SharedState::Admit).
+struct AdmitBudget {
+  BudgetRef ref;
+  double budget = 0;
+  double amount = 0;
+  std::string reservation_id;
+  int64_t ttl_ms = 0;
+};
+
+struct AdmitResult {
+  TakeResult take;                      // take.allowed: the buckets had room
+  std::optional<ReserveResult> budget;  // set when a budget was asked for and the buckets had room
+};
+
 class SharedState {
  public:
   virtual ~SharedState() = default;
+
+  // Take (the buckets) and Reserve (the budget) as one step: nothing is taken when either
+  // refuses. NotFound (nothing taken) when the budget's period is not known. The default runs
+  // Take, then Reserve, giving the tokens back when the budget refuses; Redis does it in one
+  // script (one round trip).
+  virtual Result<AdmitResult> Admit(const std::vector<BucketSpec>& buckets,
+                                    const std::vector<int64_t>& want,
+                                    const std::optional<AdmitBudget>& budget, int64_t now_ms);
 
   // Takes want[i] tokens from buckets[i], all or none: a request refused by its TPM bucket
   // spends none of its RPM. A bucket never seen starts full.

@@ -121,6 +121,35 @@ TEST_P(StateTest, RacingCallersNeverOverspend) {
   EXPECT_NEAR(*s->Spent(ref), 5.0, 1e-9);
 }
 
+TEST_P(StateTest, AdmitTakesBucketsAndReservesTogetherOrNeither) {
+  SharedState* s = state_.get();
+  const BucketSpec rpm{"rpm:k", 10};
+  const AdmitBudget budget{BudgetRef{"k", 0}, 1.0, 0.6, "a", 60'000};
+  if (GetParam() == Kind::kRedis) {  // (memory knows every period it holds)
+    EXPECT_EQ(s->Admit({rpm}, {1}, budget, 0).status().code(), ErrorCode::kNotFound);
+  }
+  ASSERT_TRUE(s->SeedSpend(budget.ref, 0).ok());
+  auto r = s->Admit({rpm}, {1}, budget, 0);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->take.allowed);
+  EXPECT_TRUE(r->budget->allowed);
+  EXPECT_EQ(r->take.buckets[0].remaining, 9);
+  // The budget refuses: the bucket is not spent.
+  AdmitBudget second = budget;
+  second.reservation_id = "b";
+  r = s->Admit({rpm}, {1}, second, 0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->take.allowed);
+  EXPECT_FALSE(r->budget->allowed);
+  EXPECT_NEAR(r->budget->reserved, 0.6, 1e-12);
+  EXPECT_EQ(s->Take({rpm}, {0}, 0)->buckets[0].remaining, 9);
+  // The bucket refuses: nothing is reserved.
+  r = s->Admit({rpm}, {100}, std::nullopt, 0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->take.allowed);
+  EXPECT_GT(r->take.retry_after_s, 0);
+}
+
 TEST_P(StateTest, OpenBreakersArePublishedAndExpire) {
   SharedState* s = state_.get();
   ASSERT_TRUE(s->PublishOpenBreaker("openai/gpt-4o", 5000).ok());
