@@ -156,7 +156,9 @@ Result<std::unique_ptr<Access>> Access::Start(Options options) {
   }
   IRIS_RETURN_IF_ERROR(a->Refresh());
   a->refresher_ = std::thread([p = a.get()] { p->RefreshLoop(); });
-  if (a->state_->kind() != "memory") a->settler_ = std::thread([p = a.get()] { p->SettleLoop(); });
+  if (a->state_->kind() != "memory") {
+    for (auto& t : a->settlers_) t = std::thread([p = a.get()] { p->SettleLoop(); });
+  }
   return a;
 }
 
@@ -172,7 +174,9 @@ Access::~Access() {
     settle_stop_ = true;
   }
   settle_cv_.notify_all();
-  if (settler_.joinable()) settler_.join();  // drains its queue first
+  for (auto& t : settlers_) {
+    if (t.joinable()) t.join();  // the queue is drained first
+  }
   // A last try for the costs the shared state has not taken; what remains is said (it is in
   // the request log, not in the state's counters).
   FlushPending();
@@ -304,8 +308,11 @@ void Access::SettleLoop() {
   for (;;) {
     settle_cv_.wait(lock, [this] { return settle_stop_ || !settle_queue_.empty(); });
     if (settle_queue_.empty()) return;  // stopping, and nothing left
-    std::vector<SettleJob> jobs;
-    jobs.swap(settle_queue_);
+    // A share of the queue: the settlers work on it side by side.
+    const size_t take = std::min<size_t>(settle_queue_.size(), 32);
+    std::vector<SettleJob> jobs(std::make_move_iterator(settle_queue_.begin()),
+                                std::make_move_iterator(settle_queue_.begin() + take));
+    settle_queue_.erase(settle_queue_.begin(), settle_queue_.begin() + take);
     lock.unlock();
     for (SettleJob& job : jobs) RunSettle(job);
     lock.lock();
@@ -551,7 +558,7 @@ void Access::Settle(const Caller& caller, Admission& admission, bool answered,
     job.settle = PendingSettle{RefFor(*caller.key, job.at_ms), "", cost};
   }
   if (job.give_buckets.empty() && !job.settle) return;
-  if (settler_.joinable()) {
+  if (settlers_[0].joinable()) {
     {
       std::lock_guard lock(pending_mu_);
       settle_queue_.push_back(std::move(job));

@@ -10,6 +10,7 @@
 // auth.key_refresh_ms); counters live in a SharedState (memory, or Redis across instances).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -185,7 +186,7 @@ class Access {
   std::condition_variable settle_cv_;    // under pending_mu_
   std::vector<SettleJob> settle_queue_;  // under pending_mu_
   bool settle_stop_ = false;             // under pending_mu_
-  std::thread settler_;
+  std::array<std::thread, 4> settlers_;  // round trips in parallel (each its own connection)
 
   std::mutex tick_mu_;
   std::function<void(SharedState&)> tick_;
