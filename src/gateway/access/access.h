@@ -37,6 +37,27 @@
 
 namespace iris::gateway::access {
 
+// A shared_ptr that every request reads and a refresh swaps now and then. A mutex rather than
+// std::atomic<std::shared_ptr>: GCC 12's implementation locks a pointer bit that
+// ThreadSanitizer cannot see, so every swap would be reported as a race.
+template <typename T>
+class Published {
+ public:
+  explicit Published(std::shared_ptr<T> p) : p_(std::move(p)) {}
+  std::shared_ptr<T> load() const {
+    std::lock_guard lock(mu_);
+    return p_;
+  }
+  void store(std::shared_ptr<T> p) {
+    std::lock_guard lock(mu_);
+    p_.swap(p);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<T> p_;
+};
+
 // Who is calling.
 struct Caller {
   std::shared_ptr<const KeyRecord> key;  // null: the master key, or no key (auth off)
@@ -157,13 +178,13 @@ class Access {
 
   std::shared_ptr<const config::Config> config() const { return config_.load(); }
 
-  std::atomic<std::shared_ptr<const config::Config>> config_;
+  Published<const config::Config> config_;
   std::string store_spec_;
   std::unique_ptr<observe::Store> store_;  // the refresher's connection
   std::mutex store_mu_;                    // one user of store_ (and checked_periods_) at a time
   std::unordered_set<std::string> checked_periods_;  // "key_id:period_start" asked of the state
   std::unique_ptr<SharedState> state_;
-  std::atomic<std::shared_ptr<const Table>> table_;
+  Published<const Table> table_;
   std::atomic<bool> state_up_{true};
   struct PendingSettle {
     BudgetRef ref;
