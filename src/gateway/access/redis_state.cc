@@ -25,40 +25,6 @@
 namespace iris::gateway::access {
 namespace {
 
-constexpr const char* kTakeScript = R"lua(
-local now = tonumber(ARGV[1])
-local n = #KEYS
-local state = {}
-local allowed = 1
-local retry = 0
-for i = 1, n do
-  local limit = tonumber(ARGV[2 * i])
-  local want = tonumber(ARGV[2 * i + 1])
-  local h = redis.call('HMGET', KEYS[i], 't', 'u')
-  local t = tonumber(h[1])
-  local u = tonumber(h[2])
-  if t == nil or u == nil then t = limit; u = now end
-  local rate = limit / 60000
-  if now > u then t = t + (now - u) * rate; u = now end
-  if t > limit then t = limit end
-  state[i] = {t, u, limit, want}
-  if t < want then
-    allowed = 0
-    local r = (want - t) / rate / 1000
-    if r > retry then retry = r end
-  end
-end
-local out = {allowed, tostring(retry)}
-for i = 1, n do
-  local t, u, limit, want = state[i][1], state[i][2], state[i][3], state[i][4]
-  if allowed == 1 then t = t - want end
-  redis.call('HSET', KEYS[i], 't', tostring(t), 'u', tostring(u))
-  redis.call('PEXPIRE', KEYS[i], math.ceil((limit - t) / (limit / 60000)) + 1000)
-  out[#out + 1] = tostring(t)
-end
-return out
-)lua";
-
 constexpr const char* kGiveScript = R"lua(
 local now = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
@@ -74,34 +40,6 @@ if t > limit then t = limit end
 redis.call('HSET', KEYS[1], 't', tostring(t), 'u', tostring(u))
 redis.call('PEXPIRE', KEYS[1], math.ceil((limit - t) / rate) + 1000)
 return 1
-)lua";
-
-constexpr const char* kReserveScript = R"lua(
-local spent = redis.call('GET', KEYS[1])
-if not spent then return {-1, '0', '0'} end
-spent = tonumber(spent)
-local budget = tonumber(ARGV[1])
-local amount = tonumber(ARGV[2])
-local now = tonumber(ARGV[4])
-local ttl = tonumber(ARGV[5])
-local all = redis.call('HGETALL', KEYS[2])
-local reserved = 0
-for i = 1, #all, 2 do
-  local v = all[i + 1]
-  local sep = string.find(v, ':', 1, true)
-  local amt = tonumber(string.sub(v, 1, sep - 1))
-  local made = tonumber(string.sub(v, sep + 1))
-  if now - made > ttl then
-    redis.call('HDEL', KEYS[2], all[i])
-  else
-    reserved = reserved + amt
-  end
-end
-if spent >= budget or spent + reserved + amount > budget then
-  return {0, tostring(spent), tostring(reserved)}
-end
-redis.call('HSET', KEYS[2], ARGV[3], tostring(amount) .. ':' .. ARGV[4])
-return {1, tostring(spent), tostring(reserved + amount)}
 )lua";
 
 // KEYS[3] marks a reservation settled (for an hour), so that a settle sent again after a lost
@@ -260,39 +198,26 @@ class RedisState final : public SharedState {
         user_(std::move(user)),
         password_(std::move(password)),
         where_(std::move(where)),
-        take_{kTakeScript, Sha1Hex(kTakeScript)},
         give_{kGiveScript, Sha1Hex(kGiveScript)},
-        reserve_{kReserveScript, Sha1Hex(kReserveScript)},
         settle_{kSettleScript, Sha1Hex(kSettleScript)},
         publish_breaker_{kPublishBreakerScript, Sha1Hex(kPublishBreakerScript)},
         admit_{kAdmitScript, Sha1Hex(kAdmitScript)},
         open_breakers_{kOpenBreakersScript, Sha1Hex(kOpenBreakersScript)} {}
 
+  // Take and Reserve are Admit without a budget, or without buckets: one script holds the
+  // rules of both.
   Result<TakeResult> Take(const std::vector<BucketSpec>& buckets, const std::vector<int64_t>& want,
                           int64_t now_ms) override {
-    std::vector<std::string> keys, args{std::to_string(now_ms)};
-    for (size_t i = 0; i < buckets.size(); ++i) {
-      keys.push_back("iris:b:" + buckets[i].name);
-      args.push_back(std::to_string(buckets[i].limit));
-      args.push_back(std::to_string(want[i]));
-    }
-    IRIS_ASSIGN_OR_RETURN(Reply r, Eval(take_, keys, args));
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 + buckets.size()) {
-      return Unexpected("take");
-    }
-    TakeResult out;
-    out.allowed = ToDouble(r->element[0]) == 1;
-    out.retry_after_s = ToDouble(r->element[1]);
-    for (size_t i = 0; i < buckets.size(); ++i) {
-      const double t = ToDouble(r->element[2 + i]);
-      const double limit = static_cast<double>(buckets[i].limit);
-      BucketState b;
-      b.limit = buckets[i].limit;
-      b.remaining = std::max<int64_t>(0, static_cast<int64_t>(std::floor(t)));
-      b.reset_s = limit > 0 ? std::max(0.0, (limit - t) / (limit / 60.0)) : 0;
-      out.buckets.push_back(b);
-    }
-    return out;
+    IRIS_ASSIGN_OR_RETURN(AdmitResult r, Admit(buckets, want, std::nullopt, now_ms));
+    return r.take;
+  }
+
+  Result<ReserveResult> Reserve(const BudgetRef& ref, double budget, double amount,
+                                const std::string& id, int64_t now_ms, int64_t ttl_ms) override {
+    IRIS_ASSIGN_OR_RETURN(AdmitResult r,
+                          Admit({}, {}, AdmitBudget{ref, budget, amount, id, ttl_ms}, now_ms));
+    if (!r.budget) return Unexpected("reserve");
+    return *r.budget;
   }
 
   Result<AdmitResult> Admit(const std::vector<BucketSpec>& buckets,
@@ -346,21 +271,6 @@ class RedisState final : public SharedState {
     return Eval(give_, {"iris:b:" + bucket.name},
                 {std::to_string(now_ms), std::to_string(bucket.limit), std::to_string(n)})
         .status();
-  }
-
-  Result<ReserveResult> Reserve(const BudgetRef& ref, double budget, double amount,
-                                const std::string& id, int64_t now_ms, int64_t ttl_ms) override {
-    IRIS_ASSIGN_OR_RETURN(Reply r, Eval(reserve_, {SpentKey(ref), ReservedKey(ref)},
-                                        {Num(budget), Num(amount), id, std::to_string(now_ms),
-                                         std::to_string(ttl_ms)}));
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) return Unexpected("reserve");
-    const double flag = ToDouble(r->element[0]);
-    if (flag < 0) return NotFound("the spend of " + ref.key_id + " is not known yet");
-    ReserveResult out;
-    out.allowed = flag == 1;
-    out.spent = ToDouble(r->element[1]);
-    out.reserved = ToDouble(r->element[2]);
-    return out;
   }
 
   Status Settle(const BudgetRef& ref, const std::string& id, double cost) override {
@@ -514,7 +424,7 @@ class RedisState final : public SharedState {
   std::string user_;
   std::string password_;
   std::string where_;  // host:port/db, never the password
-  Script take_, give_, reserve_, settle_, publish_breaker_, admit_, open_breakers_;
+  Script give_, settle_, publish_breaker_, admit_, open_breakers_;
   std::mutex mu_;
   std::vector<Context> idle_;
 };
