@@ -25,10 +25,11 @@ for preset in release asan-ubsan; do
 done
 
 # ThreadSanitizer over the modules where threads meet (workers, pools, the engine queue, the
-# request log's writer): only their test binaries are built, and only their tests run (each
-# module's tests carry its name as a label). A module without tests yet is skipped.
-tsan_modules=(gateway_http gateway_upstream gateway_routing gateway_local gateway_observe gateway_access
-  gateway_proxy net)
+# request log's writer, the key table's refresher and the settlers): only their test binaries
+# are built, and only their tests run (each module's tests carry its name as a label). A module
+# without tests yet is skipped.
+tsan_modules=(gateway_http gateway_upstream gateway_routing gateway_local gateway_observe
+  gateway_access gateway_proxy net)
 echo "== build (tsan: ${tsan_modules[*]})"
 cmake --preset tsan >/dev/null  # always: the target query below reads build.ninja
 targets=()
