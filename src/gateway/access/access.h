@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/published.h"
 #include "base/status.h"
 #include "gateway/access/keys.h"
 #include "gateway/access/state.h"
@@ -36,27 +37,6 @@
 #include "gateway/observe/store.h"
 
 namespace iris::gateway::access {
-
-// A shared_ptr that every request reads and a refresh swaps now and then. A mutex rather than
-// std::atomic<std::shared_ptr>: GCC 12's implementation locks a pointer bit that
-// ThreadSanitizer cannot see, so every swap would be reported as a race.
-template <typename T>
-class Published {
- public:
-  explicit Published(std::shared_ptr<T> p) : p_(std::move(p)) {}
-  std::shared_ptr<T> load() const {
-    std::lock_guard lock(mu_);
-    return p_;
-  }
-  void store(std::shared_ptr<T> p) {
-    std::lock_guard lock(mu_);
-    p_.swap(p);
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::shared_ptr<T> p_;
-};
 
 // Who is calling.
 struct Caller {

@@ -13,6 +13,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "base/published.h"
 #include "gateway/access/access.h"
 #include "gateway/api/chat.h"
 #include "gateway/config/config.h"
@@ -110,7 +111,7 @@ class Gateway {
   boost::asio::awaitable<void> Api(const http::Request& request, http::ResponseWriter& writer);
 
   GatewayOptions options_;
-  std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
+  Published<const Snapshot> snapshot_{nullptr};
   std::mutex reload_mu_;  // one Reload at a time
   observe::GatewayMetrics metrics_;
   std::atomic<bool> draining_{false};
