@@ -96,13 +96,6 @@ const std::string& Caller::key_id() const {
   return master ? kMaster : kNone;
 }
 
-const std::string& Caller::key_name() const {
-  static const std::string kMaster = "master";
-  static const std::string kNone;
-  if (key) return key->name;
-  return master ? kMaster : kNone;
-}
-
 std::string ResetDuration(double seconds) {
   if (!(seconds > 0)) return "0s";
   if (seconds < 1) return std::to_string(static_cast<int64_t>(std::ceil(seconds * 1000))) + "ms";
@@ -361,9 +354,10 @@ void Access::FlushPending() {
 
 bool Access::HasMasterKey() const { return !config()->auth.master_key.empty(); }
 
-bool Access::Required() const {
-  const auto cfg = config();
-  switch (cfg->auth.mode) {
+bool Access::Required() const { return RequiredBy(*config(), *table_.load()); }
+
+bool Access::RequiredBy(const config::Config& cfg, const Table& table) {
+  switch (cfg.auth.mode) {
     case config::AuthMode::kKeys:
       return true;
     case config::AuthMode::kNone:
@@ -371,13 +365,16 @@ bool Access::Required() const {
     case config::AuthMode::kAuto:
       break;
   }
-  return !config::IsLoopbackHost(cfg->server.listen.host) || !cfg->auth.master_key.empty() ||
-         !table_.load()->all.empty();
+  return !config::IsLoopbackHost(cfg.server.listen.host) || !cfg.auth.master_key.empty() ||
+         !table.all.empty();
 }
 
 std::optional<GatewayError> Access::Identify(const http::Headers& headers, Caller& caller) const {
   caller = Caller{};
-  const bool required = Required();
+  // One reading of the configuration and the table for the whole decision.
+  const auto cfg = config();
+  const auto table = table_.load();
+  const bool required = RequiredBy(*cfg, *table);
   std::string_view presented = PresentedKey(headers);
   if (presented.empty()) {
     if (!required) return std::nullopt;
@@ -392,12 +389,11 @@ std::optional<GatewayError> Access::Identify(const http::Headers& headers, Calle
     return Refuse(ErrorClass::kAuthentication, "the API key presented is not a valid iris key",
                   "invalid_api_key");
   }
-  const std::string& master = config()->auth.master_key;
+  const std::string& master = cfg->auth.master_key;
   if (!master.empty() && ConstantTimeEquals(presented, master)) {
     caller.master = true;
     return std::nullopt;
   }
-  const auto table = table_.load();
   auto it = table->by_hash.find(HashKey(presented));
   if (it == table->by_hash.end()) {
     // With auth off, a client's placeholder key ("sk-anything") is not an error.

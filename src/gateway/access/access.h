@@ -43,7 +43,6 @@ struct Caller {
   std::shared_ptr<const KeyRecord> key;  // null: the master key, or no key (auth off)
   bool master = false;
   const std::string& key_id() const;
-  const std::string& key_name() const;
 };
 
 // What one request is about to ask for, for its limits and its budget.
@@ -137,7 +136,6 @@ class Access {
 
   // The current table (for /metrics and tests).
   std::vector<std::shared_ptr<const KeyRecord>> Keys() const;
-  SharedState& state() { return *state_; }
 
  private:
   explicit Access(Options options);
@@ -146,6 +144,7 @@ class Access {
     std::vector<std::shared_ptr<const KeyRecord>> all;
     bool any_live = false;
   };
+  static bool RequiredBy(const config::Config& cfg, const Table& table);
   Status Refresh();
   void RefreshLoop();
   // Seeds a period the state does not know from the request log (blocking).

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <limits>
 
+#include "gateway/api/identifiers.h"
+
 namespace iris::gateway::access {
 
 namespace {
@@ -159,16 +161,11 @@ Status ValidateKeyName(std::string_view name) {
 }
 
 Status ValidateModelName(std::string_view model) {
-  if (model.empty() || model.size() > 256) {
-    return InvalidArgument("a model name has 1 to 256 characters");
+  // A model id as callers may name one, or "provider/*" for every model of a provider.
+  if (model.size() > 2 && model.ends_with("/*")) {
+    return api::CheckProviderName(model.substr(0, model.size() - 2), "models");
   }
-  for (char c : model) {
-    if (c <= ' ' || c > '~' || c == ',') {
-      return InvalidArgument("model name \"" + std::string(model.substr(0, 64)) +
-                             "\": printable characters without spaces or commas only");
-    }
-  }
-  return OkStatus();
+  return api::CheckModelId(model, "models");
 }
 
 std::optional<std::string> Unusable(const KeyRecord& key, int64_t now_unix_ms) {

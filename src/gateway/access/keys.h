@@ -47,7 +47,8 @@ int64_t PeriodEnd(BudgetPeriod period, int64_t now_unix_ms);
 
 // Names are labels on /metrics and in the dashboard: 1..64 of [A-Za-z0-9._-].
 Status ValidateKeyName(std::string_view name);
-// Model names in a key's allow list: 1..256 printable ASCII characters without spaces.
+// Model names in a key's allow list: model ids as api::CheckModelId allows them, or
+// "provider/*" (a provider name as api::CheckProviderName allows it).
 Status ValidateModelName(std::string_view model);
 
 // Why a presented key may not call now, as a sentence; nullopt when it may.

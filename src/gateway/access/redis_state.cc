@@ -315,8 +315,6 @@ class RedisState final : public SharedState {
 
   std::string_view kind() const override { return "redis"; }
 
-  Status Ping() { return Command({"PING"}).status(); }
-
  private:
   static std::string SpentKey(const BudgetRef& ref) {
     return "iris:s:" + ref.key_id + ":" + std::to_string(ref.period_start_ms);

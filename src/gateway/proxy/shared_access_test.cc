@@ -45,8 +45,8 @@ class SharedAccess : public ::testing::Test {
 
   // $100 per million tokens: an answer (5 + 2 tokens) costs $0.0007; with max_tokens 20 its
   // worst case is (5 + 20) tokens, $0.0025.
-  void StartInstances(int n) {
-    std::string y = "state: " + redis_.url() + "\n";
+  void StartInstances(int n, const std::string& extra = "") {
+    std::string y = "state: " + redis_.url() + "\n" + extra;
     y += "providers:\n  a: { kind: openai-compatible, base_url: \"" + upstream_.base_url() +
          "\" }\n";
     y += "models:\n  route: { targets: [a/m], retries: 0 }\n";
@@ -55,6 +55,27 @@ class SharedAccess : public ::testing::Test {
       gateways_.push_back(std::make_unique<TestGateway>(
           y, std::map<std::string, std::string>{{"IRIS_MASTER_KEY", kMaster}}, db_));
     }
+  }
+
+  // The key's spend as instance `g`'s /metrics reads it (-1 while it has none).
+  double SpendMetric(int g) {
+    auto m = gateways_[static_cast<size_t>(g)]->Call(
+        "GET", "/metrics", "", {std::string("Authorization: Bearer ") + kMaster});
+    const size_t at = m.body.find("iris_key_spend_usd{");
+    if (at == std::string::npos) return -1.0;
+    const size_t sp = m.body.find("} ", at);
+    return std::stod(m.body.substr(sp + 2, m.body.find('\n', sp) - sp - 2));
+  }
+  // Polls SpendMetric until it reads `usd` (a call is settled just after its answer is sent,
+  // a reconciliation within a refresh); returns the last reading.
+  double WaitForSpend(int g, double usd) {
+    double v = -1;
+    for (int i = 0; i < 300; ++i) {
+      v = SpendMetric(g);
+      if (std::abs(v - usd) < 1e-9) break;
+      std::this_thread::sleep_for(10ms);
+    }
+    return v;
   }
 
   int Chat(int instance, const std::string& key) {
@@ -159,26 +180,11 @@ TEST_F(SharedAccess, ARedisRestartMidRunLosesNoSettledSpend) {
   const std::string key = NewKey(c);
   StartInstances(2);
   for (int i = 0; i < 10; ++i) ASSERT_EQ(Chat(i % 2, key), 200);
-  auto spend_metric = [&](int g) {
-    auto m = gateways_[static_cast<size_t>(g)]->Call(
-        "GET", "/metrics", "", {std::string("Authorization: Bearer ") + kMaster});
-    const size_t at = m.body.find("iris_key_spend_usd{");
-    if (at == std::string::npos) return -1.0;
-    const size_t sp = m.body.find("} ", at);
-    return std::stod(m.body.substr(sp + 2, m.body.find('\n', sp) - sp - 2));
-  };
-  // (Settled just after each answer is sent.)
-  for (int i = 0; i < 100 && std::abs(spend_metric(1) - 0.007) > 1e-9; ++i) {
-    std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_NEAR(spend_metric(1), 0.007, 1e-9);
+  EXPECT_NEAR(WaitForSpend(1, 0.007), 0.007, 1e-9);
   ASSERT_TRUE(redis_.Restart().ok());
-  EXPECT_NEAR(spend_metric(0), 0.007, 1e-9);
+  EXPECT_NEAR(SpendMetric(0), 0.007, 1e-9);
   for (int i = 0; i < 4; ++i) ASSERT_EQ(Chat(i % 2, key), 200);
-  for (int i = 0; i < 100 && std::abs(spend_metric(0) - 0.0098) > 1e-9; ++i) {
-    std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_NEAR(spend_metric(0), 0.0098, 1e-9);
+  EXPECT_NEAR(WaitForSpend(0, 0.0098), 0.0098, 1e-9);
 }
 
 TEST_F(SharedAccess, AnUnreachableStateRefusesWhenClosedAndServesWhenOpen) {
@@ -187,39 +193,15 @@ TEST_F(SharedAccess, AnUnreachableStateRefusesWhenClosedAndServesWhenOpen) {
   const std::string key = NewKey(c);
   StartInstances(1);
   ASSERT_EQ(Chat(0, key), 200);
-  // (Settled just after the answer is sent: wait for it before Redis goes.)
-  for (int i = 0; i < 100 && gateways_[0]
-                                     ->Call("GET", "/metrics", "",
-                                            {std::string("Authorization: Bearer ") + kMaster})
-                                     .body.find("} 0.0007\n") == std::string::npos;
-       ++i) {
-    std::this_thread::sleep_for(10ms);
-  }
+  WaitForSpend(0, 0.0007);  // settled before Redis goes
   redis_.Stop();
   EXPECT_EQ(Chat(0, key), 503);
   gateways_.clear();
-  std::string y = "state: " + redis_.url() + "\nstate_failure: open\n";
-  y += "providers:\n  a: { kind: openai-compatible, base_url: \"" + upstream_.base_url() +
-       "\" }\nmodels:\n  route: { targets: [a/m], retries: 0 }\n";
-  y += "pricing:\n  m: { input_per_mtok: 100, output_per_mtok: 100 }\n";
-  gateways_.push_back(std::make_unique<TestGateway>(
-      y, std::map<std::string, std::string>{{"IRIS_MASTER_KEY", kMaster}}, db_));
+  StartInstances(1, "state_failure: open\n");
   EXPECT_EQ(Chat(0, key), 200);  // served; its cost waits for Redis
   ASSERT_TRUE(redis_.Restart().ok());
   // Reconciled by the refresher (every 500 ms): 2 answers in all.
-  double spent = 0;
-  for (int i = 0; i < 300; ++i) {
-    auto m = gateways_[0]->Call("GET", "/metrics", "",
-                                {std::string("Authorization: Bearer ") + kMaster});
-    const size_t at = m.body.find("iris_key_spend_usd{");
-    if (at != std::string::npos) {
-      const size_t sp = m.body.find("} ", at);
-      spent = std::stod(m.body.substr(sp + 2, m.body.find('\n', sp) - sp - 2));
-      if (std::abs(spent - 0.0014) < 1e-9) break;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_NEAR(spent, 0.0014, 1e-9);
+  EXPECT_NEAR(WaitForSpend(0, 0.0014), 0.0014, 1e-9);
 }
 
 TEST_F(SharedAccess, ABreakerOpenedByOneInstanceOpensOnTheOthers) {
