@@ -176,7 +176,7 @@ Access::~Access() {
   std::lock_guard lock(pending_mu_);
   if (!pending_.empty()) {
     double total = 0;
-    for (const PendingSettle& p : pending_) total += p.cost;
+    for (const Settlement& p : pending_) total += p.cost;
     std::fprintf(stderr,
                  "iris: keys: %zu settled costs (%s in all) could not reach the shared state "
                  "before exit; they are in the request log only\n",
@@ -293,7 +293,7 @@ void Access::NoteState(const Status& st) {
 
 size_t Access::PendingSettles() const {
   std::lock_guard lock(pending_mu_);
-  return pending_.size() + settle_queue_.size();
+  return pending_.size() + settle_queue_.size() + settling_;
 }
 
 void Access::SettleLoop() {
@@ -301,55 +301,53 @@ void Access::SettleLoop() {
   for (;;) {
     settle_cv_.wait(lock, [this] { return settle_stop_ || !settle_queue_.empty(); });
     if (settle_queue_.empty()) return;  // stopping, and nothing left
-    // A share of the queue: the settlers work on it side by side.
-    const size_t take = std::min<size_t>(settle_queue_.size(), 32);
-    std::vector<SettleJob> jobs(std::make_move_iterator(settle_queue_.begin()),
-                                std::make_move_iterator(settle_queue_.begin() + take));
+    // What has queued up, as one pipeline (the other settler takes what comes meanwhile).
+    const size_t take = std::min<size_t>(settle_queue_.size(), 256);
+    std::vector<Settlement> batch(std::make_move_iterator(settle_queue_.begin()),
+                                  std::make_move_iterator(settle_queue_.begin() + take));
     settle_queue_.erase(settle_queue_.begin(), settle_queue_.begin() + take);
+    settling_ += take;
     lock.unlock();
-    for (SettleJob& job : jobs) RunSettle(job);
+    RunSettles(batch);
     lock.lock();
+    settling_ -= take;
   }
 }
 
-void Access::RunSettle(SettleJob& job) {
-  if (job.give != 0) {
-    for (const BucketSpec& b : job.give_buckets) (void)state_->Give(b, job.give, job.at_ms);
+void Access::RunSettles(std::vector<Settlement>& batch) {
+  std::vector<Status> done = state_->SettleAll(batch);
+  std::vector<Settlement> failed;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Settlement& s = batch[i];
+    Status st = i < done.size() ? done[i] : Status(ErrorCode::kInternal, "no status");
+    if (st.code() == ErrorCode::kNotFound && s.spend) {
+      // A period the state has not seen: seeded from the request log, then settled (the
+      // tokens went back already).
+      Status seeded = SeedPeriod(*s.spend);
+      st = seeded.ok() ? state_->Settle(*s.spend, s.reservation_id, s.cost) : seeded;
+    }
+    NoteState(st);
+    if (!st.ok() && s.spend) {
+      s.give_buckets.clear();
+      s.give = 0;
+      failed.push_back(std::move(s));
+    }
   }
-  if (!job.settle) return;
-  PendingSettle& s = *job.settle;
-  Status st = state_->Settle(s.ref, s.reservation_id, s.cost);
-  if (st.code() == ErrorCode::kNotFound) {
-    Status seeded = SeedPeriod(s.ref);
-    st = seeded.ok() ? state_->Settle(s.ref, s.reservation_id, s.cost) : seeded;
-  }
-  NoteState(st);
-  if (!st.ok()) {
-    // Kept and retried until the state takes it: settled spend is never dropped.
+  if (!failed.empty()) {
+    // Kept and retried until the state takes them: settled spend is never dropped.
     std::lock_guard lock(pending_mu_);
-    pending_.push_back(std::move(s));
+    pending_.insert(pending_.end(), std::make_move_iterator(failed.begin()),
+                    std::make_move_iterator(failed.end()));
   }
 }
 
 void Access::FlushPending() {
-  std::vector<PendingSettle> todo;
+  std::vector<Settlement> todo;
   {
     std::lock_guard lock(pending_mu_);
     todo.swap(pending_);
   }
-  std::vector<PendingSettle> again;
-  for (PendingSettle& p : todo) {
-    Status st = state_->Settle(p.ref, p.reservation_id, p.cost);
-    if (st.code() == ErrorCode::kNotFound && SeedPeriod(p.ref).ok()) {
-      st = state_->Settle(p.ref, p.reservation_id, p.cost);
-    }
-    NoteState(st);
-    if (!st.ok()) again.push_back(std::move(p));
-  }
-  if (!again.empty()) {
-    std::lock_guard lock(pending_mu_);
-    pending_.insert(pending_.end(), again.begin(), again.end());
-  }
+  if (!todo.empty()) RunSettles(todo);
 }
 
 bool Access::HasMasterKey() const { return !config()->auth.master_key.empty(); }
@@ -426,27 +424,33 @@ std::optional<GatewayError> Access::Permit(const Caller& caller,
   return std::nullopt;
 }
 
-std::optional<GatewayError> Access::Admit(const Caller& caller, const AdmitRequest& request,
-                                          Admission& admission) {
-  const auto cfg = config();
-  const int64_t now = NowUnixMs();
-  const KeyRecord* key = caller.key.get();
-
-  // The buckets: the key's own, then the model's (for everyone).
+// What one request asks of the shared state: its buckets (the key's own, then the model's, for
+// everyone) and its budget reservation.
+struct Access::Asked {
   std::vector<BucketSpec> buckets;
   std::vector<int64_t> want;
-  int key_rpm = -1, key_tpm = -1;
+  int key_rpm = -1;  // index of the key's RPM bucket, -1: none
+  int key_tpm = -1;
+  std::optional<AdmitBudget> budget;
+};
+
+std::optional<GatewayError> Access::Ask(const config::Config& cfg, const Caller& caller,
+                                        const AdmitRequest& request, int64_t now,
+                                        Asked& asked) const {
+  const KeyRecord* key = caller.key.get();
+  std::vector<BucketSpec>& buckets = asked.buckets;
+  std::vector<int64_t>& want = asked.want;
   if (key != nullptr && key->rpm > 0) {
-    key_rpm = static_cast<int>(buckets.size());
+    asked.key_rpm = static_cast<int>(buckets.size());
     buckets.push_back({"rpm:" + key->id, key->rpm});
     want.push_back(1);
   }
   if (key != nullptr && key->tpm > 0) {
-    key_tpm = static_cast<int>(buckets.size());
+    asked.key_tpm = static_cast<int>(buckets.size());
     buckets.push_back({"tpm:" + key->id, key->tpm});
     want.push_back(request.estimated_tokens);
   }
-  if (auto it = cfg->auth.model_limits.find(request.model); it != cfg->auth.model_limits.end()) {
+  if (auto it = cfg.auth.model_limits.find(request.model); it != cfg.auth.model_limits.end()) {
     if (it->second.rpm > 0) {
       buckets.push_back({"model-rpm:" + request.model, it->second.rpm});
       want.push_back(1);
@@ -467,23 +471,55 @@ std::optional<GatewayError> Access::Admit(const Caller& caller, const AdmitReque
                     "tokens_over_limit");
     }
   }
-  std::optional<AdmitBudget> budget;
   if (key != nullptr && key->budget_usd) {
-    budget = AdmitBudget{RefFor(*key, now), *key->budget_usd, request.worst_cost_usd,
-                         request.request_id.empty() ? std::to_string(now) : request.request_id,
-                         static_cast<int64_t>(cfg->auth.reservation_ttl.count())};
+    asked.budget =
+        AdmitBudget{RefFor(*key, now), *key->budget_usd, request.worst_cost_usd,
+                    request.request_id.empty() ? std::to_string(now) : request.request_id,
+                    static_cast<int64_t>(cfg.auth.reservation_ttl.count())};
   }
-  if (buckets.empty() && !budget) return std::nullopt;
-  Result<AdmitResult> admitted = state_->Admit(buckets, want, budget, now);
-  if (!admitted.ok() && admitted.status().code() == ErrorCode::kNotFound && budget) {
-    // A period the state has not seen: its spend so far comes from the request log.
-    Status seeded = SeedPeriod(budget->ref);
+  return std::nullopt;
+}
+
+boost::asio::awaitable<std::optional<GatewayError>> Access::Admit(const Caller& caller,
+                                                                  const AdmitRequest& request,
+                                                                  Admission& admission) {
+  const auto cfg = config();
+  const int64_t now = NowUnixMs();
+  Asked asked;
+  if (std::optional<GatewayError> refused = Ask(*cfg, caller, request, now, asked)) {
+    co_return refused;
+  }
+  if (asked.buckets.empty() && !asked.budget) co_return std::nullopt;
+  Result<AdmitResult> admitted = Status(ErrorCode::kInternal, "not asked");
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    // (Copies made before the co_await: GCC 12 mishandles temporaries inside one.)
+    std::vector<BucketSpec> buckets = asked.buckets;
+    std::vector<int64_t> want = asked.want;
+    std::optional<AdmitBudget> budget = asked.budget;
     admitted =
-        seeded.ok() ? state_->Admit(buckets, want, budget, now) : Result<AdmitResult>(seeded);
+        co_await state_->AdmitAsync(std::move(buckets), std::move(want), std::move(budget), now);
+    if (attempt > 0 || admitted.ok() || admitted.status().code() != ErrorCode::kNotFound ||
+        !asked.budget) {
+      break;
+    }
+    // A period the state has not seen: its spend so far comes from the request log (a blocking
+    // read, once a period for each key), then the state is asked again.
+    if (Status seeded = SeedPeriod(asked.budget->ref); !seeded.ok()) {
+      admitted = seeded;
+      break;
+    }
   }
+  co_return Answer(*cfg, caller, request, asked, admitted, admission);
+}
+
+std::optional<GatewayError> Access::Answer(const config::Config& cfg, const Caller& caller,
+                                           const AdmitRequest& request, const Asked& asked,
+                                           const Result<AdmitResult>& admitted,
+                                           Admission& admission) {
+  const KeyRecord* key = caller.key.get();
   NoteState(admitted.status());
   if (!admitted.ok()) {
-    if (cfg->state_failure == config::StateFailure::kClosed) {
+    if (cfg.state_failure == config::StateFailure::kClosed) {
       return Refuse(ErrorClass::kOverloaded,
                     "rate limits and budgets cannot be checked right now (the shared state is "
                     "unreachable)");
@@ -499,8 +535,8 @@ std::optional<GatewayError> Access::Admit(const Caller& caller, const AdmitReque
     admission.headers.emplace_back("x-ratelimit-remaining-" + w, std::to_string(b.remaining));
     admission.headers.emplace_back("x-ratelimit-reset-" + w, ResetDuration(b.reset_s));
   };
-  add(key_rpm, "requests");
-  add(key_tpm, "tokens");
+  add(asked.key_rpm, "requests");
+  add(asked.key_tpm, "tokens");
   if (!t.allowed) {
     GatewayError e = Refuse(ErrorClass::kRateLimited,
                             "rate limit reached for " +
@@ -511,7 +547,7 @@ std::optional<GatewayError> Access::Admit(const Caller& caller, const AdmitReque
     e.retry_after_s = std::max(1.0, std::ceil(t.retry_after_s));
     return e;
   }
-  if (budget && admitted->budget && !admitted->budget->allowed) {
+  if (asked.budget && admitted->budget && !admitted->budget->allowed) {
     const ReserveResult& r = *admitted->budget;
     std::string when = key->budget_period == "total"
                            ? std::string("it does not reset; raise it with `iris keys update`")
@@ -523,15 +559,15 @@ std::optional<GatewayError> Access::Admit(const Caller& caller, const AdmitReque
                       Dollars(request.worst_cost_usd) + "); " + when,
                   "insufficient_quota");
   }
-  for (size_t i = 0; i < buckets.size(); ++i) {
-    if (buckets[i].name.starts_with("tpm:") || buckets[i].name.starts_with("model-tpm:")) {
-      admission.token_buckets.push_back(buckets[i]);
+  for (const BucketSpec& b : asked.buckets) {
+    if (b.name.starts_with("tpm:") || b.name.starts_with("model-tpm:")) {
+      admission.token_buckets.push_back(b);
     }
   }
   admission.tokens_taken = request.estimated_tokens;
-  if (budget) {
-    admission.budget = budget->ref;
-    admission.reservation_id = budget->reservation_id;
+  if (asked.budget) {
+    admission.budget = asked.budget->ref;
+    admission.reservation_id = asked.budget->reservation_id;
     admission.reserved_usd = request.worst_cost_usd;
   }
   return std::nullopt;
@@ -541,28 +577,31 @@ void Access::Settle(const Caller& caller, Admission& admission, bool answered,
                     std::optional<double> cost_usd, std::optional<int64_t> tokens_used) {
   if (admission.settled) return;
   admission.settled = true;
-  SettleJob job;
-  job.at_ms = NowUnixMs();
+  Settlement s;
+  s.at_ms = NowUnixMs();
   const int64_t used = tokens_used ? *tokens_used : (answered ? admission.tokens_taken : 0);
-  job.give = admission.tokens_taken - used;
-  if (job.give != 0) job.give_buckets = admission.token_buckets;
-  const double cost = cost_usd ? *cost_usd : (answered ? admission.reserved_usd : 0.0);
+  s.give = admission.tokens_taken - used;
+  if (s.give != 0) s.give_buckets = admission.token_buckets;
+  s.cost = cost_usd ? *cost_usd : (answered ? admission.reserved_usd : 0.0);
   if (admission.budget) {
-    job.settle = PendingSettle{*admission.budget, admission.reservation_id, cost};
-  } else if (caller.key && cost > 0) {
+    s.spend = *admission.budget;
+    s.reservation_id = admission.reservation_id;
+  } else if (caller.key && s.cost > 0) {
     // Spend of keys without a budget is kept too (the metrics, and a budget set later).
-    job.settle = PendingSettle{RefFor(*caller.key, job.at_ms), "", cost};
+    s.spend = RefFor(*caller.key, s.at_ms);
   }
-  if (job.give_buckets.empty() && !job.settle) return;
+  if (s.give_buckets.empty() && !s.spend) return;
   if (settlers_[0].joinable()) {
     {
       std::lock_guard lock(pending_mu_);
-      settle_queue_.push_back(std::move(job));
+      settle_queue_.push_back(std::move(s));
     }
     settle_cv_.notify_one();
     return;
   }
-  RunSettle(job);
+  std::vector<Settlement> one;
+  one.push_back(std::move(s));
+  RunSettles(one);
 }
 
 std::vector<observe::KeySpendGauge> Access::SpendGauges() {

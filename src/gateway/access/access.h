@@ -12,6 +12,7 @@
 
 #include <array>
 #include <atomic>
+#include <boost/asio/awaitable.hpp>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -102,10 +103,11 @@ class Access {
   // Whether the caller may use every model the request may route to; a 403 otherwise.
   std::optional<GatewayError> Permit(const Caller& caller,
                                      const std::vector<std::string>& models) const;
-  // Rate limits and the budget's reservation. On refusal the admission's headers still
-  // describe the buckets.
-  std::optional<GatewayError> Admit(const Caller& caller, const AdmitRequest& request,
-                                    Admission& admission);
+  // Rate limits and the budget's reservation, without blocking the calling coroutine's
+  // thread on a remote state. On refusal the admission's headers still describe the buckets.
+  boost::asio::awaitable<std::optional<GatewayError>> Admit(const Caller& caller,
+                                                            const AdmitRequest& request,
+                                                            Admission& admission);
   // After the call: its real cost and tokens. An answered call whose cost or tokens are
   // unknown (the provider reported no usage) keeps its reservation and estimate: a budget
   // errs on the side of the operator. A call that was not answered costs nothing.
@@ -130,8 +132,8 @@ class Access {
   std::vector<observe::KeySpendGauge> SpendGauges();
   // Whether the shared state answered its last operation (1) or not (0).
   bool StateUp() const { return state_up_.load(); }
-  // Settled costs waiting for the shared state to come back (state_failure: open, or a
-  // settle that failed).
+  // Costs not yet settled in the shared state: queued for the settlers, being sent, or waiting
+  // for the state to come back (state_failure: open, or a settle that failed).
   size_t PendingSettles() const;
 
   // The current table (for /metrics and tests).
@@ -145,6 +147,14 @@ class Access {
     bool any_live = false;
   };
   static bool RequiredBy(const config::Config& cfg, const Table& table);
+  struct Asked;
+  // Admit's two ends: what the request asks of the state (or a refusal before asking), and
+  // the answer to it.
+  std::optional<GatewayError> Ask(const config::Config& cfg, const Caller& caller,
+                                  const AdmitRequest& request, int64_t now, Asked& asked) const;
+  std::optional<GatewayError> Answer(const config::Config& cfg, const Caller& caller,
+                                     const AdmitRequest& request, const Asked& asked,
+                                     const Result<AdmitResult>& admitted, Admission& admission);
   Status Refresh();
   void RefreshLoop();
   // Seeds a period the state does not know from the request log (blocking).
@@ -165,28 +175,19 @@ class Access {
   std::unique_ptr<SharedState> state_;
   Published<const Table> table_;
   std::atomic<bool> state_up_{true};
-  struct PendingSettle {
-    BudgetRef ref;
-    std::string reservation_id;
-    double cost = 0;
-  };
   mutable std::mutex pending_mu_;
-  std::vector<PendingSettle> pending_;
+  std::vector<Settlement> pending_;  // spend the state has not taken yet (gives dropped)
 
-  // With a remote state (Redis), settling is done by a thread of its own, so that no server
-  // worker waits on a round trip after its answer is sent.
-  struct SettleJob {
-    std::vector<BucketSpec> give_buckets;  // TPM buckets to give `give` tokens back to
-    int64_t give = 0;
-    int64_t at_ms = 0;
-    std::optional<PendingSettle> settle;
-  };
-  void RunSettle(SettleJob& job);
+  // With a remote state (Redis), settling is done by threads of their own, so that no server
+  // worker waits on a round trip after its answer is sent; each sends what has queued up as
+  // one pipeline.
+  void RunSettles(std::vector<Settlement>& batch);
   void SettleLoop();
-  std::condition_variable settle_cv_;    // under pending_mu_
-  std::vector<SettleJob> settle_queue_;  // under pending_mu_
-  bool settle_stop_ = false;             // under pending_mu_
-  std::array<std::thread, 4> settlers_;  // round trips in parallel (each its own connection)
+  std::condition_variable settle_cv_;     // under pending_mu_
+  std::vector<Settlement> settle_queue_;  // under pending_mu_
+  bool settle_stop_ = false;              // under pending_mu_
+  size_t settling_ = 0;                   // under pending_mu_: taken by a settler, not done
+  std::array<std::thread, 2> settlers_;   // one can wait on a seed while the other settles
 
   std::mutex tick_mu_;
   std::function<void(SharedState&)> tick_;

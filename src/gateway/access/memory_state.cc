@@ -1,8 +1,11 @@
 // SharedState in this process's memory: one mutex (every operation is a few map lookups).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <deque>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "gateway/access/state.h"
 
@@ -85,6 +88,18 @@ class MemoryState final : public SharedState {
 
   Status Settle(const BudgetRef& ref, const std::string& id, double cost) override {
     std::lock_guard lock(mu_);
+    if (!id.empty()) {
+      // A settle sent again counts once (as in Redis: marks kept for an hour).
+      const auto now = std::chrono::steady_clock::now();
+      while (!settled_order_.empty() &&
+             now - settled_order_.front().first > std::chrono::hours(1)) {
+        settled_.erase(settled_order_.front().second);
+        settled_order_.pop_front();
+      }
+      const std::string mark = ref.key_id + ":" + id;
+      if (!settled_.insert(mark).second) return OkStatus();
+      settled_order_.emplace_back(now, mark);
+    }
     Period& p = periods_[Key(ref)];
     p.reservations.erase(id);
     p.spent += cost;
@@ -170,6 +185,8 @@ class MemoryState final : public SharedState {
   std::unordered_map<std::string, Bucket> buckets_;
   std::unordered_map<std::string, Period> periods_;    // by "key_id:period_start"
   std::unordered_map<std::string, int64_t> breakers_;  // target -> open until (Unix ms)
+  std::unordered_set<std::string> settled_;            // "key_id:reservation" settled
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> settled_order_;
 };
 
 }  // namespace

@@ -8,10 +8,16 @@
 // A spend key that does not exist is "not known" (a new period, or Redis lost its data): Reserve
 // and Settle then answer NotFound and write nothing, so that the caller can seed it from the
 // request log first (Access does), instead of counting from zero.
+//
+// Requests admit through a pipelined connection on their own io_context (redis_pipe.h), so a
+// worker never waits on Redis; everything else (settling, seeding, breakers) runs on Access's
+// threads over a small pool of blocking connections, many settlements to one pipeline.
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
 #include <sys/time.h>
 
+#include <atomic>
+#include <boost/asio/this_coro.hpp>
 #include <boost/url/parse.hpp>
 #include <cmath>
 #include <cstdio>
@@ -20,37 +26,43 @@
 #include <mutex>
 #include <vector>
 
+#include "gateway/access/redis_pipe.h"
 #include "gateway/access/state.h"
 
 namespace iris::gateway::access {
 namespace {
 
-constexpr const char* kGiveScript = R"lua(
+// A request's end: tokens given back to its TPM buckets, then (when ARGV[3] == '1') its cost
+// settled. KEYS = the buckets, then the spend, reservation and settled-mark keys; ARGV = now,
+// give, settle, reservation id, cost, then each bucket's limit. The mark makes a settle sent
+// again after a lost reply count once (for an hour). Returns -1 when the spend is not known
+// (the tokens were given back; the cost was not settled).
+constexpr const char* kFinishScript = R"lua(
 local now = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local n = tonumber(ARGV[3])
-local h = redis.call('HMGET', KEYS[1], 't', 'u')
-local t = tonumber(h[1])
-local u = tonumber(h[2])
-if t == nil or u == nil then t = limit; u = now end
-local rate = limit / 60000
-if now > u then t = t + (now - u) * rate; u = now end
-t = t + n
-if t > limit then t = limit end
-redis.call('HSET', KEYS[1], 't', tostring(t), 'u', tostring(u))
-redis.call('PEXPIRE', KEYS[1], math.ceil((limit - t) / rate) + 1000)
-return 1
-)lua";
-
-// KEYS[3] marks a reservation settled (for an hour), so that a settle sent again after a lost
-// reply is counted once.
-constexpr const char* kSettleScript = R"lua(
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-if ARGV[1] ~= '' then
-  if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', 3600000) then return 1 end
-  redis.call('HDEL', KEYS[2], ARGV[1])
+local give = tonumber(ARGV[2])
+local settle = ARGV[3] == '1'
+local n = #KEYS
+if settle then n = n - 3 end
+for i = 1, n do
+  local limit = tonumber(ARGV[5 + i])
+  local h = redis.call('HMGET', KEYS[i], 't', 'u')
+  local t = tonumber(h[1])
+  local u = tonumber(h[2])
+  if t == nil or u == nil then t = limit; u = now end
+  local rate = limit / 60000
+  if now > u then t = t + (now - u) * rate; u = now end
+  t = t + give
+  if t > limit then t = limit end
+  redis.call('HSET', KEYS[i], 't', tostring(t), 'u', tostring(u))
+  redis.call('PEXPIRE', KEYS[i], math.ceil((limit - t) / rate) + 1000)
 end
-redis.call('INCRBYFLOAT', KEYS[1], ARGV[2])
+if not settle then return 1 end
+if redis.call('EXISTS', KEYS[n + 1]) == 0 then return -1 end
+if ARGV[4] ~= '' then
+  if not redis.call('SET', KEYS[n + 3], '1', 'NX', 'PX', 3600000) then return 1 end
+  redis.call('HDEL', KEYS[n + 2], ARGV[4])
+end
+redis.call('INCRBYFLOAT', KEYS[n + 1], ARGV[5])
 return 1
 )lua";
 
@@ -178,28 +190,29 @@ struct Script {
   std::string sha;
 };
 
-struct ReplyDeleter {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
-
 struct ContextDeleter {
   void operator()(redisContext* c) const { redisFree(c); }
 };
 using Context = std::unique_ptr<redisContext, ContextDeleter>;
 
+// One script call: its keys and arguments.
+struct EvalCall {
+  std::vector<std::string> keys;
+  std::vector<std::string> args;
+};
+
+bool IsNoScript(const Result<RedisReply>& r) {
+  return !r.ok() && r.status().message().find("NOSCRIPT") != std::string::npos;
+}
+
+std::atomic<uint64_t> next_state_id{1};
+
 class RedisState final : public SharedState {
  public:
-  RedisState(std::string host, int port, int db, std::string user, std::string password,
-             std::string where)
-      : host_(std::move(host)),
-        port_(port),
-        db_(db),
-        user_(std::move(user)),
-        password_(std::move(password)),
-        where_(std::move(where)),
-        give_{kGiveScript, Sha1Hex(kGiveScript)},
-        settle_{kSettleScript, Sha1Hex(kSettleScript)},
+  explicit RedisState(RedisEndpoint endpoint)
+      : endpoint_(std::move(endpoint)),
+        id_(next_state_id.fetch_add(1)),
+        finish_{kFinishScript, Sha1Hex(kFinishScript)},
         publish_breaker_{kPublishBreakerScript, Sha1Hex(kPublishBreakerScript)},
         admit_{kAdmitScript, Sha1Hex(kAdmitScript)},
         open_breakers_{kOpenBreakersScript, Sha1Hex(kOpenBreakersScript)} {}
@@ -223,25 +236,126 @@ class RedisState final : public SharedState {
   Result<AdmitResult> Admit(const std::vector<BucketSpec>& buckets,
                             const std::vector<int64_t>& want,
                             const std::optional<AdmitBudget>& budget, int64_t now_ms) override {
-    std::vector<std::string> keys;
-    std::vector<std::string> args{std::to_string(now_ms), budget ? "1" : "0"};
-    args.push_back(budget ? Num(budget->budget) : "0");
-    args.push_back(budget ? Num(budget->amount) : "0");
-    args.push_back(budget ? budget->reservation_id : "");
-    args.push_back(budget ? std::to_string(budget->ttl_ms) : "0");
+    return AdmitReply(Eval(admit_, AdmitCall(buckets, want, budget, now_ms)), buckets, budget);
+  }
+
+  boost::asio::awaitable<Result<AdmitResult>> AdmitAsync(std::vector<BucketSpec> buckets,
+                                                         std::vector<int64_t> want,
+                                                         std::optional<AdmitBudget> budget,
+                                                         int64_t now_ms) override {
+    const EvalCall call = AdmitCall(buckets, want, budget, now_ms);
+    const boost::asio::any_io_executor ex = co_await boost::asio::this_coro::executor;
+    std::shared_ptr<RedisPipe> pipe = RedisPipeFor(ex, id_, endpoint_);
+    // (Arguments are made before each co_await: GCC 12 mishandles temporaries inside one.)
+    std::vector<std::string> by_sha = EvalArgv(admit_, call, true);
+    Result<RedisReply> r = co_await pipe->Call(std::move(by_sha));
+    if (IsNoScript(r)) {
+      std::vector<std::string> by_text = EvalArgv(admit_, call, false);
+      r = co_await pipe->Call(std::move(by_text));
+    }
+    Result<AdmitResult> out = AdmitReply(std::move(r), buckets, budget);
+    co_return out;
+  }
+
+  Status Give(const BucketSpec& bucket, int64_t n, int64_t now_ms) override {
+    Settlement s;
+    s.give_buckets = {bucket};
+    s.give = n;
+    s.at_ms = now_ms;
+    return FinishReply(Eval(finish_, FinishCall(s)), s);
+  }
+
+  Status Settle(const BudgetRef& ref, const std::string& id, double cost) override {
+    Settlement s;
+    s.spend = ref;
+    s.reservation_id = id;
+    s.cost = cost;
+    return FinishReply(Eval(finish_, FinishCall(s)), s);
+  }
+
+  std::vector<Status> SettleAll(const std::vector<Settlement>& settlements) override {
+    std::vector<EvalCall> calls;
+    calls.reserve(settlements.size());
+    for (const Settlement& s : settlements) calls.push_back(FinishCall(s));
+    std::vector<Result<RedisReply>> replies = EvalAll(finish_, calls);
+    std::vector<Status> out;
+    out.reserve(settlements.size());
+    for (size_t i = 0; i < settlements.size(); ++i) {
+      out.push_back(FinishReply(std::move(replies[i]), settlements[i]));
+    }
+    return out;
+  }
+
+  Status SeedSpend(const BudgetRef& ref, double spent) override {
+    return Command({"SET", SpentKey(ref), Num(spent), "NX"}).status();
+  }
+
+  Result<bool> Knows(const BudgetRef& ref) override {
+    IRIS_ASSIGN_OR_RETURN(RedisReply r, Command({"EXISTS", SpentKey(ref)}));
+    return r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+  }
+
+  Result<double> Spent(const BudgetRef& ref) override {
+    IRIS_ASSIGN_OR_RETURN(RedisReply r, Command({"GET", SpentKey(ref)}));
+    return ToDouble(r.get());
+  }
+
+  Status PublishOpenBreaker(const std::string& target, int64_t until_unix_ms) override {
+    return Eval(publish_breaker_, {{"iris:breakers"}, {target, std::to_string(until_unix_ms)}})
+        .status();
+  }
+
+  Result<std::vector<std::pair<std::string, int64_t>>> OpenBreakers(int64_t now_ms) override {
+    IRIS_ASSIGN_OR_RETURN(RedisReply r,
+                          Eval(open_breakers_, {{"iris:breakers"}, {std::to_string(now_ms)}}));
+    if (r->type != REDIS_REPLY_ARRAY) return Unexpected("open breakers");
+    std::vector<std::pair<std::string, int64_t>> out;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+      if (r->element[i]->type != REDIS_REPLY_STRING) continue;
+      out.emplace_back(std::string(r->element[i]->str, r->element[i]->len),
+                       static_cast<int64_t>(ToDouble(r->element[i + 1])));
+    }
+    return out;
+  }
+
+  std::string_view kind() const override { return "redis"; }
+
+ private:
+  static std::string SpentKey(const BudgetRef& ref) {
+    return "iris:s:" + ref.key_id + ":" + std::to_string(ref.period_start_ms);
+  }
+  static std::string ReservedKey(const BudgetRef& ref) {
+    return "iris:r:" + ref.key_id + ":" + std::to_string(ref.period_start_ms);
+  }
+
+  static EvalCall AdmitCall(const std::vector<BucketSpec>& buckets,
+                            const std::vector<int64_t>& want,
+                            const std::optional<AdmitBudget>& budget, int64_t now_ms) {
+    EvalCall c;
+    c.args = {std::to_string(now_ms), budget ? "1" : "0"};
+    c.args.push_back(budget ? Num(budget->budget) : "0");
+    c.args.push_back(budget ? Num(budget->amount) : "0");
+    c.args.push_back(budget ? budget->reservation_id : "");
+    c.args.push_back(budget ? std::to_string(budget->ttl_ms) : "0");
     for (size_t i = 0; i < buckets.size(); ++i) {
-      keys.push_back("iris:b:" + buckets[i].name);
-      args.push_back(std::to_string(buckets[i].limit));
-      args.push_back(std::to_string(want[i]));
+      c.keys.push_back("iris:b:" + buckets[i].name);
+      c.args.push_back(std::to_string(buckets[i].limit));
+      c.args.push_back(std::to_string(want[i]));
     }
     if (budget) {
-      keys.push_back(SpentKey(budget->ref));
-      keys.push_back(ReservedKey(budget->ref));
+      c.keys.push_back(SpentKey(budget->ref));
+      c.keys.push_back(ReservedKey(budget->ref));
     }
-    IRIS_ASSIGN_OR_RETURN(Reply r, Eval(admit_, keys, args));
+    return c;
+  }
+
+  Result<AdmitResult> AdmitReply(Result<RedisReply> reply, const std::vector<BucketSpec>& buckets,
+                                 const std::optional<AdmitBudget>& budget) const {
+    IRIS_ASSIGN_OR_RETURN(RedisReply r, std::move(reply));
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 5) return Unexpected("admit");
     const double flag = ToDouble(r->element[2]);
     if (flag < 0) {
+      if (!budget) return Unexpected("admit");
       return NotFound("the spend of " + budget->ref.key_id + " is not known yet");
     }
     if (r->elements != 5 + buckets.size()) return Unexpected("admit");
@@ -267,69 +381,39 @@ class RedisState final : public SharedState {
     return out;
   }
 
-  Status Give(const BucketSpec& bucket, int64_t n, int64_t now_ms) override {
-    return Eval(give_, {"iris:b:" + bucket.name},
-                {std::to_string(now_ms), std::to_string(bucket.limit), std::to_string(n)})
-        .status();
-  }
-
-  Status Settle(const BudgetRef& ref, const std::string& id, double cost) override {
-    IRIS_ASSIGN_OR_RETURN(
-        Reply r, Eval(settle_, {SpentKey(ref), ReservedKey(ref), "iris:d:" + ref.key_id + ":" + id},
-                      {id, Num(cost)}));
-    if (ToDouble(r.get()) < 0) return NotFound("the spend of " + ref.key_id + " is not known yet");
-    return OkStatus();
-  }
-
-  Status SeedSpend(const BudgetRef& ref, double spent) override {
-    return Command({"SET", SpentKey(ref), Num(spent), "NX"}).status();
-  }
-
-  Result<bool> Knows(const BudgetRef& ref) override {
-    IRIS_ASSIGN_OR_RETURN(Reply r, Command({"EXISTS", SpentKey(ref)}));
-    return r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-  }
-
-  Result<double> Spent(const BudgetRef& ref) override {
-    IRIS_ASSIGN_OR_RETURN(Reply r, Command({"GET", SpentKey(ref)}));
-    return ToDouble(r.get());
-  }
-
-  Status PublishOpenBreaker(const std::string& target, int64_t until_unix_ms) override {
-    return Eval(publish_breaker_, {"iris:breakers"}, {target, std::to_string(until_unix_ms)})
-        .status();
-  }
-
-  Result<std::vector<std::pair<std::string, int64_t>>> OpenBreakers(int64_t now_ms) override {
-    IRIS_ASSIGN_OR_RETURN(Reply r,
-                          Eval(open_breakers_, {"iris:breakers"}, {std::to_string(now_ms)}));
-    if (r->type != REDIS_REPLY_ARRAY) return Unexpected("open breakers");
-    std::vector<std::pair<std::string, int64_t>> out;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-      if (r->element[i]->type != REDIS_REPLY_STRING) continue;
-      out.emplace_back(std::string(r->element[i]->str, r->element[i]->len),
-                       static_cast<int64_t>(ToDouble(r->element[i + 1])));
+  static EvalCall FinishCall(const Settlement& s) {
+    EvalCall c;
+    const bool give = s.give != 0 && !s.give_buckets.empty();
+    c.args = {std::to_string(s.at_ms), std::to_string(give ? s.give : 0), s.spend ? "1" : "0",
+              s.reservation_id, Num(s.cost)};
+    if (give) {
+      for (const BucketSpec& b : s.give_buckets) {
+        c.keys.push_back("iris:b:" + b.name);
+        c.args.push_back(std::to_string(b.limit));
+      }
     }
-    return out;
+    if (s.spend) {
+      c.keys.push_back(SpentKey(*s.spend));
+      c.keys.push_back(ReservedKey(*s.spend));
+      c.keys.push_back("iris:d:" + s.spend->key_id + ":" + s.reservation_id);
+    }
+    return c;
   }
 
-  std::string_view kind() const override { return "redis"; }
-
- private:
-  static std::string SpentKey(const BudgetRef& ref) {
-    return "iris:s:" + ref.key_id + ":" + std::to_string(ref.period_start_ms);
-  }
-  static std::string ReservedKey(const BudgetRef& ref) {
-    return "iris:r:" + ref.key_id + ":" + std::to_string(ref.period_start_ms);
+  static Status FinishReply(Result<RedisReply> reply, const Settlement& s) {
+    if (!reply.ok()) return reply.status();
+    if (ToDouble(reply->get()) < 0) {
+      return NotFound("the spend of " + s.spend->key_id + " is not known yet");
+    }
+    return OkStatus();
   }
 
   Status Unexpected(std::string_view what) const {
     return Status(ErrorCode::kUnavailable,
-                  "Redis " + where_ + ": unexpected reply to " + std::string(what));
+                  "Redis " + endpoint_.where + ": unexpected reply to " + std::string(what));
   }
 
-  // A connection from the pool (`reused`), or a new one (connect and command timeouts: a dead
-  // Redis costs a caller at most that long).
+  // A connection from the pool (`reused`), or a new one.
   Result<Context> Acquire(bool& reused) {
     {
       std::lock_guard lock(mu_);
@@ -340,21 +424,27 @@ class RedisState final : public SharedState {
         return c;
       }
     }
-    timeval connect_timeout{0, 300'000};
-    Context c(redisConnectWithTimeout(host_.c_str(), port_, connect_timeout));
+    const auto connect_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(kRedisConnectTimeout).count();
+    timeval connect_timeout{connect_us / 1'000'000, connect_us % 1'000'000};
+    Context c(redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, connect_timeout));
     if (!c || c->err) {
-      return Status(ErrorCode::kUnavailable,
-                    "Redis " + where_ + ": cannot connect: " + (c ? c->errstr : "out of memory"));
+      return Status(ErrorCode::kUnavailable, "Redis " + endpoint_.where + ": cannot connect: " +
+                                                 (c ? c->errstr : "out of memory"));
     }
-    timeval command_timeout{1, 0};
+    const auto command_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(kRedisCommandTimeout).count();
+    timeval command_timeout{command_us / 1'000'000, command_us % 1'000'000};
     redisSetTimeout(c.get(), command_timeout);
-    if (!password_.empty()) {
+    std::vector<std::vector<std::string>> preamble;
+    if (!endpoint_.password.empty()) {
       std::vector<std::string> auth{"AUTH"};
-      if (!user_.empty()) auth.push_back(user_);
-      auth.push_back(password_);
-      IRIS_RETURN_IF_ERROR(Run(c.get(), auth).status());
+      if (!endpoint_.user.empty()) auth.push_back(endpoint_.user);
+      auth.push_back(endpoint_.password);
+      preamble.push_back(std::move(auth));
     }
-    if (db_ != 0) IRIS_RETURN_IF_ERROR(Run(c.get(), {"SELECT", std::to_string(db_)}).status());
+    if (endpoint_.db != 0) preamble.push_back({"SELECT", std::to_string(endpoint_.db)});
+    for (Result<RedisReply>& r : Run(c.get(), preamble)) IRIS_RETURN_IF_ERROR(r.status());
     return c;
   }
 
@@ -363,66 +453,109 @@ class RedisState final : public SharedState {
     if (idle_.size() < 16) idle_.push_back(std::move(c));
   }
 
-  Result<Reply> Run(redisContext* c, const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const std::string& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
+  // Sends every command, then reads every reply (a pipeline): one result each, in order. A
+  // connection that breaks fails the commands not answered yet.
+  std::vector<Result<RedisReply>> Run(redisContext* c,
+                                      const std::vector<std::vector<std::string>>& cmds) {
+    std::vector<Result<RedisReply>> out;
+    out.reserve(cmds.size());
+    for (const std::vector<std::string>& args : cmds) {
+      std::vector<const char*> argv;
+      std::vector<size_t> lens;
+      for (const std::string& a : args) {
+        argv.push_back(a.data());
+        lens.push_back(a.size());
+      }
+      redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data());
     }
-    Reply r(static_cast<redisReply*>(
-        redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
-    if (!r) {
-      return Status(ErrorCode::kUnavailable, "Redis " + where_ + ": " + c->errstr);
+    for (size_t i = 0; i < cmds.size(); ++i) {
+      void* raw = nullptr;
+      if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
+        const Status st(ErrorCode::kUnavailable, "Redis " + endpoint_.where + ": " +
+                                                     (c->errstr[0] ? c->errstr : "no reply"));
+        while (out.size() < cmds.size()) out.emplace_back(st);
+        break;
+      }
+      RedisReply r(static_cast<redisReply*>(raw));
+      Status st = RedisReplyError(*r, endpoint_.where);
+      out.push_back(st.ok() ? Result<RedisReply>(std::move(r)) : Result<RedisReply>(st));
     }
-    if (r->type == REDIS_REPLY_ERROR) {
-      return Status(ErrorCode::kInternal, "Redis " + where_ + ": " + std::string(r->str, r->len));
-    }
-    return r;
+    return out;
   }
 
-  Result<Reply> Command(const std::vector<std::string>& args) {
+  // Run on a pooled connection.
+  std::vector<Result<RedisReply>> Pipeline(const std::vector<std::vector<std::string>>& cmds) {
     bool reused = false;
-    IRIS_ASSIGN_OR_RETURN(Context c, Acquire(reused));
-    Result<Reply> r = Run(c.get(), args);
-    if (!r.ok() && r.status().code() == ErrorCode::kUnavailable && reused) {
+    auto failed = [&](const Status& st) {
+      std::vector<Result<RedisReply>> all;
+      for (size_t i = 0; i < cmds.size(); ++i) all.emplace_back(st);
+      return all;
+    };
+    Result<Context> c = Acquire(reused);
+    if (!c.ok()) return failed(c.status());
+    std::vector<Result<RedisReply>> out = Run(c->get(), cmds);
+    auto broken = [&] {
+      return !out.empty() && !out.back().ok() &&
+             out.back().status().code() == ErrorCode::kUnavailable;
+    };
+    if (broken() && reused) {
       // A pooled connection that broke while idle (Redis restarted): the others are as stale.
-      // Drop them all and try once on a fresh one. (Every script is safe to send twice: a
-      // settle is counted once per reservation.)
+      // Drop them all and try once on a fresh one. (Sending again is safe: a settle counts once
+      // per reservation; a give sent twice only loosens a bucket by one request.)
       {
         std::lock_guard lock(mu_);
         idle_.clear();
       }
-      IRIS_ASSIGN_OR_RETURN(c, Acquire(reused));
-      r = Run(c.get(), args);
+      c = Acquire(reused);
+      if (!c.ok()) return failed(c.status());
+      out = Run(c->get(), cmds);
     }
-    // A broken connection is dropped; one that answered (even an error) goes back.
-    if (r.ok() || r.status().code() == ErrorCode::kInternal) Release(std::move(c));
-    return r;
+    // A broken connection is dropped; one that answered (even errors) goes back.
+    if (!broken()) Release(std::move(*c));
+    return out;
   }
 
-  // EVALSHA, loading the script with EVAL when this Redis does not know it (a restart).
-  Result<Reply> Eval(const Script& s, const std::vector<std::string>& keys,
-                     const std::vector<std::string>& args) {
-    std::vector<std::string> cmd{"EVALSHA", s.sha, std::to_string(keys.size())};
-    cmd.insert(cmd.end(), keys.begin(), keys.end());
-    cmd.insert(cmd.end(), args.begin(), args.end());
-    Result<Reply> r = Command(cmd);
-    if (!r.ok() && r.status().message().find("NOSCRIPT") != std::string::npos) {
-      cmd[0] = "EVAL";
-      cmd[1] = s.text;
-      r = Command(cmd);
-    }
-    return r;
+  Result<RedisReply> Command(const std::vector<std::string>& args) {
+    return std::move(Pipeline({args}).front());
   }
 
-  std::string host_;
-  int port_;
-  int db_;
-  std::string user_;
-  std::string password_;
-  std::string where_;  // host:port/db, never the password
-  Script give_, settle_, publish_breaker_, admit_, open_breakers_;
+  // EVALSHA (by_sha) or EVAL.
+  static std::vector<std::string> EvalArgv(const Script& s, const EvalCall& call, bool by_sha) {
+    std::vector<std::string> cmd{by_sha ? "EVALSHA" : "EVAL", by_sha ? s.sha : s.text,
+                                 std::to_string(call.keys.size())};
+    cmd.insert(cmd.end(), call.keys.begin(), call.keys.end());
+    cmd.insert(cmd.end(), call.args.begin(), call.args.end());
+    return cmd;
+  }
+
+  // EVALSHA for each call, in one pipeline; those this Redis has no script for (a restart)
+  // again with EVAL.
+  std::vector<Result<RedisReply>> EvalAll(const Script& s, const std::vector<EvalCall>& calls) {
+    std::vector<std::vector<std::string>> cmds;
+    cmds.reserve(calls.size());
+    for (const EvalCall& call : calls) cmds.push_back(EvalArgv(s, call, true));
+    std::vector<Result<RedisReply>> out = Pipeline(cmds);
+    std::vector<std::vector<std::string>> again;
+    std::vector<size_t> where;
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (!IsNoScript(out[i])) continue;
+      again.push_back(EvalArgv(s, calls[i], false));
+      where.push_back(i);
+    }
+    if (!again.empty()) {
+      std::vector<Result<RedisReply>> second = Pipeline(again);
+      for (size_t j = 0; j < where.size(); ++j) out[where[j]] = std::move(second[j]);
+    }
+    return out;
+  }
+
+  Result<RedisReply> Eval(const Script& s, const EvalCall& call) {
+    return std::move(EvalAll(s, {call}).front());
+  }
+
+  RedisEndpoint endpoint_;
+  uint64_t id_;  // names this state's pipe on each io_context
+  Script finish_, publish_breaker_, admit_, open_breakers_;
   std::mutex mu_;
   std::vector<Context> idle_;
 };
@@ -448,10 +581,14 @@ Result<std::unique_ptr<SharedState>> NewRedisState(const std::string& url) {
   if (host.empty() || port <= 0 || db < 0) {
     return InvalidArgument("state: expected redis://[user:password@]HOST:PORT/DB");
   }
-  const std::string where = host + ":" + std::to_string(port) + "/" + std::to_string(db);
-  auto state = std::make_unique<RedisState>(host, port, db, std::string(parsed->user()),
-                                            std::string(parsed->password()), where);
-  return std::unique_ptr<SharedState>(std::move(state));
+  RedisEndpoint endpoint;
+  endpoint.host = host;
+  endpoint.port = port;
+  endpoint.db = db;
+  endpoint.user = std::string(parsed->user());
+  endpoint.password = std::string(parsed->password());
+  endpoint.where = host + ":" + std::to_string(port) + "/" + std::to_string(db);
+  return std::unique_ptr<SharedState>(std::make_unique<RedisState>(std::move(endpoint)));
 }
 
 }  // namespace iris::gateway::access

@@ -1,4 +1,5 @@
-// What every SharedState shares: Admit as Take, then Reserve (a state may do both in one step).
+// What every SharedState shares: Admit as Take, then Reserve (a state may do both in one step);
+// AdmitAsync as Admit; SettleAll as Give and Settle, one settlement after another.
 #include "gateway/access/state.h"
 
 namespace iris::gateway::access {
@@ -21,6 +22,24 @@ Result<AdmitResult> SharedState::Admit(const std::vector<BucketSpec>& buckets,
   if (!reserved.ok()) return reserved.status();
   r.budget = *reserved;
   return r;
+}
+
+boost::asio::awaitable<Result<AdmitResult>> SharedState::AdmitAsync(
+    std::vector<BucketSpec> buckets, std::vector<int64_t> want, std::optional<AdmitBudget> budget,
+    int64_t now_ms) {
+  co_return Admit(buckets, want, budget, now_ms);
+}
+
+std::vector<Status> SharedState::SettleAll(const std::vector<Settlement>& settlements) {
+  std::vector<Status> out;
+  out.reserve(settlements.size());
+  for (const Settlement& s : settlements) {
+    if (s.give != 0) {
+      for (const BucketSpec& b : s.give_buckets) (void)Give(b, s.give, s.at_ms);
+    }
+    out.push_back(s.spend ? Settle(*s.spend, s.reservation_id, s.cost) : OkStatus());
+  }
+  return out;
 }
 
 }  // namespace iris::gateway::access

@@ -4,6 +4,7 @@
 // answers for the same sequence of calls; state_test.cc runs one suite over both.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -60,6 +61,18 @@ struct AdmitResult {
   std::optional<ReserveResult> budget;  // set when a budget was asked for and the buckets had room
 };
 
+// What one request gives back and costs once it ran: the difference between its token
+// estimate and what it used goes back to its TPM buckets, and its cost replaces its budget
+// reservation (or adds to the spend of a key without a budget).
+struct Settlement {
+  std::vector<BucketSpec> give_buckets{};
+  int64_t give = 0;  // negative: it used more than estimated
+  int64_t at_ms = 0;
+  std::optional<BudgetRef> spend{};
+  std::string reservation_id{};  // empty: nothing was reserved
+  double cost = 0;
+};
+
 class SharedState {
  public:
   virtual ~SharedState() = default;
@@ -71,6 +84,18 @@ class SharedState {
   virtual Result<AdmitResult> Admit(const std::vector<BucketSpec>& buckets,
                                     const std::vector<int64_t>& want,
                                     const std::optional<AdmitBudget>& budget, int64_t now_ms);
+
+  // Admit without blocking the calling coroutine's thread (Redis: a pipelined connection per
+  // io_context). The default runs Admit.
+  virtual boost::asio::awaitable<Result<AdmitResult>> AdmitAsync(std::vector<BucketSpec> buckets,
+                                                                 std::vector<int64_t> want,
+                                                                 std::optional<AdmitBudget> budget,
+                                                                 int64_t now_ms);
+
+  // Settles many requests: one status each, for its spend (a give that fails is dropped: the
+  // bucket stays tighter than it need be). The default runs Give and Settle for each; Redis
+  // sends them all in one pipeline.
+  virtual std::vector<Status> SettleAll(const std::vector<Settlement>& settlements);
 
   // Takes want[i] tokens from buckets[i], all or none: a request refused by its TPM bucket
   // spends none of its RPM. A bucket never seen starts full.

@@ -5,6 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -14,6 +20,29 @@ namespace iris::gateway::access {
 namespace {
 
 enum class Kind { kMemory, kRedis };
+
+// Runs a coroutine to its end on a one-thread io_context (as a server worker would).
+template <typename T>
+T RunOn(boost::asio::io_context& io, boost::asio::awaitable<T> a) {
+  std::optional<T> out;
+  boost::asio::co_spawn(
+      io,
+      [&io, &out, a = std::move(a)]() mutable -> boost::asio::awaitable<void> {
+        out.emplace(co_await std::move(a));
+        io.stop();  // (a pipe's idle connection would keep run() going)
+      },
+      boost::asio::detached);
+  io.restart();
+  io.run();
+  return std::move(*out);
+}
+
+// AdmitAsync, run to its end.
+Result<AdmitResult> AdmitOn(boost::asio::io_context& io, SharedState& s,
+                            std::vector<BucketSpec> buckets, std::vector<int64_t> want,
+                            std::optional<AdmitBudget> budget, int64_t now_ms) {
+  return RunOn(io, s.AdmitAsync(std::move(buckets), std::move(want), std::move(budget), now_ms));
+}
 
 class StateTest : public ::testing::TestWithParam<Kind> {
  protected:
@@ -163,6 +192,48 @@ TEST_P(StateTest, OpenBreakersArePublishedAndExpire) {
   EXPECT_TRUE(s->OpenBreakers(6000)->empty());
 }
 
+TEST_P(StateTest, AdmitAsyncAndSettleAllKeepTheSameBooks) {
+  SharedState* s = state_.get();
+  boost::asio::io_context io;
+  const BucketSpec rpm{"rpm:k", 10};
+  const BucketSpec tpm{"tpm:k", 1000};
+  const BudgetRef ref{"k", 0};
+  ASSERT_TRUE(s->SeedSpend(ref, 0).ok());
+  auto r = AdmitOn(io, *s, {rpm, tpm}, {1, 400}, AdmitBudget{ref, 1.0, 0.6, "a", 60'000}, 0);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->take.allowed);
+  EXPECT_TRUE(r->budget->allowed);
+  EXPECT_EQ(r->take.buckets[1].remaining, 600);
+  r = AdmitOn(io, *s, {rpm, tpm}, {1, 400}, AdmitBudget{ref, 1.0, 0.6, "b", 60'000}, 0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->budget->allowed);  // 0.6 + 0.6 > 1.0
+  // Two settlements at once: "a" used 100 of its 400 tokens and cost 0.05; a key without a
+  // budget adds to its spend.
+  std::vector<Settlement> batch(2);
+  batch[0].give_buckets = {tpm};
+  batch[0].give = 300;
+  batch[0].spend = ref;
+  batch[0].reservation_id = "a";
+  batch[0].cost = 0.05;
+  batch[1].spend = BudgetRef{"other", 0};
+  batch[1].cost = 0.5;
+  ASSERT_TRUE(s->SeedSpend(*batch[1].spend, 1.0).ok());
+  std::vector<Status> done = s->SettleAll(batch);
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_TRUE(done[0].ok()) << done[0].ToString();
+  EXPECT_TRUE(done[1].ok()) << done[1].ToString();
+  EXPECT_NEAR(*s->Spent(ref), 0.05, 1e-12);
+  EXPECT_NEAR(*s->Spent(*batch[1].spend), 1.5, 1e-12);
+  EXPECT_EQ(s->Take({tpm}, {0}, 0)->buckets[0].remaining, 900);
+  // Settled twice (a reply lost, the batch sent again): counted once.
+  EXPECT_TRUE(s->SettleAll({batch[0]})[0].ok());
+  EXPECT_NEAR(*s->Spent(ref), 0.05, 1e-12);
+  // The reservation is gone: "b" fits now.
+  r = AdmitOn(io, *s, {}, {}, AdmitBudget{ref, 1.0, 0.6, "b", 60'000}, 0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->budget->allowed);
+}
+
 INSTANTIATE_TEST_SUITE_P(Kinds, StateTest, ::testing::Values(Kind::kMemory, Kind::kRedis),
                          [](const ::testing::TestParamInfo<Kind>& i) {
                            return i.param == Kind::kMemory ? "Memory" : "Redis";
@@ -194,6 +265,101 @@ TEST(RedisState, SettledSpendSurvivesARestartAndAnOutageIsAnError) {
   EXPECT_DOUBLE_EQ(*(*s)->Spent(ref), 1.75);  // a new connection, the same numbers
   // The scripts are loaded again into the restarted server.
   EXPECT_TRUE((*s)->Reserve(ref, 10, 1, "b", 0, 60'000)->allowed);
+}
+
+TEST(RedisState, ConcurrentAdmitsShareOnePipelineAndEachGetsItsOwnAnswer) {
+  testing::RedisTestServer redis;
+  ASSERT_TRUE(redis.status().ok()) << redis.status().ToString();
+  auto s = NewRedisState(redis.url(3));  // not database 0: the pipe selects it too
+  ASSERT_TRUE(s.ok());
+  const BudgetRef ref{"k", 0};
+  ASSERT_TRUE((*s)->SeedSpend(ref, 0).ok());
+  boost::asio::io_context io;
+  std::atomic<int> allowed{0}, refused{0}, failed{0};
+  int finished = 0;
+  std::vector<int> remaining(300, -1);
+  for (int i = 0; i < 300; ++i) {
+    boost::asio::co_spawn(
+        io,
+        [&, i]() -> boost::asio::awaitable<void> {
+          // Each asks a bucket of its own and the one they share: every answer must be its own.
+          std::vector<BucketSpec> buckets(2);
+          buckets[0].name = "rpm:shared";
+          buckets[0].limit = 200;
+          buckets[1].name = "own:" + std::to_string(i);
+          buckets[1].limit = 1000;
+          std::vector<int64_t> want{1, i};
+          AdmitBudget budget;
+          budget.ref = ref;
+          budget.budget = 100.0;
+          budget.amount = 0.01;
+          budget.reservation_id = std::to_string(i);
+          budget.ttl_ms = 60'000;
+          auto r = co_await (*s)->AdmitAsync(std::move(buckets), std::move(want), budget, 0);
+          if (++finished == 300) io.stop();
+          if (!r.ok()) {
+            failed.fetch_add(1);
+          } else if (r->take.allowed && r->budget && r->budget->allowed) {
+            allowed.fetch_add(1);
+            remaining[static_cast<size_t>(i)] = static_cast<int>(r->take.buckets[1].remaining);
+          } else {
+            refused.fetch_add(1);
+          }
+        },
+        boost::asio::detached);
+  }
+  io.run();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(allowed.load(), 200);
+  EXPECT_EQ(refused.load(), 100);
+  for (int i = 0; i < 300; ++i) {
+    if (remaining[static_cast<size_t>(i)] >= 0) {
+      EXPECT_EQ(remaining[static_cast<size_t>(i)], 1000 - i);
+    }
+  }
+}
+
+TEST(RedisState, APipeConnectsAgainAfterARestartAndReloadsItsScript) {
+  testing::RedisTestServer redis;
+  ASSERT_TRUE(redis.status().ok()) << redis.status().ToString();
+  auto s = NewRedisState(redis.url());
+  ASSERT_TRUE(s.ok());
+  boost::asio::io_context io;
+  const BucketSpec rpm{"rpm:k", 100};
+  ASSERT_TRUE(AdmitOn(io, **s, {rpm}, {1}, std::nullopt, 0).ok());
+  redis.Stop();
+  auto r = AdmitOn(io, **s, {rpm}, {1}, std::nullopt, 0);
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("Redis 127.0.0.1:"), std::string::npos)
+      << r.status().message();
+  ASSERT_TRUE(redis.Restart().ok());
+  r = AdmitOn(io, **s, {rpm}, {1}, std::nullopt, 0);  // a new connection, and EVAL after NOSCRIPT
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->take.buckets[0].remaining, 98);  // the first take survived the restart
+  // Restarted while the pipe's connection is idle: the next caller does not see it (its
+  // command goes again on a new connection).
+  ASSERT_TRUE(redis.Restart().ok());
+  r = AdmitOn(io, **s, {rpm}, {1}, std::nullopt, 0);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->take.buckets[0].remaining, 97);
+}
+
+TEST(RedisState, ARedisThatNeverAnswersFailsAdmitWithinTheTimeout) {
+  // A port that accepts connections (the kernel's backlog) and never replies.
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor silent(
+      io, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  auto s =
+      NewRedisState("redis://127.0.0.1:" + std::to_string(silent.local_endpoint().port()) + "/0");
+  ASSERT_TRUE(s.ok());
+  const auto start = std::chrono::steady_clock::now();
+  auto r = AdmitOn(io, **s, {{"rpm:k", 10}}, {1}, std::nullopt, 0);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("no reply within 1000 ms"), std::string::npos)
+      << r.status().message();
+  EXPECT_GE(took, std::chrono::milliseconds(900));
+  EXPECT_LT(took, std::chrono::seconds(5));
 }
 
 TEST(RedisState, BadUrlsAreRefused) {

@@ -422,7 +422,8 @@ void GatewayMetrics::SetSources(ScrapeSources sources) {
                        "Whether the shared state of budgets and limits answered its last call.",
                        MetricType::kGauge, [fn, one] { return one(fn().first ? 1 : 0); });
     registry_.AddGauge(
-        "iris_state_pending_settles", "Settled costs waiting for the shared state to come back.",
+        "iris_state_pending_settles",
+        "Settled costs not yet in the shared state: queued, being sent, or waiting for it.",
         MetricType::kGauge, [fn, one] { return one(static_cast<double>(fn().second)); });
   }
   if (auto fn = std::move(sources.key_spend)) {

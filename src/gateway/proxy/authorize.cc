@@ -18,9 +18,9 @@ std::optional<GatewayError> Call::Authorize() {
   return access->Permit(caller_, models);
 }
 
-std::optional<GatewayError> Call::Admit() {
+boost::asio::awaitable<std::optional<GatewayError>> Call::Admit() {
   access::Access* access = gw_.options_.access;
-  if (access == nullptr) return std::nullopt;
+  if (access == nullptr) co_return std::nullopt;
   access::AdmitRequest r;
   r.model = req_.model;
   r.request_id = summary_.request_id;
@@ -35,10 +35,10 @@ std::optional<GatewayError> Call::Admit() {
   for (const routing::Target& t : plan_.targets) {
     r.worst_cost_usd = std::max(r.worst_cost_usd, Cost(t, worst).value_or(0));
   }
-  std::optional<GatewayError> refused = access->Admit(caller_, r, admission_);
+  std::optional<GatewayError> refused = co_await access->Admit(caller_, r, admission_);
   for (auto& [name, value] : admission_.headers) w_.AddDefaultHeader(name, value);
   admitted_ = !refused;
-  return refused;
+  co_return refused;
 }
 
 void Call::Settle() {

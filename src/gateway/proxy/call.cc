@@ -49,7 +49,7 @@ awaitable<void> Call::Run() {
   std::optional<GatewayError> refused;
   if (s.ok()) refused = Authorize();
   if (s.ok() && !refused) s = Plan();
-  if (s.ok() && !refused) refused = Admit();
+  if (s.ok() && !refused) refused = co_await Admit();
   if (refused) {
     co_await SendError(*refused);
     co_return;

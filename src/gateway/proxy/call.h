@@ -45,7 +45,7 @@ class Call {
   std::optional<GatewayError> Authorize();
   Status Plan();  // decode.cc: the route's targets, timeouts and retries
   // authorize.cc: rate limits and the budget's worst-case reservation (429).
-  std::optional<GatewayError> Admit();
+  boost::asio::awaitable<std::optional<GatewayError>> Admit();
   // authorize.cc, from Finish: the real cost and tokens replace the reservation.
   void Settle();
 

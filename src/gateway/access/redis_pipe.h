@@ -1,0 +1,114 @@
+// Redis from the request coroutines of one io_context without blocking it: one connection per
+// io_context, commands written as they come (those issued while a write is in flight leave
+// together: a pipeline), replies handed back in the order sent. hiredis formats the commands
+// and parses the replies; this file is the transport, the deadlines and the reconnects.
+//
+// A pipe belongs to one io_context run by one thread (the server's workers are); RedisPipeFor
+// finds or makes it. It closes with its io_context.
+#pragma once
+
+#include <array>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+struct redisReply;
+struct redisReader;
+
+namespace iris::gateway::access {
+
+struct RedisReplyDeleter {
+  void operator()(redisReply* r) const;
+};
+using RedisReply = std::unique_ptr<redisReply, RedisReplyDeleter>;
+
+// Where Redis is (from `state: redis://[user:password@]HOST:PORT/DB`).
+struct RedisEndpoint {
+  std::string host;
+  int port = 6379;
+  int db = 0;
+  std::string user{};
+  std::string password{};
+  std::string where{};  // HOST:PORT/DB, for messages: never the password
+};
+
+// Connecting may take this long; a command waits this long for its reply (a dead Redis costs a
+// caller at most that).
+inline constexpr std::chrono::milliseconds kRedisConnectTimeout{300};
+inline constexpr std::chrono::milliseconds kRedisCommandTimeout{1000};
+
+// A Redis error reply as a Status (kInternal, Redis's message), or OK.
+Status RedisReplyError(const redisReply& r, const std::string& where);
+
+class RedisPipe : public std::enable_shared_from_this<RedisPipe> {
+ public:
+  RedisPipe(boost::asio::any_io_executor ex, RedisEndpoint endpoint);
+  ~RedisPipe();
+
+  // One command's reply: a Redis error reply is kInternal with Redis's message; kUnavailable
+  // when Redis cannot be reached or has not answered in time (every command waiting on the
+  // connection then fails with it, and the next one connects again).
+  boost::asio::awaitable<Result<RedisReply>> Call(std::vector<std::string> args);
+
+  // Closes the connection; commands waiting are dropped (their io_context is going away).
+  void Close();
+
+ public:  // (for the initiation in redis_pipe.cc)
+  // A waiting coroutine's completion handler, type-erased.
+  struct HandlerBase {
+    virtual ~HandlerBase() = default;
+    virtual void Invoke(Result<RedisReply> r) = 0;
+  };
+  template <typename H>
+  struct HandlerOf final : HandlerBase {
+    explicit HandlerOf(H&& h) : handler(std::move(h)) {}
+    void Invoke(Result<RedisReply> r) override { std::move(handler)(std::move(r)); }
+    H handler;
+  };
+  using Handler = std::unique_ptr<HandlerBase>;
+  void Enqueue(std::vector<std::string> args, Handler done);
+
+ private:
+  struct Waiter {
+    Handler done;
+    std::chrono::steady_clock::time_point sent;
+    std::string command;  // as sent (RESP)
+    bool resent = false;
+  };
+  // One connection's state; handlers of a connection that failed find it replaced and stop.
+  struct Conn;
+
+  void Connect();
+  void Write(const std::shared_ptr<Conn>& c);
+  void Read(const std::shared_ptr<Conn>& c);
+  void OnReply(RedisReply reply);
+  void Fail(const std::string& why);
+  void ArmTimer();
+  void OnTimer();
+  void Complete(Handler h, Result<RedisReply> r);
+
+  boost::asio::any_io_executor ex_;
+  RedisEndpoint endpoint_;
+  std::shared_ptr<Conn> conn_;  // null: not connected
+  std::string out_;             // formatted commands not yet written
+  std::deque<Waiter> waiting_;  // in the order sent
+  boost::asio::steady_timer timer_;
+  bool timer_armed_ = false;
+  std::chrono::steady_clock::time_point connect_started_{};
+};
+
+// The pipe to `endpoint` on the io_context of `ex`, one per `owner` (an id of the caller's
+// choosing, one per RedisState).
+std::shared_ptr<RedisPipe> RedisPipeFor(const boost::asio::any_io_executor& ex, uint64_t owner,
+                                        const RedisEndpoint& endpoint);
+
+}  // namespace iris::gateway::access
