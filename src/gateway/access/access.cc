@@ -156,6 +156,7 @@ Result<std::unique_ptr<Access>> Access::Start(Options options) {
 }
 
 Access::~Access() {
+  alive_.reset();  // Settle callbacks still to come do nothing
   {
     std::lock_guard lock(stop_mu_);
     stop_ = true;
@@ -574,7 +575,8 @@ std::optional<GatewayError> Access::Answer(const config::Config& cfg, const Call
 }
 
 void Access::Settle(const Caller& caller, Admission& admission, bool answered,
-                    std::optional<double> cost_usd, std::optional<int64_t> tokens_used) {
+                    std::optional<double> cost_usd, std::optional<int64_t> tokens_used,
+                    const boost::asio::any_io_executor* ex) {
   if (admission.settled) return;
   admission.settled = true;
   Settlement s;
@@ -591,6 +593,30 @@ void Access::Settle(const Caller& caller, Admission& admission, bool answered,
     s.spend = RefFor(*caller.key, s.at_ms);
   }
   if (s.give_buckets.empty() && !s.spend) return;
+  if (settlers_[0].joinable() && ex != nullptr) {
+    // From a server worker: sent on its own connection, batched with the others of its turn;
+    // what the state could not take goes to the settlers, who retry.
+    {
+      std::lock_guard lock(pending_mu_);
+      ++settling_;
+    }
+    Settlement retry = s;
+    retry.give_buckets.clear();  // (given back already, or not: a bucket errs on the tight side)
+    retry.give = 0;
+    state_->SettleAsync(
+        *ex, std::move(s),
+        [this, alive = std::weak_ptr<int>(alive_), retry = std::move(retry)](Status st) mutable {
+          if (alive.expired()) return;
+          if (st.code() != ErrorCode::kNotFound) NoteState(st);
+          {
+            std::lock_guard lock(pending_mu_);
+            --settling_;
+            if (!st.ok()) settle_queue_.push_back(std::move(retry));
+          }
+          if (!st.ok()) settle_cv_.notify_one();
+        });
+    return;
+  }
   if (settlers_[0].joinable()) {
     {
       std::lock_guard lock(pending_mu_);

@@ -12,6 +12,7 @@
 
 #include <array>
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <condition_variable>
 #include <cstdint>
@@ -111,8 +112,11 @@ class Access {
   // After the call: its real cost and tokens. An answered call whose cost or tokens are
   // unknown (the provider reported no usage) keeps its reservation and estimate: a budget
   // errs on the side of the operator. A call that was not answered costs nothing.
+  // `ex`: the calling server worker's executor (a remote state is then told without a thread
+  // hop), or null.
   void Settle(const Caller& caller, Admission& admission, bool answered,
-              std::optional<double> cost_usd, std::optional<int64_t> tokens_used);
+              std::optional<double> cost_usd, std::optional<int64_t> tokens_used,
+              const boost::asio::any_io_executor* ex = nullptr);
 
   // The admin API, /api/* and the dashboard: the master key as a bearer token or x-api-key,
   // or a dashboard session cookie made from it.
@@ -188,6 +192,9 @@ class Access {
   bool settle_stop_ = false;              // under pending_mu_
   size_t settling_ = 0;                   // under pending_mu_: taken by a settler, not done
   std::array<std::thread, 2> settlers_;   // one can wait on a seed while the other settles
+
+  // Settle's callbacks hold it weakly: one that runs after this Access is gone does nothing.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 
   std::mutex tick_mu_;
   std::function<void(SharedState&)> tick_;

@@ -1,6 +1,7 @@
 #include "gateway/access/redis_pipe.h"
 
 #include <hiredis/hiredis.h>
+#include <openssl/sha.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/execution_context.hpp>
@@ -267,6 +268,93 @@ void RedisPipe::OnTimer() {
   ArmTimer();
 }
 
+RedisPipe::BatchScript BatchScriptFor(const char* body) {
+  RedisPipe::BatchScript s;
+  s.text = std::string("local function one(KEYS, ARGV)\n") + body +
+           "\nend\n"
+           "local out = {}\n"
+           "local k, a = 1, 2\n"
+           "for c = 1, tonumber(ARGV[1]) do\n"
+           "  local nk, na = tonumber(ARGV[a]), tonumber(ARGV[a + 1])\n"
+           "  a = a + 2\n"
+           "  local keys, argv = {}, {}\n"
+           "  for i = 1, nk do keys[i] = KEYS[k]; k = k + 1 end\n"
+           "  for i = 1, na do argv[i] = ARGV[a]; a = a + 1 end\n"
+           "  out[c] = one(keys, argv)\n"
+           "end\n"
+           "return out\n";
+  unsigned char md[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(s.text.data()), s.text.size(), md);
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned char b : md) {
+    s.sha.push_back(kHex[b >> 4]);
+    s.sha.push_back(kHex[b & 15]);
+  }
+  return s;
+}
+
+void RedisPipe::EvalBatched(const BatchScript* script, std::vector<std::string> keys,
+                            std::vector<std::string> args, std::unique_ptr<ElementDone> done) {
+  Batch* batch = nullptr;
+  for (Batch& b : batches_) {
+    if (b.script == script && b.calls.size() < kMaxBatch) batch = &b;
+  }
+  if (batch == nullptr) {
+    batches_.emplace_back();
+    batch = &batches_.back();
+    batch->script = script;
+  }
+  batch->calls.push_back(BatchedCall{std::move(keys), std::move(args), std::move(done)});
+  if (!flush_posted_) {
+    // After every coroutine ready in this turn has had its say.
+    flush_posted_ = true;
+    asio::post(ex_, [self = shared_from_this()] { self->Flush(); });
+  }
+}
+
+void RedisPipe::Flush() {
+  flush_posted_ = false;
+  std::vector<Batch> batches;
+  batches.swap(batches_);
+  for (Batch& b : batches) SendBatch(std::make_shared<Batch>(std::move(b)), true);
+}
+
+void RedisPipe::SendBatch(std::shared_ptr<Batch> batch, bool by_sha) {
+  std::vector<std::string> cmd{by_sha ? "EVALSHA" : "EVAL",
+                               by_sha ? batch->script->sha : batch->script->text, ""};
+  size_t num_keys = 0;
+  for (const BatchedCall& c : batch->calls) {
+    cmd.insert(cmd.end(), c.keys.begin(), c.keys.end());
+    num_keys += c.keys.size();
+  }
+  cmd[2] = std::to_string(num_keys);
+  cmd.push_back(std::to_string(batch->calls.size()));
+  for (const BatchedCall& c : batch->calls) {
+    cmd.push_back(std::to_string(c.keys.size()));
+    cmd.push_back(std::to_string(c.args.size()));
+    cmd.insert(cmd.end(), c.args.begin(), c.args.end());
+  }
+  std::shared_ptr<RedisPipe> self = shared_from_this();
+  auto on_reply = [self, batch, by_sha](Result<RedisReply> r) {
+    if (by_sha && !r.ok() && r.status().message().find("NOSCRIPT") != std::string::npos) {
+      self->SendBatch(batch, false);  // a restarted Redis: the script's text this time
+      return;
+    }
+    if (r.ok() && ((*r)->type != REDIS_REPLY_ARRAY || (*r)->elements != batch->calls.size())) {
+      r = Status(ErrorCode::kUnavailable,
+                 "Redis " + self->endpoint_.where + ": unexpected reply to a batch");
+    }
+    for (size_t i = 0; i < batch->calls.size(); ++i) {
+      if (r.ok()) {
+        batch->calls[i].done->Invoke(static_cast<const redisReply*>((*r)->element[i]));
+      } else {
+        batch->calls[i].done->Invoke(r.status());
+      }
+    }
+  };
+  Enqueue(std::move(cmd), std::make_unique<HandlerOf<decltype(on_reply)>>(std::move(on_reply)));
+}
+
 void RedisPipe::Close() {
   if (conn_) {
     boost::system::error_code ignored;
@@ -276,6 +364,7 @@ void RedisPipe::Close() {
   }
   out_.clear();
   waiting_.clear();
+  batches_.clear();
   timer_.cancel();
 }
 

@@ -59,6 +59,31 @@ class RedisPipe : public std::enable_shared_from_this<RedisPipe> {
   // connection then fails with it, and the next one connects again).
   boost::asio::awaitable<Result<RedisReply>> Call(std::vector<std::string> args);
 
+  // A script run for many calls at once (BatchScriptFor): each call's KEYS and ARGV are its
+  // slices of the batch's.
+  struct BatchScript {
+    std::string text;
+    std::string sha;
+  };
+  // What a batched call gets: its element of the batch's reply (valid during the call), or
+  // the batch's failure. Runs on this pipe's io_context.
+  struct ElementDone {
+    virtual ~ElementDone() = default;
+    virtual void Invoke(Result<const redisReply*> r) = 0;
+  };
+  template <typename F>
+  struct ElementDoneOf final : ElementDone {
+    explicit ElementDoneOf(F&& f) : fn(std::move(f)) {}
+    void Invoke(Result<const redisReply*> r) override { fn(std::move(r)); }
+    F fn;
+  };
+  // Calls of one script made in the same turn of the io_context go to Redis as one EVALSHA
+  // (at most kMaxBatch calls each): Redis pays for running a script once, not once a call.
+  // Must be called on the pipe's io_context.
+  void EvalBatched(const BatchScript* script, std::vector<std::string> keys,
+                   std::vector<std::string> args, std::unique_ptr<ElementDone> done);
+  static constexpr size_t kMaxBatch = 256;
+
   // Closes the connection; commands waiting are dropped (their io_context is going away).
   void Close();
 
@@ -96,7 +121,21 @@ class RedisPipe : public std::enable_shared_from_this<RedisPipe> {
   void OnTimer();
   void Complete(Handler h, Result<RedisReply> r);
 
+  struct BatchedCall {
+    std::vector<std::string> keys;
+    std::vector<std::string> args;
+    std::unique_ptr<ElementDone> done;
+  };
+  struct Batch {
+    const BatchScript* script = nullptr;
+    std::vector<BatchedCall> calls;
+  };
+  void Flush();
+  void SendBatch(std::shared_ptr<Batch> batch, bool by_sha);
+
   boost::asio::any_io_executor ex_;
+  std::vector<Batch> batches_;  // made this turn, not sent yet
+  bool flush_posted_ = false;
   RedisEndpoint endpoint_;
   std::shared_ptr<Conn> conn_;  // null: not connected
   std::string out_;             // formatted commands not yet written
@@ -105,6 +144,11 @@ class RedisPipe : public std::enable_shared_from_this<RedisPipe> {
   bool timer_armed_ = false;
   std::chrono::steady_clock::time_point connect_started_{};
 };
+
+// `body` (a script reading KEYS and ARGV, returning one value) made into a script that runs it
+// for each of many calls: ARGV = number of calls, then for each its key count, argument count
+// and arguments; KEYS = every call's keys in order. Returns an array: one value a call.
+RedisPipe::BatchScript BatchScriptFor(const char* body);
 
 // The pipe to `endpoint` on the io_context of `ex`, one per `owner` (an id of the caller's
 // choosing, one per RedisState).

@@ -17,7 +17,10 @@
 #include <sys/time.h>
 
 #include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/url/parse.hpp>
 #include <cmath>
 #include <cstdio>
@@ -215,7 +218,9 @@ class RedisState final : public SharedState {
         finish_{kFinishScript, Sha1Hex(kFinishScript)},
         publish_breaker_{kPublishBreakerScript, Sha1Hex(kPublishBreakerScript)},
         admit_{kAdmitScript, Sha1Hex(kAdmitScript)},
-        open_breakers_{kOpenBreakersScript, Sha1Hex(kOpenBreakersScript)} {}
+        open_breakers_{kOpenBreakersScript, Sha1Hex(kOpenBreakersScript)},
+        admit_batch_(BatchScriptFor(kAdmitScript)),
+        finish_batch_(BatchScriptFor(kFinishScript)) {}
 
   // Take and Reserve are Admit without a budget, or without buckets: one script holds the
   // rules of both.
@@ -243,18 +248,30 @@ class RedisState final : public SharedState {
                                                          std::vector<int64_t> want,
                                                          std::optional<AdmitBudget> budget,
                                                          int64_t now_ms) override {
-    const EvalCall call = AdmitCall(buckets, want, budget, now_ms);
+    // (No co_await inside an initializer, no temporaries inside a co_await: GCC 12.)
     const boost::asio::any_io_executor ex = co_await boost::asio::this_coro::executor;
-    std::shared_ptr<RedisPipe> pipe = RedisPipeFor(ex, id_, endpoint_);
-    // (Arguments are made before each co_await: GCC 12 mishandles temporaries inside one.)
-    std::vector<std::string> by_sha = EvalArgv(admit_, call, true);
-    Result<RedisReply> r = co_await pipe->Call(std::move(by_sha));
-    if (IsNoScript(r)) {
-      std::vector<std::string> by_text = EvalArgv(admit_, call, false);
-      r = co_await pipe->Call(std::move(by_text));
-    }
-    Result<AdmitResult> out = AdmitReply(std::move(r), buckets, budget);
+    InitiateAdmit init;
+    init.state = this;
+    init.ex = ex;
+    init.call = AdmitCall(buckets, want, budget, now_ms);
+    init.buckets = std::move(buckets);
+    init.budget = std::move(budget);
+    Result<AdmitResult> out = co_await AdmitBatched(std::move(init));
     co_return out;
+  }
+
+  void SettleAsync(const boost::asio::any_io_executor& ex, Settlement s,
+                   std::function<void(Status)> done) override {
+    boost::asio::dispatch(ex, [this, ex, s = std::move(s), done = std::move(done)]() mutable {
+      EvalCall call = FinishCall(s);
+      auto on_reply = [s = std::move(s), done = std::move(done)](Result<const redisReply*> r) {
+        done(r.ok() ? FinishParse(*r, s) : r.status());
+      };
+      RedisPipeFor(ex, id_, endpoint_)
+          ->EvalBatched(
+              &finish_batch_, std::move(call.keys), std::move(call.args),
+              std::make_unique<RedisPipe::ElementDoneOf<decltype(on_reply)>>(std::move(on_reply)));
+    });
   }
 
   Status Give(const BucketSpec& bucket, int64_t n, int64_t now_ms) override {
@@ -321,6 +338,41 @@ class RedisState final : public SharedState {
   std::string_view kind() const override { return "redis"; }
 
  private:
+  // Hands an admitting coroutine to its io_context's pipe, as one call of a batch.
+  struct InitiateAdmit {
+    RedisState* state = nullptr;
+    boost::asio::any_io_executor ex{};
+    EvalCall call{};
+    std::vector<BucketSpec> buckets;
+    std::optional<AdmitBudget> budget;
+
+    template <typename H>
+    void operator()(H handler) {
+      auto on_reply = [state = state, ex = ex, buckets = std::move(buckets),
+                       budget = std::move(budget),
+                       h = std::move(handler)](Result<const redisReply*> r) mutable {
+        Result<AdmitResult> out =
+            r.ok() ? state->AdmitParse(*r, buckets, budget) : Result<AdmitResult>(r.status());
+        // Posted: the reply's other calls are handed out first.
+        boost::asio::post(ex, [h = std::move(h), out = std::move(out)]() mutable {
+          std::move(h)(std::move(out));
+        });
+      };
+      RedisPipeFor(ex, state->id_, state->endpoint_)
+          ->EvalBatched(
+              &state->admit_batch_, std::move(call.keys), std::move(call.args),
+              std::make_unique<RedisPipe::ElementDoneOf<decltype(on_reply)>>(std::move(on_reply)));
+    }
+  };
+
+  // Not a coroutine: the awaitable async_initiate makes holds the initiation (GCC 12 mishandles
+  // temporaries inside co_await expressions).
+  static boost::asio::awaitable<Result<AdmitResult>> AdmitBatched(InitiateAdmit init) {
+    return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
+                                       void(Result<AdmitResult>)>(std::move(init),
+                                                                  boost::asio::use_awaitable);
+  }
+
   static std::string SpentKey(const BudgetRef& ref) {
     return "iris:s:" + ref.key_id + ":" + std::to_string(ref.period_start_ms);
   }
@@ -352,6 +404,11 @@ class RedisState final : public SharedState {
   Result<AdmitResult> AdmitReply(Result<RedisReply> reply, const std::vector<BucketSpec>& buckets,
                                  const std::optional<AdmitBudget>& budget) const {
     IRIS_ASSIGN_OR_RETURN(RedisReply r, std::move(reply));
+    return AdmitParse(r.get(), buckets, budget);
+  }
+
+  Result<AdmitResult> AdmitParse(const redisReply* r, const std::vector<BucketSpec>& buckets,
+                                 const std::optional<AdmitBudget>& budget) const {
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 5) return Unexpected("admit");
     const double flag = ToDouble(r->element[2]);
     if (flag < 0) {
@@ -402,9 +459,11 @@ class RedisState final : public SharedState {
 
   static Status FinishReply(Result<RedisReply> reply, const Settlement& s) {
     if (!reply.ok()) return reply.status();
-    if (ToDouble(reply->get()) < 0) {
-      return NotFound("the spend of " + s.spend->key_id + " is not known yet");
-    }
+    return FinishParse(reply->get(), s);
+  }
+
+  static Status FinishParse(const redisReply* r, const Settlement& s) {
+    if (ToDouble(r) < 0) return NotFound("the spend of " + s.spend->key_id + " is not known yet");
     return OkStatus();
   }
 
@@ -556,6 +615,8 @@ class RedisState final : public SharedState {
   RedisEndpoint endpoint_;
   uint64_t id_;  // names this state's pipe on each io_context
   Script finish_, publish_breaker_, admit_, open_breakers_;
+  // The request path's scripts, many calls to one run (RedisPipe::EvalBatched).
+  RedisPipe::BatchScript admit_batch_, finish_batch_;
   std::mutex mu_;
   std::vector<Context> idle_;
 };

@@ -30,6 +30,13 @@ boost::asio::awaitable<Result<AdmitResult>> SharedState::AdmitAsync(
   co_return Admit(buckets, want, budget, now_ms);
 }
 
+void SharedState::SettleAsync(const boost::asio::any_io_executor& /*ex*/, Settlement s,
+                              std::function<void(Status)> done) {
+  std::vector<Settlement> one;
+  one.push_back(std::move(s));
+  done(SettleAll(one).front());
+}
+
 std::vector<Status> SharedState::SettleAll(const std::vector<Settlement>& settlements) {
   std::vector<Status> out;
   out.reserve(settlements.size());

@@ -4,8 +4,10 @@
 // answers for the same sequence of calls; state_test.cc runs one suite over both.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -91,6 +93,12 @@ class SharedState {
                                                                  std::vector<int64_t> want,
                                                                  std::optional<AdmitBudget> budget,
                                                                  int64_t now_ms);
+
+  // Settles one request without blocking `ex`'s thread; `done` gets its status (on that
+  // thread, or at once). Redis: batched with the other settlements of the same turn, on the
+  // io_context's pipelined connection. The default runs SettleAll.
+  virtual void SettleAsync(const boost::asio::any_io_executor& ex, Settlement s,
+                           std::function<void(Status)> done);
 
   // Settles many requests: one status each, for its spend (a give that fails is dropped: the
   // bucket stays tighter than it need be). The default runs Give and Settle for each; Redis

@@ -2,6 +2,7 @@
 // Authorize runs after Decode (the model is known and checked) and before Plan; Admit after
 // Plan (the targets' prices bound the worst case); Settle from Finish, on every path.
 #include <algorithm>
+#include <boost/asio/this_coro.hpp>
 
 #include "gateway/proxy/call.h"
 
@@ -21,6 +22,7 @@ std::optional<GatewayError> Call::Authorize() {
 boost::asio::awaitable<std::optional<GatewayError>> Call::Admit() {
   access::Access* access = gw_.options_.access;
   if (access == nullptr) co_return std::nullopt;
+  executor_ = co_await boost::asio::this_coro::executor;  // (Settle tells the state from it)
   access::AdmitRequest r;
   r.model = req_.model;
   r.request_id = summary_.request_id;
@@ -48,7 +50,7 @@ void Call::Settle() {
   const std::optional<int64_t> tokens =
       u.reported ? std::optional<int64_t>(u.input_tokens + u.output_tokens) : std::nullopt;
   gw_.options_.access->Settle(caller_, admission_, summary_.http_status < 400, summary_.cost_usd,
-                              tokens);
+                              tokens, &executor_);
 }
 
 }  // namespace iris::gateway::proxy

@@ -11,6 +11,7 @@
 // caller only when the first token is in hand, so any failure before it falls over invisibly.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <functional>
@@ -103,6 +104,7 @@ class Call {
   Clock::time_point attempt_start_;
   access::Caller caller_;
   access::Admission admission_;
+  boost::asio::any_io_executor executor_;  // the worker this call runs on (set by Admit)
   bool admitted_ = false;
 };
 
