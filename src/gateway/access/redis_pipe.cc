@@ -227,12 +227,16 @@ void RedisPipe::Fail(const std::string& why) {
   }
   out_.clear();
   if (stale && !waiting_.empty() && !waiting_.front().resent) {
-    // The connection died while idle: none of these reached Redis. Once more, on a new one.
+    // The connection died while idle: none of these reached Redis. Once more, on a new one,
+    // each with its full time again.
+    const Clock::time_point now = Clock::now();
     for (Waiter& w : waiting_) {
       out_ += w.command;
       w.resent = true;
+      w.sent = now;
     }
     Connect();
+    ArmTimer();
     return;
   }
   std::deque<Waiter> failed;
@@ -268,33 +272,36 @@ void RedisPipe::OnTimer() {
   ArmTimer();
 }
 
-RedisPipe::BatchScript BatchScriptFor(const char* body) {
-  RedisPipe::BatchScript s;
-  s.text = std::string("local function one(KEYS, ARGV)\n") + body +
-           "\nend\n"
-           "local out = {}\n"
-           "local k, a = 1, 2\n"
-           "for c = 1, tonumber(ARGV[1]) do\n"
-           "  local nk, na = tonumber(ARGV[a]), tonumber(ARGV[a + 1])\n"
-           "  a = a + 2\n"
-           "  local keys, argv = {}, {}\n"
-           "  for i = 1, nk do keys[i] = KEYS[k]; k = k + 1 end\n"
-           "  for i = 1, na do argv[i] = ARGV[a]; a = a + 1 end\n"
-           "  out[c] = one(keys, argv)\n"
-           "end\n"
-           "return out\n";
+RedisScript::RedisScript(std::string lua) : text(std::move(lua)) {
   unsigned char md[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(s.text.data()), s.text.size(), md);
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), md);
   static constexpr char kHex[] = "0123456789abcdef";
   for (unsigned char b : md) {
-    s.sha.push_back(kHex[b >> 4]);
-    s.sha.push_back(kHex[b & 15]);
+    sha.push_back(kHex[b >> 4]);
+    sha.push_back(kHex[b & 15]);
   }
-  return s;
 }
 
-void RedisPipe::EvalBatched(const BatchScript* script, std::vector<std::string> keys,
-                            std::vector<std::string> args, std::unique_ptr<ElementDone> done) {
+std::vector<std::string> RedisBatchCommand(const RedisScript& script, bool by_sha,
+                                           const std::vector<const RedisCall*>& calls) {
+  std::vector<std::string> cmd{by_sha ? "EVALSHA" : "EVAL", by_sha ? script.sha : script.text, ""};
+  size_t num_keys = 0;
+  for (const RedisCall* c : calls) {
+    cmd.insert(cmd.end(), c->keys.begin(), c->keys.end());
+    num_keys += c->keys.size();
+  }
+  cmd[2] = std::to_string(num_keys);
+  cmd.push_back(std::to_string(calls.size()));
+  for (const RedisCall* c : calls) {
+    cmd.push_back(std::to_string(c->keys.size()));
+    cmd.push_back(std::to_string(c->args.size()));
+    cmd.insert(cmd.end(), c->args.begin(), c->args.end());
+  }
+  return cmd;
+}
+
+void RedisPipe::EvalBatched(const RedisScript* script, RedisCall call,
+                            std::unique_ptr<ElementDone> done) {
   Batch* batch = nullptr;
   for (Batch& b : batches_) {
     if (b.script == script && b.calls.size() < kMaxBatch) batch = &b;
@@ -304,7 +311,8 @@ void RedisPipe::EvalBatched(const BatchScript* script, std::vector<std::string> 
     batch = &batches_.back();
     batch->script = script;
   }
-  batch->calls.push_back(BatchedCall{std::move(keys), std::move(args), std::move(done)});
+  batch->calls.push_back(std::move(call));
+  batch->done.push_back(std::move(done));
   if (!flush_posted_) {
     // After every coroutine ready in this turn has had its say.
     flush_posted_ = true;
@@ -320,20 +328,10 @@ void RedisPipe::Flush() {
 }
 
 void RedisPipe::SendBatch(std::shared_ptr<Batch> batch, bool by_sha) {
-  std::vector<std::string> cmd{by_sha ? "EVALSHA" : "EVAL",
-                               by_sha ? batch->script->sha : batch->script->text, ""};
-  size_t num_keys = 0;
-  for (const BatchedCall& c : batch->calls) {
-    cmd.insert(cmd.end(), c.keys.begin(), c.keys.end());
-    num_keys += c.keys.size();
-  }
-  cmd[2] = std::to_string(num_keys);
-  cmd.push_back(std::to_string(batch->calls.size()));
-  for (const BatchedCall& c : batch->calls) {
-    cmd.push_back(std::to_string(c.keys.size()));
-    cmd.push_back(std::to_string(c.args.size()));
-    cmd.insert(cmd.end(), c.args.begin(), c.args.end());
-  }
+  std::vector<const RedisCall*> calls;
+  calls.reserve(batch->calls.size());
+  for (const RedisCall& c : batch->calls) calls.push_back(&c);
+  std::vector<std::string> cmd = RedisBatchCommand(*batch->script, by_sha, calls);
   std::shared_ptr<RedisPipe> self = shared_from_this();
   auto on_reply = [self, batch, by_sha](Result<RedisReply> r) {
     if (by_sha && !r.ok() && r.status().message().find("NOSCRIPT") != std::string::npos) {
@@ -346,9 +344,9 @@ void RedisPipe::SendBatch(std::shared_ptr<Batch> batch, bool by_sha) {
     }
     for (size_t i = 0; i < batch->calls.size(); ++i) {
       if (r.ok()) {
-        batch->calls[i].done->Invoke(static_cast<const redisReply*>((*r)->element[i]));
+        batch->done[i]->Invoke(static_cast<const redisReply*>((*r)->element[i]));
       } else {
-        batch->calls[i].done->Invoke(r.status());
+        batch->done[i]->Invoke(r.status());
       }
     }
   };

@@ -49,6 +49,25 @@ inline constexpr std::chrono::milliseconds kRedisCommandTimeout{1000};
 // A Redis error reply as a Status (kInternal, Redis's message), or OK.
 Status RedisReplyError(const redisReply& r, const std::string& where);
 
+// A Lua script and its SHA-1 (EVALSHA; EVAL with the text when Redis does not know it).
+struct RedisScript {
+  explicit RedisScript(std::string lua);
+  std::string text;
+  std::string sha;
+};
+
+// One script call: its keys and arguments.
+struct RedisCall {
+  std::vector<std::string> keys{};
+  std::vector<std::string> args{};
+};
+
+// The command that runs a batch script once for many calls. A batch script takes KEYS = every
+// call's keys in order, and ARGV = the number of calls, then for each its key count, argument
+// count and arguments; it returns an array, one value a call.
+std::vector<std::string> RedisBatchCommand(const RedisScript& script, bool by_sha,
+                                           const std::vector<const RedisCall*>& calls);
+
 class RedisPipe : public std::enable_shared_from_this<RedisPipe> {
  public:
   RedisPipe(boost::asio::any_io_executor ex, RedisEndpoint endpoint);
@@ -59,12 +78,6 @@ class RedisPipe : public std::enable_shared_from_this<RedisPipe> {
   // connection then fails with it, and the next one connects again).
   boost::asio::awaitable<Result<RedisReply>> Call(std::vector<std::string> args);
 
-  // A script run for many calls at once (BatchScriptFor): each call's KEYS and ARGV are its
-  // slices of the batch's.
-  struct BatchScript {
-    std::string text;
-    std::string sha;
-  };
   // What a batched call gets: its element of the batch's reply (valid during the call), or
   // the batch's failure. Runs on this pipe's io_context.
   struct ElementDone {
@@ -77,11 +90,11 @@ class RedisPipe : public std::enable_shared_from_this<RedisPipe> {
     void Invoke(Result<const redisReply*> r) override { fn(std::move(r)); }
     F fn;
   };
-  // Calls of one script made in the same turn of the io_context go to Redis as one EVALSHA
-  // (at most kMaxBatch calls each): Redis pays for running a script once, not once a call.
-  // Must be called on the pipe's io_context.
-  void EvalBatched(const BatchScript* script, std::vector<std::string> keys,
-                   std::vector<std::string> args, std::unique_ptr<ElementDone> done);
+  // Calls of one batch script (RedisBatchCommand) made in the same turn of the io_context go
+  // to Redis as one EVALSHA (at most kMaxBatch calls each): Redis runs the script once, and
+  // the script reads and writes each key once for all of them. Must be called on the pipe's
+  // io_context.
+  void EvalBatched(const RedisScript* script, RedisCall call, std::unique_ptr<ElementDone> done);
   static constexpr size_t kMaxBatch = 256;
 
   // Closes the connection; commands waiting are dropped (their io_context is going away).
@@ -121,14 +134,10 @@ class RedisPipe : public std::enable_shared_from_this<RedisPipe> {
   void OnTimer();
   void Complete(Handler h, Result<RedisReply> r);
 
-  struct BatchedCall {
-    std::vector<std::string> keys;
-    std::vector<std::string> args;
-    std::unique_ptr<ElementDone> done;
-  };
   struct Batch {
-    const BatchScript* script = nullptr;
-    std::vector<BatchedCall> calls;
+    const RedisScript* script = nullptr;
+    std::vector<RedisCall> calls;
+    std::vector<std::unique_ptr<ElementDone>> done;
   };
   void Flush();
   void SendBatch(std::shared_ptr<Batch> batch, bool by_sha);
@@ -144,11 +153,6 @@ class RedisPipe : public std::enable_shared_from_this<RedisPipe> {
   bool timer_armed_ = false;
   std::chrono::steady_clock::time_point connect_started_{};
 };
-
-// `body` (a script reading KEYS and ARGV, returning one value) made into a script that runs it
-// for each of many calls: ARGV = number of calls, then for each its key count, argument count
-// and arguments; KEYS = every call's keys in order. Returns an array: one value a call.
-RedisPipe::BatchScript BatchScriptFor(const char* body);
 
 // The pipe to `endpoint` on the io_context of `ex`, one per `owner` (an id of the caller's
 // choosing, one per RedisState).

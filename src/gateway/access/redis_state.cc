@@ -9,9 +9,10 @@
 // and Settle then answer NotFound and write nothing, so that the caller can seed it from the
 // request log first (Access does), instead of counting from zero.
 //
-// Requests admit through a pipelined connection on their own io_context (redis_pipe.h), so a
-// worker never waits on Redis; everything else (settling, seeding, breakers) runs on Access's
-// threads over a small pool of blocking connections, many settlements to one pipeline.
+// Requests admit and settle through a pipelined connection on their own io_context
+// (redis_pipe.h), so a worker never waits on Redis, and the calls of one turn share one script
+// run; everything else (retried settlements, seeding, breakers) runs on Access's threads over
+// a small pool of blocking connections.
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
 #include <sys/time.h>
@@ -35,109 +36,168 @@
 namespace iris::gateway::access {
 namespace {
 
-// A request's end: tokens given back to its TPM buckets, then (when ARGV[3] == '1') its cost
-// settled. KEYS = the buckets, then the spend, reservation and settled-mark keys; ARGV = now,
-// give, settle, reservation id, cost, then each bucket's limit. The mark makes a settle sent
-// again after a lost reply count once (for an hour). Returns -1 when the spend is not known
-// (the tokens were given back; the cost was not settled).
-constexpr const char* kFinishScript = R"lua(
-local now = tonumber(ARGV[1])
-local give = tonumber(ARGV[2])
-local settle = ARGV[3] == '1'
-local n = #KEYS
-if settle then n = n - 3 end
-for i = 1, n do
-  local limit = tonumber(ARGV[5 + i])
-  local h = redis.call('HMGET', KEYS[i], 't', 'u')
-  local t = tonumber(h[1])
-  local u = tonumber(h[2])
-  if t == nil or u == nil then t = limit; u = now end
-  local rate = limit / 60000
-  if now > u then t = t + (now - u) * rate; u = now end
-  t = t + give
-  if t > limit then t = limit end
-  redis.call('HSET', KEYS[i], 't', tostring(t), 'u', tostring(u))
-  redis.call('PEXPIRE', KEYS[i], math.ceil((limit - t) / rate) + 1000)
+// The request path's two scripts are batch scripts (RedisBatchCommand): one run answers many
+// calls, as if they had run one after another, reading and writing each key once. The bucket
+// arithmetic (kBucketLua), shared by both, comes first in each.
+constexpr const char* kBucketLua = R"lua(
+local buckets = {}
+local function bucket(key, limit, now)
+  local b = buckets[key]
+  if b == nil then
+    local h = redis.call('HMGET', key, 't', 'u')
+    b = {t = tonumber(h[1]), u = tonumber(h[2])}
+    if b.t == nil or b.u == nil then b.t = limit; b.u = now end
+    buckets[key] = b
+  end
+  b.limit = limit
+  if now > b.u then b.t = b.t + (now - b.u) * limit / 60000; b.u = now end
+  if b.t > limit then b.t = limit end
+  return b
 end
-if not settle then return 1 end
-if redis.call('EXISTS', KEYS[n + 1]) == 0 then return -1 end
-if ARGV[4] ~= '' then
-  if not redis.call('SET', KEYS[n + 3], '1', 'NX', 'PX', 3600000) then return 1 end
-  redis.call('HDEL', KEYS[n + 2], ARGV[4])
+local function save_buckets()
+  for key, b in pairs(buckets) do
+    redis.call('HSET', key, 't', tostring(b.t), 'u', tostring(b.u))
+    redis.call('PEXPIRE', key, math.ceil((b.limit - b.t) / (b.limit / 60000)) + 1000)
+  end
 end
-redis.call('INCRBYFLOAT', KEYS[n + 1], ARGV[5])
-return 1
 )lua";
 
-// Take and Reserve in one: KEYS = the buckets, then (when ARGV[2] == '1') the spend and
-// reservation keys; ARGV = now, has_budget, budget, amount, id, ttl, then (limit, want) pairs.
-// Returns {buckets_allowed, retry_after, budget_flag, spent, reserved, t_1..t_n}, budget_flag
-// -1 (period unknown: nothing written), 0 refused, 1 reserved (or no budget asked).
+// Admits: each call's KEYS = its buckets, then (when it has a budget) its spend and
+// reservation keys; ARGV = now, has_budget, budget, amount, reservation id, ttl, then a
+// (limit, want) pair per bucket. Each answers {buckets_allowed, retry_after, budget_flag,
+// spent, reserved, t_1..t_n}: budget_flag -1 (period unknown: nothing taken), 0 refused, 1
+// reserved (or no budget asked). Nothing is taken unless the buckets and the budget all agree.
 constexpr const char* kAdmitScript = R"lua(
-local now = tonumber(ARGV[1])
-local has_budget = ARGV[2] == '1'
-local n = #KEYS
-if has_budget then n = n - 2 end
-local spent = 0
-if has_budget then
-  local s = redis.call('GET', KEYS[n + 1])
-  if not s then return {0, '0', -1, '0', '0'} end
-  spent = tonumber(s)
-end
-local state = {}
-local allowed = 1
-local retry = 0
-for i = 1, n do
-  local limit = tonumber(ARGV[5 + 2 * i])
-  local want = tonumber(ARGV[6 + 2 * i])
-  local h = redis.call('HMGET', KEYS[i], 't', 'u')
-  local t = tonumber(h[1])
-  local u = tonumber(h[2])
-  if t == nil or u == nil then t = limit; u = now end
-  local rate = limit / 60000
-  if now > u then t = t + (now - u) * rate; u = now end
-  if t > limit then t = limit end
-  state[i] = {t, u, limit, want}
-  if t < want then
-    allowed = 0
-    local r = (want - t) / rate / 1000
-    if r > retry then retry = r end
+local spent = {}
+local reservations = {}
+local function reserved_in(key, now, ttl)
+  local r = reservations[key]
+  if r == nil then
+    r = {total = 0, stale = {}, new = {}}
+    local all = redis.call('HGETALL', key)
+    for i = 1, #all, 2 do
+      local v = all[i + 1]
+      local sep = string.find(v, ':', 1, true)
+      if now - tonumber(string.sub(v, sep + 1)) > ttl then
+        r.stale[#r.stale + 1] = all[i]
+      else
+        r.total = r.total + tonumber(string.sub(v, 1, sep - 1))
+      end
+    end
+    reservations[key] = r
   end
+  return r
 end
-local flag = 1
-local reserved = 0
-if has_budget and allowed == 1 then
-  local budget = tonumber(ARGV[3])
-  local amount = tonumber(ARGV[4])
-  local ttl = tonumber(ARGV[6])
-  local all = redis.call('HGETALL', KEYS[n + 2])
-  for i = 1, #all, 2 do
-    local v = all[i + 1]
-    local sep = string.find(v, ':', 1, true)
-    local amt = tonumber(string.sub(v, 1, sep - 1))
-    local made = tonumber(string.sub(v, sep + 1))
-    if now - made > ttl then
-      redis.call('HDEL', KEYS[n + 2], all[i])
-    else
-      reserved = reserved + amt
+local out = {}
+local k, a = 1, 2
+for c = 1, tonumber(ARGV[1]) do
+  local nk, na = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  a = a + 2
+  local now = tonumber(ARGV[a])
+  local has_budget = ARGV[a + 1] == '1'
+  local nb = nk
+  if has_budget then nb = nk - 2 end
+  local result = nil
+  local s = 0
+  if has_budget then
+    local sk = KEYS[k + nb]
+    if spent[sk] == nil then
+      local v = redis.call('GET', sk)
+      spent[sk] = v and tonumber(v) or false
+    end
+    if spent[sk] == false then result = {0, '0', -1, '0', '0'} else s = spent[sk] end
+  end
+  if result == nil then
+    local allowed, retry = 1, 0
+    local taken = {}
+    for i = 1, nb do
+      local limit = tonumber(ARGV[a + 4 + 2 * i])
+      local want = tonumber(ARGV[a + 5 + 2 * i])
+      local b = bucket(KEYS[k + i - 1], limit, now)
+      taken[i] = {b, want}
+      if b.t < want then
+        allowed = 0
+        local r = (want - b.t) / (limit / 60000) / 1000
+        if r > retry then retry = r end
+      end
+    end
+    local flag, reserved = 1, 0
+    if has_budget and allowed == 1 then
+      local budget, amount = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+      local r = reserved_in(KEYS[k + nb + 1], now, tonumber(ARGV[a + 5]))
+      if s >= budget or s + r.total + amount > budget then
+        flag = 0
+      else
+        r.new[#r.new + 1] = ARGV[a + 4]
+        r.new[#r.new + 1] = tostring(amount) .. ':' .. ARGV[a]
+        r.total = r.total + amount
+      end
+      reserved = r.total
+    end
+    result = {allowed, tostring(retry), flag, tostring(s), tostring(reserved)}
+    for i = 1, nb do
+      local b, want = taken[i][1], taken[i][2]
+      if allowed == 1 and flag == 1 then b.t = b.t - want end
+      result[#result + 1] = tostring(b.t)
     end
   end
-  if spent >= budget or spent + reserved + amount > budget then
-    flag = 0
-  else
-    redis.call('HSET', KEYS[n + 2], ARGV[5], tostring(amount) .. ':' .. ARGV[1])
-    reserved = reserved + amount
+  out[c] = result
+  k = k + nk
+  a = a + na
+end
+save_buckets()
+for key, r in pairs(reservations) do
+  if #r.stale > 0 then redis.call('HDEL', key, unpack(r.stale)) end
+  if #r.new > 0 then redis.call('HSET', key, unpack(r.new)) end
+end
+return out
+)lua";
+
+// Requests' ends: each call's KEYS = the buckets its unused tokens go back to, then (when it
+// settles a cost) its spend, reservation and settled-mark keys; ARGV = now, give, settle,
+// reservation id, cost, then each bucket's limit. The mark makes a settle sent again after a
+// lost reply count once (for an hour). Each answers 1, or -1 when the spend is not known (the
+// tokens went back; the cost was not settled).
+constexpr const char* kFinishScript = R"lua(
+local known = {}
+local settled_ids = {}
+local costs = {}
+local out = {}
+local k, a = 1, 2
+for c = 1, tonumber(ARGV[1]) do
+  local nk, na = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  a = a + 2
+  local now, give = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  local settle = ARGV[a + 2] == '1'
+  local nb = nk
+  if settle then nb = nk - 3 end
+  for i = 1, nb do
+    local limit = tonumber(ARGV[a + 4 + i])
+    local b = bucket(KEYS[k + i - 1], limit, now)
+    b.t = b.t + give
+    if b.t > limit then b.t = limit end
   end
+  local result = 1
+  if settle then
+    local sk, rk, id = KEYS[k + nb], KEYS[k + nb + 1], ARGV[a + 3]
+    if known[sk] == nil then known[sk] = redis.call('EXISTS', sk) == 1 end
+    if not known[sk] then
+      result = -1
+    elseif id == '' or redis.call('SET', KEYS[k + nb + 2], '1', 'NX', 'PX', 3600000) then
+      if id ~= '' then
+        settled_ids[rk] = settled_ids[rk] or {}
+        table.insert(settled_ids[rk], id)
+      end
+      costs[sk] = (costs[sk] or 0) + tonumber(ARGV[a + 4])
+    end
+  end
+  out[c] = result
+  k = k + nk
+  a = a + na
 end
-local take = allowed == 1 and flag == 1
-local out = {allowed, tostring(retry), flag, tostring(spent), tostring(reserved)}
-for i = 1, n do
-  local t, u, limit, want = state[i][1], state[i][2], state[i][3], state[i][4]
-  if take then t = t - want end
-  redis.call('HSET', KEYS[i], 't', tostring(t), 'u', tostring(u))
-  redis.call('PEXPIRE', KEYS[i], math.ceil((limit - t) / (limit / 60000)) + 1000)
-  out[#out + 1] = tostring(t)
-end
+save_buckets()
+for rk, ids in pairs(settled_ids) do redis.call('HDEL', rk, unpack(ids)) end
+for sk, cost in pairs(costs) do redis.call('INCRBYFLOAT', sk, string.format('%.17g', cost)) end
 return out
 )lua";
 
@@ -163,18 +223,6 @@ end
 return out
 )lua";
 
-std::string Sha1Hex(const char* text) {
-  unsigned char md[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(text), std::strlen(text), md);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : md) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
-}
-
 std::string Num(double v) {
   char buf[40];
   std::snprintf(buf, sizeof(buf), "%.17g", v);
@@ -188,21 +236,10 @@ double ToDouble(const redisReply* r) {
   return 0;
 }
 
-struct Script {
-  const char* text;
-  std::string sha;
-};
-
 struct ContextDeleter {
   void operator()(redisContext* c) const { redisFree(c); }
 };
 using Context = std::unique_ptr<redisContext, ContextDeleter>;
-
-// One script call: its keys and arguments.
-struct EvalCall {
-  std::vector<std::string> keys;
-  std::vector<std::string> args;
-};
 
 bool IsNoScript(const Result<RedisReply>& r) {
   return !r.ok() && r.status().message().find("NOSCRIPT") != std::string::npos;
@@ -215,12 +252,10 @@ class RedisState final : public SharedState {
   explicit RedisState(RedisEndpoint endpoint)
       : endpoint_(std::move(endpoint)),
         id_(next_state_id.fetch_add(1)),
-        finish_{kFinishScript, Sha1Hex(kFinishScript)},
-        publish_breaker_{kPublishBreakerScript, Sha1Hex(kPublishBreakerScript)},
-        admit_{kAdmitScript, Sha1Hex(kAdmitScript)},
-        open_breakers_{kOpenBreakersScript, Sha1Hex(kOpenBreakersScript)},
-        admit_batch_(BatchScriptFor(kAdmitScript)),
-        finish_batch_(BatchScriptFor(kFinishScript)) {}
+        admit_(std::string(kBucketLua) + kAdmitScript),
+        finish_(std::string(kBucketLua) + kFinishScript),
+        publish_breaker_(kPublishBreakerScript),
+        open_breakers_(kOpenBreakersScript) {}
 
   // Take and Reserve are Admit without a budget, or without buckets: one script holds the
   // rules of both.
@@ -241,7 +276,9 @@ class RedisState final : public SharedState {
   Result<AdmitResult> Admit(const std::vector<BucketSpec>& buckets,
                             const std::vector<int64_t>& want,
                             const std::optional<AdmitBudget>& budget, int64_t now_ms) override {
-    return AdmitReply(Eval(admit_, AdmitCall(buckets, want, budget, now_ms)), buckets, budget);
+    const RedisCall call = AdmitCall(buckets, want, budget, now_ms);
+    IRIS_ASSIGN_OR_RETURN(RedisReply r, EvalBatch(admit_, {&call}));
+    return AdmitParse(r->element[0], buckets, budget);
   }
 
   boost::asio::awaitable<Result<AdmitResult>> AdmitAsync(std::vector<BucketSpec> buckets,
@@ -263,13 +300,13 @@ class RedisState final : public SharedState {
   void SettleAsync(const boost::asio::any_io_executor& ex, Settlement s,
                    std::function<void(Status)> done) override {
     boost::asio::dispatch(ex, [this, ex, s = std::move(s), done = std::move(done)]() mutable {
-      EvalCall call = FinishCall(s);
+      RedisCall call = FinishCall(s);
       auto on_reply = [s = std::move(s), done = std::move(done)](Result<const redisReply*> r) {
         done(r.ok() ? FinishParse(*r, s) : r.status());
       };
       RedisPipeFor(ex, id_, endpoint_)
           ->EvalBatched(
-              &finish_batch_, std::move(call.keys), std::move(call.args),
+              &finish_, std::move(call),
               std::make_unique<RedisPipe::ElementDoneOf<decltype(on_reply)>>(std::move(on_reply)));
     });
   }
@@ -279,7 +316,7 @@ class RedisState final : public SharedState {
     s.give_buckets = {bucket};
     s.give = n;
     s.at_ms = now_ms;
-    return FinishReply(Eval(finish_, FinishCall(s)), s);
+    return SettleAll({s}).front();
   }
 
   Status Settle(const BudgetRef& ref, const std::string& id, double cost) override {
@@ -287,18 +324,22 @@ class RedisState final : public SharedState {
     s.spend = ref;
     s.reservation_id = id;
     s.cost = cost;
-    return FinishReply(Eval(finish_, FinishCall(s)), s);
+    return SettleAll({s}).front();
   }
 
   std::vector<Status> SettleAll(const std::vector<Settlement>& settlements) override {
-    std::vector<EvalCall> calls;
-    calls.reserve(settlements.size());
-    for (const Settlement& s : settlements) calls.push_back(FinishCall(s));
-    std::vector<Result<RedisReply>> replies = EvalAll(finish_, calls);
     std::vector<Status> out;
     out.reserve(settlements.size());
-    for (size_t i = 0; i < settlements.size(); ++i) {
-      out.push_back(FinishReply(std::move(replies[i]), settlements[i]));
+    for (size_t from = 0; from < settlements.size(); from += RedisPipe::kMaxBatch) {
+      const size_t to = std::min(settlements.size(), from + RedisPipe::kMaxBatch);
+      std::vector<RedisCall> calls;
+      for (size_t i = from; i < to; ++i) calls.push_back(FinishCall(settlements[i]));
+      std::vector<const RedisCall*> batch;
+      for (const RedisCall& c : calls) batch.push_back(&c);
+      Result<RedisReply> r = EvalBatch(finish_, batch);
+      for (size_t i = from; i < to; ++i) {
+        out.push_back(r.ok() ? FinishParse((*r)->element[i - from], settlements[i]) : r.status());
+      }
     }
     return out;
   }
@@ -342,7 +383,7 @@ class RedisState final : public SharedState {
   struct InitiateAdmit {
     RedisState* state = nullptr;
     boost::asio::any_io_executor ex{};
-    EvalCall call{};
+    RedisCall call{};
     std::vector<BucketSpec> buckets;
     std::optional<AdmitBudget> budget;
 
@@ -360,7 +401,7 @@ class RedisState final : public SharedState {
       };
       RedisPipeFor(ex, state->id_, state->endpoint_)
           ->EvalBatched(
-              &state->admit_batch_, std::move(call.keys), std::move(call.args),
+              &state->admit_, std::move(call),
               std::make_unique<RedisPipe::ElementDoneOf<decltype(on_reply)>>(std::move(on_reply)));
     }
   };
@@ -380,10 +421,10 @@ class RedisState final : public SharedState {
     return "iris:r:" + ref.key_id + ":" + std::to_string(ref.period_start_ms);
   }
 
-  static EvalCall AdmitCall(const std::vector<BucketSpec>& buckets,
-                            const std::vector<int64_t>& want,
-                            const std::optional<AdmitBudget>& budget, int64_t now_ms) {
-    EvalCall c;
+  static RedisCall AdmitCall(const std::vector<BucketSpec>& buckets,
+                             const std::vector<int64_t>& want,
+                             const std::optional<AdmitBudget>& budget, int64_t now_ms) {
+    RedisCall c;
     c.args = {std::to_string(now_ms), budget ? "1" : "0"};
     c.args.push_back(budget ? Num(budget->budget) : "0");
     c.args.push_back(budget ? Num(budget->amount) : "0");
@@ -399,12 +440,6 @@ class RedisState final : public SharedState {
       c.keys.push_back(ReservedKey(budget->ref));
     }
     return c;
-  }
-
-  Result<AdmitResult> AdmitReply(Result<RedisReply> reply, const std::vector<BucketSpec>& buckets,
-                                 const std::optional<AdmitBudget>& budget) const {
-    IRIS_ASSIGN_OR_RETURN(RedisReply r, std::move(reply));
-    return AdmitParse(r.get(), buckets, budget);
   }
 
   Result<AdmitResult> AdmitParse(const redisReply* r, const std::vector<BucketSpec>& buckets,
@@ -438,8 +473,8 @@ class RedisState final : public SharedState {
     return out;
   }
 
-  static EvalCall FinishCall(const Settlement& s) {
-    EvalCall c;
+  static RedisCall FinishCall(const Settlement& s) {
+    RedisCall c;
     const bool give = s.give != 0 && !s.give_buckets.empty();
     c.args = {std::to_string(s.at_ms), std::to_string(give ? s.give : 0), s.spend ? "1" : "0",
               s.reservation_id, Num(s.cost)};
@@ -455,11 +490,6 @@ class RedisState final : public SharedState {
       c.keys.push_back("iris:d:" + s.spend->key_id + ":" + s.reservation_id);
     }
     return c;
-  }
-
-  static Status FinishReply(Result<RedisReply> reply, const Settlement& s) {
-    if (!reply.ok()) return reply.status();
-    return FinishParse(reply->get(), s);
   }
 
   static Status FinishParse(const redisReply* r, const Settlement& s) {
@@ -579,7 +609,8 @@ class RedisState final : public SharedState {
   }
 
   // EVALSHA (by_sha) or EVAL.
-  static std::vector<std::string> EvalArgv(const Script& s, const EvalCall& call, bool by_sha) {
+  static std::vector<std::string> EvalArgv(const RedisScript& s, const RedisCall& call,
+                                           bool by_sha) {
     std::vector<std::string> cmd{by_sha ? "EVALSHA" : "EVAL", by_sha ? s.sha : s.text,
                                  std::to_string(call.keys.size())};
     cmd.insert(cmd.end(), call.keys.begin(), call.keys.end());
@@ -587,36 +618,27 @@ class RedisState final : public SharedState {
     return cmd;
   }
 
-  // EVALSHA for each call, in one pipeline; those this Redis has no script for (a restart)
-  // again with EVAL.
-  std::vector<Result<RedisReply>> EvalAll(const Script& s, const std::vector<EvalCall>& calls) {
-    std::vector<std::vector<std::string>> cmds;
-    cmds.reserve(calls.size());
-    for (const EvalCall& call : calls) cmds.push_back(EvalArgv(s, call, true));
-    std::vector<Result<RedisReply>> out = Pipeline(cmds);
-    std::vector<std::vector<std::string>> again;
-    std::vector<size_t> where;
-    for (size_t i = 0; i < out.size(); ++i) {
-      if (!IsNoScript(out[i])) continue;
-      again.push_back(EvalArgv(s, calls[i], false));
-      where.push_back(i);
-    }
-    if (!again.empty()) {
-      std::vector<Result<RedisReply>> second = Pipeline(again);
-      for (size_t j = 0; j < where.size(); ++j) out[where[j]] = std::move(second[j]);
-    }
-    return out;
+  // A script (EVAL with its text when this Redis does not know it: a restart).
+  Result<RedisReply> Eval(const RedisScript& s, const RedisCall& call) {
+    Result<RedisReply> r = Command(EvalArgv(s, call, true));
+    if (IsNoScript(r)) r = Command(EvalArgv(s, call, false));
+    return r;
   }
 
-  Result<RedisReply> Eval(const Script& s, const EvalCall& call) {
-    return std::move(EvalAll(s, {call}).front());
+  // A batch script run once for `calls`; its reply holds one element a call.
+  Result<RedisReply> EvalBatch(const RedisScript& s, const std::vector<const RedisCall*>& calls) {
+    Result<RedisReply> r = Command(RedisBatchCommand(s, true, calls));
+    if (IsNoScript(r)) r = Command(RedisBatchCommand(s, false, calls));
+    if (r.ok() && ((*r)->type != REDIS_REPLY_ARRAY || (*r)->elements != calls.size())) {
+      return Unexpected("a batch");
+    }
+    return r;
   }
 
   RedisEndpoint endpoint_;
   uint64_t id_;  // names this state's pipe on each io_context
-  Script finish_, publish_breaker_, admit_, open_breakers_;
-  // The request path's scripts, many calls to one run (RedisPipe::EvalBatched).
-  RedisPipe::BatchScript admit_batch_, finish_batch_;
+  // The request path's batch scripts (one run, many calls), and the breakers'.
+  RedisScript admit_, finish_, publish_breaker_, open_breakers_;
   std::mutex mu_;
   std::vector<Context> idle_;
 };

@@ -234,6 +234,40 @@ TEST_P(StateTest, AdmitAsyncAndSettleAllKeepTheSameBooks) {
   EXPECT_TRUE(r->budget->allowed);
 }
 
+TEST_P(StateTest, ManySettlementsAtOnceAreEachCountedOnce) {
+  SharedState* s = state_.get();
+  const BucketSpec tpm{"tpm:k", 1000};
+  const BudgetRef ref{"k", 0};
+  ASSERT_TRUE(s->SeedSpend(ref, 0).ok());
+  ASSERT_TRUE(s->Admit({tpm}, {900}, AdmitBudget{ref, 1.0, 0.3, "a", 60'000}, 0)->take.allowed);
+  auto settlement = [&](std::string id, double cost, int64_t give) {
+    Settlement x;
+    x.give_buckets = {tpm};
+    x.give = give;
+    x.spend = ref;
+    x.reservation_id = std::move(id);
+    x.cost = cost;
+    return x;
+  };
+  std::vector<Settlement> batch{settlement("a", 0.05, 300), settlement("a", 0.05, 0),
+                                settlement("b", 0.1, 100)};
+  Settlement unknown;
+  unknown.spend = BudgetRef{"never-seen", 0};
+  unknown.reservation_id = "c";
+  unknown.cost = 1;
+  batch.push_back(unknown);
+  std::vector<Status> done = s->SettleAll(batch);
+  ASSERT_EQ(done.size(), 4u);
+  EXPECT_TRUE(done[0].ok() && done[1].ok() && done[2].ok());
+  if (GetParam() == Kind::kRedis) {
+    EXPECT_EQ(done[3].code(), ErrorCode::kNotFound);
+  }
+  EXPECT_NEAR(*s->Spent(ref), 0.15, 1e-12);                      // "a" once, "b" once
+  EXPECT_EQ(s->Take({tpm}, {0}, 0)->buckets[0].remaining, 500);  // 100 + 300 + 100 back
+  // Nothing reserved is left: a reservation of 0.85 fits.
+  EXPECT_TRUE(s->Reserve(ref, 1.0, 0.85, "d", 0, 60'000)->allowed);
+}
+
 INSTANTIATE_TEST_SUITE_P(Kinds, StateTest, ::testing::Values(Kind::kMemory, Kind::kRedis),
                          [](const ::testing::TestParamInfo<Kind>& i) {
                            return i.param == Kind::kMemory ? "Memory" : "Redis";
