@@ -9,6 +9,7 @@
 
 #include "base/json.h"
 #include "gateway/api/chat.h"
+#include "gateway/api/identifiers.h"
 #include "gateway/http/headers.h"
 #include "gateway/providers/anthropic/anthropic_translator.h"
 #include "gateway/providers/gemini/gemini_translator.h"
@@ -24,6 +25,9 @@ inline void Check(bool ok) {
 // Runs each translator's EncodeRequest on `request`. A refusal must say why; a success must be
 // a JSON object body, a URL that the upstream client accepts, and headers that are valid HTTP.
 inline void EncodeForEveryProvider(const ChatRequest& request) {
+  // As in the gateway: a model id it would not route (too long, control characters) is refused
+  // by the request checks (proxy/request_checks.cc) before any translator sees it.
+  if (!api::CheckModelId(request.model, "model").ok()) return;
   struct Upstream {
     std::unique_ptr<Translator> translator;
     std::string provider;
