@@ -268,6 +268,43 @@ TEST_P(StateTest, ManySettlementsAtOnceAreEachCountedOnce) {
   EXPECT_TRUE(s->Reserve(ref, 1.0, 0.85, "d", 0, 60'000)->allowed);
 }
 
+TEST_P(StateTest, SettleAsyncTellsItsCallerOnItsOwnThread) {
+  SharedState* s = state_.get();
+  const BudgetRef ref{"k", 0};
+  ASSERT_TRUE(s->SeedSpend(ref, 0).ok());
+  boost::asio::io_context io;
+  std::vector<Status> told;
+  for (int i = 0; i < 5; ++i) {
+    Settlement x;
+    x.spend = ref;
+    x.reservation_id = std::string("r") + std::to_string(i % 4);  // the fifth repeats the first
+    x.cost = 0.25;
+    s->SettleAsync(io.get_executor(), x, [&](Status st) {
+      told.push_back(st);
+      if (told.size() == 5) io.stop();
+    });
+  }
+  io.run_for(std::chrono::seconds(5));
+  ASSERT_EQ(told.size(), 5u);
+  for (const Status& st : told) EXPECT_TRUE(st.ok()) << st.ToString();
+  EXPECT_NEAR(*s->Spent(ref), 1.0, 1e-12);  // four, once each
+  // A period the state does not know is NotFound, for the caller to seed (Redis; memory knows
+  // every period it is told about).
+  if (GetParam() == Kind::kRedis) {
+    Settlement unknown;
+    unknown.spend = BudgetRef{"never-seen", 0};
+    unknown.cost = 1;
+    Status got = OkStatus();
+    io.restart();
+    s->SettleAsync(io.get_executor(), unknown, [&](Status st) {
+      got = st;
+      io.stop();
+    });
+    io.run_for(std::chrono::seconds(5));
+    EXPECT_EQ(got.code(), ErrorCode::kNotFound);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Kinds, StateTest, ::testing::Values(Kind::kMemory, Kind::kRedis),
                          [](const ::testing::TestParamInfo<Kind>& i) {
                            return i.param == Kind::kMemory ? "Memory" : "Redis";
