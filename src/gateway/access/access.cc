@@ -648,6 +648,20 @@ std::vector<observe::KeySpendGauge> Access::SpendGauges() {
   return out;
 }
 
+Access::AdminVerdict Access::CheckAdmin(const http::Headers& headers, std::string_view remote,
+                                        double& retry_after_s) {
+  const std::string_view address = ClientAddress(remote);
+  const int64_t now = NowUnixMs();
+  retry_after_s = admin_attempts_.WaitFor(address, now);
+  if (retry_after_s > 0) return AdminVerdict::kThrottled;
+  if (IsAdmin(headers)) return AdminVerdict::kAdmin;
+  // Only a key counts as an attempt: a session cookie cannot be guessed (an HMAC), and an
+  // expired one is what a dashboard left open sends.
+  if (PresentedKey(headers).empty()) return AdminVerdict::kNoKey;
+  admin_attempts_.Failed(address, now);
+  return AdminVerdict::kWrongKey;
+}
+
 bool Access::IsAdmin(const http::Headers& headers) const {
   const std::string& master = config()->auth.master_key;
   if (master.empty()) return false;

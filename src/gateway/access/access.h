@@ -30,6 +30,7 @@
 
 #include "base/published.h"
 #include "base/status.h"
+#include "gateway/access/attempts.h"
 #include "gateway/access/keys.h"
 #include "gateway/access/state.h"
 #include "gateway/api/chat.h"
@@ -119,8 +120,12 @@ class Access {
               const boost::asio::any_io_executor* ex = nullptr);
 
   // The admin API, /api/* and the dashboard: the master key as a bearer token or x-api-key,
-  // or a dashboard session cookie made from it.
-  bool IsAdmin(const http::Headers& headers) const;
+  // or a dashboard session cookie made from it. A wrong key counts against the client's
+  // address (peer "ip:port"); an address over the limit (attempts.h) is refused whatever it
+  // presents, for `retry_after_s`.
+  enum class AdminVerdict { kAdmin, kNoKey, kWrongKey, kThrottled };
+  AdminVerdict CheckAdmin(const http::Headers& headers, std::string_view remote,
+                          double& retry_after_s);
   // A Set-Cookie value for a dashboard session of `ttl_s` seconds; empty without a master key.
   std::string SessionCookie(int64_t now_unix_ms, int64_t ttl_s = 12 * 3600) const;
 
@@ -168,6 +173,8 @@ class Access {
   // Retries the settles the state could not take.
   void FlushPending();
   bool ValidSession(std::string_view cookie, int64_t now_unix_ms) const;
+  bool IsAdmin(const http::Headers& headers) const;
+  AttemptLimiter admin_attempts_;
 
   std::shared_ptr<const config::Config> config() const { return config_.load(); }
 

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "base/time.h"
+#include "gateway/access/attempts.h"
 #include "gateway/access/key_admin.h"
 #include "gateway/observe/store.h"
 #include "gateway/proxy/test_util.h"
@@ -267,6 +268,38 @@ TEST_F(AccessPipeline, DashboardDataNeedsTheMasterKeyOrASessionOnceAuthIsOn) {
   std::string forged = cookie;
   forged.back() = forged.back() == '0' ? '1' : '0';
   EXPECT_EQ(gw_->Call("GET", "/api/usage", "", {"Cookie: " + forged}).status, 401);
+}
+
+TEST_F(AccessPipeline, GuessingTheMasterKeyIsStoppedPerAddress) {
+  const std::string key = NewKey("team");
+  StartGateway();
+  const std::string master = std::string("Authorization: Bearer ") + kMaster;
+  // Forged or expired session cookies are not guesses (an HMAC cannot be guessed, and a
+  // dashboard left open sends its expired one): they do not count.
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(gw_->Call("GET", "/api/usage", "", {"Cookie: iris_session=1.00"}).status, 401);
+  }
+  // Wrong keys do, on the admin API and the login alike.
+  for (int i = 0; i < access::AttemptLimiter::kMaxFailures; ++i) {
+    const std::string guess = "guess-" + std::to_string(i) + "-0123456789abcdef";
+    if (i % 2 == 0) {
+      EXPECT_EQ(gw_->Call("GET", "/admin/keys", "", {"Authorization: Bearer " + guess}).status,
+                401);
+    } else {
+      EXPECT_EQ(
+          gw_->Call("POST", "/admin/login", R"({"master_key":")" + guess + R"("})", {}).status,
+          401);
+    }
+  }
+  // From now on this address is refused even with the right key, and told when to retry.
+  auto r = gw_->Call("GET", "/admin/keys", "", {master});
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_TRUE(HasHeader(r, "retry-after: ")) << r.head;
+  EXPECT_NE(r.body.find("too many wrong master keys"), std::string::npos) << r.body;
+  r = gw_->Call("POST", "/admin/login", std::string(R"({"master_key":")") + kMaster + R"("})", {});
+  EXPECT_EQ(r.status, 429) << r.body;
+  // Callers' own keys are another matter: chat still works.
+  EXPECT_EQ(Chat(key).status, 200);
 }
 
 TEST_F(AccessPipeline, WithoutKeysALoopbackGatewayIsOpen) {

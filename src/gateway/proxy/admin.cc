@@ -4,6 +4,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
+#include <cmath>
 
 #include "gateway/api/anthropic.h"
 #include "gateway/api/errors.h"
@@ -66,10 +67,30 @@ Result<std::string> ApiQuery(observe::RequestLog& log, const access::Access* acc
 
 }  // namespace
 
+GatewayError Gateway::TooManyWrongKeys(double retry_after_s) {
+  const double wait = std::max(1.0, std::ceil(retry_after_s));
+  GatewayError e =
+      Err(ErrorClass::kRateLimited, "too many wrong master keys from this address; try again in " +
+                                        std::to_string(static_cast<int64_t>(wait)) + " s");
+  e.retry_after_s = wait;
+  return e;
+}
+
 std::optional<GatewayError> Gateway::CheckAdmin(const http::Request& req) const {
   const bool keys_api = req.path.starts_with("/admin/");
   access::Access* access = options_.access;
-  if (access != nullptr && access->IsAdmin(req.headers)) return std::nullopt;
+  if (access != nullptr) {
+    double retry_after_s = 0;
+    switch (access->CheckAdmin(req.headers, req.remote, retry_after_s)) {
+      case access::Access::AdminVerdict::kAdmin:
+        return std::nullopt;
+      case access::Access::AdminVerdict::kThrottled:
+        return TooManyWrongKeys(retry_after_s);
+      case access::Access::AdminVerdict::kNoKey:
+      case access::Access::AdminVerdict::kWrongKey:
+        break;
+    }
+  }
   // Open as before when nobody needs a key (a loopback address without keys); the key API
   // never is.
   if (!keys_api && (access == nullptr || !access->Required())) return std::nullopt;

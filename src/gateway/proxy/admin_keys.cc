@@ -128,7 +128,18 @@ awaitable<void> Gateway::AdminLogin(const http::Request& req, http::ResponseWrit
       probe.Add("x-api-key", std::string(k->as_string()));
     }
   }
-  if (options_.access == nullptr || !options_.access->IsAdmin(probe)) {
+  double retry_after_s = 0;
+  const access::Access::AdminVerdict verdict =
+      options_.access == nullptr ? access::Access::AdminVerdict::kNoKey
+                                 : options_.access->CheckAdmin(probe, req.remote, retry_after_s);
+  if (verdict == access::Access::AdminVerdict::kThrottled) {
+    GatewayError e = TooManyWrongKeys(retry_after_s);
+    http::Headers h = JsonHeaders();
+    h.Add("retry-after", std::to_string(static_cast<int64_t>(e.retry_after_s.value_or(1))));
+    co_await w.Send(429, std::move(h), api::OpenAIErrorBody(e));
+    co_return;
+  }
+  if (verdict != access::Access::AdminVerdict::kAdmin) {
     GatewayError e = Err(ErrorClass::kAuthentication, "that is not this gateway's master key");
     co_await w.Send(401, JsonHeaders(), api::OpenAIErrorBody(e));
     co_return;

@@ -214,7 +214,11 @@ awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
   }
   if (path.starts_with("/admin/") || path.starts_with("/api/") || path == "/metrics") {
     if (auto refused = CheckAdmin(req)) {
-      co_await w.Send(api::HttpStatus(refused->error_class), JsonHeaders(),
+      http::Headers h = JsonHeaders();
+      if (refused->retry_after_s) {
+        h.Add("retry-after", std::to_string(static_cast<int64_t>(*refused->retry_after_s)));
+      }
+      co_await w.Send(api::HttpStatus(refused->error_class), std::move(h),
                       ErrorBody(caller, *refused));
       co_return;
     }

@@ -107,6 +107,8 @@ class Gateway {
   // Whether `request` may read the operator's pages (/api/*, /metrics) or change keys
   // (/admin/*); the refusal to send when not.
   std::optional<GatewayError> CheckAdmin(const http::Request& request) const;
+  // The 429 for an address that sent too many wrong master keys (access/attempts.h).
+  static GatewayError TooManyWrongKeys(double retry_after_s);
   // GET /api/usage and /api/requests, answered from the request log on a query thread.
   boost::asio::awaitable<void> Api(const http::Request& request, http::ResponseWriter& writer);
 
