@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/free_port.h"
 #include "base/status.h"
 
 namespace iris::gateway::access::testing {
@@ -54,21 +55,6 @@ class RedisTestServer {
   }
 
  private:
-  static int FreePort() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    int port = 0;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      port = ntohs(addr.sin_port);
-    }
-    close(fd);
-    return port;
-  }
-
   Status Start() {
     const char* bin = "/usr/bin/redis-server";
     if (!std::filesystem::exists(bin)) {
@@ -79,7 +65,7 @@ class RedisTestServer {
     char tmpl[] = "/tmp/iris-redis-XXXXXX";
     if (mkdtemp(tmpl) == nullptr) return Internal("mkdtemp failed");
     dir_ = tmpl;
-    port_ = FreePort();
+    port_ = FreeLoopbackPort();
     return Launch();
   }
 

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "base/env.h"
+#include "base/free_port.h"
 #include "base/status.h"
 
 namespace iris::gateway::observe::testing {
@@ -89,22 +90,6 @@ class PostgresTestServer {
       }
     }
     return best;
-  }
-
-  static int FreePort() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof(addr);
-    int port = 0;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      port = ntohs(addr.sin_port);
-    }
-    close(fd);
-    return port;
   }
 
   static std::string ReadFile(const std::string& path) {
@@ -175,7 +160,7 @@ class PostgresTestServer {
       return Internal("initdb failed (status " + std::to_string(wstatus) + "):\n" + ReadFile(log));
     }
     for (int tries = 0; tries < 3 && pid_ <= 0; ++tries) {
-      port_ = FreePort();
+      port_ = FreeLoopbackPort();
       pid_t pid = Spawn({bin + "/postgres", "-D", data, "-k", dir_, "-p", std::to_string(port_),
                          "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
                          "synchronous_commit=off", "-c", "full_page_writes=off"},
