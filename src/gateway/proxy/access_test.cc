@@ -264,6 +264,15 @@ TEST_F(AccessPipeline, DashboardDataNeedsTheMasterKeyOrASessionOnceAuthIsOn) {
   ASSERT_NE(at, std::string::npos) << login.head;
   const std::string cookie = login.head.substr(at, login.head.find(';', at) - at);
   EXPECT_EQ(gw_->Call("GET", "/api/usage", "", {"Cookie: " + cookie}).status, 200);
+  EXPECT_EQ(login.head.find("Secure"), std::string::npos) << login.head;  // plain HTTP here
+  // Behind a TLS-terminating proxy the cookie is Secure.
+  auto proxied =
+      gw_->Call("POST", "/admin/login", std::string(R"({"master_key":")") + kMaster + R"("})",
+                {"X-Forwarded-Proto: https"});
+  ASSERT_EQ(proxied.status, 200);
+  EXPECT_NE(proxied.head.find("HttpOnly; SameSite=Strict; Max-Age=43200; Secure"),
+            std::string::npos)
+      << proxied.head;
   // A forged session is not one.
   std::string forged = cookie;
   forged.back() = forged.back() == '0' ? '1' : '0';

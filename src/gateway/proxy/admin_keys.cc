@@ -145,7 +145,11 @@ awaitable<void> Gateway::AdminLogin(const http::Request& req, http::ResponseWrit
     co_return;
   }
   http::Headers h = JsonHeaders();
-  h.Add("set-cookie", options_.access->SessionCookie(NowUnixMs()));
+  std::string cookie = options_.access->SessionCookie(NowUnixMs());
+  // Behind a TLS-terminating proxy the browser must never send the session over plain HTTP.
+  // (A caller who claims https on plain HTTP only loses its own session.)
+  if (req.headers.Get("x-forwarded-proto") == "https") cookie += "; Secure";
+  h.Add("set-cookie", std::move(cookie));
   co_await w.Send(200, std::move(h), R"({"ok":true})");
 }
 
