@@ -128,7 +128,6 @@ class RedisPipe : public std::enable_shared_from_this<RedisPipe> {
   void Connect();
   void Write(const std::shared_ptr<Conn>& c);
   void Read(const std::shared_ptr<Conn>& c);
-  void OnReply(RedisReply reply);
   void Fail(const std::string& why);
   void ArmTimer();
   void OnTimer();

@@ -14,7 +14,6 @@
 // run; everything else (retried settlements, seeding, breakers) runs on Access's threads over
 // a small pool of blocking connections.
 #include <hiredis/hiredis.h>
-#include <openssl/sha.h>
 #include <sys/time.h>
 
 #include <atomic>
@@ -25,7 +24,7 @@
 #include <boost/url/parse.hpp>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <vector>
