@@ -1,11 +1,9 @@
 // SharedState in this process's memory: one mutex (every operation is a few map lookups).
 #include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <deque>
+#include <iterator>
 #include <mutex>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "gateway/access/state.h"
 
@@ -26,7 +24,11 @@ struct Reservation {
 struct Period {
   double spent = 0;
   std::unordered_map<std::string, Reservation> reservations;
+  std::unordered_map<std::string, int64_t> dropped;  // for their age: id -> made (ms)
 };
+
+// How long a reservation dropped for its age can still be settled (as in Redis).
+constexpr int64_t kDroppedKeptMs = 3'600'000;
 
 // Tokens per millisecond of a bucket of `limit` a minute.
 double Rate(int64_t limit) { return static_cast<double>(limit) / 60'000.0; }
@@ -68,8 +70,12 @@ class MemoryState final : public SharedState {
     std::lock_guard lock(mu_);
     Period& p = periods_[Key(ref)];
     double reserved = 0;
+    for (auto it = p.dropped.begin(); it != p.dropped.end();) {
+      it = now_ms - it->second > ttl_ms + kDroppedKeptMs ? p.dropped.erase(it) : std::next(it);
+    }
     for (auto it = p.reservations.begin(); it != p.reservations.end();) {
       if (now_ms - it->second.made_ms > ttl_ms) {
+        p.dropped[it->first] = it->second.made_ms;  // still settled if its call ends
         it = p.reservations.erase(it);
       } else {
         reserved += it->second.amount;
@@ -88,20 +94,12 @@ class MemoryState final : public SharedState {
 
   Status Settle(const BudgetRef& ref, const std::string& id, double cost) override {
     std::lock_guard lock(mu_);
-    if (!id.empty()) {
-      // A settle sent again counts once (as in Redis: marks kept for an hour).
-      const auto now = std::chrono::steady_clock::now();
-      while (!settled_order_.empty() &&
-             now - settled_order_.front().first > std::chrono::hours(1)) {
-        settled_.erase(settled_order_.front().second);
-        settled_order_.pop_front();
-      }
-      const std::string mark = ref.key_id + ":" + id;
-      if (!settled_.insert(mark).second) return OkStatus();
-      settled_order_.emplace_back(now, mark);
-    }
     Period& p = periods_[Key(ref)];
-    p.reservations.erase(id);
+    // A cost with a reservation counts when it removes it (as in Redis): one sent again finds
+    // nothing and counts nothing.
+    if (!id.empty() && p.reservations.erase(id) == 0 && p.dropped.erase(id) == 0) {
+      return OkStatus();
+    }
     p.spent += cost;
     return OkStatus();
   }
@@ -185,8 +183,6 @@ class MemoryState final : public SharedState {
   std::unordered_map<std::string, Bucket> buckets_;
   std::unordered_map<std::string, Period> periods_;    // by "key_id:period_start"
   std::unordered_map<std::string, int64_t> breakers_;  // target -> open until (Unix ms)
-  std::unordered_set<std::string> settled_;            // "key_id:reservation" settled
-  std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> settled_order_;
 };
 
 }  // namespace

@@ -4,6 +4,13 @@
 //   iris:b:NAME             hash {t: tokens, u: updated ms}   a token bucket; expires when full
 //   iris:s:KEY:PERIOD       string                            settled spend (USD)
 //   iris:r:KEY:PERIOD       hash {id: "amount:made_ms"}       reservations in flight
+//   iris:x:KEY:PERIOD       hash {id: made_ms}                reservations dropped for their
+//                                                             age (their instance died, or is
+//                                                             slow): still settled, once, for
+//                                                             an hour after the last drop
+//
+// A settlement counts when it removes its reservation (from either hash): one sent again after
+// a lost reply finds nothing and counts nothing.
 //
 // A spend key that does not exist is "not known" (a new period, or Redis lost its data): Reserve
 // and Settle then answer NotFound and write nothing, so that the caller can seed it from the
@@ -61,24 +68,27 @@ local function save_buckets()
 end
 )lua";
 
-// Admits: each call's KEYS = its buckets, then (when it has a budget) its spend and
-// reservation keys; ARGV = now, has_budget, budget, amount, reservation id, ttl, then a
+// Admits: each call's KEYS = its buckets, then (when it has a budget) its spend, reservation
+// and dropped-reservation keys; ARGV = now, has_budget, budget, amount, reservation id, ttl, then a
 // (limit, want) pair per bucket. Each answers {buckets_allowed, retry_after, budget_flag,
 // spent, reserved, t_1..t_n}: budget_flag -1 (period unknown: nothing taken), 0 refused, 1
 // reserved (or no budget asked). Nothing is taken unless the buckets and the budget all agree.
 constexpr const char* kAdmitScript = R"lua(
 local spent = {}
 local reservations = {}
-local function reserved_in(key, now, ttl)
+local function reserved_in(key, expired_key, now, ttl)
   local r = reservations[key]
   if r == nil then
-    r = {total = 0, stale = {}, new = {}}
+    r = {total = 0, stale = {}, dropped = {}, new = {}, expired_key = expired_key, ttl = ttl}
     local all = redis.call('HGETALL', key)
     for i = 1, #all, 2 do
       local v = all[i + 1]
       local sep = string.find(v, ':', 1, true)
-      if now - tonumber(string.sub(v, sep + 1)) > ttl then
+      local made = string.sub(v, sep + 1)
+      if now - tonumber(made) > ttl then
         r.stale[#r.stale + 1] = all[i]
+        r.dropped[#r.dropped + 1] = all[i]
+        r.dropped[#r.dropped + 1] = made
       else
         r.total = r.total + tonumber(string.sub(v, 1, sep - 1))
       end
@@ -95,7 +105,7 @@ for c = 1, tonumber(ARGV[1]) do
   local now = tonumber(ARGV[a])
   local has_budget = ARGV[a + 1] == '1'
   local nb = nk
-  if has_budget then nb = nk - 2 end
+  if has_budget then nb = nk - 3 end
   local result = nil
   local s = 0
   if has_budget then
@@ -123,7 +133,7 @@ for c = 1, tonumber(ARGV[1]) do
     local flag, reserved = 1, 0
     if has_budget and allowed == 1 then
       local budget, amount = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-      local r = reserved_in(KEYS[k + nb + 1], now, tonumber(ARGV[a + 5]))
+      local r = reserved_in(KEYS[k + nb + 1], KEYS[k + nb + 2], now, tonumber(ARGV[a + 5]))
       if s >= budget or s + r.total + amount > budget then
         flag = 0
       else
@@ -146,20 +156,23 @@ for c = 1, tonumber(ARGV[1]) do
 end
 save_buckets()
 for key, r in pairs(reservations) do
-  if #r.stale > 0 then redis.call('HDEL', key, unpack(r.stale)) end
+  if #r.stale > 0 then
+    redis.call('HDEL', key, unpack(r.stale))
+    redis.call('HSET', r.expired_key, unpack(r.dropped))
+    redis.call('PEXPIRE', r.expired_key, r.ttl + 3600000)
+  end
   if #r.new > 0 then redis.call('HSET', key, unpack(r.new)) end
 end
 return out
 )lua";
 
 // Requests' ends: each call's KEYS = the buckets its unused tokens go back to, then (when it
-// settles a cost) its spend, reservation and settled-mark keys; ARGV = now, give, settle,
-// reservation id, cost, then each bucket's limit. The mark makes a settle sent again after a
-// lost reply count once (for an hour). Each answers 1, or -1 when the spend is not known (the
-// tokens went back; the cost was not settled).
+// settles a cost) its spend, reservation and dropped-reservation keys; ARGV = now, give,
+// settle, reservation id, cost, then each bucket's limit. A cost with a reservation id counts
+// only when it removes that reservation. Each answers 1, or -1 when the spend is not known
+// (the tokens went back; the cost was not settled).
 constexpr const char* kFinishScript = R"lua(
 local known = {}
-local settled_ids = {}
 local costs = {}
 local out = {}
 local k, a = 1, 2
@@ -182,11 +195,8 @@ for c = 1, tonumber(ARGV[1]) do
     if known[sk] == nil then known[sk] = redis.call('EXISTS', sk) == 1 end
     if not known[sk] then
       result = -1
-    elseif id == '' or redis.call('SET', KEYS[k + nb + 2], '1', 'NX', 'PX', 3600000) then
-      if id ~= '' then
-        settled_ids[rk] = settled_ids[rk] or {}
-        table.insert(settled_ids[rk], id)
-      end
+    elseif id == '' or redis.call('HDEL', rk, id) == 1 or
+        redis.call('HDEL', KEYS[k + nb + 2], id) == 1 then
       costs[sk] = (costs[sk] or 0) + tonumber(ARGV[a + 4])
     end
   end
@@ -195,7 +205,6 @@ for c = 1, tonumber(ARGV[1]) do
   a = a + na
 end
 save_buckets()
-for rk, ids in pairs(settled_ids) do redis.call('HDEL', rk, unpack(ids)) end
 for sk, cost in pairs(costs) do redis.call('INCRBYFLOAT', sk, string.format('%.17g', cost)) end
 return out
 )lua";
@@ -419,6 +428,9 @@ class RedisState final : public SharedState {
   static std::string ReservedKey(const BudgetRef& ref) {
     return "iris:r:" + ref.key_id + ":" + std::to_string(ref.period_start_ms);
   }
+  static std::string ExpiredKey(const BudgetRef& ref) {
+    return "iris:x:" + ref.key_id + ":" + std::to_string(ref.period_start_ms);
+  }
 
   static RedisCall AdmitCall(const std::vector<BucketSpec>& buckets,
                              const std::vector<int64_t>& want,
@@ -437,6 +449,7 @@ class RedisState final : public SharedState {
     if (budget) {
       c.keys.push_back(SpentKey(budget->ref));
       c.keys.push_back(ReservedKey(budget->ref));
+      c.keys.push_back(ExpiredKey(budget->ref));
     }
     return c;
   }
@@ -486,7 +499,7 @@ class RedisState final : public SharedState {
     if (s.spend) {
       c.keys.push_back(SpentKey(*s.spend));
       c.keys.push_back(ReservedKey(*s.spend));
-      c.keys.push_back("iris:d:" + s.spend->key_id + ":" + s.reservation_id);
+      c.keys.push_back(ExpiredKey(*s.spend));
     }
     return c;
   }

@@ -116,6 +116,28 @@ TEST_P(StateTest, ReservationsBoundTheBudgetAndSettleToTheRealCost) {
   EXPECT_FALSE(s->Reserve(ref, 1.0, 0.0, "e", 5000, 1000)->allowed);
 }
 
+TEST_P(StateTest, AReservationDroppedForItsAgeIsStillSettledOnce) {
+  SharedState* s = state_.get();
+  const BudgetRef ref{"k", 0};
+  ASSERT_TRUE(s->SeedSpend(ref, 0).ok());
+  ASSERT_TRUE(s->Reserve(ref, 1.0, 0.5, "slow", 0, 1000)->allowed);
+  // Much later another call drops it (its instance may have died) ...
+  auto r = s->Reserve(ref, 1.0, 0.5, "next", 5000, 1000);
+  ASSERT_TRUE(r->allowed);
+  EXPECT_NEAR(r->reserved, 0.5, 1e-12);
+  // ... but the slow call was alive: its cost counts, once.
+  ASSERT_TRUE(s->Settle(ref, "slow", 0.25).ok());
+  ASSERT_TRUE(s->Settle(ref, "slow", 0.25).ok());
+  EXPECT_NEAR(*s->Spent(ref), 0.25, 1e-12);
+  // A cost for a reservation that was never made is not counted either (only a settlement
+  // sent again has a reservation id and nothing to remove).
+  ASSERT_TRUE(s->Settle(ref, "never-reserved", 0.5).ok());
+  EXPECT_NEAR(*s->Spent(ref), 0.25, 1e-12);
+  // Without a reservation id a cost always counts (a key without a budget).
+  ASSERT_TRUE(s->Settle(ref, "", 0.5).ok());
+  EXPECT_NEAR(*s->Spent(ref), 0.75, 1e-12);
+}
+
 TEST_P(StateTest, SeedingOnlyFillsAPeriodNotSeen) {
   SharedState* s = state_.get();
   const BudgetRef ref{"k", 86'400'000};
@@ -240,6 +262,7 @@ TEST_P(StateTest, ManySettlementsAtOnceAreEachCountedOnce) {
   const BudgetRef ref{"k", 0};
   ASSERT_TRUE(s->SeedSpend(ref, 0).ok());
   ASSERT_TRUE(s->Admit({tpm}, {900}, AdmitBudget{ref, 1.0, 0.3, "a", 60'000}, 0)->take.allowed);
+  ASSERT_TRUE(s->Reserve(ref, 1.0, 0.2, "b", 0, 60'000)->allowed);
   auto settlement = [&](std::string id, double cost, int64_t give) {
     Settlement x;
     x.give_buckets = {tpm};
@@ -272,6 +295,9 @@ TEST_P(StateTest, SettleAsyncTellsItsCallerOnItsOwnThread) {
   SharedState* s = state_.get();
   const BudgetRef ref{"k", 0};
   ASSERT_TRUE(s->SeedSpend(ref, 0).ok());
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(s->Reserve(ref, 10.0, 0.5, "r" + std::to_string(i), 0, 60'000)->allowed);
+  }
   boost::asio::io_context io;
   std::vector<Status> told;
   for (int i = 0; i < 5; ++i) {
