@@ -302,7 +302,7 @@ void Access::SettleLoop() {
   for (;;) {
     settle_cv_.wait(lock, [this] { return settle_stop_ || !settle_queue_.empty(); });
     if (settle_queue_.empty()) return;  // stopping, and nothing left
-    // What has queued up, as one pipeline (the other settler takes what comes meanwhile).
+    // What has queued up, as one batch (the other settler takes what comes meanwhile).
     const size_t take = std::min<size_t>(settle_queue_.size(), 256);
     std::vector<Settlement> batch(std::make_move_iterator(settle_queue_.begin()),
                                   std::make_move_iterator(settle_queue_.begin() + take));

@@ -189,9 +189,10 @@ class Access {
   mutable std::mutex pending_mu_;
   std::vector<Settlement> pending_;  // spend the state has not taken yet (gives dropped)
 
-  // With a remote state (Redis), settling is done by threads of their own, so that no server
-  // worker waits on a round trip after its answer is sent; each sends what has queued up as
-  // one pipeline.
+  // With a remote state (Redis), a worker hands its settlements to the state without waiting
+  // (SettleAsync); what the state could not take is queued for these threads, which seed an
+  // unknown period from the request log and retry, each sending what has queued up as one
+  // batch.
   void RunSettles(std::vector<Settlement>& batch);
   void SettleLoop();
   std::condition_variable settle_cv_;     // under pending_mu_

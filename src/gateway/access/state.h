@@ -102,7 +102,7 @@ class SharedState {
 
   // Settles many requests: one status each, for its spend (a give that fails is dropped: the
   // bucket stays tighter than it need be). The default runs Give and Settle for each; Redis
-  // sends them all in one pipeline.
+  // runs its batch script once for them all.
   virtual std::vector<Status> SettleAll(const std::vector<Settlement>& settlements);
 
   // Takes want[i] tokens from buckets[i], all or none: a request refused by its TPM bucket
