@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/env.h"
+#include "base/hex.h"
 #include "base/json.h"
 #include "base/mapped_file.h"
 #include "engine/hub/cache.h"
@@ -507,13 +508,7 @@ Result<std::string> Sha256File(const std::string& path) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) return Internal("OpenSSL: SHA-256 final");
-  static const char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 15];
-  }
-  return hex;
+  return HexEncode(digest, len);
 }
 
 }  // namespace iris::hub

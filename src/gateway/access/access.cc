@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <map>
 
+#include "base/hex.h"
 #include "base/time.h"
 #include "gateway/api/errors.h"
 
@@ -47,23 +48,13 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string Hex(const unsigned char* p, size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kHex[p[i] >> 4]);
-    out.push_back(kHex[p[i] & 15]);
-  }
-  return out;
-}
-
 std::string SessionMac(std::string_view master_key, int64_t expires_unix_ms) {
   const std::string msg = "iris-dashboard-session:" + std::to_string(expires_unix_ms);
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha256(), master_key.data(), static_cast<int>(master_key.size()),
        reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &len);
-  return Hex(mac, len);
+  return HexEncode(mac, len);
 }
 
 // The budget period of `key` that holds `now`.

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 
+#include "base/hex.h"
 #include "gateway/api/identifiers.h"
 
 namespace iris::gateway::access {
@@ -48,14 +49,7 @@ std::string HashKey(std::string_view plaintext) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(plaintext.data(), plaintext.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 15]);
-  }
-  return out;
+  return HexEncode(md, len);
 }
 
 std::string KeyHint(std::string_view plaintext) {

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "base/hex.h"
+
 namespace iris::gateway::access {
 
 namespace asio = boost::asio;
@@ -18,6 +20,18 @@ using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 void RedisReplyDeleter::operator()(redisReply* r) const { freeReplyObject(r); }
+
+std::vector<std::vector<std::string>> RedisPreamble(const RedisEndpoint& endpoint) {
+  std::vector<std::vector<std::string>> out;
+  if (!endpoint.password.empty()) {
+    std::vector<std::string> auth{"AUTH"};
+    if (!endpoint.user.empty()) auth.push_back(endpoint.user);
+    auth.push_back(endpoint.password);
+    out.push_back(std::move(auth));
+  }
+  if (endpoint.db != 0) out.push_back({"SELECT", std::to_string(endpoint.db)});
+  return out;
+}
 
 Status RedisReplyError(const redisReply& r, const std::string& where) {
   if (r.type != REDIS_REPLY_ERROR) return OkStatus();
@@ -120,14 +134,8 @@ void RedisPipe::Connect() {
   connect_started_ = Clock::now();
   // AUTH and SELECT go first; their replies are checked here, not handed to a caller.
   std::string preamble;
-  if (!endpoint_.password.empty()) {
-    std::vector<std::string> auth{"AUTH"};
-    if (!endpoint_.user.empty()) auth.push_back(endpoint_.user);
-    auth.push_back(endpoint_.password);
-    if (Format(auth, preamble)) ++c->preamble;
-  }
-  if (endpoint_.db != 0 && Format({"SELECT", std::to_string(endpoint_.db)}, preamble)) {
-    ++c->preamble;
+  for (const std::vector<std::string>& cmd : RedisPreamble(endpoint_)) {
+    if (Format(cmd, preamble)) ++c->preamble;
   }
   out_.insert(0, preamble);
   std::shared_ptr<RedisPipe> self = shared_from_this();
@@ -217,8 +225,7 @@ void RedisPipe::Complete(Handler h, Result<RedisReply> r) {
   asio::post(ex_, [h = std::move(h), r = std::move(r)]() mutable { h->Invoke(std::move(r)); });
 }
 
-void RedisPipe::Fail(const std::string& why) {
-  const bool stale = conn_ && conn_->waking;
+void RedisPipe::DropConnection() {
   if (conn_) {
     boost::system::error_code ignored;
     conn_->resolver.cancel();
@@ -226,6 +233,11 @@ void RedisPipe::Fail(const std::string& why) {
     conn_.reset();
   }
   out_.clear();
+}
+
+void RedisPipe::Fail(const std::string& why) {
+  const bool stale = conn_ && conn_->waking;
+  DropConnection();
   if (stale && !waiting_.empty() && !waiting_.front().resent) {
     // The connection died while idle: none of these reached Redis. Once more, on a new one,
     // each with its full time again.
@@ -275,11 +287,7 @@ void RedisPipe::OnTimer() {
 RedisScript::RedisScript(std::string lua) : text(std::move(lua)) {
   unsigned char md[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), md);
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned char b : md) {
-    sha.push_back(kHex[b >> 4]);
-    sha.push_back(kHex[b & 15]);
-  }
+  sha = HexEncode(md, sizeof(md));
 }
 
 std::vector<std::string> RedisBatchCommand(const RedisScript& script, bool by_sha,
@@ -354,13 +362,7 @@ void RedisPipe::SendBatch(std::shared_ptr<Batch> batch, bool by_sha) {
 }
 
 void RedisPipe::Close() {
-  if (conn_) {
-    boost::system::error_code ignored;
-    conn_->resolver.cancel();
-    conn_->socket.close(ignored);
-    conn_.reset();
-  }
-  out_.clear();
+  DropConnection();
   waiting_.clear();
   batches_.clear();
   timer_.cancel();

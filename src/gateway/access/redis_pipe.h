@@ -46,6 +46,10 @@ struct RedisEndpoint {
 inline constexpr std::chrono::milliseconds kRedisConnectTimeout{300};
 inline constexpr std::chrono::milliseconds kRedisCommandTimeout{1000};
 
+// The commands every new connection sends first: AUTH when the URL has a password, SELECT when
+// it names a database other than 0.
+std::vector<std::vector<std::string>> RedisPreamble(const RedisEndpoint& endpoint);
+
 // A Redis error reply as a Status (kInternal, Redis's message), or OK.
 Status RedisReplyError(const redisReply& r, const std::string& where);
 
@@ -126,6 +130,8 @@ class RedisPipe : public std::enable_shared_from_this<RedisPipe> {
   struct Conn;
 
   void Connect();
+  // Closes the connection (its handlers find it gone and stop); what was not written is dropped.
+  void DropConnection();
   void Write(const std::shared_ptr<Conn>& c);
   void Read(const std::shared_ptr<Conn>& c);
   void Fail(const std::string& why);

@@ -537,15 +537,9 @@ class RedisState final : public SharedState {
         std::chrono::duration_cast<std::chrono::microseconds>(kRedisCommandTimeout).count();
     timeval command_timeout{command_us / 1'000'000, command_us % 1'000'000};
     redisSetTimeout(c.get(), command_timeout);
-    std::vector<std::vector<std::string>> preamble;
-    if (!endpoint_.password.empty()) {
-      std::vector<std::string> auth{"AUTH"};
-      if (!endpoint_.user.empty()) auth.push_back(endpoint_.user);
-      auth.push_back(endpoint_.password);
-      preamble.push_back(std::move(auth));
+    for (Result<RedisReply>& r : Run(c.get(), RedisPreamble(endpoint_))) {
+      IRIS_RETURN_IF_ERROR(r.status());
     }
-    if (endpoint_.db != 0) preamble.push_back({"SELECT", std::to_string(endpoint_.db)});
-    for (Result<RedisReply>& r : Run(c.get(), preamble)) IRIS_RETURN_IF_ERROR(r.status());
     return c;
   }
 
