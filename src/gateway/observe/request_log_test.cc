@@ -100,21 +100,21 @@ TEST_P(RequestLogTest, AFullQueueDropsWithoutBlocking) {
   for (int i = 0; i < 10; ++i) {
     EXPECT_TRUE((*log)->Submit(MakeRecord(Id("q", i), kT0 + 1 + i)));
   }
-  double worst_us = 0;
-  for (int i = 0; i < 50; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    bool ok = (*log)->Submit(MakeRecord(Id("x", i), kT0 + 100 + i));
-    auto us =
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-    worst_us = std::max(worst_us, us);
-    EXPECT_FALSE(ok);
+  // The writer stays stuck while these run: a Submit that waited for room would never return,
+  // so the deadline below fails the test instead of hanging it. (How fast a refusal is, is a
+  // benchmark's question; a wall-clock bound here only measured the machine's load.)
+  auto refusals = std::async(std::launch::async, [&] {
+    int refused = 0;
+    for (int i = 0; i < 50; ++i) {
+      if (!(*log)->Submit(MakeRecord(Id("x", i), kT0 + 100 + i))) ++refused;
+    }
+    return refused;
+  });
+  if (refusals.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    release.set_value();  // let the blocked Submit finish so the test can end
+    FAIL() << "Submit blocked on a full queue while the writer was stuck";
   }
-  // ThreadSanitizer instruments every atomic and lock on this path: about ten times slower.
-#if defined(__SANITIZE_THREAD__)
-  EXPECT_LT(worst_us, 10000.0);
-#else
-  EXPECT_LT(worst_us, 1000.0);
-#endif
+  EXPECT_EQ(refusals.get(), 50);
   RequestLogStats s = (*log)->stats();
   EXPECT_EQ(s.dropped, 50);
   EXPECT_EQ(s.queued, 10);
