@@ -5,20 +5,11 @@
 #include <cstring>
 #include <optional>
 
+#include "base/check.h"
 #include "engine/kernels/kernels.h"
 #include "engine/model/weights.h"
 
 namespace iris::model {
-
-void KvCache::Reserve(size_t tokens) {
-  if (tokens <= capacity_) return;
-  size_t cap = std::max<size_t>(tokens, capacity_ * 2);
-  for (int l = 0; l < num_layers_; ++l) {
-    k_[l].resize(cap * kv_dim_);
-    v_[l].resize(cap * kv_dim_);
-  }
-  capacity_ = cap;
-}
 
 Result<std::string> TextPrefix(const formats::WeightStore& weights) {
   for (const char* p : {"model.text_model.", "text_model.", "model."}) {
@@ -78,49 +69,116 @@ void TextModel::Embed(std::span<const int32_t> ids, float* out) const {
 
 void TextModel::Forward(ops::ComputeContext& ctx, const float* embeds, size_t num_tokens,
                         KvCache& cache, bool all_logits, std::vector<float>* logits) const {
+  IRIS_CHECK(cache.Reserve(cache.length() + num_tokens));
+  const ForwardChunk chunk{embeds, num_tokens, &cache,
+                           all_logits ? ForwardChunk::Logits::kAll : ForwardChunk::Logits::kLast};
+  ForwardBatch(ctx, std::span<const ForwardChunk>(&chunk, 1), logits);
+}
+
+void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardChunk> chunks,
+                             std::vector<float>* logits) const {
   const TextConfig& c = config_;
   const size_t d = c.hidden_size, f = c.intermediate_size, hd = c.head_dim;
   const size_t nh = c.num_attention_heads, nkv = c.num_key_value_heads;
   const size_t qd = nh * hd, kvd = nkv * hd;
-  const size_t pos0 = cache.length();
-  const size_t T = num_tokens;
-  cache.Reserve(pos0 + T);
+  const size_t half = hd / 2;
 
-  std::vector<float> x(embeds, embeds + T * d);  // [T, d] residual stream
-  std::vector<float> h(T * d), q(T * qd), attn(T * qd), tmp(T * d);
-  std::vector<float> gate(T * f), up(T * f);
-  std::vector<float> cos((T * hd) / 2), sin((T * hd) / 2);
-  ops::RopeTables(c.rope_theta, hd, pos0, T, cos.data(), sin.data());
+  // Row offsets of the chunks in the batch, and the rows whose logits are wanted.
+  std::vector<size_t> row0(chunks.size());
+  std::vector<size_t> wanted;
+  size_t R = 0;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const ForwardChunk& ch = chunks[i];
+    IRIS_CHECK(ch.cache != nullptr && ch.num_tokens > 0);
+    IRIS_CHECK(ch.cache->PrepareAppend(ch.num_tokens));
+    row0[i] = R;
+    if (ch.logits == ForwardChunk::Logits::kAll) {
+      for (size_t t = 0; t < ch.num_tokens; ++t) wanted.push_back(R + t);
+    } else if (ch.logits == ForwardChunk::Logits::kLast) {
+      wanted.push_back(R + ch.num_tokens - 1);
+    }
+    R += ch.num_tokens;
+  }
+
+  std::vector<float> x(R * d);  // [R, d] residual stream
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    std::copy_n(chunks[i].embeds, chunks[i].num_tokens * d, x.data() + row0[i] * d);
+  }
+  std::vector<float> h(R * d), q(R * qd), k(R * kvd), v(R * kvd), attn(R * qd), tmp(R * d);
+  std::vector<float> gate(R * f), up(R * f);
+  std::vector<float> cos(R * half), sin(R * half);
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    ops::RopeTables(c.rope_theta, hd, chunks[i].cache->length(), chunks[i].num_tokens,
+                    cos.data() + row0[i] * half, sin.data() + row0[i] * half);
+  }
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  // Decoding sequences (a few new rows each) share one attention loop; a prompt chunk
+  // attends over its sequence's gathered keys with the blocked kernel.
+  std::vector<ops::DecodeQueries> decoding;
+  std::vector<size_t> decoding_chunk;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    if (chunks[i].num_tokens < 4) decoding_chunk.push_back(i);
+  }
+  std::vector<float> kg, vg;  // a prompt chunk's gathered keys and values
 
   for (size_t li = 0; li < layers_.size(); ++li) {
     const Layer& l = layers_[li];
-    float* kc = cache.keys(static_cast<int>(li));
-    float* vc = cache.values(static_cast<int>(li));
-    ops::RmsNorm(x.data(), T, d, l.input_norm.data(), c.rms_norm_eps, h.data());
-    ops::MatMul(ctx, h.data(), T, l.q, q.data());
-    ops::MatMul(ctx, h.data(), T, l.k, kc + pos0 * kvd);
-    ops::MatMul(ctx, h.data(), T, l.v, vc + pos0 * kvd);
-    ops::ApplyRope(q.data(), T, nh, hd, cos.data(), sin.data());
-    ops::ApplyRope(kc + pos0 * kvd, T, nkv, hd, cos.data(), sin.data());
-    ops::CausalAttention(ctx, q.data(), T, pos0, kc, vc, nh, nkv, hd, scale, attn.data());
-    ops::MatMul(ctx, attn.data(), T, l.o, tmp.data());
-    ops::Add(x.data(), tmp.data(), T * d);
+    const int layer = static_cast<int>(li);
+    ops::RmsNorm(x.data(), R, d, l.input_norm.data(), c.rms_norm_eps, h.data());
+    ops::MatMul(ctx, h.data(), R, l.q, q.data());
+    ops::MatMul(ctx, h.data(), R, l.k, k.data());
+    ops::MatMul(ctx, h.data(), R, l.v, v.data());
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      const ForwardChunk& ch = chunks[i];
+      const size_t r = row0[i], T = ch.num_tokens, pos0 = ch.cache->length();
+      ops::ApplyRope(q.data() + r * qd, T, nh, hd, cos.data() + r * half, sin.data() + r * half);
+      ops::ApplyRope(k.data() + r * kvd, T, nkv, hd, cos.data() + r * half, sin.data() + r * half);
+      for (size_t t = 0; t < T; ++t) {
+        std::copy_n(k.data() + (r + t) * kvd, kvd, ch.cache->key_row(layer, pos0 + t));
+        std::copy_n(v.data() + (r + t) * kvd, kvd, ch.cache->value_row(layer, pos0 + t));
+      }
+    }
+    decoding.clear();
+    for (size_t i : decoding_chunk) {
+      const size_t r = row0[i];
+      decoding.push_back({q.data() + r * qd, chunks[i].num_tokens, chunks[i].cache->length(),
+                          attn.data() + r * qd});
+    }
+    if (!decoding.empty()) {
+      ops::DecodeAttention(ctx, decoding, nh, nkv, hd, scale,
+                           [&](size_t s, size_t kv_head, size_t n, float* keys, float* values) {
+                             chunks[decoding_chunk[s]].cache->Gather(layer, n, keys, values,
+                                                                     static_cast<int>(kv_head), hd);
+                           });
+    }
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      const ForwardChunk& ch = chunks[i];
+      if (ch.num_tokens < 4) continue;
+      const size_t r = row0[i], pos0 = ch.cache->length(), total = pos0 + ch.num_tokens;
+      kg.resize(total * kvd);
+      vg.resize(total * kvd);
+      ch.cache->Gather(layer, total, kg.data(), vg.data());
+      ops::CausalAttention(ctx, q.data() + r * qd, ch.num_tokens, pos0, kg.data(), vg.data(), nh,
+                           nkv, hd, scale, attn.data() + r * qd);
+    }
+    ops::MatMul(ctx, attn.data(), R, l.o, tmp.data());
+    ops::Add(x.data(), tmp.data(), R * d);
 
-    ops::RmsNorm(x.data(), T, d, l.post_norm.data(), c.rms_norm_eps, h.data());
-    ops::MatMul(ctx, h.data(), T, l.gate, gate.data());
-    ops::MatMul(ctx, h.data(), T, l.up, up.data());
-    ops::SiluMul(gate.data(), up.data(), T * f);
-    ops::MatMul(ctx, gate.data(), T, l.down, tmp.data());
-    ops::Add(x.data(), tmp.data(), T * d);
+    ops::RmsNorm(x.data(), R, d, l.post_norm.data(), c.rms_norm_eps, h.data());
+    ops::MatMul(ctx, h.data(), R, l.gate, gate.data());
+    ops::MatMul(ctx, h.data(), R, l.up, up.data());
+    ops::SiluMul(gate.data(), up.data(), R * f);
+    ops::MatMul(ctx, gate.data(), R, l.down, tmp.data());
+    ops::Add(x.data(), tmp.data(), R * d);
   }
-  cache.set_length(pos0 + T);
+  for (const ForwardChunk& ch : chunks) ch.cache->set_length(ch.cache->length() + ch.num_tokens);
 
-  const size_t first = all_logits ? 0 : T - 1;
-  const size_t rows = T - first;
-  ops::RmsNorm(x.data() + first * d, rows, d, final_norm_.data(), c.rms_norm_eps, h.data());
-  logits->resize(rows * static_cast<size_t>(c.vocab_size));
-  ops::MatMul(ctx, h.data(), rows, lm_head_, logits->data());
+  for (size_t w = 0; w < wanted.size(); ++w) {
+    ops::RmsNorm(x.data() + wanted[w] * d, 1, d, final_norm_.data(), c.rms_norm_eps,
+                 h.data() + w * d);
+  }
+  logits->resize(wanted.size() * static_cast<size_t>(c.vocab_size));
+  if (!wanted.empty()) ops::MatMul(ctx, h.data(), wanted.size(), lm_head_, logits->data());
 }
 
 }  // namespace iris::model

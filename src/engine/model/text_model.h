@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -10,32 +11,18 @@
 #include "base/status.h"
 #include "engine/formats/safetensors.h"
 #include "engine/model/config.h"
+#include "engine/model/kv_cache.h"
 #include "engine/ops/ops.h"
 
 namespace iris::model {
 
-// Per-sequence keys and values of every layer, f32, grown on demand.
-class KvCache {
- public:
-  KvCache(int num_layers, int kv_dim)
-      : num_layers_(num_layers), kv_dim_(kv_dim), k_(num_layers), v_(num_layers) {}
-  size_t length() const { return length_; }
-  // Ensures room for `tokens` positions in total.
-  void Reserve(size_t tokens);
-  // Forgets everything after `length` positions (to reuse a shared prefix).
-  void Truncate(size_t length) { length_ = std::min(length, length_); }
-  float* keys(int layer) { return k_[layer].data(); }    // [capacity, kv_dim]
-  float* values(int layer) { return v_[layer].data(); }  // [capacity, kv_dim]
-  void set_length(size_t n) { length_ = n; }
-  size_t capacity() const { return capacity_; }
-  size_t bytes() const { return 2 * capacity_ * kv_dim_ * num_layers_ * sizeof(float); }
-
- private:
-  int num_layers_;
-  int kv_dim_;
-  size_t capacity_ = 0;
-  size_t length_ = 0;
-  std::vector<std::vector<float>> k_, v_;
+// One sequence's share of a batched forward pass: `num_tokens` new positions after what its
+// cache holds.
+struct ForwardChunk {
+  const float* embeds = nullptr;  // [num_tokens, model_dim]
+  size_t num_tokens = 0;
+  KvCache* cache = nullptr;
+  enum class Logits { kNone, kLast, kAll } logits = Logits::kLast;
 };
 
 class TextModel {
@@ -55,13 +42,27 @@ class TextModel {
 
   // Runs T new positions (embeds [T, model_dim]) after what the cache holds, appends their
   // keys/values to it. logits receives [T, vocab] if all_logits, else [1, vocab] for the
-  // last position. Precondition: cache.length() + T <= max_position_embeddings.
+  // last position. Precondition: cache.length() + T <= max_position_embeddings; the cache's
+  // pool must have room (an unbounded pool always has).
   void Forward(ops::ComputeContext& ctx, const float* embeds, size_t num_tokens, KvCache& cache,
                bool all_logits, std::vector<float>* logits) const;
 
-  KvCache NewCache() const {
-    return KvCache(config_.num_hidden_layers, config_.num_key_value_heads * config_.head_dim);
+  // Runs the chunks of several sequences in one pass over the weights: every linear layer
+  // multiplies all their rows at once; attention and positions stay per sequence. Each
+  // chunk's cache must have room reserved (KvCache::Reserve) for its new positions. logits
+  // receives the rows the chunks ask for, [rows, vocab], in chunk order.
+  void ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardChunk> chunks,
+                    std::vector<float>* logits) const;
+
+  // A pool for this model's keys and values (max_blocks 0: grows as needed), and a cache in a
+  // pool of its own.
+  std::shared_ptr<KvPool> NewPool(size_t max_blocks = 0) const {
+    return std::make_shared<KvPool>(
+        config_.num_hidden_layers,
+        static_cast<size_t>(config_.num_key_value_heads) * static_cast<size_t>(config_.head_dim),
+        max_blocks);
   }
+  KvCache NewCache() const { return KvCache(NewPool()); }
 
  private:
   struct Layer {

@@ -229,6 +229,31 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
                  num_kv_heads, head_dim, scale, pos0, out);
 }
 
+void DecodeAttention(ComputeContext& ctx, std::span<const DecodeQueries> seqs, size_t num_heads,
+                     size_t num_kv_heads, size_t head_dim, float scale, const GatherKv& gather) {
+  const size_t group = num_heads / num_kv_heads;
+  const size_t q_stride = num_heads * head_dim;
+  Parallel(ctx, 1, seqs.size() * num_kv_heads, [&](size_t b, size_t e, int) {
+    std::vector<float> k, v, scratch;
+    for (size_t task = b; task < e; ++task) {
+      const size_t s = task / num_kv_heads, kvh = task % num_kv_heads;
+      const DecodeQueries& sq = seqs[s];
+      const size_t total = sq.pos0 + sq.num_tokens;
+      k.resize(total * head_dim);
+      v.resize(total * head_dim);
+      scratch.resize(RoundUp(total, kernels::AttentionMaxLanes()));
+      gather(s, kvh, total, k.data(), v.data());
+      for (size_t t = 0; t < sq.num_tokens; ++t) {
+        for (size_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+          kernels::AttentionDecode(sq.q + t * q_stride + h * head_dim, k.data(), head_dim, v.data(),
+                                   head_dim, sq.pos0 + t + 1, head_dim, scale, scratch.data(),
+                                   sq.out + t * q_stride + h * head_dim);
+        }
+      }
+    }
+  });
+}
+
 void FullAttention(ComputeContext& ctx, const float* q, const float* k, const float* v,
                    size_t num_tokens, size_t num_heads, size_t head_dim, float scale, float* out) {
   const size_t stride = num_heads * head_dim;

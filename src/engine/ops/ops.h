@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -53,6 +54,24 @@ void Softmax(float* x, size_t n);
 void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, size_t pos0,
                      const float* k_cache, const float* v_cache, size_t num_heads,
                      size_t num_kv_heads, size_t head_dim, float scale, float* out);
+
+// One sequence's queries in DecodeAttention: q and out [num_tokens, num_heads, head_dim] for
+// positions [pos0, pos0 + num_tokens).
+struct DecodeQueries {
+  const float* q = nullptr;
+  size_t num_tokens = 0;
+  size_t pos0 = 0;
+  float* out = nullptr;
+};
+// Fills keys and values [n, head_dim] of sequence `seq`'s kv head `kv_head` for positions
+// [0, n) (a sequence's cache need not be contiguous).
+using GatherKv =
+    std::function<void(size_t seq, size_t kv_head, size_t n, float* keys, float* values)>;
+// Causal attention of a few queries in each of several sequences (decoding), in one parallel
+// loop over (sequence, kv head): each task gathers that head's keys and values once for the
+// query heads of its group. The same arithmetic as CausalAttention's decode path.
+void DecodeAttention(ComputeContext& ctx, std::span<const DecodeQueries> seqs, size_t num_heads,
+                     size_t num_kv_heads, size_t head_dim, float scale, const GatherKv& gather);
 
 // Bidirectional attention over one sequence (vision): q, k, v, out [T, num_heads, head_dim].
 void FullAttention(ComputeContext& ctx, const float* q, const float* k, const float* v,

@@ -1,0 +1,159 @@
+#include "engine/model/kv_cache.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/check.h"
+
+namespace iris::model {
+
+KvPool::KvPool(int num_layers, size_t kv_dim, size_t max_blocks)
+    : num_layers_(num_layers), kv_dim_(kv_dim), max_blocks_(max_blocks) {
+  IRIS_CHECK(num_layers > 0 && kv_dim > 0);
+}
+
+std::optional<int32_t> KvPool::Allocate() {
+  if (max_blocks_ != 0 && in_use_ >= max_blocks_) return std::nullopt;
+  if (free_.empty()) {
+    // A new slab; its blocks join the free list, lowest id last so it is taken first.
+    const size_t floats_per_block = block_bytes() / sizeof(float);
+    slabs_.push_back(std::make_unique<float[]>(kSlabBlocks * floats_per_block));
+    const size_t first = refs_.size();
+    refs_.resize(first + kSlabBlocks, 0);
+    for (size_t i = kSlabBlocks; i-- > 0;) free_.push_back(static_cast<int32_t>(first + i));
+  }
+  const int32_t b = free_.back();
+  free_.pop_back();
+  refs_[static_cast<size_t>(b)] = 1;
+  ++in_use_;
+  return b;
+}
+
+void KvPool::Retain(int32_t block) {
+  IRIS_DCHECK(refs_[static_cast<size_t>(block)] > 0);
+  ++refs_[static_cast<size_t>(block)];
+}
+
+void KvPool::Release(int32_t block) {
+  int& r = refs_[static_cast<size_t>(block)];
+  IRIS_CHECK(r > 0);
+  if (--r == 0) {
+    free_.push_back(block);
+    --in_use_;
+  }
+}
+
+float* KvPool::Row(int32_t block, int layer, int which) const {
+  const size_t b = static_cast<size_t>(block);
+  const size_t per_layer = kBlockTokens * kv_dim_;  // floats of one layer's keys (or values)
+  const size_t floats_per_block = 2 * per_layer * static_cast<size_t>(num_layers_);
+  float* slab = slabs_[b / kSlabBlocks].get();
+  return slab + (b % kSlabBlocks) * floats_per_block +
+         (static_cast<size_t>(layer) * 2 + static_cast<size_t>(which)) * per_layer;
+}
+
+KvCache::KvCache(KvCache&& other) noexcept
+    : pool_(std::move(other.pool_)), blocks_(std::move(other.blocks_)), length_(other.length_) {
+  other.blocks_.clear();
+  other.length_ = 0;
+}
+
+KvCache& KvCache::operator=(KvCache&& other) noexcept {
+  if (this != &other) {
+    Clear();
+    pool_ = std::move(other.pool_);
+    blocks_ = std::move(other.blocks_);
+    length_ = other.length_;
+    other.blocks_.clear();
+    other.length_ = 0;
+  }
+  return *this;
+}
+
+void KvCache::Clear() {
+  if (pool_) {
+    for (int32_t b : blocks_) pool_->Release(b);
+  }
+  blocks_.clear();
+  length_ = 0;
+}
+
+size_t KvCache::BlocksToReserve(size_t tokens) const {
+  const size_t need = (tokens + KvPool::kBlockTokens - 1) / KvPool::kBlockTokens;
+  return need > blocks_.size() ? need - blocks_.size() : 0;
+}
+
+bool KvCache::Reserve(size_t tokens) {
+  const size_t more = BlocksToReserve(tokens);
+  if (more == 0) return true;
+  if (more > pool_->available()) return false;
+  for (size_t i = 0; i < more; ++i) {
+    auto b = pool_->Allocate();
+    IRIS_CHECK(b.has_value());  // available() said there was room
+    blocks_.push_back(*b);
+  }
+  return true;
+}
+
+bool KvCache::PrepareAppend(size_t n) {
+  if (n == 0) return true;
+  IRIS_CHECK(length_ + n <= blocks_.size() * KvPool::kBlockTokens);
+  const size_t first = length_ / KvPool::kBlockTokens;
+  const size_t last = (length_ + n - 1) / KvPool::kBlockTokens;
+  for (size_t i = first; i <= last; ++i) {
+    const int32_t b = blocks_[i];
+    if (pool_->refs(b) == 1) continue;
+    // Shared with another sequence: this one writes into its own copy.
+    auto copy = pool_->Allocate();
+    if (!copy) return false;
+    for (int l = 0; l < pool_->num_layers(); ++l) {
+      const size_t bytes = KvPool::kBlockTokens * pool_->kv_dim() * sizeof(float);
+      std::memcpy(pool_->keys(*copy, l), pool_->keys(b, l), bytes);
+      std::memcpy(pool_->values(*copy, l), pool_->values(b, l), bytes);
+    }
+    pool_->Release(b);
+    blocks_[i] = *copy;
+  }
+  return true;
+}
+
+void KvCache::AdoptPrefix(std::span<const int32_t> blocks) {
+  IRIS_CHECK(blocks_.empty() && length_ == 0);
+  for (int32_t b : blocks) {
+    pool_->Retain(b);
+    blocks_.push_back(b);
+  }
+  length_ = blocks.size() * KvPool::kBlockTokens;
+}
+
+float* KvCache::key_row(int layer, size_t pos) {
+  return pool_->keys(blocks_[pos / KvPool::kBlockTokens], layer) +
+         (pos % KvPool::kBlockTokens) * pool_->kv_dim();
+}
+
+float* KvCache::value_row(int layer, size_t pos) {
+  return pool_->values(blocks_[pos / KvPool::kBlockTokens], layer) +
+         (pos % KvPool::kBlockTokens) * pool_->kv_dim();
+}
+
+void KvCache::Gather(int layer, size_t n, float* keys_out, float* values_out, int head,
+                     size_t head_dim) const {
+  const size_t kvd = pool_->kv_dim();
+  for (size_t start = 0, i = 0; start < n; start += KvPool::kBlockTokens, ++i) {
+    const size_t rows = std::min(KvPool::kBlockTokens, n - start);
+    const float* k = pool_->keys(blocks_[i], layer);
+    const float* v = pool_->values(blocks_[i], layer);
+    if (head < 0) {
+      std::memcpy(keys_out + start * kvd, k, rows * kvd * sizeof(float));
+      std::memcpy(values_out + start * kvd, v, rows * kvd * sizeof(float));
+      continue;
+    }
+    const size_t col = static_cast<size_t>(head) * head_dim;
+    for (size_t r = 0; r < rows; ++r) {
+      std::memcpy(keys_out + (start + r) * head_dim, k + r * kvd + col, head_dim * sizeof(float));
+      std::memcpy(values_out + (start + r) * head_dim, v + r * kvd + col, head_dim * sizeof(float));
+    }
+  }
+}
+
+}  // namespace iris::model
