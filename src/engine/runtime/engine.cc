@@ -5,6 +5,7 @@
 
 #include "base/json.h"
 #include "base/time.h"
+#include "engine/runtime/scheduler.h"
 
 namespace iris::runtime {
 namespace fs = std::filesystem;
@@ -31,22 +32,6 @@ std::vector<int32_t> FindEosIds(const std::string& dir, const tokenizer::Tokeniz
     if (std::find(ids.begin(), ids.end(), *eou) == ids.end()) ids.push_back(*eou);
   }
   return ids;
-}
-
-// Length of the longest suffix of `text` that is a proper prefix of a stop string: that
-// much output is held back until the next token decides.
-size_t HeldBack(std::string_view text, const std::vector<std::string>& stops) {
-  size_t held = 0;
-  for (const std::string& s : stops) {
-    if (s.empty()) continue;
-    for (size_t n = std::min(s.size() - 1, text.size()); n > held; --n) {
-      if (text.substr(text.size() - n) == std::string_view(s).substr(0, n)) {
-        held = n;
-        break;
-      }
-    }
-  }
-  return held;
 }
 
 // video_sampling.{fps, max_frames} of preprocessor_config.json (defaults: 1 fps, 64).
@@ -125,6 +110,7 @@ Result<std::unique_ptr<Engine>> Engine::Load(const std::string& model_dir,
   e->eos_ids_ = FindEosIds(model_dir, *e->tokenizer_);
   e->pool_ = std::make_unique<ThreadPool>(options.threads);
   e->ctx_.pool = e->pool_.get();
+  e->kv_pool_ = e->text_->NewPool();
   return e;
 }
 
@@ -235,118 +221,26 @@ Result<std::vector<int32_t>> Engine::TokenizePrompt(std::string_view prompt_text
 Result<GenerateResult> Engine::Generate(std::span<const int32_t> prompt,
                                         const GenerateOptions& options, const TextCallback& on_text,
                                         std::span<const Visual> visuals) {
-  IRIS_RETURN_IF_ERROR(options.sampling.Validate());
-  if (prompt.empty()) return InvalidArgument("the prompt is empty");
-  if (options.max_tokens < 0) return InvalidArgument("max_tokens must be >= 0");
-  const int vocab = config_.text.vocab_size;
-  for (int32_t id : prompt) {
-    if (id < 0 || id >= vocab) {
-      return InvalidArgument("token id " + std::to_string(id) + " is outside the vocabulary");
-    }
+  // A batch of one: the same code path as a served request, the prompt in one chunk.
+  SchedulerOptions so;
+  so.max_batch = 1;
+  so.max_queue = 1;
+  so.prefill_chunk = SIZE_MAX;
+  so.prefix_cache = false;
+  so.image_cache_bytes = 0;
+  Scheduler scheduler(*this, kv_pool_, so);
+  std::optional<Result<GenerateResult>> out;
+  SequenceRequest request;
+  request.prompt.assign(prompt.begin(), prompt.end());
+  request.visuals.assign(visuals.begin(), visuals.end());
+  request.options = options;
+  request.on_text = on_text;
+  request.on_done = [&](Result<GenerateResult> r) { out = std::move(r); };
+  IRIS_RETURN_IF_ERROR(scheduler.Add(std::move(request)));
+  while (!out) {
+    if (scheduler.Step() == 0 && !out) return Internal("the generation stalled");
   }
-  const size_t max_pos = static_cast<size_t>(config_.text.max_position_embeddings);
-  if (prompt.size() >= max_pos) {
-    return OutOfRange("the prompt has " + std::to_string(prompt.size()) +
-                      " tokens; the model's context is " + std::to_string(max_pos));
-  }
-  const size_t budget =
-      std::min<size_t>(static_cast<size_t>(options.max_tokens), max_pos - prompt.size());
-
-  GenerateResult result;
-  result.prompt_tokens = prompt.size();
-  model::KvCache cache = text_->NewCache();
-  cache.Reserve(prompt.size() + budget);
-  const size_t dim = static_cast<size_t>(text_->model_dim());
-  std::vector<float> embeds(prompt.size() * dim);
-  text_->Embed(prompt, embeds.data());
-  auto tv = SteadyClock::now();
-  std::vector<float> features;  // [tiles * tokens_per_tile, dim]
-  if (!visuals.empty()) {
-    if (!vision_) return FailedPrecondition("this model has no vision tower");
-    const size_t tile = static_cast<size_t>(vision_->tile_size());
-    const size_t per_tile = static_cast<size_t>(vision_->tokens_per_tile()) * dim;
-    for (const Visual& v : visuals) {
-      const media::ProcessedImage& im = v.pixels;
-      if (static_cast<size_t>(im.tile_size) != tile ||
-          im.pixel_values.size() != static_cast<size_t>(im.num_tiles) * 3 * tile * tile) {
-        return InvalidArgument("an image was preprocessed for " + std::to_string(im.tile_size) +
-                               " px tiles; this model takes " + std::to_string(tile));
-      }
-      result.image_tiles += static_cast<size_t>(im.num_tiles);
-    }
-    features.resize(result.image_tiles * per_tile);
-    size_t t = 0;
-    for (const Visual& v : visuals) {
-      const media::ProcessedImage& im = v.pixels;
-      for (int i = 0; i < im.num_tiles; ++i, ++t) {
-        vision_->EncodeTile(ctx_, im.pixel_values.data() + static_cast<size_t>(i) * 3 * tile * tile,
-                            nullptr, features.data() + t * per_tile);
-      }
-    }
-  }
-  IRIS_RETURN_IF_ERROR(
-      model::MergeImageFeatures(prompt, config_.image_token_id, features, dim, embeds.data()));
-  result.vision_seconds = SecondsSince(tv);
-  std::vector<float> logits;
-  auto t0 = SteadyClock::now();
-  text_->Forward(ctx_, embeds.data(), prompt.size(), cache, /*all_logits=*/false, &logits);
-  result.prefill_seconds = SecondsSince(t0);
-
-  Sampler sampler(options.sampling);
-  std::vector<int32_t> history(prompt.begin(), prompt.end());
-  tokenizer::StreamDecoder decoder(*tokenizer_, /*skip_special=*/true);
-  std::string text;    // everything decoded so far
-  size_t printed = 0;  // bytes of `text` already handed to on_text
-  bool cancelled = false;
-  bool stopped_by_string = false;
-  auto emit = [&](size_t upto) {
-    if (upto > printed) {
-      if (on_text && !on_text(std::string_view(text).substr(printed, upto - printed))) {
-        cancelled = true;
-      }
-      printed = upto;
-    }
-  };
-  result.finish_reason = "length";
-  auto t1 = SteadyClock::now();
-  std::vector<float> next(text_->model_dim());
-  for (size_t step = 0; step < budget && !cancelled; ++step) {
-    const int32_t id = sampler.Sample(logits, history);
-    result.tokens.push_back(id);
-    history.push_back(id);
-    if (options.stop_at_eos && std::find(eos_ids_.begin(), eos_ids_.end(), id) != eos_ids_.end()) {
-      result.finish_reason = "stop";
-      break;
-    }
-    text += decoder.Push(id);
-    bool stopped = false;
-    for (const std::string& s : options.stop) {
-      if (s.empty()) continue;
-      size_t from = printed > s.size() ? printed - s.size() : 0;
-      size_t pos = text.find(s, from);
-      if (pos != std::string::npos) {
-        text.resize(pos);
-        stopped = true;
-      }
-    }
-    if (stopped) {
-      stopped_by_string = true;
-      emit(text.size());
-      result.finish_reason = "stop";
-      break;
-    }
-    emit(text.size() - HeldBack(text, options.stop));
-    if (step + 1 == budget) break;
-    text_->Embed(std::span<const int32_t>(&id, 1), next.data());
-    text_->Forward(ctx_, next.data(), 1, cache, false, &logits);
-  }
-  if (!stopped_by_string && !cancelled) {
-    text += decoder.Flush();
-    emit(text.size());
-  }
-  result.decode_seconds = SecondsSince(t1);
-  result.text = std::move(text);
-  return result;
+  return std::move(*out);
 }
 
 }  // namespace iris::runtime

@@ -1,6 +1,7 @@
 // The engine facade: loads a SmolVLM2 checkpoint directory (config, memory-mapped weights,
 // tokenizer, chat template, generation config) and generates text, streaming it as it is
-// produced. One Engine serves one generation at a time (Generate is not reentrant).
+// produced. Generate runs one generation; a Scheduler (scheduler.h) runs many at once. Use
+// an Engine from one thread at a time (Generate is not reentrant).
 #pragma once
 
 #include <boost/json.hpp>
@@ -120,6 +121,7 @@ class Engine {
   std::vector<int32_t> eos_ids_;
   std::unique_ptr<ThreadPool> pool_;
   ops::ComputeContext ctx_;
+  std::shared_ptr<model::KvPool> kv_pool_;  // Generate's (grows as needed)
 };
 
 }  // namespace iris::runtime

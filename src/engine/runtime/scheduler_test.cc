@@ -1,0 +1,334 @@
+// Continuous batching on the tiny fixture model: every golden case (text, one image, a split
+// image, two images, a video) run together, in odd prefill chunks, with shared prefixes and
+// cached image features, gives the tokens it gives alone and logits within 1e-5; alone, the
+// golden tokens and logits of Hugging Face. Plus the KV pool's budget, the queue bound,
+// cancellation and the caches' counters.
+#include "engine/runtime/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+#include "base/json.h"
+#include "engine/formats/safetensors.h"
+
+namespace iris::runtime {
+namespace {
+
+const std::string kModel = std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/tiny-256m-style";
+
+struct Case {
+  std::string name;
+  std::vector<int32_t> prompt;
+  std::vector<Visual> visuals;
+  std::vector<int32_t> golden_tokens;
+  std::vector<float> golden_step_logits;  // [tokens, vocab]
+};
+
+std::vector<int32_t> Ids(const tensor::TensorView& v) {
+  std::vector<int32_t> ids(static_cast<size_t>(v.num_elements()));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ids[i] = static_cast<int32_t>(static_cast<const int64_t*>(v.data)[i]);
+  }
+  return ids;
+}
+
+struct Outcome {
+  std::vector<int32_t> tokens;
+  std::vector<std::vector<float>> logits;  // per sampled token
+  std::string text, streamed;
+  std::string finish_reason;
+  Status status;
+  bool done = false;
+};
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    EngineOptions o;
+    o.threads = 2;
+    auto e = Engine::Load(kModel, o);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    engine_ = std::move(*e).release();
+    auto goldens = formats::WeightStore::OpenFiles({kModel + "/goldens.safetensors"});
+    ASSERT_TRUE(goldens.ok());
+    auto meta = ReadJsonFile(kModel + "/goldens.json");
+    ASSERT_TRUE(meta.ok());
+    cases_ = new std::vector<Case>();
+    for (const auto& [key, value] : meta->as_object().at("cases").as_object()) {
+      (void)value;
+      Case c;
+      c.name = std::string(key);
+      c.prompt = Ids(goldens->Get(c.name + ".input_ids")->view);
+      c.golden_tokens = Ids(goldens->Get(c.name + ".generated_ids")->view);
+      const tensor::TensorView sl = goldens->Get(c.name + ".generation_step_logits")->view;
+      c.golden_step_logits.resize(static_cast<size_t>(sl.num_elements()));
+      for (size_t i = 0; i < c.golden_step_logits.size(); ++i) {
+        c.golden_step_logits[i] = sl.GetF32(static_cast<int64_t>(i));
+      }
+      if (goldens->Has(c.name + ".pixel_values")) {
+        // All of a case's tiles as one visual: the features fill its image tokens in order.
+        const tensor::TensorView pv = goldens->Get(c.name + ".pixel_values")->view;
+        Visual v;
+        v.pixels.num_tiles = static_cast<int>(pv.shape[1]);
+        v.pixels.tile_size = static_cast<int>(pv.shape[3]);
+        const auto* p = static_cast<const float*>(pv.data);
+        v.pixels.pixel_values.assign(p, p + pv.num_elements());
+        c.visuals.push_back(std::move(v));
+      }
+      cases_->push_back(std::move(c));
+    }
+    ASSERT_EQ(cases_->size(), 5u);
+  }
+  static void TearDownTestSuite() {
+    delete engine_;
+    delete cases_;
+  }
+
+  // A request for `c` whose outcome lands in `out`.
+  static SequenceRequest Request(const Case& c, Outcome& out, size_t max_tokens = 0) {
+    SequenceRequest r;
+    r.prompt = c.prompt;
+    r.visuals = c.visuals;
+    r.options.max_tokens = static_cast<int>(max_tokens ? max_tokens : c.golden_tokens.size());
+    r.options.stop_at_eos = false;
+    r.on_text = [&out](std::string_view s) {
+      out.streamed += s;
+      return true;
+    };
+    r.on_logits = [&out](std::span<const float> l) { out.logits.emplace_back(l.begin(), l.end()); };
+    r.on_done = [&out](Result<GenerateResult> res) {
+      out.done = true;
+      if (!res.ok()) {
+        out.status = res.status();
+        return;
+      }
+      out.tokens = res->tokens;
+      out.text = res->text;
+      out.finish_reason = res->finish_reason;
+    };
+    return r;
+  }
+
+  static void RunToEnd(Scheduler& s) {
+    for (int guard = 0; !s.idle(); ++guard) {
+      ASSERT_LT(guard, 100000);
+      s.Step();
+    }
+  }
+
+  static Engine* engine_;
+  static std::vector<Case>* cases_;
+};
+Engine* SchedulerTest::engine_ = nullptr;
+std::vector<Case>* SchedulerTest::cases_ = nullptr;
+
+// max |a - b| / max |a| over two logits rows.
+double RelativeError(const std::vector<float>& a, const std::vector<float>& b) {
+  double scale = 0, err = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    scale = std::max(scale, std::fabs(static_cast<double>(a[i])));
+    err = std::max(err, std::fabs(static_cast<double>(a[i]) - b[i]));
+  }
+  return err / scale;
+}
+
+TEST_F(SchedulerTest, AMixedBatchGivesWhatEachRequestGivesAlone) {
+  // Alone: one sequence at a time, the whole prompt in one chunk, no caches.
+  std::map<std::string, Outcome> alone;
+  {
+    SchedulerOptions o;
+    o.max_batch = 1;
+    o.prefill_chunk = SIZE_MAX;
+    o.prefix_cache = false;
+    o.image_cache_bytes = 0;
+    Scheduler s(*engine_, engine_->text_model().NewPool(), o);
+    for (const Case& c : *cases_) {
+      ASSERT_TRUE(s.Add(Request(c, alone[c.name])).ok());
+      RunToEnd(s);
+    }
+  }
+  const size_t vocab = static_cast<size_t>(engine_->text_model().vocab_size());
+  for (const Case& c : *cases_) {
+    const Outcome& a = alone[c.name];
+    ASSERT_TRUE(a.done && a.status.ok()) << c.name << ": " << a.status.ToString();
+    EXPECT_EQ(a.tokens, c.golden_tokens) << c.name;  // Hugging Face's greedy tokens
+    ASSERT_EQ(a.logits.size(), c.golden_tokens.size());
+    double max_golden = 0, max_err = 0;
+    for (size_t t = 0; t < a.logits.size(); ++t) {
+      for (size_t i = 0; i < vocab; ++i) {
+        const double g = c.golden_step_logits[t * vocab + i];
+        max_golden = std::max(max_golden, std::fabs(g));
+        max_err = std::max(max_err, std::fabs(g - a.logits[t][i]));
+      }
+    }
+    EXPECT_LE(max_err, 1e-4 * max_golden) << c.name;
+    EXPECT_EQ(a.streamed, a.text) << c.name;
+  }
+
+  // Together: every case twice (the second shares the first's prefix and image features),
+  // prompts in chunks of 7 so prefills interleave with decoding.
+  SchedulerOptions o;
+  o.max_batch = 8;
+  o.prefill_chunk = 7;
+  Scheduler s(*engine_, engine_->text_model().NewPool(), o);
+  std::map<std::string, Outcome> first, second;
+  for (const Case& c : *cases_) ASSERT_TRUE(s.Add(Request(c, first[c.name])).ok());
+  // Let the first copies start before the second ones arrive.
+  for (int i = 0; i < 40; ++i) s.Step();
+  for (const Case& c : *cases_) ASSERT_TRUE(s.Add(Request(c, second[c.name])).ok());
+  RunToEnd(s);
+  for (const Case& c : *cases_) {
+    for (const Outcome* b : {&first[c.name], &second[c.name]}) {
+      ASSERT_TRUE(b->done && b->status.ok()) << c.name << ": " << b->status.ToString();
+      EXPECT_EQ(b->tokens, alone[c.name].tokens) << c.name;
+      EXPECT_EQ(b->text, alone[c.name].text) << c.name;
+      ASSERT_EQ(b->logits.size(), alone[c.name].logits.size());
+      for (size_t t = 0; t < b->logits.size(); ++t) {
+        EXPECT_LE(RelativeError(alone[c.name].logits[t], b->logits[t]), 1e-5)
+            << c.name << " token " << t;
+      }
+    }
+  }
+  const SchedulerStats st = s.stats();
+  EXPECT_GT(st.prefix_hit_tokens, 0);
+  EXPECT_GE(st.image_cache_hits, 1);
+  EXPECT_EQ(st.running, 0u);
+}
+
+TEST_F(SchedulerTest, ABudgetedPoolQueuesWhatDoesNotFitAndRefusesWhatNeverWill) {
+  const Case* plain = nullptr;
+  for (const Case& c : *cases_) {
+    if (c.visuals.empty()) plain = &c;
+  }
+  ASSERT_NE(plain, nullptr);
+  // Room for one sequence of prompt + 8 tokens at a time, no cached prefixes.
+  const size_t blocks =
+      (plain->prompt.size() + 8 + model::KvPool::kBlockTokens - 1) / model::KvPool::kBlockTokens;
+  auto pool = engine_->text_model().NewPool(blocks);
+  SchedulerOptions o;
+  o.max_batch = 4;
+  o.max_queue = 2;
+  o.prefix_cache = false;
+  Scheduler s(*engine_, pool, o);
+  Outcome a, b, c;
+  ASSERT_TRUE(s.Add(Request(*plain, a, 8)).ok());
+  ASSERT_TRUE(s.Add(Request(*plain, b, 8)).ok());
+  Outcome full;
+  // The queue holds two; a third waiting request is refused.
+  Status refused = s.Add(Request(*plain, full, 8));
+  EXPECT_EQ(refused.code(), ErrorCode::kResourceExhausted) << refused.ToString();
+  s.Step();
+  EXPECT_EQ(s.stats().running, 1u);  // the second waits for the first's blocks
+  EXPECT_EQ(s.stats().waiting, 1u);
+  ASSERT_TRUE(s.Add(Request(*plain, c, 8)).ok());
+  RunToEnd(s);
+  for (const Outcome* x : {&a, &b, &c}) {
+    ASSERT_TRUE(x->done && x->status.ok()) << x->status.ToString();
+    EXPECT_EQ(x->tokens, a.tokens);
+  }
+  EXPECT_EQ(pool->in_use(), 0u);
+  // A prompt longer than the whole pool can never run.
+  SequenceRequest huge;
+  huge.prompt.assign(blocks * model::KvPool::kBlockTokens + 1, 5);
+  EXPECT_EQ(s.Add(std::move(huge)).code(), ErrorCode::kOutOfRange);
+  // A long answer is cut to the room the pool has.
+  Outcome cut;
+  ASSERT_TRUE(s.Add(Request(*plain, cut, 1000)).ok());
+  RunToEnd(s);
+  EXPECT_EQ(cut.finish_reason, "length");
+  EXPECT_EQ(cut.tokens.size(), blocks * model::KvPool::kBlockTokens - plain->prompt.size());
+}
+
+TEST_F(SchedulerTest, ACallerThatLeavesFreesItsBlocksAtTheNextStep) {
+  const Case& c = (*cases_)[0];
+  auto pool = engine_->text_model().NewPool();
+  SchedulerOptions o;
+  o.prefix_cache = false;
+  Scheduler s(*engine_, pool, o);
+  Outcome gone, stays;
+  bool left = false;
+  SequenceRequest r = Request(c, gone, 50);
+  r.cancelled = [&left] { return left; };
+  ASSERT_TRUE(s.Add(std::move(r)).ok());
+  ASSERT_TRUE(s.Add(Request(c, stays, 50)).ok());
+  while (gone.tokens.empty() && gone.logits.size() < 3) s.Step();
+  const size_t held = pool->in_use();
+  left = true;
+  s.Step();
+  EXPECT_TRUE(gone.done);
+  EXPECT_LT(pool->in_use(), held);
+  EXPECT_FALSE(stays.done);
+  RunToEnd(s);
+  EXPECT_EQ(stays.tokens.size(), 50u);
+  EXPECT_EQ(pool->in_use(), 0u);
+  // A stream callback that returns false ends the sequence too.
+  Outcome stop;
+  SequenceRequest r2 = Request(c, stop, 50);
+  int pieces = 0;
+  r2.on_text = [&pieces](std::string_view) { return ++pieces < 2; };
+  ASSERT_TRUE(s.Add(std::move(r2)).ok());
+  RunToEnd(s);
+  EXPECT_LT(stop.tokens.size(), 50u);
+  EXPECT_EQ(pool->in_use(), 0u);
+}
+
+TEST_F(SchedulerTest, BadRequestsAreRefusedBeforeTheyQueue) {
+  Scheduler s(*engine_, engine_->text_model().NewPool(), {});
+  SequenceRequest empty;
+  EXPECT_EQ(s.Add(std::move(empty)).code(), ErrorCode::kInvalidArgument);
+  SequenceRequest bad_id;
+  bad_id.prompt = {1, 100000};
+  EXPECT_EQ(s.Add(std::move(bad_id)).code(), ErrorCode::kInvalidArgument);
+  // Image tokens without features, and features without image tokens.
+  const Case* image = nullptr;
+  for (const Case& c : *cases_) {
+    if (!c.visuals.empty()) image = &c;
+  }
+  ASSERT_NE(image, nullptr);
+  SequenceRequest no_pixels;
+  no_pixels.prompt = image->prompt;
+  EXPECT_EQ(s.Add(std::move(no_pixels)).code(), ErrorCode::kInvalidArgument);
+  SequenceRequest no_tokens;
+  no_tokens.prompt = {1, 2, 3};
+  no_tokens.visuals = image->visuals;
+  EXPECT_EQ(s.Add(std::move(no_tokens)).code(), ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(s.idle());
+}
+
+TEST(KvPoolTest, SharedBlocksAreCopiedBeforeTheyAreWritten) {
+  auto pool = std::make_shared<model::KvPool>(2, 4, 3);
+  model::KvCache a(pool);
+  ASSERT_TRUE(a.Reserve(model::KvPool::kBlockTokens));
+  ASSERT_TRUE(a.PrepareAppend(model::KvPool::kBlockTokens));
+  for (size_t p = 0; p < model::KvPool::kBlockTokens; ++p)
+    a.key_row(1, p)[2] = static_cast<float>(p);
+  a.set_length(model::KvPool::kBlockTokens);
+  model::KvCache b(pool);
+  b.AdoptPrefix(a.blocks());
+  EXPECT_EQ(pool->in_use(), 1u);
+  EXPECT_EQ(b.length(), model::KvPool::kBlockTokens);
+  b.Truncate(4);  // b rewrites positions 4.. of the shared block: it gets its own copy
+  ASSERT_TRUE(b.PrepareAppend(2));
+  EXPECT_EQ(pool->in_use(), 2u);
+  EXPECT_NE(a.blocks()[0], b.blocks()[0]);
+  b.key_row(1, 4)[2] = -1;
+  EXPECT_EQ(a.key_row(1, 4)[2], 4.0f);
+  EXPECT_EQ(b.key_row(1, 3)[2], 3.0f);  // the copy kept what came before
+  std::vector<float> k(5 * 2), v(5 * 2);
+  b.Gather(1, 5, k.data(), v.data(), /*head=*/1, /*head_dim=*/2);
+  EXPECT_EQ(k[3 * 2], 3.0f);  // column 2 is head 1's first
+  EXPECT_EQ(k[4 * 2], -1.0f);
+  // The budget: three blocks in all.
+  model::KvCache c(pool);
+  EXPECT_TRUE(c.Reserve(model::KvPool::kBlockTokens));
+  EXPECT_FALSE(c.Reserve(2 * model::KvPool::kBlockTokens));
+  EXPECT_EQ(pool->available(), 0u);
+  c.Clear();
+  b = model::KvCache(pool);
+  EXPECT_EQ(pool->in_use(), 1u);
+}
+
+}  // namespace
+}  // namespace iris::runtime
