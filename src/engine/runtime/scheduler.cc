@@ -542,6 +542,7 @@ size_t Scheduler::Step() {
     owners.push_back(&s);
     break;
   }
+  last_step_sequences_ = chunks.size();
   if (chunks.empty()) return vision_worked ? 1 : 0;
 
   std::vector<float> logits;
@@ -579,6 +580,10 @@ size_t Scheduler::Step() {
 void Scheduler::CancelAll(const Status& why) {
   for (auto& sp : running_) Finish(*sp, why);
   running_.clear();
+  CancelWaiting(why);
+}
+
+void Scheduler::CancelWaiting(const Status& why) {
   for (auto& sp : waiting_) Finish(*sp, why);
   waiting_.clear();
 }

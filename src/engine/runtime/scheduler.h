@@ -74,6 +74,11 @@ class Scheduler {
 
   // Ends every sequence, running and queued, with `why`.
   void CancelAll(const Status& why);
+  // Ends the queued sequences (not yet running) with `why`.
+  void CancelWaiting(const Status& why);
+
+  // Sequences in the last step's batched forward.
+  size_t last_step_sequences() const { return last_step_sequences_; }
 
   bool idle() const { return running_.empty() && waiting_.empty(); }
   SchedulerStats stats() const;
@@ -97,6 +102,7 @@ class Scheduler {
   std::unique_ptr<PrefixCache> prefixes_;
   int64_t prefix_hit_tokens_ = 0;
   int64_t image_hits_ = 0;
+  size_t last_step_sequences_ = 0;
   int64_t image_misses_ = 0;
 };
 

@@ -371,17 +371,10 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
   }
   auto m = MapView::Open(entry.value, path, problems, {});
   if (!m) return;
-  static constexpr std::array<std::string_view, 11> kAllowed = {"kind",
-                                                                "base_url",
-                                                                "api_key_env",
-                                                                "headers",
-                                                                "models",
-                                                                "model",
-                                                                "threads",
-                                                                "max_queue",
-                                                                "max_images",
-                                                                "max_image_pixels",
-                                                                "max_request_pixels"};
+  static constexpr std::array<std::string_view, 13> kAllowed = {
+      "kind",       "base_url",         "api_key_env",       "headers",   "models",
+      "model",      "threads",          "max_queue",         "max_batch", "kv_cache_mb",
+      "max_images", "max_image_pixels", "max_request_pixels"};
   for (const Field& f : m->fields()) {
     if (std::find(kAllowed.begin(), kAllowed.end(), f.key) != kAllowed.end()) continue;
     if (f.key == "api_key" || f.key == "key" || f.key == "apiKey" || f.key == "token" ||
@@ -429,6 +422,8 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
   only_for("model", local, "only for kind local (list upstream model ids under `models`)");
   only_for("threads", local, "only for kind local");
   only_for("max_queue", local, "only for kind local");
+  only_for("max_batch", local, "only for kind local");
+  only_for("kv_cache_mb", local, "only for kind local");
   only_for("max_images", local, "only for kind local");
   only_for("max_image_pixels", local, "only for kind local");
   only_for("max_request_pixels", local, "only for kind local");
@@ -519,6 +514,13 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
     }
     if (auto v = ReadInt(m->Find("max_queue"), path + ".max_queue", problems, 0, 1'000'000)) {
       p.max_queue = static_cast<int>(*v);
+    }
+    if (auto v = ReadInt(m->Find("max_batch"), path + ".max_batch", problems, 1, 256)) {
+      p.max_batch = static_cast<int>(*v);
+    }
+    if (auto v = ReadInt(m->Find("kv_cache_mb"), path + ".kv_cache_mb", problems, 16,
+                         int64_t{1} << 20)) {
+      p.kv_cache_mb = *v;
     }
     if (auto v = ReadInt(m->Find("max_images"), path + ".max_images", problems, 0, 1000)) {
       p.max_images = static_cast<int>(*v);

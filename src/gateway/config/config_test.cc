@@ -192,7 +192,7 @@ providers:
     headers: { OpenAI-Organization: org-123 }
     models: [gpt-4o, gpt-4o-mini]
   local: { kind: local, model: HuggingFaceTB/SmolVLM2-256M-Video-Instruct,
-           threads: 2, max_queue: 8 }
+           threads: 2, max_queue: 8, max_batch: 16, kv_cache_mb: 512 }
 )",
                             FakeEnv({{"OPENAI_API_KEY", "k"}}));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -224,6 +224,8 @@ providers:
   const ProviderConfig* local = c.FindProvider("local");
   EXPECT_EQ(local->threads, 2);
   EXPECT_EQ(local->max_queue, 8);
+  EXPECT_EQ(local->max_batch, 16);
+  EXPECT_EQ(local->kv_cache_mb, 512);
 }
 
 TEST(ConfigTest, SecurityLimitsImageFetchAndBrowserSettings) {

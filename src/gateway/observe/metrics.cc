@@ -231,6 +231,16 @@ void MetricsRegistry::AddGauge(std::string name, std::string help, MetricType ty
   f.gauge = std::move(fn);
 }
 
+void MetricsRegistry::AddHistogramGauge(std::string name, std::string help,
+                                        std::vector<double> bounds,
+                                        std::function<std::optional<Histogram::Snapshot>()> fn) {
+  IRIS_CHECK(fn != nullptr);
+  Family& f = Register(std::move(name), std::move(help), MetricType::kHistogram, {});
+  std::lock_guard<std::mutex> lock(mu_);
+  f.histogram_gauge = std::move(fn);
+  f.histogram_gauge_bounds = std::move(bounds);
+}
+
 std::string MetricsRegistry::Exposition() const {
   std::string out;
   out.reserve(8192);
@@ -260,6 +270,18 @@ std::string MetricsRegistry::Exposition() const {
         AppendSample(out, f.name, "_count", f.label_names, e->label_values,
                      static_cast<double>(s.cumulative.back()));
       }
+    } else if (f.histogram_gauge) {
+      const std::optional<Histogram::Snapshot> s = f.histogram_gauge();
+      const std::vector<double>& bounds = f.histogram_gauge_bounds;
+      if (!s || s->cumulative.size() != bounds.size() + 1) continue;
+      AppendHeader(out, f.name, f.help, f.type);
+      for (size_t i = 0; i <= bounds.size(); ++i) {
+        const std::string le = i < bounds.size() ? FormatValue(bounds[i]) : "+Inf";
+        AppendSample(out, f.name, "_bucket", {}, {}, static_cast<double>(s->cumulative[i]), "le",
+                     le);
+      }
+      AppendSample(out, f.name, "_sum", {}, {}, s->sum);
+      AppendSample(out, f.name, "_count", {}, {}, static_cast<double>(s->cumulative.back()));
     } else if (f.gauge) {
       std::vector<GaugeSample> samples = f.gauge();
       if (samples.empty()) continue;
@@ -463,6 +485,36 @@ void GatewayMetrics::SetSources(ScrapeSources sources) {
     registry_.AddGauge("iris_local_decode_tokens_per_second",
                        "Decode speed of the local engine's last generation.", MetricType::kGauge,
                        [fn, one] { return one(fn().decode_tokens_per_second); });
+    registry_.AddGauge("iris_local_kv_blocks_in_use",
+                       "KV cache blocks (16 positions each) the local engine holds: running "
+                       "sequences and cached prompt prefixes.",
+                       MetricType::kGauge,
+                       [fn, one] { return one(static_cast<double>(fn().kv_blocks_in_use)); });
+    registry_.AddGauge("iris_local_kv_blocks", "KV cache blocks the local engine may hold.",
+                       MetricType::kGauge,
+                       [fn, one] { return one(static_cast<double>(fn().kv_blocks_total)); });
+    registry_.AddGauge("iris_local_prefix_hit_tokens_total",
+                       "Prompt positions the local engine took from cached prefixes instead of "
+                       "computing them.",
+                       MetricType::kCounter,
+                       [fn, one] { return one(static_cast<double>(fn().prefix_hit_tokens)); });
+    registry_.AddGauge("iris_local_image_cache_hits_total",
+                       "Images and videos whose features came from the local engine's cache.",
+                       MetricType::kCounter,
+                       [fn, one] { return one(static_cast<double>(fn().image_cache_hits)); });
+    registry_.AddGauge("iris_local_image_cache_misses_total",
+                       "Images and videos the local engine's vision tower encoded.",
+                       MetricType::kCounter,
+                       [fn, one] { return one(static_cast<double>(fn().image_cache_misses)); });
+    registry_.AddHistogramGauge("iris_local_batch_sequences",
+                                "Sequences in each batched step of the local engine.",
+                                LocalBatchBounds(), [fn]() -> std::optional<Histogram::Snapshot> {
+                                  LocalEngineGauges g = fn();
+                                  Histogram::Snapshot s;
+                                  s.cumulative = std::move(g.batch_cumulative);
+                                  s.sum = g.batch_sum;
+                                  return s;
+                                });
   }
 }
 

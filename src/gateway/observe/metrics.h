@@ -179,6 +179,10 @@ class MetricsRegistry {
   // Samples produced at scrape time by `fn` (type kGauge, or kCounter for totals kept elsewhere).
   // A callback returning no samples renders nothing, not even HELP/TYPE.
   void AddGauge(std::string name, std::string help, MetricType type, GaugeCallback fn);
+  // A histogram kept elsewhere, read at scrape time: `fn` returns its cumulative buckets over
+  // `bounds` (plus +Inf) and sum, or nothing to leave it out.
+  void AddHistogramGauge(std::string name, std::string help, std::vector<double> bounds,
+                         std::function<std::optional<Histogram::Snapshot>()> fn);
 
   // The whole registry in the Prometheus text format 0.0.4 (content type
   // "text/plain; version=0.0.4; charset=utf-8"). Families without series are left out.
@@ -193,6 +197,8 @@ class MetricsRegistry {
     std::unique_ptr<CounterFamily> counter;
     std::unique_ptr<HistogramFamily> histogram;
     GaugeCallback gauge;
+    std::function<std::optional<Histogram::Snapshot>()> histogram_gauge;
+    std::vector<double> histogram_gauge_bounds;
   };
   Family& Register(std::string name, std::string help, MetricType type,
                    std::vector<std::string> label_names);
@@ -221,7 +227,21 @@ struct LocalEngineGauges {
   int64_t running = 0;
   int64_t output_tokens = 0;  // ever
   double decode_tokens_per_second = 0;
+  int64_t kv_blocks_in_use = 0;
+  int64_t kv_blocks_total = 0;
+  int64_t kv_block_bytes = 0;
+  int64_t prefix_hit_tokens = 0;   // ever
+  int64_t image_cache_hits = 0;    // ever
+  int64_t image_cache_misses = 0;  // ever
+  // Sequences per batched step: cumulative counts over kLocalBatchBounds (+Inf last).
+  std::vector<uint64_t> batch_cumulative;
+  double batch_sum = 0;
 };
+// Upper bounds of the local engine's batch-size histogram.
+inline const std::vector<double>& LocalBatchBounds() {
+  static const std::vector<double> bounds = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+  return bounds;
+}
 // One API key's spend in its current budget period (the whole key's life for "total").
 struct KeySpendGauge {
   std::string key_id;

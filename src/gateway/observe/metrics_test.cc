@@ -193,7 +193,14 @@ TEST(Metrics, ScrapeSourcesBecomeGauges) {
   };
   src.http = [] { return HttpGauges{3, 1}; };
   src.request_log = [] { return RequestLogGauges{4, 5, 6}; };
-  src.local_engine = [] { return LocalEngineGauges{1, 1, 77, 42.5}; };
+  src.local_engine = [] {
+    LocalEngineGauges g;
+    g.queue_depth = 1;
+    g.running = 1;
+    g.output_tokens = 77;
+    g.decode_tokens_per_second = 42.5;
+    return g;
+  };
   m.SetSources(std::move(src));
   const std::string t = m.Exposition();
   EXPECT_EQ(Sample(t, R"(iris_circuit_breaker_state{target="openai/x"})"), 2);
@@ -274,7 +281,14 @@ TEST(Metrics, PromtoolAcceptsTheExposition) {
   };
   src.http = [] { return HttpGauges{3, 1}; };
   src.request_log = [] { return RequestLogGauges{4, 5, 6}; };
-  src.local_engine = [] { return LocalEngineGauges{1, 1, 77, 42.5}; };
+  src.local_engine = [] {
+    LocalEngineGauges g;
+    g.queue_depth = 1;
+    g.running = 1;
+    g.output_tokens = 77;
+    g.decode_tokens_per_second = 42.5;
+    return g;
+  };
   m.SetSources(std::move(src));
   m.Record(Ok("chat", "openai", "gpt-4o-mini"));
   RequestSummary weird = Ok("", "compat \"quoted\"", "path\\model\nx");

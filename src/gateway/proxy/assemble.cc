@@ -37,6 +37,8 @@ Result<std::unique_ptr<providers::LocalProvider>> LoadLocal(const config::Config
   providers::LocalOptions lo;
   lo.model_name = flags.local_model_name;
   lo.max_queue = static_cast<size_t>(settings.max_queue);
+  lo.max_batch = static_cast<size_t>(settings.max_batch);
+  lo.kv_cache_mb = static_cast<size_t>(settings.kv_cache_mb);
   lo.max_images = settings.max_images;
   lo.max_image_pixels = static_cast<uint64_t>(settings.max_image_pixels);
   lo.max_request_pixels = settings.max_request_pixels;
@@ -74,8 +76,30 @@ observe::ScrapeSources Gauges(const Assembly& a) {
   if (a.local) {
     sources.local_engine = [p = a.local.get()] {
       const auto& s = p->stats();
-      return observe::LocalEngineGauges{s.queued.load(), s.running.load(), s.output_tokens.load(),
-                                        s.last_decode_tokens_per_s.load()};
+      observe::LocalEngineGauges g;
+      g.queue_depth = s.queued.load();
+      g.running = s.running.load();
+      g.output_tokens = s.output_tokens.load();
+      g.decode_tokens_per_second = s.last_decode_tokens_per_s.load();
+      g.kv_blocks_in_use = s.kv_blocks_in_use.load();
+      g.kv_blocks_total = s.kv_blocks_total.load();
+      g.kv_block_bytes = s.kv_block_bytes.load();
+      g.prefix_hit_tokens = s.prefix_hit_tokens.load();
+      g.image_cache_hits = s.image_cache_hits.load();
+      g.image_cache_misses = s.image_cache_misses.load();
+      // Steps by exact batch size, into the histogram's buckets.
+      const std::vector<double>& bounds = observe::LocalBatchBounds();
+      g.batch_cumulative.assign(bounds.size() + 1, 0);
+      for (size_t n = 1; n < s.steps_by_sequences.size(); ++n) {
+        const uint64_t steps = s.steps_by_sequences[n].load();
+        if (steps == 0) continue;
+        const size_t b = static_cast<size_t>(
+            std::lower_bound(bounds.begin(), bounds.end(), static_cast<double>(n)) -
+            bounds.begin());
+        for (size_t i = b; i < g.batch_cumulative.size(); ++i) g.batch_cumulative[i] += steps;
+        g.batch_sum += static_cast<double>(n * steps);
+      }
+      return g;
     };
   }
   return sources;

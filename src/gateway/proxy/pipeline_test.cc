@@ -202,12 +202,13 @@ TEST(Assemble, TheLocalQueueBoundIsEnforced) {
                               while (!release.load()) std::this_thread::sleep_for(1ms);
                               return true;
                             },
-                            [&done](const iris::Status&) { done.store(true); }};
+                            [&done](const iris::Status&) { done.store(true); },
+                            {}};
   ASSERT_TRUE(local.Submit(req, slow).ok());
   ASSERT_TRUE(http::testing::WaitUntil([&] { return local.stats().running.load() == 1; }));
   iris::Status second = local.Submit(
-      req,
-      providers::LocalSink{[](const StreamEvent&) { return true; }, [](const iris::Status&) {}});
+      req, providers::LocalSink{
+               [](const StreamEvent&) { return true; }, [](const iris::Status&) {}, {}});
   EXPECT_EQ(second.code(), ErrorCode::kResourceExhausted) << second.ToString();
   release.store(true);
   EXPECT_TRUE(http::testing::WaitUntil([&] { return done.load(); }, 30s));

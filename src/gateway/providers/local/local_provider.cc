@@ -1,6 +1,8 @@
-// The local SmolVLM2 provider: a bounded queue in front of one engine thread.
+// The local SmolVLM2 provider: a bounded queue in front of one engine thread that steps the
+// engine's scheduler.
 #include "gateway/providers/local/local_provider.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <span>
 
@@ -8,6 +10,7 @@
 #include "base/time.h"
 #include "engine/media/image.h"
 #include "engine/runtime/engine.h"
+#include "engine/runtime/scheduler.h"
 
 namespace iris::gateway::providers {
 namespace {
@@ -55,6 +58,22 @@ Status CheckSupported(const ChatRequest& request, bool has_vision) {
 
 LocalProvider::LocalProvider(std::unique_ptr<runtime::Engine> engine, LocalOptions options)
     : engine_(std::move(engine)), options_(std::move(options)) {
+  options_.max_batch =
+      std::clamp<size_t>(options_.max_batch, 1, stats_.steps_by_sequences.size() - 1);
+  const model::TextConfig& tc = engine_->config().text;
+  const size_t block_bytes =
+      model::KvPool::BlockBytes(tc.num_hidden_layers, static_cast<size_t>(tc.num_key_value_heads) *
+                                                          static_cast<size_t>(tc.head_dim));
+  const size_t blocks = std::max<size_t>(1, (options_.kv_cache_mb << 20) / block_bytes);
+  runtime::SchedulerOptions so;
+  so.max_batch = options_.max_batch;
+  so.prefill_chunk = std::max<size_t>(options_.prefill_chunk, 1);
+  so.max_queue = SIZE_MAX;  // Submit bounds the queue
+  so.image_cache_bytes = options_.image_cache_mb << 20;
+  scheduler_ =
+      std::make_unique<runtime::Scheduler>(*engine_, engine_->text_model().NewPool(blocks), so);
+  stats_.kv_blocks_total.store(static_cast<int64_t>(blocks));
+  stats_.kv_block_bytes.store(static_cast<int64_t>(block_bytes));
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -90,43 +109,75 @@ Status LocalProvider::Submit(ChatRequest request, LocalSink sink) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return Status(ErrorCode::kUnavailable, "the local model is shutting down");
-    // The running generation plus max_queue waiting ones.
-    if (queue_.size() + (busy_ ? 1 : 0) >= options_.max_queue + 1) {
-      return ResourceExhausted("the local model's queue is full (" +
-                               std::to_string(options_.max_queue) + " waiting)");
+    // max_batch generations running plus max_queue waiting, first come first served.
+    if (queue_.size() + in_scheduler_ >= options_.max_queue + options_.max_batch) {
+      return ResourceExhausted("the local model is busy (" + std::to_string(options_.max_batch) +
+                               " generations running, " + std::to_string(options_.max_queue) +
+                               " waiting)");
     }
     queue_.push_back(Job{std::move(request), std::move(sink)});
-    stats_.queued.store(static_cast<int64_t>(queue_.size()));
+    stats_.queued.fetch_add(1);
   }
   cv_.notify_one();
   return OkStatus();
 }
 
 void LocalProvider::Loop() {
-  while (true) {
-    Job job;
+  for (;;) {
+    std::deque<Job> jobs;
+    bool stopping = false;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping
-      job = std::move(queue_.front());
-      queue_.pop_front();
-      busy_ = true;
-      stats_.queued.store(static_cast<int64_t>(queue_.size()));
+      if (scheduler_->idle()) {
+        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      }
+      jobs.swap(queue_);
+      stopping = stopping_;
+      in_scheduler_ += jobs.size();
     }
-    stats_.running.store(1);
-    Status status = Run(job);
-    stats_.running.store(0);
-    {
-      std::lock_guard lock(mu_);
-      busy_ = false;
+    for (Job& job : jobs) Start(std::move(job));
+    if (stopping) {
+      // Running generations finish; nothing new starts.
+      scheduler_->CancelWaiting(
+          Status(ErrorCode::kUnavailable, "the local model is shutting down"));
+      if (scheduler_->idle()) {
+        PublishStats();
+        return;
+      }
     }
-    stats_.completed.fetch_add(1);
-    job.sink.on_done(status);
+    const size_t rows = scheduler_->Step();
+    if (rows > 0) {
+      stats_.steps.fetch_add(1);
+      const size_t n = scheduler_->last_step_sequences();
+      if (n > 0) stats_.steps_by_sequences[n].fetch_add(1);
+    }
+    PublishStats();
   }
 }
 
-Status LocalProvider::Run(Job& job) {
+void LocalProvider::PublishStats() {
+  const runtime::SchedulerStats st = scheduler_->stats();
+  {
+    std::lock_guard lock(mu_);
+    in_scheduler_ = st.running + st.waiting;
+    stats_.queued.store(static_cast<int64_t>(queue_.size() + st.waiting));
+  }
+  stats_.running.store(static_cast<int64_t>(st.running));
+  stats_.kv_blocks_in_use.store(static_cast<int64_t>(st.kv_blocks_in_use));
+  stats_.prefix_hit_tokens.store(st.prefix_hit_tokens);
+  stats_.image_cache_hits.store(st.image_cache_hits);
+  stats_.image_cache_misses.store(st.image_cache_misses);
+}
+
+void LocalProvider::Start(Job job) {
+  auto fail = [&](const Status& st) {
+    stats_.completed.fetch_add(1);
+    job.sink.on_done(st);
+  };
+  if (job.sink.gone && job.sink.gone()) {
+    fail(OkStatus());
+    return;
+  }
   const ChatRequest& req = job.request;
   // Messages in the shape the checkpoint's chat template reads; images decoded in order.
   std::vector<runtime::Visual> visuals;
@@ -139,85 +190,99 @@ Status LocalProvider::Run(Job& job) {
         content.push_back(boost::json::object{{"type", "text"}, {"text", p.text}});
         continue;
       }
-      IRIS_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, Base64Decode(p.data_base64));
+      auto bytes = Base64Decode(p.data_base64);
+      if (!bytes.ok()) return fail(bytes.status());
       media::DecodeOptions decode;
       decode.max_pixels = static_cast<int64_t>(options_.max_image_pixels);
-      auto image = media::DecodeImage(bytes, decode);
+      auto image = media::DecodeImage(*bytes, decode);
       if (!image.ok()) {
         // A bad or oversized image is the caller's fault (400), whatever code the decoder
         // used: never a 429/503 that a client or the router would retry.
-        return InvalidArgument("image " + std::to_string(visuals.size() + 1) + ": " +
-                               image.status().message());
+        return fail(InvalidArgument("image " + std::to_string(visuals.size() + 1) + ": " +
+                                    image.status().message()));
       }
       total_pixels += static_cast<int64_t>(image->width) * image->height;
       if (total_pixels > options_.max_request_pixels) {
-        return InvalidArgument("the request's images hold more than " +
-                               std::to_string(options_.max_request_pixels) +
-                               " pixels in all; the local model takes fewer or smaller images");
+        return fail(InvalidArgument(
+            "the request's images hold more than " + std::to_string(options_.max_request_pixels) +
+            " pixels in all; the local model takes fewer or smaller images"));
       }
-      IRIS_ASSIGN_OR_RETURN(media::ProcessedImage pixels, engine_->PreprocessImage(*image));
+      auto pixels = engine_->PreprocessImage(*image);
+      if (!pixels.ok()) return fail(pixels.status());
       runtime::Visual visual;
-      visual.pixels = std::move(pixels);
+      visual.pixels = std::move(pixels).value();
       visuals.push_back(std::move(visual));
       content.push_back(boost::json::object{{"type", "image"}});
     }
     messages.push_back(boost::json::object{{"role", RoleName(m.role)}, {"content", content}});
   }
-  IRIS_ASSIGN_OR_RETURN(std::string prompt, engine_->RenderChat(messages));
-  IRIS_ASSIGN_OR_RETURN(std::vector<int32_t> ids, engine_->TokenizePrompt(prompt, visuals));
+  auto prompt = engine_->RenderChat(messages);
+  if (!prompt.ok()) return fail(prompt.status());
+  auto ids = engine_->TokenizePrompt(*prompt, visuals);
+  if (!ids.ok()) return fail(ids.status());
 
-  runtime::GenerateOptions go;
-  go.max_tokens = static_cast<int>(req.max_tokens.value_or(options_.default_max_tokens));
+  runtime::SequenceRequest sr;
+  runtime::GenerateOptions& go = sr.options;
+  const int64_t max_tokens = req.max_tokens.value_or(options_.default_max_tokens);
+  go.max_tokens = static_cast<int>(std::clamp<int64_t>(max_tokens, 0, 1 << 30));
   // Unset temperature means greedy: the small checkpoints answer best that way.
   go.sampling.temperature = static_cast<float>(req.temperature.value_or(0.0));
   go.sampling.top_p = static_cast<float>(req.top_p.value_or(1.0));
   go.sampling.top_k = static_cast<int>(req.top_k.value_or(0));
   go.sampling.seed = static_cast<uint64_t>(req.seed.value_or(0));
   go.stop = req.stop;
-  IRIS_RETURN_IF_ERROR(go.sampling.Validate());
-  const int64_t room =
-      engine_->config().text.max_position_embeddings - static_cast<int64_t>(ids.size());
-  if (room <= 0) {
-    return OutOfRange("the prompt is " + std::to_string(ids.size()) +
-                      " tokens; the local model's context is " +
-                      std::to_string(engine_->config().text.max_position_embeddings));
-  }
-  if (go.max_tokens > room) go.max_tokens = static_cast<int>(room);
+  sr.prompt = std::move(ids).value();
+  sr.visuals = std::move(visuals);
 
+  // The sink is shared by the callbacks; they all run on this thread.
+  auto sink = std::make_shared<LocalSink>(std::move(job.sink));
+  auto cancelled = std::make_shared<bool>(false);
+  sr.on_text = [sink, cancelled](std::string_view piece) {
+    StreamEvent e;
+    e.type = StreamEvent::Type::kTextDelta;
+    e.text.assign(piece);
+    if (!sink->on_event(e)) *cancelled = true;
+    return !*cancelled;
+  };
+  sr.cancelled = [sink, cancelled] { return *cancelled || (sink->gone && sink->gone()); };
+  sr.on_done = [this, sink, cancelled](Result<runtime::GenerateResult> r) {
+    stats_.completed.fetch_add(1);
+    if (!r.ok()) {
+      sink->on_done(r.status());
+      return;
+    }
+    stats_.output_tokens.fetch_add(static_cast<int64_t>(r->tokens.size()));
+    if (r->decode_seconds > 0) {
+      stats_.last_decode_tokens_per_s.store(static_cast<double>(r->tokens.size()) /
+                                            r->decode_seconds);
+    }
+    if (!*cancelled && !(sink->gone && sink->gone())) {
+      StreamEvent finish;
+      finish.type = StreamEvent::Type::kFinish;
+      finish.finish_reason =
+          r->finish_reason == "length" ? FinishReason::kLength : FinishReason::kStop;
+      sink->on_event(finish);
+      StreamEvent usage;
+      usage.type = StreamEvent::Type::kUsage;
+      usage.usage.input_tokens = static_cast<int64_t>(r->prompt_tokens);
+      usage.usage.output_tokens = static_cast<int64_t>(r->tokens.size());
+      usage.usage.reported = true;
+      sink->on_event(usage);
+    }
+    sink->on_done(OkStatus());
+  };
+  Status added = scheduler_->Add(std::move(sr));
+  if (!added.ok()) {
+    stats_.completed.fetch_add(1);
+    sink->on_done(added);
+    return;
+  }
+  // Queued: the stream opens (its first text comes from a later step).
   StreamEvent start;
   start.type = StreamEvent::Type::kStart;
   start.model = options_.model_name;
   start.created = NowUnixMs() / 1000;
-  if (!job.sink.on_event(start)) return OkStatus();
-  bool cancelled = false;
-  auto result = engine_->Generate(
-      ids, go,
-      [&](std::string_view piece) {
-        StreamEvent e;
-        e.type = StreamEvent::Type::kTextDelta;
-        e.text.assign(piece);
-        if (!job.sink.on_event(e)) cancelled = true;
-        return !cancelled;
-      },
-      visuals);
-  if (!result.ok()) return result.status();
-  if (cancelled) return OkStatus();
-  const auto& r = *result;
-  stats_.output_tokens.fetch_add(static_cast<int64_t>(r.tokens.size()));
-  if (r.decode_seconds > 0) {
-    stats_.last_decode_tokens_per_s.store(static_cast<double>(r.tokens.size()) / r.decode_seconds);
-  }
-  StreamEvent finish;
-  finish.type = StreamEvent::Type::kFinish;
-  finish.finish_reason = r.finish_reason == "length" ? FinishReason::kLength : FinishReason::kStop;
-  job.sink.on_event(finish);
-  StreamEvent usage;
-  usage.type = StreamEvent::Type::kUsage;
-  usage.usage.input_tokens = static_cast<int64_t>(r.prompt_tokens);
-  usage.usage.output_tokens = static_cast<int64_t>(r.tokens.size());
-  usage.usage.reported = true;
-  job.sink.on_event(usage);
-  return OkStatus();
+  if (!sink->on_event(start)) *cancelled = true;  // dropped at the next step
 }
 
 }  // namespace iris::gateway::providers

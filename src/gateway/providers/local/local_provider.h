@@ -1,8 +1,10 @@
 // The built-in SmolVLM2 engine as a gateway provider: requests queue to one engine thread,
-// which renders the checkpoint's chat template, decodes images, generates, and streams
-// neutral StreamEvents back. The only gateway code that includes the engine.
+// which renders the checkpoint's chat template, decodes images, and hands them to the
+// engine's scheduler; it steps every running generation together (continuous batching) and
+// streams neutral StreamEvents back. The only gateway code that includes the engine.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -17,13 +19,18 @@
 
 namespace iris::runtime {
 class Engine;
-}
+class Scheduler;
+}  // namespace iris::runtime
 
 namespace iris::gateway::providers {
 
 struct LocalOptions {
   std::string model_name = "smolvlm2";  // the id callers see (local/<model_name>)
-  size_t max_queue = 16;                // waiting requests beyond the running one
+  size_t max_queue = 16;                // waiting requests beyond the running ones
+  size_t max_batch = 8;                 // generations stepped together
+  size_t kv_cache_mb = 2048;            // KV cache budget (taken as it is needed)
+  size_t prefill_chunk = 256;           // prompt tokens a request prefills per step
+  size_t image_cache_mb = 64;           // image features kept by content hash
   int default_max_tokens = 512;         // when the request names none
   uint64_t max_image_pixels = 4096ull * 4096ull;
   // Bounds checked before the engine works on a request: images per request (counted at
@@ -39,15 +46,27 @@ struct LocalOptions {
 struct LocalSink {
   std::function<bool(const StreamEvent&)> on_event;
   std::function<void(const Status&)> on_done;
+  // Optional: true once the caller is gone, so a queued or prefilling request is dropped
+  // before it produces anything.
+  std::function<bool()> gone;
 };
 
 // Counters for /metrics, read from any thread.
 struct LocalStats {
-  std::atomic<int64_t> queued{0};
-  std::atomic<int64_t> running{0};
+  std::atomic<int64_t> queued{0};   // waiting for the engine (not yet running)
+  std::atomic<int64_t> running{0};  // generations being stepped
   std::atomic<int64_t> completed{0};
   std::atomic<int64_t> output_tokens{0};
   std::atomic<double> last_decode_tokens_per_s{0};
+  std::atomic<int64_t> kv_blocks_in_use{0};
+  std::atomic<int64_t> kv_blocks_total{0};
+  std::atomic<int64_t> kv_block_bytes{0};
+  std::atomic<int64_t> prefix_hit_tokens{0};   // ever
+  std::atomic<int64_t> image_cache_hits{0};    // ever
+  std::atomic<int64_t> image_cache_misses{0};  // ever
+  std::atomic<int64_t> steps{0};               // batched forward passes, ever
+  // Batched steps by the number of sequences in them (max_batch is at most 256), ever.
+  std::array<std::atomic<uint64_t>, 257> steps_by_sequences{};
 };
 
 class LocalProvider {
@@ -75,16 +94,20 @@ class LocalProvider {
     LocalSink sink;
   };
   void Loop();
-  Status Run(Job& job);
+  // Decodes, renders and tokenizes a job and hands it to the scheduler; on an error the job
+  // is done.
+  void Start(Job job);
+  void PublishStats();
 
   std::unique_ptr<runtime::Engine> engine_;
   LocalOptions options_;
   LocalStats stats_;
+  std::unique_ptr<runtime::Scheduler> scheduler_;  // the engine thread's
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_;
+  size_t in_scheduler_ = 0;  // under mu_: handed to the scheduler (running or waiting)
   bool stopping_ = false;
-  bool busy_ = false;  // a generation is running (under mu_)
   std::thread thread_;
 };
 

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <future>
+#include <thread>
 
 #include "base/base64.h"
 #include "base/mapped_file.h"
@@ -13,13 +16,14 @@ namespace {
 
 const std::string kModel = std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/tiny-256m-style";
 
-std::unique_ptr<LocalProvider> MakeProvider(size_t max_queue = 16) {
+std::unique_ptr<LocalProvider> MakeProvider(size_t max_queue = 16, size_t max_batch = 8) {
   runtime::EngineOptions eo;
   eo.threads = 1;
   auto engine = runtime::Engine::Load(kModel, eo);
   EXPECT_TRUE(engine.ok()) << engine.status().ToString();
   LocalOptions o;
   o.max_queue = max_queue;
+  o.max_batch = max_batch;
   o.default_max_tokens = 8;
   return std::make_unique<LocalProvider>(std::move(engine).value(), o);
 }
@@ -47,7 +51,8 @@ Collected RunToEnd(LocalProvider& p, ChatRequest r, int stop_after = -1) {
                                          return stop_after < 0 ||
                                                 static_cast<int>(events->size()) < stop_after;
                                        },
-                                       [&done](const Status& st) { done.set_value(st); }});
+                                       [&done](const Status& st) { done.set_value(st); },
+                                       {}});
   if (!s.ok()) return {{}, s};
   Status st = fut.get();
   return {*events, st};
@@ -167,7 +172,7 @@ TEST(LocalProvider, StartCarriesARealCreatedTime) {
 }
 
 TEST(LocalProvider, FullQueueIsResourceExhausted) {
-  auto p = MakeProvider(/*max_queue=*/1);
+  auto p = MakeProvider(/*max_queue=*/1, /*max_batch=*/1);
   // One running (blocked in its sink until released) and one queued fill it.
   std::promise<void> release;
   auto released = release.get_future().share();
@@ -184,14 +189,79 @@ TEST(LocalProvider, FullQueueIsResourceExhausted) {
                                           }
                                           return true;
                                         },
-                                        [](const Status&) {}})
+                                        [](const Status&) {},
+                                        {}})
                   .ok());
   started_f.wait();
   ASSERT_TRUE(
-      p->Submit(slow, LocalSink{[](const StreamEvent&) { return true; }, [](const Status&) {}})
+      p->Submit(slow, LocalSink{[](const StreamEvent&) { return true; }, [](const Status&) {}, {}})
           .ok());
   EXPECT_EQ(p->Submit(slow, {}).code(), ErrorCode::kResourceExhausted);
   release.set_value();
+}
+
+std::string Text(const Collected& c) {
+  std::string text;
+  for (const StreamEvent& e : c.events) {
+    if (e.type == StreamEvent::Type::kTextDelta) text += e.text;
+  }
+  return text;
+}
+
+TEST(LocalProvider, ConcurrentRequestsAreSteppedTogetherAndAnswerAsAlone) {
+  auto p = MakeProvider(/*max_queue=*/16, /*max_batch=*/4);
+  ChatRequest r = TextRequest("Tell me about the sea, the waves, the tides and the wind.");
+  r.max_tokens = 24;
+  const Collected alone = RunToEnd(*p, r);
+  ASSERT_TRUE(alone.status.ok()) << alone.status.ToString();
+  // Hold the engine thread in a first request's sink while six more arrive, so they start
+  // together.
+  std::promise<void> release, started;
+  auto released = release.get_future().share();
+  bool first = true;
+  ChatRequest hold = TextRequest("a");
+  hold.max_tokens = 2;
+  ASSERT_TRUE(p->Submit(hold, LocalSink{[&, released](const StreamEvent&) {
+                                          if (first) {
+                                            first = false;
+                                            started.set_value();
+                                            released.wait();
+                                          }
+                                          return true;
+                                        },
+                                        [](const Status&) {},
+                                        {}})
+                  .ok());
+  started.get_future().wait();
+  std::vector<std::future<Collected>> many;
+  std::atomic<int> submitted{0};
+  for (int i = 0; i < 6; ++i) {
+    many.push_back(std::async(std::launch::async, [&p, &submitted, r] {
+      ++submitted;
+      return RunToEnd(*p, r);
+    }));
+  }
+  while (submitted.load() < 6 || p->stats().queued.load() < 6) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  release.set_value();
+  for (auto& f : many) {
+    const Collected c = f.get();
+    ASSERT_TRUE(c.status.ok()) << c.status.ToString();
+    EXPECT_EQ(Text(c), Text(alone));
+    EXPECT_EQ(c.events.back().usage.output_tokens, alone.events.back().usage.output_tokens);
+  }
+  // Some steps ran several sequences, none more than max_batch.
+  const LocalStats& st = p->stats();
+  uint64_t batched = 0;
+  for (size_t n = 2; n <= 4; ++n) batched += st.steps_by_sequences[n].load();
+  for (size_t n = 5; n < st.steps_by_sequences.size(); ++n) {
+    EXPECT_EQ(st.steps_by_sequences[n].load(), 0u) << n;
+  }
+  EXPECT_GT(batched, 0u);
+  EXPECT_EQ(st.running.load(), 0);
+  EXPECT_EQ(st.kv_blocks_in_use.load() > 0, true);  // the shared prompt prefix stays cached
+  EXPECT_GT(st.prefix_hit_tokens.load(), 0);
 }
 
 }  // namespace

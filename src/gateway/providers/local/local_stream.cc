@@ -46,6 +46,10 @@ LocalSink LocalStream::Sink() {
     state->Ring();
     return true;
   };
+  sink.gone = [state = state_] {
+    std::lock_guard lock(state->mu);
+    return state->closed;
+  };
   sink.on_done = [state = state_](const Status& s) {
     {
       std::lock_guard lock(state->mu);
