@@ -187,8 +187,8 @@ TEST(Assemble, LocalThreadsAndQueueComeFromTheConfiguration) {
 // request is refused (kResourceExhausted, which the pipeline answers as overloaded and falls
 // over from) without waiting for the first.
 TEST(Assemble, TheLocalQueueBoundIsEnforced) {
-  auto a =
-      AssembleLocal("providers:\n  local: { kind: local, model: x, threads: 1, max_queue: 0 }\n");
+  auto a = AssembleLocal(
+      "providers:\n  local: { kind: local, model: x, threads: 1, max_queue: 0, max_batch: 1 }\n");
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   providers::LocalProvider& local = *(*a)->local;
   ChatRequest req;
@@ -197,15 +197,19 @@ TEST(Assemble, TheLocalQueueBoundIsEnforced) {
   req.messages.push_back(m);
   req.max_tokens = 64;
   std::atomic<bool> release{false};
-  std::atomic<bool> done{false};
-  providers::LocalSink slow{[&release](const StreamEvent&) {
+  std::atomic<bool> done{false}, entered{false};
+  providers::LocalSink slow{[&release, &entered](const StreamEvent&) {
+                              entered.store(true);
                               while (!release.load()) std::this_thread::sleep_for(1ms);
                               return true;
                             },
                             [&done](const iris::Status&) { done.store(true); },
                             {}};
   ASSERT_TRUE(local.Submit(req, slow).ok());
-  ASSERT_TRUE(http::testing::WaitUntil([&] { return local.stats().running.load() == 1; }));
+  // The engine thread holds the first request (in its sink): max_batch 1 is taken.
+  const bool held = http::testing::WaitUntil([&] { return entered.load(); });
+  if (!held) release.store(true);
+  ASSERT_TRUE(held);
   iris::Status second = local.Submit(
       req, providers::LocalSink{
                [](const StreamEvent&) { return true; }, [](const iris::Status&) {}, {}});
