@@ -246,6 +246,7 @@ Status Scheduler::Add(SequenceRequest request) {
     const size_t tile = static_cast<size_t>(vision->tile_size());
     for (const Visual& v : request.visuals) {
       const media::ProcessedImage& im = v.pixels;
+      if (im.num_tiles <= 0) return InvalidArgument("an image or video has no tiles");
       if (static_cast<size_t>(im.tile_size) != tile ||
           im.pixel_values.size() != static_cast<size_t>(im.num_tiles) * 3 * tile * tile) {
         return InvalidArgument("an image was preprocessed for " + std::to_string(im.tile_size) +
