@@ -45,6 +45,18 @@ double Sample(const std::string& text, const std::string& series) {
   return -1;
 }
 
+// The local engine's gauges as the provider would give them: 3 steps of 1 sequence, 1 of 5.
+LocalEngineGauges SomeLocalEngine() {
+  LocalEngineGauges g;
+  g.queue_depth = 1;
+  g.running = 1;
+  g.output_tokens = 77;
+  g.decode_tokens_per_second = 42.5;
+  g.batch_cumulative = {3, 3, 3, 4, 4, 4, 4, 4, 4, 4};  // over LocalBatchBounds(), +Inf last
+  g.batch_sum = 8;
+  return g;
+}
+
 TEST(Metrics, ExactTextOfASmallRegistry) {
   MetricsRegistry r;
   CounterFamily& c = r.AddCounter("app_things_total", "Things done.", {"kind"});
@@ -193,14 +205,7 @@ TEST(Metrics, ScrapeSourcesBecomeGauges) {
   };
   src.http = [] { return HttpGauges{3, 1}; };
   src.request_log = [] { return RequestLogGauges{4, 5, 6}; };
-  src.local_engine = [] {
-    LocalEngineGauges g;
-    g.queue_depth = 1;
-    g.running = 1;
-    g.output_tokens = 77;
-    g.decode_tokens_per_second = 42.5;
-    return g;
-  };
+  src.local_engine = SomeLocalEngine;
   m.SetSources(std::move(src));
   const std::string t = m.Exposition();
   EXPECT_EQ(Sample(t, R"(iris_circuit_breaker_state{target="openai/x"})"), 2);
@@ -212,6 +217,9 @@ TEST(Metrics, ScrapeSourcesBecomeGauges) {
   EXPECT_EQ(Sample(t, "iris_request_log_written_total"), 6);
   EXPECT_EQ(Sample(t, "iris_local_output_tokens_total"), 77);
   EXPECT_EQ(Sample(t, "iris_local_decode_tokens_per_second"), 42.5);
+  EXPECT_NE(t.find("iris_local_batch_sequences_bucket{le=\"1\"} 3\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("iris_local_batch_sequences_bucket{le=\"8\"} 4\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("iris_local_batch_sequences_count 4\n"), std::string::npos) << t;
   EXPECT_NE(t.find("# TYPE iris_request_log_dropped_total counter\n"), std::string::npos);
 }
 
@@ -281,14 +289,7 @@ TEST(Metrics, PromtoolAcceptsTheExposition) {
   };
   src.http = [] { return HttpGauges{3, 1}; };
   src.request_log = [] { return RequestLogGauges{4, 5, 6}; };
-  src.local_engine = [] {
-    LocalEngineGauges g;
-    g.queue_depth = 1;
-    g.running = 1;
-    g.output_tokens = 77;
-    g.decode_tokens_per_second = 42.5;
-    return g;
-  };
+  src.local_engine = SomeLocalEngine;
   m.SetSources(std::move(src));
   m.Record(Ok("chat", "openai", "gpt-4o-mini"));
   RequestSummary weird = Ok("", "compat \"quoted\"", "path\\model\nx");
