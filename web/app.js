@@ -1,5 +1,5 @@
-// The iris dashboard: polls /api/usage and /api/requests every 5 s and draws KPI tiles, SVG
-// charts and the recent-requests table. Plain JS, no libraries; every failure shows a banner.
+// The iris dashboard: polls /api/usage, /api/requests and /api/local every 5 s and draws KPI
+// tiles, SVG charts, the local model's panel and the recent-requests table. Plain JS, no libraries; every failure shows a banner.
 'use strict';
 
 (() => {
@@ -12,6 +12,7 @@
     key: '',  // the API key filter (its id); '' for all
     usage: null,
     requests: null,
+    local: null,
     expanded: new Set(),
     inFlight: false,
     timer: null,
@@ -154,13 +155,15 @@
     const since = Date.now() - WINDOWS[state.window];
     const key = state.key ? `&key=${encodeURIComponent(state.key)}` : '';
     try {
-      const [usage, requests] = await Promise.all([
+      const [usage, requests, local] = await Promise.all([
         getJson(`/api/usage?since=${since}${key}`),
         getJson(`/api/requests?limit=50${key}`),
+        getJson('/api/local'),
       ]);
       document.getElementById('login').hidden = true;
       state.usage = usage;
       state.requests = requests;
+      state.local = local;
       render();
       showBanner('');
       document.getElementById('updated').textContent = `updated ${fmtTime(Date.now())}`;
@@ -197,6 +200,87 @@
     renderKeyFilter(u.by_key || []);
     renderDays(u.by_day || []);
     renderTable((state.requests || {}).requests || []);
+    renderLocal(state.local || {});
+  }
+
+  // The local model's live counters (/api/local): what runs now and how well the caches work.
+  function setLocal(name, value, hint, bad = false) {
+    const tile = document.querySelector(`[data-local="${name}"]`);
+    tile.querySelector('.value').textContent = value;
+    tile.querySelector('.hint').textContent = hint || '';
+    tile.classList.toggle('bad', bad);
+  }
+
+  function renderLocal(l) {
+    const panel = document.getElementById('local');
+    panel.hidden = !l.enabled;
+    if (!l.enabled) return;
+    document.getElementById('local-model').textContent = l.model || '';
+    document.getElementById('local-note').textContent =
+      `${fmtCount(l.completed)} answered · ${fmtCount(l.output_tokens)} tokens out · since start`;
+    const full = (l.running || 0) >= (l.max_batch || 1) && (l.queued || 0) > 0;
+    setLocal('sequences', `${fmtCount(l.running)} / ${fmtCount(l.queued)}`,
+             `up to ${l.max_batch} at once, ${l.max_queue} waiting`, full);
+    setLocal('speed', isNum(l.decode_tokens_per_s) && l.decode_tokens_per_s > 0
+      ? `${l.decode_tokens_per_s.toFixed(1)} tok/s` : '—', 'last answer');
+    const total = l.kv_blocks_total || 0;
+    const used = l.kv_blocks_in_use || 0;
+    const share = total ? used / total : 0;
+    const mib = (blocks) => `${fmtCount((blocks * (l.kv_block_bytes || 0)) / 1048576)} MiB`;
+    setLocal('kv', total ? fmtPct(share) : fmtCount(used),
+             total ? `${mib(used)} of ${mib(total)}` : `${fmtCount(used)} blocks`, share > 0.9);
+    document.getElementById('local-kv-fill').style.width = `${Math.min(100, share * 100)}%`;
+    setLocal('prefix', fmtCount(l.prefix_hit_tokens), 'shared prefixes, not recomputed');
+    const lookups = (l.image_cache_hits || 0) + (l.image_cache_misses || 0);
+    setLocal('images', lookups ? fmtPct((l.image_cache_hits || 0) / lookups) : '—',
+             lookups ? `${fmtCount(l.image_cache_hits)} hits, ${fmtCount(l.image_cache_misses)} misses`
+                     : 'no images yet');
+    renderBatches(l.steps_by_sequences || [], l.max_batch || 1, l.steps || 0);
+  }
+
+  // Batched steps by how many sequences they carried: the closer to max_batch, the better the
+  // weights are shared.
+  function renderBatches(list, maxBatch, steps) {
+    const host = document.getElementById('chart-batch');
+    const note = document.getElementById('local-batch-note');
+    host.replaceChildren();
+    const total = list.reduce((a, b) => a + (b.steps || 0), 0);
+    if (!total) {
+      note.textContent = '';
+      host.append(emptyState('No steps yet', 'Each batched step of the local model is counted here.'));
+      return;
+    }
+    const mean = list.reduce((a, b) => a + b.sequences * b.steps, 0) / total;
+    note.textContent = `${fmtCount(steps)} steps · ${mean.toFixed(1)} sequences per step on average`;
+    const n = Math.max(maxBatch, ...list.map((b) => b.sequences));
+    const counts = new Array(n).fill(0);
+    for (const b of list) counts[b.sequences - 1] += b.steps;
+    const W = chartWidth(host);
+    const H = 150;
+    const m = { l: 34, r: 8, t: 8, b: 20 };
+    const iw = W - m.l - m.r;
+    const ih = H - m.t - m.b;
+    const top = niceMax(Math.max(...counts));
+    const step = iw / n;
+    const s = svg('svg', { viewBox: `0 0 ${W} ${H}`, height: H, role: 'img', 'aria-label': 'Sequences per step' });
+    for (const f of [0, 0.5, 1]) {
+      const y = m.t + ih - f * ih;
+      s.append(svg('line', { class: f === 0 ? 'axis' : 'gridline', x1: m.l, x2: W - m.r, y1: y, y2: y }));
+      s.append(svg('text', { x: m.l - 6, y: y + 3.5, 'text-anchor': 'end' }, fmtCount(top * f)));
+    }
+    const every = Math.ceil(n / 16);
+    counts.forEach((c, i) => {
+      const h = (c / top) * ih;
+      if (h > 0) {
+        s.append(tip(svg('rect', { class: 'bar-hist', x: m.l + i * step + 1, y: m.t + ih - h,
+                                   width: Math.max(1, step - 2), height: h, rx: 1.5 }),
+                     `${i + 1} sequence${i ? 's' : ''}: ${c} step${c === 1 ? '' : 's'}`));
+      }
+      if (i % every === 0 || i === n - 1) {
+        s.append(svg('text', { x: m.l + (i + 0.5) * step, y: H - 5, 'text-anchor': 'middle' }, String(i + 1)));
+      }
+    });
+    host.append(s);
   }
 
   // The key filter lists the keys that made requests in the window (and the chosen one).

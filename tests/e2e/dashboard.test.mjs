@@ -194,3 +194,45 @@ test('headless Chromium: the page shows the requests and their attempts, without
   }
   assert.deepEqual(problems, []);
 });
+
+test('the local model: /api/local counts a local answer, and the page draws its panel', async () => {
+  const r = await postJson(`${iris.url}/v1/chat/completions`, {
+    model: 'local/smolvlm2', max_tokens: 3, messages: [{ role: 'user', content: 'Hello' }],
+  });
+  assert.equal(r.status, 200, r.text);
+  const res = await fetch(`${iris.url}/api/local`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /^application\/json/);
+  const l = await res.json();
+  assert.equal(l.enabled, true);
+  assert.equal(l.model, 'local/smolvlm2');
+  assert.equal(l.completed, 1);
+  assert.equal(l.output_tokens, r.json.usage.completion_tokens);
+  assert.equal(l.running, 0);
+  assert.equal(l.queued, 0);
+  assert.equal(l.kv_blocks_in_use >= 0 && l.kv_blocks_total > 0 && l.kv_block_bytes > 0, true, JSON.stringify(l));
+  assert.equal(l.max_batch, 8);
+  // One sequence stepped alone: every step carried one sequence (prefill, then each token).
+  assert.deepEqual(l.steps_by_sequences.map((b) => b.sequences), [1]);
+  assert.equal(l.steps_by_sequences[0].steps, l.steps);
+  assert.ok(l.steps >= r.json.usage.completion_tokens, JSON.stringify(l));
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const problems = [];
+  try {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    await page.goto(`${iris.url}/`);
+    await page.waitForSelector('html[data-loaded="true"]', { timeout: 15000 });
+    assert.ok(await page.locator('#local').isVisible(), 'the local panel is shown');
+    assert.equal((await page.locator('#local-model').textContent()).trim(), 'local/smolvlm2');
+    assert.equal((await page.locator('[data-local="sequences"] .value').textContent()).trim(), '0 / 0');
+    assert.match(await page.locator('#local-note').textContent(), /^1 answered/);
+    assert.equal(await page.locator('#chart-batch svg rect').count(), 1, 'one bar: steps of one sequence');
+    await page.locator('#local').screenshot({ path: path.join(artifacts, 'dashboard-local.png') });
+  } finally {
+    await browser.close();
+  }
+  assert.deepEqual(problems, []);
+});

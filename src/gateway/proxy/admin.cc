@@ -1,8 +1,10 @@
-// The read-only admin endpoints: GET /v1/models in either dialect, and GET /api/usage and
-// /api/requests (the dashboard's data), answered from the request log on a query thread.
+// The read-only admin endpoints: GET /v1/models in either dialect, GET /api/usage and
+// /api/requests (the dashboard's data), answered from the request log on a query thread, and
+// GET /api/local (the local engine's live counters).
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
 
@@ -65,6 +67,38 @@ Result<std::string> ApiQuery(observe::RequestLog& log, const access::Access* acc
   return observe::RequestsJson(page);
 }
 
+// The local engine's counters as the dashboard reads them; {"enabled": false} without one.
+std::string LocalJson(const providers::LocalProvider* local) {
+  boost::json::object o;
+  o["enabled"] = local != nullptr;
+  if (local == nullptr) return boost::json::serialize(o);
+  const providers::LocalStats& s = local->stats();
+  const providers::LocalOptions& opt = local->options();
+  o["model"] = "local/" + local->model_name();
+  o["max_batch"] = opt.max_batch;
+  o["max_queue"] = opt.max_queue;
+  o["running"] = s.running.load();
+  o["queued"] = s.queued.load();
+  o["completed"] = s.completed.load();
+  o["output_tokens"] = s.output_tokens.load();
+  o["decode_tokens_per_s"] = s.last_decode_tokens_per_s.load();
+  o["kv_blocks_in_use"] = s.kv_blocks_in_use.load();
+  o["kv_blocks_total"] = s.kv_blocks_total.load();
+  o["kv_block_bytes"] = s.kv_block_bytes.load();
+  o["prefix_hit_tokens"] = s.prefix_hit_tokens.load();
+  o["image_cache_hits"] = s.image_cache_hits.load();
+  o["image_cache_misses"] = s.image_cache_misses.load();
+  o["steps"] = s.steps.load();
+  // Steps by the number of sequences in them, only sizes that occurred.
+  boost::json::array batches;
+  for (size_t n = 1; n < s.steps_by_sequences.size(); ++n) {
+    const uint64_t c = s.steps_by_sequences[n].load();
+    if (c != 0) batches.push_back(boost::json::object{{"sequences", n}, {"steps", c}});
+  }
+  o["steps_by_sequences"] = std::move(batches);
+  return boost::json::serialize(o);
+}
+
 }  // namespace
 
 GatewayError Gateway::TooManyWrongKeys(double retry_after_s) {
@@ -107,6 +141,10 @@ std::optional<GatewayError> Gateway::CheckAdmin(const http::Request& req) const 
 }
 
 awaitable<void> Gateway::Api(const http::Request& req, http::ResponseWriter& w) {
+  if (req.path == "/api/local") {
+    co_await w.Send(200, JsonHeaders(), LocalJson(options_.local));
+    co_return;
+  }
   if (options_.request_log == nullptr) {
     co_await w.Send(503, JsonHeaders(),
                     api::OpenAIErrorBody(Err(ErrorClass::kOverloaded, "the request log is off")));

@@ -246,7 +246,8 @@ awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
     }
     co_return;
   }
-  if (req.method == "GET" && (path == "/api/usage" || path == "/api/requests")) {
+  if (req.method == "GET" &&
+      (path == "/api/usage" || path == "/api/requests" || path == "/api/local")) {
     co_await Api(req, w);
     co_return;
   }
