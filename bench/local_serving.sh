@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# Local serving benchmark: many streaming callers on the local model at once. `iris serve` with a
+# random-weight SmolVLM2-256M checkpoint of the real shape (iris-make-checkpoint), and as the
+# baseline, in the same run on the same machine, llama.cpp's `llama-server --parallel N -cb` on
+# GGUFs of the same shapes (../shared/anchors/make_random_smolvlm2_gguf.py). Prints one JSON
+# object.
+#
+#   bash bench/local_serving.sh
+#
+# For each concurrency in LEVELS (default "1 4 8 16"), N closed-loop clients each send REQUESTS
+# (default 2; 4 for one client) streaming questions of about 200 prompt tokens (calibrated per
+# server: the tokenizers differ) for 128 answer tokens; then a mixed run at the highest level
+# where every fourth request carries a 512x512 image (distinct images), and a second question
+# about an image already asked about (time to first token of both). Each level runs iris, then
+# llama-server started with --parallel N. Reported per run: aggregate output tok/s over the wall
+# time, p50/p99 time to first token, p50/p99 inter-token latency.
+#
+# Environment: IRIS_BIN (default build/release/iris), LLAMA_CPP_DIR (default /tmp/llama.cpp,
+# built by ../shared/anchors/build-llamacpp.sh; BASELINE=0 skips the baseline), ANCHORS
+# (default ../shared/anchors), THREADS (default: the number of cores), LEVELS, REQUESTS,
+# PROMPT_TOKENS (200), MAX_TOKENS (128), MIXED=0 / SAME_IMAGE=0 skip those runs.
+# Needs a Release build (scripts/build.sh release); installs node, curl and python3-numpy (for
+# the GGUFs) when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+iris_bin="${IRIS_BIN:-build/release/iris}"
+make_ckpt="$(dirname "$iris_bin")/iris-make-checkpoint"
+llama_dir="${LLAMA_CPP_DIR:-/tmp/llama.cpp}"
+anchors="${ANCHORS:-../shared/anchors}"
+threads="${THREADS:-$(nproc)}"
+levels="${LEVELS:-1 4 8 16}"
+requests="${REQUESTS:-2}"
+prompt_tokens="${PROMPT_TOKENS:-200}"
+max_tokens="${MAX_TOKENS:-128}"
+baseline="${BASELINE:-1}"
+[[ -x "$iris_bin" && -x "$make_ckpt" ]] ||
+  { echo "local_serving: build first: scripts/build.sh release" >&2; exit 1; }
+llama_server="$llama_dir/build/bin/llama-server"
+if [[ "$baseline" == 1 && ! -x "$llama_server" ]]; then
+  echo "local_serving: no $llama_server; build it with $anchors/build-llamacpp.sh GIT_DIR $llama_dir" \
+    "(or BASELINE=0 for iris alone)" >&2
+  exit 1
+fi
+# Debian's interpreter, where python3-numpy installs (not one earlier on PATH).
+py="${PYTHON:-/usr/bin/python3}"
+[[ -x "$py" ]] || py=python3
+need=()
+command -v node >/dev/null || need+=(nodejs)
+command -v curl >/dev/null || need+=(curl)
+[[ "$baseline" == 1 ]] && ! "$py" -c 'import numpy' 2>/dev/null && need+=(python3-numpy)
+if ((${#need[@]})); then
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+fi
+max_level=0
+for n in $levels; do ((n > max_level)) && max_level=$n; done
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+log() { echo "local_serving: $*" >&2; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ready() {  # url pid log: until GET url answers 200 (llama-server answers 503 while loading)
+  for _ in $(seq 600); do
+    kill -0 "$2" 2>/dev/null || { echo "server died; its log:" >&2; tail -20 "$3" >&2; exit 1; }
+    [[ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" == 200 ]] && return 0
+    sleep 0.2
+  done
+  echo "server at $1 never became ready" >&2; exit 1
+}
+client() { node bench/local_serving.mjs --max-tokens "$max_tokens" --prompt-tokens "$prompt_tokens" "$@"; }
+
+# The shapes: a checkpoint for iris, GGUFs for llama.cpp, and five 512x512 images (PNG, written
+# with the standard library; four for the mixed run, one for the same-image questions).
+log "writing the random-weight checkpoint and images"
+"$make_ckpt" --size 256m --out "$work/smol256" >/dev/null 2>&1
+python3 - "$work" <<'EOF'
+import struct, sys, zlib
+def png(path, seed):
+    rows = []
+    for y in range(512):
+        row = bytearray([0])
+        for x in range(512):
+            row += bytes(((x * (seed + 1) + y * 3) & 255, (y * (seed + 2) + x) & 255, (x ^ y ^ seed * 37) & 255))
+        rows.append(bytes(row))
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 512, 512, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(b"".join(rows), 6)) + chunk(b"IEND", b""))
+for i in range(5):
+    png(f"{sys.argv[1]}/img{i}.png", i)
+EOF
+mixed_images="$work/img0.png,$work/img1.png,$work/img2.png,$work/img3.png"
+if [[ "$baseline" == 1 ]]; then
+  log "writing the GGUFs"
+  "$py" "$anchors/make_random_smolvlm2_gguf.py" --size 256m --outdir "$work/gguf" \
+    --gguf-py "$llama_dir/gguf-py" >&2
+  text_gguf=$(ls "$work"/gguf/SmolVLM2-256M*-F16.gguf)
+  mmproj_gguf=$(ls "$work"/gguf/mmproj-SmolVLM2-256M*.gguf | head -1)
+fi
+
+# iris: one server for every level (max_batch covers the highest).
+irisp=$(free_port)
+cat > "$work/iris.yaml" <<EOF
+server: { listen: 127.0.0.1:$irisp }
+providers:
+  local: { kind: local, model: $work/smol256, threads: $threads, max_batch: $max_level }
+EOF
+log "starting iris serve"
+"$iris_bin" serve --config "$work/iris.yaml" --db none --offline 2>"$work/iris.log" &
+iris_pid=$!; pids+=("$iris_pid")
+wait_ready "http://127.0.0.1:$irisp/readyz" "$iris_pid" "$work/iris.log"
+iris_url="http://127.0.0.1:$irisp"
+iris_model="local/smolvlm2"
+client --url "$iris_url" --model "$iris_model" --mode load --words 20 --clients 1 --requests 1 >/dev/null
+iris_cal=$(client --url "$iris_url" --model "$iris_model" --mode calibrate)
+iris_words=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["words"])' "$iris_cal")
+log "iris: $iris_cal"
+
+llama_pid=""
+start_llama() {  # parallel
+  [[ -n "$llama_pid" ]] && { kill "$llama_pid"; wait "$llama_pid" 2>/dev/null || true; }
+  llamap=$(free_port)
+  "$llama_server" -m "$text_gguf" --mmproj "$mmproj_gguf" -t "$threads" -tb "$threads" \
+    --parallel "$1" -cb -c $(($1 * 2048)) --host 127.0.0.1 --port "$llamap" >"$work/llama.log" 2>&1 &
+  llama_pid=$!; pids+=("$llama_pid")
+  wait_ready "http://127.0.0.1:$llamap/health" "$llama_pid" "$work/llama.log"
+  llama_url="http://127.0.0.1:$llamap"
+  # Both answer max_tokens in full: random weights may pick the end token early.
+  client --url "$llama_url" --model gguf --mode load --words 20 --clients 1 --requests 1 \
+    --extra '{"ignore_eos":true}' >/dev/null
+  if [[ -z "${llama_words:-}" ]]; then
+    llama_cal=$(client --url "$llama_url" --model gguf --mode calibrate)
+    llama_words=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["words"])' "$llama_cal")
+    log "llama-server: $llama_cal"
+  fi
+}
+
+results="$work/results.jsonl"
+: > "$results"
+record() { echo "{\"run\":\"$1\",\"server\":\"$2\",\"result\":$3}" >> "$results"; log "$1 $2: $3"; }
+for n in $levels; do
+  r=$requests; ((n == 1 && r < 4)) && r=4
+  out=$(client --url "$iris_url" --model "$iris_model" --mode load --clients "$n" --requests "$r" \
+    --words "$iris_words")
+  record "text-$n" iris "$out"
+  if [[ "$baseline" == 1 ]]; then
+    start_llama "$n"
+    out=$(client --url "$llama_url" --model gguf --mode load --clients "$n" --requests "$r" \
+      --words "$llama_words" --extra '{"ignore_eos":true}')
+    record "text-$n" llama-server "$out"
+  fi
+done
+if [[ "${MIXED:-1}" == 1 ]]; then
+  out=$(client --url "$iris_url" --model "$iris_model" --mode load --clients "$max_level" \
+    --requests 1 --words "$iris_words" --images "$mixed_images" --image-every 4)
+  record "mixed-$max_level" iris "$out"
+  if [[ "$baseline" == 1 ]]; then
+    [[ "$(cat /proc/$llama_pid/cmdline | tr '\0' ' ')" == *"--parallel $max_level "* ]] ||
+      start_llama "$max_level"
+    out=$(client --url "$llama_url" --model gguf --mode load --clients "$max_level" --requests 1 \
+      --words "$llama_words" --images "$mixed_images" --image-every 4 --extra '{"ignore_eos":true}')
+    record "mixed-$max_level" llama-server "$out"
+  fi
+fi
+if [[ "${SAME_IMAGE:-1}" == 1 ]]; then
+  out=$(client --url "$iris_url" --model "$iris_model" --mode same-image --images "$work/img4.png")
+  record same-image iris "$out"
+  if [[ "$baseline" == 1 ]]; then
+    out=$(client --url "$llama_url" --model gguf --mode same-image --images "$work/img4.png")
+    record same-image llama-server "$out"
+  fi
+fi
+
+python3 - "$results" "$threads" "$iris_cal" "${llama_cal:-null}" <<'EOF'
+import json, sys
+runs = [json.loads(l) for l in open(sys.argv[1])]
+by = {(r["run"], r["server"]): r["result"] for r in runs}
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+out = {"benchmark": "local_serving", "model": "SmolVLM2-256M shapes, random weights",
+       "machine": {"cpu": cpu, "threads": int(sys.argv[2])},
+       "calibration": {"iris": json.loads(sys.argv[3]), "llama-server": json.loads(sys.argv[4])},
+       "runs": runs}
+levels = sorted(int(k[0].split("-")[1]) for k in by if k[0].startswith("text-") and k[1] == "iris")
+if levels:
+    one, top = by[(f"text-{levels[0]}", "iris")], by[(f"text-{levels[-1]}", "iris")]
+    ratios = {
+        f"iris_tok_s_{levels[-1]}_over_{levels[0]}": round(top["output_tok_s"] / one["output_tok_s"], 2),
+        f"iris_itl_p99_{levels[-1]}_over_{levels[0]}": round(top["itl_ms"]["p99"] / one["itl_ms"]["p99"], 2),
+    }
+    ll = by.get((f"text-{levels[-1]}", "llama-server"))
+    if ll:
+        ratios[f"iris_over_llama_tok_s_at_{levels[-1]}"] = round(top["output_tok_s"] / ll["output_tok_s"], 2)
+    for n in levels:
+        l = by.get((f"text-{n}", "llama-server"))
+        if l:
+            ratios[f"iris_over_llama_tok_s_at_{n}"] = round(by[(f"text-{n}", "iris")]["output_tok_s"] / l["output_tok_s"], 2)
+    si = by.get(("same-image", "iris"))
+    if si:
+        ratios["iris_same_image_ttft_speedup"] = si["speedup"]
+    out["ratios"] = ratios
+print(json.dumps(out, indent=1))
+EOF
