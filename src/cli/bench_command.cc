@@ -24,10 +24,47 @@ struct BenchFlags {
   int decode_tokens = 128;
   int threads = 0;
   int vision_tiles = 1;
-  std::string image;  // time to first token for "Describe this image." about this picture
-  std::string video;  // time to sample and preprocess a video's frames
+  std::string image;       // time to first token for "Describe this image." about this picture
+  std::string video;       // time to sample and preprocess a video's frames
+  std::vector<int> batch;  // batched decode steps with this many sequences at once
   bool json = false;
 };
+
+// Batched decoding as the scheduler runs it: `sequences` caches each holding `context`
+// positions, then steps of one ForwardBatch with one new token per sequence. Returns
+// milliseconds per step (the best of three rounds of `steps`).
+double BatchedStepMs(runtime::Engine& engine, std::span<const int32_t> prompt, size_t sequences,
+                     size_t context, int steps) {
+  const model::TextModel& text = engine.text_model();
+  const size_t dim = static_cast<size_t>(text.model_dim());
+  std::shared_ptr<model::KvPool> pool = text.NewPool();
+  std::vector<model::KvCache> caches;
+  caches.reserve(sequences);
+  std::vector<float> embeds(context * dim);
+  text.Embed(prompt.first(context), embeds.data());
+  std::vector<float> logits;
+  for (size_t s = 0; s < sequences; ++s) {
+    caches.emplace_back(pool);
+    caches.back().Reserve(context + 3 * static_cast<size_t>(steps));
+    text.Forward(engine.compute(), embeds.data(), context, caches.back(), false, &logits);
+  }
+  std::vector<float> rows(sequences * dim);
+  for (size_t s = 0; s < sequences; ++s) {
+    const int32_t id = prompt[s % prompt.size()];
+    text.Embed(std::span<const int32_t>(&id, 1), rows.data() + s * dim);
+  }
+  std::vector<model::ForwardChunk> chunks;
+  for (size_t s = 0; s < sequences; ++s) {
+    chunks.push_back({rows.data() + s * dim, 1, &caches[s], model::ForwardChunk::Logits::kLast});
+  }
+  double best = 1e30;
+  for (int round = 0; round < 3; ++round) {
+    auto t = SteadyClock::now();
+    for (int i = 0; i < steps; ++i) text.ForwardBatch(engine.compute(), chunks, &logits);
+    best = std::min(best, SecondsSince(t) * 1000.0 / steps);
+  }
+  return best;
+}
 
 int Bench(const BenchFlags& f) {
   auto t0 = SteadyClock::now();
@@ -150,6 +187,21 @@ int Bench(const BenchFlags& f) {
     };
   }
 
+  // Batched decoding: one step's time with N sequences, each over a context of the prompt.
+  boost::json::array batched;
+  for (int n : f.batch) {
+    const size_t context = std::min<size_t>(prompt.size(), 256);
+    const double ms = BatchedStepMs(engine, prompt, static_cast<size_t>(n), context, 16);
+    batched.push_back(boost::json::object{{"sequences", n},
+                                          {"context", context},
+                                          {"step_ms", ms},
+                                          {"tokens_per_second", n * 1000.0 / ms}});
+    if (!f.json) {
+      std::printf("batched decode: %3d sequences | %.1f ms per step | %.1f tok/s\n", n, ms,
+                  n * 1000.0 / ms);
+    }
+  }
+
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   boost::json::object out{
@@ -167,6 +219,7 @@ int Bench(const BenchFlags& f) {
       {"vision_ms_per_tile", vision_ms_per_tile},
       {"image_ttft", ttft},
       {"video", video},
+      {"batched_decode", batched},
       {"threads", engine.threads()},
       {"simd_target", kernels::ActiveTarget()},
       {"cpu_features", kernels::CpuFeatures()},
@@ -205,6 +258,10 @@ void AddBenchCommand(CLI::App& app, int& exit_code) {
                   "also measure time to first token for 'Describe this image.' about this file");
   cmd->add_option("--video", f->video,
                   "also measure sampling 64 frames from this video (decode + preprocess)");
+  cmd->add_option("--batch", f->batch,
+                  "also time batched decode steps with these numbers of sequences (e.g. 1,8,16)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 256));
   cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)")
       ->capture_default_str();
   cmd->add_flag("--json", f->json, "print one JSON object");

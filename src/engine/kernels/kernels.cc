@@ -87,6 +87,17 @@ template <size_t kTokens, typename WT>
 HWY_INLINE void RowsForTokens(const float* x, size_t x_stride, const WT* w, size_t k_dim,
                               size_t n_begin, size_t n_end, float* out, size_t out_stride) {
   size_t n = n_begin;
+  if constexpr (kTokens == 8) {
+    // A decoding batch: 8 × 3 accumulators (AVX-512's 32 registers hold them with the
+    // weights and one activation), each weight vector feeding 8 FMAs.
+    for (; n + 3 <= n_end; n += 3) {
+      Tile<8, 3>(x, x_stride, w + n * k_dim, k_dim, out + (n - n_begin), out_stride);
+    }
+    for (; n < n_end; ++n) {
+      Tile<8, 1>(x, x_stride, w + n * k_dim, k_dim, out + (n - n_begin), out_stride);
+    }
+    return;
+  }
   if constexpr (kTokens == 1) {
     // Decode is bound by reading weights: more rows in flight keep more streams busy.
     for (; n + 8 <= n_end; n += 8) {
@@ -105,6 +116,11 @@ template <typename WT>
 void TokensOverRows(const float* x, size_t x_stride, size_t num_tokens, const WT* w, size_t k_dim,
                     size_t nb, size_t ne, float* o, size_t out_stride) {
   size_t t = 0;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  for (; t + 8 <= num_tokens; t += 8) {
+    RowsForTokens<8>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride, out_stride);
+  }
+#endif
   for (; t + 4 <= num_tokens; t += 4) {
     RowsForTokens<4>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride, out_stride);
   }
@@ -228,7 +244,7 @@ void GemmPacked(const float* x, size_t x_stride, size_t num_tokens, const WT* w,
 template <typename WT>
 void MatMulRowsT(const float* x, size_t x_stride, size_t num_tokens, const WT* w, size_t k_dim,
                  size_t n_begin, size_t n_end, float* out, size_t out_stride) {
-  if (num_tokens >= 8) {
+  if (num_tokens >= 64) {
     GemmPacked(x, x_stride, num_tokens, w, k_dim, n_begin, n_end, out, out_stride);
     return;
   }
@@ -389,25 +405,65 @@ void AttentionHeadImpl(const float* HWY_RESTRICT q, size_t q_stride, size_t num_
   }
 }
 
-void AttentionDecodeImpl(const float* HWY_RESTRICT q, const float* HWY_RESTRICT k, size_t k_stride,
-                         const float* HWY_RESTRICT v, size_t v_stride, size_t num_keys,
-                         size_t head_dim, float scale, float* HWY_RESTRICT scratch,
-                         float* HWY_RESTRICT out) {
+// One query over keys held in blocks of block_keys rows (row j of block b at
+// k_blocks[b] + j·stride; values alike): scores, softmax, weighted sum, key by key in order
+// as over one contiguous block.
+void AttentionDecodeBlocksImpl(const float* HWY_RESTRICT q, const float* const* k_blocks,
+                               const float* const* v_blocks, size_t block_keys, size_t stride,
+                               size_t num_keys, size_t head_dim, float scale,
+                               float* HWY_RESTRICT scratch, float* HWY_RESTRICT out) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
-  for (size_t j = 0; j < num_keys; ++j) {
-    const float* kj = k + j * k_stride;
-    VF acc = hn::Zero(df);
-    size_t d = 0;
-    for (; d + lanes <= head_dim; d += lanes)
-      acc = hn::MulAdd(hn::LoadU(df, q + d), hn::LoadU(df, kj + d), acc);
-    float s = hn::GetLane(hn::SumOfLanes(df, acc));
-    for (; d < head_dim; ++d) s += q[d] * kj[d];
-    scratch[j] = s * scale;
+  for (size_t j0 = 0, b = 0; j0 < num_keys; j0 += block_keys, ++b) {
+    const size_t rows = std::min(block_keys, num_keys - j0);
+    for (size_t r = 0; r < rows; ++r) {
+      const float* kj = k_blocks[b] + r * stride;
+      VF acc = hn::Zero(df);
+      size_t d = 0;
+      for (; d + lanes <= head_dim; d += lanes)
+        acc = hn::MulAdd(hn::LoadU(df, q + d), hn::LoadU(df, kj + d), acc);
+      float s = hn::GetLane(hn::SumOfLanes(df, acc));
+      for (; d < head_dim; ++d) s += q[d] * kj[d];
+      scratch[j0 + r] = s * scale;
+    }
   }
   const size_t n_padded = (num_keys + lanes - 1) / lanes * lanes;
   SoftmaxPadded(scratch, num_keys, n_padded);
-  WeightedSumBlock<1>(scratch, 0, num_keys, v, v_stride, head_dim, out, 0);
+  // out = Σ_j p[j]·v[j], key by key in order (as WeightedSumBlock<1> does over one block).
+  constexpr size_t kD = 4;
+  size_t d = 0;
+  for (; d + kD * lanes <= head_dim; d += kD * lanes) {
+    VF acc[kD];
+    for (size_t e = 0; e < kD; ++e) acc[e] = hn::Zero(df);
+    for (size_t j0 = 0, b = 0; j0 < num_keys; j0 += block_keys, ++b) {
+      const size_t rows = std::min(block_keys, num_keys - j0);
+      const float* vb = v_blocks[b] + d;
+      for (size_t r = 0; r < rows; ++r) {
+        const VF pj = hn::Set(df, scratch[j0 + r]);
+        for (size_t e = 0; e < kD; ++e)
+          acc[e] = hn::MulAdd(pj, hn::LoadU(df, vb + r * stride + e * lanes), acc[e]);
+      }
+    }
+    for (size_t e = 0; e < kD; ++e) hn::StoreU(acc[e], df, out + d + e * lanes);
+  }
+  for (; d + lanes <= head_dim; d += lanes) {
+    VF a0 = hn::Zero(df);
+    for (size_t j0 = 0, b = 0; j0 < num_keys; j0 += block_keys, ++b) {
+      const size_t rows = std::min(block_keys, num_keys - j0);
+      for (size_t r = 0; r < rows; ++r)
+        a0 = hn::MulAdd(hn::Set(df, scratch[j0 + r]), hn::LoadU(df, v_blocks[b] + r * stride + d),
+                        a0);
+    }
+    hn::StoreU(a0, df, out + d);
+  }
+  for (; d < head_dim; ++d) {
+    float a = 0;
+    for (size_t j0 = 0, b = 0; j0 < num_keys; j0 += block_keys, ++b) {
+      const size_t rows = std::min(block_keys, num_keys - j0);
+      for (size_t r = 0; r < rows; ++r) a += scratch[j0 + r] * v_blocks[b][r * stride + d];
+    }
+    out[d] = a;
+  }
 }
 
 // gelu_pytorch_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
@@ -516,7 +572,7 @@ HWY_EXPORT(ConvertF16);
 HWY_EXPORT(AttentionHeadImpl);
 HWY_EXPORT(GeluTanhImpl);
 HWY_EXPORT(SiluMulImpl);
-HWY_EXPORT(AttentionDecodeImpl);
+HWY_EXPORT(AttentionDecodeBlocksImpl);
 
 void MatMulRows(const float* x, size_t x_stride, size_t num_tokens, const void* w,
                 tensor::DType w_dtype, size_t k_dim, size_t n_begin, size_t n_end, float* out,
@@ -573,11 +629,18 @@ void SiluMul(float* gate, const float* up, size_t n) {
   HWY_DYNAMIC_DISPATCH(SiluMulImpl)(gate, up, n);
 }
 
-void AttentionDecode(const float* q, const float* k, size_t k_stride, const float* v,
-                     size_t v_stride, size_t num_keys, size_t head_dim, float scale, float* scratch,
-                     float* out) {
-  HWY_DYNAMIC_DISPATCH(AttentionDecodeImpl)
-  (q, k, k_stride, v, v_stride, num_keys, head_dim, scale, scratch, out);
+void AttentionDecode(const float* q, const float* k, const float* v, size_t stride, size_t num_keys,
+                     size_t head_dim, float scale, float* scratch, float* out) {
+  AttentionDecodeBlocks(q, &k, &v, std::max<size_t>(num_keys, 1), stride, num_keys, head_dim, scale,
+                        scratch, out);
+}
+
+void AttentionDecodeBlocks(const float* q, const float* const* k_blocks,
+                           const float* const* v_blocks, size_t block_keys, size_t stride,
+                           size_t num_keys, size_t head_dim, float scale, float* scratch,
+                           float* out) {
+  HWY_DYNAMIC_DISPATCH(AttentionDecodeBlocksImpl)
+  (q, k_blocks, v_blocks, block_keys, stride, num_keys, head_dim, scale, scratch, out);
 }
 
 namespace {

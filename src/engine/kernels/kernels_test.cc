@@ -133,10 +133,35 @@ TEST_P(KernelsTest, AttentionMatchesScalarTwin) {
         const size_t last = num_q - 1;
         const size_t n_last = causal ? base + last + 1 : num_keys;
         std::vector<float> one(head_dim);
-        AttentionDecode(q.data() + last * stride, k.data(), stride, v.data(), stride, n_last,
-                        head_dim, scale, scratch.data(), one.data());
+        AttentionDecode(q.data() + last * stride, k.data(), v.data(), stride, n_last, head_dim,
+                        scale, scratch.data(), one.data());
         for (size_t d = 0; d < head_dim; ++d) {
           ASSERT_NEAR(one[d], want[last * stride + d], 2e-5f) << "decode hd " << head_dim;
+        }
+        // The same keys paged into blocks of a few rows, the blocks scattered in reverse
+        // order in memory: the contiguous result (the same sums in the same order; the
+        // compiler may contract the scalar tail differently).
+        for (size_t block : {1u, 5u, 16u}) {
+          const size_t nb = (n_last + block - 1) / block;
+          std::vector<float> kp(nb * block * stride, NAN), vp(nb * block * stride, NAN);
+          std::vector<const float*> kb(nb), vb(nb);
+          for (size_t b = 0; b < nb; ++b) {
+            const size_t slot = nb - 1 - b;
+            for (size_t r = 0; r < block && b * block + r < n_last; ++r) {
+              std::copy_n(k.data() + (b * block + r) * stride, stride,
+                          kp.data() + (slot * block + r) * stride);
+              std::copy_n(v.data() + (b * block + r) * stride, stride,
+                          vp.data() + (slot * block + r) * stride);
+            }
+            kb[b] = kp.data() + slot * block * stride;
+            vb[b] = vp.data() + slot * block * stride;
+          }
+          std::vector<float> paged(head_dim);
+          AttentionDecodeBlocks(q.data() + last * stride, kb.data(), vb.data(), block, stride,
+                                n_last, head_dim, scale, scratch.data(), paged.data());
+          for (size_t d = 0; d < head_dim; ++d) {
+            ASSERT_NEAR(paged[d], one[d], 1e-6f) << "paged by " << block << " hd " << head_dim;
+          }
         }
       }
     }

@@ -136,23 +136,21 @@ float* KvCache::value_row(int layer, size_t pos) {
          (pos % KvPool::kBlockTokens) * pool_->kv_dim();
 }
 
-void KvCache::Gather(int layer, size_t n, float* keys_out, float* values_out, int head,
-                     size_t head_dim) const {
+void KvCache::Gather(int layer, size_t n, float* keys_out, float* values_out) const {
   const size_t kvd = pool_->kv_dim();
   for (size_t start = 0, i = 0; start < n; start += KvPool::kBlockTokens, ++i) {
     const size_t rows = std::min(KvPool::kBlockTokens, n - start);
-    const float* k = pool_->keys(blocks_[i], layer);
-    const float* v = pool_->values(blocks_[i], layer);
-    if (head < 0) {
-      std::memcpy(keys_out + start * kvd, k, rows * kvd * sizeof(float));
-      std::memcpy(values_out + start * kvd, v, rows * kvd * sizeof(float));
-      continue;
-    }
-    const size_t col = static_cast<size_t>(head) * head_dim;
-    for (size_t r = 0; r < rows; ++r) {
-      std::memcpy(keys_out + (start + r) * head_dim, k + r * kvd + col, head_dim * sizeof(float));
-      std::memcpy(values_out + (start + r) * head_dim, v + r * kvd + col, head_dim * sizeof(float));
-    }
+    std::memcpy(keys_out + start * kvd, pool_->keys(blocks_[i], layer), rows * kvd * sizeof(float));
+    std::memcpy(values_out + start * kvd, pool_->values(blocks_[i], layer),
+                rows * kvd * sizeof(float));
+  }
+}
+
+void KvCache::BlockRows(int layer, size_t n, std::vector<const float*>& keys,
+                        std::vector<const float*>& values) const {
+  for (size_t start = 0, i = 0; start < n; start += KvPool::kBlockTokens, ++i) {
+    keys.push_back(pool_->keys(blocks_[i], layer));
+    values.push_back(pool_->values(blocks_[i], layer));
   }
 }
 

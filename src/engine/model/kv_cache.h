@@ -95,10 +95,12 @@ class KvCache {
   // The row of position `pos` of one layer's keys / values.
   float* key_row(int layer, size_t pos);
   float* value_row(int layer, size_t pos);
-  // Copies positions [0, n) of one layer's keys and values into contiguous [n, kv_dim] rows,
-  // or, with head >= 0, only that head's head_dim columns into [n, head_dim] rows.
-  void Gather(int layer, size_t n, float* keys_out, float* values_out, int head = -1,
-              size_t head_dim = 0) const;
+  // Copies positions [0, n) of one layer's keys and values into contiguous [n, kv_dim] rows.
+  void Gather(int layer, size_t n, float* keys_out, float* values_out) const;
+  // Appends where positions [0, n) of one layer's keys and values are, block by block
+  // (kBlockTokens rows of kv_dim floats each), for attention that reads them in place.
+  void BlockRows(int layer, size_t n, std::vector<const float*>& keys,
+                 std::vector<const float*>& values) const;
 
   std::span<const int32_t> blocks() const { return blocks_; }
   const KvPool& pool() const { return *pool_; }

@@ -145,11 +145,13 @@ void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardCh
                           attn.data() + r * qd});
     }
     if (!decoding.empty()) {
-      ops::DecodeAttention(ctx, decoding, nh, nkv, hd, scale,
-                           [&](size_t s, size_t kv_head, size_t n, float* keys, float* values) {
-                             chunks[decoding_chunk[s]].cache->Gather(layer, n, keys, values,
-                                                                     static_cast<int>(kv_head), hd);
-                           });
+      ops::DecodeAttention(
+          ctx, decoding, nh, nkv, hd, scale, KvPool::kBlockTokens,
+          [&](size_t s, std::vector<const float*>& keys, std::vector<const float*>& values) {
+            const ops::DecodeQueries& dq = decoding[s];
+            chunks[decoding_chunk[s]].cache->BlockRows(layer, dq.pos0 + dq.num_tokens, keys,
+                                                       values);
+          });
     }
     for (size_t i = 0; i < chunks.size(); ++i) {
       const ForwardChunk& ch = chunks[i];

@@ -218,9 +218,8 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
         const size_t h = task % num_heads, t = task / num_heads;
         const size_t kvh = h / group;
         kernels::AttentionDecode(q + t * q_stride + h * head_dim, k_cache + kvh * head_dim,
-                                 kv_stride, v_cache + kvh * head_dim, kv_stride, pos0 + t + 1,
-                                 head_dim, scale, scratch.data(),
-                                 out + t * q_stride + h * head_dim);
+                                 v_cache + kvh * head_dim, kv_stride, pos0 + t + 1, head_dim, scale,
+                                 scratch.data(), out + t * q_stride + h * head_dim);
       }
     });
     return;
@@ -230,24 +229,30 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
 }
 
 void DecodeAttention(ComputeContext& ctx, std::span<const DecodeQueries> seqs, size_t num_heads,
-                     size_t num_kv_heads, size_t head_dim, float scale, const GatherKv& gather) {
+                     size_t num_kv_heads, size_t head_dim, float scale, size_t block_keys,
+                     const KvBlocks& blocks) {
   const size_t group = num_heads / num_kv_heads;
   const size_t q_stride = num_heads * head_dim;
+  const size_t kv_stride = num_kv_heads * head_dim;
   Parallel(ctx, 1, seqs.size() * num_kv_heads, [&](size_t b, size_t e, int) {
-    std::vector<float> k, v, scratch;
+    std::vector<const float*> k, v;
+    std::vector<float> scratch;
     for (size_t task = b; task < e; ++task) {
       const size_t s = task / num_kv_heads, kvh = task % num_kv_heads;
       const DecodeQueries& sq = seqs[s];
       const size_t total = sq.pos0 + sq.num_tokens;
-      k.resize(total * head_dim);
-      v.resize(total * head_dim);
       scratch.resize(RoundUp(total, kernels::AttentionMaxLanes()));
-      gather(s, kvh, total, k.data(), v.data());
+      k.clear();
+      v.clear();
+      blocks(s, k, v);
+      // This kv head's columns of every block.
+      for (const float*& p : k) p += kvh * head_dim;
+      for (const float*& p : v) p += kvh * head_dim;
       for (size_t t = 0; t < sq.num_tokens; ++t) {
         for (size_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-          kernels::AttentionDecode(sq.q + t * q_stride + h * head_dim, k.data(), head_dim, v.data(),
-                                   head_dim, sq.pos0 + t + 1, head_dim, scale, scratch.data(),
-                                   sq.out + t * q_stride + h * head_dim);
+          kernels::AttentionDecodeBlocks(sq.q + t * q_stride + h * head_dim, k.data(), v.data(),
+                                         block_keys, kv_stride, sq.pos0 + t + 1, head_dim, scale,
+                                         scratch.data(), sq.out + t * q_stride + h * head_dim);
         }
       }
     }

@@ -63,15 +63,16 @@ struct DecodeQueries {
   size_t pos0 = 0;
   float* out = nullptr;
 };
-// Fills keys and values [n, head_dim] of sequence `seq`'s kv head `kv_head` for positions
-// [0, n) (a sequence's cache need not be contiguous).
-using GatherKv =
-    std::function<void(size_t seq, size_t kv_head, size_t n, float* keys, float* values)>;
+// Appends the key and value blocks of sequence `seq` (this layer), in position order: each
+// holds `block_keys` rows of num_kv_heads·head_dim floats (a sequence's cache is paged).
+using KvBlocks = std::function<void(size_t seq, std::vector<const float*>& keys,
+                                    std::vector<const float*>& values)>;
 // Causal attention of a few queries in each of several sequences (decoding), in one parallel
-// loop over (sequence, kv head): each task gathers that head's keys and values once for the
-// query heads of its group. The same arithmetic as CausalAttention's decode path.
+// loop over (sequence, kv head), reading the cache's blocks in place. The same arithmetic as
+// CausalAttention's decode path.
 void DecodeAttention(ComputeContext& ctx, std::span<const DecodeQueries> seqs, size_t num_heads,
-                     size_t num_kv_heads, size_t head_dim, float scale, const GatherKv& gather);
+                     size_t num_kv_heads, size_t head_dim, float scale, size_t block_keys,
+                     const KvBlocks& blocks);
 
 // Bidirectional attention over one sequence (vision): q, k, v, out [T, num_heads, head_dim].
 void FullAttention(ComputeContext& ctx, const float* q, const float* k, const float* v,

@@ -316,10 +316,16 @@ TEST(KvPoolTest, SharedBlocksAreCopiedBeforeTheyAreWritten) {
   b.key_row(1, 4)[2] = -1;
   EXPECT_EQ(a.key_row(1, 4)[2], 4.0f);
   EXPECT_EQ(b.key_row(1, 3)[2], 3.0f);  // the copy kept what came before
-  std::vector<float> k(5 * 2), v(5 * 2);
-  b.Gather(1, 5, k.data(), v.data(), /*head=*/1, /*head_dim=*/2);
-  EXPECT_EQ(k[3 * 2], 3.0f);  // column 2 is head 1's first
-  EXPECT_EQ(k[4 * 2], -1.0f);
+  std::vector<float> k(5 * 4), v(5 * 4);
+  b.Gather(1, 5, k.data(), v.data());
+  EXPECT_EQ(k[3 * 4 + 2], 3.0f);
+  EXPECT_EQ(k[4 * 4 + 2], -1.0f);
+  std::vector<const float*> kb, vb;
+  b.BlockRows(1, 5, kb, vb);  // in place: b's own block
+  ASSERT_EQ(kb.size(), 1u);
+  EXPECT_EQ(kb[0], b.key_row(1, 0));
+  EXPECT_EQ(vb[0], b.value_row(1, 0));
+  EXPECT_EQ(kb[0][4 * 4 + 2], -1.0f);
   // The budget: three blocks in all.
   model::KvCache c(pool);
   EXPECT_TRUE(c.Reserve(model::KvPool::kBlockTokens));
