@@ -51,7 +51,8 @@ std::vector<uint8_t> Encode(const std::vector<float>& w, DType dtype, size_t off
 TEST_P(KernelsTest, MatMulRowsMatchesScalarTwin) {
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
     for (size_t k : {1u, 7u, 16u, 33u, 64u, 72u, 100u, 257u}) {
-      for (size_t tokens : {1u, 2u, 3u, 4u, 5u, 8u, 9u, 15u, 21u}) {
+      // Decode tiles below 64 tokens (groups of 8, 4 and the rest), the packed GEMM from 64.
+      for (size_t tokens : {1u, 2u, 3u, 4u, 5u, 8u, 9u, 15u, 21u, 63u, 64u, 77u}) {
         for (size_t n : {1u, 3u, 4u, 17u, 35u, 70u}) {
           const size_t x_stride = k + 3;  // rows not packed
           auto x_store = RandomFloats(tokens * x_stride + 1, 1);
