@@ -128,10 +128,16 @@ Result<VisionModel> VisionModel::Load(const formats::WeightStore& weights,
 
 void VisionModel::EncodeTile(ops::ComputeContext& ctx, const float* pixels, float* hidden,
                              float* features) const {
+  TileState state;
+  BeginTile(ctx, pixels, state);
+  ContinueTile(ctx, state, layers_.size());
+  FinishTile(ctx, state, hidden, features);
+}
+
+void VisionModel::BeginTile(ops::ComputeContext& ctx, const float* pixels, TileState& state) const {
   const VisionConfig& c = config_;
-  const size_t d = c.hidden_size, inter = c.intermediate_size, p = c.patch_size;
+  const size_t d = c.hidden_size, p = c.patch_size;
   const size_t n = c.image_size / c.patch_size, num = n * n, tile = c.image_size;
-  const size_t heads = c.num_attention_heads, head_dim = d / heads;
   const size_t kdim = 3 * p * p;
 
   // Patches as rows in the conv kernel's (channel, ky, kx) order. Pixels past n·p (the 2.2B
@@ -148,28 +154,47 @@ void VisionModel::EncodeTile(ops::ComputeContext& ctx, const float* pixels, floa
       }
     }
   }
-  std::vector<float> x(num * d);  // [num_patches, d] residual stream
-  ops::MatMul(ctx, patches.data(), num, patch_weight_, x.data(), patch_bias_.data());
-  ops::Add(x.data(), positions_.data(), num * d);  // position ids 0..num-1 (full tiles)
+  state.x.assign(num * d, 0.0f);  // [num_patches, d] residual stream
+  state.next_layer = 0;
+  ops::MatMul(ctx, patches.data(), num, patch_weight_, state.x.data(), patch_bias_.data());
+  ops::Add(state.x.data(), positions_.data(), num * d);  // position ids 0..num-1 (full tiles)
+}
 
+bool VisionModel::ContinueTile(ops::ComputeContext& ctx, TileState& state,
+                               size_t max_layers) const {
+  const VisionConfig& c = config_;
+  const size_t d = c.hidden_size, inter = c.intermediate_size;
+  const size_t n = c.image_size / c.patch_size, num = n * n;
+  const size_t heads = c.num_attention_heads, head_dim = d / heads;
+  float* x = state.x.data();
   std::vector<float> h(num * d), q(num * d), k(num * d), v(num * d), attn(num * d);
   std::vector<float> mlp(num * inter);
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  for (const Layer& l : layers_) {
-    ops::LayerNorm(x.data(), num, d, l.ln1_w.data(), l.ln1_b.data(), c.layer_norm_eps, h.data());
+  for (size_t ran = 0; ran < max_layers && state.next_layer < layers_.size(); ++ran) {
+    const Layer& l = layers_[state.next_layer++];
+    ops::LayerNorm(x, num, d, l.ln1_w.data(), l.ln1_b.data(), c.layer_norm_eps, h.data());
     ops::MatMul(ctx, h.data(), num, l.q, q.data(), l.q_bias.data());
     ops::MatMul(ctx, h.data(), num, l.k, k.data(), l.k_bias.data());
     ops::MatMul(ctx, h.data(), num, l.v, v.data(), l.v_bias.data());
     ops::FullAttention(ctx, q.data(), k.data(), v.data(), num, heads, head_dim, scale, attn.data());
     ops::MatMul(ctx, attn.data(), num, l.o, h.data(), l.o_bias.data());
-    ops::Add(x.data(), h.data(), num * d);
-    ops::LayerNorm(x.data(), num, d, l.ln2_w.data(), l.ln2_b.data(), c.layer_norm_eps, h.data());
+    ops::Add(x, h.data(), num * d);
+    ops::LayerNorm(x, num, d, l.ln2_w.data(), l.ln2_b.data(), c.layer_norm_eps, h.data());
     ops::MatMul(ctx, h.data(), num, l.fc1, mlp.data(), l.fc1_bias.data());
     ops::GeluTanh(mlp.data(), num * inter);
     ops::MatMul(ctx, mlp.data(), num, l.fc2, h.data(), l.fc2_bias.data());
-    ops::Add(x.data(), h.data(), num * d);
+    ops::Add(x, h.data(), num * d);
   }
-  ops::LayerNorm(x.data(), num, d, post_ln_w_.data(), post_ln_b_.data(), c.layer_norm_eps,
+  return state.next_layer == layers_.size();
+}
+
+void VisionModel::FinishTile(ops::ComputeContext& ctx, TileState& state, float* hidden,
+                             float* features) const {
+  const VisionConfig& c = config_;
+  const size_t d = c.hidden_size;
+  const size_t n = c.image_size / c.patch_size, num = n * n;
+  std::vector<float> h(num * d);
+  ops::LayerNorm(state.x.data(), num, d, post_ln_w_.data(), post_ln_b_.data(), c.layer_norm_eps,
                  h.data());
   if (hidden) std::memcpy(hidden, h.data(), num * d * sizeof(float));
   const size_t s = static_cast<size_t>(scale_factor_);
@@ -177,6 +202,7 @@ void VisionModel::EncodeTile(ops::ComputeContext& ctx, const float* pixels, floa
   PixelShuffle(h.data(), static_cast<int>(n), static_cast<int>(d), static_cast<int>(s),
                shuffled.data());
   ops::MatMul(ctx, shuffled.data(), num / (s * s), projection_, features);
+  std::vector<float>().swap(state.x);
 }
 
 }  // namespace iris::model

@@ -33,6 +33,18 @@ class VisionModel {
   void EncodeTile(ops::ComputeContext& ctx, const float* pixels, float* hidden,
                   float* features) const;
 
+  // The same in stages, so a scheduler can run a tile a few layers at a time between other
+  // work: BeginTile (patch embedding), ContinueTile (up to max_layers encoder layers; true
+  // once all have run), FinishTile (post-layernorm and connector). Same results as EncodeTile.
+  struct TileState {
+    std::vector<float> x;  // the residual stream [num_patches, hidden_size]
+    size_t next_layer = 0;
+  };
+  void BeginTile(ops::ComputeContext& ctx, const float* pixels, TileState& state) const;
+  bool ContinueTile(ops::ComputeContext& ctx, TileState& state, size_t max_layers) const;
+  void FinishTile(ops::ComputeContext& ctx, TileState& state, float* hidden, float* features) const;
+  size_t num_layers() const { return layers_.size(); }
+
  private:
   struct Layer {
     tensor::TensorView q, k, v, o, fc1, fc2;

@@ -187,7 +187,8 @@ struct Scheduler::Sequence {
   std::optional<model::KvCache> cache;
   // Vision: features of every visual in prompt order, filled tile by tile.
   std::vector<float> features;
-  size_t visual = 0, tile = 0, features_done = 0;  // progress through the visuals
+  size_t visual = 0, tile = 0, features_done = 0;           // progress through the visuals
+  std::optional<model::VisionModel::TileState> tile_state;  // the tile under way
   bool needs_vision = false;
   std::vector<float> embeds;   // [prompt, dim], filled once the features are in
   size_t prefilled = 0;        // prompt positions in the cache
@@ -214,6 +215,8 @@ Scheduler::Scheduler(Engine& engine, std::shared_ptr<model::KvPool> pool, Schedu
       prefixes_(options.prefix_cache ? std::make_unique<PrefixCache>(*pool_) : nullptr) {
   options_.max_batch = std::max<size_t>(options_.max_batch, 1);
   options_.prefill_chunk = std::max<size_t>(options_.prefill_chunk, 1);
+  options_.min_prefill = std::clamp<size_t>(options_.min_prefill, 1, options_.prefill_chunk);
+  options_.vision_layers = std::max<size_t>(options_.vision_layers, 1);
 }
 
 Scheduler::~Scheduler() { CancelAll(Status(ErrorCode::kUnavailable, "the engine is stopping")); }
@@ -354,9 +357,10 @@ void Scheduler::Admit() {
   }
 }
 
-// Encodes one tile for the first admitted sequence still waiting for features (a cached
-// visual takes no tile). Returns true if it did vision work.
-bool Scheduler::EncodeOneVisual() {
+// Advances the first admitted sequence still waiting for features by one tile, or by
+// vision_layers encoder layers of it when others are waiting on this step (a cached visual
+// takes no tile). Returns true if it did vision work.
+bool Scheduler::EncodeOneVisual(bool others_waiting) {
   const model::VisionModel* vision = engine_.vision_model();
   for (auto& sp : running_) {
     Sequence& s = *sp;
@@ -379,9 +383,16 @@ bool Scheduler::EncodeOneVisual() {
           continue;
         }
       }
-      vision->EncodeTile(engine_.compute(), v.pixels.pixel_values.data() + s.tile * 3 * tile * tile,
-                         nullptr, out + s.tile * per_tile);
       worked = true;
+      if (!s.tile_state) {
+        s.tile_state.emplace();
+        vision->BeginTile(engine_.compute(),
+                          v.pixels.pixel_values.data() + s.tile * 3 * tile * tile, *s.tile_state);
+      }
+      const size_t layers = others_waiting ? options_.vision_layers : vision->num_layers();
+      if (!vision->ContinueTile(engine_.compute(), *s.tile_state, layers)) break;
+      vision->FinishTile(engine_.compute(), *s.tile_state, nullptr, out + s.tile * per_tile);
+      s.tile_state.reset();
       if (++s.tile == tiles) {
         features_->Put(s.digests[s.visual],
                        std::make_shared<const std::vector<float>>(out, out + tiles * per_tile));
@@ -504,11 +515,16 @@ size_t Scheduler::Step() {
     }
   }
   std::erase_if(running_, [](const auto& s) { return s->done; });
-  const bool vision_worked = EncodeOneVisual();
+  // Others wait on this step when any admitted sequence is past its vision.
+  const bool others_waiting =
+      std::any_of(running_.begin(), running_.end(), [](const auto& s) { return !s->needs_vision; });
+  const bool vision_worked = EncodeOneVisual(others_waiting);
   std::erase_if(running_, [](const auto& s) { return s->done; });
 
   // Rows: every decoding sequence's next token, then one prompt chunk (the oldest sequence
-  // still prefilling), so prompts take turns without stalling the decoders.
+  // still prefilling), so prompts take turns without stalling the decoders: with decoders,
+  // the chunk fills the step up to step_tokens rows (min_prefill at least); alone, it is a
+  // whole prefill_chunk.
   const model::TextModel& text = engine_.text_model();
   const size_t dim = static_cast<size_t>(text.model_dim());
   std::vector<model::ForwardChunk> chunks;
@@ -531,7 +547,12 @@ size_t Scheduler::Step() {
     Sequence& s = *sp;
     const size_t prompt = s.request.prompt.size();
     if (s.next >= 0 || s.needs_vision || s.prefilled >= prompt) continue;
-    const size_t n = std::min(options_.prefill_chunk, prompt - s.prefilled);
+    const size_t room =
+        decoding == 0 ? options_.prefill_chunk
+                      : std::clamp(options_.step_tokens > decoding ? options_.step_tokens - decoding
+                                                                   : size_t{0},
+                                   options_.min_prefill, options_.prefill_chunk);
+    const size_t n = std::min(room, prompt - s.prefilled);
     const bool last = s.prefilled + n == prompt;
     if (!s.prefill_started) {
       s.prefill_started = true;

@@ -30,7 +30,15 @@ namespace iris::runtime {
 struct SchedulerOptions {
   size_t max_batch = 8;        // sequences stepped together
   size_t prefill_chunk = 256;  // prompt tokens one sequence prefills per step
-  size_t max_queue = 64;       // sequences waiting for room beyond the running ones
+  // While others decode, a step carries at most this many rows (their tokens plus a prompt
+  // chunk, which always gets at least min_prefill): a long prompt arriving costs the running
+  // answers a slightly slower step, never a stall of a whole prefill.
+  size_t step_tokens = 64;
+  size_t min_prefill = 16;
+  // Likewise an image tile goes through the vision tower this many encoder layers per step
+  // while others decode (a whole tile at once otherwise).
+  size_t vision_layers = 1;
+  size_t max_queue = 64;  // sequences waiting for room beyond the running ones
   size_t image_cache_bytes = size_t{64} << 20;  // image features kept by content hash
   bool prefix_cache = true;                     // share the KV blocks of common prompt prefixes
 };
@@ -89,7 +97,7 @@ class Scheduler {
   class PrefixCache;
 
   void Admit();
-  bool EncodeOneVisual();
+  bool EncodeOneVisual(bool others_waiting);
   void Finish(Sequence& s, const Status& status);  // OK: the sequence's result
   void Sample(Sequence& s, std::span<float> logits);
 

@@ -1,7 +1,8 @@
 // Continuous batching on the tiny fixture model: every golden case (text, one image, a split
 // image, two images, a video) run together, in odd prefill chunks, with shared prefixes and
 // cached image features, gives the tokens it gives alone and logits within 1e-5; alone, the
-// golden tokens and logits of Hugging Face. Plus the KV pool's budget, the queue bound,
+// golden tokens and logits of Hugging Face. Plus the step budget (prompts and image tiles in
+// slices while others decode), the KV pool's budget, the queue bound,
 // cancellation and the caches' counters.
 #include "engine/runtime/scheduler.h"
 
@@ -272,6 +273,81 @@ TEST_F(SchedulerTest, ACallerThatLeavesFreesItsBlocksAtTheNextStep) {
   RunToEnd(s);
   EXPECT_LT(stop.tokens.size(), 50u);
   EXPECT_EQ(pool->in_use(), 0u);
+}
+
+TEST_F(SchedulerTest, ALongPromptPrefillsInSlicesWhileOthersDecode) {
+  const Case& c = (*cases_)[0];
+  SchedulerOptions o;
+  o.prefix_cache = false;
+  o.step_tokens = 12;
+  o.min_prefill = 4;
+  Scheduler s(*engine_, engine_->text_model().NewPool(), o);
+  Outcome first, second;
+  ASSERT_TRUE(s.Add(Request(c, first, 40)).ok());
+  // Alone, a prompt is prefilled in one step (up to prefill_chunk).
+  EXPECT_EQ(s.Step(), c.prompt.size());
+  ASSERT_EQ(first.logits.size(), 1u);
+  Case longer = c;
+  while (longer.prompt.size() < 60) {
+    longer.prompt.insert(longer.prompt.end(), c.prompt.begin(), c.prompt.end());
+  }
+  ASSERT_TRUE(s.Add(Request(longer, second, 5)).ok());
+  size_t steps = 0, prefilled = 0;
+  while (second.logits.empty()) {
+    const size_t rows = s.Step();
+    ASSERT_LE(rows, o.step_tokens) << "step " << steps;
+    ASSERT_GE(rows, 2u) << "step " << steps;  // the decoder and a chunk
+    prefilled += rows - 1;
+    ++steps;
+  }
+  EXPECT_EQ(prefilled, longer.prompt.size());
+  EXPECT_EQ(steps, (longer.prompt.size() + 10) / 11);  // 11 prompt rows beside one decoder
+  EXPECT_EQ(first.logits.size(), 1 + steps);           // the first answer never waited
+  RunToEnd(s);
+  EXPECT_EQ(first.tokens.size(), 40u);
+  EXPECT_EQ(second.tokens.size(), 5u);
+}
+
+TEST_F(SchedulerTest, AnImageGoesThroughTheTowerALayerAtATimeWhileOthersDecode) {
+  const Case* text = nullptr;
+  const Case* image = nullptr;
+  for (const Case& c : *cases_) {
+    if (c.visuals.empty() && !text) text = &c;
+    if (c.visuals.size() == 1 && !image) image = &c;
+  }
+  ASSERT_TRUE(text && image);
+  const size_t layers = engine_->vision_model()->num_layers();
+  const size_t tiles = static_cast<size_t>(image->visuals[0].pixels.num_tiles);
+  SchedulerOptions o;
+  o.prefix_cache = false;
+  o.image_cache_bytes = 0;
+  Scheduler s(*engine_, engine_->text_model().NewPool(), o);
+  Outcome decoding, looking, alone;
+  ASSERT_TRUE(s.Add(Request(*text, decoding, 500)).ok());
+  s.Step();
+  ASSERT_TRUE(s.Add(Request(*image, looking, 3)).ok());
+  size_t steps = 0;
+  while (looking.logits.empty()) {
+    s.Step();
+    ++steps;
+    ASSERT_LT(steps, 100000u);
+  }
+  // One layer per step: the tower's work spread over tiles × layers steps, each of which
+  // also gave the text answer its next token; then the image prompt's prefill in chunks that
+  // fill the step beside the one decoder (the first in the step that finishes the tower).
+  const size_t room = o.step_tokens - 1;
+  EXPECT_EQ(steps, tiles * layers + (image->prompt.size() + room - 1) / room - 1);
+  EXPECT_EQ(decoding.logits.size(), 1 + steps);
+  RunToEnd(s);
+  // The image answer is the one it gives alone (whole tiles at once).
+  Scheduler solo(*engine_, engine_->text_model().NewPool(), o);
+  ASSERT_TRUE(solo.Add(Request(*image, alone, 3)).ok());
+  RunToEnd(solo);
+  EXPECT_EQ(looking.tokens, alone.tokens);
+  ASSERT_EQ(looking.logits.size(), alone.logits.size());
+  for (size_t i = 0; i < alone.logits.size(); ++i) {
+    EXPECT_LT(RelativeError(looking.logits[i], alone.logits[i]), 1e-5) << "token " << i;
+  }
 }
 
 TEST_F(SchedulerTest, BadRequestsAreRefusedBeforeTheyQueue) {
