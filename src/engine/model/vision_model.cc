@@ -167,8 +167,14 @@ bool VisionModel::ContinueTile(ops::ComputeContext& ctx, TileState& state,
   const size_t n = c.image_size / c.patch_size, num = n * n;
   const size_t heads = c.num_attention_heads, head_dim = d / heads;
   float* x = state.x.data();
-  std::vector<float> h(num * d), q(num * d), k(num * d), v(num * d), attn(num * d);
-  std::vector<float> mlp(num * inter);
+  // Scratch taken once per tile (fresh pages on every call cost more than a layer's
+  // arithmetic on some machines).
+  for (std::vector<float>* buf : {&state.h, &state.q, &state.k, &state.v, &state.attn}) {
+    buf->resize(num * d);
+  }
+  state.mlp.resize(num * inter);
+  std::vector<float>&h = state.h, &q = state.q, &k = state.k, &v = state.v, &attn = state.attn;
+  std::vector<float>& mlp = state.mlp;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   for (size_t ran = 0; ran < max_layers && state.next_layer < layers_.size(); ++ran) {
     const Layer& l = layers_[state.next_layer++];
@@ -202,7 +208,7 @@ void VisionModel::FinishTile(ops::ComputeContext& ctx, TileState& state, float* 
   PixelShuffle(h.data(), static_cast<int>(n), static_cast<int>(d), static_cast<int>(s),
                shuffled.data());
   ops::MatMul(ctx, shuffled.data(), num / (s * s), projection_, features);
-  std::vector<float>().swap(state.x);
+  state = TileState{};
 }
 
 }  // namespace iris::model

@@ -39,6 +39,7 @@ class VisionModel {
   struct TileState {
     std::vector<float> x;  // the residual stream [num_patches, hidden_size]
     size_t next_layer = 0;
+    std::vector<float> h, q, k, v, attn, mlp;  // a layer's scratch, kept for the next call
   };
   void BeginTile(ops::ComputeContext& ctx, const float* pixels, TileState& state) const;
   bool ContinueTile(ops::ComputeContext& ctx, TileState& state, size_t max_layers) const;
