@@ -58,8 +58,8 @@ HWY_INLINE void Tile(const float* HWY_RESTRICT x, size_t x_stride, const WT* HWY
     for (size_t r = 0; r < kRows; ++r) acc[t][r] = hn::Zero(df);
   size_t k = 0;
   // Rows of a tile are adjacent in memory, so the next tile starts kRows rows ahead; when
-  // decoding (one token) prefetch it while this one streams.
-  constexpr bool kPrefetch = kTokens == 1;
+  // decoding (one token, or a batch of 8) prefetch it while this one streams.
+  constexpr bool kPrefetch = kTokens == 1 || kTokens == 8;
   const size_t line_step = 64 / sizeof(WT);
   for (; k + lanes <= k_dim; k += lanes) {
     if (kPrefetch && k % line_step < lanes) {
