@@ -374,7 +374,7 @@ bool Scheduler::EncodeOneVisual(bool others_waiting) {
       const Visual& v = s.request.visuals[s.visual];
       const size_t tiles = static_cast<size_t>(v.pixels.num_tiles);
       float* out = s.features.data() + s.features_done;
-      if (s.tile == 0) {
+      if (s.tile == 0 && !s.tile_state) {  // not once a tile is under way
         if (auto hit = features_->Find(s.digests[s.visual])) {
           std::copy(hit->begin(), hit->end(), out);
           s.features_done += hit->size();
