@@ -3,7 +3,6 @@
 #include "engine/hub/pull.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -20,9 +19,9 @@
 #include <vector>
 
 #include "base/env.h"
-#include "base/hex.h"
 #include "base/json.h"
 #include "base/mapped_file.h"
+#include "base/sha256.h"
 #include "engine/hub/cache.h"
 #include "net/url.h"
 
@@ -495,20 +494,12 @@ Result<PullResult> Pull(std::string_view spec_text, const PullOptions& options) 
 Result<std::string> Sha256File(const std::string& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!in) return NotFound(path + ": " + std::strerror(errno));
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
-    return Internal("OpenSSL: cannot start SHA-256");
-  }
+  Sha256 h;
   std::vector<char> buf(1 << 20);
   size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), in.get())) > 0) {
-    if (EVP_DigestUpdate(ctx.get(), buf.data(), n) != 1) return Internal("OpenSSL: SHA-256 update");
-  }
+  while ((n = std::fread(buf.data(), 1, buf.size(), in.get())) > 0) h.Update(buf.data(), n);
   if (std::ferror(in.get())) return DataLoss(path + ": read error");
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) return Internal("OpenSSL: SHA-256 final");
-  return HexEncode(digest, len);
+  return HexDigest(h.Finish());
 }
 
 }  // namespace iris::hub

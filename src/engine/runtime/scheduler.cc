@@ -1,34 +1,27 @@
 #include "engine/runtime/scheduler.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <array>
 #include <cstring>
 #include <random>
 
 #include "base/check.h"
+#include "base/sha256.h"
 #include "base/time.h"
 
 namespace iris::runtime {
 namespace {
 
 constexpr size_t kBlock = model::KvPool::kBlockTokens;
-using Digest = std::array<uint8_t, 32>;
+using Digest = Sha256Digest;
 
 // SHA-256 of a visual's preprocessed pixels and layout: what its features depend on.
 Digest VisualDigest(const Visual& v) {
-  Digest d{};
-  unsigned int len = 0;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  IRIS_CHECK(ctx != nullptr);
   const int64_t layout[4] = {v.pixels.num_tiles, v.pixels.tile_size, v.pixels.rows, v.pixels.cols};
-  IRIS_CHECK(EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1);
-  EVP_DigestUpdate(ctx, layout, sizeof(layout));
-  EVP_DigestUpdate(ctx, v.pixels.pixel_values.data(), v.pixels.pixel_values.size() * sizeof(float));
-  EVP_DigestFinal_ex(ctx, d.data(), &len);
-  EVP_MD_CTX_free(ctx);
-  return d;
+  return Sha256()
+      .Update(layout, sizeof(layout))
+      .Update(v.pixels.pixel_values.data(), v.pixels.pixel_values.size() * sizeof(float))
+      .Finish();
 }
 
 uint64_t Mix(uint64_t x) {  // splitmix64's finalizer

@@ -1,7 +1,6 @@
 // Key generation (OpenSSL's RAND_bytes), hashing (SHA-256) and the checks of one key.
 #include "gateway/access/keys.h"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <array>
@@ -10,7 +9,7 @@
 #include <cstring>
 #include <limits>
 
-#include "base/hex.h"
+#include "base/sha256.h"
 #include "gateway/api/identifiers.h"
 
 namespace iris::gateway::access {
@@ -45,12 +44,7 @@ std::string Base62(const unsigned char* bytes, size_t n) {
   return out;
 }
 
-std::string HashKey(std::string_view plaintext) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(plaintext.data(), plaintext.size(), md, &len, EVP_sha256(), nullptr);
-  return HexEncode(md, len);
-}
+std::string HashKey(std::string_view plaintext) { return Sha256::HexOf(plaintext); }
 
 std::string KeyHint(std::string_view plaintext) {
   std::string_view body = plaintext;
