@@ -204,12 +204,7 @@
   }
 
   // The local model's live counters (/api/local): what runs now and how well the caches work.
-  function setLocal(name, value, hint, bad = false) {
-    const tile = document.querySelector(`[data-local="${name}"]`);
-    tile.querySelector('.value').textContent = value;
-    tile.querySelector('.hint').textContent = hint || '';
-    tile.classList.toggle('bad', bad);
-  }
+  const setLocal = (...args) => setTile('local', ...args);
 
   function renderLocal(l) {
     const panel = document.getElementById('local');
@@ -296,12 +291,14 @@
     select.value = state.key;
   }
 
-  function setKpi(name, value, hint, bad = false) {
-    const tile = document.querySelector(`[data-kpi="${name}"]`);
+  // A tile is [data-kpi=name] (the totals) or [data-local=name] (the local model's panel).
+  function setTile(kind, name, value, hint, bad = false) {
+    const tile = document.querySelector(`[data-${kind}="${name}"]`);
     tile.querySelector('.value').textContent = value;
     tile.querySelector('.hint').textContent = hint || '';
     tile.classList.toggle('bad', bad);
   }
+  const setKpi = (...args) => setTile('kpi', ...args);
 
   function renderKpis(t) {
     const n = t.requests || 0;

@@ -31,6 +31,27 @@ async function usageWhen(pred, timeoutMs = 10000) {
   }
 }
 
+// Opens the dashboard in headless Chromium, runs `check(page)`, and fails on any console
+// error, page error or failed request along the way.
+async function withDashboard(check) {
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} not found: install Debian's chromium package`);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const problems = [];
+  try {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+    await page.goto(`${iris.url}/`);
+    await page.waitForSelector('html[data-loaded="true"]', { timeout: 15000 });
+    fs.mkdirSync(artifacts, { recursive: true });
+    await check(page);
+  } finally {
+    await browser.close();
+  }
+  assert.deepEqual(problems, []);
+}
+
 before(async () => {
   iris = await startIris();
   sent.chat1 = await chat('chat', 'dashboard one');
@@ -140,18 +161,8 @@ test('the dashboard assets are served from the binary', async () => {
 });
 
 test('headless Chromium: the page shows the requests and their attempts, without errors', async () => {
-  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} not found: install Debian's chromium package`);
   await usageWhen((b) => b.totals?.requests >= 4);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  const problems = [];
-  try {
-    const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
-    await page.goto(`${iris.url}/`);
-    await page.waitForSelector('html[data-loaded="true"]', { timeout: 15000 });
-
+  await withDashboard(async (page) => {
     const kpi = page.locator('[data-kpi="requests"] .value');
     assert.equal((await kpi.textContent()).trim(), '4');
     assert.equal((await page.locator('[data-kpi="error_rate"] .value').textContent()).trim(), '25%');
@@ -187,12 +198,8 @@ test('headless Chromium: the page shows the requests and their attempts, without
     await page.locator('[data-window="24h"]').click();
     await sleep(300);
 
-    fs.mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: path.join(artifacts, 'dashboard.png'), fullPage: true });
-  } finally {
-    await browser.close();
-  }
-  assert.deepEqual(problems, []);
+  });
 });
 
 test('the local model: /api/local counts a local answer, and the page draws its panel', async () => {
@@ -217,22 +224,12 @@ test('the local model: /api/local counts a local answer, and the page draws its 
   assert.equal(l.steps_by_sequences[0].steps, l.steps);
   assert.ok(l.steps >= r.json.usage.completion_tokens, JSON.stringify(l));
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  const problems = [];
-  try {
-    const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    await page.goto(`${iris.url}/`);
-    await page.waitForSelector('html[data-loaded="true"]', { timeout: 15000 });
+  await withDashboard(async (page) => {
     assert.ok(await page.locator('#local').isVisible(), 'the local panel is shown');
     assert.equal((await page.locator('#local-model').textContent()).trim(), 'local/smolvlm2');
     assert.equal((await page.locator('[data-local="sequences"] .value').textContent()).trim(), '0 / 0');
     assert.match(await page.locator('#local-note').textContent(), /^1 answered/);
     assert.equal(await page.locator('#chart-batch svg rect').count(), 1, 'one bar: steps of one sequence');
     await page.locator('#local').screenshot({ path: path.join(artifacts, 'dashboard-local.png') });
-  } finally {
-    await browser.close();
-  }
-  assert.deepEqual(problems, []);
+  });
 });
