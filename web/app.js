@@ -258,11 +258,7 @@
     const top = niceMax(Math.max(...counts));
     const step = iw / n;
     const s = svg('svg', { viewBox: `0 0 ${W} ${H}`, height: H, role: 'img', 'aria-label': 'Sequences per step' });
-    for (const f of [0, 0.5, 1]) {
-      const y = m.t + ih - f * ih;
-      s.append(svg('line', { class: f === 0 ? 'axis' : 'gridline', x1: m.l, x2: W - m.r, y1: y, y2: y }));
-      s.append(svg('text', { x: m.l - 6, y: y + 3.5, 'text-anchor': 'end' }, fmtCount(top * f)));
-    }
+    countAxis(s, m, W, ih, top);
     const every = Math.ceil(n / 16);
     counts.forEach((c, i) => {
       const h = (c / top) * ih;
@@ -326,6 +322,15 @@
     return 10 * p;
   }
 
+  // The count axis of a bar chart: baseline, half and top gridlines with their labels.
+  function countAxis(s, m, W, ih, top) {
+    for (const f of [0, 0.5, 1]) {
+      const y = m.t + ih - f * ih;
+      s.append(svg('line', { class: f === 0 ? 'axis' : 'gridline', x1: m.l, x2: W - m.r, y1: y, y2: y }));
+      s.append(svg('text', { x: m.l - 6, y: y + 3.5, 'text-anchor': 'end' }, fmtCount(top * f)));
+    }
+  }
+
   function renderRate(rate, since, until) {
     const host = document.getElementById('chart-rate');
     host.replaceChildren();
@@ -343,11 +348,7 @@
     const top = niceMax(Math.max(...rate.map((r) => r.requests || 0)));
     const s = svg('svg', { viewBox: `0 0 ${W} ${H}`, height: H, role: 'img',
                            'aria-label': 'Requests and errors over time' });
-    for (const f of [0, 0.5, 1]) {
-      const y = m.t + ih - f * ih;
-      s.append(svg('line', { class: f === 0 ? 'axis' : 'gridline', x1: m.l, x2: W - m.r, y1: y, y2: y }));
-      s.append(svg('text', { x: m.l - 6, y: y + 3.5, 'text-anchor': 'end' }, fmtCount(top * f)));
-    }
+    countAxis(s, m, W, ih, top);
     const step = iw / rate.length;
     const bw = Math.max(1, step * 0.78);
     rate.forEach((r, i) => {
@@ -406,11 +407,7 @@
     const top = niceMax(Math.max(...counts));
     const step = iw / n;
     const s = svg('svg', { viewBox: `0 0 ${W} ${H}`, height: H, role: 'img', 'aria-label': 'Histogram' });
-    for (const f of [0, 0.5, 1]) {
-      const y = m.t + ih - f * ih;
-      s.append(svg('line', { class: f === 0 ? 'axis' : 'gridline', x1: m.l, x2: W - m.r, y1: y, y2: y }));
-      s.append(svg('text', { x: m.l - 6, y: y + 3.5, 'text-anchor': 'end' }, fmtCount(top * f)));
-    }
+    countAxis(s, m, W, ih, top);
     counts.forEach((c, i) => {
       const h = (c / top) * ih;
       const lo = i === 0 ? 0 : bounds[i - 1];

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
 #include <thread>
 
 #include "base/base64.h"
@@ -171,33 +172,41 @@ TEST(LocalProvider, StartCarriesARealCreatedTime) {
   EXPECT_GT(c.events[0].created, 1700000000);
 }
 
+// Submits `r` with a sink whose first event holds the engine thread until the returned
+// promise is set, and returns once the engine thread is held (null if Submit refused).
+std::shared_ptr<std::promise<void>> HoldEngineThread(LocalProvider& p, const ChatRequest& r) {
+  auto release = std::make_shared<std::promise<void>>();
+  auto started = std::make_shared<std::promise<void>>();
+  auto started_f = started->get_future();
+  auto released = release->get_future().share();
+  auto first = std::make_shared<bool>(true);
+  const Status submitted = p.Submit(r, LocalSink{[first, started, released](const StreamEvent&) {
+                                                   if (*first) {
+                                                     *first = false;
+                                                     started->set_value();
+                                                     released.wait();
+                                                   }
+                                                   return true;
+                                                 },
+                                                 [](const Status&) {},
+                                                 {}});
+  if (!submitted.ok()) return nullptr;
+  started_f.wait();
+  return release;
+}
+
 TEST(LocalProvider, FullQueueIsResourceExhausted) {
   auto p = MakeProvider(/*max_queue=*/1, /*max_batch=*/1);
   // One running (blocked in its sink until released) and one queued fill it.
-  std::promise<void> release;
-  auto released = release.get_future().share();
-  std::promise<void> started;
-  auto started_f = started.get_future();
-  bool first = true;
   ChatRequest slow = TextRequest("a");
   slow.max_tokens = 4;
-  ASSERT_TRUE(p->Submit(slow, LocalSink{[&, released](const StreamEvent&) {
-                                          if (first) {
-                                            first = false;
-                                            started.set_value();
-                                            released.wait();
-                                          }
-                                          return true;
-                                        },
-                                        [](const Status&) {},
-                                        {}})
-                  .ok());
-  started_f.wait();
+  auto release = HoldEngineThread(*p, slow);
+  ASSERT_NE(release, nullptr);
   ASSERT_TRUE(
       p->Submit(slow, LocalSink{[](const StreamEvent&) { return true; }, [](const Status&) {}, {}})
           .ok());
   EXPECT_EQ(p->Submit(slow, {}).code(), ErrorCode::kResourceExhausted);
-  release.set_value();
+  release->set_value();
 }
 
 std::string Text(const Collected& c) {
@@ -216,23 +225,10 @@ TEST(LocalProvider, ConcurrentRequestsAreSteppedTogetherAndAnswerAsAlone) {
   ASSERT_TRUE(alone.status.ok()) << alone.status.ToString();
   // Hold the engine thread in a first request's sink while six more arrive, so they start
   // together.
-  std::promise<void> release, started;
-  auto released = release.get_future().share();
-  bool first = true;
   ChatRequest hold = TextRequest("a");
   hold.max_tokens = 2;
-  ASSERT_TRUE(p->Submit(hold, LocalSink{[&, released](const StreamEvent&) {
-                                          if (first) {
-                                            first = false;
-                                            started.set_value();
-                                            released.wait();
-                                          }
-                                          return true;
-                                        },
-                                        [](const Status&) {},
-                                        {}})
-                  .ok());
-  started.get_future().wait();
+  auto release = HoldEngineThread(*p, hold);
+  ASSERT_NE(release, nullptr);
   std::vector<std::future<Collected>> many;
   std::atomic<int> submitted{0};
   for (int i = 0; i < 6; ++i) {
@@ -244,7 +240,7 @@ TEST(LocalProvider, ConcurrentRequestsAreSteppedTogetherAndAnswerAsAlone) {
   while (submitted.load() < 6 || p->stats().queued.load() < 6) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  release.set_value();
+  release->set_value();
   for (auto& f : many) {
     const Collected c = f.get();
     ASSERT_TRUE(c.status.ok()) << c.status.ToString();
