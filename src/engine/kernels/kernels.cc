@@ -629,12 +629,6 @@ void SiluMul(float* gate, const float* up, size_t n) {
   HWY_DYNAMIC_DISPATCH(SiluMulImpl)(gate, up, n);
 }
 
-void AttentionDecode(const float* q, const float* k, const float* v, size_t stride, size_t num_keys,
-                     size_t head_dim, float scale, float* scratch, float* out) {
-  AttentionDecodeBlocks(q, &k, &v, std::max<size_t>(num_keys, 1), stride, num_keys, head_dim, scale,
-                        scratch, out);
-}
-
 void AttentionDecodeBlocks(const float* q, const float* const* k_blocks,
                            const float* const* v_blocks, size_t block_keys, size_t stride,
                            size_t num_keys, size_t head_dim, float scale, float* scratch,

@@ -41,13 +41,10 @@ void SiluMul(float* gate, const float* up, size_t n);
 void AttentionHead(const float* q, size_t q_stride, size_t num_q, const float* kt, size_t kt_stride,
                    const float* v, size_t v_stride, size_t num_keys, size_t head_dim, float scale,
                    size_t causal_base, float* scratch, float* out, size_t out_stride);
-// One query over keys k[j * stride + d] and values v[j * stride + d] (no transpose; for
-// decoding). scratch: num_keys rounded up to AttentionMaxLanes() floats.
-void AttentionDecode(const float* q, const float* k, const float* v, size_t stride, size_t num_keys,
-                     size_t head_dim, float scale, float* scratch, float* out);
-// The same over keys and values kept in blocks (a paged KV cache): key j is row j % block_keys
-// of k_blocks[j / block_keys], rows `stride` floats apart; values alike. The same sums in the
-// same order as AttentionDecode over the same keys laid out contiguously.
+// One query (decoding) over keys and values kept in blocks (a paged KV cache): key j is row
+// j % block_keys of k_blocks[j / block_keys], rows `stride` floats apart, no transpose;
+// values alike. One block of num_keys rows is a contiguous cache. scratch: num_keys rounded
+// up to AttentionMaxLanes() floats.
 void AttentionDecodeBlocks(const float* q, const float* const* k_blocks,
                            const float* const* v_blocks, size_t block_keys, size_t stride,
                            size_t num_keys, size_t head_dim, float scale, float* scratch,

@@ -130,12 +130,14 @@ TEST_P(KernelsTest, AttentionMatchesScalarTwin) {
                 << "hd " << head_dim << " keys " << num_keys << " causal " << causal;
           }
         }
-        // The decode kernel: the last query alone over the untransposed keys.
+        // The decode kernel: the last query alone over the untransposed keys, in one block.
         const size_t last = num_q - 1;
         const size_t n_last = causal ? base + last + 1 : num_keys;
         std::vector<float> one(head_dim);
-        AttentionDecode(q.data() + last * stride, k.data(), v.data(), stride, n_last, head_dim,
-                        scale, scratch.data(), one.data());
+        const float* k0 = k.data();
+        const float* v0 = v.data();
+        AttentionDecodeBlocks(q.data() + last * stride, &k0, &v0, n_last, stride, n_last, head_dim,
+                              scale, scratch.data(), one.data());
         for (size_t d = 0; d < head_dim; ++d) {
           ASSERT_NEAR(one[d], want[last * stride + d], 2e-5f) << "decode hd " << head_dim;
         }

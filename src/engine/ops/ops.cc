@@ -206,24 +206,9 @@ void BlockAttention(ComputeContext& ctx, const float* q, size_t q_stride, size_t
 void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, size_t pos0,
                      const float* k_cache, const float* v_cache, size_t num_heads,
                      size_t num_kv_heads, size_t head_dim, float scale, float* out) {
-  const size_t group = num_heads / num_kv_heads;
   const size_t kv_stride = num_kv_heads * head_dim;
   const size_t q_stride = num_heads * head_dim;
   const size_t total = pos0 + num_tokens;
-  if (num_tokens < 4) {
-    // Decoding: one query per head against the cache rows as they are.
-    Parallel(ctx, 1, num_heads * num_tokens, [&](size_t b, size_t e, int) {
-      std::vector<float> scratch(RoundUp(total, kernels::AttentionMaxLanes()));
-      for (size_t task = b; task < e; ++task) {
-        const size_t h = task % num_heads, t = task / num_heads;
-        const size_t kvh = h / group;
-        kernels::AttentionDecode(q + t * q_stride + h * head_dim, k_cache + kvh * head_dim,
-                                 v_cache + kvh * head_dim, kv_stride, pos0 + t + 1, head_dim, scale,
-                                 scratch.data(), out + t * q_stride + h * head_dim);
-      }
-    });
-    return;
-  }
   BlockAttention(ctx, q, q_stride, num_tokens, k_cache, v_cache, kv_stride, total, num_heads,
                  num_kv_heads, head_dim, scale, pos0, out);
 }

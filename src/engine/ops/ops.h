@@ -50,7 +50,8 @@ void Softmax(float* x, size_t n);
 // Causal multi-head attention with grouped KV heads.
 // q: [T, num_heads, head_dim] for positions [pos0, pos0 + T).
 // k_cache, v_cache: [capacity, num_kv_heads, head_dim] holding positions [0, pos0 + T).
-// out: [T, num_heads, head_dim]. scale multiplies q·k.
+// out: [T, num_heads, head_dim]. scale multiplies q·k. For prompt chunks; decoding rows go
+// through DecodeAttention.
 void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, size_t pos0,
                      const float* k_cache, const float* v_cache, size_t num_heads,
                      size_t num_kv_heads, size_t head_dim, float scale, float* out);
@@ -68,8 +69,7 @@ struct DecodeQueries {
 using KvBlocks = std::function<void(size_t seq, std::vector<const float*>& keys,
                                     std::vector<const float*>& values)>;
 // Causal attention of a few queries in each of several sequences (decoding), in one parallel
-// loop over (sequence, kv head), reading the cache's blocks in place. The same arithmetic as
-// CausalAttention's decode path.
+// loop over (sequence, kv head), reading the cache's blocks in place.
 void DecodeAttention(ComputeContext& ctx, std::span<const DecodeQueries> seqs, size_t num_heads,
                      size_t num_kv_heads, size_t head_dim, float scale, size_t block_keys,
                      const KvBlocks& blocks);
