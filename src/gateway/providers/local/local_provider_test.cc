@@ -247,8 +247,14 @@ TEST(LocalProvider, ConcurrentRequestsAreSteppedTogetherAndAnswerAsAlone) {
     EXPECT_EQ(Text(c), Text(alone));
     EXPECT_EQ(c.events.back().usage.output_tokens, alone.events.back().usage.output_tokens);
   }
-  // Some steps ran several sequences, none more than max_batch.
   const LocalStats& st = p->stats();
+  // The stats are published after each step, and a step's last token reaches its caller
+  // before that: wait (bounded) for the step that finished the last generation.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (st.running.load() != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  // Some steps ran several sequences, none more than max_batch.
   uint64_t batched = 0;
   for (size_t n = 2; n <= 4; ++n) batched += st.steps_by_sequences[n].load();
   for (size_t n = 5; n < st.steps_by_sequences.size(); ++n) {
