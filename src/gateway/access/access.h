@@ -141,6 +141,8 @@ class Access {
   std::vector<observe::KeySpendGauge> SpendGauges();
   // Whether the shared state answered its last operation (1) or not (0).
   bool StateUp() const { return state_up_.load(); }
+  // Where counters live (memory or Redis); also keeps the Responses API's conversations.
+  SharedState& state() { return *state_; }
   // Costs not yet settled in the shared state: queued for the settlers, being sent, or waiting
   // for the state to come back (state_failure: open, or a settle that failed).
   size_t PendingSettles() const;

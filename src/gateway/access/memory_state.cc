@@ -1,6 +1,8 @@
 // SharedState in this process's memory: one mutex (every operation is a few map lookups).
 #include <algorithm>
 #include <cmath>
+#include <deque>
+#include <optional>
 #include <iterator>
 #include <mutex>
 #include <unordered_map>
@@ -143,9 +145,59 @@ class MemoryState final : public SharedState {
     return out;
   }
 
+  Status PutValue(const std::string& key, const std::string& value, int64_t ttl_ms,
+                  int64_t now_ms) override {
+    std::lock_guard lock(mu_);
+    EraseValue(key);
+    const size_t bytes = key.size() + value.size();
+    if (bytes > kMaxMemoryValueBytes) {
+      return Status(ErrorCode::kResourceExhausted, "a value of " + std::to_string(value.size()) +
+                                                       " bytes is over the memory state's limit");
+    }
+    while (value_bytes_ + bytes > kMaxMemoryValueBytes && !value_order_.empty()) {
+      EraseValue(value_order_.front());
+    }
+    values_[key] = StoredValue{value, now_ms + ttl_ms, next_value_seq_};
+    value_order_.push_back(key);  // oldest first; entries of replaced keys are skipped lazily
+    value_seqs_.push_back(next_value_seq_++);
+    value_bytes_ += bytes;
+    return OkStatus();
+  }
+
+  Result<std::optional<std::string>> GetValue(const std::string& key, int64_t now_ms) override {
+    std::lock_guard lock(mu_);
+    auto it = values_.find(key);
+    if (it == values_.end()) return std::optional<std::string>();
+    if (it->second.expires_ms <= now_ms) {
+      EraseValue(key);
+      return std::optional<std::string>();
+    }
+    return std::optional<std::string>(it->second.value);
+  }
+
   std::string_view kind() const override { return "memory"; }
 
  private:
+  struct StoredValue {
+    std::string value;
+    int64_t expires_ms = 0;
+    uint64_t seq = 0;  // which entry of value_order_ is this value's
+  };
+
+  // Removes `key`'s value (when any) and the stale heads of the age order. mu_ held.
+  void EraseValue(const std::string& key) {
+    if (auto it = values_.find(key); it != values_.end()) {
+      value_bytes_ -= it->second.value.size() + key.size();
+      values_.erase(it);
+    }
+    while (!value_order_.empty()) {
+      auto it = values_.find(value_order_.front());
+      if (it != values_.end() && it->second.seq == value_seqs_.front()) break;
+      value_order_.pop_front();
+      value_seqs_.pop_front();
+    }
+  }
+
   static std::string Key(const BudgetRef& ref) {
     std::string k = ref.key_id;
     k.append(":").append(std::to_string(ref.period_start_ms));
@@ -183,6 +235,11 @@ class MemoryState final : public SharedState {
   std::unordered_map<std::string, Bucket> buckets_;
   std::unordered_map<std::string, Period> periods_;    // by "key_id:period_start"
   std::unordered_map<std::string, int64_t> breakers_;  // target -> open until (Unix ms)
+  std::unordered_map<std::string, StoredValue> values_;
+  std::deque<std::string> value_order_;  // keys, oldest first (with stale entries)
+  std::deque<uint64_t> value_seqs_;      // the seq of each entry of value_order_
+  uint64_t next_value_seq_ = 0;
+  size_t value_bytes_ = 0;
 };
 
 }  // namespace

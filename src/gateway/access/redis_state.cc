@@ -384,6 +384,20 @@ class RedisState final : public SharedState {
     return out;
   }
 
+  Status PutValue(const std::string& key, const std::string& value, int64_t ttl_ms,
+                  int64_t /*now_ms*/) override {
+    // Redis expires the value itself (PX), on every instance's clock alike.
+    return Command({"SET", "iris:value:" + key, value, "PX", std::to_string(std::max<int64_t>(1, ttl_ms))})
+        .status();
+  }
+
+  Result<std::optional<std::string>> GetValue(const std::string& key, int64_t /*now_ms*/) override {
+    IRIS_ASSIGN_OR_RETURN(RedisReply r, Command({"GET", "iris:value:" + key}));
+    if (r->type == REDIS_REPLY_NIL) return std::optional<std::string>();
+    if (r->type != REDIS_REPLY_STRING) return Unexpected("value");
+    return std::optional<std::string>(std::string(r->str, r->len));
+  }
+
   std::string_view kind() const override { return "redis"; }
 
  private:

@@ -134,6 +134,14 @@ class SharedState {
   virtual Status PublishOpenBreaker(const std::string& target, int64_t until_unix_ms) = 0;
   virtual Result<std::vector<std::pair<std::string, int64_t>>> OpenBreakers(int64_t now_ms) = 0;
 
+  // Values kept for a while (the Responses API's conversations, by response id): `value` under
+  // `key` for `ttl_ms`, replacing what was there; Get answers nullopt when absent or expired.
+  // Memory holds at most kMaxMemoryValueBytes in all, dropping the oldest values first.
+  static constexpr size_t kMaxMemoryValueBytes = size_t{256} << 20;
+  virtual Status PutValue(const std::string& key, const std::string& value, int64_t ttl_ms,
+                          int64_t now_ms) = 0;
+  virtual Result<std::optional<std::string>> GetValue(const std::string& key, int64_t now_ms) = 0;
+
   virtual std::string_view kind() const = 0;  // "memory" or "redis"
 };
 

@@ -75,7 +75,9 @@ struct RoutingHints {
   std::vector<std::string> only;    // provider names allowed (empty: all)
 };
 
-enum class Dialect { kOpenAI, kAnthropic };
+// The inbound API a request came through: chat completions, Anthropic messages, OpenAI
+// responses.
+enum class Dialect { kOpenAI, kAnthropic, kResponses };
 
 struct ChatRequest {
   std::string model;              // as the caller named it: alias, provider/model or bare id
@@ -92,6 +94,9 @@ struct ChatRequest {
   std::optional<int64_t> seed;
   std::optional<double> frequency_penalty;
   std::optional<double> presence_penalty;
+  // OpenAI's reasoning effort ("minimal", "low", "medium", "high", ...), for the upstreams
+  // that take it; the others refuse a request that sets it.
+  std::optional<std::string> reasoning_effort;
   bool stream = false;
   bool include_usage = false;  // OpenAI stream_options.include_usage
   std::string user;            // end-user id (OpenAI user / Anthropic metadata.user_id)

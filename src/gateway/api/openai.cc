@@ -75,7 +75,9 @@ Status ParseDataUrl(std::string_view url, std::string_view path, ContentPart& pa
   return OkStatus();
 }
 
-Status ParseImageUrl(const json::value& v, std::string_view path, ContentPart& part) {
+}  // namespace
+
+Status ParseOpenAIImageUrl(const json::value& v, std::string_view path, ContentPart& part) {
   std::string url;
   std::string url_path = std::string(path);
   if (v.is_string()) {  // Mistral's bare-string form, which some OpenAI clients send too
@@ -98,6 +100,8 @@ Status ParseImageUrl(const json::value& v, std::string_view path, ContentPart& p
   }
   return FieldError(url_path, "expected an http(s) URL or a base64 data URL");
 }
+
+namespace {
 
 // Content of a message with role `role_name`: a string or an array of parts. Images only
 // in user messages, refusals only in assistant messages.
@@ -126,7 +130,7 @@ Result<std::vector<ContentPart>> ParseContent(const json::value& v, std::string_
       }
       const json::value* image = FindField(*o, "image_url");
       if (image == nullptr) return MissingField(MemberPath(p, "image_url"));
-      IRIS_RETURN_IF_ERROR(ParseImageUrl(*image, MemberPath(p, "image_url"), part));
+      IRIS_RETURN_IF_ERROR(ParseOpenAIImageUrl(*image, MemberPath(p, "image_url"), part));
     } else if (type == "input_audio" || type == "file") {
       return FieldError(MemberPath(p, "type"), Quote(type) + " content parts are not supported");
     } else {
@@ -292,7 +296,17 @@ Result<ResponseFormat> ParseResponseFormat(const json::value& v) {
   return format;
 }
 
-Status ParseRouting(const json::object& o, RoutingHints& routing) {
+}  // namespace
+
+Status CheckReasoningEffort(std::string_view effort, std::string_view path) {
+  for (std::string_view known : {"none", "minimal", "low", "medium", "high", "xhigh"}) {
+    if (effort == known) return OkStatus();
+  }
+  return FieldError(path, "expected none, minimal, low, medium, high or xhigh, got " +
+                              Quote(effort));
+}
+
+Status ParseOpenAIRoutingHints(const json::object& o, RoutingHints& routing) {
   if (const json::value* v = FindField(o, "models")) {  // OpenRouter
     IRIS_ASSIGN_OR_RETURN(std::vector<std::string> models, AsStringList(*v, "models"));
     AppendUnique(routing.models, models);
@@ -326,8 +340,6 @@ Status ParseRouting(const json::object& o, RoutingHints& routing) {
   }
   return OkStatus();
 }
-
-}  // namespace
 
 Result<ChatRequest> ParseOpenAIChatRequest(std::string_view body) {
   IRIS_ASSIGN_OR_RETURN(json::value root, ParseJson(body, "request body"));
@@ -411,7 +423,12 @@ Result<ChatRequest> ParseOpenAIChatRequest(std::string_view body) {
   if (const json::value* v = FindField(o, "user")) {
     IRIS_ASSIGN_OR_RETURN(req.user, AsString(*v, "user"));
   }
-  IRIS_RETURN_IF_ERROR(ParseRouting(o, req.routing));
+  if (const json::value* v = FindField(o, "reasoning_effort")) {
+    IRIS_ASSIGN_OR_RETURN(std::string effort, AsString(*v, "reasoning_effort"));
+    IRIS_RETURN_IF_ERROR(CheckReasoningEffort(effort, "reasoning_effort"));
+    req.reasoning_effort = std::move(effort);
+  }
+  IRIS_RETURN_IF_ERROR(ParseOpenAIRoutingHints(o, req.routing));
   return req;
 }
 

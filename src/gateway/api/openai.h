@@ -32,6 +32,17 @@ namespace iris::gateway::api {
 // field with the wrong type is an error. JSON null counts as absent.
 Result<ChatRequest> ParseOpenAIChatRequest(std::string_view body);
 
+// An image reference as OpenAI's APIs spell it: an http(s) URL or a base64 data URL, as a
+// bare string or an {"url","detail"} object. Fills `part` (type kImage) or names `path`.
+Status ParseOpenAIImageUrl(const boost::json::value& v, std::string_view path, ContentPart& part);
+// The routing hints of an OpenAI-shaped body (OpenRouter's `models` and `provider`, Vercel's
+// `providerOptions.gateway`), shared by chat completions and responses.
+Status ParseOpenAIRoutingHints(const boost::json::object& body, RoutingHints& routing);
+
+// OpenAI's reasoning effort names (none, minimal, low, medium, high, xhigh); a 400 naming
+// `path` otherwise.
+Status CheckReasoningEffort(std::string_view effort, std::string_view path);
+
 // OpenAI's finish_reason for ours. kError has no OpenAI value and becomes "stop"; the
 // translators turn an upstream "error" finish into an error instead, so it is not seen here.
 std::string_view OpenAIFinishReason(FinishReason reason);

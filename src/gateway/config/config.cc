@@ -754,7 +754,8 @@ void ParseLimits(const YAML::Node& node, LimitsConfig& limits, Problems& problem
   auto m = MapView::Open(
       node, "limits", problems,
       {"max_images", "max_image_bytes", "max_total_image_bytes", "max_fallback_models",
-       "max_provider_hints", "max_attempts", "max_stream_event_bytes", "max_metric_models"});
+       "max_provider_hints", "max_attempts", "max_stream_event_bytes", "max_metric_models",
+       "response_ttl_s", "max_conversation_bytes"});
   if (!m) return;
   auto read_int = [&](std::string_view key, auto& out, int64_t min, int64_t max) {
     if (auto v = ReadInt(m->Find(key), Join("limits", key), problems, min, max)) {
@@ -769,6 +770,8 @@ void ParseLimits(const YAML::Node& node, LimitsConfig& limits, Problems& problem
   read_int("max_attempts", limits.max_attempts, 1, 1000);
   read_int("max_stream_event_bytes", limits.max_stream_event_bytes, 1024, int64_t{1} << 30);
   read_int("max_metric_models", limits.max_metric_models, 1, 100'000);
+  read_int("response_ttl_s", limits.response_ttl_s, 0, int64_t{365} * 24 * 3600);
+  read_int("max_conversation_bytes", limits.max_conversation_bytes, 1024, int64_t{1} << 30);
 }
 
 void ParseAuth(const YAML::Node& node, AuthConfig& auth, Problems& problems) {

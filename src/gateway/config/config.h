@@ -115,6 +115,10 @@ struct LimitsConfig {
   int max_attempts = 10;                     // upstream attempts per request, retries included
   int64_t max_stream_event_bytes = 4 << 20;  // one upstream SSE line or event
   int max_metric_models = 256;  // distinct model labels on /metrics; more fold into "other"
+  // Responses API: how long the conversation of a returned response is kept for
+  // previous_response_id (0: not kept), and the most one conversation may hold.
+  int64_t response_ttl_s = 30 * 24 * 3600;
+  int64_t max_conversation_bytes = 16 << 20;
 };
 
 // Deadlines of one attempt (connect, first token, gap between chunks) and of the whole request

@@ -45,6 +45,9 @@ struct RequestSummary {
   std::optional<double> cost_usd;
   int64_t bytes_in = 0;
   int64_t bytes_out = 0;
+  // What the caller should know that did not fail the request (a conversation not kept, ...):
+  // sentences, in the `iris` report's `warnings`.
+  std::vector<std::string> warnings;
 };
 
 // One gateway API key as the store keeps it: the SHA-256 of the key, never the key itself.

@@ -115,11 +115,21 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& store, const StoreOp
 namespace internal {
 
 std::string_view DialectName(Dialect dialect) {
-  return dialect == Dialect::kAnthropic ? "anthropic" : "openai";
+  switch (dialect) {
+    case Dialect::kAnthropic:
+      return "anthropic";
+    case Dialect::kResponses:
+      return "responses";
+    case Dialect::kOpenAI:
+      break;
+  }
+  return "openai";
 }
 
 Dialect DialectFromName(std::string_view name) {
-  return name == "anthropic" ? Dialect::kAnthropic : Dialect::kOpenAI;
+  if (name == "anthropic") return Dialect::kAnthropic;
+  if (name == "responses") return Dialect::kResponses;
+  return Dialect::kOpenAI;
 }
 
 std::string ModelsToText(const std::vector<std::string>& models) {

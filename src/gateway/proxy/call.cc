@@ -48,6 +48,7 @@ awaitable<void> Call::Run() {
   Status s = Decode();
   std::optional<GatewayError> refused;
   if (s.ok()) refused = Authorize();
+  if (s.ok() && !refused) s = co_await LoadThread();
   if (s.ok() && !refused) s = Plan();
   if (s.ok() && !refused) refused = co_await Admit();
   if (refused) {

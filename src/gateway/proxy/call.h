@@ -1,11 +1,11 @@
 // One chat request from decode to report: the gateway's request pipeline (internal to proxy/).
 //
-//   Run():  Decode -> Authorize -> Plan -> Admit -> TryTargets -> (GiveUp)
+//   Run():  Decode -> Authorize -> LoadThread -> Plan -> Admit -> TryTargets -> (GiveUp)
 //   TryTargets: for each target and retry: TryCloud | TryLocal -> Deliver* or fall over
 //   every path ends in Finish (report): metrics, the on_request hook, the request log.
 //
 // Each stage lives in a file of its own: decode.cc (Decode, Plan), authorize.cc (Authorize,
-// Admit, and settling in Finish), call.cc (Run,
+// Admit, and settling in Finish), responses_thread.cc (LoadThread, KeepThread), call.cc (Run,
 // TryTargets, GiveUp), attempt_cloud.cc, attempt_local.cc, image_urls.cc, deliver.cc,
 // report.cc; how an attempt's failure is classified is outcome.h. Streams are committed to the
 // caller only when the first token is in hand, so any failure before it falls over invisibly.
@@ -24,6 +24,7 @@
 #include "base/time.h"
 #include "gateway/access/access.h"
 #include "gateway/api/chat.h"
+#include "gateway/api/responses.h"
 #include "gateway/proxy/encoder.h"
 #include "gateway/proxy/gateway.h"
 #include "gateway/proxy/outcome.h"
@@ -44,6 +45,12 @@ class Call {
   Status Decode();  // decode.cc: the caller's dialect, bounds and names
   // authorize.cc: the caller's key (401) and the models it may use (403).
   std::optional<GatewayError> Authorize();
+  // responses_thread.cc (Responses API only): the kept conversation that previous_response_id
+  // continues and the earlier items the input names, put in place (404 when gone).
+  boost::asio::awaitable<Status> LoadThread();
+  // Keeps this response's conversation (input and answer) for previous_response_id; called
+  // before the answer's last bytes go out, so a caller's next turn always finds it.
+  boost::asio::awaitable<void> KeepThread(const ChatResponse& answer);
   Status Plan();  // decode.cc: the route's targets, timeouts and retries
   // authorize.cc: rate limits and the budget's worst-case reservation (429).
   boost::asio::awaitable<std::optional<GatewayError>> Admit();
@@ -90,6 +97,8 @@ class Call {
   std::shared_ptr<const config::Config> config_;
   Clock::time_point start_;
   ChatRequest req_;
+  std::optional<api::ResponsesRequest> responses_;  // Responses API: what only it has
+  size_t thread_messages_ = 0;  // leading messages of req_ that came from the kept thread
   routing::Plan plan_;
   RequestSummary summary_;
   Clock::duration waiting_{};  // time spent awaiting upstreams / the engine

@@ -3,21 +3,42 @@
 // then plan the route.
 #include "gateway/api/anthropic.h"
 #include "gateway/api/openai.h"
+#include "gateway/api/responses.h"
 #include "gateway/proxy/call.h"
+#include "gateway/proxy/request_id.h"
 #include "gateway/proxy/request_checks.h"
 
 namespace iris::gateway::proxy {
 
 Status Call::Decode() {
-  auto parsed = summary_.dialect == Dialect::kOpenAI ? api::ParseOpenAIChatRequest(http_req_.body)
-                                                     : api::ParseAnthropicRequest(http_req_.body);
-  if (!parsed.ok()) return parsed.status();
-  req_ = std::move(parsed).value();
+  switch (summary_.dialect) {
+    case Dialect::kOpenAI: {
+      IRIS_ASSIGN_OR_RETURN(req_, api::ParseOpenAIChatRequest(http_req_.body));
+      break;
+    }
+    case Dialect::kAnthropic: {
+      IRIS_ASSIGN_OR_RETURN(req_, api::ParseAnthropicRequest(http_req_.body));
+      break;
+    }
+    case Dialect::kResponses: {
+      IRIS_ASSIGN_OR_RETURN(api::ResponsesRequest parsed, api::ParseResponsesRequest(http_req_.body));
+      req_ = std::move(parsed.chat);
+      responses_.emplace(std::move(parsed));
+      break;
+    }
+  }
   req_.dialect = summary_.dialect;
   IRIS_RETURN_IF_ERROR(CheckRequest(req_, *config_));
   summary_.requested_model = req_.model;
   summary_.stream = req_.stream;
-  encoder_.emplace(summary_.dialect, req_, summary_.start_unix_ms / 1000);
+  api::ResponseMeta meta;
+  if (responses_) {
+    meta.id = NewResponseId();
+    meta.created_at = summary_.start_unix_ms / 1000;
+    meta.model = req_.model;
+    meta.request = &*responses_;
+  }
+  encoder_.emplace(summary_.dialect, req_, summary_.start_unix_ms / 1000, std::move(meta));
   return OkStatus();
 }
 

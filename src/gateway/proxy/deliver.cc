@@ -152,6 +152,7 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
   // end) the held events, then the stream's end.
   std::string tail = std::move(batch);
   for (const StreamEvent& he : held) tail += encoder_->Event(he);
+  if (responses_) co_await KeepThread(encoder_->streamed_answer());
   tail += encoder_->Finish(IrisObject(), summary_.cost_usd);
   summary_.bytes_out += static_cast<int64_t>(tail.size());
   if (!committed_) {
@@ -176,6 +177,7 @@ awaitable<Outcome> Call::DeliverResponse(const routing::Target& t, ChatResponse 
   summary_.latency_ms = Ms(Clock::now() - start_);
   summary_.ttft_ms = summary_.latency_ms;
   summary_.overhead_ms = std::max(0.0, summary_.latency_ms - Ms(waiting_));
+  if (responses_) co_await KeepThread(r);
   std::string body = encoder_->Response(r, IrisObject(), summary_.cost_usd);
   summary_.bytes_out = static_cast<int64_t>(body.size());
   http::Headers h = IrisHeaders(JsonHeaders());

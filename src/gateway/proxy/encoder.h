@@ -1,5 +1,5 @@
-// The caller's dialect (OpenAI or Anthropic) behind one face: bodies, stream events, the
-// stream's end and its in-band error.
+// The caller's dialect (OpenAI chat, Anthropic messages, OpenAI responses) behind one face:
+// bodies, stream events, the stream's end and its in-band error.
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -9,34 +9,74 @@
 #include "gateway/api/anthropic.h"
 #include "gateway/api/chat.h"
 #include "gateway/api/openai.h"
+#include "gateway/api/responses.h"
 
 namespace iris::gateway::proxy {
 
 class Encoder {
  public:
-  // `created`: the Unix seconds a stream reports when its source gives none.
-  Encoder(Dialect dialect, const ChatRequest& req, int64_t created)
-      : dialect_(dialect), openai_(req.include_usage, created), anthropic_() {}
+  // `created`: the Unix seconds a stream reports when its source gives none. `responses`
+  // (kResponses only): the response's id, creation time and the request it echoes.
+  Encoder(Dialect dialect, const ChatRequest& req, int64_t created,
+          api::ResponseMeta responses = {})
+      : dialect_(dialect), openai_(req.include_usage, created), responses_(responses) {}
+
   std::string Response(const ChatResponse& r, const boost::json::object& iris,
-                       std::optional<double> cost) const {
-    return dialect_ == Dialect::kOpenAI ? api::EncodeOpenAIChatResponse(r, &iris, cost)
-                                        : api::EncodeAnthropicResponse(r, &iris, cost);
+                       std::optional<double> cost) {
+    switch (dialect_) {
+      case Dialect::kOpenAI:
+        return api::EncodeOpenAIChatResponse(r, &iris, cost);
+      case Dialect::kAnthropic:
+        return api::EncodeAnthropicResponse(r, &iris, cost);
+      case Dialect::kResponses:
+        break;
+    }
+    api::ResponseMeta meta = responses_meta();
+    meta.model = r.model;
+    return api::EncodeResponsesResponse(r, meta, &iris, cost);
   }
   std::string Event(const StreamEvent& e) {
-    return dialect_ == Dialect::kOpenAI ? openai_.Encode(e) : anthropic_.Encode(e);
+    switch (dialect_) {
+      case Dialect::kOpenAI:
+        return openai_.Encode(e);
+      case Dialect::kAnthropic:
+        return anthropic_.Encode(e);
+      case Dialect::kResponses:
+        break;
+    }
+    return responses_.Encode(e);
   }
   std::string Finish(const boost::json::object& iris, std::optional<double> cost) {
-    return dialect_ == Dialect::kOpenAI ? openai_.Finish(&iris, cost)
-                                        : anthropic_.Finish(&iris, cost);
+    switch (dialect_) {
+      case Dialect::kOpenAI:
+        return openai_.Finish(&iris, cost);
+      case Dialect::kAnthropic:
+        return anthropic_.Finish(&iris, cost);
+      case Dialect::kResponses:
+        break;
+    }
+    return responses_.Finish(&iris, cost);
   }
   std::string StreamError(const GatewayError& e) {
-    return dialect_ == Dialect::kOpenAI ? openai_.Error(e) : anthropic_.Error(e);
+    switch (dialect_) {
+      case Dialect::kOpenAI:
+        return openai_.Error(e);
+      case Dialect::kAnthropic:
+        return anthropic_.Error(e);
+      case Dialect::kResponses:
+        break;
+    }
+    return responses_.Error(e);
   }
+  // kResponses: the streamed answer so far (for the conversation store).
+  const ChatResponse& streamed_answer() const { return responses_.answer(); }
+  const api::ResponseMeta& responses_meta() const { return responses_.meta(); }
 
  private:
   Dialect dialect_;
   api::OpenAIStreamEncoder openai_;
   api::AnthropicStreamEncoder anthropic_;
+  api::ResponsesStreamEncoder responses_;
 };
 
 }  // namespace iris::gateway::proxy

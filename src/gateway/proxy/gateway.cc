@@ -125,7 +125,8 @@ bool IsApiPost(const http::Request& req) {
   }
   return req.method == "POST" &&
          (req.path == "/v1/chat/completions" || req.path == "/chat/completions" ||
-          req.path == "/v1/messages" || req.path == "/messages");
+          req.path == "/v1/messages" || req.path == "/messages" || req.path == "/v1/responses" ||
+          req.path == "/responses");
 }
 http::Headers PreflightHeaders(const http::Request& req) {
   http::Headers h;
@@ -188,6 +189,11 @@ awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
   }
   if (req.method == "POST" && (path == "/v1/messages" || path == "/messages")) {
     Call call(*this, req, w, Dialect::kAnthropic);
+    co_await call.Run();
+    co_return;
+  }
+  if (req.method == "POST" && (path == "/v1/responses" || path == "/responses")) {
+    Call call(*this, req, w, Dialect::kResponses);
     co_await call.Run();
     co_return;
   }
@@ -265,8 +271,8 @@ awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
   }
   GatewayError e =
       Err(ErrorClass::kNotFound, "no route for " + req.method + " " + path +
-                                     " (try POST /v1/chat/completions, POST /v1/messages "
-                                     "or GET /v1/models)");
+                                     " (try POST /v1/chat/completions, POST /v1/responses, "
+                                     "POST /v1/messages or GET /v1/models)");
   const bool anthropic = req.headers.Has("anthropic-version") || req.headers.Has("x-api-key");
   std::string body = ErrorBody(anthropic ? Dialect::kAnthropic : Dialect::kOpenAI, e);
   co_await w.Send(api::HttpStatus(e.error_class), JsonHeaders(), std::move(body));

@@ -36,7 +36,7 @@ http::Headers SseHeaders() {
 }
 
 std::string ErrorBody(Dialect dialect, const GatewayError& e) {
-  return dialect == Dialect::kOpenAI ? api::OpenAIErrorBody(e) : api::AnthropicErrorBody(e);
+  return dialect == Dialect::kAnthropic ? api::AnthropicErrorBody(e) : api::OpenAIErrorBody(e);
 }
 
 std::optional<double> Call::Cost(const routing::Target& t, const Usage& u) const {
@@ -76,6 +76,11 @@ json::object Call::IrisObject() const {
     o["cost_usd"] = *summary_.cost_usd;
   } else {
     o["cost_usd"] = nullptr;  // unknown price: said, not guessed
+  }
+  if (!summary_.warnings.empty()) {
+    json::array warnings;
+    for (const std::string& w : summary_.warnings) warnings.push_back(json::value(w));
+    o["warnings"] = std::move(warnings);
   }
   return o;
 }

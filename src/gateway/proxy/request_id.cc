@@ -25,4 +25,15 @@ std::string NewRequestId() {
   return out;
 }
 
+std::string NewResponseId() {
+  thread_local std::random_device device;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "resp_";
+  for (int i = 0; i < 4; ++i) {
+    uint32_t word = device();
+    for (int k = 0; k < 8; ++k, word >>= 4) out.push_back(kHex[word & 15]);
+  }
+  return out;
+}
+
 }  // namespace iris::gateway::proxy

@@ -11,4 +11,8 @@ namespace iris::gateway::proxy {
 // key relies on it).
 std::string NewRequestId();
 
+// "resp_" + 32 hex digits from the system's random source: a Responses API id, which also
+// names the caller's kept conversation, so it must not be guessable.
+std::string NewResponseId();
+
 }  // namespace iris::gateway::proxy

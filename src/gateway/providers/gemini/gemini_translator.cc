@@ -374,6 +374,10 @@ class GeminiTranslator : public Translator {
 
   Result<UpstreamRequest> EncodeRequest(const ChatRequest& r,
                                         const TargetInfo& target) const override {
+    if (r.reasoning_effort) {
+      return Unsupported("reasoning effort (reasoning_effort / reasoning.effort) is not "
+                         "translated to Gemini's thinking budget");
+    }
     json::object body;
     json::array system_parts;
     std::vector<Content> contents;

@@ -283,6 +283,13 @@ Result<UpstreamRequest> OpenAITranslator::EncodeRequest(const ChatRequest& reque
         *request.max_tokens;
   }
   if (request.seed) body[mistral() ? "random_seed" : "seed"] = *request.seed;
+  if (request.reasoning_effort) {
+    if (mistral()) {
+      return InvalidArgument("mistral: reasoning effort (reasoning_effort / reasoning.effort) "
+                             "is not supported");
+    }
+    body["reasoning_effort"] = *request.reasoning_effort;
+  }
   if (!request.user.empty() && !mistral()) body["user"] = request.user;
   if (request.stream) {
     body["stream"] = true;

@@ -1,0 +1,791 @@
+// The inbound Responses dialect (see responses.h): a strict request parser that names the field
+// at fault, and the response and typed-event encoders.
+#include "gateway/api/responses.h"
+
+#include <charconv>
+#include <utility>
+
+#include "base/json.h"
+#include "gateway/api/errors.h"
+#include "gateway/api/json_fields.h"
+#include "gateway/api/openai.h"
+
+namespace iris::gateway::api {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr size_t kMaxMetadataKeys = 16;
+constexpr size_t kMaxMetadataKey = 64;
+constexpr size_t kMaxMetadataValue = 512;
+constexpr size_t kMaxResponseId = 128;
+
+// Content of an input message: a string, or input_text / input_image parts (user, system),
+// output_text / refusal parts (assistant).
+Result<std::vector<ContentPart>> ParseInputContent(const json::value& v, std::string_view path,
+                                                   Role role) {
+  std::vector<ContentPart> parts;
+  if (v.is_string()) {
+    parts.push_back(ContentPart::Text(std::string(v.get_string())));
+    return parts;
+  }
+  IRIS_ASSIGN_OR_RETURN(const json::array* a, AsArray(v, path));
+  for (size_t i = 0; i < a->size(); ++i) {
+    const std::string p = ElementPath(path, i);
+    IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject((*a)[i], p));
+    IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", p));
+    ContentPart part;
+    if (type == "input_text" || type == "output_text" || type == "text") {
+      IRIS_ASSIGN_OR_RETURN(part.text, RequiredString(*o, "text", p));
+    } else if (type == "refusal" && role == Role::kAssistant) {
+      IRIS_ASSIGN_OR_RETURN(part.text, RequiredString(*o, "refusal", p));
+    } else if (type == "input_image") {
+      if (role != Role::kUser) {
+        return FieldError(MemberPath(p, "type"), "input_image parts are only allowed in user "
+                                                 "messages");
+      }
+      if (FindField(*o, "file_id") != nullptr && FindField(*o, "image_url") == nullptr) {
+        return FieldError(MemberPath(p, "file_id"),
+                          "uploaded files are not supported; send the image as image_url (an "
+                          "http(s) URL or a base64 data URL)");
+      }
+      const json::value* url = FindField(*o, "image_url");
+      if (url == nullptr) return MissingField(MemberPath(p, "image_url"));
+      if (!url->is_string()) return TypeError(MemberPath(p, "image_url"), "a string", *url);
+      IRIS_RETURN_IF_ERROR(ParseOpenAIImageUrl(*url, MemberPath(p, "image_url"), part));
+      if (const json::value* d = FindField(*o, "detail")) {
+        IRIS_ASSIGN_OR_RETURN(part.detail, AsString(*d, MemberPath(p, "detail")));
+      }
+    } else if (type == "input_file" || type == "input_audio") {
+      return FieldError(MemberPath(p, "type"), Quote(type) + " content parts are not supported");
+    } else {
+      return FieldError(MemberPath(p, "type"), "unknown content part type " + Quote(type));
+    }
+    parts.push_back(std::move(part));
+  }
+  return parts;
+}
+
+Result<Role> ParseRole(const json::object& o, std::string_view path) {
+  IRIS_ASSIGN_OR_RETURN(std::string role, RequiredString(o, "role", path));
+  if (role == "user") return Role::kUser;
+  if (role == "assistant") return Role::kAssistant;
+  if (role == "system" || role == "developer") return Role::kSystem;
+  return FieldError(MemberPath(path, "role"),
+                    "unknown role " + Quote(role) +
+                        " (expected user, assistant, system or developer)");
+}
+
+// The text of a function_call_output's `output`: a string, or input_text parts.
+Result<std::vector<ContentPart>> ParseToolOutput(const json::value& v, std::string_view path) {
+  if (v.is_string()) return std::vector<ContentPart>{ContentPart::Text(std::string(v.get_string()))};
+  IRIS_ASSIGN_OR_RETURN(std::vector<ContentPart> parts, ParseInputContent(v, path, Role::kUser));
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i].type != ContentPart::Type::kText) {
+      return FieldError(ElementPath(path, i), "a tool output may only hold text");
+    }
+  }
+  return parts;
+}
+
+Status ParseInputItems(const json::array& items, ResponsesRequest& out) {
+  std::vector<Message>& messages = out.chat.messages;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string p = ElementPath("input", i);
+    IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(items[i], p));
+    std::string type = "message";
+    if (const json::value* t = FindField(*o, "type")) {
+      IRIS_ASSIGN_OR_RETURN(type, AsString(*t, MemberPath(p, "type")));
+    }
+    if (type == "item_reference") {
+      IRIS_ASSIGN_OR_RETURN(std::string id, RequiredString(*o, "id", p));
+      out.references.push_back(ItemReference{std::move(id), messages.size()});
+      continue;
+    }
+    if (type == "message") {
+      if (FindField(*o, "content") == nullptr && FindField(*o, "id") != nullptr) {
+        // An earlier output message named by its id alone.
+        IRIS_ASSIGN_OR_RETURN(std::string id, RequiredString(*o, "id", p));
+        out.references.push_back(ItemReference{std::move(id), messages.size()});
+        continue;
+      }
+      Message m;
+      IRIS_ASSIGN_OR_RETURN(m.role, ParseRole(*o, p));
+      IRIS_ASSIGN_OR_RETURN(const json::value* content, RequireField(*o, "content", p));
+      IRIS_ASSIGN_OR_RETURN(m.content, ParseInputContent(*content, MemberPath(p, "content"), m.role));
+      messages.push_back(std::move(m));
+      continue;
+    }
+    if (type == "function_call") {
+      ToolCall call;
+      IRIS_ASSIGN_OR_RETURN(call.id, RequiredString(*o, "call_id", p));
+      IRIS_ASSIGN_OR_RETURN(call.name, RequiredString(*o, "name", p));
+      const json::value* args = FindField(*o, "arguments");
+      call.arguments = "{}";
+      if (args != nullptr) {
+        IRIS_ASSIGN_OR_RETURN(call.arguments, AsString(*args, MemberPath(p, "arguments")));
+      }
+      Message m;  // merged with its neighbours by MergeToolCallTurns
+      m.role = Role::kAssistant;
+      m.tool_calls.push_back(std::move(call));
+      messages.push_back(std::move(m));
+      continue;
+    }
+    if (type == "function_call_output") {
+      Message m;
+      m.role = Role::kTool;
+      IRIS_ASSIGN_OR_RETURN(m.tool_call_id, RequiredString(*o, "call_id", p));
+      IRIS_ASSIGN_OR_RETURN(const json::value* output, RequireField(*o, "output", p));
+      IRIS_ASSIGN_OR_RETURN(m.content, ParseToolOutput(*output, MemberPath(p, "output")));
+      messages.push_back(std::move(m));
+      continue;
+    }
+    if (type == "reasoning") continue;  // a model's own earlier reasoning: no upstream takes it
+    return FieldError(MemberPath(p, "type"),
+                      "unsupported input item type " + Quote(type) +
+                          " (expected message, function_call, function_call_output, "
+                          "item_reference or reasoning)");
+  }
+  return OkStatus();
+}
+
+Result<Tool> ParseFlatTool(const json::value& v, std::string_view path) {
+  IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, path));
+  IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", path));
+  if (type != "function") {
+    return FieldError(MemberPath(path, "type"),
+                      "unsupported tool type " + Quote(type) +
+                          "; iris routes to many providers and takes only \"function\" tools");
+  }
+  Tool tool;
+  IRIS_ASSIGN_OR_RETURN(tool.name, RequiredString(*o, "name", path));
+  if (tool.name.empty()) return FieldError(MemberPath(path, "name"), "must not be empty");
+  if (const json::value* d = FindField(*o, "description")) {
+    IRIS_ASSIGN_OR_RETURN(tool.description, AsString(*d, MemberPath(path, "description")));
+  }
+  if (const json::value* p = FindField(*o, "parameters")) {
+    if (!p->is_object()) return TypeError(MemberPath(path, "parameters"), "a JSON Schema object", *p);
+    tool.parameters = *p;
+  }
+  if (const json::value* s = FindField(*o, "strict")) {
+    IRIS_ASSIGN_OR_RETURN(tool.strict, AsBool(*s, MemberPath(path, "strict")));
+  }
+  return tool;
+}
+
+Result<ToolChoice> ParseFlatToolChoice(const json::value& v) {
+  ToolChoice choice;
+  if (v.is_string()) {
+    std::string_view s = v.get_string();
+    if (s == "auto") return choice;
+    if (s == "none") {
+      choice.mode = ToolChoice::Mode::kNone;
+      return choice;
+    }
+    if (s == "required") {
+      choice.mode = ToolChoice::Mode::kRequired;
+      return choice;
+    }
+    return FieldError("tool_choice", "expected \"auto\", \"none\" or \"required\", got " + Quote(s));
+  }
+  IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "tool_choice"));
+  IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", "tool_choice"));
+  if (type != "function") {
+    return FieldError("tool_choice.type",
+                      "only {\"type\":\"function\",\"name\":...} is supported, got " + Quote(type));
+  }
+  IRIS_ASSIGN_OR_RETURN(choice.name, RequiredString(*o, "name", "tool_choice"));
+  choice.mode = ToolChoice::Mode::kTool;
+  return choice;
+}
+
+Result<std::optional<ResponseFormat>> ParseTextFormat(const json::value& v) {
+  IRIS_ASSIGN_OR_RETURN(const json::object* text, AsObject(v, "text"));
+  const json::value* f = FindField(*text, "format");
+  if (f == nullptr) return std::optional<ResponseFormat>();
+  constexpr std::string_view kPath = "text.format";
+  IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(*f, kPath));
+  IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", kPath));
+  ResponseFormat format;
+  if (type == "text") {
+    format.type = ResponseFormat::Type::kText;
+  } else if (type == "json_object") {
+    format.type = ResponseFormat::Type::kJsonObject;
+  } else if (type == "json_schema") {
+    format.type = ResponseFormat::Type::kJsonSchema;
+    IRIS_ASSIGN_OR_RETURN(format.name, RequiredString(*o, "name", kPath));
+    IRIS_ASSIGN_OR_RETURN(const json::value* schema, RequireField(*o, "schema", kPath));
+    if (!schema->is_object()) return TypeError(MemberPath(kPath, "schema"), "an object", *schema);
+    format.schema = *schema;
+    if (const json::value* strict = FindField(*o, "strict")) {
+      IRIS_ASSIGN_OR_RETURN(format.strict, AsBool(*strict, MemberPath(kPath, "strict")));
+    }
+  } else {
+    return FieldError("text.format.type",
+                      "expected \"text\", \"json_object\" or \"json_schema\", got " + Quote(type));
+  }
+  return std::optional<ResponseFormat>(std::move(format));
+}
+
+Status ParseMetadata(const json::value& v, json::object& out) {
+  IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "metadata"));
+  if (o->size() > kMaxMetadataKeys) {
+    return FieldError("metadata", "at most " + std::to_string(kMaxMetadataKeys) + " keys");
+  }
+  for (const auto& [key, value] : *o) {
+    const std::string p = MemberPath("metadata", key);
+    if (key.size() > kMaxMetadataKey) {
+      return FieldError("metadata", "keys are at most " + std::to_string(kMaxMetadataKey) +
+                                        " characters");
+    }
+    IRIS_ASSIGN_OR_RETURN(std::string s, AsString(value, p));
+    if (s.size() > kMaxMetadataValue) {
+      return FieldError(p, "at most " + std::to_string(kMaxMetadataValue) + " characters");
+    }
+    out[key] = s;
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<ResponsesRequest> ParseResponsesRequest(std::string_view body) {
+  IRIS_ASSIGN_OR_RETURN(json::value root, ParseJson(body, "request body"));
+  if (!root.is_object()) return TypeError("request body", "a JSON object", root);
+  const json::object& o = root.get_object();
+  ResponsesRequest out;
+  ChatRequest& req = out.chat;
+  req.dialect = Dialect::kResponses;
+
+  IRIS_ASSIGN_OR_RETURN(req.model, RequiredString(o, "model", ""));
+  if (req.model.empty()) return FieldError("model", "must not be empty");
+
+  for (std::string_view refused : {"conversation", "prompt"}) {
+    if (FindField(o, refused) != nullptr) {
+      return FieldError(refused, refused == "conversation"
+                                     ? "conversations are not supported; continue a thread "
+                                       "with previous_response_id"
+                                     : "stored prompt templates are not supported");
+    }
+  }
+  if (const json::value* v = FindField(o, "background")) {
+    IRIS_ASSIGN_OR_RETURN(bool background, AsBool(*v, "background"));
+    if (background) return FieldError("background", "background responses are not supported");
+  }
+  if (const json::value* v = FindField(o, "instructions")) {
+    IRIS_ASSIGN_OR_RETURN(out.instructions, AsString(*v, "instructions"));
+    if (!out.instructions.empty()) {
+      Message m;
+      m.role = Role::kSystem;
+      m.content.push_back(ContentPart::Text(out.instructions));
+      req.messages.push_back(std::move(m));
+      out.has_instructions = true;
+    }
+  }
+  if (const json::value* v = FindField(o, "previous_response_id")) {
+    IRIS_ASSIGN_OR_RETURN(out.previous_response_id, AsString(*v, "previous_response_id"));
+    if (!out.previous_response_id.starts_with("resp_") ||
+        out.previous_response_id.size() > kMaxResponseId) {
+      return FieldError("previous_response_id", "expected the id of an earlier response (resp_...)");
+    }
+  }
+  IRIS_ASSIGN_OR_RETURN(const json::value* input, RequireField(o, "input", ""));
+  if (input->is_string()) {
+    Message m;
+    m.content.push_back(ContentPart::Text(std::string(input->get_string())));
+    req.messages.push_back(std::move(m));
+  } else if (input->is_array()) {
+    IRIS_RETURN_IF_ERROR(ParseInputItems(input->get_array(), out));
+  } else {
+    return TypeError("input", "a string or an array of input items", *input);
+  }
+  if (req.messages.size() == (out.has_instructions ? 1u : 0u) && out.references.empty() &&
+      out.previous_response_id.empty()) {
+    return FieldError("input", "must contain at least one item");
+  }
+
+  if (const json::value* v = FindField(o, "tools")) {
+    IRIS_ASSIGN_OR_RETURN(const json::array* ta, AsArray(*v, "tools"));
+    for (size_t i = 0; i < ta->size(); ++i) {
+      IRIS_ASSIGN_OR_RETURN(Tool t, ParseFlatTool((*ta)[i], ElementPath("tools", i)));
+      req.tools.push_back(std::move(t));
+    }
+  }
+  if (const json::value* v = FindField(o, "tool_choice")) {
+    IRIS_ASSIGN_OR_RETURN(ToolChoice c, ParseFlatToolChoice(*v));
+    req.tool_choice = std::move(c);
+  }
+  if (const json::value* v = FindField(o, "parallel_tool_calls")) {
+    IRIS_ASSIGN_OR_RETURN(bool b, AsBool(*v, "parallel_tool_calls"));
+    req.parallel_tool_calls = b;
+  }
+  if (const json::value* v = FindField(o, "text")) {
+    IRIS_ASSIGN_OR_RETURN(req.response_format, ParseTextFormat(*v));
+  }
+  if (const json::value* v = FindField(o, "temperature")) {
+    IRIS_ASSIGN_OR_RETURN(double t, AsNumberInRange(*v, "temperature", 0, 2));
+    req.temperature = t;
+  }
+  if (const json::value* v = FindField(o, "top_p")) {
+    IRIS_ASSIGN_OR_RETURN(double t, AsNumberInRange(*v, "top_p", 0, 1));
+    req.top_p = t;
+  }
+  if (const json::value* v = FindField(o, "max_output_tokens")) {
+    IRIS_ASSIGN_OR_RETURN(int64_t n, AsInt(*v, "max_output_tokens"));
+    if (n < 1) return FieldError("max_output_tokens", "must be at least 1");
+    req.max_tokens = n;
+  }
+  if (const json::value* v = FindField(o, "reasoning")) {
+    IRIS_ASSIGN_OR_RETURN(const json::object* r, AsObject(*v, "reasoning"));
+    if (const json::value* e = FindField(*r, "effort")) {
+      IRIS_ASSIGN_OR_RETURN(std::string effort, AsString(*e, "reasoning.effort"));
+      IRIS_RETURN_IF_ERROR(CheckReasoningEffort(effort, "reasoning.effort"));
+      req.reasoning_effort = std::move(effort);
+    }
+  }
+  if (const json::value* v = FindField(o, "metadata")) {
+    IRIS_RETURN_IF_ERROR(ParseMetadata(*v, out.metadata));
+  }
+  if (const json::value* v = FindField(o, "store")) {
+    IRIS_ASSIGN_OR_RETURN(out.store, AsBool(*v, "store"));
+  }
+  if (const json::value* v = FindField(o, "stream")) {
+    IRIS_ASSIGN_OR_RETURN(req.stream, AsBool(*v, "stream"));
+  }
+  req.include_usage = req.stream;  // the terminal event always carries usage
+  if (const json::value* v = FindField(o, "user")) {
+    IRIS_ASSIGN_OR_RETURN(req.user, AsString(*v, "user"));
+  } else if (const json::value* s = FindField(o, "safety_identifier")) {
+    IRIS_ASSIGN_OR_RETURN(req.user, AsString(*s, "safety_identifier"));
+  }
+  IRIS_RETURN_IF_ERROR(ParseOpenAIRoutingHints(o, req.routing));
+  if (out.references.empty()) MergeToolCallTurns(req.messages);
+  return out;
+}
+
+void MergeToolCallTurns(std::vector<Message>& messages) {
+  std::vector<Message> merged;
+  merged.reserve(messages.size());
+  for (Message& m : messages) {
+    if (m.role == Role::kAssistant && m.content.empty() && !m.tool_calls.empty() &&
+        !merged.empty() && merged.back().role == Role::kAssistant) {
+      for (ToolCall& c : m.tool_calls) merged.back().tool_calls.push_back(std::move(c));
+      continue;
+    }
+    merged.push_back(std::move(m));
+  }
+  messages = std::move(merged);
+}
+
+boost::json::array InputItemsOf(const std::vector<Message>& messages) {
+  json::array items;
+  for (const Message& m : messages) {
+    if (m.role == Role::kTool) {
+      std::string text;
+      for (const ContentPart& p : m.content) text += p.text;
+      items.push_back(json::object{
+          {"type", "function_call_output"}, {"call_id", m.tool_call_id}, {"output", text}});
+      continue;
+    }
+    const bool assistant = m.role == Role::kAssistant;
+    if (!m.content.empty() || m.tool_calls.empty()) {
+      json::array content;
+      for (const ContentPart& p : m.content) {
+        if (p.type == ContentPart::Type::kText) {
+          content.push_back(json::object{{"type", assistant ? "output_text" : "input_text"},
+                                         {"text", p.text}});
+          continue;
+        }
+        json::object image{{"type", "input_image"},
+                           {"image_url", p.data_base64.empty()
+                                             ? p.url
+                                             : "data:" + p.media_type + ";base64," +
+                                                   p.data_base64}};
+        if (!p.detail.empty()) image["detail"] = p.detail;
+        content.push_back(std::move(image));
+      }
+      std::string_view role = m.role == Role::kSystem ? "system" : assistant ? "assistant" : "user";
+      items.push_back(
+          json::object{{"type", "message"}, {"role", role}, {"content", std::move(content)}});
+    }
+    for (const ToolCall& c : m.tool_calls) {
+      items.push_back(json::object{{"type", "function_call"},
+                                   {"call_id", c.id},
+                                   {"name", c.name},
+                                   {"arguments", c.arguments}});
+    }
+  }
+  return items;
+}
+
+Result<std::vector<Message>> ParseConversationItems(const boost::json::array& items) {
+  ResponsesRequest parsed;
+  IRIS_RETURN_IF_ERROR(ParseInputItems(items, parsed));
+  if (!parsed.references.empty()) return InvalidArgument("a kept conversation holds a reference");
+  return std::move(parsed.chat.messages);
+}
+
+// --- Items ----------------------------------------------------------------------------------
+
+std::string ResponseItemId(std::string_view prefix, std::string_view response_id, size_t index) {
+  std::string_view tail = response_id;
+  if (tail.starts_with("resp_")) tail.remove_prefix(5);
+  return std::string(prefix) + "_" + std::string(tail) + "_" + std::to_string(index);
+}
+
+std::optional<ItemOwner> ItemOwnerOf(std::string_view item_id) {
+  size_t first = item_id.find('_');
+  size_t last = item_id.rfind('_');
+  if (first == std::string_view::npos || last == first) return std::nullopt;
+  std::string_view prefix = item_id.substr(0, first);
+  if (prefix != "msg" && prefix != "fc") return std::nullopt;
+  std::string_view tail = item_id.substr(first + 1, last - first - 1);
+  std::string_view digits = item_id.substr(last + 1);
+  if (tail.empty() || tail.size() > kMaxResponseId || digits.empty() || digits.size() > 4) {
+    return std::nullopt;
+  }
+  ItemOwner owner;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), owner.index);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  owner.response_id = "resp_" + std::string(tail);
+  return owner;
+}
+
+namespace {
+
+json::object OutputText(std::string text) {
+  return json::object{{"type", "output_text"}, {"text", std::move(text)},
+                      {"annotations", json::array()}, {"logprobs", json::array()}};
+}
+
+json::object MessageItem(std::string id, std::string_view status, json::array content) {
+  return json::object{{"type", "message"}, {"id", std::move(id)},   {"status", status},
+                      {"role", "assistant"}, {"content", std::move(content)}};
+}
+
+json::object FunctionCallItem(std::string id, const ToolCall& call, std::string_view status) {
+  return json::object{{"type", "function_call"}, {"id", std::move(id)},
+                      {"call_id", call.id},      {"name", call.name},
+                      {"arguments", call.arguments}, {"status", status}};
+}
+
+json::object ResponsesUsage(const Usage& u, std::optional<double> cost_usd) {
+  json::object usage{
+      {"input_tokens", u.input_tokens},
+      {"input_tokens_details", json::object{{"cached_tokens", u.cached_input_tokens}}},
+      {"output_tokens", u.output_tokens},
+      {"output_tokens_details", json::object{{"reasoning_tokens", u.reasoning_tokens}}},
+      {"total_tokens", u.input_tokens + u.output_tokens}};
+  if (u.cache_write_tokens != 0) {
+    usage["input_tokens_details"].as_object()["cache_write_tokens"] = u.cache_write_tokens;
+  }
+  if (cost_usd) usage["cost"] = *cost_usd;
+  return usage;
+}
+
+// "completed", or "incomplete" with incomplete_details for a cut-short answer.
+std::pair<std::string_view, json::value> StatusOf(FinishReason reason) {
+  if (reason == FinishReason::kLength) {
+    return {"incomplete", json::object{{"reason", "max_output_tokens"}}};
+  }
+  if (reason == FinishReason::kContentFilter) {
+    return {"incomplete", json::object{{"reason", "content_filter"}}};
+  }
+  return {"completed", nullptr};
+}
+
+json::object ResponseObject(const ResponseMeta& meta, std::string_view status,
+                            json::value incomplete, json::array output) {
+  json::object r;
+  r["id"] = meta.id;
+  r["object"] = "response";
+  r["created_at"] = meta.created_at;
+  r["status"] = status;
+  r["error"] = nullptr;
+  r["incomplete_details"] = std::move(incomplete);
+  r["model"] = meta.model;
+  r["output"] = std::move(output);
+  const ResponsesRequest* req = meta.request;
+  r["instructions"] = req != nullptr && !req->instructions.empty()
+                          ? json::value(req->instructions)
+                          : json::value(nullptr);
+  r["metadata"] = req != nullptr ? req->metadata : json::object();
+  r["previous_response_id"] = req != nullptr && !req->previous_response_id.empty()
+                                  ? json::value(req->previous_response_id)
+                                  : json::value(nullptr);
+  r["parallel_tool_calls"] =
+      req != nullptr ? req->chat.parallel_tool_calls.value_or(true) : true;
+  r["store"] = req != nullptr ? req->store : true;
+  if (req != nullptr && req->chat.max_tokens) {
+    r["max_output_tokens"] = *req->chat.max_tokens;
+  } else {
+    r["max_output_tokens"] = nullptr;
+  }
+  r["temperature"] = req != nullptr && req->chat.temperature ? json::value(*req->chat.temperature)
+                                                             : json::value(nullptr);
+  r["top_p"] = req != nullptr && req->chat.top_p ? json::value(*req->chat.top_p)
+                                                 : json::value(nullptr);
+  json::array tools;
+  if (req != nullptr) {
+    for (const Tool& t : req->chat.tools) {
+      json::object tool{{"type", "function"}, {"name", t.name}, {"strict", t.strict}};
+      tool["description"] = t.description.empty() ? json::value(nullptr) : json::value(t.description);
+      tool["parameters"] = t.parameters;
+      tools.push_back(std::move(tool));
+    }
+  }
+  r["tools"] = std::move(tools);
+  r["tool_choice"] = "auto";
+  if (req != nullptr && req->chat.tool_choice) {
+    const ToolChoice& c = *req->chat.tool_choice;
+    if (c.mode == ToolChoice::Mode::kNone) r["tool_choice"] = "none";
+    if (c.mode == ToolChoice::Mode::kRequired) r["tool_choice"] = "required";
+    if (c.mode == ToolChoice::Mode::kTool) {
+      r["tool_choice"] = json::object{{"type", "function"}, {"name", c.name}};
+    }
+  }
+  r["reasoning"] = json::object{
+      {"effort", req != nullptr && req->chat.reasoning_effort
+                     ? json::value(*req->chat.reasoning_effort)
+                     : json::value(nullptr)},
+      {"summary", nullptr}};
+  r["text"] = json::object{{"format", json::object{{"type", "text"}}}};
+  if (req != nullptr && req->chat.response_format) {
+    const ResponseFormat& f = *req->chat.response_format;
+    if (f.type == ResponseFormat::Type::kJsonObject) {
+      r["text"] = json::object{{"format", json::object{{"type", "json_object"}}}};
+    } else if (f.type == ResponseFormat::Type::kJsonSchema) {
+      r["text"] = json::object{{"format", json::object{{"type", "json_schema"},
+                                                       {"name", f.name},
+                                                       {"schema", f.schema},
+                                                       {"strict", f.strict}}}};
+    }
+  }
+  r["truncation"] = "disabled";
+  r["user"] = req != nullptr && !req->chat.user.empty() ? json::value(req->chat.user)
+                                                         : json::value(nullptr);
+  return r;
+}
+
+}  // namespace
+
+json::array ResponseOutputItems(const ChatResponse& response, std::string_view response_id) {
+  json::array items;
+  if (!response.text.empty() || response.tool_calls.empty()) {
+    items.push_back(MessageItem(ResponseItemId("msg", response_id, 0), "completed",
+                                json::array{OutputText(response.text)}));
+  }
+  for (const ToolCall& call : response.tool_calls) {
+    items.push_back(
+        FunctionCallItem(ResponseItemId("fc", response_id, items.size()), call, "completed"));
+  }
+  return items;
+}
+
+std::optional<Message> MessageOfOutputItem(const json::object& item) {
+  const std::string type = StringField(item, "type");
+  Message m;
+  m.role = Role::kAssistant;
+  if (type == "message") {
+    if (const json::array* content = ArrayField(item, "content")) {
+      for (const json::value& part : *content) {
+        if (!part.is_object()) continue;
+        m.content.push_back(ContentPart::Text(StringField(part.get_object(), "text")));
+      }
+    }
+    return m;
+  }
+  if (type == "function_call") {
+    ToolCall call;
+    call.id = StringField(item, "call_id");
+    call.name = StringField(item, "name");
+    call.arguments = StringField(item, "arguments", "{}");
+    m.tool_calls.push_back(std::move(call));
+    return m;
+  }
+  return std::nullopt;
+}
+
+std::string EncodeResponsesResponse(const ChatResponse& response, const ResponseMeta& meta,
+                                    const boost::json::object* iris,
+                                    std::optional<double> cost_usd) {
+  auto [status, incomplete] = StatusOf(response.finish_reason);
+  json::object r =
+      ResponseObject(meta, status, std::move(incomplete), ResponseOutputItems(response, meta.id));
+  r["usage"] = ResponsesUsage(response.usage, cost_usd);
+  if (iris != nullptr) r["iris"] = *iris;
+  return SerializeJson(r);
+}
+
+// --- Streaming ------------------------------------------------------------------------------
+
+std::string ResponsesStreamEncoder::Emit(std::string_view type, json::object data) {
+  json::object event;
+  event["type"] = type;
+  event["sequence_number"] = sequence_++;
+  for (auto& [key, value] : data) event[key] = std::move(value);
+  std::string out = "event: ";
+  out += type;
+  out += "\ndata: ";
+  out += SerializeJson(event);
+  out += "\n\n";
+  return out;
+}
+
+json::object ResponsesStreamEncoder::Snapshot(std::string_view status) const {
+  return ResponseObject(meta_, status, nullptr, items_);
+}
+
+std::string ResponsesStreamEncoder::EnsureStarted() {
+  if (started_) return {};
+  started_ = true;
+  std::string out = Emit("response.created", json::object{{"response", Snapshot("in_progress")}});
+  out += Emit("response.in_progress", json::object{{"response", Snapshot("in_progress")}});
+  return out;
+}
+
+std::string ResponsesStreamEncoder::OpenMessage() {
+  message_item_ = items_.size();
+  message_open_ = true;
+  const std::string id = ResponseItemId("msg", meta_.id, *message_item_);
+  items_.push_back(MessageItem(id, "in_progress", json::array()));
+  std::string out = Emit("response.output_item.added",
+                         json::object{{"output_index", *message_item_}, {"item", items_.back()}});
+  out += Emit("response.content_part.added", json::object{{"item_id", id},
+                                                          {"output_index", *message_item_},
+                                                          {"content_index", 0},
+                                                          {"part", OutputText("")}});
+  return out;
+}
+
+std::string ResponsesStreamEncoder::CloseMessage() {
+  if (!message_open_) return {};
+  message_open_ = false;
+  const size_t index = *message_item_;
+  json::object& item = items_[index].as_object();
+  const std::string id(item["id"].as_string());
+  json::object part = OutputText(answer_.text);
+  std::string out = Emit("response.output_text.done",
+                         json::object{{"item_id", id},
+                                      {"output_index", index},
+                                      {"content_index", 0},
+                                      {"text", answer_.text},
+                                      {"logprobs", json::array()}});
+  out += Emit("response.content_part.done", json::object{{"item_id", id},
+                                                         {"output_index", index},
+                                                         {"content_index", 0},
+                                                         {"part", part}});
+  item["content"] = json::array{std::move(part)};
+  item["status"] = "completed";
+  out += Emit("response.output_item.done",
+              json::object{{"output_index", index}, {"item", item}});
+  return out;
+}
+
+std::string ResponsesStreamEncoder::Encode(const StreamEvent& event) {
+  std::string out;
+  switch (event.type) {
+    case StreamEvent::Type::kStart:
+      if (answer_.id.empty()) answer_.id = event.id;
+      if (!event.model.empty() && !started_) {
+        answer_.model = event.model;
+        meta_.model = event.model;
+      }
+      return EnsureStarted();
+    case StreamEvent::Type::kTextDelta: {
+      if (event.text.empty()) return {};
+      out = EnsureStarted();
+      if (!message_item_) out += OpenMessage();
+      if (!message_open_) return out;  // text after a tool call: kept in the answer only
+      answer_.text += event.text;
+      out += Emit("response.output_text.delta",
+                  json::object{{"item_id", items_[*message_item_].as_object()["id"]},
+                               {"output_index", *message_item_},
+                               {"content_index", 0},
+                               {"delta", event.text},
+                               {"logprobs", json::array()}});
+      return out;
+    }
+    case StreamEvent::Type::kToolCallStart: {
+      out = EnsureStarted();
+      out += CloseMessage();
+      const size_t index = items_.size();
+      ToolCall call;
+      call.id = event.id;
+      call.name = event.name;
+      answer_.tool_calls.push_back(call);
+      tool_items_.emplace_back(event.index, index);
+      items_.push_back(FunctionCallItem(ResponseItemId("fc", meta_.id, index), call, "in_progress"));
+      out += Emit("response.output_item.added",
+                  json::object{{"output_index", index}, {"item", items_.back()}});
+      return out;
+    }
+    case StreamEvent::Type::kToolCallDelta: {
+      if (event.text.empty()) return {};
+      for (size_t k = 0; k < tool_items_.size(); ++k) {
+        if (tool_items_[k].first != event.index) continue;
+        const size_t index = tool_items_[k].second;
+        answer_.tool_calls[k].arguments += event.text;
+        return Emit("response.function_call_arguments.delta",
+                    json::object{{"item_id", items_[index].as_object()["id"]},
+                                 {"output_index", index},
+                                 {"delta", event.text}});
+      }
+      return {};  // a delta for a call never started: the translators do not produce one
+    }
+    case StreamEvent::Type::kFinish:
+      finish_ = event.finish_reason;
+      answer_.finish_reason = event.finish_reason;
+      return {};
+    case StreamEvent::Type::kUsage:
+      answer_.usage = event.usage;
+      answer_.usage.reported = true;
+      return {};
+  }
+  return out;
+}
+
+std::string ResponsesStreamEncoder::Finish(const boost::json::object* iris,
+                                           std::optional<double> cost_usd) {
+  std::string out = EnsureStarted();
+  // An empty answer is still one (empty) message, as in the non-streaming object.
+  if (items_.empty()) out += OpenMessage();
+  out += CloseMessage();
+  for (size_t k = 0; k < tool_items_.size(); ++k) {
+    const size_t index = tool_items_[k].second;
+    json::object& item = items_[index].as_object();
+    ToolCall& call = answer_.tool_calls[k];
+    if (call.arguments.empty()) call.arguments = "{}";
+    item["arguments"] = call.arguments;
+    item["status"] = "completed";
+    out += Emit("response.function_call_arguments.done",
+                json::object{{"item_id", item["id"]},
+                             {"output_index", index},
+                             {"name", call.name},
+                             {"arguments", call.arguments}});
+    out += Emit("response.output_item.done", json::object{{"output_index", index}, {"item", item}});
+  }
+  auto [status, incomplete] = StatusOf(finish_.value_or(FinishReason::kStop));
+  json::object r = ResponseObject(meta_, status, std::move(incomplete), items_);
+  r["usage"] = ResponsesUsage(answer_.usage, cost_usd);
+  if (iris != nullptr) r["iris"] = *iris;
+  out += Emit(status == "completed" ? "response.completed" : "response.incomplete",
+              json::object{{"response", std::move(r)}});
+  return out;
+}
+
+std::string ResponsesStreamEncoder::Error(const GatewayError& error) {
+  std::string out = EnsureStarted();
+  json::object e = OpenAIErrorObject(error);
+  json::object data{{"code", e["code"]}, {"message", e["message"]}, {"param", e["param"]}};
+  out += Emit("error", std::move(data));
+  json::object r = Snapshot("failed");
+  r["error"] = json::object{
+      {"code", e["code"].is_null() ? json::value(OpenAIErrorType(error.error_class)) : e["code"]},
+      {"message", e["message"]}};
+  out += Emit("response.failed", json::object{{"response", std::move(r)}});
+  return out;
+}
+
+}  // namespace iris::gateway::api

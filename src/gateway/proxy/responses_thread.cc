@@ -1,0 +1,169 @@
+// The Responses API's threads: each response iris returns (unless the caller said store:false)
+// keeps its conversation, the input items so far and the output items, in the shared state
+// (this process's memory, or Redis across instances) for limits.response_ttl_s, under the
+// caller's key. previous_response_id continues one; an item_reference (or an output message
+// named by id alone) brings back one earlier output item. A thread is read only by the key
+// that made it.
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <map>
+
+#include "base/json.h"
+#include "gateway/api/json_fields.h"
+#include "gateway/api/responses.h"
+#include "gateway/proxy/call.h"
+
+namespace iris::gateway::proxy {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using asio::awaitable;
+
+namespace {
+
+// The state's key of a response's thread: the caller's key id, so another key cannot read it.
+std::string ThreadKey(const access::Caller& caller, std::string_view response_id) {
+  std::string key = "resp:";
+  key += caller.key_id().empty() ? "-" : caller.key_id();
+  key += ":";
+  key += response_id;
+  return key;
+}
+
+Status NotKept(std::string_view what, std::string_view id) {
+  return Status(ErrorCode::kNotFound,
+                std::string(what) + " " + std::string(id) +
+                    " was not found: it expired (limits.response_ttl_s), was made with "
+                    "store:false or by another key, or was never returned by this gateway");
+}
+
+}  // namespace
+
+// A remote state answers on the query thread, never on a worker; memory answers in place.
+namespace {
+template <typename F>
+awaitable<std::invoke_result_t<F>> OnStateThread(access::SharedState& state,
+                                                 asio::thread_pool& pool, F fn) {
+  if (state.kind() == "memory") co_return fn();
+  auto worker = co_await asio::this_coro::executor;
+  co_await asio::post(pool, asio::use_awaitable);
+  auto result = fn();
+  co_await asio::post(worker, asio::use_awaitable);
+  co_return result;
+}
+}  // namespace
+
+awaitable<Status> Call::LoadThread() {
+  if (!responses_) co_return OkStatus();
+  api::ResponsesRequest& r = *responses_;
+  if (r.previous_response_id.empty() && r.references.empty()) co_return OkStatus();
+  access::Access* access = gw_.options_.access;
+  const int64_t now = NowUnixMs();
+  // Each thread read once, however many references name it.
+  std::map<std::string, json::object> threads;
+  auto load = [&](const std::string& id) -> awaitable<Result<const json::object*>> {
+    if (auto it = threads.find(id); it != threads.end()) co_return &it->second;
+    if (access == nullptr || config_->limits.response_ttl_s == 0) {
+      co_return NotKept("response", id);
+    }
+    access::SharedState& state = access->state();
+    const std::string key = ThreadKey(caller_, id);
+    Result<std::optional<std::string>> got = co_await OnStateThread(
+        state, gw_.query_pool_, [&state, &key, now] { return state.GetValue(key, now); });
+    if (!got.ok()) {
+      co_return Status(ErrorCode::kUnavailable,
+                       "the conversation store is unreachable: " + got.status().message());
+    }
+    if (!got->has_value()) co_return NotKept("response", id);
+    Result<json::value> parsed = ParseJson(**got, "kept conversation");
+    if (!parsed.ok() || !parsed->is_object()) {
+      co_return Status(ErrorCode::kInternal, "the kept conversation of " + id + " is damaged");
+    }
+    auto [it, fresh] = threads.emplace(id, std::move(parsed->as_object()));
+    co_return &it->second;
+  };
+
+  std::vector<Message> history;
+  if (!r.previous_response_id.empty()) {
+    Result<const json::object*> thread = co_await load(r.previous_response_id);
+    if (!thread.ok()) {
+      co_return thread.status().code() == ErrorCode::kNotFound
+                    ? Status(ErrorCode::kNotFound,
+                             "previous_response_id: " + thread.status().message())
+                    : thread.status();
+    }
+    for (std::string_view part : {"input", "output"}) {
+      const json::array* items = api::ArrayField(**thread, part);
+      if (items == nullptr) continue;
+      Result<std::vector<Message>> messages = api::ParseConversationItems(*items);
+      if (!messages.ok()) {
+        co_return Status(ErrorCode::kInternal, "the kept conversation of " +
+                                                   r.previous_response_id + " is damaged");
+      }
+      for (Message& m : *messages) history.push_back(std::move(m));
+    }
+  }
+  // Referenced items, from the last to the first so that the earlier places stay put.
+  for (size_t k = r.references.size(); k-- > 0;) {
+    const api::ItemReference& ref = r.references[k];
+    std::optional<api::ItemOwner> owner = api::ItemOwnerOf(ref.id);
+    if (!owner) {
+      co_return Status(ErrorCode::kNotFound, "input: item " + ref.id.substr(0, 80) +
+                                                 " is not an output item this gateway returned");
+    }
+    Result<const json::object*> thread = co_await load(owner->response_id);
+    if (!thread.ok()) {
+      co_return thread.status().code() == ErrorCode::kNotFound
+                    ? Status(ErrorCode::kNotFound, "input: the item " + ref.id + " of " +
+                                                       thread.status().message())
+                    : thread.status();
+    }
+    const json::array* output = api::ArrayField(**thread, "output");
+    std::optional<Message> m;
+    if (output != nullptr && owner->index < output->size() && (*output)[owner->index].is_object()) {
+      m = api::MessageOfOutputItem((*output)[owner->index].get_object());
+    }
+    if (!m) co_return Status(ErrorCode::kNotFound, "input: item " + ref.id + " was not found");
+    req_.messages.insert(req_.messages.begin() + static_cast<std::ptrdiff_t>(ref.before_message),
+                         std::move(*m));
+  }
+  // The thread goes after `instructions` (which are never carried over) and before the input.
+  const size_t at = r.has_instructions ? 1 : 0;
+  thread_messages_ = history.size();
+  req_.messages.insert(req_.messages.begin() + static_cast<std::ptrdiff_t>(at),
+                       std::make_move_iterator(history.begin()),
+                       std::make_move_iterator(history.end()));
+  api::MergeToolCallTurns(req_.messages);
+  co_return OkStatus();
+}
+
+awaitable<void> Call::KeepThread(const ChatResponse& answer) {
+  if (!responses_ || !responses_->store) co_return;
+  access::Access* access = gw_.options_.access;
+  const int64_t ttl_s = config_->limits.response_ttl_s;
+  if (access == nullptr || ttl_s == 0) co_return;
+  // The conversation so far (the kept thread, resolved references and this input), without
+  // this request's instructions, and the answer's output items.
+  std::vector<Message> input(req_.messages.begin() + (responses_->has_instructions ? 1 : 0),
+                             req_.messages.end());
+  const std::string& id = encoder_->responses_meta().id;
+  json::object thread{{"input", api::InputItemsOf(input)},
+                      {"output", api::ResponseOutputItems(answer, id)}};
+  std::string value = SerializeJson(thread);
+  if (static_cast<int64_t>(value.size()) > config_->limits.max_conversation_bytes) {
+    summary_.warnings.push_back("the conversation (" + std::to_string(value.size()) +
+                                " bytes) is over limits.max_conversation_bytes and was not "
+                                "kept: previous_response_id cannot continue it");
+    co_return;
+  }
+  access::SharedState& state = access->state();
+  const std::string key = ThreadKey(caller_, id);
+  const int64_t now = NowUnixMs();
+  Status kept = co_await OnStateThread(state, gw_.query_pool_, [&] {
+    return state.PutValue(key, value, ttl_s * 1000, now);
+  });
+  if (!kept.ok()) summary_.warnings.push_back("the conversation was not kept: " + kept.message());
+}
+
+}  // namespace iris::gateway::proxy
