@@ -2,9 +2,9 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
-#include <optional>
 #include <iterator>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "gateway/access/state.h"
@@ -37,6 +37,8 @@ double Rate(int64_t limit) { return static_cast<double>(limit) / 60'000.0; }
 
 class MemoryState final : public SharedState {
  public:
+  explicit MemoryState(size_t max_value_bytes) : max_value_bytes_(max_value_bytes) {}
+
   Result<TakeResult> Take(const std::vector<BucketSpec>& specs, const std::vector<int64_t>& want,
                           int64_t now_ms) override {
     std::lock_guard lock(mu_);
@@ -150,11 +152,11 @@ class MemoryState final : public SharedState {
     std::lock_guard lock(mu_);
     EraseValue(key);
     const size_t bytes = key.size() + value.size();
-    if (bytes > kMaxMemoryValueBytes) {
+    if (bytes > max_value_bytes_) {
       return Status(ErrorCode::kResourceExhausted, "a value of " + std::to_string(value.size()) +
                                                        " bytes is over the memory state's limit");
     }
-    while (value_bytes_ + bytes > kMaxMemoryValueBytes && !value_order_.empty()) {
+    while (value_bytes_ + bytes > max_value_bytes_ && !value_order_.empty()) {
       EraseValue(value_order_.front());
     }
     values_[key] = StoredValue{value, now_ms + ttl_ms, next_value_seq_};
@@ -240,10 +242,13 @@ class MemoryState final : public SharedState {
   std::deque<uint64_t> value_seqs_;      // the seq of each entry of value_order_
   uint64_t next_value_seq_ = 0;
   size_t value_bytes_ = 0;
+  const size_t max_value_bytes_;
 };
 
 }  // namespace
 
-std::unique_ptr<SharedState> NewMemoryState() { return std::make_unique<MemoryState>(); }
+std::unique_ptr<SharedState> NewMemoryState(size_t max_value_bytes) {
+  return std::make_unique<MemoryState>(max_value_bytes);
+}
 
 }  // namespace iris::gateway::access

@@ -136,7 +136,8 @@ class SharedState {
 
   // Values kept for a while (the Responses API's conversations, by response id): `value` under
   // `key` for `ttl_ms`, replacing what was there; Get answers nullopt when absent or expired.
-  // Memory holds at most kMaxMemoryValueBytes in all, dropping the oldest values first.
+  // Memory holds at most kMaxMemoryValueBytes in all (NewMemoryState), dropping the oldest
+  // values first; Redis as much as it is given room for.
   static constexpr size_t kMaxMemoryValueBytes = size_t{256} << 20;
   virtual Status PutValue(const std::string& key, const std::string& value, int64_t ttl_ms,
                           int64_t now_ms) = 0;
@@ -145,8 +146,10 @@ class SharedState {
   virtual std::string_view kind() const = 0;  // "memory" or "redis"
 };
 
-// This process's memory; thread-safe.
-std::unique_ptr<SharedState> NewMemoryState();
+// This process's memory; thread-safe. Kept values hold at most `max_value_bytes` (keys
+// included), the oldest dropped first.
+std::unique_ptr<SharedState> NewMemoryState(
+    size_t max_value_bytes = SharedState::kMaxMemoryValueBytes);
 
 // Redis at redis://[user:password@]HOST:PORT/DB (redis_state.cc); thread-safe (a pool of
 // connections). Connects lazily: an unreachable Redis is an error of each operation, not of

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/time.h"
 #include "gateway/access/redis_test_server.h"
 
 namespace iris::gateway::access {
@@ -199,6 +200,32 @@ TEST_P(StateTest, AdmitTakesBucketsAndReservesTogetherOrNeither) {
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->take.allowed);
   EXPECT_GT(r->take.retry_after_s, 0);
+}
+
+TEST_P(StateTest, KeptValuesAreReplacedAndExpire) {
+  SharedState* s = state_.get();
+  const int64_t now = NowUnixMs();
+  ASSERT_TRUE(s->PutValue("resp:key_a:resp_1", "first", 60'000, now).ok());
+  ASSERT_TRUE(s->PutValue("resp:key_a:resp_1", "second", 60'000, now).ok());
+  ASSERT_TRUE(s->PutValue("resp:key_a:resp_2", std::string("bin\0ary", 7), 80, now).ok());
+  EXPECT_EQ(s->GetValue("resp:key_a:resp_1", now)->value_or("-"), "second");
+  EXPECT_EQ(s->GetValue("resp:key_a:resp_2", now)->value_or("-"), std::string("bin\0ary", 7));
+  EXPECT_FALSE(s->GetValue("resp:key_b:resp_1", now)->has_value());  // another key's name
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(s->GetValue("resp:key_a:resp_2", NowUnixMs())->has_value());
+  EXPECT_TRUE(s->GetValue("resp:key_a:resp_1", NowUnixMs())->has_value());
+}
+
+TEST(MemoryState, KeptValuesStayWithinTheirBytesOldestDroppedFirst) {
+  auto s = NewMemoryState(/*max_value_bytes=*/100);
+  const std::string v(30, 'x');  // 30 bytes + a 1-byte key
+  for (std::string key : {"a", "b", "c"}) ASSERT_TRUE(s->PutValue(key, v, 60'000, 0).ok());
+  ASSERT_TRUE(s->PutValue("a", v, 60'000, 0).ok());  // replacing makes "a" the newest
+  ASSERT_TRUE(s->PutValue("d", v, 60'000, 0).ok());  // 4 x 31 > 100: the oldest ("b") goes
+  EXPECT_FALSE(s->GetValue("b", 0)->has_value());
+  for (std::string key : {"a", "c", "d"}) EXPECT_TRUE(s->GetValue(key, 0)->has_value()) << key;
+  EXPECT_EQ(s->PutValue("big", std::string(200, 'x'), 60'000, 0).code(),
+            ErrorCode::kResourceExhausted);
 }
 
 TEST_P(StateTest, OpenBreakersArePublishedAndExpire) {
