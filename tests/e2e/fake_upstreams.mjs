@@ -5,6 +5,9 @@
 // Paths:   /openai/v1/chat/completions   /mistral/v1/chat/completions
 //          /anthropic/v1/messages        /gemini/v1beta/models/{model}:generateContent
 //          /compat/v1/chat/completions   /gemini/v1beta/models/{model}:streamGenerateContent?alt=sse
+//          /{openai,mistral,compat}/v1/embeddings   /gemini/v1beta/models/{model}:batchEmbedContents
+//          (embeddings: a deterministic vector per text, 8 values or `dimensions`; compat answers
+//          its items in reverse order, by index, as some servers do)
 // Faults (the upstream model id):
 //   fail-<status>[-<tag>]     always answer that status with the provider's error body
 //   flaky-<n>-<tag>           answer 503 to the first n requests for this model, then succeed
@@ -206,6 +209,47 @@ function jsonAnswer(provider, model, body, answer) {
   return { id: `chatcmpl-${nextId()}`, object: 'chat.completion', created: 1700000000, model, choices: [{ index: 0, message, logprobs: null, finish_reason: answer.toolCall ? 'tool_calls' : 'stop' }], usage: { prompt_tokens: u.input, completion_tokens: u.output, total_tokens: u.input + u.output, prompt_tokens_details: { cached_tokens: 0 } } };
 }
 
+// ---- embeddings ----
+function validateEmbeddings(provider, req, body, model) {
+  const bad = (status, message) => ({ status, message });
+  if (provider === 'gemini') {
+    if (req.headers['x-goog-api-key'] !== KEY) return bad(400, 'API key not valid. Please pass a valid API key.');
+    if (!Array.isArray(body.requests) || body.requests.length === 0) return bad(400, 'requests: required');
+    for (const [i, r] of body.requests.entries()) {
+      if (r.model !== `models/${model}`) return bad(400, `requests[${i}].model: must be models/${model}`);
+      if (!Array.isArray(r.content?.parts) || typeof r.content.parts[0]?.text !== 'string') return bad(400, `requests[${i}].content: required`);
+    }
+    return null;
+  }
+  if (req.headers.authorization !== `Bearer ${KEY}`) return bad(401, 'Incorrect API key provided.');
+  if (typeof body.model !== 'string') return bad(400, 'you must provide a model parameter');
+  if (!Array.isArray(body.input) && typeof body.input !== 'string') return bad(400, "'input' is a required property");
+  if (body.encoding_format !== undefined && !['float', 'base64'].includes(body.encoding_format)) return bad(400, 'encoding_format: invalid');
+  if (provider === 'mistral' && body.dimensions !== undefined) return bad(422, 'dimensions: Extra inputs are not permitted');
+  return null;
+}
+
+const fakeVector = (text, dims) => {
+  let h = 0;
+  for (const c of String(text)) h = (h * 31 + c.codePointAt(0)) % 1000003;
+  return Array.from({ length: dims }, (_, i) => ((h + i * 7919) % 1000) / 1000 - 0.5);
+};
+
+function embeddingAnswer(provider, model, body) {
+  if (provider === 'gemini') {
+    return { embeddings: body.requests.map((r) => ({ values: fakeVector(r.content.parts[0].text, r.outputDimensionality || 8) })) };
+  }
+  const inputs = typeof body.input === 'string' ? [body.input] : body.input;
+  const dims = body.dimensions || body.output_dimension || 8;
+  let data = inputs.map((t, index) => {
+    const v = fakeVector(Array.isArray(t) ? t.join(',') : t, dims);
+    return { object: 'embedding', index, embedding: body.encoding_format === 'base64' ? Buffer.from(new Float32Array(v).buffer).toString('base64') : v };
+  });
+  if (provider === 'compat') data = data.reverse();
+  const tokens = inputs.reduce((n, t) => n + (Array.isArray(t) ? t.length : Math.ceil(t.length / 4)), 0);
+  return { object: 'list', data, model, usage: { prompt_tokens: tokens, total_tokens: tokens } };
+}
+
 // A stream as a list of raw SSE frames (strings) plus where faults may cut in.
 function streamFrames(provider, model, body, answer, { terminator = true } = {}) {
   const u = usageFor(body, answer.text || '');
@@ -292,9 +336,11 @@ export function startFakes({ port = 0, host = '127.0.0.1' } = {}) {
     if (req.method === 'GET' && url.pathname === '/_stats') return sendJson(res, 200, { requests: stats, aborted });
     if (req.method === 'GET' && url.pathname.startsWith('/_last/')) return sendJson(res, 200, last[url.pathname.slice(7)] ?? null);
     if (req.method === 'POST' && url.pathname === '/_reset') { for (const k of Object.keys(stats)) delete stats[k]; for (const k of Object.keys(counters)) delete counters[k]; return sendJson(res, 200, {}); }
-    let provider; let model; let stream = false;
+    let provider; let model; let stream = false; let embeddings = false;
     let m;
     if ((m = url.pathname.match(/^\/(openai|mistral|compat)\/v1\/chat\/completions$/))) provider = m[1];
+    else if ((m = url.pathname.match(/^\/(openai|mistral|compat)\/v1\/embeddings$/))) { provider = m[1]; embeddings = true; }
+    else if ((m = url.pathname.match(/^\/gemini\/v1beta\/models\/([^:]+):batchEmbedContents$/))) { provider = 'gemini'; model = decodeURIComponent(m[1]); embeddings = true; }
     else if (url.pathname === '/anthropic/v1/messages') provider = 'anthropic';
     else if ((m = url.pathname.match(/^\/gemini\/v1beta\/models\/([^:]+):(generateContent|streamGenerateContent)$/))) {
       provider = 'gemini'; model = decodeURIComponent(m[1]); stream = m[2] === 'streamGenerateContent';
@@ -317,7 +363,7 @@ export function startFakes({ port = 0, host = '127.0.0.1' } = {}) {
       // A caller that goes away before the answer is complete is counted: the gateway must
       // cancel its upstream call when its own client disconnects.
       res.on('close', () => { if (!res.writableFinished) aborted[key] = (aborted[key] || 0) + 1; });
-      const invalid = validate(provider, req, body);
+      const invalid = embeddings ? validateEmbeddings(provider, req, body, model) : validate(provider, req, body);
       if (invalid) return sendJson(res, invalid.status, providerError(provider, invalid.status, invalid.message));
       const fault = String(model || '');
       let f;
@@ -345,6 +391,7 @@ export function startFakes({ port = 0, host = '127.0.0.1' } = {}) {
         const flood = () => { if (!res.destroyed && res.write(chunk)) setImmediate(flood); else if (!res.destroyed) res.once('drain', flood); };
         return flood();
       }
+      if (embeddings) return sendJson(res, 200, embeddingAnswer(provider, model, body));
       const answer = planAnswer(provider, body);
       if (!stream) return sendJson(res, 200, jsonAnswer(provider, model, body, answer));
       const frames = streamFrames(provider, model, body, answer, { terminator: !fault.startsWith('no-terminator') });

@@ -98,6 +98,14 @@ std::string ResetDuration(double seconds) {
   return out;
 }
 
+int64_t EstimateEmbeddingTokens(const EmbeddingRequest& request) {
+  int64_t chars = 0;
+  int64_t tokens = 0;
+  for (const std::string& t : request.texts) chars += static_cast<int64_t>(t.size());
+  for (const auto& input : request.token_inputs) tokens += static_cast<int64_t>(input.size());
+  return tokens + (chars + 2) / 3;
+}
+
 int64_t EstimatePromptTokens(const ChatRequest& request) {
   int64_t chars = 0;
   int64_t tokens = 0;

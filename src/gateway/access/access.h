@@ -73,6 +73,8 @@ std::string ResetDuration(double seconds);
 // The prompt-token estimate of a request: text at 3 characters a token (more than any
 // tokenizer's average, so budgets err on the safe side), 4 a message, 1,600 an image.
 int64_t EstimatePromptTokens(const ChatRequest& request);
+// The same for embeddings: text at 3 characters a token, token arrays as they are.
+int64_t EstimateEmbeddingTokens(const EmbeddingRequest& request);
 
 class Access {
  public:

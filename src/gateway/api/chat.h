@@ -76,8 +76,8 @@ struct RoutingHints {
 };
 
 // The inbound API a request came through: chat completions, Anthropic messages, OpenAI
-// responses.
-enum class Dialect { kOpenAI, kAnthropic, kResponses };
+// responses, embeddings.
+enum class Dialect { kOpenAI, kAnthropic, kResponses, kEmbeddings };
 
 struct ChatRequest {
   std::string model;              // as the caller named it: alias, provider/model or bare id
@@ -167,6 +167,25 @@ struct GatewayError {
   int upstream_status = 0;  // when an upstream answered: its status
   std::string provider;     // when an upstream is at fault: its name
   std::optional<double> retry_after_s;  // from a 429/503 upstream or a local limit
+};
+
+// POST /v1/embeddings: texts (or token arrays, which only OpenAI-shaped upstreams take) to
+// vectors. Routed like a chat request: aliases, fallback, usage and cost.
+struct EmbeddingRequest {
+  std::string model;
+  std::vector<std::string> texts;                  // string inputs, in order
+  std::vector<std::vector<int64_t>> token_inputs;  // token-array inputs (exclusive with texts)
+  bool base64 = false;                             // encoding_format: base64 (float32 LE)
+  std::optional<int64_t> dimensions;
+  std::string user;
+  RoutingHints routing;
+  size_t size() const { return texts.empty() ? token_inputs.size() : texts.size(); }
+};
+
+struct EmbeddingResponse {
+  std::string model;                        // the upstream model that answered
+  std::vector<std::vector<float>> vectors;  // one per input, in input order
+  Usage usage;
 };
 
 // One entry of a model list (GET /v1/models), in either dialect.

@@ -41,6 +41,12 @@ std::vector<PriceEntry> BuiltIn() {
       E("mistral-large-latest", 0.50, 1.50),
       E("mistral-large-2411", 2.00, 6.00),
       E("mistral-small-latest", 0.10, 0.30),
+      // Embeddings: input only.
+      E("text-embedding-3-small", 0.02, 0),
+      E("text-embedding-3-large", 0.13, 0),
+      E("text-embedding-ada-002", 0.10, 0),
+      E("gemini-embedding-001", 0.15, 0),
+      E("mistral-embed", 0.10, 0),
   };
   for (PriceEntry& e : t) {
     if (e.model == "gemini-2.5-pro") {

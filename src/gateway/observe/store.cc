@@ -120,6 +120,8 @@ std::string_view DialectName(Dialect dialect) {
       return "anthropic";
     case Dialect::kResponses:
       return "responses";
+    case Dialect::kEmbeddings:
+      return "embeddings";
     case Dialect::kOpenAI:
       break;
   }
@@ -129,6 +131,7 @@ std::string_view DialectName(Dialect dialect) {
 Dialect DialectFromName(std::string_view name) {
   if (name == "anthropic") return Dialect::kAnthropic;
   if (name == "responses") return Dialect::kResponses;
+  if (name == "embeddings") return Dialect::kEmbeddings;
   return Dialect::kOpenAI;
 }
 

@@ -92,6 +92,19 @@ class Translator {
   // `retry_after` is the Retry-After header's value (empty when absent).
   virtual GatewayError DecodeError(int status, std::string_view body,
                                    std::string_view retry_after) const = 0;
+
+  // Embeddings, for the providers that make them: the request to send (always asking for
+  // floats), and the 2xx body's vectors in input order. A provider without an embeddings API
+  // refuses (kInvalidArgument, naming the provider), which falls over to the next target.
+  virtual Result<UpstreamRequest> EncodeEmbeddings(const EmbeddingRequest& request,
+                                                   const TargetInfo& target) const {
+    (void)request;
+    return InvalidArgument(target.provider + " does not make embeddings");
+  }
+  virtual Result<EmbeddingResponse> DecodeEmbeddings(std::string_view body) const {
+    (void)body;
+    return InvalidArgument("this provider does not make embeddings");
+  }
 };
 
 }  // namespace iris::gateway::providers

@@ -28,7 +28,7 @@ awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
                    routing::Failure::Kind::kUnsupported);
   }
   const providers::Translator& tr = *translator;
-  auto up = tr.EncodeRequest(req_, info);
+  auto up = embed_ ? tr.EncodeEmbeddings(*embed_, info) : tr.EncodeRequest(req_, info);
   if (!up.ok()) {
     // Another provider may take what this one cannot express; not this provider's failure.
     GatewayError e = api::FromStatus(up.status());
@@ -117,6 +117,20 @@ awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
       e.provider = t.provider;
       e.message = hide_peer(e.message);
       co_return Fail(e, KindOf(body.status()));
+    }
+    if (embed_) {
+      auto vectors = tr.DecodeEmbeddings(*body);
+      if (!vectors.ok() || vectors->vectors.size() != embed_->size()) {
+        co_return Fail(
+            Err(ErrorClass::kUpstream,
+                t.provider + " answered embeddings iris cannot read: " +
+                    (vectors.ok() ? std::to_string(vectors->vectors.size()) + " vectors for " +
+                                        std::to_string(embed_->size()) + " inputs"
+                                  : vectors.status().message())),
+            routing::Failure::Kind::kMalformed);
+      }
+      current_->ttft_ms = Ms(Clock::now() - attempt_start_);
+      co_return co_await DeliverEmbeddings(t, std::move(vectors).value());
     }
     auto resp = tr.DecodeResponse(*body);
     if (!resp.ok()) {

@@ -11,6 +11,11 @@ namespace iris::gateway::proxy {
 using boost::asio::awaitable;
 
 awaitable<Outcome> Call::TryLocal(const routing::Target& t) {
+  if (embed_) {
+    GatewayError e = Err(ErrorClass::kInvalidRequest, "the local model does not make embeddings");
+    e.provider = t.provider;
+    co_return Fail(e, routing::Failure::Kind::kUnsupported);
+  }
   providers::LocalProvider* local = gw_.options_.local;
   if (local == nullptr) {
     co_return Fail(Err(ErrorClass::kOverloaded,

@@ -26,8 +26,9 @@ boost::asio::awaitable<std::optional<GatewayError>> Call::Admit() {
   access::AdmitRequest r;
   r.model = req_.model;
   r.request_id = summary_.request_id;
-  const int64_t prompt = access::EstimatePromptTokens(req_);
-  const int64_t output = req_.max_tokens.value_or(config_->auth.default_max_tokens);
+  const int64_t prompt =
+      embed_ ? access::EstimateEmbeddingTokens(*embed_) : access::EstimatePromptTokens(req_);
+  const int64_t output = embed_ ? 0 : req_.max_tokens.value_or(config_->auth.default_max_tokens);
   r.estimated_tokens = prompt + output;
   // The worst case over the plan's targets (an unpriced one costs nothing known).
   Usage worst;

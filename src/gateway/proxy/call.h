@@ -73,6 +73,10 @@ class Call {
       std::function<boost::asio::awaitable<Result<std::vector<StreamEvent>>>(bool& end)>;
   boost::asio::awaitable<Outcome> DeliverEvents(const routing::Target& t, const NextEvents& next);
   boost::asio::awaitable<Outcome> DeliverResponse(const routing::Target& t, ChatResponse response);
+  boost::asio::awaitable<Outcome> DeliverEmbeddings(const routing::Target& t,
+                                                    EmbeddingResponse response);
+  // The headers of a whole (non-streamed) answer: the iris headers, overhead and cost.
+  http::Headers AnswerHeaders() const;
 
   // report.cc. `log_detail`, when set, goes to the request log instead of the caller-facing
   // message.
@@ -98,6 +102,7 @@ class Call {
   Clock::time_point start_;
   ChatRequest req_;
   std::optional<api::ResponsesRequest> responses_;  // Responses API: what only it has
+  std::optional<EmbeddingRequest> embed_;           // embeddings: the request (req_ routes it)
   size_t thread_messages_ = 0;  // leading messages of req_ that came from the kept thread
   routing::Plan plan_;
   RequestSummary summary_;

@@ -2,11 +2,12 @@
 // (nothing a caller sent reaches a route, a path, a header, a metric or a log row unchecked),
 // then plan the route.
 #include "gateway/api/anthropic.h"
+#include "gateway/api/embeddings.h"
 #include "gateway/api/openai.h"
 #include "gateway/api/responses.h"
 #include "gateway/proxy/call.h"
-#include "gateway/proxy/request_id.h"
 #include "gateway/proxy/request_checks.h"
+#include "gateway/proxy/request_id.h"
 
 namespace iris::gateway::proxy {
 
@@ -20,8 +21,17 @@ Status Call::Decode() {
       IRIS_ASSIGN_OR_RETURN(req_, api::ParseAnthropicRequest(http_req_.body));
       break;
     }
+    case Dialect::kEmbeddings: {
+      IRIS_ASSIGN_OR_RETURN(EmbeddingRequest parsed, api::ParseEmbeddingRequest(http_req_.body));
+      req_.model = parsed.model;
+      req_.routing = parsed.routing;
+      req_.user = parsed.user;
+      embed_.emplace(std::move(parsed));
+      break;
+    }
     case Dialect::kResponses: {
-      IRIS_ASSIGN_OR_RETURN(api::ResponsesRequest parsed, api::ParseResponsesRequest(http_req_.body));
+      IRIS_ASSIGN_OR_RETURN(api::ResponsesRequest parsed,
+                            api::ParseResponsesRequest(http_req_.body));
       req_ = std::move(parsed.chat);
       responses_.emplace(std::move(parsed));
       break;

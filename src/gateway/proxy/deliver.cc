@@ -1,6 +1,7 @@
 // Delivering an attempt's answer: stream events go to the caller once the first token is in
 // hand (the commit point), a body goes at once; either way the summary learns the usage, the
 // cost and the latencies.
+#include "gateway/api/embeddings.h"
 #include "gateway/api/errors.h"
 #include "gateway/proxy/call.h"
 
@@ -180,6 +181,31 @@ awaitable<Outcome> Call::DeliverResponse(const routing::Target& t, ChatResponse 
   if (responses_) co_await KeepThread(r);
   std::string body = encoder_->Response(r, IrisObject(), summary_.cost_usd);
   summary_.bytes_out = static_cast<int64_t>(body.size());
+  committed_ = true;
+  co_await w_.Send(200, AnswerHeaders(), std::move(body));
+  co_return Outcome::Delivered();
+}
+
+awaitable<Outcome> Call::DeliverEmbeddings(const routing::Target& t, EmbeddingResponse r) {
+  if (r.model.empty()) r.model = t.model;
+  summary_.usage = r.usage;
+  summary_.cost_usd = Cost(t, r.usage);
+  summary_.provider = t.provider;
+  summary_.model = t.model;
+  current_->outcome = "ok";
+  current_->latency_ms = Ms(Clock::now() - attempt_start_);
+  summary_.latency_ms = Ms(Clock::now() - start_);
+  summary_.ttft_ms = summary_.latency_ms;
+  summary_.overhead_ms = std::max(0.0, summary_.latency_ms - Ms(waiting_));
+  const boost::json::object iris = IrisObject();
+  std::string body = api::EncodeEmbeddingResponse(r, embed_->base64, &iris, summary_.cost_usd);
+  summary_.bytes_out = static_cast<int64_t>(body.size());
+  committed_ = true;
+  co_await w_.Send(200, AnswerHeaders(), std::move(body));
+  co_return Outcome::Delivered();
+}
+
+http::Headers Call::AnswerHeaders() const {
   http::Headers h = IrisHeaders(JsonHeaders());
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.3f", summary_.overhead_ms);
@@ -188,8 +214,6 @@ awaitable<Outcome> Call::DeliverResponse(const routing::Target& t, ChatResponse 
     std::snprintf(buf, sizeof(buf), "%.6f", *summary_.cost_usd);
     h.Add("x-iris-cost-usd", buf);
   }
-  committed_ = true;
-  co_await w_.Send(200, std::move(h), std::move(body));
-  co_return Outcome::Delivered();
+  return h;
 }
 }  // namespace iris::gateway::proxy

@@ -25,6 +25,7 @@ class Encoder {
                        std::optional<double> cost) {
     switch (dialect_) {
       case Dialect::kOpenAI:
+      case Dialect::kEmbeddings:  // (answered by DeliverEmbeddings, never here)
         return api::EncodeOpenAIChatResponse(r, &iris, cost);
       case Dialect::kAnthropic:
         return api::EncodeAnthropicResponse(r, &iris, cost);
@@ -38,6 +39,7 @@ class Encoder {
   std::string Event(const StreamEvent& e) {
     switch (dialect_) {
       case Dialect::kOpenAI:
+      case Dialect::kEmbeddings:
         return openai_.Encode(e);
       case Dialect::kAnthropic:
         return anthropic_.Encode(e);
@@ -49,6 +51,7 @@ class Encoder {
   std::string Finish(const boost::json::object& iris, std::optional<double> cost) {
     switch (dialect_) {
       case Dialect::kOpenAI:
+      case Dialect::kEmbeddings:
         return openai_.Finish(&iris, cost);
       case Dialect::kAnthropic:
         return anthropic_.Finish(&iris, cost);
@@ -60,6 +63,7 @@ class Encoder {
   std::string StreamError(const GatewayError& e) {
     switch (dialect_) {
       case Dialect::kOpenAI:
+      case Dialect::kEmbeddings:
         return openai_.Error(e);
       case Dialect::kAnthropic:
         return anthropic_.Error(e);

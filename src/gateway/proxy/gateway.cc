@@ -126,7 +126,7 @@ bool IsApiPost(const http::Request& req) {
   return req.method == "POST" &&
          (req.path == "/v1/chat/completions" || req.path == "/chat/completions" ||
           req.path == "/v1/messages" || req.path == "/messages" || req.path == "/v1/responses" ||
-          req.path == "/responses");
+          req.path == "/responses" || req.path == "/v1/embeddings" || req.path == "/embeddings");
 }
 http::Headers PreflightHeaders(const http::Request& req) {
   http::Headers h;
@@ -189,6 +189,11 @@ awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
   }
   if (req.method == "POST" && (path == "/v1/messages" || path == "/messages")) {
     Call call(*this, req, w, Dialect::kAnthropic);
+    co_await call.Run();
+    co_return;
+  }
+  if (req.method == "POST" && (path == "/v1/embeddings" || path == "/embeddings")) {
+    Call call(*this, req, w, Dialect::kEmbeddings);
     co_await call.Run();
     co_return;
   }
@@ -272,7 +277,8 @@ awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
   GatewayError e =
       Err(ErrorClass::kNotFound, "no route for " + req.method + " " + path +
                                      " (try POST /v1/chat/completions, POST /v1/responses, "
-                                     "POST /v1/messages or GET /v1/models)");
+                                     "POST /v1/messages, POST /v1/embeddings or GET "
+                                     "/v1/models)");
   const bool anthropic = req.headers.Has("anthropic-version") || req.headers.Has("x-api-key");
   std::string body = ErrorBody(anthropic ? Dialect::kAnthropic : Dialect::kOpenAI, e);
   co_await w.Send(api::HttpStatus(e.error_class), JsonHeaders(), std::move(body));

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "base/json.h"
+#include "gateway/api/embeddings.h"
 #include "gateway/api/identifiers.h"
 #include "gateway/api/json_fields.h"
 #include "gateway/providers/provider_table.h"
@@ -375,8 +376,9 @@ class GeminiTranslator : public Translator {
   Result<UpstreamRequest> EncodeRequest(const ChatRequest& r,
                                         const TargetInfo& target) const override {
     if (r.reasoning_effort) {
-      return Unsupported("reasoning effort (reasoning_effort / reasoning.effort) is not "
-                         "translated to Gemini's thinking budget");
+      return Unsupported(
+          "reasoning effort (reasoning_effort / reasoning.effort) is not "
+          "translated to Gemini's thinking budget");
     }
     json::object body;
     json::array system_parts;
@@ -543,6 +545,46 @@ class GeminiTranslator : public Translator {
 
   std::unique_ptr<StreamTranslator> NewStreamTranslator() const override {
     return std::make_unique<GeminiStreamTranslator>();
+  }
+
+  // batchEmbedContents: one request per input (protocols.md §3.6).
+  Result<UpstreamRequest> EncodeEmbeddings(const EmbeddingRequest& r,
+                                           const TargetInfo& target) const override {
+    if (r.texts.empty()) {
+      return Unsupported("Gemini takes embedding inputs as text, not token ids");
+    }
+    const std::string model = "models/" + target.model;
+    json::array requests;
+    for (const std::string& text : r.texts) {
+      json::object one{
+          {"model", model},
+          {"content", json::object{{"parts", json::array{json::object{{"text", text}}}}}}};
+      if (r.dimensions) one["outputDimensionality"] = *r.dimensions;
+      requests.push_back(std::move(one));
+    }
+    UpstreamRequest req;
+    req.url =
+        target.base_url + "/models/" + api::EncodePathSegment(target.model) + ":batchEmbedContents";
+    req.headers = {{"x-goog-api-key", target.api_key}, {"content-type", "application/json"}};
+    req.body = SerializeJson(json::object{{"requests", std::move(requests)}});
+    return req;
+  }
+
+  Result<EmbeddingResponse> DecodeEmbeddings(std::string_view body) const override {
+    IRIS_ASSIGN_OR_RETURN(json::object o, ParseObject(body, "embeddings body"));
+    const json::array* embeddings = ArrayField(o, "embeddings");
+    if (embeddings == nullptr) return DataLoss("gemini: embeddings answer has no embeddings");
+    EmbeddingResponse out;
+    for (size_t i = 0; i < embeddings->size(); ++i) {
+      const std::string path = "gemini: embeddings[" + std::to_string(i) + "]";
+      const json::value& e = (*embeddings)[i];
+      const json::value* values = e.is_object() ? e.get_object().if_contains("values") : nullptr;
+      if (values == nullptr) return DataLoss(path + " has no values");
+      IRIS_ASSIGN_OR_RETURN(std::vector<float> v, api::DecodeEmbeddingVector(*values, path));
+      out.vectors.push_back(std::move(v));
+    }
+    // Gemini reports no token usage for embeddings: the cost stays unknown, not guessed.
+    return out;
   }
 
   GatewayError DecodeError(int status, std::string_view body,

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "base/json.h"
+#include "gateway/api/embeddings.h"
 #include "gateway/api/json_fields.h"
 #include "gateway/api/openai.h"
 #include "gateway/providers/provider_table.h"
@@ -142,9 +143,15 @@ class OpenAITranslator final : public Translator {
   std::unique_ptr<StreamTranslator> NewStreamTranslator() const override;
   GatewayError DecodeError(int status, std::string_view body,
                            std::string_view retry_after) const override;
+  Result<UpstreamRequest> EncodeEmbeddings(const EmbeddingRequest& request,
+                                           const TargetInfo& target) const override;
+  Result<EmbeddingResponse> DecodeEmbeddings(std::string_view body) const override;
 
  private:
   bool mistral() const { return flavor_ == OpenAIFlavor::kMistral; }
+  // POST {base_url}{path} with the bearer key (when there is one) and a JSON body.
+  static UpstreamRequest Post(const TargetInfo& target, std::string_view path,
+                              const json::object& body, bool stream);
   Result<json::array> EncodeMessages(const ChatRequest& request) const;
 
   OpenAIFlavor flavor_;
@@ -285,8 +292,9 @@ Result<UpstreamRequest> OpenAITranslator::EncodeRequest(const ChatRequest& reque
   if (request.seed) body[mistral() ? "random_seed" : "seed"] = *request.seed;
   if (request.reasoning_effort) {
     if (mistral()) {
-      return InvalidArgument("mistral: reasoning effort (reasoning_effort / reasoning.effort) "
-                             "is not supported");
+      return InvalidArgument(
+          "mistral: reasoning effort (reasoning_effort / reasoning.effort) "
+          "is not supported");
     }
     body["reasoning_effort"] = *request.reasoning_effort;
   }
@@ -297,15 +305,83 @@ Result<UpstreamRequest> OpenAITranslator::EncodeRequest(const ChatRequest& reque
     if (!mistral()) body["stream_options"] = json::object{{"include_usage", true}};
   }
 
+  return Post(target, "/chat/completions", body, request.stream);
+}
+
+UpstreamRequest OpenAITranslator::Post(const TargetInfo& target, std::string_view path,
+                                       const json::object& body, bool stream) {
   UpstreamRequest out;
   std::string base = target.base_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
-  out.url = base + "/chat/completions";
+  out.url = base + std::string(path);
   if (!target.api_key.empty())
     out.headers.emplace_back("authorization", "Bearer " + target.api_key);
   out.headers.emplace_back("content-type", "application/json");
-  out.headers.emplace_back("accept", request.stream ? "text/event-stream" : "application/json");
+  out.headers.emplace_back("accept", stream ? "text/event-stream" : "application/json");
   out.body = SerializeJson(body);
+  return out;
+}
+
+// --- Embeddings ----------------------------------------------------------------------------
+
+Result<UpstreamRequest> OpenAITranslator::EncodeEmbeddings(const EmbeddingRequest& request,
+                                                           const TargetInfo& target) const {
+  json::object body;
+  body["model"] = target.model;
+  if (!request.texts.empty()) {
+    json::array input;
+    for (const std::string& t : request.texts) input.push_back(json::value(t));
+    body["input"] = std::move(input);
+  } else {
+    if (mistral()) {
+      return InvalidArgument(name_ + ": Mistral takes embedding inputs as text, not token ids");
+    }
+    json::array input;
+    for (const std::vector<int64_t>& tokens : request.token_inputs) {
+      json::array a;
+      for (int64_t t : tokens) a.push_back(t);
+      input.push_back(std::move(a));
+    }
+    body["input"] = std::move(input);
+  }
+  if (request.dimensions) {
+    body[mistral() ? "output_dimension" : "dimensions"] = *request.dimensions;
+  }
+  body["encoding_format"] = "float";
+  if (!request.user.empty() && !mistral()) body["user"] = request.user;
+  return Post(target, "/embeddings", body, false);
+}
+
+Result<EmbeddingResponse> OpenAITranslator::DecodeEmbeddings(std::string_view body) const {
+  IRIS_ASSIGN_OR_RETURN(json::value root, ParseJson(body, name_ + " embeddings"));
+  if (!root.is_object()) return DataLoss(name_ + ": embeddings answer is not a JSON object");
+  const json::object& o = root.get_object();
+  const json::array* data = ArrayField(o, "data");
+  if (data == nullptr) return DataLoss(name_ + ": embeddings answer has no data array");
+  EmbeddingResponse out;
+  out.model = StringField(o, "model");
+  out.vectors.resize(data->size());
+  std::vector<bool> seen(data->size(), false);
+  for (size_t i = 0; i < data->size(); ++i) {
+    if (!(*data)[i].is_object()) return DataLoss(name_ + ": data[" + std::to_string(i) + "]");
+    const json::object& item = (*data)[i].get_object();
+    // Answers carry their input's index; a server that omits it answers in order.
+    const int64_t index =
+        item.contains("index") ? IntField(item, "index") : static_cast<int64_t>(i);
+    if (index < 0 || static_cast<size_t>(index) >= data->size() || seen[index]) {
+      return DataLoss(name_ + ": embeddings answer has a wrong or repeated index");
+    }
+    seen[index] = true;
+    const json::value* v = item.if_contains("embedding");
+    if (v == nullptr) return DataLoss(name_ + ": data[" + std::to_string(i) + "] has no embedding");
+    IRIS_ASSIGN_OR_RETURN(
+        out.vectors[index],
+        api::DecodeEmbeddingVector(*v, name_ + ": data[" + std::to_string(i) + "].embedding"));
+  }
+  if (const json::object* u = ObjectField(o, "usage")) {
+    out.usage.reported = true;
+    out.usage.input_tokens = IntField(*u, "prompt_tokens");
+  }
   return out;
 }
 
