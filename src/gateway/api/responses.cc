@@ -42,8 +42,9 @@ Result<std::vector<ContentPart>> ParseInputContent(const json::value& v, std::st
       IRIS_ASSIGN_OR_RETURN(part.text, RequiredString(*o, "refusal", p));
     } else if (type == "input_image") {
       if (role != Role::kUser) {
-        return FieldError(MemberPath(p, "type"), "input_image parts are only allowed in user "
-                                                 "messages");
+        return FieldError(MemberPath(p, "type"),
+                          "input_image parts are only allowed in user "
+                          "messages");
       }
       if (FindField(*o, "file_id") != nullptr && FindField(*o, "image_url") == nullptr) {
         return FieldError(MemberPath(p, "file_id"),
@@ -72,14 +73,15 @@ Result<Role> ParseRole(const json::object& o, std::string_view path) {
   if (role == "user") return Role::kUser;
   if (role == "assistant") return Role::kAssistant;
   if (role == "system" || role == "developer") return Role::kSystem;
-  return FieldError(MemberPath(path, "role"),
-                    "unknown role " + Quote(role) +
-                        " (expected user, assistant, system or developer)");
+  return FieldError(
+      MemberPath(path, "role"),
+      "unknown role " + Quote(role) + " (expected user, assistant, system or developer)");
 }
 
 // The text of a function_call_output's `output`: a string, or input_text parts.
 Result<std::vector<ContentPart>> ParseToolOutput(const json::value& v, std::string_view path) {
-  if (v.is_string()) return std::vector<ContentPart>{ContentPart::Text(std::string(v.get_string()))};
+  if (v.is_string())
+    return std::vector<ContentPart>{ContentPart::Text(std::string(v.get_string()))};
   IRIS_ASSIGN_OR_RETURN(std::vector<ContentPart> parts, ParseInputContent(v, path, Role::kUser));
   for (size_t i = 0; i < parts.size(); ++i) {
     if (parts[i].type != ContentPart::Type::kText) {
@@ -113,7 +115,8 @@ Status ParseInputItems(const json::array& items, ResponsesRequest& out) {
       Message m;
       IRIS_ASSIGN_OR_RETURN(m.role, ParseRole(*o, p));
       IRIS_ASSIGN_OR_RETURN(const json::value* content, RequireField(*o, "content", p));
-      IRIS_ASSIGN_OR_RETURN(m.content, ParseInputContent(*content, MemberPath(p, "content"), m.role));
+      IRIS_ASSIGN_OR_RETURN(m.content,
+                            ParseInputContent(*content, MemberPath(p, "content"), m.role));
       messages.push_back(std::move(m));
       continue;
     }
@@ -165,7 +168,8 @@ Result<Tool> ParseFlatTool(const json::value& v, std::string_view path) {
     IRIS_ASSIGN_OR_RETURN(tool.description, AsString(*d, MemberPath(path, "description")));
   }
   if (const json::value* p = FindField(*o, "parameters")) {
-    if (!p->is_object()) return TypeError(MemberPath(path, "parameters"), "a JSON Schema object", *p);
+    if (!p->is_object())
+      return TypeError(MemberPath(path, "parameters"), "a JSON Schema object", *p);
     tool.parameters = *p;
   }
   if (const json::value* s = FindField(*o, "strict")) {
@@ -187,7 +191,8 @@ Result<ToolChoice> ParseFlatToolChoice(const json::value& v) {
       choice.mode = ToolChoice::Mode::kRequired;
       return choice;
     }
-    return FieldError("tool_choice", "expected \"auto\", \"none\" or \"required\", got " + Quote(s));
+    return FieldError("tool_choice",
+                      "expected \"auto\", \"none\" or \"required\", got " + Quote(s));
   }
   IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "tool_choice"));
   IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", "tool_choice"));
@@ -236,8 +241,8 @@ Status ParseMetadata(const json::value& v, json::object& out) {
   for (const auto& [key, value] : *o) {
     const std::string p = MemberPath("metadata", key);
     if (key.size() > kMaxMetadataKey) {
-      return FieldError("metadata", "keys are at most " + std::to_string(kMaxMetadataKey) +
-                                        " characters");
+      return FieldError("metadata",
+                        "keys are at most " + std::to_string(kMaxMetadataKey) + " characters");
     }
     IRIS_ASSIGN_OR_RETURN(std::string s, AsString(value, p));
     if (s.size() > kMaxMetadataValue) {
@@ -287,7 +292,8 @@ Result<ResponsesRequest> ParseResponsesRequest(std::string_view body) {
     IRIS_ASSIGN_OR_RETURN(out.previous_response_id, AsString(*v, "previous_response_id"));
     if (!out.previous_response_id.starts_with("resp_") ||
         out.previous_response_id.size() > kMaxResponseId) {
-      return FieldError("previous_response_id", "expected the id of an earlier response (resp_...)");
+      return FieldError("previous_response_id",
+                        "expected the id of an earlier response (resp_...)");
     }
   }
   IRIS_ASSIGN_OR_RETURN(const json::value* input, RequireField(o, "input", ""));
@@ -393,15 +399,14 @@ boost::json::array InputItemsOf(const std::vector<Message>& messages) {
       json::array content;
       for (const ContentPart& p : m.content) {
         if (p.type == ContentPart::Type::kText) {
-          content.push_back(json::object{{"type", assistant ? "output_text" : "input_text"},
-                                         {"text", p.text}});
+          content.push_back(
+              json::object{{"type", assistant ? "output_text" : "input_text"}, {"text", p.text}});
           continue;
         }
-        json::object image{{"type", "input_image"},
-                           {"image_url", p.data_base64.empty()
-                                             ? p.url
-                                             : "data:" + p.media_type + ";base64," +
-                                                   p.data_base64}};
+        json::object image{
+            {"type", "input_image"},
+            {"image_url",
+             p.data_base64.empty() ? p.url : "data:" + p.media_type + ";base64," + p.data_base64}};
         if (!p.detail.empty()) image["detail"] = p.detail;
         content.push_back(std::move(image));
       }
@@ -455,18 +460,23 @@ std::optional<ItemOwner> ItemOwnerOf(std::string_view item_id) {
 namespace {
 
 json::object OutputText(std::string text) {
-  return json::object{{"type", "output_text"}, {"text", std::move(text)},
-                      {"annotations", json::array()}, {"logprobs", json::array()}};
+  return json::object{{"type", "output_text"},
+                      {"text", std::move(text)},
+                      {"annotations", json::array()},
+                      {"logprobs", json::array()}};
 }
 
 json::object MessageItem(std::string id, std::string_view status, json::array content) {
-  return json::object{{"type", "message"}, {"id", std::move(id)},   {"status", status},
-                      {"role", "assistant"}, {"content", std::move(content)}};
+  return json::object{{"type", "message"},
+                      {"id", std::move(id)},
+                      {"status", status},
+                      {"role", "assistant"},
+                      {"content", std::move(content)}};
 }
 
 json::object FunctionCallItem(std::string id, const ToolCall& call, std::string_view status) {
-  return json::object{{"type", "function_call"}, {"id", std::move(id)},
-                      {"call_id", call.id},      {"name", call.name},
+  return json::object{{"type", "function_call"},     {"id", std::move(id)},
+                      {"call_id", call.id},          {"name", call.name},
                       {"arguments", call.arguments}, {"status", status}};
 }
 
@@ -507,15 +517,13 @@ json::object ResponseObject(const ResponseMeta& meta, std::string_view status,
   r["model"] = meta.model;
   r["output"] = std::move(output);
   const ResponsesRequest* req = meta.request;
-  r["instructions"] = req != nullptr && !req->instructions.empty()
-                          ? json::value(req->instructions)
-                          : json::value(nullptr);
+  r["instructions"] = req != nullptr && !req->instructions.empty() ? json::value(req->instructions)
+                                                                   : json::value(nullptr);
   r["metadata"] = req != nullptr ? req->metadata : json::object();
   r["previous_response_id"] = req != nullptr && !req->previous_response_id.empty()
                                   ? json::value(req->previous_response_id)
                                   : json::value(nullptr);
-  r["parallel_tool_calls"] =
-      req != nullptr ? req->chat.parallel_tool_calls.value_or(true) : true;
+  r["parallel_tool_calls"] = req != nullptr ? req->chat.parallel_tool_calls.value_or(true) : true;
   r["store"] = req != nullptr ? req->store : true;
   if (req != nullptr && req->chat.max_tokens) {
     r["max_output_tokens"] = *req->chat.max_tokens;
@@ -524,13 +532,14 @@ json::object ResponseObject(const ResponseMeta& meta, std::string_view status,
   }
   r["temperature"] = req != nullptr && req->chat.temperature ? json::value(*req->chat.temperature)
                                                              : json::value(nullptr);
-  r["top_p"] = req != nullptr && req->chat.top_p ? json::value(*req->chat.top_p)
-                                                 : json::value(nullptr);
+  r["top_p"] =
+      req != nullptr && req->chat.top_p ? json::value(*req->chat.top_p) : json::value(nullptr);
   json::array tools;
   if (req != nullptr) {
     for (const Tool& t : req->chat.tools) {
       json::object tool{{"type", "function"}, {"name", t.name}, {"strict", t.strict}};
-      tool["description"] = t.description.empty() ? json::value(nullptr) : json::value(t.description);
+      tool["description"] =
+          t.description.empty() ? json::value(nullptr) : json::value(t.description);
       tool["parameters"] = t.parameters;
       tools.push_back(std::move(tool));
     }
@@ -545,11 +554,10 @@ json::object ResponseObject(const ResponseMeta& meta, std::string_view status,
       r["tool_choice"] = json::object{{"type", "function"}, {"name", c.name}};
     }
   }
-  r["reasoning"] = json::object{
-      {"effort", req != nullptr && req->chat.reasoning_effort
-                     ? json::value(*req->chat.reasoning_effort)
-                     : json::value(nullptr)},
-      {"summary", nullptr}};
+  r["reasoning"] = json::object{{"effort", req != nullptr && req->chat.reasoning_effort
+                                               ? json::value(*req->chat.reasoning_effort)
+                                               : json::value(nullptr)},
+                                {"summary", nullptr}};
   r["text"] = json::object{{"format", json::object{{"type", "text"}}}};
   if (req != nullptr && req->chat.response_format) {
     const ResponseFormat& f = *req->chat.response_format;
@@ -564,7 +572,7 @@ json::object ResponseObject(const ResponseMeta& meta, std::string_view status,
   }
   r["truncation"] = "disabled";
   r["user"] = req != nullptr && !req->chat.user.empty() ? json::value(req->chat.user)
-                                                         : json::value(nullptr);
+                                                        : json::value(nullptr);
   return r;
 }
 
@@ -648,6 +656,7 @@ std::string ResponsesStreamEncoder::EnsureStarted() {
 std::string ResponsesStreamEncoder::OpenMessage() {
   message_item_ = items_.size();
   message_open_ = true;
+  message_text_.clear();
   const std::string id = ResponseItemId("msg", meta_.id, *message_item_);
   items_.push_back(MessageItem(id, "in_progress", json::array()));
   std::string out = Emit("response.output_item.added",
@@ -665,21 +674,18 @@ std::string ResponsesStreamEncoder::CloseMessage() {
   const size_t index = *message_item_;
   json::object& item = items_[index].as_object();
   const std::string id(item["id"].as_string());
-  json::object part = OutputText(answer_.text);
-  std::string out = Emit("response.output_text.done",
-                         json::object{{"item_id", id},
-                                      {"output_index", index},
-                                      {"content_index", 0},
-                                      {"text", answer_.text},
-                                      {"logprobs", json::array()}});
-  out += Emit("response.content_part.done", json::object{{"item_id", id},
-                                                         {"output_index", index},
-                                                         {"content_index", 0},
-                                                         {"part", part}});
+  json::object part = OutputText(message_text_);
+  std::string out = Emit("response.output_text.done", json::object{{"item_id", id},
+                                                                   {"output_index", index},
+                                                                   {"content_index", 0},
+                                                                   {"text", message_text_},
+                                                                   {"logprobs", json::array()}});
+  out += Emit(
+      "response.content_part.done",
+      json::object{{"item_id", id}, {"output_index", index}, {"content_index", 0}, {"part", part}});
   item["content"] = json::array{std::move(part)};
   item["status"] = "completed";
-  out += Emit("response.output_item.done",
-              json::object{{"output_index", index}, {"item", item}});
+  out += Emit("response.output_item.done", json::object{{"output_index", index}, {"item", item}});
   return out;
 }
 
@@ -696,8 +702,9 @@ std::string ResponsesStreamEncoder::Encode(const StreamEvent& event) {
     case StreamEvent::Type::kTextDelta: {
       if (event.text.empty()) return {};
       out = EnsureStarted();
-      if (!message_item_) out += OpenMessage();
-      if (!message_open_) return out;  // text after a tool call: kept in the answer only
+      // Text after a tool call opens a message item of its own, as OpenAI's own streams do.
+      if (!message_open_) out += OpenMessage();
+      message_text_ += event.text;
       answer_.text += event.text;
       out += Emit("response.output_text.delta",
                   json::object{{"item_id", items_[*message_item_].as_object()["id"]},
@@ -716,7 +723,8 @@ std::string ResponsesStreamEncoder::Encode(const StreamEvent& event) {
       call.name = event.name;
       answer_.tool_calls.push_back(call);
       tool_items_.emplace_back(event.index, index);
-      items_.push_back(FunctionCallItem(ResponseItemId("fc", meta_.id, index), call, "in_progress"));
+      items_.push_back(
+          FunctionCallItem(ResponseItemId("fc", meta_.id, index), call, "in_progress"));
       out += Emit("response.output_item.added",
                   json::object{{"output_index", index}, {"item", items_.back()}});
       return out;
@@ -759,11 +767,11 @@ std::string ResponsesStreamEncoder::Finish(const boost::json::object* iris,
     if (call.arguments.empty()) call.arguments = "{}";
     item["arguments"] = call.arguments;
     item["status"] = "completed";
-    out += Emit("response.function_call_arguments.done",
-                json::object{{"item_id", item["id"]},
-                             {"output_index", index},
-                             {"name", call.name},
-                             {"arguments", call.arguments}});
+    out +=
+        Emit("response.function_call_arguments.done", json::object{{"item_id", item["id"]},
+                                                                   {"output_index", index},
+                                                                   {"name", call.name},
+                                                                   {"arguments", call.arguments}});
     out += Emit("response.output_item.done", json::object{{"output_index", index}, {"item", item}});
   }
   auto [status, incomplete] = StatusOf(finish_.value_or(FinishReason::kStop));

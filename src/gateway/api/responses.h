@@ -123,11 +123,12 @@ class ResponsesStreamEncoder {
   ChatResponse answer_;
   bool started_ = false;
   int64_t sequence_ = 0;
-  // The output items so far, in order; the message item (when any text came) and each tool
-  // call's item index.
+  // The output items so far, in order (message items for text, one function_call item per tool
+  // call).
   boost::json::array items_;
-  std::optional<size_t> message_item_;
+  std::optional<size_t> message_item_;  // the message item last opened
   bool message_open_ = false;
+  std::string message_text_;                        // the open message item's text
   std::vector<std::pair<int, size_t>> tool_items_;  // stream tool index -> items_ index
   std::optional<FinishReason> finish_;
 };

@@ -228,6 +228,28 @@ TEST(ResponsesStreamEncoder, TextThenToolCallsInTheOrderClientsCheck) {
   EXPECT_EQ(enc.answer().tool_calls[0].arguments, "{\"a\":1}");
 }
 
+TEST(ResponsesStreamEncoder, TextAfterAToolCallIsAMessageItemOfItsOwn) {
+  ResponsesStreamEncoder enc({"resp_c", 1, "m", nullptr});
+  StreamEvent e;
+  e.text = "before";
+  enc.Encode(e);
+  StreamEvent call;
+  call.type = StreamEvent::Type::kToolCallStart;
+  call.id = "call_1";
+  call.name = "f";
+  enc.Encode(call);
+  e.text = "after";
+  std::string sse = enc.Encode(e);
+  std::vector<json::object> events = Events(sse + enc.Finish(nullptr, std::nullopt));
+  const json::array& output = events.back().at("response").at("output").as_array();
+  ASSERT_EQ(output.size(), 3u);
+  EXPECT_EQ(output[0].at("content").at(0).at("text").as_string(), "before");
+  EXPECT_EQ(output[1].at("type").as_string(), "function_call");
+  EXPECT_EQ(output[2].at("id").as_string(), "msg_c_2");
+  EXPECT_EQ(output[2].at("content").at(0).at("text").as_string(), "after");
+  EXPECT_EQ(enc.answer().text, "beforeafter");
+}
+
 TEST(ResponsesStreamEncoder, ACutShortAnswerIsIncompleteAndAFailureIsAnErrorThenFailed) {
   ResponsesStreamEncoder enc({"resp_1", 1, "m", nullptr});
   StreamEvent finish;
