@@ -387,7 +387,8 @@ class RedisState final : public SharedState {
   Status PutValue(const std::string& key, const std::string& value, int64_t ttl_ms,
                   int64_t /*now_ms*/) override {
     // Redis expires the value itself (PX), on every instance's clock alike.
-    return Command({"SET", "iris:value:" + key, value, "PX", std::to_string(std::max<int64_t>(1, ttl_ms))})
+    return Command({"SET", "iris:value:" + key, value, "PX",
+                    std::to_string(std::max<int64_t>(1, ttl_ms))})
         .status();
   }
 

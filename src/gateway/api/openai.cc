@@ -302,8 +302,8 @@ Status CheckReasoningEffort(std::string_view effort, std::string_view path) {
   for (std::string_view known : {"none", "minimal", "low", "medium", "high", "xhigh"}) {
     if (effort == known) return OkStatus();
   }
-  return FieldError(path, "expected none, minimal, low, medium, high or xhigh, got " +
-                              Quote(effort));
+  return FieldError(path,
+                    "expected none, minimal, low, medium, high or xhigh, got " + Quote(effort));
 }
 
 Status ParseOpenAIRoutingHints(const json::object& o, RoutingHints& routing) {

@@ -89,17 +89,16 @@ awaitable<Status> Call::LoadThread() {
     Result<const json::object*> thread = co_await load(r.previous_response_id);
     if (!thread.ok()) {
       co_return thread.status().code() == ErrorCode::kNotFound
-                    ? Status(ErrorCode::kNotFound,
-                             "previous_response_id: " + thread.status().message())
-                    : thread.status();
+          ? Status(ErrorCode::kNotFound, "previous_response_id: " + thread.status().message())
+          : thread.status();
     }
     for (std::string_view part : {"input", "output"}) {
       const json::array* items = api::ArrayField(**thread, part);
       if (items == nullptr) continue;
       Result<std::vector<Message>> messages = api::ParseConversationItems(*items);
       if (!messages.ok()) {
-        co_return Status(ErrorCode::kInternal, "the kept conversation of " +
-                                                   r.previous_response_id + " is damaged");
+        co_return Status(ErrorCode::kInternal,
+                         "the kept conversation of " + r.previous_response_id + " is damaged");
       }
       for (Message& m : *messages) history.push_back(std::move(m));
     }
@@ -115,9 +114,9 @@ awaitable<Status> Call::LoadThread() {
     Result<const json::object*> thread = co_await load(owner->response_id);
     if (!thread.ok()) {
       co_return thread.status().code() == ErrorCode::kNotFound
-                    ? Status(ErrorCode::kNotFound, "input: the item " + ref.id + " of " +
-                                                       thread.status().message())
-                    : thread.status();
+          ? Status(ErrorCode::kNotFound,
+                   "input: the item " + ref.id + " of " + thread.status().message())
+          : thread.status();
     }
     const json::array* output = api::ArrayField(**thread, "output");
     std::optional<Message> m;
@@ -160,9 +159,8 @@ awaitable<void> Call::KeepThread(const ChatResponse& answer) {
   access::SharedState& state = access->state();
   const std::string key = ThreadKey(caller_, id);
   const int64_t now = NowUnixMs();
-  Status kept = co_await OnStateThread(state, gw_.query_pool_, [&] {
-    return state.PutValue(key, value, ttl_s * 1000, now);
-  });
+  Status kept = co_await OnStateThread(
+      state, gw_.query_pool_, [&] { return state.PutValue(key, value, ttl_s * 1000, now); });
   if (!kept.ok()) summary_.warnings.push_back("the conversation was not kept: " + kept.message());
 }
 

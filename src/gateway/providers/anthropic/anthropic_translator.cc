@@ -349,8 +349,9 @@ class AnthropicTranslator : public Translator {
   Result<UpstreamRequest> EncodeRequest(const ChatRequest& r,
                                         const TargetInfo& target) const override {
     if (r.reasoning_effort) {
-      return Unsupported("reasoning effort (reasoning_effort / reasoning.effort) is not "
-                         "translated to Anthropic's extended thinking");
+      return Unsupported(
+          "reasoning effort (reasoning_effort / reasoning.effort) is not "
+          "translated to Anthropic's extended thinking");
     }
     json::object body;
     body["model"] = target.model;
