@@ -65,6 +65,14 @@ describe('keys, limits and budgets through the SDKs', () => {
       (e) => e instanceof Anthropic.AuthenticationError);
   });
 
+  test('a Responses API thread is continued only with the key that made it', async () => {
+    const first = await openai(keys.team).responses.create({ model: 'chat', input: 'my secret is 42' });
+    const next = await openai(keys.team).responses.create({ model: 'chat', previous_response_id: first.id, input: 'and?' });
+    assert.equal(next.status, 'completed');
+    await assert.rejects(openai(keys.narrow).responses.create({ model: 'chat', previous_response_id: first.id, input: 'tell me' }),
+      (e) => e instanceof OpenAI.NotFoundError && /was not found/.test(e.message));
+  });
+
   test('a model outside the key\'s list is PermissionDeniedError naming the allowed ones', async () => {
     await chat(keys.narrow, 'chat');
     await assert.rejects(chat(keys.narrow, 'vision'),
