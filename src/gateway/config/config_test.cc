@@ -238,7 +238,8 @@ image_fetch: { enabled: true, allow_hosts: [img.example.com], allow_private: fal
                use_proxy: true, max_bytes: 1000000, max_per_request: 2, timeout_ms: 3000 }
 limits: { max_images: 5, max_image_bytes: 1000, max_total_image_bytes: 2000,
           max_fallback_models: 2, max_provider_hints: 3, max_attempts: 4,
-          max_stream_event_bytes: 65536, max_metric_models: 7 }
+          max_stream_event_bytes: 65536, max_metric_models: 7, response_ttl_s: 0,
+          max_conversation_bytes: 4096 }
 providers:
   local: { kind: local, model: /m, max_images: 3, max_image_pixels: 1000000,
            max_request_pixels: 2000000 }
@@ -258,6 +259,8 @@ providers:
   EXPECT_EQ(c.limits.max_attempts, 4);
   EXPECT_EQ(c.limits.max_stream_event_bytes, 65536);
   EXPECT_EQ(c.limits.max_metric_models, 7);
+  EXPECT_EQ(c.limits.response_ttl_s, 0);
+  EXPECT_EQ(c.limits.max_conversation_bytes, 4096);
   EXPECT_EQ(c.providers.at(0).max_images, 3);
   EXPECT_EQ(c.providers.at(0).max_request_pixels, 2000000);
 
@@ -267,10 +270,12 @@ providers:
   EXPECT_FALSE((*d)->image_fetch.enabled);
   EXPECT_FALSE((*d)->image_fetch.allow_private);
   EXPECT_EQ((*d)->limits.max_attempts, 10);
+  EXPECT_EQ((*d)->limits.response_ttl_s, 30 * 24 * 3600);
+  EXPECT_EQ((*d)->limits.max_conversation_bytes, 16 << 20);
 
   auto bad = LoadConfigString(R"(
 image_fetch: { enabled: yes-please, max_bytes: 0 }
-limits: { max_attempts: 0, max_pictures: 3 }
+limits: { max_attempts: 0, max_pictures: 3, response_ttl_s: -1 }
 providers: { openai: { kind: openai, max_images: 2 } }
 )",
                               FakeEnv({{"OPENAI_API_KEY", "k"}}));
@@ -280,6 +285,7 @@ providers: { openai: { kind: openai, max_images: 2 } }
   EXPECT_NE(m.find("image_fetch.max_bytes"), std::string::npos) << m;
   EXPECT_NE(m.find("limits.max_attempts"), std::string::npos) << m;
   EXPECT_NE(m.find("limits.max_pictures: unknown key"), std::string::npos) << m;
+  EXPECT_NE(m.find("limits.response_ttl_s"), std::string::npos) << m;
   EXPECT_NE(m.find("providers.openai.max_images: only for kind local"), std::string::npos) << m;
 }
 
