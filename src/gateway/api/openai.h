@@ -23,12 +23,13 @@ namespace iris::gateway::api {
 // `refusal` parts (kept as text); assistant `tool_calls`; `tool_call_id`; function `tools`;
 // `tool_choice`; `parallel_tool_calls`; `response_format`; `stop`; sampling parameters;
 // `max_completion_tokens` (wins over the legacy `max_tokens` when both are set); `stream`
-// and `stream_options.include_usage` (ignored when not streaming); `user`; and routing
+// and `stream_options.include_usage` (ignored when not streaming); `user`;
+// `reasoning_effort` (checked against OpenAI's names); and routing
 // hints: OpenRouter's top-level `models` and `provider.{order,only}`, Vercel's
 // `providerOptions.gateway.{order,only,models}` (model lists are concatenated, top-level
 // first, duplicates dropped). Refused with a 400: `n` > 1, non-function tools, audio/file
 // parts, the legacy `function` role. Unknown top-level fields (`logprobs`, `metadata`,
-// `store`, `reasoning_effort`, ...) are ignored, as OpenAI-compatible servers do; a known
+// `store`, ...) are ignored, as OpenAI-compatible servers do; a known
 // field with the wrong type is an error. JSON null counts as absent.
 Result<ChatRequest> ParseOpenAIChatRequest(std::string_view body);
 
