@@ -311,14 +311,8 @@ Result<ChatRequest> ParseAnthropicRequest(std::string_view body) {
   if (const json::value* stops = FindField(o, "stop_sequences")) {
     IRIS_ASSIGN_OR_RETURN(request.stop, AsStringList(*stops, "stop_sequences"));
   }
-  if (const json::value* t = FindField(o, "temperature")) {
-    IRIS_ASSIGN_OR_RETURN(double temperature, AsNumberInRange(*t, "temperature", 0, 1));
-    request.temperature = temperature;
-  }
-  if (const json::value* p = FindField(o, "top_p")) {
-    IRIS_ASSIGN_OR_RETURN(double top_p, AsNumberInRange(*p, "top_p", 0, 1));
-    request.top_p = top_p;
-  }
+  IRIS_ASSIGN_OR_RETURN(request.temperature, OptionalNumberInRange(o, "temperature", 0, 1));
+  IRIS_ASSIGN_OR_RETURN(request.top_p, OptionalNumberInRange(o, "top_p", 0, 1));
   if (const json::value* k = FindField(o, "top_k")) {
     IRIS_ASSIGN_OR_RETURN(int64_t top_k, AsInt(*k, "top_k"));
     if (top_k < 0) return FieldError("top_k", "must not be negative");

@@ -114,6 +114,14 @@ Result<double> AsNumberInRange(const json::value& v, std::string_view path, doub
   return d;
 }
 
+Result<std::optional<double>> OptionalNumberInRange(const json::object& o, std::string_view key,
+                                                    double lo, double hi) {
+  const json::value* v = FindField(o, key);
+  if (v == nullptr) return std::optional<double>();
+  IRIS_ASSIGN_OR_RETURN(double d, AsNumberInRange(*v, key, lo, hi));
+  return std::optional<double>(d);
+}
+
 Result<int64_t> AsInt(const json::value& v, std::string_view path) {
   if (v.is_int64()) return v.get_int64();
   if (v.is_uint64()) {

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,9 @@ Result<double> AsNumber(const boost::json::value& v, std::string_view path);
 // A number in [lo, hi]; outside: "path: must be between <lo> and <hi>".
 Result<double> AsNumberInRange(const boost::json::value& v, std::string_view path, double lo,
                                double hi);
+// The member `key` of `o` as AsNumberInRange reads it (path `key`); nullopt when absent or null.
+Result<std::optional<double>> OptionalNumberInRange(const boost::json::object& o,
+                                                    std::string_view key, double lo, double hi);
 // An integer in int64 range; a double is accepted when it is integral and below 9e15 in
 // magnitude (exact in a double). An integral number beyond that: "integer out of range".
 Result<int64_t> AsInt(const boost::json::value& v, std::string_view path);

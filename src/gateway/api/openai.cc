@@ -16,14 +16,6 @@ namespace json = boost::json;
 
 namespace {
 
-Result<std::optional<double>> OptNumberInRange(const json::object& o, std::string_view key,
-                                               double lo, double hi) {
-  const json::value* v = FindField(o, key);
-  if (v == nullptr) return std::optional<double>();
-  IRIS_ASSIGN_OR_RETURN(double d, AsNumberInRange(*v, key, lo, hi));
-  return std::optional<double>(d);
-}
-
 // Linear in the sizes (a hashed set, not a scan per entry): a caller's list of a hundred
 // thousand names must not hold a worker for seconds before the limits check refuses it.
 void AppendUnique(std::vector<std::string>& to, const std::vector<std::string>& from) {
@@ -222,40 +214,14 @@ Result<Tool> ParseTool(const json::value& v, std::string_view path) {
     return FieldError(MemberPath(path, "type"), "unsupported tool type " + Quote(type) +
                                                     "; only \"function\" tools are supported");
   }
-  std::string fp = MemberPath(path, "function");
   IRIS_ASSIGN_OR_RETURN(const json::object* fo, RequiredObject(*o, "function", path));
-  Tool tool;
-  IRIS_ASSIGN_OR_RETURN(tool.name, RequiredString(*fo, "name", fp));
-  if (tool.name.empty()) return FieldError(MemberPath(fp, "name"), "must not be empty");
-  if (const json::value* d = FindField(*fo, "description")) {
-    IRIS_ASSIGN_OR_RETURN(tool.description, AsString(*d, MemberPath(fp, "description")));
-  }
-  if (const json::value* p = FindField(*fo, "parameters")) {
-    if (!p->is_object()) return TypeError(MemberPath(fp, "parameters"), "a JSON Schema object", *p);
-    tool.parameters = *p;
-  }
-  if (const json::value* s = FindField(*fo, "strict")) {
-    IRIS_ASSIGN_OR_RETURN(tool.strict, AsBool(*s, MemberPath(fp, "strict")));
-  }
-  return tool;
+  return ParseFunctionFields(*fo, MemberPath(path, "function"));
 }
 
 Result<ToolChoice> ParseToolChoice(const json::value& v) {
   constexpr std::string_view kPath = "tool_choice";
+  if (v.is_string()) return ParseToolChoiceMode(v.get_string(), kPath);
   ToolChoice choice;
-  if (v.is_string()) {
-    std::string_view s = v.get_string();
-    if (s == "auto") {
-      choice.mode = ToolChoice::Mode::kAuto;
-    } else if (s == "none") {
-      choice.mode = ToolChoice::Mode::kNone;
-    } else if (s == "required") {
-      choice.mode = ToolChoice::Mode::kRequired;
-    } else {
-      return FieldError(kPath, "expected \"auto\", \"none\" or \"required\", got " + Quote(s));
-    }
-    return choice;
-  }
   IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, kPath));
   IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", "tool_choice"));
   if (type != "function") {
@@ -298,9 +264,43 @@ Result<ResponseFormat> ParseResponseFormat(const json::value& v) {
 
 }  // namespace
 
-Status CheckReasoningEffort(std::string_view effort, std::string_view path) {
+Result<Tool> ParseFunctionFields(const json::object& fields, std::string_view path) {
+  Tool tool;
+  IRIS_ASSIGN_OR_RETURN(tool.name, RequiredString(fields, "name", path));
+  if (tool.name.empty()) return FieldError(MemberPath(path, "name"), "must not be empty");
+  if (const json::value* d = FindField(fields, "description")) {
+    IRIS_ASSIGN_OR_RETURN(tool.description, AsString(*d, MemberPath(path, "description")));
+  }
+  if (const json::value* p = FindField(fields, "parameters")) {
+    if (!p->is_object()) {
+      return TypeError(MemberPath(path, "parameters"), "a JSON Schema object", *p);
+    }
+    tool.parameters = *p;
+  }
+  if (const json::value* s = FindField(fields, "strict")) {
+    IRIS_ASSIGN_OR_RETURN(tool.strict, AsBool(*s, MemberPath(path, "strict")));
+  }
+  return tool;
+}
+
+Result<ToolChoice> ParseToolChoiceMode(std::string_view mode, std::string_view path) {
+  ToolChoice choice;
+  if (mode == "auto") {
+    choice.mode = ToolChoice::Mode::kAuto;
+  } else if (mode == "none") {
+    choice.mode = ToolChoice::Mode::kNone;
+  } else if (mode == "required") {
+    choice.mode = ToolChoice::Mode::kRequired;
+  } else {
+    return FieldError(path, "expected \"auto\", \"none\" or \"required\", got " + Quote(mode));
+  }
+  return choice;
+}
+
+Result<std::string> ParseReasoningEffort(const json::value& v, std::string_view path) {
+  IRIS_ASSIGN_OR_RETURN(std::string effort, AsString(v, path));
   for (std::string_view known : {"none", "minimal", "low", "medium", "high", "xhigh"}) {
-    if (effort == known) return OkStatus();
+    if (effort == known) return effort;
   }
   return FieldError(path,
                     "expected none, minimal, low, medium, high or xhigh, got " + Quote(effort));
@@ -391,10 +391,11 @@ Result<ChatRequest> ParseOpenAIChatRequest(std::string_view body) {
       return TypeError("stop", "a string or an array of strings", *v);
     }
   }
-  IRIS_ASSIGN_OR_RETURN(req.temperature, OptNumberInRange(o, "temperature", 0, 2));
-  IRIS_ASSIGN_OR_RETURN(req.top_p, OptNumberInRange(o, "top_p", 0, 1));
-  IRIS_ASSIGN_OR_RETURN(req.frequency_penalty, OptNumberInRange(o, "frequency_penalty", -2, 2));
-  IRIS_ASSIGN_OR_RETURN(req.presence_penalty, OptNumberInRange(o, "presence_penalty", -2, 2));
+  IRIS_ASSIGN_OR_RETURN(req.temperature, OptionalNumberInRange(o, "temperature", 0, 2));
+  IRIS_ASSIGN_OR_RETURN(req.top_p, OptionalNumberInRange(o, "top_p", 0, 1));
+  IRIS_ASSIGN_OR_RETURN(req.frequency_penalty,
+                        OptionalNumberInRange(o, "frequency_penalty", -2, 2));
+  IRIS_ASSIGN_OR_RETURN(req.presence_penalty, OptionalNumberInRange(o, "presence_penalty", -2, 2));
   if (const json::value* v = FindField(o, "top_k")) {
     IRIS_ASSIGN_OR_RETURN(int64_t k, AsInt(*v, "top_k"));
     req.top_k = k;
@@ -424,9 +425,7 @@ Result<ChatRequest> ParseOpenAIChatRequest(std::string_view body) {
     IRIS_ASSIGN_OR_RETURN(req.user, AsString(*v, "user"));
   }
   if (const json::value* v = FindField(o, "reasoning_effort")) {
-    IRIS_ASSIGN_OR_RETURN(std::string effort, AsString(*v, "reasoning_effort"));
-    IRIS_RETURN_IF_ERROR(CheckReasoningEffort(effort, "reasoning_effort"));
-    req.reasoning_effort = std::move(effort);
+    IRIS_ASSIGN_OR_RETURN(req.reasoning_effort, ParseReasoningEffort(*v, "reasoning_effort"));
   }
   IRIS_RETURN_IF_ERROR(ParseOpenAIRoutingHints(o, req.routing));
   return req;

@@ -42,7 +42,13 @@ Status ParseOpenAIRoutingHints(const boost::json::object& body, RoutingHints& ro
 
 // OpenAI's reasoning effort names (none, minimal, low, medium, high, xhigh); a 400 naming
 // `path` otherwise.
-Status CheckReasoningEffort(std::string_view effort, std::string_view path);
+Result<std::string> ParseReasoningEffort(const boost::json::value& v, std::string_view path);
+// A function tool's fields (`name`, non-empty; `description`; `parameters`, a JSON Schema
+// object; `strict`) from the object at `path`: chat nests them under `function`, the Responses
+// API puts them on the tool itself.
+Result<Tool> ParseFunctionFields(const boost::json::object& fields, std::string_view path);
+// A tool_choice given as a word: "auto", "none" or "required".
+Result<ToolChoice> ParseToolChoiceMode(std::string_view mode, std::string_view path);
 
 // OpenAI's finish_reason for ours. kError has no OpenAI value and becomes "stop"; the
 // translators turn an upstream "error" finish into an error instead, so it is not seen here.

@@ -161,39 +161,12 @@ Result<Tool> ParseFlatTool(const json::value& v, std::string_view path) {
                       "unsupported tool type " + Quote(type) +
                           "; iris routes to many providers and takes only \"function\" tools");
   }
-  Tool tool;
-  IRIS_ASSIGN_OR_RETURN(tool.name, RequiredString(*o, "name", path));
-  if (tool.name.empty()) return FieldError(MemberPath(path, "name"), "must not be empty");
-  if (const json::value* d = FindField(*o, "description")) {
-    IRIS_ASSIGN_OR_RETURN(tool.description, AsString(*d, MemberPath(path, "description")));
-  }
-  if (const json::value* p = FindField(*o, "parameters")) {
-    if (!p->is_object())
-      return TypeError(MemberPath(path, "parameters"), "a JSON Schema object", *p);
-    tool.parameters = *p;
-  }
-  if (const json::value* s = FindField(*o, "strict")) {
-    IRIS_ASSIGN_OR_RETURN(tool.strict, AsBool(*s, MemberPath(path, "strict")));
-  }
-  return tool;
+  return ParseFunctionFields(*o, path);
 }
 
 Result<ToolChoice> ParseFlatToolChoice(const json::value& v) {
+  if (v.is_string()) return ParseToolChoiceMode(v.get_string(), "tool_choice");
   ToolChoice choice;
-  if (v.is_string()) {
-    std::string_view s = v.get_string();
-    if (s == "auto") return choice;
-    if (s == "none") {
-      choice.mode = ToolChoice::Mode::kNone;
-      return choice;
-    }
-    if (s == "required") {
-      choice.mode = ToolChoice::Mode::kRequired;
-      return choice;
-    }
-    return FieldError("tool_choice",
-                      "expected \"auto\", \"none\" or \"required\", got " + Quote(s));
-  }
   IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "tool_choice"));
   IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", "tool_choice"));
   if (type != "function") {
@@ -329,14 +302,8 @@ Result<ResponsesRequest> ParseResponsesRequest(std::string_view body) {
   if (const json::value* v = FindField(o, "text")) {
     IRIS_ASSIGN_OR_RETURN(req.response_format, ParseTextFormat(*v));
   }
-  if (const json::value* v = FindField(o, "temperature")) {
-    IRIS_ASSIGN_OR_RETURN(double t, AsNumberInRange(*v, "temperature", 0, 2));
-    req.temperature = t;
-  }
-  if (const json::value* v = FindField(o, "top_p")) {
-    IRIS_ASSIGN_OR_RETURN(double t, AsNumberInRange(*v, "top_p", 0, 1));
-    req.top_p = t;
-  }
+  IRIS_ASSIGN_OR_RETURN(req.temperature, OptionalNumberInRange(o, "temperature", 0, 2));
+  IRIS_ASSIGN_OR_RETURN(req.top_p, OptionalNumberInRange(o, "top_p", 0, 1));
   if (const json::value* v = FindField(o, "max_output_tokens")) {
     IRIS_ASSIGN_OR_RETURN(int64_t n, AsInt(*v, "max_output_tokens"));
     if (n < 1) return FieldError("max_output_tokens", "must be at least 1");
@@ -345,9 +312,7 @@ Result<ResponsesRequest> ParseResponsesRequest(std::string_view body) {
   if (const json::value* v = FindField(o, "reasoning")) {
     IRIS_ASSIGN_OR_RETURN(const json::object* r, AsObject(*v, "reasoning"));
     if (const json::value* e = FindField(*r, "effort")) {
-      IRIS_ASSIGN_OR_RETURN(std::string effort, AsString(*e, "reasoning.effort"));
-      IRIS_RETURN_IF_ERROR(CheckReasoningEffort(effort, "reasoning.effort"));
-      req.reasoning_effort = std::move(effort);
+      IRIS_ASSIGN_OR_RETURN(req.reasoning_effort, ParseReasoningEffort(*e, "reasoning.effort"));
     }
   }
   if (const json::value* v = FindField(o, "metadata")) {
@@ -743,7 +708,6 @@ std::string ResponsesStreamEncoder::Encode(const StreamEvent& event) {
       return {};  // a delta for a call never started: the translators do not produce one
     }
     case StreamEvent::Type::kFinish:
-      finish_ = event.finish_reason;
       answer_.finish_reason = event.finish_reason;
       return {};
     case StreamEvent::Type::kUsage:
@@ -774,7 +738,7 @@ std::string ResponsesStreamEncoder::Finish(const boost::json::object* iris,
                                                                    {"arguments", call.arguments}});
     out += Emit("response.output_item.done", json::object{{"output_index", index}, {"item", item}});
   }
-  auto [status, incomplete] = StatusOf(finish_.value_or(FinishReason::kStop));
+  auto [status, incomplete] = StatusOf(answer_.finish_reason);
   json::object r = ResponseObject(meta_, status, std::move(incomplete), items_);
   r["usage"] = ResponsesUsage(answer_.usage, cost_usd);
   if (iris != nullptr) r["iris"] = *iris;

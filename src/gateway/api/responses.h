@@ -130,7 +130,6 @@ class ResponsesStreamEncoder {
   bool message_open_ = false;
   std::string message_text_;                        // the open message item's text
   std::vector<std::pair<int, size_t>> tool_items_;  // stream tool index -> items_ index
-  std::optional<FinishReason> finish_;
 };
 
 }  // namespace iris::gateway::api

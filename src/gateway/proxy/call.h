@@ -75,8 +75,10 @@ class Call {
   boost::asio::awaitable<Outcome> DeliverResponse(const routing::Target& t, ChatResponse response);
   boost::asio::awaitable<Outcome> DeliverEmbeddings(const routing::Target& t,
                                                     EmbeddingResponse response);
-  // The headers of a whole (non-streamed) answer: the iris headers, overhead and cost.
-  http::Headers AnswerHeaders() const;
+  // A whole (non-streamed) answer from `t`: the summary learns its usage, cost and latencies;
+  // then its body goes out with the iris headers, overhead and cost.
+  void RecordWholeAnswer(const routing::Target& t, const Usage& usage);
+  boost::asio::awaitable<Outcome> SendWholeAnswer(std::string body);
 
   // report.cc. `log_detail`, when set, goes to the request log instead of the caller-facing
   // message.
@@ -103,7 +105,6 @@ class Call {
   ChatRequest req_;
   std::optional<api::ResponsesRequest> responses_;  // Responses API: what only it has
   std::optional<EmbeddingRequest> embed_;           // embeddings: the request (req_ routes it)
-  size_t thread_messages_ = 0;  // leading messages of req_ that came from the kept thread
   routing::Plan plan_;
   RequestSummary summary_;
   Clock::duration waiting_{};  // time spent awaiting upstreams / the engine

@@ -167,29 +167,26 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
 }
 
 awaitable<Outcome> Call::DeliverResponse(const routing::Target& t, ChatResponse r) {
-  summary_.usage = r.usage;
-  summary_.cost_usd = Cost(t, r.usage);
-  summary_.provider = t.provider;
-  summary_.model = t.model;
   if (r.model.empty()) r.model = t.model;
   if (r.created == 0) r.created = summary_.start_unix_ms / 1000;  // a real time, never 0
-  current_->outcome = "ok";
-  current_->latency_ms = Ms(Clock::now() - attempt_start_);
-  summary_.latency_ms = Ms(Clock::now() - start_);
-  summary_.ttft_ms = summary_.latency_ms;
-  summary_.overhead_ms = std::max(0.0, summary_.latency_ms - Ms(waiting_));
+  RecordWholeAnswer(t, r.usage);
   if (responses_) co_await KeepThread(r);
+  // (The body is a local: GCC 12 mishandles temporaries with destructors in a co_await.)
   std::string body = encoder_->Response(r, IrisObject(), summary_.cost_usd);
-  summary_.bytes_out = static_cast<int64_t>(body.size());
-  committed_ = true;
-  co_await w_.Send(200, AnswerHeaders(), std::move(body));
-  co_return Outcome::Delivered();
+  co_return co_await SendWholeAnswer(std::move(body));
 }
 
 awaitable<Outcome> Call::DeliverEmbeddings(const routing::Target& t, EmbeddingResponse r) {
   if (r.model.empty()) r.model = t.model;
-  summary_.usage = r.usage;
-  summary_.cost_usd = Cost(t, r.usage);
+  RecordWholeAnswer(t, r.usage);
+  const boost::json::object iris = IrisObject();
+  std::string body = api::EncodeEmbeddingResponse(r, embed_->base64, &iris, summary_.cost_usd);
+  co_return co_await SendWholeAnswer(std::move(body));
+}
+
+void Call::RecordWholeAnswer(const routing::Target& t, const Usage& usage) {
+  summary_.usage = usage;
+  summary_.cost_usd = Cost(t, usage);
   summary_.provider = t.provider;
   summary_.model = t.model;
   current_->outcome = "ok";
@@ -197,15 +194,10 @@ awaitable<Outcome> Call::DeliverEmbeddings(const routing::Target& t, EmbeddingRe
   summary_.latency_ms = Ms(Clock::now() - start_);
   summary_.ttft_ms = summary_.latency_ms;
   summary_.overhead_ms = std::max(0.0, summary_.latency_ms - Ms(waiting_));
-  const boost::json::object iris = IrisObject();
-  std::string body = api::EncodeEmbeddingResponse(r, embed_->base64, &iris, summary_.cost_usd);
-  summary_.bytes_out = static_cast<int64_t>(body.size());
-  committed_ = true;
-  co_await w_.Send(200, AnswerHeaders(), std::move(body));
-  co_return Outcome::Delivered();
 }
 
-http::Headers Call::AnswerHeaders() const {
+awaitable<Outcome> Call::SendWholeAnswer(std::string body) {
+  summary_.bytes_out = static_cast<int64_t>(body.size());
   http::Headers h = IrisHeaders(JsonHeaders());
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.3f", summary_.overhead_ms);
@@ -214,6 +206,8 @@ http::Headers Call::AnswerHeaders() const {
     std::snprintf(buf, sizeof(buf), "%.6f", *summary_.cost_usd);
     h.Add("x-iris-cost-usd", buf);
   }
-  return h;
+  committed_ = true;
+  co_await w_.Send(200, std::move(h), std::move(body));
+  co_return Outcome::Delivered();
 }
 }  // namespace iris::gateway::proxy

@@ -118,15 +118,24 @@ upstream::Client& Gateway::FetchClientFor(asio::io_context& io, const Snapshot& 
 }
 
 namespace {
+// The model calls: POST to a path (with or without the /v1 prefix) in a dialect.
+std::optional<Dialect> CallDialect(const http::Request& req) {
+  if (req.method != "POST") return std::nullopt;
+  std::string_view path = req.path;
+  if (path.starts_with("/v1/")) path.remove_prefix(3);
+  if (path == "/chat/completions") return Dialect::kOpenAI;
+  if (path == "/messages") return Dialect::kAnthropic;
+  if (path == "/responses") return Dialect::kResponses;
+  if (path == "/embeddings") return Dialect::kEmbeddings;
+  return std::nullopt;
+}
+
 // Requests whose JSON body changes something: a page elsewhere may not send them as a form.
 bool IsApiPost(const http::Request& req) {
   if (req.method == "PATCH" || (req.method == "POST" && req.path.starts_with("/admin/"))) {
     return !req.body.empty() || req.method == "PATCH";
   }
-  return req.method == "POST" &&
-         (req.path == "/v1/chat/completions" || req.path == "/chat/completions" ||
-          req.path == "/v1/messages" || req.path == "/messages" || req.path == "/v1/responses" ||
-          req.path == "/responses" || req.path == "/v1/embeddings" || req.path == "/embeddings");
+  return CallDialect(req).has_value();
 }
 http::Headers PreflightHeaders(const http::Request& req) {
   http::Headers h;
@@ -182,23 +191,8 @@ awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
       co_return;
     }
   }
-  if (req.method == "POST" && (path == "/v1/chat/completions" || path == "/chat/completions")) {
-    Call call(*this, req, w, Dialect::kOpenAI);
-    co_await call.Run();
-    co_return;
-  }
-  if (req.method == "POST" && (path == "/v1/messages" || path == "/messages")) {
-    Call call(*this, req, w, Dialect::kAnthropic);
-    co_await call.Run();
-    co_return;
-  }
-  if (req.method == "POST" && (path == "/v1/embeddings" || path == "/embeddings")) {
-    Call call(*this, req, w, Dialect::kEmbeddings);
-    co_await call.Run();
-    co_return;
-  }
-  if (req.method == "POST" && (path == "/v1/responses" || path == "/responses")) {
-    Call call(*this, req, w, Dialect::kResponses);
+  if (const std::optional<Dialect> dialect = CallDialect(req)) {
+    Call call(*this, req, w, *dialect);
     co_await call.Run();
     co_return;
   }

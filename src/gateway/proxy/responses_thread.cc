@@ -129,7 +129,6 @@ awaitable<Status> Call::LoadThread() {
   }
   // The thread goes after `instructions` (which are never carried over) and before the input.
   const size_t at = r.has_instructions ? 1 : 0;
-  thread_messages_ = history.size();
   req_.messages.insert(req_.messages.begin() + static_cast<std::ptrdiff_t>(at),
                        std::make_move_iterator(history.begin()),
                        std::make_move_iterator(history.end()));
