@@ -76,8 +76,15 @@ struct RoutingHints {
 };
 
 // The inbound API a request came through: chat completions, Anthropic messages, OpenAI
-// responses, embeddings.
-enum class Dialect { kOpenAI, kAnthropic, kResponses, kEmbeddings };
+// responses, embeddings, and the AI SDK gateway protocol's language and embedding models.
+enum class Dialect {
+  kOpenAI,
+  kAnthropic,
+  kResponses,
+  kEmbeddings,
+  kAiGateway,
+  kAiGatewayEmbeddings
+};
 
 struct ChatRequest {
   std::string model;              // as the caller named it: alias, provider/model or bare id

@@ -119,6 +119,28 @@ std::string_view AnthropicErrorType(ErrorClass error_class) {
   return "api_error";
 }
 
+std::string_view AiGatewayErrorType(ErrorClass error_class) {
+  switch (error_class) {
+    case ErrorClass::kInvalidRequest:
+    case ErrorClass::kPayloadTooLarge:
+      return "invalid_request_error";
+    case ErrorClass::kAuthentication:
+      return "authentication_error";
+    case ErrorClass::kPermission:
+      return "forbidden";
+    case ErrorClass::kNotFound:
+      return "model_not_found";
+    case ErrorClass::kRateLimited:
+      return "rate_limit_exceeded";
+    case ErrorClass::kUpstream:
+    case ErrorClass::kUpstreamTimeout:
+    case ErrorClass::kOverloaded:
+    case ErrorClass::kInternal:
+      return "internal_server_error";
+  }
+  return "internal_server_error";
+}
+
 namespace {
 
 // Fields that say whose fault the failure was; OpenAI and Anthropic SDKs ignore extra keys.
@@ -163,6 +185,30 @@ std::string AnthropicErrorBody(const GatewayError& error) {
   json::object body;
   body["type"] = "error";
   body["error"] = std::move(inner);
+  return SerializeJson(body);
+}
+
+json::object AiGatewayErrorObject(const GatewayError& error, std::string_view model_id) {
+  json::object o;
+  o["message"] = error.message;
+  o["type"] = AiGatewayErrorType(error.error_class);
+  if (error.error_class == ErrorClass::kNotFound && model_id.empty()) {
+    o["type"] = "not_found";  // (a path, not a model)
+    o["param"] = nullptr;
+  } else if (error.error_class == ErrorClass::kNotFound) {
+    o["param"] = json::object{{"modelId", model_id}};
+  } else {
+    o["param"] = error.param.empty() ? json::value(nullptr) : json::value(error.param);
+  }
+  std::string code = CodeFor(error);
+  o["code"] = code.empty() ? json::value(nullptr) : json::value(code);
+  AddFault(error, o);
+  return o;
+}
+
+std::string AiGatewayErrorBody(const GatewayError& error, std::string_view model_id) {
+  json::object body;
+  body["error"] = AiGatewayErrorObject(error, model_id);
   return SerializeJson(body);
 }
 

@@ -38,6 +38,12 @@ std::string_view OpenAIErrorType(ErrorClass error_class);
 // upstream failure or an iris bug), timeout_error, overloaded_error.
 std::string_view AnthropicErrorType(ErrorClass error_class);
 
+// The AI SDK gateway protocol's `error.type`, which `@ai-sdk/gateway` turns into its error
+// classes: invalid_request_error (400, 413), authentication_error, forbidden (403),
+// model_not_found (404: every not-found on a model call is about the model), rate_limit_exceeded,
+// internal_server_error (an upstream failure, a timeout, overload or an iris bug).
+std::string_view AiGatewayErrorType(ErrorClass error_class);
+
 // The inner object {"message","type","param","code", "iris_error_class", ...}: the four
 // OpenAI keys always (param/code null when empty), then who was at fault:
 // `iris_error_class` always, `provider` and `upstream_status` when an upstream answered.
@@ -48,6 +54,12 @@ std::string OpenAIErrorBody(const GatewayError& error);
 // {"type":"error","error":{"type","message", "iris_error_class", provider?, upstream_status?}}
 // serialized (the same body is the data of Anthropic's in-band `event: error`).
 std::string AnthropicErrorBody(const GatewayError& error);
+// The AI SDK gateway protocol's inner error object: {"message","type","param","code",
+// "iris_error_class", ...}; param is {"modelId": model_id} for model_not_found. A not-found
+// with no model (an unknown path) is type "not_found".
+boost::json::object AiGatewayErrorObject(const GatewayError& error, std::string_view model_id);
+// {"error": AiGatewayErrorObject(error, model_id)} serialized.
+std::string AiGatewayErrorBody(const GatewayError& error, std::string_view model_id);
 
 // Upstream text relayed to callers and the log passes through this: API-key shapes
 // (sk-..., sk-ant-..., AIza..., gsk_..., xai-...), bearer tokens and key=... query values

@@ -122,6 +122,10 @@ std::string_view DialectName(Dialect dialect) {
       return "responses";
     case Dialect::kEmbeddings:
       return "embeddings";
+    case Dialect::kAiGateway:
+      return "ai-gateway";
+    case Dialect::kAiGatewayEmbeddings:
+      return "ai-gateway-embeddings";
     case Dialect::kOpenAI:
       break;
   }
@@ -132,6 +136,8 @@ Dialect DialectFromName(std::string_view name) {
   if (name == "anthropic") return Dialect::kAnthropic;
   if (name == "responses") return Dialect::kResponses;
   if (name == "embeddings") return Dialect::kEmbeddings;
+  if (name == "ai-gateway") return Dialect::kAiGateway;
+  if (name == "ai-gateway-embeddings") return Dialect::kAiGatewayEmbeddings;
   return Dialect::kOpenAI;
 }
 

@@ -1,4 +1,5 @@
-// The read-only admin endpoints: GET /v1/models in either dialect, GET /api/usage and
+// The read-only admin endpoints: GET /v1/models in either dialect (and the AI SDK gateway
+// protocol's GET .../config), GET /api/usage and
 // /api/requests (the dashboard's data), answered from the request log on a query thread, and
 // GET /api/local (the local engine's live counters).
 #include <boost/asio/post.hpp>
@@ -8,6 +9,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "gateway/api/ai_gateway.h"
 #include "gateway/api/anthropic.h"
 #include "gateway/api/errors.h"
 #include "gateway/api/openai.h"
@@ -168,26 +170,69 @@ awaitable<void> Gateway::Api(const http::Request& req, http::ResponseWriter& w) 
 
 awaitable<void> Gateway::Models(const http::Request& req, http::ResponseWriter& w,
                                 const access::Caller& caller) {
-  std::vector<ModelInfo> models;
+  struct Entry {
+    ModelInfo info;
+    std::string provider;
+    std::string description;
+    std::optional<observe::Price> price;
+  };
+  std::vector<Entry> models;
   const std::shared_ptr<const Snapshot> snap = snapshot();
-  for (const config::ModelAlias& a : snap->config->models) models.push_back({a.name, 0, "iris"});
+  auto price_of = [&](std::string_view provider, std::string_view model) {
+    const config::ProviderConfig* p = snap->config->FindProvider(provider);
+    return TargetPrice(snap->prices, p != nullptr && p->kind == config::ProviderKind::kLocal,
+                       model);
+  };
+  for (const config::ModelAlias& a : snap->config->models) {
+    std::string targets;
+    for (const config::AliasTarget& t : a.targets) {
+      targets += (targets.empty() ? "" : ", ") + t.provider + "/" + t.model;
+    }
+    models.push_back({{a.name, 0, "iris"},
+                      "iris",
+                      "alias for " + targets,
+                      price_of(a.targets.front().provider, a.targets.front().model)});
+  }
   for (const config::ProviderConfig& p : snap->config->providers) {
     if (!p.enabled) continue;
+    std::vector<std::string> names = p.models;
     if (p.kind == config::ProviderKind::kLocal && options_.local != nullptr) {
-      models.push_back({p.name + "/" + options_.local->model_name(), 0, p.name});
+      names.insert(names.begin(), options_.local->model_name());
     }
-    for (const std::string& m : p.models) models.push_back({p.name + "/" + m, 0, p.name});
+    for (const std::string& m : names) {
+      models.push_back({{p.name + "/" + m, 0, p.name}, p.name, {}, price_of(p.name, m)});
+    }
   }
   if (caller.key && !caller.key->models.empty()) {
     std::erase_if(models,
-                  [&](const ModelInfo& m) { return !access::AllowsModel(*caller.key, m.id); });
+                  [&](const Entry& m) { return !access::AllowsModel(*caller.key, m.info.id); });
   }
   // (Not a conditional expression inside co_await: GCC 12 destroys its temporary twice.)
   std::string body;
-  if (req.headers.Has("anthropic-version")) {
-    body = api::EncodeAnthropicModelList(models);
+  if (req.path.ends_with("/config")) {
+    std::vector<api::AiGatewayModel> list;
+    for (const Entry& m : models) {
+      api::AiGatewayModel g;
+      g.id = m.info.id;
+      g.provider = m.provider;
+      g.description = m.description;
+      if (m.price) {
+        g.input_per_mtok = m.price->input_per_mtok;
+        g.output_per_mtok = m.price->output_per_mtok;
+        g.cached_input_per_mtok = m.price->cached_input_per_mtok;
+        g.cache_write_per_mtok = m.price->cache_write_per_mtok;
+      }
+      list.push_back(std::move(g));
+    }
+    body = api::EncodeAiGatewayConfig(list);
   } else {
-    body = api::EncodeOpenAIModelList(models);
+    std::vector<ModelInfo> list;
+    for (const Entry& m : models) list.push_back(m.info);
+    if (req.headers.Has("anthropic-version")) {
+      body = api::EncodeAnthropicModelList(list);
+    } else {
+      body = api::EncodeOpenAIModelList(list);
+    }
   }
   co_await w.Send(200, JsonHeaders(), std::move(body));
 }

@@ -23,6 +23,7 @@
 #include "base/status.h"
 #include "base/time.h"
 #include "gateway/access/access.h"
+#include "gateway/api/ai_gateway.h"
 #include "gateway/api/chat.h"
 #include "gateway/api/responses.h"
 #include "gateway/proxy/encoder.h"
@@ -105,6 +106,8 @@ class Call {
   ChatRequest req_;
   std::optional<api::ResponsesRequest> responses_;  // Responses API: what only it has
   std::optional<EmbeddingRequest> embed_;           // embeddings: the request (req_ routes it)
+  int ai_gateway_spec_ = 3;                         // AI SDK gateway protocol: spec version
+  std::vector<api::DroppedField> dropped_;  // what the caller asked for that was not applied
   routing::Plan plan_;
   RequestSummary summary_;
   Clock::duration waiting_{};  // time spent awaiting upstreams / the engine
@@ -131,13 +134,19 @@ inline double Ms(Clock::duration d) { return std::chrono::duration<double, std::
 http::Headers JsonHeaders();
 http::Headers SseHeaders();
 
+// The price of a target's model: the table's entry, or for the local model its "local/<model>"
+// entry and free without one; nullopt for a cloud model the table does not price.
+std::optional<observe::Price> TargetPrice(const observe::PriceTable& prices, bool local,
+                                          std::string_view model);
+
 // This thread's random source for routing (weights, jitter).
 routing::Rng& ThreadRng();
 
 // An error of a class with a message.
 GatewayError Err(ErrorClass error_class, std::string message);
 
-// The error body of a dialect.
-std::string ErrorBody(Dialect dialect, const GatewayError& e);
+// The error body of a dialect; `model` (the requested model) is named by the AI SDK gateway
+// protocol's model_not_found.
+std::string ErrorBody(Dialect dialect, const GatewayError& e, std::string_view model = {});
 
 }  // namespace iris::gateway::proxy

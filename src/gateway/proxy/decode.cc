@@ -1,6 +1,7 @@
 // The stages before any attempt: decode the caller's dialect and check every bound and name
 // (nothing a caller sent reaches a route, a path, a header, a metric or a log row unchecked),
 // then plan the route.
+#include "gateway/api/ai_gateway.h"
 #include "gateway/api/anthropic.h"
 #include "gateway/api/embeddings.h"
 #include "gateway/api/openai.h"
@@ -36,6 +37,32 @@ Status Call::Decode() {
       responses_.emplace(std::move(parsed));
       break;
     }
+    case Dialect::kAiGateway: {
+      api::AiGatewayHeaders headers;
+      headers.model_id = http_req_.headers.Get("ai-language-model-id");
+      headers.streaming = http_req_.headers.Get("ai-language-model-streaming");
+      headers.spec_version = http_req_.headers.Get("ai-language-model-specification-version");
+      IRIS_ASSIGN_OR_RETURN(api::AiGatewayRequest parsed,
+                            api::ParseAiGatewayLanguageRequest(http_req_.body, headers));
+      req_ = std::move(parsed.chat);
+      ai_gateway_spec_ = parsed.spec_version;
+      dropped_ = std::move(parsed.dropped);
+      break;
+    }
+    case Dialect::kAiGatewayEmbeddings: {
+      IRIS_ASSIGN_OR_RETURN(api::AiGatewayEmbeddingRequest parsed,
+                            api::ParseAiGatewayEmbeddingRequest(
+                                http_req_.body, http_req_.headers.Get("ai-model-id")));
+      req_.model = parsed.embed.model;
+      req_.routing = parsed.embed.routing;
+      req_.user = parsed.embed.user;
+      embed_.emplace(std::move(parsed.embed));
+      dropped_ = std::move(parsed.dropped);
+      break;
+    }
+  }
+  for (const api::DroppedField& d : dropped_) {
+    summary_.warnings.push_back(d.feature + " was not applied: " + d.details);
   }
   req_.dialect = summary_.dialect;
   IRIS_RETURN_IF_ERROR(CheckRequest(req_, *config_));
@@ -48,7 +75,8 @@ Status Call::Decode() {
     meta.model = req_.model;
     meta.request = &*responses_;
   }
-  encoder_.emplace(summary_.dialect, req_, summary_.start_unix_ms / 1000, std::move(meta));
+  encoder_.emplace(summary_.dialect, req_, summary_.start_unix_ms / 1000, std::move(meta),
+                   api::AiGatewayStreamEncoder(ai_gateway_spec_, dropped_));
   return OkStatus();
 }
 

@@ -1,6 +1,7 @@
 // Delivering an attempt's answer: stream events go to the caller once the first token is in
 // hand (the commit point), a body goes at once; either way the summary learns the usage, the
 // cost and the latencies.
+#include "gateway/api/ai_gateway.h"
 #include "gateway/api/embeddings.h"
 #include "gateway/api/errors.h"
 #include "gateway/proxy/call.h"
@@ -180,7 +181,10 @@ awaitable<Outcome> Call::DeliverEmbeddings(const routing::Target& t, EmbeddingRe
   if (r.model.empty()) r.model = t.model;
   RecordWholeAnswer(t, r.usage);
   const boost::json::object iris = IrisObject();
-  std::string body = api::EncodeEmbeddingResponse(r, embed_->base64, &iris, summary_.cost_usd);
+  std::string body =
+      summary_.dialect == Dialect::kAiGatewayEmbeddings
+          ? api::EncodeAiGatewayEmbeddings(r, dropped_, &iris, summary_.cost_usd)
+          : api::EncodeEmbeddingResponse(r, embed_->base64, &iris, summary_.cost_usd);
   co_return co_await SendWholeAnswer(std::move(body));
 }
 

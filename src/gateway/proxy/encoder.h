@@ -1,4 +1,5 @@
-// The caller's dialect (OpenAI chat, Anthropic messages, OpenAI responses) behind one face:
+// The caller's dialect (OpenAI chat, Anthropic messages, OpenAI responses, the AI SDK gateway
+// protocol) behind one face:
 // bodies, stream events, the stream's end and its in-band error.
 #pragma once
 
@@ -6,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "gateway/api/ai_gateway.h"
 #include "gateway/api/anthropic.h"
 #include "gateway/api/chat.h"
 #include "gateway/api/openai.h"
@@ -17,9 +19,13 @@ class Encoder {
  public:
   // `created`: the Unix seconds a stream reports when its source gives none. `responses`
   // (kResponses only): the response's id, creation time and the request it echoes.
+  // `ai_gateway` (kAiGateway only): the caller's specification version and dropped fields.
   Encoder(Dialect dialect, const ChatRequest& req, int64_t created,
-          api::ResponseMeta responses = {})
-      : dialect_(dialect), openai_(req.include_usage, created), responses_(responses) {}
+          api::ResponseMeta responses = {}, api::AiGatewayStreamEncoder ai_gateway = {})
+      : dialect_(dialect),
+        openai_(req.include_usage, created),
+        responses_(responses),
+        ai_gateway_(std::move(ai_gateway)) {}
 
   std::string Response(const ChatResponse& r, const boost::json::object& iris,
                        std::optional<double> cost) {
@@ -29,6 +35,10 @@ class Encoder {
         return api::EncodeOpenAIChatResponse(r, &iris, cost);
       case Dialect::kAnthropic:
         return api::EncodeAnthropicResponse(r, &iris, cost);
+      case Dialect::kAiGateway:
+      case Dialect::kAiGatewayEmbeddings:
+        return api::EncodeAiGatewayGenerateResult(r, ai_gateway_.spec_version(),
+                                                  ai_gateway_.dropped(), &iris, cost);
       case Dialect::kResponses:
         break;
     }
@@ -43,6 +53,9 @@ class Encoder {
         return openai_.Encode(e);
       case Dialect::kAnthropic:
         return anthropic_.Encode(e);
+      case Dialect::kAiGateway:
+      case Dialect::kAiGatewayEmbeddings:
+        return ai_gateway_.Encode(e);
       case Dialect::kResponses:
         break;
     }
@@ -55,6 +68,9 @@ class Encoder {
         return openai_.Finish(&iris, cost);
       case Dialect::kAnthropic:
         return anthropic_.Finish(&iris, cost);
+      case Dialect::kAiGateway:
+      case Dialect::kAiGatewayEmbeddings:
+        return ai_gateway_.Finish(&iris, cost);
       case Dialect::kResponses:
         break;
     }
@@ -67,6 +83,9 @@ class Encoder {
         return openai_.Error(e);
       case Dialect::kAnthropic:
         return anthropic_.Error(e);
+      case Dialect::kAiGateway:
+      case Dialect::kAiGatewayEmbeddings:
+        return ai_gateway_.Error(e);
       case Dialect::kResponses:
         break;
     }
@@ -81,6 +100,7 @@ class Encoder {
   api::OpenAIStreamEncoder openai_;
   api::AnthropicStreamEncoder anthropic_;
   api::ResponsesStreamEncoder responses_;
+  api::AiGatewayStreamEncoder ai_gateway_;
 };
 
 }  // namespace iris::gateway::proxy

@@ -118,9 +118,24 @@ upstream::Client& Gateway::FetchClientFor(asio::io_context& io, const Snapshot& 
 }
 
 namespace {
+// The AI SDK gateway protocol's paths, under the base URL a caller gives createGateway:
+// /v4/ai (the protocol's current version) or /v3/ai (the client's default). The rest of the
+// path ("/language-model", "/config", ...), or nullopt for another path.
+std::optional<std::string_view> AiGatewayPath(std::string_view path) {
+  for (std::string_view base : {"/v4/ai/", "/v3/ai/"}) {
+    if (path.starts_with(base)) return path.substr(base.size() - 1);
+  }
+  return std::nullopt;
+}
+
 // The model calls: POST to a path (with or without the /v1 prefix) in a dialect.
 std::optional<Dialect> CallDialect(const http::Request& req) {
   if (req.method != "POST") return std::nullopt;
+  if (const std::optional<std::string_view> ai = AiGatewayPath(req.path)) {
+    if (*ai == "/language-model") return Dialect::kAiGateway;
+    if (*ai == "/embedding-model") return Dialect::kAiGatewayEmbeddings;
+    return std::nullopt;
+  }
   std::string_view path = req.path;
   if (path.starts_with("/v1/")) path.remove_prefix(3);
   if (path == "/chat/completions") return Dialect::kOpenAI;
@@ -160,7 +175,9 @@ awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
   // Browser defences first, for every path: a rebinding name or a foreign page gets nothing.
   const bool anthropic_caller =
       req.headers.Has("anthropic-version") || req.headers.Has("x-api-key");
-  const Dialect caller = anthropic_caller ? Dialect::kAnthropic : Dialect::kOpenAI;
+  const Dialect caller = AiGatewayPath(path) ? Dialect::kAiGateway
+                         : anthropic_caller  ? Dialect::kAnthropic
+                                             : Dialect::kOpenAI;
   const std::shared_ptr<const Snapshot> snap = snapshot();
   const BrowserGuard& guard = *snap->guard;
   if (Status host = guard.CheckHost(req.headers); !host.ok()) {
@@ -196,7 +213,8 @@ awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
     co_await call.Run();
     co_return;
   }
-  if (req.method == "GET" && (path == "/v1/models" || path == "/models")) {
+  if (req.method == "GET" &&
+      (path == "/v1/models" || path == "/models" || AiGatewayPath(path) == "/config")) {
     access::Caller who;
     if (options_.access != nullptr) {
       if (auto refused = options_.access->Identify(req.headers, who)) {
@@ -268,13 +286,12 @@ awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
       co_return;
     }
   }
-  GatewayError e =
-      Err(ErrorClass::kNotFound, "no route for " + req.method + " " + path +
-                                     " (try POST /v1/chat/completions, POST /v1/responses, "
-                                     "POST /v1/messages, POST /v1/embeddings or GET "
-                                     "/v1/models)");
-  const bool anthropic = req.headers.Has("anthropic-version") || req.headers.Has("x-api-key");
-  std::string body = ErrorBody(anthropic ? Dialect::kAnthropic : Dialect::kOpenAI, e);
+  GatewayError e = Err(ErrorClass::kNotFound,
+                       "no route for " + req.method + " " + path.substr(0, 200) +
+                           " (try POST /v1/chat/completions, POST /v1/responses, "
+                           "POST /v1/messages, POST /v1/embeddings, GET /v1/models, or the AI "
+                           "SDK gateway protocol under /v4/ai)");
+  std::string body = ErrorBody(caller, e);
   co_await w.Send(api::HttpStatus(e.error_class), JsonHeaders(), std::move(body));
 }
 

@@ -95,8 +95,9 @@ class Gateway {
   // credentials or traffic ever pass through it.
   upstream::Client& FetchClientFor(boost::asio::io_context& io, const Snapshot& snapshot);
 
-  // GET /v1/models, in the OpenAI shape or, for Anthropic SDK callers, Anthropic's; only the
-  // models the caller's key may use.
+  // GET /v1/models, in the OpenAI shape or, for Anthropic SDK callers, Anthropic's, and the AI
+  // SDK gateway protocol's GET .../config (the same models with their prices); only the models
+  // the caller's key may use.
   boost::asio::awaitable<void> Models(const http::Request& request, http::ResponseWriter& writer,
                                       const access::Caller& caller);
   // admin_keys.cc: /admin/keys (master key) and the dashboard's /admin/login, /admin/logout.

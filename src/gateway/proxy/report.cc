@@ -35,18 +35,33 @@ http::Headers SseHeaders() {
   return http::Headers{{"content-type", "text/event-stream"}, {"cache-control", "no-cache"}};
 }
 
-std::string ErrorBody(Dialect dialect, const GatewayError& e) {
-  return dialect == Dialect::kAnthropic ? api::AnthropicErrorBody(e) : api::OpenAIErrorBody(e);
+std::string ErrorBody(Dialect dialect, const GatewayError& e, std::string_view model) {
+  switch (dialect) {
+    case Dialect::kAnthropic:
+      return api::AnthropicErrorBody(e);
+    case Dialect::kAiGateway:
+    case Dialect::kAiGatewayEmbeddings:
+      return api::AiGatewayErrorBody(e, model);
+    case Dialect::kOpenAI:
+    case Dialect::kResponses:
+    case Dialect::kEmbeddings:
+      break;
+  }
+  return api::OpenAIErrorBody(e);
+}
+
+std::optional<observe::Price> TargetPrice(const observe::PriceTable& prices, bool local,
+                                          std::string_view model) {
+  if (local) {
+    // The local model is free unless iris.yaml prices it (as "local/<model>").
+    return prices.Find("local/" + std::string(model)).value_or(observe::Price{});
+  }
+  return prices.Find(model);
 }
 
 std::optional<double> Call::Cost(const routing::Target& t, const Usage& u) const {
   if (!u.reported) return std::nullopt;
-  if (t.kind == config::ProviderKind::kLocal) {
-    auto p = snap_->prices.Find("local/" + t.model);
-    if (!p) return 0.0;
-    return observe::CostUsd(*p, u);
-  }
-  auto p = snap_->prices.Find(t.model);
+  auto p = TargetPrice(snap_->prices, t.kind == config::ProviderKind::kLocal, t.model);
   if (!p) return std::nullopt;
   return observe::CostUsd(*p, u);
 }
@@ -91,6 +106,12 @@ http::Headers Call::IrisHeaders(http::Headers h) const {
   if (!summary_.model.empty()) h.Add("x-iris-model", summary_.model);
   if (!summary_.alias.empty()) h.Add("x-iris-route", summary_.alias);
   h.Add("x-iris-attempts", std::to_string(summary_.attempts.size()));
+  if (!dropped_.empty()) {
+    // (Names only: each was checked to be a plain provider or option name, or is iris's own.)
+    std::string names;
+    for (const api::DroppedField& d : dropped_) names += (names.empty() ? "" : ", ") + d.feature;
+    h.Add("x-iris-dropped-fields", names);
+  }
   return h;
 }
 
@@ -113,7 +134,7 @@ awaitable<void> Call::SendError(const GatewayError& e, std::string log_detail) {
   }
   GatewayError shown = e;
   Truncate(shown.message, 4 * kMaxStoredError);
-  std::string body = ErrorBody(summary_.dialect, shown);
+  std::string body = ErrorBody(summary_.dialect, shown, req_.model);
   summary_.bytes_out = static_cast<int64_t>(body.size());
   const int status = summary_.http_status;
   Finish();  // hands the summary over: not used after this
