@@ -113,6 +113,10 @@ function validate(provider, req, body) {
           if (s.type === 'base64' && !['image/jpeg', 'image/png', 'image/gif', 'image/webp'].includes(s.media_type)) return bad(400, `messages.${i}.content: image.source.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'`);
         } else if (b.type === 'text') {
           if (typeof b.text !== 'string') return bad(400, `messages.${i}.content: text.text: Field required`);
+        } else if (b.type === 'thinking' && m.role === 'assistant') {
+          if (typeof b.signature !== 'string' || !b.signature) return bad(400, `messages.${i}.content: thinking.signature: Field required`);
+        } else if (b.type === 'redacted_thinking' && m.role === 'assistant') {
+          if (typeof b.data !== 'string') return bad(400, `messages.${i}.content: redacted_thinking.data: Field required`);
         } else {
           return bad(400, `messages.${i}.content: unknown block type ${b.type}`);
         }
@@ -120,6 +124,18 @@ function validate(provider, req, body) {
       if (m.role === 'user') pendingToolUse = new Set([...pendingToolUse].filter((id) => !results.has(id)));
     }
     if (body.temperature !== undefined && (body.temperature < 0 || body.temperature > 1)) return bad(400, 'temperature: Input should be less than or equal to 1');
+    for (const c of anthropicCacheControls(body)) {
+      if (c.type !== 'ephemeral' || (c.ttl !== undefined && !['5m', '1h'].includes(c.ttl))) return bad(400, 'cache_control: Input should be {"type":"ephemeral","ttl":"5m"|"1h"}');
+    }
+    if (body.thinking?.type === 'enabled') {
+      if (!(body.thinking.budget_tokens >= 1024) || body.thinking.budget_tokens >= body.max_tokens) return bad(400, 'thinking.enabled.budget_tokens: Input should be >= 1024 and less than max_tokens');
+      // With thinking on, an assistant turn that used a tool must begin with its thinking block.
+      const lastAssistant = body.messages.filter((m) => m.role === 'assistant').at(-1);
+      const blocks = Array.isArray(lastAssistant?.content) ? lastAssistant.content : [];
+      if (blocks.some((b) => b.type === 'tool_use') && !['thinking', 'redacted_thinking'].includes(blocks[0]?.type)) {
+        return bad(400, 'messages: Expected `thinking` or `redacted_thinking`, but found `' + blocks[0]?.type + '`. When `thinking` is enabled, a final `assistant` message must start with a thinking block.');
+      }
+    }
     return null;
   }
   if (provider === 'gemini') {
@@ -146,6 +162,10 @@ function validate(provider, req, body) {
   if (typeof body.model !== 'string') return bad(400, "you must provide a model parameter");
   if (!Array.isArray(body.messages) || body.messages.length === 0) return bad(400, "'messages' is a required property");
   if (body.stream_options && !body.stream) return bad(400, 'The \'stream_options\' parameter is only allowed when \'stream\' is enabled.');
+  if (provider === 'openai' && /^(o[134](-|$)|gpt-5(?!.*-chat))/.test(body.model)) {  // reasoning models
+    if ('max_tokens' in body) return bad(400, "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.");
+    if ('temperature' in body && body.temperature !== 1) return bad(400, `Unsupported value: 'temperature' does not support ${body.temperature} with this model. Only the default (1) value is supported.`);
+  }
   const callIds = new Set();
   for (const [i, m] of body.messages.entries()) {
     if (!['system', 'developer', 'user', 'assistant', 'tool'].includes(m.role)) return bad(400, `Invalid value: '${m.role}'. Supported values are: 'system', 'assistant', 'user', 'tool', and 'developer'.`);
@@ -191,13 +211,34 @@ const usageFor = (body, text) => ({ input: 11 + JSON.stringify(body.messages || 
 let idCounter = 0;
 const nextId = () => (++idCounter).toString(36).padStart(9, '0').slice(-9);
 
+// Every cache_control of an Anthropic body (system blocks, tools, content blocks, tool_result
+// content).
+function anthropicCacheControls(body) {
+  const out = [];
+  const blocks = [...(Array.isArray(body.system) ? body.system : []), ...(body.tools || [])];
+  for (const m of body.messages || []) {
+    for (const b of Array.isArray(m.content) ? m.content : []) {
+      blocks.push(b);
+      if (Array.isArray(b.content)) blocks.push(...b.content);
+    }
+  }
+  for (const b of blocks) if (b && b.cache_control) out.push(b.cache_control);
+  return out;
+}
+// Anthropic's cache counts for a body: a request that marks cache breakpoints reads 100 tokens
+// from the cache and writes 50 (fixed, so tests can price them).
+const anthropicCache = (body) => (anthropicCacheControls(body).length > 0 ? { read: 100, write: 50 } : { read: 0, write: 0 });
+const fakeSignature = (text) => `sig_${Buffer.from(text).toString('base64').slice(0, 16)}`;
+
 function jsonAnswer(provider, model, body, answer) {
   const u = usageFor(body, answer.text || '');
   if (provider === 'anthropic') {
     const content = answer.toolCall
       ? [{ type: 'tool_use', id: `toolu_${nextId()}`, name: answer.toolCall.name, input: answer.toolCall.args }]
       : [{ type: 'text', text: answer.text }];
-    return { id: `msg_${nextId()}`, type: 'message', role: 'assistant', model, content, stop_reason: answer.toolCall ? 'tool_use' : 'end_turn', stop_sequence: null, usage: { input_tokens: u.input, output_tokens: u.output, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } };
+    if (body.thinking?.type === 'enabled') content.unshift({ type: 'thinking', thinking: 'Let me think about it.', signature: fakeSignature('Let me think about it.') });
+    const cache = anthropicCache(body);
+    return { id: `msg_${nextId()}`, type: 'message', role: 'assistant', model, content, stop_reason: answer.toolCall ? 'tool_use' : 'end_turn', stop_sequence: null, usage: { input_tokens: u.input, output_tokens: u.output, cache_creation_input_tokens: cache.write, cache_read_input_tokens: cache.read } };
   }
   if (provider === 'gemini') {
     const parts = answer.toolCall ? [{ functionCall: { name: answer.toolCall.name, args: answer.toolCall.args } }] : [{ text: answer.text }];
@@ -256,19 +297,29 @@ function streamFrames(provider, model, body, answer, { terminator = true } = {})
   const frames = [];
   if (provider === 'anthropic') {
     const ev = (type, obj) => `event: ${type}\ndata: ${JSON.stringify({ type, ...obj })}\n\n`;
-    frames.push(ev('message_start', { message: { id: `msg_${nextId()}`, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: u.input, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } } }));
-    if (answer.toolCall) {
-      frames.push(ev('content_block_start', { index: 0, content_block: { type: 'tool_use', id: `toolu_${nextId()}`, name: answer.toolCall.name, input: {} } }));
-      const json = JSON.stringify(answer.toolCall.args);
-      frames.push(ev('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: '' } }));
-      frames.push(ev('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: json.slice(0, 5) } }));
-      frames.push(ev('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: json.slice(5) } }));
-    } else {
-      frames.push(ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }));
-      frames.push(ev('ping', {}));
-      for (const w of words(answer.text)) frames.push(ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: w } }));
+    const cache = anthropicCache(body);
+    frames.push(ev('message_start', { message: { id: `msg_${nextId()}`, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: u.input, output_tokens: 1, cache_creation_input_tokens: cache.write, cache_read_input_tokens: cache.read } } }));
+    let index = 0;
+    if (body.thinking?.type === 'enabled') {
+      frames.push(ev('content_block_start', { index, content_block: { type: 'thinking', thinking: '', signature: '' } }));
+      frames.push(ev('content_block_delta', { index, delta: { type: 'thinking_delta', thinking: 'Let me think ' } }));
+      frames.push(ev('content_block_delta', { index, delta: { type: 'thinking_delta', thinking: 'about it.' } }));
+      frames.push(ev('content_block_delta', { index, delta: { type: 'signature_delta', signature: fakeSignature('Let me think about it.') } }));
+      frames.push(ev('content_block_stop', { index }));
+      index += 1;
     }
-    frames.push(ev('content_block_stop', { index: 0 }));
+    if (answer.toolCall) {
+      frames.push(ev('content_block_start', { index, content_block: { type: 'tool_use', id: `toolu_${nextId()}`, name: answer.toolCall.name, input: {} } }));
+      const json = JSON.stringify(answer.toolCall.args);
+      frames.push(ev('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: '' } }));
+      frames.push(ev('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: json.slice(0, 5) } }));
+      frames.push(ev('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: json.slice(5) } }));
+    } else {
+      frames.push(ev('content_block_start', { index, content_block: { type: 'text', text: '' } }));
+      frames.push(ev('ping', {}));
+      for (const w of words(answer.text)) frames.push(ev('content_block_delta', { index, delta: { type: 'text_delta', text: w } }));
+    }
+    frames.push(ev('content_block_stop', { index }));
     frames.push(ev('message_delta', { delta: { stop_reason: answer.toolCall ? 'tool_use' : 'end_turn', stop_sequence: null }, usage: { output_tokens: u.output } }));
     if (terminator) frames.push(ev('message_stop', {}));
     return frames;

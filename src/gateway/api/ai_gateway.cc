@@ -522,6 +522,15 @@ std::string EncodeAiGatewayGenerateResult(const ChatResponse& response, int spec
                                           const boost::json::object* iris,
                                           std::optional<double> cost_usd) {
   json::array content;
+  for (const ReasoningBlock& b : response.reasoning) {
+    if (b.text.empty()) continue;  // (a redacted block has nothing to show)
+    json::object part{{"type", "reasoning"}, {"text", b.text}};
+    if (!b.signature.empty()) {
+      part["providerMetadata"] =
+          json::object{{"anthropic", json::object{{"signature", b.signature}}}};
+    }
+    content.push_back(std::move(part));
+  }
   if (!response.text.empty()) {
     content.push_back(json::object{{"type", "text"}, {"text", response.text}});
   }
@@ -606,6 +615,19 @@ std::string AiGatewayStreamEncoder::CloseText() {
   return Part(json::object{{"type", "text-end"}, {"id", std::to_string(text_parts_ - 1)}});
 }
 
+std::string AiGatewayStreamEncoder::CloseReasoning() {
+  if (open_reasoning_ < 0) return {};
+  json::object part{{"type", "reasoning-end"},
+                    {"id", "reasoning-" + std::to_string(open_reasoning_)}};
+  if (!signature_.empty()) {
+    part["providerMetadata"] =
+        json::object{{"anthropic", json::object{{"signature", std::move(signature_)}}}};
+  }
+  signature_.clear();
+  open_reasoning_ = -1;
+  return Part(part);
+}
+
 std::string AiGatewayStreamEncoder::Encode(const StreamEvent& e) {
   switch (e.type) {
     case StreamEvent::Type::kStart:
@@ -617,7 +639,7 @@ std::string AiGatewayStreamEncoder::Encode(const StreamEvent& e) {
       return Start();
     case StreamEvent::Type::kTextDelta: {
       if (e.text.empty()) return Start();
-      std::string out = Start();
+      std::string out = Start() + CloseReasoning();
       if (!text_open_) {
         text_open_ = true;
         out += Part(json::object{{"type", "text-start"}, {"id", std::to_string(text_parts_++)}});
@@ -627,7 +649,7 @@ std::string AiGatewayStreamEncoder::Encode(const StreamEvent& e) {
                                      {"delta", e.text}});
     }
     case StreamEvent::Type::kToolCallStart: {
-      std::string out = Start() + CloseText();
+      std::string out = Start() + CloseReasoning() + CloseText();
       if (e.index < 0) return out;
       if (calls_.size() <= static_cast<size_t>(e.index)) calls_.resize(e.index + 1);
       ToolCall& call = calls_[e.index];
@@ -652,13 +674,30 @@ std::string AiGatewayStreamEncoder::Encode(const StreamEvent& e) {
     case StreamEvent::Type::kUsage:
       usage_ = e.usage;
       return Start();
+    case StreamEvent::Type::kReasoningDelta: {
+      std::string out = Start() + CloseText();
+      const std::string id = "reasoning-" + std::to_string(e.index);
+      if (open_reasoning_ != e.index) {
+        out += CloseReasoning();
+        open_reasoning_ = e.index;
+        out += Part(json::object{{"type", "reasoning-start"}, {"id", id}});
+      }
+      if (e.text.empty()) return out;
+      return out + Part(json::object{{"type", "reasoning-delta"}, {"id", id}, {"delta", e.text}});
+    }
+    case StreamEvent::Type::kReasoningSignature:
+      // (Anthropic's signature, where @ai-sdk/anthropic keeps it, on the block's end.)
+      signature_ = e.text;
+      return Start() + CloseReasoning();
+    case StreamEvent::Type::kRedactedReasoning:
+      return Start() + CloseText() + CloseReasoning();
   }
   return {};
 }
 
 std::string AiGatewayStreamEncoder::Finish(const boost::json::object* iris,
                                            std::optional<double> cost_usd) {
-  std::string out = Start() + CloseText();
+  std::string out = Start() + CloseReasoning() + CloseText();
   for (const ToolCall& call : calls_) {
     if (call.id.empty()) continue;
     out += Part(json::object{{"type", "tool-input-end"}, {"id", call.id}});

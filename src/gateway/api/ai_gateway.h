@@ -93,9 +93,10 @@ struct AiGatewayModel {
 std::string EncodeAiGatewayConfig(const std::vector<AiGatewayModel>& models);
 
 // Turns one answer's StreamEvents into the SDK's stream parts, each one SSE `data:` line:
-// stream-start (with the warnings), response-metadata, text-start / text-delta / text-end,
-// tool-input-start / tool-input-delta / tool-input-end and a whole tool-call per call, then
-// finish with the usage and the `iris` report in providerMetadata. Not thread-safe; one per
+// stream-start (with the warnings), response-metadata, reasoning-start / reasoning-delta /
+// reasoning-end (an Anthropic signature in its providerMetadata), text-start / text-delta /
+// text-end, tool-input-start / tool-input-delta / tool-input-end and a whole tool-call per call,
+// then finish with the usage and the `iris` report in providerMetadata. Not thread-safe; one per
 // answer.
 class AiGatewayStreamEncoder {
  public:
@@ -115,11 +116,14 @@ class AiGatewayStreamEncoder {
  private:
   std::string Start();
   std::string CloseText();
+  std::string CloseReasoning();
 
   int spec_version_ = 3;
   std::vector<DroppedField> dropped_;
   bool started_ = false;
   bool text_open_ = false;
+  int open_reasoning_ = -1;  // the reasoning block whose part is open
+  std::string signature_;    // its signature, once known
   int text_parts_ = 0;
   std::string response_id_, model_;
   int64_t created_ = 0;

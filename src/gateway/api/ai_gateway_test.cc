@@ -326,6 +326,38 @@ TEST(AiGatewayStreamEncoder, PartsInTheOrderTheClientExpects) {
   EXPECT_EQ(parts[11].at("providerMetadata").at("iris").at("provider").as_string(), "p");
 }
 
+TEST(AiGatewayStreamEncoder, ReasoningPartsCarryTheSignature) {
+  AiGatewayStreamEncoder enc;
+  std::string sse;
+  for (const auto& [type, text] : std::vector<std::pair<StreamEvent::Type, std::string>>{
+           {StreamEvent::Type::kReasoningDelta, "think"},
+           {StreamEvent::Type::kReasoningDelta, "ing"},
+           {StreamEvent::Type::kReasoningSignature, "sig"},
+           {StreamEvent::Type::kTextDelta, "answer"}}) {
+    StreamEvent e;
+    e.type = type;
+    e.text = text;
+    sse += enc.Encode(e);
+  }
+  sse += enc.Finish(nullptr, std::nullopt);
+  const std::vector<json::object> parts = Parts(sse);
+  std::vector<std::string> types;
+  for (const json::object& p : parts) types.emplace_back(p.at("type").as_string());
+  EXPECT_EQ(types, (std::vector<std::string>{"stream-start", "response-metadata", "reasoning-start",
+                                             "reasoning-delta", "reasoning-delta", "reasoning-end",
+                                             "text-start", "text-delta", "text-end", "finish"}));
+  EXPECT_EQ(parts[5].at("providerMetadata").at("anthropic").at("signature").as_string(), "sig");
+  ChatResponse r;
+  r.reasoning.push_back({"thought", "sig2", {}});
+  r.reasoning.push_back({{}, {}, "redacted"});
+  r.text = "answer";
+  const json::object out =
+      json::parse(EncodeAiGatewayGenerateResult(r, 3, {}, nullptr, std::nullopt)).as_object();
+  EXPECT_EQ(SerializeJson(out.at("content")),
+            R"([{"type":"reasoning","text":"thought","providerMetadata":{"anthropic":)"
+            R"({"signature":"sig2"}}},{"type":"text","text":"answer"}])");
+}
+
 TEST(AiGatewayStreamEncoder, AnErrorIsAnErrorPartWithTheClientsType) {
   AiGatewayStreamEncoder enc;
   GatewayError e;

@@ -275,6 +275,41 @@ std::string Event(std::string_view type, const json::object& data) {
   return out;
 }
 
+// What a translation to another wire format loses from inside an Anthropic body (the top-level
+// keys are counted apart): cache_control on system blocks, tools and content blocks, and the
+// signed thinking blocks of earlier answers. The body has been parsed already: shapes hold.
+void NoteNestedExtras(const json::object& o, std::vector<std::string>& extra) {
+  auto blocks_of = [](const json::value* v) -> const json::array* {
+    return v != nullptr && v->is_array() ? &v->get_array() : nullptr;
+  };
+  auto note_cache = [&](const json::value& block) {
+    if (block.is_object() && FindField(block.get_object(), "cache_control") != nullptr) {
+      AddFieldName(extra, "cache_control");
+    }
+  };
+  for (const char* key : {"system", "tools"}) {
+    if (const json::array* a = blocks_of(FindField(o, key))) {
+      for (const json::value& b : *a) note_cache(b);
+    }
+  }
+  if (const json::array* turns = blocks_of(FindField(o, "messages"))) {
+    for (const json::value& turn : *turns) {
+      const json::array* blocks = blocks_of(FindField(turn.get_object(), "content"));
+      if (blocks == nullptr) continue;
+      for (const json::value& b : *blocks) {
+        note_cache(b);
+        const std::string type = StringField(b.get_object(), "type");
+        if (type == "thinking" || type == "redacted_thinking") {
+          AddFieldName(extra, "thinking_blocks");
+        }
+        if (const json::array* inner = blocks_of(FindField(b.get_object(), "content"))) {
+          for (const json::value& ib : *inner) note_cache(ib);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Result<ChatRequest> ParseAnthropicRequest(std::string_view body) {
@@ -327,6 +362,11 @@ Result<ChatRequest> ParseAnthropicRequest(std::string_view body) {
       IRIS_ASSIGN_OR_RETURN(request.user, AsString(*user, "metadata.user_id"));
     }
   }
+  request.extra_fields = UninterpretedKeys(
+      o, {"model", "max_tokens", "system", "messages", "tools", "tool_choice", "stop_sequences",
+          "temperature", "top_p", "top_k", "stream", "metadata"});
+  NoteNestedExtras(o, request.extra_fields);
+  request.caller_body = std::make_shared<const json::object>(std::move(root.get_object()));
   return request;
 }
 
@@ -354,6 +394,14 @@ std::string EncodeAnthropicResponse(const ChatResponse& response, const json::ob
   o["role"] = "assistant";
   o["model"] = response.model;
   json::array content;
+  for (const ReasoningBlock& b : response.reasoning) {
+    if (!b.redacted_data.empty()) {
+      content.push_back(json::object{{"type", "redacted_thinking"}, {"data", b.redacted_data}});
+    } else {
+      content.push_back(
+          json::object{{"type", "thinking"}, {"thinking", b.text}, {"signature", b.signature}});
+    }
+  }
   if (!response.text.empty()) {
     json::object text;
     text["type"] = "text";
@@ -398,7 +446,27 @@ std::string AnthropicStreamEncoder::CloseBlock() {
   data["index"] = open_block_;
   open_block_ = -1;
   open_tool_ = -1;
+  open_reasoning_ = -1;
   return Event("content_block_stop", data);
+}
+
+std::string AnthropicStreamEncoder::OpenBlock(json::object block) {
+  std::string out = MaybeStart() + CloseBlock();
+  open_block_ = next_block_++;
+  open_is_text_ = StringField(block, "type") == "text";
+  json::object data;
+  data["type"] = "content_block_start";
+  data["index"] = open_block_;
+  data["content_block"] = std::move(block);
+  return out + Event("content_block_start", data);
+}
+
+std::string AnthropicStreamEncoder::Delta(json::object delta) const {
+  json::object data;
+  data["type"] = "content_block_delta";
+  data["index"] = open_block_;
+  data["delta"] = std::move(delta);
+  return Event("content_block_delta", data);
 }
 
 std::string AnthropicStreamEncoder::Encode(const StreamEvent& event) {
@@ -472,6 +540,24 @@ std::string AnthropicStreamEncoder::Encode(const StreamEvent& event) {
       out += CloseBlock();
       finish_reason_ = event.finish_reason;
       stop_sequence_ = event.stop_sequence;
+      break;
+    case StreamEvent::Type::kReasoningDelta:
+    case StreamEvent::Type::kReasoningSignature: {
+      if (open_block_ < 0 || open_reasoning_ != event.index) {
+        out += OpenBlock(json::object{{"type", "thinking"}, {"thinking", ""}, {"signature", ""}});
+        open_reasoning_ = event.index;
+      }
+      if (event.text.empty()) break;
+      if (event.type == StreamEvent::Type::kReasoningDelta) {
+        out += Delta(json::object{{"type", "thinking_delta"}, {"thinking", event.text}});
+      } else {
+        out += Delta(json::object{{"type", "signature_delta"}, {"signature", event.text}});
+      }
+      break;
+    }
+    case StreamEvent::Type::kRedactedReasoning:
+      out += OpenBlock(json::object{{"type", "redacted_thinking"}, {"data", event.text}});
+      out += CloseBlock();
       break;
   }
   return out;

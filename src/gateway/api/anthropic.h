@@ -68,6 +68,10 @@ class AnthropicStreamEncoder {
  private:
   std::string MaybeStart();
   std::string CloseBlock();
+  // Closes the open block and opens `block` (a content_block_start); the next index.
+  std::string OpenBlock(boost::json::object block);
+  // A content_block_delta of the open block.
+  std::string Delta(boost::json::object delta) const;
 
   std::string id_;
   std::string model_;
@@ -78,6 +82,7 @@ class AnthropicStreamEncoder {
   int open_block_ = -1;   // index of the open block, -1 when none
   bool open_is_text_ = false;
   int open_tool_ = -1;              // StreamEvent tool index of the open tool_use block
+  int open_reasoning_ = -1;         // StreamEvent reasoning index of the open thinking block
   std::map<int, int> tool_blocks_;  // StreamEvent tool index -> content block index
   FinishReason finish_reason_ = FinishReason::kStop;
   std::string stop_sequence_;

@@ -6,6 +6,7 @@
 
 #include <boost/json/value.hpp>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -109,6 +110,16 @@ struct ChatRequest {
   std::string user;            // end-user id (OpenAI user / Anthropic metadata.user_id)
   RoutingHints routing;
   Dialect dialect = Dialect::kOpenAI;  // which inbound API it came through
+  // The caller's own body (OpenAI chat and Anthropic messages), for a provider that speaks the
+  // same wire format: it is sent on as the caller wrote it, model and iris's own fields aside,
+  // so every field iris does not interpret (cache_control, thinking, metadata, service_tier,
+  // future ones) reaches the provider.
+  std::shared_ptr<const boost::json::object> caller_body;
+  // What of the caller's body iris did not interpret: top-level keys, and "cache_control" or
+  // "thinking_blocks" found inside. A provider of another wire format cannot take them; they
+  // are reported as dropped (x-iris-dropped-fields, iris.warnings). At most 33 names
+  // (json_fields.h AddFieldName).
+  std::vector<std::string> extra_fields;
 };
 
 enum class FinishReason { kStop, kLength, kToolCalls, kContentFilter, kError };
@@ -123,10 +134,20 @@ struct Usage {
   bool reported = false;            // the provider said anything at all
 };
 
+// A model's reasoning as its provider returned it: Anthropic's thinking blocks (the text and
+// the signature that lets a caller send it back) or redacted ones (opaque data). Answers in
+// Anthropic's shape carry them back; the AI SDK gateway protocol carries the text as reasoning.
+struct ReasoningBlock {
+  std::string text;
+  std::string signature;
+  std::string redacted_data;  // a redacted_thinking block (text and signature empty)
+};
+
 struct ChatResponse {
   std::string id;
   std::string model;  // the upstream model that answered
   int64_t created = 0;
+  std::vector<ReasoningBlock> reasoning;  // before the text, in the order the model gave them
   std::string text;
   std::vector<ToolCall> tool_calls;
   FinishReason finish_reason = FinishReason::kStop;
@@ -135,13 +156,23 @@ struct ChatResponse {
 };
 
 // One step of a streamed answer, provider-neutral. A well-formed stream is:
-// kStart, then any mix of kTextDelta / kToolCallStart / kToolCallDelta, then kFinish,
-// optionally kUsage (before or after kFinish), and nothing after the stream's end.
+// kStart, then any mix of kReasoning* / kTextDelta / kToolCallStart / kToolCallDelta, then
+// kFinish, optionally kUsage (before or after kFinish), and nothing after the stream's end.
 struct StreamEvent {
-  enum class Type { kStart, kTextDelta, kToolCallStart, kToolCallDelta, kFinish, kUsage };
+  enum class Type {
+    kStart,
+    kTextDelta,
+    kToolCallStart,
+    kToolCallDelta,
+    kFinish,
+    kUsage,
+    kReasoningDelta,      // text: a piece of reasoning block `index`
+    kReasoningSignature,  // text: the signature of reasoning block `index` (ends it)
+    kRedactedReasoning,   // text: the data of redacted reasoning block `index`
+  };
   Type type = Type::kTextDelta;
   std::string text;   // kTextDelta; kToolCallDelta: a fragment of the arguments JSON
-  int index = 0;      // kToolCallStart / kToolCallDelta: 0-based tool call index
+  int index = 0;      // kToolCall* : 0-based tool call index; kReasoning*: reasoning block
   std::string id;     // kStart: response id; kToolCallStart: tool call id
   std::string name;   // kToolCallStart: function name
   std::string model;  // kStart: upstream model

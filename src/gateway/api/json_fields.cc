@@ -1,6 +1,7 @@
 // The gateway's JSON field readers (see json_fields.h).
 #include "gateway/api/json_fields.h"
 
+#include <cctype>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -231,6 +232,32 @@ int64_t IntField(const json::object& o, std::string_view key) {
     return static_cast<int64_t>(d);
   }
   return 0;
+}
+
+void AddFieldName(std::vector<std::string>& names, std::string_view name) {
+  bool plain = !name.empty() && name.size() <= 64;
+  for (char c : name) {
+    plain =
+        plain && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+  }
+  const std::string_view shown = plain ? name : std::string_view("(unnamed)");
+  for (const std::string& n : names) {
+    if (n == shown) return;
+  }
+  if (names.size() > kMaxFieldNames) return;
+  names.emplace_back(names.size() == kMaxFieldNames ? std::string_view("...") : shown);
+}
+
+std::vector<std::string> UninterpretedKeys(const boost::json::object& o,
+                                           std::initializer_list<std::string_view> known) {
+  std::vector<std::string> out;
+  for (const auto& [key, value] : o) {
+    if (value.is_null()) continue;
+    bool is_known = false;
+    for (std::string_view k : known) is_known = is_known || key == k;
+    if (!is_known) AddFieldName(out, key);
+  }
+  return out;
 }
 
 }  // namespace iris::gateway::api

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,6 +77,17 @@ Result<const boost::json::object*> RequiredObject(const boost::json::object& o,
 // A JSON object written in a string (tool-call arguments): "path: expected a JSON object, got
 // <kind>", or "path: expected a JSON object, got invalid JSON".
 Result<boost::json::object> ParseObjectText(std::string_view text, std::string_view path);
+
+// ---- Names of fields iris did not interpret -----------------------------------------------
+
+// Adds `name` to `names` once. A name that is not plain (1 to 64 bytes of A-Z a-z 0-9 . _ -)
+// is added as "(unnamed)": these names go into a response header. Past kMaxFieldNames distinct
+// names one last "..." says there were more.
+inline constexpr size_t kMaxFieldNames = 32;
+void AddFieldName(std::vector<std::string>& names, std::string_view name);
+// The keys of `o` not in `known`, each through AddFieldName (JSON null values count as absent).
+std::vector<std::string> UninterpretedKeys(const boost::json::object& o,
+                                           std::initializer_list<std::string_view> known);
 
 // ---- Lenient readers (answers from providers) --------------------------------------------
 // An absent, null or mistyped field reads as empty: upstreams omit fields freely, and the

@@ -428,6 +428,30 @@ Result<ChatRequest> ParseOpenAIChatRequest(std::string_view body) {
     IRIS_ASSIGN_OR_RETURN(req.reasoning_effort, ParseReasoningEffort(*v, "reasoning_effort"));
   }
   IRIS_RETURN_IF_ERROR(ParseOpenAIRoutingHints(o, req.routing));
+  req.extra_fields = UninterpretedKeys(o, {"model",
+                                           "messages",
+                                           "n",
+                                           "tools",
+                                           "tool_choice",
+                                           "parallel_tool_calls",
+                                           "response_format",
+                                           "stop",
+                                           "temperature",
+                                           "top_p",
+                                           "frequency_penalty",
+                                           "presence_penalty",
+                                           "top_k",
+                                           "seed",
+                                           "max_tokens",
+                                           "max_completion_tokens",
+                                           "stream",
+                                           "stream_options",
+                                           "user",
+                                           "reasoning_effort",
+                                           "models",
+                                           "provider",
+                                           "providerOptions"});
+  req.caller_body = std::make_shared<const json::object>(std::move(root.get_object()));
   return req;
 }
 
@@ -624,6 +648,10 @@ std::string OpenAIStreamEncoder::Encode(const StreamEvent& event) {
       usage_ = event.usage;
       usage_.reported = true;
       return {};
+    case StreamEvent::Type::kReasoningDelta:
+    case StreamEvent::Type::kReasoningSignature:
+    case StreamEvent::Type::kRedactedReasoning:
+      return {};  // (chat completions has no place for another provider's reasoning)
   }
   std::string out = EnsureStarted();
   json::object chunk = Chunk();

@@ -332,6 +332,35 @@ Result<ResponsesRequest> ParseResponsesRequest(std::string_view body) {
   }
   IRIS_RETURN_IF_ERROR(ParseOpenAIRoutingHints(o, req.routing));
   if (out.references.empty()) MergeToolCallTurns(req.messages);
+  // (No provider takes this API as is: what iris does not translate is reported as dropped.)
+  req.extra_fields = UninterpretedKeys(o, {"model",
+                                           "input",
+                                           "instructions",
+                                           "tools",
+                                           "tool_choice",
+                                           "parallel_tool_calls",
+                                           "text",
+                                           "max_output_tokens",
+                                           "temperature",
+                                           "top_p",
+                                           "reasoning",
+                                           "metadata",
+                                           "store",
+                                           "previous_response_id",
+                                           "stream",
+                                           "user",
+                                           "safety_identifier",
+                                           "background",
+                                           "conversation",
+                                           "prompt",
+                                           "models",
+                                           "provider",
+                                           "providerOptions"});
+  if (const json::value* text = FindField(o, "text"); text != nullptr && text->is_object()) {
+    for (const std::string& key : UninterpretedKeys(text->get_object(), {"format"})) {
+      AddFieldName(req.extra_fields, "text." + key);
+    }
+  }
   return out;
 }
 
@@ -714,6 +743,10 @@ std::string ResponsesStreamEncoder::Encode(const StreamEvent& event) {
       answer_.usage = event.usage;
       answer_.usage.reported = true;
       return {};
+    case StreamEvent::Type::kReasoningDelta:
+    case StreamEvent::Type::kReasoningSignature:
+    case StreamEvent::Type::kRedactedReasoning:
+      return {};  // (this API's reasoning items are OpenAI's own, encrypted: none to give)
   }
   return out;
 }

@@ -62,7 +62,20 @@ struct UpstreamRequest {
   std::string url;                                           // absolute: base_url + path (+ query)
   std::vector<std::pair<std::string, std::string>> headers;  // auth + content-type + version
   std::string body;
+  // What of the caller's request this provider could not take (ChatRequest::extra_fields when
+  // its wire format is not the caller's, and what a model's rules removed), for the report.
+  std::vector<std::string> dropped;
 };
+
+// The caller's own body (ChatRequest::caller_body) for a provider that speaks the caller's wire
+// format: a copy without iris's routing hints (`models`, `provider`, `providerOptions`), with
+// the upstream's model id. Precondition: r.caller_body.
+inline boost::json::object CallerBodyFor(const ChatRequest& r, std::string_view model) {
+  boost::json::object body = *r.caller_body;
+  for (std::string_view key : {"models", "provider", "providerOptions"}) body.erase(key);
+  body["model"] = model;
+  return body;
+}
 
 // Decodes one upstream stream. Feed it the parsed SSE events in order; it returns the
 // neutral events each one produces. An error (malformed JSON, an upstream `error` event,

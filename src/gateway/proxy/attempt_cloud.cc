@@ -35,6 +35,7 @@ awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
     e.provider = t.provider;
     co_return Fail(e, routing::Failure::Kind::kUnsupported);
   }
+  target_dropped_ = std::move(up->dropped);
   upstream::OutboundRequest out;
   out.method = up->method;
   out.url = std::move(up->url);

@@ -86,6 +86,9 @@ class Call {
   boost::asio::awaitable<void> SendError(const GatewayError& e, std::string log_detail = {});
   std::optional<double> Cost(const routing::Target& t, const Usage& u) const;
   boost::json::object IrisObject() const;
+  // The warnings of the answer: the request's own, then what the answering provider could not
+  // take.
+  std::vector<std::string> Warnings() const;
   http::Headers IrisHeaders(http::Headers h) const;
   void Finish();
 
@@ -108,6 +111,8 @@ class Call {
   std::optional<EmbeddingRequest> embed_;           // embeddings: the request (req_ routes it)
   int ai_gateway_spec_ = 3;                         // AI SDK gateway protocol: spec version
   std::vector<api::DroppedField> dropped_;  // what the caller asked for that was not applied
+  // What the last attempt's provider could not take (UpstreamRequest::dropped).
+  std::vector<std::string> target_dropped_;
   routing::Plan plan_;
   RequestSummary summary_;
   Clock::duration waiting_{};  // time spent awaiting upstreams / the engine

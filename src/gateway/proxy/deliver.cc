@@ -40,6 +40,17 @@ class Aggregator {
       case StreamEvent::Type::kUsage:
         r_.usage = e.usage;
         break;
+      case StreamEvent::Type::kReasoningDelta:
+      case StreamEvent::Type::kReasoningSignature:
+      case StreamEvent::Type::kRedactedReasoning: {
+        if (e.index < 0) break;
+        if (r_.reasoning.size() <= static_cast<size_t>(e.index)) r_.reasoning.resize(e.index + 1);
+        ReasoningBlock& b = r_.reasoning[e.index];
+        (e.type == StreamEvent::Type::kReasoningDelta       ? b.text
+         : e.type == StreamEvent::Type::kReasoningSignature ? b.signature
+                                                            : b.redacted_data) += e.text;
+        break;
+      }
     }
   }
   ChatResponse& response() { return r_; }
@@ -49,8 +60,8 @@ class Aggregator {
 };
 
 bool IsContent(const StreamEvent& e) {
-  return e.type == StreamEvent::Type::kTextDelta || e.type == StreamEvent::Type::kToolCallStart ||
-         e.type == StreamEvent::Type::kToolCallDelta;
+  return e.type != StreamEvent::Type::kStart && e.type != StreamEvent::Type::kFinish &&
+         e.type != StreamEvent::Type::kUsage;
 }
 }  // namespace
 

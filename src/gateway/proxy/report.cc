@@ -92,12 +92,21 @@ json::object Call::IrisObject() const {
   } else {
     o["cost_usd"] = nullptr;  // unknown price: said, not guessed
   }
-  if (!summary_.warnings.empty()) {
+  if (std::vector<std::string> all = Warnings(); !all.empty()) {
     json::array warnings;
-    for (const std::string& w : summary_.warnings) warnings.push_back(json::value(w));
+    for (const std::string& w : all) warnings.push_back(json::value(w));
     o["warnings"] = std::move(warnings);
   }
   return o;
+}
+
+std::vector<std::string> Call::Warnings() const {
+  std::vector<std::string> out = summary_.warnings;
+  for (const std::string& field : target_dropped_) {
+    out.push_back(field + " was not passed to " + summary_.provider + "/" + summary_.model +
+                  ", which does not take it");
+  }
+  return out;
 }
 
 http::Headers Call::IrisHeaders(http::Headers h) const {
@@ -106,10 +115,11 @@ http::Headers Call::IrisHeaders(http::Headers h) const {
   if (!summary_.model.empty()) h.Add("x-iris-model", summary_.model);
   if (!summary_.alias.empty()) h.Add("x-iris-route", summary_.alias);
   h.Add("x-iris-attempts", std::to_string(summary_.attempts.size()));
-  if (!dropped_.empty()) {
-    // (Names only: each was checked to be a plain provider or option name, or is iris's own.)
+  if (!dropped_.empty() || !target_dropped_.empty()) {
+    // (Names only: each was checked to be a plain field, provider or option name.)
     std::string names;
     for (const api::DroppedField& d : dropped_) names += (names.empty() ? "" : ", ") + d.feature;
+    for (const std::string& f : target_dropped_) names += (names.empty() ? "" : ", ") + f;
     h.Add("x-iris-dropped-fields", names);
   }
   return h;
@@ -143,6 +153,7 @@ awaitable<void> Call::SendError(const GatewayError& e, std::string log_detail) {
 
 void Call::Finish() {
   if (summary_.latency_ms == 0) summary_.latency_ms = Ms(Clock::now() - start_);
+  if (summary_.error.empty()) summary_.warnings = Warnings();
   Settle();
   // Stored fields are bounded whatever an upstream or a caller sent.
   Truncate(summary_.error, kMaxStoredError);

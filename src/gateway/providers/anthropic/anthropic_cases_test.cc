@@ -108,6 +108,13 @@ TEST_P(TranslationCase, Matches) {
     EXPECT_EQ(it->second, value.as_string()) << name;
   }
   EXPECT_EQ(json::parse(up->body), want_up.at("body")) << "got body " << up->body;
+  // What the provider could not take of the caller's request (case.json "dropped"; none when
+  // absent).
+  std::vector<std::string> want_dropped;
+  if (const json::value* d = c.if_contains("dropped")) {
+    for (const json::value& name : d->as_array()) want_dropped.emplace_back(name.as_string());
+  }
+  EXPECT_EQ(up->dropped, want_dropped);
 
   if (const json::value* status = c.if_contains("upstream_status")) {
     int code = static_cast<int>(status->to_number<int64_t>());

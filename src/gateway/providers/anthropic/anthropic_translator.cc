@@ -270,8 +270,18 @@ class AnthropicStreamTranslator : public StreamTranslator {
       } else if (btype == "text") {
         std::string text = StringField(*block, "text");
         if (!text.empty()) out.push_back(TextEvent(std::move(text)));
+      } else if (btype == "thinking") {
+        const int reasoning = next_reasoning_++;
+        block_to_reasoning_[index] = reasoning;
+        std::string text = StringField(*block, "thinking");
+        if (!text.empty()) {
+          out.push_back(ReasoningEvent(StreamEvent::Type::kReasoningDelta, reasoning, text));
+        }
+      } else if (btype == "redacted_thinking") {
+        out.push_back(ReasoningEvent(StreamEvent::Type::kRedactedReasoning, next_reasoning_++,
+                                     StringField(*block, "data")));
       }
-      return out;  // thinking and server-tool blocks are not part of the neutral answer
+      return out;  // server-tool blocks are not part of the neutral answer
     }
     if (type == "content_block_delta") {
       const json::object* delta = ObjectField(data, "delta");
@@ -280,6 +290,18 @@ class AnthropicStreamTranslator : public StreamTranslator {
       if (dtype == "text_delta") {
         std::string text = StringField(*delta, "text");
         if (!text.empty()) out.push_back(TextEvent(std::move(text)));
+      } else if (dtype == "thinking_delta" || dtype == "signature_delta") {
+        auto it = block_to_reasoning_.find(static_cast<int>(IntField(data, "index")));
+        if (it == block_to_reasoning_.end()) {
+          return DataLoss("anthropic: " + dtype + " for a block that is not thinking");
+        }
+        const bool thinking = dtype == "thinking_delta";
+        std::string text = StringField(*delta, thinking ? "thinking" : "signature");
+        if (!text.empty()) {
+          out.push_back(ReasoningEvent(thinking ? StreamEvent::Type::kReasoningDelta
+                                                : StreamEvent::Type::kReasoningSignature,
+                                       it->second, std::move(text)));
+        }
       } else if (dtype == "input_json_delta") {
         auto it = block_to_tool_.find(static_cast<int>(IntField(data, "index")));
         if (it == block_to_tool_.end()) {
@@ -328,6 +350,13 @@ class AnthropicStreamTranslator : public StreamTranslator {
     e.usage = usage_.ToUsage();
     return e;
   }
+  static StreamEvent ReasoningEvent(StreamEvent::Type type, int index, std::string text) {
+    StreamEvent e;
+    e.type = type;
+    e.index = index;
+    e.text = std::move(text);
+    return e;
+  }
   static StreamEvent TextEvent(std::string text) {
     StreamEvent e;
     e.type = StreamEvent::Type::kTextDelta;
@@ -339,6 +368,8 @@ class AnthropicStreamTranslator : public StreamTranslator {
   bool stopped_ = false;
   int next_tool_ = 0;
   std::map<int, int> block_to_tool_;  // content block index -> tool call index
+  int next_reasoning_ = 0;
+  std::map<int, int> block_to_reasoning_;  // content block index -> reasoning block index
   RawUsage usage_;
 };
 
@@ -353,9 +384,16 @@ class AnthropicTranslator : public Translator {
           "reasoning effort (reasoning_effort / reasoning.effort) is not "
           "translated to Anthropic's extended thinking");
     }
+    std::optional<int64_t> ceiling = Ceiling(target.model);
+    if (r.dialect == Dialect::kAnthropic && r.caller_body) {
+      // An Anthropic caller: its body goes on as written (cache_control, thinking, metadata,
+      // service_tier, thinking blocks with their signatures, fields iris does not know yet).
+      json::object body = CallerBodyFor(r, target.model);
+      if (ceiling && r.max_tokens && *r.max_tokens > *ceiling) body["max_tokens"] = *ceiling;
+      return MessagesRequest(target, body);
+    }
     json::object body;
     body["model"] = target.model;
-    std::optional<int64_t> ceiling = Ceiling(target.model);
     int64_t max_tokens = r.max_tokens ? *r.max_tokens : AnthropicDefaultMaxTokens(target.model);
     if (ceiling) max_tokens = std::min(max_tokens, *ceiling);
     body["max_tokens"] = max_tokens;
@@ -475,6 +513,12 @@ class AnthropicTranslator : public Translator {
       }
     }
 
+    UpstreamRequest req = MessagesRequest(target, body);
+    req.dropped = r.extra_fields;
+    return req;
+  }
+
+  static UpstreamRequest MessagesRequest(const TargetInfo& target, const json::object& body) {
     UpstreamRequest req;
     req.url = target.base_url + "/messages";
     req.headers = {{"x-api-key", target.api_key},
@@ -497,6 +541,10 @@ class AnthropicTranslator : public Translator {
       std::string type = StringField(b, "type");
       if (type == "text") {
         resp.text += StringField(b, "text");
+      } else if (type == "thinking") {
+        resp.reasoning.push_back({StringField(b, "thinking"), StringField(b, "signature"), {}});
+      } else if (type == "redacted_thinking") {
+        resp.reasoning.push_back({{}, {}, StringField(b, "data")});
       } else if (type == "tool_use") {
         ToolCall call;
         call.id = StringField(b, "id");

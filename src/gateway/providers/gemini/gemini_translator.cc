@@ -507,6 +507,7 @@ class GeminiTranslator : public Translator {
               (r.stream ? ":streamGenerateContent?alt=sse" : ":generateContent");
     req.headers = {{"x-goog-api-key", target.api_key}, {"content-type", "application/json"}};
     req.body = SerializeJson(body);
+    req.dropped = r.extra_fields;  // (no caller speaks Gemini's wire format)
     return req;
   }
 

@@ -190,6 +190,13 @@ TEST_P(OpenAICaseTest, Translates) {
   Result<json::value> got_body = ParseJson(up->body, "upstream body");
   ASSERT_TRUE(got_body.ok()) << got_body.status().ToString();
   EXPECT_EQ(JsonDiff(want_up.at("body"), *got_body, "upstream_request.body"), "");
+  // What the provider could not take of the caller's request (case.json "dropped"; none when
+  // absent).
+  std::vector<std::string> want_dropped;
+  if (const json::value* d = c.if_contains("dropped")) {
+    for (const json::value& name : d->as_array()) want_dropped.emplace_back(name.as_string());
+  }
+  EXPECT_EQ(up->dropped, want_dropped);
 
   // An upstream error status -> the client's error.
   if (auto it = c.find("upstream_status"); it != c.end()) {

@@ -219,8 +219,55 @@ Result<json::array> OpenAITranslator::EncodeMessages(const ChatRequest& request)
   return out;
 }
 
+namespace {
+// OpenAI's reasoning models (o1, o3, o4-mini, gpt-5 and later, but not the gpt-5 chat models)
+// refuse sampling settings.
+bool IsOpenAIReasoningModel(std::string_view model) {
+  for (std::string_view family : {"o1", "o3", "o4"}) {
+    if (model.starts_with(family) &&
+        (model.size() == family.size() || model[family.size()] == '-')) {
+      return true;
+    }
+  }
+  return model.starts_with("gpt-5") && model.find("-chat") == std::string_view::npos;
+}
+
+// Applies OpenAI's parameter rules to a chat completions body for `model`: max_tokens is
+// max_completion_tokens, and a reasoning model's sampling settings are removed (and reported).
+void ApplyOpenAIModelRules(json::object& body, std::string_view model,
+                           std::vector<std::string>& dropped) {
+  if (const json::value* max = body.if_contains("max_tokens")) {
+    if (!body.contains("max_completion_tokens")) body["max_completion_tokens"] = *max;
+    body.erase("max_tokens");
+  }
+  if (!IsOpenAIReasoningModel(model)) return;
+  for (std::string_view key : {"temperature", "top_p", "presence_penalty", "frequency_penalty",
+                               "logprobs", "top_logprobs", "logit_bias"}) {
+    if (body.erase(key) > 0) api::AddFieldName(dropped, key);
+  }
+}
+}  // namespace
+
 Result<UpstreamRequest> OpenAITranslator::EncodeRequest(const ChatRequest& request,
                                                         const TargetInfo& target) const {
+  if (request.dialect == Dialect::kOpenAI && !mistral() && request.caller_body) {
+    // An OpenAI-shaped caller of an OpenAI-shaped upstream: its body goes on as written
+    // (service_tier, metadata, store, logprobs, fields iris does not know yet).
+    json::object body = CallerBodyFor(request, target.model);
+    if (request.stream) {
+      json::object options;
+      if (const json::value* o = body.if_contains("stream_options"); o && o->is_object()) {
+        options = o->get_object();
+      }
+      options["include_usage"] = true;  // (so that cost is known)
+      body["stream_options"] = std::move(options);
+    }
+    std::vector<std::string> dropped;
+    if (flavor_ == OpenAIFlavor::kOpenAI) ApplyOpenAIModelRules(body, target.model, dropped);
+    UpstreamRequest out = Post(target, "/chat/completions", body, request.stream);
+    out.dropped = std::move(dropped);
+    return out;
+  }
   json::object body;
   body["model"] = target.model;
   IRIS_ASSIGN_OR_RETURN(json::array messages, EncodeMessages(request));
@@ -304,8 +351,11 @@ Result<UpstreamRequest> OpenAITranslator::EncodeRequest(const ChatRequest& reque
     // Mistral always reports usage on the finish chunk and rejects stream_options.
     if (!mistral()) body["stream_options"] = json::object{{"include_usage", true}};
   }
-
-  return Post(target, "/chat/completions", body, request.stream);
+  std::vector<std::string> dropped = request.extra_fields;
+  if (flavor_ == OpenAIFlavor::kOpenAI) ApplyOpenAIModelRules(body, target.model, dropped);
+  UpstreamRequest out = Post(target, "/chat/completions", body, request.stream);
+  out.dropped = std::move(dropped);
+  return out;
 }
 
 UpstreamRequest OpenAITranslator::Post(const TargetInfo& target, std::string_view path,
