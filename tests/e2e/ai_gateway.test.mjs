@@ -116,17 +116,30 @@ describe('the AI SDK gateway protocol, open gateway', () => {
   test('providerOptions.gateway routes; options iris does not apply come back as warnings and a header', async () => {
     const r = await generateText({
       model: gateway('openai/fail-500-gw2'), prompt: 'route me', maxRetries: 0,
-      providerOptions: { gateway: { models: ['mistral/mistral-small-latest'] }, anthropic: { thinking: { type: 'enabled', budgetTokens: 1024 } } },
+      providerOptions: { gateway: { models: ['mistral/mistral-small-latest'] }, anthropic: { effort: 'low' } },
     });
     assert.match(r.text, /^Hello from mistral/);
     const attempts = r.providerMetadata.iris.attempts.map((a) => `${a.provider}:${a.outcome}`);
     assert.deepEqual([attempts[0], attempts.at(-1)], ['openai:error', 'mistral:ok']);
-    assert.deepEqual(r.warnings.map((w) => w.feature), ['providerOptions.anthropic.thinking']);
-    assert.equal(r.response.headers['x-iris-dropped-fields'], 'providerOptions.anthropic.thinking');
-    assert.match(r.providerMetadata.iris.warnings[0], /providerOptions\.anthropic\.thinking was not applied/);
+    assert.deepEqual(r.warnings.map((w) => w.feature), ['providerOptions.anthropic.effort']);
+    assert.equal(r.response.headers['x-iris-dropped-fields'], 'providerOptions.anthropic.effort');
+    assert.match(r.providerMetadata.iris.warnings[0], /providerOptions\.anthropic\.effort was not applied/);
     const o = await generateText({ model: gateway('openai/gpt-4o-mini'), prompt: 'think', maxRetries: 0, providerOptions: { openai: { reasoningEffort: 'low' } } });
     assert.deepEqual(o.warnings, []);
     assert.equal((await lastBody('openai')).reasoning_effort, 'low');
+  });
+
+  test('providerOptions.anthropic.thinking reaches Anthropic, and the reasoning comes back', async () => {
+    const options = { anthropic: { thinking: { type: 'enabled', budgetTokens: 1024 } } };
+    const r = await generateText({ model: gateway('anthropic/claude-haiku-4-5'), prompt: 'think', maxOutputTokens: 4000, maxRetries: 0, providerOptions: options });
+    assert.deepEqual((await lastBody('anthropic')).thinking, { type: 'enabled', budget_tokens: 1024 });
+    assert.equal(r.reasoningText, 'Let me think about it.');
+    assert.deepEqual(r.warnings, []);
+    const s = streamText({ model: gateway('anthropic/claude-haiku-4-5'), prompt: 'think', maxOutputTokens: 4000, maxRetries: 0, providerOptions: options });
+    const reasoning = [];
+    for await (const part of s.fullStream) if (part.type === 'reasoning-delta') reasoning.push(part.text);
+    assert.equal(reasoning.join(''), 'Let me think about it.');
+    assert.match(await s.text, /^Hello from anthropic/);
   });
 
   test('embed and embedMany return the upstream vectors with usage', async () => {

@@ -136,8 +136,15 @@ test('across wire formats, what the provider cannot take is named, never silentl
     model: 'openai/gpt-4o-mini', max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: 1024 },
     messages: [{ role: 'user', content: [{ type: 'text', text: 'hi', cache_control: { type: 'ephemeral' } }] }],
   }).withResponse();
-  assert.equal(ar.headers.get('x-iris-dropped-fields'), 'thinking, cache_control');
+  assert.equal(ar.headers.get('x-iris-dropped-fields'), 'cache_control, thinking');
   assert.equal(a.iris.warnings.length, 2);
+  // To a reasoning model the thinking budget is an effort instead.
+  const { response: gr } = await anthropic.messages.create({
+    model: 'openai/gpt-5-mini', max_tokens: 4096, thinking: { type: 'enabled', budget_tokens: 8000 },
+    messages: [{ role: 'user', content: 'hi' }],
+  }).withResponse();
+  assert.equal((await lastBody('openai')).reasoning_effort, 'medium');
+  assert.equal(gr.headers.get('x-iris-dropped-fields'), null);
   // Streams report it in their headers as well.
   const s = await openai.chat.completions.create({ model: 'mistral/mistral-small-latest', messages: [{ role: 'user', content: 'hi' }], stream: true, prediction: { type: 'content', content: 'x' } }).withResponse();
   assert.equal(s.response.headers.get('x-iris-dropped-fields'), 'prediction');

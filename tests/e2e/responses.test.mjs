@@ -127,12 +127,18 @@ describe('openai SDK: responses', () => {
     assert.deepEqual(body.response_format, { type: 'json_schema', json_schema: { name: 'place', schema, strict: true } });
   });
 
-  test('reasoning.effort reaches an OpenAI upstream, and is refused where it cannot be translated', async () => {
+  test('reasoning.effort reaches OpenAI as is, Anthropic and Gemini as a thinking budget, and is refused by the local model', async () => {
     await openai.responses.create({ model: 'chat', input: 'think', reasoning: { effort: 'low' } });
     assert.equal((await lastBody('openai')).reasoning_effort, 'low');
-    await assert.rejects(openai.responses.create({ model: 'anthropic/claude-haiku-4-5', input: 'think', reasoning: { effort: 'low' } }), (e) => {
+    await openai.responses.create({ model: 'anthropic/claude-haiku-4-5', input: 'think', reasoning: { effort: 'low' }, max_output_tokens: 100 });
+    const a = await lastBody('anthropic');
+    assert.deepEqual(a.thinking, { type: 'enabled', budget_tokens: 2048 });
+    assert.equal(a.max_tokens, 2148, 'the budget comes on top of the answer\'s tokens');
+    await openai.responses.create({ model: 'gemini/gemini-2.5-flash', input: 'think', reasoning: { effort: 'high' } });
+    assert.deepEqual((await lastBody('gemini')).generationConfig.thinkingConfig, { thinkingBudget: 16384 });
+    await assert.rejects(openai.responses.create({ model: 'local/smolvlm2', input: 'think', reasoning: { effort: 'low' } }), (e) => {
       assert.equal(e.status, 400);
-      assert.match(e.message, /reasoning effort/);
+      assert.match(e.message, /does not reason/);
       return true;
     });
   });

@@ -469,6 +469,28 @@ Result<AiGatewayRequest> ParseAiGatewayLanguageRequest(std::string_view body,
           IRIS_ASSIGN_OR_RETURN(req.reasoning_effort, ParseReasoningEffort(value, path));
           return true;
         }
+        if (provider == "anthropic" && option == "thinking") {
+          // {"type":"enabled","budgetTokens":N} (or "disabled"), as @ai-sdk/anthropic takes it.
+          IRIS_ASSIGN_OR_RETURN(const json::object* thinking, AsObject(value, path));
+          IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*thinking, "type", path));
+          if (type == "disabled") return true;
+          if (type != "enabled") return false;
+          IRIS_ASSIGN_OR_RETURN(const json::value* budget,
+                                RequireField(*thinking, "budgetTokens", path));
+          IRIS_ASSIGN_OR_RETURN(int64_t tokens, AsInt(*budget, MemberPath(path, "budgetTokens")));
+          if (tokens < 1) return FieldError(MemberPath(path, "budgetTokens"), "must be at least 1");
+          req.thinking_budget = tokens;
+          return true;
+        }
+        if (provider == "google" && option == "thinkingConfig") {
+          IRIS_ASSIGN_OR_RETURN(const json::object* config, AsObject(value, path));
+          const json::value* budget = FindField(*config, "thinkingBudget");
+          if (budget == nullptr) return false;
+          IRIS_ASSIGN_OR_RETURN(int64_t tokens, AsInt(*budget, MemberPath(path, "thinkingBudget")));
+          if (tokens < 0) return false;  // (-1, Gemini's own dynamic thinking: not a budget)
+          req.thinking_budget = tokens;
+          return true;
+        }
         return false;
       }));
   req.dialect = Dialect::kAiGateway;

@@ -48,8 +48,10 @@ struct AiGatewayRequest {
 // tool-call and tool-result parts), `maxOutputTokens`, `temperature`, `topP`, `topK`,
 // `presencePenalty`, `frequencyPenalty`, `stopSequences`, `seed`, `responseFormat`
 // (text / json with or without a schema), function `tools`, `toolChoice`, and
-// `providerOptions`: `gateway.{order,only,models}` route the call, `openai.reasoningEffort`
-// and `openai.user` are applied; other provider options are dropped and said so. Refused with
+// `providerOptions`: `gateway.{order,only,models}` route the call, `openai.reasoningEffort`,
+// `openai.user`, `anthropic.thinking` and `google.thinkingConfig.thinkingBudget` are applied
+// (reasoning reaches every provider through the one effort/budget table); other provider
+// options are dropped and said so. Refused with
 // a 400 naming the field: provider-executed tools, non-image files, tool approval responses,
 // a missing or malformed model id or streaming header, a specification version other than 2
 // or 3.

@@ -70,7 +70,8 @@ TEST(ParseAiGatewayLanguageRequest, CallOptionsBecomeAChatRequest) {
     "includeRawChunks": false, "headers": {"x": "y"},
     "providerOptions": {"gateway": {"order": ["anthropic"], "only": ["anthropic", "openai"],
                                     "models": ["b"], "user": "u1"},
-                        "openai": {"reasoningEffort": "low"}}
+                        "openai": {"reasoningEffort": "low"},
+                        "anthropic": {"thinking": {"type": "enabled", "budgetTokens": 3000}}}
   })",
                                                              Headers("chat", "true"));
   ASSERT_TRUE(r.ok()) << r.status().message();
@@ -116,6 +117,7 @@ TEST(ParseAiGatewayLanguageRequest, CallOptionsBecomeAChatRequest) {
   EXPECT_EQ(c.routing.models, std::vector<std::string>{"b"});
   EXPECT_EQ(c.user, "u1");
   EXPECT_EQ(c.reasoning_effort, "low");
+  EXPECT_EQ(c.thinking_budget, 3000);
   ASSERT_EQ(r->dropped.size(), 1u);
   EXPECT_EQ(r->dropped[0].feature, "reasoning");
 }
@@ -126,7 +128,7 @@ TEST(ParseAiGatewayLanguageRequest, OptionsIrisDoesNotApplyAreDroppedByName) {
                 "providerOptions": {"anthropic": {"cacheControl": {"type": "ephemeral"}}}}],
     "tools": [{"type": "function", "name": "f", "inputSchema": {}, "inputExamples": []}],
     "responseFormat": {"type": "json", "description": "d"},
-    "providerOptions": {"anthropic": {"thinking": {"type": "enabled"}},
+    "providerOptions": {"anthropic": {"sendReasoning": true},
                         "gateway": {"sort": "cost", "order": null},
                         "openai": {"serviceTier": "flex"}}
   })",
@@ -136,7 +138,7 @@ TEST(ParseAiGatewayLanguageRequest, OptionsIrisDoesNotApplyAreDroppedByName) {
   for (const DroppedField& d : r->dropped) features.push_back(d.feature);
   EXPECT_EQ(features, (std::vector<std::string>{
                           "providerOptions.anthropic", "responseFormat.description",
-                          "tools.inputExamples", "providerOptions.anthropic.thinking",
+                          "tools.inputExamples", "providerOptions.anthropic.sendReasoning",
                           "providerOptions.gateway.sort", "providerOptions.openai.serviceTier"}));
   EXPECT_EQ(r->chat.response_format->type, ResponseFormat::Type::kJsonObject);
 }

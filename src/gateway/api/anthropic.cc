@@ -362,9 +362,26 @@ Result<ChatRequest> ParseAnthropicRequest(std::string_view body) {
       IRIS_ASSIGN_OR_RETURN(request.user, AsString(*user, "metadata.user_id"));
     }
   }
+  bool thinking_read = false;
+  if (const json::value* t = FindField(o, "thinking")) {
+    IRIS_ASSIGN_OR_RETURN(const json::object* thinking, AsObject(*t, "thinking"));
+    IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*thinking, "type", "thinking"));
+    if (type == "enabled") {
+      IRIS_ASSIGN_OR_RETURN(const json::value* budget,
+                            RequireField(*thinking, "budget_tokens", "thinking"));
+      IRIS_ASSIGN_OR_RETURN(int64_t tokens, AsInt(*budget, "thinking.budget_tokens"));
+      if (tokens < 1) return FieldError("thinking.budget_tokens", "must be at least 1");
+      request.thinking_budget = tokens;
+      thinking_read = true;
+    } else if (type == "disabled") {
+      thinking_read = true;
+    }
+  }
+  // (A thinking mode iris does not know stays a field other wire formats cannot take.)
   request.extra_fields = UninterpretedKeys(
       o, {"model", "max_tokens", "system", "messages", "tools", "tool_choice", "stop_sequences",
-          "temperature", "top_p", "top_k", "stream", "metadata"});
+          "temperature", "top_p", "top_k", "stream", "metadata",
+          thinking_read ? std::string_view("thinking") : std::string_view("model")});
   NoteNestedExtras(o, request.extra_fields);
   request.caller_body = std::make_shared<const json::object>(std::move(root.get_object()));
   return request;

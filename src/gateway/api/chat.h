@@ -105,6 +105,10 @@ struct ChatRequest {
   // OpenAI's reasoning effort ("minimal", "low", "medium", "high", ...), for the upstreams
   // that take it; the others refuse a request that sets it.
   std::optional<std::string> reasoning_effort;
+  // Extended thinking with this budget of tokens (Anthropic's thinking.budget_tokens, Gemini's
+  // thinkingBudget). Each provider takes whichever of this and reasoning_effort the caller set,
+  // mapped by one table (providers/translator.h).
+  std::optional<int64_t> thinking_budget;
   bool stream = false;
   bool include_usage = false;  // OpenAI stream_options.include_usage
   std::string user;            // end-user id (OpenAI user / Anthropic metadata.user_id)

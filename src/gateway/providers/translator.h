@@ -49,6 +49,34 @@ inline Result<boost::json::object> ToolCallArgumentsObject(const ToolCall& tool_
           "arguments"));
 }
 
+// ---- Reasoning: one table between OpenAI's effort names and thinking budgets -----------------
+
+// The thinking budget (tokens) that stands for an effort: none 0, minimal 1024, low 2048,
+// medium 8192, high 16384, xhigh 32768.
+inline int64_t ThinkingBudgetForEffort(std::string_view effort) {
+  if (effort == "none") return 0;
+  if (effort == "minimal") return 1024;
+  if (effort == "low") return 2048;
+  if (effort == "medium") return 8192;
+  if (effort == "high") return 16384;
+  return 32768;  // xhigh
+}
+// The effort that stands for a budget: the least effort whose budget covers it (0 is "none").
+inline std::string_view EffortForThinkingBudget(int64_t budget) {
+  if (budget <= 0) return "none";
+  for (std::string_view effort : {"minimal", "low", "medium", "high"}) {
+    if (budget <= ThinkingBudgetForEffort(effort)) return effort;
+  }
+  return "xhigh";
+}
+// The budget a request asks for: thinking_budget, else its reasoning effort's; nullopt for
+// neither (and 0 for "none").
+inline std::optional<int64_t> RequestedThinkingBudget(const ChatRequest& r) {
+  if (r.thinking_budget) return r.thinking_budget;
+  if (r.reasoning_effort) return ThinkingBudgetForEffort(*r.reasoning_effort);
+  return std::nullopt;
+}
+
 // What the proxy knows about the target when it encodes a request.
 struct TargetInfo {
   std::string provider;  // configured provider name ("openai", "groq", ...)

@@ -379,11 +379,6 @@ class AnthropicTranslator : public Translator {
 
   Result<UpstreamRequest> EncodeRequest(const ChatRequest& r,
                                         const TargetInfo& target) const override {
-    if (r.reasoning_effort) {
-      return Unsupported(
-          "reasoning effort (reasoning_effort / reasoning.effort) is not "
-          "translated to Anthropic's extended thinking");
-    }
     std::optional<int64_t> ceiling = Ceiling(target.model);
     if (r.dialect == Dialect::kAnthropic && r.caller_body) {
       // An Anthropic caller: its body goes on as written (cache_control, thinking, metadata,
@@ -513,9 +508,36 @@ class AnthropicTranslator : public Translator {
       }
     }
 
+    std::vector<std::string> dropped = r.extra_fields;
+    Think(r, ceiling, body, dropped);
     UpstreamRequest req = MessagesRequest(target, body);
-    req.dropped = r.extra_fields;
+    req.dropped = std::move(dropped);
     return req;
+  }
+
+  // Extended thinking for a request that asks for reasoning (thinking_budget or an effort):
+  // Anthropic's budget is at least 1024 tokens and below max_tokens, so max_tokens grows by the
+  // budget (as OpenAI counts reasoning in max_completion_tokens) within the model's ceiling;
+  // thinking takes no temperature or top_k, which are removed and named.
+  static void Think(const ChatRequest& r, std::optional<int64_t> ceiling, json::object& body,
+                    std::vector<std::string>& dropped) {
+    const std::optional<int64_t> asked = RequestedThinkingBudget(r);
+    if (!asked || *asked <= 0) return;
+    const std::string_view name = r.thinking_budget ? "thinking" : "reasoning_effort";
+    int64_t budget = std::max<int64_t>(1024, *asked);
+    int64_t max_tokens = body["max_tokens"].to_number<int64_t>();
+    if (max_tokens <= budget) max_tokens += budget;
+    if (ceiling) max_tokens = std::min(max_tokens, *ceiling);
+    budget = std::min(budget, max_tokens - 1);
+    if (budget < 1024) {
+      api::AddFieldName(dropped, name);  // (max_tokens leaves no room to think)
+      return;
+    }
+    body["max_tokens"] = max_tokens;
+    body["thinking"] = json::object{{"type", "enabled"}, {"budget_tokens", budget}};
+    for (std::string_view key : {"temperature", "top_k"}) {
+      if (body.erase(key) > 0) api::AddFieldName(dropped, key);
+    }
   }
 
   static UpstreamRequest MessagesRequest(const TargetInfo& target, const json::object& body) {

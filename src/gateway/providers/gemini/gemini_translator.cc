@@ -375,11 +375,6 @@ class GeminiTranslator : public Translator {
 
   Result<UpstreamRequest> EncodeRequest(const ChatRequest& r,
                                         const TargetInfo& target) const override {
-    if (r.reasoning_effort) {
-      return Unsupported(
-          "reasoning effort (reasoning_effort / reasoning.effort) is not "
-          "translated to Gemini's thinking budget");
-    }
     json::object body;
     json::array system_parts;
     std::vector<Content> contents;
@@ -497,6 +492,13 @@ class GeminiTranslator : public Translator {
         if (!cleaned.ok()) return cleaned.status().WithContext("response_format");
         config["responseSchema"] = std::move(*cleaned);
       }
+    }
+    if (const std::optional<int64_t> budget = RequestedThinkingBudget(r)) {
+      // Gemini 3 takes a thinking level, 2.5 a budget (0 turns thinking off where it can be).
+      config["thinkingConfig"] =
+          gemini3 ? json::object{{"thinkingLevel",
+                                  *budget <= ThinkingBudgetForEffort("low") ? "low" : "high"}}
+                  : json::object{{"thinkingBudget", *budget}};
     }
     if (!config.empty()) body["generationConfig"] = std::move(config);
 

@@ -31,8 +31,9 @@ std::string_view RoleName(Role role) {
 
 // What the engine cannot take, as a message that says so; OK when it can take it all.
 Status CheckSupported(const ChatRequest& request, bool has_vision) {
-  if (request.reasoning_effort) {
-    return Unimplemented("the local model does not reason; remove reasoning_effort");
+  if (request.reasoning_effort || request.thinking_budget) {
+    return Unimplemented("the local model does not reason; remove " +
+                         std::string(request.reasoning_effort ? "reasoning_effort" : "thinking"));
   }
   if (!request.tools.empty()) {
     return Unimplemented("the local model does not support tools");

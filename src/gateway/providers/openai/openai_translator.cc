@@ -345,13 +345,21 @@ Result<UpstreamRequest> OpenAITranslator::EncodeRequest(const ChatRequest& reque
     }
     body["reasoning_effort"] = *request.reasoning_effort;
   }
+  std::vector<std::string> dropped = request.extra_fields;
+  if (request.thinking_budget && !request.reasoning_effort) {
+    // An Anthropic caller's thinking budget: an effort for OpenAI's reasoning models.
+    if (flavor_ == OpenAIFlavor::kOpenAI && IsOpenAIReasoningModel(target.model)) {
+      body["reasoning_effort"] = EffortForThinkingBudget(*request.thinking_budget);
+    } else {
+      api::AddFieldName(dropped, "thinking");
+    }
+  }
   if (!request.user.empty() && !mistral()) body["user"] = request.user;
   if (request.stream) {
     body["stream"] = true;
     // Mistral always reports usage on the finish chunk and rejects stream_options.
     if (!mistral()) body["stream_options"] = json::object{{"include_usage", true}};
   }
-  std::vector<std::string> dropped = request.extra_fields;
   if (flavor_ == OpenAIFlavor::kOpenAI) ApplyOpenAIModelRules(body, target.model, dropped);
   UpstreamRequest out = Post(target, "/chat/completions", body, request.stream);
   out.dropped = std::move(dropped);
