@@ -147,6 +147,9 @@ function validate(provider, req, body) {
       if (c.role !== 'user' && c.role !== 'model') return bad(400, `Invalid value at 'contents[${i}].role'`);
       for (const p of c.parts || []) {
         if (p.functionResponse && !p.functionResponse.name) return bad(400, `* GenerateContentRequest.contents[${i}].parts.function_response.name: Name cannot be empty.`);
+        if (p.functionCall && p.thoughtSignature && p.thoughtSignature !== 'skip_thought_signature_validator' && !geminiSignatures.has(p.thoughtSignature)) {
+          return bad(400, `Corrupted thought signature at contents[${i}].`);
+        }
       }
     }
     if (body.generationConfig) {
@@ -230,6 +233,17 @@ function anthropicCacheControls(body) {
 const anthropicCache = (body) => (anthropicCacheControls(body).length > 0 ? { read: 100, write: 50 } : { read: 0, write: 0 });
 const fakeSignature = (text) => `sig_${Buffer.from(text).toString('base64').slice(0, 16)}`;
 
+// Gemini 3 signs each function call (thoughtSignature) and wants the signature back with it.
+const geminiSignatures = new Set();
+function geminiCallPart(model, call) {
+  const part = { functionCall: { name: call.name, args: call.args } };
+  if (model.startsWith('gemini-3')) {
+    part.thoughtSignature = `gsig_${nextId()}`;
+    geminiSignatures.add(part.thoughtSignature);
+  }
+  return part;
+}
+
 function jsonAnswer(provider, model, body, answer) {
   const u = usageFor(body, answer.text || '');
   if (provider === 'anthropic') {
@@ -241,7 +255,7 @@ function jsonAnswer(provider, model, body, answer) {
     return { id: `msg_${nextId()}`, type: 'message', role: 'assistant', model, content, stop_reason: answer.toolCall ? 'tool_use' : 'end_turn', stop_sequence: null, usage: { input_tokens: u.input, output_tokens: u.output, cache_creation_input_tokens: cache.write, cache_read_input_tokens: cache.read } };
   }
   if (provider === 'gemini') {
-    const parts = answer.toolCall ? [{ functionCall: { name: answer.toolCall.name, args: answer.toolCall.args } }] : [{ text: answer.text }];
+    const parts = answer.toolCall ? [geminiCallPart(model, answer.toolCall)] : [{ text: answer.text }];
     return { candidates: [{ content: { parts, role: 'model' }, finishReason: 'STOP', index: 0 }], usageMetadata: { promptTokenCount: u.input, candidatesTokenCount: u.output, totalTokenCount: u.input + u.output }, modelVersion: model, responseId: nextId() };
   }
   const message = answer.toolCall
@@ -327,7 +341,7 @@ function streamFrames(provider, model, body, answer, { terminator = true } = {})
   if (provider === 'gemini') {
     const chunk = (parts, finish) => `data: ${JSON.stringify({ candidates: [{ content: { parts, role: 'model' }, ...(finish ? { finishReason: 'STOP' } : {}), index: 0 }], usageMetadata: { promptTokenCount: u.input, candidatesTokenCount: u.output, totalTokenCount: u.input + u.output }, modelVersion: model })}\r\n\r\n`;
     if (answer.toolCall) {
-      frames.push(chunk([{ functionCall: { name: answer.toolCall.name, args: answer.toolCall.args } }], terminator));
+      frames.push(chunk([geminiCallPart(model, answer.toolCall)], terminator));
     } else {
       const ws = words(answer.text);
       ws.forEach((w, i) => frames.push(chunk([{ text: w }], terminator && i === ws.length - 1)));

@@ -160,3 +160,30 @@ test('OpenAI reasoning models get their parameter rules: no temperature, max_com
   assert.equal(up.max_completion_tokens, 50);
   assert.equal(response.headers.get('x-iris-dropped-fields'), 'temperature');
 });
+
+test('Gemini thought signatures survive a tool round trip through an OpenAI client', async () => {
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+  for (const stream of [false, true]) {
+    const messages = [{ role: 'user', content: 'Weather in Paris?' }];
+    let call;
+    if (stream) {
+      const chunks = await openai.chat.completions.create({ model: 'gemini/gemini-3-pro-preview', messages, tools, stream: true });
+      for await (const c of chunks) call = call ?? c.choices[0]?.delta?.tool_calls?.[0];
+    } else {
+      call = (await openai.chat.completions.create({ model: 'gemini/gemini-3-pro-preview', messages, tools })).choices[0].message.tool_calls[0];
+    }
+    assert.ok(call?.id, 'a tool call came back');
+    messages.push({ role: 'assistant', content: null, tool_calls: [{ id: call.id, type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] });
+    messages.push({ role: 'tool', tool_call_id: call.id, content: 'sunny' });
+    const r = await openai.chat.completions.create({ model: 'gemini/gemini-3-pro-preview', messages, tools });
+    assert.match(r.choices[0].message.content, /the tool said it is sunny/);
+    const sent = (await lastBody('gemini')).contents[1].parts[0];
+    assert.match(sent.thoughtSignature, /^gsig_/, `stream=${stream}: the signature Gemini gave, not the stand-in`);
+  }
+  // A call iris never saw carries Gemini's documented stand-in.
+  await openai.chat.completions.create({ model: 'gemini/gemini-3-pro-preview', tools, messages: [
+    { role: 'user', content: 'hi' },
+    { role: 'assistant', content: null, tool_calls: [{ id: 'call_unknown', type: 'function', function: { name: 'get_weather', arguments: '{}' } }] },
+    { role: 'tool', tool_call_id: 'call_unknown', content: 'x' }] });
+  assert.equal((await lastBody('gemini')).contents[1].parts[0].thoughtSignature, 'skip_thought_signature_validator');
+});

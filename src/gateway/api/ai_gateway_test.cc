@@ -230,7 +230,7 @@ ChatResponse Answer() {
   r.model = "gpt-4o-mini";
   r.created = 1700000000;
   r.text = "hello";
-  r.tool_calls.push_back({"call_1", "weather", R"({"city":"Paris"})"});
+  r.tool_calls.push_back({"call_1", "weather", R"({"city":"Paris"})", {}});
   r.finish_reason = FinishReason::kToolCalls;
   r.usage = {.input_tokens = 10,
              .output_tokens = 5,

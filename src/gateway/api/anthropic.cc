@@ -530,7 +530,7 @@ std::string AnthropicStreamEncoder::Encode(const StreamEvent& event) {
       open_is_text_ = false;
       open_tool_ = event.index;
       tool_blocks_[event.index] = open_block_;
-      ToolCall call{event.id, event.name, ""};
+      ToolCall call{event.id, event.name, "", {}};
       json::object data;
       data["type"] = "content_block_start";
       data["index"] = open_block_;

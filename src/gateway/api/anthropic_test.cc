@@ -152,8 +152,8 @@ TEST(EncodeAnthropicResponse, UsageExcludesCachedInputAndExtrasGoUnderIris) {
   resp.id = "msg_1";
   resp.model = "claude-x";
   resp.text = "hi";
-  resp.tool_calls.push_back({"toolu_1", "f", R"({"a":1})"});
-  resp.tool_calls.push_back({"toolu_2", "g", "not json"});
+  resp.tool_calls.push_back({"toolu_1", "f", R"({"a":1})", {}});
+  resp.tool_calls.push_back({"toolu_2", "g", "not json", {}});
   resp.finish_reason = FinishReason::kToolCalls;
   resp.usage.input_tokens = 100;
   resp.usage.cached_input_tokens = 60;

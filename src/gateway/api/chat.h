@@ -37,6 +37,10 @@ struct ToolCall {
   std::string id;  // as the producing side spelled it (call_..., toolu_..., 9 chars)
   std::string name;
   std::string arguments;  // JSON text exactly as the model produced it ("{}" when none)
+  // The provider's signature of the call (Gemini's thoughtSignature), which it wants back with
+  // the call in the next turn. Callers' SDKs cannot carry it: iris keeps it by call id
+  // (proxy/tool_signatures.cc) and puts it back.
+  std::string signature;
 };
 
 struct Message {
@@ -184,6 +188,7 @@ struct StreamEvent {
   std::string stop_sequence;  // kFinish: the stop string that fired, when the upstream said
   Usage usage;                // kUsage
   int64_t created = 0;        // kStart: the upstream's creation time (unix seconds); 0 unknown
+  std::string signature;      // kToolCallStart: the provider's signature of the call
 };
 
 // Whose fault a failure was; decides the HTTP status and the error body in each dialect

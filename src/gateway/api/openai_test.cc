@@ -204,7 +204,7 @@ TEST(EncodeOpenAIChatResponse, ToolCallsUsageCostAndIris) {
   resp.id = "chatcmpl-1";
   resp.model = "gpt-4o";
   resp.created = 5;
-  resp.tool_calls.push_back({"call_1", "f", "{}"});
+  resp.tool_calls.push_back({"call_1", "f", "{}", {}});
   resp.finish_reason = FinishReason::kToolCalls;
   resp.usage = {10, 4, 3, 0, 1, true};
   json::object iris{{"provider", "openai"}};

@@ -139,7 +139,7 @@ TEST(ResponseItems, IdsNameTheirResponseAndRoundTrip) {
   }
   ChatResponse answer;
   answer.text = "checking";
-  answer.tool_calls.push_back({"call_1", "f", "{\"a\":1}"});
+  answer.tool_calls.push_back({"call_1", "f", "{\"a\":1}", {}});
   json::array items = ResponseOutputItems(answer, "resp_0af");
   ASSERT_EQ(items.size(), 2u);
   EXPECT_EQ(items[0].at("id").as_string(), "msg_0af_0");

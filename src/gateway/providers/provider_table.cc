@@ -102,6 +102,7 @@ const std::array<ProviderFacts, 6> kTable = {{
      .key_env = kGeminiKeys,
      .status_hints = kGeminiHints,
      .takes_image_urls = false,  // inline bytes only
+     .signs_tool_calls = true,
      .make_translator = &Gemini},
     {.kind = ProviderKind::kMistral,
      .name = "mistral",

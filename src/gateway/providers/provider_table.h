@@ -54,6 +54,9 @@ struct ProviderFacts {
   // The provider fetches http(s) image URLs itself; otherwise iris fetches them and sends the
   // bytes (under image_fetch in iris.yaml).
   bool takes_image_urls = false;
+  // The provider signs the tool calls it makes and wants the signature back with them in the
+  // next turn (Gemini's thoughtSignature): iris keeps signatures by call id for it.
+  bool signs_tool_calls = false;
   // The translator of a cloud kind (`provider_name` appears in its messages); null for local.
   std::unique_ptr<Translator> (*make_translator)(std::string provider_name) = nullptr;
 };

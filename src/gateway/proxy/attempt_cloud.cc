@@ -21,6 +21,9 @@ awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
     Status fetched = co_await FetchImageUrls();
     if (!fetched.ok()) co_return ImageFetchFailure(fetched, t.provider, committed_);
   }
+  if (providers::FactsOf(t.kind).signs_tool_calls && !signatures_loaded_) {
+    co_await LoadSignatures();
+  }
   providers::TargetInfo info{t.provider, t.model, pc.api_key, pc.base_url};
   const providers::Translator* translator = snap_->TranslatorFor(t.provider);
   if (translator == nullptr) {  // (a plan names only enabled providers: a bug if reached)

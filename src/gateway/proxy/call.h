@@ -5,7 +5,8 @@
 //   every path ends in Finish (report): metrics, the on_request hook, the request log.
 //
 // Each stage lives in a file of its own: decode.cc (Decode, Plan), authorize.cc (Authorize,
-// Admit, and settling in Finish), responses_thread.cc (LoadThread, KeepThread), call.cc (Run,
+// Admit, and settling in Finish), responses_thread.cc (LoadThread, KeepThread),
+// tool_signatures.cc (KeepSignatures, LoadSignatures), call.cc (Run,
 // TryTargets, GiveUp), attempt_cloud.cc, attempt_local.cc, image_urls.cc, deliver.cc,
 // report.cc; how an attempt's failure is classified is outcome.h. Streams are committed to the
 // caller only when the first token is in hand, so any failure before it falls over invisibly.
@@ -13,6 +14,10 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -52,6 +57,11 @@ class Call {
   // Keeps this response's conversation (input and answer) for previous_response_id; called
   // before the answer's last bytes go out, so a caller's next turn always finds it.
   boost::asio::awaitable<void> KeepThread(const ChatResponse& answer);
+  // tool_signatures.cc: the signatures providers gave tool calls (Gemini's thoughtSignature),
+  // kept by call id under the caller's key before the answer's last bytes go out, and put back
+  // on the history's calls before a provider that wants them is tried.
+  boost::asio::awaitable<void> KeepSignatures(const std::vector<ToolCall>& calls);
+  boost::asio::awaitable<void> LoadSignatures();
   Status Plan();  // decode.cc: the route's targets, timeouts and retries
   // authorize.cc: rate limits and the budget's worst-case reservation (429).
   boost::asio::awaitable<std::optional<GatewayError>> Admit();
@@ -113,6 +123,8 @@ class Call {
   std::vector<api::DroppedField> dropped_;  // what the caller asked for that was not applied
   // What the last attempt's provider could not take (UpstreamRequest::dropped).
   std::vector<std::string> target_dropped_;
+  std::vector<ToolCall> streamed_signatures_;  // the streamed answer's signed calls
+  bool signatures_loaded_ = false;
   routing::Plan plan_;
   RequestSummary summary_;
   Clock::duration waiting_{};  // time spent awaiting upstreams / the engine
@@ -130,6 +142,20 @@ class Call {
   boost::asio::any_io_executor executor_;  // the worker this call runs on (set by Admit)
   bool admitted_ = false;
 };
+
+// Runs `fn` (a call on the shared state) where it may block: a remote state answers on the
+// query pool, never on a worker; memory answers in place.
+template <typename F>
+boost::asio::awaitable<std::invoke_result_t<F>> OnStateThread(access::SharedState& state,
+                                                              boost::asio::thread_pool& pool,
+                                                              F fn) {
+  if (state.kind() == "memory") co_return fn();
+  auto worker = co_await boost::asio::this_coro::executor;
+  co_await boost::asio::post(pool, boost::asio::use_awaitable);
+  auto result = fn();
+  co_await boost::asio::post(worker, boost::asio::use_awaitable);
+  co_return result;
+}
 
 // Milliseconds as a double, for latencies.
 inline double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }

@@ -29,6 +29,7 @@ class Aggregator {
         if (r_.tool_calls.size() <= static_cast<size_t>(e.index)) r_.tool_calls.resize(e.index + 1);
         r_.tool_calls[e.index].id = e.id;
         r_.tool_calls[e.index].name = e.name;
+        r_.tool_calls[e.index].signature = e.signature;
         break;
       case StreamEvent::Type::kToolCallDelta:
         if (r_.tool_calls.size() <= static_cast<size_t>(e.index)) r_.tool_calls.resize(e.index + 1);
@@ -100,6 +101,9 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
     commit_with_batch = false;
     for (StreamEvent& e : *events) {
       if (e.type == StreamEvent::Type::kUsage) usage = e.usage;
+      if (e.type == StreamEvent::Type::kToolCallStart && !e.signature.empty()) {
+        streamed_signatures_.push_back({e.id, e.name, {}, e.signature});
+      }
       if (e.type == StreamEvent::Type::kFinish) finished = true;
       if (!req_.stream) {
         if (IsContent(e) && current_->ttft_ms < 0) {
@@ -166,6 +170,7 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
   std::string tail = std::move(batch);
   for (const StreamEvent& he : held) tail += encoder_->Event(he);
   if (responses_) co_await KeepThread(encoder_->streamed_answer());
+  co_await KeepSignatures(streamed_signatures_);
   tail += encoder_->Finish(IrisObject(), summary_.cost_usd);
   summary_.bytes_out += static_cast<int64_t>(tail.size());
   if (!committed_) {
@@ -183,6 +188,7 @@ awaitable<Outcome> Call::DeliverResponse(const routing::Target& t, ChatResponse 
   if (r.created == 0) r.created = summary_.start_unix_ms / 1000;  // a real time, never 0
   RecordWholeAnswer(t, r.usage);
   if (responses_) co_await KeepThread(r);
+  co_await KeepSignatures(r.tool_calls);
   // (The body is a local: GCC 12 mishandles temporaries with destructors in a co_await.)
   std::string body = encoder_->Response(r, IrisObject(), summary_.cost_usd);
   co_return co_await SendWholeAnswer(std::move(body));

@@ -40,20 +40,6 @@ Status NotKept(std::string_view what, std::string_view id) {
 
 }  // namespace
 
-// A remote state answers on the query thread, never on a worker; memory answers in place.
-namespace {
-template <typename F>
-awaitable<std::invoke_result_t<F>> OnStateThread(access::SharedState& state,
-                                                 asio::thread_pool& pool, F fn) {
-  if (state.kind() == "memory") co_return fn();
-  auto worker = co_await asio::this_coro::executor;
-  co_await asio::post(pool, asio::use_awaitable);
-  auto result = fn();
-  co_await asio::post(worker, asio::use_awaitable);
-  co_return result;
-}
-}  // namespace
-
 awaitable<Status> Call::LoadThread() {
   if (!responses_) co_return OkStatus();
   api::ResponsesRequest& r = *responses_;

@@ -75,8 +75,8 @@ TEST(AnthropicTranslator, ToolCallsAndResults) {
   ChatRequest r;
   r.messages.push_back(Msg(Role::kUser, "q"));
   Message a = Msg(Role::kAssistant, "");
-  a.tool_calls.push_back({"call_1", "f", ""});  // empty arguments mean {}
-  a.tool_calls.push_back({"call_2", "g", R"({"x":1})"});
+  a.tool_calls.push_back({"call_1", "f", "", {}});  // empty arguments mean {}
+  a.tool_calls.push_back({"call_2", "g", R"({"x":1})", {}});
   r.messages.push_back(a);
   r.messages.push_back(ToolResult("call_1", "r1"));
   Message err = ToolResult("call_2", "boom");
@@ -112,8 +112,8 @@ TEST(AnthropicTranslator, HistoryWithToolsButNoToolsDeclaresThemAndForbidsNewCal
   ChatRequest r;
   r.messages.push_back(Msg(Role::kUser, "q"));
   Message a = Msg(Role::kAssistant, "");
-  a.tool_calls.push_back({"call_1", "get_weather", R"({"city":"Paris"})"});
-  a.tool_calls.push_back({"call_2", "get_weather", R"({"city":"Rome"})"});
+  a.tool_calls.push_back({"call_1", "get_weather", R"({"city":"Paris"})", {}});
+  a.tool_calls.push_back({"call_2", "get_weather", R"({"city":"Rome"})", {}});
   r.messages.push_back(a);
   r.messages.push_back(ToolResult("call_1", "sunny"));
   r.messages.push_back(ToolResult("call_2", "rain"));
@@ -189,8 +189,8 @@ TEST(GeminiTranslator, RecoversFunctionNamesAndMergesTurns) {
   r.messages.push_back(Msg(Role::kSystem, "sys"));
   r.messages.push_back(Msg(Role::kUser, "q"));
   Message a = Msg(Role::kAssistant, "");
-  a.tool_calls.push_back({"call_x_0", "lookup", R"({"k":"a"})"});
-  a.tool_calls.push_back({"call_x_1", "fetch", R"({})"});
+  a.tool_calls.push_back({"call_x_0", "lookup", R"({"k":"a"})", {}});
+  a.tool_calls.push_back({"call_x_1", "fetch", R"({})", {}});
   r.messages.push_back(a);
   r.messages.push_back(ToolResult("call_x_1", "B"));  // answered out of order
   Message err = ToolResult("call_x_0", "failed");

@@ -312,6 +312,7 @@ class GeminiStreamTranslator : public StreamTranslator {
           s.index = next_tool_;
           s.id = ToolCallId(*call, response_id_, next_tool_);
           s.name = StringField(*call, "name");
+          s.signature = StringField(part, "thoughtSignature");
           StreamEvent d;
           d.type = StreamEvent::Type::kToolCallDelta;
           d.index = next_tool_++;
@@ -406,7 +407,14 @@ class GeminiTranslator : public Translator {
             if (!args.ok()) return Unsupported(args.status().message());
             call_names[call.id] = call.name;
             json::object part{{"functionCall", {{"name", call.name}, {"args", std::move(*args)}}}};
-            if (gemini3) part["thoughtSignature"] = "skip_thought_signature_validator";
+            // The signature Gemini gave the call; Gemini 3 refuses a call without one, so a
+            // call iris has none for (made by another provider, or kept no longer) carries
+            // the documented stand-in.
+            if (!call.signature.empty()) {
+              part["thoughtSignature"] = call.signature;
+            } else if (gemini3) {
+              part["thoughtSignature"] = "skip_thought_signature_validator";
+            }
             c.parts.push_back(std::move(part));
           }
           AppendContent(contents, std::move(c));
@@ -530,6 +538,7 @@ class GeminiTranslator : public Translator {
           ToolCall tc;
           tc.id = ToolCallId(*call, resp.id, static_cast<int>(resp.tool_calls.size()));
           tc.name = StringField(*call, "name");
+          tc.signature = StringField(part, "thoughtSignature");
           const json::value* args = call->if_contains("args");
           tc.arguments = args != nullptr ? SerializeJson(*args) : "{}";
           resp.tool_calls.push_back(std::move(tc));

@@ -36,7 +36,7 @@ TEST(OpenAITranslator, MistralIdsMatchBetweenCallAndResult) {
   user.content.push_back(ContentPart::Text("hi"));
   Message asst;
   asst.role = Role::kAssistant;
-  asst.tool_calls.push_back({"toolu_01A09q90qw90lq917835lq9", "f", "{}"});
+  asst.tool_calls.push_back({"toolu_01A09q90qw90lq917835lq9", "f", "{}", {}});
   Message tool;
   tool.role = Role::kTool;
   tool.tool_call_id = "toolu_01A09q90qw90lq917835lq9";
