@@ -200,6 +200,10 @@ function planAnswer(provider, body) {
   if (hasTools && !lastIsTool) {
     return { toolCall: { name: provider === 'gemini' ? body.tools[0].functionDeclarations[0].name : provider === 'anthropic' ? body.tools[0].name : body.tools[0].function.name, args: { city: 'Paris' } } };
   }
+  // Anthropic's structured outputs: a fixed JSON answer (count 7), whatever the schema asks.
+  if (provider === 'anthropic' && body.output_config?.format?.type === 'json_schema') {
+    return { text: JSON.stringify({ city: 'Paris', count: 7 }) };
+  }
   const images = countImages(provider, body);
   let text = `Hello from ${provider}`;
   if (lastIsTool) text = `${text}: the tool said it is sunny`;

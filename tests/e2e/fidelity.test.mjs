@@ -187,3 +187,28 @@ test('Gemini thought signatures survive a tool round trip through an OpenAI clie
     { role: 'tool', tool_call_id: 'call_unknown', content: 'x' }] });
   assert.equal((await lastBody('gemini')).contents[1].parts[0].thoughtSignature, 'skip_thought_signature_validator');
 });
+
+test('a JSON schema reaches Anthropic without the limits it refuses, and the answer is checked against the caller\'s own', async () => {
+  const schema = (max) => ({
+    type: 'object', required: ['city', 'count'],
+    properties: { city: { type: 'string', maxLength: 20 }, count: { type: 'integer', minimum: 1, maximum: max, description: 'how many' } },
+  });
+  const ask = (max) => openai.chat.completions.create({
+    model: 'anthropic/claude-haiku-4-5', messages: [{ role: 'user', content: 'a city' }],
+    response_format: { type: 'json_schema', json_schema: { name: 'city', schema: schema(max) } },
+  });
+  const ok = await ask(10);
+  assert.deepEqual(JSON.parse(ok.choices[0].message.content), { city: 'Paris', count: 7 });
+  const sent = (await lastBody('anthropic')).output_config.format.schema;
+  assert.equal(sent.additionalProperties, false);
+  assert.equal(sent.properties.count.minimum, undefined);
+  assert.equal(sent.properties.count.description, 'how many (minimum: 1, maximum: 10)');
+  assert.equal(sent.properties.city.description, '(maxLength: 20)');
+  // An answer that breaks the caller's limit is retried, then a clear error naming the limit.
+  await assert.rejects(ask(5), (e) => {
+    assert.equal(e.status, 502);
+    assert.match(e.message, /does not keep the response schema \(\$\.count: 7 is above the maximum 5\)/);
+    assert.ok(e.error.iris_error_class === 'upstream');
+    return true;
+  });
+});

@@ -4,6 +4,7 @@
 #include "gateway/api/ai_gateway.h"
 #include "gateway/api/embeddings.h"
 #include "gateway/api/errors.h"
+#include "gateway/api/json_schema.h"
 #include "gateway/proxy/call.h"
 
 namespace iris::gateway::proxy {
@@ -183,7 +184,31 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
   co_return Outcome::Delivered();
 }
 
+namespace {
+// How an answer breaks the caller's response schema, if it does: not JSON, or the first
+// violation of the caller's own schema (which the provider may have received without the
+// limits it refuses, as Anthropic does).
+std::optional<std::string> OffSchema(const ChatRequest& req, const ChatResponse& r) {
+  if (!req.response_format || req.response_format->type != ResponseFormat::Type::kJsonSchema ||
+      !req.response_format->schema.is_object() || !r.tool_calls.empty()) {
+    return std::nullopt;
+  }
+  boost::system::error_code ec;
+  const boost::json::value answer = boost::json::parse(r.text, ec);
+  if (ec) return std::string("the answer is not JSON");
+  return api::SchemaViolation(answer, req.response_format->schema);
+}
+}  // namespace
+
 awaitable<Outcome> Call::DeliverResponse(const routing::Target& t, ChatResponse r) {
+  if (std::optional<std::string> broken = OffSchema(req_, r)) {
+    GatewayError e = Err(ErrorClass::kUpstream, t.provider + "/" + t.model +
+                                                    ": the answer does not keep the response "
+                                                    "schema (" +
+                                                    *broken + ")");
+    e.provider = t.provider;
+    co_return Fail(e, routing::Failure::Kind::kOffSchema);
+  }
   if (r.model.empty()) r.model = t.model;
   if (r.created == 0) r.created = summary_.start_unix_ms / 1000;  // a real time, never 0
   RecordWholeAnswer(t, r.usage);

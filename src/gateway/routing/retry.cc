@@ -31,6 +31,7 @@ bool IsRetryable(const Failure& failure) {
     case Failure::Kind::kConnect:
     case Failure::Kind::kTimeout:
     case Failure::Kind::kStreamBroken:
+    case Failure::Kind::kOffSchema:
       return true;
     case Failure::Kind::kMalformed:
     case Failure::Kind::kUnsupported:
@@ -68,7 +69,8 @@ bool ShouldFallback(const Failure& failure) {
 
 bool CountsAgainstBreaker(const Failure& failure) {
   if (failure.kind == Failure::Kind::kHttpStatus && failure.http_status == 413) return false;
-  if (failure.kind == Failure::Kind::kUnsupported || failure.kind == Failure::Kind::kBusy) {
+  if (failure.kind == Failure::Kind::kUnsupported || failure.kind == Failure::Kind::kBusy ||
+      failure.kind == Failure::Kind::kOffSchema) {
     return false;
   }
   return ShouldFallback(failure);

@@ -20,6 +20,7 @@ struct Failure {
     kStreamBroken,  // the stream ended early (no terminal event) or the connection dropped
     kMalformed,     // the upstream answered with a body or SSE we could not decode
     // Not the provider's failures; never counted against its breaker:
+    kOffSchema,    // the answer broke the caller's response schema: another sample may keep it
     kUnsupported,  // the target cannot do what this request asks (tools to the local model,
                    // a field its translator cannot express): the next target may
     kBusy,         // iris's own admission refused it (the local engine's queue is full)

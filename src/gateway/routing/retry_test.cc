@@ -67,6 +67,14 @@ TEST(RetryTest, UnsupportedAndBusyFallOverWithoutTouchingTheBreaker) {
   }
 }
 
+// An answer that broke the caller's schema is one sample of a model: another try may keep it,
+// then another target; it says nothing about the provider's health.
+TEST(RetryTest, AnOffSchemaAnswerIsRetriedWithoutTouchingTheBreaker) {
+  EXPECT_TRUE(IsRetryable(OfKind(Failure::Kind::kOffSchema)));
+  EXPECT_TRUE(ShouldFallback(OfKind(Failure::Kind::kOffSchema)));
+  EXPECT_FALSE(CountsAgainstBreaker(OfKind(Failure::Kind::kOffSchema)));
+}
+
 TEST(RetryTest, NothingAfterBytesReachedTheClient) {
   for (Failure f : {Http(503), Http(429), OfKind(Failure::Kind::kStreamBroken),
                     OfKind(Failure::Kind::kTimeout)}) {

@@ -11,6 +11,7 @@
 
 #include "base/json.h"
 #include "gateway/api/json_fields.h"
+#include "gateway/api/json_schema.h"
 #include "gateway/providers/provider_table.h"
 
 namespace iris::gateway::providers {
@@ -451,7 +452,8 @@ class AnthropicTranslator : public Translator {
         tool["name"] = t.name;
         if (!t.description.empty()) tool["description"] = t.description;
         if (t.parameters.is_object()) {
-          tool["input_schema"] = t.parameters;
+          // A strict tool's schema follows the rules of structured outputs.
+          tool["input_schema"] = t.strict ? api::AnthropicSchema(t.parameters) : t.parameters;
         } else {
           tool["input_schema"] = {{"type", "object"}, {"properties", json::object()}};
         }
@@ -502,8 +504,11 @@ class AnthropicTranslator : public Translator {
           return Unsupported(
               "response_format json_object has no Anthropic equivalent; use json_schema");
         case ResponseFormat::Type::kJsonSchema:
-          body["output_config"] = {
-              {"format", {{"type", "json_schema"}, {"schema", r.response_format->schema}}}};
+          // (Limits Anthropic refuses move into descriptions; the proxy checks the answer
+          // against the caller's own schema.)
+          body["output_config"] = {{"format",
+                                    {{"type", "json_schema"},
+                                     {"schema", api::AnthropicSchema(r.response_format->schema)}}}};
           break;
       }
     }

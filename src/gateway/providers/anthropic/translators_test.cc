@@ -142,8 +142,10 @@ TEST(AnthropicTranslator, ResponseFormatAndImages) {
   r.messages[0].content.pop_back();
   r.response_format = ResponseFormat{ResponseFormat::Type::kJsonSchema, "s",
                                      json::parse(R"({"type":"object"})"), true};
-  EXPECT_EQ(Body(*t, r, kAnthropic).at("output_config"),
-            json::parse(R"({"format":{"type":"json_schema","schema":{"type":"object"}}})"));
+  EXPECT_EQ(
+      Body(*t, r, kAnthropic).at("output_config"),
+      json::parse(
+          R"({"format":{"type":"json_schema","schema":{"type":"object","additionalProperties":false}}})"));
   r.response_format->type = ResponseFormat::Type::kJsonObject;
   EXPECT_EQ(t->EncodeRequest(r, kAnthropic).status().code(), ErrorCode::kInvalidArgument);
 }
