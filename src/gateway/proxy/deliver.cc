@@ -69,6 +69,7 @@ bool IsContent(const StreamEvent& e) {
 
 awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvents& next) {
   std::vector<StreamEvent> held;  // events before the first token
+  streamed_signatures_.clear();   // (only this attempt's calls are answered)
   Aggregator agg;
   Usage usage;
   bool end = false;
