@@ -190,6 +190,20 @@ function validate(provider, req, body) {
 }
 
 // ---- answers ----
+function fakeFromSchema(schema) {
+  const type = Array.isArray(schema?.type) ? schema.type[0] : schema?.type;
+  if (schema?.enum) return schema.enum[0];
+  if (type === 'object' || schema?.properties) {
+    const out = {};
+    for (const [name, sub] of Object.entries(schema.properties || {})) out[name] = fakeFromSchema(sub);
+    return out;
+  }
+  if (type === 'array') return [];
+  if (type === 'integer' || type === 'number' || type === 'INTEGER' || type === 'NUMBER') return 7;
+  if (type === 'boolean' || type === 'BOOLEAN') return true;
+  return 'Paris';
+}
+
 function planAnswer(provider, body) {
   const lastIsTool = provider === 'gemini'
     ? (body.contents || []).at(-1)?.parts?.some((p) => p.functionResponse)
@@ -200,10 +214,12 @@ function planAnswer(provider, body) {
   if (hasTools && !lastIsTool) {
     return { toolCall: { name: provider === 'gemini' ? body.tools[0].functionDeclarations[0].name : provider === 'anthropic' ? body.tools[0].name : body.tools[0].function.name, args: { city: 'Paris' } } };
   }
-  // Anthropic's structured outputs: a fixed JSON answer (count 7), whatever the schema asks.
-  if (provider === 'anthropic' && body.output_config?.format?.type === 'json_schema') {
-    return { text: JSON.stringify({ city: 'Paris', count: 7 }) };
-  }
+  // Structured outputs: JSON that has the schema's shape (strings "Paris", numbers 7), whatever
+  // limits it sets, as a model that reads them loosely would answer.
+  const schema = provider === 'anthropic' ? body.output_config?.format?.schema
+    : provider === 'gemini' ? body.generationConfig?.responseSchema
+      : body.response_format?.type === 'json_schema' ? body.response_format.json_schema?.schema : undefined;
+  if (schema) return { text: JSON.stringify(fakeFromSchema(schema)) };
   const images = countImages(provider, body);
   let text = `Hello from ${provider}`;
   if (lastIsTool) text = `${text}: the tool said it is sunny`;

@@ -478,7 +478,10 @@ Result<AiGatewayRequest> ParseAiGatewayLanguageRequest(std::string_view body,
           IRIS_ASSIGN_OR_RETURN(const json::value* budget,
                                 RequireField(*thinking, "budgetTokens", path));
           IRIS_ASSIGN_OR_RETURN(int64_t tokens, AsInt(*budget, MemberPath(path, "budgetTokens")));
-          if (tokens < 1) return FieldError(MemberPath(path, "budgetTokens"), "must be at least 1");
+          if (tokens < 1 || tokens > kMaxThinkingBudget) {
+            return FieldError(MemberPath(path, "budgetTokens"),
+                              "must be between 1 and " + std::to_string(kMaxThinkingBudget));
+          }
           req.thinking_budget = tokens;
           return true;
         }
@@ -488,6 +491,10 @@ Result<AiGatewayRequest> ParseAiGatewayLanguageRequest(std::string_view body,
           if (budget == nullptr) return false;
           IRIS_ASSIGN_OR_RETURN(int64_t tokens, AsInt(*budget, MemberPath(path, "thinkingBudget")));
           if (tokens < 0) return false;  // (-1, Gemini's own dynamic thinking: not a budget)
+          if (tokens > kMaxThinkingBudget) {
+            return FieldError(MemberPath(path, "thinkingBudget"),
+                              "must be at most " + std::to_string(kMaxThinkingBudget));
+          }
           req.thinking_budget = tokens;
           return true;
         }

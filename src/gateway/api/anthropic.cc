@@ -370,7 +370,10 @@ Result<ChatRequest> ParseAnthropicRequest(std::string_view body) {
       IRIS_ASSIGN_OR_RETURN(const json::value* budget,
                             RequireField(*thinking, "budget_tokens", "thinking"));
       IRIS_ASSIGN_OR_RETURN(int64_t tokens, AsInt(*budget, "thinking.budget_tokens"));
-      if (tokens < 1) return FieldError("thinking.budget_tokens", "must be at least 1");
+      if (tokens < 1 || tokens > kMaxThinkingBudget) {
+        return FieldError("thinking.budget_tokens",
+                          "must be between 1 and " + std::to_string(kMaxThinkingBudget));
+      }
       request.thinking_budget = tokens;
       thinking_read = true;
     } else if (type == "disabled") {

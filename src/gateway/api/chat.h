@@ -112,7 +112,7 @@ struct ChatRequest {
   // Extended thinking with this budget of tokens (Anthropic's thinking.budget_tokens, Gemini's
   // thinkingBudget). Each provider takes whichever of this and reasoning_effort the caller set,
   // mapped by one table (providers/translator.h).
-  std::optional<int64_t> thinking_budget;
+  std::optional<int64_t> thinking_budget;  // 1..kMaxThinkingBudget
   bool stream = false;
   bool include_usage = false;  // OpenAI stream_options.include_usage
   std::string user;            // end-user id (OpenAI user / Anthropic metadata.user_id)
@@ -129,6 +129,9 @@ struct ChatRequest {
   // (json_fields.h AddFieldName).
   std::vector<std::string> extra_fields;
 };
+
+// The largest thinking budget a caller may ask for (tokens; above any model's output limit).
+inline constexpr int64_t kMaxThinkingBudget = 1'000'000;
 
 enum class FinishReason { kStop, kLength, kToolCalls, kContentFilter, kError };
 

@@ -61,7 +61,10 @@ class Checker {
 
   std::optional<std::string> Check(const json::value& v, const json::value& s,
                                    const std::string& path, int depth) {
-    if (depth > kMaxDepth || ++steps_ > kMaxSteps) return std::nullopt;
+    if (depth > kMaxDepth || ++steps_ > kMaxSteps) {
+      exhausted_ = true;  // (unchecked, not valid: `not` and oneOf must not judge on it)
+      return std::nullopt;
+    }
     if (s.is_bool()) {
       if (!s.get_bool()) return path + ": no value is allowed here";
       return std::nullopt;
@@ -132,7 +135,10 @@ class Checker {
       if (const json::value* u = o.if_contains("uniqueItems"); u && u->is_bool() && u->get_bool()) {
         for (size_t i = 0; i < a.size(); ++i) {
           for (size_t j = i + 1; j < a.size(); ++j) {
-            if (++steps_ > kMaxSteps) return std::nullopt;
+            if (++steps_ > kMaxSteps) {
+              exhausted_ = true;
+              return std::nullopt;
+            }
             if (JsonEqual(a[i], a[j]))
               return path + ": items " + std::to_string(i) + " and " + std::to_string(j) +
                      " are equal";
@@ -195,11 +201,14 @@ class Checker {
         if (!e) ++matched;
         if (e && !first) first = e;
       }
+      if (exhausted_) return std::nullopt;
       if (matched == 0) return *first;
       if (key == "oneOf" && matched > 1) return path + ": matches more than one of oneOf";
     }
     if (const json::value* n = o.if_contains("not"); n != nullptr) {
-      if (!Check(v, *n, path, depth + 1)) return path + ": matches a schema it must not";
+      if (!Check(v, *n, path, depth + 1) && !exhausted_) {
+        return path + ": matches a schema it must not";
+      }
     }
     return std::nullopt;
   }
@@ -218,6 +227,9 @@ class Checker {
 
   const json::value& root_;
   int steps_ = 0;
+
+ public:
+  bool exhausted_ = false;  // a bound ended the check somewhere
 };
 
 // Anthropic's structured outputs refuse these; they move into the description.
@@ -284,7 +296,10 @@ json::value Adapt(const json::value& s, bool& moved, int depth) {
 
 std::optional<std::string> SchemaViolation(const boost::json::value& instance,
                                            const boost::json::value& schema) {
-  return Checker(schema).Check(instance, schema, "$", 0);
+  Checker checker(schema);
+  std::optional<std::string> violation = checker.Check(instance, schema, "$", 0);
+  if (checker.exhausted_) return std::nullopt;  // (what a bound cut short is not judged)
+  return violation;
 }
 
 boost::json::value AnthropicSchema(const boost::json::value& schema, bool* moved) {

@@ -16,7 +16,8 @@ namespace iris::gateway::api {
 // points), minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf, minProperties,
 // maxProperties, anyOf, oneOf, allOf, not, and local $refs (#/$defs/..., #/definitions/...).
 // Other keywords (pattern, format, ...) are not checked. Bounded for a caller's schema: nesting
-// past 64 levels and work past 100000 steps stop the check there (what was checked stands).
+// past 64 levels or work past 100000 steps ends the check with no verdict (nullopt), so a bound
+// never makes a valid answer look broken.
 std::optional<std::string> SchemaViolation(const boost::json::value& instance,
                                            const boost::json::value& schema);
 

@@ -79,6 +79,12 @@ TEST(SchemaViolation, AHostileSchemaIsBounded) {
   }
   // The innermost "string" lies past the bound: the check stops before it.
   EXPECT_EQ(SchemaViolation(instance, nested), std::nullopt);
+  // Work past the bound gives no verdict: a long valid answer under oneOf / not is not "broken".
+  json::array many;
+  for (int i = 0; i < 60000; ++i) many.push_back(i);
+  EXPECT_EQ(SchemaViolation(json::value(many), json::parse(R"({"type":"array","items":{
+              "oneOf":[{"type":"integer"},{"type":"string"}],"not":{"type":"string"}}})")),
+            std::nullopt);
 }
 
 TEST(AnthropicSchema, LimitsMoveIntoDescriptionsAndObjectsClose) {

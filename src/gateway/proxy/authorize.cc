@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <boost/asio/this_coro.hpp>
 
+#include "gateway/providers/translator.h"
 #include "gateway/proxy/call.h"
 
 namespace iris::gateway::proxy {
@@ -28,7 +29,11 @@ boost::asio::awaitable<std::optional<GatewayError>> Call::Admit() {
   r.request_id = summary_.request_id;
   const int64_t prompt =
       embed_ ? access::EstimateEmbeddingTokens(*embed_) : access::EstimatePromptTokens(req_);
-  const int64_t output = embed_ ? 0 : req_.max_tokens.value_or(config_->auth.default_max_tokens);
+  // (A thinking budget can come on top of max_tokens: see the Anthropic translator.)
+  const int64_t output =
+      embed_ ? 0
+             : req_.max_tokens.value_or(config_->auth.default_max_tokens) +
+                   std::max<int64_t>(0, providers::RequestedThinkingBudget(req_).value_or(0));
   r.estimated_tokens = prompt + output;
   // The worst case over the plan's targets (an unpriced one costs nothing known).
   Usage worst;

@@ -89,6 +89,9 @@ class Call {
   // A whole (non-streamed) answer from `t`: the summary learns its usage, cost and latencies;
   // then its body goes out with the iris headers, overhead and cost.
   void RecordWholeAnswer(const routing::Target& t, const Usage& usage);
+  // An answer the provider made (and billed) that the caller does not get (it broke the
+  // response schema): its usage and cost still count, in the answer that follows or the error.
+  void AddDiscarded(const routing::Target& t, const Usage& usage);
   boost::asio::awaitable<Outcome> SendWholeAnswer(std::string body);
 
   // report.cc. `log_detail`, when set, goes to the request log instead of the caller-facing
@@ -124,6 +127,8 @@ class Call {
   // What the last attempt's provider could not take (UpstreamRequest::dropped).
   std::vector<std::string> target_dropped_;
   std::vector<ToolCall> streamed_signatures_;  // the streamed answer's signed calls
+  Usage discarded_usage_;                      // AddDiscarded
+  double discarded_cost_usd_ = 0;
   bool signatures_loaded_ = false;
   routing::Plan plan_;
   RequestSummary summary_;

@@ -191,8 +191,9 @@ namespace {
 // limits it refuses, as Anthropic does).
 std::optional<std::string> OffSchema(const ChatRequest& req, const ChatResponse& r) {
   if (!req.response_format || req.response_format->type != ResponseFormat::Type::kJsonSchema ||
-      !req.response_format->schema.is_object() || !r.tool_calls.empty()) {
-    return std::nullopt;
+      !req.response_format->schema.is_object() || !r.tool_calls.empty() ||
+      r.finish_reason == FinishReason::kLength) {
+    return std::nullopt;  // (an answer cut short by max_tokens goes to the caller as such)
   }
   boost::system::error_code ec;
   const boost::json::value answer = boost::json::parse(r.text, ec);
@@ -208,6 +209,8 @@ awaitable<Outcome> Call::DeliverResponse(const routing::Target& t, ChatResponse 
                                                     "schema (" +
                                                     *broken + ")");
     e.provider = t.provider;
+    // The provider billed the answer even though the caller does not get it: it is counted.
+    AddDiscarded(t, r.usage);
     co_return Fail(e, routing::Failure::Kind::kOffSchema);
   }
   if (r.model.empty()) r.model = t.model;
@@ -231,9 +234,30 @@ awaitable<Outcome> Call::DeliverEmbeddings(const routing::Target& t, EmbeddingRe
   co_return co_await SendWholeAnswer(std::move(body));
 }
 
+void Call::AddDiscarded(const routing::Target& t, const Usage& usage) {
+  if (!usage.reported) return;
+  Usage& d = discarded_usage_;
+  d.reported = true;
+  d.input_tokens += usage.input_tokens;
+  d.output_tokens += usage.output_tokens;
+  d.cached_input_tokens += usage.cached_input_tokens;
+  d.cache_write_tokens += usage.cache_write_tokens;
+  d.reasoning_tokens += usage.reasoning_tokens;
+  if (std::optional<double> cost = Cost(t, usage)) discarded_cost_usd_ += *cost;
+}
+
 void Call::RecordWholeAnswer(const routing::Target& t, const Usage& usage) {
   summary_.usage = usage;
   summary_.cost_usd = Cost(t, usage);
+  if (discarded_usage_.reported) {  // (answers discarded on the way count too)
+    summary_.usage.input_tokens += discarded_usage_.input_tokens;
+    summary_.usage.output_tokens += discarded_usage_.output_tokens;
+    summary_.usage.cached_input_tokens += discarded_usage_.cached_input_tokens;
+    summary_.usage.cache_write_tokens += discarded_usage_.cache_write_tokens;
+    summary_.usage.reasoning_tokens += discarded_usage_.reasoning_tokens;
+    summary_.usage.reported = true;
+    summary_.cost_usd = summary_.cost_usd.value_or(0) + discarded_cost_usd_;
+  }
   summary_.provider = t.provider;
   summary_.model = t.model;
   current_->outcome = "ok";

@@ -134,6 +134,10 @@ awaitable<void> Call::SendError(const GatewayError& e, std::string log_detail) {
     }
   }
   summary_.http_status = api::HttpStatusFor(e, summary_.dialect);
+  if (discarded_usage_.reported) {  // answers made and billed, then discarded
+    summary_.usage = discarded_usage_;
+    summary_.cost_usd = discarded_cost_usd_;
+  }
   summary_.error_class = std::string(api::ErrorClassName(e.error_class));
   summary_.error = log_detail.empty() ? e.message : e.message + " [" + log_detail + "]";
   summary_.latency_ms = Ms(Clock::now() - start_);

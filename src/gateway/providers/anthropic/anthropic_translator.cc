@@ -520,18 +520,29 @@ class AnthropicTranslator : public Translator {
     return req;
   }
 
-  // Extended thinking for a request that asks for reasoning (thinking_budget or an effort):
-  // Anthropic's budget is at least 1024 tokens and below max_tokens, so max_tokens grows by the
-  // budget (as OpenAI counts reasoning in max_completion_tokens) within the model's ceiling;
-  // thinking takes no temperature or top_k, which are removed and named.
+  // Extended thinking for a request that asks for reasoning (thinking_budget or an effort).
+  // Anthropic's budget is at least 1024 tokens and below max_tokens: when max_tokens does not
+  // exceed the budget it grows by it (OpenAI counts reasoning in max_completion_tokens; the
+  // admission estimate counts it too), within the model's ceiling. Thinking refuses a
+  // temperature, top_k and a top_p below 0.95 (removed and named), a forced tool choice, and a
+  // history of tool calls without their signed thinking blocks, which no caller of another wire
+  // format has: then thinking is not turned on, and named.
   static void Think(const ChatRequest& r, std::optional<int64_t> ceiling, json::object& body,
                     std::vector<std::string>& dropped) {
     const std::optional<int64_t> asked = RequestedThinkingBudget(r);
     if (!asked || *asked <= 0) return;
     const std::string_view name = r.thinking_budget ? "thinking" : "reasoning_effort";
-    int64_t budget = std::max<int64_t>(1024, *asked);
+    bool tool_history = false;
+    for (const Message& m : r.messages) tool_history = tool_history || !m.tool_calls.empty();
+    const bool forced = r.tool_choice && (r.tool_choice->mode == ToolChoice::Mode::kRequired ||
+                                          r.tool_choice->mode == ToolChoice::Mode::kTool);
+    if (tool_history || forced) {
+      api::AddFieldName(dropped, name);
+      return;
+    }
+    int64_t budget = std::clamp<int64_t>(*asked, 1024, kMaxThinkingBudget);
     int64_t max_tokens = body["max_tokens"].to_number<int64_t>();
-    if (max_tokens <= budget) max_tokens += budget;
+    if (max_tokens <= budget) max_tokens = std::min(max_tokens, kMaxThinkingBudget) + budget;
     if (ceiling) max_tokens = std::min(max_tokens, *ceiling);
     budget = std::min(budget, max_tokens - 1);
     if (budget < 1024) {
@@ -542,6 +553,11 @@ class AnthropicTranslator : public Translator {
     body["thinking"] = json::object{{"type", "enabled"}, {"budget_tokens", budget}};
     for (std::string_view key : {"temperature", "top_k"}) {
       if (body.erase(key) > 0) api::AddFieldName(dropped, key);
+    }
+    if (const json::value* top_p = body.if_contains("top_p");
+        top_p != nullptr && top_p->is_number() && top_p->to_number<double>() < 0.95) {
+      body.erase("top_p");
+      api::AddFieldName(dropped, "top_p");
     }
   }
 

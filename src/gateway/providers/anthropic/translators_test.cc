@@ -321,5 +321,40 @@ TEST(GeminiTranslator, Errors) {
   EXPECT_EQ(ev.status().code(), ErrorCode::kUnavailable);
 }
 
+// A reasoning effort becomes extended thinking where Anthropic takes it, and is named as
+// dropped where it would refuse it (a tool history without signed thinking, a forced tool).
+TEST(AnthropicTranslator, ReasoningEffortBecomesThinkingWithinAnthropicsRules) {
+  ChatRequest r;
+  r.messages.push_back({Role::kUser, {ContentPart::Text("think")}, {}, "", "", false});
+  r.reasoning_effort = "medium";
+  r.max_tokens = 100;
+  r.temperature = 0.3;
+  r.top_p = 0.5;
+  auto t = MakeAnthropicTranslator();
+  Result<UpstreamRequest> up = t->EncodeRequest(r, kAnthropic);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  json::object body = json::parse(up->body).as_object();
+  EXPECT_EQ(body.at("thinking"), json::parse(R"({"type":"enabled","budget_tokens":8192})"));
+  EXPECT_EQ(body.at("max_tokens").as_int64(), 8292);
+  EXPECT_FALSE(body.contains("temperature"));
+  EXPECT_FALSE(body.contains("top_p"));
+  EXPECT_EQ(up->dropped, (std::vector<std::string>{"temperature", "top_p"}));
+
+  ChatRequest tools = r;
+  tools.messages.push_back({Role::kAssistant, {}, {{"call_1", "f", "{}", {}}}, "", "", false});
+  tools.messages.push_back({Role::kTool, {ContentPart::Text("ok")}, {}, "call_1", "", false});
+  up = t->EncodeRequest(tools, kAnthropic);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_FALSE(json::parse(up->body).as_object().contains("thinking"));
+  EXPECT_EQ(up->dropped, std::vector<std::string>{"reasoning_effort"});
+
+  ChatRequest forced = r;
+  forced.tools.push_back({"f", "", json::object{{"type", "object"}}, false});
+  forced.tool_choice = ToolChoice{ToolChoice::Mode::kRequired, ""};
+  up = t->EncodeRequest(forced, kAnthropic);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_FALSE(json::parse(up->body).as_object().contains("thinking"));
+}
+
 }  // namespace
 }  // namespace iris::gateway::providers

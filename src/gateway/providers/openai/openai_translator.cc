@@ -233,13 +233,15 @@ bool IsOpenAIReasoningModel(std::string_view model) {
 }
 
 // Applies OpenAI's parameter rules to a chat completions body for `model`: max_tokens is
-// max_completion_tokens, and a reasoning model's sampling settings are removed (and reported).
+// max_completion_tokens, top_k (which OpenAI refuses) goes, and a reasoning model's sampling
+// settings are removed (all reported).
 void ApplyOpenAIModelRules(json::object& body, std::string_view model,
                            std::vector<std::string>& dropped) {
   if (const json::value* max = body.if_contains("max_tokens")) {
     if (!body.contains("max_completion_tokens")) body["max_completion_tokens"] = *max;
     body.erase("max_tokens");
   }
+  if (body.erase("top_k") > 0) api::AddFieldName(dropped, "top_k");  // (OpenAI refuses it)
   if (!IsOpenAIReasoningModel(model)) return;
   for (std::string_view key : {"temperature", "top_p", "presence_penalty", "frequency_penalty",
                                "logprobs", "top_logprobs", "logit_bias"}) {
@@ -349,7 +351,11 @@ Result<UpstreamRequest> OpenAITranslator::EncodeRequest(const ChatRequest& reque
   if (request.thinking_budget && !request.reasoning_effort) {
     // An Anthropic caller's thinking budget: an effort for OpenAI's reasoning models.
     if (flavor_ == OpenAIFlavor::kOpenAI && IsOpenAIReasoningModel(target.model)) {
-      body["reasoning_effort"] = EffortForThinkingBudget(*request.thinking_budget);
+      // (low, medium and high are the efforts every reasoning model takes.)
+      std::string_view effort = EffortForThinkingBudget(*request.thinking_budget);
+      if (effort == "minimal") effort = "low";
+      if (effort == "xhigh") effort = "high";
+      body["reasoning_effort"] = effort;
     } else {
       api::AddFieldName(dropped, "thinking");
     }
