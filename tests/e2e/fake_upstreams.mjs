@@ -6,6 +6,9 @@
 //          /anthropic/v1/messages        /gemini/v1beta/models/{model}:generateContent
 //          /compat/v1/chat/completions   /gemini/v1beta/models/{model}:streamGenerateContent?alt=sse
 //          /{openai,mistral,compat}/v1/embeddings   /gemini/v1beta/models/{model}:batchEmbedContents
+//          /openai/v1/responses (OpenAI's Responses API: hosted tools answer with their own output
+//          items, reasoning models with a reasoning item, previous_response_id continues a
+//          response this fake made with store unset or true)
 //          (embeddings: a deterministic vector per text, 8 values or `dimensions`; compat answers
 //          its items in reverse order, by index, as some servers do)
 // Faults (the upstream model id):
@@ -284,6 +287,138 @@ function jsonAnswer(provider, model, body, answer) {
   return { id: `chatcmpl-${nextId()}`, object: 'chat.completion', created: 1700000000, model, choices: [{ index: 0, message, logprobs: null, finish_reason: answer.toolCall ? 'tool_calls' : 'stop' }], usage: { prompt_tokens: u.input, completion_tokens: u.output, total_tokens: u.input + u.output, prompt_tokens_details: { cached_tokens: 0 } } };
 }
 
+// ---- OpenAI's Responses API ----
+const responsesKept = new Map(); // response id -> the conversation's items (input and output)
+const responsesItems = new Map(); // output item id -> the item
+// An input item that names an earlier output item by id alone (item_reference, or a message /
+// function_call with only its id).
+const referenceId = (item) => (item.type === 'item_reference' ? item.id : (!item.type || item.type === 'message') && item.content === undefined && item.id ? item.id : undefined);
+const responsesKnownKeys = new Set(['model', 'input', 'instructions', 'tools', 'tool_choice', 'parallel_tool_calls', 'text', 'max_output_tokens', 'temperature', 'top_p', 'reasoning', 'metadata', 'store', 'previous_response_id', 'stream', 'stream_options', 'user', 'safety_identifier', 'include', 'truncation', 'service_tier', 'prompt_cache_key', 'prompt_cache_retention', 'top_logprobs', 'max_tool_calls', 'background', 'prompt', 'conversation']);
+const responsesToolTypes = new Set(['function', 'web_search', 'web_search_preview', 'file_search', 'code_interpreter', 'mcp', 'image_generation', 'computer_use_preview', 'local_shell', 'custom']);
+const responsesItemTypes = new Set(['message', 'function_call', 'function_call_output', 'reasoning', 'item_reference', 'web_search_call', 'file_search_call', 'computer_call', 'computer_call_output', 'code_interpreter_call', 'image_generation_call', 'mcp_call', 'mcp_list_tools']);
+const isReasoningModel = (model) => /^(o[134](-|$)|gpt-5(?!.*-chat))/.test(model);
+const responsesInput = (body) => (typeof body.input === 'string' ? [{ type: 'message', role: 'user', content: body.input }] : body.input || []);
+
+function validateResponses(req, body) {
+  const bad = (status, message) => ({ status, message });
+  if (req.headers.authorization !== `Bearer ${KEY}`) return bad(401, 'Incorrect API key provided.');
+  for (const k of Object.keys(body)) if (!responsesKnownKeys.has(k)) return bad(400, `Unknown parameter: '${k}'.`);
+  if (typeof body.model !== 'string') return bad(400, 'Missing required parameter: \'model\'.');
+  if (body.input === undefined && body.prompt === undefined) return bad(400, 'Missing required parameter: \'input\'.');
+  if (body.previous_response_id !== undefined && !responsesKept.has(body.previous_response_id)) return bad(400, `Previous response with id '${body.previous_response_id}' not found.`);
+  for (const [i, t] of (body.tools || []).entries()) {
+    if (!responsesToolTypes.has(t.type)) return bad(400, `Invalid value: '${t.type}'. tools[${i}].type`);
+    if (t.type === 'function' && typeof t.name !== 'string') return bad(400, `Missing required parameter: 'tools[${i}].name'.`);
+  }
+  for (const [i, item] of responsesInput(body).entries()) {
+    const type = item.type || 'message';
+    if (!responsesItemTypes.has(type)) return bad(400, `Invalid value: '${type}'. input[${i}].type`);
+    const ref = referenceId(item);
+    if (ref !== undefined && !responsesItems.has(ref)) return bad(400, `Item with id '${ref}' not found.`);
+  }
+  if (isReasoningModel(body.model)) {
+    for (const k of ['temperature', 'top_p']) if (k in body) return bad(400, `Unsupported parameter: '${k}' is not supported with this model.`);
+  }
+  return null;
+}
+
+// The conversation as the chat-shaped body planAnswer reads.
+function responsesAsChat(body) {
+  const items = [...(body.previous_response_id ? responsesKept.get(body.previous_response_id) : []), ...responsesInput(body)]
+    .map((item) => (referenceId(item) !== undefined ? responsesItems.get(referenceId(item)) : item));
+  const messages = [];
+  for (const item of items) {
+    const type = item.type || 'message';
+    if (type === 'message') {
+      const content = typeof item.content === 'string' ? item.content
+        : (item.content || []).map((p) => (p.type === 'input_image' ? { type: 'image_url' } : { type: 'text', text: p.text ?? p.refusal ?? '' }));
+      messages.push({ role: item.role, content });
+    } else if (type === 'function_call') {
+      messages.push({ role: 'assistant', content: null, tool_calls: [{ id: item.call_id, function: { name: item.name, arguments: item.arguments } }] });
+    } else if (type === 'function_call_output') {
+      messages.push({ role: 'tool', tool_call_id: item.call_id, content: String(item.output) });
+    }
+  }
+  const tools = (body.tools || []).filter((t) => t.type === 'function').map((t) => ({ type: 'function', function: { name: t.name } }));
+  const format = body.text?.format;
+  return { messages, tools, response_format: format?.type === 'json_schema' ? { type: 'json_schema', json_schema: { schema: format.schema } } : undefined };
+}
+
+const hexId = () => Array.from({ length: 48 }, () => '0123456789abcdef'[Math.floor(Math.random() * 16)]).join('');
+
+// The output items of an answer, and the whole response object.
+function responsesAnswer(model, body) {
+  const chat = responsesAsChat(body);
+  const answer = planAnswer('openai', chat);
+  const output = [];
+  if (isReasoningModel(model) || body.reasoning) {
+    const item = { id: `rs_${hexId()}`, type: 'reasoning', summary: [] };
+    if ((body.include || []).includes('reasoning.encrypted_content')) item.encrypted_content = `enc_${nextId()}`;
+    output.push(item);
+  }
+  if ((body.tools || []).some((t) => t.type === 'web_search' || t.type === 'web_search_preview')) {
+    output.push({ id: `ws_${hexId()}`, type: 'web_search_call', status: 'completed', action: { type: 'search', query: lastUserText('openai', chat) } });
+  }
+  if (answer.toolCall) {
+    output.push({ id: `fc_${hexId()}`, type: 'function_call', status: 'completed', call_id: `call_${nextId()}`, name: answer.toolCall.name, arguments: JSON.stringify(answer.toolCall.args) });
+  } else {
+    output.push({ id: `msg_${hexId()}`, type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: answer.text, annotations: [], logprobs: [] }] });
+  }
+  const u = usageFor(chat, answer.text || '');
+  const reasoningTokens = output[0].type === 'reasoning' ? 5 : 0;
+  const response = {
+    id: `resp_${hexId()}`, object: 'response', created_at: 1700000000, status: 'completed', background: false, error: null, incomplete_details: null,
+    instructions: body.instructions ?? null, max_output_tokens: body.max_output_tokens ?? null, max_tool_calls: body.max_tool_calls ?? null, model, output,
+    parallel_tool_calls: body.parallel_tool_calls ?? true, previous_response_id: body.previous_response_id ?? null, prompt_cache_key: body.prompt_cache_key ?? null,
+    reasoning: { effort: body.reasoning?.effort ?? null, summary: body.reasoning?.summary ?? null }, safety_identifier: null, service_tier: body.service_tier ?? 'default',
+    store: body.store ?? true, temperature: body.temperature ?? 1, text: body.text ?? { format: { type: 'text' } }, tool_choice: body.tool_choice ?? 'auto', tools: body.tools ?? [],
+    top_logprobs: body.top_logprobs ?? 0, top_p: body.top_p ?? 1, truncation: body.truncation ?? 'disabled',
+    usage: { input_tokens: u.input, input_tokens_details: { cached_tokens: 0 }, output_tokens: u.output + reasoningTokens, output_tokens_details: { reasoning_tokens: reasoningTokens }, total_tokens: u.input + u.output + reasoningTokens },
+    user: null, metadata: body.metadata ?? {},
+  };
+  if (body.store !== false) {
+    for (const item of output) responsesItems.set(item.id, item);
+    const prior = body.previous_response_id ? responsesKept.get(body.previous_response_id) : [];
+    responsesKept.set(response.id, [...prior, ...responsesInput(body), ...output]);
+  }
+  return response;
+}
+
+// The typed events of a response, in OpenAI's order.
+function responsesFrames(response, { terminator = true } = {}) {
+  let seq = 0;
+  const ev = (type, obj) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...obj })}\n\n`;
+  const frames = [];
+  const pending = { ...response, status: 'in_progress', output: [], usage: null };
+  frames.push(ev('response.created', { response: pending }));
+  frames.push(ev('response.in_progress', { response: pending }));
+  response.output.forEach((item, output_index) => {
+    if (item.type === 'message') {
+      const text = item.content[0].text;
+      frames.push(ev('response.output_item.added', { output_index, item: { ...item, status: 'in_progress', content: [] } }));
+      frames.push(ev('response.content_part.added', { item_id: item.id, output_index, content_index: 0, part: { type: 'output_text', text: '', annotations: [], logprobs: [] } }));
+      for (const w of words(text)) frames.push(ev('response.output_text.delta', { item_id: item.id, output_index, content_index: 0, delta: w, logprobs: [] }));
+      frames.push(ev('response.output_text.done', { item_id: item.id, output_index, content_index: 0, text, logprobs: [] }));
+      frames.push(ev('response.content_part.done', { item_id: item.id, output_index, content_index: 0, part: item.content[0] }));
+    } else if (item.type === 'function_call') {
+      frames.push(ev('response.output_item.added', { output_index, item: { ...item, status: 'in_progress', arguments: '' } }));
+      frames.push(ev('response.function_call_arguments.delta', { item_id: item.id, output_index, delta: item.arguments.slice(0, 4) }));
+      frames.push(ev('response.function_call_arguments.delta', { item_id: item.id, output_index, delta: item.arguments.slice(4) }));
+      frames.push(ev('response.function_call_arguments.done', { item_id: item.id, output_index, arguments: item.arguments }));
+    } else if (item.type === 'web_search_call') {
+      frames.push(ev('response.output_item.added', { output_index, item: { id: item.id, type: item.type, status: 'in_progress' } }));
+      frames.push(ev('response.web_search_call.in_progress', { item_id: item.id, output_index }));
+      frames.push(ev('response.web_search_call.searching', { item_id: item.id, output_index }));
+      frames.push(ev('response.web_search_call.completed', { item_id: item.id, output_index }));
+    } else {
+      frames.push(ev('response.output_item.added', { output_index, item }));
+    }
+    frames.push(ev('response.output_item.done', { output_index, item }));
+  });
+  if (terminator) frames.push(ev('response.completed', { response }));
+  return frames;
+}
+
 // ---- embeddings ----
 function validateEmbeddings(provider, req, body, model) {
   const bad = (status, message) => ({ status, message });
@@ -421,9 +556,10 @@ export function startFakes({ port = 0, host = '127.0.0.1' } = {}) {
     if (req.method === 'GET' && url.pathname === '/_stats') return sendJson(res, 200, { requests: stats, aborted });
     if (req.method === 'GET' && url.pathname.startsWith('/_last/')) return sendJson(res, 200, last[url.pathname.slice(7)] ?? null);
     if (req.method === 'POST' && url.pathname === '/_reset') { for (const k of Object.keys(stats)) delete stats[k]; for (const k of Object.keys(counters)) delete counters[k]; return sendJson(res, 200, {}); }
-    let provider; let model; let stream = false; let embeddings = false;
+    let provider; let model; let stream = false; let embeddings = false; let responses = false;
     let m;
     if ((m = url.pathname.match(/^\/(openai|mistral|compat)\/v1\/chat\/completions$/))) provider = m[1];
+    else if (url.pathname === '/openai/v1/responses') { provider = 'openai'; responses = true; }
     else if ((m = url.pathname.match(/^\/(openai|mistral|compat)\/v1\/embeddings$/))) { provider = m[1]; embeddings = true; }
     else if ((m = url.pathname.match(/^\/gemini\/v1beta\/models\/([^:]+):batchEmbedContents$/))) { provider = 'gemini'; model = decodeURIComponent(m[1]); embeddings = true; }
     else if (url.pathname === '/anthropic/v1/messages') provider = 'anthropic';
@@ -448,7 +584,7 @@ export function startFakes({ port = 0, host = '127.0.0.1' } = {}) {
       // A caller that goes away before the answer is complete is counted: the gateway must
       // cancel its upstream call when its own client disconnects.
       res.on('close', () => { if (!res.writableFinished) aborted[key] = (aborted[key] || 0) + 1; });
-      const invalid = embeddings ? validateEmbeddings(provider, req, body, model) : validate(provider, req, body);
+      const invalid = embeddings ? validateEmbeddings(provider, req, body, model) : responses ? validateResponses(req, body) : validate(provider, req, body);
       if (invalid) return sendJson(res, invalid.status, providerError(provider, invalid.status, invalid.message));
       const fault = String(model || '');
       let f;
@@ -477,9 +613,17 @@ export function startFakes({ port = 0, host = '127.0.0.1' } = {}) {
         return flood();
       }
       if (embeddings) return sendJson(res, 200, embeddingAnswer(provider, model, body));
-      const answer = planAnswer(provider, body);
-      if (!stream) return sendJson(res, 200, jsonAnswer(provider, model, body, answer));
-      const frames = streamFrames(provider, model, body, answer, { terminator: !fault.startsWith('no-terminator') });
+      const terminator = !fault.startsWith('no-terminator');
+      let frames;
+      if (responses) {
+        const response = responsesAnswer(model, body);
+        if (!stream) return sendJson(res, 200, response);
+        frames = responsesFrames(response, { terminator });
+      } else {
+        const answer = planAnswer(provider, body);
+        if (!stream) return sendJson(res, 200, jsonAnswer(provider, model, body, answer));
+        frames = streamFrames(provider, model, body, answer, { terminator });
+      }
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
       const cutAfter = fault.startsWith('stall-first-token') ? 1 : /^(stall-mid|cut-mid|malformed)/.test(fault) ? 2 : Infinity;
       const trickle = (f = fault.match(/^trickle-(\d+)/)) ? Number(f[1]) : 0;

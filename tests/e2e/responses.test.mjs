@@ -29,7 +29,7 @@ describe('openai SDK: responses', () => {
     test(`create, not streaming, via ${model}`, async () => {
       const r = await openai.responses.create({ model, input: 'ping', instructions: 'be brief', max_output_tokens: 50, metadata: { team: 'ml' } });
       assert.equal(r.object, 'response');
-      assert.match(r.id, /^resp_[0-9a-f]{32}$/);
+      assert.match(r.id, /^resp_[0-9a-f]{32,}$/);  // (iris's own, or OpenAI's as it made it)
       assert.equal(r.status, 'completed');
       assert.match(r.output_text, /^Hello from \w+\. You said: ping$/);
       assert.equal(r.instructions, 'be brief');
@@ -122,14 +122,17 @@ describe('openai SDK: responses', () => {
 
   test('json_schema text.format reaches the upstream as its structured-output setting', async () => {
     const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false };
-    await openai.responses.create({ model: 'chat', input: 'json please', text: { format: { type: 'json_schema', name: 'place', schema, strict: true } } });
-    const body = await lastBody('openai');
-    assert.deepEqual(body.response_format, { type: 'json_schema', json_schema: { name: 'place', schema, strict: true } });
+    const format = { type: 'json_schema', name: 'place', schema, strict: true };
+    const r = await openai.responses.create({ model: 'chat', input: 'json please', text: { format } });
+    assert.deepEqual((await lastBody('openai')).text, { format }, 'OpenAI gets it as written');
+    assert.deepEqual(JSON.parse(r.output_text), { city: 'Paris' });
+    await openai.responses.create({ model: 'groq/llama-3.3-70b', input: 'json please', text: { format } });
+    assert.deepEqual((await lastBody('compat')).response_format, { type: 'json_schema', json_schema: { name: 'place', schema, strict: true } });
   });
 
   test('reasoning.effort reaches OpenAI as is, Anthropic and Gemini as a thinking budget, and is refused by the local model', async () => {
     await openai.responses.create({ model: 'chat', input: 'think', reasoning: { effort: 'low' } });
-    assert.equal((await lastBody('openai')).reasoning_effort, 'low');
+    assert.deepEqual((await lastBody('openai')).reasoning, { effort: 'low' });
     await openai.responses.create({ model: 'anthropic/claude-haiku-4-5', input: 'think', reasoning: { effort: 'low' }, max_output_tokens: 100 });
     const a = await lastBody('anthropic');
     assert.deepEqual(a.thinking, { type: 'enabled', budget_tokens: 2048 });
@@ -157,20 +160,108 @@ describe('openai SDK: responses', () => {
   });
 
   test('what iris cannot do is a 400 that names the field', async () => {
+    const claude = 'anthropic/claude-haiku-4-5';
     const cases = [
-      [{ model: 'chat', input: 'x', tools: [{ type: 'web_search' }] }, /tools\[0\]\.type: unsupported tool type "web_search"/],
+      [{ model: claude, input: 'x', tools: [{ type: 'web_search' }] }, /anthropic\/claude-haiku-4-5 cannot take tools\[0\] \(web_search\): only OpenAI's Responses API can/],
       [{ model: 'chat', input: 'x', background: true }, /background/],
-      [{ model: 'chat', input: [{ role: 'user', content: [{ type: 'input_file', file_id: 'file-1' }] }] }, /input\[0\]\.content\[0\]\.type: "input_file" content parts are not supported/],
-      [{ model: 'chat', input: [{ type: 'computer_call' }] }, /input\[0\]\.type: unsupported input item type/],
+      [{ model: claude, input: [{ role: 'user', content: [{ type: 'text', text: 'read' }, { type: 'input_file', file_id: 'file-1' }] }] }, /cannot take input\[0\]\.content\[1\] \(input_file\)/],
+      [{ model: 'local/smolvlm2', input: [{ role: 'user', content: 'x' }, { type: 'computer_call' }] }, /cannot take input\[1\] \(computer_call\)/],
       [{ model: 'chat' }, /input: required/],
       [{ model: 'chat', input: 'x', previous_response_id: 'chatcmpl-1' }, /previous_response_id: expected the id of an earlier response/],
-      [{ model: 'chat', input: [{ type: 'item_reference', id: 'msg_elsewhere' }] }, /item msg_elsewhere is not an output item/],
+      [{ model: claude, input: [{ type: 'item_reference', id: 'msg_elsewhere' }] }, /cannot take input \(item_reference to an item iris did not make\)/],
+      // (OpenAI itself is asked, and says what it thinks)
+      [{ model: 'chat', input: [{ type: 'item_reference', id: 'msg_elsewhere' }] }, /Item with id 'msg_elsewhere' not found/],
     ];
     for (const [body, pattern] of cases) {
       const r = await postJson(`${iris.url}/v1/responses`, body);
       assert.ok(r.status === 400 || r.status === 404, `${JSON.stringify(body)}: ${r.status} ${r.text}`);
       assert.match(r.json.error.message, pattern);
     }
+  });
+});
+
+describe('to OpenAI the Responses API goes as is', () => {
+  const lastUrl = async () => (await (await fetch(`${iris.fakes.base}/_last/openai`)).json()).url;
+
+  test('hosted tools, include, service_tier and unknown fields reach OpenAI as written; its answer comes back whole', async () => {
+    const request = {
+      model: 'chat', input: 'news today', tools: [{ type: 'web_search' }, weatherTool], tool_choice: 'auto',
+      include: ['web_search_call.action.sources'], service_tier: 'flex', truncation: 'auto', prompt_cache_key: 'k1',
+      max_tool_calls: 3, store: true, metadata: { team: 'ml' },
+    };
+    const res = await postJson(`${iris.url}/v1/responses`, request);
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.headers.get('x-iris-dropped-fields'), null);
+    assert.equal(await lastUrl(), '/openai/v1/responses');
+    assert.deepEqual(await lastBody('openai'), { ...request, model: 'gpt-4o-mini' });
+    const r = res.json;
+    assert.deepEqual(r.output.map((o) => o.type), ['web_search_call', 'function_call']);
+    assert.equal(r.output[0].action.query, 'news today');
+    assert.equal(r.service_tier, 'flex');
+    assert.equal(r.iris.provider, 'openai');
+    assert.ok(r.usage.cost > 0);
+  });
+
+  test('a stream is OpenAI\'s own, event by event, with iris\'s report on its last event', async () => {
+    const res = await fetch(`${iris.url}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'chat', input: 'search this', tools: [{ type: 'web_search_preview' }], stream: true }) });
+    assert.equal(res.status, 200);
+    const events = await readSse(res);
+    const types = events.map((e) => e.event);
+    assert.ok(types.includes('response.web_search_call.searching'), types.join(' '));
+    events.forEach((e, i) => { assert.equal(e.data.type, e.event); assert.equal(e.data.sequence_number, i); });
+    const done = events.at(-1).data.response;
+    assert.equal(events.at(-1).event, 'response.completed');
+    assert.equal(done.id, events[0].data.response.id);
+    assert.equal(done.output[1].content[0].text, 'Hello from openai. You said: search this');
+    assert.equal(done.iris.provider, 'openai');
+    assert.ok(done.usage.cost > 0);
+    // The strict SDK helper takes the same stream.
+    const stream = openai.responses.stream({ model: 'chat', input: 'again', tools: [{ type: 'web_search' }] });
+    const final = await stream.finalResponse();
+    assert.equal(final.output_text, 'Hello from openai. You said: again');
+    assert.equal(final.iris.provider, 'openai');
+  });
+
+  test('a target that would translate refuses what only OpenAI takes, and the next target answers', async () => {
+    const r = await openai.responses.create({ model: 'anthropic/claude-haiku-4-5', models: ['openai/gpt-4o-mini'], input: 'x', tools: [{ type: 'file_search', vector_store_ids: ['vs_1'] }] });
+    assert.equal(r.iris.provider, 'openai');
+    assert.equal(r.iris.attempts[0].provider, 'anthropic');
+    assert.equal((await lastBody('openai')).tools[0].type, 'file_search');
+  });
+
+  test('threads: OpenAI continues its own by id; between OpenAI and others the kept conversation goes along', async () => {
+    const first = await openai.responses.create({ model: 'chat', input: 'my name is Ada' });
+    const second = await openai.responses.create({ model: 'chat', previous_response_id: first.id, input: 'what is my name?' });
+    let body = await lastBody('openai');
+    assert.equal(body.previous_response_id, first.id, 'OpenAI keeps its own responses: the id goes on');
+    assert.equal(body.input, 'what is my name?');
+    assert.equal(second.previous_response_id, first.id);
+    // On to Anthropic: iris's kept copy of OpenAI's thread.
+    await openai.responses.create({ model: 'anthropic/claude-haiku-4-5', previous_response_id: second.id, input: 'and now?' });
+    const a = await lastBody('anthropic');
+    assert.deepEqual(a.messages.map((m) => m.role), ['user', 'assistant', 'user', 'assistant', 'user']);
+    assert.match(JSON.stringify(a.messages[0]), /my name is Ada/);
+    // A thread iris made goes to OpenAI as items, for OpenAI does not know its id.
+    const fromClaude = await openai.responses.create({ model: 'anthropic/claude-haiku-4-5', input: 'I like tea' });
+    const back = await openai.responses.create({ model: 'chat', previous_response_id: fromClaude.id, input: 'what do I like?' });
+    body = await lastBody('openai');
+    assert.equal(body.previous_response_id, undefined);
+    assert.deepEqual(body.input.map((i) => i.role), ['user', 'assistant', 'user']);
+    assert.match(JSON.stringify(body.input[1]), /Hello from anthropic\. You said: I like tea/);
+    assert.match(back.output_text, /You said: what do I like\?/);
+  });
+
+  test('a reasoning model: its reasoning item comes back, sampling settings are dropped by name', async () => {
+    const res = await postJson(`${iris.url}/v1/responses`, { model: 'openai/o4-mini', input: 'think', temperature: 0.3, include: ['reasoning.encrypted_content'], store: false });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.headers.get('x-iris-dropped-fields'), 'temperature');
+    assert.equal(res.json.output[0].type, 'reasoning');
+    assert.match(res.json.output[0].encrypted_content, /^enc_/);
+    assert.equal((await lastBody('openai')).temperature, undefined);
+    // The reasoning item goes back as is; to another provider it is dropped by name.
+    const next = await postJson(`${iris.url}/v1/responses`, { model: 'anthropic/claude-haiku-4-5', input: [{ role: 'user', content: 'think' }, res.json.output[0], ...res.json.output.slice(1), { role: 'user', content: 'more' }] });
+    assert.equal(next.status, 200, next.text);
+    assert.equal(next.headers.get('x-iris-dropped-fields'), 'input.reasoning');
   });
 });
 
@@ -198,11 +289,20 @@ describe('@ai-sdk/openai default model (the Responses API)', () => {
     assert.equal(r.steps[0].toolCalls[0].toolName, 'get_weather');
     assert.match(r.text, /the tool said it is sunny/);
     // Replaying the conversation with an assistant text makes the client send item_reference.
-    const followUp = await generateText({ model: aisdk('chat'), messages: [...[{ role: 'user', content: 'hi' }], ...(await generateText({ model: aisdk('chat'), prompt: 'hi' })).response.messages, { role: 'user', content: 'and now?' }] });
+    // To another provider iris resolves the reference to its own item...
+    const fromClaude = (await generateText({ model: aisdk('anthropic/claude-haiku-4-5'), prompt: 'hi' })).response.messages;
+    const viaGemini = await generateText({ model: aisdk('gemini/gemini-2.5-flash'), messages: [{ role: 'user', content: 'hi' }, ...fromClaude, { role: 'user', content: 'and now?' }] });
+    assert.match(viaGemini.text, /You said: and now\?/);
+    const g = await lastBody('gemini');
+    assert.deepEqual(g.contents.map((c) => c.role), ['user', 'model', 'user']);
+    assert.match(g.contents[1].parts[0].text, /Hello from anthropic\. You said: hi/);
+    // ...and OpenAI's own items go back to OpenAI as is, for it to resolve.
+    const fromOpenAI = (await generateText({ model: aisdk('chat'), prompt: 'hi' })).response.messages;
+    const followUp = await generateText({ model: aisdk('chat'), messages: [{ role: 'user', content: 'hi' }, ...fromOpenAI, { role: 'user', content: 'and now?' }] });
     assert.match(followUp.text, /You said: and now\?/);
     const body = await lastBody('openai');
-    assert.deepEqual(body.messages.map((m) => m.role), ['user', 'assistant', 'user']);
-    assert.match(body.messages[1].content, /Hello from openai\. You said: hi/);
+    assert.equal(body.input[1].type, 'item_reference');
+    assert.match(body.input[1].id, /^msg_[0-9a-f]{48}$/);
   });
 
   test('an error before any output raises the client\'s error with the status', async () => {

@@ -720,6 +720,8 @@ std::string AiGatewayStreamEncoder::Encode(const StreamEvent& e) {
       return Start() + CloseReasoning();
     case StreamEvent::Type::kRedactedReasoning:
       return Start() + CloseText() + CloseReasoning();
+    case StreamEvent::Type::kAsIs:
+      return {};  // (only a Responses caller gets a provider's own events)
   }
   return {};
 }

@@ -579,6 +579,8 @@ std::string AnthropicStreamEncoder::Encode(const StreamEvent& event) {
       out += OpenBlock(json::object{{"type", "redacted_thinking"}, {"data", event.text}});
       out += CloseBlock();
       break;
+    case StreamEvent::Type::kAsIs:
+      break;  // (only a Responses caller gets a provider's own events)
   }
   return out;
 }

@@ -118,11 +118,29 @@ struct ChatRequest {
   std::string user;            // end-user id (OpenAI user / Anthropic metadata.user_id)
   RoutingHints routing;
   Dialect dialect = Dialect::kOpenAI;  // which inbound API it came through
-  // The caller's own body (OpenAI chat and Anthropic messages), for a provider that speaks the
-  // same wire format: it is sent on as the caller wrote it, model and iris's own fields aside,
-  // so every field iris does not interpret (cache_control, thinking, metadata, service_tier,
-  // future ones) reaches the provider.
+  // The caller's own body (OpenAI chat, Anthropic messages, OpenAI responses), for a provider
+  // that speaks the same wire format: it is sent on as the caller wrote it, model and iris's own
+  // fields aside, so every field iris does not interpret (cache_control, thinking, metadata,
+  // service_tier, hosted tools, future ones) reaches the provider.
   std::shared_ptr<const boost::json::object> caller_body;
+  // What of caller_body only a provider taking it as is can honour, one name each
+  // ("tools[1] (web_search)", "input[3] (file_search_call)"; at most 33, json_fields.h
+  // AddFieldName). A target that would translate the request refuses it, naming them, and the
+  // next target is tried.
+  std::vector<std::string> as_is_only;
+  // kResponses: the thread iris resolved into `messages` (previous_response_id, item
+  // references), which caller_body alone does not carry.
+  struct Thread {
+    bool continues = false;
+    // The provider that answered the previous response in this wire format itself and keeps
+    // it: caller_body goes to it as is, previous_response_id and all. Empty when none did.
+    std::string provider;
+    // The kept conversation as input items, to put before caller_body's input for a provider
+    // that takes the body as is; null when item references were resolved (their ids are
+    // iris's own).
+    std::shared_ptr<const boost::json::array> items;
+  };
+  Thread thread;
   // What of the caller's body iris did not interpret: top-level keys, and "cache_control" or
   // "thinking_blocks" found inside. A provider of another wire format cannot take them; they
   // are reported as dropped (x-iris-dropped-fields, iris.warnings). At most 33 names
@@ -164,6 +182,10 @@ struct ChatResponse {
   FinishReason finish_reason = FinishReason::kStop;
   std::string stop_sequence;  // the caller's stop string that ended the answer, when known
   Usage usage;
+  // The provider's own answer object when it is in the caller's wire format (a Responses API
+  // caller answered by OpenAI's Responses API): the caller gets it as it came, with iris's
+  // report added; the fields above are what iris read from it (usage, the conversation kept).
+  std::shared_ptr<const boost::json::object> as_is;
 };
 
 // One step of a streamed answer, provider-neutral. A well-formed stream is:
@@ -180,12 +202,16 @@ struct StreamEvent {
     kReasoningDelta,      // text: a piece of reasoning block `index`
     kReasoningSignature,  // text: the signature of reasoning block `index` (ends it)
     kRedactedReasoning,   // text: the data of redacted reasoning block `index`
+    // name, text: one event of a stream in the caller's own wire format (an OpenAI Responses
+    // stream to a Responses caller), its SSE event name and data, relayed as it came; the
+    // neutral events decoded from it follow it, for accounting.
+    kAsIs,
   };
   Type type = Type::kTextDelta;
   std::string text;   // kTextDelta; kToolCallDelta: a fragment of the arguments JSON
   int index = 0;      // kToolCall* : 0-based tool call index; kReasoning*: reasoning block
   std::string id;     // kStart: response id; kToolCallStart: tool call id
-  std::string name;   // kToolCallStart: function name
+  std::string name;   // kToolCallStart: function name; kAsIs: the SSE event name
   std::string model;  // kStart: upstream model
   FinishReason finish_reason = FinishReason::kStop;  // kFinish
   std::string stop_sequence;  // kFinish: the stop string that fired, when the upstream said
@@ -193,6 +219,51 @@ struct StreamEvent {
   int64_t created = 0;        // kStart: the upstream's creation time (unix seconds); 0 unknown
   std::string signature;      // kToolCallStart: the provider's signature of the call
 };
+
+// Adds one neutral stream event to the answer it belongs to (kAsIs events add nothing: the
+// neutral events read from them follow them).
+inline void FoldStreamEvent(ChatResponse& r, const StreamEvent& e) {
+  if (e.index < 0) return;  // (no translator makes one)
+  const auto at = static_cast<size_t>(e.index);
+  switch (e.type) {
+    case StreamEvent::Type::kStart:
+      if (!e.id.empty()) r.id = e.id;
+      if (!e.model.empty()) r.model = e.model;
+      if (e.created != 0) r.created = e.created;
+      break;
+    case StreamEvent::Type::kTextDelta:
+      r.text += e.text;
+      break;
+    case StreamEvent::Type::kToolCallStart:
+      if (r.tool_calls.size() <= at) r.tool_calls.resize(at + 1);
+      r.tool_calls[at].id = e.id;
+      r.tool_calls[at].name = e.name;
+      r.tool_calls[at].signature = e.signature;
+      break;
+    case StreamEvent::Type::kToolCallDelta:
+      if (r.tool_calls.size() <= at) r.tool_calls.resize(at + 1);
+      r.tool_calls[at].arguments += e.text;
+      break;
+    case StreamEvent::Type::kFinish:
+      r.finish_reason = e.finish_reason;
+      break;
+    case StreamEvent::Type::kUsage:
+      r.usage = e.usage;
+      break;
+    case StreamEvent::Type::kAsIs:
+      break;
+    case StreamEvent::Type::kReasoningDelta:
+    case StreamEvent::Type::kReasoningSignature:
+    case StreamEvent::Type::kRedactedReasoning: {
+      if (r.reasoning.size() <= at) r.reasoning.resize(at + 1);
+      ReasoningBlock& b = r.reasoning[at];
+      (e.type == StreamEvent::Type::kReasoningDelta       ? b.text
+       : e.type == StreamEvent::Type::kReasoningSignature ? b.signature
+                                                          : b.redacted_data) += e.text;
+      break;
+    }
+  }
+}
 
 // Whose fault a failure was; decides the HTTP status and the error body in each dialect
 // (api/errors.h holds the one map).

@@ -652,6 +652,8 @@ std::string OpenAIStreamEncoder::Encode(const StreamEvent& event) {
     case StreamEvent::Type::kReasoningSignature:
     case StreamEvent::Type::kRedactedReasoning:
       return {};  // (chat completions has no place for another provider's reasoning)
+    case StreamEvent::Type::kAsIs:
+      return {};  // (only a Responses caller gets a provider's own events)
   }
   std::string out = EnsureStarted();
   json::object chunk = Chunk();

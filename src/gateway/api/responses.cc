@@ -2,7 +2,9 @@
 // at fault, and the response and typed-event encoders.
 #include "gateway/api/responses.h"
 
+#include <algorithm>
 #include <charconv>
+#include <memory>
 #include <utility>
 
 #include "base/json.h"
@@ -19,12 +21,13 @@ namespace {
 constexpr size_t kMaxMetadataKeys = 16;
 constexpr size_t kMaxMetadataKey = 64;
 constexpr size_t kMaxMetadataValue = 512;
-constexpr size_t kMaxResponseId = 128;
 
 // Content of an input message: a string, or input_text / input_image parts (user, system),
-// output_text / refusal parts (assistant).
+// output_text / refusal parts (assistant). input_file / input_audio parts, which only OpenAI
+// takes, are noted in `as_is_only` and skipped (refused when it is null).
 Result<std::vector<ContentPart>> ParseInputContent(const json::value& v, std::string_view path,
-                                                   Role role) {
+                                                   Role role,
+                                                   std::vector<std::string>* as_is_only) {
   std::vector<ContentPart> parts;
   if (v.is_string()) {
     parts.push_back(ContentPart::Text(std::string(v.get_string())));
@@ -47,6 +50,10 @@ Result<std::vector<ContentPart>> ParseInputContent(const json::value& v, std::st
                           "messages");
       }
       if (FindField(*o, "file_id") != nullptr && FindField(*o, "image_url") == nullptr) {
+        if (as_is_only != nullptr) {  // (a file uploaded to OpenAI)
+          NoteAsIsOnly(as_is_only, p, "input_image with file_id");
+          continue;
+        }
         return FieldError(MemberPath(p, "file_id"),
                           "uploaded files are not supported; send the image as image_url (an "
                           "http(s) URL or a base64 data URL)");
@@ -58,6 +65,9 @@ Result<std::vector<ContentPart>> ParseInputContent(const json::value& v, std::st
       if (const json::value* d = FindField(*o, "detail")) {
         IRIS_ASSIGN_OR_RETURN(part.detail, AsString(*d, MemberPath(p, "detail")));
       }
+    } else if ((type == "input_file" || type == "input_audio") && as_is_only != nullptr) {
+      NoteAsIsOnly(as_is_only, p, type);
+      continue;
     } else if (type == "input_file" || type == "input_audio") {
       return FieldError(MemberPath(p, "type"), Quote(type) + " content parts are not supported");
     } else {
@@ -82,7 +92,8 @@ Result<Role> ParseRole(const json::object& o, std::string_view path) {
 Result<std::vector<ContentPart>> ParseToolOutput(const json::value& v, std::string_view path) {
   if (v.is_string())
     return std::vector<ContentPart>{ContentPart::Text(std::string(v.get_string()))};
-  IRIS_ASSIGN_OR_RETURN(std::vector<ContentPart> parts, ParseInputContent(v, path, Role::kUser));
+  IRIS_ASSIGN_OR_RETURN(std::vector<ContentPart> parts,
+                        ParseInputContent(v, path, Role::kUser, nullptr));
   for (size_t i = 0; i < parts.size(); ++i) {
     if (parts[i].type != ContentPart::Type::kText) {
       return FieldError(ElementPath(path, i), "a tool output may only hold text");
@@ -91,8 +102,12 @@ Result<std::vector<ContentPart>> ParseToolOutput(const json::value& v, std::stri
   return parts;
 }
 
-Status ParseInputItems(const json::array& items, ResponsesRequest& out) {
+// The input items into out.chat.messages (and out.references). `as_is`: items and parts only
+// OpenAI's Responses API knows are noted in chat.as_is_only and skipped, and reasoning items
+// noted in chat.extra_fields; otherwise (a kept conversation) they are refused.
+Status ParseInputItems(const json::array& items, ResponsesRequest& out, bool as_is) {
   std::vector<Message>& messages = out.chat.messages;
+  std::vector<std::string>* as_is_only = as_is ? &out.chat.as_is_only : nullptr;
   for (size_t i = 0; i < items.size(); ++i) {
     const std::string p = ElementPath("input", i);
     IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(items[i], p));
@@ -115,8 +130,8 @@ Status ParseInputItems(const json::array& items, ResponsesRequest& out) {
       Message m;
       IRIS_ASSIGN_OR_RETURN(m.role, ParseRole(*o, p));
       IRIS_ASSIGN_OR_RETURN(const json::value* content, RequireField(*o, "content", p));
-      IRIS_ASSIGN_OR_RETURN(m.content,
-                            ParseInputContent(*content, MemberPath(p, "content"), m.role));
+      IRIS_ASSIGN_OR_RETURN(
+          m.content, ParseInputContent(*content, MemberPath(p, "content"), m.role, as_is_only));
       messages.push_back(std::move(m));
       continue;
     }
@@ -144,7 +159,16 @@ Status ParseInputItems(const json::array& items, ResponsesRequest& out) {
       messages.push_back(std::move(m));
       continue;
     }
-    if (type == "reasoning") continue;  // a model's own earlier reasoning: no upstream takes it
+    if (as_is && type == "reasoning") {
+      // A model's own earlier reasoning (encrypted): only OpenAI takes it back.
+      AddFieldName(out.chat.extra_fields, "input.reasoning");
+      continue;
+    }
+    if (as_is) {
+      // Hosted tool calls and their outputs (web_search_call, file_search_call, mcp_call, ...).
+      NoteAsIsOnly(as_is_only, p, type);
+      continue;
+    }
     return FieldError(MemberPath(p, "type"),
                       "unsupported input item type " + Quote(type) +
                           " (expected message, function_call, function_call_output, "
@@ -153,29 +177,38 @@ Status ParseInputItems(const json::array& items, ResponsesRequest& out) {
   return OkStatus();
 }
 
-Result<Tool> ParseFlatTool(const json::value& v, std::string_view path) {
+// A function tool; nullopt for a hosted one (web_search, file_search, mcp, ...), which is
+// noted in `as_is_only`.
+Result<std::optional<Tool>> ParseFlatTool(const json::value& v, std::string_view path,
+                                          std::vector<std::string>& as_is_only) {
   IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, path));
   IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", path));
   if (type != "function") {
-    return FieldError(MemberPath(path, "type"),
-                      "unsupported tool type " + Quote(type) +
-                          "; iris routes to many providers and takes only \"function\" tools");
+    NoteAsIsOnly(&as_is_only, path, type);
+    return std::optional<Tool>();
   }
-  return ParseFunctionFields(*o, path);
+  IRIS_ASSIGN_OR_RETURN(Tool tool, ParseFunctionFields(*o, path));
+  return std::optional<Tool>(std::move(tool));
 }
 
-Result<ToolChoice> ParseFlatToolChoice(const json::value& v) {
-  if (v.is_string()) return ParseToolChoiceMode(v.get_string(), "tool_choice");
+// A tool choice; nullopt for one that names a hosted tool or a subset of the tools
+// ({"type":"web_search_preview"}, {"type":"allowed_tools",...}), noted in `as_is_only`.
+Result<std::optional<ToolChoice>> ParseFlatToolChoice(const json::value& v,
+                                                      std::vector<std::string>& as_is_only) {
+  if (v.is_string()) {
+    IRIS_ASSIGN_OR_RETURN(ToolChoice mode, ParseToolChoiceMode(v.get_string(), "tool_choice"));
+    return std::optional<ToolChoice>(std::move(mode));
+  }
   ToolChoice choice;
   IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "tool_choice"));
   IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", "tool_choice"));
   if (type != "function") {
-    return FieldError("tool_choice.type",
-                      "only {\"type\":\"function\",\"name\":...} is supported, got " + Quote(type));
+    NoteAsIsOnly(&as_is_only, "tool_choice", type);
+    return std::optional<ToolChoice>();
   }
   IRIS_ASSIGN_OR_RETURN(choice.name, RequiredString(*o, "name", "tool_choice"));
   choice.mode = ToolChoice::Mode::kTool;
-  return choice;
+  return std::optional<ToolChoice>(std::move(choice));
 }
 
 Result<std::optional<ResponseFormat>> ParseTextFormat(const json::value& v) {
@@ -239,14 +272,14 @@ Result<ResponsesRequest> ParseResponsesRequest(std::string_view body) {
   IRIS_ASSIGN_OR_RETURN(req.model, RequiredString(o, "model", ""));
   if (req.model.empty()) return FieldError("model", "must not be empty");
 
-  for (std::string_view refused : {"conversation", "prompt"}) {
-    if (FindField(o, refused) != nullptr) {
-      return FieldError(refused, refused == "conversation"
-                                     ? "conversations are not supported; continue a thread "
-                                       "with previous_response_id"
-                                     : "stored prompt templates are not supported");
-    }
+  if (FindField(o, "conversation") != nullptr) {
+    return FieldError("conversation",
+                      "conversations are not supported; continue a thread with "
+                      "previous_response_id");
   }
+  // A prompt template stored at OpenAI: only OpenAI can fill it in.
+  const bool prompt = FindField(o, "prompt") != nullptr;
+  if (prompt) NoteAsIsOnly(&req.as_is_only, "prompt", "a stored prompt template");
   if (const json::value* v = FindField(o, "background")) {
     IRIS_ASSIGN_OR_RETURN(bool background, AsBool(*v, "background"));
     if (background) return FieldError("background", "background responses are not supported");
@@ -269,31 +302,34 @@ Result<ResponsesRequest> ParseResponsesRequest(std::string_view body) {
                         "expected the id of an earlier response (resp_...)");
     }
   }
-  IRIS_ASSIGN_OR_RETURN(const json::value* input, RequireField(o, "input", ""));
-  if (input->is_string()) {
+  const json::value* input = FindField(o, "input");
+  if (input == nullptr && !prompt) return MissingField("input");
+  if (input == nullptr) {
+    // (a prompt template alone)
+  } else if (input->is_string()) {
     Message m;
     m.content.push_back(ContentPart::Text(std::string(input->get_string())));
     req.messages.push_back(std::move(m));
   } else if (input->is_array()) {
-    IRIS_RETURN_IF_ERROR(ParseInputItems(input->get_array(), out));
+    IRIS_RETURN_IF_ERROR(ParseInputItems(input->get_array(), out, /*as_is=*/true));
   } else {
     return TypeError("input", "a string or an array of input items", *input);
   }
   if (req.messages.size() == (out.has_instructions ? 1u : 0u) && out.references.empty() &&
-      out.previous_response_id.empty()) {
+      out.previous_response_id.empty() && req.as_is_only.empty()) {
     return FieldError("input", "must contain at least one item");
   }
 
   if (const json::value* v = FindField(o, "tools")) {
     IRIS_ASSIGN_OR_RETURN(const json::array* ta, AsArray(*v, "tools"));
     for (size_t i = 0; i < ta->size(); ++i) {
-      IRIS_ASSIGN_OR_RETURN(Tool t, ParseFlatTool((*ta)[i], ElementPath("tools", i)));
-      req.tools.push_back(std::move(t));
+      IRIS_ASSIGN_OR_RETURN(std::optional<Tool> t,
+                            ParseFlatTool((*ta)[i], ElementPath("tools", i), req.as_is_only));
+      if (t) req.tools.push_back(std::move(*t));
     }
   }
   if (const json::value* v = FindField(o, "tool_choice")) {
-    IRIS_ASSIGN_OR_RETURN(ToolChoice c, ParseFlatToolChoice(*v));
-    req.tool_choice = std::move(c);
+    IRIS_ASSIGN_OR_RETURN(req.tool_choice, ParseFlatToolChoice(*v, req.as_is_only));
   }
   if (const json::value* v = FindField(o, "parallel_tool_calls")) {
     IRIS_ASSIGN_OR_RETURN(bool b, AsBool(*v, "parallel_tool_calls"));
@@ -332,36 +368,58 @@ Result<ResponsesRequest> ParseResponsesRequest(std::string_view body) {
   }
   IRIS_RETURN_IF_ERROR(ParseOpenAIRoutingHints(o, req.routing));
   if (out.references.empty()) MergeToolCallTurns(req.messages);
-  // (No provider takes this API as is: what iris does not translate is reported as dropped.)
-  req.extra_fields = UninterpretedKeys(o, {"model",
-                                           "input",
-                                           "instructions",
-                                           "tools",
-                                           "tool_choice",
-                                           "parallel_tool_calls",
-                                           "text",
-                                           "max_output_tokens",
-                                           "temperature",
-                                           "top_p",
-                                           "reasoning",
-                                           "metadata",
-                                           "store",
-                                           "previous_response_id",
-                                           "stream",
-                                           "user",
-                                           "safety_identifier",
-                                           "background",
-                                           "conversation",
-                                           "prompt",
-                                           "models",
-                                           "provider",
-                                           "providerOptions"});
+  // What iris does not translate goes on to OpenAI's Responses API as is, and is reported as
+  // dropped where the request is translated.
+  const std::vector<std::string> extra = UninterpretedKeys(o, {"model",
+                                                               "input",
+                                                               "instructions",
+                                                               "tools",
+                                                               "tool_choice",
+                                                               "parallel_tool_calls",
+                                                               "text",
+                                                               "max_output_tokens",
+                                                               "temperature",
+                                                               "top_p",
+                                                               "reasoning",
+                                                               "metadata",
+                                                               "store",
+                                                               "previous_response_id",
+                                                               "stream",
+                                                               "user",
+                                                               "safety_identifier",
+                                                               "background",
+                                                               "conversation",
+                                                               "prompt",
+                                                               "models",
+                                                               "provider",
+                                                               "providerOptions"});
+  for (const std::string& key : extra) AddFieldName(req.extra_fields, key);
   if (const json::value* text = FindField(o, "text"); text != nullptr && text->is_object()) {
     for (const std::string& key : UninterpretedKeys(text->get_object(), {"format"})) {
       AddFieldName(req.extra_fields, "text." + key);
     }
   }
+  if (const json::value* r = FindField(o, "reasoning"); r != nullptr && r->is_object()) {
+    for (const std::string& key : UninterpretedKeys(r->get_object(), {"effort"})) {
+      AddFieldName(req.extra_fields, "reasoning." + key);
+    }
+  }
+  req.caller_body = std::make_shared<const json::object>(std::move(root.get_object()));
   return out;
+}
+
+void NoteAsIsOnly(std::vector<std::string>* as_is_only, std::string_view path,
+                  std::string_view type) {
+  constexpr size_t kMaxType = 48;
+  bool plain = !type.empty() && type.size() <= kMaxType;
+  for (char c : type) {
+    plain = plain && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '_' || c == '.' || c == '-' || c == ' ');
+  }
+  std::string name =
+      std::string(path) + " (" + (plain ? std::string(type) : "an unknown type") + ")";
+  if (as_is_only->size() > kMaxFieldNames) return;
+  as_is_only->push_back(as_is_only->size() == kMaxFieldNames ? std::string("...") : name);
 }
 
 void MergeToolCallTurns(std::vector<Message>& messages) {
@@ -420,7 +478,7 @@ boost::json::array InputItemsOf(const std::vector<Message>& messages) {
 
 Result<std::vector<Message>> ParseConversationItems(const boost::json::array& items) {
   ResponsesRequest parsed;
-  IRIS_RETURN_IF_ERROR(ParseInputItems(items, parsed));
+  IRIS_RETURN_IF_ERROR(ParseInputItems(items, parsed, /*as_is=*/false));
   if (!parsed.references.empty()) return InvalidArgument("a kept conversation holds a reference");
   return std::move(parsed.chat.messages);
 }
@@ -620,7 +678,56 @@ std::string EncodeResponsesResponse(const ChatResponse& response, const Response
   return SerializeJson(r);
 }
 
+namespace {
+// The provider's own response object with iris's usage.cost and report added.
+void AddIrisReport(json::object& response, const json::object* iris,
+                   std::optional<double> cost_usd) {
+  if (cost_usd) {
+    if (json::value* usage = response.if_contains("usage"); usage && usage->is_object()) {
+      usage->get_object()["cost"] = *cost_usd;
+    }
+  }
+  if (iris != nullptr) response["iris"] = *iris;
+}
+}  // namespace
+
+std::string EncodeAsIsResponse(json::object response, const json::object* iris,
+                               std::optional<double> cost_usd) {
+  AddIrisReport(response, iris, cost_usd);
+  return SerializeJson(response);
+}
+
 // --- Streaming ------------------------------------------------------------------------------
+
+std::string ResponsesStreamEncoder::Relay(const StreamEvent& event) {
+  as_is_ = true;
+  started_ = true;
+  // (iris's own events after these, an error, number on from them)
+  sequence_ = std::max<int64_t>(sequence_, static_cast<int64_t>(event.index) + 1);
+  const bool terminal = event.name == "response.completed" || event.name == "response.incomplete";
+  if (terminal || event.name == "response.created") {
+    boost::system::error_code ec;
+    json::value data = json::parse(event.text, ec);
+    const json::object* response =
+        !ec && data.is_object() ? ObjectField(data.get_object(), "response") : nullptr;
+    if (response != nullptr && event.name == "response.created") {
+      meta_.id = StringField(*response, "id");
+      meta_.model = StringField(*response, "model");
+      meta_.created_at = IntField(*response, "created_at");
+    }
+    if (terminal && response != nullptr) {
+      terminal_name_ = event.name;
+      terminal_ = std::move(data.get_object());
+      return {};  // (sent by Finish, with iris's report)
+    }
+  }
+  std::string out = "event: ";
+  out += event.name;
+  out += "\ndata: ";
+  out += event.text;
+  out += "\n\n";
+  return out;
+}
 
 std::string ResponsesStreamEncoder::Emit(std::string_view type, json::object data) {
   json::object event;
@@ -684,6 +791,11 @@ std::string ResponsesStreamEncoder::CloseMessage() {
 }
 
 std::string ResponsesStreamEncoder::Encode(const StreamEvent& event) {
+  if (event.type == StreamEvent::Type::kAsIs) return Relay(event);
+  if (as_is_) {
+    FoldStreamEvent(answer_, event);  // (the caller has the provider's own events)
+    return {};
+  }
   std::string out;
   switch (event.type) {
     case StreamEvent::Type::kStart:
@@ -747,12 +859,24 @@ std::string ResponsesStreamEncoder::Encode(const StreamEvent& event) {
     case StreamEvent::Type::kReasoningSignature:
     case StreamEvent::Type::kRedactedReasoning:
       return {};  // (this API's reasoning items are OpenAI's own, encrypted: none to give)
+    case StreamEvent::Type::kAsIs:
+      break;  // (relayed above)
   }
   return out;
 }
 
 std::string ResponsesStreamEncoder::Finish(const boost::json::object* iris,
                                            std::optional<double> cost_usd) {
+  if (as_is_) {
+    // (the translator refuses a stream that ends without its terminal event)
+    if (terminal_name_.empty()) return {};
+    if (json::value* r = terminal_.if_contains("response"); r && r->is_object()) {
+      AddIrisReport(r->get_object(), iris, cost_usd);
+    }
+    std::string out = "event: " + terminal_name_ + "\ndata: " + SerializeJson(terminal_) + "\n\n";
+    terminal_name_.clear();
+    return out;
+  }
   std::string out = EnsureStarted();
   // An empty answer is still one (empty) message, as in the non-streaming object.
   if (items_.empty()) out += OpenMessage();

@@ -26,6 +26,9 @@ struct ItemReference {
   size_t before_message = 0;  // its place: before chat.messages[before_message]
 };
 
+// The longest response id previous_response_id may name (and a conversation is kept under).
+inline constexpr size_t kMaxResponseId = 128;
+
 struct ResponsesRequest {
   ChatRequest chat;  // `instructions` first (a system message), then the input in order
   bool has_instructions = false;  // chat.messages[0] is `instructions`
@@ -40,15 +43,24 @@ struct ResponsesRequest {
 // ("input[2].content[0].image_url: expected an http(s) URL or a base64 data URL").
 // Accepted: `input` as a string or items (messages with role user/assistant/system/developer
 // and content as a string or input_text / input_image / output_text / refusal parts;
-// function_call and function_call_output items; item_reference; reasoning items, which no
-// chat-shaped upstream can take back and are skipped), `instructions`, function `tools`
-// (flat), `tool_choice`, `parallel_tool_calls`, `text.format` (text, json_object,
+// function_call and function_call_output items; item_reference), `instructions`, function
+// `tools` (flat), `tool_choice`, `parallel_tool_calls`, `text.format` (text, json_object,
 // json_schema), `max_output_tokens`, `temperature`, `top_p`, `reasoning.effort`, `metadata`,
 // `store`, `previous_response_id`, `stream`, `user`, and the routing hints of chat requests.
-// Refused with a 400 naming the field: hosted tools (web_search, file_search, ...),
-// input_file / input_audio parts, `background: true`, `conversation`, `prompt` templates.
-// Unknown fields are ignored, as for chat completions; JSON null counts as absent.
+// The body is kept as chat.caller_body: OpenAI's Responses API takes it as is. What only that
+// API can honour (hosted tools and a tool_choice naming one, input items of other types such
+// as web_search_call, input_file / input_audio parts, `prompt` templates) is noted in
+// chat.as_is_only; reasoning items and fields iris does not interpret in chat.extra_fields
+// (dropped where the request is translated). Refused with a 400 naming the field:
+// `background: true`, `conversation`. JSON null counts as absent.
 Result<ResponsesRequest> ParseResponsesRequest(std::string_view body);
+
+// Notes in `as_is_only` (ChatRequest::as_is_only) that the caller's body holds something at
+// `path` of kind `type` (a hosted tool, an input item or part only OpenAI's Responses API
+// knows) that only a provider taking the body as is can honour: "tools[1] (web_search)". The
+// type is shown only when it is plain words; at most kMaxFieldNames notes.
+void NoteAsIsOnly(std::vector<std::string>* as_is_only, std::string_view path,
+                  std::string_view type);
 
 // Folds an assistant turn made only of tool calls into the assistant turn before it, so that a
 // model's text and the calls it made (separate items in this API) are one chat message.
@@ -93,12 +105,19 @@ std::string EncodeResponsesResponse(const ChatResponse& response, const Response
                                     const boost::json::object* iris,
                                     std::optional<double> cost_usd);
 
+// A provider's own response object (ChatResponse::as_is) as the caller gets it: with
+// usage.cost (when set) and `iris` (when non-null) added.
+std::string EncodeAsIsResponse(boost::json::object response, const boost::json::object* iris,
+                               std::optional<double> cost_usd);
+
 // Turns one answer's StreamEvents into the Responses API's typed SSE events, in the order
 // OpenAI sends them: response.created, response.in_progress, then per output item
 // output_item.added (+ content_part.added), output_text.delta / function_call_arguments.delta,
 // the matching .done events, and response.completed (or response.incomplete) carrying the whole
 // response. Every event is `event: <type>` + `data: {"type":<type>,"sequence_number":n,...}`,
-// with no [DONE]. Not thread-safe; one per response.
+// with no [DONE]. A stream from OpenAI's own Responses API (StreamEvent::kAsIs) is relayed as
+// it came instead, its id and sequence numbers kept, the terminal event held back for Finish to
+// add iris's report to. Not thread-safe; one per response.
 class ResponsesStreamEncoder {
  public:
   explicit ResponsesStreamEncoder(ResponseMeta meta) : meta_(std::move(meta)) {}
@@ -111,8 +130,11 @@ class ResponsesStreamEncoder {
   // The answer as it was streamed (for the conversation store).
   const ChatResponse& answer() const { return answer_; }
   const ResponseMeta& meta() const { return meta_; }
+  // The stream is the provider's own, relayed as is.
+  bool as_is() const { return as_is_; }
 
  private:
+  std::string Relay(const StreamEvent& event);
   std::string Emit(std::string_view type, boost::json::object data);
   std::string EnsureStarted();
   std::string OpenMessage();
@@ -130,6 +152,10 @@ class ResponsesStreamEncoder {
   bool message_open_ = false;
   std::string message_text_;                        // the open message item's text
   std::vector<std::pair<int, size_t>> tool_items_;  // stream tool index -> items_ index
+  bool as_is_ = false;
+  // (as is) The upstream's terminal event (response.completed / response.incomplete), held.
+  std::string terminal_name_;
+  boost::json::object terminal_;
 };
 
 }  // namespace iris::gateway::api

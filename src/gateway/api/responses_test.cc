@@ -97,18 +97,14 @@ TEST(ParseResponsesRequest, ErrorsNameTheField) {
   ExpectError(R"({"model": "m", "input": [{"role": "user", "content": [
                   {"type": "input_image", "image_url": "ftp://x"}]}]})",
               "input[0].content[0].image_url: expected an http(s) URL");
-  ExpectError(R"({"model": "m", "input": [{"role": "user", "content": [
-                  {"type": "input_image", "file_id": "file-1"}]}]})",
-              "input[0].content[0].file_id: uploaded files are not supported");
   ExpectError(R"({"model": "m", "input": [{"type": "function_call", "name": "f"}]})",
               "input[0].call_id: required");
   ExpectError(R"({"model": "m", "input": [{"type": "function_call_output", "call_id": "c",
                   "output": [{"type": "input_image", "image_url": "https://x/y.png"}]}]})",
               "input[0].output[0]: a tool output may only hold text");
-  ExpectError(R"({"model": "m", "input": "x", "tools": [{"type": "file_search"}]})",
-              "tools[0].type: unsupported tool type \"file_search\"");
-  ExpectError(R"({"model": "m", "input": "x", "tool_choice": {"type": "web_search_preview"}})",
-              "tool_choice.type: only {\"type\":\"function\"");
+  ExpectError(R"({"model": "m", "input": "x", "tools": [{"name": "f"}]})",
+              "tools[0].type: required");
+  ExpectError(R"({"model": "m", "input": [{"type": 7}]})", "input[0].type: expected a string");
   ExpectError(R"({"model": "m", "input": "x", "text": {"format": {"type": "json_schema"}}})",
               "text.format.name: required");
   ExpectError(R"({"model": "m", "input": "x", "max_output_tokens": 0})",
@@ -125,6 +121,45 @@ TEST(ParseResponsesRequest, ErrorsNameTheField) {
   EXPECT_TRUE(
       ParseResponsesRequest(R"({"model": "m", "input": [], "previous_response_id": "resp_1"})")
           .ok());
+}
+
+// What only OpenAI's Responses API takes is noted (for a provider taking the body as is), not
+// refused; a translating provider refuses it then, naming each.
+TEST(ParseResponsesRequest, WhatOnlyOpenAITakesIsNotedNotRefused) {
+  auto r = ParseResponsesRequest(R"({"model": "m",
+      "input": [
+        {"role": "user", "content": [{"type": "input_text", "text": "look"},
+                                     {"type": "input_file", "file_id": "file-1"},
+                                     {"type": "input_image", "file_id": "file-2"}]},
+        {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "e"},
+        {"type": "web_search_call", "id": "ws_1", "status": "completed"},
+        {"type": "odd type!", "id": "x"}],
+      "tools": [{"type": "function", "name": "f"}, {"type": "file_search"}],
+      "tool_choice": {"type": "web_search_preview"},
+      "include": ["reasoning.encrypted_content"], "truncation": "auto",
+      "reasoning": {"effort": "low", "summary": "auto"}})");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const ChatRequest& c = r->chat;
+  EXPECT_EQ(c.as_is_only, (std::vector<std::string>{
+                              "input[0].content[1] (input_file)",
+                              "input[0].content[2] (input_image with file_id)",
+                              "input[2] (web_search_call)", "input[3] (an unknown type)",
+                              "tools[1] (file_search)", "tool_choice (web_search_preview)"}));
+  EXPECT_EQ(c.extra_fields, (std::vector<std::string>{"input.reasoning", "include", "truncation",
+                                                      "reasoning.summary"}));
+  ASSERT_EQ(c.messages.size(), 1u);
+  ASSERT_EQ(c.messages[0].content.size(), 1u);  // the text; the files stay in the body
+  ASSERT_EQ(c.tools.size(), 1u);
+  EXPECT_FALSE(c.tool_choice.has_value());
+  ASSERT_NE(c.caller_body, nullptr);
+  EXPECT_EQ(c.caller_body->at("include").as_array().size(), 1u);
+
+  // A stored prompt template needs no input.
+  auto prompt = ParseResponsesRequest(R"({"model": "m", "prompt": {"id": "pmpt_1"}})");
+  ASSERT_TRUE(prompt.ok()) << prompt.status().message();
+  EXPECT_EQ(prompt->chat.as_is_only,
+            (std::vector<std::string>{"prompt (a stored prompt template)"}));
+  ExpectError(R"({"model": "m"})", "input: required");
 }
 
 TEST(ResponseItems, IdsNameTheirResponseAndRoundTrip) {

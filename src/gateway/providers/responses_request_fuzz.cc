@@ -5,8 +5,10 @@
 // -DIRIS_BUILD_FUZZ=ON.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
+#include "gateway/api/json_fields.h"
 #include "gateway/api/responses.h"
 #include "gateway/providers/request_fuzz.h"
 
@@ -19,6 +21,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   providers::fuzz::Check(request->chat.dialect == Dialect::kResponses);
+  // What only OpenAI takes is noted within its bound, each note one line of plain text (notes
+  // go into error messages).
+  providers::fuzz::Check(request->chat.as_is_only.size() <= api::kMaxFieldNames + 1);
+  for (const std::string& note : request->chat.as_is_only) {
+    providers::fuzz::Check(note.size() < 200 && note.find_first_of("\r\n\"") == std::string::npos);
+  }
+  providers::fuzz::Check(request->chat.caller_body != nullptr);
   auto kept = api::ParseConversationItems(api::InputItemsOf(request->chat.messages));
   providers::fuzz::Check(kept.ok());
   api::MergeToolCallTurns(*kept);

@@ -93,6 +93,9 @@ struct UpstreamRequest {
   // What of the caller's request this provider could not take (ChatRequest::extra_fields when
   // its wire format is not the caller's, and what a model's rules removed), for the report.
   std::vector<std::string> dropped;
+  // The caller's own body went on (ChatRequest::caller_body), so what only a provider taking it
+  // as is can honour (ChatRequest::as_is_only) reaches this one.
+  bool as_is = false;
 };
 
 // The caller's own body (ChatRequest::caller_body) for a provider that speaks the caller's wire

@@ -15,6 +15,17 @@ namespace asio = boost::asio;
 using asio::awaitable;
 using namespace std::chrono_literals;
 
+Outcome Call::RefuseAsIsOnly(const routing::Target& t) const {
+  std::string what;
+  for (const std::string& name : req_.as_is_only) what += (what.empty() ? "" : ", ") + name;
+  GatewayError e = Err(ErrorClass::kInvalidRequest,
+                       t.provider + "/" + t.model + " cannot take " + what +
+                           ": only OpenAI's Responses API can, given the request as written "
+                           "(route this model to an OpenAI provider, or leave them out)");
+  e.provider = t.provider;
+  return Fail(e, routing::Failure::Kind::kUnsupported);
+}
+
 awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
   const config::ProviderConfig& pc = *t.provider_config;
   if (!providers::FactsOf(t.kind).takes_image_urls) {
@@ -32,6 +43,9 @@ awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
   }
   const providers::Translator& tr = *translator;
   auto up = embed_ ? tr.EncodeEmbeddings(*embed_, info) : tr.EncodeRequest(req_, info);
+  // (What only a provider taking the body as is can honour was left out of the translation:
+  // that, rather than what the translator then found missing, is why this target cannot.)
+  if (!req_.as_is_only.empty() && !(up.ok() && up->as_is)) co_return RefuseAsIsOnly(t);
   if (!up.ok()) {
     // Another provider may take what this one cannot express; not this provider's failure.
     GatewayError e = api::FromStatus(up.status());

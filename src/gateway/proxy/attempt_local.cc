@@ -16,6 +16,7 @@ awaitable<Outcome> Call::TryLocal(const routing::Target& t) {
     e.provider = t.provider;
     co_return Fail(e, routing::Failure::Kind::kUnsupported);
   }
+  if (!req_.as_is_only.empty()) co_return RefuseAsIsOnly(t);
   providers::LocalProvider* local = gw_.options_.local;
   if (local == nullptr) {
     co_return Fail(Err(ErrorClass::kOverloaded,

@@ -56,7 +56,9 @@ class Call {
   boost::asio::awaitable<Status> LoadThread();
   // Keeps this response's conversation (input and answer) for previous_response_id; called
   // before the answer's last bytes go out, so a caller's next turn always finds it.
-  boost::asio::awaitable<void> KeepThread(const ChatResponse& answer);
+  // `as_is_provider`: the provider that answered in the caller's own wire format (OpenAI's
+  // Responses API, which keeps the response too), empty when iris made the response.
+  boost::asio::awaitable<void> KeepThread(const ChatResponse& answer, std::string as_is_provider);
   // tool_signatures.cc: the signatures providers gave tool calls (Gemini's thoughtSignature),
   // kept by call id under the caller's key before the answer's last bytes go out, and put back
   // on the history's calls before a provider that wants them is tried.
@@ -109,6 +111,9 @@ class Call {
   Outcome Fail(GatewayError e, routing::Failure::Kind kind) const {
     return ClassifyFailure(std::move(e), kind, committed_);
   }
+  // attempt_cloud.cc: the refusal of a target that would translate a request holding what only
+  // a provider taking the caller's body as is can honour (ChatRequest::as_is_only).
+  Outcome RefuseAsIsOnly(const routing::Target& t) const;
   Outcome FailStatus(GatewayError e, int pseudo_status) const {
     return ClassifyPseudoStatus(std::move(e), pseudo_status, committed_);
   }

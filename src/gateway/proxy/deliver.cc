@@ -16,45 +16,7 @@ namespace {
 // only streams, such as the local engine).
 class Aggregator {
  public:
-  void Add(const StreamEvent& e) {
-    switch (e.type) {
-      case StreamEvent::Type::kStart:
-        if (!e.id.empty()) r_.id = e.id;
-        if (!e.model.empty()) r_.model = e.model;
-        if (e.created != 0) r_.created = e.created;
-        break;
-      case StreamEvent::Type::kTextDelta:
-        r_.text += e.text;
-        break;
-      case StreamEvent::Type::kToolCallStart:
-        if (r_.tool_calls.size() <= static_cast<size_t>(e.index)) r_.tool_calls.resize(e.index + 1);
-        r_.tool_calls[e.index].id = e.id;
-        r_.tool_calls[e.index].name = e.name;
-        r_.tool_calls[e.index].signature = e.signature;
-        break;
-      case StreamEvent::Type::kToolCallDelta:
-        if (r_.tool_calls.size() <= static_cast<size_t>(e.index)) r_.tool_calls.resize(e.index + 1);
-        r_.tool_calls[e.index].arguments += e.text;
-        break;
-      case StreamEvent::Type::kFinish:
-        r_.finish_reason = e.finish_reason;
-        break;
-      case StreamEvent::Type::kUsage:
-        r_.usage = e.usage;
-        break;
-      case StreamEvent::Type::kReasoningDelta:
-      case StreamEvent::Type::kReasoningSignature:
-      case StreamEvent::Type::kRedactedReasoning: {
-        if (e.index < 0) break;
-        if (r_.reasoning.size() <= static_cast<size_t>(e.index)) r_.reasoning.resize(e.index + 1);
-        ReasoningBlock& b = r_.reasoning[e.index];
-        (e.type == StreamEvent::Type::kReasoningDelta       ? b.text
-         : e.type == StreamEvent::Type::kReasoningSignature ? b.signature
-                                                            : b.redacted_data) += e.text;
-        break;
-      }
-    }
-  }
+  void Add(const StreamEvent& e) { FoldStreamEvent(r_, e); }
   ChatResponse& response() { return r_; }
 
  private:
@@ -63,7 +25,7 @@ class Aggregator {
 
 bool IsContent(const StreamEvent& e) {
   return e.type != StreamEvent::Type::kStart && e.type != StreamEvent::Type::kFinish &&
-         e.type != StreamEvent::Type::kUsage;
+         e.type != StreamEvent::Type::kUsage && e.type != StreamEvent::Type::kAsIs;
 }
 }  // namespace
 
@@ -171,7 +133,11 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
   // end) the held events, then the stream's end.
   std::string tail = std::move(batch);
   for (const StreamEvent& he : held) tail += encoder_->Event(he);
-  if (responses_) co_await KeepThread(encoder_->streamed_answer());
+  if (responses_) {
+    // (A local: GCC 12 mishandles temporaries with destructors in a co_await.)
+    std::string as_is_provider = encoder_->responses_as_is() ? t.provider : std::string();
+    co_await KeepThread(encoder_->streamed_answer(), std::move(as_is_provider));
+  }
   co_await KeepSignatures(streamed_signatures_);
   tail += encoder_->Finish(IrisObject(), summary_.cost_usd);
   summary_.bytes_out += static_cast<int64_t>(tail.size());
@@ -216,7 +182,10 @@ awaitable<Outcome> Call::DeliverResponse(const routing::Target& t, ChatResponse 
   if (r.model.empty()) r.model = t.model;
   if (r.created == 0) r.created = summary_.start_unix_ms / 1000;  // a real time, never 0
   RecordWholeAnswer(t, r.usage);
-  if (responses_) co_await KeepThread(r);
+  if (responses_) {
+    std::string as_is_provider = r.as_is ? t.provider : std::string();  // (GCC 12: see above)
+    co_await KeepThread(r, std::move(as_is_provider));
+  }
   co_await KeepSignatures(r.tool_calls);
   // (The body is a local: GCC 12 mishandles temporaries with destructors in a co_await.)
   std::string body = encoder_->Response(r, IrisObject(), summary_.cost_usd);

@@ -42,6 +42,7 @@ class Encoder {
       case Dialect::kResponses:
         break;
     }
+    if (r.as_is) return api::EncodeAsIsResponse(*r.as_is, &iris, cost);
     api::ResponseMeta meta = responses_meta();
     meta.model = r.model;
     return api::EncodeResponsesResponse(r, meta, &iris, cost);
@@ -94,6 +95,8 @@ class Encoder {
   // kResponses: the streamed answer so far (for the conversation store).
   const ChatResponse& streamed_answer() const { return responses_.answer(); }
   const api::ResponseMeta& responses_meta() const { return responses_.meta(); }
+  // kResponses: the stream is the provider's own, relayed as is.
+  bool responses_as_is() const { return responses_.as_is(); }
 
  private:
   Dialect dialect_;

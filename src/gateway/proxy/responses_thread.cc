@@ -78,9 +78,12 @@ awaitable<Status> Call::LoadThread() {
           ? Status(ErrorCode::kNotFound, "previous_response_id: " + thread.status().message())
           : thread.status();
     }
+    req_.thread.provider = api::StringField(**thread, "provider");
+    auto kept_items = std::make_shared<json::array>();
     for (std::string_view part : {"input", "output"}) {
       const json::array* items = api::ArrayField(**thread, part);
       if (items == nullptr) continue;
+      for (const json::value& item : *items) kept_items->push_back(item);
       Result<std::vector<Message>> messages = api::ParseConversationItems(*items);
       if (!messages.ok()) {
         co_return Status(ErrorCode::kInternal,
@@ -88,15 +91,20 @@ awaitable<Status> Call::LoadThread() {
       }
       for (Message& m : *messages) history.push_back(std::move(m));
     }
+    req_.thread.items = std::move(kept_items);
   }
   // Referenced items, from the last to the first so that the earlier places stay put.
+  bool resolved_references = false;
   for (size_t k = r.references.size(); k-- > 0;) {
     const api::ItemReference& ref = r.references[k];
     std::optional<api::ItemOwner> owner = api::ItemOwnerOf(ref.id);
     if (!owner) {
-      co_return Status(ErrorCode::kNotFound, "input: item " + ref.id.substr(0, 80) +
-                                                 " is not an output item this gateway returned");
+      // Not an id of iris's: an item of a response OpenAI itself made (a body that went to it as
+      // is), which only OpenAI can resolve.
+      api::NoteAsIsOnly(&req_.as_is_only, "input", "item_reference to an item iris did not make");
+      continue;
     }
+    resolved_references = true;
     Result<const json::object*> thread = co_await load(owner->response_id);
     if (!thread.ok()) {
       co_return thread.status().code() == ErrorCode::kNotFound
@@ -113,6 +121,9 @@ awaitable<Status> Call::LoadThread() {
     req_.messages.insert(req_.messages.begin() + static_cast<std::ptrdiff_t>(ref.before_message),
                          std::move(*m));
   }
+  req_.thread.continues = !r.previous_response_id.empty() || resolved_references;
+  // (References to iris's own item ids: a body holding them cannot go on as is.)
+  if (resolved_references) req_.thread.items = nullptr;
   // The thread goes after `instructions` (which are never carried over) and before the input.
   const size_t at = r.has_instructions ? 1 : 0;
   req_.messages.insert(req_.messages.begin() + static_cast<std::ptrdiff_t>(at),
@@ -122,7 +133,7 @@ awaitable<Status> Call::LoadThread() {
   co_return OkStatus();
 }
 
-awaitable<void> Call::KeepThread(const ChatResponse& answer) {
+awaitable<void> Call::KeepThread(const ChatResponse& answer, std::string as_is_provider) {
   if (!responses_ || !responses_->store) co_return;
   access::Access* access = gw_.options_.access;
   const int64_t ttl_s = config_->limits.response_ttl_s;
@@ -131,9 +142,17 @@ awaitable<void> Call::KeepThread(const ChatResponse& answer) {
   // this request's instructions, and the answer's output items.
   std::vector<Message> input(req_.messages.begin() + (responses_->has_instructions ? 1 : 0),
                              req_.messages.end());
-  const std::string& id = encoder_->responses_meta().id;
+  // The response's id: iris's own, or the one of the provider's own response object.
+  const std::string id = answer.as_is ? answer.id : encoder_->responses_meta().id;
+  if (!id.starts_with("resp_") || id.size() > api::kMaxResponseId) {
+    summary_.warnings.push_back(
+        "the response has no id previous_response_id can name; its "
+        "conversation was not kept");
+    co_return;
+  }
   json::object thread{{"input", api::InputItemsOf(input)},
                       {"output", api::ResponseOutputItems(answer, id)}};
+  if (!as_is_provider.empty()) thread["provider"] = as_is_provider;
   std::string value = SerializeJson(thread);
   if (static_cast<int64_t>(value.size()) > config_->limits.max_conversation_bytes) {
     summary_.warnings.push_back("the conversation (" + std::to_string(value.size()) +

@@ -386,7 +386,9 @@ class AnthropicTranslator : public Translator {
       // service_tier, thinking blocks with their signatures, fields iris does not know yet).
       json::object body = CallerBodyFor(r, target.model);
       if (ceiling && r.max_tokens && *r.max_tokens > *ceiling) body["max_tokens"] = *ceiling;
-      return MessagesRequest(target, body);
+      UpstreamRequest out = MessagesRequest(target, body);
+      out.as_is = true;
+      return out;
     }
     json::object body;
     body["model"] = target.model;

@@ -12,6 +12,7 @@
 #include "gateway/api/embeddings.h"
 #include "gateway/api/json_fields.h"
 #include "gateway/api/openai.h"
+#include "gateway/providers/openai/openai_responses.h"
 #include "gateway/providers/provider_table.h"
 
 namespace iris::gateway::providers {
@@ -72,6 +73,16 @@ std::string MistralToolCallId(std::string_view id, int salt) {
     h /= 62;
   }
   return out;
+}
+
+bool IsOpenAIReasoningModel(std::string_view model) {
+  for (std::string_view family : {"o1", "o3", "o4"}) {
+    if (model.starts_with(family) &&
+        (model.size() == family.size() || model[family.size()] == '-')) {
+      return true;
+    }
+  }
+  return model.starts_with("gpt-5") && model.find("-chat") == std::string_view::npos;
 }
 
 namespace {
@@ -220,17 +231,6 @@ Result<json::array> OpenAITranslator::EncodeMessages(const ChatRequest& request)
 }
 
 namespace {
-// OpenAI's reasoning models (o1, o3, o4-mini, gpt-5 and later, but not the gpt-5 chat models)
-// refuse sampling settings.
-bool IsOpenAIReasoningModel(std::string_view model) {
-  for (std::string_view family : {"o1", "o3", "o4"}) {
-    if (model.starts_with(family) &&
-        (model.size() == family.size() || model[family.size()] == '-')) {
-      return true;
-    }
-  }
-  return model.starts_with("gpt-5") && model.find("-chat") == std::string_view::npos;
-}
 
 // Applies OpenAI's parameter rules to a chat completions body for `model`: max_tokens is
 // max_completion_tokens, top_k (which OpenAI refuses) goes, and a reasoning model's sampling
@@ -252,6 +252,18 @@ void ApplyOpenAIModelRules(json::object& body, std::string_view model,
 
 Result<UpstreamRequest> OpenAITranslator::EncodeRequest(const ChatRequest& request,
                                                         const TargetInfo& target) const {
+  if (request.dialect == Dialect::kResponses && flavor_ == OpenAIFlavor::kOpenAI &&
+      request.caller_body) {
+    // A Responses caller of OpenAI: its body goes to the same API as written (hosted tools,
+    // reasoning items, include, truncation, service_tier, fields iris does not know yet).
+    std::vector<std::string> dropped;
+    if (std::optional<json::object> body = ResponsesBodyAsIs(request, target, dropped)) {
+      UpstreamRequest out = Post(target, "/responses", *body, request.stream);
+      out.dropped = std::move(dropped);
+      out.as_is = true;
+      return out;
+    }
+  }
   if (request.dialect == Dialect::kOpenAI && !mistral() && request.caller_body) {
     // An OpenAI-shaped caller of an OpenAI-shaped upstream: its body goes on as written
     // (service_tier, metadata, store, logprobs, fields iris does not know yet).
@@ -268,6 +280,7 @@ Result<UpstreamRequest> OpenAITranslator::EncodeRequest(const ChatRequest& reque
     if (flavor_ == OpenAIFlavor::kOpenAI) ApplyOpenAIModelRules(body, target.model, dropped);
     UpstreamRequest out = Post(target, "/chat/completions", body, request.stream);
     out.dropped = std::move(dropped);
+    out.as_is = true;
     return out;
   }
   json::object body;
@@ -498,6 +511,9 @@ Result<ChatResponse> OpenAITranslator::DecodeResponse(std::string_view body) con
   Result<json::value> parsed = ParseJson(body, name_ + " response");
   if (!parsed.ok()) return DataLoss(parsed.status().message());
   if (!parsed->is_object()) return DataLoss(name_ + " response: expected a JSON object");
+  if (IsResponsesObject(parsed->get_object())) {
+    return DecodeResponsesObject(std::move(parsed->get_object()), name_);
+  }
   const json::object& o = parsed->get_object();
   if (auto err = InBandError(o)) {
     return Status(ErrorCode::kUnavailable, name_ + " answered with an error: " + *err);
@@ -563,6 +579,8 @@ class OpenAIStreamTranslator final : public StreamTranslator {
   int last_call_ = -1;
   std::map<int64_t, int> by_index_;   // upstream tool_calls[].index -> ours
   std::map<std::string, int> by_id_;  // tool call id -> ours (Mistral sends no index)
+  // A stream of OpenAI's Responses API (the answer to a Responses caller's body sent as is).
+  std::unique_ptr<StreamTranslator> responses_;
 };
 
 Status OpenAIStreamTranslator::ToolCallDelta(const json::object& tc,
@@ -620,6 +638,10 @@ Status OpenAIStreamTranslator::ToolCallDelta(const json::object& tc,
 }
 
 Result<std::vector<StreamEvent>> OpenAIStreamTranslator::OnEvent(const http::SseEvent& event) {
+  if (!started_ && responses_ == nullptr && IsResponsesStreamEvent(event)) {
+    responses_ = NewResponsesStreamTranslator(name_);
+  }
+  if (responses_ != nullptr) return responses_->OnEvent(event);
   std::vector<StreamEvent> out;
   if (done_) return out;  // anything after [DONE] is ignored, as the SDKs do
   if (event.event == "error") {
@@ -706,6 +728,7 @@ Result<std::vector<StreamEvent>> OpenAIStreamTranslator::OnEvent(const http::Sse
 }
 
 Result<std::vector<StreamEvent>> OpenAIStreamTranslator::OnEnd() {
+  if (responses_ != nullptr) return responses_->OnEnd();
   if (done_ || finished_) return std::vector<StreamEvent>();
   return DataLoss(name_ +
                   ": the stream ended before [DONE] and without a finish_reason; "

@@ -21,6 +21,8 @@ enum class OpenAIFlavor {
 // error messages; it defaults to the flavor's name. The translator is immutable and
 // thread-safe; each stream gets its own StreamTranslator.
 //
+// A Responses API caller's body goes to OpenAI's own Responses API as is (openai_responses.h);
+// every other request is translated to chat completions.
 // Request: POST {base_url}/chat/completions with `Authorization: Bearer <api_key>` (omitted
 // when the key is empty). Streams always ask for usage where the flavor can, so cost is
 // known. Mistral tool-call ids are rewritten to MistralToolCallId() consistently in the
@@ -30,6 +32,10 @@ enum class OpenAIFlavor {
 // error, never a complete answer); tool calls without `type`/`index`/`id` are normalised.
 std::unique_ptr<Translator> MakeOpenAITranslator(OpenAIFlavor flavor,
                                                  std::string provider_name = {});
+
+// OpenAI's reasoning models (o1, o3, o4-mini, gpt-5 and later, but not the gpt-5 chat models),
+// which refuse sampling settings.
+bool IsOpenAIReasoningModel(std::string_view model);
 
 // Mistral's tool-call id for `id`: `id` itself when it already is 9 ASCII letters/digits,
 // otherwise 9 base-62 characters of a 64-bit FNV-1a hash of `id` (and `salt`, which the
