@@ -142,6 +142,25 @@ describe('the AI SDK gateway protocol, open gateway', () => {
     assert.match(await s.text, /^Hello from anthropic/);
   });
 
+  test('providerOptions.anthropic.cacheControl on messages and tools reaches Anthropic as cache_control', async () => {
+    const cache = { anthropic: { cacheControl: { type: 'ephemeral' } } };
+    const messages = [
+      { role: 'system', content: 'the long rules', providerOptions: { anthropic: { cacheControl: { type: 'ephemeral', ttl: '1h' } } } },
+      { role: 'user', content: [{ type: 'text', text: 'the long document' }, { type: 'text', text: 'question?', providerOptions: cache }] },
+    ];
+    const tools = { lookup: tool({ description: 'Look up', inputSchema: jsonSchema({ type: 'object', properties: {} }), providerOptions: cache }) };
+    const r = await generateText({ model: gateway('anthropic/claude-haiku-4-5'), messages, tools, toolChoice: 'none', maxRetries: 0 });
+    const body = await lastBody('anthropic');
+    assert.deepEqual(body.system, [{ type: 'text', text: 'the long rules', cache_control: { type: 'ephemeral', ttl: '1h' } }]);
+    assert.equal(body.messages[0].content[0].cache_control, undefined);
+    assert.deepEqual(body.messages[0].content[1].cache_control, { type: 'ephemeral' });
+    assert.deepEqual(body.tools[0].cache_control, { type: 'ephemeral' });
+    assert.deepEqual(r.warnings, []);
+    // Elsewhere they have no place, and are named.
+    const o = await generateText({ model: gateway('gemini/gemini-2.5-flash'), messages, maxRetries: 0 });
+    assert.equal(o.response.headers['x-iris-dropped-fields'], 'cache_control');
+  });
+
   test('embed and embedMany return the upstream vectors with usage', async () => {
     const one = await embed({ model: gateway.embeddingModel('openai/text-embedding-3-small'), value: 'alpha', maxRetries: 0 });
     assert.equal(one.embedding.length, 8);

@@ -213,7 +213,9 @@ function planAnswer(provider, body) {
     : provider === 'anthropic'
       ? Array.isArray(body.messages?.at(-1)?.content) && body.messages.at(-1).content.some((b) => b.type === 'tool_result')
       : body.messages?.at(-1)?.role === 'tool';
-  const hasTools = provider === 'gemini' ? Array.isArray(body.tools) && body.tools.length > 0 : Array.isArray(body.tools) && body.tools.length > 0;
+  const toolsOff = provider === 'gemini' ? body.toolConfig?.functionCallingConfig?.mode === 'NONE'
+    : provider === 'anthropic' ? body.tool_choice?.type === 'none' : body.tool_choice === 'none';
+  const hasTools = !toolsOff && Array.isArray(body.tools) && body.tools.length > 0;
   if (hasTools && !lastIsTool) {
     return { toolCall: { name: provider === 'gemini' ? body.tools[0].functionDeclarations[0].name : provider === 'anthropic' ? body.tools[0].name : body.tools[0].function.name, args: { city: 'Paris' } } };
   }

@@ -211,4 +211,23 @@ test('a JSON schema reaches Anthropic without the limits it refuses, and the ans
     assert.ok(e.error.iris_error_class === 'upstream');
     return true;
   });
+  // Streamed, the answer's text is out before it can be checked: the stream ends with an error
+  // event naming the limit instead of its normal end.
+  const stream = await openai.chat.completions.create({
+    model: 'anthropic/claude-haiku-4-5', messages: [{ role: 'user', content: 'a city' }], stream: true,
+    response_format: { type: 'json_schema', json_schema: { name: 'city', schema: schema(5) } },
+  });
+  let text = '';
+  await assert.rejects((async () => { for await (const c of stream) text += c.choices[0]?.delta?.content ?? ''; })(), (e) => {
+    assert.match(e.message, /does not keep the response schema \(\$\.count: 7 is above the maximum 5\)/);
+    return true;
+  });
+  assert.deepEqual(JSON.parse(text), { city: 'Paris', count: 7 });
+  const kept = await openai.chat.completions.create({
+    model: 'anthropic/claude-haiku-4-5', messages: [{ role: 'user', content: 'a city' }], stream: true,
+    response_format: { type: 'json_schema', json_schema: { name: 'city', schema: schema(10) } },
+  });
+  let finish = null;
+  for await (const c of kept) finish = c.choices[0]?.finish_reason ?? finish;
+  assert.equal(finish, 'stop');
 });

@@ -35,22 +35,38 @@ void Drop(std::vector<DroppedField>& dropped, std::string feature, std::string d
   dropped.push_back({std::move(feature), std::move(details)});
 }
 
-// The providerOptions of a message, part or tool: iris applies none of them there, so each
-// provider named is dropped (names checked: they go into a response header).
-Status NoteProviderOptions(const json::object& o, std::string_view path,
-                           std::vector<DroppedField>& dropped) {
+// The providerOptions of a message, part or tool: the cache breakpoint of
+// `anthropic.cacheControl`, if set; iris applies no other option there, so each other provider
+// named is dropped (names checked: they go into a response header).
+Result<std::optional<CacheMark>> PartOptions(const json::object& o, std::string_view path,
+                                             std::vector<DroppedField>& dropped) {
+  std::optional<CacheMark> cache;
   const json::value* v = FindField(o, "providerOptions");
-  if (v == nullptr) return OkStatus();
+  if (v == nullptr) return cache;
   const std::string po_path = MemberPath(path, "providerOptions");
   IRIS_ASSIGN_OR_RETURN(const json::object* po, AsObject(*v, po_path));
   for (const auto& [key, value] : *po) {
     IRIS_RETURN_IF_ERROR(CheckProviderName(key, po_path));
+    bool others = true;
+    if (key == "anthropic") {
+      const std::string a_path = MemberPath(po_path, key);
+      IRIS_ASSIGN_OR_RETURN(const json::object* a, AsObject(value, a_path));
+      others = false;
+      for (const auto& [option, setting] : *a) {
+        if (option == "cacheControl" || option == "cache_control") {
+          IRIS_ASSIGN_OR_RETURN(cache, ParseCacheControl(setting, MemberPath(a_path, option)));
+        } else if (!setting.is_null()) {
+          others = true;
+        }
+      }
+    }
+    if (!others) continue;
     Drop(dropped, "providerOptions." + std::string(key),
-         "provider options on messages, parts and tools are not passed to the upstream (first "
-         "seen at " +
+         "provider options on messages, parts and tools are not passed to the upstream, but "
+         "for anthropic.cacheControl (first seen at " +
              po_path + ")");
   }
-  return OkStatus();
+  return cache;
 }
 
 // A file part of a user message: images only, as a data URL, an http(s) URL or base64 bytes
@@ -119,7 +135,8 @@ Status ParseToolOutput(const json::value& v, std::string_view path, Message& m) 
 Status ParseMessage(const json::object& o, std::string_view path, std::vector<Message>& out,
                     std::vector<DroppedField>& dropped) {
   IRIS_ASSIGN_OR_RETURN(std::string role, RequiredString(o, "role", path));
-  IRIS_RETURN_IF_ERROR(NoteProviderOptions(o, path, dropped));
+  // (A message's cache breakpoint is its last part's, as Anthropic's own SDK provider has it.)
+  IRIS_ASSIGN_OR_RETURN(std::optional<CacheMark> message_cache, PartOptions(o, path, dropped));
   const std::string content_path = MemberPath(path, "content");
   IRIS_ASSIGN_OR_RETURN(const json::value* content, RequireField(o, "content", path));
   if (role == "system") {
@@ -127,6 +144,7 @@ Status ParseMessage(const json::object& o, std::string_view path, std::vector<Me
     Message m;
     m.role = Role::kSystem;
     m.content.push_back(ContentPart::Text(std::move(text)));
+    m.content.back().cache = std::move(message_cache);
     out.push_back(std::move(m));
     return OkStatus();
   }
@@ -141,7 +159,8 @@ Status ParseMessage(const json::object& o, std::string_view path, std::vector<Me
     const std::string p = ElementPath(content_path, i);
     IRIS_ASSIGN_OR_RETURN(const json::object* part, AsObject((*parts)[i], p));
     IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*part, "type", p));
-    IRIS_RETURN_IF_ERROR(NoteProviderOptions(*part, p, dropped));
+    IRIS_ASSIGN_OR_RETURN(std::optional<CacheMark> cache, PartOptions(*part, p, dropped));
+    if (i + 1 == parts->size() && message_cache) cache = message_cache;
     if (role == "tool") {
       if (type != "tool-result") {
         return FieldError(MemberPath(p, "type"),
@@ -156,15 +175,27 @@ Status ParseMessage(const json::object& o, std::string_view path, std::vector<Me
       IRIS_ASSIGN_OR_RETURN(const json::value* output, RequireField(*part, "output", p));
       IRIS_RETURN_IF_ERROR(ParseToolOutput(*output, MemberPath(p, "output"), result));
       result.name.clear();  // (the tool's name is the call's; a tool message has no speaker)
+      if (cache) {
+        if (result.content.empty()) result.content.push_back(ContentPart::Text(""));
+        result.content.back().cache = std::move(cache);
+      }
       out.push_back(std::move(result));
       continue;
+    }
+    if (cache && type != "text" && type != "file") {
+      Drop(dropped, "providerOptions.anthropic.cacheControl",
+           "a cache breakpoint goes on text, file and tool-result parts and on tools only "
+           "(first at " +
+               p + ")");
     }
     if (type == "text") {
       IRIS_ASSIGN_OR_RETURN(std::string text, RequiredString(*part, "text", p));
       m.content.push_back(ContentPart::Text(std::move(text)));
+      m.content.back().cache = std::move(cache);
     } else if (type == "file" && role == "user") {
       ContentPart image;
       IRIS_RETURN_IF_ERROR(ParseFilePart(*part, p, image));
+      image.cache = std::move(cache);
       m.content.push_back(std::move(image));
     } else if (type == "reasoning" && role == "assistant") {
       Drop(dropped, "reasoning",
@@ -221,7 +252,7 @@ Status ParseTools(const json::value& v, ChatRequest& req, std::vector<DroppedFie
       Drop(dropped, "tools.inputExamples",
            "input examples are not passed to the upstream (first at " + p + ")");
     }
-    IRIS_RETURN_IF_ERROR(NoteProviderOptions(*o, p, dropped));
+    IRIS_ASSIGN_OR_RETURN(tool.cache, PartOptions(*o, p, dropped));
     req.tools.push_back(std::move(tool));
   }
   return OkStatus();

@@ -136,11 +136,53 @@ TEST(ParseAiGatewayLanguageRequest, OptionsIrisDoesNotApplyAreDroppedByName) {
   ASSERT_TRUE(r.ok()) << r.status().message();
   std::vector<std::string> features;
   for (const DroppedField& d : r->dropped) features.push_back(d.feature);
-  EXPECT_EQ(features, (std::vector<std::string>{
-                          "providerOptions.anthropic", "responseFormat.description",
-                          "tools.inputExamples", "providerOptions.anthropic.sendReasoning",
-                          "providerOptions.gateway.sort", "providerOptions.openai.serviceTier"}));
+  EXPECT_EQ(features, (std::vector<std::string>{"responseFormat.description", "tools.inputExamples",
+                                                "providerOptions.anthropic.sendReasoning",
+                                                "providerOptions.gateway.sort",
+                                                "providerOptions.openai.serviceTier"}));
   EXPECT_EQ(r->chat.response_format->type, ResponseFormat::Type::kJsonObject);
+  // (the message's cache breakpoint is applied: its last part's)
+  ASSERT_TRUE(r->chat.messages[0].content[0].cache.has_value());
+}
+
+// providerOptions.anthropic.cacheControl on a message, a part or a tool is a cache breakpoint;
+// where it has no place, and any other provider option there, it is dropped by name.
+TEST(ParseAiGatewayLanguageRequest, CacheBreakpointsAreTaken) {
+  Result<AiGatewayRequest> r = ParseAiGatewayLanguageRequest(R"({
+    "prompt": [
+      {"role": "system", "content": "long rules",
+       "providerOptions": {"anthropic": {"cacheControl": {"type": "ephemeral", "ttl": "1h"}}}},
+      {"role": "user", "content": [
+        {"type": "text", "text": "a", "providerOptions": {"anthropic": {"cacheControl": {"type": "ephemeral"}}}},
+        {"type": "text", "text": "b", "providerOptions": {"openai": {"x": 1}}}]},
+      {"role": "assistant", "content": [
+        {"type": "tool-call", "toolCallId": "c1", "toolName": "f", "input": {},
+         "providerOptions": {"anthropic": {"cacheControl": {"type": "ephemeral"}}}}]},
+      {"role": "tool", "content": [
+        {"type": "tool-result", "toolCallId": "c1", "toolName": "f",
+         "output": {"type": "text", "value": "ok"},
+         "providerOptions": {"anthropic": {"cacheControl": {"type": "ephemeral"}}}}]}],
+    "tools": [{"type": "function", "name": "f", "inputSchema": {},
+               "providerOptions": {"anthropic": {"cacheControl": {"type": "ephemeral"}}}}]
+  })",
+                                                             Headers());
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const std::vector<Message>& m = r->chat.messages;
+  ASSERT_EQ(m.size(), 4u);
+  ASSERT_TRUE(m[0].content[0].cache.has_value());
+  EXPECT_EQ(m[0].content[0].cache->ttl, "1h");
+  EXPECT_TRUE(m[1].content[0].cache.has_value());
+  EXPECT_FALSE(m[1].content[1].cache.has_value());
+  EXPECT_TRUE(m[3].content[0].cache.has_value());
+  EXPECT_TRUE(r->chat.tools[0].cache.has_value());
+  std::vector<std::string> features;
+  for (const DroppedField& d : r->dropped) features.push_back(d.feature);
+  EXPECT_EQ(features, (std::vector<std::string>{"providerOptions.openai",
+                                                "providerOptions.anthropic.cacheControl"}));
+  ExpectError(R"({"prompt": [{"role": "user", "content": [{"type": "text", "text": "a",
+      "providerOptions": {"anthropic": {"cacheControl": {"type": "persistent"}}}}]}]})",
+              "prompt[0].content[0].providerOptions.anthropic.cacheControl.type: expected "
+              "\"ephemeral\"");
 }
 
 TEST(ParseAiGatewayLanguageRequest, DroppedListIsBounded) {

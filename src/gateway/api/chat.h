@@ -15,6 +15,14 @@ namespace iris::gateway {
 
 enum class Role { kSystem, kUser, kAssistant, kTool };
 
+// A prompt-cache breakpoint the caller set on a block (Anthropic's cache_control, which the AI
+// SDK spells providerOptions.anthropic.cacheControl and OpenAI-shaped clients put on content
+// parts): the prompt up to and including the block may be cached. Anthropic takes it; OpenAI
+// and Gemini cache prompts by themselves, and the others not at all.
+struct CacheMark {
+  std::string ttl;  // "" (the provider's default, 5 minutes), "5m" or "1h"
+};
+
 // One piece of a message's content.
 struct ContentPart {
   enum class Type { kText, kImage };
@@ -22,9 +30,10 @@ struct ContentPart {
   std::string text;  // kText
   // kImage: exactly one of `url` (an http(s) URL) or `data_base64` (inline bytes) is set.
   std::string url;
-  std::string media_type;   // "image/png", ... for inline data (may be empty for a URL)
-  std::string data_base64;  // base64 without the "data:...;base64," prefix
-  std::string detail;       // OpenAI's "low" / "high" / "auto"; empty when not given
+  std::string media_type;          // "image/png", ... for inline data (may be empty for a URL)
+  std::string data_base64;         // base64 without the "data:...;base64," prefix
+  std::string detail;              // OpenAI's "low" / "high" / "auto"; empty when not given
+  std::optional<CacheMark> cache;  // a cache breakpoint after this part
 
   static ContentPart Text(std::string t) {
     ContentPart p;
@@ -57,6 +66,7 @@ struct Tool {
   std::string description;
   boost::json::value parameters;  // JSON Schema object (null when the tool takes none)
   bool strict = false;
+  std::optional<CacheMark> cache;  // a cache breakpoint after this tool (and those before it)
 };
 
 struct ToolChoice {
@@ -161,6 +171,17 @@ struct Usage {
   int64_t cache_write_tokens = 0;   // written to a prompt cache (subset of input_tokens)
   int64_t reasoning_tokens = 0;     // subset of output_tokens
   bool reported = false;            // the provider said anything at all
+
+  // Adds another answer's counts (reported when either is).
+  Usage& operator+=(const Usage& o) {
+    input_tokens += o.input_tokens;
+    output_tokens += o.output_tokens;
+    cached_input_tokens += o.cached_input_tokens;
+    cache_write_tokens += o.cache_write_tokens;
+    reasoning_tokens += o.reasoning_tokens;
+    reported = reported || o.reported;
+    return *this;
+  }
 };
 
 // A model's reasoning as its provider returned it: Anthropic's thinking blocks (the text and

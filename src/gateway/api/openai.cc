@@ -128,6 +128,10 @@ Result<std::vector<ContentPart>> ParseContent(const json::value& v, std::string_
     } else {
       return FieldError(MemberPath(p, "type"), "unknown content part type " + Quote(type));
     }
+    // (Anthropic's cache breakpoints, as OpenAI-shaped clients of Claude models write them.)
+    if (const json::value* c = FindField(*o, "cache_control")) {
+      IRIS_ASSIGN_OR_RETURN(part.cache, ParseCacheControl(*c, MemberPath(p, "cache_control")));
+    }
     parts.push_back(std::move(part));
   }
   return parts;
@@ -496,6 +500,23 @@ boost::json::object EncodeOpenAIUsage(const Usage& usage, std::optional<double> 
   u["completion_tokens_details"] = std::move(completion_details);
   if (cost_usd) u["cost"] = *cost_usd;
   return u;
+}
+
+Result<CacheMark> ParseCacheControl(const json::value& v, std::string_view path) {
+  IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, path));
+  IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", path));
+  if (type != "ephemeral") {
+    return FieldError(MemberPath(path, "type"),
+                      "expected \"ephemeral\", got " + Quote(type.substr(0, 40)));
+  }
+  CacheMark mark;
+  if (const json::value* t = FindField(*o, "ttl")) {
+    IRIS_ASSIGN_OR_RETURN(mark.ttl, AsString(*t, MemberPath(path, "ttl")));
+    if (mark.ttl != "5m" && mark.ttl != "1h") {
+      return FieldError(MemberPath(path, "ttl"), "expected \"5m\" or \"1h\"");
+    }
+  }
+  return mark;
 }
 
 Usage DecodeOpenAIUsage(const boost::json::object& o) {

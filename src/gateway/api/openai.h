@@ -56,6 +56,10 @@ std::string_view OpenAIFinishReason(FinishReason reason);
 // The reverse, for upstream OpenAI-shaped answers: stop, length, tool_calls, content_filter,
 // function_call (-> kToolCalls), Mistral's model_length (-> kLength) and error (-> kError);
 // anything else is kStop.
+// A cache breakpoint as callers write it ({"type":"ephemeral"} with an optional "ttl" of "5m"
+// or "1h"); errors name `path`.
+Result<CacheMark> ParseCacheControl(const boost::json::value& v, std::string_view path);
+
 FinishReason ParseOpenAIFinishReason(std::string_view reason);
 
 // {"prompt_tokens","completion_tokens","total_tokens","prompt_tokens_details":{

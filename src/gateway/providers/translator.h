@@ -77,6 +77,20 @@ inline std::optional<int64_t> RequestedThinkingBudget(const ChatRequest& r) {
   return std::nullopt;
 }
 
+// Whether the caller set a cache breakpoint anywhere (ContentPart::cache, Tool::cache): only
+// Anthropic takes them; other providers name "cache_control" as dropped.
+inline bool HasCacheMarks(const ChatRequest& r) {
+  for (const Tool& t : r.tools) {
+    if (t.cache) return true;
+  }
+  for (const Message& m : r.messages) {
+    for (const ContentPart& p : m.content) {
+      if (p.cache) return true;
+    }
+  }
+  return false;
+}
+
 // What the proxy knows about the target when it encodes a request.
 struct TargetInfo {
   std::string provider;  // configured provider name ("openai", "groq", ...)

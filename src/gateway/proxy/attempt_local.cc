@@ -27,6 +27,7 @@ awaitable<Outcome> Call::TryLocal(const routing::Target& t) {
   Status fetched = co_await FetchImageUrls();
   if (!fetched.ok()) co_return ImageFetchFailure(fetched, t.provider, committed_);
   target_dropped_ = req_.extra_fields;  // (the engine takes none of them)
+  if (providers::HasCacheMarks(req_)) api::AddFieldName(target_dropped_, "cache_control");
   providers::LocalStream stream(co_await boost::asio::this_coro::executor);
   auto on_cancel = w_.cancel().OnCancel([&stream] { stream.Close(); });
   Status submitted = local->Submit(req_, stream.Sink());

@@ -27,12 +27,30 @@ bool IsContent(const StreamEvent& e) {
   return e.type != StreamEvent::Type::kStart && e.type != StreamEvent::Type::kFinish &&
          e.type != StreamEvent::Type::kUsage && e.type != StreamEvent::Type::kAsIs;
 }
+
+// How an answer breaks the caller's response schema, if it does: not JSON, or the first
+// violation of the caller's own schema (which the provider may have received without the
+// limits it refuses, as Anthropic does).
+bool ChecksSchema(const ChatRequest& req) {
+  return req.response_format && req.response_format->type == ResponseFormat::Type::kJsonSchema &&
+         req.response_format->schema.is_object();
+}
+std::optional<std::string> OffSchema(const ChatRequest& req, const ChatResponse& r) {
+  if (!ChecksSchema(req) || !r.tool_calls.empty() || r.finish_reason == FinishReason::kLength) {
+    return std::nullopt;  // (an answer cut short by max_tokens goes to the caller as such)
+  }
+  boost::system::error_code ec;
+  const boost::json::value answer = boost::json::parse(r.text, ec);
+  if (ec) return std::string("the answer is not JSON");
+  return api::SchemaViolation(answer, req.response_format->schema);
+}
 }  // namespace
 
 awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvents& next) {
   std::vector<StreamEvent> held;  // events before the first token
   streamed_signatures_.clear();   // (only this attempt's calls are answered)
-  Aggregator agg;
+  Aggregator agg;  // the answer, for a non-streaming caller or a streamed schema check
+  const bool check_schema = req_.stream && ChecksSchema(req_);
   Usage usage;
   bool end = false;
   bool finished = false;
@@ -76,6 +94,7 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
         agg.Add(e);
         continue;
       }
+      if (check_schema) agg.Add(e);
       if (!committed_ && !commit_with_batch) {
         held.push_back(std::move(e));
         if (!IsContent(held.back()) && held.back().type != StreamEvent::Type::kFinish) continue;
@@ -121,6 +140,27 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
     r.usage = usage;
     co_return co_await DeliverResponse(t, std::move(r));
   }
+  if (std::optional<std::string> broken =
+          check_schema ? OffSchema(req_, agg.response()) : std::nullopt) {
+    // The answer was billed; its bytes are out (once committed), so it ends with an error
+    // event instead of its normal end. Not yet committed (no content came), it may be tried
+    // again.
+    GatewayError e = Err(ErrorClass::kUpstream, t.provider + "/" + t.model +
+                                                    ": the answer does not keep the response "
+                                                    "schema (" +
+                                                    *broken + ")");
+    e.provider = t.provider;
+    AddDiscarded(t, usage);
+    Outcome o = Fail(e, routing::Failure::Kind::kOffSchema);
+    if (committed_) {
+      summary_.usage = discarded_usage_;
+      summary_.cost_usd = discarded_cost_usd_;
+      std::string tail = std::move(batch) + encoder_->StreamError(o.error);
+      summary_.bytes_out += static_cast<int64_t>(tail.size());
+      co_await w_.Finish(tail);
+    }
+    co_return o;
+  }
   summary_.usage = usage;
   summary_.cost_usd = Cost(t, usage);
   summary_.provider = t.provider;
@@ -150,23 +190,6 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
   }
   co_return Outcome::Delivered();
 }
-
-namespace {
-// How an answer breaks the caller's response schema, if it does: not JSON, or the first
-// violation of the caller's own schema (which the provider may have received without the
-// limits it refuses, as Anthropic does).
-std::optional<std::string> OffSchema(const ChatRequest& req, const ChatResponse& r) {
-  if (!req.response_format || req.response_format->type != ResponseFormat::Type::kJsonSchema ||
-      !req.response_format->schema.is_object() || !r.tool_calls.empty() ||
-      r.finish_reason == FinishReason::kLength) {
-    return std::nullopt;  // (an answer cut short by max_tokens goes to the caller as such)
-  }
-  boost::system::error_code ec;
-  const boost::json::value answer = boost::json::parse(r.text, ec);
-  if (ec) return std::string("the answer is not JSON");
-  return api::SchemaViolation(answer, req.response_format->schema);
-}
-}  // namespace
 
 awaitable<Outcome> Call::DeliverResponse(const routing::Target& t, ChatResponse r) {
   if (std::optional<std::string> broken = OffSchema(req_, r)) {
@@ -205,13 +228,7 @@ awaitable<Outcome> Call::DeliverEmbeddings(const routing::Target& t, EmbeddingRe
 
 void Call::AddDiscarded(const routing::Target& t, const Usage& usage) {
   if (!usage.reported) return;
-  Usage& d = discarded_usage_;
-  d.reported = true;
-  d.input_tokens += usage.input_tokens;
-  d.output_tokens += usage.output_tokens;
-  d.cached_input_tokens += usage.cached_input_tokens;
-  d.cache_write_tokens += usage.cache_write_tokens;
-  d.reasoning_tokens += usage.reasoning_tokens;
+  discarded_usage_ += usage;
   if (std::optional<double> cost = Cost(t, usage)) discarded_cost_usd_ += *cost;
 }
 
@@ -219,12 +236,7 @@ void Call::RecordWholeAnswer(const routing::Target& t, const Usage& usage) {
   summary_.usage = usage;
   summary_.cost_usd = Cost(t, usage);
   if (discarded_usage_.reported) {  // (answers discarded on the way count too)
-    summary_.usage.input_tokens += discarded_usage_.input_tokens;
-    summary_.usage.output_tokens += discarded_usage_.output_tokens;
-    summary_.usage.cached_input_tokens += discarded_usage_.cached_input_tokens;
-    summary_.usage.cache_write_tokens += discarded_usage_.cache_write_tokens;
-    summary_.usage.reasoning_tokens += discarded_usage_.reasoning_tokens;
-    summary_.usage.reported = true;
+    summary_.usage += discarded_usage_;
     summary_.cost_usd = summary_.cost_usd.value_or(0) + discarded_cost_usd_;
   }
   summary_.provider = t.provider;

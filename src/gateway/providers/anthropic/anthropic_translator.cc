@@ -83,16 +83,60 @@ json::object TextBlock(std::string_view text) {
   return b;
 }
 
-// Text and image blocks of a user/assistant/tool message; empty text is dropped.
+// A caller's cache breakpoint on a block.
+void MarkCache(json::object& block, const std::optional<CacheMark>& mark) {
+  if (!mark) return;
+  json::object c{{"type", "ephemeral"}};
+  if (!mark->ttl.empty()) c["ttl"] = mark->ttl;
+  block["cache_control"] = std::move(c);
+}
+
+// Anthropic takes at most this many cache breakpoints in a request.
+constexpr size_t kMaxCacheBreakpoints = 4;
+
+// Keeps the last kMaxCacheBreakpoints cache breakpoints of a body (tools, then system, then
+// messages: the order the prompt is cached in), which cache the longest prefixes; false when
+// some were removed.
+bool KeepLastCacheBreakpoints(json::object& body) {
+  std::vector<json::object*> marked;
+  auto visit = [&marked](json::value* blocks) {
+    if (blocks == nullptr || !blocks->is_array()) return;
+    for (json::value& b : blocks->get_array()) {
+      if (!b.is_object()) continue;
+      if (b.get_object().contains("cache_control")) marked.push_back(&b.get_object());
+    }
+  };
+  visit(body.if_contains("tools"));
+  visit(body.if_contains("system"));
+  if (json::value* messages = body.if_contains("messages"); messages && messages->is_array()) {
+    for (json::value& m : messages->get_array()) visit(m.get_object().if_contains("content"));
+  }
+  if (marked.size() <= kMaxCacheBreakpoints) return true;
+  for (size_t i = 0; i + kMaxCacheBreakpoints < marked.size(); ++i) {
+    marked[i]->erase("cache_control");
+  }
+  return false;
+}
+
+// Text and image blocks of a user/assistant/tool message; empty text is dropped (its cache
+// breakpoint moves to the block before it).
 Result<json::array> ContentBlocks(const Message& m) {
   json::array blocks;
   for (const ContentPart& part : m.content) {
     if (part.type == ContentPart::Type::kText) {
-      if (!part.text.empty()) blocks.push_back(TextBlock(part.text));
+      if (!part.text.empty()) {
+        blocks.push_back(TextBlock(part.text));
+      } else if (part.cache && !blocks.empty()) {
+        MarkCache(blocks.back().as_object(), part.cache);
+        continue;
+      } else {
+        continue;
+      }
     } else {
       IRIS_ASSIGN_OR_RETURN(json::object image, ImageBlock(part));
       blocks.push_back(std::move(image));
     }
+    MarkCache(blocks.back().as_object(), part.cache);
   }
   return blocks;
 }
@@ -139,6 +183,12 @@ Result<Turn> EncodeMessage(const Message& m, size_t index) {
         b["content"] = std::move(blocks);
       }
       if (m.is_error) b["is_error"] = true;
+      for (const ContentPart& p : m.content) {
+        if (p.cache) MarkCache(b, p.cache);
+      }
+      if (b["content"].is_array()) {  // (the breakpoint is the tool_result block's)
+        for (json::value& inner : b["content"].as_array()) inner.as_object().erase("cache_control");
+      }
       turn.blocks.push_back(std::move(b));
       break;
     }
@@ -405,7 +455,9 @@ class AnthropicTranslator : public Translator {
           if (p.type != ContentPart::Type::kText) {
             return Unsupported("system messages may only hold text");
           }
-          if (!p.text.empty()) system.push_back(TextBlock(p.text));
+          if (p.text.empty()) continue;
+          system.push_back(TextBlock(p.text));
+          MarkCache(system.back().as_object(), p.cache);
         }
         continue;
       }
@@ -460,6 +512,7 @@ class AnthropicTranslator : public Translator {
           tool["input_schema"] = {{"type", "object"}, {"properties", json::object()}};
         }
         if (t.strict) tool["strict"] = true;
+        MarkCache(tool, t.cache);
         tools.push_back(std::move(tool));
       }
       body["tools"] = std::move(tools);
@@ -516,6 +569,7 @@ class AnthropicTranslator : public Translator {
     }
 
     std::vector<std::string> dropped = r.extra_fields;
+    if (!KeepLastCacheBreakpoints(body)) api::AddFieldName(dropped, "cache_control");
     Think(r, ceiling, body, dropped);
     UpstreamRequest req = MessagesRequest(target, body);
     req.dropped = std::move(dropped);

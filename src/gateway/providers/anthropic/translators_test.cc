@@ -71,6 +71,46 @@ TEST(AnthropicTranslator, LiftsSystemMergesRolesAndDefaultsMaxTokens) {
   EXPECT_EQ(Body(*t, r, kAnthropic).at("max_tokens"), 64000);  // clamped to the ceiling
 }
 
+// Cache breakpoints go on their blocks (a tool result's on the tool_result block); past
+// Anthropic's four, the last four are kept and the rest named.
+TEST(AnthropicTranslator, CacheBreakpointsGoOnTheirBlocksAtMostFour) {
+  ChatRequest r;
+  Message system = Msg(Role::kSystem, "rules");
+  system.content[0].cache = CacheMark{"1h"};
+  Message user = Msg(Role::kUser, "a");
+  user.content.push_back(ContentPart::Text("b"));
+  user.content[0].cache = CacheMark{};
+  user.content[1].cache = CacheMark{};
+  Message call = Msg(Role::kAssistant, "");
+  call.tool_calls.push_back({"c1", "f", "{}", {}});
+  Message result = ToolResult("c1", "ok");
+  result.content[0].cache = CacheMark{};
+  r.messages = {system, user, call, result};
+  Tool tool;
+  tool.name = "f";
+  tool.cache = CacheMark{};
+  r.tools = {tool};
+  auto t = MakeAnthropicTranslator();
+  Result<UpstreamRequest> up = t->EncodeRequest(r, kAnthropic);
+  ASSERT_TRUE(up.ok()) << up.status().message();
+  json::object body = json::parse(up->body).as_object();
+  // Five breakpoints: the tool's (the first) goes.
+  EXPECT_FALSE(body.at("tools").at(0).as_object().contains("cache_control"));
+  EXPECT_EQ(body.at("system").at(0).at("cache_control").at("ttl").as_string(), "1h");
+  const json::array& turns = body.at("messages").as_array();
+  EXPECT_TRUE(turns[0].at("content").at(0).as_object().contains("cache_control"));
+  EXPECT_TRUE(turns[0].at("content").at(1).as_object().contains("cache_control"));
+  const json::object& tool_result = turns[2].at("content").at(0).as_object();
+  EXPECT_EQ(tool_result.at("type").as_string(), "tool_result");
+  EXPECT_EQ(tool_result.at("cache_control").at("type").as_string(), "ephemeral");
+  EXPECT_EQ(up->dropped, (std::vector<std::string>{"cache_control"}));
+  // Gemini names them all.
+  auto g = MakeGeminiTranslator();
+  Result<UpstreamRequest> gu = g->EncodeRequest(r, kGemini);
+  ASSERT_TRUE(gu.ok()) << gu.status().message();
+  EXPECT_EQ(gu->dropped, (std::vector<std::string>{"cache_control"}));
+}
+
 TEST(AnthropicTranslator, ToolCallsAndResults) {
   ChatRequest r;
   r.messages.push_back(Msg(Role::kUser, "q"));

@@ -518,6 +518,8 @@ class GeminiTranslator : public Translator {
     req.headers = {{"x-goog-api-key", target.api_key}, {"content-type", "application/json"}};
     req.body = SerializeJson(body);
     req.dropped = r.extra_fields;  // (no caller speaks Gemini's wire format)
+    // (Gemini caches prompts by itself; an explicit breakpoint has no place.)
+    if (HasCacheMarks(r)) api::AddFieldName(req.dropped, "cache_control");
     return req;
   }
 

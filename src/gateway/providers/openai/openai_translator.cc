@@ -361,6 +361,7 @@ Result<UpstreamRequest> OpenAITranslator::EncodeRequest(const ChatRequest& reque
     body["reasoning_effort"] = *request.reasoning_effort;
   }
   std::vector<std::string> dropped = request.extra_fields;
+  if (HasCacheMarks(request)) api::AddFieldName(dropped, "cache_control");
   if (request.thinking_budget && !request.reasoning_effort) {
     // An Anthropic caller's thinking budget: an effort for OpenAI's reasoning models.
     if (flavor_ == OpenAIFlavor::kOpenAI && IsOpenAIReasoningModel(target.model)) {
