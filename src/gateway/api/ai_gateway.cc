@@ -306,10 +306,10 @@ Status ParseResponseFormat(const json::value& v, ChatRequest& req,
 using ApplyOption = std::function<Result<bool>(std::string_view provider, std::string_view option,
                                                const json::value& value, const std::string& path)>;
 
-// Top-level providerOptions: gateway routing (read by ParseOpenAIRoutingHints), the options
-// `apply` takes, and every other option dropped, said by name (names are checked: they go into
-// a response header).
-Status ReadProviderOptions(const json::object& body, RoutingHints& routing,
+// Top-level providerOptions: gateway routing (read by ParseOpenAIRoutingHints), the end user
+// (`gateway.user` or `openai.user`, into `user`), the options `apply` takes, and every other
+// option dropped, said by name (names are checked: they go into a response header).
+Status ReadProviderOptions(const json::object& body, RoutingHints& routing, std::string& user,
                            std::vector<DroppedField>& dropped, const ApplyOption& apply) {
   IRIS_RETURN_IF_ERROR(ParseOpenAIRoutingHints(body, routing));
   const json::value* v = FindField(body, "providerOptions");
@@ -327,6 +327,10 @@ Status ReadProviderOptions(const json::object& body, RoutingHints& routing,
       const bool plain = CheckProviderName(option, path).ok();
       const std::string option_path =
           MemberPath(path, plain ? std::string_view(option) : "(unnamed)");
+      if (option == "user" && (key == "gateway" || key == "openai")) {
+        IRIS_ASSIGN_OR_RETURN(user, AsString(option_value, option_path));
+        continue;
+      }
       IRIS_ASSIGN_OR_RETURN(bool applied, apply(key, option, option_value, option_path));
       if (!applied) Drop(dropped, option_path, "iris does not apply this option");
     }
@@ -489,13 +493,9 @@ Result<AiGatewayRequest> ParseAiGatewayLanguageRequest(std::string_view body,
     IRIS_RETURN_IF_ERROR(ParseToolChoice(*v, req));
   }
   IRIS_RETURN_IF_ERROR(ReadProviderOptions(
-      o, req.routing, out.dropped,
+      o, req.routing, req.user, out.dropped,
       [&](std::string_view provider, std::string_view option, const json::value& value,
           const std::string& path) -> Result<bool> {
-        if (option == "user" && (provider == "gateway" || provider == "openai")) {
-          IRIS_ASSIGN_OR_RETURN(req.user, AsString(value, path));
-          return true;
-        }
         if (provider == "openai" && option == "reasoningEffort") {
           IRIS_ASSIGN_OR_RETURN(req.reasoning_effort, ParseReasoningEffort(value, path));
           return true;
@@ -557,23 +557,20 @@ Result<AiGatewayEmbeddingRequest> ParseAiGatewayEmbeddingRequest(std::string_vie
     if (text.empty()) return FieldError(p, "must not be empty");
     req.texts.push_back(std::move(text));
   }
-  IRIS_RETURN_IF_ERROR(ReadProviderOptions(
-      o, req.routing, out.dropped,
-      [&](std::string_view provider, std::string_view option, const json::value& value,
-          const std::string& path) -> Result<bool> {
-        if (option == "user" && (provider == "gateway" || provider == "openai")) {
-          IRIS_ASSIGN_OR_RETURN(req.user, AsString(value, path));
-          return true;
-        }
-        if ((provider == "openai" && option == "dimensions") ||
-            (provider == "google" && option == "outputDimensionality")) {
-          IRIS_ASSIGN_OR_RETURN(int64_t d, AsInt(value, path));
-          if (d < 1 || d > 65536) return FieldError(path, "must be between 1 and 65536");
-          req.dimensions = d;
-          return true;
-        }
-        return false;
-      }));
+  IRIS_RETURN_IF_ERROR(
+      ReadProviderOptions(o, req.routing, req.user, out.dropped,
+                          [&](std::string_view provider, std::string_view option,
+                              const json::value& value, const std::string& path) -> Result<bool> {
+                            if ((provider == "openai" && option == "dimensions") ||
+                                (provider == "google" && option == "outputDimensionality")) {
+                              IRIS_ASSIGN_OR_RETURN(int64_t d, AsInt(value, path));
+                              if (d < 1 || d > 65536)
+                                return FieldError(path, "must be between 1 and 65536");
+                              req.dimensions = d;
+                              return true;
+                            }
+                            return false;
+                          }));
   return out;
 }
 

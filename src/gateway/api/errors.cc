@@ -189,20 +189,15 @@ std::string AnthropicErrorBody(const GatewayError& error) {
 }
 
 json::object AiGatewayErrorObject(const GatewayError& error, std::string_view model_id) {
-  json::object o;
-  o["message"] = error.message;
+  // OpenAI's object, with the client's own types and an unknown model's id as the param.
+  json::object o = OpenAIErrorObject(error);
   o["type"] = AiGatewayErrorType(error.error_class);
   if (error.error_class == ErrorClass::kNotFound && model_id.empty()) {
     o["type"] = "not_found";  // (a path, not a model)
     o["param"] = nullptr;
   } else if (error.error_class == ErrorClass::kNotFound) {
     o["param"] = json::object{{"modelId", model_id}};
-  } else {
-    o["param"] = error.param.empty() ? json::value(nullptr) : json::value(error.param);
   }
-  std::string code = CodeFor(error);
-  o["code"] = code.empty() ? json::value(nullptr) : json::value(code);
-  AddFault(error, o);
   return o;
 }
 
