@@ -156,6 +156,9 @@ describe('the AI SDK gateway protocol, open gateway', () => {
     assert.deepEqual(body.messages[0].content[1].cache_control, { type: 'ephemeral' });
     assert.deepEqual(body.tools[0].cache_control, { type: 'ephemeral' });
     assert.deepEqual(r.warnings, []);
+    // On the call: a breakpoint at the prompt's end, wherever that is.
+    await generateText({ model: gateway('anthropic/claude-haiku-4-5'), prompt: 'hi', maxRetries: 0, providerOptions: { anthropic: { cacheControl: { type: 'ephemeral', ttl: '1h' } } } });
+    assert.deepEqual((await lastBody('anthropic')).cache_control, { type: 'ephemeral', ttl: '1h' });
     // Elsewhere they have no place, and are named.
     const o = await generateText({ model: gateway('gemini/gemini-2.5-flash'), messages, maxRetries: 0 });
     assert.equal(o.response.headers['x-iris-dropped-fields'], 'cache_control');

@@ -500,6 +500,11 @@ Result<AiGatewayRequest> ParseAiGatewayLanguageRequest(std::string_view body,
           IRIS_ASSIGN_OR_RETURN(req.reasoning_effort, ParseReasoningEffort(value, path));
           return true;
         }
+        if (provider == "anthropic" && option == "cacheControl") {
+          // A breakpoint at the prompt's end (Anthropic's top-level cache_control).
+          IRIS_ASSIGN_OR_RETURN(req.cache, ParseCacheControl(value, path));
+          return true;
+        }
         if (provider == "anthropic" && option == "thinking") {
           // {"type":"enabled","budgetTokens":N} (or "disabled"), as @ai-sdk/anthropic takes it.
           IRIS_ASSIGN_OR_RETURN(const json::object* thinking, AsObject(value, path));

@@ -123,6 +123,9 @@ struct ChatRequest {
   // thinkingBudget). Each provider takes whichever of this and reasoning_effort the caller set,
   // mapped by one table (providers/translator.h).
   std::optional<int64_t> thinking_budget;  // 1..kMaxThinkingBudget
+  // A cache breakpoint for the whole prompt, wherever it ends (Anthropic's top-level
+  // cache_control); breakpoints on blocks are ContentPart::cache and Tool::cache.
+  std::optional<CacheMark> cache;
   bool stream = false;
   bool include_usage = false;  // OpenAI stream_options.include_usage
   std::string user;            // end-user id (OpenAI user / Anthropic metadata.user_id)

@@ -77,9 +77,11 @@ inline std::optional<int64_t> RequestedThinkingBudget(const ChatRequest& r) {
   return std::nullopt;
 }
 
-// Whether the caller set a cache breakpoint anywhere (ContentPart::cache, Tool::cache): only
+// Whether the caller set a cache breakpoint anywhere (ChatRequest::cache, ContentPart::cache,
+// Tool::cache): only
 // Anthropic takes them; other providers name "cache_control" as dropped.
 inline bool HasCacheMarks(const ChatRequest& r) {
+  if (r.cache) return true;
   for (const Tool& t : r.tools) {
     if (t.cache) return true;
   }

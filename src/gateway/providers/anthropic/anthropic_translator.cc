@@ -570,6 +570,7 @@ class AnthropicTranslator : public Translator {
 
     std::vector<std::string> dropped = r.extra_fields;
     if (!KeepLastCacheBreakpoints(body)) api::AddFieldName(dropped, "cache_control");
+    MarkCache(body, r.cache);  // (the prompt's end, wherever it is)
     Think(r, ceiling, body, dropped);
     UpstreamRequest req = MessagesRequest(target, body);
     req.dropped = std::move(dropped);
