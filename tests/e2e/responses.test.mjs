@@ -8,7 +8,7 @@ import path from 'node:path';
 import OpenAI from 'openai';
 import { createOpenAI } from '@ai-sdk/openai';
 import { generateText, streamText, tool, stepCountIs, jsonSchema } from 'ai';
-import { startIris, postJson, readSse, repoRoot } from './harness.mjs';
+import { startIris, postJson, readSse, repoRoot, yamlFor } from './harness.mjs';
 
 let iris;
 let openai;
@@ -168,9 +168,9 @@ describe('openai SDK: responses', () => {
       [{ model: 'local/smolvlm2', input: [{ role: 'user', content: 'x' }, { type: 'computer_call' }] }, /cannot take input\[1\] \(computer_call\)/],
       [{ model: 'chat' }, /input: required/],
       [{ model: 'chat', input: 'x', previous_response_id: 'chatcmpl-1' }, /previous_response_id: expected the id of an earlier response/],
-      [{ model: claude, input: [{ type: 'item_reference', id: 'msg_elsewhere' }] }, /cannot take input \(item_reference to an item iris did not make\)/],
-      // (OpenAI itself is asked, and says what it thinks)
-      [{ model: 'chat', input: [{ type: 'item_reference', id: 'msg_elsewhere' }] }, /Item with id 'msg_elsewhere' not found/],
+      // (An item this key was not given is named by no provider, OpenAI included.)
+      [{ model: claude, input: [{ type: 'item_reference', id: 'msg_elsewhere' }] }, /item msg_elsewhere is not an output item this gateway returned/],
+      [{ model: 'chat', input: [{ type: 'item_reference', id: 'msg_elsewhere' }] }, /item msg_elsewhere is not an output item this gateway returned/],
     ];
     for (const [body, pattern] of cases) {
       const r = await postJson(`${iris.url}/v1/responses`, body);
@@ -223,10 +223,31 @@ describe('to OpenAI the Responses API goes as is', () => {
   });
 
   test('a target that would translate refuses what only OpenAI takes, and the next target answers', async () => {
-    const r = await openai.responses.create({ model: 'anthropic/claude-haiku-4-5', models: ['openai/gpt-4o-mini'], input: 'x', tools: [{ type: 'file_search', vector_store_ids: ['vs_1'] }] });
+    const r = await openai.responses.create({ model: 'anthropic/claude-haiku-4-5', models: ['openai/gpt-4o-mini'], input: 'x', tools: [{ type: 'code_interpreter', container: { type: 'auto' } }] });
     assert.equal(r.iris.provider, 'openai');
     assert.equal(r.iris.attempts[0].provider, 'anthropic');
-    assert.equal((await lastBody('openai')).tools[0].type, 'file_search');
+    assert.equal((await lastBody('openai')).tools[0].type, 'code_interpreter');
+  });
+
+  test('what lives in the provider\'s account (files, vector stores, prompts) is named only where iris.yaml allows it', async () => {
+    const bodies = [
+      { model: 'chat', input: 'x', tools: [{ type: 'file_search', vector_store_ids: ['vs_1'] }] },
+      { model: 'chat', input: [{ role: 'user', content: [{ type: 'input_text', text: 'read' }, { type: 'input_file', file_id: 'file-1' }] }] },
+      { model: 'chat', prompt: { id: 'pmpt_1' } },
+    ];
+    for (const body of bodies) {
+      const r = await postJson(`${iris.url}/v1/responses`, body);
+      assert.equal(r.status, 403, r.text);
+      assert.match(r.json.error.message, /openai does not let callers name what is in its account \((tools\[0\] \(vector stores\)|input\[0\]\.content\[1\] \(an uploaded file\)|prompt \(a stored prompt template\))\): set account_resources: true on provider openai/);
+    }
+    const shared = await startIris({ yaml: (f) => yamlFor(f).replace('providers:\n', `providers:\n  shared: { kind: openai, base_url: ${f.urls.openai}, api_key_env: FAKE_OPENAI_KEY, account_resources: true }\n`) });
+    try {
+      const r = await postJson(`${shared.url}/v1/responses`, { ...bodies[0], model: 'shared/gpt-4o-mini' });
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual((await (await fetch(`${shared.fakes.base}/_last/openai`)).json()).body.tools[0].vector_store_ids, ['vs_1']);
+    } finally {
+      await shared.stop();
+    }
   });
 
   test('threads: OpenAI continues its own by id; between OpenAI and others the kept conversation goes along', async () => {
@@ -303,6 +324,12 @@ describe('@ai-sdk/openai default model (the Responses API)', () => {
     const body = await lastBody('openai');
     assert.equal(body.input[1].type, 'item_reference');
     assert.match(body.input[1].id, /^msg_[0-9a-f]{48}$/);
+    // ...and to another provider iris puts in the item it kept of OpenAI's.
+    const viaClaude = await generateText({ model: aisdk('anthropic/claude-haiku-4-5'), messages: [{ role: 'user', content: 'hi' }, ...fromOpenAI, { role: 'user', content: 'and now?' }] });
+    assert.match(viaClaude.text, /You said: and now\?/);
+    const a = await lastBody('anthropic');
+    assert.deepEqual(a.messages.map((m) => m.role), ['user', 'assistant', 'user']);
+    assert.match(JSON.stringify(a.messages[1]), /Hello from openai\. You said: hi/);
   });
 
   test('an error before any output raises the client\'s error with the status', async () => {

@@ -47,15 +47,17 @@ Result<std::optional<CacheMark>> PartOptions(const json::object& o, std::string_
   IRIS_ASSIGN_OR_RETURN(const json::object* po, AsObject(*v, po_path));
   for (const auto& [key, value] : *po) {
     IRIS_RETURN_IF_ERROR(CheckProviderName(key, po_path));
+    if (value.is_null()) continue;
     bool others = true;
     if (key == "anthropic") {
       const std::string a_path = MemberPath(po_path, key);
       IRIS_ASSIGN_OR_RETURN(const json::object* a, AsObject(value, a_path));
       others = false;
       for (const auto& [option, setting] : *a) {
+        if (setting.is_null()) continue;
         if (option == "cacheControl" || option == "cache_control") {
           IRIS_ASSIGN_OR_RETURN(cache, ParseCacheControl(setting, MemberPath(a_path, option)));
-        } else if (!setting.is_null()) {
+        } else {
           others = true;
         }
       }

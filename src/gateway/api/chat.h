@@ -141,6 +141,10 @@ struct ChatRequest {
   // AddFieldName). A target that would translate the request refuses it, naming them, and the
   // next target is tried.
   std::vector<std::string> as_is_only;
+  // What of caller_body names something in the provider's account that every caller shares
+  // (an uploaded file, a vector store, a container, a stored prompt), one name each; only a
+  // provider whose iris.yaml allows it (account_resources) takes the body.
+  std::vector<std::string> account_refs;
   // kResponses: the thread iris resolved into `messages` (previous_response_id, item
   // references), which caller_body alone does not carry.
   struct Thread {

@@ -23,11 +23,12 @@ constexpr size_t kMaxMetadataKey = 64;
 constexpr size_t kMaxMetadataValue = 512;
 
 // Content of an input message: a string, or input_text / input_image parts (user, system),
-// output_text / refusal parts (assistant). input_file / input_audio parts, which only OpenAI
-// takes, are noted in `as_is_only` and skipped (refused when it is null).
+// output_text / refusal parts (assistant). input_file / input_audio parts and images by file_id,
+// which only OpenAI takes, are noted in `as_is->as_is_only` (a file of the account also in
+// `as_is->account_refs`) and skipped; refused when `as_is` is null.
 Result<std::vector<ContentPart>> ParseInputContent(const json::value& v, std::string_view path,
-                                                   Role role,
-                                                   std::vector<std::string>* as_is_only) {
+                                                   Role role, ChatRequest* as_is) {
+  std::vector<std::string>* as_is_only = as_is != nullptr ? &as_is->as_is_only : nullptr;
   std::vector<ContentPart> parts;
   if (v.is_string()) {
     parts.push_back(ContentPart::Text(std::string(v.get_string())));
@@ -50,8 +51,9 @@ Result<std::vector<ContentPart>> ParseInputContent(const json::value& v, std::st
                           "messages");
       }
       if (FindField(*o, "file_id") != nullptr && FindField(*o, "image_url") == nullptr) {
-        if (as_is_only != nullptr) {  // (a file uploaded to OpenAI)
+        if (as_is != nullptr) {  // (a file uploaded to OpenAI)
           NoteAsIsOnly(as_is_only, p, "input_image with file_id");
+          NoteAsIsOnly(&as_is->account_refs, p, "an uploaded file");
           continue;
         }
         return FieldError(MemberPath(p, "file_id"),
@@ -65,8 +67,11 @@ Result<std::vector<ContentPart>> ParseInputContent(const json::value& v, std::st
       if (const json::value* d = FindField(*o, "detail")) {
         IRIS_ASSIGN_OR_RETURN(part.detail, AsString(*d, MemberPath(p, "detail")));
       }
-    } else if ((type == "input_file" || type == "input_audio") && as_is_only != nullptr) {
+    } else if ((type == "input_file" || type == "input_audio") && as_is != nullptr) {
       NoteAsIsOnly(as_is_only, p, type);
+      if (FindField(*o, "file_id") != nullptr) {
+        NoteAsIsOnly(&as_is->account_refs, p, "an uploaded file");
+      }
       continue;
     } else if (type == "input_file" || type == "input_audio") {
       return FieldError(MemberPath(p, "type"), Quote(type) + " content parts are not supported");
@@ -108,6 +113,7 @@ Result<std::vector<ContentPart>> ParseToolOutput(const json::value& v, std::stri
 Status ParseInputItems(const json::array& items, ResponsesRequest& out, bool as_is) {
   std::vector<Message>& messages = out.chat.messages;
   std::vector<std::string>* as_is_only = as_is ? &out.chat.as_is_only : nullptr;
+  ChatRequest* as_is_chat = as_is ? &out.chat : nullptr;
   for (size_t i = 0; i < items.size(); ++i) {
     const std::string p = ElementPath("input", i);
     IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(items[i], p));
@@ -131,7 +137,7 @@ Status ParseInputItems(const json::array& items, ResponsesRequest& out, bool as_
       IRIS_ASSIGN_OR_RETURN(m.role, ParseRole(*o, p));
       IRIS_ASSIGN_OR_RETURN(const json::value* content, RequireField(*o, "content", p));
       IRIS_ASSIGN_OR_RETURN(
-          m.content, ParseInputContent(*content, MemberPath(p, "content"), m.role, as_is_only));
+          m.content, ParseInputContent(*content, MemberPath(p, "content"), m.role, as_is_chat));
       messages.push_back(std::move(m));
       continue;
     }
@@ -178,13 +184,18 @@ Status ParseInputItems(const json::array& items, ResponsesRequest& out, bool as_
 }
 
 // A function tool; nullopt for a hosted one (web_search, file_search, mcp, ...), which is
-// noted in `as_is_only`.
+// noted in chat.as_is_only (and in chat.account_refs when it reaches into the account: the
+// vector stores of file_search, a code_interpreter container named by id).
 Result<std::optional<Tool>> ParseFlatTool(const json::value& v, std::string_view path,
-                                          std::vector<std::string>& as_is_only) {
+                                          ChatRequest& chat) {
   IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, path));
   IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", path));
   if (type != "function") {
-    NoteAsIsOnly(&as_is_only, path, type);
+    NoteAsIsOnly(&chat.as_is_only, path, type);
+    if (type == "file_search") NoteAsIsOnly(&chat.account_refs, path, "vector stores");
+    if (const json::value* c = FindField(*o, "container"); c != nullptr && c->is_string()) {
+      NoteAsIsOnly(&chat.account_refs, path, "a container");
+    }
     return std::optional<Tool>();
   }
   IRIS_ASSIGN_OR_RETURN(Tool tool, ParseFunctionFields(*o, path));
@@ -279,7 +290,10 @@ Result<ResponsesRequest> ParseResponsesRequest(std::string_view body) {
   }
   // A prompt template stored at OpenAI: only OpenAI can fill it in.
   const bool prompt = FindField(o, "prompt") != nullptr;
-  if (prompt) NoteAsIsOnly(&req.as_is_only, "prompt", "a stored prompt template");
+  if (prompt) {
+    NoteAsIsOnly(&req.as_is_only, "prompt", "a stored prompt template");
+    NoteAsIsOnly(&req.account_refs, "prompt", "a stored prompt template");
+  }
   if (const json::value* v = FindField(o, "background")) {
     IRIS_ASSIGN_OR_RETURN(bool background, AsBool(*v, "background"));
     if (background) return FieldError("background", "background responses are not supported");
@@ -324,7 +338,7 @@ Result<ResponsesRequest> ParseResponsesRequest(std::string_view body) {
     IRIS_ASSIGN_OR_RETURN(const json::array* ta, AsArray(*v, "tools"));
     for (size_t i = 0; i < ta->size(); ++i) {
       IRIS_ASSIGN_OR_RETURN(std::optional<Tool> t,
-                            ParseFlatTool((*ta)[i], ElementPath("tools", i), req.as_is_only));
+                            ParseFlatTool((*ta)[i], ElementPath("tools", i), req));
       if (t) req.tools.push_back(std::move(*t));
     }
   }
@@ -698,6 +712,12 @@ std::string EncodeAsIsResponse(json::object response, const json::object* iris,
 }
 
 // --- Streaming ------------------------------------------------------------------------------
+
+const json::array* ResponsesStreamEncoder::as_is_output() const {
+  if (terminal_name_.empty()) return nullptr;
+  const json::object* response = ObjectField(terminal_, "response");
+  return response != nullptr ? ArrayField(*response, "output") : nullptr;
+}
 
 std::string ResponsesStreamEncoder::Relay(const StreamEvent& event) {
   as_is_ = true;

@@ -132,6 +132,9 @@ class ResponsesStreamEncoder {
   const ResponseMeta& meta() const { return meta_; }
   // The stream is the provider's own, relayed as is.
   bool as_is() const { return as_is_; }
+  // (as is) The output items of the upstream's terminal event; null before it (or after
+  // Finish).
+  const boost::json::array* as_is_output() const;
 
  private:
   std::string Relay(const StreamEvent& event);

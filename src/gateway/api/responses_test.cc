@@ -147,6 +147,10 @@ TEST(ParseResponsesRequest, WhatOnlyOpenAITakesIsNotedNotRefused) {
                               "tools[1] (file_search)", "tool_choice (web_search_preview)"}));
   EXPECT_EQ(c.extra_fields, (std::vector<std::string>{"input.reasoning", "include", "truncation",
                                                       "reasoning.summary"}));
+  // What lives in the provider's account, shared by every caller, is named apart.
+  EXPECT_EQ(c.account_refs, (std::vector<std::string>{"input[0].content[1] (an uploaded file)",
+                                                      "input[0].content[2] (an uploaded file)",
+                                                      "tools[1] (vector stores)"}));
   ASSERT_EQ(c.messages.size(), 1u);
   ASSERT_EQ(c.messages[0].content.size(), 1u);  // the text; the files stay in the body
   ASSERT_EQ(c.tools.size(), 1u);
@@ -159,6 +163,7 @@ TEST(ParseResponsesRequest, WhatOnlyOpenAITakesIsNotedNotRefused) {
   ASSERT_TRUE(prompt.ok()) << prompt.status().message();
   EXPECT_EQ(prompt->chat.as_is_only,
             (std::vector<std::string>{"prompt (a stored prompt template)"}));
+  EXPECT_EQ(prompt->chat.account_refs, prompt->chat.as_is_only);
   ExpectError(R"({"model": "m"})", "input: required");
 }
 

@@ -213,6 +213,17 @@ std::optional<std::string> ReadString(const Field* f, std::string_view path, Pro
   return f->value.Scalar();
 }
 
+std::optional<bool> ReadBool(const Field* f, std::string_view path, Problems& problems) {
+  if (f == nullptr) return std::nullopt;
+  if (f->value.IsScalar()) {
+    const std::string& t = f->value.Scalar();
+    if (t == "true") return true;
+    if (t == "false") return false;
+  }
+  problems.Add(f->value.IsNull() ? f->key_node : f->value, path, "expected true or false");
+  return std::nullopt;
+}
+
 std::optional<int64_t> ReadInt(const Field* f, std::string_view path, Problems& problems,
                                int64_t min, int64_t max) {
   if (f == nullptr) return std::nullopt;
@@ -371,10 +382,10 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
   }
   auto m = MapView::Open(entry.value, path, problems, {});
   if (!m) return;
-  static constexpr std::array<std::string_view, 13> kAllowed = {
-      "kind",       "base_url",         "api_key_env",       "headers",   "models",
-      "model",      "threads",          "max_queue",         "max_batch", "kv_cache_mb",
-      "max_images", "max_image_pixels", "max_request_pixels"};
+  static constexpr std::array<std::string_view, 14> kAllowed = {
+      "kind",       "base_url",         "api_key_env",        "headers",          "models",
+      "model",      "threads",          "max_queue",          "max_batch",        "kv_cache_mb",
+      "max_images", "max_image_pixels", "max_request_pixels", "account_resources"};
   for (const Field& f : m->fields()) {
     if (std::find(kAllowed.begin(), kAllowed.end(), f.key) != kAllowed.end()) continue;
     if (f.key == "api_key" || f.key == "key" || f.key == "apiKey" || f.key == "token" ||
@@ -419,6 +430,8 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
   only_for("base_url", !local, "not used by kind local");
   only_for("api_key_env", !local, "not used by kind local");
   only_for("headers", !local, "not used by kind local");
+  only_for("account_resources", p.kind == ProviderKind::kOpenAI,
+           "only for kind openai (files, vector stores, containers and prompts of its account)");
   only_for("model", local, "only for kind local (list upstream model ids under `models`)");
   only_for("threads", local, "only for kind local");
   only_for("max_queue", local, "only for kind local");
@@ -465,6 +478,9 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
       if (!key_env.empty()) ResolveKey(p, env, {key_env.begin(), key_env.end()});
     }
 
+    if (auto v = ReadBool(m->Find("account_resources"), path + ".account_resources", problems)) {
+      p.account_resources = *v;
+    }
     if (const Field* h = m->Find("headers")) {
       auto hm = MapView::Open(h->value, path + ".headers", problems, {});
       if (hm) {
@@ -711,17 +727,6 @@ void ParseRouting(const YAML::Node& node, RoutingConfig& routing, Problems& prob
       ReadMs(*bm, "cooldown_ms", routing.breaker.cooldown, problems);
     }
   }
-}
-
-std::optional<bool> ReadBool(const Field* f, std::string_view path, Problems& problems) {
-  if (f == nullptr) return std::nullopt;
-  if (f->value.IsScalar()) {
-    const std::string& t = f->value.Scalar();
-    if (t == "true") return true;
-    if (t == "false") return false;
-  }
-  problems.Add(f->value.IsNull() ? f->key_node : f->value, path, "expected true or false");
-  return std::nullopt;
 }
 
 void ParseImageFetch(const YAML::Node& node, ImageFetchConfig& fetch, Problems& problems) {

@@ -70,6 +70,10 @@ struct ProviderConfig {
   std::string api_key;                         // resolved at load time; empty when none
   std::map<std::string, std::string> headers;  // extra request headers, sent as is
   std::vector<std::string> models;  // model ids offered (for /v1/models and bare-id routing)
+  // kOpenAI: callers may name what lives in this provider's account (uploaded files, vector
+  // stores, containers, stored prompts) in Responses API bodies sent as is. Off by default:
+  // every key shares the account, so one key could reach what another put there.
+  bool account_resources = false;
   // kLocal only.
   std::string model;   // checkpoint directory or Hugging Face repo id
   int threads = 0;     // 0: the engine decides

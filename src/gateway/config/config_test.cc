@@ -118,6 +118,30 @@ TEST(ConfigTest, IssueExampleParses) {
   EXPECT_DOUBLE_EQ(balanced->targets[1].weight, 1);
 }
 
+// account_resources lets callers name what is in an OpenAI account; off by default, and only
+// for kind openai.
+TEST(ConfigTest, AccountResourcesIsAnOpenAIOptInOnly) {
+  auto r = LoadConfigString(R"(providers:
+  openai: { kind: openai, api_key_env: K }
+  team:   { kind: openai, api_key_env: K, account_resources: true }
+)",
+                            FakeEnv({{"K", "k"}}));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  for (const ProviderConfig& p : (*r)->providers) {
+    EXPECT_EQ(p.account_resources, p.name == "team") << p.name;
+  }
+  EXPECT_CONTAINS(Errors(R"(providers:
+  anthropic: { kind: anthropic, api_key_env: K, account_resources: true }
+)",
+                         FakeEnv({{"K", "k"}})),
+                  "providers.anthropic.account_resources: only for kind openai");
+  EXPECT_CONTAINS(Errors(R"(providers:
+  openai: { kind: openai, api_key_env: K, account_resources: yes please }
+)",
+                         FakeEnv({{"K", "k"}})),
+                  "providers.openai.account_resources: expected true or false");
+}
+
 TEST(ConfigTest, DefaultsWhenSectionsAreMissing) {
   auto r = LoadConfigString("", FakeEnv({}));
   ASSERT_TRUE(r.ok()) << r.status().ToString();

@@ -28,6 +28,10 @@ Outcome Call::RefuseAsIsOnly(const routing::Target& t) const {
 
 awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
   const config::ProviderConfig& pc = *t.provider_config;
+  // (Only OpenAI's own Responses API can take what only it takes: no work for another kind.)
+  if (!req_.as_is_only.empty() && t.kind != config::ProviderKind::kOpenAI) {
+    co_return RefuseAsIsOnly(t);
+  }
   if (!providers::FactsOf(t.kind).takes_image_urls) {
     Status fetched = co_await FetchImageUrls();
     if (!fetched.ok()) co_return ImageFetchFailure(fetched, t.provider, committed_);
@@ -46,6 +50,17 @@ awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
   // (What only a provider taking the body as is can honour was left out of the translation:
   // that, rather than what the translator then found missing, is why this target cannot.)
   if (!req_.as_is_only.empty() && !(up.ok() && up->as_is)) co_return RefuseAsIsOnly(t);
+  if (!req_.account_refs.empty() && up.ok() && up->as_is && !pc.account_resources) {
+    // (Every key shares the provider's account: what is in it is the operator's to share.)
+    std::string what;
+    for (const std::string& name : req_.account_refs) what += (what.empty() ? "" : ", ") + name;
+    GatewayError e = Err(ErrorClass::kPermission,
+                         t.provider + " does not let callers name what is in its account (" + what +
+                             "): set account_resources: true on provider " + t.provider +
+                             " in iris.yaml to allow it");
+    e.provider = t.provider;
+    co_return Fail(e, routing::Failure::Kind::kUnsupported);
+  }
   if (!up.ok()) {
     // Another provider may take what this one cannot express; not this provider's failure.
     GatewayError e = api::FromStatus(up.status());

@@ -23,9 +23,16 @@ class Aggregator {
   ChatResponse r_;
 };
 
+// What makes the first token (the commit point): any answer content, and of a provider's own
+// stream any event past its opening ones (a reasoning or hosted-tool item shows the upstream is
+// at work as surely as a token does).
 bool IsContent(const StreamEvent& e) {
+  if (e.type == StreamEvent::Type::kAsIs) {
+    return e.name != "response.created" && e.name != "response.in_progress" &&
+           e.name != "response.queued";
+  }
   return e.type != StreamEvent::Type::kStart && e.type != StreamEvent::Type::kFinish &&
-         e.type != StreamEvent::Type::kUsage && e.type != StreamEvent::Type::kAsIs;
+         e.type != StreamEvent::Type::kUsage;
 }
 
 // How an answer breaks the caller's response schema, if it does: not JSON, or the first
@@ -151,13 +158,22 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
                                                     *broken + ")");
     e.provider = t.provider;
     AddDiscarded(t, usage);
+    if (!committed_ && !commit_with_batch) {
+      co_return Fail(e, routing::Failure::Kind::kOffSchema);  // (nothing encoded yet)
+    }
+    // The encoder has the answer (even when its first batch has not gone out yet): it ends.
+    summary_.usage = discarded_usage_;
+    summary_.cost_usd = discarded_cost_usd_;
+    const bool started = committed_;
+    committed_ = true;
     Outcome o = Fail(e, routing::Failure::Kind::kOffSchema);
-    if (committed_) {
-      summary_.usage = discarded_usage_;
-      summary_.cost_usd = discarded_cost_usd_;
-      std::string tail = std::move(batch) + encoder_->StreamError(o.error);
-      summary_.bytes_out += static_cast<int64_t>(tail.size());
+    std::string tail = std::move(batch) + encoder_->StreamError(o.error);
+    summary_.bytes_out += static_cast<int64_t>(tail.size());
+    if (started) {
       co_await w_.Finish(tail);
+    } else {
+      Status s = co_await w_.StartStream(200, IrisHeaders(SseHeaders()), tail);
+      if (s.ok()) co_await w_.Finish();
     }
     co_return o;
   }
@@ -176,7 +192,8 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
   if (responses_) {
     // (A local: GCC 12 mishandles temporaries with destructors in a co_await.)
     std::string as_is_provider = encoder_->responses_as_is() ? t.provider : std::string();
-    co_await KeepThread(encoder_->streamed_answer(), std::move(as_is_provider));
+    co_await KeepThread(encoder_->streamed_answer(), std::move(as_is_provider),
+                        encoder_->responses_as_is_output());
   }
   co_await KeepSignatures(streamed_signatures_);
   tail += encoder_->Finish(IrisObject(), summary_.cost_usd);
@@ -207,7 +224,8 @@ awaitable<Outcome> Call::DeliverResponse(const routing::Target& t, ChatResponse 
   RecordWholeAnswer(t, r.usage);
   if (responses_) {
     std::string as_is_provider = r.as_is ? t.provider : std::string();  // (GCC 12: see above)
-    co_await KeepThread(r, std::move(as_is_provider));
+    const boost::json::array* output = r.as_is ? api::ArrayField(*r.as_is, "output") : nullptr;
+    co_await KeepThread(r, std::move(as_is_provider), output);
   }
   co_await KeepSignatures(r.tool_calls);
   // (The body is a local: GCC 12 mishandles temporaries with destructors in a co_await.)

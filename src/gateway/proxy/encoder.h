@@ -97,6 +97,8 @@ class Encoder {
   const api::ResponseMeta& responses_meta() const { return responses_.meta(); }
   // kResponses: the stream is the provider's own, relayed as is.
   bool responses_as_is() const { return responses_.as_is(); }
+  // kResponses, as is: the output items of the provider's own terminal event (null before it).
+  const boost::json::array* responses_as_is_output() const { return responses_.as_is_output(); }
 
  private:
   Dialect dialect_;

@@ -22,14 +22,19 @@ using asio::awaitable;
 
 namespace {
 
-// The state's key of a response's thread: the caller's key id, so another key cannot read it.
-std::string ThreadKey(const access::Caller& caller, std::string_view response_id) {
-  std::string key = "resp:";
+// The state's key of a response's thread ("resp"), or of an output item OpenAI made ("item"):
+// the caller's key id, so another key cannot read it.
+std::string StateKey(std::string_view kind, const access::Caller& caller, std::string_view id) {
+  std::string key(kind);
+  key += ":";
   key += caller.key_id().empty() ? "-" : caller.key_id();
   key += ":";
-  key += response_id;
+  key += id;
   return key;
 }
+
+// The most output items of one response OpenAI made that are kept for item references.
+constexpr size_t kMaxKeptItems = 32;
 
 Status NotKept(std::string_view what, std::string_view id) {
   return Status(ErrorCode::kNotFound,
@@ -46,28 +51,37 @@ awaitable<Status> Call::LoadThread() {
   if (r.previous_response_id.empty() && r.references.empty()) co_return OkStatus();
   access::Access* access = gw_.options_.access;
   const int64_t now = NowUnixMs();
-  // Each thread read once, however many references name it.
+  // Each thread (or item) read once, however many references name it.
   std::map<std::string, json::object> threads;
-  auto load = [&](const std::string& id) -> awaitable<Result<const json::object*>> {
-    if (auto it = threads.find(id); it != threads.end()) co_return &it->second;
-    if (access == nullptr || config_->limits.response_ttl_s == 0) {
-      co_return NotKept("response", id);
-    }
+  auto load_kept = [&](std::string kind,
+                       const std::string& id) -> awaitable<Result<const json::object*>> {
+    const std::string key = StateKey(kind, caller_, id);
+    if (auto it = threads.find(key); it != threads.end()) co_return &it->second;
+    const char* what = kind == "item" ? "item" : "response";
+    if (access == nullptr || config_->limits.response_ttl_s == 0) co_return NotKept(what, id);
     access::SharedState& state = access->state();
-    const std::string key = ThreadKey(caller_, id);
     Result<std::optional<std::string>> got = co_await OnStateThread(
         state, gw_.query_pool_, [&state, &key, now] { return state.GetValue(key, now); });
     if (!got.ok()) {
       co_return Status(ErrorCode::kUnavailable,
                        "the conversation store is unreachable: " + got.status().message());
     }
-    if (!got->has_value()) co_return NotKept("response", id);
+    if (!got->has_value()) co_return NotKept(what, id);
     Result<json::value> parsed = ParseJson(**got, "kept conversation");
     if (!parsed.ok() || !parsed->is_object()) {
       co_return Status(ErrorCode::kInternal, "the kept conversation of " + id + " is damaged");
     }
-    auto [it, fresh] = threads.emplace(id, std::move(parsed->as_object()));
+    auto [it, fresh] = threads.emplace(key, std::move(parsed->as_object()));
     co_return &it->second;
+  };
+  auto load = [&](const std::string& id) { return load_kept("resp", id); };
+  // The provider that keeps the thread: the one that made every response and item it names
+  // in its own wire format, else none.
+  bool first_owner = true;
+  auto join_provider = [&](const std::string& provider) {
+    if (first_owner) req_.thread.provider = provider;
+    if (!first_owner && req_.thread.provider != provider) req_.thread.provider.clear();
+    first_owner = false;
   };
 
   std::vector<Message> history;
@@ -78,7 +92,7 @@ awaitable<Status> Call::LoadThread() {
           ? Status(ErrorCode::kNotFound, "previous_response_id: " + thread.status().message())
           : thread.status();
     }
-    req_.thread.provider = api::StringField(**thread, "provider");
+    join_provider(api::StringField(**thread, "provider"));
     auto kept_items = std::make_shared<json::array>();
     for (std::string_view part : {"input", "output"}) {
       const json::array* items = api::ArrayField(**thread, part);
@@ -94,17 +108,37 @@ awaitable<Status> Call::LoadThread() {
     req_.thread.items = std::move(kept_items);
   }
   // Referenced items, from the last to the first so that the earlier places stay put.
-  bool resolved_references = false;
   for (size_t k = r.references.size(); k-- > 0;) {
     const api::ItemReference& ref = r.references[k];
     std::optional<api::ItemOwner> owner = api::ItemOwnerOf(ref.id);
     if (!owner) {
-      // Not an id of iris's: an item of a response OpenAI itself made (a body that went to it as
-      // is), which only OpenAI can resolve.
-      api::NoteAsIsOnly(&req_.as_is_only, "input", "item_reference to an item iris did not make");
+      // An item of a response OpenAI made itself (the body went to it as is), kept for this key:
+      // OpenAI resolves the reference; any other provider gets the item iris kept.
+      if (ref.id.size() > api::kMaxResponseId) {
+        co_return Status(ErrorCode::kNotFound, "input: item " + ref.id.substr(0, 80) +
+                                                   "... is not an output item this gateway "
+                                                   "returned");
+      }
+      Result<const json::object*> kept = co_await load_kept("item", ref.id);
+      if (!kept.ok()) {
+        co_return kept.status().code() == ErrorCode::kNotFound
+            ? Status(ErrorCode::kNotFound,
+                     "input: item " + ref.id + " is not an output item this gateway returned")
+            : kept.status();
+      }
+      join_provider(api::StringField(**kept, "provider"));
+      const json::object* item = api::ObjectField(**kept, "item");
+      std::optional<Message> m = item ? api::MessageOfOutputItem(*item) : std::nullopt;
+      if (m) {
+        req_.messages.insert(
+            req_.messages.begin() + static_cast<std::ptrdiff_t>(ref.before_message), std::move(*m));
+      } else {
+        api::AddFieldName(req_.extra_fields, "input.reasoning");  // (a reasoning item)
+      }
       continue;
     }
-    resolved_references = true;
+    // iris's own item: a body naming it cannot go on as is, to any OpenAI.
+    join_provider("");
     Result<const json::object*> thread = co_await load(owner->response_id);
     if (!thread.ok()) {
       co_return thread.status().code() == ErrorCode::kNotFound
@@ -121,9 +155,9 @@ awaitable<Status> Call::LoadThread() {
     req_.messages.insert(req_.messages.begin() + static_cast<std::ptrdiff_t>(ref.before_message),
                          std::move(*m));
   }
-  req_.thread.continues = !r.previous_response_id.empty() || resolved_references;
-  // (References to iris's own item ids: a body holding them cannot go on as is.)
-  if (resolved_references) req_.thread.items = nullptr;
+  req_.thread.continues = true;
+  // (A body naming items cannot carry the kept conversation to another account instead.)
+  if (!r.references.empty()) req_.thread.items = nullptr;
   // The thread goes after `instructions` (which are never carried over) and before the input.
   const size_t at = r.has_instructions ? 1 : 0;
   req_.messages.insert(req_.messages.begin() + static_cast<std::ptrdiff_t>(at),
@@ -133,7 +167,8 @@ awaitable<Status> Call::LoadThread() {
   co_return OkStatus();
 }
 
-awaitable<void> Call::KeepThread(const ChatResponse& answer, std::string as_is_provider) {
+awaitable<void> Call::KeepThread(const ChatResponse& answer, std::string as_is_provider,
+                                 const json::array* as_is_output) {
   if (!responses_ || !responses_->store) co_return;
   access::Access* access = gw_.options_.access;
   const int64_t ttl_s = config_->limits.response_ttl_s;
@@ -161,11 +196,32 @@ awaitable<void> Call::KeepThread(const ChatResponse& answer, std::string as_is_p
     co_return;
   }
   access::SharedState& state = access->state();
-  const std::string key = ThreadKey(caller_, id);
+  const std::string key = StateKey("resp", caller_, id);
   const int64_t now = NowUnixMs();
   Status kept = co_await OnStateThread(
       state, gw_.query_pool_, [&] { return state.PutValue(key, value, ttl_s * 1000, now); });
-  if (!kept.ok()) summary_.warnings.push_back("the conversation was not kept: " + kept.message());
+  if (!kept.ok()) {
+    summary_.warnings.push_back("the conversation was not kept: " + kept.message());
+    co_return;
+  }
+  if (as_is_output == nullptr) co_return;
+  // OpenAI's own output items, which a caller may name by id (item_reference) in a later turn:
+  // kept for this key only, so a key can name no item it was not given.
+  size_t n = 0;
+  for (const json::value& v : *as_is_output) {
+    if (!v.is_object() || ++n > kMaxKeptItems) break;
+    const std::string item_id = api::StringField(v.get_object(), "id");
+    if (item_id.empty() || item_id.size() > api::kMaxResponseId) continue;
+    std::string item = SerializeJson(json::object{{"provider", as_is_provider}, {"item", v}});
+    if (static_cast<int64_t>(item.size()) > config_->limits.max_conversation_bytes) continue;
+    const std::string item_key = StateKey("item", caller_, item_id);
+    Status put = co_await OnStateThread(
+        state, gw_.query_pool_, [&] { return state.PutValue(item_key, item, ttl_s * 1000, now); });
+    if (!put.ok()) {
+      summary_.warnings.push_back("the response's items were not kept: " + put.message());
+      co_return;
+    }
+  }
 }
 
 }  // namespace iris::gateway::proxy

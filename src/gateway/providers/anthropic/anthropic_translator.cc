@@ -94,10 +94,10 @@ void MarkCache(json::object& block, const std::optional<CacheMark>& mark) {
 // Anthropic takes at most this many cache breakpoints in a request.
 constexpr size_t kMaxCacheBreakpoints = 4;
 
-// Keeps the last kMaxCacheBreakpoints cache breakpoints of a body (tools, then system, then
+// Keeps the last `keep` cache breakpoints on a body's blocks (tools, then system, then
 // messages: the order the prompt is cached in), which cache the longest prefixes; false when
 // some were removed.
-bool KeepLastCacheBreakpoints(json::object& body) {
+bool KeepLastCacheBreakpoints(json::object& body, size_t keep) {
   std::vector<json::object*> marked;
   auto visit = [&marked](json::value* blocks) {
     if (blocks == nullptr || !blocks->is_array()) return;
@@ -111,32 +111,33 @@ bool KeepLastCacheBreakpoints(json::object& body) {
   if (json::value* messages = body.if_contains("messages"); messages && messages->is_array()) {
     for (json::value& m : messages->get_array()) visit(m.get_object().if_contains("content"));
   }
-  if (marked.size() <= kMaxCacheBreakpoints) return true;
-  for (size_t i = 0; i + kMaxCacheBreakpoints < marked.size(); ++i) {
+  if (marked.size() <= keep) return true;
+  for (size_t i = 0; i + keep < marked.size(); ++i) {
     marked[i]->erase("cache_control");
   }
   return false;
 }
 
 // Text and image blocks of a user/assistant/tool message; empty text is dropped (its cache
-// breakpoint moves to the block before it).
+// breakpoint moves to the block before it, or the first after it; with no block at all there is
+// nothing to cache).
 Result<json::array> ContentBlocks(const Message& m) {
   json::array blocks;
+  std::optional<CacheMark> pending;
   for (const ContentPart& part : m.content) {
+    if (part.type == ContentPart::Type::kText && part.text.empty()) {
+      if (part.cache && !blocks.empty()) MarkCache(blocks.back().as_object(), part.cache);
+      if (part.cache && blocks.empty()) pending = part.cache;
+      continue;
+    }
     if (part.type == ContentPart::Type::kText) {
-      if (!part.text.empty()) {
-        blocks.push_back(TextBlock(part.text));
-      } else if (part.cache && !blocks.empty()) {
-        MarkCache(blocks.back().as_object(), part.cache);
-        continue;
-      } else {
-        continue;
-      }
+      blocks.push_back(TextBlock(part.text));
     } else {
       IRIS_ASSIGN_OR_RETURN(json::object image, ImageBlock(part));
       blocks.push_back(std::move(image));
     }
-    MarkCache(blocks.back().as_object(), part.cache);
+    MarkCache(blocks.back().as_object(), part.cache ? part.cache : pending);
+    pending.reset();
   }
   return blocks;
 }
@@ -455,8 +456,8 @@ class AnthropicTranslator : public Translator {
           if (p.type != ContentPart::Type::kText) {
             return Unsupported("system messages may only hold text");
           }
-          if (p.text.empty()) continue;
-          system.push_back(TextBlock(p.text));
+          if (p.text.empty() && !(p.cache && !system.empty())) continue;
+          if (!p.text.empty()) system.push_back(TextBlock(p.text));
           MarkCache(system.back().as_object(), p.cache);
         }
         continue;
@@ -569,8 +570,11 @@ class AnthropicTranslator : public Translator {
     }
 
     std::vector<std::string> dropped = r.extra_fields;
-    if (!KeepLastCacheBreakpoints(body)) api::AddFieldName(dropped, "cache_control");
-    MarkCache(body, r.cache);  // (the prompt's end, wherever it is)
+    // (A breakpoint at the prompt's end, top-level, takes one of the four.)
+    if (!KeepLastCacheBreakpoints(body, kMaxCacheBreakpoints - (r.cache ? 1 : 0))) {
+      api::AddFieldName(dropped, "cache_control");
+    }
+    MarkCache(body, r.cache);
     Think(r, ceiling, body, dropped);
     UpstreamRequest req = MessagesRequest(target, body);
     req.dropped = std::move(dropped);

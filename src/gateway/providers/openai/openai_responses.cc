@@ -1,7 +1,9 @@
 // OpenAI's Responses API as an upstream (see openai_responses.h).
 #include "gateway/providers/openai/openai_responses.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <limits>
 #include <map>
 #include <set>
 #include <utility>
@@ -22,10 +24,10 @@ using api::StringOrIntegerField;
 
 std::optional<json::object> ResponsesBodyAsIs(const ChatRequest& r, const TargetInfo& target,
                                               std::vector<std::string>& dropped) {
-  // (References to items of iris's own responses: no OpenAI knows them.)
-  if (r.thread.continues && r.thread.items == nullptr) return std::nullopt;
   json::object body = CallerBodyFor(r, target.model);
   if (r.thread.continues && r.thread.provider != target.provider) {
+    // (Item references: only the account that made the items knows them.)
+    if (r.thread.items == nullptr) return std::nullopt;
     // OpenAI does not know the previous response: the conversation iris kept goes first.
     json::array input = *r.thread.items;
     if (const json::value* in = FindField(body, "input")) {
@@ -195,7 +197,8 @@ Result<std::vector<StreamEvent>> ResponsesStreamTranslator::OnEvent(const http::
   // (one line of JSON, as OpenAI sends it, so that it is one `data:` line again)
   relay.text =
       event.data.find_first_of("\r\n") == std::string::npos ? event.data : SerializeJson(o);
-  relay.index = static_cast<int>(IntField(o, "sequence_number"));
+  relay.index = static_cast<int>(
+      std::clamp<int64_t>(IntField(o, "sequence_number"), 0, std::numeric_limits<int>::max() - 1));
   out.push_back(std::move(relay));
 
   const json::object* response = ObjectField(o, "response");

@@ -512,7 +512,7 @@ Result<ChatResponse> OpenAITranslator::DecodeResponse(std::string_view body) con
   Result<json::value> parsed = ParseJson(body, name_ + " response");
   if (!parsed.ok()) return DataLoss(parsed.status().message());
   if (!parsed->is_object()) return DataLoss(name_ + " response: expected a JSON object");
-  if (IsResponsesObject(parsed->get_object())) {
+  if (flavor_ == OpenAIFlavor::kOpenAI && IsResponsesObject(parsed->get_object())) {
     return DecodeResponsesObject(std::move(parsed->get_object()), name_);
   }
   const json::object& o = parsed->get_object();
@@ -563,7 +563,9 @@ Result<ChatResponse> OpenAITranslator::DecodeResponse(std::string_view body) con
 
 class OpenAIStreamTranslator final : public StreamTranslator {
  public:
-  explicit OpenAIStreamTranslator(std::string name) : name_(std::move(name)) {}
+  // `responses`: the upstream is OpenAI itself, whose Responses API streams may come back.
+  OpenAIStreamTranslator(std::string name, bool responses)
+      : name_(std::move(name)), responses_ok_(responses) {}
 
   Result<std::vector<StreamEvent>> OnEvent(const http::SseEvent& event) override;
   Result<std::vector<StreamEvent>> OnEnd() override;
@@ -572,6 +574,7 @@ class OpenAIStreamTranslator final : public StreamTranslator {
   Status ToolCallDelta(const json::object& tc, std::vector<StreamEvent>& out);
 
   std::string name_;
+  bool responses_ok_ = false;
   bool started_ = false;
   bool finished_ = false;
   bool done_ = false;
@@ -639,7 +642,7 @@ Status OpenAIStreamTranslator::ToolCallDelta(const json::object& tc,
 }
 
 Result<std::vector<StreamEvent>> OpenAIStreamTranslator::OnEvent(const http::SseEvent& event) {
-  if (!started_ && responses_ == nullptr && IsResponsesStreamEvent(event)) {
+  if (responses_ok_ && !started_ && responses_ == nullptr && IsResponsesStreamEvent(event)) {
     responses_ = NewResponsesStreamTranslator(name_);
   }
   if (responses_ != nullptr) return responses_->OnEvent(event);
@@ -737,7 +740,7 @@ Result<std::vector<StreamEvent>> OpenAIStreamTranslator::OnEnd() {
 }
 
 std::unique_ptr<StreamTranslator> OpenAITranslator::NewStreamTranslator() const {
-  return std::make_unique<OpenAIStreamTranslator>(name_);
+  return std::make_unique<OpenAIStreamTranslator>(name_, flavor_ == OpenAIFlavor::kOpenAI);
 }
 
 // --- Errors ------------------------------------------------------------------------------
