@@ -59,7 +59,8 @@ class Call {
   // `as_is_provider`: the provider that answered in the caller's own wire format (OpenAI's
   // Responses API, which keeps the response too), empty when iris made the response.
   // `as_is_output`: that response's output items (kept for item references).
-  boost::asio::awaitable<void> KeepThread(const ChatResponse& answer, std::string as_is_provider,
+  boost::asio::awaitable<void> KeepThread(const ChatResponse& answer,
+                                          const std::string& as_is_provider,
                                           const boost::json::array* as_is_output);
   // tool_signatures.cc: the signatures providers gave tool calls (Gemini's thoughtSignature),
   // kept by call id under the caller's key before the answer's last bytes go out, and put back

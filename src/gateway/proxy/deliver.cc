@@ -192,7 +192,7 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
   if (responses_) {
     // (A local: GCC 12 mishandles temporaries with destructors in a co_await.)
     std::string as_is_provider = encoder_->responses_as_is() ? t.provider : std::string();
-    co_await KeepThread(encoder_->streamed_answer(), std::move(as_is_provider),
+    co_await KeepThread(encoder_->streamed_answer(), as_is_provider,
                         encoder_->responses_as_is_output());
   }
   co_await KeepSignatures(streamed_signatures_);
@@ -225,7 +225,7 @@ awaitable<Outcome> Call::DeliverResponse(const routing::Target& t, ChatResponse 
   if (responses_) {
     std::string as_is_provider = r.as_is ? t.provider : std::string();  // (GCC 12: see above)
     const boost::json::array* output = r.as_is ? api::ArrayField(*r.as_is, "output") : nullptr;
-    co_await KeepThread(r, std::move(as_is_provider), output);
+    co_await KeepThread(r, as_is_provider, output);
   }
   co_await KeepSignatures(r.tool_calls);
   // (The body is a local: GCC 12 mishandles temporaries with destructors in a co_await.)

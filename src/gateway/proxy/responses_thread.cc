@@ -53,7 +53,9 @@ awaitable<Status> Call::LoadThread() {
   const int64_t now = NowUnixMs();
   // Each thread (or item) read once, however many references name it.
   std::map<std::string, json::object> threads;
-  auto load_kept = [&](std::string kind,
+  // (`kind` is a view of a literal: GCC 12 mishandles temporaries with destructors in a
+  // co_await.)
+  auto load_kept = [&](std::string_view kind,
                        const std::string& id) -> awaitable<Result<const json::object*>> {
     const std::string key = StateKey(kind, caller_, id);
     if (auto it = threads.find(key); it != threads.end()) co_return &it->second;
@@ -167,7 +169,7 @@ awaitable<Status> Call::LoadThread() {
   co_return OkStatus();
 }
 
-awaitable<void> Call::KeepThread(const ChatResponse& answer, std::string as_is_provider,
+awaitable<void> Call::KeepThread(const ChatResponse& answer, const std::string& as_is_provider,
                                  const json::array* as_is_output) {
   if (!responses_ || !responses_->store) co_return;
   access::Access* access = gw_.options_.access;
