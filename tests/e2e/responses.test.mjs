@@ -238,7 +238,7 @@ describe('to OpenAI the Responses API goes as is', () => {
     for (const body of bodies) {
       const r = await postJson(`${iris.url}/v1/responses`, body);
       assert.equal(r.status, 403, r.text);
-      assert.match(r.json.error.message, /openai does not let callers name what is in its account \((tools\[0\] \(vector stores\)|input\[0\]\.content\[1\] \(an uploaded file\)|prompt \(a stored prompt template\))\): set account_resources: true on provider openai/);
+      assert.match(r.json.error.message, /openai does not let callers name what is in its account \((tools\[0\]\.vector_store_ids|input\[0\]\.content\[1\]\.file_id) \(in the provider account\)|prompt \(a stored prompt template\)\): set account_resources: true on provider openai/);
     }
     const shared = await startIris({ yaml: (f) => yamlFor(f).replace('providers:\n', `providers:\n  shared: { kind: openai, base_url: ${f.urls.openai}, api_key_env: FAKE_OPENAI_KEY, account_resources: true }\n`) });
     try {
@@ -279,10 +279,16 @@ describe('to OpenAI the Responses API goes as is', () => {
     assert.equal(res.json.output[0].type, 'reasoning');
     assert.match(res.json.output[0].encrypted_content, /^enc_/);
     assert.equal((await lastBody('openai')).temperature, undefined);
-    // The reasoning item goes back as is; to another provider it is dropped by name.
-    const next = await postJson(`${iris.url}/v1/responses`, { model: 'anthropic/claude-haiku-4-5', input: [{ role: 'user', content: 'think' }, res.json.output[0], ...res.json.output.slice(1), { role: 'user', content: 'more' }] });
+    // Replayed without its id (store:false kept nothing), the reasoning item goes back as is;
+    // to another provider it is dropped by name.
+    const { id, ...reasoning } = res.json.output[0];
+    const next = await postJson(`${iris.url}/v1/responses`, { model: 'anthropic/claude-haiku-4-5', input: [{ role: 'user', content: 'think' }, reasoning, ...res.json.output.slice(1).map(({ id: _, ...item }) => item), { role: 'user', content: 'more' }] });
     assert.equal(next.status, 200, next.text);
     assert.equal(next.headers.get('x-iris-dropped-fields'), 'input.reasoning');
+    // With an id this key was never given, it is refused before any provider sees it.
+    const named = await postJson(`${iris.url}/v1/responses`, { model: 'chat', input: [{ role: 'user', content: 'think' }, res.json.output[0]] });
+    assert.equal(named.status, 404, named.text);
+    assert.match(named.json.error.message, new RegExp(`input: item ${id} is not an output item this gateway returned`));
   });
 });
 

@@ -319,6 +319,7 @@ Status ReadProviderOptions(const json::object& body, RoutingHints& routing, std:
   IRIS_ASSIGN_OR_RETURN(const json::object* po, AsObject(*v, "providerOptions"));
   for (const auto& [key, value] : *po) {
     IRIS_RETURN_IF_ERROR(CheckProviderName(key, "providerOptions"));
+    if (value.is_null()) continue;
     const std::string path = MemberPath("providerOptions", key);
     IRIS_ASSIGN_OR_RETURN(const json::object* options, AsObject(value, path));
     for (const auto& [option, option_value] : *options) {
@@ -502,7 +503,7 @@ Result<AiGatewayRequest> ParseAiGatewayLanguageRequest(std::string_view body,
           IRIS_ASSIGN_OR_RETURN(req.reasoning_effort, ParseReasoningEffort(value, path));
           return true;
         }
-        if (provider == "anthropic" && option == "cacheControl") {
+        if (provider == "anthropic" && (option == "cacheControl" || option == "cache_control")) {
           // A breakpoint at the prompt's end (Anthropic's top-level cache_control).
           IRIS_ASSIGN_OR_RETURN(req.cache, ParseCacheControl(value, path));
           return true;

@@ -24,8 +24,8 @@ constexpr size_t kMaxMetadataValue = 512;
 
 // Content of an input message: a string, or input_text / input_image parts (user, system),
 // output_text / refusal parts (assistant). input_file / input_audio parts and images by file_id,
-// which only OpenAI takes, are noted in `as_is->as_is_only` (a file of the account also in
-// `as_is->account_refs`) and skipped; refused when `as_is` is null.
+// which only OpenAI takes, are noted in `as_is->as_is_only` and skipped; refused when `as_is` is
+// null.
 Result<std::vector<ContentPart>> ParseInputContent(const json::value& v, std::string_view path,
                                                    Role role, ChatRequest* as_is) {
   std::vector<std::string>* as_is_only = as_is != nullptr ? &as_is->as_is_only : nullptr;
@@ -53,7 +53,6 @@ Result<std::vector<ContentPart>> ParseInputContent(const json::value& v, std::st
       if (FindField(*o, "file_id") != nullptr && FindField(*o, "image_url") == nullptr) {
         if (as_is != nullptr) {  // (a file uploaded to OpenAI)
           NoteAsIsOnly(as_is_only, p, "input_image with file_id");
-          NoteAsIsOnly(&as_is->account_refs, p, "an uploaded file");
           continue;
         }
         return FieldError(MemberPath(p, "file_id"),
@@ -69,9 +68,6 @@ Result<std::vector<ContentPart>> ParseInputContent(const json::value& v, std::st
       }
     } else if ((type == "input_file" || type == "input_audio") && as_is != nullptr) {
       NoteAsIsOnly(as_is_only, p, type);
-      if (FindField(*o, "file_id") != nullptr) {
-        NoteAsIsOnly(&as_is->account_refs, p, "an uploaded file");
-      }
       continue;
     } else if (type == "input_file" || type == "input_audio") {
       return FieldError(MemberPath(p, "type"), Quote(type) + " content parts are not supported");
@@ -121,18 +117,30 @@ Status ParseInputItems(const json::array& items, ResponsesRequest& out, bool as_
     if (const json::value* t = FindField(*o, "type")) {
       IRIS_ASSIGN_OR_RETURN(type, AsString(*t, MemberPath(p, "type")));
     }
-    if (type == "item_reference") {
-      IRIS_ASSIGN_OR_RETURN(std::string id, RequiredString(*o, "id", p));
+    std::string id;
+    if (const json::value* v = FindField(*o, "id")) {
+      IRIS_ASSIGN_OR_RETURN(id, AsString(*v, MemberPath(p, "id")));
+      if (!IsItemId(id)) {
+        return FieldError(MemberPath(p, "id"), "expected an item id (at most " +
+                                                   std::to_string(kMaxResponseId) +
+                                                   " letters, digits, '_' or '-')");
+      }
+      if (out.references.size() + out.item_ids.size() >= kMaxNamedItems) {
+        return FieldError(p, "at most " + std::to_string(kMaxNamedItems) +
+                                 " input items may name an earlier item by id");
+      }
+    }
+    const bool reference =
+        type == "item_reference" || (type == "message" && FindField(*o, "content") == nullptr);
+    if (reference) {
+      // An earlier output item named by its id alone.
+      if (id.empty()) return MissingField(MemberPath(p, "id"));
       out.references.push_back(ItemReference{std::move(id), messages.size()});
       continue;
     }
+    // (An item replayed whole with its id: the id still names the item where it was made.)
+    if (!id.empty() && as_is && !ItemOwnerOf(id)) out.item_ids.push_back(id);
     if (type == "message") {
-      if (FindField(*o, "content") == nullptr && FindField(*o, "id") != nullptr) {
-        // An earlier output message named by its id alone.
-        IRIS_ASSIGN_OR_RETURN(std::string id, RequiredString(*o, "id", p));
-        out.references.push_back(ItemReference{std::move(id), messages.size()});
-        continue;
-      }
       Message m;
       IRIS_ASSIGN_OR_RETURN(m.role, ParseRole(*o, p));
       IRIS_ASSIGN_OR_RETURN(const json::value* content, RequireField(*o, "content", p));
@@ -184,18 +192,13 @@ Status ParseInputItems(const json::array& items, ResponsesRequest& out, bool as_
 }
 
 // A function tool; nullopt for a hosted one (web_search, file_search, mcp, ...), which is
-// noted in chat.as_is_only (and in chat.account_refs when it reaches into the account: the
-// vector stores of file_search, a code_interpreter container named by id).
+// noted in chat.as_is_only.
 Result<std::optional<Tool>> ParseFlatTool(const json::value& v, std::string_view path,
                                           ChatRequest& chat) {
   IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, path));
   IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", path));
   if (type != "function") {
     NoteAsIsOnly(&chat.as_is_only, path, type);
-    if (type == "file_search") NoteAsIsOnly(&chat.account_refs, path, "vector stores");
-    if (const json::value* c = FindField(*o, "container"); c != nullptr && c->is_string()) {
-      NoteAsIsOnly(&chat.account_refs, path, "a container");
-    }
     return std::optional<Tool>();
   }
   IRIS_ASSIGN_OR_RETURN(Tool tool, ParseFunctionFields(*o, path));
@@ -268,6 +271,28 @@ Status ParseMetadata(const json::value& v, json::object& out) {
     out[key] = s;
   }
   return OkStatus();
+}
+
+// Notes every place of `v` (at `path`) that names something in the provider's account, which
+// every caller shares: a file_id, file_ids, vector_store_ids, a container_id or a container
+// given by id, an approval_request_id.
+void NoteAccountRefs(const json::value& v, const std::string& path, std::vector<std::string>& out) {
+  if (v.is_array()) {
+    const json::array& a = v.get_array();
+    for (size_t i = 0; i < a.size(); ++i) NoteAccountRefs(a[i], ElementPath(path, i), out);
+    return;
+  }
+  if (!v.is_object()) return;
+  for (const auto& [key, value] : v.get_object()) {
+    if (value.is_null()) continue;
+    if (key == "file_id" || key == "file_ids" || key == "vector_store_ids" ||
+        key == "container_id" || key == "approval_request_id" ||
+        (key == "container" && value.is_string())) {
+      NoteAsIsOnly(&out, MemberPath(path, key), "in the provider account");
+      continue;
+    }
+    NoteAccountRefs(value, MemberPath(path, key), out);
+  }
 }
 
 }  // namespace
@@ -418,8 +443,31 @@ Result<ResponsesRequest> ParseResponsesRequest(std::string_view body) {
       AddFieldName(req.extra_fields, "reasoning." + key);
     }
   }
+  // What the body names in the provider's account: in the input and the hosted tools (not in
+  // JSON schemas, whose properties may have any name).
+  if (const json::value* in = FindField(o, "input"))
+    NoteAccountRefs(*in, "input", req.account_refs);
+  if (const json::value* tools = FindField(o, "tools"); tools != nullptr && tools->is_array()) {
+    const json::array& a = tools->get_array();
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (a[i].is_object() && StringField(a[i].get_object(), "type") != "function") {
+        NoteAccountRefs(a[i], ElementPath("tools", i), req.account_refs);
+      }
+    }
+  }
   req.caller_body = std::make_shared<const json::object>(std::move(root.get_object()));
   return out;
+}
+
+bool IsItemId(std::string_view id) {
+  if (id.empty() || id.size() > kMaxResponseId) return false;
+  for (char c : id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '-')) {
+      return false;
+    }
+  }
+  return true;
 }
 
 void NoteAsIsOnly(std::vector<std::string>* as_is_only, std::string_view path,
@@ -430,8 +478,14 @@ void NoteAsIsOnly(std::vector<std::string>* as_is_only, std::string_view path,
     plain = plain && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                       c == '_' || c == '.' || c == '-' || c == ' ');
   }
-  std::string name =
-      std::string(path) + " (" + (plain ? std::string(type) : "an unknown type") + ")";
+  // (A path may hold a caller's member names: printable, bounded.)
+  constexpr size_t kMaxPath = 160;
+  std::string shown(path.substr(0, kMaxPath));
+  for (char& c : shown) {
+    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') c = '?';
+  }
+  if (path.size() > kMaxPath) shown += "...";
+  std::string name = shown + " (" + (plain ? std::string(type) : "an unknown type") + ")";
   if (as_is_only->size() > kMaxFieldNames) return;
   as_is_only->push_back(as_is_only->size() == kMaxFieldNames ? std::string("...") : name);
 }

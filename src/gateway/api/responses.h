@@ -37,7 +37,18 @@ struct ResponsesRequest {
   bool store = true;
   boost::json::object metadata;  // echoed on the response (at most 16 string values)
   std::vector<ItemReference> references;
+  // The ids of the other input items that carry one (a reasoning item, a message or a call
+  // replayed whole with its id): OpenAI may look them up in the account, so each must be an
+  // item iris returned to this key (proxy/responses_thread.cc). iris's own ids are not listed.
+  std::vector<std::string> item_ids;
 };
+
+// The most input items that may name an earlier item by id (references and items carrying an
+// id together).
+inline constexpr size_t kMaxNamedItems = 256;
+// Whether `id` is one a caller may name an item or a response by: 1 to kMaxResponseId letters,
+// digits, '_' or '-'.
+bool IsItemId(std::string_view id);
 
 // Parses and validates a responses request. Errors are kInvalidArgument naming the field
 // ("input[2].content[0].image_url: expected an http(s) URL or a base64 data URL").

@@ -134,7 +134,9 @@ TEST(ParseResponsesRequest, WhatOnlyOpenAITakesIsNotedNotRefused) {
         {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "e"},
         {"type": "web_search_call", "id": "ws_1", "status": "completed"},
         {"type": "odd type!", "id": "x"}],
-      "tools": [{"type": "function", "name": "f"}, {"type": "file_search"}],
+      "tools": [{"type": "function", "name": "f",
+                 "parameters": {"type": "object", "properties": {"file_id": {"type": "string"}}}},
+                {"type": "file_search", "vector_store_ids": ["vs_1"]}],
       "tool_choice": {"type": "web_search_preview"},
       "include": ["reasoning.encrypted_content"], "truncation": "auto",
       "reasoning": {"effort": "low", "summary": "auto"}})");
@@ -148,9 +150,13 @@ TEST(ParseResponsesRequest, WhatOnlyOpenAITakesIsNotedNotRefused) {
   EXPECT_EQ(c.extra_fields, (std::vector<std::string>{"input.reasoning", "include", "truncation",
                                                       "reasoning.summary"}));
   // What lives in the provider's account, shared by every caller, is named apart.
-  EXPECT_EQ(c.account_refs, (std::vector<std::string>{"input[0].content[1] (an uploaded file)",
-                                                      "input[0].content[2] (an uploaded file)",
-                                                      "tools[1] (vector stores)"}));
+  // (not a function's schema, whose properties may have any name)
+  EXPECT_EQ(c.account_refs,
+            (std::vector<std::string>{"input[0].content[1].file_id (in the provider account)",
+                                      "input[0].content[2].file_id (in the provider account)",
+                                      "tools[1].vector_store_ids (in the provider account)"}));
+  // Items replayed whole with an id of OpenAI's are listed to be checked against this key's.
+  EXPECT_EQ(r->item_ids, (std::vector<std::string>{"rs_1", "ws_1", "x"}));
   ASSERT_EQ(c.messages.size(), 1u);
   ASSERT_EQ(c.messages[0].content.size(), 1u);  // the text; the files stay in the body
   ASSERT_EQ(c.tools.size(), 1u);
@@ -165,6 +171,27 @@ TEST(ParseResponsesRequest, WhatOnlyOpenAITakesIsNotedNotRefused) {
             (std::vector<std::string>{"prompt (a stored prompt template)"}));
   EXPECT_EQ(prompt->chat.account_refs, prompt->chat.as_is_only);
   ExpectError(R"({"model": "m"})", "input: required");
+}
+
+// Ids a caller names items by are plain and bounded; iris's own are not listed to check.
+TEST(ParseResponsesRequest, ItemIdsArePlainBoundedAndListed) {
+  ExpectError(R"({"model": "m", "input": [{"type": "item_reference", "id": "a b"}]})",
+              "input[0].id: expected an item id");
+  ExpectError(R"({"model": "m", "input": [{"type": "reasoning", "id": ""}]})",
+              "input[0].id: expected an item id");
+  std::string many = R"({"model": "m", "input": [)";
+  for (int i = 0; i <= 256; ++i) {
+    many += (i > 0 ? "," : "") + std::string(R"({"type": "item_reference", "id": "msg_)") +
+            std::to_string(i) + R"("})";
+  }
+  ExpectError(many + "]}", "input[256]: at most 256 input items may name an earlier item by id");
+  auto r = ParseResponsesRequest(R"({"model": "m", "input": [
+      {"type": "message", "role": "assistant", "id": "msg_0af_0",
+       "content": [{"type": "output_text", "text": "hi"}]},
+      {"type": "message", "role": "assistant", "id": "msg_68af",
+       "content": [{"type": "output_text", "text": "hi"}]}]})");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->item_ids, (std::vector<std::string>{"msg_68af"}));
 }
 
 TEST(ResponseItems, IdsNameTheirResponseAndRoundTrip) {

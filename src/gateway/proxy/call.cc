@@ -9,6 +9,7 @@
 #include <random>
 
 #include "gateway/api/errors.h"
+#include "gateway/proxy/request_checks.h"
 #include "gateway/proxy/request_id.h"
 
 namespace iris::gateway::proxy {
@@ -49,6 +50,8 @@ awaitable<void> Call::Run() {
   std::optional<GatewayError> refused;
   if (s.ok()) refused = Authorize();
   if (s.ok() && !refused) s = co_await LoadThread();
+  // (The items a thread brought in are bounded like the caller's own.)
+  if (s.ok() && !refused && responses_) s = CheckRequest(req_, *config_);
   if (s.ok() && !refused) s = Plan();
   if (s.ok() && !refused) refused = co_await Admit();
   if (refused) {

@@ -34,7 +34,7 @@ std::string StateKey(std::string_view kind, const access::Caller& caller, std::s
 }
 
 // The most output items of one response OpenAI made that are kept for item references.
-constexpr size_t kMaxKeptItems = 32;
+constexpr size_t kMaxKeptItems = 64;
 
 Status NotKept(std::string_view what, std::string_view id) {
   return Status(ErrorCode::kNotFound,
@@ -48,7 +48,9 @@ Status NotKept(std::string_view what, std::string_view id) {
 awaitable<Status> Call::LoadThread() {
   if (!responses_) co_return OkStatus();
   api::ResponsesRequest& r = *responses_;
-  if (r.previous_response_id.empty() && r.references.empty()) co_return OkStatus();
+  if (r.previous_response_id.empty() && r.references.empty() && r.item_ids.empty()) {
+    co_return OkStatus();
+  }
   access::Access* access = gw_.options_.access;
   const int64_t now = NowUnixMs();
   // Each thread (or item) read once, however many references name it.
@@ -109,18 +111,39 @@ awaitable<Status> Call::LoadThread() {
     }
     req_.thread.items = std::move(kept_items);
   }
-  // Referenced items, from the last to the first so that the earlier places stay put.
+  // Items replayed whole with an id OpenAI may look up: only those it made for this key.
+  for (const std::string& id : r.item_ids) {
+    Result<const json::object*> kept = co_await load_kept("item", id);
+    if (!kept.ok()) {
+      co_return kept.status().code() == ErrorCode::kNotFound
+          ? Status(ErrorCode::kNotFound,
+                   "input: item " + id + " is not an output item this gateway returned")
+          : kept.status();
+    }
+    join_provider(api::StringField(**kept, "provider"));
+  }
+  // Referenced items, from the last to the first so that the earlier places stay put; what they
+  // bring in is bounded like a kept conversation.
+  int64_t brought = 0;
+  auto bring = [&](const api::ItemReference& ref, Message m) -> Status {
+    for (const ContentPart& p : m.content) brought += static_cast<int64_t>(p.text.size());
+    for (const ToolCall& c : m.tool_calls) brought += static_cast<int64_t>(c.arguments.size());
+    if (brought > config_->limits.max_conversation_bytes) {
+      return Status(ErrorCode::kOutOfRange,
+                    "input: the items named by reference come to more than "
+                    "limits.max_conversation_bytes (" +
+                        std::to_string(config_->limits.max_conversation_bytes) + " bytes)");
+    }
+    req_.messages.insert(req_.messages.begin() + static_cast<std::ptrdiff_t>(ref.before_message),
+                         std::move(m));
+    return OkStatus();
+  };
   for (size_t k = r.references.size(); k-- > 0;) {
     const api::ItemReference& ref = r.references[k];
     std::optional<api::ItemOwner> owner = api::ItemOwnerOf(ref.id);
     if (!owner) {
       // An item of a response OpenAI made itself (the body went to it as is), kept for this key:
       // OpenAI resolves the reference; any other provider gets the item iris kept.
-      if (ref.id.size() > api::kMaxResponseId) {
-        co_return Status(ErrorCode::kNotFound, "input: item " + ref.id.substr(0, 80) +
-                                                   "... is not an output item this gateway "
-                                                   "returned");
-      }
       Result<const json::object*> kept = co_await load_kept("item", ref.id);
       if (!kept.ok()) {
         co_return kept.status().code() == ErrorCode::kNotFound
@@ -132,8 +155,7 @@ awaitable<Status> Call::LoadThread() {
       const json::object* item = api::ObjectField(**kept, "item");
       std::optional<Message> m = item ? api::MessageOfOutputItem(*item) : std::nullopt;
       if (m) {
-        req_.messages.insert(
-            req_.messages.begin() + static_cast<std::ptrdiff_t>(ref.before_message), std::move(*m));
+        if (Status s = bring(ref, std::move(*m)); !s.ok()) co_return s;
       } else {
         api::AddFieldName(req_.extra_fields, "input.reasoning");  // (a reasoning item)
       }
@@ -154,12 +176,11 @@ awaitable<Status> Call::LoadThread() {
       m = api::MessageOfOutputItem((*output)[owner->index].get_object());
     }
     if (!m) co_return Status(ErrorCode::kNotFound, "input: item " + ref.id + " was not found");
-    req_.messages.insert(req_.messages.begin() + static_cast<std::ptrdiff_t>(ref.before_message),
-                         std::move(*m));
+    if (Status s = bring(ref, std::move(*m)); !s.ok()) co_return s;
   }
   req_.thread.continues = true;
   // (A body naming items cannot carry the kept conversation to another account instead.)
-  if (!r.references.empty()) req_.thread.items = nullptr;
+  if (!r.references.empty() || !r.item_ids.empty()) req_.thread.items = nullptr;
   // The thread goes after `instructions` (which are never carried over) and before the input.
   const size_t at = r.has_instructions ? 1 : 0;
   req_.messages.insert(req_.messages.begin() + static_cast<std::ptrdiff_t>(at),
@@ -210,12 +231,20 @@ awaitable<void> Call::KeepThread(const ChatResponse& answer, const std::string& 
   // OpenAI's own output items, which a caller may name by id (item_reference) in a later turn:
   // kept for this key only, so a key can name no item it was not given.
   size_t n = 0;
+  int64_t bytes = 0;  // (all of one response's items within one conversation's bound)
   for (const json::value& v : *as_is_output) {
-    if (!v.is_object() || ++n > kMaxKeptItems) break;
+    if (!v.is_object()) continue;
+    if (++n > kMaxKeptItems) break;
     const std::string item_id = api::StringField(v.get_object(), "id");
-    if (item_id.empty() || item_id.size() > api::kMaxResponseId) continue;
+    if (!api::IsItemId(item_id)) continue;
     std::string item = SerializeJson(json::object{{"provider", as_is_provider}, {"item", v}});
-    if (static_cast<int64_t>(item.size()) > config_->limits.max_conversation_bytes) continue;
+    bytes += static_cast<int64_t>(item.size());
+    if (bytes > config_->limits.max_conversation_bytes) {
+      summary_.warnings.push_back(
+          "the response's items are over limits.max_conversation_bytes: "
+          "some were not kept, and cannot be named by item_reference");
+      co_return;
+    }
     const std::string item_key = StateKey("item", caller_, item_id);
     Status put = co_await OnStateThread(
         state, gw_.query_pool_, [&] { return state.PutValue(item_key, item, ttl_s * 1000, now); });

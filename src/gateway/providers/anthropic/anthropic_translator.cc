@@ -448,6 +448,7 @@ class AnthropicTranslator : public Translator {
     body["max_tokens"] = max_tokens;
 
     json::array system;
+    std::optional<CacheMark> system_pending;  // a breakpoint on an empty system text
     std::vector<Turn> turns;
     for (size_t i = 0; i < r.messages.size(); ++i) {
       const Message& m = r.messages[i];
@@ -456,9 +457,15 @@ class AnthropicTranslator : public Translator {
           if (p.type != ContentPart::Type::kText) {
             return Unsupported("system messages may only hold text");
           }
-          if (p.text.empty() && !(p.cache && !system.empty())) continue;
-          if (!p.text.empty()) system.push_back(TextBlock(p.text));
-          MarkCache(system.back().as_object(), p.cache);
+          if (p.text.empty()) {
+            // (its breakpoint moves to the block before it, or the first after it)
+            if (p.cache && !system.empty()) MarkCache(system.back().as_object(), p.cache);
+            if (p.cache && system.empty()) system_pending = p.cache;
+            continue;
+          }
+          system.push_back(TextBlock(p.text));
+          MarkCache(system.back().as_object(), p.cache ? p.cache : system_pending);
+          system_pending.reset();
         }
         continue;
       }
