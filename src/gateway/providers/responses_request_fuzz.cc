@@ -25,8 +25,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // go into error messages).
   providers::fuzz::Check(request->chat.as_is_only.size() <= api::kMaxFieldNames + 1);
   for (const std::string& note : request->chat.as_is_only) {
-    providers::fuzz::Check(note.size() < 200 && note.find_first_of("\r\n\"") == std::string::npos);
+    providers::fuzz::Check(note.size() < 256 && note.find_first_of("\r\n\"") == std::string::npos);
   }
+  providers::fuzz::Check(request->chat.account_refs.size() <= api::kMaxFieldNames + 1);
+  for (const std::string& note : request->chat.account_refs) {
+    providers::fuzz::Check(note.size() < 256 && note.find_first_of("\r\n\"") == std::string::npos);
+  }
+  for (const std::string& id : request->item_ids) providers::fuzz::Check(api::IsItemId(id));
   providers::fuzz::Check(request->chat.caller_body != nullptr);
   auto kept = api::ParseConversationItems(api::InputItemsOf(request->chat.messages));
   providers::fuzz::Check(kept.ok());
