@@ -283,9 +283,11 @@ function jsonAnswer(provider, model, body, answer) {
     const parts = answer.toolCall ? [geminiCallPart(model, answer.toolCall)] : [{ text: answer.text }];
     return { candidates: [{ content: { parts, role: 'model' }, finishReason: 'STOP', index: 0 }], usageMetadata: { promptTokenCount: u.input, candidatesTokenCount: u.output, totalTokenCount: u.input + u.output }, modelVersion: model, responseId: nextId() };
   }
+  // (A model declines a request that says "refuse me": OpenAI's refusal, content null.)
+  const refuse = provider === 'openai' && /refuse me/.test(lastUserText(provider, body));
   const message = answer.toolCall
     ? { role: 'assistant', content: null, tool_calls: [{ id: provider === 'mistral' ? nextId() : `call_${nextId()}`, type: 'function', function: { name: answer.toolCall.name, arguments: JSON.stringify(answer.toolCall.args) } }] }
-    : { role: 'assistant', content: answer.text };
+    : refuse ? { role: 'assistant', content: null, refusal: 'I cannot help with that.' } : { role: 'assistant', content: answer.text };
   return { id: `chatcmpl-${nextId()}`, object: 'chat.completion', created: 1700000000, model, choices: [{ index: 0, message, logprobs: null, finish_reason: answer.toolCall ? 'tool_calls' : 'stop' }], usage: { prompt_tokens: u.input, completion_tokens: u.output, total_tokens: u.input + u.output, prompt_tokens_details: { cached_tokens: 0 } } };
 }
 

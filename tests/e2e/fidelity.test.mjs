@@ -230,4 +230,12 @@ test('a JSON schema reaches Anthropic without the limits it refuses, and the ans
   let finish = null;
   for await (const c of kept) finish = c.choices[0]?.finish_reason ?? finish;
   assert.equal(finish, 'stop');
+  // A model that declines gives no JSON, and that is its answer, not a broken schema.
+  const refused = await openai.chat.completions.create({
+    model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'refuse me' }],
+    response_format: { type: 'json_schema', json_schema: { name: 'city', schema: schema(5) } },
+  });
+  assert.equal(refused.choices[0].message.refusal, 'I cannot help with that.');
+  assert.equal(refused.choices[0].message.content, null);
+  assert.equal(refused.iris.attempts.length, 1);
 });

@@ -210,6 +210,8 @@ struct ChatResponse {
   FinishReason finish_reason = FinishReason::kStop;
   std::string stop_sequence;  // the caller's stop string that ended the answer, when known
   Usage usage;
+  // The model declined (OpenAI's refusal, in `text`): an answer, though no response schema's.
+  bool refused = false;
   // The provider's own answer object when it is in the caller's wire format (a Responses API
   // caller answered by OpenAI's Responses API): the caller gets it as it came, with iris's
   // report added; the fields above are what iris read from it (usage, the conversation kept).

@@ -558,12 +558,13 @@ std::string EncodeOpenAIChatResponse(const ChatResponse& response, const boost::
                                      std::optional<double> cost_usd) {
   json::object message;
   message["role"] = "assistant";
-  if (response.text.empty() && !response.tool_calls.empty()) {
+  if ((response.text.empty() && !response.tool_calls.empty()) || response.refused) {
     message["content"] = nullptr;
   } else {
     message["content"] = response.text;
   }
-  message["refusal"] = nullptr;
+  // (A refusal where OpenAI puts it.)
+  message["refusal"] = response.refused ? json::value(response.text) : json::value(nullptr);
   if (!response.tool_calls.empty()) {
     json::array calls;
     for (const ToolCall& c : response.tool_calls) calls.push_back(ToolCallJson(c));

@@ -43,8 +43,9 @@ bool ChecksSchema(const ChatRequest& req) {
          req.response_format->schema.is_object();
 }
 std::optional<std::string> OffSchema(const ChatRequest& req, const ChatResponse& r) {
-  if (!ChecksSchema(req) || !r.tool_calls.empty() || r.finish_reason == FinishReason::kLength) {
-    return std::nullopt;  // (an answer cut short by max_tokens goes to the caller as such)
+  if (!ChecksSchema(req) || !r.tool_calls.empty() || r.finish_reason == FinishReason::kLength ||
+      r.refused) {
+    return std::nullopt;  // (an answer cut short by max_tokens, or refused, goes as such)
   }
   boost::system::error_code ec;
   const boost::json::value answer = boost::json::parse(r.text, ec);

@@ -84,8 +84,9 @@ Status Failed(const json::object& response, std::string_view provider) {
                 std::string(provider) + " answered with a failed response: " + message);
 }
 
-// The text of a message item's output_text (or refusal) parts.
-std::string MessageText(const json::object& item) {
+// The text of a message item's output_text (or refusal) parts; `refused` when a refusal part
+// was among them.
+std::string MessageText(const json::object& item, bool& refused) {
   std::string text;
   const json::array* content = ArrayField(item, "content");
   if (content == nullptr) return text;
@@ -94,7 +95,10 @@ std::string MessageText(const json::object& item) {
     const json::object& part = v.get_object();
     const std::string type = StringField(part, "type");
     if (type == "output_text") text += StringField(part, "text");
-    if (type == "refusal") text += StringField(part, "refusal");
+    if (type == "refusal") {
+      text += StringField(part, "refusal");
+      refused = true;
+    }
   }
   return text;
 }
@@ -124,7 +128,7 @@ Result<ChatResponse> DecodeResponsesObject(json::object o, std::string_view prov
       const json::object& item = v.get_object();
       const std::string type = StringField(item, "type");
       if (type == "message") {
-        r.text += MessageText(item);
+        r.text += MessageText(item, r.refused);
       } else if (type == "function_call") {
         ToolCall call = CallOf(item);
         if (call.arguments.empty()) call.arguments = "{}";

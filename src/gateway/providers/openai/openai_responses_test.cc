@@ -141,6 +141,15 @@ TEST(OpenAIResponses, AResponseObjectIsReadAndKeptWhole) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->finish_reason, FinishReason::kLength);
 
+  EXPECT_FALSE(r->refused);
+  json::object refusal = json::parse(kResponse).as_object();
+  refusal["output"] = json::parse(R"([{"type": "message", "id": "msg_2", "role": "assistant",
+      "content": [{"type": "refusal", "refusal": "I can't help with that."}]}])");
+  r = t->DecodeResponse(SerializeJson(refusal));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->refused);  // (an answer, though not the schema's)
+  EXPECT_EQ(r->text, "I can't help with that.");
+
   json::object failed = json::parse(kResponse).as_object();
   failed["status"] = "failed";
   failed["error"] = json::object{{"code", "server_error"}, {"message", "it broke"}};

@@ -532,7 +532,10 @@ Result<ChatResponse> OpenAITranslator::DecodeResponse(std::string_view body) con
   r.model = StringOrIntegerField(o, "model");
   r.created = IntField(o, "created");
   r.text = ContentText(FindField(msg, "content"));
-  if (r.text.empty()) r.text = StringOrIntegerField(msg, "refusal");
+  if (r.text.empty()) {
+    r.text = StringOrIntegerField(msg, "refusal");
+    r.refused = !r.text.empty();
+  }
   if (const json::array* calls = ArrayField(msg, "tool_calls")) {
     const json::array& a = *calls;
     for (size_t i = 0; i < a.size(); ++i) {
