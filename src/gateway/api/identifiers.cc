@@ -8,18 +8,25 @@ bool IsAlnum(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-std::string Shown(std::string_view s) {
-  // Enough of the name to recognise it, with no byte that could confuse a log or terminal.
+}  // namespace
+
+std::string ShownText(std::string_view s, size_t max) {
   std::string out;
-  for (char c : s.substr(0, 64)) {
+  for (char c : s.substr(0, max)) {
     const auto u = static_cast<unsigned char>(c);
     out.push_back(u >= 0x20 && u < 0x7f && c != '"' && c != '\\' ? c : '?');
   }
-  if (s.size() > 64) out += "...";
+  if (s.size() > max) out += "...";
   return out;
 }
 
-}  // namespace
+bool IsItemId(std::string_view id) {
+  if (id.empty() || id.size() > kMaxItemIdBytes) return false;
+  for (char c : id) {
+    if (!IsAlnum(c) && c != '_' && c != '-') return false;
+  }
+  return true;
+}
 
 Status CheckModelId(std::string_view id, std::string_view field) {
   const std::string f(field);
@@ -32,12 +39,12 @@ Status CheckModelId(std::string_view id, std::string_view field) {
     if (IsAlnum(c) || c == '.' || c == '_' || c == '-' || c == ':' || c == '/' || c == '@') {
       continue;
     }
-    return InvalidArgument(f + ": \"" + Shown(id) +
+    return InvalidArgument(f + ": \"" + ShownText(id) +
                            "\" is not a valid model id (letters, digits and . _ - : / @ only)");
   }
   if (id.find("..") != std::string_view::npos || id.front() == '/' || id.back() == '/' ||
       id.find("//") != std::string_view::npos) {
-    return InvalidArgument(f + ": \"" + Shown(id) +
+    return InvalidArgument(f + ": \"" + ShownText(id) +
                            "\" is not a valid model id (no \"..\" and no empty path segment)");
   }
   return OkStatus();
@@ -51,7 +58,7 @@ Status CheckProviderName(std::string_view name, std::string_view field) {
   }
   for (char c : name) {
     if (!IsAlnum(c) && c != '.' && c != '_' && c != '-') {
-      return InvalidArgument(f + ": \"" + Shown(name) +
+      return InvalidArgument(f + ": \"" + ShownText(name) +
                              "\" is not a valid provider name (letters, digits and . _ - only)");
     }
   }

@@ -21,6 +21,15 @@ Status CheckModelId(std::string_view id, std::string_view field);
 inline constexpr size_t kMaxProviderNameBytes = 64;
 Status CheckProviderName(std::string_view name, std::string_view field);
 
+// Item and response ids a caller names (item_reference, previous_response_id, an item's id):
+// 1 to 128 bytes of A-Z a-z 0-9 _ -
+inline constexpr size_t kMaxItemIdBytes = 128;
+bool IsItemId(std::string_view id);
+
+// A caller's text as an error message may show it: its first `max` bytes, every byte that could
+// confuse a log or terminal (control, non-ASCII, '"', '\\') as '?', and "..." when cut.
+std::string ShownText(std::string_view s, size_t max = 64);
+
 // Percent-encodes everything but RFC 3986 unreserved characters (A-Z a-z 0-9 - . _ ~), so
 // the result is exactly one path segment ('/', '?', '#', '%' and ':' included).
 std::string EncodePathSegment(std::string_view segment);

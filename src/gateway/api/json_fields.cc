@@ -240,12 +240,15 @@ void AddFieldName(std::vector<std::string>& names, std::string_view name) {
     plain =
         plain && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
   }
-  const std::string_view shown = plain ? name : std::string_view("(unnamed)");
-  for (const std::string& n : names) {
-    if (n == shown) return;
+  AddNote(names, plain ? name : std::string_view("(unnamed)"));
+}
+
+void AddNote(std::vector<std::string>& notes, std::string_view note) {
+  for (const std::string& n : notes) {
+    if (n == note) return;
   }
-  if (names.size() > kMaxFieldNames) return;
-  names.emplace_back(names.size() == kMaxFieldNames ? std::string_view("...") : shown);
+  if (notes.size() > kMaxFieldNames) return;
+  notes.emplace_back(notes.size() == kMaxFieldNames ? std::string_view("...") : note);
 }
 
 std::vector<std::string> UninterpretedKeys(const boost::json::object& o,

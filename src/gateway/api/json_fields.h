@@ -85,6 +85,8 @@ Result<boost::json::object> ParseObjectText(std::string_view text, std::string_v
 // names one last "..." says there were more.
 inline constexpr size_t kMaxFieldNames = 32;
 void AddFieldName(std::vector<std::string>& names, std::string_view name);
+// Adds `note` to `notes` once, within the same bound (kMaxFieldNames, then "...").
+void AddNote(std::vector<std::string>& notes, std::string_view note);
 // The keys of `o` not in `known`, each through AddFieldName (JSON null values count as absent).
 std::vector<std::string> UninterpretedKeys(const boost::json::object& o,
                                            std::initializer_list<std::string_view> known);

@@ -459,17 +459,6 @@ Result<ResponsesRequest> ParseResponsesRequest(std::string_view body) {
   return out;
 }
 
-bool IsItemId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxResponseId) return false;
-  for (char c : id) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-          c == '-')) {
-      return false;
-    }
-  }
-  return true;
-}
-
 void NoteAsIsOnly(std::vector<std::string>* as_is_only, std::string_view path,
                   std::string_view type) {
   constexpr size_t kMaxType = 48;
@@ -478,16 +467,9 @@ void NoteAsIsOnly(std::vector<std::string>* as_is_only, std::string_view path,
     plain = plain && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                       c == '_' || c == '.' || c == '-' || c == ' ');
   }
-  // (A path may hold a caller's member names: printable, bounded.)
-  constexpr size_t kMaxPath = 160;
-  std::string shown(path.substr(0, kMaxPath));
-  for (char& c : shown) {
-    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') c = '?';
-  }
-  if (path.size() > kMaxPath) shown += "...";
-  std::string name = shown + " (" + (plain ? std::string(type) : "an unknown type") + ")";
-  if (as_is_only->size() > kMaxFieldNames) return;
-  as_is_only->push_back(as_is_only->size() == kMaxFieldNames ? std::string("...") : name);
+  // (A path may hold a caller's member names.)
+  AddNote(*as_is_only,
+          ShownText(path, 160) + " (" + (plain ? std::string(type) : "an unknown type") + ")");
 }
 
 void MergeToolCallTurns(std::vector<Message>& messages) {

@@ -15,6 +15,7 @@
 
 #include "base/status.h"
 #include "gateway/api/chat.h"
+#include "gateway/api/identifiers.h"
 
 namespace iris::gateway::api {
 
@@ -27,7 +28,7 @@ struct ItemReference {
 };
 
 // The longest response id previous_response_id may name (and a conversation is kept under).
-inline constexpr size_t kMaxResponseId = 128;
+inline constexpr size_t kMaxResponseId = kMaxItemIdBytes;
 
 struct ResponsesRequest {
   ChatRequest chat;  // `instructions` first (a system message), then the input in order
@@ -46,9 +47,7 @@ struct ResponsesRequest {
 // The most input items that may name an earlier item by id (references and items carrying an
 // id together).
 inline constexpr size_t kMaxNamedItems = 256;
-// Whether `id` is one a caller may name an item or a response by: 1 to kMaxResponseId letters,
-// digits, '_' or '-'.
-bool IsItemId(std::string_view id);
+// (Which ids a caller may name items by: identifiers.h IsItemId.)
 
 // Parses and validates a responses request. Errors are kInvalidArgument naming the field
 // ("input[2].content[0].image_url: expected an http(s) URL or a base64 data URL").

@@ -12,17 +12,6 @@ namespace iris::gateway::proxy {
 using boost::asio::awaitable;
 
 namespace {
-// Folds neutral stream events into one response (for non-streaming calls to a source that
-// only streams, such as the local engine).
-class Aggregator {
- public:
-  void Add(const StreamEvent& e) { FoldStreamEvent(r_, e); }
-  ChatResponse& response() { return r_; }
-
- private:
-  ChatResponse r_;
-};
-
 // What makes the first token (the commit point): any answer content, and of a provider's own
 // stream any event past its opening ones (a reasoning or hosted-tool item shows the upstream is
 // at work as surely as a token does).
@@ -57,7 +46,9 @@ std::optional<std::string> OffSchema(const ChatRequest& req, const ChatResponse&
 awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvents& next) {
   std::vector<StreamEvent> held;  // events before the first token
   streamed_signatures_.clear();   // (only this attempt's calls are answered)
-  Aggregator agg;  // the answer, for a non-streaming caller or a streamed schema check
+  // The answer, folded from the events, for a non-streaming caller (of a source that only
+  // streams, such as the local engine) or a streamed schema check.
+  ChatResponse answer;
   const bool check_schema = req_.stream && ChecksSchema(req_);
   Usage usage;
   bool end = false;
@@ -99,10 +90,10 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
         if (IsContent(e) && current_->ttft_ms < 0) {
           current_->ttft_ms = Ms(Clock::now() - attempt_start_);
         }
-        agg.Add(e);
+        FoldStreamEvent(answer, e);
         continue;
       }
-      if (check_schema) agg.Add(e);
+      if (check_schema) FoldStreamEvent(answer, e);
       if (!committed_ && !commit_with_batch) {
         held.push_back(std::move(e));
         if (!IsContent(held.back()) && held.back().type != StreamEvent::Type::kFinish) continue;
@@ -142,23 +133,15 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
     co_return o;
   }
   if (!req_.stream) {
-    ChatResponse& r = agg.response();
-    if (r.model.empty()) r.model = t.model;
-    if (r.id.empty()) r.id = summary_.request_id;
-    r.usage = usage;
-    co_return co_await DeliverResponse(t, std::move(r));
+    if (answer.model.empty()) answer.model = t.model;
+    if (answer.id.empty()) answer.id = summary_.request_id;
+    answer.usage = usage;
+    co_return co_await DeliverResponse(t, std::move(answer));
   }
-  if (std::optional<std::string> broken =
-          check_schema ? OffSchema(req_, agg.response()) : std::nullopt) {
-    // The answer was billed; its bytes are out (once committed), so it ends with an error
-    // event instead of its normal end. Not yet committed (no content came), it may be tried
-    // again.
-    GatewayError e = Err(ErrorClass::kUpstream, t.provider + "/" + t.model +
-                                                    ": the answer does not keep the response "
-                                                    "schema (" +
-                                                    *broken + ")");
-    e.provider = t.provider;
-    AddDiscarded(t, usage);
+  if (std::optional<std::string> broken = check_schema ? OffSchema(req_, answer) : std::nullopt) {
+    // Its bytes are out (once committed), so it ends with an error event instead of its normal
+    // end. Not yet committed (no content came), it may be tried again.
+    GatewayError e = SchemaBroken(t, *broken, usage);
     if (!committed_ && !commit_with_batch) {
       co_return Fail(e, routing::Failure::Kind::kOffSchema);  // (nothing encoded yet)
     }
@@ -211,14 +194,7 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
 
 awaitable<Outcome> Call::DeliverResponse(const routing::Target& t, ChatResponse r) {
   if (std::optional<std::string> broken = OffSchema(req_, r)) {
-    GatewayError e = Err(ErrorClass::kUpstream, t.provider + "/" + t.model +
-                                                    ": the answer does not keep the response "
-                                                    "schema (" +
-                                                    *broken + ")");
-    e.provider = t.provider;
-    // The provider billed the answer even though the caller does not get it: it is counted.
-    AddDiscarded(t, r.usage);
-    co_return Fail(e, routing::Failure::Kind::kOffSchema);
+    co_return Fail(SchemaBroken(t, *broken, r.usage), routing::Failure::Kind::kOffSchema);
   }
   if (r.model.empty()) r.model = t.model;
   if (r.created == 0) r.created = summary_.start_unix_ms / 1000;  // a real time, never 0
@@ -243,6 +219,18 @@ awaitable<Outcome> Call::DeliverEmbeddings(const routing::Target& t, EmbeddingRe
           ? api::EncodeAiGatewayEmbeddings(r, dropped_, &iris, summary_.cost_usd)
           : api::EncodeEmbeddingResponse(r, embed_->base64, &iris, summary_.cost_usd);
   co_return co_await SendWholeAnswer(std::move(body));
+}
+
+GatewayError Call::SchemaBroken(const routing::Target& t, const std::string& broken,
+                                const Usage& usage) {
+  // The provider billed the answer even though the caller does not get it whole: it counts.
+  AddDiscarded(t, usage);
+  GatewayError e = Err(ErrorClass::kUpstream, t.provider + "/" + t.model +
+                                                  ": the answer does not keep the response "
+                                                  "schema (" +
+                                                  broken + ")");
+  e.provider = t.provider;
+  return e;
 }
 
 void Call::AddDiscarded(const routing::Target& t, const Usage& usage) {
