@@ -96,7 +96,7 @@ TEST(LocalProvider, CallerCanStopTheGeneration) {
 TEST(LocalProvider, RefusesWhatItCannotTakeWithReasons) {
   auto p = MakeProvider();
   ChatRequest tools = TextRequest("x");
-  tools.tools.push_back(Tool{"f", "", {}, false});
+  tools.tools.push_back(Tool{"f", "", {}, false, std::nullopt});
   EXPECT_EQ(p->Submit(tools, {}).code(), ErrorCode::kUnimplemented);
   ChatRequest url = TextRequest("x");
   ContentPart img;

@@ -1,0 +1,216 @@
+#include "engine/tensor/quant.h"
+
+#include <array>
+#include <cctype>
+#include <cstring>
+
+#include "engine/tensor/dtype.h"
+
+// Every value below is the same sequence of f32 operations gguf-py's numpy code performs (a
+// product, then a sum, each rounded): this file is compiled with -ffp-contract=off so that no
+// multiply-add is fused where numpy rounds twice.
+
+namespace iris::tensor {
+namespace {
+
+constexpr size_t kQK = 256;  // values per super-block of the K types
+
+constexpr std::array<GgmlTypeInfo, 11> kTypes = {{
+    {GgmlType::kF32, "F32", 1, 4},
+    {GgmlType::kF16, "F16", 1, 2},
+    {GgmlType::kQ4_0, "Q4_0", 32, 2 + 16},
+    {GgmlType::kQ4_1, "Q4_1", 32, 2 + 2 + 16},
+    {GgmlType::kQ5_0, "Q5_0", 32, 2 + 4 + 16},
+    {GgmlType::kQ5_1, "Q5_1", 32, 2 + 2 + 4 + 16},
+    {GgmlType::kQ8_0, "Q8_0", 32, 2 + 32},
+    {GgmlType::kQ4_K, "Q4_K", kQK, 2 + 2 + 12 + kQK / 2},
+    {GgmlType::kQ5_K, "Q5_K", kQK, 2 + 2 + 12 + kQK / 8 + kQK / 2},
+    {GgmlType::kQ6_K, "Q6_K", kQK, kQK / 2 + kQK / 4 + kQK / 16 + 2},
+    {GgmlType::kBF16, "BF16", 1, 2},
+}};
+
+// ggml's names for the types iris does not read (numbers as in the GGUF files).
+constexpr std::array<std::pair<uint32_t, std::string_view>, 26> kOtherNames = {{
+    {4, "Q4_2"},      {5, "Q4_3"},      {9, "Q8_1"},      {10, "Q2_K"},    {11, "Q3_K"},
+    {15, "Q8_K"},     {16, "IQ2_XXS"},  {17, "IQ2_XS"},   {18, "IQ3_XXS"}, {19, "IQ1_S"},
+    {20, "IQ4_NL"},   {21, "IQ3_S"},    {22, "IQ2_S"},    {23, "IQ4_XS"},  {24, "I8"},
+    {25, "I16"},      {26, "I32"},      {27, "I64"},      {28, "F64"},     {29, "IQ1_M"},
+    {31, "Q4_0_4_4"}, {32, "Q4_0_4_8"}, {33, "Q4_0_8_8"}, {34, "TQ1_0"},   {35, "TQ2_0"},
+    {39, "MXFP4"},
+}};
+
+float Half(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return F16ToF32(h);
+}
+
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K super-block.
+void ScaleMinK(const uint8_t* scales, size_t j, uint8_t* sc, uint8_t* m) {
+  if (j < 4) {
+    *sc = scales[j] & 63;
+    *m = scales[j + 4] & 63;
+  } else {
+    *sc = static_cast<uint8_t>((scales[j + 4] & 0x0F) | ((scales[j - 4] >> 2) & 0x30));
+    *m = static_cast<uint8_t>((scales[j + 4] >> 4) | ((scales[j] >> 2) & 0x30));
+  }
+}
+
+// Low 4 bits of value i (0..31) of a 32-value block whose nibbles are packed 16 bytes wide.
+int Nibble(const uint8_t* qs, size_t i) { return i < 16 ? qs[i] & 0x0F : qs[i - 16] >> 4; }
+
+void BlockQ4_0(const uint8_t* b, float* y) {
+  const float d = Half(b);
+  for (size_t i = 0; i < 32; ++i) y[i] = d * static_cast<float>(Nibble(b + 2, i) - 8);
+}
+
+void BlockQ4_1(const uint8_t* b, float* y) {
+  const float d = Half(b), m = Half(b + 2);
+  for (size_t i = 0; i < 32; ++i) {
+    const float p = d * static_cast<float>(Nibble(b + 4, i));
+    y[i] = p + m;
+  }
+}
+
+void BlockQ5_0(const uint8_t* b, float* y) {
+  const float d = Half(b);
+  uint32_t qh;
+  std::memcpy(&qh, b + 2, 4);
+  for (size_t i = 0; i < 32; ++i) {
+    const int q = (Nibble(b + 6, i) | static_cast<int>(((qh >> i) & 1u) << 4)) - 16;
+    y[i] = d * static_cast<float>(q);
+  }
+}
+
+void BlockQ5_1(const uint8_t* b, float* y) {
+  const float d = Half(b), m = Half(b + 2);
+  uint32_t qh;
+  std::memcpy(&qh, b + 4, 4);
+  for (size_t i = 0; i < 32; ++i) {
+    const int q = Nibble(b + 8, i) | static_cast<int>(((qh >> i) & 1u) << 4);
+    const float p = d * static_cast<float>(q);
+    y[i] = p + m;
+  }
+}
+
+void BlockQ8_0(const uint8_t* b, float* y) {
+  const float d = Half(b);
+  for (size_t i = 0; i < 32; ++i) y[i] = static_cast<float>(static_cast<int8_t>(b[2 + i])) * d;
+}
+
+// Q4_K and Q5_K: eight sub-blocks of 32 with 6-bit scales and mins; qh is null for Q4_K.
+void BlockK45(const uint8_t* b, const uint8_t* qh, const uint8_t* qs, float* y) {
+  const float d = Half(b), dmin = Half(b + 2);
+  const uint8_t* scales = b + 4;
+  for (size_t s = 0; s < 8; ++s) {
+    uint8_t sc, m;
+    ScaleMinK(scales, s, &sc, &m);
+    const float ds = d * static_cast<float>(sc);
+    const float dm = dmin * static_cast<float>(m);
+    const uint8_t* q = qs + 32 * (s / 2);
+    const int shift = 4 * static_cast<int>(s % 2);
+    for (size_t i = 0; i < 32; ++i) {
+      int v = (q[i] >> shift) & 0x0F;
+      if (qh != nullptr) v |= ((qh[i] >> s) & 1) << 4;
+      const float p = ds * static_cast<float>(v);
+      y[32 * s + i] = p - dm;
+    }
+  }
+}
+
+void BlockQ6_K(const uint8_t* b, float* y) {
+  const uint8_t* ql = b;
+  const uint8_t* qh = b + kQK / 2;
+  const int8_t* scales = reinterpret_cast<const int8_t*>(b + kQK / 2 + kQK / 4);
+  const float d = Half(b + kQK / 2 + kQK / 4 + kQK / 16);
+  for (size_t e = 0; e < kQK; ++e) {
+    const size_t half = e / 128, r = e % 128;
+    const int low = r < 64 ? ql[64 * half + r] & 0x0F : ql[64 * half + r - 64] >> 4;
+    const int high = (qh[32 * half + r % 32] >> (2 * (r / 32))) & 3;
+    const float ds = d * static_cast<float>(scales[e / 16]);
+    y[e] = ds * static_cast<float>((low | (high << 4)) - 32);
+  }
+}
+
+}  // namespace
+
+const GgmlTypeInfo* FindGgmlType(uint32_t id) {
+  for (const GgmlTypeInfo& t : kTypes) {
+    if (static_cast<uint32_t>(t.type) == id) return &t;
+  }
+  return nullptr;
+}
+
+const GgmlTypeInfo& GgmlInfo(GgmlType type) { return *FindGgmlType(static_cast<uint32_t>(type)); }
+
+std::string GgmlTypeName(uint32_t id) {
+  if (const GgmlTypeInfo* t = FindGgmlType(id)) return std::string(t->name);
+  for (const auto& [n, name] : kOtherNames) {
+    if (n == id) return std::string(name);
+  }
+  return "type " + std::to_string(id);
+}
+
+bool ParseGgmlType(std::string_view name, GgmlType* type) {
+  for (const GgmlTypeInfo& t : kTypes) {
+    if (t.name.size() != name.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < name.size() && same; ++i) {
+      same = std::toupper(static_cast<unsigned char>(name[i])) == t.name[i];
+    }
+    if (same) {
+      *type = t.type;
+      return true;
+    }
+  }
+  return false;
+}
+
+void DequantizeRow(GgmlType type, const void* src, size_t n, float* dst) {
+  const auto* p = static_cast<const uint8_t*>(src);
+  const GgmlTypeInfo& info = GgmlInfo(type);
+  const size_t blocks = n / info.block_elems;
+  for (size_t k = 0; k < blocks; ++k, p += info.block_bytes) {
+    float* y = dst + k * info.block_elems;
+    switch (type) {
+      case GgmlType::kF32:
+        std::memcpy(y, p, 4);
+        break;
+      case GgmlType::kF16:
+        *y = Half(p);
+        break;
+      case GgmlType::kBF16: {
+        uint16_t h;
+        std::memcpy(&h, p, 2);
+        *y = Bf16ToF32(h);
+        break;
+      }
+      case GgmlType::kQ4_0:
+        BlockQ4_0(p, y);
+        break;
+      case GgmlType::kQ4_1:
+        BlockQ4_1(p, y);
+        break;
+      case GgmlType::kQ5_0:
+        BlockQ5_0(p, y);
+        break;
+      case GgmlType::kQ5_1:
+        BlockQ5_1(p, y);
+        break;
+      case GgmlType::kQ8_0:
+        BlockQ8_0(p, y);
+        break;
+      case GgmlType::kQ4_K:
+        BlockK45(p, nullptr, p + 16, y);
+        break;
+      case GgmlType::kQ5_K:
+        BlockK45(p, p + 16, p + 16 + kQK / 8, y);
+        break;
+      case GgmlType::kQ6_K:
+        BlockQ6_K(p, y);
+        break;
+    }
+  }
+}
+
+}  // namespace iris::tensor

@@ -1,0 +1,49 @@
+// ggml's tensor types: the block formats GGUF files store weights in (F32, F16, BF16 and the
+// quantized Q4_0 … Q6_K families), their sizes, and dequantization to f32.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace iris::tensor {
+
+// The ggml types iris reads, numbered as GGUF files number them.
+enum class GgmlType : uint32_t {
+  kF32 = 0,
+  kF16 = 1,
+  kQ4_0 = 2,
+  kQ4_1 = 3,
+  kQ5_0 = 6,
+  kQ5_1 = 7,
+  kQ8_0 = 8,
+  kQ4_K = 12,
+  kQ5_K = 13,
+  kQ6_K = 14,
+  kBF16 = 30,
+};
+
+struct GgmlTypeInfo {
+  GgmlType type;
+  std::string_view name;  // "Q4_K"
+  size_t block_elems;     // values per block (1 for the plain floats)
+  size_t block_bytes;     // bytes per block
+};
+
+// The type numbered `id` if iris reads it, else nullptr.
+const GgmlTypeInfo* FindGgmlType(uint32_t id);
+// The info of a type iris reads.
+const GgmlTypeInfo& GgmlInfo(GgmlType type);
+// ggml's name of any type number ("IQ2_XXS", "Q8_1"), for errors about types iris does not
+// read; "type N" when ggml defines none.
+std::string GgmlTypeName(uint32_t id);
+// Parses a name as written on a command line ("q8_0", "Q4_K", "bf16"); false if unknown.
+bool ParseGgmlType(std::string_view name, GgmlType* type);
+
+// dst[0, n) = the values of one row of `n` elements stored as `type` (n a multiple of the
+// type's block_elems), computed as gguf-py's numpy dequantization computes them: the same
+// f32 roundings in the same order, so the results agree bit for bit.
+void DequantizeRow(GgmlType type, const void* src, size_t n, float* dst);
+
+}  // namespace iris::tensor
