@@ -20,6 +20,7 @@ namespace {
 
 struct BenchFlags {
   std::string model;
+  std::string mmproj;
   int prompt_tokens = 512;
   int decode_tokens = 128;
   int threads = 0;
@@ -70,6 +71,7 @@ int Bench(const BenchFlags& f) {
   auto t0 = SteadyClock::now();
   runtime::EngineOptions eo;
   eo.threads = f.threads;
+  eo.mmproj = f.mmproj;
   auto loaded = runtime::Engine::Load(f.model, eo);
   if (!loaded.ok()) {
     PrintError("bench", loaded.status().message());
@@ -244,7 +246,10 @@ int Bench(const BenchFlags& f) {
 void AddBenchCommand(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("bench", "Measure load, prefill and decode speed of a model");
   auto f = std::make_shared<BenchFlags>();
-  cmd->add_option("--model", f->model, "model directory")->required();
+  cmd->add_option("--model", f->model,
+                  "model directory (safetensors or GGUF files) or GGUF text model file")
+      ->required();
+  cmd->add_option("--mmproj", f->mmproj, "the vision tower (mmproj GGUF) of a GGUF --model FILE");
   cmd->add_option("--prompt-tokens", f->prompt_tokens, "prefill length")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 16));

@@ -16,6 +16,7 @@ namespace {
 
 struct RunFlags {
   std::string model;
+  std::string mmproj;
   bool pull = false;
   bool offline = false;
   std::string prompt;
@@ -37,6 +38,7 @@ int Run(const RunFlags& f) {
   auto t0 = SteadyClock::now();
   runtime::EngineOptions eo;
   eo.threads = f.threads;
+  eo.mmproj = f.mmproj;
   // A directory, or a repo id / short name in the Hugging Face cache (pulled with --pull).
   hub::ResolveOptions ro;
   auto model_dir = hub::ResolveModel(f.model, ro);
@@ -121,10 +123,10 @@ int Run(const RunFlags& f) {
     vision = buf;
   }
   std::fprintf(stderr,
-               "iris run: loaded in %.2f s; %sprompt %zu tokens at %.1f tok/s; first token after "
-               "%.2f s; generated %zu tokens at %.1f tok/s (%s); %d threads\n",
-               load_s, vision.c_str(), r.prompt_tokens, prefill_tps,
-               r.vision_seconds + r.prefill_seconds, r.tokens.size(), decode_tps,
+               "iris run: loaded in %.2f s (%s weights); %sprompt %zu tokens at %.1f tok/s; first "
+               "token after %.2f s; generated %zu tokens at %.1f tok/s (%s); %d threads\n",
+               load_s, (*engine)->weight_types().c_str(), vision.c_str(), r.prompt_tokens,
+               prefill_tps, r.vision_seconds + r.prefill_seconds, r.tokens.size(), decode_tps,
                r.finish_reason.c_str(), (*engine)->threads());
   return 0;
 }
@@ -135,9 +137,12 @@ void AddRunCommand(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("run", "Answer a prompt with a local SmolVLM2 model, streaming");
   auto f = std::make_shared<RunFlags>();
   cmd->add_option("--model", f->model,
-                  "model directory, Hugging Face repo id (org/name[@revision]) in the cache, or "
-                  "smolvlm2-256m | smolvlm2-500m | smolvlm2-2.2b")
+                  "model directory (safetensors, or GGUF files), a GGUF text model file, Hugging "
+                  "Face repo id (org/name[@revision]) in the cache, or smolvlm2-256m | "
+                  "smolvlm2-500m | smolvlm2-2.2b")
       ->required();
+  cmd->add_option("--mmproj", f->mmproj,
+                  "the vision tower (mmproj GGUF) of a GGUF text model given as --model FILE");
   cmd->add_flag("--pull", f->pull, "download the model first when it is not in the cache");
   cmd->add_flag("--offline", f->offline, "never use the network (as HF_HUB_OFFLINE=1)");
   cmd->add_option("prompt", f->prompt, "the question or instruction")->required();

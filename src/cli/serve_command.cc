@@ -30,8 +30,9 @@ namespace gw = iris::gateway;
 struct ServeFlags {
   std::string config_path;
   std::string listen;
-  std::string db;     // request log: a SQLite path or postgres:// URL (default: config store)
-  std::string model;  // local model: directory, repo id or short name; "none" disables it
+  std::string db;      // request log: a SQLite path or postgres:// URL (default: config store)
+  std::string model;   // local model: directory, GGUF file, repo id or short name; "none": off
+  std::string mmproj;  // the vision tower of a GGUF model file
   bool pull = false;
   bool offline = false;
   int threads = 0;         // gateway workers (0: config / hardware)
@@ -176,6 +177,7 @@ int Serve(const ServeFlags& f) {
   af.listen = f.listen;
   af.db = f.db;
   af.local_model_dir = local_dir;
+  af.local_mmproj = f.mmproj;
   af.threads = f.threads;
   af.engine_threads = f.engine_threads;
   auto proxy = gw::upstream::ProxySettings::FromEnv(::getenv);
@@ -348,7 +350,9 @@ void AddServeCommand(CLI::App& app, int& exit_code) {
                   "`store`, else $IRIS_DATA_DIR/iris.db or ~/.local/share/iris/iris.db)");
   cmd->add_option("--model", f->model,
                   "local model: a directory, a Hugging Face repo id or smolvlm2-256m / -500m / "
-                  "-2.2b (default smolvlm2-256m; 'none' to disable)");
+                  "-2.2b, or a GGUF text model file (default smolvlm2-256m; 'none' to disable)");
+  cmd->add_option("--mmproj", f->mmproj,
+                  "the vision tower (mmproj GGUF) of a GGUF text model given as --model FILE");
   cmd->add_flag("--pull", f->pull, "download the local model when it is not in the cache");
   cmd->add_flag("--offline", f->offline, "never use the network for models (as HF_HUB_OFFLINE=1)");
   cmd->add_option("--threads", f->threads, "gateway worker threads (default: one per core)");

@@ -15,15 +15,23 @@ void AddVerifyCommand(CLI::App& app, int& exit_code) {
     std::string dir;
     std::string cases;
     int threads = 0;
+    std::string model;
+    std::string mmproj;
   };
   auto f = std::make_shared<Flags>();
   cmd->add_option("model_dir", f->dir, "directory with goldens.safetensors + goldens.json")
       ->required();
   cmd->add_option("--cases", f->cases, "comma-separated case names (default: all)");
   cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)");
+  cmd->add_option("--model", f->model,
+                  "check these weights instead of the directory's own: a GGUF text model (or "
+                  "a directory of GGUF files) converted from the same checkpoint");
+  cmd->add_option("--mmproj", f->mmproj, "the GGUF vision tower (mmproj) that goes with --model");
   cmd->callback([f, &exit_code] {
     runtime::VerifyOptions vo;
     vo.threads = f->threads;
+    vo.model = f->model;
+    vo.mmproj = f->mmproj;
     std::stringstream ss(f->cases);
     for (std::string c; std::getline(ss, c, ',');) {
       if (!c.empty()) vo.cases.push_back(c);

@@ -105,6 +105,29 @@ TEST_F(CliTest, RunAnswersAboutImages) {
   EXPECT_NE(o.err.find("first token after"), std::string::npos) << o.err;
 }
 
+TEST_F(CliTest, RunReadsGgufFilesAsTheSafetensorsCheckpoint) {
+  const std::string question =
+      " --image " + Data("smolvlm2/images/split.png") + " --max-tokens 6 --threads 2 'Describe it'";
+  Outcome st = Iris("run --model " + Data("smolvlm2/tiny-256m-style") + question);
+  ASSERT_EQ(st.code, 0) << st.err;
+  Outcome gguf = Iris("run --model " + Data("gguf/tiny-256m-style/text-BF16.gguf") + " --mmproj " +
+                      Data("gguf/tiny-256m-style/mmproj-BF16.gguf") + question);
+  ASSERT_EQ(gguf.code, 0) << gguf.err;
+  EXPECT_EQ(gguf.out, st.out);
+  EXPECT_NE(gguf.err.find("(BF16+F32 weights)"), std::string::npos) << gguf.err;
+  EXPECT_NE(gguf.err.find("13 image tiles"), std::string::npos) << gguf.err;
+  Outcome q8 = Iris("run --model " + Data("gguf/tiny-256m-style/text-Q8_0.gguf") +
+                    " --max-tokens 2 --threads 2 hi");
+  ASSERT_EQ(q8.code, 0) << q8.err;
+  EXPECT_NE(q8.err.find("(F32+Q8_0 (quantized weights dequantized to F32 at load) weights)"),
+            std::string::npos)
+      << q8.err;
+  // Images need the mmproj.
+  Outcome blind = Iris("run --model " + Data("gguf/tiny-256m-style/text-BF16.gguf") + question);
+  EXPECT_NE(blind.code, 0);
+  EXPECT_NE(blind.err.find("cannot read images"), std::string::npos) << blind.err;
+}
+
 TEST_F(CliTest, RunAnswersAboutAVideo) {
   const std::string clip = (dir_ / "clip.mp4").string();
   const std::string make =

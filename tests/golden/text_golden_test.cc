@@ -50,6 +50,27 @@ TEST_P(TextGoldenTest, SingleThreadGivesTheSameTokens) {
   for (const auto& l : *lines) EXPECT_TRUE(l.ok) << l.item;
 }
 
+// The same fixtures through the GGUF files tests/data/gguf/generate.py converts the tiny
+// checkpoints to (convert_hf_to_gguf.py's layout: permuted Q/K rows, llama and clip names, the
+// tokenizer and template in metadata): every case, within the same tolerance.
+TEST_P(TextGoldenTest, TheGgufConversionMatchesTransformersToo) {
+  runtime::VerifyOptions options;
+  options.threads = 2;
+  const std::string gguf = std::string(IRIS_TEST_DATA_DIR) + "/gguf/" + GetParam();
+  options.model = gguf + "/text-BF16.gguf";
+  options.mmproj = gguf + "/mmproj-BF16.gguf";
+  auto lines =
+      runtime::Verify(std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/" + GetParam(), options, {});
+  ASSERT_TRUE(lines.ok()) << lines.status().ToString();
+  std::set<std::string> cases;
+  for (const auto& l : *lines) {
+    cases.insert(l.case_name);
+    EXPECT_TRUE(l.ok) << l.case_name << " " << l.item << ": err " << l.max_abs_error << " tol "
+                      << l.tolerance << " " << l.detail;
+  }
+  EXPECT_EQ(cases.size(), 5u);
+}
+
 INSTANTIATE_TEST_SUITE_P(TinyModels, TextGoldenTest,
                          ::testing::Values("tiny-256m-style", "tiny-2.2b-style"),
                          [](const auto& param_info) {

@@ -154,9 +154,19 @@ Result<WeightStore> WeightStore::OpenFiles(const std::vector<std::string>& paths
                         store.entries_.at(name).file);
       }
     }
-    store.files_.push_back(std::move(shared));
+    store.owners_.push_back(std::move(shared));
   }
   store.description_ = paths.size() == 1 ? paths[0] : std::to_string(paths.size()) + " shards";
+  return store;
+}
+
+WeightStore WeightStore::FromEntries(std::map<std::string, TensorEntry> entries,
+                                     std::vector<std::shared_ptr<const void>> owners,
+                                     std::string description) {
+  WeightStore store;
+  store.entries_ = std::move(entries);
+  store.owners_ = std::move(owners);
+  store.description_ = std::move(description);
   return store;
 }
 

@@ -55,6 +55,11 @@ class WeightStore {
   static Result<WeightStore> OpenDir(const std::string& dir);
   // A store over explicit files (tests, tools).
   static Result<WeightStore> OpenFiles(const std::vector<std::string>& paths);
+  // A store over tensors from elsewhere (a GGUF file, copies converted at load): `owners`
+  // keep the bytes the views point at alive as long as the store (or a copy of it) lives.
+  static WeightStore FromEntries(std::map<std::string, TensorEntry> entries,
+                                 std::vector<std::shared_ptr<const void>> owners,
+                                 std::string description);
 
   bool Has(const std::string& name) const { return entries_.count(name) != 0; }
   // The tensor `name`; NotFound naming the checkpoint if absent.
@@ -68,7 +73,7 @@ class WeightStore {
   const std::string& description() const { return description_; }
 
  private:
-  std::vector<std::shared_ptr<SafetensorsFile>> files_;
+  std::vector<std::shared_ptr<const void>> owners_;  // the mapped files, or other owners
   std::map<std::string, TensorEntry> entries_;
   std::string description_;
 };

@@ -136,6 +136,10 @@ std::string PullCommandFor(std::string_view model) { return "iris pull " + std::
 Result<std::string> ResolveModel(std::string_view model, const ResolveOptions& options) {
   std::error_code ec;
   if (!model.empty() && fs::is_directory(fs::path(model), ec)) return std::string(model);
+  // A GGUF text model is named by its file.
+  if (std::string_view(model).ends_with(".gguf") && fs::is_regular_file(fs::path(model), ec)) {
+    return std::string(model);
+  }
   IRIS_ASSIGN_OR_RETURN(RepoSpec spec, ParseRepoSpec(model));
   const std::string cache = options.cache_dir.empty() ? DefaultHubCacheDir() : options.cache_dir;
   const fs::path repo_dir = RepoCacheDir(cache, spec.repo_id);

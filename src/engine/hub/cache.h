@@ -37,8 +37,8 @@ struct ResolveOptions {
 };
 
 // Resolves `model` to a directory holding config.json and the weights: an existing directory
-// is returned as given; otherwise a repo id or short name is looked up in the cache (a
-// revision may be a branch or tag in refs/ or a commit). kNotFound, with the `iris pull`
+// (or a .gguf file) is returned as given; otherwise a repo id or short name is looked up in the
+// cache (a revision may be a branch or tag in refs/ or a commit). kNotFound, with the `iris pull`
 // command to run, when the cache does not hold a complete snapshot of it.
 Result<std::string> ResolveModel(std::string_view model, const ResolveOptions& options = {});
 

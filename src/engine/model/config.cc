@@ -150,7 +150,13 @@ Result<ModelConfig> ParseModelConfig(std::string_view json_text, const std::stri
   vr.Float("layer_norm_eps", &v.layer_norm_eps);
   vr.String("hidden_act", &v.hidden_act);
   if (!err.ok()) return err.WithContext(what);
+  IRIS_RETURN_IF_ERROR(ValidateModelConfig(c, what));
+  return c;
+}
 
+Status ValidateModelConfig(const ModelConfig& c, const std::string& what) {
+  const TextConfig& t = c.text;
+  const VisionConfig& v = c.vision;
   for (auto [key, val] : {std::pair<const char*, int>{"text_config.vocab_size", t.vocab_size},
                           {"text_config.hidden_size", t.hidden_size},
                           {"text_config.intermediate_size", t.intermediate_size},
@@ -180,7 +186,7 @@ Result<ModelConfig> ParseModelConfig(std::string_view json_text, const std::stri
     return InvalidArgument(what + ": image_token_id " + std::to_string(c.image_token_id) +
                            " is outside the vocabulary");
   }
-  return c;
+  return OkStatus();
 }
 
 Result<ModelConfig> LoadModelConfig(const std::string& dir) {

@@ -47,6 +47,10 @@ struct ModelConfig {
 // Parses config.json content. A config that is not SmolVLM (or Idefics3) is a
 // FailedPrecondition; wrong types and impossible values are InvalidArgument naming the key.
 Result<ModelConfig> ParseModelConfig(std::string_view json_text, const std::string& what);
+// The checks ParseModelConfig makes of the values it read (positive sizes, heads that group,
+// an even head_dim, silu, rope_theta > 0, image_token_id in the vocabulary); `what` names
+// the source in errors. Other sources of a config (GGUF metadata) run them too.
+Status ValidateModelConfig(const ModelConfig& config, const std::string& what);
 // Reads DIR/config.json.
 Result<ModelConfig> LoadModelConfig(const std::string& dir);
 

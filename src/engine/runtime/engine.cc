@@ -5,6 +5,8 @@
 
 #include "base/json.h"
 #include "base/time.h"
+#include "engine/model/gguf_checkpoint.h"
+#include "engine/runtime/gguf_tokenizer.h"
 #include "engine/runtime/scheduler.h"
 
 namespace iris::runtime {
@@ -62,11 +64,32 @@ Result<media::VideoSamplingConfig> ReadVideoSampling(const std::string& dir) {
 Result<std::unique_ptr<Engine>> Engine::Load(const std::string& model_dir,
                                              const EngineOptions& options) {
   std::error_code ec;
+  if (fs::is_regular_file(model_dir, ec)) {
+    if (!formats::LooksLikeGguf(model_dir)) {
+      return InvalidArgument(model_dir +
+                             ": not a GGUF file (pass a GGUF text model or a "
+                             "checkpoint directory)");
+    }
+    return LoadGguf(model_dir, options.mmproj, options);
+  }
   if (!fs::is_directory(model_dir, ec)) {
     return NotFound(model_dir + ": not a model directory");
   }
+  if (!fs::exists(fs::path(model_dir) / "config.json", ec)) {
+    auto gguf = model::FindGgufFiles(model_dir);
+    if (gguf.ok()) {
+      return LoadGguf(gguf->text, options.mmproj.empty() ? gguf->mmproj : options.mmproj, options);
+    }
+    if (gguf.status().code() != ErrorCode::kNotFound) return gguf.status();
+  }
+  if (!options.mmproj.empty()) {
+    return InvalidArgument(model_dir +
+                           " is a safetensors checkpoint: an mmproj goes with a "
+                           "GGUF text model");
+  }
   std::unique_ptr<Engine> e(new Engine());
   IRIS_ASSIGN_OR_RETURN(e->config_, model::LoadModelConfig(model_dir));
+  e->weight_types_ = e->config_.weights_dtype;
   IRIS_ASSIGN_OR_RETURN(e->weights_, formats::WeightStore::OpenDir(model_dir));
   IRIS_ASSIGN_OR_RETURN(
       model::TextModel text,
@@ -108,9 +131,98 @@ Result<std::unique_ptr<Engine>> Engine::Load(const std::string& model_dir,
     return tmpl.status();
   }
   e->eos_ids_ = FindEosIds(model_dir, *e->tokenizer_);
-  e->pool_ = std::make_unique<ThreadPool>(options.threads);
-  e->ctx_.pool = e->pool_.get();
-  e->kv_pool_ = e->text_->NewPool();
+  e->StartThreads(options);
+  return e;
+}
+
+void Engine::StartThreads(const EngineOptions& options) {
+  pool_ = std::make_unique<ThreadPool>(options.threads);
+  ctx_.pool = pool_.get();
+  kv_pool_ = text_->NewPool();
+}
+
+Result<std::unique_ptr<Engine>> Engine::LoadGguf(const std::string& text_path,
+                                                 const std::string& mmproj_path,
+                                                 const EngineOptions& options) {
+  std::unique_ptr<Engine> e(new Engine());
+  IRIS_ASSIGN_OR_RETURN(model::GgufCheckpoint ckpt,
+                        model::OpenGgufCheckpoint(text_path, mmproj_path));
+  e->config_ = ckpt.config;
+  e->weights_ = ckpt.weights;
+  e->weight_types_ = ckpt.weight_types +
+                     (ckpt.dequantized ? " (quantized weights dequantized to F32 at load)" : "");
+  IRIS_ASSIGN_OR_RETURN(
+      model::TextModel text,
+      model::TextModel::Load(e->weights_, e->config_.text, e->config_.tie_word_embeddings));
+  e->text_.emplace(std::move(text));
+  if (ckpt.mmproj) {
+    IRIS_ASSIGN_OR_RETURN(model::VisionModel vision,
+                          model::VisionModel::Load(e->weights_, e->config_));
+    e->vision_.emplace(std::move(vision));
+    // The processor settings an mmproj carries; the rest are SmolVLM2's (smolvlm2.md §5).
+    const formats::GgufContents& m = ckpt.mmproj->contents();
+    media::ImageProcessorConfig ic;
+    ic.tile_size = e->vision_->tile_size();
+    ic.longest_edge = 4 * ic.tile_size;
+    if (m.Has("clip.vision.preproc_image_size")) {
+      IRIS_ASSIGN_OR_RETURN(uint64_t edge, m.Uint("clip.vision.preproc_image_size"));
+      if (edge < static_cast<uint64_t>(ic.tile_size) || edge > 16384) {
+        return InvalidArgument(m.path + ": clip.vision.preproc_image_size " + std::to_string(edge) +
+                               " is outside " + std::to_string(ic.tile_size) + "..16384");
+      }
+      ic.longest_edge = static_cast<int>(edge);
+    }
+    for (const auto& [key, dst] :
+         {std::pair<const char*, float*>{"clip.vision.image_mean", ic.image_mean},
+          {"clip.vision.image_std", ic.image_std}}) {
+      if (!m.Has(key)) continue;
+      IRIS_ASSIGN_OR_RETURN(const std::vector<double>* v, m.Numbers(key));
+      if (v->size() != 3) {
+        return InvalidArgument(m.path + ": " + key + " has " + std::to_string(v->size()) +
+                               " values, expected 3");
+      }
+      for (int i = 0; i < 3; ++i) {
+        if (std::string_view(key).ends_with("std") && !((*v)[i] > 0)) {
+          return InvalidArgument(m.path + ": " + key + " values must be positive");
+        }
+        dst[i] = static_cast<float>((*v)[i]);
+      }
+    }
+    ic.image_seq_len = e->vision_->tokens_per_tile();
+    e->image_config_.emplace(ic);
+  }
+  const formats::GgufContents& t = ckpt.text->contents();
+  IRIS_ASSIGN_OR_RETURN(tokenizer::Tokenizer tok, TokenizerFromGguf(t));
+  if (tok.vocab_size() > e->config_.text.vocab_size) {
+    return FailedPrecondition(text_path + ": tokenizer has " + std::to_string(tok.vocab_size()) +
+                              " ids but the model only " +
+                              std::to_string(e->config_.text.vocab_size));
+  }
+  e->tokenizer_.emplace(std::move(tok));
+  if (t.Has("tokenizer.chat_template")) {
+    IRIS_ASSIGN_OR_RETURN(std::string source, t.String("tokenizer.chat_template"));
+    auto tmpl = tokenizer::ChatTemplate::Parse(source);
+    if (!tmpl.ok()) return tmpl.status().WithContext(text_path + ": tokenizer.chat_template");
+    e->chat_template_.emplace(std::move(tmpl).value());
+  }
+  for (const char* key : {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"}) {
+    if (!t.Has(key)) continue;
+    IRIS_ASSIGN_OR_RETURN(uint64_t id, t.Uint(key));
+    if (id >= static_cast<uint64_t>(e->config_.text.vocab_size)) {
+      return InvalidArgument(text_path + ": " + key + " " + std::to_string(id) +
+                             " is outside the vocabulary");
+    }
+    if (std::find(e->eos_ids_.begin(), e->eos_ids_.end(), static_cast<int32_t>(id)) ==
+        e->eos_ids_.end()) {
+      e->eos_ids_.push_back(static_cast<int32_t>(id));
+    }
+  }
+  if (auto eou = e->tokenizer_->TokenId("<end_of_utterance>")) {
+    if (std::find(e->eos_ids_.begin(), e->eos_ids_.end(), *eou) == e->eos_ids_.end()) {
+      e->eos_ids_.push_back(*eou);
+    }
+  }
+  e->StartThreads(options);
   return e;
 }
 

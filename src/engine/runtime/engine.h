@@ -31,7 +31,8 @@
 namespace iris::runtime {
 
 struct EngineOptions {
-  int threads = 0;  // 0 = one per hardware thread
+  int threads = 0;     // 0 = one per hardware thread
+  std::string mmproj;  // a GGUF model's vision tower (mmproj file); "" = none or found beside it
 };
 
 // One image or video of a prompt, in the order of its placeholder.
@@ -66,8 +67,13 @@ using TextCallback = std::function<bool(std::string_view)>;
 
 class Engine {
  public:
-  static Result<std::unique_ptr<Engine>> Load(const std::string& model_dir,
+  // `model` is a checkpoint directory (safetensors, or the GGUF files of ggml-org's SmolVLM2
+  // repos: one text model and an mmproj*.gguf) or a GGUF text model file, whose vision tower
+  // is options.mmproj.
+  static Result<std::unique_ptr<Engine>> Load(const std::string& model,
                                               const EngineOptions& options);
+  // How the weights are held, for logs: "BF16", "Q8_0+F32 (dequantized to F32 at load)", ...
+  const std::string& weight_types() const { return weight_types_; }
 
   const model::ModelConfig& config() const { return config_; }
   const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
@@ -110,7 +116,12 @@ class Engine {
 
  private:
   Engine() = default;
+  static Result<std::unique_ptr<Engine>> LoadGguf(const std::string& text_path,
+                                                  const std::string& mmproj_path,
+                                                  const EngineOptions& options);
+  void StartThreads(const EngineOptions& options);
   model::ModelConfig config_;
+  std::string weight_types_;
   formats::WeightStore weights_;
   std::optional<model::TextModel> text_;
   std::optional<model::VisionModel> vision_;

@@ -84,7 +84,9 @@ Result<std::vector<VerifyLine>> Verify(const std::string& model_dir, const Verif
                         formats::WeightStore::OpenFiles({(dir / "goldens.safetensors").string()}));
   EngineOptions eo;
   eo.threads = options.threads;
-  IRIS_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Load(model_dir, eo));
+  eo.mmproj = options.mmproj;
+  IRIS_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine,
+                        Engine::Load(options.model.empty() ? model_dir : options.model, eo));
   const model::TextModel& text = engine->text_model();
   const size_t vocab = static_cast<size_t>(text.vocab_size());
   const size_t dim = static_cast<size_t>(text.model_dim());

@@ -23,6 +23,10 @@ struct VerifyOptions {
   std::vector<std::string> cases;  // empty = all
   int threads = 0;
   double relative_tolerance = 1e-4;  // × max |golden|
+  // The model to check against the fixtures: "" = the fixture directory's own checkpoint; or
+  // another form of the same weights (a GGUF text model, with `mmproj` its vision tower).
+  std::string model;
+  std::string mmproj;
 };
 
 // Verifies MODEL_DIR; calls on_line for each compared item as it completes. Returns OK

@@ -1,0 +1,49 @@
+// A SmolVLM2 checkpoint in llama.cpp's GGUF layout (what ggml-org publishes and
+// convert_hf_to_gguf.py writes): the text model as arch "llama" and, optionally, the vision
+// tower and connector as an "mmproj" file (arch "clip", projector "idefics3"). It becomes the
+// same ModelConfig and the same named weights a safetensors checkpoint gives, so TextModel and
+// VisionModel load either.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "engine/formats/gguf.h"
+#include "engine/formats/safetensors.h"
+#include "engine/model/config.h"
+
+namespace iris::model {
+
+struct GgufCheckpoint {
+  ModelConfig config;
+  // Under the Hugging Face names. F32, F16 and BF16 tensors are used in place from the mapped
+  // files; the Q and K projections are copies with the converter's per-head row order undone;
+  // quantized tensors are dequantized to F32 at load (bit for bit as gguf-py does).
+  formats::WeightStore weights;
+  std::shared_ptr<const formats::GgufFile> text;
+  std::shared_ptr<const formats::GgufFile> mmproj;  // null without a vision tower
+  std::string weight_types;                         // "BF16", "Q8_0+F32", ... for logs
+  bool dequantized = false;                         // some weights were quantized in the file
+};
+
+// Opens a GGUF text model and (when mmproj_path is not empty) its mmproj. Errors name the file
+// and the key or tensor: a file of another architecture or projector, a missing or absurd
+// hyperparameter, a tensor a SmolVLM2 model does not have, or a tensor of the wrong shape.
+Result<GgufCheckpoint> OpenGgufCheckpoint(const std::string& text_path,
+                                          const std::string& mmproj_path);
+
+struct GgufPaths {
+  std::string text;
+  std::string mmproj;  // empty when the directory holds none
+};
+// The GGUF files of a directory laid out as ggml-org's SmolVLM2 repos: one text model and at
+// most one file whose name starts with "mmproj". NotFound when the directory holds no .gguf
+// file; InvalidArgument listing them when it holds several of a kind (pass the files).
+Result<GgufPaths> FindGgufFiles(const std::string& dir);
+
+// Undoes the converter's Q/K row permutation (LlamaModel.permute): `rows` rows of `row_bytes`
+// bytes in `heads` heads; row o of the result is row Permuted(o) of the file.
+size_t UnpermutedRow(size_t o, size_t rows, size_t heads);
+
+}  // namespace iris::model

@@ -1,0 +1,156 @@
+// GGUF checkpoints: the converter's Q/K permutation undone, names mapped, and files that are
+// not SmolVLM2 refused by name. (The golden test runs the converted tiny models end to end.)
+#include "engine/model/gguf_checkpoint.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace iris::model {
+namespace {
+namespace fs = std::filesystem;
+
+std::string Data(const std::string& rel) { return std::string(IRIS_TEST_DATA_DIR) + "/" + rel; }
+
+TEST(GgufCheckpoint, UnpermutingInvertsTheConvertersPermute) {
+  // convert_hf_to_gguf's permute: w.reshape(heads, 2, hd/2, cols).swapaxes(1, 2): the row at
+  // (h, j, i) of the original lands at (h, i, j) of the file.
+  for (size_t heads : {1, 2, 3}) {
+    for (size_t hd : {2, 4, 16}) {
+      const size_t rows = heads * hd, half = hd / 2;
+      std::vector<size_t> file_row_of(rows);
+      for (size_t h = 0; h < heads; ++h) {
+        for (size_t j = 0; j < 2; ++j) {
+          for (size_t i = 0; i < half; ++i) {
+            file_row_of[h * hd + j * half + i] = h * hd + i * 2 + j;
+          }
+        }
+      }
+      for (size_t o = 0; o < rows; ++o) {
+        EXPECT_EQ(UnpermutedRow(o, rows, heads), file_row_of[o]) << heads << "x" << hd << " " << o;
+      }
+    }
+  }
+}
+
+TEST(GgufCheckpoint, MapsTheTinyModelToHuggingFaceNames) {
+  auto ckpt = OpenGgufCheckpoint(Data("gguf/tiny-256m-style/text-BF16.gguf"),
+                                 Data("gguf/tiny-256m-style/mmproj-BF16.gguf"));
+  ASSERT_TRUE(ckpt.ok()) << ckpt.status().ToString();
+  auto want = LoadModelConfig(Data("smolvlm2/tiny-256m-style"));
+  ASSERT_TRUE(want.ok());
+  const ModelConfig& c = ckpt->config;
+  EXPECT_EQ(c.text.hidden_size, want->text.hidden_size);
+  EXPECT_EQ(c.text.num_key_value_heads, want->text.num_key_value_heads);
+  EXPECT_EQ(c.text.head_dim, want->text.head_dim);
+  EXPECT_EQ(c.text.vocab_size, want->text.vocab_size);
+  EXPECT_EQ(c.text.rope_theta, want->text.rope_theta);
+  EXPECT_EQ(c.text.rms_norm_eps, want->text.rms_norm_eps);
+  EXPECT_EQ(c.vision.image_size, want->vision.image_size);
+  EXPECT_EQ(c.vision.patch_size, want->vision.patch_size);
+  EXPECT_EQ(c.vision.layer_norm_eps, want->vision.layer_norm_eps);
+  EXPECT_EQ(c.scale_factor, want->scale_factor);
+  EXPECT_EQ(c.image_token_id, want->image_token_id);
+  EXPECT_FALSE(c.tie_word_embeddings);
+  EXPECT_EQ(ckpt->weight_types, "BF16+F32");
+  EXPECT_FALSE(ckpt->dequantized);
+  // Every tensor of the safetensors file is there, with its bytes (Q and K after unpermuting).
+  auto st = formats::WeightStore::OpenDir(Data("smolvlm2/tiny-256m-style"));
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(ckpt->weights.entries().size(), st->entries().size());
+  for (const auto& [name, e] : st->entries()) {
+    auto g = ckpt->weights.Get(name, e.view.shape);
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+    const size_t n = static_cast<size_t>(e.view.num_elements());
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(e.view.GetF32(static_cast<int64_t>(i)), g->view.GetF32(static_cast<int64_t>(i)))
+          << name << " value " << i;
+    }
+  }
+}
+
+TEST(GgufCheckpoint, QuantizedWeightsAreDequantized) {
+  auto ckpt = OpenGgufCheckpoint(Data("gguf/tiny-2.2b-style/text-Q8_0.gguf"), "");
+  ASSERT_TRUE(ckpt.ok()) << ckpt.status().ToString();
+  EXPECT_TRUE(ckpt->dequantized);
+  EXPECT_EQ(ckpt->weight_types, "F32+Q8_0");
+  auto q = ckpt->weights.Get("model.text_model.layers.0.self_attn.q_proj.weight");
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->view.dtype, tensor::DType::kF32);
+}
+
+TEST(GgufCheckpoint, FilesOfAnotherKindAreRefusedByName) {
+  const std::string text = Data("gguf/tiny-256m-style/text-BF16.gguf");
+  auto swapped = OpenGgufCheckpoint(text, text);
+  ASSERT_FALSE(swapped.ok());
+  EXPECT_EQ(swapped.status().message(),
+            text +
+                ": general.architecture is 'llama', expected 'clip' (iris reads SmolVLM2 GGUF "
+                "files)");
+  auto mm = OpenGgufCheckpoint(Data("gguf/tiny-256m-style/mmproj-BF16.gguf"), "");
+  ASSERT_FALSE(mm.ok());
+  EXPECT_NE(mm.status().message().find("is 'clip', expected 'llama'"), std::string::npos);
+}
+
+class GgufDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("iris_gguf_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  void Copy(const std::string& from, const std::string& to) {
+    fs::copy_file(Data(from), dir_ / to, fs::copy_options::overwrite_existing);
+  }
+  fs::path dir_;
+};
+
+TEST_F(GgufDirTest, FindsTheTextModelAndItsMmproj) {
+  EXPECT_EQ(FindGgufFiles(dir_.string()).status().code(), ErrorCode::kNotFound);
+  Copy("gguf/tiny-256m-style/text-BF16.gguf", "SmolVLM2-tiny-BF16.gguf");
+  auto one = FindGgufFiles(dir_.string());
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->mmproj, "");
+  Copy("gguf/tiny-256m-style/mmproj-BF16.gguf", "mmproj-SmolVLM2-tiny-BF16.gguf");
+  auto both = FindGgufFiles(dir_.string());
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(both->text, (dir_ / "SmolVLM2-tiny-BF16.gguf").string());
+  EXPECT_EQ(both->mmproj, (dir_ / "mmproj-SmolVLM2-tiny-BF16.gguf").string());
+  Copy("gguf/tiny-256m-style/text-Q8_0.gguf", "SmolVLM2-tiny-Q8_0.gguf");
+  auto two = FindGgufFiles(dir_.string());
+  ASSERT_FALSE(two.ok());
+  EXPECT_EQ(two.status().message(),
+            dir_.string() +
+                " holds 2 GGUF text models (SmolVLM2-tiny-BF16.gguf, "
+                "SmolVLM2-tiny-Q8_0.gguf): pass the one to use as --model FILE "
+                "--mmproj FILE");
+}
+
+TEST_F(GgufDirTest, ATensorOfAnotherModelIsNamed) {
+  // The tiny text model again, with one tensor a SmolVLM2 model does not have.
+  auto file = formats::GgufFile::Open(Data("gguf/tiny-256m-style/text-BF16.gguf"));
+  ASSERT_TRUE(file.ok());
+  std::vector<std::pair<std::string, formats::GgufValue>> meta(file->contents().metadata.begin(),
+                                                               file->contents().metadata.end());
+  std::vector<formats::GgufTensorToWrite> tensors;
+  for (const auto& [name, t] : file->contents().tensors) {
+    tensors.push_back({name, t.type, t.shape, {t.data, t.bytes}});
+  }
+  const std::vector<float> freqs(8, 1.0f);
+  tensors.push_back({"rope_freqs.weight",
+                     tensor::GgmlType::kF32,
+                     {8},
+                     {reinterpret_cast<const uint8_t*>(freqs.data()), 32}});
+  const std::string path = (dir_ / "extra.gguf").string();
+  ASSERT_TRUE(formats::WriteGguf(path, meta, tensors).ok());
+  auto c = OpenGgufCheckpoint(path, "");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(), path +
+                                      ": tensor 'rope_freqs.weight' is not part of a SmolVLM2 "
+                                      "text model (llama layout)");
+}
+
+}  // namespace
+}  // namespace iris::model

@@ -1,0 +1,114 @@
+// The engine from GGUF files: the tokenizer from tokenizer.ggml.* tokenizes as tokenizer.json
+// does, a directory of GGUF files loads like a checkpoint, and the GGUF model generates the
+// same tokens as its safetensors original.
+#include <gtest/gtest.h>
+
+#include "engine/runtime/engine.h"
+#include "engine/runtime/gguf_tokenizer.h"
+
+namespace iris::runtime {
+namespace {
+
+std::string Data(const std::string& rel) { return std::string(IRIS_TEST_DATA_DIR) + "/" + rel; }
+
+TEST(GgufTokenizer, TokenizesAsTokenizerJson) {
+  for (const char* model : {"tiny-256m-style", "tiny-2.2b-style"}) {
+    auto file = formats::GgufFile::Open(Data("gguf/" + std::string(model) + "/text-BF16.gguf"));
+    ASSERT_TRUE(file.ok());
+    auto from_gguf = TokenizerFromGguf(file->contents());
+    ASSERT_TRUE(from_gguf.ok()) << from_gguf.status().ToString();
+    auto from_json =
+        tokenizer::Tokenizer::FromFile(Data("smolvlm2/" + std::string(model) + "/tokenizer.json"));
+    ASSERT_TRUE(from_json.ok());
+    EXPECT_EQ(from_gguf->vocab_size(), from_json->vocab_size());
+    for (const char* text :
+         {"<|im_start|>User: What is the capital of France?<end_of_utterance>\nAssistant:",
+          "<fake_token_around_image><global-img><image><image><fake_token_around_image>",
+          "Digits 12345 and 3.14159, unicode: naïve café 日本語 🙂, code: x->y != z;",
+          "   leading spaces\t\ttabs\n\nnewlines  ", "<row_1_col_2><image>", ""}) {
+      const std::vector<int32_t> ids = from_json->Encode(text);
+      EXPECT_EQ(from_gguf->Encode(text), ids) << model << ": " << text;
+      for (bool skip : {false, true}) {
+        auto a = from_gguf->Decode(ids, skip), b = from_json->Decode(ids, skip);
+        ASSERT_TRUE(a.ok() && b.ok());
+        EXPECT_EQ(*a, *b) << text;
+      }
+    }
+  }
+}
+
+TEST(GgufTokenizer, OtherTokenizersAreNamed) {
+  auto file = formats::GgufFile::Open(Data("gguf/tiny-256m-style/text-BF16.gguf"));
+  ASSERT_TRUE(file.ok());
+  formats::GgufContents c = file->contents();
+  c.metadata["tokenizer.ggml.model"] = formats::GgufString("llama");
+  EXPECT_EQ(TokenizerFromGguf(c).status().message(),
+            c.path + ": tokenizer.ggml.model 'llama' (iris reads byte-level BPE, 'gpt2')");
+  c = file->contents();
+  c.metadata["tokenizer.ggml.pre"] = formats::GgufString("qwen2");
+  EXPECT_EQ(TokenizerFromGguf(c).status().message(),
+            c.path + ": tokenizer.ggml.pre 'qwen2' (iris knows 'smollm' and 'gpt-2')");
+  c = file->contents();
+  c.metadata["tokenizer.ggml.token_type"].numbers.pop_back();
+  EXPECT_NE(TokenizerFromGguf(c).status().message().find("entries for"), std::string::npos);
+}
+
+TEST(GgufEngine, GeneratesWhatTheSafetensorsModelGenerates) {
+  EngineOptions o;
+  o.threads = 2;
+  o.mmproj = Data("gguf/tiny-256m-style/mmproj-BF16.gguf");
+  auto gguf = Engine::Load(Data("gguf/tiny-256m-style/text-BF16.gguf"), o);
+  ASSERT_TRUE(gguf.ok()) << gguf.status().ToString();
+  o.mmproj.clear();
+  auto st = Engine::Load(Data("smolvlm2/tiny-256m-style"), o);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ((*gguf)->weight_types(), "BF16+F32");
+  EXPECT_EQ((*gguf)->eos_ids(), (*st)->eos_ids());
+  ASSERT_NE((*gguf)->image_config(), nullptr);
+  EXPECT_EQ((*gguf)->image_config()->longest_edge, (*st)->image_config()->longest_edge);
+  EXPECT_EQ((*gguf)->image_config()->tile_size, (*st)->image_config()->tile_size);
+  EXPECT_EQ((*gguf)->image_config()->image_seq_len, (*st)->image_config()->image_seq_len);
+  boost::json::array messages{boost::json::object{
+      {"role", "user"},
+      {"content", boost::json::array{boost::json::object{{"type", "image"}},
+                                     boost::json::object{{"type", "text"}, {"text", "Why?"}}}}}};
+  auto prompt = (*gguf)->RenderChat(messages);
+  ASSERT_TRUE(prompt.ok()) << prompt.status().ToString();
+  EXPECT_EQ(*prompt, *(*st)->RenderChat(messages));
+  media::Image image;
+  image.width = 300;
+  image.height = 170;
+  image.rgb.resize(300 * 170 * 3);
+  for (size_t i = 0; i < image.rgb.size(); ++i) image.rgb[i] = static_cast<uint8_t>(i * 7 % 251);
+  GenerateOptions g;
+  g.max_tokens = 6;
+  g.stop_at_eos = false;
+  std::vector<std::vector<int32_t>> answers;
+  for (Engine* e : {gguf->get(), st->get()}) {
+    Visual v;
+    auto pixels = e->PreprocessImage(image);
+    ASSERT_TRUE(pixels.ok());
+    v.pixels = *pixels;
+    std::vector<Visual> visuals = {v};
+    auto ids = e->TokenizePrompt(*prompt, visuals);
+    ASSERT_TRUE(ids.ok()) << ids.status().ToString();
+    auto r = e->Generate(*ids, g, {}, visuals);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    answers.push_back(r->tokens);
+  }
+  EXPECT_EQ(answers[0], answers[1]);
+}
+
+TEST(GgufEngine, AnMmprojNeedsAGgufModel) {
+  EngineOptions o;
+  o.mmproj = Data("gguf/tiny-256m-style/mmproj-BF16.gguf");
+  auto e = Engine::Load(Data("smolvlm2/tiny-256m-style"), o);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("an mmproj goes with a GGUF text model"), std::string::npos);
+  auto not_gguf = Engine::Load(Data("smolvlm2/tiny-256m-style/config.json"), {});
+  ASSERT_FALSE(not_gguf.ok());
+  EXPECT_NE(not_gguf.status().message().find("not a GGUF file"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace iris::runtime
