@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# The engine beside llama.cpp on the same machine, the same GGUF files and the same shapes, in
+# one run: prefill 512 tokens, decode 128, the vision tower per tile, and time to first token
+# for a 1024x768 image, for each model size and weight type, iris and llama.cpp interleaved
+# round by round (median of the rounds). Prints one JSON object with every figure and the
+# ratio iris / llama.cpp (speeds: > 1 means iris is faster; times: < 1 means iris is faster),
+# plus the machine's read bandwidth and the share of it each engine's decode reaches.
+#
+#   bash bench/engine_vs_llamacpp.sh
+#
+# Environment:
+#   SIZES       model sizes (default "256m"; "256m 2.2b" for both: the 2.2B files take ~9 GB)
+#   TYPES       text weight types (default "F16 Q8_0 Q4_0"; Q4_K_M is added for 2.2b)
+#   THREADS     threads for both engines (default 2)
+#   ROUNDS      interleaved rounds (default 3)
+#   LLAMA_CPP_GIT  a git directory holding llama.cpp commit 3f545bec (e.g. the snapshot of
+#               github:ngxson/llama.cpp); needed only when LLAMA_CPP_DIR holds no build yet
+#   LLAMA_CPP_DIR  where llama.cpp is built (default ~/.cache/iris-bench/llama.cpp)
+#   MODELS_DIR  where the random-weight GGUFs are written once (default ~/.cache/iris-bench/models)
+#   IRIS_BIN    default build/release/iris (scripts/build.sh release)
+#
+# The GGUFs hold random weights of the real SmolVLM2 shapes (../shared/anchors/
+# make_random_smolvlm2_gguf.py; speed does not depend on the values), quantized with
+# llama-quantize. iris reads the same files. llama.cpp's figures are its own: llama-bench for
+# prefill/decode, llama-mtmd-cli's reported image-slice encode times and prompt evaluation for
+# vision and time to first token (its image decoding and preprocessing are not in them; iris's
+# time to first token includes both, so the comparison leans towards llama.cpp).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes="${SIZES:-256m}"
+types="${TYPES:-F16 Q8_0 Q4_0}"
+threads="${THREADS:-2}"
+rounds="${ROUNDS:-3}"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/iris-bench"
+llama_dir="${LLAMA_CPP_DIR:-$cache/llama.cpp}"
+models="${MODELS_DIR:-$cache/models}"
+iris_bin="${IRIS_BIN:-build/release/iris}"
+anchors="${ANCHORS:-../shared/anchors}"
+py="${PYTHON:-/usr/bin/python3}"
+[[ -x "$py" ]] || py=python3
+log() { echo "engine_vs_llamacpp: $*" >&2; }
+
+[[ -x "$iris_bin" ]] || { log "build first: scripts/build.sh release"; exit 1; }
+if ! "$py" -c 'import numpy' 2>/dev/null || ! command -v cc >/dev/null; then
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    python3-numpy gcc libgomp1 >&2
+fi
+bin="$llama_dir/build/bin"
+if [[ ! -x "$bin/llama-bench" || ! -x "$bin/llama-quantize" || ! -x "$bin/llama-mtmd-cli" ]]; then
+  [[ -n "${LLAMA_CPP_GIT:-}" ]] || {
+    log "no llama.cpp build in $llama_dir: set LLAMA_CPP_GIT to a git directory holding commit" \
+        "3f545bec (the snapshot of github:ngxson/llama.cpp) to build it there once"
+    exit 1
+  }
+  log "building llama.cpp in $llama_dir (once)"
+  mkdir -p "$(dirname "$llama_dir")"
+  bash "$anchors/build-llamacpp.sh" "$LLAMA_CPP_GIT" "$llama_dir" >&2
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cc -O2 -march=native -fopenmp bench/read_bandwidth.c -o "$work/read_bandwidth"
+bandwidth=$("$work/read_bandwidth" "$threads")
+log "read bandwidth: $bandwidth"
+
+# A 1024x768 photo-like PNG (smooth gradients and noise), written with the standard library.
+"$py" - "$work/image.png" <<'PYEOF'
+import struct, sys, zlib, random
+w, h = 1024, 768
+rnd = random.Random(7)
+rows = bytearray()
+for y in range(h):
+    rows.append(0)
+    for x in range(w):
+        n = rnd.randrange(24)
+        rows += bytes(((x * 255 // w + n) % 256, (y * 255 // h + n) % 256, ((x + y) * 127 // (w + h) + n) % 256))
+def chunk(t, d):
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+png += chunk(b"IDAT", zlib.compress(bytes(rows), 6)) + chunk(b"IEND", b"")
+open(sys.argv[1], "wb").write(png)
+PYEOF
+
+median() { "$py" -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print(statistics.median(v) if v else 0)' "$@"; }
+results="$work/results.jsonl"
+: > "$results"
+record() { echo "$1" >> "$results"; }
+
+for size in $sizes; do
+  dir="$models/$size"
+  mkdir -p "$dir"
+  if ! ls "$dir"/SmolVLM2-*-F16.gguf >/dev/null 2>&1; then
+    log "writing random-weight $size GGUFs to $dir (once)"
+    "$py" "$anchors/make_random_smolvlm2_gguf.py" --size "$size" --outdir "$dir" \
+      --gguf-py "$llama_dir/gguf-py" --mmproj-types f16 >&2
+  fi
+  f16=$(ls "$dir"/SmolVLM2-*-F16.gguf | head -1)
+  mmproj=$(ls "$dir"/mmproj-*F16*.gguf | head -1)
+  size_types="$types"
+  [[ "$size" == "2.2b" && " $types " != *" Q4_K_M "* ]] && size_types="$types Q4_K_M"
+  for t in $size_types; do
+    file="$f16"
+    if [[ "$t" != F16 ]]; then
+      file="${f16%-F16.gguf}-$t.gguf"
+      [[ -f "$file" ]] || "$bin/llama-quantize" "$f16" "$file" "$t" "$threads" >"$work/quantize.log" 2>&1 ||
+        { cat "$work/quantize.log" >&2; exit 1; }
+    fi
+    weight_bytes=$(stat -c %s "$file")
+    iris_pp=(); iris_tg=(); llama_pp=(); llama_tg=()
+    for ((r = 0; r < rounds; ++r)); do
+      log "$size $t round $((r + 1))/$rounds"
+      out=$("$iris_bin" bench --model "$file" --prompt-tokens 512 --decode-tokens 128 \
+        --vision-tiles 0 --threads "$threads" --json)
+      iris_pp+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["prefill_tokens_per_second"])' "$out")")
+      iris_tg+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["decode_tokens_per_second"])' "$out")")
+      out=$("$bin/llama-bench" -m "$file" -p 512 -n 128 -t "$threads" -r 1 -o json 2>/dev/null)
+      llama_pp+=("$("$py" -c 'import json,sys; print([x["avg_ts"] for x in json.loads(sys.argv[1]) if x["n_prompt"]>0][0])' "$out")")
+      llama_tg+=("$("$py" -c 'import json,sys; print([x["avg_ts"] for x in json.loads(sys.argv[1]) if x["n_gen"]>0][0])' "$out")")
+    done
+    record "$(printf '{"size":"%s","type":"%s","file":"%s","file_bytes":%s,"iris_prefill_tps":%s,"llama_prefill_tps":%s,"iris_decode_tps":%s,"llama_decode_tps":%s,"rounds_iris_decode":[%s],"rounds_llama_decode":[%s]}' \
+      "$size" "$t" "$file" "$weight_bytes" "$(median "${iris_pp[@]}")" "$(median "${llama_pp[@]}")" \
+      "$(median "${iris_tg[@]}")" "$(median "${llama_tg[@]}")" \
+      "$(IFS=,; echo "${iris_tg[*]}")" "$(IFS=,; echo "${llama_tg[*]}")")"
+  done
+  # Vision per tile and time to first token for the 1024x768 image, F16 weights and mmproj.
+  iris_tile=(); iris_ttft=(); llama_tile=(); llama_ttft=(); tiles=0
+  for ((r = 0; r < rounds; ++r)); do
+    log "$size vision round $((r + 1))/$rounds"
+    out=$("$iris_bin" bench --model "$f16" --mmproj "$mmproj" --prompt-tokens 8 --decode-tokens 1 \
+      --vision-tiles 3 --image "$work/image.png" --threads "$threads" --json)
+    iris_tile+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["vision_ms_per_tile"])' "$out")")
+    iris_ttft+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["image_ttft"]["time_to_first_token_seconds"])' "$out")")
+    "$bin/llama-mtmd-cli" -m "$f16" --mmproj "$mmproj" --image "$work/image.png" \
+      -p "Describe this image." -n 1 -t "$threads" --temp 0 >"$work/mtmd.log" 2>&1 ||
+      { tail -20 "$work/mtmd.log" >&2; exit 1; }
+    read -r tiles tile_ms ttft_s < <("$py" - "$work/mtmd.log" <<'PYEOF'
+import re, sys
+text = open(sys.argv[1], errors="replace").read()
+enc = [float(m) for m in re.findall(r"image slice encoded in ([0-9.]+) ms", text)]
+pe = re.findall(r"prompt eval time\s*=\s*([0-9.]+) ms", text)
+if not enc or not pe:
+    sys.exit("llama-mtmd-cli printed no image-slice or prompt-eval timings")
+print(len(enc), sum(enc) / len(enc), (sum(enc) + float(pe[-1])) / 1000.0)
+PYEOF
+)
+    llama_tile+=("$tile_ms"); llama_ttft+=("$ttft_s")
+  done
+  record "$(printf '{"size":"%s","vision":true,"llama_image_tiles":%s,"iris_vision_ms_per_tile":%s,"llama_vision_ms_per_tile":%s,"iris_ttft_s":%s,"llama_ttft_s":%s}' \
+    "$size" "$tiles" "$(median "${iris_tile[@]}")" "$(median "${llama_tile[@]}")" \
+    "$(median "${iris_ttft[@]}")" "$(median "${llama_ttft[@]}")")"
+done
+
+"$py" - "$results" "$bandwidth" "$threads" "$rounds" "$("$iris_bin" --version 2>/dev/null || echo iris)" \
+  "$llama_dir/gguf-py" <<'PYEOF'
+import json, sys
+sys.path.insert(0, sys.argv[6])
+from gguf import GGUFReader
+rows = [json.loads(l) for l in open(sys.argv[1])]
+bw = json.loads(sys.argv[2])
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+out = {"machine": {"cpu": cpu, "cores": __import__("os").cpu_count(), "read_gb_per_s": bw["read_gb_per_s"]},
+       "threads": int(sys.argv[3]), "rounds": int(sys.argv[4]), "iris": sys.argv[5],
+       "llama_cpp": "3f545bec", "text": [], "vision": []}
+for r in rows:
+    if r.get("vision"):
+        r.pop("vision")
+        r["ratio_vision_ms_per_tile"] = r["iris_vision_ms_per_tile"] / r["llama_vision_ms_per_tile"]
+        r["ratio_ttft"] = r["iris_ttft_s"] / r["llama_ttft_s"]
+        out["vision"].append(r)
+        continue
+    for k in ("prefill", "decode"):
+        r[f"ratio_{k}"] = r[f"iris_{k}_tps"] / r[f"llama_{k}_tps"]
+    # Bytes of weights each decoded token reads: every tensor once, but only one row of the
+    # token embeddings; the share of the machine's read bandwidth that makes at each speed.
+    per_token = sum(int(t.n_bytes) for t in GGUFReader(r.pop("file")).tensors
+                    if t.name != "token_embd.weight")
+    r["weight_bytes_per_token"] = per_token
+    for e in ("iris", "llama"):
+        r[f"{e}_decode_bandwidth_share"] = per_token * r[f"{e}_decode_tps"] / (bw["read_gb_per_s"] * 1e9)
+    out["text"].append(r)
+print(json.dumps(out, indent=1))
+PYEOF
