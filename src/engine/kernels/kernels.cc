@@ -17,6 +17,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "engine/tensor/quant.h"
+
 HWY_BEFORE_NAMESPACE();
 namespace iris::kernels {
 namespace HWY_NAMESPACE {
@@ -608,6 +610,9 @@ void ConvertRowToF32(const void* src, tensor::DType dtype, size_t n, float* dst)
       return;
     case tensor::DType::kF16:
       HWY_DYNAMIC_DISPATCH(ConvertF16)(src, n, dst);
+      return;
+    case tensor::DType::kQ8_0:
+      tensor::DequantizeRow(tensor::GgmlType::kQ8_0, src, n, dst);
       return;
     default:
       std::memcpy(dst, src, n * sizeof(float));

@@ -54,6 +54,24 @@ constexpr size_t AttentionMaxLanes() { return 16; }
 // Queries AttentionHead scores together (rows of scratch it needs).
 constexpr size_t AttentionScratchRows() { return 8; }
 
+// Int8 products for Q8_0 weights (quant_kernels.cc). Activations are quantized first, per
+// row of k_dim values (a multiple of 32) in blocks of 32 as llama.cpp quantizes Q8_0
+// activations: scale d = max|x| / 127 (kept in f32), q = round(x / d), ties away from zero.
+// q: num_tokens × k_dim; d: num_tokens × k_dim / 32.
+void QuantizeRowsQ8(const float* x, size_t x_stride, size_t num_tokens, size_t k_dim, int8_t* q,
+                    float* d);
+// out[t · out_stride + (n − n_begin)] = Σ_b wd[n, b] · d[t, b] · Σ_i wq[n, b, i] · q[t, b, i]
+// for t in [0, num_tokens), n in [n_begin, n_end): w is [N, k_dim] in Q8_0 blocks (34 bytes:
+// an f16 scale and 32 int8 values, rows back to back), weight values in [-127, 127] (what
+// ggml's quantizer writes; -128 may saturate on the AVX2 path).
+void MatMulRowsQ8_0(const int8_t* q, const float* d, size_t num_tokens, const void* w, size_t k_dim,
+                    size_t n_begin, size_t n_end, float* out, size_t out_stride);
+// The int8 paths this CPU can run, best first ("avx512vnni", "avxvnni", "avx2", "scalar"), the
+// one in use, and a restriction to one of them for tests ("" restores the best).
+std::vector<std::string> AvailableQuantPaths();
+std::string ActiveQuantPath();
+bool ForceQuantPath(const std::string& name);
+
 // The SIMD target in use ("AVX3", "AVX2", "EMU128", ...).
 std::string ActiveTarget();
 // Targets compiled in that this CPU can run, best first.

@@ -192,6 +192,73 @@ TEST_P(KernelsTest, ActivationsMatchScalarTwins) {
 INSTANTIATE_TEST_SUITE_P(AllTargets, KernelsTest, ::testing::ValuesIn(AvailableTargets()),
                          [](const auto& param_info) { return param_info.param; });
 
+class QuantKernelsTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { ASSERT_TRUE(ForceQuantPath(GetParam())) << GetParam(); }
+  void TearDown() override { ForceQuantPath(""); }
+};
+
+// Q8_0 rows as ggml writes them: an f16 scale and 32 values in [-127, 127] per block.
+std::vector<uint8_t> RandomQ8Rows(size_t rows, size_t k, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> value(-127, 127);
+  std::normal_distribution<float> scale(0.0f, 0.01f);
+  std::vector<uint8_t> w(rows * k / 32 * 34);
+  for (size_t b = 0; b < w.size() / 34; ++b) {
+    const uint16_t h = tensor::F32ToF16(scale(rng));
+    std::memcpy(&w[b * 34], &h, 2);
+    for (size_t i = 0; i < 32; ++i) w[b * 34 + 2 + i] = static_cast<uint8_t>(value(rng));
+  }
+  return w;
+}
+
+TEST_P(QuantKernelsTest, MatMulRowsQ8_0MatchesScalarTwin) {
+  for (size_t k : {32u, 64u, 96u, 576u}) {
+    for (size_t tokens : {1u, 2u, 5u}) {
+      for (size_t n : {1u, 3u, 4u, 9u, 17u}) {
+        auto x = RandomFloats(tokens * k, 3);
+        std::vector<int8_t> q(tokens * k);
+        std::vector<float> d(tokens * k / 32);
+        QuantizeRowsQ8(x.data(), k, tokens, k, q.data(), d.data());
+        auto w = RandomQ8Rows(n, k, 4);
+        // A row range inside the matrix, written at a stride wider than the range.
+        const size_t nb = n > 2 ? 1 : 0, ne = n, stride = n + 2;
+        std::vector<float> got(tokens * stride, -1.0f), want(tokens * stride, -1.0f);
+        MatMulRowsQ8_0(q.data(), d.data(), tokens, w.data(), k, nb, ne, got.data(), stride);
+        ref::MatMulRowsQ8_0(q.data(), d.data(), tokens, w.data(), k, nb, ne, want.data(), stride);
+        for (size_t t = 0; t < tokens; ++t) {
+          for (size_t j = 0; j < ne - nb; ++j) {
+            const float a = got[t * stride + j], b = want[t * stride + j];
+            EXPECT_NEAR(a, b, 1e-5f * (1.0f + std::fabs(b))) << k << " " << tokens << " " << n;
+          }
+          EXPECT_EQ(got[t * stride + (ne - nb)], -1.0f) << "wrote past the range";
+        }
+      }
+    }
+  }
+}
+
+TEST(QuantKernels, ActivationsQuantizeAsLlamaCppDoes) {
+  std::vector<float> x(64);
+  for (size_t i = 0; i < 32; ++i) x[i] = static_cast<float>(i) - 15.5f;  // max |x| 15.5
+  // The second block is all zeros: scale 0, values 0.
+  std::vector<int8_t> q(64);
+  std::vector<float> d(2);
+  QuantizeRowsQ8(x.data(), 64, 1, 64, q.data(), d.data());
+  EXPECT_EQ(d[0], 15.5f / 127.0f);
+  EXPECT_EQ(q[0], -127);
+  EXPECT_EQ(q[31], 127);
+  EXPECT_EQ(d[1], 0.0f);
+  for (size_t i = 32; i < 64; ++i) EXPECT_EQ(q[i], 0);
+  for (size_t i = 0; i < 32; ++i) {
+    EXPECT_LE(std::fabs(q[i] * d[0] - x[i]), d[0] / 2 + 1e-6f) << i;
+    EXPECT_EQ(q[i], static_cast<int8_t>(std::round(x[i] * (1.0f / d[0]))));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllPaths, QuantKernelsTest, ::testing::ValuesIn(AvailableQuantPaths()),
+                         [](const auto& info) { return info.param; });
+
 TEST(KernelsInfoTest, ReportsTargetsAndFeatures) {
   auto targets = AvailableTargets();
   ASSERT_FALSE(targets.empty());

@@ -74,10 +74,13 @@ class Converter {
                                 std::to_string(rows) + " rows, not a whole number of " +
                                 std::to_string(heads) + " heads of even size");
     }
-    if (t.type == GgmlType::kF32 || t.type == GgmlType::kF16 || t.type == GgmlType::kBF16) {
-      e.view.dtype = t.type == GgmlType::kF32   ? tensor::DType::kF32
-                     : t.type == GgmlType::kF16 ? tensor::DType::kF16
-                                                : tensor::DType::kBF16;
+    if (t.type == GgmlType::kF32 || t.type == GgmlType::kF16 || t.type == GgmlType::kBF16 ||
+        t.type == GgmlType::kQ8_0) {
+      // The kernels take these as they are (Q8_0 with int8 products, kernels.h).
+      e.view.dtype = t.type == GgmlType::kF32    ? tensor::DType::kF32
+                     : t.type == GgmlType::kF16  ? tensor::DType::kF16
+                     : t.type == GgmlType::kBF16 ? tensor::DType::kBF16
+                                                 : tensor::DType::kQ8_0;
       if (heads == 0) {
         e.view.data = t.data;
       } else {

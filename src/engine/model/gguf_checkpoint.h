@@ -17,14 +17,14 @@ namespace iris::model {
 
 struct GgufCheckpoint {
   ModelConfig config;
-  // Under the Hugging Face names. F32, F16 and BF16 tensors are used in place from the mapped
-  // files; the Q and K projections are copies with the converter's per-head row order undone;
-  // quantized tensors are dequantized to F32 at load (bit for bit as gguf-py does).
+  // Under the Hugging Face names. F32, F16, BF16 and Q8_0 tensors are used in place from the
+  // mapped files; the Q and K projections are copies with the converter's per-head row order
+  // undone; other quantized types are dequantized to F32 at load (bit for bit as gguf-py).
   formats::WeightStore weights;
   std::shared_ptr<const formats::GgufFile> text;
   std::shared_ptr<const formats::GgufFile> mmproj;  // null without a vision tower
   std::string weight_types;                         // "BF16", "Q8_0+F32", ... for logs
-  bool dequantized = false;                         // some weights were quantized in the file
+  bool dequantized = false;                         // some weights were dequantized at load
 };
 
 // Opens a GGUF text model and (when mmproj_path is not empty) its mmproj. Errors name the file

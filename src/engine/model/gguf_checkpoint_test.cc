@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -71,14 +72,33 @@ TEST(GgufCheckpoint, MapsTheTinyModelToHuggingFaceNames) {
   }
 }
 
-TEST(GgufCheckpoint, QuantizedWeightsAreDequantized) {
-  auto ckpt = OpenGgufCheckpoint(Data("gguf/tiny-2.2b-style/text-Q8_0.gguf"), "");
-  ASSERT_TRUE(ckpt.ok()) << ckpt.status().ToString();
-  EXPECT_TRUE(ckpt->dequantized);
-  EXPECT_EQ(ckpt->weight_types, "F32+Q8_0");
-  auto q = ckpt->weights.Get("model.text_model.layers.0.self_attn.q_proj.weight");
+TEST(GgufCheckpoint, Q8_0StaysInPlaceOtherQuantizedTypesAreDequantized) {
+  auto q8 = OpenGgufCheckpoint(Data("gguf/tiny-2.2b-style/text-Q8_0.gguf"), "");
+  ASSERT_TRUE(q8.ok()) << q8.status().ToString();
+  EXPECT_FALSE(q8->dequantized);
+  EXPECT_EQ(q8->weight_types, "F32+Q8_0");
+  auto q = q8->weights.Get("model.text_model.layers.0.self_attn.q_proj.weight");
   ASSERT_TRUE(q.ok());
-  EXPECT_EQ(q->view.dtype, tensor::DType::kF32);
+  EXPECT_EQ(q->view.dtype, tensor::DType::kQ8_0);
+  // The Q rows were reordered whole: the block bytes are the file's, in the checkpoint's order.
+  auto file = formats::GgufFile::Open(Data("gguf/tiny-2.2b-style/text-Q8_0.gguf"));
+  ASSERT_TRUE(file.ok());
+  const formats::GgufTensor* fq = *file->contents().Tensor("blk.0.attn_q.weight");
+  const size_t rows = static_cast<size_t>(fq->rows()), rb = fq->row_bytes();
+  const size_t heads = static_cast<size_t>(q8->config.text.num_attention_heads);
+  for (size_t o = 0; o < rows; ++o) {
+    EXPECT_EQ(std::memcmp(static_cast<const uint8_t*>(q->view.data) + o * rb,
+                          fq->data + UnpermutedRow(o, rows, heads) * rb, rb),
+              0)
+        << o;
+  }
+  auto q4 = OpenGgufCheckpoint(Data("gguf/tiny-2.2b-style/text-Q4_0.gguf"), "");
+  ASSERT_TRUE(q4.ok()) << q4.status().ToString();
+  EXPECT_TRUE(q4->dequantized);
+  EXPECT_EQ(q4->weight_types, "F32+Q4_0");
+  auto v = q4->weights.Get("model.text_model.layers.0.self_attn.v_proj.weight");
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->view.dtype, tensor::DType::kF32);
 }
 
 TEST(GgufCheckpoint, FilesOfAnotherKindAreRefusedByName) {

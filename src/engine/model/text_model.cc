@@ -59,7 +59,7 @@ Result<TextModel> TextModel::Load(const formats::WeightStore& weights, const Tex
 
 void TextModel::Embed(std::span<const int32_t> ids, float* out) const {
   const size_t d = static_cast<size_t>(config_.hidden_size);
-  const size_t row_bytes = d * tensor::DTypeSize(embed_.dtype);
+  const size_t row_bytes = tensor::RowBytes(embed_.dtype, d);
   for (size_t t = 0; t < ids.size(); ++t) {
     const auto* row =
         static_cast<const uint8_t*>(embed_.data) + static_cast<size_t>(ids[t]) * row_bytes;

@@ -33,10 +33,10 @@ Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
                                               const std::vector<int64_t>& shape) {
   IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, store_.Get(name, shape));
   if (e.view.dtype != tensor::DType::kF32 && e.view.dtype != tensor::DType::kBF16 &&
-      e.view.dtype != tensor::DType::kF16) {
+      e.view.dtype != tensor::DType::kF16 && e.view.dtype != tensor::DType::kQ8_0) {
     return FailedPrecondition(e.file + ": tensor '" + name + "' has dtype " +
                               std::string(tensor::DTypeName(e.view.dtype)) +
-                              "; weights must be F32, BF16 or F16");
+                              "; weights must be F32, BF16, F16 (or Q8_0 from a GGUF file)");
   }
   if (narrow_exact_f32_ && e.view.dtype == tensor::DType::kF32 && shape.size() >= 2) {
     if (auto narrowed = NarrowIfExact(e.view)) {

@@ -33,8 +33,25 @@ void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor
   const size_t k_dim = static_cast<size_t>(w.shape[1]);
   // Grain: enough rows that a task is worth a wake-up; a multiple of the 16-row block.
   const size_t grain = std::max<size_t>(16, (64 * 1024 / std::max<size_t>(k_dim, 1)) & ~size_t{15});
+  // Q8_0 weights: the activations are quantized once here, then every row range multiplies
+  // int8 by int8 (kernels::MatMulRowsQ8_0).
+  thread_local std::vector<int8_t> xq;
+  thread_local std::vector<float> xd;
+  const bool q8 = w.dtype == tensor::DType::kQ8_0;
+  if (q8) {
+    IRIS_CHECK(k_dim % 32 == 0);
+    xq.resize(num_tokens * k_dim);
+    xd.resize(num_tokens * k_dim / 32);
+    kernels::QuantizeRowsQ8(x, k_dim, num_tokens, k_dim, xq.data(), xd.data());
+  }
+  const int8_t* q = xq.data();
+  const float* d = xd.data();
   auto body = [&](size_t b, size_t e, int) {
-    kernels::MatMulRows(x, k_dim, num_tokens, w.data, w.dtype, k_dim, b, e, out + b, n_dim);
+    if (q8) {
+      kernels::MatMulRowsQ8_0(q, d, num_tokens, w.data, k_dim, b, e, out + b, n_dim);
+    } else {
+      kernels::MatMulRows(x, k_dim, num_tokens, w.data, w.dtype, k_dim, b, e, out + b, n_dim);
+    }
     if (bias) {
       for (size_t t = 0; t < num_tokens; ++t) {
         float* o = out + t * n_dim;

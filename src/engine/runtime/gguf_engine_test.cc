@@ -3,6 +3,9 @@
 // same tokens as its safetensors original.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
+
 #include "engine/runtime/engine.h"
 #include "engine/runtime/gguf_tokenizer.h"
 
@@ -97,6 +100,44 @@ TEST(GgufEngine, GeneratesWhatTheSafetensorsModelGenerates) {
     answers.push_back(r->tokens);
   }
   EXPECT_EQ(answers[0], answers[1]);
+}
+
+// Logits at every position of a prompt, from the text model alone.
+std::vector<float> PromptLogits(Engine& e, const std::string& text) {
+  const std::vector<int32_t> ids = e.tokenizer().Encode(text);
+  const model::TextModel& m = e.text_model();
+  std::vector<float> embeds(ids.size() * static_cast<size_t>(m.model_dim()));
+  m.Embed(ids, embeds.data());
+  model::KvCache cache = m.NewCache();
+  std::vector<float> logits;
+  m.Forward(e.compute(), embeds.data(), ids.size(), cache, true, &logits);
+  return logits;
+}
+
+// Q8_0 weights with int8 activations against the exact (BF16) model: the error is measured
+// (docs/performance.md) and bounded here, so a broken int8 kernel cannot pass.
+TEST(GgufEngine, Q8_0LogitsStayCloseToTheExactModel) {
+  const std::string prompt =
+      "<|im_start|>User: What is the capital of France? Answer in 3 words.<end_of_utterance>\n"
+      "Assistant:";
+  for (const char* model : {"tiny-256m-style", "tiny-2.2b-style"}) {
+    EngineOptions o;
+    o.threads = 2;
+    auto exact = Engine::Load(Data("gguf/" + std::string(model) + "/text-BF16.gguf"), o);
+    auto q8 = Engine::Load(Data("gguf/" + std::string(model) + "/text-Q8_0.gguf"), o);
+    ASSERT_TRUE(exact.ok() && q8.ok());
+    const std::vector<float> a = PromptLogits(**exact, prompt), b = PromptLogits(**q8, prompt);
+    ASSERT_EQ(a.size(), b.size());
+    double max_abs = 0, max_err = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      max_abs = std::max(max_abs, std::fabs(static_cast<double>(a[i])));
+      max_err = std::max(max_err, std::fabs(static_cast<double>(a[i]) - b[i]));
+    }
+    std::printf("%s: Q8_0 logits max error %.3g of max |logit| %.3g (%.2f%%)\n", model, max_err,
+                max_abs, 100 * max_err / max_abs);
+    EXPECT_LT(max_err, 0.05 * max_abs) << model;
+    EXPECT_GT(max_err, 0.0) << model << ": the int8 path was not taken";
+  }
 }
 
 TEST(GgufEngine, AnMmprojNeedsAGgufModel) {

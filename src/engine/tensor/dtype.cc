@@ -19,9 +19,15 @@ size_t DTypeSize(DType dtype) {
     case DType::kI8:
     case DType::kU8:
     case DType::kBool:
+    case DType::kQ8_0:
       return 1;
   }
   return 0;
+}
+
+size_t RowBytes(DType dtype, size_t n) {
+  if (dtype == DType::kQ8_0) return n / 32 * 34;
+  return n * DTypeSize(dtype);
 }
 
 std::string_view DTypeName(DType dtype) {
@@ -46,6 +52,8 @@ std::string_view DTypeName(DType dtype) {
       return "U8";
     case DType::kBool:
       return "BOOL";
+    case DType::kQ8_0:
+      return "Q8_0";
   }
   return "?";
 }

@@ -8,10 +8,16 @@
 
 namespace iris::tensor {
 
-enum class DType { kF32, kF16, kBF16, kF64, kI64, kI32, kI16, kI8, kU8, kBool };
+// kQ8_0 is ggml's block format (blocks of 32 int8 values and an f16 scale, 34 bytes): weights
+// read from GGUF files or quantized at load; it never comes from a safetensors file.
+enum class DType { kF32, kF16, kBF16, kF64, kI64, kI32, kI16, kI8, kU8, kBool, kQ8_0 };
 
-// Bytes per element.
+// Bytes per element; 1 for the block formats (use RowBytes for their sizes).
 size_t DTypeSize(DType dtype);
+// Bytes of a row of n elements (n a multiple of the block size for the block formats).
+size_t RowBytes(DType dtype, size_t n);
+// True for the block formats (kQ8_0).
+inline bool IsBlockType(DType dtype) { return dtype == DType::kQ8_0; }
 // The safetensors spelling ("F32", "BF16", ...).
 std::string_view DTypeName(DType dtype);
 // Parses a safetensors dtype string; false if unknown.

@@ -1,5 +1,7 @@
 #include "engine/tensor/tensor.h"
 
+#include "engine/tensor/quant.h"
+
 namespace iris::tensor {
 
 float TensorView::GetF32(int64_t i) const {
@@ -18,6 +20,11 @@ float TensorView::GetF32(int64_t i) const {
       return static_cast<float>(static_cast<const int32_t*>(data)[i]);
     case DType::kU8:
       return static_cast<const uint8_t*>(data)[i];
+    case DType::kQ8_0: {
+      float block[32];
+      DequantizeRow(GgmlType::kQ8_0, static_cast<const uint8_t*>(data) + i / 32 * 34, 32, block);
+      return block[i % 32];
+    }
     default:
       return 0.f;
   }

@@ -19,7 +19,11 @@ struct TensorView {
     for (int64_t d : shape) n *= d;
     return n;
   }
-  size_t num_bytes() const { return static_cast<size_t>(num_elements()) * DTypeSize(dtype); }
+  size_t num_bytes() const {
+    if (shape.empty()) return RowBytes(dtype, 1);
+    const size_t row = static_cast<size_t>(shape.back());
+    return row == 0 ? 0 : static_cast<size_t>(num_elements()) / row * RowBytes(dtype, row);
+  }
   int64_t dim(size_t i) const { return shape[i]; }
   // Element i converted to f32 (for the float dtypes).
   float GetF32(int64_t i) const;

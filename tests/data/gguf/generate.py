@@ -20,7 +20,8 @@ layout llama.cpp's convert_hf_to_gguf.py gives SmolVLM2, written here independen
 <model>/text-BF16.gguf (arch llama: tensor names blk.N.*, Q and K rows permuted per head as
 LlamaModel.permute does, the tokenizer as tokenizer.ggml.* arrays, the chat template) and
 <model>/mmproj-BF16.gguf (arch clip, projector idefics3: v.blk.N.*, mm.model.fc.weight, patch
-and position embeddings F32), plus text-Q8_0.gguf with every 2-D weight quantized by gguf-py.
+and position embeddings F32), plus text-Q8_0.gguf and text-Q4_0.gguf with every 2-D weight
+quantized by gguf-py.
 gguf_checkpoint_test.cc checks iris reads them to the same model as the safetensors files.
 
     /usr/bin/python3 tests/data/gguf/generate.py --gguf-py /tmp/llama.cpp/gguf-py
@@ -233,4 +234,5 @@ for model in ("tiny-256m-style", "tiny-2.2b-style"):
     write_text(src, os.path.join(dst, "text-BF16.gguf"), T.BF16)
     write_mmproj(src, os.path.join(dst, "mmproj-BF16.gguf"), T.BF16)
     write_text(src, os.path.join(dst, "text-Q8_0.gguf"), T.Q8_0)
+    write_text(src, os.path.join(dst, "text-Q4_0.gguf"), T.Q4_0)
     print("wrote", dst)

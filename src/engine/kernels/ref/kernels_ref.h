@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 
 #include "engine/tensor/dtype.h"
 
@@ -93,6 +95,34 @@ inline void SiluMul(float* gate, const float* up, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     const double g = gate[i];
     gate[i] = static_cast<float>(g / (1.0 + std::exp(-g)) * up[i]);
+  }
+}
+
+}  // namespace iris::kernels::ref
+
+namespace iris::kernels::ref {
+
+// Same contract as kernels::MatMulRowsQ8_0, summed in double.
+inline void MatMulRowsQ8_0(const int8_t* q, const float* d, size_t num_tokens, const void* w,
+                           size_t k_dim, size_t n_begin, size_t n_end, float* out,
+                           size_t out_stride) {
+  const size_t nb = k_dim / 32;
+  const auto* wb = static_cast<const uint8_t*>(w);
+  for (size_t t = 0; t < num_tokens; ++t) {
+    for (size_t n = n_begin; n < n_end; ++n) {
+      double acc = 0;
+      for (size_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = wb + (n * nb + b) * 34;
+        uint16_t h;
+        std::memcpy(&h, blk, 2);
+        int64_t s = 0;
+        for (size_t i = 0; i < 32; ++i) {
+          s += static_cast<int8_t>(blk[2 + i]) * static_cast<int64_t>(q[t * k_dim + b * 32 + i]);
+        }
+        acc += static_cast<double>(tensor::F16ToF32(h)) * d[t * nb + b] * static_cast<double>(s);
+      }
+      out[t * out_stride + (n - n_begin)] = static_cast<float>(acc);
+    }
   }
 }
 
