@@ -21,6 +21,7 @@ namespace {
 struct BenchFlags {
   std::string model;
   std::string mmproj;
+  std::string weights;
   int prompt_tokens = 512;
   int decode_tokens = 128;
   int threads = 0;
@@ -72,6 +73,7 @@ int Bench(const BenchFlags& f) {
   runtime::EngineOptions eo;
   eo.threads = f.threads;
   eo.mmproj = f.mmproj;
+  eo.weights = f.weights;
   auto loaded = runtime::Engine::Load(f.model, eo);
   if (!loaded.ok()) {
     PrintError("bench", loaded.status().message());
@@ -249,6 +251,11 @@ void AddBenchCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--model", f->model,
                   "model directory (safetensors or GGUF files) or GGUF text model file")
       ->required();
+  cmd->add_option(
+         "--weights", f->weights,
+         "reduced-precision weights for the text model, quantized at load: q8_0 (int8 products; "
+         "default: the file's types)")
+      ->check(CLI::IsMember({"q8_0"}));
   cmd->add_option("--mmproj", f->mmproj, "the vision tower (mmproj GGUF) of a GGUF --model FILE");
   cmd->add_option("--prompt-tokens", f->prompt_tokens, "prefill length")
       ->capture_default_str()

@@ -17,6 +17,7 @@ namespace {
 struct RunFlags {
   std::string model;
   std::string mmproj;
+  std::string weights;
   bool pull = false;
   bool offline = false;
   std::string prompt;
@@ -39,6 +40,7 @@ int Run(const RunFlags& f) {
   runtime::EngineOptions eo;
   eo.threads = f.threads;
   eo.mmproj = f.mmproj;
+  eo.weights = f.weights;
   // A directory, or a repo id / short name in the Hugging Face cache (pulled with --pull).
   hub::ResolveOptions ro;
   auto model_dir = hub::ResolveModel(f.model, ro);
@@ -141,6 +143,11 @@ void AddRunCommand(CLI::App& app, int& exit_code) {
                   "Face repo id (org/name[@revision]) in the cache, or smolvlm2-256m | "
                   "smolvlm2-500m | smolvlm2-2.2b")
       ->required();
+  cmd->add_option(
+         "--weights", f->weights,
+         "reduced-precision weights for the text model, quantized at load: q8_0 (int8 products; "
+         "default: the file's types)")
+      ->check(CLI::IsMember({"q8_0"}));
   cmd->add_option("--mmproj", f->mmproj,
                   "the vision tower (mmproj GGUF) of a GGUF text model given as --model FILE");
   cmd->add_flag("--pull", f->pull, "download the model first when it is not in the cache");

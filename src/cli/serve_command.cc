@@ -30,9 +30,10 @@ namespace gw = iris::gateway;
 struct ServeFlags {
   std::string config_path;
   std::string listen;
-  std::string db;      // request log: a SQLite path or postgres:// URL (default: config store)
-  std::string model;   // local model: directory, GGUF file, repo id or short name; "none": off
-  std::string mmproj;  // the vision tower of a GGUF model file
+  std::string db;       // request log: a SQLite path or postgres:// URL (default: config store)
+  std::string model;    // local model: directory, GGUF file, repo id or short name; "none": off
+  std::string mmproj;   // the vision tower of a GGUF model file
+  std::string weights;  // "q8_0": the local text model quantized at load
   bool pull = false;
   bool offline = false;
   int threads = 0;         // gateway workers (0: config / hardware)
@@ -178,6 +179,7 @@ int Serve(const ServeFlags& f) {
   af.db = f.db;
   af.local_model_dir = local_dir;
   af.local_mmproj = f.mmproj;
+  af.local_weights = f.weights;
   af.threads = f.threads;
   af.engine_threads = f.engine_threads;
   auto proxy = gw::upstream::ProxySettings::FromEnv(::getenv);
@@ -351,6 +353,9 @@ void AddServeCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--model", f->model,
                   "local model: a directory, a Hugging Face repo id or smolvlm2-256m / -500m / "
                   "-2.2b, or a GGUF text model file (default smolvlm2-256m; 'none' to disable)");
+  cmd->add_option("--weights", f->weights,
+                  "the local model's text weights quantized at load: q8_0 (int8 products)")
+      ->check(CLI::IsMember({"q8_0"}));
   cmd->add_option("--mmproj", f->mmproj,
                   "the vision tower (mmproj GGUF) of a GGUF text model given as --model FILE");
   cmd->add_flag("--pull", f->pull, "download the local model when it is not in the cache");

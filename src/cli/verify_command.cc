@@ -17,6 +17,7 @@ void AddVerifyCommand(CLI::App& app, int& exit_code) {
     int threads = 0;
     std::string model;
     std::string mmproj;
+    std::string weights;
   };
   auto f = std::make_shared<Flags>();
   cmd->add_option("model_dir", f->dir, "directory with goldens.safetensors + goldens.json")
@@ -26,12 +27,17 @@ void AddVerifyCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--model", f->model,
                   "check these weights instead of the directory's own: a GGUF text model (or "
                   "a directory of GGUF files) converted from the same checkpoint");
+  cmd->add_option("--weights", f->weights,
+                  "measure reduced-precision weights (q8_0) against the goldens: top-1 "
+                  "agreement and KL divergence of the next-token distributions")
+      ->check(CLI::IsMember({"q8_0"}));
   cmd->add_option("--mmproj", f->mmproj, "the GGUF vision tower (mmproj) that goes with --model");
   cmd->callback([f, &exit_code] {
     runtime::VerifyOptions vo;
     vo.threads = f->threads;
     vo.model = f->model;
     vo.mmproj = f->mmproj;
+    vo.weights = f->weights;
     std::stringstream ss(f->cases);
     for (std::string c; std::getline(ss, c, ',');) {
       if (!c.empty()) vo.cases.push_back(c);

@@ -25,7 +25,7 @@ TEST(GgufDequant, EveryTypeMatchesGgufPyBitForBit) {
   std::set<std::string> types;
   int cases = 0;
   for (const auto& [name, t] : c.tensors) {
-    if (name.ends_with(".expected")) continue;
+    if (name.ends_with(".expected") || name.starts_with("quantize.")) continue;
     Result<const GgufTensor*> expected = c.Tensor(name + ".expected");
     ASSERT_TRUE(expected.ok()) << name;
     ASSERT_EQ((*expected)->type, GgmlType::kF32);
@@ -49,6 +49,22 @@ TEST(GgufDequant, EveryTypeMatchesGgufPyBitForBit) {
   EXPECT_EQ(types.size(), 11u) << "every type iris reads has cases";
   EXPECT_EQ(cases, 22);
   EXPECT_EQ(*c.String("general.architecture"), "iris-dequant-cases");
+}
+
+TEST(GgufDequant, Q8_0QuantizationMatchesGgufPyBitForBit) {
+  Result<GgufFile> file =
+      GgufFile::Open(std::string(IRIS_TEST_DATA_DIR) + "/gguf/dequant_cases.gguf");
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  const GgufTensor* src = *file->contents().Tensor("quantize.Q8_0.src");
+  const GgufTensor* want = *file->contents().Tensor("quantize.Q8_0");
+  ASSERT_EQ(want->type, GgmlType::kQ8_0);
+  std::vector<uint8_t> got(want->bytes);
+  for (int64_t r = 0; r < src->rows(); ++r) {
+    tensor::QuantizeRowQ8_0(reinterpret_cast<const float*>(src->data + r * src->row_bytes()),
+                            static_cast<size_t>(src->row_elems()),
+                            got.data() + r * want->row_bytes());
+  }
+  EXPECT_EQ(std::memcmp(got.data(), want->data, got.size()), 0);
 }
 
 TEST(GgmlTypes, NamesAndParsing) {

@@ -214,8 +214,8 @@ std::vector<uint8_t> RandomQ8Rows(size_t rows, size_t k, uint32_t seed) {
 
 TEST_P(QuantKernelsTest, MatMulRowsQ8_0MatchesScalarTwin) {
   for (size_t k : {32u, 64u, 96u, 576u}) {
-    for (size_t tokens : {1u, 2u, 5u}) {
-      for (size_t n : {1u, 3u, 4u, 9u, 17u}) {
+    for (size_t tokens : {1u, 2u, 4u, 5u, 9u}) {
+      for (size_t n : {1u, 3u, 4u, 9u, 17u, 26u}) {
         auto x = RandomFloats(tokens * k, 3);
         std::vector<int8_t> q(tokens * k);
         std::vector<float> d(tokens * k / 32);
@@ -257,7 +257,7 @@ TEST(QuantKernels, ActivationsQuantizeAsLlamaCppDoes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllPaths, QuantKernelsTest, ::testing::ValuesIn(AvailableQuantPaths()),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& path) { return path.param; });
 
 TEST(KernelsInfoTest, ReportsTargetsAndFeatures) {
   auto targets = AvailableTargets();

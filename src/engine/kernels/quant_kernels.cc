@@ -114,62 +114,27 @@ struct DotAvx512Vnni {
   }
 };
 
-// Four weight rows at a time against one token: each block of x is loaded once for four rows.
-#define IRIS_DEFINE_ROWS(NAME, DOT, TARGET)                                                        \
-  __attribute__((target(TARGET))) void NAME(const int8_t* xq, const float* xd, size_t num_tokens,  \
-                                            const uint8_t* w, size_t k_dim, size_t n_begin,        \
-                                            size_t n_end, float* out, size_t out_stride) {         \
-    const size_t nb = k_dim / kBlock, row_bytes = nb * kBlockBytes;                                \
-    for (size_t t = 0; t < num_tokens; ++t) {                                                      \
-      const int8_t* xt = xq + t * k_dim;                                                           \
-      const float* dt = xd + t * nb;                                                               \
-      float* o = out + t * out_stride - n_begin;                                                   \
-      size_t n = n_begin;                                                                          \
-      for (; n + 4 <= n_end; n += 4) {                                                             \
-        const uint8_t* r0 = w + n * row_bytes;                                                     \
-        const uint8_t* r1 = r0 + row_bytes;                                                        \
-        const uint8_t* r2 = r1 + row_bytes;                                                        \
-        const uint8_t* r3 = r2 + row_bytes;                                                        \
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                \
-        for (size_t b = 0; b < nb; ++b) {                                                          \
-          const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xt + b * kBlock)); \
-          const float dx = dt[b];                                                                  \
-          const size_t off = b * kBlockBytes;                                                      \
-          auto step = [&](const uint8_t* r, __m256 acc) __attribute__((target(TARGET))) {          \
-            const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r + off + 2));  \
-            const __m256 s = _mm256_set1_ps(Half(r + off) * dx);                                   \
-            return _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(DOT::Dot(wv, x)), acc);                   \
-          };                                                                                       \
-          a0 = step(r0, a0);                                                                       \
-          a1 = step(r1, a1);                                                                       \
-          a2 = step(r2, a2);                                                                       \
-          a3 = step(r3, a3);                                                                       \
-        }                                                                                          \
-        o[n] = HorizontalSum(a0);                                                                  \
-        o[n + 1] = HorizontalSum(a1);                                                              \
-        o[n + 2] = HorizontalSum(a2);                                                              \
-        o[n + 3] = HorizontalSum(a3);                                                              \
-      }                                                                                            \
-      for (; n < n_end; ++n) {                                                                     \
-        const uint8_t* r = w + n * row_bytes;                                                      \
-        __m256 acc = _mm256_setzero_ps();                                                          \
-        for (size_t b = 0; b < nb; ++b) {                                                          \
-          const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xt + b * kBlock)); \
-          const __m256i wv =                                                                       \
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r + b * kBlockBytes + 2));       \
-          const __m256 s = _mm256_set1_ps(Half(r + b * kBlockBytes) * dt[b]);                      \
-          acc = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(DOT::Dot(wv, x)), acc);                      \
-        }                                                                                          \
-        o[n] = HorizontalSum(acc);                                                                 \
-      }                                                                                            \
-    }                                                                                              \
-  }
-
-IRIS_DEFINE_ROWS(RowsAvx2, DotAvx2, IRIS_X86_TARGET)
-IRIS_DEFINE_ROWS(RowsAvxVnni, DotAvxVnni, IRIS_X86_TARGET ",avxvnni")
-IRIS_DEFINE_ROWS(RowsAvx512Vnni, DotAvx512Vnni,
-                 IRIS_X86_TARGET ",avx512f,avx512vl,avx512bw,avx512vnni")
-#undef IRIS_DEFINE_ROWS
+#define IRIS_Q8_NS avx2
+#define IRIS_Q8_TARGET IRIS_X86_TARGET
+#define IRIS_Q8_DOT DotAvx2
+#include "engine/kernels/quant_kernels-inl.h"
+#undef IRIS_Q8_NS
+#undef IRIS_Q8_TARGET
+#undef IRIS_Q8_DOT
+#define IRIS_Q8_NS avxvnni
+#define IRIS_Q8_TARGET IRIS_X86_TARGET ",avxvnni"
+#define IRIS_Q8_DOT DotAvxVnni
+#include "engine/kernels/quant_kernels-inl.h"
+#undef IRIS_Q8_NS
+#undef IRIS_Q8_TARGET
+#undef IRIS_Q8_DOT
+#define IRIS_Q8_NS avx512vnni
+#define IRIS_Q8_TARGET IRIS_X86_TARGET ",avx512f,avx512vl,avx512bw,avx512vnni"
+#define IRIS_Q8_DOT DotAvx512Vnni
+#include "engine/kernels/quant_kernels-inl.h"
+#undef IRIS_Q8_NS
+#undef IRIS_Q8_TARGET
+#undef IRIS_Q8_DOT
 
 }  // namespace
 
@@ -199,11 +164,11 @@ void MatMulRowsQ8_0(const int8_t* xq, const float* xd, size_t num_tokens, const 
   const auto* wb = static_cast<const uint8_t*>(w);
   switch (Active()) {
     case Path::kAvx512Vnni:
-      return RowsAvx512Vnni(xq, xd, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride);
+      return avx512vnni::Rows(xq, xd, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride);
     case Path::kAvxVnni:
-      return RowsAvxVnni(xq, xd, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride);
+      return avxvnni::Rows(xq, xd, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride);
     case Path::kAvx2:
-      return RowsAvx2(xq, xd, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride);
+      return avx2::Rows(xq, xd, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride);
     case Path::kScalar:
       return RowsScalar(xq, xd, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride);
   }

@@ -20,14 +20,14 @@ Result<std::string> TextPrefix(const formats::WeightStore& weights) {
 }
 
 Result<TextModel> TextModel::Load(const formats::WeightStore& weights, const TextConfig& config,
-                                  bool tie_word_embeddings, bool narrow_exact_f32) {
+                                  bool tie_word_embeddings, const WeightOptions& options) {
   TextModel m;
   m.config_ = config;
   IRIS_ASSIGN_OR_RETURN(std::string p, TextPrefix(weights));
   const int64_t d = config.hidden_size, f = config.intermediate_size, v = config.vocab_size;
   const int64_t qd = static_cast<int64_t>(config.num_attention_heads) * config.head_dim;
   const int64_t kvd = static_cast<int64_t>(config.num_key_value_heads) * config.head_dim;
-  WeightBinder w(weights, narrow_exact_f32);
+  WeightBinder w(weights, options);
   auto get = [&](const std::string& name, std::vector<int64_t> shape) {
     return w.Bind(name, shape);
   };

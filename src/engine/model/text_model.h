@@ -12,6 +12,7 @@
 #include "engine/formats/safetensors.h"
 #include "engine/model/config.h"
 #include "engine/model/kv_cache.h"
+#include "engine/model/weights.h"
 #include "engine/ops/ops.h"
 
 namespace iris::model {
@@ -27,11 +28,10 @@ struct ForwardChunk {
 
 class TextModel {
  public:
-  // Binds the decoder's weights (in place, memory-mapped) and checks every shape.
-  // With narrow_exact_f32, F32 matrices that hold only BF16 values are stored as BF16 (once,
-  // at load) and their mapped pages released.
+  // Binds the decoder's weights (in place, memory-mapped, unless the options convert them)
+  // and checks every shape.
   static Result<TextModel> Load(const formats::WeightStore& weights, const TextConfig& config,
-                                bool tie_word_embeddings, bool narrow_exact_f32 = true);
+                                bool tie_word_embeddings, const WeightOptions& options = {});
 
   const TextConfig& config() const { return config_; }
   int model_dim() const { return config_.hidden_size; }

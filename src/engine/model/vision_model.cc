@@ -81,7 +81,7 @@ Result<VisionModel> VisionModel::Load(const formats::WeightStore& weights,
   }
   IRIS_ASSIGN_OR_RETURN(std::string pre, VisionPrefix(weights));
   // Real hub checkpoints are F32 with bf16 values: narrow them as the text model does.
-  WeightBinder w(weights, /*narrow_exact_f32=*/true);
+  WeightBinder w(weights, WeightOptions{});
   auto matrix = [&](const std::string& name, std::vector<int64_t> shape) {
     return w.Bind(name, shape);
   };

@@ -4,7 +4,9 @@
 #include <optional>
 
 #include "base/mapped_file.h"
+#include "engine/kernels/kernels.h"
 #include "engine/ops/ops.h"
+#include "engine/tensor/quant.h"
 
 namespace iris::model {
 namespace {
@@ -38,7 +40,34 @@ Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
                               std::string(tensor::DTypeName(e.view.dtype)) +
                               "; weights must be F32, BF16, F16 (or Q8_0 from a GGUF file)");
   }
-  if (narrow_exact_f32_ && e.view.dtype == tensor::DType::kF32 && shape.size() >= 2) {
+  if (options_.quantize == tensor::DType::kQ8_0 && e.view.dtype != tensor::DType::kQ8_0 &&
+      shape.size() == 2 && shape[1] % 32 == 0) {
+    const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
+    const size_t row_bytes = tensor::RowBytes(tensor::DType::kQ8_0, cols);
+    std::vector<uint32_t> q((rows * row_bytes + 3) / 4);
+    auto* dst = reinterpret_cast<uint8_t*>(q.data());
+    const size_t src_row = tensor::RowBytes(e.view.dtype, cols);
+    auto body = [&](size_t begin, size_t end, int) {
+      std::vector<float> row(cols);
+      for (size_t r = begin; r < end; ++r) {
+        kernels::ConvertRowToF32(static_cast<const uint8_t*>(e.view.data) + r * src_row,
+                                 e.view.dtype, cols, row.data());
+        tensor::QuantizeRowQ8_0(row.data(), cols, dst + r * row_bytes);
+      }
+    };
+    if (options_.pool != nullptr) {
+      options_.pool->ParallelFor(rows, 64, body);
+    } else {
+      body(0, rows, 0);
+    }
+    owned_.push_back(std::move(q));
+    ReleasePages(e.view.data, e.view.num_bytes());
+    tensor::TensorView quantized = e.view;
+    quantized.dtype = tensor::DType::kQ8_0;
+    quantized.data = owned_.back().data();
+    return quantized;
+  }
+  if (options_.narrow_exact_f32 && e.view.dtype == tensor::DType::kF32 && shape.size() >= 2) {
     if (auto narrowed = NarrowIfExact(e.view)) {
       owned_.push_back(std::move(*narrowed));
       ReleasePages(e.view.data, e.view.num_bytes());

@@ -7,19 +7,30 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/thread_pool.h"
 #include "engine/formats/safetensors.h"
 
 namespace iris::model {
 
+// How a model holds its weights once loaded.
+struct WeightOptions {
+  // F32 matrices whose values are all exactly BF16 (the published SmolVLM2 files were trained
+  // in bf16 and saved as f32) are stored as BF16 once and their mapped pages released: half
+  // the bytes per token, the same results bit for bit.
+  bool narrow_exact_f32 = true;
+  // kQ8_0: matrices whose rows are whole blocks of 32 are quantized at load (ggml's
+  // quantizer) and multiplied as int8; kF32 (the default) keeps the file's types.
+  tensor::DType quantize = tensor::DType::kF32;
+  ThreadPool* pool = nullptr;  // quantizes rows in parallel when set
+};
+
 class WeightBinder {
  public:
-  // narrow_exact_f32: F32 matrices whose values are all exactly BF16 (the published
-  // SmolVLM2 files were trained in bf16 and saved as f32) are stored as BF16 once and their
-  // mapped pages released: half the bytes per token, the same results bit for bit.
-  WeightBinder(const formats::WeightStore& store, bool narrow_exact_f32)
-      : store_(store), narrow_exact_f32_(narrow_exact_f32) {}
+  WeightBinder(const formats::WeightStore& store, const WeightOptions& options)
+      : store_(store), options_(options) {}
 
-  // A weight of exactly `shape` in F32, BF16 or F16; errors name the file and the tensor.
+  // A weight of exactly `shape` in F32, BF16, F16 or Q8_0 (quantized at load when the
+  // options ask, else as the file holds it); errors name the file and the tensor.
   Result<tensor::TensorView> Bind(const std::string& name, const std::vector<int64_t>& shape);
   // A small weight (norm, bias, position table) converted to f32.
   Result<std::vector<float>> BindF32(const std::string& name, const std::vector<int64_t>& shape);
@@ -29,7 +40,7 @@ class WeightBinder {
 
  private:
   const formats::WeightStore& store_;
-  bool narrow_exact_f32_;
+  WeightOptions options_;
   std::vector<std::vector<uint32_t>> owned_;  // 32-bit words keep every copy aligned
 };
 

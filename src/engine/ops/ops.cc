@@ -40,8 +40,9 @@ void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor
   const bool q8 = w.dtype == tensor::DType::kQ8_0;
   if (q8) {
     IRIS_CHECK(k_dim % 32 == 0);
-    xq.resize(num_tokens * k_dim);
-    xd.resize(num_tokens * k_dim / 32);
+    // Grown, never shrunk: a decode step after a prefill rewrites no more than it uses.
+    if (xq.size() < num_tokens * k_dim) xq.resize(num_tokens * k_dim);
+    if (xd.size() < num_tokens * k_dim / 32) xd.resize(num_tokens * k_dim / 32);
     kernels::QuantizeRowsQ8(x, k_dim, num_tokens, k_dim, xq.data(), xd.data());
   }
   const int8_t* q = xq.data();

@@ -88,13 +88,11 @@ Result<std::unique_ptr<Engine>> Engine::Load(const std::string& model_dir,
                            "GGUF text model");
   }
   std::unique_ptr<Engine> e(new Engine());
+  IRIS_RETURN_IF_ERROR(e->StartThreads(options));
   IRIS_ASSIGN_OR_RETURN(e->config_, model::LoadModelConfig(model_dir));
   e->weight_types_ = e->config_.weights_dtype;
   IRIS_ASSIGN_OR_RETURN(e->weights_, formats::WeightStore::OpenDir(model_dir));
-  IRIS_ASSIGN_OR_RETURN(
-      model::TextModel text,
-      model::TextModel::Load(e->weights_, e->config_.text, e->config_.tie_word_embeddings));
-  e->text_.emplace(std::move(text));
+  IRIS_RETURN_IF_ERROR(e->LoadText(options));
   if (e->weights_.Has("model.vision_model.embeddings.patch_embedding.weight") ||
       e->weights_.Has("vision_model.embeddings.patch_embedding.weight")) {
     IRIS_ASSIGN_OR_RETURN(model::VisionModel vision,
@@ -131,30 +129,44 @@ Result<std::unique_ptr<Engine>> Engine::Load(const std::string& model_dir,
     return tmpl.status();
   }
   e->eos_ids_ = FindEosIds(model_dir, *e->tokenizer_);
-  e->StartThreads(options);
   return e;
 }
 
-void Engine::StartThreads(const EngineOptions& options) {
+Status Engine::StartThreads(const EngineOptions& options) {
+  if (!options.weights.empty() && options.weights != "q8_0") {
+    return InvalidArgument("weights '" + options.weights +
+                           "' are not supported: q8_0 (or leave it out for the file's types)");
+  }
   pool_ = std::make_unique<ThreadPool>(options.threads);
   ctx_.pool = pool_.get();
+  weight_options_.pool = pool_.get();
+  if (options.weights == "q8_0") weight_options_.quantize = tensor::DType::kQ8_0;
+  return OkStatus();
+}
+
+// The text model from weights_ as the options ask, and the KV pool for Generate.
+Status Engine::LoadText(const EngineOptions& options) {
+  IRIS_ASSIGN_OR_RETURN(
+      model::TextModel text,
+      model::TextModel::Load(weights_, config_.text, config_.tie_word_embeddings, weight_options_));
+  text_.emplace(std::move(text));
   kv_pool_ = text_->NewPool();
+  if (!options.weights.empty()) weight_types_ += ", text model quantized to " + options.weights;
+  return OkStatus();
 }
 
 Result<std::unique_ptr<Engine>> Engine::LoadGguf(const std::string& text_path,
                                                  const std::string& mmproj_path,
                                                  const EngineOptions& options) {
   std::unique_ptr<Engine> e(new Engine());
+  IRIS_RETURN_IF_ERROR(e->StartThreads(options));
   IRIS_ASSIGN_OR_RETURN(model::GgufCheckpoint ckpt,
                         model::OpenGgufCheckpoint(text_path, mmproj_path));
   e->config_ = ckpt.config;
   e->weights_ = ckpt.weights;
   e->weight_types_ = ckpt.weight_types +
                      (ckpt.dequantized ? " (quantized weights dequantized to F32 at load)" : "");
-  IRIS_ASSIGN_OR_RETURN(
-      model::TextModel text,
-      model::TextModel::Load(e->weights_, e->config_.text, e->config_.tie_word_embeddings));
-  e->text_.emplace(std::move(text));
+  IRIS_RETURN_IF_ERROR(e->LoadText(options));
   if (ckpt.mmproj) {
     IRIS_ASSIGN_OR_RETURN(model::VisionModel vision,
                           model::VisionModel::Load(e->weights_, e->config_));
@@ -222,7 +234,6 @@ Result<std::unique_ptr<Engine>> Engine::LoadGguf(const std::string& text_path,
       e->eos_ids_.push_back(*eou);
     }
   }
-  e->StartThreads(options);
   return e;
 }
 

@@ -33,6 +33,9 @@ namespace iris::runtime {
 struct EngineOptions {
   int threads = 0;     // 0 = one per hardware thread
   std::string mmproj;  // a GGUF model's vision tower (mmproj file); "" = none or found beside it
+  // "" keeps the file's weight types; "q8_0" quantizes the text model's matrices at load
+  // (int8 products; the vision tower stays as stored).
+  std::string weights;
 };
 
 // One image or video of a prompt, in the order of its placeholder.
@@ -119,7 +122,9 @@ class Engine {
   static Result<std::unique_ptr<Engine>> LoadGguf(const std::string& text_path,
                                                   const std::string& mmproj_path,
                                                   const EngineOptions& options);
-  void StartThreads(const EngineOptions& options);
+  Status StartThreads(const EngineOptions& options);
+  Status LoadText(const EngineOptions& options);
+  model::WeightOptions weight_options_;
   model::ModelConfig config_;
   std::string weight_types_;
   formats::WeightStore weights_;

@@ -27,6 +27,11 @@ struct VerifyOptions {
   // another form of the same weights (a GGUF text model, with `mmproj` its vision tower).
   std::string model;
   std::string mmproj;
+  // Reduced-precision weights (EngineOptions::weights, e.g. "q8_0"): their error is measured,
+  // not held to the exact tolerance. Tensor lines report it (ok regardless) and each case adds
+  // a "next_token" line: top-1 agreement with the golden next-token choice at every prompt
+  // position and the mean KL divergence of the distributions.
+  std::string weights;
 };
 
 // Verifies MODEL_DIR; calls on_line for each compared item as it completes. Returns OK

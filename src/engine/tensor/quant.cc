@@ -1,7 +1,9 @@
 #include "engine/tensor/quant.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
+#include <cmath>
 #include <cstring>
 
 #include "engine/tensor/dtype.h"
@@ -209,6 +211,20 @@ void DequantizeRow(GgmlType type, const void* src, size_t n, float* dst) {
       case GgmlType::kQ6_K:
         BlockQ6_K(p, y);
         break;
+    }
+  }
+}
+
+void QuantizeRowQ8_0(const float* x, size_t n, uint8_t* dst) {
+  for (size_t b = 0; b < n / 32; ++b, x += 32, dst += 34) {
+    float amax = 0;
+    for (size_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const uint16_t h = F32ToF16(d);
+    std::memcpy(dst, &h, 2);
+    for (size_t i = 0; i < 32; ++i) {
+      dst[2 + i] = static_cast<uint8_t>(static_cast<int8_t>(std::round(x[i] * id)));
     }
   }
 }

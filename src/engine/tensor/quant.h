@@ -46,4 +46,9 @@ bool ParseGgmlType(std::string_view name, GgmlType* type);
 // f32 roundings in the same order, so the results agree bit for bit.
 void DequantizeRow(GgmlType type, const void* src, size_t n, float* dst);
 
+// dst = one row of n values (a multiple of 32) quantized to Q8_0 as ggml's reference quantizer
+// does: per block d = max|x| / 127 stored as f16, q = round(x / d) (ties away from zero).
+// gguf-py's quantizer writes the same bytes.
+void QuantizeRowQ8_0(const float* x, size_t n, uint8_t* dst);
+
 }  // namespace iris::tensor

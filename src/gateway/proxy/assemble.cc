@@ -30,6 +30,7 @@ Result<std::unique_ptr<providers::LocalProvider>> LoadLocal(const config::Config
   runtime::EngineOptions eo;
   eo.threads = flags.engine_threads > 0 ? flags.engine_threads : settings.threads;
   eo.mmproj = flags.local_mmproj;
+  eo.weights = flags.local_weights;
   auto engine = runtime::Engine::Load(flags.local_model_dir, eo);
   if (!engine.ok()) {
     return Status(engine.status().code(),

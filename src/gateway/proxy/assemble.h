@@ -22,6 +22,7 @@ struct AssembleFlags {
   std::string db;               // overrides `store` when set; "none" turns the request log off
   std::string local_model_dir;  // a checkpoint directory or GGUF file; "" for no local model
   std::string local_mmproj;     // the vision tower of a GGUF model given as a file
+  std::string local_weights;    // "q8_0": the text model quantized at load ("" as stored)
   std::string local_model_name = "smolvlm2";  // the id callers see (local/<name>)
   int threads = 0;                            // gateway workers, when > 0 (else server.threads)
   int engine_threads = 0;         // local engine compute threads, when > 0 (else providers.local)

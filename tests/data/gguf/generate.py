@@ -76,6 +76,13 @@ for qt in [T.F32, T.F16, T.BF16, T.Q8_0, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q4_K,
         assert np.all(np.isfinite(expected)), name
         w.add_tensor(name, raw, raw_shape=None, raw_dtype=qt)
         w.add_tensor(name + ".expected", expected)
+# Quantization: F32 values (some blocks all zero, some with ties at .5 after scaling) and the
+# Q8_0 bytes gguf-py's quantizer (bit-exact with ggml's reference) makes of them.
+src = rng.normal(0.0, 0.05, (6, 96)).astype(np.float32)
+src[1, 32:64] = 0
+src[2, :32] = np.arange(32, dtype=np.float32) - 15.5
+w.add_tensor("quantize.Q8_0.src", src)
+w.add_tensor("quantize.Q8_0", gguf.quants.quantize(src, T.Q8_0), raw_dtype=T.Q8_0)
 w.write_header_to_file()
 w.write_kv_data_to_file()
 w.write_tensors_to_file()
