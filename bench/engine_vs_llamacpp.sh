@@ -22,9 +22,10 @@
 # The GGUFs hold random weights of the real SmolVLM2 shapes (../shared/anchors/
 # make_random_smolvlm2_gguf.py; speed does not depend on the values), quantized with
 # llama-quantize. iris reads the same files. llama.cpp's figures are its own: llama-bench for
-# prefill/decode, llama-mtmd-cli's reported image-slice encode times and prompt evaluation for
-# vision and time to first token (its image decoding and preprocessing are not in them; iris's
-# time to first token includes both, so the comparison leans towards llama.cpp).
+# prefill/decode; llama-mtmd-cli's logged per-tile encoding times for vision, and for time to
+# first token the time from its first image encoding to its exit after one token (its image
+# decoding and preprocessing come before that and are not counted; iris's time to first token
+# includes both, so the comparison leans towards llama.cpp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes="${SIZES:-256m}"
@@ -131,17 +132,24 @@ for size in $sizes; do
       --vision-tiles 3 --image "$work/image.png" --threads "$threads" --json)
     iris_tile+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["vision_ms_per_tile"])' "$out")")
     iris_ttft+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["image_ttft"]["time_to_first_token_seconds"])' "$out")")
+    t0=$(date +%s.%N)
     "$bin/llama-mtmd-cli" -m "$f16" --mmproj "$mmproj" --image "$work/image.png" \
       -p "Describe this image." -n 1 -t "$threads" --temp 0 >"$work/mtmd.log" 2>&1 ||
       { tail -20 "$work/mtmd.log" >&2; exit 1; }
-    read -r tiles tile_ms ttft_s < <("$py" - "$work/mtmd.log" <<'PYEOF'
+    t1=$(date +%s.%N)
+    # Its log lines carry the time since it started (M.SS.mmm.uuu): the first token comes at
+    # its exit, the image work starts at the first "encoding mtmd batch" (after loading and
+    # preprocessing); each tile's encoding time is logged.
+    read -r tiles tile_ms ttft_s < <("$py" - "$work/mtmd.log" "$t0" "$t1" <<'PYEOF'
 import re, sys
 text = open(sys.argv[1], errors="replace").read()
-enc = [float(m) for m in re.findall(r"image slice encoded in ([0-9.]+) ms", text)]
-pe = re.findall(r"prompt eval time\s*=\s*([0-9.]+) ms", text)
-if not enc or not pe:
-    sys.exit("llama-mtmd-cli printed no image-slice or prompt-eval timings")
-print(len(enc), sum(enc) / len(enc), (sum(enc) + float(pe[-1])) / 1000.0)
+enc = [float(m) for m in re.findall(r"batch encoding done in ([0-9.]+) ms", text)]
+start = re.search(r"^(\d+)\.(\d+)\.(\d+)\.(\d+) I encoding mtmd batch", text, re.M)
+if not enc or not start:
+    sys.exit("llama-mtmd-cli logged no image encoding times")
+m, s, ms, us = (int(g) for g in start.groups())
+began = m * 60 + s + ms / 1e3 + us / 1e6
+print(len(enc), sum(enc) / len(enc), float(sys.argv[3]) - float(sys.argv[2]) - began)
 PYEOF
 )
     llama_tile+=("$tile_ms"); llama_ttft+=("$ttft_s")

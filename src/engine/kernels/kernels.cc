@@ -209,9 +209,10 @@ void GemmPacked(const float* x, size_t x_stride, size_t num_tokens, const WT* w,
   const DF df;
   const size_t width = kPanelVectors * hn::Lanes(df);  // features per panel
   constexpr size_t kKc = 256;                          // k per panel: a panel stays in L1
-  thread_local std::vector<float> panel, scratch;
+  thread_local std::vector<float> panel, scratch, widened;
   panel.resize(kKc * width);
   scratch.resize(num_tokens * width);
+  widened.resize(kKc);
   for (size_t nb = n_begin; nb < n_end; nb += width) {
     const size_t nr = nb + width <= n_end ? width : n_end - nb;
     // A partial panel computes into scratch (padding features are zero weights).
@@ -222,7 +223,10 @@ void GemmPacked(const float* x, size_t x_stride, size_t num_tokens, const WT* w,
       for (size_t r = 0; r < width; ++r) {
         if (r < nr) {
           const WT* row = w + (nb + r) * k_dim + kb;
-          for (size_t k = 0; k < kc; ++k) panel[k * width + r] = ScalarToF32(row[k]);
+          // Widened with vector conversions first (a scalar F16 conversion per weight made
+          // F16 prompts 2x slower than F32 ones), then transposed into the panel.
+          ConvertT(row, kc, widened.data());
+          for (size_t k = 0; k < kc; ++k) panel[k * width + r] = widened[k];
           // Weights come from DRAM once per prefill: ask for the next block of this row (or
           // of the next panel) now, so it arrives while the tokens pass over this panel.
           const WT* next = kb + kKc < k_dim ? row + kKc : w + (nb + width + r) * k_dim;
