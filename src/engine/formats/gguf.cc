@@ -15,6 +15,11 @@ constexpr uint32_t kMagic = 0x46554747;  // "GGUF" read little-endian
 constexpr size_t kMaxKeyBytes = 65535;
 constexpr size_t kMaxTensorNameBytes = 256;
 constexpr int kMaxArrayDepth = 4;
+// Metadata values held in memory, over all arrays of a file (a vocabulary of 150k tokens with
+// merges, types and scores is under a million): a count the file could hold but no tokenizer
+// needs cannot make the reader allocate gigabytes.
+constexpr uint64_t kMaxMetadataValues = uint64_t{1} << 25;
+constexpr size_t kReserveAtMost = 1 << 16;
 constexpr uint32_t kMaxDims = 4;
 
 Status Bad(const std::string& path, const std::string& what) {
@@ -94,6 +99,7 @@ class Reader {
   const std::string& path() const { return path_; }
 
  private:
+  uint64_t values_ = 0;  // array elements read so far (kMaxMetadataValues)
   std::span<const uint8_t> bytes_;
   const std::string& path_;
   size_t pos_ = 0;
@@ -184,20 +190,28 @@ Status Reader::Value(GgufValueType type, const std::string& what, int depth, Ggu
     return Bad(path_, what + ": array of " + std::to_string(count) + " " + TypeName(out->elem) +
                           " values does not fit in the rest of the file (truncated?)");
   }
+  values_ += count;
+  if (values_ > kMaxMetadataValues) {
+    return Bad(path_, what + ": the metadata holds more than " +
+                          std::to_string(kMaxMetadataValues) + " array values");
+  }
+  const size_t reserve = static_cast<size_t>(std::min<uint64_t>(count, kReserveAtMost));
   if (out->elem == GgufValueType::kString) {
-    out->strings.reserve(static_cast<size_t>(count));
+    out->strings.reserve(reserve);
     for (uint64_t k = 0; k < count; ++k) {
       IRIS_ASSIGN_OR_RETURN(std::string s, String(what + "[" + std::to_string(k) + "]", left()));
       out->strings.push_back(std::move(s));
     }
   } else if (out->elem == GgufValueType::kArray) {
-    out->items.resize(static_cast<size_t>(count));
+    out->items.reserve(reserve);
     for (uint64_t k = 0; k < count; ++k) {
-      IRIS_RETURN_IF_ERROR(Value(GgufValueType::kArray, what + "[" + std::to_string(k) + "]",
-                                 depth + 1, &out->items[k]));
+      GgufValue item;
+      IRIS_RETURN_IF_ERROR(
+          Value(GgufValueType::kArray, what + "[" + std::to_string(k) + "]", depth + 1, &item));
+      out->items.push_back(std::move(item));
     }
   } else {
-    out->numbers.reserve(static_cast<size_t>(count));
+    out->numbers.reserve(reserve);
     GgufValue v;
     for (uint64_t k = 0; k < count; ++k) {
       IRIS_RETURN_IF_ERROR(Value(out->elem, what, depth + 1, &v));

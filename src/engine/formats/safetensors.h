@@ -18,6 +18,7 @@ struct TensorEntry {
   std::string name;
   tensor::TensorView view;  // points into the mapped file
   std::string file;         // which file holds it (for error messages)
+  bool mapped = true;       // the bytes are the file's mapping (false: a copy made at load)
 };
 
 // What one safetensors image holds: its tensors (views into the image) and __metadata__.

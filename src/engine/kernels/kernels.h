@@ -62,8 +62,8 @@ void QuantizeRowsQ8(const float* x, size_t x_stride, size_t num_tokens, size_t k
                     float* d);
 // out[t · out_stride + (n − n_begin)] = Σ_b wd[n, b] · d[t, b] · Σ_i wq[n, b, i] · q[t, b, i]
 // for t in [0, num_tokens), n in [n_begin, n_end): w is [N, k_dim] in Q8_0 blocks (34 bytes:
-// an f16 scale and 32 int8 values, rows back to back), weight values in [-127, 127] (what
-// ggml's quantizer writes; -128 may saturate on the AVX2 path).
+// an f16 scale and 32 int8 values, rows back to back); activations are in [-127, 127], so
+// the AVX2 path's pairwise 16-bit sums cannot saturate even with -128 weights.
 void MatMulRowsQ8_0(const int8_t* q, const float* d, size_t num_tokens, const void* w, size_t k_dim,
                     size_t n_begin, size_t n_end, float* out, size_t out_stride);
 // The int8 paths this CPU can run, best first ("avx512vnni", "avxvnni", "avx2", "scalar"), the

@@ -153,7 +153,7 @@ void QuantizeRowsQ8(const float* x, size_t x_stride, size_t num_tokens, size_t k
       for (size_t i = 0; i < kBlock; ++i) {
         // |v·inv| <= 127 up to rounding; the clamp keeps a NaN-free row in range regardless.
         const float r = std::round(v[i] * inv);
-        out[i] = static_cast<int8_t>(std::clamp(r, -127.0f, 127.0f));
+        out[i] = static_cast<int8_t>(r == r ? std::clamp(r, -127.0f, 127.0f) : 0.0f);
       }
     }
   }

@@ -60,7 +60,8 @@ class Converter {
              size_t heads) {
     TensorEntry e;
     e.name = name;
-    e.file = file.path();
+    e.file = file.path() + " (" + t.name + ")";  // errors name the tensor as the file does
+    e.mapped = false;                            // set below when used in place
     e.view.shape = t.shape;
     types_.insert(std::string(tensor::GgmlInfo(t.type).name));
     const size_t rows = static_cast<size_t>(t.rows());
@@ -83,6 +84,7 @@ class Converter {
                                                  : tensor::DType::kQ8_0;
       if (heads == 0) {
         e.view.data = t.data;
+        e.mapped = true;
       } else {
         auto copy = std::make_shared<std::vector<uint32_t>>((t.bytes + 3) / 4);
         auto* dst = reinterpret_cast<uint8_t*>(copy->data());
@@ -102,7 +104,9 @@ class Converter {
       owners_.push_back(std::move(copy));
       out_.dequantized = true;
     }
-    entries_.emplace(name, std::move(e));
+    if (!entries_.emplace(name, std::move(e)).second) {
+      return DataLoss(file.path() + ": tensor '" + t.name + "' is a second " + name);
+    }
     return OkStatus();
   }
 
@@ -131,7 +135,9 @@ bool SplitLayer(const std::string& name, const std::string& prefix, int count, i
   while (i < name.size() && i - start < 5 && name[i] >= '0' && name[i] <= '9') {
     v = v * 10 + (name[i++] - '0');
   }
-  if (i == start || i >= name.size() || name[i] != '.' || v >= count) return false;
+  // One spelling per layer ("blk.1", never "blk.01"), so no two tensors map to one name.
+  if (i == start || (name[start] == '0' && i - start > 1)) return false;
+  if (i >= name.size() || name[i] != '.' || v >= count) return false;
   *layer = v;
   *rest = name.substr(i + 1);
   return true;
@@ -224,8 +230,9 @@ Status ReadVision(const formats::GgufFile& file, GgufCheckpoint& out, Converter&
   const std::string projector_key =
       c.Has("clip.vision.projector_type") ? "clip.vision.projector_type" : "clip.projector_type";
   IRIS_RETURN_IF_ERROR(Expect(c, projector_key, "idefics3"));
-  if (c.Has("clip.has_vision_encoder") && !*c.Bool("clip.has_vision_encoder")) {
-    return FailedPrecondition(c.path + ": the mmproj has no vision encoder");
+  if (c.Has("clip.has_vision_encoder")) {
+    IRIS_ASSIGN_OR_RETURN(bool has_encoder, c.Bool("clip.has_vision_encoder"));
+    if (!has_encoder) return FailedPrecondition(c.path + ": the mmproj has no vision encoder");
   }
   VisionConfig& v = out.config.vision;
   IRIS_ASSIGN_OR_RETURN(v.hidden_size, IntKey(c, "clip.vision.embedding_length", 1, 1 << 16, 0));
@@ -277,10 +284,16 @@ Status ReadVision(const formats::GgufFile& file, GgufCheckpoint& out, Converter&
                (rest.ends_with(".weight") || rest.ends_with(".bias")) &&
                kLayer.count(rest.substr(0, rest.rfind('.')))) {
       const std::string kind = rest.substr(rest.rfind('.'));
-      IRIS_RETURN_IF_ERROR(conv.Add(file, tensor,
-                                    pre + "encoder.layers." + std::to_string(layer) + "." +
-                                        kLayer.at(rest.substr(0, rest.rfind('.'))) + kind,
-                                    0));
+      std::string hf = kLayer.at(rest.substr(0, rest.rfind('.')));
+      // Some converted files have ffn_up and ffn_down the other way round (llama.cpp's clip
+      // loader corrects it by shape too): fc1 maps hidden → intermediate, fc2 back.
+      if ((hf == "mlp.fc1" || hf == "mlp.fc2") && v.hidden_size != v.intermediate_size) {
+        const int64_t out_dim = tensor.shape.empty() ? 0 : tensor.shape[0];
+        if (out_dim == v.intermediate_size) hf = "mlp.fc1";
+        if (out_dim == v.hidden_size) hf = "mlp.fc2";
+      }
+      IRIS_RETURN_IF_ERROR(conv.Add(
+          file, tensor, pre + "encoder.layers." + std::to_string(layer) + "." + hf + kind, 0));
     } else {
       return Unimplemented(c.path + ": tensor '" + name +
                            "' is not part of a SmolVLM2 vision tower (idefics3 mmproj)");

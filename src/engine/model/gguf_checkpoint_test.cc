@@ -172,5 +172,35 @@ TEST_F(GgufDirTest, ATensorOfAnotherModelIsNamed) {
                                       "text model (llama layout)");
 }
 
+TEST_F(GgufDirTest, SwappedFfnNamesAreTakenByShape) {
+  // The tiny mmproj with ffn_up and ffn_down named the other way round, as some converted
+  // files have them: the same model comes out.
+  auto file = formats::GgufFile::Open(Data("gguf/tiny-256m-style/mmproj-BF16.gguf"));
+  ASSERT_TRUE(file.ok());
+  std::vector<std::pair<std::string, formats::GgufValue>> meta(file->contents().metadata.begin(),
+                                                               file->contents().metadata.end());
+  std::vector<formats::GgufTensorToWrite> tensors;
+  for (const auto& [name, t] : file->contents().tensors) {
+    std::string renamed = name;
+    if (const size_t at = name.find("ffn_up"); at != std::string::npos) {
+      renamed.replace(at, 6, "ffn_down");
+    } else if (const size_t down = name.find("ffn_down"); down != std::string::npos) {
+      renamed.replace(down, 8, "ffn_up");
+    }
+    tensors.push_back({renamed, t.type, t.shape, {t.data, t.bytes}});
+  }
+  const std::string swapped = (dir_ / "mmproj-swapped.gguf").string();
+  ASSERT_TRUE(formats::WriteGguf(swapped, meta, tensors).ok());
+  const std::string text = Data("gguf/tiny-256m-style/text-BF16.gguf");
+  auto a = OpenGgufCheckpoint(text, Data("gguf/tiny-256m-style/mmproj-BF16.gguf"));
+  auto b = OpenGgufCheckpoint(text, swapped);
+  ASSERT_TRUE(a.ok() && b.ok()) << b.status().ToString();
+  for (const auto& [name, e] : a->weights.entries()) {
+    auto other = b->weights.Get(name, e.view.shape);
+    ASSERT_TRUE(other.ok()) << other.status().ToString();
+    EXPECT_EQ(std::memcmp(other->view.data, e.view.data, e.view.num_bytes()), 0) << name;
+  }
+}
+
 }  // namespace
 }  // namespace iris::model

@@ -61,7 +61,7 @@ Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
       body(0, rows, 0);
     }
     owned_.push_back(std::move(q));
-    ReleasePages(e.view.data, e.view.num_bytes());
+    if (e.mapped) ReleasePages(e.view.data, e.view.num_bytes());
     tensor::TensorView quantized = e.view;
     quantized.dtype = tensor::DType::kQ8_0;
     quantized.data = owned_.back().data();
@@ -70,7 +70,7 @@ Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
   if (options_.narrow_exact_f32 && e.view.dtype == tensor::DType::kF32 && shape.size() >= 2) {
     if (auto narrowed = NarrowIfExact(e.view)) {
       owned_.push_back(std::move(*narrowed));
-      ReleasePages(e.view.data, e.view.num_bytes());
+      if (e.mapped) ReleasePages(e.view.data, e.view.num_bytes());
       tensor::TensorView narrow = e.view;
       narrow.dtype = tensor::DType::kBF16;
       narrow.data = owned_.back().data();

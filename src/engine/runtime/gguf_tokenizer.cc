@@ -45,7 +45,8 @@ Result<std::string> TokenizerJsonFromGguf(const formats::GgufContents& c) {
   json::array added;
   for (size_t id = 0; id < tokens->size(); ++id) {
     const std::string& token = (*tokens)[id];
-    const int type = types ? static_cast<int>((*types)[id]) : kNormal;
+    const double raw_type = types ? (*types)[id] : kNormal;
+    const int type = raw_type >= 0 && raw_type <= 16 ? static_cast<int>(raw_type) : -1;
     if (type == kUnused) continue;
     if (type != kNormal && type != kUnknown && type != kControl && type != kUserDefined &&
         type != kByte) {

@@ -224,7 +224,11 @@ void QuantizeRowQ8_0(const float* x, size_t n, uint8_t* dst) {
     const uint16_t h = F32ToF16(d);
     std::memcpy(dst, &h, 2);
     for (size_t i = 0; i < 32; ++i) {
-      dst[2 + i] = static_cast<uint8_t>(static_cast<int8_t>(std::round(x[i] * id)));
+      // Finite weights give |q| <= 127; a NaN or infinity becomes 0 or ±127, never a cast
+      // out of range.
+      const float q = std::round(x[i] * id);
+      dst[2 + i] =
+          static_cast<uint8_t>(static_cast<int8_t>(q == q ? std::clamp(q, -127.0f, 127.0f) : 0.0f));
     }
   }
 }
