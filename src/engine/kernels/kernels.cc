@@ -618,6 +618,9 @@ void ConvertRowToF32(const void* src, tensor::DType dtype, size_t n, float* dst)
     case tensor::DType::kQ8_0:
       tensor::DequantizeRow(tensor::GgmlType::kQ8_0, src, n, dst);
       return;
+    case tensor::DType::kQ8_0x:
+      tensor::DequantizeRowQ8_0x(static_cast<const uint8_t*>(src), n, dst);
+      return;
     default:
       std::memcpy(dst, src, n * sizeof(float));
       return;

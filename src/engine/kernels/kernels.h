@@ -66,6 +66,15 @@ void QuantizeRowsQ8(const float* x, size_t x_stride, size_t num_tokens, size_t k
 // the AVX2 path's pairwise 16-bit sums cannot saturate even with -128 weights.
 void MatMulRowsQ8_0(const int8_t* q, const float* d, size_t num_tokens, const void* w, size_t k_dim,
                     size_t n_begin, size_t n_end, float* out, size_t out_stride);
+// The same for weights repacked at load (tensor::DType::kQ8_0x). Activations come padded the
+// way the rows are: q rows of tensor::Q8xValueBytes(k_dim) bytes (zeros past k_dim), d rows of
+// tensor::Q8xScaleBytes(k_dim) / 2 floats (zeros past k_dim / 32). The AVX-512 path takes two
+// blocks per register; the others read the layout one block at a time.
+void MatMulRowsQ8_0x(const int8_t* q, const float* d, size_t num_tokens, const void* w,
+                     size_t k_dim, size_t n_begin, size_t n_end, float* out, size_t out_stride);
+// True when the path in use runs kQ8_0x faster than kQ8_0 (weights are repacked at load).
+bool PrefersRepackedQ8();
+
 // The int8 paths this CPU can run, best first ("avx512vnni", "avxvnni", "avx2", "scalar"), the
 // one in use, and a restriction to one of them for tests ("" restores the best).
 std::vector<std::string> AvailableQuantPaths();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/kernels/ref/kernels_ref.h"
+#include "engine/tensor/quant.h"
 
 namespace iris::kernels {
 namespace {
@@ -236,6 +237,49 @@ TEST_P(QuantKernelsTest, MatMulRowsQ8_0MatchesScalarTwin) {
       }
     }
   }
+}
+
+TEST_P(QuantKernelsTest, MatMulRowsQ8_0xMatchesTheBlockLayout) {
+  for (size_t k : {32u, 64u, 96u, 576u, 608u}) {
+    const size_t vb = tensor::Q8xValueBytes(k), ds = tensor::Q8xScaleBytes(k) / 2;
+    const size_t row_bytes = tensor::RowBytes(DType::kQ8_0x, k);
+    for (size_t tokens : {1u, 3u, 4u, 6u}) {
+      for (size_t n : {1u, 5u, 17u, 26u}) {
+        auto x = RandomFloats(tokens * k, 5);
+        std::vector<int8_t> q(tokens * k), qx(tokens * vb, 0);
+        std::vector<float> d(tokens * k / 32), dx(tokens * ds, 0.0f);
+        QuantizeRowsQ8(x.data(), k, tokens, k, q.data(), d.data());
+        for (size_t t = 0; t < tokens; ++t) {
+          std::copy(q.begin() + t * k, q.begin() + (t + 1) * k, qx.begin() + t * vb);
+          std::copy(d.begin() + t * k / 32, d.begin() + (t + 1) * k / 32, dx.begin() + t * ds);
+        }
+        auto w = RandomQ8Rows(n, k, 6);
+        std::vector<uint8_t> wx(n * row_bytes);
+        for (size_t r = 0; r < n; ++r) {
+          tensor::RepackRowQ8_0x(w.data() + r * (k / 32 * 34), k, wx.data() + r * row_bytes);
+        }
+        const size_t nb = n > 2 ? 1 : 0, stride = n + 2;
+        std::vector<float> got(tokens * stride, -1.0f), want(tokens * stride, -1.0f),
+            block(tokens * stride, -1.0f);
+        MatMulRowsQ8_0x(qx.data(), dx.data(), tokens, wx.data(), k, nb, n, got.data(), stride);
+        ref::MatMulRowsQ8_0x(qx.data(), dx.data(), tokens, wx.data(), k, nb, n, want.data(),
+                             stride);
+        ref::MatMulRowsQ8_0(q.data(), d.data(), tokens, w.data(), k, nb, n, block.data(), stride);
+        for (size_t i = 0; i < got.size(); ++i) {
+          EXPECT_NEAR(got[i], want[i], 1e-5f * (1.0f + std::fabs(want[i]))) << k << " " << i;
+          EXPECT_EQ(want[i], block[i]) << "the two layouts hold the same matrix";
+        }
+      }
+    }
+  }
+  // The repacked row dequantizes to the values of the block row.
+  auto w = RandomQ8Rows(1, 96, 7);
+  std::vector<uint8_t> wx(tensor::RowBytes(DType::kQ8_0x, 96));
+  tensor::RepackRowQ8_0x(w.data(), 96, wx.data());
+  std::vector<float> a(96), b(96);
+  ConvertRowToF32(w.data(), DType::kQ8_0, 96, a.data());
+  ConvertRowToF32(wx.data(), DType::kQ8_0x, 96, b.data());
+  EXPECT_EQ(a, b);
 }
 
 TEST(QuantKernels, ActivationsQuantizeAsLlamaCppDoes) {

@@ -136,7 +136,142 @@ struct DotAvx512Vnni {
 #undef IRIS_Q8_TARGET
 #undef IRIS_Q8_DOT
 
+// kQ8_0x, one block at a time (every path but AVX-512).
+void RowsXScalar(const int8_t* xq, const float* xd, size_t num_tokens, const uint8_t* w,
+                 size_t k_dim, size_t n_begin, size_t n_end, float* out, size_t out_stride) {
+  const size_t nb = k_dim / kBlock, sb = tensor::Q8xScaleBytes(k_dim);
+  const size_t vb = tensor::Q8xValueBytes(k_dim), row_bytes = sb + vb, ds = sb / 2;
+  for (size_t t = 0; t < num_tokens; ++t) {
+    for (size_t n = n_begin; n < n_end; ++n) {
+      const uint8_t* row = w + n * row_bytes;
+      float acc = 0;
+      for (size_t b = 0; b < nb; ++b) {
+        uint16_t h;
+        std::memcpy(&h, row + 2 * b, 2);
+        int32_t s = 0;
+        for (size_t i = 0; i < kBlock; ++i) {
+          s += static_cast<int32_t>(static_cast<int8_t>(row[sb + b * kBlock + i])) *
+               xq[t * vb + b * kBlock + i];
+        }
+        acc += tensor::F16ToF32(h) * xd[t * ds + b] * static_cast<float>(s);
+      }
+      out[t * out_stride + (n - n_begin)] = acc;
+    }
+  }
+}
+
+#define IRIS_X512_TARGET IRIS_X86_TARGET ",avx512f,avx512vl,avx512bw,avx512vnni"
+
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() to their masked builtins and then warn
+// that it may be used uninitialized (GCC bug 105593); the warning is about the header.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// R rows of kQ8_0x × T tokens, two blocks per 512-bit register: |w| times x with w's sign
+// (a masked negation: AVX-512 has no byte sign instruction), the two blocks' scales × the
+// token's two block scales spread over their halves, one multiply-add per row and token.
+template <size_t R, size_t T, bool kPrefetch>
+__attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileX512(
+    const int8_t* x, size_t x_stride, const float* dx, size_t dx_stride, size_t pairs,
+    const uint8_t* w, size_t row_bytes, size_t scale_bytes, float* out, size_t out_stride) {
+  const __m512i halves = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i zero = _mm512_setzero_si512();
+  __m512 acc[T][R];
+  for (size_t t = 0; t < T; ++t) {
+    for (size_t r = 0; r < R; ++r) acc[t][r] = _mm512_setzero_ps();
+  }
+  for (size_t p = 0; p < pairs; ++p) {
+    __m512i xv[T];
+    __m128 dxp[T];
+    for (size_t t = 0; t < T; ++t) {
+      xv[t] = _mm512_loadu_si512(x + t * x_stride + 64 * p);
+      dxp[t] = _mm_castsi128_ps(
+          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(dx + t * dx_stride + 2 * p)));
+    }
+    for (size_t r = 0; r < R; ++r) {
+      const uint8_t* row = w + r * row_bytes;
+      if constexpr (kPrefetch) {
+        _mm_prefetch(reinterpret_cast<const char*>(row + R * row_bytes + scale_bytes + 64 * p),
+                     _MM_HINT_T0);
+      }
+      const __m512i wv = _mm512_loadu_si512(row + scale_bytes + 64 * p);
+      const __m512i aw = _mm512_abs_epi8(wv);
+      const __mmask64 negative = _mm512_movepi8_mask(wv);
+      int32_t scales;
+      std::memcpy(&scales, row + 4 * p, 4);
+      const __m128 sw = _mm_cvtph_ps(_mm_cvtsi32_si128(scales));
+      for (size_t t = 0; t < T; ++t) {
+        const __m512i sx = _mm512_mask_sub_epi8(xv[t], negative, zero, xv[t]);
+        const __m512i dot = _mm512_dpbusd_epi32(zero, aw, sx);
+        const __m512 s =
+            _mm512_permutexvar_ps(halves, _mm512_zextps128_ps512(_mm_mul_ps(sw, dxp[t])));
+        acc[t][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[t][r]);
+      }
+    }
+  }
+  for (size_t t = 0; t < T; ++t) {
+    for (size_t r = 0; r < R; ++r) {
+      const __m512 v = acc[t][r];
+      const __m256 hi = _mm512_castps512_ps256(_mm512_shuffle_f32x4(v, v, 0xEE));
+      out[t * out_stride + r] = HorizontalSum(_mm256_add_ps(_mm512_castps512_ps256(v), hi));
+    }
+  }
+}
+
+// Decode (one token): 8 rows at a time with the next 8 prefetched; prompts: 4 rows × 4 tokens.
+__attribute__((target(IRIS_X512_TARGET))) void RowsX512(const int8_t* xq, const float* xd,
+                                                        size_t num_tokens, const uint8_t* w,
+                                                        size_t k_dim, size_t n_begin, size_t n_end,
+                                                        float* out, size_t out_stride) {
+  const size_t sb = tensor::Q8xScaleBytes(k_dim), vb = tensor::Q8xValueBytes(k_dim);
+  const size_t row_bytes = sb + vb, ds = sb / 2, pairs = vb / 64;
+  size_t t = 0;
+  for (; t + 4 <= num_tokens; t += 4) {
+    float* o = out + t * out_stride - n_begin;
+    size_t n = n_begin;
+    for (; n + 4 <= n_end; n += 4) {
+      TileX512<4, 4, false>(xq + t * vb, vb, xd + t * ds, ds, pairs, w + n * row_bytes, row_bytes,
+                            sb, o + n, out_stride);
+    }
+    for (; n < n_end; ++n) {
+      TileX512<1, 4, false>(xq + t * vb, vb, xd + t * ds, ds, pairs, w + n * row_bytes, row_bytes,
+                            sb, o + n, out_stride);
+    }
+  }
+  for (; t < num_tokens; ++t) {
+    const int8_t* x = xq + t * vb;
+    const float* dx = xd + t * ds;
+    float* o = out + t * out_stride - n_begin;
+    size_t n = n_begin;
+    for (; n + 16 <= n_end; n += 8) {
+      TileX512<8, 1, true>(x, vb, dx, ds, pairs, w + n * row_bytes, row_bytes, sb, o + n,
+                           out_stride);
+    }
+    for (; n + 4 <= n_end; n += 4) {
+      TileX512<4, 1, false>(x, vb, dx, ds, pairs, w + n * row_bytes, row_bytes, sb, o + n,
+                            out_stride);
+    }
+    for (; n < n_end; ++n) {
+      TileX512<1, 1, false>(x, vb, dx, ds, pairs, w + n * row_bytes, row_bytes, sb, o + n,
+                            out_stride);
+    }
+  }
+}
+
+#pragma GCC diagnostic pop
+
 }  // namespace
+
+void MatMulRowsQ8_0x(const int8_t* q, const float* d, size_t num_tokens, const void* w,
+                     size_t k_dim, size_t n_begin, size_t n_end, float* out, size_t out_stride) {
+  const auto* wb = static_cast<const uint8_t*>(w);
+  if (Active() == Path::kAvx512Vnni) {
+    return RowsX512(q, d, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride);
+  }
+  RowsXScalar(q, d, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride);
+}
+
+bool PrefersRepackedQ8() { return Active() == Path::kAvx512Vnni; }
 
 void QuantizeRowsQ8(const float* x, size_t x_stride, size_t num_tokens, size_t k_dim, int8_t* q,
                     float* d) {

@@ -40,19 +40,36 @@ Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
                               std::string(tensor::DTypeName(e.view.dtype)) +
                               "; weights must be F32, BF16, F16 (or Q8_0 from a GGUF file)");
   }
-  if (options_.quantize == tensor::DType::kQ8_0 && e.view.dtype != tensor::DType::kQ8_0 &&
-      shape.size() == 2 && shape[1] % 32 == 0) {
+  const bool quantize = options_.quantize == tensor::DType::kQ8_0 &&
+                        e.view.dtype != tensor::DType::kQ8_0 && shape.size() == 2 &&
+                        shape[1] % 32 == 0;
+  // Q8_0 rows (from the file or quantized now) are repacked when the int8 path prefers it.
+  const bool repack = kernels::PrefersRepackedQ8() && shape.size() == 2 &&
+                      (quantize || e.view.dtype == tensor::DType::kQ8_0);
+  if (quantize || repack) {
     const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
-    const size_t row_bytes = tensor::RowBytes(tensor::DType::kQ8_0, cols);
-    std::vector<uint32_t> q((rows * row_bytes + 3) / 4);
+    const tensor::DType out_type = repack ? tensor::DType::kQ8_0x : tensor::DType::kQ8_0;
+    const size_t row_bytes = tensor::RowBytes(out_type, cols);
+    // 64 bytes of slack, so the rows can start on a cache line.
+    std::vector<uint32_t> q((rows * row_bytes + 3) / 4 + 16);
     auto* dst = reinterpret_cast<uint8_t*>(q.data());
+    dst += (64 - reinterpret_cast<uintptr_t>(dst) % 64) % 64;
     const size_t src_row = tensor::RowBytes(e.view.dtype, cols);
     auto body = [&](size_t begin, size_t end, int) {
-      std::vector<float> row(cols);
+      std::vector<float> values(cols);
+      std::vector<uint8_t> blocks(tensor::RowBytes(tensor::DType::kQ8_0, cols));
       for (size_t r = begin; r < end; ++r) {
-        kernels::ConvertRowToF32(static_cast<const uint8_t*>(e.view.data) + r * src_row,
-                                 e.view.dtype, cols, row.data());
-        tensor::QuantizeRowQ8_0(row.data(), cols, dst + r * row_bytes);
+        const uint8_t* src = static_cast<const uint8_t*>(e.view.data) + r * src_row;
+        if (quantize) {
+          kernels::ConvertRowToF32(src, e.view.dtype, cols, values.data());
+          tensor::QuantizeRowQ8_0(values.data(), cols, blocks.data());
+          src = blocks.data();
+        }
+        if (repack) {
+          tensor::RepackRowQ8_0x(src, cols, dst + r * row_bytes);
+        } else {
+          std::memcpy(dst + r * row_bytes, src, row_bytes);
+        }
       }
     };
     if (options_.pool != nullptr) {
@@ -62,10 +79,10 @@ Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
     }
     owned_.push_back(std::move(q));
     if (e.mapped) ReleasePages(e.view.data, e.view.num_bytes());
-    tensor::TensorView quantized = e.view;
-    quantized.dtype = tensor::DType::kQ8_0;
-    quantized.data = owned_.back().data();
-    return quantized;
+    tensor::TensorView converted = e.view;
+    converted.dtype = out_type;
+    converted.data = dst;
+    return converted;
   }
   if (options_.narrow_exact_f32 && e.view.dtype == tensor::DType::kF32 && shape.size() >= 2) {
     if (auto narrowed = NarrowIfExact(e.view)) {

@@ -38,17 +38,28 @@ void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<float> xd;
   const bool q8 = w.dtype == tensor::DType::kQ8_0;
-  if (q8) {
+  const bool q8x = w.dtype == tensor::DType::kQ8_0x;
+  if (q8 || q8x) {
     IRIS_CHECK(k_dim % 32 == 0);
+    // Rows of activations as the weights lay theirs out (kQ8_0x: padded with zeros).
+    const size_t qs = q8x ? tensor::Q8xValueBytes(k_dim) : k_dim;
+    const size_t ds = q8x ? tensor::Q8xScaleBytes(k_dim) / 2 : k_dim / 32;
     // Grown, never shrunk: a decode step after a prefill rewrites no more than it uses.
-    if (xq.size() < num_tokens * k_dim) xq.resize(num_tokens * k_dim);
-    if (xd.size() < num_tokens * k_dim / 32) xd.resize(num_tokens * k_dim / 32);
-    kernels::QuantizeRowsQ8(x, k_dim, num_tokens, k_dim, xq.data(), xd.data());
+    if (xq.size() < num_tokens * qs) xq.resize(num_tokens * qs);
+    if (xd.size() < num_tokens * ds) xd.resize(num_tokens * ds);
+    for (size_t t = 0; t < num_tokens; ++t) {
+      kernels::QuantizeRowsQ8(x + t * k_dim, k_dim, 1, k_dim, xq.data() + t * qs,
+                              xd.data() + t * ds);
+      std::fill(xq.data() + t * qs + k_dim, xq.data() + (t + 1) * qs, int8_t{0});
+      std::fill(xd.data() + t * ds + k_dim / 32, xd.data() + (t + 1) * ds, 0.0f);
+    }
   }
   const int8_t* q = xq.data();
   const float* d = xd.data();
   auto body = [&](size_t b, size_t e, int) {
-    if (q8) {
+    if (q8x) {
+      kernels::MatMulRowsQ8_0x(q, d, num_tokens, w.data, k_dim, b, e, out + b, n_dim);
+    } else if (q8) {
       kernels::MatMulRowsQ8_0(q, d, num_tokens, w.data, k_dim, b, e, out + b, n_dim);
     } else {
       kernels::MatMulRows(x, k_dim, num_tokens, w.data, w.dtype, k_dim, b, e, out + b, n_dim);

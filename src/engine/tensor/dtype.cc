@@ -20,6 +20,7 @@ size_t DTypeSize(DType dtype) {
     case DType::kU8:
     case DType::kBool:
     case DType::kQ8_0:
+    case DType::kQ8_0x:
       return 1;
   }
   return 0;
@@ -27,6 +28,7 @@ size_t DTypeSize(DType dtype) {
 
 size_t RowBytes(DType dtype, size_t n) {
   if (dtype == DType::kQ8_0) return n / 32 * 34;
+  if (dtype == DType::kQ8_0x) return Q8xScaleBytes(n) + Q8xValueBytes(n);
   return n * DTypeSize(dtype);
 }
 
@@ -54,6 +56,8 @@ std::string_view DTypeName(DType dtype) {
       return "BOOL";
     case DType::kQ8_0:
       return "Q8_0";
+    case DType::kQ8_0x:
+      return "Q8_0x";
   }
   return "?";
 }

@@ -10,14 +10,20 @@ namespace iris::tensor {
 
 // kQ8_0 is ggml's block format (blocks of 32 int8 values and an f16 scale, 34 bytes): weights
 // read from GGUF files or quantized at load; it never comes from a safetensors file.
-enum class DType { kF32, kF16, kBF16, kF64, kI64, kI32, kI16, kI8, kU8, kBool, kQ8_0 };
+// kQ8_0x is the same values repacked at load for the AVX-512 int8 kernel (never in a file):
+// each row holds its blocks' f16 scales, padded to 64 bytes, then its int8 values, padded to
+// a multiple of 64 with zeros, so rows stay 64-byte aligned and two blocks fill a register.
+enum class DType { kF32, kF16, kBF16, kF64, kI64, kI32, kI16, kI8, kU8, kBool, kQ8_0, kQ8_0x };
 
 // Bytes per element; 1 for the block formats (use RowBytes for their sizes).
 size_t DTypeSize(DType dtype);
 // Bytes of a row of n elements (n a multiple of the block size for the block formats).
 size_t RowBytes(DType dtype, size_t n);
-// True for the block formats (kQ8_0).
-inline bool IsBlockType(DType dtype) { return dtype == DType::kQ8_0; }
+// True for the block formats (kQ8_0, kQ8_0x).
+inline bool IsBlockType(DType dtype) { return dtype == DType::kQ8_0 || dtype == DType::kQ8_0x; }
+// The parts of a kQ8_0x row of n values (n a multiple of 32).
+inline size_t Q8xScaleBytes(size_t n) { return (n / 32 + 31) / 32 * 64; }
+inline size_t Q8xValueBytes(size_t n) { return (n + 63) / 64 * 64; }
 // The safetensors spelling ("F32", "BF16", ...).
 std::string_view DTypeName(DType dtype);
 // Parses a safetensors dtype string; false if unknown.

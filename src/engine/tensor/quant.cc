@@ -215,6 +215,25 @@ void DequantizeRow(GgmlType type, const void* src, size_t n, float* dst) {
   }
 }
 
+void RepackRowQ8_0x(const uint8_t* q8_0_row, size_t n, uint8_t* dst) {
+  const size_t scale_bytes = Q8xScaleBytes(n), value_bytes = Q8xValueBytes(n);
+  std::memset(dst, 0, scale_bytes + value_bytes);
+  for (size_t b = 0; b < n / 32; ++b) {
+    std::memcpy(dst + 2 * b, q8_0_row + 34 * b, 2);
+    std::memcpy(dst + scale_bytes + 32 * b, q8_0_row + 34 * b + 2, 32);
+  }
+}
+
+void DequantizeRowQ8_0x(const uint8_t* row, size_t n, float* dst) {
+  const size_t scale_bytes = Q8xScaleBytes(n);
+  for (size_t b = 0; b < n / 32; ++b) {
+    const float d = Half(row + 2 * b);
+    for (size_t i = 0; i < 32; ++i) {
+      dst[32 * b + i] = static_cast<float>(static_cast<int8_t>(row[scale_bytes + 32 * b + i])) * d;
+    }
+  }
+}
+
 void QuantizeRowQ8_0(const float* x, size_t n, uint8_t* dst) {
   for (size_t b = 0; b < n / 32; ++b, x += 32, dst += 34) {
     float amax = 0;

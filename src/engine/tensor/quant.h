@@ -51,4 +51,9 @@ void DequantizeRow(GgmlType type, const void* src, size_t n, float* dst);
 // gguf-py's quantizer writes the same bytes.
 void QuantizeRowQ8_0(const float* x, size_t n, uint8_t* dst);
 
+// One Q8_0 row of n values in the kQ8_0x layout (dtype.h): the same scales and values, moved.
+void RepackRowQ8_0x(const uint8_t* q8_0_row, size_t n, uint8_t* dst);
+// dst[0, n) = the values of one kQ8_0x row (as DequantizeRow gives them for the Q8_0 row).
+void DequantizeRowQ8_0x(const uint8_t* row, size_t n, float* dst);
+
 }  // namespace iris::tensor

@@ -1,5 +1,7 @@
 #include "engine/tensor/tensor.h"
 
+#include <cstring>
+
 #include "engine/tensor/quant.h"
 
 namespace iris::tensor {
@@ -20,6 +22,15 @@ float TensorView::GetF32(int64_t i) const {
       return static_cast<float>(static_cast<const int32_t*>(data)[i]);
     case DType::kU8:
       return static_cast<const uint8_t*>(data)[i];
+    case DType::kQ8_0x: {
+      const size_t n = static_cast<size_t>(shape.back());
+      const auto* row = static_cast<const uint8_t*>(data) +
+                        static_cast<size_t>(i) / n * RowBytes(DType::kQ8_0x, n);
+      const size_t j = static_cast<size_t>(i) % n;
+      uint16_t h;
+      std::memcpy(&h, row + 2 * (j / 32), 2);
+      return static_cast<float>(static_cast<int8_t>(row[Q8xScaleBytes(n) + j])) * F16ToF32(h);
+    }
     case DType::kQ8_0: {
       float block[32];
       DequantizeRow(GgmlType::kQ8_0, static_cast<const uint8_t*>(data) + i / 32 * 34, 32, block);

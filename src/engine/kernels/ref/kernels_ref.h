@@ -127,3 +127,33 @@ inline void MatMulRowsQ8_0(const int8_t* q, const float* d, size_t num_tokens, c
 }
 
 }  // namespace iris::kernels::ref
+
+namespace iris::kernels::ref {
+
+// Same contract as kernels::MatMulRowsQ8_0x (rows in the kQ8_0x layout, activations padded).
+inline void MatMulRowsQ8_0x(const int8_t* q, const float* d, size_t num_tokens, const void* w,
+                            size_t k_dim, size_t n_begin, size_t n_end, float* out,
+                            size_t out_stride) {
+  const size_t sb = tensor::Q8xScaleBytes(k_dim), vb = tensor::Q8xValueBytes(k_dim);
+  const auto* wb = static_cast<const uint8_t*>(w);
+  for (size_t t = 0; t < num_tokens; ++t) {
+    for (size_t n = n_begin; n < n_end; ++n) {
+      const uint8_t* row = wb + n * (sb + vb);
+      double acc = 0;
+      for (size_t b = 0; b < k_dim / 32; ++b) {
+        uint16_t h;
+        std::memcpy(&h, row + 2 * b, 2);
+        int64_t s = 0;
+        for (size_t i = 0; i < 32; ++i) {
+          s += static_cast<int8_t>(row[sb + b * 32 + i]) *
+               static_cast<int64_t>(q[t * vb + b * 32 + i]);
+        }
+        acc +=
+            static_cast<double>(tensor::F16ToF32(h)) * d[t * (sb / 2) + b] * static_cast<double>(s);
+      }
+      out[t * out_stride + (n - n_begin)] = static_cast<float>(acc);
+    }
+  }
+}
+
+}  // namespace iris::kernels::ref
