@@ -9,6 +9,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/model/weights.h"
+#include "engine/ops/ops.h"
+#include "engine/tensor/quant.h"
+
 namespace iris::model {
 namespace {
 namespace fs = std::filesystem;
@@ -99,6 +103,34 @@ TEST(GgufCheckpoint, Q8_0StaysInPlaceOtherQuantizedTypesAreDequantized) {
   auto v = q4->weights.Get("model.text_model.layers.0.self_attn.v_proj.weight");
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(v->view.dtype, tensor::DType::kF32);
+}
+
+TEST(GgufCheckpoint, AQ8_0MatrixBoundAsF32HasTheFilesValues) {
+  // Bound for the int8 kernels a Q8_0 matrix may be repacked (kQ8_0x); read back as f32 (a
+  // position table, say) it must still give the file's values, row by row.
+  std::vector<uint8_t> blocks(3 * 2 * 34);
+  for (size_t b = 0; b < 6; ++b) {
+    const uint16_t h = tensor::F32ToF16(0.01f * static_cast<float>(b + 1));
+    std::memcpy(&blocks[b * 34], &h, 2);
+    for (size_t i = 0; i < 32; ++i) blocks[b * 34 + 2 + i] = static_cast<uint8_t>(i * 7 + b);
+  }
+  formats::TensorEntry e;
+  e.name = "m";
+  e.file = "mem";
+  e.mapped = false;
+  e.view.dtype = tensor::DType::kQ8_0;
+  e.view.shape = {3, 64};
+  e.view.data = blocks.data();
+  formats::WeightStore store = formats::WeightStore::FromEntries({{"m", e}}, {}, "mem");
+  WeightBinder binder(store, WeightOptions{});
+  auto values = binder.BindF32("m", {3, 64});
+  ASSERT_TRUE(values.ok()) << values.status().ToString();
+  std::vector<float> want(3 * 64);
+  tensor::DequantizeRow(tensor::GgmlType::kQ8_0, blocks.data(), want.size(), want.data());
+  EXPECT_EQ(*values, want);
+  auto matrix = binder.Bind("m", {3, 64});
+  ASSERT_TRUE(matrix.ok());
+  EXPECT_EQ(ops::ToF32(*matrix), want);
 }
 
 TEST(GgufCheckpoint, FilesOfAnotherKindAreRefusedByName) {

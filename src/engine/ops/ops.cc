@@ -282,7 +282,13 @@ void FullAttention(ComputeContext& ctx, const float* q, const float* k, const fl
 
 std::vector<float> ToF32(const tensor::TensorView& w) {
   std::vector<float> out(static_cast<size_t>(w.num_elements()));
-  kernels::ConvertRowToF32(w.data, w.dtype, out.size(), out.data());
+  // Row by row: a repacked Q8_0 row carries its own scales (tensor::DType::kQ8_0x).
+  const size_t n = w.shape.empty() ? 1 : static_cast<size_t>(w.shape.back());
+  const size_t row_bytes = tensor::RowBytes(w.dtype, n);
+  for (size_t r = 0; n > 0 && r < out.size() / n; ++r) {
+    kernels::ConvertRowToF32(static_cast<const uint8_t*>(w.data) + r * row_bytes, w.dtype, n,
+                             out.data() + r * n);
+  }
   return out;
 }
 
