@@ -57,7 +57,7 @@ Result<TextModel> TextModel::Load(const formats::WeightStore& weights, const Tex
   return m;
 }
 
-void TextModel::Embed(std::span<const int32_t> ids, float* out) const {
+void TextModel::Embed(std::span<const int32_t> ids, float* out, const LoraAdapter* adapter) const {
   const size_t d = static_cast<size_t>(config_.hidden_size);
   const size_t row_bytes = tensor::RowBytes(embed_.dtype, d);
   for (size_t t = 0; t < ids.size(); ++t) {
@@ -65,6 +65,7 @@ void TextModel::Embed(std::span<const int32_t> ids, float* out) const {
         static_cast<const uint8_t*>(embed_.data) + static_cast<size_t>(ids[t]) * row_bytes;
     kernels::ConvertRowToF32(row, embed_.dtype, d, out + t * d);
   }
+  if (adapter != nullptr) ApplyLoraEmbed(*adapter, ids, d, out);
 }
 
 void TextModel::Forward(ops::ComputeContext& ctx, const float* embeds, size_t num_tokens,
@@ -121,6 +122,26 @@ void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardCh
   }
   std::vector<float> kg, vg;  // a prompt chunk's gathered keys and values
 
+  // The adapters' low-rank terms of one linear layer: out[rows] += (in·Aᵀ)·(s·B)ᵀ, once per
+  // run of neighbouring chunks that share an adapter (their rows are contiguous).
+  const bool any_adapter = std::any_of(
+      chunks.begin(), chunks.end(), [](const ForwardChunk& ch) { return ch.adapter != nullptr; });
+  auto lora = [&](LoraSite site, size_t layer, const float* in, size_t in_dim, float* out,
+                  size_t out_dim) {
+    if (!any_adapter) return;
+    for (size_t i = 0; i < chunks.size();) {
+      const LoraAdapter* a = chunks[i].adapter;
+      size_t j = i + 1, rows = chunks[i].num_tokens;
+      while (j < chunks.size() && chunks[j].adapter == a) rows += chunks[j++].num_tokens;
+      if (a != nullptr) {
+        if (const LoraLinear* l = a->Find(site, layer)) {
+          ApplyLora(ctx, *l, in + row0[i] * in_dim, rows, out + row0[i] * out_dim);
+        }
+      }
+      i = j;
+    }
+  };
+
   for (size_t li = 0; li < layers_.size(); ++li) {
     const Layer& l = layers_[li];
     const int layer = static_cast<int>(li);
@@ -128,6 +149,9 @@ void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardCh
     ops::MatMul(ctx, h.data(), R, l.q, q.data());
     ops::MatMul(ctx, h.data(), R, l.k, k.data());
     ops::MatMul(ctx, h.data(), R, l.v, v.data());
+    lora(LoraSite::kTextQ, li, h.data(), d, q.data(), qd);
+    lora(LoraSite::kTextK, li, h.data(), d, k.data(), kvd);
+    lora(LoraSite::kTextV, li, h.data(), d, v.data(), kvd);
     for (size_t i = 0; i < chunks.size(); ++i) {
       const ForwardChunk& ch = chunks[i];
       const size_t r = row0[i], T = ch.num_tokens, pos0 = ch.cache->length();
@@ -164,13 +188,17 @@ void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardCh
                            nkv, hd, scale, attn.data() + r * qd);
     }
     ops::MatMul(ctx, attn.data(), R, l.o, tmp.data());
+    lora(LoraSite::kTextO, li, attn.data(), qd, tmp.data(), d);
     ops::Add(x.data(), tmp.data(), R * d);
 
     ops::RmsNorm(x.data(), R, d, l.post_norm.data(), c.rms_norm_eps, h.data());
     ops::MatMul(ctx, h.data(), R, l.gate, gate.data());
     ops::MatMul(ctx, h.data(), R, l.up, up.data());
+    lora(LoraSite::kTextGate, li, h.data(), d, gate.data(), f);
+    lora(LoraSite::kTextUp, li, h.data(), d, up.data(), f);
     ops::SiluMul(gate.data(), up.data(), R * f);
     ops::MatMul(ctx, gate.data(), R, l.down, tmp.data());
+    lora(LoraSite::kTextDown, li, gate.data(), f, tmp.data(), d);
     ops::Add(x.data(), tmp.data(), R * d);
   }
   for (const ForwardChunk& ch : chunks) ch.cache->set_length(ch.cache->length() + ch.num_tokens);
@@ -179,8 +207,34 @@ void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardCh
     ops::RmsNorm(x.data() + wanted[w] * d, 1, d, final_norm_.data(), c.rms_norm_eps,
                  h.data() + w * d);
   }
-  logits->resize(wanted.size() * static_cast<size_t>(c.vocab_size));
-  if (!wanted.empty()) ops::MatMul(ctx, h.data(), wanted.size(), lm_head_, logits->data());
+  const size_t vocab = static_cast<size_t>(c.vocab_size);
+  logits->resize(wanted.size() * vocab);
+  if (wanted.empty()) return;
+  ops::MatMul(ctx, h.data(), wanted.size(), lm_head_, logits->data());
+  if (!any_adapter) return;
+  // An adapter's lm_head (a whole table from modules_to_save, or low-rank terms) for the
+  // logits rows of its chunks, which are contiguous too.
+  size_t w0 = 0;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    size_t n = 0;
+    while (w0 + n < wanted.size() && wanted[w0 + n] >= row0[i] &&
+           wanted[w0 + n] < row0[i] + chunks[i].num_tokens) {
+      ++n;
+    }
+    const LoraAdapter* a = chunks[i].adapter;
+    if (a != nullptr && n > 0) {
+      float* out = logits->data() + w0 * vocab;
+      if (!a->lm_head().empty()) {
+        const tensor::TensorView table{
+            tensor::DType::kF32, {c.vocab_size, c.hidden_size}, a->lm_head().data()};
+        ops::MatMul(ctx, h.data() + w0 * d, n, table, out);
+      }
+      if (const LoraLinear* l = a->Find(LoraSite::kLmHead, 0)) {
+        ApplyLora(ctx, *l, h.data() + w0 * d, n, out);
+      }
+    }
+    w0 += n;
+  }
 }
 
 }  // namespace iris::model

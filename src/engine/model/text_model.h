@@ -12,6 +12,7 @@
 #include "engine/formats/safetensors.h"
 #include "engine/model/config.h"
 #include "engine/model/kv_cache.h"
+#include "engine/model/lora.h"
 #include "engine/model/weights.h"
 #include "engine/ops/ops.h"
 
@@ -24,6 +25,7 @@ struct ForwardChunk {
   size_t num_tokens = 0;
   KvCache* cache = nullptr;
   enum class Logits { kNone, kLast, kAll } logits = Logits::kLast;
+  const LoraAdapter* adapter = nullptr;  // this sequence's adapter, or null for the base
 };
 
 class TextModel {
@@ -37,8 +39,9 @@ class TextModel {
   int model_dim() const { return config_.hidden_size; }
   int vocab_size() const { return config_.vocab_size; }
 
-  // out[T, model_dim] = embedding rows of ids. Ids must be in [0, vocab_size).
-  void Embed(std::span<const int32_t> ids, float* out) const;
+  // out[T, model_dim] = embedding rows of ids (with the adapter's change, if any). Ids must be
+  // in [0, vocab_size).
+  void Embed(std::span<const int32_t> ids, float* out, const LoraAdapter* adapter = nullptr) const;
 
   // Runs T new positions (embeds [T, model_dim]) after what the cache holds, appends their
   // keys/values to it. logits receives [T, vocab] if all_logits, else [1, vocab] for the
@@ -50,7 +53,8 @@ class TextModel {
   // Runs the chunks of several sequences in one pass over the weights: every linear layer
   // multiplies all their rows at once; attention and positions stay per sequence. Each
   // chunk's cache must have room reserved (KvCache::Reserve) for its new positions. logits
-  // receives the rows the chunks ask for, [rows, vocab], in chunk order.
+  // receives the rows the chunks ask for, [rows, vocab], in chunk order. Chunks may carry
+  // different adapters (and none): each adds its own low-rank terms to its own rows.
   void ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardChunk> chunks,
                     std::vector<float>* logits) const;
 

@@ -127,14 +127,15 @@ Result<VisionModel> VisionModel::Load(const formats::WeightStore& weights,
 }
 
 void VisionModel::EncodeTile(ops::ComputeContext& ctx, const float* pixels, float* hidden,
-                             float* features) const {
+                             float* features, const LoraAdapter* adapter) const {
   TileState state;
-  BeginTile(ctx, pixels, state);
+  BeginTile(ctx, pixels, state, adapter);
   ContinueTile(ctx, state, layers_.size());
   FinishTile(ctx, state, hidden, features);
 }
 
-void VisionModel::BeginTile(ops::ComputeContext& ctx, const float* pixels, TileState& state) const {
+void VisionModel::BeginTile(ops::ComputeContext& ctx, const float* pixels, TileState& state,
+                            const LoraAdapter* adapter) const {
   const VisionConfig& c = config_;
   const size_t d = c.hidden_size, p = c.patch_size;
   const size_t n = c.image_size / c.patch_size, num = n * n, tile = c.image_size;
@@ -156,6 +157,7 @@ void VisionModel::BeginTile(ops::ComputeContext& ctx, const float* pixels, TileS
   }
   state.x.assign(num * d, 0.0f);  // [num_patches, d] residual stream
   state.next_layer = 0;
+  state.adapter = adapter;
   ops::MatMul(ctx, patches.data(), num, patch_weight_, state.x.data(), patch_bias_.data());
   ops::Add(state.x.data(), positions_.data(), num * d);  // position ids 0..num-1 (full tiles)
 }
@@ -176,19 +178,31 @@ bool VisionModel::ContinueTile(ops::ComputeContext& ctx, TileState& state,
   std::vector<float>&h = state.h, &q = state.q, &k = state.k, &v = state.v, &attn = state.attn;
   std::vector<float>& mlp = state.mlp;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  const LoraAdapter* adapter = state.adapter;
   for (size_t ran = 0; ran < max_layers && state.next_layer < layers_.size(); ++ran) {
-    const Layer& l = layers_[state.next_layer++];
+    const size_t li = state.next_layer++;
+    const Layer& l = layers_[li];
+    auto lora = [&](LoraSite site, const float* in, float* out) {
+      if (adapter == nullptr) return;
+      if (const LoraLinear* a = adapter->Find(site, li)) ApplyLora(ctx, *a, in, num, out);
+    };
     ops::LayerNorm(x, num, d, l.ln1_w.data(), l.ln1_b.data(), c.layer_norm_eps, h.data());
     ops::MatMul(ctx, h.data(), num, l.q, q.data(), l.q_bias.data());
     ops::MatMul(ctx, h.data(), num, l.k, k.data(), l.k_bias.data());
     ops::MatMul(ctx, h.data(), num, l.v, v.data(), l.v_bias.data());
+    lora(LoraSite::kVisionQ, h.data(), q.data());
+    lora(LoraSite::kVisionK, h.data(), k.data());
+    lora(LoraSite::kVisionV, h.data(), v.data());
     ops::FullAttention(ctx, q.data(), k.data(), v.data(), num, heads, head_dim, scale, attn.data());
     ops::MatMul(ctx, attn.data(), num, l.o, h.data(), l.o_bias.data());
+    lora(LoraSite::kVisionO, attn.data(), h.data());
     ops::Add(x, h.data(), num * d);
     ops::LayerNorm(x, num, d, l.ln2_w.data(), l.ln2_b.data(), c.layer_norm_eps, h.data());
     ops::MatMul(ctx, h.data(), num, l.fc1, mlp.data(), l.fc1_bias.data());
+    lora(LoraSite::kVisionFc1, h.data(), mlp.data());
     ops::GeluTanh(mlp.data(), num * inter);
     ops::MatMul(ctx, mlp.data(), num, l.fc2, h.data(), l.fc2_bias.data());
+    lora(LoraSite::kVisionFc2, mlp.data(), h.data());
     ops::Add(x, h.data(), num * d);
   }
   return state.next_layer == layers_.size();
@@ -208,6 +222,11 @@ void VisionModel::FinishTile(ops::ComputeContext& ctx, TileState& state, float* 
   PixelShuffle(h.data(), static_cast<int>(n), static_cast<int>(d), static_cast<int>(s),
                shuffled.data());
   ops::MatMul(ctx, shuffled.data(), num / (s * s), projection_, features);
+  if (state.adapter != nullptr) {
+    if (const LoraLinear* a = state.adapter->Find(LoraSite::kConnector, 0)) {
+      ApplyLora(ctx, *a, shuffled.data(), num / (s * s), features);
+    }
+  }
   state = TileState{};
 }
 

@@ -10,6 +10,7 @@
 #include "base/status.h"
 #include "engine/formats/safetensors.h"
 #include "engine/model/config.h"
+#include "engine/model/lora.h"
 #include "engine/ops/ops.h"
 
 namespace iris::model {
@@ -29,9 +30,10 @@ class VisionModel {
 
   // One tile: pixels [3, tile, tile] (normalised, channels first) →
   // hidden [num_patches, hidden_size] (after post_layernorm) when hidden != nullptr, and
-  // features [tokens_per_tile, text_dim].
-  void EncodeTile(ops::ComputeContext& ctx, const float* pixels, float* hidden,
-                  float* features) const;
+  // features [tokens_per_tile, text_dim]. An adapter (optional) adds its low-rank terms to the
+  // tower's and the connector's linear layers.
+  void EncodeTile(ops::ComputeContext& ctx, const float* pixels, float* hidden, float* features,
+                  const LoraAdapter* adapter = nullptr) const;
 
   // The same in stages, so a scheduler can run a tile a few layers at a time between other
   // work: BeginTile (patch embedding), ContinueTile (up to max_layers encoder layers; true
@@ -39,9 +41,11 @@ class VisionModel {
   struct TileState {
     std::vector<float> x;  // the residual stream [num_patches, hidden_size]
     size_t next_layer = 0;
+    const LoraAdapter* adapter = nullptr;
     std::vector<float> h, q, k, v, attn, mlp;  // a layer's scratch, kept for the next call
   };
-  void BeginTile(ops::ComputeContext& ctx, const float* pixels, TileState& state) const;
+  void BeginTile(ops::ComputeContext& ctx, const float* pixels, TileState& state,
+                 const LoraAdapter* adapter = nullptr) const;
   bool ContinueTile(ops::ComputeContext& ctx, TileState& state, size_t max_layers) const;
   void FinishTile(ops::ComputeContext& ctx, TileState& state, float* hidden, float* features) const;
   size_t num_layers() const { return layers_.size(); }

@@ -303,6 +303,11 @@ Result<Visual> Engine::LoadVideo(const std::string& path) const {
   return v;
 }
 
+Result<std::shared_ptr<const model::LoraAdapter>> Engine::LoadAdapter(
+    const std::string& dir) const {
+  return model::LoraAdapter::Load(dir, {config_, vision_.has_value()});
+}
+
 Result<std::vector<int32_t>> Engine::TokenizePrompt(std::string_view prompt_text,
                                                     std::span<const Visual> visuals) const {
   static constexpr std::string_view kImage = "<image>", kVideo = "<video>";

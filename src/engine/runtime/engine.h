@@ -22,6 +22,7 @@
 #include "engine/media/image_processor.h"
 #include "engine/media/video.h"
 #include "engine/model/config.h"
+#include "engine/model/lora.h"
 #include "engine/model/text_model.h"
 #include "engine/model/vision_model.h"
 #include "engine/runtime/sampler.h"
@@ -52,6 +53,8 @@ struct GenerateOptions {
   int max_tokens = 256;
   std::vector<std::string> stop;  // stop strings (not included in the output)
   bool stop_at_eos = true;        // stop on the checkpoint's end-of-utterance token(s)
+  // A LoRA adapter of this engine's model (Engine::LoadAdapter); null runs the base model.
+  std::shared_ptr<const model::LoraAdapter> adapter;
 };
 
 struct GenerateResult {
@@ -87,6 +90,9 @@ class Engine {
   int threads() const { return pool_->num_threads(); }
   size_t weight_bytes() const { return weights_.total_bytes(); }
   const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
+
+  // Loads a PEFT LoRA adapter directory for this model (checked against its layers).
+  Result<std::shared_ptr<const model::LoraAdapter>> LoadAdapter(const std::string& dir) const;
 
   // Renders the checkpoint's chat template for `messages` (OpenAI-style content parts).
   Result<std::string> RenderChat(const boost::json::array& messages,

@@ -281,6 +281,14 @@ Status Scheduler::Add(SequenceRequest request) {
   s->keys.resize(prompt.size());
   size_t v = 0, row = 0, rows_in_visual = 0;
   for (const Visual& vis : request.visuals) s->digests.push_back(VisualDigest(vis));
+  const model::LoraAdapter* adapter = request.options.adapter.get();
+  if (adapter != nullptr && adapter->touches_vision()) {
+    // Features from an adapted tower are cached apart from the base's.
+    for (Digest& d : s->digests) {
+      const uint64_t salt = Mix(adapter->serial());
+      for (size_t b = 0; b < sizeof(salt); ++b) d[b] ^= static_cast<uint8_t>(salt >> (8 * b));
+    }
+  }
   for (size_t i = 0; i < prompt.size(); ++i) {
     if (prompt[i] != config.image_token_id) {
       s->keys[i] = static_cast<uint32_t>(prompt[i]);
@@ -296,6 +304,10 @@ Status Scheduler::Add(SequenceRequest request) {
     std::memcpy(&d, s->digests[v].data(), sizeof(d));
     s->keys[i] = (Mix(d ^ Mix(row)) | (uint64_t{1} << 63));  // never a token id
     ++row;
+  }
+  if (adapter != nullptr) {  // an adapter's keys and values are its own
+    const uint64_t salt = Mix(adapter->serial() ^ 0x10a5ull);
+    for (uint64_t& k : s->keys) k = Mix(k ^ salt) | (uint64_t{1} << 63);
   }
   for (const Visual& vis : request.visuals) s->result.image_tiles += vis.pixels.num_tiles;
   s->request = std::move(request);
@@ -333,7 +345,7 @@ void Scheduler::Admit() {
     // Embeddings of the positions still to run; image positions before them are in the
     // shared blocks already, so their visuals are not needed.
     s.embeds.resize(prompt.size() * dim);
-    text.Embed(prompt, s.embeds.data());
+    text.Embed(prompt, s.embeds.data(), s.request.options.adapter.get());
     const int32_t image_id = engine_.config().image_token_id;
     s.needs_vision = std::find(prompt.begin() + static_cast<ptrdiff_t>(s.prefilled), prompt.end(),
                                image_id) != prompt.end();
@@ -379,8 +391,10 @@ bool Scheduler::EncodeOneVisual(bool others_waiting) {
       worked = true;
       if (!s.tile_state) {
         s.tile_state.emplace();
+        const model::LoraAdapter* adapter = s.request.options.adapter.get();
         vision->BeginTile(engine_.compute(),
-                          v.pixels.pixel_values.data() + s.tile * 3 * tile * tile, *s.tile_state);
+                          v.pixels.pixel_values.data() + s.tile * 3 * tile * tile, *s.tile_state,
+                          adapter != nullptr && adapter->touches_vision() ? adapter : nullptr);
       }
       const size_t layers = others_waiting ? options_.vision_layers : vision->num_layers();
       if (!vision->ContinueTile(engine_.compute(), *s.tile_state, layers)) break;
@@ -530,9 +544,10 @@ size_t Scheduler::Step() {
   for (auto& sp : running_) {
     Sequence& s = *sp;
     if (s.next < 0) continue;
-    text.Embed(std::span<const int32_t>(&s.next, 1), decode_embeds.data() + di * dim);
-    chunks.push_back(
-        {decode_embeds.data() + di * dim, 1, &*s.cache, model::ForwardChunk::Logits::kLast});
+    const model::LoraAdapter* adapter = s.request.options.adapter.get();
+    text.Embed(std::span<const int32_t>(&s.next, 1), decode_embeds.data() + di * dim, adapter);
+    chunks.push_back({decode_embeds.data() + di * dim, 1, &*s.cache,
+                      model::ForwardChunk::Logits::kLast, adapter});
     owners.push_back(&s);
     ++di;
   }
@@ -553,7 +568,8 @@ size_t Scheduler::Step() {
     }
     chunks.push_back(
         {s.embeds.data() + s.prefilled * dim, n, &*s.cache,
-         last ? model::ForwardChunk::Logits::kLast : model::ForwardChunk::Logits::kNone});
+         last ? model::ForwardChunk::Logits::kLast : model::ForwardChunk::Logits::kNone,
+         s.request.options.adapter.get()});
     owners.push_back(&s);
     break;
   }
