@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   iris::cli::AddKeysCommand(app, exit_code);
   iris::cli::AddRunCommand(app, exit_code);
   iris::cli::AddVerifyCommand(app, exit_code);
+  iris::cli::AddMergeCommand(app, exit_code);
   iris::cli::AddTokenizeCommand(app, exit_code);
   iris::cli::AddBenchCommand(app, exit_code);
   iris::cli::AddPullCommand(app, exit_code);

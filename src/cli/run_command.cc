@@ -18,6 +18,7 @@ struct RunFlags {
   std::string model;
   std::string mmproj;
   std::string weights;
+  std::string adapter;
   bool pull = false;
   bool offline = false;
   std::string prompt;
@@ -56,6 +57,23 @@ int Run(const RunFlags& f) {
     PrintError("run", engine.status().message());
     return 1;
   }
+  runtime::GenerateOptions go;
+  if (!f.adapter.empty()) {
+    auto adapter_dir = hub::ResolveAdapter(f.adapter, ro);
+    if (!adapter_dir.ok() && f.pull && adapter_dir.status().code() == ErrorCode::kNotFound) {
+      adapter_dir = PullModel(f.adapter, f.offline);
+    }
+    auto adapter = adapter_dir.ok()
+                       ? (*engine)->LoadAdapter(*adapter_dir)
+                       : Result<std::shared_ptr<const model::LoraAdapter>>(adapter_dir.status());
+    if (!adapter.ok()) {
+      PrintError("run", adapter.status().message());
+      return 1;
+    }
+    std::fprintf(stderr, "iris run: adapter %s (%s)\n", adapter_dir->c_str(),
+                 (*adapter)->Describe().c_str());
+    go.adapter = *adapter;
+  }
   const double load_s = SecondsSince(t0);
   // Videos and images first, then the question, as in the model card's examples.
   std::vector<runtime::Visual> visuals;
@@ -92,7 +110,6 @@ int Run(const RunFlags& f) {
     PrintError("run", ids.status().message());
     return 1;
   }
-  runtime::GenerateOptions go;
   go.max_tokens = f.max_tokens;
   go.sampling.temperature = f.temperature;
   go.sampling.top_p = f.top_p;
@@ -150,7 +167,11 @@ void AddRunCommand(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"q8_0"}));
   cmd->add_option("--mmproj", f->mmproj,
                   "the vision tower (mmproj GGUF) of a GGUF text model given as --model FILE");
-  cmd->add_flag("--pull", f->pull, "download the model first when it is not in the cache");
+  cmd->add_option("--adapter", f->adapter,
+                  "a PEFT LoRA adapter for the model: a directory (adapter_config.json + "
+                  "adapter_model.safetensors) or a Hugging Face repo id in the cache");
+  cmd->add_flag("--pull", f->pull,
+                "download the model (and adapter) first when it is not in the cache");
   cmd->add_flag("--offline", f->offline, "never use the network (as HF_HUB_OFFLINE=1)");
   cmd->add_option("prompt", f->prompt, "the question or instruction")->required();
   cmd->add_option("--max-tokens", f->max_tokens, "most tokens to generate")

@@ -132,6 +132,36 @@ TEST_F(CliTest, RunReadsGgufFilesAsTheSafetensorsCheckpoint) {
   EXPECT_NE(blind.err.find("cannot read images"), std::string::npos) << blind.err;
 }
 
+// An adapter on the fly and the checkpoint `iris merge` writes give the same answer, and not
+// the base model's.
+TEST_F(CliTest, RunWithAnAdapterAnswersAsTheMergedCheckpoint) {
+  const std::string model = Data("smolvlm2/tiny-256m-style");
+  const std::string adapter = Data("lora/tiny-256m-style");
+  const std::string merged = (dir_ / "merged").string();
+  Outcome m = Iris("merge --model " + model + " --adapter " + adapter + " --out " + merged);
+  ASSERT_EQ(m.code, 0) << m.err;
+  EXPECT_NE(m.err.find("rank 4, 27 layers (text, vision)"), std::string::npos) << m.err;
+  EXPECT_NE(m.err.find("tensors"), std::string::npos) << m.err;
+  const std::string question = " --image " + Data("smolvlm2/images/small.png") +
+                               " --max-tokens 12 --threads 2 'What is it?'";
+  Outcome fly = Iris("run --model " + model + " --adapter " + adapter + question);
+  ASSERT_EQ(fly.code, 0) << fly.err;
+  EXPECT_NE(fly.err.find("adapter " + adapter), std::string::npos) << fly.err;
+  Outcome out = Iris("run --model " + merged + question);
+  ASSERT_EQ(out.code, 0) << out.err;
+  EXPECT_EQ(fly.out, out.out);
+  Outcome base = Iris("run --model " + model + question);
+  ASSERT_EQ(base.code, 0) << base.err;
+  EXPECT_NE(base.out, fly.out);
+  // Errors are one line: a missing adapter, an occupied output directory.
+  Outcome missing = Iris("run --model " + model + " --adapter " + (dir_ / "nope").string() + " hi");
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("is not an adapter directory"), std::string::npos) << missing.err;
+  Outcome again = Iris("merge --model " + model + " --adapter " + adapter + " --out " + merged);
+  EXPECT_EQ(again.code, 1);
+  EXPECT_NE(again.err.find("exists and is not empty"), std::string::npos) << again.err;
+}
+
 TEST_F(CliTest, RunAnswersAboutAVideo) {
   const std::string clip = (dir_ / "clip.mp4").string();
   const std::string make =

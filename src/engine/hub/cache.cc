@@ -133,17 +133,16 @@ std::string RepoCacheDir(const std::string& cache_dir, std::string_view repo_id)
 
 std::string PullCommandFor(std::string_view model) { return "iris pull " + std::string(model); }
 
-Result<std::string> ResolveModel(std::string_view model, const ResolveOptions& options) {
-  std::error_code ec;
-  if (!model.empty() && fs::is_directory(fs::path(model), ec)) return std::string(model);
-  // A GGUF text model is named by its file.
-  if (std::string_view(model).ends_with(".gguf") && fs::is_regular_file(fs::path(model), ec)) {
-    return std::string(model);
-  }
-  IRIS_ASSIGN_OR_RETURN(RepoSpec spec, ParseRepoSpec(model));
+namespace {
+
+// The cached snapshot of a repo id, if `complete` says it is whole.
+Result<std::string> CachedSnapshot(std::string_view name, const ResolveOptions& options,
+                                   bool (*complete)(const fs::path&)) {
+  IRIS_ASSIGN_OR_RETURN(RepoSpec spec, ParseRepoSpec(name));
   const std::string cache = options.cache_dir.empty() ? DefaultHubCacheDir() : options.cache_dir;
   const fs::path repo_dir = RepoCacheDir(cache, spec.repo_id);
   const std::string shown = spec.repo_id + (spec.explicit_revision ? "@" + spec.revision : "");
+  std::error_code ec;
   std::string commit;
   if (IsCommitHash(spec.revision) && fs::is_directory(repo_dir / "snapshots" / spec.revision, ec)) {
     commit = spec.revision;
@@ -152,11 +151,39 @@ Result<std::string> ResolveModel(std::string_view model, const ResolveOptions& o
     if (text.ok()) commit = Trim(*text);
   }
   const fs::path snapshot = repo_dir / "snapshots" / commit;
-  if (commit.empty() || !IsFile(snapshot / "config.json") || !HasWeights(snapshot)) {
+  if (commit.empty() || !complete(snapshot)) {
     return NotFound(shown + " is not in the Hugging Face cache (" + cache +
                     "): download it with `" + PullCommandFor(shown) + "` (or pass --pull)");
   }
   return snapshot.string();
+}
+
+}  // namespace
+
+Result<std::string> ResolveModel(std::string_view model, const ResolveOptions& options) {
+  std::error_code ec;
+  if (!model.empty() && fs::is_directory(fs::path(model), ec)) return std::string(model);
+  // A GGUF text model is named by its file.
+  if (std::string_view(model).ends_with(".gguf") && fs::is_regular_file(fs::path(model), ec)) {
+    return std::string(model);
+  }
+  return CachedSnapshot(model, options, [](const fs::path& snapshot) {
+    return IsFile(snapshot / "config.json") && HasWeights(snapshot);
+  });
+}
+
+Result<std::string> ResolveAdapter(std::string_view adapter, const ResolveOptions& options) {
+  std::error_code ec;
+  if (!adapter.empty() && fs::is_directory(fs::path(adapter), ec)) return std::string(adapter);
+  if (!ParseRepoSpec(adapter).ok()) {
+    return NotFound("'" + std::string(adapter) +
+                    "' is not an adapter directory nor a Hugging Face repo id "
+                    "(org/name[@revision])");
+  }
+  return CachedSnapshot(adapter, options, [](const fs::path& snapshot) {
+    return IsFile(snapshot / "adapter_config.json") &&
+           IsFile(snapshot / "adapter_model.safetensors");
+  });
 }
 
 CachedModel DescribeCheckpoint(const std::string& dir) {

@@ -42,6 +42,10 @@ struct ResolveOptions {
 // command to run, when the cache does not hold a complete snapshot of it.
 Result<std::string> ResolveModel(std::string_view model, const ResolveOptions& options = {});
 
+// Resolves a LoRA adapter the same way: a directory as given, else a repo id whose cached
+// snapshot holds adapter_config.json and adapter_model.safetensors.
+Result<std::string> ResolveAdapter(std::string_view adapter, const ResolveOptions& options = {});
+
 // The command that fetches `model` ("iris pull org/name[@rev]").
 std::string PullCommandFor(std::string_view model);
 

@@ -99,7 +99,11 @@ class Puller {
     };
     const RemoteFile* config = find("config.json");
     if (!config) {
-      return NotFound(shown_ + " has no config.json: not a checkpoint iris can run");
+      if (const RemoteFile* adapter = find("adapter_config.json"))
+        return PullAdapter(*adapter, find("adapter_model.safetensors"), result);
+      return NotFound(shown_ +
+                      " has no config.json nor adapter_config.json: not a checkpoint or LoRA "
+                      "adapter iris can run");
     }
     std::vector<const RemoteFile*> plan;
     for (const char* name : kWantedFiles) {
@@ -137,6 +141,20 @@ class Puller {
   }
 
  private:
+  // A PEFT LoRA adapter repo: its weights, then adapter_config.json last.
+  Result<PullResult> PullAdapter(const RemoteFile& config, const RemoteFile* weights,
+                                 PullResult& result) {
+    if (weights == nullptr) {
+      return NotFound(shown_ +
+                      " is a LoRA adapter without adapter_model.safetensors (iris reads "
+                      "safetensors adapters, save_pretrained's default)");
+    }
+    IRIS_RETURN_IF_ERROR(Download(*weights, result.commit, &result));
+    IRIS_RETURN_IF_ERROR(Download(config, result.commit, &result));
+    if (spec_.revision != result.commit) IRIS_RETURN_IF_ERROR(WriteRef(result.commit));
+    return result;
+  }
+
   Status NetworkError(const Status& s) const {
     return Status(ErrorCode::kUnavailable, "cannot reach " + options_.endpoint + ": " +
                                                s.message() +

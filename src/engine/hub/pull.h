@@ -52,6 +52,8 @@ struct PullResult {
 // checked against their size and (for LFS files) sha256, then renamed; a snapshot file is
 // linked only once its blob is complete, and config.json is linked last, so an interrupted
 // pull never leaves a snapshot that looks complete. Errors are one line saying what to do.
+// A repo holding a PEFT LoRA adapter (adapter_config.json, no config.json) is pulled as
+// adapter_model.safetensors, then adapter_config.json.
 Result<PullResult> Pull(std::string_view spec, const PullOptions& options);
 
 // Lowercase hex SHA-256 of a file (OpenSSL EVP).

@@ -378,6 +378,43 @@ TEST_F(PullTest, ShardedCheckpoint) {
   EXPECT_TRUE(LooksComplete());
 }
 
+TEST_F(PullTest, LoraAdapterRepo) {
+  hub_.files.clear();
+  HubFile config, weights, readme;
+  config.bytes = R"({"peft_type": "LORA", "r": 4, "lora_alpha": 8})";
+  config.etag = "adaptercfg1";
+  weights.bytes = std::string(5000, 'w');
+  weights.lfs = true;
+  const fs::path tmp = root_ / "adapter.tmp";
+  fs::create_directories(root_);
+  std::ofstream(tmp, std::ios::binary) << weights.bytes;
+  weights.etag = *Sha256File(tmp.string());
+  readme.bytes = "# adapter";
+  readme.etag = "readme1";
+  hub_.files["adapter_config.json"] = config;
+  hub_.files["adapter_model.safetensors"] = weights;
+  hub_.files["README.md"] = readme;
+  ResolveOptions ro;
+  ro.cache_dir = options_.cache_dir;
+  EXPECT_EQ(ResolveAdapter(kRepo, ro).status().code(), ErrorCode::kNotFound);
+  auto r = Pull(kRepo, options_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(ReadAll(Snapshot() / "adapter_config.json"), config.bytes);
+  EXPECT_EQ(ReadAll(Snapshot() / "adapter_model.safetensors"), weights.bytes);
+  EXPECT_FALSE(fs::exists(Snapshot() / "README.md"));
+  auto dir = ResolveAdapter(kRepo, ro);
+  ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+  EXPECT_EQ(*dir, Snapshot().string());
+  EXPECT_FALSE(LooksComplete());  // not a checkpoint
+
+  // Without safetensors weights it says what is missing.
+  fs::remove_all(options_.cache_dir);
+  hub_.files.erase("adapter_model.safetensors");
+  auto bad = Pull(kRepo, options_);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("without adapter_model.safetensors"), std::string::npos);
+}
+
 TEST_F(PullTest, DiskErrorsAreReported) {
   fs::create_directories(root_);
   std::ofstream(root_ / "file") << "x";

@@ -412,6 +412,55 @@ TEST(LoraAdapterTest, DamagedAndForeignAdaptersAreRefusedByName) {
   EXPECT_NE(message(dir).find("holds no LoRA weights"), std::string::npos);
 }
 
+// tests/data/lora/generate.py wrote an adapter as PEFT lays it out and, with numpy, values of
+// W + (alpha / r)·B·A: the merged checkpoint holds them.
+TEST(LoraAdapterTest, MergedWeightsMatchNumpy) {
+  const std::string model = Data("smolvlm2/tiny-256m-style");
+  auto e = Load(model);
+  ASSERT_TRUE(e);
+  auto a = e->LoadAdapter(Data("lora/tiny-256m-style"));
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ((*a)->linears().size(), 27u);
+  EXPECT_TRUE((*a)->touches_vision());
+  TempDir tmp;
+  ASSERT_TRUE(model::MergeLora(model, **a, tmp / "merged").ok());
+  auto store = formats::WeightStore::OpenDir(tmp / "merged");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto expected = ReadJsonFile(Data("lora/expected_merged.json"));
+  ASSERT_TRUE(expected.ok());
+  size_t checked = 0;
+  for (const auto& [name, picks] : expected->as_object()) {
+    auto t = store->Get(std::string(name));
+    ASSERT_TRUE(t.ok()) << name;
+    ASSERT_EQ(t->view.dtype, tensor::DType::kF32) << name;
+    const std::vector<float> w = ops::ToF32(t->view);
+    const int64_t cols = t->view.shape[1];
+    for (const auto& p : picks.as_array()) {
+      const auto& v = p.as_array();
+      const float want = static_cast<float>(v[2].to_number<double>());
+      const float got = w[static_cast<size_t>(v[0].as_int64() * cols + v[1].as_int64())];
+      EXPECT_NEAR(got, want, 1e-6f * std::max(1.0f, std::fabs(want))) << name;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 27u * 3u);
+  // Everything else is the base's, byte for byte.
+  auto base = formats::WeightStore::OpenDir(model);
+  ASSERT_TRUE(base.ok());
+  for (const auto& [name, entry] : base->entries()) {
+    if (expected->as_object().contains(name)) continue;
+    auto t = store->Get(name);
+    ASSERT_TRUE(t.ok()) << name;
+    EXPECT_EQ(t->view.dtype, entry.view.dtype) << name;
+    ASSERT_EQ(t->view.num_bytes(), entry.view.num_bytes()) << name;
+    EXPECT_EQ(std::memcmp(t->view.data, entry.view.data, entry.view.num_bytes()), 0) << name;
+  }
+  for (const char* file : {"config.json", "tokenizer.json", "chat_template.json"}) {
+    EXPECT_TRUE(fs::exists(tmp / ("merged/" + std::string(file)))) << file;
+  }
+  EXPECT_FALSE(fs::exists(tmp / "merged/goldens.safetensors"));
+}
+
 TEST(LoraAdapterTest, MergeRefusesAnOccupiedDirectory) {
   const std::string model = Data("smolvlm2/tiny-256m-style");
   auto e = Load(model);
