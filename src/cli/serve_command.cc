@@ -16,6 +16,7 @@
 #include "base/time.h"
 #include "cli/commands.h"
 #include "engine/hub/cache.h"
+#include "engine/model/lora.h"
 #include "gateway/config/config.h"
 #include "gateway/http/server.h"
 #include "gateway/providers/local/local_provider.h"
@@ -103,6 +104,7 @@ void ReloadConfig(const ServeFlags& f, const gw::config::EnvLookup& env,
   if ((la == nullptr) != (lb == nullptr) || (la && lb && la->model != lb->model)) {
     restart.push_back("the local model");
   }
+  if (la && lb && la->adapters != lb->adapters) restart.push_back("the local model's adapters");
   gateway.Reload(std::move(next));
   std::fprintf(stderr, "iris serve: reloaded %s\n", f.config_path.c_str());
   for (const std::string& what : restart) {
@@ -180,6 +182,20 @@ int Serve(const ServeFlags& f) {
   af.local_model_dir = local_dir;
   af.local_mmproj = f.mmproj;
   af.local_weights = f.weights;
+  if (const gw::config::ProviderConfig* local = config->FindLocal(); local && !local_dir.empty()) {
+    // Adapters are named in iris.yaml: one that cannot be found stops the start.
+    for (const auto& [name, spec] : local->adapters) {
+      auto dir = hub::ResolveAdapter(spec);
+      if (!dir.ok() && dir.status().code() == ErrorCode::kNotFound && f.pull && !f.offline) {
+        dir = PullModel(spec, /*offline=*/false, std::chrono::seconds(5));
+      }
+      if (!dir.ok()) {
+        PrintError("serve", "providers.local.adapters." + name + ": " + dir.status().message());
+        return 1;
+      }
+      af.local_adapter_dirs[name] = *dir;
+    }
+  }
   af.threads = f.threads;
   af.engine_threads = f.engine_threads;
   auto proxy = gw::upstream::ProxySettings::FromEnv(::getenv);
@@ -263,6 +279,12 @@ int Serve(const ServeFlags& f) {
   }
   if (!local && !local_spec.empty() && !local_note.empty()) {
     std::fprintf(stderr, "  local model %s\n", local_note.c_str());
+  }
+  if (local) {
+    for (const auto& [name, adapter] : local->options().adapters) {
+      std::fprintf(stderr, "  adapter  local/%s:%-10s %s (%s)\n", local->model_name().c_str(),
+                   name.c_str(), adapter->dir().c_str(), adapter->Describe().c_str());
+    }
   }
   for (const auto& a : config->models) {
     std::string targets;

@@ -382,10 +382,10 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
   }
   auto m = MapView::Open(entry.value, path, problems, {});
   if (!m) return;
-  static constexpr std::array<std::string_view, 14> kAllowed = {
-      "kind",       "base_url",         "api_key_env",        "headers",          "models",
-      "model",      "threads",          "max_queue",          "max_batch",        "kv_cache_mb",
-      "max_images", "max_image_pixels", "max_request_pixels", "account_resources"};
+  static constexpr std::array<std::string_view, 15> kAllowed = {
+      "kind",       "base_url",         "api_key_env",        "headers",           "models",
+      "model",      "threads",          "max_queue",          "max_batch",         "kv_cache_mb",
+      "max_images", "max_image_pixels", "max_request_pixels", "account_resources", "adapters"};
   for (const Field& f : m->fields()) {
     if (std::find(kAllowed.begin(), kAllowed.end(), f.key) != kAllowed.end()) continue;
     if (f.key == "api_key" || f.key == "key" || f.key == "apiKey" || f.key == "token" ||
@@ -440,6 +440,7 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
   only_for("max_images", local, "only for kind local");
   only_for("max_image_pixels", local, "only for kind local");
   only_for("max_request_pixels", local, "only for kind local");
+  only_for("adapters", local, "only for kind local (LoRA adapters of the local model)");
 
   if (!local) {
     const Field* url_field = m->Find("base_url");
@@ -548,6 +549,30 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
     if (auto v = ReadInt(m->Find("max_request_pixels"), path + ".max_request_pixels", problems, 1,
                          int64_t{1} << 34)) {
       p.max_request_pixels = *v;
+    }
+    if (const Field* a = m->Find("adapters")) {
+      if (auto am = MapView::Open(a->value, path + ".adapters", problems, {})) {
+        for (const Field& f : am->fields()) {
+          const std::string apath = Join(am->path(), f.key);
+          // Callers name it in the model id (local/<model>:<adapter>).
+          const bool ok_name = !f.key.empty() && f.key.size() <= 64 &&
+                               std::all_of(f.key.begin(), f.key.end(), [](char c) {
+                                 return std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+                                        c == '_' || c == '.';
+                               });
+          if (!ok_name) {
+            problems.Add(f.key_node, apath,
+                         "adapter names use letters, digits, '-', '_' and '.' (at most 64)");
+          }
+          auto value = ReadString(&f, apath, problems);
+          if (!value) continue;
+          if (value->empty()) {
+            problems.Add(f.value, apath, "an adapter directory or Hugging Face repo id");
+            continue;
+          }
+          p.adapters[f.key] = *value;
+        }
+      }
     }
   }
   if (auto models = ReadStringList(m->Find("models"), path + ".models", problems)) {

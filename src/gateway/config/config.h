@@ -84,6 +84,9 @@ struct ProviderConfig {
   int max_images = 8;                               // images in one request
   int64_t max_image_pixels = int64_t{4096} * 4096;  // one decoded image
   int64_t max_request_pixels = int64_t{32} << 20;   // all decoded images of one request
+  // LoRA adapters of the local model: name -> adapter directory or Hugging Face repo id.
+  // Callers pick one with the model id local/<model>:<name>.
+  std::map<std::string, std::string> adapters;
   // A provider whose key variable is unset is kept but disabled: routes skip it and the
   // server prints `disabled_reason` ("OPENAI_API_KEY not set").
   bool enabled = true;

@@ -480,6 +480,31 @@ models:
                   ("models.b.timeouts.conect_ms: unknown key; did you mean \"connect_ms\"?"));
 }
 
+TEST(ConfigTest, LocalAdaptersAreNamedDirectoriesOrRepos) {
+  auto r = LoadConfigString(R"(
+providers:
+  local:
+    kind: local
+    model: /m
+    adapters: { receipts: /adapters/receipts, charts-v2: org/charts-lora@v2 }
+)",
+                            FakeEnv({}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const auto& adapters = (*r)->providers.at(0).adapters;
+  ASSERT_EQ(adapters.size(), 2u);
+  EXPECT_EQ(adapters.at("receipts"), "/adapters/receipts");
+  EXPECT_EQ(adapters.at("charts-v2"), "org/charts-lora@v2");
+  const std::string errors = Errors(R"(
+providers:
+  openai: { kind: openai, adapters: { a: /x } }
+  local: { kind: local, model: m, adapters: { "a:b": /x, empty: "", list: [1] } }
+)");
+  EXPECT_CONTAINS(errors, ("providers.openai.adapters: only for kind local"));
+  EXPECT_CONTAINS(errors, ("providers.local.adapters.a:b: adapter names use letters"));
+  EXPECT_CONTAINS(errors, ("providers.local.adapters.empty: an adapter directory"));
+  EXPECT_CONTAINS(errors, ("providers.local.adapters.list:"));
+}
+
 TEST(ConfigTest, DuplicateKeysAndNameClashes) {
   const std::string errors = Errors(R"(
 providers:

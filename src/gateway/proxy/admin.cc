@@ -77,6 +77,11 @@ std::string LocalJson(const providers::LocalProvider* local) {
   const providers::LocalStats& s = local->stats();
   const providers::LocalOptions& opt = local->options();
   o["model"] = "local/" + local->model_name();
+  boost::json::array adapters;
+  for (const auto& [name, adapter] : opt.adapters) {
+    adapters.push_back(boost::json::string("local/" + local->model_name() + ":" + name));
+  }
+  o["adapters"] = std::move(adapters);
   o["max_batch"] = opt.max_batch;
   o["max_queue"] = opt.max_queue;
   o["running"] = s.running.load();
@@ -198,6 +203,11 @@ awaitable<void> Gateway::Models(const http::Request& req, http::ResponseWriter& 
     std::vector<std::string> names = p.models;
     if (p.kind == config::ProviderKind::kLocal && options_.local != nullptr) {
       names.insert(names.begin(), options_.local->model_name());
+      size_t at = 1;
+      for (const auto& [name, adapter] : options_.local->options().adapters) {
+        names.insert(names.begin() + static_cast<ptrdiff_t>(at++),
+                     options_.local->model_name() + ":" + name);
+      }
     }
     for (const std::string& m : names) {
       models.push_back({{p.name + "/" + m, 0, p.name}, p.name, {}, price_of(p.name, m)});

@@ -44,6 +44,14 @@ Result<std::unique_ptr<providers::LocalProvider>> LoadLocal(const config::Config
   lo.max_images = settings.max_images;
   lo.max_image_pixels = static_cast<uint64_t>(settings.max_image_pixels);
   lo.max_request_pixels = settings.max_request_pixels;
+  for (const auto& [name, dir] : flags.local_adapter_dirs) {
+    auto adapter = (*engine)->LoadAdapter(dir);
+    if (!adapter.ok()) {
+      return Status(adapter.status().code(),
+                    "local adapter " + name + " (" + dir + "): " + adapter.status().message());
+    }
+    lo.adapters[name] = std::move(adapter).value();
+  }
   return std::make_unique<providers::LocalProvider>(std::move(engine).value(), lo);
 }
 

@@ -4,6 +4,7 @@
 // configuration, and handles signals; the wiring is here, where a test can check it.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -24,7 +25,9 @@ struct AssembleFlags {
   std::string local_mmproj;     // the vision tower of a GGUF model given as a file
   std::string local_weights;    // "q8_0": the text model quantized at load ("" as stored)
   std::string local_model_name = "smolvlm2";  // the id callers see (local/<name>)
-  int threads = 0;                            // gateway workers, when > 0 (else server.threads)
+  // The local model's LoRA adapters (providers.local.adapters), resolved to directories.
+  std::map<std::string, std::string> local_adapter_dirs;
+  int threads = 0;                // gateway workers, when > 0 (else server.threads)
   int engine_threads = 0;         // local engine compute threads, when > 0 (else providers.local)
   upstream::ProxySettings proxy;  // outbound proxies (normally from the environment)
 };

@@ -30,7 +30,9 @@ awaitable<Outcome> Call::TryLocal(const routing::Target& t) {
   if (providers::HasCacheMarks(req_)) api::AddFieldName(target_dropped_, "cache_control");
   providers::LocalStream stream(co_await boost::asio::this_coro::executor);
   auto on_cancel = w_.cancel().OnCancel([&stream] { stream.Close(); });
-  Status submitted = local->Submit(req_, stream.Sink());
+  ChatRequest local_req = req_;
+  local_req.model = t.model;  // "smolvlm2" or "smolvlm2:<adapter>"
+  Status submitted = local->Submit(std::move(local_req), stream.Sink());
   if (!submitted.ok()) {
     GatewayError e = api::FromStatus(submitted);
     e.provider = t.provider;

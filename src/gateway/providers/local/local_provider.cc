@@ -101,6 +101,21 @@ bool LocalProvider::has_vision() const { return engine_->vision_model() != nullp
 
 Status LocalProvider::Submit(ChatRequest request, LocalSink sink) {
   IRIS_RETURN_IF_ERROR(CheckSupported(request, has_vision()));
+  std::shared_ptr<const model::LoraAdapter> adapter;
+  std::string model = options_.model_name;
+  if (const size_t colon = request.model.find(':'); colon != std::string::npos) {
+    const std::string name = request.model.substr(colon + 1);
+    auto it = options_.adapters.find(name);
+    if (it == options_.adapters.end()) {
+      std::string known;
+      for (const auto& [n, a] : options_.adapters) known += (known.empty() ? "" : ", ") + n;
+      return InvalidArgument(
+          "the local model has no adapter '" + name.substr(0, 64) + "' (" +
+          (known.empty() ? std::string("none is configured") : "configured: " + known) + ")");
+    }
+    adapter = it->second;
+    model += ":" + name;
+  }
   int images = 0;
   for (const Message& m : request.messages) {
     for (const ContentPart& p : m.content) images += p.type == ContentPart::Type::kImage ? 1 : 0;
@@ -119,7 +134,8 @@ Status LocalProvider::Submit(ChatRequest request, LocalSink sink) {
                                " generations running, " + std::to_string(options_.max_queue) +
                                " waiting)");
     }
-    queue_.push_back(Job{std::move(request), std::move(sink)});
+    queue_.push_back(
+        Job{std::move(request), std::move(sink), std::move(adapter), std::move(model)});
     stats_.queued.fetch_add(1);
   }
   cv_.notify_one();
@@ -235,6 +251,7 @@ void LocalProvider::Start(Job job) {
   go.sampling.top_k = static_cast<int>(req.top_k.value_or(0));
   go.sampling.seed = static_cast<uint64_t>(req.seed.value_or(0));
   go.stop = req.stop;
+  go.adapter = job.adapter;
   sr.prompt = std::move(ids).value();
   sr.visuals = std::move(visuals);
 
@@ -284,7 +301,7 @@ void LocalProvider::Start(Job job) {
   // Queued: the stream opens (its first text comes from a later step).
   StreamEvent start;
   start.type = StreamEvent::Type::kStart;
-  start.model = options_.model_name;
+  start.model = job.model;
   start.created = NowUnixMs() / 1000;
   if (!sink->on_event(start)) *cancelled = true;  // dropped at the next step
 }

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,6 +22,9 @@ namespace iris::runtime {
 class Engine;
 class Scheduler;
 }  // namespace iris::runtime
+namespace iris::model {
+class LoraAdapter;
+}  // namespace iris::model
 
 namespace iris::gateway::providers {
 
@@ -38,6 +42,9 @@ struct LocalOptions {
   // before any tile is preprocessed).
   int max_images = 8;
   int64_t max_request_pixels = int64_t{32} << 20;
+  // LoRA adapters of the engine's model, by the name callers give after the model id
+  // (local/smolvlm2:<name>). Requests for different adapters share the engine's batches.
+  std::map<std::string, std::shared_ptr<const model::LoraAdapter>> adapters;
 };
 
 // Receives one generation's events on the engine thread. `on_event` returns false to stop
@@ -78,8 +85,9 @@ class LocalProvider {
   LocalProvider& operator=(const LocalProvider&) = delete;
 
   // Checks what the engine can take (text, inline images; no tools, no JSON mode), then
-  // queues the request. kUnimplemented for an input it cannot take (the router falls over
-  // to another target), kResourceExhausted when the queue is full. Thread-safe.
+  // queues the request. request.model picks an adapter after a colon ("smolvlm2:NAME"); an
+  // unknown one is kInvalidArgument. kUnimplemented for an input it cannot take (the router falls
+  // over to another target), kResourceExhausted when the queue is full. Thread-safe.
   Status Submit(ChatRequest request, LocalSink sink);
 
   const std::string& model_name() const { return options_.model_name; }
@@ -92,6 +100,8 @@ class LocalProvider {
   struct Job {
     ChatRequest request;
     LocalSink sink;
+    std::shared_ptr<const model::LoraAdapter> adapter;  // null: the base model
+    std::string model;                                  // the id answers carry
   };
   void Loop();
   // Decodes, renders and tokenizes a job and hands it to the scheduler; on an error the job
