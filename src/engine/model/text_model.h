@@ -68,11 +68,16 @@ class TextModel {
   }
   KvCache NewCache() const { return KvCache(NewPool()); }
 
- private:
+  // The weights, for training (engine/train), which runs its own forward and backward.
   struct Layer {
     tensor::TensorView q, k, v, o, gate, up, down;
     std::vector<float> input_norm, post_norm;
   };
+  const std::vector<Layer>& layers() const { return layers_; }
+  const tensor::TensorView& lm_head() const { return lm_head_; }
+  const std::vector<float>& final_norm() const { return final_norm_; }
+
+ private:
   TextConfig config_;
   tensor::TensorView embed_;    // [vocab, model_dim]
   tensor::TensorView lm_head_;  // [vocab, model_dim]

@@ -9,9 +9,10 @@ Run from the repository root: python3 tests/data/lora/generate.py (needs python3
 """
 import json
 import os
-import struct
 
 import numpy as np
+
+import st
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODEL = os.path.join(HERE, "..", "smolvlm2", "tiny-256m-style", "model.safetensors")
@@ -21,50 +22,8 @@ TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
            "out_proj", "fc1", "fc2", "proj")
 
 
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        lo, hi = info["data_offsets"]
-        raw = data[lo:hi]
-        if info["dtype"] == "F32":
-            a = np.frombuffer(raw, dtype="<f4")
-        elif info["dtype"] == "BF16":
-            a = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
-        elif info["dtype"] == "F16":
-            a = np.frombuffer(raw, dtype="<f2").astype(np.float32)
-        else:
-            continue
-        out[name] = a.reshape(info["shape"])
-    return out
-
-
-def write_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name], dtype="<f4")
-        b = a.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape),
-                        "data_offsets": [offset, offset + len(b)]}
-        blobs.append(b)
-        offset += len(b)
-    header["__metadata__"] = {"format": "pt"}
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-
-
 def main():
-    base = read_safetensors(MODEL)
+    base = st.read(MODEL)
     rng = np.random.default_rng(20261203)
     adapter, expected = {}, {}
     scale = ALPHA / RANK
@@ -84,7 +43,7 @@ def main():
         picks = [(0, 0), (out_dim - 1, in_dim - 1), (out_dim // 2, in_dim // 3)]
         expected[name] = [[i, j, float(np.float32(merged[i, j]))] for i, j in picks]
     os.makedirs(OUT, exist_ok=True)
-    write_safetensors(os.path.join(OUT, "adapter_model.safetensors"), adapter)
+    st.write(os.path.join(OUT, "adapter_model.safetensors"), adapter)
     config = {
         "peft_type": "LORA", "task_type": None, "r": RANK, "lora_alpha": ALPHA,
         "lora_dropout": 0.05, "bias": "none", "use_rslora": False, "use_dora": False,

@@ -1,0 +1,405 @@
+#include "engine/train/text_trainer.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+
+namespace iris::train {
+
+namespace {
+
+using model::LoraSite;
+
+constexpr size_t kSites = 7;  // kTextQ .. kTextDown
+
+tensor::TensorView F32View(const float* data, int64_t rows, int64_t cols) {
+  return {tensor::DType::kF32, {rows, cols}, data};
+}
+
+// out[cols, rows] = in[rows, cols]ᵀ.
+void Transpose(const float* in, size_t rows, size_t cols, float* out) {
+  constexpr size_t kTile = 32;
+  for (size_t r0 = 0; r0 < rows; r0 += kTile) {
+    for (size_t c0 = 0; c0 < cols; c0 += kTile) {
+      const size_t r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
+      for (size_t r = r0; r < r1; ++r) {
+        for (size_t c = c0; c < c1; ++c) out[c * rows + r] = in[r * cols + c];
+      }
+    }
+  }
+}
+
+// y[T, out] += s·(x·Aᵀ)·Bᵀ; u receives x·Aᵀ [T, rank] for the backward pass.
+void LoraForward(ops::ComputeContext& ctx, const LoraParam* p, float s, const float* x, size_t T,
+                 float* y, std::vector<float>& u) {
+  if (p == nullptr) return;
+  const size_t r = static_cast<size_t>(p->rank), out = static_cast<size_t>(p->out);
+  u.resize(T * r);
+  ops::MatMul(ctx, x, T, F32View(p->a.data(), p->rank, p->in), u.data());
+  std::vector<float> t(T * out);
+  ops::MatMul(ctx, u.data(), T, F32View(p->b.data(), p->out, p->rank), t.data());
+  for (size_t i = 0; i < t.size(); ++i) y[i] += s * t[i];
+}
+
+// For y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ, given dy [T, out], x [T, in] (xt: its transpose [in, T]) and
+// u = x·Aᵀ: accumulates dA and dB and adds the adapter's part of dx.
+void LoraBackward(ops::ComputeContext& ctx, LoraParam* p, float s, const float* xt,
+                  const std::vector<float>& u, const float* dy, size_t T, float* dx) {
+  if (p == nullptr) return;
+  const size_t r = static_cast<size_t>(p->rank), in = static_cast<size_t>(p->in),
+               out = static_cast<size_t>(p->out);
+  std::vector<float> dyt(out * T), ut(r * T), bt(r * out), du(T * r), dut(r * T), at(in * r);
+  Transpose(dy, T, out, dyt.data());
+  Transpose(u.data(), T, r, ut.data());
+  // dB[out, r] += s·dyᵀ·u
+  std::vector<float> g(out * r);
+  ops::MatMul(ctx, dyt.data(), out,
+              F32View(ut.data(), static_cast<int64_t>(r), static_cast<int64_t>(T)), g.data());
+  for (size_t i = 0; i < g.size(); ++i) p->grad_b[i] += s * g[i];
+  // du[T, r] = s·dy·B
+  Transpose(p->b.data(), out, r, bt.data());
+  ops::MatMul(ctx, dy, T, F32View(bt.data(), static_cast<int64_t>(r), static_cast<int64_t>(out)),
+              du.data());
+  for (float& x : du) x *= s;
+  // dA[r, in] += duᵀ·x
+  Transpose(du.data(), T, r, dut.data());
+  g.assign(r * in, 0.0f);
+  ops::MatMul(ctx, dut.data(), r, F32View(xt, static_cast<int64_t>(in), static_cast<int64_t>(T)),
+              g.data());
+  for (size_t i = 0; i < g.size(); ++i) p->grad_a[i] += g[i];
+  // dx[T, in] += du·A
+  Transpose(p->a.data(), r, in, at.data());
+  g.assign(T * in, 0.0f);
+  ops::MatMul(ctx, du.data(), T,
+              F32View(at.data(), static_cast<int64_t>(in), static_cast<int64_t>(r)), g.data());
+  for (size_t i = 0; i < g.size(); ++i) dx[i] += g[i];
+}
+
+// dx += RMSNorm'(x)ᵀ·dy for y = w ⊙ x / √(mean(x²) + eps), row by row.
+void RmsNormBackward(const float* x, size_t T, size_t d, const float* w, float eps, const float* dy,
+                     float* dx) {
+  for (size_t t = 0; t < T; ++t) {
+    const float* xr = x + t * d;
+    const float* dyr = dy + t * d;
+    double ss = 0, dot = 0;
+    for (size_t i = 0; i < d; ++i) {
+      ss += static_cast<double>(xr[i]) * xr[i];
+      dot += static_cast<double>(w[i]) * dyr[i] * xr[i];
+    }
+    const double r = 1.0 / std::sqrt(ss / static_cast<double>(d) + eps);
+    const double c = r * r * r * dot / static_cast<double>(d);
+    float* dxr = dx + t * d;
+    for (size_t i = 0; i < d; ++i) {
+      dxr[i] += static_cast<float>(r * w[i] * dyr[i] - c * xr[i]);
+    }
+  }
+}
+
+float Dot(const float* a, const float* b, size_t n) {
+  float s = 0;
+  for (size_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// Causal attention of one sequence, heads sharing key/value groups: out [T, nh·hd] and the
+// log-sum-exp of every query row's scores, lse [nh, T].
+void AttentionForward(ops::ComputeContext& ctx, const float* q, const float* k, const float* v,
+                      size_t T, size_t nh, size_t nkv, size_t hd, float scale, float* out,
+                      float* lse) {
+  const size_t qd = nh * hd, kvd = nkv * hd, per_group = nh / nkv;
+  ctx.pool->Run(nh, [&](size_t h, int) {
+    const size_t g = h / per_group;
+    std::vector<float> s(T);
+    for (size_t i = 0; i < T; ++i) {
+      const float* qi = q + i * qd + h * hd;
+      float m = -INFINITY;
+      for (size_t j = 0; j <= i; ++j) {
+        s[j] = scale * Dot(qi, k + j * kvd + g * hd, hd);
+        m = std::max(m, s[j]);
+      }
+      double sum = 0;
+      for (size_t j = 0; j <= i; ++j) {
+        s[j] = std::exp(s[j] - m);
+        sum += s[j];
+      }
+      float* o = out + i * qd + h * hd;
+      std::fill(o, o + hd, 0.0f);
+      const float inv = static_cast<float>(1.0 / sum);
+      for (size_t j = 0; j <= i; ++j) {
+        const float p = s[j] * inv;
+        const float* vj = v + j * kvd + g * hd;
+        for (size_t e = 0; e < hd; ++e) o[e] += p * vj[e];
+      }
+      lse[h * T + i] = m + static_cast<float>(std::log(sum));
+    }
+  });
+}
+
+// The gradients of q, k, v (all post-RoPE) from dout, recomputing the probabilities.
+void AttentionBackward(ops::ComputeContext& ctx, const float* q, const float* k, const float* v,
+                       const float* out, const float* lse, const float* dout, size_t T, size_t nh,
+                       size_t nkv, size_t hd, float scale, float* dq, float* dk, float* dv) {
+  const size_t qd = nh * hd, kvd = nkv * hd, per_group = nh / nkv;
+  // Per head, then summed per group in head order (the same result for any thread count).
+  std::vector<float> dk_h(nh * T * hd, 0.0f), dv_h(nh * T * hd, 0.0f);
+  ctx.pool->Run(nh, [&](size_t h, int) {
+    const size_t g = h / per_group;
+    float* dkh = dk_h.data() + h * T * hd;
+    float* dvh = dv_h.data() + h * T * hd;
+    for (size_t i = 0; i < T; ++i) {
+      const float* qi = q + i * qd + h * hd;
+      const float* doi = dout + i * qd + h * hd;
+      const float Di = Dot(doi, out + i * qd + h * hd, hd);
+      float* dqi = dq + i * qd + h * hd;
+      const float l = lse[h * T + i];
+      for (size_t j = 0; j <= i; ++j) {
+        const float* kj = k + j * kvd + g * hd;
+        const float* vj = v + j * kvd + g * hd;
+        const float p = std::exp(scale * Dot(qi, kj, hd) - l);
+        const float dp = Dot(doi, vj, hd);
+        const float ds = p * (dp - Di) * scale;
+        float* dkj = dkh + j * hd;
+        float* dvj = dvh + j * hd;
+        for (size_t e = 0; e < hd; ++e) {
+          dqi[e] += ds * kj[e];
+          dkj[e] += ds * qi[e];
+          dvj[e] += p * doi[e];
+        }
+      }
+    }
+  });
+  for (size_t h = 0; h < nh; ++h) {
+    const size_t g = h / per_group;
+    for (size_t j = 0; j < T; ++j) {
+      for (size_t e = 0; e < hd; ++e) {
+        dk[j * kvd + g * hd + e] += dk_h[(h * T + j) * hd + e];
+        dv[j * kvd + g * hd + e] += dv_h[(h * T + j) * hd + e];
+      }
+    }
+  }
+}
+
+size_t ElementBytes(tensor::DType t) {
+  switch (t) {
+    case tensor::DType::kF32:
+      return 4;
+    case tensor::DType::kBF16:
+    case tensor::DType::kF16:
+      return 2;
+    default:
+      return 0;
+  }
+}
+
+}  // namespace
+
+Result<TextTrainer> TextTrainer::Create(const model::TextModel& model, ops::ComputeContext& ctx) {
+  TextTrainer t;
+  t.model_ = &model;
+  auto transpose = [&](const tensor::TensorView& w) -> Result<tensor::TensorView> {
+    const size_t es = ElementBytes(w.dtype);
+    if (es == 0 || w.shape.size() != 2) {
+      return FailedPrecondition(
+          "training needs the text model's weights as F32, BF16 or F16; they are " +
+          std::string(tensor::DTypeName(w.dtype)) + " (train without --weights)");
+    }
+    const size_t rows = static_cast<size_t>(w.shape[0]), cols = static_cast<size_t>(w.shape[1]);
+    std::vector<uint8_t> bytes(rows * cols * es);
+    const auto* src = static_cast<const uint8_t*>(w.data);
+    ctx.pool->Run((cols + 63) / 64, [&](size_t task, int) {
+      const size_t c0 = task * 64, c1 = std::min(cols, c0 + 64);
+      for (size_t r = 0; r < rows; ++r) {
+        for (size_t c = c0; c < c1; ++c) {
+          std::memcpy(&bytes[(c * rows + r) * es], &src[(r * cols + c) * es], es);
+        }
+      }
+    });
+    tensor::TensorView out{w.dtype, {w.shape[1], w.shape[0]}, bytes.data()};
+    t.owned_.push_back(std::move(bytes));
+    return out;
+  };
+  for (const model::TextModel::Layer& l : model.layers()) {
+    Transposed tr;
+    IRIS_ASSIGN_OR_RETURN(tr.q, transpose(l.q));
+    IRIS_ASSIGN_OR_RETURN(tr.k, transpose(l.k));
+    IRIS_ASSIGN_OR_RETURN(tr.v, transpose(l.v));
+    IRIS_ASSIGN_OR_RETURN(tr.o, transpose(l.o));
+    IRIS_ASSIGN_OR_RETURN(tr.gate, transpose(l.gate));
+    IRIS_ASSIGN_OR_RETURN(tr.up, transpose(l.up));
+    IRIS_ASSIGN_OR_RETURN(tr.down, transpose(l.down));
+    t.transposed_.push_back(std::move(tr));
+  }
+  IRIS_ASSIGN_OR_RETURN(t.lm_head_t_, transpose(model.lm_head()));
+  return t;
+}
+
+SequenceLoss TextTrainer::Run(ops::ComputeContext& ctx, const float* embeds,
+                              std::span<const int32_t> labels, LoraParams* lora, float grad_scale,
+                              bool backward) {
+  const model::TextConfig& c = model_->config();
+  const size_t T = labels.size();
+  const size_t d = c.hidden_size, f = c.intermediate_size, hd = c.head_dim;
+  const size_t nh = c.num_attention_heads, nkv = c.num_key_value_heads;
+  const size_t qd = nh * hd, kvd = nkv * hd, half = hd / 2;
+  const size_t V = static_cast<size_t>(c.vocab_size);
+  const float s = lora ? lora->scale() : 0.0f;
+  const float attn_scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const auto& layers = model_->layers();
+  auto find = [&](LoraSite site, size_t layer) -> LoraParam* {
+    return lora ? lora->Find(site, layer) : nullptr;
+  };
+
+  struct Acts {
+    std::vector<float> xin, x2, q, k, v, attn, lse, g, u, m;
+    std::array<std::vector<float>, kSites> lu;  // x·Aᵀ per adapted site
+  };
+  std::vector<Acts> acts(layers.size());
+  std::vector<float> x(embeds, embeds + T * d), h(T * d), tmp(T * d);
+  std::vector<float> cos(T * half), sin(T * half);
+  ops::RopeTables(c.rope_theta, hd, 0, T, cos.data(), sin.data());
+
+  for (size_t li = 0; li < layers.size(); ++li) {
+    const model::TextModel::Layer& l = layers[li];
+    Acts& a = acts[li];
+    a.xin = x;
+    ops::RmsNorm(x.data(), T, d, l.input_norm.data(), c.rms_norm_eps, h.data());
+    a.q.resize(T * qd);
+    a.k.resize(T * kvd);
+    a.v.resize(T * kvd);
+    ops::MatMul(ctx, h.data(), T, l.q, a.q.data());
+    ops::MatMul(ctx, h.data(), T, l.k, a.k.data());
+    ops::MatMul(ctx, h.data(), T, l.v, a.v.data());
+    LoraForward(ctx, find(LoraSite::kTextQ, li), s, h.data(), T, a.q.data(), a.lu[0]);
+    LoraForward(ctx, find(LoraSite::kTextK, li), s, h.data(), T, a.k.data(), a.lu[1]);
+    LoraForward(ctx, find(LoraSite::kTextV, li), s, h.data(), T, a.v.data(), a.lu[2]);
+    ops::ApplyRope(a.q.data(), T, nh, hd, cos.data(), sin.data());
+    ops::ApplyRope(a.k.data(), T, nkv, hd, cos.data(), sin.data());
+    a.attn.resize(T * qd);
+    a.lse.resize(nh * T);
+    AttentionForward(ctx, a.q.data(), a.k.data(), a.v.data(), T, nh, nkv, hd, attn_scale,
+                     a.attn.data(), a.lse.data());
+    ops::MatMul(ctx, a.attn.data(), T, l.o, tmp.data());
+    LoraForward(ctx, find(LoraSite::kTextO, li), s, a.attn.data(), T, tmp.data(), a.lu[3]);
+    ops::Add(x.data(), tmp.data(), T * d);
+    a.x2 = x;
+    ops::RmsNorm(x.data(), T, d, l.post_norm.data(), c.rms_norm_eps, h.data());
+    a.g.resize(T * f);
+    a.u.resize(T * f);
+    ops::MatMul(ctx, h.data(), T, l.gate, a.g.data());
+    ops::MatMul(ctx, h.data(), T, l.up, a.u.data());
+    LoraForward(ctx, find(LoraSite::kTextGate, li), s, h.data(), T, a.g.data(), a.lu[4]);
+    LoraForward(ctx, find(LoraSite::kTextUp, li), s, h.data(), T, a.u.data(), a.lu[5]);
+    a.m = a.g;
+    ops::SiluMul(a.m.data(), a.u.data(), T * f);
+    ops::MatMul(ctx, a.m.data(), T, l.down, tmp.data());
+    LoraForward(ctx, find(LoraSite::kTextDown, li), s, a.m.data(), T, tmp.data(), a.lu[6]);
+    ops::Add(x.data(), tmp.data(), T * d);
+  }
+
+  // The labelled rows: final norm, lm_head, cross-entropy.
+  std::vector<size_t> rows;
+  for (size_t t = 0; t < T; ++t) {
+    if (labels[t] >= 0) rows.push_back(t);
+  }
+  SequenceLoss loss;
+  loss.tokens = rows.size();
+  if (rows.empty()) return loss;
+  const size_t R = rows.size();
+  std::vector<float> xr(R * d), hf(R * d), logits(R * V);
+  for (size_t i = 0; i < R; ++i) std::copy_n(x.data() + rows[i] * d, d, xr.data() + i * d);
+  ops::RmsNorm(xr.data(), R, d, model_->final_norm().data(), c.rms_norm_eps, hf.data());
+  ops::MatMul(ctx, hf.data(), R, model_->lm_head(), logits.data());
+  for (size_t i = 0; i < R; ++i) {
+    float* z = logits.data() + i * V;
+    const float m = *std::max_element(z, z + V);
+    double sum = 0;
+    for (size_t j = 0; j < V; ++j) sum += std::exp(static_cast<double>(z[j] - m));
+    const double lse = m + std::log(sum);
+    const size_t label = static_cast<size_t>(labels[rows[i]]);
+    loss.sum += lse - z[label];
+    if (backward) {  // z becomes dLoss/dz, times grad_scale
+      for (size_t j = 0; j < V; ++j) {
+        z[j] = static_cast<float>(std::exp(static_cast<double>(z[j]) - lse) * grad_scale);
+      }
+      z[label] -= grad_scale;
+    }
+  }
+  if (!backward || lora == nullptr) return loss;
+
+  // Backward: dx [T, d], the gradient of the residual stream.
+  std::vector<float> dhf(R * d), dx(T * d, 0.0f), dxr(R * d, 0.0f);
+  ops::MatMul(ctx, logits.data(), R, lm_head_t_, dhf.data());
+  RmsNormBackward(xr.data(), R, d, model_->final_norm().data(), c.rms_norm_eps, dhf.data(),
+                  dxr.data());
+  for (size_t i = 0; i < R; ++i) std::copy_n(dxr.data() + i * d, d, dx.data() + rows[i] * d);
+
+  std::vector<float> dm(T * f), dg(T * f), dup(T * f), dh(T * d), ht(d * T), mt(f * T),
+      attnt(qd * T), dattn(T * qd), dq(T * qd), dk(T * kvd), dv(T * kvd);
+  std::vector<float> neg_sin(sin.size());
+  for (size_t i = 0; i < sin.size(); ++i) neg_sin[i] = -sin[i];
+  for (size_t li = layers.size(); li-- > 0;) {
+    const model::TextModel::Layer& l = layers[li];
+    const Transposed& w = transposed_[li];
+    Acts& a = acts[li];
+    // x3 = x2 + down(silu(g) ⊙ u)
+    ops::MatMul(ctx, dx.data(), T, w.down, dm.data());
+    if (LoraParam* p = find(LoraSite::kTextDown, li)) {
+      Transpose(a.m.data(), T, f, mt.data());
+      LoraBackward(ctx, p, s, mt.data(), a.lu[6], dx.data(), T, dm.data());
+    }
+    for (size_t i = 0; i < T * f; ++i) {
+      const float g = a.g[i];
+      const float sig = 1.0f / (1.0f + std::exp(-g));
+      const float silu = g * sig;
+      dup[i] = dm[i] * silu;
+      dg[i] = dm[i] * a.u[i] * sig * (1.0f + g * (1.0f - sig));
+    }
+    ops::MatMul(ctx, dg.data(), T, w.gate, dh.data());
+    ops::MatMul(ctx, dup.data(), T, w.up, tmp.data());
+    ops::Add(dh.data(), tmp.data(), T * d);
+    LoraParam* pg = find(LoraSite::kTextGate, li);
+    LoraParam* pu = find(LoraSite::kTextUp, li);
+    if (pg || pu) {
+      ops::RmsNorm(a.x2.data(), T, d, l.post_norm.data(), c.rms_norm_eps, h.data());
+      Transpose(h.data(), T, d, ht.data());
+      LoraBackward(ctx, pg, s, ht.data(), a.lu[4], dg.data(), T, dh.data());
+      LoraBackward(ctx, pu, s, ht.data(), a.lu[5], dup.data(), T, dh.data());
+    }
+    RmsNormBackward(a.x2.data(), T, d, l.post_norm.data(), c.rms_norm_eps, dh.data(), dx.data());
+    // x2 = xin + o(attention)
+    ops::MatMul(ctx, dx.data(), T, w.o, dattn.data());
+    if (LoraParam* p = find(LoraSite::kTextO, li)) {
+      Transpose(a.attn.data(), T, qd, attnt.data());
+      LoraBackward(ctx, p, s, attnt.data(), a.lu[3], dx.data(), T, dattn.data());
+    }
+    std::fill(dq.begin(), dq.end(), 0.0f);
+    std::fill(dk.begin(), dk.end(), 0.0f);
+    std::fill(dv.begin(), dv.end(), 0.0f);
+    AttentionBackward(ctx, a.q.data(), a.k.data(), a.v.data(), a.attn.data(), a.lse.data(),
+                      dattn.data(), T, nh, nkv, hd, attn_scale, dq.data(), dk.data(), dv.data());
+    // RoPE is a rotation: its transpose rotates back.
+    ops::ApplyRope(dq.data(), T, nh, hd, cos.data(), neg_sin.data());
+    ops::ApplyRope(dk.data(), T, nkv, hd, cos.data(), neg_sin.data());
+    ops::MatMul(ctx, dq.data(), T, w.q, dh.data());
+    ops::MatMul(ctx, dk.data(), T, w.k, tmp.data());
+    ops::Add(dh.data(), tmp.data(), T * d);
+    ops::MatMul(ctx, dv.data(), T, w.v, tmp.data());
+    ops::Add(dh.data(), tmp.data(), T * d);
+    LoraParam* pq = find(LoraSite::kTextQ, li);
+    LoraParam* pk = find(LoraSite::kTextK, li);
+    LoraParam* pv = find(LoraSite::kTextV, li);
+    if (pq || pk || pv) {
+      ops::RmsNorm(a.xin.data(), T, d, l.input_norm.data(), c.rms_norm_eps, h.data());
+      Transpose(h.data(), T, d, ht.data());
+      LoraBackward(ctx, pq, s, ht.data(), a.lu[0], dq.data(), T, dh.data());
+      LoraBackward(ctx, pk, s, ht.data(), a.lu[1], dk.data(), T, dh.data());
+      LoraBackward(ctx, pv, s, ht.data(), a.lu[2], dv.data(), T, dh.data());
+    }
+    RmsNormBackward(a.xin.data(), T, d, l.input_norm.data(), c.rms_norm_eps, dh.data(), dx.data());
+    a = Acts{};  // this layer's activations are no longer needed
+  }
+  return loss;
+}
+
+}  // namespace iris::train
