@@ -162,6 +162,45 @@ TEST_F(CliTest, RunWithAnAdapterAnswersAsTheMergedCheckpoint) {
   EXPECT_NE(again.err.find("exists and is not empty"), std::string::npos) << again.err;
 }
 
+// `iris finetune` on a few conversations: a progress line, the adapter `iris run` takes, bad
+// lines named (and refused unless skipped), and --resume of a finished run changing nothing.
+TEST_F(CliTest, FinetuneWritesAnAdapterRunTakes) {
+  std::string data;
+  for (int i = 0; i < 8; ++i) {
+    data += R"({"messages": [{"role": "user", "content": "Say hi )" + std::to_string(i) +
+            R"("}, {"role": "assistant", "content": "Hi!"}]})" + "\n";
+  }
+  std::ofstream(dir_ / "train.jsonl") << data;
+  std::ofstream(dir_ / "bad.jsonl") << data << "{\"messages\": [{\"role\": \"user\"}]}\n";
+  const std::string model = Data("smolvlm2/tiny-256m-style");
+  const std::string out = (dir_ / "adapter").string();
+  const std::string flags = " --epochs 4 --batch-tokens 64 --lr 1e-2 --threads 2 --out " + out;
+  Outcome bad =
+      Iris("finetune --model " + model + " --data " + (dir_ / "bad.jsonl").string() + flags);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("bad.jsonl:9: message 1 has no content"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("--bad-lines skip"), std::string::npos) << bad.err;
+  Outcome ok = Iris("finetune --model " + model + " --data " + (dir_ / "bad.jsonl").string() +
+                    flags + " --bad-lines skip");
+  ASSERT_EQ(ok.code, 0) << ok.err;
+  EXPECT_NE(ok.err.find("8 conversations"), std::string::npos) << ok.err;
+  EXPECT_NE(ok.err.find("step 12/12"), std::string::npos) << ok.err;
+  EXPECT_NE(ok.err.find("tok/s"), std::string::npos) << ok.err;
+  EXPECT_TRUE(fs::exists(out + "/adapter_config.json"));
+  EXPECT_TRUE(fs::exists(out + "/train_log.jsonl"));
+  Outcome run = Iris("run --model " + model + " --adapter " + out + " --max-tokens 3 'Say hi 3'");
+  ASSERT_EQ(run.code, 0) << run.err;
+  EXPECT_NE(run.out.find("Hi!"), std::string::npos) << run.out;
+  Outcome resumed = Iris("finetune --model " + model + " --data " + (dir_ / "bad.jsonl").string() +
+                         flags + " --bad-lines skip --resume");
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("already finished: step 12 of 12"), std::string::npos) << resumed.err;
+  Outcome other = Iris("finetune --model " + model + " --data " + (dir_ / "bad.jsonl").string() +
+                       flags + " --bad-lines skip --resume --rank 4");
+  EXPECT_EQ(other.code, 1);
+  EXPECT_NE(other.err.find("other options or data"), std::string::npos) << other.err;
+}
+
 TEST_F(CliTest, RunAnswersAboutAVideo) {
   const std::string clip = (dir_ / "clip.mp4").string();
   const std::string make =
