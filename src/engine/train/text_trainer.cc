@@ -11,8 +11,6 @@ namespace {
 
 using model::LoraSite;
 
-constexpr size_t kSites = 7;  // kTextQ .. kTextDown
-
 tensor::TensorView F32View(const float* data, int64_t rows, int64_t cols) {
   return {tensor::DType::kF32, {rows, cols}, data};
 }
@@ -96,89 +94,113 @@ void RmsNormBackward(const float* x, size_t T, size_t d, const float* w, float e
   }
 }
 
-float Dot(const float* a, const float* b, size_t n) {
-  float s = 0;
-  for (size_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
+// One head's rows out of [T, heads·hd] into [T, hd], and back (added).
+void Gather(const float* in, size_t T, size_t stride, size_t off, size_t hd, float* out) {
+  for (size_t t = 0; t < T; ++t) std::copy_n(in + t * stride + off, hd, out + t * hd);
 }
-
-// Causal attention of one sequence, heads sharing key/value groups: out [T, nh·hd] and the
-// log-sum-exp of every query row's scores, lse [nh, T].
-void AttentionForward(ops::ComputeContext& ctx, const float* q, const float* k, const float* v,
-                      size_t T, size_t nh, size_t nkv, size_t hd, float scale, float* out,
-                      float* lse) {
-  const size_t qd = nh * hd, kvd = nkv * hd, per_group = nh / nkv;
-  ctx.pool->Run(nh, [&](size_t h, int) {
-    const size_t g = h / per_group;
-    std::vector<float> s(T);
-    for (size_t i = 0; i < T; ++i) {
-      const float* qi = q + i * qd + h * hd;
-      float m = -INFINITY;
-      for (size_t j = 0; j <= i; ++j) {
-        s[j] = scale * Dot(qi, k + j * kvd + g * hd, hd);
-        m = std::max(m, s[j]);
-      }
-      double sum = 0;
-      for (size_t j = 0; j <= i; ++j) {
-        s[j] = std::exp(s[j] - m);
-        sum += s[j];
-      }
-      float* o = out + i * qd + h * hd;
-      std::fill(o, o + hd, 0.0f);
-      const float inv = static_cast<float>(1.0 / sum);
-      for (size_t j = 0; j <= i; ++j) {
-        const float p = s[j] * inv;
-        const float* vj = v + j * kvd + g * hd;
-        for (size_t e = 0; e < hd; ++e) o[e] += p * vj[e];
-      }
-      lse[h * T + i] = m + static_cast<float>(std::log(sum));
-    }
-  });
-}
-
-// The gradients of q, k, v (all post-RoPE) from dout, recomputing the probabilities.
-void AttentionBackward(ops::ComputeContext& ctx, const float* q, const float* k, const float* v,
-                       const float* out, const float* lse, const float* dout, size_t T, size_t nh,
-                       size_t nkv, size_t hd, float scale, float* dq, float* dk, float* dv) {
-  const size_t qd = nh * hd, kvd = nkv * hd, per_group = nh / nkv;
-  // Per head, then summed per group in head order (the same result for any thread count).
-  std::vector<float> dk_h(nh * T * hd, 0.0f), dv_h(nh * T * hd, 0.0f);
-  ctx.pool->Run(nh, [&](size_t h, int) {
-    const size_t g = h / per_group;
-    float* dkh = dk_h.data() + h * T * hd;
-    float* dvh = dv_h.data() + h * T * hd;
-    for (size_t i = 0; i < T; ++i) {
-      const float* qi = q + i * qd + h * hd;
-      const float* doi = dout + i * qd + h * hd;
-      const float Di = Dot(doi, out + i * qd + h * hd, hd);
-      float* dqi = dq + i * qd + h * hd;
-      const float l = lse[h * T + i];
-      for (size_t j = 0; j <= i; ++j) {
-        const float* kj = k + j * kvd + g * hd;
-        const float* vj = v + j * kvd + g * hd;
-        const float p = std::exp(scale * Dot(qi, kj, hd) - l);
-        const float dp = Dot(doi, vj, hd);
-        const float ds = p * (dp - Di) * scale;
-        float* dkj = dkh + j * hd;
-        float* dvj = dvh + j * hd;
-        for (size_t e = 0; e < hd; ++e) {
-          dqi[e] += ds * kj[e];
-          dkj[e] += ds * qi[e];
-          dvj[e] += p * doi[e];
-        }
-      }
-    }
-  });
-  for (size_t h = 0; h < nh; ++h) {
-    const size_t g = h / per_group;
-    for (size_t j = 0; j < T; ++j) {
-      for (size_t e = 0; e < hd; ++e) {
-        dk[j * kvd + g * hd + e] += dk_h[(h * T + j) * hd + e];
-        dv[j * kvd + g * hd + e] += dv_h[(h * T + j) * hd + e];
-      }
-    }
+void ScatterAdd(const float* in, size_t T, size_t stride, size_t off, size_t hd, float* out) {
+  for (size_t t = 0; t < T; ++t) {
+    for (size_t e = 0; e < hd; ++e) out[t * stride + off + e] += in[t * hd + e];
   }
 }
+
+}  // namespace
+
+// Causal attention, one head at a time as matrix products (the probabilities of a head are
+// [T, T]): out [T, nh·hd] and the log-sum-exp of every query row, lse [nh, T].
+void TextTrainer::AttentionForward(ops::ComputeContext& ctx, const float* q, const float* k,
+                                   const float* v, size_t T, float* out, float* lse) {
+  const model::TextConfig& c = model_->config();
+  const size_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, hd = c.head_dim;
+  const size_t qd = nh * hd, kvd = nkv * hd, per_group = nh / nkv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  Attn& w = attn_;
+  for (auto* b : {&w.qh, &w.kg, &w.vg, &w.vgt, &w.oh}) b->resize(T * hd);
+  w.s.resize(T * T);
+  for (size_t h = 0; h < nh; ++h) {
+    const size_t g = h / per_group;
+    if (h % per_group == 0) {
+      Gather(k, T, kvd, g * hd, hd, w.kg.data());
+      Gather(v, T, kvd, g * hd, hd, w.vg.data());
+      Transpose(w.vg.data(), T, hd, w.vgt.data());
+    }
+    Gather(q, T, qd, h * hd, hd, w.qh.data());
+    ops::MatMul(ctx, w.qh.data(), T, F32View(w.kg.data(), T, hd), w.s.data());
+    for (size_t i = 0; i < T; ++i) {
+      float* row = w.s.data() + i * T;
+      float m = -INFINITY;
+      for (size_t j = 0; j <= i; ++j) m = std::max(m, row[j] *= scale);
+      double sum = 0;
+      for (size_t j = 0; j <= i; ++j) sum += row[j] = std::exp(row[j] - m);
+      const float inv = static_cast<float>(1.0 / sum);
+      for (size_t j = 0; j <= i; ++j) row[j] *= inv;
+      std::fill(row + i + 1, row + T, 0.0f);
+      lse[h * T + i] = m + static_cast<float>(std::log(sum));
+    }
+    ops::MatMul(ctx, w.s.data(), T, F32View(w.vgt.data(), hd, T), w.oh.data());
+    for (size_t t = 0; t < T; ++t) std::copy_n(w.oh.data() + t * hd, hd, out + t * qd + h * hd);
+  }
+}
+
+// The gradients of q, k, v (all post-RoPE) from dout, the probabilities recomputed from lse.
+void TextTrainer::AttentionBackward(ops::ComputeContext& ctx, const float* q, const float* k,
+                                    const float* v, const float* out, const float* lse,
+                                    const float* dout, size_t T, float* dq, float* dk, float* dv) {
+  const model::TextConfig& c = model_->config();
+  const size_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, hd = c.head_dim;
+  const size_t qd = nh * hd, kvd = nkv * hd, per_group = nh / nkv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  Attn& w = attn_;
+  for (auto* b : {&w.qh, &w.qht, &w.kg, &w.kgt, &w.vg, &w.oh, &w.doh, &w.doht, &w.grad}) {
+    b->resize(T * hd);
+  }
+  w.s.resize(T * T);
+  w.dp.resize(T * T);
+  w.st.resize(T * T);
+  for (size_t h = 0; h < nh; ++h) {
+    const size_t g = h / per_group;
+    if (h % per_group == 0) {
+      Gather(k, T, kvd, g * hd, hd, w.kg.data());
+      Gather(v, T, kvd, g * hd, hd, w.vg.data());
+      Transpose(w.kg.data(), T, hd, w.kgt.data());
+    }
+    Gather(q, T, qd, h * hd, hd, w.qh.data());
+    Gather(out, T, qd, h * hd, hd, w.oh.data());
+    Gather(dout, T, qd, h * hd, hd, w.doh.data());
+    // P, recomputed.
+    ops::MatMul(ctx, w.qh.data(), T, F32View(w.kg.data(), T, hd), w.s.data());
+    // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(dO ⊙ O)) · scale.
+    ops::MatMul(ctx, w.doh.data(), T, F32View(w.vg.data(), T, hd), w.dp.data());
+    for (size_t i = 0; i < T; ++i) {
+      float* p = w.s.data() + i * T;
+      float* dp = w.dp.data() + i * T;
+      float di = 0;
+      for (size_t e = 0; e < hd; ++e) di += w.doh[i * hd + e] * w.oh[i * hd + e];
+      const float l = lse[h * T + i];
+      for (size_t j = 0; j <= i; ++j) {
+        p[j] = std::exp(scale * p[j] - l);
+        dp[j] = p[j] * (dp[j] - di) * scale;
+      }
+      std::fill(p + i + 1, p + T, 0.0f);
+      std::fill(dp + i + 1, dp + T, 0.0f);
+    }
+    // dQ = dS·K
+    ops::MatMul(ctx, w.dp.data(), T, F32View(w.kgt.data(), hd, T), w.grad.data());
+    ScatterAdd(w.grad.data(), T, qd, h * hd, hd, dq);
+    // dK = dSᵀ·Q
+    Transpose(w.dp.data(), T, T, w.st.data());
+    Transpose(w.qh.data(), T, hd, w.qht.data());
+    ops::MatMul(ctx, w.st.data(), T, F32View(w.qht.data(), hd, T), w.grad.data());
+    ScatterAdd(w.grad.data(), T, kvd, g * hd, hd, dk);
+    // dV = Pᵀ·dO
+    Transpose(w.s.data(), T, T, w.st.data());
+    Transpose(w.doh.data(), T, hd, w.doht.data());
+    ops::MatMul(ctx, w.st.data(), T, F32View(w.doht.data(), hd, T), w.grad.data());
+    ScatterAdd(w.grad.data(), T, kvd, g * hd, hd, dv);
+  }
+}
+
+namespace {
 
 size_t ElementBytes(tensor::DType t) {
   switch (t) {
@@ -244,17 +266,14 @@ SequenceLoss TextTrainer::Run(ops::ComputeContext& ctx, const float* embeds,
   const size_t qd = nh * hd, kvd = nkv * hd, half = hd / 2;
   const size_t V = static_cast<size_t>(c.vocab_size);
   const float s = lora ? lora->scale() : 0.0f;
-  const float attn_scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const auto& layers = model_->layers();
   auto find = [&](LoraSite site, size_t layer) -> LoraParam* {
     return lora ? lora->Find(site, layer) : nullptr;
   };
 
-  struct Acts {
-    std::vector<float> xin, x2, q, k, v, attn, lse, g, u, m;
-    std::array<std::vector<float>, kSites> lu;  // x·Aᵀ per adapted site
-  };
-  std::vector<Acts> acts(layers.size());
+  // Kept between calls: the buffers keep their pages.
+  std::vector<Acts>& acts = acts_;
+  acts.resize(layers.size());
   std::vector<float> x(embeds, embeds + T * d), h(T * d), tmp(T * d);
   std::vector<float> cos(T * half), sin(T * half);
   ops::RopeTables(c.rope_theta, hd, 0, T, cos.data(), sin.data());
@@ -277,8 +296,7 @@ SequenceLoss TextTrainer::Run(ops::ComputeContext& ctx, const float* embeds,
     ops::ApplyRope(a.k.data(), T, nkv, hd, cos.data(), sin.data());
     a.attn.resize(T * qd);
     a.lse.resize(nh * T);
-    AttentionForward(ctx, a.q.data(), a.k.data(), a.v.data(), T, nh, nkv, hd, attn_scale,
-                     a.attn.data(), a.lse.data());
+    AttentionForward(ctx, a.q.data(), a.k.data(), a.v.data(), T, a.attn.data(), a.lse.data());
     ops::MatMul(ctx, a.attn.data(), T, l.o, tmp.data());
     LoraForward(ctx, find(LoraSite::kTextO, li), s, a.attn.data(), T, tmp.data(), a.lu[3]);
     ops::Add(x.data(), tmp.data(), T * d);
@@ -377,7 +395,7 @@ SequenceLoss TextTrainer::Run(ops::ComputeContext& ctx, const float* embeds,
     std::fill(dk.begin(), dk.end(), 0.0f);
     std::fill(dv.begin(), dv.end(), 0.0f);
     AttentionBackward(ctx, a.q.data(), a.k.data(), a.v.data(), a.attn.data(), a.lse.data(),
-                      dattn.data(), T, nh, nkv, hd, attn_scale, dq.data(), dk.data(), dv.data());
+                      dattn.data(), T, dq.data(), dk.data(), dv.data());
     // RoPE is a rotation: its transpose rotates back.
     ops::ApplyRope(dq.data(), T, nh, hd, cos.data(), neg_sin.data());
     ops::ApplyRope(dk.data(), T, nkv, hd, cos.data(), neg_sin.data());
@@ -397,7 +415,6 @@ SequenceLoss TextTrainer::Run(ops::ComputeContext& ctx, const float* embeds,
       LoraBackward(ctx, pv, s, ht.data(), a.lu[2], dv.data(), T, dh.data());
     }
     RmsNormBackward(a.xin.data(), T, d, l.input_norm.data(), c.rms_norm_eps, dh.data(), dx.data());
-    a = Acts{};  // this layer's activations are no longer needed
   }
   return loss;
 }

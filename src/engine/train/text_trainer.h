@@ -5,6 +5,7 @@
 // pass, so memory grows with tokens, not tokens².
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -33,6 +34,20 @@ class TextTrainer {
                    LoraParams* lora, float grad_scale, bool backward);
 
  private:
+  void AttentionForward(ops::ComputeContext& ctx, const float* q, const float* k, const float* v,
+                        size_t T, float* out, float* lse);
+  void AttentionBackward(ops::ComputeContext& ctx, const float* q, const float* k, const float* v,
+                         const float* out, const float* lse, const float* dout, size_t T, float* dq,
+                         float* dk, float* dv);
+  struct Acts {  // one layer's saved activations
+    std::vector<float> xin, x2, q, k, v, attn, lse, g, u, m;
+    std::array<std::vector<float>, 7> lu;  // x·Aᵀ per adapted site (q, k, v, o, gate, up, down)
+  };
+  struct Attn {  // one head's scratch
+    std::vector<float> qh, qht, kg, kgt, vg, vgt, oh, doh, doht, grad, s, dp, st;
+  };
+  std::vector<Acts> acts_;
+  Attn attn_;
   struct Transposed {
     tensor::TensorView q, k, v, o, gate, up, down;
   };
