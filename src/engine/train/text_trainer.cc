@@ -30,12 +30,12 @@ void Transpose(const float* in, size_t rows, size_t cols, float* out) {
 
 // y[T, out] += s·(x·Aᵀ)·Bᵀ; u receives x·Aᵀ [T, rank] for the backward pass.
 void LoraForward(ops::ComputeContext& ctx, const LoraParam* p, float s, const float* x, size_t T,
-                 float* y, std::vector<float>& u) {
+                 float* y, std::vector<float>& u, std::vector<float>& t) {
   if (p == nullptr) return;
   const size_t r = static_cast<size_t>(p->rank), out = static_cast<size_t>(p->out);
   u.resize(T * r);
   ops::MatMul(ctx, x, T, F32View(p->a.data(), p->rank, p->in), u.data());
-  std::vector<float> t(T * out);
+  t.resize(T * out);
   ops::MatMul(ctx, u.data(), T, F32View(p->b.data(), p->out, p->rank), t.data());
   for (size_t i = 0; i < t.size(); ++i) y[i] += s * t[i];
 }
@@ -43,15 +43,23 @@ void LoraForward(ops::ComputeContext& ctx, const LoraParam* p, float s, const fl
 // For y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ, given dy [T, out], x [T, in] (xt: its transpose [in, T]) and
 // u = x·Aᵀ: accumulates dA and dB and adds the adapter's part of dx.
 void LoraBackward(ops::ComputeContext& ctx, LoraParam* p, float s, const float* xt,
-                  const std::vector<float>& u, const float* dy, size_t T, float* dx) {
+                  const std::vector<float>& u, const float* dy, size_t T, float* dx,
+                  LoraScratch& w) {
   if (p == nullptr) return;
   const size_t r = static_cast<size_t>(p->rank), in = static_cast<size_t>(p->in),
                out = static_cast<size_t>(p->out);
-  std::vector<float> dyt(out * T), ut(r * T), bt(r * out), du(T * r), dut(r * T), at(in * r);
+  std::vector<float>&dyt = w.dyt, &ut = w.ut, &bt = w.bt, &du = w.du, &dut = w.dut, &at = w.at,
+  &g = w.g;
+  dyt.resize(out * T);
+  ut.resize(r * T);
+  bt.resize(r * out);
+  du.resize(T * r);
+  dut.resize(r * T);
+  at.resize(in * r);
   Transpose(dy, T, out, dyt.data());
   Transpose(u.data(), T, r, ut.data());
   // dB[out, r] += s·dyᵀ·u
-  std::vector<float> g(out * r);
+  g.resize(out * r);
   ops::MatMul(ctx, dyt.data(), out,
               F32View(ut.data(), static_cast<int64_t>(r), static_cast<int64_t>(T)), g.data());
   for (size_t i = 0; i < g.size(); ++i) p->grad_b[i] += s * g[i];
@@ -62,13 +70,13 @@ void LoraBackward(ops::ComputeContext& ctx, LoraParam* p, float s, const float* 
   for (float& x : du) x *= s;
   // dA[r, in] += duᵀ·x
   Transpose(du.data(), T, r, dut.data());
-  g.assign(r * in, 0.0f);
+  g.resize(r * in);
   ops::MatMul(ctx, dut.data(), r, F32View(xt, static_cast<int64_t>(in), static_cast<int64_t>(T)),
               g.data());
   for (size_t i = 0; i < g.size(); ++i) p->grad_a[i] += g[i];
   // dx[T, in] += du·A
   Transpose(p->a.data(), r, in, at.data());
-  g.assign(T * in, 0.0f);
+  g.resize(T * in);
   ops::MatMul(ctx, du.data(), T,
               F32View(at.data(), static_cast<int64_t>(in), static_cast<int64_t>(r)), g.data());
   for (size_t i = 0; i < g.size(); ++i) dx[i] += g[i];
@@ -274,8 +282,13 @@ SequenceLoss TextTrainer::Run(ops::ComputeContext& ctx, const float* embeds,
   // Kept between calls: the buffers keep their pages.
   std::vector<Acts>& acts = acts_;
   acts.resize(layers.size());
-  std::vector<float> x(embeds, embeds + T * d), h(T * d), tmp(T * d);
-  std::vector<float> cos(T * half), sin(T * half);
+  Scratch& w0 = scratch_;
+  std::vector<float>&x = w0.x, &h = w0.h, &tmp = w0.tmp, &cos = w0.cos, &sin = w0.sin;
+  x.assign(embeds, embeds + T * d);
+  h.resize(T * d);
+  tmp.resize(T * d);
+  cos.resize(T * half);
+  sin.resize(T * half);
   ops::RopeTables(c.rope_theta, hd, 0, T, cos.data(), sin.data());
 
   for (size_t li = 0; li < layers.size(); ++li) {
@@ -289,16 +302,17 @@ SequenceLoss TextTrainer::Run(ops::ComputeContext& ctx, const float* embeds,
     ops::MatMul(ctx, h.data(), T, l.q, a.q.data());
     ops::MatMul(ctx, h.data(), T, l.k, a.k.data());
     ops::MatMul(ctx, h.data(), T, l.v, a.v.data());
-    LoraForward(ctx, find(LoraSite::kTextQ, li), s, h.data(), T, a.q.data(), a.lu[0]);
-    LoraForward(ctx, find(LoraSite::kTextK, li), s, h.data(), T, a.k.data(), a.lu[1]);
-    LoraForward(ctx, find(LoraSite::kTextV, li), s, h.data(), T, a.v.data(), a.lu[2]);
+    LoraForward(ctx, find(LoraSite::kTextQ, li), s, h.data(), T, a.q.data(), a.lu[0], w0.lora.t);
+    LoraForward(ctx, find(LoraSite::kTextK, li), s, h.data(), T, a.k.data(), a.lu[1], w0.lora.t);
+    LoraForward(ctx, find(LoraSite::kTextV, li), s, h.data(), T, a.v.data(), a.lu[2], w0.lora.t);
     ops::ApplyRope(a.q.data(), T, nh, hd, cos.data(), sin.data());
     ops::ApplyRope(a.k.data(), T, nkv, hd, cos.data(), sin.data());
     a.attn.resize(T * qd);
     a.lse.resize(nh * T);
     AttentionForward(ctx, a.q.data(), a.k.data(), a.v.data(), T, a.attn.data(), a.lse.data());
     ops::MatMul(ctx, a.attn.data(), T, l.o, tmp.data());
-    LoraForward(ctx, find(LoraSite::kTextO, li), s, a.attn.data(), T, tmp.data(), a.lu[3]);
+    LoraForward(ctx, find(LoraSite::kTextO, li), s, a.attn.data(), T, tmp.data(), a.lu[3],
+                w0.lora.t);
     ops::Add(x.data(), tmp.data(), T * d);
     a.x2 = x;
     ops::RmsNorm(x.data(), T, d, l.post_norm.data(), c.rms_norm_eps, h.data());
@@ -306,12 +320,13 @@ SequenceLoss TextTrainer::Run(ops::ComputeContext& ctx, const float* embeds,
     a.u.resize(T * f);
     ops::MatMul(ctx, h.data(), T, l.gate, a.g.data());
     ops::MatMul(ctx, h.data(), T, l.up, a.u.data());
-    LoraForward(ctx, find(LoraSite::kTextGate, li), s, h.data(), T, a.g.data(), a.lu[4]);
-    LoraForward(ctx, find(LoraSite::kTextUp, li), s, h.data(), T, a.u.data(), a.lu[5]);
+    LoraForward(ctx, find(LoraSite::kTextGate, li), s, h.data(), T, a.g.data(), a.lu[4], w0.lora.t);
+    LoraForward(ctx, find(LoraSite::kTextUp, li), s, h.data(), T, a.u.data(), a.lu[5], w0.lora.t);
     a.m = a.g;
     ops::SiluMul(a.m.data(), a.u.data(), T * f);
     ops::MatMul(ctx, a.m.data(), T, l.down, tmp.data());
-    LoraForward(ctx, find(LoraSite::kTextDown, li), s, a.m.data(), T, tmp.data(), a.lu[6]);
+    LoraForward(ctx, find(LoraSite::kTextDown, li), s, a.m.data(), T, tmp.data(), a.lu[6],
+                w0.lora.t);
     ops::Add(x.data(), tmp.data(), T * d);
   }
 
@@ -324,7 +339,10 @@ SequenceLoss TextTrainer::Run(ops::ComputeContext& ctx, const float* embeds,
   loss.tokens = rows.size();
   if (rows.empty()) return loss;
   const size_t R = rows.size();
-  std::vector<float> xr(R * d), hf(R * d), logits(R * V);
+  std::vector<float>&xr = w0.xr, &hf = w0.hf, &logits = w0.logits;
+  xr.resize(R * d);
+  hf.resize(R * d);
+  logits.resize(R * V);
   for (size_t i = 0; i < R; ++i) std::copy_n(x.data() + rows[i] * d, d, xr.data() + i * d);
   ops::RmsNorm(xr.data(), R, d, model_->final_norm().data(), c.rms_norm_eps, hf.data());
   ops::MatMul(ctx, hf.data(), R, model_->lm_head(), logits.data());
@@ -346,15 +364,23 @@ SequenceLoss TextTrainer::Run(ops::ComputeContext& ctx, const float* embeds,
   if (!backward || lora == nullptr) return loss;
 
   // Backward: dx [T, d], the gradient of the residual stream.
-  std::vector<float> dhf(R * d), dx(T * d, 0.0f), dxr(R * d, 0.0f);
+  std::vector<float>&dhf = w0.dhf, &dx = w0.dx, &dxr = w0.dxr;
+  dhf.resize(R * d);
+  dx.assign(T * d, 0.0f);
+  dxr.assign(R * d, 0.0f);
   ops::MatMul(ctx, logits.data(), R, lm_head_t_, dhf.data());
   RmsNormBackward(xr.data(), R, d, model_->final_norm().data(), c.rms_norm_eps, dhf.data(),
                   dxr.data());
   for (size_t i = 0; i < R; ++i) std::copy_n(dxr.data() + i * d, d, dx.data() + rows[i] * d);
 
-  std::vector<float> dm(T * f), dg(T * f), dup(T * f), dh(T * d), ht(d * T), mt(f * T),
-      attnt(qd * T), dattn(T * qd), dq(T * qd), dk(T * kvd), dv(T * kvd);
-  std::vector<float> neg_sin(sin.size());
+  std::vector<float>&dm = w0.dm, &dg = w0.dg, &dup = w0.dup, &dh = w0.dh, &ht = w0.ht, &mt = w0.mt,
+  &attnt = w0.attnt, &dattn = w0.dattn, &dq = w0.dq, &dk = w0.dk, &dv = w0.dv,
+  &neg_sin = w0.neg_sin;
+  for (auto* b : {&dm, &dg, &dup, &mt}) b->resize(T * f);
+  for (auto* b : {&dh, &ht}) b->resize(T * d);
+  for (auto* b : {&attnt, &dattn, &dq}) b->resize(T * qd);
+  for (auto* b : {&dk, &dv}) b->resize(T * kvd);
+  neg_sin.resize(sin.size());
   for (size_t i = 0; i < sin.size(); ++i) neg_sin[i] = -sin[i];
   for (size_t li = layers.size(); li-- > 0;) {
     const model::TextModel::Layer& l = layers[li];
@@ -364,7 +390,7 @@ SequenceLoss TextTrainer::Run(ops::ComputeContext& ctx, const float* embeds,
     ops::MatMul(ctx, dx.data(), T, w.down, dm.data());
     if (LoraParam* p = find(LoraSite::kTextDown, li)) {
       Transpose(a.m.data(), T, f, mt.data());
-      LoraBackward(ctx, p, s, mt.data(), a.lu[6], dx.data(), T, dm.data());
+      LoraBackward(ctx, p, s, mt.data(), a.lu[6], dx.data(), T, dm.data(), w0.lora);
     }
     for (size_t i = 0; i < T * f; ++i) {
       const float g = a.g[i];
@@ -381,15 +407,15 @@ SequenceLoss TextTrainer::Run(ops::ComputeContext& ctx, const float* embeds,
     if (pg || pu) {
       ops::RmsNorm(a.x2.data(), T, d, l.post_norm.data(), c.rms_norm_eps, h.data());
       Transpose(h.data(), T, d, ht.data());
-      LoraBackward(ctx, pg, s, ht.data(), a.lu[4], dg.data(), T, dh.data());
-      LoraBackward(ctx, pu, s, ht.data(), a.lu[5], dup.data(), T, dh.data());
+      LoraBackward(ctx, pg, s, ht.data(), a.lu[4], dg.data(), T, dh.data(), w0.lora);
+      LoraBackward(ctx, pu, s, ht.data(), a.lu[5], dup.data(), T, dh.data(), w0.lora);
     }
     RmsNormBackward(a.x2.data(), T, d, l.post_norm.data(), c.rms_norm_eps, dh.data(), dx.data());
     // x2 = xin + o(attention)
     ops::MatMul(ctx, dx.data(), T, w.o, dattn.data());
     if (LoraParam* p = find(LoraSite::kTextO, li)) {
       Transpose(a.attn.data(), T, qd, attnt.data());
-      LoraBackward(ctx, p, s, attnt.data(), a.lu[3], dx.data(), T, dattn.data());
+      LoraBackward(ctx, p, s, attnt.data(), a.lu[3], dx.data(), T, dattn.data(), w0.lora);
     }
     std::fill(dq.begin(), dq.end(), 0.0f);
     std::fill(dk.begin(), dk.end(), 0.0f);
@@ -410,9 +436,9 @@ SequenceLoss TextTrainer::Run(ops::ComputeContext& ctx, const float* embeds,
     if (pq || pk || pv) {
       ops::RmsNorm(a.xin.data(), T, d, l.input_norm.data(), c.rms_norm_eps, h.data());
       Transpose(h.data(), T, d, ht.data());
-      LoraBackward(ctx, pq, s, ht.data(), a.lu[0], dq.data(), T, dh.data());
-      LoraBackward(ctx, pk, s, ht.data(), a.lu[1], dk.data(), T, dh.data());
-      LoraBackward(ctx, pv, s, ht.data(), a.lu[2], dv.data(), T, dh.data());
+      LoraBackward(ctx, pq, s, ht.data(), a.lu[0], dq.data(), T, dh.data(), w0.lora);
+      LoraBackward(ctx, pk, s, ht.data(), a.lu[1], dk.data(), T, dh.data(), w0.lora);
+      LoraBackward(ctx, pv, s, ht.data(), a.lu[2], dv.data(), T, dh.data(), w0.lora);
     }
     RmsNormBackward(a.xin.data(), T, d, l.input_norm.data(), c.rms_norm_eps, dh.data(), dx.data());
   }

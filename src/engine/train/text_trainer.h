@@ -22,6 +22,11 @@ struct SequenceLoss {
   size_t tokens = 0;  // labelled positions
 };
 
+// Buffers of one adapted layer's forward and backward products (reused).
+struct LoraScratch {
+  std::vector<float> t, dyt, ut, bt, du, dut, at, g;
+};
+
 class TextTrainer {
  public:
   // FailedPrecondition for quantized weights (train on the checkpoint's own types).
@@ -46,8 +51,14 @@ class TextTrainer {
   struct Attn {  // one head's scratch
     std::vector<float> qh, qht, kg, kgt, vg, vgt, oh, doh, doht, grad, s, dp, st;
   };
+  struct Scratch {  // a sequence's buffers, kept between calls (their pages stay mapped)
+    std::vector<float> x, h, tmp, cos, sin, xr, hf, logits, dhf, dx, dxr, dm, dg, dup, dh, ht, mt,
+        attnt, dattn, dq, dk, dv, neg_sin;
+    LoraScratch lora;
+  };
   std::vector<Acts> acts_;
   Attn attn_;
+  Scratch scratch_;
   struct Transposed {
     tensor::TensorView q, k, v, o, gate, up, down;
   };

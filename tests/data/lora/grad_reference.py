@@ -18,73 +18,36 @@ import numpy as np
 import torch
 
 import st
+from torch_text_model import TextModel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE = os.path.join(HERE, "..", "smolvlm2", "tiny-256m-style")
 RANK, ALPHA = 4, 8.0
-SITES = [("self_attn", "q_proj"), ("self_attn", "k_proj"), ("self_attn", "v_proj"),
-         ("self_attn", "o_proj"), ("mlp", "gate_proj"), ("mlp", "up_proj"), ("mlp", "down_proj")]
 
 
 def main():
     torch.manual_seed(0)
     cfg = json.load(open(os.path.join(FIXTURE, "config.json")))["text_config"]
     w = {k: torch.tensor(v) for k, v in st.read(os.path.join(FIXTURE, "model.safetensors")).items()}
-    d, nh, nkv = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
-    hd = cfg.get("head_dim", d // nh)
-    eps, theta, layers = cfg["rms_norm_eps"], cfg["rope_theta"], cfg["num_hidden_layers"]
-    pre = "model.text_model."
-
+    model = TextModel(w, cfg)
     rng = np.random.default_rng(7)
-    lora = {}
-    for i in range(layers):
-        for block, name in SITES:
-            module = f"{pre}layers.{i}.{block}.{name}"
-            out_dim, in_dim = w[module + ".weight"].shape
-            a = rng.standard_normal((RANK, in_dim)) / math.sqrt(in_dim)
-            b = rng.standard_normal((out_dim, RANK)) * 0.1
-            lora[module] = (torch.tensor(a, dtype=torch.float32, requires_grad=True),
-                            torch.tensor(b, dtype=torch.float32, requires_grad=True))
-    scale = ALPHA / RANK
 
-    def rms(x, weight):
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+    def init(module, out_dim, in_dim):
+        a = rng.standard_normal((RANK, in_dim)) / math.sqrt(in_dim)
+        b = rng.standard_normal((out_dim, RANK)) * 0.1
+        return (torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float32))
 
-    def linear(x, module, adapted):
-        y = x @ w[module + ".weight"].T
-        if adapted:
-            a, b = lora[module]
-            y = y + scale * ((x @ a.T) @ b.T)
-        return y
-
-    def rope(x, T):  # x [T, heads, hd]
-        inv = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
-        ang = torch.arange(T, dtype=torch.float64)[:, None] * inv[None, :]
-        cos = torch.cat([ang.cos(), ang.cos()], -1).float()[:, None, :]
-        sin = torch.cat([ang.sin(), ang.sin()], -1).float()[:, None, :]
-        x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
-        return x * cos + torch.cat([-x2, x1], -1) * sin
+    model.add_lora(RANK, ALPHA, init)
+    lora = model.lora
 
     def forward(ids, adapted=True):
-        T = len(ids)
-        x = w[pre + "embed_tokens.weight"][torch.tensor(ids)]
-        mask = torch.full((T, T), float("-inf")).triu(1)
-        for i in range(layers):
-            p = f"{pre}layers.{i}."
-            h = rms(x, w[p + "input_layernorm.weight"])
-            q = rope(linear(h, p + "self_attn.q_proj", adapted).view(T, nh, hd), T)
-            k = rope(linear(h, p + "self_attn.k_proj", adapted).view(T, nkv, hd), T)
-            v = linear(h, p + "self_attn.v_proj", adapted).view(T, nkv, hd)
-            k = k.repeat_interleave(nh // nkv, dim=1)
-            v = v.repeat_interleave(nh // nkv, dim=1)
-            s = torch.einsum("ihd,jhd->hij", q, k) / math.sqrt(hd) + mask
-            o = torch.einsum("hij,jhd->ihd", s.softmax(-1), v).reshape(T, nh * hd)
-            x = x + linear(o, p + "self_attn.o_proj", adapted)
-            h = rms(x, w[p + "post_attention_layernorm.weight"])
-            g = linear(h, p + "mlp.gate_proj", adapted)
-            u = linear(h, p + "mlp.up_proj", adapted)
-            x = x + linear(torch.nn.functional.silu(g) * u, p + "mlp.down_proj", adapted)
-        return rms(x, w[pre + "norm.weight"]) @ w["lm_head.weight"].T
+        if adapted:
+            return model.logits(model.embed(ids))
+        saved, model.lora = model.lora, {}
+        try:
+            return model.logits(model.embed(ids))
+        finally:
+            model.lora = saved
 
     # The model itself first: the base forward reproduces the transformers goldens.
     goldens = st.read(os.path.join(FIXTURE, "goldens.safetensors"))
