@@ -29,6 +29,11 @@ void AddKeysCommand(CLI::App& app, int& exit_code);
 Result<std::string> PullModel(const std::string& model, bool offline,
                               std::chrono::milliseconds connect_timeout = std::chrono::seconds(30));
 
+// A model (or, with `adapter`, a LoRA adapter) from a directory or the hub cache; with `pull`,
+// one missing from the cache is downloaded first (PullModel).
+Result<std::string> FindModel(const std::string& spec, bool pull, bool offline,
+                              bool adapter = false);
+
 // The store `iris usage` and `iris keys` read: --db (a SQLite path or postgres://...), else
 // the `store:` of --config's iris.yaml, else "" (the default SQLite file).
 Result<std::string> StoreFromFlags(const std::string& config_path, const std::string& db);

@@ -13,7 +13,6 @@
 
 #include "base/time.h"
 #include "cli/commands.h"
-#include "engine/hub/cache.h"
 #include "engine/runtime/engine.h"
 #include "engine/train/finetune.h"
 
@@ -71,11 +70,7 @@ bool ReportProblems(const train::Dataset& d, const std::string& policy) {
 
 int Finetune(FinetuneFlags f) {
   const auto t0 = SteadyClock::now();
-  hub::ResolveOptions ro;
-  auto model_dir = hub::ResolveModel(f.model, ro);
-  if (!model_dir.ok() && f.pull && model_dir.status().code() == ErrorCode::kNotFound) {
-    model_dir = PullModel(f.model, f.offline);
-  }
+  auto model_dir = FindModel(f.model, f.pull, f.offline);
   if (!model_dir.ok()) {
     PrintError("finetune", model_dir.status().message());
     return 1;

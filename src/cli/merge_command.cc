@@ -8,7 +8,6 @@
 
 #include "base/time.h"
 #include "cli/commands.h"
-#include "engine/hub/cache.h"
 #include "engine/model/lora.h"
 #include "engine/runtime/engine.h"
 
@@ -25,11 +24,7 @@ struct MergeFlags {
 
 int Merge(const MergeFlags& f) {
   const auto t0 = SteadyClock::now();
-  hub::ResolveOptions ro;
-  auto model_dir = hub::ResolveModel(f.model, ro);
-  if (!model_dir.ok() && f.pull && model_dir.status().code() == ErrorCode::kNotFound) {
-    model_dir = PullModel(f.model, f.offline);
-  }
+  auto model_dir = FindModel(f.model, f.pull, f.offline);
   if (!model_dir.ok()) {
     PrintError("merge", model_dir.status().message());
     return 1;
@@ -40,10 +35,7 @@ int Merge(const MergeFlags& f) {
                "directory or repo id, not a GGUF file");
     return 1;
   }
-  auto adapter_dir = hub::ResolveAdapter(f.adapter, ro);
-  if (!adapter_dir.ok() && f.pull && adapter_dir.status().code() == ErrorCode::kNotFound) {
-    adapter_dir = PullModel(f.adapter, f.offline);
-  }
+  auto adapter_dir = FindModel(f.adapter, f.pull, f.offline, /*adapter=*/true);
   if (!adapter_dir.ok()) {
     PrintError("merge", adapter_dir.status().message());
     return 1;

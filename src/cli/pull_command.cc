@@ -9,6 +9,7 @@
 
 #include "base/time.h"
 #include "cli/commands.h"
+#include "engine/hub/cache.h"
 #include "engine/hub/pull.h"
 
 namespace iris::cli {
@@ -80,6 +81,14 @@ Result<std::string> PullModel(const std::string& model, bool offline,
                r.revision.c_str(), r.commit.substr(0, 12).c_str(), r.snapshot_dir.c_str(),
                r.files_downloaded, HumanBytes(static_cast<double>(r.bytes_downloaded)).c_str());
   return r.snapshot_dir;
+}
+
+Result<std::string> FindModel(const std::string& spec, bool pull, bool offline, bool adapter) {
+  auto dir = adapter ? hub::ResolveAdapter(spec) : hub::ResolveModel(spec);
+  if (!dir.ok() && pull && dir.status().code() == ErrorCode::kNotFound) {
+    return PullModel(spec, offline);
+  }
+  return dir;
 }
 
 void AddPullCommand(CLI::App& app, int& exit_code) {

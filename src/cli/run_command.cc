@@ -7,7 +7,6 @@
 
 #include "base/time.h"
 #include "cli/commands.h"
-#include "engine/hub/cache.h"
 #include "engine/media/image.h"
 #include "engine/runtime/engine.h"
 
@@ -43,11 +42,7 @@ int Run(const RunFlags& f) {
   eo.mmproj = f.mmproj;
   eo.weights = f.weights;
   // A directory, or a repo id / short name in the Hugging Face cache (pulled with --pull).
-  hub::ResolveOptions ro;
-  auto model_dir = hub::ResolveModel(f.model, ro);
-  if (!model_dir.ok() && f.pull && model_dir.status().code() == ErrorCode::kNotFound) {
-    model_dir = PullModel(f.model, f.offline);
-  }
+  auto model_dir = FindModel(f.model, f.pull, f.offline);
   if (!model_dir.ok()) {
     PrintError("run", model_dir.status().message());
     return 1;
@@ -59,10 +54,7 @@ int Run(const RunFlags& f) {
   }
   runtime::GenerateOptions go;
   if (!f.adapter.empty()) {
-    auto adapter_dir = hub::ResolveAdapter(f.adapter, ro);
-    if (!adapter_dir.ok() && f.pull && adapter_dir.status().code() == ErrorCode::kNotFound) {
-      adapter_dir = PullModel(f.adapter, f.offline);
-    }
+    auto adapter_dir = FindModel(f.adapter, f.pull, f.offline, /*adapter=*/true);
     auto adapter = adapter_dir.ok()
                        ? (*engine)->LoadAdapter(*adapter_dir)
                        : Result<std::shared_ptr<const model::LoraAdapter>>(adapter_dir.status());

@@ -712,6 +712,23 @@ void ParseAlias(const Field& entry, const std::vector<ProviderConfig>& providers
                        DidYouMean(target.provider, provider_names));
       continue;
     }
+    // A local target may name one of the model's adapters: it must be configured.
+    const auto p = std::find_if(providers.begin(), providers.end(),
+                                [&](const ProviderConfig& c) { return c.name == target.provider; });
+    if (const size_t colon = target.model.find(':');
+        p != providers.end() && p->kind == ProviderKind::kLocal && colon != std::string::npos) {
+      const std::string adapter = target.model.substr(colon + 1);
+      if (p->adapters.count(adapter) == 0) {
+        std::vector<std::string> names;
+        for (const auto& [n, dir] : p->adapters) names.push_back(n);
+        problems.Add(spec_node, item_path,
+                     "unknown adapter \"" + adapter + "\" of provider " + p->name +
+                         " (configured under providers." + p->name +
+                         ".adapters: " + (names.empty() ? std::string("none") : JoinNames(names)) +
+                         ")" + DidYouMean(adapter, names));
+        continue;
+      }
+    }
     alias.targets.push_back(std::move(target));
   }
   out.push_back(std::move(alias));
@@ -1079,7 +1096,12 @@ Result<std::shared_ptr<const Config>> LoadConfigString(std::string_view yaml, co
     if (auto pm = MapView::Open(f->value, "providers", problems, {})) {
       for (const Field& entry : pm->fields()) {
         ParseProvider(entry, env, config->providers, problems);
-        provider_stubs.emplace_back().name = entry.key;
+        ProviderConfig& stub = provider_stubs.emplace_back();
+        stub.name = entry.key;
+        if (!config->providers.empty() && config->providers.back().name == entry.key) {
+          stub.kind = config->providers.back().kind;  // (for the adapters routes may name)
+          stub.adapters = config->providers.back().adapters;
+        }
       }
     }
   }

@@ -503,6 +503,17 @@ providers:
   EXPECT_CONTAINS(errors, ("providers.local.adapters.a:b: adapter names use letters"));
   EXPECT_CONTAINS(errors, ("providers.local.adapters.empty: an adapter directory"));
   EXPECT_CONTAINS(errors, ("providers.local.adapters.list:"));
+  // Routes may name an adapter only if it is configured.
+  const std::string routes = Errors(R"(
+providers:
+  local: { kind: local, model: m, adapters: { receipts: /a } }
+models:
+  ok: { targets: [local/smolvlm2:receipts] }
+  typo: { targets: [local/smolvlm2:reciepts] }
+)");
+  EXPECT_CONTAINS(routes, ("unknown adapter \"reciepts\" of provider local (configured under "
+                           "providers.local.adapters: receipts); did you mean \"receipts\"?"));
+  EXPECT_EQ(routes.find("models.ok"), std::string::npos) << routes;
 }
 
 TEST(ConfigTest, DuplicateKeysAndNameClashes) {
