@@ -26,8 +26,10 @@ void AddKeysCommand(CLI::App& app, int& exit_code);
 // stderr; returns the snapshot directory. Defined in pull_command.cc.
 // `connect_timeout` bounds each connection attempt (serve uses a short one so that an
 // unreachable hub does not hold up the start).
+// `adapter`: the repo must hold a LoRA adapter (false: anything pull takes).
 Result<std::string> PullModel(const std::string& model, bool offline,
-                              std::chrono::milliseconds connect_timeout = std::chrono::seconds(30));
+                              std::chrono::milliseconds connect_timeout = std::chrono::seconds(30),
+                              bool adapter = false);
 
 // A model (or, with `adapter`, a LoRA adapter) from a directory or the hub cache; with `pull`,
 // one missing from the cache is downloaded first (PullModel).

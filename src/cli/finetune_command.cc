@@ -13,6 +13,7 @@
 
 #include "base/time.h"
 #include "cli/commands.h"
+#include "engine/hub/cache.h"
 #include "engine/runtime/engine.h"
 #include "engine/train/finetune.h"
 
@@ -104,7 +105,8 @@ int Finetune(FinetuneFlags f) {
   for (std::string t; std::getline(ts, t, ',');) {
     if (!t.empty()) f.o.lora.targets.push_back(t);
   }
-  f.o.base_model = f.model;
+  f.o.base_model = hub::ExpandShortName(f.model);  // a repo id, not iris's short name
+  f.o.max_seq_tokens = f.max_seq_tokens;
   const size_t conversations = train->examples.size(), tokens = train->tokens(),
                labelled = train->labelled();
   auto run = train::Finetune::Create(**engine, std::move(train).value(), std::move(eval), f.o,
@@ -218,7 +220,9 @@ void AddFinetuneCommand(CLI::App& app, int& exit_code) {
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
   cmd->add_option("--batch-tokens", f->o.batch_tokens,
-                  "tokens per micro-batch (whole conversations, at least one)")
+                  "tokens per micro-batch: whole conversations (at least one) up to this many; "
+                  "with --grad-accum it sets how many conversations make a step (they run one "
+                  "after another, so it does not change memory)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1} << 24));
   cmd->add_option("--grad-accum", f->o.grad_accum, "micro-batches per optimizer step")

@@ -70,8 +70,9 @@ class ProgressBar {
 }  // namespace
 
 Result<std::string> PullModel(const std::string& model, bool offline,
-                              std::chrono::milliseconds connect_timeout) {
+                              std::chrono::milliseconds connect_timeout, bool adapter) {
   IRIS_ASSIGN_OR_RETURN(hub::PullOptions options, hub::PullOptionsFromEnv());
+  if (adapter) options.expect = hub::PullOptions::Expect::kAdapter;
   options.http.connect_timeout = connect_timeout;
   options.offline = options.offline || offline;
   auto bar = std::make_shared<ProgressBar>();
@@ -86,7 +87,7 @@ Result<std::string> PullModel(const std::string& model, bool offline,
 Result<std::string> FindModel(const std::string& spec, bool pull, bool offline, bool adapter) {
   auto dir = adapter ? hub::ResolveAdapter(spec) : hub::ResolveModel(spec);
   if (!dir.ok() && pull && dir.status().code() == ErrorCode::kNotFound) {
-    return PullModel(spec, offline);
+    return PullModel(spec, offline, std::chrono::seconds(30), adapter);
   }
   return dir;
 }

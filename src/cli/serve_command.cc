@@ -104,7 +104,15 @@ void ReloadConfig(const ServeFlags& f, const gw::config::EnvLookup& env,
   if ((la == nullptr) != (lb == nullptr) || (la && lb && la->model != lb->model)) {
     restart.push_back("the local model");
   }
-  if (la && lb && la->adapters != lb->adapters) restart.push_back("the local model's adapters");
+  if (la && lb && la->adapters != lb->adapters) {
+    // Routes of the new file may name adapters the engine has not loaded: keep the running
+    // configuration whole rather than serve routes that cannot work.
+    std::fprintf(stderr,
+                 "iris serve: reload of %s refused: providers.%s.adapters changed; restart to "
+                 "load them (the running configuration stays)\n",
+                 f.config_path.c_str(), la->name.c_str());
+    return;
+  }
   gateway.Reload(std::move(next));
   std::fprintf(stderr, "iris serve: reloaded %s\n", f.config_path.c_str());
   for (const std::string& what : restart) {
@@ -187,7 +195,7 @@ int Serve(const ServeFlags& f) {
     for (const auto& [name, spec] : local->adapters) {
       auto dir = hub::ResolveAdapter(spec);
       if (!dir.ok() && dir.status().code() == ErrorCode::kNotFound && f.pull && !f.offline) {
-        dir = PullModel(spec, /*offline=*/false, std::chrono::seconds(5));
+        dir = PullModel(spec, /*offline=*/false, std::chrono::seconds(5), /*adapter=*/true);
       }
       if (!dir.ok()) {
         PrintError("serve", "providers.local.adapters." + name + ": " + dir.status().message());

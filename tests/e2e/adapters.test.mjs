@@ -77,5 +77,8 @@ describe('adapters', () => {
     const long = await postJson(`${iris.url}/v1/chat/completions`, { model: `local/smolvlm2:${'x'.repeat(500)}`, messages: [{ role: 'user', content: 'x' }] });
     assert.ok(long.status >= 400 && long.status < 500, long.text);
     assert.ok(!long.text.includes('x'.repeat(100)), 'the caller\'s long name is not echoed whole');
+    const other = await postJson(`${iris.url}/v1/chat/completions`, { model: 'local/other:demo', messages: [{ role: 'user', content: 'x' }] });
+    assert.equal(other.status, 400, other.text);
+    assert.match(other.json.error.message, /the local model is local\/smolvlm2, not local\/other/);
   });
 });

@@ -176,9 +176,9 @@ Result<std::string> ResolveAdapter(std::string_view adapter, const ResolveOption
   std::error_code ec;
   if (!adapter.empty() && fs::is_directory(fs::path(adapter), ec)) return std::string(adapter);
   if (!ParseRepoSpec(adapter).ok()) {
-    return NotFound("'" + std::string(adapter) +
-                    "' is not an adapter directory nor a Hugging Face repo id "
-                    "(org/name[@revision])");
+    return InvalidArgument("'" + std::string(adapter) +
+                           "' is not an adapter directory nor a Hugging Face repo id "
+                           "(org/name[@revision])");
   }
   return CachedSnapshot(adapter, options, [](const fs::path& snapshot) {
     return IsFile(snapshot / "adapter_config.json") &&

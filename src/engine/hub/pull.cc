@@ -98,6 +98,14 @@ class Puller {
       return nullptr;
     };
     const RemoteFile* config = find("config.json");
+    using Expect = PullOptions::Expect;
+    if (config && options_.expect == Expect::kAdapter) {
+      return InvalidArgument(shown_ + " is a model checkpoint, not a LoRA adapter (no download)");
+    }
+    if (!config && find("adapter_config.json") && options_.expect == Expect::kModel) {
+      return InvalidArgument(shown_ + " is a LoRA adapter, not a model: pass it as --adapter " +
+                             "with its base model as --model (no download)");
+    }
     if (!config) {
       if (const RemoteFile* adapter = find("adapter_config.json"))
         return PullAdapter(*adapter, find("adapter_model.safetensors"), result);

@@ -28,6 +28,8 @@ struct PullOptions {
   int max_redirects = 10;
   // Called from the pulling thread as bytes arrive (often; throttle display yourself).
   std::function<void(const PullProgress&)> on_progress;
+  // What the caller will load: a repo of the other kind is refused before any download.
+  enum class Expect { kAny, kModel, kAdapter } expect = Expect::kAny;
 };
 
 // Options from the environment: HF_ENDPOINT (default https://huggingface.co), HF_TOKEN or

@@ -407,12 +407,32 @@ TEST_F(PullTest, LoraAdapterRepo) {
   EXPECT_EQ(*dir, Snapshot().string());
   EXPECT_FALSE(LooksComplete());  // not a checkpoint
 
+  // A caller that wants a model is told, before any download, that this is an adapter; and
+  // one that wants an adapter, that a checkpoint is not one.
+  fs::remove_all(options_.cache_dir);
+  PullOptions want_model = options_;
+  want_model.expect = PullOptions::Expect::kModel;
+  auto wrong = Pull(kRepo, want_model);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("is a LoRA adapter, not a model"), std::string::npos);
+  EXPECT_FALSE(fs::exists(RepoDir() / "blobs"));
+
   // Without safetensors weights it says what is missing.
   fs::remove_all(options_.cache_dir);
   hub_.files.erase("adapter_model.safetensors");
   auto bad = Pull(kRepo, options_);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("without adapter_model.safetensors"), std::string::npos);
+}
+
+TEST_F(PullTest, ACheckpointIsNotTakenForAnAdapter) {
+  PullOptions want_adapter = options_;
+  want_adapter.expect = PullOptions::Expect::kAdapter;
+  auto r = Pull(kRepo, want_adapter);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("is a model checkpoint, not a LoRA adapter"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(RepoDir() / "blobs"));
 }
 
 TEST_F(PullTest, DiskErrorsAreReported) {

@@ -1,6 +1,8 @@
 #include "engine/model/lora.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -145,6 +147,18 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
 Result<const json::value*> PatternValue(const json::object* patterns, const std::string& module) {
   if (patterns == nullptr) return static_cast<const json::value*>(nullptr);
   for (const auto& [key, value] : *patterns) {
+    // Module paths, dots escaped or not: what PEFT writes. Other operators (repetition,
+    // groups, alternation) are refused: an adapter may come from anywhere, and a pattern
+    // that backtracks without end would hang the server that loads it.
+    const bool plain =
+        !key.empty() && key.size() <= 256 && std::all_of(key.begin(), key.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ||
+                 c == '\\';
+        });
+    if (!plain) {
+      return Unimplemented("pattern '" + std::string(key).substr(0, 80) +
+                           "': iris reads module paths there (letters, digits, '.', '_', '-')");
+    }
     try {
       const std::regex re("(.*\\.)?(" + std::string(key) + ")");
       if (std::regex_match(module, re)) return &value;
@@ -490,11 +504,16 @@ Status MergeLora(const std::string& base_dir, const LoraAdapter& adapter,
     return InvalidArgument("the output directory is the base checkpoint");
   }
   IRIS_ASSIGN_OR_RETURN(formats::WeightStore store, formats::WeightStore::OpenDir(base_dir));
-  const bool has_lm_head = store.Has("lm_head.weight");
-  if (!has_lm_head && (!adapter.lm_head().empty() || adapter.Find(LoraSite::kLmHead, 0))) {
+  IRIS_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(base_dir));
+  // Tied embeddings are one table read twice; merged, a change to either would change both,
+  // which the adapter applied on the fly does not.
+  const bool changes_embed = !adapter.embed_tokens().empty() || adapter.Find(LoraSite::kEmbed, 0);
+  const bool changes_head = !adapter.lm_head().empty() || adapter.Find(LoraSite::kLmHead, 0);
+  if ((config.tie_word_embeddings || !store.Has("lm_head.weight")) &&
+      (changes_embed || changes_head)) {
     return Unimplemented(base_dir +
                          ": the checkpoint ties lm_head to the embeddings; an adapter that "
-                         "changes lm_head cannot be merged into it");
+                         "changes either cannot be merged into it (serve it with --adapter)");
   }
   std::vector<formats::TensorToWrite> tensors;
   size_t merged = 0, done = 0;

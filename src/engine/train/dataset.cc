@@ -223,8 +223,9 @@ Result<Dataset> LoadDataset(const std::string& path, const runtime::Engine& engi
   const std::string bytes = ss.str();
   Dataset d;
   d.path = path;
-  const Sha256Digest digest = Sha256().Update(bytes.data(), bytes.size()).Finish();
-  std::memcpy(&d.fingerprint, digest.data(), sizeof(d.fingerprint));
+  // The file and every image it names (a path's bytes may change while the file does not).
+  Sha256 fingerprint;
+  fingerprint.Update(bytes.data(), bytes.size());
   const std::string base_dir = fs::path(path).parent_path().string();
   size_t line_no = 0, pos = 0;
   while (pos < bytes.size()) {
@@ -245,8 +246,14 @@ Result<Dataset> LoadDataset(const std::string& path, const runtime::Engine& engi
       continue;
     }
     ex->line = line_no;
+    for (const runtime::Visual& v : ex->visuals) {
+      fingerprint.Update(v.pixels.pixel_values.data(),
+                         v.pixels.pixel_values.size() * sizeof(float));
+    }
     d.examples.push_back(std::move(ex).value());
   }
+  const Sha256Digest digest = fingerprint.Finish();
+  std::memcpy(&d.fingerprint, digest.data(), sizeof(d.fingerprint));
   return d;
 }
 

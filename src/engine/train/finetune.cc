@@ -3,12 +3,14 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <numbers>
 #include <random>
 
 #include "base/json.h"
+#include "base/sha256.h"
 #include "engine/model/vision_model.h"
 
 namespace iris::train {
@@ -23,6 +25,33 @@ double CosineLr(double lr, int64_t step, int64_t warmup, int64_t total) {
                           static_cast<double>(std::max<int64_t>(1, total - warmup));
   return lr * std::max(0.0, 0.5 * (1.0 + std::cos(std::numbers::pi * progress)));
 }
+
+namespace {
+
+// Which base model a checkpoint was trained on: the text model's shapes, types and a sample
+// of every matrix's bytes (its first and last 4 KiB), cheap even for the 2.2B.
+std::string ModelFingerprint(const model::TextModel& m) {
+  Sha256 h;
+  auto add = [&](const tensor::TensorView& w) {
+    for (int64_t d : w.shape) h.Update(&d, sizeof(d));
+    const auto dtype = static_cast<int>(w.dtype);
+    h.Update(&dtype, sizeof(dtype));
+    const size_t n = w.num_bytes(), k = std::min<size_t>(n, 4096);
+    const auto* p = static_cast<const uint8_t*>(w.data);
+    h.Update(p, k);
+    h.Update(p + n - k, k);
+  };
+  for (const model::TextModel::Layer& l : m.layers()) {
+    for (const tensor::TensorView* w : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) add(*w);
+  }
+  add(m.lm_head());
+  const Sha256Digest d = h.Finish();
+  uint64_t v;
+  std::memcpy(&v, d.data(), sizeof(v));
+  return std::to_string(v);
+}
+
+}  // namespace
 
 Result<Finetune> Finetune::Create(runtime::Engine& engine, Dataset train,
                                   std::optional<Dataset> eval, const FinetuneOptions& options,
@@ -45,9 +74,12 @@ Result<Finetune> Finetune::Create(runtime::Engine& engine, Dataset train,
   f.options_ = options;
   f.options_.lora = f.lora_.shape();  // targets spelled out
   f.out_dir_ = out_dir;
-  int64_t per_epoch = static_cast<int64_t>(f.EpochPlan(0).size());
-  f.steps_per_epoch_ = per_epoch;
-  f.total_steps_ = options.max_steps > 0 ? options.max_steps : per_epoch * options.epochs;
+  f.model_fingerprint_ = ModelFingerprint(engine.text_model());
+  int64_t steps = 0;  // epochs are shuffled apart and may pack into a step more or fewer
+  for (int e = 0; options.max_steps <= 0 && e < options.epochs; ++e) {
+    steps += static_cast<int64_t>(f.EpochPlan(e).size());
+  }
+  f.total_steps_ = options.max_steps > 0 ? options.max_steps : steps;
   f.warmup_ = options.warmup >= 0 ? options.warmup : f.total_steps_ / 20;
   std::error_code ec;
   fs::create_directories(fs::path(out_dir) / "checkpoint", ec);
@@ -146,69 +178,85 @@ std::string Finetune::OptionsJson() const {
                  {"max_grad_norm", o.max_grad_norm},
                  {"betas", json::array{o.beta1, o.beta2}},
                  {"eps", o.eps},
-                 {"train_data", std::to_string(train_.fingerprint)}};
+                 {"max_seq_tokens", o.max_seq_tokens},
+                 {"train_data", std::to_string(train_.fingerprint)},
+                 {"model", model_fingerprint_}};
   return json::serialize(j);
 }
 
 Status Finetune::SaveCheckpoint() const {
-  const fs::path dir = fs::path(out_dir_) / "checkpoint";
-  IRIS_RETURN_IF_ERROR(lora_.SaveState((dir / "state.safetensors").string()));
-  json::object state{{"step", step_}, {"total_steps", total_steps_}, {"options", OptionsJson()}};
-  const std::string tmp = (dir / "state.json.tmp").string();
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << json::serialize(state) << "\n";
-    if (!out.good()) return Internal("cannot write " + tmp);
-  }
-  std::error_code ec;
-  fs::rename(tmp, dir / "state.json", ec);
-  if (ec) return Internal("cannot write " + (dir / "state.json").string() + ": " + ec.message());
-  return OkStatus();
+  // One file, renamed into place: the weights, both moments and the step always agree.
+  const json::object state{
+      {"step", step_}, {"total_steps", total_steps_}, {"options", OptionsJson()}};
+  return lora_.SaveState((fs::path(out_dir_) / "checkpoint" / "state.safetensors").string(),
+                         json::serialize(state));
 }
 
 Status Finetune::LoadCheckpoint() {
-  const fs::path dir = fs::path(out_dir_) / "checkpoint";
-  IRIS_ASSIGN_OR_RETURN(json::value state, ReadJsonFile((dir / "state.json").string()));
-  const json::object* o = state.if_object();
-  const json::value* step = o ? o->if_contains("step") : nullptr;
-  const json::value* opts = o ? o->if_contains("options") : nullptr;
-  if (step == nullptr || !step->is_int64() || opts == nullptr || !opts->is_string()) {
-    return DataLoss((dir / "state.json").string() + ": not a checkpoint iris wrote");
-  }
-  if (opts->as_string() != OptionsJson()) {
-    return FailedPrecondition("--resume: the checkpoint in " + out_dir_ +
-                              " was made with other options or data (" +
-                              std::string(opts->as_string()) +
-                              "); resume with the same flags and files, or choose another --out");
-  }
-  IRIS_RETURN_IF_ERROR(lora_.LoadState((dir / "state.safetensors").string()));
-  step_ = step->as_int64();
-  return OkStatus();
+  const std::string path = (fs::path(out_dir_) / "checkpoint" / "state.safetensors").string();
+  return lora_.LoadState(path, [&](const std::string& text) -> Status {
+    IRIS_ASSIGN_OR_RETURN(json::value state, ParseJson(text, path + " (iris_state)"));
+    const json::object* o = state.if_object();
+    const json::value* step = o ? o->if_contains("step") : nullptr;
+    const json::value* opts = o ? o->if_contains("options") : nullptr;
+    if (step == nullptr || !step->is_int64() || step->as_int64() < 0 || opts == nullptr ||
+        !opts->is_string()) {
+      return DataLoss(path + ": not a checkpoint iris wrote");
+    }
+    if (opts->as_string() != OptionsJson()) {
+      // Name what differs: "rank 8 then, 4 now".
+      std::string diff;
+      auto then = ParseJson(opts->as_string(), "checkpoint options");
+      auto now = ParseJson(OptionsJson(), "options");
+      if (then.ok() && now.ok() && then->is_object() && now->is_object()) {
+        for (const auto& [key, value] : now->as_object()) {
+          const json::value* old = then->as_object().if_contains(key);
+          if (old != nullptr && *old == value) continue;
+          diff += (diff.empty() ? "" : ", ") + std::string(key) + " " +
+                  (old ? json::serialize(*old) : std::string("unset")) + " then, " +
+                  json::serialize(value) + " now";
+        }
+      }
+      return FailedPrecondition("--resume: the checkpoint in " + out_dir_ +
+                                " was made with other options, data or model (" + diff +
+                                "); resume with the same flags and files, or choose another --out");
+    }
+    step_ = step->as_int64();
+    return OkStatus();
+  });
 }
 
 Status Finetune::Run(const std::function<void(const StepReport&)>& on_step,
                      const std::atomic<bool>* stop) {
   const fs::path log_path = fs::path(out_dir_) / "train_log.jsonl";
-  std::ofstream log(log_path, step_ > 0 ? std::ios::app : std::ios::trunc);
+  // A resumed run keeps the log's lines up to its checkpoint (after a crash the steps past it
+  // are run again and must not appear twice).
+  std::string kept;
+  if (step_ > 0) {
+    std::ifstream in(log_path);
+    for (std::string line; std::getline(in, line);) {
+      auto j = ParseJson(line, "log");
+      const json::value* s =
+          j.ok() && j->is_object() ? j->as_object().if_contains("step") : nullptr;
+      if (s != nullptr && s->is_int64() && s->as_int64() <= step_) kept += line + "\n";
+    }
+  }
+  std::ofstream log(log_path, std::ios::trunc);
+  log << kept;
   if (!log) return Internal("cannot write " + log_path.string());
   std::vector<float> embeds;
-  int cached_epoch = -1;
-  std::vector<std::vector<size_t>> plan;
+  // The epoch of the next step and where it starts (epochs may differ in length by a step).
+  int epoch = 0;
+  int64_t epoch_start = 0;
+  std::vector<std::vector<size_t>> plan = EpochPlan(0);
   while (step_ < total_steps_) {
     if (stop != nullptr && stop->load()) break;
     const auto t0 = std::chrono::steady_clock::now();
-    // Which epoch and which of its steps (epochs may differ in length by a step or so).
-    int epoch = 0;
-    int64_t in_epoch = step_;
-    for (;;) {
-      if (cached_epoch != epoch) {
-        plan = EpochPlan(epoch);
-        cached_epoch = epoch;
-      }
-      if (in_epoch < static_cast<int64_t>(plan.size())) break;
-      in_epoch -= static_cast<int64_t>(plan.size());
-      ++epoch;
+    while (step_ - epoch_start >= static_cast<int64_t>(plan.size())) {
+      epoch_start += static_cast<int64_t>(plan.size());
+      plan = EpochPlan(++epoch);
     }
+    const int64_t in_epoch = step_ - epoch_start;
     const std::vector<size_t>& batch = plan[static_cast<size_t>(in_epoch)];
     StepReport r;
     r.epoch = epoch + 1;

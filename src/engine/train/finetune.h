@@ -33,9 +33,10 @@ struct FinetuneOptions {
   double weight_decay = 0.0;
   double max_grad_norm = 1.0;  // 0: no clipping
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  int64_t save_every = 50;  // steps between checkpoints (0: only at the end)
-  int64_t eval_every = 0;   // steps between eval passes (0: at each epoch's end)
-  std::string base_model;   // written into adapter_config.json
+  int64_t save_every = 50;    // steps between checkpoints (0: only at the end)
+  int64_t eval_every = 0;     // steps between eval passes (0: at each epoch's end)
+  std::string base_model;     // written into adapter_config.json
+  size_t max_seq_tokens = 0;  // the data's limit (DatasetOptions), recorded for --resume
 };
 
 // The learning rate at `step` (0-based) of `total`: linear warmup to lr, then half a cosine
@@ -92,8 +93,9 @@ class Finetune {
   std::optional<Dataset> eval_;
   FinetuneOptions options_;
   std::string out_dir_;
-  int64_t total_steps_ = 0, warmup_ = 0, steps_per_epoch_ = 0;
+  int64_t total_steps_ = 0, warmup_ = 0;
   int64_t step_ = 0;  // optimizer steps done
+  std::string model_fingerprint_;
 };
 
 }  // namespace iris::train

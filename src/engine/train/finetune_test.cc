@@ -267,6 +267,18 @@ TEST_F(FinetuneTest, AStoppedRunResumesBitForBit) {
   EXPECT_EQ(x, read(halves + "/adapter_model.safetensors"));
   EXPECT_EQ(read(whole + "/checkpoint/state.safetensors"),
             read(halves + "/checkpoint/state.safetensors"));
+  // The log has every step once, as if the run had never stopped (a crash past the
+  // checkpoint leaves lines that the resumed run drops and writes again).
+  std::ofstream(halves + "/train_log.jsonl", std::ios::app) << "{\"step\": 999}\n";
+  auto again = Finetune::Create(*engine_, load(), std::nullopt, o, halves, true);
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE(again->Run({}).ok());
+  std::ifstream log(halves + "/train_log.jsonl");
+  int64_t expected = 1;
+  for (std::string line; std::getline(log, line); ++expected) {
+    EXPECT_EQ(line.find("{\"step\":" + std::to_string(expected) + ","), 0u) << line;
+  }
+  EXPECT_EQ(expected, total + 1);
 }
 
 }  // namespace

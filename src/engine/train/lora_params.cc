@@ -48,7 +48,8 @@ Status WriteAtomically(const std::string& path, const std::string& text) {
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << text;
-    if (!out.good()) return Internal("cannot write " + tmp);
+    out.close();  // (a failed flush shows only after the close)
+    if (out.fail()) return DataLoss("cannot write " + tmp + " (disk full?)");
   }
   std::error_code ec;
   fs::rename(tmp, path, ec);
@@ -219,7 +220,7 @@ Status LoraParams::SavePeft(const std::string& dir, const std::string& base_mode
   return WriteAtomically(dir + "/adapter_config.json", boost::json::serialize(c) + "\n");
 }
 
-Status LoraParams::SaveState(const std::string& path) const {
+Status LoraParams::SaveState(const std::string& path, const std::string& state) const {
   std::vector<formats::TensorToWrite> tensors;
   for (const LoraParam& p : params_) {
     const std::vector<int64_t> sa = {p.rank, p.in}, sb = {p.out, p.rank};
@@ -230,15 +231,20 @@ Status LoraParams::SaveState(const std::string& path) const {
       tensors.push_back({p.module + suffix, tensor::DType::kF32, shape, F32Bytes(*data)});
     }
   }
-  IRIS_RETURN_IF_ERROR(formats::WriteSafetensors(path + ".tmp", tensors));
+  IRIS_RETURN_IF_ERROR(
+      formats::WriteSafetensors(path + ".tmp", tensors, {{"format", "pt"}, {"iris_state", state}}));
   std::error_code ec;
   fs::rename(path + ".tmp", path, ec);
   if (ec) return Internal("cannot write " + path + ": " + ec.message());
   return OkStatus();
 }
 
-Status LoraParams::LoadState(const std::string& path) {
+Status LoraParams::LoadState(const std::string& path,
+                             const std::function<Status(const std::string& state)>& accept) {
   IRIS_ASSIGN_OR_RETURN(formats::SafetensorsFile file, formats::SafetensorsFile::Open(path));
+  auto state = file.metadata().find("iris_state");
+  if (state == file.metadata().end()) return DataLoss(path + ": not a checkpoint iris wrote");
+  IRIS_RETURN_IF_ERROR(accept(state->second));
   for (LoraParam& p : params_) {
     for (const auto& [suffix, data] :
          {std::pair{".a", &p.a}, std::pair{".b", &p.b}, std::pair{".m_a", &p.m_a},

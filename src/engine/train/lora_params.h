@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -78,9 +79,13 @@ class LoraParams {
   // does for a SmolVLM2 model (target_modules a regular expression that PEFT matches to the
   // text model's layers only).
   Status SavePeft(const std::string& dir, const std::string& base_model) const;
-  // Everything a resumed run needs besides the step counters: A, B and both moments.
-  Status SaveState(const std::string& path) const;
-  Status LoadState(const std::string& path);
+  // Everything a resumed run needs: A, B and both moments, with `state` (the caller's step
+  // counters and options, as text) in the same file's metadata, so one rename makes a
+  // checkpoint whole. LoadState hands that text to `accept` first and loads the tensors only
+  // if it returns OK.
+  Status SaveState(const std::string& path, const std::string& state) const;
+  Status LoadState(const std::string& path,
+                   const std::function<Status(const std::string& state)>& accept);
 
  private:
   LoraShape shape_;

@@ -237,14 +237,20 @@ Result<TextTrainer> TextTrainer::Create(const model::TextModel& model, ops::Comp
     const size_t rows = static_cast<size_t>(w.shape[0]), cols = static_cast<size_t>(w.shape[1]);
     std::vector<uint8_t> bytes(rows * cols * es);
     const auto* src = static_cast<const uint8_t*>(w.data);
-    ctx.pool->Run((cols + 63) / 64, [&](size_t task, int) {
+    auto columns = [&](size_t task, int) {
       const size_t c0 = task * 64, c1 = std::min(cols, c0 + 64);
       for (size_t r = 0; r < rows; ++r) {
         for (size_t c = c0; c < c1; ++c) {
           std::memcpy(&bytes[(c * rows + r) * es], &src[(r * cols + c) * es], es);
         }
       }
-    });
+    };
+    const size_t tasks = (cols + 63) / 64;
+    if (ctx.pool != nullptr) {
+      ctx.pool->Run(tasks, columns);
+    } else {
+      for (size_t t = 0; t < tasks; ++t) columns(t, 0);
+    }
     tensor::TensorView out{w.dtype, {w.shape[1], w.shape[0]}, bytes.data()};
     t.owned_.push_back(std::move(bytes));
     return out;

@@ -31,6 +31,11 @@ class TextTrainer {
  public:
   // FailedPrecondition for quantized weights (train on the checkpoint's own types).
   static Result<TextTrainer> Create(const model::TextModel& model, ops::ComputeContext& ctx);
+  // Movable, not copyable: the transposed views point into owned_.
+  TextTrainer(TextTrainer&&) = default;
+  TextTrainer& operator=(TextTrainer&&) = default;
+  TextTrainer(const TextTrainer&) = delete;
+  TextTrainer& operator=(const TextTrainer&) = delete;
 
   // One sequence: embeds [T, model_dim] (positions 0..T-1), labels[t] the token position t
   // must predict or -1. Adds grad_scale × d(Σ loss)/dθ to the adapters' gradients when
@@ -39,6 +44,7 @@ class TextTrainer {
                    LoraParams* lora, float grad_scale, bool backward);
 
  private:
+  TextTrainer() = default;
   void AttentionForward(ops::ComputeContext& ctx, const float* q, const float* k, const float* v,
                         size_t T, float* out, float* lse);
   void AttentionBackward(ops::ComputeContext& ctx, const float* q, const float* k, const float* v,

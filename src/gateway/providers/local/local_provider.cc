@@ -104,13 +104,25 @@ Status LocalProvider::Submit(ChatRequest request, LocalSink sink) {
   std::shared_ptr<const model::LoraAdapter> adapter;
   std::string model = options_.model_name;
   if (const size_t colon = request.model.find(':'); colon != std::string::npos) {
+    // local/<model>:<adapter>; the name comes from the caller: shown back printable and short.
+    auto shown = [](std::string_view s) {
+      std::string out;
+      for (char c : s.substr(0, 64)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+      return out + (s.size() > 64 ? "..." : "");
+    };
+    const std::string_view base = std::string_view(request.model).substr(0, colon);
+    if (base != options_.model_name) {
+      return InvalidArgument("the local model is local/" + options_.model_name + ", not local/" +
+                             shown(base) + " (adapters are local/" + options_.model_name +
+                             ":NAME)");
+    }
     const std::string name = request.model.substr(colon + 1);
     auto it = options_.adapters.find(name);
     if (it == options_.adapters.end()) {
       std::string known;
       for (const auto& [n, a] : options_.adapters) known += (known.empty() ? "" : ", ") + n;
       return InvalidArgument(
-          "the local model has no adapter '" + name.substr(0, 64) + "' (" +
+          "the local model has no adapter '" + shown(name) + "' (" +
           (known.empty() ? std::string("none is configured") : "configured: " + known) + ")");
     }
     adapter = it->second;
