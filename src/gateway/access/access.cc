@@ -632,7 +632,10 @@ void Access::Settle(const Caller& caller, Admission& admission, bool answered,
 std::vector<observe::KeySpendGauge> Access::SpendGauges() {
   std::vector<observe::KeySpendGauge> out;
   const int64_t now = NowUnixMs();
-  for (const auto& k : table_.load()->all) {
+  // Held for the loop: a range-for keeps no temporary of its range expression alive, and a
+  // refresh may replace (and free) the table meanwhile.
+  const std::shared_ptr<const Table> table = table_.load();
+  for (const auto& k : table->all) {
     if (Unusable(*k, now)) continue;
     observe::KeySpendGauge g;
     g.key_id = k->id;
