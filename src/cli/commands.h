@@ -40,6 +40,24 @@ Result<std::string> FindModel(const std::string& spec, bool pull, bool offline,
 // the `store:` of --config's iris.yaml, else "" (the default SQLite file).
 Result<std::string> StoreFromFlags(const std::string& config_path, const std::string& db);
 
+// A window start for --since: "30m", "24h", "7d", "all" or a UTC date "YYYY-MM-DD" → unix ms.
+// Defined in usage_command.cc.
+Result<int64_t> ParseSince(const std::string& s, int64_t now_ms);
+
+// Training data from the request log's stored prompts and answers (store_bodies routes): the
+// answers of `model` since `since` written to `out_path` as JSONL, with a summary line on
+// stderr. Defined in dataset_command.cc; `iris finetune --from-log` uses it too.
+struct ExportFlags {
+  std::string model;
+  std::string since = "30d";
+  std::string config_path;  // iris.yaml: its store and (for --redact-keys) its keys
+  std::string store;        // a SQLite path or postgres://... (instead of --config)
+  bool redact_keys = false;
+};
+// Returns the number of examples written.
+Result<int64_t> ExportTrainingData(const ExportFlags& flags, const std::string& out_path);
+void AddDatasetCommand(CLI::App& app, int& exit_code);
+
 // Prints "iris <command>: <message>" on one line to stderr.
 void PrintError(const char* command, const std::string& message);
 

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -22,6 +23,7 @@ namespace {
 
 struct FinetuneFlags {
   std::string model, data, eval, out;
+  ExportFlags from_log;  // --from-log MODEL: the data comes from the request log
   train::FinetuneOptions o;
   std::string targets;  // comma-separated
   std::string bad_lines = "fail";
@@ -82,6 +84,27 @@ int Finetune(FinetuneFlags f) {
   if (!engine.ok()) {
     PrintError("finetune", engine.status().message());
     return 1;
+  }
+  if (!f.from_log.model.empty()) {
+    // Exported once into OUT: a resumed run trains on the same examples, whatever the gateway
+    // stored since.
+    f.data = (std::filesystem::path(f.out) / "from-log.jsonl").string();
+    std::error_code ec;
+    if (f.resume && std::filesystem::exists(f.data, ec)) {
+      std::fprintf(stderr, "iris finetune: --resume: training on %s as exported the first time\n",
+                   f.data.c_str());
+    } else {
+      std::filesystem::create_directories(f.out, ec);
+      if (ec) {
+        PrintError("finetune", "cannot create " + f.out + ": " + ec.message());
+        return 1;
+      }
+      Result<int64_t> exported = ExportTrainingData(f.from_log, f.data);
+      if (!exported.ok()) {
+        PrintError("finetune", exported.status().message());
+        return 1;
+      }
+    }
   }
   train::DatasetOptions dopt;
   dopt.max_tokens = f.max_seq_tokens;
@@ -198,10 +221,30 @@ void AddFinetuneCommand(CLI::App& app, int& exit_code) {
                   "the base model: a safetensors directory, Hugging Face repo id in the cache, "
                   "or smolvlm2-256m | smolvlm2-500m | smolvlm2-2.2b")
       ->required();
-  cmd->add_option("--data", f->data,
-                  "training data: JSONL, one {\"messages\": [...]} conversation per line "
-                  "(OpenAI chat shape; images as data: URLs or file paths)")
-      ->required();
+  auto* data = cmd->add_option("--data", f->data,
+                               "training data: JSONL, one {\"messages\": [...]} conversation per "
+                               "line (OpenAI chat shape; images as data: URLs or file paths)");
+  auto* from_log =
+      cmd->add_option("--from-log", f->from_log.model,
+                      "train on the answers this model (provider/model) gave through "
+                      "store_bodies routes: iris dataset export into OUT/from-log.jsonl, then "
+                      "training")
+          ->excludes(data);
+  cmd->add_option("--since", f->from_log.since,
+                  "--from-log: window start (30m, 24h, 7d, "
+                  "YYYY-MM-DD or all)")
+      ->capture_default_str()
+      ->needs(from_log);
+  cmd->add_option("--config", f->from_log.config_path,
+                  "--from-log: iris.yaml (its store; with --redact-keys, its keys)")
+      ->check(CLI::ExistingFile)
+      ->needs(from_log);
+  cmd->add_option("--store", f->from_log.store,
+                  "--from-log: the request log (a SQLite path or postgres://...)")
+      ->needs(from_log);
+  cmd->add_flag("--redact-keys", f->from_log.redact_keys,
+                "--from-log: replace credentials in the text with [REDACTED]")
+      ->needs(from_log);
   cmd->add_option("--eval", f->eval, "held-out conversations (JSONL) for the eval loss");
   cmd->add_option("--out", f->out,
                   "output directory: the PEFT adapter, checkpoint/ and train_log.jsonl")
@@ -263,7 +306,14 @@ void AddFinetuneCommand(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(0, 1024));
   cmd->add_flag("--pull", f->pull, "download the model first when it is not in the cache");
   cmd->add_flag("--offline", f->offline, "never use the network (as HF_HUB_OFFLINE=1)");
-  cmd->callback([f, &exit_code] { exit_code = Finetune(*f); });
+  cmd->callback([f, &exit_code] {
+    if (f->data.empty() && f->from_log.model.empty()) {
+      PrintError("finetune", "give the training data: --data FILE.jsonl, or --from-log MODEL");
+      exit_code = 2;
+      return;
+    }
+    exit_code = Finetune(*f);
+  });
 }
 
 }  // namespace iris::cli

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   iris::cli::AddServeCommand(app, exit_code);
   iris::cli::AddUsageCommand(app, exit_code);
+  iris::cli::AddDatasetCommand(app, exit_code);
   iris::cli::AddKeysCommand(app, exit_code);
   iris::cli::AddRunCommand(app, exit_code);
   iris::cli::AddVerifyCommand(app, exit_code);

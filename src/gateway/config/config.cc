@@ -622,9 +622,12 @@ void ParseAlias(const Field& entry, const std::vector<ProviderConfig>& providers
   alias.retries = default_retries;
   alias.timeouts = default_timeouts;
   if (alias.name.empty()) problems.Add(entry.key_node, path, "alias names must not be empty");
-  auto m =
-      MapView::Open(entry.value, path, problems, {"strategy", "targets", "retries", "timeouts"});
+  auto m = MapView::Open(entry.value, path, problems,
+                         {"strategy", "targets", "retries", "timeouts", "store_bodies"});
   if (!m) return;
+  if (auto v = ReadBool(m->Find("store_bodies"), path + ".store_bodies", problems)) {
+    alias.store_bodies = *v;
+  }
 
   static constexpr std::array<std::string_view, 2> kStrategies = {"fallback", "weighted"};
   if (auto s = ReadString(m->Find("strategy"), path + ".strategy", problems)) {
@@ -802,7 +805,7 @@ void ParseLimits(const YAML::Node& node, LimitsConfig& limits, Problems& problem
       node, "limits", problems,
       {"max_images", "max_image_bytes", "max_total_image_bytes", "max_fallback_models",
        "max_provider_hints", "max_attempts", "max_stream_event_bytes", "max_metric_models",
-       "response_ttl_s", "max_conversation_bytes"});
+       "response_ttl_s", "max_conversation_bytes", "max_stored_body_bytes"});
   if (!m) return;
   auto read_int = [&](std::string_view key, auto& out, int64_t min, int64_t max) {
     if (auto v = ReadInt(m->Find(key), Join("limits", key), problems, min, max)) {
@@ -819,6 +822,7 @@ void ParseLimits(const YAML::Node& node, LimitsConfig& limits, Problems& problem
   read_int("max_metric_models", limits.max_metric_models, 1, 100'000);
   read_int("response_ttl_s", limits.response_ttl_s, 0, int64_t{365} * 24 * 3600);
   read_int("max_conversation_bytes", limits.max_conversation_bytes, 1024, int64_t{1} << 30);
+  read_int("max_stored_body_bytes", limits.max_stored_body_bytes, 1024, int64_t{1} << 30);
 }
 
 void ParseAuth(const YAML::Node& node, AuthConfig& auth, Problems& problems) {

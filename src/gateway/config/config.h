@@ -126,6 +126,9 @@ struct LimitsConfig {
   // previous_response_id (0: not kept), and the most one conversation may hold.
   int64_t response_ttl_s = 30 * 24 * 3600;
   int64_t max_conversation_bytes = 16 << 20;
+  // store_bodies routes: the most one request's stored prompt and answer may hold together
+  // (a larger exchange is answered but not stored, with a warning).
+  int64_t max_stored_body_bytes = 16 << 20;
 };
 
 // Deadlines of one attempt (connect, first token, gap between chunks) and of the whole request
@@ -153,6 +156,9 @@ struct ModelAlias {
   std::vector<AliasTarget> targets;  // non-empty, in file order
   int retries = 2;                   // retries of one target before falling over
   Timeouts timeouts;
+  // Keep each answered request's prompt and answer in the request log (off by default: they
+  // hold what callers wrote). `iris dataset export` turns them into training data.
+  bool store_bodies = false;
 };
 
 struct BreakerConfig {

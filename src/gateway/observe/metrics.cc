@@ -438,6 +438,12 @@ void GatewayMetrics::SetSources(ScrapeSources sources) {
     registry_.AddGauge("iris_request_log_written_total",
                        "Request records written to the request log.", MetricType::kCounter,
                        [fn, one] { return one(static_cast<double>(fn().written)); });
+    registry_.AddGauge("iris_request_log_bodies_dropped_total",
+                       "Records of store_bodies routes written without their prompt and answer "
+                       "(over limits.max_stored_body_bytes, or the request log's queue held too "
+                       "many bodies).",
+                       MetricType::kCounter,
+                       [fn, one] { return one(static_cast<double>(fn().bodies_dropped)); });
   }
   if (auto fn = std::move(sources.shared_state)) {
     registry_.AddGauge("iris_state_up",

@@ -219,8 +219,9 @@ struct HttpGauges {
 };
 struct RequestLogGauges {
   int64_t queue_depth = 0;
-  int64_t dropped = 0;  // ever
-  int64_t written = 0;  // ever
+  int64_t dropped = 0;         // ever
+  int64_t written = 0;         // ever
+  int64_t bodies_dropped = 0;  // ever: records written without their stored bodies
 };
 struct LocalEngineGauges {
   int64_t queue_depth = 0;

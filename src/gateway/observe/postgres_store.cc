@@ -165,6 +165,48 @@ ORDER BY start_unix_ms, request_id)sql",
     return status;
   }
 
+  Status ForEachStoredExchange(int64_t since, int64_t until,
+                               const std::function<void(const StoredExchange&)>& fn) override {
+    IRIS_RETURN_IF_ERROR(EnsureConnected());
+    Params p;
+    p.Int(since);
+    p.Int(until);
+    std::vector<const char*> values = p.Pointers();
+    // Single-row mode: one stored exchange in memory at a time, whatever the window.
+    if (PQsendQueryParams(conn_, R"sql(
+SELECT r.request_id, r.start_unix_ms, r.caller_key, r.requested_model, r.route, r.provider,
+  r.model, b.request_body, b.response_body
+FROM requests r JOIN request_bodies b ON b.request_id = r.request_id
+WHERE r.start_unix_ms >= $1 AND r.start_unix_ms < $2
+ORDER BY r.start_unix_ms, r.request_id)sql",
+                          p.size(), nullptr, values.data(), nullptr, nullptr, 0) == 0) {
+      return Error("reading stored bodies");
+    }
+    PQsetSingleRowMode(conn_);
+    Status status = OkStatus();
+    StoredExchange e;
+    while (PGresult* raw = PQgetResult(conn_)) {
+      PgResult res(raw);
+      const ExecStatusType st = PQresultStatus(raw);
+      if (st == PGRES_SINGLE_TUPLE) {
+        if (!status.ok()) continue;  // drain the rest after an error
+        e.request_id = Get(raw, 0, 0);
+        e.start_unix_ms = GetInt(raw, 0, 1);
+        e.caller_key = Get(raw, 0, 2);
+        e.requested_model = Get(raw, 0, 3);
+        e.alias = Get(raw, 0, 4);
+        e.provider = Get(raw, 0, 5);
+        e.model = Get(raw, 0, 6);
+        e.request_body = Get(raw, 0, 7);
+        e.response_body = Get(raw, 0, 8);
+        fn(e);
+      } else if (st != PGRES_TUPLES_OK && status.ok()) {
+        status = Error("reading stored bodies");
+      }
+    }
+    return status;
+  }
+
   Result<std::vector<RequestSummary>> FetchRequests(const RequestFilter& f) override {
     IRIS_RETURN_IF_ERROR(EnsureConnected());
     std::string sql = R"sql(
@@ -416,6 +458,9 @@ INSERT INTO attempts (request_id, n, provider, model, outcome, status, error_cla
   latency_ms, ttft_ms)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (request_id, n) DO NOTHING)sql";
+    static const std::string kInsertBody = R"sql(
+INSERT INTO request_bodies (request_id, request_body, response_body) VALUES ($1, $2, $3)
+ON CONFLICT (request_id) DO NOTHING)sql";
     for (const RequestSummary& r : batch) {
       Params p;
       p.Text(r.request_id);
@@ -443,7 +488,15 @@ ON CONFLICT (request_id, n) DO NOTHING)sql";
       p.Int(r.bytes_out);
       p.Int(static_cast<int64_t>(r.attempts.size()));
       IRIS_ASSIGN_OR_RETURN(PgResult inserted, Query(kInsertRequest, p));
-      written += std::atoll(PQcmdTuples(inserted.get()));
+      const int64_t rows = std::atoll(PQcmdTuples(inserted.get()));
+      written += rows;
+      if (rows > 0 && !r.request_body.empty()) {
+        Params bp;
+        bp.Text(r.request_id);
+        bp.Text(r.request_body);
+        bp.Text(r.response_body);
+        IRIS_RETURN_IF_ERROR(Query(kInsertBody, bp).status());
+      }
       for (size_t n = 0; n < r.attempts.size(); ++n) {
         const AttemptRecord& at = r.attempts[n];
         Params ap;

@@ -48,6 +48,14 @@ struct RequestSummary {
   // What the caller should know that did not fail the request (a conversation not kept, ...):
   // sentences, in the `iris` report's `warnings`.
   std::vector<std::string> warnings;
+  // On a store_bodies route, an answered request's prompt and answer, each as JSON in OpenAI's
+  // chat shape whatever API the caller used (request: {"model", "messages", ...}; answer: a
+  // chat.completion). Both empty when not stored.
+  std::string request_body;
+  std::string response_body;
+  // A store_bodies request whose bodies were not kept (larger than limits.max_stored_body_bytes,
+  // or holding what OpenAI's shape cannot): counted by the request log.
+  bool bodies_not_kept = false;
 };
 
 // One gateway API key as the store keeps it: the SHA-256 of the key, never the key itself.

@@ -40,6 +40,17 @@ bool RequestLog::Submit(RequestSummary summary) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
+    if (summary.bodies_not_kept) bodies_dropped_.fetch_add(1, std::memory_order_relaxed);
+    const size_t body_bytes = summary.request_body.size() + summary.response_body.size();
+    if (body_bytes > 0) {
+      if (queued_body_bytes_ + body_bytes > options_.max_queued_body_bytes) {
+        summary.request_body.clear();
+        summary.response_body.clear();
+        bodies_dropped_.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        queued_body_bytes_ += body_bytes;
+      }
+    }
     queue_.push_back(std::move(summary));
     ++accepted_;
     // Wake the writer only when a full batch is ready; otherwise its timer picks it up, so
@@ -85,6 +96,7 @@ RequestLogStats RequestLog::stats() const {
   s.write_errors = write_errors_.load(std::memory_order_relaxed);
   s.lost = lost_.load(std::memory_order_relaxed);
   s.batches = batches_.load(std::memory_order_relaxed);
+  s.bodies_dropped = bodies_dropped_.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -108,6 +120,7 @@ void RequestLog::WriterLoop() {
       for (size_t i = 0; i < n; ++i) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
+        queued_body_bytes_ -= batch.back().request_body.size() + batch.back().response_body.size();
       }
     }
     if (options_.before_batch) options_.before_batch();

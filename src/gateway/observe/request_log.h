@@ -24,6 +24,9 @@ struct RequestLogOptions {
   size_t queue_capacity = 10000;  // records waiting to be written; beyond it Submit drops
   size_t max_batch = 500;         // records per transaction
   int flush_interval_ms = 200;    // a partial batch waits at most this long
+  // Stored prompts and answers (store_bodies routes) waiting in the queue, in bytes; beyond it
+  // a record is queued without its bodies, and the loss counted.
+  size_t max_queued_body_bytes = size_t{256} << 20;
   StoreOptions store;
   // Test hook: runs on the writer thread before each batch is written (e.g. to hold the
   // writer so that the queue fills up).
@@ -37,6 +40,9 @@ struct RequestLogStats {
   int64_t write_errors = 0;  // failed batch writes (a batch that fails twice counts twice)
   int64_t lost = 0;          // records given up: a batch failed its retry, or an id already stored
   int64_t batches = 0;       // committed transactions
+  // store_bodies records written without their bodies: too large for the queue's byte bound
+  // or for limits.max_stored_body_bytes
+  int64_t bodies_dropped = 0;
 };
 
 class RequestLog {
@@ -92,6 +98,7 @@ class RequestLog {
   std::deque<RequestSummary> queue_;  // guarded by mu_
   bool closing_ = false;              // guarded by mu_
   int flush_waiters_ = 0;             // guarded by mu_
+  size_t queued_body_bytes_ = 0;      // guarded by mu_
   int64_t accepted_ = 0;              // guarded by mu_: records ever queued
   int64_t done_ = 0;                  // guarded by mu_: records written or given up
 
@@ -100,6 +107,7 @@ class RequestLog {
   std::atomic<int64_t> write_errors_{0};
   std::atomic<int64_t> lost_{0};
   std::atomic<int64_t> batches_{0};
+  std::atomic<int64_t> bodies_dropped_{0};
   int64_t last_error_log_ms_ = 0;  // writer thread only
 
   std::thread writer_;

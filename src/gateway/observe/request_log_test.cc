@@ -126,6 +126,50 @@ TEST_P(RequestLogTest, AFullQueueDropsWithoutBlocking) {
   EXPECT_EQ(CountRows(spec_), 11);
 }
 
+TEST_P(RequestLogTest, QueuedBodiesAreBoundedInBytesAndTheRowsKept) {
+  std::promise<void> entered, release;
+  std::shared_future<void> release_f = release.get_future().share();
+  std::atomic<bool> first{true};
+  RequestLogOptions o;
+  o.flush_interval_ms = 1;
+  o.max_queued_body_bytes = 3000;
+  o.before_batch = [&] {
+    if (first.exchange(false)) {
+      entered.set_value();
+      release_f.wait();
+    }
+  };
+  auto log = RequestLog::Open(spec_, o);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  auto with_bodies = [](const std::string& id, int64_t t) {
+    RequestSummary r = MakeRecord(id, t);
+    r.request_body = std::string(500, 'q');
+    r.response_body = std::string(500, 'a');
+    return r;
+  };
+  ASSERT_TRUE((*log)->Submit(with_bodies("held", kT0)));
+  entered.get_future().wait();  // the writer holds that one: its bytes left the queue
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE((*log)->Submit(with_bodies(Id("b", i), kT0 + 1 + i)));
+  RequestSummary too_large = MakeRecord("big", kT0 + 10);
+  too_large.bodies_not_kept = true;  // (what the gateway marks past max_stored_body_bytes)
+  ASSERT_TRUE((*log)->Submit(too_large));
+  EXPECT_EQ((*log)->stats().bodies_dropped, 3);  // b3, b4 past 3000 bytes; "big"
+  release.set_value();
+  (*log)->Flush();
+  EXPECT_EQ((*log)->stats().written, 7);  // every row, with or without its bodies
+  auto store = OpenStore(spec_);
+  ASSERT_TRUE(store.ok());
+  std::vector<std::string> ids;
+  ASSERT_TRUE((*store)
+                  ->ForEachStoredExchange(0, kT0 + 100,
+                                          [&](const StoredExchange& e) {
+                                            ids.push_back(e.request_id);
+                                            EXPECT_EQ(e.request_body.size(), 500u);
+                                          })
+                  .ok());
+  EXPECT_EQ(ids, (std::vector<std::string>{"held", "b0", "b1", "b2"}));
+}
+
 TEST_P(RequestLogTest, CloseWritesWhatIsStillQueued) {
   RequestLogOptions o;
   o.flush_interval_ms = 60000;  // nothing would be written by the timer during the test
@@ -184,6 +228,10 @@ class FlakyStore final : public Store {
     return static_cast<int64_t>(batch.size());
   }
   Status ForEachUsageRow(int64_t, int64_t, const std::function<void(const UsageRow&)>&) override {
+    return OkStatus();
+  }
+  Status ForEachStoredExchange(int64_t, int64_t,
+                               const std::function<void(const StoredExchange&)>&) override {
     return OkStatus();
   }
   Result<std::vector<RequestSummary>> FetchRequests(const RequestFilter&) override {

@@ -50,6 +50,7 @@ class SqliteStore final : public Store {
   ~SqliteStore() override {
     insert_request_ = Stmt();
     insert_attempt_ = Stmt();
+    insert_body_ = Stmt();
     sqlite3_close_v2(db_);
   }
 
@@ -76,6 +77,9 @@ INSERT INTO attempts (request_id, n, provider, model, outcome, status, error_cla
   latency_ms, ttft_ms)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
 ON CONFLICT (request_id, n) DO NOTHING)sql"));
+    IRIS_ASSIGN_OR_RETURN(insert_body_, Prepare(R"sql(
+INSERT INTO request_bodies (request_id, request_body, response_body) VALUES (?1, ?2, ?3)
+ON CONFLICT (request_id) DO NOTHING)sql"));
     return OkStatus();
   }
 
@@ -125,6 +129,35 @@ ORDER BY start_unix_ms, request_id)sql"));
       fn(r);
     }
     if (rc != SQLITE_DONE) return Error("reading usage");
+    return OkStatus();
+  }
+
+  Status ForEachStoredExchange(int64_t since, int64_t until,
+                               const std::function<void(const StoredExchange&)>& fn) override {
+    IRIS_ASSIGN_OR_RETURN(Stmt s, Prepare(R"sql(
+SELECT r.request_id, r.start_unix_ms, r.caller_key, r.requested_model, r.route, r.provider,
+  r.model, b.request_body, b.response_body
+FROM requests r JOIN request_bodies b ON b.request_id = r.request_id
+WHERE r.start_unix_ms >= ?1 AND r.start_unix_ms < ?2
+ORDER BY r.start_unix_ms, r.request_id)sql"));
+    sqlite3_bind_int64(s.get(), 1, since);
+    sqlite3_bind_int64(s.get(), 2, until);
+    int rc;
+    StoredExchange e;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      sqlite3_stmt* q = s.get();
+      e.request_id = ColText(q, 0);
+      e.start_unix_ms = sqlite3_column_int64(q, 1);
+      e.caller_key = ColText(q, 2);
+      e.requested_model = ColText(q, 3);
+      e.alias = ColText(q, 4);
+      e.provider = ColText(q, 5);
+      e.model = ColText(q, 6);
+      e.request_body = ColText(q, 7);
+      e.response_body = ColText(q, 8);
+      fn(e);
+    }
+    if (rc != SQLITE_DONE) return Error("reading stored bodies");
     return OkStatus();
   }
 
@@ -376,7 +409,16 @@ GROUP BY caller_key)sql"));
       sqlite3_bind_int64(s, 23, r.bytes_out);
       sqlite3_bind_int(s, 24, static_cast<int>(r.attempts.size()));
       IRIS_RETURN_IF_ERROR(StepDone(s, "inserting a request"));
-      written += sqlite3_changes(db_);
+      const int inserted = sqlite3_changes(db_);
+      written += inserted;
+      if (inserted > 0 && !r.request_body.empty()) {
+        sqlite3_stmt* b = insert_body_.get();
+        sqlite3_clear_bindings(b);
+        BindText(b, 1, r.request_id);
+        BindText(b, 2, r.request_body);
+        BindText(b, 3, r.response_body);
+        IRIS_RETURN_IF_ERROR(StepDone(b, "inserting a request's bodies"));
+      }
       for (size_t n = 0; n < r.attempts.size(); ++n) {
         const AttemptRecord& at = r.attempts[n];
         sqlite3_clear_bindings(a);
@@ -429,6 +471,7 @@ GROUP BY caller_key)sql"));
   std::string path_;
   Stmt insert_request_;
   Stmt insert_attempt_;
+  Stmt insert_body_;
 };
 
 }  // namespace

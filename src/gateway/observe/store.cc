@@ -76,6 +76,15 @@ CREATE TABLE api_keys (
   models TEXT NOT NULL DEFAULT '[]'
 );
 )sql",
+      // 3: the prompt and answer of requests on store_bodies routes, apart from the rows the
+      // usage report scans.
+      R"sql(
+CREATE TABLE request_bodies (
+  request_id TEXT PRIMARY KEY,
+  request_body TEXT NOT NULL,
+  response_body TEXT NOT NULL
+);
+)sql",
   };
   return kMigrations;
 }

@@ -42,6 +42,19 @@ struct UsageRow {
   int64_t reasoning_tokens = 0;
 };
 
+// One answered request whose prompt and answer were stored (a store_bodies route).
+struct StoredExchange {
+  std::string request_id;
+  int64_t start_unix_ms = 0;
+  std::string caller_key;
+  std::string requested_model;
+  std::string alias;
+  std::string provider;
+  std::string model;
+  std::string request_body;   // RequestSummary::request_body
+  std::string response_body;  // RequestSummary::response_body
+};
+
 // Filters of a request listing; empty strings and 0 mean "any".
 struct RequestFilter {
   int64_t before_unix_ms = 0;  // only requests that started strictly before; 0: no bound
@@ -60,7 +73,8 @@ class Store {
 
   virtual std::string_view kind() const = 0;  // "sqlite" or "postgres"
 
-  // Writes `batch` in one transaction; a request id already present is left as it is, so
+  // Writes `batch` in one transaction (with the bodies of those that carry them); a request id
+  // already present is left as it is, so
   // retrying a batch that may have been committed is safe. Returns how many requests were
   // written (fewer than the batch when ids were already there). On error nothing is written.
   virtual Result<int64_t> Insert(const std::vector<RequestSummary>& batch) = 0;
@@ -72,6 +86,11 @@ class Store {
                                  const std::function<void(const UsageRow&)>& fn) = 0;
   // The same rows collected in a vector (tests and small windows).
   Result<std::vector<UsageRow>> FetchUsageRows(int64_t since_unix_ms, int64_t until_unix_ms);
+
+  // Calls `fn` for each stored exchange with since <= start_unix_ms < until, oldest first, one
+  // row at a time. An error from the database stops the walk.
+  virtual Status ForEachStoredExchange(int64_t since_unix_ms, int64_t until_unix_ms,
+                                       const std::function<void(const StoredExchange&)>& fn) = 0;
 
   // Requests matching `filter`, newest first (ties by request id, descending), with their
   // attempts in order; at most filter.limit.

@@ -469,6 +469,51 @@ TEST_P(StoreTest, KeysRoundTripAndSpendSumsByKey) {
   EXPECT_EQ((*listed)[0].request_id, "r3");
 }
 
+TEST_P(StoreTest, StoredBodiesRoundTripBesideTheirRequestOnly) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  RequestSummary with = MakeRecord("b1", kDay0 + 1);
+  with.alias = "vision";
+  with.provider = "openai";
+  with.model = "gpt-4o-mini";
+  // Quotes, newlines, non-ASCII and a megabyte: stored byte for byte.
+  with.request_body = R"({"model":"vision","messages":[{"role":"user","content":"hé
+"x""}]})";
+  with.response_body = std::string(1 << 20, 'a');
+  RequestSummary without = MakeRecord("b2", kDay0 + 2);
+  RequestSummary outside = MakeRecord("b3", kDay0 + kHour);
+  outside.request_body = "{}";
+  outside.response_body = "{}";
+  ASSERT_TRUE(store->Insert({with, without, outside}).ok());
+  // A retried batch (same ids) changes nothing, bodies included.
+  RequestSummary again = with;
+  again.request_body = "changed";
+  auto n = store->Insert({again});
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 0);
+
+  std::vector<StoredExchange> seen;
+  ASSERT_TRUE(store
+                  ->ForEachStoredExchange(kDay0, kDay0 + kHour,
+                                          [&](const StoredExchange& e) { seen.push_back(e); })
+                  .ok());
+  ASSERT_EQ(seen.size(), 1u);  // b2 stored no bodies; b3 is outside the window
+  EXPECT_EQ(seen[0].request_id, "b1");
+  EXPECT_EQ(seen[0].start_unix_ms, kDay0 + 1);
+  EXPECT_EQ(seen[0].alias, "vision");
+  EXPECT_EQ(seen[0].provider, "openai");
+  EXPECT_EQ(seen[0].model, "gpt-4o-mini");
+  EXPECT_EQ(seen[0].request_body, with.request_body);
+  EXPECT_EQ(seen[0].response_body, with.response_body);
+  seen.clear();
+  ASSERT_TRUE(store
+                  ->ForEachStoredExchange(0, std::numeric_limits<int64_t>::max(),
+                                          [&](const StoredExchange& e) { seen.push_back(e); })
+                  .ok());
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1].request_id, "b3");  // oldest first
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
                          testing::BackendName);

@@ -73,7 +73,7 @@ observe::ScrapeSources Gauges(const Assembly& a) {
   if (a.request_log) {
     sources.request_log = [l = a.request_log.get()] {
       const auto s = l->stats();
-      return observe::RequestLogGauges{s.queued, s.dropped, s.written};
+      return observe::RequestLogGauges{s.queued, s.dropped, s.written, s.bodies_dropped};
     };
   }
   if (a.access) {

@@ -105,6 +105,7 @@ awaitable<bool> Call::TryTargets() {
       current_->latency_ms = Ms(Clock::now() - attempt_start_);
       if (o.kind == Outcome::Kind::kDelivered) {  // (deliver.cc filled the summary)
         breaker.OnSuccess(Clock::now());
+        if (store_bodies_ && kept_answer_) co_await KeepBodies();
         Finish();
         co_return true;
       }

@@ -2,14 +2,16 @@
 //
 //   Run():  Decode -> Authorize -> LoadThread -> Plan -> Admit -> TryTargets -> (GiveUp)
 //   TryTargets: for each target and retry: TryCloud | TryLocal -> Deliver* or fall over
+//   (a store_bodies route: KeepBodies after delivery)
 //   every path ends in Finish (report): metrics, the on_request hook, the request log.
 //
 // Each stage lives in a file of its own: decode.cc (Decode, Plan), authorize.cc (Authorize,
 // Admit, and settling in Finish), responses_thread.cc (LoadThread, KeepThread),
 // tool_signatures.cc (KeepSignatures, LoadSignatures), call.cc (Run,
 // TryTargets, GiveUp), attempt_cloud.cc, attempt_local.cc, image_urls.cc, deliver.cc,
-// report.cc; how an attempt's failure is classified is outcome.h. Streams are committed to the
-// caller only when the first token is in hand, so any failure before it falls over invisibly.
+// report.cc, store_bodies.cc; how an attempt's failure is classified is outcome.h. Streams are
+// committed to the caller only when the first token is in hand, so any failure before it falls over
+// invisibly.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -82,6 +84,10 @@ class Call {
   boost::asio::awaitable<Outcome> TryCloud(const routing::Target& t);  // attempt_cloud.cc
   boost::asio::awaitable<Outcome> TryLocal(const routing::Target& t);  // attempt_local.cc
   boost::asio::awaitable<Status> FetchImageUrls();                     // image_urls.cc
+  // store_bodies.cc (a store_bodies route, after the answer went out): the prompt and the
+  // answer into the summary for the request log, in OpenAI's chat shape, image URLs fetched
+  // under the image_fetch policy when it is on (so that exported training data has the pixels).
+  boost::asio::awaitable<void> KeepBodies();
 
   // deliver.cc. Reads events from `next` until the end; commits the stream on the first
   // content event.
@@ -148,6 +154,8 @@ class Call {
   std::optional<Encoder> encoder_;
   bool committed_ = false;
   bool images_fetched_ = false;
+  bool store_bodies_ = false;                // the route keeps prompts and answers
+  std::optional<ChatResponse> kept_answer_;  // store_bodies_: the answer delivered
   std::string image_fetch_detail_;  // why an image URL could not be fetched (operator's eyes only)
   Clock::time_point deadline_;      // the route's total deadline, image fetches included
   int attempts_made_ = 0;           // bounded by limits.max_attempts across every target

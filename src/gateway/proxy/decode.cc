@@ -83,6 +83,9 @@ Status Call::Decode() {
 Status Call::Plan() {
   IRIS_ASSIGN_OR_RETURN(plan_, routing::PlanRoute(*config_, req_, ThreadRng()));
   summary_.alias = plan_.alias;
+  if (const config::ModelAlias* alias = config_->FindAlias(plan_.alias)) {
+    store_bodies_ = alias->store_bodies && !embed_;
+  }
   deadline_ = start_ + plan_.timeouts.total;
   return OkStatus();
 }

@@ -50,6 +50,7 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
   // streams, such as the local engine) or a streamed schema check.
   ChatResponse answer;
   const bool check_schema = req_.stream && ChecksSchema(req_);
+  const bool fold_streamed = check_schema || store_bodies_;
   Usage usage;
   bool end = false;
   bool finished = false;
@@ -93,7 +94,7 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
         FoldStreamEvent(answer, e);
         continue;
       }
-      if (check_schema) FoldStreamEvent(answer, e);
+      if (fold_streamed) FoldStreamEvent(answer, e);
       if (!committed_ && !commit_with_batch) {
         held.push_back(std::move(e));
         if (!IsContent(held.back()) && held.back().type != StreamEvent::Type::kFinish) continue;
@@ -171,6 +172,11 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
   current_->latency_ms = Ms(Clock::now() - attempt_start_);
   // The last batch, then (for an answer that never committed: only kStart/kUsage and a clean
   // end) the held events, then the stream's end.
+  if (store_bodies_) {
+    answer.usage = usage;
+    if (answer.model.empty()) answer.model = t.model;
+    kept_answer_ = std::move(answer);
+  }
   std::string tail = std::move(batch);
   for (const StreamEvent& he : held) tail += encoder_->Event(he);
   if (responses_) {
@@ -199,6 +205,7 @@ awaitable<Outcome> Call::DeliverResponse(const routing::Target& t, ChatResponse 
   if (r.model.empty()) r.model = t.model;
   if (r.created == 0) r.created = summary_.start_unix_ms / 1000;  // a real time, never 0
   RecordWholeAnswer(t, r.usage);
+  if (store_bodies_) kept_answer_ = r;
   if (responses_) {
     std::string as_is_provider = r.as_is ? t.provider : std::string();  // (GCC 12: see above)
     const boost::json::array* output = r.as_is ? api::ArrayField(*r.as_is, "output") : nullptr;

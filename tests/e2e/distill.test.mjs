@@ -1,0 +1,155 @@
+// Distillation: a route with store_bodies keeps each answered prompt and answer in the request
+// log (in OpenAI's chat shape, whatever API the caller used, image URLs fetched into the
+// data); `iris dataset export` turns the answers of one model into training JSONL (credentials
+// redacted on request); `iris finetune --from-log` exports and trains in one step; the adapter
+// it writes is served as local/smolvlm2:<name>. Routes without store_bodies keep no bodies.
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { startIris, yamlFor, repoRoot, tinyModel, irisBin } from './harness.mjs';
+
+const pngBase64 = fs.readFileSync(path.join(repoRoot, 'tests/data/smolvlm2/images/small.png')).toString('base64');
+const secret = 'sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123';
+let iris;
+let openai;
+let configPath;
+
+const cli = (args, env = {}) => spawnSync(irisBin, args, {
+  encoding: 'utf8',
+  env: { ...process.env, IRIS_DATA_DIR: iris.dir, FAKE_OPENAI_KEY: 'test-key', HF_HUB_OFFLINE: '1', ...env },
+});
+
+before(async () => {
+  const extra = `  distill:
+    targets: [openai/gpt-4o-mini, local/smolvlm2]
+    store_bodies: true
+`;
+  iris = await startIris({ yaml: (fakes) => yamlFor(fakes, { extra }) });
+  configPath = path.join(iris.dir, 'iris.yaml');
+  openai = new OpenAI({ baseURL: `${iris.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+});
+after(async () => { await iris?.stop(); });
+
+const answers = [];
+
+describe('distillation from the gateway', () => {
+  test('a store_bodies route answers as any other, in every API and streaming', async () => {
+    const withImage = await openai.chat.completions.create({
+      model: 'distill',
+      messages: [{ role: 'system', content: 'Describe briefly.' }, { role: 'user', content: [{ type: 'text', text: 'what is this?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${pngBase64}` } }] }],
+    });
+    answers.push(withImage.choices[0].message.content);
+    const byUrl = await openai.chat.completions.create({
+      model: 'distill',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'and this?' }, { type: 'image_url', image_url: { url: `${iris.fakes.base}/_image.png` } }] }],
+    });
+    answers.push(byUrl.choices[0].message.content);
+    const stream = await openai.chat.completions.create({ model: 'distill', stream: true, messages: [{ role: 'user', content: `my key is ${secret}` }] });
+    let streamed = '';
+    for await (const chunk of stream) streamed += chunk.choices[0]?.delta?.content ?? '';
+    answers.push(streamed);
+    const anthropic = new Anthropic({ baseURL: iris.url, apiKey: 'unused', maxRetries: 0 });
+    const msg = await anthropic.messages.create({ model: 'distill', max_tokens: 50, system: 'Be kind.', messages: [{ role: 'user', content: 'hello there' }] });
+    answers.push(msg.content[0].text);
+    // Not trained on: a tool call, and a route that does not store bodies.
+    await openai.chat.completions.create({ model: 'distill', messages: [{ role: 'user', content: 'weather?' }], tools: [{ type: 'function', function: { name: 'weather', parameters: { type: 'object', properties: {} } } }] });
+    await openai.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'not kept' }] });
+    assert.match(answers[0], /I see 1 image/);
+    assert.match(answers[1], /I see 1 image/);
+    assert.match(streamed, /You said: my key is/);
+  });
+
+  test('iris dataset export writes the answers of one model as training conversations', async () => {
+    const out = path.join(iris.dir, 'train.jsonl');
+    let r;
+    // (The request log writes in the background: a few tries while it catches up.)
+    for (let i = 0; i < 50; i++) {
+      r = cli(['dataset', 'export', '--model', 'openai/gpt-4o-mini', '--since', '1h', '--out', out, '--config', configPath, '--redact-keys']);
+      if (r.status === 0 && r.stderr.includes('4 examples')) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /4 examples \(2 images\) from 5 stored answers of openai\/gpt-4o-mini; skipped 1 with tools; 2 credentials redacted/);
+    const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 4);
+    for (const [i, l] of lines.entries()) {
+      assert.match(l.id, /^req_/);
+      const last = l.messages.at(-1);
+      assert.equal(last.role, 'assistant');
+      assert.equal(last.content, answers[i].replace(secret, '[REDACTED]'));
+    }
+    assert.deepEqual(lines[0].messages[0], { role: 'system', content: 'Describe briefly.' });
+    assert.ok(lines[0].messages[1].content[1].image_url.url === `data:image/png;base64,${pngBase64}`, 'the inline image is kept as sent');
+    // The URL was fetched for the log: the data holds the pixels, not the link.
+    const fetched = lines[1].messages[0].content[1].image_url.url;
+    assert.ok(fetched.startsWith('data:image/png;base64,'), fetched.slice(0, 80));
+    assert.equal(Buffer.from(fetched.slice(22), 'base64').subarray(1, 4).toString(), 'PNG');
+    const text = JSON.stringify(lines);
+    assert.ok(!text.includes(secret), 'the caller\'s key is redacted');
+    assert.match(lines[2].messages[0].content, /my key is \[REDACTED\]/);
+    // The Anthropic caller's system prompt is a system turn.
+    assert.deepEqual(lines[3].messages.slice(0, 2), [{ role: 'system', content: 'Be kind.' }, { role: 'user', content: 'hello there' }]);
+    assert.ok(!text.includes('not kept'), 'a route without store_bodies keeps nothing');
+
+    // Without --redact-keys the text is as the caller wrote it.
+    const plain = cli(['dataset', 'export', '--model', 'gpt-4o-mini', '--out', out, '--config', configPath]);
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.ok(fs.readFileSync(out, 'utf8').includes(secret));
+  });
+
+  test('export errors say what to do', () => {
+    const out = path.join(iris.dir, 'none.jsonl');
+    const other = cli(['dataset', 'export', '--model', 'anthropic/claude-haiku-4-5', '--out', out, '--config', configPath]);
+    assert.equal(other.status, 1);
+    assert.match(other.stderr, /nothing to export: none of the 5 stored answers in this window is from anthropic\/claude-haiku-4-5/);
+    const since = cli(['dataset', 'export', '--model', 'gpt-4o-mini', '--since', 'yesterday', '--out', out, '--config', configPath]);
+    assert.equal(since.status, 2);
+    assert.match(since.stderr, /--since yesterday: expected a duration/);
+    const missing = cli(['dataset', 'export', '--model', 'gpt-4o-mini', '--out', out, '--store', path.join(iris.dir, 'nope.db')]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /no request log at .*nope\.db/);
+    const unwritable = cli(['dataset', 'export', '--model', 'gpt-4o-mini', '--out', '/nonexistent-dir/x.jsonl', '--config', configPath]);
+    assert.notEqual(unwritable.status, 0);
+    assert.match(unwritable.stderr, /cannot write \/nonexistent-dir\/x\.jsonl\.partial/);
+  });
+
+  test('iris finetune --from-log exports and trains; the adapter is served by name', async () => {
+    const out = path.join(iris.dir, 'distilled');
+    const r = cli(['finetune', '--model', tinyModel, '--from-log', 'openai/gpt-4o-mini', '--since', '1h', '--config', configPath,
+      '--redact-keys', '--out', out, '--max-steps', '3', '--rank', '2', '--threads', '2']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /iris dataset: 4 examples/);
+    assert.ok(fs.existsSync(path.join(out, 'adapter_model.safetensors')));
+    assert.ok(fs.existsSync(path.join(out, 'adapter_config.json')));
+    assert.equal(fs.readFileSync(path.join(out, 'from-log.jsonl'), 'utf8').trim().split('\n').length, 4);
+    // --data and --from-log are one or the other.
+    const both = cli(['finetune', '--model', tinyModel, '--from-log', 'x', '--data', 'y.jsonl', '--out', out]);
+    assert.notEqual(both.status, 0);
+    assert.match(both.stderr, /excludes/);
+
+    const served = await startIris({
+      yaml: () => `providers:
+  local:
+    kind: local
+    model: ${tinyModel}
+    threads: 2
+    adapters:
+      distilled: ${out}
+models:
+  vision: { targets: [local/smolvlm2:distilled] }
+`,
+    });
+    try {
+      const client = new OpenAI({ baseURL: `${served.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+      const a = await client.chat.completions.create({ model: 'vision', max_tokens: 5, messages: [{ role: 'user', content: 'hello there' }] });
+      assert.equal(a.iris.model, 'smolvlm2:distilled');
+      assert.ok(a.choices[0].message.content.length > 0);
+    } finally {
+      await served.stop();
+    }
+  });
+});
