@@ -1,5 +1,6 @@
-// The iris dashboard: polls /api/usage, /api/requests and /api/local every 5 s and draws KPI
-// tiles, SVG charts, the local model's panel and the recent-requests table. Plain JS, no libraries; every failure shows a banner.
+// The iris dashboard: polls /api/usage, /api/requests, /api/local and /api/finetune every 5 s
+// and draws KPI tiles, SVG charts, the local model's panel, the fine-tuning job's loss curve and
+// the recent-requests table. Plain JS, no libraries; every failure shows a banner.
 'use strict';
 
 (() => {
@@ -13,6 +14,7 @@
     usage: null,
     requests: null,
     local: null,
+    finetune: null,
     expanded: new Set(),
     inFlight: false,
     timer: null,
@@ -155,15 +157,17 @@
     const since = Date.now() - WINDOWS[state.window];
     const key = state.key ? `&key=${encodeURIComponent(state.key)}` : '';
     try {
-      const [usage, requests, local] = await Promise.all([
+      const [usage, requests, local, finetune] = await Promise.all([
         getJson(`/api/usage?since=${since}${key}`),
         getJson(`/api/requests?limit=50${key}`),
         getJson('/api/local'),
+        getJson('/api/finetune'),
       ]);
       document.getElementById('login').hidden = true;
       state.usage = usage;
       state.requests = requests;
       state.local = local;
+      state.finetune = finetune;
       render();
       showBanner('');
       document.getElementById('updated').textContent = `updated ${fmtTime(Date.now())}`;
@@ -201,6 +205,76 @@
     renderDays(u.by_day || []);
     renderTable((state.requests || {}).requests || []);
     renderLocal(state.local || {});
+    renderFinetune(((state.finetune || {}).data || [])[0]);
+  }
+
+  // The newest fine-tuning job the server ran (POST /admin/finetune): where it is and its loss
+  // curve, the training loss per step and the eval loss where it was measured.
+  const setFinetune = (...args) => setTile('finetune', ...args);
+
+  function renderFinetune(job) {
+    const panel = document.getElementById('finetune');
+    panel.hidden = !job;
+    if (!job) return;
+    document.getElementById('finetune-name').textContent = job.name || '';
+    const failed = job.status === 'failed';
+    setFinetune('status', job.status, failed ? job.error || '' : job.message || '', failed);
+    const total = job.total_steps || 0;
+    setFinetune('step', total ? `${fmtCount(job.step)} / ${fmtCount(total)}` : fmtCount(job.step),
+                job.status === 'training' && job.eta_seconds > 0
+                  ? `about ${fmtMs(job.eta_seconds * 1000)} left` : `epoch ${job.epoch || 0}`);
+    document.getElementById('finetune-fill').style.width =
+      `${total ? Math.min(100, (100 * (job.step || 0)) / total) : 0}%`;
+    setFinetune('loss', isNum(job.loss) ? job.loss.toFixed(3) : '—',
+                isNum(job.eval_loss) ? `eval ${job.eval_loss.toFixed(3)}` : 'no eval loss yet');
+    setFinetune('speed', job.tokens_per_second > 0 ? `${job.tokens_per_second.toFixed(0)} tok/s` : '—',
+                `${fmtCount(job.examples)} conversations${job.skipped_lines ? `, ${fmtCount(job.skipped_lines)} lines skipped` : ''}`);
+    renderLoss(job.points || []);
+  }
+
+  function renderLoss(points) {
+    const host = document.getElementById('chart-loss');
+    const note = document.getElementById('finetune-note');
+    host.replaceChildren();
+    if (!points.length) {
+      note.textContent = '';
+      host.append(emptyState('No steps yet', 'The loss of each step appears here as the job trains.'));
+      return;
+    }
+    const W = chartWidth(host);
+    const H = 190;
+    const m = { l: 40, r: 10, t: 8, b: 20 };
+    const iw = W - m.l - m.r;
+    const ih = H - m.t - m.b;
+    const losses = points.flatMap((p) => (isNum(p.eval_loss) ? [p.loss, p.eval_loss] : [p.loss])).filter(isNum);
+    const top = niceMax(Math.max(...losses));
+    const first = points[0].step;
+    const last = points[points.length - 1].step;
+    const x = (step) => m.l + (last > first ? ((step - first) / (last - first)) * iw : iw / 2);
+    const y = (v) => m.t + ih - (Math.max(0, v) / top) * ih;
+    const s = svg('svg', { viewBox: `0 0 ${W} ${H}`, height: H, role: 'img',
+                           'aria-label': 'Training and eval loss by step' });
+    for (const f of [0, 0.5, 1]) {
+      const yy = m.t + ih - f * ih;
+      s.append(svg('line', { class: f === 0 ? 'axis' : 'gridline', x1: m.l, x2: W - m.r, y1: yy, y2: yy }));
+      s.append(svg('text', { x: m.l - 6, y: yy + 3.5, 'text-anchor': 'end' }, (top * f).toFixed(top * f < 10 ? 1 : 0)));
+    }
+    const path = points.map((p, i) => `${i ? 'L' : 'M'}${x(p.step).toFixed(1)},${y(p.loss).toFixed(1)}`).join('');
+    s.append(tip(svg('path', { class: 'loss-line', d: path }),
+                 `loss ${points[points.length - 1].loss.toFixed(3)} at step ${last}`));
+    const evals = points.filter((p) => isNum(p.eval_loss));
+    if (evals.length > 1) {
+      s.append(svg('path', { class: 'eval-line',
+                             d: evals.map((p, i) => `${i ? 'L' : 'M'}${x(p.step).toFixed(1)},${y(p.eval_loss).toFixed(1)}`).join('') }));
+    }
+    for (const p of evals) {
+      s.append(tip(svg('circle', { class: 'eval-dot', cx: x(p.step), cy: y(p.eval_loss), r: 3 }),
+                   `eval loss ${p.eval_loss.toFixed(3)} at step ${p.step}`));
+    }
+    s.append(svg('text', { x: m.l, y: H - 5, 'text-anchor': 'start' }, `step ${first}`));
+    s.append(svg('text', { x: W - m.r, y: H - 5, 'text-anchor': 'end' }, `step ${last}`));
+    host.append(s);
+    note.textContent = `${points.length} points`;
   }
 
   // The local model's live counters (/api/local): what runs now and how well the caches work.

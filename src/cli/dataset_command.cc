@@ -1,7 +1,5 @@
 // `iris dataset export`: training data for `iris finetune` from the prompts and answers that
 // store_bodies routes kept in the request log (docs/finetuning.md, "Distilling").
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
@@ -40,12 +38,7 @@ Result<int64_t> ExportTrainingData(const ExportFlags& flags, const std::string& 
         auto config,
         gateway::config::LoadConfigFile(flags.config_path, gateway::config::ProcessEnvironment()));
     if (spec.empty()) spec = config->store;
-    // The operator's own secrets, redacted wherever a caller pasted them.
-    for (const gateway::config::ProviderConfig& p : config->providers) {
-      if (!p.api_key.empty()) options.secrets.push_back(p.api_key);
-      for (const auto& [name, value] : p.headers) options.secrets.push_back(value);
-    }
-    if (!config->auth.master_key.empty()) options.secrets.push_back(config->auth.master_key);
+    options.secrets = gateway::config::OperatorSecrets(*config);
   }
   auto store = observe::OpenStore(spec, observe::StoreOptions{.create = false});
   if (!store.ok()) {
@@ -56,39 +49,8 @@ Result<int64_t> ExportTrainingData(const ExportFlags& flags, const std::string& 
     return store.status();
   }
 
-  // Written beside the target and renamed into place: a failed export never leaves half a
-  // file where a finished one is expected.
-  const std::string partial = out_path + ".partial";
-  std::FILE* out = std::fopen(partial.c_str(), "wb");
-  if (out == nullptr) {
-    return InvalidArgument("cannot write " + partial + ": " + std::strerror(errno));
-  }
-  observe::DatasetExportCounts counts;
-  Status exported = observe::ExportDataset(**store, options, out, counts);
-  if (std::fflush(out) != 0 || fsync(fileno(out)) != 0) {
-    if (exported.ok()) exported = Internal("writing " + partial + ": " + std::strerror(errno));
-  }
-  std::fclose(out);
-  if (!exported.ok()) {
-    std::error_code ec;
-    fs::remove(partial, ec);
-    return exported;
-  }
-  std::error_code ec;
-  if (counts.written == 0) {
-    fs::remove(partial, ec);
-    std::string why =
-        counts.stored == 0
-            ? "the request log holds no stored answers in this window: set store_bodies: true "
-              "on the route in iris.yaml and send requests"
-        : counts.matched == 0 ? "none of the " + std::to_string(counts.stored) +
-                                    " stored answers in this window is from " + flags.model +
-                                    " (--model names the answering provider/model)"
-                              : observe::DescribeExport(counts, flags.model);
-    return NotFound("nothing to export: " + why);
-  }
-  fs::rename(partial, out_path, ec);
-  if (ec) return Internal("cannot move " + partial + " to " + out_path + ": " + ec.message());
+  IRIS_ASSIGN_OR_RETURN(const observe::DatasetExportCounts counts,
+                        observe::ExportDatasetFile(**store, options, out_path));
   std::fprintf(stderr, "iris dataset: %s since %s -> %s\n",
                observe::DescribeExport(counts, flags.model).c_str(),
                flags.since == "all" ? "the start" : observe::UtcDay(since).c_str(),

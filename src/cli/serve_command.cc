@@ -190,6 +190,7 @@ int Serve(const ServeFlags& f) {
   af.local_model_dir = local_dir;
   af.local_mmproj = f.mmproj;
   af.local_weights = f.weights;
+  af.local_base_model = hub::ExpandShortName(local_spec);
   if (const gw::config::ProviderConfig* local = config->FindLocal(); local && !local_dir.empty()) {
     // Adapters are named in iris.yaml: one that cannot be found stops the start.
     for (const auto& [name, spec] : local->adapters) {

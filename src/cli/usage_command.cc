@@ -76,24 +76,8 @@ void PrintTable(const char* key_title, const std::vector<observe::UsageStats>& g
 
 }  // namespace
 
-// "24h", "7d", "30m", "all" or a UTC date "YYYY-MM-DD" → unix ms.
 Result<int64_t> ParseSince(const std::string& s, int64_t now_ms) {
-  if (s == "all") return int64_t{0};
-  if (s.size() == 10 && s[4] == '-' && s[7] == '-') {
-    Result<int64_t> date = ParseUtcDate(s);
-    if (!date.ok()) return InvalidArgument("--since " + date.status().message());
-    return *date;
-  }
-  if (s.size() >= 2 && std::isdigit(static_cast<unsigned char>(s[0]))) {
-    char unit = s.back();
-    std::string digits = s.substr(0, s.size() - 1);
-    bool all_digits = !digits.empty();
-    for (char c : digits) all_digits = all_digits && std::isdigit(static_cast<unsigned char>(c));
-    int64_t per = unit == 'm' ? 60000 : unit == 'h' ? 3600000 : unit == 'd' ? 86400000 : 0;
-    if (all_digits && per > 0 && digits.size() < 9) return now_ms - std::stoll(digits) * per;
-  }
-  return InvalidArgument("--since " + s + ": expected a duration (30m, 24h, 7d), a UTC date " +
-                         "(YYYY-MM-DD) or all");
+  return observe::ParseSince(s, now_ms, "--since");
 }
 
 void AddUsageCommand(CLI::App& app, int& exit_code) {

@@ -3,7 +3,10 @@
 // data); `iris dataset export` turns the answers of one model into training JSONL (credentials
 // redacted on request); `iris finetune --from-log` exports and trains in one step; the adapter
 // it writes is served as local/smolvlm2:<name>. Routes without store_bodies keep no bodies.
+// The server trains too (POST /admin/finetune, master key), and the dashboard draws the job's
+// loss curve.
 import { test, before, after, describe } from 'node:test';
+import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,6 +17,8 @@ import { startIris, yamlFor, repoRoot, tinyModel, irisBin } from './harness.mjs'
 
 const pngBase64 = fs.readFileSync(path.join(repoRoot, 'tests/data/smolvlm2/images/small.png')).toString('base64');
 const secret = 'sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123';
+const master = 'distill-master-key-0123456789abcdef';
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 let iris;
 let openai;
 let configPath;
@@ -28,9 +33,9 @@ before(async () => {
     targets: [openai/gpt-4o-mini, local/smolvlm2]
     store_bodies: true
 `;
-  iris = await startIris({ yaml: (fakes) => yamlFor(fakes, { extra }) });
+  iris = await startIris({ yaml: (fakes) => yamlFor(fakes, { extra }), env: { IRIS_MASTER_KEY: master } });
   configPath = path.join(iris.dir, 'iris.yaml');
-  openai = new OpenAI({ baseURL: `${iris.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  openai = new OpenAI({ baseURL: `${iris.url}/v1`, apiKey: master, maxRetries: 0 });
 });
 after(async () => { await iris?.stop(); });
 
@@ -52,7 +57,7 @@ describe('distillation from the gateway', () => {
     let streamed = '';
     for await (const chunk of stream) streamed += chunk.choices[0]?.delta?.content ?? '';
     answers.push(streamed);
-    const anthropic = new Anthropic({ baseURL: iris.url, apiKey: 'unused', maxRetries: 0 });
+    const anthropic = new Anthropic({ baseURL: iris.url, apiKey: master, maxRetries: 0 });
     const msg = await anthropic.messages.create({ model: 'distill', max_tokens: 50, system: 'Be kind.', messages: [{ role: 'user', content: 'hello there' }] });
     answers.push(msg.content[0].text);
     // Not trained on: a tool call, and a route that does not store bodies.
@@ -151,5 +156,67 @@ models:
     } finally {
       await served.stop();
     }
+  });
+
+  test('POST /admin/finetune trains on the log in the server; the dashboard draws the loss curve', async () => {
+    const post = (body, key = master) => fetch(`${iris.url}/admin/finetune`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify(body),
+    });
+    const get = (p) => fetch(`${iris.url}${p}`, { headers: { authorization: `Bearer ${master}` } });
+    const job = { name: 'from-http', from_log: { model: 'openai/gpt-4o-mini', since: '1h' }, max_steps: 8, rank: 2, lr: 0.01 };
+    assert.equal((await post(job, 'wrong-key')).status, 401);
+    const bad = await post({ ...job, name: '../x' });
+    assert.equal(bad.status, 400);
+    assert.match((await bad.json()).error.message, /not a usable adapter name/);
+    const started = await post(job);
+    assert.equal(started.status, 202, await started.clone().text());
+    const { id, status } = await started.json();
+    assert.match(id, /^ft_[0-9a-f]{16}$/);
+    assert.ok(['queued', 'exporting', 'loading', 'training', 'done'].includes(status), status);
+    let view;
+    for (let i = 0; i < 600; i++) {
+      view = await (await get(`/admin/finetune/${id}`)).json();
+      if (['done', 'failed', 'cancelled'].includes(view.status)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(view.status, 'done', JSON.stringify(view));
+    assert.equal(view.step, 8);
+    assert.equal(view.examples, 4);
+    assert.equal(view.points.length, 8);
+    assert.ok(view.points.every((p) => p.loss > 0));
+    assert.ok(fs.existsSync(path.join(iris.dir, 'adapters/from-http/adapter_model.safetensors')));
+    // The name is taken now; an unknown job is a 404.
+    assert.equal((await post(job)).status, 409);
+    assert.equal((await fetch(`${iris.url}/admin/finetune/ft_nope`, { method: 'DELETE', headers: { authorization: `Bearer ${master}` } })).status, 404);
+    const listed = await (await get('/api/finetune')).json();
+    assert.equal(listed.data[0].id, id);
+    assert.equal(listed.data[0].points.length, 8);
+
+    assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} not found: install Debian's chromium package`);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    const problems = [];
+    try {
+      const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      await page.goto(`${iris.url}/`);
+      await page.locator('#login').waitFor({ state: 'visible', timeout: 15000 });
+      // (The page's first fetches are refused until it logs in: errors count from then on.)
+      page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+      await page.fill('#master-key', master);
+      await page.click('#login-form button');
+      await page.waitForSelector('html[data-loaded="true"]', { timeout: 15000 });
+      assert.ok(await page.locator('#finetune').isVisible(), 'the fine-tuning panel is shown');
+      assert.equal((await page.locator('#finetune-name').textContent()).trim(), 'from-http');
+      assert.equal((await page.locator('[data-finetune="status"] .value').textContent()).trim(), 'done');
+      assert.equal((await page.locator('[data-finetune="step"] .value').textContent()).trim(), '8 / 8');
+      assert.equal(await page.locator('#chart-loss svg path.loss-line').count(), 1);
+      const d = await page.locator('#chart-loss svg path.loss-line').getAttribute('d');
+      assert.equal((d.match(/[ML]/g) || []).length, 8, d);
+      fs.mkdirSync(path.join(repoRoot, 'tests/e2e/artifacts'), { recursive: true });
+      await page.locator('#finetune').screenshot({ path: path.join(repoRoot, 'tests/e2e/artifacts/dashboard-finetune.png') });
+    } finally {
+      await browser.close();
+    }
+    assert.deepEqual(problems, []);
   });
 });

@@ -1023,6 +1023,18 @@ const ProviderConfig* Config::FindLocal() const {
   return nullptr;
 }
 
+std::vector<std::string> OperatorSecrets(const Config& config) {
+  std::vector<std::string> out;
+  for (const ProviderConfig& p : config.providers) {
+    if (!p.api_key.empty()) out.push_back(p.api_key);
+    for (const auto& [name, value] : p.headers) {
+      if (!value.empty()) out.push_back(value);
+    }
+  }
+  if (!config.auth.master_key.empty()) out.push_back(config.auth.master_key);
+  return out;
+}
+
 const ProviderConfig* Config::FindProvider(std::string_view name) const {
   for (const ProviderConfig& p : providers) {
     if (p.name == name) return &p;

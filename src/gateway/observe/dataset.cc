@@ -1,12 +1,15 @@
 // Stored exchanges → training examples, and the credential scrubber of --redact-keys.
 #include "gateway/observe/dataset.h"
 
+#include <unistd.h>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 namespace iris::gateway::observe {
 
@@ -276,6 +279,38 @@ Status ExportDataset(Store& store, const DatasetExportOptions& options, std::FIL
       });
   IRIS_RETURN_IF_ERROR(walked);
   return write_error;
+}
+
+Result<DatasetExportCounts> ExportDatasetFile(Store& store, const DatasetExportOptions& options,
+                                              const std::string& out_path) {
+  const std::string partial = out_path + ".partial";
+  std::FILE* out = std::fopen(partial.c_str(), "wb");
+  if (out == nullptr) {
+    return InvalidArgument("cannot write " + partial + ": " + std::strerror(errno));
+  }
+  DatasetExportCounts counts;
+  Status exported = ExportDataset(store, options, out, counts);
+  if (std::fflush(out) != 0 || fsync(fileno(out)) != 0) {
+    if (exported.ok()) exported = Internal("writing " + partial + ": " + std::strerror(errno));
+  }
+  std::fclose(out);
+  std::error_code ec;
+  if (!exported.ok() || counts.written == 0) {
+    std::filesystem::remove(partial, ec);
+    IRIS_RETURN_IF_ERROR(exported);
+    return NotFound(
+        "nothing to export: " +
+        (counts.stored == 0
+             ? std::string("the request log holds no stored answers in this window: set "
+                           "store_bodies: true on the route in iris.yaml and send requests")
+         : counts.matched == 0 ? "none of the " + std::to_string(counts.stored) +
+                                     " stored answers in this window is from " + options.model +
+                                     " (the model names the answering provider/model)"
+                               : DescribeExport(counts, options.model)));
+  }
+  std::filesystem::rename(partial, out_path, ec);
+  if (ec) return Internal("cannot move " + partial + " to " + out_path + ": " + ec.message());
+  return counts;
 }
 
 std::string DescribeExport(const DatasetExportCounts& c, std::string_view model) {

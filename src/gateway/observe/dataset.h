@@ -61,6 +61,12 @@ int RedactSecrets(std::string& text, const std::vector<std::string>& exact);
 Status ExportDataset(Store& store, const DatasetExportOptions& options, std::FILE* out,
                      DatasetExportCounts& counts);
 
+// ExportDataset into the file `out_path`, written beside it and renamed into place (a failed
+// export leaves no half file). Writing nothing is NotFound with why: no stored answers in the
+// window, none from that model, or every one skipped and for what.
+Result<DatasetExportCounts> ExportDatasetFile(Store& store, const DatasetExportOptions& options,
+                                              const std::string& out_path);
+
 // One line for a person: what was written and why the rest was skipped.
 std::string DescribeExport(const DatasetExportCounts& counts, std::string_view model);
 

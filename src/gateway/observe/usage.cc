@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cctype>
 #include <cmath>
 #include <ctime>
 #include <map>
@@ -120,6 +121,28 @@ boost::json::value TtftJson(double ttft_ms) {
 }
 
 }  // namespace
+
+Result<int64_t> ParseSince(std::string_view s, int64_t now_ms, std::string_view field) {
+  const std::string name(field);
+  if (s == "all") return int64_t{0};
+  if (s.size() == 10 && s[4] == '-' && s[7] == '-') {
+    Result<int64_t> date = ParseUtcDate(s);
+    if (!date.ok()) return InvalidArgument(name + " " + date.status().message());
+    return *date;
+  }
+  if (s.size() >= 2 && s.size() <= 10 && std::isdigit(static_cast<unsigned char>(s[0]))) {
+    const char unit = s.back();
+    const std::string_view digits = s.substr(0, s.size() - 1);
+    bool all_digits = true;
+    for (char c : digits) all_digits = all_digits && std::isdigit(static_cast<unsigned char>(c));
+    const int64_t per = unit == 'm' ? 60000 : unit == 'h' ? 3600000 : unit == 'd' ? 86400000 : 0;
+    if (all_digits && per > 0 && digits.size() < 9) {
+      return now_ms - std::stoll(std::string(digits)) * per;
+    }
+  }
+  return InvalidArgument(name + " " + std::string(s.substr(0, 64)) +
+                         ": expected a duration (30m, 24h, 7d), a UTC date (YYYY-MM-DD) or all");
+}
 
 std::string UtcDay(int64_t unix_ms) {
   std::time_t t = static_cast<std::time_t>(unix_ms >= 0 ? unix_ms / 1000 : (unix_ms - 999) / 1000);

@@ -144,4 +144,8 @@ std::string RequestsJson(const RequestsPage& page);
 // "2026-11-25" for a unix time in ms (UTC).
 std::string UtcDay(int64_t unix_ms);
 
+// A window's start: "30m", "24h", "7d", "all" or a UTC date "YYYY-MM-DD" → unix ms (relative
+// ones back from now_ms). Errors name `field` ("--since", "from_log.since").
+Result<int64_t> ParseSince(std::string_view text, int64_t now_ms, std::string_view field);
+
 }  // namespace iris::gateway::observe

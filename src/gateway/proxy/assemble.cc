@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "engine/runtime/engine.h"
 
@@ -181,12 +182,30 @@ Result<std::unique_ptr<Assembly>> AssembleGateway(std::shared_ptr<const config::
   ao.store = a->store;
   IRIS_ASSIGN_OR_RETURN(a->access, access::Access::Start(std::move(ao)));
 
+  if (a->local) {
+    tuning::JobsOptions jo;
+    jo.model_dir = flags.local_model_dir;
+    jo.mmproj = flags.local_mmproj;
+    jo.base_model = flags.local_base_model.empty() ? flags.local_model_dir : flags.local_base_model;
+    jo.adapters_dir =
+        !flags.adapters_dir.empty()
+            ? flags.adapters_dir
+            : (std::filesystem::path(observe::DefaultStorePath()).parent_path() / "adapters")
+                  .string();
+    jo.store = a->store;
+    jo.secrets = config::OperatorSecrets(*config);
+    const config::ProviderConfig* local = config->FindLocal();
+    jo.threads = flags.engine_threads > 0 ? flags.engine_threads : local ? local->threads : 0;
+    a->finetune = std::make_unique<tuning::Jobs>(std::move(jo));
+  }
+
   GatewayOptions go;
   go.config = config;
   go.store = a->store;
   go.access = a->access.get();
   go.request_log = a->request_log.get();
   go.local = a->local.get();
+  go.finetune = a->finetune.get();
   go.client.proxy = flags.proxy;
   upstream::PrepareTls(go.client);
   a->gateway = std::make_shared<Gateway>(go);

@@ -25,6 +25,10 @@ struct AssembleFlags {
   std::string local_mmproj;     // the vision tower of a GGUF model given as a file
   std::string local_weights;    // "q8_0": the text model quantized at load ("" as stored)
   std::string local_model_name = "smolvlm2";  // the id callers see (local/<name>)
+  // What adapters trained here name as their base (a repo id, or the directory).
+  std::string local_base_model;
+  // Where /admin/finetune writes adapters ("": <data directory>/adapters).
+  std::string adapters_dir;
   // The local model's LoRA adapters (providers.local.adapters), resolved to directories.
   std::map<std::string, std::string> local_adapter_dirs;
   int threads = 0;                // gateway workers, when > 0 (else server.threads)
@@ -43,6 +47,7 @@ struct Assembly {
   std::unique_ptr<observe::RequestLog> request_log;
   std::unique_ptr<providers::LocalProvider> local;
   std::unique_ptr<access::Access> access;  // keys, budgets, limits
+  std::unique_ptr<tuning::Jobs> finetune;  // /admin/finetune's jobs (with a local model)
   std::shared_ptr<Gateway> gateway;
   std::unique_ptr<http::Server> server;
 };

@@ -257,6 +257,11 @@ awaitable<void> Gateway::Handle(http::Request& req, http::ResponseWriter& w) {
     co_await AdminKeys(req, w);
     co_return;
   }
+  if (path == "/admin/finetune" || path.starts_with("/admin/finetune/") ||
+      (req.method == "GET" && path == "/api/finetune")) {
+    co_await AdminFinetune(req, w);
+    co_return;
+  }
   if (req.method == "GET" && path == "/healthz") {
     co_await w.Send(200, JsonHeaders(), R"({"status":"ok"})");
     co_return;

@@ -25,6 +25,7 @@
 #include "gateway/providers/translator.h"
 #include "gateway/proxy/browser_guard.h"
 #include "gateway/routing/breaker.h"
+#include "gateway/tuning/jobs.h"
 #include "gateway/upstream/client.h"
 
 namespace iris::gateway::providers {
@@ -41,6 +42,7 @@ struct GatewayOptions {
   providers::LocalProvider* local = nullptr;   // not owned; null when there is no local model
   observe::RequestLog* request_log = nullptr;  // not owned; every finished request goes to it
   access::Access* access = nullptr;            // not owned; null: no keys, no limits
+  tuning::Jobs* finetune = nullptr;            // not owned; null: no local model to fine-tune
   std::string store = "none";  // the store's spec (ParseStoreSpec) for the admin API
   upstream::ClientOptions client;
   // Called once per finished request (on a worker thread; must not block).
@@ -105,6 +107,10 @@ class Gateway {
                                          http::ResponseWriter& writer);
   boost::asio::awaitable<void> AdminLogin(const http::Request& request,
                                           http::ResponseWriter& writer);
+  // admin_finetune.cc: /admin/finetune (start, list, follow, stop fine-tuning jobs; master
+  // key) and the dashboard's read-only GET /api/finetune.
+  boost::asio::awaitable<void> AdminFinetune(const http::Request& request,
+                                             http::ResponseWriter& writer);
   // Whether `request` may read the operator's pages (/api/*, /metrics) or change keys
   // (/admin/*); the refusal to send when not.
   std::optional<GatewayError> CheckAdmin(const http::Request& request) const;
