@@ -5,10 +5,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json/parse.hpp>
 
 #include "base/json.h"
 #include "gateway/api/errors.h"
+#include "gateway/proxy/admin_reply.h"
 #include "gateway/proxy/call.h"
 
 namespace iris::gateway::proxy {
@@ -20,19 +20,6 @@ using asio::use_awaitable;
 
 namespace {
 
-struct Reply {
-  int status = 200;
-  std::string body;
-};
-
-Reply ErrorReply(const Status& st) {
-  GatewayError e = api::FromStatus(st);
-  // A job already running, or an adapter already there: a conflict, not a refusal.
-  const int status =
-      st.code() == ErrorCode::kFailedPrecondition ? 409 : api::HttpStatus(e.error_class);
-  return {status, api::OpenAIErrorBody(e)};
-}
-
 std::string ListBody(const std::vector<tuning::JobView>& jobs, bool newest_points) {
   json::array data;
   for (size_t i = 0; i < jobs.size(); ++i) {
@@ -41,21 +28,21 @@ std::string ListBody(const std::vector<tuning::JobView>& jobs, bool newest_point
   return SerializeJson(json::object{{"object", "list"}, {"data", std::move(data)}});
 }
 
-Reply FinetuneQuery(tuning::Jobs& jobs, const std::string& method, const std::string& path,
-                    const std::string& body) {
+AdminReply FinetuneQuery(tuning::Jobs& jobs, const std::string& method, const std::string& path,
+                         const std::string& body) {
   if (path == "/api/finetune") return {200, ListBody(jobs.List(true), true)};
   constexpr std::string_view kBase = "/admin/finetune";
   std::string id = path.size() > kBase.size() + 1 ? path.substr(kBase.size() + 1) : "";
   if (id.size() > 64) id.resize(64);
   if (id.empty() && method == "GET") return {200, ListBody(jobs.List(false), false)};
   if (id.empty() && method == "POST") {
-    boost::system::error_code ec;
-    json::value v = json::parse(body, ec);
-    if (ec) return ErrorReply(InvalidArgument("the body is not JSON: " + ec.message()));
-    auto request = tuning::ParseJobRequest(v);
+    auto v = ParseAdminBody(body);
+    if (!v.ok()) return ErrorReply(v.status());
+    auto request = tuning::ParseJobRequest(*v);
     if (!request.ok()) return ErrorReply(request.status());
     auto started = jobs.Start(std::move(request).value());
-    if (!started.ok()) return ErrorReply(started.status());
+    // (A job already running, or an adapter already there: a conflict.)
+    if (!started.ok()) return ErrorReply(started.status(), 409);
     return {202, SerializeJson(tuning::JobJson(*started, false))};
   }
   if (!id.empty() && method == "GET") {
@@ -94,7 +81,7 @@ awaitable<void> Gateway::AdminFinetune(const http::Request& req, http::ResponseW
   // (Starting a job touches the file system: off the worker, like every store query.)
   auto worker = co_await asio::this_coro::executor;
   co_await asio::post(query_pool_, use_awaitable);
-  Reply reply = FinetuneQuery(*options_.finetune, method, path, body);
+  AdminReply reply = FinetuneQuery(*options_.finetune, method, path, body);
   co_await asio::post(worker, use_awaitable);
   co_await w.Send(reply.status, JsonHeaders(), std::move(reply.body));
 }

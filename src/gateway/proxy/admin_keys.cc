@@ -8,6 +8,7 @@
 #include "base/json.h"
 #include "gateway/access/key_admin.h"
 #include "gateway/api/errors.h"
+#include "gateway/proxy/admin_reply.h"
 #include "gateway/proxy/call.h"
 
 namespace iris::gateway::proxy {
@@ -18,23 +19,6 @@ using asio::awaitable;
 using asio::use_awaitable;
 
 namespace {
-
-struct AdminReply {
-  int status = 200;
-  std::string body;
-};
-
-AdminReply ErrorReply(const Status& st) {
-  GatewayError e = api::FromStatus(st);
-  return {api::HttpStatus(e.error_class), api::OpenAIErrorBody(e)};
-}
-
-Result<json::value> ParseBody(const std::string& body) {
-  boost::system::error_code ec;
-  json::value v = json::parse(body.empty() ? std::string_view("{}") : std::string_view(body), ec);
-  if (ec) return InvalidArgument("the body is not JSON: " + ec.message());
-  return v;
-}
 
 // One /admin/keys request against the store (blocking).
 AdminReply KeysQuery(const std::string& store_spec, const std::string& method,
@@ -51,7 +35,7 @@ AdminReply KeysQuery(const std::string& store_spec, const std::string& method,
     return {200, SerializeJson(json::object{{"object", "list"}, {"data", std::move(data)}})};
   }
   if (id.empty() && method == "POST") {
-    auto v = ParseBody(body);
+    auto v = ParseAdminBody(body);
     if (!v.ok()) return ErrorReply(v.status());
     auto changes = access::KeyChangesFromJson(*v);
     if (!changes.ok()) return ErrorReply(changes.status());
@@ -67,7 +51,7 @@ AdminReply KeysQuery(const std::string& store_spec, const std::string& method,
     return {200, SerializeJson(access::KeyJson(*k, now))};
   }
   if (!id.empty() && (method == "PATCH" || method == "POST")) {
-    auto v = ParseBody(body);
+    auto v = ParseAdminBody(body);
     if (!v.ok()) return ErrorReply(v.status());
     auto changes = access::KeyChangesFromJson(*v);
     if (!changes.ok()) return ErrorReply(changes.status());
@@ -122,7 +106,7 @@ awaitable<void> Gateway::AdminLogin(const http::Request& req, http::ResponseWrit
     co_return;
   }
   http::Headers probe;
-  auto v = ParseBody(req.body);
+  auto v = ParseAdminBody(req.body);
   if (v.ok() && v->is_object()) {
     if (const json::value* k = v->as_object().if_contains("master_key"); k && k->is_string()) {
       probe.Add("x-api-key", std::string(k->as_string()));
