@@ -225,11 +225,11 @@
                   ? `about ${fmtMs(job.eta_seconds * 1000)} left` : `epoch ${job.epoch || 0}`);
     document.getElementById('finetune-fill').style.width =
       `${total ? Math.min(100, (100 * (job.step || 0)) / total) : 0}%`;
-    setFinetune('loss', isNum(job.loss) ? job.loss.toFixed(3) : '—',
+    setFinetune('loss', isNum(job.loss) ? job.loss.toFixed(3) : (job.step ? 'not a number' : '—'),
                 isNum(job.eval_loss) ? `eval ${job.eval_loss.toFixed(3)}` : 'no eval loss yet');
     setFinetune('speed', job.tokens_per_second > 0 ? `${job.tokens_per_second.toFixed(0)} tok/s` : '—',
                 `${fmtCount(job.examples)} conversations${job.skipped_lines ? `, ${fmtCount(job.skipped_lines)} lines skipped` : ''}`);
-    renderLoss(job.points || []);
+    renderLoss((job.points || []).filter((p) => isNum(p.loss)));
   }
 
   function renderLoss(points) {

@@ -1025,10 +1025,20 @@ const ProviderConfig* Config::FindLocal() const {
 
 std::vector<std::string> OperatorSecrets(const Config& config) {
   std::vector<std::string> out;
+  // Header values only of headers that carry credentials (an api-version date is no secret,
+  // and redacting it would scrub every such date from the text).
+  auto secret_header = [](std::string name) {
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (std::string_view word :
+         {"key", "token", "auth", "secret", "password", "cookie", "credential", "signature"}) {
+      if (name.find(word) != std::string::npos) return true;
+    }
+    return false;
+  };
   for (const ProviderConfig& p : config.providers) {
     if (!p.api_key.empty()) out.push_back(p.api_key);
     for (const auto& [name, value] : p.headers) {
-      if (!value.empty()) out.push_back(value);
+      if (!value.empty() && secret_header(name)) out.push_back(value);
     }
   }
   if (!config.auth.master_key.empty()) out.push_back(config.auth.master_key);

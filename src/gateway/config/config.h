@@ -249,8 +249,9 @@ struct Config {
 Result<std::shared_ptr<const Config>> LoadConfigString(std::string_view yaml, const EnvLookup& env,
                                                        std::string_view source_name = "iris.yaml");
 // Reads `path` and calls LoadConfigString (kNotFound when it cannot be read).
-// The operator's secrets a Config holds (provider keys, provider header values, the master
-// key), non-empty, for redaction wherever a caller may have pasted them.
+// The operator's secrets a Config holds (provider keys, the values of provider headers whose
+// names speak of keys, tokens, auth, secrets, passwords, cookies, credentials or signatures,
+// the master key), non-empty, for redaction wherever a caller may have pasted them.
 std::vector<std::string> OperatorSecrets(const Config& config);
 
 Result<std::shared_ptr<const Config>> LoadConfigFile(const std::string& path, const EnvLookup& env);

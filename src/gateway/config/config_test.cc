@@ -676,3 +676,37 @@ TEST(ConfigAuthTest, LoopbackHosts) {
 
 }  // namespace
 }  // namespace iris::gateway::config
+
+namespace iris::gateway::config {
+namespace {
+
+TEST(ConfigTest, StoreBodiesAndTheOperatorsSecrets) {
+  auto r = LoadConfigString(
+      R"(
+providers:
+  openai: { kind: openai, api_key_env: OAI }
+  custom:
+    kind: openai-compatible
+    base_url: https://llm.example.com/v1
+    headers: { X-Api-Version: 2024-01-01, X-Tenant-Token: tenant-0123456789 }
+models:
+  vision: { targets: [openai/gpt-4o-mini], store_bodies: true }
+  chat: { targets: [openai/gpt-4o-mini] }
+limits: { max_stored_body_bytes: 4096 }
+)",
+      FakeEnv({{"OAI", "provider-key-0123456789"}, {"MK", "master-0123456789abc"}}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE((*r)->FindAlias("vision")->store_bodies);
+  EXPECT_FALSE((*r)->FindAlias("chat")->store_bodies);  // off unless asked
+  EXPECT_EQ((*r)->limits.max_stored_body_bytes, 4096);
+  std::vector<std::string> secrets = OperatorSecrets(**r);
+  std::sort(secrets.begin(), secrets.end());
+  // The key and the token header; not the version date (it is no secret).
+  EXPECT_EQ(secrets, (std::vector<std::string>{"provider-key-0123456789", "tenant-0123456789"}));
+  EXPECT_NE(Errors("models:\n  v: { targets: [openai/x], store_bodies: yes please }\n")
+                .find("models.v.store_bodies"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace iris::gateway::config

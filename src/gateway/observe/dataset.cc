@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -128,8 +129,15 @@ int RedactContent(json::value& content, const std::vector<std::string>& exact) {
     scrub(content);
   } else if (content.is_array()) {
     for (json::value& part : content.as_array()) {
-      if (json::object* p = part.if_object()) {
-        if (json::value* text = p->if_contains("text")) scrub(*text);
+      json::object* p = part.if_object();
+      if (p == nullptr) continue;
+      if (json::value* text = p->if_contains("text")) scrub(*text);
+      // An image URL that stayed a URL may be signed (X-Amz-Credential=AKIA..., ?key=AIza...).
+      if (json::value* iu = p->if_contains("image_url"); iu && iu->is_object()) {
+        if (json::value* url = iu->as_object().if_contains("url");
+            url && url->is_string() && !url->as_string().starts_with("data:")) {
+          scrub(*url);
+        }
       }
     }
   }
@@ -139,17 +147,24 @@ int RedactContent(json::value& content, const std::vector<std::string>& exact) {
 }  // namespace
 
 int RedactSecrets(std::string& text, const std::vector<std::string>& exact) {
-  int n = RedactShapes(text);
+  // The operator's own keys first, longest first: a shape matching part of one, or a shorter
+  // key inside a longer one, must not leave the rest of it behind.
+  std::vector<const std::string*> keys;
   for (const std::string& secret : exact) {
-    if (secret.size() < 8) continue;  // (too short to be a key; would scrub ordinary words)
+    if (secret.size() >= 8) keys.push_back(&secret);  // (shorter would scrub ordinary words)
+  }
+  std::sort(keys.begin(), keys.end(),
+            [](const std::string* a, const std::string* b) { return a->size() > b->size(); });
+  int n = 0;
+  for (const std::string* secret : keys) {
     size_t from = 0;
-    while ((from = text.find(secret, from)) != std::string::npos) {
-      text.replace(from, secret.size(), kRedacted);
+    while ((from = text.find(*secret, from)) != std::string::npos) {
+      text.replace(from, secret->size(), kRedacted);
       from += kRedacted.size();
       ++n;
     }
   }
-  return n;
+  return n + RedactShapes(text);
 }
 
 bool AnsweredBy(const StoredExchange& e, std::string_view model) {

@@ -149,6 +149,12 @@ TEST(DatasetTest, RedactSecretsScrubsKeyShapesAndTheOperatorsOwnKeys) {
     RedactSecrets(s, exact);
     EXPECT_EQ(s, c.out) << c.in;
   }
+  // The operator's keys go whole before any shape can cut one: an AKIA-shaped prefix of a
+  // longer key, and a short key inside a longer one.
+  std::string nested = "k=AKIAABCDEFGHIJKLMNOP-tail-of-the-key and k2=inner-key-1234-outer";
+  RedactSecrets(nested, {"inner-key-1234", "AKIAABCDEFGHIJKLMNOP-tail-of-the-key",
+                         "inner-key-1234-outer"});
+  EXPECT_EQ(nested, "k=[REDACTED] and k2=[REDACTED]");
   std::string many = "sk-AAAAAAAAAAAAAAAAAAAAAAAA sk-BBBBBBBBBBBBBBBBBBBBBBBB";
   EXPECT_EQ(RedactSecrets(many, {}), 2);
 }
@@ -169,6 +175,15 @@ TEST(DatasetTest, RedactionReachesEveryTextOfTheConversation) {
   EXPECT_EQ(line.find("sk-B"), std::string::npos) << line;
   EXPECT_EQ(line.find("OPERATOR-SECRET"), std::string::npos) << line;
   EXPECT_EQ(counts.redactions, 3);
+  // A signed image URL that stayed a URL is scrubbed too; inline data is left as it is.
+  const std::string signed_url =
+      R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":)"
+      R"("https://b.s3.amazonaws.com/x.png?X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F1"}}]}]})";
+  DatasetExportCounts scrubbed;
+  ASSERT_EQ(TrainingExample(Exchange(signed_url, Answer("x")), options, line, scrubbed),
+            ExampleVerdict::kWritten);
+  EXPECT_EQ(line.find("AKIA"), std::string::npos) << line;
+  EXPECT_EQ(scrubbed.redactions, 1);
   // Without the flag nothing is touched.
   DatasetExportCounts plain;
   ASSERT_EQ(TrainingExample(Exchange(request, Answer("x")), {}, line, plain),

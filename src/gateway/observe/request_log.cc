@@ -120,14 +120,17 @@ void RequestLog::WriterLoop() {
       for (size_t i = 0; i < n; ++i) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
-        queued_body_bytes_ -= batch.back().request_body.size() + batch.back().response_body.size();
       }
     }
     if (options_.before_batch) options_.before_batch();
     WriteBatch(batch);
+    size_t body_bytes = 0;  // (counted until written: queued and in-flight bodies are bounded)
+    for (const RequestSummary& r : batch)
+      body_bytes += r.request_body.size() + r.response_body.size();
     {
       std::lock_guard<std::mutex> lock(mu_);
       done_ += static_cast<int64_t>(batch.size());
+      queued_body_bytes_ -= body_bytes;
     }
     progress_.notify_all();
     batch.clear();

@@ -24,8 +24,8 @@ struct RequestLogOptions {
   size_t queue_capacity = 10000;  // records waiting to be written; beyond it Submit drops
   size_t max_batch = 500;         // records per transaction
   int flush_interval_ms = 200;    // a partial batch waits at most this long
-  // Stored prompts and answers (store_bodies routes) waiting in the queue, in bytes; beyond it
-  // a record is queued without its bodies, and the loss counted.
+  // Stored prompts and answers (store_bodies routes) waiting in the queue or being written, in
+  // bytes; beyond it a record is queued without its bodies, and the loss counted.
   size_t max_queued_body_bytes = size_t{256} << 20;
   StoreOptions store;
   // Test hook: runs on the writer thread before each batch is written (e.g. to hold the

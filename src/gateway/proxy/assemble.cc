@@ -193,7 +193,10 @@ Result<std::unique_ptr<Assembly>> AssembleGateway(std::shared_ptr<const config::
             : (std::filesystem::path(observe::DefaultStorePath()).parent_path() / "adapters")
                   .string();
     jo.store = a->store;
-    jo.secrets = config::OperatorSecrets(*config);
+    // (Read when a job starts: a reload may have rotated the keys. The gateway exists by then.)
+    jo.secrets = [assembly = a.get()] {
+      return config::OperatorSecrets(*assembly->gateway->snapshot()->config);
+    };
     const config::ProviderConfig* local = config->FindLocal();
     jo.threads = flags.engine_threads > 0 ? flags.engine_threads : local ? local->threads : 0;
     a->finetune = std::make_unique<tuning::Jobs>(std::move(jo));

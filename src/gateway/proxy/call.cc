@@ -105,8 +105,14 @@ awaitable<bool> Call::TryTargets() {
       current_->latency_ms = Ms(Clock::now() - attempt_start_);
       if (o.kind == Outcome::Kind::kDelivered) {  // (deliver.cc filled the summary)
         breaker.OnSuccess(Clock::now());
-        if (store_bodies_ && kept_answer_) co_await KeepBodies();
-        Finish();
+        if (store_bodies_ && kept_answer_) {
+          // The caller has the answer and its budget is settled before the bodies are made.
+          Account();
+          co_await KeepBodies();
+          Log();
+        } else {
+          Finish();
+        }
         co_return true;
       }
       current_->error = o.error.message;

@@ -118,7 +118,11 @@ class Call {
   // take.
   std::vector<std::string> Warnings() const;
   http::Headers IrisHeaders(http::Headers h) const;
+  // Account (the budget settled, metrics, the on_request hook), then Log (the summary to the
+  // request log); a store_bodies answer keeps its bodies between the two.
   void Finish();
+  void Account();
+  void Log();
 
   // The failure of the attempt in progress (outcome.h), given whether the stream is committed.
   Outcome Fail(GatewayError e, routing::Failure::Kind kind) const {

@@ -50,7 +50,8 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
   // streams, such as the local engine) or a streamed schema check.
   ChatResponse answer;
   const bool check_schema = req_.stream && ChecksSchema(req_);
-  const bool fold_streamed = check_schema || store_bodies_;
+  // A store_bodies answer is folded too, up to what may be stored.
+  bool keep_answer = store_bodies_;
   Usage usage;
   bool end = false;
   bool finished = false;
@@ -94,7 +95,12 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
         FoldStreamEvent(answer, e);
         continue;
       }
-      if (fold_streamed) FoldStreamEvent(answer, e);
+      if (keep_answer &&
+          static_cast<int64_t>(answer.text.size()) > config_->limits.max_stored_body_bytes) {
+        keep_answer = false;
+        summary_.bodies_not_kept = true;
+      }
+      if (check_schema || keep_answer) FoldStreamEvent(answer, e);
       if (!committed_ && !commit_with_batch) {
         held.push_back(std::move(e));
         if (!IsContent(held.back()) && held.back().type != StreamEvent::Type::kFinish) continue;
@@ -172,9 +178,10 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
   current_->latency_ms = Ms(Clock::now() - attempt_start_);
   // The last batch, then (for an answer that never committed: only kStart/kUsage and a clean
   // end) the held events, then the stream's end.
-  if (store_bodies_) {
+  if (keep_answer) {
     answer.usage = usage;
     if (answer.model.empty()) answer.model = t.model;
+    if (answer.id.empty()) answer.id = summary_.request_id;
     kept_answer_ = std::move(answer);
   }
   std::string tail = std::move(batch);

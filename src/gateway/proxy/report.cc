@@ -156,6 +156,11 @@ awaitable<void> Call::SendError(const GatewayError& e, std::string log_detail) {
 }
 
 void Call::Finish() {
+  Account();
+  Log();
+}
+
+void Call::Account() {
   if (summary_.latency_ms == 0) summary_.latency_ms = Ms(Clock::now() - start_);
   if (summary_.error.empty()) summary_.warnings = Warnings();
   Settle();
@@ -164,6 +169,9 @@ void Call::Finish() {
   for (AttemptRecord& a : summary_.attempts) Truncate(a.error, kMaxStoredError);
   gw_.metrics_.Record(summary_);
   if (gw_.options_.on_request) gw_.options_.on_request(summary_);
+}
+
+void Call::Log() {
   // Last use of the summary: the log takes it without a copy.
   if (gw_.options_.request_log != nullptr) gw_.options_.request_log->Submit(std::move(summary_));
 }

@@ -2,8 +2,9 @@
 // out (the caller never waits on it): both in OpenAI's chat shape whatever API the caller
 // used, so that `iris dataset export` reads one format. Image URLs are fetched under the
 // image_fetch policy when it is on, so the exported data holds the pixels the model saw.
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "gateway/api/openai.h"
 #include "gateway/providers/openai/openai_translator.h"
@@ -15,6 +16,17 @@ namespace json = boost::json;
 using boost::asio::awaitable;
 
 namespace {
+
+// The bytes the request's text and inline images hold (what its stored body at least takes).
+int64_t RequestBytes(const ChatRequest& r) {
+  int64_t n = 0;
+  for (const Message& m : r.messages) {
+    for (const ContentPart& p : m.content) {
+      n += static_cast<int64_t>(p.text.size() + p.data_base64.size() + p.url.size());
+    }
+  }
+  return n;
+}
 
 bool HasImageUrls(const ChatRequest& r) {
   for (const Message& m : r.messages) {
@@ -48,6 +60,16 @@ std::string StoredRequest(const ChatRequest& req) {
 }  // namespace
 
 awaitable<void> Call::KeepBodies() {
+  const int64_t limit = config_->limits.max_stored_body_bytes;
+  // What iris cannot see whole is not stored: a Responses request answered in the caller's own
+  // body (hosted tools, files by id, account resources), whose prompt req_ holds only in part,
+  // would teach answers without the context that made them.
+  if (!req_.as_is_only.empty() || !req_.account_refs.empty() ||
+      RequestBytes(req_) + static_cast<int64_t>(kept_answer_->text.size()) > limit) {
+    kept_answer_.reset();
+    summary_.bodies_not_kept = true;
+    co_return;
+  }
   // Fetched only when the policy allows it; a URL that cannot be fetched stays a URL (the
   // export reports such lines).
   if (config_->image_fetch.enabled && !images_fetched_ && HasImageUrls(req_)) {
@@ -55,15 +77,20 @@ awaitable<void> Call::KeepBodies() {
     (void)fetched;
     image_fetch_detail_.clear();
   }
-  std::string request = StoredRequest(req_);
-  std::string response = api::EncodeOpenAIChatResponse(*kept_answer_, nullptr, summary_.cost_usd);
-  kept_answer_.reset();
-  if (request.empty()) {
+  if (RequestBytes(req_) + static_cast<int64_t>(kept_answer_->text.size()) > limit) {
+    kept_answer_.reset();
     summary_.bodies_not_kept = true;
     co_return;
   }
-  if (static_cast<int64_t>(request.size() + response.size()) >
-      config_->limits.max_stored_body_bytes) {
+  // Rendering up to max_stored_body_bytes of JSON happens on the query thread, never on the
+  // worker that serves other callers.
+  auto worker = co_await boost::asio::this_coro::executor;
+  co_await boost::asio::post(gw_.query_pool_, boost::asio::use_awaitable);
+  std::string request = StoredRequest(req_);
+  std::string response = api::EncodeOpenAIChatResponse(*kept_answer_, nullptr, summary_.cost_usd);
+  co_await boost::asio::post(worker, boost::asio::use_awaitable);
+  kept_answer_.reset();
+  if (request.empty() || static_cast<int64_t>(request.size() + response.size()) > limit) {
     summary_.bodies_not_kept = true;
     co_return;
   }

@@ -55,6 +55,9 @@ Status CheckDataPath(const std::string& path, std::string_view field) {
   return OkStatus();
 }
 
+// A diverging run's NaN or infinity as JSON null (JSON has no such numbers).
+json::value Finite(double v) { return std::isfinite(v) ? json::value(v) : json::value(nullptr); }
+
 std::string NewJobId() {
   static constexpr char kHex[] = "0123456789abcdef";
   std::random_device rd;
@@ -215,10 +218,10 @@ json::object JobJson(const JobView& j, bool with_points) {
     o["skipped"] = std::move(skipped);
   }
   if (!j.points.empty()) {
-    o["loss"] = j.points.back().loss;
+    o["loss"] = Finite(j.points.back().loss);
     for (auto it = j.points.rbegin(); it != j.points.rend(); ++it) {
       if (it->eval_loss) {
-        o["eval_loss"] = *it->eval_loss;
+        o["eval_loss"] = Finite(*it->eval_loss);
         break;
       }
     }
@@ -226,8 +229,8 @@ json::object JobJson(const JobView& j, bool with_points) {
   if (with_points) {
     json::array points;
     for (const LossPoint& p : j.points) {
-      json::object po{{"step", p.step}, {"loss", p.loss}, {"lr", p.lr}};
-      if (p.eval_loss) po["eval_loss"] = *p.eval_loss;
+      json::object po{{"step", p.step}, {"loss", Finite(p.loss)}, {"lr", p.lr}};
+      if (p.eval_loss) po["eval_loss"] = Finite(*p.eval_loss);
       points.push_back(std::move(po));
     }
     o["points"] = std::move(points);
@@ -284,11 +287,18 @@ Result<JobView> Jobs::Start(JobRequest request) {
   job->view.created_unix_ms = NowUnixMs();
   job->view.total_steps = request.options.max_steps;
   job->view.message = "queued";
+  JobView view = job->view;
+  try {
+    worker_ =
+        std::thread([this, job, r = std::move(request)]() mutable { Run(job, std::move(r)); });
+  } catch (const std::system_error& e) {
+    return Status(ErrorCode::kUnavailable,
+                  std::string("cannot start a thread for the job: ") + e.what());
+  }
+  // (The thread takes mu_ only when it ends, so it cannot finish before these.)
+  running_ = job;
   jobs_.push_front(job);
   while (jobs_.size() > options_.max_jobs + 1) jobs_.pop_back();
-  running_ = job;
-  JobView view = job->view;
-  worker_ = std::thread([this, job, r = std::move(request)]() mutable { Run(job, std::move(r)); });
   return view;
 }
 
@@ -329,7 +339,16 @@ Result<JobView> Jobs::Cancel(const std::string& id) {
 }
 
 void Jobs::Run(std::shared_ptr<Job> job, JobRequest request) {
-  Status st = RunJob(*job, request);
+  Status st;
+  // Nothing a job meets (memory for a huge batch, a file system error) may end the server.
+  try {
+    st = RunJob(*job, request);
+  } catch (const std::bad_alloc&) {
+    st = ResourceExhausted(
+        "out of memory (a smaller batch_tokens, rank or max_seq_tokens needs less)");
+  } catch (const std::exception& e) {
+    st = Internal(std::string("the job stopped: ") + e.what());
+  }
   {
     std::lock_guard<std::mutex> jl(job->mu);
     JobView& v = job->view;
@@ -338,7 +357,7 @@ void Jobs::Run(std::shared_ptr<Job> job, JobRequest request) {
       v.state = JobState::kFailed;
       v.error = st.message();
       v.message = "failed";
-    } else if (job->stop.load()) {
+    } else if (job->stop.load() && (v.total_steps == 0 || v.step < v.total_steps)) {
       v.state = JobState::kCancelled;
       v.message = "stopped after step " + std::to_string(v.step) +
                   "; the adapter and a checkpoint "
@@ -378,7 +397,7 @@ Status Jobs::RunJob(Job& job, JobRequest& request) {
                             observe::ParseSince(request.from_log->since, now, "from_log.since"));
       eo.until_unix_ms = now + 1;
       eo.redact_keys = request.from_log->redact_keys;
-      eo.secrets = options_.secrets;
+      if (options_.secrets) eo.secrets = options_.secrets();
       IRIS_ASSIGN_OR_RETURN(
           auto store, observe::OpenStore(options_.store, observe::StoreOptions{.create = false}));
       IRIS_ASSIGN_OR_RETURN(const observe::DatasetExportCounts counts,

@@ -9,6 +9,7 @@
 #include <boost/json/value.hpp>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -46,15 +47,17 @@ struct JobRequest {
 Result<JobRequest> ParseJobRequest(const boost::json::value& body);
 
 struct JobsOptions {
-  std::string model_dir;             // the local model's checkpoint directory (a job loads its own)
-  std::string mmproj;                // its vision tower, for a GGUF model given as a file
-  std::string base_model;            // adapter_config.json's base_model_name_or_path
-  std::string adapters_dir;          // where adapters go: <adapters_dir>/<name>
-  std::string store;                 // the request log's spec for from_log jobs; "none": refused
-  std::vector<std::string> secrets;  // the operator's keys, redacted from exported data
-  int threads = 0;                   // compute threads of a job (0: the engine decides)
-  size_t max_points = 1000;          // loss points kept per job (older ones thinned)
-  size_t max_jobs = 20;              // finished jobs remembered
+  std::string model_dir;     // the local model's checkpoint directory (a job loads its own)
+  std::string mmproj;        // its vision tower, for a GGUF model given as a file
+  std::string base_model;    // adapter_config.json's base_model_name_or_path
+  std::string adapters_dir;  // where adapters go: <adapters_dir>/<name>
+  std::string store;         // the request log's spec for from_log jobs; "none": refused
+  // The operator's keys as the configuration holds them when a job starts (a reload may have
+  // rotated them), redacted from exported data.
+  std::function<std::vector<std::string>()> secrets;
+  int threads = 0;           // compute threads of a job (0: the engine decides)
+  size_t max_points = 1000;  // loss points kept per job (older ones thinned)
+  size_t max_jobs = 20;      // finished jobs remembered
 };
 
 enum class JobState { kQueued, kExporting, kLoading, kTraining, kDone, kFailed, kCancelled };
