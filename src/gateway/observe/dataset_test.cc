@@ -152,8 +152,8 @@ TEST(DatasetTest, RedactSecretsScrubsKeyShapesAndTheOperatorsOwnKeys) {
   // The operator's keys go whole before any shape can cut one: an AKIA-shaped prefix of a
   // longer key, and a short key inside a longer one.
   std::string nested = "k=AKIAABCDEFGHIJKLMNOP-tail-of-the-key and k2=inner-key-1234-outer";
-  RedactSecrets(nested, {"inner-key-1234", "AKIAABCDEFGHIJKLMNOP-tail-of-the-key",
-                         "inner-key-1234-outer"});
+  RedactSecrets(nested,
+                {"inner-key-1234", "AKIAABCDEFGHIJKLMNOP-tail-of-the-key", "inner-key-1234-outer"});
   EXPECT_EQ(nested, "k=[REDACTED] and k2=[REDACTED]");
   std::string many = "sk-AAAAAAAAAAAAAAAAAAAAAAAA sk-BBBBBBBBBBBBBBBBBBBBBBBB";
   EXPECT_EQ(RedactSecrets(many, {}), 2);
