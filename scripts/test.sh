@@ -29,7 +29,7 @@ done
 # are built, and only their tests run (each module's tests carry its name as a label). A module
 # without tests yet is skipped.
 tsan_modules=(gateway_http gateway_upstream gateway_routing gateway_local gateway_observe
-  gateway_access gateway_proxy net)
+  gateway_access gateway_proxy gateway_tuning net)
 echo "== build (tsan: ${tsan_modules[*]})"
 cmake --preset tsan >/dev/null  # always: the target query below reads build.ninja
 targets=()
