@@ -87,16 +87,19 @@ void ThreadPool::Run(size_t num_tasks, const std::function<void(size_t, int)>& f
 }
 
 void ThreadPool::ParallelFor(size_t n, size_t grain,
-                             const std::function<void(size_t, size_t, int)>& fn) {
+                             const std::function<void(size_t, size_t, int)>& fn, size_t align) {
   if (n == 0) return;
   grain = std::max<size_t>(grain, 1);
+  align = std::max<size_t>(align, 1);
   size_t max_chunks = (n + grain - 1) / grain;
   size_t chunks = std::min<size_t>(max_chunks, static_cast<size_t>(num_threads()) * 4);
+  size_t per = (n + std::max<size_t>(chunks, 1) - 1) / std::max<size_t>(chunks, 1);
+  per = (per + align - 1) / align * align;
+  chunks = (n + per - 1) / per;
   if (chunks <= 1) {
     fn(0, n, 0);
     return;
   }
-  size_t per = (n + chunks - 1) / chunks;
   Run(chunks, [&](size_t c, int t) {
     size_t b = c * per;
     size_t e = std::min(n, b + per);

@@ -29,9 +29,11 @@ class ThreadPool {
   // loop at a time per pool (call it from one thread).
   void Run(size_t num_tasks, const std::function<void(size_t task, int thread)>& fn);
 
-  // Splits [0, n) into chunks of at least `grain` and calls fn(begin, end, thread).
+  // Splits [0, n) into chunks of at least `grain` and calls fn(begin, end, thread). Every
+  // chunk but the last starts and ends at a multiple of `align`.
   void ParallelFor(size_t n, size_t grain,
-                   const std::function<void(size_t begin, size_t end, int thread)>& fn);
+                   const std::function<void(size_t begin, size_t end, int thread)>& fn,
+                   size_t align = 1);
 
   static int HardwareThreads();
 

@@ -208,7 +208,8 @@ void GemmPacked(const float* x, size_t x_stride, size_t num_tokens, const WT* w,
                 size_t n_begin, size_t n_end, float* out, size_t out_stride) {
   const DF df;
   const size_t width = kPanelVectors * hn::Lanes(df);  // features per panel
-  constexpr size_t kKc = 256;                          // k per panel: a panel stays in L1
+  HWY_DASSERT(kMatMulRowAlign % width == 0);
+  constexpr size_t kKc = 256;  // k per panel: a panel stays in L1
   thread_local std::vector<float> panel, scratch, widened;
   panel.resize(kKc * width);
   scratch.resize(num_tokens * width);

@@ -19,6 +19,12 @@ void MatMulRows(const float* x, size_t x_stride, size_t num_tokens, const void* 
                 tensor::DType w_dtype, size_t k_dim, size_t n_begin, size_t n_end, float* out,
                 size_t out_stride);
 
+// A range [n_begin, n_end) that starts at a multiple of this (and is not the last one) covers
+// whole blocks of features on every target: the prompt GEMM's panels (48 features on AVX-512,
+// 16 on AVX2) and the 16-row int8 blocks. A range cut elsewhere still gives the same numbers,
+// but computes a partial panel at full cost.
+inline constexpr size_t kMatMulRowAlign = 48;
+
 // Σ a[i] · b[i].
 float DotF32(const float* a, const float* b, size_t n);
 // y[i] += alpha · x[i].

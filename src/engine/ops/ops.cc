@@ -16,9 +16,9 @@ namespace {
 // Runs body over [0, n) in chunks of at least `grain` on the context's pool (inline
 // without one).
 void Parallel(ComputeContext& ctx, size_t grain, size_t n,
-              const std::function<void(size_t, size_t, int)>& body) {
+              const std::function<void(size_t, size_t, int)>& body, size_t align = 1) {
   if (ctx.pool) {
-    ctx.pool->ParallelFor(n, grain, body);
+    ctx.pool->ParallelFor(n, grain, body, align);
   } else {
     body(0, n, 0);
   }
@@ -71,7 +71,7 @@ void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor
       }
     }
   };
-  Parallel(ctx, grain, n_dim, body);
+  Parallel(ctx, grain, n_dim, body, kernels::kMatMulRowAlign);
 }
 
 void RmsNorm(const float* x, size_t num_tokens, size_t dim, const float* weight, float eps,

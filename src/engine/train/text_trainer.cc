@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 namespace iris::train {
 
@@ -102,6 +103,17 @@ void RmsNormBackward(const float* x, size_t T, size_t d, const float* w, float e
   }
 }
 
+// fn(begin, end) over [0, n) in chunks of at least `grain`, on the pool when there is one.
+// For element-wise loops whose every element is computed the same way on any thread.
+void ForRange(ops::ComputeContext& ctx, size_t n, size_t grain,
+              const std::function<void(size_t, size_t)>& fn) {
+  if (ctx.pool == nullptr || n <= grain) {
+    fn(0, n);
+    return;
+  }
+  ctx.pool->ParallelFor(n, grain, [&](size_t b, size_t e, int) { fn(b, e); });
+}
+
 // One head's rows out of [T, heads·hd] into [T, hd], and back (added).
 void Gather(const float* in, size_t T, size_t stride, size_t off, size_t hd, float* out) {
   for (size_t t = 0; t < T; ++t) std::copy_n(in + t * stride + off, hd, out + t * hd);
@@ -114,7 +126,21 @@ void ScatterAdd(const float* in, size_t T, size_t stride, size_t off, size_t hd,
 
 }  // namespace
 
-// Causal attention, one head at a time as matrix products (the probabilities of a head are
+// Calls fn(h, thread) for every head: the heads spread over the pool, each computed whole by
+// one thread (its products single-threaded), so no product waits on a barrier and every
+// result is the same whichever thread computes it.
+void TextTrainer::ForEachHead(ops::ComputeContext& ctx, size_t heads,
+                              const std::function<void(size_t, Attn&)>& fn) {
+  const size_t threads = ctx.pool != nullptr ? static_cast<size_t>(ctx.pool->num_threads()) : 1;
+  if (attn_.size() < threads) attn_.resize(threads);
+  if (ctx.pool == nullptr) {
+    for (size_t h = 0; h < heads; ++h) fn(h, attn_[0]);
+    return;
+  }
+  ctx.pool->Run(heads, [&](size_t h, int thread) { fn(h, attn_[static_cast<size_t>(thread)]); });
+}
+
+// Causal attention, one head per task as matrix products (the probabilities of a head are
 // [T, T]): out [T, nh·hd] and the log-sum-exp of every query row, lse [nh, T].
 void TextTrainer::AttentionForward(ops::ComputeContext& ctx, const float* q, const float* k,
                                    const float* v, size_t T, float* out, float* lse) {
@@ -122,18 +148,16 @@ void TextTrainer::AttentionForward(ops::ComputeContext& ctx, const float* q, con
   const size_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, hd = c.head_dim;
   const size_t qd = nh * hd, kvd = nkv * hd, per_group = nh / nkv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  Attn& w = attn_;
-  for (auto* b : {&w.qh, &w.kg, &w.vg, &w.vgt, &w.oh}) b->resize(T * hd);
-  w.s.resize(T * T);
-  for (size_t h = 0; h < nh; ++h) {
+  ForEachHead(ctx, nh, [&](size_t h, Attn& w) {
+    ops::ComputeContext serial;
+    for (auto* b : {&w.qh, &w.kg, &w.vg, &w.vgt, &w.oh}) b->resize(T * hd);
+    w.s.resize(T * T);
     const size_t g = h / per_group;
-    if (h % per_group == 0) {
-      Gather(k, T, kvd, g * hd, hd, w.kg.data());
-      Gather(v, T, kvd, g * hd, hd, w.vg.data());
-      Transpose(w.vg.data(), T, hd, w.vgt.data());
-    }
+    Gather(k, T, kvd, g * hd, hd, w.kg.data());
+    Gather(v, T, kvd, g * hd, hd, w.vg.data());
+    Transpose(w.vg.data(), T, hd, w.vgt.data());
     Gather(q, T, qd, h * hd, hd, w.qh.data());
-    ops::MatMul(ctx, w.qh.data(), T, F32View(w.kg.data(), T, hd), w.s.data());
+    ops::MatMul(serial, w.qh.data(), T, F32View(w.kg.data(), T, hd), w.s.data());
     for (size_t i = 0; i < T; ++i) {
       float* row = w.s.data() + i * T;
       float m = -INFINITY;
@@ -145,12 +169,14 @@ void TextTrainer::AttentionForward(ops::ComputeContext& ctx, const float* q, con
       std::fill(row + i + 1, row + T, 0.0f);
       lse[h * T + i] = m + static_cast<float>(std::log(sum));
     }
-    ops::MatMul(ctx, w.s.data(), T, F32View(w.vgt.data(), hd, T), w.oh.data());
+    ops::MatMul(serial, w.s.data(), T, F32View(w.vgt.data(), hd, T), w.oh.data());
     for (size_t t = 0; t < T; ++t) std::copy_n(w.oh.data() + t * hd, hd, out + t * qd + h * hd);
-  }
+  });
 }
 
 // The gradients of q, k, v (all post-RoPE) from dout, the probabilities recomputed from lse.
+// Heads of one key/value group run on different threads: each writes its own share of dk and
+// dv, summed afterwards in head order.
 void TextTrainer::AttentionBackward(ops::ComputeContext& ctx, const float* q, const float* k,
                                     const float* v, const float* out, const float* lse,
                                     const float* dout, size_t T, float* dq, float* dk, float* dv) {
@@ -158,27 +184,27 @@ void TextTrainer::AttentionBackward(ops::ComputeContext& ctx, const float* q, co
   const size_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, hd = c.head_dim;
   const size_t qd = nh * hd, kvd = nkv * hd, per_group = nh / nkv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  Attn& w = attn_;
-  for (auto* b : {&w.qh, &w.qht, &w.kg, &w.kgt, &w.vg, &w.oh, &w.doh, &w.doht, &w.grad}) {
-    b->resize(T * hd);
-  }
-  w.s.resize(T * T);
-  w.dp.resize(T * T);
-  w.st.resize(T * T);
-  for (size_t h = 0; h < nh; ++h) {
-    const size_t g = h / per_group;
-    if (h % per_group == 0) {
-      Gather(k, T, kvd, g * hd, hd, w.kg.data());
-      Gather(v, T, kvd, g * hd, hd, w.vg.data());
-      Transpose(w.kg.data(), T, hd, w.kgt.data());
+  head_dk_.resize(nh * T * hd);
+  head_dv_.resize(nh * T * hd);
+  ForEachHead(ctx, nh, [&](size_t h, Attn& w) {
+    ops::ComputeContext serial;
+    for (auto* b : {&w.qh, &w.qht, &w.kg, &w.kgt, &w.vg, &w.oh, &w.doh, &w.doht, &w.grad}) {
+      b->resize(T * hd);
     }
+    w.s.resize(T * T);
+    w.dp.resize(T * T);
+    w.st.resize(T * T);
+    const size_t g = h / per_group;
+    Gather(k, T, kvd, g * hd, hd, w.kg.data());
+    Gather(v, T, kvd, g * hd, hd, w.vg.data());
+    Transpose(w.kg.data(), T, hd, w.kgt.data());
     Gather(q, T, qd, h * hd, hd, w.qh.data());
     Gather(out, T, qd, h * hd, hd, w.oh.data());
     Gather(dout, T, qd, h * hd, hd, w.doh.data());
     // P, recomputed.
-    ops::MatMul(ctx, w.qh.data(), T, F32View(w.kg.data(), T, hd), w.s.data());
+    ops::MatMul(serial, w.qh.data(), T, F32View(w.kg.data(), T, hd), w.s.data());
     // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(dO ⊙ O)) · scale.
-    ops::MatMul(ctx, w.doh.data(), T, F32View(w.vg.data(), T, hd), w.dp.data());
+    ops::MatMul(serial, w.doh.data(), T, F32View(w.vg.data(), T, hd), w.dp.data());
     for (size_t i = 0; i < T; ++i) {
       float* p = w.s.data() + i * T;
       float* dp = w.dp.data() + i * T;
@@ -192,19 +218,23 @@ void TextTrainer::AttentionBackward(ops::ComputeContext& ctx, const float* q, co
       std::fill(p + i + 1, p + T, 0.0f);
       std::fill(dp + i + 1, dp + T, 0.0f);
     }
-    // dQ = dS·K
-    ops::MatMul(ctx, w.dp.data(), T, F32View(w.kgt.data(), hd, T), w.grad.data());
+    // dQ = dS·K (this head's columns of dq: no other head writes them)
+    ops::MatMul(serial, w.dp.data(), T, F32View(w.kgt.data(), hd, T), w.grad.data());
     ScatterAdd(w.grad.data(), T, qd, h * hd, hd, dq);
     // dK = dSᵀ·Q
     Transpose(w.dp.data(), T, T, w.st.data());
     Transpose(w.qh.data(), T, hd, w.qht.data());
-    ops::MatMul(ctx, w.st.data(), T, F32View(w.qht.data(), hd, T), w.grad.data());
-    ScatterAdd(w.grad.data(), T, kvd, g * hd, hd, dk);
+    ops::MatMul(serial, w.st.data(), T, F32View(w.qht.data(), hd, T), head_dk_.data() + h * T * hd);
     // dV = Pᵀ·dO
     Transpose(w.s.data(), T, T, w.st.data());
     Transpose(w.doh.data(), T, hd, w.doht.data());
-    ops::MatMul(ctx, w.st.data(), T, F32View(w.doht.data(), hd, T), w.grad.data());
-    ScatterAdd(w.grad.data(), T, kvd, g * hd, hd, dv);
+    ops::MatMul(serial, w.st.data(), T, F32View(w.doht.data(), hd, T),
+                head_dv_.data() + h * T * hd);
+  });
+  for (size_t h = 0; h < nh; ++h) {
+    const size_t g = h / per_group;
+    ScatterAdd(head_dk_.data() + h * T * hd, T, kvd, g * hd, hd, dk);
+    ScatterAdd(head_dv_.data() + h * T * hd, T, kvd, g * hd, hd, dv);
   }
 }
 
@@ -249,7 +279,7 @@ Result<TextTrainer> TextTrainer::Create(const model::TextModel& model, ops::Comp
     if (ctx.pool != nullptr) {
       ctx.pool->Run(tasks, columns);
     } else {
-      for (size_t t = 0; t < tasks; ++t) columns(t, 0);
+      for (size_t i = 0; i < tasks; ++i) columns(i, 0);
     }
     tensor::TensorView out{w.dtype, {w.shape[1], w.shape[0]}, bytes.data()};
     t.owned_.push_back(std::move(bytes));
@@ -352,21 +382,26 @@ SequenceLoss TextTrainer::Run(ops::ComputeContext& ctx, const float* embeds,
   for (size_t i = 0; i < R; ++i) std::copy_n(x.data() + rows[i] * d, d, xr.data() + i * d);
   ops::RmsNorm(xr.data(), R, d, model_->final_norm().data(), c.rms_norm_eps, hf.data());
   ops::MatMul(ctx, hf.data(), R, model_->lm_head(), logits.data());
-  for (size_t i = 0; i < R; ++i) {
-    float* z = logits.data() + i * V;
-    const float m = *std::max_element(z, z + V);
-    double sum = 0;
-    for (size_t j = 0; j < V; ++j) sum += std::exp(static_cast<double>(z[j] - m));
-    const double lse = m + std::log(sum);
-    const size_t label = static_cast<size_t>(labels[rows[i]]);
-    loss.sum += lse - z[label];
-    if (backward) {  // z becomes dLoss/dz, times grad_scale
-      for (size_t j = 0; j < V; ++j) {
-        z[j] = static_cast<float>(std::exp(static_cast<double>(z[j]) - lse) * grad_scale);
+  std::vector<double>& row_loss = w0.row_loss;
+  row_loss.resize(R);
+  ForRange(ctx, R, 4, [&](size_t b, size_t e) {
+    for (size_t i = b; i < e; ++i) {
+      float* z = logits.data() + i * V;
+      const float m = *std::max_element(z, z + V);
+      double sum = 0;
+      for (size_t j = 0; j < V; ++j) sum += std::exp(static_cast<double>(z[j] - m));
+      const double lse = m + std::log(sum);
+      const size_t label = static_cast<size_t>(labels[rows[i]]);
+      row_loss[i] = lse - z[label];
+      if (backward) {  // z becomes dLoss/dz, times grad_scale
+        for (size_t j = 0; j < V; ++j) {
+          z[j] = static_cast<float>(std::exp(static_cast<double>(z[j]) - lse) * grad_scale);
+        }
+        z[label] -= grad_scale;
       }
-      z[label] -= grad_scale;
     }
-  }
+  });
+  for (size_t i = 0; i < R; ++i) loss.sum += row_loss[i];  // in row order, whoever computed it
   if (!backward || lora == nullptr) return loss;
 
   // Backward: dx [T, d], the gradient of the residual stream.
@@ -398,13 +433,15 @@ SequenceLoss TextTrainer::Run(ops::ComputeContext& ctx, const float* embeds,
       Transpose(a.m.data(), T, f, mt.data());
       LoraBackward(ctx, p, s, mt.data(), a.lu[6], dx.data(), T, dm.data(), w0.lora);
     }
-    for (size_t i = 0; i < T * f; ++i) {
-      const float g = a.g[i];
-      const float sig = 1.0f / (1.0f + std::exp(-g));
-      const float silu = g * sig;
-      dup[i] = dm[i] * silu;
-      dg[i] = dm[i] * a.u[i] * sig * (1.0f + g * (1.0f - sig));
-    }
+    ForRange(ctx, T * f, 16384, [&](size_t b, size_t e) {
+      for (size_t i = b; i < e; ++i) {
+        const float g = a.g[i];
+        const float sig = 1.0f / (1.0f + std::exp(-g));
+        const float silu = g * sig;
+        dup[i] = dm[i] * silu;
+        dg[i] = dm[i] * a.u[i] * sig * (1.0f + g * (1.0f - sig));
+      }
+    });
     ops::MatMul(ctx, dg.data(), T, w.gate, dh.data());
     ops::MatMul(ctx, dup.data(), T, w.up, tmp.data());
     ops::Add(dh.data(), tmp.data(), T * d);

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -60,10 +61,14 @@ class TextTrainer {
   struct Scratch {  // a sequence's buffers, kept between calls (their pages stay mapped)
     std::vector<float> x, h, tmp, cos, sin, xr, hf, logits, dhf, dx, dxr, dm, dg, dup, dh, ht, mt,
         attnt, dattn, dq, dk, dv, neg_sin;
+    std::vector<double> row_loss;
     LoraScratch lora;
   };
+  void ForEachHead(ops::ComputeContext& ctx, size_t heads,
+                   const std::function<void(size_t, Attn&)>& fn);
   std::vector<Acts> acts_;
-  Attn attn_;
+  std::vector<Attn> attn_;                // one per pool thread
+  std::vector<float> head_dk_, head_dv_;  // [nh, T, hd]: each head's share of dk, dv
   Scratch scratch_;
   struct Transposed {
     tensor::TensorView q, k, v, o, gate, up, down;
