@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -17,6 +18,8 @@
 #include "engine/hub/cache.h"
 #include "engine/runtime/engine.h"
 #include "engine/train/finetune.h"
+#include "gateway/config/config.h"
+#include "gateway/proxy/image_fetch.h"
 
 namespace iris::cli {
 namespace {
@@ -71,6 +74,31 @@ bool ReportProblems(const train::Dataset& d, const std::string& policy) {
   return false;
 }
 
+// Image URLs in the data: fetched under --config's image_fetch policy (its hosts, addresses,
+// proxy, size and time), else the default one (public addresses only, direct, 10 MiB, 10 s),
+// and cached, so a resumed run and the next epoch see the same bytes. --offline: the cache
+// only.
+Result<std::function<Result<std::string>(const std::string&)>> ImageUrlFetcher(
+    const std::string& config_path, bool offline) {
+  namespace gw = gateway;
+  gw::config::ImageFetchConfig policy;
+  if (!config_path.empty()) {
+    IRIS_ASSIGN_OR_RETURN(
+        auto config, gw::config::LoadConfigFile(config_path, gw::config::ProcessEnvironment()));
+    policy = config->image_fetch;
+  }
+  gw::upstream::ClientOptions client;
+  if (policy.use_proxy) {
+    IRIS_ASSIGN_OR_RETURN(client.proxy, gw::upstream::ProxySettings::FromEnv(::getenv));
+  }
+  std::function<Result<std::string>(const std::string&)> fetch =
+      [policy, client = gw::proxy::ImageFetchClientOptions(policy, client), offline,
+       dir = gw::proxy::DefaultImageCacheDir()](const std::string& url) {
+        return gw::proxy::FetchImageCached(policy, client, dir, url, offline);
+      };
+  return fetch;
+}
+
 int Finetune(FinetuneFlags f) {
   const auto t0 = SteadyClock::now();
   auto model_dir = FindModel(f.model, f.pull, f.offline);
@@ -108,6 +136,12 @@ int Finetune(FinetuneFlags f) {
   }
   train::DatasetOptions dopt;
   dopt.max_tokens = f.max_seq_tokens;
+  auto fetcher = ImageUrlFetcher(f.from_log.config_path, f.offline);
+  if (!fetcher.ok()) {
+    PrintError("finetune", fetcher.status().message());
+    return 1;
+  }
+  dopt.fetch_url = *fetcher;
   auto train = train::LoadDataset(f.data, **engine, dopt);
   if (!train.ok()) {
     PrintError("finetune", train.status().message());
@@ -236,9 +270,9 @@ void AddFinetuneCommand(CLI::App& app, int& exit_code) {
       ->capture_default_str()
       ->needs(from_log);
   cmd->add_option("--config", f->from_log.config_path,
-                  "--from-log: iris.yaml (its store; with --redact-keys, its keys)")
-      ->check(CLI::ExistingFile)
-      ->needs(from_log);
+                  "iris.yaml: the image_fetch policy for image URLs in the data; with "
+                  "--from-log its store (and with --redact-keys its keys)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--store", f->from_log.store,
                   "--from-log: the request log (a SQLite path or postgres://...)")
       ->needs(from_log);
@@ -305,7 +339,9 @@ void AddFinetuneCommand(CLI::App& app, int& exit_code) {
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
   cmd->add_flag("--pull", f->pull, "download the model first when it is not in the cache");
-  cmd->add_flag("--offline", f->offline, "never use the network (as HF_HUB_OFFLINE=1)");
+  cmd->add_flag("--offline", f->offline,
+                "never use the network: the model (as HF_HUB_OFFLINE=1) and image URLs from "
+                "the caches");
   cmd->callback([f, &exit_code] {
     if (f->data.empty() && f->from_log.model.empty()) {
       PrintError("finetune", "give the training data: --data FILE.jsonl, or --from-log MODEL");

@@ -8,8 +8,10 @@
 import { test, before, after, describe } from 'node:test';
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
@@ -22,10 +24,23 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 let iris;
 let openai;
 let configPath;
+// Image URLs in training data are cached here (by the CLI and by the server's jobs).
+const imageCache = fs.mkdtempSync(path.join(os.tmpdir(), 'iris-image-cache-'));
 
 const cli = (args, env = {}) => spawnSync(irisBin, args, {
   encoding: 'utf8',
-  env: { ...process.env, IRIS_DATA_DIR: iris.dir, FAKE_OPENAI_KEY: 'test-key', HF_HUB_OFFLINE: '1', ...env },
+  env: { ...process.env, IRIS_DATA_DIR: iris.dir, FAKE_OPENAI_KEY: 'test-key', HF_HUB_OFFLINE: '1', XDG_CACHE_HOME: imageCache, ...env },
+});
+
+// The same, without blocking this process's event loop (a server here must answer meanwhile).
+const cliAsync = (args, env = {}) => new Promise((resolve) => {
+  const child = spawn(irisBin, args, {
+    env: { ...process.env, IRIS_DATA_DIR: iris.dir, HF_HUB_OFFLINE: '1', XDG_CACHE_HOME: imageCache, ...env },
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  child.stdout.resume();
+  child.on('close', (status) => resolve({ status, stderr }));
 });
 
 before(async () => {
@@ -33,11 +48,14 @@ before(async () => {
     targets: [openai/gpt-4o-mini, local/smolvlm2]
     store_bodies: true
 `;
-  iris = await startIris({ yaml: (fakes) => yamlFor(fakes, { extra }), env: { IRIS_MASTER_KEY: master } });
+  iris = await startIris({ yaml: (fakes) => yamlFor(fakes, { extra }), env: { IRIS_MASTER_KEY: master, XDG_CACHE_HOME: imageCache } });
   configPath = path.join(iris.dir, 'iris.yaml');
   openai = new OpenAI({ baseURL: `${iris.url}/v1`, apiKey: master, maxRetries: 0 });
 });
-after(async () => { await iris?.stop(); });
+after(async () => {
+  await iris?.stop();
+  fs.rmSync(imageCache, { recursive: true, force: true });
+});
 
 const answers = [];
 
@@ -156,6 +174,58 @@ models:
     } finally {
       await served.stop();
     }
+  });
+
+  test('image URLs in training data are fetched once under the image_fetch policy, then read from the cache', async () => {
+    let served = 0;
+    const png = fs.readFileSync(path.join(repoRoot, 'tests/data/smolvlm2/images/small.png'));
+    const images = http.createServer((req, res) => {
+      served++;
+      res.writeHead(200, { 'content-type': 'image/png' });
+      res.end(png);
+    });
+    await new Promise((r) => images.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${images.address().port}/cat.png?v=${Date.now()}`;
+    const line = (text) => JSON.stringify({ messages: [
+      { role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text: 'What is this?' }] },
+      { role: 'assistant', content: text }] });
+    const data = path.join(iris.dir, 'urls.jsonl');
+    fs.writeFileSync(data, `${line('A small picture.')}\n${line('A test image.')}\n`);
+    const train = (out, ...more) => cliAsync(['finetune', '--model', tinyModel, '--data', data, '--out', path.join(iris.dir, out),
+      '--max-steps', '2', '--rank', '2', '--threads', '2', ...more]);
+    try {
+      // Without --config: the default policy, public addresses only. Each line says why.
+      const refused = await train('urls-refused');
+      assert.notEqual(refused.status, 0);
+      assert.match(refused.stderr, /urls\.jsonl:1: .*fetching the image at 127\.0\.0\.1/);
+      assert.match(refused.stderr, /urls\.jsonl:2: /);
+      assert.equal(served, 0);
+      // With the gateway's iris.yaml (image_fetch.allow_private): fetched once for both lines.
+      const r = await train('urls-a', '--config', configPath);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(served, 1);
+      assert.ok(fs.existsSync(path.join(iris.dir, 'urls-a', 'adapter_model.safetensors')));
+    } finally {
+      await new Promise((r) => images.close(r));
+    }
+    // The image server is gone: a rerun reads the cache, offline too.
+    const again = await train('urls-b', '--offline');
+    assert.equal(again.status, 0, again.stderr);
+    // ... and so does a job in the server (its image_fetch policy, the same cache).
+    const started = await fetch(`${iris.url}/admin/finetune`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${master}` },
+      body: JSON.stringify({ name: 'from-urls', data, max_steps: 2, rank: 2 }),
+    });
+    assert.equal(started.status, 202, await started.clone().text());
+    const { id } = await started.json();
+    let view;
+    for (let i = 0; i < 600; i++) {
+      view = await (await fetch(`${iris.url}/admin/finetune/${id}`, { headers: { authorization: `Bearer ${master}` } })).json();
+      if (['done', 'failed', 'cancelled'].includes(view.status)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(view.status, 'done', JSON.stringify(view));
+    assert.equal(view.examples, 2);
   });
 
   test('POST /admin/finetune trains on the log in the server; the dashboard draws the loss curve', async () => {

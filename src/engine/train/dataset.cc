@@ -25,6 +25,12 @@ Result<runtime::Visual> LoadVisual(const std::string& url, const runtime::Engine
                                    const DatasetOptions& options, const std::string& base_dir) {
   media::DecodeOptions decode;
   decode.max_pixels = options.max_image_pixels;
+  auto from_bytes = [&](std::span<const uint8_t> bytes) -> Result<runtime::Visual> {
+    IRIS_ASSIGN_OR_RETURN(media::Image image, media::DecodeImage(bytes, decode));
+    runtime::Visual v;
+    IRIS_ASSIGN_OR_RETURN(v.pixels, engine.PreprocessImage(image));
+    return v;
+  };
   if (url.starts_with("data:")) {
     const size_t comma = url.find(',');
     if (comma == std::string::npos || url.substr(0, comma).find(";base64") == std::string::npos) {
@@ -32,14 +38,16 @@ Result<runtime::Visual> LoadVisual(const std::string& url, const runtime::Engine
     }
     IRIS_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes,
                           Base64Decode(std::string_view(url).substr(comma + 1)));
-    IRIS_ASSIGN_OR_RETURN(media::Image image, media::DecodeImage(bytes, decode));
-    runtime::Visual v;
-    IRIS_ASSIGN_OR_RETURN(v.pixels, engine.PreprocessImage(image));
-    return v;
+    return from_bytes(bytes);
   }
   if (url.starts_with("http://") || url.starts_with("https://")) {
-    return Unimplemented("image URLs are not fetched during training (" + url.substr(0, 80) +
-                         "); download the image and give its path, or a data: URL");
+    if (!options.fetch_url) {
+      return Unimplemented(options.no_fetch_reason + " (" + url.substr(0, 80) +
+                           "); download the image and give its path, or a data: URL");
+    }
+    IRIS_ASSIGN_OR_RETURN(std::string bytes, options.fetch_url(url));
+    return from_bytes(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
   }
   std::string path = url.starts_with("file://") ? url.substr(7) : url;
   if (!path.empty() && path[0] != '/') path = (fs::path(base_dir) / path).string();

@@ -2,13 +2,15 @@
 //   {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": ...}},
 //                                              {"type": "text", "text": "..."}]},
 //                 {"role": "assistant", "content": "..."}]}
-// with images as data: URLs, file paths (relative to the JSONL file) or file:// URLs. Each line
+// with images as data: URLs, file paths (relative to the JSONL file), file:// URLs, or http(s)
+// URLs when the caller gives a fetcher (iris fetches and caches them). Each line
 // becomes token ids rendered with the checkpoint's chat template, images expanded as the
 // processor does, and labels on the assistant tokens only (loss on the answers, never on the
 // prompts). Bad lines are reported by line number.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,10 @@ struct DatasetOptions {
   size_t max_tokens = 0;  // longest conversation taken (0: the model's context)
   int max_images = 16;    // per conversation
   int64_t max_image_pixels = int64_t{4096} * 4096;
+  // An http(s) image URL's bytes (fetched under a policy, cached). Unset: such a line is
+  // refused, saying why.
+  std::function<Result<std::string>(const std::string& url)> fetch_url;
+  std::string no_fetch_reason = "image URLs are not fetched here";
 };
 
 struct Dataset {

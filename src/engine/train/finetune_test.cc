@@ -122,6 +122,41 @@ TEST_F(FinetuneTest, ImagesComeFromPathsAndDataUrls) {
           data_url +
           R"("}}, {"type": "text", "text": "What?"}]}, {"role": "assistant", "content": "A test."}]})"
           "\n");
+  {  // http(s) URLs: refused, saying why, without a fetcher; read through it with one.
+    const std::string url_line =
+        R"({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://img.example.com/cat.png"}}, {"type": "text", "text": "What?"}]}, {"role": "assistant", "content": "A test."}]})"
+        "\n";
+    const std::string urls = Write(
+        "urls.jsonl",
+        R"({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "small.png"}}, {"type": "text", "text": "What?"}]}, {"role": "assistant", "content": "A test."}]})"
+        "\n" +
+            url_line + url_line);
+    DatasetOptions no_fetch;
+    no_fetch.no_fetch_reason = "image URLs are not fetched: image_fetch.enabled is off";
+    auto refused = LoadDataset(urls, *engine_, no_fetch);
+    ASSERT_TRUE(refused.ok());
+    ASSERT_EQ(refused->problems.size(), 2u);
+    EXPECT_EQ(refused->problems[0].line, 2u);
+    EXPECT_NE(refused->problems[0].message.find(
+                  "image_fetch.enabled is off (https://img.example.com/cat.png)"),
+              std::string::npos)
+        << refused->problems[0].message;
+    DatasetOptions fetching;
+    std::vector<std::string> asked;
+    fetching.fetch_url = [&](const std::string& url) -> Result<std::string> {
+      asked.push_back(url);
+      if (asked.size() == 2) return NotFound("fetching the image at img.example.com: HTTP 404");
+      return bytes.str();
+    };
+    auto fetched = LoadDataset(urls, *engine_, fetching);
+    ASSERT_TRUE(fetched.ok());
+    EXPECT_EQ(asked, std::vector<std::string>(2, "https://img.example.com/cat.png"));
+    ASSERT_EQ(fetched->examples.size(), 2u);
+    EXPECT_EQ(fetched->examples[1].ids, fetched->examples[0].ids);  // the same picture
+    ASSERT_EQ(fetched->problems.size(), 1u);
+    EXPECT_EQ(fetched->problems[0].line, 3u);
+    EXPECT_NE(fetched->problems[0].message.find("HTTP 404"), std::string::npos);
+  }
   auto d = LoadDataset(path, *engine_, {});
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_TRUE(d->problems.empty()) << d->problems[0].message;

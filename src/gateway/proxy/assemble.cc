@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "engine/runtime/engine.h"
+#include "gateway/proxy/image_fetch.h"
 
 namespace iris::gateway::proxy {
 
@@ -196,6 +197,14 @@ Result<std::unique_ptr<Assembly>> AssembleGateway(std::shared_ptr<const config::
     // (Read when a job starts: a reload may have rotated the keys. The gateway exists by then.)
     jo.secrets = [assembly = a.get()] {
       return config::OperatorSecrets(*assembly->gateway->snapshot()->config);
+    };
+    jo.fetch_url = [assembly = a.get()](const std::string& url) -> Result<std::string> {
+      const auto snap = assembly->gateway->snapshot();
+      if (!snap->config->image_fetch.enabled) {
+        return Unimplemented("image URLs are not fetched: image_fetch.enabled is off in iris.yaml");
+      }
+      return FetchImageCached(snap->config->image_fetch, snap->fetch_client, DefaultImageCacheDir(),
+                              url, false);
     };
     const config::ProviderConfig* local = config->FindLocal();
     jo.threads = flags.engine_threads > 0 ? flags.engine_threads : local ? local->threads : 0;

@@ -1,6 +1,18 @@
 // Image URL fetching under the image_fetch policy.
 #include "gateway/proxy/image_fetch.h"
 
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "base/sha256.h"
 #include "gateway/upstream/address_policy.h"
 
 namespace iris::gateway::proxy {
@@ -75,6 +87,85 @@ boost::asio::awaitable<Status> FetchImage(upstream::Client& client,
   out.media_type = std::string(sniffed);
   out.bytes = std::move(body).value();
   co_return OkStatus();
+}
+
+namespace {
+
+constexpr size_t kMaxUrlBytes = 8192;
+
+std::optional<std::string> ReadCached(const std::string& path, int64_t max_bytes) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec || size == 0 || size > static_cast<uint64_t>(max_bytes)) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  std::string b = std::move(bytes).str();
+  if (!in || b.size() != size || SniffImageType(b).empty()) return std::nullopt;
+  return b;
+}
+
+// Written beside and renamed, so a reader never sees half a file; a cache that cannot be
+// written costs a later fetch, nothing else.
+void WriteCached(const std::string& dir, const std::string& path, const std::string& bytes) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::string tmp = path + ".partial." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) {
+      std::filesystem::remove(tmp, ec);
+      return;
+    }
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) std::filesystem::remove(tmp, ec);
+}
+
+}  // namespace
+
+Result<std::string> FetchImageCached(const config::ImageFetchConfig& policy,
+                                     const upstream::ClientOptions& fetch_client,
+                                     const std::string& cache_dir, const std::string& url,
+                                     bool offline) {
+  if (url.size() > kMaxUrlBytes) {
+    return InvalidArgument("an image URL of " + std::to_string(url.size()) + " bytes (at most " +
+                           std::to_string(kMaxUrlBytes) + ")");
+  }
+  IRIS_ASSIGN_OR_RETURN(net::Url parsed, upstream::ParseUrl(url));
+  const std::string path = (std::filesystem::path(cache_dir) / Sha256::HexOf(url)).string();
+  if (std::optional<std::string> cached = ReadCached(path, policy.max_bytes)) return *cached;
+  if (offline) {
+    return NotFound("the image at " + parsed.host + " is not in " + cache_dir +
+                    " and the network is off (--offline)");
+  }
+  boost::asio::io_context io;
+  upstream::Client client(io, fetch_client);
+  FetchedImage image;
+  Status got = Internal("the fetch did not run");
+  boost::asio::co_spawn(
+      io,
+      [&]() -> boost::asio::awaitable<void> {
+        got = co_await FetchImage(client, policy, url, policy.timeout, nullptr, image);
+      },
+      boost::asio::detached);
+  io.run();
+  if (!got.ok()) {
+    return Status(got.code(), "fetching the image at " + parsed.host + ": " + got.message());
+  }
+  WriteCached(cache_dir, path, image.bytes);
+  return std::move(image.bytes);
+}
+
+std::string DefaultImageCacheDir() {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x != nullptr && *x != '\0') {
+    return (std::filesystem::path(x) / "iris" / "images").string();
+  }
+  const char* home = std::getenv("HOME");
+  return (std::filesystem::path(home != nullptr && *home != '\0' ? home : "/tmp") / ".cache" /
+          "iris" / "images")
+      .string();
 }
 
 }  // namespace iris::gateway::proxy

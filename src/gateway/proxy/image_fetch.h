@@ -49,4 +49,18 @@ boost::asio::awaitable<Status> FetchImage(upstream::Client& client,
                                           const std::string& url, std::chrono::milliseconds timeout,
                                           http::CancelToken* cancel, FetchedImage& out);
 
+// Images that training data (`iris finetune`, a server job) gives as http(s) URLs: fetched once
+// under `policy` (its hosts, addresses, proxy, size and time; whether URLs are fetched at all
+// is the caller's decision) and kept in `cache_dir` under the URL's SHA-256, so later epochs,
+// resumed runs and reruns read the same bytes. `fetch_client` is made with
+// ImageFetchClientOptions. `offline`: the cache only. Returns the image's bytes; an error names
+// the URL's host and why. Blocks: runs its own event loop.
+Result<std::string> FetchImageCached(const config::ImageFetchConfig& policy,
+                                     const upstream::ClientOptions& fetch_client,
+                                     const std::string& cache_dir, const std::string& url,
+                                     bool offline);
+
+// $XDG_CACHE_HOME/iris/images, else ~/.cache/iris/images.
+std::string DefaultImageCacheDir();
+
 }  // namespace iris::gateway::proxy

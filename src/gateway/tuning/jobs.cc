@@ -414,6 +414,7 @@ Status Jobs::RunJob(Job& job, JobRequest& request) {
   IRIS_ASSIGN_OR_RETURN(auto engine, runtime::Engine::Load(options_.model_dir, engine_options));
   train::DatasetOptions dopt;
   dopt.max_tokens = request.max_seq_tokens;
+  dopt.fetch_url = options_.fetch_url;
   auto load = [&](const std::string& path) -> Result<train::Dataset> {
     IRIS_ASSIGN_OR_RETURN(train::Dataset d, train::LoadDataset(path, *engine, dopt));
     if (!d.problems.empty()) {

@@ -55,6 +55,9 @@ struct JobsOptions {
   // The operator's keys as the configuration holds them when a job starts (a reload may have
   // rotated them), redacted from exported data.
   std::function<std::vector<std::string>()> secrets;
+  // An http(s) image URL's bytes in a job's data (under the gateway's image_fetch policy,
+  // cached); unset: such lines are refused.
+  std::function<Result<std::string>(const std::string& url)> fetch_url;
   int threads = 0;           // compute threads of a job (0: the engine decides)
   size_t max_points = 1000;  // loss points kept per job (older ones thinned)
   size_t max_jobs = 20;      // finished jobs remembered
