@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -77,26 +78,36 @@ bool ReportProblems(const train::Dataset& d, const std::string& policy) {
 // Image URLs in the data: fetched under --config's image_fetch policy (its hosts, addresses,
 // proxy, size and time), else the default one (public addresses only, direct, 10 MiB, 10 s),
 // and cached, so a resumed run and the next epoch see the same bytes. --offline: the cache
-// only.
-Result<std::function<Result<std::string>(const std::string&)>> ImageUrlFetcher(
-    const std::string& config_path, bool offline) {
+// only. The configuration is read at the first URL (data without URLs never needs it).
+std::function<Result<std::string>(const std::string&)> ImageUrlFetcher(std::string config_path,
+                                                                       bool offline) {
   namespace gw = gateway;
-  gw::config::ImageFetchConfig policy;
-  if (!config_path.empty()) {
-    IRIS_ASSIGN_OR_RETURN(
-        auto config, gw::config::LoadConfigFile(config_path, gw::config::ProcessEnvironment()));
-    policy = config->image_fetch;
-  }
-  gw::upstream::ClientOptions client;
-  if (policy.use_proxy) {
-    IRIS_ASSIGN_OR_RETURN(client.proxy, gw::upstream::ProxySettings::FromEnv(::getenv));
-  }
-  std::function<Result<std::string>(const std::string&)> fetch =
-      [policy, client = gw::proxy::ImageFetchClientOptions(policy, client), offline,
-       dir = gw::proxy::DefaultImageCacheDir()](const std::string& url) {
-        return gw::proxy::FetchImageCached(policy, client, dir, url, offline);
-      };
-  return fetch;
+  struct Fetcher {
+    gw::config::ImageFetchConfig policy;
+    gw::upstream::ClientOptions client;
+  };
+  auto ready = std::make_shared<std::optional<Result<Fetcher>>>();
+  auto make = [config_path]() -> Result<Fetcher> {
+    Fetcher f;
+    if (!config_path.empty()) {
+      IRIS_ASSIGN_OR_RETURN(
+          auto config, gw::config::LoadConfigFile(config_path, gw::config::ProcessEnvironment()));
+      f.policy = config->image_fetch;
+    }
+    gw::upstream::ClientOptions base;
+    if (f.policy.use_proxy) {
+      IRIS_ASSIGN_OR_RETURN(base.proxy, gw::upstream::ProxySettings::FromEnv(::getenv));
+    }
+    f.client = gw::proxy::ImageFetchClientOptions(f.policy, base);
+    return f;
+  };
+  return [ready, make, offline,
+          dir = gw::proxy::DefaultImageCacheDir()](const std::string& url) -> Result<std::string> {
+    if (!ready->has_value()) *ready = make();
+    const Result<Fetcher>& f = **ready;
+    if (!f.ok()) return Status(f.status().code(), "--config: " + f.status().message());
+    return gw::proxy::FetchImageCached(f->policy, f->client, dir, url, offline);
+  };
 }
 
 int Finetune(FinetuneFlags f) {
@@ -136,12 +147,7 @@ int Finetune(FinetuneFlags f) {
   }
   train::DatasetOptions dopt;
   dopt.max_tokens = f.max_seq_tokens;
-  auto fetcher = ImageUrlFetcher(f.from_log.config_path, f.offline);
-  if (!fetcher.ok()) {
-    PrintError("finetune", fetcher.status().message());
-    return 1;
-  }
-  dopt.fetch_url = *fetcher;
+  dopt.fetch_url = ImageUrlFetcher(f.from_log.config_path, f.offline);
   auto train = train::LoadDataset(f.data, **engine, dopt);
   if (!train.ok()) {
     PrintError("finetune", train.status().message());

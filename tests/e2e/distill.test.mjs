@@ -208,9 +208,13 @@ models:
     } finally {
       await new Promise((r) => images.close(r));
     }
-    // The image server is gone: a rerun reads the cache, offline too.
-    const again = await train('urls-b', '--offline');
+    // The image server is gone: a rerun under the same policy reads the cache, offline too;
+    // the default policy (public addresses only) is not handed what a looser one fetched.
+    const again = await train('urls-b', '--offline', '--config', configPath);
     assert.equal(again.status, 0, again.stderr);
+    const stricter = await train('urls-c', '--offline');
+    assert.notEqual(stricter.status, 0);
+    assert.match(stricter.stderr, /urls\.jsonl:1: image 1: the image at 127\.0\.0\.1 is not in .* \(--offline\)/);
     // ... and so does a job in the server (its image_fetch policy, the same cache).
     const started = await fetch(`${iris.url}/admin/finetune`, {
       method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${master}` },

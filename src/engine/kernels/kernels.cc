@@ -153,7 +153,9 @@ void ConvertT(const WT* HWY_RESTRICT src, size_t n, float* HWY_RESTRICT dst);
 // The panel holds kPanelVectors vectors of weight rows, interleaved per k and widened to
 // f32, so each k step is kPanelVectors loads, kTok broadcasts and kTok·kPanelVectors FMAs;
 // no horizontal sums. AVX-512 has 32 registers: 8 × 3 accumulators; others 16: 4 × 2.
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// (Every AVX-512 target, newer ones included: 3 × 16 features keeps a panel a divisor of
+// kMatMulRowAlign.)
+#if HWY_TARGET <= HWY_AVX3
 constexpr size_t kPanelVectors = 3;
 constexpr size_t kPanelTokens = 8;
 #else
@@ -251,7 +253,7 @@ void GemmPacked(const float* x, size_t x_stride, size_t num_tokens, const WT* w,
 template <typename WT>
 void MatMulRowsT(const float* x, size_t x_stride, size_t num_tokens, const WT* w, size_t k_dim,
                  size_t n_begin, size_t n_end, float* out, size_t out_stride) {
-  if (num_tokens >= 64) {
+  if (num_tokens >= kGemmMinTokens) {
     GemmPacked(x, x_stride, num_tokens, w, k_dim, n_begin, n_end, out, out_stride);
     return;
   }

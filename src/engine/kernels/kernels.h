@@ -19,10 +19,12 @@ void MatMulRows(const float* x, size_t x_stride, size_t num_tokens, const void* 
                 tensor::DType w_dtype, size_t k_dim, size_t n_begin, size_t n_end, float* out,
                 size_t out_stride);
 
-// A range [n_begin, n_end) that starts at a multiple of this (and is not the last one) covers
-// whole blocks of features on every target: the prompt GEMM's panels (48 features on AVX-512,
-// 16 on AVX2) and the 16-row int8 blocks. A range cut elsewhere still gives the same numbers,
-// but computes a partial panel at full cost.
+// From this many tokens on, MatMulRows multiplies through packed weight panels (a prompt);
+// below it, dot-product tiles straight over the weight rows (decode).
+inline constexpr size_t kGemmMinTokens = 64;
+// A packed-panel range [n_begin, n_end) that starts at a multiple of this (and is not the last
+// one) covers whole panels on every target (48 features on AVX-512, 16 on AVX2, 8 below). A
+// range cut elsewhere gives the same numbers but computes a partial panel at full cost.
 inline constexpr size_t kMatMulRowAlign = 48;
 
 // Σ a[i] · b[i].

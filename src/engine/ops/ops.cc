@@ -71,7 +71,9 @@ void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor
       }
     }
   };
-  Parallel(ctx, grain, n_dim, body, kernels::kMatMulRowAlign);
+  // A prompt's float weights go through packed panels: cut the range at whole panels.
+  const bool panels = !q8 && !q8x && num_tokens >= kernels::kGemmMinTokens;
+  Parallel(ctx, grain, n_dim, body, panels ? kernels::kMatMulRowAlign : 1);
 }
 
 void RmsNorm(const float* x, size_t num_tokens, size_t dim, const float* weight, float eps,

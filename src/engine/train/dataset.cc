@@ -4,6 +4,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <sstream>
 
 #include "base/base64.h"
@@ -235,8 +237,22 @@ Result<Dataset> LoadDataset(const std::string& path, const runtime::Engine& engi
   Sha256 fingerprint;
   fingerprint.Update(bytes.data(), bytes.size());
   const std::string base_dir = fs::path(path).parent_path().string();
+  // A URL that failed fails again without a second wait (a dead host named on many lines).
+  DatasetOptions opts = options;
+  if (options.fetch_url) {
+    auto failed = std::make_shared<std::map<std::string, Status>>();
+    opts.fetch_url = [fetch = options.fetch_url, failed](const std::string& url) {
+      if (auto it = failed->find(url); it != failed->end()) return Result<std::string>(it->second);
+      Result<std::string> got = fetch(url);
+      if (!got.ok()) failed->emplace(url, got.status());
+      return got;
+    };
+  }
   size_t line_no = 0, pos = 0;
   while (pos < bytes.size()) {
+    if (options.stop && options.stop()) {
+      return Status(ErrorCode::kUnavailable, "stopped while reading " + path);
+    }
     size_t end = bytes.find('\n', pos);
     if (end == std::string::npos) end = bytes.size();
     const std::string_view line = std::string_view(bytes).substr(pos, end - pos);
@@ -248,7 +264,7 @@ Result<Dataset> LoadDataset(const std::string& path, const runtime::Engine& engi
       d.problems.push_back({line_no, "not JSON: " + parsed.status().message()});
       continue;
     }
-    auto ex = MakeExample(*parsed, engine, options, base_dir);
+    auto ex = MakeExample(*parsed, engine, opts, base_dir);
     if (!ex.ok()) {
       d.problems.push_back({line_no, ex.status().message()});
       continue;

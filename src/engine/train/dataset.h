@@ -38,9 +38,11 @@ struct DatasetOptions {
   int max_images = 16;    // per conversation
   int64_t max_image_pixels = int64_t{4096} * 4096;
   // An http(s) image URL's bytes (fetched under a policy, cached). Unset: such a line is
-  // refused, saying why.
+  // refused, saying why. Within one LoadDataset a URL that failed is not asked for again.
   std::function<Result<std::string>(const std::string& url)> fetch_url;
   std::string no_fetch_reason = "image URLs are not fetched here";
+  // Asked before every line: true stops the load (kUnavailable), e.g. a job being cancelled.
+  std::function<bool()> stop;
 };
 
 struct Dataset {
@@ -53,7 +55,8 @@ struct Dataset {
 };
 
 // Reads a JSONL file. A line that cannot be used is left out and listed in `problems`; the
-// caller decides whether that is fatal. NotFound / DataLoss when the file cannot be read.
+// caller decides whether that is fatal. NotFound / DataLoss when the file cannot be read;
+// Unavailable when options.stop said so.
 Result<Dataset> LoadDataset(const std::string& path, const runtime::Engine& engine,
                             const DatasetOptions& options);
 

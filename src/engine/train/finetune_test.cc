@@ -156,6 +156,20 @@ TEST_F(FinetuneTest, ImagesComeFromPathsAndDataUrls) {
     ASSERT_EQ(fetched->problems.size(), 1u);
     EXPECT_EQ(fetched->problems[0].line, 3u);
     EXPECT_NE(fetched->problems[0].message.find("HTTP 404"), std::string::npos);
+    // A URL that failed is not asked for again in the same load.
+    const std::string dead = Write("dead.jsonl", url_line + url_line + url_line);
+    asked.clear();
+    fetching.fetch_url = [&](const std::string& url) -> Result<std::string> {
+      asked.push_back(url);
+      return Status(ErrorCode::kDeadlineExceeded, "too slow");
+    };
+    auto slow = LoadDataset(dead, *engine_, fetching);
+    ASSERT_TRUE(slow.ok());
+    EXPECT_EQ(slow->problems.size(), 3u);
+    EXPECT_EQ(asked.size(), 1u);
+    // A stop request ends the load (a cancelled job).
+    fetching.stop = [] { return true; };
+    EXPECT_EQ(LoadDataset(dead, *engine_, fetching).status().code(), ErrorCode::kUnavailable);
   }
   auto d = LoadDataset(path, *engine_, {});
   ASSERT_TRUE(d.ok()) << d.status().ToString();

@@ -126,18 +126,25 @@ void ScatterAdd(const float* in, size_t T, size_t stride, size_t off, size_t hd,
 
 }  // namespace
 
-// Calls fn(h, thread) for every head: the heads spread over the pool, each computed whole by
-// one thread (its products single-threaded), so no product waits on a barrier and every
-// result is the same whichever thread computes it.
-void TextTrainer::ForEachHead(ops::ComputeContext& ctx, size_t heads,
-                              const std::function<void(size_t, Attn&)>& fn) {
-  const size_t threads = ctx.pool != nullptr ? static_cast<size_t>(ctx.pool->num_threads()) : 1;
-  if (attn_.size() < threads) attn_.resize(threads);
-  if (ctx.pool == nullptr) {
-    for (size_t h = 0; h < heads; ++h) fn(h, attn_[0]);
+// Calls fn(h, scratch, inner) for every head. Up to 2048 positions the heads spread over the
+// pool, each computed whole by one thread with single-threaded products (inner has no pool),
+// so no product waits on a barrier; longer sequences go head by head with the products on the
+// pool, so the [T, T] scratch exists once rather than once per thread. Every result is the
+// same whichever thread computes it.
+void TextTrainer::ForEachHead(ops::ComputeContext& ctx, size_t heads, size_t T,
+                              const std::function<void(size_t, Attn&, ops::ComputeContext&)>& fn) {
+  constexpr size_t kParallelHeadsMaxPositions = 2048;
+  if (ctx.pool == nullptr || T > kParallelHeadsMaxPositions) {
+    if (attn_.empty()) attn_.resize(1);
+    for (size_t h = 0; h < heads; ++h) fn(h, attn_[0], ctx);
     return;
   }
-  ctx.pool->Run(heads, [&](size_t h, int thread) { fn(h, attn_[static_cast<size_t>(thread)]); });
+  const size_t threads = static_cast<size_t>(ctx.pool->num_threads());
+  if (attn_.size() < threads) attn_.resize(threads);
+  ctx.pool->Run(heads, [&](size_t h, int thread) {
+    ops::ComputeContext serial;
+    fn(h, attn_[static_cast<size_t>(thread)], serial);
+  });
 }
 
 // Causal attention, one head per task as matrix products (the probabilities of a head are
@@ -148,8 +155,7 @@ void TextTrainer::AttentionForward(ops::ComputeContext& ctx, const float* q, con
   const size_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, hd = c.head_dim;
   const size_t qd = nh * hd, kvd = nkv * hd, per_group = nh / nkv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  ForEachHead(ctx, nh, [&](size_t h, Attn& w) {
-    ops::ComputeContext serial;
+  ForEachHead(ctx, nh, T, [&](size_t h, Attn& w, ops::ComputeContext& inner) {
     for (auto* b : {&w.qh, &w.kg, &w.vg, &w.vgt, &w.oh}) b->resize(T * hd);
     w.s.resize(T * T);
     const size_t g = h / per_group;
@@ -157,7 +163,7 @@ void TextTrainer::AttentionForward(ops::ComputeContext& ctx, const float* q, con
     Gather(v, T, kvd, g * hd, hd, w.vg.data());
     Transpose(w.vg.data(), T, hd, w.vgt.data());
     Gather(q, T, qd, h * hd, hd, w.qh.data());
-    ops::MatMul(serial, w.qh.data(), T, F32View(w.kg.data(), T, hd), w.s.data());
+    ops::MatMul(inner, w.qh.data(), T, F32View(w.kg.data(), T, hd), w.s.data());
     for (size_t i = 0; i < T; ++i) {
       float* row = w.s.data() + i * T;
       float m = -INFINITY;
@@ -169,7 +175,7 @@ void TextTrainer::AttentionForward(ops::ComputeContext& ctx, const float* q, con
       std::fill(row + i + 1, row + T, 0.0f);
       lse[h * T + i] = m + static_cast<float>(std::log(sum));
     }
-    ops::MatMul(serial, w.s.data(), T, F32View(w.vgt.data(), hd, T), w.oh.data());
+    ops::MatMul(inner, w.s.data(), T, F32View(w.vgt.data(), hd, T), w.oh.data());
     for (size_t t = 0; t < T; ++t) std::copy_n(w.oh.data() + t * hd, hd, out + t * qd + h * hd);
   });
 }
@@ -186,8 +192,7 @@ void TextTrainer::AttentionBackward(ops::ComputeContext& ctx, const float* q, co
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   head_dk_.resize(nh * T * hd);
   head_dv_.resize(nh * T * hd);
-  ForEachHead(ctx, nh, [&](size_t h, Attn& w) {
-    ops::ComputeContext serial;
+  ForEachHead(ctx, nh, T, [&](size_t h, Attn& w, ops::ComputeContext& inner) {
     for (auto* b : {&w.qh, &w.qht, &w.kg, &w.kgt, &w.vg, &w.oh, &w.doh, &w.doht, &w.grad}) {
       b->resize(T * hd);
     }
@@ -202,9 +207,9 @@ void TextTrainer::AttentionBackward(ops::ComputeContext& ctx, const float* q, co
     Gather(out, T, qd, h * hd, hd, w.oh.data());
     Gather(dout, T, qd, h * hd, hd, w.doh.data());
     // P, recomputed.
-    ops::MatMul(serial, w.qh.data(), T, F32View(w.kg.data(), T, hd), w.s.data());
+    ops::MatMul(inner, w.qh.data(), T, F32View(w.kg.data(), T, hd), w.s.data());
     // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(dO ⊙ O)) · scale.
-    ops::MatMul(serial, w.doh.data(), T, F32View(w.vg.data(), T, hd), w.dp.data());
+    ops::MatMul(inner, w.doh.data(), T, F32View(w.vg.data(), T, hd), w.dp.data());
     for (size_t i = 0; i < T; ++i) {
       float* p = w.s.data() + i * T;
       float* dp = w.dp.data() + i * T;
@@ -219,17 +224,16 @@ void TextTrainer::AttentionBackward(ops::ComputeContext& ctx, const float* q, co
       std::fill(dp + i + 1, dp + T, 0.0f);
     }
     // dQ = dS·K (this head's columns of dq: no other head writes them)
-    ops::MatMul(serial, w.dp.data(), T, F32View(w.kgt.data(), hd, T), w.grad.data());
+    ops::MatMul(inner, w.dp.data(), T, F32View(w.kgt.data(), hd, T), w.grad.data());
     ScatterAdd(w.grad.data(), T, qd, h * hd, hd, dq);
     // dK = dSᵀ·Q
     Transpose(w.dp.data(), T, T, w.st.data());
     Transpose(w.qh.data(), T, hd, w.qht.data());
-    ops::MatMul(serial, w.st.data(), T, F32View(w.qht.data(), hd, T), head_dk_.data() + h * T * hd);
+    ops::MatMul(inner, w.st.data(), T, F32View(w.qht.data(), hd, T), head_dk_.data() + h * T * hd);
     // dV = Pᵀ·dO
     Transpose(w.s.data(), T, T, w.st.data());
     Transpose(w.doh.data(), T, hd, w.doht.data());
-    ops::MatMul(serial, w.st.data(), T, F32View(w.doht.data(), hd, T),
-                head_dv_.data() + h * T * hd);
+    ops::MatMul(inner, w.st.data(), T, F32View(w.doht.data(), hd, T), head_dv_.data() + h * T * hd);
   });
   for (size_t h = 0; h < nh; ++h) {
     const size_t g = h / per_group;

@@ -64,8 +64,8 @@ class TextTrainer {
     std::vector<double> row_loss;
     LoraScratch lora;
   };
-  void ForEachHead(ops::ComputeContext& ctx, size_t heads,
-                   const std::function<void(size_t, Attn&)>& fn);
+  void ForEachHead(ops::ComputeContext& ctx, size_t heads, size_t T,
+                   const std::function<void(size_t, Attn&, ops::ComputeContext&)>& fn);
   std::vector<Acts> acts_;
   std::vector<Attn> attn_;                // one per pool thread
   std::vector<float> head_dk_, head_dv_;  // [nh, T, hd]: each head's share of dk, dv

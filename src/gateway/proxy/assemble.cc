@@ -183,6 +183,7 @@ Result<std::unique_ptr<Assembly>> AssembleGateway(std::shared_ptr<const config::
   ao.store = a->store;
   IRIS_ASSIGN_OR_RETURN(a->access, access::Access::Start(std::move(ao)));
 
+  auto gateway_slot = std::make_shared<std::weak_ptr<Gateway>>();
   if (a->local) {
     tuning::JobsOptions jo;
     jo.model_dir = flags.local_model_dir;
@@ -194,12 +195,18 @@ Result<std::unique_ptr<Assembly>> AssembleGateway(std::shared_ptr<const config::
             : (std::filesystem::path(observe::DefaultStorePath()).parent_path() / "adapters")
                   .string();
     jo.store = a->store;
-    // (Read when a job starts: a reload may have rotated the keys. The gateway exists by then.)
-    jo.secrets = [assembly = a.get()] {
-      return config::OperatorSecrets(*assembly->gateway->snapshot()->config);
+    // The hooks reach the gateway's live configuration (a reload may rotate keys or change
+    // image_fetch) through a slot filled once the gateway exists, before any job can start;
+    // a job still running while the assembly is torn down finds it empty.
+    jo.secrets = [slot = gateway_slot]() -> Result<std::vector<std::string>> {
+      const std::shared_ptr<Gateway> gateway = slot->lock();
+      if (!gateway) return Status(ErrorCode::kUnavailable, "the server is shutting down");
+      return config::OperatorSecrets(*gateway->snapshot()->config);
     };
-    jo.fetch_url = [assembly = a.get()](const std::string& url) -> Result<std::string> {
-      const auto snap = assembly->gateway->snapshot();
+    jo.fetch_url = [slot = gateway_slot](const std::string& url) -> Result<std::string> {
+      const std::shared_ptr<Gateway> gateway = slot->lock();
+      if (!gateway) return Status(ErrorCode::kUnavailable, "the server is shutting down");
+      const auto snap = gateway->snapshot();
       if (!snap->config->image_fetch.enabled) {
         return Unimplemented("image URLs are not fetched: image_fetch.enabled is off in iris.yaml");
       }
@@ -221,6 +228,7 @@ Result<std::unique_ptr<Assembly>> AssembleGateway(std::shared_ptr<const config::
   go.client.proxy = flags.proxy;
   upstream::PrepareTls(go.client);
   a->gateway = std::make_shared<Gateway>(go);
+  *gateway_slot = a->gateway;
   a->server = std::make_unique<http::Server>(
       so, [gateway = a->gateway](http::Request& req, http::ResponseWriter& w) {
         return gateway->Handle(req, w);

@@ -1,16 +1,19 @@
 // Image URL fetching under the image_fetch policy.
 #include "gateway/proxy/image_fetch.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <optional>
-#include <sstream>
+#include <random>
 
 #include "base/sha256.h"
 #include "gateway/upstream/address_policy.h"
@@ -93,34 +96,63 @@ namespace {
 
 constexpr size_t kMaxUrlBytes = 8192;
 
-std::optional<std::string> ReadCached(const std::string& path, int64_t max_bytes) {
+// A cache entry's file: the URL's SHA-256, and which address policy fetched it. An entry
+// fetched where private addresses were allowed is never handed to a public-only policy.
+std::string EntryPath(const std::string& dir, const std::string& url, bool private_allowed) {
+  return (std::filesystem::path(dir) /
+          Sha256::HexOf(std::string(private_allowed ? "private\n" : "public\n") + url))
+      .string();
+}
+
+// The cache directory, created 0700 and used only when it is this user's own real directory
+// (not a link, not another user's).
+bool UsableCacheDir(const std::string& dir) {
+  if (dir.empty()) return false;
   std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec || size == 0 || size > static_cast<uint64_t>(max_bytes)) return std::nullopt;
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  std::string b = std::move(bytes).str();
-  if (!in || b.size() != size || SniffImageType(b).empty()) return std::nullopt;
+  std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return false;
+  struct stat st {};
+  return ::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() &&
+         (st.st_mode & 0022) == 0;
+}
+
+// At most max_bytes, through no symbolic link, and only an image.
+std::optional<std::string> ReadCached(const std::string& path, int64_t max_bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string b;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size <= max_bytes) {
+    b.resize(static_cast<size_t>(max_bytes) + 1);
+    size_t got = 0;
+    for (ssize_t n; got < b.size() && (n = ::read(fd, b.data() + got, b.size() - got)) > 0;) {
+      got += static_cast<size_t>(n);
+    }
+    b.resize(got);
+  }
+  ::close(fd);
+  if (b.empty() || b.size() > static_cast<size_t>(max_bytes) || SniffImageType(b).empty()) {
+    return std::nullopt;
+  }
   return b;
 }
 
-// Written beside and renamed, so a reader never sees half a file; a cache that cannot be
-// written costs a later fetch, nothing else.
-void WriteCached(const std::string& dir, const std::string& path, const std::string& bytes) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  const std::string tmp = path + ".partial." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) {
-      std::filesystem::remove(tmp, ec);
-      return;
-    }
+// Written under a fresh random name (created exclusively, 0600, through no link) and renamed,
+// so a reader never sees half a file; a cache that cannot be written costs a later fetch.
+void WriteCached(const std::string& path, const std::string& bytes) {
+  std::random_device rd;
+  char suffix[32];
+  std::snprintf(suffix, sizeof(suffix), ".partial.%08x%08x", rd(), rd());
+  const std::string tmp = path + suffix;
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  size_t put = 0;
+  for (ssize_t n;
+       put < bytes.size() && (n = ::write(fd, bytes.data() + put, bytes.size() - put)) > 0;) {
+    put += static_cast<size_t>(n);
   }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) std::filesystem::remove(tmp, ec);
+  const bool ok = ::close(fd) == 0 && put == bytes.size();
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) ::unlink(tmp.c_str());
 }
 
 }  // namespace
@@ -134,10 +166,23 @@ Result<std::string> FetchImageCached(const config::ImageFetchConfig& policy,
                            std::to_string(kMaxUrlBytes) + ")");
   }
   IRIS_ASSIGN_OR_RETURN(net::Url parsed, upstream::ParseUrl(url));
-  const std::string path = (std::filesystem::path(cache_dir) / Sha256::HexOf(url)).string();
-  if (std::optional<std::string> cached = ReadCached(path, policy.max_bytes)) return *cached;
+  // The policy's hosts hold for cached images too.
+  if (!HostAllowed(parsed.host, policy.allow_hosts)) {
+    return Status(ErrorCode::kPermissionDenied,
+                  "fetching the image at " + parsed.host + ": not in image_fetch.allow_hosts");
+  }
+  const bool cache = UsableCacheDir(cache_dir);
+  if (cache) {
+    for (const bool private_allowed : {false, true}) {
+      if (private_allowed && !policy.allow_private) break;
+      if (auto cached = ReadCached(EntryPath(cache_dir, url, private_allowed), policy.max_bytes)) {
+        return *cached;
+      }
+    }
+  }
   if (offline) {
-    return NotFound("the image at " + parsed.host + " is not in " + cache_dir +
+    return NotFound("the image at " + parsed.host + " is not in " +
+                    (cache ? cache_dir : std::string("the image cache")) +
                     " and the network is off (--offline)");
   }
   boost::asio::io_context io;
@@ -154,18 +199,18 @@ Result<std::string> FetchImageCached(const config::ImageFetchConfig& policy,
   if (!got.ok()) {
     return Status(got.code(), "fetching the image at " + parsed.host + ": " + got.message());
   }
-  WriteCached(cache_dir, path, image.bytes);
+  if (cache) WriteCached(EntryPath(cache_dir, url, policy.allow_private), image.bytes);
   return std::move(image.bytes);
 }
 
 std::string DefaultImageCacheDir() {
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x != nullptr && *x != '\0') {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x != nullptr && *x == '/') {
     return (std::filesystem::path(x) / "iris" / "images").string();
   }
-  const char* home = std::getenv("HOME");
-  return (std::filesystem::path(home != nullptr && *home != '\0' ? home : "/tmp") / ".cache" /
-          "iris" / "images")
-      .string();
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home == '/') {
+    return (std::filesystem::path(home) / ".cache" / "iris" / "images").string();
+  }
+  return "";  // no home of its own: nothing is cached
 }
 
 }  // namespace iris::gateway::proxy

@@ -51,16 +51,19 @@ boost::asio::awaitable<Status> FetchImage(upstream::Client& client,
 
 // Images that training data (`iris finetune`, a server job) gives as http(s) URLs: fetched once
 // under `policy` (its hosts, addresses, proxy, size and time; whether URLs are fetched at all
-// is the caller's decision) and kept in `cache_dir` under the URL's SHA-256, so later epochs,
-// resumed runs and reruns read the same bytes. `fetch_client` is made with
-// ImageFetchClientOptions. `offline`: the cache only. Returns the image's bytes; an error names
-// the URL's host and why. Blocks: runs its own event loop.
+// is the caller's decision) and kept in `cache_dir` under the SHA-256 of the URL and of the
+// address policy that fetched it (an image fetched from a private address is never served to
+// a public-only policy; allow_hosts is checked before the cache), so later epochs, resumed
+// runs and reruns read the same bytes. The directory is used only when it is the user's own
+// (created 0700); "" caches nothing. `fetch_client` is made with ImageFetchClientOptions.
+// `offline`: the cache only. Returns the image's bytes; an error names the URL's host and why.
+// Blocks: runs its own event loop.
 Result<std::string> FetchImageCached(const config::ImageFetchConfig& policy,
                                      const upstream::ClientOptions& fetch_client,
                                      const std::string& cache_dir, const std::string& url,
                                      bool offline);
 
-// $XDG_CACHE_HOME/iris/images, else ~/.cache/iris/images.
+// $XDG_CACHE_HOME/iris/images, else ~/.cache/iris/images; "" without either (no cache).
 std::string DefaultImageCacheDir();
 
 }  // namespace iris::gateway::proxy

@@ -1,5 +1,7 @@
 // FetchImageCached: training data's image URLs, fetched under the image_fetch policy from a real
 // HTTP server on a loopback port and kept in a cache directory.
+#include "gateway/proxy/image_fetch.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -7,7 +9,6 @@
 
 #include "base/mapped_file.h"
 #include "base/sha256.h"
-#include "gateway/proxy/image_fetch.h"
 #include "gateway/proxy/test_util.h"
 
 namespace iris::gateway::proxy {
@@ -53,7 +54,10 @@ TEST_F(FetchImageCachedTest, FetchedOnceThenReadFromTheCacheEvenOffline) {
   auto first = Fetch(url);
   ASSERT_TRUE(first.ok()) << first.status().message();
   EXPECT_EQ(*first, png_);
-  EXPECT_TRUE(std::filesystem::exists(dir_ / Sha256::HexOf(url)));
+  // Named by the URL and the address policy that fetched it; the directory is the user's alone.
+  EXPECT_TRUE(std::filesystem::exists(dir_ / Sha256::HexOf("private\n" + url)));
+  EXPECT_EQ(std::filesystem::status(dir_).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_all);
   auto again = Fetch(url);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, png_);
@@ -75,11 +79,54 @@ TEST_F(FetchImageCachedTest, ADamagedCacheFileIsFetchedAgain) {
   FakeUpstream server(Serve(png_, "image/png"));
   const std::string url = server.base_url() + "/cat.png";
   std::filesystem::create_directories(dir_);
-  std::ofstream(dir_ / Sha256::HexOf(url)) << "<html>not an image</html>";
+  std::ofstream(dir_ / Sha256::HexOf("private\n" + url)) << "<html>not an image</html>";
   auto got = Fetch(url);
   ASSERT_TRUE(got.ok()) << got.status().message();
   EXPECT_EQ(*got, png_);
   EXPECT_EQ(server.requests(), 1);
+}
+
+// What a looser policy fetched is not handed to a stricter one from the cache.
+TEST_F(FetchImageCachedTest, TheCacheAnswersOnlyWhatThePolicyWouldFetch) {
+  FakeUpstream server(Serve(png_, "image/png"));
+  const std::string url = server.base_url() + "/cat.png";
+  ASSERT_TRUE(Fetch(url).ok());  // allow_private
+  config::ImageFetchConfig public_only;
+  auto refused = FetchImageCached(public_only, ImageFetchClientOptions(public_only, {}),
+                                  dir_.string(), url, /*offline=*/true);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kNotFound);
+  policy_.allow_hosts = {"images.example.com"};
+  auto host = Fetch(url, /*offline=*/true);
+  ASSERT_FALSE(host.ok());
+  EXPECT_NE(host.status().message().find("allow_hosts"), std::string::npos);
+  EXPECT_EQ(server.requests(), 1);
+}
+
+// A planted link is neither read nor written through; without a cache directory nothing is
+// cached and every fetch goes to the network.
+TEST_F(FetchImageCachedTest, LinksAreNotFollowedAndNoDirectoryCachesNothing) {
+  FakeUpstream server(Serve(png_, "image/png"));
+  const std::string url = server.base_url() + "/cat.png";
+  std::filesystem::create_directories(dir_);
+  std::filesystem::permissions(dir_, std::filesystem::perms::owner_all);
+  const std::filesystem::path victim = dir_.string() + "-victim.png";
+  std::ofstream(victim) << "the victim's own file";
+  std::filesystem::create_symlink(victim, dir_ / Sha256::HexOf("private\n" + url));
+  auto got = Fetch(url);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(server.requests(), 1);  // the link was not read as a cached image
+  EXPECT_TRUE(std::filesystem::is_symlink(dir_ / Sha256::HexOf("private\n" + url)) ||
+              std::filesystem::is_regular_file(dir_ / Sha256::HexOf("private\n" + url)));
+  auto victim_bytes = ReadFileToString(victim.string());
+  ASSERT_TRUE(victim_bytes.ok());
+  EXPECT_EQ(*victim_bytes, "the victim's own file");
+  std::filesystem::remove(victim);
+
+  auto a = FetchImageCached(policy_, ImageFetchClientOptions(policy_, {}), "", url, false);
+  auto b = FetchImageCached(policy_, ImageFetchClientOptions(policy_, {}), "", url, false);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(server.requests(), 3);
 }
 
 TEST_F(FetchImageCachedTest, ThePolicyHoldsAndNothingBadIsCached) {
@@ -92,8 +139,7 @@ TEST_F(FetchImageCachedTest, ThePolicyHoldsAndNothingBadIsCached) {
   auto refused = FetchImageCached(public_only, ImageFetchClientOptions(public_only, {}),
                                   dir_.string(), png.base_url() + "/a.png", false);
   ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.status().message().find("fetching the image at 127.0.0.1"),
-            std::string::npos)
+  EXPECT_NE(refused.status().message().find("fetching the image at 127.0.0.1"), std::string::npos)
       << refused.status().message();
   EXPECT_EQ(png.requests(), 0);
 

@@ -397,7 +397,9 @@ Status Jobs::RunJob(Job& job, JobRequest& request) {
                             observe::ParseSince(request.from_log->since, now, "from_log.since"));
       eo.until_unix_ms = now + 1;
       eo.redact_keys = request.from_log->redact_keys;
-      if (options_.secrets) eo.secrets = options_.secrets();
+      if (options_.secrets) {
+        IRIS_ASSIGN_OR_RETURN(eo.secrets, options_.secrets());
+      }
       IRIS_ASSIGN_OR_RETURN(
           auto store, observe::OpenStore(options_.store, observe::StoreOptions{.create = false}));
       IRIS_ASSIGN_OR_RETURN(const observe::DatasetExportCounts counts,
@@ -415,6 +417,8 @@ Status Jobs::RunJob(Job& job, JobRequest& request) {
   train::DatasetOptions dopt;
   dopt.max_tokens = request.max_seq_tokens;
   dopt.fetch_url = options_.fetch_url;
+  dopt.no_fetch_reason = "image URLs are not fetched: image_fetch.enabled is off in iris.yaml";
+  dopt.stop = [&job] { return job.stop.load(); };
   auto load = [&](const std::string& path) -> Result<train::Dataset> {
     IRIS_ASSIGN_OR_RETURN(train::Dataset d, train::LoadDataset(path, *engine, dopt));
     if (!d.problems.empty()) {
@@ -434,10 +438,14 @@ Status Jobs::RunJob(Job& job, JobRequest& request) {
     if (d.examples.empty()) return InvalidArgument(path + " holds no usable conversation");
     return d;
   };
-  IRIS_ASSIGN_OR_RETURN(train::Dataset train, load(data));
+  auto loaded = load(data);
+  if (!loaded.ok() && job.stop.load()) return OkStatus();  // cancelled while loading
+  IRIS_ASSIGN_OR_RETURN(train::Dataset train, std::move(loaded));
   std::optional<train::Dataset> eval;
   if (!request.eval.empty()) {
-    IRIS_ASSIGN_OR_RETURN(eval, load(request.eval));
+    auto e = load(request.eval);
+    if (!e.ok() && job.stop.load()) return OkStatus();
+    IRIS_ASSIGN_OR_RETURN(eval, std::move(e));
   }
   if (job.stop.load()) return OkStatus();
   request.options.base_model = options_.base_model;

@@ -54,7 +54,8 @@ struct JobsOptions {
   std::string store;         // the request log's spec for from_log jobs; "none": refused
   // The operator's keys as the configuration holds them when a job starts (a reload may have
   // rotated them), redacted from exported data.
-  std::function<std::vector<std::string>()> secrets;
+  // An error fails the job (nothing is exported unredacted).
+  std::function<Result<std::vector<std::string>>()> secrets;
   // An http(s) image URL's bytes in a job's data (under the gateway's image_fetch policy,
   // cached); unset: such lines are refused.
   std::function<Result<std::string>(const std::string& url)> fetch_url;

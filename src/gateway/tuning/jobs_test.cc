@@ -230,7 +230,9 @@ TEST_F(JobsTest, FromLogTrainsOnTheStoredAnswers) {
   }
   JobsOptions o = Options();
   o.store = store;
-  o.secrets = [] { return std::vector<std::string>{"OPERATOR-KEY-123"}; };
+  o.secrets = []() -> Result<std::vector<std::string>> {
+    return std::vector<std::string>{"OPERATOR-KEY-123"};
+  };
   Jobs jobs(o);
   auto off = Jobs(Options()).Start(
       Request(R"({"name": "x", "from_log": {"model": "openai/gpt-4o-mini"}})"));
