@@ -22,6 +22,7 @@ struct BenchFlags {
   std::string model;
   std::string mmproj;
   std::string weights;
+  std::string compute;
   int prompt_tokens = 512;
   int decode_tokens = 128;
   int threads = 0;
@@ -74,6 +75,7 @@ int Bench(const BenchFlags& f) {
   eo.threads = f.threads;
   eo.mmproj = f.mmproj;
   eo.weights = f.weights;
+  eo.compute = f.compute;
   auto loaded = runtime::Engine::Load(f.model, eo);
   if (!loaded.ok()) {
     PrintError("bench", loaded.status().message());
@@ -256,6 +258,11 @@ void AddBenchCommand(CLI::App& app, int& exit_code) {
          "reduced-precision weights for the text model, quantized at load: q8_0 (int8 products; "
          "default: the file's types)")
       ->check(CLI::IsMember({"q8_0"}));
+  cmd->add_option(
+         "--compute", f->compute,
+         "products of prompts and images: exact (f32, the default) or bf16 (bf16 inputs, f32 sums; "
+         "AVX512-BF16 CPUs; opt-in, its error measured by iris verify --compute bf16)")
+      ->check(CLI::IsMember({"exact", "bf16"}));
   cmd->add_option("--mmproj", f->mmproj, "the vision tower (mmproj GGUF) of a GGUF --model FILE");
   cmd->add_option("--prompt-tokens", f->prompt_tokens, "prefill length")
       ->capture_default_str()

@@ -33,6 +33,7 @@ struct FinetuneFlags {
   std::string bad_lines = "fail";
   size_t max_seq_tokens = 0;
   int threads = 0;
+  std::string compute;
   bool resume = false, pull = false, offline = false;
 };
 
@@ -119,6 +120,7 @@ int Finetune(FinetuneFlags f) {
   }
   runtime::EngineOptions eo;
   eo.threads = f.threads;
+  eo.compute = f.compute;
   auto engine = runtime::Engine::Load(*model_dir, eo);
   if (!engine.ok()) {
     PrintError("finetune", engine.status().message());
@@ -341,6 +343,10 @@ void AddFinetuneCommand(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"fail", "skip"}));
   cmd->add_flag("--resume", f->resume,
                 "continue from OUT/checkpoint (same flags and data; bit-identical results)");
+  cmd->add_option("--compute", f->compute,
+                  "the model's products: exact (f32, the default) or bf16 (bf16 inputs, f32 "
+                  "sums; AVX512-BF16 CPUs; the adapter trained this way is for any compute)")
+      ->check(CLI::IsMember({"exact", "bf16"}));
   cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));

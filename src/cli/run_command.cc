@@ -17,6 +17,7 @@ struct RunFlags {
   std::string model;
   std::string mmproj;
   std::string weights;
+  std::string compute;
   std::string adapter;
   bool pull = false;
   bool offline = false;
@@ -41,6 +42,7 @@ int Run(const RunFlags& f) {
   eo.threads = f.threads;
   eo.mmproj = f.mmproj;
   eo.weights = f.weights;
+  eo.compute = f.compute;
   // A directory, or a repo id / short name in the Hugging Face cache (pulled with --pull).
   auto model_dir = FindModel(f.model, f.pull, f.offline);
   if (!model_dir.ok()) {
@@ -157,6 +159,11 @@ void AddRunCommand(CLI::App& app, int& exit_code) {
          "reduced-precision weights for the text model, quantized at load: q8_0 (int8 products; "
          "default: the file's types)")
       ->check(CLI::IsMember({"q8_0"}));
+  cmd->add_option(
+         "--compute", f->compute,
+         "products of prompts and images: exact (f32, the default) or bf16 (bf16 inputs, f32 sums; "
+         "AVX512-BF16 CPUs; opt-in, its error measured by iris verify --compute bf16)")
+      ->check(CLI::IsMember({"exact", "bf16"}));
   cmd->add_option("--mmproj", f->mmproj,
                   "the vision tower (mmproj GGUF) of a GGUF text model given as --model FILE");
   cmd->add_option("--adapter", f->adapter,

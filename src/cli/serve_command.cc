@@ -35,6 +35,7 @@ struct ServeFlags {
   std::string model;    // local model: directory, GGUF file, repo id or short name; "none": off
   std::string mmproj;   // the vision tower of a GGUF model file
   std::string weights;  // "q8_0": the local text model quantized at load
+  std::string compute;  // "bf16": prompts and images in bf16 products
   bool pull = false;
   bool offline = false;
   int threads = 0;         // gateway workers (0: config / hardware)
@@ -190,6 +191,7 @@ int Serve(const ServeFlags& f) {
   af.local_model_dir = local_dir;
   af.local_mmproj = f.mmproj;
   af.local_weights = f.weights;
+  af.local_compute = f.compute;
   af.local_base_model = hub::ExpandShortName(local_spec);
   if (const gw::config::ProviderConfig* local = config->FindLocal(); local && !local_dir.empty()) {
     // Adapters are named in iris.yaml: one that cannot be found stops the start.
@@ -387,6 +389,10 @@ void AddServeCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--weights", f->weights,
                   "the local model's text weights quantized at load: q8_0 (int8 products)")
       ->check(CLI::IsMember({"q8_0"}));
+  cmd->add_option("--compute", f->compute,
+                  "the local model's products of prompts and images: exact or bf16 (over "
+                  "providers.local.compute; bf16 needs an AVX512-BF16 CPU)")
+      ->check(CLI::IsMember({"exact", "bf16"}));
   cmd->add_option("--mmproj", f->mmproj,
                   "the vision tower (mmproj GGUF) of a GGUF text model given as --model FILE");
   cmd->add_flag("--pull", f->pull, "download the local model when it is not in the cache");

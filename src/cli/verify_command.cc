@@ -18,6 +18,7 @@ void AddVerifyCommand(CLI::App& app, int& exit_code) {
     std::string model;
     std::string mmproj;
     std::string weights;
+    std::string compute;
   };
   auto f = std::make_shared<Flags>();
   cmd->add_option("model_dir", f->dir, "directory with goldens.safetensors + goldens.json")
@@ -31,6 +32,10 @@ void AddVerifyCommand(CLI::App& app, int& exit_code) {
                   "measure reduced-precision weights (q8_0) against the goldens: top-1 "
                   "agreement and KL divergence of the next-token distributions")
       ->check(CLI::IsMember({"q8_0"}));
+  cmd->add_option("--compute", f->compute,
+                  "measure the bf16 products (--compute bf16) against the goldens: top-1 "
+                  "agreement and KL divergence, and the error of every tensor")
+      ->check(CLI::IsMember({"exact", "bf16"}));
   cmd->add_option("--mmproj", f->mmproj, "the GGUF vision tower (mmproj) that goes with --model");
   cmd->callback([f, &exit_code] {
     runtime::VerifyOptions vo;
@@ -38,6 +43,7 @@ void AddVerifyCommand(CLI::App& app, int& exit_code) {
     vo.model = f->model;
     vo.mmproj = f->mmproj;
     vo.weights = f->weights;
+    vo.compute = f->compute;
     std::stringstream ss(f->cases);
     for (std::string c; std::getline(ss, c, ',');) {
       if (!c.empty()) vo.cases.push_back(c);

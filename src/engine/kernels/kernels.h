@@ -27,6 +27,26 @@ inline constexpr size_t kGemmMinTokens = 64;
 // range cut elsewhere gives the same numbers but computes a partial panel at full cost.
 inline constexpr size_t kMatMulRowAlign = 48;
 
+// The opt-in `--compute bf16` products: as MatMulRows, but the activations and the weights are
+// rounded to bf16 (round to nearest even) and multiplied in pairs with f32 sums, AVX512-BF16's
+// vdpbf16ps: about twice the products per instruction, at bf16's precision (8 significant
+// bits per input). For prompts and image tiles (it packs the weights per call, as the prompt
+// GEMM does). Where the CPU lacks AVX512-BF16 it computes MatMulRows (exact); callers that
+// promise bf16 check Bf16ProductsAvailable first. Scalar twin: ref::MatMulRowsBf16.
+void MatMulRowsBf16(const float* x, size_t x_stride, size_t num_tokens, const void* w,
+                    tensor::DType w_dtype, size_t k_dim, size_t n_begin, size_t n_end, float* out,
+                    size_t out_stride);
+bool Bf16ProductsAvailable();
+// The same in two steps, so that the activations are rounded once for every range of
+// features: xb holds num_tokens rows of Bf16Pairs(k_dim) words (bf16 pairs (k, k+1), a zero
+// after an odd k_dim).
+inline size_t Bf16Pairs(size_t k_dim) { return (k_dim + 1) / 2; }
+void PackActivationsBf16(const float* x, size_t x_stride, size_t num_tokens, size_t k_dim,
+                         uint32_t* xb);
+void MatMulRowsBf16Packed(const uint32_t* xb, size_t num_tokens, const void* w,
+                          tensor::DType w_dtype, size_t k_dim, size_t n_begin, size_t n_end,
+                          float* out, size_t out_stride);
+
 // Σ a[i] · b[i].
 float DotF32(const float* a, const float* b, size_t n);
 // y[i] += alpha · x[i].

@@ -80,6 +80,47 @@ TEST_P(KernelsTest, MatMulRowsMatchesScalarTwin) {
   }
 }
 
+// The bf16 products (`--compute bf16`): every token tail (8, 4, 2, 1), partial panels, odd k,
+// panel blocks of 128 pairs and more, unaligned rows, each weight type.
+TEST(Bf16KernelsTest, MatMulRowsBf16MatchesScalarTwin) {
+  if (!Bf16ProductsAvailable()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  double largest_bf16_effect = 0;
+  for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
+    for (size_t k : {1u, 2u, 7u, 64u, 255u, 256u, 300u, 576u}) {
+      for (size_t tokens : {1u, 3u, 8u, 15u, 64u, 77u}) {
+        for (size_t n : {1u, 17u, 48u, 50u, 97u}) {
+          const size_t x_stride = k + 3;
+          auto x_store = RandomFloats(tokens * x_stride + 1, 3);
+          const float* x = x_store.data() + 1;
+          auto w = RandomFloats(n * k, 4, 0.5f);
+          const size_t off = tensor::DTypeSize(dtype);
+          auto wb = Encode(w, dtype, off);
+          const size_t n_begin = n > 2 ? 1 : 0;
+          const size_t out_stride = n + 2;
+          std::vector<float> got(tokens * out_stride, -7.f), want(tokens * out_stride, -7.f),
+              exact(tokens * out_stride, -7.f);
+          MatMulRowsBf16(x, x_stride, tokens, wb.data() + off, dtype, k, n_begin, n, got.data(),
+                         out_stride);
+          ref::MatMulRowsBf16(x, x_stride, tokens, wb.data() + off, dtype, k, n_begin, n,
+                              want.data(), out_stride);
+          ref::MatMulRows(x, x_stride, tokens, wb.data() + off, dtype, k, n_begin, n, exact.data(),
+                          out_stride);
+          for (size_t i = 0; i < got.size(); ++i) {
+            // The same sums in the same order: equal but for the last bits of a long sum.
+            ASSERT_NEAR(got[i], want[i], 1e-5f * (1.0f + static_cast<float>(k)))
+                << "dtype " << tensor::DTypeName(dtype) << " k=" << k << " tokens=" << tokens
+                << " n=" << n << " i=" << i;
+            largest_bf16_effect =
+                std::max(largest_bf16_effect, static_cast<double>(std::abs(got[i] - exact[i])));
+          }
+        }
+      }
+    }
+  }
+  // And it is bf16: the products differ from the exact ones by bf16's rounding, visibly.
+  EXPECT_GT(largest_bf16_effect, 1e-3);
+}
+
 TEST_P(KernelsTest, DotAxpyConvertMatchScalarTwins) {
   for (size_t n : {0u, 1u, 5u, 16u, 31u, 64u, 129u}) {
     auto a = RandomFloats(n + 1, 3), b = RandomFloats(n + 1, 4);

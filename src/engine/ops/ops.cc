@@ -56,11 +56,22 @@ void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor
   }
   const int8_t* q = xq.data();
   const float* d = xd.data();
+  const bool panels = !q8 && !q8x && num_tokens >= kernels::kGemmMinTokens;
+  const bool bf16 = ctx.bf16 && panels;
+  // bf16 products: the activations rounded once, read by every range of features.
+  thread_local std::vector<uint32_t> xb;
+  if (bf16) {
+    xb.resize(num_tokens * kernels::Bf16Pairs(k_dim));
+    kernels::PackActivationsBf16(x, k_dim, num_tokens, k_dim, xb.data());
+  }
+  const uint32_t* xbp = xb.data();
   auto body = [&](size_t b, size_t e, int) {
     if (q8x) {
       kernels::MatMulRowsQ8_0x(q, d, num_tokens, w.data, k_dim, b, e, out + b, n_dim);
     } else if (q8) {
       kernels::MatMulRowsQ8_0(q, d, num_tokens, w.data, k_dim, b, e, out + b, n_dim);
+    } else if (bf16) {
+      kernels::MatMulRowsBf16Packed(xbp, num_tokens, w.data, w.dtype, k_dim, b, e, out + b, n_dim);
     } else {
       kernels::MatMulRows(x, k_dim, num_tokens, w.data, w.dtype, k_dim, b, e, out + b, n_dim);
     }
@@ -72,7 +83,6 @@ void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor
     }
   };
   // A prompt's float weights go through packed panels: cut the range at whole panels.
-  const bool panels = !q8 && !q8x && num_tokens >= kernels::kGemmMinTokens;
   Parallel(ctx, grain, n_dim, body, panels ? kernels::kMatMulRowAlign : 1);
 }
 

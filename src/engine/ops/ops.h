@@ -16,6 +16,10 @@ namespace iris::ops {
 // What every op needs to run: the pool its loops run on. Passed explicitly, no singletons.
 struct ComputeContext {
   ThreadPool* pool = nullptr;
+  // `--compute bf16` (opt-in): prompt-sized products of float weights (kernels::kGemmMinTokens
+  // tokens and more: prompts, image tiles, training) round their inputs to bf16
+  // (kernels::MatMulRowsBf16). Decode and int8 weights are unchanged.
+  bool bf16 = false;
 };
 
 // out[T, N] = x[T, K] · wᵀ, w a [N, K] weight (F32/BF16/F16). Parallel over N.

@@ -5,6 +5,7 @@
 
 #include "base/json.h"
 #include "base/time.h"
+#include "engine/kernels/kernels.h"
 #include "engine/model/gguf_checkpoint.h"
 #include "engine/runtime/gguf_tokenizer.h"
 #include "engine/runtime/scheduler.h"
@@ -137,8 +138,17 @@ Status Engine::StartThreads(const EngineOptions& options) {
     return InvalidArgument("weights '" + options.weights +
                            "' are not supported: q8_0 (or leave it out for the file's types)");
   }
+  if (!options.compute.empty() && options.compute != "exact" && options.compute != "bf16") {
+    return InvalidArgument("compute '" + options.compute + "' is not supported: exact or bf16");
+  }
+  if (options.compute == "bf16" && !kernels::Bf16ProductsAvailable()) {
+    return FailedPrecondition(
+        "compute bf16 needs a CPU with AVX512-BF16, which this one lacks (CPU features: " +
+        kernels::CpuFeatures() + "); leave it out for the exact f32 products");
+  }
   pool_ = std::make_unique<ThreadPool>(options.threads);
   ctx_.pool = pool_.get();
+  ctx_.bf16 = options.compute == "bf16";
   weight_options_.pool = pool_.get();
   if (options.weights == "q8_0") weight_options_.quantize = tensor::DType::kQ8_0;
   return OkStatus();

@@ -37,6 +37,10 @@ struct EngineOptions {
   // "" keeps the file's weight types; "q8_0" quantizes the text model's matrices at load
   // (int8 products; the vision tower stays as stored).
   std::string weights;
+  // "" or "exact": f32 products. "bf16" (opt-in, AVX512-BF16 CPUs): prompts, image tiles and
+  // training multiply bf16-rounded inputs with f32 sums (ops::ComputeContext::bf16); decode
+  // is unchanged. Its error is measured by `iris verify --compute bf16`.
+  std::string compute;
 };
 
 // One image or video of a prompt, in the order of its placeholder.

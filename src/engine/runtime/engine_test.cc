@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/kernels/kernels.h"
+
 namespace iris::runtime {
 namespace {
 
@@ -87,6 +89,28 @@ TEST_F(EngineTest, MaxTokensAndCancellation) {
   auto cancelled = engine_->Generate(Prompt(), o, [&](std::string_view) { return ++calls < 2; });
   ASSERT_TRUE(cancelled.ok());
   EXPECT_LT(cancelled->tokens.size(), 50u);
+}
+
+// --compute: exact or bf16 (where the CPU has AVX512-BF16; said plainly where it has not).
+// The bf16 engine answers the fixture's greedy tokens (its error is measured by iris verify).
+TEST(EngineComputeTest, Bf16IsOptInAndRefusedWhereTheCpuLacksIt) {
+  const std::string dir = std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/tiny-256m-style";
+  EngineOptions o;
+  o.threads = 2;
+  o.compute = "fp8";
+  auto bad = Engine::Load(dir, o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("exact or bf16"), std::string::npos);
+  o.compute = "bf16";
+  auto e = Engine::Load(dir, o);
+  if (!kernels::Bf16ProductsAvailable()) {
+    ASSERT_FALSE(e.ok());
+    EXPECT_NE(e.status().message().find("AVX512-BF16"), std::string::npos);
+    return;
+  }
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_TRUE((*e)->compute().bf16);
 }
 
 TEST_F(EngineTest, BadInputIsAnError) {

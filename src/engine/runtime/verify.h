@@ -32,6 +32,8 @@ struct VerifyOptions {
   // a "next_token" line: top-1 agreement with the golden next-token choice at every prompt
   // position and the mean KL divergence of the distributions.
   std::string weights;
+  // EngineOptions::compute ("bf16"): measured the same way, the vision tower's outputs too.
+  std::string compute;
 };
 
 // Verifies MODEL_DIR; calls on_line for each compared item as it completes. Returns OK

@@ -142,7 +142,8 @@ void TextTrainer::ForEachHead(ops::ComputeContext& ctx, size_t heads, size_t T,
   const size_t threads = static_cast<size_t>(ctx.pool->num_threads());
   if (attn_.size() < threads) attn_.resize(threads);
   ctx.pool->Run(heads, [&](size_t h, int thread) {
-    ops::ComputeContext serial;
+    ops::ComputeContext serial = ctx;  // (bf16 or not, as asked)
+    serial.pool = nullptr;
     fn(h, attn_[static_cast<size_t>(thread)], serial);
   });
 }

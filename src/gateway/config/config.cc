@@ -382,10 +382,11 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
   }
   auto m = MapView::Open(entry.value, path, problems, {});
   if (!m) return;
-  static constexpr std::array<std::string_view, 15> kAllowed = {
+  static constexpr std::array<std::string_view, 16> kAllowed = {
       "kind",       "base_url",         "api_key_env",        "headers",           "models",
       "model",      "threads",          "max_queue",          "max_batch",         "kv_cache_mb",
-      "max_images", "max_image_pixels", "max_request_pixels", "account_resources", "adapters"};
+      "max_images", "max_image_pixels", "max_request_pixels", "account_resources", "adapters",
+      "compute"};
   for (const Field& f : m->fields()) {
     if (std::find(kAllowed.begin(), kAllowed.end(), f.key) != kAllowed.end()) continue;
     if (f.key == "api_key" || f.key == "key" || f.key == "apiKey" || f.key == "token" ||
@@ -434,6 +435,7 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
            "only for kind openai (files, vector stores, containers and prompts of its account)");
   only_for("model", local, "only for kind local (list upstream model ids under `models`)");
   only_for("threads", local, "only for kind local");
+  only_for("compute", local, "only for kind local");
   only_for("max_queue", local, "only for kind local");
   only_for("max_batch", local, "only for kind local");
   only_for("kv_cache_mb", local, "only for kind local");
@@ -528,6 +530,18 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
     }
     if (auto v = ReadInt(m->Find("threads"), path + ".threads", problems, 0, 1024)) {
       p.threads = static_cast<int>(*v);
+    }
+    if (const Field* cf = m->Find("compute")) {
+      if (auto c = ReadString(cf, path + ".compute", problems)) {
+        if (*c == "exact" || *c == "bf16") {
+          p.compute = *c;
+        } else {
+          problems.Add(cf->value, path + ".compute",
+                       "expected exact (f32 products, the default) or bf16 (prompts and images "
+                       "in bf16 products on AVX512-BF16 CPUs; measured by iris verify --compute "
+                       "bf16)");
+        }
+      }
     }
     if (auto v = ReadInt(m->Find("max_queue"), path + ".max_queue", problems, 0, 1'000'000)) {
       p.max_queue = static_cast<int>(*v);

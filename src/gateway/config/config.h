@@ -75,10 +75,11 @@ struct ProviderConfig {
   // every key shares the account, so one key could reach what another put there.
   bool account_resources = false;
   // kLocal only.
-  std::string model;   // checkpoint directory or Hugging Face repo id
-  int threads = 0;     // 0: the engine decides
-  int max_queue = 64;  // requests waiting for the engine (beyond max_batch running) before 429
-  int max_batch = 8;   // generations the engine steps together
+  std::string model;    // checkpoint directory or Hugging Face repo id
+  int threads = 0;      // 0: the engine decides
+  std::string compute;  // "" / "exact", or "bf16" (runtime::EngineOptions::compute)
+  int max_queue = 64;   // requests waiting for the engine (beyond max_batch running) before 429
+  int max_batch = 8;    // generations the engine steps together
   int64_t kv_cache_mb = 2048;  // the KV cache's budget, taken as it is needed
   // Bounds checked before the engine works on a request (docs/security.md).
   int max_images = 8;                               // images in one request

@@ -33,6 +33,7 @@ Result<std::unique_ptr<providers::LocalProvider>> LoadLocal(const config::Config
   eo.threads = flags.engine_threads > 0 ? flags.engine_threads : settings.threads;
   eo.mmproj = flags.local_mmproj;
   eo.weights = flags.local_weights;
+  eo.compute = !flags.local_compute.empty() ? flags.local_compute : settings.compute;
   auto engine = runtime::Engine::Load(flags.local_model_dir, eo);
   if (!engine.ok()) {
     return Status(engine.status().code(),

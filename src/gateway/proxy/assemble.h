@@ -24,6 +24,7 @@ struct AssembleFlags {
   std::string local_model_dir;  // a checkpoint directory or GGUF file; "" for no local model
   std::string local_mmproj;     // the vision tower of a GGUF model given as a file
   std::string local_weights;    // "q8_0": the text model quantized at load ("" as stored)
+  std::string local_compute;    // "bf16" / "exact" over providers.local.compute ("": that)
   std::string local_model_name = "smolvlm2";  // the id callers see (local/<name>)
   // What adapters trained here name as their base (a repo id, or the directory).
   std::string local_base_model;

@@ -35,6 +35,28 @@ inline void MatMulRows(const float* x, size_t x_stride, size_t num_tokens, const
   }
 }
 
+// Same contract as kernels::MatMulRowsBf16: inputs rounded to bf16 (nearest even), and per
+// pair (k, k+1) the odd product then the even one added to an f32 sum, as vdpbf16ps specifies
+// (a product of two bf16 values is exact in f32, so each addition rounds once).
+inline void MatMulRowsBf16(const float* x, size_t x_stride, size_t num_tokens, const void* w,
+                           tensor::DType w_dtype, size_t k_dim, size_t n_begin, size_t n_end,
+                           float* out, size_t out_stride) {
+  auto bf = [](float v) { return tensor::Bf16ToF32(tensor::F32ToBf16(v)); };
+  for (size_t t = 0; t < num_tokens; ++t) {
+    for (size_t n = n_begin; n < n_end; ++n) {
+      float s = 0;
+      for (size_t k = 0; k < k_dim; k += 2) {
+        const float x0 = bf(x[t * x_stride + k]), w0 = bf(LoadAsF32(w, w_dtype, n * k_dim + k));
+        const float x1 = k + 1 < k_dim ? bf(x[t * x_stride + k + 1]) : 0.0f;
+        const float w1 = k + 1 < k_dim ? bf(LoadAsF32(w, w_dtype, n * k_dim + k + 1)) : 0.0f;
+        s += x1 * w1;
+        s += x0 * w0;
+      }
+      out[t * out_stride + (n - n_begin)] = s;
+    }
+  }
+}
+
 inline float DotF32(const float* a, const float* b, size_t n) {
   double s = 0;
   for (size_t i = 0; i < n; ++i) s += static_cast<double>(a[i]) * b[i];
