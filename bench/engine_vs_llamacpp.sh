@@ -18,6 +18,8 @@
 #   LLAMA_CPP_DIR  where llama.cpp is built (default ~/.cache/iris-bench/llama.cpp)
 #   MODELS_DIR  where the random-weight GGUFs are written once (default ~/.cache/iris-bench/models)
 #   IRIS_BIN    default build/release/iris (scripts/build.sh release)
+#   BF16        1 (default, where the CPU has AVX512-BF16): also iris --compute bf16 on the F16
+#               files (vision per tile, time to first token, prefill 512) in each vision round
 #
 # The GGUFs hold random weights of the real SmolVLM2 shapes (../shared/anchors/
 # make_random_smolvlm2_gguf.py; speed does not depend on the values), quantized with
@@ -36,6 +38,9 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}/iris-bench"
 llama_dir="${LLAMA_CPP_DIR:-$cache/llama.cpp}"
 models="${MODELS_DIR:-$cache/models}"
 iris_bin="${IRIS_BIN:-build/release/iris}"
+# The opt-in bf16 products are measured too where the CPU has AVX512-BF16 (BF16=0 skips them).
+bf16="${BF16:-1}"
+grep -qw avx512_bf16 /proc/cpuinfo || bf16=0
 anchors="${ANCHORS:-../shared/anchors}"
 py="${PYTHON:-/usr/bin/python3}"
 [[ -x "$py" ]] || py=python3
@@ -125,13 +130,21 @@ for size in $sizes; do
       "$(IFS=,; echo "${iris_tg[*]}")" "$(IFS=,; echo "${llama_tg[*]}")")"
   done
   # Vision per tile and time to first token for the 1024x768 image, F16 weights and mmproj.
-  iris_tile=(); iris_ttft=(); llama_tile=(); llama_ttft=(); tiles=0
+  iris_tile=(); iris_ttft=(); llama_tile=(); llama_ttft=(); tiles=0; bf16_tile=(); bf16_ttft=(); bf16_pp=()
   for ((r = 0; r < rounds; ++r)); do
     log "$size vision round $((r + 1))/$rounds"
     out=$("$iris_bin" bench --model "$f16" --mmproj "$mmproj" --prompt-tokens 8 --decode-tokens 1 \
       --vision-tiles 3 --image "$work/image.png" --threads "$threads" --json)
     iris_tile+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["vision_ms_per_tile"])' "$out")")
     iris_ttft+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["image_ttft"]["time_to_first_token_seconds"])' "$out")")
+    if [[ "$bf16" == 1 ]]; then
+      # The opt-in bf16 products (--compute bf16): the same image and a 512-token prompt.
+      out=$("$iris_bin" bench --model "$f16" --mmproj "$mmproj" --compute bf16 --prompt-tokens 512 \
+        --decode-tokens 1 --vision-tiles 3 --image "$work/image.png" --threads "$threads" --json)
+      bf16_tile+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["vision_ms_per_tile"])' "$out")")
+      bf16_ttft+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["image_ttft"]["time_to_first_token_seconds"])' "$out")")
+      bf16_pp+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["prefill_tokens_per_second"])' "$out")")
+    fi
     t0=$(date +%s.%N)
     "$bin/llama-mtmd-cli" -m "$f16" --mmproj "$mmproj" --image "$work/image.png" \
       -p "Describe this image." -n 1 -t "$threads" --temp 0 >"$work/mtmd.log" 2>&1 ||
@@ -154,9 +167,14 @@ PYEOF
 )
     llama_tile+=("$tile_ms"); llama_ttft+=("$ttft_s")
   done
-  record "$(printf '{"size":"%s","vision":true,"llama_image_tiles":%s,"iris_vision_ms_per_tile":%s,"llama_vision_ms_per_tile":%s,"iris_ttft_s":%s,"llama_ttft_s":%s}' \
+  bf16_json='null'
+  if [[ "$bf16" == 1 ]]; then
+    bf16_json="$(printf '{"vision_ms_per_tile":%s,"ttft_s":%s,"prefill_tps_f16":%s}' \
+      "$(median "${bf16_tile[@]}")" "$(median "${bf16_ttft[@]}")" "$(median "${bf16_pp[@]}")")"
+  fi
+  record "$(printf '{"size":"%s","vision":true,"llama_image_tiles":%s,"iris_vision_ms_per_tile":%s,"llama_vision_ms_per_tile":%s,"iris_ttft_s":%s,"llama_ttft_s":%s,"iris_bf16":%s}' \
     "$size" "$tiles" "$(median "${iris_tile[@]}")" "$(median "${llama_tile[@]}")" \
-    "$(median "${iris_ttft[@]}")" "$(median "${llama_ttft[@]}")")"
+    "$(median "${iris_ttft[@]}")" "$(median "${llama_ttft[@]}")" "$bf16_json")"
 done
 
 "$py" - "$results" "$bandwidth" "$threads" "$rounds" "$("$iris_bin" --version 2>/dev/null || echo iris)" \
@@ -175,6 +193,10 @@ for r in rows:
         r.pop("vision")
         r["ratio_vision_ms_per_tile"] = r["iris_vision_ms_per_tile"] / r["llama_vision_ms_per_tile"]
         r["ratio_ttft"] = r["iris_ttft_s"] / r["llama_ttft_s"]
+        if r.get("iris_bf16"):
+            b = r["iris_bf16"]
+            b["ratio_vision_ms_per_tile"] = b["vision_ms_per_tile"] / r["llama_vision_ms_per_tile"]
+            b["ratio_ttft"] = b["ttft_s"] / r["llama_ttft_s"]
         out["vision"].append(r)
         continue
     for k in ("prefill", "decode"):

@@ -9,7 +9,8 @@
 #   bash bench/finetune.sh
 #
 # Environment: IRIS_BIN (default build/release/iris), THREADS (default: the number of cores),
-# STEPS (default 6 timed steps), BASELINE=0 skips PyTorch. Needs a Release build
+# STEPS (default 6 timed steps), BASELINE=0 skips PyTorch, COMPUTE=bf16 trains with iris's
+# opt-in bf16 products (AVX512-BF16 CPUs). Needs a Release build
 # (scripts/build.sh release); installs python3-torch, python3-numpy and libopenblas0-pthread
 # (PyTorch's BLAS; Debian's default is the slow reference BLAS) when missing.
 set -euo pipefail
@@ -19,6 +20,7 @@ make_ckpt="$(dirname "$iris_bin")/iris-make-checkpoint"
 threads="${THREADS:-$(nproc)}"
 steps="${STEPS:-6}"
 baseline="${BASELINE:-1}"
+compute="${COMPUTE:-exact}"
 [[ -x "$iris_bin" && -x "$make_ckpt" ]] ||
   { echo "finetune bench: build first: scripts/build.sh release" >&2; exit 1; }
 py="${PYTHON:-/usr/bin/python3}"
@@ -63,7 +65,7 @@ with open(path, "w") as f:
             {"role": "assistant", "content": answer}]}) + "\n")
 PY
 "$iris_bin" finetune --model "$cache" --data "$work/train.jsonl" --out "$work/out" \
-  --epochs 2 --batch-tokens 1 --threads "$threads" --save-every 0 >/dev/null 2>"$work/iris.err" ||
+  --epochs 2 --batch-tokens 1 --threads "$threads" --save-every 0 --compute "$compute" >/dev/null 2>"$work/iris.err" ||
   { cat "$work/iris.err" >&2; exit 1; }
 iris_json="$("$py" - "$work/out/train_log.jsonl" "$steps" <<'PY'
 import json, sys
@@ -82,12 +84,13 @@ if [[ "$baseline" == 1 ]]; then
   torch_json="$("$py" bench/finetune_reference.py "$cache" --prompt "$prompt" --answer "$answer" \
     --steps "$steps" --threads "$threads")"
 fi
-"$py" - "$iris_json" "$torch_json" "$threads" <<'PY'
+"$py" - "$iris_json" "$torch_json" "$threads" "$compute" <<'PY'
 import json, platform, sys
 iris, torch = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
 out = {"bench": "finetune", "model": "SmolVLM2-256M shape, random weights, bf16", "cpu": cpu,
        "threads": int(sys.argv[3]), "lora": "rank 8, alpha 16, q/k/v/o/gate/up/down",
+       "iris_compute": sys.argv[4],
        "iris": iris, "pytorch": torch}
 if torch:
     out["ratio_iris_over_pytorch"] = iris["tokens_per_s"] / torch["tokens_per_s"]
