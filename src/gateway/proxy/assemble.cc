@@ -216,6 +216,7 @@ Result<std::unique_ptr<Assembly>> AssembleGateway(std::shared_ptr<const config::
     };
     const config::ProviderConfig* local = config->FindLocal();
     jo.threads = flags.engine_threads > 0 ? flags.engine_threads : local ? local->threads : 0;
+    jo.compute = !flags.local_compute.empty() ? flags.local_compute : local ? local->compute : "";
     a->finetune = std::make_unique<tuning::Jobs>(std::move(jo));
   }
 

@@ -412,6 +412,7 @@ Status Jobs::RunJob(Job& job, JobRequest& request) {
   set(JobState::kLoading, "loading the model and the data");
   runtime::EngineOptions engine_options;
   engine_options.threads = options_.threads;
+  engine_options.compute = options_.compute;
   engine_options.mmproj = options_.mmproj;
   IRIS_ASSIGN_OR_RETURN(auto engine, runtime::Engine::Load(options_.model_dir, engine_options));
   train::DatasetOptions dopt;

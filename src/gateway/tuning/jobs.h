@@ -60,6 +60,7 @@ struct JobsOptions {
   // cached); unset: such lines are refused.
   std::function<Result<std::string>(const std::string& url)> fetch_url;
   int threads = 0;           // compute threads of a job (0: the engine decides)
+  std::string compute;       // EngineOptions::compute of a job's engine (providers.local.compute)
   size_t max_points = 1000;  // loss points kept per job (older ones thinned)
   size_t max_jobs = 20;      // finished jobs remembered
 };
