@@ -131,8 +131,9 @@ __attribute__((target(IRIS_BF16_TARGET))) void GemmBf16(const uint32_t* xb, size
           ToBf16(row_f32.data(), kc, row_bf16.data());
         }
         if (kc % 2 != 0) row_bf16[kc] = 0;
-        const auto* words = reinterpret_cast<const uint32_t*>(row_bf16.data());
-        for (size_t p = 0; p < pc; ++p) panel[p * kWidth + r] = words[p];
+        for (size_t p = 0; p < pc; ++p) {
+          std::memcpy(&panel[p * kWidth + r], &row_bf16[2 * p], sizeof(uint32_t));
+        }
       }
       PanelTokens<kTokens>(xb + pb, pairs, num_tokens, panel.data(), pc, dst, dst_stride, pb != 0);
     }

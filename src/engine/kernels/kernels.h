@@ -31,8 +31,9 @@ inline constexpr size_t kMatMulRowAlign = 48;
 // rounded to bf16 (round to nearest even) and multiplied in pairs with f32 sums, AVX512-BF16's
 // vdpbf16ps: about twice the products per instruction, at bf16's precision (8 significant
 // bits per input). For prompts and image tiles (it packs the weights per call, as the prompt
-// GEMM does). Where the CPU lacks AVX512-BF16 it computes MatMulRows (exact); callers that
-// promise bf16 check Bf16ProductsAvailable first. Scalar twin: ref::MatMulRowsBf16.
+// GEMM does). Where the CPU lacks AVX512-BF16 it is neither fast nor the twin (bf16
+// activations, exact weights: tests only); callers that promise bf16 check
+// Bf16ProductsAvailable first. Scalar twin: ref::MatMulRowsBf16.
 void MatMulRowsBf16(const float* x, size_t x_stride, size_t num_tokens, const void* w,
                     tensor::DType w_dtype, size_t k_dim, size_t n_begin, size_t n_end, float* out,
                     size_t out_stride);

@@ -86,7 +86,7 @@ TEST(Bf16KernelsTest, MatMulRowsBf16MatchesScalarTwin) {
   if (!Bf16ProductsAvailable()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
   double largest_bf16_effect = 0;
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
-    for (size_t k : {1u, 2u, 7u, 64u, 255u, 256u, 300u, 576u}) {
+    for (size_t k : {1u, 2u, 7u, 64u, 255u, 256u, 257u, 300u, 576u}) {
       for (size_t tokens : {1u, 3u, 8u, 15u, 64u, 77u}) {
         for (size_t n : {1u, 17u, 48u, 50u, 97u}) {
           const size_t x_stride = k + 3;

@@ -18,7 +18,8 @@ struct ComputeContext {
   ThreadPool* pool = nullptr;
   // `--compute bf16` (opt-in): prompt-sized products of float weights (kernels::kGemmMinTokens
   // tokens and more: prompts, image tiles, training) round their inputs to bf16
-  // (kernels::MatMulRowsBf16). Decode and int8 weights are unchanged.
+  // (kernels::MatMulRowsBf16). Decode (a step carrying a decoding token stays f32, see
+  // TextModel::ForwardBatch) and int8 weights are unchanged.
   bool bf16 = false;
 };
 
