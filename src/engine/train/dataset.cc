@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <memory>
 #include <sstream>
 
 #include "base/base64.h"
@@ -238,13 +237,13 @@ Result<Dataset> LoadDataset(const std::string& path, const runtime::Engine& engi
   fingerprint.Update(bytes.data(), bytes.size());
   const std::string base_dir = fs::path(path).parent_path().string();
   // A URL that failed fails again without a second wait (a dead host named on many lines).
+  std::map<std::string, Status> failed;  // (opts lives only within this load)
   DatasetOptions opts = options;
   if (options.fetch_url) {
-    auto failed = std::make_shared<std::map<std::string, Status>>();
-    opts.fetch_url = [fetch = options.fetch_url, failed](const std::string& url) {
-      if (auto it = failed->find(url); it != failed->end()) return Result<std::string>(it->second);
+    opts.fetch_url = [&fetch = options.fetch_url, &failed](const std::string& url) {
+      if (auto it = failed.find(url); it != failed.end()) return Result<std::string>(it->second);
       Result<std::string> got = fetch(url);
-      if (!got.ok()) failed->emplace(url, got.status());
+      if (!got.ok()) failed.emplace(url, got.status());
       return got;
     };
   }
