@@ -139,6 +139,22 @@ Result<std::unique_ptr<Access>> Access::Start(Options options) {
     IRIS_ASSIGN_OR_RETURN(options.state, NewRedisState(options.config->state));
   }
   std::unique_ptr<Access> a(new Access(std::move(options)));
+  if (a->state_->kind() != "memory") {
+    // Counters far from their limits are handed out in slices (one round trip per slice);
+    // what the remote state cannot take of a slice's spend goes to the settlers' queue.
+    LeaseOptions lo;
+    lo.lease_ms = a->config()->auth.lease.count();
+    lo.unsettled = [p = a.get()](Settlement s) {
+      {
+        std::lock_guard lock(p->pending_mu_);
+        p->settle_queue_.push_back(std::move(s));
+      }
+      p->settle_cv_.notify_one();
+    };
+    auto leased = std::make_unique<LeasedState>(std::move(a->state_), std::move(lo));
+    a->leases_ = leased.get();
+    a->state_ = std::move(leased);
+  }
   if (a->store_spec_ != "none") {
     auto store = observe::OpenStore(a->store_spec_);
     if (!store.ok()) {
@@ -162,6 +178,8 @@ Access::~Access() {
   }
   stop_cv_.notify_all();
   if (refresher_.joinable()) refresher_.join();
+  // The slices end while the settlers still run (what the state refuses is queued for them).
+  if (leases_ != nullptr) leases_->Close();
   {
     std::lock_guard lock(pending_mu_);
     settle_stop_ = true;
@@ -185,6 +203,7 @@ Access::~Access() {
 }
 
 void Access::Reload(std::shared_ptr<const config::Config> config) {
+  if (leases_ != nullptr) leases_->SetLeaseMs(config->auth.lease.count());
   config_.store(std::move(config));
 }
 

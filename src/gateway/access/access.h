@@ -32,6 +32,7 @@
 #include "base/status.h"
 #include "gateway/access/attempts.h"
 #include "gateway/access/keys.h"
+#include "gateway/access/lease_state.h"
 #include "gateway/access/state.h"
 #include "gateway/api/chat.h"
 #include "gateway/config/config.h"
@@ -188,6 +189,7 @@ class Access {
   std::mutex store_mu_;                    // one user of store_ (and checked_periods_) at a time
   std::unordered_set<std::string> checked_periods_;  // "key_id:period_start" asked of the state
   std::unique_ptr<SharedState> state_;
+  LeasedState* leases_ = nullptr;  // state_, when the counters are remote
   Published<const Table> table_;
   std::atomic<bool> state_up_{true};
   mutable std::mutex pending_mu_;

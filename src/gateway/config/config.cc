@@ -842,7 +842,7 @@ void ParseLimits(const YAML::Node& node, LimitsConfig& limits, Problems& problem
 void ParseAuth(const YAML::Node& node, AuthConfig& auth, Problems& problems) {
   auto m = MapView::Open(node, "auth", problems,
                          {"mode", "master_key_env", "default_max_tokens", "key_refresh_ms",
-                          "reservation_ttl_ms", "model_limits"});
+                          "reservation_ttl_ms", "lease_ms", "model_limits"});
   if (!m) return;
   if (const Field* f = m->Find("mode")) {
     if (auto v = ReadString(f, "auth.mode", problems)) {
@@ -866,6 +866,14 @@ void ParseAuth(const YAML::Node& node, AuthConfig& auth, Problems& problems) {
   }
   ReadMs(*m, "key_refresh_ms", auth.key_refresh, problems);
   ReadMs(*m, "reservation_ttl_ms", auth.reservation_ttl, problems);
+  ReadMs(*m, "lease_ms", auth.lease, problems, /*min_ms=*/0);
+  if (const Field* f = m->Find("lease_ms");
+      f != nullptr && (auth.lease.count() > 60'000 || auth.lease * 2 > auth.reservation_ttl)) {
+    // A slice's reservation must outlive the slice and the requests it let through.
+    problems.Add(f->value, "auth.lease_ms",
+                 "expected at most 60000 and at most half of auth.reservation_ttl_ms (" +
+                     std::to_string(auth.reservation_ttl.count()) + ")");
+  }
   if (const Field* f = m->Find("model_limits")) {
     if (auto lm = MapView::Open(f->value, "auth.model_limits", problems, {})) {
       for (const Field& entry : lm->fields()) {

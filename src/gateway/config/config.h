@@ -212,6 +212,9 @@ struct AuthConfig {
   std::chrono::milliseconds key_refresh{500};
   // A budget reservation not settled within this (its instance died) is released.
   std::chrono::milliseconds reservation_ttl{900'000};
+  // With a shared state (Redis): how long an instance hands out a slice of a counter far from
+  // its limit without asking the state (access/lease_state.h); 0: every request asks.
+  std::chrono::milliseconds lease{500};
   // Per requested model name, for all callers together.
   std::map<std::string, ModelRateLimit, std::less<>> model_limits;
 };
