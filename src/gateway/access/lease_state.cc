@@ -131,6 +131,25 @@ void LeasedState::Tick(int64_t now_ms) {
       Retire(it->second);
       it = live_.erase(it);
     }
+    // A slice whose calls have not all settled by half its reservation's ttl is settled now,
+    // those calls at their worst case (a call that never settles must not hold the others'
+    // spend until the remote state drops the reservation); their own settlements later find
+    // no reservation of their ids and count nothing.
+    for (auto it = retiring_.begin(); it != retiring_.end();) {
+      const std::shared_ptr<BudgetLease>& lease = *it;
+      if (now_ms - lease->taken_ms < lease->ttl_ms / 2) {
+        ++it;
+        continue;
+      }
+      std::erase_if(requests_, [&](const auto& e) { return e.second.lease == lease; });
+      Settlement s;
+      s.at_ms = now_ms;
+      s.spend = lease->ref;
+      s.reservation_id = lease->id;
+      s.cost = lease->used;
+      outbox_.push_back(std::move(s));
+      it = retiring_.erase(it);
+    }
     batch.insert(batch.end(), std::make_move_iterator(outbox_.begin()),
                  std::make_move_iterator(outbox_.end()));
     outbox_.clear();
@@ -312,6 +331,8 @@ void LeasedState::Install(const std::vector<BucketSpec>& buckets, const Plan& pl
     lease->used = budget->amount;
     lease->in_flight = 1;
     lease->until_ms = until;
+    lease->taken_ms = now_ms;
+    lease->ttl_ms = budget->ttl_ms;
     lease->remote_spent = r.budget->spent;
     lease->remote_reserved = r.budget->reserved;
     auto& slot = live_[RefKey(budget->ref)];

@@ -120,6 +120,8 @@ class LeasedState final : public SharedState {
     double spent = 0;   // costs settled
     int in_flight = 0;
     int64_t until_ms = 0;
+    int64_t taken_ms = 0;
+    int64_t ttl_ms = 0;       // its reservation's in the remote state
     double remote_spent = 0;  // when it was taken
     double remote_reserved = 0;
   };

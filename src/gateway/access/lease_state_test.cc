@@ -277,6 +277,37 @@ TEST(LeasedState, ASliceEndsOnceTheLastRequestItLetThroughSettled) {
   EXPECT_NEAR(Reserved(*f.remote, ref, 100.0, t0), 0.0, 1e-12);
 }
 
+TEST(LeasedState, ACallThatNeverSettlesDoesNotHoldTheSliceBeyondHalfItsTtl) {
+  Fixture f;
+  boost::asio::io_context io;
+  const BudgetRef ref{"k", 0};
+  ASSERT_TRUE(f.leased->SeedSpend(ref, 0).ok());
+  const int64_t t0 = NowUnixMs();
+  ASSERT_TRUE(
+      Allowed(AdmitOn(io, *f.leased, {}, {}, AdmitBudget{ref, 100.0, 0.01, "a", 60'000}, t0)));
+  ASSERT_TRUE(
+      Allowed(AdmitOn(io, *f.leased, {}, {}, AdmitBudget{ref, 100.0, 0.01, "b", 60'000}, t0)));
+  ASSERT_TRUE(
+      Allowed(AdmitOn(io, *f.leased, {}, {}, AdmitBudget{ref, 100.0, 0.01, "c", 60'000}, t0)));
+  Settlement sc;
+  sc.spend = ref;
+  sc.reservation_id = "c";
+  sc.cost = 0.002;
+  f.leased->SettleAll({sc});
+  f.leased->Tick(t0 + 1000);  // ended; b in flight
+  EXPECT_NEAR(*f.remote->Spent(ref), 0.0, 1e-12);
+  f.leased->Tick(t0 + 30'000);  // half the ttl: settled, b at its worst case
+  EXPECT_NEAR(*f.remote->Spent(ref), 0.012, 1e-12);
+  Settlement sb = sc;
+  sb.reservation_id = "b";
+  sb.cost = 0.004;
+  f.leased->SettleAll({sb});  // too late: counts nothing more
+  f.leased->Tick(t0 + 30'001);
+  EXPECT_NEAR(*f.remote->Spent(ref), 0.012, 1e-12);
+  f.leased->Close();
+  EXPECT_NEAR(Reserved(*f.remote, ref, 100.0, t0), 0.01, 1e-12);  // a's, still open
+}
+
 TEST(LeasedState, SpendTheRemoteStateRefusesGoesToTheCallerToRetry) {
   Fixture f;
   boost::asio::io_context io;

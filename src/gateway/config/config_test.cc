@@ -629,6 +629,7 @@ TEST(ConfigAuthTest, AuthStateAndTheirDefaults) {
   ASSERT_TRUE(d.ok());
   EXPECT_EQ((*d)->auth.mode, AuthMode::kAuto);
   EXPECT_EQ((*d)->auth.master_key_env, "IRIS_MASTER_KEY");
+  EXPECT_EQ((*d)->auth.lease.count(), 500);
   EXPECT_TRUE((*d)->auth.master_key.empty());
   EXPECT_EQ((*d)->state_failure, StateFailure::kClosed);
 
@@ -638,6 +639,7 @@ auth:
   master_key_env: GW_ADMIN
   default_max_tokens: 1000
   key_refresh_ms: 250
+  lease_ms: 200
   model_limits:
     gpt-4o: { rpm: 60, tpm: 100000 }
 state: redis://127.0.0.1:6379/0
@@ -650,6 +652,7 @@ state_failure: open
   EXPECT_EQ(c.auth.master_key, "0123456789abcdef0123");
   EXPECT_EQ(c.auth.default_max_tokens, 1000);
   EXPECT_EQ(c.auth.key_refresh.count(), 250);
+  EXPECT_EQ(c.auth.lease.count(), 200);
   EXPECT_EQ(c.auth.model_limits.at("gpt-4o").rpm, 60);
   EXPECT_EQ(c.auth.model_limits.at("gpt-4o").tpm, 100000);
   EXPECT_EQ(c.state, "redis://127.0.0.1:6379/0");
@@ -660,12 +663,18 @@ TEST(ConfigAuthTest, MistakesAreNamed) {
   const std::string e = Errors(R"(
 auth:
   mode: sometimes
+  reservation_ttl_ms: 60000
+  lease_ms: 40000
   model_limits:
     m: { rpm: -1, burst: 3 }
 state: memcached://x
 state_failure: maybe
 )");
   EXPECT_NE(e.find("auth.mode: expected auto, keys or none"), std::string::npos) << e;
+  EXPECT_NE(e.find("auth.lease_ms: expected at most 60000 and at most half of "
+                   "auth.reservation_ttl_ms (60000)"),
+            std::string::npos)
+      << e;
   EXPECT_NE(e.find("auth.model_limits.m.rpm"), std::string::npos) << e;
   EXPECT_NE(e.find("burst"), std::string::npos) << e;
   EXPECT_NE(e.find("state: expected redis://"), std::string::npos) << e;
