@@ -52,7 +52,8 @@ LeasedState::Stats LeasedState::stats() const {
 void LeasedState::TickLoop() {
   std::unique_lock lock(tick_mu_);
   while (!tick_stop_) {
-    const int64_t every = std::clamp<int64_t>(lease_ms_.load() / 4, 5, 100);
+    const int64_t lease = lease_ms_.load();
+    const int64_t every = lease > 0 ? std::clamp<int64_t>(lease / 4, 5, 100) : 100;
     tick_cv_.wait_for(lock, std::chrono::milliseconds(every), [this] { return tick_stop_; });
     if (tick_stop_) break;
     lock.unlock();
@@ -61,7 +62,7 @@ void LeasedState::TickLoop() {
   }
 }
 
-void LeasedState::Close() {
+void LeasedState::Close(int64_t now_ms) {
   {
     std::lock_guard lock(tick_mu_);
     tick_stop_ = true;
@@ -73,7 +74,7 @@ void LeasedState::Close() {
     std::lock_guard lock(mu_);
     if (closed_) return;
     closed_ = true;
-    const int64_t now = NowUnixMs();
+    const int64_t now = now_ms != 0 ? now_ms : NowUnixMs();
     for (auto& [name, l] : buckets_) {
       if (l.tokens != 0) batch.push_back(Settlement{{BucketSpec{name, l.limit}}, l.tokens, now});
     }
@@ -109,6 +110,8 @@ void LeasedState::Close() {
 
 void LeasedState::Tick(int64_t now_ms) {
   std::vector<Settlement> batch;
+  std::vector<std::shared_ptr<BudgetLease>> shrink;  // ended with calls in flight
+  std::vector<BudgetRef> live;                       // periods slices are handed out of
   {
     std::lock_guard lock(mu_);
     if (closed_) return;
@@ -137,7 +140,7 @@ void LeasedState::Tick(int64_t now_ms) {
     // no reservation of their ids and count nothing.
     for (auto it = retiring_.begin(); it != retiring_.end();) {
       const std::shared_ptr<BudgetLease>& lease = *it;
-      if (now_ms - lease->taken_ms < lease->ttl_ms / 2) {
+      if (lease->shrinking || now_ms - lease->taken_ms < lease->ttl_ms / 2) {
         ++it;
         continue;
       }
@@ -150,6 +153,14 @@ void LeasedState::Tick(int64_t now_ms) {
       outbox_.push_back(std::move(s));
       it = retiring_.erase(it);
     }
+    for (const auto& lease : retiring_) {
+      if (!lease->shrink_tried && lease->amount > lease->used) {
+        lease->shrink_tried = true;
+        lease->shrinking = true;
+        shrink.push_back(lease);
+      }
+    }
+    for (const auto& [key, lease] : live_) live.push_back(lease->ref);
     batch.insert(batch.end(), std::make_move_iterator(outbox_.begin()),
                  std::make_move_iterator(outbox_.end()));
     outbox_.clear();
@@ -166,6 +177,66 @@ void LeasedState::Tick(int64_t now_ms) {
     }
   }
   Send(std::move(batch));
+  for (auto& lease : shrink) Shrink(lease, now_ms);
+  // A period the remote state no longer knows (it lost its data) is handed out of no more:
+  // the next request asks, and the period is seeded from the request log.
+  for (const BudgetRef& ref : live) {
+    Result<bool> known = remote_->Knows(ref);
+    if (!known.ok() || *known) continue;
+    std::lock_guard lock(mu_);
+    if (auto it = live_.find(RefKey(ref)); it != live_.end()) {
+      Retire(it->second);
+      live_.erase(it);
+    }
+  }
+}
+
+void LeasedState::Shrink(const std::shared_ptr<BudgetLease>& lease, int64_t now_ms) {
+  // What the slice holds beyond its calls in flight goes back: their worst cases are reserved
+  // on their own (a new reservation), then the slice is settled at what its settled calls
+  // cost. When the budget has no room for the new reservation the slice stays whole until its
+  // last call settles.
+  double spent = 0, tail = 0, budget = 0;
+  std::string id;
+  BudgetRef ref;
+  int64_t ttl = 0;
+  {
+    std::lock_guard lock(mu_);
+    spent = lease->spent;
+    tail = lease->used - lease->spent;
+    budget = lease->budget;
+    id = lease->id;
+    ref = lease->ref;
+    ttl = lease->ttl_ms;
+  }
+  const std::string tail_id = id + "-t";
+  Result<ReserveResult> reserved = remote_->Reserve(ref, budget, tail, tail_id, now_ms, ttl);
+  bool moved = false;
+  if (reserved.ok() && reserved->allowed) {
+    moved = true;
+    if (Status st = remote_->Settle(ref, id, spent); !st.ok()) {
+      Settlement s;
+      s.at_ms = now_ms;
+      s.spend = ref;
+      s.reservation_id = id;
+      s.cost = spent;
+      if (options_.unsettled) options_.unsettled(std::move(s));
+    }
+  }
+  std::lock_guard lock(mu_);
+  lease->shrinking = false;
+  if (moved) {
+    // Calls that settled meanwhile count in the new reservation's books.
+    lease->id = tail_id;
+    lease->amount = tail;
+    lease->spent -= spent;
+    lease->used -= spent;
+    lease->taken_ms = now_ms;
+  }
+  if (lease->in_flight == 0 && !closed_) {
+    std::erase(retiring_, lease);
+    Retire(lease);
+  }
 }
 
 void LeasedState::Send(std::vector<Settlement> batch) {
@@ -307,20 +378,24 @@ void LeasedState::Observe(const std::vector<BucketSpec>& buckets,
 void LeasedState::Install(const std::vector<BucketSpec>& buckets, const Plan& plan,
                           const std::optional<AdmitBudget>& budget, const std::string& lease_id,
                           int64_t now_ms, AdmitResult& r) {
-  const int64_t until = now_ms + lease_ms_.load();
+  const int64_t lease_ms = lease_ms_.load();
   for (size_t i = 0; i < buckets.size(); ++i) {
     if (plan.chunk[i] == 0) continue;
+    if (i >= r.take.buckets.size() || r.take.buckets[i].remaining < buckets[i].limit / 2) {
+      // The bucket was nearer its limit than last seen: the slice goes straight back.
+      outbox_.push_back(Settlement{{buckets[i]}, plan.chunk[i], now_ms});
+      continue;
+    }
     BucketLease& l = buckets_[buckets[i].name];
     // What an earlier slice has left is kept (a limit that changed starts over: the old
     // slice's tokens are the new one's all the same, and the remote bucket is capped).
     l.tokens = (l.limit == buckets[i].limit ? l.tokens : 0) + plan.chunk[i];
     l.limit = buckets[i].limit;
-    l.remote_remaining = i < r.take.buckets.size() ? r.take.buckets[i].remaining : 0;
-    l.until_ms = until;
-    if (i < r.take.buckets.size()) {
-      BucketState& b = r.take.buckets[i];
-      b.remaining = std::min(b.limit, b.remaining + l.tokens);
-    }
+    l.remote_remaining = r.take.buckets[i].remaining;
+    l.until_ms = now_ms + lease_ms;
+    BucketState& b = r.take.buckets[i];
+    b.remaining = std::clamp<int64_t>(b.remaining + l.tokens, 0, b.limit);
+    b.reset_s = static_cast<double>(b.limit - b.remaining) * 60.0 / static_cast<double>(b.limit);
   }
   if (plan.budget_chunk > 0 && budget && r.budget && r.budget->allowed) {
     auto lease = std::make_shared<BudgetLease>();
@@ -330,7 +405,8 @@ void LeasedState::Install(const std::vector<BucketSpec>& buckets, const Plan& pl
     lease->amount = budget->amount + plan.budget_chunk;
     lease->used = budget->amount;
     lease->in_flight = 1;
-    lease->until_ms = until;
+    // It hands out nothing past half its reservation's ttl, whatever lease_ms says.
+    lease->until_ms = now_ms + std::min(lease_ms, budget->ttl_ms / 2);
     lease->taken_ms = now_ms;
     lease->ttl_ms = budget->ttl_ms;
     lease->remote_spent = r.budget->spent;
@@ -362,6 +438,16 @@ boost::asio::awaitable<Result<AdmitResult>> LeasedState::AdmitAsync(
     if (plan.any()) lease_id = "lease-" + nonce_ + "-" + std::to_string(++next_id_);
   }
   if (plan.any()) {
+    // The marks go when this frame does, however it ends (a coroutine destroyed at shutdown
+    // while it waits included).
+    struct Unmark {
+      LeasedState* self;
+      const std::vector<std::string>* marks;
+      ~Unmark() {
+        std::lock_guard lock(self->mu_);
+        for (const std::string& m : *marks) self->acquiring_.erase(m);
+      }
+    };
     // The request and the slices in one script run.
     std::vector<BucketSpec> b = buckets;
     std::vector<int64_t> w = want;
@@ -371,13 +457,15 @@ boost::asio::awaitable<Result<AdmitResult>> LeasedState::AdmitAsync(
       g->amount += plan.budget_chunk;
       g->reservation_id = lease_id;
     }
+    std::optional<Unmark> unmark;
+    unmark.emplace(Unmark{this, &plan.marks});
     Result<AdmitResult> r =
         co_await remote_->AdmitAsync(std::move(b), std::move(w), std::move(g), now_ms);
+    unmark.reset();
     std::vector<Settlement> back;  // slices taken after Close: returned at once
     bool let_through = false;
     {
       std::lock_guard lock(mu_);
-      for (const std::string& m : plan.marks) acquiring_.erase(m);
       ++stats_.remote_admits;
       if (!r.ok()) co_return r;
       Observe(buckets, budget, *r);
@@ -427,7 +515,7 @@ std::optional<Settlement> LeasedState::SettleLocal(Settlement s, bool batch_spen
       lease->spent += s.cost;
       --lease->in_flight;
       requests_.erase(it);
-      if (lease->until_ms == 0 && lease->in_flight == 0) {
+      if (lease->until_ms == 0 && lease->in_flight == 0 && !lease->shrinking) {
         std::erase(retiring_, lease);
         Retire(std::move(lease));
       }
@@ -435,7 +523,7 @@ std::optional<Settlement> LeasedState::SettleLocal(Settlement s, bool batch_spen
       s.reservation_id.clear();
       s.cost = 0;
     }
-  } else if (s.spend && batch_spend && !closed_) {
+  } else if (s.spend && batch_spend && !closed_ && lease_ms_.load() > 0) {
     auto& e = spend_[RefKey(*s.spend)];
     e.first = *s.spend;
     e.second += s.cost;

@@ -52,11 +52,14 @@ class LeasedState final : public SharedState {
   ~LeasedState() override;  // Close()
 
   // Ends every slice now (the tick thread first): unused tokens back, budget slices settled
-  // to what their settled requests cost (one still in flight keeps its slice's reservation,
-  // released by the remote state after its ttl). Idempotent.
-  void Close();
-  // Ends the slices that aged past lease_ms at `now_ms`, settles finished budget slices, and
-  // sends the batched spend of keys without a budget.
+  // to what their settled calls cost, a call still in flight at its worst case (its own
+  // settlement later finds no reservation of its id and counts nothing). Idempotent.
+  // `now_ms`: the time the tokens go back at (0: now).
+  void Close(int64_t now_ms = 0);
+  // Ends the slices that aged past lease_ms at `now_ms`, settles finished budget slices,
+  // shrinks ended ones with calls in flight to those calls' worst cases, stops handing out of a
+  // period the remote state no longer knows, and sends the batched spend of keys without a
+  // budget.
   void Tick(int64_t now_ms);
   void SetLeaseMs(int64_t lease_ms) { lease_ms_.store(lease_ms); }
 
@@ -121,7 +124,9 @@ class LeasedState final : public SharedState {
     int in_flight = 0;
     int64_t until_ms = 0;
     int64_t taken_ms = 0;
-    int64_t ttl_ms = 0;       // its reservation's in the remote state
+    int64_t ttl_ms = 0;      // its reservation's in the remote state
+    bool shrinking = false;  // Shrink is at work on it (mu_ not held meanwhile)
+    bool shrink_tried = false;
     double remote_spent = 0;  // when it was taken
     double remote_reserved = 0;
   };
@@ -163,6 +168,8 @@ class LeasedState final : public SharedState {
   // Sends settlements to the remote state (mu_ not held); spend it refuses goes to
   // options_.unsettled.
   void Send(std::vector<Settlement> batch);
+  // Trades an ended slice's reservation for one of its calls in flight (mu_ not held).
+  void Shrink(const std::shared_ptr<BudgetLease>& lease, int64_t now_ms);
   void TickLoop();
 
   std::unique_ptr<SharedState> remote_;

@@ -867,9 +867,11 @@ void ParseAuth(const YAML::Node& node, AuthConfig& auth, Problems& problems) {
   ReadMs(*m, "key_refresh_ms", auth.key_refresh, problems);
   ReadMs(*m, "reservation_ttl_ms", auth.reservation_ttl, problems);
   ReadMs(*m, "lease_ms", auth.lease, problems, /*min_ms=*/0);
-  if (const Field* f = m->Find("lease_ms");
-      f != nullptr && (auth.lease.count() > 60'000 || auth.lease * 2 > auth.reservation_ttl)) {
-    // A slice's reservation must outlive the slice and the requests it let through.
+  if (auth.lease.count() > 60'000 || auth.lease * 2 > auth.reservation_ttl) {
+    // A slice's reservation must outlive the slice and the requests it let through (checked
+    // whichever of the two the file sets).
+    const Field* f = m->Find("lease_ms");
+    if (f == nullptr) f = m->Find("reservation_ttl_ms");
     problems.Add(f->value, "auth.lease_ms",
                  "expected at most 60000 and at most half of auth.reservation_ttl_ms (" +
                      std::to_string(auth.reservation_ttl.count()) + ")");

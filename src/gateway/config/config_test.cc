@@ -679,6 +679,10 @@ state_failure: maybe
   EXPECT_NE(e.find("burst"), std::string::npos) << e;
   EXPECT_NE(e.find("state: expected redis://"), std::string::npos) << e;
   EXPECT_NE(e.find("state_failure: expected closed or open"), std::string::npos) << e;
+  // The default lease against a short reservation ttl set alone.
+  const std::string t = Errors("auth: { reservation_ttl_ms: 600 }\n");
+  EXPECT_NE(t.find("auth.lease_ms: expected at most 60000 and at most half"), std::string::npos)
+      << t;
   // A short master key is refused, whether from a file or the environment alone.
   const std::string s = Errors("", FakeEnv({{"IRIS_MASTER_KEY", "short"}}));
   EXPECT_NE(s.find("shorter than 16 characters"), std::string::npos) << s;
