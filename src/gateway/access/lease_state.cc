@@ -111,7 +111,7 @@ void LeasedState::Close(int64_t now_ms) {
 void LeasedState::Tick(int64_t now_ms) {
   std::vector<Settlement> batch;
   std::vector<std::shared_ptr<BudgetLease>> shrink;  // ended with calls in flight
-  std::vector<BudgetRef> live;                       // periods slices are handed out of
+  std::vector<std::shared_ptr<BudgetLease>> live;    // budget slices being handed out
   {
     std::lock_guard lock(mu_);
     if (closed_) return;
@@ -160,7 +160,7 @@ void LeasedState::Tick(int64_t now_ms) {
         shrink.push_back(lease);
       }
     }
-    for (const auto& [key, lease] : live_) live.push_back(lease->ref);
+    for (const auto& [key, lease] : live_) live.push_back(lease);
     batch.insert(batch.end(), std::make_move_iterator(outbox_.begin()),
                  std::make_move_iterator(outbox_.end()));
     outbox_.clear();
@@ -180,11 +180,13 @@ void LeasedState::Tick(int64_t now_ms) {
   for (auto& lease : shrink) Shrink(lease, now_ms);
   // A period the remote state no longer knows (it lost its data) is handed out of no more:
   // the next request asks, and the period is seeded from the request log.
-  for (const BudgetRef& ref : live) {
-    Result<bool> known = remote_->Knows(ref);
-    if (!known.ok() || *known) continue;
+  // (An unreachable state ends the checks of this tick: each would wait out its timeout.)
+  for (const auto& lease : live) {
+    Result<bool> known = remote_->Knows(lease->ref);
+    if (!known.ok()) break;
+    if (*known) continue;
     std::lock_guard lock(mu_);
-    if (auto it = live_.find(RefKey(ref)); it != live_.end()) {
+    if (auto it = live_.find(RefKey(lease->ref)); it != live_.end() && it->second == lease) {
       Retire(it->second);
       live_.erase(it);
     }
@@ -379,6 +381,7 @@ void LeasedState::Install(const std::vector<BucketSpec>& buckets, const Plan& pl
                           const std::optional<AdmitBudget>& budget, const std::string& lease_id,
                           int64_t now_ms, AdmitResult& r) {
   const int64_t lease_ms = lease_ms_.load();
+  bool installed = false;
   for (size_t i = 0; i < buckets.size(); ++i) {
     if (plan.chunk[i] == 0) continue;
     if (i >= r.take.buckets.size() || r.take.buckets[i].remaining < buckets[i].limit / 2) {
@@ -387,6 +390,7 @@ void LeasedState::Install(const std::vector<BucketSpec>& buckets, const Plan& pl
       continue;
     }
     BucketLease& l = buckets_[buckets[i].name];
+    installed = true;
     // What an earlier slice has left is kept (a limit that changed starts over: the old
     // slice's tokens are the new one's all the same, and the remote bucket is capped).
     l.tokens = (l.limit == buckets[i].limit ? l.tokens : 0) + plan.chunk[i];
@@ -415,8 +419,9 @@ void LeasedState::Install(const std::vector<BucketSpec>& buckets, const Plan& pl
     if (slot) Retire(std::move(slot));
     slot = lease;
     requests_[budget->reservation_id] = InFlight{lease, budget->amount};
+    installed = true;
   }
-  ++stats_.slices;
+  if (installed) ++stats_.slices;
 }
 
 Result<AdmitResult> LeasedState::Admit(const std::vector<BucketSpec>& buckets,
@@ -441,6 +446,9 @@ boost::asio::awaitable<Result<AdmitResult>> LeasedState::AdmitAsync(
     // The marks go when this frame does, however it ends (a coroutine destroyed at shutdown
     // while it waits included).
     struct Unmark {
+      Unmark(LeasedState* s, const std::vector<std::string>* m) : self(s), marks(m) {}
+      Unmark(const Unmark&) = delete;
+      Unmark& operator=(const Unmark&) = delete;
       LeasedState* self;
       const std::vector<std::string>* marks;
       ~Unmark() {
@@ -458,7 +466,7 @@ boost::asio::awaitable<Result<AdmitResult>> LeasedState::AdmitAsync(
       g->reservation_id = lease_id;
     }
     std::optional<Unmark> unmark;
-    unmark.emplace(Unmark{this, &plan.marks});
+    unmark.emplace(this, &plan.marks);
     Result<AdmitResult> r =
         co_await remote_->AdmitAsync(std::move(b), std::move(w), std::move(g), now_ms);
     unmark.reset();

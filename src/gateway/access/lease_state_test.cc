@@ -429,6 +429,46 @@ TEST(LeasedState, AChangedLimitOrBudgetIsNotServedFromAnOldSlice) {
       Allowed(AdmitOn(io, *f.leased, {}, {}, AdmitBudget{ref, 0.02, 0.01, "c", 60'000}, 1000)));
 }
 
+// Requests that miss together ask for one slice: the others go exact while it is being asked
+// for (a real Redis, so that the asking waits on the wire).
+TEST(LeasedState, OneSliceIsAskedForAtATime) {
+  testing::RedisTestServer redis;
+  ASSERT_TRUE(redis.status().ok()) << redis.status().ToString();
+  auto remote = NewRedisState(redis.url());
+  ASSERT_TRUE(remote.ok()) << remote.status().ToString();
+  LeaseOptions lo;
+  lo.tick_thread = false;
+  LeasedState leased(std::move(remote).value(), std::move(lo));
+  const BudgetRef ref{"k", 0};
+  ASSERT_TRUE(leased.SeedSpend(ref, 0).ok());
+  boost::asio::io_context io;
+  const int64_t now = NowUnixMs();
+  ASSERT_TRUE(
+      Allowed(AdmitOn(io, leased, {}, {}, AdmitBudget{ref, 100.0, 0.01, "a", 60'000}, now)));
+  int allowed = 0, done = 0;
+  for (const char* id : {"b", "c", "d"}) {
+    boost::asio::co_spawn(
+        io,
+        [&, id]() -> boost::asio::awaitable<void> {
+          // (Arguments built outside the co_await: GCC 12 mishandles temporaries inside one.)
+          std::vector<BucketSpec> buckets;
+          std::vector<int64_t> want;
+          std::optional<AdmitBudget> budget = AdmitBudget{ref, 100.0, 0.01, id, 60'000};
+          auto r = co_await leased.AdmitAsync(std::move(buckets), std::move(want),
+                                              std::move(budget), now);
+          allowed += Allowed(r) ? 1 : 0;
+          if (++done == 3) io.stop();
+        },
+        boost::asio::detached);
+  }
+  io.restart();
+  io.run_for(std::chrono::seconds(10));
+  EXPECT_EQ(done, 3);
+  EXPECT_EQ(allowed, 3);
+  EXPECT_EQ(leased.stats().slices, 1);
+  leased.Close();
+}
+
 // Two instances (two leased states on one real redis-server), each with two threads of
 // callers, on one budget: the spend stops within one request of it, and the books agree.
 TEST(LeasedState, TwoInstancesOnOneRedisStopWithinOneRequestOfTheBudget) {

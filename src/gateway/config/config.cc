@@ -872,7 +872,7 @@ void ParseAuth(const YAML::Node& node, AuthConfig& auth, Problems& problems) {
     // whichever of the two the file sets).
     const Field* f = m->Find("lease_ms");
     if (f == nullptr) f = m->Find("reservation_ttl_ms");
-    problems.Add(f->value, "auth.lease_ms",
+    problems.Add(f != nullptr ? f->value : node, "auth.lease_ms",
                  "expected at most 60000 and at most half of auth.reservation_ttl_ms (" +
                      std::to_string(auth.reservation_ttl.count()) + ")");
   }
