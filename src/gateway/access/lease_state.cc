@@ -26,6 +26,16 @@ std::string Nonce() {
   return Base62(b.data(), b.size());
 }
 
+// A cost for the remote state: `cost` replaces reservation `id` (empty: adds to the spend).
+Settlement SpendOf(const BudgetRef& ref, std::string id, double cost, int64_t at_ms) {
+  Settlement s;
+  s.at_ms = at_ms;
+  s.spend = ref;
+  s.reservation_id = std::move(id);
+  s.cost = cost;
+  return s;
+}
+
 }  // namespace
 
 LeasedState::LeasedState(std::unique_ptr<SharedState> remote, LeaseOptions options)
@@ -84,26 +94,11 @@ void LeasedState::Close(int64_t now_ms) {
     // A request still in flight is charged its worst case: the slice is settled now, and the
     // request's own settlement later finds no reservation of its id and counts nothing.
     for (const auto& lease : retiring_) {
-      Settlement s;
-      s.at_ms = now;
-      s.spend = lease->ref;
-      s.reservation_id = lease->id;
-      s.cost = lease->used;
-      outbox_.push_back(std::move(s));
+      outbox_.push_back(SpendOf(lease->ref, lease->id, lease->used, now));
     }
     retiring_.clear();
     requests_.clear();
-    batch.insert(batch.end(), std::make_move_iterator(outbox_.begin()),
-                 std::make_move_iterator(outbox_.end()));
-    outbox_.clear();
-    for (auto& [key, e] : spend_) {
-      Settlement s;
-      s.at_ms = now;
-      s.spend = e.first;
-      s.cost = e.second;
-      batch.push_back(std::move(s));
-    }
-    spend_.clear();
+    DrainInto(batch, now);
   }
   Send(std::move(batch));
 }
@@ -145,12 +140,7 @@ void LeasedState::Tick(int64_t now_ms) {
         continue;
       }
       std::erase_if(requests_, [&](const auto& e) { return e.second.lease == lease; });
-      Settlement s;
-      s.at_ms = now_ms;
-      s.spend = lease->ref;
-      s.reservation_id = lease->id;
-      s.cost = lease->used;
-      outbox_.push_back(std::move(s));
+      outbox_.push_back(SpendOf(lease->ref, lease->id, lease->used, now_ms));
       it = retiring_.erase(it);
     }
     for (const auto& lease : retiring_) {
@@ -161,17 +151,7 @@ void LeasedState::Tick(int64_t now_ms) {
       }
     }
     for (const auto& [key, lease] : live_) live.push_back(lease);
-    batch.insert(batch.end(), std::make_move_iterator(outbox_.begin()),
-                 std::make_move_iterator(outbox_.end()));
-    outbox_.clear();
-    for (auto& [key, e] : spend_) {
-      Settlement s;
-      s.at_ms = now_ms;
-      s.spend = e.first;
-      s.cost = e.second;
-      batch.push_back(std::move(s));
-    }
-    spend_.clear();
+    DrainInto(batch, now_ms);
     for (auto it = seen_.begin(); it != seen_.end();) {
       it = now_ms - it->second.at_ms > kSeenKeptMs ? seen_.erase(it) : std::next(it);
     }
@@ -216,13 +196,8 @@ void LeasedState::Shrink(const std::shared_ptr<BudgetLease>& lease, int64_t now_
   bool moved = false;
   if (reserved.ok() && reserved->allowed) {
     moved = true;
-    if (Status st = remote_->Settle(ref, id, spent); !st.ok()) {
-      Settlement s;
-      s.at_ms = now_ms;
-      s.spend = ref;
-      s.reservation_id = id;
-      s.cost = spent;
-      if (options_.unsettled) options_.unsettled(std::move(s));
+    if (Status st = remote_->Settle(ref, id, spent); !st.ok() && options_.unsettled) {
+      options_.unsettled(SpendOf(ref, id, spent, now_ms));
     }
   }
   std::lock_guard lock(mu_);
@@ -265,12 +240,15 @@ void LeasedState::Retire(std::shared_ptr<BudgetLease> lease) {
     retiring_.push_back(std::move(lease));
     return;
   }
-  Settlement s;
-  s.at_ms = NowUnixMs();
-  s.spend = lease->ref;
-  s.reservation_id = lease->id;
-  s.cost = lease->spent;
-  outbox_.push_back(std::move(s));
+  outbox_.push_back(SpendOf(lease->ref, lease->id, lease->spent, NowUnixMs()));
+}
+
+void LeasedState::DrainInto(std::vector<Settlement>& batch, int64_t now_ms) {
+  batch.insert(batch.end(), std::make_move_iterator(outbox_.begin()),
+               std::make_move_iterator(outbox_.end()));
+  outbox_.clear();
+  for (auto& [key, e] : spend_) batch.push_back(SpendOf(e.first, "", e.second, now_ms));
+  spend_.clear();
 }
 
 bool LeasedState::TryLocal(const std::vector<BucketSpec>& buckets, const std::vector<int64_t>& want,
@@ -489,12 +467,7 @@ boost::asio::awaitable<Result<AdmitResult>> LeasedState::AdmitAsync(
         if (plan.budget_chunk > 0) {
           // The reservation holds the request's worst case and the slice: settled at the
           // request's worst case (its own settlement then finds no reservation of its id).
-          Settlement s;
-          s.at_ms = now_ms;
-          s.spend = budget->ref;
-          s.reservation_id = lease_id;
-          s.cost = budget->amount;
-          back.push_back(std::move(s));
+          back.push_back(SpendOf(budget->ref, lease_id, budget->amount, now_ms));
         }
       }
     }

@@ -168,6 +168,9 @@ class LeasedState final : public SharedState {
   // Sends settlements to the remote state (mu_ not held); spend it refuses goes to
   // options_.unsettled.
   void Send(std::vector<Settlement> batch);
+  // Moves the ended slices' settlements and the summed spend of keys without a budget into
+  // `batch` (mu_ held).
+  void DrainInto(std::vector<Settlement>& batch, int64_t now_ms);
   // Trades an ended slice's reservation for one of its calls in flight (mu_ not held).
   void Shrink(const std::shared_ptr<BudgetLease>& lease, int64_t now_ms);
   void TickLoop();

@@ -112,13 +112,19 @@ struct Fixture {
   }
 };
 
+// A call's cost replacing its reservation `id` (empty: added to the spend).
+Settlement Cost(const BudgetRef& ref, std::string id, double cost) {
+  Settlement s;
+  s.spend = ref;
+  s.reservation_id = std::move(id);
+  s.cost = cost;
+  return s;
+}
+
 Settlement Done(const AdmitBudget& g, double cost, const BucketSpec& tpm, int64_t give,
                 int64_t now) {
-  Settlement s;
+  Settlement s = Cost(g.ref, g.reservation_id, cost);
   s.at_ms = now;
-  s.spend = g.ref;
-  s.reservation_id = g.reservation_id;
-  s.cost = cost;
   s.give_buckets = {tpm};
   s.give = give;
   return s;
@@ -187,11 +193,7 @@ TEST(LeasedState, NearTheLimitsEveryRequestIsExact) {
     ASSERT_TRUE(r.ok());
     if (!Allowed(r)) break;
     ++admitted;
-    Settlement s;
-    s.spend = ref;
-    s.reservation_id = g.reservation_id;
-    s.cost = 0.00074;
-    f.leased->SettleAll({s});
+    f.leased->SettleAll({Cost(ref, g.reservation_id, 0.00074)});
   }
   EXPECT_EQ(admitted, 67);  // floor(0.05 / 0.00074), as the remote state alone
   for (int i = 0; i < 70; ++i) {
@@ -223,11 +225,7 @@ TEST(LeasedState, ABudgetRunsOutWithinOneRequestOfItsLimit) {
       continue;
     }
     refusals = 0;
-    Settlement s;
-    s.spend = ref;
-    s.reservation_id = g.reservation_id;
-    s.cost = 0.0005;
-    f.leased->SettleAll({s});
+    f.leased->SettleAll({Cost(ref, g.reservation_id, 0.0005)});
     spent += 0.0005;
   }
   f.leased->Close();
@@ -258,20 +256,10 @@ TEST(LeasedState, ASliceEndsOnceTheLastRequestItLetThroughSettled) {
   AdmitBudget c{ref, 100.0, 0.01, "c", 60'000};
   ASSERT_TRUE(Allowed(AdmitOn(io, *f.leased, {}, {}, c, t0 + 10'000)));  // a new slice
   EXPECT_EQ(f.leased->stats().slices, 2);
-  Settlement sb;
-  sb.spend = ref;
-  sb.reservation_id = "b";
-  sb.cost = 0.004;
-  f.leased->SettleAll({sb});
+  f.leased->SettleAll({Cost(ref, "b", 0.004)});
   f.leased->Tick(t0 + 10'001);  // the first slice is settled at b's cost
   EXPECT_NEAR(*f.remote->Spent(ref), 0.004, 1e-12);
-  Settlement sa = sb;
-  sa.reservation_id = "a";
-  sa.cost = 0.003;
-  Settlement sc = sb;
-  sc.reservation_id = "c";
-  sc.cost = 0.002;
-  f.leased->SettleAll({sa, sc});
+  f.leased->SettleAll({Cost(ref, "a", 0.003), Cost(ref, "c", 0.002)});
   EXPECT_NEAR(*f.leased->Spent(ref), 0.009, 1e-12);
   f.leased->Close();
   EXPECT_NEAR(*f.remote->Spent(ref), 0.009, 1e-12);
@@ -290,11 +278,7 @@ TEST(LeasedState, ACallThatNeverSettlesDoesNotHoldTheSliceBeyondHalfItsTtl) {
       Allowed(AdmitOn(io, *f.leased, {}, {}, AdmitBudget{ref, 100.0, 0.01, "b", 60'000}, t0)));
   ASSERT_TRUE(
       Allowed(AdmitOn(io, *f.leased, {}, {}, AdmitBudget{ref, 100.0, 0.01, "c", 60'000}, t0)));
-  Settlement sc;
-  sc.spend = ref;
-  sc.reservation_id = "c";
-  sc.cost = 0.002;
-  f.leased->SettleAll({sc});
+  f.leased->SettleAll({Cost(ref, "c", 0.002)});
   // Ended with b in flight: settled at c's cost, b's worst case reserved on its own.
   f.leased->Tick(t0 + 1000);
   EXPECT_NEAR(*f.remote->Spent(ref), 0.002, 1e-12);
@@ -303,10 +287,7 @@ TEST(LeasedState, ACallThatNeverSettlesDoesNotHoldTheSliceBeyondHalfItsTtl) {
   EXPECT_NEAR(*f.remote->Spent(ref), 0.002, 1e-12);
   f.leased->Tick(t0 + 1000 + 30'000);  // half the ttl since: b at its worst case
   EXPECT_NEAR(*f.remote->Spent(ref), 0.012, 1e-12);
-  Settlement sb = sc;
-  sb.reservation_id = "b";
-  sb.cost = 0.004;
-  f.leased->SettleAll({sb});  // too late: counts nothing more
+  f.leased->SettleAll({Cost(ref, "b", 0.004)});  // too late: counts nothing more
   f.leased->Tick(t0 + 1000 + 30'001);
   EXPECT_NEAR(*f.remote->Spent(ref), 0.012, 1e-12);
   f.leased->Close();
@@ -363,16 +344,10 @@ TEST(LeasedState, SpendTheRemoteStateRefusesGoesToTheCallerToRetry) {
   for (const char* id : {"a", "b", "c"}) {
     AdmitBudget g{ref, 100.0, 0.01, id, 60'000};
     ASSERT_TRUE(Allowed(AdmitOn(io, *f.leased, {}, {}, g, 1000)));
-    Settlement s;
-    s.spend = ref;
-    s.reservation_id = id;
-    s.cost = 0.005;
-    f.leased->SettleAll({s});
+    f.leased->SettleAll({Cost(ref, id, 0.005)});
   }
   // A key without a budget: its spend waits for the tick.
-  Settlement free;
-  free.spend = BudgetRef{"nobudget", 0};
-  free.cost = 0.25;
+  Settlement free = Cost(BudgetRef{"nobudget", 0}, "", 0.25);
   ASSERT_TRUE(f.leased->SeedSpend(*free.spend, 0).ok());
   bool told = false;
   f.leased->SettleAsync(io.get_executor(), free, [&](Status st) { told = st.ok(); });
@@ -502,10 +477,7 @@ TEST(LeasedState, TwoInstancesOnOneRedisStopWithinOneRequestOfTheBudget) {
         continue;
       }
       refused = 0;
-      Settlement x;
-      x.spend = ref;
-      x.reservation_id = id;
-      x.cost = cost;
+      Settlement x = Cost(ref, id, cost);
       bool done = false;
       s->SettleAsync(io.get_executor(), x, [&](Status st) {
         EXPECT_TRUE(st.ok()) << st.ToString();
