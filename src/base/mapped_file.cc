@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -63,6 +64,48 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 
 MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+Result<AnonymousBuffer> AnonymousBuffer::Allocate(size_t bytes) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  AnonymousBuffer b;
+  if (bytes == 0) return b;
+  if (bytes > SIZE_MAX - 2 * kHuge) return ResourceExhausted("cannot allocate that much memory");
+  const size_t size = (bytes + kHuge - 1) & ~(kHuge - 1);
+  // Mapped one huge page larger, then trimmed to a 2 MiB-aligned start.
+  void* p =
+      ::mmap(nullptr, size + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    const int err = errno;
+    return ResourceExhausted("cannot allocate " + std::to_string(bytes >> 20) +
+                             " MiB: mmap: " + std::strerror(err));
+  }
+  const uintptr_t raw = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t start = (raw + kHuge - 1) & ~(kHuge - 1);
+  if (start > raw) ::munmap(p, start - raw);
+  if (const size_t tail = raw + size + kHuge - (start + size); tail > 0) {
+    ::munmap(reinterpret_cast<void*>(start + size), tail);
+  }
+  ::madvise(reinterpret_cast<void*>(start), size, MADV_HUGEPAGE);  // advice: failure is fine
+  b.data_ = reinterpret_cast<uint8_t*>(start);
+  b.size_ = size;
+  return b;
+}
+
+AnonymousBuffer::AnonymousBuffer(AnonymousBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+
+AnonymousBuffer& AnonymousBuffer::operator=(AnonymousBuffer&& other) noexcept {
+  if (this != &other) {
+    if (data_) ::munmap(data_, size_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+AnonymousBuffer::~AnonymousBuffer() {
+  if (data_) ::munmap(data_, size_);
 }
 
 void ReleasePages(const void* data, size_t n) {

@@ -1,4 +1,4 @@
-// Read-only memory map of a whole file; weights are used in place from it.
+// Memory maps: a whole file read-only, and anonymous buffers for data read on every step.
 #pragma once
 
 #include <cstddef>
@@ -31,6 +31,31 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+};
+
+// Zeroed anonymous memory, private to the process, aligned to 2 MiB and offered to the kernel
+// as transparent huge pages (MADV_HUGEPAGE; the kernel's setting decides). For weights read on
+// every token: a file's pages in the page cache are aged by the kernel while mapped (on some
+// virtual machines each aging pass stalls every reader for tens of milliseconds, twice a
+// second), and 4 KiB pages cost a TLB miss every 4 KiB of a stream; neither happens here.
+class AnonymousBuffer {
+ public:
+  // ResourceExhausted when the memory cannot be had.
+  static Result<AnonymousBuffer> Allocate(size_t bytes);
+
+  AnonymousBuffer() = default;
+  AnonymousBuffer(AnonymousBuffer&& other) noexcept;
+  AnonymousBuffer& operator=(AnonymousBuffer&& other) noexcept;
+  AnonymousBuffer(const AnonymousBuffer&) = delete;
+  AnonymousBuffer& operator=(const AnonymousBuffer&) = delete;
+  ~AnonymousBuffer();
+
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;  // bytes mapped (the request rounded up to 2 MiB)
 };
 
 // Tells the kernel the whole pages inside [data, data + n) of a read-only mapping will not be

@@ -83,7 +83,7 @@ class TextModel {
   tensor::TensorView lm_head_;  // [vocab, model_dim]
   std::vector<float> final_norm_;
   std::vector<Layer> layers_;
-  std::vector<std::vector<uint32_t>> owned_;  // narrowed or realigned weights (WeightBinder)
+  WeightMemory owned_;  // the weights the views point at (WeightBinder)
 };
 
 // Finds the name prefix the checkpoint uses for the text model ("model.text_model." in

@@ -11,6 +11,7 @@
 #include "engine/formats/safetensors.h"
 #include "engine/model/config.h"
 #include "engine/model/lora.h"
+#include "engine/model/weights.h"
 #include "engine/ops/ops.h"
 
 namespace iris::model {
@@ -65,7 +66,7 @@ class VisionModel {
   std::vector<float> post_ln_w_, post_ln_b_;
   tensor::TensorView projection_;  // [text_dim, hidden * s * s]
   std::vector<Layer> layers_;
-  std::vector<std::vector<uint32_t>> owned_;  // narrowed or realigned weights (WeightBinder)
+  WeightMemory owned_;  // the weights the views point at (WeightBinder)
 };
 
 // out[(I·m + J)][(dh·s + dw)·D + d] = in[(I·s + dh)·n + (J·s + dw)][d], m = n / s: the

@@ -1,7 +1,8 @@
 #include "engine/model/weights.h"
 
+#include <algorithm>
 #include <cstring>
-#include <optional>
+#include <functional>
 
 #include "base/mapped_file.h"
 #include "engine/kernels/kernels.h"
@@ -11,25 +12,56 @@
 namespace iris::model {
 namespace {
 
-// The BF16 bits of an F32 tensor whose every value has zero low 16 bits (two per 32-bit
-// word, in element order), else nothing.
-std::optional<std::vector<uint32_t>> NarrowIfExact(const tensor::TensorView& v) {
+// Whether every value of an F32 tensor has zero low 16 bits (is exactly a BF16 value).
+bool ExactlyBf16(const tensor::TensorView& v) {
   const size_t n = static_cast<size_t>(v.num_elements());
-  auto word = [&](size_t i) {
+  for (size_t i = 0; i < n; ++i) {
     uint32_t w;
     std::memcpy(&w, static_cast<const uint8_t*>(v.data) + 4 * i, 4);  // may be unaligned
-    return w;
-  };
-  for (size_t i = 0; i < n; ++i) {
-    if (word(i) & 0xffffu) return std::nullopt;
+    if (w & 0xffffu) return false;
   }
-  std::vector<uint32_t> out((n + 1) / 2);
-  auto* half = reinterpret_cast<uint16_t*>(out.data());
-  for (size_t i = 0; i < n; ++i) half[i] = static_cast<uint16_t>(word(i) >> 16);
-  return out;
+  return true;
+}
+
+// Runs body over [0, n) in ranges of `grain` on the pool, or inline without one.
+void ForRanges(ThreadPool* pool, size_t n, size_t grain,
+               const std::function<void(size_t, size_t, int)>& body) {
+  if (pool != nullptr) {
+    pool->ParallelFor(n, grain, body);
+  } else {
+    body(0, n, 0);
+  }
 }
 
 }  // namespace
+
+Result<uint8_t*> WeightMemory::Allocate(size_t bytes) {
+  constexpr size_t kAlign = 64, kChunk = size_t{64} << 20;
+  bytes = (bytes + kAlign - 1) & ~(kAlign - 1);
+  if (chunks_.empty() || chunks_.back().size() - chunk_used_ < bytes) {
+    IRIS_ASSIGN_OR_RETURN(AnonymousBuffer b, AnonymousBuffer::Allocate(std::max(bytes, kChunk)));
+    chunks_.push_back(std::move(b));
+    chunk_used_ = 0;
+  }
+  uint8_t* p = chunks_.back().data() + chunk_used_;
+  chunk_used_ += bytes;
+  used_ += bytes;
+  return p;
+}
+
+Result<tensor::TensorView> WeightBinder::Copy(const tensor::TensorView& v) {
+  const size_t n = v.num_bytes();
+  IRIS_ASSIGN_OR_RETURN(uint8_t * dst, owned_.Allocate(n));
+  const auto* src = static_cast<const uint8_t*>(v.data);
+  constexpr size_t kGrain = size_t{1} << 20;
+  ForRanges(options_.pool, (n + kGrain - 1) / kGrain, 1, [&](size_t b, size_t e, int) {
+    const size_t end = std::min(n, e * kGrain);
+    std::memcpy(dst + b * kGrain, src + b * kGrain, end - b * kGrain);
+  });
+  tensor::TensorView copy = v;
+  copy.data = dst;
+  return copy;
+}
 
 Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
                                               const std::vector<int64_t>& shape) {
@@ -50,10 +82,7 @@ Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
     const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
     const tensor::DType out_type = repack ? tensor::DType::kQ8_0x : tensor::DType::kQ8_0;
     const size_t row_bytes = tensor::RowBytes(out_type, cols);
-    // 64 bytes of slack, so the rows can start on a cache line.
-    std::vector<uint32_t> q((rows * row_bytes + 3) / 4 + 16);
-    auto* dst = reinterpret_cast<uint8_t*>(q.data());
-    dst += (64 - reinterpret_cast<uintptr_t>(dst) % 64) % 64;
+    IRIS_ASSIGN_OR_RETURN(uint8_t * dst, owned_.Allocate(rows * row_bytes));
     const size_t src_row = tensor::RowBytes(e.view.dtype, cols);
     auto body = [&](size_t begin, size_t end, int) {
       std::vector<float> values(cols);
@@ -72,38 +101,41 @@ Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
         }
       }
     };
-    if (options_.pool != nullptr) {
-      options_.pool->ParallelFor(rows, 64, body);
-    } else {
-      body(0, rows, 0);
-    }
-    owned_.push_back(std::move(q));
+    ForRanges(options_.pool, rows, 64, body);
     if (e.mapped) ReleasePages(e.view.data, e.view.num_bytes());
     tensor::TensorView converted = e.view;
     converted.dtype = out_type;
     converted.data = dst;
     return converted;
   }
-  if (options_.narrow_exact_f32 && e.view.dtype == tensor::DType::kF32 && shape.size() >= 2) {
-    if (auto narrowed = NarrowIfExact(e.view)) {
-      owned_.push_back(std::move(*narrowed));
-      if (e.mapped) ReleasePages(e.view.data, e.view.num_bytes());
-      tensor::TensorView narrow = e.view;
-      narrow.dtype = tensor::DType::kBF16;
-      narrow.data = owned_.back().data();
-      return narrow;
-    }
+  if (options_.narrow_exact_f32 && e.view.dtype == tensor::DType::kF32 && shape.size() >= 2 &&
+      ExactlyBf16(e.view)) {
+    const size_t n = static_cast<size_t>(e.view.num_elements());
+    IRIS_ASSIGN_OR_RETURN(uint8_t * dst, owned_.Allocate(2 * n));
+    auto* half = reinterpret_cast<uint16_t*>(dst);
+    const auto* src = static_cast<const uint8_t*>(e.view.data);
+    ForRanges(options_.pool, n, size_t{1} << 18, [&](size_t b, size_t end, int) {
+      for (size_t i = b; i < end; ++i) {
+        uint32_t w;
+        std::memcpy(&w, src + 4 * i, 4);  // may be unaligned
+        half[i] = static_cast<uint16_t>(w >> 16);
+      }
+    });
+    if (e.mapped) ReleasePages(e.view.data, e.view.num_bytes());
+    tensor::TensorView narrow = e.view;
+    narrow.dtype = tensor::DType::kBF16;
+    narrow.data = dst;
+    return narrow;
   }
-  if (reinterpret_cast<uintptr_t>(e.view.data) % tensor::DTypeSize(e.view.dtype) != 0) {
-    // A file may place a tensor at an offset that is not a multiple of its element size.
-    std::vector<uint32_t> copy((e.view.num_bytes() + 3) / 4);
-    std::memcpy(copy.data(), e.view.data, e.view.num_bytes());
-    owned_.push_back(std::move(copy));
-    tensor::TensorView aligned = e.view;
-    aligned.data = owned_.back().data();
-    return aligned;
-  }
-  return e.view;
+  // Weights the model reads every token live in its own memory (WeightMemory), not in the
+  // file's mapping; that also aligns a tensor the file placed at an odd offset. Tensors some
+  // other owner already holds in memory (converted at load) are used where they are.
+  const bool aligned =
+      reinterpret_cast<uintptr_t>(e.view.data) % tensor::DTypeSize(e.view.dtype) == 0;
+  if (!e.mapped && aligned) return e.view;
+  IRIS_ASSIGN_OR_RETURN(tensor::TensorView copy, Copy(e.view));
+  if (e.mapped) ReleasePages(e.view.data, e.view.num_bytes());
+  return copy;
 }
 
 Result<std::vector<float>> WeightBinder::BindF32(const std::string& name,

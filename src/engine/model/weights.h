@@ -1,11 +1,12 @@
-// Binds a model's tensors from a checkpoint: checks name, shape and dtype, uses weights in
-// place in the memory map where it can, and owns the few copies it must make.
+// Binds a model's tensors from a checkpoint: checks name, shape and dtype, and copies the
+// weights (narrowed, quantized or as stored) into memory the model owns.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "base/mapped_file.h"
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "engine/formats/safetensors.h"
@@ -24,6 +25,20 @@ struct WeightOptions {
   ThreadPool* pool = nullptr;  // quantizes rows in parallel when set
 };
 
+// The memory a model's weights live in: 64-byte aligned pieces of large anonymous buffers
+// (AnonymousBuffer: huge pages, never aged like a file's page cache). Not thread-safe.
+class WeightMemory {
+ public:
+  // `bytes` of zeroed memory, valid as long as this object or the one it is moved into.
+  Result<uint8_t*> Allocate(size_t bytes);
+  size_t bytes_used() const { return used_; }
+
+ private:
+  std::vector<AnonymousBuffer> chunks_;
+  size_t chunk_used_ = 0;  // of chunks_.back()
+  size_t used_ = 0;
+};
+
 class WeightBinder {
  public:
   WeightBinder(const formats::WeightStore& store, const WeightOptions& options)
@@ -35,13 +50,16 @@ class WeightBinder {
   // A small weight (norm, bias, position table) converted to f32.
   Result<std::vector<float>> BindF32(const std::string& name, const std::vector<int64_t>& shape);
 
-  // The copies made so far (narrowed or realigned tensors); the model keeps them alive.
-  std::vector<std::vector<uint32_t>> TakeOwned() { return std::move(owned_); }
+  // The memory of the weights bound so far; the model keeps it alive.
+  WeightMemory TakeOwned() { return std::move(owned_); }
 
  private:
   const formats::WeightStore& store_;
   WeightOptions options_;
-  std::vector<std::vector<uint32_t>> owned_;  // 32-bit words keep every copy aligned
+  // Copies `v`'s bytes into owned_ (in parallel on options_.pool) and returns the copy.
+  Result<tensor::TensorView> Copy(const tensor::TensorView& v);
+
+  WeightMemory owned_;
 };
 
 }  // namespace iris::model

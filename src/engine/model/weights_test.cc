@@ -1,0 +1,125 @@
+// WeightBinder: every weight ends in the model's own memory (never the file's mapping), with
+// the file's values, narrowed where that is exact; WeightMemory hands out aligned pieces.
+#include "engine/model/weights.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include "engine/tensor/dtype.h"
+
+namespace iris::model {
+namespace {
+namespace fs = std::filesystem;
+
+TEST(WeightMemoryTest, PiecesAreAlignedZeroedAndApart) {
+  WeightMemory m;
+  std::vector<std::pair<uint8_t*, size_t>> pieces;
+  // Small pieces share a buffer; one larger than a buffer gets its own.
+  for (size_t bytes : {size_t{1}, size_t{63}, size_t{1000}, size_t{100} << 20, size_t{65}}) {
+    auto p = m.Allocate(bytes);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(*p) % 64, 0u);
+    for (size_t i = 0; i < bytes; i += 4093) ASSERT_EQ((*p)[i], 0);
+    std::memset(*p, 0xab, bytes);
+    pieces.emplace_back(*p, bytes);
+  }
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    for (size_t j = i + 1; j < pieces.size(); ++j) {
+      const bool apart = pieces[i].first + pieces[i].second <= pieces[j].first ||
+                         pieces[j].first + pieces[j].second <= pieces[i].first;
+      EXPECT_TRUE(apart) << i << " and " << j << " overlap";
+    }
+  }
+  WeightMemory moved = std::move(m);
+  EXPECT_EQ(pieces[2].first[999], 0xab);  // still there, owned by `moved`
+  EXPECT_GE(moved.bytes_used(), (size_t{100} << 20) + 1000);
+}
+
+class WeightBinderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("iris_weights_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+std::string Bytes(const void* p, size_t n) { return {static_cast<const char*>(p), n}; }
+
+TEST_F(WeightBinderTest, EveryWeightIsCopiedOutOfTheFileWithItsValues) {
+  // BF16 and F16 matrices as stored, an F32 one that is exactly BF16 (narrowed), an F32 one
+  // that is not (copied as F32), and a small F32 vector.
+  std::vector<uint16_t> bf16(6 * 5), f16(3 * 7);
+  for (size_t i = 0; i < bf16.size(); ++i) bf16[i] = static_cast<uint16_t>(0x3f80 + i);
+  for (size_t i = 0; i < f16.size(); ++i) f16[i] = static_cast<uint16_t>(0x3c00 + 3 * i);
+  std::vector<float> exact(4 * 8), inexact(4 * 8), norm(8);
+  for (size_t i = 0; i < exact.size(); ++i) {
+    exact[i] = tensor::Bf16ToF32(static_cast<uint16_t>(0x4000 + 7 * i));
+    inexact[i] = 1.0f + static_cast<float>(i) * 1e-3f;
+  }
+  for (size_t i = 0; i < norm.size(); ++i) norm[i] = static_cast<float>(i) - 2.5f;
+  const std::string path = (dir_ / "model.safetensors").string();
+  ASSERT_TRUE(formats::WriteSafetensors(
+                  path, {{"bf16", tensor::DType::kBF16, {6, 5}, Bytes(bf16.data(), 60)},
+                         {"f16", tensor::DType::kF16, {3, 7}, Bytes(f16.data(), 42)},
+                         {"exact", tensor::DType::kF32, {4, 8}, Bytes(exact.data(), 128)},
+                         {"inexact", tensor::DType::kF32, {4, 8}, Bytes(inexact.data(), 128)},
+                         {"norm", tensor::DType::kF32, {8}, Bytes(norm.data(), 32)}})
+                  .ok());
+  auto store = formats::WeightStore::OpenDir(dir_.string());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  // The file's bytes, to check no view points into them.
+  std::set<std::pair<uintptr_t, uintptr_t>> file_ranges;
+  for (const auto& [name, e] : store->entries()) {
+    const auto b = reinterpret_cast<uintptr_t>(e.view.data);
+    file_ranges.insert({b, b + e.view.num_bytes()});
+  }
+  auto outside_file = [&](const tensor::TensorView& v) {
+    const auto b = reinterpret_cast<uintptr_t>(v.data);
+    for (auto [lo, hi] : file_ranges) {
+      if (b < hi && b + v.num_bytes() > lo) return false;
+    }
+    return true;
+  };
+  ThreadPool pool(2);
+  for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+    WeightOptions options;
+    options.pool = p;
+    WeightBinder binder(*store, options);
+    auto b = binder.Bind("bf16", {6, 5});
+    auto h = binder.Bind("f16", {3, 7});
+    auto x = binder.Bind("exact", {4, 8});
+    auto y = binder.Bind("inexact", {4, 8});
+    ASSERT_TRUE(b.ok() && h.ok() && x.ok() && y.ok());
+    EXPECT_EQ(b->dtype, tensor::DType::kBF16);
+    EXPECT_EQ(h->dtype, tensor::DType::kF16);
+    EXPECT_EQ(x->dtype, tensor::DType::kBF16);  // narrowed: exactly representable
+    EXPECT_EQ(y->dtype, tensor::DType::kF32);
+    for (const auto* v : {&*b, &*h, &*x, &*y}) {
+      EXPECT_TRUE(outside_file(*v));
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(v->data) % 64, 0u);
+    }
+    EXPECT_EQ(std::memcmp(b->data, bf16.data(), 60), 0);
+    EXPECT_EQ(std::memcmp(h->data, f16.data(), 42), 0);
+    EXPECT_EQ(std::memcmp(y->data, inexact.data(), 128), 0);
+    const auto* narrowed = static_cast<const uint16_t*>(x->data);
+    for (size_t i = 0; i < exact.size(); ++i) {
+      ASSERT_EQ(tensor::Bf16ToF32(narrowed[i]), exact[i]) << i;
+    }
+    auto n = binder.BindF32("norm", {8});
+    ASSERT_TRUE(n.ok());
+    EXPECT_EQ(*n, norm);
+    WeightMemory memory = binder.TakeOwned();
+    EXPECT_GE(memory.bytes_used(), 60u + 42u + 64u + 128u);
+    // The views stay valid in the moved memory.
+    EXPECT_EQ(std::memcmp(b->data, bf16.data(), 60), 0);
+  }
+}
+
+}  // namespace
+}  // namespace iris::model
