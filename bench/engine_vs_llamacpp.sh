@@ -24,7 +24,8 @@
 # The GGUFs hold random weights of the real SmolVLM2 shapes (../shared/anchors/
 # make_random_smolvlm2_gguf.py; speed does not depend on the values), quantized with
 # llama-quantize. iris reads the same files. llama.cpp's figures are its own: llama-bench for
-# prefill/decode; llama-mtmd-cli's logged per-tile encoding times for vision, and for time to
+# prefill/decode, run with the weights mapped from the file (its default) and loaded (--load-mode none),
+# the ratios taken against the faster of the two; llama-mtmd-cli's logged per-tile encoding times for vision, and for time to
 # first token the time from its first image encoding to its exit after one token (its image
 # decoding and preprocessing come before that and are not counted; iris's time to first token
 # includes both, so the comparison leans towards llama.cpp).
@@ -113,20 +114,32 @@ for size in $sizes; do
         { cat "$work/quantize.log" >&2; exit 1; }
     fi
     weight_bytes=$(stat -c %s "$file")
-    iris_pp=(); iris_tg=(); llama_pp=(); llama_tg=()
+    iris_pp=(); iris_tg=(); llama_pp=(); llama_tg=(); mmap_pp=(); mmap_tg=(); nommap_pp=(); nommap_tg=()
     for ((r = 0; r < rounds; ++r)); do
       log "$size $t round $((r + 1))/$rounds"
       out=$("$iris_bin" bench --model "$file" --prompt-tokens 512 --decode-tokens 128 \
         --vision-tiles 0 --threads "$threads" --json)
       iris_pp+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["prefill_tokens_per_second"])' "$out")")
       iris_tg+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["decode_tokens_per_second"])' "$out")")
-      out=$("$bin/llama-bench" -m "$file" -p 512 -n 128 -t "$threads" -r 1 -o json 2>/dev/null)
-      llama_pp+=("$("$py" -c 'import json,sys; print([x["avg_ts"] for x in json.loads(sys.argv[1]) if x["n_prompt"]>0][0])' "$out")")
-      llama_tg+=("$("$py" -c 'import json,sys; print([x["avg_ts"] for x in json.loads(sys.argv[1]) if x["n_gen"]>0][0])' "$out")")
+      # llama.cpp both ways: its default reads the weights from the file's mapping, and -mmp 0
+      # loads them into its own memory (--load-mode none; faster where mapped page-cache pages stall readers,
+      # see docs/architecture.md); the ratios are taken against the faster of the two.
+      out=$("$bin/llama-bench" -m "$file" -p 512 -n 128 -t "$threads" -r 1 --load-mode mmap,none -o json 2>/dev/null)
+      read -r a b c d < <("$py" -c '
+import json, sys
+rows = json.loads(sys.argv[1])
+def ts(mmap, prompt):
+    return [x["avg_ts"] for x in rows if (x["load_mode"] == "mmap") == mmap and (x["n_prompt"] > 0) == prompt][0]
+print(ts(True, True), ts(True, False), ts(False, True), ts(False, False))' "$out")
+      mmap_pp+=("$a"); mmap_tg+=("$b"); nommap_pp+=("$c"); nommap_tg+=("$d")
+      llama_pp+=("$("$py" -c 'print(max(float(v) for v in __import__("sys").argv[1:]))' "$a" "$c")")
+      llama_tg+=("$("$py" -c 'print(max(float(v) for v in __import__("sys").argv[1:]))' "$b" "$d")")
     done
-    record "$(printf '{"size":"%s","type":"%s","file":"%s","file_bytes":%s,"iris_prefill_tps":%s,"llama_prefill_tps":%s,"iris_decode_tps":%s,"llama_decode_tps":%s,"rounds_iris_decode":[%s],"rounds_llama_decode":[%s]}' \
+    record "$(printf '{"size":"%s","type":"%s","file":"%s","file_bytes":%s,"iris_prefill_tps":%s,"llama_prefill_tps":%s,"iris_decode_tps":%s,"llama_decode_tps":%s,"llama_mmap":{"prefill_tps":%s,"decode_tps":%s},"llama_no_mmap":{"prefill_tps":%s,"decode_tps":%s},"rounds_iris_decode":[%s],"rounds_llama_decode":[%s]}' \
       "$size" "$t" "$file" "$weight_bytes" "$(median "${iris_pp[@]}")" "$(median "${llama_pp[@]}")" \
       "$(median "${iris_tg[@]}")" "$(median "${llama_tg[@]}")" \
+      "$(median "${mmap_pp[@]}")" "$(median "${mmap_tg[@]}")" \
+      "$(median "${nommap_pp[@]}")" "$(median "${nommap_tg[@]}")" \
       "$(IFS=,; echo "${iris_tg[*]}")" "$(IFS=,; echo "${llama_tg[*]}")")"
   done
   # Vision per tile and time to first token for the 1024x768 image, F16 weights and mmproj.
