@@ -24,13 +24,23 @@ void Parallel(ComputeContext& ctx, size_t grain, size_t n,
   }
 }
 
-}  // namespace
-
-void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor::TensorView& w,
-            float* out, const float* bias) {
+// The products of MatMuls; `bias` (one product only) is added to its rows.
+void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
+                     std::span<const MatMulOut> products, const float* bias) {
+  IRIS_CHECK(!products.empty());
+  IRIS_CHECK(bias == nullptr || products.size() == 1);
+  const tensor::TensorView& w = *products[0].w;
   IRIS_CHECK(w.shape.size() == 2);
-  const size_t n_dim = static_cast<size_t>(w.shape[0]);
   const size_t k_dim = static_cast<size_t>(w.shape[1]);
+  // Rows of every product, end to end: product i holds rows [first[i], first[i + 1]).
+  thread_local std::vector<size_t> first;
+  first.assign(1, 0);
+  for (const MatMulOut& p : products) {
+    IRIS_CHECK(p.w->shape.size() == 2 && static_cast<size_t>(p.w->shape[1]) == k_dim &&
+               p.w->dtype == w.dtype);
+    first.push_back(first.back() + static_cast<size_t>(p.w->shape[0]));
+  }
+  const size_t n_total = first.back();
   // Grain: enough rows that a task is worth a wake-up; a multiple of the 16-row block.
   const size_t grain = std::max<size_t>(16, (64 * 1024 / std::max<size_t>(k_dim, 1)) & ~size_t{15});
   // Q8_0 weights: the activations are quantized once here, then every row range multiplies
@@ -65,15 +75,19 @@ void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor
     kernels::PackActivationsBf16(x, k_dim, num_tokens, k_dim, xb.data());
   }
   const uint32_t* xbp = xb.data();
-  auto body = [&](size_t b, size_t e, int) {
+  const size_t* firsts = first.data();
+  auto rows_of = [&](size_t i, size_t b, size_t e) {  // rows [b, e) of product i
+    const void* wd = products[i].w->data;
+    const size_t n_dim = firsts[i + 1] - firsts[i];
+    float* out = products[i].out;
     if (q8x) {
-      kernels::MatMulRowsQ8_0x(q, d, num_tokens, w.data, k_dim, b, e, out + b, n_dim);
+      kernels::MatMulRowsQ8_0x(q, d, num_tokens, wd, k_dim, b, e, out + b, n_dim);
     } else if (q8) {
-      kernels::MatMulRowsQ8_0(q, d, num_tokens, w.data, k_dim, b, e, out + b, n_dim);
+      kernels::MatMulRowsQ8_0(q, d, num_tokens, wd, k_dim, b, e, out + b, n_dim);
     } else if (bf16) {
-      kernels::MatMulRowsBf16Packed(xbp, num_tokens, w.data, w.dtype, k_dim, b, e, out + b, n_dim);
+      kernels::MatMulRowsBf16Packed(xbp, num_tokens, wd, w.dtype, k_dim, b, e, out + b, n_dim);
     } else {
-      kernels::MatMulRows(x, k_dim, num_tokens, w.data, w.dtype, k_dim, b, e, out + b, n_dim);
+      kernels::MatMulRows(x, k_dim, num_tokens, wd, w.dtype, k_dim, b, e, out + b, n_dim);
     }
     if (bias) {
       for (size_t t = 0; t < num_tokens; ++t) {
@@ -82,8 +96,28 @@ void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor
       }
     }
   };
-  // A prompt's float weights go through packed panels: cut the range at whole panels.
-  Parallel(ctx, grain, n_dim, body, panels ? kernels::kMatMulRowAlign : 1);
+  auto body = [&](size_t b, size_t e, int) {
+    for (size_t i = 0; i < products.size(); ++i) {
+      const size_t lo = std::max(b, firsts[i]), hi = std::min(e, firsts[i + 1]);
+      if (lo < hi) rows_of(i, lo - firsts[i], hi - firsts[i]);
+    }
+  };
+  // A prompt's float weights go through packed panels: cut the range at whole panels (of
+  // each product, where their row counts are multiples of the alignment, as a model's are).
+  Parallel(ctx, grain, n_total, body, panels ? kernels::kMatMulRowAlign : 1);
+}
+
+}  // namespace
+
+void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor::TensorView& w,
+            float* out, const float* bias) {
+  const MatMulOut one{&w, out};
+  MatMulsWithBias(ctx, x, num_tokens, std::span<const MatMulOut>(&one, 1), bias);
+}
+
+void MatMuls(ComputeContext& ctx, const float* x, size_t num_tokens,
+             std::span<const MatMulOut> products) {
+  MatMulsWithBias(ctx, x, num_tokens, products, nullptr);
 }
 
 void RmsNorm(const float* x, size_t num_tokens, size_t dim, const float* weight, float eps,

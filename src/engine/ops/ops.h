@@ -1,5 +1,5 @@
 // Tensor operations of the models: shape checks, dtype dispatch, and ParallelFor over the
-// kernels. Activations are f32 row-major; weights are memory-mapped TensorViews.
+// kernels. Activations are f32 row-major; weights are TensorViews the model owns.
 #pragma once
 
 #include <cstddef>
@@ -27,6 +27,17 @@ struct ComputeContext {
 // bias (optional, f32 [N]) is added.
 void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor::TensorView& w,
             float* out, const float* bias = nullptr);
+
+// Several products of the same activations (a layer's q, k and v; gate and up), as MatMul
+// each, in one parallel loop over all their rows: one wait for the threads instead of one per
+// weight, the activations quantized or rounded once. The weights share k (w.shape[1]) and
+// dtype; the numbers are those of separate MatMul calls.
+struct MatMulOut {
+  const tensor::TensorView* w;
+  float* out;
+};
+void MatMuls(ComputeContext& ctx, const float* x, size_t num_tokens,
+             std::span<const MatMulOut> products);
 
 // x[T, D] ← x · rsqrt(mean(x²) + eps) · weight (Llama RMSNorm).
 void RmsNorm(const float* x, size_t num_tokens, size_t dim, const float* weight, float eps,

@@ -1,0 +1,95 @@
+// ops::MatMuls: several products of one input in one parallel loop give exactly the numbers of
+// separate MatMul calls, on every path (decode tiles, prompt panels, bf16 products, int8).
+#include "engine/ops/ops.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "engine/kernels/kernels.h"
+#include "engine/tensor/dtype.h"
+#include "engine/tensor/quant.h"
+
+namespace iris::ops {
+namespace {
+
+struct Weight {
+  std::vector<uint8_t> bytes;
+  tensor::TensorView view;
+};
+
+// A [rows, k] weight of `dtype` (F32, BF16, or Q8_0 quantized from random values).
+Weight RandomWeight(tensor::DType dtype, size_t rows, size_t k, std::mt19937& rng) {
+  std::normal_distribution<float> dist(0.0f, 0.5f);
+  std::vector<float> values(rows * k);
+  for (float& v : values) v = dist(rng);
+  Weight w;
+  w.bytes.resize(rows * tensor::RowBytes(dtype, k));
+  for (size_t r = 0; r < rows; ++r) {
+    const float* row = values.data() + r * k;
+    uint8_t* dst = w.bytes.data() + r * tensor::RowBytes(dtype, k);
+    if (dtype == tensor::DType::kQ8_0) {
+      tensor::QuantizeRowQ8_0(row, k, dst);
+    } else if (dtype == tensor::DType::kBF16) {
+      for (size_t i = 0; i < k; ++i) {
+        uint32_t bits;
+        std::memcpy(&bits, &row[i], 4);
+        const auto h = static_cast<uint16_t>(bits >> 16);
+        std::memcpy(dst + 2 * i, &h, 2);
+      }
+    } else {
+      std::memcpy(dst, row, k * 4);
+    }
+  }
+  w.view.dtype = dtype;
+  w.view.shape = {static_cast<int64_t>(rows), static_cast<int64_t>(k)};
+  w.view.data = w.bytes.data();
+  return w;
+}
+
+TEST(MatMulsTest, GivesTheNumbersOfSeparateProducts) {
+  std::mt19937 rng(7);
+  ThreadPool pool(2);
+  // A layer's q, k, v (rows of 576, 192, 192: whole panels) and an odd set (rows not multiples
+  // of anything, so ranges cut inside products).
+  const std::vector<std::vector<size_t>> shapes = {{576, 192, 192}, {37, 101, 5}};
+  for (tensor::DType dtype : {tensor::DType::kF32, tensor::DType::kBF16, tensor::DType::kQ8_0}) {
+    for (const auto& rows : shapes) {
+      const size_t k = 96;
+      std::vector<Weight> ws;
+      for (size_t n : rows) ws.push_back(RandomWeight(dtype, n, k, rng));
+      for (size_t tokens : {size_t{1}, size_t{16}, size_t{70}}) {
+        std::vector<float> x(tokens * k);
+        std::normal_distribution<float> dist(0.0f, 1.0f);
+        for (float& v : x) v = dist(rng);
+        for (bool bf16 : {false, true}) {
+          if (bf16 && (dtype == tensor::DType::kQ8_0 || !kernels::Bf16ProductsAvailable()))
+            continue;
+          for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+            ComputeContext ctx{p, bf16};
+            std::vector<std::vector<float>> apart, together;
+            std::vector<MatMulOut> outs;
+            for (size_t i = 0; i < ws.size(); ++i) {
+              apart.emplace_back(tokens * rows[i]);
+              together.emplace_back(tokens * rows[i], -1.0f);
+              MatMul(ctx, x.data(), tokens, ws[i].view, apart.back().data());
+            }
+            for (size_t i = 0; i < ws.size(); ++i)
+              outs.push_back({&ws[i].view, together[i].data()});
+            MatMuls(ctx, x.data(), tokens, outs);
+            for (size_t i = 0; i < ws.size(); ++i) {
+              ASSERT_EQ(std::memcmp(apart[i].data(), together[i].data(), apart[i].size() * 4), 0)
+                  << tensor::DTypeName(dtype) << " product " << i << " of " << rows.size() << ", "
+                  << tokens << " tokens, bf16 " << bf16 << ", pool " << (p != nullptr);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace iris::ops
