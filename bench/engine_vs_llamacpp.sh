@@ -121,9 +121,10 @@ for size in $sizes; do
         --vision-tiles 0 --threads "$threads" --json)
       iris_pp+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["prefill_tokens_per_second"])' "$out")")
       iris_tg+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["decode_tokens_per_second"])' "$out")")
-      # llama.cpp both ways: its default reads the weights from the file's mapping, and -mmp 0
-      # loads them into its own memory (--load-mode none; faster where mapped page-cache pages stall readers,
-      # see docs/architecture.md); the ratios are taken against the faster of the two.
+      # llama.cpp both ways: its default on a CPU reads the weights from the file's mapping
+      # (--load-mode mmap), and --load-mode none loads them into its own memory (faster where
+      # mapped page-cache pages stall readers, see docs/architecture.md); the ratios are taken
+      # against the faster of the two.
       out=$("$bin/llama-bench" -m "$file" -p 512 -n 128 -t "$threads" -r 1 --load-mode mmap,none -o json 2>/dev/null)
       read -r a b c d < <("$py" -c '
 import json, sys

@@ -139,6 +139,7 @@ Result<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
   IRIS_ASSIGN_OR_RETURN(f.file_, MappedFile::Open(path));
   IRIS_ASSIGN_OR_RETURN(SafetensorsContents contents, ParseSafetensors(f.file_.bytes(), path));
   f.tensors_ = std::move(contents.tensors);
+  for (auto& [name, e] : f.tensors_) e.mapped = true;
   f.metadata_ = std::move(contents.metadata);
   return f;
 }

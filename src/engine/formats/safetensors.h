@@ -18,7 +18,9 @@ struct TensorEntry {
   std::string name;
   tensor::TensorView view;  // points into the mapped file
   std::string file;         // which file holds it (for error messages)
-  bool mapped = true;       // the bytes are the file's mapping (false: a copy made at load)
+  // The bytes are a read-only file mapping (their pages may be released once copied); false
+  // for bytes some other owner holds in memory.
+  bool mapped = false;
 };
 
 // What one safetensors image holds: its tensors (views into the image) and __metadata__.

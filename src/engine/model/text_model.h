@@ -30,8 +30,8 @@ struct ForwardChunk {
 
 class TextModel {
  public:
-  // Binds the decoder's weights (in place, memory-mapped, unless the options convert them)
-  // and checks every shape.
+  // Binds the decoder's weights (copied into the model's memory as stored, unless the options
+  // convert them; see WeightBinder) and checks every shape.
   static Result<TextModel> Load(const formats::WeightStore& weights, const TextConfig& config,
                                 bool tie_word_embeddings, const WeightOptions& options = {});
 

@@ -56,7 +56,7 @@ void PixelShuffle(const float* in, int n, int dim, int s, float* out) {
 }
 
 Result<VisionModel> VisionModel::Load(const formats::WeightStore& weights,
-                                      const ModelConfig& config) {
+                                      const ModelConfig& config, ThreadPool* pool) {
   VisionModel m;
   m.config_ = config.vision;
   m.scale_factor_ = config.scale_factor;
@@ -81,7 +81,9 @@ Result<VisionModel> VisionModel::Load(const formats::WeightStore& weights,
   }
   IRIS_ASSIGN_OR_RETURN(std::string pre, VisionPrefix(weights));
   // Real hub checkpoints are F32 with bf16 values: narrow them as the text model does.
-  WeightBinder w(weights, WeightOptions{});
+  WeightOptions options;
+  options.pool = pool;
+  WeightBinder w(weights, options);
   auto matrix = [&](const std::string& name, std::vector<int64_t> shape) {
     return w.Bind(name, shape);
   };

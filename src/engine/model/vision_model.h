@@ -18,8 +18,10 @@ namespace iris::model {
 
 class VisionModel {
  public:
-  // Binds the tower and connector weights in place and checks every shape.
-  static Result<VisionModel> Load(const formats::WeightStore& weights, const ModelConfig& config);
+  // Binds the tower and connector weights (copied into the model's memory, see WeightBinder;
+  // on `pool` when given) and checks every shape.
+  static Result<VisionModel> Load(const formats::WeightStore& weights, const ModelConfig& config,
+                                  ThreadPool* pool = nullptr);
 
   int tile_size() const { return config_.image_size; }
   int patches_per_side() const { return config_.image_size / config_.patch_size; }

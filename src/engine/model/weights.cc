@@ -37,9 +37,18 @@ void ForRanges(ThreadPool* pool, size_t n, size_t grain,
 
 Result<uint8_t*> WeightMemory::Allocate(size_t bytes) {
   constexpr size_t kAlign = 64, kChunk = size_t{64} << 20;
+  if (bytes > SIZE_MAX - kAlign) return ResourceExhausted("cannot allocate that much memory");
   bytes = (bytes + kAlign - 1) & ~(kAlign - 1);
+  if (bytes >= kChunk / 4) {
+    // A large piece gets a buffer of its own; the chunk small pieces come from stays open.
+    IRIS_ASSIGN_OR_RETURN(AnonymousBuffer b, AnonymousBuffer::Allocate(bytes));
+    uint8_t* p = b.data();
+    large_.push_back(std::move(b));
+    used_ += bytes;
+    return p;
+  }
   if (chunks_.empty() || chunks_.back().size() - chunk_used_ < bytes) {
-    IRIS_ASSIGN_OR_RETURN(AnonymousBuffer b, AnonymousBuffer::Allocate(std::max(bytes, kChunk)));
+    IRIS_ASSIGN_OR_RETURN(AnonymousBuffer b, AnonymousBuffer::Allocate(kChunk));
     chunks_.push_back(std::move(b));
     chunk_used_ = 0;
   }
@@ -63,8 +72,8 @@ Result<tensor::TensorView> WeightBinder::Copy(const tensor::TensorView& v) {
   return copy;
 }
 
-Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
-                                              const std::vector<int64_t>& shape) {
+Result<formats::TensorEntry> WeightBinder::Entry(const std::string& name,
+                                                 const std::vector<int64_t>& shape) const {
   IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, store_.Get(name, shape));
   if (e.view.dtype != tensor::DType::kF32 && e.view.dtype != tensor::DType::kBF16 &&
       e.view.dtype != tensor::DType::kF16 && e.view.dtype != tensor::DType::kQ8_0) {
@@ -72,6 +81,12 @@ Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
                               std::string(tensor::DTypeName(e.view.dtype)) +
                               "; weights must be F32, BF16, F16 (or Q8_0 from a GGUF file)");
   }
+  return e;
+}
+
+Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
+                                              const std::vector<int64_t>& shape) {
+  IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, Entry(name, shape));
   const bool quantize = options_.quantize == tensor::DType::kQ8_0 &&
                         e.view.dtype != tensor::DType::kQ8_0 && shape.size() == 2 &&
                         shape[1] % 32 == 0;
@@ -140,8 +155,9 @@ Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
 
 Result<std::vector<float>> WeightBinder::BindF32(const std::string& name,
                                                  const std::vector<int64_t>& shape) {
-  IRIS_ASSIGN_OR_RETURN(tensor::TensorView v, Bind(name, shape));
-  return ops::ToF32(v);
+  // Converted straight from where the file holds it (unaligned reads are fine here).
+  IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, Entry(name, shape));
+  return ops::ToF32(e.view);
 }
 
 }  // namespace iris::model

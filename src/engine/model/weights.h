@@ -22,7 +22,7 @@ struct WeightOptions {
   // kQ8_0: matrices whose rows are whole blocks of 32 are quantized at load (ggml's
   // quantizer) and multiplied as int8; kF32 (the default) keeps the file's types.
   tensor::DType quantize = tensor::DType::kF32;
-  ThreadPool* pool = nullptr;  // quantizes rows in parallel when set
+  ThreadPool* pool = nullptr;  // copies, narrows and quantizes in parallel when set
 };
 
 // The memory a model's weights live in: 64-byte aligned pieces of large anonymous buffers
@@ -34,8 +34,9 @@ class WeightMemory {
   size_t bytes_used() const { return used_; }
 
  private:
-  std::vector<AnonymousBuffer> chunks_;
-  size_t chunk_used_ = 0;  // of chunks_.back()
+  std::vector<AnonymousBuffer> chunks_;  // small pieces, packed
+  std::vector<AnonymousBuffer> large_;   // one piece each
+  size_t chunk_used_ = 0;                // of chunks_.back()
   size_t used_ = 0;
 };
 
@@ -56,6 +57,9 @@ class WeightBinder {
  private:
   const formats::WeightStore& store_;
   WeightOptions options_;
+  // The tensor `name` of exactly `shape`, if its dtype is one a weight may have.
+  Result<formats::TensorEntry> Entry(const std::string& name,
+                                     const std::vector<int64_t>& shape) const;
   // Copies `v`'s bytes into owned_ (in parallel on options_.pool) and returns the copy.
   Result<tensor::TensorView> Copy(const tensor::TensorView& v);
 

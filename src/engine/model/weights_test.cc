@@ -34,6 +34,11 @@ TEST(WeightMemoryTest, PiecesAreAlignedZeroedAndApart) {
       EXPECT_TRUE(apart) << i << " and " << j << " overlap";
     }
   }
+  // The small pieces are packed around the large one: 1000 bytes took 1024, 65 after them.
+  EXPECT_EQ(pieces[4].first, pieces[2].first + 1024);
+  auto impossible = m.Allocate(SIZE_MAX - 5);
+  ASSERT_FALSE(impossible.ok());
+  EXPECT_EQ(impossible.status().code(), ErrorCode::kResourceExhausted);
   WeightMemory moved = std::move(m);
   EXPECT_EQ(pieces[2].first[999], 0xab);  // still there, owned by `moved`
   EXPECT_GE(moved.bytes_used(), (size_t{100} << 20) + 1000);

@@ -103,7 +103,8 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
     }
   };
   // A prompt's float weights go through packed panels: cut the range at whole panels (of
-  // each product, where their row counts are multiples of the alignment, as a model's are).
+  // each product where the products before it have whole panels of rows; elsewhere a cut
+  // costs one partial panel, the numbers are the same).
   Parallel(ctx, grain, n_total, body, panels ? kernels::kMatMulRowAlign : 1);
 }
 

@@ -97,7 +97,7 @@ Result<std::unique_ptr<Engine>> Engine::Load(const std::string& model_dir,
   if (e->weights_.Has("model.vision_model.embeddings.patch_embedding.weight") ||
       e->weights_.Has("vision_model.embeddings.patch_embedding.weight")) {
     IRIS_ASSIGN_OR_RETURN(model::VisionModel vision,
-                          model::VisionModel::Load(e->weights_, e->config_));
+                          model::VisionModel::Load(e->weights_, e->config_, e->pool_.get()));
     e->vision_.emplace(std::move(vision));
     auto image_config = media::LoadImageProcessorConfig(model_dir);
     if (image_config.ok()) {
@@ -179,7 +179,7 @@ Result<std::unique_ptr<Engine>> Engine::LoadGguf(const std::string& text_path,
   IRIS_RETURN_IF_ERROR(e->LoadText(options));
   if (ckpt.mmproj) {
     IRIS_ASSIGN_OR_RETURN(model::VisionModel vision,
-                          model::VisionModel::Load(e->weights_, e->config_));
+                          model::VisionModel::Load(e->weights_, e->config_, e->pool_.get()));
     e->vision_.emplace(std::move(vision));
     // The processor settings an mmproj carries; the rest are SmolVLM2's (smolvlm2.md §5).
     const formats::GgufContents& m = ckpt.mmproj->contents();
