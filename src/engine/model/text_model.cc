@@ -50,10 +50,12 @@ Result<TextModel> TextModel::Load(const formats::WeightStore& weights, const Tex
   auto get = [&](const std::string& name, std::vector<int64_t> shape) {
     return w.Bind(name, shape);
   };
-  IRIS_ASSIGN_OR_RETURN(m.embed_, get(p + "embed_tokens.weight", {v, d}));
   if (tie_word_embeddings) {
+    // Read whole as the output layer every token: in the model's memory.
+    IRIS_ASSIGN_OR_RETURN(m.embed_, get(p + "embed_tokens.weight", {v, d}));
     m.lm_head_ = m.embed_;
   } else {
+    IRIS_ASSIGN_OR_RETURN(m.embed_, w.BindRows(p + "embed_tokens.weight", {v, d}));
     // Untied (every SmolVLM2): a missing lm_head is an error, not a silent fallback.
     IRIS_ASSIGN_OR_RETURN(m.lm_head_, get("lm_head.weight", {v, d}));
   }

@@ -153,6 +153,17 @@ Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
   return copy;
 }
 
+Result<tensor::TensorView> WeightBinder::BindRows(const std::string& name,
+                                                  const std::vector<int64_t>& shape) {
+  IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, Entry(name, shape));
+  const bool as_stored =
+      e.view.dtype == tensor::DType::kBF16 || e.view.dtype == tensor::DType::kF16;
+  const bool aligned =
+      reinterpret_cast<uintptr_t>(e.view.data) % tensor::DTypeSize(e.view.dtype) == 0;
+  if (e.mapped && as_stored && aligned && options_.quantize == tensor::DType::kF32) return e.view;
+  return Bind(name, shape);
+}
+
 Result<std::vector<float>> WeightBinder::BindF32(const std::string& name,
                                                  const std::vector<int64_t>& shape) {
   // Converted straight from where the file holds it (unaligned reads are fine here).

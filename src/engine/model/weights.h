@@ -48,6 +48,10 @@ class WeightBinder {
   // A weight of exactly `shape` in F32, BF16, F16 or Q8_0 (quantized at load when the
   // options ask, else as the file holds it); errors name the file and the tensor.
   Result<tensor::TensorView> Bind(const std::string& name, const std::vector<int64_t>& shape);
+  // A table read a few rows at a time (untied token embeddings): as Bind, except that a
+  // BF16/F16 table the options leave as it is stays in the file's mapping, in place: a row or
+  // two per token does not suffer the mapping's stalls, and its pages are read only as used.
+  Result<tensor::TensorView> BindRows(const std::string& name, const std::vector<int64_t>& shape);
   // A small weight (norm, bias, position table) converted to f32.
   Result<std::vector<float>> BindF32(const std::string& name, const std::vector<int64_t>& shape);
 

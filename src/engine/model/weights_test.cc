@@ -124,6 +124,15 @@ TEST_F(WeightBinderTest, EveryWeightIsCopiedOutOfTheFileWithItsValues) {
     // The views stay valid in the moved memory.
     EXPECT_EQ(std::memcmp(b->data, bf16.data(), 60), 0);
   }
+  // A table read by rows stays in the file when it is BF16/F16 and nothing converts it.
+  WeightBinder rows(*store, WeightOptions{});
+  auto in_file = rows.BindRows("bf16", {6, 5});
+  auto narrowed = rows.BindRows("exact", {4, 8});
+  ASSERT_TRUE(in_file.ok() && narrowed.ok());
+  EXPECT_FALSE(outside_file(*in_file));
+  EXPECT_EQ(std::memcmp(in_file->data, bf16.data(), 60), 0);
+  EXPECT_TRUE(outside_file(*narrowed));
+  EXPECT_EQ(narrowed->dtype, tensor::DType::kBF16);
 }
 
 }  // namespace
