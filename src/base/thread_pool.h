@@ -53,4 +53,15 @@ class ThreadPool {
   std::condition_variable cv_;
 };
 
+// pool->ParallelFor(n, grain, fn, align) when there is a pool; fn(0, n, 0) inline without one.
+inline void ParallelFor(ThreadPool* pool, size_t n, size_t grain,
+                        const std::function<void(size_t begin, size_t end, int thread)>& fn,
+                        size_t align = 1) {
+  if (pool != nullptr) {
+    pool->ParallelFor(n, grain, fn, align);
+  } else {
+    fn(0, n, 0);
+  }
+}
+
 }  // namespace iris

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <initializer_list>
 #include <optional>
 
 #include "base/check.h"
@@ -11,24 +10,6 @@
 #include "engine/model/weights.h"
 
 namespace iris::model {
-namespace {
-
-// Products of one input in one parallel loop (ops::MatMuls) when their weights share a dtype
-// (always, for a checkpoint's layer), else one after the other; the same numbers either way.
-void MatMulsOfOneInput(ops::ComputeContext& ctx, const float* x, size_t num_tokens,
-                       std::initializer_list<ops::MatMulOut> products) {
-  const tensor::DType dtype = products.begin()->w->dtype;
-  const bool same = std::all_of(products.begin(), products.end(),
-                                [&](const ops::MatMulOut& p) { return p.w->dtype == dtype; });
-  if (same) {
-    ops::MatMuls(ctx, x, num_tokens,
-                 std::span<const ops::MatMulOut>(products.begin(), products.size()));
-    return;
-  }
-  for (const ops::MatMulOut& p : products) ops::MatMul(ctx, x, num_tokens, *p.w, p.out);
-}
-
-}  // namespace
 
 Result<std::string> TextPrefix(const formats::WeightStore& weights) {
   for (const char* p : {"model.text_model.", "text_model.", "model."}) {
@@ -173,7 +154,8 @@ void TextModel::ForwardBatch(ops::ComputeContext& caller_ctx, std::span<const Fo
     const Layer& l = layers_[li];
     const int layer = static_cast<int>(li);
     ops::RmsNorm(x.data(), R, d, l.input_norm.data(), c.rms_norm_eps, h.data());
-    MatMulsOfOneInput(ctx, h.data(), R, {{&l.q, q.data()}, {&l.k, k.data()}, {&l.v, v.data()}});
+    const ops::MatMulOut qkv[] = {{&l.q, q.data()}, {&l.k, k.data()}, {&l.v, v.data()}};
+    ops::MatMuls(ctx, h.data(), R, qkv);
     lora(LoraSite::kTextQ, li, h.data(), d, q.data(), qd);
     lora(LoraSite::kTextK, li, h.data(), d, k.data(), kvd);
     lora(LoraSite::kTextV, li, h.data(), d, v.data(), kvd);
@@ -217,7 +199,8 @@ void TextModel::ForwardBatch(ops::ComputeContext& caller_ctx, std::span<const Fo
     ops::Add(x.data(), tmp.data(), R * d);
 
     ops::RmsNorm(x.data(), R, d, l.post_norm.data(), c.rms_norm_eps, h.data());
-    MatMulsOfOneInput(ctx, h.data(), R, {{&l.gate, gate.data()}, {&l.up, up.data()}});
+    const ops::MatMulOut gate_up[] = {{&l.gate, gate.data()}, {&l.up, up.data()}};
+    ops::MatMuls(ctx, h.data(), R, gate_up);
     lora(LoraSite::kTextGate, li, h.data(), d, gate.data(), f);
     lora(LoraSite::kTextUp, li, h.data(), d, up.data(), f);
     ops::SiluMul(gate.data(), up.data(), R * f);

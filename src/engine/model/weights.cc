@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <functional>
 
 #include "base/mapped_file.h"
 #include "engine/kernels/kernels.h"
@@ -21,16 +20,6 @@ bool ExactlyBf16(const tensor::TensorView& v) {
     if (w & 0xffffu) return false;
   }
   return true;
-}
-
-// Runs body over [0, n) in ranges of `grain` on the pool, or inline without one.
-void ForRanges(ThreadPool* pool, size_t n, size_t grain,
-               const std::function<void(size_t, size_t, int)>& body) {
-  if (pool != nullptr) {
-    pool->ParallelFor(n, grain, body);
-  } else {
-    body(0, n, 0);
-  }
 }
 
 }  // namespace
@@ -63,7 +52,7 @@ Result<tensor::TensorView> WeightBinder::Copy(const tensor::TensorView& v) {
   IRIS_ASSIGN_OR_RETURN(uint8_t * dst, owned_.Allocate(n));
   const auto* src = static_cast<const uint8_t*>(v.data);
   constexpr size_t kGrain = size_t{1} << 20;
-  ForRanges(options_.pool, (n + kGrain - 1) / kGrain, 1, [&](size_t b, size_t e, int) {
+  ParallelFor(options_.pool, (n + kGrain - 1) / kGrain, 1, [&](size_t b, size_t e, int) {
     const size_t end = std::min(n, e * kGrain);
     std::memcpy(dst + b * kGrain, src + b * kGrain, end - b * kGrain);
   });
@@ -116,7 +105,7 @@ Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
         }
       }
     };
-    ForRanges(options_.pool, rows, 64, body);
+    ParallelFor(options_.pool, rows, 64, body);
     if (e.mapped) ReleasePages(e.view.data, e.view.num_bytes());
     tensor::TensorView converted = e.view;
     converted.dtype = out_type;
@@ -129,7 +118,7 @@ Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
     IRIS_ASSIGN_OR_RETURN(uint8_t * dst, owned_.Allocate(2 * n));
     auto* half = reinterpret_cast<uint16_t*>(dst);
     const auto* src = static_cast<const uint8_t*>(e.view.data);
-    ForRanges(options_.pool, n, size_t{1} << 18, [&](size_t b, size_t end, int) {
+    ParallelFor(options_.pool, n, size_t{1} << 18, [&](size_t b, size_t end, int) {
       for (size_t i = b; i < end; ++i) {
         uint32_t w;
         std::memcpy(&w, src + 4 * i, 4);  // may be unaligned

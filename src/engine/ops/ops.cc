@@ -17,11 +17,7 @@ namespace {
 // without one).
 void Parallel(ComputeContext& ctx, size_t grain, size_t n,
               const std::function<void(size_t, size_t, int)>& body, size_t align = 1) {
-  if (ctx.pool) {
-    ctx.pool->ParallelFor(n, grain, body, align);
-  } else {
-    body(0, n, 0);
-  }
+  ParallelFor(ctx.pool, n, grain, body, align);
 }
 
 // The products of MatMuls; `bias` (one product only) is added to its rows.
@@ -118,7 +114,14 @@ void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor
 
 void MatMuls(ComputeContext& ctx, const float* x, size_t num_tokens,
              std::span<const MatMulOut> products) {
-  MatMulsWithBias(ctx, x, num_tokens, products, nullptr);
+  const bool one_dtype = std::all_of(products.begin(), products.end(), [&](const MatMulOut& p) {
+    return p.w->dtype == products.front().w->dtype;
+  });
+  if (one_dtype) {
+    MatMulsWithBias(ctx, x, num_tokens, products, nullptr);
+    return;
+  }
+  for (const MatMulOut& p : products) MatMul(ctx, x, num_tokens, *p.w, p.out);
 }
 
 void RmsNorm(const float* x, size_t num_tokens, size_t dim, const float* weight, float eps,

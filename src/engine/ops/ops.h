@@ -30,8 +30,9 @@ void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor
 
 // Several products of the same activations (a layer's q, k and v; gate and up), as MatMul
 // each, in one parallel loop over all their rows: one wait for the threads instead of one per
-// weight, the activations quantized or rounded once. The weights share k (w.shape[1]) and
-// dtype; the numbers are those of separate MatMul calls.
+// weight, the activations quantized or rounded once. The weights share k (w.shape[1]);
+// weights of different dtypes go one after the other. The numbers are those of separate
+// MatMul calls.
 struct MatMulOut {
   const tensor::TensorView* w;
   float* out;

@@ -91,5 +91,22 @@ TEST(MatMulsTest, GivesTheNumbersOfSeparateProducts) {
   }
 }
 
+TEST(MatMulsTest, WeightsOfDifferentDtypesGoOneAfterTheOther) {
+  std::mt19937 rng(11);
+  ThreadPool pool(2);
+  const size_t k = 64, tokens = 3;
+  Weight a = RandomWeight(tensor::DType::kBF16, 40, k, rng);
+  Weight b = RandomWeight(tensor::DType::kF32, 24, k, rng);
+  std::vector<float> x(tokens * k, 0.25f);
+  ComputeContext ctx{&pool, false};
+  std::vector<float> a1(tokens * 40), b1(tokens * 24), a2(a1.size(), -1.0f), b2(b1.size(), -1.0f);
+  MatMul(ctx, x.data(), tokens, a.view, a1.data());
+  MatMul(ctx, x.data(), tokens, b.view, b1.data());
+  const MatMulOut outs[] = {{&a.view, a2.data()}, {&b.view, b2.data()}};
+  MatMuls(ctx, x.data(), tokens, outs);
+  EXPECT_EQ(a1, a2);
+  EXPECT_EQ(b1, b2);
+}
+
 }  // namespace
 }  // namespace iris::ops
