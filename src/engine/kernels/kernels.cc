@@ -17,6 +17,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "base/check.h"
 #include "engine/tensor/quant.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -623,6 +624,9 @@ void ConvertRowToF32(const void* src, tensor::DType dtype, size_t n, float* dst)
       return;
     case tensor::DType::kQ8_0x:
       tensor::DequantizeRowQ8_0x(static_cast<const uint8_t*>(src), n, dst);
+      return;
+    case tensor::DType::kQ8_0p:  // a row is spread over its panel (ops::ToF32 reads panels)
+      IRIS_CHECK_MSG(false, "ConvertRowToF32: a kQ8_0p row is not contiguous");
       return;
     default:
       std::memcpy(dst, src, n * sizeof(float));

@@ -87,8 +87,10 @@ constexpr size_t AttentionScratchRows() { return 8; }
 // row of k_dim values (a multiple of 32) in blocks of 32 as llama.cpp quantizes Q8_0
 // activations: scale d = max|x| / 127 (kept in f32), q = round(x / d), ties away from zero.
 // q: num_tokens × k_dim; d: num_tokens × k_dim / 32.
+// With `sums` (num_tokens × k_dim / 32), also each block's sum of q (what kQ8_0p's unsigned
+// weights need to be undone).
 void QuantizeRowsQ8(const float* x, size_t x_stride, size_t num_tokens, size_t k_dim, int8_t* q,
-                    float* d);
+                    float* d, int32_t* sums = nullptr);
 // out[t · out_stride + (n − n_begin)] = Σ_b wd[n, b] · d[t, b] · Σ_i wq[n, b, i] · q[t, b, i]
 // for t in [0, num_tokens), n in [n_begin, n_end): w is [N, k_dim] in Q8_0 blocks (34 bytes:
 // an f16 scale and 32 int8 values, rows back to back); activations are in [-127, 127], so
@@ -103,6 +105,18 @@ void MatMulRowsQ8_0x(const int8_t* q, const float* d, size_t num_tokens, const v
                      size_t k_dim, size_t n_begin, size_t n_end, float* out, size_t out_stride);
 // True when the path in use runs kQ8_0x faster than kQ8_0 (weights are repacked at load).
 bool PrefersRepackedQ8();
+// The same for weights in panels of 16 rows (tensor::DType::kQ8_0p): activations as
+// QuantizeRowsQ8 writes them (q rows of k_dim, d and sums rows of k_dim / 32); rows
+// [n_begin, n_end) whole panels (multiples of 16). Every output is one sequence of
+// operations whatever the number of tokens or rows: per block, the integer dot product, then
+// out = fma(float(dot), scale_w · d, out) block after block, so a token's numbers do not
+// depend on what it is batched with. The AVX-512 path multiplies 16 rows × 4 values per
+// instruction; the others read the layout a value at a time.
+void MatMulRowsQ8_0p(const int8_t* q, const float* d, const int32_t* sums, size_t num_tokens,
+                     const void* w, size_t k_dim, size_t n_begin, size_t n_end, float* out,
+                     size_t out_stride);
+// True when the path in use runs kQ8_0p (matrices of a multiple of 16 rows go in panels).
+bool PrefersPanelsQ8();
 
 // The int8 paths this CPU can run, best first ("avx512vnni", "avxvnni", "avx2", "scalar"), the
 // one in use, and a restriction to one of them for tests ("" restores the best).

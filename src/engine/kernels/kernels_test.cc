@@ -8,11 +8,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
 #include "engine/kernels/ref/kernels_ref.h"
 #include "engine/tensor/quant.h"
+#include "engine/tensor/tensor.h"
 
 namespace iris::kernels {
 namespace {
@@ -321,6 +323,144 @@ TEST_P(QuantKernelsTest, MatMulRowsQ8_0xMatchesTheBlockLayout) {
   ConvertRowToF32(w.data(), DType::kQ8_0, 96, a.data());
   ConvertRowToF32(wx.data(), DType::kQ8_0x, 96, b.data());
   EXPECT_EQ(a, b);
+}
+
+// Rows of Q8_0 blocks in kQ8_0p panels, in 64-byte aligned memory (as the model holds them).
+struct Panels {
+  std::vector<uint8_t> bytes;
+  uint8_t* data = nullptr;
+  Panels(const std::vector<uint8_t>& q8_rows, size_t rows, size_t k) {
+    const size_t panel = tensor::Q8pPanelBytes(k);
+    bytes.resize(rows / 16 * panel + 64);
+    data = bytes.data() + (64 - reinterpret_cast<uintptr_t>(bytes.data()) % 64) % 64;
+    for (size_t p = 0; p < rows / 16; ++p) {
+      tensor::RepackPanelQ8_0p(q8_rows.data() + p * 16 * (k / 32 * 34), k / 32 * 34, k,
+                               data + p * panel);
+    }
+  }
+};
+
+TEST_P(QuantKernelsTest, MatMulRowsQ8_0pMatchesTheBlockLayoutBitForBitOnEveryPath) {
+  for (size_t k : {32u, 96u, 576u, 608u}) {
+    const size_t nb = k / 32;
+    for (size_t tokens : {1u, 2u, 4u, 5u, 9u}) {
+      for (size_t n : {16u, 48u, 80u, 144u}) {
+        auto x = RandomFloats(tokens * k, 8);
+        std::vector<int8_t> q(tokens * k);
+        std::vector<float> d(tokens * nb);
+        std::vector<int32_t> sums(tokens * nb);
+        QuantizeRowsQ8(x.data(), k, tokens, k, q.data(), d.data(), sums.data());
+        auto w = RandomQ8Rows(n, k, 9);
+        w[2] = 0x80;  // a -128 weight (ggml never writes one; a file may hold it)
+        Panels panels(w, n, k);
+        // A range of whole panels inside the matrix, written at a stride wider than the range.
+        const size_t nb0 = n > 16 ? 16 : 0, stride = n + 2;
+        std::vector<float> got(tokens * stride, -1.0f), want(tokens * stride, -1.0f),
+            twin(tokens * stride, -1.0f);
+        MatMulRowsQ8_0p(q.data(), d.data(), sums.data(), tokens, panels.data, k, nb0, n, got.data(),
+                        stride);
+        ref::MatMulRowsQ8_0(q.data(), d.data(), tokens, w.data(), k, nb0, n, want.data(), stride);
+        ASSERT_TRUE(ForceQuantPath("scalar"));
+        MatMulRowsQ8_0p(q.data(), d.data(), sums.data(), tokens, panels.data, k, nb0, n,
+                        twin.data(), stride);
+        ASSERT_TRUE(ForceQuantPath(GetParam()));
+        for (size_t t = 0; t < tokens; ++t) {
+          for (size_t j = 0; j < n - nb0; ++j) {
+            const float a = got[t * stride + j], b = want[t * stride + j];
+            ASSERT_NEAR(a, b, 1e-5f * (1.0f + std::fabs(b))) << k << " " << tokens << " " << n;
+            ASSERT_EQ(a, twin[t * stride + j]) << "the scalar twin, bit for bit";
+          }
+          EXPECT_EQ(got[t * stride + (n - nb0)], -1.0f) << "wrote past the range";
+          // A token alone gets the numbers it gets in a batch.
+          std::vector<float> alone(n - nb0);
+          MatMulRowsQ8_0p(q.data() + t * k, d.data() + t * nb, sums.data() + t * nb, 1, panels.data,
+                          k, nb0, n, alone.data(), n - nb0);
+          for (size_t j = 0; j < n - nb0; ++j) ASSERT_EQ(alone[j], got[t * stride + j]) << t;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(QuantKernelsTest, ActivationsQuantizeAsTheScalarLoopOnEveryPath) {
+  // Blocks: random at several scales; exact halves (max 127: scale 1, so v is v / scale);
+  // NaN and infinity; tiny values whose scale is subnormal; zeros.
+  std::vector<float> x = RandomFloats(32 * 8, 12, 3.0f);
+  auto big = RandomFloats(32, 13, 1e4f);
+  auto tiny = RandomFloats(32, 14, 1e-38f);
+  x.insert(x.end(), big.begin(), big.end());
+  x.insert(x.end(), tiny.begin(), tiny.end());
+  std::vector<float> halves(32, 0.0f);
+  const float hv[] = {127.0f, 2.5f, -3.5f, 0.5f, -0.5f, 126.5f, -126.5f, 1.4999999f, 0.49999997f};
+  std::copy(std::begin(hv), std::end(hv), halves.begin());
+  x.insert(x.end(), halves.begin(), halves.end());
+  std::vector<float> odd(32, 1.0f);
+  odd[3] = std::nanf("");
+  odd[7] = -std::numeric_limits<float>::infinity();
+  x.insert(x.end(), odd.begin(), odd.end());
+  std::vector<float> nan_max(32, 2.0f);
+  nan_max[0] = std::nanf("");
+  x.insert(x.end(), nan_max.begin(), nan_max.end());
+  x.insert(x.end(), 32, 0.0f);
+  const size_t k = 64, tokens = x.size() / k;
+  std::vector<int8_t> q(x.size()), q_ref(x.size());
+  std::vector<float> d(x.size() / 32), d_ref(x.size() / 32);
+  std::vector<int32_t> s(x.size() / 32), s_ref(x.size() / 32);
+  QuantizeRowsQ8(x.data(), k, tokens, k, q.data(), d.data(), s.data());
+  ASSERT_TRUE(ForceQuantPath("scalar"));
+  QuantizeRowsQ8(x.data(), k, tokens, k, q_ref.data(), d_ref.data(), s_ref.data());
+  ASSERT_TRUE(ForceQuantPath(GetParam()));
+  EXPECT_EQ(q, q_ref);
+  for (size_t b = 0; b < d.size(); ++b) {
+    EXPECT_EQ(std::memcmp(&d[b], &d_ref[b], 4), 0) << b << ": " << d[b] << " vs " << d_ref[b];
+    int32_t sum = 0;
+    for (size_t i = 0; i < 32; ++i) sum += q_ref[b * 32 + i];
+    EXPECT_EQ(s[b], sum) << b;
+  }
+  EXPECT_EQ(q[10 * 32 + 1], 3) << "2.5 rounds away from zero";
+  EXPECT_EQ(q[10 * 32 + 2], -4) << "-3.5 rounds away from zero";
+}
+
+TEST(QuantKernels, PanelsHoldTheValuesOfTheirRows) {
+  const size_t rows = 32, k = 96;
+  auto w = RandomQ8Rows(rows, k, 10);
+  w[5] = 0x80;
+  Panels panels(w, rows, k);
+  EXPECT_EQ(tensor::RowBytes(DType::kQ8_0p, k) * 16, tensor::Q8pPanelBytes(k));
+  EXPECT_EQ(tensor::Q8pPanelBytes(k) % 64, 0u);
+  tensor::TensorView view{
+      DType::kQ8_0p, {static_cast<int64_t>(rows), static_cast<int64_t>(k)}, panels.data};
+  std::vector<float> row(k), got(k);
+  for (size_t r = 0; r < rows; ++r) {
+    ConvertRowToF32(w.data() + r * (k / 32 * 34), DType::kQ8_0, k, row.data());
+    tensor::DequantizeRowQ8_0p(panels.data + r / 16 * tensor::Q8pPanelBytes(k), r % 16, k,
+                               got.data());
+    EXPECT_EQ(got, row) << r;
+    for (size_t j = 0; j < k; j += 7)
+      EXPECT_EQ(view.GetF32(static_cast<int64_t>(r * k + j)), row[j]);
+  }
+}
+
+TEST(QuantKernels, Q4AndQ5BlocksBecomeQ8BlocksOfTheSameValues) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (int trial = 0; trial < 50; ++trial) {
+    uint8_t q4[18], q5[22], q8[34];
+    for (uint8_t& b : q4) b = static_cast<uint8_t>(byte(rng));
+    for (uint8_t& b : q5) b = static_cast<uint8_t>(byte(rng));
+    const uint16_t h = tensor::F32ToF16(0.0123f * static_cast<float>(trial + 1));
+    std::memcpy(q4, &h, 2);
+    std::memcpy(q5, &h, 2);
+    float a[32], b[32];
+    tensor::Q4_0BlockToQ8_0(q4, q8);
+    tensor::DequantizeRow(tensor::GgmlType::kQ4_0, q4, 32, a);
+    tensor::DequantizeRow(tensor::GgmlType::kQ8_0, q8, 32, b);
+    EXPECT_EQ(std::vector<float>(a, a + 32), std::vector<float>(b, b + 32));
+    tensor::Q5_0BlockToQ8_0(q5, q8);
+    tensor::DequantizeRow(tensor::GgmlType::kQ5_0, q5, 32, a);
+    tensor::DequantizeRow(tensor::GgmlType::kQ8_0, q8, 32, b);
+    EXPECT_EQ(std::vector<float>(a, a + 32), std::vector<float>(b, b + 32));
+  }
 }
 
 TEST(QuantKernels, ActivationsQuantizeAsLlamaCppDoes) {

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "base/check.h"
 #include "engine/kernels/kernels.h"
 #include "engine/tensor/dtype.h"
 
@@ -160,6 +161,32 @@ void RowsXScalar(const int8_t* xq, const float* xd, size_t num_tokens, const uin
   }
 }
 
+// kQ8_0p, one value at a time: every path but AVX-512, and the twin it must match bit for bit.
+void RowsPScalar(const int8_t* xq, const float* xd, const int32_t* xs, size_t num_tokens,
+                 const uint8_t* w, size_t k_dim, size_t n_begin, size_t n_end, float* out,
+                 size_t out_stride) {
+  const size_t nb = k_dim / kBlock, panel_bytes = tensor::Q8pPanelBytes(k_dim);
+  for (size_t t = 0; t < num_tokens; ++t) {
+    for (size_t n = n_begin; n < n_end; ++n) {
+      const uint8_t* panel = w + n / tensor::kQ8PanelRows * panel_bytes;
+      const size_t lane = n % tensor::kQ8PanelRows;
+      float acc = 0;
+      for (size_t b = 0; b < nb; ++b) {
+        int32_t s = 0;
+        for (size_t i = 0; i < kBlock; ++i) {
+          s += static_cast<int32_t>(panel[b * 512 + i / 4 * 64 + lane * 4 + i % 4]) *
+               xq[t * k_dim + b * kBlock + i];
+        }
+        s -= 128 * xs[t * nb + b];  // the weights were stored + 128
+        uint16_t h;
+        std::memcpy(&h, panel + nb * 512 + 32 * b + 2 * lane, 2);
+        acc = std::fma(static_cast<float>(s), tensor::F16ToF32(h) * xd[t * nb + b], acc);
+      }
+      out[t * out_stride + (n - n_begin)] = acc;
+    }
+  }
+}
+
 #define IRIS_X512_TARGET IRIS_X86_TARGET ",avx512f,avx512vl,avx512bw,avx512vnni"
 
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() to their masked builtins and then warn
@@ -214,6 +241,101 @@ __attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileX512(
       const __m512 v = acc[t][r];
       const __m256 hi = _mm512_castps512_ps256(_mm512_shuffle_f32x4(v, v, 0xEE));
       out[t * out_stride + r] = HorizontalSum(_mm256_add_ps(_mm512_castps512_ps256(v), hi));
+    }
+  }
+}
+
+// T tokens × P panels of kQ8_0p: per block, 8 groups of 4 values, each group one vpdpbusd per
+// token and panel (16 rows × 4 unsigned weights × the token's 4 values, broadcast); then the
+// weights' + 128 taken back (128 × the block's sum of the token's values) and the integer sums
+// scaled into 16 f32 outputs per panel. With kPrefetch (decode), the panels after these are
+// requested a block ahead.
+template <size_t T, size_t P, bool kPrefetch>
+__attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileP512(
+    const int8_t* x, size_t k_dim, const float* dx, const int32_t* sx, size_t nb, const uint8_t* w,
+    size_t panel_bytes, float* out, size_t out_stride) {
+  __m512 acc[T][P];
+  for (size_t t = 0; t < T; ++t) {
+    for (size_t p = 0; p < P; ++p) acc[t][p] = _mm512_setzero_ps();
+  }
+  const uint8_t* scales = w + nb * 512;
+  for (size_t b = 0; b < nb; ++b) {
+    if constexpr (kPrefetch) {
+      for (size_t p = 0; p < P; ++p) {
+        const uint8_t* next = w + (P + p) * panel_bytes + b * 512;
+        for (size_t line = 0; line < 8; ++line) {
+          _mm_prefetch(reinterpret_cast<const char*>(next + 64 * line), _MM_HINT_T0);
+        }
+      }
+    }
+    __m512i dot[T][P];
+    for (size_t t = 0; t < T; ++t) {
+      for (size_t p = 0; p < P; ++p) dot[t][p] = _mm512_setzero_si512();
+    }
+    for (size_t g = 0; g < 8; ++g) {
+      __m512i wv[P];
+      for (size_t p = 0; p < P; ++p) {
+        wv[p] = _mm512_load_si512(w + p * panel_bytes + b * 512 + g * 64);
+      }
+      for (size_t t = 0; t < T; ++t) {
+        int32_t four;
+        std::memcpy(&four, x + t * k_dim + b * kBlock + 4 * g, 4);
+        const __m512i xv = _mm512_set1_epi32(four);
+        for (size_t p = 0; p < P; ++p) dot[t][p] = _mm512_dpbusd_epi32(dot[t][p], wv[p], xv);
+      }
+    }
+    __m512 sw[P];
+    for (size_t p = 0; p < P; ++p) {
+      sw[p] = _mm512_cvtph_ps(
+          _mm256_load_si256(reinterpret_cast<const __m256i*>(scales + p * panel_bytes + 32 * b)));
+    }
+    for (size_t t = 0; t < T; ++t) {
+      const __m512i undo = _mm512_set1_epi32(128 * sx[t * nb + b]);
+      const __m512 d = _mm512_set1_ps(dx[t * nb + b]);
+      for (size_t p = 0; p < P; ++p) {
+        const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(dot[t][p], undo));
+        acc[t][p] = _mm512_fmadd_ps(v, _mm512_mul_ps(sw[p], d), acc[t][p]);
+      }
+    }
+  }
+  for (size_t t = 0; t < T; ++t) {
+    for (size_t p = 0; p < P; ++p) _mm512_storeu_ps(out + t * out_stride + 16 * p, acc[t][p]);
+  }
+}
+
+// Panels [p_begin, p_end) for tokens [0, num_tokens): prompts take 4 tokens × 2 panels, decode
+// 4 panels at a time with the next 4 prefetched.
+__attribute__((target(IRIS_X512_TARGET))) void RowsP512(const int8_t* xq, const float* xd,
+                                                        const int32_t* xs, size_t num_tokens,
+                                                        const uint8_t* w, size_t k_dim,
+                                                        size_t p_begin, size_t p_end, float* out,
+                                                        size_t out_stride) {
+  const size_t nb = k_dim / kBlock, pb = tensor::Q8pPanelBytes(k_dim);
+  size_t t = 0;
+  for (; t + 4 <= num_tokens; t += 4) {
+    const int8_t* x = xq + t * k_dim;
+    const float* d = xd + t * nb;
+    const int32_t* s = xs + t * nb;
+    float* o = out + t * out_stride;
+    size_t p = p_begin;
+    for (; p + 2 <= p_end; p += 2) {
+      TileP512<4, 2, false>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin), out_stride);
+    }
+    for (; p < p_end; ++p) {
+      TileP512<4, 1, false>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin), out_stride);
+    }
+  }
+  for (; t < num_tokens; ++t) {
+    const int8_t* x = xq + t * k_dim;
+    const float* d = xd + t * nb;
+    const int32_t* s = xs + t * nb;
+    float* o = out + t * out_stride;
+    size_t p = p_begin;
+    for (; p + 8 <= p_end; p += 4) {  // the next 4 panels exist: prefetch them
+      TileP512<1, 4, true>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin), out_stride);
+    }
+    for (; p < p_end; ++p) {
+      TileP512<1, 1, false>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin), out_stride);
     }
   }
 }
@@ -273,8 +395,77 @@ void MatMulRowsQ8_0x(const int8_t* q, const float* d, size_t num_tokens, const v
 
 bool PrefersRepackedQ8() { return Active() == Path::kAvx512Vnni; }
 
+void MatMulRowsQ8_0p(const int8_t* q, const float* d, const int32_t* sums, size_t num_tokens,
+                     const void* w, size_t k_dim, size_t n_begin, size_t n_end, float* out,
+                     size_t out_stride) {
+  IRIS_CHECK(n_begin % tensor::kQ8PanelRows == 0 && n_end % tensor::kQ8PanelRows == 0);
+  const auto* wb = static_cast<const uint8_t*>(w);
+  if (Active() == Path::kAvx512Vnni) {
+    return RowsP512(q, d, sums, num_tokens, wb, k_dim, n_begin / tensor::kQ8PanelRows,
+                    n_end / tensor::kQ8PanelRows, out, out_stride);
+  }
+  RowsPScalar(q, d, sums, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride);
+}
+
+bool PrefersPanelsQ8() { return Active() == Path::kAvx512Vnni; }
+
+namespace {
+
+// QuantizeRowsQ8 with AVX-512, one block of 32 in two registers; the same numbers as the
+// scalar loop below (the test holds them to it): the same max (a NaN never wins, as with
+// std::max), the same division and product, and round-half-away-from-zero done exactly
+// (truncate, then step away from zero when the exact remainder is at least one half).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target(IRIS_X512_TARGET))) void QuantizeRowsX512(const float* x, size_t x_stride,
+                                                                size_t num_tokens, size_t k_dim,
+                                                                int8_t* q, float* d,
+                                                                int32_t* sums) {
+  const size_t nb = k_dim / kBlock;
+  const __m512i sign = _mm512_set1_epi32(INT32_MIN);
+  const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f),
+               lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+  for (size_t t = 0; t < num_tokens; ++t) {
+    for (size_t b = 0; b < nb; ++b) {
+      const float* v = x + t * x_stride + b * kBlock;
+      const __m512 v0 = _mm512_loadu_ps(v), v1 = _mm512_loadu_ps(v + 16);
+      // max(|v|, acc) keeps acc where |v| is NaN (MAXPS returns its second operand then).
+      __m512 m = _mm512_max_ps(_mm512_abs_ps(v0), _mm512_setzero_ps());
+      m = _mm512_max_ps(_mm512_abs_ps(v1), m);
+      const float amax = _mm512_reduce_max_ps(m);
+      const float scale = amax / 127.0f;
+      const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+      d[t * nb + b] = scale;
+      const __m512 vinv = _mm512_set1_ps(inv);
+      int8_t* out = q + t * k_dim + b * kBlock;
+      __m512i total = _mm512_setzero_si512();
+      for (int h = 0; h < 2; ++h) {
+        const __m512 y = _mm512_mul_ps(h == 0 ? v0 : v1, vinv);
+        const __m512 tr = _mm512_roundscale_ps(y, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        const __mmask16 away =
+            _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(y, tr)), half, _CMP_GE_OQ);
+        const __m512 step = _mm512_castsi512_ps(_mm512_or_si512(
+            _mm512_and_si512(_mm512_castps_si512(y), sign), _mm512_castps_si512(one)));
+        __m512 r = _mm512_mask_add_ps(tr, away, tr, step);
+        r = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
+        const __mmask16 number = _mm512_cmp_ps_mask(y, y, _CMP_ORD_Q);
+        const __m512i n = _mm512_maskz_cvtps_epi32(number, r);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * h), _mm512_cvtsepi32_epi8(n));
+        total = _mm512_add_epi32(total, n);
+      }
+      if (sums != nullptr) sums[t * nb + b] = _mm512_reduce_add_epi32(total);
+    }
+  }
+}
+#pragma GCC diagnostic pop
+
+}  // namespace
+
 void QuantizeRowsQ8(const float* x, size_t x_stride, size_t num_tokens, size_t k_dim, int8_t* q,
-                    float* d) {
+                    float* d, int32_t* sums) {
+  if (Active() == Path::kAvx512Vnni) {
+    return QuantizeRowsX512(x, x_stride, num_tokens, k_dim, q, d, sums);
+  }
   const size_t nb = k_dim / kBlock;
   for (size_t t = 0; t < num_tokens; ++t) {
     for (size_t b = 0; b < nb; ++b) {
@@ -289,6 +480,11 @@ void QuantizeRowsQ8(const float* x, size_t x_stride, size_t num_tokens, size_t k
         // |v·inv| <= 127 up to rounding; the clamp keeps a NaN-free row in range regardless.
         const float r = std::round(v[i] * inv);
         out[i] = static_cast<int8_t>(r == r ? std::clamp(r, -127.0f, 127.0f) : 0.0f);
+      }
+      if (sums != nullptr) {
+        int32_t sum = 0;
+        for (size_t i = 0; i < kBlock; ++i) sum += out[i];
+        sums[t * nb + b] = sum;
       }
     }
   }

@@ -92,6 +92,26 @@ class Converter {
         e.view.data = copy->data();
         owners_.push_back(std::move(copy));
       }
+    } else if (t.type == GgmlType::kQ4_0 || t.type == GgmlType::kQ5_0) {
+      // d · (q − 8) and d · (q − 16) are Q8_0 blocks of the same values (the same scale, the
+      // integers in int8): rewritten as Q8_0 they get the int8 kernels, exactly.
+      const size_t blocks = static_cast<size_t>(t.row_elems()) / 32;
+      const size_t q8_row = blocks * 34, block_bytes = row_bytes / blocks;
+      auto copy = std::make_shared<std::vector<uint8_t>>(rows * q8_row);
+      for (size_t o = 0; o < rows; ++o) {
+        const uint8_t* src = src_row(o);
+        uint8_t* dst = copy->data() + o * q8_row;
+        for (size_t b = 0; b < blocks; ++b) {
+          if (t.type == GgmlType::kQ4_0) {
+            tensor::Q4_0BlockToQ8_0(src + b * block_bytes, dst + b * 34);
+          } else {
+            tensor::Q5_0BlockToQ8_0(src + b * block_bytes, dst + b * 34);
+          }
+        }
+      }
+      e.view.dtype = tensor::DType::kQ8_0;
+      e.view.data = copy->data();
+      owners_.push_back(std::move(copy));
     } else {
       // Quantized: f32 values, exactly as gguf-py dequantizes them.
       const size_t n = static_cast<size_t>(t.row_elems());

@@ -98,11 +98,34 @@ TEST(GgufCheckpoint, Q8_0StaysInPlaceOtherQuantizedTypesAreDequantized) {
   }
   auto q4 = OpenGgufCheckpoint(Data("gguf/tiny-2.2b-style/text-Q4_0.gguf"), "");
   ASSERT_TRUE(q4.ok()) << q4.status().ToString();
-  EXPECT_TRUE(q4->dequantized);
+  EXPECT_FALSE(q4->dequantized);
   EXPECT_EQ(q4->weight_types, "F32+Q4_0");
-  auto v = q4->weights.Get("model.text_model.layers.0.self_attn.v_proj.weight");
-  ASSERT_TRUE(v.ok());
-  EXPECT_EQ(v->view.dtype, tensor::DType::kF32);
+  // Q4_0 blocks become the Q8_0 blocks of the same values (for the int8 kernels), the Q rows
+  // in the checkpoint's order.
+  auto q4file = formats::GgufFile::Open(Data("gguf/tiny-2.2b-style/text-Q4_0.gguf"));
+  ASSERT_TRUE(q4file.ok());
+  int checked = 0;
+  for (const char* name : {"v_proj", "q_proj"}) {
+    auto v =
+        q4->weights.Get(std::string("model.text_model.layers.0.self_attn.") + name + ".weight");
+    ASSERT_TRUE(v.ok());
+    EXPECT_EQ(v->view.dtype, tensor::DType::kQ8_0);
+    const formats::GgufTensor* fv =
+        *q4file->contents().Tensor(name[0] == 'v' ? "blk.0.attn_v.weight" : "blk.0.attn_q.weight");
+    if (fv->type != tensor::GgmlType::kQ4_0) continue;  // a fallback type for odd rows
+    const size_t vrows = static_cast<size_t>(fv->rows()), n = static_cast<size_t>(fv->row_elems());
+    std::vector<float> want(n), got(n);
+    for (size_t o = 0; o < vrows; ++o) {
+      const size_t r = name[0] == 'q' ? UnpermutedRow(o, vrows, heads) : o;
+      tensor::DequantizeRow(fv->type, fv->data + r * fv->row_bytes(), n, want.data());
+      tensor::DequantizeRow(tensor::GgmlType::kQ8_0,
+                            static_cast<const uint8_t*>(v->view.data) + o * (n / 32 * 34), n,
+                            got.data());
+      ASSERT_EQ(got, want) << name << " row " << o;
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 0) << "no Q4_0 matrix in the file";
 }
 
 TEST(GgufCheckpoint, AQ8_0MatrixBoundAsF32HasTheFilesValues) {

@@ -33,7 +33,7 @@ Result<TextModel> TextModel::Load(const formats::WeightStore& weights, const Tex
   };
   if (tie_word_embeddings) {
     // Read whole as the output layer every token: in the model's memory.
-    IRIS_ASSIGN_OR_RETURN(m.embed_, get(p + "embed_tokens.weight", {v, d}));
+    IRIS_ASSIGN_OR_RETURN(m.embed_, w.BindTable(p + "embed_tokens.weight", {v, d}));
     m.lm_head_ = m.embed_;
   } else {
     IRIS_ASSIGN_OR_RETURN(m.embed_, w.BindRows(p + "embed_tokens.weight", {v, d}));

@@ -75,29 +75,60 @@ Result<formats::TensorEntry> WeightBinder::Entry(const std::string& name,
 
 Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
                                               const std::vector<int64_t>& shape) {
+  return BindMatrix(name, shape, /*rows_read=*/false);
+}
+
+Result<tensor::TensorView> WeightBinder::BindTable(const std::string& name,
+                                                   const std::vector<int64_t>& shape) {
+  return BindMatrix(name, shape, /*rows_read=*/true);
+}
+
+Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
+                                                    const std::vector<int64_t>& shape,
+                                                    bool rows_read) {
   IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, Entry(name, shape));
   const bool quantize = options_.quantize == tensor::DType::kQ8_0 &&
                         e.view.dtype != tensor::DType::kQ8_0 && shape.size() == 2 &&
                         shape[1] % 32 == 0;
-  // Q8_0 rows (from the file or quantized now) are repacked when the int8 path prefers it.
-  const bool repack = kernels::PrefersRepackedQ8() && shape.size() == 2 &&
-                      (quantize || e.view.dtype == tensor::DType::kQ8_0);
-  if (quantize || repack) {
+  // Q8_0 rows (from the file or quantized now) are repacked when the int8 path prefers it:
+  // in panels of 16 rows where the matrix allows, else row by row.
+  const bool q8 = shape.size() == 2 && (quantize || e.view.dtype == tensor::DType::kQ8_0);
+  const bool panels = q8 && kernels::PrefersPanelsQ8() && !rows_read &&
+                      shape[0] % static_cast<int64_t>(tensor::kQ8PanelRows) == 0;
+  const bool repack = q8 && !panels && kernels::PrefersRepackedQ8();
+  if (quantize || repack || panels) {
     const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
-    const tensor::DType out_type = repack ? tensor::DType::kQ8_0x : tensor::DType::kQ8_0;
+    const tensor::DType out_type = panels   ? tensor::DType::kQ8_0p
+                                   : repack ? tensor::DType::kQ8_0x
+                                            : tensor::DType::kQ8_0;
     const size_t row_bytes = tensor::RowBytes(out_type, cols);
     IRIS_ASSIGN_OR_RETURN(uint8_t * dst, owned_.Allocate(rows * row_bytes));
     const size_t src_row = tensor::RowBytes(e.view.dtype, cols);
+    const size_t q8_row = tensor::RowBytes(tensor::DType::kQ8_0, cols);
+    // Rows [begin, end) as Q8_0 rows, q8_row bytes apart (in `blocks` when quantized here).
+    auto q8_rows = [&](size_t begin, size_t end, std::vector<uint8_t>& blocks,
+                       std::vector<float>& values) -> const uint8_t* {
+      const uint8_t* src = static_cast<const uint8_t*>(e.view.data) + begin * src_row;
+      if (!quantize) return src;
+      blocks.resize((end - begin) * q8_row);
+      for (size_t r = begin; r < end; ++r) {
+        kernels::ConvertRowToF32(src + (r - begin) * src_row, e.view.dtype, cols, values.data());
+        tensor::QuantizeRowQ8_0(values.data(), cols, blocks.data() + (r - begin) * q8_row);
+      }
+      return blocks.data();
+    };
     auto body = [&](size_t begin, size_t end, int) {
       std::vector<float> values(cols);
-      std::vector<uint8_t> blocks(tensor::RowBytes(tensor::DType::kQ8_0, cols));
-      for (size_t r = begin; r < end; ++r) {
-        const uint8_t* src = static_cast<const uint8_t*>(e.view.data) + r * src_row;
-        if (quantize) {
-          kernels::ConvertRowToF32(src, e.view.dtype, cols, values.data());
-          tensor::QuantizeRowQ8_0(values.data(), cols, blocks.data());
-          src = blocks.data();
+      std::vector<uint8_t> blocks;
+      if (panels) {  // whole panels: begin and end are multiples of 16 (the alignment below)
+        for (size_t r = begin; r < end; r += tensor::kQ8PanelRows) {
+          const uint8_t* src = q8_rows(r, r + tensor::kQ8PanelRows, blocks, values);
+          tensor::RepackPanelQ8_0p(src, q8_row, cols, dst + r * row_bytes);
         }
+        return;
+      }
+      for (size_t r = begin; r < end; ++r) {
+        const uint8_t* src = q8_rows(r, r + 1, blocks, values);
         if (repack) {
           tensor::RepackRowQ8_0x(src, cols, dst + r * row_bytes);
         } else {
@@ -105,7 +136,7 @@ Result<tensor::TensorView> WeightBinder::Bind(const std::string& name,
         }
       }
     };
-    ParallelFor(options_.pool, rows, 64, body);
+    ParallelFor(options_.pool, rows, 64, body, panels ? tensor::kQ8PanelRows : 1);
     if (e.mapped) ReleasePages(e.view.data, e.view.num_bytes());
     tensor::TensorView converted = e.view;
     converted.dtype = out_type;
@@ -150,7 +181,7 @@ Result<tensor::TensorView> WeightBinder::BindRows(const std::string& name,
   const bool aligned =
       reinterpret_cast<uintptr_t>(e.view.data) % tensor::DTypeSize(e.view.dtype) == 0;
   if (e.mapped && as_stored && aligned && options_.quantize == tensor::DType::kF32) return e.view;
-  return Bind(name, shape);
+  return BindTable(name, shape);
 }
 
 Result<std::vector<float>> WeightBinder::BindF32(const std::string& name,

@@ -47,7 +47,11 @@ class WeightBinder {
 
   // A weight of exactly `shape` in F32, BF16, F16 or Q8_0 (quantized at load when the
   // options ask, else as the file holds it); errors name the file and the tensor.
+  // Int8 matrices of a multiple of 16 rows go in panels (kQ8_0p) where the kernels prefer it:
+  // they are only ever multiplied whole.
   Result<tensor::TensorView> Bind(const std::string& name, const std::vector<int64_t>& shape);
+  // As Bind, for a matrix also read a row at a time (tied token embeddings): never in panels.
+  Result<tensor::TensorView> BindTable(const std::string& name, const std::vector<int64_t>& shape);
   // A table read a few rows at a time (untied token embeddings): as Bind, except that a
   // BF16/F16 table the options leave as it is stays in the file's mapping, in place: a row or
   // two per token does not suffer the mapping's stalls, and its pages are read only as used.
@@ -64,6 +68,8 @@ class WeightBinder {
   // The tensor `name` of exactly `shape`, if its dtype is one a weight may have.
   Result<formats::TensorEntry> Entry(const std::string& name,
                                      const std::vector<int64_t>& shape) const;
+  Result<tensor::TensorView> BindMatrix(const std::string& name, const std::vector<int64_t>& shape,
+                                        bool rows_read);
   // Copies `v`'s bytes into owned_ (in parallel on options_.pool) and returns the copy.
   Result<tensor::TensorView> Copy(const tensor::TensorView& v);
 

@@ -8,6 +8,7 @@
 
 #include "base/check.h"
 #include "engine/kernels/kernels.h"
+#include "engine/tensor/quant.h"
 
 namespace iris::ops {
 
@@ -43,9 +44,11 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
   // int8 by int8 (kernels::MatMulRowsQ8_0).
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<float> xd;
+  thread_local std::vector<int32_t> xs;
   const bool q8 = w.dtype == tensor::DType::kQ8_0;
   const bool q8x = w.dtype == tensor::DType::kQ8_0x;
-  if (q8 || q8x) {
+  const bool q8p = w.dtype == tensor::DType::kQ8_0p;
+  if (q8 || q8x || q8p) {
     IRIS_CHECK(k_dim % 32 == 0);
     // Rows of activations as the weights lay theirs out (kQ8_0x: padded with zeros).
     const size_t qs = q8x ? tensor::Q8xValueBytes(k_dim) : k_dim;
@@ -53,16 +56,18 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
     // Grown, never shrunk: a decode step after a prefill rewrites no more than it uses.
     if (xq.size() < num_tokens * qs) xq.resize(num_tokens * qs);
     if (xd.size() < num_tokens * ds) xd.resize(num_tokens * ds);
+    if (q8p && xs.size() < num_tokens * ds) xs.resize(num_tokens * ds);
     for (size_t t = 0; t < num_tokens; ++t) {
       kernels::QuantizeRowsQ8(x + t * k_dim, k_dim, 1, k_dim, xq.data() + t * qs,
-                              xd.data() + t * ds);
+                              xd.data() + t * ds, q8p ? xs.data() + t * ds : nullptr);
       std::fill(xq.data() + t * qs + k_dim, xq.data() + (t + 1) * qs, int8_t{0});
       std::fill(xd.data() + t * ds + k_dim / 32, xd.data() + (t + 1) * ds, 0.0f);
     }
   }
   const int8_t* q = xq.data();
   const float* d = xd.data();
-  const bool panels = !q8 && !q8x && num_tokens >= kernels::kGemmMinTokens;
+  const int32_t* sums = xs.data();
+  const bool panels = !q8 && !q8x && !q8p && num_tokens >= kernels::kGemmMinTokens;
   const bool bf16 = ctx.bf16 && panels;
   // bf16 products: the activations rounded once, read by every range of features.
   thread_local std::vector<uint32_t> xb;
@@ -76,7 +81,9 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
     const void* wd = products[i].w->data;
     const size_t n_dim = firsts[i + 1] - firsts[i];
     float* out = products[i].out;
-    if (q8x) {
+    if (q8p) {
+      kernels::MatMulRowsQ8_0p(q, d, sums, num_tokens, wd, k_dim, b, e, out + b, n_dim);
+    } else if (q8x) {
       kernels::MatMulRowsQ8_0x(q, d, num_tokens, wd, k_dim, b, e, out + b, n_dim);
     } else if (q8) {
       kernels::MatMulRowsQ8_0(q, d, num_tokens, wd, k_dim, b, e, out + b, n_dim);
@@ -101,7 +108,11 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
   // A prompt's float weights go through packed panels: cut the range at whole panels (of
   // each product where the products before it have whole panels of rows; elsewhere a cut
   // costs one partial panel, the numbers are the same).
-  Parallel(ctx, grain, n_total, body, panels ? kernels::kMatMulRowAlign : 1);
+  // kQ8_0p ranges are whole panels of 16 rows (every product has whole panels).
+  Parallel(ctx, grain, n_total, body,
+           panels ? kernels::kMatMulRowAlign
+           : q8p  ? tensor::kQ8PanelRows
+                  : 1);
 }
 
 }  // namespace
@@ -332,6 +343,16 @@ void FullAttention(ComputeContext& ctx, const float* q, const float* k, const fl
 
 std::vector<float> ToF32(const tensor::TensorView& w) {
   std::vector<float> out(static_cast<size_t>(w.num_elements()));
+  if (w.dtype == tensor::DType::kQ8_0p) {  // rows spread over panels of 16
+    const size_t n = static_cast<size_t>(w.shape.back()), rows = out.size() / n;
+    const size_t panel_bytes = tensor::Q8pPanelBytes(n);
+    for (size_t r = 0; r < rows; ++r) {
+      tensor::DequantizeRowQ8_0p(
+          static_cast<const uint8_t*>(w.data) + r / tensor::kQ8PanelRows * panel_bytes,
+          r % tensor::kQ8PanelRows, n, out.data() + r * n);
+    }
+    return out;
+  }
   // Row by row: a repacked Q8_0 row carries its own scales (tensor::DType::kQ8_0x).
   const size_t n = w.shape.empty() ? 1 : static_cast<size_t>(w.shape.back());
   const size_t row_bytes = tensor::RowBytes(w.dtype, n);

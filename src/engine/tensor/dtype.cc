@@ -21,6 +21,7 @@ size_t DTypeSize(DType dtype) {
     case DType::kBool:
     case DType::kQ8_0:
     case DType::kQ8_0x:
+    case DType::kQ8_0p:
       return 1;
   }
   return 0;
@@ -29,6 +30,7 @@ size_t DTypeSize(DType dtype) {
 size_t RowBytes(DType dtype, size_t n) {
   if (dtype == DType::kQ8_0) return n / 32 * 34;
   if (dtype == DType::kQ8_0x) return Q8xScaleBytes(n) + Q8xValueBytes(n);
+  if (dtype == DType::kQ8_0p) return Q8pPanelBytes(n) / kQ8PanelRows;
   return n * DTypeSize(dtype);
 }
 
@@ -58,6 +60,8 @@ std::string_view DTypeName(DType dtype) {
       return "Q8_0";
     case DType::kQ8_0x:
       return "Q8_0x";
+    case DType::kQ8_0p:
+      return "Q8_0p";
   }
   return "?";
 }

@@ -13,17 +13,42 @@ namespace iris::tensor {
 // kQ8_0x is the same values repacked at load for the AVX-512 int8 kernel (never in a file):
 // each row holds its blocks' f16 scales, padded to 64 bytes, then its int8 values, padded to
 // a multiple of 64 with zeros, so rows stay 64-byte aligned and two blocks fill a register.
-enum class DType { kF32, kF16, kBF16, kF64, kI64, kI32, kI16, kI8, kU8, kBool, kQ8_0, kQ8_0x };
+// kQ8_0p is the same values in panels of 16 rows for the AVX-512 int8 GEMM (never in a file;
+// only matrices of a multiple of 16 rows, multiplied whole, never read a row at a time). A
+// panel holds, for each block of 32 columns, 8 groups of 64 bytes: rows 0..15 × 4 consecutive
+// values, each stored as value + 128 (an unsigned byte, what vpdpbusd multiplies); then the
+// panel's f16 scales, 16 per block (row order), block after block, padded to 64 bytes.
+enum class DType {
+  kF32,
+  kF16,
+  kBF16,
+  kF64,
+  kI64,
+  kI32,
+  kI16,
+  kI8,
+  kU8,
+  kBool,
+  kQ8_0,
+  kQ8_0x,
+  kQ8_0p
+};
 
 // Bytes per element; 1 for the block formats (use RowBytes for their sizes).
 size_t DTypeSize(DType dtype);
 // Bytes of a row of n elements (n a multiple of the block size for the block formats).
 size_t RowBytes(DType dtype, size_t n);
-// True for the block formats (kQ8_0, kQ8_0x).
-inline bool IsBlockType(DType dtype) { return dtype == DType::kQ8_0 || dtype == DType::kQ8_0x; }
+// True for the block formats (kQ8_0, kQ8_0x, kQ8_0p).
+inline bool IsBlockType(DType dtype) {
+  return dtype == DType::kQ8_0 || dtype == DType::kQ8_0x || dtype == DType::kQ8_0p;
+}
 // The parts of a kQ8_0x row of n values (n a multiple of 32).
 inline size_t Q8xScaleBytes(size_t n) { return (n / 32 + 31) / 32 * 64; }
 inline size_t Q8xValueBytes(size_t n) { return (n + 63) / 64 * 64; }
+// Rows per kQ8_0p panel, and the bytes of one panel of rows of n values (a multiple of 64, so
+// panels stay 64-byte aligned; RowBytes(kQ8_0p, n) is a sixteenth of it).
+inline constexpr size_t kQ8PanelRows = 16;
+inline size_t Q8pPanelBytes(size_t n) { return n / 32 * 512 + (n / 32 * 32 + 63) / 64 * 64; }
 // The safetensors spelling ("F32", "BF16", ...).
 std::string_view DTypeName(DType dtype);
 // Parses a safetensors dtype string; false if unknown.

@@ -234,6 +234,51 @@ void DequantizeRowQ8_0x(const uint8_t* row, size_t n, float* dst) {
   }
 }
 
+void RepackPanelQ8_0p(const uint8_t* q8_0_rows, size_t row_stride, size_t n, uint8_t* panel) {
+  const size_t nb = n / 32;
+  std::memset(panel, 0, Q8pPanelBytes(n));
+  uint8_t* scales = panel + nb * 512;
+  for (size_t lane = 0; lane < kQ8PanelRows; ++lane) {
+    const uint8_t* row = q8_0_rows + lane * row_stride;
+    for (size_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = row + 34 * b;
+      std::memcpy(scales + 32 * b + 2 * lane, blk, 2);
+      for (size_t i = 0; i < 32; ++i) {
+        panel[b * 512 + (i / 4) * 64 + lane * 4 + i % 4] =
+            static_cast<uint8_t>(static_cast<int>(static_cast<int8_t>(blk[2 + i])) + 128);
+      }
+    }
+  }
+}
+
+void DequantizeRowQ8_0p(const uint8_t* panel, size_t lane, size_t n, float* dst) {
+  const size_t nb = n / 32;
+  for (size_t b = 0; b < nb; ++b) {
+    const float d = Half(panel + nb * 512 + 32 * b + 2 * lane);
+    for (size_t i = 0; i < 32; ++i) {
+      const int q = static_cast<int>(panel[b * 512 + (i / 4) * 64 + lane * 4 + i % 4]) - 128;
+      dst[32 * b + i] = static_cast<float>(q) * d;
+    }
+  }
+}
+
+void Q4_0BlockToQ8_0(const uint8_t* q4_0_block, uint8_t* q8_0_block) {
+  std::memcpy(q8_0_block, q4_0_block, 2);
+  for (size_t i = 0; i < 32; ++i) {
+    q8_0_block[2 + i] = static_cast<uint8_t>(static_cast<int8_t>(Nibble(q4_0_block + 2, i) - 8));
+  }
+}
+
+void Q5_0BlockToQ8_0(const uint8_t* q5_0_block, uint8_t* q8_0_block) {
+  std::memcpy(q8_0_block, q5_0_block, 2);
+  uint32_t qh;
+  std::memcpy(&qh, q5_0_block + 2, 4);
+  for (size_t i = 0; i < 32; ++i) {
+    const int q = (Nibble(q5_0_block + 6, i) | static_cast<int>(((qh >> i) & 1u) << 4)) - 16;
+    q8_0_block[2 + i] = static_cast<uint8_t>(static_cast<int8_t>(q));
+  }
+}
+
 void QuantizeRowQ8_0(const float* x, size_t n, uint8_t* dst) {
   for (size_t b = 0; b < n / 32; ++b, x += 32, dst += 34) {
     float amax = 0;

@@ -55,5 +55,13 @@ void QuantizeRowQ8_0(const float* x, size_t n, uint8_t* dst);
 void RepackRowQ8_0x(const uint8_t* q8_0_row, size_t n, uint8_t* dst);
 // dst[0, n) = the values of one kQ8_0x row (as DequantizeRow gives them for the Q8_0 row).
 void DequantizeRowQ8_0x(const uint8_t* row, size_t n, float* dst);
+// Sixteen consecutive Q8_0 rows of n values (rows_bytes apart) as one kQ8_0p panel (dtype.h).
+void RepackPanelQ8_0p(const uint8_t* q8_0_rows, size_t row_stride, size_t n, uint8_t* panel);
+// dst[0, n) = the values of row `lane` (0..15) of a kQ8_0p panel.
+void DequantizeRowQ8_0p(const uint8_t* panel, size_t lane, size_t n, float* dst);
+// One block of Q4_0 or Q5_0 (d · (q − 8), d · (q − 16)) as the Q8_0 block of the same values:
+// the same f16 scale and the signed integers, exactly; 34 bytes written.
+void Q4_0BlockToQ8_0(const uint8_t* q4_0_block, uint8_t* q8_0_block);
+void Q5_0BlockToQ8_0(const uint8_t* q5_0_block, uint8_t* q8_0_block);
 
 }  // namespace iris::tensor

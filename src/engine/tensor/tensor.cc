@@ -31,6 +31,16 @@ float TensorView::GetF32(int64_t i) const {
       std::memcpy(&h, row + 2 * (j / 32), 2);
       return static_cast<float>(static_cast<int8_t>(row[Q8xScaleBytes(n) + j])) * F16ToF32(h);
     }
+    case DType::kQ8_0p: {
+      const size_t n = static_cast<size_t>(shape.back());
+      const size_t r = static_cast<size_t>(i) / n, j = static_cast<size_t>(i) % n;
+      const auto* panel = static_cast<const uint8_t*>(data) + r / kQ8PanelRows * Q8pPanelBytes(n);
+      const size_t lane = r % kQ8PanelRows;
+      uint16_t h;
+      std::memcpy(&h, panel + n / 32 * 512 + 32 * (j / 32) + 2 * lane, 2);
+      const int q = static_cast<int>(panel[j / 32 * 512 + (j % 32) / 4 * 64 + lane * 4 + j % 4]);
+      return static_cast<float>(q - 128) * F16ToF32(h);
+    }
     case DType::kQ8_0: {
       float block[32];
       DequantizeRow(GgmlType::kQ8_0, static_cast<const uint8_t*>(data) + i / 32 * 34, 32, block);
