@@ -255,9 +255,9 @@ void AddBenchCommand(CLI::App& app, int& exit_code) {
       ->required();
   cmd->add_option(
          "--weights", f->weights,
-         "reduced-precision weights for the text model, quantized at load: q8_0 (int8 products; "
-         "default: the file's types)")
-      ->check(CLI::IsMember({"q8_0"}));
+         "reduced-precision weights for the text model, quantized at load: q8_0 or q4_0 (int8 "
+         "products; default: the file's types)")
+      ->check(CLI::IsMember(runtime::kWeightChoices));
   cmd->add_option(
          "--compute", f->compute,
          "products of prompts and images: exact (f32, the default) or bf16 (bf16 inputs, f32 sums; "

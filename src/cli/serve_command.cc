@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "engine/hub/cache.h"
 #include "engine/model/lora.h"
+#include "engine/runtime/engine.h"
 #include "gateway/config/config.h"
 #include "gateway/http/server.h"
 #include "gateway/providers/local/local_provider.h"
@@ -387,8 +388,8 @@ void AddServeCommand(CLI::App& app, int& exit_code) {
                   "local model: a directory, a Hugging Face repo id or smolvlm2-256m / -500m / "
                   "-2.2b, or a GGUF text model file (default smolvlm2-256m; 'none' to disable)");
   cmd->add_option("--weights", f->weights,
-                  "the local model's text weights quantized at load: q8_0 (int8 products)")
-      ->check(CLI::IsMember({"q8_0"}));
+                  "the local model's text weights quantized at load: q8_0 or q4_0 (int8 products)")
+      ->check(CLI::IsMember(runtime::kWeightChoices));
   cmd->add_option("--compute", f->compute,
                   "the local model's products of prompts and images: exact or bf16 (over "
                   "providers.local.compute; bf16 needs an AVX512-BF16 CPU)")

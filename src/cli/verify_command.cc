@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "engine/runtime/engine.h"
 #include "engine/runtime/verify.h"
 
 namespace iris::cli {
@@ -29,9 +30,9 @@ void AddVerifyCommand(CLI::App& app, int& exit_code) {
                   "check these weights instead of the directory's own: a GGUF text model (or "
                   "a directory of GGUF files) converted from the same checkpoint");
   cmd->add_option("--weights", f->weights,
-                  "measure reduced-precision weights (q8_0) against the goldens: top-1 "
+                  "measure reduced-precision weights (q8_0, q4_0) against the goldens: top-1 "
                   "agreement and KL divergence of the next-token distributions")
-      ->check(CLI::IsMember({"q8_0"}));
+      ->check(CLI::IsMember(runtime::kWeightChoices));
   cmd->add_option("--compute", f->compute,
                   "measure the bf16 products (--compute bf16) against the goldens: top-1 "
                   "agreement and KL divergence, and the error of every tensor")

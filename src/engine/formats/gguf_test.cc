@@ -67,6 +67,31 @@ TEST(GgufDequant, Q8_0QuantizationMatchesGgufPyBitForBit) {
   EXPECT_EQ(std::memcmp(got.data(), want->data, got.size()), 0);
 }
 
+TEST(GgufDequant, Q4_0QuantizationMatchesGgufPyBitForBit) {
+  // text-Q4_0.gguf is the BF16 file's values quantized by gguf-py (tests/data/gguf/generate.py).
+  const std::string dir = std::string(IRIS_TEST_DATA_DIR) + "/gguf/tiny-256m-style/";
+  Result<GgufFile> bf16 = GgufFile::Open(dir + "text-BF16.gguf");
+  Result<GgufFile> q4 = GgufFile::Open(dir + "text-Q4_0.gguf");
+  ASSERT_TRUE(bf16.ok() && q4.ok());
+  int matrices = 0;
+  for (const auto& [name, want] : q4->contents().tensors) {
+    if (want.type != GgmlType::kQ4_0) continue;
+    const GgufTensor* src = *bf16->contents().Tensor(want.name);
+    ASSERT_EQ(src->type, GgmlType::kBF16) << want.name;
+    const size_t n = static_cast<size_t>(want.row_elems());
+    std::vector<float> row(n);
+    std::vector<uint8_t> got(want.row_bytes());
+    for (int64_t r = 0; r < want.rows(); ++r) {
+      tensor::DequantizeRow(GgmlType::kBF16, src->data + r * src->row_bytes(), n, row.data());
+      tensor::QuantizeRowQ4_0(row.data(), n, got.data());
+      ASSERT_EQ(std::memcmp(got.data(), want.data + r * want.row_bytes(), got.size()), 0)
+          << want.name << " row " << r;
+    }
+    ++matrices;
+  }
+  EXPECT_GT(matrices, 5);
+}
+
 TEST(GgmlTypes, NamesAndParsing) {
   GgmlType t;
   ASSERT_TRUE(tensor::ParseGgmlType("q4_k", &t));

@@ -625,8 +625,12 @@ void ConvertRowToF32(const void* src, tensor::DType dtype, size_t n, float* dst)
     case tensor::DType::kQ8_0x:
       tensor::DequantizeRowQ8_0x(static_cast<const uint8_t*>(src), n, dst);
       return;
+    case tensor::DType::kQ4_0:
+      tensor::DequantizeRow(tensor::GgmlType::kQ4_0, src, n, dst);
+      return;
     case tensor::DType::kQ8_0p:  // a row is spread over its panel (ops::ToF32 reads panels)
-      IRIS_CHECK_MSG(false, "ConvertRowToF32: a kQ8_0p row is not contiguous");
+    case tensor::DType::kQ4_0p:
+      IRIS_CHECK_MSG(false, "ConvertRowToF32: a panel's row is not contiguous");
       return;
     default:
       std::memcpy(dst, src, n * sizeof(float));

@@ -115,7 +115,12 @@ bool PrefersRepackedQ8();
 void MatMulRowsQ8_0p(const int8_t* q, const float* d, const int32_t* sums, size_t num_tokens,
                      const void* w, size_t k_dim, size_t n_begin, size_t n_end, float* out,
                      size_t out_stride);
-// True when the path in use runs kQ8_0p (matrices of a multiple of 16 rows go in panels).
+// The same for Q4_0 weights in panels (tensor::DType::kQ4_0p): half the bytes per weight.
+void MatMulRowsQ4_0p(const int8_t* q, const float* d, const int32_t* sums, size_t num_tokens,
+                     const void* w, size_t k_dim, size_t n_begin, size_t n_end, float* out,
+                     size_t out_stride);
+// True when the path in use runs kQ8_0p and kQ4_0p (matrices of a multiple of 16 rows go in
+// panels).
 bool PrefersPanelsQ8();
 
 // The int8 paths this CPU can run, best first ("avx512vnni", "avxvnni", "avx2", "scalar"), the

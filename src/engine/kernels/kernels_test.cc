@@ -421,6 +421,73 @@ TEST_P(QuantKernelsTest, ActivationsQuantizeAsTheScalarLoopOnEveryPath) {
   EXPECT_EQ(q[10 * 32 + 2], -4) << "-3.5 rounds away from zero";
 }
 
+// Q4_0 rows as ggml writes them: an f16 scale and 32 nibbles per block.
+std::vector<uint8_t> RandomQ4Rows(size_t rows, size_t k, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::normal_distribution<float> scale(0.0f, 0.01f);
+  std::vector<uint8_t> w(rows * k / 32 * 18);
+  for (size_t b = 0; b < w.size() / 18; ++b) {
+    const uint16_t h = tensor::F32ToF16(scale(rng));
+    std::memcpy(&w[b * 18], &h, 2);
+    for (size_t i = 0; i < 16; ++i) w[b * 18 + 2 + i] = static_cast<uint8_t>(byte(rng));
+  }
+  return w;
+}
+
+TEST_P(QuantKernelsTest, MatMulRowsQ4_0pMatchesTheBlockLayoutBitForBitOnEveryPath) {
+  for (size_t k : {32u, 96u, 576u}) {
+    const size_t nb = k / 32;
+    for (size_t tokens : {1u, 3u, 4u, 6u}) {
+      for (size_t n : {16u, 48u, 144u}) {
+        auto x = RandomFloats(tokens * k, 15);
+        std::vector<int8_t> q(tokens * k);
+        std::vector<float> d(tokens * nb);
+        std::vector<int32_t> sums(tokens * nb);
+        QuantizeRowsQ8(x.data(), k, tokens, k, q.data(), d.data(), sums.data());
+        auto w4 = RandomQ4Rows(n, k, 16);
+        std::vector<uint8_t> w8(n * nb * 34);  // the same values as Q8_0 blocks
+        for (size_t b = 0; b < n * nb; ++b) tensor::Q4_0BlockToQ8_0(&w4[b * 18], &w8[b * 34]);
+        const size_t panel = tensor::Q4pPanelBytes(k);
+        std::vector<uint8_t> bytes(n / 16 * panel + 64);
+        uint8_t* data = bytes.data() + (64 - reinterpret_cast<uintptr_t>(bytes.data()) % 64) % 64;
+        for (size_t p = 0; p < n / 16; ++p) {
+          tensor::RepackPanelQ4_0p(w4.data() + p * 16 * nb * 18, nb * 18, k, data + p * panel);
+        }
+        const size_t nb0 = n > 16 ? 16 : 0, stride = n + 2;
+        std::vector<float> got(tokens * stride, -1.0f), want(tokens * stride, -1.0f),
+            twin(tokens * stride, -1.0f);
+        MatMulRowsQ4_0p(q.data(), d.data(), sums.data(), tokens, data, k, nb0, n, got.data(),
+                        stride);
+        ref::MatMulRowsQ8_0(q.data(), d.data(), tokens, w8.data(), k, nb0, n, want.data(), stride);
+        ASSERT_TRUE(ForceQuantPath("scalar"));
+        MatMulRowsQ4_0p(q.data(), d.data(), sums.data(), tokens, data, k, nb0, n, twin.data(),
+                        stride);
+        ASSERT_TRUE(ForceQuantPath(GetParam()));
+        for (size_t t = 0; t < tokens; ++t) {
+          for (size_t j = 0; j < n - nb0; ++j) {
+            const float a = got[t * stride + j], b = want[t * stride + j];
+            ASSERT_NEAR(a, b, 1e-5f * (1.0f + std::fabs(b))) << k << " " << tokens << " " << n;
+            ASSERT_EQ(a, twin[t * stride + j]) << "the scalar twin, bit for bit";
+          }
+          EXPECT_EQ(got[t * stride + (n - nb0)], -1.0f) << "wrote past the range";
+          std::vector<float> alone(n - nb0);
+          MatMulRowsQ4_0p(q.data() + t * k, d.data() + t * nb, sums.data() + t * nb, 1, data, k,
+                          nb0, n, alone.data(), n - nb0);
+          for (size_t j = 0; j < n - nb0; ++j) ASSERT_EQ(alone[j], got[t * stride + j]) << t;
+        }
+        // Each panel row holds its Q4_0 row's values.
+        std::vector<float> row(k), from_panel(k);
+        for (size_t r = 0; r < n; r += 5) {
+          tensor::DequantizeRow(tensor::GgmlType::kQ4_0, &w4[r * nb * 18], k, row.data());
+          tensor::DequantizeRowQ4_0p(data + r / 16 * panel, r % 16, k, from_panel.data());
+          ASSERT_EQ(from_panel, row) << r;
+        }
+      }
+    }
+  }
+}
+
 TEST(QuantKernels, PanelsHoldTheValuesOfTheirRows) {
   const size_t rows = 32, k = 96;
   auto w = RandomQ8Rows(rows, k, 10);

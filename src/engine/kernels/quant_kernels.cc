@@ -161,11 +161,27 @@ void RowsXScalar(const int8_t* xq, const float* xd, size_t num_tokens, const uin
   }
 }
 
-// kQ8_0p, one value at a time: every path but AVX-512, and the twin it must match bit for bit.
+// The unsigned weight j (0..31) of `lane` in block b of a panel: kQ8_0p stores value + 128,
+// kQ4_0p the Q4_0 level (value + 8) as a nibble.
+template <bool kQ4>
+inline int PanelWeight(const uint8_t* panel, size_t b, size_t lane, size_t j) {
+  const size_t g = j / 4;
+  if constexpr (kQ4) {
+    return panel[b * 256 + g / 2 * 64 + lane * 4 + j % 4] >> (4 * (g % 2)) & 0x0F;
+  } else {
+    return panel[b * 512 + g * 64 + lane * 4 + j % 4];
+  }
+}
+
+// Panels one value at a time: every path but AVX-512, and the twin it must match bit for bit.
+template <bool kQ4>
 void RowsPScalar(const int8_t* xq, const float* xd, const int32_t* xs, size_t num_tokens,
                  const uint8_t* w, size_t k_dim, size_t n_begin, size_t n_end, float* out,
                  size_t out_stride) {
-  const size_t nb = k_dim / kBlock, panel_bytes = tensor::Q8pPanelBytes(k_dim);
+  const size_t nb = k_dim / kBlock;
+  const size_t panel_bytes = kQ4 ? tensor::Q4pPanelBytes(k_dim) : tensor::Q8pPanelBytes(k_dim);
+  const size_t value_bytes = kQ4 ? 256 : 512;
+  const int32_t offset = kQ4 ? 8 : 128;
   for (size_t t = 0; t < num_tokens; ++t) {
     for (size_t n = n_begin; n < n_end; ++n) {
       const uint8_t* panel = w + n / tensor::kQ8PanelRows * panel_bytes;
@@ -174,12 +190,11 @@ void RowsPScalar(const int8_t* xq, const float* xd, const int32_t* xs, size_t nu
       for (size_t b = 0; b < nb; ++b) {
         int32_t s = 0;
         for (size_t i = 0; i < kBlock; ++i) {
-          s += static_cast<int32_t>(panel[b * 512 + i / 4 * 64 + lane * 4 + i % 4]) *
-               xq[t * k_dim + b * kBlock + i];
+          s += PanelWeight<kQ4>(panel, b, lane, i) * xq[t * k_dim + b * kBlock + i];
         }
-        s -= 128 * xs[t * nb + b];  // the weights were stored + 128
+        s -= offset * xs[t * nb + b];  // the weights were stored + offset
         uint16_t h;
-        std::memcpy(&h, panel + nb * 512 + 32 * b + 2 * lane, 2);
+        std::memcpy(&h, panel + nb * value_bytes + 32 * b + 2 * lane, 2);
         acc = std::fma(static_cast<float>(s), tensor::F16ToF32(h) * xd[t * nb + b], acc);
       }
       out[t * out_stride + (n - n_begin)] = acc;
@@ -245,25 +260,29 @@ __attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileX512(
   }
 }
 
-// T tokens × P panels of kQ8_0p: per block, 8 groups of 4 values, each group one vpdpbusd per
-// token and panel (16 rows × 4 unsigned weights × the token's 4 values, broadcast); then the
-// weights' + 128 taken back (128 × the block's sum of the token's values) and the integer sums
-// scaled into 16 f32 outputs per panel. With kPrefetch (decode), the panels after these are
+// T tokens × P panels (kQ8_0p, or kQ4_0p with kQ4): per block, 8 groups of 4 values, each
+// group one vpdpbusd per token and panel (16 rows × 4 unsigned weights × the token's 4 values,
+// broadcast; kQ4_0p's nibbles split first, two groups per load); then the weights' offset
+// taken back (offset × the block's sum of the token's values) and the integer sums scaled
+// into 16 f32 outputs per panel. With kPrefetch (decode), the panels after these are
 // requested a block ahead.
-template <size_t T, size_t P, bool kPrefetch>
+template <bool kQ4, size_t T, size_t P, bool kPrefetch>
 __attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileP512(
     const int8_t* x, size_t k_dim, const float* dx, const int32_t* sx, size_t nb, const uint8_t* w,
     size_t panel_bytes, float* out, size_t out_stride) {
+  constexpr size_t kValueBytes = kQ4 ? 256 : 512;
+  constexpr int32_t kOffset = kQ4 ? 8 : 128;
   __m512 acc[T][P];
   for (size_t t = 0; t < T; ++t) {
     for (size_t p = 0; p < P; ++p) acc[t][p] = _mm512_setzero_ps();
   }
-  const uint8_t* scales = w + nb * 512;
+  const uint8_t* scales = w + nb * kValueBytes;
+  const __m512i low = _mm512_set1_epi8(0x0F);
   for (size_t b = 0; b < nb; ++b) {
     if constexpr (kPrefetch) {
       for (size_t p = 0; p < P; ++p) {
-        const uint8_t* next = w + (P + p) * panel_bytes + b * 512;
-        for (size_t line = 0; line < 8; ++line) {
+        const uint8_t* next = w + (P + p) * panel_bytes + b * kValueBytes;
+        for (size_t line = 0; line < kValueBytes / 64; ++line) {
           _mm_prefetch(reinterpret_cast<const char*>(next + 64 * line), _MM_HINT_T0);
         }
       }
@@ -275,7 +294,13 @@ __attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileP512(
     for (size_t g = 0; g < 8; ++g) {
       __m512i wv[P];
       for (size_t p = 0; p < P; ++p) {
-        wv[p] = _mm512_load_si512(w + p * panel_bytes + b * 512 + g * 64);
+        if constexpr (kQ4) {
+          const __m512i v = _mm512_load_si512(w + p * panel_bytes + b * 256 + g / 2 * 64);
+          wv[p] = g % 2 == 0 ? _mm512_and_si512(v, low)
+                             : _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+        } else {
+          wv[p] = _mm512_load_si512(w + p * panel_bytes + b * 512 + g * 64);
+        }
       }
       for (size_t t = 0; t < T; ++t) {
         int32_t four;
@@ -290,7 +315,7 @@ __attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileP512(
           _mm256_load_si256(reinterpret_cast<const __m256i*>(scales + p * panel_bytes + 32 * b)));
     }
     for (size_t t = 0; t < T; ++t) {
-      const __m512i undo = _mm512_set1_epi32(128 * sx[t * nb + b]);
+      const __m512i undo = _mm512_set1_epi32(kOffset * sx[t * nb + b]);
       const __m512 d = _mm512_set1_ps(dx[t * nb + b]);
       for (size_t p = 0; p < P; ++p) {
         const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(dot[t][p], undo));
@@ -305,12 +330,14 @@ __attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileP512(
 
 // Panels [p_begin, p_end) for tokens [0, num_tokens): prompts take 4 tokens × 2 panels, decode
 // 4 panels at a time with the next 4 prefetched.
+template <bool kQ4>
 __attribute__((target(IRIS_X512_TARGET))) void RowsP512(const int8_t* xq, const float* xd,
                                                         const int32_t* xs, size_t num_tokens,
                                                         const uint8_t* w, size_t k_dim,
                                                         size_t p_begin, size_t p_end, float* out,
                                                         size_t out_stride) {
-  const size_t nb = k_dim / kBlock, pb = tensor::Q8pPanelBytes(k_dim);
+  const size_t nb = k_dim / kBlock;
+  const size_t pb = kQ4 ? tensor::Q4pPanelBytes(k_dim) : tensor::Q8pPanelBytes(k_dim);
   size_t t = 0;
   for (; t + 4 <= num_tokens; t += 4) {
     const int8_t* x = xq + t * k_dim;
@@ -319,10 +346,12 @@ __attribute__((target(IRIS_X512_TARGET))) void RowsP512(const int8_t* xq, const 
     float* o = out + t * out_stride;
     size_t p = p_begin;
     for (; p + 2 <= p_end; p += 2) {
-      TileP512<4, 2, false>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin), out_stride);
+      TileP512<kQ4, 4, 2, false>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin),
+                                 out_stride);
     }
     for (; p < p_end; ++p) {
-      TileP512<4, 1, false>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin), out_stride);
+      TileP512<kQ4, 4, 1, false>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin),
+                                 out_stride);
     }
   }
   for (; t < num_tokens; ++t) {
@@ -332,10 +361,12 @@ __attribute__((target(IRIS_X512_TARGET))) void RowsP512(const int8_t* xq, const 
     float* o = out + t * out_stride;
     size_t p = p_begin;
     for (; p + 8 <= p_end; p += 4) {  // the next 4 panels exist: prefetch them
-      TileP512<1, 4, true>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin), out_stride);
+      TileP512<kQ4, 1, 4, true>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin),
+                                out_stride);
     }
     for (; p < p_end; ++p) {
-      TileP512<1, 1, false>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin), out_stride);
+      TileP512<kQ4, 1, 1, false>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin),
+                                 out_stride);
     }
   }
 }
@@ -401,10 +432,22 @@ void MatMulRowsQ8_0p(const int8_t* q, const float* d, const int32_t* sums, size_
   IRIS_CHECK(n_begin % tensor::kQ8PanelRows == 0 && n_end % tensor::kQ8PanelRows == 0);
   const auto* wb = static_cast<const uint8_t*>(w);
   if (Active() == Path::kAvx512Vnni) {
-    return RowsP512(q, d, sums, num_tokens, wb, k_dim, n_begin / tensor::kQ8PanelRows,
-                    n_end / tensor::kQ8PanelRows, out, out_stride);
+    return RowsP512<false>(q, d, sums, num_tokens, wb, k_dim, n_begin / tensor::kQ8PanelRows,
+                           n_end / tensor::kQ8PanelRows, out, out_stride);
   }
-  RowsPScalar(q, d, sums, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride);
+  RowsPScalar<false>(q, d, sums, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride);
+}
+
+void MatMulRowsQ4_0p(const int8_t* q, const float* d, const int32_t* sums, size_t num_tokens,
+                     const void* w, size_t k_dim, size_t n_begin, size_t n_end, float* out,
+                     size_t out_stride) {
+  IRIS_CHECK(n_begin % tensor::kQ8PanelRows == 0 && n_end % tensor::kQ8PanelRows == 0);
+  const auto* wb = static_cast<const uint8_t*>(w);
+  if (Active() == Path::kAvx512Vnni) {
+    return RowsP512<true>(q, d, sums, num_tokens, wb, k_dim, n_begin / tensor::kQ8PanelRows,
+                          n_end / tensor::kQ8PanelRows, out, out_stride);
+  }
+  RowsPScalar<true>(q, d, sums, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride);
 }
 
 bool PrefersPanelsQ8() { return Active() == Path::kAvx512Vnni; }

@@ -76,12 +76,13 @@ class Converter {
                                 std::to_string(heads) + " heads of even size");
     }
     if (t.type == GgmlType::kF32 || t.type == GgmlType::kF16 || t.type == GgmlType::kBF16 ||
-        t.type == GgmlType::kQ8_0) {
-      // The kernels take these as they are (Q8_0 with int8 products, kernels.h).
+        t.type == GgmlType::kQ8_0 || t.type == GgmlType::kQ4_0) {
+      // The kernels take these as they are (Q8_0 and Q4_0 with int8 products, kernels.h).
       e.view.dtype = t.type == GgmlType::kF32    ? tensor::DType::kF32
                      : t.type == GgmlType::kF16  ? tensor::DType::kF16
                      : t.type == GgmlType::kBF16 ? tensor::DType::kBF16
-                                                 : tensor::DType::kQ8_0;
+                     : t.type == GgmlType::kQ8_0 ? tensor::DType::kQ8_0
+                                                 : tensor::DType::kQ4_0;
       if (heads == 0) {
         e.view.data = t.data;
         e.mapped = true;
@@ -92,21 +93,15 @@ class Converter {
         e.view.data = copy->data();
         owners_.push_back(std::move(copy));
       }
-    } else if (t.type == GgmlType::kQ4_0 || t.type == GgmlType::kQ5_0) {
-      // d · (q − 8) and d · (q − 16) are Q8_0 blocks of the same values (the same scale, the
-      // integers in int8): rewritten as Q8_0 they get the int8 kernels, exactly.
+    } else if (t.type == GgmlType::kQ5_0) {
+      // d · (q − 16) is a Q8_0 block of the same values (the same scale, the integers in
+      // int8): rewritten as Q8_0 it gets the int8 kernels, exactly.
       const size_t blocks = static_cast<size_t>(t.row_elems()) / 32;
-      const size_t q8_row = blocks * 34, block_bytes = row_bytes / blocks;
+      const size_t q8_row = blocks * 34;
       auto copy = std::make_shared<std::vector<uint8_t>>(rows * q8_row);
       for (size_t o = 0; o < rows; ++o) {
-        const uint8_t* src = src_row(o);
-        uint8_t* dst = copy->data() + o * q8_row;
         for (size_t b = 0; b < blocks; ++b) {
-          if (t.type == GgmlType::kQ4_0) {
-            tensor::Q4_0BlockToQ8_0(src + b * block_bytes, dst + b * 34);
-          } else {
-            tensor::Q5_0BlockToQ8_0(src + b * block_bytes, dst + b * 34);
-          }
+          tensor::Q5_0BlockToQ8_0(src_row(o) + b * 22, copy->data() + o * q8_row + b * 34);
         }
       }
       e.view.dtype = tensor::DType::kQ8_0;

@@ -17,10 +17,10 @@ namespace iris::model {
 
 struct GgufCheckpoint {
   ModelConfig config;
-  // Under the Hugging Face names. F32, F16, BF16 and Q8_0 tensors are used in place from the
-  // mapped files; the Q and K projections are copies with the converter's per-head row order
-  // undone; Q4_0 and Q5_0 are rewritten as the Q8_0 blocks of the same values; other
-  // quantized types are dequantized to F32 at load (bit for bit as gguf-py).
+  // Under the Hugging Face names. F32, F16, BF16, Q8_0 and Q4_0 tensors are used in place from
+  // the mapped files; the Q and K projections are copies with the converter's per-head row
+  // order undone; Q5_0 is rewritten as the Q8_0 blocks of the same values; other quantized
+  // types are dequantized to F32 at load (bit for bit as gguf-py).
   formats::WeightStore weights;
   std::shared_ptr<const formats::GgufFile> text;
   std::shared_ptr<const formats::GgufFile> mmproj;  // null without a vision tower

@@ -65,10 +65,11 @@ Result<formats::TensorEntry> WeightBinder::Entry(const std::string& name,
                                                  const std::vector<int64_t>& shape) const {
   IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, store_.Get(name, shape));
   if (e.view.dtype != tensor::DType::kF32 && e.view.dtype != tensor::DType::kBF16 &&
-      e.view.dtype != tensor::DType::kF16 && e.view.dtype != tensor::DType::kQ8_0) {
+      e.view.dtype != tensor::DType::kF16 && e.view.dtype != tensor::DType::kQ8_0 &&
+      e.view.dtype != tensor::DType::kQ4_0) {
     return FailedPrecondition(e.file + ": tensor '" + name + "' has dtype " +
                               std::string(tensor::DTypeName(e.view.dtype)) +
-                              "; weights must be F32, BF16, F16 (or Q8_0 from a GGUF file)");
+                              "; weights must be F32, BF16, F16 (or Q8_0, Q4_0 from a GGUF file)");
   }
   return e;
 }
@@ -87,49 +88,78 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
                                                     const std::vector<int64_t>& shape,
                                                     bool rows_read) {
   IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, Entry(name, shape));
-  const bool quantize = options_.quantize == tensor::DType::kQ8_0 &&
-                        e.view.dtype != tensor::DType::kQ8_0 && shape.size() == 2 &&
-                        shape[1] % 32 == 0;
-  // Q8_0 rows (from the file or quantized now) are repacked when the int8 path prefers it:
-  // in panels of 16 rows where the matrix allows, else row by row.
-  const bool q8 = shape.size() == 2 && (quantize || e.view.dtype == tensor::DType::kQ8_0);
-  const bool panels = q8 && kernels::PrefersPanelsQ8() && !rows_read &&
+  using tensor::DType;
+  const DType stored = e.view.dtype;
+  // The block format the matrix is multiplied in: the file's (Q8_0, Q4_0), else the one the
+  // options ask for (quantized here), else none.
+  const bool is_matrix = shape.size() == 2 && shape[1] % 32 == 0;
+  const bool file_blocks = stored == DType::kQ8_0 || stored == DType::kQ4_0;
+  const bool quantize = is_matrix && !file_blocks &&
+                        (options_.quantize == DType::kQ8_0 || options_.quantize == DType::kQ4_0);
+  const DType blocks = !is_matrix    ? DType::kF32
+                       : file_blocks ? stored
+                       : quantize    ? options_.quantize
+                                     : DType::kF32;
+  if (stored == DType::kQ4_0 && blocks == DType::kF32) {
+    return FailedPrecondition(e.file + ": tensor '" + name +
+                              "' is Q4_0 but not a matrix of whole blocks; only matrices may be");
+  }
+  // Block rows go in panels of 16 rows where the int8 path prefers it and the matrix allows;
+  // else Q8_0 rows (Q4_0 rewritten as the Q8_0 blocks of the same values), repacked row by
+  // row where the path prefers that.
+  const bool panels = blocks != DType::kF32 && kernels::PrefersPanelsQ8() && !rows_read &&
                       shape[0] % static_cast<int64_t>(tensor::kQ8PanelRows) == 0;
-  const bool repack = q8 && !panels && kernels::PrefersRepackedQ8();
-  if (quantize || repack || panels) {
+  if (blocks != DType::kF32 &&
+      (quantize || panels || stored == DType::kQ4_0 || kernels::PrefersRepackedQ8())) {
     const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
-    const tensor::DType out_type = panels   ? tensor::DType::kQ8_0p
-                                   : repack ? tensor::DType::kQ8_0x
-                                            : tensor::DType::kQ8_0;
+    const DType out_type = panels ? (blocks == DType::kQ4_0 ? DType::kQ4_0p : DType::kQ8_0p)
+                           : kernels::PrefersRepackedQ8() ? DType::kQ8_0x
+                                                          : DType::kQ8_0;
     const size_t row_bytes = tensor::RowBytes(out_type, cols);
     IRIS_ASSIGN_OR_RETURN(uint8_t * dst, owned_.Allocate(rows * row_bytes));
-    const size_t src_row = tensor::RowBytes(e.view.dtype, cols);
-    const size_t q8_row = tensor::RowBytes(tensor::DType::kQ8_0, cols);
-    // Rows [begin, end) as Q8_0 rows, q8_row bytes apart (in `blocks` when quantized here).
-    auto q8_rows = [&](size_t begin, size_t end, std::vector<uint8_t>& blocks,
-                       std::vector<float>& values) -> const uint8_t* {
+    const size_t src_row = tensor::RowBytes(stored, cols);
+    const size_t block_row = tensor::RowBytes(blocks, cols);
+    const size_t q8_row = tensor::RowBytes(DType::kQ8_0, cols);
+    // Rows [begin, end) in `blocks`, block_row bytes apart (in `buf` when quantized here).
+    auto block_rows = [&](size_t begin, size_t end, std::vector<uint8_t>& buf,
+                          std::vector<float>& values) -> const uint8_t* {
       const uint8_t* src = static_cast<const uint8_t*>(e.view.data) + begin * src_row;
       if (!quantize) return src;
-      blocks.resize((end - begin) * q8_row);
+      buf.resize((end - begin) * block_row);
       for (size_t r = begin; r < end; ++r) {
-        kernels::ConvertRowToF32(src + (r - begin) * src_row, e.view.dtype, cols, values.data());
-        tensor::QuantizeRowQ8_0(values.data(), cols, blocks.data() + (r - begin) * q8_row);
+        kernels::ConvertRowToF32(src + (r - begin) * src_row, stored, cols, values.data());
+        uint8_t* out = buf.data() + (r - begin) * block_row;
+        if (blocks == DType::kQ4_0) {
+          tensor::QuantizeRowQ4_0(values.data(), cols, out);
+        } else {
+          tensor::QuantizeRowQ8_0(values.data(), cols, out);
+        }
       }
-      return blocks.data();
+      return buf.data();
     };
     auto body = [&](size_t begin, size_t end, int) {
       std::vector<float> values(cols);
-      std::vector<uint8_t> blocks;
+      std::vector<uint8_t> buf, q8(q8_row);
       if (panels) {  // whole panels: begin and end are multiples of 16 (the alignment below)
         for (size_t r = begin; r < end; r += tensor::kQ8PanelRows) {
-          const uint8_t* src = q8_rows(r, r + tensor::kQ8PanelRows, blocks, values);
-          tensor::RepackPanelQ8_0p(src, q8_row, cols, dst + r * row_bytes);
+          const uint8_t* src = block_rows(r, r + tensor::kQ8PanelRows, buf, values);
+          if (blocks == DType::kQ4_0) {
+            tensor::RepackPanelQ4_0p(src, block_row, cols, dst + r * row_bytes);
+          } else {
+            tensor::RepackPanelQ8_0p(src, block_row, cols, dst + r * row_bytes);
+          }
         }
         return;
       }
       for (size_t r = begin; r < end; ++r) {
-        const uint8_t* src = q8_rows(r, r + 1, blocks, values);
-        if (repack) {
+        const uint8_t* src = block_rows(r, r + 1, buf, values);
+        if (blocks == DType::kQ4_0) {
+          for (size_t b = 0; b < cols / 32; ++b) {
+            tensor::Q4_0BlockToQ8_0(src + 18 * b, q8.data() + 34 * b);
+          }
+          src = q8.data();
+        }
+        if (out_type == DType::kQ8_0x) {
           tensor::RepackRowQ8_0x(src, cols, dst + r * row_bytes);
         } else {
           std::memcpy(dst + r * row_bytes, src, row_bytes);

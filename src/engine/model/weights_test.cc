@@ -5,11 +5,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <set>
 
+#include "engine/kernels/kernels.h"
+#include "engine/ops/ops.h"
 #include "engine/tensor/dtype.h"
+#include "engine/tensor/quant.h"
 
 namespace iris::model {
 namespace {
@@ -133,6 +137,72 @@ TEST_F(WeightBinderTest, EveryWeightIsCopiedOutOfTheFileWithItsValues) {
   EXPECT_EQ(std::memcmp(in_file->data, bf16.data(), 60), 0);
   EXPECT_TRUE(outside_file(*narrowed));
   EXPECT_EQ(narrowed->dtype, tensor::DType::kBF16);
+}
+
+TEST_F(WeightBinderTest, QuantizedMatricesGoInPanelsUnlessReadByRows) {
+  // A 32 × 64 F32 matrix quantized at load (q8_0, q4_0), a Q4_0 matrix as a GGUF file holds
+  // it, and the same bound as a table read by rows; every binding holds the quantizer's values.
+  const size_t rows = 32, cols = 64;
+  std::vector<float> w(rows * cols);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = std::sin(0.37f * static_cast<float>(i)) * 0.1f;
+  std::vector<uint8_t> q4(rows * cols / 32 * 18), q8(rows * cols / 32 * 34);
+  std::vector<float> want4(w.size()), want8(w.size());
+  for (size_t r = 0; r < rows; ++r) {
+    tensor::QuantizeRowQ4_0(&w[r * cols], cols, &q4[r * cols / 32 * 18]);
+    tensor::QuantizeRowQ8_0(&w[r * cols], cols, &q8[r * cols / 32 * 34]);
+    tensor::DequantizeRow(tensor::GgmlType::kQ4_0, &q4[r * cols / 32 * 18], cols, &want4[r * cols]);
+    tensor::DequantizeRow(tensor::GgmlType::kQ8_0, &q8[r * cols / 32 * 34], cols, &want8[r * cols]);
+  }
+  const std::string path = (dir_ / "model.safetensors").string();
+  ASSERT_TRUE(formats::WriteSafetensors(
+                  path, {{"w", tensor::DType::kF32, {32, 64}, Bytes(w.data(), w.size() * 4)}})
+                  .ok());
+  auto store = formats::WeightStore::OpenDir(dir_.string());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  formats::TensorEntry e;
+  e.name = "q4";
+  e.file = "mem";
+  e.view = tensor::TensorView{tensor::DType::kQ4_0, {32, 64}, q4.data()};
+  formats::WeightStore gguf = formats::WeightStore::FromEntries({{"q4", e}}, {}, "mem");
+  const bool panels = kernels::PrefersPanelsQ8();
+  ThreadPool pool(2);
+  for (tensor::DType quantize : {tensor::DType::kQ8_0, tensor::DType::kQ4_0}) {
+    WeightOptions options;
+    options.quantize = quantize;
+    options.pool = &pool;
+    WeightBinder binder(*store, options);
+    auto m = binder.Bind("w", {32, 64});
+    auto t = binder.BindTable("w", {32, 64});
+    ASSERT_TRUE(m.ok() && t.ok());
+    const bool four = quantize == tensor::DType::kQ4_0;
+    const std::vector<float>& want = four ? want4 : want8;
+    if (panels) {
+      EXPECT_EQ(m->dtype, four ? tensor::DType::kQ4_0p : tensor::DType::kQ8_0p);
+      EXPECT_EQ(t->dtype, tensor::DType::kQ8_0x);  // rows stay whole, Q4_0 as Q8_0 blocks
+    }
+    EXPECT_EQ(ops::ToF32(*m), want);
+    EXPECT_EQ(ops::ToF32(*t), want);
+  }
+  WeightBinder binder(gguf, WeightOptions{});
+  auto m = binder.Bind("q4", {32, 64});
+  auto t = binder.BindTable("q4", {32, 64});
+  auto v = binder.BindF32("q4", {32, 64});
+  ASSERT_TRUE(m.ok() && t.ok() && v.ok());
+  if (panels) {
+    EXPECT_EQ(m->dtype, tensor::DType::kQ4_0p);
+  }
+  EXPECT_EQ(ops::ToF32(*m), want4);
+  EXPECT_EQ(ops::ToF32(*t), want4);
+  EXPECT_EQ(*v, want4);
+  // Q4_0 that is not a matrix of whole blocks is refused by name.
+  formats::TensorEntry odd = e;
+  odd.view.shape = {32 * 64};
+  formats::WeightStore odd_store = formats::WeightStore::FromEntries({{"q4", odd}}, {}, "mem");
+  WeightBinder odd_binder(odd_store, WeightOptions{});
+  auto refused = odd_binder.Bind("q4", {32 * 64});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("'q4' is Q4_0 but not a matrix"), std::string::npos)
+      << refused.status().message();
 }
 
 }  // namespace

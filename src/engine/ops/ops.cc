@@ -47,7 +47,8 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
   thread_local std::vector<int32_t> xs;
   const bool q8 = w.dtype == tensor::DType::kQ8_0;
   const bool q8x = w.dtype == tensor::DType::kQ8_0x;
-  const bool q8p = w.dtype == tensor::DType::kQ8_0p;
+  const bool q4p = w.dtype == tensor::DType::kQ4_0p;
+  const bool q8p = w.dtype == tensor::DType::kQ8_0p || q4p;  // panels: activations with sums
   if (q8 || q8x || q8p) {
     IRIS_CHECK(k_dim % 32 == 0);
     // Rows of activations as the weights lay theirs out (kQ8_0x: padded with zeros).
@@ -81,7 +82,9 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
     const void* wd = products[i].w->data;
     const size_t n_dim = firsts[i + 1] - firsts[i];
     float* out = products[i].out;
-    if (q8p) {
+    if (q4p) {
+      kernels::MatMulRowsQ4_0p(q, d, sums, num_tokens, wd, k_dim, b, e, out + b, n_dim);
+    } else if (q8p) {
       kernels::MatMulRowsQ8_0p(q, d, sums, num_tokens, wd, k_dim, b, e, out + b, n_dim);
     } else if (q8x) {
       kernels::MatMulRowsQ8_0x(q, d, num_tokens, wd, k_dim, b, e, out + b, n_dim);
@@ -108,7 +111,7 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
   // A prompt's float weights go through packed panels: cut the range at whole panels (of
   // each product where the products before it have whole panels of rows; elsewhere a cut
   // costs one partial panel, the numbers are the same).
-  // kQ8_0p ranges are whole panels of 16 rows (every product has whole panels).
+  // kQ8_0p and kQ4_0p ranges are whole panels of 16 rows (every product has whole panels).
   Parallel(ctx, grain, n_total, body,
            panels ? kernels::kMatMulRowAlign
            : q8p  ? tensor::kQ8PanelRows
@@ -343,13 +346,18 @@ void FullAttention(ComputeContext& ctx, const float* q, const float* k, const fl
 
 std::vector<float> ToF32(const tensor::TensorView& w) {
   std::vector<float> out(static_cast<size_t>(w.num_elements()));
-  if (w.dtype == tensor::DType::kQ8_0p) {  // rows spread over panels of 16
+  if (tensor::IsPanelType(w.dtype)) {  // rows spread over panels of 16
     const size_t n = static_cast<size_t>(w.shape.back()), rows = out.size() / n;
-    const size_t panel_bytes = tensor::Q8pPanelBytes(n);
+    const bool q4 = w.dtype == tensor::DType::kQ4_0p;
+    const size_t panel_bytes = q4 ? tensor::Q4pPanelBytes(n) : tensor::Q8pPanelBytes(n);
     for (size_t r = 0; r < rows; ++r) {
-      tensor::DequantizeRowQ8_0p(
-          static_cast<const uint8_t*>(w.data) + r / tensor::kQ8PanelRows * panel_bytes,
-          r % tensor::kQ8PanelRows, n, out.data() + r * n);
+      const uint8_t* panel =
+          static_cast<const uint8_t*>(w.data) + r / tensor::kQ8PanelRows * panel_bytes;
+      if (q4) {
+        tensor::DequantizeRowQ4_0p(panel, r % tensor::kQ8PanelRows, n, out.data() + r * n);
+      } else {
+        tensor::DequantizeRowQ8_0p(panel, r % tensor::kQ8PanelRows, n, out.data() + r * n);
+      }
     }
     return out;
   }

@@ -134,9 +134,11 @@ Result<std::unique_ptr<Engine>> Engine::Load(const std::string& model_dir,
 }
 
 Status Engine::StartThreads(const EngineOptions& options) {
-  if (!options.weights.empty() && options.weights != "q8_0") {
+  if (!options.weights.empty() && std::find(kWeightChoices.begin(), kWeightChoices.end(),
+                                            options.weights) == kWeightChoices.end()) {
     return InvalidArgument("weights '" + options.weights +
-                           "' are not supported: q8_0 (or leave it out for the file's types)");
+                           "' are not supported: q8_0 or q4_0 (or leave it out for the file's "
+                           "types)");
   }
   if (!options.compute.empty() && options.compute != "exact" && options.compute != "bf16") {
     return InvalidArgument("compute '" + options.compute + "' is not supported: exact or bf16");
@@ -151,6 +153,7 @@ Status Engine::StartThreads(const EngineOptions& options) {
   ctx_.bf16 = options.compute == "bf16";
   weight_options_.pool = pool_.get();
   if (options.weights == "q8_0") weight_options_.quantize = tensor::DType::kQ8_0;
+  if (options.weights == "q4_0") weight_options_.quantize = tensor::DType::kQ4_0;
   return OkStatus();
 }
 

@@ -31,11 +31,14 @@
 
 namespace iris::runtime {
 
+// The values EngineOptions::weights takes besides "" (for command lines and messages).
+inline const std::vector<std::string> kWeightChoices = {"q8_0", "q4_0"};
+
 struct EngineOptions {
   int threads = 0;     // 0 = one per hardware thread
   std::string mmproj;  // a GGUF model's vision tower (mmproj file); "" = none or found beside it
-  // "" keeps the file's weight types; "q8_0" quantizes the text model's matrices at load
-  // (int8 products; the vision tower stays as stored).
+  // "" keeps the file's weight types; "q8_0" or "q4_0" quantizes the text model's matrices at
+  // load (int8 products; the vision tower stays as stored). kWeightChoices lists them.
   std::string weights;
   // "" or "exact": f32 products. "bf16" (opt-in, AVX512-BF16 CPUs): prompts, image tiles and
   // training multiply bf16-rounded inputs with f32 sums (ops::ComputeContext::bf16); decode

@@ -22,6 +22,8 @@ size_t DTypeSize(DType dtype) {
     case DType::kQ8_0:
     case DType::kQ8_0x:
     case DType::kQ8_0p:
+    case DType::kQ4_0:
+    case DType::kQ4_0p:
       return 1;
   }
   return 0;
@@ -31,6 +33,8 @@ size_t RowBytes(DType dtype, size_t n) {
   if (dtype == DType::kQ8_0) return n / 32 * 34;
   if (dtype == DType::kQ8_0x) return Q8xScaleBytes(n) + Q8xValueBytes(n);
   if (dtype == DType::kQ8_0p) return Q8pPanelBytes(n) / kQ8PanelRows;
+  if (dtype == DType::kQ4_0) return n / 32 * 18;
+  if (dtype == DType::kQ4_0p) return Q4pPanelBytes(n) / kQ8PanelRows;
   return n * DTypeSize(dtype);
 }
 
@@ -62,6 +66,10 @@ std::string_view DTypeName(DType dtype) {
       return "Q8_0x";
     case DType::kQ8_0p:
       return "Q8_0p";
+    case DType::kQ4_0:
+      return "Q4_0";
+    case DType::kQ4_0p:
+      return "Q4_0p";
   }
   return "?";
 }

@@ -18,6 +18,11 @@ namespace iris::tensor {
 // panel holds, for each block of 32 columns, 8 groups of 64 bytes: rows 0..15 × 4 consecutive
 // values, each stored as value + 128 (an unsigned byte, what vpdpbusd multiplies); then the
 // panel's f16 scales, 16 per block (row order), block after block, padded to 64 bytes.
+// kQ4_0 is ggml's 4-bit block format (an f16 scale and 32 values q in 0..15 as nibbles, 18
+// bytes; the value is d · (q − 8)), read from GGUF files or quantized at load. kQ4_0p is its
+// panel layout, as kQ8_0p but with the values q (not q + 128) as nibbles: for each block,
+// 4 groups of 64 bytes, byte j of group i holding value group 2i (low nibble) and 2i + 1
+// (high nibble) of row j / 4, value j % 4; then the scales as in kQ8_0p.
 enum class DType {
   kF32,
   kF16,
@@ -31,17 +36,22 @@ enum class DType {
   kBool,
   kQ8_0,
   kQ8_0x,
-  kQ8_0p
+  kQ8_0p,
+  kQ4_0,
+  kQ4_0p
 };
 
 // Bytes per element; 1 for the block formats (use RowBytes for their sizes).
 size_t DTypeSize(DType dtype);
 // Bytes of a row of n elements (n a multiple of the block size for the block formats).
 size_t RowBytes(DType dtype, size_t n);
-// True for the block formats (kQ8_0, kQ8_0x, kQ8_0p).
+// True for the block formats (kQ8_0, kQ8_0x, kQ8_0p, kQ4_0, kQ4_0p).
 inline bool IsBlockType(DType dtype) {
-  return dtype == DType::kQ8_0 || dtype == DType::kQ8_0x || dtype == DType::kQ8_0p;
+  return dtype == DType::kQ8_0 || dtype == DType::kQ8_0x || dtype == DType::kQ8_0p ||
+         dtype == DType::kQ4_0 || dtype == DType::kQ4_0p;
 }
+// True for the panel layouts (rows in groups of kQ8PanelRows, never read a row at a time).
+inline bool IsPanelType(DType dtype) { return dtype == DType::kQ8_0p || dtype == DType::kQ4_0p; }
 // The parts of a kQ8_0x row of n values (n a multiple of 32).
 inline size_t Q8xScaleBytes(size_t n) { return (n / 32 + 31) / 32 * 64; }
 inline size_t Q8xValueBytes(size_t n) { return (n + 63) / 64 * 64; }
@@ -49,6 +59,7 @@ inline size_t Q8xValueBytes(size_t n) { return (n + 63) / 64 * 64; }
 // panels stay 64-byte aligned; RowBytes(kQ8_0p, n) is a sixteenth of it).
 inline constexpr size_t kQ8PanelRows = 16;
 inline size_t Q8pPanelBytes(size_t n) { return n / 32 * 512 + (n / 32 * 32 + 63) / 64 * 64; }
+inline size_t Q4pPanelBytes(size_t n) { return n / 32 * 256 + (n / 32 * 32 + 63) / 64 * 64; }
 // The safetensors spelling ("F32", "BF16", ...).
 std::string_view DTypeName(DType dtype);
 // Parses a safetensors dtype string; false if unknown.

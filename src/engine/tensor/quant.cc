@@ -262,6 +262,60 @@ void DequantizeRowQ8_0p(const uint8_t* panel, size_t lane, size_t n, float* dst)
   }
 }
 
+void RepackPanelQ4_0p(const uint8_t* q4_0_rows, size_t row_stride, size_t n, uint8_t* panel) {
+  const size_t nb = n / 32;
+  std::memset(panel, 0, Q4pPanelBytes(n));
+  uint8_t* scales = panel + nb * 256;
+  for (size_t lane = 0; lane < kQ8PanelRows; ++lane) {
+    const uint8_t* row = q4_0_rows + lane * row_stride;
+    for (size_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = row + 18 * b;
+      std::memcpy(scales + 32 * b + 2 * lane, blk, 2);
+      for (size_t i = 0; i < 32; ++i) {
+        const size_t g = i / 4;  // value group: bytes of group g / 2, nibble g % 2
+        uint8_t& byte = panel[b * 256 + (g / 2) * 64 + lane * 4 + i % 4];
+        byte = static_cast<uint8_t>(byte | Nibble(blk + 2, i) << (4 * (g % 2)));
+      }
+    }
+  }
+}
+
+void DequantizeRowQ4_0p(const uint8_t* panel, size_t lane, size_t n, float* dst) {
+  const size_t nb = n / 32;
+  for (size_t b = 0; b < nb; ++b) {
+    const float d = Half(panel + nb * 256 + 32 * b + 2 * lane);
+    for (size_t i = 0; i < 32; ++i) {
+      const size_t g = i / 4;
+      const int q = panel[b * 256 + (g / 2) * 64 + lane * 4 + i % 4] >> (4 * (g % 2)) & 0x0F;
+      dst[32 * b + i] = d * static_cast<float>(q - 8);
+    }
+  }
+}
+
+void QuantizeRowQ4_0(const float* x, size_t n, uint8_t* dst) {
+  for (size_t b = 0; b < n / 32; ++b, x += 32, dst += 18) {
+    float amax = 0, max = 0;
+    for (size_t i = 0; i < 32; ++i) {
+      if (amax < std::fabs(x[i])) {
+        amax = std::fabs(x[i]);
+        max = x[i];
+      }
+    }
+    const float d = max / -8.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const uint16_t h = F32ToF16(d);
+    std::memcpy(dst, &h, 2);
+    // x · id + 8.5 is in [0.5, 16.5] for finite x; a NaN becomes 8 (the value 0).
+    auto level = [&](float v) {
+      const float r = v * id + 8.5f;
+      return r == r ? std::min(15, static_cast<int>(static_cast<int8_t>(r))) : 8;
+    };
+    for (size_t j = 0; j < 16; ++j) {
+      dst[2 + j] = static_cast<uint8_t>(level(x[j]) | level(x[16 + j]) << 4);
+    }
+  }
+}
+
 void Q4_0BlockToQ8_0(const uint8_t* q4_0_block, uint8_t* q8_0_block) {
   std::memcpy(q8_0_block, q4_0_block, 2);
   for (size_t i = 0; i < 32; ++i) {

@@ -59,6 +59,14 @@ void DequantizeRowQ8_0x(const uint8_t* row, size_t n, float* dst);
 void RepackPanelQ8_0p(const uint8_t* q8_0_rows, size_t row_stride, size_t n, uint8_t* panel);
 // dst[0, n) = the values of row `lane` (0..15) of a kQ8_0p panel.
 void DequantizeRowQ8_0p(const uint8_t* panel, size_t lane, size_t n, float* dst);
+// Sixteen consecutive Q4_0 rows of n values (row_stride bytes apart) as one kQ4_0p panel.
+void RepackPanelQ4_0p(const uint8_t* q4_0_rows, size_t row_stride, size_t n, uint8_t* panel);
+// dst[0, n) = the values of row `lane` (0..15) of a kQ4_0p panel.
+void DequantizeRowQ4_0p(const uint8_t* panel, size_t lane, size_t n, float* dst);
+// dst = one row of n values (a multiple of 32) quantized to Q4_0 as ggml's reference quantizer
+// does: per block d = m / −8 where m is the value of largest magnitude (stored as f16),
+// q = min(15, trunc(x / d + 8.5)).
+void QuantizeRowQ4_0(const float* x, size_t n, uint8_t* dst);
 // One block of Q4_0 or Q5_0 (d · (q − 8), d · (q − 16)) as the Q8_0 block of the same values:
 // the same f16 scale and the signed integers, exactly; 34 bytes written.
 void Q4_0BlockToQ8_0(const uint8_t* q4_0_block, uint8_t* q8_0_block);

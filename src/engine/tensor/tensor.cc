@@ -1,6 +1,7 @@
 #include "engine/tensor/tensor.h"
 
 #include <cstring>
+#include <vector>
 
 #include "engine/tensor/quant.h"
 
@@ -40,6 +41,19 @@ float TensorView::GetF32(int64_t i) const {
       std::memcpy(&h, panel + n / 32 * 512 + 32 * (j / 32) + 2 * lane, 2);
       const int q = static_cast<int>(panel[j / 32 * 512 + (j % 32) / 4 * 64 + lane * 4 + j % 4]);
       return static_cast<float>(q - 128) * F16ToF32(h);
+    }
+    case DType::kQ4_0p: {
+      const size_t n = static_cast<size_t>(shape.back());
+      const size_t r = static_cast<size_t>(i) / n, j = static_cast<size_t>(i) % n;
+      std::vector<float> values(n);
+      DequantizeRowQ4_0p(static_cast<const uint8_t*>(data) + r / kQ8PanelRows * Q4pPanelBytes(n),
+                         r % kQ8PanelRows, n, values.data());
+      return values[j];
+    }
+    case DType::kQ4_0: {
+      float block[32];
+      DequantizeRow(GgmlType::kQ4_0, static_cast<const uint8_t*>(data) + i / 32 * 18, 32, block);
+      return block[i % 32];
     }
     case DType::kQ8_0: {
       float block[32];
