@@ -123,7 +123,8 @@ TEST_F(CliTest, RunReadsGgufFilesAsTheSafetensorsCheckpoint) {
   Outcome q4 = Iris("run --model " + Data("gguf/tiny-256m-style/text-Q4_0.gguf") +
                     " --max-tokens 2 --threads 2 hi");
   ASSERT_EQ(q4.code, 0) << q4.err;
-  // Q4_0 runs on the int8 kernels (its blocks rewritten as Q8_0), not dequantized to F32.
+  // Q4_0 runs on the int8 kernels (in 4-bit panels, or as Q8_0 rows where the CPU lacks
+  // AVX512-VNNI), not dequantized to F32.
   EXPECT_NE(q4.err.find("(F32+Q4_0 weights)"), std::string::npos) << q4.err;
   // Images need the mmproj.
   Outcome blind = Iris("run --model " + Data("gguf/tiny-256m-style/text-BF16.gguf") + question);

@@ -325,17 +325,24 @@ TEST_P(QuantKernelsTest, MatMulRowsQ8_0xMatchesTheBlockLayout) {
   EXPECT_EQ(a, b);
 }
 
-// Rows of Q8_0 blocks in kQ8_0p panels, in 64-byte aligned memory (as the model holds them).
+// Rows of Q8_0 (or Q4_0) blocks in kQ8_0p (kQ4_0p) panels, in 64-byte aligned memory (as the
+// model holds them).
 struct Panels {
   std::vector<uint8_t> bytes;
   uint8_t* data = nullptr;
-  Panels(const std::vector<uint8_t>& q8_rows, size_t rows, size_t k) {
-    const size_t panel = tensor::Q8pPanelBytes(k);
+  Panels(const std::vector<uint8_t>& block_rows, size_t rows, size_t k,
+         DType dtype = DType::kQ8_0p) {
+    const size_t panel = tensor::PanelBytes(dtype, k);
+    const size_t row_bytes = k / 32 * (dtype == DType::kQ4_0p ? 18 : 34);
     bytes.resize(rows / 16 * panel + 64);
     data = bytes.data() + (64 - reinterpret_cast<uintptr_t>(bytes.data()) % 64) % 64;
     for (size_t p = 0; p < rows / 16; ++p) {
-      tensor::RepackPanelQ8_0p(q8_rows.data() + p * 16 * (k / 32 * 34), k / 32 * 34, k,
-                               data + p * panel);
+      const uint8_t* src = block_rows.data() + p * 16 * row_bytes;
+      if (dtype == DType::kQ4_0p) {
+        tensor::RepackPanelQ4_0p(src, row_bytes, k, data + p * panel);
+      } else {
+        tensor::RepackPanelQ8_0p(src, row_bytes, k, data + p * panel);
+      }
     }
   }
 };
@@ -397,6 +404,7 @@ TEST_P(QuantKernelsTest, ActivationsQuantizeAsTheScalarLoopOnEveryPath) {
   std::vector<float> odd(32, 1.0f);
   odd[3] = std::nanf("");
   odd[7] = -std::numeric_limits<float>::infinity();
+  odd[9] = -0.0f;
   x.insert(x.end(), odd.begin(), odd.end());
   std::vector<float> nan_max(32, 2.0f);
   nan_max[0] = std::nanf("");
@@ -448,12 +456,8 @@ TEST_P(QuantKernelsTest, MatMulRowsQ4_0pMatchesTheBlockLayoutBitForBitOnEveryPat
         auto w4 = RandomQ4Rows(n, k, 16);
         std::vector<uint8_t> w8(n * nb * 34);  // the same values as Q8_0 blocks
         for (size_t b = 0; b < n * nb; ++b) tensor::Q4_0BlockToQ8_0(&w4[b * 18], &w8[b * 34]);
-        const size_t panel = tensor::Q4pPanelBytes(k);
-        std::vector<uint8_t> bytes(n / 16 * panel + 64);
-        uint8_t* data = bytes.data() + (64 - reinterpret_cast<uintptr_t>(bytes.data()) % 64) % 64;
-        for (size_t p = 0; p < n / 16; ++p) {
-          tensor::RepackPanelQ4_0p(w4.data() + p * 16 * nb * 18, nb * 18, k, data + p * panel);
-        }
+        Panels panels(w4, n, k, DType::kQ4_0p);
+        const uint8_t* data = panels.data;
         const size_t nb0 = n > 16 ? 16 : 0, stride = n + 2;
         std::vector<float> got(tokens * stride, -1.0f), want(tokens * stride, -1.0f),
             twin(tokens * stride, -1.0f);
@@ -480,7 +484,7 @@ TEST_P(QuantKernelsTest, MatMulRowsQ4_0pMatchesTheBlockLayoutBitForBitOnEveryPat
         std::vector<float> row(k), from_panel(k);
         for (size_t r = 0; r < n; r += 5) {
           tensor::DequantizeRow(tensor::GgmlType::kQ4_0, &w4[r * nb * 18], k, row.data());
-          tensor::DequantizeRowQ4_0p(data + r / 16 * panel, r % 16, k, from_panel.data());
+          tensor::DequantizePanelRow(DType::kQ4_0p, data, k, r, from_panel.data());
           ASSERT_EQ(from_panel, row) << r;
         }
       }
@@ -493,15 +497,14 @@ TEST(QuantKernels, PanelsHoldTheValuesOfTheirRows) {
   auto w = RandomQ8Rows(rows, k, 10);
   w[5] = 0x80;
   Panels panels(w, rows, k);
-  EXPECT_EQ(tensor::RowBytes(DType::kQ8_0p, k) * 16, tensor::Q8pPanelBytes(k));
-  EXPECT_EQ(tensor::Q8pPanelBytes(k) % 64, 0u);
+  EXPECT_EQ(tensor::RowBytes(DType::kQ8_0p, k) * 16, tensor::PanelBytes(DType::kQ8_0p, k));
+  EXPECT_EQ(tensor::PanelBytes(DType::kQ8_0p, k) % 64, 0u);
   tensor::TensorView view{
       DType::kQ8_0p, {static_cast<int64_t>(rows), static_cast<int64_t>(k)}, panels.data};
   std::vector<float> row(k), got(k);
   for (size_t r = 0; r < rows; ++r) {
     ConvertRowToF32(w.data() + r * (k / 32 * 34), DType::kQ8_0, k, row.data());
-    tensor::DequantizeRowQ8_0p(panels.data + r / 16 * tensor::Q8pPanelBytes(k), r % 16, k,
-                               got.data());
+    tensor::DequantizePanelRow(DType::kQ8_0p, panels.data, k, r, got.data());
     EXPECT_EQ(got, row) << r;
     for (size_t j = 0; j < k; j += 7)
       EXPECT_EQ(view.GetF32(static_cast<int64_t>(r * k + j)), row[j]);

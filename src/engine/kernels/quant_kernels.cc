@@ -165,12 +165,9 @@ void RowsXScalar(const int8_t* xq, const float* xd, size_t num_tokens, const uin
 // kQ4_0p the Q4_0 level (value + 8) as a nibble.
 template <bool kQ4>
 inline int PanelWeight(const uint8_t* panel, size_t b, size_t lane, size_t j) {
-  const size_t g = j / 4;
-  if constexpr (kQ4) {
-    return panel[b * 256 + g / 2 * 64 + lane * 4 + j % 4] >> (4 * (g % 2)) & 0x0F;
-  } else {
-    return panel[b * 512 + g * 64 + lane * 4 + j % 4];
-  }
+  constexpr tensor::DType kP = kQ4 ? tensor::DType::kQ4_0p : tensor::DType::kQ8_0p;
+  const int byte = panel[tensor::PanelValueOffset(kP, lane, 32 * b + j)];
+  return byte >> tensor::PanelValueShift(kP, 32 * b + j) & (kQ4 ? 0x0F : 0xFF);
 }
 
 // Panels one value at a time: every path but AVX-512, and the twin it must match bit for bit.
@@ -178,9 +175,8 @@ template <bool kQ4>
 void RowsPScalar(const int8_t* xq, const float* xd, const int32_t* xs, size_t num_tokens,
                  const uint8_t* w, size_t k_dim, size_t n_begin, size_t n_end, float* out,
                  size_t out_stride) {
-  const size_t nb = k_dim / kBlock;
-  const size_t panel_bytes = kQ4 ? tensor::Q4pPanelBytes(k_dim) : tensor::Q8pPanelBytes(k_dim);
-  const size_t value_bytes = kQ4 ? 256 : 512;
+  constexpr tensor::DType kP = kQ4 ? tensor::DType::kQ4_0p : tensor::DType::kQ8_0p;
+  const size_t nb = k_dim / kBlock, panel_bytes = tensor::PanelBytes(kP, k_dim);
   const int32_t offset = kQ4 ? 8 : 128;
   for (size_t t = 0; t < num_tokens; ++t) {
     for (size_t n = n_begin; n < n_end; ++n) {
@@ -194,7 +190,7 @@ void RowsPScalar(const int8_t* xq, const float* xd, const int32_t* xs, size_t nu
         }
         s -= offset * xs[t * nb + b];  // the weights were stored + offset
         uint16_t h;
-        std::memcpy(&h, panel + nb * value_bytes + 32 * b + 2 * lane, 2);
+        std::memcpy(&h, panel + tensor::PanelScaleOffset(kP, k_dim, lane, b), 2);
         acc = std::fma(static_cast<float>(s), tensor::F16ToF32(h) * xd[t * nb + b], acc);
       }
       out[t * out_stride + (n - n_begin)] = acc;
@@ -337,7 +333,7 @@ __attribute__((target(IRIS_X512_TARGET))) void RowsP512(const int8_t* xq, const 
                                                         size_t p_begin, size_t p_end, float* out,
                                                         size_t out_stride) {
   const size_t nb = k_dim / kBlock;
-  const size_t pb = kQ4 ? tensor::Q4pPanelBytes(k_dim) : tensor::Q8pPanelBytes(k_dim);
+  const size_t pb = tensor::PanelBytes(kQ4 ? tensor::DType::kQ4_0p : tensor::DType::kQ8_0p, k_dim);
   size_t t = 0;
   for (; t + 4 <= num_tokens; t += 4) {
     const int8_t* x = xq + t * k_dim;
@@ -363,6 +359,10 @@ __attribute__((target(IRIS_X512_TARGET))) void RowsP512(const int8_t* xq, const 
     for (; p + 8 <= p_end; p += 4) {  // the next 4 panels exist: prefetch them
       TileP512<kQ4, 1, 4, true>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin),
                                 out_stride);
+    }
+    for (; p + 4 <= p_end; p += 4) {
+      TileP512<kQ4, 1, 4, false>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin),
+                                 out_stride);
     }
     for (; p < p_end; ++p) {
       TileP512<kQ4, 1, 1, false>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin),

@@ -90,19 +90,26 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
   IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, Entry(name, shape));
   using tensor::DType;
   const DType stored = e.view.dtype;
-  // The block format the matrix is multiplied in: the file's (Q8_0, Q4_0), else the one the
-  // options ask for (quantized here), else none.
+  // The block format the matrix is multiplied in: the one the options ask for, else the
+  // file's (Q8_0, Q4_0), else none. Rows are converted here when the two differ: Q4_0 to Q8_0
+  // exactly (the same values), anything else through f32 and the quantizer.
   const bool is_matrix = shape.size() == 2 && shape[1] % 32 == 0;
   const bool file_blocks = stored == DType::kQ8_0 || stored == DType::kQ4_0;
-  const bool quantize = is_matrix && !file_blocks &&
-                        (options_.quantize == DType::kQ8_0 || options_.quantize == DType::kQ4_0);
+  const bool asked = options_.quantize == DType::kQ8_0 || options_.quantize == DType::kQ4_0;
   const DType blocks = !is_matrix    ? DType::kF32
+                       : asked       ? options_.quantize
                        : file_blocks ? stored
-                       : quantize    ? options_.quantize
                                      : DType::kF32;
+  const bool quantize = blocks != DType::kF32 && blocks != stored;
   if (stored == DType::kQ4_0 && blocks == DType::kF32) {
-    return FailedPrecondition(e.file + ": tensor '" + name +
-                              "' is Q4_0 but not a matrix of whole blocks; only matrices may be");
+    // Not a matrix of whole blocks (no kernel multiplies it): its values, in f32.
+    std::vector<float> values = ops::ToF32(e.view);
+    IRIS_ASSIGN_OR_RETURN(uint8_t * dst, owned_.Allocate(values.size() * sizeof(float)));
+    std::memcpy(dst, values.data(), values.size() * sizeof(float));
+    tensor::TensorView f32 = e.view;
+    f32.dtype = DType::kF32;
+    f32.data = dst;
+    return f32;
   }
   // Block rows go in panels of 16 rows where the int8 path prefers it and the matrix allows;
   // else Q8_0 rows (Q4_0 rewritten as the Q8_0 blocks of the same values), repacked row by
@@ -127,8 +134,14 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
       if (!quantize) return src;
       buf.resize((end - begin) * block_row);
       for (size_t r = begin; r < end; ++r) {
-        kernels::ConvertRowToF32(src + (r - begin) * src_row, stored, cols, values.data());
+        const uint8_t* row = src + (r - begin) * src_row;
         uint8_t* out = buf.data() + (r - begin) * block_row;
+        if (stored == DType::kQ4_0 && blocks == DType::kQ8_0) {  // exact
+          for (size_t b = 0; b < cols / 32; ++b)
+            tensor::Q4_0BlockToQ8_0(row + 18 * b, out + 34 * b);
+          continue;
+        }
+        kernels::ConvertRowToF32(row, stored, cols, values.data());
         if (blocks == DType::kQ4_0) {
           tensor::QuantizeRowQ4_0(values.data(), cols, out);
         } else {

@@ -19,8 +19,9 @@ struct WeightOptions {
   // in bf16 and saved as f32) are stored as BF16 once and their mapped pages released: half
   // the bytes per token, the same results bit for bit.
   bool narrow_exact_f32 = true;
-  // kQ8_0: matrices whose rows are whole blocks of 32 are quantized at load (ggml's
-  // quantizer) and multiplied as int8; kF32 (the default) keeps the file's types.
+  // kQ8_0 or kQ4_0: matrices whose rows are whole blocks of 32 are quantized at load (ggml's
+  // quantizers; a file's Q4_0 becomes Q8_0 exactly) and multiplied as int8; kF32 (the
+  // default) keeps the file's types.
   tensor::DType quantize = tensor::DType::kF32;
   ThreadPool* pool = nullptr;  // copies, narrows and quantizes in parallel when set
 };
@@ -45,8 +46,10 @@ class WeightBinder {
   WeightBinder(const formats::WeightStore& store, const WeightOptions& options)
       : store_(store), options_(options) {}
 
-  // A weight of exactly `shape` in F32, BF16, F16 or Q8_0 (quantized at load when the
-  // options ask, else as the file holds it); errors name the file and the tensor.
+  // A weight of exactly `shape`: F32, BF16, F16 as the file holds it (F32 narrowed to BF16
+  // where exact); a matrix in Q8_0 or Q4_0 when the options ask for it or the file holds it
+  // (quantized or converted here), in panels (kQ8_0p, kQ4_0p) or rows (kQ8_0x, kQ8_0) as
+  // below; errors name the file and the tensor.
   // Int8 matrices of a multiple of 16 rows go in panels (kQ8_0p) where the kernels prefer it:
   // they are only ever multiplied whole.
   Result<tensor::TensorView> Bind(const std::string& name, const std::vector<int64_t>& shape);

@@ -194,15 +194,25 @@ TEST_F(WeightBinderTest, QuantizedMatricesGoInPanelsUnlessReadByRows) {
   EXPECT_EQ(ops::ToF32(*m), want4);
   EXPECT_EQ(ops::ToF32(*t), want4);
   EXPECT_EQ(*v, want4);
-  // Q4_0 that is not a matrix of whole blocks is refused by name.
+  // Asked for Q8_0, the file's Q4_0 matrix becomes Q8_0 with the same values, exactly.
+  WeightOptions to_q8;
+  to_q8.quantize = tensor::DType::kQ8_0;
+  WeightBinder widened(gguf, to_q8);
+  auto w8 = widened.Bind("q4", {32, 64});
+  ASSERT_TRUE(w8.ok());
+  if (panels) {
+    EXPECT_EQ(w8->dtype, tensor::DType::kQ8_0p);
+  }
+  EXPECT_EQ(ops::ToF32(*w8), want4);
+  // Q4_0 that is not a matrix of whole blocks is held as its f32 values.
   formats::TensorEntry odd = e;
   odd.view.shape = {32 * 64};
   formats::WeightStore odd_store = formats::WeightStore::FromEntries({{"q4", odd}}, {}, "mem");
   WeightBinder odd_binder(odd_store, WeightOptions{});
-  auto refused = odd_binder.Bind("q4", {32 * 64});
-  ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.status().message().find("'q4' is Q4_0 but not a matrix"), std::string::npos)
-      << refused.status().message();
+  auto flat = odd_binder.Bind("q4", {32 * 64});
+  ASSERT_TRUE(flat.ok()) << flat.status().ToString();
+  EXPECT_EQ(flat->dtype, tensor::DType::kF32);
+  EXPECT_EQ(std::memcmp(flat->data, want4.data(), want4.size() * sizeof(float)), 0);
 }
 
 }  // namespace

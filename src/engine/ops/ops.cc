@@ -48,6 +48,10 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
   const bool q8 = w.dtype == tensor::DType::kQ8_0;
   const bool q8x = w.dtype == tensor::DType::kQ8_0x;
   const bool q4p = w.dtype == tensor::DType::kQ4_0p;
+  // Block types the binder never leaves unconverted (kQ4_0 rows) have no kernel here.
+  IRIS_CHECK_MSG(!tensor::IsBlockType(w.dtype) || q4p || w.dtype == tensor::DType::kQ8_0 ||
+                     w.dtype == tensor::DType::kQ8_0x || w.dtype == tensor::DType::kQ8_0p,
+                 "MatMul: no kernel multiplies weights of this block type");
   const bool q8p = w.dtype == tensor::DType::kQ8_0p || q4p;  // panels: activations with sums
   if (q8 || q8x || q8p) {
     IRIS_CHECK(k_dim % 32 == 0);
@@ -347,17 +351,9 @@ void FullAttention(ComputeContext& ctx, const float* q, const float* k, const fl
 std::vector<float> ToF32(const tensor::TensorView& w) {
   std::vector<float> out(static_cast<size_t>(w.num_elements()));
   if (tensor::IsPanelType(w.dtype)) {  // rows spread over panels of 16
-    const size_t n = static_cast<size_t>(w.shape.back()), rows = out.size() / n;
-    const bool q4 = w.dtype == tensor::DType::kQ4_0p;
-    const size_t panel_bytes = q4 ? tensor::Q4pPanelBytes(n) : tensor::Q8pPanelBytes(n);
-    for (size_t r = 0; r < rows; ++r) {
-      const uint8_t* panel =
-          static_cast<const uint8_t*>(w.data) + r / tensor::kQ8PanelRows * panel_bytes;
-      if (q4) {
-        tensor::DequantizeRowQ4_0p(panel, r % tensor::kQ8PanelRows, n, out.data() + r * n);
-      } else {
-        tensor::DequantizeRowQ8_0p(panel, r % tensor::kQ8PanelRows, n, out.data() + r * n);
-      }
+    const size_t n = static_cast<size_t>(w.shape.back());
+    for (size_t r = 0; r < out.size() / n; ++r) {
+      tensor::DequantizePanelRow(w.dtype, w.data, n, r, out.data() + r * n);
     }
     return out;
   }

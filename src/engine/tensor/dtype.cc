@@ -32,9 +32,8 @@ size_t DTypeSize(DType dtype) {
 size_t RowBytes(DType dtype, size_t n) {
   if (dtype == DType::kQ8_0) return n / 32 * 34;
   if (dtype == DType::kQ8_0x) return Q8xScaleBytes(n) + Q8xValueBytes(n);
-  if (dtype == DType::kQ8_0p) return Q8pPanelBytes(n) / kQ8PanelRows;
+  if (IsPanelType(dtype)) return PanelBytes(dtype, n) / kQ8PanelRows;
   if (dtype == DType::kQ4_0) return n / 32 * 18;
-  if (dtype == DType::kQ4_0p) return Q4pPanelBytes(n) / kQ8PanelRows;
   return n * DTypeSize(dtype);
 }
 

@@ -55,11 +55,28 @@ inline bool IsPanelType(DType dtype) { return dtype == DType::kQ8_0p || dtype ==
 // The parts of a kQ8_0x row of n values (n a multiple of 32).
 inline size_t Q8xScaleBytes(size_t n) { return (n / 32 + 31) / 32 * 64; }
 inline size_t Q8xValueBytes(size_t n) { return (n + 63) / 64 * 64; }
-// Rows per kQ8_0p panel, and the bytes of one panel of rows of n values (a multiple of 64, so
-// panels stay 64-byte aligned; RowBytes(kQ8_0p, n) is a sixteenth of it).
+// Rows per panel (kQ8_0p, kQ4_0p).
 inline constexpr size_t kQ8PanelRows = 16;
-inline size_t Q8pPanelBytes(size_t n) { return n / 32 * 512 + (n / 32 * 32 + 63) / 64 * 64; }
-inline size_t Q4pPanelBytes(size_t n) { return n / 32 * 256 + (n / 32 * 32 + 63) / 64 * 64; }
+// The panel layouts' addressing, in one place (kQ8_0p or kQ4_0p; n values per row, a multiple
+// of 32): bytes of values per block, of a panel (a multiple of 64, so panels stay 64-byte
+// aligned; RowBytes is a sixteenth of it), and where row `lane`'s value j and its block's
+// scale sit within the panel (kQ4_0p's value is the nibble at PanelValueShift).
+inline size_t PanelBlockBytes(DType dtype) { return dtype == DType::kQ4_0p ? 256 : 512; }
+inline size_t PanelBytes(DType dtype, size_t n) {
+  return n / 32 * PanelBlockBytes(dtype) + (n / 32 * 32 + 63) / 64 * 64;
+}
+inline size_t PanelValueOffset(DType dtype, size_t lane, size_t j) {
+  const size_t g = j % 32 / 4;  // the group of 4 values within the block
+  return j / 32 * PanelBlockBytes(dtype) + (dtype == DType::kQ4_0p ? g / 2 : g) * 64 + lane * 4 +
+         j % 4;
+}
+inline int PanelValueShift(DType dtype, size_t j) {
+  return dtype == DType::kQ4_0p ? static_cast<int>(4 * (j % 32 / 4 % 2)) : 0;
+}
+inline size_t PanelScaleOffset(DType dtype, size_t n, size_t lane, size_t block) {
+  return n / 32 * PanelBlockBytes(dtype) + 32 * block + 2 * lane;
+}
+
 // The safetensors spelling ("F32", "BF16", ...).
 std::string_view DTypeName(DType dtype);
 // Parses a safetensors dtype string; false if unknown.

@@ -235,61 +235,50 @@ void DequantizeRowQ8_0x(const uint8_t* row, size_t n, float* dst) {
 }
 
 void RepackPanelQ8_0p(const uint8_t* q8_0_rows, size_t row_stride, size_t n, uint8_t* panel) {
-  const size_t nb = n / 32;
-  std::memset(panel, 0, Q8pPanelBytes(n));
-  uint8_t* scales = panel + nb * 512;
+  constexpr DType kP = DType::kQ8_0p;
+  std::memset(panel, 0, PanelBytes(kP, n));
   for (size_t lane = 0; lane < kQ8PanelRows; ++lane) {
     const uint8_t* row = q8_0_rows + lane * row_stride;
-    for (size_t b = 0; b < nb; ++b) {
+    for (size_t b = 0; b < n / 32; ++b) {
       const uint8_t* blk = row + 34 * b;
-      std::memcpy(scales + 32 * b + 2 * lane, blk, 2);
+      std::memcpy(panel + PanelScaleOffset(kP, n, lane, b), blk, 2);
       for (size_t i = 0; i < 32; ++i) {
-        panel[b * 512 + (i / 4) * 64 + lane * 4 + i % 4] =
+        panel[PanelValueOffset(kP, lane, 32 * b + i)] =
             static_cast<uint8_t>(static_cast<int>(static_cast<int8_t>(blk[2 + i])) + 128);
       }
     }
   }
 }
 
-void DequantizeRowQ8_0p(const uint8_t* panel, size_t lane, size_t n, float* dst) {
-  const size_t nb = n / 32;
-  for (size_t b = 0; b < nb; ++b) {
-    const float d = Half(panel + nb * 512 + 32 * b + 2 * lane);
-    for (size_t i = 0; i < 32; ++i) {
-      const int q = static_cast<int>(panel[b * 512 + (i / 4) * 64 + lane * 4 + i % 4]) - 128;
-      dst[32 * b + i] = static_cast<float>(q) * d;
-    }
-  }
-}
-
 void RepackPanelQ4_0p(const uint8_t* q4_0_rows, size_t row_stride, size_t n, uint8_t* panel) {
-  const size_t nb = n / 32;
-  std::memset(panel, 0, Q4pPanelBytes(n));
-  uint8_t* scales = panel + nb * 256;
+  constexpr DType kP = DType::kQ4_0p;
+  std::memset(panel, 0, PanelBytes(kP, n));
   for (size_t lane = 0; lane < kQ8PanelRows; ++lane) {
     const uint8_t* row = q4_0_rows + lane * row_stride;
-    for (size_t b = 0; b < nb; ++b) {
+    for (size_t b = 0; b < n / 32; ++b) {
       const uint8_t* blk = row + 18 * b;
-      std::memcpy(scales + 32 * b + 2 * lane, blk, 2);
+      std::memcpy(panel + PanelScaleOffset(kP, n, lane, b), blk, 2);
       for (size_t i = 0; i < 32; ++i) {
-        const size_t g = i / 4;  // value group: bytes of group g / 2, nibble g % 2
-        uint8_t& byte = panel[b * 256 + (g / 2) * 64 + lane * 4 + i % 4];
-        byte = static_cast<uint8_t>(byte | Nibble(blk + 2, i) << (4 * (g % 2)));
+        uint8_t& byte = panel[PanelValueOffset(kP, lane, 32 * b + i)];
+        byte = static_cast<uint8_t>(byte | Nibble(blk + 2, i) << PanelValueShift(kP, 32 * b + i));
       }
     }
   }
 }
 
-void DequantizeRowQ4_0p(const uint8_t* panel, size_t lane, size_t n, float* dst) {
-  const size_t nb = n / 32;
-  for (size_t b = 0; b < nb; ++b) {
-    const float d = Half(panel + nb * 256 + 32 * b + 2 * lane);
-    for (size_t i = 0; i < 32; ++i) {
-      const size_t g = i / 4;
-      const int q = panel[b * 256 + (g / 2) * 64 + lane * 4 + i % 4] >> (4 * (g % 2)) & 0x0F;
-      dst[32 * b + i] = d * static_cast<float>(q - 8);
-    }
-  }
+float PanelValue(DType dtype, const void* data, size_t n, size_t row, size_t j) {
+  const auto* panel = static_cast<const uint8_t*>(data) + row / kQ8PanelRows * PanelBytes(dtype, n);
+  const size_t lane = row % kQ8PanelRows;
+  const int stored = panel[PanelValueOffset(dtype, lane, j)] >> PanelValueShift(dtype, j);
+  const float d = Half(panel + PanelScaleOffset(dtype, n, lane, j / 32));
+  // kQ8_0p holds value + 128, kQ4_0p the Q4_0 level (value + 8) in a nibble.
+  const int q = dtype == DType::kQ4_0p ? (stored & 0x0F) - 8 : stored - 128;
+  // The products the Q4_0 and Q8_0 dequantizers compute: d · (q − 8) and q · d.
+  return dtype == DType::kQ4_0p ? d * static_cast<float>(q) : static_cast<float>(q) * d;
+}
+
+void DequantizePanelRow(DType dtype, const void* data, size_t n, size_t row, float* dst) {
+  for (size_t j = 0; j < n; ++j) dst[j] = PanelValue(dtype, data, n, row, j);
 }
 
 void QuantizeRowQ4_0(const float* x, size_t n, uint8_t* dst) {
@@ -305,10 +294,12 @@ void QuantizeRowQ4_0(const float* x, size_t n, uint8_t* dst) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     const uint16_t h = F32ToF16(d);
     std::memcpy(dst, &h, 2);
-    // x · id + 8.5 is in [0.5, 16.5] for finite x; a NaN becomes 8 (the value 0).
+    // min(15, trunc(x · id + 8.5)); x · id + 8.5 is in [0.5, 16.5] unless id overflowed
+    // (a block whose largest value is below ~2.3e-38): clamped first, so the conversion is
+    // always defined, and a NaN becomes 8 (the value 0).
     auto level = [&](float v) {
       const float r = v * id + 8.5f;
-      return r == r ? std::min(15, static_cast<int>(static_cast<int8_t>(r))) : 8;
+      return r == r ? static_cast<int>(std::clamp(r, 0.0f, 15.0f)) : 8;
     };
     for (size_t j = 0; j < 16; ++j) {
       dst[2 + j] = static_cast<uint8_t>(level(x[j]) | level(x[16 + j]) << 4);

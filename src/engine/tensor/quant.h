@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "engine/tensor/dtype.h"
+
 namespace iris::tensor {
 
 // The ggml types iris reads, numbered as GGUF files number them.
@@ -55,14 +57,15 @@ void QuantizeRowQ8_0(const float* x, size_t n, uint8_t* dst);
 void RepackRowQ8_0x(const uint8_t* q8_0_row, size_t n, uint8_t* dst);
 // dst[0, n) = the values of one kQ8_0x row (as DequantizeRow gives them for the Q8_0 row).
 void DequantizeRowQ8_0x(const uint8_t* row, size_t n, float* dst);
-// Sixteen consecutive Q8_0 rows of n values (rows_bytes apart) as one kQ8_0p panel (dtype.h).
+// Sixteen consecutive Q8_0 rows of n values (row_stride bytes apart) as one kQ8_0p panel
+// (dtype.h).
 void RepackPanelQ8_0p(const uint8_t* q8_0_rows, size_t row_stride, size_t n, uint8_t* panel);
-// dst[0, n) = the values of row `lane` (0..15) of a kQ8_0p panel.
-void DequantizeRowQ8_0p(const uint8_t* panel, size_t lane, size_t n, float* dst);
+// Value j of row `row` of a matrix of n columns in a panel layout (kQ8_0p or kQ4_0p), and
+// dst[0, n) = the whole row.
+float PanelValue(DType dtype, const void* data, size_t n, size_t row, size_t j);
+void DequantizePanelRow(DType dtype, const void* data, size_t n, size_t row, float* dst);
 // Sixteen consecutive Q4_0 rows of n values (row_stride bytes apart) as one kQ4_0p panel.
 void RepackPanelQ4_0p(const uint8_t* q4_0_rows, size_t row_stride, size_t n, uint8_t* panel);
-// dst[0, n) = the values of row `lane` (0..15) of a kQ4_0p panel.
-void DequantizeRowQ4_0p(const uint8_t* panel, size_t lane, size_t n, float* dst);
 // dst = one row of n values (a multiple of 32) quantized to Q4_0 as ggml's reference quantizer
 // does: per block d = m / −8 where m is the value of largest magnitude (stored as f16),
 // q = min(15, trunc(x / d + 8.5)).

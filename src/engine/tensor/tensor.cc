@@ -1,7 +1,6 @@
 #include "engine/tensor/tensor.h"
 
 #include <cstring>
-#include <vector>
 
 #include "engine/tensor/quant.h"
 
@@ -32,23 +31,10 @@ float TensorView::GetF32(int64_t i) const {
       std::memcpy(&h, row + 2 * (j / 32), 2);
       return static_cast<float>(static_cast<int8_t>(row[Q8xScaleBytes(n) + j])) * F16ToF32(h);
     }
-    case DType::kQ8_0p: {
-      const size_t n = static_cast<size_t>(shape.back());
-      const size_t r = static_cast<size_t>(i) / n, j = static_cast<size_t>(i) % n;
-      const auto* panel = static_cast<const uint8_t*>(data) + r / kQ8PanelRows * Q8pPanelBytes(n);
-      const size_t lane = r % kQ8PanelRows;
-      uint16_t h;
-      std::memcpy(&h, panel + n / 32 * 512 + 32 * (j / 32) + 2 * lane, 2);
-      const int q = static_cast<int>(panel[j / 32 * 512 + (j % 32) / 4 * 64 + lane * 4 + j % 4]);
-      return static_cast<float>(q - 128) * F16ToF32(h);
-    }
+    case DType::kQ8_0p:
     case DType::kQ4_0p: {
       const size_t n = static_cast<size_t>(shape.back());
-      const size_t r = static_cast<size_t>(i) / n, j = static_cast<size_t>(i) % n;
-      std::vector<float> values(n);
-      DequantizeRowQ4_0p(static_cast<const uint8_t*>(data) + r / kQ8PanelRows * Q4pPanelBytes(n),
-                         r % kQ8PanelRows, n, values.data());
-      return values[j];
+      return PanelValue(dtype, data, n, static_cast<size_t>(i) / n, static_cast<size_t>(i) % n);
     }
     case DType::kQ4_0: {
       float block[32];

@@ -263,15 +263,22 @@ Result<TextTrainer> TextTrainer::Create(const model::TextModel& model, ops::Comp
   TextTrainer t;
   t.model_ = &model;
   auto transpose = [&](const tensor::TensorView& w) -> Result<tensor::TensorView> {
-    const size_t es = ElementBytes(w.dtype);
+    // Quantized weights (a Q8_0/Q4_0 file, or --weights) go backward as their f32 values.
+    std::vector<float> values;
+    const bool quantized = tensor::IsBlockType(w.dtype);
+    if (quantized) values = ops::ToF32(w);
+    const tensor::DType dtype = quantized ? tensor::DType::kF32 : w.dtype;
+    const size_t es = ElementBytes(dtype);
     if (es == 0 || w.shape.size() != 2) {
       return FailedPrecondition(
-          "training needs the text model's weights as F32, BF16 or F16; they are " +
-          std::string(tensor::DTypeName(w.dtype)) + " (train without --weights)");
+          "training needs the text model's weights as matrices of F32, "
+          "BF16, F16 or int8 blocks; they are " +
+          std::string(tensor::DTypeName(w.dtype)));
     }
     const size_t rows = static_cast<size_t>(w.shape[0]), cols = static_cast<size_t>(w.shape[1]);
     std::vector<uint8_t> bytes(rows * cols * es);
-    const auto* src = static_cast<const uint8_t*>(w.data);
+    const auto* src = quantized ? reinterpret_cast<const uint8_t*>(values.data())
+                                : static_cast<const uint8_t*>(w.data);
     auto columns = [&](size_t task, int) {
       const size_t c0 = task * 64, c1 = std::min(cols, c0 + 64);
       for (size_t r = 0; r < rows; ++r) {
@@ -286,7 +293,7 @@ Result<TextTrainer> TextTrainer::Create(const model::TextModel& model, ops::Comp
     } else {
       for (size_t i = 0; i < tasks; ++i) columns(i, 0);
     }
-    tensor::TensorView out{w.dtype, {w.shape[1], w.shape[0]}, bytes.data()};
+    tensor::TensorView out{dtype, {w.shape[1], w.shape[0]}, bytes.data()};
     t.owned_.push_back(std::move(bytes));
     return out;
   };
