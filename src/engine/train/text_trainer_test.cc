@@ -35,6 +35,31 @@ double RelativeError(const std::vector<float>& got, const std::vector<float>& wa
   return err / scale;
 }
 
+// Runs the reference's labelled sequences forward and backward (gradients into `lora`);
+// the summed loss and the number of labelled tokens.
+std::pair<double, size_t> RunReference(TextTrainer& trainer, runtime::Engine& engine,
+                                       const boost::json::value& meta, LoraParams& lora) {
+  const model::TextModel& text = engine.text_model();
+  const size_t labelled = static_cast<size_t>(meta.at("labelled").as_int64());
+  double loss = 0;
+  size_t tokens = 0;
+  for (const auto& seq : meta.at("sequences").as_array()) {
+    std::vector<int32_t> ids, labels;
+    for (const auto& v : seq.at("ids").as_array())
+      ids.push_back(static_cast<int32_t>(v.as_int64()));
+    for (const auto& v : seq.at("labels").as_array()) {
+      labels.push_back(static_cast<int32_t>(v.as_int64()));
+    }
+    std::vector<float> embeds(ids.size() * static_cast<size_t>(text.model_dim()));
+    text.Embed(ids, embeds.data());
+    const SequenceLoss l = trainer.Run(engine.compute(), embeds.data(), labels, &lora,
+                                       1.0f / static_cast<float>(labelled), /*backward=*/true);
+    loss += l.sum;
+    tokens += l.tokens;
+  }
+  return {loss, tokens};
+}
+
 class TextTrainerTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(TextTrainerTest, GradientsMatchPyTorchAutograd) {
@@ -62,22 +87,7 @@ TEST_P(TextTrainerTest, GradientsMatchPyTorchAutograd) {
   auto trainer = TextTrainer::Create(text, (*engine)->compute());
   ASSERT_TRUE(trainer.ok()) << trainer.status().ToString();
   const size_t labelled = static_cast<size_t>(meta->at("labelled").as_int64());
-  double loss = 0;
-  size_t tokens = 0;
-  for (const auto& seq : meta->at("sequences").as_array()) {
-    std::vector<int32_t> ids, labels;
-    for (const auto& v : seq.at("ids").as_array())
-      ids.push_back(static_cast<int32_t>(v.as_int64()));
-    for (const auto& v : seq.at("labels").as_array()) {
-      labels.push_back(static_cast<int32_t>(v.as_int64()));
-    }
-    std::vector<float> embeds(ids.size() * static_cast<size_t>(text.model_dim()));
-    text.Embed(ids, embeds.data());
-    const SequenceLoss l = trainer->Run((*engine)->compute(), embeds.data(), labels, &*lora,
-                                        1.0f / static_cast<float>(labelled), /*backward=*/true);
-    loss += l.sum;
-    tokens += l.tokens;
-  }
+  const auto [loss, tokens] = RunReference(*trainer, **engine, *meta, *lora);
   EXPECT_EQ(tokens, labelled);
   EXPECT_NEAR(loss / static_cast<double>(tokens), meta->at("loss").to_number<double>(), 1e-5);
   for (const LoraParam& p : lora->params()) {
@@ -115,22 +125,7 @@ TEST(TextTrainerQuantizedTest, Int8BaseWeightsTrainNearTheExactGradients) {
     }
     auto trainer = TextTrainer::Create(text, (*engine)->compute());
     ASSERT_TRUE(trainer.ok()) << weights << ": " << trainer.status().ToString();
-    const size_t labelled = static_cast<size_t>(meta->at("labelled").as_int64());
-    double loss = 0;
-    for (const auto& seq : meta->at("sequences").as_array()) {
-      std::vector<int32_t> ids, labels;
-      for (const auto& v : seq.at("ids").as_array())
-        ids.push_back(static_cast<int32_t>(v.as_int64()));
-      for (const auto& v : seq.at("labels").as_array()) {
-        labels.push_back(static_cast<int32_t>(v.as_int64()));
-      }
-      std::vector<float> embeds(ids.size() * static_cast<size_t>(text.model_dim()));
-      text.Embed(ids, embeds.data());
-      loss += trainer
-                  ->Run((*engine)->compute(), embeds.data(), labels, &*lora,
-                        1.0f / static_cast<float>(labelled), /*backward=*/true)
-                  .sum;
-    }
+    const auto [loss, labelled] = RunReference(*trainer, **engine, *meta, *lora);
     const double exact = meta->at("loss").to_number<double>();
     EXPECT_NEAR(loss / static_cast<double>(labelled), exact, loss_tol * exact) << weights;
     for (const LoraParam& p : lora->params()) {
