@@ -242,16 +242,18 @@ class QuantKernelsTest : public ::testing::TestWithParam<std::string> {
   void TearDown() override { ForceQuantPath(""); }
 };
 
-// Q8_0 rows as ggml writes them: an f16 scale and 32 values in [-127, 127] per block.
-std::vector<uint8_t> RandomQ8Rows(size_t rows, size_t k, uint32_t seed) {
+// Rows of blocks as ggml writes them: an f16 scale, then 32 values in [-127, 127] (Q8_0) or
+// 16 bytes of nibbles (Q4_0) per block.
+std::vector<uint8_t> RandomBlockRows(size_t rows, size_t k, uint32_t seed, bool q4 = false) {
   std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> value(-127, 127);
+  std::uniform_int_distribution<int> value(q4 ? 0 : -127, q4 ? 255 : 127);
   std::normal_distribution<float> scale(0.0f, 0.01f);
-  std::vector<uint8_t> w(rows * k / 32 * 34);
-  for (size_t b = 0; b < w.size() / 34; ++b) {
+  const size_t payload = q4 ? 16 : 32, block = 2 + payload;
+  std::vector<uint8_t> w(rows * k / 32 * block);
+  for (size_t b = 0; b < w.size() / block; ++b) {
     const uint16_t h = tensor::F32ToF16(scale(rng));
-    std::memcpy(&w[b * 34], &h, 2);
-    for (size_t i = 0; i < 32; ++i) w[b * 34 + 2 + i] = static_cast<uint8_t>(value(rng));
+    std::memcpy(&w[b * block], &h, 2);
+    for (size_t i = 0; i < payload; ++i) w[b * block + 2 + i] = static_cast<uint8_t>(value(rng));
   }
   return w;
 }
@@ -264,7 +266,7 @@ TEST_P(QuantKernelsTest, MatMulRowsQ8_0MatchesScalarTwin) {
         std::vector<int8_t> q(tokens * k);
         std::vector<float> d(tokens * k / 32);
         QuantizeRowsQ8(x.data(), k, tokens, k, q.data(), d.data());
-        auto w = RandomQ8Rows(n, k, 4);
+        auto w = RandomBlockRows(n, k, 4);
         // A row range inside the matrix, written at a stride wider than the range.
         const size_t nb = n > 2 ? 1 : 0, ne = n, stride = n + 2;
         std::vector<float> got(tokens * stride, -1.0f), want(tokens * stride, -1.0f);
@@ -296,7 +298,7 @@ TEST_P(QuantKernelsTest, MatMulRowsQ8_0xMatchesTheBlockLayout) {
           std::copy(q.begin() + t * k, q.begin() + (t + 1) * k, qx.begin() + t * vb);
           std::copy(d.begin() + t * k / 32, d.begin() + (t + 1) * k / 32, dx.begin() + t * ds);
         }
-        auto w = RandomQ8Rows(n, k, 6);
+        auto w = RandomBlockRows(n, k, 6);
         std::vector<uint8_t> wx(n * row_bytes);
         for (size_t r = 0; r < n; ++r) {
           tensor::RepackRowQ8_0x(w.data() + r * (k / 32 * 34), k, wx.data() + r * row_bytes);
@@ -316,7 +318,7 @@ TEST_P(QuantKernelsTest, MatMulRowsQ8_0xMatchesTheBlockLayout) {
     }
   }
   // The repacked row dequantizes to the values of the block row.
-  auto w = RandomQ8Rows(1, 96, 7);
+  auto w = RandomBlockRows(1, 96, 7);
   std::vector<uint8_t> wx(tensor::RowBytes(DType::kQ8_0x, 96));
   tensor::RepackRowQ8_0x(w.data(), 96, wx.data());
   std::vector<float> a(96), b(96);
@@ -338,11 +340,7 @@ struct Panels {
     data = bytes.data() + (64 - reinterpret_cast<uintptr_t>(bytes.data()) % 64) % 64;
     for (size_t p = 0; p < rows / 16; ++p) {
       const uint8_t* src = block_rows.data() + p * 16 * row_bytes;
-      if (dtype == DType::kQ4_0p) {
-        tensor::RepackPanelQ4_0p(src, row_bytes, k, data + p * panel);
-      } else {
-        tensor::RepackPanelQ8_0p(src, row_bytes, k, data + p * panel);
-      }
+      tensor::RepackPanel(dtype, src, row_bytes, k, data + p * panel);
     }
   }
 };
@@ -357,19 +355,19 @@ TEST_P(QuantKernelsTest, MatMulRowsQ8_0pMatchesTheBlockLayoutBitForBitOnEveryPat
         std::vector<float> d(tokens * nb);
         std::vector<int32_t> sums(tokens * nb);
         QuantizeRowsQ8(x.data(), k, tokens, k, q.data(), d.data(), sums.data());
-        auto w = RandomQ8Rows(n, k, 9);
+        auto w = RandomBlockRows(n, k, 9);
         w[2] = 0x80;  // a -128 weight (ggml never writes one; a file may hold it)
         Panels panels(w, n, k);
         // A range of whole panels inside the matrix, written at a stride wider than the range.
         const size_t nb0 = n > 16 ? 16 : 0, stride = n + 2;
         std::vector<float> got(tokens * stride, -1.0f), want(tokens * stride, -1.0f),
             twin(tokens * stride, -1.0f);
-        MatMulRowsQ8_0p(q.data(), d.data(), sums.data(), tokens, panels.data, k, nb0, n, got.data(),
-                        stride);
+        MatMulRowsPanels(DType::kQ8_0p, q.data(), d.data(), sums.data(), tokens, panels.data, k,
+                         nb0, n, got.data(), stride);
         ref::MatMulRowsQ8_0(q.data(), d.data(), tokens, w.data(), k, nb0, n, want.data(), stride);
         ASSERT_TRUE(ForceQuantPath("scalar"));
-        MatMulRowsQ8_0p(q.data(), d.data(), sums.data(), tokens, panels.data, k, nb0, n,
-                        twin.data(), stride);
+        MatMulRowsPanels(DType::kQ8_0p, q.data(), d.data(), sums.data(), tokens, panels.data, k,
+                         nb0, n, twin.data(), stride);
         ASSERT_TRUE(ForceQuantPath(GetParam()));
         for (size_t t = 0; t < tokens; ++t) {
           for (size_t j = 0; j < n - nb0; ++j) {
@@ -380,8 +378,8 @@ TEST_P(QuantKernelsTest, MatMulRowsQ8_0pMatchesTheBlockLayoutBitForBitOnEveryPat
           EXPECT_EQ(got[t * stride + (n - nb0)], -1.0f) << "wrote past the range";
           // A token alone gets the numbers it gets in a batch.
           std::vector<float> alone(n - nb0);
-          MatMulRowsQ8_0p(q.data() + t * k, d.data() + t * nb, sums.data() + t * nb, 1, panels.data,
-                          k, nb0, n, alone.data(), n - nb0);
+          MatMulRowsPanels(DType::kQ8_0p, q.data() + t * k, d.data() + t * nb, sums.data() + t * nb,
+                           1, panels.data, k, nb0, n, alone.data(), n - nb0);
           for (size_t j = 0; j < n - nb0; ++j) ASSERT_EQ(alone[j], got[t * stride + j]) << t;
         }
       }
@@ -429,20 +427,6 @@ TEST_P(QuantKernelsTest, ActivationsQuantizeAsTheScalarLoopOnEveryPath) {
   EXPECT_EQ(q[10 * 32 + 2], -4) << "-3.5 rounds away from zero";
 }
 
-// Q4_0 rows as ggml writes them: an f16 scale and 32 nibbles per block.
-std::vector<uint8_t> RandomQ4Rows(size_t rows, size_t k, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> byte(0, 255);
-  std::normal_distribution<float> scale(0.0f, 0.01f);
-  std::vector<uint8_t> w(rows * k / 32 * 18);
-  for (size_t b = 0; b < w.size() / 18; ++b) {
-    const uint16_t h = tensor::F32ToF16(scale(rng));
-    std::memcpy(&w[b * 18], &h, 2);
-    for (size_t i = 0; i < 16; ++i) w[b * 18 + 2 + i] = static_cast<uint8_t>(byte(rng));
-  }
-  return w;
-}
-
 TEST_P(QuantKernelsTest, MatMulRowsQ4_0pMatchesTheBlockLayoutBitForBitOnEveryPath) {
   for (size_t k : {32u, 96u, 576u}) {
     const size_t nb = k / 32;
@@ -453,20 +437,20 @@ TEST_P(QuantKernelsTest, MatMulRowsQ4_0pMatchesTheBlockLayoutBitForBitOnEveryPat
         std::vector<float> d(tokens * nb);
         std::vector<int32_t> sums(tokens * nb);
         QuantizeRowsQ8(x.data(), k, tokens, k, q.data(), d.data(), sums.data());
-        auto w4 = RandomQ4Rows(n, k, 16);
+        auto w4 = RandomBlockRows(n, k, 16, /*q4=*/true);
         std::vector<uint8_t> w8(n * nb * 34);  // the same values as Q8_0 blocks
-        for (size_t b = 0; b < n * nb; ++b) tensor::Q4_0BlockToQ8_0(&w4[b * 18], &w8[b * 34]);
+        tensor::WidenRowToQ8_0(tensor::GgmlType::kQ4_0, w4.data(), n * k, w8.data());
         Panels panels(w4, n, k, DType::kQ4_0p);
         const uint8_t* data = panels.data;
         const size_t nb0 = n > 16 ? 16 : 0, stride = n + 2;
         std::vector<float> got(tokens * stride, -1.0f), want(tokens * stride, -1.0f),
             twin(tokens * stride, -1.0f);
-        MatMulRowsQ4_0p(q.data(), d.data(), sums.data(), tokens, data, k, nb0, n, got.data(),
-                        stride);
+        MatMulRowsPanels(DType::kQ4_0p, q.data(), d.data(), sums.data(), tokens, data, k, nb0, n,
+                         got.data(), stride);
         ref::MatMulRowsQ8_0(q.data(), d.data(), tokens, w8.data(), k, nb0, n, want.data(), stride);
         ASSERT_TRUE(ForceQuantPath("scalar"));
-        MatMulRowsQ4_0p(q.data(), d.data(), sums.data(), tokens, data, k, nb0, n, twin.data(),
-                        stride);
+        MatMulRowsPanels(DType::kQ4_0p, q.data(), d.data(), sums.data(), tokens, data, k, nb0, n,
+                         twin.data(), stride);
         ASSERT_TRUE(ForceQuantPath(GetParam()));
         for (size_t t = 0; t < tokens; ++t) {
           for (size_t j = 0; j < n - nb0; ++j) {
@@ -476,8 +460,8 @@ TEST_P(QuantKernelsTest, MatMulRowsQ4_0pMatchesTheBlockLayoutBitForBitOnEveryPat
           }
           EXPECT_EQ(got[t * stride + (n - nb0)], -1.0f) << "wrote past the range";
           std::vector<float> alone(n - nb0);
-          MatMulRowsQ4_0p(q.data() + t * k, d.data() + t * nb, sums.data() + t * nb, 1, data, k,
-                          nb0, n, alone.data(), n - nb0);
+          MatMulRowsPanels(DType::kQ4_0p, q.data() + t * k, d.data() + t * nb, sums.data() + t * nb,
+                           1, data, k, nb0, n, alone.data(), n - nb0);
           for (size_t j = 0; j < n - nb0; ++j) ASSERT_EQ(alone[j], got[t * stride + j]) << t;
         }
         // Each panel row holds its Q4_0 row's values.
@@ -494,7 +478,7 @@ TEST_P(QuantKernelsTest, MatMulRowsQ4_0pMatchesTheBlockLayoutBitForBitOnEveryPat
 
 TEST(QuantKernels, PanelsHoldTheValuesOfTheirRows) {
   const size_t rows = 32, k = 96;
-  auto w = RandomQ8Rows(rows, k, 10);
+  auto w = RandomBlockRows(rows, k, 10);
   w[5] = 0x80;
   Panels panels(w, rows, k);
   EXPECT_EQ(tensor::RowBytes(DType::kQ8_0p, k) * 16, tensor::PanelBytes(DType::kQ8_0p, k));
@@ -522,11 +506,11 @@ TEST(QuantKernels, Q4AndQ5BlocksBecomeQ8BlocksOfTheSameValues) {
     std::memcpy(q4, &h, 2);
     std::memcpy(q5, &h, 2);
     float a[32], b[32];
-    tensor::Q4_0BlockToQ8_0(q4, q8);
+    tensor::WidenRowToQ8_0(tensor::GgmlType::kQ4_0, q4, 32, q8);
     tensor::DequantizeRow(tensor::GgmlType::kQ4_0, q4, 32, a);
     tensor::DequantizeRow(tensor::GgmlType::kQ8_0, q8, 32, b);
     EXPECT_EQ(std::vector<float>(a, a + 32), std::vector<float>(b, b + 32));
-    tensor::Q5_0BlockToQ8_0(q5, q8);
+    tensor::WidenRowToQ8_0(tensor::GgmlType::kQ5_0, q5, 32, q8);
     tensor::DequantizeRow(tensor::GgmlType::kQ5_0, q5, 32, a);
     tensor::DequantizeRow(tensor::GgmlType::kQ8_0, q8, 32, b);
     EXPECT_EQ(std::vector<float>(a, a + 32), std::vector<float>(b, b + 32));

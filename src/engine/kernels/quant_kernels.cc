@@ -426,28 +426,21 @@ void MatMulRowsQ8_0x(const int8_t* q, const float* d, size_t num_tokens, const v
 
 bool PrefersRepackedQ8() { return Active() == Path::kAvx512Vnni; }
 
-void MatMulRowsQ8_0p(const int8_t* q, const float* d, const int32_t* sums, size_t num_tokens,
-                     const void* w, size_t k_dim, size_t n_begin, size_t n_end, float* out,
-                     size_t out_stride) {
+void MatMulRowsPanels(tensor::DType panel_type, const int8_t* q, const float* d,
+                      const int32_t* sums, size_t num_tokens, const void* w, size_t k_dim,
+                      size_t n_begin, size_t n_end, float* out, size_t out_stride) {
+  IRIS_CHECK(tensor::IsPanelType(panel_type));
   IRIS_CHECK(n_begin % tensor::kQ8PanelRows == 0 && n_end % tensor::kQ8PanelRows == 0);
   const auto* wb = static_cast<const uint8_t*>(w);
+  const bool q4 = panel_type == tensor::DType::kQ4_0p;
   if (Active() == Path::kAvx512Vnni) {
-    return RowsP512<false>(q, d, sums, num_tokens, wb, k_dim, n_begin / tensor::kQ8PanelRows,
-                           n_end / tensor::kQ8PanelRows, out, out_stride);
+    const size_t pb = n_begin / tensor::kQ8PanelRows, pe = n_end / tensor::kQ8PanelRows;
+    return q4 ? RowsP512<true>(q, d, sums, num_tokens, wb, k_dim, pb, pe, out, out_stride)
+              : RowsP512<false>(q, d, sums, num_tokens, wb, k_dim, pb, pe, out, out_stride);
   }
-  RowsPScalar<false>(q, d, sums, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride);
-}
-
-void MatMulRowsQ4_0p(const int8_t* q, const float* d, const int32_t* sums, size_t num_tokens,
-                     const void* w, size_t k_dim, size_t n_begin, size_t n_end, float* out,
-                     size_t out_stride) {
-  IRIS_CHECK(n_begin % tensor::kQ8PanelRows == 0 && n_end % tensor::kQ8PanelRows == 0);
-  const auto* wb = static_cast<const uint8_t*>(w);
-  if (Active() == Path::kAvx512Vnni) {
-    return RowsP512<true>(q, d, sums, num_tokens, wb, k_dim, n_begin / tensor::kQ8PanelRows,
-                          n_end / tensor::kQ8PanelRows, out, out_stride);
-  }
-  RowsPScalar<true>(q, d, sums, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride);
+  return q4 ? RowsPScalar<true>(q, d, sums, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride)
+            : RowsPScalar<false>(q, d, sums, num_tokens, wb, k_dim, n_begin, n_end, out,
+                                 out_stride);
 }
 
 bool PrefersPanelsQ8() { return Active() == Path::kAvx512Vnni; }

@@ -100,9 +100,7 @@ class Converter {
       const size_t q8_row = blocks * 34;
       auto copy = std::make_shared<std::vector<uint8_t>>(rows * q8_row);
       for (size_t o = 0; o < rows; ++o) {
-        for (size_t b = 0; b < blocks; ++b) {
-          tensor::Q5_0BlockToQ8_0(src_row(o) + b * 22, copy->data() + o * q8_row + b * 34);
-        }
+        tensor::WidenRowToQ8_0(GgmlType::kQ5_0, src_row(o), blocks * 32, copy->data() + o * q8_row);
       }
       e.view.dtype = tensor::DType::kQ8_0;
       e.view.data = copy->data();

@@ -137,8 +137,7 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
         const uint8_t* row = src + (r - begin) * src_row;
         uint8_t* out = buf.data() + (r - begin) * block_row;
         if (stored == DType::kQ4_0 && blocks == DType::kQ8_0) {  // exact
-          for (size_t b = 0; b < cols / 32; ++b)
-            tensor::Q4_0BlockToQ8_0(row + 18 * b, out + 34 * b);
+          tensor::WidenRowToQ8_0(tensor::GgmlType::kQ4_0, row, cols, out);
           continue;
         }
         kernels::ConvertRowToF32(row, stored, cols, values.data());
@@ -156,20 +155,14 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
       if (panels) {  // whole panels: begin and end are multiples of 16 (the alignment below)
         for (size_t r = begin; r < end; r += tensor::kQ8PanelRows) {
           const uint8_t* src = block_rows(r, r + tensor::kQ8PanelRows, buf, values);
-          if (blocks == DType::kQ4_0) {
-            tensor::RepackPanelQ4_0p(src, block_row, cols, dst + r * row_bytes);
-          } else {
-            tensor::RepackPanelQ8_0p(src, block_row, cols, dst + r * row_bytes);
-          }
+          tensor::RepackPanel(out_type, src, block_row, cols, dst + r * row_bytes);
         }
         return;
       }
       for (size_t r = begin; r < end; ++r) {
         const uint8_t* src = block_rows(r, r + 1, buf, values);
         if (blocks == DType::kQ4_0) {
-          for (size_t b = 0; b < cols / 32; ++b) {
-            tensor::Q4_0BlockToQ8_0(src + 18 * b, q8.data() + 34 * b);
-          }
+          tensor::WidenRowToQ8_0(tensor::GgmlType::kQ4_0, src, cols, q8.data());
           src = q8.data();
         }
         if (out_type == DType::kQ8_0x) {

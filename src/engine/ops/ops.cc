@@ -47,12 +47,10 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
   thread_local std::vector<int32_t> xs;
   const bool q8 = w.dtype == tensor::DType::kQ8_0;
   const bool q8x = w.dtype == tensor::DType::kQ8_0x;
-  const bool q4p = w.dtype == tensor::DType::kQ4_0p;
+  const bool q8p = tensor::IsPanelType(w.dtype);  // kQ8_0p, kQ4_0p: activations with sums
   // Block types the binder never leaves unconverted (kQ4_0 rows) have no kernel here.
-  IRIS_CHECK_MSG(!tensor::IsBlockType(w.dtype) || q4p || w.dtype == tensor::DType::kQ8_0 ||
-                     w.dtype == tensor::DType::kQ8_0x || w.dtype == tensor::DType::kQ8_0p,
+  IRIS_CHECK_MSG(!tensor::IsBlockType(w.dtype) || q8 || q8x || q8p,
                  "MatMul: no kernel multiplies weights of this block type");
-  const bool q8p = w.dtype == tensor::DType::kQ8_0p || q4p;  // panels: activations with sums
   if (q8 || q8x || q8p) {
     IRIS_CHECK(k_dim % 32 == 0);
     // Rows of activations as the weights lay theirs out (kQ8_0x: padded with zeros).
@@ -86,10 +84,8 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
     const void* wd = products[i].w->data;
     const size_t n_dim = firsts[i + 1] - firsts[i];
     float* out = products[i].out;
-    if (q4p) {
-      kernels::MatMulRowsQ4_0p(q, d, sums, num_tokens, wd, k_dim, b, e, out + b, n_dim);
-    } else if (q8p) {
-      kernels::MatMulRowsQ8_0p(q, d, sums, num_tokens, wd, k_dim, b, e, out + b, n_dim);
+    if (q8p) {
+      kernels::MatMulRowsPanels(w.dtype, q, d, sums, num_tokens, wd, k_dim, b, e, out + b, n_dim);
     } else if (q8x) {
       kernels::MatMulRowsQ8_0x(q, d, num_tokens, wd, k_dim, b, e, out + b, n_dim);
     } else if (q8) {

@@ -234,33 +234,21 @@ void DequantizeRowQ8_0x(const uint8_t* row, size_t n, float* dst) {
   }
 }
 
-void RepackPanelQ8_0p(const uint8_t* q8_0_rows, size_t row_stride, size_t n, uint8_t* panel) {
-  constexpr DType kP = DType::kQ8_0p;
-  std::memset(panel, 0, PanelBytes(kP, n));
+void RepackPanel(DType panel_type, const uint8_t* rows, size_t row_stride, size_t n,
+                 uint8_t* panel) {
+  const bool q4 = panel_type == DType::kQ4_0p;
+  const size_t block_bytes = q4 ? 18 : 34;
+  std::memset(panel, 0, PanelBytes(panel_type, n));
   for (size_t lane = 0; lane < kQ8PanelRows; ++lane) {
-    const uint8_t* row = q8_0_rows + lane * row_stride;
+    const uint8_t* row = rows + lane * row_stride;
     for (size_t b = 0; b < n / 32; ++b) {
-      const uint8_t* blk = row + 34 * b;
-      std::memcpy(panel + PanelScaleOffset(kP, n, lane, b), blk, 2);
+      const uint8_t* blk = row + block_bytes * b;
+      std::memcpy(panel + PanelScaleOffset(panel_type, n, lane, b), blk, 2);
       for (size_t i = 0; i < 32; ++i) {
-        panel[PanelValueOffset(kP, lane, 32 * b + i)] =
-            static_cast<uint8_t>(static_cast<int>(static_cast<int8_t>(blk[2 + i])) + 128);
-      }
-    }
-  }
-}
-
-void RepackPanelQ4_0p(const uint8_t* q4_0_rows, size_t row_stride, size_t n, uint8_t* panel) {
-  constexpr DType kP = DType::kQ4_0p;
-  std::memset(panel, 0, PanelBytes(kP, n));
-  for (size_t lane = 0; lane < kQ8PanelRows; ++lane) {
-    const uint8_t* row = q4_0_rows + lane * row_stride;
-    for (size_t b = 0; b < n / 32; ++b) {
-      const uint8_t* blk = row + 18 * b;
-      std::memcpy(panel + PanelScaleOffset(kP, n, lane, b), blk, 2);
-      for (size_t i = 0; i < 32; ++i) {
-        uint8_t& byte = panel[PanelValueOffset(kP, lane, 32 * b + i)];
-        byte = static_cast<uint8_t>(byte | Nibble(blk + 2, i) << PanelValueShift(kP, 32 * b + i));
+        // Stored unsigned: Q4_0's level (value + 8) as a nibble, Q8_0's value + 128.
+        const int stored = q4 ? Nibble(blk + 2, i) : static_cast<int8_t>(blk[2 + i]) + 128;
+        uint8_t& byte = panel[PanelValueOffset(panel_type, lane, 32 * b + i)];
+        byte = static_cast<uint8_t>(byte | stored << PanelValueShift(panel_type, 32 * b + i));
       }
     }
   }
@@ -307,20 +295,20 @@ void QuantizeRowQ4_0(const float* x, size_t n, uint8_t* dst) {
   }
 }
 
-void Q4_0BlockToQ8_0(const uint8_t* q4_0_block, uint8_t* q8_0_block) {
-  std::memcpy(q8_0_block, q4_0_block, 2);
-  for (size_t i = 0; i < 32; ++i) {
-    q8_0_block[2 + i] = static_cast<uint8_t>(static_cast<int8_t>(Nibble(q4_0_block + 2, i) - 8));
-  }
-}
-
-void Q5_0BlockToQ8_0(const uint8_t* q5_0_block, uint8_t* q8_0_block) {
-  std::memcpy(q8_0_block, q5_0_block, 2);
-  uint32_t qh;
-  std::memcpy(&qh, q5_0_block + 2, 4);
-  for (size_t i = 0; i < 32; ++i) {
-    const int q = (Nibble(q5_0_block + 6, i) | static_cast<int>(((qh >> i) & 1u) << 4)) - 16;
-    q8_0_block[2 + i] = static_cast<uint8_t>(static_cast<int8_t>(q));
+void WidenRowToQ8_0(GgmlType type, const uint8_t* row, size_t n, uint8_t* q8_0_row) {
+  const bool q5 = type == GgmlType::kQ5_0;
+  const size_t block_bytes = q5 ? 22 : 18;
+  for (size_t b = 0; b < n / 32; ++b) {
+    const uint8_t* blk = row + block_bytes * b;
+    uint8_t* out = q8_0_row + 34 * b;
+    std::memcpy(out, blk, 2);
+    uint32_t qh = 0;
+    if (q5) std::memcpy(&qh, blk + 2, 4);
+    for (size_t i = 0; i < 32; ++i) {
+      const int q = q5 ? (Nibble(blk + 6, i) | static_cast<int>(((qh >> i) & 1u) << 4)) - 16
+                       : Nibble(blk + 2, i) - 8;
+      out[2 + i] = static_cast<uint8_t>(static_cast<int8_t>(q));
+    }
   }
 }
 

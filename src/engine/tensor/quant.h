@@ -57,22 +57,20 @@ void QuantizeRowQ8_0(const float* x, size_t n, uint8_t* dst);
 void RepackRowQ8_0x(const uint8_t* q8_0_row, size_t n, uint8_t* dst);
 // dst[0, n) = the values of one kQ8_0x row (as DequantizeRow gives them for the Q8_0 row).
 void DequantizeRowQ8_0x(const uint8_t* row, size_t n, float* dst);
-// Sixteen consecutive Q8_0 rows of n values (row_stride bytes apart) as one kQ8_0p panel
-// (dtype.h).
-void RepackPanelQ8_0p(const uint8_t* q8_0_rows, size_t row_stride, size_t n, uint8_t* panel);
+// Sixteen consecutive rows of n values (row_stride bytes apart) as one panel (dtype.h): Q8_0
+// rows for kQ8_0p, Q4_0 rows for kQ4_0p.
+void RepackPanel(DType panel_type, const uint8_t* rows, size_t row_stride, size_t n,
+                 uint8_t* panel);
 // Value j of row `row` of a matrix of n columns in a panel layout (kQ8_0p or kQ4_0p), and
 // dst[0, n) = the whole row.
 float PanelValue(DType dtype, const void* data, size_t n, size_t row, size_t j);
 void DequantizePanelRow(DType dtype, const void* data, size_t n, size_t row, float* dst);
-// Sixteen consecutive Q4_0 rows of n values (row_stride bytes apart) as one kQ4_0p panel.
-void RepackPanelQ4_0p(const uint8_t* q4_0_rows, size_t row_stride, size_t n, uint8_t* panel);
 // dst = one row of n values (a multiple of 32) quantized to Q4_0 as ggml's reference quantizer
 // does: per block d = m / −8 where m is the value of largest magnitude (stored as f16),
 // q = min(15, trunc(x / d + 8.5)).
 void QuantizeRowQ4_0(const float* x, size_t n, uint8_t* dst);
-// One block of Q4_0 or Q5_0 (d · (q − 8), d · (q − 16)) as the Q8_0 block of the same values:
-// the same f16 scale and the signed integers, exactly; 34 bytes written.
-void Q4_0BlockToQ8_0(const uint8_t* q4_0_block, uint8_t* q8_0_block);
-void Q5_0BlockToQ8_0(const uint8_t* q5_0_block, uint8_t* q8_0_block);
+// One row of n values (a multiple of 32) of Q4_0 or Q5_0 (d · (q − 8), d · (q − 16)) as the
+// Q8_0 row of the same values: the same f16 scales and the signed integers, exactly.
+void WidenRowToQ8_0(GgmlType type, const uint8_t* row, size_t n, uint8_t* q8_0_row);
 
 }  // namespace iris::tensor
