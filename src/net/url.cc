@@ -11,6 +11,7 @@
 #include <boost/url/url_view.hpp>
 #include <charconv>
 #include <exception>
+#include <string>
 
 namespace iris::net {
 namespace {
@@ -30,6 +31,10 @@ bool IsDefaultPort(const Url& url) {
 }  // namespace
 
 Result<Url> ParseUrl(std::string_view text) {
+  if (text.size() > kMaxUrlBytes) {
+    return InvalidArgument("a URL of " + std::to_string(text.size()) + " bytes (at most " +
+                           std::to_string(kMaxUrlBytes) + ")");
+  }
   auto parsed = urls::parse_uri(text);
   if (!parsed) return InvalidArgument("not a valid absolute URL (RFC 3986)");
   const urls::url_view& u = *parsed;

@@ -3,6 +3,7 @@
 // wire as it is; plus the few URL operations both clients need.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -20,10 +21,15 @@ struct Url {
   std::string userinfo;  // percent-encoded "user:pass" before '@' (proxy auth), usually empty
 };
 
-// Parses an absolute http(s) URL (RFC 3986, through Boost.URL). Whitespace, control bytes,
-// bytes >= 0x80, bad percent-encoding, an IP-future or percent-encoded host, port 0 or
-// > 65535 are refused (kInvalidArgument). The fragment is dropped. Errors never quote the
-// text: it may come from a caller, and a proxy URL may hold a password.
+// The longest URL iris parses, connects to or sends on a request line (browsers and servers
+// commonly stop at 8 KiB; an accepted URL's target and absolute form stay far below the
+// request-line bound).
+inline constexpr size_t kMaxUrlBytes = 8192;
+
+// Parses an absolute http(s) URL (RFC 3986, through Boost.URL). A URL over kMaxUrlBytes,
+// whitespace, control bytes, bytes >= 0x80, bad percent-encoding, an IP-future or
+// percent-encoded host, port 0 or > 65535 are refused (kInvalidArgument). The fragment is dropped.
+// Errors never quote the text: it may come from a caller, and a proxy URL may hold a password.
 Result<Url> ParseUrl(std::string_view text);
 
 // "host:port", with brackets around an IPv6 host.

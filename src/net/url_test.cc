@@ -60,6 +60,26 @@ TEST(UrlTest, RefusesWhatCannotGoOnTheWire) {
   EXPECT_EQ(ok->target, "/a%20b?q=%2F");
 }
 
+// A URL is bounded, so that its target and its absolute form (to a proxy) always make a valid
+// request line, however long the path a caller or a redirect sends.
+TEST(UrlTest, RefusesAUrlOverTheBound) {
+  const std::string head = "https://generativelanguage.googleapis.com/";
+  const std::string longest = head + std::string(kMaxUrlBytes - head.size(), 'a');
+  auto at_bound = ParseUrl(longest);
+  ASSERT_TRUE(at_bound.ok());
+  EXPECT_EQ(at_bound->target.size(), kMaxUrlBytes - head.size() + 1);
+  auto over = ParseUrl(longest + "a");
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(over.status().message(), "a URL of 8193 bytes (at most 8192)");
+  // The 64 KiB path the fuzz driver found, which parsed and then made an invalid request line.
+  EXPECT_FALSE(ParseUrl(head + std::string(64 << 10, 'v')).ok());
+  // A redirect's Location resolves to a long URL, which ParseUrl then refuses.
+  auto resolved = ResolveReference("https://hub.test/a/b?c", "/" + std::string(kMaxUrlBytes, 'x'));
+  ASSERT_TRUE(resolved.ok());
+  EXPECT_FALSE(ParseUrl(*resolved).ok());
+}
+
 TEST(UrlTest, ErrorsDoNotEchoTheUrl) {
   auto bad = ParseUrl("http://user:s3cret@h:99999/");
   ASSERT_FALSE(bad.ok());

@@ -94,8 +94,6 @@ boost::asio::awaitable<Status> FetchImage(upstream::Client& client,
 
 namespace {
 
-constexpr size_t kMaxUrlBytes = 8192;
-
 // A cache entry's file: the URL's SHA-256, and which address policy fetched it. An entry
 // fetched where private addresses were allowed is never handed to a public-only policy.
 std::string EntryPath(const std::string& dir, const std::string& url, bool private_allowed) {
@@ -161,9 +159,9 @@ Result<std::string> FetchImageCached(const config::ImageFetchConfig& policy,
                                      const upstream::ClientOptions& fetch_client,
                                      const std::string& cache_dir, const std::string& url,
                                      bool offline) {
-  if (url.size() > kMaxUrlBytes) {
+  if (url.size() > net::kMaxUrlBytes) {
     return InvalidArgument("an image URL of " + std::to_string(url.size()) + " bytes (at most " +
-                           std::to_string(kMaxUrlBytes) + ")");
+                           std::to_string(net::kMaxUrlBytes) + ")");
   }
   IRIS_ASSIGN_OR_RETURN(net::Url parsed, upstream::ParseUrl(url));
   // The policy's hosts hold for cached images too.
