@@ -6,10 +6,22 @@
 #include "base/hex.h"
 
 namespace iris {
+namespace {
+
+// The digest, fetched from OpenSSL's provider once: EVP_sha256() makes every init look the
+// algorithm up again (a lock and a provider query), which showed on the gateway's per-request
+// path where each caller key is hashed.
+const EVP_MD* Sha256Md() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  IRIS_CHECK(md != nullptr);
+  return md;
+}
+
+}  // namespace
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
   IRIS_CHECK(ctx_ != nullptr);
-  IRIS_CHECK(EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) == 1);
+  IRIS_CHECK(EVP_DigestInit_ex(ctx_, Sha256Md(), nullptr) == 1);
 }
 
 Sha256::~Sha256() { EVP_MD_CTX_free(ctx_); }
