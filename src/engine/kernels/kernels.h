@@ -105,17 +105,22 @@ void MatMulRowsQ8_0x(const int8_t* q, const float* d, size_t num_tokens, const v
                      size_t k_dim, size_t n_begin, size_t n_end, float* out, size_t out_stride);
 // True when the path in use runs kQ8_0x faster than kQ8_0 (weights are repacked at load).
 bool PrefersRepackedQ8();
-// The same for weights in panels of 16 rows (tensor::DType::kQ8_0p, or kQ4_0p: half the
-// bytes per weight): activations as QuantizeRowsQ8 writes them (q rows of k_dim, d and sums
-// rows of k_dim / 32); rows [n_begin, n_end) whole panels (multiples of 16). Every output is
-// one sequence of operations whatever the number of tokens or rows: per block, the integer
-// dot product, then out = fma(float(dot), scale_w · d, out) block after block, so a token's
-// numbers do not depend on what it is batched with. The AVX-512 path multiplies 16 rows × 4
-// values per instruction; the others read the layout a value at a time.
+// The same for weights in panels of 16 rows (any tensor::IsPanelType: kQ8_0p; kQ4_0p, half
+// the bytes per weight; kQ4_Kp and kQ6_Kp from GGUF K files, k_dim a multiple of 256):
+// activations as QuantizeRowsQ8 writes them (q rows of k_dim, d and sums rows of k_dim / 32),
+// and for kQ6_Kp also `half_sums` (rows of k_dim / 16: SumsPer16 of each q row); rows
+// [n_begin, n_end) whole panels (multiples of 16). Every output is one sequence of operations
+// whatever the number of tokens or rows: per block, the integer dot products, then the block's
+// contribution scaled and added, block after block, so a token's numbers do not depend on
+// what it is batched with. The AVX-512 path multiplies 16 rows × 4 values per instruction;
+// the others read the layout a value at a time.
 void MatMulRowsPanels(tensor::DType panel_type, const int8_t* q, const float* d,
                       const int32_t* sums, size_t num_tokens, const void* w, size_t k_dim,
-                      size_t n_begin, size_t n_end, float* out, size_t out_stride);
-// True when the path in use runs kQ8_0p and kQ4_0p (matrices of a multiple of 16 rows go in
+                      size_t n_begin, size_t n_end, float* out, size_t out_stride,
+                      const int32_t* half_sums = nullptr);
+// sums[h] = q[16h] + … + q[16h + 15] for h in [0, n / 16).
+void SumsPer16(const int8_t* q, size_t n, int32_t* sums);
+// True when the path in use runs the panel layouts (matrices of a multiple of 16 rows go in
 // panels).
 bool PrefersPanelsQ8();
 

@@ -476,6 +476,113 @@ TEST_P(QuantKernelsTest, MatMulRowsQ4_0pMatchesTheBlockLayoutBitForBitOnEveryPat
   }
 }
 
+// Rows of Q4_K (144 bytes) or Q6_K (210 bytes) super-blocks of 256 values: finite f16
+// super-scales, every other byte random (any byte pattern is a valid block).
+std::vector<uint8_t> RandomKRows(size_t rows, size_t k, uint32_t seed, DType kind) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::normal_distribution<float> scale(0.0f, 0.002f);
+  const size_t block = kind == DType::kQ4_K ? 144 : 210;
+  std::vector<uint8_t> w(rows * k / 256 * block);
+  for (uint8_t& b : w) b = static_cast<uint8_t>(byte(rng));
+  for (size_t b = 0; b < w.size() / block; ++b) {
+    uint8_t* blk = &w[b * block];
+    for (size_t which = 0; which < (kind == DType::kQ4_K ? 2u : 1u); ++which) {
+      const uint16_t h = tensor::F32ToF16(scale(rng));
+      std::memcpy(kind == DType::kQ4_K ? blk + 2 * which : blk + 208, &h, 2);
+    }
+  }
+  return w;
+}
+
+// The K panels hold their rows' values bit for bit, and multiply as those values do: against
+// a double-precision sum over the file's values, the scalar twin bit for bit, and a token
+// alone as in a batch.
+TEST_P(QuantKernelsTest, MatMulRowsKPanelsMultiplyTheFilesValuesOnEveryPath) {
+  for (DType kind : {DType::kQ4_K, DType::kQ6_K}) {
+    const DType panel_type = kind == DType::kQ4_K ? DType::kQ4_Kp : DType::kQ6_Kp;
+    const auto ggml = kind == DType::kQ4_K ? tensor::GgmlType::kQ4_K : tensor::GgmlType::kQ6_K;
+    for (size_t k : {256u, 768u}) {
+      const size_t nb = k / 32, row_bytes = tensor::RowBytes(kind, k);
+      for (size_t tokens : {1u, 3u, 4u, 6u}) {
+        for (size_t n : {16u, 48u, 144u}) {
+          SCOPED_TRACE(std::string(tensor::DTypeName(kind)) + " k=" + std::to_string(k) +
+                       " tokens=" + std::to_string(tokens) + " n=" + std::to_string(n));
+          auto x = RandomFloats(tokens * k, 21);
+          std::vector<int8_t> q(tokens * k);
+          std::vector<float> d(tokens * nb);
+          std::vector<int32_t> sums(tokens * nb), halves(tokens * k / 16);
+          QuantizeRowsQ8(x.data(), k, tokens, k, q.data(), d.data(), sums.data());
+          SumsPer16(q.data(), tokens * k, halves.data());
+          const auto w = RandomKRows(n, k, 22 + static_cast<uint32_t>(n), kind);
+          std::vector<uint8_t> bytes(n / 16 * tensor::PanelBytes(panel_type, k) + 64);
+          uint8_t* data = bytes.data() + (64 - reinterpret_cast<uintptr_t>(bytes.data()) % 64) % 64;
+          for (size_t p = 0; p < n / 16; ++p) {
+            tensor::RepackPanel(panel_type, w.data() + p * 16 * row_bytes, row_bytes, k,
+                                data + p * tensor::PanelBytes(panel_type, k));
+          }
+          std::vector<float> values(n * k);
+          for (size_t r = 0; r < n; ++r) {
+            tensor::DequantizeRow(ggml, w.data() + r * row_bytes, k, &values[r * k]);
+            std::vector<float> from_panel(k);
+            tensor::DequantizePanelRow(panel_type, data, k, r, from_panel.data());
+            ASSERT_EQ(std::memcmp(from_panel.data(), &values[r * k], 4 * k), 0) << "row " << r;
+          }
+          const size_t nb0 = n > 16 ? 16 : 0, stride = n + 2;
+          std::vector<float> got(tokens * stride, -1.0f), twin(tokens * stride, -1.0f);
+          MatMulRowsPanels(panel_type, q.data(), d.data(), sums.data(), tokens, data, k, nb0, n,
+                           got.data(), stride, halves.data());
+          ASSERT_TRUE(ForceQuantPath("scalar"));
+          MatMulRowsPanels(panel_type, q.data(), d.data(), sums.data(), tokens, data, k, nb0, n,
+                           twin.data(), stride, halves.data());
+          ASSERT_TRUE(ForceQuantPath(GetParam()));
+          for (size_t t = 0; t < tokens; ++t) {
+            for (size_t j = 0; j < n - nb0; ++j) {
+              double want = 0, size = 0;
+              for (size_t i = 0; i < k; ++i) {
+                const double term = static_cast<double>(values[(nb0 + j) * k + i]) *
+                                    q[t * k + i] * d[t * nb + i / 32];
+                want += term;
+                size += std::fabs(term);
+              }
+              const float a = got[t * stride + j];
+              ASSERT_NEAR(a, want, 1e-5 * (size + 1e-6)) << t << " " << j;
+              ASSERT_EQ(a, twin[t * stride + j]) << "the scalar twin, bit for bit";
+            }
+            EXPECT_EQ(got[t * stride + (n - nb0)], -1.0f) << "wrote past the range";
+            std::vector<float> alone(n - nb0);
+            MatMulRowsPanels(panel_type, q.data() + t * k, d.data() + t * nb, sums.data() + t * nb,
+                             1, data, k, nb0, n, alone.data(), n - nb0,
+                             halves.data() + t * k / 16);
+            for (size_t j = 0; j < n - nb0; ++j) ASSERT_EQ(alone[j], got[t * stride + j]) << t;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(QuantKernels, KPanelAddressingFitsThePanel) {
+  for (DType p : {DType::kQ4_Kp, DType::kQ6_Kp}) {
+    for (size_t n : {256u, 512u, 2048u, 8192u}) {
+      const size_t bytes = tensor::PanelBytes(p, n);
+      EXPECT_EQ(bytes % 64, 0u);
+      EXPECT_EQ(tensor::RowBytes(p, n) * 16, bytes);
+      const size_t nb = n / 32, last_super = n / 256 - 1;
+      EXPECT_LT(tensor::PanelValueOffset(p, 15, n - 1), nb * tensor::PanelBlockBytes(p));
+      EXPECT_EQ(tensor::PanelSubScaleOffset(p, n, 0, 0, 0), nb * tensor::PanelBlockBytes(p));
+      EXPECT_LT(tensor::PanelSubScaleOffset(p, n, 15, nb - 1, 1),
+                tensor::PanelSuperScaleOffset(p, n, 0, 0, 0));
+      const size_t which = p == DType::kQ4_Kp ? 1 : 0;
+      EXPECT_LE(tensor::PanelSuperScaleOffset(p, n, 15, last_super, which) + 2, bytes);
+      EXPECT_EQ(tensor::PanelSuperScaleOffset(p, n, 0, 1, 0) % 32, 0u) << "aligned loads";
+    }
+  }
+  // Bits per weight: Q4_Kp 4.625 (Q4_K 4.5), Q6_Kp 8.5625 (Q6_K 6.5625, Q8_0 8.5).
+  EXPECT_EQ(tensor::PanelBytes(DType::kQ4_Kp, 2048) * 8, 16u * 2048 * 4625 / 1000);
+  EXPECT_EQ(tensor::PanelBytes(DType::kQ6_Kp, 2048) * 8, 16u * 2048 * 85625 / 10000);
+}
+
 TEST(QuantKernels, PanelsHoldTheValuesOfTheirRows) {
   const size_t rows = 32, k = 96;
   auto w = RandomBlockRows(rows, k, 10);

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <tuple>
 
 #include "base/check.h"
 #include "engine/kernels/kernels.h"
@@ -161,37 +162,77 @@ void RowsXScalar(const int8_t* xq, const float* xd, size_t num_tokens, const uin
   }
 }
 
+// The panel layouts the kernels below take, as template arguments.
+enum class Kind { kQ8_0, kQ4_0, kQ4_K, kQ6_K };
+template <Kind K>
+constexpr tensor::DType kPanelType = K == Kind::kQ8_0   ? tensor::DType::kQ8_0p
+                                     : K == Kind::kQ4_0 ? tensor::DType::kQ4_0p
+                                     : K == Kind::kQ4_K ? tensor::DType::kQ4_Kp
+                                                        : tensor::DType::kQ6_Kp;
+template <Kind K>
+constexpr bool kNibbles = K == Kind::kQ4_0 || K == Kind::kQ4_K;
+
 // The unsigned weight j (0..31) of `lane` in block b of a panel: kQ8_0p stores value + 128,
-// kQ4_0p the Q4_0 level (value + 8) as a nibble.
-template <bool kQ4>
+// kQ4_0p the Q4_0 level (value + 8) as a nibble, kQ4_Kp and kQ6_Kp their levels q.
+template <Kind K>
 inline int PanelWeight(const uint8_t* panel, size_t b, size_t lane, size_t j) {
-  constexpr tensor::DType kP = kQ4 ? tensor::DType::kQ4_0p : tensor::DType::kQ8_0p;
+  constexpr tensor::DType kP = kPanelType<K>;
   const int byte = panel[tensor::PanelValueOffset(kP, lane, 32 * b + j)];
-  return byte >> tensor::PanelValueShift(kP, 32 * b + j) & (kQ4 ? 0x0F : 0xFF);
+  return byte >> tensor::PanelValueShift(kP, 32 * b + j) & (kNibbles<K> ? 0x0F : 0xFF);
 }
 
 // Panels one value at a time: every path but AVX-512, and the twin it must match bit for bit.
-template <bool kQ4>
-void RowsPScalar(const int8_t* xq, const float* xd, const int32_t* xs, size_t num_tokens,
-                 const uint8_t* w, size_t k_dim, size_t n_begin, size_t n_end, float* out,
-                 size_t out_stride) {
-  constexpr tensor::DType kP = kQ4 ? tensor::DType::kQ4_0p : tensor::DType::kQ8_0p;
+// Per block: Q8_0/Q4_0 take the offset back, float(dot − offset · sum) · (d · xd); Q4_K
+// computes v = (d · sc) · float(dot) − (dmin · m) · float(sum) (one rounding for the
+// difference) and adds v · xd; Q6_K takes 32 back from each half of 16,
+// v = float(hi) · sc_hi + float(lo) · sc_lo (one rounding), and adds v · (d · xd).
+template <Kind K>
+void RowsPScalar(const int8_t* xq, const float* xd, const int32_t* xs, const int32_t* xs16,
+                 size_t num_tokens, const uint8_t* w, size_t k_dim, size_t n_begin, size_t n_end,
+                 float* out, size_t out_stride) {
+  constexpr tensor::DType kP = kPanelType<K>;
   const size_t nb = k_dim / kBlock, panel_bytes = tensor::PanelBytes(kP, k_dim);
-  const int32_t offset = kQ4 ? 8 : 128;
   for (size_t t = 0; t < num_tokens; ++t) {
     for (size_t n = n_begin; n < n_end; ++n) {
       const uint8_t* panel = w + n / tensor::kQ8PanelRows * panel_bytes;
       const size_t lane = n % tensor::kQ8PanelRows;
       float acc = 0;
       for (size_t b = 0; b < nb; ++b) {
-        int32_t s = 0;
+        int32_t dot[2] = {0, 0};  // the block's two halves of 16
         for (size_t i = 0; i < kBlock; ++i) {
-          s += PanelWeight<kQ4>(panel, b, lane, i) * xq[t * k_dim + b * kBlock + i];
+          dot[i / 16] += PanelWeight<K>(panel, b, lane, i) * xq[t * k_dim + b * kBlock + i];
         }
-        s -= offset * xs[t * nb + b];  // the weights were stored + offset
-        uint16_t h;
-        std::memcpy(&h, panel + tensor::PanelScaleOffset(kP, k_dim, lane, b), 2);
-        acc = std::fma(static_cast<float>(s), tensor::F16ToF32(h) * xd[t * nb + b], acc);
+        const float dx = xd[t * nb + b];
+        if constexpr (K == Kind::kQ8_0 || K == Kind::kQ4_0) {
+          constexpr int32_t kOffset = K == Kind::kQ4_0 ? 8 : 128;  // stored + offset
+          const int32_t s = dot[0] + dot[1] - kOffset * xs[t * nb + b];
+          uint16_t h;
+          std::memcpy(&h, panel + tensor::PanelScaleOffset(kP, k_dim, lane, b), 2);
+          acc = std::fma(static_cast<float>(s), tensor::F16ToF32(h) * dx, acc);
+        } else {
+          auto super = [&](size_t which) {
+            uint16_t h;
+            std::memcpy(&h, panel + tensor::PanelSuperScaleOffset(kP, k_dim, lane, b / 8, which),
+                        2);
+            return tensor::F16ToF32(h);
+          };
+          const uint8_t first = panel[tensor::PanelSubScaleOffset(kP, k_dim, lane, b, 0)];
+          const uint8_t second = panel[tensor::PanelSubScaleOffset(kP, k_dim, lane, b, 1)];
+          if constexpr (K == Kind::kQ4_K) {
+            const float a = super(0) * static_cast<float>(first);
+            const float m = super(1) * static_cast<float>(second);
+            const float v = std::fma(-m, static_cast<float>(xs[t * nb + b]),
+                                     a * static_cast<float>(dot[0] + dot[1]));
+            acc = std::fma(v, dx, acc);
+          } else {
+            const int32_t lo = dot[0] - 32 * xs16[t * 2 * nb + 2 * b];
+            const int32_t hi = dot[1] - 32 * xs16[t * 2 * nb + 2 * b + 1];
+            const float u = static_cast<float>(lo) * static_cast<float>(static_cast<int8_t>(first));
+            const float v = std::fma(static_cast<float>(hi),
+                                     static_cast<float>(static_cast<int8_t>(second)), u);
+            acc = std::fma(v, super(0) * dx, acc);
+          }
+        }
       }
       out[t * out_stride + (n - n_begin)] = acc;
     }
@@ -256,24 +297,26 @@ __attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileX512(
   }
 }
 
-// T tokens × P panels (kQ8_0p, or kQ4_0p with kQ4): per block, 8 groups of 4 values, each
-// group one vpdpbusd per token and panel (16 rows × 4 unsigned weights × the token's 4 values,
-// broadcast; kQ4_0p's nibbles split first, two groups per load); then the weights' offset
-// taken back (offset × the block's sum of the token's values) and the integer sums scaled
-// into 16 f32 outputs per panel. With kPrefetch (decode), the panels after these are
-// requested a block ahead.
-template <bool kQ4, size_t T, size_t P, bool kPrefetch>
+// T tokens × P panels: per block, 8 groups of 4 values, each group one vpdpbusd per token and
+// panel (16 rows × 4 unsigned weights × the token's 4 values, broadcast; the nibble layouts
+// split first, two groups per load; Q6_K's halves of 16 in two sums); then per block the
+// integer sums scaled into 16 f32 outputs per panel as RowsPScalar does. With kPrefetch
+// (decode), the panels after these are requested a block ahead.
+template <Kind K, size_t T, size_t P, bool kPrefetch>
 __attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileP512(
-    const int8_t* x, size_t k_dim, const float* dx, const int32_t* sx, size_t nb, const uint8_t* w,
-    size_t panel_bytes, float* out, size_t out_stride) {
-  constexpr size_t kValueBytes = kQ4 ? 256 : 512;
-  constexpr int32_t kOffset = kQ4 ? 8 : 128;
+    const int8_t* x, size_t k_dim, const float* dx, const int32_t* sx, const int32_t* sx16,
+    size_t nb, const uint8_t* w, size_t panel_bytes, float* out, size_t out_stride) {
+  constexpr size_t kValueBytes = kNibbles<K> ? 256 : 512;
+  constexpr bool kK = K == Kind::kQ4_K || K == Kind::kQ6_K;
+  constexpr size_t kHalves = K == Kind::kQ6_K ? 2 : 1;  // integer sums per block
   __m512 acc[T][P];
   for (size_t t = 0; t < T; ++t) {
     for (size_t p = 0; p < P; ++p) acc[t][p] = _mm512_setzero_ps();
   }
-  const uint8_t* scales = w + nb * kValueBytes;
+  const uint8_t* scales = w + nb * kValueBytes;  // then, for K, the super-scales
+  const size_t super_bytes = kK ? tensor::PanelSuperBytes(kPanelType<K>) : 0;
   const __m512i low = _mm512_set1_epi8(0x0F);
+  __m512 sup[P][2];  // K: the panel's rows' super-scales (d, and dmin for Q4_K)
   for (size_t b = 0; b < nb; ++b) {
     if constexpr (kPrefetch) {
       for (size_t p = 0; p < P; ++p) {
@@ -283,14 +326,28 @@ __attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileP512(
         }
       }
     }
-    __m512i dot[T][P];
-    for (size_t t = 0; t < T; ++t) {
-      for (size_t p = 0; p < P; ++p) dot[t][p] = _mm512_setzero_si512();
+    if constexpr (kK) {
+      if (b % 8 == 0) {
+        for (size_t p = 0; p < P; ++p) {
+          const uint8_t* at = scales + p * panel_bytes + nb * 32 + super_bytes * (b / 8);
+          for (size_t which = 0; which < super_bytes / 32; ++which) {
+            sup[p][which] = _mm512_cvtph_ps(
+                _mm256_load_si256(reinterpret_cast<const __m256i*>(at + 32 * which)));
+          }
+        }
+      }
+    }
+    __m512i dot[kHalves][T][P];
+    for (size_t h = 0; h < kHalves; ++h) {
+      for (size_t t = 0; t < T; ++t) {
+        for (size_t p = 0; p < P; ++p) dot[h][t][p] = _mm512_setzero_si512();
+      }
     }
     for (size_t g = 0; g < 8; ++g) {
+      const size_t h = kHalves == 2 ? g / 4 : 0;
       __m512i wv[P];
       for (size_t p = 0; p < P; ++p) {
-        if constexpr (kQ4) {
+        if constexpr (kNibbles<K>) {
           const __m512i v = _mm512_load_si512(w + p * panel_bytes + b * 256 + g / 2 * 64);
           wv[p] = g % 2 == 0 ? _mm512_and_si512(v, low)
                              : _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
@@ -302,20 +359,58 @@ __attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileP512(
         int32_t four;
         std::memcpy(&four, x + t * k_dim + b * kBlock + 4 * g, 4);
         const __m512i xv = _mm512_set1_epi32(four);
-        for (size_t p = 0; p < P; ++p) dot[t][p] = _mm512_dpbusd_epi32(dot[t][p], wv[p], xv);
+        for (size_t p = 0; p < P; ++p) dot[h][t][p] = _mm512_dpbusd_epi32(dot[h][t][p], wv[p], xv);
       }
     }
-    __m512 sw[P];
-    for (size_t p = 0; p < P; ++p) {
-      sw[p] = _mm512_cvtph_ps(
-          _mm256_load_si256(reinterpret_cast<const __m256i*>(scales + p * panel_bytes + 32 * b)));
-    }
-    for (size_t t = 0; t < T; ++t) {
-      const __m512i undo = _mm512_set1_epi32(kOffset * sx[t * nb + b]);
-      const __m512 d = _mm512_set1_ps(dx[t * nb + b]);
+    if constexpr (K == Kind::kQ8_0 || K == Kind::kQ4_0) {
+      constexpr int32_t kOffset = K == Kind::kQ4_0 ? 8 : 128;
+      __m512 sw[P];
       for (size_t p = 0; p < P; ++p) {
-        const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(dot[t][p], undo));
-        acc[t][p] = _mm512_fmadd_ps(v, _mm512_mul_ps(sw[p], d), acc[t][p]);
+        sw[p] = _mm512_cvtph_ps(
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(scales + p * panel_bytes + 32 * b)));
+      }
+      for (size_t t = 0; t < T; ++t) {
+        const __m512i undo = _mm512_set1_epi32(kOffset * sx[t * nb + b]);
+        const __m512 d = _mm512_set1_ps(dx[t * nb + b]);
+        for (size_t p = 0; p < P; ++p) {
+          const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(dot[0][t][p], undo));
+          acc[t][p] = _mm512_fmadd_ps(v, _mm512_mul_ps(sw[p], d), acc[t][p]);
+        }
+      }
+    } else {
+      __m512 first[P], second[P];
+      for (size_t p = 0; p < P; ++p) {
+        const __m128i bytes0 =
+            _mm_load_si128(reinterpret_cast<const __m128i*>(scales + p * panel_bytes + 32 * b));
+        const __m128i bytes1 = _mm_load_si128(
+            reinterpret_cast<const __m128i*>(scales + p * panel_bytes + 32 * b + 16));
+        if constexpr (K == Kind::kQ4_K) {  // d · sc and dmin · m
+          first[p] = _mm512_mul_ps(sup[p][0], _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes0)));
+          second[p] = _mm512_mul_ps(sup[p][1], _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes1)));
+        } else {  // the halves' int8 scales
+          first[p] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes0));
+          second[p] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes1));
+        }
+      }
+      for (size_t t = 0; t < T; ++t) {
+        const __m512 d = _mm512_set1_ps(dx[t * nb + b]);
+        if constexpr (K == Kind::kQ4_K) {
+          const __m512 sum = _mm512_set1_ps(static_cast<float>(sx[t * nb + b]));
+          for (size_t p = 0; p < P; ++p) {
+            const __m512 u = _mm512_mul_ps(first[p], _mm512_cvtepi32_ps(dot[0][t][p]));
+            const __m512 v = _mm512_fnmadd_ps(second[p], sum, u);
+            acc[t][p] = _mm512_fmadd_ps(v, d, acc[t][p]);
+          }
+        } else {
+          const __m512i undo_lo = _mm512_set1_epi32(32 * sx16[t * 2 * nb + 2 * b]);
+          const __m512i undo_hi = _mm512_set1_epi32(32 * sx16[t * 2 * nb + 2 * b + 1]);
+          for (size_t p = 0; p < P; ++p) {
+            const __m512 lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(dot[0][t][p], undo_lo));
+            const __m512 hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(dot[kHalves - 1][t][p], undo_hi));
+            const __m512 v = _mm512_fmadd_ps(hi, second[p], _mm512_mul_ps(lo, first[p]));
+            acc[t][p] = _mm512_fmadd_ps(v, _mm512_mul_ps(sup[p][0], d), acc[t][p]);
+          }
+        }
       }
     }
   }
@@ -326,47 +421,45 @@ __attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileP512(
 
 // Panels [p_begin, p_end) for tokens [0, num_tokens): prompts take 4 tokens × 2 panels, decode
 // 4 panels at a time with the next 4 prefetched.
-template <bool kQ4>
+template <Kind K>
 __attribute__((target(IRIS_X512_TARGET))) void RowsP512(const int8_t* xq, const float* xd,
-                                                        const int32_t* xs, size_t num_tokens,
-                                                        const uint8_t* w, size_t k_dim,
-                                                        size_t p_begin, size_t p_end, float* out,
-                                                        size_t out_stride) {
+                                                        const int32_t* xs, const int32_t* xs16,
+                                                        size_t num_tokens, const uint8_t* w,
+                                                        size_t k_dim, size_t p_begin, size_t p_end,
+                                                        float* out, size_t out_stride) {
   const size_t nb = k_dim / kBlock;
-  const size_t pb = tensor::PanelBytes(kQ4 ? tensor::DType::kQ4_0p : tensor::DType::kQ8_0p, k_dim);
+  const size_t pb = tensor::PanelBytes(kPanelType<K>, k_dim);
+  auto tokens = [&](size_t t) {
+    return std::make_tuple(xq + t * k_dim, xd + t * nb, xs + t * nb,
+                           xs16 == nullptr ? nullptr : xs16 + t * 2 * nb, out + t * out_stride);
+  };
   size_t t = 0;
   for (; t + 4 <= num_tokens; t += 4) {
-    const int8_t* x = xq + t * k_dim;
-    const float* d = xd + t * nb;
-    const int32_t* s = xs + t * nb;
-    float* o = out + t * out_stride;
+    const auto [x, d, s, s16, o] = tokens(t);
     size_t p = p_begin;
     for (; p + 2 <= p_end; p += 2) {
-      TileP512<kQ4, 4, 2, false>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin),
-                                 out_stride);
+      TileP512<K, 4, 2, false>(x, k_dim, d, s, s16, nb, w + p * pb, pb, o + 16 * (p - p_begin),
+                               out_stride);
     }
     for (; p < p_end; ++p) {
-      TileP512<kQ4, 4, 1, false>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin),
-                                 out_stride);
+      TileP512<K, 4, 1, false>(x, k_dim, d, s, s16, nb, w + p * pb, pb, o + 16 * (p - p_begin),
+                               out_stride);
     }
   }
   for (; t < num_tokens; ++t) {
-    const int8_t* x = xq + t * k_dim;
-    const float* d = xd + t * nb;
-    const int32_t* s = xs + t * nb;
-    float* o = out + t * out_stride;
+    const auto [x, d, s, s16, o] = tokens(t);
     size_t p = p_begin;
     for (; p + 8 <= p_end; p += 4) {  // the next 4 panels exist: prefetch them
-      TileP512<kQ4, 1, 4, true>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin),
-                                out_stride);
+      TileP512<K, 1, 4, true>(x, k_dim, d, s, s16, nb, w + p * pb, pb, o + 16 * (p - p_begin),
+                              out_stride);
     }
     for (; p + 4 <= p_end; p += 4) {
-      TileP512<kQ4, 1, 4, false>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin),
-                                 out_stride);
+      TileP512<K, 1, 4, false>(x, k_dim, d, s, s16, nb, w + p * pb, pb, o + 16 * (p - p_begin),
+                               out_stride);
     }
     for (; p < p_end; ++p) {
-      TileP512<kQ4, 1, 1, false>(x, k_dim, d, s, nb, w + p * pb, pb, o + 16 * (p - p_begin),
-                                 out_stride);
+      TileP512<K, 1, 1, false>(x, k_dim, d, s, s16, nb, w + p * pb, pb, o + 16 * (p - p_begin),
+                               out_stride);
     }
   }
 }
@@ -428,19 +521,39 @@ bool PrefersRepackedQ8() { return Active() == Path::kAvx512Vnni; }
 
 void MatMulRowsPanels(tensor::DType panel_type, const int8_t* q, const float* d,
                       const int32_t* sums, size_t num_tokens, const void* w, size_t k_dim,
-                      size_t n_begin, size_t n_end, float* out, size_t out_stride) {
+                      size_t n_begin, size_t n_end, float* out, size_t out_stride,
+                      const int32_t* half_sums) {
   IRIS_CHECK(tensor::IsPanelType(panel_type));
   IRIS_CHECK(n_begin % tensor::kQ8PanelRows == 0 && n_end % tensor::kQ8PanelRows == 0);
+  IRIS_CHECK(!tensor::IsKPanelType(panel_type) || k_dim % tensor::kKSuperBlock == 0);
+  IRIS_CHECK(panel_type != tensor::DType::kQ6_Kp || half_sums != nullptr);
   const auto* wb = static_cast<const uint8_t*>(w);
-  const bool q4 = panel_type == tensor::DType::kQ4_0p;
-  if (Active() == Path::kAvx512Vnni) {
-    const size_t pb = n_begin / tensor::kQ8PanelRows, pe = n_end / tensor::kQ8PanelRows;
-    return q4 ? RowsP512<true>(q, d, sums, num_tokens, wb, k_dim, pb, pe, out, out_stride)
-              : RowsP512<false>(q, d, sums, num_tokens, wb, k_dim, pb, pe, out, out_stride);
+  auto run = [&]<Kind K>() {
+    if (Active() == Path::kAvx512Vnni) {
+      return RowsP512<K>(q, d, sums, half_sums, num_tokens, wb, k_dim,
+                         n_begin / tensor::kQ8PanelRows, n_end / tensor::kQ8PanelRows, out,
+                         out_stride);
+    }
+    RowsPScalar<K>(q, d, sums, half_sums, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride);
+  };
+  switch (panel_type) {
+    case tensor::DType::kQ4_0p:
+      return run.operator()<Kind::kQ4_0>();
+    case tensor::DType::kQ4_Kp:
+      return run.operator()<Kind::kQ4_K>();
+    case tensor::DType::kQ6_Kp:
+      return run.operator()<Kind::kQ6_K>();
+    default:
+      return run.operator()<Kind::kQ8_0>();
   }
-  return q4 ? RowsPScalar<true>(q, d, sums, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride)
-            : RowsPScalar<false>(q, d, sums, num_tokens, wb, k_dim, n_begin, n_end, out,
-                                 out_stride);
+}
+
+void SumsPer16(const int8_t* q, size_t n, int32_t* sums) {
+  for (size_t h = 0; h < n / 16; ++h) {
+    int32_t s = 0;
+    for (size_t i = 0; i < 16; ++i) s += q[16 * h + i];
+    sums[h] = s;
+  }
 }
 
 bool PrefersPanelsQ8() { return Active() == Path::kAvx512Vnni; }

@@ -76,12 +76,16 @@ class Converter {
                                 std::to_string(heads) + " heads of even size");
     }
     if (t.type == GgmlType::kF32 || t.type == GgmlType::kF16 || t.type == GgmlType::kBF16 ||
-        t.type == GgmlType::kQ8_0 || t.type == GgmlType::kQ4_0) {
-      // The kernels take these as they are (Q8_0 and Q4_0 with int8 products, kernels.h).
+        t.type == GgmlType::kQ8_0 || t.type == GgmlType::kQ4_0 || t.type == GgmlType::kQ4_K ||
+        t.type == GgmlType::kQ6_K) {
+      // The kernels take these as they are (the block types with int8 products, kernels.h;
+      // the binder gives those no kernel takes as they are their f32 values).
       e.view.dtype = t.type == GgmlType::kF32    ? tensor::DType::kF32
                      : t.type == GgmlType::kF16  ? tensor::DType::kF16
                      : t.type == GgmlType::kBF16 ? tensor::DType::kBF16
                      : t.type == GgmlType::kQ8_0 ? tensor::DType::kQ8_0
+                     : t.type == GgmlType::kQ4_K ? tensor::DType::kQ4_K
+                     : t.type == GgmlType::kQ6_K ? tensor::DType::kQ6_K
                                                  : tensor::DType::kQ4_0;
       if (heads == 0) {
         e.view.data = t.data;

@@ -66,10 +66,12 @@ Result<formats::TensorEntry> WeightBinder::Entry(const std::string& name,
   IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, store_.Get(name, shape));
   if (e.view.dtype != tensor::DType::kF32 && e.view.dtype != tensor::DType::kBF16 &&
       e.view.dtype != tensor::DType::kF16 && e.view.dtype != tensor::DType::kQ8_0 &&
-      e.view.dtype != tensor::DType::kQ4_0) {
-    return FailedPrecondition(e.file + ": tensor '" + name + "' has dtype " +
-                              std::string(tensor::DTypeName(e.view.dtype)) +
-                              "; weights must be F32, BF16, F16 (or Q8_0, Q4_0 from a GGUF file)");
+      e.view.dtype != tensor::DType::kQ4_0 && e.view.dtype != tensor::DType::kQ4_K &&
+      e.view.dtype != tensor::DType::kQ6_K) {
+    return FailedPrecondition(
+        e.file + ": tensor '" + name + "' has dtype " +
+        std::string(tensor::DTypeName(e.view.dtype)) +
+        "; weights must be F32, BF16, F16 (or Q8_0, Q4_0, Q4_K, Q6_K from a GGUF file)");
   }
   return e;
 }
@@ -92,7 +94,8 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
   const DType stored = e.view.dtype;
   // The block format the matrix is multiplied in: the one the options ask for, else the
   // file's (Q8_0, Q4_0), else none. Rows are converted here when the two differ: Q4_0 to Q8_0
-  // exactly (the same values), anything else through f32 and the quantizer.
+  // exactly (the same values), anything else through f32 and the quantizer. A K file's
+  // matrices (Q4_K, Q6_K) keep their blocks, in K panels, when nothing else is asked.
   const bool is_matrix = shape.size() == 2 && shape[1] % 32 == 0;
   const bool file_blocks = stored == DType::kQ8_0 || stored == DType::kQ4_0;
   const bool asked = options_.quantize == DType::kQ8_0 || options_.quantize == DType::kQ4_0;
@@ -101,8 +104,36 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
                        : file_blocks ? stored
                                      : DType::kF32;
   const bool quantize = blocks != DType::kF32 && blocks != stored;
-  if (stored == DType::kQ4_0 && blocks == DType::kF32) {
-    // Not a matrix of whole blocks (no kernel multiplies it): its values, in f32.
+  const size_t rows = shape.empty() ? 0 : static_cast<size_t>(shape[0]);
+  const size_t cols = shape.size() == 2 ? static_cast<size_t>(shape[1]) : 0;
+  const bool k_file = stored == DType::kQ4_K || stored == DType::kQ6_K;
+  if (k_file && blocks == DType::kF32 && kernels::PrefersPanelsQ8() && !rows_read &&
+      shape.size() == 2 && rows % tensor::kQ8PanelRows == 0 && cols % tensor::kKSuperBlock == 0) {
+    // A K matrix multiplied whole: its blocks in K panels, the file's values exactly.
+    const DType out_type = stored == DType::kQ4_K ? DType::kQ4_Kp : DType::kQ6_Kp;
+    const size_t panel_bytes = tensor::PanelBytes(out_type, cols);
+    IRIS_ASSIGN_OR_RETURN(uint8_t * dst,
+                          owned_.Allocate(rows / tensor::kQ8PanelRows * panel_bytes));
+    const size_t src_row = tensor::RowBytes(stored, cols);
+    const auto* src = static_cast<const uint8_t*>(e.view.data);
+    ParallelFor(
+        options_.pool, rows, 64,
+        [&](size_t begin, size_t end, int) {
+          for (size_t r = begin; r < end; r += tensor::kQ8PanelRows) {
+            tensor::RepackPanel(out_type, src + r * src_row, src_row, cols,
+                                dst + r / tensor::kQ8PanelRows * panel_bytes);
+          }
+        },
+        tensor::kQ8PanelRows);
+    if (e.mapped) ReleasePages(e.view.data, e.view.num_bytes());
+    tensor::TensorView converted = e.view;
+    converted.dtype = out_type;
+    converted.data = dst;
+    return converted;
+  }
+  if ((stored == DType::kQ4_0 || k_file) && blocks == DType::kF32) {
+    // No kernel multiplies it as it is (not a matrix of whole blocks, a table read by rows,
+    // or a CPU without the panel kernels): its values, in f32.
     std::vector<float> values = ops::ToF32(e.view);
     IRIS_ASSIGN_OR_RETURN(uint8_t * dst, owned_.Allocate(values.size() * sizeof(float)));
     std::memcpy(dst, values.data(), values.size() * sizeof(float));
@@ -118,7 +149,6 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
                       shape[0] % static_cast<int64_t>(tensor::kQ8PanelRows) == 0;
   if (blocks != DType::kF32 &&
       (quantize || panels || stored == DType::kQ4_0 || kernels::PrefersRepackedQ8())) {
-    const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
     const DType out_type = panels ? (blocks == DType::kQ4_0 ? DType::kQ4_0p : DType::kQ8_0p)
                            : kernels::PrefersRepackedQ8() ? DType::kQ8_0x
                                                           : DType::kQ8_0;

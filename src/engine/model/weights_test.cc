@@ -8,7 +8,10 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <set>
+#include <tuple>
+#include <vector>
 
 #include "engine/kernels/kernels.h"
 #include "engine/ops/ops.h"
@@ -213,6 +216,109 @@ TEST_F(WeightBinderTest, QuantizedMatricesGoInPanelsUnlessReadByRows) {
   ASSERT_TRUE(flat.ok()) << flat.status().ToString();
   EXPECT_EQ(flat->dtype, tensor::DType::kF32);
   EXPECT_EQ(std::memcmp(flat->data, want4.data(), want4.size() * sizeof(float)), 0);
+}
+
+// Rows of Q4_K or Q6_K super-blocks as a GGUF file holds them: random bytes, finite scales.
+std::vector<uint8_t> RandomKRows(size_t rows, size_t cols, tensor::GgmlType type, uint32_t seed) {
+  const size_t block = tensor::GgmlInfo(type).block_bytes;
+  std::vector<uint8_t> w(rows * cols / 256 * block);
+  uint32_t state = seed;
+  for (uint8_t& b : w) {
+    state = state * 1664525u + 1013904223u;
+    b = static_cast<uint8_t>(state >> 24);
+  }
+  for (size_t b = 0; b < w.size() / block; ++b) {
+    const uint16_t d = tensor::F32ToF16(0.001f * static_cast<float>(b % 7 + 1));
+    if (type == tensor::GgmlType::kQ4_K) {
+      std::memcpy(&w[b * block], &d, 2);
+      std::memcpy(&w[b * block + 2], &d, 2);
+    } else {
+      std::memcpy(&w[b * block + 208], &d, 2);
+    }
+  }
+  return w;
+}
+
+TEST_F(WeightBinderTest, KFileMatricesGoInKPanelsWithTheFilesValues) {
+  // A Q4_K and a Q6_K matrix as a GGUF file holds them: multiplied whole they go in K panels
+  // (where the int8 panel kernels run), read by rows or of an odd number of rows they are
+  // their f32 values; every binding holds gguf-py's values.
+  const size_t cols = 512;
+  std::map<std::string, formats::TensorEntry> entries;
+  std::vector<std::vector<uint8_t>> rows_of;
+  std::map<std::string, std::vector<float>> want;
+  for (auto [name, type, rows] : {std::tuple{"q4k", tensor::GgmlType::kQ4_K, size_t{32}},
+                                  std::tuple{"q6k", tensor::GgmlType::kQ6_K, size_t{48}},
+                                  std::tuple{"odd", tensor::GgmlType::kQ4_K, size_t{20}}}) {
+    rows_of.push_back(RandomKRows(rows, cols, type, static_cast<uint32_t>(rows)));
+    std::vector<float>& values = want[name];
+    values.resize(rows * cols);
+    tensor::DequantizeRow(type, rows_of.back().data(), rows * cols, values.data());
+    formats::TensorEntry e;
+    e.name = name;
+    e.file = "mem";
+    e.view = tensor::TensorView{
+        type == tensor::GgmlType::kQ4_K ? tensor::DType::kQ4_K : tensor::DType::kQ6_K,
+        {static_cast<int64_t>(rows), static_cast<int64_t>(cols)},
+        rows_of.back().data()};
+    entries[name] = e;
+  }
+  formats::WeightStore gguf = formats::WeightStore::FromEntries(entries, {}, "mem");
+  const bool panels = kernels::PrefersPanelsQ8();
+  ThreadPool pool(2);
+  WeightOptions options;
+  options.pool = &pool;
+  WeightBinder binder(gguf, options);
+  auto q4k = binder.Bind("q4k", {32, 512});
+  auto q6k = binder.Bind("q6k", {48, 512});
+  auto table = binder.BindTable("q4k", {32, 512});
+  auto odd = binder.Bind("odd", {20, 512});
+  ASSERT_TRUE(q4k.ok() && q6k.ok() && table.ok() && odd.ok());
+  EXPECT_EQ(q4k->dtype, panels ? tensor::DType::kQ4_Kp : tensor::DType::kF32);
+  EXPECT_EQ(q6k->dtype, panels ? tensor::DType::kQ6_Kp : tensor::DType::kF32);
+  EXPECT_EQ(table->dtype, tensor::DType::kF32);
+  EXPECT_EQ(odd->dtype, tensor::DType::kF32);
+  EXPECT_EQ(ops::ToF32(*q4k), want["q4k"]);
+  EXPECT_EQ(ops::ToF32(*q6k), want["q6k"]);
+  EXPECT_EQ(ops::ToF32(*table), want["q4k"]);
+  EXPECT_EQ(ops::ToF32(*odd), want["odd"]);
+  // A Q4_K and a Q6_K product in one call (a Q4_K_M file's q and v) give what each gives alone.
+  const size_t tokens = 5;
+  std::vector<float> x(tokens * cols);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.11f * static_cast<float>(i));
+  std::vector<float> a(tokens * 32), b(tokens * 48), a1(tokens * 32), b1(tokens * 48);
+  ops::ComputeContext ctx{&pool, false};
+  const ops::MatMulOut both[] = {{&*q4k, a.data()}, {&*q6k, b.data()}};
+  ops::MatMuls(ctx, x.data(), tokens, both);
+  ops::MatMul(ctx, x.data(), tokens, *q4k, a1.data());
+  ops::MatMul(ctx, x.data(), tokens, *q6k, b1.data());
+  EXPECT_EQ(a, a1);
+  EXPECT_EQ(b, b1);
+  // ... and the file's values, to int8 precision.
+  std::vector<float> w6 = want["q6k"];
+  for (size_t t = 0; t < tokens; ++t) {
+    for (size_t n = 0; n < 48; ++n) {
+      double exact = 0, size = 0;
+      for (size_t i = 0; i < cols; ++i) {
+        exact += static_cast<double>(w6[n * cols + i]) * x[t * cols + i];
+        size += std::fabs(static_cast<double>(w6[n * cols + i]) * x[t * cols + i]);
+      }
+      EXPECT_NEAR(b[t * 48 + n], exact, 0.01 * size) << t << " " << n;
+    }
+  }
+  // Asked for q8_0, a K matrix is quantized from its values like any other.
+  WeightOptions to_q8 = options;
+  to_q8.quantize = tensor::DType::kQ8_0;
+  WeightBinder requantized(gguf, to_q8);
+  auto q8 = requantized.Bind("q4k", {32, 512});
+  ASSERT_TRUE(q8.ok());
+  std::vector<uint8_t> blocks(32 * cols / 32 * 34);
+  std::vector<float> want8(32 * cols);
+  for (size_t r = 0; r < 32; ++r) {
+    tensor::QuantizeRowQ8_0(&want["q4k"][r * cols], cols, &blocks[r * cols / 32 * 34]);
+  }
+  tensor::DequantizeRow(tensor::GgmlType::kQ8_0, blocks.data(), 32 * cols, want8.data());
+  EXPECT_EQ(ops::ToF32(*q8), want8);
 }
 
 }  // namespace

@@ -21,6 +21,13 @@ void Parallel(ComputeContext& ctx, size_t grain, size_t n,
   ParallelFor(ctx.pool, n, grain, body, align);
 }
 
+// True when products with weights a and b take their activations the same way, so that one
+// MatMulsWithBias runs both: the same type, or two panel layouts (a Q4_K file's v is Q6_K
+// where its q and k are Q4_K).
+bool SharesActivations(tensor::DType a, tensor::DType b) {
+  return a == b || (tensor::IsPanelType(a) && tensor::IsPanelType(b));
+}
+
 // The products of MatMuls; `bias` (one product only) is added to its rows.
 void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
                      std::span<const MatMulOut> products, const float* bias) {
@@ -34,7 +41,7 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
   first.assign(1, 0);
   for (const MatMulOut& p : products) {
     IRIS_CHECK(p.w->shape.size() == 2 && static_cast<size_t>(p.w->shape[1]) == k_dim &&
-               p.w->dtype == w.dtype);
+               SharesActivations(p.w->dtype, w.dtype));
     first.push_back(first.back() + static_cast<size_t>(p.w->shape[0]));
   }
   const size_t n_total = first.back();
@@ -44,11 +51,16 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
   // int8 by int8 (kernels::MatMulRowsQ8_0).
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<float> xd;
-  thread_local std::vector<int32_t> xs;
+  thread_local std::vector<int32_t> xs, xs16;
   const bool q8 = w.dtype == tensor::DType::kQ8_0;
   const bool q8x = w.dtype == tensor::DType::kQ8_0x;
-  const bool q8p = tensor::IsPanelType(w.dtype);  // kQ8_0p, kQ4_0p: activations with sums
-  // Block types the binder never leaves unconverted (kQ4_0 rows) have no kernel here.
+  const bool q8p = tensor::IsPanelType(w.dtype);  // the panel layouts: activations with sums
+  // kQ6_Kp also takes the sums of each half block.
+  const bool halves = std::any_of(products.begin(), products.end(), [](const MatMulOut& p) {
+    return p.w->dtype == tensor::DType::kQ6_Kp;
+  });
+  // Block types the binder never leaves unconverted (kQ4_0, kQ4_K, kQ6_K rows) have no kernel
+  // here.
   IRIS_CHECK_MSG(!tensor::IsBlockType(w.dtype) || q8 || q8x || q8p,
                  "MatMul: no kernel multiplies weights of this block type");
   if (q8 || q8x || q8p) {
@@ -66,10 +78,15 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
       std::fill(xq.data() + t * qs + k_dim, xq.data() + (t + 1) * qs, int8_t{0});
       std::fill(xd.data() + t * ds + k_dim / 32, xd.data() + (t + 1) * ds, 0.0f);
     }
+    if (halves) {
+      if (xs16.size() < num_tokens * k_dim / 16) xs16.resize(num_tokens * k_dim / 16);
+      kernels::SumsPer16(xq.data(), num_tokens * k_dim, xs16.data());
+    }
   }
   const int8_t* q = xq.data();
   const float* d = xd.data();
   const int32_t* sums = xs.data();
+  const int32_t* half_sums = halves ? xs16.data() : nullptr;
   const bool panels = !q8 && !q8x && !q8p && num_tokens >= kernels::kGemmMinTokens;
   const bool bf16 = ctx.bf16 && panels;
   // bf16 products: the activations rounded once, read by every range of features.
@@ -85,7 +102,8 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
     const size_t n_dim = firsts[i + 1] - firsts[i];
     float* out = products[i].out;
     if (q8p) {
-      kernels::MatMulRowsPanels(w.dtype, q, d, sums, num_tokens, wd, k_dim, b, e, out + b, n_dim);
+      kernels::MatMulRowsPanels(products[i].w->dtype, q, d, sums, num_tokens, wd, k_dim, b, e,
+                                out + b, n_dim, half_sums);
     } else if (q8x) {
       kernels::MatMulRowsQ8_0x(q, d, num_tokens, wd, k_dim, b, e, out + b, n_dim);
     } else if (q8) {
@@ -111,7 +129,7 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
   // A prompt's float weights go through packed panels: cut the range at whole panels (of
   // each product where the products before it have whole panels of rows; elsewhere a cut
   // costs one partial panel, the numbers are the same).
-  // kQ8_0p and kQ4_0p ranges are whole panels of 16 rows (every product has whole panels).
+  // Panel ranges are whole panels of 16 rows (every product has whole panels).
   Parallel(ctx, grain, n_total, body,
            panels ? kernels::kMatMulRowAlign
            : q8p  ? tensor::kQ8PanelRows
@@ -129,7 +147,7 @@ void MatMul(ComputeContext& ctx, const float* x, size_t num_tokens, const tensor
 void MatMuls(ComputeContext& ctx, const float* x, size_t num_tokens,
              std::span<const MatMulOut> products) {
   const bool one_dtype = std::all_of(products.begin(), products.end(), [&](const MatMulOut& p) {
-    return p.w->dtype == products.front().w->dtype;
+    return SharesActivations(p.w->dtype, products.front().w->dtype);
   });
   if (one_dtype) {
     MatMulsWithBias(ctx, x, num_tokens, products, nullptr);

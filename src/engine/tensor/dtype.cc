@@ -24,6 +24,10 @@ size_t DTypeSize(DType dtype) {
     case DType::kQ8_0p:
     case DType::kQ4_0:
     case DType::kQ4_0p:
+    case DType::kQ4_K:
+    case DType::kQ4_Kp:
+    case DType::kQ6_K:
+    case DType::kQ6_Kp:
       return 1;
   }
   return 0;
@@ -34,6 +38,8 @@ size_t RowBytes(DType dtype, size_t n) {
   if (dtype == DType::kQ8_0x) return Q8xScaleBytes(n) + Q8xValueBytes(n);
   if (IsPanelType(dtype)) return PanelBytes(dtype, n) / kQ8PanelRows;
   if (dtype == DType::kQ4_0) return n / 32 * 18;
+  if (dtype == DType::kQ4_K) return n / kKSuperBlock * 144;
+  if (dtype == DType::kQ6_K) return n / kKSuperBlock * 210;
   return n * DTypeSize(dtype);
 }
 
@@ -69,6 +75,14 @@ std::string_view DTypeName(DType dtype) {
       return "Q4_0";
     case DType::kQ4_0p:
       return "Q4_0p";
+    case DType::kQ4_K:
+      return "Q4_K";
+    case DType::kQ4_Kp:
+      return "Q4_Kp";
+    case DType::kQ6_K:
+      return "Q6_K";
+    case DType::kQ6_Kp:
+      return "Q6_Kp";
   }
   return "?";
 }

@@ -23,6 +23,14 @@ namespace iris::tensor {
 // panel layout, as kQ8_0p but with the values q (not q + 128) as nibbles: for each block,
 // 4 groups of 64 bytes, byte j of group i holding value group 2i (low nibble) and 2i + 1
 // (high nibble) of row j / 4, value j % 4; then the scales as in kQ8_0p.
+// kQ4_K and kQ6_K are ggml's K formats (super-blocks of 256 values, 144 and 210 bytes), read
+// from GGUF files. kQ4_Kp and kQ6_Kp are their panel layouts, with the values as kQ4_0p
+// (kQ4_Kp: the levels q in 0..15 as nibbles) and kQ8_0p (kQ6_Kp: q in 0..63 as bytes) hold
+// them, then the scales as the file has them: per block of 32, 16 bytes of the rows' first
+// scales and 16 of their second (kQ4_Kp: the 6-bit sub-block scale and min; kQ6_Kp: the
+// int8 scales of the two halves of 16), block after block; then per super-block of 256 the
+// rows' f16 super-scales (kQ4_Kp: 16 d, then 16 dmin; kQ6_Kp: 16 d). The value is
+// (d · sc) · q − dmin · m (kQ4_K) and (d · sc) · (q − 32) (kQ6_K), as in the file.
 enum class DType {
   kF32,
   kF16,
@@ -38,43 +46,72 @@ enum class DType {
   kQ8_0x,
   kQ8_0p,
   kQ4_0,
-  kQ4_0p
+  kQ4_0p,
+  kQ4_K,
+  kQ4_Kp,
+  kQ6_K,
+  kQ6_Kp
 };
 
 // Bytes per element; 1 for the block formats (use RowBytes for their sizes).
 size_t DTypeSize(DType dtype);
 // Bytes of a row of n elements (n a multiple of the block size for the block formats).
 size_t RowBytes(DType dtype, size_t n);
-// True for the block formats (kQ8_0, kQ8_0x, kQ8_0p, kQ4_0, kQ4_0p).
-inline bool IsBlockType(DType dtype) {
-  return dtype == DType::kQ8_0 || dtype == DType::kQ8_0x || dtype == DType::kQ8_0p ||
-         dtype == DType::kQ4_0 || dtype == DType::kQ4_0p;
-}
 // True for the panel layouts (rows in groups of kQ8PanelRows, never read a row at a time).
-inline bool IsPanelType(DType dtype) { return dtype == DType::kQ8_0p || dtype == DType::kQ4_0p; }
+inline bool IsPanelType(DType dtype) {
+  return dtype == DType::kQ8_0p || dtype == DType::kQ4_0p || dtype == DType::kQ4_Kp ||
+         dtype == DType::kQ6_Kp;
+}
+// True for the K panel layouts (scales per block of 32 and per super-block of 256).
+inline bool IsKPanelType(DType dtype) { return dtype == DType::kQ4_Kp || dtype == DType::kQ6_Kp; }
+// True for the block formats (kQ8_0, kQ8_0x, kQ4_0, kQ4_K, kQ6_K and the panel layouts).
+inline bool IsBlockType(DType dtype) {
+  return dtype == DType::kQ8_0 || dtype == DType::kQ8_0x || dtype == DType::kQ4_0 ||
+         dtype == DType::kQ4_K || dtype == DType::kQ6_K || IsPanelType(dtype);
+}
 // The parts of a kQ8_0x row of n values (n a multiple of 32).
 inline size_t Q8xScaleBytes(size_t n) { return (n / 32 + 31) / 32 * 64; }
 inline size_t Q8xValueBytes(size_t n) { return (n + 63) / 64 * 64; }
-// Rows per panel (kQ8_0p, kQ4_0p).
+// Rows per panel (every panel layout).
 inline constexpr size_t kQ8PanelRows = 16;
-// The panel layouts' addressing, in one place (kQ8_0p or kQ4_0p; n values per row, a multiple
-// of 32): bytes of values per block, of a panel (a multiple of 64, so panels stay 64-byte
-// aligned; RowBytes is a sixteenth of it), and where row `lane`'s value j and its block's
-// scale sit within the panel (kQ4_0p's value is the nibble at PanelValueShift).
-inline size_t PanelBlockBytes(DType dtype) { return dtype == DType::kQ4_0p ? 256 : 512; }
+// Values per super-block of the K formats (a K matrix's rows are whole super-blocks).
+inline constexpr size_t kKSuperBlock = 256;
+// The panel layouts' addressing, in one place (n values per row: a multiple of 32, of 256 for
+// the K layouts): bytes of values per block, of a panel (a multiple of 64, so panels stay
+// 64-byte aligned; RowBytes is a sixteenth of it), and where row `lane`'s value j and its
+// scales sit within the panel (the nibble layouts' value is the nibble at PanelValueShift).
+inline bool IsNibblePanel(DType dtype) { return dtype == DType::kQ4_0p || dtype == DType::kQ4_Kp; }
+inline size_t PanelBlockBytes(DType dtype) { return IsNibblePanel(dtype) ? 256 : 512; }
+// kQ4_Kp and kQ6_Kp: bytes of f16 super-scales per super-block (16 rows × 2 or × 1).
+inline size_t PanelSuperBytes(DType dtype) { return dtype == DType::kQ4_Kp ? 64 : 32; }
 inline size_t PanelBytes(DType dtype, size_t n) {
-  return n / 32 * PanelBlockBytes(dtype) + (n / 32 * 32 + 63) / 64 * 64;
+  const size_t scales = IsKPanelType(dtype) ? n / 32 * 32 + n / kKSuperBlock * PanelSuperBytes(dtype)
+                                            : n / 32 * 32;
+  return n / 32 * PanelBlockBytes(dtype) + (scales + 63) / 64 * 64;
 }
 inline size_t PanelValueOffset(DType dtype, size_t lane, size_t j) {
   const size_t g = j % 32 / 4;  // the group of 4 values within the block
-  return j / 32 * PanelBlockBytes(dtype) + (dtype == DType::kQ4_0p ? g / 2 : g) * 64 + lane * 4 +
+  return j / 32 * PanelBlockBytes(dtype) + (IsNibblePanel(dtype) ? g / 2 : g) * 64 + lane * 4 +
          j % 4;
 }
 inline int PanelValueShift(DType dtype, size_t j) {
-  return dtype == DType::kQ4_0p ? static_cast<int>(4 * (j % 32 / 4 % 2)) : 0;
+  return IsNibblePanel(dtype) ? static_cast<int>(4 * (j % 32 / 4 % 2)) : 0;
 }
+// kQ8_0p, kQ4_0p: the f16 scale of row `lane`'s block.
 inline size_t PanelScaleOffset(DType dtype, size_t n, size_t lane, size_t block) {
   return n / 32 * PanelBlockBytes(dtype) + 32 * block + 2 * lane;
+}
+// kQ4_Kp, kQ6_Kp: row `lane`'s scale `which` (0 or 1: kQ4_Kp's scale and min, kQ6_Kp's
+// halves) of a block, one byte; and its f16 super-scale `which` (kQ4_Kp: 0 d, 1 dmin) of
+// super-block `super`.
+inline size_t PanelSubScaleOffset(DType dtype, size_t n, size_t lane, size_t block,
+                                  size_t which) {
+  return n / 32 * PanelBlockBytes(dtype) + 32 * block + 16 * which + lane;
+}
+inline size_t PanelSuperScaleOffset(DType dtype, size_t n, size_t lane, size_t super,
+                                    size_t which) {
+  return n / 32 * PanelBlockBytes(dtype) + n / 32 * 32 + PanelSuperBytes(dtype) * super +
+         32 * which + 2 * lane;
 }
 
 // The safetensors spelling ("F32", "BF16", ...).

@@ -120,17 +120,31 @@ void BlockK45(const uint8_t* b, const uint8_t* qh, const uint8_t* qs, float* y) 
   }
 }
 
-void BlockQ6_K(const uint8_t* b, float* y) {
+// The level q (0..63) of value e (0..255) of a Q6_K super-block: 4 low bits in ql, 2 high
+// bits in qh; the value is (d · scale[e / 16]) · (q − 32).
+int Q6Level(const uint8_t* b, size_t e) {
   const uint8_t* ql = b;
   const uint8_t* qh = b + kQK / 2;
-  const int8_t* scales = reinterpret_cast<const int8_t*>(b + kQK / 2 + kQK / 4);
-  const float d = Half(b + kQK / 2 + kQK / 4 + kQK / 16);
+  const size_t half = e / 128, r = e % 128;
+  const int low = r < 64 ? ql[64 * half + r] & 0x0F : ql[64 * half + r - 64] >> 4;
+  const int high = (qh[32 * half + r % 32] >> (2 * (r / 32))) & 3;
+  return low | (high << 4);
+}
+int8_t Q6Scale(const uint8_t* b, size_t e) {
+  return static_cast<int8_t>(b[kQK / 2 + kQK / 4 + e / 16]);
+}
+constexpr size_t kQ6SuperScale = kQK / 2 + kQK / 4 + kQK / 16;  // where d sits
+
+// The level q (0..15) of value i (0..31) of sub-block s (0..7) of a Q4_K super-block.
+int Q4KLevel(const uint8_t* b, size_t s, size_t i) {
+  return (b[16 + 32 * (s / 2) + i] >> (4 * (s % 2))) & 0x0F;
+}
+
+void BlockQ6_K(const uint8_t* b, float* y) {
+  const float d = Half(b + kQ6SuperScale);
   for (size_t e = 0; e < kQK; ++e) {
-    const size_t half = e / 128, r = e % 128;
-    const int low = r < 64 ? ql[64 * half + r] & 0x0F : ql[64 * half + r - 64] >> 4;
-    const int high = (qh[32 * half + r % 32] >> (2 * (r / 32))) & 3;
-    const float ds = d * static_cast<float>(scales[e / 16]);
-    y[e] = ds * static_cast<float>((low | (high << 4)) - 32);
+    const float ds = d * static_cast<float>(Q6Scale(b, e));
+    y[e] = ds * static_cast<float>(Q6Level(b, e) - 32);
   }
 }
 
@@ -234,11 +248,50 @@ void DequantizeRowQ8_0x(const uint8_t* row, size_t n, float* dst) {
   }
 }
 
+namespace {
+
+// Sixteen rows of Q4_K or Q6_K super-blocks as a kQ4_Kp or kQ6_Kp panel (the panel zeroed).
+void RepackKPanel(DType panel_type, const uint8_t* rows, size_t row_stride, size_t n,
+                  uint8_t* panel) {
+  const bool q4 = panel_type == DType::kQ4_Kp;
+  const size_t super_bytes = q4 ? 144 : 210;
+  for (size_t lane = 0; lane < kQ8PanelRows; ++lane) {
+    for (size_t sb = 0; sb < n / kQK; ++sb) {
+      const uint8_t* b = rows + lane * row_stride + super_bytes * sb;
+      for (size_t which = 0; which < (q4 ? 2u : 1u); ++which) {
+        std::memcpy(panel + PanelSuperScaleOffset(panel_type, n, lane, sb, which),
+                    q4 ? b + 2 * which : b + kQ6SuperScale, 2);
+      }
+      for (size_t s = 0; s < 8; ++s) {
+        const size_t block = 8 * sb + s;
+        uint8_t first, second;
+        if (q4) {
+          ScaleMinK(b + 4, s, &first, &second);
+        } else {
+          first = static_cast<uint8_t>(Q6Scale(b, 32 * s));
+          second = static_cast<uint8_t>(Q6Scale(b, 32 * s + 16));
+        }
+        panel[PanelSubScaleOffset(panel_type, n, lane, block, 0)] = first;
+        panel[PanelSubScaleOffset(panel_type, n, lane, block, 1)] = second;
+        for (size_t i = 0; i < 32; ++i) {
+          const int level = q4 ? Q4KLevel(b, s, i) : Q6Level(b, 32 * s + i);
+          const size_t j = 32 * block + i;
+          uint8_t& byte = panel[PanelValueOffset(panel_type, lane, j)];
+          byte = static_cast<uint8_t>(byte | level << PanelValueShift(panel_type, j));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void RepackPanel(DType panel_type, const uint8_t* rows, size_t row_stride, size_t n,
                  uint8_t* panel) {
+  std::memset(panel, 0, PanelBytes(panel_type, n));
+  if (IsKPanelType(panel_type)) return RepackKPanel(panel_type, rows, row_stride, n, panel);
   const bool q4 = panel_type == DType::kQ4_0p;
   const size_t block_bytes = q4 ? 18 : 34;
-  std::memset(panel, 0, PanelBytes(panel_type, n));
   for (size_t lane = 0; lane < kQ8PanelRows; ++lane) {
     const uint8_t* row = rows + lane * row_stride;
     for (size_t b = 0; b < n / 32; ++b) {
@@ -258,6 +311,26 @@ float PanelValue(DType dtype, const void* data, size_t n, size_t row, size_t j) 
   const auto* panel = static_cast<const uint8_t*>(data) + row / kQ8PanelRows * PanelBytes(dtype, n);
   const size_t lane = row % kQ8PanelRows;
   const int stored = panel[PanelValueOffset(dtype, lane, j)] >> PanelValueShift(dtype, j);
+  switch (dtype) {
+    case DType::kQ4_Kp: {  // (d · sc) · q − dmin · m, as BlockK45
+      const float d = Half(panel + PanelSuperScaleOffset(dtype, n, lane, j / kQK, 0));
+      const float dmin = Half(panel + PanelSuperScaleOffset(dtype, n, lane, j / kQK, 1));
+      const float ds = d * static_cast<float>(panel[PanelSubScaleOffset(dtype, n, lane, j / 32, 0)]);
+      const float dm =
+          dmin * static_cast<float>(panel[PanelSubScaleOffset(dtype, n, lane, j / 32, 1)]);
+      const float p = ds * static_cast<float>(stored & 0x0F);
+      return p - dm;
+    }
+    case DType::kQ6_Kp: {  // (d · sc) · (q − 32), as BlockQ6_K
+      const float d = Half(panel + PanelSuperScaleOffset(dtype, n, lane, j / kQK, 0));
+      const auto sc =
+          static_cast<int8_t>(panel[PanelSubScaleOffset(dtype, n, lane, j / 32, j % 32 / 16)]);
+      const float ds = d * static_cast<float>(sc);
+      return ds * static_cast<float>(stored - 32);
+    }
+    default:
+      break;
+  }
   const float d = Half(panel + PanelScaleOffset(dtype, n, lane, j / 32));
   // kQ8_0p holds value + 128, kQ4_0p the Q4_0 level (value + 8) in a nibble.
   const int q = dtype == DType::kQ4_0p ? (stored & 0x0F) - 8 : stored - 128;

@@ -58,11 +58,12 @@ void RepackRowQ8_0x(const uint8_t* q8_0_row, size_t n, uint8_t* dst);
 // dst[0, n) = the values of one kQ8_0x row (as DequantizeRow gives them for the Q8_0 row).
 void DequantizeRowQ8_0x(const uint8_t* row, size_t n, float* dst);
 // Sixteen consecutive rows of n values (row_stride bytes apart) as one panel (dtype.h): Q8_0
-// rows for kQ8_0p, Q4_0 rows for kQ4_0p.
+// rows for kQ8_0p, Q4_0 rows for kQ4_0p, Q4_K rows for kQ4_Kp, Q6_K rows for kQ6_Kp (n a
+// multiple of 256 for the K layouts).
 void RepackPanel(DType panel_type, const uint8_t* rows, size_t row_stride, size_t n,
                  uint8_t* panel);
-// Value j of row `row` of a matrix of n columns in a panel layout (kQ8_0p or kQ4_0p), and
-// dst[0, n) = the whole row.
+// Value j of row `row` of a matrix of n columns in a panel layout, and dst[0, n) = the whole
+// row: the values DequantizeRow gives for the rows the panels were made of, bit for bit.
 float PanelValue(DType dtype, const void* data, size_t n, size_t row, size_t j);
 void DequantizePanelRow(DType dtype, const void* data, size_t n, size_t row, float* dst);
 // dst = one row of n values (a multiple of 32) quantized to Q4_0 as ggml's reference quantizer

@@ -32,7 +32,9 @@ float TensorView::GetF32(int64_t i) const {
       return static_cast<float>(static_cast<int8_t>(row[Q8xScaleBytes(n) + j])) * F16ToF32(h);
     }
     case DType::kQ8_0p:
-    case DType::kQ4_0p: {
+    case DType::kQ4_0p:
+    case DType::kQ4_Kp:
+    case DType::kQ6_Kp: {
       const size_t n = static_cast<size_t>(shape.back());
       return PanelValue(dtype, data, n, static_cast<size_t>(i) / n, static_cast<size_t>(i) % n);
     }
@@ -40,6 +42,14 @@ float TensorView::GetF32(int64_t i) const {
       float block[32];
       DequantizeRow(GgmlType::kQ4_0, static_cast<const uint8_t*>(data) + i / 32 * 18, 32, block);
       return block[i % 32];
+    }
+    case DType::kQ4_K:
+    case DType::kQ6_K: {
+      const auto type = dtype == DType::kQ4_K ? GgmlType::kQ4_K : GgmlType::kQ6_K;
+      float block[kKSuperBlock];
+      DequantizeRow(type, static_cast<const uint8_t*>(data) + i / 256 * RowBytes(dtype, 256), 256,
+                    block);
+      return block[i % 256];
     }
     case DType::kQ8_0: {
       float block[32];
