@@ -631,12 +631,16 @@ void ConvertRowToF32(const void* src, tensor::DType dtype, size_t n, float* dst)
     case tensor::DType::kQ4_K:
       tensor::DequantizeRow(tensor::GgmlType::kQ4_K, src, n, dst);
       return;
+    case tensor::DType::kQ5_K:
+      tensor::DequantizeRow(tensor::GgmlType::kQ5_K, src, n, dst);
+      return;
     case tensor::DType::kQ6_K:
       tensor::DequantizeRow(tensor::GgmlType::kQ6_K, src, n, dst);
       return;
     case tensor::DType::kQ8_0p:  // a row is spread over its panel (ops::ToF32 reads panels)
     case tensor::DType::kQ4_0p:
     case tensor::DType::kQ4_Kp:
+    case tensor::DType::kQ5_Kp:
     case tensor::DType::kQ6_Kp:
       IRIS_CHECK_MSG(false, "ConvertRowToF32: a panel's row is not contiguous");
       return;

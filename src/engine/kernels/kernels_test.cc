@@ -476,20 +476,21 @@ TEST_P(QuantKernelsTest, MatMulRowsQ4_0pMatchesTheBlockLayoutBitForBitOnEveryPat
   }
 }
 
-// Rows of Q4_K (144 bytes) or Q6_K (210 bytes) super-blocks of 256 values: finite f16
+// Rows of Q4_K, Q5_K or Q6_K super-blocks of 256 values (144, 176, 210 bytes): finite f16
 // super-scales, every other byte random (any byte pattern is a valid block).
 std::vector<uint8_t> RandomKRows(size_t rows, size_t k, uint32_t seed, DType kind) {
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> byte(0, 255);
   std::normal_distribution<float> scale(0.0f, 0.002f);
-  const size_t block = kind == DType::kQ4_K ? 144 : 210;
+  const size_t block = tensor::RowBytes(kind, 256);
   std::vector<uint8_t> w(rows * k / 256 * block);
   for (uint8_t& b : w) b = static_cast<uint8_t>(byte(rng));
   for (size_t b = 0; b < w.size() / block; ++b) {
     uint8_t* blk = &w[b * block];
-    for (size_t which = 0; which < (kind == DType::kQ4_K ? 2u : 1u); ++which) {
+    const bool q6 = kind == DType::kQ6_K;
+    for (size_t which = 0; which < (q6 ? 1u : 2u); ++which) {
       const uint16_t h = tensor::F32ToF16(scale(rng));
-      std::memcpy(kind == DType::kQ4_K ? blk + 2 * which : blk + 208, &h, 2);
+      std::memcpy(q6 ? blk + 208 : blk + 2 * which, &h, 2);
     }
   }
   return w;
@@ -499,9 +500,13 @@ std::vector<uint8_t> RandomKRows(size_t rows, size_t k, uint32_t seed, DType kin
 // a double-precision sum over the file's values, the scalar twin bit for bit, and a token
 // alone as in a batch.
 TEST_P(QuantKernelsTest, MatMulRowsKPanelsMultiplyTheFilesValuesOnEveryPath) {
-  for (DType kind : {DType::kQ4_K, DType::kQ6_K}) {
-    const DType panel_type = kind == DType::kQ4_K ? DType::kQ4_Kp : DType::kQ6_Kp;
-    const auto ggml = kind == DType::kQ4_K ? tensor::GgmlType::kQ4_K : tensor::GgmlType::kQ6_K;
+  for (DType kind : {DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+    const DType panel_type = kind == DType::kQ4_K   ? DType::kQ4_Kp
+                             : kind == DType::kQ5_K ? DType::kQ5_Kp
+                                                    : DType::kQ6_Kp;
+    const auto ggml = kind == DType::kQ4_K   ? tensor::GgmlType::kQ4_K
+                      : kind == DType::kQ5_K ? tensor::GgmlType::kQ5_K
+                                             : tensor::GgmlType::kQ6_K;
     for (size_t k : {256u, 768u}) {
       const size_t nb = k / 32, row_bytes = tensor::RowBytes(kind, k);
       for (size_t tokens : {1u, 3u, 4u, 6u}) {
@@ -540,8 +545,8 @@ TEST_P(QuantKernelsTest, MatMulRowsKPanelsMultiplyTheFilesValuesOnEveryPath) {
             for (size_t j = 0; j < n - nb0; ++j) {
               double want = 0, size = 0;
               for (size_t i = 0; i < k; ++i) {
-                const double term = static_cast<double>(values[(nb0 + j) * k + i]) *
-                                    q[t * k + i] * d[t * nb + i / 32];
+                const double term = static_cast<double>(values[(nb0 + j) * k + i]) * q[t * k + i] *
+                                    d[t * nb + i / 32];
                 want += term;
                 size += std::fabs(term);
               }
@@ -552,8 +557,7 @@ TEST_P(QuantKernelsTest, MatMulRowsKPanelsMultiplyTheFilesValuesOnEveryPath) {
             EXPECT_EQ(got[t * stride + (n - nb0)], -1.0f) << "wrote past the range";
             std::vector<float> alone(n - nb0);
             MatMulRowsPanels(panel_type, q.data() + t * k, d.data() + t * nb, sums.data() + t * nb,
-                             1, data, k, nb0, n, alone.data(), n - nb0,
-                             halves.data() + t * k / 16);
+                             1, data, k, nb0, n, alone.data(), n - nb0, halves.data() + t * k / 16);
             for (size_t j = 0; j < n - nb0; ++j) ASSERT_EQ(alone[j], got[t * stride + j]) << t;
           }
         }
@@ -563,7 +567,7 @@ TEST_P(QuantKernelsTest, MatMulRowsKPanelsMultiplyTheFilesValuesOnEveryPath) {
 }
 
 TEST(QuantKernels, KPanelAddressingFitsThePanel) {
-  for (DType p : {DType::kQ4_Kp, DType::kQ6_Kp}) {
+  for (DType p : {DType::kQ4_Kp, DType::kQ5_Kp, DType::kQ6_Kp}) {
     for (size_t n : {256u, 512u, 2048u, 8192u}) {
       const size_t bytes = tensor::PanelBytes(p, n);
       EXPECT_EQ(bytes % 64, 0u);
@@ -573,13 +577,15 @@ TEST(QuantKernels, KPanelAddressingFitsThePanel) {
       EXPECT_EQ(tensor::PanelSubScaleOffset(p, n, 0, 0, 0), nb * tensor::PanelBlockBytes(p));
       EXPECT_LT(tensor::PanelSubScaleOffset(p, n, 15, nb - 1, 1),
                 tensor::PanelSuperScaleOffset(p, n, 0, 0, 0));
-      const size_t which = p == DType::kQ4_Kp ? 1 : 0;
+      const size_t which = p == DType::kQ6_Kp ? 0 : 1;
       EXPECT_LE(tensor::PanelSuperScaleOffset(p, n, 15, last_super, which) + 2, bytes);
       EXPECT_EQ(tensor::PanelSuperScaleOffset(p, n, 0, 1, 0) % 32, 0u) << "aligned loads";
     }
   }
-  // Bits per weight: Q4_Kp 4.625 (Q4_K 4.5), Q6_Kp 8.5625 (Q6_K 6.5625, Q8_0 8.5).
+  // Bits per weight: Q4_Kp 4.625 (Q4_K 4.5), Q5_Kp 8.625 (Q5_K 5.5), Q6_Kp 8.5625 (Q6_K
+  // 6.5625, Q8_0 8.5).
   EXPECT_EQ(tensor::PanelBytes(DType::kQ4_Kp, 2048) * 8, 16u * 2048 * 4625 / 1000);
+  EXPECT_EQ(tensor::PanelBytes(DType::kQ5_Kp, 2048) * 8, 16u * 2048 * 8625 / 1000);
   EXPECT_EQ(tensor::PanelBytes(DType::kQ6_Kp, 2048) * 8, 16u * 2048 * 85625 / 10000);
 }
 

@@ -163,17 +163,21 @@ void RowsXScalar(const int8_t* xq, const float* xd, size_t num_tokens, const uin
 }
 
 // The panel layouts the kernels below take, as template arguments.
-enum class Kind { kQ8_0, kQ4_0, kQ4_K, kQ6_K };
+enum class Kind { kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K };
 template <Kind K>
 constexpr tensor::DType kPanelType = K == Kind::kQ8_0   ? tensor::DType::kQ8_0p
                                      : K == Kind::kQ4_0 ? tensor::DType::kQ4_0p
                                      : K == Kind::kQ4_K ? tensor::DType::kQ4_Kp
+                                     : K == Kind::kQ5_K ? tensor::DType::kQ5_Kp
                                                         : tensor::DType::kQ6_Kp;
+// Q4_K and Q5_K: per block a scale and a min (the value (d · sc) · q − dmin · m).
+template <Kind K>
+constexpr bool kScaleAndMin = K == Kind::kQ4_K || K == Kind::kQ5_K;
 template <Kind K>
 constexpr bool kNibbles = K == Kind::kQ4_0 || K == Kind::kQ4_K;
 
 // The unsigned weight j (0..31) of `lane` in block b of a panel: kQ8_0p stores value + 128,
-// kQ4_0p the Q4_0 level (value + 8) as a nibble, kQ4_Kp and kQ6_Kp their levels q.
+// kQ4_0p the Q4_0 level (value + 8) as a nibble, the K panels their levels q.
 template <Kind K>
 inline int PanelWeight(const uint8_t* panel, size_t b, size_t lane, size_t j) {
   constexpr tensor::DType kP = kPanelType<K>;
@@ -218,7 +222,7 @@ void RowsPScalar(const int8_t* xq, const float* xd, const int32_t* xs, const int
           };
           const uint8_t first = panel[tensor::PanelSubScaleOffset(kP, k_dim, lane, b, 0)];
           const uint8_t second = panel[tensor::PanelSubScaleOffset(kP, k_dim, lane, b, 1)];
-          if constexpr (K == Kind::kQ4_K) {
+          if constexpr (kScaleAndMin<K>) {
             const float a = super(0) * static_cast<float>(first);
             const float m = super(1) * static_cast<float>(second);
             const float v = std::fma(-m, static_cast<float>(xs[t * nb + b]),
@@ -307,7 +311,7 @@ __attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileP512(
     const int8_t* x, size_t k_dim, const float* dx, const int32_t* sx, const int32_t* sx16,
     size_t nb, const uint8_t* w, size_t panel_bytes, float* out, size_t out_stride) {
   constexpr size_t kValueBytes = kNibbles<K> ? 256 : 512;
-  constexpr bool kK = K == Kind::kQ4_K || K == Kind::kQ6_K;
+  constexpr bool kK = kScaleAndMin<K> || K == Kind::kQ6_K;
   constexpr size_t kHalves = K == Kind::kQ6_K ? 2 : 1;  // integer sums per block
   __m512 acc[T][P];
   for (size_t t = 0; t < T; ++t) {
@@ -316,7 +320,7 @@ __attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileP512(
   const uint8_t* scales = w + nb * kValueBytes;  // then, for K, the super-scales
   const size_t super_bytes = kK ? tensor::PanelSuperBytes(kPanelType<K>) : 0;
   const __m512i low = _mm512_set1_epi8(0x0F);
-  __m512 sup[P][2];  // K: the panel's rows' super-scales (d, and dmin for Q4_K)
+  __m512 sup[P][2];  // K: the panel's rows' super-scales (d, and dmin but for Q6_K)
   for (size_t b = 0; b < nb; ++b) {
     if constexpr (kPrefetch) {
       for (size_t p = 0; p < P; ++p) {
@@ -384,7 +388,7 @@ __attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileP512(
             _mm_load_si128(reinterpret_cast<const __m128i*>(scales + p * panel_bytes + 32 * b));
         const __m128i bytes1 = _mm_load_si128(
             reinterpret_cast<const __m128i*>(scales + p * panel_bytes + 32 * b + 16));
-        if constexpr (K == Kind::kQ4_K) {  // d · sc and dmin · m
+        if constexpr (kScaleAndMin<K>) {  // d · sc and dmin · m
           first[p] = _mm512_mul_ps(sup[p][0], _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes0)));
           second[p] = _mm512_mul_ps(sup[p][1], _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes1)));
         } else {  // the halves' int8 scales
@@ -394,7 +398,7 @@ __attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileP512(
       }
       for (size_t t = 0; t < T; ++t) {
         const __m512 d = _mm512_set1_ps(dx[t * nb + b]);
-        if constexpr (K == Kind::kQ4_K) {
+        if constexpr (kScaleAndMin<K>) {
           const __m512 sum = _mm512_set1_ps(static_cast<float>(sx[t * nb + b]));
           for (size_t p = 0; p < P; ++p) {
             const __m512 u = _mm512_mul_ps(first[p], _mm512_cvtepi32_ps(dot[0][t][p]));
@@ -541,6 +545,8 @@ void MatMulRowsPanels(tensor::DType panel_type, const int8_t* q, const float* d,
       return run.operator()<Kind::kQ4_0>();
     case tensor::DType::kQ4_Kp:
       return run.operator()<Kind::kQ4_K>();
+    case tensor::DType::kQ5_Kp:
+      return run.operator()<Kind::kQ5_K>();
     case tensor::DType::kQ6_Kp:
       return run.operator()<Kind::kQ6_K>();
     default:

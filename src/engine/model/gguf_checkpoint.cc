@@ -77,7 +77,7 @@ class Converter {
     }
     if (t.type == GgmlType::kF32 || t.type == GgmlType::kF16 || t.type == GgmlType::kBF16 ||
         t.type == GgmlType::kQ8_0 || t.type == GgmlType::kQ4_0 || t.type == GgmlType::kQ4_K ||
-        t.type == GgmlType::kQ6_K) {
+        t.type == GgmlType::kQ5_K || t.type == GgmlType::kQ6_K) {
       // The kernels take these as they are (the block types with int8 products, kernels.h;
       // the binder gives those no kernel takes as they are their f32 values).
       e.view.dtype = t.type == GgmlType::kF32    ? tensor::DType::kF32
@@ -85,6 +85,7 @@ class Converter {
                      : t.type == GgmlType::kBF16 ? tensor::DType::kBF16
                      : t.type == GgmlType::kQ8_0 ? tensor::DType::kQ8_0
                      : t.type == GgmlType::kQ4_K ? tensor::DType::kQ4_K
+                     : t.type == GgmlType::kQ5_K ? tensor::DType::kQ5_K
                      : t.type == GgmlType::kQ6_K ? tensor::DType::kQ6_K
                                                  : tensor::DType::kQ4_0;
       if (heads == 0) {

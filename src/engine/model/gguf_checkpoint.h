@@ -17,12 +17,11 @@ namespace iris::model {
 
 struct GgufCheckpoint {
   ModelConfig config;
-  // Under the Hugging Face names. F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K tensors are used in
+  // Under the Hugging Face names. F32, F16, BF16, Q8_0, Q4_0 and the K tensors are used in
   // place from the mapped files (the binder repacks the block types into panels, or gives
   // their f32 values where no kernel takes them); the Q and K projections are copies with the
   // converter's per-head row order undone; Q5_0 is rewritten as the Q8_0 blocks of the same
-  // values; other quantized types (Q4_1, Q5_1, Q5_K) are dequantized to F32 at load (bit for
-  // bit as gguf-py).
+  // values; Q4_1 and Q5_1 are dequantized to F32 at load (bit for bit as gguf-py).
   formats::WeightStore weights;
   std::shared_ptr<const formats::GgufFile> text;
   std::shared_ptr<const formats::GgufFile> mmproj;  // null without a vision tower

@@ -66,12 +66,11 @@ Result<formats::TensorEntry> WeightBinder::Entry(const std::string& name,
   IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, store_.Get(name, shape));
   if (e.view.dtype != tensor::DType::kF32 && e.view.dtype != tensor::DType::kBF16 &&
       e.view.dtype != tensor::DType::kF16 && e.view.dtype != tensor::DType::kQ8_0 &&
-      e.view.dtype != tensor::DType::kQ4_0 && e.view.dtype != tensor::DType::kQ4_K &&
-      e.view.dtype != tensor::DType::kQ6_K) {
+      e.view.dtype != tensor::DType::kQ4_0 && !tensor::IsKFileType(e.view.dtype)) {
     return FailedPrecondition(
         e.file + ": tensor '" + name + "' has dtype " +
         std::string(tensor::DTypeName(e.view.dtype)) +
-        "; weights must be F32, BF16, F16 (or Q8_0, Q4_0, Q4_K, Q6_K from a GGUF file)");
+        "; weights must be F32, BF16, F16 (or Q8_0, Q4_0, Q4_K, Q5_K, Q6_K from a GGUF file)");
   }
   return e;
 }
@@ -95,7 +94,7 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
   // The block format the matrix is multiplied in: the one the options ask for, else the
   // file's (Q8_0, Q4_0), else none. Rows are converted here when the two differ: Q4_0 to Q8_0
   // exactly (the same values), anything else through f32 and the quantizer. A K file's
-  // matrices (Q4_K, Q6_K) keep their blocks, in K panels, when nothing else is asked.
+  // matrices (Q4_K, Q5_K, Q6_K) keep their blocks, in K panels, when nothing else is asked.
   const bool is_matrix = shape.size() == 2 && shape[1] % 32 == 0;
   const bool file_blocks = stored == DType::kQ8_0 || stored == DType::kQ4_0;
   const bool asked = options_.quantize == DType::kQ8_0 || options_.quantize == DType::kQ4_0;
@@ -106,11 +105,13 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
   const bool quantize = blocks != DType::kF32 && blocks != stored;
   const size_t rows = shape.empty() ? 0 : static_cast<size_t>(shape[0]);
   const size_t cols = shape.size() == 2 ? static_cast<size_t>(shape[1]) : 0;
-  const bool k_file = stored == DType::kQ4_K || stored == DType::kQ6_K;
+  const bool k_file = tensor::IsKFileType(stored);
   if (k_file && blocks == DType::kF32 && kernels::PrefersPanelsQ8() && !rows_read &&
       shape.size() == 2 && rows % tensor::kQ8PanelRows == 0 && cols % tensor::kKSuperBlock == 0) {
     // A K matrix multiplied whole: its blocks in K panels, the file's values exactly.
-    const DType out_type = stored == DType::kQ4_K ? DType::kQ4_Kp : DType::kQ6_Kp;
+    const DType out_type = stored == DType::kQ4_K   ? DType::kQ4_Kp
+                           : stored == DType::kQ5_K ? DType::kQ5_Kp
+                                                    : DType::kQ6_Kp;
     const size_t panel_bytes = tensor::PanelBytes(out_type, cols);
     IRIS_ASSIGN_OR_RETURN(uint8_t * dst,
                           owned_.Allocate(rows / tensor::kQ8PanelRows * panel_bytes));

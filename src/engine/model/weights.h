@@ -49,8 +49,9 @@ class WeightBinder {
   // A weight of exactly `shape`: F32, BF16, F16 as the file holds it (F32 narrowed to BF16
   // where exact); a matrix in Q8_0 or Q4_0 when the options ask for it or the file holds it
   // (quantized or converted here), in panels (kQ8_0p, kQ4_0p) or rows (kQ8_0x, kQ8_0) as
-  // below; a file's Q4_K or Q6_K matrix in K panels (kQ4_Kp, kQ6_Kp: the file's values), or as
-  // its f32 values where no kernel takes it; errors name the file and the tensor.
+  // below; a file's Q4_K, Q5_K or Q6_K matrix in K panels (kQ4_Kp, kQ5_Kp, kQ6_Kp: the file's
+  // values), or as its f32 values where no kernel takes it; errors name the file and the
+  // tensor.
   // Int8 matrices of a multiple of 16 rows go in panels (kQ8_0p) where the kernels prefer it:
   // they are only ever multiplied whole.
   Result<tensor::TensorView> Bind(const std::string& name, const std::vector<int64_t>& shape);

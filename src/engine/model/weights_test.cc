@@ -218,7 +218,7 @@ TEST_F(WeightBinderTest, QuantizedMatricesGoInPanelsUnlessReadByRows) {
   EXPECT_EQ(std::memcmp(flat->data, want4.data(), want4.size() * sizeof(float)), 0);
 }
 
-// Rows of Q4_K or Q6_K super-blocks as a GGUF file holds them: random bytes, finite scales.
+// Rows of K super-blocks as a GGUF file holds them: random bytes, finite scales.
 std::vector<uint8_t> RandomKRows(size_t rows, size_t cols, tensor::GgmlType type, uint32_t seed) {
   const size_t block = tensor::GgmlInfo(type).block_bytes;
   std::vector<uint8_t> w(rows * cols / 256 * block);
@@ -229,18 +229,18 @@ std::vector<uint8_t> RandomKRows(size_t rows, size_t cols, tensor::GgmlType type
   }
   for (size_t b = 0; b < w.size() / block; ++b) {
     const uint16_t d = tensor::F32ToF16(0.001f * static_cast<float>(b % 7 + 1));
-    if (type == tensor::GgmlType::kQ4_K) {
+    if (type == tensor::GgmlType::kQ6_K) {
+      std::memcpy(&w[b * block + 208], &d, 2);
+    } else {
       std::memcpy(&w[b * block], &d, 2);
       std::memcpy(&w[b * block + 2], &d, 2);
-    } else {
-      std::memcpy(&w[b * block + 208], &d, 2);
     }
   }
   return w;
 }
 
 TEST_F(WeightBinderTest, KFileMatricesGoInKPanelsWithTheFilesValues) {
-  // A Q4_K and a Q6_K matrix as a GGUF file holds them: multiplied whole they go in K panels
+  // Q4_K, Q5_K and Q6_K matrices as a GGUF file holds them: multiplied whole they go in K panels
   // (where the int8 panel kernels run), read by rows or of an odd number of rows they are
   // their f32 values; every binding holds gguf-py's values.
   const size_t cols = 512;
@@ -249,6 +249,7 @@ TEST_F(WeightBinderTest, KFileMatricesGoInKPanelsWithTheFilesValues) {
   std::map<std::string, std::vector<float>> want;
   for (auto [name, type, rows] : {std::tuple{"q4k", tensor::GgmlType::kQ4_K, size_t{32}},
                                   std::tuple{"q6k", tensor::GgmlType::kQ6_K, size_t{48}},
+                                  std::tuple{"q5k", tensor::GgmlType::kQ5_K, size_t{16}},
                                   std::tuple{"odd", tensor::GgmlType::kQ4_K, size_t{20}}}) {
     rows_of.push_back(RandomKRows(rows, cols, type, static_cast<uint32_t>(rows)));
     std::vector<float>& values = want[name];
@@ -257,10 +258,11 @@ TEST_F(WeightBinderTest, KFileMatricesGoInKPanelsWithTheFilesValues) {
     formats::TensorEntry e;
     e.name = name;
     e.file = "mem";
-    e.view = tensor::TensorView{
-        type == tensor::GgmlType::kQ4_K ? tensor::DType::kQ4_K : tensor::DType::kQ6_K,
-        {static_cast<int64_t>(rows), static_cast<int64_t>(cols)},
-        rows_of.back().data()};
+    e.view = tensor::TensorView{type == tensor::GgmlType::kQ4_K   ? tensor::DType::kQ4_K
+                                : type == tensor::GgmlType::kQ5_K ? tensor::DType::kQ5_K
+                                                                  : tensor::DType::kQ6_K,
+                                {static_cast<int64_t>(rows), static_cast<int64_t>(cols)},
+                                rows_of.back().data()};
     entries[name] = e;
   }
   formats::WeightStore gguf = formats::WeightStore::FromEntries(entries, {}, "mem");
@@ -273,7 +275,10 @@ TEST_F(WeightBinderTest, KFileMatricesGoInKPanelsWithTheFilesValues) {
   auto q6k = binder.Bind("q6k", {48, 512});
   auto table = binder.BindTable("q4k", {32, 512});
   auto odd = binder.Bind("odd", {20, 512});
-  ASSERT_TRUE(q4k.ok() && q6k.ok() && table.ok() && odd.ok());
+  auto q5k = binder.Bind("q5k", {16, 512});
+  ASSERT_TRUE(q4k.ok() && q6k.ok() && table.ok() && odd.ok() && q5k.ok());
+  EXPECT_EQ(q5k->dtype, panels ? tensor::DType::kQ5_Kp : tensor::DType::kF32);
+  EXPECT_EQ(ops::ToF32(*q5k), want["q5k"]);
   EXPECT_EQ(q4k->dtype, panels ? tensor::DType::kQ4_Kp : tensor::DType::kF32);
   EXPECT_EQ(q6k->dtype, panels ? tensor::DType::kQ6_Kp : tensor::DType::kF32);
   EXPECT_EQ(table->dtype, tensor::DType::kF32);

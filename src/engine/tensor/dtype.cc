@@ -26,6 +26,8 @@ size_t DTypeSize(DType dtype) {
     case DType::kQ4_0p:
     case DType::kQ4_K:
     case DType::kQ4_Kp:
+    case DType::kQ5_K:
+    case DType::kQ5_Kp:
     case DType::kQ6_K:
     case DType::kQ6_Kp:
       return 1;
@@ -39,6 +41,7 @@ size_t RowBytes(DType dtype, size_t n) {
   if (IsPanelType(dtype)) return PanelBytes(dtype, n) / kQ8PanelRows;
   if (dtype == DType::kQ4_0) return n / 32 * 18;
   if (dtype == DType::kQ4_K) return n / kKSuperBlock * 144;
+  if (dtype == DType::kQ5_K) return n / kKSuperBlock * 176;
   if (dtype == DType::kQ6_K) return n / kKSuperBlock * 210;
   return n * DTypeSize(dtype);
 }
@@ -79,6 +82,10 @@ std::string_view DTypeName(DType dtype) {
       return "Q4_K";
     case DType::kQ4_Kp:
       return "Q4_Kp";
+    case DType::kQ5_K:
+      return "Q5_K";
+    case DType::kQ5_Kp:
+      return "Q5_Kp";
     case DType::kQ6_K:
       return "Q6_K";
     case DType::kQ6_Kp:

@@ -23,14 +23,15 @@ namespace iris::tensor {
 // panel layout, as kQ8_0p but with the values q (not q + 128) as nibbles: for each block,
 // 4 groups of 64 bytes, byte j of group i holding value group 2i (low nibble) and 2i + 1
 // (high nibble) of row j / 4, value j % 4; then the scales as in kQ8_0p.
-// kQ4_K and kQ6_K are ggml's K formats (super-blocks of 256 values, 144 and 210 bytes), read
-// from GGUF files. kQ4_Kp and kQ6_Kp are their panel layouts, with the values as kQ4_0p
-// (kQ4_Kp: the levels q in 0..15 as nibbles) and kQ8_0p (kQ6_Kp: q in 0..63 as bytes) hold
-// them, then the scales as the file has them: per block of 32, 16 bytes of the rows' first
-// scales and 16 of their second (kQ4_Kp: the 6-bit sub-block scale and min; kQ6_Kp: the
-// int8 scales of the two halves of 16), block after block; then per super-block of 256 the
-// rows' f16 super-scales (kQ4_Kp: 16 d, then 16 dmin; kQ6_Kp: 16 d). The value is
-// (d · sc) · q − dmin · m (kQ4_K) and (d · sc) · (q − 32) (kQ6_K), as in the file.
+// kQ4_K, kQ5_K and kQ6_K are ggml's K formats (super-blocks of 256 values, 144, 176 and 210
+// bytes), read from GGUF files. kQ4_Kp, kQ5_Kp and kQ6_Kp are their panel layouts, with the
+// values as kQ4_0p (kQ4_Kp: the levels q in 0..15 as nibbles) and kQ8_0p (kQ5_Kp: q in 0..31,
+// kQ6_Kp: q in 0..63, as bytes) hold them, then the scales as the file has them: per block of
+// 32, 16 bytes of the rows' first scales and 16 of their second (kQ4_Kp, kQ5_Kp: the 6-bit
+// sub-block scale and min; kQ6_Kp: the int8 scales of the two halves of 16), block after
+// block; then per super-block of 256 the rows' f16 super-scales (16 d, then 16 dmin; kQ6_Kp:
+// 16 d). The value is (d · sc) · q − dmin · m (kQ4_K, kQ5_K) and (d · sc) · (q − 32) (kQ6_K),
+// as in the file.
 enum class DType {
   kF32,
   kF16,
@@ -49,6 +50,8 @@ enum class DType {
   kQ4_0p,
   kQ4_K,
   kQ4_Kp,
+  kQ5_K,
+  kQ5_Kp,
   kQ6_K,
   kQ6_Kp
 };
@@ -57,17 +60,22 @@ enum class DType {
 size_t DTypeSize(DType dtype);
 // Bytes of a row of n elements (n a multiple of the block size for the block formats).
 size_t RowBytes(DType dtype, size_t n);
+// True for the K panel layouts (scales per block of 32 and per super-block of 256).
+inline bool IsKPanelType(DType dtype) {
+  return dtype == DType::kQ4_Kp || dtype == DType::kQ5_Kp || dtype == DType::kQ6_Kp;
+}
 // True for the panel layouts (rows in groups of kQ8PanelRows, never read a row at a time).
 inline bool IsPanelType(DType dtype) {
-  return dtype == DType::kQ8_0p || dtype == DType::kQ4_0p || dtype == DType::kQ4_Kp ||
-         dtype == DType::kQ6_Kp;
+  return dtype == DType::kQ8_0p || dtype == DType::kQ4_0p || IsKPanelType(dtype);
 }
-// True for the K panel layouts (scales per block of 32 and per super-block of 256).
-inline bool IsKPanelType(DType dtype) { return dtype == DType::kQ4_Kp || dtype == DType::kQ6_Kp; }
-// True for the block formats (kQ8_0, kQ8_0x, kQ4_0, kQ4_K, kQ6_K and the panel layouts).
+// True for the K formats as a file holds them.
+inline bool IsKFileType(DType dtype) {
+  return dtype == DType::kQ4_K || dtype == DType::kQ5_K || dtype == DType::kQ6_K;
+}
+// True for the block formats (kQ8_0, kQ8_0x, kQ4_0, the K formats and the panel layouts).
 inline bool IsBlockType(DType dtype) {
   return dtype == DType::kQ8_0 || dtype == DType::kQ8_0x || dtype == DType::kQ4_0 ||
-         dtype == DType::kQ4_K || dtype == DType::kQ6_K || IsPanelType(dtype);
+         IsKFileType(dtype) || IsPanelType(dtype);
 }
 // The parts of a kQ8_0x row of n values (n a multiple of 32).
 inline size_t Q8xScaleBytes(size_t n) { return (n / 32 + 31) / 32 * 64; }
@@ -82,11 +90,11 @@ inline constexpr size_t kKSuperBlock = 256;
 // scales sit within the panel (the nibble layouts' value is the nibble at PanelValueShift).
 inline bool IsNibblePanel(DType dtype) { return dtype == DType::kQ4_0p || dtype == DType::kQ4_Kp; }
 inline size_t PanelBlockBytes(DType dtype) { return IsNibblePanel(dtype) ? 256 : 512; }
-// kQ4_Kp and kQ6_Kp: bytes of f16 super-scales per super-block (16 rows × 2 or × 1).
-inline size_t PanelSuperBytes(DType dtype) { return dtype == DType::kQ4_Kp ? 64 : 32; }
+// The K panels: bytes of f16 super-scales per super-block (16 rows × 2, kQ6_Kp × 1).
+inline size_t PanelSuperBytes(DType dtype) { return dtype == DType::kQ6_Kp ? 32 : 64; }
 inline size_t PanelBytes(DType dtype, size_t n) {
-  const size_t scales = IsKPanelType(dtype) ? n / 32 * 32 + n / kKSuperBlock * PanelSuperBytes(dtype)
-                                            : n / 32 * 32;
+  const size_t scales =
+      IsKPanelType(dtype) ? n / 32 * 32 + n / kKSuperBlock * PanelSuperBytes(dtype) : n / 32 * 32;
   return n / 32 * PanelBlockBytes(dtype) + (scales + 63) / 64 * 64;
 }
 inline size_t PanelValueOffset(DType dtype, size_t lane, size_t j) {
@@ -101,11 +109,9 @@ inline int PanelValueShift(DType dtype, size_t j) {
 inline size_t PanelScaleOffset(DType dtype, size_t n, size_t lane, size_t block) {
   return n / 32 * PanelBlockBytes(dtype) + 32 * block + 2 * lane;
 }
-// kQ4_Kp, kQ6_Kp: row `lane`'s scale `which` (0 or 1: kQ4_Kp's scale and min, kQ6_Kp's
-// halves) of a block, one byte; and its f16 super-scale `which` (kQ4_Kp: 0 d, 1 dmin) of
-// super-block `super`.
-inline size_t PanelSubScaleOffset(DType dtype, size_t n, size_t lane, size_t block,
-                                  size_t which) {
+// The K panels: row `lane`'s scale `which` (0 or 1: the scale and min, kQ6_Kp's halves) of a
+// block, one byte; and its f16 super-scale `which` (0 d, 1 dmin) of super-block `super`.
+inline size_t PanelSubScaleOffset(DType dtype, size_t n, size_t lane, size_t block, size_t which) {
   return n / 32 * PanelBlockBytes(dtype) + 32 * block + 16 * which + lane;
 }
 inline size_t PanelSuperScaleOffset(DType dtype, size_t n, size_t lane, size_t super,

@@ -100,8 +100,16 @@ void BlockQ8_0(const uint8_t* b, float* y) {
   for (size_t i = 0; i < 32; ++i) y[i] = static_cast<float>(static_cast<int8_t>(b[2 + i])) * d;
 }
 
-// Q4_K and Q5_K: eight sub-blocks of 32 with 6-bit scales and mins; qh is null for Q4_K.
-void BlockK45(const uint8_t* b, const uint8_t* qh, const uint8_t* qs, float* y) {
+// The level q of value i (0..31) of sub-block s (0..7) of a Q4_K (0..15: nibbles at byte 16)
+// or Q5_K (0..31: a fifth bit from qh at byte 16, the nibbles at byte 48) super-block.
+int K45Level(const uint8_t* b, bool q5, size_t s, size_t i) {
+  const uint8_t* qs = b + (q5 ? 16 + kQK / 8 : 16);
+  const int low = (qs[32 * (s / 2) + i] >> (4 * (s % 2))) & 0x0F;
+  return q5 ? low | ((b[16 + i] >> s) & 1) << 4 : low;
+}
+
+// Q4_K and Q5_K: eight sub-blocks of 32 with 6-bit scales and mins.
+void BlockK45(const uint8_t* b, bool q5, float* y) {
   const float d = Half(b), dmin = Half(b + 2);
   const uint8_t* scales = b + 4;
   for (size_t s = 0; s < 8; ++s) {
@@ -109,12 +117,8 @@ void BlockK45(const uint8_t* b, const uint8_t* qh, const uint8_t* qs, float* y) 
     ScaleMinK(scales, s, &sc, &m);
     const float ds = d * static_cast<float>(sc);
     const float dm = dmin * static_cast<float>(m);
-    const uint8_t* q = qs + 32 * (s / 2);
-    const int shift = 4 * static_cast<int>(s % 2);
     for (size_t i = 0; i < 32; ++i) {
-      int v = (q[i] >> shift) & 0x0F;
-      if (qh != nullptr) v |= ((qh[i] >> s) & 1) << 4;
-      const float p = ds * static_cast<float>(v);
+      const float p = ds * static_cast<float>(K45Level(b, q5, s, i));
       y[32 * s + i] = p - dm;
     }
   }
@@ -134,11 +138,6 @@ int8_t Q6Scale(const uint8_t* b, size_t e) {
   return static_cast<int8_t>(b[kQK / 2 + kQK / 4 + e / 16]);
 }
 constexpr size_t kQ6SuperScale = kQK / 2 + kQK / 4 + kQK / 16;  // where d sits
-
-// The level q (0..15) of value i (0..31) of sub-block s (0..7) of a Q4_K super-block.
-int Q4KLevel(const uint8_t* b, size_t s, size_t i) {
-  return (b[16 + 32 * (s / 2) + i] >> (4 * (s % 2))) & 0x0F;
-}
 
 void BlockQ6_K(const uint8_t* b, float* y) {
   const float d = Half(b + kQ6SuperScale);
@@ -217,10 +216,10 @@ void DequantizeRow(GgmlType type, const void* src, size_t n, float* dst) {
         BlockQ8_0(p, y);
         break;
       case GgmlType::kQ4_K:
-        BlockK45(p, nullptr, p + 16, y);
+        BlockK45(p, /*q5=*/false, y);
         break;
       case GgmlType::kQ5_K:
-        BlockK45(p, p + 16, p + 16 + kQK / 8, y);
+        BlockK45(p, /*q5=*/true, y);
         break;
       case GgmlType::kQ6_K:
         BlockQ6_K(p, y);
@@ -250,31 +249,32 @@ void DequantizeRowQ8_0x(const uint8_t* row, size_t n, float* dst) {
 
 namespace {
 
-// Sixteen rows of Q4_K or Q6_K super-blocks as a kQ4_Kp or kQ6_Kp panel (the panel zeroed).
+// Sixteen rows of Q4_K, Q5_K or Q6_K super-blocks as a kQ4_Kp, kQ5_Kp or kQ6_Kp panel (the
+// panel zeroed).
 void RepackKPanel(DType panel_type, const uint8_t* rows, size_t row_stride, size_t n,
                   uint8_t* panel) {
-  const bool q4 = panel_type == DType::kQ4_Kp;
-  const size_t super_bytes = q4 ? 144 : 210;
+  const bool q6 = panel_type == DType::kQ6_Kp, q5 = panel_type == DType::kQ5_Kp;
+  const size_t super_bytes = q6 ? 210 : q5 ? 176 : 144;
   for (size_t lane = 0; lane < kQ8PanelRows; ++lane) {
     for (size_t sb = 0; sb < n / kQK; ++sb) {
       const uint8_t* b = rows + lane * row_stride + super_bytes * sb;
-      for (size_t which = 0; which < (q4 ? 2u : 1u); ++which) {
+      for (size_t which = 0; which < (q6 ? 1u : 2u); ++which) {
         std::memcpy(panel + PanelSuperScaleOffset(panel_type, n, lane, sb, which),
-                    q4 ? b + 2 * which : b + kQ6SuperScale, 2);
+                    q6 ? b + kQ6SuperScale : b + 2 * which, 2);
       }
       for (size_t s = 0; s < 8; ++s) {
         const size_t block = 8 * sb + s;
         uint8_t first, second;
-        if (q4) {
-          ScaleMinK(b + 4, s, &first, &second);
-        } else {
+        if (q6) {
           first = static_cast<uint8_t>(Q6Scale(b, 32 * s));
           second = static_cast<uint8_t>(Q6Scale(b, 32 * s + 16));
+        } else {
+          ScaleMinK(b + 4, s, &first, &second);
         }
         panel[PanelSubScaleOffset(panel_type, n, lane, block, 0)] = first;
         panel[PanelSubScaleOffset(panel_type, n, lane, block, 1)] = second;
         for (size_t i = 0; i < 32; ++i) {
-          const int level = q4 ? Q4KLevel(b, s, i) : Q6Level(b, 32 * s + i);
+          const int level = q6 ? Q6Level(b, 32 * s + i) : K45Level(b, q5, s, i);
           const size_t j = 32 * block + i;
           uint8_t& byte = panel[PanelValueOffset(panel_type, lane, j)];
           byte = static_cast<uint8_t>(byte | level << PanelValueShift(panel_type, j));
@@ -312,13 +312,15 @@ float PanelValue(DType dtype, const void* data, size_t n, size_t row, size_t j) 
   const size_t lane = row % kQ8PanelRows;
   const int stored = panel[PanelValueOffset(dtype, lane, j)] >> PanelValueShift(dtype, j);
   switch (dtype) {
-    case DType::kQ4_Kp: {  // (d · sc) · q − dmin · m, as BlockK45
+    case DType::kQ4_Kp:
+    case DType::kQ5_Kp: {  // (d · sc) · q − dmin · m, as BlockK45
       const float d = Half(panel + PanelSuperScaleOffset(dtype, n, lane, j / kQK, 0));
       const float dmin = Half(panel + PanelSuperScaleOffset(dtype, n, lane, j / kQK, 1));
-      const float ds = d * static_cast<float>(panel[PanelSubScaleOffset(dtype, n, lane, j / 32, 0)]);
+      const float ds =
+          d * static_cast<float>(panel[PanelSubScaleOffset(dtype, n, lane, j / 32, 0)]);
       const float dm =
           dmin * static_cast<float>(panel[PanelSubScaleOffset(dtype, n, lane, j / 32, 1)]);
-      const float p = ds * static_cast<float>(stored & 0x0F);
+      const float p = ds * static_cast<float>(dtype == DType::kQ4_Kp ? stored & 0x0F : stored);
       return p - dm;
     }
     case DType::kQ6_Kp: {  // (d · sc) · (q − 32), as BlockQ6_K

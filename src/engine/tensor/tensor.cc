@@ -34,6 +34,7 @@ float TensorView::GetF32(int64_t i) const {
     case DType::kQ8_0p:
     case DType::kQ4_0p:
     case DType::kQ4_Kp:
+    case DType::kQ5_Kp:
     case DType::kQ6_Kp: {
       const size_t n = static_cast<size_t>(shape.back());
       return PanelValue(dtype, data, n, static_cast<size_t>(i) / n, static_cast<size_t>(i) % n);
@@ -44,8 +45,11 @@ float TensorView::GetF32(int64_t i) const {
       return block[i % 32];
     }
     case DType::kQ4_K:
+    case DType::kQ5_K:
     case DType::kQ6_K: {
-      const auto type = dtype == DType::kQ4_K ? GgmlType::kQ4_K : GgmlType::kQ6_K;
+      const auto type = dtype == DType::kQ4_K   ? GgmlType::kQ4_K
+                        : dtype == DType::kQ5_K ? GgmlType::kQ5_K
+                                                : GgmlType::kQ6_K;
       float block[kKSuperBlock];
       DequantizeRow(type, static_cast<const uint8_t*>(data) + i / 256 * RowBytes(dtype, 256), 256,
                     block);
