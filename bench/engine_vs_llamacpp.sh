@@ -20,6 +20,8 @@
 #   IRIS_BIN    default build/release/iris (scripts/build.sh release)
 #   BF16        1 (default, where the CPU has AVX512-BF16): also iris --compute bf16 on the F16
 #               files (vision per tile, time to first token, prefill 512) in each vision round
+#   VISION      1 (default); 0 leaves out the vision rows (per tile, time to first token): a
+#               text-only run, e.g. SIZES=2.2b TYPES=Q4_K_M VISION=0
 #
 # The GGUFs hold random weights of the real SmolVLM2 shapes (../shared/anchors/
 # make_random_smolvlm2_gguf.py; speed does not depend on the values), quantized with
@@ -41,6 +43,7 @@ models="${MODELS_DIR:-$cache/models}"
 iris_bin="${IRIS_BIN:-build/release/iris}"
 # The opt-in bf16 products are measured too where the CPU has AVX512-BF16 (BF16=0 skips them).
 bf16="${BF16:-1}"
+vision="${VISION:-1}"
 grep -qw avx512_bf16 /proc/cpuinfo || bf16=0
 anchors="${ANCHORS:-../shared/anchors}"
 py="${PYTHON:-/usr/bin/python3}"
@@ -143,6 +146,7 @@ print(ts(True, True), ts(True, False), ts(False, True), ts(False, False))' "$out
       "$(median "${nommap_pp[@]}")" "$(median "${nommap_tg[@]}")" \
       "$(IFS=,; echo "${iris_tg[*]}")" "$(IFS=,; echo "${llama_tg[*]}")")"
   done
+  [[ "$vision" == 0 ]] && continue
   # Vision per tile and time to first token for the 1024x768 image, F16 weights and mmproj.
   iris_tile=(); iris_ttft=(); llama_tile=(); llama_ttft=(); tiles=0; bf16_tile=(); bf16_ttft=(); bf16_pp=()
   for ((r = 0; r < rounds; ++r)); do

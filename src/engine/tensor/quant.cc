@@ -249,61 +249,81 @@ void DequantizeRowQ8_0x(const uint8_t* row, size_t n, float* dst) {
 
 namespace {
 
-// Sixteen rows of Q4_K, Q5_K or Q6_K super-blocks as a kQ4_Kp, kQ5_Kp or kQ6_Kp panel (the
-// panel zeroed).
-void RepackKPanel(DType panel_type, const uint8_t* rows, size_t row_stride, size_t n,
-                  uint8_t* panel) {
-  const bool q6 = panel_type == DType::kQ6_Kp, q5 = panel_type == DType::kQ5_Kp;
-  const size_t super_bytes = q6 ? 210 : q5 ? 176 : 144;
-  for (size_t lane = 0; lane < kQ8PanelRows; ++lane) {
-    for (size_t sb = 0; sb < n / kQK; ++sb) {
-      const uint8_t* b = rows + lane * row_stride + super_bytes * sb;
-      for (size_t which = 0; which < (q6 ? 1u : 2u); ++which) {
-        std::memcpy(panel + PanelSuperScaleOffset(panel_type, n, lane, sb, which),
-                    q6 ? b + kQ6SuperScale : b + 2 * which, 2);
-      }
-      for (size_t s = 0; s < 8; ++s) {
-        const size_t block = 8 * sb + s;
-        uint8_t first, second;
-        if (q6) {
-          first = static_cast<uint8_t>(Q6Scale(b, 32 * s));
-          second = static_cast<uint8_t>(Q6Scale(b, 32 * s + 16));
-        } else {
-          ScaleMinK(b + 4, s, &first, &second);
-        }
-        panel[PanelSubScaleOffset(panel_type, n, lane, block, 0)] = first;
-        panel[PanelSubScaleOffset(panel_type, n, lane, block, 1)] = second;
-        for (size_t i = 0; i < 32; ++i) {
-          const int level = q6 ? Q6Level(b, 32 * s + i) : K45Level(b, q5, s, i);
-          const size_t j = 32 * block + i;
-          uint8_t& byte = panel[PanelValueOffset(panel_type, lane, j)];
-          byte = static_cast<uint8_t>(byte | level << PanelValueShift(panel_type, j));
-        }
+// Where each value of a block goes in a panel: the same places in every block, a block's
+// bytes apart (PanelValueOffset and PanelValueShift, worked out once per panel).
+struct BlockPlaces {
+  explicit BlockPlaces(DType panel_type) : block_bytes(PanelBlockBytes(panel_type)) {
+    for (size_t lane = 0; lane < kQ8PanelRows; ++lane) {
+      for (size_t i = 0; i < 32; ++i) {
+        offset[lane][i] = static_cast<uint16_t>(PanelValueOffset(panel_type, lane, i));
       }
     }
+    for (size_t i = 0; i < 32; ++i) shift[i] = static_cast<uint8_t>(PanelValueShift(panel_type, i));
   }
-}
+  // ORs the 32 stored values of row `lane`'s block into `block` (block_bytes, zeroed first).
+  void Put(uint8_t* block, size_t lane, const uint8_t* stored) const {
+    for (size_t i = 0; i < 32; ++i) {
+      block[offset[lane][i]] = static_cast<uint8_t>(block[offset[lane][i]] | stored[i] << shift[i]);
+    }
+  }
+  size_t block_bytes;
+  uint16_t offset[kQ8PanelRows][32];
+  uint8_t shift[32];
+};
 
 }  // namespace
 
 void RepackPanel(DType panel_type, const uint8_t* rows, size_t row_stride, size_t n,
                  uint8_t* panel) {
-  std::memset(panel, 0, PanelBytes(panel_type, n));
-  if (IsKPanelType(panel_type)) return RepackKPanel(panel_type, rows, row_stride, n, panel);
+  const BlockPlaces places(panel_type);
+  const size_t nb = n / 32, values_bytes = nb * places.block_bytes;
+  // The scales (and the padding after them) are zeroed, then written as they come; each
+  // block of values is assembled in `block` and written once, whole.
+  std::memset(panel + values_bytes, 0, PanelBytes(panel_type, n) - values_bytes);
+  const bool k = IsKPanelType(panel_type);
+  const bool q6 = panel_type == DType::kQ6_Kp, q5 = panel_type == DType::kQ5_Kp;
   const bool q4 = panel_type == DType::kQ4_0p;
-  const size_t block_bytes = q4 ? 18 : 34;
-  for (size_t lane = 0; lane < kQ8PanelRows; ++lane) {
-    const uint8_t* row = rows + lane * row_stride;
-    for (size_t b = 0; b < n / 32; ++b) {
-      const uint8_t* blk = row + block_bytes * b;
-      std::memcpy(panel + PanelScaleOffset(panel_type, n, lane, b), blk, 2);
-      for (size_t i = 0; i < 32; ++i) {
+  // Bytes per block of 32 (Q8_0, Q4_0) or per super-block of 256 (the K formats).
+  const size_t unit_bytes = q6 ? 210 : q5 ? 176 : k ? 144 : q4 ? 18 : 34;
+  alignas(64) uint8_t block[512];
+  uint8_t stored[32];
+  for (size_t b = 0; b < nb; ++b) {
+    std::memset(block, 0, places.block_bytes);
+    for (size_t lane = 0; lane < kQ8PanelRows; ++lane) {
+      const uint8_t* row = rows + lane * row_stride;
+      if (!k) {
+        const uint8_t* blk = row + unit_bytes * b;
+        std::memcpy(panel + PanelScaleOffset(panel_type, n, lane, b), blk, 2);
         // Stored unsigned: Q4_0's level (value + 8) as a nibble, Q8_0's value + 128.
-        const int stored = q4 ? Nibble(blk + 2, i) : static_cast<int8_t>(blk[2 + i]) + 128;
-        uint8_t& byte = panel[PanelValueOffset(panel_type, lane, 32 * b + i)];
-        byte = static_cast<uint8_t>(byte | stored << PanelValueShift(panel_type, 32 * b + i));
+        for (size_t i = 0; i < 32; ++i) {
+          stored[i] = static_cast<uint8_t>(q4 ? Nibble(blk + 2, i) : blk[2 + i] ^ 0x80);
+        }
+        places.Put(block, lane, stored);
+        continue;
       }
+      const size_t sb = b / 8, s = b % 8;
+      const uint8_t* sup = row + unit_bytes * sb;
+      if (s == 0) {
+        for (size_t which = 0; which < (q6 ? 1u : 2u); ++which) {
+          std::memcpy(panel + PanelSuperScaleOffset(panel_type, n, lane, sb, which),
+                      q6 ? sup + kQ6SuperScale : sup + 2 * which, 2);
+        }
+      }
+      uint8_t first, second;
+      if (q6) {
+        first = static_cast<uint8_t>(Q6Scale(sup, 32 * s));
+        second = static_cast<uint8_t>(Q6Scale(sup, 32 * s + 16));
+      } else {
+        ScaleMinK(sup + 4, s, &first, &second);
+      }
+      panel[PanelSubScaleOffset(panel_type, n, lane, b, 0)] = first;
+      panel[PanelSubScaleOffset(panel_type, n, lane, b, 1)] = second;
+      for (size_t i = 0; i < 32; ++i) {
+        stored[i] = static_cast<uint8_t>(q6 ? Q6Level(sup, 32 * s + i) : K45Level(sup, q5, s, i));
+      }
+      places.Put(block, lane, stored);
     }
+    std::memcpy(panel + b * places.block_bytes, block, places.block_bytes);
   }
 }
 
