@@ -168,9 +168,10 @@ TEST(GgufEngine, Q4_K_MLogitsStayCloseToTheExactModelAndToTheFilesValues) {
     to_exact = std::max(to_exact, std::fabs(static_cast<double>(a[i]) - b[i]));
     to_values = std::max(to_values, std::fabs(static_cast<double>(f[i]) - b[i]));
   }
-  std::printf("Q4_K_M logits: max error %.3g against the exact model, %.3g against the file's "
-              "values in f32 (max |logit| %.3g)\n",
-              to_exact, to_values, max_abs);
+  std::printf(
+      "Q4_K_M logits: max error %.3g against the exact model, %.3g against the file's "
+      "values in f32 (max |logit| %.3g)\n",
+      to_exact, to_values, max_abs);
   // Measured: 15.7 % (4- and 5-bit weights of a random tiny model) and 1.8 % (the int8
   // activations alone, as Q8_0's 2.2 % above).
   EXPECT_LT(to_exact, 0.25 * max_abs);
