@@ -106,7 +106,8 @@ void MatMulRowsQ8_0x(const int8_t* q, const float* d, size_t num_tokens, const v
 // True when the path in use runs kQ8_0x faster than kQ8_0 (weights are repacked at load).
 bool PrefersRepackedQ8();
 // The same for weights in panels of 16 rows (any tensor::IsPanelType: kQ8_0p; kQ4_0p, half
-// the bytes per weight; kQ4_Kp and kQ6_Kp from GGUF K files, k_dim a multiple of 256):
+// the bytes per weight; kQ4_Kp, kQ5_Kp and kQ6_Kp from GGUF K files, k_dim a multiple of
+// 256):
 // activations as QuantizeRowsQ8 writes them (q rows of k_dim, d and sums rows of k_dim / 32),
 // and for kQ6_Kp also `half_sums` (rows of k_dim / 16: SumsPer16 of each q row); rows
 // [n_begin, n_end) whole panels (multiples of 16). Every output is one sequence of operations

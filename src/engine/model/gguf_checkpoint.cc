@@ -6,6 +6,7 @@
 #include <set>
 #include <vector>
 
+#include "engine/kernels/kernels.h"
 #include "engine/tensor/quant.h"
 
 namespace iris::model {
@@ -88,6 +89,10 @@ class Converter {
                      : t.type == GgmlType::kQ5_K ? tensor::DType::kQ5_K
                      : t.type == GgmlType::kQ6_K ? tensor::DType::kQ6_K
                                                  : tensor::DType::kQ4_0;
+      // Without the panel kernels the binder gives K matrices their f32 values: say so.
+      if (tensor::IsKFileType(e.view.dtype) && !kernels::PrefersPanelsQ8()) {
+        out_.dequantized = true;
+      }
       if (heads == 0) {
         e.view.data = t.data;
         e.mapped = true;

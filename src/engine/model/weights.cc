@@ -138,6 +138,7 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
     std::vector<float> values = ops::ToF32(e.view);
     IRIS_ASSIGN_OR_RETURN(uint8_t * dst, owned_.Allocate(values.size() * sizeof(float)));
     std::memcpy(dst, values.data(), values.size() * sizeof(float));
+    if (e.mapped) ReleasePages(e.view.data, e.view.num_bytes());
     tensor::TensorView f32 = e.view;
     f32.dtype = DType::kF32;
     f32.data = dst;

@@ -20,8 +20,8 @@ struct WeightOptions {
   // the bytes per token, the same results bit for bit.
   bool narrow_exact_f32 = true;
   // kQ8_0 or kQ4_0: matrices whose rows are whole blocks of 32 are quantized at load (ggml's
-  // quantizers; a file's Q4_0 becomes Q8_0 exactly) and multiplied as int8; kF32 (the
-  // default) keeps the file's types.
+  // quantizers; a file's Q4_0 becomes Q8_0 exactly, a K file's matrices are quantized from
+  // their values) and multiplied as int8; kF32 (the default) keeps the file's types.
   tensor::DType quantize = tensor::DType::kF32;
   ThreadPool* pool = nullptr;  // copies, narrows and quantizes in parallel when set
 };

@@ -59,8 +59,8 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
   const bool halves = std::any_of(products.begin(), products.end(), [](const MatMulOut& p) {
     return p.w->dtype == tensor::DType::kQ6_Kp;
   });
-  // Block types the binder never leaves unconverted (kQ4_0, kQ4_K, kQ6_K rows) have no kernel
-  // here.
+  // Block types the binder never leaves unconverted (kQ4_0 rows, the K formats as files hold
+  // them) have no kernel here.
   IRIS_CHECK_MSG(!tensor::IsBlockType(w.dtype) || q8 || q8x || q8p,
                  "MatMul: no kernel multiplies weights of this block type");
   if (q8 || q8x || q8p) {

@@ -58,8 +58,8 @@ void RepackRowQ8_0x(const uint8_t* q8_0_row, size_t n, uint8_t* dst);
 // dst[0, n) = the values of one kQ8_0x row (as DequantizeRow gives them for the Q8_0 row).
 void DequantizeRowQ8_0x(const uint8_t* row, size_t n, float* dst);
 // Sixteen consecutive rows of n values (row_stride bytes apart) as one panel (dtype.h): Q8_0
-// rows for kQ8_0p, Q4_0 rows for kQ4_0p, Q4_K rows for kQ4_Kp, Q6_K rows for kQ6_Kp (n a
-// multiple of 256 for the K layouts).
+// rows for kQ8_0p, Q4_0 rows for kQ4_0p, Q4_K, Q5_K and Q6_K rows for kQ4_Kp, kQ5_Kp and
+// kQ6_Kp (n a multiple of 256 for the K layouts).
 void RepackPanel(DType panel_type, const uint8_t* rows, size_t row_stride, size_t n,
                  uint8_t* panel);
 // Value j of row `row` of a matrix of n columns in a panel layout, and dst[0, n) = the whole

@@ -6,6 +6,7 @@
 #include "gateway/api/identifiers.h"
 #include "gateway/api/json_fields.h"
 #include "gateway/upstream/client.h"
+#include "net/url.h"
 
 namespace iris::gateway::proxy {
 namespace {
@@ -73,8 +74,9 @@ Status CheckRequest(const ChatRequest& request, const config::Config& config) {
         continue;
       }
       if (part.url.empty()) continue;
-      if (part.url.size() > 8192) {
-        return InvalidArgument(field + ": an image URL is at most 8192 bytes");
+      if (part.url.size() > net::kMaxUrlBytes) {
+        return InvalidArgument(field + ": an image URL is at most " +
+                               std::to_string(net::kMaxUrlBytes) + " bytes");
       }
       // Only http(s) URLs reach this point (data: URLs are decoded inline); one that is not a
       // clean RFC 3986 URL is refused here, whichever provider would have received it.

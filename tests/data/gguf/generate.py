@@ -27,7 +27,7 @@ gguf_checkpoint_test.cc checks iris reads them to the same model as the safetens
 tiny-2.2b-style/text-Q4_K_M.gguf is not written here: it is llama-quantize's output (llama.cpp
 3f545bec, built by ../shared/anchors/build-llamacpp.sh) for text-BF16.gguf,
 `llama-quantize text-BF16.gguf text-Q4_K_M.gguf Q4_K_M`: its FFN down projections (rows of 256)
-are Q4_K, the rest Q5_0/Q8_0 (llama-quantize's fallbacks for rows of 64).
+are Q4_K and Q6_K, the rest Q5_0/Q8_0 (llama-quantize's fallbacks for rows of 64).
 
     /usr/bin/python3 tests/data/gguf/generate.py --gguf-py /tmp/llama.cpp/gguf-py
 """
