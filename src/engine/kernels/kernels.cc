@@ -619,23 +619,15 @@ void ConvertRowToF32(const void* src, tensor::DType dtype, size_t n, float* dst)
     case tensor::DType::kF16:
       HWY_DYNAMIC_DISPATCH(ConvertF16)(src, n, dst);
       return;
-    case tensor::DType::kQ8_0:
-      tensor::DequantizeRow(tensor::GgmlType::kQ8_0, src, n, dst);
+    case tensor::DType::kQ8_0:  // the block formats as a GGUF file stores them
+    case tensor::DType::kQ4_0:
+    case tensor::DType::kQ4_K:
+    case tensor::DType::kQ5_K:
+    case tensor::DType::kQ6_K:
+      tensor::DequantizeRow(*tensor::StoredGgmlType(dtype), src, n, dst);
       return;
     case tensor::DType::kQ8_0x:
       tensor::DequantizeRowQ8_0x(static_cast<const uint8_t*>(src), n, dst);
-      return;
-    case tensor::DType::kQ4_0:
-      tensor::DequantizeRow(tensor::GgmlType::kQ4_0, src, n, dst);
-      return;
-    case tensor::DType::kQ4_K:
-      tensor::DequantizeRow(tensor::GgmlType::kQ4_K, src, n, dst);
-      return;
-    case tensor::DType::kQ5_K:
-      tensor::DequantizeRow(tensor::GgmlType::kQ5_K, src, n, dst);
-      return;
-    case tensor::DType::kQ6_K:
-      tensor::DequantizeRow(tensor::GgmlType::kQ6_K, src, n, dst);
       return;
     case tensor::DType::kQ8_0p:  // a row is spread over its panel (ops::ToF32 reads panels)
     case tensor::DType::kQ4_0p:

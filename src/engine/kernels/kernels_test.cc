@@ -504,9 +504,7 @@ TEST_P(QuantKernelsTest, MatMulRowsKPanelsMultiplyTheFilesValuesOnEveryPath) {
     const DType panel_type = kind == DType::kQ4_K   ? DType::kQ4_Kp
                              : kind == DType::kQ5_K ? DType::kQ5_Kp
                                                     : DType::kQ6_Kp;
-    const auto ggml = kind == DType::kQ4_K   ? tensor::GgmlType::kQ4_K
-                      : kind == DType::kQ5_K ? tensor::GgmlType::kQ5_K
-                                             : tensor::GgmlType::kQ6_K;
+    const tensor::GgmlType ggml = *tensor::StoredGgmlType(kind);
     for (size_t k : {256u, 768u}) {
       const size_t nb = k / 32, row_bytes = tensor::RowBytes(kind, k);
       for (size_t tokens : {1u, 3u, 4u, 6u}) {

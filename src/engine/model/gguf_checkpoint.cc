@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -76,19 +77,10 @@ class Converter {
                                 std::to_string(rows) + " rows, not a whole number of " +
                                 std::to_string(heads) + " heads of even size");
     }
-    if (t.type == GgmlType::kF32 || t.type == GgmlType::kF16 || t.type == GgmlType::kBF16 ||
-        t.type == GgmlType::kQ8_0 || t.type == GgmlType::kQ4_0 || t.type == GgmlType::kQ4_K ||
-        t.type == GgmlType::kQ5_K || t.type == GgmlType::kQ6_K) {
+    if (const std::optional<tensor::DType> stored = tensor::StoredDType(t.type)) {
       // The kernels take these as they are (the block types with int8 products, kernels.h;
       // the binder gives those no kernel takes as they are their f32 values).
-      e.view.dtype = t.type == GgmlType::kF32    ? tensor::DType::kF32
-                     : t.type == GgmlType::kF16  ? tensor::DType::kF16
-                     : t.type == GgmlType::kBF16 ? tensor::DType::kBF16
-                     : t.type == GgmlType::kQ8_0 ? tensor::DType::kQ8_0
-                     : t.type == GgmlType::kQ4_K ? tensor::DType::kQ4_K
-                     : t.type == GgmlType::kQ5_K ? tensor::DType::kQ5_K
-                     : t.type == GgmlType::kQ6_K ? tensor::DType::kQ6_K
-                                                 : tensor::DType::kQ4_0;
+      e.view.dtype = *stored;
       // Without the panel kernels the binder gives K matrices their f32 values: say so.
       if (tensor::IsKFileType(e.view.dtype) && !kernels::PrefersPanelsQ8()) {
         out_.dequantized = true;

@@ -258,9 +258,7 @@ TEST_F(WeightBinderTest, KFileMatricesGoInKPanelsWithTheFilesValues) {
     formats::TensorEntry e;
     e.name = name;
     e.file = "mem";
-    e.view = tensor::TensorView{type == tensor::GgmlType::kQ4_K   ? tensor::DType::kQ4_K
-                                : type == tensor::GgmlType::kQ5_K ? tensor::DType::kQ5_K
-                                                                  : tensor::DType::kQ6_K,
+    e.view = tensor::TensorView{*tensor::StoredDType(type),
                                 {static_cast<int64_t>(rows), static_cast<int64_t>(cols)},
                                 rows_of.back().data()};
     entries[name] = e;

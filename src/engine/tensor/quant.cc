@@ -158,6 +158,35 @@ const GgmlTypeInfo* FindGgmlType(uint32_t id) {
 
 const GgmlTypeInfo& GgmlInfo(GgmlType type) { return *FindGgmlType(static_cast<uint32_t>(type)); }
 
+namespace {
+
+constexpr std::array<std::pair<GgmlType, DType>, 8> kStored = {{
+    {GgmlType::kF32, DType::kF32},
+    {GgmlType::kF16, DType::kF16},
+    {GgmlType::kBF16, DType::kBF16},
+    {GgmlType::kQ8_0, DType::kQ8_0},
+    {GgmlType::kQ4_0, DType::kQ4_0},
+    {GgmlType::kQ4_K, DType::kQ4_K},
+    {GgmlType::kQ5_K, DType::kQ5_K},
+    {GgmlType::kQ6_K, DType::kQ6_K},
+}};
+
+}  // namespace
+
+std::optional<DType> StoredDType(GgmlType type) {
+  for (const auto& [g, d] : kStored) {
+    if (g == type) return d;
+  }
+  return std::nullopt;
+}
+
+std::optional<GgmlType> StoredGgmlType(DType dtype) {
+  for (const auto& [g, d] : kStored) {
+    if (d == dtype) return g;
+  }
+  return std::nullopt;
+}
+
 std::string GgmlTypeName(uint32_t id) {
   if (const GgmlTypeInfo* t = FindGgmlType(id)) return std::string(t->name);
   for (const auto& [n, name] : kOtherNames) {

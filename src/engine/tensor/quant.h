@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -42,6 +43,13 @@ const GgmlTypeInfo& GgmlInfo(GgmlType type);
 std::string GgmlTypeName(uint32_t id);
 // Parses a name as written on a command line ("q8_0", "Q4_K", "bf16"); false if unknown.
 bool ParseGgmlType(std::string_view name, GgmlType* type);
+
+// The types iris holds as a GGUF file stores them (F32, F16, BF16, Q8_0, Q4_0 and the K
+// formats), in both directions: the DType of a tensor of ggml type `type` read as stored
+// (nullopt: iris converts it when reading), and the ggml type of such a DType (nullopt for
+// the layouts iris makes itself and the safetensors-only types).
+std::optional<DType> StoredDType(GgmlType type);
+std::optional<GgmlType> StoredGgmlType(DType dtype);
 
 // dst[0, n) = the values of one row of `n` elements stored as `type` (n a multiple of the
 // type's block_elems), computed as gguf-py's numpy dequantization computes them: the same

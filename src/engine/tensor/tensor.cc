@@ -39,26 +39,18 @@ float TensorView::GetF32(int64_t i) const {
       const size_t n = static_cast<size_t>(shape.back());
       return PanelValue(dtype, data, n, static_cast<size_t>(i) / n, static_cast<size_t>(i) % n);
     }
-    case DType::kQ4_0: {
-      float block[32];
-      DequantizeRow(GgmlType::kQ4_0, static_cast<const uint8_t*>(data) + i / 32 * 18, 32, block);
-      return block[i % 32];
-    }
+    case DType::kQ8_0:  // the block formats as a GGUF file stores them: the element's block
+    case DType::kQ4_0:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K: {
-      const auto type = dtype == DType::kQ4_K   ? GgmlType::kQ4_K
-                        : dtype == DType::kQ5_K ? GgmlType::kQ5_K
-                                                : GgmlType::kQ6_K;
+      const GgmlTypeInfo& info = GgmlInfo(*StoredGgmlType(dtype));
+      const size_t at = static_cast<size_t>(i);
       float block[kKSuperBlock];
-      DequantizeRow(type, static_cast<const uint8_t*>(data) + i / 256 * RowBytes(dtype, 256), 256,
-                    block);
-      return block[i % 256];
-    }
-    case DType::kQ8_0: {
-      float block[32];
-      DequantizeRow(GgmlType::kQ8_0, static_cast<const uint8_t*>(data) + i / 32 * 34, 32, block);
-      return block[i % 32];
+      DequantizeRow(info.type,
+                    static_cast<const uint8_t*>(data) + at / info.block_elems * info.block_bytes,
+                    info.block_elems, block);
+      return block[at % info.block_elems];
     }
     default:
       return 0.f;
