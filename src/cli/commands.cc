@@ -1,5 +1,7 @@
 #include "cli/commands.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -11,6 +13,35 @@ namespace iris::cli {
 
 void PrintError(const char* command, const std::string& message) {
   std::fprintf(stderr, "iris %s: %s\n", command, message.c_str());
+}
+
+std::string HumanBytes(double bytes) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (bytes >= 1000 && u < 4) {
+    bytes /= 1000;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
+  return buf;
+}
+
+ProgressBar::ProgressBar()
+    : tty_(isatty(STDERR_FILENO) == 1), last_(std::chrono::steady_clock::now()) {}
+
+void ProgressBar::Update(uint64_t done, uint64_t total, const std::string& what) {
+  const auto now = std::chrono::steady_clock::now();
+  if (done != total && now - last_ < std::chrono::milliseconds(tty_ ? 100 : 10000)) return;
+  last_ = now;
+  constexpr int kWidth = 30;
+  const int filled =
+      total == 0 ? kWidth : static_cast<int>(kWidth * static_cast<double>(done) / total);
+  std::fprintf(stderr, tty_ ? "\r[%s%s] %s%s" : "[%s%s] %s%s\n",
+               std::string(static_cast<size_t>(filled), '#').c_str(),
+               std::string(static_cast<size_t>(kWidth - filled), '.').c_str(), what.c_str(),
+               tty_ && done == total ? "\n" : "");
+  std::fflush(stderr);
 }
 
 Result<std::string> StoreFromFlags(const std::string& config_path, const std::string& db) {

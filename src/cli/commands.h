@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 #include "base/status.h"
@@ -21,6 +22,7 @@ void AddModelsCommand(CLI::App& app, int& exit_code);
 void AddServeCommand(CLI::App& app, int& exit_code);
 void AddUsageCommand(CLI::App& app, int& exit_code);
 void AddKeysCommand(CLI::App& app, int& exit_code);
+void AddQuantizeCommand(CLI::App& app, int& exit_code);
 
 // Pulls `model` (repo id[@revision] or short name) into the hub cache with a progress bar on
 // stderr; returns the snapshot directory. Defined in pull_command.cc.
@@ -60,5 +62,21 @@ void AddDatasetCommand(CLI::App& app, int& exit_code);
 
 // Prints "iris <command>: <message>" on one line to stderr.
 void PrintError(const char* command, const std::string& message);
+
+// "512 B", "3.4 MB", "1.2 GB" (powers of 1000).
+std::string HumanBytes(double bytes);
+
+// A progress bar on stderr for long work: redrawn in place at most every 100 ms on a terminal,
+// a line every 10 s otherwise, and always when done == total.
+class ProgressBar {
+ public:
+  ProgressBar();
+  // `what` follows the bar: "12/40 tensors", "310/540 MB".
+  void Update(uint64_t done, uint64_t total, const std::string& what);
+
+ private:
+  bool tty_;
+  std::chrono::steady_clock::time_point last_;
+};
 
 }  // namespace iris::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   iris::cli::AddRunCommand(app, exit_code);
   iris::cli::AddVerifyCommand(app, exit_code);
   iris::cli::AddMergeCommand(app, exit_code);
+  iris::cli::AddQuantizeCommand(app, exit_code);
   iris::cli::AddFinetuneCommand(app, exit_code);
   iris::cli::AddTokenizeCommand(app, exit_code);
   iris::cli::AddBenchCommand(app, exit_code);

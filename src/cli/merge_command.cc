@@ -1,7 +1,5 @@
 // `iris merge --model M --adapter A --out DIR`: writes the checkpoint with a LoRA adapter merged
 // into its weights (W + s·B·A), which runs anywhere a SmolVLM2 checkpoint runs.
-#include <unistd.h>
-
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -54,19 +52,9 @@ int Merge(const MergeFlags& f) {
   }
   std::fprintf(stderr, "iris merge: %s into %s\n", (*adapter)->Describe().c_str(),
                model_dir->c_str());
-  const bool tty = isatty(STDERR_FILENO) == 1;
-  auto last = SteadyClock::now();
+  ProgressBar bar;
   Status merged = model::MergeLora(*model_dir, **adapter, f.out, [&](size_t done, size_t total) {
-    const auto now = SteadyClock::now();
-    if (done != total && now - last < std::chrono::milliseconds(tty ? 100 : 10000)) return;
-    last = now;
-    const int width = 30;
-    const int filled = total ? static_cast<int>(width * done / total) : width;
-    std::fprintf(stderr, tty ? "\r[%s%s] %zu/%zu tensors%s" : "[%s%s] %zu/%zu tensors%s\n",
-                 std::string(static_cast<size_t>(filled), '#').c_str(),
-                 std::string(static_cast<size_t>(width - filled), '.').c_str(), done, total,
-                 tty && done == total ? "\n" : "");
-    std::fflush(stderr);
+    bar.Update(done, total, std::to_string(done) + "/" + std::to_string(total) + " tensors");
   });
   if (!merged.ok()) {
     PrintError("merge", merged.message());

@@ -10,21 +10,7 @@
 #include "engine/hub/cache.h"
 
 namespace iris::cli {
-namespace {
-
-std::string Size(uint64_t bytes) {
-  char buf[32];
-  if (bytes >= 1000000000) {
-    std::snprintf(buf, sizeof(buf), "%.1f GB", bytes / 1e9);
-  } else if (bytes >= 1000000) {
-    std::snprintf(buf, sizeof(buf), "%.1f MB", bytes / 1e6);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%.1f KB", bytes / 1e3);
-  }
-  return buf;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void AddModelsCommand(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("models", "List the models in the Hugging Face cache");
@@ -69,7 +55,8 @@ void AddModelsCommand(CLI::App& app, int& exit_code) {
           m.revision.empty() ? m.commit.substr(0, 10) : m.revision + " " + m.commit.substr(0, 7);
       if (!m.complete) rev += " (partial)";
       std::printf("%-48s %-14s %10s %-9s %-6s\n", m.repo_id.c_str(), rev.c_str(),
-                  Size(m.size_bytes).c_str(), m.dtype.c_str(), m.family.c_str());
+                  HumanBytes(static_cast<double>(m.size_bytes)).c_str(), m.dtype.c_str(),
+                  m.family.c_str());
     }
   });
 }

@@ -15,23 +15,11 @@
 namespace iris::cli {
 namespace {
 
-std::string HumanBytes(double bytes) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
-  int u = 0;
-  while (bytes >= 1000 && u < 4) {
-    bytes /= 1000;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
-  return buf;
-}
-
 // Draws "file  done/total  speed  ETA" in place on a terminal; otherwise prints a line at
 // most every 10 seconds and when a file completes.
-class ProgressBar {
+class DownloadBar {
  public:
-  ProgressBar() : tty_(isatty(STDERR_FILENO) == 1), start_(SteadyClock::now()), last_(start_) {}
+  DownloadBar() : tty_(isatty(STDERR_FILENO) == 1), start_(SteadyClock::now()), last_(start_) {}
 
   void Update(const hub::PullProgress& p) {
     const auto now = SteadyClock::now();
@@ -75,7 +63,7 @@ Result<std::string> PullModel(const std::string& model, bool offline,
   if (adapter) options.expect = hub::PullOptions::Expect::kAdapter;
   options.http.connect_timeout = connect_timeout;
   options.offline = options.offline || offline;
-  auto bar = std::make_shared<ProgressBar>();
+  auto bar = std::make_shared<DownloadBar>();
   options.on_progress = [bar](const hub::PullProgress& p) { bar->Update(p); };
   IRIS_ASSIGN_OR_RETURN(hub::PullResult r, hub::Pull(model, options));
   std::fprintf(stderr, "iris pull: %s@%s (%s) in %s: %d files downloaded (%s)\n", r.repo_id.c_str(),

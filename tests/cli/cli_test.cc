@@ -132,6 +132,38 @@ TEST_F(CliTest, RunReadsGgufFilesAsTheSafetensorsCheckpoint) {
   EXPECT_NE(blind.err.find("cannot read images"), std::string::npos) << blind.err;
 }
 
+// `iris quantize` writes GGUF files `iris run --model DIR` answers from exactly as the
+// checkpoint quantized at load; errors are one line.
+TEST_F(CliTest, QuantizeWritesGgufFilesRunAnswersFrom) {
+  const std::string model = Data("smolvlm2/tiny-256m-style");
+  const std::string out = (dir_ / "gguf").string();
+  Outcome q = Iris("quantize --model " + model + " --weights q4_0 --out " + out);
+  ASSERT_EQ(q.code, 0) << q.err;
+  EXPECT_EQ(q.out, out + "\n");
+  EXPECT_NE(q.err.find("tiny-256m-style-Q4_0.gguf"), std::string::npos) << q.err;
+  EXPECT_NE(q.err.find("mmproj-tiny-256m-style-BF16.gguf"), std::string::npos) << q.err;
+  EXPECT_TRUE(fs::exists(out + "/tiny-256m-style-Q4_0.gguf"));
+  const std::string question = " --image " + Data("smolvlm2/images/small.png") +
+                               " --max-tokens 12 --threads 2 'What is it?'";
+  Outcome from_files = Iris("run --model " + out + question);
+  ASSERT_EQ(from_files.code, 0) << from_files.err;
+  EXPECT_NE(from_files.err.find("Q4_0"), std::string::npos) << from_files.err;
+  Outcome at_load = Iris("run --model " + model + " --weights q4_0" + question);
+  ASSERT_EQ(at_load.code, 0) << at_load.err;
+  EXPECT_EQ(from_files.out, at_load.out);
+  Outcome again = Iris("quantize --model " + model + " --out " + out);
+  EXPECT_EQ(again.code, 1);
+  EXPECT_NE(again.err.find("exists and is not an empty directory"), std::string::npos) << again.err;
+  Outcome gguf = Iris("quantize --model " + out + " --out " + (dir_ / "other").string());
+  EXPECT_EQ(gguf.code, 1);
+  EXPECT_NE(gguf.err.find("not a safetensors checkpoint"), std::string::npos) << gguf.err;
+  Outcome type =
+      Iris("quantize --model " + model + " --weights q5_1 --out " + (dir_ / "other").string());
+  EXPECT_NE(type.code, 0);
+  EXPECT_NE(type.err.find("q5_1"), std::string::npos) << type.err;
+  EXPECT_FALSE(fs::exists(dir_ / "other"));
+}
+
 // An adapter on the fly and the checkpoint `iris merge` writes give the same answer, and not
 // the base model's.
 TEST_F(CliTest, RunWithAnAdapterAnswersAsTheMergedCheckpoint) {

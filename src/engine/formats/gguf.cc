@@ -1,6 +1,7 @@
 #include "engine/formats/gguf.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -578,13 +579,13 @@ void PutValue(std::string& out, const GgufValue& v) {
   }
 }
 
-}  // namespace
-
-Result<std::string> SerializeGguf(const std::vector<std::pair<std::string, GgufValue>>& metadata,
-                                  const std::vector<GgufTensorToWrite>& tensors,
-                                  uint32_t alignment) {
+// The header and tensor table of a GGUF version 3 image, padded to `alignment`; `offsets` gets
+// each tensor's offset in the data section and `data_bytes` the section's size.
+Result<std::string> HeaderAndTable(const std::vector<std::pair<std::string, GgufValue>>& metadata,
+                                   const std::vector<GgufTensorInfo>& tensors, uint32_t alignment,
+                                   std::vector<uint64_t>* offsets, uint64_t* data_bytes) {
   if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
-    return InvalidArgument("SerializeGguf: alignment " + std::to_string(alignment) +
+    return InvalidArgument("GGUF writer: alignment " + std::to_string(alignment) +
                            " is not a power of two");
   }
   std::string out;
@@ -594,36 +595,76 @@ Result<std::string> SerializeGguf(const std::vector<std::pair<std::string, GgufV
   Put<uint64_t>(out, metadata.size());
   for (const auto& [key, value] : metadata) {
     if (key == "general.alignment" && (value.type != GgufValueType::kU32 || value.u != alignment)) {
-      return InvalidArgument("SerializeGguf: general.alignment differs from the alignment used");
+      return InvalidArgument("GGUF writer: general.alignment differs from the alignment used");
     }
     PutString(out, key);
     Put<uint32_t>(out, static_cast<uint32_t>(value.type));
     PutValue(out, value);
   }
   uint64_t offset = 0;
-  std::vector<uint64_t> offsets;
-  for (const GgufTensorToWrite& t : tensors) {
-    const tensor::GgmlTypeInfo& info = tensor::GgmlInfo(t.type);
-    uint64_t elems = 1;
-    for (int64_t d : t.shape) elems *= static_cast<uint64_t>(d);
+  offsets->clear();
+  for (const GgufTensorInfo& t : tensors) {
     if (t.shape.empty() || t.shape.size() > kMaxDims ||
-        static_cast<uint64_t>(t.shape.back()) % info.block_elems != 0 ||
-        elems / info.block_elems * info.block_bytes != t.bytes.size()) {
-      return InvalidArgument("SerializeGguf: tensor '" + t.name + "' has " +
-                             std::to_string(t.bytes.size()) + " bytes for " +
-                             std::string(info.name) + " " + tensor::ShapeString(t.shape));
+        t.shape.back() % static_cast<int64_t>(tensor::GgmlInfo(t.type).block_elems) != 0 ||
+        t.name.empty() || t.name.size() > kMaxTensorNameBytes) {
+      return InvalidArgument("GGUF writer: tensor '" + t.name + "' cannot be " +
+                             std::string(tensor::GgmlInfo(t.type).name) + " " +
+                             tensor::ShapeString(t.shape));
     }
     PutString(out, t.name);
     Put<uint32_t>(out, static_cast<uint32_t>(t.shape.size()));
     for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) Put<uint64_t>(out, *it);
     Put<uint32_t>(out, static_cast<uint32_t>(t.type));
     Put<uint64_t>(out, offset);
-    offsets.push_back(offset);
-    offset = (offset + t.bytes.size() + alignment - 1) / alignment * alignment;
+    offsets->push_back(offset);
+    offset = (offset + t.num_bytes() + alignment - 1) / alignment * alignment;
   }
   out.resize((out.size() + alignment - 1) / alignment * alignment, '\0');
+  *data_bytes = offset;
+  return out;
+}
+
+bool WriteZeros(std::FILE* f, uint64_t n) {
+  static constexpr char kZeros[256] = {};
+  while (n > 0) {
+    const size_t k = static_cast<size_t>(std::min<uint64_t>(n, sizeof(kZeros)));
+    if (std::fwrite(kZeros, 1, k, f) != k) return false;
+    n -= k;
+  }
+  return true;
+}
+
+}  // namespace
+
+size_t GgufTensorInfo::num_bytes() const {
+  const tensor::GgmlTypeInfo& info = tensor::GgmlInfo(type);
+  uint64_t elems = 1;
+  for (int64_t d : shape) elems *= static_cast<uint64_t>(d);
+  return static_cast<size_t>(elems / info.block_elems * info.block_bytes);
+}
+
+Result<std::string> SerializeGguf(const std::vector<std::pair<std::string, GgufValue>>& metadata,
+                                  const std::vector<GgufTensorToWrite>& tensors,
+                                  uint32_t alignment) {
+  std::vector<GgufTensorInfo> infos;
+  for (const GgufTensorToWrite& t : tensors) {
+    GgufTensorInfo info{t.name, t.type, t.shape};
+    if (t.shape.empty() || t.shape.size() > kMaxDims ||
+        t.shape.back() % static_cast<int64_t>(tensor::GgmlInfo(t.type).block_elems) != 0 ||
+        info.num_bytes() != t.bytes.size()) {
+      return InvalidArgument("SerializeGguf: tensor '" + t.name + "' has " +
+                             std::to_string(t.bytes.size()) + " bytes for " +
+                             std::string(tensor::GgmlInfo(t.type).name) + " " +
+                             tensor::ShapeString(t.shape));
+    }
+    infos.push_back(std::move(info));
+  }
+  std::vector<uint64_t> offsets;
+  uint64_t data_bytes = 0;
+  IRIS_ASSIGN_OR_RETURN(std::string out,
+                        HeaderAndTable(metadata, infos, alignment, &offsets, &data_bytes));
   const size_t data_start = out.size();
-  out.resize(data_start + offset, '\0');
+  out.resize(data_start + data_bytes, '\0');
   for (size_t k = 0; k < tensors.size(); ++k) {
     if (!tensors[k].bytes.empty()) {
       std::memcpy(out.data() + data_start + offsets[k], tensors[k].bytes.data(),
@@ -636,17 +677,107 @@ Result<std::string> SerializeGguf(const std::vector<std::pair<std::string, GgufV
 Status WriteGguf(const std::string& path,
                  const std::vector<std::pair<std::string, GgufValue>>& metadata,
                  const std::vector<GgufTensorToWrite>& tensors, uint32_t alignment) {
-  IRIS_ASSIGN_OR_RETURN(std::string image, SerializeGguf(metadata, tensors, alignment));
-  const std::string tmp = path + ".partial";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return Status(ErrorCode::kPermissionDenied, tmp + ": cannot create");
-    f.write(image.data(), static_cast<std::streamsize>(image.size()));
-    f.close();
-    if (!f) return DataLoss(tmp + ": write failed (disk full?)");
+  std::vector<GgufTensorInfo> infos;
+  for (const GgufTensorToWrite& t : tensors) infos.push_back({t.name, t.type, t.shape});
+  for (size_t k = 0; k < tensors.size(); ++k) {
+    if (infos[k].num_bytes() != tensors[k].bytes.size()) {
+      return InvalidArgument("WriteGguf: tensor '" + tensors[k].name + "' has " +
+                             std::to_string(tensors[k].bytes.size()) + " bytes for " +
+                             std::string(tensor::GgmlInfo(tensors[k].type).name) + " " +
+                             tensor::ShapeString(tensors[k].shape));
+    }
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return DataLoss(path + ": cannot rename " + tmp + " into place");
+  IRIS_ASSIGN_OR_RETURN(std::unique_ptr<GgufWriter> w,
+                        GgufWriter::Create(path, metadata, infos, alignment));
+  for (const GgufTensorToWrite& t : tensors) IRIS_RETURN_IF_ERROR(w->Append(t.bytes));
+  return w->Finish();
+}
+
+struct GgufWriter::State {
+  std::string path, partial;
+  std::FILE* file = nullptr;
+  std::vector<GgufTensorInfo> tensors;
+  std::vector<uint64_t> offsets;
+  uint64_t data_bytes = 0;
+  uint32_t alignment = 32;
+  size_t next = 0;       // the tensor Append writes next
+  uint64_t written = 0;  // bytes of the data section so far
+};
+
+GgufWriter::GgufWriter() : s_(std::make_unique<State>()) {}
+
+GgufWriter::~GgufWriter() {
+  if (s_ && s_->file != nullptr) {
+    std::fclose(s_->file);
+    std::remove(s_->partial.c_str());
+  }
+}
+
+Result<std::unique_ptr<GgufWriter>> GgufWriter::Create(
+    const std::string& path, const std::vector<std::pair<std::string, GgufValue>>& metadata,
+    std::vector<GgufTensorInfo> tensors, uint32_t alignment) {
+  std::unique_ptr<GgufWriter> w(new GgufWriter());
+  State& s = *w->s_;
+  IRIS_ASSIGN_OR_RETURN(std::string head,
+                        HeaderAndTable(metadata, tensors, alignment, &s.offsets, &s.data_bytes));
+  s.path = path;
+  s.partial = path + ".partial";
+  s.tensors = std::move(tensors);
+  s.alignment = alignment;
+  s.file = std::fopen(s.partial.c_str(), "wb");
+  if (s.file == nullptr) {
+    return Status(ErrorCode::kPermissionDenied,
+                  s.partial + ": cannot create (" + std::strerror(errno) + ")");
+  }
+  if (std::fwrite(head.data(), 1, head.size(), s.file) != head.size()) {
+    return DataLoss(s.partial + ": write failed (disk full?)");
+  }
+  return w;
+}
+
+Status GgufWriter::Append(std::span<const uint8_t> bytes) {
+  State& s = *s_;
+  if (s.file == nullptr || s.next >= s.tensors.size()) {
+    return FailedPrecondition(s.path + ": every tensor is written (or the writer failed)");
+  }
+  const GgufTensorInfo& t = s.tensors[s.next];
+  if (bytes.size() != t.num_bytes()) {
+    return InvalidArgument(
+        s.path + ": tensor '" + t.name + "' has " + std::to_string(bytes.size()) + " bytes for " +
+        std::string(tensor::GgmlInfo(t.type).name) + " " + tensor::ShapeString(t.shape));
+  }
+  const uint64_t pad = s.offsets[s.next] - s.written;  // the previous tensor's alignment
+  if (!WriteZeros(s.file, pad) ||
+      std::fwrite(bytes.data(), 1, bytes.size(), s.file) != bytes.size()) {
+    std::fclose(s.file);
+    s.file = nullptr;
+    std::remove(s.partial.c_str());
+    return DataLoss(s.partial + ": write failed (disk full?)");
+  }
+  s.written = s.offsets[s.next] + bytes.size();
+  ++s.next;
+  return OkStatus();
+}
+
+Status GgufWriter::Finish() {
+  State& s = *s_;
+  if (s.file == nullptr) return FailedPrecondition(s.path + ": the writer failed or finished");
+  if (s.next != s.tensors.size()) {
+    return FailedPrecondition(s.path + ": " + std::to_string(s.tensors.size() - s.next) +
+                              " tensors not written (the next is '" + s.tensors[s.next].name +
+                              "')");
+  }
+  const bool ok = WriteZeros(s.file, s.data_bytes - s.written) && std::fflush(s.file) == 0;
+  const bool closed = std::fclose(s.file) == 0;
+  s.file = nullptr;
+  if (!ok || !closed) {
+    std::remove(s.partial.c_str());
+    return DataLoss(s.partial + ": write failed (disk full?)");
+  }
+  if (std::rename(s.partial.c_str(), s.path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    std::remove(s.partial.c_str());
+    return DataLoss(s.path + ": cannot rename " + s.partial + " into place (" + why + ")");
   }
   return OkStatus();
 }

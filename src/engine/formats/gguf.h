@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -118,15 +119,43 @@ struct GgufTensorToWrite {
   std::span<const uint8_t> bytes;
 };
 
+// A tensor's entry in the table a streaming writer writes first.
+struct GgufTensorInfo {
+  std::string name;
+  tensor::GgmlType type = tensor::GgmlType::kF32;
+  std::vector<int64_t> shape;  // outermost first
+  size_t num_bytes() const;    // of its data, in ggml's layout for `type`
+};
+
 // A GGUF version 3 image: the metadata in the order given (general.alignment, when present,
 // must be the `alignment` used), then the tensor table, then the data, each tensor aligned.
 Result<std::string> SerializeGguf(const std::vector<std::pair<std::string, GgufValue>>& metadata,
                                   const std::vector<GgufTensorToWrite>& tensors,
                                   uint32_t alignment = 32);
-// SerializeGguf written to `path` (through a temporary file renamed into place).
+// The same image written to `path` (through GgufWriter).
 Status WriteGguf(const std::string& path,
                  const std::vector<std::pair<std::string, GgufValue>>& metadata,
                  const std::vector<GgufTensorToWrite>& tensors, uint32_t alignment = 32);
+
+// A GGUF file written a tensor at a time, so a model need not fit in memory twice: Create
+// writes the metadata and the tensor table (sizes from each tensor's type and shape) to
+// `path`.partial; Append writes the next tensor's bytes, in table order; Finish checks every
+// tensor was written and renames the file into place. A writer destroyed before Finish, or one
+// whose write failed, removes its partial file.
+class GgufWriter {
+ public:
+  static Result<std::unique_ptr<GgufWriter>> Create(
+      const std::string& path, const std::vector<std::pair<std::string, GgufValue>>& metadata,
+      std::vector<GgufTensorInfo> tensors, uint32_t alignment = 32);
+  Status Append(std::span<const uint8_t> bytes);
+  Status Finish();
+  ~GgufWriter();
+
+ private:
+  GgufWriter();
+  struct State;
+  std::unique_ptr<State> s_;
+};
 
 // Metadata values for writers.
 GgufValue GgufString(std::string s);

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <vector>
 
@@ -321,6 +323,49 @@ TEST(Gguf, WriterRefusesWrongSizes) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(),
             "SerializeGguf: tensor 'blk.0.attn_q.weight' has 68 bytes for Q8_0 [3, 32]");
+}
+
+// The streaming writer writes SerializeGguf's image, a tensor at a time, and leaves no file
+// behind when it is used wrongly or abandoned.
+TEST(Gguf, StreamingWriterWritesTheSameImage) {
+  const std::string dir = ::testing::TempDir();
+  Sample s;
+  std::vector<GgufTensorInfo> infos;
+  for (const GgufTensorToWrite& t : s.tensors) infos.push_back({t.name, t.type, t.shape});
+  for (uint32_t alignment : {32u, 512u}) {
+    const std::string path = dir + "/stream.gguf";
+    auto w = GgufWriter::Create(path, s.meta, infos, alignment);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    for (const GgufTensorToWrite& t : s.tensors) ASSERT_TRUE((*w)->Append(t.bytes).ok());
+    ASSERT_TRUE((*w)->Finish().ok());
+    EXPECT_FALSE(std::ifstream(path + ".partial").good());
+    std::ifstream in(path, std::ios::binary);
+    const std::string written((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+    EXPECT_EQ(written, s.Image(alignment));
+  }
+  // The wrong size for the next tensor; too few tensors; abandoned: no file, no partial file.
+  const std::string bad = dir + "/bad.gguf";
+  {
+    auto w = GgufWriter::Create(bad, s.meta, infos);
+    ASSERT_TRUE(w.ok());
+    Status wrong = (*w)->Append(s.tensors[1].bytes);
+    EXPECT_EQ(wrong.message(),
+              bad + ": tensor 'blk.0.attn_q.weight' has 12 bytes for Q8_0 [2, 32]");
+    ASSERT_TRUE((*w)->Append(s.tensors[0].bytes).ok());
+    EXPECT_EQ((*w)->Finish().message(),
+              bad + ": 1 tensors not written (the next is 'output_norm.weight')");
+  }
+  EXPECT_FALSE(std::ifstream(bad).good());
+  EXPECT_FALSE(std::ifstream(bad + ".partial").good());
+  // A directory that does not exist.
+  auto missing = GgufWriter::Create(dir + "/no/such/dir/x.gguf", s.meta, infos);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("cannot create"), std::string::npos);
+  // A shape the type cannot have.
+  infos[0].shape = {2, 33};
+  EXPECT_EQ(GgufWriter::Create(bad, s.meta, infos).status().message(),
+            "GGUF writer: tensor 'blk.0.attn_q.weight' cannot be Q8_0 [2, 33]");
 }
 
 }  // namespace

@@ -141,6 +141,40 @@ class Converter {
   std::set<std::string> types_;
 };
 
+// The layout's names, GGUF → Hugging Face (the names OpenGgufCheckpoint gives; GgufTensorName
+// reads them the other way). Per layer: blk.N.<key> ↔ model.text_model.layers.N.<value>, and
+// v.blk.N.<key>.{weight,bias} ↔ model.vision_model.encoder.layers.N.<value>.{weight,bias}.
+const std::map<std::string, std::string> kTextLayer = {
+    {"attn_norm.weight", "input_layernorm.weight"},
+    {"attn_q.weight", "self_attn.q_proj.weight"},
+    {"attn_k.weight", "self_attn.k_proj.weight"},
+    {"attn_v.weight", "self_attn.v_proj.weight"},
+    {"attn_output.weight", "self_attn.o_proj.weight"},
+    {"ffn_norm.weight", "post_attention_layernorm.weight"},
+    {"ffn_gate.weight", "mlp.gate_proj.weight"},
+    {"ffn_up.weight", "mlp.up_proj.weight"},
+    {"ffn_down.weight", "mlp.down_proj.weight"},
+};
+const std::map<std::string, std::string> kTextTop = {
+    {"token_embd.weight", "model.text_model.embed_tokens.weight"},
+    {"output_norm.weight", "model.text_model.norm.weight"},
+    {"output.weight", "lm_head.weight"},
+};
+const std::map<std::string, std::string> kVisionLayer = {
+    {"attn_q", "self_attn.q_proj"}, {"attn_k", "self_attn.k_proj"},
+    {"attn_v", "self_attn.v_proj"}, {"attn_out", "self_attn.out_proj"},
+    {"ffn_up", "mlp.fc1"},          {"ffn_down", "mlp.fc2"},
+    {"ln1", "layer_norm1"},         {"ln2", "layer_norm2"},
+};
+const std::map<std::string, std::string> kVisionTop = {
+    {"v.patch_embd.weight", "model.vision_model.embeddings.patch_embedding.weight"},
+    {"v.patch_embd.bias", "model.vision_model.embeddings.patch_embedding.bias"},
+    {"v.position_embd.weight", "model.vision_model.embeddings.position_embedding.weight"},
+    {"v.post_ln.weight", "model.vision_model.post_layernorm.weight"},
+    {"v.post_ln.bias", "model.vision_model.post_layernorm.bias"},
+    {"mm.model.fc.weight", "model.connector.modality_projection.proj.weight"},
+};
+
 // "blk.12.attn_q.weight" → 12 and "attn_q.weight"; false for other names or layers >= count.
 bool SplitLayer(const std::string& name, const std::string& prefix, int count, int* layer,
                 std::string* rest) {
@@ -203,34 +237,19 @@ Status ReadText(const formats::GgufFile& file, GgufCheckpoint& out, Converter& c
   out.config.image_token_id =
       image == tokens->end() ? 0 : static_cast<int>(image - tokens->begin());
 
-  static const std::map<std::string, std::string> kLayer = {
-      {"attn_norm.weight", "input_layernorm.weight"},
-      {"attn_q.weight", "self_attn.q_proj.weight"},
-      {"attn_k.weight", "self_attn.k_proj.weight"},
-      {"attn_v.weight", "self_attn.v_proj.weight"},
-      {"attn_output.weight", "self_attn.o_proj.weight"},
-      {"ffn_norm.weight", "post_attention_layernorm.weight"},
-      {"ffn_gate.weight", "mlp.gate_proj.weight"},
-      {"ffn_up.weight", "mlp.up_proj.weight"},
-      {"ffn_down.weight", "mlp.down_proj.weight"},
-  };
-  static const std::map<std::string, std::string> kTop = {
-      {"token_embd.weight", "model.text_model.embed_tokens.weight"},
-      {"output_norm.weight", "model.text_model.norm.weight"},
-      {"output.weight", "lm_head.weight"},
-  };
   for (const auto& [name, tensor] : c.tensors) {
     int layer;
     std::string rest;
-    if (auto it = kTop.find(name); it != kTop.end()) {
+    if (auto it = kTextTop.find(name); it != kTextTop.end()) {
       IRIS_RETURN_IF_ERROR(conv.Add(file, tensor, it->second, 0));
-    } else if (SplitLayer(name, "blk.", t.num_hidden_layers, &layer, &rest) && kLayer.count(rest)) {
+    } else if (SplitLayer(name, "blk.", t.num_hidden_layers, &layer, &rest) &&
+               kTextLayer.count(rest)) {
       const size_t heads = rest == "attn_q.weight"   ? t.num_attention_heads
                            : rest == "attn_k.weight" ? t.num_key_value_heads
                                                      : 0;
       IRIS_RETURN_IF_ERROR(conv.Add(
-          file, tensor, "model.text_model.layers." + std::to_string(layer) + "." + kLayer.at(rest),
-          heads));
+          file, tensor,
+          "model.text_model.layers." + std::to_string(layer) + "." + kTextLayer.at(rest), heads));
     } else {
       return Unimplemented(c.path + ": tensor '" + name +
                            "' is not part of a SmolVLM2 text model (llama layout)");
@@ -273,33 +292,17 @@ Status ReadVision(const formats::GgufFile& file, GgufCheckpoint& out, Converter&
                                 " (an mmproj of another model?)");
     }
   }
-  static const std::map<std::string, std::string> kLayer = {
-      {"attn_q", "self_attn.q_proj"}, {"attn_k", "self_attn.k_proj"},
-      {"attn_v", "self_attn.v_proj"}, {"attn_out", "self_attn.out_proj"},
-      {"ffn_up", "mlp.fc1"},          {"ffn_down", "mlp.fc2"},
-      {"ln1", "layer_norm1"},         {"ln2", "layer_norm2"},
-  };
-  static const std::map<std::string, std::string> kTop = {
-      {"v.patch_embd.weight", "embeddings.patch_embedding.weight"},
-      {"v.patch_embd.bias", "embeddings.patch_embedding.bias"},
-      {"v.position_embd.weight", "embeddings.position_embedding.weight"},
-      {"v.post_ln.weight", "post_layernorm.weight"},
-      {"v.post_ln.bias", "post_layernorm.bias"},
-  };
   const std::string pre = "model.vision_model.";
   for (const auto& [name, tensor] : c.tensors) {
     int layer;
     std::string rest;
-    if (auto it = kTop.find(name); it != kTop.end()) {
-      IRIS_RETURN_IF_ERROR(conv.Add(file, tensor, pre + it->second, 0));
-    } else if (name == "mm.model.fc.weight") {
-      IRIS_RETURN_IF_ERROR(
-          conv.Add(file, tensor, "model.connector.modality_projection.proj.weight", 0));
+    if (auto it = kVisionTop.find(name); it != kVisionTop.end()) {
+      IRIS_RETURN_IF_ERROR(conv.Add(file, tensor, it->second, 0));
     } else if (SplitLayer(name, "v.blk.", v.num_hidden_layers, &layer, &rest) &&
                (rest.ends_with(".weight") || rest.ends_with(".bias")) &&
-               kLayer.count(rest.substr(0, rest.rfind('.')))) {
+               kVisionLayer.count(rest.substr(0, rest.rfind('.')))) {
       const std::string kind = rest.substr(rest.rfind('.'));
-      std::string hf = kLayer.at(rest.substr(0, rest.rfind('.')));
+      std::string hf = kVisionLayer.at(rest.substr(0, rest.rfind('.')));
       // Some converted files have ffn_up and ffn_down the other way round (llama.cpp's clip
       // loader corrects it by shape too): fc1 maps hidden → intermediate, fc2 back.
       if ((hf == "mlp.fc1" || hf == "mlp.fc2") && v.hidden_size != v.intermediate_size) {
@@ -318,6 +321,44 @@ Status ReadVision(const formats::GgufFile& file, GgufCheckpoint& out, Converter&
 }
 
 }  // namespace
+
+GgufName GgufTensorName(const std::string& hf) {
+  for (const auto* top : {&kTextTop, &kVisionTop}) {
+    for (const auto& [gguf, name] : *top) {
+      if (name == hf) return {gguf, top == &kVisionTop};
+    }
+  }
+  // "<prefix><layer>.<rest>" with rest one of `table`'s values (+ `kinds`).
+  const auto layer = [&](const std::string& prefix, const std::map<std::string, std::string>& table,
+                         bool kinds) -> std::string {
+    if (!hf.starts_with(prefix)) return "";
+    const size_t dot = hf.find('.', prefix.size());
+    if (dot == std::string::npos || dot == prefix.size() || dot - prefix.size() > 5) return "";
+    const std::string n = hf.substr(prefix.size(), dot - prefix.size());
+    if (n.find_first_not_of("0123456789") != std::string::npos || (n[0] == '0' && n.size() > 1)) {
+      return "";
+    }
+    std::string rest = hf.substr(dot + 1), kind;
+    if (kinds) {
+      const size_t k = rest.rfind('.');
+      if (k == std::string::npos) return "";
+      kind = rest.substr(k);
+      if (kind != ".weight" && kind != ".bias") return "";
+      rest.resize(k);
+    }
+    for (const auto& [gguf, name] : table) {
+      if (name == rest) return n + "." + gguf + kind;
+    }
+    return "";
+  };
+  if (std::string t = layer("model.text_model.layers.", kTextLayer, false); !t.empty()) {
+    return {"blk." + t, false};
+  }
+  if (std::string v = layer("model.vision_model.encoder.layers.", kVisionLayer, true); !v.empty()) {
+    return {"v.blk." + v, true};
+  }
+  return {};
+}
 
 size_t UnpermutedRow(size_t o, size_t rows, size_t heads) {
   const size_t hd = rows / heads, half = hd / 2;

@@ -44,6 +44,17 @@ struct GgufPaths {
 // file; InvalidArgument listing them when it holds several of a kind (pass the files).
 Result<GgufPaths> FindGgufFiles(const std::string& dir);
 
+// Where a tensor of a SmolVLM2 checkpoint goes in the GGUF layout: `hf` under the names
+// OpenGgufCheckpoint gives (model.text_model.*, lm_head.weight, model.vision_model.*,
+// model.connector.*), and whether it belongs in the mmproj file; an empty name when the
+// layout has no such tensor. The Q and K projections' rows are permuted in the file
+// (UnpermutedRow).
+struct GgufName {
+  std::string name;
+  bool mmproj = false;
+};
+GgufName GgufTensorName(const std::string& hf);
+
 // Undoes the converter's Q/K row permutation (LlamaModel.permute): `rows` rows of `row_bytes`
 // bytes in `heads` heads; row o of the result is row Permuted(o) of the file.
 size_t UnpermutedRow(size_t o, size_t rows, size_t heads);

@@ -9,21 +9,6 @@
 #include "engine/tensor/quant.h"
 
 namespace iris::model {
-namespace {
-
-// Whether every value of an F32 tensor has zero low 16 bits (is exactly a BF16 value).
-bool ExactlyBf16(const tensor::TensorView& v) {
-  const size_t n = static_cast<size_t>(v.num_elements());
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t w;
-    std::memcpy(&w, static_cast<const uint8_t*>(v.data) + 4 * i, 4);  // may be unaligned
-    if (w & 0xffffu) return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 Result<uint8_t*> WeightMemory::Allocate(size_t bytes) {
   constexpr size_t kAlign = 64, kChunk = size_t{64} << 20;
   if (bytes > SIZE_MAX - kAlign) return ResourceExhausted("cannot allocate that much memory");
@@ -212,7 +197,7 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
     return converted;
   }
   if (options_.narrow_exact_f32 && e.view.dtype == tensor::DType::kF32 && shape.size() >= 2 &&
-      ExactlyBf16(e.view)) {
+      tensor::ExactlyBf16(e.view)) {
     const size_t n = static_cast<size_t>(e.view.num_elements());
     IRIS_ASSIGN_OR_RETURN(uint8_t * dst, owned_.Allocate(2 * n));
     auto* half = reinterpret_cast<uint16_t*>(dst);

@@ -16,27 +16,6 @@ namespace json = boost::json;
 
 namespace {
 
-// eos ids from generation_config.json (an int or a list), falling back to the tokenizer's
-// <end_of_utterance>.
-std::vector<int32_t> FindEosIds(const std::string& dir, const tokenizer::Tokenizer& tok) {
-  std::vector<int32_t> ids;
-  auto gen = ReadJsonFile((fs::path(dir) / "generation_config.json").string());
-  if (gen.ok() && gen->is_object()) {
-    if (const json::value* e = gen->as_object().if_contains("eos_token_id")) {
-      if (e->is_int64()) ids.push_back(static_cast<int32_t>(e->as_int64()));
-      if (e->is_array()) {
-        for (const json::value& x : e->as_array()) {
-          if (x.is_int64()) ids.push_back(static_cast<int32_t>(x.as_int64()));
-        }
-      }
-    }
-  }
-  if (auto eou = tok.TokenId("<end_of_utterance>")) {
-    if (std::find(ids.begin(), ids.end(), *eou) == ids.end()) ids.push_back(*eou);
-  }
-  return ids;
-}
-
 // video_sampling.{fps, max_frames} of preprocessor_config.json (defaults: 1 fps, 64).
 Result<media::VideoSamplingConfig> ReadVideoSampling(const std::string& dir) {
   media::VideoSamplingConfig config;
@@ -61,6 +40,25 @@ Result<media::VideoSamplingConfig> ReadVideoSampling(const std::string& dir) {
 }
 
 }  // namespace
+
+std::vector<int32_t> FindEosIds(const std::string& dir, const tokenizer::Tokenizer& tok) {
+  std::vector<int32_t> ids;
+  auto gen = ReadJsonFile((fs::path(dir) / "generation_config.json").string());
+  if (gen.ok() && gen->is_object()) {
+    if (const json::value* e = gen->as_object().if_contains("eos_token_id")) {
+      if (e->is_int64()) ids.push_back(static_cast<int32_t>(e->as_int64()));
+      if (e->is_array()) {
+        for (const json::value& x : e->as_array()) {
+          if (x.is_int64()) ids.push_back(static_cast<int32_t>(x.as_int64()));
+        }
+      }
+    }
+  }
+  if (auto eou = tok.TokenId("<end_of_utterance>")) {
+    if (std::find(ids.begin(), ids.end(), *eou) == ids.end()) ids.push_back(*eou);
+  }
+  return ids;
+}
 
 Result<std::unique_ptr<Engine>> Engine::Load(const std::string& model_dir,
                                              const EngineOptions& options) {

@@ -46,6 +46,10 @@ struct EngineOptions {
   std::string compute;
 };
 
+// A checkpoint directory's end-of-sequence ids: generation_config.json's eos_token_id (an int
+// or a list), then the tokenizer's <end_of_utterance> when not among them.
+std::vector<int32_t> FindEosIds(const std::string& dir, const tokenizer::Tokenizer& tok);
+
 // One image or video of a prompt, in the order of its placeholder.
 struct Visual {
   media::ProcessedImage pixels;  // an image's tiles, or a video's frames (one tile each)

@@ -8,6 +8,7 @@
 
 #include "engine/kernels/kernels.h"
 #include "engine/runtime/engine.h"
+#include "engine/runtime/engine_testing.h"
 #include "engine/runtime/gguf_tokenizer.h"
 
 namespace iris::runtime {
@@ -72,47 +73,13 @@ TEST(GgufEngine, GeneratesWhatTheSafetensorsModelGenerates) {
   EXPECT_EQ((*gguf)->image_config()->longest_edge, (*st)->image_config()->longest_edge);
   EXPECT_EQ((*gguf)->image_config()->tile_size, (*st)->image_config()->tile_size);
   EXPECT_EQ((*gguf)->image_config()->image_seq_len, (*st)->image_config()->image_seq_len);
-  boost::json::array messages{boost::json::object{
-      {"role", "user"},
-      {"content", boost::json::array{boost::json::object{{"type", "image"}},
-                                     boost::json::object{{"type", "text"}, {"text", "Why?"}}}}}};
+  const boost::json::array messages = testing::AskAboutAnImage();
   auto prompt = (*gguf)->RenderChat(messages);
   ASSERT_TRUE(prompt.ok()) << prompt.status().ToString();
   EXPECT_EQ(*prompt, *(*st)->RenderChat(messages));
-  media::Image image;
-  image.width = 300;
-  image.height = 170;
-  image.rgb.resize(300 * 170 * 3);
-  for (size_t i = 0; i < image.rgb.size(); ++i) image.rgb[i] = static_cast<uint8_t>(i * 7 % 251);
-  GenerateOptions g;
-  g.max_tokens = 6;
-  g.stop_at_eos = false;
-  std::vector<std::vector<int32_t>> answers;
-  for (Engine* e : {gguf->get(), st->get()}) {
-    Visual v;
-    auto pixels = e->PreprocessImage(image);
-    ASSERT_TRUE(pixels.ok());
-    v.pixels = *pixels;
-    std::vector<Visual> visuals = {v};
-    auto ids = e->TokenizePrompt(*prompt, visuals);
-    ASSERT_TRUE(ids.ok()) << ids.status().ToString();
-    auto r = e->Generate(*ids, g, {}, visuals);
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    answers.push_back(r->tokens);
-  }
-  EXPECT_EQ(answers[0], answers[1]);
-}
-
-// Logits at every position of a prompt, from the text model alone.
-std::vector<float> PromptLogits(Engine& e, const std::string& text) {
-  const std::vector<int32_t> ids = e.tokenizer().Encode(text);
-  const model::TextModel& m = e.text_model();
-  std::vector<float> embeds(ids.size() * static_cast<size_t>(m.model_dim()));
-  m.Embed(ids, embeds.data());
-  model::KvCache cache = m.NewCache();
-  std::vector<float> logits;
-  m.Forward(e.compute(), embeds.data(), ids.size(), cache, true, &logits);
-  return logits;
+  const std::vector<int32_t> answer = testing::AnswerAboutAPattern(**gguf, *prompt);
+  EXPECT_FALSE(answer.empty());
+  EXPECT_EQ(answer, testing::AnswerAboutAPattern(**st, *prompt));
 }
 
 // Q8_0 weights with int8 activations against the exact (BF16) model: the error is measured
@@ -127,7 +94,8 @@ TEST(GgufEngine, Q8_0LogitsStayCloseToTheExactModel) {
     auto exact = Engine::Load(Data("gguf/" + std::string(model) + "/text-BF16.gguf"), o);
     auto q8 = Engine::Load(Data("gguf/" + std::string(model) + "/text-Q8_0.gguf"), o);
     ASSERT_TRUE(exact.ok() && q8.ok());
-    const std::vector<float> a = PromptLogits(**exact, prompt), b = PromptLogits(**q8, prompt);
+    const std::vector<float> a = testing::PromptLogits(**exact, prompt),
+                             b = testing::PromptLogits(**q8, prompt);
     ASSERT_EQ(a.size(), b.size());
     double max_abs = 0, max_err = 0;
     for (size_t i = 0; i < a.size(); ++i) {
@@ -166,9 +134,10 @@ TEST(GgufEngine, Q4_K_MLogitsStayCloseToTheExactModelAndToTheFilesValues) {
     ASSERT_TRUE(kernels::ForceQuantPath("scalar"));
     auto k_f32 = Engine::Load(Data("gguf/tiny-2.2b-style/text-Q4_K_M.gguf"), o);
     ASSERT_TRUE(k_f32.ok());
-    f = PromptLogits(**k_f32, prompt);
+    f = testing::PromptLogits(**k_f32, prompt);
   }
-  const std::vector<float> a = PromptLogits(**exact, prompt), b = PromptLogits(**k, prompt);
+  const std::vector<float> a = testing::PromptLogits(**exact, prompt),
+                           b = testing::PromptLogits(**k, prompt);
   ASSERT_EQ(a.size(), b.size());
   ASSERT_EQ(f.size(), b.size());
   double max_abs = 0, to_exact = 0, to_values = 0;

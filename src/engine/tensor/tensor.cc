@@ -6,6 +6,16 @@
 
 namespace iris::tensor {
 
+bool ExactlyBf16(const TensorView& f32) {
+  const size_t n = static_cast<size_t>(f32.num_elements());
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t w;
+    std::memcpy(&w, static_cast<const uint8_t*>(f32.data) + 4 * i, 4);  // may be unaligned
+    if (w & 0xffffu) return false;
+  }
+  return true;
+}
+
 float TensorView::GetF32(int64_t i) const {
   switch (dtype) {
     case DType::kF32:

@@ -29,6 +29,10 @@ struct TensorView {
   float GetF32(int64_t i) const;
 };
 
+// Whether every value of an F32 tensor is exactly a BF16 value (its low 16 bits are zero): then
+// it can be held as BF16 with the same values.
+bool ExactlyBf16(const TensorView& f32);
+
 // "[2, 3]".
 std::string ShapeString(const std::vector<int64_t>& shape);
 

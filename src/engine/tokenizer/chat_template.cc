@@ -67,7 +67,7 @@ Result<std::optional<std::string>> TemplateFromTokenizerConfig(const boost::json
 
 }  // namespace
 
-Result<ChatTemplate> ChatTemplate::FromModelDir(const std::string& dir) {
+Result<ChatTemplateSource> ChatTemplate::SourceFromModelDir(const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
   std::string path = (fs::path(dir) / "chat_template.json").string();
@@ -79,23 +79,28 @@ Result<ChatTemplate> ChatTemplate::FromModelDir(const std::string& dir) {
     if (field == nullptr || !field->is_string()) {
       return InvalidArgument(path + ": expected {\"chat_template\": \"...\"}");
     }
-    return ParseFromFile(field->get_string(), path);
+    return ChatTemplateSource{std::string(field->get_string()), path};
   }
   path = (fs::path(dir) / "chat_template.jinja").string();
   if (fs::is_regular_file(path, ec)) {
     IRIS_ASSIGN_OR_RETURN(std::string source, ReadFileToString(path));
-    return ParseFromFile(source, path);
+    return ChatTemplateSource{std::move(source), path};
   }
   path = (fs::path(dir) / "tokenizer_config.json").string();
   if (fs::is_regular_file(path, ec)) {
     IRIS_ASSIGN_OR_RETURN(boost::json::value json, ReadJsonFile(path));
     IRIS_ASSIGN_OR_RETURN(std::optional<std::string> source,
                           TemplateFromTokenizerConfig(json, path));
-    if (source.has_value()) return ParseFromFile(*source, path);
+    if (source.has_value()) return ChatTemplateSource{std::move(*source), path};
   }
   return NotFound("no chat template in " + dir +
                   " (looked for chat_template.json, chat_template.jinja and "
                   "tokenizer_config.json's \"chat_template\")");
+}
+
+Result<ChatTemplate> ChatTemplate::FromModelDir(const std::string& dir) {
+  IRIS_ASSIGN_OR_RETURN(ChatTemplateSource found, SourceFromModelDir(dir));
+  return ParseFromFile(found.source, found.path);
 }
 
 Result<std::string> ChatTemplate::Render(const boost::json::object& context) const {

@@ -12,6 +12,12 @@
 
 namespace iris::tokenizer {
 
+// A template's text and the file it came from.
+struct ChatTemplateSource {
+  std::string source;
+  std::string path;
+};
+
 class ChatTemplate {
  public:
   // Compiles template source. Syntax errors and unsupported constructs give an
@@ -22,6 +28,8 @@ class ChatTemplate {
   // else chat_template.jinja, else tokenizer_config.json's "chat_template" (a string, or a
   // list of {name, template} where "default" is taken).
   static Result<ChatTemplate> FromModelDir(const std::string& dir);
+  // The source FromModelDir parses (NotFound when the directory has none).
+  static Result<ChatTemplateSource> SourceFromModelDir(const std::string& dir);
 
   ChatTemplate(ChatTemplate&&) noexcept;
   ChatTemplate& operator=(ChatTemplate&&) noexcept;
