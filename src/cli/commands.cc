@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -31,6 +32,7 @@ ProgressBar::ProgressBar()
     : tty_(isatty(STDERR_FILENO) == 1), last_(std::chrono::steady_clock::now()) {}
 
 void ProgressBar::Update(uint64_t done, uint64_t total, const std::string& what) {
+  done = std::min(done, total);
   const auto now = std::chrono::steady_clock::now();
   if (done != total && now - last_ < std::chrono::milliseconds(tty_ ? 100 : 10000)) return;
   last_ = now;

@@ -161,7 +161,11 @@ TEST_F(CliTest, QuantizeWritesGgufFilesRunAnswersFrom) {
       Iris("quantize --model " + model + " --weights q5_1 --out " + (dir_ / "other").string());
   EXPECT_NE(type.code, 0);
   EXPECT_NE(type.err.find("q5_1"), std::string::npos) << type.err;
-  EXPECT_FALSE(fs::exists(dir_ / "other"));
+  Outcome name =
+      Iris("quantize --model " + model + " --name ../escape --out " + (dir_ / "other").string());
+  EXPECT_EQ(name.code, 1);
+  EXPECT_NE(name.err.find("pass --name"), std::string::npos) << name.err;
+  EXPECT_FALSE(fs::exists(dir_ / "escape-Q8_0.gguf"));
 }
 
 // An adapter on the fly and the checkpoint `iris merge` writes give the same answer, and not

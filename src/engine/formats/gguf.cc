@@ -6,6 +6,8 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <set>
+#include <string_view>
 
 #include "engine/tensor/tensor.h"
 
@@ -716,6 +718,20 @@ GgufWriter::~GgufWriter() {
 Result<std::unique_ptr<GgufWriter>> GgufWriter::Create(
     const std::string& path, const std::vector<std::pair<std::string, GgufValue>>& metadata,
     std::vector<GgufTensorInfo> tensors, uint32_t alignment) {
+  // A file that readers refuse is never written (SerializeGguf writes what it is given, so
+  // tests can make such images).
+  std::set<std::string_view> seen;
+  for (const auto& [key, value] : metadata) {
+    if (!seen.insert(key).second) {
+      return InvalidArgument("GGUF writer: metadata key '" + key + "' appears twice");
+    }
+  }
+  seen.clear();
+  for (const GgufTensorInfo& t : tensors) {
+    if (!seen.insert(t.name).second) {
+      return InvalidArgument("GGUF writer: tensor '" + t.name + "' appears twice");
+    }
+  }
   std::unique_ptr<GgufWriter> w(new GgufWriter());
   State& s = *w->s_;
   IRIS_ASSIGN_OR_RETURN(std::string head,

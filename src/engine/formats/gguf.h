@@ -129,6 +129,7 @@ struct GgufTensorInfo {
 
 // A GGUF version 3 image: the metadata in the order given (general.alignment, when present,
 // must be the `alignment` used), then the tensor table, then the data, each tensor aligned.
+// Names and keys are written as given, twice if given twice (tests make damaged images so).
 Result<std::string> SerializeGguf(const std::vector<std::pair<std::string, GgufValue>>& metadata,
                                   const std::vector<GgufTensorToWrite>& tensors,
                                   uint32_t alignment = 32);
@@ -141,7 +142,7 @@ Status WriteGguf(const std::string& path,
 // writes the metadata and the tensor table (sizes from each tensor's type and shape) to
 // `path`.partial; Append writes the next tensor's bytes, in table order; Finish checks every
 // tensor was written and renames the file into place. A writer destroyed before Finish, or one
-// whose write failed, removes its partial file.
+// whose write failed, removes its partial file. A key or tensor name given twice is refused.
 class GgufWriter {
  public:
   static Result<std::unique_ptr<GgufWriter>> Create(

@@ -362,6 +362,15 @@ TEST(Gguf, StreamingWriterWritesTheSameImage) {
   auto missing = GgufWriter::Create(dir + "/no/such/dir/x.gguf", s.meta, infos);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("cannot create"), std::string::npos);
+  // A name or key twice.
+  std::vector<GgufTensorInfo> twice = infos;
+  twice[1].name = twice[0].name;
+  EXPECT_EQ(GgufWriter::Create(bad, s.meta, twice).status().message(),
+            "GGUF writer: tensor 'blk.0.attn_q.weight' appears twice");
+  auto meta = s.meta;
+  meta.push_back(meta[0]);
+  EXPECT_EQ(GgufWriter::Create(bad, meta, infos).status().message(),
+            "GGUF writer: metadata key 'general.architecture' appears twice");
   // A shape the type cannot have.
   infos[0].shape = {2, 33};
   EXPECT_EQ(GgufWriter::Create(bad, s.meta, infos).status().message(),

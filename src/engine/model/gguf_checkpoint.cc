@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <optional>
 #include <set>
+#include <span>
+#include <string_view>
 #include <vector>
 
 #include "engine/kernels/kernels.h"
@@ -144,7 +146,8 @@ class Converter {
 // The layout's names, GGUF → Hugging Face (the names OpenGgufCheckpoint gives; GgufTensorName
 // reads them the other way). Per layer: blk.N.<key> ↔ model.text_model.layers.N.<value>, and
 // v.blk.N.<key>.{weight,bias} ↔ model.vision_model.encoder.layers.N.<value>.{weight,bias}.
-const std::map<std::string, std::string> kTextLayer = {
+using NamePair = std::pair<std::string_view, std::string_view>;  // GGUF, Hugging Face
+constexpr NamePair kTextLayer[] = {
     {"attn_norm.weight", "input_layernorm.weight"},
     {"attn_q.weight", "self_attn.q_proj.weight"},
     {"attn_k.weight", "self_attn.k_proj.weight"},
@@ -155,18 +158,18 @@ const std::map<std::string, std::string> kTextLayer = {
     {"ffn_up.weight", "mlp.up_proj.weight"},
     {"ffn_down.weight", "mlp.down_proj.weight"},
 };
-const std::map<std::string, std::string> kTextTop = {
+constexpr NamePair kTextTop[] = {
     {"token_embd.weight", "model.text_model.embed_tokens.weight"},
     {"output_norm.weight", "model.text_model.norm.weight"},
     {"output.weight", "lm_head.weight"},
 };
-const std::map<std::string, std::string> kVisionLayer = {
+constexpr NamePair kVisionLayer[] = {
     {"attn_q", "self_attn.q_proj"}, {"attn_k", "self_attn.k_proj"},
     {"attn_v", "self_attn.v_proj"}, {"attn_out", "self_attn.out_proj"},
     {"ffn_up", "mlp.fc1"},          {"ffn_down", "mlp.fc2"},
     {"ln1", "layer_norm1"},         {"ln2", "layer_norm2"},
 };
-const std::map<std::string, std::string> kVisionTop = {
+constexpr NamePair kVisionTop[] = {
     {"v.patch_embd.weight", "model.vision_model.embeddings.patch_embedding.weight"},
     {"v.patch_embd.bias", "model.vision_model.embeddings.patch_embedding.bias"},
     {"v.position_embd.weight", "model.vision_model.embeddings.position_embedding.weight"},
@@ -174,6 +177,15 @@ const std::map<std::string, std::string> kVisionTop = {
     {"v.post_ln.bias", "model.vision_model.post_layernorm.bias"},
     {"mm.model.fc.weight", "model.connector.modality_projection.proj.weight"},
 };
+
+// The Hugging Face name `table` gives the GGUF name `gguf`, or nullopt.
+template <size_t N>
+std::optional<std::string> HfName(const NamePair (&table)[N], std::string_view gguf) {
+  for (const NamePair& p : table) {
+    if (p.first == gguf) return std::string(p.second);
+  }
+  return std::nullopt;
+}
 
 // "blk.12.attn_q.weight" → 12 and "attn_q.weight"; false for other names or layers >= count.
 bool SplitLayer(const std::string& name, const std::string& prefix, int count, int* layer,
@@ -222,7 +234,7 @@ Status ReadText(const formats::GgufFile& file, GgufCheckpoint& out, Converter& c
   t.rms_norm_eps = static_cast<float>(eps);
   IRIS_ASSIGN_OR_RETURN(t.rope_theta, FloatKey(c, "llama.rope.freq_base", 10000.0));
   IRIS_ASSIGN_OR_RETURN(const std::vector<std::string>* tokens, c.Strings("tokenizer.ggml.tokens"));
-  IRIS_ASSIGN_OR_RETURN(t.vocab_size, IntKey(c, "llama.vocab_size", 1, 1 << 21,
+  IRIS_ASSIGN_OR_RETURN(t.vocab_size, IntKey(c, "llama.vocab_size", 1, kMaxGgufVocab,
                                              static_cast<int64_t>(tokens->size())));
   if (c.Has("llama.rope.dimension_count")) {
     IRIS_ASSIGN_OR_RETURN(int rope_dims, IntKey(c, "llama.rope.dimension_count", 1, 4096, 0));
@@ -240,16 +252,17 @@ Status ReadText(const formats::GgufFile& file, GgufCheckpoint& out, Converter& c
   for (const auto& [name, tensor] : c.tensors) {
     int layer;
     std::string rest;
-    if (auto it = kTextTop.find(name); it != kTextTop.end()) {
-      IRIS_RETURN_IF_ERROR(conv.Add(file, tensor, it->second, 0));
+    if (const std::optional<std::string> top = HfName(kTextTop, name)) {
+      IRIS_RETURN_IF_ERROR(conv.Add(file, tensor, *top, 0));
     } else if (SplitLayer(name, "blk.", t.num_hidden_layers, &layer, &rest) &&
-               kTextLayer.count(rest)) {
+               HfName(kTextLayer, rest)) {
       const size_t heads = rest == "attn_q.weight"   ? t.num_attention_heads
                            : rest == "attn_k.weight" ? t.num_key_value_heads
                                                      : 0;
       IRIS_RETURN_IF_ERROR(conv.Add(
           file, tensor,
-          "model.text_model.layers." + std::to_string(layer) + "." + kTextLayer.at(rest), heads));
+          "model.text_model.layers." + std::to_string(layer) + "." + *HfName(kTextLayer, rest),
+          heads));
     } else {
       return Unimplemented(c.path + ": tensor '" + name +
                            "' is not part of a SmolVLM2 text model (llama layout)");
@@ -296,13 +309,13 @@ Status ReadVision(const formats::GgufFile& file, GgufCheckpoint& out, Converter&
   for (const auto& [name, tensor] : c.tensors) {
     int layer;
     std::string rest;
-    if (auto it = kVisionTop.find(name); it != kVisionTop.end()) {
-      IRIS_RETURN_IF_ERROR(conv.Add(file, tensor, it->second, 0));
+    if (const std::optional<std::string> top = HfName(kVisionTop, name)) {
+      IRIS_RETURN_IF_ERROR(conv.Add(file, tensor, *top, 0));
     } else if (SplitLayer(name, "v.blk.", v.num_hidden_layers, &layer, &rest) &&
                (rest.ends_with(".weight") || rest.ends_with(".bias")) &&
-               kVisionLayer.count(rest.substr(0, rest.rfind('.')))) {
+               HfName(kVisionLayer, rest.substr(0, rest.rfind('.')))) {
       const std::string kind = rest.substr(rest.rfind('.'));
-      std::string hf = kVisionLayer.at(rest.substr(0, rest.rfind('.')));
+      std::string hf = *HfName(kVisionLayer, rest.substr(0, rest.rfind('.')));
       // Some converted files have ffn_up and ffn_down the other way round (llama.cpp's clip
       // loader corrects it by shape too): fc1 maps hidden → intermediate, fc2 back.
       if ((hf == "mlp.fc1" || hf == "mlp.fc2") && v.hidden_size != v.intermediate_size) {
@@ -322,20 +335,23 @@ Status ReadVision(const formats::GgufFile& file, GgufCheckpoint& out, Converter&
 
 }  // namespace
 
-GgufName GgufTensorName(const std::string& hf) {
-  for (const auto* top : {&kTextTop, &kVisionTop}) {
-    for (const auto& [gguf, name] : *top) {
-      if (name == hf) return {gguf, top == &kVisionTop};
-    }
+GgufName GgufTensorName(const std::string& hf, int text_layers, int vision_layers) {
+  for (const NamePair& p : kTextTop) {
+    if (p.second == hf) return {std::string(p.first), false};
   }
-  // "<prefix><layer>.<rest>" with rest one of `table`'s values (+ `kinds`).
-  const auto layer = [&](const std::string& prefix, const std::map<std::string, std::string>& table,
-                         bool kinds) -> std::string {
+  for (const NamePair& p : kVisionTop) {
+    if (p.second == hf) return {std::string(p.first), true};
+  }
+  // "<prefix><layer>.<rest>" with rest one of `table`'s names (+ ".weight"/".bias" when
+  // `kinds`), the layer one spelling of a number below `count` (as SplitLayer reads it back).
+  const auto layer = [&](const std::string& prefix, std::span<const NamePair> table, bool kinds,
+                         int count) -> std::string {
     if (!hf.starts_with(prefix)) return "";
     const size_t dot = hf.find('.', prefix.size());
     if (dot == std::string::npos || dot == prefix.size() || dot - prefix.size() > 5) return "";
     const std::string n = hf.substr(prefix.size(), dot - prefix.size());
-    if (n.find_first_not_of("0123456789") != std::string::npos || (n[0] == '0' && n.size() > 1)) {
+    if (n.find_first_not_of("0123456789") != std::string::npos || (n[0] == '0' && n.size() > 1) ||
+        std::stoi(n) >= count) {
       return "";
     }
     std::string rest = hf.substr(dot + 1), kind;
@@ -346,15 +362,18 @@ GgufName GgufTensorName(const std::string& hf) {
       if (kind != ".weight" && kind != ".bias") return "";
       rest.resize(k);
     }
-    for (const auto& [gguf, name] : table) {
-      if (name == rest) return n + "." + gguf + kind;
+    for (const NamePair& p : table) {
+      if (p.second == rest) return n + "." + std::string(p.first) + kind;
     }
     return "";
   };
-  if (std::string t = layer("model.text_model.layers.", kTextLayer, false); !t.empty()) {
+  if (std::string t = layer("model.text_model.layers.", kTextLayer, false, text_layers);
+      !t.empty()) {
     return {"blk." + t, false};
   }
-  if (std::string v = layer("model.vision_model.encoder.layers.", kVisionLayer, true); !v.empty()) {
+  if (std::string v =
+          layer("model.vision_model.encoder.layers.", kVisionLayer, true, vision_layers);
+      !v.empty()) {
     return {"v.blk." + v, true};
   }
   return {};

@@ -15,6 +15,9 @@
 
 namespace iris::model {
 
+// The largest vocabulary a GGUF text model may declare (llama.vocab_size).
+inline constexpr int kMaxGgufVocab = 1 << 21;
+
 struct GgufCheckpoint {
   ModelConfig config;
   // Under the Hugging Face names. F32, F16, BF16, Q8_0, Q4_0 and the K tensors are used in
@@ -47,16 +50,16 @@ Result<GgufPaths> FindGgufFiles(const std::string& dir);
 // Where a tensor of a SmolVLM2 checkpoint goes in the GGUF layout: `hf` under the names
 // OpenGgufCheckpoint gives (model.text_model.*, lm_head.weight, model.vision_model.*,
 // model.connector.*), and whether it belongs in the mmproj file; an empty name when the
-// layout has no such tensor. The Q and K projections' rows are permuted in the file
-// (UnpermutedRow).
+// layout has no such tensor, or its layer is not below the model's count. The Q and K
+// projections' rows are permuted in the file (UnpermutedRow).
 struct GgufName {
   std::string name;
   bool mmproj = false;
 };
-GgufName GgufTensorName(const std::string& hf);
+GgufName GgufTensorName(const std::string& hf, int text_layers, int vision_layers);
 
-// Undoes the converter's Q/K row permutation (LlamaModel.permute): `rows` rows of `row_bytes`
-// bytes in `heads` heads; row o of the result is row Permuted(o) of the file.
+// The converter's per-head Q/K row permutation (LlamaModel.permute) for `rows` rows in `heads`
+// heads: row o of the checkpoint is row UnpermutedRow(o) of the file.
 size_t UnpermutedRow(size_t o, size_t rows, size_t heads);
 
 }  // namespace iris::model

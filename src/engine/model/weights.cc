@@ -80,7 +80,7 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
   // file's (Q8_0, Q4_0), else none. Rows are converted here when the two differ: Q4_0 to Q8_0
   // exactly (the same values), anything else through f32 and the quantizer. A K file's
   // matrices (Q4_K, Q5_K, Q6_K) keep their blocks, in K panels, when nothing else is asked.
-  const bool is_matrix = shape.size() == 2 && shape[1] % 32 == 0;
+  const bool is_matrix = tensor::WholeBlockMatrix(shape);
   const bool file_blocks = stored == DType::kQ8_0 || stored == DType::kQ4_0;
   const bool asked = options_.quantize == DType::kQ8_0 || options_.quantize == DType::kQ4_0;
   const DType blocks = !is_matrix    ? DType::kF32

@@ -14,9 +14,6 @@ namespace iris::runtime {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-namespace {
-
-// video_sampling.{fps, max_frames} of preprocessor_config.json (defaults: 1 fps, 64).
 Result<media::VideoSamplingConfig> ReadVideoSampling(const std::string& dir) {
   media::VideoSamplingConfig config;
   const std::string path = (fs::path(dir) / "preprocessor_config.json").string();
@@ -38,8 +35,6 @@ Result<media::VideoSamplingConfig> ReadVideoSampling(const std::string& dir) {
   }
   return config;
 }
-
-}  // namespace
 
 std::vector<int32_t> FindEosIds(const std::string& dir, const tokenizer::Tokenizer& tok) {
   std::vector<int32_t> ids;

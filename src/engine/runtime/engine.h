@@ -49,6 +49,9 @@ struct EngineOptions {
 // A checkpoint directory's end-of-sequence ids: generation_config.json's eos_token_id (an int
 // or a list), then the tokenizer's <end_of_utterance> when not among them.
 std::vector<int32_t> FindEosIds(const std::string& dir, const tokenizer::Tokenizer& tok);
+// video_sampling.{fps, max_frames} of a checkpoint's preprocessor_config.json (defaults: 1 fps,
+// 64 frames).
+Result<media::VideoSamplingConfig> ReadVideoSampling(const std::string& dir);
 
 // One image or video of a prompt, in the order of its placeholder.
 struct Visual {

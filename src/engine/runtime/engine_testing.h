@@ -8,7 +8,7 @@
 
 #include "engine/runtime/engine.h"
 
-namespace iris::runtime::testing {
+namespace iris::runtime::test_util {
 
 // Logits at every position of a prompt, from the text model alone.
 inline std::vector<float> PromptLogits(Engine& e, const std::string& text) {
@@ -54,4 +54,4 @@ inline std::vector<int32_t> AnswerAboutAPattern(Engine& e, const std::string& pr
   return r.ok() ? r->tokens : std::vector<int32_t>{};
 }
 
-}  // namespace iris::runtime::testing
+}  // namespace iris::runtime::test_util

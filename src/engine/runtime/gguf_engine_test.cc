@@ -73,13 +73,13 @@ TEST(GgufEngine, GeneratesWhatTheSafetensorsModelGenerates) {
   EXPECT_EQ((*gguf)->image_config()->longest_edge, (*st)->image_config()->longest_edge);
   EXPECT_EQ((*gguf)->image_config()->tile_size, (*st)->image_config()->tile_size);
   EXPECT_EQ((*gguf)->image_config()->image_seq_len, (*st)->image_config()->image_seq_len);
-  const boost::json::array messages = testing::AskAboutAnImage();
+  const boost::json::array messages = test_util::AskAboutAnImage();
   auto prompt = (*gguf)->RenderChat(messages);
   ASSERT_TRUE(prompt.ok()) << prompt.status().ToString();
   EXPECT_EQ(*prompt, *(*st)->RenderChat(messages));
-  const std::vector<int32_t> answer = testing::AnswerAboutAPattern(**gguf, *prompt);
+  const std::vector<int32_t> answer = test_util::AnswerAboutAPattern(**gguf, *prompt);
   EXPECT_FALSE(answer.empty());
-  EXPECT_EQ(answer, testing::AnswerAboutAPattern(**st, *prompt));
+  EXPECT_EQ(answer, test_util::AnswerAboutAPattern(**st, *prompt));
 }
 
 // Q8_0 weights with int8 activations against the exact (BF16) model: the error is measured
@@ -94,8 +94,8 @@ TEST(GgufEngine, Q8_0LogitsStayCloseToTheExactModel) {
     auto exact = Engine::Load(Data("gguf/" + std::string(model) + "/text-BF16.gguf"), o);
     auto q8 = Engine::Load(Data("gguf/" + std::string(model) + "/text-Q8_0.gguf"), o);
     ASSERT_TRUE(exact.ok() && q8.ok());
-    const std::vector<float> a = testing::PromptLogits(**exact, prompt),
-                             b = testing::PromptLogits(**q8, prompt);
+    const std::vector<float> a = test_util::PromptLogits(**exact, prompt),
+                             b = test_util::PromptLogits(**q8, prompt);
     ASSERT_EQ(a.size(), b.size());
     double max_abs = 0, max_err = 0;
     for (size_t i = 0; i < a.size(); ++i) {
@@ -134,10 +134,10 @@ TEST(GgufEngine, Q4_K_MLogitsStayCloseToTheExactModelAndToTheFilesValues) {
     ASSERT_TRUE(kernels::ForceQuantPath("scalar"));
     auto k_f32 = Engine::Load(Data("gguf/tiny-2.2b-style/text-Q4_K_M.gguf"), o);
     ASSERT_TRUE(k_f32.ok());
-    f = testing::PromptLogits(**k_f32, prompt);
+    f = test_util::PromptLogits(**k_f32, prompt);
   }
-  const std::vector<float> a = testing::PromptLogits(**exact, prompt),
-                           b = testing::PromptLogits(**k, prompt);
+  const std::vector<float> a = test_util::PromptLogits(**exact, prompt),
+                           b = test_util::PromptLogits(**k, prompt);
   ASSERT_EQ(a.size(), b.size());
   ASSERT_EQ(f.size(), b.size());
   double max_abs = 0, to_exact = 0, to_values = 0;

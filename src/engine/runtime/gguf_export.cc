@@ -1,6 +1,8 @@
 #include "engine/runtime/gguf_export.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -81,7 +83,7 @@ int LayerOf(const std::string& gguf_name) {
 
 // The values of `e` as `type`, rows permuted per head when heads > 0 (file row
 // UnpermutedRow(o) holds the checkpoint's row o).
-Result<std::vector<uint8_t>> Encode(const Planned& t, ThreadPool* pool) {
+std::vector<uint8_t> Encode(const Planned& t, ThreadPool* pool) {
   const tensor::TensorView& v = t.entry.view;
   const size_t cols = v.shape.empty() ? 1 : static_cast<size_t>(v.shape.back());
   const size_t rows = cols == 0 ? 0 : static_cast<size_t>(v.num_elements()) / cols;
@@ -136,12 +138,17 @@ Result<GgmlType> TypeFor(const Planned& t, std::optional<GgmlType> matrices) {
                          " (a SmolVLM2 checkpoint holds F32, BF16 or F16 weights)");
   }
   const bool matrix = v.shape.size() == 2;
-  if (matrices && matrix && v.shape[1] % 32 == 0) return *matrices;
+  if (matrices && tensor::WholeBlockMatrix(v.shape)) return *matrices;
   if (!matrix || t.gguf_name.starts_with("v.patch_embd.") ||
       t.gguf_name.starts_with("v.position_embd.")) {
     return GgmlType::kF32;
   }
-  if (v.dtype == DType::kF32 && tensor::ExactlyBf16(v)) return GgmlType::kBF16;
+  if (v.dtype == DType::kF32) {
+    const bool narrow = tensor::ExactlyBf16(v);
+    // Read once here, again when written: not kept resident in between.
+    if (t.entry.mapped) ReleasePages(v.data, v.num_bytes());
+    if (narrow) return GgmlType::kBF16;
+  }
   return *tensor::StoredGgmlType(v.dtype);
 }
 
@@ -154,7 +161,7 @@ Result<uint64_t> WriteFile(const std::string& path, const Metadata& metadata,
   IRIS_ASSIGN_OR_RETURN(std::unique_ptr<formats::GgufWriter> w,
                         formats::GgufWriter::Create(path, metadata, infos));
   for (const Planned& t : tensors) {
-    IRIS_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, Encode(t, pool));
+    const std::vector<uint8_t> bytes = Encode(t, pool);
     IRIS_RETURN_IF_ERROR(w->Append(bytes));
     // Read once: its pages of the checkpoint's mapping can go (a 2.2B checkpoint need not
     // stay resident while it is written).
@@ -164,7 +171,8 @@ Result<uint64_t> WriteFile(const std::string& path, const Metadata& metadata,
   IRIS_RETURN_IF_ERROR(w->Finish());
   std::error_code ec;
   const uintmax_t size = fs::file_size(path, ec);
-  return ec ? 0 : static_cast<uint64_t>(size);
+  if (ec) return DataLoss(path + ": written but cannot be read back (" + ec.message() + ")");
+  return static_cast<uint64_t>(size);
 }
 
 GgufValue Floats(std::vector<double> v) {
@@ -198,6 +206,86 @@ std::string CheckpointName(const std::string& model_dir) {
   return name.empty() || name == "." || name == ".." ? "model" : name;
 }
 
+Status CheckFileName(const std::string& name) {
+  const bool plain = !name.empty() && name.size() <= 200 && name[0] != '.' &&
+                     std::all_of(name.begin(), name.end(), [](char ch) {
+                       return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' ||
+                              ch == '_' || ch == '.' || ch == '+';
+                     });
+  if (!plain || name.starts_with("mmproj")) {
+    return InvalidArgument(
+        "the files' name '" + name +
+        "' must be 1 to 200 letters, digits, '-', '_', '.' or '+', not start with '.' or "
+        "\"mmproj\" (an mmproj file's prefix): pass --name");
+  }
+  return OkStatus();
+}
+
+namespace {
+
+// A few texts of every kind a prompt holds: the GGUF tokenizer must split them as tokenizer.json.
+constexpr const char* kTokenizerProbes[] = {
+    "<|im_start|>User: What is the capital of France?<end_of_utterance>\nAssistant:",
+    "<fake_token_around_image><global-img><image><image><fake_token_around_image>",
+    "Digits 12345 and 3.14159, unicode: naïve café 日本語 🙂, code: x->y != z;",
+    "   leading spaces\t\ttabs\n\nnewlines  ",
+    "<row_1_col_2><image>",
+};
+
+// The written files, loaded as `iris run` loads them, against the checkpoint's own reading:
+// the same tokens, end ids and image settings. A difference names what GGUF could not carry.
+Status CheckWritten(const GgufExport& files, const std::string& model_dir,
+                    const tokenizer::Tokenizer& tok, const std::vector<int32_t>& eos,
+                    ThreadPool* pool) {
+  EngineOptions o;
+  o.threads = pool != nullptr ? pool->num_threads() : 1;
+  o.mmproj = files.mmproj_path;
+  auto loaded = Engine::Load(files.text_path, o);
+  if (!loaded.ok()) return loaded.status().WithContext("the written files do not load");
+  const Engine& e = **loaded;
+  for (const char* text : kTokenizerProbes) {
+    if (e.tokenizer().Encode(text) != tok.Encode(text)) {
+      return Unimplemented(model_dir + ": the GGUF tokenizer splits '" + text +
+                           "' otherwise than tokenizer.json");
+    }
+  }
+  std::vector<int32_t> want = eos, got = e.eos_ids();
+  std::sort(want.begin(), want.end());
+  std::sort(got.begin(), got.end());
+  if (want != got) {
+    return Unimplemented(model_dir + ": generation_config.json ends answers at " +
+                         std::to_string(eos.size()) +
+                         " ids; a GGUF model carries two (eos, eot) and <end_of_utterance>");
+  }
+  if (files.mmproj_path.empty()) return OkStatus();
+  auto want_ic = media::LoadImageProcessorConfig(model_dir);
+  if (!want_ic.ok()) return OkStatus();  // the checkpoint reads no images; the files can
+  const media::ImageProcessorConfig& a = *want_ic;
+  const media::ImageProcessorConfig* b = e.image_config();
+  const bool same = b != nullptr && a.do_convert_rgb == b->do_convert_rgb &&
+                    a.do_resize == b->do_resize && a.do_image_splitting == b->do_image_splitting &&
+                    a.do_rescale == b->do_rescale && a.do_normalize == b->do_normalize &&
+                    a.longest_edge == b->longest_edge && a.tile_size == b->tile_size &&
+                    a.resample == b->resample && a.rescale_factor == b->rescale_factor &&
+                    std::equal(a.image_mean, a.image_mean + 3, b->image_mean) &&
+                    std::equal(a.image_std, a.image_std + 3, b->image_std);
+  if (!same) {
+    return Unimplemented(model_dir +
+                         ": preprocessor_config.json has settings an mmproj cannot carry (it "
+                         "holds the longest edge, mean and std; SmolVLM2's defaults for the rest)");
+  }
+  IRIS_ASSIGN_OR_RETURN(media::VideoSamplingConfig video, ReadVideoSampling(model_dir));
+  if (video.fps != media::VideoSamplingConfig{}.fps ||
+      video.max_frames != media::VideoSamplingConfig{}.max_frames) {
+    return Unimplemented(model_dir +
+                         ": video_sampling differs from 1 frame a second, at most 64, which is "
+                         "what a GGUF model samples (an mmproj has no key for it)");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
 Result<GgufExport> ExportGguf(const std::string& model_dir, const std::string& out_dir,
                               const GgufExportOptions& options) {
   GgmlType matrices;
@@ -208,6 +296,8 @@ Result<GgufExport> ExportGguf(const std::string& model_dir, const std::string& o
   } else {
     return InvalidArgument("weights '" + options.weights + "' are not supported: q8_0 or q4_0");
   }
+  const std::string name = options.name.empty() ? CheckpointName(model_dir) : options.name;
+  IRIS_RETURN_IF_ERROR(CheckFileName(name));
   std::error_code ec;
   const fs::path out(out_dir);
   if (fs::exists(out, ec) && (!fs::is_directory(out, ec) || !fs::is_empty(out, ec))) {
@@ -219,30 +309,57 @@ Result<GgufExport> ExportGguf(const std::string& model_dir, const std::string& o
                               "writes GGUF from the Hugging Face files");
   }
   IRIS_ASSIGN_OR_RETURN(model::ModelConfig config, model::LoadModelConfig(model_dir));
+  const model::TextConfig& tc = config.text;
+  const model::VisionConfig& vc = config.vision;
+  if (tc.vocab_size > model::kMaxGgufVocab) {
+    return InvalidArgument(model_dir + ": a vocabulary of " + std::to_string(tc.vocab_size) +
+                           " ids is more than a GGUF model may have (" +
+                           std::to_string(model::kMaxGgufVocab) + ")");
+  }
   IRIS_ASSIGN_OR_RETURN(formats::WeightStore store, formats::WeightStore::OpenDir(model_dir));
   IRIS_ASSIGN_OR_RETURN(std::string text_prefix, model::TextPrefix(store));
-  const model::TextConfig& tc = config.text;
+  const bool has_vision = store.Has("model.vision_model.embeddings.patch_embedding.weight") ||
+                          store.Has("vision_model.embeddings.patch_embedding.weight");
+  if (has_vision && (vc.hidden_act != "gelu_pytorch_tanh" || vc.num_channels != 3)) {
+    return Unimplemented(model_dir + ": a vision tower of activation '" + vc.hidden_act + "' and " +
+                         std::to_string(vc.num_channels) +
+                         " channels (an mmproj is gelu_pytorch_tanh over RGB)");
+  }
 
   // Every tensor gets its place in one of the two files, or the checkpoint is refused.
   std::vector<Planned> text, vision;
-  for (const auto& [name, entry] : store.entries()) {
+  std::map<std::string, std::string> placed;  // GGUF name → the checkpoint's
+  for (const auto& [tensor_name, entry] : store.entries()) {
     Planned t;
     t.entry = entry;
-    const std::string canonical = CanonicalName(name, text_prefix);
-    const model::GgufName place = model::GgufTensorName(canonical);
+    const std::string canonical = CanonicalName(tensor_name, text_prefix);
+    // Tied embeddings are one table: the loader reads no lm_head, and neither does a file
+    // without output.weight.
+    if (canonical == "lm_head.weight" && config.tie_word_embeddings) continue;
+    const model::GgufName place =
+        model::GgufTensorName(canonical, tc.num_hidden_layers, vc.num_hidden_layers);
     if (place.name.empty()) {
-      return Unimplemented(entry.file + ": tensor '" + name +
-                           "' has no place in the GGUF layout of SmolVLM2 (not a SmolVLM2 "
-                           "checkpoint?)");
+      return Unimplemented(entry.file + ": tensor '" + tensor_name +
+                           "' has no place in the GGUF layout of SmolVLM2 (another model, or a "
+                           "layer beyond the config's count?)");
+    }
+    if (auto [it, fresh] = placed.emplace(place.name, tensor_name); !fresh) {
+      return InvalidArgument(model_dir + ": tensors '" + it->second + "' and '" + tensor_name +
+                             "' are the same weight (" + place.name + ")");
     }
     t.gguf_name = place.name;
     if (place.name.ends_with(".attn_q.weight") && !place.mmproj) t.heads = tc.num_attention_heads;
     if (place.name.ends_with(".attn_k.weight") && !place.mmproj) t.heads = tc.num_key_value_heads;
     if (t.heads > 0 && (entry.view.shape.size() != 2 ||
                         entry.view.shape[0] % static_cast<int64_t>(2 * t.heads) != 0)) {
-      return FailedPrecondition(entry.file + ": tensor '" + name + "' of shape " +
+      return FailedPrecondition(entry.file + ": tensor '" + tensor_name + "' of shape " +
                                 tensor::ShapeString(entry.view.shape) + " is not " +
                                 std::to_string(t.heads) + " heads of even size");
+    }
+    if (entry.view.shape.empty() || entry.view.shape.size() > 4) {
+      return Unimplemented(entry.file + ": tensor '" + tensor_name + "' has " +
+                           std::to_string(entry.view.shape.size()) +
+                           " dimensions (GGUF holds 1 to 4)");
     }
     const int layer = LayerOf(place.name);
     t.order = layer < 0 ? (place.name.starts_with("output") || place.name.starts_with("v.post") ||
@@ -254,19 +371,27 @@ Result<GgufExport> ExportGguf(const std::string& model_dir, const std::string& o
         t.type, TypeFor(t, place.mmproj ? std::nullopt : std::optional<GgmlType>(matrices)));
     (place.mmproj ? vision : text).push_back(std::move(t));
   }
+  if (!config.tie_word_embeddings && !placed.count("output.weight")) {
+    return FailedPrecondition(model_dir +
+                              ": no lm_head.weight, and config.json does not tie it to the "
+                              "embeddings");
+  }
   for (auto* list : {&text, &vision}) {
     std::stable_sort(list->begin(), list->end(),
                      [](const Planned& a, const Planned& b) { return a.order < b.order; });
   }
 
   // The text model's metadata: hyperparameters, tokenizer, chat template, special ids.
-  const std::string name = options.name.empty() ? CheckpointName(model_dir) : options.name;
   const std::string tokenizer_path = (fs::path(model_dir) / "tokenizer.json").string();
   IRIS_ASSIGN_OR_RETURN(json::value tokenizer_json, ReadJsonFile(tokenizer_path));
   IRIS_ASSIGN_OR_RETURN(Metadata tokenizer_meta,
                         GgufTokenizerMetadata(tokenizer_json, tc.vocab_size, tokenizer_path));
   IRIS_ASSIGN_OR_RETURN(tokenizer::Tokenizer tok, tokenizer::Tokenizer::FromFile(tokenizer_path));
-  const std::vector<int32_t> eos = FindEosIds(model_dir, tok);
+  // End ids outside the vocabulary can never be generated: they are left out.
+  std::vector<int32_t> eos;
+  for (int32_t id : FindEosIds(model_dir, tok)) {
+    if (id >= 0 && id < tc.vocab_size) eos.push_back(id);
+  }
   const std::string type_name(tensor::GgmlInfo(matrices).name);
   Metadata meta = {
       {"general.architecture", GgufString("llama")},
@@ -325,7 +450,6 @@ Result<GgufExport> ExportGguf(const std::string& model_dir, const std::string& o
         break;
       }
     }
-    const model::VisionConfig& vc = config.vision;
     vision_meta = {
         {"general.architecture", GgufString("clip")},
         {"general.name", GgufString(name)},
@@ -357,7 +481,8 @@ Result<GgufExport> ExportGguf(const std::string& model_dir, const std::string& o
     }
   }
 
-  // Write, each file through its .partial name; on failure the directory is left as found.
+  // Write, each file through its .partial name, and load the result; on any failure the
+  // directory is left as it was found.
   const bool existed = fs::exists(out, ec);
   fs::create_directories(out, ec);
   if (ec) return Internal("cannot create " + out_dir + ": " + ec.message());
@@ -376,19 +501,25 @@ Result<GgufExport> ExportGguf(const std::string& model_dir, const std::string& o
     done += bytes;
     if (options.progress) options.progress(done, result.checkpoint_bytes);
   };
+  Status status = OkStatus();
   auto written = WriteFile(result.text_path, meta, text, options.pool, advance);
-  Result<uint64_t> mm = uint64_t{0};
-  if (written.ok() && !vision.empty()) {
-    mm = WriteFile(result.mmproj_path, vision_meta, vision, options.pool, advance);
+  if (!written.ok()) status = written.status();
+  if (status.ok() && !vision.empty()) {
+    auto mm = WriteFile(result.mmproj_path, vision_meta, vision, options.pool, advance);
+    if (mm.ok()) result.mmproj_bytes = *mm;
+    if (!mm.ok()) status = mm.status();
   }
-  if (!written.ok() || !mm.ok()) {
+  if (status.ok()) {
+    result.text_bytes = *written;
+    status = CheckWritten(result, model_dir, tok, eos, options.pool);
+  }
+  if (!status.ok()) {
     std::error_code ignored;
     fs::remove(result.text_path, ignored);
+    if (!result.mmproj_path.empty()) fs::remove(result.mmproj_path, ignored);
     if (!existed) fs::remove(out, ignored);
-    return written.ok() ? mm.status() : written.status();
+    return status;
   }
-  result.text_bytes = *written;
-  result.mmproj_bytes = *mm;
   return result;
 }
 

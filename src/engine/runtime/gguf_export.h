@@ -39,14 +39,18 @@ struct GgufExport {
 // exist or be empty. Text: matrices quantized, norms F32, the Q and K rows permuted per head
 // as llama.cpp's converter does, the tokenizer as tokenizer.ggml.*, the chat template and end
 // ids. Mmproj: matrices as stored (F32 holding bf16 values narrowed to BF16, as at load), the
-// norms, biases and the patch and position embeddings F32, the image processor's size, mean
-// and std. Every value survives except those quantized. Errors name the file or the tensor: a
-// checkpoint that is not SmolVLM2, a tensor the layout has no place for, a tokenizer GGUF
-// cannot carry. Nothing is left in `out_dir` on failure but what was there.
+// norms, biases and the patch and position embeddings F32, the image processor's longest edge,
+// mean and std. The files are then loaded as `iris run` loads them and must tokenize, end and
+// see images as the checkpoint does; what GGUF cannot carry (another tokenizer, more end ids,
+// other image or video settings) is refused, never dropped. Errors name the file or the
+// tensor; on failure nothing is left in `out_dir` but what was there.
 Result<GgufExport> ExportGguf(const std::string& model_dir, const std::string& out_dir,
                               const GgufExportOptions& options);
 
 // The stem ExportGguf names files after when options.name is empty.
 std::string CheckpointName(const std::string& model_dir);
+// OK for a stem of plain characters that does not start with "mmproj" (a directory of GGUF
+// files tells its mmproj by that prefix).
+Status CheckFileName(const std::string& name);
 
 }  // namespace iris::runtime

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
 
 #include "base/json.h"
 #include "engine/formats/gguf.h"
@@ -35,13 +37,17 @@ class GgufExportTest : public ::testing::Test {
 };
 
 bool SameValue(const formats::GgufValue& a, const formats::GgufValue& b) {
+  if (a.items.size() != b.items.size()) return false;
+  for (size_t i = 0; i < a.items.size(); ++i) {
+    if (!SameValue(a.items[i], b.items[i])) return false;
+  }
   return a.type == b.type && a.u == b.u && a.i == b.i && a.f == b.f && a.s == b.s &&
-         a.elem == b.elem && a.strings == b.strings && a.numbers == b.numbers &&
-         a.items.size() == b.items.size();
+         a.elem == b.elem && a.strings == b.strings && a.numbers == b.numbers;
 }
 
 // Every tensor of `want` is in `got` with the same type, shape and bytes, and no other; every
-// metadata key of `want` but the name has the same value in `got`.
+// metadata key of `want` but the name has the same value in `got`, which adds only the keys
+// llama.cpp's converter writes and generate.py leaves out.
 void ExpectSameFile(const std::string& got_path, const std::string& want_path) {
   auto got = formats::GgufFile::Open(got_path);
   auto want = formats::GgufFile::Open(want_path);
@@ -66,6 +72,11 @@ void ExpectSameFile(const std::string& got_path, const std::string& want_path) {
     ++keys;
   }
   EXPECT_GT(keys, 15) << want_path;
+  for (const auto& [key, value] : g.metadata) {
+    EXPECT_TRUE(w.Has(key) || key == "general.name" || key == "general.file_type" ||
+                key == "general.quantization_version")
+        << got_path << " adds " << key;
+  }
 }
 
 TEST_F(GgufExportTest, WritesTheTensorsAndMetadataOfLlamaCppsLayout) {
@@ -122,24 +133,119 @@ TEST_F(GgufExportTest, TheFilesGiveTheNumbersOfWeightsAtLoad) {
       o.weights = weights;
       auto st = Engine::Load(Data("smolvlm2/" + std::string(model)), o);
       ASSERT_TRUE(st.ok()) << st.status().ToString();
-      EXPECT_EQ(testing::PromptLogits(**gguf, prompt), testing::PromptLogits(**st, prompt))
+      EXPECT_EQ(test_util::PromptLogits(**gguf, prompt), test_util::PromptLogits(**st, prompt))
           << model << weights;
       EXPECT_EQ((*gguf)->eos_ids(), (*st)->eos_ids());
-      const boost::json::array messages = testing::AskAboutAnImage();
+      const boost::json::array messages = test_util::AskAboutAnImage();
       auto rendered = (*gguf)->RenderChat(messages);
-      ASSERT_TRUE(rendered.ok());
-      EXPECT_EQ(*rendered, *(*st)->RenderChat(messages));
-      const std::vector<int32_t> answer = testing::AnswerAboutAPattern(**gguf, *rendered);
+      auto rendered_st = (*st)->RenderChat(messages);
+      ASSERT_TRUE(rendered.ok() && rendered_st.ok());
+      EXPECT_EQ(*rendered, *rendered_st);
+      const std::vector<int32_t> answer = test_util::AnswerAboutAPattern(**gguf, *rendered);
       EXPECT_FALSE(answer.empty());
-      EXPECT_EQ(answer, testing::AnswerAboutAPattern(**st, *rendered)) << model << weights;
+      EXPECT_EQ(answer, test_util::AnswerAboutAPattern(**st, *rendered)) << model << weights;
     }
   }
 }
 
-// A copy of a tiny checkpoint to damage.
-fs::path CopyCheckpoint(const fs::path& to) {
-  fs::copy(Data("smolvlm2/tiny-256m-style"), to, fs::copy_options::recursive);
+// A copy of the tiny 256M-style checkpoint whose tensors `rewrite` may rename, widen to F32 or
+// drop (an empty name), and whose JSON files `edit` may change.
+fs::path RewriteCheckpoint(
+    const fs::path& to,
+    const std::function<void(std::string& name, bool& to_f32)>& rewrite = nullptr,
+    const std::function<void(const std::string& file, boost::json::value&)>& edit = nullptr) {
+  const std::string from = Data("smolvlm2/tiny-256m-style");
+  fs::create_directories(to);
+  for (const char* file :
+       {"config.json", "generation_config.json", "tokenizer.json", "chat_template.json",
+        "preprocessor_config.json", "processor_config.json"}) {
+    auto json = ReadJsonFile(from + "/" + file);
+    EXPECT_TRUE(json.ok()) << file;
+    if (edit) edit(file, *json);
+    std::ofstream((to / file).string()) << boost::json::serialize(*json);
+  }
+  auto store = formats::WeightStore::OpenDir(from);
+  EXPECT_TRUE(store.ok());
+  std::vector<formats::TensorToWrite> tensors;
+  for (const auto& [name, e] : store->entries()) {
+    formats::TensorToWrite t;
+    t.name = name;
+    bool to_f32 = false;
+    if (rewrite) rewrite(t.name, to_f32);
+    if (t.name.empty()) continue;
+    t.shape = e.view.shape;
+    t.dtype = to_f32 ? tensor::DType::kF32 : e.view.dtype;
+    const auto* bytes = static_cast<const char*>(e.view.data);
+    if (to_f32) {
+      EXPECT_EQ(e.view.dtype, tensor::DType::kBF16);
+      for (size_t i = 0; i < e.view.num_bytes() / 2; ++i) {
+        const char widened[4] = {0, 0, bytes[2 * i], bytes[2 * i + 1]};
+        t.bytes.append(widened, 4);
+      }
+    } else {
+      t.bytes.assign(bytes, e.view.num_bytes());
+    }
+    tensors.push_back(std::move(t));
+  }
+  EXPECT_TRUE(formats::WriteSafetensors((to / "model.safetensors").string(), tensors).ok());
   return to;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// A checkpoint saved as F32 (holding bf16 values, as the hub's are) under the older unprefixed
+// vision names writes the very files the BF16 one does.
+TEST_F(GgufExportTest, AnF32CheckpointUnderOtherNamesWritesTheSameFiles) {
+  const fs::path f32 = RewriteCheckpoint(dir_ / "f32", [](std::string& name, bool& to_f32) {
+    to_f32 = true;
+    for (const char* p : {"model.vision_model.", "model.connector."}) {
+      if (name.starts_with(p)) name = name.substr(6);  // "vision_model.", "connector."
+    }
+  });
+  GgufExportOptions o;
+  o.name = "same";
+  auto a = ExportGguf(Data("smolvlm2/tiny-256m-style"), (dir_ / "a").string(), o);
+  auto b = ExportGguf(f32.string(), (dir_ / "b").string(), o);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(Slurp(a->text_path), Slurp(b->text_path));
+  EXPECT_EQ(Slurp(a->mmproj_path), Slurp(b->mmproj_path));
+  EXPECT_GT(b->checkpoint_bytes, a->checkpoint_bytes);  // read as F32
+}
+
+// Tied embeddings: no lm_head in the file (nor read from the checkpoint), the same numbers.
+TEST_F(GgufExportTest, TiedEmbeddingsWriteNoOutputMatrix) {
+  const fs::path tied = RewriteCheckpoint(dir_ / "tied", nullptr,
+                                          [](const std::string& file, boost::json::value& json) {
+                                            if (file == "config.json")
+                                              json.as_object()["tie_word_embeddings"] = true;
+                                          });
+  GgufExportOptions x;
+  auto r = ExportGguf(tied.string(), (dir_ / "out").string(), x);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto text = formats::GgufFile::Open(r->text_path);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(text->contents().tensors.count("output.weight"), 0u);
+  EngineOptions o;
+  o.threads = 2;
+  auto gguf = Engine::Load((dir_ / "out").string(), o);
+  o.weights = "q8_0";
+  auto st = Engine::Load(tied.string(), o);
+  ASSERT_TRUE(gguf.ok() && st.ok());
+  const std::string prompt = "<|im_start|>User: Hi there!<end_of_utterance>\nAssistant:";
+  EXPECT_EQ(test_util::PromptLogits(**gguf, prompt), test_util::PromptLogits(**st, prompt));
+  // Untied without an lm_head is refused, as the loader refuses it.
+  const fs::path headless = RewriteCheckpoint(dir_ / "headless", [](std::string& name, bool&) {
+    if (name == "lm_head.weight") name.clear();
+  });
+  EXPECT_NE(ExportGguf(headless.string(), (dir_ / "h").string(), x)
+                .status()
+                .message()
+                .find("no lm_head.weight"),
+            std::string::npos);
 }
 
 TEST_F(GgufExportTest, BadInputIsRefusedByNameAndLeavesNothing) {
@@ -158,30 +264,102 @@ TEST_F(GgufExportTest, BadInputIsRefusedByNameAndLeavesNothing) {
   auto gguf = ExportGguf(Data("gguf/tiny-256m-style"), (dir_ / "b").string(), o);
   EXPECT_EQ(gguf.status().code(), ErrorCode::kFailedPrecondition);
   EXPECT_NE(gguf.status().message().find("no config.json"), std::string::npos);
-  // A tokenizer GGUF cannot carry.
-  const fs::path normalized = CopyCheckpoint(dir_ / "normalized");
-  {
-    auto tok = ReadJsonFile((normalized / "tokenizer.json").string());
-    ASSERT_TRUE(tok.ok());
-    tok->as_object()["normalizer"] = boost::json::object{{"type", "NFC"}};
-    std::ofstream((normalized / "tokenizer.json").string()) << boost::json::serialize(*tok);
+  // Names that would leave the directory, or read as an mmproj.
+  for (const char* name : {"../x", "a/b", "mmproj-x", ".hidden", ""}) {
+    GgufExportOptions n = o;
+    n.name = name;
+    if (*name == '\0') continue;  // "" means the checkpoint's own name
+    auto r = ExportGguf(model, (dir_ / "n").string(), n);
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << name;
+    EXPECT_NE(r.status().message().find("pass --name"), std::string::npos) << name;
   }
-  auto norm = ExportGguf(normalized.string(), (dir_ / "c").string(), o);
-  EXPECT_EQ(norm.status().code(), ErrorCode::kUnimplemented);
-  EXPECT_NE(norm.status().message().find("has a normalizer"), std::string::npos);
-  EXPECT_FALSE(fs::exists(dir_ / "c"));
-  // A pre-tokenizer other than SmolVLM2's or GPT-2's.
-  const fs::path split = CopyCheckpoint(dir_ / "split");
-  {
-    auto tok = ReadJsonFile((split / "tokenizer.json").string());
-    ASSERT_TRUE(tok.ok());
-    tok->as_object()["pre_tokenizer"] = boost::json::object{{"type", "Whitespace"}};
-    std::ofstream((split / "tokenizer.json").string()) << boost::json::serialize(*tok);
+  EXPECT_FALSE(fs::exists(dir_ / "n"));
+  // Tokenizers GGUF cannot carry, each named before anything is written.
+  const std::vector<std::pair<std::function<void(boost::json::object&)>, std::string>> tokenizers =
+      {
+          {[](boost::json::object& t) {
+             t["normalizer"] = boost::json::object{{"type", "NFC"}};
+           },
+           "has a normalizer"},
+          {[](boost::json::object& t) {
+             t["pre_tokenizer"] = boost::json::object{{"type", "Whitespace"}};
+           },
+           "neither SmolVLM2's"},
+          {[](boost::json::object& t) { t["model"].as_object()["ignore_merges"] = true; },
+           "model.ignore_merges is true"},
+          {[](boost::json::object& t) { t["model"].as_object()["unk_token"] = "<unk>"; },
+           "model.unk_token is set"},
+          {[](boost::json::object& t) {
+             t["added_tokens"].as_array()[3].as_object()["lstrip"] = true;
+           },
+           "has lstrip set"},
+          {[](boost::json::object& t) {
+             t["model"].as_object()["merges"].as_array()[0] = boost::json::array{"a b", "c"};
+           },
+           "merge of two tokens without spaces"},
+          {[](boost::json::object& t) {
+             t["added_tokens"].as_array()[0].as_object()["id"] = 1 << 20;
+           },
+           "outside the model's 576 ids"},
+      };
+  int k = 0;
+  for (const auto& [damage, message] : tokenizers) {
+    const fs::path ckpt = RewriteCheckpoint(dir_ / ("tok" + std::to_string(k)), nullptr,
+                                            [&](const std::string& file, boost::json::value& json) {
+                                              if (file == "tokenizer.json")
+                                                damage(json.as_object());
+                                            });
+    const fs::path out = dir_ / ("tok-out" + std::to_string(k++));
+    auto r = ExportGguf(ckpt.string(), out.string(), o);
+    EXPECT_NE(r.status().message().find(message), std::string::npos) << r.status().ToString();
+    EXPECT_FALSE(fs::exists(out));
   }
-  auto pre = ExportGguf(split.string(), (dir_ / "d").string(), o);
-  EXPECT_NE(pre.status().message().find("neither SmolVLM2's"), std::string::npos)
-      << pre.status().ToString();
-  EXPECT_FALSE(fs::exists(dir_ / "d"));
+  // Two names for one weight: the tensors of the original and one again under the older name.
+  const fs::path twice = RewriteCheckpoint(dir_ / "twice");
+  {
+    auto store = formats::WeightStore::OpenDir(Data("smolvlm2/tiny-256m-style"));
+    ASSERT_TRUE(store.ok());
+    std::vector<formats::TensorToWrite> tensors;
+    for (const auto& [name, e] : store->entries()) {
+      tensors.push_back({name, e.view.dtype, e.view.shape,
+                         std::string(static_cast<const char*>(e.view.data), e.view.num_bytes())});
+      if (name == "model.vision_model.post_layernorm.bias") {
+        tensors.push_back(tensors.back());
+        tensors.back().name = "vision_model.post_layernorm.bias";
+      }
+    }
+    ASSERT_TRUE(formats::WriteSafetensors((twice / "model.safetensors").string(), tensors).ok());
+  }
+  auto dup = ExportGguf(twice.string(), (dir_ / "dup").string(), o);
+  EXPECT_NE(dup.status().message().find("are the same weight (v.post_ln.bias)"), std::string::npos)
+      << dup.status().ToString();
+  // A layer beyond the config's count.
+  const fs::path extra = RewriteCheckpoint(
+      dir_ / "extra", nullptr, [](const std::string& file, boost::json::value& json) {
+        if (file == "config.json") {
+          json.at("text_config").as_object()["num_hidden_layers"] = 1;
+        }
+      });
+  auto beyond = ExportGguf(extra.string(), (dir_ / "beyond").string(), o);
+  EXPECT_NE(beyond.status().message().find("has no place in the GGUF layout"), std::string::npos)
+      << beyond.status().ToString();
+  // Found only once written: three end ids. The files are removed, the directory too.
+  const fs::path ends = RewriteCheckpoint(
+      dir_ / "ends", nullptr, [](const std::string& file, boost::json::value& json) {
+        if (file == "generation_config.json") {
+          json.as_object()["eos_token_id"] = boost::json::array{575, 2, 0};
+        }
+      });
+  auto three = ExportGguf(ends.string(), (dir_ / "three").string(), o);
+  EXPECT_EQ(three.status().code(), ErrorCode::kUnimplemented);
+  EXPECT_NE(three.status().message().find("ends answers at 3 ids"), std::string::npos)
+      << three.status().ToString();
+  EXPECT_FALSE(fs::exists(dir_ / "three"));
+  // Into an existing empty directory: it stays, empty.
+  fs::create_directories(dir_ / "empty");
+  EXPECT_FALSE(ExportGguf(ends.string(), (dir_ / "empty").string(), o).ok());
+  EXPECT_TRUE(fs::exists(dir_ / "empty"));
+  EXPECT_TRUE(fs::is_empty(dir_ / "empty"));
 }
 
 TEST_F(GgufExportTest, CheckpointNamesComeFromTheRepoOrTheDirectory) {

@@ -1,6 +1,9 @@
 #include "engine/runtime/gguf_tokenizer.h"
 
 #include <boost/json.hpp>
+#include <string_view>
+
+#include "engine/model/gguf_checkpoint.h"
 
 namespace iris::runtime {
 namespace json = boost::json;
@@ -113,9 +116,26 @@ Result<std::vector<std::pair<std::string, formats::GgufValue>>> GgufTokenizerMet
   if (type == nullptr || !type->is_string() || type->get_string() != "BPE") {
     return Unimplemented(path + ": model.type is not \"BPE\" (a GGUF tokenizer is byte-level BPE)");
   }
-  const json::value* fallback = field(model, "byte_fallback");
-  if (fallback != nullptr && fallback->is_bool() && fallback->get_bool()) {
-    return Unimplemented(path + ": model.byte_fallback is true (not byte-level BPE)");
+  if (vocab_size < 1 || vocab_size > model::kMaxGgufVocab) {
+    return InvalidArgument(path + ": a vocabulary of " + std::to_string(vocab_size) +
+                           " ids (GGUF readers take 1.." + std::to_string(model::kMaxGgufVocab) +
+                           ")");
+  }
+  // What the reader rebuilds is a plain byte-level BPE: anything that changes how text is
+  // split or matched would be lost.
+  for (const char* flag : {"byte_fallback", "fuse_unk", "ignore_merges"}) {
+    const json::value* v = field(model, flag);
+    if (v != nullptr && v->is_bool() && v->get_bool()) {
+      return Unimplemented(path + ": model." + flag + " is true, which GGUF's byte-level BPE " +
+                           "cannot carry");
+    }
+  }
+  for (const char* key : {"unk_token", "continuing_subword_prefix", "end_of_word_suffix"}) {
+    const json::value* v = field(model, key);
+    if (v != nullptr && !v->is_null() && !(v->is_string() && v->get_string().empty())) {
+      return Unimplemented(path + ": model." + key + " is set, which GGUF's byte-level BPE " +
+                           "cannot carry");
+    }
   }
   const json::value* normalizer = field(root, "normalizer");
   if (normalizer != nullptr && !normalizer->is_null()) {
@@ -152,6 +172,10 @@ Result<std::vector<std::pair<std::string, formats::GgufValue>>> GgufTokenizerMet
       return InvalidArgument(path + ": " + what + " has id " + std::to_string(id) +
                              ", outside the model's " + std::to_string(vocab_size) + " ids");
     }
+    if (have[static_cast<size_t>(id)] && tokens[static_cast<size_t>(id)] != token) {
+      return InvalidArgument(path + ": id " + std::to_string(id) + " is both '" +
+                             tokens[static_cast<size_t>(id)] + "' and '" + token + "'");
+    }
     tokens[static_cast<size_t>(id)] = std::move(token);
     types[static_cast<size_t>(id)] = kind;
     have[static_cast<size_t>(id)] = true;
@@ -172,6 +196,15 @@ Result<std::vector<std::pair<std::string, formats::GgufValue>>> GgufTokenizerMet
         return InvalidArgument(path + ": an added token without an id or content");
       }
       const bool is_special = special != nullptr && special->is_bool() && special->get_bool();
+      // The reader writes every added token as matched exactly where it stands.
+      for (const char* flag : {"single_word", "lstrip", "rstrip", "normalized"}) {
+        const json::value* v = a.get_object().if_contains(flag);
+        if (v != nullptr && v->is_bool() && v->get_bool() &&
+            (std::string_view(flag) != "normalized" || !is_special)) {
+          return Unimplemented(path + ": the added token '" + std::string(content->get_string()) +
+                               "' has " + flag + " set, which GGUF cannot carry");
+        }
+      }
       IRIS_RETURN_IF_ERROR(place(id->get_int64(), std::string(content->get_string()),
                                  is_special ? kControl : kUserDefined,
                                  "the added token '" + std::string(content->get_string()) + "'"));
@@ -186,11 +219,15 @@ Result<std::vector<std::pair<std::string, formats::GgufValue>>> GgufTokenizerMet
     if (m.is_string()) {
       merges.emplace_back(m.get_string());
     } else if (m.is_array() && m.get_array().size() == 2 && m.get_array()[0].is_string() &&
-               m.get_array()[1].is_string()) {
+               m.get_array()[1].is_string() &&
+               m.get_array()[0].get_string().find(' ') == json::string::npos &&
+               m.get_array()[1].get_string().find(' ') == json::string::npos) {
       merges.push_back(std::string(m.get_array()[0].get_string()) + " " +
                        std::string(m.get_array()[1].get_string()));
     } else {
-      return InvalidArgument(path + ": model.merges holds something other than a merge");
+      return InvalidArgument(path +
+                             ": model.merges holds something other than a merge of two "
+                             "tokens without spaces");
     }
   }
   std::vector<std::pair<std::string, formats::GgufValue>> out;

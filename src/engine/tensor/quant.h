@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/tensor/dtype.h"
 
@@ -41,6 +42,13 @@ const GgmlTypeInfo& GgmlInfo(GgmlType type);
 // ggml's name of any type number ("IQ2_XXS", "Q8_1"), for errors about types iris does not
 // read; "type N" when ggml defines none.
 std::string GgmlTypeName(uint32_t id);
+// Whether a weight of `shape` can be held in 32-value blocks (Q8_0, Q4_0): a matrix whose rows
+// are whole blocks. `--weights` quantizes exactly these at load, and `iris quantize` in its
+// files, so the two give the same numbers.
+inline bool WholeBlockMatrix(const std::vector<int64_t>& shape) {
+  return shape.size() == 2 && shape[1] % 32 == 0;
+}
+
 // Parses a name as written on a command line ("q8_0", "Q4_K", "bf16"); false if unknown.
 bool ParseGgmlType(std::string_view name, GgmlType* type);
 
