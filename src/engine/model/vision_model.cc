@@ -130,7 +130,9 @@ Result<VisionModel> VisionModel::Load(const formats::WeightStore& weights,
 
 void VisionModel::EncodeTile(ops::ComputeContext& ctx, const float* pixels, float* hidden,
                              float* features, const LoraAdapter* adapter) const {
-  TileState state;
+  // The scratch of the previous tile on this thread (tens of MB: fresh pages for every tile
+  // cost more than its norms and activations).
+  thread_local TileState state;
   BeginTile(ctx, pixels, state, adapter);
   ContinueTile(ctx, state, layers_.size());
   FinishTile(ctx, state, hidden, features);
@@ -145,7 +147,8 @@ void VisionModel::BeginTile(ops::ComputeContext& ctx, const float* pixels, TileS
 
   // Patches as rows in the conv kernel's (channel, ky, kx) order. Pixels past n·p (the 2.2B
   // tower's last 6 rows and columns) are never read, as in the valid convolution.
-  std::vector<float> patches(num * kdim);
+  std::vector<float>& patches = state.mlp;  // free until the first layer
+  patches.resize(std::max(patches.size(), num * kdim));
   for (size_t py = 0; py < n; ++py) {
     for (size_t px = 0; px < n; ++px) {
       float* row = patches.data() + (py * n + px) * kdim;
@@ -157,7 +160,7 @@ void VisionModel::BeginTile(ops::ComputeContext& ctx, const float* pixels, TileS
       }
     }
   }
-  state.x.assign(num * d, 0.0f);  // [num_patches, d] residual stream
+  state.x.resize(num * d);  // [num_patches, d] residual stream, written whole below
   state.next_layer = 0;
   state.adapter = adapter;
   ops::MatMul(ctx, patches.data(), num, patch_weight_, state.x.data(), patch_bias_.data());
@@ -215,12 +218,14 @@ void VisionModel::FinishTile(ops::ComputeContext& ctx, TileState& state, float* 
   const VisionConfig& c = config_;
   const size_t d = c.hidden_size;
   const size_t n = c.image_size / c.patch_size, num = n * n;
-  std::vector<float> h(num * d);
+  std::vector<float>& h = state.h;         // num × d since ContinueTile
+  std::vector<float>& shuffled = state.q;  // [(n/s)², s²·d]: num × d too
+  h.resize(num * d);
+  shuffled.resize(num * d);
   ops::LayerNorm(state.x.data(), num, d, post_ln_w_.data(), post_ln_b_.data(), c.layer_norm_eps,
                  h.data());
   if (hidden) std::memcpy(hidden, h.data(), num * d * sizeof(float));
   const size_t s = static_cast<size_t>(scale_factor_);
-  std::vector<float> shuffled(num * d);  // [(n/s)², s²·d]
   PixelShuffle(h.data(), static_cast<int>(n), static_cast<int>(d), static_cast<int>(s),
                shuffled.data());
   ops::MatMul(ctx, shuffled.data(), num / (s * s), projection_, features);
@@ -229,7 +234,8 @@ void VisionModel::FinishTile(ops::ComputeContext& ctx, TileState& state, float* 
       ApplyLora(ctx, *a, shuffled.data(), num / (s * s), features);
     }
   }
-  state = TileState{};
+  state.next_layer = 0;  // the buffers stay for the next tile
+  state.adapter = nullptr;
 }
 
 }  // namespace iris::model

@@ -41,6 +41,7 @@ class VisionModel {
   // The same in stages, so a scheduler can run a tile a few layers at a time between other
   // work: BeginTile (patch embedding), ContinueTile (up to max_layers encoder layers; true
   // once all have run), FinishTile (post-layernorm and connector). Same results as EncodeTile.
+  // A finished state keeps its buffers for the next BeginTile; drop it to free them.
   struct TileState {
     std::vector<float> x;  // the residual stream [num_patches, hidden_size]
     size_t next_layer = 0;

@@ -286,30 +286,43 @@ void BlockAttention(ComputeContext& ctx, const float* q, size_t q_stride, size_t
                     size_t causal_base, float* out) {
   const size_t group = num_heads / num_kv_heads;
   const size_t padded = KeyStride(num_keys);
-  std::vector<float> kt(num_kv_heads * head_dim * padded), vp(num_kv_heads * head_dim * num_keys);
+  // Kept from call to call (every element is written below): a vision tile's 12 layers or a
+  // prompt's chunks would otherwise each take and zero megabytes of fresh pages.
+  // (Pointers, not the thread_local names, go into the loops: on a worker the names would be
+  // the worker's own buffers.)
+  thread_local std::vector<float> kt_buf, vp_buf;
+  kt_buf.resize(num_kv_heads * head_dim * padded);
+  vp_buf.resize(num_kv_heads * head_dim * num_keys);
+  float* const kt = kt_buf.data();
+  float* const vp = vp_buf.data();
   Parallel(ctx, 1, num_kv_heads, [&](size_t b, size_t e, int) {
     for (size_t kvh = b; kvh < e; ++kvh) {
       PackKeys(k + kvh * head_dim, kv_stride, num_keys, head_dim, padded,
-               kt.data() + kvh * head_dim * padded);
-      PackValues(v + kvh * head_dim, kv_stride, num_keys, head_dim,
-                 vp.data() + kvh * head_dim * num_keys);
+               kt + kvh * head_dim * padded);
+      PackValues(v + kvh * head_dim, kv_stride, num_keys, head_dim, vp + kvh * head_dim * num_keys);
     }
   });
   constexpr size_t kQueryBlock = 16;
   const size_t blocks = (num_q + kQueryBlock - 1) / kQueryBlock;
   Parallel(ctx, 1, num_heads * blocks, [&](size_t b, size_t e, int) {
-    std::vector<float> scratch(kernels::AttentionScratchRows() * padded);
+    thread_local std::vector<float> scratch;
+    scratch.resize(kernels::AttentionScratchRows() * padded);
     for (size_t task = b; task < e; ++task) {
       const size_t h = task % num_heads, kvh = h / group;
       const size_t t0 = (task / num_heads) * kQueryBlock;
       const size_t nq = std::min(kQueryBlock, num_q - t0);
       kernels::AttentionHead(q + t0 * q_stride + h * head_dim, q_stride, nq,
-                             kt.data() + kvh * head_dim * padded, padded,
-                             vp.data() + kvh * head_dim * num_keys, head_dim, num_keys, head_dim,
-                             scale, causal_base == SIZE_MAX ? SIZE_MAX : causal_base + t0,
-                             scratch.data(), out + t0 * q_stride + h * head_dim, q_stride);
+                             kt + kvh * head_dim * padded, padded, vp + kvh * head_dim * num_keys,
+                             head_dim, num_keys, head_dim, scale,
+                             causal_base == SIZE_MAX ? SIZE_MAX : causal_base + t0, scratch.data(),
+                             out + t0 * q_stride + h * head_dim, q_stride);
     }
   });
+  // A long prompt's buffers are not kept for the rest of the thread's life.
+  constexpr size_t kKeepFloats = size_t{8} << 20;  // 32 MiB each
+  for (std::vector<float>* buf : {&kt_buf, &vp_buf}) {
+    if (buf->capacity() > kKeepFloats) std::vector<float>().swap(*buf);
+  }
 }
 
 }  // namespace

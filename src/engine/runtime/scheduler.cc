@@ -390,7 +390,7 @@ bool Scheduler::EncodeOneVisual(bool others_waiting) {
       }
       worked = true;
       if (!s.tile_state) {
-        s.tile_state.emplace();
+        s.tile_state.emplace(std::move(spare_tile_));
         const model::LoraAdapter* adapter = s.request.options.adapter.get();
         vision->BeginTile(engine_.compute(),
                           v.pixels.pixel_values.data() + s.tile * 3 * tile * tile, *s.tile_state,
@@ -399,6 +399,7 @@ bool Scheduler::EncodeOneVisual(bool others_waiting) {
       const size_t layers = others_waiting ? options_.vision_layers : vision->num_layers();
       if (!vision->ContinueTile(engine_.compute(), *s.tile_state, layers)) break;
       vision->FinishTile(engine_.compute(), *s.tile_state, nullptr, out + s.tile * per_tile);
+      spare_tile_ = std::move(*s.tile_state);  // its buffers serve the next tile
       s.tile_state.reset();
       if (++s.tile == tiles) {
         features_->Put(s.digests[s.visual],

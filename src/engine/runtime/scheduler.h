@@ -112,6 +112,9 @@ class Scheduler {
   int64_t image_hits_ = 0;
   size_t last_step_sequences_ = 0;
   int64_t image_misses_ = 0;
+  // A finished tile's scratch (tens of MB), handed to the next tile begun: fresh pages for
+  // every tile cost more than its norms and activations.
+  model::VisionModel::TileState spare_tile_;
 };
 
 }  // namespace iris::runtime
