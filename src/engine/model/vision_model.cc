@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
+#include "base/thread_pool.h"
 #include "engine/model/weights.h"
 
 namespace iris::model {
@@ -184,6 +186,11 @@ bool VisionModel::ContinueTile(ops::ComputeContext& ctx, TileState& state,
   std::vector<float>& mlp = state.mlp;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const LoraAdapter* adapter = state.adapter;
+  // The row-wise steps (norms, the residual adds, the activation) split across the pool by
+  // rows: the same numbers, and no core left waiting on them.
+  auto by_rows = [&](const std::function<void(size_t begin, size_t end)>& fn) {
+    ParallelFor(ctx.pool, num, 64, [&](size_t b, size_t e, int) { fn(b, e); });
+  };
   for (size_t ran = 0; ran < max_layers && state.next_layer < layers_.size(); ++ran) {
     const size_t li = state.next_layer++;
     const Layer& l = layers_[li];
@@ -191,7 +198,10 @@ bool VisionModel::ContinueTile(ops::ComputeContext& ctx, TileState& state,
       if (adapter == nullptr) return;
       if (const LoraLinear* a = adapter->Find(site, li)) ApplyLora(ctx, *a, in, num, out);
     };
-    ops::LayerNorm(x, num, d, l.ln1_w.data(), l.ln1_b.data(), c.layer_norm_eps, h.data());
+    by_rows([&](size_t b, size_t e) {
+      ops::LayerNorm(x + b * d, e - b, d, l.ln1_w.data(), l.ln1_b.data(), c.layer_norm_eps,
+                     h.data() + b * d);
+    });
     ops::MatMul(ctx, h.data(), num, l.q, q.data(), l.q_bias.data());
     ops::MatMul(ctx, h.data(), num, l.k, k.data(), l.k_bias.data());
     ops::MatMul(ctx, h.data(), num, l.v, v.data(), l.v_bias.data());
@@ -201,14 +211,20 @@ bool VisionModel::ContinueTile(ops::ComputeContext& ctx, TileState& state,
     ops::FullAttention(ctx, q.data(), k.data(), v.data(), num, heads, head_dim, scale, attn.data());
     ops::MatMul(ctx, attn.data(), num, l.o, h.data(), l.o_bias.data());
     lora(LoraSite::kVisionO, attn.data(), h.data());
-    ops::Add(x, h.data(), num * d);
-    ops::LayerNorm(x, num, d, l.ln2_w.data(), l.ln2_b.data(), c.layer_norm_eps, h.data());
+    by_rows([&](size_t b, size_t e) {
+      ops::Add(x + b * d, h.data() + b * d, (e - b) * d);
+      ops::LayerNorm(x + b * d, e - b, d, l.ln2_w.data(), l.ln2_b.data(), c.layer_norm_eps,
+                     h.data() + b * d);
+    });
     ops::MatMul(ctx, h.data(), num, l.fc1, mlp.data(), l.fc1_bias.data());
     lora(LoraSite::kVisionFc1, h.data(), mlp.data());
-    ops::GeluTanh(mlp.data(), num * inter);
+    // Chunks of whole vectors, so each value takes the path it takes in one call.
+    ParallelFor(
+        ctx.pool, num * inter, 1 << 14,
+        [&](size_t b, size_t e, int) { ops::GeluTanh(mlp.data() + b, e - b); }, 64);
     ops::MatMul(ctx, mlp.data(), num, l.fc2, h.data(), l.fc2_bias.data());
     lora(LoraSite::kVisionFc2, mlp.data(), h.data());
-    ops::Add(x, h.data(), num * d);
+    by_rows([&](size_t b, size_t e) { ops::Add(x + b * d, h.data() + b * d, (e - b) * d); });
   }
   return state.next_layer == layers_.size();
 }
