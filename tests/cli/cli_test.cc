@@ -60,7 +60,7 @@ class CliTest : public ::testing::Test {
 TEST_F(CliTest, HelpListsSubcommandsAndFlags) {
   Outcome o = Iris("--help");
   EXPECT_EQ(o.code, 0);
-  for (const char* s : {"run", "verify", "tokenize", "bench"}) {
+  for (const char* s : {"run", "verify", "tokenize", "bench", "quantize", "merge"}) {
     EXPECT_NE(o.out.find(s), std::string::npos) << s;
   }
   Outcome r = Iris("run --help");
