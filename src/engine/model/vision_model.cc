@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "base/thread_pool.h"
+#include "engine/kernels/kernels.h"
 #include "engine/model/weights.h"
 
 namespace iris::model {
@@ -176,8 +177,8 @@ bool VisionModel::ContinueTile(ops::ComputeContext& ctx, TileState& state,
   const size_t n = c.image_size / c.patch_size, num = n * n;
   const size_t heads = c.num_attention_heads, head_dim = d / heads;
   float* x = state.x.data();
-  // Scratch taken once per tile (fresh pages on every call cost more than a layer's
-  // arithmetic on some machines).
+  // Scratch kept in the state from layer to layer and tile to tile (fresh pages cost more than
+  // a layer's norms and activations on some machines).
   for (std::vector<float>* buf : {&state.h, &state.q, &state.k, &state.v, &state.attn}) {
     buf->resize(num * d);
   }
@@ -218,10 +219,12 @@ bool VisionModel::ContinueTile(ops::ComputeContext& ctx, TileState& state,
     });
     ops::MatMul(ctx, h.data(), num, l.fc1, mlp.data(), l.fc1_bias.data());
     lora(LoraSite::kVisionFc1, h.data(), mlp.data());
-    // Chunks of whole vectors, so each value takes the path it takes in one call.
+    // Chunks of whole vectors of the widest target, so each value takes the path (vector or
+    // scalar tail) it takes in one call.
     ParallelFor(
         ctx.pool, num * inter, 1 << 14,
-        [&](size_t b, size_t e, int) { ops::GeluTanh(mlp.data() + b, e - b); }, 64);
+        [&](size_t b, size_t e, int) { ops::GeluTanh(mlp.data() + b, e - b); },
+        kernels::AttentionMaxLanes());
     ops::MatMul(ctx, mlp.data(), num, l.fc2, h.data(), l.fc2_bias.data());
     lora(LoraSite::kVisionFc2, mlp.data(), h.data());
     by_rows([&](size_t b, size_t e) { ops::Add(x + b * d, h.data() + b * d, (e - b) * d); });

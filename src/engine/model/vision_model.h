@@ -41,7 +41,9 @@ class VisionModel {
   // The same in stages, so a scheduler can run a tile a few layers at a time between other
   // work: BeginTile (patch embedding), ContinueTile (up to max_layers encoder layers; true
   // once all have run), FinishTile (post-layernorm and connector). Same results as EncodeTile.
-  // A finished state keeps its buffers for the next BeginTile; drop it to free them.
+  // A finished state keeps its buffers for the next BeginTile; drop it to free them. (BeginTile
+  // takes `mlp` for the patch rows, FinishTile `h` and `q` for its inputs: scratch only.)
+  // EncodeTile keeps one such state per calling thread (about 32 MB for SmolVLM2's towers).
   struct TileState {
     std::vector<float> x;  // the residual stream [num_patches, hidden_size]
     size_t next_layer = 0;

@@ -2,7 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+#include <random>
 #include <vector>
+
+#include "base/thread_pool.h"
+#include "engine/formats/safetensors.h"
+#include "engine/model/config.h"
 
 namespace iris::model {
 namespace {
@@ -43,6 +50,45 @@ TEST(MergeImageFeaturesTest, ReplacesImageRowsInOrderAndChecksCounts) {
   Status s = MergeImageFeatures(ids, 7, too_few, 2, embeds.data());
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("3 <image> tokens"), std::string::npos) << s.message();
+}
+
+// Tiles reuse their scratch (a finished state keeps its buffers, EncodeTile one per thread):
+// a tile's features do not depend on what was encoded before, on garbage left in a reused
+// state, or on the number of threads.
+TEST(VisionModelTest, ReusedScratchGivesEveryTileItsOwnNumbers) {
+  const std::string dir = std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/tiny-256m-style";
+  auto config = LoadModelConfig(dir);
+  auto weights = formats::WeightStore::OpenDir(dir);
+  ASSERT_TRUE(config.ok() && weights.ok());
+  ThreadPool pool(2), one(1);
+  auto vision = VisionModel::Load(*weights, *config, &pool);
+  ASSERT_TRUE(vision.ok()) << vision.status().ToString();
+  const size_t tile = static_cast<size_t>(vision->tile_size());
+  const size_t floats = 3 * tile * tile;
+  const size_t out = static_cast<size_t>(vision->tokens_per_tile() * vision->text_dim());
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> a(floats), b(floats);
+  for (float& x : a) x = dist(rng);
+  for (float& x : b) x = dist(rng);
+  ops::ComputeContext ctx{&pool, false}, single{&one, false};
+  std::vector<float> first(out), other(out), again(out), staged(out), threads(out);
+  vision->EncodeTile(ctx, a.data(), nullptr, first.data());
+  vision->EncodeTile(ctx, b.data(), nullptr, other.data());
+  vision->EncodeTile(ctx, a.data(), nullptr, again.data());
+  EXPECT_EQ(first, again);
+  EXPECT_NE(first, other);
+  VisionModel::TileState state;
+  for (auto* buf : {&state.x, &state.h, &state.q, &state.k, &state.v, &state.attn, &state.mlp}) {
+    buf->assign(1 << 16, std::numeric_limits<float>::quiet_NaN());
+  }
+  vision->BeginTile(ctx, a.data(), state);
+  while (!vision->ContinueTile(ctx, state, 1)) {
+  }
+  vision->FinishTile(ctx, state, nullptr, staged.data());
+  EXPECT_EQ(first, staged);
+  vision->EncodeTile(single, a.data(), nullptr, threads.data());
+  EXPECT_EQ(first, threads);
 }
 
 }  // namespace

@@ -253,6 +253,18 @@ size_t KeyStride(size_t num_keys) {
   return stride;
 }
 
+// Scratch kept across calls (attention's packed keys and values): at most this many floats
+// stay allocated after a call.
+constexpr size_t kKeepScratchFloats = size_t{8} << 20;  // 32 MiB
+
+// `buf` holds at least n floats: grown to exactly n when smaller (not doubled, not copied),
+// never shrunk, and what it held is not zeroed again.
+void GrowScratch(std::vector<float>& buf, size_t n) {
+  if (buf.size() >= n) return;
+  std::vector<float>().swap(buf);
+  buf.resize(n);
+}
+
 // Packs keys k[j * k_stride + d] (j < num_keys) into the panel layout of
 // kernels::AttentionHead for `stride` keys; padding keys are zero.
 void PackKeys(const float* k, size_t k_stride, size_t num_keys, size_t head_dim, size_t stride,
@@ -286,13 +298,13 @@ void BlockAttention(ComputeContext& ctx, const float* q, size_t q_stride, size_t
                     size_t causal_base, float* out) {
   const size_t group = num_heads / num_kv_heads;
   const size_t padded = KeyStride(num_keys);
-  // Kept from call to call (every element is written below): a vision tile's 12 layers or a
-  // prompt's chunks would otherwise each take and zero megabytes of fresh pages.
-  // (Pointers, not the thread_local names, go into the loops: on a worker the names would be
-  // the worker's own buffers.)
+  // Kept from call to call, grown and never shrunk below 32 MiB (every element used is written
+  // below, so they are not zeroed again): a vision tile's layers, or a prompt's chunks, would
+  // otherwise each take and zero megabytes of fresh pages. (Pointers, not the thread_local
+  // names, go into the loops: on a worker the names would be the worker's own buffers.)
   thread_local std::vector<float> kt_buf, vp_buf;
-  kt_buf.resize(num_kv_heads * head_dim * padded);
-  vp_buf.resize(num_kv_heads * head_dim * num_keys);
+  GrowScratch(kt_buf, num_kv_heads * head_dim * padded);
+  GrowScratch(vp_buf, num_kv_heads * head_dim * num_keys);
   float* const kt = kt_buf.data();
   float* const vp = vp_buf.data();
   Parallel(ctx, 1, num_kv_heads, [&](size_t b, size_t e, int) {
@@ -306,7 +318,7 @@ void BlockAttention(ComputeContext& ctx, const float* q, size_t q_stride, size_t
   const size_t blocks = (num_q + kQueryBlock - 1) / kQueryBlock;
   Parallel(ctx, 1, num_heads * blocks, [&](size_t b, size_t e, int) {
     thread_local std::vector<float> scratch;
-    scratch.resize(kernels::AttentionScratchRows() * padded);
+    GrowScratch(scratch, kernels::AttentionScratchRows() * padded);
     for (size_t task = b; task < e; ++task) {
       const size_t h = task % num_heads, kvh = h / group;
       const size_t t0 = (task / num_heads) * kQueryBlock;
@@ -319,9 +331,8 @@ void BlockAttention(ComputeContext& ctx, const float* q, size_t q_stride, size_t
     }
   });
   // A long prompt's buffers are not kept for the rest of the thread's life.
-  constexpr size_t kKeepFloats = size_t{8} << 20;  // 32 MiB each
   for (std::vector<float>* buf : {&kt_buf, &vp_buf}) {
-    if (buf->capacity() > kKeepFloats) std::vector<float>().swap(*buf);
+    if (buf->size() > kKeepScratchFloats) std::vector<float>().swap(*buf);
   }
 }
 

@@ -1,5 +1,6 @@
 // ops::MatMuls: several products of one input in one parallel loop give exactly the numbers of
 // separate MatMul calls, on every path (decode tiles, prompt panels, bf16 products, int8).
+// Attention's kept buffers give the numbers of fresh ones.
 #include "engine/ops/ops.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "base/thread_pool.h"
 #include "engine/kernels/kernels.h"
 #include "engine/tensor/dtype.h"
 #include "engine/tensor/quant.h"
@@ -106,6 +108,29 @@ TEST(MatMulsTest, WeightsOfDifferentDtypesGoOneAfterTheOther) {
   MatMuls(ctx, x.data(), tokens, outs);
   EXPECT_EQ(a1, a2);
   EXPECT_EQ(b1, b2);
+}
+
+// Attention keeps its packed keys and values between calls: a call after a longer or a shorter
+// one gives the numbers of a fresh one.
+TEST(AttentionTest, KeptBuffersGiveTheNumbersOfAFreshCall) {
+  ThreadPool pool(2);
+  ComputeContext ctx{&pool, false};
+  const size_t heads = 3, kv_heads = 1, head_dim = 24;
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  auto run = [&](size_t keys) {
+    std::mt19937 local(static_cast<uint32_t>(keys));
+    std::vector<float> q(keys * heads * head_dim), k(keys * kv_heads * head_dim),
+        v(keys * kv_heads * head_dim), out(q.size());
+    for (auto* x : {&q, &k, &v}) {
+      for (float& f : *x) f = dist(local);
+    }
+    CausalAttention(ctx, q.data(), keys, 0, k.data(), v.data(), heads, kv_heads, head_dim, 0.2f,
+                    out.data());
+    return out;
+  };
+  const std::vector<float> short_first = run(40), long_first = run(300);
+  EXPECT_EQ(run(40), short_first);
+  EXPECT_EQ(run(300), long_first);
 }
 
 }  // namespace
