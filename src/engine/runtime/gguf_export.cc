@@ -81,7 +81,7 @@ int LayerOf(const std::string& gguf_name) {
   return std::atoi(gguf_name.c_str() + p.size());
 }
 
-// The values of `e` as `type`, rows permuted per head when heads > 0 (file row
+// The values of `t`'s tensor as its type, rows permuted per head when heads > 0 (file row
 // UnpermutedRow(o) holds the checkpoint's row o).
 std::vector<uint8_t> Encode(const Planned& t, ThreadPool* pool) {
   const tensor::TensorView& v = t.entry.view;
