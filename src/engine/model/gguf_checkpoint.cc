@@ -342,19 +342,13 @@ GgufName GgufTensorName(const std::string& hf, int text_layers, int vision_layer
   for (const NamePair& p : kVisionTop) {
     if (p.second == hf) return {std::string(p.first), true};
   }
-  // "<prefix><layer>.<rest>" with rest one of `table`'s names (+ ".weight"/".bias" when
-  // `kinds`), the layer one spelling of a number below `count` (as SplitLayer reads it back).
+  // "<prefix><layer>.<rest>" (SplitLayer's reading) with rest one of `table`'s names
+  // (+ ".weight"/".bias" when `kinds`): "<layer>.<GGUF name>".
   const auto layer = [&](const std::string& prefix, std::span<const NamePair> table, bool kinds,
                          int count) -> std::string {
-    if (!hf.starts_with(prefix)) return "";
-    const size_t dot = hf.find('.', prefix.size());
-    if (dot == std::string::npos || dot == prefix.size() || dot - prefix.size() > 5) return "";
-    const std::string n = hf.substr(prefix.size(), dot - prefix.size());
-    if (n.find_first_not_of("0123456789") != std::string::npos || (n[0] == '0' && n.size() > 1) ||
-        std::stoi(n) >= count) {
-      return "";
-    }
-    std::string rest = hf.substr(dot + 1), kind;
+    int n;
+    std::string rest, kind;
+    if (!SplitLayer(hf, prefix, count, &n, &rest)) return "";
     if (kinds) {
       const size_t k = rest.rfind('.');
       if (k == std::string::npos) return "";
@@ -363,7 +357,7 @@ GgufName GgufTensorName(const std::string& hf, int text_layers, int vision_layer
       rest.resize(k);
     }
     for (const NamePair& p : table) {
-      if (p.second == rest) return n + "." + std::string(p.first) + kind;
+      if (p.second == rest) return std::to_string(n) + "." + std::string(p.first) + kind;
     }
     return "";
   };
