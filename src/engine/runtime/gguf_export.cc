@@ -233,10 +233,11 @@ constexpr const char* kTokenizerProbes[] = {
 };
 
 // The written files, loaded as `iris run` loads them, against the checkpoint's own reading:
-// the same tokens, end ids and image settings. A difference names what GGUF could not carry.
+// the same tokens, end ids and image settings (`images`: the checkpoint's, if it reads images).
+// A difference names what GGUF could not carry.
 Status CheckWritten(const GgufExport& files, const std::string& model_dir,
                     const tokenizer::Tokenizer& tok, const std::vector<int32_t>& eos,
-                    ThreadPool* pool) {
+                    const std::optional<media::ImageProcessorConfig>& images, ThreadPool* pool) {
   EngineOptions o;
   o.threads = pool != nullptr ? pool->num_threads() : 1;
   o.mmproj = files.mmproj_path;
@@ -258,9 +259,8 @@ Status CheckWritten(const GgufExport& files, const std::string& model_dir,
                          " ids; a GGUF model carries two (eos, eot) and <end_of_utterance>");
   }
   if (files.mmproj_path.empty()) return OkStatus();
-  auto want_ic = media::LoadImageProcessorConfig(model_dir);
-  if (!want_ic.ok()) return OkStatus();  // the checkpoint reads no images; the files can
-  const media::ImageProcessorConfig& a = *want_ic;
+  if (!images) return OkStatus();  // the checkpoint reads no images; the files can
+  const media::ImageProcessorConfig& a = *images;
   const media::ImageProcessorConfig* b = e.image_config();
   const bool same = b != nullptr && a.do_convert_rgb == b->do_convert_rgb &&
                     a.do_resize == b->do_resize && a.do_image_splitting == b->do_image_splitting &&
@@ -437,6 +437,7 @@ Result<GgufExport> ExportGguf(const std::string& model_dir, const std::string& o
   // The mmproj's metadata: the tower's shape and the image processor's settings.
   Metadata vision_meta;
   GgmlType vision_type = GgmlType::kF32;
+  std::optional<media::ImageProcessorConfig> images;
   if (!vision.empty()) {
     const std::optional<int32_t> image = tok.TokenId("<image>");
     if (!image || *image != config.image_token_id) {
@@ -470,6 +471,7 @@ Result<GgufExport> ExportGguf(const std::string& model_dir, const std::string& o
     };
     auto ic = media::LoadImageProcessorConfig(model_dir);
     if (ic.ok()) {
+      images = *ic;
       vision_meta.emplace_back("clip.vision.image_mean",
                                Floats({ic->image_mean[0], ic->image_mean[1], ic->image_mean[2]}));
       vision_meta.emplace_back("clip.vision.image_std",
@@ -511,7 +513,7 @@ Result<GgufExport> ExportGguf(const std::string& model_dir, const std::string& o
   }
   if (status.ok()) {
     result.text_bytes = *written;
-    status = CheckWritten(result, model_dir, tok, eos, options.pool);
+    status = CheckWritten(result, model_dir, tok, eos, images, options.pool);
   }
   if (!status.ok()) {
     std::error_code ignored;

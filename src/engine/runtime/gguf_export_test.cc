@@ -355,6 +355,27 @@ TEST_F(GgufExportTest, BadInputIsRefusedByNameAndLeavesNothing) {
   EXPECT_NE(three.status().message().find("ends answers at 3 ids"), std::string::npos)
       << three.status().ToString();
   EXPECT_FALSE(fs::exists(dir_ / "three"));
+  // Image and video settings an mmproj has no key for.
+  const std::vector<std::pair<std::function<void(boost::json::object&)>, std::string>> settings = {
+      {[](boost::json::object& p) { p["do_image_splitting"] = false; },
+       "preprocessor_config.json has settings an mmproj cannot carry"},
+      {[](boost::json::object& p) {
+         p["video_sampling"] = boost::json::object{{"fps", 2}};
+       },
+       "video_sampling differs from 1 frame a second"},
+  };
+  for (const auto& [change, message] : settings) {
+    const fs::path ckpt = RewriteCheckpoint(dir_ / ("pre" + std::to_string(k)), nullptr,
+                                            [&](const std::string& file, boost::json::value& json) {
+                                              if (file == "preprocessor_config.json")
+                                                change(json.as_object());
+                                            });
+    const fs::path out = dir_ / ("pre-out" + std::to_string(k++));
+    auto r = ExportGguf(ckpt.string(), out.string(), o);
+    EXPECT_EQ(r.status().code(), ErrorCode::kUnimplemented) << r.status().ToString();
+    EXPECT_NE(r.status().message().find(message), std::string::npos) << r.status().ToString();
+    EXPECT_FALSE(fs::exists(out));
+  }
   // Into an existing empty directory: it stays, empty.
   fs::create_directories(dir_ / "empty");
   EXPECT_FALSE(ExportGguf(ends.string(), (dir_ / "empty").string(), o).ok());
