@@ -681,14 +681,7 @@ Status WriteGguf(const std::string& path,
                  const std::vector<GgufTensorToWrite>& tensors, uint32_t alignment) {
   std::vector<GgufTensorInfo> infos;
   for (const GgufTensorToWrite& t : tensors) infos.push_back({t.name, t.type, t.shape});
-  for (size_t k = 0; k < tensors.size(); ++k) {
-    if (infos[k].num_bytes() != tensors[k].bytes.size()) {
-      return InvalidArgument("WriteGguf: tensor '" + tensors[k].name + "' has " +
-                             std::to_string(tensors[k].bytes.size()) + " bytes for " +
-                             std::string(tensor::GgmlInfo(tensors[k].type).name) + " " +
-                             tensor::ShapeString(tensors[k].shape));
-    }
-  }
+  // A tensor of the wrong size is refused by Append (and the partial file removed).
   IRIS_ASSIGN_OR_RETURN(std::unique_ptr<GgufWriter> w,
                         GgufWriter::Create(path, metadata, infos, alignment));
   for (const GgufTensorToWrite& t : tensors) IRIS_RETURN_IF_ERROR(w->Append(t.bytes));
