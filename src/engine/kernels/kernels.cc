@@ -12,6 +12,7 @@
 
 #include "engine/kernels/kernels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -49,6 +50,17 @@ HWY_INLINE VF LoadF32(DF df, const hwy::float16_t* p) {
   return hn::PromoteTo(df, hn::LoadU(dh, p));
 }
 
+// Makes the compiler hold v in a register: an activation vector feeding several FMAs is then
+// loaded once, not folded into each FMA as a memory operand (one load per FMA made the
+// decoding batch's tiles wait on loads rather than multiplies).
+HWY_INLINE void KeepInRegister(VF& v) {
+#if defined(__GNUC__) && HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  asm("" : "+v"(v.raw));
+#else
+  (void)v;
+#endif
+}
+
 // A kTokens × kRows block of outputs: every weight vector loaded once feeds kTokens FMAs
 // and every activation vector kRows FMAs.
 template <size_t kTokens, size_t kRows, typename WT>
@@ -71,7 +83,8 @@ HWY_INLINE void Tile(const float* HWY_RESTRICT x, size_t x_stride, const WT* HWY
     VF wv[kRows];
     for (size_t r = 0; r < kRows; ++r) wv[r] = LoadF32(df, w + r * k_dim + k);
     for (size_t t = 0; t < kTokens; ++t) {
-      const VF xv = hn::LoadU(df, x + t * x_stride + k);
+      VF xv = hn::LoadU(df, x + t * x_stride + k);
+      KeepInRegister(xv);
       for (size_t r = 0; r < kRows; ++r) acc[t][r] = hn::MulAdd(xv, wv[r], acc[t][r]);
     }
   }
@@ -415,64 +428,177 @@ void AttentionHeadImpl(const float* HWY_RESTRICT q, size_t q_stride, size_t num_
   }
 }
 
-// One query over keys held in blocks of block_keys rows (row j of block b at
-// k_blocks[b] + j·stride; values alike): scores, softmax, weighted sum, key by key in order
-// as over one contiguous block.
-void AttentionDecodeBlocksImpl(const float* HWY_RESTRICT q, const float* const* k_blocks,
-                               const float* const* v_blocks, size_t block_keys, size_t stride,
-                               size_t num_keys, size_t head_dim, float scale,
-                               float* HWY_RESTRICT scratch, float* HWY_RESTRICT out) {
-  const DF df;
-  const size_t lanes = hn::Lanes(df);
-  for (size_t j0 = 0, b = 0; j0 < num_keys; j0 += block_keys, ++b) {
-    const size_t rows = std::min(block_keys, num_keys - j0);
-    for (size_t r = 0; r < rows; ++r) {
-      const float* kj = k_blocks[b] + r * stride;
-      VF acc = hn::Zero(df);
-      size_t d = 0;
-      for (; d + lanes <= head_dim; d += lanes)
-        acc = hn::MulAdd(hn::LoadU(df, q + d), hn::LoadU(df, kj + d), acc);
-      float s = hn::GetLane(hn::SumOfLanes(df, acc));
-      for (; d < head_dim; ++d) s += q[d] * kj[d];
-      scratch[j0 + r] = s * scale;
+// Sums of lanes of kN vectors at once (kN = the number of lanes): lane j of the result is
+// the sum of the lanes of v[j]. A pairwise tree: each level adds the even lanes of two
+// vectors to their odd lanes, halving the vectors and the partial sums per input, so kN
+// sums cost kN - 1 additions of whole vectors instead of kN separate reductions.
+#if HWY_TARGET != HWY_SCALAR
+template <size_t kN>
+HWY_INLINE VF SumsOfLanes(DF df, VF* HWY_RESTRICT v) {
+  for (size_t n = kN; n > 1; n /= 2) {
+    for (size_t i = 0; i < n / 2; ++i) {
+      v[i] = hn::Add(hn::ConcatEven(df, v[2 * i + 1], v[2 * i]),
+                     hn::ConcatOdd(df, v[2 * i + 1], v[2 * i]));
     }
   }
-  const size_t n_padded = (num_keys + lanes - 1) / lanes * lanes;
-  SoftmaxPadded(scratch, num_keys, n_padded);
-  // out = Σ_j p[j]·v[j], key by key in order (as WeightedSumBlock<1> does over one block).
-  constexpr size_t kD = 4;
-  size_t d = 0;
-  for (; d + kD * lanes <= head_dim; d += kD * lanes) {
-    VF acc[kD];
-    for (size_t e = 0; e < kD; ++e) acc[e] = hn::Zero(df);
+  return v[0];
+}
+#else
+template <size_t kN>
+HWY_INLINE VF SumsOfLanes(DF, VF* HWY_RESTRICT v) {
+  return v[0];  // one lane
+}
+#endif
+
+// Value vectors a pass of WeightedSumQueries keeps per query: kQ·kD accumulators, kD value
+// vectors and a broadcast fit the registers (32 on AVX-512, 16 elsewhere).
+template <size_t kQ>
+constexpr size_t DecodeValueVectors() {
+#if HWY_TARGET <= HWY_AVX3
+  return 4;
+#else
+  return kQ <= 2 ? 4 : 2;
+#endif
+}
+
+// out_i[d] = Σ_j p_i[j] · v_j[d] for kQ queries (p rows p_stride apart), key by key in order
+// for every d (each query's sums do not depend on kQ), values in blocks as the keys.
+template <size_t kQ>
+HWY_INLINE void WeightedSumQueries(const float* HWY_RESTRICT p, size_t p_stride,
+                                   const float* const* v_blocks, size_t block_keys, size_t stride,
+                                   size_t num_keys, size_t head_dim, float* HWY_RESTRICT out,
+                                   size_t out_stride) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  auto pass = [&](size_t d, auto vectors) {  // dims [d, d + kD·lanes)
+    constexpr size_t kD = decltype(vectors)::value;
+    VF acc[kQ][kD];
+    for (size_t i = 0; i < kQ; ++i)
+      for (size_t e = 0; e < kD; ++e) acc[i][e] = hn::Zero(df);
     for (size_t j0 = 0, b = 0; j0 < num_keys; j0 += block_keys, ++b) {
       const size_t rows = std::min(block_keys, num_keys - j0);
       const float* vb = v_blocks[b] + d;
       for (size_t r = 0; r < rows; ++r) {
-        const VF pj = hn::Set(df, scratch[j0 + r]);
-        for (size_t e = 0; e < kD; ++e)
-          acc[e] = hn::MulAdd(pj, hn::LoadU(df, vb + r * stride + e * lanes), acc[e]);
+        VF vv[kD];
+        for (size_t e = 0; e < kD; ++e) vv[e] = hn::LoadU(df, vb + r * stride + e * lanes);
+        for (size_t i = 0; i < kQ; ++i) {
+          const VF pj = hn::Set(df, p[i * p_stride + j0 + r]);
+          for (size_t e = 0; e < kD; ++e) acc[i][e] = hn::MulAdd(pj, vv[e], acc[i][e]);
+        }
       }
     }
-    for (size_t e = 0; e < kD; ++e) hn::StoreU(acc[e], df, out + d + e * lanes);
-  }
-  for (; d + lanes <= head_dim; d += lanes) {
-    VF a0 = hn::Zero(df);
-    for (size_t j0 = 0, b = 0; j0 < num_keys; j0 += block_keys, ++b) {
-      const size_t rows = std::min(block_keys, num_keys - j0);
-      for (size_t r = 0; r < rows; ++r)
-        a0 = hn::MulAdd(hn::Set(df, scratch[j0 + r]), hn::LoadU(df, v_blocks[b] + r * stride + d),
-                        a0);
-    }
-    hn::StoreU(a0, df, out + d);
-  }
+    for (size_t i = 0; i < kQ; ++i)
+      for (size_t e = 0; e < kD; ++e)
+        hn::StoreU(acc[i][e], df, out + i * out_stride + d + e * lanes);
+  };
+  constexpr size_t kD = DecodeValueVectors<kQ>();
+  size_t d = 0;
+  for (; d + kD * lanes <= head_dim; d += kD * lanes) pass(d, std::integral_constant<size_t, kD>());
+  for (; d + lanes <= head_dim; d += lanes) pass(d, std::integral_constant<size_t, 1>());
   for (; d < head_dim; ++d) {
-    float a = 0;
-    for (size_t j0 = 0, b = 0; j0 < num_keys; j0 += block_keys, ++b) {
-      const size_t rows = std::min(block_keys, num_keys - j0);
-      for (size_t r = 0; r < rows; ++r) a += scratch[j0 + r] * v_blocks[b][r * stride + d];
+    for (size_t i = 0; i < kQ; ++i) {
+      float a = 0;
+      for (size_t j0 = 0, b = 0; j0 < num_keys; j0 += block_keys, ++b) {
+        const size_t rows = std::min(block_keys, num_keys - j0);
+        for (size_t r = 0; r < rows; ++r)
+          a += p[i * p_stride + j0 + r] * v_blocks[b][r * stride + d];
+      }
+      out[i * out_stride + d] = a;
     }
-    out[d] = a;
+  }
+}
+
+// Queries of one decoding position over keys and values held in blocks (see kernels.h).
+// Scores go key group by key group (one key per lane): each query's partial products of
+// the group's keys are summed by one SumsOfLanes tree; the group's rows stay in L1 for the
+// other queries of the kv head.
+void AttentionDecodeBlocksImpl(const float* HWY_RESTRICT q, size_t q_stride, size_t num_q,
+                               const float* const* k_blocks, const float* const* v_blocks,
+                               size_t block_keys, size_t stride, size_t num_keys, size_t head_dim,
+                               float scale, float* HWY_RESTRICT scratch, float* HWY_RESTRICT out,
+                               size_t out_stride) {
+  const DF df;
+  constexpr size_t kL = hn::MaxLanes(DF());
+  const size_t lanes = hn::Lanes(df);
+  HWY_DASSERT(lanes == kL);
+  if (num_keys == 0) {  // nothing to attend to
+    for (size_t i = 0; i < num_q; ++i) std::fill_n(out + i * out_stride, head_dim, 0.0f);
+    return;
+  }
+  const size_t p_stride = (num_keys + kL - 1) / kL * kL;
+  const size_t whole = head_dim / lanes * lanes;  // dims in whole vectors; the rest scalar
+  const VF vscale = hn::Set(df, scale);
+  // Rows of the keys, in groups of kL; a last group short of kL repeats its first row (the
+  // extra scores land in the scratch's padding, which the softmax overwrites).
+  thread_local std::vector<const float*> rows, value_rows;
+  const size_t groups = p_stride / kL;
+  rows.resize(p_stride + kL);
+  value_rows.resize(p_stride);
+  for (size_t j0 = 0, blk = 0; j0 < num_keys; j0 += block_keys, ++blk) {
+    const size_t n = std::min(block_keys, num_keys - j0);
+    for (size_t r = 0; r < n; ++r) {
+      rows[j0 + r] = k_blocks[blk] + r * stride;
+      value_rows[j0 + r] = v_blocks[blk] + r * stride;
+    }
+  }
+  for (size_t j = num_keys; j < p_stride + kL; ++j) rows[j] = rows[(num_keys - 1) / kL * kL];
+  for (size_t j = num_keys; j < p_stride; ++j) value_rows[j] = value_rows[num_keys - 1];
+  constexpr size_t kLine = 64 / sizeof(float);
+  for (size_t g = 0; g < groups; ++g) {
+    const float* const* gr = rows.data() + g * kL;
+    // The next group's keys, and this group's values for the weighted sum after the softmax,
+    // come from memory while this group is multiplied.
+    for (size_t j = 0; j < kL; ++j) {
+      for (size_t d = 0; d < head_dim; d += kLine) {
+        hwy::Prefetch(gr[kL + j] + d);
+        hwy::Prefetch(value_rows[g * kL + j] + d);
+      }
+    }
+    for (size_t i = 0; i < num_q; ++i) {
+      const float* qi = q + i * q_stride;
+      VF part[kL];
+      for (size_t j = 0; j < kL; ++j) part[j] = hn::Zero(df);
+      for (size_t d = 0; d < whole; d += lanes) {
+        const VF qd = hn::LoadU(df, qi + d);
+        for (size_t j = 0; j < kL; ++j) part[j] = hn::MulAdd(qd, hn::LoadU(df, gr[j] + d), part[j]);
+      }
+      float* p = scratch + i * p_stride + g * kL;
+      const VF sums = SumsOfLanes<kL>(df, part);
+      if (whole == head_dim) {
+        hn::StoreU(hn::Mul(sums, vscale), df, p);
+      } else {
+        hn::StoreU(sums, df, p);
+        for (size_t j = 0; j < kL; ++j) {
+          float s = p[j];
+          for (size_t d = whole; d < head_dim; ++d) s += qi[d] * gr[j][d];
+          p[j] = s * scale;
+        }
+      }
+    }
+  }
+  for (size_t i = 0; i < num_q; ++i) SoftmaxPadded(scratch + i * p_stride, num_keys, p_stride);
+  size_t i = 0;
+  for (; i + 4 <= num_q; i += 4) {
+    WeightedSumQueries<4>(scratch + i * p_stride, p_stride, v_blocks, block_keys, stride, num_keys,
+                          head_dim, out + i * out_stride, out_stride);
+  }
+  const float* p = scratch + i * p_stride;
+  float* o = out + i * out_stride;
+  switch (num_q - i) {
+    case 3:
+      WeightedSumQueries<3>(p, p_stride, v_blocks, block_keys, stride, num_keys, head_dim, o,
+                            out_stride);
+      break;
+    case 2:
+      WeightedSumQueries<2>(p, p_stride, v_blocks, block_keys, stride, num_keys, head_dim, o,
+                            out_stride);
+      break;
+    case 1:
+      WeightedSumQueries<1>(p, p_stride, v_blocks, block_keys, stride, num_keys, head_dim, o,
+                            out_stride);
+      break;
+    default:
+      break;
   }
 }
 
@@ -656,12 +782,13 @@ void SiluMul(float* gate, const float* up, size_t n) {
   HWY_DYNAMIC_DISPATCH(SiluMulImpl)(gate, up, n);
 }
 
-void AttentionDecodeBlocks(const float* q, const float* const* k_blocks,
-                           const float* const* v_blocks, size_t block_keys, size_t stride,
-                           size_t num_keys, size_t head_dim, float scale, float* scratch,
-                           float* out) {
+void AttentionDecodeBlocks(const float* q, size_t q_stride, size_t num_q,
+                           const float* const* k_blocks, const float* const* v_blocks,
+                           size_t block_keys, size_t stride, size_t num_keys, size_t head_dim,
+                           float scale, float* scratch, float* out, size_t out_stride) {
   HWY_DYNAMIC_DISPATCH(AttentionDecodeBlocksImpl)
-  (q, k_blocks, v_blocks, block_keys, stride, num_keys, head_dim, scale, scratch, out);
+  (q, q_stride, num_q, k_blocks, v_blocks, block_keys, stride, num_keys, head_dim, scale, scratch,
+   out, out_stride);
 }
 
 namespace {

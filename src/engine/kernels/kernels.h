@@ -70,14 +70,17 @@ void SiluMul(float* gate, const float* up, size_t n);
 void AttentionHead(const float* q, size_t q_stride, size_t num_q, const float* kt, size_t kt_stride,
                    const float* v, size_t v_stride, size_t num_keys, size_t head_dim, float scale,
                    size_t causal_base, float* scratch, float* out, size_t out_stride);
-// One query (decoding) over keys and values kept in blocks (a paged KV cache): key j is row
-// j % block_keys of k_blocks[j / block_keys], rows `stride` floats apart, no transpose;
-// values alike. One block of num_keys rows is a contiguous cache. scratch: num_keys rounded
-// up to AttentionMaxLanes() floats.
-void AttentionDecodeBlocks(const float* q, const float* const* k_blocks,
-                           const float* const* v_blocks, size_t block_keys, size_t stride,
-                           size_t num_keys, size_t head_dim, float scale, float* scratch,
-                           float* out);
+// Queries of one decoding position that share a kv head (num_q rows q_stride apart, e.g. a
+// grouped-query attention group) over keys and values kept in blocks (a paged KV cache): key
+// j is row j % block_keys of k_blocks[j / block_keys], rows `stride` floats apart, no
+// transpose; values alike. One block of num_keys rows is a contiguous cache. Each query's
+// numbers are the same whatever num_q (a query alone or in a group). Scores sum each key's
+// lanes by a pairwise tree, the weighted sum goes key by key in order. scratch: num_q rows of
+// num_keys rounded up to AttentionMaxLanes() floats; out rows out_stride apart.
+void AttentionDecodeBlocks(const float* q, size_t q_stride, size_t num_q,
+                           const float* const* k_blocks, const float* const* v_blocks,
+                           size_t block_keys, size_t stride, size_t num_keys, size_t head_dim,
+                           float scale, float* scratch, float* out, size_t out_stride);
 // Padding multiple for kt_stride and scratch sizes (the widest vector of any target).
 constexpr size_t AttentionMaxLanes() { return 16; }
 // Queries AttentionHead scores together (rows of scratch it needs).

@@ -180,8 +180,8 @@ TEST_P(KernelsTest, AttentionMatchesScalarTwin) {
         std::vector<float> one(head_dim);
         const float* k0 = k.data();
         const float* v0 = v.data();
-        AttentionDecodeBlocks(q.data() + last * stride, &k0, &v0, n_last, stride, n_last, head_dim,
-                              scale, scratch.data(), one.data());
+        AttentionDecodeBlocks(q.data() + last * stride, stride, 1, &k0, &v0, n_last, stride, n_last,
+                              head_dim, scale, scratch.data(), one.data(), head_dim);
         for (size_t d = 0; d < head_dim; ++d) {
           ASSERT_NEAR(one[d], want[last * stride + d], 2e-5f) << "decode hd " << head_dim;
         }
@@ -204,10 +204,33 @@ TEST_P(KernelsTest, AttentionMatchesScalarTwin) {
             vb[b] = vp.data() + slot * block * stride;
           }
           std::vector<float> paged(head_dim);
-          AttentionDecodeBlocks(q.data() + last * stride, kb.data(), vb.data(), block, stride,
-                                n_last, head_dim, scale, scratch.data(), paged.data());
+          AttentionDecodeBlocks(q.data() + last * stride, stride, 1, kb.data(), vb.data(), block,
+                                stride, n_last, head_dim, scale, scratch.data(), paged.data(),
+                                head_dim);
           for (size_t d = 0; d < head_dim; ++d) {
             ASSERT_NEAR(paged[d], one[d], 1e-6f) << "paged by " << block << " hd " << head_dim;
+          }
+        }
+        // Several queries over the same keys (a grouped-query attention group, any size): each
+        // gets exactly the numbers it gets alone, and the twin's within tolerance.
+        for (size_t group : {2u, 3u, 4u, 5u, 7u}) {
+          const size_t nq = std::min(group, num_q);
+          std::vector<float> grouped(nq * (head_dim + 1), NAN);
+          std::vector<float> group_scratch(nq * padded);
+          AttentionDecodeBlocks(q.data(), stride, nq, &k0, &v0, n_last, stride, n_last, head_dim,
+                                scale, group_scratch.data(), grouped.data(), head_dim + 1);
+          std::vector<float> want_all(nq * stride);
+          ref::AttentionHead(q.data(), stride, nq, k.data(), stride, v.data(), stride, n_last,
+                             head_dim, scale, SIZE_MAX, want_all.data(), stride);
+          for (size_t i = 0; i < nq; ++i) {
+            std::vector<float> alone(head_dim);
+            AttentionDecodeBlocks(q.data() + i * stride, stride, 1, &k0, &v0, n_last, stride,
+                                  n_last, head_dim, scale, scratch.data(), alone.data(), head_dim);
+            for (size_t d = 0; d < head_dim; ++d) {
+              ASSERT_EQ(grouped[i * (head_dim + 1) + d], alone[d])
+                  << "query " << i << " of " << nq << " hd " << head_dim;
+              ASSERT_NEAR(alone[d], want_all[i * stride + d], 2e-5f) << "query " << i;
+            }
           }
         }
       }

@@ -354,29 +354,45 @@ void DecodeAttention(ComputeContext& ctx, std::span<const DecodeQueries> seqs, s
   const size_t group = num_heads / num_kv_heads;
   const size_t q_stride = num_heads * head_dim;
   const size_t kv_stride = num_kv_heads * head_dim;
-  Parallel(ctx, 1, seqs.size() * num_kv_heads, [&](size_t b, size_t e, int) {
-    std::vector<const float*> k, v;
-    std::vector<float> scratch;
-    for (size_t task = b; task < e; ++task) {
-      const size_t s = task / num_kv_heads, kvh = task % num_kv_heads;
-      const DecodeQueries& sq = seqs[s];
-      const size_t total = sq.pos0 + sq.num_tokens;
-      scratch.resize(RoundUp(total, kernels::AttentionMaxLanes()));
-      k.clear();
-      v.clear();
-      blocks(s, k, v);
-      // This kv head's columns of every block.
-      for (const float*& p : k) p += kvh * head_dim;
-      for (const float*& p : v) p += kvh * head_dim;
-      for (size_t t = 0; t < sq.num_tokens; ++t) {
-        for (size_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-          kernels::AttentionDecodeBlocks(sq.q + t * q_stride + h * head_dim, k.data(), v.data(),
-                                         block_keys, kv_stride, sq.pos0 + t + 1, head_dim, scale,
-                                         scratch.data(), sq.out + t * q_stride + h * head_dim);
+  // Tasks are (sequence, query head) pairs; the heads of a task that share a kv head go to the
+  // kernel together (they read each key and value row once from memory). A batch splits at
+  // whole kv heads; one sequence (3 kv heads, say, on 2 threads) splits at query heads, so
+  // that its heads spread evenly. A query's numbers do not depend on the split.
+  const size_t align = seqs.size() > 1 ? group : 1;
+  Parallel(
+      ctx, 1, seqs.size() * num_heads,
+      [&](size_t b, size_t e, int) {
+        std::vector<const float*> k, v, kh, vh;
+        std::vector<float> scratch;
+        size_t listed = SIZE_MAX;  // the sequence whose blocks k and v hold
+        for (size_t task = b; task < e;) {
+          const size_t s = task / num_heads, h0 = task % num_heads, kvh = h0 / group;
+          // The heads of this task in sequence s that share kv head kvh.
+          const size_t h1 = std::min({(kvh + 1) * group, num_heads, h0 + (e - task)});
+          const DecodeQueries& sq = seqs[s];
+          if (listed != s) {
+            k.clear();
+            v.clear();
+            blocks(s, k, v);
+            listed = s;
+          }
+          // This kv head's columns of every block.
+          kh.resize(k.size());
+          vh.resize(v.size());
+          for (size_t i = 0; i < k.size(); ++i) kh[i] = k[i] + kvh * head_dim;
+          for (size_t i = 0; i < v.size(); ++i) vh[i] = v[i] + kvh * head_dim;
+          const size_t total = sq.pos0 + sq.num_tokens;
+          scratch.resize((h1 - h0) * RoundUp(total, kernels::AttentionMaxLanes()));
+          for (size_t t = 0; t < sq.num_tokens; ++t) {
+            kernels::AttentionDecodeBlocks(sq.q + t * q_stride + h0 * head_dim, head_dim, h1 - h0,
+                                           kh.data(), vh.data(), block_keys, kv_stride,
+                                           sq.pos0 + t + 1, head_dim, scale, scratch.data(),
+                                           sq.out + t * q_stride + h0 * head_dim, head_dim);
+          }
+          task += h1 - h0;
         }
-      }
-    }
-  });
+      },
+      align);
 }
 
 void FullAttention(ComputeContext& ctx, const float* q, const float* k, const float* v,
