@@ -54,7 +54,7 @@ HWY_INLINE VF LoadF32(DF df, const hwy::float16_t* p) {
 // loaded once, not folded into each FMA as a memory operand (one load per FMA made the
 // decoding batch's tiles wait on loads rather than multiplies).
 HWY_INLINE void KeepInRegister(VF& v) {
-#if defined(__GNUC__) && HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+#if defined(__GNUC__) && HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3  // measured there only
   asm("" : "+v"(v.raw));
 #else
   (void)v;
@@ -84,7 +84,7 @@ HWY_INLINE void Tile(const float* HWY_RESTRICT x, size_t x_stride, const WT* HWY
     for (size_t r = 0; r < kRows; ++r) wv[r] = LoadF32(df, w + r * k_dim + k);
     for (size_t t = 0; t < kTokens; ++t) {
       VF xv = hn::LoadU(df, x + t * x_stride + k);
-      KeepInRegister(xv);
+      if constexpr (kRows > 1) KeepInRegister(xv);
       for (size_t r = 0; r < kRows; ++r) acc[t][r] = hn::MulAdd(xv, wv[r], acc[t][r]);
     }
   }
@@ -470,7 +470,7 @@ HWY_INLINE void WeightedSumQueries(const float* HWY_RESTRICT p, size_t p_stride,
                                    size_t out_stride) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
-  auto pass = [&](size_t d, auto vectors) {  // dims [d, d + kD·lanes)
+  auto pass = [&](size_t d, auto vectors) HWY_ATTR {  // dims [d, d + kD·lanes)
     constexpr size_t kD = decltype(vectors)::value;
     VF acc[kQ][kD];
     for (size_t i = 0; i < kQ; ++i)
@@ -529,7 +529,9 @@ void AttentionDecodeBlocksImpl(const float* HWY_RESTRICT q, size_t q_stride, siz
   const size_t whole = head_dim / lanes * lanes;  // dims in whole vectors; the rest scalar
   const VF vscale = hn::Set(df, scale);
   // Rows of the keys, in groups of kL; a last group short of kL repeats its first row (the
-  // extra scores land in the scratch's padding, which the softmax overwrites).
+  // extra scores land in the scratch's padding, which the softmax overwrites), and kL more
+  // entries past the last group give its "next group" prefetch valid rows. value_rows is for
+  // prefetching only (the weighted sum walks v_blocks).
   thread_local std::vector<const float*> rows, value_rows;
   const size_t groups = p_stride / kL;
   rows.resize(p_stride + kL);
@@ -549,10 +551,13 @@ void AttentionDecodeBlocksImpl(const float* HWY_RESTRICT q, size_t q_stride, siz
     // The next group's keys, and this group's values for the weighted sum after the softmax,
     // come from memory while this group is multiplied.
     for (size_t j = 0; j < kL; ++j) {
+      // Every line a row touches (rows need not start on a line).
       for (size_t d = 0; d < head_dim; d += kLine) {
         hwy::Prefetch(gr[kL + j] + d);
         hwy::Prefetch(value_rows[g * kL + j] + d);
       }
+      hwy::Prefetch(gr[kL + j] + head_dim - 1);
+      hwy::Prefetch(value_rows[g * kL + j] + head_dim - 1);
     }
     for (size_t i = 0; i < num_q; ++i) {
       const float* qi = q + i * q_stride;
@@ -575,6 +580,10 @@ void AttentionDecodeBlocksImpl(const float* HWY_RESTRICT q, size_t q_stride, siz
         }
       }
     }
+  }
+  if (rows.size() > (size_t{1} << 16)) {  // a very long context: do not keep its lists
+    rows = {};
+    value_rows = {};
   }
   for (size_t i = 0; i < num_q; ++i) SoftmaxPadded(scratch + i * p_stride, num_keys, p_stride);
   size_t i = 0;

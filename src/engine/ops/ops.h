@@ -86,7 +86,8 @@ struct DecodeQueries {
 using KvBlocks = std::function<void(size_t seq, std::vector<const float*>& keys,
                                     std::vector<const float*>& values)>;
 // Causal attention of a few queries in each of several sequences (decoding), in one parallel
-// loop over (sequence, kv head), reading the cache's blocks in place.
+// loop over (sequence, query head) (a batch splits at whole kv heads), reading the cache's
+// blocks in place. Each query's numbers do not depend on the batch or the split.
 void DecodeAttention(ComputeContext& ctx, std::span<const DecodeQueries> seqs, size_t num_heads,
                      size_t num_kv_heads, size_t head_dim, float scale, size_t block_keys,
                      const KvBlocks& blocks);

@@ -1,12 +1,15 @@
 // ops::MatMuls: several products of one input in one parallel loop give exactly the numbers of
 // separate MatMul calls, on every path (decode tiles, prompt panels, bf16 products, int8).
-// Attention's kept buffers give the numbers of fresh ones.
+// Attention's kept buffers give the numbers of fresh ones; decoding queries get the same
+// numbers alone or in a batch, on one thread or two.
 #include "engine/ops/ops.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "base/thread_pool.h"
@@ -131,6 +134,58 @@ TEST(AttentionTest, KeptBuffersGiveTheNumbersOfAFreshCall) {
   const std::vector<float> short_first = run(40), long_first = run(300);
   EXPECT_EQ(run(40), short_first);
   EXPECT_EQ(run(300), long_first);
+}
+
+TEST(AttentionTest, DecodingQueriesGetTheSameNumbersAloneOrBatchedOnAnyThreads) {
+  // 9 query heads over 3 kv heads (the 256M model's layout), caches paged in blocks of 16
+  // scattered in memory, sequences of different lengths, one with two new positions.
+  const size_t heads = 9, kv_heads = 3, head_dim = 64, block = 16;
+  const size_t kv_stride = kv_heads * head_dim, q_stride = heads * head_dim;
+  const std::vector<std::pair<size_t, size_t>> shapes = {{5, 1}, {40, 1}, {16, 2}, {131, 1}};
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<std::vector<float>> blocks_of, queries;
+  std::vector<std::vector<const float*>> keys(shapes.size()), values(shapes.size());
+  for (size_t s = 0; s < shapes.size(); ++s) {
+    const size_t total = shapes[s].first + shapes[s].second;
+    const size_t nb = (total + block - 1) / block;
+    for (size_t b = 0; b < 2 * nb; ++b) {
+      blocks_of.emplace_back(block * kv_stride);
+      for (float& f : blocks_of.back()) f = dist(rng);
+    }
+    for (size_t b = 0; b < nb; ++b) {  // keys and values blocks in reverse order of creation
+      keys[s].push_back(blocks_of[blocks_of.size() - 1 - b].data());
+      values[s].push_back(blocks_of[blocks_of.size() - 1 - nb - b].data());
+    }
+    queries.emplace_back(shapes[s].second * q_stride);
+    for (float& f : queries.back()) f = dist(rng);
+  }
+  const KvBlocks list = [&](size_t s, std::vector<const float*>& k, std::vector<const float*>& v) {
+    k.insert(k.end(), keys[s].begin(), keys[s].end());
+    v.insert(v.end(), values[s].begin(), values[s].end());
+  };
+  auto run = [&](ThreadPool* pool, const std::vector<size_t>& which) {
+    ComputeContext ctx{pool, false};
+    std::vector<std::vector<float>> out(shapes.size());
+    std::vector<DecodeQueries> seqs;
+    for (size_t s : which) {
+      out[s].assign(shapes[s].second * q_stride, NAN);
+      seqs.push_back({queries[s].data(), shapes[s].second, shapes[s].first, out[s].data()});
+    }
+    const KvBlocks picked = [&](size_t i, std::vector<const float*>& k,
+                                std::vector<const float*>& v) { list(which[i], k, v); };
+    DecodeAttention(ctx, seqs, heads, kv_heads, head_dim, 0.125f, block, picked);
+    return out;
+  };
+  ThreadPool pool(2);
+  const auto batched = run(&pool, {0, 1, 2, 3});
+  EXPECT_EQ(run(nullptr, {0, 1, 2, 3}), batched);
+  for (size_t s = 0; s < shapes.size(); ++s) {
+    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+      EXPECT_EQ(run(p, {s})[s], batched[s]) << "sequence " << s;
+    }
+    for (float f : batched[s]) ASSERT_TRUE(std::isfinite(f)) << "sequence " << s;
+  }
 }
 
 }  // namespace
