@@ -30,6 +30,7 @@ struct BenchFlags {
   std::string image;       // time to first token for "Describe this image." about this picture
   std::string video;       // time to sample and preprocess a video's frames
   std::vector<int> batch;  // batched decode steps with this many sequences at once
+  std::string int8_path;   // an int8 kernel path other than the best (for measuring it)
   bool json = false;
 };
 
@@ -70,6 +71,14 @@ double BatchedStepMs(runtime::Engine& engine, std::span<const int32_t> prompt, s
 }
 
 int Bench(const BenchFlags& f) {
+  // Before loading: the loader lays int8 weights out for the path in use.
+  if (!f.int8_path.empty() && !kernels::ForceQuantPath(f.int8_path)) {
+    std::string have;
+    for (const std::string& p : kernels::AvailableQuantPaths())
+      have += (have.empty() ? "" : ", ") + p;
+    PrintError("bench", "--int8-path " + f.int8_path + ": this CPU has " + have);
+    return 2;
+  }
   auto t0 = SteadyClock::now();
   runtime::EngineOptions eo;
   eo.threads = f.threads;
@@ -228,6 +237,7 @@ int Bench(const BenchFlags& f) {
       {"batched_decode", batched},
       {"threads", engine.threads()},
       {"simd_target", kernels::ActiveTarget()},
+      {"int8_path", kernels::ActiveQuantPath()},
       {"cpu_features", kernels::CpuFeatures()},
   };
   if (f.json) {
@@ -283,6 +293,10 @@ void AddBenchCommand(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(1, 256));
   cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)")
       ->capture_default_str();
+  cmd->add_option("--int8-path", f->int8_path,
+                  "int8 kernels to use: avx512vnni, avxvnni, avx2 or scalar (default: the best "
+                  "this CPU has; to measure what other CPUs get)")
+      ->check(CLI::IsMember({"avx512vnni", "avxvnni", "avx2", "scalar"}));
   cmd->add_flag("--json", f->json, "print one JSON object");
   cmd->callback([f, &exit_code] { exit_code = Bench(*f); });
 }

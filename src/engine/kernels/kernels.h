@@ -116,17 +116,18 @@ bool PrefersRepackedQ8();
 // [n_begin, n_end) whole panels (multiples of 16). Every output is one sequence of operations
 // whatever the number of tokens or rows: per block, the integer dot products, then the block's
 // contribution scaled and added, block after block, so a token's numbers do not depend on
-// what it is batched with. The AVX-512 path multiplies 16 rows × 4 values per instruction;
-// the others read the layout a value at a time.
+// what it is batched with. The AVX-512 path multiplies 16 rows × 4 values per instruction,
+// AVX-VNNI and AVX2 8 rows × 4 values (AVX2 not kQ8_0p, whose levels its 16-bit pair sums
+// cannot hold); the scalar path (and AVX2's kQ8_0p) reads the layout a value at a time.
 void MatMulRowsPanels(tensor::DType panel_type, const int8_t* q, const float* d,
                       const int32_t* sums, size_t num_tokens, const void* w, size_t k_dim,
                       size_t n_begin, size_t n_end, float* out, size_t out_stride,
                       const int32_t* half_sums = nullptr);
 // sums[h] = q[16h] + … + q[16h + 15] for h in [0, n / 16).
 void SumsPer16(const int8_t* q, size_t n, int32_t* sums);
-// True when the path in use runs the panel layouts (matrices of a multiple of 16 rows go in
-// panels).
-bool PrefersPanelsQ8();
+// True when the path in use has a vector kernel for this panel layout (the loader then puts
+// matrices of a multiple of 16 rows in it).
+bool MultipliesPanels(tensor::DType panel_type);
 
 // The int8 paths this CPU can run, best first ("avx512vnni", "avxvnni", "avx2", "scalar"), the
 // one in use, and a restriction to one of them for tests ("" restores the best).

@@ -1,6 +1,8 @@
 // The body of one x86 path of quant_kernels.cc, included once per path with
-// IRIS_Q8_NS (namespace), IRIS_Q8_TARGET (target attribute string) and IRIS_Q8_DOT (a struct
-// whose Dot(w, x) gives 8 int32 partial sums of a block's 32 products) defined.
+// IRIS_Q8_NS (namespace), IRIS_Q8_TARGET (target attribute string), IRIS_Q8_DOT (a struct
+// whose Dot(w, x) gives 8 int32 partial sums of a block's 32 products), IRIS_Q8_VEC (the
+// panel kernel's vector type: V256 or V512) and IRIS_Q8_DOTU (its unsigned × signed
+// accumulating dot product) defined.
 // No include guard: it is meant to be included several times.
 
 namespace IRIS_Q8_NS {
@@ -83,6 +85,177 @@ __attribute__((target(IRIS_Q8_TARGET))) void Rows(const int8_t* xq, const float*
     }
     for (; n < n_end; ++n) {
       Tile<1, 1, false>(x, d, k_dim, w + n * row_bytes, row_bytes, o + n, out_stride);
+    }
+  }
+}
+
+// T tokens × P panels of a panel layout (kernels.h, MatMulRowsPanels), on the vectors of
+// IRIS_Q8_VEC (Vec::kRows rows each: a panel is kV vectors): per block, 8 groups of 4
+// values, each group one IRIS_Q8_DOTU per token and vector (kRows rows × 4 unsigned weights ×
+// the token's 4 values, broadcast; the nibble layouts split first, two groups per load; Q6_K's
+// halves of 16 in two sums); then per block the integer sums scaled into the f32 outputs as
+// RowsPScalar does, lane by lane the same operations in the same order (so its numbers on
+// every path). With kPrefetch (decode), the panels after these are requested a block ahead.
+template <Kind K, size_t T, size_t P, bool kPrefetch>
+__attribute__((target(IRIS_Q8_TARGET), always_inline)) inline void TileP(
+    const int8_t* x, size_t k_dim, const float* dx, const int32_t* sx, const int32_t* sx16,
+    size_t nb, const uint8_t* w, size_t panel_bytes, float* out, size_t out_stride) {
+  using Vec = IRIS_Q8_VEC;
+  using F = typename Vec::F;
+  using I = typename Vec::I;
+  constexpr size_t kRows = Vec::kRows;
+  constexpr size_t kV = tensor::kQ8PanelRows / kRows;  // vectors per panel
+  constexpr size_t H = P * kV;                         // vectors of outputs per token
+  constexpr size_t kValueBytes = kNibbles<K> ? 256 : 512;
+  constexpr bool kK = kScaleAndMin<K> || K == Kind::kQ6_K;
+  constexpr size_t kHalves = K == Kind::kQ6_K ? 2 : 1;  // integer sums per block
+  // Where vector h's rows start in a field of `per_row` bytes a row, in its panel.
+  auto panel = [&](size_t h) { return w + h / kV * panel_bytes; };
+  auto rows = [](size_t h, size_t per_row) { return h % kV * kRows * per_row; };
+  F acc[T][H];
+  for (size_t t = 0; t < T; ++t) {
+    for (size_t h = 0; h < H; ++h) acc[t][h] = Vec::ZeroF();
+  }
+  const size_t scales = nb * kValueBytes;  // then, for K, the super-scales
+  const size_t super_bytes = kK ? tensor::PanelSuperBytes(kPanelType<K>) : 0;
+  F sup[H][2] = {};  // K: the rows' super-scales (d, and dmin but for Q6_K)
+  for (size_t b = 0; b < nb; ++b) {
+    if constexpr (kPrefetch) {
+      for (size_t p = 0; p < P; ++p) {
+        const uint8_t* next = w + (P + p) * panel_bytes + b * kValueBytes;
+        for (size_t line = 0; line < kValueBytes / 64; ++line) {
+          _mm_prefetch(reinterpret_cast<const char*>(next + 64 * line), _MM_HINT_T0);
+        }
+      }
+    }
+    if constexpr (kK) {
+      if (b % 8 == 0) {
+        for (size_t h = 0; h < H; ++h) {
+          const uint8_t* at = panel(h) + scales + nb * 32 + super_bytes * (b / 8) + rows(h, 2);
+          for (size_t which = 0; which < super_bytes / 32; ++which) {
+            sup[h][which] = Vec::Halves(at + 32 * which);
+          }
+        }
+      }
+    }
+    I dot[kHalves][T][H];
+    for (size_t k = 0; k < kHalves; ++k) {
+      for (size_t t = 0; t < T; ++t) {
+        for (size_t h = 0; h < H; ++h) dot[k][t][h] = Vec::ZeroI();
+      }
+    }
+    for (size_t g = 0; g < 8; ++g) {
+      const size_t k = kHalves == 2 ? g / 4 : 0;
+      I wv[H];
+      for (size_t h = 0; h < H; ++h) {
+        if constexpr (kNibbles<K>) {
+          wv[h] = Vec::Nibbles(Vec::Load(panel(h) + b * 256 + g / 2 * 64 + rows(h, 4)), g % 2);
+        } else {
+          wv[h] = Vec::Load(panel(h) + b * 512 + g * 64 + rows(h, 4));
+        }
+      }
+      for (size_t t = 0; t < T; ++t) {
+        int32_t four;
+        std::memcpy(&four, x + t * k_dim + b * kBlock + 4 * g, 4);
+        const I xv = Vec::SetI(four);
+        for (size_t h = 0; h < H; ++h) dot[k][t][h] = IRIS_Q8_DOTU(dot[k][t][h], wv[h], xv);
+      }
+    }
+    if constexpr (K == Kind::kQ8_0 || K == Kind::kQ4_0) {
+      constexpr int32_t kOffset = K == Kind::kQ4_0 ? 8 : 128;
+      F sw[H];
+      for (size_t h = 0; h < H; ++h) sw[h] = Vec::Halves(panel(h) + scales + 32 * b + rows(h, 2));
+      for (size_t t = 0; t < T; ++t) {
+        const I undo = Vec::SetI(kOffset * sx[t * nb + b]);
+        const F d = Vec::Set(dx[t * nb + b]);
+        for (size_t h = 0; h < H; ++h) {
+          const F v = Vec::ToF(Vec::Sub(dot[0][t][h], undo));
+          acc[t][h] = Vec::MulAdd(v, Vec::Mul(sw[h], d), acc[t][h]);
+        }
+      }
+    } else {
+      F first[H], second[H];
+      for (size_t h = 0; h < H; ++h) {
+        const uint8_t* at = panel(h) + scales + 32 * b + rows(h, 1);
+        if constexpr (kScaleAndMin<K>) {  // d · sc and dmin · m
+          first[h] = Vec::Mul(sup[h][0], Vec::Unsigned8(at));
+          second[h] = Vec::Mul(sup[h][1], Vec::Unsigned8(at + 16));
+        } else {  // the halves' int8 scales
+          first[h] = Vec::Signed8(at);
+          second[h] = Vec::Signed8(at + 16);
+        }
+      }
+      for (size_t t = 0; t < T; ++t) {
+        const F d = Vec::Set(dx[t * nb + b]);
+        if constexpr (kScaleAndMin<K>) {
+          const F sum = Vec::Set(static_cast<float>(sx[t * nb + b]));
+          for (size_t h = 0; h < H; ++h) {
+            const F u = Vec::Mul(first[h], Vec::ToF(dot[0][t][h]));
+            const F v = Vec::NegMulAdd(second[h], sum, u);
+            acc[t][h] = Vec::MulAdd(v, d, acc[t][h]);
+          }
+        } else {
+          const I undo_lo = Vec::SetI(32 * sx16[t * 2 * nb + 2 * b]);
+          const I undo_hi = Vec::SetI(32 * sx16[t * 2 * nb + 2 * b + 1]);
+          for (size_t h = 0; h < H; ++h) {
+            const F lo = Vec::ToF(Vec::Sub(dot[0][t][h], undo_lo));
+            const F hi = Vec::ToF(Vec::Sub(dot[kHalves - 1][t][h], undo_hi));
+            const F v = Vec::MulAdd(hi, second[h], Vec::Mul(lo, first[h]));
+            acc[t][h] = Vec::MulAdd(v, Vec::Mul(sup[h][0], d), acc[t][h]);
+          }
+        }
+      }
+    }
+  }
+  for (size_t t = 0; t < T; ++t) {
+    for (size_t h = 0; h < H; ++h) Vec::Store(out + t * out_stride + h * kRows, acc[t][h]);
+  }
+}
+
+// Panels [p_begin, p_end) for tokens [0, num_tokens): prompts take tiles of
+// Vec::kPromptTokens tokens × kPromptPanels panels, decode kDecodePanels panels at a time with
+// the next ones prefetched (the tile sizes that fit each target's registers).
+template <Kind K>
+__attribute__((target(IRIS_Q8_TARGET))) void RowsP(const int8_t* xq, const float* xd,
+                                                   const int32_t* xs, const int32_t* xs16,
+                                                   size_t num_tokens, const uint8_t* w,
+                                                   size_t k_dim, size_t p_begin, size_t p_end,
+                                                   float* out, size_t out_stride) {
+  using Vec = IRIS_Q8_VEC;
+  constexpr size_t kT = Vec::kPromptTokens, kP = Vec::kPromptPanels, kD = Vec::kDecodePanels;
+  const size_t nb = k_dim / kBlock;
+  const size_t pb = tensor::PanelBytes(kPanelType<K>, k_dim);
+  auto tokens = [&](size_t t) {
+    return std::make_tuple(xq + t * k_dim, xd + t * nb, xs + t * nb,
+                           xs16 == nullptr ? nullptr : xs16 + t * 2 * nb, out + t * out_stride);
+  };
+  size_t t = 0;
+  for (; t + kT <= num_tokens; t += kT) {
+    const auto [x, d, s, s16, o] = tokens(t);
+    size_t p = p_begin;
+    for (; p + kP <= p_end; p += kP) {
+      TileP<K, kT, kP, false>(x, k_dim, d, s, s16, nb, w + p * pb, pb, o + 16 * (p - p_begin),
+                              out_stride);
+    }
+    for (; p < p_end; ++p) {
+      TileP<K, kT, 1, false>(x, k_dim, d, s, s16, nb, w + p * pb, pb, o + 16 * (p - p_begin),
+                             out_stride);
+    }
+  }
+  for (; t < num_tokens; ++t) {
+    const auto [x, d, s, s16, o] = tokens(t);
+    size_t p = p_begin;
+    for (; p + 2 * kD <= p_end; p += kD) {  // the next kD panels exist: prefetch them
+      TileP<K, 1, kD, true>(x, k_dim, d, s, s16, nb, w + p * pb, pb, o + 16 * (p - p_begin),
+                            out_stride);
+    }
+    for (; p + kD <= p_end; p += kD) {
+      TileP<K, 1, kD, false>(x, k_dim, d, s, s16, nb, w + p * pb, pb, o + 16 * (p - p_begin),
+                             out_stride);
+    }
+    for (; p < p_end; ++p) {
+      TileP<K, 1, 1, false>(x, k_dim, d, s, s16, nb, w + p * pb, pb, o + 16 * (p - p_begin),
+                            out_stride);
     }
   }
 }

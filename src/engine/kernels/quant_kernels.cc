@@ -96,16 +96,30 @@ __attribute__((target(IRIS_X86_TARGET))) inline float Half(const uint8_t* p) {
 
 // The three x86 paths differ only in the block dot product (8 int32 partial sums of the
 // 32 products w·x): |w| as unsigned times x with w's sign, multiplied and added in pairs.
+// DotU(acc, w, x) adds to each int32 lane the four products of unsigned bytes w and signed
+// bytes x (the panel layouts' weights are unsigned levels). On AVX2 the pairs are summed in 16
+// bits first: exact for levels below 64 (Q4_0, Q4_K, Q5_K, Q6_K panels) against activations
+// of at most 127 in magnitude, not for kQ8_0p's 0..255 (MultipliesPanels keeps those away).
 struct DotAvx2 {
   __attribute__((target(IRIS_X86_TARGET))) static __m256i Dot(__m256i w, __m256i x) {
     const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
     return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+  }
+  __attribute__((target(IRIS_X86_TARGET), always_inline)) static inline __m256i DotU(__m256i acc,
+                                                                                     __m256i w,
+                                                                                     __m256i x) {
+    return _mm256_add_epi32(acc,
+                            _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1)));
   }
 };
 struct DotAvxVnni {
   __attribute__((target(IRIS_X86_TARGET ",avxvnni"))) static __m256i Dot(__m256i w, __m256i x) {
     return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w),
                                    _mm256_sign_epi8(x, w));
+  }
+  __attribute__((target(IRIS_X86_TARGET ",avxvnni"), always_inline)) static inline __m256i DotU(
+      __m256i acc, __m256i w, __m256i x) {
+    return _mm256_dpbusd_avx_epi32(acc, w, x);
   }
 };
 struct DotAvx512Vnni {
@@ -114,29 +128,142 @@ struct DotAvx512Vnni {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w),
                                _mm256_sign_epi8(x, w));
   }
+  __attribute__((target(IRIS_X86_TARGET ",avx512f,avx512vl,avx512bw,avx512vnni"))) static __m256i
+  DotU(__m256i acc, __m256i w, __m256i x) {
+    return _mm256_dpbusd_epi32(acc, w, x);
+  }
+};
+
+// The panel layouts the kernels below take, as template arguments.
+enum class Kind { kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K };
+template <Kind K>
+constexpr tensor::DType kPanelType = K == Kind::kQ8_0   ? tensor::DType::kQ8_0p
+                                     : K == Kind::kQ4_0 ? tensor::DType::kQ4_0p
+                                     : K == Kind::kQ4_K ? tensor::DType::kQ4_Kp
+                                     : K == Kind::kQ5_K ? tensor::DType::kQ5_Kp
+                                                        : tensor::DType::kQ6_Kp;
+// Q4_K and Q5_K: per block a scale and a min (the value (d · sc) · q − dmin · m).
+template <Kind K>
+constexpr bool kScaleAndMin = K == Kind::kQ4_K || K == Kind::kQ5_K;
+template <Kind K>
+constexpr bool kNibbles = K == Kind::kQ4_0 || K == Kind::kQ4_K;
+
+// Vector types of the panel kernels (quant_kernels-inl.h's TileP): kRows rows of a 16-row
+// panel per vector, the operations the kernel needs on them, and its tile sizes. A panel's
+// fields are rows in order (values: 4 bytes a row per group of 4; f16 scales: 2 bytes a row;
+// sub-block scales: 1 byte a row), so the vector for rows [r0, r0 + kRows) reads at offset
+// r0 times the field's bytes per row.
+struct V256 {  // AVX2 and AVX-VNNI: 8 rows per vector (the products are IRIS_Q8_DOT's)
+  using F = __m256;
+  using I = __m256i;
+  static constexpr size_t kRows = 8;
+  static constexpr size_t kPromptTokens = 2, kPromptPanels = 1, kDecodePanels = 2;
+#define IRIS_V __attribute__((target(IRIS_X86_TARGET), always_inline)) static inline
+  IRIS_V F ZeroF() { return _mm256_setzero_ps(); }
+  IRIS_V I ZeroI() { return _mm256_setzero_si256(); }
+  IRIS_V F Set(float v) { return _mm256_set1_ps(v); }
+  IRIS_V I SetI(int32_t v) { return _mm256_set1_epi32(v); }
+  IRIS_V I Load(const uint8_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
+  IRIS_V I Nibbles(I v, bool high) {
+    const I low = _mm256_set1_epi8(0x0F);
+    return high ? _mm256_and_si256(_mm256_srli_epi16(v, 4), low) : _mm256_and_si256(v, low);
+  }
+  IRIS_V F Halves(const uint8_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  IRIS_V F Unsigned8(const uint8_t* p) {
+    return _mm256_cvtepi32_ps(
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+  IRIS_V F Signed8(const uint8_t* p) {
+    return _mm256_cvtepi32_ps(
+        _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+  IRIS_V F ToF(I v) { return _mm256_cvtepi32_ps(v); }
+  IRIS_V I Sub(I a, I b) { return _mm256_sub_epi32(a, b); }
+  IRIS_V F Mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  IRIS_V F MulAdd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  IRIS_V F NegMulAdd(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
+  IRIS_V void Store(float* p, F v) { _mm256_storeu_ps(p, v); }
+#undef IRIS_V
+};
+
+#define IRIS_X512_TARGET IRIS_X86_TARGET ",avx512f,avx512vl,avx512bw,avx512vnni"
+
+struct V512 {  // AVX512-VNNI: a whole panel per vector
+  using F = __m512;
+  using I = __m512i;
+  static constexpr size_t kRows = 16;
+  static constexpr size_t kPromptTokens = 4, kPromptPanels = 2, kDecodePanels = 4;
+#define IRIS_V __attribute__((target(IRIS_X512_TARGET), always_inline)) static inline
+  IRIS_V F ZeroF() { return _mm512_setzero_ps(); }
+  IRIS_V I ZeroI() { return _mm512_setzero_si512(); }
+  IRIS_V F Set(float v) { return _mm512_set1_ps(v); }
+  IRIS_V I SetI(int32_t v) { return _mm512_set1_epi32(v); }
+  IRIS_V I Load(const uint8_t* p) { return _mm512_load_si512(p); }
+  IRIS_V I Nibbles(I v, bool high) {
+    const I low = _mm512_set1_epi8(0x0F);
+    return high ? _mm512_and_si512(_mm512_srli_epi16(v, 4), low) : _mm512_and_si512(v, low);
+  }
+  IRIS_V F Halves(const uint8_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  IRIS_V F Unsigned8(const uint8_t* p) {
+    return _mm512_cvtepi32_ps(
+        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  IRIS_V F Signed8(const uint8_t* p) {
+    return _mm512_cvtepi32_ps(
+        _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  IRIS_V F ToF(I v) { return _mm512_cvtepi32_ps(v); }
+  IRIS_V I Sub(I a, I b) { return _mm512_sub_epi32(a, b); }
+  IRIS_V F Mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  IRIS_V F MulAdd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  IRIS_V F NegMulAdd(F a, F b, F c) { return _mm512_fnmadd_ps(a, b, c); }
+  IRIS_V void Store(float* p, F v) { _mm512_storeu_ps(p, v); }
+  IRIS_V I DotU(I acc, I w, I x) { return _mm512_dpbusd_epi32(acc, w, x); }
+#undef IRIS_V
 };
 
 #define IRIS_Q8_NS avx2
 #define IRIS_Q8_TARGET IRIS_X86_TARGET
 #define IRIS_Q8_DOT DotAvx2
+#define IRIS_Q8_VEC V256
+#define IRIS_Q8_DOTU DotAvx2::DotU
 #include "engine/kernels/quant_kernels-inl.h"
 #undef IRIS_Q8_NS
 #undef IRIS_Q8_TARGET
 #undef IRIS_Q8_DOT
+#undef IRIS_Q8_VEC
+#undef IRIS_Q8_DOTU
 #define IRIS_Q8_NS avxvnni
 #define IRIS_Q8_TARGET IRIS_X86_TARGET ",avxvnni"
 #define IRIS_Q8_DOT DotAvxVnni
+#define IRIS_Q8_VEC V256
+#define IRIS_Q8_DOTU DotAvxVnni::DotU
 #include "engine/kernels/quant_kernels-inl.h"
 #undef IRIS_Q8_NS
 #undef IRIS_Q8_TARGET
 #undef IRIS_Q8_DOT
+#undef IRIS_Q8_VEC
+#undef IRIS_Q8_DOTU
 #define IRIS_Q8_NS avx512vnni
 #define IRIS_Q8_TARGET IRIS_X86_TARGET ",avx512f,avx512vl,avx512bw,avx512vnni"
 #define IRIS_Q8_DOT DotAvx512Vnni
+#define IRIS_Q8_VEC V512
+#define IRIS_Q8_DOTU V512::DotU
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() to their masked builtins and then warn
+// that it may be used uninitialized (GCC bug 105593); the warning is about the header.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "engine/kernels/quant_kernels-inl.h"
+#pragma GCC diagnostic pop
 #undef IRIS_Q8_NS
 #undef IRIS_Q8_TARGET
 #undef IRIS_Q8_DOT
+#undef IRIS_Q8_VEC
+#undef IRIS_Q8_DOTU
 
 // kQ8_0x, one block at a time (every path but AVX-512).
 void RowsXScalar(const int8_t* xq, const float* xd, size_t num_tokens, const uint8_t* w,
@@ -161,20 +288,6 @@ void RowsXScalar(const int8_t* xq, const float* xd, size_t num_tokens, const uin
     }
   }
 }
-
-// The panel layouts the kernels below take, as template arguments.
-enum class Kind { kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K };
-template <Kind K>
-constexpr tensor::DType kPanelType = K == Kind::kQ8_0   ? tensor::DType::kQ8_0p
-                                     : K == Kind::kQ4_0 ? tensor::DType::kQ4_0p
-                                     : K == Kind::kQ4_K ? tensor::DType::kQ4_Kp
-                                     : K == Kind::kQ5_K ? tensor::DType::kQ5_Kp
-                                                        : tensor::DType::kQ6_Kp;
-// Q4_K and Q5_K: per block a scale and a min (the value (d · sc) · q − dmin · m).
-template <Kind K>
-constexpr bool kScaleAndMin = K == Kind::kQ4_K || K == Kind::kQ5_K;
-template <Kind K>
-constexpr bool kNibbles = K == Kind::kQ4_0 || K == Kind::kQ4_K;
 
 // The unsigned weight j (0..31) of `lane` in block b of a panel: kQ8_0p stores value + 128,
 // kQ4_0p the Q4_0 level (value + 8) as a nibble, the K panels their levels q.
@@ -243,8 +356,6 @@ void RowsPScalar(const int8_t* xq, const float* xd, const int32_t* xs, const int
   }
 }
 
-#define IRIS_X512_TARGET IRIS_X86_TARGET ",avx512f,avx512vl,avx512bw,avx512vnni"
-
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() to their masked builtins and then warn
 // that it may be used uninitialized (GCC bug 105593); the warning is about the header.
 #pragma GCC diagnostic push
@@ -297,173 +408,6 @@ __attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileX512(
       const __m512 v = acc[t][r];
       const __m256 hi = _mm512_castps512_ps256(_mm512_shuffle_f32x4(v, v, 0xEE));
       out[t * out_stride + r] = HorizontalSum(_mm256_add_ps(_mm512_castps512_ps256(v), hi));
-    }
-  }
-}
-
-// T tokens × P panels: per block, 8 groups of 4 values, each group one vpdpbusd per token and
-// panel (16 rows × 4 unsigned weights × the token's 4 values, broadcast; the nibble layouts
-// split first, two groups per load; Q6_K's halves of 16 in two sums); then per block the
-// integer sums scaled into 16 f32 outputs per panel as RowsPScalar does. With kPrefetch
-// (decode), the panels after these are requested a block ahead.
-template <Kind K, size_t T, size_t P, bool kPrefetch>
-__attribute__((target(IRIS_X512_TARGET), always_inline)) inline void TileP512(
-    const int8_t* x, size_t k_dim, const float* dx, const int32_t* sx, const int32_t* sx16,
-    size_t nb, const uint8_t* w, size_t panel_bytes, float* out, size_t out_stride) {
-  constexpr size_t kValueBytes = kNibbles<K> ? 256 : 512;
-  constexpr bool kK = kScaleAndMin<K> || K == Kind::kQ6_K;
-  constexpr size_t kHalves = K == Kind::kQ6_K ? 2 : 1;  // integer sums per block
-  __m512 acc[T][P];
-  for (size_t t = 0; t < T; ++t) {
-    for (size_t p = 0; p < P; ++p) acc[t][p] = _mm512_setzero_ps();
-  }
-  const uint8_t* scales = w + nb * kValueBytes;  // then, for K, the super-scales
-  const size_t super_bytes = kK ? tensor::PanelSuperBytes(kPanelType<K>) : 0;
-  const __m512i low = _mm512_set1_epi8(0x0F);
-  __m512 sup[P][2];  // K: the panel's rows' super-scales (d, and dmin but for Q6_K)
-  for (size_t b = 0; b < nb; ++b) {
-    if constexpr (kPrefetch) {
-      for (size_t p = 0; p < P; ++p) {
-        const uint8_t* next = w + (P + p) * panel_bytes + b * kValueBytes;
-        for (size_t line = 0; line < kValueBytes / 64; ++line) {
-          _mm_prefetch(reinterpret_cast<const char*>(next + 64 * line), _MM_HINT_T0);
-        }
-      }
-    }
-    if constexpr (kK) {
-      if (b % 8 == 0) {
-        for (size_t p = 0; p < P; ++p) {
-          const uint8_t* at = scales + p * panel_bytes + nb * 32 + super_bytes * (b / 8);
-          for (size_t which = 0; which < super_bytes / 32; ++which) {
-            sup[p][which] = _mm512_cvtph_ps(
-                _mm256_load_si256(reinterpret_cast<const __m256i*>(at + 32 * which)));
-          }
-        }
-      }
-    }
-    __m512i dot[kHalves][T][P];
-    for (size_t h = 0; h < kHalves; ++h) {
-      for (size_t t = 0; t < T; ++t) {
-        for (size_t p = 0; p < P; ++p) dot[h][t][p] = _mm512_setzero_si512();
-      }
-    }
-    for (size_t g = 0; g < 8; ++g) {
-      const size_t h = kHalves == 2 ? g / 4 : 0;
-      __m512i wv[P];
-      for (size_t p = 0; p < P; ++p) {
-        if constexpr (kNibbles<K>) {
-          const __m512i v = _mm512_load_si512(w + p * panel_bytes + b * 256 + g / 2 * 64);
-          wv[p] = g % 2 == 0 ? _mm512_and_si512(v, low)
-                             : _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
-        } else {
-          wv[p] = _mm512_load_si512(w + p * panel_bytes + b * 512 + g * 64);
-        }
-      }
-      for (size_t t = 0; t < T; ++t) {
-        int32_t four;
-        std::memcpy(&four, x + t * k_dim + b * kBlock + 4 * g, 4);
-        const __m512i xv = _mm512_set1_epi32(four);
-        for (size_t p = 0; p < P; ++p) dot[h][t][p] = _mm512_dpbusd_epi32(dot[h][t][p], wv[p], xv);
-      }
-    }
-    if constexpr (K == Kind::kQ8_0 || K == Kind::kQ4_0) {
-      constexpr int32_t kOffset = K == Kind::kQ4_0 ? 8 : 128;
-      __m512 sw[P];
-      for (size_t p = 0; p < P; ++p) {
-        sw[p] = _mm512_cvtph_ps(
-            _mm256_load_si256(reinterpret_cast<const __m256i*>(scales + p * panel_bytes + 32 * b)));
-      }
-      for (size_t t = 0; t < T; ++t) {
-        const __m512i undo = _mm512_set1_epi32(kOffset * sx[t * nb + b]);
-        const __m512 d = _mm512_set1_ps(dx[t * nb + b]);
-        for (size_t p = 0; p < P; ++p) {
-          const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(dot[0][t][p], undo));
-          acc[t][p] = _mm512_fmadd_ps(v, _mm512_mul_ps(sw[p], d), acc[t][p]);
-        }
-      }
-    } else {
-      __m512 first[P], second[P];
-      for (size_t p = 0; p < P; ++p) {
-        const __m128i bytes0 =
-            _mm_load_si128(reinterpret_cast<const __m128i*>(scales + p * panel_bytes + 32 * b));
-        const __m128i bytes1 = _mm_load_si128(
-            reinterpret_cast<const __m128i*>(scales + p * panel_bytes + 32 * b + 16));
-        if constexpr (kScaleAndMin<K>) {  // d · sc and dmin · m
-          first[p] = _mm512_mul_ps(sup[p][0], _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes0)));
-          second[p] = _mm512_mul_ps(sup[p][1], _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes1)));
-        } else {  // the halves' int8 scales
-          first[p] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes0));
-          second[p] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes1));
-        }
-      }
-      for (size_t t = 0; t < T; ++t) {
-        const __m512 d = _mm512_set1_ps(dx[t * nb + b]);
-        if constexpr (kScaleAndMin<K>) {
-          const __m512 sum = _mm512_set1_ps(static_cast<float>(sx[t * nb + b]));
-          for (size_t p = 0; p < P; ++p) {
-            const __m512 u = _mm512_mul_ps(first[p], _mm512_cvtepi32_ps(dot[0][t][p]));
-            const __m512 v = _mm512_fnmadd_ps(second[p], sum, u);
-            acc[t][p] = _mm512_fmadd_ps(v, d, acc[t][p]);
-          }
-        } else {
-          const __m512i undo_lo = _mm512_set1_epi32(32 * sx16[t * 2 * nb + 2 * b]);
-          const __m512i undo_hi = _mm512_set1_epi32(32 * sx16[t * 2 * nb + 2 * b + 1]);
-          for (size_t p = 0; p < P; ++p) {
-            const __m512 lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(dot[0][t][p], undo_lo));
-            const __m512 hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(dot[kHalves - 1][t][p], undo_hi));
-            const __m512 v = _mm512_fmadd_ps(hi, second[p], _mm512_mul_ps(lo, first[p]));
-            acc[t][p] = _mm512_fmadd_ps(v, _mm512_mul_ps(sup[p][0], d), acc[t][p]);
-          }
-        }
-      }
-    }
-  }
-  for (size_t t = 0; t < T; ++t) {
-    for (size_t p = 0; p < P; ++p) _mm512_storeu_ps(out + t * out_stride + 16 * p, acc[t][p]);
-  }
-}
-
-// Panels [p_begin, p_end) for tokens [0, num_tokens): prompts take 4 tokens × 2 panels, decode
-// 4 panels at a time with the next 4 prefetched.
-template <Kind K>
-__attribute__((target(IRIS_X512_TARGET))) void RowsP512(const int8_t* xq, const float* xd,
-                                                        const int32_t* xs, const int32_t* xs16,
-                                                        size_t num_tokens, const uint8_t* w,
-                                                        size_t k_dim, size_t p_begin, size_t p_end,
-                                                        float* out, size_t out_stride) {
-  const size_t nb = k_dim / kBlock;
-  const size_t pb = tensor::PanelBytes(kPanelType<K>, k_dim);
-  auto tokens = [&](size_t t) {
-    return std::make_tuple(xq + t * k_dim, xd + t * nb, xs + t * nb,
-                           xs16 == nullptr ? nullptr : xs16 + t * 2 * nb, out + t * out_stride);
-  };
-  size_t t = 0;
-  for (; t + 4 <= num_tokens; t += 4) {
-    const auto [x, d, s, s16, o] = tokens(t);
-    size_t p = p_begin;
-    for (; p + 2 <= p_end; p += 2) {
-      TileP512<K, 4, 2, false>(x, k_dim, d, s, s16, nb, w + p * pb, pb, o + 16 * (p - p_begin),
-                               out_stride);
-    }
-    for (; p < p_end; ++p) {
-      TileP512<K, 4, 1, false>(x, k_dim, d, s, s16, nb, w + p * pb, pb, o + 16 * (p - p_begin),
-                               out_stride);
-    }
-  }
-  for (; t < num_tokens; ++t) {
-    const auto [x, d, s, s16, o] = tokens(t);
-    size_t p = p_begin;
-    for (; p + 8 <= p_end; p += 4) {  // the next 4 panels exist: prefetch them
-      TileP512<K, 1, 4, true>(x, k_dim, d, s, s16, nb, w + p * pb, pb, o + 16 * (p - p_begin),
-                              out_stride);
-    }
-    for (; p + 4 <= p_end; p += 4) {
-      TileP512<K, 1, 4, false>(x, k_dim, d, s, s16, nb, w + p * pb, pb, o + 16 * (p - p_begin),
-                               out_stride);
-    }
-    for (; p < p_end; ++p) {
-      TileP512<K, 1, 1, false>(x, k_dim, d, s, s16, nb, w + p * pb, pb, o + 16 * (p - p_begin),
-                               out_stride);
     }
   }
 }
@@ -532,11 +476,23 @@ void MatMulRowsPanels(tensor::DType panel_type, const int8_t* q, const float* d,
   IRIS_CHECK(!tensor::IsKPanelType(panel_type) || k_dim % tensor::kKSuperBlock == 0);
   IRIS_CHECK(panel_type != tensor::DType::kQ6_Kp || half_sums != nullptr);
   const auto* wb = static_cast<const uint8_t*>(w);
+  const size_t p_begin = n_begin / tensor::kQ8PanelRows, p_end = n_end / tensor::kQ8PanelRows;
   auto run = [&]<Kind K>() {
-    if (Active() == Path::kAvx512Vnni) {
-      return RowsP512<K>(q, d, sums, half_sums, num_tokens, wb, k_dim,
-                         n_begin / tensor::kQ8PanelRows, n_end / tensor::kQ8PanelRows, out,
-                         out_stride);
+    switch (Active()) {
+      case Path::kAvx512Vnni:
+        return avx512vnni::RowsP<K>(q, d, sums, half_sums, num_tokens, wb, k_dim, p_begin, p_end,
+                                    out, out_stride);
+      case Path::kAvxVnni:
+        return avxvnni::RowsP<K>(q, d, sums, half_sums, num_tokens, wb, k_dim, p_begin, p_end, out,
+                                 out_stride);
+      case Path::kAvx2:
+        if constexpr (K != Kind::kQ8_0) {  // its levels would saturate maddubs's sums
+          return avx2::RowsP<K>(q, d, sums, half_sums, num_tokens, wb, k_dim, p_begin, p_end, out,
+                                out_stride);
+        }
+        break;
+      case Path::kScalar:
+        break;
     }
     RowsPScalar<K>(q, d, sums, half_sums, num_tokens, wb, k_dim, n_begin, n_end, out, out_stride);
   };
@@ -562,7 +518,18 @@ void SumsPer16(const int8_t* q, size_t n, int32_t* sums) {
   }
 }
 
-bool PrefersPanelsQ8() { return Active() == Path::kAvx512Vnni; }
+bool MultipliesPanels(tensor::DType panel_type) {
+  switch (Active()) {
+    case Path::kAvx512Vnni:
+    case Path::kAvxVnni:
+      return tensor::IsPanelType(panel_type);
+    case Path::kAvx2:
+      return tensor::IsPanelType(panel_type) && panel_type != tensor::DType::kQ8_0p;
+    case Path::kScalar:
+      break;
+  }
+  return false;
+}
 
 namespace {
 

@@ -91,12 +91,13 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
   const size_t rows = shape.empty() ? 0 : static_cast<size_t>(shape[0]);
   const size_t cols = shape.size() == 2 ? static_cast<size_t>(shape[1]) : 0;
   const bool k_file = tensor::IsKFileType(stored);
-  if (k_file && blocks == DType::kF32 && kernels::PrefersPanelsQ8() && !rows_read &&
+  const DType k_panels = stored == DType::kQ4_K   ? DType::kQ4_Kp
+                         : stored == DType::kQ5_K ? DType::kQ5_Kp
+                                                  : DType::kQ6_Kp;
+  if (k_file && blocks == DType::kF32 && kernels::MultipliesPanels(k_panels) && !rows_read &&
       shape.size() == 2 && rows % tensor::kQ8PanelRows == 0 && cols % tensor::kKSuperBlock == 0) {
     // A K matrix multiplied whole: its blocks in K panels, the file's values exactly.
-    const DType out_type = stored == DType::kQ4_K   ? DType::kQ4_Kp
-                           : stored == DType::kQ5_K ? DType::kQ5_Kp
-                                                    : DType::kQ6_Kp;
+    const DType out_type = k_panels;
     const size_t panel_bytes = tensor::PanelBytes(out_type, cols);
     IRIS_ASSIGN_OR_RETURN(uint8_t * dst,
                           owned_.Allocate(rows / tensor::kQ8PanelRows * panel_bytes));
@@ -132,8 +133,10 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
   // Block rows go in panels of 16 rows where the int8 path prefers it and the matrix allows;
   // else Q8_0 rows (Q4_0 rewritten as the Q8_0 blocks of the same values), repacked row by
   // row where the path prefers that.
-  const bool panels = blocks != DType::kF32 && kernels::PrefersPanelsQ8() && !rows_read &&
-                      shape[0] % static_cast<int64_t>(tensor::kQ8PanelRows) == 0;
+  const bool panels =
+      blocks != DType::kF32 &&
+      kernels::MultipliesPanels(blocks == DType::kQ4_0 ? DType::kQ4_0p : DType::kQ8_0p) &&
+      !rows_read && shape[0] % static_cast<int64_t>(tensor::kQ8PanelRows) == 0;
   if (blocks != DType::kF32 &&
       (quantize || panels || stored == DType::kQ4_0 || kernels::PrefersRepackedQ8())) {
     const DType out_type = panels ? (blocks == DType::kQ4_0 ? DType::kQ4_0p : DType::kQ8_0p)

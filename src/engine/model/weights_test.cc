@@ -167,7 +167,8 @@ TEST_F(WeightBinderTest, QuantizedMatricesGoInPanelsUnlessReadByRows) {
   e.file = "mem";
   e.view = tensor::TensorView{tensor::DType::kQ4_0, {32, 64}, q4.data()};
   formats::WeightStore gguf = formats::WeightStore::FromEntries({{"q4", e}}, {}, "mem");
-  const bool panels = kernels::PrefersPanelsQ8();
+  const bool panels8 = kernels::MultipliesPanels(tensor::DType::kQ8_0p);
+  const bool panels4 = kernels::MultipliesPanels(tensor::DType::kQ4_0p);
   ThreadPool pool(2);
   for (tensor::DType quantize : {tensor::DType::kQ8_0, tensor::DType::kQ4_0}) {
     WeightOptions options;
@@ -179,8 +180,10 @@ TEST_F(WeightBinderTest, QuantizedMatricesGoInPanelsUnlessReadByRows) {
     ASSERT_TRUE(m.ok() && t.ok());
     const bool four = quantize == tensor::DType::kQ4_0;
     const std::vector<float>& want = four ? want4 : want8;
-    if (panels) {
+    if (four ? panels4 : panels8) {
       EXPECT_EQ(m->dtype, four ? tensor::DType::kQ4_0p : tensor::DType::kQ8_0p);
+    }
+    if (kernels::PrefersRepackedQ8()) {
       EXPECT_EQ(t->dtype, tensor::DType::kQ8_0x);  // rows stay whole, Q4_0 as Q8_0 blocks
     }
     EXPECT_EQ(ops::ToF32(*m), want);
@@ -191,7 +194,7 @@ TEST_F(WeightBinderTest, QuantizedMatricesGoInPanelsUnlessReadByRows) {
   auto t = binder.BindTable("q4", {32, 64});
   auto v = binder.BindF32("q4", {32, 64});
   ASSERT_TRUE(m.ok() && t.ok() && v.ok());
-  if (panels) {
+  if (panels4) {
     EXPECT_EQ(m->dtype, tensor::DType::kQ4_0p);
   }
   EXPECT_EQ(ops::ToF32(*m), want4);
@@ -203,7 +206,7 @@ TEST_F(WeightBinderTest, QuantizedMatricesGoInPanelsUnlessReadByRows) {
   WeightBinder widened(gguf, to_q8);
   auto w8 = widened.Bind("q4", {32, 64});
   ASSERT_TRUE(w8.ok());
-  if (panels) {
+  if (panels8) {
     EXPECT_EQ(w8->dtype, tensor::DType::kQ8_0p);
   }
   EXPECT_EQ(ops::ToF32(*w8), want4);
@@ -264,7 +267,7 @@ TEST_F(WeightBinderTest, KFileMatricesGoInKPanelsWithTheFilesValues) {
     entries[name] = e;
   }
   formats::WeightStore gguf = formats::WeightStore::FromEntries(entries, {}, "mem");
-  const bool panels = kernels::PrefersPanelsQ8();
+  const bool panels = kernels::MultipliesPanels(tensor::DType::kQ4_Kp);
   ThreadPool pool(2);
   WeightOptions options;
   options.pool = &pool;

@@ -123,7 +123,7 @@ TEST(GgufEngine, Q4_K_MLogitsStayCloseToTheExactModelAndToTheFilesValues) {
   auto exact = Engine::Load(Data("gguf/tiny-2.2b-style/text-BF16.gguf"), o);
   auto k = Engine::Load(Data("gguf/tiny-2.2b-style/text-Q4_K_M.gguf"), o);
   ASSERT_TRUE(exact.ok() && k.ok()) << (k.ok() ? exact.status() : k.status()).ToString();
-  const bool panels = kernels::PrefersPanelsQ8();
+  const bool panels = kernels::MultipliesPanels(tensor::DType::kQ4_Kp);
   std::vector<float> f;
   {
     // The scalar path binds K matrices as their f32 values (the path is restored on the way
