@@ -128,10 +128,6 @@ struct DotAvx512Vnni {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w),
                                _mm256_sign_epi8(x, w));
   }
-  __attribute__((target(IRIS_X86_TARGET ",avx512f,avx512vl,avx512bw,avx512vnni"))) static __m256i
-  DotU(__m256i acc, __m256i w, __m256i x) {
-    return _mm256_dpbusd_epi32(acc, w, x);
-  }
 };
 
 // The panel layouts the kernels below take, as template arguments.
@@ -298,7 +294,8 @@ inline int PanelWeight(const uint8_t* panel, size_t b, size_t lane, size_t j) {
   return byte >> tensor::PanelValueShift(kP, 32 * b + j) & (kNibbles<K> ? 0x0F : 0xFF);
 }
 
-// Panels one value at a time: every path but AVX-512, and the twin it must match bit for bit.
+// Panels one value at a time: the scalar path (and AVX2's kQ8_0p), and the twin the vector
+// kernels must match bit for bit.
 // Per block: Q8_0/Q4_0 take the offset back, float(dot − offset · sum) · (d · xd); Q4_K
 // computes v = (d · sc) · float(dot) − (dmin · m) · float(sum) (one rounding for the
 // difference) and adds v · xd; Q6_K takes 32 back from each half of 16,

@@ -84,7 +84,8 @@ class Converter {
       // the binder gives those no kernel takes as they are their f32 values).
       e.view.dtype = *stored;
       // Without the panel kernels the binder gives K matrices their f32 values: say so.
-      if (tensor::IsKFileType(e.view.dtype) && !kernels::MultipliesPanels(tensor::DType::kQ4_Kp)) {
+      if (tensor::IsKFileType(e.view.dtype) &&
+          !kernels::MultipliesPanels(tensor::KPanelType(e.view.dtype))) {
         out_.dequantized = true;
       }
       if (heads == 0) {

@@ -91,13 +91,11 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
   const size_t rows = shape.empty() ? 0 : static_cast<size_t>(shape[0]);
   const size_t cols = shape.size() == 2 ? static_cast<size_t>(shape[1]) : 0;
   const bool k_file = tensor::IsKFileType(stored);
-  const DType k_panels = stored == DType::kQ4_K   ? DType::kQ4_Kp
-                         : stored == DType::kQ5_K ? DType::kQ5_Kp
-                                                  : DType::kQ6_Kp;
-  if (k_file && blocks == DType::kF32 && kernels::MultipliesPanels(k_panels) && !rows_read &&
-      shape.size() == 2 && rows % tensor::kQ8PanelRows == 0 && cols % tensor::kKSuperBlock == 0) {
+  if (k_file && blocks == DType::kF32 && kernels::MultipliesPanels(tensor::KPanelType(stored)) &&
+      !rows_read && shape.size() == 2 && rows % tensor::kQ8PanelRows == 0 &&
+      cols % tensor::kKSuperBlock == 0) {
     // A K matrix multiplied whole: its blocks in K panels, the file's values exactly.
-    const DType out_type = k_panels;
+    const DType out_type = tensor::KPanelType(stored);
     const size_t panel_bytes = tensor::PanelBytes(out_type, cols);
     IRIS_ASSIGN_OR_RETURN(uint8_t * dst,
                           owned_.Allocate(rows / tensor::kQ8PanelRows * panel_bytes));

@@ -182,6 +182,9 @@ TEST_F(WeightBinderTest, QuantizedMatricesGoInPanelsUnlessReadByRows) {
     const std::vector<float>& want = four ? want4 : want8;
     if (four ? panels4 : panels8) {
       EXPECT_EQ(m->dtype, four ? tensor::DType::kQ4_0p : tensor::DType::kQ8_0p);
+    } else {  // rows of Q8_0 blocks (Q4_0's values widened), repacked where the path prefers
+      EXPECT_EQ(m->dtype,
+                kernels::PrefersRepackedQ8() ? tensor::DType::kQ8_0x : tensor::DType::kQ8_0);
     }
     if (kernels::PrefersRepackedQ8()) {
       EXPECT_EQ(t->dtype, tensor::DType::kQ8_0x);  // rows stay whole, Q4_0 as Q8_0 blocks

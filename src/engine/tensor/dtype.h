@@ -72,6 +72,12 @@ inline bool IsPanelType(DType dtype) {
 inline bool IsKFileType(DType dtype) {
   return dtype == DType::kQ4_K || dtype == DType::kQ5_K || dtype == DType::kQ6_K;
 }
+// The K panel layout of a K file type (kQ4_K → kQ4_Kp, kQ5_K → kQ5_Kp, kQ6_K → kQ6_Kp).
+inline DType KPanelType(DType k_file) {
+  return k_file == DType::kQ4_K   ? DType::kQ4_Kp
+         : k_file == DType::kQ5_K ? DType::kQ5_Kp
+                                  : DType::kQ6_Kp;
+}
 // True for the block formats (kQ8_0, kQ8_0x, kQ4_0, the K formats and the panel layouts).
 inline bool IsBlockType(DType dtype) {
   return dtype == DType::kQ8_0 || dtype == DType::kQ8_0x || dtype == DType::kQ4_0 ||
