@@ -512,6 +512,27 @@ TEST(JinjaErrorTest, RunawayTemplatesFailInsteadOfHanging) {
   EXPECT_EQ(range.code(), ErrorCode::kResourceExhausted) << range.message();
   Status repeat = RenderError("{{ 'x' * 1000000000000 }}");
   EXPECT_TRUE(Contains(repeat.message(), "too large")) << repeat.message();
+  // Values that double at every step: repeated tojson (its escapes double the backslashes),
+  // a list added to itself, a list nested in itself printed whole. Each is refused within a
+  // second, naming the line.
+  std::string tojson =
+      "{% set ns = namespace(s='\\\"') %}\n{% for i in range(60) %}"
+      "{% set ns.s = ns.s | tojson %}{% endfor %}";
+  Status json = RenderError(tojson);
+  EXPECT_EQ(json.code(), ErrorCode::kResourceExhausted) << json.message();
+  EXPECT_TRUE(Contains(json.message(), "line 2")) << json.message();
+  Status doubled = RenderError(
+      "{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}"
+      "{% endfor %}");
+  EXPECT_EQ(doubled.code(), ErrorCode::kResourceExhausted) << doubled.message();
+  Status nested = RenderError(
+      "{% set ns = namespace(l=['abc']) %}{% for i in range(60) %}{% set ns.l = [ns.l, ns.l] %}"
+      "{% endfor %}{{ ns.l }}");
+  EXPECT_EQ(nested.code(), ErrorCode::kResourceExhausted) << nested.message();
+  Status nested_json = RenderError(
+      "{% set ns = namespace(l=['abc']) %}{% for i in range(60) %}{% set ns.l = [ns.l, ns.l] %}"
+      "{% endfor %}{{ ns.l | tojson }}");
+  EXPECT_EQ(nested_json.code(), ErrorCode::kResourceExhausted) << nested_json.message();
   std::string deep = "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}";
   Result<ChatTemplate> parsed = ChatTemplate::Parse(deep);
   ASSERT_FALSE(parsed.ok());

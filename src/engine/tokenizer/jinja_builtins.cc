@@ -27,7 +27,6 @@ namespace {
 
 // Big enough for any chat; small enough that a template cannot exhaust memory by accident.
 constexpr int64_t kMaxRangeLength = 1 << 20;
-constexpr size_t kMaxRepeatBytes = size_t{64} << 20;
 
 Status TypeError(std::string message) { return InvalidArgument(std::move(message)); }
 
@@ -332,7 +331,7 @@ Result<Value> Power(const Value& a, const Value& b) {
 Result<Value> Repeat(const Value& seq, int64_t times) {
   if (times <= 0) return seq.is_string() ? Value::String("") : Value::List({});
   size_t unit = seq.is_string() ? seq.str().size() : seq.list().size() * sizeof(Value);
-  if (unit != 0 && static_cast<uint64_t>(times) > kMaxRepeatBytes / unit) {
+  if (unit != 0 && static_cast<uint64_t>(times) > kMaxStringBytes / unit) {
     return InvalidArgument("repetition result too large");
   }
   if (seq.is_string()) {

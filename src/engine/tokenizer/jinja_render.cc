@@ -17,7 +17,6 @@ namespace iris::tokenizer::jinja {
 namespace {
 
 constexpr int kMaxCallDepth = 64;
-constexpr size_t kMaxOutputBytes = size_t{64} << 20;
 constexpr int64_t kMaxLoopIterations = 10'000'000;
 
 // A builtin's error (which has no position) with the template line added.
@@ -99,8 +98,8 @@ class Renderer {
     for (const auto& stmt : body) {
       IRIS_ASSIGN_OR_RETURN(Flow flow, ExecStmt(*stmt, out));
       if (flow != Flow::kNormal) return flow;
-      if (out->size() > kMaxOutputBytes) {
-        return AtLine(ResourceExhausted("rendered text exceeds " + std::to_string(kMaxOutputBytes) +
+      if (out->size() > kMaxStringBytes) {
+        return AtLine(ResourceExhausted("rendered text exceeds " + std::to_string(kMaxStringBytes) +
                                         " bytes"),
                       stmt->line);
       }
@@ -261,8 +260,24 @@ class Renderer {
 
   Result<Value> ApplyFilterExpr(const Expr& e, const Value& input) {
     IRIS_ASSIGN_OR_RETURN(Args args, EvalArgs(e, 1));
-    Result<Value> r = ApplyFilter(e.name, input, args);
-    if (!r.ok()) return AtLine(r.status(), e.line);
+    return Bounded(ApplyFilter(e.name, input, args), e.line);
+  }
+
+  // A value a filter, an operator or a call made, or its error, at `line`: a string beyond
+  // kMaxStringBytes or a list beyond kMaxListItems is refused (repeated `| tojson` doubles a
+  // string, `x + x` in a loop a list).
+  Result<Value> Bounded(Result<Value> r, int line) {
+    if (!r.ok()) return AtLine(r.status(), line);
+    if (r->is_string() && r->str().size() > kMaxStringBytes) {
+      return AtLine(
+          ResourceExhausted("a string longer than " + std::to_string(kMaxStringBytes) + " bytes"),
+          line);
+    }
+    if (r->is_list() && r->list().size() > kMaxListItems) {
+      return AtLine(
+          ResourceExhausted("a list of more than " + std::to_string(kMaxListItems) + " items"),
+          line);
+    }
     return r;
   }
 
@@ -318,8 +333,10 @@ class Renderer {
         if (!r.ok()) return AtLine(r.status(), e.line);
         return r;
       }
-      case ExprKind::kCall:
-        return EvalCall(e);
+      case ExprKind::kCall: {
+        IRIS_ASSIGN_OR_RETURN(Value v, EvalCall(e));  // its errors name their line already
+        return Bounded(std::move(v), e.line);
+      }
       case ExprKind::kFilter: {
         IRIS_ASSIGN_OR_RETURN(Value input, Eval(*e.args[0]));
         return ApplyFilterExpr(e, input);
@@ -351,9 +368,7 @@ class Renderer {
       case ExprKind::kBinary: {
         IRIS_ASSIGN_OR_RETURN(Value a, Eval(*e.args[0]));
         IRIS_ASSIGN_OR_RETURN(Value b, Eval(*e.args[1]));
-        Result<Value> r = BinaryOp(e.name, a, b);
-        if (!r.ok()) return AtLine(r.status(), e.line);
-        return r;
+        return Bounded(BinaryOp(e.name, a, b), e.line);
       }
       case ExprKind::kAnd: {
         IRIS_ASSIGN_OR_RETURN(Value a, Eval(*e.args[0]));

@@ -279,6 +279,12 @@ void AppendJsonString(const std::string& s, bool ensure_ascii, std::string* out)
   out->push_back('"');
 }
 
+Status WithinBound(const std::string& json) {
+  if (json.size() <= kMaxStringBytes) return OkStatus();
+  return ResourceExhausted("tojson: the JSON exceeds " + std::to_string(kMaxStringBytes) +
+                           " bytes");
+}
+
 Status DumpJson(const Value& v, const JsonOptions& opt, int level, std::string* out) {
   const std::string& item_sep =
       opt.has_separators ? opt.item_separator : (opt.has_indent ? std::string(",") : ", ");
@@ -311,7 +317,7 @@ Status DumpJson(const Value& v, const JsonOptions& opt, int level, std::string* 
     }
     case ValueKind::kString:
       AppendJsonString(v.str(), opt.ensure_ascii, out);
-      return OkStatus();
+      return WithinBound(*out);
     case ValueKind::kList: {
       const ValueList& items = v.list();
       if (items.empty()) {
@@ -323,6 +329,7 @@ Status DumpJson(const Value& v, const JsonOptions& opt, int level, std::string* 
         if (i > 0) *out += item_sep;
         newline(level + 1);
         IRIS_RETURN_IF_ERROR(DumpJson(items[i], opt, level + 1, out));
+        IRIS_RETURN_IF_ERROR(WithinBound(*out));
       }
       newline(level);
       out->push_back(']');
@@ -347,6 +354,7 @@ Status DumpJson(const Value& v, const JsonOptions& opt, int level, std::string* 
         AppendJsonString(entries[i]->first, opt.ensure_ascii, out);
         *out += key_sep;
         IRIS_RETURN_IF_ERROR(DumpJson(entries[i]->second, opt, level + 1, out));
+        IRIS_RETURN_IF_ERROR(WithinBound(*out));
       }
       newline(level);
       out->push_back('}');
@@ -360,39 +368,62 @@ Status DumpJson(const Value& v, const JsonOptions& opt, int level, std::string* 
 
 }  // namespace
 
-std::string Repr(const Value& v) {
+namespace {
+
+// Appends repr(v), stopping (past kMaxStringBytes) before each further item of a container.
+void AppendRepr(const Value& v, std::string* out) {
   switch (v.kind()) {
     case ValueKind::kUndefined:
-      return "Undefined";
+      *out += "Undefined";
+      return;
     case ValueKind::kString:
-      return ReprString(v.str());
+      *out += ReprString(v.str());
+      return;
     case ValueKind::kList: {
-      std::string out = v.is_tuple() ? "(" : "[";
+      *out += v.is_tuple() ? "(" : "[";
       const ValueList& items = v.list();
-      for (size_t i = 0; i < items.size(); ++i) {
-        if (i > 0) out += ", ";
-        out += Repr(items[i]);
+      for (size_t i = 0; i < items.size() && out->size() <= kMaxStringBytes; ++i) {
+        if (i > 0) *out += ", ";
+        AppendRepr(items[i], out);
       }
-      if (v.is_tuple()) return out + (items.size() == 1 ? ",)" : ")");
-      return out + "]";
+      if (v.is_tuple()) {
+        *out += items.size() == 1 ? ",)" : ")";
+      } else {
+        *out += "]";
+      }
+      return;
     }
     case ValueKind::kDict: {
-      std::string out = "{";
+      *out += "{";
       bool first = true;
       for (const auto& [k, item] : v.dict().items()) {
-        if (!first) out += ", ";
+        if (out->size() > kMaxStringBytes) break;
+        if (!first) *out += ", ";
         first = false;
-        out += ReprString(k) + ": " + Repr(item);
+        *out += ReprString(k) + ": ";
+        AppendRepr(item, out);
       }
-      return out + "}";
+      *out += "}";
+      return;
     }
     case ValueKind::kNamespace:
-      return "<Namespace>";
+      *out += "<Namespace>";
+      return;
     case ValueKind::kCallable:
-      return "<function>";
+      *out += "<function>";
+      return;
     default:
-      return ToStr(v);
+      *out += ToStr(v);
+      return;
   }
+}
+
+}  // namespace
+
+std::string Repr(const Value& v) {
+  std::string out;
+  AppendRepr(v, &out);
+  return out;
 }
 
 std::string ToStr(const Value& v) {

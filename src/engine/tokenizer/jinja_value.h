@@ -156,10 +156,17 @@ bool Equals(const Value& a, const Value& b);
 // Python's type name, for error messages: "str", "int", "NoneType", "Undefined", ...
 std::string_view TypeName(const Value& v);
 
+// The most bytes a template may make of one string (a value or the rendered text), and the
+// most items of one list: a template that repeats `| tojson` or doubles a list in a loop is
+// refused (ResourceExhausted) long before its values grow beyond memory.
+inline constexpr size_t kMaxStringBytes = size_t{64} << 20;
+inline constexpr size_t kMaxListItems = size_t{1} << 22;
+
 // str(v) as Jinja prints it: Undefined prints as "", None as "None", True as "True",
-// floats as Python's repr, containers as Python's repr.
+// floats as Python's repr, containers as Python's repr. A container's text stops growing past
+// kMaxStringBytes (so it is then longer than that, and refused where it is used).
 std::string ToStr(const Value& v);
-// repr(v): strings quoted the way Python quotes them.
+// repr(v): strings quoted the way Python quotes them (bounded as ToStr).
 std::string Repr(const Value& v);
 // Python's repr of a float: the shortest digits that round-trip, "1.0", "1e+16", "inf".
 std::string FormatFloat(double d);
@@ -174,7 +181,8 @@ struct JsonOptions {
   bool has_separators = false;
   bool sort_keys = false;
 };
-// Fails (InvalidArgument, no line) for values JSON cannot hold: Undefined, namespace, macro.
+// Fails (InvalidArgument, no line) for values JSON cannot hold: Undefined, namespace, macro;
+// ResourceExhausted past kMaxStringBytes of JSON.
 Result<std::string> ToJson(const Value& v, const JsonOptions& options);
 
 // The context of a render: JSON object -> dict, array -> list, and so on.
