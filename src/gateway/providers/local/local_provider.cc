@@ -249,7 +249,13 @@ void LocalProvider::Start(Job job) {
     messages.push_back(boost::json::object{{"role", RoleName(m.role)}, {"content", content}});
   }
   auto prompt = engine_->RenderChat(messages);
-  if (!prompt.ok()) return fail(prompt.status());
+  if (!prompt.ok()) {
+    // The model's chat template refused this conversation (raise_exception, or a template
+    // that runs past its bounds on it): never a 429/503 that a client or the router would
+    // retry with the same messages.
+    return fail(InvalidArgument("the model's chat template cannot render this conversation: " +
+                                prompt.status().message()));
+  }
   auto ids = engine_->TokenizePrompt(*prompt, visuals);
   if (!ids.ok()) return fail(ids.status());
 

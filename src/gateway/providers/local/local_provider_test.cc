@@ -1,9 +1,12 @@
 #include "gateway/providers/local/local_provider.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <thread>
@@ -106,6 +109,31 @@ TEST(LocalProvider, RefusesWhatItCannotTakeWithReasons) {
   Status s = p->Submit(url, {});
   EXPECT_EQ(s.code(), ErrorCode::kUnimplemented);
   EXPECT_NE(s.message().find("example.com"), std::string::npos);
+}
+
+// A chat template that fails on a conversation (here one that runs past the renderer's bounds,
+// a ResourceExhausted inside) is the request's error (400), not a retryable 429/503.
+TEST(LocalProvider, AChatTemplateThatFailsIsNotRetryable) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("iris-template-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  for (const auto& entry : std::filesystem::directory_iterator(kModel)) {
+    if (entry.path().filename() == "chat_template.json") continue;
+    std::filesystem::create_symlink(entry.path(), dir / entry.path().filename());
+  }
+  {
+    std::ofstream t(dir / "chat_template.json");
+    t << R"({"chat_template": "{% for i in range(100000000) %}{% endfor %}"})";
+  }
+  runtime::EngineOptions eo;
+  eo.threads = 1;
+  auto engine = runtime::Engine::Load(dir.string(), eo);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  LocalProvider p(std::move(engine).value(), LocalOptions{});
+  Collected c = RunToEnd(p, TextRequest("hello"));
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(c.status.code(), ErrorCode::kInvalidArgument) << c.status.ToString();
+  EXPECT_NE(c.status.message().find("chat template"), std::string::npos) << c.status.message();
 }
 
 TEST(LocalProvider, CorruptImageEndsWithAClearError) {
