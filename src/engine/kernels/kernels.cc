@@ -219,6 +219,89 @@ HWY_INLINE void PanelTokens(const float* x, size_t x_stride, size_t num_tokens, 
   }
 }
 
+#if HWY_TARGET <= HWY_AVX3 || HWY_TARGET == HWY_AVX2
+// Stores the transpose of r (row i, lane j) at dst[j * stride + i]: 16 × 16 floats on
+// AVX-512, 8 × 8 on AVX2, by the usual three rounds of shuffles (pairs of rows, then
+// quadruples, then 128-bit blocks) instead of a scalar store per value.
+HWY_INLINE void StoreTransposed(VF* r, float* HWY_RESTRICT dst, size_t stride) {
+#if HWY_TARGET <= HWY_AVX3
+  __m512 t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i].raw, r[i + 1].raw);
+    t[i + 1] = _mm512_unpackhi_ps(r[i].raw, r[i + 1].raw);
+  }
+  // u[4i + j], 128-bit block b: rows 4i..4i+3 of column 4b + j.
+  for (int i = 0; i < 16; i += 4) {
+    u[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int j = 0; j < 4; ++j) {
+    const __m512 a = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);  // blocks 0, 2 of each
+    const __m512 b = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);  // blocks 1, 3
+    const __m512 c = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+    const __m512 d = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
+    _mm512_storeu_ps(dst + j * stride, _mm512_shuffle_f32x4(a, c, 0x88));
+    _mm512_storeu_ps(dst + (j + 4) * stride, _mm512_shuffle_f32x4(b, d, 0x88));
+    _mm512_storeu_ps(dst + (j + 8) * stride, _mm512_shuffle_f32x4(a, c, 0xdd));
+    _mm512_storeu_ps(dst + (j + 12) * stride, _mm512_shuffle_f32x4(b, d, 0xdd));
+  }
+#else
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i].raw, r[i + 1].raw);
+    t[i + 1] = _mm256_unpackhi_ps(r[i].raw, r[i + 1].raw);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int j = 0; j < 4; ++j) {
+    _mm256_storeu_ps(dst + j * stride, _mm256_permute2f128_ps(u[j], u[4 + j], 0x20));
+    _mm256_storeu_ps(dst + (j + 4) * stride, _mm256_permute2f128_ps(u[j], u[4 + j], 0x31));
+  }
+#endif
+}
+#endif
+
+// panel[k * width + r] = f32(rows[r * k_dim + k]) for r < nr, k < kc; rows [nr, width) zero.
+// Where the target has StoreTransposed, whole squares of lanes × lanes values go through
+// registers; the rest (and other targets) row by row: each row widened with vector
+// conversions (a scalar F16 conversion per weight made F16 prompts 2x slower than F32 ones),
+// then scattered into the panel. The panel's values are the same either way.
+template <typename WT>
+HWY_INLINE void PackPanel(const WT* HWY_RESTRICT rows, size_t k_dim, size_t nr, size_t width,
+                          size_t kc, float* HWY_RESTRICT widened, float* HWY_RESTRICT panel) {
+  size_t k_done = 0;
+#if HWY_TARGET <= HWY_AVX3 || HWY_TARGET == HWY_AVX2
+  const DF df;
+  constexpr size_t kL = HWY_TARGET <= HWY_AVX3 ? 16 : 8;
+  HWY_DASSERT(hn::Lanes(df) == kL && width % kL == 0);
+  k_done = kc - kc % kL;
+  for (size_t g = 0; g < width; g += kL) {
+    for (size_t k = 0; k < k_done; k += kL) {
+      VF v[kL];
+      for (size_t i = 0; i < kL; ++i) {
+        v[i] = g + i < nr ? LoadF32(df, rows + (g + i) * k_dim + k) : hn::Zero(df);
+      }
+      StoreTransposed(v, panel + k * width + g, width);
+    }
+  }
+  if (k_done == kc) return;
+#endif
+  for (size_t r = 0; r < width; ++r) {
+    if (r < nr) {
+      ConvertT(rows + r * k_dim + k_done, kc - k_done, widened);
+      for (size_t k = k_done; k < kc; ++k) panel[k * width + r] = widened[k - k_done];
+    } else {
+      for (size_t k = k_done; k < kc; ++k) panel[k * width + r] = 0.0f;
+    }
+  }
+}
+
 template <typename WT>
 void GemmPacked(const float* x, size_t x_stride, size_t num_tokens, const WT* w, size_t k_dim,
                 size_t n_begin, size_t n_end, float* out, size_t out_stride) {
@@ -237,20 +320,13 @@ void GemmPacked(const float* x, size_t x_stride, size_t num_tokens, const WT* w,
     const size_t dst_stride = nr == width ? out_stride : width;
     for (size_t kb = 0; kb < k_dim; kb += kKc) {
       const size_t kc = kb + kKc <= k_dim ? kKc : k_dim - kb;
-      for (size_t r = 0; r < width; ++r) {
-        if (r < nr) {
-          const WT* row = w + (nb + r) * k_dim + kb;
-          // Widened with vector conversions first (a scalar F16 conversion per weight made
-          // F16 prompts 2x slower than F32 ones), then transposed into the panel.
-          ConvertT(row, kc, widened.data());
-          for (size_t k = 0; k < kc; ++k) panel[k * width + r] = widened[k];
-          // Weights come from DRAM once per prefill: ask for the next block of this row (or
-          // of the next panel) now, so it arrives while the tokens pass over this panel.
-          const WT* next = kb + kKc < k_dim ? row + kKc : w + (nb + width + r) * k_dim;
-          for (size_t k = 0; k < kKc; k += 64 / sizeof(WT)) hwy::Prefetch(next + k);
-        } else {
-          for (size_t k = 0; k < kc; ++k) panel[k * width + r] = 0.0f;
-        }
+      PackPanel(w + nb * k_dim + kb, k_dim, nr, width, kc, widened.data(), panel.data());
+      // Weights come from DRAM once per prefill: ask for the next block of each row (or of
+      // the next panel) now, so it arrives while the tokens pass over this panel.
+      for (size_t r = 0; r < nr; ++r) {
+        const WT* next =
+            kb + kKc < k_dim ? w + (nb + r) * k_dim + kb + kKc : w + (nb + width + r) * k_dim;
+        for (size_t k = 0; k < kKc; k += 64 / sizeof(WT)) hwy::Prefetch(next + k);
       }
       PanelTokens<kPanelTokens>(x + kb, x_stride, num_tokens, panel.data(), kc, dst, dst_stride,
                                 kb != 0);

@@ -53,10 +53,11 @@ std::vector<uint8_t> Encode(const std::vector<float>& w, DType dtype, size_t off
 
 TEST_P(KernelsTest, MatMulRowsMatchesScalarTwin) {
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
-    for (size_t k : {1u, 7u, 16u, 33u, 64u, 72u, 100u, 257u}) {
+    // k = 300: a panel block of 256, then one of 44 (whole squares of lanes and a tail).
+    for (size_t k : {1u, 7u, 16u, 33u, 64u, 72u, 100u, 257u, 300u}) {
       // Decode tiles below 64 tokens (groups of 8, 4 and the rest), the packed GEMM from 64.
       for (size_t tokens : {1u, 2u, 3u, 4u, 5u, 8u, 9u, 15u, 21u, 63u, 64u, 77u}) {
-        for (size_t n : {1u, 3u, 4u, 17u, 35u, 70u}) {
+        for (size_t n : {1u, 3u, 4u, 17u, 35u, 70u, 110u}) {
           const size_t x_stride = k + 3;  // rows not packed
           auto x_store = RandomFloats(tokens * x_stride + 1, 1);
           const float* x = x_store.data() + 1;  // unaligned
