@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/transpose_x86.h"
 #include "engine/tensor/dtype.h"
 
 namespace iris::kernels {
@@ -48,6 +49,27 @@ __attribute__((target(IRIS_BF16_TARGET))) void ToBf16(const float* src, size_t n
     _mm512_store_si512(out, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
     std::copy(out, out + (n - i), dst + i);
   }
+}
+
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() to their masked builtins and then warn
+// that it may be used uninitialized (GCC bug 105593) where they are inlined: Bf16Pairs16 into
+// GemmBf16.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// 32 weights from `src` (F32, F16 or BF16) as 16 bf16 pairs, rounded as ToBf16 rounds.
+__attribute__((target(IRIS_BF16_TARGET))) inline __m512 Bf16Pairs16(const uint8_t* src,
+                                                                    tensor::DType dtype) {
+  if (dtype == tensor::DType::kBF16) return _mm512_castsi512_ps(_mm512_loadu_si512(src));
+  __m512 lo, hi;
+  if (dtype == tensor::DType::kF32) {
+    lo = _mm512_loadu_ps(src);
+    hi = _mm512_loadu_ps(src + 64);
+  } else {  // F16: widened exactly
+    lo = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src)));
+    hi = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 32)));
+  }
+  return _mm512_castsi512_ps(reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
 }
 
 template <size_t kT>
@@ -118,21 +140,37 @@ __attribute__((target(IRIS_BF16_TARGET))) void GemmBf16(const uint32_t* xb, size
     for (size_t pb = 0; pb < pairs; pb += kPanelPairs) {
       const size_t pc = std::min(kPanelPairs, pairs - pb);
       const size_t k0 = 2 * pb, kc = std::min(2 * pc, k_dim - k0);
-      for (size_t r = 0; r < kWidth; ++r) {
-        if (r >= nr) {
-          for (size_t p = 0; p < pc; ++p) panel[p * kWidth + r] = 0;
-          continue;
+      // Squares of 16 features × 16 pairs whose values all lie in the row go through
+      // registers; the rest pair by pair.
+      const size_t p_square = kc / 2 / kLanes * kLanes;
+      for (size_t g = 0; g < kWidth; g += kLanes) {
+        for (size_t p = 0; p < p_square; p += kLanes) {
+          __m512 v[kLanes];
+          for (size_t i = 0; i < kLanes; ++i) {
+            v[i] = g + i < nr ? Bf16Pairs16(wb + ((nb + g + i) * k_dim + k0 + 2 * p) * es, w_dtype)
+                              : _mm512_setzero_ps();
+          }
+          x86::StoreTransposed16(v, reinterpret_cast<float*>(&panel[p * kWidth + g]), kWidth);
         }
-        const uint8_t* row = wb + ((nb + r) * k_dim + k0) * es;
-        if (w_dtype == tensor::DType::kBF16) {
-          std::memcpy(row_bf16.data(), row, kc * 2);  // stored bf16: used as they are
-        } else {
-          ConvertRowToF32(row, w_dtype, kc, row_f32.data());
-          ToBf16(row_f32.data(), kc, row_bf16.data());
-        }
-        if (kc % 2 != 0) row_bf16[kc] = 0;
-        for (size_t p = 0; p < pc; ++p) {
-          std::memcpy(&panel[p * kWidth + r], &row_bf16[2 * p], sizeof(uint32_t));
+      }
+      if (p_square < pc) {
+        const size_t k_rest = k0 + 2 * p_square, kc_rest = kc - 2 * p_square;
+        for (size_t r = 0; r < kWidth; ++r) {
+          if (r >= nr) {
+            for (size_t p = p_square; p < pc; ++p) panel[p * kWidth + r] = 0;
+            continue;
+          }
+          const uint8_t* row = wb + ((nb + r) * k_dim + k_rest) * es;
+          if (w_dtype == tensor::DType::kBF16) {
+            std::memcpy(row_bf16.data(), row, kc_rest * 2);  // stored bf16: used as they are
+          } else {
+            ConvertRowToF32(row, w_dtype, kc_rest, row_f32.data());
+            ToBf16(row_f32.data(), kc_rest, row_bf16.data());
+          }
+          if (kc_rest % 2 != 0) row_bf16[kc_rest] = 0;
+          for (size_t p = p_square; p < pc; ++p) {
+            std::memcpy(&panel[p * kWidth + r], &row_bf16[2 * (p - p_square)], sizeof(uint32_t));
+          }
         }
       }
       PanelTokens<kTokens>(xb + pb, pairs, num_tokens, panel.data(), pc, dst, dst_stride, pb != 0);
@@ -144,6 +182,8 @@ __attribute__((target(IRIS_BF16_TARGET))) void GemmBf16(const uint32_t* xb, size
     }
   }
 }
+
+#pragma GCC diagnostic pop
 
 __attribute__((target(IRIS_BF16_TARGET))) void PackBf16(const float* x, size_t x_stride,
                                                         size_t num_tokens, size_t k_dim,

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "engine/kernels/transpose_x86.h"
 #include "engine/tensor/quant.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -220,49 +221,16 @@ HWY_INLINE void PanelTokens(const float* x, size_t x_stride, size_t num_tokens, 
 }
 
 #if HWY_TARGET <= HWY_AVX3 || HWY_TARGET == HWY_AVX2
-// Stores the transpose of r (row i, lane j) at dst[j * stride + i]: 16 × 16 floats on
-// AVX-512, 8 × 8 on AVX2, by the usual three rounds of shuffles (pairs of rows, then
-// quadruples, then 128-bit blocks) instead of a scalar store per value.
-HWY_INLINE void StoreTransposed(VF* r, float* HWY_RESTRICT dst, size_t stride) {
+// dst[j * stride + i] = lane j of r[i]: a square of lanes × lanes values.
+HWY_INLINE void StoreTransposed(const VF* r, float* HWY_RESTRICT dst, size_t stride) {
 #if HWY_TARGET <= HWY_AVX3
-  __m512 t[16], u[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i].raw, r[i + 1].raw);
-    t[i + 1] = _mm512_unpackhi_ps(r[i].raw, r[i + 1].raw);
-  }
-  // u[4i + j], 128-bit block b: rows 4i..4i+3 of column 4b + j.
-  for (int i = 0; i < 16; i += 4) {
-    u[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  for (int j = 0; j < 4; ++j) {
-    const __m512 a = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);  // blocks 0, 2 of each
-    const __m512 b = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);  // blocks 1, 3
-    const __m512 c = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
-    const __m512 d = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
-    _mm512_storeu_ps(dst + j * stride, _mm512_shuffle_f32x4(a, c, 0x88));
-    _mm512_storeu_ps(dst + (j + 4) * stride, _mm512_shuffle_f32x4(b, d, 0x88));
-    _mm512_storeu_ps(dst + (j + 8) * stride, _mm512_shuffle_f32x4(a, c, 0xdd));
-    _mm512_storeu_ps(dst + (j + 12) * stride, _mm512_shuffle_f32x4(b, d, 0xdd));
-  }
+  __m512 raw[16];
+  for (int i = 0; i < 16; ++i) raw[i] = r[i].raw;
+  x86::StoreTransposed16(raw, dst, stride);
 #else
-  __m256 t[8], u[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i].raw, r[i + 1].raw);
-    t[i + 1] = _mm256_unpackhi_ps(r[i].raw, r[i + 1].raw);
-  }
-  for (int i = 0; i < 8; i += 4) {
-    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  for (int j = 0; j < 4; ++j) {
-    _mm256_storeu_ps(dst + j * stride, _mm256_permute2f128_ps(u[j], u[4 + j], 0x20));
-    _mm256_storeu_ps(dst + (j + 4) * stride, _mm256_permute2f128_ps(u[j], u[4 + j], 0x31));
-  }
+  __m256 raw[8];
+  for (int i = 0; i < 8; ++i) raw[i] = r[i].raw;
+  x86::StoreTransposed8(raw, dst, stride);
 #endif
 }
 #endif
