@@ -247,7 +247,8 @@ HWY_INLINE void PackPanel(const WT* HWY_RESTRICT rows, size_t k_dim, size_t nr, 
 #if HWY_TARGET <= HWY_AVX3 || HWY_TARGET == HWY_AVX2
   const DF df;
   constexpr size_t kL = HWY_TARGET <= HWY_AVX3 ? 16 : 8;
-  HWY_DASSERT(hn::Lanes(df) == kL && width % kL == 0);
+  static_assert(hn::MaxLanes(DF()) == kL, "squares of the vector width");
+  HWY_DASSERT(width % kL == 0);
   k_done = kc - kc % kL;
   for (size_t g = 0; g < width; g += kL) {
     for (size_t k = 0; k < k_done; k += kL) {

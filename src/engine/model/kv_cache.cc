@@ -23,18 +23,18 @@ std::optional<int32_t> KvPool::Allocate() {
     // touched when a position is written.
     const size_t floats_per_block = block_bytes() / sizeof(float);
     slabs_.push_back(std::make_unique_for_overwrite<float[]>(kSlabBlocks * floats_per_block));
-#if defined(__SANITIZE_ADDRESS__) || !defined(NDEBUG) || defined(IRIS_POISON_KV)
-    // Checked builds (and -DIRIS_POISON_KV) fill new slabs with NaN, so that a row read before
-    // it is written turns the numbers of every test that reaches it into NaN.
-    std::fill_n(slabs_.back().get(), kSlabBlocks * floats_per_block,
-                std::numeric_limits<float>::quiet_NaN());
-#endif
     const size_t first = refs_.size();
     refs_.resize(first + kSlabBlocks, 0);
     for (size_t i = kSlabBlocks; i-- > 0;) free_.push_back(static_cast<int32_t>(first + i));
   }
   const int32_t b = free_.back();
   free_.pop_back();
+#if defined(__SANITIZE_ADDRESS__) || !defined(NDEBUG) || defined(IRIS_POISON_KV)
+  // Checked builds (and -DIRIS_POISON_KV) fill every block they hand out, new or reused, with
+  // NaN, so that a row read before it is written turns the numbers of every test that reaches
+  // it into NaN.
+  std::fill_n(keys(b, 0), block_bytes() / sizeof(float), std::numeric_limits<float>::quiet_NaN());
+#endif
   refs_[static_cast<size_t>(b)] = 1;
   ++in_use_;
   return b;
