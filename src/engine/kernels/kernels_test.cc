@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/kernels/ref/kernels_ref.h"
+#include "engine/kernels/transpose_x86.h"
 #include "engine/tensor/quant.h"
 #include "engine/tensor/tensor.h"
 
@@ -78,6 +79,35 @@ TEST_P(KernelsTest, MatMulRowsMatchesScalarTwin) {
                 << " n=" << n << " i=" << i;
           }
         }
+      }
+    }
+  }
+}
+
+// The panel packers' square transposes, value for value: dst[j * stride + i] = src[i][j],
+// nothing written between the rows of dst.
+__attribute__((target("avx512f"))) void Transpose16(const float* src, float* dst, size_t stride) {
+  __m512 r[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + 16 * i);
+  x86::StoreTransposed16(r, dst, stride);
+}
+__attribute__((target("avx2"))) void Transpose8(const float* src, float* dst, size_t stride) {
+  __m256 r[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + 8 * i);
+  x86::StoreTransposed8(r, dst, stride);
+}
+
+TEST(TransposeTest, SquaresOfLanesTransposeValueForValue) {
+  for (const size_t n : {8u, 16u}) {
+    if (n == 16 ? !__builtin_cpu_supports("avx512f") : !__builtin_cpu_supports("avx2")) continue;
+    const size_t stride = n + 5;
+    std::vector<float> src(n * n), dst(n * stride, -1.0f);
+    for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i);
+    (n == 16 ? Transpose16 : Transpose8)(src.data(), dst.data(), stride);
+    for (size_t j = 0; j < n; ++j) {
+      for (size_t i = 0; i < stride; ++i) {
+        const float want = i < n ? src[i * n + j] : -1.0f;
+        ASSERT_EQ(dst[j * stride + i], want) << n << "x" << n << ": row " << j << ", column " << i;
       }
     }
   }

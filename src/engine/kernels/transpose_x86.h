@@ -9,9 +9,10 @@
 #include <cstddef>
 
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() to their masked builtins and then warn
-// that it may be used uninitialized (GCC bug 105593); the warning is about the header.
+// that it is (or may be) used uninitialized (GCC bug 105593); the warning is about the header.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace iris::kernels::x86 {
 
