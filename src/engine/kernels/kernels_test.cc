@@ -634,11 +634,32 @@ TEST(QuantKernels, KPanelAddressingFitsThePanel) {
       EXPECT_EQ(tensor::PanelSuperScaleOffset(p, n, 0, 1, 0) % 32, 0u) << "aligned loads";
     }
   }
-  // Bits per weight: Q4_Kp 4.625 (Q4_K 4.5), Q5_Kp 8.625 (Q5_K 5.5), Q6_Kp 8.5625 (Q6_K
-  // 6.5625, Q8_0 8.5).
+  // Bits per weight: Q4_Kp 4.625 (Q4_K 4.5), Q5_Kp 5.625 (Q5_K 5.5), Q6_Kp 6.5625 (Q6_K
+  // 6.5625).
   EXPECT_EQ(tensor::PanelBytes(DType::kQ4_Kp, 2048) * 8, 16u * 2048 * 4625 / 1000);
-  EXPECT_EQ(tensor::PanelBytes(DType::kQ5_Kp, 2048) * 8, 16u * 2048 * 8625 / 1000);
-  EXPECT_EQ(tensor::PanelBytes(DType::kQ6_Kp, 2048) * 8, 16u * 2048 * 85625 / 10000);
+  EXPECT_EQ(tensor::PanelBytes(DType::kQ5_Kp, 2048) * 8, 16u * 2048 * 5625 / 1000);
+  EXPECT_EQ(tensor::PanelBytes(DType::kQ6_Kp, 2048) * 8, 16u * 2048 * 65625 / 10000);
+  // Every value's nibble and high bits have a place of their own, inside its block.
+  for (DType p : {DType::kQ5_Kp, DType::kQ6_Kp}) {
+    const size_t bits = tensor::PanelHighBits(p);
+    std::vector<uint8_t> used(tensor::PanelBlockBytes(p), 0);
+    for (size_t lane = 0; lane < 16; ++lane) {
+      for (size_t j = 0; j < 32; ++j) {
+        uint8_t& low = used[tensor::PanelValueOffset(p, lane, j)];
+        const int low_bits = 0x0F << tensor::PanelValueShift(p, j);
+        EXPECT_EQ(low & low_bits, 0) << lane << " " << j;
+        low = static_cast<uint8_t>(low | low_bits);
+        const size_t at = tensor::PanelHighOffset(p, lane, j);
+        ASSERT_GE(at, 256u);
+        ASSERT_LT(at, used.size());
+        const int high_bits = ((1 << bits) - 1) << tensor::PanelHighShift(p, j);
+        EXPECT_LT(high_bits, 256);
+        EXPECT_EQ(used[at] & high_bits, 0) << lane << " " << j;
+        used[at] = static_cast<uint8_t>(used[at] | high_bits);
+      }
+    }
+    for (uint8_t u : used) EXPECT_EQ(u, 0xFF) << "every bit of the block holds a value";
+  }
 }
 
 TEST(QuantKernels, PanelsHoldTheValuesOfTheirRows) {

@@ -92,10 +92,11 @@ __attribute__((target(IRIS_Q8_TARGET))) void Rows(const int8_t* xq, const float*
 // T tokens × P panels of a panel layout (kernels.h, MatMulRowsPanels), on the vectors of
 // IRIS_Q8_VEC (Vec::kRows rows each: a panel is kV vectors): per block, 8 groups of 4
 // values, each group one IRIS_Q8_DOTU per token and vector (kRows rows × 4 unsigned weights ×
-// the token's 4 values, broadcast; the nibble layouts split first, two groups per load; Q6_K's
-// halves of 16 in two sums); then per block the integer sums scaled into the f32 outputs as
-// RowsPScalar does, lane by lane the same operations in the same order (so its numbers on
-// every path). With kPrefetch (decode), the panels after these are requested a block ahead.
+// the token's 4 values, broadcast; the nibble layouts split first, two groups per load, Q5_K
+// and Q6_K then put their high bits above the nibbles; Q6_K's halves of 16 in two sums); then per
+// block the integer sums scaled into the f32 outputs as RowsPScalar does, lane by lane the same
+// operations in the same order (so its numbers on every path). With kPrefetch (decode), the panels
+// after these are requested a block ahead.
 template <Kind K, size_t T, size_t P, bool kPrefetch>
 __attribute__((target(IRIS_Q8_TARGET), always_inline)) inline void TileP(
     const int8_t* x, size_t k_dim, const float* dx, const int32_t* sx, const int32_t* sx16,
@@ -106,7 +107,8 @@ __attribute__((target(IRIS_Q8_TARGET), always_inline)) inline void TileP(
   constexpr size_t kRows = Vec::kRows;
   constexpr size_t kV = tensor::kQ8PanelRows / kRows;  // vectors per panel
   constexpr size_t H = P * kV;                         // vectors of outputs per token
-  constexpr size_t kValueBytes = kNibbles<K> ? 256 : 512;
+  constexpr size_t kHigh = kHighBits<K>;               // bits above the nibble
+  constexpr size_t kValueBytes = kNibbles<K> ? 256 + 64 * kHigh : 512;
   constexpr bool kK = kScaleAndMin<K> || K == Kind::kQ6_K;
   constexpr size_t kHalves = K == Kind::kQ6_K ? 2 : 1;  // integer sums per block
   // Where vector h's rows start in a field of `per_row` bytes a row, in its panel.
@@ -144,14 +146,24 @@ __attribute__((target(IRIS_Q8_TARGET), always_inline)) inline void TileP(
         for (size_t h = 0; h < H; ++h) dot[k][t][h] = Vec::ZeroI();
       }
     }
+    // Unrolled, so that each group's sum, nibble and shifts are known when compiled (a
+    // rolled loop kept Q6_K's two sums in memory).
+#pragma GCC unroll 8
     for (size_t g = 0; g < 8; ++g) {
       const size_t k = kHalves == 2 ? g / 4 : 0;
       I wv[H];
       for (size_t h = 0; h < H; ++h) {
+        const uint8_t* values = panel(h) + b * kValueBytes + rows(h, 4);
         if constexpr (kNibbles<K>) {
-          wv[h] = Vec::Nibbles(Vec::Load(panel(h) + b * 256 + g / 2 * 64 + rows(h, 4)), g % 2);
+          wv[h] = Vec::Nibbles(Vec::Load(values + g / 2 * 64), g % 2);
+          if constexpr (kHigh != 0) {  // the bits above the nibble
+            constexpr size_t kPerByte = 8 / kHigh;
+            constexpr auto kMask = static_cast<uint8_t>(((1u << kHigh) - 1) << 4);
+            wv[h] = Vec::AboveNibble(wv[h], Vec::Load(values + 256 + g / kPerByte * 64),
+                                     static_cast<int>(kHigh * (g % kPerByte)), kMask);
+          }
         } else {
-          wv[h] = Vec::Load(panel(h) + b * 512 + g * 64 + rows(h, 4));
+          wv[h] = Vec::Load(values + g * 64);
         }
       }
       for (size_t t = 0; t < T; ++t) {

@@ -142,7 +142,12 @@ constexpr tensor::DType kPanelType = K == Kind::kQ8_0   ? tensor::DType::kQ8_0p
 template <Kind K>
 constexpr bool kScaleAndMin = K == Kind::kQ4_K || K == Kind::kQ5_K;
 template <Kind K>
-constexpr bool kNibbles = K == Kind::kQ4_0 || K == Kind::kQ4_K;
+constexpr bool kNibbles = K != Kind::kQ8_0;  // the low 4 bits of the levels as nibbles
+// Q5_K and Q6_K: bits of each level above its nibble, in their own field of the block.
+template <Kind K>
+constexpr size_t kHighBits = K == Kind::kQ5_K   ? 1
+                             : K == Kind::kQ6_K ? 2
+                                                : 0;
 
 // Vector types of the panel kernels (quant_kernels-inl.h's TileP): kRows rows of a 16-row
 // panel per vector, the operations the kernel needs on them, and its tile sizes. A panel's
@@ -168,6 +173,15 @@ struct V256 {
   IRIS_V I Nibbles(I v, bool high) {
     const I low = _mm256_set1_epi8(0x0F);
     return high ? _mm256_and_si256(_mm256_srli_epi16(v, 4), low) : _mm256_and_si256(v, low);
+  }
+  // nibbles | the bits of `high` from bit `shift` on moved to bit 4 (`mask`: where they land).
+  // The 16-bit shifts never carry a kept bit across bytes: shift − 4 is at most 3 and the
+  // kept bits end at bit 7.
+  IRIS_V I AboveNibble(I nibbles, I high, int shift, uint8_t mask) {
+    const I moved =
+        shift <= 4 ? _mm256_slli_epi16(high, 4 - shift) : _mm256_srli_epi16(high, shift - 4);
+    return _mm256_or_si256(nibbles,
+                           _mm256_and_si256(moved, _mm256_set1_epi8(static_cast<char>(mask))));
   }
   IRIS_V F Halves(const uint8_t* p) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -205,6 +219,13 @@ struct V512 {  // AVX512-VNNI: a whole panel per vector
   IRIS_V I Nibbles(I v, bool high) {
     const I low = _mm512_set1_epi8(0x0F);
     return high ? _mm512_and_si512(_mm512_srli_epi16(v, 4), low) : _mm512_and_si512(v, low);
+  }
+  IRIS_V I AboveNibble(I nibbles, I high, int shift, uint8_t mask) {  // as V256's
+    const I moved = shift <= 4 ? _mm512_slli_epi16(high, static_cast<unsigned>(4 - shift))
+                               : _mm512_srli_epi16(high, static_cast<unsigned>(shift - 4));
+    // nibbles | (moved & mask)
+    return _mm512_ternarylogic_epi32(nibbles, moved, _mm512_set1_epi8(static_cast<char>(mask)),
+                                     0xF8);
   }
   IRIS_V F Halves(const uint8_t* p) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
@@ -296,7 +317,15 @@ template <Kind K>
 inline int PanelWeight(const uint8_t* panel, size_t b, size_t lane, size_t j) {
   constexpr tensor::DType kP = kPanelType<K>;
   const int byte = panel[tensor::PanelValueOffset(kP, lane, 32 * b + j)];
-  return byte >> tensor::PanelValueShift(kP, 32 * b + j) & (kNibbles<K> ? 0x0F : 0xFF);
+  const int low = byte >> tensor::PanelValueShift(kP, 32 * b + j) & (kNibbles<K> ? 0x0F : 0xFF);
+  constexpr int kHigh = static_cast<int>(kHighBits<K>);
+  if constexpr (kHigh == 0) {
+    return low;
+  } else {
+    const int high = panel[tensor::PanelHighOffset(kP, lane, 32 * b + j)] >>
+                     tensor::PanelHighShift(kP, 32 * b + j);
+    return low | (high & ((1 << kHigh) - 1)) << 4;
+  }
 }
 
 // Panels one value at a time: the scalar path (and AVX2's kQ8_0p), and the twin the vector

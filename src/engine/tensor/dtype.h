@@ -25,9 +25,13 @@ namespace iris::tensor {
 // (high nibble) of row j / 4, value j % 4; then the scales as in kQ8_0p.
 // kQ4_K, kQ5_K and kQ6_K are ggml's K formats (super-blocks of 256 values, 144, 176 and 210
 // bytes), read from GGUF files. kQ4_Kp, kQ5_Kp and kQ6_Kp are their panel layouts, with the
-// values as kQ4_0p (kQ4_Kp: the levels q in 0..15 as nibbles) and kQ8_0p (kQ5_Kp: q in 0..31,
-// kQ6_Kp: q in 0..63, as bytes) hold them, then the scales as the file has them: per block of
-// 32, 16 bytes of the rows' first scales and 16 of their second (kQ4_Kp, kQ5_Kp: the 6-bit
+// levels q (0..15, 0..31, 0..63) as kQ4_0p holds its values: their low 4 bits as nibbles
+// (256 bytes a block), and for kQ5_Kp and kQ6_Kp their high bits after them, as many bytes
+// as the nibbles' groups cover, byte j of each holding row j / 4, value j % 4, of 8 groups
+// of 4 values one bit each (kQ5_Kp, 64 bytes a block) or 4 groups two bits each (kQ6_Kp, 128
+// bytes a block: groups 0–3, then 4–7), group g at bit g times the bits (g % 4 for kQ6_Kp):
+// 6.5625 bits a weight for kQ6_Kp as in the file; then the scales as the file has them: per block
+// of 32, 16 bytes of the rows' first scales and 16 of their second (kQ4_Kp, kQ5_Kp: the 6-bit
 // sub-block scale and min; kQ6_Kp: the int8 scales of the two halves of 16), block after
 // block; then per super-block of 256 the rows' f16 super-scales (16 d, then 16 dmin; kQ6_Kp:
 // 16 d). The value is (d · sc) · q − dmin · m (kQ4_K, kQ5_K) and (d · sc) · (q − 32) (kQ6_K),
@@ -93,9 +97,16 @@ inline constexpr size_t kKSuperBlock = 256;
 // The panel layouts' addressing, in one place (n values per row: a multiple of 32, of 256 for
 // the K layouts): bytes of values per block, of a panel (a multiple of 64, so panels stay
 // 64-byte aligned; RowBytes is a sixteenth of it), and where row `lane`'s value j and its
-// scales sit within the panel (the nibble layouts' value is the nibble at PanelValueShift).
-inline bool IsNibblePanel(DType dtype) { return dtype == DType::kQ4_0p || dtype == DType::kQ4_Kp; }
-inline size_t PanelBlockBytes(DType dtype) { return IsNibblePanel(dtype) ? 256 : 512; }
+// scales sit within the panel (the nibble layouts' value is the nibble at PanelValueShift,
+// with kQ5_Kp's and kQ6_Kp's high bits at PanelHighOffset).
+inline bool IsNibblePanel(DType dtype) { return dtype == DType::kQ4_0p || IsKPanelType(dtype); }
+// Bits of each level above its nibble: kQ5_Kp 1, kQ6_Kp 2, other layouts 0.
+inline size_t PanelHighBits(DType dtype) {
+  return dtype == DType::kQ5_Kp ? 1 : dtype == DType::kQ6_Kp ? 2 : 0;
+}
+inline size_t PanelBlockBytes(DType dtype) {
+  return IsNibblePanel(dtype) ? 256 + 64 * PanelHighBits(dtype) : 512;
+}
 // The K panels: bytes of f16 super-scales per super-block (16 rows × 2, kQ6_Kp × 1).
 inline size_t PanelSuperBytes(DType dtype) { return dtype == DType::kQ6_Kp ? 32 : 64; }
 inline size_t PanelBytes(DType dtype, size_t n) {
@@ -110,6 +121,16 @@ inline size_t PanelValueOffset(DType dtype, size_t lane, size_t j) {
 }
 inline int PanelValueShift(DType dtype, size_t j) {
   return IsNibblePanel(dtype) ? static_cast<int>(4 * (j % 32 / 4 % 2)) : 0;
+}
+// kQ5_Kp, kQ6_Kp: where row `lane`'s value j keeps its high bits (PanelHighBits of them, at
+// PanelHighShift), above the nibble at PanelValueOffset.
+inline size_t PanelHighOffset(DType dtype, size_t lane, size_t j) {
+  const size_t g = j % 32 / 4, per_byte = 8 / PanelHighBits(dtype);
+  return j / 32 * PanelBlockBytes(dtype) + 256 + g / per_byte * 64 + lane * 4 + j % 4;
+}
+inline int PanelHighShift(DType dtype, size_t j) {
+  const size_t g = j % 32 / 4, bits = PanelHighBits(dtype);
+  return static_cast<int>(bits * (g % (8 / bits)));
 }
 // kQ8_0p, kQ4_0p: the f16 scale of row `lane`'s block.
 inline size_t PanelScaleOffset(DType dtype, size_t n, size_t lane, size_t block) {

@@ -279,25 +279,38 @@ void DequantizeRowQ8_0x(const uint8_t* row, size_t n, float* dst) {
 namespace {
 
 // Where each value of a block goes in a panel: the same places in every block, a block's
-// bytes apart (PanelValueOffset and PanelValueShift, worked out once per panel).
+// bytes apart (PanelValueOffset and PanelValueShift, and PanelHighOffset and PanelHighShift
+// for the bits above a nibble, worked out once per panel).
 struct BlockPlaces {
-  explicit BlockPlaces(DType panel_type) : block_bytes(PanelBlockBytes(panel_type)) {
+  explicit BlockPlaces(DType panel_type)
+      : block_bytes(PanelBlockBytes(panel_type)), high_bits(PanelHighBits(panel_type)) {
     for (size_t lane = 0; lane < kQ8PanelRows; ++lane) {
       for (size_t i = 0; i < 32; ++i) {
         offset[lane][i] = static_cast<uint16_t>(PanelValueOffset(panel_type, lane, i));
+        if (high_bits > 0) {
+          high_offset[lane][i] = static_cast<uint16_t>(PanelHighOffset(panel_type, lane, i));
+        }
       }
     }
-    for (size_t i = 0; i < 32; ++i) shift[i] = static_cast<uint8_t>(PanelValueShift(panel_type, i));
+    for (size_t i = 0; i < 32; ++i) {
+      shift[i] = static_cast<uint8_t>(PanelValueShift(panel_type, i));
+      if (high_bits > 0) high_shift[i] = static_cast<uint8_t>(PanelHighShift(panel_type, i));
+    }
   }
   // ORs the 32 stored values of row `lane`'s block into `block` (block_bytes, zeroed first).
   void Put(uint8_t* block, size_t lane, const uint8_t* stored) const {
     for (size_t i = 0; i < 32; ++i) {
-      block[offset[lane][i]] = static_cast<uint8_t>(block[offset[lane][i]] | stored[i] << shift[i]);
+      const int low = high_bits > 0 ? stored[i] & 0x0F : stored[i];
+      block[offset[lane][i]] = static_cast<uint8_t>(block[offset[lane][i]] | low << shift[i]);
+      if (high_bits > 0) {
+        uint8_t& at = block[high_offset[lane][i]];
+        at = static_cast<uint8_t>(at | stored[i] >> 4 << high_shift[i]);
+      }
     }
   }
-  size_t block_bytes;
-  uint16_t offset[kQ8PanelRows][32];
-  uint8_t shift[32];
+  size_t block_bytes, high_bits;
+  uint16_t offset[kQ8PanelRows][32], high_offset[kQ8PanelRows][32] = {};
+  uint8_t shift[32], high_shift[32] = {};
 };
 
 }  // namespace
@@ -359,7 +372,11 @@ void RepackPanel(DType panel_type, const uint8_t* rows, size_t row_stride, size_
 float PanelValue(DType dtype, const void* data, size_t n, size_t row, size_t j) {
   const auto* panel = static_cast<const uint8_t*>(data) + row / kQ8PanelRows * PanelBytes(dtype, n);
   const size_t lane = row % kQ8PanelRows;
-  const int stored = panel[PanelValueOffset(dtype, lane, j)] >> PanelValueShift(dtype, j);
+  int stored = panel[PanelValueOffset(dtype, lane, j)] >> PanelValueShift(dtype, j);
+  if (PanelHighBits(dtype) > 0) {  // the nibble, and the bits above it
+    const int high = panel[PanelHighOffset(dtype, lane, j)] >> PanelHighShift(dtype, j);
+    stored = (stored & 0x0F) | (high & ((1 << PanelHighBits(dtype)) - 1)) << 4;
+  }
   switch (dtype) {
     case DType::kQ4_Kp:
     case DType::kQ5_Kp: {  // (d · sc) · q − dmin · m, as BlockK45
