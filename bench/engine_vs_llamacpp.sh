@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The engine beside llama.cpp on the same machine, the same GGUF files and the same shapes, in
-# one run: prefill 512 tokens, decode 128, the vision tower per tile, and time to first token
+# one run: prefill 512 tokens, decode 128 (from the start of the context, as llama-bench's
+# tg128, and again after a 512-token prompt), the vision tower per tile, and time to first token
 # for a 1024x768 image, for each model size and weight type, iris and llama.cpp interleaved
 # round by round (median of the rounds). Prints one JSON object with every figure and the
 # ratio iris / llama.cpp (speeds: > 1 means iris is faster; times: < 1 means iris is faster),
@@ -118,11 +119,19 @@ for size in $sizes; do
     fi
     weight_bytes=$(stat -c %s "$file")
     iris_pp=(); iris_tg=(); llama_pp=(); llama_tg=(); mmap_pp=(); mmap_tg=(); nommap_pp=(); nommap_tg=()
+    iris_tg_d=(); llama_tg_d=()
     for ((r = 0; r < rounds; ++r)); do
       log "$size $t round $((r + 1))/$rounds"
+      # Decode is measured as llama-bench measures it: 128 tokens from the start of the context
+      # (its tg128 runs on an empty cache); and both again after a 512-token prompt (iris's
+      # decode following its prefill, llama-bench's tg128 at depth 512), where the caches'
+      # size shows.
       out=$("$iris_bin" bench --model "$file" --prompt-tokens 512 --decode-tokens 128 \
         --vision-tiles 0 --threads "$threads" --json)
       iris_pp+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["prefill_tokens_per_second"])' "$out")")
+      iris_tg_d+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["decode_tokens_per_second"])' "$out")")
+      out=$("$iris_bin" bench --model "$file" --prompt-tokens 1 --decode-tokens 128 \
+        --vision-tiles 0 --threads "$threads" --json)
       iris_tg+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["decode_tokens_per_second"])' "$out")")
       # llama.cpp both ways: its default on a CPU reads the weights from the file's mapping
       # (--load-mode mmap), and --load-mode none loads them into its own memory (faster where
@@ -138,13 +147,16 @@ print(ts(True, True), ts(True, False), ts(False, True), ts(False, False))' "$out
       mmap_pp+=("$a"); mmap_tg+=("$b"); nommap_pp+=("$c"); nommap_tg+=("$d")
       llama_pp+=("$("$py" -c 'print(max(float(v) for v in __import__("sys").argv[1:]))' "$a" "$c")")
       llama_tg+=("$("$py" -c 'print(max(float(v) for v in __import__("sys").argv[1:]))' "$b" "$d")")
+      out=$("$bin/llama-bench" -m "$file" -p 0 -n 128 -d 512 -t "$threads" -r 1 --load-mode mmap,none -o json 2>/dev/null)
+      llama_tg_d+=("$("$py" -c 'import json,sys; print(max(x["avg_ts"] for x in json.loads(sys.argv[1])))' "$out")")
     done
-    record "$(printf '{"size":"%s","type":"%s","file":"%s","file_bytes":%s,"iris_prefill_tps":%s,"llama_prefill_tps":%s,"iris_decode_tps":%s,"llama_decode_tps":%s,"llama_mmap":{"prefill_tps":%s,"decode_tps":%s},"llama_no_mmap":{"prefill_tps":%s,"decode_tps":%s},"rounds_iris_decode":[%s],"rounds_llama_decode":[%s]}' \
+    record "$(printf '{"size":"%s","type":"%s","file":"%s","file_bytes":%s,"iris_prefill_tps":%s,"llama_prefill_tps":%s,"iris_decode_tps":%s,"llama_decode_tps":%s,"llama_mmap":{"prefill_tps":%s,"decode_tps":%s},"llama_no_mmap":{"prefill_tps":%s,"decode_tps":%s},"rounds_iris_decode":[%s],"rounds_llama_decode":[%s],"iris_decode_after_512_tps":%s,"llama_decode_after_512_tps":%s}' \
       "$size" "$t" "$file" "$weight_bytes" "$(median "${iris_pp[@]}")" "$(median "${llama_pp[@]}")" \
       "$(median "${iris_tg[@]}")" "$(median "${llama_tg[@]}")" \
       "$(median "${mmap_pp[@]}")" "$(median "${mmap_tg[@]}")" \
       "$(median "${nommap_pp[@]}")" "$(median "${nommap_tg[@]}")" \
-      "$(IFS=,; echo "${iris_tg[*]}")" "$(IFS=,; echo "${llama_tg[*]}")")"
+      "$(IFS=,; echo "${iris_tg[*]}")" "$(IFS=,; echo "${llama_tg[*]}")" \
+      "$(median "${iris_tg_d[@]}")" "$(median "${llama_tg_d[@]}")")"
   done
   [[ "$vision" == 0 ]] && continue
   # Vision per tile and time to first token for the 1024x768 image, F16 weights and mmproj.
@@ -217,7 +229,7 @@ for r in rows:
             b["ratio_ttft"] = b["ttft_s"] / r["llama_ttft_s"]
         out["vision"].append(r)
         continue
-    for k in ("prefill", "decode"):
+    for k in ("prefill", "decode", "decode_after_512"):
         r[f"ratio_{k}"] = r[f"iris_{k}_tps"] / r[f"llama_{k}_tps"]
     # Bytes of weights each decoded token reads: every tensor once, but only one row of the
     # token embeddings; the share of the machine's read bandwidth that makes at each speed.
