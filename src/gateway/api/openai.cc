@@ -570,12 +570,12 @@ std::string EncodeOpenAIChatResponse(const ChatResponse& response, const boost::
     for (const ToolCall& c : response.tool_calls) calls.push_back(ToolCallJson(c));
     message["tool_calls"] = std::move(calls);
   }
-  json::object choice;
+  json::object choice(4);
   choice["index"] = 0;
   choice["message"] = std::move(message);
   choice["logprobs"] = nullptr;
   choice["finish_reason"] = OpenAIFinishReason(response.finish_reason);
-  json::object out;
+  json::object out(6);
   out["id"] = response.id;
   out["object"] = "chat.completion";
   out["created"] = response.created;
@@ -583,8 +583,14 @@ std::string EncodeOpenAIChatResponse(const ChatResponse& response, const boost::
   out["choices"] = json::array{std::move(choice)};
   if (response.usage.reported || cost_usd)
     out["usage"] = EncodeOpenAIUsage(response.usage, cost_usd);
-  if (iris != nullptr) out["iris"] = *iris;
-  return SerializeJson(out);
+  std::string body = SerializeJson(out);
+  if (iris != nullptr) {  // the last member, written in place rather than copied into `out`
+    body.pop_back();
+    body += ",\"iris\":";
+    body += SerializeJson(*iris);
+    body.push_back('}');
+  }
+  return body;
 }
 
 // --- Streaming -------------------------------------------------------------------------------

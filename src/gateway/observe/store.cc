@@ -85,6 +85,12 @@ CREATE TABLE request_bodies (
   response_body TEXT NOT NULL
 );
 )sql",
+      // 4: no query reads requests by model alone (the model filter matches model OR
+      // requested_model, which this index cannot answer), and every logged request paid an
+      // insert into it.
+      R"sql(
+DROP INDEX IF EXISTS requests_model_start;
+)sql",
   };
   return kMigrations;
 }
