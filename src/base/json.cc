@@ -107,29 +107,22 @@ void Write(const boost::json::value& v, std::string& out) {
   }
 }
 
-// Room for a typical response body or event at once, instead of growing from empty by
-// doubling.
-constexpr size_t kFirstCapacity = 512;
-
 }  // namespace
 
 std::string SerializeJson(const boost::json::value& value) {
   std::string out;
-  out.reserve(kFirstCapacity);
   Write(value, out);
   return out;
 }
 
 std::string SerializeJson(const boost::json::object& object) {
   std::string out;
-  out.reserve(kFirstCapacity);
   WriteObject(object, out);
   return out;
 }
 
 std::string SerializeJson(const boost::json::array& array) {
   std::string out;
-  out.reserve(kFirstCapacity);
   WriteArray(array, out);
   return out;
 }

@@ -151,7 +151,8 @@ constexpr size_t kHighBits = K == Kind::kQ5_K   ? 1
 
 // Vector types of the panel kernels (quant_kernels-inl.h's TileP): kRows rows of a 16-row
 // panel per vector, the operations the kernel needs on them, and its tile sizes. A panel's
-// fields are rows in order (values: 4 bytes a row per group of 4; f16 scales: 2 bytes a row;
+// fields are rows in order (values: 4 bytes a row per group of 4, or per two groups as
+// nibbles, or per 8 or 4 groups as Q5_K's and Q6_K's high bits; f16 scales: 2 bytes a row;
 // sub-block scales: 1 byte a row), so the vector for rows [r0, r0 + kRows) reads at offset
 // r0 times the field's bytes per row.
 // AVX2 and AVX-VNNI: 8 rows per vector (the products are IRIS_Q8_DOTU's). Prompt tiles of

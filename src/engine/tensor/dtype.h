@@ -123,13 +123,17 @@ inline int PanelValueShift(DType dtype, size_t j) {
   return IsNibblePanel(dtype) ? static_cast<int>(4 * (j % 32 / 4 % 2)) : 0;
 }
 // kQ5_Kp, kQ6_Kp: where row `lane`'s value j keeps its high bits (PanelHighBits of them, at
-// PanelHighShift), above the nibble at PanelValueOffset.
+// PanelHighShift), above the nibble at PanelValueOffset. Other layouts have none (0 and 0).
 inline size_t PanelHighOffset(DType dtype, size_t lane, size_t j) {
-  const size_t g = j % 32 / 4, per_byte = 8 / PanelHighBits(dtype);
+  const size_t bits = PanelHighBits(dtype);
+  if (bits == 0) return 0;
+  const size_t g = j % 32 / 4, per_byte = 8 / bits;
   return j / 32 * PanelBlockBytes(dtype) + 256 + g / per_byte * 64 + lane * 4 + j % 4;
 }
 inline int PanelHighShift(DType dtype, size_t j) {
-  const size_t g = j % 32 / 4, bits = PanelHighBits(dtype);
+  const size_t bits = PanelHighBits(dtype);
+  if (bits == 0) return 0;
+  const size_t g = j % 32 / 4;
   return static_cast<int>(bits * (g % (8 / bits)));
 }
 // kQ8_0p, kQ4_0p: the f16 scale of row `lane`'s block.
