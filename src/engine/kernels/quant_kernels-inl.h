@@ -107,8 +107,9 @@ __attribute__((target(IRIS_Q8_TARGET), always_inline)) inline void TileP(
   constexpr size_t kRows = Vec::kRows;
   constexpr size_t kV = tensor::kQ8PanelRows / kRows;  // vectors per panel
   constexpr size_t H = P * kV;                         // vectors of outputs per token
-  constexpr size_t kHigh = kHighBits<K>;               // bits above the nibble
-  constexpr size_t kValueBytes = kNibbles<K> ? 256 + 64 * kHigh : 512;
+  constexpr tensor::DType kP = kPanelType<K>;
+  constexpr size_t kValueBytes = tensor::PanelBlockBytes(kP);
+  constexpr size_t kHigh = kHighBits<K>;  // bits above the nibble
   constexpr bool kK = kScaleAndMin<K> || K == Kind::kQ6_K;
   constexpr size_t kHalves = K == Kind::kQ6_K ? 2 : 1;  // integer sums per block
   // Where vector h's rows start in a field of `per_row` bytes a row, in its panel.
@@ -154,16 +155,17 @@ __attribute__((target(IRIS_Q8_TARGET), always_inline)) inline void TileP(
       I wv[H];
       for (size_t h = 0; h < H; ++h) {
         const uint8_t* values = panel(h) + b * kValueBytes + rows(h, 4);
+        const I loaded = Vec::Load(values + tensor::PanelValueOffset(kP, 0, 4 * g));
         if constexpr (kNibbles<K>) {
-          wv[h] = Vec::Nibbles(Vec::Load(values + g / 2 * 64), g % 2);
-          if constexpr (kHigh != 0) {  // the bits above the nibble
-            constexpr size_t kPerByte = 8 / kHigh;
+          wv[h] = Vec::Nibbles(loaded, tensor::PanelValueShift(kP, 4 * g) != 0);
+          if constexpr (kHigh != 0) {  // the bits above the nibble (value 4g's place)
             constexpr auto kMask = static_cast<uint8_t>(((1u << kHigh) - 1) << 4);
-            wv[h] = Vec::AboveNibble(wv[h], Vec::Load(values + 256 + g / kPerByte * 64),
-                                     static_cast<int>(kHigh * (g % kPerByte)), kMask);
+            wv[h] =
+                Vec::AboveNibble(wv[h], Vec::Load(values + tensor::PanelHighOffset(kP, 0, 4 * g)),
+                                 tensor::PanelHighShift(kP, 4 * g), kMask);
           }
         } else {
-          wv[h] = Vec::Load(values + g * 64);
+          wv[h] = loaded;
         }
       }
       for (size_t t = 0; t < T; ++t) {

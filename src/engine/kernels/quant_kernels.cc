@@ -142,12 +142,10 @@ constexpr tensor::DType kPanelType = K == Kind::kQ8_0   ? tensor::DType::kQ8_0p
 template <Kind K>
 constexpr bool kScaleAndMin = K == Kind::kQ4_K || K == Kind::kQ5_K;
 template <Kind K>
-constexpr bool kNibbles = K != Kind::kQ8_0;  // the low 4 bits of the levels as nibbles
+constexpr bool kNibbles = tensor::IsNibblePanel(kPanelType<K>);
 // Q5_K and Q6_K: bits of each level above its nibble, in their own field of the block.
 template <Kind K>
-constexpr size_t kHighBits = K == Kind::kQ5_K   ? 1
-                             : K == Kind::kQ6_K ? 2
-                                                : 0;
+constexpr size_t kHighBits = tensor::PanelHighBits(kPanelType<K>);
 
 // Vector types of the panel kernels (quant_kernels-inl.h's TileP): kRows rows of a 16-row
 // panel per vector, the operations the kernel needs on them, and its tile sizes. A panel's
@@ -316,17 +314,7 @@ void RowsXScalar(const int8_t* xq, const float* xd, size_t num_tokens, const uin
 // kQ4_0p the Q4_0 level (value + 8) as a nibble, the K panels their levels q.
 template <Kind K>
 inline int PanelWeight(const uint8_t* panel, size_t b, size_t lane, size_t j) {
-  constexpr tensor::DType kP = kPanelType<K>;
-  const int byte = panel[tensor::PanelValueOffset(kP, lane, 32 * b + j)];
-  const int low = byte >> tensor::PanelValueShift(kP, 32 * b + j) & (kNibbles<K> ? 0x0F : 0xFF);
-  constexpr int kHigh = static_cast<int>(kHighBits<K>);
-  if constexpr (kHigh == 0) {
-    return low;
-  } else {
-    const int high = panel[tensor::PanelHighOffset(kP, lane, 32 * b + j)] >>
-                     tensor::PanelHighShift(kP, 32 * b + j);
-    return low | (high & ((1 << kHigh) - 1)) << 4;
-  }
+  return tensor::PanelLevel(kPanelType<K>, panel, lane, 32 * b + j);
 }
 
 // Panels one value at a time: the scalar path (and AVX2's kQ8_0p), and the twin the vector

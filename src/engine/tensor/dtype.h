@@ -65,7 +65,7 @@ size_t DTypeSize(DType dtype);
 // Bytes of a row of n elements (n a multiple of the block size for the block formats).
 size_t RowBytes(DType dtype, size_t n);
 // True for the K panel layouts (scales per block of 32 and per super-block of 256).
-inline bool IsKPanelType(DType dtype) {
+constexpr bool IsKPanelType(DType dtype) {
   return dtype == DType::kQ4_Kp || dtype == DType::kQ5_Kp || dtype == DType::kQ6_Kp;
 }
 // True for the panel layouts (rows in groups of kQ8PanelRows, never read a row at a time).
@@ -99,12 +99,12 @@ inline constexpr size_t kKSuperBlock = 256;
 // 64-byte aligned; RowBytes is a sixteenth of it), and where row `lane`'s value j and its
 // scales sit within the panel (the nibble layouts' value is the nibble at PanelValueShift,
 // with kQ5_Kp's and kQ6_Kp's high bits at PanelHighOffset).
-inline bool IsNibblePanel(DType dtype) { return dtype == DType::kQ4_0p || IsKPanelType(dtype); }
+constexpr bool IsNibblePanel(DType dtype) { return dtype == DType::kQ4_0p || IsKPanelType(dtype); }
 // Bits of each level above its nibble: kQ5_Kp 1, kQ6_Kp 2, other layouts 0.
-inline size_t PanelHighBits(DType dtype) {
+constexpr size_t PanelHighBits(DType dtype) {
   return dtype == DType::kQ5_Kp ? 1 : dtype == DType::kQ6_Kp ? 2 : 0;
 }
-inline size_t PanelBlockBytes(DType dtype) {
+constexpr size_t PanelBlockBytes(DType dtype) {
   return IsNibblePanel(dtype) ? 256 + 64 * PanelHighBits(dtype) : 512;
 }
 // The K panels: bytes of f16 super-scales per super-block (16 rows × 2, kQ6_Kp × 1).
@@ -114,27 +114,37 @@ inline size_t PanelBytes(DType dtype, size_t n) {
       IsKPanelType(dtype) ? n / 32 * 32 + n / kKSuperBlock * PanelSuperBytes(dtype) : n / 32 * 32;
   return n / 32 * PanelBlockBytes(dtype) + (scales + 63) / 64 * 64;
 }
-inline size_t PanelValueOffset(DType dtype, size_t lane, size_t j) {
+constexpr size_t PanelValueOffset(DType dtype, size_t lane, size_t j) {
   const size_t g = j % 32 / 4;  // the group of 4 values within the block
   return j / 32 * PanelBlockBytes(dtype) + (IsNibblePanel(dtype) ? g / 2 : g) * 64 + lane * 4 +
          j % 4;
 }
-inline int PanelValueShift(DType dtype, size_t j) {
+constexpr int PanelValueShift(DType dtype, size_t j) {
   return IsNibblePanel(dtype) ? static_cast<int>(4 * (j % 32 / 4 % 2)) : 0;
 }
 // kQ5_Kp, kQ6_Kp: where row `lane`'s value j keeps its high bits (PanelHighBits of them, at
 // PanelHighShift), above the nibble at PanelValueOffset. Other layouts have none (0 and 0).
-inline size_t PanelHighOffset(DType dtype, size_t lane, size_t j) {
+constexpr size_t PanelHighOffset(DType dtype, size_t lane, size_t j) {
   const size_t bits = PanelHighBits(dtype);
   if (bits == 0) return 0;
   const size_t g = j % 32 / 4, per_byte = 8 / bits;
   return j / 32 * PanelBlockBytes(dtype) + 256 + g / per_byte * 64 + lane * 4 + j % 4;
 }
-inline int PanelHighShift(DType dtype, size_t j) {
+constexpr int PanelHighShift(DType dtype, size_t j) {
   const size_t bits = PanelHighBits(dtype);
   if (bits == 0) return 0;
   const size_t g = j % 32 / 4;
   return static_cast<int>(bits * (g % (8 / bits)));
+}
+// The level row `lane`'s value j has in its panel (`panel`: where the panel starts): the
+// byte (kQ8_0p), else the nibble, with kQ5_Kp's and kQ6_Kp's high bits above it.
+inline int PanelLevel(DType dtype, const uint8_t* panel, size_t lane, size_t j) {
+  const int byte = panel[PanelValueOffset(dtype, lane, j)] >> PanelValueShift(dtype, j);
+  if (!IsNibblePanel(dtype)) return byte;
+  const size_t bits = PanelHighBits(dtype);
+  if (bits == 0) return byte & 0x0F;
+  const int high = panel[PanelHighOffset(dtype, lane, j)] >> PanelHighShift(dtype, j);
+  return (byte & 0x0F) | (high & ((1 << bits) - 1)) << 4;
 }
 // kQ8_0p, kQ4_0p: the f16 scale of row `lane`'s block.
 inline size_t PanelScaleOffset(DType dtype, size_t n, size_t lane, size_t block) {

@@ -372,11 +372,7 @@ void RepackPanel(DType panel_type, const uint8_t* rows, size_t row_stride, size_
 float PanelValue(DType dtype, const void* data, size_t n, size_t row, size_t j) {
   const auto* panel = static_cast<const uint8_t*>(data) + row / kQ8PanelRows * PanelBytes(dtype, n);
   const size_t lane = row % kQ8PanelRows;
-  int stored = panel[PanelValueOffset(dtype, lane, j)] >> PanelValueShift(dtype, j);
-  if (PanelHighBits(dtype) > 0) {  // the nibble, and the bits above it
-    const int high = panel[PanelHighOffset(dtype, lane, j)] >> PanelHighShift(dtype, j);
-    stored = (stored & 0x0F) | (high & ((1 << PanelHighBits(dtype)) - 1)) << 4;
-  }
+  const int stored = PanelLevel(dtype, panel, lane, j);
   switch (dtype) {
     case DType::kQ4_Kp:
     case DType::kQ5_Kp: {  // (d · sc) · q − dmin · m, as BlockK45
@@ -386,7 +382,7 @@ float PanelValue(DType dtype, const void* data, size_t n, size_t row, size_t j) 
           d * static_cast<float>(panel[PanelSubScaleOffset(dtype, n, lane, j / 32, 0)]);
       const float dm =
           dmin * static_cast<float>(panel[PanelSubScaleOffset(dtype, n, lane, j / 32, 1)]);
-      const float p = ds * static_cast<float>(dtype == DType::kQ4_Kp ? stored & 0x0F : stored);
+      const float p = ds * static_cast<float>(stored);
       return p - dm;
     }
     case DType::kQ6_Kp: {  // (d · sc) · (q − 32), as BlockQ6_K
@@ -401,7 +397,7 @@ float PanelValue(DType dtype, const void* data, size_t n, size_t row, size_t j) 
   }
   const float d = Half(panel + PanelScaleOffset(dtype, n, lane, j / 32));
   // kQ8_0p holds value + 128, kQ4_0p the Q4_0 level (value + 8) in a nibble.
-  const int q = dtype == DType::kQ4_0p ? (stored & 0x0F) - 8 : stored - 128;
+  const int q = dtype == DType::kQ4_0p ? stored - 8 : stored - 128;
   // The products the Q4_0 and Q8_0 dequantizers compute: d · (q − 8) and q · d.
   return dtype == DType::kQ4_0p ? d * static_cast<float>(q) : static_cast<float>(q) * d;
 }
