@@ -8,9 +8,13 @@
 
 namespace iris::model {
 
-KvPool::KvPool(int num_layers, size_t kv_dim, size_t max_blocks)
-    : num_layers_(num_layers), kv_dim_(kv_dim), max_blocks_(max_blocks) {
-  IRIS_CHECK(num_layers > 0 && kv_dim > 0);
+KvPool::KvPool(int num_layers, size_t num_kv_heads, size_t head_dim, size_t max_blocks)
+    : num_layers_(num_layers),
+      num_kv_heads_(num_kv_heads),
+      head_dim_(head_dim),
+      kv_dim_(num_kv_heads * head_dim),
+      max_blocks_(max_blocks) {
+  IRIS_CHECK(num_layers > 0 && num_kv_heads > 0 && head_dim > 0);
 }
 
 std::optional<int32_t> KvPool::Allocate() {
@@ -137,23 +141,31 @@ void KvCache::AdoptPrefix(std::span<const int32_t> blocks) {
   length_ = blocks.size() * KvPool::kBlockTokens;
 }
 
-float* KvCache::key_row(int layer, size_t pos) {
-  return pool_->keys(blocks_[pos / KvPool::kBlockTokens], layer) +
-         (pos % KvPool::kBlockTokens) * pool_->kv_dim();
-}
-
-float* KvCache::value_row(int layer, size_t pos) {
-  return pool_->values(blocks_[pos / KvPool::kBlockTokens], layer) +
-         (pos % KvPool::kBlockTokens) * pool_->kv_dim();
+void KvCache::Write(int layer, size_t pos, const float* key, const float* value) {
+  const size_t hd = pool_->head_dim(), row = pos % KvPool::kBlockTokens;
+  const int32_t b = blocks_[pos / KvPool::kBlockTokens];
+  float* k = pool_->keys(b, layer) + row * hd;
+  float* v = pool_->values(b, layer) + row * hd;
+  for (size_t h = 0; h < pool_->num_kv_heads(); ++h) {
+    const size_t at = h * KvPool::kBlockTokens * hd;
+    std::copy_n(key + h * hd, hd, k + at);
+    std::copy_n(value + h * hd, hd, v + at);
+  }
 }
 
 void KvCache::Gather(int layer, size_t n, float* keys_out, float* values_out) const {
-  const size_t kvd = pool_->kv_dim();
+  const size_t kvd = pool_->kv_dim(), hd = pool_->head_dim();
   for (size_t start = 0, i = 0; start < n; start += KvPool::kBlockTokens, ++i) {
     const size_t rows = std::min(KvPool::kBlockTokens, n - start);
-    std::memcpy(keys_out + start * kvd, pool_->keys(blocks_[i], layer), rows * kvd * sizeof(float));
-    std::memcpy(values_out + start * kvd, pool_->values(blocks_[i], layer),
-                rows * kvd * sizeof(float));
+    const float* k = pool_->keys(blocks_[i], layer);
+    const float* v = pool_->values(blocks_[i], layer);
+    for (size_t h = 0; h < pool_->num_kv_heads(); ++h) {
+      const size_t at = h * KvPool::kBlockTokens * hd;
+      for (size_t r = 0; r < rows; ++r) {
+        std::copy_n(k + at + r * hd, hd, keys_out + (start + r) * kvd + h * hd);
+        std::copy_n(v + at + r * hd, hd, values_out + (start + r) * kvd + h * hd);
+      }
+    }
   }
 }
 

@@ -21,7 +21,7 @@ class KvPool {
 
   // max_blocks == 0: the pool grows as blocks are needed (one caller, e.g. the CLI); else it
   // never holds more than max_blocks. Memory is taken in slabs as it is first needed.
-  KvPool(int num_layers, size_t kv_dim, size_t max_blocks);
+  KvPool(int num_layers, size_t num_kv_heads, size_t head_dim, size_t max_blocks);
   KvPool(const KvPool&) = delete;
   KvPool& operator=(const KvPool&) = delete;
 
@@ -37,7 +37,9 @@ class KvPool {
   void Release(int32_t block);  // frees the block with its last reference
   int refs(int32_t block) const { return refs_[static_cast<size_t>(block)]; }
 
-  // Rows [kBlockTokens, kv_dim] of one layer's keys or values in a block.
+  // One layer's keys or values in a block, head by head: [num_kv_heads, kBlockTokens,
+  // head_dim], so that one kv head's positions in a block are contiguous (decode attention
+  // reads a head at a time; position-major rows put 256 bytes of a head every kv_dim floats).
   float* keys(int32_t block, int layer) { return Row(block, layer, 0); }
   float* values(int32_t block, int layer) { return Row(block, layer, 1); }
   const float* keys(int32_t block, int layer) const { return Row(block, layer, 0); }
@@ -48,6 +50,8 @@ class KvPool {
   // Blocks that can still be allocated (SIZE_MAX when unbounded).
   size_t available() const { return max_blocks_ == 0 ? SIZE_MAX : max_blocks_ - in_use_; }
   int num_layers() const { return num_layers_; }
+  size_t num_kv_heads() const { return num_kv_heads_; }
+  size_t head_dim() const { return head_dim_; }
   size_t kv_dim() const { return kv_dim_; }
 
  private:
@@ -55,6 +59,8 @@ class KvPool {
   float* Row(int32_t block, int layer, int which) const;
 
   int num_layers_;
+  size_t num_kv_heads_;
+  size_t head_dim_;
   size_t kv_dim_;
   size_t max_blocks_;
   size_t in_use_ = 0;
@@ -92,13 +98,14 @@ class KvCache {
   // blocks.size() * kBlockTokens positions.
   void AdoptPrefix(std::span<const int32_t> blocks);
 
-  // The row of position `pos` of one layer's keys / values.
-  float* key_row(int layer, size_t pos);
-  float* value_row(int layer, size_t pos);
+  // Stores position `pos` of one layer: `key` and `value` are rows of kv_dim floats
+  // (num_kv_heads heads of head_dim), spread into the block's heads.
+  void Write(int layer, size_t pos, const float* key, const float* value);
   // Copies positions [0, n) of one layer's keys and values into contiguous [n, kv_dim] rows.
   void Gather(int layer, size_t n, float* keys_out, float* values_out) const;
-  // Appends where positions [0, n) of one layer's keys and values are, block by block
-  // (kBlockTokens rows of kv_dim floats each), for attention that reads them in place.
+  // Appends where positions [0, n) of one layer's keys and values are, block by block (each
+  // in KvPool's layout: [num_kv_heads, kBlockTokens, head_dim]), for attention that reads
+  // them in place.
   void BlockRows(int layer, size_t n, std::vector<const float*>& keys,
                  std::vector<const float*>& values) const;
 

@@ -165,8 +165,7 @@ void TextModel::ForwardBatch(ops::ComputeContext& caller_ctx, std::span<const Fo
       ops::ApplyRope(q.data() + r * qd, T, nh, hd, cos.data() + r * half, sin.data() + r * half);
       ops::ApplyRope(k.data() + r * kvd, T, nkv, hd, cos.data() + r * half, sin.data() + r * half);
       for (size_t t = 0; t < T; ++t) {
-        std::copy_n(k.data() + (r + t) * kvd, kvd, ch.cache->key_row(layer, pos0 + t));
-        std::copy_n(v.data() + (r + t) * kvd, kvd, ch.cache->value_row(layer, pos0 + t));
+        ch.cache->Write(layer, pos0 + t, k.data() + (r + t) * kvd, v.data() + (r + t) * kvd);
       }
     }
     decoding.clear();

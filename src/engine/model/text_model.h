@@ -61,10 +61,9 @@ class TextModel {
   // A pool for this model's keys and values (max_blocks 0: grows as needed), and a cache in a
   // pool of its own.
   std::shared_ptr<KvPool> NewPool(size_t max_blocks = 0) const {
-    return std::make_shared<KvPool>(
-        config_.num_hidden_layers,
-        static_cast<size_t>(config_.num_key_value_heads) * static_cast<size_t>(config_.head_dim),
-        max_blocks);
+    return std::make_shared<KvPool>(config_.num_hidden_layers,
+                                    static_cast<size_t>(config_.num_key_value_heads),
+                                    static_cast<size_t>(config_.head_dim), max_blocks);
   }
   KvCache NewCache() const { return KvCache(NewPool()); }
 

@@ -353,7 +353,6 @@ void DecodeAttention(ComputeContext& ctx, std::span<const DecodeQueries> seqs, s
                      const KvBlocks& blocks) {
   const size_t group = num_heads / num_kv_heads;
   const size_t q_stride = num_heads * head_dim;
-  const size_t kv_stride = num_kv_heads * head_dim;
   // Tasks are (sequence, query head) pairs; the heads of a task that share a kv head go to the
   // kernel together (they read each key and value row once from memory). A batch splits at
   // whole kv heads; one sequence (3 kv heads, say, on 2 threads) splits at query heads, so
@@ -376,16 +375,16 @@ void DecodeAttention(ComputeContext& ctx, std::span<const DecodeQueries> seqs, s
             blocks(s, k, v);
             listed = s;
           }
-          // This kv head's columns of every block.
+          // This kv head's rows of every block.
           kh.resize(k.size());
           vh.resize(v.size());
-          for (size_t i = 0; i < k.size(); ++i) kh[i] = k[i] + kvh * head_dim;
-          for (size_t i = 0; i < v.size(); ++i) vh[i] = v[i] + kvh * head_dim;
+          for (size_t i = 0; i < k.size(); ++i) kh[i] = k[i] + kvh * block_keys * head_dim;
+          for (size_t i = 0; i < v.size(); ++i) vh[i] = v[i] + kvh * block_keys * head_dim;
           const size_t total = sq.pos0 + sq.num_tokens;
           scratch.resize((h1 - h0) * RoundUp(total, kernels::AttentionMaxLanes()));
           for (size_t t = 0; t < sq.num_tokens; ++t) {
             kernels::AttentionDecodeBlocks(sq.q + t * q_stride + h0 * head_dim, head_dim, h1 - h0,
-                                           kh.data(), vh.data(), block_keys, kv_stride,
+                                           kh.data(), vh.data(), block_keys, head_dim,
                                            sq.pos0 + t + 1, head_dim, scale, scratch.data(),
                                            sq.out + t * q_stride + h0 * head_dim, head_dim);
           }

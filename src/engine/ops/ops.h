@@ -82,7 +82,8 @@ struct DecodeQueries {
   float* out = nullptr;
 };
 // Appends the key and value blocks of sequence `seq` (this layer), in position order: each
-// holds `block_keys` rows of num_kv_heads·head_dim floats (a sequence's cache is paged).
+// holds `block_keys` positions head by head, [num_kv_heads, block_keys, head_dim] (a
+// sequence's cache is paged; model::KvPool's layout).
 using KvBlocks = std::function<void(size_t seq, std::vector<const float*>& keys,
                                     std::vector<const float*>& values)>;
 // Causal attention of a few queries in each of several sequences (decoding), in one parallel

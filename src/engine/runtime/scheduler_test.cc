@@ -374,12 +374,15 @@ TEST_F(SchedulerTest, BadRequestsAreRefusedBeforeTheyQueue) {
 }
 
 TEST(KvPoolTest, SharedBlocksAreCopiedBeforeTheyAreWritten) {
-  auto pool = std::make_shared<model::KvPool>(2, 4, 3);
+  // Two layers of 2 kv heads × 2 dims: a row's value 2 is head 1's first.
+  auto pool = std::make_shared<model::KvPool>(2, 2, 2, 3);
+  auto row = [](float x) { return std::vector<float>{0, 0, x, 0}; };
   model::KvCache a(pool);
   ASSERT_TRUE(a.Reserve(model::KvPool::kBlockTokens));
   ASSERT_TRUE(a.PrepareAppend(model::KvPool::kBlockTokens));
-  for (size_t p = 0; p < model::KvPool::kBlockTokens; ++p)
-    a.key_row(1, p)[2] = static_cast<float>(p);
+  for (size_t p = 0; p < model::KvPool::kBlockTokens; ++p) {
+    a.Write(1, p, row(static_cast<float>(p)).data(), row(100.0f + static_cast<float>(p)).data());
+  }
   a.set_length(model::KvPool::kBlockTokens);
   model::KvCache b(pool);
   b.AdoptPrefix(a.blocks());
@@ -389,19 +392,24 @@ TEST(KvPoolTest, SharedBlocksAreCopiedBeforeTheyAreWritten) {
   ASSERT_TRUE(b.PrepareAppend(2));
   EXPECT_EQ(pool->in_use(), 2u);
   EXPECT_NE(a.blocks()[0], b.blocks()[0]);
-  b.key_row(1, 4)[2] = -1;
-  EXPECT_EQ(a.key_row(1, 4)[2], 4.0f);
-  EXPECT_EQ(b.key_row(1, 3)[2], 3.0f);  // the copy kept what came before
+  b.Write(1, 4, row(-1).data(), row(-2).data());
   std::vector<float> k(5 * 4), v(5 * 4);
+  a.Gather(1, 5, k.data(), v.data());
+  EXPECT_EQ(k[4 * 4 + 2], 4.0f);
   b.Gather(1, 5, k.data(), v.data());
-  EXPECT_EQ(k[3 * 4 + 2], 3.0f);
+  EXPECT_EQ(k[3 * 4 + 2], 3.0f);  // the copy kept what came before
+  EXPECT_EQ(v[3 * 4 + 2], 103.0f);
   EXPECT_EQ(k[4 * 4 + 2], -1.0f);
+  EXPECT_EQ(v[4 * 4 + 2], -2.0f);
+  EXPECT_EQ(k[4 * 4 + 0], 0.0f);
   std::vector<const float*> kb, vb;
-  b.BlockRows(1, 5, kb, vb);  // in place: b's own block
+  b.BlockRows(1, 5, kb, vb);  // in place: b's own block, head by head
   ASSERT_EQ(kb.size(), 1u);
-  EXPECT_EQ(kb[0], b.key_row(1, 0));
-  EXPECT_EQ(vb[0], b.value_row(1, 0));
-  EXPECT_EQ(kb[0][4 * 4 + 2], -1.0f);
+  EXPECT_EQ(kb[0], pool->keys(b.blocks()[0], 1));
+  EXPECT_EQ(vb[0], pool->values(b.blocks()[0], 1));
+  const size_t head1 = model::KvPool::kBlockTokens * 2;  // head 1's rows start here
+  EXPECT_EQ(kb[0][head1 + 4 * 2], -1.0f);
+  EXPECT_EQ(vb[0][head1 + 3 * 2], 103.0f);
   // The budget: three blocks in all.
   model::KvCache c(pool);
   EXPECT_TRUE(c.Reserve(model::KvPool::kBlockTokens));
