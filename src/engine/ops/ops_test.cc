@@ -203,7 +203,7 @@ TEST(AttentionTest, DecodingQueriesGetTheSameNumbersAloneOrBatchedOnAnyThreads) 
     CausalAttention(ctx, queries[s].data(), n, pos0, kg.data(), vg.data(), heads, kv_heads,
                     head_dim, 0.125f, out.data());
     for (size_t i = 0; i < out.size(); ++i) {
-      ASSERT_NEAR(batched[s][i], out[i], 1e-5f * (1.0f + std::fabs(out[i])))
+      ASSERT_NEAR(batched[s][i], out[i], 2e-5f * (1.0f + std::fabs(out[i])))
           << "sequence " << s << " value " << i;
     }
   }
