@@ -153,22 +153,6 @@ void KvCache::Write(int layer, size_t pos, const float* key, const float* value)
   }
 }
 
-void KvCache::Gather(int layer, size_t n, float* keys_out, float* values_out) const {
-  const size_t kvd = pool_->kv_dim(), hd = pool_->head_dim();
-  for (size_t start = 0, i = 0; start < n; start += KvPool::kBlockTokens, ++i) {
-    const size_t rows = std::min(KvPool::kBlockTokens, n - start);
-    const float* k = pool_->keys(blocks_[i], layer);
-    const float* v = pool_->values(blocks_[i], layer);
-    for (size_t h = 0; h < pool_->num_kv_heads(); ++h) {
-      const size_t at = h * KvPool::kBlockTokens * hd;
-      for (size_t r = 0; r < rows; ++r) {
-        std::copy_n(k + at + r * hd, hd, keys_out + (start + r) * kvd + h * hd);
-        std::copy_n(v + at + r * hd, hd, values_out + (start + r) * kvd + h * hd);
-      }
-    }
-  }
-}
-
 void KvCache::BlockRows(int layer, size_t n, std::vector<const float*>& keys,
                         std::vector<const float*>& values) const {
   for (size_t start = 0, i = 0; start < n; start += KvPool::kBlockTokens, ++i) {

@@ -101,8 +101,6 @@ class KvCache {
   // Stores position `pos` of one layer: `key` and `value` are rows of kv_dim floats
   // (num_kv_heads heads of head_dim), spread into the block's heads.
   void Write(int layer, size_t pos, const float* key, const float* value);
-  // Copies positions [0, n) of one layer's keys and values into contiguous [n, kv_dim] rows.
-  void Gather(int layer, size_t n, float* keys_out, float* values_out) const;
   // Appends where positions [0, n) of one layer's keys and values are, block by block (each
   // in KvPool's layout: [num_kv_heads, kBlockTokens, head_dim]), for attention that reads
   // them in place.

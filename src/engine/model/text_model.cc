@@ -122,13 +122,13 @@ void TextModel::ForwardBatch(ops::ComputeContext& caller_ctx, std::span<const Fo
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   // Decoding sequences (a few new rows each) share one attention loop; a prompt chunk
-  // attends over its sequence's gathered keys with the blocked kernel.
+  // attends over its sequence's blocks with the blocked kernel.
   std::vector<ops::DecodeQueries> decoding;
   std::vector<size_t> decoding_chunk;
   for (size_t i = 0; i < chunks.size(); ++i) {
     if (chunks[i].num_tokens < 4) decoding_chunk.push_back(i);
   }
-  std::vector<float> kg, vg;  // a prompt chunk's gathered keys and values
+  std::vector<const float*> kb, vb;  // a prompt chunk's key and value blocks
 
   // The adapters' low-rank terms of one linear layer: out[rows] += (in·Aᵀ)·(s·B)ᵀ, once per
   // run of neighbouring chunks that share an adapter (their rows are contiguous).
@@ -187,11 +187,11 @@ void TextModel::ForwardBatch(ops::ComputeContext& caller_ctx, std::span<const Fo
       const ForwardChunk& ch = chunks[i];
       if (ch.num_tokens < 4) continue;
       const size_t r = row0[i], pos0 = ch.cache->length(), total = pos0 + ch.num_tokens;
-      kg.resize(total * kvd);
-      vg.resize(total * kvd);
-      ch.cache->Gather(layer, total, kg.data(), vg.data());
-      ops::CausalAttention(ctx, q.data() + r * qd, ch.num_tokens, pos0, kg.data(), vg.data(), nh,
-                           nkv, hd, scale, attn.data() + r * qd);
+      kb.clear();
+      vb.clear();
+      ch.cache->BlockRows(layer, total, kb, vb);
+      ops::CausalAttentionPaged(ctx, q.data() + r * qd, ch.num_tokens, pos0, kb, vb,
+                                KvPool::kBlockTokens, nh, nkv, hd, scale, attn.data() + r * qd);
     }
     ops::MatMul(ctx, attn.data(), R, l.o, tmp.data());
     lora(LoraSite::kTextO, li, attn.data(), qd, tmp.data(), d);

@@ -265,37 +265,54 @@ void GrowScratch(std::vector<float>& buf, size_t n) {
   buf.resize(n);
 }
 
-// Packs keys k[j * k_stride + d] (j < num_keys) into the panel layout of
-// kernels::AttentionHead for `stride` keys; padding keys are zero.
-void PackKeys(const float* k, size_t k_stride, size_t num_keys, size_t head_dim, size_t stride,
+// Where key (or value) j of kv head h is: blocks[j / block_keys] + h * head_step +
+// (j % block_keys) * row_step. Rows of one array, kv heads side by side, are one block of
+// every key (Rows); a paged cache is blocks of block_keys positions, head by head (Paged).
+struct KvRows {
+  const float* const* blocks;
+  size_t block_keys, head_step, row_step;
+
+  static KvRows Rows(const float* const* one, size_t stride, size_t head_dim) {
+    return {one, SIZE_MAX, head_dim, stride};
+  }
+  static KvRows Paged(const float* const* blocks, size_t block_keys, size_t head_dim) {
+    return {blocks, block_keys, block_keys * head_dim, head_dim};
+  }
+  const float* Row(size_t j, size_t h) const {
+    return blocks[j / block_keys] + h * head_step + j % block_keys * row_step;
+  }
+};
+
+// Packs kv head h's keys (j < num_keys) into the panel layout of kernels::AttentionHead for
+// `stride` keys; padding keys are zero.
+void PackKeys(const KvRows& k, size_t h, size_t num_keys, size_t head_dim, size_t stride,
               float* kt) {
   constexpr size_t kP = kernels::AttentionMaxLanes();
   for (size_t j0 = 0; j0 < stride; j0 += kP) {
     float* panel = kt + (j0 / kP) * head_dim * kP;
     for (size_t jj = 0; jj < kP; ++jj) {
       const size_t j = j0 + jj;
-      for (size_t d = 0; d < head_dim; ++d) {
-        panel[d * kP + jj] = j < num_keys ? k[j * k_stride + d] : 0.0f;
-      }
+      const float* row = j < num_keys ? k.Row(j, h) : nullptr;
+      for (size_t d = 0; d < head_dim; ++d) panel[d * kP + jj] = row != nullptr ? row[d] : 0.0f;
     }
   }
 }
 
-// v rows [j * v_stride + d] copied contiguous [j * head_dim + d].
-void PackValues(const float* v, size_t v_stride, size_t num_keys, size_t head_dim, float* out) {
+// Kv head h's values copied contiguous [j * head_dim + d].
+void PackValues(const KvRows& v, size_t h, size_t num_keys, size_t head_dim, float* out) {
   for (size_t j = 0; j < num_keys; ++j) {
-    std::memcpy(out + j * head_dim, v + j * v_stride, head_dim * sizeof(float));
+    std::memcpy(out + j * head_dim, v.Row(j, h), head_dim * sizeof(float));
   }
 }
 
 // Attention of num_q queries (rows of q_stride floats, heads side by side) over num_keys
-// keys and values (rows of kv_stride floats, kv heads side by side): keys packed and values
-// made contiguous once per kv head, then blocks of queries per head. Query i sees keys
-// [0, causal_base + i] (all keys when causal_base is SIZE_MAX). out rows like q.
+// keys and values (where KvRows says): keys packed and values made contiguous once per kv
+// head, then blocks of queries per head. Query i sees keys [0, causal_base + i] (all keys
+// when causal_base is SIZE_MAX). out rows like q.
 void BlockAttention(ComputeContext& ctx, const float* q, size_t q_stride, size_t num_q,
-                    const float* k, const float* v, size_t kv_stride, size_t num_keys,
-                    size_t num_heads, size_t num_kv_heads, size_t head_dim, float scale,
-                    size_t causal_base, float* out) {
+                    const KvRows& k, const KvRows& v, size_t num_keys, size_t num_heads,
+                    size_t num_kv_heads, size_t head_dim, float scale, size_t causal_base,
+                    float* out) {
   const size_t group = num_heads / num_kv_heads;
   const size_t padded = KeyStride(num_keys);
   // Kept from call to call, grown and never shrunk below 32 MiB (every element used is written
@@ -309,9 +326,8 @@ void BlockAttention(ComputeContext& ctx, const float* q, size_t q_stride, size_t
   float* const vp = vp_buf.data();
   Parallel(ctx, 1, num_kv_heads, [&](size_t b, size_t e, int) {
     for (size_t kvh = b; kvh < e; ++kvh) {
-      PackKeys(k + kvh * head_dim, kv_stride, num_keys, head_dim, padded,
-               kt + kvh * head_dim * padded);
-      PackValues(v + kvh * head_dim, kv_stride, num_keys, head_dim, vp + kvh * head_dim * num_keys);
+      PackKeys(k, kvh, num_keys, head_dim, padded, kt + kvh * head_dim * padded);
+      PackValues(v, kvh, num_keys, head_dim, vp + kvh * head_dim * num_keys);
     }
   });
   constexpr size_t kQueryBlock = 16;
@@ -344,7 +360,21 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
   const size_t kv_stride = num_kv_heads * head_dim;
   const size_t q_stride = num_heads * head_dim;
   const size_t total = pos0 + num_tokens;
-  BlockAttention(ctx, q, q_stride, num_tokens, k_cache, v_cache, kv_stride, total, num_heads,
+  BlockAttention(ctx, q, q_stride, num_tokens, KvRows::Rows(&k_cache, kv_stride, head_dim),
+                 KvRows::Rows(&v_cache, kv_stride, head_dim), total, num_heads, num_kv_heads,
+                 head_dim, scale, pos0, out);
+}
+
+void CausalAttentionPaged(ComputeContext& ctx, const float* q, size_t num_tokens, size_t pos0,
+                          std::span<const float* const> k_blocks,
+                          std::span<const float* const> v_blocks, size_t block_keys,
+                          size_t num_heads, size_t num_kv_heads, size_t head_dim, float scale,
+                          float* out) {
+  const size_t total = pos0 + num_tokens;
+  IRIS_CHECK(k_blocks.size() * block_keys >= total && v_blocks.size() * block_keys >= total);
+  BlockAttention(ctx, q, num_heads * head_dim, num_tokens,
+                 KvRows::Paged(k_blocks.data(), block_keys, head_dim),
+                 KvRows::Paged(v_blocks.data(), block_keys, head_dim), total, num_heads,
                  num_kv_heads, head_dim, scale, pos0, out);
 }
 
@@ -397,8 +427,9 @@ void DecodeAttention(ComputeContext& ctx, std::span<const DecodeQueries> seqs, s
 void FullAttention(ComputeContext& ctx, const float* q, const float* k, const float* v,
                    size_t num_tokens, size_t num_heads, size_t head_dim, float scale, float* out) {
   const size_t stride = num_heads * head_dim;
-  BlockAttention(ctx, q, stride, num_tokens, k, v, stride, num_tokens, num_heads, num_heads,
-                 head_dim, scale, SIZE_MAX, out);
+  BlockAttention(ctx, q, stride, num_tokens, KvRows::Rows(&k, stride, head_dim),
+                 KvRows::Rows(&v, stride, head_dim), num_tokens, num_heads, num_heads, head_dim,
+                 scale, SIZE_MAX, out);
 }
 
 std::vector<float> ToF32(const tensor::TensorView& w) {

@@ -72,6 +72,15 @@ void Softmax(float* x, size_t n);
 void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, size_t pos0,
                      const float* k_cache, const float* v_cache, size_t num_heads,
                      size_t num_kv_heads, size_t head_dim, float scale, float* out);
+// The same over a paged cache read in place: k_blocks and v_blocks hold positions
+// [0, pos0 + T) in blocks of block_keys positions, head by head ([num_kv_heads, block_keys,
+// head_dim]; model::KvPool's layout, as DecodeAttention reads it). Numbers identical to
+// CausalAttention over the same positions in rows.
+void CausalAttentionPaged(ComputeContext& ctx, const float* q, size_t num_tokens, size_t pos0,
+                          std::span<const float* const> k_blocks,
+                          std::span<const float* const> v_blocks, size_t block_keys,
+                          size_t num_heads, size_t num_kv_heads, size_t head_dim, float scale,
+                          float* out);
 
 // One sequence's queries in DecodeAttention: q and out [num_tokens, num_heads, head_dim] for
 // positions [pos0, pos0 + num_tokens).

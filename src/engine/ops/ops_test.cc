@@ -206,6 +206,12 @@ TEST(AttentionTest, DecodingQueriesGetTheSameNumbersAloneOrBatchedOnAnyThreads) 
       ASSERT_NEAR(batched[s][i], out[i], 2e-5f * (1.0f + std::fabs(out[i])))
           << "sequence " << s << " value " << i;
     }
+    // Prompt attention over the blocks in place: the same numbers as over the rows, exactly.
+    std::vector<float> paged(out.size(), NAN);
+    ComputeContext threaded{&pool, false};
+    CausalAttentionPaged(threaded, queries[s].data(), n, pos0, keys[s], values[s], block, heads,
+                         kv_heads, head_dim, 0.125f, paged.data());
+    EXPECT_EQ(paged, out) << "sequence " << s;
   }
 }
 
