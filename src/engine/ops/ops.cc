@@ -278,8 +278,10 @@ struct KvRows {
   static KvRows Paged(const float* const* blocks, size_t block_keys, size_t head_dim) {
     return {blocks, block_keys, block_keys * head_dim, head_dim};
   }
+  // Where kv head h's rows of block b start.
+  const float* Head(size_t b, size_t h) const { return blocks[b] + h * head_step; }
   const float* Row(size_t j, size_t h) const {
-    return blocks[j / block_keys] + h * head_step + j % block_keys * row_step;
+    return Head(j / block_keys, h) + j % block_keys * row_step;
   }
 };
 
@@ -406,10 +408,12 @@ void DecodeAttention(ComputeContext& ctx, std::span<const DecodeQueries> seqs, s
             listed = s;
           }
           // This kv head's rows of every block.
+          const KvRows paged_k = KvRows::Paged(k.data(), block_keys, head_dim);
+          const KvRows paged_v = KvRows::Paged(v.data(), block_keys, head_dim);
           kh.resize(k.size());
           vh.resize(v.size());
-          for (size_t i = 0; i < k.size(); ++i) kh[i] = k[i] + kvh * block_keys * head_dim;
-          for (size_t i = 0; i < v.size(); ++i) vh[i] = v[i] + kvh * block_keys * head_dim;
+          for (size_t i = 0; i < k.size(); ++i) kh[i] = paged_k.Head(i, kvh);
+          for (size_t i = 0; i < v.size(); ++i) vh[i] = paged_v.Head(i, kvh);
           const size_t total = sq.pos0 + sq.num_tokens;
           scratch.resize((h1 - h0) * RoundUp(total, kernels::AttentionMaxLanes()));
           for (size_t t = 0; t < sq.num_tokens; ++t) {
