@@ -23,6 +23,7 @@ struct BenchFlags {
   std::string mmproj;
   std::string weights;
   std::string compute;
+  std::string kv_cache_dtype;
   int prompt_tokens = 512;
   int decode_tokens = 128;
   int threads = 0;
@@ -41,7 +42,7 @@ double BatchedStepMs(runtime::Engine& engine, std::span<const int32_t> prompt, s
                      size_t context, int steps) {
   const model::TextModel& text = engine.text_model();
   const size_t dim = static_cast<size_t>(text.model_dim());
-  std::shared_ptr<model::KvPool> pool = text.NewPool();
+  std::shared_ptr<model::KvPool> pool = engine.NewKvPool();
   std::vector<model::KvCache> caches;
   caches.reserve(sequences);
   std::vector<float> embeds(context * dim);
@@ -85,6 +86,7 @@ int Bench(const BenchFlags& f) {
   eo.mmproj = f.mmproj;
   eo.weights = f.weights;
   eo.compute = f.compute;
+  eo.kv_cache_dtype = f.kv_cache_dtype;
   auto loaded = runtime::Engine::Load(f.model, eo);
   if (!loaded.ok()) {
     PrintError("bench", loaded.status().message());
@@ -102,13 +104,13 @@ int Bench(const BenchFlags& f) {
   const size_t dim = static_cast<size_t>(text.model_dim());
   std::vector<float> embeds(prompt.size() * dim);
   text.Embed(prompt, embeds.data());
-  model::KvCache cache = text.NewCache();
+  model::KvCache cache(engine.NewKvPool());
   cache.Reserve(prompt.size() + static_cast<size_t>(f.decode_tokens));
   std::vector<float> logits;
   // Warm-up (as llama-bench does): touches every weight page once so the timings below
   // measure compute, not the first page faults of the memory map.
   {
-    model::KvCache warm = text.NewCache();
+    model::KvCache warm(engine.NewKvPool());
     text.Forward(engine.compute(), embeds.data(), std::min<size_t>(prompt.size(), 8), warm, false,
                  &logits);
   }
@@ -236,6 +238,7 @@ int Bench(const BenchFlags& f) {
       {"video", video},
       {"batched_decode", batched},
       {"threads", engine.threads()},
+      {"kv_cache_dtype", tensor::DTypeName(engine.kv_dtype())},
       {"simd_target", kernels::ActiveTarget()},
       {"int8_path", kernels::ActiveQuantPath()},
       {"cpu_features", kernels::CpuFeatures()},
@@ -273,6 +276,7 @@ void AddBenchCommand(CLI::App& app, int& exit_code) {
          "products of prompts and images: exact (f32, the default) or bf16 (bf16 inputs, f32 sums; "
          "AVX512-BF16 CPUs; opt-in, its error measured by iris verify --compute bf16)")
       ->check(CLI::IsMember({"exact", "bf16"}));
+  AddKvCacheDtypeOption(cmd, f->kv_cache_dtype);
   cmd->add_option("--mmproj", f->mmproj, "the vision tower (mmproj GGUF) of a GGUF --model FILE");
   cmd->add_option("--prompt-tokens", f->prompt_tokens, "prefill length")
       ->capture_default_str()

@@ -7,10 +7,20 @@
 #include <iostream>
 #include <memory>
 
+#include "engine/runtime/engine.h"
 #include "engine/tokenizer/tokenize_tool.h"
 #include "gateway/config/config.h"
 
 namespace iris::cli {
+
+void AddKvCacheDtypeOption(CLI::App* cmd, std::string& dtype, const std::string& what) {
+  cmd->add_option("--kv-cache-dtype", dtype,
+                  "keys and values of the text model kept as f32 (exact, the default) or f16 "
+                  "(opt-in: half the memory and the bytes read per token; answers change "
+                  "slightly, measured by iris verify --kv-cache-dtype f16)" +
+                      (what.empty() ? std::string() : "; over " + what))
+      ->check(CLI::IsMember(runtime::kKvCacheDtypes));
+}
 
 void PrintError(const char* command, const std::string& message) {
   std::fprintf(stderr, "iris %s: %s\n", command, message.c_str());

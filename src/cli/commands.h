@@ -60,6 +60,10 @@ struct ExportFlags {
 Result<int64_t> ExportTrainingData(const ExportFlags& flags, const std::string& out_path);
 void AddDatasetCommand(CLI::App& app, int& exit_code);
 
+// --kv-cache-dtype f32|f16 (runtime::EngineOptions::kv_cache_dtype) on a command that loads
+// the engine; `what` says where else it can be set ("" for nowhere).
+void AddKvCacheDtypeOption(CLI::App* cmd, std::string& dtype, const std::string& what = "");
+
 // Prints "iris <command>: <message>" on one line to stderr.
 void PrintError(const char* command, const std::string& message);
 

@@ -18,6 +18,7 @@ struct RunFlags {
   std::string mmproj;
   std::string weights;
   std::string compute;
+  std::string kv_cache_dtype;
   std::string adapter;
   bool pull = false;
   bool offline = false;
@@ -43,6 +44,7 @@ int Run(const RunFlags& f) {
   eo.mmproj = f.mmproj;
   eo.weights = f.weights;
   eo.compute = f.compute;
+  eo.kv_cache_dtype = f.kv_cache_dtype;
   // A directory, or a repo id / short name in the Hugging Face cache (pulled with --pull).
   auto model_dir = FindModel(f.model, f.pull, f.offline);
   if (!model_dir.ok()) {
@@ -164,6 +166,7 @@ void AddRunCommand(CLI::App& app, int& exit_code) {
          "products of prompts and images: exact (f32, the default) or bf16 (bf16 inputs, f32 sums; "
          "AVX512-BF16 CPUs; opt-in, its error measured by iris verify --compute bf16)")
       ->check(CLI::IsMember({"exact", "bf16"}));
+  AddKvCacheDtypeOption(cmd, f->kv_cache_dtype);
   cmd->add_option("--mmproj", f->mmproj,
                   "the vision tower (mmproj GGUF) of a GGUF text model given as --model FILE");
   cmd->add_option("--adapter", f->adapter,

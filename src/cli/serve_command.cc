@@ -37,6 +37,7 @@ struct ServeFlags {
   std::string mmproj;   // the vision tower of a GGUF model file
   std::string weights;  // "q8_0": the local text model quantized at load
   std::string compute;  // "bf16": prompts and images in bf16 products
+  std::string kv_cache_dtype;  // "f16": the local model's keys and values in f16
   bool pull = false;
   bool offline = false;
   int threads = 0;         // gateway workers (0: config / hardware)
@@ -193,6 +194,7 @@ int Serve(const ServeFlags& f) {
   af.local_mmproj = f.mmproj;
   af.local_weights = f.weights;
   af.local_compute = f.compute;
+  af.local_kv_cache_dtype = f.kv_cache_dtype;
   af.local_base_model = hub::ExpandShortName(local_spec);
   if (const gw::config::ProviderConfig* local = config->FindLocal(); local && !local_dir.empty()) {
     // Adapters are named in iris.yaml: one that cannot be found stops the start.
@@ -394,6 +396,7 @@ void AddServeCommand(CLI::App& app, int& exit_code) {
                   "the local model's products of prompts and images: exact or bf16 (over "
                   "providers.local.compute; bf16 needs an AVX512-BF16 CPU)")
       ->check(CLI::IsMember({"exact", "bf16"}));
+  AddKvCacheDtypeOption(cmd, f->kv_cache_dtype, "providers.local.kv_cache_dtype");
   cmd->add_option("--mmproj", f->mmproj,
                   "the vision tower (mmproj GGUF) of a GGUF text model given as --model FILE");
   cmd->add_flag("--pull", f->pull, "download the local model when it is not in the cache");

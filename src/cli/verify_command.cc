@@ -20,6 +20,7 @@ void AddVerifyCommand(CLI::App& app, int& exit_code) {
     std::string mmproj;
     std::string weights;
     std::string compute;
+    std::string kv_cache_dtype;
   };
   auto f = std::make_shared<Flags>();
   cmd->add_option("model_dir", f->dir, "directory with goldens.safetensors + goldens.json")
@@ -37,6 +38,10 @@ void AddVerifyCommand(CLI::App& app, int& exit_code) {
                   "measure the bf16 products (--compute bf16) against the goldens: top-1 "
                   "agreement and KL divergence, and the error of every tensor")
       ->check(CLI::IsMember({"exact", "bf16"}));
+  cmd->add_option("--kv-cache-dtype", f->kv_cache_dtype,
+                  "measure keys and values kept as f16 (--kv-cache-dtype f16) against the "
+                  "goldens: top-1 agreement and KL divergence")
+      ->check(CLI::IsMember(runtime::kKvCacheDtypes));
   cmd->add_option("--mmproj", f->mmproj, "the GGUF vision tower (mmproj) that goes with --model");
   cmd->callback([f, &exit_code] {
     runtime::VerifyOptions vo;
@@ -45,6 +50,7 @@ void AddVerifyCommand(CLI::App& app, int& exit_code) {
     vo.mmproj = f->mmproj;
     vo.weights = f->weights;
     vo.compute = f->compute;
+    vo.kv_cache_dtype = f->kv_cache_dtype;
     std::stringstream ss(f->cases);
     for (std::string c; std::getline(ss, c, ',');) {
       if (!c.empty()) vo.cases.push_back(c);

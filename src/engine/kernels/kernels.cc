@@ -508,9 +508,9 @@ constexpr size_t DecodeValueVectors() {
 
 // out_i[d] = Σ_j p_i[j] · v_j[d] for kQ queries (p rows p_stride apart), key by key in order
 // for every d (each query's sums do not depend on kQ), values in blocks as the keys.
-template <size_t kQ>
+template <size_t kQ, typename T>
 HWY_INLINE void WeightedSumQueries(const float* HWY_RESTRICT p, size_t p_stride,
-                                   const float* const* v_blocks, size_t block_keys, size_t stride,
+                                   const T* const* v_blocks, size_t block_keys, size_t stride,
                                    size_t num_keys, size_t head_dim, float* HWY_RESTRICT out,
                                    size_t out_stride) {
   const DF df;
@@ -522,10 +522,10 @@ HWY_INLINE void WeightedSumQueries(const float* HWY_RESTRICT p, size_t p_stride,
       for (size_t e = 0; e < kD; ++e) acc[i][e] = hn::Zero(df);
     for (size_t j0 = 0, b = 0; j0 < num_keys; j0 += block_keys, ++b) {
       const size_t rows = std::min(block_keys, num_keys - j0);
-      const float* vb = v_blocks[b] + d;
+      const T* vb = v_blocks[b] + d;
       for (size_t r = 0; r < rows; ++r) {
         VF vv[kD];
-        for (size_t e = 0; e < kD; ++e) vv[e] = hn::LoadU(df, vb + r * stride + e * lanes);
+        for (size_t e = 0; e < kD; ++e) vv[e] = LoadF32(df, vb + r * stride + e * lanes);
         for (size_t i = 0; i < kQ; ++i) {
           const VF pj = hn::Set(df, p[i * p_stride + j0 + r]);
           for (size_t e = 0; e < kD; ++e) acc[i][e] = hn::MulAdd(pj, vv[e], acc[i][e]);
@@ -546,7 +546,7 @@ HWY_INLINE void WeightedSumQueries(const float* HWY_RESTRICT p, size_t p_stride,
       for (size_t j0 = 0, b = 0; j0 < num_keys; j0 += block_keys, ++b) {
         const size_t rows = std::min(block_keys, num_keys - j0);
         for (size_t r = 0; r < rows; ++r)
-          a += p[i * p_stride + j0 + r] * v_blocks[b][r * stride + d];
+          a += p[i * p_stride + j0 + r] * ScalarToF32(v_blocks[b][r * stride + d]);
       }
       out[i * out_stride + d] = a;
     }
@@ -556,12 +556,13 @@ HWY_INLINE void WeightedSumQueries(const float* HWY_RESTRICT p, size_t p_stride,
 // Queries of one decoding position over keys and values held in blocks (see kernels.h).
 // Scores go key group by key group (one key per lane): each query's partial products of
 // the group's keys are summed by one SumsOfLanes tree; the group's rows stay in L1 for the
-// other queries of the kv head.
-void AttentionDecodeBlocksImpl(const float* HWY_RESTRICT q, size_t q_stride, size_t num_q,
-                               const float* const* k_blocks, const float* const* v_blocks,
-                               size_t block_keys, size_t stride, size_t num_keys, size_t head_dim,
-                               float scale, float* HWY_RESTRICT scratch, float* HWY_RESTRICT out,
-                               size_t out_stride) {
+// other queries of the kv head. Keys and values are f32, or f16 widened as they are loaded.
+template <typename T>
+void AttentionDecodeBlocksT(const float* HWY_RESTRICT q, size_t q_stride, size_t num_q,
+                            const T* const* k_blocks, const T* const* v_blocks, size_t block_keys,
+                            size_t stride, size_t num_keys, size_t head_dim, float scale,
+                            float* HWY_RESTRICT scratch, float* HWY_RESTRICT out,
+                            size_t out_stride) {
   const DF df;
   constexpr size_t kL = hn::MaxLanes(DF());
   const size_t lanes = hn::Lanes(df);
@@ -577,7 +578,7 @@ void AttentionDecodeBlocksImpl(const float* HWY_RESTRICT q, size_t q_stride, siz
   // extra scores land in the scratch's padding, which the softmax overwrites), and kL more
   // entries past the last group give its "next group" prefetch valid rows. value_rows is for
   // prefetching only (the weighted sum walks v_blocks).
-  thread_local std::vector<const float*> rows, value_rows;
+  thread_local std::vector<const T*> rows, value_rows;
   const size_t groups = p_stride / kL;
   rows.resize(p_stride + kL);
   value_rows.resize(p_stride);
@@ -590,9 +591,9 @@ void AttentionDecodeBlocksImpl(const float* HWY_RESTRICT q, size_t q_stride, siz
   }
   for (size_t j = num_keys; j < p_stride + kL; ++j) rows[j] = rows[(num_keys - 1) / kL * kL];
   for (size_t j = num_keys; j < p_stride; ++j) value_rows[j] = value_rows[num_keys - 1];
-  constexpr size_t kLine = 64 / sizeof(float);
+  constexpr size_t kLine = 64 / sizeof(T);
   for (size_t g = 0; g < groups; ++g) {
-    const float* const* gr = rows.data() + g * kL;
+    const T* const* gr = rows.data() + g * kL;
     // The next group's keys, and this group's values for the weighted sum after the softmax,
     // come from memory while this group is multiplied.
     for (size_t j = 0; j < kL; ++j) {
@@ -610,7 +611,7 @@ void AttentionDecodeBlocksImpl(const float* HWY_RESTRICT q, size_t q_stride, siz
       for (size_t j = 0; j < kL; ++j) part[j] = hn::Zero(df);
       for (size_t d = 0; d < whole; d += lanes) {
         const VF qd = hn::LoadU(df, qi + d);
-        for (size_t j = 0; j < kL; ++j) part[j] = hn::MulAdd(qd, hn::LoadU(df, gr[j] + d), part[j]);
+        for (size_t j = 0; j < kL; ++j) part[j] = hn::MulAdd(qd, LoadF32(df, gr[j] + d), part[j]);
       }
       float* p = scratch + i * p_stride + g * kL;
       const VF sums = SumsOfLanes<kL>(df, part);
@@ -620,7 +621,7 @@ void AttentionDecodeBlocksImpl(const float* HWY_RESTRICT q, size_t q_stride, siz
         hn::StoreU(sums, df, p);
         for (size_t j = 0; j < kL; ++j) {
           float s = p[j];
-          for (size_t d = whole; d < head_dim; ++d) s += qi[d] * gr[j][d];
+          for (size_t d = whole; d < head_dim; ++d) s += qi[d] * ScalarToF32(gr[j][d]);
           p[j] = s * scale;
         }
       }
@@ -654,6 +655,23 @@ void AttentionDecodeBlocksImpl(const float* HWY_RESTRICT q, size_t q_stride, siz
     default:
       break;
   }
+}
+
+void AttentionDecodeBlocksF32(const float* q, size_t q_stride, size_t num_q, const void* const* kb,
+                              const void* const* vb, size_t block_keys, size_t stride,
+                              size_t num_keys, size_t head_dim, float scale, float* scratch,
+                              float* out, size_t out_stride) {
+  AttentionDecodeBlocksT(q, q_stride, num_q, reinterpret_cast<const float* const*>(kb),
+                         reinterpret_cast<const float* const*>(vb), block_keys, stride, num_keys,
+                         head_dim, scale, scratch, out, out_stride);
+}
+void AttentionDecodeBlocksF16(const float* q, size_t q_stride, size_t num_q, const void* const* kb,
+                              const void* const* vb, size_t block_keys, size_t stride,
+                              size_t num_keys, size_t head_dim, float scale, float* scratch,
+                              float* out, size_t out_stride) {
+  AttentionDecodeBlocksT(q, q_stride, num_q, reinterpret_cast<const hwy::float16_t* const*>(kb),
+                         reinterpret_cast<const hwy::float16_t* const*>(vb), block_keys, stride,
+                         num_keys, head_dim, scale, scratch, out, out_stride);
 }
 
 // gelu_pytorch_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
@@ -743,6 +761,25 @@ void ConvertF16(const void* src, size_t n, float* dst) {
   ConvertT(static_cast<const hwy::float16_t*>(src), n, dst);
 }
 
+// f32 → f16, round to nearest even, saturating at ±65504 (NaN stays NaN).
+void NarrowF16Impl(const float* HWY_RESTRICT src, size_t n, void* dst) {
+  uint16_t* HWY_RESTRICT out = static_cast<uint16_t*>(dst);
+  size_t i = 0;
+#if HWY_TARGET <= HWY_AVX2
+  const DF df;
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  const size_t lanes = hn::Lanes(df);
+  const VF hi = hn::Set(df, tensor::kF16Max), lo = hn::Set(df, -tensor::kF16Max);
+  for (; i + lanes <= n; i += lanes) {
+    const VF v = hn::LoadU(df, src + i);
+    // Min/Max would turn a NaN into the bound; keep it.
+    const VF clamped = hn::IfThenElse(hn::IsNaN(v), v, hn::Min(hn::Max(v, lo), hi));
+    hn::StoreU(hn::DemoteTo(dh, clamped), dh, reinterpret_cast<hwy::float16_t*>(out + i));
+  }
+#endif
+  for (; i < n; ++i) out[i] = tensor::F32ToF16Saturated(src[i]);
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace iris::kernels
 HWY_AFTER_NAMESPACE();
@@ -762,7 +799,9 @@ HWY_EXPORT(ConvertF16);
 HWY_EXPORT(AttentionHeadImpl);
 HWY_EXPORT(GeluTanhImpl);
 HWY_EXPORT(SiluMulImpl);
-HWY_EXPORT(AttentionDecodeBlocksImpl);
+HWY_EXPORT(AttentionDecodeBlocksF32);
+HWY_EXPORT(AttentionDecodeBlocksF16);
+HWY_EXPORT(NarrowF16Impl);
 
 void MatMulRows(const float* x, size_t x_stride, size_t num_tokens, const void* w,
                 tensor::DType w_dtype, size_t k_dim, size_t n_begin, size_t n_end, float* out,
@@ -837,12 +876,24 @@ void SiluMul(float* gate, const float* up, size_t n) {
 }
 
 void AttentionDecodeBlocks(const float* q, size_t q_stride, size_t num_q,
-                           const float* const* k_blocks, const float* const* v_blocks,
-                           size_t block_keys, size_t stride, size_t num_keys, size_t head_dim,
-                           float scale, float* scratch, float* out, size_t out_stride) {
-  HWY_DYNAMIC_DISPATCH(AttentionDecodeBlocksImpl)
+                           const void* const* k_blocks, const void* const* v_blocks,
+                           tensor::DType kv_dtype, size_t block_keys, size_t stride,
+                           size_t num_keys, size_t head_dim, float scale, float* scratch,
+                           float* out, size_t out_stride) {
+  IRIS_CHECK(IsKvDType(kv_dtype));
+  if (kv_dtype == tensor::DType::kF16) {
+    HWY_DYNAMIC_DISPATCH(AttentionDecodeBlocksF16)
+    (q, q_stride, num_q, k_blocks, v_blocks, block_keys, stride, num_keys, head_dim, scale, scratch,
+     out, out_stride);
+    return;
+  }
+  HWY_DYNAMIC_DISPATCH(AttentionDecodeBlocksF32)
   (q, q_stride, num_q, k_blocks, v_blocks, block_keys, stride, num_keys, head_dim, scale, scratch,
    out, out_stride);
+}
+
+void NarrowRowF16(const float* src, size_t n, void* dst) {
+  HWY_DYNAMIC_DISPATCH(NarrowF16Impl)(src, n, dst);
 }
 
 namespace {

@@ -77,10 +77,20 @@ void AttentionHead(const float* q, size_t q_stride, size_t num_q, const float* k
 // numbers are the same whatever num_q (a query alone or in a group). Scores sum each key's
 // lanes by a pairwise tree, the weighted sum goes key by key in order. scratch: num_q rows of
 // num_keys rounded up to AttentionMaxLanes() floats; out rows out_stride apart.
+// Keys and values are kv_dtype (IsKvDType): f32, or f16 widened exactly as they are loaded
+// (the numbers are those of f32 blocks holding the same values).
 void AttentionDecodeBlocks(const float* q, size_t q_stride, size_t num_q,
-                           const float* const* k_blocks, const float* const* v_blocks,
-                           size_t block_keys, size_t stride, size_t num_keys, size_t head_dim,
-                           float scale, float* scratch, float* out, size_t out_stride);
+                           const void* const* k_blocks, const void* const* v_blocks,
+                           tensor::DType kv_dtype, size_t block_keys, size_t stride,
+                           size_t num_keys, size_t head_dim, float scale, float* scratch,
+                           float* out, size_t out_stride);
+// Element types a KV cache may hold: kF32 (the exact path) or kF16 (opt-in, half the bytes).
+inline bool IsKvDType(tensor::DType d) {
+  return d == tensor::DType::kF32 || d == tensor::DType::kF16;
+}
+// dst[i] = f16(src[i]) as tensor::F32ToF16Saturated (its scalar twin) computes it, F16C's
+// conversion where the CPU has it.
+void NarrowRowF16(const float* src, size_t n, void* dst);
 // Padding multiple for kt_stride and scratch sizes (the widest vector of any target).
 constexpr size_t AttentionMaxLanes() { return 16; }
 // Queries AttentionHead scores together (rows of scratch it needs).

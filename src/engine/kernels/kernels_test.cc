@@ -209,10 +209,11 @@ TEST_P(KernelsTest, AttentionMatchesScalarTwin) {
         const size_t last = num_q - 1;
         const size_t n_last = causal ? base + last + 1 : num_keys;
         std::vector<float> one(head_dim);
-        const float* k0 = k.data();
-        const float* v0 = v.data();
-        AttentionDecodeBlocks(q.data() + last * stride, stride, 1, &k0, &v0, n_last, stride, n_last,
-                              head_dim, scale, scratch.data(), one.data(), head_dim);
+        const void* k0 = k.data();
+        const void* v0 = v.data();
+        constexpr tensor::DType kF32 = tensor::DType::kF32;
+        AttentionDecodeBlocks(q.data() + last * stride, stride, 1, &k0, &v0, kF32, n_last, stride,
+                              n_last, head_dim, scale, scratch.data(), one.data(), head_dim);
         for (size_t d = 0; d < head_dim; ++d) {
           ASSERT_NEAR(one[d], want[last * stride + d], 2e-5f) << "decode hd " << head_dim;
         }
@@ -222,7 +223,7 @@ TEST_P(KernelsTest, AttentionMatchesScalarTwin) {
         for (size_t block : {1u, 5u, 16u}) {
           const size_t nb = (n_last + block - 1) / block;
           std::vector<float> kp(nb * block * stride, NAN), vp(nb * block * stride, NAN);
-          std::vector<const float*> kb(nb), vb(nb);
+          std::vector<const void*> kb(nb), vb(nb);
           for (size_t b = 0; b < nb; ++b) {
             const size_t slot = nb - 1 - b;
             for (size_t r = 0; r < block && b * block + r < n_last; ++r) {
@@ -235,9 +236,9 @@ TEST_P(KernelsTest, AttentionMatchesScalarTwin) {
             vb[b] = vp.data() + slot * block * stride;
           }
           std::vector<float> paged(head_dim);
-          AttentionDecodeBlocks(q.data() + last * stride, stride, 1, kb.data(), vb.data(), block,
-                                stride, n_last, head_dim, scale, scratch.data(), paged.data(),
-                                head_dim);
+          AttentionDecodeBlocks(q.data() + last * stride, stride, 1, kb.data(), vb.data(), kF32,
+                                block, stride, n_last, head_dim, scale, scratch.data(),
+                                paged.data(), head_dim);
           for (size_t d = 0; d < head_dim; ++d) {
             ASSERT_NEAR(paged[d], one[d], 1e-6f) << "paged by " << block << " hd " << head_dim;
           }
@@ -248,14 +249,15 @@ TEST_P(KernelsTest, AttentionMatchesScalarTwin) {
           const size_t nq = std::min(group, num_q);
           std::vector<float> grouped(nq * (head_dim + 1), NAN);
           std::vector<float> group_scratch(nq * padded);
-          AttentionDecodeBlocks(q.data(), stride, nq, &k0, &v0, n_last, stride, n_last, head_dim,
-                                scale, group_scratch.data(), grouped.data(), head_dim + 1);
+          AttentionDecodeBlocks(q.data(), stride, nq, &k0, &v0, kF32, n_last, stride, n_last,
+                                head_dim, scale, group_scratch.data(), grouped.data(),
+                                head_dim + 1);
           std::vector<float> want_all(nq * stride);
           ref::AttentionHead(q.data(), stride, nq, k.data(), stride, v.data(), stride, n_last,
                              head_dim, scale, SIZE_MAX, want_all.data(), stride);
           for (size_t i = 0; i < nq; ++i) {
             std::vector<float> alone(head_dim);
-            AttentionDecodeBlocks(q.data() + i * stride, stride, 1, &k0, &v0, n_last, stride,
+            AttentionDecodeBlocks(q.data() + i * stride, stride, 1, &k0, &v0, kF32, n_last, stride,
                                   n_last, head_dim, scale, scratch.data(), alone.data(), head_dim);
             for (size_t d = 0; d < head_dim; ++d) {
               ASSERT_EQ(grouped[i * (head_dim + 1) + d], alone[d])
@@ -264,6 +266,64 @@ TEST_P(KernelsTest, AttentionMatchesScalarTwin) {
             }
           }
         }
+        // Keys and values in f16 (a KV cache in half precision), paged: exactly the numbers of
+        // f32 blocks holding the same values widened, for a group of queries.
+        {
+          const size_t nq = std::min<size_t>(3, num_q);
+          std::vector<uint16_t> kh(n_last * stride), vh(n_last * stride);
+          NarrowRowF16(k.data(), kh.size(), kh.data());
+          NarrowRowF16(v.data(), vh.size(), vh.data());
+          std::vector<float> kw(kh.size()), vw(vh.size());
+          ConvertRowToF32(kh.data(), tensor::DType::kF16, kh.size(), kw.data());
+          ConvertRowToF32(vh.data(), tensor::DType::kF16, vh.size(), vw.data());
+          const size_t block = 5, nb = (n_last + block - 1) / block;
+          std::vector<const void*> k16(nb), v16(nb), k32(nb), v32(nb);
+          for (size_t b = 0; b < nb; ++b) {
+            k16[b] = kh.data() + b * block * stride;
+            v16[b] = vh.data() + b * block * stride;
+            k32[b] = kw.data() + b * block * stride;
+            v32[b] = vw.data() + b * block * stride;
+          }
+          std::vector<float> s16(nq * padded), s32(nq * padded), o16(nq * head_dim, NAN),
+              o32(nq * head_dim, NAN);
+          AttentionDecodeBlocks(q.data(), stride, nq, k16.data(), v16.data(), tensor::DType::kF16,
+                                block, stride, n_last, head_dim, scale, s16.data(), o16.data(),
+                                head_dim);
+          AttentionDecodeBlocks(q.data(), stride, nq, k32.data(), v32.data(), kF32, block, stride,
+                                n_last, head_dim, scale, s32.data(), o32.data(), head_dim);
+          // (Dimensions past the last whole vector are summed in scalar code, where the
+          // compiler may contract the two instantiations differently.)
+          for (size_t i = 0; i < o16.size(); ++i) {
+            if (head_dim % AttentionMaxLanes() == 0) {
+              ASSERT_EQ(o16[i], o32[i]) << "f16 blocks, hd " << head_dim << " keys " << n_last;
+            } else {
+              ASSERT_NEAR(o16[i], o32[i], 1e-6f) << "f16 blocks, hd " << head_dim;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(KernelsTest, NarrowingToF16MatchesScalarTwin) {
+  // Ordinary values, ties, subnormals, the edges of f16's range and past it, infinities, NaN.
+  std::vector<float> x = RandomFloats(1000, 31, 100.0f);
+  for (float f : {0.0f, -0.0f, 1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, 6e-8f, 3e-8f, 1e-5f,
+                  -2.9e-8f, 65504.0f, 65519.0f, 65520.0f, 1e6f, -1e9f, INFINITY, -INFINITY, NAN}) {
+    x.push_back(f);
+  }
+  for (size_t n : {x.size(), size_t{1}, size_t{17}}) {
+    std::vector<uint16_t> got(n, 0xffff);
+    NarrowRowF16(x.data() + x.size() - n, n, got.data());
+    for (size_t i = 0; i < n; ++i) {
+      const float f = x[x.size() - n + i];
+      ASSERT_EQ(got[i], tensor::F32ToF16Saturated(f)) << f;
+      const float back = tensor::F16ToF32(got[i]);
+      if (std::isnan(f)) {
+        ASSERT_TRUE(std::isnan(back));
+      } else {
+        ASSERT_LE(std::fabs(back), tensor::kF16Max) << f;  // never an infinity
       }
     }
   }

@@ -5,16 +5,20 @@
 #include <limits>
 
 #include "base/check.h"
+#include "engine/kernels/kernels.h"
 
 namespace iris::model {
 
-KvPool::KvPool(int num_layers, size_t num_kv_heads, size_t head_dim, size_t max_blocks)
+KvPool::KvPool(int num_layers, size_t num_kv_heads, size_t head_dim, size_t max_blocks,
+               tensor::DType dtype)
     : num_layers_(num_layers),
       num_kv_heads_(num_kv_heads),
       head_dim_(head_dim),
       kv_dim_(num_kv_heads * head_dim),
-      max_blocks_(max_blocks) {
+      max_blocks_(max_blocks),
+      dtype_(dtype) {
   IRIS_CHECK(num_layers > 0 && num_kv_heads > 0 && head_dim > 0);
+  IRIS_CHECK(kernels::IsKvDType(dtype));
 }
 
 std::optional<int32_t> KvPool::Allocate() {
@@ -25,8 +29,7 @@ std::optional<int32_t> KvPool::Allocate() {
     // cache's length only; a copied block's unwritten rows stay unread). Zeroing a slab
     // (24 MB at 256M) cost a serving step 60 ms of fresh pages; now each page is first
     // touched when a position is written.
-    const size_t floats_per_block = block_bytes() / sizeof(float);
-    slabs_.push_back(std::make_unique_for_overwrite<float[]>(kSlabBlocks * floats_per_block));
+    slabs_.push_back(std::make_unique_for_overwrite<std::byte[]>(kSlabBlocks * block_bytes()));
     const size_t first = refs_.size();
     refs_.resize(first + kSlabBlocks, 0);
     for (size_t i = kSlabBlocks; i-- > 0;) free_.push_back(static_cast<int32_t>(first + i));
@@ -37,7 +40,12 @@ std::optional<int32_t> KvPool::Allocate() {
   // Checked builds (and -DIRIS_POISON_KV) fill every block they hand out, new or reused, with
   // NaN, so that a row read before it is written turns the numbers of every test that reaches
   // it into NaN.
-  std::fill_n(keys(b, 0), block_bytes() / sizeof(float), std::numeric_limits<float>::quiet_NaN());
+  if (dtype_ == tensor::DType::kF16) {
+    std::fill_n(static_cast<uint16_t*>(keys(b, 0)), block_bytes() / 2, uint16_t{0x7e00});
+  } else {
+    std::fill_n(static_cast<float*>(keys(b, 0)), block_bytes() / sizeof(float),
+                std::numeric_limits<float>::quiet_NaN());
+  }
 #endif
   refs_[static_cast<size_t>(b)] = 1;
   ++in_use_;
@@ -58,12 +66,12 @@ void KvPool::Release(int32_t block) {
   }
 }
 
-float* KvPool::Row(int32_t block, int layer, int which) const {
+std::byte* KvPool::Row(int32_t block, int layer, int which) const {
   const size_t b = static_cast<size_t>(block);
-  const size_t per_layer = kBlockTokens * kv_dim_;  // floats of one layer's keys (or values)
-  const size_t floats_per_block = 2 * per_layer * static_cast<size_t>(num_layers_);
-  float* slab = slabs_[b / kSlabBlocks].get();
-  return slab + (b % kSlabBlocks) * floats_per_block +
+  // Bytes of one layer's keys (or values) in a block.
+  const size_t per_layer = kBlockTokens * kv_dim_ * tensor::DTypeSize(dtype_);
+  std::byte* slab = slabs_[b / kSlabBlocks].get();
+  return slab + (b % kSlabBlocks) * block_bytes() +
          (static_cast<size_t>(layer) * 2 + static_cast<size_t>(which)) * per_layer;
 }
 
@@ -122,7 +130,8 @@ bool KvCache::PrepareAppend(size_t n) {
     auto copy = pool_->Allocate();
     if (!copy) return false;
     for (int l = 0; l < pool_->num_layers(); ++l) {
-      const size_t bytes = KvPool::kBlockTokens * pool_->kv_dim() * sizeof(float);
+      const size_t bytes =
+          KvPool::kBlockTokens * pool_->kv_dim() * tensor::DTypeSize(pool_->dtype());
       std::memcpy(pool_->keys(*copy, l), pool_->keys(b, l), bytes);
       std::memcpy(pool_->values(*copy, l), pool_->values(b, l), bytes);
     }
@@ -144,8 +153,18 @@ void KvCache::AdoptPrefix(std::span<const int32_t> blocks) {
 void KvCache::Write(int layer, size_t pos, const float* key, const float* value) {
   const size_t hd = pool_->head_dim(), row = pos % KvPool::kBlockTokens;
   const int32_t b = blocks_[pos / KvPool::kBlockTokens];
-  float* k = pool_->keys(b, layer) + row * hd;
-  float* v = pool_->values(b, layer) + row * hd;
+  if (pool_->dtype() == tensor::DType::kF16) {
+    uint16_t* k = static_cast<uint16_t*>(pool_->keys(b, layer)) + row * hd;
+    uint16_t* v = static_cast<uint16_t*>(pool_->values(b, layer)) + row * hd;
+    for (size_t h = 0; h < pool_->num_kv_heads(); ++h) {
+      const size_t at = h * KvPool::kBlockTokens * hd;
+      kernels::NarrowRowF16(key + h * hd, hd, k + at);
+      kernels::NarrowRowF16(value + h * hd, hd, v + at);
+    }
+    return;
+  }
+  float* k = static_cast<float*>(pool_->keys(b, layer)) + row * hd;
+  float* v = static_cast<float*>(pool_->values(b, layer)) + row * hd;
   for (size_t h = 0; h < pool_->num_kv_heads(); ++h) {
     const size_t at = h * KvPool::kBlockTokens * hd;
     std::copy_n(key + h * hd, hd, k + at);
@@ -153,8 +172,8 @@ void KvCache::Write(int layer, size_t pos, const float* key, const float* value)
   }
 }
 
-void KvCache::BlockRows(int layer, size_t n, std::vector<const float*>& keys,
-                        std::vector<const float*>& values) const {
+void KvCache::BlockRows(int layer, size_t n, std::vector<const void*>& keys,
+                        std::vector<const void*>& values) const {
   for (size_t start = 0, i = 0; start < n; start += KvPool::kBlockTokens, ++i) {
     keys.push_back(pool_->keys(blocks_[i], layer));
     values.push_back(pool_->values(blocks_[i], layer));

@@ -13,6 +13,8 @@
 #include <span>
 #include <vector>
 
+#include "engine/tensor/dtype.h"
+
 namespace iris::model {
 
 class KvPool {
@@ -20,16 +22,21 @@ class KvPool {
   static constexpr size_t kBlockTokens = 16;  // positions per block
 
   // max_blocks == 0: the pool grows as blocks are needed (one caller, e.g. the CLI); else it
-  // never holds more than max_blocks. Memory is taken in slabs as it is first needed.
-  KvPool(int num_layers, size_t num_kv_heads, size_t head_dim, size_t max_blocks);
+  // never holds more than max_blocks. Memory is taken in slabs as it is first needed. Keys
+  // and values are kept as `dtype` (kernels::IsKvDType): f32 (exact), or f16 (opt-in: half
+  // the memory and the bytes attention reads; rows are rounded as they are written).
+  KvPool(int num_layers, size_t num_kv_heads, size_t head_dim, size_t max_blocks,
+         tensor::DType dtype = tensor::DType::kF32);
   KvPool(const KvPool&) = delete;
   KvPool& operator=(const KvPool&) = delete;
 
   // Bytes of one block (keys and values of every layer).
-  static size_t BlockBytes(int num_layers, size_t kv_dim) {
-    return 2 * kBlockTokens * kv_dim * static_cast<size_t>(num_layers) * sizeof(float);
+  static size_t BlockBytes(int num_layers, size_t kv_dim,
+                           tensor::DType dtype = tensor::DType::kF32) {
+    return 2 * kBlockTokens * kv_dim * static_cast<size_t>(num_layers) * tensor::DTypeSize(dtype);
   }
-  size_t block_bytes() const { return BlockBytes(num_layers_, kv_dim_); }
+  size_t block_bytes() const { return BlockBytes(num_layers_, kv_dim_, dtype_); }
+  tensor::DType dtype() const { return dtype_; }
 
   // A block with one reference, or nothing when the budget is spent.
   std::optional<int32_t> Allocate();
@@ -40,10 +47,11 @@ class KvPool {
   // One layer's keys or values in a block, head by head: [num_kv_heads, kBlockTokens,
   // head_dim], so that one kv head's positions in a block are contiguous (decode attention
   // reads a head at a time; position-major rows put 256 bytes of a head every kv_dim floats).
-  float* keys(int32_t block, int layer) { return Row(block, layer, 0); }
-  float* values(int32_t block, int layer) { return Row(block, layer, 1); }
-  const float* keys(int32_t block, int layer) const { return Row(block, layer, 0); }
-  const float* values(int32_t block, int layer) const { return Row(block, layer, 1); }
+  // Elements of dtype().
+  void* keys(int32_t block, int layer) { return Row(block, layer, 0); }
+  void* values(int32_t block, int layer) { return Row(block, layer, 1); }
+  const void* keys(int32_t block, int layer) const { return Row(block, layer, 0); }
+  const void* values(int32_t block, int layer) const { return Row(block, layer, 1); }
 
   size_t in_use() const { return in_use_; }
   size_t max_blocks() const { return max_blocks_; }  // 0: unbounded
@@ -56,15 +64,16 @@ class KvPool {
 
  private:
   static constexpr size_t kSlabBlocks = 32;
-  float* Row(int32_t block, int layer, int which) const;
+  std::byte* Row(int32_t block, int layer, int which) const;
 
   int num_layers_;
   size_t num_kv_heads_;
   size_t head_dim_;
   size_t kv_dim_;
   size_t max_blocks_;
+  tensor::DType dtype_;
   size_t in_use_ = 0;
-  std::vector<std::unique_ptr<float[]>> slabs_;
+  std::vector<std::unique_ptr<std::byte[]>> slabs_;
   std::vector<int> refs_;      // per block ever created
   std::vector<int32_t> free_;  // created blocks with no reference
 };
@@ -99,13 +108,14 @@ class KvCache {
   void AdoptPrefix(std::span<const int32_t> blocks);
 
   // Stores position `pos` of one layer: `key` and `value` are rows of kv_dim floats
-  // (num_kv_heads heads of head_dim), spread into the block's heads.
+  // (num_kv_heads heads of head_dim), spread into the block's heads (rounded to f16 in an f16
+  // pool).
   void Write(int layer, size_t pos, const float* key, const float* value);
   // Appends where positions [0, n) of one layer's keys and values are, block by block (each
   // in KvPool's layout: [num_kv_heads, kBlockTokens, head_dim]), for attention that reads
   // them in place.
-  void BlockRows(int layer, size_t n, std::vector<const float*>& keys,
-                 std::vector<const float*>& values) const;
+  void BlockRows(int layer, size_t n, std::vector<const void*>& keys,
+                 std::vector<const void*>& values) const;
 
   std::span<const int32_t> blocks() const { return blocks_; }
   const KvPool& pool() const { return *pool_; }

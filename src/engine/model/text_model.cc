@@ -128,7 +128,11 @@ void TextModel::ForwardBatch(ops::ComputeContext& caller_ctx, std::span<const Fo
   for (size_t i = 0; i < chunks.size(); ++i) {
     if (chunks[i].num_tokens < 4) decoding_chunk.push_back(i);
   }
-  std::vector<const float*> kb, vb;  // a prompt chunk's key and value blocks
+  std::vector<const void*> kb, vb;  // a prompt chunk's key and value blocks
+  // One element type for every cache of the batch (a scheduler's sequences share a pool).
+  const tensor::DType kv_dtype =
+      chunks.empty() ? tensor::DType::kF32 : chunks[0].cache->pool().dtype();
+  for (const ForwardChunk& ch : chunks) IRIS_CHECK(ch.cache->pool().dtype() == kv_dtype);
 
   // The adapters' low-rank terms of one linear layer: out[rows] += (in·Aᵀ)·(s·B)ᵀ, once per
   // run of neighbouring chunks that share an adapter (their rows are contiguous).
@@ -176,8 +180,8 @@ void TextModel::ForwardBatch(ops::ComputeContext& caller_ctx, std::span<const Fo
     }
     if (!decoding.empty()) {
       ops::DecodeAttention(
-          ctx, decoding, nh, nkv, hd, scale, KvPool::kBlockTokens,
-          [&](size_t s, std::vector<const float*>& keys, std::vector<const float*>& values) {
+          ctx, decoding, nh, nkv, hd, scale, KvPool::kBlockTokens, kv_dtype,
+          [&](size_t s, std::vector<const void*>& keys, std::vector<const void*>& values) {
             const ops::DecodeQueries& dq = decoding[s];
             chunks[decoding_chunk[s]].cache->BlockRows(layer, dq.pos0 + dq.num_tokens, keys,
                                                        values);
@@ -190,7 +194,7 @@ void TextModel::ForwardBatch(ops::ComputeContext& caller_ctx, std::span<const Fo
       kb.clear();
       vb.clear();
       ch.cache->BlockRows(layer, total, kb, vb);
-      ops::CausalAttentionPaged(ctx, q.data() + r * qd, ch.num_tokens, pos0, kb, vb,
+      ops::CausalAttentionPaged(ctx, q.data() + r * qd, ch.num_tokens, pos0, kb, vb, kv_dtype,
                                 KvPool::kBlockTokens, nh, nkv, hd, scale, attn.data() + r * qd);
     }
     ops::MatMul(ctx, attn.data(), R, l.o, tmp.data());

@@ -58,12 +58,13 @@ class TextModel {
   void ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardChunk> chunks,
                     std::vector<float>* logits) const;
 
-  // A pool for this model's keys and values (max_blocks 0: grows as needed), and a cache in a
-  // pool of its own.
-  std::shared_ptr<KvPool> NewPool(size_t max_blocks = 0) const {
+  // A pool for this model's keys and values (max_blocks 0: grows as needed; kv_dtype f32, or
+  // f16: see KvPool), and a cache in a pool of its own.
+  std::shared_ptr<KvPool> NewPool(size_t max_blocks = 0,
+                                  tensor::DType kv_dtype = tensor::DType::kF32) const {
     return std::make_shared<KvPool>(config_.num_hidden_layers,
                                     static_cast<size_t>(config_.num_key_value_heads),
-                                    static_cast<size_t>(config_.head_dim), max_blocks);
+                                    static_cast<size_t>(config_.head_dim), max_blocks, kv_dtype);
   }
   KvCache NewCache() const { return KvCache(NewPool()); }
 

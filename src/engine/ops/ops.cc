@@ -266,44 +266,57 @@ void GrowScratch(std::vector<float>& buf, size_t n) {
 }
 
 // Where key (or value) j of kv head h is: blocks[j / block_keys] + h * head_step +
-// (j % block_keys) * row_step. Rows of one array, kv heads side by side, are one block of
-// every key (Rows); a paged cache is blocks of block_keys positions, head by head (Paged).
+// (j % block_keys) * row_step elements of `dtype` (kernels::IsKvDType). Rows of one array, kv
+// heads side by side, are one block of every key (Rows); a paged cache is blocks of block_keys
+// positions, head by head (Paged).
 struct KvRows {
-  const float* const* blocks;
+  const void* const* blocks;
   size_t block_keys, head_step, row_step;
+  tensor::DType dtype = tensor::DType::kF32;
 
   static KvRows Rows(const float* const* one, size_t stride, size_t head_dim) {
-    return {one, SIZE_MAX, head_dim, stride};
+    return {reinterpret_cast<const void* const*>(one), SIZE_MAX, head_dim, stride};
   }
-  static KvRows Paged(const float* const* blocks, size_t block_keys, size_t head_dim) {
-    return {blocks, block_keys, block_keys * head_dim, head_dim};
+  static KvRows Paged(const void* const* blocks, size_t block_keys, size_t head_dim,
+                      tensor::DType dtype) {
+    return {blocks, block_keys, block_keys * head_dim, head_dim, dtype};
   }
   // Where kv head h's rows of block b start.
-  const float* Head(size_t b, size_t h) const { return blocks[b] + h * head_step; }
-  const float* Row(size_t j, size_t h) const {
-    return Head(j / block_keys, h) + j % block_keys * row_step;
+  const void* Head(size_t b, size_t h) const {
+    return static_cast<const char*>(blocks[b]) + h * head_step * tensor::DTypeSize(dtype);
+  }
+  const void* Row(size_t j, size_t h) const {
+    return static_cast<const char*>(Head(j / block_keys, h)) +
+           j % block_keys * row_step * tensor::DTypeSize(dtype);
   }
 };
 
 // Packs kv head h's keys (j < num_keys) into the panel layout of kernels::AttentionHead for
-// `stride` keys; padding keys are zero.
+// `stride` keys; padding keys are zero. row: head_dim floats of scratch.
 void PackKeys(const KvRows& k, size_t h, size_t num_keys, size_t head_dim, size_t stride,
               float* kt) {
   constexpr size_t kP = kernels::AttentionMaxLanes();
+  std::vector<float> widened(k.dtype == tensor::DType::kF32 ? 0 : head_dim);
   for (size_t j0 = 0; j0 < stride; j0 += kP) {
     float* panel = kt + (j0 / kP) * head_dim * kP;
     for (size_t jj = 0; jj < kP; ++jj) {
       const size_t j = j0 + jj;
-      const float* row = j < num_keys ? k.Row(j, h) : nullptr;
+      const float* row = nullptr;
+      if (j < num_keys && widened.empty()) {
+        row = static_cast<const float*>(k.Row(j, h));
+      } else if (j < num_keys) {
+        kernels::ConvertRowToF32(k.Row(j, h), k.dtype, head_dim, widened.data());
+        row = widened.data();
+      }
       for (size_t d = 0; d < head_dim; ++d) panel[d * kP + jj] = row != nullptr ? row[d] : 0.0f;
     }
   }
 }
 
-// Kv head h's values copied contiguous [j * head_dim + d].
+// Kv head h's values copied contiguous [j * head_dim + d] (widened to f32).
 void PackValues(const KvRows& v, size_t h, size_t num_keys, size_t head_dim, float* out) {
   for (size_t j = 0; j < num_keys; ++j) {
-    std::memcpy(out + j * head_dim, v.Row(j, h), head_dim * sizeof(float));
+    kernels::ConvertRowToF32(v.Row(j, h), v.dtype, head_dim, out + j * head_dim);
   }
 }
 
@@ -368,21 +381,23 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
 }
 
 void CausalAttentionPaged(ComputeContext& ctx, const float* q, size_t num_tokens, size_t pos0,
-                          std::span<const float* const> k_blocks,
-                          std::span<const float* const> v_blocks, size_t block_keys,
-                          size_t num_heads, size_t num_kv_heads, size_t head_dim, float scale,
-                          float* out) {
+                          std::span<const void* const> k_blocks,
+                          std::span<const void* const> v_blocks, tensor::DType kv_dtype,
+                          size_t block_keys, size_t num_heads, size_t num_kv_heads, size_t head_dim,
+                          float scale, float* out) {
   const size_t total = pos0 + num_tokens;
   IRIS_CHECK(k_blocks.size() * block_keys >= total && v_blocks.size() * block_keys >= total);
+  IRIS_CHECK(kernels::IsKvDType(kv_dtype));
   BlockAttention(ctx, q, num_heads * head_dim, num_tokens,
-                 KvRows::Paged(k_blocks.data(), block_keys, head_dim),
-                 KvRows::Paged(v_blocks.data(), block_keys, head_dim), total, num_heads,
+                 KvRows::Paged(k_blocks.data(), block_keys, head_dim, kv_dtype),
+                 KvRows::Paged(v_blocks.data(), block_keys, head_dim, kv_dtype), total, num_heads,
                  num_kv_heads, head_dim, scale, pos0, out);
 }
 
 void DecodeAttention(ComputeContext& ctx, std::span<const DecodeQueries> seqs, size_t num_heads,
                      size_t num_kv_heads, size_t head_dim, float scale, size_t block_keys,
-                     const KvBlocks& blocks) {
+                     tensor::DType kv_dtype, const KvBlocks& blocks) {
+  IRIS_CHECK(kernels::IsKvDType(kv_dtype));
   const size_t group = num_heads / num_kv_heads;
   const size_t q_stride = num_heads * head_dim;
   // Tasks are (sequence, query head) pairs; the heads of a task that share a kv head go to the
@@ -393,7 +408,7 @@ void DecodeAttention(ComputeContext& ctx, std::span<const DecodeQueries> seqs, s
   Parallel(
       ctx, 1, seqs.size() * num_heads,
       [&](size_t b, size_t e, int) {
-        std::vector<const float*> k, v, kh, vh;
+        std::vector<const void*> k, v, kh, vh;
         std::vector<float> scratch;
         size_t listed = SIZE_MAX;  // the sequence whose blocks k and v hold
         for (size_t task = b; task < e;) {
@@ -408,8 +423,8 @@ void DecodeAttention(ComputeContext& ctx, std::span<const DecodeQueries> seqs, s
             listed = s;
           }
           // This kv head's rows of every block.
-          const KvRows paged_k = KvRows::Paged(k.data(), block_keys, head_dim);
-          const KvRows paged_v = KvRows::Paged(v.data(), block_keys, head_dim);
+          const KvRows paged_k = KvRows::Paged(k.data(), block_keys, head_dim, kv_dtype);
+          const KvRows paged_v = KvRows::Paged(v.data(), block_keys, head_dim, kv_dtype);
           kh.resize(k.size());
           vh.resize(v.size());
           for (size_t i = 0; i < k.size(); ++i) kh[i] = paged_k.Head(i, kvh);
@@ -418,7 +433,7 @@ void DecodeAttention(ComputeContext& ctx, std::span<const DecodeQueries> seqs, s
           scratch.resize((h1 - h0) * RoundUp(total, kernels::AttentionMaxLanes()));
           for (size_t t = 0; t < sq.num_tokens; ++t) {
             kernels::AttentionDecodeBlocks(sq.q + t * q_stride + h0 * head_dim, head_dim, h1 - h0,
-                                           kh.data(), vh.data(), block_keys, head_dim,
+                                           kh.data(), vh.data(), kv_dtype, block_keys, head_dim,
                                            sq.pos0 + t + 1, head_dim, scale, scratch.data(),
                                            sq.out + t * q_stride + h0 * head_dim, head_dim);
           }

@@ -74,13 +74,14 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
                      size_t num_kv_heads, size_t head_dim, float scale, float* out);
 // The same over a paged cache read in place: k_blocks and v_blocks hold positions
 // [0, pos0 + T) in blocks of block_keys positions, head by head ([num_kv_heads, block_keys,
-// head_dim]; model::KvPool's layout, as DecodeAttention reads it). Numbers identical to
-// CausalAttention over the same positions in rows.
+// head_dim]; model::KvPool's layout, as DecodeAttention reads it), elements of kv_dtype
+// (kernels::IsKvDType: f32, or f16 widened as the keys are packed). Numbers identical to
+// CausalAttention over the same (widened) values in rows.
 void CausalAttentionPaged(ComputeContext& ctx, const float* q, size_t num_tokens, size_t pos0,
-                          std::span<const float* const> k_blocks,
-                          std::span<const float* const> v_blocks, size_t block_keys,
-                          size_t num_heads, size_t num_kv_heads, size_t head_dim, float scale,
-                          float* out);
+                          std::span<const void* const> k_blocks,
+                          std::span<const void* const> v_blocks, tensor::DType kv_dtype,
+                          size_t block_keys, size_t num_heads, size_t num_kv_heads, size_t head_dim,
+                          float scale, float* out);
 
 // One sequence's queries in DecodeAttention: q and out [num_tokens, num_heads, head_dim] for
 // positions [pos0, pos0 + num_tokens).
@@ -93,14 +94,15 @@ struct DecodeQueries {
 // Appends the key and value blocks of sequence `seq` (this layer), in position order: each
 // holds `block_keys` positions head by head, [num_kv_heads, block_keys, head_dim] (a
 // sequence's cache is paged; model::KvPool's layout).
-using KvBlocks = std::function<void(size_t seq, std::vector<const float*>& keys,
-                                    std::vector<const float*>& values)>;
+using KvBlocks = std::function<void(size_t seq, std::vector<const void*>& keys,
+                                    std::vector<const void*>& values)>;
 // Causal attention of a few queries in each of several sequences (decoding), in one parallel
 // loop over (sequence, query head) (a batch splits at whole kv heads), reading the cache's
-// blocks in place. Each query's numbers do not depend on the batch or the split.
+// blocks in place; elements of kv_dtype (kernels::IsKvDType). Each query's numbers do not
+// depend on the batch or the split.
 void DecodeAttention(ComputeContext& ctx, std::span<const DecodeQueries> seqs, size_t num_heads,
                      size_t num_kv_heads, size_t head_dim, float scale, size_t block_keys,
-                     const KvBlocks& blocks);
+                     tensor::DType kv_dtype, const KvBlocks& blocks);
 
 // Bidirectional attention over one sequence (vision): q, k, v, out [T, num_heads, head_dim].
 void FullAttention(ComputeContext& ctx, const float* q, const float* k, const float* v,

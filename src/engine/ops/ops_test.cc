@@ -139,79 +139,109 @@ TEST(AttentionTest, KeptBuffersGiveTheNumbersOfAFreshCall) {
 
 TEST(AttentionTest, DecodingQueriesGetTheSameNumbersAloneOrBatchedOnAnyThreads) {
   // 9 query heads over 3 kv heads (the 256M model's layout), caches paged in blocks of 16
-  // scattered in memory, sequences of different lengths, one with two new positions.
+  // scattered in memory, sequences of different lengths, one with two new positions; blocks
+  // of f32, then of f16 (a KV cache kept in half precision).
   const size_t heads = 9, kv_heads = 3, head_dim = 64, block = 16;
   const size_t kv_stride = kv_heads * head_dim, q_stride = heads * head_dim;
   const std::vector<std::pair<size_t, size_t>> shapes = {{5, 1}, {40, 1}, {16, 2}, {131, 1}};
-  std::mt19937 rng(7);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<std::vector<float>> blocks_of, queries;
-  std::vector<std::vector<const float*>> keys(shapes.size()), values(shapes.size());
-  for (size_t s = 0; s < shapes.size(); ++s) {
-    const size_t total = shapes[s].first + shapes[s].second;
-    const size_t nb = (total + block - 1) / block;
-    for (size_t b = 0; b < 2 * nb; ++b) {
-      blocks_of.emplace_back(block * kv_stride);
-      for (float& f : blocks_of.back()) f = dist(rng);
-    }
-    for (size_t b = 0; b < nb; ++b) {  // keys and values blocks in reverse order of creation
-      keys[s].push_back(blocks_of[blocks_of.size() - 1 - b].data());
-      values[s].push_back(blocks_of[blocks_of.size() - 1 - nb - b].data());
-    }
-    queries.emplace_back(shapes[s].second * q_stride);
-    for (float& f : queries.back()) f = dist(rng);
-  }
-  const KvBlocks list = [&](size_t s, std::vector<const float*>& k, std::vector<const float*>& v) {
-    k.insert(k.end(), keys[s].begin(), keys[s].end());
-    v.insert(v.end(), values[s].begin(), values[s].end());
-  };
-  auto run = [&](ThreadPool* pool, const std::vector<size_t>& which) {
-    ComputeContext ctx{pool, false};
-    std::vector<std::vector<float>> out(shapes.size());
-    std::vector<DecodeQueries> seqs;
-    for (size_t s : which) {
-      out[s].assign(shapes[s].second * q_stride, NAN);
-      seqs.push_back({queries[s].data(), shapes[s].second, shapes[s].first, out[s].data()});
-    }
-    const KvBlocks picked = [&](size_t i, std::vector<const float*>& k,
-                                std::vector<const float*>& v) { list(which[i], k, v); };
-    DecodeAttention(ctx, seqs, heads, kv_heads, head_dim, 0.125f, block, picked);
-    return out;
-  };
-  ThreadPool pool(2);
-  const auto batched = run(&pool, {0, 1, 2, 3});
-  EXPECT_EQ(run(nullptr, {0, 1, 2, 3}), batched);
-  for (size_t s = 0; s < shapes.size(); ++s) {
-    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
-      EXPECT_EQ(run(p, {s})[s], batched[s]) << "sequence " << s;
-    }
-    for (float f : batched[s]) ASSERT_TRUE(std::isfinite(f)) << "sequence " << s;
-  }
-  // The blocks are read head by head ([kv_heads, block, head_dim]): the same numbers, to
-  // rounding, as attention over the positions gathered into rows.
-  for (size_t s = 0; s < shapes.size(); ++s) {
-    const auto [pos0, n] = shapes[s];
-    std::vector<float> kg((pos0 + n) * kv_stride), vg(kg.size()), out(n * q_stride);
-    for (size_t j = 0; j < pos0 + n; ++j) {
-      for (size_t h = 0; h < kv_heads; ++h) {
-        const size_t at = h * block * head_dim + j % block * head_dim;
-        std::copy_n(keys[s][j / block] + at, head_dim, kg.data() + j * kv_stride + h * head_dim);
-        std::copy_n(values[s][j / block] + at, head_dim, vg.data() + j * kv_stride + h * head_dim);
+  for (const tensor::DType dtype : {tensor::DType::kF32, tensor::DType::kF16}) {
+    SCOPED_TRACE(std::string(tensor::DTypeName(dtype)));
+    const bool half = dtype == tensor::DType::kF16;
+    std::mt19937 rng(7);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    // Each block as f32 (what it holds, widened) and as stored.
+    std::vector<std::vector<float>> blocks_of;
+    std::vector<std::vector<uint16_t>> halves_of;
+    std::vector<std::vector<float>> queries;
+    std::vector<std::vector<const void*>> keys(shapes.size()), values(shapes.size());
+    std::vector<std::vector<const float*>> key_f32(shapes.size()), value_f32(shapes.size());
+    for (size_t s = 0; s < shapes.size(); ++s) {
+      const size_t total = shapes[s].first + shapes[s].second;
+      const size_t nb = (total + block - 1) / block;
+      for (size_t b = 0; b < 2 * nb; ++b) {
+        blocks_of.emplace_back(block * kv_stride);
+        halves_of.emplace_back(block * kv_stride);
+        for (size_t i = 0; i < blocks_of.back().size(); ++i) {
+          halves_of.back()[i] = tensor::F32ToF16Saturated(dist(rng));
+          blocks_of.back()[i] = half ? tensor::F16ToF32(halves_of.back()[i]) : dist(rng);
+        }
       }
+      for (size_t b = 0; b < nb; ++b) {  // keys and values blocks in reverse order of creation
+        const size_t kb = blocks_of.size() - 1 - b, vb = blocks_of.size() - 1 - nb - b;
+        key_f32[s].push_back(blocks_of[kb].data());
+        value_f32[s].push_back(blocks_of[vb].data());
+        keys[s].push_back(half ? static_cast<const void*>(halves_of[kb].data())
+                               : blocks_of[kb].data());
+        values[s].push_back(half ? static_cast<const void*>(halves_of[vb].data())
+                                 : blocks_of[vb].data());
+      }
+      queries.emplace_back(shapes[s].second * q_stride);
+      for (float& f : queries.back()) f = dist(rng);
     }
-    ComputeContext ctx{nullptr, false};
-    CausalAttention(ctx, queries[s].data(), n, pos0, kg.data(), vg.data(), heads, kv_heads,
-                    head_dim, 0.125f, out.data());
-    for (size_t i = 0; i < out.size(); ++i) {
-      ASSERT_NEAR(batched[s][i], out[i], 2e-5f * (1.0f + std::fabs(out[i])))
-          << "sequence " << s << " value " << i;
+    const KvBlocks list = [&](size_t s, std::vector<const void*>& k, std::vector<const void*>& v) {
+      k.insert(k.end(), keys[s].begin(), keys[s].end());
+      v.insert(v.end(), values[s].begin(), values[s].end());
+    };
+    auto run = [&](ThreadPool* pool, const std::vector<size_t>& which, tensor::DType as,
+                   const KvBlocks& blocks) {
+      ComputeContext ctx{pool, false};
+      std::vector<std::vector<float>> out(shapes.size());
+      std::vector<DecodeQueries> seqs;
+      for (size_t s : which) {
+        out[s].assign(shapes[s].second * q_stride, NAN);
+        seqs.push_back({queries[s].data(), shapes[s].second, shapes[s].first, out[s].data()});
+      }
+      const KvBlocks picked = [&](size_t i, std::vector<const void*>& k,
+                                  std::vector<const void*>& v) { blocks(which[i], k, v); };
+      DecodeAttention(ctx, seqs, heads, kv_heads, head_dim, 0.125f, block, as, picked);
+      return out;
+    };
+    ThreadPool pool(2);
+    const auto batched = run(&pool, {0, 1, 2, 3}, dtype, list);
+    EXPECT_EQ(run(nullptr, {0, 1, 2, 3}, dtype, list), batched);
+    for (size_t s = 0; s < shapes.size(); ++s) {
+      for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+        EXPECT_EQ(run(p, {s}, dtype, list)[s], batched[s]) << "sequence " << s;
+      }
+      for (float f : batched[s]) ASSERT_TRUE(std::isfinite(f)) << "sequence " << s;
     }
-    // Prompt attention over the blocks in place: the same numbers as over the rows, exactly.
-    std::vector<float> paged(out.size(), NAN);
-    ComputeContext threaded{&pool, false};
-    CausalAttentionPaged(threaded, queries[s].data(), n, pos0, keys[s], values[s], block, heads,
-                         kv_heads, head_dim, 0.125f, paged.data());
-    EXPECT_EQ(paged, out) << "sequence " << s;
+    if (half) {
+      // f16 blocks give exactly the numbers of f32 blocks holding the same (widened) values.
+      const KvBlocks widened = [&](size_t s, std::vector<const void*>& k,
+                                   std::vector<const void*>& v) {
+        k.insert(k.end(), key_f32[s].begin(), key_f32[s].end());
+        v.insert(v.end(), value_f32[s].begin(), value_f32[s].end());
+      };
+      EXPECT_EQ(run(&pool, {0, 1, 2, 3}, tensor::DType::kF32, widened), batched);
+    }
+    // The blocks are read head by head ([kv_heads, block, head_dim]): the same numbers, to
+    // rounding, as attention over the positions gathered into rows.
+    for (size_t s = 0; s < shapes.size(); ++s) {
+      const auto [pos0, n] = shapes[s];
+      std::vector<float> kg((pos0 + n) * kv_stride), vg(kg.size()), out(n * q_stride);
+      for (size_t j = 0; j < pos0 + n; ++j) {
+        for (size_t h = 0; h < kv_heads; ++h) {
+          const size_t at = h * block * head_dim + j % block * head_dim;
+          std::copy_n(key_f32[s][j / block] + at, head_dim,
+                      kg.data() + j * kv_stride + h * head_dim);
+          std::copy_n(value_f32[s][j / block] + at, head_dim,
+                      vg.data() + j * kv_stride + h * head_dim);
+        }
+      }
+      ComputeContext ctx{nullptr, false};
+      CausalAttention(ctx, queries[s].data(), n, pos0, kg.data(), vg.data(), heads, kv_heads,
+                      head_dim, 0.125f, out.data());
+      for (size_t i = 0; i < out.size(); ++i) {
+        ASSERT_NEAR(batched[s][i], out[i], 2e-5f * (1.0f + std::fabs(out[i])))
+            << "sequence " << s << " value " << i;
+      }
+      // Prompt attention over the blocks in place: the same numbers as over the rows, exactly.
+      std::vector<float> paged(out.size(), NAN);
+      ComputeContext threaded{&pool, false};
+      CausalAttentionPaged(threaded, queries[s].data(), n, pos0, keys[s], values[s], dtype, block,
+                           heads, kv_heads, head_dim, 0.125f, paged.data());
+      EXPECT_EQ(paged, out) << "sequence " << s;
+    }
   }
 }
 

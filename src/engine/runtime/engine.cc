@@ -141,6 +141,13 @@ Status Engine::StartThreads(const EngineOptions& options) {
         "compute bf16 needs a CPU with AVX512-BF16, which this one lacks (CPU features: " +
         kernels::CpuFeatures() + "); leave it out for the exact f32 products");
   }
+  if (!options.kv_cache_dtype.empty() &&
+      std::find(kKvCacheDtypes.begin(), kKvCacheDtypes.end(), options.kv_cache_dtype) ==
+          kKvCacheDtypes.end()) {
+    return InvalidArgument("kv cache dtype '" + options.kv_cache_dtype +
+                           "' is not supported: f32 or f16");
+  }
+  kv_dtype_ = options.kv_cache_dtype == "f16" ? tensor::DType::kF16 : tensor::DType::kF32;
   pool_ = std::make_unique<ThreadPool>(options.threads);
   ctx_.pool = pool_.get();
   ctx_.bf16 = options.compute == "bf16";
@@ -156,7 +163,7 @@ Status Engine::LoadText(const EngineOptions& options) {
       model::TextModel text,
       model::TextModel::Load(weights_, config_.text, config_.tie_word_embeddings, weight_options_));
   text_.emplace(std::move(text));
-  kv_pool_ = text_->NewPool();
+  kv_pool_ = NewKvPool();
   if (!options.weights.empty()) weight_types_ += ", text model quantized to " + options.weights;
   return OkStatus();
 }

@@ -33,6 +33,8 @@ namespace iris::runtime {
 
 // The values EngineOptions::weights takes besides "" (for command lines and messages).
 inline const std::vector<std::string> kWeightChoices = {"q8_0", "q4_0"};
+// EngineOptions::kv_cache_dtype's values ("" is f32).
+inline const std::vector<std::string> kKvCacheDtypes = {"f32", "f16"};
 
 struct EngineOptions {
   int threads = 0;     // 0 = one per hardware thread
@@ -44,6 +46,10 @@ struct EngineOptions {
   // training multiply bf16-rounded inputs with f32 sums (ops::ComputeContext::bf16); decode
   // is unchanged. Its error is measured by `iris verify --compute bf16`.
   std::string compute;
+  // "" or "f32": keys and values kept as computed (exact). "f16" (opt-in): kept as f16, half
+  // the memory and half the bytes attention reads at every token; rows are rounded as they
+  // are stored, so answers change slightly (measured by `iris verify --kv-cache-dtype f16`).
+  std::string kv_cache_dtype;
 };
 
 // A checkpoint directory's end-of-sequence ids: generation_config.json's eos_token_id (an int
@@ -104,6 +110,12 @@ class Engine {
   int threads() const { return pool_->num_threads(); }
   size_t weight_bytes() const { return weights_.total_bytes(); }
   const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
+  // A pool for the keys and values of sequences on this engine, in the element type the
+  // options chose (max_blocks 0: grows as needed).
+  std::shared_ptr<model::KvPool> NewKvPool(size_t max_blocks = 0) const {
+    return text_->NewPool(max_blocks, kv_dtype_);
+  }
+  tensor::DType kv_dtype() const { return kv_dtype_; }
 
   // Loads a PEFT LoRA adapter directory for this model (checked against its layers).
   Result<std::shared_ptr<const model::LoraAdapter>> LoadAdapter(const std::string& dir) const;
@@ -157,6 +169,7 @@ class Engine {
   std::vector<int32_t> eos_ids_;
   std::unique_ptr<ThreadPool> pool_;
   ops::ComputeContext ctx_;
+  tensor::DType kv_dtype_ = tensor::DType::kF32;
   std::shared_ptr<model::KvPool> kv_pool_;  // Generate's (grows as needed)
 };
 

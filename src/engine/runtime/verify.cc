@@ -106,6 +106,7 @@ Result<std::vector<VerifyLine>> Verify(const std::string& model_dir, const Verif
   eo.mmproj = options.mmproj;
   eo.weights = options.weights;
   eo.compute = options.compute;
+  eo.kv_cache_dtype = options.kv_cache_dtype;
   IRIS_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine,
                         Engine::Load(options.model.empty() ? model_dir : options.model, eo));
   const model::TextModel& text = engine->text_model();
@@ -114,11 +115,14 @@ Result<std::vector<VerifyLine>> Verify(const std::string& model_dir, const Verif
 
   std::vector<VerifyLine> lines;
   const bool bf16 = options.compute == "bf16";
-  const bool measured = !options.weights.empty() || bf16;
-  const std::string what = bf16 && !options.weights.empty()
-                               ? options.weights + " weights, bf16 products"
-                           : bf16 ? "bf16 products"
-                                  : options.weights + " weights";
+  const bool kv16 = options.kv_cache_dtype == "f16";
+  const bool measured = !options.weights.empty() || bf16 || kv16;
+  std::string what;
+  for (const std::string& part :
+       {options.weights.empty() ? "" : options.weights + " weights",
+        std::string(bf16 ? "bf16 products" : ""), std::string(kv16 ? "f16 KV cache" : "")}) {
+    if (!part.empty()) what += (what.empty() ? "" : ", ") + part;
+  }
   auto report = [&](VerifyLine line) {
     // What the text weights (and bf16 products, the vision tower's too) change is measured;
     // the rest (ids, pixels; the vision tower, which --weights leaves as stored) is still held
@@ -286,7 +290,7 @@ Result<std::vector<VerifyLine>> Verify(const std::string& model_dir, const Verif
       report(Compare(name, "inputs_embeds", embeds.data(), embeds.size(), e.view,
                      options.relative_tolerance));
     }
-    model::KvCache cache = text.NewCache();
+    model::KvCache cache(engine->NewKvPool());
     std::vector<float> logits;
     text.Forward(engine->compute(), embeds.data(), ids.size(), cache, true, &logits);
     IRIS_ASSIGN_OR_RETURN(formats::TensorEntry lg, g.Get("logits"));

@@ -34,6 +34,8 @@ struct VerifyOptions {
   std::string weights;
   // EngineOptions::compute ("bf16"): measured the same way, the vision tower's outputs too.
   std::string compute;
+  // EngineOptions::kv_cache_dtype ("f16"): measured the same way (the text model's outputs).
+  std::string kv_cache_dtype;
 };
 
 // Verifies MODEL_DIR; calls on_line for each compared item as it completes. Returns OK

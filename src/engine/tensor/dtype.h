@@ -183,6 +183,13 @@ inline uint16_t F32ToBf16(float f) {
 }
 
 float F16ToF32(uint16_t h);
-uint16_t F32ToF16(float f);
+uint16_t F32ToF16(float f);  // round to nearest even; beyond f16's range → ±inf
+// f16's largest finite value.
+inline constexpr float kF16Max = 65504.0f;
+// As F32ToF16, but values beyond ±kF16Max become ±kF16Max (NaN stays NaN): what a KV cache
+// in f16 stores, so that an outlier costs precision, never an infinity.
+inline uint16_t F32ToF16Saturated(float f) {
+  return F32ToF16(f > kF16Max ? kF16Max : f < -kF16Max ? -kF16Max : f);
+}
 
 }  // namespace iris::tensor

@@ -81,6 +81,9 @@ struct ProviderConfig {
   int max_queue = 64;   // requests waiting for the engine (beyond max_batch running) before 429
   int max_batch = 8;    // generations the engine steps together
   int64_t kv_cache_mb = 2048;  // the KV cache's budget, taken as it is needed
+  // "" / "f32", or "f16" (runtime::EngineOptions::kv_cache_dtype): twice the positions in
+  // kv_cache_mb.
+  std::string kv_cache_dtype;
   // Bounds checked before the engine works on a request (docs/security.md).
   int max_images = 8;                               // images in one request
   int64_t max_image_pixels = int64_t{4096} * 4096;  // one decoded image

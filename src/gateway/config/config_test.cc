@@ -216,7 +216,8 @@ providers:
     headers: { OpenAI-Organization: org-123 }
     models: [gpt-4o, gpt-4o-mini]
   local: { kind: local, model: HuggingFaceTB/SmolVLM2-256M-Video-Instruct,
-           threads: 2, max_queue: 8, max_batch: 16, kv_cache_mb: 512, compute: bf16 }
+           threads: 2, max_queue: 8, max_batch: 16, kv_cache_mb: 512, compute: bf16,
+           kv_cache_dtype: f16 }
 )",
                             FakeEnv({{"OPENAI_API_KEY", "k"}}));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -251,11 +252,12 @@ providers:
   EXPECT_EQ(local->max_batch, 16);
   EXPECT_EQ(local->kv_cache_mb, 512);
   EXPECT_EQ(local->compute, "bf16");
-  // Anything else is named with the two choices; only the local provider has the key.
+  EXPECT_EQ(local->kv_cache_dtype, "f16");
+  // Anything else is named with the two choices; only the local provider has the keys.
   auto bad = LoadConfigString(R"(
 providers:
-  local: { kind: local, model: m, compute: fp16 }
-  oai: { kind: openai, compute: bf16 }
+  local: { kind: local, model: m, compute: fp16, kv_cache_dtype: q8_0 }
+  oai: { kind: openai, compute: bf16, kv_cache_dtype: f16 }
 )",
                               FakeEnv({{"OPENAI_API_KEY", "k"}}));
   ASSERT_FALSE(bad.ok());
@@ -263,6 +265,11 @@ providers:
             std::string::npos)
       << bad.status().message();
   EXPECT_NE(bad.status().message().find("providers.oai.compute"), std::string::npos)
+      << bad.status().message();
+  EXPECT_NE(bad.status().message().find("providers.local.kv_cache_dtype: expected f32"),
+            std::string::npos)
+      << bad.status().message();
+  EXPECT_NE(bad.status().message().find("providers.oai.kv_cache_dtype"), std::string::npos)
       << bad.status().message();
 }
 

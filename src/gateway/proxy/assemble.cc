@@ -34,6 +34,8 @@ Result<std::unique_ptr<providers::LocalProvider>> LoadLocal(const config::Config
   eo.mmproj = flags.local_mmproj;
   eo.weights = flags.local_weights;
   eo.compute = !flags.local_compute.empty() ? flags.local_compute : settings.compute;
+  eo.kv_cache_dtype =
+      !flags.local_kv_cache_dtype.empty() ? flags.local_kv_cache_dtype : settings.kv_cache_dtype;
   auto engine = runtime::Engine::Load(flags.local_model_dir, eo);
   if (!engine.ok()) {
     return Status(engine.status().code(),

@@ -19,12 +19,13 @@
 namespace iris::gateway::proxy {
 
 struct AssembleFlags {
-  std::string listen;           // overrides server.listen when set ("host:port")
-  std::string db;               // overrides `store` when set; "none" turns the request log off
-  std::string local_model_dir;  // a checkpoint directory or GGUF file; "" for no local model
-  std::string local_mmproj;     // the vision tower of a GGUF model given as a file
-  std::string local_weights;    // "q8_0": the text model quantized at load ("" as stored)
-  std::string local_compute;    // "bf16" / "exact" over providers.local.compute ("": that)
+  std::string listen;                // overrides server.listen when set ("host:port")
+  std::string db;                    // overrides `store` when set; "none" turns the request log off
+  std::string local_model_dir;       // a checkpoint directory or GGUF file; "" for no local model
+  std::string local_mmproj;          // the vision tower of a GGUF model given as a file
+  std::string local_weights;         // "q8_0": the text model quantized at load ("" as stored)
+  std::string local_compute;         // "bf16" / "exact" over providers.local.compute ("": that)
+  std::string local_kv_cache_dtype;  // "f16" / "f32" over providers.local.kv_cache_dtype
   std::string local_model_name = "smolvlm2";  // the id callers see (local/<name>)
   // What adapters trained here name as their base (a repo id, or the directory).
   std::string local_base_model;

@@ -183,6 +183,19 @@ TEST(Assemble, LocalThreadsAndQueueComeFromTheConfiguration) {
   EXPECT_EQ((*a)->local->engine_threads(), 2);
 }
 
+// providers.local.kv_cache_dtype reaches the engine: f16 blocks are half the bytes, so the same
+// kv_cache_mb holds twice the blocks.
+TEST(Assemble, AnF16KvCacheHoldsTwiceThePositionsInTheSameBudget) {
+  auto f32 = AssembleLocal("providers:\n  local: { kind: local, model: x, kv_cache_mb: 16 }\n");
+  auto f16 = AssembleLocal(
+      "providers:\n  local: { kind: local, model: x, kv_cache_mb: 16, kv_cache_dtype: f16 }\n");
+  ASSERT_TRUE(f32.ok() && f16.ok()) << f32.status().ToString() << f16.status().ToString();
+  const providers::LocalStats& a = (*f32)->local->stats();
+  const providers::LocalStats& b = (*f16)->local->stats();
+  EXPECT_EQ(b.kv_block_bytes.load() * 2, a.kv_block_bytes.load());
+  EXPECT_EQ(b.kv_blocks_total.load(), 2 * a.kv_blocks_total.load());
+}
+
 // A full queue refuses at once: with max_queue 0 and one generation running, a second local
 // request is refused (kResourceExhausted, which the pipeline answers as overloaded and falls
 // over from) without waiting for the first.

@@ -65,17 +65,17 @@ LocalProvider::LocalProvider(std::unique_ptr<runtime::Engine> engine, LocalOptio
   options_.max_batch =
       std::clamp<size_t>(options_.max_batch, 1, stats_.steps_by_sequences.size() - 1);
   const model::TextConfig& tc = engine_->config().text;
-  const size_t block_bytes =
-      model::KvPool::BlockBytes(tc.num_hidden_layers, static_cast<size_t>(tc.num_key_value_heads) *
-                                                          static_cast<size_t>(tc.head_dim));
+  const size_t block_bytes = model::KvPool::BlockBytes(
+      tc.num_hidden_layers,
+      static_cast<size_t>(tc.num_key_value_heads) * static_cast<size_t>(tc.head_dim),
+      engine_->kv_dtype());
   const size_t blocks = std::max<size_t>(1, (options_.kv_cache_mb << 20) / block_bytes);
   runtime::SchedulerOptions so;
   so.max_batch = options_.max_batch;
   so.prefill_chunk = std::max<size_t>(options_.prefill_chunk, 1);
   so.max_queue = SIZE_MAX;  // Submit bounds the queue
   so.image_cache_bytes = options_.image_cache_mb << 20;
-  scheduler_ =
-      std::make_unique<runtime::Scheduler>(*engine_, engine_->text_model().NewPool(blocks), so);
+  scheduler_ = std::make_unique<runtime::Scheduler>(*engine_, engine_->NewKvPool(blocks), so);
   stats_.kv_blocks_total.store(static_cast<int64_t>(blocks));
   stats_.kv_block_bytes.store(static_cast<int64_t>(block_bytes));
   thread_ = std::thread([this] { Loop(); });
