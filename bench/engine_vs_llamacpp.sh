@@ -23,6 +23,8 @@
 #               files (vision per tile, time to first token, prefill 512) in each vision round
 #   VISION      1 (default); 0 leaves out the vision rows (per tile, time to first token): a
 #               text-only run, e.g. SIZES=2.2b TYPES=Q4_K_M VISION=0
+#   KV          iris's KV cache for the text rows: f32 (default, exact) or f16 (opt-in
+#               --kv-cache-dtype f16, what llama.cpp keeps by default: its -ctk/-ctv f16)
 #
 # The GGUFs hold random weights of the real SmolVLM2 shapes (../shared/anchors/
 # make_random_smolvlm2_gguf.py; speed does not depend on the values), quantized with
@@ -45,6 +47,8 @@ iris_bin="${IRIS_BIN:-build/release/iris}"
 # The opt-in bf16 products are measured too where the CPU has AVX512-BF16 (BF16=0 skips them).
 bf16="${BF16:-1}"
 vision="${VISION:-1}"
+kv="${KV:-f32}"
+[[ "$kv" == f32 || "$kv" == f16 ]] || { echo "engine_vs_llamacpp: KV is f32 or f16" >&2; exit 2; }
 grep -qw avx512_bf16 /proc/cpuinfo || bf16=0
 anchors="${ANCHORS:-../shared/anchors}"
 py="${PYTHON:-/usr/bin/python3}"
@@ -127,11 +131,11 @@ for size in $sizes; do
       # decode following its prefill, llama-bench's tg128 at depth 512), where the caches'
       # size shows.
       out=$("$iris_bin" bench --model "$file" --prompt-tokens 512 --decode-tokens 128 \
-        --vision-tiles 0 --threads "$threads" --json)
+        --vision-tiles 0 --threads "$threads" --kv-cache-dtype "$kv" --json)
       iris_pp+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["prefill_tokens_per_second"])' "$out")")
       iris_tg_d+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["decode_tokens_per_second"])' "$out")")
       out=$("$iris_bin" bench --model "$file" --prompt-tokens 1 --decode-tokens 128 \
-        --vision-tiles 0 --threads "$threads" --json)
+        --vision-tiles 0 --threads "$threads" --kv-cache-dtype "$kv" --json)
       iris_tg+=("$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["decode_tokens_per_second"])' "$out")")
       # llama.cpp both ways: its default on a CPU reads the weights from the file's mapping
       # (--load-mode mmap), and --load-mode none loads them into its own memory (faster where
@@ -208,7 +212,7 @@ PYEOF
 done
 
 "$py" - "$results" "$bandwidth" "$threads" "$rounds" "$("$iris_bin" --version 2>/dev/null || echo iris)" \
-  "$llama_dir/gguf-py" <<'PYEOF'
+  "$llama_dir/gguf-py" "$kv" <<'PYEOF'
 import json, sys
 sys.path.insert(0, sys.argv[6])
 from gguf import GGUFReader
@@ -217,7 +221,8 @@ bw = json.loads(sys.argv[2])
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 out = {"machine": {"cpu": cpu, "cores": __import__("os").cpu_count(), "read_gb_per_s": bw["read_gb_per_s"]},
        "threads": int(sys.argv[3]), "rounds": int(sys.argv[4]), "iris": sys.argv[5],
-       "llama_cpp": "3f545bec", "text": [], "vision": []}
+       "llama_cpp": "3f545bec", "iris_kv_cache_dtype": sys.argv[7], "llama_kv_cache_type": "f16",
+       "text": [], "vision": []}
 for r in rows:
     if r.get("vision"):
         r.pop("vision")

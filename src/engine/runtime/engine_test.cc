@@ -113,6 +113,44 @@ TEST(EngineComputeTest, Bf16IsOptInAndRefusedWhereTheCpuLacksIt) {
   EXPECT_TRUE((*e)->compute().bf16);
 }
 
+// --kv-cache-dtype: f32 (the default) or f16, anything else refused by name; an f16 engine's
+// Generate keeps its cache in f16 and still answers the fixture's greedy tokens.
+TEST(EngineKvCacheTest, F16IsOptInAndAnythingElseIsRefused) {
+  const std::string dir = std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/tiny-256m-style";
+  EngineOptions o;
+  o.threads = 2;
+  o.kv_cache_dtype = "q8_0";
+  auto bad = Engine::Load(dir, o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("f32 or f16"), std::string::npos);
+  o.kv_cache_dtype = "f16";
+  auto e = Engine::Load(dir, o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ((*e)->kv_dtype(), tensor::DType::kF16);
+  EXPECT_EQ((*e)->NewKvPool()->dtype(), tensor::DType::kF16);
+  o.kv_cache_dtype = "";
+  auto exact = Engine::Load(dir, o);
+  ASSERT_TRUE(exact.ok());
+  EXPECT_EQ((*exact)->kv_dtype(), tensor::DType::kF32);
+  // The same answer from both to the fixture's text question (8 greedy tokens; iris verify
+  // --kv-cache-dtype f16 finds every golden case's greedy tokens unchanged).
+  GenerateOptions g;
+  g.max_tokens = 8;
+  g.stop_at_eos = false;
+  boost::json::array messages{boost::json::object{
+      {"role", "user"},
+      {"content", boost::json::array{boost::json::object{
+                      {"type", "text"}, {"text", "What is the capital of France?"}}}}}};
+  auto text = (*e)->RenderChat(messages);
+  ASSERT_TRUE(text.ok());
+  const std::vector<int32_t> prompt = (*e)->tokenizer().Encode(*text);
+  auto a = (*e)->Generate(prompt, g);
+  auto b = (*exact)->Generate(prompt, g);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->tokens, b->tokens);
+}
+
 TEST_F(EngineTest, BadInputIsAnError) {
   GenerateOptions o;
   EXPECT_FALSE(engine_->Generate({}, o).ok());
