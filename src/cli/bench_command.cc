@@ -238,7 +238,7 @@ int Bench(const BenchFlags& f) {
       {"video", video},
       {"batched_decode", batched},
       {"threads", engine.threads()},
-      {"kv_cache_dtype", tensor::DTypeName(engine.kv_dtype())},
+      {"kv_cache_dtype", runtime::KvCacheDtypeName(engine.kv_dtype())},
       {"simd_target", kernels::ActiveTarget()},
       {"int8_path", kernels::ActiveQuantPath()},
       {"cpu_features", kernels::CpuFeatures()},

@@ -19,7 +19,7 @@ void AddKvCacheDtypeOption(CLI::App* cmd, std::string& dtype, const std::string&
                   "(opt-in: half the memory and the bytes read per token; answers change "
                   "slightly, measured by iris verify --kv-cache-dtype f16)" +
                       (what.empty() ? std::string() : "; over " + what))
-      ->check(CLI::IsMember(runtime::kKvCacheDtypes));
+      ->check(CLI::IsMember(runtime::KvCacheDtypeNames()));
 }
 
 void PrintError(const char* command, const std::string& message) {

@@ -41,7 +41,7 @@ void AddVerifyCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--kv-cache-dtype", f->kv_cache_dtype,
                   "measure keys and values kept as f16 (--kv-cache-dtype f16) against the "
                   "goldens: top-1 agreement and KL divergence")
-      ->check(CLI::IsMember(runtime::kKvCacheDtypes));
+      ->check(CLI::IsMember(runtime::KvCacheDtypeNames()));
   cmd->add_option("--mmproj", f->mmproj, "the GGUF vision tower (mmproj) that goes with --model");
   cmd->callback([f, &exit_code] {
     runtime::VerifyOptions vo;

@@ -510,7 +510,7 @@ constexpr size_t DecodeValueVectors() {
 // for every d (each query's sums do not depend on kQ), values in blocks as the keys.
 template <size_t kQ, typename T>
 HWY_INLINE void WeightedSumQueries(const float* HWY_RESTRICT p, size_t p_stride,
-                                   const T* const* v_blocks, size_t block_keys, size_t stride,
+                                   const void* const* v_blocks, size_t block_keys, size_t stride,
                                    size_t num_keys, size_t head_dim, float* HWY_RESTRICT out,
                                    size_t out_stride) {
   const DF df;
@@ -522,7 +522,7 @@ HWY_INLINE void WeightedSumQueries(const float* HWY_RESTRICT p, size_t p_stride,
       for (size_t e = 0; e < kD; ++e) acc[i][e] = hn::Zero(df);
     for (size_t j0 = 0, b = 0; j0 < num_keys; j0 += block_keys, ++b) {
       const size_t rows = std::min(block_keys, num_keys - j0);
-      const T* vb = v_blocks[b] + d;
+      const T* vb = static_cast<const T*>(v_blocks[b]) + d;
       for (size_t r = 0; r < rows; ++r) {
         VF vv[kD];
         for (size_t e = 0; e < kD; ++e) vv[e] = LoadF32(df, vb + r * stride + e * lanes);
@@ -546,7 +546,8 @@ HWY_INLINE void WeightedSumQueries(const float* HWY_RESTRICT p, size_t p_stride,
       for (size_t j0 = 0, b = 0; j0 < num_keys; j0 += block_keys, ++b) {
         const size_t rows = std::min(block_keys, num_keys - j0);
         for (size_t r = 0; r < rows; ++r)
-          a += p[i * p_stride + j0 + r] * ScalarToF32(v_blocks[b][r * stride + d]);
+          a += p[i * p_stride + j0 + r] *
+               ScalarToF32(static_cast<const T*>(v_blocks[b])[r * stride + d]);
       }
       out[i * out_stride + d] = a;
     }
@@ -559,9 +560,9 @@ HWY_INLINE void WeightedSumQueries(const float* HWY_RESTRICT p, size_t p_stride,
 // other queries of the kv head. Keys and values are f32, or f16 widened as they are loaded.
 template <typename T>
 void AttentionDecodeBlocksT(const float* HWY_RESTRICT q, size_t q_stride, size_t num_q,
-                            const T* const* k_blocks, const T* const* v_blocks, size_t block_keys,
-                            size_t stride, size_t num_keys, size_t head_dim, float scale,
-                            float* HWY_RESTRICT scratch, float* HWY_RESTRICT out,
+                            const void* const* k_blocks, const void* const* v_blocks,
+                            size_t block_keys, size_t stride, size_t num_keys, size_t head_dim,
+                            float scale, float* HWY_RESTRICT scratch, float* HWY_RESTRICT out,
                             size_t out_stride) {
   const DF df;
   constexpr size_t kL = hn::MaxLanes(DF());
@@ -585,8 +586,8 @@ void AttentionDecodeBlocksT(const float* HWY_RESTRICT q, size_t q_stride, size_t
   for (size_t j0 = 0, blk = 0; j0 < num_keys; j0 += block_keys, ++blk) {
     const size_t n = std::min(block_keys, num_keys - j0);
     for (size_t r = 0; r < n; ++r) {
-      rows[j0 + r] = k_blocks[blk] + r * stride;
-      value_rows[j0 + r] = v_blocks[blk] + r * stride;
+      rows[j0 + r] = static_cast<const T*>(k_blocks[blk]) + r * stride;
+      value_rows[j0 + r] = static_cast<const T*>(v_blocks[blk]) + r * stride;
     }
   }
   for (size_t j = num_keys; j < p_stride + kL; ++j) rows[j] = rows[(num_keys - 1) / kL * kL];
@@ -634,23 +635,23 @@ void AttentionDecodeBlocksT(const float* HWY_RESTRICT q, size_t q_stride, size_t
   for (size_t i = 0; i < num_q; ++i) SoftmaxPadded(scratch + i * p_stride, num_keys, p_stride);
   size_t i = 0;
   for (; i + 4 <= num_q; i += 4) {
-    WeightedSumQueries<4>(scratch + i * p_stride, p_stride, v_blocks, block_keys, stride, num_keys,
-                          head_dim, out + i * out_stride, out_stride);
+    WeightedSumQueries<4, T>(scratch + i * p_stride, p_stride, v_blocks, block_keys, stride,
+                             num_keys, head_dim, out + i * out_stride, out_stride);
   }
   const float* p = scratch + i * p_stride;
   float* o = out + i * out_stride;
   switch (num_q - i) {
     case 3:
-      WeightedSumQueries<3>(p, p_stride, v_blocks, block_keys, stride, num_keys, head_dim, o,
-                            out_stride);
+      WeightedSumQueries<3, T>(p, p_stride, v_blocks, block_keys, stride, num_keys, head_dim, o,
+                               out_stride);
       break;
     case 2:
-      WeightedSumQueries<2>(p, p_stride, v_blocks, block_keys, stride, num_keys, head_dim, o,
-                            out_stride);
+      WeightedSumQueries<2, T>(p, p_stride, v_blocks, block_keys, stride, num_keys, head_dim, o,
+                               out_stride);
       break;
     case 1:
-      WeightedSumQueries<1>(p, p_stride, v_blocks, block_keys, stride, num_keys, head_dim, o,
-                            out_stride);
+      WeightedSumQueries<1, T>(p, p_stride, v_blocks, block_keys, stride, num_keys, head_dim, o,
+                               out_stride);
       break;
     default:
       break;
@@ -661,17 +662,15 @@ void AttentionDecodeBlocksF32(const float* q, size_t q_stride, size_t num_q, con
                               const void* const* vb, size_t block_keys, size_t stride,
                               size_t num_keys, size_t head_dim, float scale, float* scratch,
                               float* out, size_t out_stride) {
-  AttentionDecodeBlocksT(q, q_stride, num_q, reinterpret_cast<const float* const*>(kb),
-                         reinterpret_cast<const float* const*>(vb), block_keys, stride, num_keys,
-                         head_dim, scale, scratch, out, out_stride);
+  AttentionDecodeBlocksT<float>(q, q_stride, num_q, kb, vb, block_keys, stride, num_keys, head_dim,
+                                scale, scratch, out, out_stride);
 }
 void AttentionDecodeBlocksF16(const float* q, size_t q_stride, size_t num_q, const void* const* kb,
                               const void* const* vb, size_t block_keys, size_t stride,
                               size_t num_keys, size_t head_dim, float scale, float* scratch,
                               float* out, size_t out_stride) {
-  AttentionDecodeBlocksT(q, q_stride, num_q, reinterpret_cast<const hwy::float16_t* const*>(kb),
-                         reinterpret_cast<const hwy::float16_t* const*>(vb), block_keys, stride,
-                         num_keys, head_dim, scale, scratch, out, out_stride);
+  AttentionDecodeBlocksT<hwy::float16_t>(q, q_stride, num_q, kb, vb, block_keys, stride, num_keys,
+                                         head_dim, scale, scratch, out, out_stride);
 }
 
 // gelu_pytorch_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).

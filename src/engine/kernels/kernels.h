@@ -72,13 +72,14 @@ void AttentionHead(const float* q, size_t q_stride, size_t num_q, const float* k
                    size_t causal_base, float* scratch, float* out, size_t out_stride);
 // Queries of one decoding position that share a kv head (num_q rows q_stride apart, e.g. a
 // grouped-query attention group) over keys and values kept in blocks (a paged KV cache): key
-// j is row j % block_keys of k_blocks[j / block_keys], rows `stride` floats apart, no
+// j is row j % block_keys of k_blocks[j / block_keys], rows `stride` elements apart, no
 // transpose; values alike. One block of num_keys rows is a contiguous cache. Each query's
 // numbers are the same whatever num_q (a query alone or in a group). Scores sum each key's
 // lanes by a pairwise tree, the weighted sum goes key by key in order. scratch: num_q rows of
 // num_keys rounded up to AttentionMaxLanes() floats; out rows out_stride apart.
 // Keys and values are kv_dtype (IsKvDType): f32, or f16 widened exactly as they are loaded
-// (the numbers are those of f32 blocks holding the same values).
+// (the numbers are those of f32 blocks holding the same values wherever head_dim is whole
+// vectors; a scalar tail may be contracted differently, to within rounding).
 void AttentionDecodeBlocks(const float* q, size_t q_stride, size_t num_q,
                            const void* const* k_blocks, const void* const* v_blocks,
                            tensor::DType kv_dtype, size_t block_keys, size_t stride,
@@ -89,7 +90,7 @@ inline bool IsKvDType(tensor::DType d) {
   return d == tensor::DType::kF32 || d == tensor::DType::kF16;
 }
 // dst[i] = f16(src[i]) as tensor::F32ToF16Saturated (its scalar twin) computes it, F16C's
-// conversion where the CPU has it.
+// conversion where the CPU has it (a NaN stays a NaN; its payload bits may differ).
 void NarrowRowF16(const float* src, size_t n, void* dst);
 // Padding multiple for kt_stride and scratch sizes (the widest vector of any target).
 constexpr size_t AttentionMaxLanes() { return 16; }

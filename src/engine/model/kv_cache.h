@@ -31,8 +31,7 @@ class KvPool {
   KvPool& operator=(const KvPool&) = delete;
 
   // Bytes of one block (keys and values of every layer).
-  static size_t BlockBytes(int num_layers, size_t kv_dim,
-                           tensor::DType dtype = tensor::DType::kF32) {
+  static size_t BlockBytes(int num_layers, size_t kv_dim, tensor::DType dtype) {
     return 2 * kBlockTokens * kv_dim * static_cast<size_t>(num_layers) * tensor::DTypeSize(dtype);
   }
   size_t block_bytes() const { return BlockBytes(num_layers_, kv_dim_, dtype_); }

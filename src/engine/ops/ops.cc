@@ -274,8 +274,9 @@ struct KvRows {
   size_t block_keys, head_step, row_step;
   tensor::DType dtype = tensor::DType::kF32;
 
-  static KvRows Rows(const float* const* one, size_t stride, size_t head_dim) {
-    return {reinterpret_cast<const void* const*>(one), SIZE_MAX, head_dim, stride};
+  // `one` points at the rows' start (f32).
+  static KvRows Rows(const void* const* one, size_t stride, size_t head_dim) {
+    return {one, SIZE_MAX, head_dim, stride};
   }
   static KvRows Paged(const void* const* blocks, size_t block_keys, size_t head_dim,
                       tensor::DType dtype) {
@@ -292,11 +293,12 @@ struct KvRows {
 };
 
 // Packs kv head h's keys (j < num_keys) into the panel layout of kernels::AttentionHead for
-// `stride` keys; padding keys are zero. row: head_dim floats of scratch.
+// `stride` keys; padding keys are zero.
 void PackKeys(const KvRows& k, size_t h, size_t num_keys, size_t head_dim, size_t stride,
               float* kt) {
   constexpr size_t kP = kernels::AttentionMaxLanes();
-  std::vector<float> widened(k.dtype == tensor::DType::kF32 ? 0 : head_dim);
+  thread_local std::vector<float> widened;  // an f16 row widened (empty for f32 rows)
+  widened.resize(k.dtype == tensor::DType::kF32 ? 0 : head_dim);
   for (size_t j0 = 0; j0 < stride; j0 += kP) {
     float* panel = kt + (j0 / kP) * head_dim * kP;
     for (size_t jj = 0; jj < kP; ++jj) {
@@ -375,8 +377,10 @@ void CausalAttention(ComputeContext& ctx, const float* q, size_t num_tokens, siz
   const size_t kv_stride = num_kv_heads * head_dim;
   const size_t q_stride = num_heads * head_dim;
   const size_t total = pos0 + num_tokens;
-  BlockAttention(ctx, q, q_stride, num_tokens, KvRows::Rows(&k_cache, kv_stride, head_dim),
-                 KvRows::Rows(&v_cache, kv_stride, head_dim), total, num_heads, num_kv_heads,
+  const void* const k_rows = k_cache;
+  const void* const v_rows = v_cache;
+  BlockAttention(ctx, q, q_stride, num_tokens, KvRows::Rows(&k_rows, kv_stride, head_dim),
+                 KvRows::Rows(&v_rows, kv_stride, head_dim), total, num_heads, num_kv_heads,
                  head_dim, scale, pos0, out);
 }
 
@@ -446,9 +450,11 @@ void DecodeAttention(ComputeContext& ctx, std::span<const DecodeQueries> seqs, s
 void FullAttention(ComputeContext& ctx, const float* q, const float* k, const float* v,
                    size_t num_tokens, size_t num_heads, size_t head_dim, float scale, float* out) {
   const size_t stride = num_heads * head_dim;
-  BlockAttention(ctx, q, stride, num_tokens, KvRows::Rows(&k, stride, head_dim),
-                 KvRows::Rows(&v, stride, head_dim), num_tokens, num_heads, num_heads, head_dim,
-                 scale, SIZE_MAX, out);
+  const void* const k_rows = k;
+  const void* const v_rows = v;
+  BlockAttention(ctx, q, stride, num_tokens, KvRows::Rows(&k_rows, stride, head_dim),
+                 KvRows::Rows(&v_rows, stride, head_dim), num_tokens, num_heads, num_heads,
+                 head_dim, scale, SIZE_MAX, out);
 }
 
 std::vector<float> ToF32(const tensor::TensorView& w) {

@@ -126,6 +126,19 @@ Result<std::unique_ptr<Engine>> Engine::Load(const std::string& model_dir,
   return e;
 }
 
+std::vector<std::string> KvCacheDtypeNames() {
+  std::vector<std::string> names;
+  for (const KvCacheDtype& k : kKvCacheDtypes) names.emplace_back(k.name);
+  return names;
+}
+
+std::string_view KvCacheDtypeName(tensor::DType dtype) {
+  for (const KvCacheDtype& k : kKvCacheDtypes) {
+    if (k.dtype == dtype) return k.name;
+  }
+  return "";
+}
+
 Status Engine::StartThreads(const EngineOptions& options) {
   if (!options.weights.empty() && std::find(kWeightChoices.begin(), kWeightChoices.end(),
                                             options.weights) == kWeightChoices.end()) {
@@ -141,13 +154,20 @@ Status Engine::StartThreads(const EngineOptions& options) {
         "compute bf16 needs a CPU with AVX512-BF16, which this one lacks (CPU features: " +
         kernels::CpuFeatures() + "); leave it out for the exact f32 products");
   }
-  if (!options.kv_cache_dtype.empty() &&
-      std::find(kKvCacheDtypes.begin(), kKvCacheDtypes.end(), options.kv_cache_dtype) ==
-          kKvCacheDtypes.end()) {
-    return InvalidArgument("kv cache dtype '" + options.kv_cache_dtype +
-                           "' is not supported: f32 or f16");
+  kv_dtype_ = tensor::DType::kF32;
+  if (!options.kv_cache_dtype.empty()) {
+    const auto* kv =
+        std::find_if(kKvCacheDtypes.begin(), kKvCacheDtypes.end(),
+                     [&](const KvCacheDtype& k) { return k.name == options.kv_cache_dtype; });
+    if (kv == kKvCacheDtypes.end()) {
+      std::string names;
+      for (const KvCacheDtype& k : kKvCacheDtypes)
+        names += (names.empty() ? "" : " or ") + std::string(k.name);
+      return InvalidArgument("kv cache dtype '" + options.kv_cache_dtype +
+                             "' is not supported: " + names);
+    }
+    kv_dtype_ = kv->dtype;
   }
-  kv_dtype_ = options.kv_cache_dtype == "f16" ? tensor::DType::kF16 : tensor::DType::kF32;
   pool_ = std::make_unique<ThreadPool>(options.threads);
   ctx_.pool = pool_.get();
   ctx_.bf16 = options.compute == "bf16";

@@ -4,6 +4,7 @@
 // an Engine from one thread at a time (Generate is not reentrant).
 #pragma once
 
+#include <array>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdint>
@@ -33,8 +34,20 @@ namespace iris::runtime {
 
 // The values EngineOptions::weights takes besides "" (for command lines and messages).
 inline const std::vector<std::string> kWeightChoices = {"q8_0", "q4_0"};
-// EngineOptions::kv_cache_dtype's values ("" is f32).
-inline const std::vector<std::string> kKvCacheDtypes = {"f32", "f16"};
+// EngineOptions::kv_cache_dtype's values ("" is f32) and the element types the KV pool keeps
+// for them (gateway/config checks providers.local.kv_cache_dtype against the same names).
+struct KvCacheDtype {
+  std::string_view name;
+  tensor::DType dtype;
+};
+inline constexpr std::array<KvCacheDtype, 2> kKvCacheDtypes = {{
+    {"f32", tensor::DType::kF32},
+    {"f16", tensor::DType::kF16},
+}};
+// Their names, for command-line checks.
+std::vector<std::string> KvCacheDtypeNames();
+// The name of the entry for `dtype` ("" when none).
+std::string_view KvCacheDtypeName(tensor::DType dtype);
 
 struct EngineOptions {
   int threads = 0;     // 0 = one per hardware thread
@@ -116,6 +129,8 @@ class Engine {
     return text_->NewPool(max_blocks, kv_dtype_);
   }
   tensor::DType kv_dtype() const { return kv_dtype_; }
+  // The pool Generate's sequences take their blocks from.
+  const model::KvPool& generate_kv_pool() const { return *kv_pool_; }
 
   // Loads a PEFT LoRA adapter directory for this model (checked against its layers).
   Result<std::shared_ptr<const model::LoraAdapter>> LoadAdapter(const std::string& dir) const;

@@ -129,10 +129,12 @@ TEST(EngineKvCacheTest, F16IsOptInAndAnythingElseIsRefused) {
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   EXPECT_EQ((*e)->kv_dtype(), tensor::DType::kF16);
   EXPECT_EQ((*e)->NewKvPool()->dtype(), tensor::DType::kF16);
+  EXPECT_EQ((*e)->generate_kv_pool().dtype(), tensor::DType::kF16);
   o.kv_cache_dtype = "";
   auto exact = Engine::Load(dir, o);
   ASSERT_TRUE(exact.ok());
   EXPECT_EQ((*exact)->kv_dtype(), tensor::DType::kF32);
+  EXPECT_EQ((*exact)->generate_kv_pool().dtype(), tensor::DType::kF32);
   // The same answer from both to the fixture's text question (8 greedy tokens; iris verify
   // --kv-cache-dtype f16 finds every golden case's greedy tokens unchanged).
   GenerateOptions g;

@@ -552,7 +552,7 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
     }
     if (const Field* kf = m->Find("kv_cache_dtype")) {
       if (auto c = ReadString(kf, path + ".kv_cache_dtype", problems)) {
-        if (*c == "f32" || *c == "f16") {
+        if (*c == "f32" || *c == "f16") {  // runtime::kKvCacheDtypes
           p.kv_cache_dtype = *c;
         } else {
           problems.Add(kf->value, path + ".kv_cache_dtype",
