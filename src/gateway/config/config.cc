@@ -382,11 +382,11 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
   }
   auto m = MapView::Open(entry.value, path, problems, {});
   if (!m) return;
-  static constexpr std::array<std::string_view, 17> kAllowed = {
+  static constexpr std::array<std::string_view, 18> kAllowed = {
       "kind",       "base_url",         "api_key_env",        "headers",           "models",
       "model",      "threads",          "max_queue",          "max_batch",         "kv_cache_mb",
       "max_images", "max_image_pixels", "max_request_pixels", "account_resources", "adapters",
-      "compute",    "kv_cache_dtype"};
+      "compute",    "kv_cache_dtype",   "step_tokens"};
   for (const Field& f : m->fields()) {
     if (std::find(kAllowed.begin(), kAllowed.end(), f.key) != kAllowed.end()) continue;
     if (f.key == "api_key" || f.key == "key" || f.key == "apiKey" || f.key == "token" ||
@@ -438,6 +438,7 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
   only_for("compute", local, "only for kind local");
   only_for("max_queue", local, "only for kind local");
   only_for("max_batch", local, "only for kind local");
+  only_for("step_tokens", local, "only for kind local");
   only_for("kv_cache_mb", local, "only for kind local");
   only_for("kv_cache_dtype", local, "only for kind local");
   only_for("max_images", local, "only for kind local");
@@ -549,6 +550,9 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
     }
     if (auto v = ReadInt(m->Find("max_batch"), path + ".max_batch", problems, 1, 256)) {
       p.max_batch = static_cast<int>(*v);
+    }
+    if (auto v = ReadInt(m->Find("step_tokens"), path + ".step_tokens", problems, 8, 4096)) {
+      p.step_tokens = static_cast<int>(*v);
     }
     if (const Field* kf = m->Find("kv_cache_dtype")) {
       if (auto c = ReadString(kf, path + ".kv_cache_dtype", problems)) {

@@ -217,7 +217,7 @@ providers:
     models: [gpt-4o, gpt-4o-mini]
   local: { kind: local, model: HuggingFaceTB/SmolVLM2-256M-Video-Instruct,
            threads: 2, max_queue: 8, max_batch: 16, kv_cache_mb: 512, compute: bf16,
-           kv_cache_dtype: f16 }
+           kv_cache_dtype: f16, step_tokens: 32 }
 )",
                             FakeEnv({{"OPENAI_API_KEY", "k"}}));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -253,6 +253,7 @@ providers:
   EXPECT_EQ(local->kv_cache_mb, 512);
   EXPECT_EQ(local->compute, "bf16");
   EXPECT_EQ(local->kv_cache_dtype, "f16");
+  EXPECT_EQ(local->step_tokens, 32);
   // Anything else is named with the two choices; only the local provider has the keys.
   auto bad = LoadConfigString(R"(
 providers:

@@ -45,6 +45,7 @@ Result<std::unique_ptr<providers::LocalProvider>> LoadLocal(const config::Config
   lo.model_name = flags.local_model_name;
   lo.max_queue = static_cast<size_t>(settings.max_queue);
   lo.max_batch = static_cast<size_t>(settings.max_batch);
+  lo.step_tokens = static_cast<size_t>(settings.step_tokens);
   lo.kv_cache_mb = static_cast<size_t>(settings.kv_cache_mb);
   lo.max_images = settings.max_images;
   lo.max_image_pixels = static_cast<uint64_t>(settings.max_image_pixels);

@@ -170,13 +170,15 @@ Result<std::unique_ptr<Assembly>> AssembleLocal(const std::string& yaml, int eng
 // providers.local's threads and max_queue reach the engine and its queue.
 TEST(Assemble, LocalThreadsAndQueueComeFromTheConfiguration) {
   const std::string yaml =
-      "providers:\n  local: { kind: local, model: x, threads: 1, max_queue: 3, max_images: 2 }\n";
+      "providers:\n  local: { kind: local, model: x, threads: 1, max_queue: 3, max_images: 2,\n"
+      "           step_tokens: 24 }\n";
   auto a = AssembleLocal(yaml);
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   ASSERT_NE((*a)->local, nullptr);
   EXPECT_EQ((*a)->local->engine_threads(), 1);
   EXPECT_EQ((*a)->local->options().max_queue, 3u);
   EXPECT_EQ((*a)->local->options().max_images, 2);
+  EXPECT_EQ((*a)->local->options().step_tokens, 24u);
   // --engine-threads wins over the file.
   a = AssembleLocal(yaml, /*engine_threads=*/2);
   ASSERT_TRUE(a.ok());

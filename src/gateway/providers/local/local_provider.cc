@@ -73,6 +73,7 @@ LocalProvider::LocalProvider(std::unique_ptr<runtime::Engine> engine, LocalOptio
   runtime::SchedulerOptions so;
   so.max_batch = options_.max_batch;
   so.prefill_chunk = std::max<size_t>(options_.prefill_chunk, 1);
+  so.step_tokens = std::max<size_t>(options_.step_tokens, 1);
   so.max_queue = SIZE_MAX;  // Submit bounds the queue
   so.image_cache_bytes = options_.image_cache_mb << 20;
   scheduler_ = std::make_unique<runtime::Scheduler>(*engine_, engine_->NewKvPool(blocks), so);
