@@ -153,22 +153,21 @@ void KvCache::AdoptPrefix(std::span<const int32_t> blocks) {
 void KvCache::Write(int layer, size_t pos, const float* key, const float* value) {
   const size_t hd = pool_->head_dim(), row = pos % KvPool::kBlockTokens;
   const int32_t b = blocks_[pos / KvPool::kBlockTokens];
-  if (pool_->dtype() == tensor::DType::kF16) {
-    uint16_t* k = static_cast<uint16_t*>(pool_->keys(b, layer)) + row * hd;
-    uint16_t* v = static_cast<uint16_t*>(pool_->values(b, layer)) + row * hd;
-    for (size_t h = 0; h < pool_->num_kv_heads(); ++h) {
-      const size_t at = h * KvPool::kBlockTokens * hd;
-      kernels::NarrowRowF16(key + h * hd, hd, k + at);
-      kernels::NarrowRowF16(value + h * hd, hd, v + at);
+  const bool half = pool_->dtype() == tensor::DType::kF16;
+  const size_t es = tensor::DTypeSize(pool_->dtype());
+  // One head's row of head_dim values, at element `at` of a layer's keys or values.
+  auto store = [&](const float* src, void* layer_rows, size_t at) {
+    void* dst = static_cast<std::byte*>(layer_rows) + at * es;
+    if (half) {
+      kernels::NarrowRowF16(src, hd, dst);
+    } else {
+      std::memcpy(dst, src, hd * sizeof(float));
     }
-    return;
-  }
-  float* k = static_cast<float*>(pool_->keys(b, layer)) + row * hd;
-  float* v = static_cast<float*>(pool_->values(b, layer)) + row * hd;
+  };
   for (size_t h = 0; h < pool_->num_kv_heads(); ++h) {
-    const size_t at = h * KvPool::kBlockTokens * hd;
-    std::copy_n(key + h * hd, hd, k + at);
-    std::copy_n(value + h * hd, hd, v + at);
+    const size_t at = (h * KvPool::kBlockTokens + row) * hd;
+    store(key + h * hd, pool_->keys(b, layer), at);
+    store(value + h * hd, pool_->values(b, layer), at);
   }
 }
 

@@ -161,8 +161,8 @@ Status Engine::StartThreads(const EngineOptions& options) {
                      [&](const KvCacheDtype& k) { return k.name == options.kv_cache_dtype; });
     if (kv == kKvCacheDtypes.end()) {
       std::string names;
-      for (const KvCacheDtype& k : kKvCacheDtypes)
-        names += (names.empty() ? "" : " or ") + std::string(k.name);
+      for (const std::string& name : KvCacheDtypeNames())
+        names += (names.empty() ? "" : " or ") + name;
       return InvalidArgument("kv cache dtype '" + options.kv_cache_dtype +
                              "' is not supported: " + names);
     }
