@@ -32,6 +32,7 @@ struct BenchFlags {
   std::string video;       // time to sample and preprocess a video's frames
   std::vector<int> batch;  // batched decode steps with this many sequences at once
   std::string int8_path;   // an int8 kernel path other than the best (for measuring it)
+  std::string bf16_path;   // a bf16 product path other than the best (for measuring it)
   bool json = false;
 };
 
@@ -78,6 +79,14 @@ int Bench(const BenchFlags& f) {
     for (const std::string& p : kernels::AvailableQuantPaths())
       have += (have.empty() ? "" : ", ") + p;
     PrintError("bench", "--int8-path " + f.int8_path + ": this CPU has " + have);
+    return 2;
+  }
+  if (!f.bf16_path.empty() && !kernels::ForceBf16Path(f.bf16_path)) {
+    std::string have;
+    for (const std::string& p : kernels::AvailableBf16Paths())
+      have += (have.empty() ? "" : ", ") + p;
+    PrintError("bench", "--bf16-path " + f.bf16_path + ": this CPU has " +
+                            (have.empty() ? std::string("no bf16 products") : have));
     return 2;
   }
   auto t0 = SteadyClock::now();
@@ -241,6 +250,7 @@ int Bench(const BenchFlags& f) {
       {"kv_cache_dtype", runtime::KvCacheDtypeName(engine.kv_dtype())},
       {"simd_target", kernels::ActiveTarget()},
       {"int8_path", kernels::ActiveQuantPath()},
+      {"bf16_path", kernels::ActiveBf16Path()},
       {"cpu_features", kernels::CpuFeatures()},
   };
   if (f.json) {
@@ -301,6 +311,10 @@ void AddBenchCommand(CLI::App& app, int& exit_code) {
                   "int8 kernels to use: avx512vnni, avxvnni, avx2 or scalar (default: the best "
                   "this CPU has; to measure what other CPUs get)")
       ->check(CLI::IsMember({"avx512vnni", "avxvnni", "avx2", "scalar"}));
+  cmd->add_option("--bf16-path", f->bf16_path,
+                  "products of --compute bf16 to use: amx or avx512bf16 (default: the best this "
+                  "CPU has)")
+      ->check(CLI::IsMember({"amx", "avx512bf16"}));
   cmd->add_flag("--json", f->json, "print one JSON object");
   cmd->callback([f, &exit_code] { exit_code = Bench(*f); });
 }

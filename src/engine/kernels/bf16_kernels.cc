@@ -9,10 +9,21 @@
 // through panels of 48 features × 128 pairs (24 KiB, in L1), each word the pair of one feature,
 // so one k-pair step is 3 panel loads, a broadcast per token and 3 vdpbf16ps per token
 // (8 tokens: 24 accumulators).
+//
+// Where the CPU has AMX (AMX-TILE and AMX-BF16, and Linux grants the process its tile state),
+// the same panels go through tile registers instead: one tdpbf16ps is 16 tokens × 16 features
+// × 16 pairs, 512 products. Both paths add each pair's two products to a sum in the order the
+// architecture defines for both instructions.
+#include <cpuid.h>
 #include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "engine/kernels/kernels.h"
@@ -119,11 +130,244 @@ __attribute__((target(IRIS_BF16_TARGET))) void PanelTokens(const uint32_t* xb, s
   }
 }
 
-__attribute__((target(IRIS_BF16_TARGET))) void GemmBf16(const uint32_t* xb, size_t num_tokens,
-                                                        const void* w, tensor::DType w_dtype,
-                                                        size_t k_dim, size_t n_begin, size_t n_end,
-                                                        float* out, size_t out_stride) {
+// ---- AMX: the same panels through tile registers ----
+//
+// tdpbf16ps C += A · B multiplies a tile of 16 tokens × 16 pairs (A: rows of the packed
+// activations as they are) by a tile of 16 pairs × 16 features (B: 16 rows of a panel, which
+// already holds one feature's pair per word, rows of kWidth words) into 16 × 16 f32 sums (C).
+// A panel's 48 features are three C tiles, with one A and three B tiles: 7 of the 8. Every
+// tile is 16 rows of 64 bytes, configured once per call; a partial block (the last tokens,
+// the last pairs of a row) goes through zero-padded scratch, so the configuration never
+// changes while sums are held in tiles (loading one zeroes every tile).
+
+#define IRIS_AMX_TARGET IRIS_BF16_TARGET ",amx-tile,amx-bf16"
+
+constexpr size_t kTileRows = 16;   // tokens per tile
+constexpr size_t kTilePairs = 16;  // pairs per tile row: 64 bytes
+constexpr size_t kCTiles = kVectors;
+
+// The tile instructions in software, as the architecture defines them (tdpbf16ps: for each
+// pair the product of the odd elements, then that of the even ones, added to the sum; bf16
+// subnormal inputs read as zero, subnormal sums flushed to zero, round to nearest even). The
+// AMX kernel runs on them as "amx-emulated", so its code is tested on any CPU with
+// AVX512-BF16 (tests only: slow).
+struct EmulatedTiles {
+  float c[kCTiles][kTileRows][kLanes];
+  uint32_t a[kTileRows][kTilePairs];
+  uint32_t b[kCTiles][kTilePairs][kLanes];
+
+  static float Daz(uint16_t bf16) {
+    if ((bf16 & 0x7f80u) == 0) return std::signbit(tensor::Bf16ToF32(bf16)) ? -0.0f : 0.0f;
+    return tensor::Bf16ToF32(bf16);
+  }
+  static float Ftz(float x) {
+    return std::fpclassify(x) == FP_SUBNORMAL ? std::copysign(0.0f, x) : x;
+  }
+  void ZeroC(size_t i) { std::memset(c[i], 0, sizeof c[i]); }
+  void LoadC(size_t i, const float* p, size_t stride_bytes) {
+    for (size_t r = 0; r < kTileRows; ++r) {
+      std::memcpy(c[i][r], reinterpret_cast<const uint8_t*>(p) + r * stride_bytes, 64);
+    }
+  }
+  void StoreC(size_t i, float* p, size_t stride_bytes) {
+    for (size_t r = 0; r < kTileRows; ++r) {
+      std::memcpy(reinterpret_cast<uint8_t*>(p) + r * stride_bytes, c[i][r], 64);
+    }
+  }
+  void LoadA(const uint32_t* p, size_t stride_bytes) {
+    for (size_t r = 0; r < kTileRows; ++r) {
+      std::memcpy(a[r], reinterpret_cast<const uint8_t*>(p) + r * stride_bytes, 64);
+    }
+  }
+  void LoadB(size_t i, const uint32_t* p, size_t stride_bytes) {
+    for (size_t r = 0; r < kTilePairs; ++r) {
+      std::memcpy(b[i][r], reinterpret_cast<const uint8_t*>(p) + r * stride_bytes, 64);
+    }
+  }
+  void Dp(size_t i) {  // C[i] += A · B[i]
+    for (size_t m = 0; m < kTileRows; ++m) {
+      for (size_t n = 0; n < kLanes; ++n) {
+        float sum = c[i][m][n];
+        for (size_t p = 0; p < kTilePairs; ++p) {
+          const uint32_t x = a[m][p], w = b[i][p][n];
+          sum =
+              Ftz(sum + Daz(static_cast<uint16_t>(x >> 16)) * Daz(static_cast<uint16_t>(w >> 16)));
+          sum = Ftz(sum + Daz(static_cast<uint16_t>(x)) * Daz(static_cast<uint16_t>(w)));
+        }
+        c[i][m][n] = sum;
+      }
+    }
+  }
+};
+
+// The layout ldtilecfg reads: palette 1, then each tile's bytes per row and rows.
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+static_assert(sizeof(TileConfig) == 64);
+
+// The intrinsics' inline assembly names neither the memory it reads nor all of the
+// configuration: stores before a tile load must not be moved past it.
+inline void CompilerBarrier() { __asm__ __volatile__("" ::: "memory"); }
+
+// Tiles 0-2: C; 3: A; 4-6: B. The tile numbers are the instructions' immediates.
+struct HardwareTiles {
+  __attribute__((target(IRIS_AMX_TARGET))) static void Begin() {
+    TileConfig cfg;
+    for (size_t t = 0; t < 7; ++t) {
+      cfg.colsb[t] = 64;
+      cfg.rows[t] = kTileRows;
+    }
+    CompilerBarrier();
+    _tile_loadconfig(&cfg);
+  }
+  __attribute__((target(IRIS_AMX_TARGET))) static void End() { _tile_release(); }
+  __attribute__((target(IRIS_AMX_TARGET), always_inline)) inline void ZeroC(size_t i) {
+    if (i == 0) _tile_zero(0);
+    if (i == 1) _tile_zero(1);
+    if (i == 2) _tile_zero(2);
+  }
+  __attribute__((target(IRIS_AMX_TARGET), always_inline)) inline void LoadC(size_t i,
+                                                                            const float* p,
+                                                                            size_t stride) {
+    CompilerBarrier();
+    if (i == 0) _tile_loadd(0, p, stride);
+    if (i == 1) _tile_loadd(1, p, stride);
+    if (i == 2) _tile_loadd(2, p, stride);
+  }
+  __attribute__((target(IRIS_AMX_TARGET), always_inline)) inline void StoreC(size_t i, float* p,
+                                                                             size_t stride) {
+    if (i == 0) _tile_stored(0, p, stride);
+    if (i == 1) _tile_stored(1, p, stride);
+    if (i == 2) _tile_stored(2, p, stride);
+  }
+  __attribute__((target(IRIS_AMX_TARGET), always_inline)) inline void LoadA(const uint32_t* p,
+                                                                            size_t stride) {
+    CompilerBarrier();
+    _tile_loadd(3, p, stride);
+  }
+  __attribute__((target(IRIS_AMX_TARGET), always_inline)) inline void LoadB(size_t i,
+                                                                            const uint32_t* p,
+                                                                            size_t stride) {
+    CompilerBarrier();
+    if (i == 0) _tile_loadd(4, p, stride);
+    if (i == 1) _tile_loadd(5, p, stride);
+    if (i == 2) _tile_loadd(6, p, stride);
+  }
+  __attribute__((target(IRIS_AMX_TARGET), always_inline)) inline void Dp(size_t i) {
+    if (i == 0) _tile_dpbf16ps(0, 3, 4);
+    if (i == 1) _tile_dpbf16ps(1, 3, 5);
+    if (i == 2) _tile_dpbf16ps(2, 3, 6);
+  }
+};
+
+// PanelTokens through tiles: out[t, 0..kWidth) (+)= Σ_p xb[t, p] · panel[p, ·] for the pc
+// pairs of the panel, whose rows [pc, round up to 16) the caller has zeroed.
+template <class Tiles>
+__attribute__((target(IRIS_AMX_TARGET))) void AmxPanelTokens(Tiles& tiles, const uint32_t* xb,
+                                                             size_t x_pairs, size_t num_tokens,
+                                                             const uint32_t* panel, size_t pc,
+                                                             float* out, size_t out_stride,
+                                                             bool accumulate) {
+  alignas(64) uint32_t a_pad[kTileRows * kTilePairs];
+  alignas(64) float c_pad[kCTiles][kTileRows * kLanes];
+  const size_t pc_tiles = (pc + kTilePairs - 1) / kTilePairs * kTilePairs;
+  for (size_t t0 = 0; t0 < num_tokens; t0 += kTileRows) {
+    const size_t m = std::min(kTileRows, num_tokens - t0);
+    float* o = out + t0 * out_stride;
+    const bool whole_rows = m == kTileRows;
+    for (size_t i = 0; i < kCTiles; ++i) {
+      if (!accumulate) {
+        tiles.ZeroC(i);
+      } else if (whole_rows) {
+        tiles.LoadC(i, o + i * kLanes, out_stride * sizeof(float));
+      } else {
+        std::fill(c_pad[i], c_pad[i] + kTileRows * kLanes, 0.0f);
+        for (size_t r = 0; r < m; ++r) {
+          std::copy_n(o + r * out_stride + i * kLanes, kLanes, c_pad[i] + r * kLanes);
+        }
+        tiles.LoadC(i, c_pad[i], kLanes * sizeof(float));
+      }
+    }
+    for (size_t p = 0; p < pc_tiles; p += kTilePairs) {
+      if (whole_rows && p + kTilePairs <= pc) {
+        tiles.LoadA(xb + t0 * x_pairs + p, x_pairs * sizeof(uint32_t));
+      } else {
+        const size_t q = std::min(kTilePairs, pc - p);
+        std::fill(a_pad, a_pad + kTileRows * kTilePairs, 0u);
+        for (size_t r = 0; r < m; ++r) {
+          std::copy_n(xb + (t0 + r) * x_pairs + p, q, a_pad + r * kTilePairs);
+        }
+        tiles.LoadA(a_pad, kTilePairs * sizeof(uint32_t));
+      }
+      for (size_t i = 0; i < kCTiles; ++i) {
+        tiles.LoadB(i, panel + p * kWidth + i * kLanes, kWidth * sizeof(uint32_t));
+      }
+      for (size_t i = 0; i < kCTiles; ++i) tiles.Dp(i);
+    }
+    for (size_t i = 0; i < kCTiles; ++i) {
+      if (whole_rows) {
+        tiles.StoreC(i, o + i * kLanes, out_stride * sizeof(float));
+      } else {
+        tiles.StoreC(i, c_pad[i], kLanes * sizeof(float));
+        for (size_t r = 0; r < m; ++r) {
+          std::copy_n(c_pad[i] + r * kLanes, kLanes, o + r * out_stride + i * kLanes);
+        }
+      }
+    }
+  }
+}
+
+enum class Bf16Path { kAvx512Bf16, kAmx, kAmxEmulated };
+constexpr const char* kBf16PathNames[] = {"avx512bf16", "amx", "amx-emulated"};
+std::atomic<int> g_bf16_forced{-1};
+
+bool AvxBf16Available() {
+  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                         __builtin_cpu_supports("avx512bf16");
+  return ok;
+}
+
+// AMX-TILE and AMX-BF16 (CPUID leaf 7, EDX bits 24 and 22), and the tile data state granted
+// to this process by Linux (arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA, feature 18):
+// without that grant the first tile instruction faults.
+bool AmxAvailable() {
+  static const bool ok = [] {
+    if (!AvxBf16Available()) return false;
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+    if ((edx & (1u << 24)) == 0 || (edx & (1u << 22)) == 0) return false;
+    constexpr long kArchReqXcompPerm = 0x1023;
+    constexpr long kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  }();
+  return ok;
+}
+
+bool Bf16PathSupported(Bf16Path p) {
+  return p == Bf16Path::kAmx ? AmxAvailable() : AvxBf16Available();
+}
+
+Bf16Path ActivePath() {
+  const int forced = g_bf16_forced.load(std::memory_order_relaxed);
+  if (forced >= 0) return static_cast<Bf16Path>(forced);
+  return AmxAvailable() ? Bf16Path::kAmx : Bf16Path::kAvx512Bf16;
+}
+
+__attribute__((target(IRIS_BF16_TARGET))) void GemmBf16(Bf16Path path, const uint32_t* xb,
+                                                        size_t num_tokens, const void* w,
+                                                        tensor::DType w_dtype, size_t k_dim,
+                                                        size_t n_begin, size_t n_end, float* out,
+                                                        size_t out_stride) {
   const size_t pairs = Bf16Pairs(k_dim);
+  HardwareTiles hardware;
+  thread_local EmulatedTiles emulated;
+  if (path == Bf16Path::kAmx) HardwareTiles::Begin();
   thread_local std::vector<uint32_t> panel;
   thread_local std::vector<uint16_t> row_bf16;
   thread_local std::vector<float> row_f32, scratch;
@@ -173,7 +417,22 @@ __attribute__((target(IRIS_BF16_TARGET))) void GemmBf16(const uint32_t* xb, size
           }
         }
       }
-      PanelTokens<kTokens>(xb + pb, pairs, num_tokens, panel.data(), pc, dst, dst_stride, pb != 0);
+      if (path == Bf16Path::kAvx512Bf16) {
+        PanelTokens<kTokens>(xb + pb, pairs, num_tokens, panel.data(), pc, dst, dst_stride,
+                             pb != 0);
+        continue;
+      }
+      // Tiles take whole blocks of 16 pairs: the rows past the panel's last pair are zero.
+      const size_t pc_tiles = (pc + kTilePairs - 1) / kTilePairs * kTilePairs;
+      std::fill(panel.begin() + static_cast<ptrdiff_t>(pc * kWidth),
+                panel.begin() + static_cast<ptrdiff_t>(pc_tiles * kWidth), 0u);
+      if (path == Bf16Path::kAmx) {
+        AmxPanelTokens(hardware, xb + pb, pairs, num_tokens, panel.data(), pc, dst, dst_stride,
+                       pb != 0);
+      } else {
+        AmxPanelTokens(emulated, xb + pb, pairs, num_tokens, panel.data(), pc, dst, dst_stride,
+                       pb != 0);
+      }
     }
     if (nr != kWidth) {
       for (size_t t = 0; t < num_tokens; ++t) {
@@ -181,6 +440,7 @@ __attribute__((target(IRIS_BF16_TARGET))) void GemmBf16(const uint32_t* xb, size
       }
     }
   }
+  if (path == Bf16Path::kAmx) HardwareTiles::End();
 }
 
 #pragma GCC diagnostic pop
@@ -198,11 +458,32 @@ __attribute__((target(IRIS_BF16_TARGET))) void PackBf16(const float* x, size_t x
 
 }  // namespace
 
-bool Bf16ProductsAvailable() {
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                         __builtin_cpu_supports("avx512bf16");
-  return ok;
+bool Bf16ProductsAvailable() { return AvxBf16Available(); }
+
+std::vector<std::string> AvailableBf16Paths() {
+  std::vector<std::string> names;
+  for (Bf16Path p : {Bf16Path::kAmx, Bf16Path::kAvx512Bf16}) {
+    if (Bf16PathSupported(p)) names.push_back(kBf16PathNames[static_cast<int>(p)]);
+  }
+  return names;
+}
+
+std::string ActiveBf16Path() {
+  return Bf16ProductsAvailable() ? kBf16PathNames[static_cast<int>(ActivePath())] : "";
+}
+
+bool ForceBf16Path(const std::string& name) {
+  if (name.empty()) {
+    g_bf16_forced.store(-1);
+    return true;
+  }
+  for (Bf16Path p : {Bf16Path::kAvx512Bf16, Bf16Path::kAmx, Bf16Path::kAmxEmulated}) {
+    if (name == kBf16PathNames[static_cast<int>(p)] && Bf16PathSupported(p)) {
+      g_bf16_forced.store(static_cast<int>(p));
+      return true;
+    }
+  }
+  return false;
 }
 
 void PackActivationsBf16(const float* x, size_t x_stride, size_t num_tokens, size_t k_dim,
@@ -233,7 +514,7 @@ void MatMulRowsBf16Packed(const uint32_t* xb, size_t num_tokens, const void* w,
     MatMulRows(x.data(), k_dim, num_tokens, w, w_dtype, k_dim, n_begin, n_end, out, out_stride);
     return;
   }
-  GemmBf16(xb, num_tokens, w, w_dtype, k_dim, n_begin, n_end, out, out_stride);
+  GemmBf16(ActivePath(), xb, num_tokens, w, w_dtype, k_dim, n_begin, n_end, out, out_stride);
 }
 
 void MatMulRowsBf16(const float* x, size_t x_stride, size_t num_tokens, const void* w,

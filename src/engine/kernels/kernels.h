@@ -38,6 +38,15 @@ void MatMulRowsBf16(const float* x, size_t x_stride, size_t num_tokens, const vo
                     tensor::DType w_dtype, size_t k_dim, size_t n_begin, size_t n_end, float* out,
                     size_t out_stride);
 bool Bf16ProductsAvailable();
+// The paths of those products this CPU can run, best first: "amx" (AMX tiles, where the CPU
+// has AMX-BF16 and Linux grants the process its tile state) and "avx512bf16"; none without
+// AVX512-BF16. Then the one in use ("" without AVX512-BF16), and a restriction to one path
+// for tests and benchmarks ("" restores the best). "amx-emulated" also exists wherever
+// AVX512-BF16 does: the AMX kernel with its tile instructions computed in software as the
+// architecture defines them, so that the kernel's code is tested on any such CPU (slow).
+std::vector<std::string> AvailableBf16Paths();
+std::string ActiveBf16Path();
+bool ForceBf16Path(const std::string& name);
 // The same in two steps, so that the activations are rounded once for every range of
 // features: xb holds num_tokens rows of Bf16Pairs(k_dim) words (bf16 pairs (k, k+1), a zero
 // after an odd k_dim).

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "engine/kernels/ref/kernels_ref.h"
@@ -113,14 +114,32 @@ TEST(TransposeTest, SquaresOfLanesTransposeValueForValue) {
   }
 }
 
-// The bf16 products (`--compute bf16`): every token tail (8, 4, 2, 1), partial panels, odd k,
+// Every bf16 path this CPU runs, and the AMX kernel on emulated tiles wherever AVX512-BF16 is.
+std::vector<std::string> Bf16PathsToTest() {
+  std::vector<std::string> paths = AvailableBf16Paths();
+  if (Bf16ProductsAvailable()) paths.push_back("amx-emulated");
+  if (paths.empty()) paths.push_back("avx512bf16");  // (skipped below)
+  return paths;
+}
+
+class Bf16KernelsTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (!Bf16ProductsAvailable()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+    ASSERT_TRUE(ForceBf16Path(GetParam())) << GetParam();
+    ASSERT_EQ(ActiveBf16Path(), GetParam());
+  }
+  void TearDown() override { ForceBf16Path(""); }
+};
+
+// The bf16 products (`--compute bf16`): every token tail (8, 4, 2, 1; for tiles 16 and
+// partial blocks), partial panels, odd k, k not a whole number of tile rows (16 pairs),
 // panel blocks of 128 pairs and more, unaligned rows, each weight type.
-TEST(Bf16KernelsTest, MatMulRowsBf16MatchesScalarTwin) {
-  if (!Bf16ProductsAvailable()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+TEST_P(Bf16KernelsTest, MatMulRowsBf16MatchesScalarTwin) {
   double largest_bf16_effect = 0;
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
-    for (size_t k : {1u, 2u, 7u, 64u, 255u, 256u, 257u, 300u, 576u}) {
-      for (size_t tokens : {1u, 3u, 8u, 15u, 64u, 77u}) {
+    for (size_t k : {1u, 2u, 7u, 64u, 255u, 256u, 257u, 300u, 576u, 600u}) {
+      for (size_t tokens : {1u, 3u, 8u, 15u, 16u, 33u, 64u, 77u}) {
         for (size_t n : {1u, 17u, 48u, 50u, 97u}) {
           const size_t x_stride = k + 3;
           auto x_store = RandomFloats(tokens * x_stride + 1, 3);
@@ -152,6 +171,63 @@ TEST(Bf16KernelsTest, MatMulRowsBf16MatchesScalarTwin) {
   }
   // And it is bf16: the products differ from the exact ones by bf16's rounding, visibly.
   EXPECT_GT(largest_bf16_effect, 1e-3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, Bf16KernelsTest, ::testing::ValuesIn(Bf16PathsToTest()),
+                         [](const auto& param_info) {
+                           std::string name = param_info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+// The AMX kernel on emulated tiles gives the numbers of the avx512bf16 path bit for bit: both
+// instructions are defined to add each pair's odd product and then its even one to the sum,
+// so any slip in the tiles' addressing, the padded blocks or the panel's zeroed rows shows.
+// AMX hardware is held to the twin's tolerance instead (its rounding inside a tile is its own).
+TEST(Bf16PathsTest, TilesGiveTheNumbersOfTheVectorPath) {
+  if (!Bf16ProductsAvailable()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  struct Restore {
+    ~Restore() { ForceBf16Path(""); }
+  } restore;
+  std::vector<std::string> paths = AvailableBf16Paths();
+  paths.push_back("amx-emulated");
+  for (size_t k : {32u, 64u, 300u, 600u, 1536u}) {
+    for (size_t tokens : {1u, 15u, 16u, 33u, 77u}) {
+      for (size_t n : {48u, 97u}) {
+        auto x = RandomFloats(tokens * k, 5);
+        auto w = RandomFloats(n * k, 6, 0.5f);
+        std::vector<float> want(tokens * n);
+        ASSERT_TRUE(ForceBf16Path("avx512bf16"));
+        MatMulRowsBf16(x.data(), k, tokens, w.data(), DType::kF32, k, 0, n, want.data(), n);
+        for (const std::string& path : paths) {
+          if (path == "avx512bf16") continue;
+          ASSERT_TRUE(ForceBf16Path(path));
+          std::vector<float> got(tokens * n, -7.f);
+          MatMulRowsBf16(x.data(), k, tokens, w.data(), DType::kF32, k, 0, n, got.data(), n);
+          for (size_t i = 0; i < got.size(); ++i) {
+            if (path == "amx-emulated") {
+              ASSERT_EQ(got[i], want[i])
+                  << path << " k=" << k << " tokens=" << tokens << " i=" << i;
+            } else {
+              ASSERT_NEAR(got[i], want[i], 1e-5f * (1.0f + static_cast<float>(k)))
+                  << path << " k=" << k << " tokens=" << tokens << " i=" << i;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Forcing a path: only those this CPU runs; "" restores the best.
+TEST(Bf16PathsTest, OnlyPathsThisCpuRunsCanBeForced) {
+  const std::vector<std::string> paths = AvailableBf16Paths();
+  EXPECT_EQ(ActiveBf16Path(), paths.empty() ? "" : paths.front());
+  EXPECT_FALSE(ForceBf16Path("vdpbf16"));
+  EXPECT_EQ(ForceBf16Path("amx"), std::find(paths.begin(), paths.end(), "amx") != paths.end());
+  EXPECT_EQ(ForceBf16Path("amx-emulated"), Bf16ProductsAvailable());
+  EXPECT_TRUE(ForceBf16Path(""));
+  EXPECT_EQ(ActiveBf16Path(), paths.empty() ? "" : paths.front());
 }
 
 TEST_P(KernelsTest, DotAxpyConvertMatchScalarTwins) {
