@@ -110,6 +110,7 @@ std::string ErrorBody(std::string_view message, std::string_view type) {
 }
 
 // How long a request is handled before the server starts watching for its client to leave.
+// Most answers are out before then, and a watch costs a system call to start.
 constexpr std::chrono::milliseconds kWatchAfter{10};
 
 struct Server::Worker {
@@ -119,9 +120,22 @@ struct Server::Worker {
   // io_context destroys its handlers, also before its services.
   ~Worker() { conns.clear(); }
 
+  // A request starts being handled / has been handled (this worker's thread only).
+  void StartHandling(internal::Connection* c);
+  void StopHandling(internal::Connection* c);
+  void OnWatchTick();
+
   std::list<std::shared_ptr<internal::Connection>> conns;  // this worker's thread only
   std::atomic<int64_t> open{0};                            // accepted, not yet closed
+  // Connections whose request is being handled, for the watch ticker: one timer per worker,
+  // pending only while requests are, that starts the disconnect watch of each request handled
+  // for kWatchAfter (10 to 20 ms after it started). A timer per request re-armed the kernel's
+  // timer twice per request and woke the thread once more after most answers had gone.
+  // (Declared before ioc: connections that the io_context's destruction releases leave it.)
+  std::vector<internal::Connection*> handling;
   asio::io_context ioc{1};
+  asio::steady_timer watch_ticker{ioc};
+  bool ticking = false;
   std::optional<tcp::acceptor> acceptor;  // worker 0 only
   asio::steady_timer deadline_timer{ioc};
   asio::steady_timer stop_timer{ioc};
@@ -135,21 +149,17 @@ namespace internal {
 // handlers can outlive the serving coroutine.
 struct Connection : std::enable_shared_from_this<Connection> {
   Connection(Server* s, Server::Worker* w, tcp::socket sock)
-      : server(s),
-        worker(w),
-        socket(std::move(sock)),
-        deadline(socket.get_executor(),
-                 [this] {
-                   timed_out = true;
-                   error_code ignored;
-                   socket.cancel(ignored);
-                 }),
-        watch_after(socket.get_executor(), [this] {
-          if (writer != nullptr && !watching && !gone) StartWatch();
+      : server(s), worker(w), socket(std::move(sock)), deadline(socket.get_executor(), [this] {
+          timed_out = true;
+          error_code ignored;
+          socket.cancel(ignored);
         }) {
     error_code ec;
     auto ep = socket.remote_endpoint(ec);
     if (!ec) remote = FormatEndpoint(ep);
+  }
+  ~Connection() {
+    if (handling_index != kNotHandling) worker->StopHandling(this);
   }
 
   const ServerOptions& options() const { return server->options_; }
@@ -260,7 +270,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
       Log("connection " + remote + " failed: unknown exception");
     }
     StopTimer();
-    watch_after.Stop();
+    if (handling_index != kNotHandling) worker->StopHandling(this);
     StopWatch();
     CloseSocket();
   }
@@ -271,9 +281,12 @@ struct Connection : std::enable_shared_from_this<Connection> {
   Server::Worker* worker;
   tcp::socket socket;
   LazyDeadline deadline;
-  // Starts the disconnect watch once a request has been handled for kWatchAfter: most
-  // answers are out before then, and a watch costs a system call to start.
-  LazyDeadline watch_after;
+  // While a request is handled: when it started, and this connection's place in the worker's
+  // `handling` (the watch ticker's list).
+  static constexpr size_t kNotHandling = ~size_t{0};
+  SteadyClock::time_point handling_since;
+  size_t handling_index = kNotHandling;
+  bool watch_started = false;  // by the ticker, once per request
   beast::flat_buffer buffer;
   std::string remote;
   bool timed_out = false;
@@ -403,7 +416,7 @@ asio::awaitable<void> Connection::Serve() {
     writer = &response;
     ++server->requests_in_flight_;
     ++server->requests_total_;
-    watch_after.Arm(SteadyClock::now() + kWatchAfter);
+    worker->StartHandling(this);
     bool threw = false;
     try {
       co_await server->handler_(request, response);
@@ -414,7 +427,7 @@ asio::awaitable<void> Connection::Serve() {
       threw = true;
       Log("handler for " + request.method + " " + request.path + " threw a non-exception");
     }
-    watch_after.Disarm();
+    worker->StopHandling(this);
     StopWatch();
     --server->requests_in_flight_;
     if (gone) {
@@ -609,6 +622,51 @@ Server::~Server() {
     Shutdown(std::chrono::milliseconds(0));
     Wait();
   }
+}
+
+void Server::Worker::StartHandling(internal::Connection* c) {
+  c->handling_since = SteadyClock::now();
+  c->watch_started = false;
+  c->handling_index = handling.size();
+  handling.push_back(c);
+  if (ticking) return;
+  ticking = true;
+  watch_ticker.expires_at(c->handling_since + kWatchAfter);
+  watch_ticker.async_wait([this](error_code ec) {
+    if (!ec) OnWatchTick();
+  });
+}
+
+void Server::Worker::StopHandling(internal::Connection* c) {
+  const size_t i = c->handling_index;
+  if (i == internal::Connection::kNotHandling) return;
+  handling[i] = handling.back();
+  handling[i]->handling_index = i;
+  handling.pop_back();
+  c->handling_index = internal::Connection::kNotHandling;
+}
+
+void Server::Worker::OnWatchTick() {
+  ticking = false;
+  const SteadyClock::time_point now = SteadyClock::now();
+  bool waiting = false;  // a request not yet due
+  for (internal::Connection* c : handling) {
+    if (c->watch_started) continue;
+    if (now - c->handling_since < kWatchAfter) {
+      waiting = true;
+    } else {
+      c->watch_started = true;
+      if (c->writer != nullptr && !c->watching && !c->gone) c->StartWatch();
+    }
+  }
+  if (!waiting) return;
+  // The next tick a whole period on: a request started since waits 10 to 20 ms for its watch,
+  // and a worker under load ticks at most every kWatchAfter.
+  ticking = true;
+  watch_ticker.expires_at(now + kWatchAfter);
+  watch_ticker.async_wait([this](error_code ec) {
+    if (!ec) OnWatchTick();
+  });
 }
 
 Status Server::Start() {

@@ -12,6 +12,8 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "gateway/http/test_util.h"
 
@@ -73,6 +75,9 @@ class ServerTest : public ::testing::Test {
     } else if (req.path == "/wait-cancel") {
       handler_waiting_ = true;
       if (co_await SleepUnlessCancelled(w, milliseconds(10000))) cancelled_ = true;
+    } else if (req.path == "/wait-cancel-count") {
+      waiting_count_.fetch_add(1);
+      if (co_await SleepUnlessCancelled(w, milliseconds(10000))) cancelled_count_.fetch_add(1);
     } else if (req.path == "/stream-cancel") {
       (void)co_await w.StartStream(200, {});
       (void)co_await w.Write("first");
@@ -94,6 +99,8 @@ class ServerTest : public ::testing::Test {
   std::atomic<bool> handler_waiting_{false};
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> write_after_cancel_failed_{false};
+  std::atomic<int> waiting_count_{0};
+  std::atomic<int> cancelled_count_{0};
 };
 
 TEST_F(ServerTest, KeepAliveServesTwoRequestsOnOneConnection) {
@@ -270,6 +277,38 @@ TEST_F(ServerTest, DisconnectBeforeResponseFiresCancel) {
   EXPECT_FALSE(cancelled_);
   c.Close();
   EXPECT_TRUE(WaitUntil([&] { return cancelled_.load(); }));
+  EXPECT_TRUE(WaitUntil([&] { return server_->stats().requests_in_flight == 0; }));
+}
+
+// One worker handling several requests (the disconnect watch starts for each 10 to 20 ms
+// after its start, from one ticker per worker): each client that leaves cancels its own
+// request and no other. The first request arms the ticker; the others start just after it,
+// so they are not yet due at its first tick and need the next one.
+TEST_F(ServerTest, EachOfManyRequestsOnOneWorkerIsCancelledWhenItsClientLeaves) {
+  ServerOptions options;
+  options.threads = 1;
+  StartServer(options);
+  constexpr int kClients = 5;
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<RawClient>());
+    ASSERT_TRUE(clients.back()->Connect(server_->port()));
+  }
+  for (int i = 0; i < kClients; ++i) {
+    clients[i]->Send("GET /wait-cancel-count HTTP/1.1\r\nHost: a\r\n\r\n");
+    if (i == 0) ASSERT_TRUE(WaitUntil([&] { return waiting_count_.load() == 1; }));
+  }
+  ASSERT_TRUE(WaitUntil([&] { return waiting_count_.load() == kClients; }));
+  for (int i = kClients - 1; i >= 1; --i) {
+    clients[i]->Close();
+    ASSERT_TRUE(WaitUntil([&] { return cancelled_count_.load() == kClients - i; }))
+        << "client " << i;
+  }
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_EQ(cancelled_count_.load(), kClients - 1);  // the first client is still there
+  EXPECT_EQ(server_->stats().requests_in_flight, 1);
+  clients[0]->Close();
+  EXPECT_TRUE(WaitUntil([&] { return cancelled_count_.load() == kClients; }));
   EXPECT_TRUE(WaitUntil([&] { return server_->stats().requests_in_flight == 0; }));
 }
 
