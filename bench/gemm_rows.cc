@@ -6,6 +6,7 @@
 //
 // Measured to decide whether the tiles of one image should share their products (they do
 // not: see docs/performance.md, "Tiles of one image, one product each").
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>

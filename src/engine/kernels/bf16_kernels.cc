@@ -12,8 +12,10 @@
 //
 // Where the CPU has AMX (AMX-TILE and AMX-BF16, and Linux grants the process its tile state),
 // the same panels go through tile registers instead: one tdpbf16ps is 16 tokens × 16 features
-// × 16 pairs, 512 products. Both paths add each pair's two products to a sum in the order the
-// architecture defines for both instructions.
+// × 16 pairs, 512 products. The architecture defines both instructions to add each pair's odd
+// product and then its even one to the sum; a software model of the tiles that does so gives
+// the vdpbf16ps path's numbers bit for bit, and AMX hardware is held to the twin's tolerance
+// (its rounding inside a tile is its own).
 #include <cpuid.h>
 #include <immintrin.h>
 #include <sys/syscall.h>
@@ -190,9 +192,11 @@ struct EmulatedTiles {
         float sum = c[i][m][n];
         for (size_t p = 0; p < kTilePairs; ++p) {
           const uint32_t x = a[m][p], w = b[i][p][n];
-          sum =
-              Ftz(sum + Daz(static_cast<uint16_t>(x >> 16)) * Daz(static_cast<uint16_t>(w >> 16)));
-          sum = Ftz(sum + Daz(static_cast<uint16_t>(x)) * Daz(static_cast<uint16_t>(w)));
+          // Each step an f32 FMA, as defined (a bf16 product is exact in f32 unless it falls
+          // below f32's normal range).
+          sum = Ftz(std::fma(Daz(static_cast<uint16_t>(x >> 16)),
+                             Daz(static_cast<uint16_t>(w >> 16)), sum));
+          sum = Ftz(std::fma(Daz(static_cast<uint16_t>(x)), Daz(static_cast<uint16_t>(w)), sum));
         }
         c[i][m][n] = sum;
       }
@@ -336,27 +340,14 @@ bool AvxBf16Available() {
 // AMX-TILE and AMX-BF16 (CPUID leaf 7, EDX bits 24 and 22), and the tile data state granted
 // to this process by Linux (arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA, feature 18):
 // without that grant the first tile instruction faults.
-bool AmxAvailable() {
-  static const bool ok = [] {
-    if (!AvxBf16Available()) return false;
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
-    if ((edx & (1u << 24)) == 0 || (edx & (1u << 22)) == 0) return false;
-    constexpr long kArchReqXcompPerm = 0x1023;
-    constexpr long kXfeatureXtiledata = 18;
-    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
-  }();
-  return ok;
-}
-
-bool Bf16PathSupported(Bf16Path p) {
-  return p == Bf16Path::kAmx ? AmxAvailable() : AvxBf16Available();
-}
-
-Bf16Path ActivePath() {
-  const int forced = g_bf16_forced.load(std::memory_order_relaxed);
-  if (forced >= 0) return static_cast<Bf16Path>(forced);
-  return AmxAvailable() ? Bf16Path::kAmx : Bf16Path::kAvx512Bf16;
+bool AmxGranted() {
+  if (!AvxBf16Available()) return false;
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+  if ((edx & (1u << 24)) == 0 || (edx & (1u << 22)) == 0) return false;
+  constexpr long kArchReqXcompPerm = 0x1023;
+  constexpr long kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
 }
 
 __attribute__((target(IRIS_BF16_TARGET))) void GemmBf16(Bf16Path path, const uint32_t* xb,
@@ -454,6 +445,44 @@ __attribute__((target(IRIS_BF16_TARGET))) void PackBf16(const float* x, size_t x
     ToBf16(x + t * x_stride, k_dim, dst);
     if (k_dim % 2 != 0) dst[k_dim] = 0;
   }
+}
+
+// The tiles are first checked against the vector path on a small product with partial blocks
+// of tokens, pairs and features: a CPU, kernel or toolchain whose tiles disagree keeps
+// vdpbf16ps (and ActiveBf16Path, which the bench's JSON reports, says so).
+bool AmxAgreesWithVectors() {
+  constexpr size_t kTok = 19, kK = 300, kN = 50;
+  std::vector<float> x(kTok * kK), w(kN * kK);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i));
+  for (size_t i = 0; i < w.size(); ++i) w[i] = 0.5f * std::cos(0.11f * static_cast<float>(i));
+  std::vector<uint32_t> xb(kTok * Bf16Pairs(kK));
+  PackBf16(x.data(), kK, kTok, kK, xb.data());
+  std::vector<float> tiles(kTok * kN), vectors(kTok * kN);
+  GemmBf16(Bf16Path::kAmx, xb.data(), kTok, w.data(), tensor::DType::kF32, kK, 0, kN, tiles.data(),
+           kN);
+  GemmBf16(Bf16Path::kAvx512Bf16, xb.data(), kTok, w.data(), tensor::DType::kF32, kK, 0, kN,
+           vectors.data(), kN);
+  for (size_t i = 0; i < tiles.size(); ++i) {
+    if (!(std::abs(tiles[i] - vectors[i]) <= 1e-5f * (1.0f + static_cast<float>(kK)))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool AmxAvailable() {
+  static const bool ok = AmxGranted() && AmxAgreesWithVectors();
+  return ok;
+}
+
+bool Bf16PathSupported(Bf16Path p) {
+  return p == Bf16Path::kAmx ? AmxAvailable() : AvxBf16Available();
+}
+
+Bf16Path ActivePath() {
+  const int forced = g_bf16_forced.load(std::memory_order_relaxed);
+  if (forced >= 0) return static_cast<Bf16Path>(forced);
+  return AmxAvailable() ? Bf16Path::kAmx : Bf16Path::kAvx512Bf16;
 }
 
 }  // namespace

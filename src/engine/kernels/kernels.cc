@@ -91,6 +91,10 @@ HWY_INLINE VF SumsOfLanes(DF, VF* HWY_RESTRICT v) {
 // 16 or 24 sums over a row of 576, the reductions were a sixth of the work).
 HWY_INLINE void TileSums(VF* HWY_RESTRICT v, size_t n, float* HWY_RESTRICT sums) {
 #if HWY_TARGET <= HWY_AVX3
+  if (n <= 4) {  // an edge tile: a few reductions cost less than the 45 steps
+    for (size_t i = 0; i < n; ++i) sums[i] = _mm512_reduce_add_ps(v[i].raw);
+    return;
+  }
   for (size_t i0 = 0; i0 < n; i0 += 16) {
     __m512 a[16];
     for (size_t i = 0; i < 16; ++i) a[i] = i0 + i < n ? v[i0 + i].raw : _mm512_setzero_ps();

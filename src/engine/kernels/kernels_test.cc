@@ -99,6 +99,36 @@ TEST_P(KernelsTest, MatMulRowsMatchesScalarTwin) {
   }
 }
 
+// On AVX-512 a decode tile's outputs are the sums _mm512_reduce_add_ps gives of its
+// accumulators' lanes, bit for bit (the tiles sum 16 accumulators at once with its pairing):
+// with k = 32 each lane holds fma(x1, w1, x0 · w0), computed here the same way.
+__attribute__((target("avx512f"))) float ReducedDot32(const float* x, const float* w) {
+  const __m512 acc = _mm512_fmadd_ps(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(w + 16),
+                                     _mm512_mul_ps(_mm512_loadu_ps(x), _mm512_loadu_ps(w)));
+  return _mm512_reduce_add_ps(acc);
+}
+
+TEST(TileSumsTest, DecodeTilesSumLanesAsTheReductionIntrinsicDoes) {
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "this CPU has no AVX-512";
+  ASSERT_TRUE(ForceTarget("AVX3"));
+  struct Restore {
+    ~Restore() { ForceTarget(""); }
+  } restore;
+  constexpr size_t k = 32, n = 50;
+  for (size_t tokens : {1u, 2u, 5u, 8u, 16u}) {
+    auto x = RandomFloats(tokens * k, 7);
+    auto w = RandomFloats(n * k, 8);
+    std::vector<float> got(tokens * n);
+    MatMulRows(x.data(), k, tokens, w.data(), DType::kF32, k, 0, n, got.data(), n);
+    for (size_t t = 0; t < tokens; ++t) {
+      for (size_t j = 0; j < n; ++j) {
+        ASSERT_EQ(got[t * n + j], ReducedDot32(x.data() + t * k, w.data() + j * k))
+            << "tokens " << tokens << " token " << t << " row " << j;
+      }
+    }
+  }
+}
+
 // The panel packers' square transposes, value for value: dst[j * stride + i] = src[i][j],
 // nothing written between the rows of dst.
 __attribute__((target("avx512f"))) void Transpose16(const float* src, float* dst, size_t stride) {

@@ -158,9 +158,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
     auto ep = socket.remote_endpoint(ec);
     if (!ec) remote = FormatEndpoint(ep);
   }
-  ~Connection() {
-    if (handling_index != kNotHandling) worker->StopHandling(this);
-  }
+  ~Connection() { worker->StopHandling(this); }
 
   const ServerOptions& options() const { return server->options_; }
 
@@ -270,7 +268,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
       Log("connection " + remote + " failed: unknown exception");
     }
     StopTimer();
-    if (handling_index != kNotHandling) worker->StopHandling(this);
+    worker->StopHandling(this);
     StopWatch();
     CloseSocket();
   }
@@ -633,6 +631,7 @@ void Server::Worker::StartHandling(internal::Connection* c) {
   ticking = true;
   watch_ticker.expires_at(c->handling_since + kWatchAfter);
   watch_ticker.async_wait([this](error_code ec) {
+    ticking = false;
     if (!ec) OnWatchTick();
   });
 }
@@ -647,7 +646,6 @@ void Server::Worker::StopHandling(internal::Connection* c) {
 }
 
 void Server::Worker::OnWatchTick() {
-  ticking = false;
   const SteadyClock::time_point now = SteadyClock::now();
   bool waiting = false;  // a request not yet due
   for (internal::Connection* c : handling) {
@@ -665,6 +663,7 @@ void Server::Worker::OnWatchTick() {
   ticking = true;
   watch_ticker.expires_at(now + kWatchAfter);
   watch_ticker.async_wait([this](error_code ec) {
+    ticking = false;
     if (!ec) OnWatchTick();
   });
 }
