@@ -72,21 +72,23 @@ double BatchedStepMs(runtime::Engine& engine, std::span<const int32_t> prompt, s
   return best;
 }
 
+// The kernel paths this CPU runs, for an error that refuses another: "a, b" or `none`.
+std::string PathsThisCpuHas(const std::vector<std::string>& paths, const std::string& none) {
+  std::string have;
+  for (const std::string& p : paths) have += (have.empty() ? "" : ", ") + p;
+  return have.empty() ? none : have;
+}
+
 int Bench(const BenchFlags& f) {
   // Before loading: the loader lays int8 weights out for the path in use.
   if (!f.int8_path.empty() && !kernels::ForceQuantPath(f.int8_path)) {
-    std::string have;
-    for (const std::string& p : kernels::AvailableQuantPaths())
-      have += (have.empty() ? "" : ", ") + p;
-    PrintError("bench", "--int8-path " + f.int8_path + ": this CPU has " + have);
+    PrintError("bench", "--int8-path " + f.int8_path + ": this CPU has " +
+                            PathsThisCpuHas(kernels::AvailableQuantPaths(), "no int8 path"));
     return 2;
   }
   if (!f.bf16_path.empty() && !kernels::ForceBf16Path(f.bf16_path)) {
-    std::string have;
-    for (const std::string& p : kernels::AvailableBf16Paths())
-      have += (have.empty() ? "" : ", ") + p;
     PrintError("bench", "--bf16-path " + f.bf16_path + ": this CPU has " +
-                            (have.empty() ? std::string("no bf16 products") : have));
+                            PathsThisCpuHas(kernels::AvailableBf16Paths(), "no bf16 products"));
     return 2;
   }
   auto t0 = SteadyClock::now();

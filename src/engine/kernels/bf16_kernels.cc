@@ -357,7 +357,7 @@ __attribute__((target(IRIS_BF16_TARGET))) void GemmBf16(Bf16Path path, const uin
                                                         size_t out_stride) {
   const size_t pairs = Bf16Pairs(k_dim);
   HardwareTiles hardware;
-  thread_local EmulatedTiles emulated;
+  EmulatedTiles emulated;  // (tests only; its tiles are loaded or zeroed before they are read)
   if (path == Bf16Path::kAmx) HardwareTiles::Begin();
   thread_local std::vector<uint32_t> panel;
   thread_local std::vector<uint16_t> row_bf16;
