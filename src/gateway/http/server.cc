@@ -33,6 +33,7 @@
 #include "base/check.h"
 #include "base/time.h"
 #include "gateway/http/lazy_deadline.h"
+#include "gateway/http/socket_io.h"
 
 namespace iris::gateway::http {
 
@@ -157,6 +158,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
     error_code ec;
     auto ep = socket.remote_endpoint(ec);
     if (!ec) remote = FormatEndpoint(ep);
+    socket.non_blocking(true, ec);  // WriteAllNowOrLater's first send must not block
   }
   ~Connection() { worker->StopHandling(this); }
 
@@ -226,7 +228,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
   asio::awaitable<Status> WriteAll(const Buffers& buffers) {
     if (gone) co_return Status(ErrorCode::kUnavailable, "client gone");
     ArmFor(options().body_timeout);
-    auto [ec, n] = co_await asio::async_write(socket, buffers, kNoThrow);
+    error_code ec = co_await WriteAllNowOrLater(socket, buffers);
     Disarm();
     if (ec) {
       bool was_timeout = timed_out;
@@ -338,7 +340,8 @@ asio::awaitable<void> Connection::Serve() {
         std::min<size_t>(opts.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
     parser.body_limit(opts.max_body_bytes);
     ArmAt(head_deadline);
-    auto [hec, hn] = co_await bhttp::async_read_header(socket, buffer, parser, kNoThrow);
+    error_code hec =
+        co_await ReadUntil(socket, buffer, parser, [&] { return parser.is_header_done(); });
     Disarm();
     if (hec) {
       if (timed_out) {
@@ -372,7 +375,8 @@ asio::awaitable<void> Connection::Serve() {
         }
       }
       ArmFor(opts.body_timeout);
-      auto [bec, bn] = co_await bhttp::async_read(socket, buffer, parser, kNoThrow);
+      parser.eager(true);
+      error_code bec = co_await ReadUntil(socket, buffer, parser, [&] { return parser.is_done(); });
       Disarm();
       if (bec) {
         if (timed_out) {

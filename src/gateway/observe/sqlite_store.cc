@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 #include <system_error>
+#include <thread>
 
 #include "base/time.h"
 #include "gateway/observe/store.h"
@@ -382,7 +383,13 @@ GROUP BY caller_key)sql"));
   Status InsertRows(const std::vector<RequestSummary>& batch, int64_t& written) {
     sqlite3_stmt* s = insert_request_.get();
     sqlite3_stmt* a = insert_attempt_.get();
+    size_t row = 0;
     for (const RequestSummary& r : batch) {
+      // A batch of 500 rows is about 3 ms of CPU. Held in one run, it kept requests waiting
+      // for that CPU on a small machine (p99 at one connection 2.2-2.4 ms instead of 0.6 on 2
+      // cores). The writer offers its CPU every 16 rows (about 0.1 ms); the transaction, and
+      // so the cost of each commit, stays whole.
+      if (++row % 16 == 0) std::this_thread::yield();
       sqlite3_clear_bindings(s);
       BindText(s, 1, r.request_id);
       sqlite3_bind_int64(s, 2, r.start_unix_ms);

@@ -22,6 +22,7 @@
 
 #include "base/time.h"
 #include "gateway/http/lazy_deadline.h"
+#include "gateway/http/socket_io.h"
 #include "net/tls.h"
 #include "net/tunnel.h"
 
@@ -118,8 +119,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
       auto [ec, n] = co_await asio::async_write(*tls, buffers, kNoThrow);
       co_return ec;
     }
-    auto [ec, n] = co_await asio::async_write(socket, buffers, kNoThrow);
-    co_return ec;
+    co_return co_await http::WriteAllNowOrLater(socket, buffers);
   }
 
   // Reads more bytes into `buffer`.
@@ -483,6 +483,7 @@ asio::awaitable<Result<std::shared_ptr<internal::Connection>>> Client::Impl::Con
   auto [cec, endpoint] = co_await asio::async_connect(conn->socket, endpoints, kNoThrow);
   if (cec) co_return failed("connect to " + dial, cec);
   conn->socket.set_option(tcp::no_delay(true), ec);
+  conn->socket.non_blocking(true, ec);  // WriteAllNowOrLater's first send must not block
   ++stats.connections_opened;
 
   if (proxy != nullptr && url.scheme == "https") {

@@ -169,6 +169,24 @@ TEST(ClientTest, ContentLengthChunkedAndStreaming) {
   EXPECT_GE(pieces->size(), 3u);  // 20 ms apart: not one lump
 }
 
+// A request body larger than the socket takes in one send goes out whole (the first send
+// takes part of it, the rest follows when the peer reads).
+TEST(ClientTest, LargeRequestBodyArrivesWhole) {
+  UpstreamServer up;
+  asio::io_context ioc;
+  Client client(ioc, {});
+  OutboundRequest req;
+  req.method = "POST";
+  req.url = up.url("/echo");
+  req.body.resize(12 << 20);
+  for (size_t i = 0; i < req.body.size(); ++i) req.body[i] = static_cast<char>('a' + i % 23);
+  const std::string expected = "POST /echo " + req.body;
+  auto r = RunCo(ioc, Fetch(client, req, {}, nullptr, 16 << 20));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->first, 200);
+  EXPECT_TRUE(r->second == expected) << "got " << r->second.size() << " bytes";
+}
+
 TEST(ClientTest, ReusesPooledConnection) {
   UpstreamServer upstream;
   asio::io_context ioc;
