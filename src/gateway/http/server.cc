@@ -307,6 +307,11 @@ asio::awaitable<void> Connection::Serve() {
     // Wait for the request to start: quietly closed on the keep-alive idle timeout, 408 when
     // a fresh connection never sends a head.
     SteadyClock::time_point head_deadline = SteadyClock::now() + opts.header_timeout;
+    if (buffer.size() > 0 && !first) {
+      // A pipelined request, already read: reads and sends that finish at once never
+      // suspend, so without this one client's pipeline would hold the worker's thread.
+      co_await asio::post(socket.get_executor(), asio::use_awaitable);
+    }
     if (buffer.size() == 0) {
       error_code aec;
       if (server->shutting_down_ && socket.available(aec) == 0) co_return;
@@ -392,6 +397,8 @@ asio::awaitable<void> Connection::Serve() {
         }
         co_return;
       }
+      // A large body grew the buffer; a kept-alive connection goes back to a small one.
+      if (buffer.size() == 0 && buffer.capacity() > (16 << 10)) buffer.shrink_to_fit();
     }
 
     Request request;

@@ -1,11 +1,5 @@
-// Socket reads and writes that finish without a turn of the event loop when they can: the
-// inbound server and the upstream client use them on plain TCP sockets.
-//
-// An asio operation that completes at once (a send the kernel takes whole, a read whose bytes
-// were already buffered) still posts its completion, and each posted completion costs the
-// worker one more pass of its event loop: a non-blocking epoll_wait and the handler's
-// dispatch. A small proxied request made five such passes. These helpers do what can be done
-// now, synchronously, and fall back to the asynchronous operation only for the rest.
+// Socket reads and writes that finish in place when they can: asio posts even an operation
+// that completes at once, and each posted completion costs the worker a pass of its event loop.
 #pragma once
 
 #include <algorithm>
@@ -23,15 +17,16 @@
 namespace iris::gateway::http {
 
 // Sends all of `buffers`: first as much as the socket takes now (one send, no waiting), then
-// the rest, if any, asynchronously. The socket must be in non-blocking mode
-// (`socket.non_blocking(true)`); otherwise the first send could block the thread.
+// the rest, if any, asynchronously. The first send is made only on a socket in non-blocking
+// mode (`socket.non_blocking(true)`), where it cannot block the thread.
 template <typename Buffers>
 boost::asio::awaitable<boost::system::error_code> WriteAllNowOrLater(
     boost::asio::ip::tcp::socket& socket, const Buffers& buffers) {
   const size_t total = boost::asio::buffer_size(buffers);
   boost::system::error_code ec;
-  size_t sent = total == 0 ? 0 : socket.write_some(buffers, ec);
-  if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
+  size_t sent = total == 0 || !socket.non_blocking() ? 0 : socket.write_some(buffers, ec);
+  if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again ||
+      ec == boost::asio::error::interrupted) {
     ec = {};
     sent = 0;
   }
@@ -47,8 +42,8 @@ boost::asio::awaitable<boost::system::error_code> WriteAllNowOrLater(
 // what the buffer already holds before reading from the socket: a request or response that
 // arrived whole in an earlier read is parsed with no read at all. Reads fill the buffer's
 // free capacity (4 KiB at least) and double while they come back full, up to `max_read`
-// bytes at a time: an idle connection holds a small buffer, a large body still arrives in
-// large reads. Errors are Beast's, as its async_read gives them:
+// bytes at a time, so a large body arrives in large reads (the caller may shrink the buffer
+// afterwards). Errors are Beast's, as its async_read gives them:
 // end_of_stream when the peer closed before sending anything, partial_message when it closed
 // mid-message, the parser's own (header_limit, body_limit, bad_…) and the socket's.
 template <typename Parser, typename Done>
@@ -69,6 +64,7 @@ boost::asio::awaitable<boost::system::error_code> ReadUntil(boost::asio::ip::tcp
     }
     if (done()) co_return boost::system::error_code{};
     want = std::min(std::max({want, buffer.capacity() - buffer.size(), size_t{4096}}), max_read);
+    if (want > buffer.max_size() - buffer.size()) co_return bhttp::error::buffer_overflow;
     auto [ec, n] = co_await socket.async_read_some(
         buffer.prepare(want), boost::asio::as_tuple(boost::asio::use_awaitable));
     buffer.commit(n);
