@@ -345,8 +345,8 @@ asio::awaitable<void> Connection::Serve() {
         std::min<size_t>(opts.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
     parser.body_limit(opts.max_body_bytes);
     ArmAt(head_deadline);
-    error_code hec =
-        co_await ReadUntil(socket, buffer, parser, [&] { return parser.is_header_done(); });
+    error_code hec = co_await ReadUntil(
+        socket, buffer, parser, [&] { return parser.is_header_done(); }, &timed_out);
     Disarm();
     if (hec) {
       if (timed_out) {
@@ -381,7 +381,8 @@ asio::awaitable<void> Connection::Serve() {
       }
       ArmFor(opts.body_timeout);
       parser.eager(true);
-      error_code bec = co_await ReadUntil(socket, buffer, parser, [&] { return parser.is_done(); });
+      error_code bec = co_await ReadUntil(
+          socket, buffer, parser, [&] { return parser.is_done(); }, &timed_out);
       Disarm();
       if (bec) {
         if (timed_out) {

@@ -46,10 +46,14 @@ boost::asio::awaitable<boost::system::error_code> WriteAllNowOrLater(
 // afterwards). Errors are Beast's, as its async_read gives them:
 // end_of_stream when the peer closed before sending anything, partial_message when it closed
 // mid-message, the parser's own (header_limit, body_limit, bad_…) and the socket's.
+// `expired`, when given, is the caller's deadline flag: once it is set no further read
+// starts (operation_aborted), so a deadline that fired between two reads, when no read was
+// there to cancel, still ends the wait.
 template <typename Parser, typename Done>
 boost::asio::awaitable<boost::system::error_code> ReadUntil(boost::asio::ip::tcp::socket& socket,
                                                             boost::beast::flat_buffer& buffer,
                                                             Parser& parser, Done done,
+                                                            const bool* expired = nullptr,
                                                             size_t max_read = 64 << 10) {
   namespace bhttp = boost::beast::http;
   size_t want = 0;
@@ -63,6 +67,7 @@ boost::asio::awaitable<boost::system::error_code> ReadUntil(boost::asio::ip::tcp
       if (used == 0) break;
     }
     if (done()) co_return boost::system::error_code{};
+    if (expired != nullptr && *expired) co_return boost::asio::error::operation_aborted;
     want = std::min(std::max({want, buffer.capacity() - buffer.size(), size_t{4096}}), max_read);
     if (want > buffer.max_size() - buffer.size()) co_return bhttp::error::buffer_overflow;
     auto [ec, n] = co_await socket.async_read_some(
