@@ -411,7 +411,8 @@ std::optional<GatewayError> Access::Identify(const http::Headers& headers, Calle
     caller.master = true;
     return std::nullopt;
   }
-  auto it = table->by_hash.find(HashKey(presented));
+  // (No keys, as on a gateway without auth: no hash to compute.)
+  auto it = table->by_hash.empty() ? table->by_hash.end() : table->by_hash.find(HashKey(presented));
   if (it == table->by_hash.end()) {
     // With auth off, a client's placeholder key ("sk-anything") is not an error.
     if (!required) return std::nullopt;

@@ -101,6 +101,18 @@ TEST_F(AccessPipeline, AMissingOrUnknownKeyIs401InTheCallersDialect) {
   EXPECT_EQ(Body(m).at("error").at("type"), "authentication_error");
 }
 
+// Auth on (a master key is set) before any key exists: a presented key is refused as unknown,
+// and the master key still calls.
+TEST_F(AccessPipeline, BeforeAnyKeyExistsAPresentedKeyIsUnknown) {
+  StartGateway();
+  auto r = Chat("sk-iris-notakeyofthisgatewayatall0000000000000");
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_EQ(Body(r).at("error").at("code"), "invalid_api_key");
+  EXPECT_EQ(upstream_.requests(), 0);
+  r = Chat(kMaster);
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
 TEST_F(AccessPipeline, AValidKeyCallsAndIsRecordedAsTheCaller) {
   const std::string key = NewKey("team");
   StartGateway();
