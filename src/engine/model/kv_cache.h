@@ -13,6 +13,7 @@
 #include <span>
 #include <vector>
 
+#include "base/mapped_file.h"
 #include "engine/tensor/dtype.h"
 
 namespace iris::model {
@@ -72,7 +73,7 @@ class KvPool {
   size_t max_blocks_;
   tensor::DType dtype_;
   size_t in_use_ = 0;
-  std::vector<std::unique_ptr<std::byte[]>> slabs_;
+  std::vector<AnonymousBuffer> slabs_;
   std::vector<int> refs_;      // per block ever created
   std::vector<int32_t> free_;  // created blocks with no reference
 };
