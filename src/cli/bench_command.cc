@@ -115,16 +115,20 @@ int Bench(const BenchFlags& f) {
   const size_t dim = static_cast<size_t>(text.model_dim());
   std::vector<float> embeds(prompt.size() * dim);
   text.Embed(prompt, embeds.data());
-  model::KvCache cache(engine.NewKvPool());
-  cache.Reserve(prompt.size() + static_cast<size_t>(f.decode_tokens));
+  // Warm-up, as llama-bench does it: the whole prompt once, through the KV memory the timed
+  // passes use. It touches every weight page and every page of keys and values, so that the
+  // timings below measure compute, not first page faults (llama.cpp clears its KV buffer when
+  // it creates a context; a pool's slabs are kept when their blocks are released).
+  const size_t positions = prompt.size() + static_cast<size_t>(f.decode_tokens);
+  std::shared_ptr<model::KvPool> pool = engine.NewKvPool();
   std::vector<float> logits;
-  // Warm-up (as llama-bench does): touches every weight page once so the timings below
-  // measure compute, not the first page faults of the memory map.
   {
-    model::KvCache warm(engine.NewKvPool());
-    text.Forward(engine.compute(), embeds.data(), std::min<size_t>(prompt.size(), 8), warm, false,
-                 &logits);
+    model::KvCache warm(pool);
+    warm.Reserve(positions);
+    text.Forward(engine.compute(), embeds.data(), prompt.size(), warm, false, &logits);
   }
+  model::KvCache cache(pool);
+  cache.Reserve(positions);
   auto t1 = SteadyClock::now();
   text.Forward(engine.compute(), embeds.data(), prompt.size(), cache, false, &logits);
   const double prefill_s = SecondsSince(t1);
