@@ -116,9 +116,9 @@ int Bench(const BenchFlags& f) {
   std::vector<float> embeds(prompt.size() * dim);
   text.Embed(prompt, embeds.data());
   // Warm-up, as llama-bench does it: the whole prompt once, through the KV memory the timed
-  // passes use. It touches every weight page and every page of keys and values, so that the
-  // timings below measure compute, not first page faults (llama.cpp clears its KV buffer when
-  // it creates a context; a pool's slabs are kept when their blocks are released).
+  // passes use. It touches every weight page and every page of the prompt's keys and values,
+  // so that the timed prefill measures compute, not first page faults (llama.cpp clears its
+  // KV buffer when it creates a context; a pool keeps its slabs when blocks are released).
   const size_t positions = prompt.size() + static_cast<size_t>(f.decode_tokens);
   std::shared_ptr<model::KvPool> pool = engine.NewKvPool();
   std::vector<float> logits;

@@ -20,6 +20,13 @@ KvPool::KvPool(int num_layers, size_t num_kv_heads, size_t head_dim, size_t max_
       dtype_(dtype) {
   IRIS_CHECK(num_layers > 0 && num_kv_heads > 0 && head_dim > 0);
   IRIS_CHECK(kernels::IsKvDType(dtype));
+  slab_blocks_ = SlabBlocks(block_bytes());
+}
+
+size_t KvPool::SlabBlocks(size_t block_bytes) {
+  constexpr size_t kMinBlocks = 32, kHuge = size_t{2} << 20;
+  const size_t mapped = (kMinBlocks * block_bytes + kHuge - 1) / kHuge * kHuge;
+  return std::max(kMinBlocks, mapped / block_bytes);
 }
 
 std::optional<int32_t> KvPool::Allocate() {
@@ -32,12 +39,12 @@ std::optional<int32_t> KvPool::Allocate() {
     // touched when a position is written. Huge pages (AnonymousBuffer): a 256M prompt of 512
     // tokens writes 24 MB of keys and values, and taking them as 4 KiB pages, one fault each,
     // was a fifth of the prompt's time on a VM.
-    auto slab = AnonymousBuffer::Allocate(kSlabBlocks * block_bytes());
+    auto slab = AnonymousBuffer::Allocate(slab_blocks_ * block_bytes());
     if (!slab.ok()) throw std::bad_alloc();
     slabs_.push_back(*std::move(slab));
     const size_t first = refs_.size();
-    refs_.resize(first + kSlabBlocks, 0);
-    for (size_t i = kSlabBlocks; i-- > 0;) free_.push_back(static_cast<int32_t>(first + i));
+    refs_.resize(first + slab_blocks_, 0);
+    for (size_t i = slab_blocks_; i-- > 0;) free_.push_back(static_cast<int32_t>(first + i));
   }
   const int32_t b = free_.back();
   free_.pop_back();
@@ -75,8 +82,9 @@ std::byte* KvPool::Row(int32_t block, int layer, int which) const {
   const size_t b = static_cast<size_t>(block);
   // Bytes of one layer's keys (or values) in a block.
   const size_t per_layer = kBlockTokens * kv_dim_ * tensor::DTypeSize(dtype_);
-  std::byte* slab = reinterpret_cast<std::byte*>(slabs_[b / kSlabBlocks].data());
-  return slab + (b % kSlabBlocks) * block_bytes() +
+  IRIS_DCHECK(b < refs_.size() && layer >= 0 && layer < num_layers_);
+  std::byte* slab = reinterpret_cast<std::byte*>(slabs_[b / slab_blocks_].data());
+  return slab + (b % slab_blocks_) * block_bytes() +
          (static_cast<size_t>(layer) * 2 + static_cast<size_t>(which)) * per_layer;
 }
 

@@ -36,6 +36,9 @@ class KvPool {
     return 2 * kBlockTokens * kv_dim * static_cast<size_t>(num_layers) * tensor::DTypeSize(dtype);
   }
   size_t block_bytes() const { return BlockBytes(num_layers_, kv_dim_, dtype_); }
+  // Blocks per slab: at least 32, and as many as fill the slab's last 2 MiB page (slabs are
+  // mapped in huge pages; at 256M, 32 blocks are 22.5 MiB, so 34 fill 24 MiB).
+  static size_t SlabBlocks(size_t block_bytes);
   tensor::DType dtype() const { return dtype_; }
 
   // A block with one reference, or nothing when the budget is spent.
@@ -63,7 +66,6 @@ class KvPool {
   size_t kv_dim() const { return kv_dim_; }
 
  private:
-  static constexpr size_t kSlabBlocks = 32;
   std::byte* Row(int32_t block, int layer, int which) const;
 
   int num_layers_;
@@ -72,6 +74,7 @@ class KvPool {
   size_t kv_dim_;
   size_t max_blocks_;
   tensor::DType dtype_;
+  size_t slab_blocks_;
   size_t in_use_ = 0;
   std::vector<AnonymousBuffer> slabs_;
   std::vector<int> refs_;      // per block ever created

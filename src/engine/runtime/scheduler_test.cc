@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <map>
 
 #include "base/json.h"
@@ -393,6 +395,38 @@ TEST_F(SchedulerTest, BadRequestsAreRefusedBeforeTheyQueue) {
   no_tokens.visuals = image->visuals;
   EXPECT_EQ(s.Add(std::move(no_tokens)).code(), ErrorCode::kInvalidArgument);
   EXPECT_TRUE(s.idle());
+}
+
+TEST(KvPoolTest, SlabsFillTheirHugePagesAndHoldEveryBlockApart) {
+  // 256M's shape (30 layers, 3 kv heads of 64, f32): 720 KiB blocks, 34 to a 24 MiB slab.
+  const size_t bytes = model::KvPool::BlockBytes(30, 3 * 64, tensor::DType::kF32);
+  EXPECT_EQ(bytes, 720u << 10);
+  EXPECT_EQ(model::KvPool::SlabBlocks(bytes), 34u);
+  EXPECT_EQ(model::KvPool::SlabBlocks(6u << 20), 32u);   // 2.2B's: 192 MiB, whole pages
+  EXPECT_EQ(model::KvPool::SlabBlocks(32u << 10), 64u);  // small blocks: one 2 MiB page
+  EXPECT_EQ(model::KvPool::SlabBlocks(3u << 20), 32u);
+  model::KvPool pool(30, 3, 64, 0);
+  ASSERT_EQ(pool.block_bytes(), bytes);
+  // Three slabs' worth: every block's bytes get their own value, and keep it.
+  std::vector<int32_t> blocks;
+  for (int i = 0; i < 70; ++i) {
+    auto b = pool.Allocate();
+    ASSERT_TRUE(b.has_value());
+    blocks.push_back(*b);
+    std::memset(pool.keys(*b, 0), i + 1, bytes);
+  }
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const auto* p = static_cast<const unsigned char*>(pool.keys(blocks[i], 0));
+    ASSERT_EQ(p[0], i + 1) << "block " << i;
+    ASSERT_EQ(p[bytes - 1], i + 1) << "block " << i;
+    // Layer 29's values end the block.
+    EXPECT_EQ(static_cast<const unsigned char*>(pool.values(blocks[i], 29)) +
+                  model::KvPool::kBlockTokens * 3 * 64 * sizeof(float),
+              p + bytes);
+    if (blocks[i] % 34 == 0) {  // a slab's first block starts a huge page
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % (2u << 20), 0u) << "block " << blocks[i];
+    }
+  }
 }
 
 TEST(KvPoolTest, SharedBlocksAreCopiedBeforeTheyAreWritten) {
