@@ -67,23 +67,23 @@ MappedFile::~MappedFile() {
 }
 
 Result<AnonymousBuffer> AnonymousBuffer::Allocate(size_t bytes) {
-  constexpr size_t kHuge = size_t{2} << 20;
   AnonymousBuffer b;
   if (bytes == 0) return b;
-  if (bytes > SIZE_MAX - 2 * kHuge) return ResourceExhausted("cannot allocate that much memory");
-  const size_t size = (bytes + kHuge - 1) & ~(kHuge - 1);
+  if (bytes > SIZE_MAX - 2 * kPageBytes)
+    return ResourceExhausted("cannot allocate that much memory");
+  const size_t size = (bytes + kPageBytes - 1) & ~(kPageBytes - 1);
   // Mapped one huge page larger, then trimmed to a 2 MiB-aligned start.
-  void* p =
-      ::mmap(nullptr, size + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* p = ::mmap(nullptr, size + kPageBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
   if (p == MAP_FAILED) {
     const int err = errno;
     return ResourceExhausted("cannot allocate " + std::to_string(bytes >> 20) +
                              " MiB: mmap: " + std::strerror(err));
   }
   const uintptr_t raw = reinterpret_cast<uintptr_t>(p);
-  const uintptr_t start = (raw + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t start = (raw + kPageBytes - 1) & ~(kPageBytes - 1);
   if (start > raw) ::munmap(p, start - raw);
-  if (const size_t tail = raw + size + kHuge - (start + size); tail > 0) {
+  if (const size_t tail = raw + size + kPageBytes - (start + size); tail > 0) {
     ::munmap(reinterpret_cast<void*>(start + size), tail);
   }
   ::madvise(reinterpret_cast<void*>(start), size, MADV_HUGEPAGE);  // advice: failure is fine

@@ -40,6 +40,9 @@ class MappedFile {
 // second), and 4 KiB pages cost a TLB miss every 4 KiB of a stream; neither happens here.
 class AnonymousBuffer {
  public:
+  // The huge page size: buffers start on it and their size is rounded up to it.
+  static constexpr size_t kPageBytes = size_t{2} << 20;
+
   // ResourceExhausted when the memory cannot be had.
   static Result<AnonymousBuffer> Allocate(size_t bytes);
 

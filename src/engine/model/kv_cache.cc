@@ -24,8 +24,8 @@ KvPool::KvPool(int num_layers, size_t num_kv_heads, size_t head_dim, size_t max_
 }
 
 size_t KvPool::SlabBlocks(size_t block_bytes) {
-  constexpr size_t kMinBlocks = 32, kHuge = size_t{2} << 20;
-  const size_t mapped = (kMinBlocks * block_bytes + kHuge - 1) / kHuge * kHuge;
+  constexpr size_t kMinBlocks = 32, kPage = AnonymousBuffer::kPageBytes;
+  const size_t mapped = (kMinBlocks * block_bytes + kPage - 1) / kPage * kPage;
   return std::max(kMinBlocks, mapped / block_bytes);
 }
 
