@@ -19,8 +19,9 @@
 # built by ../shared/anchors/build-llamacpp.sh; BASELINE=0 skips the baseline), ANCHORS
 # (default ../shared/anchors), THREADS (default: the number of cores), LEVELS, REQUESTS,
 # PROMPT_TOKENS (200), MAX_TOKENS (128), MIXED=0 / SAME_IMAGE=0 skip those runs, KV (iris's
-# kv_cache_dtype: f32, the default and exact, or f16, what llama-server keeps), STEP_TOKENS (its
-# step_tokens, default 64).
+# kv_cache_dtype: f32, the default and exact, or f16, what llama-server keeps), COMPUTE (iris's
+# compute: exact, the default, or bf16, opt-in on AVX512-BF16 CPUs: bf16 inputs to every product,
+# as llama-server's F16 weights take f16 activations), STEP_TOKENS (its step_tokens, default 64).
 # Needs a Release build (scripts/build.sh release); installs node, curl and python3-numpy (for
 # the GGUFs) when missing.
 set -euo pipefail
@@ -38,6 +39,9 @@ baseline="${BASELINE:-1}"
 step_tokens="${STEP_TOKENS:-64}"  # rows of a step while others decode (providers.local.step_tokens)
 kv="${KV:-f32}"  # iris's KV cache: f32 (exact) or f16 (opt-in; llama-server keeps f16)
 [[ "$kv" == f32 || "$kv" == f16 ]] || { echo "local_serving: KV is f32 or f16" >&2; exit 2; }
+compute="${COMPUTE:-exact}"
+[[ "$compute" == exact || "$compute" == bf16 ]] ||
+  { echo "local_serving: COMPUTE is exact or bf16" >&2; exit 2; }
 [[ -x "$iris_bin" && -x "$make_ckpt" ]] ||
   { echo "local_serving: build first: scripts/build.sh release" >&2; exit 1; }
 llama_server="$llama_dir/build/bin/llama-server"
@@ -116,7 +120,7 @@ cat > "$work/iris.yaml" <<EOF
 server: { listen: 127.0.0.1:$irisp }
 providers:
   local: { kind: local, model: $work/smol256, threads: $threads, max_batch: $max_level,
-           kv_cache_dtype: $kv, step_tokens: $step_tokens }
+           kv_cache_dtype: $kv, compute: $compute, step_tokens: $step_tokens }
 EOF
 log "starting iris serve"
 "$iris_bin" serve --config "$work/iris.yaml" --db none --offline 2>"$work/iris.log" &
@@ -184,14 +188,14 @@ if [[ "${SAME_IMAGE:-1}" == 1 ]]; then
   fi
 fi
 
-python3 - "$results" "$threads" "$iris_cal" "${llama_cal:-null}" "$kv" "$step_tokens" <<'EOF'
+python3 - "$results" "$threads" "$iris_cal" "${llama_cal:-null}" "$kv" "$step_tokens" "$compute" <<'EOF'
 import json, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
 by = {(r["run"], r["server"]): r["result"] for r in runs}
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 out = {"benchmark": "local_serving", "model": "SmolVLM2-256M shapes, random weights",
        "machine": {"cpu": cpu, "threads": int(sys.argv[2])}, "iris_kv_cache_dtype": sys.argv[5],
-       "iris_step_tokens": int(sys.argv[6]),
+       "iris_step_tokens": int(sys.argv[6]), "iris_compute": sys.argv[7],
        "calibration": {"iris": json.loads(sys.argv[3]), "llama-server": json.loads(sys.argv[4])},
        "runs": runs}
 levels = sorted(int(k[0].split("-")[1]) for k in by if k[0].startswith("text-") and k[1] == "iris")

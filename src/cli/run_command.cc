@@ -161,10 +161,9 @@ void AddRunCommand(CLI::App& app, int& exit_code) {
          "reduced-precision weights for the text model, quantized at load: q8_0 or q4_0 (int8 "
          "products; default: the file's types)")
       ->check(CLI::IsMember(runtime::kWeightChoices));
-  cmd->add_option(
-         "--compute", f->compute,
-         "products of prompts and images: exact (f32, the default) or bf16 (bf16 inputs, f32 sums; "
-         "AVX512-BF16 CPUs; opt-in, its error measured by iris verify --compute bf16)")
+  cmd->add_option("--compute", f->compute,
+                  "matrix products: exact (f32, the default) or bf16 (bf16 inputs, f32 sums; "
+                  "AVX512-BF16 CPUs; opt-in, its error measured by iris verify --compute bf16)")
       ->check(CLI::IsMember({"exact", "bf16"}));
   AddKvCacheDtypeOption(cmd, f->kv_cache_dtype);
   cmd->add_option("--mmproj", f->mmproj,

@@ -36,7 +36,7 @@ struct ServeFlags {
   std::string model;    // local model: directory, GGUF file, repo id or short name; "none": off
   std::string mmproj;   // the vision tower of a GGUF model file
   std::string weights;  // "q8_0": the local text model quantized at load
-  std::string compute;  // "bf16": prompts and images in bf16 products
+  std::string compute;  // "bf16": every product of float weights with bf16 inputs
   std::string kv_cache_dtype;  // "f16": the local model's keys and values in f16
   bool pull = false;
   bool offline = false;
@@ -393,7 +393,7 @@ void AddServeCommand(CLI::App& app, int& exit_code) {
                   "the local model's text weights quantized at load: q8_0 or q4_0 (int8 products)")
       ->check(CLI::IsMember(runtime::kWeightChoices));
   cmd->add_option("--compute", f->compute,
-                  "the local model's products of prompts and images: exact or bf16 (over "
+                  "the local model's matrix products: exact or bf16 (over "
                   "providers.local.compute; bf16 needs an AVX512-BF16 CPU)")
       ->check(CLI::IsMember({"exact", "bf16"}));
   AddKvCacheDtypeOption(cmd, f->kv_cache_dtype, "providers.local.kv_cache_dtype");

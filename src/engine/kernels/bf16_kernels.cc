@@ -1,5 +1,5 @@
 // Matrix products with bf16 inputs and f32 sums (kernels.h, MatMulRowsBf16): the opt-in
-// `--compute bf16` path for prompts, image tiles and training. Activations and weights are
+// `--compute bf16` path for prompts, decode, image tiles and training. Activations and weights are
 // rounded to bf16 (round to nearest even, as the hardware converts) and multiplied in pairs
 // with AVX512-BF16's vdpbf16ps, 32 products per instruction where f32 FMAs do 16. Plain
 // intrinsics behind target attributes (Highway 1.0.3 has no bf16 dot product); the scalar twin
@@ -130,6 +130,132 @@ __attribute__((target(IRIS_BF16_TARGET))) void PanelTokens(const uint32_t* xb, s
                           out + t * out_stride, out_stride, accumulate);
     }
   }
+}
+
+// ---- Few tokens (decode, a decoding batch): dot-product tiles over the weight rows ----
+//
+// Below kBf16GemmMinTokens tokens, packing panels costs more than it saves: a tile of
+// kT tokens × kR rows reads 16 pairs of each row straight from the weights (converted to bf16
+// pairs in registers where they are F32 or F16; BF16 weights are used as they are) and adds
+// one vdpbf16ps per token and row to a vector of partial sums, whose lanes are added at the
+// end (x86::LaneSums16). A pair's two products go into the same lane, odd then even, as in
+// the panels; only the order in which the lanes' partial sums meet differs.
+template <size_t kT, size_t kR>
+__attribute__((target(IRIS_BF16_TARGET))) inline void DotTile(const uint32_t* __restrict xb,
+                                                              size_t pairs, const uint8_t* w,
+                                                              size_t row_bytes, tensor::DType dtype,
+                                                              size_t k_dim, float* __restrict out,
+                                                              size_t out_stride) {
+  const size_t es = tensor::DTypeSize(dtype);
+  __m512 acc[kT][kR];
+  for (size_t t = 0; t < kT; ++t) {
+    for (size_t r = 0; r < kR; ++r) acc[t][r] = _mm512_setzero_ps();
+  }
+  // Rows of a tile are adjacent, so the next tile starts kR rows ahead: when decoding (one
+  // token, or a batch of 8) ask for its line while this one streams.
+  constexpr bool kPrefetch = kT == 1 || kT == 8;
+  size_t p = 0;
+  for (; 2 * (p + kLanes) <= k_dim; p += kLanes) {
+    if constexpr (kPrefetch) {
+      for (size_t r = 0; r < kR; ++r) {
+        _mm_prefetch(reinterpret_cast<const char*>(w + (kR + r) * row_bytes + 2 * p * es),
+                     _MM_HINT_T0);
+      }
+    }
+    __m512bh wv[kR];
+    for (size_t r = 0; r < kR; ++r) {
+      wv[r] = reinterpret_cast<__m512bh>(Bf16Pairs16(w + r * row_bytes + 2 * p * es, dtype));
+    }
+    for (size_t t = 0; t < kT; ++t) {
+      __m512i xi = _mm512_loadu_si512(xb + t * pairs + p);
+      // Held in a register: one load for kR products, not a memory operand in each.
+      if constexpr (kR > 1) __asm__("" : "+v"(xi));
+      const __m512bh xv = reinterpret_cast<__m512bh>(xi);
+      for (size_t r = 0; r < kR; ++r) acc[t][r] = _mm512_dpbf16_ps(acc[t][r], xv, wv[r]);
+    }
+  }
+  if (p < pairs) {
+    // The last values of each row (fewer than 32, or an odd k): rounded as ToBf16 rounds and
+    // padded with zeros, against the activations' last pairs (a zero after an odd k).
+    const auto live = static_cast<__mmask16>((1u << (pairs - p)) - 1);
+    const size_t k0 = 2 * p, kc = k_dim - k0;
+    for (size_t r = 0; r < kR; ++r) {
+      alignas(64) float wide[2 * kLanes];
+      alignas(64) uint16_t narrow[2 * kLanes] = {};
+      ConvertRowToF32(w + r * row_bytes + k0 * es, dtype, kc, wide);
+      ToBf16(wide, kc, narrow);
+      const auto wv = reinterpret_cast<__m512bh>(_mm512_load_si512(narrow));
+      for (size_t t = 0; t < kT; ++t) {
+        const auto xv =
+            reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi32(live, xb + t * pairs + p));
+        acc[t][r] = _mm512_dpbf16_ps(acc[t][r], xv, wv);
+      }
+    }
+  }
+  float sums[kT * kR];
+  x86::LaneSums16(&acc[0][0], kT * kR, sums);
+  for (size_t t = 0; t < kT; ++t) {
+    for (size_t r = 0; r < kR; ++r) out[t * out_stride + r] = sums[t * kR + r];
+  }
+}
+
+// Rows [n_begin, n_end) for kT tokens: 8 tokens × 3 rows (24 sums, the weights and one
+// activation in AVX-512's 32 registers); 4 rows for 2–4 tokens; 8 rows, more streams in
+// flight, for one token (bound by reading the weights).
+template <size_t kT>
+__attribute__((target(IRIS_BF16_TARGET))) void DotRows(const uint32_t* xb, size_t pairs,
+                                                       const uint8_t* w, tensor::DType dtype,
+                                                       size_t k_dim, size_t n_begin, size_t n_end,
+                                                       float* out, size_t out_stride) {
+  constexpr size_t kR = kT == 1 ? 8 : kT <= 4 ? 4 : 3;
+  const size_t row_bytes = k_dim * tensor::DTypeSize(dtype);
+  size_t n = n_begin;
+  for (; n + kR <= n_end; n += kR) {
+    DotTile<kT, kR>(xb, pairs, w + n * row_bytes, row_bytes, dtype, k_dim, out + (n - n_begin),
+                    out_stride);
+  }
+  for (; n < n_end; ++n) {
+    DotTile<kT, 1>(xb, pairs, w + n * row_bytes, row_bytes, dtype, k_dim, out + (n - n_begin),
+                   out_stride);
+  }
+}
+
+__attribute__((target(IRIS_BF16_TARGET))) void DotTokens(const uint32_t* xb, size_t num_tokens,
+                                                         const void* w, tensor::DType dtype,
+                                                         size_t k_dim, size_t n_begin, size_t n_end,
+                                                         float* out, size_t out_stride) {
+  const size_t pairs = Bf16Pairs(k_dim);
+  const auto* wb = static_cast<const uint8_t*>(w);
+  size_t t = 0;
+  if (num_tokens > 8) {
+    // More than one group of tokens: every group passes over a block of rows while it is in
+    // L2 (about 256 KiB of weights), rather than each group reading all rows from memory.
+    const size_t row_bytes = k_dim * tensor::DTypeSize(dtype);
+    const size_t block = std::max<size_t>(3, (size_t{256} << 10) / row_bytes / 3 * 3);
+    const size_t groups = num_tokens / 8;
+    for (size_t b = n_begin; b < n_end; b += block) {
+      const size_t e = std::min(n_end, b + block);
+      for (size_t g = 0; g < groups; ++g) {
+        DotRows<8>(xb + g * 8 * pairs, pairs, wb, dtype, k_dim, b, e,
+                   out + g * 8 * out_stride + (b - n_begin), out_stride);
+      }
+    }
+    t = groups * 8;
+  }
+  for (; t + 8 <= num_tokens; t += 8) {
+    DotRows<8>(xb + t * pairs, pairs, wb, dtype, k_dim, n_begin, n_end, out + t * out_stride,
+               out_stride);
+  }
+  for (; t + 4 <= num_tokens; t += 4) {
+    DotRows<4>(xb + t * pairs, pairs, wb, dtype, k_dim, n_begin, n_end, out + t * out_stride,
+               out_stride);
+  }
+  const size_t rest = num_tokens - t;
+  const uint32_t* xr = xb + t * pairs;
+  float* o = out + t * out_stride;
+  if (rest == 3) DotRows<3>(xr, pairs, wb, dtype, k_dim, n_begin, n_end, o, out_stride);
+  if (rest == 2) DotRows<2>(xr, pairs, wb, dtype, k_dim, n_begin, n_end, o, out_stride);
+  if (rest == 1) DotRows<1>(xr, pairs, wb, dtype, k_dim, n_begin, n_end, o, out_stride);
 }
 
 // ---- AMX: the same panels through tile registers ----
@@ -541,6 +667,10 @@ void MatMulRowsBf16Packed(const uint32_t* xb, size_t num_tokens, const void* w,
       for (size_t k = 0; k < k_dim; ++k) x[t * k_dim + k] = tensor::Bf16ToF32(src[k]);
     }
     MatMulRows(x.data(), k_dim, num_tokens, w, w_dtype, k_dim, n_begin, n_end, out, out_stride);
+    return;
+  }
+  if (num_tokens < kBf16GemmMinTokens) {  // on every path (AMX tiles take panels)
+    DotTokens(xb, num_tokens, w, w_dtype, k_dim, n_begin, n_end, out, out_stride);
     return;
   }
   GemmBf16(ActivePath(), xb, num_tokens, w, w_dtype, k_dim, n_begin, n_end, out, out_stride);

@@ -84,42 +84,14 @@ HWY_INLINE VF SumsOfLanes(DF, VF* HWY_RESTRICT v) {
 }
 #endif
 
-// sums[i] = the sum of the lanes of v[i], i < n, with the bits of GetLane(SumOfLanes(v[i])).
-// On AVX-512 that is _mm512_reduce_add_ps, which adds lane j to lane j + 8, then j + 4, j + 2
-// and j + 1; here the same additions run for 16 vectors at once, in 45 shuffles and vector
-// additions where 16 reductions take about 130 instructions (in a decoding batch's tile, with
-// 16 or 24 sums over a row of 576, the reductions were a sixth of the work).
+// sums[i] = the sum of the lanes of v[i], i < n, with the bits of GetLane(SumOfLanes(v[i]))
+// (on AVX-512, x86::LaneSums16: 16 reductions at once).
 HWY_INLINE void TileSums(VF* HWY_RESTRICT v, size_t n, float* HWY_RESTRICT sums) {
 #if HWY_TARGET <= HWY_AVX3
-  if (n <= 4) {  // an edge tile: a few reductions cost less than the 45 steps
-    for (size_t i = 0; i < n; ++i) sums[i] = _mm512_reduce_add_ps(v[i].raw);
-    return;
-  }
-  for (size_t i0 = 0; i0 < n; i0 += 16) {
-    __m512 a[16];
-    for (size_t i = 0; i < 16; ++i) a[i] = i0 + i < n ? v[i0 + i].raw : _mm512_setzero_ps();
-    // Lane j + 8 to lane j: vectors 2i and 2i + 1 in the low and high halves.
-    for (size_t i = 0; i < 8; ++i) {
-      a[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)),
-                           _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)));
-    }
-    // Lane j + 4 to lane j: vector 4i + b in 128-bit block b.
-    for (size_t i = 0; i < 4; ++i) {
-      a[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)),
-                           _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)));
-    }
-    // Lane j + 2 to lane j: block b holds vectors 8i + b (lanes 0, 1) and 8i + 4 + b (2, 3).
-    for (size_t i = 0; i < 2; ++i) {
-      a[i] = _mm512_add_ps(_mm512_shuffle_ps(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)),
-                           _mm512_shuffle_ps(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)));
-    }
-    // Lane j + 1 to lane j: lane 4b + m holds the sum of vector 4m + b.
-    const __m512 all = _mm512_add_ps(_mm512_shuffle_ps(a[0], a[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                                     _mm512_shuffle_ps(a[0], a[1], _MM_SHUFFLE(3, 1, 3, 1)));
-    alignas(64) float lanes[16];
-    _mm512_store_ps(lanes, all);
-    for (size_t i = 0; i < 16 && i0 + i < n; ++i) sums[i0 + i] = lanes[4 * (i % 4) + i / 4];
-  }
+  __m512 raw[32];  // the largest tile: 8 tokens × 3 rows, 4 × 4, 1 × 8
+  HWY_DASSERT(n <= 32);
+  for (size_t i = 0; i < n; ++i) raw[i] = v[i].raw;
+  x86::LaneSums16(raw, n, sums);
 #else
   const DF df;
   for (size_t i = 0; i < n; ++i) sums[i] = hn::GetLane(hn::SumOfLanes(df, v[i]));

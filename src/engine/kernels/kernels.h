@@ -30,14 +30,19 @@ inline constexpr size_t kMatMulRowAlign = 48;
 // The opt-in `--compute bf16` products: as MatMulRows, but the activations and the weights are
 // rounded to bf16 (round to nearest even) and multiplied in pairs with f32 sums, AVX512-BF16's
 // vdpbf16ps: about twice the products per instruction, at bf16's precision (8 significant
-// bits per input). For prompts and image tiles (it packs the weights per call, as the prompt
-// GEMM does). Where the CPU lacks AVX512-BF16 it is neither fast nor the twin (bf16
+// bits per input). From kBf16GemmMinTokens tokens it packs the weights per call, as the prompt
+// GEMM does; below, dot-product tiles read the weight rows as they are (decode). Where the
+// CPU lacks AVX512-BF16 it is neither fast nor the twin (bf16
 // activations, exact weights: tests only); callers that promise bf16 check
 // Bf16ProductsAvailable first. Scalar twin: ref::MatMulRowsBf16.
 void MatMulRowsBf16(const float* x, size_t x_stride, size_t num_tokens, const void* w,
                     tensor::DType w_dtype, size_t k_dim, size_t n_begin, size_t n_end, float* out,
                     size_t out_stride);
 bool Bf16ProductsAvailable();
+// Where packing pays for those: panels halve the cost of a row, and packing a 256M model's
+// weights costs about 13 rows of tiles (one thread, 270 MB of BF16 weights: tiles 1.4 ms a
+// row, panels 0.7 ms a row plus 19 ms).
+inline constexpr size_t kBf16GemmMinTokens = 32;
 // The paths of those products this CPU can run, best first: "amx" (AMX tiles, where the CPU
 // has AMX-BF16 and Linux grants the process its tile state) and "avx512bf16"; none without
 // AVX512-BF16. Then the one in use ("" without AVX512-BF16), and a restriction to one path

@@ -178,12 +178,13 @@ class Bf16KernelsTest : public ::testing::TestWithParam<std::string> {
 
 // The bf16 products (`--compute bf16`): every token tail (8, 4, 2, 1; for tiles 16 and
 // partial blocks), partial panels, odd k, k not a whole number of tile rows (16 pairs),
-// panel blocks of 128 pairs and more, unaligned rows, each weight type.
+// panel blocks of 128 pairs and more, unaligned rows, each weight type; below 32 tokens the
+// dot-product tiles, whose groups of 8 tokens share blocks of rows (several blocks at 2049).
 TEST_P(Bf16KernelsTest, MatMulRowsBf16MatchesScalarTwin) {
   double largest_bf16_effect = 0;
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
-    for (size_t k : {1u, 2u, 7u, 64u, 255u, 256u, 257u, 300u, 576u, 600u}) {
-      for (size_t tokens : {1u, 3u, 8u, 15u, 16u, 33u, 64u, 77u}) {
+    for (size_t k : {1u, 2u, 7u, 64u, 255u, 256u, 257u, 300u, 576u, 600u, 2049u}) {
+      for (size_t tokens : {1u, 2u, 5u, 8u, 15u, 16u, 31u, 33u, 64u, 77u}) {
         for (size_t n : {1u, 17u, 48u, 50u, 97u}) {
           const size_t x_stride = k + 3;
           auto x_store = RandomFloats(tokens * x_stride + 1, 3);
@@ -236,7 +237,8 @@ TEST(Bf16PathsTest, TilesGiveTheNumbersOfTheVectorPath) {
   std::vector<std::string> paths = AvailableBf16Paths();
   paths.push_back("amx-emulated");
   for (size_t k : {32u, 64u, 300u, 600u, 1536u}) {
-    for (size_t tokens : {1u, 15u, 16u, 33u, 77u}) {
+    // (Below kBf16GemmMinTokens every path runs the same dot-product tiles.)
+    for (size_t tokens : {16u, 33u, 64u, 77u}) {
       for (size_t n : {48u, 97u}) {
         auto x = RandomFloats(tokens * k, 5);
         auto w = RandomFloats(n * k, 6, 0.5f);

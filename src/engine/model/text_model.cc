@@ -78,14 +78,8 @@ void TextModel::Forward(ops::ComputeContext& ctx, const float* embeds, size_t nu
   ForwardBatch(ctx, std::span<const ForwardChunk>(&chunk, 1), logits);
 }
 
-void TextModel::ForwardBatch(ops::ComputeContext& caller_ctx, std::span<const ForwardChunk> chunks,
+void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardChunk> chunks,
                              std::vector<float>* logits) const {
-  // bf16 products are for prompts: a step that carries a decoding sequence's token stays f32
-  // whole, so an answer's tokens never depend on what else shares its step.
-  ops::ComputeContext ctx = caller_ctx;
-  for (const ForwardChunk& ch : chunks) {
-    if (ch.num_tokens == 1) ctx.bf16 = false;
-  }
   const TextConfig& c = config_;
   const size_t d = c.hidden_size, f = c.intermediate_size, hd = c.head_dim;
   const size_t nh = c.num_attention_heads, nkv = c.num_key_value_heads;

@@ -87,8 +87,11 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
   const float* d = xd.data();
   const int32_t* sums = xs.data();
   const int32_t* half_sums = halves ? xs16.data() : nullptr;
-  const bool panels = !q8 && !q8x && !q8p && num_tokens >= kernels::kGemmMinTokens;
-  const bool bf16 = ctx.bf16 && panels;
+  const bool float_weights = !q8 && !q8x && !q8p;
+  const bool bf16 = ctx.bf16 && float_weights;  // any number of tokens
+  // Float weights multiplied through panels packed per call (cut ranges at whole panels).
+  const bool panels =
+      float_weights && num_tokens >= (bf16 ? kernels::kBf16GemmMinTokens : kernels::kGemmMinTokens);
   // bf16 products: the activations rounded once, read by every range of features.
   thread_local std::vector<uint32_t> xb;
   if (bf16) {

@@ -16,10 +16,9 @@ namespace iris::ops {
 // What every op needs to run: the pool its loops run on. Passed explicitly, no singletons.
 struct ComputeContext {
   ThreadPool* pool = nullptr;
-  // `--compute bf16` (opt-in): prompt-sized products of float weights (kernels::kGemmMinTokens
-  // tokens and more: prompts, image tiles, training) round their inputs to bf16
-  // (kernels::MatMulRowsBf16). Decode (a step carrying a decoding token stays f32, see
-  // TextModel::ForwardBatch) and int8 weights are unchanged.
+  // `--compute bf16` (opt-in): every product of float weights (prompts, decode, image tiles,
+  // training) rounds its inputs to bf16 (kernels::MatMulRowsBf16Packed). Int8 weights are
+  // unchanged.
   bool bf16 = false;
 };
 

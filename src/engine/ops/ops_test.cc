@@ -1,5 +1,6 @@
 // ops::MatMuls: several products of one input in one parallel loop give exactly the numbers of
-// separate MatMul calls, on every path (decode tiles, prompt panels, bf16 products, int8).
+// separate MatMul calls, on every path (decode tiles, prompt panels, bf16 products, int8), and
+// `--compute bf16` reaches every product of float weights.
 // Attention's kept buffers give the numbers of fresh ones; decoding queries get the same
 // numbers alone or in a batch, on one thread or two.
 #include "engine/ops/ops.h"
@@ -112,6 +113,37 @@ TEST(MatMulsTest, WeightsOfDifferentDtypesGoOneAfterTheOther) {
   MatMuls(ctx, x.data(), tokens, outs);
   EXPECT_EQ(a1, a2);
   EXPECT_EQ(b1, b2);
+}
+
+// `--compute bf16` covers every product of float weights: one decoding token, a decoding
+// batch and a prompt all get the bf16 kernel's numbers (not the exact ones); int8 weights keep
+// theirs.
+TEST(MatMulsTest, Bf16ComputeTakesEveryProductOfFloatWeights) {
+  if (!kernels::Bf16ProductsAvailable()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  std::mt19937 rng(12);
+  ThreadPool pool(2);
+  const size_t k = 96, n = 50;
+  for (tensor::DType dtype : {tensor::DType::kBF16, tensor::DType::kF32}) {
+    Weight w = RandomWeight(dtype, n, k, rng);
+    for (size_t tokens : {size_t{1}, size_t{16}, size_t{40}, size_t{70}}) {
+      std::vector<float> x(tokens * k);
+      std::normal_distribution<float> dist(0.0f, 1.0f);
+      for (float& v : x) v = dist(rng);
+      std::vector<float> got(tokens * n), bf16(tokens * n), exact(tokens * n);
+      ComputeContext ctx{&pool, true};
+      MatMul(ctx, x.data(), tokens, w.view, got.data());
+      kernels::MatMulRowsBf16(x.data(), k, tokens, w.view.data, dtype, k, 0, n, bf16.data(), n);
+      kernels::MatMulRows(x.data(), k, tokens, w.view.data, dtype, k, 0, n, exact.data(), n);
+      EXPECT_EQ(got, bf16) << tensor::DTypeName(dtype) << ", " << tokens << " tokens";
+      EXPECT_NE(got, exact) << tensor::DTypeName(dtype) << ", " << tokens << " tokens";
+    }
+  }
+  Weight q = RandomWeight(tensor::DType::kQ8_0, n, k, rng);
+  std::vector<float> x(k, 0.5f), with(n), without(n);
+  ComputeContext on{&pool, true}, off{&pool, false};
+  MatMul(on, x.data(), 1, q.view, with.data());
+  MatMul(off, x.data(), 1, q.view, without.data());
+  EXPECT_EQ(with, without);
 }
 
 // Attention keeps its packed keys and values between calls: a call after a longer or a shorter

@@ -55,9 +55,9 @@ struct EngineOptions {
   // "" keeps the file's weight types; "q8_0" or "q4_0" quantizes the text model's matrices at
   // load (int8 products; the vision tower stays as stored). kWeightChoices lists them.
   std::string weights;
-  // "" or "exact": f32 products. "bf16" (opt-in, AVX512-BF16 CPUs): prompts, image tiles and
-  // training multiply bf16-rounded inputs with f32 sums (ops::ComputeContext::bf16); decode
-  // is unchanged. Its error is measured by `iris verify --compute bf16`.
+  // "" or "exact": f32 products. "bf16" (opt-in, AVX512-BF16 CPUs): every product of float
+  // weights (prompts, decode, image tiles, training) multiplies bf16-rounded inputs with f32
+  // sums (ops::ComputeContext::bf16). Its error is measured by `iris verify --compute bf16`.
   std::string compute;
   // "" or "f32": keys and values kept as computed (exact). "f16" (opt-in): kept as f16, half
   // the memory and half the bytes attention reads at every token; rows are rounded as they

@@ -539,9 +539,9 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
           p.compute = *c;
         } else {
           problems.Add(cf->value, path + ".compute",
-                       "expected exact (f32 products, the default) or bf16 (prompts and images "
-                       "in bf16 products on AVX512-BF16 CPUs; measured by iris verify --compute "
-                       "bf16)");
+                       "expected exact (f32 products, the default) or bf16 (every product of "
+                       "float weights with bf16 inputs on AVX512-BF16 CPUs; measured by iris "
+                       "verify --compute bf16)");
         }
       }
     }
