@@ -26,6 +26,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "engine/kernels/kernels.h"
@@ -157,9 +158,10 @@ __attribute__((target(IRIS_BF16_TARGET))) inline void DotTile(const uint32_t* __
   size_t p = 0;
   for (; 2 * (p + kLanes) <= k_dim; p += kLanes) {
     if constexpr (kPrefetch) {
-      for (size_t r = 0; r < kR; ++r) {
-        _mm_prefetch(reinterpret_cast<const char*>(w + (kR + r) * row_bytes + 2 * p * es),
-                     _MM_HINT_T0);
+      for (size_t r = 0; r < kR; ++r) {  // 32 values: one line, two of F32
+        const uint8_t* next = w + (kR + r) * row_bytes + 2 * p * es;
+        _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
+        if (es == 4) _mm_prefetch(reinterpret_cast<const char*>(next + 64), _MM_HINT_T0);
       }
     }
     __m512bh wv[kR];
@@ -220,42 +222,32 @@ __attribute__((target(IRIS_BF16_TARGET))) void DotRows(const uint32_t* xb, size_
   }
 }
 
+// Every group of tokens (8, then 4, 3, 2, 1) passes over a block of rows while it is in L2
+// (about 256 KiB of weights), rather than each group reading all rows from memory.
 __attribute__((target(IRIS_BF16_TARGET))) void DotTokens(const uint32_t* xb, size_t num_tokens,
                                                          const void* w, tensor::DType dtype,
                                                          size_t k_dim, size_t n_begin, size_t n_end,
                                                          float* out, size_t out_stride) {
   const size_t pairs = Bf16Pairs(k_dim);
   const auto* wb = static_cast<const uint8_t*>(w);
-  size_t t = 0;
-  if (num_tokens > 8) {
-    // More than one group of tokens: every group passes over a block of rows while it is in
-    // L2 (about 256 KiB of weights), rather than each group reading all rows from memory.
-    const size_t row_bytes = k_dim * tensor::DTypeSize(dtype);
-    const size_t block = std::max<size_t>(3, (size_t{256} << 10) / row_bytes / 3 * 3);
-    const size_t groups = num_tokens / 8;
-    for (size_t b = n_begin; b < n_end; b += block) {
-      const size_t e = std::min(n_end, b + block);
-      for (size_t g = 0; g < groups; ++g) {
-        DotRows<8>(xb + g * 8 * pairs, pairs, wb, dtype, k_dim, b, e,
-                   out + g * 8 * out_stride + (b - n_begin), out_stride);
-      }
-    }
-    t = groups * 8;
+  const size_t row_bytes = k_dim * tensor::DTypeSize(dtype);
+  // (A whole number of every tile's rows: 3, 4 and 8.)
+  const size_t block = num_tokens <= 8
+                           ? n_end - n_begin
+                           : std::max<size_t>(24, (size_t{256} << 10) / row_bytes / 24 * 24);
+  for (size_t b = n_begin; b < n_end; b += block) {
+    const size_t e = std::min(n_end, b + block);
+    auto rows = [&](auto tokens, size_t t) {
+      DotRows<decltype(tokens)::value>(xb + t * pairs, pairs, wb, dtype, k_dim, b, e,
+                                       out + t * out_stride + (b - n_begin), out_stride);
+    };
+    size_t t = 0;
+    for (; t + 8 <= num_tokens; t += 8) rows(std::integral_constant<size_t, 8>(), t);
+    for (; t + 4 <= num_tokens; t += 4) rows(std::integral_constant<size_t, 4>(), t);
+    if (num_tokens - t == 3) rows(std::integral_constant<size_t, 3>(), t);
+    if (num_tokens - t == 2) rows(std::integral_constant<size_t, 2>(), t);
+    if (num_tokens - t == 1) rows(std::integral_constant<size_t, 1>(), t);
   }
-  for (; t + 8 <= num_tokens; t += 8) {
-    DotRows<8>(xb + t * pairs, pairs, wb, dtype, k_dim, n_begin, n_end, out + t * out_stride,
-               out_stride);
-  }
-  for (; t + 4 <= num_tokens; t += 4) {
-    DotRows<4>(xb + t * pairs, pairs, wb, dtype, k_dim, n_begin, n_end, out + t * out_stride,
-               out_stride);
-  }
-  const size_t rest = num_tokens - t;
-  const uint32_t* xr = xb + t * pairs;
-  float* o = out + t * out_stride;
-  if (rest == 3) DotRows<3>(xr, pairs, wb, dtype, k_dim, n_begin, n_end, o, out_stride);
-  if (rest == 2) DotRows<2>(xr, pairs, wb, dtype, k_dim, n_begin, n_end, o, out_stride);
-  if (rest == 1) DotRows<1>(xr, pairs, wb, dtype, k_dim, n_begin, n_end, o, out_stride);
 }
 
 // ---- AMX: the same panels through tile registers ----

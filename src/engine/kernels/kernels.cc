@@ -86,10 +86,10 @@ HWY_INLINE VF SumsOfLanes(DF, VF* HWY_RESTRICT v) {
 
 // sums[i] = the sum of the lanes of v[i], i < n, with the bits of GetLane(SumOfLanes(v[i]))
 // (on AVX-512, x86::LaneSums16: 16 reductions at once).
-HWY_INLINE void TileSums(VF* HWY_RESTRICT v, size_t n, float* HWY_RESTRICT sums) {
+template <size_t n>
+HWY_INLINE void TileSums(VF* HWY_RESTRICT v, float* HWY_RESTRICT sums) {
 #if HWY_TARGET <= HWY_AVX3
-  __m512 raw[32];  // the largest tile: 8 tokens × 3 rows, 4 × 4, 1 × 8
-  HWY_DASSERT(n <= 32);
+  __m512 raw[n];
   for (size_t i = 0; i < n; ++i) raw[i] = v[i].raw;
   x86::LaneSums16(raw, n, sums);
 #else
@@ -126,7 +126,7 @@ HWY_INLINE void Tile(const float* HWY_RESTRICT x, size_t x_stride, const WT* HWY
     }
   }
   float sums[kTokens * kRows];
-  TileSums(&acc[0][0], kTokens * kRows, sums);
+  TileSums<kTokens * kRows>(&acc[0][0], sums);
   for (size_t t = 0; t < kTokens; ++t) {
     for (size_t r = 0; r < kRows; ++r) {
       float s = sums[t * kRows + r];

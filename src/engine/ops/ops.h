@@ -18,7 +18,8 @@ struct ComputeContext {
   ThreadPool* pool = nullptr;
   // `--compute bf16` (opt-in): every product of float weights (prompts, decode, image tiles,
   // training) rounds its inputs to bf16 (kernels::MatMulRowsBf16Packed). Int8 weights are
-  // unchanged.
+  // unchanged. A step of 32 rows or more sums through panels, a smaller one in tiles, so at
+  // bf16's precision a near tie can go either way with what shares a decoding token's step.
   bool bf16 = false;
 };
 

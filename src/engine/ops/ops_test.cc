@@ -139,7 +139,9 @@ TEST(MatMulsTest, Bf16ComputeTakesEveryProductOfFloatWeights) {
     }
   }
   Weight q = RandomWeight(tensor::DType::kQ8_0, n, k, rng);
-  std::vector<float> x(k, 0.5f), with(n), without(n);
+  std::vector<float> x(k), with(n), without(n);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (float& v : x) v = dist(rng);  // (values bf16 cannot hold)
   ComputeContext on{&pool, true}, off{&pool, false};
   MatMul(on, x.data(), 1, q.view, with.data());
   MatMul(off, x.data(), 1, q.view, without.data());
