@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <new>
 
 #include "base/check.h"
 #include "engine/kernels/kernels.h"
@@ -39,8 +38,9 @@ std::optional<int32_t> KvPool::Allocate() {
     // touched when a position is written. Huge pages (AnonymousBuffer): a 256M prompt of 512
     // tokens writes 24 MB of keys and values, and taking them as 4 KiB pages, one fault each,
     // was a fifth of the prompt's time on a VM.
+    if (slabs_.size() >= slab_limit_) return std::nullopt;
     auto slab = AnonymousBuffer::Allocate(slab_blocks_ * block_bytes());
-    if (!slab.ok()) throw std::bad_alloc();
+    if (!slab.ok()) return std::nullopt;  // as a spent budget: the caller waits or refuses
     slabs_.push_back(*std::move(slab));
     const size_t first = refs_.size();
     refs_.resize(first + slab_blocks_, 0);
@@ -123,9 +123,14 @@ bool KvCache::Reserve(size_t tokens) {
   const size_t more = BlocksToReserve(tokens);
   if (more == 0) return true;
   if (more > pool_->available()) return false;
+  const size_t had = blocks_.size();
   for (size_t i = 0; i < more; ++i) {
     auto b = pool_->Allocate();
-    IRIS_CHECK(b.has_value());  // available() said there was room
+    if (!b) {  // the budget had room, the machine did not: give back what this call took
+      for (size_t j = had; j < blocks_.size(); ++j) pool_->Release(blocks_[j]);
+      blocks_.resize(had);
+      return false;
+    }
     blocks_.push_back(*b);
   }
   return true;

@@ -41,7 +41,8 @@ class KvPool {
   static size_t SlabBlocks(size_t block_bytes);
   tensor::DType dtype() const { return dtype_; }
 
-  // A block with one reference, or nothing when the budget is spent.
+  // A block with one reference, or nothing when the budget is spent or the memory for a new
+  // slab cannot be had (mmap refused: strict overcommit, a ulimit on the address space).
   std::optional<int32_t> Allocate();
   void Retain(int32_t block);
   void Release(int32_t block);  // frees the block with its last reference
@@ -60,6 +61,8 @@ class KvPool {
   size_t max_blocks() const { return max_blocks_; }  // 0: unbounded
   // Blocks that can still be allocated (SIZE_MAX when unbounded).
   size_t available() const { return max_blocks_ == 0 ? SIZE_MAX : max_blocks_ - in_use_; }
+  // Tests: the pool maps at most this many slabs, as if the memory ran out after them.
+  void set_slab_limit_for_testing(size_t slabs) { slab_limit_ = slabs; }
   int num_layers() const { return num_layers_; }
   size_t num_kv_heads() const { return num_kv_heads_; }
   size_t head_dim() const { return head_dim_; }
@@ -75,6 +78,7 @@ class KvPool {
   size_t max_blocks_;
   tensor::DType dtype_;
   size_t slab_blocks_;
+  size_t slab_limit_ = SIZE_MAX;
   size_t in_use_ = 0;
   std::vector<AnonymousBuffer> slabs_;
   std::vector<int> refs_;      // per block ever created

@@ -336,7 +336,21 @@ void Scheduler::Admit() {
     if (pool_->available() < need) break;  // first come, first served: the rest wait too
     model::KvCache cache(pool_);
     cache.AdoptPrefix(shared);
-    IRIS_CHECK(cache.Reserve(total));
+    bool reserved = cache.Reserve(total);
+    if (!reserved && prefixes_) {
+      // The budget had room but the machine gave no memory for a new slab: cached prefixes
+      // give their blocks back (those this sequence shares stay held), then one more try.
+      prefixes_->Evict(SIZE_MAX);
+      reserved = cache.Reserve(total);
+    }
+    if (!reserved) {
+      if (!running_.empty()) break;  // their blocks come back as they end
+      Finish(s, Status(ErrorCode::kUnavailable,
+                       "the local model has no memory left for the keys and values of " +
+                           std::to_string(total) + " positions"));
+      waiting_.pop_front();
+      continue;
+    }
     s.cache.emplace(std::move(cache));
     s.prefilled = shared.size() * kBlock;
     s.registered = s.prefilled;

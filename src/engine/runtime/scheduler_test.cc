@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <map>
 
 #include "base/json.h"
@@ -266,6 +267,46 @@ TEST_F(SchedulerTest, ABudgetedPoolQueuesWhatDoesNotFitAndRefusesWhatNeverWill) 
   EXPECT_EQ(cut.tokens.size(), blocks * model::KvPool::kBlockTokens - plain->prompt.size());
 }
 
+// When the machine gives no memory for the keys and values (a new slab refused) a request
+// waits while others run and will free theirs, and is refused (unavailable) when none run;
+// the process and the other requests go on.
+TEST_F(SchedulerTest, MemoryThatCannotBeHadQueuesOrRefusesARequest) {
+  const Case* plain = nullptr;
+  for (const Case& c : *cases_) {
+    if (c.visuals.empty()) plain = &c;
+  }
+  ASSERT_NE(plain, nullptr);
+  auto pool = engine_->text_model().NewPool();  // no budget: only the memory limits it
+  pool->set_slab_limit_for_testing(0);
+  SchedulerOptions o;
+  o.prefix_cache = false;
+  Scheduler s(*engine_, pool, o);
+  Outcome none;
+  ASSERT_TRUE(s.Add(Request(*plain, none, 8)).ok());
+  RunToEnd(s);
+  ASSERT_TRUE(none.done);
+  EXPECT_EQ(none.status.code(), ErrorCode::kUnavailable) << none.status.ToString();
+  EXPECT_NE(none.status.message().find("no memory"), std::string::npos);
+  // One slab: the first request fits, the second needs more than the rest of it.
+  pool->set_slab_limit_for_testing(1);
+  const size_t per_slab = model::KvPool::SlabBlocks(pool->block_bytes());
+  const size_t first =
+      (plain->prompt.size() + 8 + model::KvPool::kBlockTokens - 1) / model::KvPool::kBlockTokens;
+  const size_t second_tokens =
+      (per_slab - first + 1) * model::KvPool::kBlockTokens - plain->prompt.size();
+  Outcome a, b;
+  ASSERT_TRUE(s.Add(Request(*plain, a, 8)).ok());
+  ASSERT_TRUE(s.Add(Request(*plain, b, second_tokens)).ok());
+  s.Step();
+  EXPECT_EQ(s.stats().running, 1u);  // the second waits for the first's blocks
+  EXPECT_EQ(s.stats().waiting, 1u);
+  RunToEnd(s);
+  ASSERT_TRUE(a.done && a.status.ok()) << a.status.ToString();
+  ASSERT_TRUE(b.done && b.status.ok()) << b.status.ToString();
+  EXPECT_EQ(b.tokens.size(), second_tokens);
+  EXPECT_EQ(pool->in_use(), 0u);
+}
+
 TEST_F(SchedulerTest, ACallerThatLeavesFreesItsBlocksAtTheNextStep) {
   const Case& c = (*cases_)[0];
   auto pool = engine_->text_model().NewPool();
@@ -480,6 +521,37 @@ TEST(KvPoolTest, SharedBlocksAreCopiedBeforeTheyAreWritten) {
     b = model::KvCache(pool);
     EXPECT_EQ(pool->in_use(), 1u);
   }
+}
+
+// Memory the machine will not give (mmap refused) is a block the pool does not have: a
+// reservation that needs a new slab fails and gives back what it took; the process goes on.
+TEST(KvPoolTest, MemoryThatCannotBeHadFailsAReservationAndKeepsWhatIsHeld) {
+  auto pool = std::make_shared<model::KvPool>(1, 1, 4, 0);  // unbounded
+  const size_t per_slab = model::KvPool::SlabBlocks(pool->block_bytes());
+  pool->set_slab_limit_for_testing(1);
+  model::KvCache a(pool);
+  ASSERT_TRUE(a.Reserve((per_slab - 2) * model::KvPool::kBlockTokens));
+  model::KvCache b(pool);
+  EXPECT_FALSE(b.Reserve(3 * model::KvPool::kBlockTokens));  // two left, three wanted
+  EXPECT_EQ(pool->in_use(), per_slab - 2);
+  EXPECT_TRUE(b.blocks().empty());
+  EXPECT_TRUE(b.Reserve(2 * model::KvPool::kBlockTokens));
+  a.Clear();  // freed blocks are memory the pool has
+  EXPECT_TRUE(b.Reserve(per_slab * model::KvPool::kBlockTokens));
+  EXPECT_EQ(pool->in_use(), per_slab);
+}
+
+// The same with the kernel's own refusal: a slab larger than this machine's memory (skipped
+// where the kernel maps whatever is asked, vm.overcommit_memory = 1).
+TEST(KvPoolTest, ASlabTheKernelRefusesIsNoBlock) {
+  std::ifstream overcommit("/proc/sys/vm/overcommit_memory");
+  int mode = -1;
+  overcommit >> mode;
+  if (mode == 1) GTEST_SKIP() << "the kernel maps any size here";
+  // One block of 1 layer × 1 head × 2^31 dims is 256 GiB; a slab of 32 of them, 8 TiB.
+  model::KvPool pool(1, 1, size_t{1} << 31, 0);
+  EXPECT_FALSE(pool.Allocate().has_value());
+  EXPECT_EQ(pool.in_use(), 0u);
 }
 
 }  // namespace
