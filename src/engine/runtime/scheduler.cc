@@ -339,8 +339,9 @@ void Scheduler::Admit() {
     bool reserved = cache.Reserve(total);
     if (!reserved && prefixes_) {
       // The budget had room but the machine gave no memory for a new slab: cached prefixes
-      // give their blocks back (those this sequence shares stay held), then one more try.
-      prefixes_->Evict(SIZE_MAX);
+      // give back the blocks still wanted (those this sequence shares stay held: an
+      // evicted block is one a new slab need not hold), then one more try.
+      prefixes_->Evict(cache.BlocksToReserve(total));
       reserved = cache.Reserve(total);
     }
     if (!reserved) {

@@ -307,6 +307,38 @@ TEST_F(SchedulerTest, MemoryThatCannotBeHadQueuesOrRefusesARequest) {
   EXPECT_EQ(pool->in_use(), 0u);
 }
 
+// With the prefix cache on, the blocks it keeps give way before a request is refused.
+TEST_F(SchedulerTest, MemoryThatCannotBeHadTakesBackCachedPrefixesFirst) {
+  const Case* longest = &(*cases_)[0];
+  const Case* plain = nullptr;
+  for (const Case& c : *cases_) {
+    if (c.prompt.size() > longest->prompt.size()) longest = &c;
+    if (c.visuals.empty()) plain = &c;
+  }
+  ASSERT_NE(plain, nullptr);
+  ASSERT_LT(plain->prompt.size(), model::KvPool::kBlockTokens);  // shares no block
+  auto pool = engine_->text_model().NewPool();
+  pool->set_slab_limit_for_testing(1);
+  SchedulerOptions o;
+  Scheduler s(*engine_, pool, o);
+  Outcome a;
+  ASSERT_TRUE(s.Add(Request(*longest, a, 8)).ok());
+  RunToEnd(s);
+  ASSERT_TRUE(a.done && a.status.ok()) << a.status.ToString();
+  const size_t cached = pool->in_use();  // the prompt's full blocks, kept for reuse
+  ASSERT_GT(cached, 0u);
+  // A request that needs one block more than the slab has free.
+  const size_t per_slab = model::KvPool::SlabBlocks(pool->block_bytes());
+  const size_t answer =
+      (per_slab - cached + 1) * model::KvPool::kBlockTokens - plain->prompt.size();
+  Outcome b;
+  ASSERT_TRUE(s.Add(Request(*plain, b, answer)).ok());
+  RunToEnd(s);
+  ASSERT_TRUE(b.done && b.status.ok()) << b.status.ToString();
+  EXPECT_EQ(b.tokens.size(), answer);
+  EXPECT_LT(pool->in_use(), cached);  // what was evicted is gone from the cache
+}
+
 TEST_F(SchedulerTest, ACallerThatLeavesFreesItsBlocksAtTheNextStep) {
   const Case& c = (*cases_)[0];
   auto pool = engine_->text_model().NewPool();
