@@ -53,6 +53,23 @@ std::vector<uint8_t> Encode(const std::vector<float>& w, DType dtype, size_t off
   return bytes;
 }
 
+// Each token t of a batch's outputs `got` (rows [n_begin, n) at t * out_stride) equals what
+// `alone(t, out)` writes for that token by itself (n - n_begin values): a decoding sequence's
+// answer does not depend on what shares its step.
+template <typename Alone>
+void ExpectTokensAloneGetTheirBatchNumbers(Alone alone, size_t tokens, size_t n_begin, size_t n,
+                                           const std::vector<float>& got, size_t out_stride,
+                                           const std::string& what) {
+  for (size_t t = 0; t < tokens; ++t) {
+    std::vector<float> one(n, -7.f);
+    alone(t, one.data());
+    for (size_t j = n_begin; j < n; ++j) {
+      ASSERT_EQ(one[j - n_begin], got[t * out_stride + j - n_begin])
+          << what << " token " << t << " row " << j;
+    }
+  }
+}
+
 TEST_P(KernelsTest, MatMulRowsMatchesScalarTwin) {
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
     // k = 300: a panel block of 256, then one of 44 (whole squares of lanes and a tail).
@@ -79,19 +96,16 @@ TEST_P(KernelsTest, MatMulRowsMatchesScalarTwin) {
                 << "dtype " << tensor::DTypeName(dtype) << " k=" << k << " tokens=" << tokens
                 << " n=" << n << " i=" << i;
           }
-          // Below the GEMM, a token alone gets the numbers it gets in any tile of a batch
-          // (a decoding sequence's answer does not depend on what shares its step).
+          // Below the GEMM, a token alone gets the numbers it gets in any tile of a batch.
           if (tokens < kGemmMinTokens) {
-            for (size_t t = 0; t < tokens; ++t) {
-              std::vector<float> alone(n, -7.f);
-              MatMulRows(x + t * x_stride, x_stride, 1, wb.data() + off, dtype, k, n_begin, n,
-                         alone.data(), n);
-              for (size_t j = n_begin; j < n; ++j) {
-                ASSERT_EQ(alone[j - n_begin], got[t * out_stride + j - n_begin])
-                    << "dtype " << tensor::DTypeName(dtype) << " k=" << k << " tokens=" << tokens
-                    << " n=" << n << " token " << t << " row " << j;
-              }
-            }
+            ASSERT_NO_FATAL_FAILURE(ExpectTokensAloneGetTheirBatchNumbers(
+                [&](size_t t, float* out) {
+                  MatMulRows(x + t * x_stride, x_stride, 1, wb.data() + off, dtype, k, n_begin, n,
+                             out, n);
+                },
+                tokens, n_begin, n, got, out_stride,
+                "dtype " + std::string(tensor::DTypeName(dtype)) + " k=" + std::to_string(k) +
+                    " tokens=" + std::to_string(tokens) + " n=" + std::to_string(n)));
           }
         }
       }
@@ -216,16 +230,14 @@ TEST_P(Bf16KernelsTest, MatMulRowsBf16MatchesScalarTwin) {
           // Below the panels, a token alone gets the numbers it gets in any tile of a batch
           // and in any block of rows.
           if (tokens < kBf16GemmMinTokens) {
-            for (size_t t = 0; t < tokens; ++t) {
-              std::vector<float> alone(n, -7.f);
-              MatMulRowsBf16(x + t * x_stride, x_stride, 1, wb.data() + off, dtype, k, n_begin, n,
-                             alone.data(), n);
-              for (size_t j = n_begin; j < n; ++j) {
-                ASSERT_EQ(alone[j - n_begin], got[t * out_stride + j - n_begin])
-                    << "dtype " << tensor::DTypeName(dtype) << " k=" << k << " tokens=" << tokens
-                    << " n=" << n << " token " << t << " row " << j;
-              }
-            }
+            ASSERT_NO_FATAL_FAILURE(ExpectTokensAloneGetTheirBatchNumbers(
+                [&](size_t t, float* out) {
+                  MatMulRowsBf16(x + t * x_stride, x_stride, 1, wb.data() + off, dtype, k, n_begin,
+                                 n, out, n);
+                },
+                tokens, n_begin, n, got, out_stride,
+                "dtype " + std::string(tensor::DTypeName(dtype)) + " k=" + std::to_string(k) +
+                    " tokens=" + std::to_string(tokens) + " n=" + std::to_string(n)));
           }
         }
       }
