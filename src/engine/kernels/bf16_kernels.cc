@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/static_count.h"
 #include "engine/kernels/transpose_x86.h"
 #include "engine/tensor/dtype.h"
 
@@ -152,17 +153,14 @@ __attribute__((target(IRIS_BF16_TARGET))) inline void DotTile(const uint32_t* __
   for (size_t t = 0; t < kT; ++t) {
     for (size_t r = 0; r < kR; ++r) acc[t][r] = _mm512_setzero_ps();
   }
-  // Rows of a tile are adjacent, so the next tile starts kR rows ahead: when decoding (one
-  // token, or a batch of 8) ask for its line while this one streams.
-  constexpr bool kPrefetch = kT == 1 || kT == 8;
+  // Rows of a tile are adjacent, so the next tile starts kR rows ahead: ask for its line
+  // while this one streams.
   size_t p = 0;
   for (; 2 * (p + kLanes) <= k_dim; p += kLanes) {
-    if constexpr (kPrefetch) {
-      for (size_t r = 0; r < kR; ++r) {  // 32 values: one line, two of F32
-        const uint8_t* next = w + (kR + r) * row_bytes + 2 * p * es;
-        _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
-        if (es == 4) _mm_prefetch(reinterpret_cast<const char*>(next + 64), _MM_HINT_T0);
-      }
+    for (size_t r = 0; r < kR; ++r) {  // 32 values: one line, two of F32
+      const uint8_t* next = w + (kR + r) * row_bytes + 2 * p * es;
+      _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
+      if (es == 4) _mm_prefetch(reinterpret_cast<const char*>(next + 64), _MM_HINT_T0);
     }
     __m512bh wv[kR];
     for (size_t r = 0; r < kR; ++r) {
@@ -201,15 +199,16 @@ __attribute__((target(IRIS_BF16_TARGET))) inline void DotTile(const uint32_t* __
   }
 }
 
-// Rows [n_begin, n_end) for kT tokens: 8 tokens × 3 rows (24 sums, the weights and one
-// activation in AVX-512's 32 registers); 4 rows for 2–4 tokens; 8 rows, more streams in
-// flight, for one token (bound by reading the weights).
+// Rows [n_begin, n_end) for kT tokens (1 to 8): about 24 sums, the weights and one activation
+// in AVX-512's 32 registers (8 tokens × 3 rows, 4 × 6, ...), and 8 rows for one or two tokens
+// (bound by reading the weights: more streams in flight).
 template <size_t kT>
 __attribute__((target(IRIS_BF16_TARGET))) void DotRows(const uint32_t* xb, size_t pairs,
                                                        const uint8_t* w, tensor::DType dtype,
                                                        size_t k_dim, size_t n_begin, size_t n_end,
                                                        float* out, size_t out_stride) {
-  constexpr size_t kR = kT == 1 ? 8 : kT <= 4 ? 4 : 3;
+  constexpr size_t kRows[9] = {0, 8, 8, 6, 6, 4, 4, 3, 3};
+  constexpr size_t kR = kRows[kT];
   const size_t row_bytes = k_dim * tensor::DTypeSize(dtype);
   size_t n = n_begin;
   for (; n + kR <= n_end; n += kR) {
@@ -222,8 +221,9 @@ __attribute__((target(IRIS_BF16_TARGET))) void DotRows(const uint32_t* xb, size_
   }
 }
 
-// Every group of tokens (8, then 4, 3, 2, 1) passes over a block of rows while it is in L2
-// (about 256 KiB of weights), rather than each group reading all rows from memory.
+// Tokens go in groups of 8, then the rest (1 to 7) as one group. Every group passes over a
+// block of rows while it is in L2 (about 256 KiB of weights), rather than each group reading
+// all rows from memory.
 __attribute__((target(IRIS_BF16_TARGET))) void DotTokens(const uint32_t* xb, size_t num_tokens,
                                                          const void* w, tensor::DType dtype,
                                                          size_t k_dim, size_t n_begin, size_t n_end,
@@ -231,7 +231,7 @@ __attribute__((target(IRIS_BF16_TARGET))) void DotTokens(const uint32_t* xb, siz
   const size_t pairs = Bf16Pairs(k_dim);
   const auto* wb = static_cast<const uint8_t*>(w);
   const size_t row_bytes = k_dim * tensor::DTypeSize(dtype);
-  // (A whole number of every tile's rows: 3, 4 and 8.)
+  // (A whole number of every tile's rows: 3, 4, 6 and 8.)
   const size_t block = num_tokens <= 8
                            ? n_end - n_begin
                            : std::max<size_t>(24, (size_t{256} << 10) / row_bytes / 24 * 24);
@@ -243,10 +243,7 @@ __attribute__((target(IRIS_BF16_TARGET))) void DotTokens(const uint32_t* xb, siz
     };
     size_t t = 0;
     for (; t + 8 <= num_tokens; t += 8) rows(std::integral_constant<size_t, 8>(), t);
-    for (; t + 4 <= num_tokens; t += 4) rows(std::integral_constant<size_t, 4>(), t);
-    if (num_tokens - t == 3) rows(std::integral_constant<size_t, 3>(), t);
-    if (num_tokens - t == 2) rows(std::integral_constant<size_t, 2>(), t);
-    if (num_tokens - t == 1) rows(std::integral_constant<size_t, 1>(), t);
+    WithStaticCount<7>(num_tokens - t, [&](auto tokens) { rows(tokens, t); });
   }
 }
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "engine/kernels/static_count.h"
 #include "engine/kernels/transpose_x86.h"
 #include "engine/tensor/quant.h"
 
@@ -109,12 +110,11 @@ HWY_INLINE void Tile(const float* HWY_RESTRICT x, size_t x_stride, const WT* HWY
   for (size_t t = 0; t < kTokens; ++t)
     for (size_t r = 0; r < kRows; ++r) acc[t][r] = hn::Zero(df);
   size_t k = 0;
-  // Rows of a tile are adjacent in memory, so the next tile starts kRows rows ahead; when
-  // decoding (one token, or a batch of 8) prefetch it while this one streams.
-  constexpr bool kPrefetch = kTokens == 1 || kTokens == 8;
+  // Rows of a tile are adjacent in memory, so the next tile starts kRows rows ahead: prefetch
+  // it while this one streams.
   const size_t line_step = 64 / sizeof(WT);
   for (; k + lanes <= k_dim; k += lanes) {
-    if (kPrefetch && k % line_step < lanes) {
+    if (k % line_step < lanes) {
       for (size_t r = 0; r < kRows; ++r) hwy::Prefetch(w + (kRows + r) * k_dim + k);
     }
     VF wv[kRows];
@@ -138,63 +138,54 @@ HWY_INLINE void Tile(const float* HWY_RESTRICT x, size_t x_stride, const WT* HWY
   }
 }
 
+// Rows of a tile for kTokens tokens. With AVX-512's 32 registers a tile keeps about 24
+// sums, its weight vectors and one activation in registers (8 tokens × 3 rows, 4 × 6, ...,
+// and 8 rows for one or two tokens: reading the weights bounds those, and more rows keep more
+// streams in flight); with 16 registers, 4 rows.
+template <size_t kTokens>
+constexpr size_t TileRows() {
+#if HWY_TARGET <= HWY_AVX3
+  constexpr size_t kRows[9] = {0, 8, 8, 6, 6, 4, 4, 3, 3};
+  return kRows[kTokens];
+#else
+  return kTokens == 1 ? 8 : 4;
+#endif
+}
+
 template <size_t kTokens, typename WT>
 HWY_INLINE void RowsForTokens(const float* x, size_t x_stride, const WT* w, size_t k_dim,
                               size_t n_begin, size_t n_end, float* out, size_t out_stride) {
+  constexpr size_t kRows = TileRows<kTokens>();
   size_t n = n_begin;
-  if constexpr (kTokens == 8) {
-    // A decoding batch: 8 × 3 accumulators (AVX-512's 32 registers hold them with the
-    // weights and one activation), each weight vector feeding 8 FMAs.
-    for (; n + 3 <= n_end; n += 3) {
-      Tile<8, 3>(x, x_stride, w + n * k_dim, k_dim, out + (n - n_begin), out_stride);
-    }
-    for (; n < n_end; ++n) {
-      Tile<8, 1>(x, x_stride, w + n * k_dim, k_dim, out + (n - n_begin), out_stride);
-    }
-    return;
-  }
-  if constexpr (kTokens == 1) {
-    // Decode is bound by reading weights: more rows in flight keep more streams busy.
-    for (; n + 8 <= n_end; n += 8) {
-      Tile<1, 8>(x, x_stride, w + n * k_dim, k_dim, out + (n - n_begin), out_stride);
-    }
-  }
-  for (; n + 4 <= n_end; n += 4) {
-    Tile<kTokens, 4>(x, x_stride, w + n * k_dim, k_dim, out + (n - n_begin), out_stride);
+  for (; n + kRows <= n_end; n += kRows) {
+    Tile<kTokens, kRows>(x, x_stride, w + n * k_dim, k_dim, out + (n - n_begin), out_stride);
   }
   for (; n < n_end; ++n) {
     Tile<kTokens, 1>(x, x_stride, w + n * k_dim, k_dim, out + (n - n_begin), out_stride);
   }
 }
 
+// Every token's numbers are those it gets alone: a tile's shape changes only which sums are
+// computed together, not how any of them is summed.
 template <typename WT>
 void TokensOverRows(const float* x, size_t x_stride, size_t num_tokens, const WT* w, size_t k_dim,
                     size_t nb, size_t ne, float* o, size_t out_stride) {
-  size_t t = 0;
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-  for (; t + 8 <= num_tokens; t += 8) {
-    RowsForTokens<8>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride, out_stride);
-  }
+#if HWY_TARGET <= HWY_AVX3
+  // Groups of 8, then the rest (1 to 7) as one group: a decoding batch of 5 to 7 passes over
+  // the weights once, as 8 do, not as 4 and then the rest.
+  constexpr size_t kGroup = 8;
+#else
+  constexpr size_t kGroup = 4;
 #endif
-  for (; t + 4 <= num_tokens; t += 4) {
-    RowsForTokens<4>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride, out_stride);
+  size_t t = 0;
+  for (; t + kGroup <= num_tokens; t += kGroup) {
+    RowsForTokens<kGroup>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride,
+                          out_stride);
   }
-  switch (num_tokens - t) {
-    case 3:
-      RowsForTokens<3>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride,
-                       out_stride);
-      break;
-    case 2:
-      RowsForTokens<2>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride,
-                       out_stride);
-      break;
-    case 1:
-      RowsForTokens<1>(x + t * x_stride, x_stride, w, k_dim, nb, ne, o + t * out_stride,
-                       out_stride);
-      break;
-    default:
-      break;
-  }
+  WithStaticCount<kGroup - 1>(num_tokens - t, [&](auto tokens) {
+    RowsForTokens<decltype(tokens)::value>(x + t * x_stride, x_stride, w, k_dim, nb, ne,
+                                           o + t * out_stride, out_stride);
+  });
 }
 
 template <typename WT>
