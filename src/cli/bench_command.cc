@@ -38,9 +38,10 @@ struct BenchFlags {
 
 // Batched decoding as the scheduler runs it: `sequences` caches each holding `context`
 // positions, then steps of one ForwardBatch with one new token per sequence. Returns
-// milliseconds per step (the best of three rounds of `steps`).
-double BatchedStepMs(runtime::Engine& engine, std::span<const int32_t> prompt, size_t sequences,
-                     size_t context, int steps) {
+// milliseconds per step (the best of three rounds of `steps`), or the memory the caches could
+// not have.
+Result<double> BatchedStepMs(runtime::Engine& engine, std::span<const int32_t> prompt,
+                             size_t sequences, size_t context, int steps) {
   const model::TextModel& text = engine.text_model();
   const size_t dim = static_cast<size_t>(text.model_dim());
   std::shared_ptr<model::KvPool> pool = engine.NewKvPool();
@@ -51,8 +52,13 @@ double BatchedStepMs(runtime::Engine& engine, std::span<const int32_t> prompt, s
   std::vector<float> logits;
   for (size_t s = 0; s < sequences; ++s) {
     caches.emplace_back(pool);
-    caches.back().Reserve(context + 3 * static_cast<size_t>(steps));
-    text.Forward(engine.compute(), embeds.data(), context, caches.back(), false, &logits);
+    // Room for every timed step (ForwardBatch appends to reserved blocks only).
+    if (!caches.back().Reserve(context + 3 * static_cast<size_t>(steps))) {
+      return ResourceExhausted("KV cache: no memory for " + std::to_string(sequences) +
+                               " sequences of " + std::to_string(context) + " positions");
+    }
+    IRIS_RETURN_IF_ERROR(
+        text.Forward(engine.compute(), embeds.data(), context, caches.back(), false, &logits));
   }
   std::vector<float> rows(sequences * dim);
   for (size_t s = 0; s < sequences; ++s) {
@@ -122,15 +128,30 @@ int Bench(const BenchFlags& f) {
   const size_t positions = prompt.size() + static_cast<size_t>(f.decode_tokens);
   std::shared_ptr<model::KvPool> pool = engine.NewKvPool();
   std::vector<float> logits;
+  // Memory for the keys and values that the machine refuses ends the run with its reason.
+  auto refused = [](const Status& s) {
+    PrintError("bench", s.message());
+    return 1;
+  };
   {
     model::KvCache warm(pool);
-    warm.Reserve(positions);
-    text.Forward(engine.compute(), embeds.data(), prompt.size(), warm, false, &logits);
+    if (Status s =
+            text.Forward(engine.compute(), embeds.data(), prompt.size(), warm, false, &logits);
+        !s.ok()) {
+      return refused(s);
+    }
   }
   model::KvCache cache(pool);
-  cache.Reserve(positions);
+  if (!cache.Reserve(positions)) {  // all of it before the clock starts
+    return refused(
+        ResourceExhausted("KV cache: no memory for " + std::to_string(positions) + " positions"));
+  }
   auto t1 = SteadyClock::now();
-  text.Forward(engine.compute(), embeds.data(), prompt.size(), cache, false, &logits);
+  if (Status s =
+          text.Forward(engine.compute(), embeds.data(), prompt.size(), cache, false, &logits);
+      !s.ok()) {
+    return refused(s);
+  }
   const double prefill_s = SecondsSince(t1);
 
   std::vector<float> emb(dim);
@@ -138,7 +159,9 @@ int Bench(const BenchFlags& f) {
   for (int i = 0; i < f.decode_tokens; ++i) {
     const int32_t id = runtime::ArgMax(logits);
     text.Embed(std::span<const int32_t>(&id, 1), emb.data());
-    text.Forward(engine.compute(), emb.data(), 1, cache, false, &logits);
+    if (Status s = text.Forward(engine.compute(), emb.data(), 1, cache, false, &logits); !s.ok()) {
+      return refused(s);
+    }
   }
   const double decode_s = SecondsSince(t2);
 
@@ -223,7 +246,9 @@ int Bench(const BenchFlags& f) {
   boost::json::array batched;
   for (int n : f.batch) {
     const size_t context = std::min<size_t>(prompt.size(), 256);
-    const double ms = BatchedStepMs(engine, prompt, static_cast<size_t>(n), context, 16);
+    Result<double> step = BatchedStepMs(engine, prompt, static_cast<size_t>(n), context, 16);
+    if (!step.ok()) return refused(step.status());
+    const double ms = *step;
     batched.push_back(boost::json::object{{"sequences", n},
                                           {"context", context},
                                           {"step_ms", ms},

@@ -1,6 +1,7 @@
 // iris: one binary, several subcommands (serve, usage, run, verify, tokenize, bench, pull, models).
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <new>
 
 #include "cli/commands.h"
 
@@ -26,6 +27,13 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const std::bad_alloc&) {
+    // A command's own memory errors are reported where they happen (weights, KV cache); this
+    // is any other allocation the machine refused.
+    std::fprintf(stderr,
+                 "iris: out of memory: the machine refused an allocation (free some memory, or "
+                 "raise this process's limit: ulimit -v)\n");
+    return 1;
   }
   return exit_code;
 }

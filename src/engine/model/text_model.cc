@@ -70,12 +70,17 @@ void TextModel::Embed(std::span<const int32_t> ids, float* out, const LoraAdapte
   if (adapter != nullptr) ApplyLoraEmbed(*adapter, ids, d, out);
 }
 
-void TextModel::Forward(ops::ComputeContext& ctx, const float* embeds, size_t num_tokens,
-                        KvCache& cache, bool all_logits, std::vector<float>* logits) const {
-  IRIS_CHECK(cache.Reserve(cache.length() + num_tokens));
+Status TextModel::Forward(ops::ComputeContext& ctx, const float* embeds, size_t num_tokens,
+                          KvCache& cache, bool all_logits, std::vector<float>* logits) const {
+  if (!cache.Reserve(cache.length() + num_tokens)) {
+    return ResourceExhausted("KV cache: no memory for " + std::to_string(num_tokens) +
+                             " more positions after " + std::to_string(cache.length()) +
+                             " (the cache's budget is spent, or the machine refused the memory)");
+  }
   const ForwardChunk chunk{embeds, num_tokens, &cache,
                            all_logits ? ForwardChunk::Logits::kAll : ForwardChunk::Logits::kLast};
   ForwardBatch(ctx, std::span<const ForwardChunk>(&chunk, 1), logits);
+  return OkStatus();
 }
 
 void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardChunk> chunks,

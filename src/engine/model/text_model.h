@@ -45,10 +45,11 @@ class TextModel {
 
   // Runs T new positions (embeds [T, model_dim]) after what the cache holds, appends their
   // keys/values to it. logits receives [T, vocab] if all_logits, else [1, vocab] for the
-  // last position. Precondition: cache.length() + T <= max_position_embeddings; the cache's
-  // pool must have room (an unbounded pool always has).
-  void Forward(ops::ComputeContext& ctx, const float* embeds, size_t num_tokens, KvCache& cache,
-               bool all_logits, std::vector<float>* logits) const;
+  // last position. Precondition: cache.length() + T <= max_position_embeddings.
+  // kResourceExhausted, with nothing run or appended, when the cache cannot grow by T
+  // positions: its pool's budget is spent, or the machine refused the memory.
+  Status Forward(ops::ComputeContext& ctx, const float* embeds, size_t num_tokens, KvCache& cache,
+                 bool all_logits, std::vector<float>* logits) const;
 
   // Runs the chunks of several sequences in one pass over the weights: every linear layer
   // multiplies all their rows at once; attention and positions stay per sequence. Each

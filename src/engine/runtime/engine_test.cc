@@ -153,6 +153,31 @@ TEST(EngineKvCacheTest, F16IsOptInAndAnythingElseIsRefused) {
   EXPECT_EQ(a->tokens, b->tokens);
 }
 
+// A forward pass whose keys and values the machine will not hold (a new slab refused) is an
+// error that appends nothing, not the end of the process; with the memory back, the same
+// cache goes on.
+TEST_F(EngineTest, AForwardPassTheMachineHasNoMemoryForIsAnError) {
+  const model::TextModel& text = engine_->text_model();
+  const std::vector<int32_t> ids = Prompt();
+  std::vector<float> embeds(ids.size() * static_cast<size_t>(text.model_dim()));
+  text.Embed(ids, embeds.data());
+  auto pool = text.NewPool();
+  pool->set_slab_limit_for_testing(0);
+  model::KvCache cache(pool);
+  std::vector<float> logits;
+  const Status refused =
+      text.Forward(engine_->compute(), embeds.data(), ids.size(), cache, false, &logits);
+  EXPECT_EQ(refused.code(), ErrorCode::kResourceExhausted) << refused.ToString();
+  EXPECT_NE(refused.message().find("no memory"), std::string::npos) << refused.ToString();
+  EXPECT_EQ(cache.length(), 0u);
+  EXPECT_TRUE(logits.empty());
+  pool->set_slab_limit_for_testing(1);
+  ASSERT_TRUE(
+      text.Forward(engine_->compute(), embeds.data(), ids.size(), cache, false, &logits).ok());
+  EXPECT_EQ(cache.length(), ids.size());
+  EXPECT_EQ(logits.size(), static_cast<size_t>(text.vocab_size()));
+}
+
 TEST_F(EngineTest, BadInputIsAnError) {
   GenerateOptions o;
   EXPECT_FALSE(engine_->Generate({}, o).ok());

@@ -18,7 +18,8 @@ inline std::vector<float> PromptLogits(Engine& e, const std::string& text) {
   m.Embed(ids, embeds.data());
   model::KvCache cache = m.NewCache();
   std::vector<float> logits;
-  m.Forward(e.compute(), embeds.data(), ids.size(), cache, true, &logits);
+  const Status s = m.Forward(e.compute(), embeds.data(), ids.size(), cache, true, &logits);
+  EXPECT_TRUE(s.ok()) << s.ToString();
   return logits;
 }
 

@@ -295,7 +295,9 @@ Result<std::vector<VerifyLine>> Verify(const std::string& model_dir, const Verif
     }
     model::KvCache cache(engine->NewKvPool());
     std::vector<float> logits;
-    text.Forward(engine->compute(), embeds.data(), ids.size(), cache, true, &logits);
+    IRIS_RETURN_IF_ERROR(
+        text.Forward(engine->compute(), embeds.data(), ids.size(), cache, true, &logits)
+            .WithContext(name));
     IRIS_ASSIGN_OR_RETURN(formats::TensorEntry lg, g.Get("logits"));
     report(
         Compare(name, "logits", logits.data(), logits.size(), lg.view, options.relative_tolerance));
@@ -337,7 +339,8 @@ Result<std::vector<VerifyLine>> Verify(const std::string& model_dir, const Verif
         got.push_back(id);
         if (s + 1 == want.size()) break;
         text.Embed(std::span<const int32_t>(&id, 1), emb.data());
-        text.Forward(engine->compute(), emb.data(), 1, cache, false, &last);
+        IRIS_RETURN_IF_ERROR(
+            text.Forward(engine->compute(), emb.data(), 1, cache, false, &last).WithContext(name));
       }
       if (g.Has("generation_step_logits")) {
         IRIS_ASSIGN_OR_RETURN(formats::TensorEntry sl, g.Get("generation_step_logits"));
