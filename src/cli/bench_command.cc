@@ -53,9 +53,10 @@ Result<double> BatchedStepMs(runtime::Engine& engine, std::span<const int32_t> p
   for (size_t s = 0; s < sequences; ++s) {
     caches.emplace_back(pool);
     // Room for every timed step (ForwardBatch appends to reserved blocks only).
-    if (!caches.back().Reserve(context + 3 * static_cast<size_t>(steps))) {
+    const size_t room = context + 3 * static_cast<size_t>(steps);
+    if (!caches.back().Reserve(room)) {
       return ResourceExhausted("KV cache: no memory for " + std::to_string(sequences) +
-                               " sequences of " + std::to_string(context) + " positions");
+                               " sequences of " + std::to_string(room) + " positions");
     }
     IRIS_RETURN_IF_ERROR(
         text.Forward(engine.compute(), embeds.data(), context, caches.back(), false, &logits));
@@ -133,19 +134,23 @@ int Bench(const BenchFlags& f) {
     PrintError("bench", s.message());
     return 1;
   };
+  auto reserve = [&](model::KvCache& c) {
+    return c.Reserve(positions) ? OkStatus()
+                                : ResourceExhausted("KV cache: no memory for " +
+                                                    std::to_string(positions) + " positions");
+  };
   {
     model::KvCache warm(pool);
+    if (Status s = reserve(warm); !s.ok()) return refused(s);
     if (Status s =
             text.Forward(engine.compute(), embeds.data(), prompt.size(), warm, false, &logits);
         !s.ok()) {
       return refused(s);
     }
   }
+  // The blocks the warm-up held, all taken before the clock starts.
   model::KvCache cache(pool);
-  if (!cache.Reserve(positions)) {  // all of it before the clock starts
-    return refused(
-        ResourceExhausted("KV cache: no memory for " + std::to_string(positions) + " positions"));
-  }
+  if (Status s = reserve(cache); !s.ok()) return refused(s);
   auto t1 = SteadyClock::now();
   if (Status s =
           text.Forward(engine.compute(), embeds.data(), prompt.size(), cache, false, &logits);

@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "engine/kernels/kernels.h"
-#include "engine/kernels/static_count.h"
+#include "engine/kernels/tile_shape.h"
 #include "engine/kernels/transpose_x86.h"
 #include "engine/tensor/dtype.h"
 
@@ -199,21 +199,26 @@ __attribute__((target(IRIS_BF16_TARGET))) inline void DotTile(const uint32_t* __
   }
 }
 
-// Rows [n_begin, n_end) for kT tokens (1 to 8): about 24 sums, the weights and one activation
-// in AVX-512's 32 registers (8 tokens × 3 rows, 4 × 6, ...), and 8 rows for one or two tokens
-// (bound by reading the weights: more streams in flight).
+// Rows [n_begin, n_end) for kT tokens (1 to 8), in tiles of TileRows32(kT) rows.
 template <size_t kT>
 __attribute__((target(IRIS_BF16_TARGET))) void DotRows(const uint32_t* xb, size_t pairs,
                                                        const uint8_t* w, tensor::DType dtype,
                                                        size_t k_dim, size_t n_begin, size_t n_end,
                                                        float* out, size_t out_stride) {
-  constexpr size_t kRows[9] = {0, 8, 8, 6, 6, 4, 4, 3, 3};
-  constexpr size_t kR = kRows[kT];
+  constexpr size_t kR = TileRows32(kT);
   const size_t row_bytes = k_dim * tensor::DTypeSize(dtype);
   size_t n = n_begin;
   for (; n + kR <= n_end; n += kR) {
     DotTile<kT, kR>(xb, pairs, w + n * row_bytes, row_bytes, dtype, k_dim, out + (n - n_begin),
                     out_stride);
+  }
+  // The rows left at the end of a range: half tiles, then one row at a time.
+  constexpr size_t kHalf = kR / 2;
+  if constexpr (kHalf > 1) {
+    for (; n + kHalf <= n_end; n += kHalf) {
+      DotTile<kT, kHalf>(xb, pairs, w + n * row_bytes, row_bytes, dtype, k_dim, out + (n - n_begin),
+                         out_stride);
+    }
   }
   for (; n < n_end; ++n) {
     DotTile<kT, 1>(xb, pairs, w + n * row_bytes, row_bytes, dtype, k_dim, out + (n - n_begin),

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "base/check.h"
-#include "engine/kernels/static_count.h"
+#include "engine/kernels/tile_shape.h"
 #include "engine/kernels/transpose_x86.h"
 #include "engine/tensor/quant.h"
 
@@ -138,15 +138,12 @@ HWY_INLINE void Tile(const float* HWY_RESTRICT x, size_t x_stride, const WT* HWY
   }
 }
 
-// Rows of a tile for kTokens tokens. With AVX-512's 32 registers a tile keeps about 24
-// sums, its weight vectors and one activation in registers (8 tokens × 3 rows, 4 × 6, ...,
-// and 8 rows for one or two tokens: reading the weights bounds those, and more rows keep more
-// streams in flight); with 16 registers, 4 rows.
+// Rows of a tile for kTokens tokens: TileRows32 with AVX-512's 32 registers; 4 rows with the
+// 16 of narrower x86 targets (8 for one token, bound by reading the weights).
 template <size_t kTokens>
 constexpr size_t TileRows() {
 #if HWY_TARGET <= HWY_AVX3
-  constexpr size_t kRows[9] = {0, 8, 8, 6, 6, 4, 4, 3, 3};
-  return kRows[kTokens];
+  return TileRows32(kTokens);
 #else
   return kTokens == 1 ? 8 : 4;
 #endif
@@ -159,6 +156,13 @@ HWY_INLINE void RowsForTokens(const float* x, size_t x_stride, const WT* w, size
   size_t n = n_begin;
   for (; n + kRows <= n_end; n += kRows) {
     Tile<kTokens, kRows>(x, x_stride, w + n * k_dim, k_dim, out + (n - n_begin), out_stride);
+  }
+  // The rows left at the end of a range: half tiles, then one row at a time.
+  constexpr size_t kHalf = kRows / 2;
+  if constexpr (kHalf > 1) {
+    for (; n + kHalf <= n_end; n += kHalf) {
+      Tile<kTokens, kHalf>(x, x_stride, w + n * k_dim, k_dim, out + (n - n_begin), out_stride);
+    }
   }
   for (; n < n_end; ++n) {
     Tile<kTokens, 1>(x, x_stride, w + n * k_dim, k_dim, out + (n - n_begin), out_stride);

@@ -76,7 +76,8 @@ TEST_P(KernelsTest, MatMulRowsMatchesScalarTwin) {
     for (size_t k : {1u, 7u, 16u, 33u, 64u, 72u, 100u, 257u, 300u}) {
       // Decode tiles below 64 tokens (groups of 8 on AVX-512, 4 elsewhere, then the rest as
       // one group: every shape of tile), the packed GEMM from 64.
-      for (size_t tokens : {1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 14u, 15u, 21u, 63u, 64u, 77u}) {
+      for (size_t tokens :
+           {1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 10u, 12u, 14u, 15u, 21u, 63u, 64u, 77u}) {
         for (size_t n : {1u, 3u, 4u, 17u, 35u, 70u, 110u}) {
           const size_t x_stride = k + 3;  // rows not packed
           auto x_store = RandomFloats(tokens * x_stride + 1, 1);
@@ -201,7 +202,8 @@ TEST_P(Bf16KernelsTest, MatMulRowsBf16MatchesScalarTwin) {
     for (size_t k : {1u, 2u, 7u, 64u, 255u, 256u, 257u, 300u, 576u, 600u, 2049u}) {
       // Tiles below 32 tokens (groups of 8, then the rest as one group: every shape of tile),
       // panels from 32.
-      for (size_t tokens : {1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 15u, 16u, 31u, 32u, 47u, 77u}) {
+      for (size_t tokens :
+           {1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 10u, 13u, 15u, 16u, 31u, 32u, 47u, 77u}) {
         // (Below the panels every path runs the same tiles: checked once.)
         if (tokens < kBf16GemmMinTokens && GetParam() != "avx512bf16") continue;
         for (size_t n : {1u, 17u, 48u, 50u, 97u}) {

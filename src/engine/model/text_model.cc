@@ -72,10 +72,10 @@ void TextModel::Embed(std::span<const int32_t> ids, float* out, const LoraAdapte
 
 Status TextModel::Forward(ops::ComputeContext& ctx, const float* embeds, size_t num_tokens,
                           KvCache& cache, bool all_logits, std::vector<float>* logits) const {
-  if (!cache.Reserve(cache.length() + num_tokens)) {
-    return ResourceExhausted("KV cache: no memory for " + std::to_string(num_tokens) +
-                             " more positions after " + std::to_string(cache.length()) +
-                             " (the cache's budget is spent, or the machine refused the memory)");
+  if (!cache.Reserve(cache.length() + num_tokens) || !cache.PrepareAppend(num_tokens)) {
+    return ResourceExhausted("KV cache: no memory for positions " + std::to_string(cache.length()) +
+                             " to " + std::to_string(cache.length() + num_tokens - 1) +
+                             " (the pool's budget is spent, or the machine refused the memory)");
   }
   const ForwardChunk chunk{embeds, num_tokens, &cache,
                            all_logits ? ForwardChunk::Logits::kAll : ForwardChunk::Logits::kLast};
