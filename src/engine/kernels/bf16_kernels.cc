@@ -29,10 +29,12 @@
 #include <type_traits>
 #include <vector>
 
+#include "base/check.h"
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/tile_shape.h"
 #include "engine/kernels/transpose_x86.h"
 #include "engine/tensor/dtype.h"
+#include "engine/tensor/tensor.h"
 
 namespace iris::kernels {
 namespace {
@@ -87,49 +89,56 @@ __attribute__((target(IRIS_BF16_TARGET))) inline __m512 Bf16Pairs16(const uint8_
   return _mm512_castsi512_ps(reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
 }
 
-template <size_t kT>
+// out[t, 0..16·kV) (+)= Σ_p xb[t, p] · the panel's pair p, whose 16·kV features' words lie
+// in kV vectors of 16: vector v of pair p at panel + p · p_stride + v · v_stride (a panel
+// packed per call: kWidth and kLanes; weights packed at load, tensor::DType::kBF16p: kLanes
+// and a group of 16 rows' words). Every feature's sum takes the pairs in order, one
+// vdpbf16ps each, whatever the layout, the tokens or the block of pairs.
+template <size_t kT, size_t kV>
 __attribute__((target(IRIS_BF16_TARGET))) inline void PanelKernel(
-    const uint32_t* __restrict xb, size_t x_pairs, const uint32_t* __restrict panel, size_t pairs,
-    float* __restrict out, size_t out_stride, bool accumulate) {
-  __m512 acc[kT][kVectors];
+    const uint32_t* __restrict xb, size_t x_pairs, const uint32_t* __restrict panel,
+    size_t p_stride, size_t v_stride, size_t pairs, float* __restrict out, size_t out_stride,
+    bool accumulate) {
+  __m512 acc[kT][kV];
   for (size_t t = 0; t < kT; ++t) {
-    for (size_t v = 0; v < kVectors; ++v) {
+    for (size_t v = 0; v < kV; ++v) {
       acc[t][v] =
           accumulate ? _mm512_loadu_ps(out + t * out_stride + v * kLanes) : _mm512_setzero_ps();
     }
   }
   for (size_t p = 0; p < pairs; ++p) {
-    __m512bh w[kVectors];
-    for (size_t v = 0; v < kVectors; ++v) {
-      w[v] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(panel + p * kWidth + v * kLanes));
+    __m512bh w[kV];
+    for (size_t v = 0; v < kV; ++v) {
+      w[v] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(panel + p * p_stride + v * v_stride));
     }
     for (size_t t = 0; t < kT; ++t) {
       const __m512bh xv =
           reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(xb[t * x_pairs + p])));
-      for (size_t v = 0; v < kVectors; ++v) acc[t][v] = _mm512_dpbf16_ps(acc[t][v], xv, w[v]);
+      for (size_t v = 0; v < kV; ++v) acc[t][v] = _mm512_dpbf16_ps(acc[t][v], xv, w[v]);
     }
   }
   for (size_t t = 0; t < kT; ++t) {
-    for (size_t v = 0; v < kVectors; ++v) {
+    for (size_t v = 0; v < kV; ++v) {
       _mm512_storeu_ps(out + t * out_stride + v * kLanes, acc[t][v]);
     }
   }
 }
 
-template <size_t kT>
+template <size_t kT, size_t kV>
 __attribute__((target(IRIS_BF16_TARGET))) void PanelTokens(const uint32_t* xb, size_t x_pairs,
                                                            size_t num_tokens, const uint32_t* panel,
+                                                           size_t p_stride, size_t v_stride,
                                                            size_t pairs, float* out,
                                                            size_t out_stride, bool accumulate) {
   size_t t = 0;
   for (; t + kT <= num_tokens; t += kT) {
-    PanelKernel<kT>(xb + t * x_pairs, x_pairs, panel, pairs, out + t * out_stride, out_stride,
-                    accumulate);
+    PanelKernel<kT, kV>(xb + t * x_pairs, x_pairs, panel, p_stride, v_stride, pairs,
+                        out + t * out_stride, out_stride, accumulate);
   }
   if constexpr (kT > 1) {
     if (t < num_tokens) {
-      PanelTokens<kT / 2>(xb + t * x_pairs, x_pairs, num_tokens - t, panel, pairs,
-                          out + t * out_stride, out_stride, accumulate);
+      PanelTokens<kT / 2, kV>(xb + t * x_pairs, x_pairs, num_tokens - t, panel, p_stride, v_stride,
+                              pairs, out + t * out_stride, out_stride, accumulate);
     }
   }
 }
@@ -389,12 +398,14 @@ struct HardwareTiles {
   }
 };
 
-// PanelTokens through tiles: out[t, 0..kWidth) (+)= Σ_p xb[t, p] · panel[p, ·] for the pc
-// pairs of the panel, whose rows [pc, round up to 16) the caller has zeroed.
+// PanelTokens through tiles: out[t, 0..16·nv) (+)= Σ_p xb[t, p] · the panel's pair p for the
+// pc pairs of the panel (laid out as PanelKernel reads it, nv vectors of 16 features), whose
+// pairs [pc, round up to 16) are zero.
 template <class Tiles>
 __attribute__((target(IRIS_AMX_TARGET))) void AmxPanelTokens(Tiles& tiles, const uint32_t* xb,
                                                              size_t x_pairs, size_t num_tokens,
-                                                             const uint32_t* panel, size_t pc,
+                                                             const uint32_t* panel, size_t p_stride,
+                                                             size_t v_stride, size_t nv, size_t pc,
                                                              float* out, size_t out_stride,
                                                              bool accumulate) {
   alignas(64) uint32_t a_pad[kTileRows * kTilePairs];
@@ -404,7 +415,7 @@ __attribute__((target(IRIS_AMX_TARGET))) void AmxPanelTokens(Tiles& tiles, const
     const size_t m = std::min(kTileRows, num_tokens - t0);
     float* o = out + t0 * out_stride;
     const bool whole_rows = m == kTileRows;
-    for (size_t i = 0; i < kCTiles; ++i) {
+    for (size_t i = 0; i < nv; ++i) {
       if (!accumulate) {
         tiles.ZeroC(i);
       } else if (whole_rows) {
@@ -428,12 +439,12 @@ __attribute__((target(IRIS_AMX_TARGET))) void AmxPanelTokens(Tiles& tiles, const
         }
         tiles.LoadA(a_pad, kTilePairs * sizeof(uint32_t));
       }
-      for (size_t i = 0; i < kCTiles; ++i) {
-        tiles.LoadB(i, panel + p * kWidth + i * kLanes, kWidth * sizeof(uint32_t));
+      for (size_t i = 0; i < nv; ++i) {
+        tiles.LoadB(i, panel + p * p_stride + i * v_stride, p_stride * sizeof(uint32_t));
       }
-      for (size_t i = 0; i < kCTiles; ++i) tiles.Dp(i);
+      for (size_t i = 0; i < nv; ++i) tiles.Dp(i);
     }
-    for (size_t i = 0; i < kCTiles; ++i) {
+    for (size_t i = 0; i < nv; ++i) {
       if (whole_rows) {
         tiles.StoreC(i, o + i * kLanes, out_stride * sizeof(float));
       } else {
@@ -529,8 +540,8 @@ __attribute__((target(IRIS_BF16_TARGET))) void GemmBf16(Bf16Path path, const uin
         }
       }
       if (path == Bf16Path::kAvx512Bf16) {
-        PanelTokens<kTokens>(xb + pb, pairs, num_tokens, panel.data(), pc, dst, dst_stride,
-                             pb != 0);
+        PanelTokens<kTokens, kVectors>(xb + pb, pairs, num_tokens, panel.data(), kWidth, kLanes, pc,
+                                       dst, dst_stride, pb != 0);
         continue;
       }
       // Tiles take whole blocks of 16 pairs: the rows past the panel's last pair are zero.
@@ -538,16 +549,63 @@ __attribute__((target(IRIS_BF16_TARGET))) void GemmBf16(Bf16Path path, const uin
       std::fill(panel.begin() + static_cast<ptrdiff_t>(pc * kWidth),
                 panel.begin() + static_cast<ptrdiff_t>(pc_tiles * kWidth), 0u);
       if (path == Bf16Path::kAmx) {
-        AmxPanelTokens(hardware, xb + pb, pairs, num_tokens, panel.data(), pc, dst, dst_stride,
-                       pb != 0);
+        AmxPanelTokens(hardware, xb + pb, pairs, num_tokens, panel.data(), kWidth, kLanes, kVectors,
+                       pc, dst, dst_stride, pb != 0);
       } else {
-        AmxPanelTokens(emulated, xb + pb, pairs, num_tokens, panel.data(), pc, dst, dst_stride,
-                       pb != 0);
+        AmxPanelTokens(emulated, xb + pb, pairs, num_tokens, panel.data(), kWidth, kLanes, kVectors,
+                       pc, dst, dst_stride, pb != 0);
       }
     }
     if (nr != kWidth) {
       for (size_t t = 0; t < num_tokens; ++t) {
         std::copy_n(scratch.data() + t * kWidth, nr, out + t * out_stride + (nb - n_begin));
+      }
+    }
+  }
+  if (path == Bf16Path::kAmx) HardwareTiles::End();
+}
+
+// GemmBf16 over weights packed at load (tensor::DType::kBF16p), for any number of tokens:
+// the panels are read where they lie, a group of 16 rows after another, kVectors groups at a
+// time; every feature's sum takes its pairs in the order GemmBf16 takes them, so the numbers
+// are GemmBf16's bit for bit, and a token's do not depend on the tokens beside it.
+__attribute__((target(IRIS_BF16_TARGET))) void GemmBf16Panels(Bf16Path path, const uint32_t* xb,
+                                                              size_t num_tokens, const void* w,
+                                                              size_t k_dim, size_t n_begin,
+                                                              size_t n_end, float* out,
+                                                              size_t out_stride) {
+  const size_t pairs = Bf16Pairs(k_dim);
+  const size_t group_words = tensor::Bf16PanelPairs(k_dim) * tensor::kBf16PanelRows;
+  static_assert(tensor::kBf16PanelRows == kLanes);
+  const auto* wp = static_cast<const uint32_t*>(w);
+  HardwareTiles hardware;
+  EmulatedTiles emulated;  // (tests only)
+  if (path == Bf16Path::kAmx) HardwareTiles::Begin();
+  for (size_t nb = n_begin; nb < n_end; nb += kWidth) {
+    const size_t nv = std::min(kVectors, (n_end - nb) / kLanes);
+    const uint32_t* groups = wp + nb / kLanes * group_words;
+    float* dst = out + (nb - n_begin);
+    for (size_t pb = 0; pb < pairs; pb += kPanelPairs) {
+      const size_t pc = std::min(kPanelPairs, pairs - pb);
+      const uint32_t* panel = groups + pb * kLanes;
+      const bool accumulate = pb != 0;
+      if (path == Bf16Path::kAvx512Bf16) {
+        if (nv == 3) {
+          PanelTokens<kTokens, 3>(xb + pb, pairs, num_tokens, panel, kLanes, group_words, pc, dst,
+                                  out_stride, accumulate);
+        } else if (nv == 2) {
+          PanelTokens<kTokens, 2>(xb + pb, pairs, num_tokens, panel, kLanes, group_words, pc, dst,
+                                  out_stride, accumulate);
+        } else {
+          PanelTokens<kTokens, 1>(xb + pb, pairs, num_tokens, panel, kLanes, group_words, pc, dst,
+                                  out_stride, accumulate);
+        }
+      } else if (path == Bf16Path::kAmx) {  // (pairs past pc are zero in the layout)
+        AmxPanelTokens(hardware, xb + pb, pairs, num_tokens, panel, kLanes, group_words, nv, pc,
+                       dst, out_stride, accumulate);
+      } else {
+        AmxPanelTokens(emulated, xb + pb, pairs, num_tokens, panel, kLanes, group_words, nv, pc,
+                       dst, out_stride, accumulate);
       }
     }
   }
@@ -648,19 +706,64 @@ void PackActivationsBf16(const float* x, size_t x_stride, size_t num_tokens, siz
   PackBf16(x, x_stride, num_tokens, k_dim, xb);
 }
 
+void PackBf16Panels(const void* w, tensor::DType w_dtype, size_t k_dim, size_t r_begin,
+                    size_t r_end, void* panels) {
+  IRIS_CHECK(r_begin % tensor::kBf16PanelRows == 0 && r_end % tensor::kBf16PanelRows == 0);
+  IRIS_CHECK(w_dtype == tensor::DType::kF32 || w_dtype == tensor::DType::kF16 ||
+             w_dtype == tensor::DType::kBF16);
+  const size_t padded = tensor::Bf16PanelPairs(k_dim);
+  const size_t es = tensor::DTypeSize(w_dtype);
+  std::vector<float> row(k_dim);
+  std::vector<uint32_t> words(padded);  // one row's pairs, zeros after them
+  auto* dst = static_cast<uint32_t*>(panels);
+  for (size_t r = r_begin; r < r_end; ++r) {
+    const auto* src = static_cast<const uint8_t*>(w) + r * k_dim * es;
+    std::fill(words.begin(), words.end(), 0u);
+    if (w_dtype == tensor::DType::kBF16) {  // stored bf16: used as they are
+      std::memcpy(words.data(), src, k_dim * 2);
+    } else {  // rounded as the products round their activations
+      ConvertRowToF32(src, w_dtype, k_dim, row.data());
+      PackActivationsBf16(row.data(), k_dim, 1, k_dim, words.data());
+    }
+    uint32_t* group = dst + r / tensor::kBf16PanelRows * padded * tensor::kBf16PanelRows;
+    const size_t lane = r % tensor::kBf16PanelRows;
+    for (size_t p = 0; p < padded; ++p) group[p * tensor::kBf16PanelRows + lane] = words[p];
+  }
+}
+
 void MatMulRowsBf16Packed(const uint32_t* xb, size_t num_tokens, const void* w,
                           tensor::DType w_dtype, size_t k_dim, size_t n_begin, size_t n_end,
                           float* out, size_t out_stride) {
   if (num_tokens == 0 || n_begin >= n_end || k_dim == 0) return;
+  const bool packed = w_dtype == tensor::DType::kBF16p;
+  IRIS_CHECK(!packed ||
+             (n_begin % tensor::kBf16PanelRows == 0 && n_end % tensor::kBf16PanelRows == 0));
   if (!Bf16ProductsAvailable()) {  // (only tests get here: the engine refuses bf16 first)
     const size_t pairs = Bf16Pairs(k_dim);
-    thread_local std::vector<float> x;
+    thread_local std::vector<float> x, rows;
     x.resize(num_tokens * k_dim);
     for (size_t t = 0; t < num_tokens; ++t) {
       const auto* src = reinterpret_cast<const uint16_t*>(xb + t * pairs);
       for (size_t k = 0; k < k_dim; ++k) x[t * k_dim + k] = tensor::Bf16ToF32(src[k]);
     }
+    if (packed) {  // the panels' rows [n_begin, n_end), as f32 rows
+      rows.resize((n_end - n_begin) * k_dim);
+      const tensor::TensorView v{
+          w_dtype, {static_cast<int64_t>(n_end), static_cast<int64_t>(k_dim)}, w};
+      for (size_t r = n_begin; r < n_end; ++r) {
+        for (size_t j = 0; j < k_dim; ++j) {
+          rows[(r - n_begin) * k_dim + j] = v.GetF32(static_cast<int64_t>(r * k_dim + j));
+        }
+      }
+      MatMulRows(x.data(), k_dim, num_tokens, rows.data(), tensor::DType::kF32, k_dim, 0,
+                 n_end - n_begin, out, out_stride);
+      return;
+    }
     MatMulRows(x.data(), k_dim, num_tokens, w, w_dtype, k_dim, n_begin, n_end, out, out_stride);
+    return;
+  }
+  if (packed) {
+    GemmBf16Panels(ActivePath(), xb, num_tokens, w, k_dim, n_begin, n_end, out, out_stride);
     return;
   }
   if (num_tokens < kBf16GemmMinTokens) {  // on every path (AMX tiles take panels)

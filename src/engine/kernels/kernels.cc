@@ -825,6 +825,9 @@ void MatMulRows(const float* x, size_t x_stride, size_t num_tokens, const void* 
       HWY_DYNAMIC_DISPATCH(MatMulRowsF16)
       (x, x_stride, num_tokens, w, k_dim, n_begin, n_end, out, out_stride);
       return;
+    case tensor::DType::kBF16p:
+      IRIS_CHECK_MSG(false, "MatMulRows: bf16 panels go through MatMulRowsBf16Packed");
+      return;
     default:
       HWY_DYNAMIC_DISPATCH(MatMulRowsF32)
       (x, x_stride, num_tokens, w, k_dim, n_begin, n_end, out, out_stride);
@@ -863,6 +866,7 @@ void ConvertRowToF32(const void* src, tensor::DType dtype, size_t n, float* dst)
     case tensor::DType::kQ4_Kp:
     case tensor::DType::kQ5_Kp:
     case tensor::DType::kQ6_Kp:
+    case tensor::DType::kBF16p:
       IRIS_CHECK_MSG(false, "ConvertRowToF32: a panel's row is not contiguous");
       return;
     default:

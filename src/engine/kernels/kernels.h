@@ -31,7 +31,11 @@ inline constexpr size_t kMatMulRowAlign = 48;
 // rounded to bf16 (round to nearest even) and multiplied in pairs with f32 sums, AVX512-BF16's
 // vdpbf16ps: about twice the products per instruction, at bf16's precision (8 significant
 // bits per input). From kBf16GemmMinTokens tokens it packs the weights per call, as the prompt
-// GEMM does; below, dot-product tiles read the weight rows as they are (decode). Where the
+// GEMM does; below, dot-product tiles read the weight rows as they are (decode), summing in
+// another order. Weights packed at load (tensor::DType::kBF16p, PackBf16Panels) go through the
+// panels at every number of tokens, with the numbers of the per-call panels, so that a
+// token's sums do not depend on how many tokens share the call; n_begin and n_end are then
+// multiples of tensor::kBf16PanelRows. Where the
 // CPU lacks AVX512-BF16 it is neither fast nor the twin (bf16
 // activations, exact weights: tests only); callers that promise bf16 check
 // Bf16ProductsAvailable first. Scalar twin: ref::MatMulRowsBf16.
@@ -61,6 +65,12 @@ void PackActivationsBf16(const float* x, size_t x_stride, size_t num_tokens, siz
 void MatMulRowsBf16Packed(const uint32_t* xb, size_t num_tokens, const void* w,
                           tensor::DType w_dtype, size_t k_dim, size_t n_begin, size_t n_end,
                           float* out, size_t out_stride);
+// Rows [r_begin, r_end) (multiples of tensor::kBf16PanelRows) of a row-major F32, F16 or
+// BF16 matrix of k_dim columns into `panels`, the whole matrix's tensor::DType::kBF16p bytes
+// (RowBytes(kBF16p, k_dim) per row), rounded as PackActivationsBf16 rounds (BF16 as stored).
+// Ranges of whole groups may be packed in parallel.
+void PackBf16Panels(const void* w, tensor::DType w_dtype, size_t k_dim, size_t r_begin,
+                    size_t r_end, void* panels);
 
 // Σ a[i] · b[i].
 float DotF32(const float* a, const float* b, size_t n);

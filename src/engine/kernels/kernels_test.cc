@@ -252,6 +252,66 @@ TEST_P(Bf16KernelsTest, MatMulRowsBf16MatchesScalarTwin) {
   EXPECT_GT(largest_bf16_effect, 1e-3);
 }
 
+// Weights packed at load for the bf16 products (DType::kBF16p): the layout holds each weight
+// rounded as the products round it; every number of tokens sums through the panels, in the
+// per-call panels' order (bit for bit from 32 tokens, where those take over), so a token alone
+// gets the numbers it gets in any batch, on every path; ranges start and end at whole groups.
+TEST_P(Bf16KernelsTest, PanelsPackedAtLoadSumAsThePanelsAtEveryTokenCount) {
+  const bool emulated = GetParam() == "amx-emulated";  // (slow: fewer shapes)
+  for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
+    for (size_t k : {1u, 2u, 7u, 64u, 255u, 257u, 300u, 576u, 2049u}) {
+      for (size_t n : {16u, 48u, 64u, 96u, 112u}) {
+        if (emulated && !(k == 7 && n == 112) && !(k == 300 && n == 48)) continue;
+        auto w = RandomFloats(n * k, 8, 0.5f);
+        const size_t off = tensor::DTypeSize(dtype);
+        auto wb = Encode(w, dtype, off);
+        std::vector<uint8_t> packed(n * tensor::RowBytes(DType::kBF16p, k), 0xAB);
+        PackBf16Panels(wb.data() + off, dtype, k, 0, n / 2 / 16 * 16, packed.data());
+        PackBf16Panels(wb.data() + off, dtype, k, n / 2 / 16 * 16, n, packed.data());
+        const std::string shape = "dtype " + std::string(tensor::DTypeName(dtype)) +
+                                  " k=" + std::to_string(k) + " n=" + std::to_string(n);
+        // The layout: each value where Bf16PanelOffset says, rounded to nearest even.
+        const tensor::TensorView view{
+            DType::kBF16p, {static_cast<int64_t>(n), static_cast<int64_t>(k)}, packed.data()};
+        const tensor::TensorView rows{
+            dtype, {static_cast<int64_t>(n), static_cast<int64_t>(k)}, wb.data() + off};
+        for (size_t i = 0; i < n * k; ++i) {
+          const float want = tensor::Bf16ToF32(tensor::F32ToBf16(rows.GetF32(i)));
+          ASSERT_EQ(view.GetF32(static_cast<int64_t>(i)), want) << shape << " i=" << i;
+        }
+        for (size_t tokens : {1u, 2u, 3u, 5u, 7u, 8u, 9u, 16u, 31u, 32u, 33u, 77u}) {
+          const size_t x_stride = k + 3;
+          auto x_store = RandomFloats(tokens * x_stride + 1, 9);
+          const float* x = x_store.data() + 1;
+          const size_t n_begin = n >= 64 ? 16 : 0;
+          const size_t out_stride = n + 2;
+          std::vector<float> got(tokens * out_stride, -7.f), twin(tokens * out_stride, -7.f),
+              per_call(tokens * out_stride, -7.f);
+          MatMulRowsBf16(x, x_stride, tokens, packed.data(), DType::kBF16p, k, n_begin, n,
+                         got.data(), out_stride);
+          ref::MatMulRowsBf16(x, x_stride, tokens, wb.data() + off, dtype, k, n_begin, n,
+                              twin.data(), out_stride);
+          MatMulRowsBf16(x, x_stride, tokens, wb.data() + off, dtype, k, n_begin, n,
+                         per_call.data(), out_stride);
+          const std::string what = shape + " tokens=" + std::to_string(tokens);
+          for (size_t i = 0; i < got.size(); ++i) {
+            ASSERT_NEAR(got[i], twin[i], 1e-5f * (1.0f + static_cast<float>(k))) << what;
+            if (tokens >= kBf16GemmMinTokens) {
+              ASSERT_EQ(got[i], per_call[i]) << what << " i=" << i;
+            }
+          }
+          ASSERT_NO_FATAL_FAILURE(ExpectTokensAloneGetTheirBatchNumbers(
+              [&](size_t t, float* out) {
+                MatMulRowsBf16(x + t * x_stride, x_stride, 1, packed.data(), DType::kBF16p, k,
+                               n_begin, n, out, n);
+              },
+              tokens, n_begin, n, got, out_stride, what));
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Paths, Bf16KernelsTest, ::testing::ValuesIn(Bf16PathsToTest()),
                          [](const auto& param_info) {
                            std::string name = param_info.param;

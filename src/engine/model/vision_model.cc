@@ -59,7 +59,8 @@ void PixelShuffle(const float* in, int n, int dim, int s, float* out) {
 }
 
 Result<VisionModel> VisionModel::Load(const formats::WeightStore& weights,
-                                      const ModelConfig& config, ThreadPool* pool) {
+                                      const ModelConfig& config, ThreadPool* pool,
+                                      bool bf16_panels) {
   VisionModel m;
   m.config_ = config.vision;
   m.scale_factor_ = config.scale_factor;
@@ -86,6 +87,7 @@ Result<VisionModel> VisionModel::Load(const formats::WeightStore& weights,
   // Real hub checkpoints are F32 with bf16 values: narrow them as the text model does.
   WeightOptions options;
   options.pool = pool;
+  options.bf16_panels = bf16_panels;
   WeightBinder w(weights, options);
   auto matrix = [&](const std::string& name, std::vector<int64_t> shape) {
     return w.Bind(name, shape);

@@ -19,9 +19,10 @@ namespace iris::model {
 class VisionModel {
  public:
   // Binds the tower and connector weights (copied into the model's memory, see WeightBinder;
-  // on `pool` when given) and checks every shape.
+  // on `pool` when given; in bf16 panels for the bf16 products when `bf16_panels`) and checks
+  // every shape.
   static Result<VisionModel> Load(const formats::WeightStore& weights, const ModelConfig& config,
-                                  ThreadPool* pool = nullptr);
+                                  ThreadPool* pool = nullptr, bool bf16_panels = false);
 
   int tile_size() const { return config_.image_size; }
   int patches_per_side() const { return config_.image_size / config_.patch_size; }

@@ -197,6 +197,24 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
     converted.data = dst;
     return converted;
   }
+  if (options_.bf16_panels && !rows_read && shape.size() == 2 &&
+      rows % tensor::kBf16PanelRows == 0 &&
+      (stored == DType::kF32 || stored == DType::kF16 || stored == DType::kBF16)) {
+    // The bf16 products' panels, packed once here rather than at every product.
+    const size_t row_bytes = tensor::RowBytes(DType::kBF16p, cols);
+    IRIS_ASSIGN_OR_RETURN(uint8_t * dst, owned_.Allocate(rows * row_bytes));
+    ParallelFor(
+        options_.pool, rows, 64,
+        [&](size_t begin, size_t end, int) {
+          kernels::PackBf16Panels(e.view.data, stored, cols, begin, end, dst);
+        },
+        tensor::kBf16PanelRows);
+    if (e.mapped) ReleasePages(e.view.data, e.view.num_bytes());
+    tensor::TensorView packed = e.view;
+    packed.dtype = DType::kBF16p;
+    packed.data = dst;
+    return packed;
+  }
   if (options_.narrow_exact_f32 && e.view.dtype == tensor::DType::kF32 && shape.size() >= 2 &&
       tensor::ExactlyBf16(e.view)) {
     const size_t n = static_cast<size_t>(e.view.num_elements());

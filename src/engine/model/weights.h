@@ -23,6 +23,9 @@ struct WeightOptions {
   // quantizers; a file's Q4_0 becomes Q8_0 exactly, a K file's matrices are quantized from
   // their values) and multiplied as int8; kF32 (the default) keeps the file's types.
   tensor::DType quantize = tensor::DType::kF32;
+  // `--compute bf16`: float matrices multiplied whole, of a multiple of 16 rows, are rounded to
+  // bf16 and packed as the bf16 products read them (tensor::DType::kBF16p), once, at load.
+  bool bf16_panels = false;
   ThreadPool* pool = nullptr;  // copies, narrows and quantizes in parallel when set
 };
 
@@ -53,7 +56,7 @@ class WeightBinder {
   // values), or as its f32 values where no kernel takes it; errors name the file and the
   // tensor.
   // Int8 matrices of a multiple of 16 rows go in panels (kQ8_0p) where the kernels prefer it:
-  // they are only ever multiplied whole.
+  // they are only ever multiplied whole; so do float ones under bf16_panels (kBF16p).
   Result<tensor::TensorView> Bind(const std::string& name, const std::vector<int64_t>& shape);
   // As Bind, for a matrix also read a row at a time (tied token embeddings): never in panels.
   Result<tensor::TensorView> BindTable(const std::string& name, const std::vector<int64_t>& shape);

@@ -142,6 +142,59 @@ TEST_F(WeightBinderTest, EveryWeightIsCopiedOutOfTheFileWithItsValues) {
   EXPECT_EQ(narrowed->dtype, tensor::DType::kBF16);
 }
 
+// Under `--compute bf16` (bf16_panels) the float matrices of whole groups of 16 rows are
+// packed once at load, holding the values the products round them to; a matrix of other rows,
+// a table read by rows and a quantized matrix are bound as without it.
+TEST_F(WeightBinderTest, Bf16PanelsHoldEveryMatrixOfWholeGroupsRoundedToBf16) {
+  std::vector<float> f32(32 * 9);
+  std::vector<uint16_t> bf16(16 * 5), odd(6 * 5);
+  for (size_t i = 0; i < f32.size(); ++i) f32[i] = 1.0f + static_cast<float>(i) * 1.37e-3f;
+  for (size_t i = 0; i < bf16.size(); ++i) bf16[i] = static_cast<uint16_t>(0x3f80 + 3 * i);
+  for (size_t i = 0; i < odd.size(); ++i) odd[i] = static_cast<uint16_t>(0x4000 + i);
+  std::vector<float> q(16 * 32);
+  for (size_t i = 0; i < q.size(); ++i) q[i] = std::cos(0.3f * static_cast<float>(i));
+  const std::string path = (dir_ / "model.safetensors").string();
+  ASSERT_TRUE(formats::WriteSafetensors(
+                  path, {{"f32", tensor::DType::kF32, {32, 9}, Bytes(f32.data(), f32.size() * 4)},
+                         {"bf16", tensor::DType::kBF16, {16, 5}, Bytes(bf16.data(), 160)},
+                         {"odd", tensor::DType::kBF16, {6, 5}, Bytes(odd.data(), 60)},
+                         {"q", tensor::DType::kF32, {16, 32}, Bytes(q.data(), q.size() * 4)}})
+                  .ok());
+  auto store = formats::WeightStore::OpenDir(dir_.string());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ThreadPool pool(2);
+  for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+    WeightOptions options;
+    options.pool = p;
+    options.bf16_panels = true;
+    WeightBinder binder(*store, options);
+    auto a = binder.Bind("f32", {32, 9});
+    auto b = binder.Bind("bf16", {16, 5});
+    auto o = binder.Bind("odd", {6, 5});
+    auto table = binder.BindTable("bf16", {16, 5});
+    ASSERT_TRUE(a.ok() && b.ok() && o.ok() && table.ok());
+    EXPECT_EQ(a->dtype, tensor::DType::kBF16p);
+    EXPECT_EQ(b->dtype, tensor::DType::kBF16p);
+    EXPECT_EQ(o->dtype, tensor::DType::kBF16);
+    EXPECT_EQ(table->dtype, tensor::DType::kBF16);
+    EXPECT_EQ(a->num_bytes(), 32 * tensor::RowBytes(tensor::DType::kBF16p, 9));
+    for (size_t i = 0; i < f32.size(); ++i) {
+      ASSERT_EQ(a->GetF32(static_cast<int64_t>(i)), tensor::Bf16ToF32(tensor::F32ToBf16(f32[i])))
+          << i;
+    }
+    for (size_t i = 0; i < bf16.size(); ++i) {
+      ASSERT_EQ(b->GetF32(static_cast<int64_t>(i)), tensor::Bf16ToF32(bf16[i])) << i;
+    }
+    // Quantizing at load comes first.
+    WeightOptions int8 = options;
+    int8.quantize = tensor::DType::kQ8_0;
+    WeightBinder quantizer(*store, int8);
+    auto qb = quantizer.Bind("q", {16, 32});
+    ASSERT_TRUE(qb.ok());
+    EXPECT_TRUE(tensor::IsBlockType(qb->dtype)) << tensor::DTypeName(qb->dtype);
+  }
+}
+
 TEST_F(WeightBinderTest, QuantizedMatricesGoInPanelsUnlessReadByRows) {
   // A 32 × 64 F32 matrix quantized at load (q8_0, q4_0), a Q4_0 matrix as a GGUF file holds
   // it, and the same bound as a table read by rows; every binding holds the quantizer's values.

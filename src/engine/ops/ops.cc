@@ -87,8 +87,12 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
   const float* d = xd.data();
   const int32_t* sums = xs.data();
   const int32_t* half_sums = halves ? xs16.data() : nullptr;
-  const bool float_weights = !q8 && !q8x && !q8p;
-  const bool bf16 = ctx.bf16 && float_weights;  // any number of tokens
+  // Weights packed at load for the bf16 products (WeightOptions::bf16_panels): panels at every
+  // number of tokens.
+  const bool bf16_panels = w.dtype == tensor::DType::kBF16p;
+  IRIS_CHECK_MSG(!bf16_panels || ctx.bf16, "MatMul: weights in bf16 panels need --compute bf16");
+  const bool float_weights = !q8 && !q8x && !q8p && !bf16_panels;
+  const bool bf16 = (ctx.bf16 && float_weights) || bf16_panels;  // any number of tokens
   // Float weights multiplied through panels packed per call (cut ranges at whole panels).
   const bool panels =
       float_weights && num_tokens >= (bf16 ? kernels::kBf16GemmMinTokens : kernels::kGemmMinTokens);
@@ -133,10 +137,11 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
   // each product where the products before it have whole panels of rows; elsewhere a cut
   // costs one partial panel, the numbers are the same).
   // Panel ranges are whole panels of 16 rows (every product has whole panels).
+  // bf16 panels are whole groups of 16 rows (every product has whole groups).
   Parallel(ctx, grain, n_total, body,
-           panels ? kernels::kMatMulRowAlign
-           : q8p  ? tensor::kQ8PanelRows
-                  : 1);
+           panels || bf16_panels ? kernels::kMatMulRowAlign
+           : q8p                 ? tensor::kQ8PanelRows
+                                 : 1);
 }
 
 }  // namespace
@@ -462,6 +467,10 @@ void FullAttention(ComputeContext& ctx, const float* q, const float* k, const fl
 
 std::vector<float> ToF32(const tensor::TensorView& w) {
   std::vector<float> out(static_cast<size_t>(w.num_elements()));
+  if (w.dtype == tensor::DType::kBF16p) {  // rows spread over groups of 16
+    for (size_t i = 0; i < out.size(); ++i) out[i] = w.GetF32(static_cast<int64_t>(i));
+    return out;
+  }
   if (tensor::IsPanelType(w.dtype)) {  // rows spread over panels of 16
     const size_t n = static_cast<size_t>(w.shape.back());
     for (size_t r = 0; r < out.size() / n; ++r) {

@@ -18,8 +18,10 @@ struct ComputeContext {
   ThreadPool* pool = nullptr;
   // `--compute bf16` (opt-in): every product of float weights (prompts, decode, image tiles,
   // training) rounds its inputs to bf16 (kernels::MatMulRowsBf16Packed). Int8 weights are
-  // unchanged. A step of 32 rows or more sums through panels, a smaller one in tiles, so at
-  // bf16's precision a near tie can go either way with what shares a decoding token's step.
+  // unchanged. The model's matrices are packed at load (WeightOptions::bf16_panels) and sum
+  // through the same panels at any number of rows, so a token's numbers do not depend on what
+  // shares its step; other float weights (an adapter's, a matrix whose rows are not a multiple
+  // of 16) sum through panels from 32 rows and in tiles below.
   bool bf16 = false;
 };
 

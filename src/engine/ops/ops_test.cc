@@ -27,12 +27,19 @@ struct Weight {
   tensor::TensorView view;
 };
 
-// A [rows, k] weight of `dtype` (F32, BF16, or Q8_0 quantized from random values).
+// A [rows, k] weight of `dtype` (F32, BF16, Q8_0 quantized from random values, or BF16p:
+// packed for the bf16 products).
 Weight RandomWeight(tensor::DType dtype, size_t rows, size_t k, std::mt19937& rng) {
   std::normal_distribution<float> dist(0.0f, 0.5f);
   std::vector<float> values(rows * k);
   for (float& v : values) v = dist(rng);
   Weight w;
+  if (dtype == tensor::DType::kBF16p) {
+    w.bytes.resize(rows * tensor::RowBytes(dtype, k));
+    kernels::PackBf16Panels(values.data(), tensor::DType::kF32, k, 0, rows, w.bytes.data());
+    w.view = {dtype, {static_cast<int64_t>(rows), static_cast<int64_t>(k)}, w.bytes.data()};
+    return w;
+  }
   w.bytes.resize(rows * tensor::RowBytes(dtype, k));
   for (size_t r = 0; r < rows; ++r) {
     const float* row = values.data() + r * k;
@@ -62,8 +69,14 @@ TEST(MatMulsTest, GivesTheNumbersOfSeparateProducts) {
   // A layer's q, k, v (rows of 576, 192, 192: whole panels) and an odd set (rows not multiples
   // of anything, so ranges cut inside products).
   const std::vector<std::vector<size_t>> shapes = {{576, 192, 192}, {37, 101, 5}};
-  for (tensor::DType dtype : {tensor::DType::kF32, tensor::DType::kBF16, tensor::DType::kQ8_0}) {
+  for (tensor::DType dtype :
+       {tensor::DType::kF32, tensor::DType::kBF16, tensor::DType::kQ8_0, tensor::DType::kBF16p}) {
+    const bool bf16_panels = dtype == tensor::DType::kBF16p;
+    if (bf16_panels && !kernels::Bf16ProductsAvailable()) continue;
     for (const auto& rows : shapes) {
+      // (Panels packed at load: whole groups of 16 rows.)
+      if (bf16_panels && std::any_of(rows.begin(), rows.end(), [](size_t r) { return r % 16; }))
+        continue;
       const size_t k = 96;
       std::vector<Weight> ws;
       for (size_t n : rows) ws.push_back(RandomWeight(dtype, n, k, rng));
@@ -74,6 +87,7 @@ TEST(MatMulsTest, GivesTheNumbersOfSeparateProducts) {
         for (bool bf16 : {false, true}) {
           if (bf16 && (dtype == tensor::DType::kQ8_0 || !kernels::Bf16ProductsAvailable()))
             continue;
+          if (bf16_panels && !bf16) continue;
           for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
             ComputeContext ctx{p, bf16};
             std::vector<std::vector<float>> apart, together;
@@ -146,6 +160,50 @@ TEST(MatMulsTest, Bf16ComputeTakesEveryProductOfFloatWeights) {
   MatMul(on, x.data(), 1, q.view, with.data());
   MatMul(off, x.data(), 1, q.view, without.data());
   EXPECT_EQ(with, without);
+}
+
+// The model's matrices under `--compute bf16` are packed at load: a token gets the same
+// numbers in a step of any size, on one thread or two, and from 32 rows the numbers of the
+// weights' rows (per-call panels).
+TEST(MatMulsTest, WeightsInBf16PanelsGiveATokenItsNumbersInAStepOfAnySize) {
+  if (!kernels::Bf16ProductsAvailable()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  std::mt19937 rng(13);
+  ThreadPool pool(2);
+  const size_t k = 300, n = 208;  // 4 panels of 48 and a group of 16; 2 blocks of pairs
+  std::normal_distribution<float> dist(0.0f, 0.5f);
+  std::vector<float> values(n * k);
+  for (float& v : values) v = dist(rng);
+  Weight packed;
+  packed.bytes.resize(n * tensor::RowBytes(tensor::DType::kBF16p, k));
+  kernels::PackBf16Panels(values.data(), tensor::DType::kF32, k, 0, n, packed.bytes.data());
+  packed.view = {tensor::DType::kBF16p,
+                 {static_cast<int64_t>(n), static_cast<int64_t>(k)},
+                 packed.bytes.data()};
+  const tensor::TensorView rows{
+      tensor::DType::kF32, {static_cast<int64_t>(n), static_cast<int64_t>(k)}, values.data()};
+  const size_t most = 70;
+  std::vector<float> x(most * k);
+  for (float& v : x) v = 2 * dist(rng);
+  for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+    ComputeContext ctx{p, true};
+    std::vector<float> alone(most * n);
+    for (size_t t = 0; t < most; ++t) MatMul(ctx, x.data() + t * k, 1, packed.view, &alone[t * n]);
+    for (size_t tokens : {size_t{2}, size_t{7}, size_t{31}, size_t{32}, size_t{70}}) {
+      std::vector<float> step(tokens * n, -1.0f), from_rows(tokens * n, -1.0f);
+      MatMul(ctx, x.data(), tokens, packed.view, step.data());
+      EXPECT_EQ(std::memcmp(step.data(), alone.data(), step.size() * 4), 0)
+          << tokens << " tokens, pool " << (p != nullptr);
+      if (tokens >= kernels::kBf16GemmMinTokens) {
+        MatMul(ctx, x.data(), tokens, rows, from_rows.data());
+        EXPECT_EQ(step, from_rows) << tokens << " tokens, pool " << (p != nullptr);
+      }
+    }
+  }
+  // The packed matrix holds the bf16 values of the rows.
+  const std::vector<float> unpacked = ToF32(packed.view);
+  for (size_t i = 0; i < values.size(); ++i) {
+    ASSERT_EQ(unpacked[i], tensor::Bf16ToF32(tensor::F32ToBf16(values[i]))) << i;
+  }
 }
 
 // Attention keeps its packed keys and values between calls: a call after a longer or a shorter

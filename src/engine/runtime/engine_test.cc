@@ -3,7 +3,12 @@
 #include "engine/runtime/engine.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+
+#include "base/json.h"
 #include "engine/kernels/kernels.h"
 
 namespace iris::runtime {
@@ -111,6 +116,48 @@ TEST(EngineComputeTest, Bf16IsOptInAndRefusedWhereTheCpuLacksIt) {
   }
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   EXPECT_TRUE((*e)->compute().bf16);
+  // Its matrices are packed for the bf16 products at load, the output layer included.
+  for (const model::TextModel::Layer& l : (*e)->text_model().layers()) {
+    for (const tensor::TensorView* w : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) {
+      EXPECT_EQ(w->dtype, tensor::DType::kBF16p);
+    }
+  }
+  EXPECT_EQ((*e)->text_model().lm_head().dtype, tensor::DType::kBF16p);
+}
+
+// A tied checkpoint's embedding table stays in rows (read a row a token) and the bf16 output
+// layer is a packed copy of it, with its values.
+TEST(EngineComputeTest, Bf16PacksACopyOfATiedEmbeddingTableForTheOutputLayer) {
+  if (!kernels::Bf16ProductsAvailable()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("iris-tied-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::copy(std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/tiny-256m-style", dir,
+           fs::copy_options::recursive);
+  {
+    auto config = ReadJsonFile((dir / "config.json").string());
+    ASSERT_TRUE(config.ok());
+    config->as_object()["tie_word_embeddings"] = true;
+    std::ofstream(dir / "config.json") << boost::json::serialize(*config);
+  }
+  EngineOptions o;
+  o.threads = 2;
+  o.compute = "bf16";
+  auto e = Engine::Load(dir.string(), o);
+  fs::remove_all(dir);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const model::TextModel& text = (*e)->text_model();
+  const tensor::TensorView& head = text.lm_head();
+  ASSERT_EQ(head.dtype, tensor::DType::kBF16p);
+  const size_t vocab = static_cast<size_t>(head.shape[0]), dim = static_cast<size_t>(head.shape[1]);
+  std::vector<int32_t> ids(vocab);
+  for (size_t i = 0; i < vocab; ++i) ids[i] = static_cast<int32_t>(i);
+  std::vector<float> rows(vocab * dim);
+  text.Embed(ids, rows.data());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    ASSERT_EQ(head.GetF32(static_cast<int64_t>(i)), tensor::Bf16ToF32(tensor::F32ToBf16(rows[i])))
+        << i;
+  }
 }
 
 // --kv-cache-dtype: f32 (the default) or f16, anything else refused by name; an f16 engine's

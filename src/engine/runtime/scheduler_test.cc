@@ -16,6 +16,7 @@
 
 #include "base/json.h"
 #include "engine/formats/safetensors.h"
+#include "engine/kernels/kernels.h"
 
 namespace iris::runtime {
 namespace {
@@ -143,7 +144,7 @@ double RelativeError(const std::vector<float>& a, const std::vector<float>& b) {
 // gives what alone gives. Alone is held to Hugging Face's logits within `golden_tolerance`
 // (relative to the largest golden logit), and to its greedy tokens when `exact_tokens`.
 void CheckMixedBatch(Engine& engine, const std::vector<Case>& cases, tensor::DType kv_dtype,
-                     double golden_tolerance, bool exact_tokens) {
+                     double golden_tolerance, bool exact_tokens, size_t prefill_chunk = 7) {
   auto pool = [&] { return engine.text_model().NewPool(0, kv_dtype); };
   // Alone: one sequence at a time, the whole prompt in one chunk, no caches.
   std::map<std::string, Outcome> alone;
@@ -183,10 +184,10 @@ void CheckMixedBatch(Engine& engine, const std::vector<Case>& cases, tensor::DTy
   }
 
   // Together: every case twice (the second shares the first's prefix and image features),
-  // prompts in chunks of 7 so prefills interleave with decoding.
+  // prompts in chunks (of 7) so prefills interleave with decoding.
   SchedulerOptions o;
   o.max_batch = 8;
-  o.prefill_chunk = 7;
+  o.prefill_chunk = prefill_chunk;
   Scheduler s(engine, pool(), o);
   std::map<std::string, Outcome> first, second;
   for (const Case& c : cases) ASSERT_TRUE(s.Add(SchedulerTest::Request(c, first[c.name])).ok());
@@ -221,6 +222,19 @@ TEST_F(SchedulerTest, AnF16CacheStaysNearTheGoldensAndBatchesAsExactlyAsF32) {
   // 2e-4 of the largest golden logit here (iris verify --kv-cache-dtype f16); batching must
   // still change nothing beyond f32 rounding.
   CheckMixedBatch(*engine_, *cases_, tensor::DType::kF16, 2e-3, false);
+}
+
+TEST_F(SchedulerTest, Bf16ProductsBatchAsExactlyAsF32) {
+  // `--compute bf16` moves the logits by about 1e-2 (iris verify --compute bf16) and can turn
+  // a near tie; its matrices, packed at load, sum alike in steps of any size, so together still
+  // gives what alone gives. Chunks of 40 make steps of fewer and of more than 32 rows.
+  if (!kernels::Bf16ProductsAvailable()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  EngineOptions options;
+  options.threads = 2;
+  options.compute = "bf16";
+  auto e = Engine::Load(kModel, options);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  CheckMixedBatch(**e, *cases_, tensor::DType::kF32, 5e-3, false, 40);
 }
 
 TEST_F(SchedulerTest, ABudgetedPoolQueuesWhatDoesNotFitAndRefusesWhatNeverWill) {

@@ -14,6 +14,7 @@ size_t DTypeSize(DType dtype) {
       return 4;
     case DType::kF16:
     case DType::kBF16:
+    case DType::kBF16p:
     case DType::kI16:
       return 2;
     case DType::kI8:
@@ -43,6 +44,7 @@ size_t RowBytes(DType dtype, size_t n) {
   if (dtype == DType::kQ4_K) return n / kKSuperBlock * 144;
   if (dtype == DType::kQ5_K) return n / kKSuperBlock * 176;
   if (dtype == DType::kQ6_K) return n / kKSuperBlock * 210;
+  if (dtype == DType::kBF16p) return 4 * Bf16PanelPairs(n);
   return n * DTypeSize(dtype);
 }
 
@@ -90,6 +92,8 @@ std::string_view DTypeName(DType dtype) {
       return "Q6_K";
     case DType::kQ6_Kp:
       return "Q6_Kp";
+    case DType::kBF16p:
+      return "BF16p";
   }
   return "?";
 }

@@ -36,6 +36,12 @@ namespace iris::tensor {
 // block; then per super-block of 256 the rows' f16 super-scales (16 d, then 16 dmin; kQ6_Kp:
 // 16 d). The value is (d · sc) · q − dmin · m (kQ4_K, kQ5_K) and (d · sc) · (q − 32) (kQ6_K),
 // as in the file.
+// kBF16p is a float matrix rounded to bf16 (round to nearest even, as AVX512-BF16 converts) for
+// the opt-in bf16 products, laid out as their kernel reads it (never in a file; matrices of a
+// multiple of 16 rows, multiplied whole, never read a row at a time): groups of 16 rows, each
+// group holding, for every pair of columns (2p, 2p + 1), 16 words, row 16g + i's pair in word
+// i with column 2p in its low half; a zero after an odd row length, and zero pairs up to a
+// multiple of 16 pairs (what an AMX tile reads). Bf16PanelOffset addresses it.
 enum class DType {
   kF32,
   kF16,
@@ -57,7 +63,8 @@ enum class DType {
   kQ5_K,
   kQ5_Kp,
   kQ6_K,
-  kQ6_Kp
+  kQ6_Kp,
+  kBF16p
 };
 
 // Bytes per element; 1 for the block formats (use RowBytes for their sizes).
@@ -159,6 +166,15 @@ inline size_t PanelSuperScaleOffset(DType dtype, size_t n, size_t lane, size_t s
                                     size_t which) {
   return n / 32 * PanelBlockBytes(dtype) + n / 32 * 32 + PanelSuperBytes(dtype) * super +
          32 * which + 2 * lane;
+}
+
+// kBF16p: rows per group, pairs per row (padded), and the byte offset of row r's value j.
+inline constexpr size_t kBf16PanelRows = 16;
+constexpr size_t Bf16PanelPairs(size_t n) { return ((n + 1) / 2 + 15) / 16 * 16; }
+constexpr size_t Bf16PanelOffset(size_t n, size_t r, size_t j) {
+  return 4 * ((r / kBf16PanelRows * Bf16PanelPairs(n) + j / 2) * kBf16PanelRows +
+              r % kBf16PanelRows) +
+         2 * (j % 2);
 }
 
 // The safetensors spelling ("F32", "BF16", ...).

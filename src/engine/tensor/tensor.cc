@@ -24,6 +24,12 @@ float TensorView::GetF32(int64_t i) const {
       return Bf16ToF32(static_cast<const uint16_t*>(data)[i]);
     case DType::kF16:
       return F16ToF32(static_cast<const uint16_t*>(data)[i]);
+    case DType::kBF16p: {
+      const size_t n = static_cast<size_t>(shape.back()), at = static_cast<size_t>(i);
+      uint16_t h;
+      std::memcpy(&h, static_cast<const uint8_t*>(data) + Bf16PanelOffset(n, at / n, at % n), 2);
+      return Bf16ToF32(h);
+    }
     case DType::kF64:
       return static_cast<float>(static_cast<const double*>(data)[i]);
     case DType::kI64:

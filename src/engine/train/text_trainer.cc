@@ -267,7 +267,11 @@ Result<TextTrainer> TextTrainer::Create(const model::TextModel& model, ops::Comp
     std::vector<float> values;
     const bool quantized = tensor::IsBlockType(w.dtype);
     if (quantized) values = ops::ToF32(w);
-    const tensor::DType dtype = quantized ? tensor::DType::kF32 : w.dtype;
+    // bf16 panels (--compute bf16) go backward as the same values in bf16 rows.
+    const bool bf16_panels = w.dtype == tensor::DType::kBF16p;
+    const tensor::DType dtype = quantized     ? tensor::DType::kF32
+                                : bf16_panels ? tensor::DType::kBF16
+                                              : w.dtype;
     const size_t es = ElementBytes(dtype);
     if (es == 0 || w.shape.size() != 2) {
       return FailedPrecondition(
@@ -283,7 +287,9 @@ Result<TextTrainer> TextTrainer::Create(const model::TextModel& model, ops::Comp
       const size_t c0 = task * 64, c1 = std::min(cols, c0 + 64);
       for (size_t r = 0; r < rows; ++r) {
         for (size_t c = c0; c < c1; ++c) {
-          std::memcpy(&bytes[(c * rows + r) * es], &src[(r * cols + c) * es], es);
+          const size_t from =
+              bf16_panels ? tensor::Bf16PanelOffset(cols, r, c) : (r * cols + c) * es;
+          std::memcpy(&bytes[(c * rows + r) * es], &src[from], es);
         }
       }
     };

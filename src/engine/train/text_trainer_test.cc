@@ -12,6 +12,7 @@
 
 #include "base/json.h"
 #include "engine/formats/safetensors.h"
+#include "engine/kernels/kernels.h"
 #include "engine/runtime/engine.h"
 
 namespace iris::train {
@@ -99,18 +100,23 @@ TEST_P(TextTrainerTest, GradientsMatchPyTorchAutograd) {
 INSTANTIATE_TEST_SUITE_P(Threads, TextTrainerTest, ::testing::Values(1, 2));
 
 // A base model held in int8 (Q8_0 or Q4_0, from a file or --weights) trains too: its weights go
-// backward as their f32 values. The loss and gradients stay near the exact ones.
-TEST(TextTrainerQuantizedTest, Int8BaseWeightsTrainNearTheExactGradients) {
+// backward as their f32 values; and so does one in bf16 panels (--compute bf16), backward as
+// bf16 rows. The loss and gradients stay near the exact ones.
+TEST(TextTrainerQuantizedTest, Int8AndBf16BaseWeightsTrainNearTheExactGradients) {
   auto meta = ReadJsonFile(Data("lora/grad_reference.json"));
   ASSERT_TRUE(meta.ok());
   auto ref = formats::SafetensorsFile::Open(Data("lora/grad_reference.safetensors"));
   ASSERT_TRUE(ref.ok());
   // Measured: q8_0 loss within 0.1 % and every B gradient within 5 % (of its largest value);
-  // q4_0 within 0.9 % and 46 % (a random tiny model, 4-bit weights).
-  for (auto [weights, loss_tol, grad_tol] : {std::tuple{"q8_0", 0.01, 0.1}, {"q4_0", 0.03, 0.75}}) {
+  // q4_0 within 0.9 % and 46 % (a random tiny model, 4-bit weights); bf16 products (weights in
+  // bf16 panels) within 0.03 % and 1.2 %.
+  for (auto [weights, compute, loss_tol, grad_tol] :
+       {std::tuple{"q8_0", "", 0.01, 0.1}, {"q4_0", "", 0.03, 0.75}, {"", "bf16", 0.002, 0.05}}) {
+    if (std::string(compute) == "bf16" && !kernels::Bf16ProductsAvailable()) continue;
     runtime::EngineOptions eo;
     eo.threads = 2;
     eo.weights = weights;
+    eo.compute = compute;
     auto engine = runtime::Engine::Load(Data("smolvlm2/tiny-256m-style"), eo);
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
     const model::TextModel& text = (*engine)->text_model();
@@ -124,13 +130,14 @@ TEST(TextTrainerQuantizedTest, Int8BaseWeightsTrainNearTheExactGradients) {
       p.b = Tensor(*ref, p.module + ".lora_B");
     }
     auto trainer = TextTrainer::Create(text, (*engine)->compute());
-    ASSERT_TRUE(trainer.ok()) << weights << ": " << trainer.status().ToString();
+    ASSERT_TRUE(trainer.ok()) << weights << compute << ": " << trainer.status().ToString();
     const auto [loss, labelled] = RunReference(*trainer, **engine, *meta, *lora);
     const double exact = meta->at("loss").to_number<double>();
-    EXPECT_NEAR(loss / static_cast<double>(labelled), exact, loss_tol * exact) << weights;
+    EXPECT_NEAR(loss / static_cast<double>(labelled), exact, loss_tol * exact)
+        << weights << compute;
     for (const LoraParam& p : lora->params()) {
       EXPECT_LT(RelativeError(p.grad_b, Tensor(*ref, p.module + ".grad_B")), grad_tol)
-          << weights << " " << p.module;
+          << weights << compute << " " << p.module;
     }
   }
 }
