@@ -707,7 +707,7 @@ void PackActivationsBf16(const float* x, size_t x_stride, size_t num_tokens, siz
 }
 
 void PackBf16Panels(const void* w, tensor::DType w_dtype, size_t k_dim, size_t r_begin,
-                    size_t r_end, void* panels) {
+                    size_t r_end, void* panels, bool exact_f32) {
   IRIS_CHECK(r_begin % tensor::kBf16PanelRows == 0 && r_end % tensor::kBf16PanelRows == 0);
   IRIS_CHECK(w_dtype == tensor::DType::kF32 || w_dtype == tensor::DType::kF16 ||
              w_dtype == tensor::DType::kBF16);
@@ -721,6 +721,13 @@ void PackBf16Panels(const void* w, tensor::DType w_dtype, size_t k_dim, size_t r
     std::fill(words.begin(), words.end(), 0u);
     if (w_dtype == tensor::DType::kBF16) {  // stored bf16: used as they are
       std::memcpy(words.data(), src, k_dim * 2);
+    } else if (exact_f32) {  // values that are bf16 already: their high halves, subnormals too
+      auto* halves = reinterpret_cast<uint16_t*>(words.data());
+      for (size_t j = 0; j < k_dim; ++j) {
+        uint32_t bits;
+        std::memcpy(&bits, src + 4 * j, 4);
+        halves[j] = static_cast<uint16_t>(bits >> 16);
+      }
     } else {  // rounded as the products round their activations
       ConvertRowToF32(src, w_dtype, k_dim, row.data());
       PackActivationsBf16(row.data(), k_dim, 1, k_dim, words.data());

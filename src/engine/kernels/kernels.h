@@ -14,7 +14,11 @@ namespace iris::kernels {
 
 // out[t * out_stride + (n - n_begin)] = Σ_k x[t * x_stride + k] · w[n * k_dim + k]
 // for t in [0, num_tokens), n in [n_begin, n_end). w is row-major [N, k_dim] in w_dtype
-// (F32, BF16 or F16; products and sums in f32). `out` points at column n_begin.
+// (F32, BF16 or F16; products and sums in f32), or BF16 values packed at load
+// (tensor::DType::kBF16p, PackBf16Panels; n_begin and n_end multiples of
+// tensor::kBf16PanelRows), which go through the panels at every number of tokens with the
+// numbers the packed panels below give from kGemmMinTokens, so that a token's numbers do not
+// depend on how many tokens share the call. `out` points at column n_begin.
 void MatMulRows(const float* x, size_t x_stride, size_t num_tokens, const void* w,
                 tensor::DType w_dtype, size_t k_dim, size_t n_begin, size_t n_end, float* out,
                 size_t out_stride);
@@ -67,10 +71,12 @@ void MatMulRowsBf16Packed(const uint32_t* xb, size_t num_tokens, const void* w,
                           float* out, size_t out_stride);
 // Rows [r_begin, r_end) (multiples of tensor::kBf16PanelRows) of a row-major F32, F16 or
 // BF16 matrix of k_dim columns into `panels`, the whole matrix's tensor::DType::kBF16p bytes
-// (RowBytes(kBF16p, k_dim) per row), rounded as PackActivationsBf16 rounds (BF16 as stored).
-// Ranges of whole groups may be packed in parallel.
+// (RowBytes(kBF16p, k_dim) per row): BF16 as stored; F32 and F16 rounded as
+// PackActivationsBf16 rounds (the bf16 products' rounding), or with `exact_f32` F32 values
+// that are all bf16 already (tensor::ExactlyBf16) taken as they are. Ranges of whole groups
+// may be packed in parallel.
 void PackBf16Panels(const void* w, tensor::DType w_dtype, size_t k_dim, size_t r_begin,
-                    size_t r_end, void* panels);
+                    size_t r_end, void* panels, bool exact_f32 = false);
 
 // Σ a[i] · b[i].
 float DotF32(const float* a, const float* b, size_t n);

@@ -35,11 +35,11 @@ Result<TextModel> TextModel::Load(const formats::WeightStore& weights, const Tex
     // Read whole as the output layer every token: in the model's memory.
     IRIS_ASSIGN_OR_RETURN(m.embed_, w.BindTable(p + "embed_tokens.weight", {v, d}));
     m.lm_head_ = m.embed_;
-    if (options.bf16_panels && v % static_cast<int64_t>(tensor::kBf16PanelRows) == 0) {
-      // The bf16 products take the output layer in panels too (a second copy of the table),
-      // so that the logits of a token do not depend on what shares its step either.
-      IRIS_ASSIGN_OR_RETURN(m.lm_head_, get(p + "embed_tokens.weight", {v, d}));
-    }
+    // The output layer in panels too where the options pack it (a second copy of the table),
+    // so that the logits of a token do not depend on what shares its step either.
+    IRIS_ASSIGN_OR_RETURN(std::optional<tensor::TensorView> head,
+                          w.BindPanelsCopy(p + "embed_tokens.weight", {v, d}));
+    if (head) m.lm_head_ = *head;
   } else {
     IRIS_ASSIGN_OR_RETURN(m.embed_, w.BindRows(p + "embed_tokens.weight", {v, d}));
     // Untied (every SmolVLM2): a missing lm_head is an error, not a silent fallback.

@@ -60,7 +60,7 @@ void PixelShuffle(const float* in, int n, int dim, int s, float* out) {
 
 Result<VisionModel> VisionModel::Load(const formats::WeightStore& weights,
                                       const ModelConfig& config, ThreadPool* pool,
-                                      bool bf16_panels) {
+                                      WeightOptions::Panels panels) {
   VisionModel m;
   m.config_ = config.vision;
   m.scale_factor_ = config.scale_factor;
@@ -87,7 +87,7 @@ Result<VisionModel> VisionModel::Load(const formats::WeightStore& weights,
   // Real hub checkpoints are F32 with bf16 values: narrow them as the text model does.
   WeightOptions options;
   options.pool = pool;
-  options.bf16_panels = bf16_panels;
+  options.panels = panels;
   WeightBinder w(weights, options);
   auto matrix = [&](const std::string& name, std::vector<int64_t> shape) {
     return w.Bind(name, shape);

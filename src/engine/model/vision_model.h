@@ -19,10 +19,11 @@ namespace iris::model {
 class VisionModel {
  public:
   // Binds the tower and connector weights (copied into the model's memory, see WeightBinder;
-  // on `pool` when given; in bf16 panels for the bf16 products when `bf16_panels`) and checks
-  // every shape.
+  // on `pool` when given; in panels as `panels` says, WeightOptions::panels) and checks every
+  // shape.
   static Result<VisionModel> Load(const formats::WeightStore& weights, const ModelConfig& config,
-                                  ThreadPool* pool = nullptr, bool bf16_panels = false);
+                                  ThreadPool* pool = nullptr,
+                                  WeightOptions::Panels panels = WeightOptions::Panels::kExact);
 
   int tile_size() const { return config_.image_size; }
   int patches_per_side() const { return config_.image_size / config_.patch_size; }

@@ -197,24 +197,7 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
     converted.data = dst;
     return converted;
   }
-  if (options_.bf16_panels && !rows_read && shape.size() == 2 &&
-      rows % tensor::kBf16PanelRows == 0 &&
-      (stored == DType::kF32 || stored == DType::kF16 || stored == DType::kBF16)) {
-    // The bf16 products' panels, packed once here rather than at every product.
-    const size_t row_bytes = tensor::RowBytes(DType::kBF16p, cols);
-    IRIS_ASSIGN_OR_RETURN(uint8_t * dst, owned_.Allocate(rows * row_bytes));
-    ParallelFor(
-        options_.pool, rows, 64,
-        [&](size_t begin, size_t end, int) {
-          kernels::PackBf16Panels(e.view.data, stored, cols, begin, end, dst);
-        },
-        tensor::kBf16PanelRows);
-    if (e.mapped) ReleasePages(e.view.data, e.view.num_bytes());
-    tensor::TensorView packed = e.view;
-    packed.dtype = DType::kBF16p;
-    packed.data = dst;
-    return packed;
-  }
+  if (!rows_read && Packs(e, shape)) return Pack(e);
   if (options_.narrow_exact_f32 && e.view.dtype == tensor::DType::kF32 && shape.size() >= 2 &&
       tensor::ExactlyBf16(e.view)) {
     const size_t n = static_cast<size_t>(e.view.num_elements());
@@ -243,6 +226,49 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
   IRIS_ASSIGN_OR_RETURN(tensor::TensorView copy, Copy(e.view));
   if (e.mapped) ReleasePages(e.view.data, e.view.num_bytes());
   return copy;
+}
+
+bool WeightBinder::Packs(const formats::TensorEntry& e, const std::vector<int64_t>& shape) const {
+  using tensor::DType;
+  const DType stored = e.view.dtype;
+  // (Matrices quantized at load, and a table whose rows are, stay int8.)
+  if (options_.panels == WeightOptions::Panels::kNone || options_.quantize != DType::kF32 ||
+      shape.size() != 2 || shape[0] % static_cast<int64_t>(tensor::kBf16PanelRows) != 0) {
+    return false;
+  }
+  if (options_.panels == WeightOptions::Panels::kBf16) {
+    return stored == DType::kF32 || stored == DType::kF16 || stored == DType::kBF16;
+  }
+  return stored == DType::kBF16 ||
+         (stored == DType::kF32 && options_.narrow_exact_f32 && tensor::ExactlyBf16(e.view));
+}
+
+Result<tensor::TensorView> WeightBinder::Pack(const formats::TensorEntry& e) {
+  // The products' panels, packed once here rather than at every product.
+  const size_t rows = static_cast<size_t>(e.view.shape[0]);
+  const size_t cols = static_cast<size_t>(e.view.shape[1]);
+  const size_t row_bytes = tensor::RowBytes(tensor::DType::kBF16p, cols);
+  IRIS_ASSIGN_OR_RETURN(uint8_t * dst, owned_.Allocate(rows * row_bytes));
+  ParallelFor(
+      options_.pool, rows, 64,
+      [&](size_t begin, size_t end, int) {
+        kernels::PackBf16Panels(e.view.data, e.view.dtype, cols, begin, end, dst,
+                                /*exact_f32=*/options_.panels == WeightOptions::Panels::kExact);
+      },
+      tensor::kBf16PanelRows);
+  if (e.mapped) ReleasePages(e.view.data, e.view.num_bytes());
+  tensor::TensorView packed = e.view;
+  packed.dtype = tensor::DType::kBF16p;
+  packed.data = dst;
+  return packed;
+}
+
+Result<std::optional<tensor::TensorView>> WeightBinder::BindPanelsCopy(
+    const std::string& name, const std::vector<int64_t>& shape) {
+  IRIS_ASSIGN_OR_RETURN(formats::TensorEntry e, Entry(name, shape));
+  if (!Packs(e, shape)) return std::optional<tensor::TensorView>();
+  IRIS_ASSIGN_OR_RETURN(tensor::TensorView packed, Pack(e));
+  return std::optional<tensor::TensorView>(packed);
 }
 
 Result<tensor::TensorView> WeightBinder::BindRows(const std::string& name,

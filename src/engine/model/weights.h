@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,9 +24,13 @@ struct WeightOptions {
   // quantizers; a file's Q4_0 becomes Q8_0 exactly, a K file's matrices are quantized from
   // their values) and multiplied as int8; kF32 (the default) keeps the file's types.
   tensor::DType quantize = tensor::DType::kF32;
-  // `--compute bf16`: float matrices multiplied whole, of a multiple of 16 rows, are rounded to
-  // bf16 and packed as the bf16 products read them (tensor::DType::kBF16p), once, at load.
-  bool bf16_panels = false;
+  // Float matrices multiplied whole, of a multiple of 16 rows, packed once at load as the
+  // products read them (tensor::DType::kBF16p, which every number of tokens multiplies alike):
+  // kExact, the default, those whose values are BF16 (stored so, or F32 narrowed as above),
+  // unchanged; kBf16 (`--compute bf16`) every F32, F16 and BF16 one, rounded to bf16 as those
+  // products round; kNone keeps them in rows.
+  enum class Panels { kNone, kExact, kBf16 };
+  Panels panels = Panels::kExact;
   ThreadPool* pool = nullptr;  // copies, narrows and quantizes in parallel when set
 };
 
@@ -56,7 +61,7 @@ class WeightBinder {
   // values), or as its f32 values where no kernel takes it; errors name the file and the
   // tensor.
   // Int8 matrices of a multiple of 16 rows go in panels (kQ8_0p) where the kernels prefer it:
-  // they are only ever multiplied whole; so do float ones under bf16_panels (kBF16p).
+  // they are only ever multiplied whole; so do float ones as options.panels says (kBF16p).
   Result<tensor::TensorView> Bind(const std::string& name, const std::vector<int64_t>& shape);
   // As Bind, for a matrix also read a row at a time (tied token embeddings): never in panels.
   Result<tensor::TensorView> BindTable(const std::string& name, const std::vector<int64_t>& shape);
@@ -64,6 +69,11 @@ class WeightBinder {
   // BF16/F16 table the options leave as it is stays in the file's mapping, in place: a row or
   // two per token does not suffer the mapping's stalls, and its pages are read only as used.
   Result<tensor::TensorView> BindRows(const std::string& name, const std::vector<int64_t>& shape);
+  // A second copy of a matrix bound with BindTable (a tied embedding table, the output layer
+  // too), in panels where the options pack it; nullopt where they leave it in rows (the table
+  // serves then).
+  Result<std::optional<tensor::TensorView>> BindPanelsCopy(const std::string& name,
+                                                           const std::vector<int64_t>& shape);
   // A small weight (norm, bias, position table) converted to f32.
   Result<std::vector<float>> BindF32(const std::string& name, const std::vector<int64_t>& shape);
 
@@ -78,6 +88,9 @@ class WeightBinder {
                                      const std::vector<int64_t>& shape) const;
   Result<tensor::TensorView> BindMatrix(const std::string& name, const std::vector<int64_t>& shape,
                                         bool rows_read);
+  // Whether options_.panels packs this float matrix; and the packing.
+  bool Packs(const formats::TensorEntry& e, const std::vector<int64_t>& shape) const;
+  Result<tensor::TensorView> Pack(const formats::TensorEntry& e);
   // Copies `v`'s bytes into owned_ (in parallel on options_.pool) and returns the copy.
   Result<tensor::TensorView> Copy(const tensor::TensorView& v);
 

@@ -142,7 +142,7 @@ TEST_F(WeightBinderTest, EveryWeightIsCopiedOutOfTheFileWithItsValues) {
   EXPECT_EQ(narrowed->dtype, tensor::DType::kBF16);
 }
 
-// Under `--compute bf16` (bf16_panels) the float matrices of whole groups of 16 rows are
+// Under `--compute bf16` (Panels::kBf16) the float matrices of whole groups of 16 rows are
 // packed once at load, holding the values the products round them to; a matrix of other rows,
 // a table read by rows and a quantized matrix are bound as without it.
 TEST_F(WeightBinderTest, Bf16PanelsHoldEveryMatrixOfWholeGroupsRoundedToBf16) {
@@ -166,7 +166,7 @@ TEST_F(WeightBinderTest, Bf16PanelsHoldEveryMatrixOfWholeGroupsRoundedToBf16) {
   for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
     WeightOptions options;
     options.pool = p;
-    options.bf16_panels = true;
+    options.panels = WeightOptions::Panels::kBf16;
     WeightBinder binder(*store, options);
     auto a = binder.Bind("f32", {32, 9});
     auto b = binder.Bind("bf16", {16, 5});

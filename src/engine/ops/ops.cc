@@ -87,15 +87,14 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
   const float* d = xd.data();
   const int32_t* sums = xs.data();
   const int32_t* half_sums = halves ? xs16.data() : nullptr;
-  // Weights packed at load for the bf16 products (WeightOptions::bf16_panels): panels at every
-  // number of tokens.
-  const bool bf16_panels = w.dtype == tensor::DType::kBF16p;
-  IRIS_CHECK_MSG(!bf16_panels || ctx.bf16, "MatMul: weights in bf16 panels need --compute bf16");
-  const bool float_weights = !q8 && !q8x && !q8p && !bf16_panels;
-  const bool bf16 = (ctx.bf16 && float_weights) || bf16_panels;  // any number of tokens
-  // Float weights multiplied through panels packed per call (cut ranges at whole panels).
-  const bool panels =
-      float_weights && num_tokens >= (bf16 ? kernels::kBf16GemmMinTokens : kernels::kGemmMinTokens);
+  const bool float_weights = !q8 && !q8x && !q8p;
+  const bool bf16 = ctx.bf16 && float_weights;  // any number of tokens
+  // Weights packed at load (WeightOptions::panels) go through their panels at every number of
+  // tokens; other float weights through panels packed per call from a number of tokens on
+  // (cut ranges at whole panels).
+  const bool packed = w.dtype == tensor::DType::kBF16p;
+  const bool panels = float_weights && !packed &&
+                      num_tokens >= (bf16 ? kernels::kBf16GemmMinTokens : kernels::kGemmMinTokens);
   // bf16 products: the activations rounded once, read by every range of features.
   thread_local std::vector<uint32_t> xb;
   if (bf16) {
@@ -137,11 +136,11 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
   // each product where the products before it have whole panels of rows; elsewhere a cut
   // costs one partial panel, the numbers are the same).
   // Panel ranges are whole panels of 16 rows (every product has whole panels).
-  // bf16 panels are whole groups of 16 rows (every product has whole groups).
+  // Packed weights are whole groups of 16 rows (every product has whole groups).
   Parallel(ctx, grain, n_total, body,
-           panels || bf16_panels ? kernels::kMatMulRowAlign
-           : q8p                 ? tensor::kQ8PanelRows
-                                 : 1);
+           panels || packed ? kernels::kMatMulRowAlign
+           : q8p            ? tensor::kQ8PanelRows
+                            : 1);
 }
 
 }  // namespace

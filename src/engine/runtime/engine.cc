@@ -89,9 +89,9 @@ Result<std::unique_ptr<Engine>> Engine::Load(const std::string& model_dir,
   IRIS_RETURN_IF_ERROR(e->LoadText(options));
   if (e->weights_.Has("model.vision_model.embeddings.patch_embedding.weight") ||
       e->weights_.Has("vision_model.embeddings.patch_embedding.weight")) {
-    IRIS_ASSIGN_OR_RETURN(
-        model::VisionModel vision,
-        model::VisionModel::Load(e->weights_, e->config_, e->pool_.get(), e->ctx_.bf16));
+    IRIS_ASSIGN_OR_RETURN(model::VisionModel vision,
+                          model::VisionModel::Load(e->weights_, e->config_, e->pool_.get(),
+                                                   e->weight_options_.panels));
     e->vision_.emplace(std::move(vision));
     auto image_config = media::LoadImageProcessorConfig(model_dir);
     if (image_config.ok()) {
@@ -173,7 +173,7 @@ Status Engine::StartThreads(const EngineOptions& options) {
   ctx_.pool = pool_.get();
   ctx_.bf16 = options.compute == "bf16";
   weight_options_.pool = pool_.get();
-  weight_options_.bf16_panels = ctx_.bf16;
+  if (ctx_.bf16) weight_options_.panels = model::WeightOptions::Panels::kBf16;
   if (options.weights == "q8_0") weight_options_.quantize = tensor::DType::kQ8_0;
   if (options.weights == "q4_0") weight_options_.quantize = tensor::DType::kQ4_0;
   return OkStatus();
@@ -203,9 +203,9 @@ Result<std::unique_ptr<Engine>> Engine::LoadGguf(const std::string& text_path,
                      (ckpt.dequantized ? " (quantized weights dequantized to F32 at load)" : "");
   IRIS_RETURN_IF_ERROR(e->LoadText(options));
   if (ckpt.mmproj) {
-    IRIS_ASSIGN_OR_RETURN(
-        model::VisionModel vision,
-        model::VisionModel::Load(e->weights_, e->config_, e->pool_.get(), e->ctx_.bf16));
+    IRIS_ASSIGN_OR_RETURN(model::VisionModel vision,
+                          model::VisionModel::Load(e->weights_, e->config_, e->pool_.get(),
+                                                   e->weight_options_.panels));
     e->vision_.emplace(std::move(vision));
     // The processor settings an mmproj carries; the rest are SmolVLM2's (smolvlm2.md §5).
     const formats::GgufContents& m = ckpt.mmproj->contents();
