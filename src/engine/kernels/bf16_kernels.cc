@@ -575,8 +575,8 @@ __attribute__((target(IRIS_BF16_TARGET))) void GemmBf16Panels(Bf16Path path, con
                                                               size_t n_end, float* out,
                                                               size_t out_stride) {
   const size_t pairs = Bf16Pairs(k_dim);
-  const size_t group_words = tensor::Bf16PanelPairs(k_dim) * tensor::kBf16PanelRows;
-  static_assert(tensor::kBf16PanelRows == kLanes);
+  const size_t group_words = tensor::HalfPanelPairs(k_dim) * tensor::kHalfPanelRows;
+  static_assert(tensor::kHalfPanelRows == kLanes);
   const auto* wp = static_cast<const uint32_t*>(w);
   HardwareTiles hardware;
   EmulatedTiles emulated;  // (tests only)
@@ -706,16 +706,26 @@ void PackActivationsBf16(const float* x, size_t x_stride, size_t num_tokens, siz
   PackBf16(x, x_stride, num_tokens, k_dim, xb);
 }
 
+namespace {
+
+// Row r's words (HalfPanelPairs of them, zeros past its pairs) into its group's panel.
+void ScatterRowWords(const uint32_t* words, size_t padded, size_t r, uint32_t* panels) {
+  uint32_t* group = panels + r / tensor::kHalfPanelRows * padded * tensor::kHalfPanelRows;
+  const size_t lane = r % tensor::kHalfPanelRows;
+  for (size_t p = 0; p < padded; ++p) group[p * tensor::kHalfPanelRows + lane] = words[p];
+}
+
+}  // namespace
+
 void PackBf16Panels(const void* w, tensor::DType w_dtype, size_t k_dim, size_t r_begin,
                     size_t r_end, void* panels, bool exact_f32) {
-  IRIS_CHECK(r_begin % tensor::kBf16PanelRows == 0 && r_end % tensor::kBf16PanelRows == 0);
+  IRIS_CHECK(r_begin % tensor::kHalfPanelRows == 0 && r_end % tensor::kHalfPanelRows == 0);
   IRIS_CHECK(w_dtype == tensor::DType::kF32 || w_dtype == tensor::DType::kF16 ||
              w_dtype == tensor::DType::kBF16);
-  const size_t padded = tensor::Bf16PanelPairs(k_dim);
+  const size_t padded = tensor::HalfPanelPairs(k_dim);
   const size_t es = tensor::DTypeSize(w_dtype);
   std::vector<float> row(k_dim);
   std::vector<uint32_t> words(padded);  // one row's pairs, zeros after them
-  auto* dst = static_cast<uint32_t*>(panels);
   for (size_t r = r_begin; r < r_end; ++r) {
     const auto* src = static_cast<const uint8_t*>(w) + r * k_dim * es;
     std::fill(words.begin(), words.end(), 0u);
@@ -732,9 +742,18 @@ void PackBf16Panels(const void* w, tensor::DType w_dtype, size_t k_dim, size_t r
       ConvertRowToF32(src, w_dtype, k_dim, row.data());
       PackActivationsBf16(row.data(), k_dim, 1, k_dim, words.data());
     }
-    uint32_t* group = dst + r / tensor::kBf16PanelRows * padded * tensor::kBf16PanelRows;
-    const size_t lane = r % tensor::kBf16PanelRows;
-    for (size_t p = 0; p < padded; ++p) group[p * tensor::kBf16PanelRows + lane] = words[p];
+    ScatterRowWords(words.data(), padded, r, static_cast<uint32_t*>(panels));
+  }
+}
+
+void PackF16Panels(const void* w, size_t k_dim, size_t r_begin, size_t r_end, void* panels) {
+  IRIS_CHECK(r_begin % tensor::kHalfPanelRows == 0 && r_end % tensor::kHalfPanelRows == 0);
+  const size_t padded = tensor::HalfPanelPairs(k_dim);
+  std::vector<uint32_t> words(padded);
+  for (size_t r = r_begin; r < r_end; ++r) {
+    std::fill(words.begin(), words.end(), 0u);
+    std::memcpy(words.data(), static_cast<const uint8_t*>(w) + r * k_dim * 2, k_dim * 2);
+    ScatterRowWords(words.data(), padded, r, static_cast<uint32_t*>(panels));
   }
 }
 
@@ -742,9 +761,11 @@ void MatMulRowsBf16Packed(const uint32_t* xb, size_t num_tokens, const void* w,
                           tensor::DType w_dtype, size_t k_dim, size_t n_begin, size_t n_end,
                           float* out, size_t out_stride) {
   if (num_tokens == 0 || n_begin >= n_end || k_dim == 0) return;
+  // (F16 panels are the exact path's: the bf16 products take their matrices as kBF16p.)
+  IRIS_CHECK_MSG(w_dtype != tensor::DType::kF16p, "MatMulRowsBf16: F16 panels");
   const bool packed = w_dtype == tensor::DType::kBF16p;
   IRIS_CHECK(!packed ||
-             (n_begin % tensor::kBf16PanelRows == 0 && n_end % tensor::kBf16PanelRows == 0));
+             (n_begin % tensor::kHalfPanelRows == 0 && n_end % tensor::kHalfPanelRows == 0));
   if (!Bf16ProductsAvailable()) {  // (only tests get here: the engine refuses bf16 first)
     const size_t pairs = Bf16Pairs(k_dim);
     thread_local std::vector<float> x, rows;

@@ -353,16 +353,35 @@ void MatMulRowsT(const float* x, size_t x_stride, size_t num_tokens, const WT* w
   TokensOverRows(x, x_stride, num_tokens, w, k_dim, n_begin, n_end, out, out_stride);
 }
 
-// ---- Weights packed at load (tensor::DType::kBF16p) ----
+// ---- Weights packed at load (tensor::DType::kBF16p, kF16p) ----
 //
 // GemmPacked's products over panels laid out once, at load: a group of 16 rows holds, for each
-// pair of columns (2p, 2p + 1), one 32-bit word per row, column 2p's bf16 in its low half. A
-// vector of features at pair p is one load, widened exactly to two f32 vectors (column 2p: the
-// word shifted up 16 bits; column 2p + 1: its high half). Every feature's sum takes k in order
-// with MulAdd, as GemmPacked's panels take it, so the numbers are GemmPacked's bit for bit at
-// any number of tokens, and a token's do not depend on the tokens beside it.
-template <size_t kTok, size_t kV>
-HWY_INLINE void PackedBf16Kernel(const float* HWY_RESTRICT x, size_t x_stride,
+// pair of columns (2p, 2p + 1), one 32-bit word per row, column 2p's value in its low half. A
+// vector of features at pair p is one load, widened exactly to two f32 vectors (bf16: the word
+// shifted up 16 bits, and its high half; f16: each half narrowed to 16-bit lanes and
+// converted). Every feature's sum takes k in order with MulAdd, as GemmPacked's panels take
+// it, so the numbers are GemmPacked's bit for bit at any number of tokens, and a token's do
+// not depend on the tokens beside it.
+template <bool kF16>
+HWY_INLINE void WidenPairs(hn::Vec<hn::RebindToUnsigned<DF>> words, VF& even, VF& odd) {
+  const DF df;
+  const hn::RebindToUnsigned<DF> du;
+  if constexpr (kF16) {
+    const hn::RebindToSigned<DF> di;
+    const hn::Rebind<uint16_t, DF> du16;
+    const hn::Rebind<hwy::float16_t, DF> dh;
+    const auto low = hn::BitCast(di, hn::And(words, hn::Set(du, 0xFFFFu)));
+    const auto high = hn::BitCast(di, hn::ShiftRight<16>(words));
+    even = hn::PromoteTo(df, hn::BitCast(dh, hn::DemoteTo(du16, low)));
+    odd = hn::PromoteTo(df, hn::BitCast(dh, hn::DemoteTo(du16, high)));
+  } else {
+    even = hn::BitCast(df, hn::ShiftLeft<16>(words));
+    odd = hn::BitCast(df, hn::And(words, hn::Set(du, 0xFFFF0000u)));
+  }
+}
+
+template <size_t kTok, size_t kV, bool kF16>
+HWY_INLINE void PackedHalfKernel(const float* HWY_RESTRICT x, size_t x_stride,
                                  const uint32_t* const* base, size_t p_begin, size_t p_end,
                                  size_t k_dim, float* HWY_RESTRICT out, size_t out_stride,
                                  bool accumulate) {
@@ -375,13 +394,10 @@ HWY_INLINE void PackedBf16Kernel(const float* HWY_RESTRICT x, size_t x_stride,
       acc[t][v] = accumulate ? hn::LoadU(df, out + t * out_stride + v * lanes) : hn::Zero(df);
     }
   }
-  const auto high = hn::Set(du, 0xFFFF0000u);
   for (size_t p = p_begin; p < p_end; ++p) {
     VF even[kV], odd[kV];
     for (size_t v = 0; v < kV; ++v) {
-      const auto words = hn::LoadU(du, base[v] + p * tensor::kBf16PanelRows);
-      even[v] = hn::BitCast(df, hn::ShiftLeft<16>(words));
-      odd[v] = hn::BitCast(df, hn::And(words, high));
+      WidenPairs<kF16>(hn::LoadU(du, base[v] + p * tensor::kHalfPanelRows), even[v], odd[v]);
     }
     const size_t k = 2 * p;
     if (k + 1 < k_dim) {
@@ -403,59 +419,62 @@ HWY_INLINE void PackedBf16Kernel(const float* HWY_RESTRICT x, size_t x_stride,
   }
 }
 
-template <size_t kTok, size_t kV>
-HWY_INLINE void PackedBf16Tokens(const float* x, size_t x_stride, size_t num_tokens,
+template <size_t kTok, size_t kV, bool kF16>
+HWY_INLINE void PackedHalfTokens(const float* x, size_t x_stride, size_t num_tokens,
                                  const uint32_t* const* base, size_t p_begin, size_t p_end,
                                  size_t k_dim, float* out, size_t out_stride, bool accumulate) {
   size_t t = 0;
   for (; t + kTok <= num_tokens; t += kTok) {
-    PackedBf16Kernel<kTok, kV>(x + t * x_stride, x_stride, base, p_begin, p_end, k_dim,
-                               out + t * out_stride, out_stride, accumulate);
+    PackedHalfKernel<kTok, kV, kF16>(x + t * x_stride, x_stride, base, p_begin, p_end, k_dim,
+                                     out + t * out_stride, out_stride, accumulate);
   }
   if constexpr (kTok > 1) {
     if (t < num_tokens) {
-      PackedBf16Tokens<kTok / 2, kV>(x + t * x_stride, x_stride, num_tokens - t, base, p_begin,
-                                     p_end, k_dim, out + t * out_stride, out_stride, accumulate);
+      PackedHalfTokens<kTok / 2, kV, kF16>(x + t * x_stride, x_stride, num_tokens - t, base,
+                                           p_begin, p_end, k_dim, out + t * out_stride, out_stride,
+                                           accumulate);
     }
   }
 }
 
-// Rows [n_begin, n_end) (whole groups of 16) of a kBF16p matrix, blocks of kPanelVectors
-// vectors of features (the rows left at a range's end: fewer) and of 128 pairs (GemmPacked's
-// 256 columns: the activations of a block of tokens and the block's weights stay in L1).
-void GemmPackedBf16(const float* x, size_t x_stride, size_t num_tokens, const uint32_t* w,
-                    size_t k_dim, size_t n_begin, size_t n_end, float* out, size_t out_stride) {
+// Rows [n_begin, n_end) (whole groups of 16) of a kBF16p or kF16p matrix, blocks of
+// kPanelVectors vectors of features (the rows left at a range's end: fewer) and of 128 pairs
+// (GemmPacked's 256 columns: a block of tokens' activations and the block's weights stay in
+// L1).
+template <bool kF16>
+void GemmPackedHalves(const float* x, size_t x_stride, size_t num_tokens, const uint32_t* w,
+                      size_t k_dim, size_t n_begin, size_t n_end, float* out, size_t out_stride) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
-  HWY_DASSERT(tensor::kBf16PanelRows % lanes == 0);
+  HWY_DASSERT(tensor::kHalfPanelRows % lanes == 0);
   const size_t pairs = (k_dim + 1) / 2;
-  const size_t group_words = tensor::Bf16PanelPairs(k_dim) * tensor::kBf16PanelRows;
+  const size_t group_words = tensor::HalfPanelPairs(k_dim) * tensor::kHalfPanelRows;
   constexpr size_t kPairsPerBlock = 128;
   for (size_t nb = n_begin; nb < n_end; nb += kPanelVectors * lanes) {
     const size_t nv = std::min(kPanelVectors, (n_end - nb) / lanes);
     const uint32_t* base[kPanelVectors];
     for (size_t v = 0; v < nv; ++v) {
       const size_t f = nb + v * lanes;
-      base[v] = w + f / tensor::kBf16PanelRows * group_words + f % tensor::kBf16PanelRows;
+      base[v] = w + f / tensor::kHalfPanelRows * group_words + f % tensor::kHalfPanelRows;
     }
     float* o = out + (nb - n_begin);
     for (size_t pb = 0; pb < pairs; pb += kPairsPerBlock) {
       const size_t pe = std::min(pairs, pb + kPairsPerBlock);
       const bool accumulate = pb != 0;
       if (nv == kPanelVectors) {
-        PackedBf16Tokens<kPanelTokens, kPanelVectors>(x, x_stride, num_tokens, base, pb, pe, k_dim,
-                                                      o, out_stride, accumulate);
+        PackedHalfTokens<kPanelTokens, kPanelVectors, kF16>(x, x_stride, num_tokens, base, pb, pe,
+                                                            k_dim, o, out_stride, accumulate);
       } else if constexpr (kPanelVectors > 2) {
         if (nv == 2) {
-          PackedBf16Tokens<kPanelTokens, 2>(x, x_stride, num_tokens, base, pb, pe, k_dim, o,
-                                            out_stride, accumulate);
+          PackedHalfTokens<kPanelTokens, 2, kF16>(x, x_stride, num_tokens, base, pb, pe, k_dim, o,
+                                                  out_stride, accumulate);
         } else {
-          PackedBf16Tokens<kPanelTokens, 1>(x, x_stride, num_tokens, base, pb, pe, k_dim, o,
-                                            out_stride, accumulate);
+          PackedHalfTokens<kPanelTokens, 1, kF16>(x, x_stride, num_tokens, base, pb, pe, k_dim, o,
+                                                  out_stride, accumulate);
         }
       } else {
-        PackedBf16Tokens<kPanelTokens, 1>(x, x_stride, num_tokens, base, pb, pe, k_dim, o,
-                                          out_stride, accumulate);
+        PackedHalfTokens<kPanelTokens, 1, kF16>(x, x_stride, num_tokens, base, pb, pe, k_dim, o,
+                                                out_stride, accumulate);
       }
     }
   }
@@ -838,7 +857,11 @@ void MatMulRowsF16(const float* x, size_t xs, size_t nt, const void* w, size_t k
 }
 void MatMulRowsBF16p(const float* x, size_t xs, size_t nt, const void* w, size_t k, size_t nb,
                      size_t ne, float* out, size_t os) {
-  GemmPackedBf16(x, xs, nt, static_cast<const uint32_t*>(w), k, nb, ne, out, os);
+  GemmPackedHalves<false>(x, xs, nt, static_cast<const uint32_t*>(w), k, nb, ne, out, os);
+}
+void MatMulRowsF16p(const float* x, size_t xs, size_t nt, const void* w, size_t k, size_t nb,
+                    size_t ne, float* out, size_t os) {
+  GemmPackedHalves<true>(x, xs, nt, static_cast<const uint32_t*>(w), k, nb, ne, out, os);
 }
 
 float DotF32Impl(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, size_t n) {
@@ -915,6 +938,7 @@ HWY_EXPORT(MatMulRowsF32);
 HWY_EXPORT(MatMulRowsBF16);
 HWY_EXPORT(MatMulRowsF16);
 HWY_EXPORT(MatMulRowsBF16p);
+HWY_EXPORT(MatMulRowsF16p);
 HWY_EXPORT(DotF32Impl);
 HWY_EXPORT(AxpyF32Impl);
 HWY_EXPORT(ConvertBF16);
@@ -939,8 +963,13 @@ void MatMulRows(const float* x, size_t x_stride, size_t num_tokens, const void* 
       (x, x_stride, num_tokens, w, k_dim, n_begin, n_end, out, out_stride);
       return;
     case tensor::DType::kBF16p:  // whole groups of 16 rows
-      IRIS_CHECK(n_begin % tensor::kBf16PanelRows == 0 && n_end % tensor::kBf16PanelRows == 0);
+      IRIS_CHECK(n_begin % tensor::kHalfPanelRows == 0 && n_end % tensor::kHalfPanelRows == 0);
       HWY_DYNAMIC_DISPATCH(MatMulRowsBF16p)
+      (x, x_stride, num_tokens, w, k_dim, n_begin, n_end, out, out_stride);
+      return;
+    case tensor::DType::kF16p:
+      IRIS_CHECK(n_begin % tensor::kHalfPanelRows == 0 && n_end % tensor::kHalfPanelRows == 0);
+      HWY_DYNAMIC_DISPATCH(MatMulRowsF16p)
       (x, x_stride, num_tokens, w, k_dim, n_begin, n_end, out, out_stride);
       return;
     default:
@@ -982,6 +1011,7 @@ void ConvertRowToF32(const void* src, tensor::DType dtype, size_t n, float* dst)
     case tensor::DType::kQ5_Kp:
     case tensor::DType::kQ6_Kp:
     case tensor::DType::kBF16p:
+    case tensor::DType::kF16p:
       IRIS_CHECK_MSG(false, "ConvertRowToF32: a panel's row is not contiguous");
       return;
     default:

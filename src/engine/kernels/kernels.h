@@ -14,9 +14,9 @@ namespace iris::kernels {
 
 // out[t * out_stride + (n - n_begin)] = Σ_k x[t * x_stride + k] · w[n * k_dim + k]
 // for t in [0, num_tokens), n in [n_begin, n_end). w is row-major [N, k_dim] in w_dtype
-// (F32, BF16 or F16; products and sums in f32), or BF16 values packed at load
-// (tensor::DType::kBF16p, PackBf16Panels; n_begin and n_end multiples of
-// tensor::kBf16PanelRows), which go through the panels at every number of tokens with the
+// (F32, BF16 or F16; products and sums in f32), or BF16 or F16 values packed at load
+// (tensor::DType::kBF16p, kF16p: PackBf16Panels, PackF16Panels; n_begin and n_end multiples of
+// tensor::kHalfPanelRows), which go through the panels at every number of tokens with the
 // numbers the packed panels below give from kGemmMinTokens, so that a token's numbers do not
 // depend on how many tokens share the call. `out` points at column n_begin.
 void MatMulRows(const float* x, size_t x_stride, size_t num_tokens, const void* w,
@@ -39,7 +39,7 @@ inline constexpr size_t kMatMulRowAlign = 48;
 // another order. Weights packed at load (tensor::DType::kBF16p, PackBf16Panels) go through the
 // panels at every number of tokens, with the numbers of the per-call panels, so that a
 // token's sums do not depend on how many tokens share the call; n_begin and n_end are then
-// multiples of tensor::kBf16PanelRows. Where the
+// multiples of tensor::kHalfPanelRows. Where the
 // CPU lacks AVX512-BF16 it is neither fast nor the twin (bf16
 // activations, exact weights: tests only); callers that promise bf16 check
 // Bf16ProductsAvailable first. Scalar twin: ref::MatMulRowsBf16.
@@ -69,7 +69,7 @@ void PackActivationsBf16(const float* x, size_t x_stride, size_t num_tokens, siz
 void MatMulRowsBf16Packed(const uint32_t* xb, size_t num_tokens, const void* w,
                           tensor::DType w_dtype, size_t k_dim, size_t n_begin, size_t n_end,
                           float* out, size_t out_stride);
-// Rows [r_begin, r_end) (multiples of tensor::kBf16PanelRows) of a row-major F32, F16 or
+// Rows [r_begin, r_end) (multiples of tensor::kHalfPanelRows) of a row-major F32, F16 or
 // BF16 matrix of k_dim columns into `panels`, the whole matrix's tensor::DType::kBF16p bytes
 // (RowBytes(kBF16p, k_dim) per row): BF16 as stored; F32 and F16 rounded as
 // PackActivationsBf16 rounds (the bf16 products' rounding), or with `exact_f32` F32 values
@@ -77,6 +77,8 @@ void MatMulRowsBf16Packed(const uint32_t* xb, size_t num_tokens, const void* w,
 // may be packed in parallel.
 void PackBf16Panels(const void* w, tensor::DType w_dtype, size_t k_dim, size_t r_begin,
                     size_t r_end, void* panels, bool exact_f32 = false);
+// The same for an F16 matrix into tensor::DType::kF16p (its values as stored).
+void PackF16Panels(const void* w, size_t k_dim, size_t r_begin, size_t r_end, void* panels);
 
 // Σ a[i] · b[i].
 float DotF32(const float* a, const float* b, size_t n);

@@ -115,21 +115,36 @@ TEST_P(KernelsTest, MatMulRowsMatchesScalarTwin) {
   }
 }
 
-// BF16 weights packed at load (DType::kBF16p; exact values, from BF16 rows or F32 ones that
-// hold bf16 values): every number of tokens sums through the panels, bit for bit as the packed
-// GEMM sums the same rows from kGemmMinTokens on, so a token alone gets the numbers it gets
-// in any batch, on every target; odd k, several blocks of pairs, ranges from whole groups.
+// BF16 and F16 weights packed at load (DType::kBF16p from BF16 rows or F32 ones that hold
+// bf16 values, kF16p from F16 rows; exact values): every number of tokens sums through the
+// panels, bit for bit as the packed GEMM sums the same rows from kGemmMinTokens on, so a token
+// alone gets the numbers it gets in any batch, on every target; odd k, several blocks of
+// pairs, ranges from whole groups.
 TEST_P(KernelsTest, MatMulRowsOverPanelsPackedAtLoadSumAsTheGemmAtEveryTokenCount) {
-  for (DType dtype : {DType::kBF16, DType::kF32}) {
+  for (DType dtype : {DType::kBF16, DType::kF32, DType::kF16}) {
     for (size_t k : {1u, 2u, 7u, 16u, 33u, 64u, 257u, 300u, 600u}) {
       for (size_t n : {16u, 48u, 64u, 96u, 112u}) {
-        // Values bf16 holds, stored as BF16 or as F32.
+        // Values bf16 holds, stored as BF16 or as F32; or F16 values.
         auto w = RandomFloats(n * k, 2, 0.5f);
-        for (float& v : w) v = tensor::Bf16ToF32(tensor::F32ToBf16(v));
+        if (dtype != DType::kF16) {
+          for (float& v : w) v = tensor::Bf16ToF32(tensor::F32ToBf16(v));
+        }
         const size_t off = tensor::DTypeSize(dtype);
         auto wb = Encode(w, dtype, off);
-        std::vector<uint8_t> packed(n * tensor::RowBytes(DType::kBF16p, k));
-        PackBf16Panels(wb.data() + off, dtype, k, 0, n, packed.data(), /*exact_f32=*/true);
+        const DType panel_type = dtype == DType::kF16 ? DType::kF16p : DType::kBF16p;
+        std::vector<uint8_t> packed(n * tensor::RowBytes(panel_type, k));
+        if (dtype == DType::kF16) {
+          PackF16Panels(wb.data() + off, k, 0, n, packed.data());
+        } else {
+          PackBf16Panels(wb.data() + off, dtype, k, 0, n, packed.data(), /*exact_f32=*/true);
+        }
+        // The layout holds the values.
+        const tensor::TensorView view{
+            panel_type, {static_cast<int64_t>(n), static_cast<int64_t>(k)}, packed.data()};
+        for (size_t i = 0; i < n * k; ++i) {
+          const float want = dtype == DType::kF16 ? tensor::F16ToF32(tensor::F32ToF16(w[i])) : w[i];
+          ASSERT_EQ(view.GetF32(static_cast<int64_t>(i)), want) << i;
+        }
         const std::string shape = "dtype " + std::string(tensor::DTypeName(dtype)) +
                                   " k=" + std::to_string(k) + " n=" + std::to_string(n);
         for (size_t tokens : {1u, 2u, 3u, 5u, 7u, 8u, 9u, 15u, 16u, 31u, 63u, 64u, 77u}) {
@@ -140,7 +155,7 @@ TEST_P(KernelsTest, MatMulRowsOverPanelsPackedAtLoadSumAsTheGemmAtEveryTokenCoun
           const size_t out_stride = n + 2;
           std::vector<float> got(tokens * out_stride, -7.f), twin(tokens * out_stride, -7.f),
               rows(tokens * out_stride, -7.f);
-          MatMulRows(x, x_stride, tokens, packed.data(), DType::kBF16p, k, n_begin, n, got.data(),
+          MatMulRows(x, x_stride, tokens, packed.data(), panel_type, k, n_begin, n, got.data(),
                      out_stride);
           ref::MatMulRows(x, x_stride, tokens, wb.data() + off, dtype, k, n_begin, n, twin.data(),
                           out_stride);
@@ -156,8 +171,8 @@ TEST_P(KernelsTest, MatMulRowsOverPanelsPackedAtLoadSumAsTheGemmAtEveryTokenCoun
           }
           ASSERT_NO_FATAL_FAILURE(ExpectTokensAloneGetTheirBatchNumbers(
               [&](size_t t, float* out) {
-                MatMulRows(x + t * x_stride, x_stride, 1, packed.data(), DType::kBF16p, k, n_begin,
-                           n, out, n);
+                MatMulRows(x + t * x_stride, x_stride, 1, packed.data(), panel_type, k, n_begin, n,
+                           out, n);
               },
               tokens, n_begin, n, got, out_stride, what));
         }
@@ -322,7 +337,7 @@ TEST_P(Bf16KernelsTest, PanelsPackedAtLoadSumAsThePanelsAtEveryTokenCount) {
         PackBf16Panels(wb.data() + off, dtype, k, n / 2 / 16 * 16, n, packed.data());
         const std::string shape = "dtype " + std::string(tensor::DTypeName(dtype)) +
                                   " k=" + std::to_string(k) + " n=" + std::to_string(n);
-        // The layout: each value where Bf16PanelOffset says, rounded to nearest even.
+        // The layout: each value where HalfPanelOffset says, rounded to nearest even.
         const tensor::TensorView view{
             DType::kBF16p, {static_cast<int64_t>(n), static_cast<int64_t>(k)}, packed.data()};
         const tensor::TensorView rows{

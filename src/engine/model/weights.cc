@@ -233,13 +233,13 @@ bool WeightBinder::Packs(const formats::TensorEntry& e, const std::vector<int64_
   const DType stored = e.view.dtype;
   // (Matrices quantized at load, and a table whose rows are, stay int8.)
   if (options_.panels == WeightOptions::Panels::kNone || options_.quantize != DType::kF32 ||
-      shape.size() != 2 || shape[0] % static_cast<int64_t>(tensor::kBf16PanelRows) != 0) {
+      shape.size() != 2 || shape[0] % static_cast<int64_t>(tensor::kHalfPanelRows) != 0) {
     return false;
   }
   if (options_.panels == WeightOptions::Panels::kBf16) {
     return stored == DType::kF32 || stored == DType::kF16 || stored == DType::kBF16;
   }
-  return stored == DType::kBF16 ||
+  return stored == DType::kBF16 || stored == DType::kF16 ||
          (stored == DType::kF32 && options_.narrow_exact_f32 && tensor::ExactlyBf16(e.view));
 }
 
@@ -247,18 +247,26 @@ Result<tensor::TensorView> WeightBinder::Pack(const formats::TensorEntry& e) {
   // The products' panels, packed once here rather than at every product.
   const size_t rows = static_cast<size_t>(e.view.shape[0]);
   const size_t cols = static_cast<size_t>(e.view.shape[1]);
-  const size_t row_bytes = tensor::RowBytes(tensor::DType::kBF16p, cols);
+  // The exact path keeps an F16 matrix's values (kF16p); everything else is bf16 (kBF16p).
+  const bool exact = options_.panels == WeightOptions::Panels::kExact;
+  const tensor::DType out_type =
+      exact && e.view.dtype == tensor::DType::kF16 ? tensor::DType::kF16p : tensor::DType::kBF16p;
+  const size_t row_bytes = tensor::RowBytes(out_type, cols);
   IRIS_ASSIGN_OR_RETURN(uint8_t * dst, owned_.Allocate(rows * row_bytes));
   ParallelFor(
       options_.pool, rows, 64,
       [&](size_t begin, size_t end, int) {
-        kernels::PackBf16Panels(e.view.data, e.view.dtype, cols, begin, end, dst,
-                                /*exact_f32=*/options_.panels == WeightOptions::Panels::kExact);
+        if (out_type == tensor::DType::kF16p) {
+          kernels::PackF16Panels(e.view.data, cols, begin, end, dst);
+        } else {
+          kernels::PackBf16Panels(e.view.data, e.view.dtype, cols, begin, end, dst,
+                                  /*exact_f32=*/exact);
+        }
       },
-      tensor::kBf16PanelRows);
+      tensor::kHalfPanelRows);
   if (e.mapped) ReleasePages(e.view.data, e.view.num_bytes());
   tensor::TensorView packed = e.view;
-  packed.dtype = tensor::DType::kBF16p;
+  packed.dtype = out_type;
   packed.data = dst;
   return packed;
 }

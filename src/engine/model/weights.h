@@ -25,10 +25,11 @@ struct WeightOptions {
   // their values) and multiplied as int8; kF32 (the default) keeps the file's types.
   tensor::DType quantize = tensor::DType::kF32;
   // Float matrices multiplied whole, of a multiple of 16 rows, packed once at load as the
-  // products read them (tensor::DType::kBF16p, which every number of tokens multiplies alike):
-  // kExact, the default, those whose values are BF16 (stored so, or F32 narrowed as above),
-  // unchanged; kBf16 (`--compute bf16`) every F32, F16 and BF16 one, rounded to bf16 as those
-  // products round; kNone keeps them in rows.
+  // products read them (tensor::DType::kBF16p, kF16p, which every number of tokens multiplies
+  // alike): kExact, the default, BF16 and F16 ones and F32 ones narrowed as above, their
+  // values unchanged; kBf16 (`--compute bf16`) every F32, F16 and BF16 one, rounded to bf16 as
+  // those products round (kBF16p); kNone keeps them in rows. Matrices quantized at load stay
+  // int8.
   enum class Panels { kNone, kExact, kBf16 };
   Panels panels = Panels::kExact;
   ThreadPool* pool = nullptr;  // copies, narrows and quantizes in parallel when set

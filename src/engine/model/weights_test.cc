@@ -144,11 +144,13 @@ TEST_F(WeightBinderTest, EveryWeightIsCopiedOutOfTheFileWithItsValues) {
 
 // Under `--compute bf16` (Panels::kBf16) the float matrices of whole groups of 16 rows are
 // packed once at load, holding the values the products round them to; a matrix of other rows,
-// a table read by rows and a quantized matrix are bound as without it.
-TEST_F(WeightBinderTest, Bf16PanelsHoldEveryMatrixOfWholeGroupsRoundedToBf16) {
+// a table read by rows and a quantized matrix are bound as without it. By default (the exact
+// path) only matrices whose values are kept are packed.
+TEST_F(WeightBinderTest, PanelsHoldEveryMatrixOfWholeGroupsWithTheValuesTheProductsTake) {
   std::vector<float> f32(32 * 9);
-  std::vector<uint16_t> bf16(16 * 5), odd(6 * 5);
+  std::vector<uint16_t> bf16(16 * 5), odd(6 * 5), f16(16 * 3);
   for (size_t i = 0; i < f32.size(); ++i) f32[i] = 1.0f + static_cast<float>(i) * 1.37e-3f;
+  for (size_t i = 0; i < f16.size(); ++i) f16[i] = static_cast<uint16_t>(0x3c00 + 5 * i);
   for (size_t i = 0; i < bf16.size(); ++i) bf16[i] = static_cast<uint16_t>(0x3f80 + 3 * i);
   for (size_t i = 0; i < odd.size(); ++i) odd[i] = static_cast<uint16_t>(0x4000 + i);
   std::vector<float> q(16 * 32);
@@ -158,6 +160,7 @@ TEST_F(WeightBinderTest, Bf16PanelsHoldEveryMatrixOfWholeGroupsRoundedToBf16) {
                   path, {{"f32", tensor::DType::kF32, {32, 9}, Bytes(f32.data(), f32.size() * 4)},
                          {"bf16", tensor::DType::kBF16, {16, 5}, Bytes(bf16.data(), 160)},
                          {"odd", tensor::DType::kBF16, {6, 5}, Bytes(odd.data(), 60)},
+                         {"f16", tensor::DType::kF16, {16, 3}, Bytes(f16.data(), 96)},
                          {"q", tensor::DType::kF32, {16, 32}, Bytes(q.data(), q.size() * 4)}})
                   .ok());
   auto store = formats::WeightStore::OpenDir(dir_.string());
@@ -185,6 +188,30 @@ TEST_F(WeightBinderTest, Bf16PanelsHoldEveryMatrixOfWholeGroupsRoundedToBf16) {
     for (size_t i = 0; i < bf16.size(); ++i) {
       ASSERT_EQ(b->GetF32(static_cast<int64_t>(i)), tensor::Bf16ToF32(bf16[i])) << i;
     }
+    // By default (the exact path) BF16 and F16 matrices are packed with their values, and an
+    // F32 one that bf16 cannot hold stays in rows; kNone leaves every one in rows.
+    WeightOptions exact;
+    exact.pool = p;
+    WeightBinder plain(*store, exact);
+    auto pa = plain.Bind("f32", {32, 9});
+    auto pb = plain.Bind("bf16", {16, 5});
+    auto ph = plain.Bind("f16", {16, 3});
+    ASSERT_TRUE(pa.ok() && pb.ok() && ph.ok());
+    EXPECT_EQ(pa->dtype, tensor::DType::kF32);
+    EXPECT_EQ(pb->dtype, tensor::DType::kBF16p);
+    EXPECT_EQ(ph->dtype, tensor::DType::kF16p);
+    for (size_t i = 0; i < bf16.size(); ++i) {
+      ASSERT_EQ(pb->GetF32(static_cast<int64_t>(i)), tensor::Bf16ToF32(bf16[i])) << i;
+    }
+    for (size_t i = 0; i < f16.size(); ++i) {
+      ASSERT_EQ(ph->GetF32(static_cast<int64_t>(i)), tensor::F16ToF32(f16[i])) << i;
+    }
+    WeightOptions none = exact;
+    none.panels = WeightOptions::Panels::kNone;
+    WeightBinder rows(*store, none);
+    auto rb = rows.Bind("bf16", {16, 5});
+    ASSERT_TRUE(rb.ok());
+    EXPECT_EQ(rb->dtype, tensor::DType::kBF16);
     // Quantizing at load comes first.
     WeightOptions int8 = options;
     int8.quantize = tensor::DType::kQ8_0;

@@ -92,7 +92,7 @@ void MatMulsWithBias(ComputeContext& ctx, const float* x, size_t num_tokens,
   // Weights packed at load (WeightOptions::panels) go through their panels at every number of
   // tokens; other float weights through panels packed per call from a number of tokens on
   // (cut ranges at whole panels).
-  const bool packed = w.dtype == tensor::DType::kBF16p;
+  const bool packed = tensor::IsHalfPanelType(w.dtype);
   const bool panels = float_weights && !packed &&
                       num_tokens >= (bf16 ? kernels::kBf16GemmMinTokens : kernels::kGemmMinTokens);
   // bf16 products: the activations rounded once, read by every range of features.
@@ -466,7 +466,7 @@ void FullAttention(ComputeContext& ctx, const float* q, const float* k, const fl
 
 std::vector<float> ToF32(const tensor::TensorView& w) {
   std::vector<float> out(static_cast<size_t>(w.num_elements()));
-  if (w.dtype == tensor::DType::kBF16p) {  // rows spread over groups of 16
+  if (tensor::IsHalfPanelType(w.dtype)) {  // rows spread over groups of 16
     for (size_t i = 0; i < out.size(); ++i) out[i] = w.GetF32(static_cast<int64_t>(i));
     return out;
   }

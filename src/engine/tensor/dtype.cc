@@ -15,6 +15,7 @@ size_t DTypeSize(DType dtype) {
     case DType::kF16:
     case DType::kBF16:
     case DType::kBF16p:
+    case DType::kF16p:
     case DType::kI16:
       return 2;
     case DType::kI8:
@@ -44,7 +45,7 @@ size_t RowBytes(DType dtype, size_t n) {
   if (dtype == DType::kQ4_K) return n / kKSuperBlock * 144;
   if (dtype == DType::kQ5_K) return n / kKSuperBlock * 176;
   if (dtype == DType::kQ6_K) return n / kKSuperBlock * 210;
-  if (dtype == DType::kBF16p) return 4 * Bf16PanelPairs(n);
+  if (IsHalfPanelType(dtype)) return 4 * HalfPanelPairs(n);
   return n * DTypeSize(dtype);
 }
 
@@ -94,6 +95,8 @@ std::string_view DTypeName(DType dtype) {
       return "Q6_Kp";
     case DType::kBF16p:
       return "BF16p";
+    case DType::kF16p:
+      return "F16p";
   }
   return "?";
 }

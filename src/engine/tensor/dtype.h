@@ -36,12 +36,14 @@ namespace iris::tensor {
 // block; then per super-block of 256 the rows' f16 super-scales (16 d, then 16 dmin; kQ6_Kp:
 // 16 d). The value is (d · sc) · q − dmin · m (kQ4_K, kQ5_K) and (d · sc) · (q − 32) (kQ6_K),
 // as in the file.
-// kBF16p is a float matrix rounded to bf16 (round to nearest even, as AVX512-BF16 converts) for
-// the opt-in bf16 products, laid out as their kernel reads it (never in a file; matrices of a
-// multiple of 16 rows, multiplied whole, never read a row at a time): groups of 16 rows, each
-// group holding, for every pair of columns (2p, 2p + 1), 16 words, row 16g + i's pair in word
-// i with column 2p in its low half; a zero after an odd row length, and zero pairs up to a
-// multiple of 16 pairs (what an AMX tile reads). Bf16PanelOffset addresses it.
+// kBF16p and kF16p are a matrix of 16-bit floats laid out as the products read it, packed at
+// load (never in a file; matrices of a multiple of 16 rows, multiplied whole, never read a
+// row at a time): groups of 16 rows, each group holding, for every pair of columns
+// (2p, 2p + 1), 16 words, row 16g + i's pair in word i with column 2p in its low half; a zero
+// after an odd row length, and zero pairs up to a multiple of 16 pairs (what an AMX tile
+// reads). HalfPanelOffset addresses both. kBF16p holds bf16 values (a BF16 matrix as stored,
+// or a float one rounded to nearest even as AVX512-BF16 converts, for the opt-in bf16
+// products); kF16p an F16 matrix's values as stored.
 enum class DType {
   kF32,
   kF16,
@@ -64,7 +66,8 @@ enum class DType {
   kQ5_Kp,
   kQ6_K,
   kQ6_Kp,
-  kBF16p
+  kBF16p,
+  kF16p
 };
 
 // Bytes per element; 1 for the block formats (use RowBytes for their sizes).
@@ -168,13 +171,17 @@ inline size_t PanelSuperScaleOffset(DType dtype, size_t n, size_t lane, size_t s
          32 * which + 2 * lane;
 }
 
-// kBF16p: rows per group, pairs per row (padded), and the byte offset of row r's value j.
-inline constexpr size_t kBf16PanelRows = 16;
-constexpr size_t Bf16PanelPairs(size_t n) { return ((n + 1) / 2 + 15) / 16 * 16; }
-constexpr size_t Bf16PanelOffset(size_t n, size_t r, size_t j) {
-  return 4 * ((r / kBf16PanelRows * Bf16PanelPairs(n) + j / 2) * kBf16PanelRows +
-              r % kBf16PanelRows) +
+// kBF16p and kF16p: rows per group, pairs per row (padded), the byte offset of row r's value
+// j, and which types these are.
+inline constexpr size_t kHalfPanelRows = 16;
+constexpr size_t HalfPanelPairs(size_t n) { return ((n + 1) / 2 + 15) / 16 * 16; }
+constexpr size_t HalfPanelOffset(size_t n, size_t r, size_t j) {
+  return 4 * ((r / kHalfPanelRows * HalfPanelPairs(n) + j / 2) * kHalfPanelRows +
+              r % kHalfPanelRows) +
          2 * (j % 2);
+}
+constexpr bool IsHalfPanelType(DType dtype) {
+  return dtype == DType::kBF16p || dtype == DType::kF16p;
 }
 
 // The safetensors spelling ("F32", "BF16", ...).

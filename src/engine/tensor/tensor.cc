@@ -24,11 +24,12 @@ float TensorView::GetF32(int64_t i) const {
       return Bf16ToF32(static_cast<const uint16_t*>(data)[i]);
     case DType::kF16:
       return F16ToF32(static_cast<const uint16_t*>(data)[i]);
-    case DType::kBF16p: {
+    case DType::kBF16p:
+    case DType::kF16p: {
       const size_t n = static_cast<size_t>(shape.back()), at = static_cast<size_t>(i);
       uint16_t h;
-      std::memcpy(&h, static_cast<const uint8_t*>(data) + Bf16PanelOffset(n, at / n, at % n), 2);
-      return Bf16ToF32(h);
+      std::memcpy(&h, static_cast<const uint8_t*>(data) + HalfPanelOffset(n, at / n, at % n), 2);
+      return dtype == DType::kBF16p ? Bf16ToF32(h) : F16ToF32(h);
     }
     case DType::kF64:
       return static_cast<float>(static_cast<const double*>(data)[i]);

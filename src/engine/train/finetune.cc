@@ -34,12 +34,16 @@ std::string ModelFingerprint(const model::TextModel& m) {
   Sha256 h;
   auto add = [&](const tensor::TensorView& w) {
     for (int64_t d : w.shape) h.Update(&d, sizeof(d));
-    // Weights in bf16 panels (--compute bf16) count as the BF16 rows they hold, so that a run
-    // trained under one compute resumes under the other where the values are the same.
-    const bool bf16_panels = w.dtype == tensor::DType::kBF16p;
-    const auto dtype = static_cast<int>(bf16_panels ? tensor::DType::kBF16 : w.dtype);
+    // Weights in panels count as the rows they hold (BF16, F16), as they were hashed when
+    // they were held in rows, and so that a run trained under one compute resumes under the
+    // other where the values are the same.
+    const bool half_panels = tensor::IsHalfPanelType(w.dtype);
+    const tensor::DType as_rows = w.dtype == tensor::DType::kBF16p  ? tensor::DType::kBF16
+                                  : w.dtype == tensor::DType::kF16p ? tensor::DType::kF16
+                                                                    : w.dtype;
+    const auto dtype = static_cast<int>(as_rows);
     h.Update(&dtype, sizeof(dtype));
-    if (bf16_panels) {
+    if (half_panels) {
       const size_t cols = static_cast<size_t>(w.shape[1]);
       const size_t n = static_cast<size_t>(w.num_elements()), k = std::min<size_t>(n, 2048);
       std::vector<uint8_t> rows(4 * k);
@@ -47,7 +51,7 @@ std::string ModelFingerprint(const model::TextModel& m) {
         const size_t at = i < k ? i : n - 2 * k + i;  // the first k values, then the last k
         std::memcpy(&rows[2 * i],
                     static_cast<const uint8_t*>(w.data) +
-                        tensor::Bf16PanelOffset(cols, at / cols, at % cols),
+                        tensor::HalfPanelOffset(cols, at / cols, at % cols),
                     2);
       }
       h.Update(rows.data(), 2 * k);

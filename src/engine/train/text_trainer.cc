@@ -267,11 +267,12 @@ Result<TextTrainer> TextTrainer::Create(const model::TextModel& model, ops::Comp
     std::vector<float> values;
     const bool quantized = tensor::IsBlockType(w.dtype);
     if (quantized) values = ops::ToF32(w);
-    // bf16 panels (--compute bf16) go backward as the same values in bf16 rows.
-    const bool bf16_panels = w.dtype == tensor::DType::kBF16p;
-    const tensor::DType dtype = quantized     ? tensor::DType::kF32
-                                : bf16_panels ? tensor::DType::kBF16
-                                              : w.dtype;
+    // Panels packed at load go backward as the same values in rows.
+    const bool half_panels = tensor::IsHalfPanelType(w.dtype);
+    const tensor::DType dtype = quantized                          ? tensor::DType::kF32
+                                : w.dtype == tensor::DType::kBF16p ? tensor::DType::kBF16
+                                : w.dtype == tensor::DType::kF16p  ? tensor::DType::kF16
+                                                                   : w.dtype;
     const size_t es = ElementBytes(dtype);
     if (es == 0 || w.shape.size() != 2) {
       return FailedPrecondition(
@@ -288,7 +289,7 @@ Result<TextTrainer> TextTrainer::Create(const model::TextModel& model, ops::Comp
       for (size_t r = 0; r < rows; ++r) {
         for (size_t c = c0; c < c1; ++c) {
           const size_t from =
-              bf16_panels ? tensor::Bf16PanelOffset(cols, r, c) : (r * cols + c) * es;
+              half_panels ? tensor::HalfPanelOffset(cols, r, c) : (r * cols + c) * es;
           std::memcpy(&bytes[(c * rows + r) * es], &src[from], es);
         }
       }
