@@ -18,10 +18,11 @@ struct ComputeContext {
   ThreadPool* pool = nullptr;
   // `--compute bf16` (opt-in): every product of float weights (prompts, decode, image tiles,
   // training) rounds its inputs to bf16 (kernels::MatMulRowsBf16Packed). Int8 weights are
-  // unchanged. The model's matrices are packed at load (WeightOptions::bf16_panels) and sum
+  // unchanged. The model's matrices are packed at load (WeightOptions::Panels::kBf16) and sum
   // through the same panels at any number of rows, so a token's numbers do not depend on what
   // shares its step; other float weights (an adapter's, a matrix whose rows are not a multiple
-  // of 16) sum through panels from 32 rows and in tiles below.
+  // of 16) sum through panels from 32 rows and in tiles below. (On the exact path likewise,
+  // with kExact panels, and 64 rows for the others.)
   bool bf16 = false;
 };
 

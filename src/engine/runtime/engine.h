@@ -58,7 +58,9 @@ struct EngineOptions {
   // "" or "exact": f32 products. "bf16" (opt-in, AVX512-BF16 CPUs): every product of float
   // weights (prompts, decode, image tiles, training) multiplies bf16-rounded inputs with f32
   // sums (ops::ComputeContext::bf16), the matrices packed for it at load. Its error is
-  // measured by `iris verify --compute bf16`; when serving, an answer is what it is alone.
+  // measured by `iris verify --compute bf16`; when serving, the model's products give a
+  // token what it gets alone (an adapter's low-rank products excepted: tiles or panels by
+  // how many rows share them).
   std::string compute;
   // "" or "f32": keys and values kept as computed (exact). "f16" (opt-in): kept as f16, half
   // the memory and half the bytes attention reads at every token; rows are rounded as they
