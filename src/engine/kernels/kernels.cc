@@ -446,7 +446,7 @@ void GemmPackedHalves(const float* x, size_t x_stride, size_t num_tokens, const 
                       size_t k_dim, size_t n_begin, size_t n_end, float* out, size_t out_stride) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
-  HWY_DASSERT(tensor::kHalfPanelRows % lanes == 0);
+  static_assert(tensor::kHalfPanelRows % hn::MaxLanes(DF()) == 0, "vectors within a group");
   const size_t pairs = (k_dim + 1) / 2;
   const size_t group_words = tensor::HalfPanelPairs(k_dim) * tensor::kHalfPanelRows;
   constexpr size_t kPairsPerBlock = 128;

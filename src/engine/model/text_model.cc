@@ -32,14 +32,19 @@ Result<TextModel> TextModel::Load(const formats::WeightStore& weights, const Tex
     return w.Bind(name, shape);
   };
   if (tie_word_embeddings) {
-    // Read whole as the output layer every token: in the model's memory.
-    IRIS_ASSIGN_OR_RETURN(m.embed_, w.BindTable(p + "embed_tokens.weight", {v, d}));
-    m.lm_head_ = m.embed_;
-    // The output layer in panels too where the options pack it (a second copy of the table),
-    // so that the logits of a token do not depend on what shares its step either.
+    // The output layer in panels where the options pack it, so that the logits of a token do
+    // not depend on what shares its step either; the table is then read a few rows a token,
+    // as an untied one. Else the table is read whole as the output layer every token: in the
+    // model's memory.
     IRIS_ASSIGN_OR_RETURN(std::optional<tensor::TensorView> head,
                           w.BindPanelsCopy(p + "embed_tokens.weight", {v, d}));
-    if (head) m.lm_head_ = *head;
+    if (head) {
+      m.lm_head_ = *head;
+      IRIS_ASSIGN_OR_RETURN(m.embed_, w.BindRows(p + "embed_tokens.weight", {v, d}));
+    } else {
+      IRIS_ASSIGN_OR_RETURN(m.embed_, w.BindTable(p + "embed_tokens.weight", {v, d}));
+      m.lm_head_ = m.embed_;
+    }
   } else {
     IRIS_ASSIGN_OR_RETURN(m.embed_, w.BindRows(p + "embed_tokens.weight", {v, d}));
     // Untied (every SmolVLM2): a missing lm_head is an error, not a silent fallback.

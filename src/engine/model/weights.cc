@@ -231,9 +231,12 @@ Result<tensor::TensorView> WeightBinder::BindMatrix(const std::string& name,
 bool WeightBinder::Packs(const formats::TensorEntry& e, const std::vector<int64_t>& shape) const {
   using tensor::DType;
   const DType stored = e.view.dtype;
-  // (Matrices quantized at load, and a table whose rows are, stay int8.)
+  // (Matrices quantized at load, and a table whose rows are, stay int8. A tensor another
+  // owner already holds in memory, converted at load, such as a GGUF file's Q/K rows put back
+  // in order, is used where it is: a packed copy would hold it twice.)
   if (options_.panels == WeightOptions::Panels::kNone || options_.quantize != DType::kF32 ||
-      shape.size() != 2 || shape[0] % static_cast<int64_t>(tensor::kHalfPanelRows) != 0) {
+      !e.mapped || shape.size() != 2 ||
+      shape[0] % static_cast<int64_t>(tensor::kHalfPanelRows) != 0) {
     return false;
   }
   if (options_.panels == WeightOptions::Panels::kBf16) {

@@ -70,9 +70,9 @@ class WeightBinder {
   // BF16/F16 table the options leave as it is stays in the file's mapping, in place: a row or
   // two per token does not suffer the mapping's stalls, and its pages are read only as used.
   Result<tensor::TensorView> BindRows(const std::string& name, const std::vector<int64_t>& shape);
-  // A second copy of a matrix bound with BindTable (a tied embedding table, the output layer
-  // too), in panels where the options pack it; nullopt where they leave it in rows (the table
-  // serves then).
+  // A tied embedding table's output layer: the matrix in panels where the options pack it
+  // (the table is then bound with BindRows); nullopt where they leave it in rows (BindTable
+  // serves both then).
   Result<std::optional<tensor::TensorView>> BindPanelsCopy(const std::string& name,
                                                            const std::vector<int64_t>& shape);
   // A small weight (norm, bias, position table) converted to f32.

@@ -149,6 +149,10 @@ TEST_F(WeightBinderTest, EveryWeightIsCopiedOutOfTheFileWithItsValues) {
 TEST_F(WeightBinderTest, PanelsHoldEveryMatrixOfWholeGroupsWithTheValuesTheProductsTake) {
   std::vector<float> f32(32 * 9);
   std::vector<uint16_t> bf16(16 * 5), odd(6 * 5), f16(16 * 3);
+  std::vector<float> as_bf16(16 * 4);
+  for (size_t i = 0; i < as_bf16.size(); ++i) {
+    as_bf16[i] = tensor::Bf16ToF32(static_cast<uint16_t>(0xbf80 + 11 * i));
+  }
   for (size_t i = 0; i < f32.size(); ++i) f32[i] = 1.0f + static_cast<float>(i) * 1.37e-3f;
   for (size_t i = 0; i < f16.size(); ++i) f16[i] = static_cast<uint16_t>(0x3c00 + 5 * i);
   for (size_t i = 0; i < bf16.size(); ++i) bf16[i] = static_cast<uint16_t>(0x3f80 + 3 * i);
@@ -161,6 +165,7 @@ TEST_F(WeightBinderTest, PanelsHoldEveryMatrixOfWholeGroupsWithTheValuesTheProdu
                          {"bf16", tensor::DType::kBF16, {16, 5}, Bytes(bf16.data(), 160)},
                          {"odd", tensor::DType::kBF16, {6, 5}, Bytes(odd.data(), 60)},
                          {"f16", tensor::DType::kF16, {16, 3}, Bytes(f16.data(), 96)},
+                         {"f32bf16", tensor::DType::kF32, {16, 4}, Bytes(as_bf16.data(), 256)},
                          {"q", tensor::DType::kF32, {16, 32}, Bytes(q.data(), q.size() * 4)}})
                   .ok());
   auto store = formats::WeightStore::OpenDir(dir_.string());
@@ -206,6 +211,19 @@ TEST_F(WeightBinderTest, PanelsHoldEveryMatrixOfWholeGroupsWithTheValuesTheProdu
     for (size_t i = 0; i < f16.size(); ++i) {
       ASSERT_EQ(ph->GetF32(static_cast<int64_t>(i)), tensor::F16ToF32(f16[i])) << i;
     }
+    // An F32 matrix whose values are bf16 is packed as they are; not without narrowing.
+    auto pe = plain.Bind("f32bf16", {16, 4});
+    ASSERT_TRUE(pe.ok());
+    EXPECT_EQ(pe->dtype, tensor::DType::kBF16p);
+    for (size_t i = 0; i < as_bf16.size(); ++i) {
+      ASSERT_EQ(pe->GetF32(static_cast<int64_t>(i)), as_bf16[i]) << i;
+    }
+    WeightOptions wide = exact;
+    wide.narrow_exact_f32 = false;
+    WeightBinder unnarrowed(*store, wide);
+    auto pw = unnarrowed.Bind("f32bf16", {16, 4});
+    ASSERT_TRUE(pw.ok());
+    EXPECT_EQ(pw->dtype, tensor::DType::kF32);
     WeightOptions none = exact;
     none.panels = WeightOptions::Panels::kNone;
     WeightBinder rows(*store, none);

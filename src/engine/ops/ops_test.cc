@@ -27,8 +27,8 @@ struct Weight {
   tensor::TensorView view;
 };
 
-// A [rows, k] weight of `dtype` (F32, BF16, Q8_0 quantized from random values, or BF16p:
-// packed for the bf16 products).
+// A [rows, k] weight of `dtype` (F32, BF16, Q8_0 quantized from random values, or BF16p and
+// F16p: packed at load).
 Weight RandomWeight(tensor::DType dtype, size_t rows, size_t k, std::mt19937& rng) {
   std::normal_distribution<float> dist(0.0f, 0.5f);
   std::vector<float> values(rows * k);
@@ -37,6 +37,14 @@ Weight RandomWeight(tensor::DType dtype, size_t rows, size_t k, std::mt19937& rn
   if (dtype == tensor::DType::kBF16p) {
     w.bytes.resize(rows * tensor::RowBytes(dtype, k));
     kernels::PackBf16Panels(values.data(), tensor::DType::kF32, k, 0, rows, w.bytes.data());
+    w.view = {dtype, {static_cast<int64_t>(rows), static_cast<int64_t>(k)}, w.bytes.data()};
+    return w;
+  }
+  if (dtype == tensor::DType::kF16p) {
+    std::vector<uint16_t> halves(values.size());
+    for (size_t i = 0; i < values.size(); ++i) halves[i] = tensor::F32ToF16(values[i]);
+    w.bytes.resize(rows * tensor::RowBytes(dtype, k));
+    kernels::PackF16Panels(halves.data(), k, 0, rows, w.bytes.data());
     w.view = {dtype, {static_cast<int64_t>(rows), static_cast<int64_t>(k)}, w.bytes.data()};
     return w;
   }
@@ -69,13 +77,12 @@ TEST(MatMulsTest, GivesTheNumbersOfSeparateProducts) {
   // A layer's q, k, v (rows of 576, 192, 192: whole panels) and an odd set (rows not multiples
   // of anything, so ranges cut inside products).
   const std::vector<std::vector<size_t>> shapes = {{576, 192, 192}, {37, 101, 5}};
-  for (tensor::DType dtype :
-       {tensor::DType::kF32, tensor::DType::kBF16, tensor::DType::kQ8_0, tensor::DType::kBF16p}) {
-    const bool bf16_panels = dtype == tensor::DType::kBF16p;
-    if (bf16_panels && !kernels::Bf16ProductsAvailable()) continue;
+  for (tensor::DType dtype : {tensor::DType::kF32, tensor::DType::kBF16, tensor::DType::kQ8_0,
+                              tensor::DType::kBF16p, tensor::DType::kF16p}) {
+    const bool packed = tensor::IsHalfPanelType(dtype);
     for (const auto& rows : shapes) {
       // (Panels packed at load: whole groups of 16 rows.)
-      if (bf16_panels && std::any_of(rows.begin(), rows.end(), [](size_t r) { return r % 16; }))
+      if (packed && std::any_of(rows.begin(), rows.end(), [](size_t r) { return r % 16; }))
         continue;
       const size_t k = 96;
       std::vector<Weight> ws;
@@ -85,9 +92,10 @@ TEST(MatMulsTest, GivesTheNumbersOfSeparateProducts) {
         std::normal_distribution<float> dist(0.0f, 1.0f);
         for (float& v : x) v = dist(rng);
         for (bool bf16 : {false, true}) {
-          if (bf16 && (dtype == tensor::DType::kQ8_0 || !kernels::Bf16ProductsAvailable()))
+          // (F16 panels are the exact path's; the bf16 products take BF16 ones.)
+          if (bf16 && (dtype == tensor::DType::kQ8_0 || dtype == tensor::DType::kF16p ||
+                       !kernels::Bf16ProductsAvailable()))
             continue;
-          if (bf16_panels && !bf16) continue;
           for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
             ComputeContext ctx{p, bf16};
             std::vector<std::vector<float>> apart, together;

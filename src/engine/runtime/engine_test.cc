@@ -171,10 +171,9 @@ TEST(EngineComputeTest, ADecodingTokenGetsTheSameBitsAloneAndBesideAPromptChunk)
   }
 }
 
-// A tied checkpoint's embedding table stays in rows (read a row a token) and the bf16 output
-// layer is a packed copy of it, with its values.
-TEST(EngineComputeTest, Bf16PacksACopyOfATiedEmbeddingTableForTheOutputLayer) {
-  if (!kernels::Bf16ProductsAvailable()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+// A tied checkpoint's embedding table is read by rows and the output layer is a packed copy
+// of it, with its values: on the exact path (by default) and under bf16.
+TEST(EngineComputeTest, ATiedEmbeddingTableGetsAPackedCopyForTheOutputLayer) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("iris-tied-" + std::to_string(::getpid()));
   fs::remove_all(dir);
@@ -186,24 +185,28 @@ TEST(EngineComputeTest, Bf16PacksACopyOfATiedEmbeddingTableForTheOutputLayer) {
     config->as_object()["tie_word_embeddings"] = true;
     std::ofstream(dir / "config.json") << boost::json::serialize(*config);
   }
-  EngineOptions o;
-  o.threads = 2;
-  o.compute = "bf16";
-  auto e = Engine::Load(dir.string(), o);
-  fs::remove_all(dir);
-  ASSERT_TRUE(e.ok()) << e.status().ToString();
-  const model::TextModel& text = (*e)->text_model();
-  const tensor::TensorView& head = text.lm_head();
-  ASSERT_EQ(head.dtype, tensor::DType::kBF16p);
-  const size_t vocab = static_cast<size_t>(head.shape[0]), dim = static_cast<size_t>(head.shape[1]);
-  std::vector<int32_t> ids(vocab);
-  for (size_t i = 0; i < vocab; ++i) ids[i] = static_cast<int32_t>(i);
-  std::vector<float> rows(vocab * dim);
-  text.Embed(ids, rows.data());
-  for (size_t i = 0; i < rows.size(); ++i) {
-    ASSERT_EQ(head.GetF32(static_cast<int64_t>(i)), tensor::Bf16ToF32(tensor::F32ToBf16(rows[i])))
-        << i;
+  for (const std::string compute : {"exact", "bf16"}) {
+    if (compute == "bf16" && !kernels::Bf16ProductsAvailable()) continue;
+    EngineOptions o;
+    o.threads = 2;
+    o.compute = compute;
+    auto e = Engine::Load(dir.string(), o);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    const model::TextModel& text = (*e)->text_model();
+    const tensor::TensorView& head = text.lm_head();
+    ASSERT_EQ(head.dtype, tensor::DType::kBF16p) << compute;
+    const size_t vocab = static_cast<size_t>(head.shape[0]);
+    const size_t dim = static_cast<size_t>(head.shape[1]);
+    std::vector<int32_t> ids(vocab);
+    for (size_t i = 0; i < vocab; ++i) ids[i] = static_cast<int32_t>(i);
+    std::vector<float> rows(vocab * dim);
+    text.Embed(ids, rows.data());
+    for (size_t i = 0; i < rows.size(); ++i) {
+      ASSERT_EQ(head.GetF32(static_cast<int64_t>(i)), tensor::Bf16ToF32(tensor::F32ToBf16(rows[i])))
+          << compute << " " << i;
+    }
   }
+  fs::remove_all(dir);
 }
 
 // --kv-cache-dtype: f32 (the default) or f16, anything else refused by name; an f16 engine's
