@@ -89,10 +89,11 @@ describe('distillation from the gateway', () => {
   test('iris dataset export writes the answers of one model as training conversations', async () => {
     const out = path.join(iris.dir, 'train.jsonl');
     let r;
-    // (The request log writes in the background: a few tries while it catches up.)
+    // (The request log writes in the background: a few tries while it catches up with all five
+    // answers, the one with tools included.)
     for (let i = 0; i < 50; i++) {
       r = cli(['dataset', 'export', '--model', 'openai/gpt-4o-mini', '--since', '1h', '--out', out, '--config', configPath, '--redact-keys']);
-      if (r.status === 0 && r.stderr.includes('4 examples')) break;
+      if (r.status === 0 && r.stderr.includes('from 5 stored answers')) break;
       await new Promise((res) => setTimeout(res, 100));
     }
     assert.equal(r.status, 0, r.stderr);
