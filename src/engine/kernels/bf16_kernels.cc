@@ -94,7 +94,11 @@ __attribute__((target(IRIS_BF16_TARGET))) inline __m512 Bf16Pairs16(const uint8_
 // packed per call: kWidth and kLanes; weights packed at load, tensor::DType::kBF16p: kLanes
 // and a group of 16 rows' words). Every feature's sum takes the pairs in order, one
 // vdpbf16ps each, whatever the layout, the tokens or the block of pairs.
-template <size_t kT, size_t kV>
+// With kPrefetch (weights packed at load, few tokens: each weight read once, from memory),
+// each vector's line kAheadPairs pairs on is requested as its pair is read.
+constexpr size_t kAheadPairs = 32;
+
+template <size_t kT, size_t kV, bool kPrefetch = false>
 __attribute__((target(IRIS_BF16_TARGET))) inline void PanelKernel(
     const uint32_t* __restrict xb, size_t x_pairs, const uint32_t* __restrict panel,
     size_t p_stride, size_t v_stride, size_t pairs, float* __restrict out, size_t out_stride,
@@ -109,6 +113,11 @@ __attribute__((target(IRIS_BF16_TARGET))) inline void PanelKernel(
   for (size_t p = 0; p < pairs; ++p) {
     __m512bh w[kV];
     for (size_t v = 0; v < kV; ++v) {
+      if constexpr (kPrefetch) {
+        _mm_prefetch(
+            reinterpret_cast<const char*>(panel + (p + kAheadPairs) * p_stride + v * v_stride),
+            _MM_HINT_T0);
+      }
       w[v] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(panel + p * p_stride + v * v_stride));
     }
     for (size_t t = 0; t < kT; ++t) {
@@ -124,7 +133,7 @@ __attribute__((target(IRIS_BF16_TARGET))) inline void PanelKernel(
   }
 }
 
-template <size_t kT, size_t kV>
+template <size_t kT, size_t kV, bool kPrefetch = false>
 __attribute__((target(IRIS_BF16_TARGET))) void PanelTokens(const uint32_t* xb, size_t x_pairs,
                                                            size_t num_tokens, const uint32_t* panel,
                                                            size_t p_stride, size_t v_stride,
@@ -132,13 +141,14 @@ __attribute__((target(IRIS_BF16_TARGET))) void PanelTokens(const uint32_t* xb, s
                                                            size_t out_stride, bool accumulate) {
   size_t t = 0;
   for (; t + kT <= num_tokens; t += kT) {
-    PanelKernel<kT, kV>(xb + t * x_pairs, x_pairs, panel, p_stride, v_stride, pairs,
-                        out + t * out_stride, out_stride, accumulate);
+    PanelKernel<kT, kV, kPrefetch>(xb + t * x_pairs, x_pairs, panel, p_stride, v_stride, pairs,
+                                   out + t * out_stride, out_stride, accumulate);
   }
   if constexpr (kT > 1) {
     if (t < num_tokens) {
-      PanelTokens<kT / 2, kV>(xb + t * x_pairs, x_pairs, num_tokens - t, panel, p_stride, v_stride,
-                              pairs, out + t * out_stride, out_stride, accumulate);
+      PanelTokens<kT / 2, kV, kPrefetch>(xb + t * x_pairs, x_pairs, num_tokens - t, panel, p_stride,
+                                         v_stride, pairs, out + t * out_stride, out_stride,
+                                         accumulate);
     }
   }
 }
@@ -565,6 +575,24 @@ __attribute__((target(IRIS_BF16_TARGET))) void GemmBf16(Bf16Path path, const uin
   if (path == Bf16Path::kAmx) HardwareTiles::End();
 }
 
+// PanelTokens over nv (1 to kVectors) groups of weights packed at load.
+template <bool kPrefetch>
+__attribute__((target(IRIS_BF16_TARGET))) void GroupPanelTokens(
+    size_t nv, const uint32_t* xb, size_t x_pairs, size_t num_tokens, const uint32_t* panel,
+    size_t group_words, size_t pairs, float* out, size_t out_stride, bool accumulate) {
+  static_assert(kVectors == 3);
+  if (nv == 3) {
+    PanelTokens<kTokens, 3, kPrefetch>(xb, x_pairs, num_tokens, panel, kLanes, group_words, pairs,
+                                       out, out_stride, accumulate);
+  } else if (nv == 2) {
+    PanelTokens<kTokens, 2, kPrefetch>(xb, x_pairs, num_tokens, panel, kLanes, group_words, pairs,
+                                       out, out_stride, accumulate);
+  } else {
+    PanelTokens<kTokens, 1, kPrefetch>(xb, x_pairs, num_tokens, panel, kLanes, group_words, pairs,
+                                       out, out_stride, accumulate);
+  }
+}
+
 // GemmBf16 over weights packed at load (tensor::DType::kBF16p), for any number of tokens:
 // the panels are read where they lie, a group of 16 rows after another, kVectors groups at a
 // time; every feature's sum takes its pairs in the order GemmBf16 takes them, so the numbers
@@ -590,14 +618,12 @@ __attribute__((target(IRIS_BF16_TARGET))) void GemmBf16Panels(Bf16Path path, con
       const uint32_t* panel = groups + pb * kLanes;
       const bool accumulate = pb != 0;
       if (path == Bf16Path::kAvx512Bf16) {
-        if (nv == 3) {
-          PanelTokens<kTokens, 3>(xb + pb, pairs, num_tokens, panel, kLanes, group_words, pc, dst,
-                                  out_stride, accumulate);
-        } else if (nv == 2) {
-          PanelTokens<kTokens, 2>(xb + pb, pairs, num_tokens, panel, kLanes, group_words, pc, dst,
-                                  out_stride, accumulate);
+        // Few tokens (decode) read each weight once, from memory: those prefetch.
+        if (num_tokens <= kTokens) {
+          GroupPanelTokens<true>(nv, xb + pb, pairs, num_tokens, panel, group_words, pc, dst,
+                                 out_stride, accumulate);
         } else {
-          PanelTokens<kTokens, 1>(xb + pb, pairs, num_tokens, panel, kLanes, group_words, pc, dst,
+          GroupPanelTokens<false>(nv, xb + pb, pairs, num_tokens, panel, group_words, pc, dst,
                                   out_stride, accumulate);
         }
       } else if (path == Bf16Path::kAmx) {  // (pairs past pc are zero in the layout)
@@ -748,12 +774,16 @@ void PackBf16Panels(const void* w, tensor::DType w_dtype, size_t k_dim, size_t r
 
 void PackF16Panels(const void* w, size_t k_dim, size_t r_begin, size_t r_end, void* panels) {
   IRIS_CHECK(r_begin % tensor::kHalfPanelRows == 0 && r_end % tensor::kHalfPanelRows == 0);
+  constexpr size_t kRows = tensor::kHalfPanelRows;
   const size_t padded = tensor::HalfPanelPairs(k_dim);
-  std::vector<uint32_t> words(padded);
+  const auto* src = static_cast<const uint16_t*>(w);
+  auto* dst = static_cast<uint16_t*>(panels);
   for (size_t r = r_begin; r < r_end; ++r) {
-    std::fill(words.begin(), words.end(), 0u);
-    std::memcpy(words.data(), static_cast<const uint8_t*>(w) + r * k_dim * 2, k_dim * 2);
-    ScatterRowWords(words.data(), padded, r, static_cast<uint32_t*>(panels));
+    // The group column by column: row r's column j in lane r % 16 of the group's column j;
+    // zeros past k.
+    uint16_t* lane = dst + r / kRows * padded * 2 * kRows + r % kRows;
+    const uint16_t* row = src + r * k_dim;
+    for (size_t j = 0; j < 2 * padded; ++j) lane[j * kRows] = j < k_dim ? row[j] : uint16_t{0};
   }
 }
 

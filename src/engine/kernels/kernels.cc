@@ -355,38 +355,44 @@ void MatMulRowsT(const float* x, size_t x_stride, size_t num_tokens, const WT* w
 
 // ---- Weights packed at load (tensor::DType::kBF16p, kF16p) ----
 //
-// GemmPacked's products over panels laid out once, at load: a group of 16 rows holds, for each
-// pair of columns (2p, 2p + 1), one 32-bit word per row, column 2p's value in its low half. A
-// vector of features at pair p is one load, widened exactly to two f32 vectors (bf16: the word
-// shifted up 16 bits, and its high half; f16: each half narrowed to 16-bit lanes and
-// converted). Every feature's sum takes k in order with MulAdd, as GemmPacked's panels take
-// it, so the numbers are GemmPacked's bit for bit at any number of tokens, and a token's do
-// not depend on the tokens beside it.
+// GemmPacked's products over panels laid out once, at load: a group of 16 rows holds 64 bytes
+// for each pair of columns (2p, 2p + 1). kBF16p: one 32-bit word per row, column 2p's value in
+// its low half; a vector of features at pair p is one load, widened exactly to two f32
+// vectors (the word shifted up 16 bits, and its high half). kF16p: column 2p's 16 values,
+// then column 2p + 1's; each a load converted to f32. Every feature's sum takes k in order
+// with MulAdd, as GemmPacked's panels take it, so the numbers are GemmPacked's bit for bit at
+// any number of tokens, and a token's do not depend on the tokens beside it.
+inline constexpr size_t kHalfPanelPairBytes = 4 * tensor::kHalfPanelRows;
+
+// A vector of features' two columns of a pair, from `at` (the pair's bytes, offset to the
+// vector's first row).
 template <bool kF16>
-HWY_INLINE void WidenPairs(hn::Vec<hn::RebindToUnsigned<DF>> words, VF& even, VF& odd) {
+HWY_INLINE void LoadPair(const uint8_t* HWY_RESTRICT at, VF& even, VF& odd) {
   const DF df;
-  const hn::RebindToUnsigned<DF> du;
   if constexpr (kF16) {
-    const hn::RebindToSigned<DF> di;
-    const hn::Rebind<uint16_t, DF> du16;
     const hn::Rebind<hwy::float16_t, DF> dh;
-    const auto low = hn::BitCast(di, hn::And(words, hn::Set(du, 0xFFFFu)));
-    const auto high = hn::BitCast(di, hn::ShiftRight<16>(words));
-    even = hn::PromoteTo(df, hn::BitCast(dh, hn::DemoteTo(du16, low)));
-    odd = hn::PromoteTo(df, hn::BitCast(dh, hn::DemoteTo(du16, high)));
+    const auto* h = reinterpret_cast<const hwy::float16_t*>(at);
+    even = hn::PromoteTo(df, hn::LoadU(dh, h));
+    odd = hn::PromoteTo(df, hn::LoadU(dh, h + tensor::kHalfPanelRows));
   } else {
+    const hn::RebindToUnsigned<DF> du;
+    const auto words = hn::LoadU(du, reinterpret_cast<const uint32_t*>(at));
     even = hn::BitCast(df, hn::ShiftLeft<16>(words));
     odd = hn::BitCast(df, hn::And(words, hn::Set(du, 0xFFFF0000u)));
   }
 }
 
-template <size_t kTok, size_t kV, bool kF16>
+// With kPrefetch (a product of few tokens, which reads each weight once), each group's line
+// kAheadPairs pairs on (2 KiB) is requested as its pair is read: the hardware's prefetchers
+// alone left decode's several streams at about two thirds of the read bandwidth.
+constexpr size_t kAheadPairs = 32;
+
+template <size_t kTok, size_t kV, bool kF16, bool kPrefetch>
 HWY_INLINE void PackedHalfKernel(const float* HWY_RESTRICT x, size_t x_stride,
-                                 const uint32_t* const* base, size_t p_begin, size_t p_end,
+                                 const uint8_t* const* base, size_t p_begin, size_t p_end,
                                  size_t k_dim, float* HWY_RESTRICT out, size_t out_stride,
                                  bool accumulate) {
   const DF df;
-  const hn::RebindToUnsigned<DF> du;
   const size_t lanes = hn::Lanes(df);
   VF acc[kTok][kV];
   for (size_t t = 0; t < kTok; ++t) {
@@ -397,7 +403,8 @@ HWY_INLINE void PackedHalfKernel(const float* HWY_RESTRICT x, size_t x_stride,
   for (size_t p = p_begin; p < p_end; ++p) {
     VF even[kV], odd[kV];
     for (size_t v = 0; v < kV; ++v) {
-      WidenPairs<kF16>(hn::LoadU(du, base[v] + p * tensor::kHalfPanelRows), even[v], odd[v]);
+      if constexpr (kPrefetch) hwy::Prefetch(base[v] + (p + kAheadPairs) * kHalfPanelPairBytes);
+      LoadPair<kF16>(base[v] + p * kHalfPanelPairBytes, even[v], odd[v]);
     }
     const size_t k = 2 * p;
     if (k + 1 < k_dim) {
@@ -419,20 +426,21 @@ HWY_INLINE void PackedHalfKernel(const float* HWY_RESTRICT x, size_t x_stride,
   }
 }
 
-template <size_t kTok, size_t kV, bool kF16>
+template <size_t kTok, size_t kV, bool kF16, bool kPrefetch>
 HWY_INLINE void PackedHalfTokens(const float* x, size_t x_stride, size_t num_tokens,
-                                 const uint32_t* const* base, size_t p_begin, size_t p_end,
+                                 const uint8_t* const* base, size_t p_begin, size_t p_end,
                                  size_t k_dim, float* out, size_t out_stride, bool accumulate) {
   size_t t = 0;
   for (; t + kTok <= num_tokens; t += kTok) {
-    PackedHalfKernel<kTok, kV, kF16>(x + t * x_stride, x_stride, base, p_begin, p_end, k_dim,
-                                     out + t * out_stride, out_stride, accumulate);
+    PackedHalfKernel<kTok, kV, kF16, kPrefetch>(x + t * x_stride, x_stride, base, p_begin, p_end,
+                                                k_dim, out + t * out_stride, out_stride,
+                                                accumulate);
   }
   if constexpr (kTok > 1) {
     if (t < num_tokens) {
-      PackedHalfTokens<kTok / 2, kV, kF16>(x + t * x_stride, x_stride, num_tokens - t, base,
-                                           p_begin, p_end, k_dim, out + t * out_stride, out_stride,
-                                           accumulate);
+      PackedHalfTokens<kTok / 2, kV, kF16, kPrefetch>(x + t * x_stride, x_stride, num_tokens - t,
+                                                      base, p_begin, p_end, k_dim,
+                                                      out + t * out_stride, out_stride, accumulate);
     }
   }
 }
@@ -441,9 +449,9 @@ HWY_INLINE void PackedHalfTokens(const float* x, size_t x_stride, size_t num_tok
 // kPanelVectors vectors of features (the rows left at a range's end: fewer) and of 128 pairs
 // (GemmPacked's 256 columns: a block of tokens' activations and the block's weights stay in
 // L1).
-template <bool kF16>
-void GemmPackedHalves(const float* x, size_t x_stride, size_t num_tokens, const uint32_t* w,
-                      size_t k_dim, size_t n_begin, size_t n_end, float* out, size_t out_stride) {
+template <bool kF16, bool kPrefetch>
+void GemmPackedHalvesT(const float* x, size_t x_stride, size_t num_tokens, const uint32_t* w,
+                       size_t k_dim, size_t n_begin, size_t n_end, float* out, size_t out_stride) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
   static_assert(tensor::kHalfPanelRows % hn::MaxLanes(DF()) == 0, "vectors within a group");
@@ -452,31 +460,46 @@ void GemmPackedHalves(const float* x, size_t x_stride, size_t num_tokens, const 
   constexpr size_t kPairsPerBlock = 128;
   for (size_t nb = n_begin; nb < n_end; nb += kPanelVectors * lanes) {
     const size_t nv = std::min(kPanelVectors, (n_end - nb) / lanes);
-    const uint32_t* base[kPanelVectors];
+    const uint8_t* base[kPanelVectors];  // each vector's first row in its group, at pair 0
     for (size_t v = 0; v < nv; ++v) {
       const size_t f = nb + v * lanes;
-      base[v] = w + f / tensor::kHalfPanelRows * group_words + f % tensor::kHalfPanelRows;
+      base[v] = reinterpret_cast<const uint8_t*>(w + f / tensor::kHalfPanelRows * group_words) +
+                (kF16 ? 2 : 4) * (f % tensor::kHalfPanelRows);
     }
     float* o = out + (nb - n_begin);
     for (size_t pb = 0; pb < pairs; pb += kPairsPerBlock) {
       const size_t pe = std::min(pairs, pb + kPairsPerBlock);
       const bool accumulate = pb != 0;
       if (nv == kPanelVectors) {
-        PackedHalfTokens<kPanelTokens, kPanelVectors, kF16>(x, x_stride, num_tokens, base, pb, pe,
-                                                            k_dim, o, out_stride, accumulate);
+        PackedHalfTokens<kPanelTokens, kPanelVectors, kF16, kPrefetch>(
+            x, x_stride, num_tokens, base, pb, pe, k_dim, o, out_stride, accumulate);
       } else if constexpr (kPanelVectors > 2) {
         if (nv == 2) {
-          PackedHalfTokens<kPanelTokens, 2, kF16>(x, x_stride, num_tokens, base, pb, pe, k_dim, o,
-                                                  out_stride, accumulate);
+          PackedHalfTokens<kPanelTokens, 2, kF16, kPrefetch>(x, x_stride, num_tokens, base, pb, pe,
+                                                             k_dim, o, out_stride, accumulate);
         } else {
-          PackedHalfTokens<kPanelTokens, 1, kF16>(x, x_stride, num_tokens, base, pb, pe, k_dim, o,
-                                                  out_stride, accumulate);
+          PackedHalfTokens<kPanelTokens, 1, kF16, kPrefetch>(x, x_stride, num_tokens, base, pb, pe,
+                                                             k_dim, o, out_stride, accumulate);
         }
       } else {
-        PackedHalfTokens<kPanelTokens, 1, kF16>(x, x_stride, num_tokens, base, pb, pe, k_dim, o,
-                                                out_stride, accumulate);
+        PackedHalfTokens<kPanelTokens, 1, kF16, kPrefetch>(x, x_stride, num_tokens, base, pb, pe,
+                                                           k_dim, o, out_stride, accumulate);
       }
     }
+  }
+}
+
+// Few tokens (one block of kPanelTokens, decode) read every weight once, from memory: those
+// products prefetch.
+template <bool kF16>
+void GemmPackedHalves(const float* x, size_t x_stride, size_t num_tokens, const uint32_t* w,
+                      size_t k_dim, size_t n_begin, size_t n_end, float* out, size_t out_stride) {
+  if (num_tokens <= kPanelTokens) {
+    GemmPackedHalvesT<kF16, true>(x, x_stride, num_tokens, w, k_dim, n_begin, n_end, out,
+                                  out_stride);
+  } else {
+    GemmPackedHalvesT<kF16, false>(x, x_stride, num_tokens, w, k_dim, n_begin, n_end, out,
+                                   out_stride);
   }
 }
 

@@ -39,11 +39,13 @@ namespace iris::tensor {
 // kBF16p and kF16p are a matrix of 16-bit floats laid out as the products read it, packed at
 // load (never in a file; matrices of a multiple of 16 rows, multiplied whole, never read a
 // row at a time): groups of 16 rows, each group holding, for every pair of columns
-// (2p, 2p + 1), 16 words, row 16g + i's pair in word i with column 2p in its low half; a zero
-// after an odd row length, and zero pairs up to a multiple of 16 pairs (what an AMX tile
-// reads). HalfPanelOffset addresses both. kBF16p holds bf16 values (a BF16 matrix as stored,
-// or a float one rounded to nearest even as AVX512-BF16 converts, for the opt-in bf16
-// products); kF16p an F16 matrix's values as stored.
+// (2p, 2p + 1), 64 bytes; a zero after an odd row length, and zero pairs up to a multiple of
+// 16 pairs (what an AMX tile reads). kBF16p holds bf16 values (a BF16 matrix as stored, or a
+// float one rounded to nearest even as AVX512-BF16 converts, for the opt-in bf16 products),
+// a pair's 64 bytes as 16 words, row 16g + i's pair in word i with column 2p in its low half
+// (vdpbf16ps's operand). kF16p holds an F16 matrix's values as stored, the pair's 64 bytes
+// column 2p of the 16 rows, then column 2p + 1: the group column by column, each column one
+// conversion to f32 lanes. HalfPanelOffset addresses both.
 enum class DType {
   kF32,
   kF16,
@@ -172,13 +174,13 @@ inline size_t PanelSuperScaleOffset(DType dtype, size_t n, size_t lane, size_t s
 }
 
 // kBF16p and kF16p: rows per group, pairs per row (padded), the byte offset of row r's value
-// j, and which types these are.
+// j in a matrix of n columns, and which types these are.
 inline constexpr size_t kHalfPanelRows = 16;
 constexpr size_t HalfPanelPairs(size_t n) { return ((n + 1) / 2 + 15) / 16 * 16; }
-constexpr size_t HalfPanelOffset(size_t n, size_t r, size_t j) {
-  return 4 * ((r / kHalfPanelRows * HalfPanelPairs(n) + j / 2) * kHalfPanelRows +
-              r % kHalfPanelRows) +
-         2 * (j % 2);
+constexpr size_t HalfPanelOffset(DType dtype, size_t n, size_t r, size_t j) {
+  const size_t pair = 4 * (r / kHalfPanelRows * HalfPanelPairs(n) + j / 2) * kHalfPanelRows;
+  return dtype == DType::kF16p ? pair + 2 * ((j % 2) * kHalfPanelRows + r % kHalfPanelRows)
+                               : pair + 4 * (r % kHalfPanelRows) + 2 * (j % 2);
 }
 constexpr bool IsHalfPanelType(DType dtype) {
   return dtype == DType::kBF16p || dtype == DType::kF16p;

@@ -28,7 +28,8 @@ float TensorView::GetF32(int64_t i) const {
     case DType::kF16p: {
       const size_t n = static_cast<size_t>(shape.back()), at = static_cast<size_t>(i);
       uint16_t h;
-      std::memcpy(&h, static_cast<const uint8_t*>(data) + HalfPanelOffset(n, at / n, at % n), 2);
+      std::memcpy(&h, static_cast<const uint8_t*>(data) + HalfPanelOffset(dtype, n, at / n, at % n),
+                  2);
       return dtype == DType::kBF16p ? Bf16ToF32(h) : F16ToF32(h);
     }
     case DType::kF64:

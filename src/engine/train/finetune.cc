@@ -51,7 +51,7 @@ std::string ModelFingerprint(const model::TextModel& m) {
         const size_t at = i < k ? i : n - 2 * k + i;  // the first k values, then the last k
         std::memcpy(&rows[2 * i],
                     static_cast<const uint8_t*>(w.data) +
-                        tensor::HalfPanelOffset(cols, at / cols, at % cols),
+                        tensor::HalfPanelOffset(w.dtype, cols, at / cols, at % cols),
                     2);
       }
       h.Update(rows.data(), 2 * k);

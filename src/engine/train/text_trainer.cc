@@ -289,7 +289,7 @@ Result<TextTrainer> TextTrainer::Create(const model::TextModel& model, ops::Comp
       for (size_t r = 0; r < rows; ++r) {
         for (size_t c = c0; c < c1; ++c) {
           const size_t from =
-              half_panels ? tensor::HalfPanelOffset(cols, r, c) : (r * cols + c) * es;
+              half_panels ? tensor::HalfPanelOffset(w.dtype, cols, r, c) : (r * cols + c) * es;
           std::memcpy(&bytes[(c * rows + r) * es], &src[from], es);
         }
       }
