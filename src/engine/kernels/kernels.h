@@ -77,7 +77,8 @@ void MatMulRowsBf16Packed(const uint32_t* xb, size_t num_tokens, const void* w,
 // may be packed in parallel.
 void PackBf16Panels(const void* w, tensor::DType w_dtype, size_t k_dim, size_t r_begin,
                     size_t r_end, void* panels, bool exact_f32 = false);
-// The same for an F16 matrix into tensor::DType::kF16p (its values as stored).
+// The same for an F16 matrix into tensor::DType::kF16p (its values as stored, each group
+// column by column; RowBytes(kF16p, k_dim) per row).
 void PackF16Panels(const void* w, size_t k_dim, size_t r_begin, size_t r_end, void* panels);
 
 // Σ a[i] · b[i].

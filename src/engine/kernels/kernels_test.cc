@@ -120,6 +120,12 @@ TEST_P(KernelsTest, MatMulRowsMatchesScalarTwin) {
 // panels, bit for bit as the packed GEMM sums the same rows from kGemmMinTokens on, so a token
 // alone gets the numbers it gets in any batch, on every target; odd k, several blocks of
 // pairs, ranges from whole groups.
+// Row 17, column 3 of a matrix of 5 columns (16 pairs a row, padded): the second group
+// (1024 bytes on), its second pair (64 on); kBF16p: row 1's word, high half; kF16p: the odd
+// column's 16 values, row 1's.
+static_assert(tensor::HalfPanelOffset(DType::kBF16p, 5, 17, 3) == 1024 + 64 + 4 + 2);
+static_assert(tensor::HalfPanelOffset(DType::kF16p, 5, 17, 3) == 1024 + 64 + 32 + 2);
+
 TEST_P(KernelsTest, MatMulRowsOverPanelsPackedAtLoadSumAsTheGemmAtEveryTokenCount) {
   for (DType dtype : {DType::kBF16, DType::kF32, DType::kF16}) {
     for (size_t k : {1u, 2u, 7u, 16u, 33u, 64u, 257u, 300u, 600u}) {
@@ -132,18 +138,32 @@ TEST_P(KernelsTest, MatMulRowsOverPanelsPackedAtLoadSumAsTheGemmAtEveryTokenCoun
         const size_t off = tensor::DTypeSize(dtype);
         auto wb = Encode(w, dtype, off);
         const DType panel_type = dtype == DType::kF16 ? DType::kF16p : DType::kBF16p;
-        std::vector<uint8_t> packed(n * tensor::RowBytes(panel_type, k));
-        if (dtype == DType::kF16) {
-          PackF16Panels(wb.data() + off, k, 0, n, packed.data());
-        } else {
-          PackBf16Panels(wb.data() + off, dtype, k, 0, n, packed.data(), /*exact_f32=*/true);
+        // Packed over a buffer of junk, in two ranges of whole groups (as the binder packs in
+        // parallel).
+        std::vector<uint8_t> packed(n * tensor::RowBytes(panel_type, k), 0xAB);
+        for (auto [r0, r1] :
+             {std::pair<size_t, size_t>{0, n / 2 / 16 * 16}, {n / 2 / 16 * 16, n}}) {
+          if (dtype == DType::kF16) {
+            PackF16Panels(wb.data() + off, k, r0, r1, packed.data());
+          } else {
+            PackBf16Panels(wb.data() + off, dtype, k, r0, r1, packed.data(), /*exact_f32=*/true);
+          }
         }
-        // The layout holds the values.
+        // The layout holds the values, each in two bytes of its own, and zeros everywhere else
+        // (an odd row's last pair, the pairs that pad a row).
         const tensor::TensorView view{
             panel_type, {static_cast<int64_t>(n), static_cast<int64_t>(k)}, packed.data()};
+        std::vector<bool> holds(packed.size(), false);
         for (size_t i = 0; i < n * k; ++i) {
           const float want = dtype == DType::kF16 ? tensor::F16ToF32(tensor::F32ToF16(w[i])) : w[i];
           ASSERT_EQ(view.GetF32(static_cast<int64_t>(i)), want) << i;
+          const size_t at = tensor::HalfPanelOffset(panel_type, k, i / k, i % k);
+          ASSERT_LT(at + 1, packed.size());
+          ASSERT_FALSE(holds[at] || holds[at + 1]) << i;
+          holds[at] = holds[at + 1] = true;
+        }
+        for (size_t b = 0; b < packed.size(); ++b) {
+          if (!holds[b]) ASSERT_EQ(packed[b], 0) << "byte " << b;
         }
         const std::string shape = "dtype " + std::string(tensor::DTypeName(dtype)) +
                                   " k=" + std::to_string(k) + " n=" + std::to_string(n);
