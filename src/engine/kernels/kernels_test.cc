@@ -115,17 +115,17 @@ TEST_P(KernelsTest, MatMulRowsMatchesScalarTwin) {
   }
 }
 
-// BF16 and F16 weights packed at load (DType::kBF16p from BF16 rows or F32 ones that hold
-// bf16 values, kF16p from F16 rows; exact values): every number of tokens sums through the
-// panels, bit for bit as the packed GEMM sums the same rows from kGemmMinTokens on, so a token
-// alone gets the numbers it gets in any batch, on every target; odd k, several blocks of
-// pairs, ranges from whole groups.
 // Row 17, column 3 of a matrix of 5 columns (16 pairs a row, padded): the second group
 // (1024 bytes on), its second pair (64 on); kBF16p: row 1's word, high half; kF16p: the odd
 // column's 16 values, row 1's.
 static_assert(tensor::HalfPanelOffset(DType::kBF16p, 5, 17, 3) == 1024 + 64 + 4 + 2);
 static_assert(tensor::HalfPanelOffset(DType::kF16p, 5, 17, 3) == 1024 + 64 + 32 + 2);
 
+// BF16 and F16 weights packed at load (DType::kBF16p from BF16 rows or F32 ones that hold
+// bf16 values, kF16p from F16 rows; exact values): every number of tokens sums through the
+// panels, bit for bit as the packed GEMM sums the same rows from kGemmMinTokens on, so a token
+// alone gets the numbers it gets in any batch, on every target; odd k, several blocks of
+// pairs, ranges from whole groups.
 TEST_P(KernelsTest, MatMulRowsOverPanelsPackedAtLoadSumAsTheGemmAtEveryTokenCount) {
   for (DType dtype : {DType::kBF16, DType::kF32, DType::kF16}) {
     for (size_t k : {1u, 2u, 7u, 16u, 33u, 64u, 257u, 300u, 600u}) {
