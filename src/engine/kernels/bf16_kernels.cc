@@ -95,9 +95,7 @@ __attribute__((target(IRIS_BF16_TARGET))) inline __m512 Bf16Pairs16(const uint8_
 // and a group of 16 rows' words). Every feature's sum takes the pairs in order, one
 // vdpbf16ps each, whatever the layout, the tokens or the block of pairs.
 // With kPrefetch (weights packed at load, few tokens: each weight read once, from memory),
-// each vector's line kAheadPairs pairs on is requested as its pair is read.
-constexpr size_t kAheadPairs = 32;
-
+// each vector's line kHalfPanelAheadPairs pairs on is requested as its pair is read.
 template <size_t kT, size_t kV, bool kPrefetch = false>
 __attribute__((target(IRIS_BF16_TARGET))) inline void PanelKernel(
     const uint32_t* __restrict xb, size_t x_pairs, const uint32_t* __restrict panel,
@@ -114,9 +112,9 @@ __attribute__((target(IRIS_BF16_TARGET))) inline void PanelKernel(
     __m512bh w[kV];
     for (size_t v = 0; v < kV; ++v) {
       if constexpr (kPrefetch) {
-        _mm_prefetch(
-            reinterpret_cast<const char*>(panel + (p + kAheadPairs) * p_stride + v * v_stride),
-            _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(panel + (p + kHalfPanelAheadPairs) * p_stride +
+                                                   v * v_stride),
+                     _MM_HINT_T0);
       }
       w[v] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(panel + p * p_stride + v * v_stride));
     }

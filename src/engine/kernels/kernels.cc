@@ -383,10 +383,7 @@ HWY_INLINE void LoadPair(const uint8_t* HWY_RESTRICT at, VF& even, VF& odd) {
 }
 
 // With kPrefetch (a product of few tokens, which reads each weight once), each group's line
-// kAheadPairs pairs on (2 KiB) is requested as its pair is read: the hardware's prefetchers
-// alone left decode's several streams at about two thirds of the read bandwidth.
-constexpr size_t kAheadPairs = 32;
-
+// kHalfPanelAheadPairs pairs on is requested as its pair is read.
 template <size_t kTok, size_t kV, bool kF16, bool kPrefetch>
 HWY_INLINE void PackedHalfKernel(const float* HWY_RESTRICT x, size_t x_stride,
                                  const uint8_t* const* base, size_t p_begin, size_t p_end,
@@ -403,7 +400,8 @@ HWY_INLINE void PackedHalfKernel(const float* HWY_RESTRICT x, size_t x_stride,
   for (size_t p = p_begin; p < p_end; ++p) {
     VF even[kV], odd[kV];
     for (size_t v = 0; v < kV; ++v) {
-      if constexpr (kPrefetch) hwy::Prefetch(base[v] + (p + kAheadPairs) * kHalfPanelPairBytes);
+      if constexpr (kPrefetch)
+        hwy::Prefetch(base[v] + (p + kHalfPanelAheadPairs) * kHalfPanelPairBytes);
       LoadPair<kF16>(base[v] + p * kHalfPanelPairBytes, even[v], odd[v]);
     }
     const size_t k = 2 * p;

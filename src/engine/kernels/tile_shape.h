@@ -16,6 +16,12 @@ constexpr size_t TileRows32(size_t tokens) {
   return kRows[tokens];
 }
 
+// How far ahead decode's products over weights packed at load (tensor::DType::kBF16p, kF16p:
+// 64 bytes a pair of columns per group) request each group's stream: 32 pairs, 2 KiB. The
+// hardware's prefetchers alone left decode's three streams at about two thirds of the read
+// bandwidth; 8 pairs gained nothing, 16 less than 32, 48 and 64 a little less.
+inline constexpr size_t kHalfPanelAheadPairs = 32;
+
 // Calls f(std::integral_constant<size_t, n>()) for n in [1, kMax]; nothing for any other n.
 template <size_t kMax, typename F>
 inline void WithStaticCount(size_t n, F&& f) {
