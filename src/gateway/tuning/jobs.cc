@@ -349,6 +349,9 @@ void Jobs::Run(std::shared_ptr<Job> job, JobRequest request) {
   } catch (const std::exception& e) {
     st = Internal(std::string("the job stopped: ") + e.what());
   }
+  // The final state and the end of running_ change under both locks (mu_ first, as Start and
+  // Cancel take them): a caller who sees the job ended may start the next at once.
+  std::lock_guard<std::mutex> lock(mu_);
   {
     std::lock_guard<std::mutex> jl(job->mu);
     JobView& v = job->view;
@@ -369,7 +372,6 @@ void Jobs::Run(std::shared_ptr<Job> job, JobRequest request) {
     }
     v.eta_seconds = 0;
   }
-  std::lock_guard<std::mutex> lock(mu_);
   if (running_ == job) running_.reset();
 }
 
