@@ -94,9 +94,8 @@ __attribute__((target(IRIS_BF16_TARGET))) inline __m512 Bf16Pairs16(const uint8_
 // packed per call: kWidth and kLanes; weights packed at load, tensor::DType::kBF16p: kLanes
 // and a group of 16 rows' words). Every feature's sum takes the pairs in order, one
 // vdpbf16ps each, whatever the layout, the tokens or the block of pairs.
-// With kPrefetch (weights packed at load, few tokens: each weight read once, from memory),
-// each vector's line kHalfPanelAheadPairs pairs on is requested as its pair is read.
-template <size_t kT, size_t kV, bool kPrefetch = false>
+// kAhead (weights packed at load): what the pass requests as it reads a pair (tile_shape.h).
+template <size_t kT, size_t kV, PanelAhead kAhead = PanelAhead::kNothing>
 __attribute__((target(IRIS_BF16_TARGET))) inline void PanelKernel(
     const uint32_t* __restrict xb, size_t x_pairs, const uint32_t* __restrict panel,
     size_t p_stride, size_t v_stride, size_t pairs, float* __restrict out, size_t out_stride,
@@ -111,10 +110,14 @@ __attribute__((target(IRIS_BF16_TARGET))) inline void PanelKernel(
   for (size_t p = 0; p < pairs; ++p) {
     __m512bh w[kV];
     for (size_t v = 0; v < kV; ++v) {
-      if constexpr (kPrefetch) {
+      if constexpr (kAhead == PanelAhead::kPairsAhead) {
         _mm_prefetch(reinterpret_cast<const char*>(panel + (p + kHalfPanelAheadPairs) * p_stride +
                                                    v * v_stride),
                      _MM_HINT_T0);
+      } else if constexpr (kAhead == PanelAhead::kNextBlock) {
+        _mm_prefetch(
+            reinterpret_cast<const char*>(panel + (p + kPanelPairs) * p_stride + v * v_stride),
+            _MM_HINT_T1);
       }
       w[v] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(panel + p * p_stride + v * v_stride));
     }
@@ -131,22 +134,40 @@ __attribute__((target(IRIS_BF16_TARGET))) inline void PanelKernel(
   }
 }
 
-template <size_t kT, size_t kV, bool kPrefetch = false>
+// Passes `pass`, pass + 1, … over a block of kPanelPairs pairs (or fewer, the last), kT tokens
+// each (fewer at the end); with kAtLoad (weights packed at load, read from memory) each pass
+// requests what AheadOfPass says.
+template <size_t kT, size_t kV, bool kAtLoad = false>
 __attribute__((target(IRIS_BF16_TARGET))) void PanelTokens(const uint32_t* xb, size_t x_pairs,
                                                            size_t num_tokens, const uint32_t* panel,
                                                            size_t p_stride, size_t v_stride,
                                                            size_t pairs, float* out,
-                                                           size_t out_stride, bool accumulate) {
+                                                           size_t out_stride, bool accumulate,
+                                                           size_t pass = 0) {
   size_t t = 0;
-  for (; t + kT <= num_tokens; t += kT) {
-    PanelKernel<kT, kV, kPrefetch>(xb + t * x_pairs, x_pairs, panel, p_stride, v_stride, pairs,
-                                   out + t * out_stride, out_stride, accumulate);
+  for (; t + kT <= num_tokens; t += kT, ++pass) {
+    auto run = [&](auto ahead) {
+      PanelKernel<kT, kV, decltype(ahead)::value>(xb + t * x_pairs, x_pairs, panel, p_stride,
+                                                  v_stride, pairs, out + t * out_stride, out_stride,
+                                                  accumulate);
+    };
+    switch (kAtLoad ? AheadOfPass(pass) : PanelAhead::kNothing) {
+      case PanelAhead::kPairsAhead:
+        run(std::integral_constant<PanelAhead, PanelAhead::kPairsAhead>());
+        break;
+      case PanelAhead::kNextBlock:
+        run(std::integral_constant<PanelAhead, PanelAhead::kNextBlock>());
+        break;
+      case PanelAhead::kNothing:
+        run(std::integral_constant<PanelAhead, PanelAhead::kNothing>());
+        break;
+    }
   }
   if constexpr (kT > 1) {
     if (t < num_tokens) {
-      PanelTokens<kT / 2, kV, kPrefetch>(xb + t * x_pairs, x_pairs, num_tokens - t, panel, p_stride,
-                                         v_stride, pairs, out + t * out_stride, out_stride,
-                                         accumulate);
+      PanelTokens<kT / 2, kV, kAtLoad>(xb + t * x_pairs, x_pairs, num_tokens - t, panel, p_stride,
+                                       v_stride, pairs, out + t * out_stride, out_stride,
+                                       accumulate, pass);
     }
   }
 }
@@ -574,20 +595,19 @@ __attribute__((target(IRIS_BF16_TARGET))) void GemmBf16(Bf16Path path, const uin
 }
 
 // PanelTokens over nv (1 to kVectors) groups of weights packed at load.
-template <bool kPrefetch>
 __attribute__((target(IRIS_BF16_TARGET))) void GroupPanelTokens(
     size_t nv, const uint32_t* xb, size_t x_pairs, size_t num_tokens, const uint32_t* panel,
     size_t group_words, size_t pairs, float* out, size_t out_stride, bool accumulate) {
   static_assert(kVectors == 3);
   if (nv == 3) {
-    PanelTokens<kTokens, 3, kPrefetch>(xb, x_pairs, num_tokens, panel, kLanes, group_words, pairs,
-                                       out, out_stride, accumulate);
+    PanelTokens<kTokens, 3, true>(xb, x_pairs, num_tokens, panel, kLanes, group_words, pairs, out,
+                                  out_stride, accumulate);
   } else if (nv == 2) {
-    PanelTokens<kTokens, 2, kPrefetch>(xb, x_pairs, num_tokens, panel, kLanes, group_words, pairs,
-                                       out, out_stride, accumulate);
+    PanelTokens<kTokens, 2, true>(xb, x_pairs, num_tokens, panel, kLanes, group_words, pairs, out,
+                                  out_stride, accumulate);
   } else {
-    PanelTokens<kTokens, 1, kPrefetch>(xb, x_pairs, num_tokens, panel, kLanes, group_words, pairs,
-                                       out, out_stride, accumulate);
+    PanelTokens<kTokens, 1, true>(xb, x_pairs, num_tokens, panel, kLanes, group_words, pairs, out,
+                                  out_stride, accumulate);
   }
 }
 
@@ -616,14 +636,8 @@ __attribute__((target(IRIS_BF16_TARGET))) void GemmBf16Panels(Bf16Path path, con
       const uint32_t* panel = groups + pb * kLanes;
       const bool accumulate = pb != 0;
       if (path == Bf16Path::kAvx512Bf16) {
-        // Few tokens (decode) read each weight once, from memory: those prefetch.
-        if (num_tokens <= kTokens) {
-          GroupPanelTokens<true>(nv, xb + pb, pairs, num_tokens, panel, group_words, pc, dst,
-                                 out_stride, accumulate);
-        } else {
-          GroupPanelTokens<false>(nv, xb + pb, pairs, num_tokens, panel, group_words, pc, dst,
-                                  out_stride, accumulate);
-        }
+        GroupPanelTokens(nv, xb + pb, pairs, num_tokens, panel, group_words, pc, dst, out_stride,
+                         accumulate);
       } else if (path == Bf16Path::kAmx) {  // (pairs past pc are zero in the layout)
         AmxPanelTokens(hardware, xb + pb, pairs, num_tokens, panel, kLanes, group_words, nv, pc,
                        dst, out_stride, accumulate);

@@ -363,6 +363,9 @@ void MatMulRowsT(const float* x, size_t x_stride, size_t num_tokens, const WT* w
 // with MulAdd, as GemmPacked's panels take it, so the numbers are GemmPacked's bit for bit at
 // any number of tokens, and a token's do not depend on the tokens beside it.
 inline constexpr size_t kHalfPanelPairBytes = 4 * tensor::kHalfPanelRows;
+// Pairs of a block of the weights (GemmPacked's 256 columns: a block of tokens' activations and
+// the block's weights stay in L1).
+inline constexpr size_t kHalfBlockPairs = 128;
 
 // A vector of features' two columns of a pair, from `at` (the pair's bytes, offset to the
 // vector's first row).
@@ -382,9 +385,8 @@ HWY_INLINE void LoadPair(const uint8_t* HWY_RESTRICT at, VF& even, VF& odd) {
   }
 }
 
-// With kPrefetch (a product of few tokens, which reads each weight once), each group's line
-// kHalfPanelAheadPairs pairs on is requested as its pair is read.
-template <size_t kTok, size_t kV, bool kF16, bool kPrefetch>
+// kAhead: what the pass requests as it reads a pair (tile_shape.h).
+template <size_t kTok, size_t kV, bool kF16, PanelAhead kAhead>
 HWY_INLINE void PackedHalfKernel(const float* HWY_RESTRICT x, size_t x_stride,
                                  const uint8_t* const* base, size_t p_begin, size_t p_end,
                                  size_t k_dim, float* HWY_RESTRICT out, size_t out_stride,
@@ -400,8 +402,11 @@ HWY_INLINE void PackedHalfKernel(const float* HWY_RESTRICT x, size_t x_stride,
   for (size_t p = p_begin; p < p_end; ++p) {
     VF even[kV], odd[kV];
     for (size_t v = 0; v < kV; ++v) {
-      if constexpr (kPrefetch)
+      if constexpr (kAhead == PanelAhead::kPairsAhead) {
         hwy::Prefetch(base[v] + (p + kHalfPanelAheadPairs) * kHalfPanelPairBytes);
+      } else if constexpr (kAhead == PanelAhead::kNextBlock) {
+        __builtin_prefetch(base[v] + (p + kHalfBlockPairs) * kHalfPanelPairBytes, 0, 2);
+      }
       LoadPair<kF16>(base[v] + p * kHalfPanelPairBytes, even[v], odd[v]);
     }
     const size_t k = 2 * p;
@@ -424,38 +429,51 @@ HWY_INLINE void PackedHalfKernel(const float* HWY_RESTRICT x, size_t x_stride,
   }
 }
 
-template <size_t kTok, size_t kV, bool kF16, bool kPrefetch>
+// Passes `pass`, pass + 1, … over the block, kTok tokens each (fewer at the end).
+template <size_t kTok, size_t kV, bool kF16>
 HWY_INLINE void PackedHalfTokens(const float* x, size_t x_stride, size_t num_tokens,
                                  const uint8_t* const* base, size_t p_begin, size_t p_end,
-                                 size_t k_dim, float* out, size_t out_stride, bool accumulate) {
+                                 size_t k_dim, float* out, size_t out_stride, bool accumulate,
+                                 size_t pass = 0) {
   size_t t = 0;
-  for (; t + kTok <= num_tokens; t += kTok) {
-    PackedHalfKernel<kTok, kV, kF16, kPrefetch>(x + t * x_stride, x_stride, base, p_begin, p_end,
-                                                k_dim, out + t * out_stride, out_stride,
-                                                accumulate);
+  for (; t + kTok <= num_tokens; t += kTok, ++pass) {
+    auto run = [&](auto ahead) HWY_ATTR {
+      PackedHalfKernel<kTok, kV, kF16, decltype(ahead)::value>(
+          x + t * x_stride, x_stride, base, p_begin, p_end, k_dim, out + t * out_stride, out_stride,
+          accumulate);
+    };
+    switch (AheadOfPass(pass)) {
+      case PanelAhead::kPairsAhead:
+        run(std::integral_constant<PanelAhead, PanelAhead::kPairsAhead>());
+        break;
+      case PanelAhead::kNextBlock:
+        run(std::integral_constant<PanelAhead, PanelAhead::kNextBlock>());
+        break;
+      case PanelAhead::kNothing:
+        run(std::integral_constant<PanelAhead, PanelAhead::kNothing>());
+        break;
+    }
   }
   if constexpr (kTok > 1) {
     if (t < num_tokens) {
-      PackedHalfTokens<kTok / 2, kV, kF16, kPrefetch>(x + t * x_stride, x_stride, num_tokens - t,
-                                                      base, p_begin, p_end, k_dim,
-                                                      out + t * out_stride, out_stride, accumulate);
+      PackedHalfTokens<kTok / 2, kV, kF16>(x + t * x_stride, x_stride, num_tokens - t, base,
+                                           p_begin, p_end, k_dim, out + t * out_stride, out_stride,
+                                           accumulate, pass);
     }
   }
 }
 
 // Rows [n_begin, n_end) (whole groups of 16) of a kBF16p or kF16p matrix, blocks of
-// kPanelVectors vectors of features (the rows left at a range's end: fewer) and of 128 pairs
-// (GemmPacked's 256 columns: a block of tokens' activations and the block's weights stay in
-// L1).
-template <bool kF16, bool kPrefetch>
-void GemmPackedHalvesT(const float* x, size_t x_stride, size_t num_tokens, const uint32_t* w,
-                       size_t k_dim, size_t n_begin, size_t n_end, float* out, size_t out_stride) {
+// kPanelVectors vectors of features (the rows left at a range's end: fewer) and of
+// kHalfBlockPairs pairs.
+template <bool kF16>
+void GemmPackedHalves(const float* x, size_t x_stride, size_t num_tokens, const uint32_t* w,
+                      size_t k_dim, size_t n_begin, size_t n_end, float* out, size_t out_stride) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
   static_assert(tensor::kHalfPanelRows % hn::MaxLanes(DF()) == 0, "vectors within a group");
   const size_t pairs = (k_dim + 1) / 2;
   const size_t group_words = tensor::HalfPanelPairs(k_dim) * tensor::kHalfPanelRows;
-  constexpr size_t kPairsPerBlock = 128;
   for (size_t nb = n_begin; nb < n_end; nb += kPanelVectors * lanes) {
     const size_t nv = std::min(kPanelVectors, (n_end - nb) / lanes);
     const uint8_t* base[kPanelVectors];  // each vector's first row in its group, at pair 0
@@ -465,39 +483,25 @@ void GemmPackedHalvesT(const float* x, size_t x_stride, size_t num_tokens, const
                 (kF16 ? 2 : 4) * (f % tensor::kHalfPanelRows);
     }
     float* o = out + (nb - n_begin);
-    for (size_t pb = 0; pb < pairs; pb += kPairsPerBlock) {
-      const size_t pe = std::min(pairs, pb + kPairsPerBlock);
+    for (size_t pb = 0; pb < pairs; pb += kHalfBlockPairs) {
+      const size_t pe = std::min(pairs, pb + kHalfBlockPairs);
       const bool accumulate = pb != 0;
       if (nv == kPanelVectors) {
-        PackedHalfTokens<kPanelTokens, kPanelVectors, kF16, kPrefetch>(
-            x, x_stride, num_tokens, base, pb, pe, k_dim, o, out_stride, accumulate);
+        PackedHalfTokens<kPanelTokens, kPanelVectors, kF16>(x, x_stride, num_tokens, base, pb, pe,
+                                                            k_dim, o, out_stride, accumulate);
       } else if constexpr (kPanelVectors > 2) {
         if (nv == 2) {
-          PackedHalfTokens<kPanelTokens, 2, kF16, kPrefetch>(x, x_stride, num_tokens, base, pb, pe,
-                                                             k_dim, o, out_stride, accumulate);
+          PackedHalfTokens<kPanelTokens, 2, kF16>(x, x_stride, num_tokens, base, pb, pe, k_dim, o,
+                                                  out_stride, accumulate);
         } else {
-          PackedHalfTokens<kPanelTokens, 1, kF16, kPrefetch>(x, x_stride, num_tokens, base, pb, pe,
-                                                             k_dim, o, out_stride, accumulate);
+          PackedHalfTokens<kPanelTokens, 1, kF16>(x, x_stride, num_tokens, base, pb, pe, k_dim, o,
+                                                  out_stride, accumulate);
         }
       } else {
-        PackedHalfTokens<kPanelTokens, 1, kF16, kPrefetch>(x, x_stride, num_tokens, base, pb, pe,
-                                                           k_dim, o, out_stride, accumulate);
+        PackedHalfTokens<kPanelTokens, 1, kF16>(x, x_stride, num_tokens, base, pb, pe, k_dim, o,
+                                                out_stride, accumulate);
       }
     }
-  }
-}
-
-// Few tokens (one block of kPanelTokens, decode) read every weight once, from memory: those
-// products prefetch.
-template <bool kF16>
-void GemmPackedHalves(const float* x, size_t x_stride, size_t num_tokens, const uint32_t* w,
-                      size_t k_dim, size_t n_begin, size_t n_end, float* out, size_t out_stride) {
-  if (num_tokens <= kPanelTokens) {
-    GemmPackedHalvesT<kF16, true>(x, x_stride, num_tokens, w, k_dim, n_begin, n_end, out,
-                                  out_stride);
-  } else {
-    GemmPackedHalvesT<kF16, false>(x, x_stride, num_tokens, w, k_dim, n_begin, n_end, out,
-                                   out_stride);
   }
 }
 

@@ -16,10 +16,25 @@ constexpr size_t TileRows32(size_t tokens) {
   return kRows[tokens];
 }
 
-// How far ahead decode's products over weights packed at load (tensor::DType::kBF16p, kF16p:
-// 64 bytes a pair of columns per group) request each group's stream: 32 pairs, 2 KiB. The
-// hardware's prefetchers alone left decode's three streams at about two thirds of the read
-// bandwidth; 8 pairs gained nothing, 16 less than 32, 48 and 64 a little less.
+// How a product over weights packed at load (tensor::DType::kBF16p, kF16p: 64 bytes a pair of
+// columns per group) requests the weights before it reads them. Such a product goes through a
+// block of the weights (a few groups, 128 pairs) once per block of tokens (8 on AVX-512):
+// - the first pass reads the block from memory, and requests each group's line
+//   kHalfPanelAheadPairs pairs on as it reads a pair (kPairsAhead, into L1);
+// - the second pass reads the block from cache, and requests the next block's line at the same
+//   place (kNextBlock, into L2), so that the next block's first pass finds it there;
+// - later passes request nothing.
+// Without them, a pass from memory waited on its loads (decode's streams ran at about two
+// thirds of the read bandwidth) and, for 9 to 64 tokens, the passes from cache did not hide it.
+enum class PanelAhead { kNothing, kPairsAhead, kNextBlock };
+constexpr PanelAhead AheadOfPass(size_t pass) {
+  return pass == 0   ? PanelAhead::kPairsAhead
+         : pass == 1 ? PanelAhead::kNextBlock
+                     : PanelAhead::kNothing;
+}
+
+// kPairsAhead's distance: 32 pairs, 2 KiB. 8 pairs gained nothing, 16 less than 32, 48 and 64
+// a little less.
 inline constexpr size_t kHalfPanelAheadPairs = 32;
 
 // Calls f(std::integral_constant<size_t, n>()) for n in [1, kMax]; nothing for any other n.
