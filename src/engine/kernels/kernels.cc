@@ -889,6 +889,41 @@ void MatMulRowsF16p(const float* x, size_t xs, size_t nt, const void* w, size_t 
   GemmPackedHalves<true>(x, xs, nt, static_cast<const uint32_t*>(w), k, nb, ne, out, os);
 }
 
+// Two passes over x: the largest value that is not NaN (four running maxima; a comparison with
+// NaN is false, so NaN never replaces one), then the first index that holds it.
+size_t ArgMaxF32Impl(const float* HWY_RESTRICT x, size_t n) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  VF m[4];
+  for (VF& v : m) v = hn::Set(df, -INFINITY);
+  size_t i = 0;
+  for (; i + 4 * lanes <= n; i += 4 * lanes) {
+    for (size_t j = 0; j < 4; ++j) {
+      const VF v = hn::LoadU(df, x + i + j * lanes);
+      m[j] = hn::IfThenElse(hn::Lt(m[j], v), v, m[j]);
+    }
+  }
+  for (; i + lanes <= n; i += lanes) {
+    const VF v = hn::LoadU(df, x + i);
+    m[0] = hn::IfThenElse(hn::Lt(m[0], v), v, m[0]);
+  }
+  const VF m01 = hn::IfThenElse(hn::Lt(m[0], m[1]), m[1], m[0]);
+  const VF m23 = hn::IfThenElse(hn::Lt(m[2], m[3]), m[3], m[2]);
+  float best = hn::GetLane(hn::MaxOfLanes(df, hn::IfThenElse(hn::Lt(m01, m23), m23, m01)));
+  for (; i < n; ++i) {
+    if (x[i] > best) best = x[i];
+  }
+  const VF vb = hn::Set(df, best);
+  for (i = 0; i + lanes <= n; i += lanes) {
+    const intptr_t first = hn::FindFirstTrue(df, hn::Eq(hn::LoadU(df, x + i), vb));
+    if (first >= 0) return i + static_cast<size_t>(first);
+  }
+  for (; i < n; ++i) {
+    if (x[i] == best) return i;
+  }
+  return 0;  // every value NaN (or none)
+}
+
 float DotF32Impl(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, size_t n) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
@@ -965,6 +1000,7 @@ HWY_EXPORT(MatMulRowsF16);
 HWY_EXPORT(MatMulRowsBF16p);
 HWY_EXPORT(MatMulRowsF16p);
 HWY_EXPORT(DotF32Impl);
+HWY_EXPORT(ArgMaxF32Impl);
 HWY_EXPORT(AxpyF32Impl);
 HWY_EXPORT(ConvertBF16);
 HWY_EXPORT(ConvertF16);
@@ -1007,6 +1043,8 @@ void MatMulRows(const float* x, size_t x_stride, size_t num_tokens, const void* 
 float DotF32(const float* a, const float* b, size_t n) {
   return HWY_DYNAMIC_DISPATCH(DotF32Impl)(a, b, n);
 }
+
+size_t ArgMaxF32(const float* x, size_t n) { return HWY_DYNAMIC_DISPATCH(ArgMaxF32Impl)(x, n); }
 
 void AxpyF32(float alpha, const float* x, float* y, size_t n) {
   HWY_DYNAMIC_DISPATCH(AxpyF32Impl)(alpha, x, y, n);

@@ -83,6 +83,9 @@ void PackF16Panels(const void* w, size_t k_dim, size_t r_begin, size_t r_end, vo
 
 // Σ a[i] · b[i].
 float DotF32(const float* a, const float* b, size_t n);
+// The index of the largest of x[0, n) that is not NaN, the first on ties (−0 and +0 tie); 0
+// when every value is NaN or n is 0.
+size_t ArgMaxF32(const float* x, size_t n);
 // y[i] += alpha · x[i].
 void AxpyF32(float alpha, const float* x, float* y, size_t n);
 // dst[i] = f32(src[i]) for a row of a weight tensor (F32, BF16 or F16).

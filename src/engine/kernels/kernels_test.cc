@@ -163,7 +163,9 @@ TEST_P(KernelsTest, MatMulRowsOverPanelsPackedAtLoadSumAsTheGemmAtEveryTokenCoun
           holds[at] = holds[at + 1] = true;
         }
         for (size_t b = 0; b < packed.size(); ++b) {
-          if (!holds[b]) ASSERT_EQ(packed[b], 0) << "byte " << b;
+          if (!holds[b]) {
+            ASSERT_EQ(packed[b], 0) << "byte " << b;
+          }
         }
         const std::string shape = "dtype " + std::string(tensor::DTypeName(dtype)) +
                                   " k=" + std::to_string(k) + " n=" + std::to_string(n);
@@ -475,6 +477,44 @@ TEST_P(KernelsTest, DotAxpyConvertMatchScalarTwins) {
         ASSERT_EQ(got[i], ref::LoadAsF32(bytes.data(), dtype, i)) << tensor::DTypeName(dtype);
       }
     }
+  }
+}
+
+TEST_P(KernelsTest, ArgMaxMatchesScalarTwin) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (size_t n : {0u, 1u, 7u, 16u, 17u, 63u, 64u, 65u, 200u, 49280u}) {
+    auto x = RandomFloats(n + 1, 11);
+    const float* at = x.data() + 1;  // (not aligned)
+    EXPECT_EQ(ArgMaxF32(at, n), ref::ArgMaxF32(at, n)) << n;
+    if (n < 2) continue;
+    // The largest in each place: first, last, in the vector tail, twice (the first wins).
+    for (size_t where : {size_t{0}, n - 1, n / 2, n - n % 17}) {
+      if (where >= n) continue;
+      auto y = x;
+      y[1 + where] = 100.0f;
+      EXPECT_EQ(ArgMaxF32(y.data() + 1, n), where) << n;
+      y[1 + n - 1] = 100.0f;
+      EXPECT_EQ(ArgMaxF32(y.data() + 1, n), std::min(where, n - 1)) << n;
+    }
+    // NaN never wins, wherever it is; infinities are values; −0 and +0 tie.
+    auto z = x;
+    z[1] = nan;
+    z[1 + n / 3] = nan;
+    z[1 + n - 1] = nan;
+    EXPECT_EQ(ArgMaxF32(z.data() + 1, n), ref::ArgMaxF32(z.data() + 1, n)) << n;
+    EXPECT_FALSE(std::isnan(z[1 + ArgMaxF32(z.data() + 1, n)])) << n;
+    std::vector<float> all_nan(n, nan), low(n, -inf), zeros(n, 0.0f);
+    EXPECT_EQ(ArgMaxF32(all_nan.data(), n), 0u);
+    low[n - 1] = nan;
+    low[n / 2] = -1e30f;
+    EXPECT_EQ(ArgMaxF32(low.data(), n), n / 2);
+    low[n / 2] = -inf;
+    EXPECT_EQ(ArgMaxF32(low.data(), n), 0u);
+    zeros[0] = nan;
+    zeros[1] = -0.0f;
+    EXPECT_EQ(ArgMaxF32(zeros.data(), n), 1u);
+    EXPECT_EQ(ref::ArgMaxF32(zeros.data(), n), 1u);
   }
 }
 

@@ -5,6 +5,8 @@
 #include <string>
 #include <unordered_set>
 
+#include "engine/kernels/kernels.h"
+
 namespace iris::runtime {
 
 Status SamplingParams::Validate() const {
@@ -26,11 +28,7 @@ Status SamplingParams::Validate() const {
 }
 
 int32_t ArgMax(std::span<const float> logits) {
-  int32_t best = 0;
-  for (size_t i = 1; i < logits.size(); ++i) {
-    if (logits[i] > logits[best]) best = static_cast<int32_t>(i);
-  }
-  return best;
+  return static_cast<int32_t>(kernels::ArgMaxF32(logits.data(), logits.size()));
 }
 
 Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}

@@ -1,6 +1,7 @@
 // Scalar twins of the SIMD kernels: the specification the SIMD versions are tested against.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -61,6 +62,14 @@ inline float DotF32(const float* a, const float* b, size_t n) {
   double s = 0;
   for (size_t i = 0; i < n; ++i) s += static_cast<double>(a[i]) * b[i];
   return static_cast<float>(s);
+}
+
+inline size_t ArgMaxF32(const float* x, size_t n) {
+  size_t best = n;  // none yet
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isnan(x[i]) && (best == n || x[i] > x[best])) best = i;
+  }
+  return best == n ? 0 : best;
 }
 
 inline void AxpyF32(float alpha, const float* x, float* y, size_t n) {
