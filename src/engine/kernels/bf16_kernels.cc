@@ -146,21 +146,25 @@ __attribute__((target(IRIS_BF16_TARGET))) void PanelTokens(const uint32_t* xb, s
                                                            size_t pass = 0) {
   size_t t = 0;
   for (; t + kT <= num_tokens; t += kT, ++pass) {
-    auto run = [&](auto ahead) {
+    auto run = [&](auto ahead) __attribute__((target(IRIS_BF16_TARGET))) {
       PanelKernel<kT, kV, decltype(ahead)::value>(xb + t * x_pairs, x_pairs, panel, p_stride,
                                                   v_stride, pairs, out + t * out_stride, out_stride,
                                                   accumulate);
     };
-    switch (kAtLoad ? AheadOfPass(pass) : PanelAhead::kNothing) {
-      case PanelAhead::kPairsAhead:
-        run(std::integral_constant<PanelAhead, PanelAhead::kPairsAhead>());
-        break;
-      case PanelAhead::kNextBlock:
-        run(std::integral_constant<PanelAhead, PanelAhead::kNextBlock>());
-        break;
-      case PanelAhead::kNothing:
-        run(std::integral_constant<PanelAhead, PanelAhead::kNothing>());
-        break;
+    if constexpr (!kAtLoad) {  // (panels packed per call: their own strides, in cache)
+      run(std::integral_constant<PanelAhead, PanelAhead::kNothing>());
+    } else {
+      switch (AheadOfPass(pass)) {
+        case PanelAhead::kPairsAhead:
+          run(std::integral_constant<PanelAhead, PanelAhead::kPairsAhead>());
+          break;
+        case PanelAhead::kNextBlock:
+          run(std::integral_constant<PanelAhead, PanelAhead::kNextBlock>());
+          break;
+        case PanelAhead::kNothing:
+          run(std::integral_constant<PanelAhead, PanelAhead::kNothing>());
+          break;
+      }
     }
   }
   if constexpr (kT > 1) {

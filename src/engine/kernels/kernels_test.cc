@@ -488,7 +488,8 @@ TEST_P(KernelsTest, ArgMaxMatchesScalarTwin) {
     const float* at = x.data() + 1;  // (not aligned)
     EXPECT_EQ(ArgMaxF32(at, n), ref::ArgMaxF32(at, n)) << n;
     if (n < 2) continue;
-    // The largest in each place: first, last, in the vector tail, twice (the first wins).
+    // The largest in each place: first, last, mid-way, at a multiple of 17; then also last
+    // (the first wins).
     for (size_t where : {size_t{0}, n - 1, n / 2, n - n % 17}) {
       if (where >= n) continue;
       auto y = x;
@@ -511,6 +512,8 @@ TEST_P(KernelsTest, ArgMaxMatchesScalarTwin) {
     EXPECT_EQ(ArgMaxF32(low.data(), n), n / 2);
     low[n / 2] = -inf;
     EXPECT_EQ(ArgMaxF32(low.data(), n), 0u);
+    low[0] = nan;  // −inf the largest: its first place, not "every value NaN"
+    EXPECT_EQ(ArgMaxF32(low.data(), n), 1u);
     zeros[0] = nan;
     zeros[1] = -0.0f;
     EXPECT_EQ(ArgMaxF32(zeros.data(), n), 1u);

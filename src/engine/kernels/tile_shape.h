@@ -22,7 +22,8 @@ constexpr size_t TileRows32(size_t tokens) {
 // - the first pass reads the block from memory, and requests each group's line
 //   kHalfPanelAheadPairs pairs on as it reads a pair (kPairsAhead, into L1);
 // - the second pass reads the block from cache, and requests the next block's line at the same
-//   place (kNextBlock, into L2), so that the next block's first pass finds it there;
+//   place (kNextBlock, into L2), so that the next block's first pass finds it there (after a
+//   range's last block, whatever lies 128 pairs on: a few wasted requests, never a load);
 // - later passes request nothing.
 // Without them, a pass from memory waited on its loads (decode's streams ran at about two
 // thirds of the read bandwidth) and, for 9 to 64 tokens, the passes from cache did not hide it.

@@ -36,8 +36,8 @@ class Sampler {
   std::vector<std::pair<float, int32_t>> candidates_;
 };
 
-// Index of the largest logit (the first one on ties, as torch.argmax; NaN never wins, and every
-// logit NaN gives 0).
+// Index of the largest logit: the first one on ties, as torch.argmax; unlike it, NaN never wins
+// (every logit NaN gives 0).
 int32_t ArgMax(std::span<const float> logits);
 
 }  // namespace iris::runtime
