@@ -154,17 +154,7 @@ __attribute__((target(IRIS_BF16_TARGET))) void PanelTokens(const uint32_t* xb, s
     if constexpr (!kAtLoad) {  // (panels packed per call: their own strides, in cache)
       run(std::integral_constant<PanelAhead, PanelAhead::kNothing>());
     } else {
-      switch (AheadOfPass(pass)) {
-        case PanelAhead::kPairsAhead:
-          run(std::integral_constant<PanelAhead, PanelAhead::kPairsAhead>());
-          break;
-        case PanelAhead::kNextBlock:
-          run(std::integral_constant<PanelAhead, PanelAhead::kNextBlock>());
-          break;
-        case PanelAhead::kNothing:
-          run(std::integral_constant<PanelAhead, PanelAhead::kNothing>());
-          break;
-      }
+      WithPanelAhead(AheadOfPass(pass), run);
     }
   }
   if constexpr (kT > 1) {

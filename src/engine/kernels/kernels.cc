@@ -442,17 +442,7 @@ HWY_INLINE void PackedHalfTokens(const float* x, size_t x_stride, size_t num_tok
           x + t * x_stride, x_stride, base, p_begin, p_end, k_dim, out + t * out_stride, out_stride,
           accumulate);
     };
-    switch (AheadOfPass(pass)) {
-      case PanelAhead::kPairsAhead:
-        run(std::integral_constant<PanelAhead, PanelAhead::kPairsAhead>());
-        break;
-      case PanelAhead::kNextBlock:
-        run(std::integral_constant<PanelAhead, PanelAhead::kNextBlock>());
-        break;
-      case PanelAhead::kNothing:
-        run(std::integral_constant<PanelAhead, PanelAhead::kNothing>());
-        break;
-    }
+    WithPanelAhead(AheadOfPass(pass), run);
   }
   if constexpr (kTok > 1) {
     if (t < num_tokens) {

@@ -34,6 +34,23 @@ constexpr PanelAhead AheadOfPass(size_t pass) {
                      : PanelAhead::kNothing;
 }
 
+// Calls f(std::integral_constant<PanelAhead, ahead>()): a run-time PanelAhead as a compile-time
+// one.
+template <typename F>
+inline void WithPanelAhead(PanelAhead ahead, F&& f) {
+  switch (ahead) {
+    case PanelAhead::kPairsAhead:
+      f(std::integral_constant<PanelAhead, PanelAhead::kPairsAhead>());
+      break;
+    case PanelAhead::kNextBlock:
+      f(std::integral_constant<PanelAhead, PanelAhead::kNextBlock>());
+      break;
+    case PanelAhead::kNothing:
+      f(std::integral_constant<PanelAhead, PanelAhead::kNothing>());
+      break;
+  }
+}
+
 // kPairsAhead's distance: 32 pairs, 2 KiB. 8 pairs gained nothing, 16 less than 32, 48 and 64
 // a little less.
 inline constexpr size_t kHalfPanelAheadPairs = 32;
