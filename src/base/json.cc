@@ -8,7 +8,10 @@
 namespace iris {
 
 Result<boost::json::value> ParseJson(std::string_view text, std::string_view what) {
-  boost::json::stream_parser p;
+  // The parser's own working stacks start in this buffer (a request or an answer of a few
+  // KiB never allocates for them); the value it makes lives in the default storage.
+  unsigned char scratch[4096];
+  boost::json::stream_parser p({}, {}, scratch);
   boost::system::error_code ec;
   size_t n = p.write_some(text.data(), text.size(), ec);
   if (!ec) p.finish(ec);
@@ -76,12 +79,16 @@ void Write(const boost::json::value& v, std::string& out) {
     case boost::json::kind::bool_:
       out += v.get_bool() ? "true" : "false";
       return;
-    case boost::json::kind::int64:
-      out += std::to_string(v.get_int64());
+    case boost::json::kind::int64: {
+      auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v.get_int64());
+      out.append(buf, end);
       return;
-    case boost::json::kind::uint64:
-      out += std::to_string(v.get_uint64());
+    }
+    case boost::json::kind::uint64: {
+      auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v.get_uint64());
+      out.append(buf, end);
       return;
+    }
     case boost::json::kind::double_: {
       const double d = v.get_double();
       if (!std::isfinite(d)) {
@@ -109,22 +116,31 @@ void Write(const boost::json::value& v, std::string& out) {
 
 }  // namespace
 
+// (Room for a typical body up front: growing a string from empty one character at a time
+// reallocates it five or six times on the way to a few hundred bytes.)
+constexpr size_t kFirstReserve = 256;
+
 std::string SerializeJson(const boost::json::value& value) {
   std::string out;
+  out.reserve(kFirstReserve);
   Write(value, out);
   return out;
 }
 
 std::string SerializeJson(const boost::json::object& object) {
   std::string out;
+  out.reserve(kFirstReserve);
   WriteObject(object, out);
   return out;
 }
 
 std::string SerializeJson(const boost::json::array& array) {
   std::string out;
+  out.reserve(kFirstReserve);
   WriteArray(array, out);
   return out;
 }
+
+void AppendJson(const boost::json::object& object, std::string& out) { WriteObject(object, out); }
 
 }  // namespace iris

@@ -22,5 +22,7 @@ Result<boost::json::value> ReadJsonFile(const std::string& path);
 std::string SerializeJson(const boost::json::value& value);
 std::string SerializeJson(const boost::json::object& object);
 std::string SerializeJson(const boost::json::array& array);
+// SerializeJson(object) appended to `out`.
+void AppendJson(const boost::json::object& object, std::string& out);
 
 }  // namespace iris

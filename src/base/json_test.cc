@@ -23,6 +23,16 @@ TEST(SerializeJsonTest, NumbersAsPeopleWriteThem) {
   EXPECT_EQ(SerializeJson(o),
             R"({"cost":1234.5,"small":5.85e-06,"t":0.7,"n":-3,"u":18446744073709551615,)"
             R"("inf":null,"s":"a\"b\n","a":[1,2.5,null,true,1.0,1e+21]})");
+  // Integers at their limits, written as Boost.JSON writes them.
+  for (int64_t i : {std::numeric_limits<int64_t>::min(), int64_t{-1}, int64_t{0},
+                    std::numeric_limits<int64_t>::max()}) {
+    EXPECT_EQ(SerializeJson(boost::json::value(i)), std::to_string(i));
+  }
+  EXPECT_EQ(SerializeJson(boost::json::value(uint64_t{0})), "0");
+  // Appended in place, after what the string held.
+  std::string body = "x";
+  AppendJson(boost::json::object{{"k", 1}}, body);
+  EXPECT_EQ(body, R"(x{"k":1})");
   // Round trip: every double reads back exactly.
   for (double d : {0.1, 1.0 / 3, 1e300, 6.02214076e23, -2.5e-308}) {
     boost::json::value v = boost::json::parse(SerializeJson(boost::json::value(d)));

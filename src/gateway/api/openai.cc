@@ -587,7 +587,7 @@ std::string EncodeOpenAIChatResponse(const ChatResponse& response, const boost::
   if (iris != nullptr) {  // the last member, written in place rather than copied into `out`
     body.pop_back();
     body += ",\"iris\":";
-    body += SerializeJson(*iris);
+    AppendJson(*iris, body);
     body.push_back('}');
   }
   return body;

@@ -1,6 +1,8 @@
 // Delivering an attempt's answer: stream events go to the caller once the first token is in
 // hand (the commit point), a body goes at once; either way the summary learns the usage, the
 // cost and the latencies.
+#include <charconv>
+
 #include "gateway/api/ai_gateway.h"
 #include "gateway/api/embeddings.h"
 #include "gateway/api/errors.h"
@@ -12,6 +14,13 @@ namespace iris::gateway::proxy {
 using boost::asio::awaitable;
 
 namespace {
+// `v` with `digits` decimals, as printf's "%.*f" writes it (without the locale's machinery).
+std::string Fixed(double v, int digits) {
+  char buf[400];  // (room for any double in fixed notation)
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed, digits);
+  return ec == std::errc() ? std::string(buf, end) : std::string("0");
+}
+
 // What makes the first token (the commit point): any answer content, and of a provider's own
 // stream any event past its opening ones (a reasoning or hosted-tool item shows the upstream is
 // at work as surely as a token does).
@@ -263,8 +272,9 @@ void Call::RecordWholeAnswer(const routing::Target& t, const Usage& usage) {
   summary_.provider = t.provider;
   summary_.model = t.model;
   current_->outcome = "ok";
-  current_->latency_ms = Ms(Clock::now() - attempt_start_);
-  summary_.latency_ms = Ms(Clock::now() - start_);
+  const Clock::time_point now = Clock::now();
+  current_->latency_ms = Ms(now - attempt_start_);
+  summary_.latency_ms = Ms(now - start_);
   summary_.ttft_ms = summary_.latency_ms;
   summary_.overhead_ms = std::max(0.0, summary_.latency_ms - Ms(waiting_));
 }
@@ -272,13 +282,8 @@ void Call::RecordWholeAnswer(const routing::Target& t, const Usage& usage) {
 awaitable<Outcome> Call::SendWholeAnswer(std::string body) {
   summary_.bytes_out = static_cast<int64_t>(body.size());
   http::Headers h = IrisHeaders(JsonHeaders());
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.3f", summary_.overhead_ms);
-  h.Add("x-iris-overhead-ms", buf);
-  if (summary_.cost_usd) {
-    std::snprintf(buf, sizeof(buf), "%.6f", *summary_.cost_usd);
-    h.Add("x-iris-cost-usd", buf);
-  }
+  h.Add("x-iris-overhead-ms", Fixed(summary_.overhead_ms, 3));
+  if (summary_.cost_usd) h.Add("x-iris-cost-usd", Fixed(*summary_.cost_usd, 6));
   committed_ = true;
   co_await w_.Send(200, std::move(h), std::move(body));
   co_return Outcome::Delivered();

@@ -87,19 +87,40 @@ struct Connection : std::enable_shared_from_this<Connection> {
     if (resolver != nullptr) resolver->cancel();
   }
 
-  // Arms the deadline `stage` from now, capped by `total` (lazy_deadline.h); the message is
-  // the error an expiry produces.
-  void Arm(milliseconds stage, SteadyClock::time_point total, std::string stage_message,
-           std::string total_message) {
+  // The deadlines a wait can be armed with; each names itself in the error its expiry makes.
+  enum class Stage { kConnect, kFirstByte, kIdle, kTotal };
+
+  // Arms the deadline `stage_ms` from now, capped by `total` (lazy_deadline.h), which was
+  // `total_ms` from the request's start. What an expiry says is made only when one is told
+  // (TimeoutMessage): most waits end in time, and a request arms one or two.
+  void Arm(Stage stage, milliseconds stage_ms, SteadyClock::time_point total,
+           milliseconds total_ms) {
     timed_out = false;
-    SteadyClock::time_point when = SteadyClock::now() + stage;
+    SteadyClock::time_point when = SteadyClock::now() + stage_ms;
+    armed = stage;
+    armed_ms = stage_ms;
     if (when >= total) {
       when = total;
-      timeout_message = std::move(total_message);
-    } else {
-      timeout_message = std::move(stage_message);
+      armed = Stage::kTotal;
+      armed_ms = total_ms;
     }
     deadline.Arm(when);
+  }
+
+  // The error of the last expiry: the deadline that passed, the peer, and the setting.
+  std::string TimeoutMessage() const {
+    const std::string ms = std::to_string(armed_ms.count()) + " ms";
+    switch (armed) {
+      case Stage::kConnect:
+        return "connect to " + dial + " did not complete within " + ms + " (connect deadline)";
+      case Stage::kFirstByte:
+        return "no response headers from " + peer + " within " + ms + " (first_byte deadline)";
+      case Stage::kIdle:
+        return "no body bytes from " + peer + " for " + ms + " (idle deadline)";
+      case Stage::kTotal:
+        break;
+    }
+    return "request to " + peer + " exceeded the total deadline of " + ms;
   }
   void Disarm() { deadline.Disarm(); }
   void StopTimer() { deadline.Stop(); }
@@ -141,10 +162,12 @@ struct Connection : std::enable_shared_from_this<Connection> {
   tcp::resolver* resolver = nullptr;  // while resolving
   beast::flat_buffer buffer;          // bytes read but not parsed yet
   std::string key;                    // pool key
-  std::string peer;                   // "host:port" for messages
+  std::string dial;                   // "host:port" connected to (the proxy's, through one)
+  std::string peer;                   // target, and "(via proxy dial)" through one
   SteadyClock::time_point idle_since;
   bool timed_out = false;
-  std::string timeout_message;
+  Stage armed = Stage::kTotal;  // what the deadline was last armed for
+  milliseconds armed_ms{0};
   bool interrupted_by_cancel = false;
 };
 
@@ -205,11 +228,38 @@ struct Client::Impl {
       const Url& url, const Url* proxy, const std::string& key, const Deadlines& deadlines,
       SteadyClock::time_point total, CancelToken* cancel, Stats& stats);
 
+  // Where a URL goes: the URL parsed, the proxy that takes it (or nullptr) and the key of its
+  // pool of idle connections.
+  struct Destination {
+    Url url;
+    const Url* proxy = nullptr;  // (into options, which outlive every exchange)
+    std::string key;
+  };
+  // Shared: an exchange keeps its destination even when the set starts over under it.
+  Result<std::shared_ptr<const Destination>> DestinationOf(const std::string& text, Stats& stats) {
+    if (auto it = destinations.find(text); it != destinations.end()) return it->second;
+    Result<Url> parsed = ParseUrl(text);
+    ++stats.urls_parsed;
+    if (!parsed.ok()) return parsed.status();
+    auto d = std::make_shared<Destination>();
+    d->url = std::move(*parsed);
+    d->proxy = options.proxy.ProxyFor(d->url.scheme, d->url.host);
+    d->key = (d->proxy != nullptr && d->url.scheme == "http")
+                 ? "proxy://" + net::HostPort(d->proxy->host, d->proxy->port)
+                 : d->url.scheme + "://" + net::HostPort(d->url.host, d->url.port);
+    if (text.size() <= kMaxRememberedUrlBytes) {
+      if (destinations.size() >= kRememberedUrls) destinations.clear();
+      destinations.emplace(text, d);
+    }
+    return std::shared_ptr<const Destination>(std::move(d));
+  }
+
   asio::io_context& ioc;
   ClientOptions options;
   // Shared by every client of the process; an error (CA file) fails each https connection.
   Result<std::shared_ptr<ssl::context>> tls_context;
   std::unordered_map<std::string, std::vector<std::shared_ptr<internal::Connection>>> idle;
+  std::unordered_map<std::string, std::shared_ptr<const Destination>> destinations;
 };
 
 namespace internal {
@@ -231,17 +281,12 @@ struct ExchangeState {
     if (conn) conn->Close();
   }
 
-  std::string TotalMessage() const {
-    return "request to " + conn->peer + " exceeded the total deadline of " +
-           std::to_string(deadlines.total.count()) + " ms";
-  }
-
   // The status for a failed wait.
   Status WaitError(const std::string& what, error_code ec) const {
     if ((cancel != nullptr && cancel->cancelled()) || conn->interrupted_by_cancel) {
       return Status(ErrorCode::kUnavailable, "cancelled: request to " + conn->peer);
     }
-    if (conn->timed_out) return Status(ErrorCode::kDeadlineExceeded, conn->timeout_message);
+    if (conn->timed_out) return Status(ErrorCode::kDeadlineExceeded, conn->TimeoutMessage());
     return Status(ErrorCode::kUnavailable, what + " " + conn->peer + " failed: " + ec.message());
   }
   // Checked before each wait: a cancel or expiry that fired while nothing was pending.
@@ -249,7 +294,11 @@ struct ExchangeState {
     if (cancel != nullptr && cancel->cancelled()) {
       return Status(ErrorCode::kUnavailable, "cancelled: request to " + conn->peer);
     }
-    if (SteadyClock::now() >= total) return Status(ErrorCode::kDeadlineExceeded, TotalMessage());
+    if (SteadyClock::now() >= total) {
+      return Status(ErrorCode::kDeadlineExceeded,
+                    "request to " + conn->peer + " exceeded the total deadline of " +
+                        std::to_string(deadlines.total.count()) + " ms");
+    }
     return std::nullopt;
   }
 
@@ -326,10 +375,7 @@ asio::awaitable<Status> ExchangeState::SendAndReadHead(const OutboundRequest& re
   }
   head += "\r\n";
 
-  conn->Arm(deadlines.first_byte, total,
-            "no response headers from " + conn->peer + " within " +
-                std::to_string(deadlines.first_byte.count()) + " ms (first_byte deadline)",
-            TotalMessage());
+  conn->Arm(Connection::Stage::kFirstByte, deadlines.first_byte, total, deadlines.total);
   std::array<asio::const_buffer, 2> buffers = {asio::buffer(head), asio::buffer(request.body)};
   error_code ec = co_await conn->WriteAll(buffers);
   if (ec) {
@@ -396,10 +442,7 @@ asio::awaitable<Result<std::string>> ExchangeState::ReadSome() {
       co_return std::string();
     }
     if (auto s = Interrupted()) co_return *s;
-    conn->Arm(deadlines.idle, total,
-              "no body bytes from " + conn->peer + " for " +
-                  std::to_string(deadlines.idle.count()) + " ms (idle deadline)",
-              TotalMessage());
+    conn->Arm(Connection::Stage::kIdle, deadlines.idle, total, deadlines.total);
     error_code ec = co_await conn->Fill();
     conn->Disarm();
     if (ec == asio::error::eof || ec == ssl::error::stream_truncated) {
@@ -425,6 +468,7 @@ asio::awaitable<Result<std::shared_ptr<internal::Connection>>> Client::Impl::Con
   uint16_t dial_port = proxy ? proxy->port : url.port;
   std::string dial = net::HostPort(dial_host, dial_port);
   conn->peer = proxy ? target + " (via proxy " + dial + ")" : target;
+  conn->dial = dial;
   CancelToken::Registration registration;
   if (cancel != nullptr) {
     registration = cancel->OnCancel([c = std::weak_ptr<Conn>(conn)] {
@@ -439,17 +483,13 @@ asio::awaitable<Result<std::shared_ptr<internal::Connection>>> Client::Impl::Con
     if (conn->interrupted_by_cancel || (cancel != nullptr && cancel->cancelled())) {
       return Status(ErrorCode::kUnavailable, "cancelled: connecting to " + conn->peer);
     }
-    if (conn->timed_out) return Status(ErrorCode::kDeadlineExceeded, conn->timeout_message);
+    if (conn->timed_out) return Status(ErrorCode::kDeadlineExceeded, conn->TimeoutMessage());
     return Status(ErrorCode::kUnavailable, what + " failed: " + ec.message());
   };
   if (cancel != nullptr && cancel->cancelled()) {
     co_return Status(ErrorCode::kUnavailable, "cancelled: connecting to " + conn->peer);
   }
-  conn->Arm(deadlines.connect, total,
-            "connect to " + dial + " did not complete within " +
-                std::to_string(deadlines.connect.count()) + " ms (connect deadline)",
-            "request to " + target + " exceeded the total deadline of " +
-                std::to_string(deadlines.total.count()) + " ms");
+  conn->Arm(Conn::Stage::kConnect, deadlines.connect, total, deadlines.total);
 
   tcp::resolver::results_type endpoints;
   error_code ec;
@@ -572,6 +612,8 @@ Client::~Client() {
   }
 }
 
+size_t Client::remembered_urls() const { return impl_->destinations.size(); }
+
 size_t Client::idle_connections() const {
   size_t n = 0;
   for (const auto& [key, conns] : impl_->idle) n += conns.size();
@@ -580,15 +622,14 @@ size_t Client::idle_connections() const {
 
 asio::awaitable<Result<Exchange>> Client::Start(const OutboundRequest& request,
                                                 const Deadlines& deadlines, CancelToken* cancel) {
-  Result<Url> parsed = ParseUrl(request.url);
-  if (!parsed.ok()) co_return parsed.status();
-  const Url& url = *parsed;
+  auto destination = impl_->DestinationOf(request.url, stats_);
+  if (!destination.ok()) co_return destination.status();
+  const std::shared_ptr<const Impl::Destination> dest = std::move(*destination);
+  const Url& url = dest->url;
+  const Url* proxy = dest->proxy;
+  const std::string& key = dest->key;
   if (Status wire = CheckWire(request, url); !wire.ok()) co_return wire;
   SteadyClock::time_point total = SteadyClock::now() + deadlines.total;
-  const Url* proxy = impl_->options.proxy.ProxyFor(url.scheme, url.host);
-  std::string key = (proxy != nullptr && url.scheme == "http")
-                        ? "proxy://" + net::HostPort(proxy->host, proxy->port)
-                        : url.scheme + "://" + net::HostPort(url.host, url.port);
   for (int attempt = 0;; ++attempt) {
     std::shared_ptr<internal::Connection> conn = impl_->TakeIdle(key);
     bool reused = conn != nullptr;

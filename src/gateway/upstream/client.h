@@ -128,10 +128,19 @@ class Client {
     int64_t connections_opened = 0;  // fresh TCP connections
     int64_t connections_reused = 0;  // exchanges served from the pool
     int64_t stale_retries = 0;       // pooled connections found dead and retried
+    int64_t urls_parsed = 0;         // URLs parsed (each distinct URL once while remembered)
   };
   const Stats& stats() const { return stats_; }
   // Idle pooled connections over all hosts.
   size_t idle_connections() const;
+  // URLs whose parse is remembered (at most kRememberedUrls).
+  size_t remembered_urls() const;
+
+  // A worker sends to a handful of URLs (the configured providers' endpoints), so each is
+  // parsed once and remembered, with the proxy that takes it and its pool's key. The set is
+  // bounded: past this many, or for a URL longer than kMaxRememberedUrlBytes, it starts over.
+  static constexpr size_t kRememberedUrls = 256;
+  static constexpr size_t kMaxRememberedUrlBytes = 1024;
 
  private:
   friend struct internal::ExchangeState;

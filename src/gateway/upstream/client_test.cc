@@ -201,6 +201,51 @@ TEST(ClientTest, ReusesPooledConnection) {
   EXPECT_EQ(client.idle_connections(), 1u);
 }
 
+// Each URL is parsed once while remembered; the set stays bounded whatever the URLs are, and
+// a URL that fails to parse is refused every time.
+TEST(ClientTest, ParsesEachUrlOnceAndBoundsWhatItRemembers) {
+  UpstreamServer upstream;
+  asio::io_context ioc;
+  Client client(ioc, {});
+  for (int i = 0; i < 3; ++i) {
+    auto r = RunCo(ioc, Fetch(client, Get(upstream.url("/echo"))));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->second, "GET /echo ");
+  }
+  EXPECT_EQ(client.stats().urls_parsed, 1);
+  EXPECT_EQ(client.remembered_urls(), 1u);
+
+  // Many distinct URLs: each still goes where it says, and the set starts over when full.
+  const int distinct = static_cast<int>(Client::kRememberedUrls) + 44;
+  for (int i = 0; i < distinct; ++i) {
+    const std::string path = "/echo?n=" + std::to_string(i);
+    auto r = RunCo(ioc, Fetch(client, Get(upstream.url(path))));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->second, "GET " + path + " ");
+    ASSERT_LE(client.remembered_urls(), Client::kRememberedUrls);
+  }
+  EXPECT_EQ(client.stats().urls_parsed, 1 + distinct);
+  EXPECT_EQ(client.stats().connections_opened, 1);  // (one pool: one origin)
+
+  // A long URL is parsed every time rather than remembered.
+  const std::string long_path = "/echo?q=" + std::string(Client::kMaxRememberedUrlBytes, 'a');
+  const size_t before = client.remembered_urls();
+  for (int i = 0; i < 2; ++i) {
+    auto r = RunCo(ioc, Fetch(client, Get(upstream.url(long_path))));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+  EXPECT_EQ(client.stats().urls_parsed, 3 + distinct);
+  EXPECT_EQ(client.remembered_urls(), before);
+
+  // A bad URL is refused each time, never remembered.
+  for (int i = 0; i < 2; ++i) {
+    auto r = RunCo(ioc, Fetch(client, Get("http://127.0.0.1:0/echo")));
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().ToString();
+  }
+  EXPECT_EQ(client.stats().urls_parsed, 5 + distinct);
+  EXPECT_EQ(client.remembered_urls(), before);
+}
+
 TEST(ClientTest, UnreadBodyClosesInsteadOfPooling) {
   UpstreamServer upstream;
   asio::io_context ioc;
