@@ -347,6 +347,11 @@ GROUP BY caller_key)sql"));
   static void BindText(sqlite3_stmt* s, int i, const std::string& v) {
     sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
+  // Binds `v` without a copy: its bytes must stay put until the statement's bindings are
+  // cleared (InsertRows clears them before the batch they point into goes away).
+  static void BindTextInPlace(sqlite3_stmt* s, int i, std::string_view v) {
+    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  }
   static void BindOptDouble(sqlite3_stmt* s, int i, std::optional<double> v) {
     if (v) {
       sqlite3_bind_double(s, i, *v);
@@ -381,6 +386,15 @@ GROUP BY caller_key)sql"));
   }
 
   Status InsertRows(const std::vector<RequestSummary>& batch, int64_t& written) {
+    Status st = InsertRowsInPlace(batch, written);
+    // (The rows' text was bound in place: no statement keeps a pointer into the batch.)
+    for (const Stmt* stmt : {&insert_request_, &insert_attempt_, &insert_body_}) {
+      if (stmt->get() != nullptr) sqlite3_clear_bindings(stmt->get());
+    }
+    return st;
+  }
+
+  Status InsertRowsInPlace(const std::vector<RequestSummary>& batch, int64_t& written) {
     sqlite3_stmt* s = insert_request_.get();
     sqlite3_stmt* a = insert_attempt_.get();
     size_t row = 0;
@@ -391,18 +405,18 @@ GROUP BY caller_key)sql"));
       // so the cost of each commit, stays whole.
       if (++row % 16 == 0) std::this_thread::yield();
       sqlite3_clear_bindings(s);
-      BindText(s, 1, r.request_id);
+      BindTextInPlace(s, 1, r.request_id);
       sqlite3_bind_int64(s, 2, r.start_unix_ms);
-      BindText(s, 3, r.caller_key);
-      BindText(s, 4, std::string(internal::DialectName(r.dialect)));
-      BindText(s, 5, r.requested_model);
-      BindText(s, 6, r.alias);
-      BindText(s, 7, r.provider);
-      BindText(s, 8, r.model);
+      BindTextInPlace(s, 3, r.caller_key);
+      BindTextInPlace(s, 4, internal::DialectName(r.dialect));
+      BindTextInPlace(s, 5, r.requested_model);
+      BindTextInPlace(s, 6, r.alias);
+      BindTextInPlace(s, 7, r.provider);
+      BindTextInPlace(s, 8, r.model);
       sqlite3_bind_int(s, 9, r.stream ? 1 : 0);
       sqlite3_bind_int(s, 10, r.http_status);
-      BindText(s, 11, r.error_class);
-      BindText(s, 12, r.error);
+      BindTextInPlace(s, 11, r.error_class);
+      BindTextInPlace(s, 12, r.error);
       sqlite3_bind_double(s, 13, r.latency_ms);
       BindOptDouble(s, 14, Ttft(r.ttft_ms));
       sqlite3_bind_double(s, 15, r.overhead_ms);
@@ -421,22 +435,22 @@ GROUP BY caller_key)sql"));
       if (inserted > 0 && !r.request_body.empty()) {
         sqlite3_stmt* b = insert_body_.get();
         sqlite3_clear_bindings(b);
-        BindText(b, 1, r.request_id);
-        BindText(b, 2, r.request_body);
-        BindText(b, 3, r.response_body);
+        BindTextInPlace(b, 1, r.request_id);
+        BindTextInPlace(b, 2, r.request_body);
+        BindTextInPlace(b, 3, r.response_body);
         IRIS_RETURN_IF_ERROR(StepDone(b, "inserting a request's bodies"));
       }
       for (size_t n = 0; n < r.attempts.size(); ++n) {
         const AttemptRecord& at = r.attempts[n];
         sqlite3_clear_bindings(a);
-        BindText(a, 1, r.request_id);
+        BindTextInPlace(a, 1, r.request_id);
         sqlite3_bind_int(a, 2, static_cast<int>(n + 1));
-        BindText(a, 3, at.provider);
-        BindText(a, 4, at.model);
-        BindText(a, 5, at.outcome);
+        BindTextInPlace(a, 3, at.provider);
+        BindTextInPlace(a, 4, at.model);
+        BindTextInPlace(a, 5, at.outcome);
         sqlite3_bind_int(a, 6, at.status);
-        BindText(a, 7, at.error_class);
-        BindText(a, 8, at.error);
+        BindTextInPlace(a, 7, at.error_class);
+        BindTextInPlace(a, 8, at.error);
         sqlite3_bind_double(a, 9, at.latency_ms);
         BindOptDouble(a, 10, Ttft(at.ttft_ms));
         IRIS_RETURN_IF_ERROR(StepDone(a, "inserting an attempt"));
@@ -485,6 +499,11 @@ GROUP BY caller_key)sql"));
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
                                                const StoreOptions& options) {
+  // SQLite counts every allocation under one process-wide mutex unless told not to, and iris
+  // reads none of those counts. (Possible only before SQLite's first use, which is here: when
+  // anything came first, the call is refused and nothing changes.)
+  static const int memstatus_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)memstatus_off;
   std::error_code ec;
   if (!options.create && !std::filesystem::exists(path, ec)) {
     return NotFound("no request log at " + path);
