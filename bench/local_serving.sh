@@ -7,13 +7,15 @@
 #
 #   bash bench/local_serving.sh
 #
-# For each concurrency in LEVELS (default "1 4 8 16"), N closed-loop clients each send REQUESTS
-# (default 2; 4 for one client) streaming questions of about 200 prompt tokens (calibrated per
+# For each concurrency in LEVELS (default "1 4 8 16"), ROUNDS times (default 3), N closed-loop
+# clients each send REQUESTS (default 2; 4 for one client) streaming questions of about 200 prompt tokens (calibrated per
 # server: the tokenizers differ) for 128 answer tokens; then a mixed run at the highest level
 # where every fourth request carries a 512x512 image (distinct images), and a second question
 # about an image already asked about (time to first token of both). Each level runs iris, then
 # llama-server started with --parallel N. Reported per run: aggregate output tok/s over the wall
-# time, p50/p99 time to first token, p50/p99 inter-token latency.
+# time, p50/p99 time to first token, p50/p99 inter-token latency; the ratios take each level's
+# median over its rounds (one stall of a shared machine moves a single run's p99, most of all
+# at one client, whose p99 is the fifth-longest of about 500 gaps).
 #
 # Environment: IRIS_BIN (default build/release/iris), LLAMA_CPP_DIR (default /tmp/llama.cpp,
 # built by ../shared/anchors/build-llamacpp.sh; BASELINE=0 skips the baseline), ANCHORS
@@ -33,6 +35,8 @@ anchors="${ANCHORS:-../shared/anchors}"
 threads="${THREADS:-$(nproc)}"
 levels="${LEVELS:-1 4 8 16}"
 requests="${REQUESTS:-2}"
+rounds="${ROUNDS:-3}"
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "local_serving: ROUNDS is a positive count" >&2; exit 2; }
 prompt_tokens="${PROMPT_TOKENS:-200}"
 max_tokens="${MAX_TOKENS:-128}"
 baseline="${BASELINE:-1}"
@@ -154,28 +158,38 @@ start_llama() {  # parallel
 
 results="$work/results.jsonl"
 : > "$results"
-record() { echo "{\"run\":\"$1\",\"server\":\"$2\",\"result\":$3}" >> "$results"; log "$1 $2: $3"; }
+record() {  # run server result [round]
+  echo "{\"run\":\"$1\",\"server\":\"$2\",\"round\":${4:-1},\"result\":$3}" >> "$results"
+  log "$1 $2${4:+ round $4}: $3"
+}
 for n in $levels; do
   r=$requests; ((n == 1 && r < 4)) && r=4
-  out=$(client --url "$iris_url" --model "$iris_model" --mode load --clients "$n" --requests "$r" \
-    --words "$iris_words")
-  record "text-$n" iris "$out"
-  if [[ "$baseline" == 1 ]]; then
-    start_llama "$n"
-    out=$(client --url "$llama_url" --model gguf --mode load --clients "$n" --requests "$r" \
-      --words "$llama_words" --extra '{"ignore_eos":true}')
-    record "text-$n" llama-server "$out"
-  fi
+  [[ "$baseline" == 1 ]] && start_llama "$n"
+  # The two servers alternate round by round, so a slow minute of the machine falls on both.
+  # Each round asks new questions (both servers the same ones): a prompt asked before would be
+  # answered from the prefix cache, and this measures serving, not the cache.
+  for ((round = 1; round <= rounds; round++)); do
+    seed=$((n * 1000 + round))
+    out=$(client --url "$iris_url" --model "$iris_model" --mode load --clients "$n" --requests "$r" \
+      --words "$iris_words" --seed "$seed")
+    record "text-$n" iris "$out" "$round"
+    if [[ "$baseline" == 1 ]]; then
+      out=$(client --url "$llama_url" --model gguf --mode load --clients "$n" --requests "$r" \
+        --words "$llama_words" --seed "$seed" --extra '{"ignore_eos":true}')
+      record "text-$n" llama-server "$out" "$round"
+    fi
+  done
 done
 if [[ "${MIXED:-1}" == 1 ]]; then
   out=$(client --url "$iris_url" --model "$iris_model" --mode load --clients "$max_level" \
-    --requests 1 --words "$iris_words" --images "$mixed_images" --image-every 4)
+    --requests 1 --words "$iris_words" --seed 999 --images "$mixed_images" --image-every 4)
   record "mixed-$max_level" iris "$out"
   if [[ "$baseline" == 1 ]]; then
     [[ "$(cat /proc/$llama_pid/cmdline | tr '\0' ' ')" == *"--parallel $max_level "* ]] ||
       start_llama "$max_level"
     out=$(client --url "$llama_url" --model gguf --mode load --clients "$max_level" --requests 1 \
-      --words "$llama_words" --images "$mixed_images" --image-every 4 --extra '{"ignore_eos":true}')
+      --words "$llama_words" --seed 999 --images "$mixed_images" --image-every 4 \
+      --extra '{"ignore_eos":true}')
     record "mixed-$max_level" llama-server "$out"
   fi
 fi
@@ -190,14 +204,28 @@ fi
 
 python3 - "$results" "$threads" "$iris_cal" "${llama_cal:-null}" "$kv" "$step_tokens" "$compute" <<'EOF'
 import json, sys
+import statistics
 runs = [json.loads(l) for l in open(sys.argv[1])]
-by = {(r["run"], r["server"]): r["result"] for r in runs}
+rounds = {}
+for r in runs:
+    rounds.setdefault((r["run"], r["server"]), []).append(r["result"])
+def median_of(results):
+    # Each figure's median over the rounds (one round: itself).
+    if len(results) == 1:
+        return results[0]
+    m = {"output_tok_s": statistics.median(x["output_tok_s"] for x in results)}
+    for k in ("ttft_ms", "itl_ms"):
+        if all(k in x for x in results):
+            m[k] = {p: statistics.median(x[k][p] for x in results) for p in ("p50", "p99")}
+    return m
+by = {k: median_of(v) for k, v in rounds.items()}
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 out = {"benchmark": "local_serving", "model": "SmolVLM2-256M shapes, random weights",
        "machine": {"cpu": cpu, "threads": int(sys.argv[2])}, "iris_kv_cache_dtype": sys.argv[5],
        "iris_step_tokens": int(sys.argv[6]), "iris_compute": sys.argv[7],
        "calibration": {"iris": json.loads(sys.argv[3]), "llama-server": json.loads(sys.argv[4])},
-       "runs": runs}
+       "runs": runs,
+       "medians": {f"{k[0]} {k[1]}": v for k, v in by.items() if len(rounds[k]) > 1}}
 levels = sorted(int(k[0].split("-")[1]) for k in by if k[0].startswith("text-") and k[1] == "iris")
 if levels:
     one, top = by[(f"text-{levels[0]}", "iris")], by[(f"text-{levels[-1]}", "iris")]
