@@ -11,8 +11,8 @@
 # clients each send REQUESTS (default 2; 4 for one client) streaming questions of about 200 prompt tokens (calibrated per
 # server: the tokenizers differ) for 128 answer tokens; then a mixed run at the highest level
 # where every fourth request carries a 512x512 image (distinct images), and a second question
-# about an image already asked about (time to first token of both). Each level runs iris, then
-# llama-server started with --parallel N. Reported per run: aggregate output tok/s over the wall
+# about an image already asked about (time to first token of both). At each level, llama-server
+# is started with --parallel N, and the two servers take turns round by round. Reported per run: aggregate output tok/s over the wall
 # time, p50/p99 time to first token, p50/p99 inter-token latency; the ratios take each level's
 # median over its rounds (one stall of a shared machine moves a single run's p99, most of all
 # at one client, whose p99 is the fifth-longest of about 500 gaps).
@@ -166,8 +166,8 @@ for n in $levels; do
   r=$requests; ((n == 1 && r < 4)) && r=4
   [[ "$baseline" == 1 ]] && start_llama "$n"
   # The two servers alternate round by round, so a slow minute of the machine falls on both.
-  # Each round asks new questions (both servers the same ones): a prompt asked before would be
-  # answered from the prefix cache, and this measures serving, not the cache.
+  # Each round asks new questions (from a seed of its own, the same for both servers): a prompt
+  # asked before would be answered from the prefix cache, and this measures serving, not the cache.
   for ((round = 1; round <= rounds; round++)); do
     seed=$((n * 1000 + round))
     out=$(client --url "$iris_url" --model "$iris_model" --mode load --clients "$n" --requests "$r" \
@@ -213,10 +213,13 @@ def median_of(results):
     # Each figure's median over the rounds (one round: itself).
     if len(results) == 1:
         return results[0]
-    m = {"output_tok_s": statistics.median(x["output_tok_s"] for x in results)}
+    def med(values):  # (a round with no samples has null percentiles: left out)
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+    m = {"output_tok_s": med(x["output_tok_s"] for x in results)}
     for k in ("ttft_ms", "itl_ms"):
         if all(k in x for x in results):
-            m[k] = {p: statistics.median(x[k][p] for x in results) for p in ("p50", "p99")}
+            m[k] = {p: med(x[k][p] for x in results) for p in ("p50", "p99")}
     return m
 by = {k: median_of(v) for k, v in rounds.items()}
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -227,19 +230,21 @@ out = {"benchmark": "local_serving", "model": "SmolVLM2-256M shapes, random weig
        "runs": runs,
        "medians": {f"{k[0]} {k[1]}": v for k, v in by.items() if len(rounds[k]) > 1}}
 levels = sorted(int(k[0].split("-")[1]) for k in by if k[0].startswith("text-") and k[1] == "iris")
+def ratio(a, b):  # (null where a figure is missing: a run with no samples)
+    return round(a / b, 2) if a is not None and b else None
 if levels:
     one, top = by[(f"text-{levels[0]}", "iris")], by[(f"text-{levels[-1]}", "iris")]
     ratios = {
-        f"iris_tok_s_{levels[-1]}_over_{levels[0]}": round(top["output_tok_s"] / one["output_tok_s"], 2),
-        f"iris_itl_p99_{levels[-1]}_over_{levels[0]}": round(top["itl_ms"]["p99"] / one["itl_ms"]["p99"], 2),
+        f"iris_tok_s_{levels[-1]}_over_{levels[0]}": ratio(top["output_tok_s"], one["output_tok_s"]),
+        f"iris_itl_p99_{levels[-1]}_over_{levels[0]}": ratio(top["itl_ms"]["p99"], one["itl_ms"]["p99"]),
     }
     ll = by.get((f"text-{levels[-1]}", "llama-server"))
     if ll:
-        ratios[f"iris_over_llama_tok_s_at_{levels[-1]}"] = round(top["output_tok_s"] / ll["output_tok_s"], 2)
+        ratios[f"iris_over_llama_tok_s_at_{levels[-1]}"] = ratio(top["output_tok_s"], ll["output_tok_s"])
     for n in levels:
         l = by.get((f"text-{n}", "llama-server"))
         if l:
-            ratios[f"iris_over_llama_tok_s_at_{n}"] = round(by[(f"text-{n}", "iris")]["output_tok_s"] / l["output_tok_s"], 2)
+            ratios[f"iris_over_llama_tok_s_at_{n}"] = ratio(by[(f"text-{n}", "iris")]["output_tok_s"], l["output_tok_s"])
     si = by.get(("same-image", "iris"))
     if si:
         ratios["iris_same_image_ttft_speedup"] = si["speedup"]
