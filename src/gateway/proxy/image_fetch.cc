@@ -27,6 +27,7 @@ upstream::ClientOptions ImageFetchClientOptions(const config::ImageFetchConfig& 
   o.ca_file = provider_client.ca_file;
   if (policy.use_proxy) o.proxy = provider_client.proxy;
   o.max_idle_per_host = 0;  // nothing a caller planted can outlive its own fetch
+  o.remember_urls = false;  // (nor its URL)
   if (!policy.allow_private) o.allow_address = upstream::IsPublicUnicast;
   return o;
 }

@@ -171,5 +171,17 @@ TEST_F(FetchImageCachedTest, ThePolicyHoldsAndNothingBadIsCached) {
   EXPECT_TRUE(!std::filesystem::exists(dir_, ec) || std::filesystem::is_empty(dir_, ec));
 }
 
+// A fetch client keeps nothing of a caller's beyond the fetch: no idle connection, no URL
+// (which may carry a presigned credential).
+TEST(ImageFetchClientOptionsTest, KeepNeitherConnectionsNorUrls) {
+  upstream::ClientOptions providers;
+  providers.verify_tls = false;
+  const upstream::ClientOptions o = ImageFetchClientOptions({}, providers);
+  EXPECT_EQ(o.max_idle_per_host, 0u);
+  EXPECT_FALSE(o.remember_urls);
+  EXPECT_TRUE(providers.remember_urls);  // (the providers' client does remember its URLs)
+  EXPECT_FALSE(o.verify_tls);
+}
+
 }  // namespace
 }  // namespace iris::gateway::proxy

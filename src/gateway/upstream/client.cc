@@ -247,7 +247,7 @@ struct Client::Impl {
     d->key = (d->proxy != nullptr && d->url.scheme == "http")
                  ? "proxy://" + net::HostPort(d->proxy->host, d->proxy->port)
                  : d->url.scheme + "://" + net::HostPort(d->url.host, d->url.port);
-    if (text.size() <= kMaxRememberedUrlBytes) {
+    if (options.remember_urls && text.size() <= kMaxRememberedUrlBytes) {
       if (destinations.size() >= kRememberedUrls) destinations.clear();
       destinations.emplace(text, d);
     }

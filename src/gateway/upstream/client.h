@@ -53,6 +53,10 @@ struct ClientOptions {
   // answer that changes between check and connect cannot steer it). A name with no accepted
   // address fails with kPermissionDenied. Applies to direct connections, not to a proxy.
   std::function<bool(const asio::ip::address&)> allow_address;
+  // Parse each URL once and remember it (Client::kRememberedUrls): for the operator's few
+  // upstream URLs. Off for callers' URLs (image fetches): many, used once, and they may carry
+  // credentials, which nothing should keep longer than its request.
+  bool remember_urls = true;
 };
 
 struct OutboundRequest {

@@ -244,6 +244,17 @@ TEST(ClientTest, ParsesEachUrlOnceAndBoundsWhatItRemembers) {
   }
   EXPECT_EQ(client.stats().urls_parsed, 5 + distinct);
   EXPECT_EQ(client.remembered_urls(), before);
+
+  // A client for callers' URLs remembers none.
+  ClientOptions forgetful;
+  forgetful.remember_urls = false;
+  Client once(ioc, forgetful);
+  for (int i = 0; i < 2; ++i) {
+    auto r = RunCo(ioc, Fetch(once, Get(upstream.url("/echo"))));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+  EXPECT_EQ(once.stats().urls_parsed, 2);
+  EXPECT_EQ(once.remembered_urls(), 0u);
 }
 
 TEST(ClientTest, UnreadBodyClosesInsteadOfPooling) {
