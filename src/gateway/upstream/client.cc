@@ -120,7 +120,12 @@ struct Connection : std::enable_shared_from_this<Connection> {
       case Stage::kTotal:
         break;
     }
-    return "request to " + peer + " exceeded the total deadline of " + ms;
+    return TotalDeadlineMessage(armed_ms);
+  }
+  // The error of a request past its total deadline of `total_ms`.
+  std::string TotalDeadlineMessage(milliseconds total_ms) const {
+    return "request to " + peer + " exceeded the total deadline of " +
+           std::to_string(total_ms.count()) + " ms";
   }
   void Disarm() { deadline.Disarm(); }
   void StopTimer() { deadline.Stop(); }
@@ -295,9 +300,7 @@ struct ExchangeState {
       return Status(ErrorCode::kUnavailable, "cancelled: request to " + conn->peer);
     }
     if (SteadyClock::now() >= total) {
-      return Status(ErrorCode::kDeadlineExceeded,
-                    "request to " + conn->peer + " exceeded the total deadline of " +
-                        std::to_string(deadlines.total.count()) + " ms");
+      return Status(ErrorCode::kDeadlineExceeded, conn->TotalDeadlineMessage(deadlines.total));
     }
     return std::nullopt;
   }
