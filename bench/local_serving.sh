@@ -7,12 +7,12 @@
 #
 #   bash bench/local_serving.sh
 #
-# For each concurrency in LEVELS (default "1 4 8 16"), ROUNDS times (default 3), N closed-loop
+# ROUNDS times (default 3), for each concurrency in LEVELS (default "1 4 8 16"), N closed-loop
 # clients each send REQUESTS (default 2; 4 for one client) streaming questions of about 200 prompt tokens (calibrated per
 # server: the tokenizers differ) for 128 answer tokens; then a mixed run at the highest level
 # where every fourth request carries a 512x512 image (distinct images), and a second question
-# about an image already asked about (time to first token of both). At each level, llama-server
-# is started with --parallel N, and the two servers take turns round by round. Reported per run: aggregate output tok/s over the wall
+# about an image already asked about (time to first token of both). Each round visits every
+# level; at each, iris runs and then llama-server, started with --parallel N. Reported per run: aggregate output tok/s over the wall
 # time, p50/p99 time to first token, p50/p99 inter-token latency; the ratios take each level's
 # median over its rounds (one stall of a shared machine moves a single run's p99, most of all
 # at one client, whose p99 is the fifth-longest of about 500 gaps).
@@ -143,7 +143,7 @@ start_llama() {  # parallel
   llamap=$(free_port)
   "$llama_server" -m "$text_gguf" --mmproj "$mmproj_gguf" -t "$threads" -tb "$threads" \
     --parallel "$1" -cb -c $(($1 * 2048)) --host 127.0.0.1 --port "$llamap" >"$work/llama.log" 2>&1 &
-  llama_pid=$!; pids+=("$llama_pid")
+  llama_pid=$!; pids+=("$llama_pid"); llama_parallel=$1
   wait_ready "http://127.0.0.1:$llamap/health" "$llama_pid" "$work/llama.log"
   llama_url="http://127.0.0.1:$llamap"
   # Both answer max_tokens in full: random weights may pick the end token early.
@@ -162,18 +162,20 @@ record() {  # run server result [round]
   echo "{\"run\":\"$1\",\"server\":\"$2\",\"round\":${4:-1},\"result\":$3}" >> "$results"
   log "$1 $2${4:+ round $4}: $3"
 }
-for n in $levels; do
-  r=$requests; ((n == 1 && r < 4)) && r=4
-  [[ "$baseline" == 1 ]] && start_llama "$n"
-  # The two servers alternate round by round, so a slow minute of the machine falls on both.
-  # Each round asks new questions (from a seed of its own, the same for both servers): a prompt
-  # asked before would be answered from the prefix cache, and this measures serving, not the cache.
-  for ((round = 1; round <= rounds; round++)); do
+# Rounds outside, levels inside: every round measures each level once, so a slow stretch of the
+# machine falls on all levels (the ratios between levels) as on both servers (the two alternate
+# at each level). llama-server restarts with --parallel N whenever the level changes.
+for ((round = 1; round <= rounds; round++)); do
+  for n in $levels; do
+    r=$requests; ((n == 1 && r < 4)) && r=4
+    # New questions each round (a seed of its own, the same for both servers): a prompt asked
+    # before would be answered from the prefix cache, and this measures serving, not the cache.
     seed=$((n * 1000 + round))
     out=$(client --url "$iris_url" --model "$iris_model" --mode load --clients "$n" --requests "$r" \
       --words "$iris_words" --seed "$seed")
     record "text-$n" iris "$out" "$round"
     if [[ "$baseline" == 1 ]]; then
+      [[ "${llama_parallel:-}" == "$n" ]] || start_llama "$n"
       out=$(client --url "$llama_url" --model gguf --mode load --clients "$n" --requests "$r" \
         --words "$llama_words" --seed "$seed" --extra '{"ignore_eos":true}')
       record "text-$n" llama-server "$out" "$round"
@@ -185,8 +187,7 @@ if [[ "${MIXED:-1}" == 1 ]]; then
     --requests 1 --words "$iris_words" --seed 999 --images "$mixed_images" --image-every 4)
   record "mixed-$max_level" iris "$out"
   if [[ "$baseline" == 1 ]]; then
-    [[ "$(cat /proc/$llama_pid/cmdline | tr '\0' ' ')" == *"--parallel $max_level "* ]] ||
-      start_llama "$max_level"
+    [[ "${llama_parallel:-}" == "$max_level" ]] || start_llama "$max_level"
     out=$(client --url "$llama_url" --model gguf --mode load --clients "$max_level" --requests 1 \
       --words "$llama_words" --seed 999 --images "$mixed_images" --image-every 4 \
       --extra '{"ignore_eos":true}')
@@ -249,5 +250,11 @@ if levels:
     if si:
         ratios["iris_same_image_ttft_speedup"] = si["speedup"]
     out["ratios"] = ratios
+    # The top level over the lowest within each round (the two measured minutes apart).
+    lo = {r["round"]: r["result"]["output_tok_s"] for r in runs
+          if r["run"] == f"text-{levels[0]}" and r["server"] == "iris"}
+    hi = {r["round"]: r["result"]["output_tok_s"] for r in runs
+          if r["run"] == f"text-{levels[-1]}" and r["server"] == "iris"}
+    out["iris_tok_s_ratio_by_round"] = [ratio(hi[k], lo[k]) for k in sorted(lo) if k in hi]
 print(json.dumps(out, indent=1))
 EOF
