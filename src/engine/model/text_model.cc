@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <optional>
 
 #include "base/check.h"
+#include "base/thread_pool.h"
 #include "engine/kernels/kernels.h"
 #include "engine/model/weights.h"
 
@@ -163,24 +165,43 @@ void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardCh
     }
   };
 
+  // The row-wise steps (norms, residual adds, RoPE and the cache writes, the activation) split
+  // across the pool by rows, as the vision tower's do: each row's numbers are those of one
+  // call, and a batch of many rows leaves no core waiting on them. A few rows (one decoding
+  // sequence) stay on the calling thread: chunks hold at least ~4K values.
+  const size_t min_rows = std::max<size_t>(1, 4096 / d);
+  auto by_rows = [&](const std::function<void(size_t begin, size_t end)>& fn) {
+    ParallelFor(ctx.pool, R, min_rows, [&](size_t b, size_t e, int) { fn(b, e); });
+  };
+  std::vector<size_t> chunk_of(R);  // the chunk each row belongs to
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    std::fill_n(chunk_of.begin() + static_cast<std::ptrdiff_t>(row0[i]), chunks[i].num_tokens, i);
+  }
+  if (!layers_.empty()) {
+    by_rows([&](size_t b, size_t e) {
+      ops::RmsNorm(x.data() + b * d, e - b, d, layers_[0].input_norm.data(), c.rms_norm_eps,
+                   h.data() + b * d);
+    });
+  }
   for (size_t li = 0; li < layers_.size(); ++li) {
     const Layer& l = layers_[li];
     const int layer = static_cast<int>(li);
-    ops::RmsNorm(x.data(), R, d, l.input_norm.data(), c.rms_norm_eps, h.data());
     const ops::MatMulOut qkv[] = {{&l.q, q.data()}, {&l.k, k.data()}, {&l.v, v.data()}};
     ops::MatMuls(ctx, h.data(), R, qkv);
     lora(LoraSite::kTextQ, li, h.data(), d, q.data(), qd);
     lora(LoraSite::kTextK, li, h.data(), d, k.data(), kvd);
     lora(LoraSite::kTextV, li, h.data(), d, v.data(), kvd);
-    for (size_t i = 0; i < chunks.size(); ++i) {
-      const ForwardChunk& ch = chunks[i];
-      const size_t r = row0[i], T = ch.num_tokens, pos0 = ch.cache->length();
-      ops::ApplyRope(q.data() + r * qd, T, nh, hd, cos.data() + r * half, sin.data() + r * half);
-      ops::ApplyRope(k.data() + r * kvd, T, nkv, hd, cos.data() + r * half, sin.data() + r * half);
-      for (size_t t = 0; t < T; ++t) {
-        ch.cache->Write(layer, pos0 + t, k.data() + (r + t) * kvd, v.data() + (r + t) * kvd);
+    by_rows([&](size_t b, size_t e) {
+      ops::ApplyRope(q.data() + b * qd, e - b, nh, hd, cos.data() + b * half,
+                     sin.data() + b * half);
+      ops::ApplyRope(k.data() + b * kvd, e - b, nkv, hd, cos.data() + b * half,
+                     sin.data() + b * half);
+      for (size_t r = b; r < e; ++r) {  // (each row its own position: no two threads share one)
+        const ForwardChunk& ch = chunks[chunk_of[r]];
+        ch.cache->Write(layer, ch.cache->length() + (r - row0[chunk_of[r]]), k.data() + r * kvd,
+                        v.data() + r * kvd);
       }
-    }
+    });
     decoding.clear();
     for (size_t i : decoding_chunk) {
       const size_t r = row0[i];
@@ -208,17 +229,31 @@ void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardCh
     }
     ops::MatMul(ctx, attn.data(), R, l.o, tmp.data());
     lora(LoraSite::kTextO, li, attn.data(), qd, tmp.data(), d);
-    ops::Add(x.data(), tmp.data(), R * d);
-
-    ops::RmsNorm(x.data(), R, d, l.post_norm.data(), c.rms_norm_eps, h.data());
+    by_rows([&](size_t b, size_t e) {
+      ops::Add(x.data() + b * d, tmp.data() + b * d, (e - b) * d);
+      ops::RmsNorm(x.data() + b * d, e - b, d, l.post_norm.data(), c.rms_norm_eps,
+                   h.data() + b * d);
+    });
     const ops::MatMulOut gate_up[] = {{&l.gate, gate.data()}, {&l.up, up.data()}};
     ops::MatMuls(ctx, h.data(), R, gate_up);
     lora(LoraSite::kTextGate, li, h.data(), d, gate.data(), f);
     lora(LoraSite::kTextUp, li, h.data(), d, up.data(), f);
-    ops::SiluMul(gate.data(), up.data(), R * f);
+    // Chunks of whole vectors of the widest target, so each value takes the path (vector or
+    // scalar tail) it takes in one call.
+    ParallelFor(
+        ctx.pool, R * f, 1 << 14,
+        [&](size_t b, size_t e, int) { ops::SiluMul(gate.data() + b, up.data() + b, e - b); },
+        kernels::AttentionMaxLanes());
     ops::MatMul(ctx, gate.data(), R, l.down, tmp.data());
     lora(LoraSite::kTextDown, li, gate.data(), f, tmp.data(), d);
-    ops::Add(x.data(), tmp.data(), R * d);
+    // The residual add, and the next layer's input norm on the same rows.
+    const float* next_norm = li + 1 < layers_.size() ? layers_[li + 1].input_norm.data() : nullptr;
+    by_rows([&](size_t b, size_t e) {
+      ops::Add(x.data() + b * d, tmp.data() + b * d, (e - b) * d);
+      if (next_norm != nullptr) {
+        ops::RmsNorm(x.data() + b * d, e - b, d, next_norm, c.rms_norm_eps, h.data() + b * d);
+      }
+    });
   }
   for (const ForwardChunk& ch : chunks) ch.cache->set_length(ch.cache->length() + ch.num_tokens);
 

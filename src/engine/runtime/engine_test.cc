@@ -127,7 +127,8 @@ TEST(EngineComputeTest, Bf16IsOptInAndRefusedWhereTheCpuLacksIt) {
 }
 
 // A decoding token gets the same logits, bit for bit, alone and in a step beside an 80-token
-// prompt chunk (81 rows: past where products switch from tiles to panels), on the exact path
+// prompt chunk (81 rows: past where products switch from tiles to panels), and so does the
+// chunk's last token, on the exact path
 // and under bf16: the model's matrices are packed at load and every number of rows sums
 // through the same panels. (With rows instead the exact case fails; bf16 sums of this tiny
 // model's short rows are mostly exact in f32 in any order, so for bf16 the kernels' tests are
@@ -168,6 +169,16 @@ TEST(EngineComputeTest, ADecodingTokenGetsTheSameBitsAloneAndBesideAPromptChunk)
     ASSERT_EQ(alone.size(), vocab);
     ASSERT_EQ(together.size(), 2 * vocab);
     EXPECT_EQ(std::memcmp(alone.data(), together.data(), vocab * sizeof(float)), 0) << compute;
+    // And the prompt chunk's last token gets the bits it gets alone: the batch's row-wise steps
+    // (norms, RoPE, cache writes, adds) split across threads by rows, across the two chunks.
+    model::KvCache other_alone_cache = text.NewCache();
+    ASSERT_TRUE(other_alone_cache.Reserve(80));
+    std::vector<float> other_alone;
+    const model::ForwardChunk other_one[] = {{other.data(), 80, &other_alone_cache}};
+    text.ForwardBatch(ctx, other_one, &other_alone);
+    ASSERT_EQ(other_alone.size(), vocab);
+    EXPECT_EQ(std::memcmp(other_alone.data(), together.data() + vocab, vocab * sizeof(float)), 0)
+        << compute;
   }
 }
 
