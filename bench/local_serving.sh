@@ -139,7 +139,12 @@ log "iris: $iris_cal"
 
 llama_pid=""
 start_llama() {  # parallel
-  [[ -n "$llama_pid" ]] && { kill "$llama_pid"; wait "$llama_pid" 2>/dev/null || true; }
+  if [[ -n "$llama_pid" ]]; then  # (and out of the list the exit trap kills)
+    kill "$llama_pid"; wait "$llama_pid" 2>/dev/null || true
+    for i in "${!pids[@]}"; do
+      if [[ "${pids[$i]}" == "$llama_pid" ]]; then unset 'pids[i]'; fi
+    done
+  fi
   llamap=$(free_port)
   "$llama_server" -m "$text_gguf" --mmproj "$mmproj_gguf" -t "$threads" -tb "$threads" \
     --parallel "$1" -cb -c $(($1 * 2048)) --host 127.0.0.1 --port "$llamap" >"$work/llama.log" 2>&1 &

@@ -239,9 +239,9 @@ void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardCh
     lora(LoraSite::kTextGate, li, h.data(), d, gate.data(), f);
     lora(LoraSite::kTextUp, li, h.data(), d, up.data(), f);
     // Chunks of whole vectors of the widest target, so each value takes the path (vector or
-    // scalar tail) it takes in one call.
+    // scalar tail) it takes in one call; at least a row (one row stays on this thread).
     ParallelFor(
-        ctx.pool, R * f, 1 << 14,
+        ctx.pool, R * f, std::max<size_t>(size_t{1} << 14, f),
         [&](size_t b, size_t e, int) { ops::SiluMul(gate.data() + b, up.data() + b, e - b); },
         kernels::AttentionMaxLanes());
     ops::MatMul(ctx, gate.data(), R, l.down, tmp.data());

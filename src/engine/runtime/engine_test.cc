@@ -182,6 +182,51 @@ TEST(EngineComputeTest, ADecodingTokenGetsTheSameBitsAloneAndBesideAPromptChunk)
   }
 }
 
+// The row-wise steps of a batched step (norms, RoPE and cache writes, residual adds, SiluMul)
+// split across the pool by rows: every row of a decoding token beside a 300-token prompt chunk
+// (SiluMul's 301 × 160 values split too) gets the bits the same step gives on one thread.
+TEST(EngineComputeTest, ABatchedStepGetsTheSameBitsOnThePoolAsOnOneThread) {
+  const std::string dir = std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/tiny-256m-style";
+  EngineOptions o;
+  o.threads = 2;
+  auto e = Engine::Load(dir, o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const model::TextModel& text = (*e)->text_model();
+  ops::ComputeContext& pooled = (*e)->compute();
+  ASSERT_NE(pooled.pool, nullptr);
+  ops::ComputeContext serial = pooled;
+  serial.pool = nullptr;
+  const size_t dim = static_cast<size_t>(text.model_dim());
+  auto embeds = [&](size_t n, int32_t first) {
+    std::vector<int32_t> ids(n);
+    for (size_t i = 0; i < n; ++i) ids[i] = (first + static_cast<int32_t>(7 * i)) % 500;
+    std::vector<float> out(n * dim);
+    text.Embed(ids, out.data());
+    return out;
+  };
+  const std::vector<float> prompt = embeds(20, 3), next = embeds(1, 11), other = embeds(300, 5);
+  std::vector<float> logits[2];
+  int run = 0;
+  for (ops::ComputeContext* ctx : {&serial, &pooled}) {
+    model::KvCache decoding = text.NewCache(), prompting = text.NewCache();
+    std::vector<float> ignored;
+    ASSERT_TRUE(text.Forward(*ctx, prompt.data(), 20, decoding, false, &ignored).ok());
+    ASSERT_TRUE(decoding.Reserve(21) && prompting.Reserve(300));
+    model::ForwardChunk chunks[] = {{next.data(), 1, &decoding}, {other.data(), 300, &prompting}};
+    chunks[1].logits = model::ForwardChunk::Logits::kAll;
+    text.ForwardBatch(*ctx, chunks, &logits[run++]);
+  }
+  const size_t vocab = static_cast<size_t>(text.vocab_size());
+  ASSERT_EQ(logits[0].size(), 301 * vocab);
+  ASSERT_EQ(logits[1].size(), logits[0].size());
+  for (size_t row = 0; row < 301; ++row) {
+    ASSERT_EQ(std::memcmp(logits[0].data() + row * vocab, logits[1].data() + row * vocab,
+                          vocab * sizeof(float)),
+              0)
+        << "row " << row;
+  }
+}
+
 // A tied checkpoint's embedding table is read by rows and the output layer is a packed copy
 // of it, with its values: on the exact path (by default) and under bf16.
 TEST(EngineComputeTest, ATiedEmbeddingTableGetsAPackedCopyForTheOutputLayer) {
