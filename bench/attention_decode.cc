@@ -24,9 +24,11 @@
 
 int main(int argc, char** argv) {
   using namespace iris;
-  const size_t seqs = argc > 1 ? std::max(1, std::atoi(argv[1])) : 16;
-  const size_t positions = argc > 2 ? std::max(1, std::atoi(argv[2])) : 280;
-  const int steps = argc > 3 ? std::max(1, std::atoi(argv[3])) : 20;
+  // (Counts are clamped to [1, 256] sequences, [1, 16384] positions, [1, 10000] steps: at most
+  // 256 × 1024 blocks of 720 KiB would be asked for, and the allocation says when that fails.)
+  const size_t seqs = argc > 1 ? std::clamp(std::atoi(argv[1]), 1, 256) : 16;
+  const size_t positions = argc > 2 ? std::clamp(std::atoi(argv[2]), 1, 16384) : 280;
+  const int steps = argc > 3 ? std::clamp(std::atoi(argv[3]), 1, 10000) : 20;
   constexpr size_t kLayers = 30, kHeads = 9, kKvHeads = 3, kHeadDim = 64, kBlock = 16;
   constexpr size_t kGroup = kHeads / kKvHeads;
   const size_t blocks_per_seq = (positions + kBlock - 1) / kBlock;
