@@ -126,13 +126,21 @@ TEST(EngineComputeTest, Bf16IsOptInAndRefusedWhereTheCpuLacksIt) {
   EXPECT_EQ((*e)->text_model().lm_head().dtype, tensor::DType::kBF16p);
 }
 
+// The embeddings of n token ids spread over the tiny model's vocabulary from `first`.
+std::vector<float> SpreadEmbeds(const model::TextModel& text, size_t n, int32_t first) {
+  std::vector<int32_t> ids(n);
+  for (size_t i = 0; i < n; ++i) ids[i] = (first + static_cast<int32_t>(7 * i)) % 500;
+  std::vector<float> out(n * static_cast<size_t>(text.model_dim()));
+  text.Embed(ids, out.data());
+  return out;
+}
+
 // A decoding token gets the same logits, bit for bit, alone and in a step beside an 80-token
 // prompt chunk (81 rows: past where products switch from tiles to panels), and so does the
-// chunk's last token, on the exact path
-// and under bf16: the model's matrices are packed at load and every number of rows sums
-// through the same panels. (With rows instead the exact case fails; bf16 sums of this tiny
-// model's short rows are mostly exact in f32 in any order, so for bf16 the kernels' tests are
-// the proof.)
+// chunk's last token, on the exact path and under bf16: the model's matrices are packed at load and
+// every number of rows sums through the same panels. (With rows instead the exact case fails; bf16
+// sums of this tiny model's short rows are mostly exact in f32 in any order, so for bf16 the
+// kernels' tests are the proof.)
 TEST(EngineComputeTest, ADecodingTokenGetsTheSameBitsAloneAndBesideAPromptChunk) {
   const std::string dir = std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/tiny-256m-style";
   for (const std::string compute : {"exact", "bf16"}) {
@@ -144,14 +152,7 @@ TEST(EngineComputeTest, ADecodingTokenGetsTheSameBitsAloneAndBesideAPromptChunk)
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     const model::TextModel& text = (*e)->text_model();
     ops::ComputeContext& ctx = (*e)->compute();
-    const size_t dim = static_cast<size_t>(text.model_dim());
-    auto embeds = [&](size_t n, int32_t first) {
-      std::vector<int32_t> ids(n);
-      for (size_t i = 0; i < n; ++i) ids[i] = (first + static_cast<int32_t>(7 * i)) % 500;
-      std::vector<float> out(n * dim);
-      text.Embed(ids, out.data());
-      return out;
-    };
+    auto embeds = [&](size_t n, int32_t first) { return SpreadEmbeds(text, n, first); };
     const std::vector<float> prompt = embeds(20, 3), next = embeds(1, 11), other = embeds(80, 5);
     model::KvCache alone_cache = text.NewCache(), shared_cache = text.NewCache(),
                    other_cache = text.NewCache();
@@ -196,14 +197,7 @@ TEST(EngineComputeTest, ABatchedStepGetsTheSameBitsOnThePoolAsOnOneThread) {
   ASSERT_NE(pooled.pool, nullptr);
   ops::ComputeContext serial = pooled;
   serial.pool = nullptr;
-  const size_t dim = static_cast<size_t>(text.model_dim());
-  auto embeds = [&](size_t n, int32_t first) {
-    std::vector<int32_t> ids(n);
-    for (size_t i = 0; i < n; ++i) ids[i] = (first + static_cast<int32_t>(7 * i)) % 500;
-    std::vector<float> out(n * dim);
-    text.Embed(ids, out.data());
-    return out;
-  };
+  auto embeds = [&](size_t n, int32_t first) { return SpreadEmbeds(text, n, first); };
   const std::vector<float> prompt = embeds(20, 3), next = embeds(1, 11), other = embeds(300, 5);
   std::vector<float> logits[2];
   int run = 0;
