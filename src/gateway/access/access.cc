@@ -6,7 +6,12 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <array>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -42,6 +47,16 @@ std::string_view PresentedKey(const http::Headers& headers) {
   }
   return headers.Get("x-api-key");
 }
+
+// A budget refused only for the reservations of calls in flight: what is spent leaves room
+// for this call's worst case, what is held does not.
+bool RefusedForHolds(const std::optional<AdmitBudget>& asked, const Result<AdmitResult>& r) {
+  if (!asked || !r.ok() || !r->take.allowed || !r->budget || r->budget->allowed) return false;
+  return r->budget->reserved > 0 && r->budget->spent + asked->amount <= asked->budget;
+}
+
+// How long Admit waits, and how often it asks again, before refusing for holds alone.
+constexpr std::array<int, 5> kHoldWaitsMs{5, 10, 20, 40, 40};
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -529,6 +544,21 @@ boost::asio::awaitable<std::optional<GatewayError>> Access::Admit(const Caller& 
       break;
     }
   }
+  // A call settles its cost just after its answer is sent (with a remote state, from its
+  // worker's next turn), so its caller's next call, on any instance, can still find its
+  // reservation held. A refusal for holds alone asks again over about a tenth of a second
+  // before it stands (a refusal takes nothing, so asking again is safe).
+  for (const int wait_ms : kHoldWaitsMs) {
+    if (!RefusedForHolds(asked.budget, admitted)) break;
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor,
+                                    std::chrono::milliseconds(wait_ms));
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    std::vector<BucketSpec> buckets = asked.buckets;
+    std::vector<int64_t> want = asked.want;
+    std::optional<AdmitBudget> budget = asked.budget;
+    admitted = co_await state_->AdmitAsync(std::move(buckets), std::move(want), std::move(budget),
+                                           NowUnixMs());
+  }
   co_return Answer(*cfg, caller, request, asked, admitted, admission);
 }
 
@@ -569,6 +599,17 @@ std::optional<GatewayError> Access::Answer(const config::Config& cfg, const Call
   }
   if (asked.budget && admitted->budget && !admitted->budget->allowed) {
     const ReserveResult& r = *admitted->budget;
+    if (RefusedForHolds(asked.budget, admitted)) {
+      GatewayError e = Refuse(
+          ErrorClass::kRateLimited,
+          "the API key \"" + key->name + "\" has " + Dollars(*key->budget_usd - r.spent) +
+              " of its " + Dollars(*key->budget_usd) + " budget left, but calls in flight hold " +
+              Dollars(r.reserved) + " of it and this call may cost " +
+              Dollars(request.worst_cost_usd) + "; try again when they finish",
+          "budget_held");
+      e.retry_after_s = 1;
+      return e;
+    }
     std::string when = key->budget_period == "total"
                            ? std::string("it does not reset; raise it with `iris keys update`")
                            : "it resets at the start of the next " + key->budget_period + " (UTC)";

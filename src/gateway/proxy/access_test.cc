@@ -2,6 +2,10 @@
 // upstream with known usage and prices, and callers speaking both dialects.
 #include <gtest/gtest.h>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -71,9 +75,35 @@ class AccessPipeline : public ::testing::Test {
     return gw_->Call("POST", "/v1/messages", body, h);
   }
 
+  // A call with max_tokens 10 (worst case $15, real cost $7), sent from a thread of its own.
+  std::thread SlowChat(const std::string& key, int& status) {
+    return std::thread([this, key, &status] {
+      status =
+          gw_->Call(
+                 "POST", "/v1/chat/completions",
+                 R"({"model":"route","max_tokens":10,"messages":[{"role":"user","content":"hi"}]})",
+                 {"Authorization: Bearer " + key})
+              .status;
+    });
+  }
+  void WaitForUpstreamRequests(int n) {
+    for (int i = 0; i < 500 && upstream_.requests() < n; ++i) std::this_thread::sleep_for(2ms);
+    ASSERT_GE(upstream_.requests(), n);
+  }
+
   std::string db_;
   std::unique_ptr<observe::Store> store_;
-  FakeUpstream upstream_{Answers("ok")};
+  // Answers at once, but a call with max_tokens 10 only after slow_ms_.
+  std::atomic<int> slow_ms_{0};
+  FakeUpstream upstream_{
+      [this](http::Request& req, http::ResponseWriter& w) -> asio::awaitable<void> {
+        if (req.body.find("\"max_tokens\":10") != std::string::npos) {
+          asio::steady_timer t(co_await asio::this_coro::executor,
+                               std::chrono::milliseconds(slow_ms_.load()));
+          co_await t.async_wait(asio::use_awaitable);
+        }
+        co_await w.Send(200, Json(), Completion("ok"));
+      }};
   std::unique_ptr<TestGateway> gw_;
 };
 
@@ -211,6 +241,60 @@ TEST_F(AccessPipeline, ABudgetStopsAtTheReservationThatDoesNotFit) {
     std::this_thread::sleep_for(10ms);
   }
   EXPECT_NE(metrics.body.find(spent), std::string::npos) << metrics.body;
+}
+
+TEST_F(AccessPipeline, ACallRefusedOnlyForAHoldOfACallInFlightWaitsForItToSettle) {
+  // $20: a slow call holds its worst case ($15); a quick one ($7) fits what is spent ($0) but
+  // not beside the hold. The slow call answers 40 ms later and settles at $7, so the quick one
+  // fits after all ($7 + $7).
+  access::KeyChanges c;
+  c.budget_usd = std::optional<double>(20.0);
+  const std::string key = NewKey("capped", c);
+  StartGateway();
+  slow_ms_ = 40;
+  int slow_status = 0;
+  std::thread slow = SlowChat(key, slow_status);
+  WaitForUpstreamRequests(1);
+  auto r = Chat(key);
+  slow.join();
+  EXPECT_EQ(slow_status, 200);
+  EXPECT_EQ(r.status, 200) << r.body;
+  // Now $14 is spent: the next quick call's $7 does not fit, and that refusal is at once.
+  const auto t0 = std::chrono::steady_clock::now();
+  auto spent = Chat(key);
+  EXPECT_EQ(spent.status, 429);
+  EXPECT_EQ(Body(spent).at("error").at("code"), "insufficient_quota");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 100ms);
+}
+
+TEST_F(AccessPipeline, ACallHeldOutTooLongIsRefusedAsHeldWithRetryAfter) {
+  access::KeyChanges c;
+  c.budget_usd = std::optional<double>(20.0);
+  const std::string key = NewKey("capped", c);
+  StartGateway();
+  slow_ms_ = 1500;
+  int slow_status = 0;
+  std::thread slow = SlowChat(key, slow_status);
+  WaitForUpstreamRequests(1);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = Chat(key);
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(Body(r).at("error").at("code"), "budget_held");
+  EXPECT_EQ(Body(r).at("error").at("type"), "rate_limit_error");
+  EXPECT_TRUE(HasHeader(r, "retry-after: 1")) << r.head;
+  EXPECT_NE(
+      r.body.find("has $20.0000 of its $20.0000 budget left, but calls in flight hold $15.0000"),
+      std::string::npos)
+      << r.body;
+  EXPECT_GE(waited, 100ms);  // it asked again before refusing
+  auto m = Messages(key);
+  EXPECT_EQ(m.status, 429);
+  EXPECT_EQ(Body(m).at("error").at("type"), "rate_limit_error");
+  slow.join();
+  EXPECT_EQ(slow_status, 200);
+  EXPECT_EQ(Chat(key).status, 200);  // the hold became $7 spent
+  EXPECT_EQ(upstream_.requests(), 2);
 }
 
 TEST_F(AccessPipeline, SpendBeforeARestartCountsAgainstTheBudget) {
