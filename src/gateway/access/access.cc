@@ -48,15 +48,19 @@ std::string_view PresentedKey(const http::Headers& headers) {
   return headers.Get("x-api-key");
 }
 
-// A budget refused only for the reservations of calls in flight: what is spent leaves room
-// for this call's worst case, what is held does not.
+// A budget refused only for what is reserved (calls in flight, a slice another instance holds,
+// the reservations of an instance that died): what is settled leaves room for this call's
+// worst case.
 bool RefusedForHolds(const std::optional<AdmitBudget>& asked, const Result<AdmitResult>& r) {
   if (!asked || !r.ok() || !r->take.allowed || !r->budget || r->budget->allowed) return false;
-  return r->budget->reserved > 0 && r->budget->spent + asked->amount <= asked->budget;
+  return r->budget->reserved > 0 && r->budget->spent < asked->budget &&
+         r->budget->spent + asked->amount <= asked->budget;
 }
 
-// How long Admit waits, and how often it asks again, before refusing for holds alone.
-constexpr std::array<int, 5> kHoldWaitsMs{5, 10, 20, 40, 40};
+// How long Admit waits, and how often it asks again, before refusing for holds alone; and how
+// many of one key's calls may wait so at once (the others are refused without waiting).
+constexpr std::array<int, 5> kHoldWaitsMs{5, 10, 20, 40, 80};
+constexpr int kMaxHoldWaitersPerKey = 8;
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -388,6 +392,20 @@ bool Access::HasMasterKey() const { return !config()->auth.master_key.empty(); }
 
 bool Access::Required() const { return RequiredBy(*config(), *table_.load()); }
 
+bool Access::EnterHoldWait(const std::string& key_id) {
+  std::lock_guard lock(hold_waiters_mu_);
+  int& n = hold_waiters_[key_id];
+  if (n >= kMaxHoldWaitersPerKey) return false;
+  ++n;
+  return true;
+}
+
+void Access::LeaveHoldWait(const std::string& key_id) {
+  std::lock_guard lock(hold_waiters_mu_);
+  auto it = hold_waiters_.find(key_id);
+  if (it != hold_waiters_.end() && --it->second <= 0) hold_waiters_.erase(it);
+}
+
 bool Access::RequiredBy(const config::Config& cfg, const Table& table) {
   switch (cfg.auth.mode) {
     case config::AuthMode::kKeys:
@@ -546,18 +564,27 @@ boost::asio::awaitable<std::optional<GatewayError>> Access::Admit(const Caller& 
   }
   // A call settles its cost just after its answer is sent (with a remote state, from its
   // worker's next turn), so its caller's next call, on any instance, can still find its
-  // reservation held. A refusal for holds alone asks again over about a tenth of a second
-  // before it stands (a refusal takes nothing, so asking again is safe).
-  for (const int wait_ms : kHoldWaitsMs) {
-    if (!RefusedForHolds(asked.budget, admitted)) break;
-    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor,
-                                    std::chrono::milliseconds(wait_ms));
-    co_await timer.async_wait(boost::asio::use_awaitable);
-    std::vector<BucketSpec> buckets = asked.buckets;
-    std::vector<int64_t> want = asked.want;
-    std::optional<AdmitBudget> budget = asked.budget;
-    admitted = co_await state_->AdmitAsync(std::move(buckets), std::move(want), std::move(budget),
-                                           NowUnixMs());
+  // reservation held. A refusal for holds alone asks again over about 150 ms before it stands
+  // (a refusal takes nothing, so asking again is safe); a few of a key's calls at a time.
+  if (RefusedForHolds(asked.budget, admitted) && EnterHoldWait(caller.key_id())) {
+    struct Leave {  // (also when the coroutine is destroyed while it waits)
+      Access* self;
+      std::string key_id;
+      ~Leave() { self->LeaveHoldWait(key_id); }
+    } leave{this, caller.key_id()};
+    for (const int wait_ms : kHoldWaitsMs) {
+      boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor,
+                                      std::chrono::milliseconds(wait_ms));
+      co_await timer.async_wait(boost::asio::use_awaitable);
+      std::vector<BucketSpec> buckets = asked.buckets;
+      std::vector<int64_t> want = asked.want;
+      std::optional<AdmitBudget> budget = asked.budget;
+      Result<AdmitResult> again = co_await state_->AdmitAsync(std::move(buckets), std::move(want),
+                                                              std::move(budget), NowUnixMs());
+      if (!again.ok()) break;  // the refusal stands (never an admission for a state error)
+      admitted = std::move(again);
+      if (!RefusedForHolds(asked.budget, admitted)) break;
+    }
   }
   co_return Answer(*cfg, caller, request, asked, admitted, admission);
 }
@@ -600,13 +627,15 @@ std::optional<GatewayError> Access::Answer(const config::Config& cfg, const Call
   if (asked.budget && admitted->budget && !admitted->budget->allowed) {
     const ReserveResult& r = *admitted->budget;
     if (RefusedForHolds(asked.budget, admitted)) {
-      GatewayError e = Refuse(
-          ErrorClass::kRateLimited,
-          "the API key \"" + key->name + "\" has " + Dollars(*key->budget_usd - r.spent) +
-              " of its " + Dollars(*key->budget_usd) + " budget left, but calls in flight hold " +
-              Dollars(r.reserved) + " of it and this call may cost " +
-              Dollars(request.worst_cost_usd) + "; try again when they finish",
-          "budget_held");
+      GatewayError e =
+          Refuse(ErrorClass::kRateLimited,
+                 "the API key \"" + key->name + "\" has " + Dollars(*key->budget_usd - r.spent) +
+                     " of its " + Dollars(*key->budget_usd) + " budget unspent, but " +
+                     Dollars(r.reserved) +
+                     " of it is reserved (calls in flight, or what other instances hold) and this "
+                     "call may cost " +
+                     Dollars(request.worst_cost_usd) + "; try again when they settle",
+                 "budget_held");
       e.retry_after_s = 1;
       return e;
     }

@@ -177,6 +177,12 @@ class Access {
   void NoteState(const Status& st);
   // Retries the settles the state could not take.
   void FlushPending();
+  // A place among the calls of `key_id` that wait for holds to settle (Admit); false when
+  // that key has as many waiting as it may.
+  bool EnterHoldWait(const std::string& key_id);
+  void LeaveHoldWait(const std::string& key_id);
+  std::mutex hold_waiters_mu_;
+  std::unordered_map<std::string, int> hold_waiters_;  // key id -> calls waiting
   bool ValidSession(std::string_view cookie, int64_t now_unix_ms) const;
   bool IsAdmin(const http::Headers& headers) const;
   AttemptLimiter admin_attempts_;

@@ -7,8 +7,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/time.h"
 #include "gateway/access/attempts.h"
@@ -75,16 +78,13 @@ class AccessPipeline : public ::testing::Test {
     return gw_->Call("POST", "/v1/messages", body, h);
   }
 
-  // A call with max_tokens 10 (worst case $15, real cost $7), sent from a thread of its own.
-  std::thread SlowChat(const std::string& key, int& status) {
-    return std::thread([this, key, &status] {
-      status =
-          gw_->Call(
-                 "POST", "/v1/chat/completions",
-                 R"({"model":"route","max_tokens":10,"messages":[{"role":"user","content":"hi"}]})",
-                 {"Authorization: Bearer " + key})
-              .status;
-    });
+  // A call with max_tokens 10: worst case $15, real cost $7; the upstream holds it until
+  // release_ or hold_ms_.
+  http::testing::RawResponse SlowChat(const std::string& key) {
+    return gw_->Call(
+        "POST", "/v1/chat/completions",
+        R"({"model":"route","max_tokens":10,"messages":[{"role":"user","content":"hi"}]})",
+        {"Authorization: Bearer " + key});
   }
   void WaitForUpstreamRequests(int n) {
     for (int i = 0; i < 500 && upstream_.requests() < n; ++i) std::this_thread::sleep_for(2ms);
@@ -93,18 +93,48 @@ class AccessPipeline : public ::testing::Test {
 
   std::string db_;
   std::unique_ptr<observe::Store> store_;
-  // Answers at once, but a call with max_tokens 10 only after slow_ms_.
-  std::atomic<int> slow_ms_{0};
+  std::atomic<int> hold_ms_{0};
+  std::atomic<bool> release_{false};
   FakeUpstream upstream_{
       [this](http::Request& req, http::ResponseWriter& w) -> asio::awaitable<void> {
         if (req.body.find("\"max_tokens\":10") != std::string::npos) {
-          asio::steady_timer t(co_await asio::this_coro::executor,
-                               std::chrono::milliseconds(slow_ms_.load()));
-          co_await t.async_wait(asio::use_awaitable);
+          const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(hold_ms_);
+          while (!release_ && std::chrono::steady_clock::now() < until) {
+            asio::steady_timer t(co_await asio::this_coro::executor, 2ms);
+            co_await t.async_wait(asio::use_awaitable);
+          }
         }
         co_await w.Send(200, Json(), Completion("ok"));
       }};
   std::unique_ptr<TestGateway> gw_;
+};
+
+// A call made on a thread of its own, joined however the test ends.
+class InBackground {
+ public:
+  explicit InBackground(std::function<http::testing::RawResponse()> call)
+      : thread_([this, call = std::move(call)] {
+          const auto t0 = std::chrono::steady_clock::now();
+          response_ = call();
+          took_ = std::chrono::steady_clock::now() - t0;
+        }) {}
+  ~InBackground() { Join(); }
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  const http::testing::RawResponse& response() {
+    Join();
+    return response_;
+  }
+  std::chrono::steady_clock::duration took() {
+    Join();
+    return took_;
+  }
+
+ private:
+  http::testing::RawResponse response_;
+  std::chrono::steady_clock::duration took_{};
+  std::thread thread_;  // last: starts once the rest is built
 };
 
 bool HasHeader(const http::testing::RawResponse& r, const std::string& line) {
@@ -245,20 +275,21 @@ TEST_F(AccessPipeline, ABudgetStopsAtTheReservationThatDoesNotFit) {
 
 TEST_F(AccessPipeline, ACallRefusedOnlyForAHoldOfACallInFlightWaitsForItToSettle) {
   // $20: a slow call holds its worst case ($15); a quick one ($7) fits what is spent ($0) but
-  // not beside the hold. The slow call answers 40 ms later and settles at $7, so the quick one
-  // fits after all ($7 + $7).
+  // not beside the hold. The slow call is let go 30 ms after the quick one started, and
+  // settles at $7, so the quick one fits after all ($7 + $7).
   access::KeyChanges c;
   c.budget_usd = std::optional<double>(20.0);
   const std::string key = NewKey("capped", c);
   StartGateway();
-  slow_ms_ = 40;
-  int slow_status = 0;
-  std::thread slow = SlowChat(key, slow_status);
+  hold_ms_ = 10000;
+  InBackground slow([&] { return SlowChat(key); });
   WaitForUpstreamRequests(1);
-  auto r = Chat(key);
-  slow.join();
-  EXPECT_EQ(slow_status, 200);
-  EXPECT_EQ(r.status, 200) << r.body;
+  InBackground quick([&] { return Chat(key); });
+  std::this_thread::sleep_for(30ms);
+  release_ = true;
+  EXPECT_EQ(slow.response().status, 200);
+  EXPECT_EQ(quick.response().status, 200) << quick.response().body;
+  EXPECT_GE(quick.took(), 25ms);  // it waited for the slow call
   // Now $14 is spent: the next quick call's $7 does not fit, and that refusal is at once.
   const auto t0 = std::chrono::steady_clock::now();
   auto spent = Chat(key);
@@ -272,29 +303,54 @@ TEST_F(AccessPipeline, ACallHeldOutTooLongIsRefusedAsHeldWithRetryAfter) {
   c.budget_usd = std::optional<double>(20.0);
   const std::string key = NewKey("capped", c);
   StartGateway();
-  slow_ms_ = 1500;
-  int slow_status = 0;
-  std::thread slow = SlowChat(key, slow_status);
+  hold_ms_ = 10000;
+  InBackground slow([&] { return SlowChat(key); });
   WaitForUpstreamRequests(1);
   const auto t0 = std::chrono::steady_clock::now();
   auto r = Chat(key);
   const auto waited = std::chrono::steady_clock::now() - t0;
-  EXPECT_EQ(r.status, 429) << r.body;
+  auto m = Messages(key);
+  release_ = true;
+  ASSERT_EQ(r.status, 429) << r.body;
   EXPECT_EQ(Body(r).at("error").at("code"), "budget_held");
   EXPECT_EQ(Body(r).at("error").at("type"), "rate_limit_error");
   EXPECT_TRUE(HasHeader(r, "retry-after: 1")) << r.head;
-  EXPECT_NE(
-      r.body.find("has $20.0000 of its $20.0000 budget left, but calls in flight hold $15.0000"),
-      std::string::npos)
+  EXPECT_NE(r.body.find("has $20.0000 of its $20.0000 budget unspent, but $15.0000 of it is "
+                        "reserved"),
+            std::string::npos)
       << r.body;
-  EXPECT_GE(waited, 100ms);  // it asked again before refusing
-  auto m = Messages(key);
-  EXPECT_EQ(m.status, 429);
+  EXPECT_GE(waited, 150ms);  // it asked again before refusing
+  ASSERT_EQ(m.status, 429);
   EXPECT_EQ(Body(m).at("error").at("type"), "rate_limit_error");
-  slow.join();
-  EXPECT_EQ(slow_status, 200);
+  EXPECT_EQ(slow.response().status, 200);
   EXPECT_EQ(Chat(key).status, 200);  // the hold became $7 spent
   EXPECT_EQ(upstream_.requests(), 2);
+}
+
+TEST_F(AccessPipeline, AFewOfAKeysCallsWaitForHoldsAndTheRestAreRefusedAtOnce) {
+  access::KeyChanges c;
+  c.budget_usd = std::optional<double>(20.0);
+  const std::string key = NewKey("capped", c);
+  StartGateway();
+  hold_ms_ = 10000;
+  InBackground slow([&] { return SlowChat(key); });
+  WaitForUpstreamRequests(1);
+  std::vector<std::unique_ptr<InBackground>> quick;
+  for (int i = 0; i < 12; ++i) {
+    quick.push_back(std::make_unique<InBackground>([&] { return Chat(key); }));
+  }
+  int waited = 0;
+  int at_once = 0;
+  for (auto& q : quick) {
+    EXPECT_EQ(q->response().status, 429);
+    EXPECT_EQ(Body(q->response()).at("error").at("code"), "budget_held");
+    (q->took() >= 150ms ? waited : at_once)++;
+  }
+  release_ = true;
+  // Eight wait (each at least the sum of the waits); the other four are refused without one.
+  EXPECT_LE(waited, 8);
+  EXPECT_GE(at_once, 4);
+  EXPECT_EQ(slow.response().status, 200);
 }
 
 TEST_F(AccessPipeline, SpendBeforeARestartCountsAgainstTheBudget) {
