@@ -435,6 +435,11 @@ void GatewayMetrics::SetSources(ScrapeSources sources) {
                        "Request records dropped because the request log's queue was full.",
                        MetricType::kCounter,
                        [fn, one] { return one(static_cast<double>(fn().dropped)); });
+    registry_.AddGauge("iris_request_log_summed_total",
+                       "Of the dropped request records, those whose cost, tokens and bytes were "
+                       "written summed into one row per caller key, model, status and minute.",
+                       MetricType::kCounter,
+                       [fn, one] { return one(static_cast<double>(fn().summed)); });
     registry_.AddGauge("iris_request_log_written_total",
                        "Request records written to the request log.", MetricType::kCounter,
                        [fn, one] { return one(static_cast<double>(fn().written)); });

@@ -222,6 +222,7 @@ struct RequestLogGauges {
   int64_t dropped = 0;         // ever
   int64_t written = 0;         // ever
   int64_t bodies_dropped = 0;  // ever: records written without their stored bodies
+  int64_t summed = 0;          // ever: dropped records whose cost went into a summed row
 };
 struct LocalEngineGauges {
   int64_t queue_depth = 0;

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -25,8 +26,20 @@ std::unique_ptr<RequestLog> RequestLog::Start(std::unique_ptr<Store> writer, std
       new RequestLog(std::move(writer), std::move(reopen), std::move(options)));
 }
 
+namespace {
+
+uint64_t RandomSumIdPrefix() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+}  // namespace
+
 RequestLog::RequestLog(std::unique_ptr<Store> writer, std::string reopen, RequestLogOptions options)
-    : options_(std::move(options)), reopen_(std::move(reopen)), writer_store_(std::move(writer)) {
+    : options_(std::move(options)),
+      reopen_(std::move(reopen)),
+      writer_store_(std::move(writer)),
+      sum_id_prefix_(RandomSumIdPrefix()) {
   writer_ = std::thread([this] { WriterLoop(); });
 }
 
@@ -38,6 +51,7 @@ bool RequestLog::Submit(RequestSummary summary) {
     std::lock_guard<std::mutex> lock(mu_);
     if (closing_ || queue_.size() >= options_.queue_capacity) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
+      if (!closing_ && AddToSums(summary)) summed_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
     if (summary.bodies_not_kept) bodies_dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -64,10 +78,11 @@ bool RequestLog::Submit(RequestSummary summary) {
 void RequestLog::Flush() {
   std::unique_lock<std::mutex> lock(mu_);
   const int64_t target = accepted_;
-  if (done_ >= target) return;
+  if (done_ >= target && sums_.empty() && !writing_sums_) return;
   ++flush_waiters_;
   wake_writer_.notify_one();
-  progress_.wait(lock, [&] { return done_ >= target; });
+  // (Sums of dropped records are not counted in done_: Flush waits for them to be written too.)
+  progress_.wait(lock, [&] { return done_ >= target && sums_.empty() && !writing_sums_; });
   --flush_waiters_;
 }
 
@@ -93,6 +108,7 @@ RequestLogStats RequestLog::stats() const {
   }
   s.written = written_.load(std::memory_order_relaxed);
   s.dropped = dropped_.load(std::memory_order_relaxed);
+  s.summed = summed_.load(std::memory_order_relaxed);
   s.write_errors = write_errors_.load(std::memory_order_relaxed);
   s.lost = lost_.load(std::memory_order_relaxed);
   s.batches = batches_.load(std::memory_order_relaxed);
@@ -101,7 +117,7 @@ RequestLogStats RequestLog::stats() const {
 }
 
 void RequestLog::WriterLoop() {
-  std::vector<RequestSummary> batch;
+  std::vector<RequestSummary> batch, sum_rows;
   batch.reserve(options_.max_batch);
   const auto interval = std::chrono::milliseconds(options_.flush_interval_ms);
   for (;;) {
@@ -110,9 +126,9 @@ void RequestLog::WriterLoop() {
       // A partial batch waits for the timer; a full one, a Flush or Close goes at once.
       wake_writer_.wait_for(lock, interval, [&] {
         return closing_ || queue_.size() >= options_.max_batch ||
-               (flush_waiters_ > 0 && !queue_.empty());
+               (flush_waiters_ > 0 && (!queue_.empty() || !sums_.empty()));
       });
-      if (queue_.empty()) {
+      if (queue_.empty() && sums_.empty()) {
         if (closing_) return;
         continue;
       }
@@ -121,15 +137,24 @@ void RequestLog::WriterLoop() {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      // The sums of records dropped meanwhile go with the batch (not counted in accepted_ or
+      // done_; Flush waits for them through writing_sums_).
+      sum_rows = TakeSums();
+      writing_sums_ = !sum_rows.empty();
     }
     if (options_.before_batch) options_.before_batch();
+    const size_t accepted_rows = batch.size();
+    for (RequestSummary& r : sum_rows) batch.push_back(std::move(r));
+    sum_rows.clear();
     WriteBatch(batch);
+    batch.resize(accepted_rows);
     size_t body_bytes = 0;  // (counted until written: queued and in-flight bodies are bounded)
     for (const RequestSummary& r : batch)
       body_bytes += r.request_body.size() + r.response_body.size();
     {
       std::lock_guard<std::mutex> lock(mu_);
       done_ += static_cast<int64_t>(batch.size());
+      writing_sums_ = false;
       queued_body_bytes_ -= body_bytes;
     }
     progress_.notify_all();
@@ -169,6 +194,66 @@ void RequestLog::WriteBatch(const std::vector<RequestSummary>& batch) {
     std::fprintf(stderr, "iris: request log: %zu records not written: %s\n", batch.size(),
                  st.ToString().c_str());
   }
+}
+
+bool RequestLog::AddToSums(const RequestSummary& r) {
+  SumKey key{r.caller_key, r.provider, r.model, r.http_status, r.start_unix_ms / 60000};
+  auto it = sums_.find(key);
+  if (it == sums_.end() && sums_.size() >= options_.max_sums) {
+    key.provider.clear();
+    key.model.clear();
+    it = sums_.find(key);
+    if (it == sums_.end() && sums_.size() >= 2 * options_.max_sums) return false;
+  }
+  if (it == sums_.end()) {
+    it = sums_.emplace(key, Sum{}).first;
+    RequestSummary& row = it->second.row;
+    row.dialect = r.dialect;
+    row.start_unix_ms = r.start_unix_ms;
+    row.caller_key = r.caller_key;
+    row.provider = key.provider;
+    row.model = key.model;
+    if (!key.model.empty()) row.requested_model = r.requested_model;
+    row.http_status = r.http_status;
+    row.error_class = r.error_class;
+    row.stream = r.stream;
+  }
+  Sum& sum = it->second;
+  ++sum.count;
+  sum.row.usage += r.usage;
+  if (r.cost_usd) sum.row.cost_usd = sum.row.cost_usd.value_or(0.0) + *r.cost_usd;
+  sum.row.bytes_in += r.bytes_in;
+  sum.row.bytes_out += r.bytes_out;
+  sum.latency_sum += r.latency_ms;
+  sum.overhead_sum += r.overhead_ms;
+  if (r.ttft_ms >= 0) {
+    sum.ttft_sum += r.ttft_ms;
+    ++sum.ttft_count;
+  }
+  return true;
+}
+
+std::vector<RequestSummary> RequestLog::TakeSums() {
+  std::vector<RequestSummary> rows;
+  rows.reserve(sums_.size());
+  for (auto& [key, sum] : sums_) {
+    RequestSummary row = std::move(sum.row);
+    char id[64];
+    std::snprintf(id, sizeof(id), "req_sum_%016llx_%llu",
+                  static_cast<unsigned long long>(sum_id_prefix_),
+                  static_cast<unsigned long long>(++sum_rows_));
+    row.request_id = id;
+    const auto n = static_cast<double>(sum.count);
+    row.latency_ms = sum.latency_sum / n;
+    row.overhead_ms = sum.overhead_sum / n;
+    row.ttft_ms = sum.ttft_count > 0 ? sum.ttft_sum / static_cast<double>(sum.ttft_count) : -1;
+    row.error = std::to_string(sum.count) +
+                " requests summed in one row (the request log was behind): their cost, tokens "
+                "and bytes in total, their latency on average";
+    rows.push_back(std::move(row));
+  }
+  sums_.clear();
+  return rows;
 }
 
 Result<Store*> RequestLog::Reader() {

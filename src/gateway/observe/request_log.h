@@ -1,6 +1,10 @@
 // The request log's write path: requests hand their summaries to a bounded queue and never
 // wait; one writer thread drains it into the store in batched transactions. When the queue
-// is full a record is dropped and counted, so a slow disk or database never slows a request.
+// is full a record's row is dropped and counted, so a slow disk or database never slows a
+// request; what it cost is not: its cost, tokens and bytes are summed with those of the
+// other dropped records of the same caller key, provider, model, status and minute into one
+// row, which the writer writes with its next batch. A budget seeded from the log, and the
+// usage report's cost and tokens, then miss nothing; its request counts miss the rows summed.
 #pragma once
 
 #include <atomic>
@@ -8,10 +12,12 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/status.h"
 #include "gateway/observe/record.h"
@@ -27,6 +33,9 @@ struct RequestLogOptions {
   // Stored prompts and answers (store_bodies routes) waiting in the queue or being written, in
   // bytes; beyond it a record is queued without its bodies, and the loss counted.
   size_t max_queued_body_bytes = size_t{256} << 20;
+  // Sums of dropped records waiting for the writer. Past it a record is summed without its
+  // provider and model (by caller key, status and minute alone); past twice it, it is lost.
+  size_t max_sums = 1024;
   StoreOptions store;
   // Test hook: runs on the writer thread before each batch is written (e.g. to hold the
   // writer so that the queue fills up).
@@ -35,8 +44,9 @@ struct RequestLogOptions {
 
 struct RequestLogStats {
   int64_t queued = 0;        // waiting in the queue now
-  int64_t written = 0;       // records committed to the store
+  int64_t written = 0;       // rows committed to the store (summed rows included)
   int64_t dropped = 0;       // refused by Submit (queue full, or the log closed)
+  int64_t summed = 0;        // of those, summed into a row of dropped records (queue full)
   int64_t write_errors = 0;  // failed batch writes (a batch that fails twice counts twice)
   int64_t lost = 0;          // records given up: a batch failed its retry, or an id already stored
   int64_t batches = 0;       // committed transactions
@@ -86,6 +96,10 @@ class RequestLog {
   RequestLog(std::unique_ptr<Store> writer, std::string reopen, RequestLogOptions options);
   void WriterLoop();
   void WriteBatch(const std::vector<RequestSummary>& batch);
+  // Adds a record the queue had no room for to its sum (mu_ held); false when it is lost.
+  bool AddToSums(const RequestSummary& summary);
+  // The sums so far as rows, emptied (mu_ held).
+  std::vector<RequestSummary> TakeSums();
   Result<Store*> Reader();
 
   const RequestLogOptions options_;
@@ -101,9 +115,27 @@ class RequestLog {
   size_t queued_body_bytes_ = 0;      // guarded by mu_
   int64_t accepted_ = 0;              // guarded by mu_: records ever queued
   int64_t done_ = 0;                  // guarded by mu_: records written or given up
+  // Dropped records summed, by caller key, provider, model, status and minute; guarded by mu_.
+  struct SumKey {
+    std::string caller_key, provider, model;
+    int http_status = 0;
+    int64_t minute = 0;
+    auto operator<=>(const SumKey&) const = default;
+  };
+  struct Sum {
+    RequestSummary row;  // the first record's fields; usage, cost and bytes summed
+    int64_t count = 0;
+    double latency_sum = 0, overhead_sum = 0, ttft_sum = 0;
+    int64_t ttft_count = 0;
+  };
+  std::map<SumKey, Sum> sums_;
+  const uint64_t sum_id_prefix_;  // random: the rows' ids differ between instances
+  uint64_t sum_rows_ = 0;         // guarded by mu_: summed rows ever made
+  bool writing_sums_ = false;     // guarded by mu_: the writer holds summed rows
 
   std::atomic<int64_t> written_{0};
   std::atomic<int64_t> dropped_{0};
+  std::atomic<int64_t> summed_{0};
   std::atomic<int64_t> write_errors_{0};
   std::atomic<int64_t> lost_{0};
   std::atomic<int64_t> batches_{0};

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <future>
 #include <limits>
+#include <memory>
 #include <thread>
 
 #include "gateway/observe/store_test_util.h"
@@ -31,6 +32,33 @@ int64_t CountRows(const std::string& spec) {
   EXPECT_TRUE(rows.ok()) << rows.status().ToString();
   return rows.ok() ? static_cast<int64_t>(rows->size()) : -1;
 }
+
+// Holds the writer at its first batch, as a slow disk would, until Release(): so that the queue
+// fills up. (Release before the log closes.)
+class StuckWriter {
+ public:
+  explicit StuckWriter(RequestLogOptions& o) {
+    o.flush_interval_ms = 1;
+    o.before_batch = [state = state_] {
+      if (state->first.exchange(false)) {
+        state->entered.set_value();
+        state->release_f.wait();
+      }
+    };
+  }
+  void WaitUntilHeld() { state_->entered.get_future().wait(); }
+  void Release() {
+    if (!state_->released.exchange(true)) state_->release.set_value();
+  }
+
+ private:
+  struct State {
+    std::promise<void> entered, release;
+    std::shared_future<void> release_f = release.get_future().share();
+    std::atomic<bool> first{true}, released{false};
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+};
 
 class RequestLogTest : public ::testing::TestWithParam<Backend> {
  protected:
@@ -80,22 +108,13 @@ TEST_P(RequestLogTest, FiveThousandRecordsFromFourThreadsAreAllWritten) {
 }
 
 TEST_P(RequestLogTest, AFullQueueDropsWithoutBlocking) {
-  std::promise<void> entered, release;
-  std::shared_future<void> release_f = release.get_future().share();
-  std::atomic<bool> first{true};
   RequestLogOptions o;
   o.queue_capacity = 10;
-  o.flush_interval_ms = 1;
-  o.before_batch = [&] {
-    if (first.exchange(false)) {
-      entered.set_value();
-      release_f.wait();  // the writer is stuck, as on a slow disk
-    }
-  };
+  StuckWriter stuck(o);
   auto log = RequestLog::Open(spec_, o);
   ASSERT_TRUE(log.ok()) << log.status().ToString();
   ASSERT_TRUE((*log)->Submit(MakeRecord("held", kT0)));
-  entered.get_future().wait();  // the writer holds that record and waits
+  stuck.WaitUntilHeld();  // the writer holds that record and waits
 
   for (int i = 0; i < 10; ++i) {
     EXPECT_TRUE((*log)->Submit(MakeRecord(Id("q", i), kT0 + 1 + i)));
@@ -111,34 +130,104 @@ TEST_P(RequestLogTest, AFullQueueDropsWithoutBlocking) {
     return refused;
   });
   if (refusals.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
-    release.set_value();  // let the blocked Submit finish so the test can end
+    stuck.Release();  // let the blocked Submit finish so the test can end
     FAIL() << "Submit blocked on a full queue while the writer was stuck";
   }
   EXPECT_EQ(refusals.get(), 50);
   RequestLogStats s = (*log)->stats();
   EXPECT_EQ(s.dropped, 50);
+  EXPECT_EQ(s.summed, 50);
   EXPECT_EQ(s.queued, 10);
-  release.set_value();
+  stuck.Release();
   (*log)->Flush();
   s = (*log)->stats();
-  EXPECT_EQ(s.written, 11);
+  EXPECT_EQ(s.written, 12);  // 11 records, and one row summing the 50 dropped
   EXPECT_EQ(s.queued, 0);
-  EXPECT_EQ(CountRows(spec_), 11);
+  EXPECT_EQ(CountRows(spec_), 12);
+}
+
+TEST_P(RequestLogTest, WhatDroppedRecordsCostIsWrittenSummed) {
+  RequestLogOptions o;
+  o.queue_capacity = 2;
+  o.max_sums = 2;
+  StuckWriter stuck(o);
+  auto log = RequestLog::Open(spec_, o);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  int n = 0;
+  auto record = [&](const std::string& key, const std::string& model, double cost) {
+    RequestSummary r = MakeRecord(Id("r", n), kT0 + n);
+    ++n;
+    r.caller_key = key;
+    r.model = model;
+    r.cost_usd = cost;
+    r.latency_ms = 100.0 * n;
+    return r;
+  };
+  ASSERT_TRUE((*log)->Submit(record("key_a", "gpt-4o-mini", 1.0)));
+  stuck.WaitUntilHeld();
+  ASSERT_TRUE((*log)->Submit(record("key_a", "gpt-4o-mini", 2.0)));
+  ASSERT_TRUE((*log)->Submit(record("key_b", "gpt-4o-mini", 4.0)));
+  // The queue is full: these are dropped, their sums kept. Two sums fit as they are...
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE((*log)->Submit(record("key_a", "gpt-4o-mini", 0.01)));
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE((*log)->Submit(record("key_b", "gpt-4o-mini", 0.1)));
+  // ...then a record is summed without its provider and model, up to twice as many sums...
+  for (int i = 0; i < 2; ++i) EXPECT_FALSE((*log)->Submit(record("key_a", "gpt-4o", 0.001)));
+  EXPECT_FALSE((*log)->Submit(record("key_c", "gpt-4o", 8.0)));
+  // ...and past that it is lost.
+  EXPECT_FALSE((*log)->Submit(record("key_d", "gpt-4o", 16.0)));
+  RequestLogStats s = (*log)->stats();
+  EXPECT_EQ(s.dropped, 12);
+  EXPECT_EQ(s.summed, 11);
+  stuck.Release();
+  (*log)->Flush();
+  s = (*log)->stats();
+  EXPECT_EQ(s.written, 3 + 4);
+
+  auto store = OpenStore(spec_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto spend = (*store)->SpendByKeySince(kT0);
+  ASSERT_TRUE(spend.ok()) << spend.status().ToString();
+  EXPECT_NEAR((*spend)["key_a"], 1.0 + 2.0 + 0.05 + 0.002, 1e-9);
+  EXPECT_NEAR((*spend)["key_b"], 4.0 + 0.3, 1e-9);
+  EXPECT_NEAR((*spend)["key_c"], 8.0, 1e-9);
+  EXPECT_EQ(spend->count("key_d"), 0u);
+
+  auto rows = (*store)->FetchUsageRows(0, std::numeric_limits<int64_t>::max());
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 7u);
+  int found = 0;
+  for (const UsageRow& r : *rows) {
+    if (r.caller_key == "key_a" && r.model == "gpt-4o-mini" && r.cost_usd && *r.cost_usd < 0.1) {
+      ++found;  // five records in one row: tokens summed, latency their mean
+      EXPECT_EQ(r.provider, "openai");
+      EXPECT_EQ(r.input_tokens, 500);
+      EXPECT_EQ(r.output_tokens, 100);
+      EXPECT_NEAR(*r.cost_usd, 0.05, 1e-12);
+      EXPECT_NEAR(r.latency_ms, 100.0 * (4 + 5 + 6 + 7 + 8) / 5, 1e-9);
+      EXPECT_EQ(r.http_status, 200);
+    }
+    if (r.caller_key == "key_a" && r.model.empty()) {
+      ++found;  // summed without provider and model
+      EXPECT_EQ(r.provider, "");
+      EXPECT_NEAR(*r.cost_usd, 0.002, 1e-12);
+    }
+  }
+  EXPECT_EQ(found, 2);
+  RequestsQuery all;
+  all.limit = 10;
+  auto page = (*log)->Requests(all);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  int described = 0;
+  for (const auto& r : page->requests) {
+    if (r.error.find("requests summed in one row") != std::string::npos) ++described;
+  }
+  EXPECT_EQ(described, 4);
 }
 
 TEST_P(RequestLogTest, QueuedBodiesAreBoundedInBytesAndTheRowsKept) {
-  std::promise<void> entered, release;
-  std::shared_future<void> release_f = release.get_future().share();
-  std::atomic<bool> first{true};
   RequestLogOptions o;
-  o.flush_interval_ms = 1;
   o.max_queued_body_bytes = 3000;
-  o.before_batch = [&] {
-    if (first.exchange(false)) {
-      entered.set_value();
-      release_f.wait();
-    }
-  };
+  StuckWriter stuck(o);
   auto log = RequestLog::Open(spec_, o);
   ASSERT_TRUE(log.ok()) << log.status().ToString();
   auto with_bodies = [](const std::string& id, int64_t t) {
@@ -148,13 +237,13 @@ TEST_P(RequestLogTest, QueuedBodiesAreBoundedInBytesAndTheRowsKept) {
     return r;
   };
   ASSERT_TRUE((*log)->Submit(with_bodies("held", kT0)));
-  entered.get_future().wait();  // the writer holds that one: its bytes count until written
+  stuck.WaitUntilHeld();  // the writer holds that one: its bytes count until written
   for (int i = 0; i < 5; ++i) ASSERT_TRUE((*log)->Submit(with_bodies(Id("b", i), kT0 + 1 + i)));
   RequestSummary too_large = MakeRecord("big", kT0 + 10);
   too_large.bodies_not_kept = true;  // (what the gateway marks past max_stored_body_bytes)
   ASSERT_TRUE((*log)->Submit(too_large));
   EXPECT_EQ((*log)->stats().bodies_dropped, 4);  // b2, b3, b4 past 3000 bytes; "big"
-  release.set_value();
+  stuck.Release();
   (*log)->Flush();
   EXPECT_EQ((*log)->stats().written, 7);  // every row, with or without its bodies
   auto store = OpenStore(spec_);

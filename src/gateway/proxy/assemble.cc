@@ -79,7 +79,7 @@ observe::ScrapeSources Gauges(const Assembly& a) {
   if (a.request_log) {
     sources.request_log = [l = a.request_log.get()] {
       const auto s = l->stats();
-      return observe::RequestLogGauges{s.queued, s.dropped, s.written, s.bodies_dropped};
+      return observe::RequestLogGauges{s.queued, s.dropped, s.written, s.bodies_dropped, s.summed};
     };
   }
   if (a.access) {
