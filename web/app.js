@@ -610,10 +610,12 @@
       ` · asked for `, el('code', { text: r.requested_model || '—' }),
       ` · ${r.dialect || ''}${r.stream ? ' · stream' : ''} · overhead ${fmtMs(r.overhead_ms)}` +
       ` · ${fmtCount(r.bytes_in || 0)} B in / ${fmtCount(r.bytes_out || 0)} B out`);
+    // A row summing requests the log dropped under load says so, in place of attempts.
+    const summed = (r.request_id || '').startsWith('req_sum_');
     const inner = att.length
       ? el('table', { class: 'att' }, el('thead', {}, head), el('tbody', {}, ...body))
-      : el('div', { class: 'dim', text: 'No attempt was made (the request failed before routing).' });
-    if (r.error) meta.append(el('div', { class: 'err-text', text: `error: ${r.error}` }));
+      : el('div', { class: 'dim', text: summed ? r.error : 'No attempt was made (the request failed before routing).' });
+    if (r.error && !summed) meta.append(el('div', { class: 'err-text', text: `error: ${r.error}` }));
     return el('tr', { class: 'attempts', 'data-attempts-for': r.request_id }, el('td', { colspan: 10 }, meta, inner));
   }
 

@@ -436,8 +436,8 @@ void GatewayMetrics::SetSources(ScrapeSources sources) {
                        MetricType::kCounter,
                        [fn, one] { return one(static_cast<double>(fn().dropped)); });
     registry_.AddGauge("iris_request_log_summed_total",
-                       "Of the dropped request records, those whose cost, tokens and bytes were "
-                       "written summed into one row per caller key, model, status and minute.",
+                       "Dropped request records whose cost, tokens and bytes were written summed "
+                       "into one row per caller key, provider, model, status and minute.",
                        MetricType::kCounter,
                        [fn, one] { return one(static_cast<double>(fn().summed)); });
     registry_.AddGauge("iris_request_log_written_total",

@@ -51,7 +51,7 @@ bool RequestLog::Submit(RequestSummary summary) {
     std::lock_guard<std::mutex> lock(mu_);
     if (closing_ || queue_.size() >= options_.queue_capacity) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
-      if (!closing_ && AddToSums(summary)) summed_.fetch_add(1, std::memory_order_relaxed);
+      if (!closing_) AddToSums(summary);
       return false;
     }
     if (summary.bodies_not_kept) bodies_dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -78,11 +78,12 @@ bool RequestLog::Submit(RequestSummary summary) {
 void RequestLog::Flush() {
   std::unique_lock<std::mutex> lock(mu_);
   const int64_t target = accepted_;
-  if (done_ >= target && sums_.empty() && !writing_sums_) return;
+  // The sums of records dropped so far too: those taken, and those the next batch takes.
+  const int64_t sums_target = sum_batches_taken_ + (sums_.empty() ? 0 : 1);
+  if (done_ >= target && sum_batches_done_ >= sums_target) return;
   ++flush_waiters_;
   wake_writer_.notify_one();
-  // (Sums of dropped records are not counted in done_: Flush waits for them to be written too.)
-  progress_.wait(lock, [&] { return done_ >= target && sums_.empty() && !writing_sums_; });
+  progress_.wait(lock, [&] { return done_ >= target && sum_batches_done_ >= sums_target; });
   --flush_waiters_;
 }
 
@@ -118,6 +119,7 @@ RequestLogStats RequestLog::stats() const {
 
 void RequestLog::WriterLoop() {
   std::vector<RequestSummary> batch, sum_rows;
+  int64_t sum_records = 0;  // the records sum_rows stand for
   batch.reserve(options_.max_batch);
   const auto interval = std::chrono::milliseconds(options_.flush_interval_ms);
   for (;;) {
@@ -138,15 +140,16 @@ void RequestLog::WriterLoop() {
         queue_.pop_front();
       }
       // The sums of records dropped meanwhile go with the batch (not counted in accepted_ or
-      // done_; Flush waits for them through writing_sums_).
-      sum_rows = TakeSums();
-      writing_sums_ = !sum_rows.empty();
+      // done_: Flush waits for them by sum_batches_*).
+      sum_rows = TakeSums(sum_records);
+      if (!sum_rows.empty()) ++sum_batches_taken_;
     }
     if (options_.before_batch) options_.before_batch();
     const size_t accepted_rows = batch.size();
+    const size_t summed_rows = sum_rows.size();
     for (RequestSummary& r : sum_rows) batch.push_back(std::move(r));
     sum_rows.clear();
-    WriteBatch(batch);
+    if (WriteBatch(batch, summed_rows)) summed_.fetch_add(sum_records, std::memory_order_relaxed);
     batch.resize(accepted_rows);
     size_t body_bytes = 0;  // (counted until written: queued and in-flight bodies are bounded)
     for (const RequestSummary& r : batch)
@@ -154,7 +157,7 @@ void RequestLog::WriterLoop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       done_ += static_cast<int64_t>(batch.size());
-      writing_sums_ = false;
+      sum_batches_done_ = sum_batches_taken_;
       queued_body_bytes_ -= body_bytes;
     }
     progress_.notify_all();
@@ -162,18 +165,20 @@ void RequestLog::WriterLoop() {
   }
 }
 
-void RequestLog::WriteBatch(const std::vector<RequestSummary>& batch) {
+bool RequestLog::WriteBatch(const std::vector<RequestSummary>& batch, size_t summed_rows) {
   // One retry: a transient failure (a busy lock, a dropped connection that the store
   // resets) should not lose a batch; a persistent one must not stall the queue.
   Status st;
+  // Counted as records: the accepted ones (a summed row's records were counted as dropped).
+  const auto records = static_cast<int64_t>(batch.size() - summed_rows);
   for (int attempt = 0; attempt < 2; ++attempt) {
     Result<int64_t> inserted = writer_store_->Insert(batch);
     if (inserted.ok()) {
       const auto total = static_cast<int64_t>(batch.size());
       // On a first try, an id already stored is a record lost, not a retry's echo: counted
-      // and said, never silent.
+      // and said, never silent. (Summed rows' ids are new to every store.)
       const int64_t duplicates = attempt == 0 ? total - *inserted : 0;
-      written_.fetch_add(total - duplicates, std::memory_order_relaxed);
+      written_.fetch_add(records - duplicates, std::memory_order_relaxed);
       batches_.fetch_add(1, std::memory_order_relaxed);
       if (duplicates > 0) {
         lost_.fetch_add(duplicates, std::memory_order_relaxed);
@@ -182,18 +187,21 @@ void RequestLog::WriteBatch(const std::vector<RequestSummary>& batch) {
                      "already stored\n",
                      static_cast<long long>(duplicates));
       }
-      return;
+      return true;
     }
     st = inserted.status();
     write_errors_.fetch_add(1, std::memory_order_relaxed);
   }
-  lost_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
+  lost_.fetch_add(records, std::memory_order_relaxed);
   const int64_t now = SteadyNowMs();
   if (last_error_log_ms_ == 0 || now - last_error_log_ms_ >= 60000) {
     last_error_log_ms_ = now;
-    std::fprintf(stderr, "iris: request log: %zu records not written: %s\n", batch.size(),
+    std::fprintf(stderr, "iris: request log: %lld records not written%s: %s\n",
+                 static_cast<long long>(records),
+                 summed_rows > 0 ? ", nor the sums of records dropped before them" : "",
                  st.ToString().c_str());
   }
+  return false;
 }
 
 bool RequestLog::AddToSums(const RequestSummary& r) {
@@ -233,8 +241,9 @@ bool RequestLog::AddToSums(const RequestSummary& r) {
   return true;
 }
 
-std::vector<RequestSummary> RequestLog::TakeSums() {
+std::vector<RequestSummary> RequestLog::TakeSums(int64_t& records) {
   std::vector<RequestSummary> rows;
+  records = 0;
   rows.reserve(sums_.size());
   for (auto& [key, sum] : sums_) {
     RequestSummary row = std::move(sum.row);
@@ -243,6 +252,7 @@ std::vector<RequestSummary> RequestLog::TakeSums() {
                   static_cast<unsigned long long>(sum_id_prefix_),
                   static_cast<unsigned long long>(++sum_rows_));
     row.request_id = id;
+    records += sum.count;
     const auto n = static_cast<double>(sum.count);
     row.latency_ms = sum.latency_sum / n;
     row.overhead_ms = sum.overhead_sum / n;

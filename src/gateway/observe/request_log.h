@@ -1,10 +1,12 @@
 // The request log's write path: requests hand their summaries to a bounded queue and never
 // wait; one writer thread drains it into the store in batched transactions. When the queue
 // is full a record's row is dropped and counted, so a slow disk or database never slows a
-// request; what it cost is not: its cost, tokens and bytes are summed with those of the
+// request; what it cost is kept: its cost, tokens and bytes are summed with those of the
 // other dropped records of the same caller key, provider, model, status and minute into one
 // row, which the writer writes with its next batch. A budget seeded from the log, and the
-// usage report's cost and tokens, then miss nothing; its request counts miss the rows summed.
+// usage report's cost and tokens, then miss only what no bound could keep (more than twice
+// max_sums sums at once, or a batch the store refused twice). The report counts a summed row
+// as one request, with its records' mean latency.
 #pragma once
 
 #include <atomic>
@@ -44,9 +46,9 @@ struct RequestLogOptions {
 
 struct RequestLogStats {
   int64_t queued = 0;        // waiting in the queue now
-  int64_t written = 0;       // rows committed to the store (summed rows included)
+  int64_t written = 0;       // records committed to the store
   int64_t dropped = 0;       // refused by Submit (queue full, or the log closed)
-  int64_t summed = 0;        // of those, summed into a row of dropped records (queue full)
+  int64_t summed = 0;        // of those, written summed into a row (queue full)
   int64_t write_errors = 0;  // failed batch writes (a batch that fails twice counts twice)
   int64_t lost = 0;          // records given up: a batch failed its retry, or an id already stored
   int64_t batches = 0;       // committed transactions
@@ -95,11 +97,12 @@ class RequestLog {
  private:
   RequestLog(std::unique_ptr<Store> writer, std::string reopen, RequestLogOptions options);
   void WriterLoop();
-  void WriteBatch(const std::vector<RequestSummary>& batch);
+  // Writes `batch`, whose last `summed_rows` rows are sums; false when the store refused it.
+  bool WriteBatch(const std::vector<RequestSummary>& batch, size_t summed_rows);
   // Adds a record the queue had no room for to its sum (mu_ held); false when it is lost.
   bool AddToSums(const RequestSummary& summary);
-  // The sums so far as rows, emptied (mu_ held).
-  std::vector<RequestSummary> TakeSums();
+  // The sums so far as rows, emptied (mu_ held); `records`: how many records they stand for.
+  std::vector<RequestSummary> TakeSums(int64_t& records);
   Result<Store*> Reader();
 
   const RequestLogOptions options_;
@@ -129,9 +132,10 @@ class RequestLog {
     int64_t ttft_count = 0;
   };
   std::map<SumKey, Sum> sums_;
-  const uint64_t sum_id_prefix_;  // random: the rows' ids differ between instances
-  uint64_t sum_rows_ = 0;         // guarded by mu_: summed rows ever made
-  bool writing_sums_ = false;     // guarded by mu_: the writer holds summed rows
+  const uint64_t sum_id_prefix_;   // random: the rows' ids differ between instances
+  uint64_t sum_rows_ = 0;          // guarded by mu_: summed rows ever made
+  int64_t sum_batches_taken_ = 0;  // guarded by mu_: batches that took sums
+  int64_t sum_batches_done_ = 0;   // guarded by mu_: of those, written or given up
 
   std::atomic<int64_t> written_{0};
   std::atomic<int64_t> dropped_{0};
