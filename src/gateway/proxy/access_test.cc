@@ -86,6 +86,16 @@ class AccessPipeline : public ::testing::Test {
         R"({"model":"route","max_tokens":10,"messages":[{"role":"user","content":"hi"}]})",
         {"Authorization: Bearer " + key});
   }
+  // The gateway, and a key with a $20 budget whose slow calls the upstream holds until
+  // release_.
+  std::string StartWithAHeldCallsBudget() {
+    access::KeyChanges c;
+    c.budget_usd = std::optional<double>(20.0);
+    const std::string key = NewKey("capped", c);
+    StartGateway();
+    hold_ms_ = 10000;
+    return key;
+  }
   void WaitForUpstreamRequests(int n) {
     for (int i = 0; i < 500 && upstream_.requests() < n; ++i) std::this_thread::sleep_for(2ms);
     ASSERT_GE(upstream_.requests(), n);
@@ -277,11 +287,7 @@ TEST_F(AccessPipeline, ACallRefusedOnlyForAHoldOfACallInFlightWaitsForItToSettle
   // $20: a slow call holds its worst case ($15); a quick one ($7) fits what is spent ($0) but
   // not beside the hold. The slow call is let go 30 ms after the quick one started, and
   // settles at $7, so the quick one fits after all ($7 + $7).
-  access::KeyChanges c;
-  c.budget_usd = std::optional<double>(20.0);
-  const std::string key = NewKey("capped", c);
-  StartGateway();
-  hold_ms_ = 10000;
+  const std::string key = StartWithAHeldCallsBudget();
   InBackground slow([&] { return SlowChat(key); });
   WaitForUpstreamRequests(1);
   InBackground quick([&] { return Chat(key); });
@@ -299,11 +305,7 @@ TEST_F(AccessPipeline, ACallRefusedOnlyForAHoldOfACallInFlightWaitsForItToSettle
 }
 
 TEST_F(AccessPipeline, ACallHeldOutTooLongIsRefusedAsHeldWithRetryAfter) {
-  access::KeyChanges c;
-  c.budget_usd = std::optional<double>(20.0);
-  const std::string key = NewKey("capped", c);
-  StartGateway();
-  hold_ms_ = 10000;
+  const std::string key = StartWithAHeldCallsBudget();
   InBackground slow([&] { return SlowChat(key); });
   WaitForUpstreamRequests(1);
   const auto t0 = std::chrono::steady_clock::now();
@@ -328,11 +330,7 @@ TEST_F(AccessPipeline, ACallHeldOutTooLongIsRefusedAsHeldWithRetryAfter) {
 }
 
 TEST_F(AccessPipeline, AFewOfAKeysCallsWaitForHoldsAndTheRestAreRefusedAtOnce) {
-  access::KeyChanges c;
-  c.budget_usd = std::optional<double>(20.0);
-  const std::string key = NewKey("capped", c);
-  StartGateway();
-  hold_ms_ = 10000;
+  const std::string key = StartWithAHeldCallsBudget();
   InBackground slow([&] { return SlowChat(key); });
   WaitForUpstreamRequests(1);
   std::vector<std::unique_ptr<InBackground>> quick;
