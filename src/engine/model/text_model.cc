@@ -13,6 +13,36 @@
 
 namespace iris::model {
 
+namespace {
+
+// A forward pass's activations, kept by the thread that runs it from one pass to the next: a
+// decode step is a few rows, and fresh buffers each step cost the allocator's zeroed pages
+// (page faults on a new mapping) and a fill that every value overwrites anyway. Buffers grow
+// to the largest pass and stay; after a pass that needed more than kKeepBytes (a long prompt)
+// they are given back.
+struct ForwardWorkspace {
+  static constexpr size_t kKeepBytes = size_t{64} << 20;
+  std::vector<float> x, h, q, k, v, attn, tmp, gate, up, cos, sin;
+
+  // n floats of buf, not zeroed: every pass writes each value before it reads it.
+  static float* Take(std::vector<float>& buf, size_t n) {
+    if (buf.size() < n) buf.resize(n);
+    return buf.data();
+  }
+  void ReleaseIfLarge() {
+    size_t bytes = 0;
+    for (const auto* b : {&x, &h, &q, &k, &v, &attn, &tmp, &gate, &up, &cos, &sin}) {
+      bytes += b->capacity() * sizeof(float);
+    }
+    if (bytes <= kKeepBytes) return;
+    for (auto* b : {&x, &h, &q, &k, &v, &attn, &tmp, &gate, &up, &cos, &sin}) {
+      std::vector<float>().swap(*b);
+    }
+  }
+};
+
+}  // namespace
+
 Result<std::string> TextPrefix(const formats::WeightStore& weights) {
   for (const char* p : {"model.text_model.", "text_model.", "model."}) {
     if (weights.Has(std::string(p) + "embed_tokens.weight")) return std::string(p);
@@ -120,16 +150,28 @@ void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardCh
     R += ch.num_tokens;
   }
 
-  std::vector<float> x(R * d);  // [R, d] residual stream
+  thread_local ForwardWorkspace ws;
+  struct ReleaseAtEnd {
+    ForwardWorkspace& ws;
+    ~ReleaseAtEnd() { ws.ReleaseIfLarge(); }
+  } release_at_end{ws};
+  float* const x = ForwardWorkspace::Take(ws.x, R * d);  // [R, d] residual stream
   for (size_t i = 0; i < chunks.size(); ++i) {
-    std::copy_n(chunks[i].embeds, chunks[i].num_tokens * d, x.data() + row0[i] * d);
+    std::copy_n(chunks[i].embeds, chunks[i].num_tokens * d, x + row0[i] * d);
   }
-  std::vector<float> h(R * d), q(R * qd), k(R * kvd), v(R * kvd), attn(R * qd), tmp(R * d);
-  std::vector<float> gate(R * f), up(R * f);
-  std::vector<float> cos(R * half), sin(R * half);
+  float* const h = ForwardWorkspace::Take(ws.h, R * d);
+  float* const q = ForwardWorkspace::Take(ws.q, R * qd);
+  float* const k = ForwardWorkspace::Take(ws.k, R * kvd);
+  float* const v = ForwardWorkspace::Take(ws.v, R * kvd);
+  float* const attn = ForwardWorkspace::Take(ws.attn, R * qd);
+  float* const tmp = ForwardWorkspace::Take(ws.tmp, R * d);
+  float* const gate = ForwardWorkspace::Take(ws.gate, R * f);
+  float* const up = ForwardWorkspace::Take(ws.up, R * f);
+  float* const cos = ForwardWorkspace::Take(ws.cos, R * half);
+  float* const sin = ForwardWorkspace::Take(ws.sin, R * half);
   for (size_t i = 0; i < chunks.size(); ++i) {
     ops::RopeTables(c.rope_theta, hd, chunks[i].cache->length(), chunks[i].num_tokens,
-                    cos.data() + row0[i] * half, sin.data() + row0[i] * half);
+                    cos + row0[i] * half, sin + row0[i] * half);
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   // Decoding sequences (a few new rows each) share one attention loop; a prompt chunk
@@ -179,34 +221,34 @@ void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardCh
   }
   if (!layers_.empty()) {
     by_rows([&](size_t b, size_t e) {
-      ops::RmsNorm(x.data() + b * d, e - b, d, layers_[0].input_norm.data(), c.rms_norm_eps,
-                   h.data() + b * d);
+      ops::RmsNorm(x + b * d, e - b, d, layers_[0].input_norm.data(), c.rms_norm_eps,
+                   h + b * d);
     });
   }
   for (size_t li = 0; li < layers_.size(); ++li) {
     const Layer& l = layers_[li];
     const int layer = static_cast<int>(li);
-    const ops::MatMulOut qkv[] = {{&l.q, q.data()}, {&l.k, k.data()}, {&l.v, v.data()}};
-    ops::MatMuls(ctx, h.data(), R, qkv);
-    lora(LoraSite::kTextQ, li, h.data(), d, q.data(), qd);
-    lora(LoraSite::kTextK, li, h.data(), d, k.data(), kvd);
-    lora(LoraSite::kTextV, li, h.data(), d, v.data(), kvd);
+    const ops::MatMulOut qkv[] = {{&l.q, q}, {&l.k, k}, {&l.v, v}};
+    ops::MatMuls(ctx, h, R, qkv);
+    lora(LoraSite::kTextQ, li, h, d, q, qd);
+    lora(LoraSite::kTextK, li, h, d, k, kvd);
+    lora(LoraSite::kTextV, li, h, d, v, kvd);
     by_rows([&](size_t b, size_t e) {
-      ops::ApplyRope(q.data() + b * qd, e - b, nh, hd, cos.data() + b * half,
-                     sin.data() + b * half);
-      ops::ApplyRope(k.data() + b * kvd, e - b, nkv, hd, cos.data() + b * half,
-                     sin.data() + b * half);
+      ops::ApplyRope(q + b * qd, e - b, nh, hd, cos + b * half,
+                     sin + b * half);
+      ops::ApplyRope(k + b * kvd, e - b, nkv, hd, cos + b * half,
+                     sin + b * half);
       for (size_t r = b; r < e; ++r) {  // (each row its own position: no two threads share one)
         const ForwardChunk& ch = chunks[chunk_of[r]];
-        ch.cache->Write(layer, ch.cache->length() + (r - row0[chunk_of[r]]), k.data() + r * kvd,
-                        v.data() + r * kvd);
+        ch.cache->Write(layer, ch.cache->length() + (r - row0[chunk_of[r]]), k + r * kvd,
+                        v + r * kvd);
       }
     });
     decoding.clear();
     for (size_t i : decoding_chunk) {
       const size_t r = row0[i];
-      decoding.push_back({q.data() + r * qd, chunks[i].num_tokens, chunks[i].cache->length(),
-                          attn.data() + r * qd});
+      decoding.push_back({q + r * qd, chunks[i].num_tokens, chunks[i].cache->length(),
+                          attn + r * qd});
     }
     if (!decoding.empty()) {
       ops::DecodeAttention(
@@ -224,47 +266,47 @@ void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardCh
       kb.clear();
       vb.clear();
       ch.cache->BlockRows(layer, total, kb, vb);
-      ops::CausalAttentionPaged(ctx, q.data() + r * qd, ch.num_tokens, pos0, kb, vb, kv_dtype,
-                                KvPool::kBlockTokens, nh, nkv, hd, scale, attn.data() + r * qd);
+      ops::CausalAttentionPaged(ctx, q + r * qd, ch.num_tokens, pos0, kb, vb, kv_dtype,
+                                KvPool::kBlockTokens, nh, nkv, hd, scale, attn + r * qd);
     }
-    ops::MatMul(ctx, attn.data(), R, l.o, tmp.data());
-    lora(LoraSite::kTextO, li, attn.data(), qd, tmp.data(), d);
+    ops::MatMul(ctx, attn, R, l.o, tmp);
+    lora(LoraSite::kTextO, li, attn, qd, tmp, d);
     by_rows([&](size_t b, size_t e) {
-      ops::Add(x.data() + b * d, tmp.data() + b * d, (e - b) * d);
-      ops::RmsNorm(x.data() + b * d, e - b, d, l.post_norm.data(), c.rms_norm_eps,
-                   h.data() + b * d);
+      ops::Add(x + b * d, tmp + b * d, (e - b) * d);
+      ops::RmsNorm(x + b * d, e - b, d, l.post_norm.data(), c.rms_norm_eps,
+                   h + b * d);
     });
-    const ops::MatMulOut gate_up[] = {{&l.gate, gate.data()}, {&l.up, up.data()}};
-    ops::MatMuls(ctx, h.data(), R, gate_up);
-    lora(LoraSite::kTextGate, li, h.data(), d, gate.data(), f);
-    lora(LoraSite::kTextUp, li, h.data(), d, up.data(), f);
+    const ops::MatMulOut gate_up[] = {{&l.gate, gate}, {&l.up, up}};
+    ops::MatMuls(ctx, h, R, gate_up);
+    lora(LoraSite::kTextGate, li, h, d, gate, f);
+    lora(LoraSite::kTextUp, li, h, d, up, f);
     // Chunks of whole vectors of the widest target, so each value takes the path (vector or
     // scalar tail) it takes in one call; at least a row (one row stays on this thread).
     ParallelFor(
         ctx.pool, R * f, std::max<size_t>(size_t{1} << 14, f),
-        [&](size_t b, size_t e, int) { ops::SiluMul(gate.data() + b, up.data() + b, e - b); },
+        [&](size_t b, size_t e, int) { ops::SiluMul(gate + b, up + b, e - b); },
         kernels::AttentionMaxLanes());
-    ops::MatMul(ctx, gate.data(), R, l.down, tmp.data());
-    lora(LoraSite::kTextDown, li, gate.data(), f, tmp.data(), d);
+    ops::MatMul(ctx, gate, R, l.down, tmp);
+    lora(LoraSite::kTextDown, li, gate, f, tmp, d);
     // The residual add, and the next layer's input norm on the same rows.
     const float* next_norm = li + 1 < layers_.size() ? layers_[li + 1].input_norm.data() : nullptr;
     by_rows([&](size_t b, size_t e) {
-      ops::Add(x.data() + b * d, tmp.data() + b * d, (e - b) * d);
+      ops::Add(x + b * d, tmp + b * d, (e - b) * d);
       if (next_norm != nullptr) {
-        ops::RmsNorm(x.data() + b * d, e - b, d, next_norm, c.rms_norm_eps, h.data() + b * d);
+        ops::RmsNorm(x + b * d, e - b, d, next_norm, c.rms_norm_eps, h + b * d);
       }
     });
   }
   for (const ForwardChunk& ch : chunks) ch.cache->set_length(ch.cache->length() + ch.num_tokens);
 
   for (size_t w = 0; w < wanted.size(); ++w) {
-    ops::RmsNorm(x.data() + wanted[w] * d, 1, d, final_norm_.data(), c.rms_norm_eps,
-                 h.data() + w * d);
+    ops::RmsNorm(x + wanted[w] * d, 1, d, final_norm_.data(), c.rms_norm_eps,
+                 h + w * d);
   }
   const size_t vocab = static_cast<size_t>(c.vocab_size);
   logits->resize(wanted.size() * vocab);
   if (wanted.empty()) return;
-  ops::MatMul(ctx, h.data(), wanted.size(), lm_head_, logits->data());
+  ops::MatMul(ctx, h, wanted.size(), lm_head_, logits->data());
   if (!any_adapter) return;
   // An adapter's lm_head (a whole table from modules_to_save, or low-rank terms) for the
   // logits rows of its chunks, which are contiguous too.
@@ -281,10 +323,10 @@ void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardCh
       if (!a->lm_head().empty()) {
         const tensor::TensorView table{
             tensor::DType::kF32, {c.vocab_size, c.hidden_size}, a->lm_head().data()};
-        ops::MatMul(ctx, h.data() + w0 * d, n, table, out);
+        ops::MatMul(ctx, h + w0 * d, n, table, out);
       }
       if (const LoraLinear* l = a->Find(LoraSite::kLmHead, 0)) {
-        ApplyLora(ctx, *l, h.data() + w0 * d, n, out);
+        ApplyLora(ctx, *l, h + w0 * d, n, out);
       }
     }
     w0 += n;

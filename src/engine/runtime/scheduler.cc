@@ -592,7 +592,7 @@ size_t Scheduler::Step() {
   last_step_sequences_ = chunks.size();
   if (chunks.empty()) return vision_worked ? 1 : 0;
 
-  std::vector<float> logits;
+  std::vector<float>& logits = step_logits_;
   text.ForwardBatch(engine_.compute(), chunks, &logits);
   size_t rows = 0;
   const size_t vocab = static_cast<size_t>(text.vocab_size());
@@ -620,6 +620,9 @@ size_t Scheduler::Step() {
     Sample(s, std::span<float>(logits.data() + li * vocab, vocab));
     ++li;
   }
+  // Kept for the next step (a fresh 3 MB of logits a step costs page faults), unless a step
+  // that wanted many rows' logits left it large.
+  if (logits.capacity() * sizeof(float) > kKeepLogitsBytes) std::vector<float>().swap(logits);
   std::erase_if(running_, [](const auto& s) { return s->done; });
   return rows;
 }
