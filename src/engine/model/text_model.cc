@@ -221,8 +221,7 @@ void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardCh
   }
   if (!layers_.empty()) {
     by_rows([&](size_t b, size_t e) {
-      ops::RmsNorm(x + b * d, e - b, d, layers_[0].input_norm.data(), c.rms_norm_eps,
-                   h + b * d);
+      ops::RmsNorm(x + b * d, e - b, d, layers_[0].input_norm.data(), c.rms_norm_eps, h + b * d);
     });
   }
   for (size_t li = 0; li < layers_.size(); ++li) {
@@ -234,10 +233,8 @@ void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardCh
     lora(LoraSite::kTextK, li, h, d, k, kvd);
     lora(LoraSite::kTextV, li, h, d, v, kvd);
     by_rows([&](size_t b, size_t e) {
-      ops::ApplyRope(q + b * qd, e - b, nh, hd, cos + b * half,
-                     sin + b * half);
-      ops::ApplyRope(k + b * kvd, e - b, nkv, hd, cos + b * half,
-                     sin + b * half);
+      ops::ApplyRope(q + b * qd, e - b, nh, hd, cos + b * half, sin + b * half);
+      ops::ApplyRope(k + b * kvd, e - b, nkv, hd, cos + b * half, sin + b * half);
       for (size_t r = b; r < e; ++r) {  // (each row its own position: no two threads share one)
         const ForwardChunk& ch = chunks[chunk_of[r]];
         ch.cache->Write(layer, ch.cache->length() + (r - row0[chunk_of[r]]), k + r * kvd,
@@ -247,8 +244,8 @@ void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardCh
     decoding.clear();
     for (size_t i : decoding_chunk) {
       const size_t r = row0[i];
-      decoding.push_back({q + r * qd, chunks[i].num_tokens, chunks[i].cache->length(),
-                          attn + r * qd});
+      decoding.push_back(
+          {q + r * qd, chunks[i].num_tokens, chunks[i].cache->length(), attn + r * qd});
     }
     if (!decoding.empty()) {
       ops::DecodeAttention(
@@ -273,8 +270,7 @@ void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardCh
     lora(LoraSite::kTextO, li, attn, qd, tmp, d);
     by_rows([&](size_t b, size_t e) {
       ops::Add(x + b * d, tmp + b * d, (e - b) * d);
-      ops::RmsNorm(x + b * d, e - b, d, l.post_norm.data(), c.rms_norm_eps,
-                   h + b * d);
+      ops::RmsNorm(x + b * d, e - b, d, l.post_norm.data(), c.rms_norm_eps, h + b * d);
     });
     const ops::MatMulOut gate_up[] = {{&l.gate, gate}, {&l.up, up}};
     ops::MatMuls(ctx, h, R, gate_up);
@@ -300,8 +296,7 @@ void TextModel::ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardCh
   for (const ForwardChunk& ch : chunks) ch.cache->set_length(ch.cache->length() + ch.num_tokens);
 
   for (size_t w = 0; w < wanted.size(); ++w) {
-    ops::RmsNorm(x + wanted[w] * d, 1, d, final_norm_.data(), c.rms_norm_eps,
-                 h + w * d);
+    ops::RmsNorm(x + wanted[w] * d, 1, d, final_norm_.data(), c.rms_norm_eps, h + w * d);
   }
   const size_t vocab = static_cast<size_t>(c.vocab_size);
   logits->resize(wanted.size() * vocab);
