@@ -42,7 +42,9 @@ work="$(mktemp -d)"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [[ -f "$work/nginx.pid" ]] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  for f in "$work/nginx.pid" "$work/nginx-proxy.pid"; do
+    [[ -f "$f" ]] && kill "$(cat "$f")" 2>/dev/null || true
+  done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
@@ -52,8 +54,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 fake=$(free_port); proxy=$(free_port); irisp=$(free_port); portkey=$(free_port); basep=$(free_port)
 authp=$(free_port); redisauthp=$(free_port); redisp=$(free_port)
 
-# One nginx: the instant fake upstream (a real chat.completion body, and an SSE stream with
-# [DONE]) and, on a second port, a bare proxy_pass to it with upstream keep-alive.
+# Two nginx processes, one worker each: the instant fake upstream (a real chat.completion body,
+# and an SSE stream with [DONE]), and a bare proxy_pass to it with upstream keep-alive. The proxy
+# runs apart from the fake, as iris does: in one worker, the proxy's hop to its upstream would
+# cost no wake-up of another process, which no real deployment gets.
 json='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there, how are you?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":14,"completion_tokens":7,"total_tokens":21}}'
 chunk() { printf 'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":%s,"finish_reason":%s}]}\\n\\n' "$1" "$2"; }
 sse="$(chunk '{"role":"assistant","content":""}' null)$(chunk '{"content":"Hello there, "}' null)$(chunk '{"content":"how are you?"}' null)$(chunk '{}' '"stop"')"'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":14,"completion_tokens":7,"total_tokens":21}}\n\ndata: [DONE]\n\n'
@@ -67,19 +71,33 @@ http {
   client_body_temp_path $work/body; proxy_temp_path $work/proxy;
   fastcgi_temp_path $work/fcgi; uwsgi_temp_path $work/uwsgi; scgi_temp_path $work/scgi;
   keepalive_requests 1000000;
-  upstream fake { server 127.0.0.1:$fake; keepalive 64; }
   server {
     listen 127.0.0.1:$fake;
     location /json/v1/chat/completions { default_type application/json; return 200 '$json'; }
     location /sse/v1/chat/completions { default_type text/event-stream; return 200 '$sse'; }
   }
+}
+EOF
+cat > "$work/nginx-proxy.conf" <<EOF
+worker_processes 1;
+pid $work/nginx-proxy.pid;
+error_log $work/nginx-proxy.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/pbody; proxy_temp_path $work/pproxy;
+  fastcgi_temp_path $work/pfcgi; uwsgi_temp_path $work/puwsgi; scgi_temp_path $work/pscgi;
+  keepalive_requests 1000000;
+  upstream fake { server 127.0.0.1:$fake; keepalive 64; }
   server {
     listen 127.0.0.1:$proxy;
     location / { proxy_pass http://fake; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
 }
 EOF
-nginx -c "$work/nginx.conf" -e "$work/nginx.err" 2>/dev/null || nginx -c "$work/nginx.conf"
+for conf in nginx nginx-proxy; do
+  nginx -c "$work/$conf.conf" -e "$work/$conf.err" 2>/dev/null || nginx -c "$work/$conf.conf"
+done
 
 # One iris configuration (the port aside) for iris and the baseline build.
 iris_yaml() {  # port
@@ -180,12 +198,14 @@ for ((round = 1; round <= rounds; round++)); do
   fi
   echo "{\"nginx\": $n, \"iris\": $i, \"iris_stream\": $s, \"iris_auth\": $a, \"iris_auth_redis\": $ar, \"baseline\": $b, \"baseline_stream\": $bs}" >> "$work/rounds.jsonl"
 done
-# Added latency at about 1,000 req/s: 10 connections, each pausing 10 ms between requests.
+# Added latency at about 1,000 req/s: 10 connections, each pausing 10 ms between requests; the
+# nginx proxy too, for what one proxy hop adds on this machine (its wake-ups).
 : > "$work/paced.jsonl"
 for ((round = 1; round <= (rounds + 1) / 2; round++)); do
   pd=$(BENCH_DELAY_MS=10 run_wrk "http://127.0.0.1:$fake/json/v1/chat/completions")
+  pn=$(BENCH_DELAY_MS=10 run_wrk "http://127.0.0.1:$proxy/json/v1/chat/completions")
   pi=$(BENCH_DELAY_MS=10 run_wrk "http://127.0.0.1:$irisp/v1/chat/completions" "" "$body")
-  echo "{\"direct\": $pd, \"iris\": $pi}" >> "$work/paced.jsonl"
+  echo "{\"direct\": $pd, \"nginx\": $pn, \"iris\": $pi}" >> "$work/paced.jsonl"
 done
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$iris_pid/status")
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
@@ -200,7 +220,7 @@ r = lambda x: round(x, 3) if x is not None else None
 med = lambda xs: r(statistics.median(xs))
 out = {
   "machine": {"cpu": cpu, "cores": __import__("os").cpu_count()},
-  "method": f"wrk -t1 -c10 -d{secs}s --latency (POST chat completion) against an nginx `return 200` fake on loopback; {len(rounds)} rounds of nginx, iris and iris streaming one after the other, medians over the rounds; paced: each connection pausing 10 ms between requests (about 1,000 req/s), median of {len(paced)} rounds",
+  "method": f"wrk -t1 -c10 -d{secs}s --latency (POST chat completion) against an nginx `return 200` fake on loopback, nginx proxy_pass in its own process; {len(rounds)} rounds of nginx, iris and iris streaming one after the other, medians over the rounds; paced: each connection pausing 10 ms between requests (about 1,000 req/s), median of {len(paced)} rounds",
   "fake_direct": d, "portkey": p,
   "median": {
     "nginx_rps": med([x["nginx"]["rps"] for x in rounds]),
@@ -220,6 +240,8 @@ out = {
   "paced_about_1000rps": {
     "added_p50_ms": med([x["iris"]["p50_ms"] - x["direct"]["p50_ms"] for x in paced]),
     "added_p99_ms": med([x["iris"]["p99_ms"] - x["direct"]["p99_ms"] for x in paced]),
+    "nginx_added_p50_ms": med([x["nginx"]["p50_ms"] - x["direct"]["p50_ms"] for x in paced]),
+    "nginx_added_p99_ms": med([x["nginx"]["p99_ms"] - x["direct"]["p99_ms"] for x in paced]),
     "rounds": paced,
   },
   "iris_peak_rss_mib": round(rss / 1024, 1),
