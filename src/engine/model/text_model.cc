@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <optional>
 
 #include "base/check.h"
@@ -17,16 +18,25 @@ namespace {
 
 // A forward pass's activations, kept by the thread that runs it from one pass to the next: a
 // decode step is a few rows, and fresh buffers each step cost the allocator's zeroed pages
-// (page faults on a new mapping) and a fill that every value overwrites anyway. Buffers grow
-// to the largest pass and stay; after a pass that needed more than kKeepBytes (a long prompt)
-// they are given back.
+// (page faults on a new mapping) and a fill that every value overwrites anyway. A buffer grows
+// to the largest pass (to the size asked, not doubled) and stays; after a pass whose buffers
+// hold more than kKeepBytes (a long prompt) they are given back. ForwardBatch must not be
+// entered again on a thread while its pass runs, and the pool's tasks get the buffers'
+// pointers, never the workspace (theirs would be another thread's).
 struct ForwardWorkspace {
   static constexpr size_t kKeepBytes = size_t{64} << 20;
   std::vector<float> x, h, q, k, v, attn, tmp, gate, up, cos, sin;
 
-  // n floats of buf, not zeroed: every pass writes each value before it reads it.
+  // n floats of buf, not zeroed: every pass writes each value before it reads it. Checked
+  // builds fill them with NaN, so that a value read before it is written shows in the logits.
   static float* Take(std::vector<float>& buf, size_t n) {
-    if (buf.size() < n) buf.resize(n);
+    if (buf.size() < n) {
+      std::vector<float>().swap(buf);  // no copy of what it held
+      buf.resize(n);
+    }
+#if !defined(NDEBUG) || defined(__SANITIZE_ADDRESS__)
+    std::fill_n(buf.data(), n, std::numeric_limits<float>::quiet_NaN());
+#endif
     return buf.data();
   }
   void ReleaseIfLarge() {

@@ -55,7 +55,9 @@ class TextModel {
   // multiplies all their rows at once; attention and positions stay per sequence. Each
   // chunk's cache must have room reserved (KvCache::Reserve) for its new positions. logits
   // receives the rows the chunks ask for, [rows, vocab], in chunk order. Chunks may carry
-  // different adapters (and none): each adds its own low-rank terms to its own rows.
+  // different adapters (and none): each adds its own low-rank terms to its own rows. The
+  // activations live in a workspace the calling thread keeps between passes (up to 64 MiB;
+  // more is given back after the pass): not reentrant on one thread.
   void ForwardBatch(ops::ComputeContext& ctx, std::span<const ForwardChunk> chunks,
                     std::vector<float>* logits) const;
 

@@ -111,13 +111,14 @@ class Scheduler {
   int64_t prefix_hit_tokens_ = 0;
   int64_t image_hits_ = 0;
   size_t last_step_sequences_ = 0;
-  // The logits of the last step's rows, reused by the next (Step's thread only).
-  static constexpr size_t kKeepLogitsBytes = size_t{32} << 20;
-  std::vector<float> step_logits_;
   int64_t image_misses_ = 0;
   // A finished tile's scratch (tens of MB), handed to the next tile begun: fresh pages for
   // every tile cost more than its norms and activations.
   model::VisionModel::TileState spare_tile_;
+  // The last step's logits, reused by the next (Step's thread only) unless they grew past
+  // kKeepLogitsBytes: fresh pages for 3 MB of logits a step cost page faults too.
+  static constexpr size_t kKeepLogitsBytes = size_t{32} << 20;
+  std::vector<float> step_logits_;
 };
 
 }  // namespace iris::runtime
