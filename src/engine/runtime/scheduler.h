@@ -87,6 +87,7 @@ class Scheduler {
 
   // Sequences in the last step's batched forward.
   size_t last_step_sequences() const { return last_step_sequences_; }
+  const SchedulerOptions& options() const { return options_; }
 
   bool idle() const { return running_.empty() && waiting_.empty(); }
   SchedulerStats stats() const;

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/runtime/scheduler.h"
 #include "gateway/proxy/test_util.h"
 
 namespace iris::gateway::proxy {
@@ -179,6 +180,13 @@ TEST(Assemble, LocalThreadsAndQueueComeFromTheConfiguration) {
   EXPECT_EQ((*a)->local->options().max_queue, 3u);
   EXPECT_EQ((*a)->local->options().max_images, 2);
   EXPECT_EQ((*a)->local->options().step_tokens, 24u);
+  // A prompt chunk beside decoders gets a quarter of a small step (16 rows of the default's).
+  EXPECT_EQ((*a)->local->scheduler_options().step_tokens, 24u);
+  EXPECT_EQ((*a)->local->scheduler_options().min_prefill, 6u);
+  auto d = AssembleLocal("providers:\n  local: { kind: local, model: x }\n");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ((*d)->local->scheduler_options().step_tokens, 64u);
+  EXPECT_EQ((*d)->local->scheduler_options().min_prefill, 16u);
   // --engine-threads wins over the file.
   a = AssembleLocal(yaml, /*engine_threads=*/2);
   ASSERT_TRUE(a.ok());

@@ -74,12 +74,19 @@ LocalProvider::LocalProvider(std::unique_ptr<runtime::Engine> engine, LocalOptio
   so.max_batch = options_.max_batch;
   so.prefill_chunk = std::max<size_t>(options_.prefill_chunk, 1);
   so.step_tokens = std::max<size_t>(options_.step_tokens, 1);
+  // A prompt chunk beside decoders gets at least a quarter of the step's rows (16 at most, the
+  // default's): a small step_tokens keeps every step small, at the cost of slower prompts.
+  so.min_prefill = std::clamp<size_t>(so.step_tokens / 4, 1, so.min_prefill);
   so.max_queue = SIZE_MAX;  // Submit bounds the queue
   so.image_cache_bytes = options_.image_cache_mb << 20;
   scheduler_ = std::make_unique<runtime::Scheduler>(*engine_, engine_->NewKvPool(blocks), so);
   stats_.kv_blocks_total.store(static_cast<int64_t>(blocks));
   stats_.kv_block_bytes.store(static_cast<int64_t>(block_bytes));
   thread_ = std::thread([this] { Loop(); });
+}
+
+const runtime::SchedulerOptions& LocalProvider::scheduler_options() const {
+  return scheduler_->options();
 }
 
 LocalProvider::~LocalProvider() {

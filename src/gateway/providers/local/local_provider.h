@@ -21,6 +21,7 @@
 namespace iris::runtime {
 class Engine;
 class Scheduler;
+struct SchedulerOptions;
 }  // namespace iris::runtime
 namespace iris::model {
 class LoraAdapter;
@@ -34,7 +35,9 @@ struct LocalOptions {
   size_t max_batch = 8;                 // generations stepped together
   size_t kv_cache_mb = 2048;            // KV cache budget (taken as it is needed)
   size_t prefill_chunk = 256;           // prompt tokens a request prefills per step
-  size_t step_tokens = 64;              // rows of a step while others decode (SchedulerOptions)
+  // Rows of a step while others decode (SchedulerOptions); its prompt chunk gets at least a
+  // quarter of them, 16 at most.
+  size_t step_tokens = 64;
   size_t image_cache_mb = 64;           // image features kept by content hash
   int default_max_tokens = 512;         // when the request names none
   uint64_t max_image_pixels = 4096ull * 4096ull;
@@ -93,6 +96,8 @@ class LocalProvider {
 
   const std::string& model_name() const { return options_.model_name; }
   const LocalOptions& options() const { return options_; }
+  // What the scheduler was given (fixed at construction; readable from any thread).
+  const runtime::SchedulerOptions& scheduler_options() const;
   int engine_threads() const;  // the engine's compute threads
   const LocalStats& stats() const { return stats_; }
   bool has_vision() const;
