@@ -35,9 +35,7 @@ struct LocalOptions {
   size_t max_batch = 8;                 // generations stepped together
   size_t kv_cache_mb = 2048;            // KV cache budget (taken as it is needed)
   size_t prefill_chunk = 256;           // prompt tokens a request prefills per step
-  // Rows of a step while others decode (SchedulerOptions); its prompt chunk gets at least a
-  // quarter of them, 16 at most.
-  size_t step_tokens = 64;
+  size_t step_tokens = 64;              // rows of a step while others decode (SchedulerOptions)
   size_t image_cache_mb = 64;           // image features kept by content hash
   int default_max_tokens = 512;         // when the request names none
   uint64_t max_image_pixels = 4096ull * 4096ull;
