@@ -30,9 +30,10 @@ namespace iris::runtime {
 struct SchedulerOptions {
   size_t max_batch = 8;        // sequences stepped together
   size_t prefill_chunk = 256;  // prompt tokens one sequence prefills per step
-  // While others decode, a step carries at most this many rows (their tokens plus a prompt
-  // chunk, which always gets at least min_prefill): a long prompt arriving costs the running
-  // answers a slightly slower step, never a stall of a whole prefill.
+  // While others decode, a step carries this many rows (their tokens plus a prompt chunk,
+  // which always gets at least min_prefill, so many decoders take a step past it): a long
+  // prompt arriving costs the running answers a slightly slower step, never a stall of a
+  // whole prefill.
   size_t step_tokens = 64;
   size_t min_prefill = 16;
   // Likewise an image tile goes through the vision tower this many encoder layers per step
@@ -87,6 +88,7 @@ class Scheduler {
 
   // Sequences in the last step's batched forward.
   size_t last_step_sequences() const { return last_step_sequences_; }
+  // Set by the constructor, never written after: readable from any thread.
   const SchedulerOptions& options() const { return options_; }
 
   bool idle() const { return running_.empty() && waiting_.empty(); }

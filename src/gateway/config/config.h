@@ -80,9 +80,10 @@ struct ProviderConfig {
   std::string compute;  // "" / "exact", or "bf16" (runtime::EngineOptions::compute)
   int max_queue = 64;   // requests waiting for the engine (beyond max_batch running) before 429
   int max_batch = 8;    // generations the engine steps together
-  // Rows of a step while generations decode: their tokens plus a chunk of a new prompt (16
-  // rows at least). Fewer keep the gaps between tokens short; more bring new prompts to
-  // their first token sooner (runtime::SchedulerOptions::step_tokens).
+  // Rows of a step while generations decode: their tokens plus a chunk of a new prompt (a
+  // quarter of step_tokens at least, and from 8 to 16 rows, so more decoders than step_tokens
+  // minus that take a step past it). Fewer keep the gaps between tokens short; more bring new
+  // prompts to their first token sooner (runtime::SchedulerOptions::step_tokens).
   int step_tokens = 64;
   int64_t kv_cache_mb = 2048;  // the KV cache's budget, taken as it is needed
   // "" / "f32", or "f16" (runtime::EngineOptions::kv_cache_dtype): twice the positions in

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "engine/runtime/scheduler.h"
 #include "gateway/proxy/test_util.h"
@@ -180,13 +181,19 @@ TEST(Assemble, LocalThreadsAndQueueComeFromTheConfiguration) {
   EXPECT_EQ((*a)->local->options().max_queue, 3u);
   EXPECT_EQ((*a)->local->options().max_images, 2);
   EXPECT_EQ((*a)->local->options().step_tokens, 24u);
-  // A prompt chunk beside decoders gets a quarter of a small step (16 rows of the default's).
+  // A prompt chunk beside decoders gets a quarter of the step's rows, from 8 to 16.
   EXPECT_EQ((*a)->local->scheduler_options().step_tokens, 24u);
-  EXPECT_EQ((*a)->local->scheduler_options().min_prefill, 6u);
-  auto d = AssembleLocal("providers:\n  local: { kind: local, model: x }\n");
-  ASSERT_TRUE(d.ok()) << d.status().ToString();
-  EXPECT_EQ((*d)->local->scheduler_options().step_tokens, 64u);
-  EXPECT_EQ((*d)->local->scheduler_options().min_prefill, 16u);
+  EXPECT_EQ((*a)->local->scheduler_options().min_prefill, 8u);
+  for (const auto& [step_tokens, min_prefill] :
+       {std::pair<int, size_t>{0, 16}, {8, 8}, {40, 10}, {50, 12}, {64, 16}, {128, 16}}) {
+    const std::string key = step_tokens != 0 ? ", step_tokens: " + std::to_string(step_tokens) : "";
+    auto d = AssembleLocal("providers:\n  local: { kind: local, model: x" + key + " }\n");
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_EQ((*d)->local->scheduler_options().step_tokens,
+              static_cast<size_t>(step_tokens != 0 ? step_tokens : 64));
+    EXPECT_EQ((*d)->local->scheduler_options().min_prefill, min_prefill)
+        << "step_tokens " << step_tokens;
+  }
   // --engine-threads wins over the file.
   a = AssembleLocal(yaml, /*engine_threads=*/2);
   ASSERT_TRUE(a.ok());

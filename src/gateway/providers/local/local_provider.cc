@@ -15,6 +15,9 @@
 namespace iris::gateway::providers {
 namespace {
 
+// The least rows a prompt chunk gets beside decoders, whatever step_tokens says.
+constexpr size_t kMinPrefillFloor = 8;
+
 std::string_view RoleName(Role role) {
   switch (role) {
     case Role::kSystem:
@@ -74,9 +77,10 @@ LocalProvider::LocalProvider(std::unique_ptr<runtime::Engine> engine, LocalOptio
   so.max_batch = options_.max_batch;
   so.prefill_chunk = std::max<size_t>(options_.prefill_chunk, 1);
   so.step_tokens = std::max<size_t>(options_.step_tokens, 1);
-  // A prompt chunk beside decoders gets at least a quarter of the step's rows (16 at most, the
+  // A prompt chunk beside decoders gets at least a quarter of the step's rows, from 8 rows (a
+  // long prompt beside many decoders still moves: 4k tokens take 512 steps) to 16 (the
   // default's): a small step_tokens keeps every step small, at the cost of slower prompts.
-  so.min_prefill = std::clamp<size_t>(so.step_tokens / 4, 1, so.min_prefill);
+  so.min_prefill = std::clamp<size_t>(so.step_tokens / 4, kMinPrefillFloor, so.min_prefill);
   so.max_queue = SIZE_MAX;  // Submit bounds the queue
   so.image_cache_bytes = options_.image_cache_mb << 20;
   scheduler_ = std::make_unique<runtime::Scheduler>(*engine_, engine_->NewKvPool(blocks), so);

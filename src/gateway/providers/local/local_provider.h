@@ -116,7 +116,9 @@ class LocalProvider {
   std::unique_ptr<runtime::Engine> engine_;
   LocalOptions options_;
   LocalStats stats_;
-  std::unique_ptr<runtime::Scheduler> scheduler_;  // the engine thread's
+  // The engine thread's (set before it starts, never reset; scheduler_options() reads its
+  // constant options from any thread).
+  std::unique_ptr<runtime::Scheduler> scheduler_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_;
