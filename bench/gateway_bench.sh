@@ -61,40 +61,32 @@ authp=$(free_port); redisauthp=$(free_port); redisp=$(free_port)
 json='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there, how are you?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":14,"completion_tokens":7,"total_tokens":21}}'
 chunk() { printf 'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":%s,"finish_reason":%s}]}\\n\\n' "$1" "$2"; }
 sse="$(chunk '{"role":"assistant","content":""}' null)$(chunk '{"content":"Hello there, "}' null)$(chunk '{"content":"how are you?"}' null)$(chunk '{}' '"stop"')"'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":14,"completion_tokens":7,"total_tokens":21}}\n\ndata: [DONE]\n\n'
-cat > "$work/nginx.conf" <<EOF
+# nginx_conf NAME SERVERS: $work/NAME.conf, one worker with its own pid, log and temp paths.
+nginx_conf() {
+  cat > "$work/$1.conf" <<EOF
 worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx.err warn;
+pid $work/$1.pid;
+error_log $work/$1.err warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  client_body_temp_path $work/body; proxy_temp_path $work/proxy;
-  fastcgi_temp_path $work/fcgi; uwsgi_temp_path $work/uwsgi; scgi_temp_path $work/scgi;
+  client_body_temp_path $work/$1-body; proxy_temp_path $work/$1-proxy;
+  fastcgi_temp_path $work/$1-fcgi; uwsgi_temp_path $work/$1-uwsgi; scgi_temp_path $work/$1-scgi;
   keepalive_requests 1000000;
-  server {
+$2
+}
+EOF
+}
+nginx_conf nginx "  server {
     listen 127.0.0.1:$fake;
     location /json/v1/chat/completions { default_type application/json; return 200 '$json'; }
     location /sse/v1/chat/completions { default_type text/event-stream; return 200 '$sse'; }
-  }
-}
-EOF
-cat > "$work/nginx-proxy.conf" <<EOF
-worker_processes 1;
-pid $work/nginx-proxy.pid;
-error_log $work/nginx-proxy.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/pbody; proxy_temp_path $work/pproxy;
-  fastcgi_temp_path $work/pfcgi; uwsgi_temp_path $work/puwsgi; scgi_temp_path $work/pscgi;
-  keepalive_requests 1000000;
-  upstream fake { server 127.0.0.1:$fake; keepalive 64; }
+  }"
+nginx_conf nginx-proxy "  upstream fake { server 127.0.0.1:$fake; keepalive 64; }
   server {
     listen 127.0.0.1:$proxy;
-    location / { proxy_pass http://fake; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-EOF
+    location / { proxy_pass http://fake; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
+  }"
 for conf in nginx nginx-proxy; do
   nginx -c "$work/$conf.conf" -e "$work/$conf.err" 2>/dev/null || nginx -c "$work/$conf.conf"
 done

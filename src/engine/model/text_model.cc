@@ -30,10 +30,7 @@ struct ForwardWorkspace {
   // n floats of buf, not zeroed: every pass writes each value before it reads it. Checked
   // builds fill them with NaN, so that a value read before it is written shows in the logits.
   static float* Take(std::vector<float>& buf, size_t n) {
-    if (buf.size() < n) {
-      std::vector<float>().swap(buf);  // no copy of what it held
-      buf.resize(n);
-    }
+    ops::GrowScratch(buf, n);
 #if !defined(NDEBUG) || defined(__SANITIZE_ADDRESS__)
     std::fill_n(buf.data(), n, std::numeric_limits<float>::quiet_NaN());
 #endif

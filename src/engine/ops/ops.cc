@@ -248,6 +248,12 @@ void Softmax(float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
+void GrowScratch(std::vector<float>& buf, size_t n) {
+  if (buf.size() >= n) return;
+  std::vector<float>().swap(buf);
+  buf.resize(n);
+}
+
 namespace {
 
 size_t RoundUp(size_t n, size_t m) { return (n + m - 1) / m * m; }
@@ -263,14 +269,6 @@ size_t KeyStride(size_t num_keys) {
 // Scratch kept across calls (attention's packed keys and values): at most this many floats
 // stay allocated after a call.
 constexpr size_t kKeepScratchFloats = size_t{8} << 20;  // 32 MiB
-
-// `buf` holds at least n floats: grown to exactly n when smaller (not doubled, not copied),
-// never shrunk, and what it held is not zeroed again.
-void GrowScratch(std::vector<float>& buf, size_t n) {
-  if (buf.size() >= n) return;
-  std::vector<float>().swap(buf);
-  buf.resize(n);
-}
 
 // Where key (or value) j of kv head h is: blocks[j / block_keys] + h * head_step +
 // (j % block_keys) * row_step elements of `dtype` (kernels::IsKvDType). Rows of one array, kv

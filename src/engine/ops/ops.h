@@ -43,6 +43,10 @@ struct MatMulOut {
 void MatMuls(ComputeContext& ctx, const float* x, size_t num_tokens,
              std::span<const MatMulOut> products);
 
+// Scratch kept across calls: `buf` holds at least n floats, grown to exactly n when smaller
+// (not doubled, and what it held is not copied), never shrunk, not zeroed again.
+void GrowScratch(std::vector<float>& buf, size_t n);
+
 // x[T, D] ← x · rsqrt(mean(x²) + eps) · weight (Llama RMSNorm).
 void RmsNorm(const float* x, size_t num_tokens, size_t dim, const float* weight, float eps,
              float* out);
