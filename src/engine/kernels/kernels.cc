@@ -728,25 +728,72 @@ void AttentionDecodeBlocksT(const float* HWY_RESTRICT q, size_t q_stride, size_t
   const size_t p_stride = (num_keys + kL - 1) / kL * kL;
   const size_t whole = head_dim / lanes * lanes;  // dims in whole vectors; the rest scalar
   const VF vscale = hn::Set(df, scale);
-  // Rows of the keys, in groups of kL; a last group short of kL repeats its first row (the
-  // extra scores land in the scratch's padding, which the softmax overwrites), and kL more
-  // entries past the last group give its "next group" prefetch valid rows. value_rows is for
-  // prefetching only (the weighted sum walks v_blocks).
-  thread_local std::vector<const T*> rows, value_rows;
   const size_t groups = p_stride / kL;
-  rows.resize(p_stride + kL);
-  value_rows.resize(p_stride);
-  for (size_t j0 = 0, blk = 0; j0 < num_keys; j0 += block_keys, ++blk) {
-    const size_t n = std::min(block_keys, num_keys - j0);
-    for (size_t r = 0; r < n; ++r) {
-      rows[j0 + r] = static_cast<const T*>(k_blocks[blk]) + r * stride;
-      value_rows[j0 + r] = static_cast<const T*>(v_blocks[blk]) + r * stride;
+  constexpr size_t kLine = 64 / sizeof(T);
+  // Scores of group g of keys for every query; row(j) is the group's key j.
+  auto score_group = [&](size_t g, auto row) HWY_ATTR {
+    for (size_t i = 0; i < num_q; ++i) {
+      const float* qi = q + i * q_stride;
+      VF part[kL];
+      for (size_t j = 0; j < kL; ++j) part[j] = hn::Zero(df);
+      for (size_t d = 0; d < whole; d += lanes) {
+        const VF qd = hn::LoadU(df, qi + d);
+        for (size_t j = 0; j < kL; ++j) part[j] = hn::MulAdd(qd, LoadF32(df, row(j) + d), part[j]);
+      }
+      float* p = scratch + i * p_stride + g * kL;
+      const VF sums = SumsOfLanes<kL>(df, part);
+      if (whole == head_dim) {
+        hn::StoreU(hn::Mul(sums, vscale), df, p);
+      } else {
+        hn::StoreU(sums, df, p);
+        for (size_t j = 0; j < kL; ++j) {
+          float s = p[j];
+          for (size_t d = whole; d < head_dim; ++d) s += qi[d] * ScalarToF32(row(j)[d]);
+          p[j] = s * scale;
+        }
+      }
+    }
+  };
+  size_t g = 0;
+  // The KV pool's layout (blocks of a multiple of kL keys, rows of 64 values one after
+  // another): a whole group lies in one block, kL rows of whole lines, so it is addressed from
+  // its first row at fixed offsets, and its keys and values are kL · 64 values each to request.
+  constexpr size_t kPacked = 64;
+  if (block_keys % kL == 0 && stride == kPacked && head_dim == kPacked) {
+    auto first_row = [&](const void* const* blocks, size_t group) {
+      const size_t j = group * kL;
+      return static_cast<const T*>(blocks[j / block_keys]) + (j % block_keys) * kPacked;
+    };
+    for (const size_t full = num_keys / kL; g < full; ++g) {
+      const T* keys = first_row(k_blocks, g);
+      // The next group's keys, and this group's values for the weighted sum after the
+      // softmax, come from memory while this group is multiplied.
+      const T* next = g + 1 < groups ? first_row(k_blocks, g + 1) : keys;
+      const T* values = first_row(v_blocks, g);
+      for (size_t d = 0; d < kL * kPacked; d += kLine) {
+        hwy::Prefetch(next + d);
+        hwy::Prefetch(values + d);
+      }
+      score_group(g, [keys](size_t j) { return keys + j * kPacked; });
     }
   }
-  for (size_t j = num_keys; j < p_stride + kL; ++j) rows[j] = rows[(num_keys - 1) / kL * kL];
-  for (size_t j = num_keys; j < p_stride; ++j) value_rows[j] = value_rows[num_keys - 1];
-  constexpr size_t kLine = 64 / sizeof(T);
-  for (size_t g = 0; g < groups; ++g) {
+  // Any other layout, and a last group short of kL, through lists of the rows: a short group
+  // repeats its first row (the extra scores land in the scratch's padding, which the softmax
+  // overwrites), and kL more entries past the last group give its "next group" prefetch valid
+  // rows. value_rows is for prefetching only (the weighted sum walks v_blocks).
+  thread_local std::vector<const T*> rows, value_rows;
+  if (g < groups) {
+    rows.resize(p_stride + kL);
+    value_rows.resize(p_stride);
+    for (size_t j = g * kL; j < num_keys; ++j) {
+      const size_t blk = j / block_keys, r = j % block_keys;
+      rows[j] = static_cast<const T*>(k_blocks[blk]) + r * stride;
+      value_rows[j] = static_cast<const T*>(v_blocks[blk]) + r * stride;
+    }
+    for (size_t j = num_keys; j < p_stride + kL; ++j) rows[j] = rows[(num_keys - 1) / kL * kL];
+    for (size_t j = num_keys; j < p_stride; ++j) value_rows[j] = value_rows[num_keys - 1];
+  }
+  for (; g < groups; ++g) {
     const T* const* gr = rows.data() + g * kL;
     // The next group's keys, and this group's values for the weighted sum after the softmax,
     // come from memory while this group is multiplied.
@@ -759,27 +806,7 @@ void AttentionDecodeBlocksT(const float* HWY_RESTRICT q, size_t q_stride, size_t
       hwy::Prefetch(gr[kL + j] + head_dim - 1);
       hwy::Prefetch(value_rows[g * kL + j] + head_dim - 1);
     }
-    for (size_t i = 0; i < num_q; ++i) {
-      const float* qi = q + i * q_stride;
-      VF part[kL];
-      for (size_t j = 0; j < kL; ++j) part[j] = hn::Zero(df);
-      for (size_t d = 0; d < whole; d += lanes) {
-        const VF qd = hn::LoadU(df, qi + d);
-        for (size_t j = 0; j < kL; ++j) part[j] = hn::MulAdd(qd, LoadF32(df, gr[j] + d), part[j]);
-      }
-      float* p = scratch + i * p_stride + g * kL;
-      const VF sums = SumsOfLanes<kL>(df, part);
-      if (whole == head_dim) {
-        hn::StoreU(hn::Mul(sums, vscale), df, p);
-      } else {
-        hn::StoreU(sums, df, p);
-        for (size_t j = 0; j < kL; ++j) {
-          float s = p[j];
-          for (size_t d = whole; d < head_dim; ++d) s += qi[d] * ScalarToF32(gr[j][d]);
-          p[j] = s * scale;
-        }
-      }
-    }
+    score_group(g, [gr](size_t j) { return gr[j]; });
   }
   if (rows.size() > (size_t{1} << 16)) {  // a very long context: do not keep its lists
     rows = {};
