@@ -678,7 +678,10 @@ HWY_INLINE void WeightedSumQueries(const float* HWY_RESTRICT p, size_t p_stride,
       const T* vb = static_cast<const T*>(v_blocks[b]) + d;
       for (size_t r = 0; r < rows; ++r) {
         VF vv[kD];
-        for (size_t e = 0; e < kD; ++e) vv[e] = LoadF32(df, vb + r * stride + e * lanes);
+        for (size_t e = 0; e < kD; ++e) {
+          vv[e] = LoadF32(df, vb + r * stride + e * lanes);
+          if constexpr (kQ > 1) KeepInRegister(vv[e]);  // one load for kQ queries
+        }
         for (size_t i = 0; i < kQ; ++i) {
           const VF pj = hn::Set(df, p[i * p_stride + j0 + r]);
           for (size_t e = 0; e < kD; ++e) acc[i][e] = hn::MulAdd(pj, vv[e], acc[i][e]);
