@@ -11,6 +11,7 @@
 #include "engine/media/image.h"
 #include "engine/runtime/engine.h"
 #include "engine/runtime/scheduler.h"
+#include "gateway/providers/local/local_stream.h"
 
 namespace iris::gateway::providers {
 namespace {
@@ -189,7 +190,11 @@ void LocalProvider::Loop() {
         return;
       }
     }
-    const size_t rows = scheduler_->Step();
+    size_t rows = 0;
+    {
+      LocalStream::HeldRings held;  // the step's events wake their readers after it
+      rows = scheduler_->Step();
+    }
     if (rows > 0) {
       stats_.steps.fetch_add(1);
       const size_t n = scheduler_->last_step_sequences();

@@ -12,7 +12,7 @@ namespace iris::gateway::providers {
 
 namespace asio = boost::asio;
 
-struct LocalStream::State {
+struct LocalStream::State : std::enable_shared_from_this<LocalStream::State> {
   explicit State(const asio::any_io_executor& executor) : doorbell(executor, 1) {}
 
   std::mutex mu;
@@ -23,7 +23,36 @@ struct LocalStream::State {
   asio::experimental::concurrent_channel<void(boost::system::error_code)> doorbell;
 
   void Ring() { doorbell.try_send(boost::system::error_code{}); }
+  // Rings now, or when the thread's HeldRings ends.
+  void RingOrHold();
 };
+
+namespace {
+thread_local LocalStream::HeldRings* held_rings = nullptr;  // this thread's, if any
+}  // namespace
+
+void LocalStream::State::RingOrHold() {
+  if (!HeldRings::Hold(shared_from_this())) Ring();
+}
+
+bool LocalStream::HeldRings::Hold(const std::shared_ptr<State>& s) {
+  if (held_rings == nullptr) return false;
+  for (const auto& owed : held_rings->owed_) {
+    if (owed == s) return true;  // (a step writes to max_batch streams at most, 256)
+  }
+  held_rings->owed_.push_back(s);
+  return true;
+}
+
+LocalStream::HeldRings::HeldRings() : outer_(held_rings == nullptr) {
+  if (outer_) held_rings = this;
+}
+
+LocalStream::HeldRings::~HeldRings() {
+  if (!outer_) return;
+  held_rings = nullptr;
+  for (const auto& s : owed_) s->Ring();
+}
 
 LocalStream::LocalStream(const asio::any_io_executor& executor)
     : state_(std::make_shared<State>(executor)) {}
@@ -43,7 +72,7 @@ LocalSink LocalStream::Sink() {
       if (state->closed) return false;
       state->pending.push_back(e);
     }
-    state->Ring();
+    state->RingOrHold();
     return true;
   };
   sink.gone = [state = state_] {
@@ -55,7 +84,7 @@ LocalSink LocalStream::Sink() {
       std::lock_guard lock(state->mu);
       state->done = s;
     }
-    state->Ring();
+    state->RingOrHold();
   };
   return sink;
 }

@@ -43,6 +43,29 @@ class LocalStream {
 
  private:
   struct State;
+
+ public:
+  // While one lives on a thread, the streams that thread writes to ring their readers when it
+  // ends, once each, not at every event. The engine thread holds one over a step: the step's
+  // tokens for every caller go out together after it, rather than one wakeup of the HTTP
+  // threads per caller while the step still samples the others. An inner one is a no-op.
+  class HeldRings {
+   public:
+    HeldRings();
+    ~HeldRings();
+    HeldRings(const HeldRings&) = delete;
+    HeldRings& operator=(const HeldRings&) = delete;
+
+   private:
+    friend struct State;
+    // Adds s to the rings held on this thread; false when none are held.
+    static bool Hold(const std::shared_ptr<State>& s);
+
+    bool outer_;
+    std::vector<std::shared_ptr<State>> owed_;
+  };
+
+ private:
   std::shared_ptr<State> state_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
@@ -64,6 +65,57 @@ TEST(LocalStream, DeliversEveryEventInOrderFromAnotherThread) {
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
     EXPECT_EQ(got.size(), 1000u);
     for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], std::to_string(i));
+  });
+}
+
+// Held rings: events written under a HeldRings wake a waiting reader only when it ends, all
+// together, and every stream written meanwhile is rung (each once).
+TEST(LocalStream, HeldRingsWakeReadersWhenTheScopeEnds) {
+  RunCoroutine([](asio::io_context& io) -> asio::awaitable<void> {
+    LocalStream a(io.get_executor()), b(io.get_executor());
+    LocalSink sa = a.Sink(), sb = b.Sink();
+    std::atomic<bool> woke{false}, released{false};
+    std::thread engine([&] {
+      std::this_thread::sleep_for(100ms);  // the reader waits on its doorbell by then
+      LocalStream::HeldRings held;
+      {
+        LocalStream::HeldRings inner;  // a no-op: the outer one still holds
+        EXPECT_TRUE(sa.on_event(Text("a1")));
+      }
+      EXPECT_TRUE(sb.on_event(Text("b1")));
+      std::this_thread::sleep_for(150ms);  // a reader rung at once would have woken by now
+      EXPECT_FALSE(woke.load());
+      EXPECT_TRUE(sa.on_event(Text("a2")));
+      sb.on_done(OkStatus());
+      released = true;
+    });
+    bool end = false;
+    auto first = co_await a.Next(10s, end);
+    woke = true;
+    EXPECT_TRUE(released.load());
+    EXPECT_TRUE(first.ok());
+    if (first.ok()) {
+      EXPECT_EQ(first->size(), 2u);  // both, in one wake
+      if (first->size() == 2) {
+        EXPECT_EQ((*first)[0].text, "a1");
+        EXPECT_EQ((*first)[1].text, "a2");
+      }
+    }
+    auto second = co_await b.Next(10s, end);
+    EXPECT_TRUE(second.ok());
+    if (second.ok()) {
+      EXPECT_EQ(second->size(), 1u);
+      if (!second->empty()) EXPECT_EQ((*second)[0].text, "b1");
+    }
+    EXPECT_TRUE(end);
+    engine.join();
+    // Without one held, a write rings at once.
+    std::thread later([&] { EXPECT_TRUE(sa.on_event(Text("a3"))); });
+    const auto t0 = std::chrono::steady_clock::now();
+    auto third = co_await a.Next(10s, end);
+    later.join();
+    EXPECT_TRUE(third.ok());
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
   });
 }
 
