@@ -759,8 +759,10 @@ void AttentionDecodeBlocksT(const float* HWY_RESTRICT q, size_t q_stride, size_t
   };
   size_t g = 0;
   // The KV pool's layout (blocks of a multiple of kL keys, rows of 64 values one after
-  // another): a whole group lies in one block, kL rows of whole lines, so it is addressed from
-  // its first row at fixed offsets, and its keys and values are kL · 64 values each to request.
+  // another): a whole group lies in one block, kL rows one after another, so it is addressed
+  // from its first row at fixed offsets, and its keys and values are kL · 64 values each to
+  // request (whole lines where the block starts on one, as the pool's do; elsewhere a line
+  // goes unrequested, never a number changes).
   constexpr size_t kPacked = 64;
   if (block_keys % kL == 0 && stride == kPacked && head_dim == kPacked) {
     auto first_row = [&](const void* const* blocks, size_t group) {

@@ -654,33 +654,35 @@ TEST_P(KernelsTest, AttentionMatchesScalarTwin) {
 
 // The KV pool's layout (blocks of 16 keys, rows of 64 values one after another) goes through
 // groups addressed from their first row, any other layout through lists of rows: the same
-// numbers, bit for bit, in f32 and f16, for whole groups and a short last one, blocks scattered.
+// numbers, bit for bit, in f32 and f16, for whole groups and a short last one.
 TEST_P(KernelsTest, DecodeAttentionOverPackedBlocksGivesTheNumbersOfAnyLayout) {
   constexpr size_t kDim = 64;
   for (const tensor::DType dtype : {tensor::DType::kF32, tensor::DType::kF16}) {
     const size_t es = tensor::DTypeSize(dtype);
     for (size_t num_keys : {1u, 16u, 33u, 100u, 280u}) {
       const auto k = RandomFloats(num_keys * kDim, 42), v = RandomFloats(num_keys * kDim, 43);
-      // The keys and values paged into blocks of `block` rows `stride` apart, in reverse order
-      // in memory, every other cell NaN.
+      // The keys and values paged into blocks of `block` rows `stride` apart, each block an
+      // allocation of its own, the last one no longer than its rows (a read past them is an
+      // ASan error), the cells between rows NaN.
       auto paged = [&](const std::vector<float>& rows, size_t block, size_t stride,
-                       std::vector<uint8_t>& store) {
+                       std::vector<std::vector<uint8_t>>& store) {
         const size_t nb = (num_keys + block - 1) / block;
-        std::vector<float> wide(nb * block * stride, NAN);
-        for (size_t j = 0; j < num_keys; ++j) {
-          const size_t slot = nb - 1 - j / block;
-          std::copy_n(rows.data() + j * kDim, kDim,
-                      wide.data() + (slot * block + j % block) * stride);
-        }
-        store.assign(wide.size() * es, 0);
-        if (dtype == tensor::DType::kF16) {
-          NarrowRowF16(wide.data(), wide.size(), store.data());
-        } else {
-          std::memcpy(store.data(), wide.data(), store.size());
-        }
+        store.assign(nb, {});
         std::vector<const void*> blocks(nb);
-        for (size_t b = 0; b < nb; ++b)
-          blocks[b] = store.data() + (nb - 1 - b) * block * stride * es;
+        for (size_t b = 0; b < nb; ++b) {
+          const size_t n = std::min(block, num_keys - b * block);
+          std::vector<float> wide(n * stride, NAN);
+          for (size_t r = 0; r < n; ++r) {
+            std::copy_n(rows.data() + (b * block + r) * kDim, kDim, wide.data() + r * stride);
+          }
+          store[b].resize(wide.size() * es);
+          if (dtype == tensor::DType::kF16) {
+            NarrowRowF16(wide.data(), wide.size(), store[b].data());
+          } else {
+            std::memcpy(store[b].data(), wide.data(), store[b].size());
+          }
+          blocks[b] = store[b].data();
+        }
         return blocks;
       };
       for (size_t nq : {1u, 3u}) {
@@ -689,7 +691,7 @@ TEST_P(KernelsTest, DecodeAttentionOverPackedBlocksGivesTheNumbersOfAnyLayout) {
         const size_t padded =
             (num_keys + AttentionMaxLanes() - 1) / AttentionMaxLanes() * AttentionMaxLanes();
         std::vector<float> scratch(nq * padded);
-        std::vector<uint8_t> ks, vs, kr, vr;
+        std::vector<std::vector<uint8_t>> ks, vs, kr, vr;
         const auto kb = paged(k, 16, kDim, ks), vb = paged(v, 16, kDim, vs);
         const auto kb5 = paged(k, 5, kDim + 3, kr), vb5 = paged(v, 5, kDim + 3, vr);
         std::vector<float> packed(nq * kDim, NAN), rows(nq * kDim, NAN);

@@ -12,7 +12,7 @@ namespace iris::gateway::providers {
 
 namespace asio = boost::asio;
 
-struct LocalStream::State : std::enable_shared_from_this<LocalStream::State> {
+struct LocalStream::State {
   explicit State(const asio::any_io_executor& executor) : doorbell(executor, 1) {}
 
   std::mutex mu;
@@ -23,25 +23,22 @@ struct LocalStream::State : std::enable_shared_from_this<LocalStream::State> {
   asio::experimental::concurrent_channel<void(boost::system::error_code)> doorbell;
 
   void Ring() { doorbell.try_send(boost::system::error_code{}); }
-  // Rings now, or when the thread's HeldRings ends.
-  void RingOrHold();
 };
 
 namespace {
 thread_local LocalStream::HeldRings* held_rings = nullptr;  // this thread's, if any
 }  // namespace
 
-void LocalStream::State::RingOrHold() {
-  if (!HeldRings::Hold(shared_from_this())) Ring();
-}
-
-bool LocalStream::HeldRings::Hold(const std::shared_ptr<State>& s) {
-  if (held_rings == nullptr) return false;
+void LocalStream::HeldRings::RingOrHold(const std::shared_ptr<State>& s) {
+  if (held_rings == nullptr) {
+    s->Ring();
+    return;
+  }
+  // (A linear search: a step writes to its batch's streams and to the waiting ones it ends.)
   for (const auto& owed : held_rings->owed_) {
-    if (owed == s) return true;  // (a step writes to max_batch streams at most, 256)
+    if (owed == s) return;
   }
   held_rings->owed_.push_back(s);
-  return true;
 }
 
 LocalStream::HeldRings::HeldRings() : outer_(held_rings == nullptr) {
@@ -72,7 +69,7 @@ LocalSink LocalStream::Sink() {
       if (state->closed) return false;
       state->pending.push_back(e);
     }
-    state->RingOrHold();
+    HeldRings::RingOrHold(state);
     return true;
   };
   sink.gone = [state = state_] {
@@ -84,7 +81,7 @@ LocalSink LocalStream::Sink() {
       std::lock_guard lock(state->mu);
       state->done = s;
     }
-    state->RingOrHold();
+    HeldRings::RingOrHold(state);
   };
   return sink;
 }

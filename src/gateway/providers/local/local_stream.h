@@ -1,8 +1,8 @@
 // One local generation as an awaitable stream, between the engine thread (which produces) and
 // the request's coroutine (which consumes). The engine thread never blocks or sleeps: it
-// appends to a buffer and rings a doorbell; the coroutine wakes on the doorbell and takes
-// everything produced since it last looked. The buffer holds at most one generation's events,
-// bounded by its max_tokens.
+// appends to a buffer and rings a doorbell (at the end of the step: HeldRings); the coroutine
+// wakes on the doorbell and takes everything produced since it last looked. The buffer holds at
+// most one generation's events, bounded by its max_tokens.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -48,7 +48,9 @@ class LocalStream {
   // While one lives on a thread, the streams that thread writes to ring their readers when it
   // ends, once each, not at every event. The engine thread holds one over a step: the step's
   // tokens for every caller go out together after it, rather than one wakeup of the HTTP
-  // threads per caller while the step still samples the others. An inner one is a no-op.
+  // threads per caller while the step still samples the others. (So an end the step decides
+  // before its forward pass, a cancelled or refused request's, also waits for the pass.) An
+  // inner one is a no-op. Never keep one across a co_await: it belongs to its thread.
   class HeldRings {
    public:
     HeldRings();
@@ -57,9 +59,9 @@ class LocalStream {
     HeldRings& operator=(const HeldRings&) = delete;
 
    private:
-    friend struct State;
-    // Adds s to the rings held on this thread; false when none are held.
-    static bool Hold(const std::shared_ptr<State>& s);
+    friend class LocalStream;
+    // s's ring: held when this thread holds rings, else now.
+    static void RingOrHold(const std::shared_ptr<State>& s);
 
     bool outer_;
     std::vector<std::shared_ptr<State>> owed_;

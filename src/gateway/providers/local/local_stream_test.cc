@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <thread>
@@ -69,54 +69,64 @@ TEST(LocalStream, DeliversEveryEventInOrderFromAnotherThread) {
 }
 
 // Held rings: events written under a HeldRings wake a waiting reader only when it ends, all
-// together, and every stream written meanwhile is rung (each once).
+// together, and every stream written meanwhile is rung (each once); once it ends, a write on
+// the same thread rings at once. One thread, run step by step (poll).
 TEST(LocalStream, HeldRingsWakeReadersWhenTheScopeEnds) {
-  RunCoroutine([](asio::io_context& io) -> asio::awaitable<void> {
-    LocalStream a(io.get_executor()), b(io.get_executor());
-    LocalSink sa = a.Sink(), sb = b.Sink();
-    std::atomic<bool> woke{false}, released{false};
-    std::thread engine([&] {
-      std::this_thread::sleep_for(100ms);  // the reader waits on its doorbell by then
-      LocalStream::HeldRings held;
-      {
-        LocalStream::HeldRings inner;  // a no-op: the outer one still holds
-        EXPECT_TRUE(sa.on_event(Text("a1")));
-      }
-      EXPECT_TRUE(sb.on_event(Text("b1")));
-      std::this_thread::sleep_for(150ms);  // a reader rung at once would have woken by now
-      EXPECT_FALSE(woke.load());
-      EXPECT_TRUE(sa.on_event(Text("a2")));
-      sb.on_done(OkStatus());
-      released = true;
-    });
-    bool end = false;
-    auto first = co_await a.Next(10s, end);
-    woke = true;
-    EXPECT_TRUE(released.load());
-    EXPECT_TRUE(first.ok());
-    if (first.ok()) {
-      EXPECT_EQ(first->size(), 2u);  // both, in one wake
-      if (first->size() == 2) {
-        EXPECT_EQ((*first)[0].text, "a1");
-        EXPECT_EQ((*first)[1].text, "a2");
-      }
+  asio::io_context io;
+  LocalStream a(io.get_executor()), b(io.get_executor());
+  LocalSink sa = a.Sink(), sb = b.Sink();
+  std::vector<std::vector<std::string>> got;  // what each wake of a's reader brought
+  bool b_woke = false;
+  auto texts = [](const Result<std::vector<StreamEvent>>& r) {
+    std::vector<std::string> out;
+    if (r.ok()) {
+      for (const StreamEvent& e : *r) out.push_back(e.text);
     }
-    auto second = co_await b.Next(10s, end);
-    EXPECT_TRUE(second.ok());
-    if (second.ok()) {
-      EXPECT_EQ(second->size(), 1u);
-      if (!second->empty()) EXPECT_EQ((*second)[0].text, "b1");
+    return out;
+  };
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        bool end = false;
+        for (int i = 0; i < 2; ++i) got.push_back(texts(co_await a.Next(10s, end)));
+      },
+      asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        bool end = false;
+        auto r = co_await b.Next(10s, end);
+        b_woke = true;
+        EXPECT_EQ(texts(r), std::vector<std::string>{"b1"});
+        EXPECT_TRUE(end);
+      },
+      asio::detached);
+  io.poll();  // both readers wait on their doorbells
+  ASSERT_TRUE(got.empty());
+  {
+    LocalStream::HeldRings held;
+    {
+      LocalStream::HeldRings inner;  // a no-op: the outer one still holds
+      EXPECT_TRUE(sa.on_event(Text("a1")));
     }
-    EXPECT_TRUE(end);
-    engine.join();
-    // Without one held, a write rings at once.
-    std::thread later([&] { EXPECT_TRUE(sa.on_event(Text("a3"))); });
-    const auto t0 = std::chrono::steady_clock::now();
-    auto third = co_await a.Next(10s, end);
-    later.join();
-    EXPECT_TRUE(third.ok());
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
-  });
+    EXPECT_TRUE(sb.on_event(Text("b1")));
+    io.poll();
+    EXPECT_TRUE(got.empty());  // nothing rang
+    EXPECT_FALSE(b_woke);
+    EXPECT_TRUE(sa.on_event(Text("a2")));
+    sb.on_done(OkStatus());
+    io.poll();
+    EXPECT_TRUE(got.empty());
+  }
+  io.poll();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], (std::vector<std::string>{"a1", "a2"}));  // both, in one wake
+  EXPECT_TRUE(b_woke);
+  // The hold is over on this thread: a write rings at once.
+  EXPECT_TRUE(sa.on_event(Text("a3")));
+  io.poll();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1], std::vector<std::string>{"a3"});
 }
 
 TEST(LocalStream, EventsBeforeAFailureComeFirstThenTheFailure) {
