@@ -41,12 +41,12 @@ void LocalStream::HeldRings::RingOrHold(const std::shared_ptr<State>& s) {
   held_rings->owed_.push_back(s);
 }
 
-LocalStream::HeldRings::HeldRings() : outer_(held_rings == nullptr) {
-  if (outer_) held_rings = this;
+LocalStream::HeldRings::HeldRings() {
+  if (held_rings == nullptr) held_rings = this;
 }
 
 LocalStream::HeldRings::~HeldRings() {
-  if (!outer_) return;
+  if (held_rings != this) return;  // an inner one: nothing was held here
   held_rings = nullptr;
   for (const auto& s : owed_) s->Ring();
 }

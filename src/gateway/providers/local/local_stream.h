@@ -63,7 +63,6 @@ class LocalStream {
     // s's ring: held when this thread holds rings, else now.
     static void RingOrHold(const std::shared_ptr<State>& s);
 
-    bool outer_;
     std::vector<std::shared_ptr<State>> owed_;
   };
 
