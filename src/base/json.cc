@@ -7,11 +7,13 @@
 
 namespace iris {
 
-Result<boost::json::value> ParseJson(std::string_view text, std::string_view what) {
+Result<boost::json::value> ParseJson(std::string_view text, std::string_view what,
+                                     boost::json::storage_ptr storage) {
   // The parser's own working stacks start in this buffer (a request or an answer of a few
-  // KiB never allocates for them); the value it makes lives in the default storage.
+  // KiB never allocates for them); the value it makes lives in `storage`.
   unsigned char scratch[4096];
   boost::json::stream_parser p({}, {}, scratch);
+  p.reset(std::move(storage));
   boost::system::error_code ec;
   size_t n = p.write_some(text.data(), text.size(), ec);
   if (!ec) p.finish(ec);

@@ -61,3 +61,34 @@ TEST(SerializeJsonTest, StringsAreEscapedExactlyAsBoostJsonDoes) {
 
 }  // namespace
 }  // namespace iris
+
+namespace iris {
+namespace {
+
+// A value parsed into scratch storage lives there, whatever its size (more than the scratch's
+// first 4 KiB comes from the heap), and reads the same as one in the default storage.
+TEST(ParseJsonTest, ParsesIntoTheStorageItIsGiven) {
+  for (size_t n : {1u, 10u, 2000u}) {
+    boost::json::array a;
+    for (size_t i = 0; i < n; ++i)
+      a.push_back(boost::json::object{{"key " + std::to_string(i), i}});
+    const std::string text = SerializeJson(a);
+    JsonScratch scratch;
+    Result<boost::json::value> v = ParseJson(text, "scratch", scratch.storage());
+    ASSERT_TRUE(v.ok()) << v.status().message();
+    EXPECT_EQ(v->storage().get(), scratch.storage().get());
+    EXPECT_EQ(v->as_array()[n - 1].storage().get(), scratch.storage().get());
+    EXPECT_EQ(SerializeJson(*v), text);
+    Result<boost::json::value> heap = ParseJson(text, "heap");
+    ASSERT_TRUE(heap.ok());
+    EXPECT_EQ(heap->storage().get(), boost::json::storage_ptr().get());
+    EXPECT_EQ(*heap, *v);
+  }
+  JsonScratch scratch;
+  Result<boost::json::value> bad = ParseJson("{\"a\":", "the body", scratch.storage());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("the body: invalid JSON"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace iris

@@ -484,18 +484,19 @@ FinishReason ParseOpenAIFinishReason(std::string_view reason) {
   return FinishReason::kStop;
 }
 
-boost::json::object EncodeOpenAIUsage(const Usage& usage, std::optional<double> cost_usd) {
-  json::object u;
+boost::json::object EncodeOpenAIUsage(const Usage& usage, std::optional<double> cost_usd,
+                                      boost::json::storage_ptr storage) {
+  json::object u(6, storage);
   u["prompt_tokens"] = usage.input_tokens;
   u["completion_tokens"] = usage.output_tokens;
   u["total_tokens"] = usage.input_tokens + usage.output_tokens;
-  json::object prompt_details;
+  json::object prompt_details(2, storage);
   prompt_details["cached_tokens"] = usage.cached_input_tokens;
   if (usage.cache_write_tokens != 0) {
     prompt_details["cache_write_tokens"] = usage.cache_write_tokens;
   }
   u["prompt_tokens_details"] = std::move(prompt_details);
-  json::object completion_details;
+  json::object completion_details(1, storage);
   completion_details["reasoning_tokens"] = usage.reasoning_tokens;
   u["completion_tokens_details"] = std::move(completion_details);
   if (cost_usd) u["cost"] = *cost_usd;
@@ -539,11 +540,11 @@ Usage DecodeOpenAIUsage(const boost::json::object& o) {
 
 namespace {
 
-json::object ToolCallJson(const ToolCall& call) {
-  json::object fn;
+json::object ToolCallJson(const ToolCall& call, json::storage_ptr storage = {}) {
+  json::object fn(2, storage);
   fn["name"] = call.name;
   fn["arguments"] = call.arguments;
-  json::object tc;
+  json::object tc(3, storage);
   tc["id"] = call.id;
   tc["type"] = "function";
   tc["function"] = std::move(fn);
@@ -556,7 +557,10 @@ std::string DataEvent(const json::object& o) { return "data: " + SerializeJson(o
 
 std::string EncodeOpenAIChatResponse(const ChatResponse& response, const boost::json::object* iris,
                                      std::optional<double> cost_usd) {
-  json::object message;
+  // Built, written out and dropped here: in scratch storage.
+  JsonScratch scratch;
+  const json::storage_ptr sp = scratch.storage();
+  json::object message(4, sp);
   message["role"] = "assistant";
   if ((response.text.empty() && !response.tool_calls.empty()) || response.refused) {
     message["content"] = nullptr;
@@ -566,23 +570,25 @@ std::string EncodeOpenAIChatResponse(const ChatResponse& response, const boost::
   // (A refusal where OpenAI puts it.)
   message["refusal"] = response.refused ? json::value(response.text) : json::value(nullptr);
   if (!response.tool_calls.empty()) {
-    json::array calls;
-    for (const ToolCall& c : response.tool_calls) calls.push_back(ToolCallJson(c));
+    json::array calls(sp);
+    for (const ToolCall& c : response.tool_calls) calls.push_back(ToolCallJson(c, sp));
     message["tool_calls"] = std::move(calls);
   }
-  json::object choice(4);
+  json::object choice(4, sp);
   choice["index"] = 0;
   choice["message"] = std::move(message);
   choice["logprobs"] = nullptr;
   choice["finish_reason"] = OpenAIFinishReason(response.finish_reason);
-  json::object out(6);
+  json::object out(6, sp);
   out["id"] = response.id;
   out["object"] = "chat.completion";
   out["created"] = response.created;
   out["model"] = response.model;
-  out["choices"] = json::array{std::move(choice)};
+  json::array choices(sp);
+  choices.push_back(std::move(choice));
+  out["choices"] = std::move(choices);
   if (response.usage.reported || cost_usd)
-    out["usage"] = EncodeOpenAIUsage(response.usage, cost_usd);
+    out["usage"] = EncodeOpenAIUsage(response.usage, cost_usd, sp);
   std::string body = SerializeJson(out);
   if (iris != nullptr) {  // the last member, written in place rather than copied into `out`
     body.pop_back();
@@ -595,8 +601,8 @@ std::string EncodeOpenAIChatResponse(const ChatResponse& response, const boost::
 
 // --- Streaming -------------------------------------------------------------------------------
 
-json::object OpenAIStreamEncoder::Chunk() const {
-  json::object c;
+json::object OpenAIStreamEncoder::Chunk(json::storage_ptr storage) const {
+  json::object c(6, std::move(storage));
   c["id"] = id_;
   c["object"] = "chat.completion.chunk";
   c["created"] = created_;
@@ -611,13 +617,20 @@ std::string OpenAIStreamEncoder::Emit(json::object chunk) const {
 
 namespace {
 
-json::object Choice(json::object delta, std::optional<std::string_view> finish) {
-  json::object c;
+// {"choices":[...]} of a chunk, in the chunk's storage.
+json::array Choices(json::object delta, std::optional<std::string_view> finish) {
+  json::object c(4, delta.storage());
   c["index"] = 0;
   c["delta"] = std::move(delta);
   c["logprobs"] = nullptr;
-  c["finish_reason"] = finish ? json::value(*finish) : json::value(nullptr);
-  return c;
+  if (finish) {
+    c["finish_reason"] = *finish;
+  } else {
+    c["finish_reason"] = nullptr;
+  }
+  json::array choices(c.storage());
+  choices.push_back(std::move(c));
+  return choices;
 }
 
 }  // namespace
@@ -625,17 +638,20 @@ json::object Choice(json::object delta, std::optional<std::string_view> finish) 
 std::string OpenAIStreamEncoder::EnsureStarted() {
   if (started_) return {};
   started_ = true;
-  json::object delta;
+  JsonScratch scratch;  // (each chunk is written out and dropped here)
+  json::object delta(3, scratch.storage());
   delta["role"] = "assistant";
   delta["content"] = "";
   delta["refusal"] = nullptr;
-  json::object chunk = Chunk();
-  chunk["choices"] = json::array{Choice(std::move(delta), std::nullopt)};
+  json::object chunk = Chunk(scratch.storage());
+  chunk["choices"] = Choices(std::move(delta), std::nullopt);
   return Emit(std::move(chunk));
 }
 
 std::string OpenAIStreamEncoder::Encode(const StreamEvent& event) {
-  json::object delta;
+  JsonScratch scratch;
+  const json::storage_ptr sp = scratch.storage();
+  json::object delta(sp);
   switch (event.type) {
     case StreamEvent::Type::kStart:
       if (started_) return {};
@@ -648,25 +664,29 @@ std::string OpenAIStreamEncoder::Encode(const StreamEvent& event) {
       delta["content"] = event.text;
       break;
     case StreamEvent::Type::kToolCallStart: {
-      json::object fn;
+      json::object fn(2, sp);
       fn["name"] = event.name;
       fn["arguments"] = "";
-      json::object tc;
+      json::object tc(4, sp);
       tc["index"] = event.index;
       tc["id"] = event.id;
       tc["type"] = "function";
       tc["function"] = std::move(fn);
-      delta["tool_calls"] = json::array{std::move(tc)};
+      json::array calls(sp);
+      calls.push_back(std::move(tc));
+      delta["tool_calls"] = std::move(calls);
       break;
     }
     case StreamEvent::Type::kToolCallDelta: {
       if (event.text.empty()) return {};
-      json::object fn;
+      json::object fn(1, sp);
       fn["arguments"] = event.text;
-      json::object tc;
+      json::object tc(2, sp);
       tc["index"] = event.index;
       tc["function"] = std::move(fn);
-      delta["tool_calls"] = json::array{std::move(tc)};
+      json::array calls(sp);
+      calls.push_back(std::move(tc));
+      delta["tool_calls"] = std::move(calls);
       break;
     }
     case StreamEvent::Type::kFinish:
@@ -684,8 +704,8 @@ std::string OpenAIStreamEncoder::Encode(const StreamEvent& event) {
       return {};  // (only a Responses caller gets a provider's own events)
   }
   std::string out = EnsureStarted();
-  json::object chunk = Chunk();
-  chunk["choices"] = json::array{Choice(std::move(delta), std::nullopt)};
+  json::object chunk = Chunk(sp);
+  chunk["choices"] = Choices(std::move(delta), std::nullopt);
   out += Emit(std::move(chunk));
   return out;
 }
@@ -693,16 +713,18 @@ std::string OpenAIStreamEncoder::Encode(const StreamEvent& event) {
 std::string OpenAIStreamEncoder::Finish(const boost::json::object* iris,
                                         std::optional<double> cost_usd) {
   std::string out = EnsureStarted();
+  JsonScratch scratch;
+  const json::storage_ptr sp = scratch.storage();
   bool usage_chunk = include_usage_ && (usage_.reported || cost_usd);
-  json::object finish = Chunk();
-  finish["choices"] = json::array{
-      Choice(json::object(), OpenAIFinishReason(finish_.value_or(FinishReason::kStop)))};
+  json::object finish = Chunk(sp);
+  finish["choices"] =
+      Choices(json::object(sp), OpenAIFinishReason(finish_.value_or(FinishReason::kStop)));
   if (!usage_chunk && iris != nullptr) finish["iris"] = *iris;
   out += Emit(std::move(finish));
   if (usage_chunk) {
-    json::object last = Chunk();
-    last["choices"] = json::array();
-    last["usage"] = EncodeOpenAIUsage(usage_, cost_usd);
+    json::object last = Chunk(sp);
+    last["choices"] = json::array(sp);
+    last["usage"] = EncodeOpenAIUsage(usage_, cost_usd, sp);
     if (iris != nullptr) last["iris"] = *iris;
     out += Emit(std::move(last));
   }

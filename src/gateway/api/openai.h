@@ -64,8 +64,9 @@ FinishReason ParseOpenAIFinishReason(std::string_view reason);
 
 // {"prompt_tokens","completion_tokens","total_tokens","prompt_tokens_details":{
 // "cached_tokens"[, "cache_write_tokens" when non-zero]},"completion_tokens_details":{
-// "reasoning_tokens"}[, "cost" when cost_usd is set]}.
-boost::json::object EncodeOpenAIUsage(const Usage& usage, std::optional<double> cost_usd);
+// "reasoning_tokens"}[, "cost" when cost_usd is set]}, in `storage`.
+boost::json::object EncodeOpenAIUsage(const Usage& usage, std::optional<double> cost_usd,
+                                      boost::json::storage_ptr storage = {});
 // Reads an OpenAI/Mistral/compatible usage object; missing counts are 0. Understands
 // prompt_tokens_details.{cached_tokens,cache_write_tokens}, Mistral's legacy
 // prompt_token_details / num_cached_tokens and completion_tokens_details.reasoning_tokens.
@@ -107,7 +108,7 @@ class OpenAIStreamEncoder {
   bool started() const { return started_; }
 
  private:
-  boost::json::object Chunk() const;
+  boost::json::object Chunk(boost::json::storage_ptr storage) const;
   std::string Emit(boost::json::object chunk) const;
   std::string EnsureStarted();
 

@@ -116,9 +116,10 @@ struct UpstreamRequest {
 
 // The caller's own body (ChatRequest::caller_body) for a provider that speaks the caller's wire
 // format: a copy without iris's routing hints (`models`, `provider`, `providerOptions`), with
-// the upstream's model id. Precondition: r.caller_body.
-inline boost::json::object CallerBodyFor(const ChatRequest& r, std::string_view model) {
-  boost::json::object body = *r.caller_body;
+// the upstream's model id, in `storage`. Precondition: r.caller_body.
+inline boost::json::object CallerBodyFor(const ChatRequest& r, std::string_view model,
+                                         boost::json::storage_ptr storage = {}) {
+  boost::json::object body(*r.caller_body, std::move(storage));
   for (std::string_view key : {"models", "provider", "providerOptions"}) body.erase(key);
   body["model"] = model;
   return body;

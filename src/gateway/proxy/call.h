@@ -113,7 +113,13 @@ class Call {
   // message.
   boost::asio::awaitable<void> SendError(const GatewayError& e, std::string log_detail = {});
   std::optional<double> Cost(const routing::Target& t, const Usage& u) const;
-  boost::json::object IrisObject() const;
+  // The `iris` object of an answer, in `storage`.
+  boost::json::object IrisObject(boost::json::storage_ptr storage = {}) const;
+  // The whole answer's body / a stream's last events, each with the iris object (built in
+  // scratch storage: these are plain functions, so it sits on the thread's stack, not in a
+  // coroutine's frame).
+  std::string AnswerBody(const ChatResponse& r);
+  std::string StreamFinish();
   // The warnings of the answer: the request's own, then what the answering provider could not
   // take.
   std::vector<std::string> Warnings() const;

@@ -3,6 +3,7 @@
 // cost and the latencies.
 #include <charconv>
 
+#include "base/json.h"
 #include "gateway/api/ai_gateway.h"
 #include "gateway/api/embeddings.h"
 #include "gateway/api/errors.h"
@@ -202,7 +203,7 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
                         encoder_->responses_as_is_output());
   }
   co_await KeepSignatures(streamed_signatures_);
-  tail += encoder_->Finish(IrisObject(), summary_.cost_usd);
+  tail += StreamFinish();
   summary_.bytes_out += static_cast<int64_t>(tail.size());
   if (!committed_) {
     committed_ = true;
@@ -229,8 +230,18 @@ awaitable<Outcome> Call::DeliverResponse(const routing::Target& t, ChatResponse 
   }
   co_await KeepSignatures(r.tool_calls);
   // (The body is a local: GCC 12 mishandles temporaries with destructors in a co_await.)
-  std::string body = encoder_->Response(r, IrisObject(), summary_.cost_usd);
+  std::string body = AnswerBody(r);
   co_return co_await SendWholeAnswer(std::move(body));
+}
+
+std::string Call::AnswerBody(const ChatResponse& r) {
+  JsonScratch scratch;
+  return encoder_->Response(r, IrisObject(scratch.storage()), summary_.cost_usd);
+}
+
+std::string Call::StreamFinish() {
+  JsonScratch scratch;
+  return encoder_->Finish(IrisObject(scratch.storage()), summary_.cost_usd);
 }
 
 awaitable<Outcome> Call::DeliverEmbeddings(const routing::Target& t, EmbeddingResponse r) {

@@ -66,18 +66,19 @@ std::optional<double> Call::Cost(const routing::Target& t, const Usage& u) const
   return observe::CostUsd(*p, u);
 }
 
-json::object Call::IrisObject() const {
-  json::object o;
+json::object Call::IrisObject(json::storage_ptr storage) const {
+  json::object o(10, storage);
   o["request_id"] = summary_.request_id;
   if (!summary_.alias.empty()) o["route"] = summary_.alias;
   o["provider"] = summary_.provider;
   o["model"] = summary_.model;
-  json::array attempts;
+  json::array attempts(storage);
   for (const AttemptRecord& a : summary_.attempts) {
-    json::object j{{"provider", a.provider},
-                   {"model", a.model},
-                   {"outcome", a.outcome},
-                   {"latency_ms", std::round(a.latency_ms * 1000) / 1000}};
+    json::object j(7, storage);
+    j["provider"] = a.provider;
+    j["model"] = a.model;
+    j["outcome"] = a.outcome;
+    j["latency_ms"] = std::round(a.latency_ms * 1000) / 1000;
     if (a.status) j["status"] = a.status;
     if (!a.error.empty()) j["error"] = a.error;
     if (!a.error_class.empty() && a.outcome != "ok") j["error_class"] = a.error_class;
@@ -93,8 +94,8 @@ json::object Call::IrisObject() const {
     o["cost_usd"] = nullptr;  // unknown price: said, not guessed
   }
   if (std::vector<std::string> all = Warnings(); !all.empty()) {
-    json::array warnings;
-    for (const std::string& w : all) warnings.push_back(json::value(w));
+    json::array warnings(storage);
+    for (const std::string& w : all) warnings.emplace_back(w);
     o["warnings"] = std::move(warnings);
   }
   return o;

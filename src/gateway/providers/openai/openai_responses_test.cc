@@ -132,6 +132,12 @@ TEST(OpenAIResponses, AResponseObjectIsReadAndKeptWhole) {
   EXPECT_EQ(r->usage.reasoning_tokens, 4);
   ASSERT_NE(r->as_is, nullptr);
   EXPECT_EQ(r->as_is->at("output").as_array().size(), 4u);
+  // Kept in the default storage, not in the decoder's scratch, which is gone: still whole
+  // after another answer was decoded where that scratch was.
+  EXPECT_EQ(r->as_is->storage().get(), json::storage_ptr().get());
+  const std::shared_ptr<const json::object> kept = r->as_is;
+  ASSERT_TRUE(t->DecodeResponse(kResponse).ok());
+  EXPECT_EQ(SerializeJson(*kept), SerializeJson(json::parse(kResponse).as_object()));
 
   json::object incomplete = json::parse(kResponse).as_object();
   incomplete["status"] = "incomplete";

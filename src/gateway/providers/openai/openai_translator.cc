@@ -266,10 +266,12 @@ Result<UpstreamRequest> OpenAITranslator::EncodeRequest(const ChatRequest& reque
   }
   if (request.dialect == Dialect::kOpenAI && !mistral() && request.caller_body) {
     // An OpenAI-shaped caller of an OpenAI-shaped upstream: its body goes on as written
-    // (service_tier, metadata, store, logprobs, fields iris does not know yet).
-    json::object body = CallerBodyFor(request, target.model);
+    // (service_tier, metadata, store, logprobs, fields iris does not know yet). The copy is
+    // written out and dropped here: in scratch storage.
+    JsonScratch scratch;
+    json::object body = CallerBodyFor(request, target.model, scratch.storage());
     if (request.stream) {
-      json::object options;
+      json::object options(scratch.storage());
       if (const json::value* o = body.if_contains("stream_options"); o && o->is_object()) {
         options = o->get_object();
       }
@@ -509,11 +511,14 @@ std::optional<std::string> InBandError(const json::object& o) {
 }
 
 Result<ChatResponse> OpenAITranslator::DecodeResponse(std::string_view body) const {
-  Result<json::value> parsed = ParseJson(body, name_ + " response");
+  // The answer is read into strings and dropped here: parsed into scratch storage.
+  JsonScratch scratch;
+  Result<json::value> parsed = ParseJson(body, name_ + " response", scratch.storage());
   if (!parsed.ok()) return DataLoss(parsed.status().message());
   if (!parsed->is_object()) return DataLoss(name_ + " response: expected a JSON object");
   if (flavor_ == OpenAIFlavor::kOpenAI && IsResponsesObject(parsed->get_object())) {
-    return DecodeResponsesObject(std::move(parsed->get_object()), name_);
+    // (Kept whole in the answer: copied out of the scratch.)
+    return DecodeResponsesObject(json::object(parsed->get_object(), json::storage_ptr()), name_);
   }
   const json::object& o = parsed->get_object();
   if (auto err = InBandError(o)) {
@@ -668,7 +673,8 @@ Result<std::vector<StreamEvent>> OpenAIStreamTranslator::OnEvent(const http::Sse
     }
     return out;
   }
-  Result<json::value> parsed = ParseJson(data, name_ + " stream chunk");
+  JsonScratch scratch;  // (the chunk is read into events and dropped here)
+  Result<json::value> parsed = ParseJson(data, name_ + " stream chunk", scratch.storage());
   if (!parsed.ok()) return DataLoss(parsed.status().message());
   if (!parsed->is_object()) return DataLoss(name_ + " stream chunk: expected a JSON object");
   const json::object& o = parsed->get_object();
