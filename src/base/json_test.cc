@@ -59,12 +59,6 @@ TEST(SerializeJsonTest, StringsAreEscapedExactlyAsBoostJsonDoes) {
   }
 }
 
-}  // namespace
-}  // namespace iris
-
-namespace iris {
-namespace {
-
 // A value parsed into scratch storage lives there, whatever its size (more than the scratch's
 // first 4 KiB comes from the heap), and reads the same as one in the default storage.
 TEST(ParseJsonTest, ParsesIntoTheStorageItIsGiven) {

@@ -264,7 +264,8 @@ json::object ToolUseBlock(const ToolCall& call, bool with_input) {
 // The `"iris"` extras object, or nullopt when there is nothing to say.
 std::optional<json::object> IrisExtras(const json::object* iris, std::optional<double> cost_usd) {
   if (iris == nullptr && !cost_usd) return std::nullopt;
-  json::object o = iris != nullptr ? *iris : json::object();
+  // (In the default storage: a copy would otherwise stay in the storage of *iris.)
+  json::object o = iris != nullptr ? json::object(*iris, json::storage_ptr()) : json::object();
   if (cost_usd) o["cost_usd"] = *cost_usd;
   return o;
 }

@@ -617,7 +617,7 @@ std::string OpenAIStreamEncoder::Emit(json::object chunk) const {
 
 namespace {
 
-// {"choices":[...]} of a chunk, in the chunk's storage.
+// A chunk's `choices` array (one choice with `delta`), in the storage of `delta`.
 json::array Choices(json::object delta, std::optional<std::string_view> finish) {
   json::object c(4, delta.storage());
   c["index"] = 0;

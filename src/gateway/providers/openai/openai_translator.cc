@@ -238,7 +238,11 @@ namespace {
 void ApplyOpenAIModelRules(json::object& body, std::string_view model,
                            std::vector<std::string>& dropped) {
   if (const json::value* max = body.if_contains("max_tokens")) {
-    if (!body.contains("max_completion_tokens")) body["max_completion_tokens"] = *max;
+    if (!body.contains("max_completion_tokens")) {
+      // (A copy first: the insert may move the object's table, and `max` with it.)
+      json::value value = *max;
+      body["max_completion_tokens"] = std::move(value);
+    }
     body.erase("max_tokens");
   }
   if (body.erase("top_k") > 0) api::AddFieldName(dropped, "top_k");  // (OpenAI refuses it)
