@@ -540,6 +540,13 @@ Usage DecodeOpenAIUsage(const boost::json::object& o) {
 
 namespace {
 
+// [o], in the storage of o (an initializer list would put the array in the default storage).
+json::array ArrayOf(json::object o) {
+  json::array a(o.storage());
+  a.push_back(std::move(o));
+  return a;
+}
+
 json::object ToolCallJson(const ToolCall& call, json::storage_ptr storage = {}) {
   json::object fn(2, storage);
   fn["name"] = call.name;
@@ -584,9 +591,7 @@ std::string EncodeOpenAIChatResponse(const ChatResponse& response, const boost::
   out["object"] = "chat.completion";
   out["created"] = response.created;
   out["model"] = response.model;
-  json::array choices(sp);
-  choices.push_back(std::move(choice));
-  out["choices"] = std::move(choices);
+  out["choices"] = ArrayOf(std::move(choice));
   if (response.usage.reported || cost_usd)
     out["usage"] = EncodeOpenAIUsage(response.usage, cost_usd, sp);
   std::string body = SerializeJson(out);
@@ -628,9 +633,7 @@ json::array Choices(json::object delta, std::optional<std::string_view> finish) 
   } else {
     c["finish_reason"] = nullptr;
   }
-  json::array choices(c.storage());
-  choices.push_back(std::move(c));
-  return choices;
+  return ArrayOf(std::move(c));
 }
 
 }  // namespace
@@ -672,9 +675,7 @@ std::string OpenAIStreamEncoder::Encode(const StreamEvent& event) {
       tc["id"] = event.id;
       tc["type"] = "function";
       tc["function"] = std::move(fn);
-      json::array calls(sp);
-      calls.push_back(std::move(tc));
-      delta["tool_calls"] = std::move(calls);
+      delta["tool_calls"] = ArrayOf(std::move(tc));
       break;
     }
     case StreamEvent::Type::kToolCallDelta: {
@@ -684,9 +685,7 @@ std::string OpenAIStreamEncoder::Encode(const StreamEvent& event) {
       json::object tc(2, sp);
       tc["index"] = event.index;
       tc["function"] = std::move(fn);
-      json::array calls(sp);
-      calls.push_back(std::move(tc));
-      delta["tool_calls"] = std::move(calls);
+      delta["tool_calls"] = ArrayOf(std::move(tc));
       break;
     }
     case StreamEvent::Type::kFinish:
