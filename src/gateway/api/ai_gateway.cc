@@ -758,6 +758,8 @@ std::string AiGatewayStreamEncoder::Encode(const StreamEvent& e) {
       return Start() + CloseText() + CloseReasoning();
     case StreamEvent::Type::kAsIs:
       return {};  // (only a Responses caller gets a provider's own events)
+    case StreamEvent::Type::kExtras:
+      return {};  // (OpenAI's own chunk members have no stream part)
   }
   return {};
 }

@@ -582,6 +582,8 @@ std::string AnthropicStreamEncoder::Encode(const StreamEvent& event) {
       break;
     case StreamEvent::Type::kAsIs:
       break;  // (only a Responses caller gets a provider's own events)
+    case StreamEvent::Type::kExtras:
+      break;  // (OpenAI's own members have no place in Anthropic's events)
   }
   return out;
 }

@@ -200,6 +200,22 @@ struct ReasoningBlock {
   std::string redacted_data;  // a redacted_thinking block (text and signature empty)
 };
 
+// What an OpenAI-shaped provider's chat answer (or one chunk of its stream) held beyond what
+// iris reads, by where it sat: OpenAI's `system_fingerprint` and `service_tier`,
+// `choices[].logprobs`, `message.annotations`, a compatible server's own members. A caller in
+// OpenAI's chat format gets them back as they came; the other wire formats have no place for
+// them. Copied out of the provider's JSON (values as they came, `null`s included).
+struct OpenAIExtras {
+  boost::json::object top;      // beside id, object, created, model, choices, usage
+  boost::json::object choice;   // of choices[0], beside index, message or delta, finish_reason
+  boost::json::object message;  // of its message (a chunk's delta), beside what iris reads
+  // The provider's usage object whole, when it held more than the three counts (OpenAI's
+  // token details, say): iris's own counts and cost are written over it. Null otherwise.
+  boost::json::value usage;
+
+  bool empty() const { return top.empty() && choice.empty() && message.empty() && usage.is_null(); }
+};
+
 struct ChatResponse {
   std::string id;
   std::string model;  // the upstream model that answered
@@ -216,6 +232,8 @@ struct ChatResponse {
   // caller answered by OpenAI's Responses API): the caller gets it as it came, with iris's
   // report added; the fields above are what iris read from it (usage, the conversation kept).
   std::shared_ptr<const boost::json::object> as_is;
+  // An OpenAI-shaped provider's own members beyond these fields; null when there were none.
+  std::shared_ptr<const OpenAIExtras> openai_extras;
 };
 
 // One step of a streamed answer, provider-neutral. A well-formed stream is:
@@ -236,6 +254,9 @@ struct StreamEvent {
     // stream to a Responses caller), its SSE event name and data, relayed as it came; the
     // neutral events decoded from it follow it, for accounting.
     kAsIs,
+    // An OpenAI-shaped chunk that held only members iris does not read (a compatible server's
+    // `delta.reasoning_content`, say): `openai_extras` carries them; nothing else does.
+    kExtras,
   };
   Type type = Type::kTextDelta;
   std::string text;   // kTextDelta; kToolCallDelta: a fragment of the arguments JSON
@@ -248,6 +269,10 @@ struct StreamEvent {
   Usage usage;                // kUsage
   int64_t created = 0;        // kStart: the upstream's creation time (unix seconds); 0 unknown
   std::string signature;      // kToolCallStart: the provider's signature of the call
+  bool refusal = false;       // kTextDelta: the text is the model's refusal (OpenAI's)
+  // The members of the provider's chunk iris does not read, on the first event made of the
+  // chunk that carries answer content (else its first event, else a kExtras event).
+  std::shared_ptr<const OpenAIExtras> openai_extras;
 };
 
 // Adds one neutral stream event to the answer it belongs to (kAsIs events add nothing: the
@@ -263,6 +288,7 @@ inline void FoldStreamEvent(ChatResponse& r, const StreamEvent& e) {
       break;
     case StreamEvent::Type::kTextDelta:
       r.text += e.text;
+      if (e.refusal) r.refused = true;
       break;
     case StreamEvent::Type::kToolCallStart:
       if (r.tool_calls.size() <= at) r.tool_calls.resize(at + 1);
@@ -281,6 +307,7 @@ inline void FoldStreamEvent(ChatResponse& r, const StreamEvent& e) {
       r.usage = e.usage;
       break;
     case StreamEvent::Type::kAsIs:
+    case StreamEvent::Type::kExtras:  // (a chunk's own members are not folded into an answer)
       break;
     case StreamEvent::Type::kReasoningDelta:
     case StreamEvent::Type::kReasoningSignature:

@@ -562,6 +562,42 @@ std::string DataEvent(const json::object& o) { return "data: " + SerializeJson(o
 
 }  // namespace
 
+namespace {
+
+// Adds a provider's own members (OpenAIExtras) to a chat.completion or chunk iris built: at
+// the top, to its first choice, and to that choice's `inner` (message or delta). iris's
+// members keep their place; one the provider also sent (a choice's `logprobs`) takes its value.
+void AddExtras(json::object& out, const OpenAIExtras& x, std::string_view inner) {
+  for (const auto& kv : x.top) out[kv.key()] = kv.value();
+  json::value* c = out.if_contains("choices");
+  json::array* choices = c != nullptr ? c->if_array() : nullptr;
+  if (choices == nullptr || choices->empty() || !(*choices)[0].is_object()) return;
+  json::object& choice = (*choices)[0].get_object();
+  for (const auto& kv : x.choice) choice[kv.key()] = kv.value();
+  if (x.message.empty()) return;
+  json::value& m = choice[inner];
+  if (!m.is_object()) m = json::object(choice.storage());
+  for (const auto& kv : x.message) m.get_object()[kv.key()] = kv.value();
+}
+
+// iris's usage object written over the provider's own (`provider`, an object or null): its
+// token details iris does not count stay, in the provider's order; iris's counts and cost win.
+json::object OverProviderUsage(const json::value& provider, json::object ours) {
+  if (!provider.is_object()) return ours;
+  json::object merged(provider.get_object(), ours.storage());
+  for (const auto& kv : ours) {
+    json::value& slot = merged[kv.key()];
+    if (slot.is_object() && kv.value().is_object()) {
+      for (const auto& sub : kv.value().get_object()) slot.get_object()[sub.key()] = sub.value();
+    } else {
+      slot = kv.value();
+    }
+  }
+  return merged;
+}
+
+}  // namespace
+
 std::string EncodeOpenAIChatResponse(const ChatResponse& response, const boost::json::object* iris,
                                      std::optional<double> cost_usd) {
   // Built, written out and dropped here: in scratch storage.
@@ -592,8 +628,13 @@ std::string EncodeOpenAIChatResponse(const ChatResponse& response, const boost::
   out["created"] = response.created;
   out["model"] = response.model;
   out["choices"] = ArrayOf(std::move(choice));
-  if (response.usage.reported || cost_usd)
-    out["usage"] = EncodeOpenAIUsage(response.usage, cost_usd, sp);
+  const OpenAIExtras* extras = response.openai_extras.get();
+  if (response.usage.reported || cost_usd) {
+    json::object usage = EncodeOpenAIUsage(response.usage, cost_usd, sp);
+    out["usage"] =
+        extras != nullptr ? OverProviderUsage(extras->usage, std::move(usage)) : std::move(usage);
+  }
+  if (extras != nullptr) AddExtras(out, *extras, "message");
   std::string body = SerializeJson(out);
   if (iris != nullptr) {  // the last member, written in place rather than copied into `out`
     body.pop_back();
@@ -638,7 +679,23 @@ json::array Choices(json::object delta, std::optional<std::string_view> finish) 
 
 }  // namespace
 
-std::string OpenAIStreamEncoder::EnsureStarted() {
+void OpenAIStreamEncoder::Hold(const OpenAIExtras* extras) {
+  if (extras == nullptr) return;
+  if (!held_) held_.emplace();
+  for (const auto& kv : extras->top) held_->top[kv.key()] = kv.value();
+  for (const auto& kv : extras->choice) held_->choice[kv.key()] = kv.value();
+  for (const auto& kv : extras->message) held_->message[kv.key()] = kv.value();
+}
+
+void OpenAIStreamEncoder::AddHeldAnd(json::object& chunk, const OpenAIExtras* extras) {
+  if (held_) {
+    AddExtras(chunk, *held_, "delta");
+    held_.reset();
+  }
+  if (extras != nullptr) AddExtras(chunk, *extras, "delta");
+}
+
+std::string OpenAIStreamEncoder::EnsureStarted(const OpenAIExtras* extras) {
   if (started_) return {};
   started_ = true;
   JsonScratch scratch;  // (each chunk is written out and dropped here)
@@ -648,23 +705,32 @@ std::string OpenAIStreamEncoder::EnsureStarted() {
   delta["refusal"] = nullptr;
   json::object chunk = Chunk(scratch.storage());
   chunk["choices"] = Choices(std::move(delta), std::nullopt);
+  AddHeldAnd(chunk, extras);
   return Emit(std::move(chunk));
 }
 
 std::string OpenAIStreamEncoder::Encode(const StreamEvent& event) {
+  const OpenAIExtras* extras = event.openai_extras.get();
+  if (extras != nullptr && !extras->usage.is_null()) provider_usage_ = extras->usage;
   JsonScratch scratch;
   const json::storage_ptr sp = scratch.storage();
   json::object delta(sp);
   switch (event.type) {
     case StreamEvent::Type::kStart:
-      if (started_) return {};
+      if (started_) {
+        Hold(extras);
+        return {};
+      }
       id_ = event.id;
       model_ = event.model;
       if (event.created != 0) created_ = event.created;
-      return EnsureStarted();
+      return EnsureStarted(extras);
     case StreamEvent::Type::kTextDelta:
-      if (event.text.empty()) return {};
-      delta["content"] = event.text;
+      if (event.text.empty()) {
+        Hold(extras);
+        return {};
+      }
+      delta[event.refusal ? "refusal" : "content"] = event.text;
       break;
     case StreamEvent::Type::kToolCallStart: {
       json::object fn(2, sp);
@@ -679,7 +745,10 @@ std::string OpenAIStreamEncoder::Encode(const StreamEvent& event) {
       break;
     }
     case StreamEvent::Type::kToolCallDelta: {
-      if (event.text.empty()) return {};
+      if (event.text.empty()) {
+        Hold(extras);
+        return {};
+      }
       json::object fn(1, sp);
       fn["arguments"] = event.text;
       json::object tc(2, sp);
@@ -690,40 +759,48 @@ std::string OpenAIStreamEncoder::Encode(const StreamEvent& event) {
     }
     case StreamEvent::Type::kFinish:
       finish_ = event.finish_reason;
+      Hold(extras);  // (for the finish chunk)
       return {};
     case StreamEvent::Type::kUsage:
       usage_ = event.usage;
       usage_.reported = true;
+      usage_extras_ = event.openai_extras;  // (for the usage chunk)
       return {};
     case StreamEvent::Type::kReasoningDelta:
     case StreamEvent::Type::kReasoningSignature:
     case StreamEvent::Type::kRedactedReasoning:
+      Hold(extras);
       return {};  // (chat completions has no place for another provider's reasoning)
     case StreamEvent::Type::kAsIs:
       return {};  // (only a Responses caller gets a provider's own events)
+    case StreamEvent::Type::kExtras:
+      break;  // a chunk of the provider's own members, on an empty delta
   }
-  std::string out = EnsureStarted();
+  std::string out = EnsureStarted(nullptr);
   json::object chunk = Chunk(sp);
   chunk["choices"] = Choices(std::move(delta), std::nullopt);
+  AddHeldAnd(chunk, extras);
   out += Emit(std::move(chunk));
   return out;
 }
 
 std::string OpenAIStreamEncoder::Finish(const boost::json::object* iris,
                                         std::optional<double> cost_usd) {
-  std::string out = EnsureStarted();
+  std::string out = EnsureStarted(nullptr);
   JsonScratch scratch;
   const json::storage_ptr sp = scratch.storage();
   bool usage_chunk = include_usage_ && (usage_.reported || cost_usd);
   json::object finish = Chunk(sp);
   finish["choices"] =
       Choices(json::object(sp), OpenAIFinishReason(finish_.value_or(FinishReason::kStop)));
+  AddHeldAnd(finish, nullptr);
   if (!usage_chunk && iris != nullptr) finish["iris"] = *iris;
   out += Emit(std::move(finish));
   if (usage_chunk) {
     json::object last = Chunk(sp);
     last["choices"] = json::array(sp);
-    last["usage"] = EncodeOpenAIUsage(usage_, cost_usd, sp);
+    last["usage"] = OverProviderUsage(provider_usage_, EncodeOpenAIUsage(usage_, cost_usd, sp));
+    if (usage_extras_ != nullptr) AddExtras(last, *usage_extras_, "delta");
     if (iris != nullptr) last["iris"] = *iris;
     out += Emit(std::move(last));
   }

@@ -73,16 +73,20 @@ boost::json::object EncodeOpenAIUsage(const Usage& usage, std::optional<double> 
 Usage DecodeOpenAIUsage(const boost::json::object& usage);
 
 // A `chat.completion` object: one choice, content null when there is no text and there are
-// tool calls, `usage` (with usage.cost when `cost_usd` is set), and `iris` (a copy of
-// *iris, when non-null) as an extra top-level key, which OpenAI SDKs ignore.
+// tool calls, `usage` (with usage.cost when `cost_usd` is set), the provider's own members
+// (response.openai_extras: logprobs, system_fingerprint, ...; iris's counts written over its
+// usage object), and `iris` (a copy of *iris, when non-null) as an extra top-level key, which
+// OpenAI SDKs ignore.
 std::string EncodeOpenAIChatResponse(const ChatResponse& response, const boost::json::object* iris,
                                      std::optional<double> cost_usd);
 
 // Turns one response's StreamEvents into `chat.completion.chunk` SSE bytes, in the shape
-// real OpenAI emits (protocols.md §1.6): a role chunk, content deltas, tool-call deltas
-// (index/id/type/name first, then argument fragments), the finish chunk, the usage chunk
+// real OpenAI emits (protocols.md §1.6): a role chunk, content (or refusal) deltas, tool-call
+// deltas (index/id/type/name first, then argument fragments), the finish chunk, the usage chunk
 // (`choices: []`) when the caller asked for include_usage, then `data: [DONE]`. Every chunk
-// carries `"usage": null` when include_usage is on, as OpenAI's do.
+// carries `"usage": null` when include_usage is on, as OpenAI's do. A provider's own members
+// of a chunk (StreamEvent::openai_extras) go on the chunk made of their event, or, when that
+// event makes none (a finish, say), on the next chunk made.
 //
 // The finish chunk is held until Finish() so that the last chunk can carry what is only
 // known at the end (the `iris` object, usage.cost). Not thread-safe; one per response.
@@ -110,7 +114,12 @@ class OpenAIStreamEncoder {
  private:
   boost::json::object Chunk(boost::json::storage_ptr storage) const;
   std::string Emit(boost::json::object chunk) const;
-  std::string EnsureStarted();
+  // The role chunk, once; with the held members and `extras` (may be null).
+  std::string EnsureStarted(const OpenAIExtras* extras);
+  // Keeps a provider's members that came on an event that makes no chunk for the next one.
+  void Hold(const OpenAIExtras* extras);
+  // Adds the held members, then `extras` (may be null), to `chunk`.
+  void AddHeldAnd(boost::json::object& chunk, const OpenAIExtras* extras);
 
   bool include_usage_;
   int64_t created_;
@@ -119,6 +128,11 @@ class OpenAIStreamEncoder {
   std::string model_;
   std::optional<FinishReason> finish_;
   Usage usage_;
+  // The provider's own members (OpenAIExtras): held for the next chunk, those of its usage
+  // chunk, and its usage object (iris's counts are written over it).
+  std::optional<OpenAIExtras> held_;
+  std::shared_ptr<const OpenAIExtras> usage_extras_;
+  boost::json::value provider_usage_;
 };
 
 // The GET /v1/models body: {"object":"list","data":[{"id","object":"model","created",

@@ -917,6 +917,8 @@ std::string ResponsesStreamEncoder::Encode(const StreamEvent& event) {
       return {};  // (this API's reasoning items are OpenAI's own, encrypted: none to give)
     case StreamEvent::Type::kAsIs:
       break;  // (relayed above)
+    case StreamEvent::Type::kExtras:
+      break;  // (a chat chunk's own members have no place in this API's events)
   }
   return out;
 }

@@ -30,6 +30,9 @@ bool IsContent(const StreamEvent& e) {
     return e.name != "response.created" && e.name != "response.in_progress" &&
            e.name != "response.queued";
   }
+  if (e.type == StreamEvent::Type::kExtras) {  // a delta of members iris does not read
+    return e.openai_extras != nullptr && !e.openai_extras->message.empty();
+  }
   return e.type != StreamEvent::Type::kStart && e.type != StreamEvent::Type::kFinish &&
          e.type != StreamEvent::Type::kUsage;
 }

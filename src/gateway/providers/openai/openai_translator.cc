@@ -2,10 +2,12 @@
 // and chat completions answers, chunks and errors back into the neutral vocabulary.
 #include "gateway/providers/openai/openai_translator.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cstdint>
 #include <map>
 #include <set>
+#include <span>
 #include <utility>
 
 #include "base/json.h"
@@ -495,6 +497,45 @@ std::string Arguments(const json::object& fn) {
   return SerializeJson(*a);
 }
 
+// What a chat answer's (or a chunk's) members are that iris reads itself; the others go back
+// as they came to a caller in OpenAI's chat format (OpenAIExtras). `iris` is another
+// gateway's report, which iris's own replaces.
+constexpr std::string_view kReadAtTop[] = {"id",      "object", "created", "model",
+                                           "choices", "usage",  "iris"};
+constexpr std::string_view kReadInChoice[] = {"index", "message", "delta", "finish_reason"};
+constexpr std::string_view kReadInMessage[] = {"role", "content", "refusal", "tool_calls"};
+constexpr std::string_view kUsageCounts[] = {"prompt_tokens", "completion_tokens", "total_tokens"};
+
+bool IsOneOf(std::string_view key, std::span<const std::string_view> set) {
+  return std::find(set.begin(), set.end(), key) != set.end();
+}
+
+// Copies the members of `from` whose keys are not in `read` into `to` (the default storage).
+void CopyOthers(const json::object& from, std::span<const std::string_view> read,
+                json::object& to) {
+  for (const auto& kv : from) {
+    if (!IsOneOf(kv.key(), read)) to.emplace(kv.key(), kv.value());
+  }
+}
+
+// The members of an answer (`top`, its first choice and that choice's message or delta) that
+// iris does not read; null when there are none. The usage object is kept whole when it holds
+// more than the three counts.
+std::shared_ptr<const OpenAIExtras> ExtrasOf(const json::object& top, const json::object* choice,
+                                             const json::object* message) {
+  OpenAIExtras x;
+  CopyOthers(top, kReadAtTop, x.top);
+  if (choice != nullptr) CopyOthers(*choice, kReadInChoice, x.choice);
+  if (message != nullptr) CopyOthers(*message, kReadInMessage, x.message);
+  if (const json::object* u = ObjectField(top, "usage")) {
+    bool more = false;
+    for (const auto& kv : *u) more = more || !IsOneOf(kv.key(), kUsageCounts);
+    if (more) x.usage = json::object(*u, json::storage_ptr());
+  }
+  if (x.empty()) return nullptr;
+  return std::make_shared<const OpenAIExtras>(std::move(x));
+}
+
 // The message of an in-band or 200-status `error` member, whatever its shape.
 std::string ErrorMessage(const json::value& error) {
   if (error.is_string()) return std::string(error.get_string());
@@ -568,6 +609,7 @@ Result<ChatResponse> OpenAITranslator::DecodeResponse(std::string_view body) con
   r.finish_reason = finish.empty() && !r.tool_calls.empty() ? FinishReason::kToolCalls
                                                             : api::ParseOpenAIFinishReason(finish);
   if (const json::object* u = ObjectField(o, "usage")) r.usage = api::DecodeOpenAIUsage(*u);
+  r.openai_extras = ExtrasOf(o, &choice, &msg);
   return r;
 }
 
@@ -695,18 +737,30 @@ Result<std::vector<StreamEvent>> OpenAIStreamTranslator::OnEvent(const http::Sse
     out.push_back(std::move(start));
   }
   std::optional<FinishReason> finish;
+  const json::object* first_choice = nullptr;  // choices[0], and its delta
+  const json::object* first_delta = nullptr;
   if (const json::array* choices = ArrayField(o, "choices")) {
     for (const json::value& cv : *choices) {
       if (!cv.is_object()) return DataLoss(name_ + " stream chunk: malformed choice");
       const json::object& choice = cv.get_object();
       if (IntField(choice, "index") != 0) continue;  // n = 1 is all iris asks for
+      if (first_choice == nullptr) first_choice = &choice;
       if (const json::object* d = ObjectField(choice, "delta")) {
         const json::object& delta = *d;
+        if (first_delta == nullptr) first_delta = &delta;
         std::string text = ContentText(FindField(delta, "content"));
         if (!text.empty()) {
           StreamEvent e;
           e.type = StreamEvent::Type::kTextDelta;
           e.text = std::move(text);
+          out.push_back(std::move(e));
+        }
+        std::string refusal = StringField(delta, "refusal");
+        if (!refusal.empty()) {
+          StreamEvent e;
+          e.type = StreamEvent::Type::kTextDelta;
+          e.text = std::move(refusal);
+          e.refusal = true;
           out.push_back(std::move(e));
         }
         if (const json::array* calls = ArrayField(delta, "tool_calls")) {
@@ -740,6 +794,21 @@ Result<std::vector<StreamEvent>> OpenAIStreamTranslator::OnEvent(const http::Sse
     e.type = StreamEvent::Type::kUsage;
     e.usage = api::DecodeOpenAIUsage(usage->get_object());
     out.push_back(std::move(e));
+  }
+  if (auto extras = ExtrasOf(o, first_choice, first_delta)) {
+    // On the chunk's first event of the answer's content, else its first event: an OpenAI
+    // caller's chunk made of it carries them.
+    auto carrier = std::find_if(out.begin(), out.end(), [](const StreamEvent& e) {
+      return e.type == StreamEvent::Type::kTextDelta ||
+             e.type == StreamEvent::Type::kToolCallStart ||
+             e.type == StreamEvent::Type::kToolCallDelta;
+    });
+    if (carrier == out.end()) carrier = out.begin();
+    if (carrier == out.end()) {
+      out.emplace_back().type = StreamEvent::Type::kExtras;
+      carrier = out.begin();
+    }
+    carrier->openai_extras = std::move(extras);
   }
   return out;
 }

@@ -1,5 +1,5 @@
 // Edge cases of the OpenAI-shaped translators that the case folders do not pin down:
-// Mistral ids, error-body shapes, malformed and cut streams.
+// Mistral ids, error-body shapes, malformed and cut streams, where a provider's own members go.
 #include "gateway/providers/openai/openai_translator.h"
 
 #include <gtest/gtest.h>
@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include "base/json.h"
+#include "gateway/api/anthropic.h"
 
 namespace iris::gateway::providers {
 namespace {
@@ -182,6 +183,76 @@ TEST(OpenAIStreamTranslator, InterleavedParallelToolCalls) {
   EXPECT_EQ(all[4].index, 0);
   EXPECT_EQ(all[4].text, "{}");
   EXPECT_EQ(all[5].index, 1);
+}
+
+// OpenAI's own members (logprobs, system_fingerprint, annotations) ride on the answer for an
+// OpenAI caller only; an answer with none carries nothing.
+TEST(OpenAITranslator, ItsOwnMembersAreKeptApartAndReachNoOtherWireFormat) {
+  auto t = MakeOpenAITranslator(OpenAIFlavor::kOpenAI);
+  Result<ChatResponse> plain = t->DecodeResponse(
+      R"({"id":"a","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,
+      "message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}],
+      "usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}})");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->openai_extras, nullptr);
+
+  Result<ChatResponse> r = t->DecodeResponse(
+      R"({"id":"a","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,
+      "message":{"role":"assistant","content":"Hi","refusal":null,"annotations":[]},
+      "logprobs":{"content":[{"token":"Hi","logprob":-0.5,"bytes":[72,105],"top_logprobs":[]}]},
+      "finish_reason":"stop"}],"system_fingerprint":"fp_x1",
+      "usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4,
+      "completion_tokens_details":{"accepted_prediction_tokens":0}}})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_NE(r->openai_extras, nullptr);
+  EXPECT_EQ(json::serialize(r->openai_extras->top), R"({"system_fingerprint":"fp_x1"})");
+  EXPECT_TRUE(r->openai_extras->choice.contains("logprobs"));
+  EXPECT_EQ(json::serialize(r->openai_extras->message), R"({"annotations":[]})");
+  EXPECT_TRUE(r->openai_extras->usage.is_object());
+  const std::string anthropic = api::EncodeAnthropicResponse(*r, nullptr, std::nullopt);
+  for (const char* own : {"logprobs", "fp_x1", "annotations", "accepted_prediction_tokens"}) {
+    EXPECT_EQ(anthropic.find(own), std::string::npos) << own << " in " << anthropic;
+  }
+}
+
+// A streamed refusal is the answer's text for every caller (OpenAI's callers get it back as a
+// refusal; folded, the answer is refused), and a chunk's own members stay OpenAI's.
+TEST(OpenAIStreamTranslator, ARefusalIsTextForEveryCallerAndTheChunksOwnMembersStayOpenAIs) {
+  auto st = MakeOpenAITranslator(OpenAIFlavor::kOpenAI)->NewStreamTranslator();
+  const std::string head = R"({"id":"r","object":"chat.completion.chunk","created":1,"model":"m",)"
+                           R"("system_fingerprint":"fp_x2","choices":[{"index":0,)";
+  std::vector<StreamEvent> events;
+  for (const std::string& rest : {
+           std::string(R"("delta":{"role":"assistant","content":null,"refusal":""},)"
+                       R"("logprobs":null,"finish_reason":null}]})"),
+           std::string(R"("delta":{"refusal":"I'm"},"logprobs":{"refusal":[]},)"
+                       R"("finish_reason":null}]})"),
+           std::string(R"("delta":{"refusal":" sorry"},"finish_reason":null}]})"),
+           std::string(R"("delta":{},"finish_reason":"stop"}]})"),
+       }) {
+    Result<std::vector<StreamEvent>> r = st->OnEvent(Data(head + rest));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    for (StreamEvent& e : *r) events.push_back(std::move(e));
+  }
+  ChatResponse folded;
+  int refusals = 0;
+  for (const StreamEvent& e : events) {
+    FoldStreamEvent(folded, e);
+    if (e.type == StreamEvent::Type::kTextDelta && e.refusal) ++refusals;
+    // (Every chunk held OpenAI's own members: each one's first event carries them.)
+  }
+  EXPECT_EQ(refusals, 2);
+  EXPECT_TRUE(folded.refused);
+  EXPECT_EQ(folded.text, "I'm sorry");
+  EXPECT_NE(events[1].openai_extras, nullptr);  // the first refusal piece, with its logprobs
+  api::AnthropicStreamEncoder anthropic;
+  std::string out;
+  for (const StreamEvent& e : events) out += anthropic.Encode(e);
+  out += anthropic.Finish(nullptr, std::nullopt);
+  EXPECT_NE(out.find(R"("text":"I'm")"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("text":" sorry")"), std::string::npos) << out;
+  EXPECT_EQ(out.find("fp_x2"), std::string::npos) << out;
+  EXPECT_EQ(out.find("logprobs"), std::string::npos) << out;
 }
 
 }  // namespace
