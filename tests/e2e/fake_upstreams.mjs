@@ -288,7 +288,15 @@ function jsonAnswer(provider, model, body, answer) {
   const message = answer.toolCall
     ? { role: 'assistant', content: null, tool_calls: [{ id: provider === 'mistral' ? nextId() : `call_${nextId()}`, type: 'function', function: { name: answer.toolCall.name, arguments: JSON.stringify(answer.toolCall.args) } }] }
     : refuse ? { role: 'assistant', content: null, refusal: 'I cannot help with that.' } : { role: 'assistant', content: answer.text };
-  return { id: `chatcmpl-${nextId()}`, object: 'chat.completion', created: 1700000000, model, choices: [{ index: 0, message, logprobs: null, finish_reason: answer.toolCall ? 'tool_calls' : 'stop' }], usage: { prompt_tokens: u.input, completion_tokens: u.output, total_tokens: u.input + u.output, prompt_tokens_details: { cached_tokens: 0 } } };
+  // (Asked for logprobs, OpenAI gives one entry a token, and its system_fingerprint.)
+  const own = provider === 'openai' && body.logprobs === true && !answer.toolCall && !refuse;
+  const logprobs = own ? { content: words(answer.text).map(logprobOf), refusal: null } : null;
+  return { id: `chatcmpl-${nextId()}`, object: 'chat.completion', created: 1700000000, model, choices: [{ index: 0, message, logprobs, finish_reason: answer.toolCall ? 'tool_calls' : 'stop' }], usage: { prompt_tokens: u.input, completion_tokens: u.output, total_tokens: u.input + u.output, prompt_tokens_details: { cached_tokens: 0 } }, ...(own ? { system_fingerprint: 'fp_fake' } : {}) };
+}
+
+// A token's logprob entry, as OpenAI writes one (the fake's tokens are its words).
+function logprobOf(token, i) {
+  return { token, logprob: -0.25 * (i + 1), bytes: [...Buffer.from(token)], top_logprobs: [] };
 }
 
 // ---- OpenAI's Responses API ----
@@ -509,9 +517,12 @@ function streamFrames(provider, model, body, answer, { terminator = true } = {})
   }
   const id = `chatcmpl-${nextId()}`;
   const includeUsage = provider === 'mistral' || body.stream_options?.include_usage;
-  const chunk = (delta, finish = null, extra = {}) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1700000000, model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra })}\n\n`;
+  const own = provider === 'openai' && body.logprobs === true && !answer.toolCall;
+  const chunk = (delta, finish = null, extra = {}, logprobs = null) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1700000000, model, ...(own ? { system_fingerprint: 'fp_fake' } : {}), choices: [{ index: 0, delta, logprobs, finish_reason: finish }], ...extra })}\n\n`;
   frames.push(chunk({ role: 'assistant', content: '' }));
-  if (answer.toolCall) {
+  if (own) {
+    words(answer.text).forEach((w, i) => frames.push(chunk({ content: w }, null, {}, { content: [logprobOf(w, i)], refusal: null })));
+  } else if (answer.toolCall) {
     const json = JSON.stringify(answer.toolCall.args);
     const callId = provider === 'mistral' ? nextId() : `call_${nextId()}`;
     frames.push(chunk({ tool_calls: [{ index: 0, id: callId, type: 'function', function: { name: answer.toolCall.name, arguments: '' } }] }));

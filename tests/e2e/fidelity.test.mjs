@@ -123,6 +123,31 @@ test('OpenAI SDK to OpenAI: fields iris does not interpret reach the provider', 
   assert.equal(response.headers.get('x-iris-dropped-fields'), null);
 });
 
+test('OpenAI SDK to OpenAI: logprobs and system_fingerprint come back, in bodies and streams', async () => {
+  const request = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], logprobs: true };
+  const answer = await openai.chat.completions.create(request);
+  const text = answer.choices[0].message.content;
+  const tokens = answer.choices[0].logprobs?.content?.map((e) => e.token);
+  assert.ok(tokens?.length > 1, JSON.stringify(answer.choices[0]));
+  assert.equal(tokens.join(''), text);
+  assert.deepEqual(answer.choices[0].logprobs.content[0].bytes, [...Buffer.from(tokens[0])]);
+  assert.equal(answer.system_fingerprint, 'fp_fake');
+  assert.ok(answer.usage.cost > 0);
+
+  const stream = await openai.chat.completions.create({ ...request, stream: true });
+  let streamed = '';
+  const streamedTokens = [];
+  const fingerprints = new Set();
+  for await (const chunk of stream) {
+    streamed += chunk.choices[0]?.delta?.content ?? '';
+    for (const e of chunk.choices[0]?.logprobs?.content ?? []) streamedTokens.push(e.token);
+    if (chunk.system_fingerprint) fingerprints.add(chunk.system_fingerprint);
+  }
+  assert.ok(streamedTokens.length > 1);
+  assert.equal(streamedTokens.join(''), streamed);
+  assert.deepEqual([...fingerprints], ['fp_fake']);
+});
+
 test('across wire formats, what the provider cannot take is named, never silently lost', async () => {
   const { data: r, response } = await openai.chat.completions.create({
     model: 'gemini/gemini-2.5-flash', messages: [{ role: 'user', content: 'hi' }], service_tier: 'flex', store: true,
