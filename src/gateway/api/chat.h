@@ -214,6 +214,15 @@ struct OpenAIExtras {
   boost::json::value usage;
 
   bool empty() const { return top.empty() && choice.empty() && message.empty() && usage.is_null(); }
+  // Whether a member of the message (a delta) holds something: not null, not "". A chunk of
+  // such members alone is answer content (a server's reasoning text, say); one of nulls is not.
+  bool MessageHoldsSomething() const {
+    for (const auto& kv : message) {
+      const boost::json::value& v = kv.value();
+      if (!v.is_null() && !(v.is_string() && v.get_string().empty())) return true;
+    }
+    return false;
+  }
 };
 
 struct ChatResponse {

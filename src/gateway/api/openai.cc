@@ -581,10 +581,13 @@ void AddExtras(json::object& out, const OpenAIExtras& x, std::string_view inner)
 }
 
 // iris's usage object written over the provider's own (`provider`, an object or null): its
-// token details iris does not count stay, in the provider's order; iris's counts and cost win.
+// token details iris does not count stay, in the provider's order; iris's counts win, and the
+// only cost is iris's (an upstream's own `cost`, OpenRouter's say, is not passed off as it).
 json::object OverProviderUsage(const json::value& provider, json::object ours) {
   if (!provider.is_object()) return ours;
   json::object merged(provider.get_object(), ours.storage());
+  merged.erase("cost");
+  merged.erase("cost_details");
   for (const auto& kv : ours) {
     json::value& slot = merged[kv.key()];
     if (slot.is_object() && kv.value().is_object()) {
@@ -679,12 +682,12 @@ json::array Choices(json::object delta, std::optional<std::string_view> finish) 
 
 }  // namespace
 
-void OpenAIStreamEncoder::Hold(const OpenAIExtras* extras) {
+void OpenAIStreamEncoder::Hold(const OpenAIExtras* extras, std::optional<OpenAIExtras>& held) {
   if (extras == nullptr) return;
-  if (!held_) held_.emplace();
-  for (const auto& kv : extras->top) held_->top[kv.key()] = kv.value();
-  for (const auto& kv : extras->choice) held_->choice[kv.key()] = kv.value();
-  for (const auto& kv : extras->message) held_->message[kv.key()] = kv.value();
+  if (!held) held.emplace();
+  for (const auto& kv : extras->top) held->top[kv.key()] = kv.value();
+  for (const auto& kv : extras->choice) held->choice[kv.key()] = kv.value();
+  for (const auto& kv : extras->message) held->message[kv.key()] = kv.value();
 }
 
 void OpenAIStreamEncoder::AddHeldAnd(json::object& chunk, const OpenAIExtras* extras) {
@@ -718,7 +721,7 @@ std::string OpenAIStreamEncoder::Encode(const StreamEvent& event) {
   switch (event.type) {
     case StreamEvent::Type::kStart:
       if (started_) {
-        Hold(extras);
+        Hold(extras, held_);
         return {};
       }
       id_ = event.id;
@@ -727,7 +730,7 @@ std::string OpenAIStreamEncoder::Encode(const StreamEvent& event) {
       return EnsureStarted(extras);
     case StreamEvent::Type::kTextDelta:
       if (event.text.empty()) {
-        Hold(extras);
+        Hold(extras, held_);
         return {};
       }
       delta[event.refusal ? "refusal" : "content"] = event.text;
@@ -746,7 +749,7 @@ std::string OpenAIStreamEncoder::Encode(const StreamEvent& event) {
     }
     case StreamEvent::Type::kToolCallDelta: {
       if (event.text.empty()) {
-        Hold(extras);
+        Hold(extras, held_);
         return {};
       }
       json::object fn(1, sp);
@@ -759,7 +762,7 @@ std::string OpenAIStreamEncoder::Encode(const StreamEvent& event) {
     }
     case StreamEvent::Type::kFinish:
       finish_ = event.finish_reason;
-      Hold(extras);  // (for the finish chunk)
+      Hold(extras, finish_extras_);  // (for the finish chunk)
       return {};
     case StreamEvent::Type::kUsage:
       usage_ = event.usage;
@@ -769,7 +772,7 @@ std::string OpenAIStreamEncoder::Encode(const StreamEvent& event) {
     case StreamEvent::Type::kReasoningDelta:
     case StreamEvent::Type::kReasoningSignature:
     case StreamEvent::Type::kRedactedReasoning:
-      Hold(extras);
+      Hold(extras, held_);
       return {};  // (chat completions has no place for another provider's reasoning)
     case StreamEvent::Type::kAsIs:
       return {};  // (only a Responses caller gets a provider's own events)
@@ -793,7 +796,7 @@ std::string OpenAIStreamEncoder::Finish(const boost::json::object* iris,
   json::object finish = Chunk(sp);
   finish["choices"] =
       Choices(json::object(sp), OpenAIFinishReason(finish_.value_or(FinishReason::kStop)));
-  AddHeldAnd(finish, nullptr);
+  AddHeldAnd(finish, finish_extras_ ? &*finish_extras_ : nullptr);
   if (!usage_chunk && iris != nullptr) finish["iris"] = *iris;
   out += Emit(std::move(finish));
   if (usage_chunk) {

@@ -116,8 +116,9 @@ class OpenAIStreamEncoder {
   std::string Emit(boost::json::object chunk) const;
   // The role chunk, once; with the held members and `extras` (may be null).
   std::string EnsureStarted(const OpenAIExtras* extras);
-  // Keeps a provider's members that came on an event that makes no chunk for the next one.
-  void Hold(const OpenAIExtras* extras);
+  // Keeps a provider's members that came on an event that makes no chunk in `held` (held_
+  // for the next chunk, finish_extras_ for the finish chunk).
+  static void Hold(const OpenAIExtras* extras, std::optional<OpenAIExtras>& held);
   // Adds the held members, then `extras` (may be null), to `chunk`.
   void AddHeldAnd(boost::json::object& chunk, const OpenAIExtras* extras);
 
@@ -128,9 +129,10 @@ class OpenAIStreamEncoder {
   std::string model_;
   std::optional<FinishReason> finish_;
   Usage usage_;
-  // The provider's own members (OpenAIExtras): held for the next chunk, those of its usage
-  // chunk, and its usage object (iris's counts are written over it).
+  // The provider's own members (OpenAIExtras): held for the next chunk, those of its finish
+  // chunk and of its usage chunk, and its usage object (iris's counts are written over it).
   std::optional<OpenAIExtras> held_;
+  std::optional<OpenAIExtras> finish_extras_;
   std::shared_ptr<const OpenAIExtras> usage_extras_;
   boost::json::value provider_usage_;
 };

@@ -31,7 +31,7 @@ bool IsContent(const StreamEvent& e) {
            e.name != "response.queued";
   }
   if (e.type == StreamEvent::Type::kExtras) {  // a delta of members iris does not read
-    return e.openai_extras != nullptr && !e.openai_extras->message.empty();
+    return e.openai_extras != nullptr && e.openai_extras->MessageHoldsSomething();
   }
   return e.type != StreamEvent::Type::kStart && e.type != StreamEvent::Type::kFinish &&
          e.type != StreamEvent::Type::kUsage;

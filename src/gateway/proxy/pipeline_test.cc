@@ -125,6 +125,49 @@ TEST(Pipeline, AStreamWithoutAFirstTokenInTimeFallsOverInvisibly) {
   EXPECT_NE(r.body.find("no first token within 300 ms"), std::string::npos) << r.body;
 }
 
+TEST(Pipeline, ChunksOfEmptyMembersAreNoFirstTokenButReasoningTextIs) {
+  // `a` keeps its stream alive with deltas whose own members hold nothing, then hangs: no
+  // first token, so the route falls over. `c` sends reasoning text (a member iris does not
+  // read) and then breaks: that was the first token, so the caller gets an error event.
+  FakeUpstream a([](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
+    co_await w.StartStream(200, Sse());
+    for (int i = 0; i < 3; ++i) {
+      co_await w.Write(R"(data: {"id":"x","object":"chat.completion.chunk","model":"m",)"
+                       R"("choices":[{"index":0,"delta":{"reasoning_content":null,"audio":""},)"
+                       R"("finish_reason":null}]})"
+                       "\n\n");
+    }
+    asio::steady_timer t(co_await asio::this_coro::executor, 5s);
+    co_await t.async_wait(asio::use_awaitable);
+    co_await w.Finish();
+  });
+  FakeUpstream b(Answers("quick"));
+  TestGateway gw(Yaml(a.base_url(), b.base_url(),
+                      "models:\n  route: { targets: [a/m, b/m], retries: 0,"
+                      " timeouts: { first_token_ms: 300 } }\n"));
+  auto r = gw.Post(Request(true));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("quick"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("data: {\"error\""), std::string::npos) << r.body;
+
+  FakeUpstream c([](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
+    co_await w.StartStream(200, Sse());
+    co_await w.Write(R"(data: {"id":"x","object":"chat.completion.chunk","model":"m",)"
+                     R"("choices":[{"index":0,"delta":{"reasoning_content":"Let me see"},)"
+                     R"("finish_reason":null}]})"
+                     "\n\n");
+    co_await w.Finish();  // no finish_reason, no [DONE]
+  });
+  FakeUpstream d(Answers("never"));
+  TestGateway gw2(
+      Yaml(c.base_url(), d.base_url(), "models:\n  route: { targets: [a/m, b/m], retries: 0 }\n"));
+  auto r2 = gw2.Post(Request(true));
+  ASSERT_EQ(r2.status, 200) << r2.body;  // committed at the reasoning text
+  EXPECT_NE(r2.body.find(R"("reasoning_content":"Let me see")"), std::string::npos) << r2.body;
+  EXPECT_NE(r2.body.find("data: {\"error\""), std::string::npos) << r2.body;
+  EXPECT_EQ(d.requests(), 0);
+}
+
 TEST(Pipeline, AStreamCutAfterItsFirstTokenEndsWithAnErrorEventAndNoFallback) {
   FakeUpstream a([](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
     co_await w.StartStream(200, Sse());

@@ -87,6 +87,9 @@ awaitable<void> Call::KeepBodies() {
   auto worker = co_await boost::asio::this_coro::executor;
   co_await boost::asio::post(gw_.query_pool_, boost::asio::use_awaitable);
   std::string request = StoredRequest(req_);
+  // (The answer iris read, without the provider's own members: logprobs and the like are not
+  // what a stored exchange teaches, and the size checks above did not count them.)
+  kept_answer_->openai_extras.reset();
   std::string response = api::EncodeOpenAIChatResponse(*kept_answer_, nullptr, summary_.cost_usd);
   co_await boost::asio::post(worker, boost::asio::use_awaitable);
   kept_answer_.reset();

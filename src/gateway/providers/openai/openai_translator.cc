@@ -505,32 +505,56 @@ constexpr std::string_view kReadAtTop[] = {"id",      "object", "created", "mode
 constexpr std::string_view kReadInChoice[] = {"index", "message", "delta", "finish_reason"};
 constexpr std::string_view kReadInMessage[] = {"role", "content", "refusal", "tool_calls"};
 constexpr std::string_view kUsageCounts[] = {"prompt_tokens", "completion_tokens", "total_tokens"};
+// A compatible server's members go back only where OpenAI documents them (and the reasoning
+// text such servers stream beside the content): a server inside the operator's network may add
+// what names its machines (vLLM's kv_transfer_params, say), which a caller must not learn.
+constexpr std::string_view kCompatibleTop[] = {"system_fingerprint", "service_tier"};
+constexpr std::string_view kCompatibleChoice[] = {"logprobs"};
+constexpr std::string_view kCompatibleMessage[] = {"annotations", "audio", "reasoning_content",
+                                                   "reasoning"};
+constexpr std::string_view kCompatibleUsage[] = {"prompt_tokens_details",
+                                                 "completion_tokens_details"};
 
 bool IsOneOf(std::string_view key, std::span<const std::string_view> set) {
   return std::find(set.begin(), set.end(), key) != set.end();
 }
 
-// Copies the members of `from` whose keys are not in `read` into `to` (the default storage).
+// Copies the members of `from` that iris does not `read` (and, when `only` is not empty, that
+// are in `only`) into `to` (the default storage).
 void CopyOthers(const json::object& from, std::span<const std::string_view> read,
-                json::object& to) {
+                std::span<const std::string_view> only, json::object& to) {
   for (const auto& kv : from) {
-    if (!IsOneOf(kv.key(), read)) to.emplace(kv.key(), kv.value());
+    if (IsOneOf(kv.key(), read)) continue;
+    if (!only.empty() && !IsOneOf(kv.key(), only)) continue;
+    to.emplace(kv.key(), kv.value());
   }
 }
 
 // The members of an answer (`top`, its first choice and that choice's message or delta) that
 // iris does not read; null when there are none. The usage object is kept whole when it holds
-// more than the three counts.
+// more than the three counts. OpenAI's and Mistral's own members all go back; a compatible
+// server's only where OpenAI has them (`compatible`).
 std::shared_ptr<const OpenAIExtras> ExtrasOf(const json::object& top, const json::object* choice,
-                                             const json::object* message) {
+                                             const json::object* message, bool compatible) {
+  using Set = std::span<const std::string_view>;
   OpenAIExtras x;
-  CopyOthers(top, kReadAtTop, x.top);
-  if (choice != nullptr) CopyOthers(*choice, kReadInChoice, x.choice);
-  if (message != nullptr) CopyOthers(*message, kReadInMessage, x.message);
+  CopyOthers(top, kReadAtTop, compatible ? Set(kCompatibleTop) : Set(), x.top);
+  if (choice != nullptr) {
+    CopyOthers(*choice, kReadInChoice, compatible ? Set(kCompatibleChoice) : Set(), x.choice);
+  }
+  if (message != nullptr) {
+    CopyOthers(*message, kReadInMessage, compatible ? Set(kCompatibleMessage) : Set(), x.message);
+  }
   if (const json::object* u = ObjectField(top, "usage")) {
     bool more = false;
     for (const auto& kv : *u) more = more || !IsOneOf(kv.key(), kUsageCounts);
-    if (more) x.usage = json::object(*u, json::storage_ptr());
+    if (more && compatible) {
+      json::object kept;
+      CopyOthers(*u, {}, kCompatibleUsage, kept);
+      if (!kept.empty()) x.usage = std::move(kept);
+    } else if (more) {
+      x.usage = json::object(*u, json::storage_ptr());
+    }
   }
   if (x.empty()) return nullptr;
   return std::make_shared<const OpenAIExtras>(std::move(x));
@@ -609,7 +633,7 @@ Result<ChatResponse> OpenAITranslator::DecodeResponse(std::string_view body) con
   r.finish_reason = finish.empty() && !r.tool_calls.empty() ? FinishReason::kToolCalls
                                                             : api::ParseOpenAIFinishReason(finish);
   if (const json::object* u = ObjectField(o, "usage")) r.usage = api::DecodeOpenAIUsage(*u);
-  r.openai_extras = ExtrasOf(o, &choice, &msg);
+  r.openai_extras = ExtrasOf(o, &choice, &msg, flavor_ == OpenAIFlavor::kCompatible);
   return r;
 }
 
@@ -618,8 +642,8 @@ Result<ChatResponse> OpenAITranslator::DecodeResponse(std::string_view body) con
 class OpenAIStreamTranslator final : public StreamTranslator {
  public:
   // `responses`: the upstream is OpenAI itself, whose Responses API streams may come back.
-  OpenAIStreamTranslator(std::string name, bool responses)
-      : name_(std::move(name)), responses_ok_(responses) {}
+  OpenAIStreamTranslator(std::string name, bool responses, bool compatible)
+      : name_(std::move(name)), responses_ok_(responses), compatible_(compatible) {}
 
   Result<std::vector<StreamEvent>> OnEvent(const http::SseEvent& event) override;
   Result<std::vector<StreamEvent>> OnEnd() override;
@@ -629,6 +653,7 @@ class OpenAIStreamTranslator final : public StreamTranslator {
 
   std::string name_;
   bool responses_ok_ = false;
+  bool compatible_ = false;  // a compatible server's own members are kept as ExtrasOf says
   bool started_ = false;
   bool finished_ = false;
   bool done_ = false;
@@ -795,17 +820,19 @@ Result<std::vector<StreamEvent>> OpenAIStreamTranslator::OnEvent(const http::Sse
     e.usage = api::DecodeOpenAIUsage(usage->get_object());
     out.push_back(std::move(e));
   }
-  if (auto extras = ExtrasOf(o, first_choice, first_delta)) {
-    // On the chunk's first event of the answer's content, else its first event: an OpenAI
-    // caller's chunk made of it carries them.
+  if (auto extras = ExtrasOf(o, first_choice, first_delta, compatible_)) {
+    // On the chunk's first event of the answer's content: an OpenAI caller's chunk made of it
+    // carries them. Without one, a delta's own members that hold something (reasoning text)
+    // go on an event of their own; the rest on the chunk's first event.
     auto carrier = std::find_if(out.begin(), out.end(), [](const StreamEvent& e) {
       return e.type == StreamEvent::Type::kTextDelta ||
              e.type == StreamEvent::Type::kToolCallStart ||
              e.type == StreamEvent::Type::kToolCallDelta;
     });
-    if (carrier == out.end()) carrier = out.begin();
-    if (carrier == out.end()) {
+    if (carrier == out.end() && (out.empty() || extras->MessageHoldsSomething())) {
       out.emplace_back().type = StreamEvent::Type::kExtras;
+      carrier = out.end() - 1;
+    } else if (carrier == out.end()) {
       carrier = out.begin();
     }
     carrier->openai_extras = std::move(extras);
@@ -822,7 +849,8 @@ Result<std::vector<StreamEvent>> OpenAIStreamTranslator::OnEnd() {
 }
 
 std::unique_ptr<StreamTranslator> OpenAITranslator::NewStreamTranslator() const {
-  return std::make_unique<OpenAIStreamTranslator>(name_, flavor_ == OpenAIFlavor::kOpenAI);
+  return std::make_unique<OpenAIStreamTranslator>(name_, flavor_ == OpenAIFlavor::kOpenAI,
+                                                  flavor_ == OpenAIFlavor::kCompatible);
 }
 
 // --- Errors ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 
 #include "base/json.h"
 #include "gateway/api/anthropic.h"
+#include "gateway/api/openai.h"
 
 namespace iris::gateway::providers {
 namespace {
@@ -209,6 +210,35 @@ TEST(OpenAITranslator, ItsOwnMembersAreKeptApartAndReachNoOtherWireFormat) {
   EXPECT_TRUE(r->openai_extras->choice.contains("logprobs"));
   EXPECT_EQ(json::serialize(r->openai_extras->message), R"({"annotations":[]})");
   EXPECT_TRUE(r->openai_extras->usage.is_object());
+  // Written back once each, beside iris's own report and cost (an upstream's own `iris` and
+  // `usage.cost`, another gateway's, are not passed off as iris's).
+  Result<ChatResponse> relayed = t->DecodeResponse(
+      R"({"id":"a","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,
+      "message":{"role":"assistant","content":"Hi"},"logprobs":null,"finish_reason":"stop"}],
+      "iris":{"provider":"theirs"},"usage":{"prompt_tokens":3,"completion_tokens":1,
+      "total_tokens":4,"cost":9.5,"cost_details":{"upstream":9.5}}})");
+  ASSERT_TRUE(relayed.ok()) << relayed.status().ToString();
+  const json::object ours = {{"provider", "ours"}};
+  const std::string body = api::EncodeOpenAIChatResponse(*relayed, &ours, std::nullopt);
+  EXPECT_EQ(body.find("theirs"), std::string::npos) << body;
+  EXPECT_EQ(body.find("\"iris\":"), body.rfind("\"iris\":")) << body;  // one `iris` member
+  EXPECT_EQ(body.find("\"cost"), std::string::npos) << body;           // no price, no cost
+  EXPECT_NE(body.find(R"("logprobs":null)"), std::string::npos) << body;
+
+  // A compatible server's members go back only where OpenAI has them.
+  Result<ChatResponse> compat =
+      MakeOpenAITranslator(OpenAIFlavor::kCompatible)
+          ->DecodeResponse(
+              R"({"id":"a","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,
+      "message":{"role":"assistant","content":"Hi","reasoning_content":"Thought.",
+      "internal":1},"logprobs":null,"stop_reason":null,"finish_reason":"stop"}],
+      "system_fingerprint":"fp_c","kv_transfer_params":{"remote_host":"10.0.0.7"}})");
+  ASSERT_TRUE(compat.ok()) << compat.status().ToString();
+  ASSERT_NE(compat->openai_extras, nullptr);
+  EXPECT_EQ(json::serialize(compat->openai_extras->top), R"({"system_fingerprint":"fp_c"})");
+  EXPECT_EQ(json::serialize(compat->openai_extras->choice), R"({"logprobs":null})");
+  EXPECT_EQ(json::serialize(compat->openai_extras->message), R"({"reasoning_content":"Thought."})");
+
   const std::string anthropic = api::EncodeAnthropicResponse(*r, nullptr, std::nullopt);
   for (const char* own : {"logprobs", "fp_x1", "annotations", "accepted_prediction_tokens"}) {
     EXPECT_EQ(anthropic.find(own), std::string::npos) << own << " in " << anthropic;
@@ -236,12 +266,14 @@ TEST(OpenAIStreamTranslator, ARefusalIsTextForEveryCallerAndTheChunksOwnMembersS
   }
   ChatResponse folded;
   int refusals = 0;
+  int carriers = 0;
   for (const StreamEvent& e : events) {
     FoldStreamEvent(folded, e);
     if (e.type == StreamEvent::Type::kTextDelta && e.refusal) ++refusals;
-    // (Every chunk held OpenAI's own members: each one's first event carries them.)
+    if (e.openai_extras != nullptr) ++carriers;
   }
   EXPECT_EQ(refusals, 2);
+  EXPECT_EQ(carriers, 4);  // every chunk held OpenAI's own members: one event of each has them
   EXPECT_TRUE(folded.refused);
   EXPECT_EQ(folded.text, "I'm sorry");
   EXPECT_NE(events[1].openai_extras, nullptr);  // the first refusal piece, with its logprobs
