@@ -560,10 +560,6 @@ json::object ToolCallJson(const ToolCall& call, json::storage_ptr storage = {}) 
 
 std::string DataEvent(const json::object& o) { return "data: " + SerializeJson(o) + "\n\n"; }
 
-}  // namespace
-
-namespace {
-
 // Adds a provider's own members (OpenAIExtras) to a chat.completion or chunk iris built: at
 // the top, to its first choice, and to that choice's `inner` (message or delta). iris's
 // members keep their place; one the provider also sent (a choice's `logprobs`) takes its value.

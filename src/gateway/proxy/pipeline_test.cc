@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "engine/runtime/scheduler.h"
 #include "gateway/proxy/test_util.h"
@@ -103,18 +104,26 @@ TEST(Pipeline, AnOpenBreakerSkipsItsTarget) {
   EXPECT_EQ(b.requests(), 3);
 }
 
-TEST(Pipeline, AStreamWithoutAFirstTokenInTimeFallsOverInvisibly) {
-  // `a` sends its headers at once, then nothing: first_token_ms cuts it.
-  FakeUpstream a([](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
+// A stream that sends its headers and `events`, then nothing for 5 s.
+FakeHandler HangsAfter(std::vector<std::string> events) {
+  return [events](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
     co_await w.StartStream(200, Sse());
+    for (const std::string& e : events) co_await w.Write(e);
     asio::steady_timer t(co_await asio::this_coro::executor, 5s);
     co_await t.async_wait(asio::use_awaitable);
     co_await w.Finish();
-  });
+  };
+}
+
+// `route` over a and b, no retries, 300 ms for the first token.
+const std::string kFirstTokenRoute =
+    "models:\n  route: { targets: [a/m, b/m], retries: 0, timeouts: { first_token_ms: 300 } }\n";
+
+TEST(Pipeline, AStreamWithoutAFirstTokenInTimeFallsOverInvisibly) {
+  // `a` sends its headers at once, then nothing: first_token_ms cuts it.
+  FakeUpstream a(HangsAfter({}));
   FakeUpstream b(Answers("quick"));
-  TestGateway gw(Yaml(a.base_url(), b.base_url(),
-                      "models:\n  route: { targets: [a/m, b/m], retries: 0,"
-                      " timeouts: { first_token_ms: 300 } }\n"));
+  TestGateway gw(Yaml(a.base_url(), b.base_url(), kFirstTokenRoute));
   const auto t0 = std::chrono::steady_clock::now();
   auto r = gw.Post(Request(true));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
@@ -129,22 +138,14 @@ TEST(Pipeline, ChunksOfEmptyMembersAreNoFirstTokenButReasoningTextIs) {
   // `a` keeps its stream alive with deltas whose own members hold nothing, then hangs: no
   // first token, so the route falls over. `c` sends reasoning text (a member iris does not
   // read) and then breaks: that was the first token, so the caller gets an error event.
-  FakeUpstream a([](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
-    co_await w.StartStream(200, Sse());
-    for (int i = 0; i < 3; ++i) {
-      co_await w.Write(R"(data: {"id":"x","object":"chat.completion.chunk","model":"m",)"
-                       R"("choices":[{"index":0,"delta":{"reasoning_content":null,"audio":""},)"
-                       R"("finish_reason":null}]})"
-                       "\n\n");
-    }
-    asio::steady_timer t(co_await asio::this_coro::executor, 5s);
-    co_await t.async_wait(asio::use_awaitable);
-    co_await w.Finish();
-  });
+  const std::string keep_alive =
+      R"(data: {"id":"x","object":"chat.completion.chunk","model":"m",)"
+      R"("choices":[{"index":0,"delta":{"reasoning_content":null,"audio":""},)"
+      R"("finish_reason":null}]})"
+      "\n\n";
+  FakeUpstream a(HangsAfter({keep_alive, keep_alive, keep_alive}));
   FakeUpstream b(Answers("quick"));
-  TestGateway gw(Yaml(a.base_url(), b.base_url(),
-                      "models:\n  route: { targets: [a/m, b/m], retries: 0,"
-                      " timeouts: { first_token_ms: 300 } }\n"));
+  TestGateway gw(Yaml(a.base_url(), b.base_url(), kFirstTokenRoute));
   auto r = gw.Post(Request(true));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find("quick"), std::string::npos) << r.body;
