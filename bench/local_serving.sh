@@ -13,7 +13,9 @@
 # where every fourth request carries a 512x512 image (distinct images), and a second question
 # about an image already asked about (time to first token of both). Each round visits every
 # level; at each, iris runs and then llama-server, started with --parallel N. Reported per run: aggregate output tok/s over the wall
-# time, p50/p99 time to first token, p50/p99 inter-token latency; the ratios take each level's
+# time, p50/p99 time to first token, p50/p99 inter-token latency (and, for iris, its engine's
+# p50/p99 step time over the run, from /metrics: a step is one gap for every answer in it, so a
+# gap much longer than the steps is delivery, not the engine); the ratios take each level's
 # median over its rounds (one stall of a shared machine moves a single run's p99, most of all
 # at one client, whose p99 is the fifth-longest of about 500 gaps).
 #
@@ -163,6 +165,36 @@ start_llama() {  # parallel
 
 results="$work/results.jsonl"
 : > "$results"
+# The engine's own step times over a run (iris_local_step_seconds from /metrics, before and
+# after): beside the callers' gaps between tokens, they tell a slow step from a slow delivery.
+scrape_steps() { curl -s "$iris_url/metrics" | grep '^iris_local_step_seconds_bucket' || true; }
+with_steps() {  # result before_file after_file: the result with "step_ms" {p50, p99, steps}
+  python3 - "$1" "$2" "$3" <<'EOF'
+import json, re, sys
+def buckets(path):
+    out = {}
+    for line in open(path):
+        m = re.match(r'iris_local_step_seconds_bucket\{le="([^"]+)"\} (\S+)', line)
+        if m: out[float(m.group(1))] = float(m.group(2))
+    return out
+before, after = buckets(sys.argv[2]), buckets(sys.argv[3])
+les = sorted(after)
+counts = [after[le] - before.get(le, 0) for le in les]  # cumulative over the run
+result = json.loads(sys.argv[1])
+def quantile(q):  # as Prometheus's histogram_quantile: linear within the bucket
+    total = counts[-1] if counts else 0
+    if total <= 0: return None
+    rank, lo, below = q * total, 0.0, 0.0
+    for le, c in zip(les, counts):
+        if c >= rank:
+            if le == float("inf"): return round(lo * 1e3, 1)
+            return round((lo + (le - lo) * (rank - below) / max(c - below, 1)) * 1e3, 1)
+        lo, below = le, c
+if counts:
+    result["step_ms"] = {"p50": quantile(0.5), "p99": quantile(0.99), "steps": int(counts[-1])}
+print(json.dumps(result))
+EOF
+}
 record() {  # run server result [round]
   echo "{\"run\":\"$1\",\"server\":\"$2\",\"round\":${4:-1},\"result\":$3}" >> "$results"
   log "$1 $2${4:+ round $4}: $3"
@@ -176,8 +208,11 @@ for ((round = 1; round <= rounds; round++)); do
     # New questions each round (a seed of its own, the same for both servers): a prompt asked
     # before would be answered from the prefix cache, and this measures serving, not the cache.
     seed=$((n * 1000 + round))
+    scrape_steps > "$work/steps_before"
     out=$(client --url "$iris_url" --model "$iris_model" --mode load --clients "$n" --requests "$r" \
       --words "$iris_words" --seed "$seed")
+    scrape_steps > "$work/steps_after"
+    out=$(with_steps "$out" "$work/steps_before" "$work/steps_after")
     record "text-$n" iris "$out" "$round"
     if [[ "$baseline" == 1 ]]; then
       [[ "${llama_parallel:-}" == "$n" ]] || start_llama "$n"
@@ -223,7 +258,7 @@ def median_of(results):
         values = [v for v in values if v is not None]
         return statistics.median(values) if values else None
     m = {"output_tok_s": med(x["output_tok_s"] for x in results)}
-    for k in ("ttft_ms", "itl_ms"):
+    for k in ("ttft_ms", "itl_ms", "step_ms"):
         if all(k in x for x in results):
             m[k] = {p: med(x[k][p] for x in results) for p in ("p50", "p99")}
     return m

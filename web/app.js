@@ -292,6 +292,11 @@
              `up to ${l.max_batch} at once, ${l.max_queue} waiting`, full);
     setLocal('speed', isNum(l.decode_tokens_per_s) && l.decode_tokens_per_s > 0
       ? `${l.decode_tokens_per_s.toFixed(1)} tok/s` : '—', 'last answer');
+    // A step is the gap between two tokens of every answer in it (1001: over a second).
+    const ms = (v) => (v > 1000 ? '> 1 s' : `${fmtCount(v)} ms`);
+    const st = l.step_ms;
+    setLocal('step', st ? ms(st.p50) : '—',
+             st ? `p99 ${ms(st.p99)} · the gap between tokens` : 'no steps yet', !!st && st.p99 > 1000);
     const total = l.kv_blocks_total || 0;
     const used = l.kv_blocks_in_use || 0;
     const share = total ? used / total : 0;

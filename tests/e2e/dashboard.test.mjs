@@ -231,12 +231,16 @@ test('the local model: /api/local counts a local answer, and the page draws its 
   assert.deepEqual(l.steps_by_sequences.map((b) => b.sequences), [1]);
   assert.equal(l.steps_by_sequences[0].steps, l.steps);
   assert.ok(l.steps >= r.json.usage.completion_tokens, JSON.stringify(l));
+  // Step times in whole milliseconds, rounded up: every step took some.
+  assert.ok(l.step_ms.p50 >= 1 && l.step_ms.p99 >= l.step_ms.p50 && l.step_ms.mean > 0, JSON.stringify(l));
 
   await withDashboard(async (page) => {
     assert.ok(await page.locator('#local').isVisible(), 'the local panel is shown');
     assert.equal((await page.locator('#local-model').textContent()).trim(), 'local/smolvlm2');
     assert.equal((await page.locator('[data-local="sequences"] .value').textContent()).trim(), '0 / 0');
     assert.match(await page.locator('#local-note').textContent(), /^1 answered/);
+    assert.match((await page.locator('[data-local="step"] .value').textContent()).trim(), /^\d+ ms$/);
+    assert.match(await page.locator('[data-local="step"] .hint').textContent(), /^p99 \d+ ms/);
     assert.equal(await page.locator('#chart-batch svg rect').count(), 1, 'one bar: steps of one sequence');
     await page.locator('#local').screenshot({ path: path.join(artifacts, 'dashboard-local.png') });
   });

@@ -101,7 +101,8 @@ test('scrape-time gauges: breakers, HTTP, request log and local engine', async (
     'iris_http_requests_in_flight gauge', 'iris_request_log_queue_depth gauge',
     'iris_request_log_dropped_total counter', 'iris_request_log_written_total counter',
     'iris_local_queue_depth gauge', 'iris_local_running gauge',
-    'iris_local_output_tokens_total counter', 'iris_local_decode_tokens_per_second gauge']) {
+    'iris_local_output_tokens_total counter', 'iris_local_decode_tokens_per_second gauge',
+    'iris_local_batch_sequences histogram', 'iris_local_step_seconds histogram']) {
     assert.ok(text.includes(`# TYPE ${family}\n`), `no "# TYPE ${family}" in:\n${text}`);
   }
   // Two failures of fail-500-v are below the threshold of 3: still closed. The scrape itself is

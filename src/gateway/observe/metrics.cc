@@ -165,6 +165,28 @@ Histogram::Snapshot Histogram::Read() const {
   return s;
 }
 
+Histogram::Snapshot SnapshotOfCounts(const std::vector<double>& bounds,
+                                     std::span<const std::atomic<uint64_t>> counts,
+                                     double divisor) {
+  Histogram::Snapshot s;
+  std::vector<uint64_t> per_bucket(bounds.size() + 1, 0);
+  for (size_t i = 0; i < counts.size(); ++i) {
+    const uint64_t n = counts[i].load(std::memory_order_relaxed);
+    if (n == 0) continue;
+    // (Divided, not multiplied by a reciprocal: 5 / 1000.0 is the bound 0.005 exactly.)
+    const double value = static_cast<double>(i) / divisor;
+    // The first bound at or above the value (+Inf past the last).
+    const auto b =
+        static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), value) - bounds.begin());
+    per_bucket[b] += n;
+    s.sum += value * static_cast<double>(n);
+  }
+  s.cumulative.resize(per_bucket.size());
+  uint64_t running = 0;
+  for (size_t i = 0; i < per_bucket.size(); ++i) s.cumulative[i] = running += per_bucket[i];
+  return s;
+}
+
 Counter& CounterFamily::With(std::initializer_list<std::string_view> values) {
   IRIS_CHECK(values.size() == num_labels_);
   return series_.GetOrCreate(values, [] { return std::make_unique<Counter>(); });
@@ -517,15 +539,16 @@ void GatewayMetrics::SetSources(ScrapeSources sources) {
                        "Images and videos the local engine's vision tower encoded.",
                        MetricType::kCounter,
                        [fn, one] { return one(static_cast<double>(fn().image_cache_misses)); });
-    registry_.AddHistogramGauge("iris_local_batch_sequences",
-                                "Sequences in each batched step of the local engine.",
-                                LocalBatchBounds(), [fn]() -> std::optional<Histogram::Snapshot> {
-                                  LocalEngineGauges g = fn();
-                                  Histogram::Snapshot s;
-                                  s.cumulative = std::move(g.batch_cumulative);
-                                  s.sum = g.batch_sum;
-                                  return s;
-                                });
+    registry_.AddHistogramGauge(
+        "iris_local_batch_sequences", "Sequences in each batched step of the local engine.",
+        LocalBatchBounds(),
+        [fn]() -> std::optional<Histogram::Snapshot> { return fn().batch_sequences; });
+    registry_.AddHistogramGauge(
+        "iris_local_step_seconds",
+        "Wall time of each batched step of the local engine: the gap between two tokens of "
+        "every answer in the step.",
+        LocalStepSecondsBounds(),
+        [fn]() -> std::optional<Histogram::Snapshot> { return fn().step_seconds; });
   }
 }
 

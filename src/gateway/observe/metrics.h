@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -235,15 +236,28 @@ struct LocalEngineGauges {
   int64_t prefix_hit_tokens = 0;   // ever
   int64_t image_cache_hits = 0;    // ever
   int64_t image_cache_misses = 0;  // ever
-  // Sequences per batched step: cumulative counts over kLocalBatchBounds (+Inf last).
-  std::vector<uint64_t> batch_cumulative;
-  double batch_sum = 0;
+  // Sequences per batched step, over LocalBatchBounds().
+  Histogram::Snapshot batch_sequences;
+  // Wall time of each batched step in seconds (the gap a running answer's readers wait between
+  // tokens), over LocalStepSecondsBounds().
+  Histogram::Snapshot step_seconds;
 };
 // Upper bounds of the local engine's batch-size histogram.
 inline const std::vector<double>& LocalBatchBounds() {
   static const std::vector<double> bounds = {1, 2, 4, 8, 16, 32, 64, 128, 256};
   return bounds;
 }
+// Upper bounds of the local engine's step-time histogram, in seconds (whole milliseconds, so
+// that steps counted by milliseconds rounded up fall in the right bucket).
+inline const std::vector<double>& LocalStepSecondsBounds() {
+  static const std::vector<double> bounds = {0.005, 0.01,  0.015, 0.02, 0.025, 0.03, 0.04,
+                                             0.05,  0.075, 0.1,   0.15, 0.25,  0.5,  1};
+  return bounds;
+}
+// Observations counted by value (counts[i]: how many were i / divisor) as a histogram over
+// `bounds`; the sum is that of the counted values.
+Histogram::Snapshot SnapshotOfCounts(const std::vector<double>& bounds,
+                                     std::span<const std::atomic<uint64_t>> counts, double divisor);
 // One API key's spend in its current budget period (the whole key's life for "total").
 struct KeySpendGauge {
   std::string key_id;

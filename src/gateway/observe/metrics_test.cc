@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -52,8 +54,14 @@ LocalEngineGauges SomeLocalEngine() {
   g.running = 1;
   g.output_tokens = 77;
   g.decode_tokens_per_second = 42.5;
-  g.batch_cumulative = {3, 3, 3, 4, 4, 4, 4, 4, 4, 4};  // over LocalBatchBounds(), +Inf last
-  g.batch_sum = 8;
+  g.batch_sequences.cumulative = {3, 3, 3, 4, 4, 4, 4, 4, 4, 4};  // +Inf last
+  g.batch_sequences.sum = 8;
+  // Steps counted by milliseconds: two of 5 ms, one of 6, one of over a second.
+  static std::array<std::atomic<uint64_t>, 1002> by_ms{};
+  by_ms[5] = 2;
+  by_ms[6] = 1;
+  by_ms[1001] = 1;
+  g.step_seconds = SnapshotOfCounts(LocalStepSecondsBounds(), by_ms, 1000.0);
   return g;
 }
 
@@ -220,6 +228,14 @@ TEST(Metrics, ScrapeSourcesBecomeGauges) {
   EXPECT_NE(t.find("iris_local_batch_sequences_bucket{le=\"1\"} 3\n"), std::string::npos) << t;
   EXPECT_NE(t.find("iris_local_batch_sequences_bucket{le=\"8\"} 4\n"), std::string::npos) << t;
   EXPECT_NE(t.find("iris_local_batch_sequences_count 4\n"), std::string::npos) << t;
+  // 5 ms is within the 0.005 bound (counted in whole milliseconds, compared exactly).
+  EXPECT_NE(t.find("iris_local_step_seconds_bucket{le=\"0.005\"} 2\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("iris_local_step_seconds_bucket{le=\"0.01\"} 3\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("iris_local_step_seconds_bucket{le=\"1\"} 3\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("iris_local_step_seconds_bucket{le=\"+Inf\"} 4\n"), std::string::npos) << t;
+  EXPECT_NEAR(Sample(t, "iris_local_step_seconds_sum"), 1.017, 1e-9);
+  EXPECT_EQ(Sample(t, "iris_local_step_seconds_count"), 4);
+  EXPECT_NE(t.find("# TYPE iris_local_step_seconds histogram\n"), std::string::npos) << t;
   EXPECT_NE(t.find("# TYPE iris_request_log_dropped_total counter\n"), std::string::npos);
 }
 

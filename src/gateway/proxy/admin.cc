@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
+#include <tuple>
 
 #include "gateway/api/ai_gateway.h"
 #include "gateway/api/anthropic.h"
@@ -69,6 +70,26 @@ Result<std::string> ApiQuery(observe::RequestLog& log, const access::Access* acc
   return observe::RequestsJson(page);
 }
 
+// The local engine's step times since start: {"p50", "p99"} in whole milliseconds, rounded up
+// (1001: over a second), and the exact "mean"; null before the first step.
+boost::json::value StepTimes(const providers::LocalStats& s) {
+  std::array<uint64_t, std::tuple_size_v<decltype(s.steps_by_ms)>> counts{};
+  uint64_t total = 0;
+  for (size_t ms = 0; ms < counts.size(); ++ms) total += counts[ms] = s.steps_by_ms[ms].load();
+  if (total == 0) return nullptr;
+  auto at = [&](double q) {  // the least time that q of the steps took at most
+    const auto rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(total)));
+    uint64_t seen = 0;
+    for (size_t ms = 0; ms < counts.size(); ++ms) {
+      if ((seen += counts[ms]) >= rank) return ms;
+    }
+    return counts.size() - 1;
+  };
+  return boost::json::object{{"p50", at(0.5)},
+                             {"p99", at(0.99)},
+                             {"mean", s.step_seconds.load() * 1e3 / static_cast<double>(total)}};
+}
+
 // The local engine's counters as the dashboard reads them; {"enabled": false} without one.
 std::string LocalJson(const providers::LocalProvider* local) {
   boost::json::object o;
@@ -103,6 +124,7 @@ std::string LocalJson(const providers::LocalProvider* local) {
     if (c != 0) batches.push_back(boost::json::object{{"sequences", n}, {"steps", c}});
   }
   o["steps_by_sequences"] = std::move(batches);
+  o["step_ms"] = StepTimes(s);
   return boost::json::serialize(o);
 }
 

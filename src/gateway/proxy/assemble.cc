@@ -103,18 +103,12 @@ observe::ScrapeSources Gauges(const Assembly& a) {
       g.prefix_hit_tokens = s.prefix_hit_tokens.load();
       g.image_cache_hits = s.image_cache_hits.load();
       g.image_cache_misses = s.image_cache_misses.load();
-      // Steps by exact batch size, into the histogram's buckets.
-      const std::vector<double>& bounds = observe::LocalBatchBounds();
-      g.batch_cumulative.assign(bounds.size() + 1, 0);
-      for (size_t n = 1; n < s.steps_by_sequences.size(); ++n) {
-        const uint64_t steps = s.steps_by_sequences[n].load();
-        if (steps == 0) continue;
-        const size_t b = static_cast<size_t>(
-            std::lower_bound(bounds.begin(), bounds.end(), static_cast<double>(n)) -
-            bounds.begin());
-        for (size_t i = b; i < g.batch_cumulative.size(); ++i) g.batch_cumulative[i] += steps;
-        g.batch_sum += static_cast<double>(n * steps);
-      }
+      g.batch_sequences =
+          observe::SnapshotOfCounts(observe::LocalBatchBounds(), s.steps_by_sequences, 1.0);
+      g.step_seconds =
+          observe::SnapshotOfCounts(observe::LocalStepSecondsBounds(), s.steps_by_ms, 1000.0);
+      // Over a second counts as a second in the buckets' sum; the exact sum is kept.
+      g.step_seconds.sum = s.step_seconds.load();
       return g;
     };
   }

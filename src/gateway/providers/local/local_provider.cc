@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <chrono>
+#include <cmath>
 #include <span>
 
 #include "base/base64.h"
@@ -191,14 +193,21 @@ void LocalProvider::Loop() {
       }
     }
     size_t rows = 0;
+    const auto step_start = std::chrono::steady_clock::now();
     {
       LocalStream::HeldRings held;  // the step's events wake their readers after it
       rows = scheduler_->Step();
     }
     if (rows > 0) {
+      const std::chrono::duration<double> took = std::chrono::steady_clock::now() - step_start;
       stats_.steps.fetch_add(1);
       const size_t n = scheduler_->last_step_sequences();
       if (n > 0) stats_.steps_by_sequences[n].fetch_add(1);
+      const double ms = std::ceil(took.count() * 1e3);
+      const size_t last = stats_.steps_by_ms.size() - 1;
+      stats_.steps_by_ms[ms < static_cast<double>(last) ? static_cast<size_t>(ms) : last].fetch_add(
+          1);
+      stats_.step_seconds.fetch_add(took.count());
     }
     PublishStats();
   }

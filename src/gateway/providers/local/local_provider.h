@@ -76,6 +76,10 @@ struct LocalStats {
   std::atomic<int64_t> steps{0};               // batched forward passes, ever
   // Batched steps by the number of sequences in them (max_batch is at most 256), ever.
   std::array<std::atomic<uint64_t>, 257> steps_by_sequences{};
+  // Batched steps by their wall time in milliseconds, rounded up (the last: over a second),
+  // ever; and the sum of their times in seconds.
+  std::array<std::atomic<uint64_t>, 1002> steps_by_ms{};
+  std::atomic<double> step_seconds{0};
 };
 
 class LocalProvider {

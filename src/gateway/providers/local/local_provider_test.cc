@@ -246,6 +246,7 @@ std::string Text(const Collected& c) {
 }
 
 TEST(LocalProvider, ConcurrentRequestsAreSteppedTogetherAndAnswerAsAlone) {
+  const auto test_start = std::chrono::steady_clock::now();
   auto p = MakeProvider(/*max_queue=*/16, /*max_batch=*/4);
   ChatRequest r = TextRequest("Tell me about the sea, the waves, the tides and the wind.");
   r.max_tokens = 24;
@@ -289,6 +290,13 @@ TEST(LocalProvider, ConcurrentRequestsAreSteppedTogetherAndAnswerAsAlone) {
     EXPECT_EQ(st.steps_by_sequences[n].load(), 0u) << n;
   }
   EXPECT_GT(batched, 0u);
+  // Every step is counted by its time too, and their times add up to less than the test's.
+  uint64_t timed = 0;
+  for (const auto& n : st.steps_by_ms) timed += n.load();
+  EXPECT_EQ(timed, static_cast<uint64_t>(st.steps.load()));
+  EXPECT_GT(st.step_seconds.load(), 0.0);
+  EXPECT_LT(st.step_seconds.load(),
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - test_start).count());
   EXPECT_EQ(st.running.load(), 0);
   EXPECT_EQ(st.kv_blocks_in_use.load() > 0, true);  // the shared prompt prefix stays cached
   EXPECT_GT(st.prefix_hit_tokens.load(), 0);
