@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "base/mapped_file.h"
+#include "base/utf8.h"
 
 namespace iris {
 
@@ -35,11 +36,15 @@ void Write(const boost::json::value& v, std::string& out);
 
 void WriteString(boost::json::string_view s, std::string& out) {
   // Printable ASCII other than '"' and '\\' needs no escaping: appended as it is, without the
-  // temporary string Boost.JSON's serialize() builds. Anything else gets Boost.JSON's escaping.
+  // temporary string Boost.JSON's serialize() builds. Anything else gets Boost.JSON's escaping,
+  // and JSON text is UTF-8: bytes that are not (a provider's plain-text error cut at a length,
+  // say) are written as U+FFFD, so that no reader's parser refuses the whole document.
   for (char c : s) {
     const auto u = static_cast<unsigned char>(c);
     if (u < 0x20 || u > 0x7e || c == '"' || c == '\\') {
-      out += boost::json::serialize(s);
+      const std::string_view view(s.data(), s.size());
+      out +=
+          IsValidUtf8(view) ? boost::json::serialize(s) : boost::json::serialize(LossyUtf8(view));
       return;
     }
   }

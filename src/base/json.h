@@ -39,7 +39,8 @@ class JsonScratch {
 // JSON text like boost::json::serialize, except that doubles are written in their shortest
 // round-trip form as people and strict parsers expect ("1234.5", "0.7", "5.85e-06"), not
 // Boost.JSON 1.81's "1.2345E3". A non-finite double (which JSON cannot hold) is written as
-// null. Every body iris sends is written with this.
+// null. A string that is not valid UTF-8 is written with U+FFFD for each invalid sequence
+// (JSON text is UTF-8). Every body iris sends is written with this.
 std::string SerializeJson(const boost::json::value& value);
 std::string SerializeJson(const boost::json::object& object);
 std::string SerializeJson(const boost::json::array& array);

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "base/utf8.h"
+
 namespace iris {
 namespace {
 
@@ -52,10 +54,17 @@ TEST(SerializeJsonTest, StringsAreEscapedExactlyAsBoostJsonDoes) {
                                     "\x7f", "caf\xc3\xa9", "\xff\xfe", "</script>",   "line\n"};
   for (int b = 0; b < 256; ++b) cases.push_back(std::string(1, static_cast<char>(b)) + "x");
   for (const std::string& s : cases) {
+    // Bytes that are not UTF-8 (0x80 to 0xff alone) are written as U+FFFD, escaped as the
+    // rest; the text always parses.
+    const std::string utf8 = LossyUtf8(s);
+    EXPECT_EQ(utf8 == s, IsValidUtf8(s));
     const boost::json::value v(s);
-    EXPECT_EQ(SerializeJson(v), boost::json::serialize(v)) << s;
+    EXPECT_EQ(SerializeJson(v), boost::json::serialize(boost::json::value(utf8))) << s;
     const boost::json::object o{{s, s}};
-    EXPECT_EQ(SerializeJson(o), boost::json::serialize(o)) << s;
+    EXPECT_EQ(SerializeJson(o), boost::json::serialize(boost::json::object{{utf8, utf8}})) << s;
+    Result<boost::json::value> back = ParseJson(SerializeJson(o), "written");
+    ASSERT_TRUE(back.ok()) << back.status().message();
+    EXPECT_EQ(back->as_object().at(utf8).as_string(), utf8);
   }
 }
 

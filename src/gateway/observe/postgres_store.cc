@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/time.h"
+#include "base/utf8.h"
 #include "gateway/observe/store.h"
 
 namespace iris::gateway::observe {
@@ -33,7 +34,12 @@ class PgResult {
 // Parameters as text, NULL where unset.
 class Params {
  public:
-  void Text(std::string v) { values_.push_back(std::move(v)); }
+  // PostgreSQL's text is UTF-8 and refuses anything else, with the whole batch: bytes that are
+  // not (a provider's error page in Latin-1, cut at a length) are stored as U+FFFD.
+  void Text(std::string v) {
+    if (!IsValidUtf8(v)) v = LossyUtf8(v);
+    values_.push_back(std::move(v));
+  }
   void Int(int64_t v) { values_.push_back(std::to_string(v)); }
   void Double(double v) {
     char buf[40];

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <limits>
 
+#include "base/utf8.h"
 #include "gateway/observe/store_test_util.h"
 #include "gateway/observe/usage.h"
 
@@ -515,6 +516,30 @@ TEST_P(StoreTest, StoredBodiesRoundTripBesideTheirRequestOnly) {
                   .ok());
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[1].request_id, "b3");  // oldest first
+}
+
+TEST_P(StoreTest, TextThatIsNotUtf8KeepsItsBatch) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  // A provider's error page in Latin-1, and a character cut in two at a length.
+  RequestSummary bad = MakeRecord("u1", kDay0 + 1);
+  bad.http_status = 502;
+  bad.error = "openai failed (502): Dienst nicht verf\xFCgbar \xE2\x82";
+  bad.attempts[0].error = bad.error;
+  RequestSummary good = MakeRecord("u2", kDay0 + 2);
+  auto n = store->Insert({bad, good});
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 2);
+  auto rows = store->FetchRequests({});
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 2u);
+  const RequestSummary& got = (*rows)[1];
+  ASSERT_EQ(got.request_id, "u1");
+  // SQLite keeps the bytes, PostgreSQL U+FFFD in their place; JSON out of either is UTF-8.
+  const std::string want = GetParam() == Backend::kPostgres ? LossyUtf8(bad.error) : bad.error;
+  EXPECT_EQ(got.error, want);
+  ASSERT_EQ(got.attempts.size(), 1u);
+  EXPECT_EQ(got.attempts[0].error, want);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,

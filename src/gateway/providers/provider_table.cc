@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "base/utf8.h"
 #include "gateway/http/headers.h"
 #include "gateway/providers/anthropic/anthropic_translator.h"
 #include "gateway/providers/gemini/gemini_translator.h"
@@ -227,8 +228,10 @@ GatewayError MakeUpstreamError(std::string_view provider, int status, UpstreamEr
   e.error_class = ClassifyUpstreamStatus(status, body.signal);
   e.retry_after_s = ParseRetryAfter(retry_after_header);
   if (!e.retry_after_s) e.retry_after_s = body_retry_after_s;
-  e.code = std::move(body.code);
-  e.param = std::move(body.param);
+  // What the upstream wrote goes to callers inside JSON: valid UTF-8 only (a text body, or
+  // one cut at a length, may hold anything).
+  e.code = LossyUtf8(body.code);
+  e.param = LossyUtf8(body.param);
   const bool key = body.signal == ErrorSignal::kKeyRejected ||
                    (body.signal == ErrorSignal::kNone && (status == 401 || status == 403));
   const bool billing =
@@ -273,7 +276,7 @@ GatewayError MakeUpstreamError(std::string_view provider, int status, UpstreamEr
   e.message += " (";
   e.message += std::to_string(status);
   e.message += "): ";
-  e.message += body.message.empty() ? "(no message)" : body.message;
+  e.message += body.message.empty() ? "(no message)" : LossyUtf8(body.message);
   return e;
 }
 

@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <set>
+#include <string>
+
+#include "base/utf8.h"
 
 namespace iris::gateway::providers {
 namespace {
@@ -149,6 +153,24 @@ TEST(ProviderTableTest, RetryAfterFromTheHeaderOrTheBody) {
   EXPECT_EQ(MakeUpstreamError("p", 429, {}, "", 7.0).retry_after_s, 7.0);
   EXPECT_EQ(MakeUpstreamError("p", 429, {}, "Wed, 21 Oct 2015 07:28:00 GMT").retry_after_s,
             std::nullopt);
+}
+
+// Every translator's plain-text error falls back to the body's first 300 bytes, in whatever
+// encoding the server wrote: what iris quotes of it is UTF-8, for JSON and the request log.
+TEST(ProviderTableTest, AnUpstreamsTextInAnyEncodingIsQuotedAsUtf8) {
+  for (const ProviderFacts& f : AllProviderKinds()) {
+    if (f.make_translator == nullptr) continue;
+    const std::unique_ptr<Translator> t = f.make_translator("p");
+    // A Latin-1 page; then a UTF-8 one whose 300th byte is the middle of a character.
+    const GatewayError latin1 = t->DecodeError(503, "Dienst nicht verf\xFCgbar", "");
+    EXPECT_TRUE(IsValidUtf8(latin1.message)) << latin1.message;
+    // (Anthropic's and Gemini's translators quote no text body.)
+    if (latin1.message.find("(no message)") == std::string::npos) {
+      EXPECT_NE(latin1.message.find("verf\xEF\xBF\xBDgbar"), std::string::npos) << latin1.message;
+    }
+    const GatewayError cut = t->DecodeError(500, std::string(299, 'a') + "\xE2\x82\xAC", "");
+    EXPECT_TRUE(IsValidUtf8(cut.message)) << cut.message;
+  }
 }
 
 }  // namespace
