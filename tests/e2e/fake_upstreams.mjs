@@ -24,6 +24,7 @@
 //   trickle-<ms>[-<tag>]      stream each word <ms> apart
 //   sse-flood[-<tag>]         send the stream's headers, then one endless data line
 //   leak-key[-<tag>]          answer 401 with an error text that quotes a key and a token
+//   latin1-error[-<tag>]      answer 503 with an HTML error page in ISO-8859-1 (as some proxies do)
 // Anything else answers "Hello from <provider>" plus an echo of the last user text.
 // GET /_stats gives request counts per provider/model; GET /_last/<provider> the last body;
 // GET /_seen every request line received, in order (smuggled requests show up here).
@@ -619,6 +620,11 @@ export function startFakes({ port = 0, host = '127.0.0.1' } = {}) {
       if (fault.startsWith('leak-key')) {
         return sendJson(res, 401, providerError(provider, 401,
           'Incorrect API key provided: sk-proj-LEAKEDLEAKEDLEAKED1234. Authorization: Bearer tok_LEAKEDLEAKED99'));
+      }
+      if (fault.startsWith('latin1-error')) {
+        const page = Buffer.from('<h1>Dienst nicht verf\u00fcgbar</h1>', 'latin1');  // 0xFC, not UTF-8
+        res.writeHead(503, { 'content-type': 'text/html; charset=iso-8859-1', 'content-length': page.length });
+        return res.end(page);
       }
       if (fault.startsWith('sse-flood') && stream) {
         res.writeHead(200, { 'content-type': 'text/event-stream' });

@@ -62,6 +62,7 @@ providers:
   openai: { kind: openai, base_url: ${fakes.urls.openai}, api_key_env: FAKE_OPENAI_KEY }
 models:
   chat: { targets: [openai/gpt-4o-mini], retries: 0 }
+  page: { targets: [openai/latin1-error], retries: 0 }
 pricing:
   gpt-4o-mini: { input_per_mtok: 10, output_per_mtok: 10 }
 `;
@@ -130,5 +131,30 @@ pricing:
     console.log(`revoked: refused by all 3 processes after ${took.toFixed(3)} s`);
     assert.ok(all);
     assert.ok(took <= 1.0, `took ${took} s`);
+  });
+
+  test("a provider's Latin-1 error page reaches the caller as UTF-8, and PostgreSQL keeps its request", async () => {
+    const made = await postJson(`${instances[0].url}/admin/keys`, { name: 'pages' }, { authorization: `Bearer ${master}` });
+    assert.equal(made.status, 201, made.text);
+    const res = await fetch(`${instances[0].url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${made.json.key}` },
+      body: JSON.stringify({ model: 'page', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.ok(res.status >= 500, String(res.status));
+    // A strict decoder: a byte that is not UTF-8 throws here (fetch's text() would replace it).
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(await res.arrayBuffer());
+    const error = JSON.parse(text).error;
+    assert.match(error.message, /Dienst nicht verf\uFFFDgbar/, error.message);
+    // The request log's batch holding it was written (PostgreSQL refused such text whole).
+    let row;
+    for (let i = 0; i < 60 && !row; i++) {
+      const list = await fetch(`${instances[1].url}/api/requests?limit=50`, { headers: { authorization: `Bearer ${master}` } });
+      assert.equal(list.status, 200);
+      row = (await list.json()).requests.find((r) => r.route === 'page');
+      if (!row) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(row, 'the request is in the shared request log');
+    assert.match(row.error, /verf\uFFFDgbar/, row.error);
   });
 });
