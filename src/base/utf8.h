@@ -11,6 +11,8 @@ namespace iris {
 
 inline constexpr std::string_view kUtf8Replacement = "\xEF\xBF\xBD";  // U+FFFD
 
+// True when `bytes` are well-formed UTF-8 throughout (no overlong forms, surrogates or
+// characters cut off at the end).
 bool IsValidUtf8(std::string_view bytes);
 
 // Appends `bytes` to `out` with each invalid sequence replaced by U+FFFD. When

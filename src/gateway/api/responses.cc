@@ -732,9 +732,14 @@ namespace {
 // The provider's own response object with iris's usage.cost and report added.
 void AddIrisReport(json::object& response, const json::object* iris,
                    std::optional<double> cost_usd) {
-  if (cost_usd) {
-    if (json::value* usage = response.if_contains("usage"); usage && usage->is_object()) {
-      usage->get_object()["cost"] = *cost_usd;
+  // usage.cost is iris's, or absent: a provider's own never passes for it.
+  if (json::value* usage = response.if_contains("usage"); usage && usage->is_object()) {
+    json::object& u = usage->get_object();
+    u.erase("cost_details");
+    if (cost_usd) {
+      u["cost"] = *cost_usd;
+    } else {
+      u.erase("cost");
     }
   }
   if (iris != nullptr) response["iris"] = *iris;

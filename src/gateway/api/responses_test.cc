@@ -343,6 +343,24 @@ TEST(ResponsesStreamEncoder, ACutShortAnswerIsIncompleteAndAFailureIsAnErrorThen
             "openai: the stream broke");
 }
 
+// OpenAI's own response object goes back as it came, with iris's report; usage.cost is iris's
+// or absent, whatever the provider wrote there.
+TEST(EncodeAsIsResponse, TheReportAndTheCostAreIrisOwn) {
+  const json::object upstream =
+      json::parse(R"({"id":"resp_1","object":"response","iris":{"request_id":"forged"},)"
+                  R"("usage":{"input_tokens":1,"cost":99,"cost_details":{"x":1}}})")
+          .as_object();
+  const json::object report{{"request_id", "req_1"}};
+  json::value priced = json::parse(EncodeAsIsResponse(upstream, &report, 0.5));
+  EXPECT_EQ(priced.at("iris"), report);
+  EXPECT_EQ(priced.at("usage").at("cost").as_double(), 0.5);
+  EXPECT_FALSE(priced.at("usage").as_object().contains("cost_details"));
+  json::value unpriced = json::parse(EncodeAsIsResponse(upstream, &report, std::nullopt));
+  EXPECT_FALSE(unpriced.at("usage").as_object().contains("cost"));
+  EXPECT_EQ(unpriced.at("usage").at("input_tokens"), 1);
+  EXPECT_EQ(unpriced.at("id"), "resp_1");
+}
+
 TEST(EncodeResponsesResponse, TheObjectClientsValidate) {
   ResponsesRequest req;
   req.instructions = "be brief";

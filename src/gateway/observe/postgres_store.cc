@@ -34,10 +34,14 @@ class PgResult {
 // Parameters as text, NULL where unset.
 class Params {
  public:
-  // PostgreSQL's text is UTF-8 and refuses anything else, with the whole batch: bytes that are
-  // not (a provider's error page in Latin-1, cut at a length) are stored as U+FFFD.
+  // PostgreSQL's text is UTF-8 without NUL and refuses anything else, with the whole batch:
+  // bytes that are not (a provider's error page in Latin-1, cut at a length) are stored as
+  // U+FFFD, and so is a NUL (a parameter's C string would end at it).
   void Text(std::string v) {
     if (!IsValidUtf8(v)) v = LossyUtf8(v);
+    for (size_t at = v.find('\0'); at != std::string::npos; at = v.find('\0', at)) {
+      v.replace(at, 1, kUtf8Replacement);
+    }
     values_.push_back(std::move(v));
   }
   void Int(int64_t v) { values_.push_back(std::to_string(v)); }

@@ -37,7 +37,10 @@ class Stmt {
 
 std::string ColText(sqlite3_stmt* s, int i) {
   const unsigned char* t = sqlite3_column_text(s, i);
-  return t != nullptr ? std::string(reinterpret_cast<const char*>(t)) : std::string();
+  // Its length, not its first NUL: text stored with one reads back whole.
+  return t != nullptr ? std::string(reinterpret_cast<const char*>(t),
+                                    static_cast<size_t>(sqlite3_column_bytes(s, i)))
+                      : std::string();
 }
 
 std::optional<double> ColOptDouble(sqlite3_stmt* s, int i) {

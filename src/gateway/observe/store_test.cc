@@ -521,10 +521,10 @@ TEST_P(StoreTest, StoredBodiesRoundTripBesideTheirRequestOnly) {
 TEST_P(StoreTest, TextThatIsNotUtf8KeepsItsBatch) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  // A provider's error page in Latin-1, and a character cut in two at a length.
+  // A provider's error page in Latin-1, with a NUL, and a character cut in two at a length.
   RequestSummary bad = MakeRecord("u1", kDay0 + 1);
   bad.http_status = 502;
-  bad.error = "openai failed (502): Dienst nicht verf\xFCgbar \xE2\x82";
+  bad.error = std::string("openai failed (502): Dienst nicht verf\xFCgbar") + '\0' + " \xE2\x82";
   bad.attempts[0].error = bad.error;
   RequestSummary good = MakeRecord("u2", kDay0 + 2);
   auto n = store->Insert({bad, good});
@@ -535,8 +535,13 @@ TEST_P(StoreTest, TextThatIsNotUtf8KeepsItsBatch) {
   ASSERT_EQ(rows->size(), 2u);
   const RequestSummary& got = (*rows)[1];
   ASSERT_EQ(got.request_id, "u1");
-  // SQLite keeps the bytes, PostgreSQL U+FFFD in their place; JSON out of either is UTF-8.
-  const std::string want = GetParam() == Backend::kPostgres ? LossyUtf8(bad.error) : bad.error;
+  // SQLite keeps the bytes, PostgreSQL U+FFFD in their place (and the NUL's); JSON out of
+  // either is UTF-8.
+  std::string want = bad.error;
+  if (GetParam() == Backend::kPostgres) {
+    want = LossyUtf8(bad.error);
+    want.replace(want.find('\0'), 1, kUtf8Replacement);
+  }
   EXPECT_EQ(got.error, want);
   ASSERT_EQ(got.attempts.size(), 1u);
   EXPECT_EQ(got.attempts[0].error, want);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 
 #include "base/utf8.h"
 #include "gateway/http/headers.h"
@@ -228,6 +229,13 @@ GatewayError MakeUpstreamError(std::string_view provider, int status, UpstreamEr
   e.error_class = ClassifyUpstreamStatus(status, body.signal);
   e.retry_after_s = ParseRetryAfter(retry_after_header);
   if (!e.retry_after_s) e.retry_after_s = body_retry_after_s;
+  // A wait is a number of seconds iris can act on and write back in a header: "infs" or 1e300
+  // (a body's hint reads as either) would overflow the whole seconds a Retry-After carries.
+  if (e.retry_after_s && (!std::isfinite(*e.retry_after_s) || *e.retry_after_s < 0)) {
+    e.retry_after_s.reset();
+  } else if (e.retry_after_s) {
+    e.retry_after_s = std::min(*e.retry_after_s, kMaxUpstreamRetryAfterS);
+  }
   // What the upstream wrote goes to callers inside JSON: valid UTF-8 only (a text body, or
   // one cut at a length, may hold anything).
   e.code = LossyUtf8(body.code);

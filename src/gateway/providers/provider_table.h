@@ -100,9 +100,13 @@ struct UpstreamErrorBody {
   ErrorSignal signal = ErrorSignal::kNone;
 };
 
+// The longest wait an upstream's retry-after can ask for: a day (longer ones are read as a day).
+inline constexpr double kMaxUpstreamRetryAfterS = 86400;
+
 // The GatewayError of a non-2xx answer: class from ClassifyUpstreamStatus, retry-after from
-// the header (or the body's hint when the header has none), and one message shape for every
-// provider: "<provider> <what happened> (<status>): <message>".
+// the header (or the body's hint when the header has none; not finite or negative: none; at
+// most kMaxUpstreamRetryAfterS), and one message shape for every provider: "<provider> <what
+// happened> (<status>): <message>", the provider's text as UTF-8.
 GatewayError MakeUpstreamError(std::string_view provider, int status, UpstreamErrorBody body,
                                std::string_view retry_after_header,
                                std::optional<double> body_retry_after_s = std::nullopt);

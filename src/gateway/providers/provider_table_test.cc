@@ -2,11 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <memory>
 #include <set>
 #include <string>
 
 #include "base/utf8.h"
+#include "gateway/providers/gemini/gemini_translator.h"
 
 namespace iris::gateway::providers {
 namespace {
@@ -153,6 +156,21 @@ TEST(ProviderTableTest, RetryAfterFromTheHeaderOrTheBody) {
   EXPECT_EQ(MakeUpstreamError("p", 429, {}, "", 7.0).retry_after_s, 7.0);
   EXPECT_EQ(MakeUpstreamError("p", 429, {}, "Wed, 21 Oct 2015 07:28:00 GMT").retry_after_s,
             std::nullopt);
+  // Waits iris could not write back as whole seconds: none, or a day at most.
+  EXPECT_EQ(
+      MakeUpstreamError("p", 429, {}, "", std::numeric_limits<double>::infinity()).retry_after_s,
+      std::nullopt);
+  EXPECT_EQ(MakeUpstreamError("p", 429, {}, "", std::nan("")).retry_after_s, std::nullopt);
+  EXPECT_EQ(MakeUpstreamError("p", 429, {}, "", -2.0).retry_after_s, std::nullopt);
+  EXPECT_EQ(MakeUpstreamError("p", 429, {}, "1e300").retry_after_s, kMaxUpstreamRetryAfterS);
+  EXPECT_EQ(MakeUpstreamError("p", 429, {}, "", 1e300).retry_after_s, kMaxUpstreamRetryAfterS);
+  // Gemini's RetryInfo "retryDelay" of "infs" (a duration string) goes the same way.
+  const std::unique_ptr<Translator> gemini = MakeGeminiTranslator("p");
+  const GatewayError inf = gemini->DecodeError(
+      429,
+      R"({"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"m","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"infs"}]}})",
+      "");
+  EXPECT_EQ(inf.retry_after_s, std::nullopt);
 }
 
 // Every translator's plain-text error falls back to the body's first 300 bytes, in whatever

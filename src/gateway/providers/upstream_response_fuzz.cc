@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "gateway/providers/anthropic/anthropic_translator.h"
 #include "gateway/providers/gemini/gemini_translator.h"
 #include "gateway/providers/openai/openai_translator.h"
+#include "gateway/providers/provider_table.h"
 
 namespace {
 
@@ -75,49 +77,88 @@ void CheckReport(const json::value* report) {
   }
 }
 
-void CheckBodies(const ChatResponse& r) {
-  const json::object openai = ParseObject(api::EncodeOpenAIChatResponse(r, &IrisReport(), kCost));
-  CheckReport(openai.if_contains("iris"));
-  const json::value* usage = openai.if_contains("usage");
+// Where a wire format's reader finds iris's report: beside the answer ("" below), in a
+// Responses API event's response object, in the AI SDK's providerMetadata.
+using Holders = std::span<const std::string_view>;
+constexpr std::string_view kBeside[] = {""};
+constexpr std::string_view kResponses[] = {"", "response"};
+constexpr std::string_view kAiSdk[] = {"providerMetadata"};
+
+// Every report in `o`'s `holders` is ours. Returns how many there are.
+int CheckReports(const json::object& o, Holders holders) {
+  int found = 0;
+  for (std::string_view holder : holders) {
+    const json::object* in = &o;
+    if (!holder.empty()) {
+      const json::value* h = o.if_contains(holder);
+      if (h == nullptr || !h->is_object()) continue;
+      in = &h->get_object();
+    }
+    if (const json::value* report = in->if_contains("iris")) {
+      CheckReport(report);
+      ++found;
+    }
+  }
+  return found;
+}
+
+// `usage.cost` (in `at`) is iris's. A provider's own object (as_is) may come without usage.
+void CheckCost(const json::object& at, bool as_is = false) {
+  const json::value* usage = at.if_contains("usage");
+  if (as_is && (usage == nullptr || !usage->is_object())) return;
   Check(usage != nullptr && usage->is_object());
   const json::value* cost = usage->as_object().if_contains("cost");
   Check(cost != nullptr && cost->is_double() && cost->get_double() == kCost);
+}
+
+void CheckBodies(const ChatResponse& r) {
+  const json::object openai = ParseObject(api::EncodeOpenAIChatResponse(r, &IrisReport(), kCost));
+  Check(CheckReports(openai, kBeside) == 1);
+  CheckCost(openai);
 
   const json::object anthropic = ParseObject(api::EncodeAnthropicResponse(r, &IrisReport(), kCost));
-  CheckReport(anthropic.if_contains("iris"));
+  Check(CheckReports(anthropic, kBeside) == 1);
   Check(anthropic.at("type") == "message");
+  const json::value* cost = anthropic.at("iris").as_object().if_contains("cost_usd");
+  Check(cost != nullptr && cost->is_double() && cost->get_double() == kCost);
 
   api::ResponseMeta meta;
   meta.id = "resp_fuzz";
   meta.created_at = 1;
   meta.model = "m";
-  CheckReport(
-      ParseObject(api::EncodeResponsesResponse(r, meta, &IrisReport(), kCost)).if_contains("iris"));
+  const json::object responses =
+      ParseObject(api::EncodeResponsesResponse(r, meta, &IrisReport(), kCost));
+  Check(CheckReports(responses, kBeside) == 1);
+  CheckCost(responses);
   if (r.as_is != nullptr) {
-    CheckReport(
-        ParseObject(api::EncodeAsIsResponse(*r.as_is, &IrisReport(), kCost)).if_contains("iris"));
+    const json::object as_is = ParseObject(api::EncodeAsIsResponse(*r.as_is, &IrisReport(), kCost));
+    Check(CheckReports(as_is, kBeside) == 1);
+    CheckCost(as_is, /*as_is=*/true);
   }
   const json::object gateway =
       ParseObject(api::EncodeAiGatewayGenerateResult(r, 3, {}, &IrisReport(), kCost));
-  Check(gateway.contains("content") && gateway.contains("providerMetadata"));
+  Check(gateway.contains("content") && CheckReports(gateway, kAiSdk) == 1);
 }
 
 void CheckError(const GatewayError& e) {
   Check(!e.message.empty());
   const int status = api::HttpStatus(e.error_class);
   Check(status >= 400 && status <= 599);
-  Check(!e.retry_after_s || (*e.retry_after_s >= 0 && *e.retry_after_s < 1e9));
+  Check(!e.retry_after_s ||
+        (*e.retry_after_s >= 0 && *e.retry_after_s <= providers::kMaxUpstreamRetryAfterS));
   ParseObject(api::OpenAIErrorBody(e));
   ParseObject(api::AnthropicErrorBody(e));
   ParseObject(api::AiGatewayErrorBody(e, "m"));
 }
 
-// Every event of an encoder's stream is a JSON object (or OpenAI's [DONE]), whole SSE.
-void CheckStream(const std::string& bytes, bool typed) {
+// Every event of an encoder's stream is a JSON object (or OpenAI's [DONE]), whole SSE, and
+// any report in it is ours. Returns how many reports there are.
+int CheckStream(const std::string& bytes, bool typed, Holders holders) {
   http::SseParser parser(size_t{64} << 20);
   std::vector<http::SseEvent> events;
   parser.Feed(bytes, events);
   Check(!parser.overflowed() && !parser.HasPartialEvent());
+  int reports = 0;
   for (const http::SseEvent& e : events) {
     if (e.data == "[DONE]") continue;
     const json::object o = ParseObject(e.data);
@@ -126,8 +167,9 @@ void CheckStream(const std::string& bytes, bool typed) {
       const json::value* type = o.if_contains("type");
       Check(type != nullptr && type->is_string() && type->get_string() == e.event);
     }
-    if (const json::value* report = o.if_contains("iris")) CheckReport(report);
+    reports += CheckReports(o, holders);
   }
+  return reports;
 }
 
 struct Encoders {
@@ -157,11 +199,12 @@ struct Encoders {
     out[2] += responses.Error(e);
     out[3] += gateway.Error(e);
   }
-  void Check() const {
-    CheckStream(out[0], false);
-    CheckStream(out[1], true);
-    CheckStream(out[2], true);
-    CheckStream(out[3], false);
+  // A stream that finished carries iris's report once, in every wire format.
+  void CheckAll(bool finished) const {
+    const int reports[] = {CheckStream(out[0], false, kBeside), CheckStream(out[1], true, kBeside),
+                           CheckStream(out[2], true, kResponses),
+                           CheckStream(out[3], false, kAiSdk)};
+    for (int n : reports) Check(finished ? n == 1 : n == 0);
   }
 };
 
@@ -200,16 +243,20 @@ void RunStream(const providers::Translator& tr, std::string_view bytes, size_t p
     enc.Finish();
     CheckBodies(folded);  // (what a caller who did not stream gets of a streamed answer)
   }
-  enc.Check();
+  enc.CheckAll(!failure);
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
+  // The first byte: bits 0-2 the provider, bit 3 a flag (a retry-after header for an error,
+  // include_usage for a stream), bits 4-5 the form (0: a 2xx body, 1: an error, 2: a stream).
   const auto& translators = Translators();
-  const providers::Translator& tr = *translators[data[0] % translators.size()];
-  const unsigned mode = (data[0] >> 4) % 3;  // 0: a 2xx body, 1: an error, 2: a stream
+  const size_t pick = data[0] & 7;
+  if (pick >= translators.size()) return 0;
+  const providers::Translator& tr = *translators[pick];
+  const unsigned mode = (data[0] >> 4) % 3;
   const std::string_view rest(reinterpret_cast<const char*>(data) + 2, size - 2);
   if (mode == 0) {
     iris::Result<ChatResponse> r = tr.DecodeResponse(rest);

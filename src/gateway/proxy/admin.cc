@@ -2,6 +2,7 @@
 // protocol's GET .../config), GET /api/usage and
 // /api/requests (the dashboard's data), answered from the request log on a query thread, and
 // GET /api/local (the local engine's live counters).
+#include <array>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -10,6 +11,7 @@
 #include <cmath>
 #include <tuple>
 
+#include "base/json.h"
 #include "gateway/api/ai_gateway.h"
 #include "gateway/api/anthropic.h"
 #include "gateway/api/errors.h"
@@ -94,7 +96,7 @@ boost::json::value StepTimes(const providers::LocalStats& s) {
 std::string LocalJson(const providers::LocalProvider* local) {
   boost::json::object o;
   o["enabled"] = local != nullptr;
-  if (local == nullptr) return boost::json::serialize(o);
+  if (local == nullptr) return SerializeJson(o);
   const providers::LocalStats& s = local->stats();
   const providers::LocalOptions& opt = local->options();
   o["model"] = "local/" + local->model_name();
@@ -125,7 +127,7 @@ std::string LocalJson(const providers::LocalProvider* local) {
   }
   o["steps_by_sequences"] = std::move(batches);
   o["step_ms"] = StepTimes(s);
-  return boost::json::serialize(o);
+  return SerializeJson(o);
 }
 
 }  // namespace

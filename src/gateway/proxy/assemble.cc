@@ -107,7 +107,7 @@ observe::ScrapeSources Gauges(const Assembly& a) {
           observe::SnapshotOfCounts(observe::LocalBatchBounds(), s.steps_by_sequences, 1.0);
       g.step_seconds =
           observe::SnapshotOfCounts(observe::LocalStepSecondsBounds(), s.steps_by_ms, 1000.0);
-      // Over a second counts as a second in the buckets' sum; the exact sum is kept.
+      // (The counts' sum takes a step over a second as 1.001 s: the exact sum is kept instead.)
       g.step_seconds.sum = s.step_seconds.load();
       return g;
     };

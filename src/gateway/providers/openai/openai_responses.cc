@@ -178,9 +178,11 @@ Result<std::vector<StreamEvent>> ResponsesStreamTranslator::OnEvent(const http::
   Result<json::value> parsed = ParseJson(event.data, name_ + " stream event");
   if (!parsed.ok()) return DataLoss(parsed.status().message());
   if (!parsed->is_object()) return DataLoss(name_ + " stream event: expected a JSON object");
-  const json::object& o = parsed->get_object();
+  json::object& o = parsed->get_object();
   std::string type = StringField(o, "type");
-  if (type.empty()) type = event.event;
+  const bool typed = !type.empty();
+  if (!typed) type = event.event;
+  if (type.empty()) return DataLoss(name_ + ": a stream event without a type");
   if (type == "response.failed") {
     const json::object* response = ObjectField(o, "response");
     return Failed(response != nullptr ? *response : o, name_);
@@ -195,12 +197,24 @@ Result<std::vector<StreamEvent>> ResponsesStreamTranslator::OnEvent(const http::
       return DataLoss(name_ + ": a stream event of an unexpected type");
     }
   }
+  // What goes back is what callers' SDKs read: the type in the data too (they read it there,
+  // not in the event's name), and no `iris` member of the upstream's, which would pass for
+  // iris's report (Finish adds that to the terminal event).
+  bool changed = false;
+  if (!typed) {
+    o["type"] = type;
+    changed = true;
+  }
+  if (o.erase("iris") > 0) changed = true;
+  if (json::value* r = o.if_contains("response"); r != nullptr && r->is_object()) {
+    if (r->get_object().erase("iris") > 0) changed = true;
+  }
   StreamEvent relay;
   relay.type = StreamEvent::Type::kAsIs;
   relay.name = type;
   // (one line of JSON, as OpenAI sends it, so that it is one `data:` line again)
-  relay.text =
-      event.data.find_first_of("\r\n") == std::string::npos ? event.data : SerializeJson(o);
+  relay.text = !changed && event.data.find_first_of("\r\n") == std::string::npos ? event.data
+                                                                                 : SerializeJson(o);
   relay.index = static_cast<int>(
       std::clamp<int64_t>(IntField(o, "sequence_number"), 0, std::numeric_limits<int>::max() - 1));
   out.push_back(std::move(relay));

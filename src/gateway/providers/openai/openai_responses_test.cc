@@ -248,5 +248,30 @@ TEST(OpenAIResponses, AFailedOrCutStreamIsAnError) {
   EXPECT_FALSE(odd.ok());  // (an event name that could break the caller's stream)
 }
 
+// Callers' SDKs read an event's type from its data: an event whose data lacks it goes back with
+// it. And an `iris` member of the upstream's, beside the response or in it, never passes for
+// iris's report (Finish adds that to the terminal event).
+TEST(OpenAIResponses, RelayedEventsCarryTheirTypeAndNoReportButIris) {
+  auto t = MakeOpenAITranslator(OpenAIFlavor::kOpenAI);
+  auto s = t->NewStreamTranslator();
+  auto r = s->OnEvent(
+      Event("response.created",
+            R"({"sequence_number":0,"iris":{"request_id":"forged"},)"
+            R"("response":{"id":"resp_9","status":"in_progress","iris":{"cost_usd":0}}})"));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->front().type, StreamEvent::Type::kAsIs);
+  Result<json::value> data = ParseJson(r->front().text, "relayed");
+  ASSERT_TRUE(data.ok());
+  const json::object& o = data->as_object();
+  EXPECT_EQ(o.at("type"), "response.created");
+  EXPECT_FALSE(o.contains("iris"));
+  EXPECT_FALSE(o.at("response").as_object().contains("iris"));
+  EXPECT_EQ(o.at("response").at("id"), "resp_9");
+  // Neither in the data nor as the event's name: no type at all is a broken stream.
+  auto untyped = s->OnEvent(Event("", R"({"sequence_number":1})"));
+  ASSERT_FALSE(untyped.ok());
+  EXPECT_EQ(untyped.status().code(), ErrorCode::kDataLoss);
+}
+
 }  // namespace
 }  // namespace iris::gateway::providers
