@@ -1,6 +1,7 @@
 // The gateway's JSON field readers (see json_fields.h).
 #include "gateway/api/json_fields.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <limits>
@@ -261,6 +262,10 @@ std::vector<std::string> UninterpretedKeys(const boost::json::object& o,
     if (!is_known) AddFieldName(out, key);
   }
   return out;
+}
+
+int64_t TokenCountField(const json::object& o, std::string_view key) {
+  return std::clamp<int64_t>(IntField(o, key), 0, kMaxTokenCount);
 }
 
 }  // namespace iris::gateway::api

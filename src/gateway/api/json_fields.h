@@ -110,4 +110,11 @@ bool BoolField(const boost::json::object& o, std::string_view key);
 // The integer at `key`, or 0. A double is truncated; a value beyond int64 saturates.
 int64_t IntField(const boost::json::object& o, std::string_view key);
 
+// The most tokens one count of a provider's usage can say: 2^32, more than any model reads or
+// writes in one answer. Counts are added (an answer's parts, a day's requests) and priced.
+inline constexpr int64_t kMaxTokenCount = int64_t{1} << 32;
+// A provider's token count at `key`: IntField, then from 0 to kMaxTokenCount, so that sums of
+// counts never overflow whatever a provider writes.
+int64_t TokenCountField(const boost::json::object& o, std::string_view key);
+
 }  // namespace iris::gateway::api

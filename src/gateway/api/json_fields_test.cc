@@ -4,9 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <cstdint>
 #include <limits>
 #include <string>
+
+#include "gateway/api/openai.h"
 
 namespace iris::gateway::api {
 namespace {
@@ -172,6 +175,28 @@ TEST(JsonFieldLenient, IntegersSaturateAtInt64Bounds) {
   EXPECT_EQ(IntField(o, "max"), kMax);
   EXPECT_EQ(IntField(o, "min"), kMin);
   EXPECT_EQ(IntField(o, "neg"), -2);
+}
+
+// A provider's counts are added and priced: whatever it writes, each is from 0 to 2^32.
+TEST(JsonFieldNumbers, TokenCountsAreBoundedSoTheirSumsCannotOverflow) {
+  const json::object o = json::parse(R"({"huge":9223372036854775807,"big":18446744073709551615,)"
+                                     R"("far":1e300,"neg":-5,"ok":4096,"text":"7"})")
+                             .as_object();
+  EXPECT_EQ(TokenCountField(o, "huge"), kMaxTokenCount);
+  EXPECT_EQ(TokenCountField(o, "big"), kMaxTokenCount);
+  EXPECT_EQ(TokenCountField(o, "far"), kMaxTokenCount);
+  EXPECT_EQ(TokenCountField(o, "neg"), 0);
+  EXPECT_EQ(TokenCountField(o, "ok"), 4096);
+  EXPECT_EQ(TokenCountField(o, "text"), 0);
+  EXPECT_EQ(TokenCountField(o, "absent"), 0);
+  // OpenAI's usage object, as every OpenAI-shaped server's answer is read.
+  const Usage u = DecodeOpenAIUsage(
+      json::parse(R"({"prompt_tokens":9223372036854775807,"completion_tokens":88,)"
+                  R"("prompt_tokens_details":{"cached_tokens":-1}})")
+          .as_object());
+  EXPECT_EQ(u.input_tokens, kMaxTokenCount);
+  EXPECT_EQ(u.output_tokens, 88);
+  EXPECT_EQ(u.cached_input_tokens, 0);
 }
 
 }  // namespace

@@ -523,17 +523,17 @@ Result<CacheMark> ParseCacheControl(const json::value& v, std::string_view path)
 Usage DecodeOpenAIUsage(const boost::json::object& o) {
   Usage u;
   u.reported = true;
-  u.input_tokens = IntField(o, "prompt_tokens");
-  u.output_tokens = IntField(o, "completion_tokens");
+  u.input_tokens = TokenCountField(o, "prompt_tokens");
+  u.output_tokens = TokenCountField(o, "completion_tokens");
   if (const json::object* d = ObjectField(o, "prompt_tokens_details")) {
-    u.cached_input_tokens = IntField(*d, "cached_tokens");
-    u.cache_write_tokens = IntField(*d, "cache_write_tokens");
+    u.cached_input_tokens = TokenCountField(*d, "cached_tokens");
+    u.cache_write_tokens = TokenCountField(*d, "cache_write_tokens");
   } else if (const json::object* legacy = ObjectField(o, "prompt_token_details")) {
-    u.cached_input_tokens = IntField(*legacy, "cached_tokens");
+    u.cached_input_tokens = TokenCountField(*legacy, "cached_tokens");
   }
-  if (u.cached_input_tokens == 0) u.cached_input_tokens = IntField(o, "num_cached_tokens");
+  if (u.cached_input_tokens == 0) u.cached_input_tokens = TokenCountField(o, "num_cached_tokens");
   if (const json::object* d = ObjectField(o, "completion_tokens_details")) {
-    u.reasoning_tokens = IntField(*d, "reasoning_tokens");
+    u.reasoning_tokens = TokenCountField(*d, "reasoning_tokens");
   }
   return u;
 }

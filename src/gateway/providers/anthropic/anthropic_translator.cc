@@ -22,6 +22,7 @@ using api::ArrayField;
 using api::IntField;
 using api::ObjectField;
 using api::StringField;
+using api::TokenCountField;
 
 constexpr std::string_view kProvider = "anthropic";
 constexpr int64_t kDefaultMaxTokens = 8192;
@@ -240,14 +241,15 @@ struct RawUsage {
 
   void Merge(const json::object& u) {
     reported = true;
-    if (u.contains("input_tokens")) input = IntField(u, "input_tokens");
-    if (u.contains("cache_read_input_tokens")) cache_read = IntField(u, "cache_read_input_tokens");
+    if (u.contains("input_tokens")) input = TokenCountField(u, "input_tokens");
+    if (u.contains("cache_read_input_tokens"))
+      cache_read = TokenCountField(u, "cache_read_input_tokens");
     if (u.contains("cache_creation_input_tokens")) {
-      cache_creation = IntField(u, "cache_creation_input_tokens");
+      cache_creation = TokenCountField(u, "cache_creation_input_tokens");
     }
-    if (u.contains("output_tokens")) output = IntField(u, "output_tokens");
+    if (u.contains("output_tokens")) output = TokenCountField(u, "output_tokens");
     if (const json::object* d = ObjectField(u, "output_tokens_details")) {
-      thinking = IntField(*d, "thinking_tokens");
+      thinking = TokenCountField(*d, "thinking_tokens");
     }
   }
   Usage ToUsage() const {

@@ -24,6 +24,7 @@ using api::BoolField;
 using api::IntField;
 using api::ObjectField;
 using api::StringField;
+using api::TokenCountField;
 
 constexpr size_t kMaxStopSequences = 5;
 constexpr std::string_view kFilesApiPrefix = "https://generativelanguage.googleapis.com/";
@@ -220,10 +221,11 @@ FinishReason MapFinishReason(std::string_view reason, bool saw_function_call) {
 Usage DecodeUsage(const json::object& m) {
   Usage u;
   u.reported = true;
-  u.input_tokens = IntField(m, "promptTokenCount") + IntField(m, "toolUsePromptTokenCount");
-  u.cached_input_tokens = IntField(m, "cachedContentTokenCount");
-  u.reasoning_tokens = IntField(m, "thoughtsTokenCount");
-  u.output_tokens = IntField(m, "candidatesTokenCount") + u.reasoning_tokens;
+  u.input_tokens =
+      TokenCountField(m, "promptTokenCount") + TokenCountField(m, "toolUsePromptTokenCount");
+  u.cached_input_tokens = TokenCountField(m, "cachedContentTokenCount");
+  u.reasoning_tokens = TokenCountField(m, "thoughtsTokenCount");
+  u.output_tokens = TokenCountField(m, "candidatesTokenCount") + u.reasoning_tokens;
   return u;
 }
 

@@ -21,6 +21,7 @@ using api::IntField;
 using api::ObjectField;
 using api::StringField;
 using api::StringOrIntegerField;
+using api::TokenCountField;
 
 std::optional<json::object> ResponsesBodyAsIs(const ChatRequest& r, const TargetInfo& target,
                                               std::vector<std::string>& dropped) {
@@ -53,13 +54,13 @@ namespace {
 Usage DecodeUsage(const json::object& u) {
   Usage usage;
   usage.reported = true;
-  usage.input_tokens = IntField(u, "input_tokens");
-  usage.output_tokens = IntField(u, "output_tokens");
+  usage.input_tokens = TokenCountField(u, "input_tokens");
+  usage.output_tokens = TokenCountField(u, "output_tokens");
   if (const json::object* d = ObjectField(u, "input_tokens_details")) {
-    usage.cached_input_tokens = IntField(*d, "cached_tokens");
+    usage.cached_input_tokens = TokenCountField(*d, "cached_tokens");
   }
   if (const json::object* d = ObjectField(u, "output_tokens_details")) {
-    usage.reasoning_tokens = IntField(*d, "reasoning_tokens");
+    usage.reasoning_tokens = TokenCountField(*d, "reasoning_tokens");
   }
   return usage;
 }

@@ -26,6 +26,7 @@ using api::IntField;
 using api::ObjectField;
 using api::StringField;
 using api::StringOrIntegerField;
+using api::TokenCountField;
 
 namespace {
 // The provider table's kind of a flavor.
@@ -466,7 +467,7 @@ Result<EmbeddingResponse> OpenAITranslator::DecodeEmbeddings(std::string_view bo
   }
   if (const json::object* u = ObjectField(o, "usage")) {
     out.usage.reported = true;
-    out.usage.input_tokens = IntField(*u, "prompt_tokens");
+    out.usage.input_tokens = TokenCountField(*u, "prompt_tokens");
   }
   return out;
 }
