@@ -16,7 +16,10 @@ Result<boost::json::value> ParseJson(std::string_view text, std::string_view wha
   boost::json::stream_parser p({}, {}, scratch);
   p.reset(std::move(storage));
   boost::system::error_code ec;
-  size_t n = p.write_some(text.data(), text.size(), ec);
+  // One JSON text and nothing after it but whitespace: `{...}junk` is "extra data" at the
+  // junk's first byte (write_some stopped at the value, and finish() then called it
+  // incomplete, which misled whoever read the message).
+  size_t n = p.write(text.data(), text.size(), ec);
   if (!ec) p.finish(ec);
   if (ec) {
     return InvalidArgument(std::string(what) + ": invalid JSON at byte " + std::to_string(n) +

@@ -68,6 +68,22 @@ TEST(SerializeJsonTest, StringsAreEscapedExactlyAsBoostJsonDoes) {
   }
 }
 
+// One JSON text, and nothing but whitespace after it: a value followed by anything else is not
+// JSON, and the message says where the extra data starts.
+TEST(ParseJsonTest, OneValueAndOnlyWhitespaceAfterIt) {
+  EXPECT_TRUE(ParseJson(" {\"a\":1} \r\n\t", "ws").ok());
+  Result<boost::json::value> extra = ParseJson("{\"a\":1}x", "body");
+  ASSERT_FALSE(extra.ok());
+  EXPECT_EQ(extra.status().message().rfind("body: invalid JSON at byte 7: extra data", 0), 0u)
+      << extra.status().message();
+  for (std::string_view junk : {"{\"a\":1}x", "{\"a\":1}{}", "[1] 2", "{} //", "\"s\"\"t\""}) {
+    Result<boost::json::value> v = ParseJson(junk, "body");
+    ASSERT_FALSE(v.ok()) << junk;
+    EXPECT_NE(v.status().message().find("body: invalid JSON at byte"), std::string::npos)
+        << v.status().message();
+  }
+}
+
 // A value parsed into scratch storage lives there, whatever its size (more than the scratch's
 // first 4 KiB comes from the heap), and reads the same as one in the default storage.
 TEST(ParseJsonTest, ParsesIntoTheStorageItIsGiven) {

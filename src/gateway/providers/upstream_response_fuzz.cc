@@ -256,7 +256,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t pick = data[0] & 7;
   if (pick >= translators.size()) return 0;
   const providers::Translator& tr = *translators[pick];
-  const unsigned mode = (data[0] >> 4) % 3;
+  const unsigned mode = (data[0] >> 4) & 3;
+  if (mode == 3) return 0;
   const std::string_view rest(reinterpret_cast<const char*>(data) + 2, size - 2);
   if (mode == 0) {
     iris::Result<ChatResponse> r = tr.DecodeResponse(rest);

@@ -199,16 +199,24 @@ Result<std::vector<StreamEvent>> ResponsesStreamTranslator::OnEvent(const http::
     }
   }
   // What goes back is what callers' SDKs read: the type in the data too (they read it there,
-  // not in the event's name), and no `iris` member of the upstream's, which would pass for
-  // iris's report (Finish adds that to the terminal event).
+  // not in the event's name), and no `iris` member or usage.cost of the upstream's, which would
+  // pass for iris's report and price (Finish adds those to the terminal event).
   bool changed = false;
   if (!typed) {
     o["type"] = type;
     changed = true;
   }
-  if (o.erase("iris") > 0) changed = true;
+  // (stable_erase: the rest of the event keeps OpenAI's order)
+  if (o.stable_erase("iris") > 0) changed = true;
   if (json::value* r = o.if_contains("response"); r != nullptr && r->is_object()) {
-    if (r->get_object().erase("iris") > 0) changed = true;
+    json::object& response = r->get_object();
+    if (response.stable_erase("iris") > 0) changed = true;
+    // usage.cost is iris's alone (the terminal event gets it in Finish).
+    if (json::value* u = response.if_contains("usage"); u != nullptr && u->is_object()) {
+      if (u->get_object().stable_erase("cost") + u->get_object().stable_erase("cost_details") > 0) {
+        changed = true;
+      }
+    }
   }
   StreamEvent relay;
   relay.type = StreamEvent::Type::kAsIs;

@@ -254,10 +254,11 @@ TEST(OpenAIResponses, AFailedOrCutStreamIsAnError) {
 TEST(OpenAIResponses, RelayedEventsCarryTheirTypeAndNoReportButIris) {
   auto t = MakeOpenAITranslator(OpenAIFlavor::kOpenAI);
   auto s = t->NewStreamTranslator();
-  auto r = s->OnEvent(
-      Event("response.created",
-            R"({"sequence_number":0,"iris":{"request_id":"forged"},)"
-            R"("response":{"id":"resp_9","status":"in_progress","iris":{"cost_usd":0}}})"));
+  auto r =
+      s->OnEvent(Event("response.created",
+                       R"({"sequence_number":0,"iris":{"request_id":"forged"},)"
+                       R"("response":{"id":"resp_9","status":"in_progress","iris":{"cost_usd":0},)"
+                       R"("usage":{"input_tokens":1,"cost":9,"cost_details":{}}}})"));
   ASSERT_TRUE(r.ok()) << r.status().message();
   ASSERT_EQ(r->front().type, StreamEvent::Type::kAsIs);
   Result<json::value> data = ParseJson(r->front().text, "relayed");
@@ -267,6 +268,7 @@ TEST(OpenAIResponses, RelayedEventsCarryTheirTypeAndNoReportButIris) {
   EXPECT_FALSE(o.contains("iris"));
   EXPECT_FALSE(o.at("response").as_object().contains("iris"));
   EXPECT_EQ(o.at("response").at("id"), "resp_9");
+  EXPECT_EQ(o.at("response").at("usage"), json::parse(R"({"input_tokens":1})"));
   // Neither in the data nor as the event's name: no type at all is a broken stream.
   auto untyped = s->OnEvent(Event("", R"({"sequence_number":1})"));
   ASSERT_FALSE(untyped.ok());
