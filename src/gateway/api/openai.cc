@@ -520,6 +520,11 @@ Result<CacheMark> ParseCacheControl(const json::value& v, std::string_view path)
   return mark;
 }
 
+bool ErasePriceOf(boost::json::object& usage) {
+  const size_t erased = usage.stable_erase("cost") + usage.stable_erase("cost_details");
+  return erased > 0;
+}
+
 Usage DecodeOpenAIUsage(const boost::json::object& o) {
   Usage u;
   u.reported = true;
@@ -582,8 +587,7 @@ void AddExtras(json::object& out, const OpenAIExtras& x, std::string_view inner)
 json::object OverProviderUsage(const json::value& provider, json::object ours) {
   if (!provider.is_object()) return ours;
   json::object merged(provider.get_object(), ours.storage());
-  merged.erase("cost");
-  merged.erase("cost_details");
+  ErasePriceOf(merged);
   for (const auto& kv : ours) {
     json::value& slot = merged[kv.key()];
     if (slot.is_object() && kv.value().is_object()) {

@@ -71,6 +71,10 @@ boost::json::object EncodeOpenAIUsage(const Usage& usage, std::optional<double> 
 // prompt_tokens_details.{cached_tokens,cache_write_tokens}, Mistral's legacy
 // prompt_token_details / num_cached_tokens and completion_tokens_details.reasoning_tokens.
 Usage DecodeOpenAIUsage(const boost::json::object& usage);
+// Takes a provider's own price out of its usage object (`cost` and `cost_details`, OpenRouter's
+// say), keeping the rest in its order: the only usage.cost a caller sees is iris's. True when
+// there was one.
+bool ErasePriceOf(boost::json::object& usage);
 
 // A `chat.completion` object: one choice, content null when there is no text and there are
 // tool calls, `usage` (with usage.cost when `cost_usd` is set), the provider's own members

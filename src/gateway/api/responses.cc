@@ -735,12 +735,8 @@ void AddIrisReport(json::object& response, const json::object* iris,
   // usage.cost is iris's, or absent: a provider's own never passes for it.
   if (json::value* usage = response.if_contains("usage"); usage && usage->is_object()) {
     json::object& u = usage->get_object();
-    u.stable_erase("cost_details");
-    if (cost_usd) {
-      u["cost"] = *cost_usd;
-    } else {
-      u.stable_erase("cost");
-    }
+    ErasePriceOf(u);
+    if (cost_usd) u["cost"] = *cost_usd;
   }
   if (iris != nullptr) response["iris"] = *iris;
 }

@@ -10,6 +10,7 @@
 
 #include "base/json.h"
 #include "gateway/api/json_fields.h"
+#include "gateway/api/openai.h"
 #include "gateway/providers/openai/openai_translator.h"
 
 namespace iris::gateway::providers {
@@ -213,9 +214,7 @@ Result<std::vector<StreamEvent>> ResponsesStreamTranslator::OnEvent(const http::
     if (response.stable_erase("iris") > 0) changed = true;
     // usage.cost is iris's alone (the terminal event gets it in Finish).
     if (json::value* u = response.if_contains("usage"); u != nullptr && u->is_object()) {
-      if (u->get_object().stable_erase("cost") + u->get_object().stable_erase("cost_details") > 0) {
-        changed = true;
-      }
+      if (api::ErasePriceOf(u->get_object())) changed = true;
     }
   }
   StreamEvent relay;
