@@ -220,6 +220,21 @@ ErrorClass ClassifyUpstreamStatus(int status, ErrorSignal signal) {
   return ErrorClass::kUpstream;
 }
 
+namespace {
+
+// `text` as UTF-8, its surrounding white space dropped, cut after `max` bytes (a character
+// cut in two becomes U+FFFD) and then marked "...".
+std::string Quote(std::string_view text, size_t max) {
+  constexpr std::string_view kSpace = " \t\r\n";
+  const size_t first = text.find_first_not_of(kSpace);
+  if (first == std::string_view::npos) return "";
+  text = text.substr(first, text.find_last_not_of(kSpace) - first + 1);
+  if (text.size() <= max) return LossyUtf8(text);
+  return LossyUtf8(text.substr(0, max)) + "...";
+}
+
+}  // namespace
+
 GatewayError MakeUpstreamError(std::string_view provider, int status, UpstreamErrorBody body,
                                std::string_view retry_after_header,
                                std::optional<double> body_retry_after_s) {
@@ -238,8 +253,8 @@ GatewayError MakeUpstreamError(std::string_view provider, int status, UpstreamEr
   }
   // What the upstream wrote goes to callers inside JSON: valid UTF-8 only (a text body, or
   // one cut at a length, may hold anything).
-  e.code = LossyUtf8(body.code);
-  e.param = LossyUtf8(body.param);
+  e.code = Quote(body.code, kMaxUpstreamCodeBytes);
+  e.param = Quote(body.param, kMaxUpstreamCodeBytes);
   const bool key = body.signal == ErrorSignal::kKeyRejected ||
                    (body.signal == ErrorSignal::kNone && (status == 401 || status == 403));
   const bool billing =
@@ -284,7 +299,9 @@ GatewayError MakeUpstreamError(std::string_view provider, int status, UpstreamEr
   e.message += " (";
   e.message += std::to_string(status);
   e.message += "): ";
-  e.message += body.message.empty() ? "(no message)" : LossyUtf8(body.message);
+  std::string quoted = Quote(body.message, kMaxUpstreamMessageBytes);
+  if (quoted.empty()) quoted = Quote(body.text, kMaxQuotedBodyBytes);
+  e.message += quoted.empty() ? "(empty body)" : quoted;
   return e;
 }
 

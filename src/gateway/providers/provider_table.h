@@ -98,15 +98,25 @@ struct UpstreamErrorBody {
   std::string code;     // its error code or type, reported as the error's `code`
   std::string param;    // the offending parameter, when named
   ErrorSignal signal = ErrorSignal::kNone;
+  // The body as it came. When no message could be read from it (a proxy's HTML page, plain
+  // text, JSON of another shape), its first kMaxQuotedBodyBytes are the message.
+  std::string_view text;
 };
 
 // The longest wait an upstream's retry-after can ask for: a day (longer ones are read as a day).
 inline constexpr double kMaxUpstreamRetryAfterS = 86400;
+// How much of what an upstream wrote iris repeats to callers and keeps in its request log: a
+// provider's message, a body quoted in its place, and its error code or parameter.
+inline constexpr size_t kMaxUpstreamMessageBytes = 1000;
+inline constexpr size_t kMaxQuotedBodyBytes = 300;
+inline constexpr size_t kMaxUpstreamCodeBytes = 100;
 
 // The GatewayError of a non-2xx answer: class from ClassifyUpstreamStatus, retry-after from
 // the header (or the body's hint when the header has none; not finite or negative: none; at
 // most kMaxUpstreamRetryAfterS), and one message shape for every provider: "<provider> <what
-// happened> (<status>): <message>", the provider's text as UTF-8.
+// happened> (<status>): <message>". The message is the provider's, else the body quoted
+// ("(empty body)" for none); what the provider wrote is cut at the bounds above ("..." marks
+// a cut) and made UTF-8.
 GatewayError MakeUpstreamError(std::string_view provider, int status, UpstreamErrorBody body,
                                std::string_view retry_after_header,
                                std::optional<double> body_retry_after_s = std::nullopt);

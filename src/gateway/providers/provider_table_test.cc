@@ -182,12 +182,54 @@ TEST(ProviderTableTest, AnUpstreamsTextInAnyEncodingIsQuotedAsUtf8) {
     // A Latin-1 page; then a UTF-8 one whose 300th byte is the middle of a character.
     const GatewayError latin1 = t->DecodeError(503, "Dienst nicht verf\xFCgbar", "");
     EXPECT_TRUE(IsValidUtf8(latin1.message)) << latin1.message;
-    // (Anthropic's and Gemini's translators quote no text body.)
-    if (latin1.message.find("(no message)") == std::string::npos) {
-      EXPECT_NE(latin1.message.find("verf\xEF\xBF\xBDgbar"), std::string::npos) << latin1.message;
-    }
+    EXPECT_EQ(latin1.message, "p is overloaded (503): Dienst nicht verf\xEF\xBF\xBDgbar");
     const GatewayError cut = t->DecodeError(500, std::string(299, 'a') + "\xE2\x82\xAC", "");
     EXPECT_TRUE(IsValidUtf8(cut.message)) << cut.message;
+    EXPECT_EQ(cut.message, "p failed (500): " + std::string(299, 'a') + "\xEF\xBF\xBD...");
+  }
+}
+
+// What a provider writes in an error is repeated to callers and kept in the request log:
+// whatever shape it has, every translator quotes something a person can read, and never more
+// than the bounds.
+TEST(ProviderTableTest, EveryTranslatorQuotesAnErrorItCannotReadAndBoundsWhatItQuotes) {
+  const std::string html =
+      "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
+      "</center><hr><center>nginx</center>" +
+      std::string(400, ' ') + "</body></html>";
+  const std::string long_message(5000, 'm');
+  const std::string long_code(5000, 'c');
+  for (const ProviderFacts& f : AllProviderKinds()) {
+    if (f.make_translator == nullptr) continue;
+    SCOPED_TRACE(std::string(ProviderKindName(f.kind)));
+    const std::unique_ptr<Translator> t = f.make_translator("p");
+    // A proxy's page in front of the provider: its text, trimmed, cut at 300 bytes.
+    EXPECT_EQ(t->DecodeError(502, "\r\n  " + html + "\r\n", "").message,
+              "p failed (502): " + html.substr(0, kMaxQuotedBodyBytes) + "...");
+    EXPECT_EQ(t->DecodeError(502, "Bad Gateway\n", "").message, "p failed (502): Bad Gateway");
+    // JSON of another shape than the provider's errors: quoted as it came.
+    EXPECT_EQ(t->DecodeError(500, R"({"fault":"db down"})", "").message,
+              R"(p failed (500): {"fault":"db down"})");
+    // Nothing at all, or only white space.
+    EXPECT_EQ(t->DecodeError(500, "", "").message, "p failed (500): (empty body)");
+    EXPECT_EQ(t->DecodeError(500, " \r\n", "").message, "p failed (500): (empty body)");
+    // A message, a code and a parameter of 5,000 bytes each, in the provider's own shape.
+    std::string body;
+    if (f.kind == ProviderKind::kAnthropic) {
+      body = R"({"type":"error","error":{"type":")" + long_code + R"(","message":")" +
+             long_message + R"("}})";
+    } else if (f.kind == ProviderKind::kGemini) {
+      body = R"({"error":{"code":400,"status":")" + long_code + R"(","message":")" + long_message +
+             R"("}})";
+    } else {
+      body = R"({"error":{"message":")" + long_message + R"(","type":"t","code":")" + long_code +
+             R"(","param":")" + long_code + R"("}})";
+    }
+    const GatewayError big = t->DecodeError(400, body, "");
+    EXPECT_EQ(big.message, "p rejected the request (400): " +
+                               long_message.substr(0, kMaxUpstreamMessageBytes) + "...");
+    EXPECT_EQ(big.code, long_code.substr(0, kMaxUpstreamCodeBytes) + "...");
+    EXPECT_LE(big.param.size(), kMaxUpstreamCodeBytes + 3);
   }
 }
 

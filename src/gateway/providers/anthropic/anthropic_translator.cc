@@ -693,6 +693,7 @@ class AnthropicTranslator : public Translator {
       }
     }
     b.signal = SignalOf(ProviderKind::kAnthropic, b.code);
+    b.text = body;
     return MakeUpstreamError(name_, status, std::move(b), retry_after);
   }
 

@@ -630,6 +630,7 @@ class GeminiTranslator : public Translator {
       }
     }
     b.signal = key_invalid ? ErrorSignal::kKeyRejected : SignalOf(ProviderKind::kGemini, b.code);
+    b.text = body;
     return MakeUpstreamError(name_, status, std::move(b), retry_after, body_retry);
   }
 

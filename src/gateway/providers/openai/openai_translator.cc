@@ -865,7 +865,8 @@ struct ErrorFields {
 
 // Reads the error bodies OpenAI-shaped servers send: {"error":{...}}, {"error":"..."},
 // Mistral's flat {"object":"error",...}, {"detail":"..."}, FastAPI's {"detail":[{loc,msg}]},
-// {"message":...}, a one-element array of any of these, or plain text.
+// {"message":...}, or a one-element array of any of these (anything else is quoted by
+// MakeUpstreamError).
 ErrorFields ParseErrorBody(std::string_view body) {
   ErrorFields f;
   Result<json::value> parsed = ParseJson(body, "error body");
@@ -903,13 +904,7 @@ ErrorFields ParseErrorBody(std::string_view body) {
         }
       }
     }
-    if (!f.message.empty()) return f;
   }
-  std::string_view text = body;
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
-  constexpr size_t kMax = 300;
-  f.message = text.empty() ? "(empty body)" : std::string(text.substr(0, kMax));
-  if (text.size() > kMax) f.message += "...";
   return f;
 }
 
@@ -923,6 +918,7 @@ GatewayError OpenAITranslator::DecodeError(int status, std::string_view body,
   b.message = std::move(f.message);
   b.code = std::move(f.code);
   b.param = std::move(f.param);
+  b.text = body;
   return MakeUpstreamError(name_, status, std::move(b), retry_after);
 }
 
