@@ -83,4 +83,14 @@ std::string LossyUtf8(std::string_view bytes) {
   return out;
 }
 
+std::string CutUtf8(std::string_view bytes, size_t max_bytes) {
+  if (bytes.size() <= max_bytes) return LossyUtf8(bytes);
+  std::string out;
+  out.reserve(max_bytes + 3);
+  // A character cut off by the end is held back, that is, left out.
+  AppendLossyUtf8(bytes.substr(0, max_bytes), /*hold_truncated_tail=*/true, &out);
+  out += "...";
+  return out;
+}
+
 }  // namespace iris

@@ -37,5 +37,23 @@ TEST(Utf8, ACharacterCutOffAtTheEndIsHeldOrReplaced) {
   EXPECT_EQ(LossyUtf8(cut), "ab" + std::string(kUtf8Replacement));
 }
 
+TEST(Utf8, CutBeforeACharacterNotThroughIt) {
+  const std::string euro = "\xE2\x82\xAC";
+  EXPECT_EQ(CutUtf8("abc", 3), "abc");
+  EXPECT_EQ(CutUtf8("abcd", 3), "abc...");
+  EXPECT_EQ(CutUtf8("", 0), "");
+  EXPECT_EQ(CutUtf8("a", 0), "...");
+  // Each cut through the euro sign leaves it out; after it, it stays.
+  EXPECT_EQ(CutUtf8("ab" + euro + "z", 3), "ab...");
+  EXPECT_EQ(CutUtf8("ab" + euro + "z", 4), "ab...");
+  EXPECT_EQ(CutUtf8("ab" + euro + "z", 5), "ab" + euro + "...");
+  // What is not UTF-8 within the bound is replaced, as LossyUtf8 does.
+  EXPECT_EQ(CutUtf8("a\xFF"
+                    "bcd",
+                    3),
+            "a" + std::string(kUtf8Replacement) + "b...");
+  EXPECT_EQ(CutUtf8("a\xFF", 9), "a" + std::string(kUtf8Replacement));
+}
+
 }  // namespace
 }  // namespace iris

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -60,6 +61,10 @@ std::string AnthropicErrorBody(const GatewayError& error);
 boost::json::object AiGatewayErrorObject(const GatewayError& error, std::string_view model_id);
 // {"error": AiGatewayErrorObject(error, model_id)} serialized.
 std::string AiGatewayErrorBody(const GatewayError& error, std::string_view model_id);
+
+// The longest error message an attempt's failure carries to its caller and the request log
+// (its upstream's own words are bounded further: providers/provider_table.h).
+inline constexpr size_t kMaxErrorMessageBytes = 2000;
 
 // Upstream text relayed to callers and the log passes through this: API-key shapes
 // (sk-..., sk-ant-..., AIza..., gsk_..., xai-...), bearer tokens and key=... query values

@@ -222,15 +222,12 @@ ErrorClass ClassifyUpstreamStatus(int status, ErrorSignal signal) {
 
 namespace {
 
-// `text` as UTF-8, its surrounding white space dropped, cut after `max` bytes (a character
-// cut in two becomes U+FFFD) and then marked "...".
+// `text` without its surrounding white space, as CutUtf8 cuts it.
 std::string Quote(std::string_view text, size_t max) {
   constexpr std::string_view kSpace = " \t\r\n";
   const size_t first = text.find_first_not_of(kSpace);
   if (first == std::string_view::npos) return "";
-  text = text.substr(first, text.find_last_not_of(kSpace) - first + 1);
-  if (text.size() <= max) return LossyUtf8(text);
-  return LossyUtf8(text.substr(0, max)) + "...";
+  return CutUtf8(text.substr(first, text.find_last_not_of(kSpace) - first + 1), max);
 }
 
 }  // namespace

@@ -185,7 +185,7 @@ TEST(ProviderTableTest, AnUpstreamsTextInAnyEncodingIsQuotedAsUtf8) {
     EXPECT_EQ(latin1.message, "p is overloaded (503): Dienst nicht verf\xEF\xBF\xBDgbar");
     const GatewayError cut = t->DecodeError(500, std::string(299, 'a') + "\xE2\x82\xAC", "");
     EXPECT_TRUE(IsValidUtf8(cut.message)) << cut.message;
-    EXPECT_EQ(cut.message, "p failed (500): " + std::string(299, 'a') + "\xEF\xBF\xBD...");
+    EXPECT_EQ(cut.message, "p failed (500): " + std::string(299, 'a') + "...");
   }
 }
 

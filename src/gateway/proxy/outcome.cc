@@ -1,5 +1,6 @@
 #include "gateway/proxy/outcome.h"
 
+#include "base/utf8.h"
 #include "gateway/api/errors.h"
 
 namespace iris::gateway::proxy {
@@ -11,6 +12,10 @@ Outcome FromFailure(GatewayError e, const routing::Failure& f) {
   o.retryable = routing::IsRetryable(f);
   o.fallback = routing::ShouldFallback(f);
   o.breaker = routing::CountsAgainstBreaker(f);
+  // Every failure's message reaches the caller and the request log from here, whatever an
+  // upstream put in it (a stream's error event, an answer iris cannot read): no key, and a
+  // bounded length. Redacted before the cut, so that no cut leaves part of a key.
+  e.message = CutUtf8(api::RedactSecrets(std::move(e.message)), api::kMaxErrorMessageBytes);
   o.error = std::move(e);
   return o;
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/runtime/scheduler.h"
+#include "gateway/api/errors.h"
 #include "gateway/proxy/test_util.h"
 
 namespace iris::gateway::proxy {
@@ -185,6 +186,47 @@ TEST(Pipeline, AStreamCutAfterItsFirstTokenEndsWithAnErrorEventAndNoFallback) {
   EXPECT_EQ(r.body.find("data: [DONE]"), std::string::npos) << r.body;
   EXPECT_EQ(a.requests(), 1);
   EXPECT_EQ(b.requests(), 0);
+}
+
+// What an upstream writes into a failure reaches the caller (and the request log) through the
+// attempt's outcome: a key in it is redacted, and it is cut at kMaxErrorMessageBytes. Here an
+// OpenAI-compatible server echoes the operator's key in an error event after the first token,
+// and in an error member of a 200 answer.
+TEST(Pipeline, AnUpstreamsWordsInAFailureAreRedactedAndBounded) {
+  const std::string key = "sk-proj-" + std::string(40, 'K');
+  const std::string words = "Incorrect API key provided: " + key + " " + std::string(10000, 'w');
+  const std::string error = R"({"error":{"message":")" + words + R"("}})";
+  FakeUpstream a([error](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
+    co_await w.StartStream(200, Sse());
+    co_await w.Write(Chunk("partial"));
+    asio::steady_timer t(co_await asio::this_coro::executor, 100ms);  // the caller has it
+    co_await t.async_wait(asio::use_awaitable);
+    co_await w.Write("data: " + error + "\n\n");
+    co_await w.Finish();
+  });
+  FakeUpstream b([error](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
+    co_await w.Send(200, Json(), error);
+  });
+  TestGateway gw(Yaml(a.base_url(), b.base_url(),
+                      "models:\n  sa: { targets: [a/m], retries: 0 }\n"
+                      "  sb: { targets: [b/m], retries: 0 }\n"));
+  auto streamed = gw.Post(Request(true, "sa"));
+  ASSERT_EQ(streamed.status, 200) << streamed.body;
+  const size_t at = streamed.body.find("data: {\"error\"");
+  ASSERT_NE(at, std::string::npos) << streamed.body;
+  const std::string event = streamed.body.substr(at + 6, streamed.body.find("\n", at) - at - 6);
+  const std::string streamed_message(Body({200, {}, event}).at("error").at("message").as_string());
+
+  auto answered = gw.Post(Request(false, "sb"));
+  EXPECT_EQ(answered.status, 502) << answered.body.substr(0, 300);
+  const std::string answered_message(Body(answered).at("error").at("message").as_string());
+
+  for (const std::string& m : {streamed_message, answered_message}) {
+    EXPECT_EQ(m.find(std::string(12, 'K')), std::string::npos) << m.substr(0, 200);
+    EXPECT_NE(m.find("provided: [redacted]"), std::string::npos) << m.substr(0, 200);
+    EXPECT_LE(m.size(), api::kMaxErrorMessageBytes + 3);
+    EXPECT_EQ(m.substr(m.size() - 4), "w...");
+  }
 }
 
 TEST(Pipeline, EveryAttemptFailingNamesEachOne) {
