@@ -29,24 +29,36 @@ ThreadPool::ThreadPool(int num_threads) {
 
 ThreadPool::~ThreadPool() {
   stop_.store(true);
-  Wake();
+  Publish(static_cast<uint64_t>(++generation_) << 32);
   for (auto& w : workers_) w.join();
 }
 
-void ThreadPool::Wake() {
+void ThreadPool::Publish(uint64_t word) {
   {
-    // Taking the mutex orders the bump against a worker that is about to sleep.
+    // Taking the mutex orders the new loop against a worker that is about to sleep.
     std::lock_guard<std::mutex> lock(mu_);
-    generation_.fetch_add(1, std::memory_order_release);
+    claims_.store(word, std::memory_order_release);
   }
   cv_.notify_all();
 }
 
-void ThreadPool::Work(int thread) {
+void ThreadPool::Work(uint32_t generation, int thread) {
+  uint64_t word = claims_.load(std::memory_order_acquire);
   for (;;) {
-    size_t task = next_task_.fetch_add(1, std::memory_order_relaxed);
-    if (task >= num_tasks_) break;
-    (*fn_)(task, thread);
+    // The loop, its number of claims and the claim are read from one word: a worker late
+    // for loop `generation` sees another loop's word and claims nothing.
+    const uint64_t count = (word >> 16) & kMaxClaims;
+    const uint64_t next = word & kMaxClaims;
+    if (GenerationOf(word) != generation || next >= count) return;
+    if (!claims_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+      continue;  // `word` now holds the current value
+    }
+    const size_t begin = static_cast<size_t>(next) * per_claim_;
+    const size_t end = std::min(num_tasks_, begin + per_claim_);
+    for (size_t task = begin; task < end; ++task) (*fn_)(task, thread);
+    done_.fetch_add(1, std::memory_order_release);
+    word = claims_.load(std::memory_order_acquire);
   }
 }
 
@@ -55,18 +67,18 @@ void ThreadPool::WorkerLoop(int thread) {
   for (;;) {
     int spins = 0;
     uint32_t g;
-    while ((g = generation_.load(std::memory_order_acquire)) == seen) {
+    while ((g = GenerationOf(claims_.load(std::memory_order_acquire))) == seen) {
       if (++spins < kSpinIterations) {
         CpuRelax();
       } else {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+        cv_.wait(lock,
+                 [&] { return GenerationOf(claims_.load(std::memory_order_acquire)) != seen; });
       }
     }
     seen = g;
     if (stop_.load()) return;
-    Work(thread);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    Work(g, thread);
   }
 }
 
@@ -76,13 +88,17 @@ void ThreadPool::Run(size_t num_tasks, const std::function<void(size_t, int)>& f
     for (size_t i = 0; i < num_tasks; ++i) fn(i, 0);
     return;
   }
+  per_claim_ = (num_tasks + kMaxClaims - 1) / kMaxClaims;
+  const uint64_t count = (num_tasks + per_claim_ - 1) / per_claim_;
   fn_ = &fn;
   num_tasks_ = num_tasks;
-  next_task_.store(0, std::memory_order_relaxed);
-  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-  Wake();
-  Work(0);
-  while (pending_.load(std::memory_order_acquire) != 0) CpuRelax();
+  done_.store(0, std::memory_order_relaxed);
+  const uint32_t generation = ++generation_;
+  Publish((static_cast<uint64_t>(generation) << 32) | (count << 16));
+  Work(generation, 0);
+  // Every claim is taken; wait for those still running on workers. A worker that has not
+  // woken yet holds none, and is not waited for.
+  while (done_.load(std::memory_order_acquire) != count) CpuRelax();
   fn_ = nullptr;
 }
 
@@ -91,20 +107,24 @@ void ThreadPool::ParallelFor(size_t n, size_t grain,
   if (n == 0) return;
   grain = std::max<size_t>(grain, 1);
   align = std::max<size_t>(align, 1);
-  size_t max_chunks = (n + grain - 1) / grain;
-  size_t chunks = std::min<size_t>(max_chunks, static_cast<size_t>(num_threads()) * 4);
-  size_t per = (n + std::max<size_t>(chunks, 1) - 1) / std::max<size_t>(chunks, 1);
-  per = (per + align - 1) / align * align;
-  chunks = (n + per - 1) / per;
-  if (chunks <= 1) {
+  // Chunks shrink as the range is used up (each a share of what is left), so the last ones
+  // are small: a thread that finishes early waits for at most a small chunk on another.
+  const size_t threads = static_cast<size_t>(num_threads());
+  std::array<size_t, kMaxChunks + 1> bounds;
+  size_t chunks = 0;
+  bounds[0] = 0;
+  for (size_t begin = 0; begin < n;) {
+    size_t size = std::max(grain, (n - begin) / (2 * threads));
+    size = (size + align - 1) / align * align;
+    if (size >= n - begin || chunks + 1 == kMaxChunks) size = n - begin;
+    begin += size;
+    bounds[++chunks] = begin;
+  }
+  if (chunks == 1) {
     fn(0, n, 0);
     return;
   }
-  Run(chunks, [&](size_t c, int t) {
-    size_t b = c * per;
-    size_t e = std::min(n, b + per);
-    if (b < e) fn(b, e, t);
-  });
+  Run(chunks, [&](size_t c, int t) { fn(bounds[c], bounds[c + 1], t); });
 }
 
 }  // namespace iris

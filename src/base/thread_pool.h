@@ -1,8 +1,15 @@
 // A fixed pool of worker threads for data-parallel loops in the engine. The calling thread
 // takes part in every loop, so a pool of N threads has N-1 workers. Workers spin briefly
 // between loops (a decode step runs hundreds of short loops) and then sleep.
+//
+// A loop ends when its tasks are done, not when every worker has seen it: on a machine with
+// more busy threads than cores, a worker the scheduler has not run yet would otherwise hold
+// up the caller (which has already done all the tasks) for as long as it stays switched out.
+// Tasks are claimed from one word that also names the loop and its number of tasks, so a
+// worker that wakes late for a finished loop claims nothing from it, or from the next one.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
@@ -30,24 +37,37 @@ class ThreadPool {
   void Run(size_t num_tasks, const std::function<void(size_t task, int thread)>& fn);
 
   // Splits [0, n) into chunks of at least `grain` and calls fn(begin, end, thread). Every
-  // chunk but the last starts and ends at a multiple of `align`.
+  // chunk but the last starts and ends at a multiple of `align`. Chunks shrink from a quarter
+  // of the range (on two threads) towards `grain`, at most kMaxChunks of them.
   void ParallelFor(size_t n, size_t grain,
                    const std::function<void(size_t begin, size_t end, int thread)>& fn,
                    size_t align = 1);
 
   static int HardwareThreads();
 
+  static constexpr size_t kMaxChunks = 64;
+
  private:
+  // claims_ packs the loop's generation (32 bits), its number of claims (16) and the next
+  // claim (16). A claim is `per_claim_` consecutive tasks, so any number of tasks fits.
+  static constexpr uint64_t kMaxClaims = 0xffff;
+  static uint32_t GenerationOf(uint64_t word) { return static_cast<uint32_t>(word >> 32); }
+
   void WorkerLoop(int thread);
-  void Work(int thread);
-  void Wake();
+  // Claims and runs the tasks of loop `generation` until none is left; false if that loop
+  // is over (or another has begun).
+  void Work(uint32_t generation, int thread);
+  void Publish(uint64_t word);
 
   std::vector<std::thread> workers_;
+  // Written by the caller before it publishes a loop; read by a worker only after it has
+  // claimed a task of that loop, which the caller waits for.
   const std::function<void(size_t, int)>* fn_ = nullptr;
   size_t num_tasks_ = 0;
-  std::atomic<size_t> next_task_{0};
-  std::atomic<uint32_t> generation_{0};
-  std::atomic<int> pending_{0};
+  size_t per_claim_ = 1;
+  uint32_t generation_ = 0;  // the caller's count of loops
+  std::atomic<uint64_t> claims_{0};
+  std::atomic<uint64_t> done_{0};  // claims of the current loop that have finished
   std::atomic<bool> stop_{false};
   std::mutex mu_;  // guards sleeping on cv_ only
   std::condition_variable cv_;

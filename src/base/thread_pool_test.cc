@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <vector>
@@ -21,6 +22,34 @@ TEST(ThreadPoolTest, RunsEveryTaskExactlyOnce) {
         hits[task].fetch_add(1);
       });
       for (auto& h : hits) EXPECT_EQ(h.load(), 1);
+    }
+  }
+}
+
+// More tasks than one word can count claims of (65,535): a claim then runs several tasks.
+TEST(ThreadPoolTest, RunsMoreTasksThanClaimsExactlyOnce) {
+  ThreadPool pool(3);
+  for (size_t n : {size_t{65535}, size_t{65536}, size_t{200003}}) {
+    std::vector<std::atomic<int>> hits(n);
+    pool.Run(n, [&](size_t task, int) { hits[task].fetch_add(1, std::memory_order_relaxed); });
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << n << " " << i;
+  }
+}
+
+// Loops back to back, of sizes that change every time, on more threads than this machine may
+// have cores: a worker that wakes late for a loop must claim nothing of it once it is over,
+// and nothing of the next one under the last one's size or function.
+TEST(ThreadPoolTest, LoopsBackToBackEachRunEveryTaskOnce) {
+  ThreadPool pool(4);
+  std::vector<std::atomic<int>> hits(64);
+  for (int loop = 0; loop < 20000; ++loop) {
+    const size_t n = 2 + static_cast<size_t>(loop * 7919) % 63;
+    pool.Run(n, [&, loop](size_t task, int) {
+      ASSERT_LT(task, n);
+      hits[task].fetch_add(loop, std::memory_order_relaxed);
+    });
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(hits[i].exchange(0, std::memory_order_relaxed), loop) << loop << " " << i;
     }
   }
 }
@@ -60,7 +89,50 @@ TEST(ThreadPoolTest, ParallelForCutsAtTheAlignment) {
       }
     }
     if (n == 576) {
-      EXPECT_EQ(chunks.size(), 6u);  // 96 features each, not 8 of 72
+      // A quarter of what is left each time, in whole panels, down to one panel: 144, 144,
+      // 96, then 48s. The last chunks are one panel, so no thread waits long for another.
+      std::sort(chunks.begin(), chunks.end());
+      std::vector<size_t> sizes;
+      for (const auto& [b, e] : chunks) sizes.push_back(e - b);
+      EXPECT_EQ(sizes, (std::vector<size_t>{144, 144, 96, 48, 48, 48, 48}));
+    }
+  }
+}
+
+// Any range, grain and alignment: covered once, in at most kMaxChunks chunks of at least the
+// grain (the last may be shorter), that never grow along the range.
+TEST(ThreadPoolTest, ParallelForChunksShrinkAndStayWithinTheirBound) {
+  ThreadPool pool(2);
+  for (const size_t n : {size_t{1}, size_t{7}, size_t{100}, size_t{4096}, size_t{1000003}}) {
+    for (const size_t grain : {size_t{1}, size_t{3}, size_t{64}}) {
+      for (const size_t align : {size_t{1}, size_t{16}}) {
+        std::mutex mu;
+        std::vector<std::pair<size_t, size_t>> chunks;
+        pool.ParallelFor(
+            n, grain,
+            [&](size_t b, size_t e, int) {
+              std::lock_guard<std::mutex> lock(mu);
+              chunks.emplace_back(b, e);
+            },
+            align);
+        std::sort(chunks.begin(), chunks.end());
+        ASSERT_LE(chunks.size(), ThreadPool::kMaxChunks);
+        size_t next = 0;
+        for (size_t i = 0; i < chunks.size(); ++i) {
+          const auto [b, e] = chunks[i];
+          ASSERT_EQ(b, next) << n << " " << grain << " " << align;
+          ASSERT_LT(b, e);
+          if (e != n) {
+            EXPECT_GE(e - b, grain);
+            EXPECT_EQ(e % align, 0u);
+          }
+          if (i + 2 < chunks.size()) {
+            EXPECT_GE(e - b, chunks[i + 1].second - chunks[i + 1].first);
+          }
+          next = e;
+        }
+        ASSERT_EQ(next, n);
+      }
     }
   }
 }

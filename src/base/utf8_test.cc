@@ -48,10 +48,7 @@ TEST(Utf8, CutBeforeACharacterNotThroughIt) {
   EXPECT_EQ(CutUtf8("ab" + euro + "z", 4), "ab...");
   EXPECT_EQ(CutUtf8("ab" + euro + "z", 5), "ab" + euro + "...");
   // What is not UTF-8 within the bound is replaced, as LossyUtf8 does.
-  EXPECT_EQ(CutUtf8("a\xFF"
-                    "bcd",
-                    3),
-            "a" + std::string(kUtf8Replacement) + "b...");
+  EXPECT_EQ(CutUtf8(std::string("a\xFF") + "bcd", 3), "a" + std::string(kUtf8Replacement) + "b...");
   EXPECT_EQ(CutUtf8("a\xFF", 9), "a" + std::string(kUtf8Replacement));
 }
 
