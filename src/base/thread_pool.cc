@@ -23,6 +23,7 @@ int ThreadPool::HardwareThreads() {
 
 ThreadPool::ThreadPool(int num_threads) {
   if (num_threads <= 0) num_threads = HardwareThreads();
+  bounds_.resize(ChunksFor(num_threads) + 1);
   workers_.reserve(num_threads - 1);
   for (int t = 1; t < num_threads; ++t) workers_.emplace_back([this, t] { WorkerLoop(t); });
 }
@@ -105,26 +106,34 @@ void ThreadPool::Run(size_t num_tasks, const std::function<void(size_t, int)>& f
 void ThreadPool::ParallelFor(size_t n, size_t grain,
                              const std::function<void(size_t, size_t, int)>& fn, size_t align) {
   if (n == 0) return;
+  if (workers_.empty()) {
+    fn(0, n, 0);
+    return;
+  }
   grain = std::max<size_t>(grain, 1);
   align = std::max<size_t>(align, 1);
   // Chunks shrink as the range is used up (each a share of what is left), so the last ones
-  // are small: a thread that finishes early waits for at most a small chunk on another.
+  // are small: a thread that finishes early waits for at most a small chunk on another. No
+  // chunk is smaller than an equal share of what is left among the chunks still allowed, so
+  // the cap never leaves a large remainder for the last one.
   const size_t threads = static_cast<size_t>(num_threads());
-  std::array<size_t, kMaxChunks + 1> bounds;
+  const size_t cap = bounds_.size() - 1;
   size_t chunks = 0;
-  bounds[0] = 0;
+  bounds_[0] = 0;
   for (size_t begin = 0; begin < n;) {
-    size_t size = std::max(grain, (n - begin) / (2 * threads));
+    const size_t left = n - begin;
+    size_t size =
+        std::max({grain, left / (2 * threads), (left + cap - chunks - 1) / (cap - chunks)});
     size = (size + align - 1) / align * align;
-    if (size >= n - begin || chunks + 1 == kMaxChunks) size = n - begin;
+    if (size >= left) size = left;
     begin += size;
-    bounds[++chunks] = begin;
+    bounds_[++chunks] = begin;
   }
   if (chunks == 1) {
     fn(0, n, 0);
     return;
   }
-  Run(chunks, [&](size_t c, int t) { fn(bounds[c], bounds[c + 1], t); });
+  Run(chunks, [&](size_t c, int t) { fn(bounds_[c], bounds_[c + 1], t); });
 }
 
 }  // namespace iris

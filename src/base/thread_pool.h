@@ -9,7 +9,7 @@
 // worker that wakes late for a finished loop claims nothing from it, or from the next one.
 #pragma once
 
-#include <array>
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
@@ -38,14 +38,15 @@ class ThreadPool {
 
   // Splits [0, n) into chunks of at least `grain` and calls fn(begin, end, thread). Every
   // chunk but the last starts and ends at a multiple of `align`. Chunks shrink from a quarter
-  // of the range (on two threads) towards `grain`, at most kMaxChunks of them.
+  // of the range (on two threads) towards `grain`, at most ChunksFor(num_threads()) of them.
   void ParallelFor(size_t n, size_t grain,
                    const std::function<void(size_t begin, size_t end, int thread)>& fn,
                    size_t align = 1);
 
   static int HardwareThreads();
 
-  static constexpr size_t kMaxChunks = 64;
+  // The most chunks ParallelFor cuts on a pool of `threads`.
+  static size_t ChunksFor(int threads) { return std::max<size_t>(64, 8 * threads); }
 
  private:
   // claims_ packs the loop's generation (32 bits), its number of claims (16) and the next
@@ -54,12 +55,13 @@ class ThreadPool {
   static uint32_t GenerationOf(uint64_t word) { return static_cast<uint32_t>(word >> 32); }
 
   void WorkerLoop(int thread);
-  // Claims and runs the tasks of loop `generation` until none is left; false if that loop
-  // is over (or another has begun).
+  // Claims and runs the tasks of loop `generation` until none is left, or until that loop is
+  // over (or another has begun).
   void Work(uint32_t generation, int thread);
   void Publish(uint64_t word);
 
   std::vector<std::thread> workers_;
+  std::vector<size_t> bounds_;  // ParallelFor's chunk bounds (one loop at a time)
   // Written by the caller before it publishes a loop; read by a worker only after it has
   // claimed a task of that loop, which the caller waits for.
   const std::function<void(size_t, int)>* fn_ = nullptr;

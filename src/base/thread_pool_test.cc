@@ -46,10 +46,10 @@ TEST(ThreadPoolTest, LoopsBackToBackEachRunEveryTaskOnce) {
     const size_t n = 2 + static_cast<size_t>(loop * 7919) % 63;
     pool.Run(n, [&, loop](size_t task, int) {
       ASSERT_LT(task, n);
-      hits[task].fetch_add(loop, std::memory_order_relaxed);
+      hits[task].fetch_add(loop + 1, std::memory_order_relaxed);
     });
     for (size_t i = 0; i < n; ++i) {
-      ASSERT_EQ(hits[i].exchange(0, std::memory_order_relaxed), loop) << loop << " " << i;
+      ASSERT_EQ(hits[i].exchange(0, std::memory_order_relaxed), loop + 1) << loop << " " << i;
     }
   }
 }
@@ -99,39 +99,45 @@ TEST(ThreadPoolTest, ParallelForCutsAtTheAlignment) {
   }
 }
 
-// Any range, grain and alignment: covered once, in at most kMaxChunks chunks of at least the
-// grain (the last may be shorter), that never grow along the range.
+// Any range, grain and alignment, on 2 and on 16 threads: covered once, in at most
+// ChunksFor(threads) chunks of at least the grain (the last may be shorter), that never grow
+// along the range, so that no large chunk is left for last.
 TEST(ThreadPoolTest, ParallelForChunksShrinkAndStayWithinTheirBound) {
-  ThreadPool pool(2);
-  for (const size_t n : {size_t{1}, size_t{7}, size_t{100}, size_t{4096}, size_t{1000003}}) {
-    for (const size_t grain : {size_t{1}, size_t{3}, size_t{64}}) {
-      for (const size_t align : {size_t{1}, size_t{16}}) {
-        std::mutex mu;
-        std::vector<std::pair<size_t, size_t>> chunks;
-        pool.ParallelFor(
-            n, grain,
-            [&](size_t b, size_t e, int) {
-              std::lock_guard<std::mutex> lock(mu);
-              chunks.emplace_back(b, e);
-            },
-            align);
-        std::sort(chunks.begin(), chunks.end());
-        ASSERT_LE(chunks.size(), ThreadPool::kMaxChunks);
-        size_t next = 0;
-        for (size_t i = 0; i < chunks.size(); ++i) {
-          const auto [b, e] = chunks[i];
-          ASSERT_EQ(b, next) << n << " " << grain << " " << align;
-          ASSERT_LT(b, e);
-          if (e != n) {
-            EXPECT_GE(e - b, grain);
-            EXPECT_EQ(e % align, 0u);
+  for (const int threads : {2, 16}) {
+    ThreadPool pool(threads);
+    for (const size_t n : {size_t{1}, size_t{7}, size_t{100}, size_t{4096}, size_t{14336},
+                           size_t{49152}, size_t{1000003}}) {
+      for (const size_t grain : {size_t{1}, size_t{3}, size_t{16}, size_t{112}}) {
+        for (const size_t align : {size_t{1}, size_t{16}}) {
+          std::mutex mu;
+          std::vector<std::pair<size_t, size_t>> chunks;
+          pool.ParallelFor(
+              n, grain,
+              [&](size_t b, size_t e, int) {
+                std::lock_guard<std::mutex> lock(mu);
+                chunks.emplace_back(b, e);
+              },
+              align);
+          SCOPED_TRACE(std::to_string(threads) + " threads, n " + std::to_string(n) + ", grain " +
+                       std::to_string(grain) + ", align " + std::to_string(align));
+          std::sort(chunks.begin(), chunks.end());
+          ASSERT_LE(chunks.size(), ThreadPool::ChunksFor(threads));
+          size_t next = 0;
+          for (size_t i = 0; i < chunks.size(); ++i) {
+            const auto [b, e] = chunks[i];
+            ASSERT_EQ(b, next);
+            ASSERT_LT(b, e);
+            if (e != n) {
+              EXPECT_GE(e - b, grain);
+              EXPECT_EQ(e % align, 0u);
+            }
+            if (i + 1 < chunks.size()) {
+              EXPECT_GE(e - b, chunks[i + 1].second - chunks[i + 1].first) << i;
+            }
+            next = e;
           }
-          if (i + 2 < chunks.size()) {
-            EXPECT_GE(e - b, chunks[i + 1].second - chunks[i + 1].first);
-          }
-          next = e;
+          ASSERT_EQ(next, n);
         }
-        ASSERT_EQ(next, n);
       }
     }
   }

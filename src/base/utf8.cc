@@ -84,11 +84,12 @@ std::string LossyUtf8(std::string_view bytes) {
 }
 
 std::string CutUtf8(std::string_view bytes, size_t max_bytes) {
-  if (bytes.size() <= max_bytes) return LossyUtf8(bytes);
-  std::string out;
-  out.reserve(max_bytes + 3);
-  // A character cut off by the end is held back, that is, left out.
-  AppendLossyUtf8(bytes.substr(0, max_bytes), /*hold_truncated_tail=*/true, &out);
+  std::string out = LossyUtf8(bytes);
+  if (out.size() <= max_bytes) return out;
+  // `out` is UTF-8: step back from the cut to the first byte of the character it splits.
+  size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+  out.resize(cut);
   out += "...";
   return out;
 }

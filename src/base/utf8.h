@@ -24,8 +24,8 @@ size_t AppendLossyUtf8(std::string_view bytes, bool hold_truncated_tail, std::st
 // (a character cut off at the end included).
 std::string LossyUtf8(std::string_view bytes);
 
-// LossyUtf8 of at most the first `max_bytes` of `bytes`, cut before a character rather than
-// through it, then "..." when anything was cut.
+// LossyUtf8(bytes) cut to at most `max_bytes`, before a character rather than through it,
+// then "..." when anything was cut (so at most max_bytes + 3 bytes in all).
 std::string CutUtf8(std::string_view bytes, size_t max_bytes);
 
 }  // namespace iris

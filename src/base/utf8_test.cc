@@ -47,9 +47,13 @@ TEST(Utf8, CutBeforeACharacterNotThroughIt) {
   EXPECT_EQ(CutUtf8("ab" + euro + "z", 3), "ab...");
   EXPECT_EQ(CutUtf8("ab" + euro + "z", 4), "ab...");
   EXPECT_EQ(CutUtf8("ab" + euro + "z", 5), "ab" + euro + "...");
-  // What is not UTF-8 within the bound is replaced, as LossyUtf8 does.
-  EXPECT_EQ(CutUtf8(std::string("a\xFF") + "bcd", 3), "a" + std::string(kUtf8Replacement) + "b...");
-  EXPECT_EQ(CutUtf8("a\xFF", 9), "a" + std::string(kUtf8Replacement));
+  // What is not UTF-8 is replaced first, as LossyUtf8 does; the bound is on what comes out
+  // (300 bytes of Latin-1 are not 900 of U+FFFD).
+  const std::string r(kUtf8Replacement);
+  EXPECT_EQ(CutUtf8(std::string("a\xFF") + "bcd", 3), "a...");
+  EXPECT_EQ(CutUtf8(std::string("a\xFF") + "bcd", 4), "a" + r + "...");
+  EXPECT_EQ(CutUtf8("a\xFF", 9), "a" + r);
+  EXPECT_EQ(CutUtf8(std::string(300, '\xE9'), 300).size(), 300u / 3 * 3 + 3);
 }
 
 }  // namespace

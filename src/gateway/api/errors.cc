@@ -2,6 +2,7 @@
 #include "gateway/api/errors.h"
 
 #include <boost/json/serialize.hpp>
+#include <cctype>
 
 #include "base/json.h"
 
@@ -249,12 +250,17 @@ bool IsTokenChar(char c) {
          c == '_' || c == '.' || c == '~' || c == '+' || c == '/' || c == '=';
 }
 
-// Replaces every run of token characters that starts with `prefix` (case-sensitive) and is
-// at least `min_len` long after it.
+// Replaces every run of token characters that starts with `prefix` (case-sensitive) at the
+// start of a word and is at least `min_len` long after it. (Inside a word the prefix is part
+// of it: "my-task-summarizer" holds "sk-" and no key.)
 void RedactAfter(std::string& text, std::string_view prefix, size_t min_len, bool keep_prefix) {
   size_t pos = 0;
   while ((pos = text.find(prefix, pos)) != std::string::npos) {
     size_t end = pos + prefix.size();
+    if (pos > 0 && std::isalnum(static_cast<unsigned char>(text[pos - 1]))) {
+      pos = end;
+      continue;
+    }
     while (end < text.size() && IsTokenChar(text[end])) ++end;
     if (end - pos - prefix.size() >= min_len) {
       const size_t from = keep_prefix ? pos + prefix.size() : pos;

@@ -115,6 +115,19 @@ TEST(RedactTest, KeyShapesAndBearerTokensAreRedacted) {
   EXPECT_EQ(RedactSecrets("model gpt-4o-mini not found"), "model gpt-4o-mini not found");
 }
 
+// A key shape counts at the start of a word only: every failure's message is redacted, and a
+// caller's own model or route names must come back as written.
+TEST(RedactTest, AKeyShapeInsideAWordIsNoKey) {
+  for (const std::string name :
+       {"local/my-task-summarizer-v2", "desk-assistant-lookup-model", "a_task_classifier_v2",
+        "monkey=bananas-and-more", "xAIzaSyA1234567890abcdefghijklmnop"}) {
+    EXPECT_EQ(RedactSecrets("model " + name + " not found"), "model " + name + " not found");
+  }
+  EXPECT_EQ(RedactSecrets("(sk-proj-abcdefghijklmnop1234)"), "([redacted])");
+  EXPECT_EQ(RedactSecrets("key:\"sk-ant-abcdefghijklmnop\""), "key:\"[redacted]\"");
+  EXPECT_EQ(RedactSecrets("/v1?api_key=abcdefgh&x=1"), "/v1?api_key=[redacted]&x=1");
+}
+
 TEST(RedactTest, HidePeerRemovesHostsAndPorts) {
   EXPECT_EQ(HidePeer("connect to 10.1.2.3:8443 failed: Connection refused", "10.1.2.3", "vllm"),
             "connect to vllm failed: Connection refused");

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "base/utf8.h"
+#include "gateway/api/errors.h"
 #include "gateway/http/headers.h"
 #include "gateway/providers/anthropic/anthropic_translator.h"
 #include "gateway/providers/gemini/gemini_translator.h"
@@ -222,12 +223,29 @@ ErrorClass ClassifyUpstreamStatus(int status, ErrorSignal signal) {
 
 namespace {
 
-// `text` without its surrounding white space, as CutUtf8 cuts it.
-std::string Quote(std::string_view text, size_t max) {
+// What an upstream wrote, as iris repeats it: without its surrounding white space, credentials
+// redacted (before the cut, so that no cut leaves part of one), as CutUtf8 cuts it. `collapse`
+// makes each run of white space one space (a page's indentation and line breaks).
+std::string Quote(std::string_view text, size_t max, bool collapse = false) {
   constexpr std::string_view kSpace = " \t\r\n";
   const size_t first = text.find_first_not_of(kSpace);
   if (first == std::string_view::npos) return "";
-  return CutUtf8(text.substr(first, text.find_last_not_of(kSpace) - first + 1), max);
+  text = text.substr(first, text.find_last_not_of(kSpace) - first + 1);
+  std::string out;
+  if (collapse) {
+    out.reserve(std::min(text.size(), 4 * max));
+    for (size_t i = 0; i < text.size() && out.size() < 4 * max; ++i) {
+      const bool space = kSpace.find(text[i]) != std::string_view::npos;
+      if (!space) {
+        out.push_back(text[i]);
+      } else if (out.back() != ' ') {
+        out.push_back(' ');
+      }
+    }
+  } else {
+    out.assign(text);
+  }
+  return CutUtf8(api::RedactSecrets(std::move(out)), max);
 }
 
 }  // namespace
@@ -297,7 +315,7 @@ GatewayError MakeUpstreamError(std::string_view provider, int status, UpstreamEr
   e.message += std::to_string(status);
   e.message += "): ";
   std::string quoted = Quote(body.message, kMaxUpstreamMessageBytes);
-  if (quoted.empty()) quoted = Quote(body.text, kMaxQuotedBodyBytes);
+  if (quoted.empty()) quoted = Quote(body.text, kMaxQuotedBodyBytes, /*collapse=*/true);
   e.message += quoted.empty() ? "(empty body)" : quoted;
   return e;
 }

@@ -193,19 +193,20 @@ TEST(ProviderTableTest, AnUpstreamsTextInAnyEncodingIsQuotedAsUtf8) {
 // whatever shape it has, every translator quotes something a person can read, and never more
 // than the bounds.
 TEST(ProviderTableTest, EveryTranslatorQuotesAnErrorItCannotReadAndBoundsWhatItQuotes) {
-  const std::string html =
+  const std::string head =
       "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
-      "</center><hr><center>nginx</center>" +
-      std::string(400, ' ') + "</body></html>";
+      "</center><hr><center>nginx</center>";
+  const std::string html = head + "\r\n\t   " + std::string(400, 'x') + "\n  </body></html>";
   const std::string long_message(5000, 'm');
   const std::string long_code(5000, 'c');
   for (const ProviderFacts& f : AllProviderKinds()) {
     if (f.make_translator == nullptr) continue;
     SCOPED_TRACE(std::string(ProviderKindName(f.kind)));
     const std::unique_ptr<Translator> t = f.make_translator("p");
-    // A proxy's page in front of the provider: its text, trimmed, cut at 300 bytes.
+    // A proxy's page in front of the provider: its text, trimmed, each run of white space one
+    // space, cut at 300 bytes.
     EXPECT_EQ(t->DecodeError(502, "\r\n  " + html + "\r\n", "").message,
-              "p failed (502): " + html.substr(0, kMaxQuotedBodyBytes) + "...");
+              "p failed (502): " + (head + " " + std::string(400, 'x')).substr(0, 300) + "...");
     EXPECT_EQ(t->DecodeError(502, "Bad Gateway\n", "").message, "p failed (502): Bad Gateway");
     // JSON of another shape than the provider's errors: quoted as it came.
     EXPECT_EQ(t->DecodeError(500, R"({"fault":"db down"})", "").message,
@@ -230,6 +231,25 @@ TEST(ProviderTableTest, EveryTranslatorQuotesAnErrorItCannotReadAndBoundsWhatItQ
                                long_message.substr(0, kMaxUpstreamMessageBytes) + "...");
     EXPECT_EQ(big.code, long_code.substr(0, kMaxUpstreamCodeBytes) + "...");
     EXPECT_LE(big.param.size(), kMaxUpstreamCodeBytes + 3);
+    // A key where a cut falls: redacted before the cut, so no part of it is left. (Cut first,
+    // "sk-proj-KKK..." would be left, too short a token for a key shape.)
+    const std::string key = "sk-proj-" + std::string(40, 'K');
+    const std::string near_cut = std::string(kMaxUpstreamMessageBytes - 12, 'a') + " " + key;
+    std::string keyed;
+    if (f.kind == ProviderKind::kAnthropic) {
+      keyed =
+          R"({"type":"error","error":{"type":")" + key + R"(","message":")" + near_cut + R"("}})";
+    } else if (f.kind == ProviderKind::kGemini) {
+      keyed = R"({"error":{"code":400,"status":")" + key + R"(","message":")" + near_cut + R"("}})";
+    } else {
+      keyed = R"({"error":{"message":")" + near_cut + R"(","code":")" + key + R"("}})";
+    }
+    const GatewayError k = t->DecodeError(400, keyed, "");
+    EXPECT_EQ(k.message.find("KKK"), std::string::npos) << k.message.substr(950);
+    EXPECT_EQ(k.code, "[redacted]");
+    // (A body of 334 bytes, quoted whole: 296 once its key is redacted.)
+    const GatewayError quoted = t->DecodeError(502, std::string(285, 'a') + " " + key, "");
+    EXPECT_EQ(quoted.message, "p failed (502): " + std::string(285, 'a') + " [redacted]");
   }
 }
 

@@ -132,7 +132,8 @@ awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
     GatewayError e = tr.DecodeError(status, body.ok() ? *body : "", retry_after);
     e.provider = t.provider;
     e.upstream_status = status;
-    e.message = api::RedactSecrets(e.message);
+    // A proxy's error page quoted in it may name the upstream's host.
+    e.message = hide_peer(e.message);
     co_return Fail(e, routing::Failure::Kind::kHttpStatus);
   }
   if (!req_.stream) {

@@ -229,6 +229,27 @@ TEST(Pipeline, AnUpstreamsWordsInAFailureAreRedactedAndBounded) {
   }
 }
 
+// An error page iris quotes (it has no message iris can read) names the upstream's host and
+// port; callers get the provider's name in their place.
+TEST(Pipeline, AQuotedErrorPageDoesNotNameTheUpstreamsHost) {
+  FakeUpstream b(Answers("unused"));
+  const std::string host = b.base_url().substr(b.base_url().find("//") + 2);  // 127.0.0.1:port
+  const std::string page = "<html><body>upstream " + host.substr(0, host.find('/')) +
+                           " refused the connection</body></html>";
+  http::Headers html = Json();
+  html.Set("content-type", "text/html");
+  FakeUpstream a([page, html](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
+    co_await w.Send(502, html, page);
+  });
+  TestGateway gw(Yaml(a.base_url(), b.base_url(), "models:\n  route: { targets: [a/m] }\n"));
+  auto r = gw.Post(Request(false));
+  EXPECT_EQ(r.status, 502) << r.body;
+  const std::string message(Body(r).at("error").at("message").as_string());
+  EXPECT_NE(message.find("<html><body>upstream a refused the connection"), std::string::npos)
+      << message;
+  EXPECT_EQ(message.find("127.0.0.1"), std::string::npos) << message;
+}
+
 TEST(Pipeline, EveryAttemptFailingNamesEachOne) {
   FakeUpstream a(Fails(502));
   FakeUpstream b(Fails(504));
