@@ -83,14 +83,18 @@ std::string LossyUtf8(std::string_view bytes) {
   return out;
 }
 
+void CutAtCharacter(std::string& text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return;
+  // Step back from the cut to the first byte of the character it splits.
+  size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  text.resize(cut);
+  text += "...";
+}
+
 std::string CutUtf8(std::string_view bytes, size_t max_bytes) {
   std::string out = LossyUtf8(bytes);
-  if (out.size() <= max_bytes) return out;
-  // `out` is UTF-8: step back from the cut to the first byte of the character it splits.
-  size_t cut = max_bytes;
-  while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
-  out.resize(cut);
-  out += "...";
+  CutAtCharacter(out, max_bytes);
   return out;
 }
 

@@ -24,8 +24,12 @@ size_t AppendLossyUtf8(std::string_view bytes, bool hold_truncated_tail, std::st
 // (a character cut off at the end included).
 std::string LossyUtf8(std::string_view bytes);
 
-// LossyUtf8(bytes) cut to at most `max_bytes`, before a character rather than through it,
-// then "..." when anything was cut (so at most max_bytes + 3 bytes in all).
+// Cuts UTF-8 `text` to at most `max_bytes`, before a character rather than through it, and
+// marks a cut with "..." (so at most max_bytes + 3 bytes in all). Bytes that are not UTF-8
+// are kept as they are.
+void CutAtCharacter(std::string& text, size_t max_bytes);
+
+// LossyUtf8(bytes), then CutAtCharacter.
 std::string CutUtf8(std::string_view bytes, size_t max_bytes);
 
 }  // namespace iris

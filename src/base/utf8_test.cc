@@ -54,6 +54,13 @@ TEST(Utf8, CutBeforeACharacterNotThroughIt) {
   EXPECT_EQ(CutUtf8(std::string("a\xFF") + "bcd", 4), "a" + r + "...");
   EXPECT_EQ(CutUtf8("a\xFF", 9), "a" + r);
   EXPECT_EQ(CutUtf8(std::string(300, '\xE9'), 300).size(), 300u / 3 * 3 + 3);
+  // CutAtCharacter cuts the same way and keeps what it does not cut as it is.
+  std::string text = "ab" + euro + "z";
+  CutAtCharacter(text, 4);
+  EXPECT_EQ(text, "ab...");
+  std::string raw = "a\xFF";
+  CutAtCharacter(raw, 9);
+  EXPECT_EQ(raw, "a\xFF");
 }
 
 }  // namespace

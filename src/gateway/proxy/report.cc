@@ -2,6 +2,7 @@
 // x-iris-* headers, error bodies) and what is recorded (metrics, the request log).
 #include <cmath>
 
+#include "base/utf8.h"
 #include "gateway/api/errors.h"
 #include "gateway/proxy/call.h"
 
@@ -12,14 +13,6 @@ using boost::asio::awaitable;
 
 namespace {
 
-// Cuts `s` to at most `max` bytes at a UTF-8 character boundary, marking the cut.
-void Truncate(std::string& s, size_t max) {
-  if (s.size() <= max) return;
-  size_t cut = max;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-  s.resize(cut);
-  s += "...";
-}
 constexpr size_t kMaxStoredError = 2048;  // per request and per attempt, in the request log
 }  // namespace
 
@@ -148,7 +141,7 @@ awaitable<void> Call::SendError(const GatewayError& e, std::string log_detail) {
     h.Add("retry-after", std::to_string(static_cast<int64_t>(std::ceil(*e.retry_after_s))));
   }
   GatewayError shown = e;
-  Truncate(shown.message, 4 * kMaxStoredError);
+  CutAtCharacter(shown.message, 4 * kMaxStoredError);
   std::string body = ErrorBody(summary_.dialect, shown, req_.model);
   summary_.bytes_out = static_cast<int64_t>(body.size());
   const int status = summary_.http_status;
@@ -166,8 +159,8 @@ void Call::Account() {
   if (summary_.error.empty()) summary_.warnings = Warnings();
   Settle();
   // Stored fields are bounded whatever an upstream or a caller sent.
-  Truncate(summary_.error, kMaxStoredError);
-  for (AttemptRecord& a : summary_.attempts) Truncate(a.error, kMaxStoredError);
+  CutAtCharacter(summary_.error, kMaxStoredError);
+  for (AttemptRecord& a : summary_.attempts) CutAtCharacter(a.error, kMaxStoredError);
   gw_.metrics_.Record(summary_);
   if (gw_.options_.on_request) gw_.options_.on_request(summary_);
 }
