@@ -244,5 +244,12 @@ for r in rows:
     for e in ("iris", "llama"):
         r[f"{e}_decode_bandwidth_share"] = per_token * r[f"{e}_decode_tps"] / (bw["read_gb_per_s"] * 1e9)
     out["text"].append(r)
+# The opt-in bf16 products' prefill, beside llama.cpp's on the same F16 file (its F16 products
+# round the activations to f16).
+for v in out["vision"]:
+    b = v.get("iris_bf16")
+    f16 = [r for r in out["text"] if r["size"] == v["size"] and r["type"] == "F16"]
+    if b and f16:
+        b["ratio_prefill_f16"] = b["prefill_tps_f16"] / f16[0]["llama_prefill_tps"]
 print(json.dumps(out, indent=1))
 PYEOF
