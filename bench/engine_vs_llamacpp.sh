@@ -14,9 +14,7 @@
 #   TYPES       text weight types (default "F16 Q8_0 Q4_0"; Q4_K_M is added for 2.2b)
 #   THREADS     threads for both engines (default 2)
 #   ROUNDS      interleaved rounds (default 3)
-#   LLAMA_CPP_GIT  a git directory holding llama.cpp commit 3f545bec (e.g. the snapshot of
-#               github:ngxson/llama.cpp); needed only when LLAMA_CPP_DIR holds no build yet
-#   LLAMA_CPP_DIR  where llama.cpp is built (default ~/.cache/iris-bench/llama.cpp)
+#   LLAMA_CPP_GIT, LLAMA_CPP_DIR  where llama.cpp is built and from what (bench/llamacpp.sh)
 #   MODELS_DIR  where the random-weight GGUFs are written once (default ~/.cache/iris-bench/models)
 #   IRIS_BIN    default build/release/iris (scripts/build.sh release)
 #   BF16        1 (default, where the CPU has AVX512-BF16): also iris --compute bf16 on the F16
@@ -40,9 +38,9 @@ sizes="${SIZES:-256m}"
 types="${TYPES:-F16 Q8_0 Q4_0}"
 threads="${THREADS:-2}"
 rounds="${ROUNDS:-3}"
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/iris-bench"
-llama_dir="${LLAMA_CPP_DIR:-$cache/llama.cpp}"
-models="${MODELS_DIR:-$cache/models}"
+anchors="${ANCHORS:-../shared/anchors}"
+source bench/llamacpp.sh
+models="${MODELS_DIR:-$bench_cache/models}"
 iris_bin="${IRIS_BIN:-build/release/iris}"
 # The opt-in bf16 products are measured too where the CPU has AVX512-BF16 (BF16=0 skips them).
 bf16="${BF16:-1}"
@@ -50,7 +48,6 @@ vision="${VISION:-1}"
 kv="${KV:-f32}"
 [[ "$kv" == f32 || "$kv" == f16 ]] || { echo "engine_vs_llamacpp: KV is f32 or f16" >&2; exit 2; }
 grep -qw avx512_bf16 /proc/cpuinfo || bf16=0
-anchors="${ANCHORS:-../shared/anchors}"
 py="${PYTHON:-/usr/bin/python3}"
 [[ -x "$py" ]] || py=python3
 log() { echo "engine_vs_llamacpp: $*" >&2; }
@@ -62,16 +59,7 @@ if ! "$py" -c 'import numpy' 2>/dev/null || ! command -v cc >/dev/null; then
     python3-numpy gcc libgomp1 >&2
 fi
 bin="$llama_dir/build/bin"
-if [[ ! -x "$bin/llama-bench" || ! -x "$bin/llama-quantize" || ! -x "$bin/llama-mtmd-cli" ]]; then
-  [[ -n "${LLAMA_CPP_GIT:-}" ]] || {
-    log "no llama.cpp build in $llama_dir: set LLAMA_CPP_GIT to a git directory holding commit" \
-        "3f545bec (the snapshot of github:ngxson/llama.cpp) to build it there once"
-    exit 1
-  }
-  log "building llama.cpp in $llama_dir (once)"
-  mkdir -p "$(dirname "$llama_dir")"
-  bash "$anchors/build-llamacpp.sh" "$LLAMA_CPP_GIT" "$llama_dir" >&2
-fi
+ensure_llamacpp engine_vs_llamacpp llama-bench llama-quantize llama-mtmd-cli
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -19,8 +19,8 @@
 # median over its rounds (one stall of a shared machine moves a single run's p99, most of all
 # at one client, whose p99 is the fifth-longest of about 500 gaps).
 #
-# Environment: IRIS_BIN (default build/release/iris), LLAMA_CPP_DIR (default /tmp/llama.cpp,
-# built by ../shared/anchors/build-llamacpp.sh; BASELINE=0 skips the baseline), ANCHORS
+# Environment: IRIS_BIN (default build/release/iris), LLAMA_CPP_DIR and LLAMA_CPP_GIT (where
+# llama.cpp is built and from what: bench/llamacpp.sh; BASELINE=0 skips the baseline), ANCHORS
 # (default ../shared/anchors), THREADS (default: the number of cores), LEVELS, REQUESTS,
 # PROMPT_TOKENS (200), MAX_TOKENS (128), MIXED=0 / SAME_IMAGE=0 skip those runs, KV (iris's
 # kv_cache_dtype: f32, the default and exact, or f16, what llama-server keeps), COMPUTE (iris's
@@ -32,8 +32,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 iris_bin="${IRIS_BIN:-build/release/iris}"
 make_ckpt="$(dirname "$iris_bin")/iris-make-checkpoint"
-llama_dir="${LLAMA_CPP_DIR:-/tmp/llama.cpp}"
 anchors="${ANCHORS:-../shared/anchors}"
+source bench/llamacpp.sh
 threads="${THREADS:-$(nproc)}"
 levels="${LEVELS:-1 4 8 16}"
 requests="${REQUESTS:-2}"
@@ -51,10 +51,8 @@ compute="${COMPUTE:-exact}"
 [[ -x "$iris_bin" && -x "$make_ckpt" ]] ||
   { echo "local_serving: build first: scripts/build.sh release" >&2; exit 1; }
 llama_server="$llama_dir/build/bin/llama-server"
-if [[ "$baseline" == 1 && ! -x "$llama_server" ]]; then
-  echo "local_serving: no $llama_server; build it with $anchors/build-llamacpp.sh GIT_DIR $llama_dir" \
-    "(or BASELINE=0 for iris alone)" >&2
-  exit 1
+if [[ "$baseline" == 1 ]]; then
+  ensure_llamacpp "local_serving (BASELINE=0 for iris alone)" llama-server
 fi
 # Debian's interpreter, where python3-numpy installs (not one earlier on PATH).
 py="${PYTHON:-/usr/bin/python3}"
