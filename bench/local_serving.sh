@@ -20,7 +20,7 @@
 # at one client, whose p99 is the fifth-longest of about 500 gaps).
 #
 # Environment: IRIS_BIN (default build/release/iris), LLAMA_CPP_DIR and LLAMA_CPP_GIT (where
-# llama.cpp is built and from what: bench/llamacpp.sh; BASELINE=0 skips the baseline), ANCHORS
+# llama.cpp is built and from what: bench/llamacpp.sh), BASELINE=0 skips the baseline, ANCHORS
 # (default ../shared/anchors), THREADS (default: the number of cores), LEVELS, REQUESTS,
 # PROMPT_TOKENS (200), MAX_TOKENS (128), MIXED=0 / SAME_IMAGE=0 skip those runs, KV (iris's
 # kv_cache_dtype: f32, the default and exact, or f16, what llama-server keeps), COMPUTE (iris's
@@ -52,7 +52,8 @@ compute="${COMPUTE:-exact}"
   { echo "local_serving: build first: scripts/build.sh release" >&2; exit 1; }
 llama_server="$llama_dir/build/bin/llama-server"
 if [[ "$baseline" == 1 ]]; then
-  ensure_llamacpp "local_serving (BASELINE=0 for iris alone)" llama-server
+  llama_hint="; or BASELINE=0 for iris alone"
+  ensure_llamacpp local_serving llama-server
 fi
 # Debian's interpreter, where python3-numpy installs (not one earlier on PATH).
 py="${PYTHON:-/usr/bin/python3}"
