@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "base/time.h"
-#include "base/utf8.h"
 #include "gateway/observe/store.h"
 
 namespace iris::gateway::observe {
@@ -34,14 +33,10 @@ class PgResult {
 // Parameters as text, NULL where unset.
 class Params {
  public:
-  // PostgreSQL's text is UTF-8 without NUL and refuses anything else, with the whole batch:
-  // bytes that are not (a provider's error page in Latin-1, cut at a length) are stored as
-  // U+FFFD, and so is a NUL (a parameter's C string would end at it).
+  // As both stores keep text (internal::StorableText): PostgreSQL refuses bytes that are not
+  // UTF-8 with the whole batch, and a parameter's C string would end at a NUL.
   void Text(std::string v) {
-    if (!IsValidUtf8(v)) v = LossyUtf8(v);
-    for (size_t at = v.find('\0'); at != std::string::npos; at = v.find('\0', at)) {
-      v.replace(at, 1, kUtf8Replacement);
-    }
+    if (!internal::IsStorableText(v)) v = internal::StorableText(v);
     values_.push_back(std::move(v));
   }
   void Int(int64_t v) { values_.push_back(std::to_string(v)); }

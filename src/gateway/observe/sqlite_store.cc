@@ -3,6 +3,7 @@
 // corrupt the file), prepared statements reused across batches.
 #include <sqlite3.h>
 
+#include <deque>
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -347,12 +348,24 @@ GROUP BY caller_key)sql"));
     return Stmt(s);
   }
 
+  // Text is kept as both stores keep it (internal::StorableText), so a request's record reads
+  // back the same from either.
   static void BindText(sqlite3_stmt* s, int i, const std::string& v) {
+    if (!internal::IsStorableText(v)) {
+      const std::string t = internal::StorableText(v);
+      sqlite3_bind_text(s, i, t.data(), static_cast<int>(t.size()), SQLITE_TRANSIENT);
+      return;
+    }
     sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
   // Binds `v` without a copy: its bytes must stay put until the statement's bindings are
-  // cleared (InsertRows clears them before the batch they point into goes away).
-  static void BindTextInPlace(sqlite3_stmt* s, int i, std::string_view v) {
+  // cleared (InsertRows clears them before the batch they point into goes away, and then
+  // drops the replacements made here).
+  void BindTextInPlace(sqlite3_stmt* s, int i, std::string_view v) {
+    if (!internal::IsStorableText(v)) {
+      replaced_.push_back(internal::StorableText(v));
+      v = replaced_.back();
+    }
     sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
   }
   static void BindOptDouble(sqlite3_stmt* s, int i, std::optional<double> v) {
@@ -394,6 +407,7 @@ GROUP BY caller_key)sql"));
     for (const Stmt* stmt : {&insert_request_, &insert_attempt_, &insert_body_}) {
       if (stmt->get() != nullptr) sqlite3_clear_bindings(stmt->get());
     }
+    replaced_.clear();
     return st;
   }
 
@@ -496,6 +510,8 @@ GROUP BY caller_key)sql"));
   Stmt insert_request_;
   Stmt insert_attempt_;
   Stmt insert_body_;
+  // Text of the batch being inserted that was not kept as it came (BindTextInPlace).
+  std::deque<std::string> replaced_;
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "base/env.h"
+#include "base/utf8.h"
 
 namespace iris::gateway::observe {
 
@@ -128,6 +129,18 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& store, const StoreOp
 }
 
 namespace internal {
+
+bool IsStorableText(std::string_view v) {
+  return v.find('\0') == std::string_view::npos && IsValidUtf8(v);
+}
+
+std::string StorableText(std::string_view v) {
+  std::string out = LossyUtf8(v);
+  for (size_t at = out.find('\0'); at != std::string::npos; at = out.find('\0', at)) {
+    out.replace(at, 1, kUtf8Replacement);
+  }
+  return out;
+}
 
 std::string_view DialectName(Dialect dialect) {
   switch (dialect) {

@@ -146,6 +146,12 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo);
 
 // Shared by the backends.
 namespace internal {
+// Text as both stores keep it: UTF-8 without NUL (PostgreSQL's text refuses anything else, and
+// with it the whole batch). IsStorableText(v) when `v` is that already; StorableText(v) puts
+// U+FFFD for each sequence that is not UTF-8 (a provider's error page in Latin-1, a character
+// cut in two at a length) and for each NUL.
+bool IsStorableText(std::string_view v);
+std::string StorableText(std::string_view v);
 // KeyRecord::models as stored: a JSON array of strings.
 std::string ModelsToText(const std::vector<std::string>& models);
 std::vector<std::string> ModelsFromText(std::string_view text);

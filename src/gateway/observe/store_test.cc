@@ -527,6 +527,10 @@ TEST_P(StoreTest, TextThatIsNotUtf8KeepsItsBatch) {
   bad.error = std::string("openai failed (502): Dienst nicht verf\xFCgbar") + '\0' + " \xE2\x82";
   bad.attempts[0].error = bad.error;
   RequestSummary good = MakeRecord("u2", kDay0 + 2);
+  good.http_status = 529;
+  good.error =
+      "anthropic failed (529): \xC3\xBC"
+      "berlastet \xE2\x80\x94 \xF0\x9F\x98\x80";
   auto n = store->Insert({bad, good});
   ASSERT_TRUE(n.ok()) << n.status().ToString();
   EXPECT_EQ(*n, 2);
@@ -535,16 +539,34 @@ TEST_P(StoreTest, TextThatIsNotUtf8KeepsItsBatch) {
   ASSERT_EQ(rows->size(), 2u);
   const RequestSummary& got = (*rows)[1];
   ASSERT_EQ(got.request_id, "u1");
-  // SQLite keeps the bytes, PostgreSQL U+FFFD in their place (and the NUL's); JSON out of
-  // either is UTF-8.
-  std::string want = bad.error;
-  if (GetParam() == Backend::kPostgres) {
-    want = LossyUtf8(bad.error);
-    want.replace(want.find('\0'), 1, kUtf8Replacement);
-  }
+  // Either store keeps U+FFFD in place of each byte that is not UTF-8 and of the NUL, so the
+  // record reads back the same from both.
+  const std::string want = std::string("openai failed (502): Dienst nicht verf") +
+                           std::string(kUtf8Replacement) + "gbar" + std::string(kUtf8Replacement) +
+                           " " + std::string(kUtf8Replacement);
   EXPECT_EQ(got.error, want);
   ASSERT_EQ(got.attempts.size(), 1u);
   EXPECT_EQ(got.attempts[0].error, want);
+  // Text that is UTF-8 already is kept byte for byte.
+  ASSERT_EQ((*rows)[0].request_id, "u2");
+  EXPECT_EQ((*rows)[0].error, good.error);
+}
+
+TEST(StorableTextTest, IsUtf8WithoutNul) {
+  using internal::IsStorableText;
+  using internal::StorableText;
+  const std::string fffd(kUtf8Replacement);
+  for (std::string_view ok : {std::string_view(""), std::string_view("plain"),
+                              std::string_view("h\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80")}) {
+    EXPECT_TRUE(IsStorableText(ok)) << ok;
+    EXPECT_EQ(StorableText(ok), ok);
+  }
+  EXPECT_FALSE(IsStorableText(std::string_view("a\0b", 3)));
+  EXPECT_EQ(StorableText(std::string_view("a\0b", 3)), "a" + fffd + "b");
+  EXPECT_FALSE(IsStorableText("verf\xFCgbar"));
+  EXPECT_EQ(StorableText("verf\xFCgbar"), "verf" + fffd + "gbar");
+  EXPECT_FALSE(IsStorableText("cut \xE2\x82"));
+  EXPECT_EQ(StorableText("cut \xE2\x82"), "cut " + fffd);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
