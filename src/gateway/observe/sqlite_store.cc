@@ -3,7 +3,6 @@
 // corrupt the file), prepared statements reused across batches.
 #include <sqlite3.h>
 
-#include <deque>
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -38,7 +37,8 @@ class Stmt {
 
 std::string ColText(sqlite3_stmt* s, int i) {
   const unsigned char* t = sqlite3_column_text(s, i);
-  // Its length, not its first NUL: text stored with one reads back whole.
+  // Its length, not its first NUL: text that holds one (a row written before text was kept as
+  // StorableText) reads back whole.
   return t != nullptr ? std::string(reinterpret_cast<const char*>(t),
                                     static_cast<size_t>(sqlite3_column_bytes(s, i)))
                       : std::string();
@@ -348,9 +348,9 @@ GROUP BY caller_key)sql"));
     return Stmt(s);
   }
 
-  // Text is kept as both stores keep it (internal::StorableText), so a request's record reads
-  // back the same from either.
-  static void BindText(sqlite3_stmt* s, int i, const std::string& v) {
+  // Every text column and filter takes text as both stores keep it (internal::StorableText),
+  // so a record reads back, and a filter matches, the same in either.
+  static void BindText(sqlite3_stmt* s, int i, std::string_view v) {
     if (!internal::IsStorableText(v)) {
       const std::string t = internal::StorableText(v);
       sqlite3_bind_text(s, i, t.data(), static_cast<int>(t.size()), SQLITE_TRANSIENT);
@@ -359,13 +359,10 @@ GROUP BY caller_key)sql"));
     sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
   // Binds `v` without a copy: its bytes must stay put until the statement's bindings are
-  // cleared (InsertRows clears them before the batch they point into goes away, and then
-  // drops the replacements made here).
-  void BindTextInPlace(sqlite3_stmt* s, int i, std::string_view v) {
-    if (!internal::IsStorableText(v)) {
-      replaced_.push_back(internal::StorableText(v));
-      v = replaced_.back();
-    }
+  // cleared (InsertRows clears them before the batch they point into goes away). Text that
+  // must be replaced first is copied, as BindText does.
+  static void BindTextInPlace(sqlite3_stmt* s, int i, std::string_view v) {
+    if (!internal::IsStorableText(v)) return BindText(s, i, v);
     sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
   }
   static void BindOptDouble(sqlite3_stmt* s, int i, std::optional<double> v) {
@@ -407,7 +404,6 @@ GROUP BY caller_key)sql"));
     for (const Stmt* stmt : {&insert_request_, &insert_attempt_, &insert_body_}) {
       if (stmt->get() != nullptr) sqlite3_clear_bindings(stmt->get());
     }
-    replaced_.clear();
     return st;
   }
 
@@ -510,8 +506,6 @@ GROUP BY caller_key)sql"));
   Stmt insert_request_;
   Stmt insert_attempt_;
   Stmt insert_body_;
-  // Text of the batch being inserted that was not kept as it came (BindTextInPlace).
-  std::deque<std::string> replaced_;
 };
 
 }  // namespace

@@ -135,9 +135,15 @@ bool IsStorableText(std::string_view v) {
 }
 
 std::string StorableText(std::string_view v) {
-  std::string out = LossyUtf8(v);
-  for (size_t at = out.find('\0'); at != std::string::npos; at = out.find('\0', at)) {
-    out.replace(at, 1, kUtf8Replacement);
+  const std::string lossy = LossyUtf8(v);
+  std::string out;
+  out.reserve(lossy.size());
+  for (char c : lossy) {
+    if (c == '\0') {
+      out += kUtf8Replacement;
+    } else {
+      out += c;
+    }
   }
   return out;
 }

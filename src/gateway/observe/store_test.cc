@@ -526,6 +526,8 @@ TEST_P(StoreTest, TextThatIsNotUtf8KeepsItsBatch) {
   bad.http_status = 502;
   bad.error = std::string("openai failed (502): Dienst nicht verf\xFCgbar") + '\0' + " \xE2\x82";
   bad.attempts[0].error = bad.error;
+  bad.request_body = "{\"q\":\"\xFF\"}";
+  bad.response_body = "ok \xC3";
   RequestSummary good = MakeRecord("u2", kDay0 + 2);
   good.http_status = 529;
   good.error =
@@ -550,6 +552,15 @@ TEST_P(StoreTest, TextThatIsNotUtf8KeepsItsBatch) {
   // Text that is UTF-8 already is kept byte for byte.
   ASSERT_EQ((*rows)[0].request_id, "u2");
   EXPECT_EQ((*rows)[0].error, good.error);
+  // The stored bodies too.
+  std::vector<StoredExchange> seen;
+  ASSERT_TRUE(store
+                  ->ForEachStoredExchange(kDay0, kDay0 + kHour,
+                                          [&](const StoredExchange& e) { seen.push_back(e); })
+                  .ok());
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].request_body, "{\"q\":\"" + std::string(kUtf8Replacement) + "\"}");
+  EXPECT_EQ(seen[0].response_body, "ok " + std::string(kUtf8Replacement));
 }
 
 TEST(StorableTextTest, IsUtf8WithoutNul) {
