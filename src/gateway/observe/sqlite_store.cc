@@ -351,11 +351,8 @@ GROUP BY caller_key)sql"));
   // Every text column and filter takes text as both stores keep it (internal::StorableText),
   // so a record reads back, and a filter matches, the same in either.
   static void BindText(sqlite3_stmt* s, int i, std::string_view v) {
-    if (!internal::IsStorableText(v)) {
-      const std::string t = internal::StorableText(v);
-      sqlite3_bind_text(s, i, t.data(), static_cast<int>(t.size()), SQLITE_TRANSIENT);
-      return;
-    }
+    std::string replaced;
+    if (!internal::IsStorableText(v)) v = replaced = internal::StorableText(v);
     sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
   // Binds `v` without a copy: its bytes must stay put until the statement's bindings are
