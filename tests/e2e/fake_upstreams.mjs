@@ -121,6 +121,10 @@ function validate(provider, req, body) {
           if (typeof b.signature !== 'string' || !b.signature) return bad(400, `messages.${i}.content: thinking.signature: Field required`);
         } else if (b.type === 'redacted_thinking' && m.role === 'assistant') {
           if (typeof b.data !== 'string') return bad(400, `messages.${i}.content: redacted_thinking.data: Field required`);
+        } else if ((b.type === 'server_tool_use' || b.type === 'web_search_tool_result') && m.role === 'assistant') {
+          // (a web search of an earlier turn, sent back as it came)
+        } else if (b.type === 'document' && m.role === 'user') {
+          if (!b.source || typeof b.source !== 'object') return bad(400, `messages.${i}.content: document.source: Field required`);
         } else {
           return bad(400, `messages.${i}.content: unknown block type ${b.type}`);
         }
@@ -216,9 +220,11 @@ function planAnswer(provider, body) {
       : body.messages?.at(-1)?.role === 'tool';
   const toolsOff = provider === 'gemini' ? body.toolConfig?.functionCallingConfig?.mode === 'NONE'
     : provider === 'anthropic' ? body.tool_choice?.type === 'none' : body.tool_choice === 'none';
-  const hasTools = !toolsOff && Array.isArray(body.tools) && body.tools.length > 0;
+  // (Anthropic's server tools run at Anthropic: they are no call for the client to answer.)
+  const clientTools = provider === 'anthropic' ? (body.tools || []).filter((t) => !t.type || t.type === 'custom') : body.tools;
+  const hasTools = !toolsOff && Array.isArray(clientTools) && clientTools.length > 0;
   if (hasTools && !lastIsTool) {
-    return { toolCall: { name: provider === 'gemini' ? body.tools[0].functionDeclarations[0].name : provider === 'anthropic' ? body.tools[0].name : body.tools[0].function.name, args: { city: 'Paris' } } };
+    return { toolCall: { name: provider === 'gemini' ? body.tools[0].functionDeclarations[0].name : provider === 'anthropic' ? clientTools[0].name : body.tools[0].function.name, args: { city: 'Paris' } } };
   }
   // Structured outputs: JSON that has the schema's shape (strings "Paris", numbers 7), whatever
   // limits it sets, as a model that reads them loosely would answer.
@@ -258,6 +264,19 @@ function anthropicCacheControls(body) {
 // from the cache and writes 50 (fixed, so tests can price them).
 const anthropicCache = (body) => (anthropicCacheControls(body).length > 0 ? { read: 100, write: 50 } : { read: 0, write: 0 });
 const fakeSignature = (text) => `sig_${Buffer.from(text).toString('base64').slice(0, 16)}`;
+// Anthropic's web search server tool, as it answers: its call, its results, and the answer's
+// text in blocks, the cited one with its citation (one search, counted in usage).
+const searchesTheWeb = (body) => (body.tools || []).some((t) => t.type === 'web_search_20250305');
+function webSearchBlocks(query) {
+  const id = `srvtoolu_${nextId()}`;
+  const result = { type: 'web_search_result', title: 'Paris weather', url: 'https://weather.example/paris', encrypted_content: 'EqgfCioIARgB', page_age: 'December 7, 2026' };
+  const citation = { type: 'web_search_result_location', cited_text: 'Light rain, 9 °C.', url: result.url, title: result.title, encrypted_index: 'Eo8BCioIAhgB' };
+  return {
+    call: { type: 'server_tool_use', id, name: 'web_search', input: { query } },
+    results: { type: 'web_search_tool_result', tool_use_id: id, content: [result] },
+    citation,
+  };
+}
 
 // Gemini 3 signs each function call (thoughtSignature) and wants the signature back with it.
 const geminiSignatures = new Set();
@@ -276,9 +295,14 @@ function jsonAnswer(provider, model, body, answer) {
     const content = answer.toolCall
       ? [{ type: 'tool_use', id: `toolu_${nextId()}`, name: answer.toolCall.name, input: answer.toolCall.args }]
       : [{ type: 'text', text: answer.text }];
+    const search = !answer.toolCall && searchesTheWeb(body);
+    if (search) {
+      const web = webSearchBlocks(lastUserText(provider, body));
+      content.splice(0, content.length, web.call, web.results, { type: 'text', text: 'Found it: ' }, { type: 'text', text: answer.text, citations: [web.citation] });
+    }
     if (body.thinking?.type === 'enabled') content.unshift({ type: 'thinking', thinking: 'Let me think about it.', signature: fakeSignature('Let me think about it.') });
     const cache = anthropicCache(body);
-    return { id: `msg_${nextId()}`, type: 'message', role: 'assistant', model, content, stop_reason: answer.toolCall ? 'tool_use' : 'end_turn', stop_sequence: null, usage: { input_tokens: u.input, output_tokens: u.output, cache_creation_input_tokens: cache.write, cache_read_input_tokens: cache.read } };
+    return { id: `msg_${nextId()}`, type: 'message', role: 'assistant', model, content, stop_reason: answer.toolCall ? 'tool_use' : 'end_turn', stop_sequence: null, usage: { input_tokens: u.input, output_tokens: u.output, cache_creation_input_tokens: cache.write, cache_read_input_tokens: cache.read, ...(search ? { server_tool_use: { web_search_requests: 1 } } : {}) } };
   }
   if (provider === 'gemini') {
     const parts = answer.toolCall ? [geminiCallPart(model, answer.toolCall)] : [{ text: answer.text }];
@@ -496,13 +520,30 @@ function streamFrames(provider, model, body, answer, { terminator = true } = {})
       frames.push(ev('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: '' } }));
       frames.push(ev('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: json.slice(0, 5) } }));
       frames.push(ev('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: json.slice(5) } }));
+    } else if (searchesTheWeb(body)) {
+      const web = webSearchBlocks(lastUserText(provider, body));
+      frames.push(ev('content_block_start', { index, content_block: { ...web.call, input: {} } }));
+      frames.push(ev('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: JSON.stringify(web.call.input) } }));
+      frames.push(ev('content_block_stop', { index }));
+      index += 1;
+      frames.push(ev('content_block_start', { index, content_block: web.results }));
+      frames.push(ev('content_block_stop', { index }));
+      index += 1;
+      frames.push(ev('content_block_start', { index, content_block: { type: 'text', text: '' } }));
+      frames.push(ev('content_block_delta', { index, delta: { type: 'text_delta', text: 'Found it: ' } }));
+      frames.push(ev('content_block_stop', { index }));
+      index += 1;
+      frames.push(ev('content_block_start', { index, content_block: { type: 'text', text: '', citations: [] } }));
+      frames.push(ev('content_block_delta', { index, delta: { type: 'citations_delta', citation: web.citation } }));
+      for (const w of words(answer.text)) frames.push(ev('content_block_delta', { index, delta: { type: 'text_delta', text: w } }));
     } else {
       frames.push(ev('content_block_start', { index, content_block: { type: 'text', text: '' } }));
       frames.push(ev('ping', {}));
       for (const w of words(answer.text)) frames.push(ev('content_block_delta', { index, delta: { type: 'text_delta', text: w } }));
     }
     frames.push(ev('content_block_stop', { index }));
-    frames.push(ev('message_delta', { delta: { stop_reason: answer.toolCall ? 'tool_use' : 'end_turn', stop_sequence: null }, usage: { output_tokens: u.output } }));
+    const searched = !answer.toolCall && searchesTheWeb(body) ? { server_tool_use: { web_search_requests: 1 } } : {};
+    frames.push(ev('message_delta', { delta: { stop_reason: answer.toolCall ? 'tool_use' : 'end_turn', stop_sequence: null }, usage: { output_tokens: u.output, ...searched } }));
     if (terminator) frames.push(ev('message_stop', {}));
     return frames;
   }

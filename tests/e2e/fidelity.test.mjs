@@ -82,6 +82,40 @@ test('streamed thinking arrives as thinking and signature deltas', async () => {
   assert.equal(message.content[1].type, 'text');
 });
 
+test('Anthropic SDK to Anthropic: a server tool goes as written, and its blocks and citations come back', async () => {
+  const request = {
+    model: 'anthropic/claude-haiku-4-5', max_tokens: 1024,
+    tools: [{ type: 'web_search_20250305', name: 'web_search', max_uses: 2 }],
+    messages: [{ role: 'user', content: 'Rain in Paris?' }],
+  };
+  const r = await anthropic.messages.create(request);
+  assert.deepEqual((await lastBody('anthropic')).tools, request.tools);
+  assert.deepEqual(r.content.map((b) => b.type), ['server_tool_use', 'web_search_tool_result', 'text', 'text']);
+  assert.deepEqual(r.content[0].input, { query: 'Rain in Paris?' });
+  assert.equal(r.content[1].tool_use_id, r.content[0].id);
+  assert.equal(r.content[3].citations[0].url, 'https://weather.example/paris');
+  assert.equal(r.usage.server_tool_use.web_search_requests, 1);
+  assert.equal(r.iris.provider, 'anthropic');
+  // Streamed: the SDK builds the same message from the events.
+  const stream = anthropic.messages.stream({ ...request, messages: [{ role: 'user', content: 'Rain again?' }] });
+  const citations = [];
+  stream.on('citation', (c) => citations.push(c));
+  const m = await stream.finalMessage();
+  assert.deepEqual(m.content.map((b) => b.type), ['server_tool_use', 'web_search_tool_result', 'text', 'text']);
+  assert.deepEqual(m.content[0].input, { query: 'Rain again?' });
+  assert.equal(citations.length, 1);
+  assert.deepEqual(m.content[3].citations, citations);
+  assert.equal(m.usage.server_tool_use.web_search_requests, 1);
+  // The next turn sends the search back as it came.
+  await anthropic.messages.create({ ...request, messages: [...request.messages, { role: 'assistant', content: m.content }, { role: 'user', content: 'Thanks' }] });
+  assert.deepEqual((await lastBody('anthropic')).messages[1].content.slice(0, 2), m.content.slice(0, 2).map((b) => JSON.parse(JSON.stringify(b))));
+  // Another provider cannot run it: the caller is told which API can.
+  await assert.rejects(
+    anthropic.messages.create({ ...request, model: 'openai/gpt-4o-mini' }),
+    (e) => e.status === 400 && /tools\[0\] \(web_search_20250305\)/.test(e.message) && /Anthropic's Messages API/.test(e.message),
+  );
+});
+
 test('@ai-sdk/anthropic: caching and thinking reach the provider, reasoning and cache counts come back', async () => {
   const provider = createAnthropic({ baseURL: `${iris.url}/v1`, apiKey: 'unused' });
   const r = await generateText({

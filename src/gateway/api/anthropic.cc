@@ -40,9 +40,31 @@ Result<ContentPart> ParseImage(const json::object& block, const std::string& pat
   return part;
 }
 
-// Content of a tool_result: a string or an array of text / image blocks.
+// A block only Anthropic's own API can take (a document, a search result, a server tool's call
+// or result, an image from an uploaded file, a type iris does not know yet): noted in
+// as_is_only and left out of the messages iris reads; Anthropic takes the body as written. A
+// file it names is in the provider's account, which every caller shares (account_refs).
+void NoteAnthropicOnly(const json::object& block, const std::string& path, std::string_view type,
+                       ChatRequest& request) {
+  NoteAsIsOnly(&request.as_is_only, path, type);
+  if (const json::object* source = ObjectField(block, "source")) {
+    if (FindField(*source, "file_id") != nullptr || StringField(*source, "type") == "file") {
+      NoteAsIsOnly(&request.account_refs, MemberPath(path, "source"), "in the provider account");
+    }
+  }
+}
+
+// An image block whose source is an uploaded file (Anthropic's Files API).
+bool IsFileImage(const json::object& block) {
+  const json::object* source = ObjectField(block, "source");
+  return source != nullptr && StringField(*source, "type") == "file";
+}
+
+// Content of a tool_result: a string or an array of text / image blocks (other blocks are
+// Anthropic's alone: NoteAnthropicOnly).
 Result<std::vector<ContentPart>> ParseToolResultContent(const json::value& v,
-                                                        const std::string& path) {
+                                                        const std::string& path,
+                                                        ChatRequest& request) {
   std::vector<ContentPart> parts;
   if (v.is_string()) {
     parts.push_back(ContentPart::Text(std::string(v.get_string())));
@@ -57,19 +79,19 @@ Result<std::vector<ContentPart>> ParseToolResultContent(const json::value& v,
     if (type == "text") {
       IRIS_ASSIGN_OR_RETURN(std::string text, RequiredString(*block, "text", bpath));
       parts.push_back(ContentPart::Text(std::move(text)));
-    } else if (type == "image") {
+    } else if (type == "image" && !IsFileImage(*block)) {
       IRIS_ASSIGN_OR_RETURN(ContentPart part, ParseImage(*block, bpath));
       parts.push_back(std::move(part));
     } else {
-      return FieldError(MemberPath(bpath, "type"),
-                        Quote(type) + " is not supported in a tool_result (text or image)");
+      NoteAnthropicOnly(*block, bpath, type == "image" ? "an image from a file" : type, request);
     }
   }
   return parts;
 }
 
-// Appends the messages one Anthropic turn becomes.
-Status ParseTurn(const json::value& turn_value, size_t index, std::vector<Message>& out) {
+// Appends the messages one Anthropic turn becomes to request.messages.
+Status ParseTurn(const json::value& turn_value, size_t index, ChatRequest& request) {
+  std::vector<Message>& out = request.messages;
   std::string path = ElementPath("messages", index);
   IRIS_ASSIGN_OR_RETURN(const json::object* turn, AsObject(turn_value, path));
   IRIS_ASSIGN_OR_RETURN(std::string role, RequiredString(*turn, "role", path));
@@ -113,6 +135,10 @@ Status ParseTurn(const json::value& turn_value, size_t index, std::vector<Messag
       if (!is_user) {
         return FieldError(MemberPath(bpath, "type"), "image blocks belong in user turns");
       }
+      if (IsFileImage(*block)) {
+        NoteAnthropicOnly(*block, bpath, "an image from a file", request);
+        continue;
+      }
       IRIS_ASSIGN_OR_RETURN(ContentPart part, ParseImage(*block, bpath));
       current.content.push_back(std::move(part));
     } else if (type == "tool_use") {
@@ -135,7 +161,7 @@ Status ParseTurn(const json::value& turn_value, size_t index, std::vector<Messag
       IRIS_ASSIGN_OR_RETURN(tool.tool_call_id, RequiredString(*block, "tool_use_id", bpath));
       if (const json::value* c = FindField(*block, "content")) {
         IRIS_ASSIGN_OR_RETURN(tool.content,
-                              ParseToolResultContent(*c, MemberPath(bpath, "content")));
+                              ParseToolResultContent(*c, MemberPath(bpath, "content"), request));
       }
       if (const json::value* e = FindField(*block, "is_error")) {
         IRIS_ASSIGN_OR_RETURN(tool.is_error, AsBool(*e, MemberPath(bpath, "is_error")));
@@ -144,7 +170,7 @@ Status ParseTurn(const json::value& turn_value, size_t index, std::vector<Messag
     } else if (type == "thinking" || type == "redacted_thinking") {
       // Signed reasoning of an earlier Anthropic answer; no other provider can take it.
     } else {
-      return FieldError(MemberPath(bpath, "type"), Quote(type) + " blocks are not supported");
+      NoteAnthropicOnly(*block, bpath, type, request);
     }
   }
   flush();
@@ -159,8 +185,10 @@ Status ParseTools(const json::value& v, ChatRequest& request) {
     if (const json::value* type = FindField(*t, "type")) {
       IRIS_ASSIGN_OR_RETURN(std::string type_name, AsString(*type, MemberPath(path, "type")));
       if (type_name != "custom") {
-        return FieldError(MemberPath(path, "type"),
-                          "server tool " + Quote(type_name) + " is not supported by iris");
+        // A server tool (web_search_20250305, code_execution_...) or one of Anthropic's own
+        // client tools (bash_..., text_editor_..., computer_...): Anthropic's alone.
+        NoteAsIsOnly(&request.as_is_only, path, type_name);
+        continue;
       }
     }
     Tool tool;
@@ -335,7 +363,7 @@ Result<ChatRequest> ParseAnthropicRequest(std::string_view body) {
   IRIS_ASSIGN_OR_RETURN(const json::array* turns, AsArray(*messages, "messages"));
   if (turns->empty()) return FieldError("messages", "must contain at least one message");
   for (size_t i = 0; i < turns->size(); ++i) {
-    IRIS_RETURN_IF_ERROR(ParseTurn((*turns)[i], i, request.messages));
+    IRIS_RETURN_IF_ERROR(ParseTurn((*turns)[i], i, request));
   }
 
   if (const json::value* tools = FindField(o, "tools")) {
@@ -343,6 +371,18 @@ Result<ChatRequest> ParseAnthropicRequest(std::string_view body) {
   }
   if (const json::value* choice = FindField(o, "tool_choice")) {
     IRIS_RETURN_IF_ERROR(ParseToolChoice(*choice, request));
+  }
+  // MCP servers Anthropic connects the model to, and a code-execution container (one kept in
+  // the provider's account when named by id): Anthropic's alone.
+  if (const json::value* m = FindField(o, "mcp_servers");
+      m != nullptr && !(m->is_array() && m->get_array().empty())) {
+    NoteAsIsOnly(&request.as_is_only, "mcp_servers", "MCP servers");
+  }
+  if (const json::value* c = FindField(o, "container")) {
+    NoteAsIsOnly(&request.as_is_only, "container", "a code execution container");
+    if (c->is_string() || (c->is_object() && FindField(c->get_object(), "id") != nullptr)) {
+      NoteAsIsOnly(&request.account_refs, "container", "in the provider account");
+    }
   }
   if (const json::value* stops = FindField(o, "stop_sequences")) {
     IRIS_ASSIGN_OR_RETURN(request.stop, AsStringList(*stops, "stop_sequences"));
@@ -442,6 +482,13 @@ std::string EncodeAnthropicResponse(const ChatResponse& response, const json::ob
   return SerializeJson(o);
 }
 
+std::string EncodeAnthropicAsIsResponse(json::object message, const json::object* iris,
+                                        std::optional<double> cost_usd) {
+  message.stable_erase("iris");  // (only iris's own report goes by that name)
+  if (auto extras = IrisExtras(iris, cost_usd)) message["iris"] = std::move(*extras);
+  return SerializeJson(message);
+}
+
 std::string AnthropicStreamEncoder::MaybeStart() {
   if (started_) return {};
   started_ = true;
@@ -492,6 +539,32 @@ std::string AnthropicStreamEncoder::Delta(json::object delta) const {
 
 std::string AnthropicStreamEncoder::Encode(const StreamEvent& event) {
   if (done_) return {};
+  if (event.type == StreamEvent::Type::kAsIs) {
+    if (event.as_is_dialect != Dialect::kAnthropic) return {};  // (another API's own events)
+    relay_ = true;
+    started_ = true;
+    std::string out;
+    if (event.name == "message_delta" || event.name == "message_stop") {
+      // (An earlier message_delta goes now: only the last one waits for iris's report.)
+      if (event.name == "message_delta" && !held_delta_.empty()) {
+        out = "event: message_delta\ndata: " + held_delta_ + "\n\n";
+      }
+      if (event.name == "message_delta") held_delta_ = event.text;
+      return out;  // (sent by Finish)
+    }
+    out = "event: ";
+    out.append(event.name).append("\ndata: ").append(event.text).append("\n\n");
+    return out;
+  }
+  if (relay_) {  // (the caller has the provider's own events; Finish may still need these)
+    if (event.type == StreamEvent::Type::kFinish) {
+      finish_reason_ = event.finish_reason;
+      stop_sequence_ = event.stop_sequence;
+    } else if (event.type == StreamEvent::Type::kUsage) {
+      usage_ = event.usage;
+    }
+    return {};
+  }
   std::string out;
   switch (event.type) {
     case StreamEvent::Type::kStart:
@@ -581,7 +654,7 @@ std::string AnthropicStreamEncoder::Encode(const StreamEvent& event) {
       out += CloseBlock();
       break;
     case StreamEvent::Type::kAsIs:
-      break;  // (only a Responses caller gets a provider's own events)
+      break;  // (relayed above)
     case StreamEvent::Type::kExtras:
       break;  // (OpenAI's own members have no place in Anthropic's events)
   }
@@ -591,6 +664,19 @@ std::string AnthropicStreamEncoder::Encode(const StreamEvent& event) {
 std::string AnthropicStreamEncoder::Finish(const json::object* iris,
                                            std::optional<double> cost_usd) {
   if (done_) return {};
+  if (relay_ && !held_delta_.empty()) {
+    boost::system::error_code ec;
+    json::value data = json::parse(held_delta_, ec);
+    if (!ec && data.is_object()) {
+      json::object& delta = data.get_object();
+      delta.stable_erase("iris");
+      if (auto extras = IrisExtras(iris, cost_usd)) delta["iris"] = std::move(*extras);
+      done_ = true;
+      return Event("message_delta", delta) +
+             Event("message_stop", json::object{{"type", "message_stop"}});
+    }
+  }
+  // (A relayed stream without a message_delta gets iris's own, as a stream it encodes.)
   std::string out = MaybeStart();
   out += CloseBlock();
   json::object delta;

@@ -26,6 +26,12 @@ namespace iris::gateway::api {
 // in their original order; `tool_use` blocks become the assistant's tool_calls (input
 // serialized as the arguments text); `thinking` / `redacted_thinking` blocks are dropped.
 // `tool_choice.disable_parallel_tool_use: true` sets parallel_tool_calls = false.
+// What only Anthropic's own API can take is noted in as_is_only and left out of the messages:
+// server tools and Anthropic's own client tools (any `type` but "custom"), blocks of other
+// types (documents, search results, server tools' calls and results, types iris does not know
+// yet), images from uploaded files, `mcp_servers` and `container`; a file or a container named
+// by id is also noted in account_refs. The body is kept as caller_body for Anthropic, which
+// takes it as written; another provider refuses the request, naming them.
 Result<ChatRequest> ParseAnthropicRequest(std::string_view body);
 
 // Anthropic's stop_reason for a finish reason ("end_turn", "max_tokens", "tool_use",
@@ -42,6 +48,11 @@ std::string_view AnthropicStopReason(FinishReason reason, std::string_view stop_
 // absent when both are.
 std::string EncodeAnthropicResponse(const ChatResponse& response, const boost::json::object* iris,
                                     std::optional<double> cost_usd);
+// Anthropic's own message (ChatResponse::as_is, the answer to a body sent as is) as it came,
+// with iris's extras object added as in EncodeAnthropicResponse.
+std::string EncodeAnthropicAsIsResponse(boost::json::object message,
+                                        const boost::json::object* iris,
+                                        std::optional<double> cost_usd);
 
 // StreamEvents -> Anthropic SSE bytes ("event: <type>\ndata: <json>\n\n"), the sequence
 // the real API sends: message_start, per content block content_block_start / *_delta /
@@ -52,6 +63,11 @@ std::string EncodeAnthropicResponse(const ChatResponse& response, const boost::j
 // arriving right after kStart (an upstream that reports input tokens up front) fills its
 // usage. kUsage events are cumulative snapshots: the last one wins. kFinish closes the open
 // block; the message_delta waits for Finish() because usage may still arrive.
+//
+// An Anthropic stream's own events (StreamEvent::kAsIs of kAnthropic, the answer to a body sent
+// as is) are relayed as they came instead, server tools' blocks and citations included; its
+// message_delta and message_stop wait for Finish(), which adds iris's extras to the
+// message_delta. The neutral events read from them then send nothing.
 // Not thread-safe; one per response.
 class AnthropicStreamEncoder {
  public:
@@ -86,6 +102,8 @@ class AnthropicStreamEncoder {
   std::map<int, int> tool_blocks_;  // StreamEvent tool index -> content block index
   FinishReason finish_reason_ = FinishReason::kStop;
   std::string stop_sequence_;
+  bool relay_ = false;      // the upstream's own events are relayed
+  std::string held_delta_;  // relay_: the data of its message_delta, for Finish
 };
 
 // The Anthropic shape of a model list (GET /v1/models from an Anthropic SDK):

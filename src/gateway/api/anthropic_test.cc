@@ -49,8 +49,8 @@ TEST(ParseAnthropicRequest, NestedErrorsNameTheirPath) {
       {"role":"user","content":"a"},{"role":"system","content":"b"}]})"),
             "messages[1].role: expected \"user\" or \"assistant\", got \"system\"");
   EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[
-      {"type":"text","text":"a"},{"type":"image","source":{"type":"file","file_id":"f"}}]}]})"),
-            "messages[0].content[1].source.type: \"file\" is not supported (use \"base64\" or "
+      {"type":"text","text":"a"},{"type":"image","source":{"type":"path","path":"/etc"}}]}]})"),
+            "messages[0].content[1].source.type: \"path\" is not supported (use \"base64\" or "
             "\"url\")");
   EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[
       {"type":"image","source":{"type":"base64","data":"AA=="}}]}]})"),
@@ -59,9 +59,8 @@ TEST(ParseAnthropicRequest, NestedErrorsNameTheirPath) {
       "content":[{"type":"tool_use","id":"t","name":"f","input":"x"}]}]})"),
             "messages[0].content[0].input: expected an object, got a string");
   EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user",
-      "content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"audio"}]}]}]})"),
-            "messages[0].content[0].content[0].type: \"audio\" is not supported in a tool_result "
-            "(text or image)");
+      "content":[{"type":"tool_result","tool_use_id":"t","content":[{"text":"x"}]}]}]})"),
+            "messages[0].content[0].content[0].type: required");
   EXPECT_EQ(ParseError(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a"}],
       "tools":[{"name":"f"}]})"),
             "tools[0].input_schema: required");
@@ -147,6 +146,69 @@ TEST(ParseAnthropicRequest, Images) {
   EXPECT_EQ(parts[1].url, "https://x.test/a.jpg");
 }
 
+// What only Anthropic's own API takes (server tools, documents, server tools' blocks, files in
+// its account, MCP servers, a container) is noted for it rather than refused: Anthropic takes
+// the body as written, another provider refuses it naming each.
+TEST(ParseAnthropicRequest, WhatOnlyAnthropicTakesIsNotedForIt) {
+  Result<ChatRequest> r = ParseAnthropicRequest(R"({"model":"m","max_tokens":5,
+    "tools":[{"name":"f","input_schema":{"type":"object"}},
+             {"type":"web_search_20250305","name":"web_search","max_uses":2},
+             {"type":"bash_20250124","name":"bash"},
+             {"type":"custom","name":"g","input_schema":{"type":"object"}}],
+    "messages":[
+      {"role":"user","content":[
+        {"type":"text","text":"Summarise"},
+        {"type":"document","source":{"type":"file","file_id":"file_011"}},
+        {"type":"image","source":{"type":"file","file_id":"file_012"}},
+        {"type":"<script>","source":{"type":"text","data":"x"}}]},
+      {"role":"assistant","content":[
+        {"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{"query":"q"}},
+        {"type":"web_search_tool_result","tool_use_id":"srvtoolu_1","content":[]},
+        {"type":"text","text":"Found it"}]},
+      {"role":"user","content":[
+        {"type":"tool_result","tool_use_id":"t","content":[
+          {"type":"search_result","source":"https://x.test","title":"t","content":[]},
+          {"type":"text","text":"ok"}]}]}],
+    "mcp_servers":[{"type":"url","url":"https://mcp.test/sse","name":"m"}],
+    "container":"container_011"})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(
+      r->as_is_only,
+      (std::vector<std::string>{
+          "messages[0].content[1] (document)", "messages[0].content[2] (an image from a file)",
+          "messages[0].content[3] (an unknown type)", "messages[1].content[0] (server_tool_use)",
+          "messages[1].content[1] (web_search_tool_result)",
+          "messages[2].content[0].content[0] (search_result)", "tools[1] (web_search_20250305)",
+          "tools[2] (bash_20250124)", "mcp_servers (MCP servers)",
+          "container (a code execution container)"}));
+  EXPECT_EQ(r->account_refs,
+            (std::vector<std::string>{"messages[0].content[1].source (in the provider account)",
+                                      "messages[0].content[2].source (in the provider account)",
+                                      "container (in the provider account)"}));
+  // What iris reads is the rest.
+  ASSERT_EQ(r->tools.size(), 2u);
+  EXPECT_EQ(r->tools[0].name, "f");
+  EXPECT_EQ(r->tools[1].name, "g");
+  ASSERT_EQ(r->messages.size(), 3u);
+  ASSERT_EQ(r->messages[0].content.size(), 1u);
+  EXPECT_EQ(r->messages[0].content[0].text, "Summarise");
+  ASSERT_EQ(r->messages[1].content.size(), 1u);
+  EXPECT_EQ(r->messages[1].content[0].text, "Found it");
+  EXPECT_TRUE(r->messages[1].tool_calls.empty());
+  ASSERT_EQ(r->messages[2].content.size(), 1u);
+  EXPECT_EQ(r->messages[2].content[0].text, "ok");
+  ASSERT_NE(r->caller_body, nullptr);  // (the body Anthropic takes as written)
+
+  // A request of only what iris reads notes nothing; an empty list of MCP servers is none.
+  Result<ChatRequest> plain = ParseAnthropicRequest(R"({"model":"m","max_tokens":5,
+    "messages":[{"role":"user","content":"hi"}],"mcp_servers":[],
+    "container":{"skills":[{"type":"anthropic","skill_id":"pdf"}]}})");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->as_is_only,
+            (std::vector<std::string>{"container (a code execution container)"}));
+  EXPECT_TRUE(plain->account_refs.empty());  // (a container made for this request)
+}
+
 TEST(EncodeAnthropicResponse, UsageExcludesCachedInputAndExtrasGoUnderIris) {
   ChatResponse resp;
   resp.id = "msg_1";
@@ -205,6 +267,62 @@ TEST(AnthropicStreamEncoder, HoldsMessageStartForUsageAndEndsWithMessageStop) {
   EXPECT_NE(out.find(R"("iris":{"attempts":1})"), std::string::npos);
   EXPECT_NE(out.find("event: message_stop\n"), std::string::npos);
   EXPECT_EQ(enc.Error(GatewayError{}), "");
+}
+
+// Anthropic's own message goes back as it came, with iris's report in place of any upstream's.
+TEST(EncodeAnthropicAsIsResponse, KeepsTheMessageAndAddsTheReport) {
+  json::object message = json::parse(R"({"id":"msg_1","type":"message","content":[
+      {"type":"text","text":"x","citations":[{"type":"char_location"}]}],
+      "usage":{"input_tokens":1,"server_tool_use":{"web_search_requests":2}},
+      "iris":{"cost_usd":99}})")
+                             .as_object();
+  json::object iris{{"provider", "anthropic"}};
+  json::value v = json::parse(EncodeAnthropicAsIsResponse(message, &iris, 0.5));
+  json::object want = message;
+  want["iris"] = json::parse(R"({"provider":"anthropic","cost_usd":0.5})");
+  EXPECT_EQ(v, json::value(want));
+  v = json::parse(EncodeAnthropicAsIsResponse(message, nullptr, std::nullopt));
+  want.erase("iris");
+  EXPECT_EQ(v, json::value(want));
+}
+
+// An Anthropic stream's own events are relayed; the neutral events read from them send nothing;
+// the last message_delta waits for Finish, which adds iris's report.
+TEST(AnthropicStreamEncoder, RelaysAnthropicsOwnEvents) {
+  auto relay = [](std::string name, std::string data) {
+    StreamEvent e = Ev(StreamEvent::Type::kAsIs, std::move(data), 0, "", std::move(name));
+    e.as_is_dialect = Dialect::kAnthropic;
+    return e;
+  };
+  AnthropicStreamEncoder enc;
+  EXPECT_EQ(enc.Encode(relay("message_start", R"({"type":"message_start","message":{}})")),
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\n");
+  EXPECT_EQ(enc.Encode(Ev(StreamEvent::Type::kStart, "", 0, "msg_1")), "");
+  const std::string srv =
+      R"({"type":"content_block_start","index":0,"content_block":{"type":"server_tool_use"}})";
+  EXPECT_EQ(enc.Encode(relay("content_block_start", srv)),
+            "event: content_block_start\ndata: " + srv + "\n\n");
+  EXPECT_EQ(enc.Encode(Ev(StreamEvent::Type::kTextDelta, "Hi")), "");
+  // Another API's own events are not Anthropic's.
+  StreamEvent other = Ev(StreamEvent::Type::kAsIs, "{}", 0, "", "response.created");
+  other.as_is_dialect = Dialect::kResponses;
+  EXPECT_EQ(enc.Encode(other), "");
+  // Only the last message_delta waits.
+  EXPECT_EQ(enc.Encode(relay("message_delta", R"({"type":"message_delta","n":1})")), "");
+  EXPECT_EQ(enc.Encode(relay("message_delta", R"({"type":"message_delta","n":2,"iris":{}})")),
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"n\":1}\n\n");
+  EXPECT_EQ(enc.Encode(relay("message_stop", R"({"type":"message_stop"})")), "");
+  EXPECT_EQ(enc.Encode(Ev(StreamEvent::Type::kFinish)), "");
+  json::object iris{{"attempts", 1}};
+  std::string out = enc.Finish(&iris, 0.25);
+  const std::string head = "event: message_delta\ndata: ";
+  const std::string tail = "\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+  ASSERT_EQ(out.rfind(head, 0), 0u) << out;
+  ASSERT_GT(out.size(), head.size() + tail.size());
+  EXPECT_EQ(out.substr(out.size() - tail.size()), tail);
+  EXPECT_EQ(json::parse(out.substr(head.size(), out.size() - head.size() - tail.size())),
+            json::parse(R"({"type":"message_delta","n":2,"iris":{"attempts":1,"cost_usd":0.25}})"));
+  EXPECT_EQ(enc.Finish(&iris, 0.25), "");
 }
 
 TEST(AnthropicStreamEncoder, ErrorEndsTheStream) {

@@ -237,10 +237,12 @@ struct ChatResponse {
   Usage usage;
   // The model declined (OpenAI's refusal, in `text`): an answer, though no response schema's.
   bool refused = false;
-  // The provider's own answer object when it is in the caller's wire format (a Responses API
-  // caller answered by OpenAI's Responses API): the caller gets it as it came, with iris's
-  // report added; the fields above are what iris read from it (usage, the conversation kept).
+  // The provider's own answer object when it is in a caller's wire format (as_is_dialect: a
+  // Responses API caller answered by OpenAI's Responses API, an Anthropic caller by Anthropic):
+  // a caller of that format gets it as it came, with iris's report added; the fields above are
+  // what iris read from it (usage, the text logged, the conversation kept).
   std::shared_ptr<const boost::json::object> as_is;
+  Dialect as_is_dialect = Dialect::kResponses;
   // An OpenAI-shaped provider's own members beyond these fields; null when there were none.
   std::shared_ptr<const OpenAIExtras> openai_extras;
 };
@@ -259,8 +261,9 @@ struct StreamEvent {
     kReasoningDelta,      // text: a piece of reasoning block `index`
     kReasoningSignature,  // text: the signature of reasoning block `index` (ends it)
     kRedactedReasoning,   // text: the data of redacted reasoning block `index`
-    // name, text: one event of a stream in the caller's own wire format (an OpenAI Responses
-    // stream to a Responses caller), its SSE event name and data, relayed as it came; the
+    // name, text: one event of a stream in a caller's own wire format (as_is_dialect: an
+    // OpenAI Responses stream to a Responses caller, an Anthropic stream to an Anthropic
+    // caller), its SSE event name and data, relayed as it came to a caller of that format; the
     // neutral events decoded from it follow it, for accounting.
     kAsIs,
     // An OpenAI-shaped chunk that held only members iris does not read (a compatible server's
@@ -268,11 +271,15 @@ struct StreamEvent {
     kExtras,
   };
   Type type = Type::kTextDelta;
-  std::string text;   // kTextDelta; kToolCallDelta: a fragment of the arguments JSON
-  int index = 0;      // kToolCall* : 0-based tool call index; kReasoning*: reasoning block
-  std::string id;     // kStart: response id; kToolCallStart: tool call id
-  std::string name;   // kToolCallStart: function name; kAsIs: the SSE event name
-  std::string model;  // kStart: upstream model
+  std::string text;  // kTextDelta; kToolCallDelta: a fragment of the arguments JSON
+  int index = 0;     // kToolCall* : 0-based tool call index; kReasoning*: reasoning block
+  std::string id;    // kStart: response id; kToolCallStart: tool call id
+  std::string name;  // kToolCallStart: function name; kAsIs: the SSE event name
+  Dialect as_is_dialect = Dialect::kResponses;  // kAsIs: the wire format of the event
+  // kAsIs: answer content that no neutral event after it stands for (a hosted or server tool at
+  // work shows the upstream answering as surely as a token does): it commits the stream.
+  bool as_is_content = false;
+  std::string model;                                 // kStart: upstream model
   FinishReason finish_reason = FinishReason::kStop;  // kFinish
   std::string stop_sequence;  // kFinish: the stop string that fired, when the upstream said
   Usage usage;                // kUsage

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "base/json.h"
+#include "gateway/api/identifiers.h"
 
 namespace iris::gateway::api {
 
@@ -250,6 +251,19 @@ void AddNote(std::vector<std::string>& notes, std::string_view note) {
   }
   if (notes.size() > kMaxFieldNames) return;
   notes.emplace_back(notes.size() == kMaxFieldNames ? std::string_view("...") : note);
+}
+
+void NoteAsIsOnly(std::vector<std::string>* as_is_only, std::string_view path,
+                  std::string_view type) {
+  constexpr size_t kMaxType = 48;
+  bool plain = !type.empty() && type.size() <= kMaxType;
+  for (char c : type) {
+    plain = plain && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '_' || c == '.' || c == '-' || c == ' ');
+  }
+  // (A path may hold a caller's member names.)
+  AddNote(*as_is_only,
+          ShownText(path, 160) + " (" + (plain ? std::string(type) : "an unknown type") + ")");
 }
 
 std::vector<std::string> UninterpretedKeys(const boost::json::object& o,

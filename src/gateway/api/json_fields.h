@@ -87,6 +87,13 @@ inline constexpr size_t kMaxFieldNames = 32;
 void AddFieldName(std::vector<std::string>& names, std::string_view name);
 // Adds `note` to `notes` once, within the same bound (kMaxFieldNames, then "...").
 void AddNote(std::vector<std::string>& notes, std::string_view note);
+// Notes in `as_is_only` (ChatRequest::as_is_only) that the caller's body holds something at
+// `path` of kind `type` (a hosted or server tool, an item or block only the provider of the
+// caller's own wire format knows) that only a provider taking the body as is can honour:
+// "tools[1] (web_search)". The type is shown only when it is plain words; at most
+// kMaxFieldNames notes.
+void NoteAsIsOnly(std::vector<std::string>* as_is_only, std::string_view path,
+                  std::string_view type);
 // The keys of `o` not in `known`, each through AddFieldName (JSON null values count as absent).
 std::vector<std::string> UninterpretedKeys(const boost::json::object& o,
                                            std::initializer_list<std::string_view> known);

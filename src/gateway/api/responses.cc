@@ -459,19 +459,6 @@ Result<ResponsesRequest> ParseResponsesRequest(std::string_view body) {
   return out;
 }
 
-void NoteAsIsOnly(std::vector<std::string>* as_is_only, std::string_view path,
-                  std::string_view type) {
-  constexpr size_t kMaxType = 48;
-  bool plain = !type.empty() && type.size() <= kMaxType;
-  for (char c : type) {
-    plain = plain && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '_' || c == '.' || c == '-' || c == ' ');
-  }
-  // (A path may hold a caller's member names.)
-  AddNote(*as_is_only,
-          ShownText(path, 160) + " (" + (plain ? std::string(type) : "an unknown type") + ")");
-}
-
 void MergeToolCallTurns(std::vector<Message>& messages) {
   std::vector<Message> merged;
   merged.reserve(messages.size());
@@ -848,7 +835,10 @@ std::string ResponsesStreamEncoder::CloseMessage() {
 }
 
 std::string ResponsesStreamEncoder::Encode(const StreamEvent& event) {
-  if (event.type == StreamEvent::Type::kAsIs) return Relay(event);
+  if (event.type == StreamEvent::Type::kAsIs) {
+    // (Another wire format's own events are not this API's: their neutral events follow.)
+    return event.as_is_dialect == Dialect::kResponses ? Relay(event) : std::string();
+  }
   if (as_is_) {
     FoldStreamEvent(answer_, event);  // (the caller has the provider's own events)
     return {};

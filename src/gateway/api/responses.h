@@ -65,13 +65,6 @@ inline constexpr size_t kMaxNamedItems = 256;
 // `background: true`, `conversation`. JSON null counts as absent.
 Result<ResponsesRequest> ParseResponsesRequest(std::string_view body);
 
-// Notes in `as_is_only` (ChatRequest::as_is_only) that the caller's body holds something at
-// `path` of kind `type` (a hosted tool, an input item or part only OpenAI's Responses API
-// knows) that only a provider taking the body as is can honour: "tools[1] (web_search)". The
-// type is shown only when it is plain words; at most kMaxFieldNames notes.
-void NoteAsIsOnly(std::vector<std::string>* as_is_only, std::string_view path,
-                  std::string_view type);
-
 // Folds an assistant turn made only of tool calls into the assistant turn before it, so that a
 // model's text and the calls it made (separate items in this API) are one chat message.
 void MergeToolCallTurns(std::vector<Message>& messages);

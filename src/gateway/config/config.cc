@@ -431,8 +431,10 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
   only_for("base_url", !local, "not used by kind local");
   only_for("api_key_env", !local, "not used by kind local");
   only_for("headers", !local, "not used by kind local");
-  only_for("account_resources", p.kind == ProviderKind::kOpenAI,
-           "only for kind openai (files, vector stores, containers and prompts of its account)");
+  // (Only a kind that takes callers' bodies as written can be sent what names its account.)
+  only_for("account_resources", providers::FactsOf(p.kind).as_is_dialect.has_value(),
+           "only for kinds openai and anthropic (files, vector stores, containers and prompts "
+           "of the provider's account)");
   only_for("model", local, "only for kind local (list upstream model ids under `models`)");
   only_for("threads", local, "only for kind local");
   only_for("compute", local, "only for kind local");

@@ -118,23 +118,25 @@ TEST(ConfigTest, IssueExampleParses) {
   EXPECT_DOUBLE_EQ(balanced->targets[1].weight, 1);
 }
 
-// account_resources lets callers name what is in an OpenAI account; off by default, and only
-// for kind openai.
-TEST(ConfigTest, AccountResourcesIsAnOpenAIOptInOnly) {
+// account_resources lets callers name what is in an OpenAI or Anthropic account; off by
+// default, and only for the kinds that take callers' bodies as written.
+TEST(ConfigTest, AccountResourcesIsAnOptInOfTheKindsThatTakeBodiesAsWritten) {
   auto r = LoadConfigString(R"(providers:
   openai: { kind: openai, api_key_env: K }
   team:   { kind: openai, api_key_env: K, account_resources: true }
+  claude: { kind: anthropic, api_key_env: K, account_resources: true }
+  anthropic: { kind: anthropic, api_key_env: K }
 )",
                             FakeEnv({{"K", "k"}}));
   ASSERT_TRUE(r.ok()) << r.status().message();
   for (const ProviderConfig& p : (*r)->providers) {
-    EXPECT_EQ(p.account_resources, p.name == "team") << p.name;
+    EXPECT_EQ(p.account_resources, p.name == "team" || p.name == "claude") << p.name;
   }
   EXPECT_CONTAINS(Errors(R"(providers:
-  anthropic: { kind: anthropic, api_key_env: K, account_resources: true }
+  gemini: { kind: gemini, api_key_env: K, account_resources: true }
 )",
                          FakeEnv({{"K", "k"}})),
-                  "providers.anthropic.account_resources: only for kind openai");
+                  "providers.gemini.account_resources: only for kinds openai and anthropic");
   EXPECT_CONTAINS(Errors(R"(providers:
   openai: { kind: openai, api_key_env: K, account_resources: yes please }
 )",

@@ -86,6 +86,8 @@ const std::array<ProviderFacts, 6> kTable = {{
      .key_env = kOpenAIKeys,
      .status_hints = kOpenAIHints,
      .takes_image_urls = true,
+     .as_is_dialect = Dialect::kResponses,
+     .as_is_api = "OpenAI's Responses API",
      .make_translator = &OpenAI},
     {.kind = ProviderKind::kAnthropic,
      .name = "anthropic",
@@ -95,6 +97,8 @@ const std::array<ProviderFacts, 6> kTable = {{
      .key_env = kAnthropicKeys,
      .status_hints = kAnthropicHints,
      .takes_image_urls = true,
+     .as_is_dialect = Dialect::kAnthropic,
+     .as_is_api = "Anthropic's Messages API",
      .make_translator = &Anthropic},
     {.kind = ProviderKind::kGemini,
      .name = "gemini",
@@ -152,6 +156,13 @@ std::optional<ProviderKind> KindForSegment(std::string_view segment) {
   for (const ProviderFacts& f : kTable) {
     if (f.kind == ProviderKind::kOpenAICompatible) continue;
     if (f.name == segment || Contains(f.model_segments, segment)) return f.kind;
+  }
+  return std::nullopt;
+}
+
+std::optional<ProviderKind> AsIsKindOf(Dialect dialect) {
+  for (const ProviderFacts& f : kTable) {
+    if (f.as_is_dialect == dialect) return f.kind;
   }
   return std::nullopt;
 }

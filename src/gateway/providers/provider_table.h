@@ -57,6 +57,10 @@ struct ProviderFacts {
   // The provider signs the tool calls it makes and wants the signature back with them in the
   // next turn (Gemini's thoughtSignature): iris keeps signatures by call id for it.
   bool signs_tool_calls = false;
+  // The inbound API whose bodies this kind takes as written (UpstreamRequest::as_is), with what
+  // only that API can honour (ChatRequest::as_is_only), and its name in messages; none for most.
+  std::optional<Dialect> as_is_dialect = std::nullopt;
+  std::string_view as_is_api = {};
   // The translator of a cloud kind (`provider_name` appears in its messages); null for local.
   std::unique_ptr<Translator> (*make_translator)(std::string provider_name) = nullptr;
 };
@@ -72,6 +76,8 @@ std::string_view ProviderKindName(ProviderKind kind);
 std::optional<ProviderKind> KindForSegment(std::string_view segment);
 // The kind a bare model id belongs to by its well-known prefix ("gpt-4o" -> openai).
 std::optional<ProviderKind> KindForModelId(std::string_view model);
+// The kind that takes a body of `dialect` as written (ProviderFacts::as_is_dialect), if any.
+std::optional<ProviderKind> AsIsKindOf(Dialect dialect);
 // The signal of an error code in `kind`'s bodies; kNone when it has none.
 ErrorSignal SignalOf(ProviderKind kind, std::string_view code);
 

@@ -149,6 +149,16 @@ class Translator {
   // A 2xx non-streaming body.
   virtual Result<ChatResponse> DecodeResponse(std::string_view body) const = 0;
   virtual std::unique_ptr<StreamTranslator> NewStreamTranslator() const = 0;
+  // The same for a request sent as is (UpstreamRequest::as_is): a provider whose answers hold
+  // more than iris's neutral answer can (Anthropic's server tools' blocks, citations) keeps its
+  // own object whole (ChatResponse::as_is) and relays its own stream events
+  // (StreamEvent::kAsIs) for the caller of its wire format.
+  virtual Result<ChatResponse> DecodeAsIsResponse(std::string_view body) const {
+    return DecodeResponse(body);
+  }
+  virtual std::unique_ptr<StreamTranslator> NewAsIsStreamTranslator() const {
+    return NewStreamTranslator();
+  }
   // A non-2xx answer: the provider's error body mapped to whose fault it is.
   // `retry_after` is the Retry-After header's value (empty when absent).
   virtual GatewayError DecodeError(int status, std::string_view body,

@@ -1,6 +1,8 @@
 // Fuzz harness: bytes as a provider's answer. The first byte picks the provider (OpenAI,
 // Mistral, an OpenAI-compatible server, Anthropic, Gemini) and what the rest is: a 2xx body, an
-// error body with a status, or an SSE stream fed in pieces (the second byte picks their size).
+// error body with a status, or an SSE stream fed in pieces (the second byte picks their size),
+// read for any caller or as the answer to a body sent as is (Anthropic's own message or events
+// kept for an Anthropic caller).
 // What decodes is encoded for every caller's wire format (OpenAI chat, Anthropic, Responses, the
 // AI SDK gateway protocol), bodies and streams alike, and what comes out must be what a client
 // can read: JSON objects, SSE events of JSON objects, iris's own report unforged by the upstream,
@@ -130,10 +132,17 @@ void CheckBodies(const ChatResponse& r) {
       ParseObject(api::EncodeResponsesResponse(r, meta, &IrisReport(), kCost));
   Check(CheckReports(responses, kBeside) == 1);
   CheckCost(responses);
-  if (r.as_is != nullptr) {
+  if (r.as_is != nullptr && r.as_is_dialect == Dialect::kResponses) {
     const json::object as_is = ParseObject(api::EncodeAsIsResponse(*r.as_is, &IrisReport(), kCost));
     Check(CheckReports(as_is, kBeside) == 1);
     CheckCost(as_is, /*as_is=*/true);
+  }
+  if (r.as_is != nullptr && r.as_is_dialect == Dialect::kAnthropic) {
+    const json::object as_is =
+        ParseObject(api::EncodeAnthropicAsIsResponse(*r.as_is, &IrisReport(), kCost));
+    Check(CheckReports(as_is, kBeside) == 1);
+    const json::value* own = as_is.at("iris").as_object().if_contains("cost_usd");
+    Check(own != nullptr && own->is_double() && own->get_double() == kCost);
   }
   const json::object gateway =
       ParseObject(api::EncodeAiGatewayGenerateResult(r, 3, {}, &IrisReport(), kCost));
@@ -209,8 +218,9 @@ struct Encoders {
 };
 
 void RunStream(const providers::Translator& tr, std::string_view bytes, size_t piece,
-               bool include_usage) {
-  std::unique_ptr<providers::StreamTranslator> st = tr.NewStreamTranslator();
+               bool include_usage, bool as_is) {
+  std::unique_ptr<providers::StreamTranslator> st =
+      as_is ? tr.NewAsIsStreamTranslator() : tr.NewStreamTranslator();
   http::SseParser parser(4096);  // as limits.max_stream_event_bytes bounds it
   Encoders enc(include_usage);
   ChatResponse folded;
@@ -250,17 +260,18 @@ void RunStream(const providers::Translator& tr, std::string_view bytes, size_t p
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
-  // The first byte: bits 0-2 the provider, bit 3 a flag (a retry-after header for an error,
-  // include_usage for a stream), bits 4-5 the form (0: a 2xx body, 1: an error, 2: a stream).
+  // The first byte: bits 0-2 the provider, bit 3 a flag (the answer to a body sent as is for a
+  // 2xx body, a retry-after header for an error, include_usage for a stream), bits 4-5 the form
+  // (0: a 2xx body, 1: an error, 2: a stream, 3: a stream answering a body sent as is).
   const auto& translators = Translators();
   const size_t pick = data[0] & 7;
   if (pick >= translators.size()) return 0;
   const providers::Translator& tr = *translators[pick];
   const unsigned mode = (data[0] >> 4) & 3;
-  if (mode == 3) return 0;
   const std::string_view rest(reinterpret_cast<const char*>(data) + 2, size - 2);
   if (mode == 0) {
-    iris::Result<ChatResponse> r = tr.DecodeResponse(rest);
+    iris::Result<ChatResponse> r =
+        (data[0] & 8) != 0 ? tr.DecodeAsIsResponse(rest) : tr.DecodeResponse(rest);
     if (!r.ok()) {
       Check(!r.status().message().empty());
       CheckError(api::FromStatus(r.status()));
@@ -273,7 +284,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view retry_after = (data[0] & 8) != 0 ? "17" : "";
     CheckError(tr.DecodeError(status, rest, retry_after));
   } else {
-    RunStream(tr, rest, 1 + data[1] % 97, (data[0] & 8) != 0);
+    RunStream(tr, rest, 1 + data[1] % 97, (data[0] & 8) != 0, /*as_is=*/mode == 3);
   }
   return 0;
 }

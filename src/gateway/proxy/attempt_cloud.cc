@@ -18,18 +18,23 @@ using namespace std::chrono_literals;
 Outcome Call::RefuseAsIsOnly(const routing::Target& t) const {
   std::string what;
   for (const std::string& name : req_.as_is_only) what += (what.empty() ? "" : ", ") + name;
+  // (as_is_only is noted only for a caller whose wire format a kind takes as written)
+  const std::optional<providers::ProviderKind> kind = providers::AsIsKindOf(req_.dialect);
+  const providers::ProviderFacts& facts = providers::FactsOf(kind.value_or(t.kind));
   GatewayError e = Err(ErrorClass::kInvalidRequest,
-                       t.provider + "/" + t.model + " cannot take " + what +
-                           ": only OpenAI's Responses API can, given the request as written "
-                           "(route this model to an OpenAI provider, or leave them out)");
+                       t.provider + "/" + t.model + " cannot take " + what + ": only " +
+                           std::string(facts.as_is_api) +
+                           " can, given the request as written (route this model to an " +
+                           std::string(facts.name) + " provider, or leave them out)");
   e.provider = t.provider;
   return Fail(e, routing::Failure::Kind::kUnsupported);
 }
 
 awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
   const config::ProviderConfig& pc = *t.provider_config;
-  // (Only OpenAI's own Responses API can take what only it takes: no work for another kind.)
-  if (!req_.as_is_only.empty() && t.kind != config::ProviderKind::kOpenAI) {
+  // (Only the API of the caller's own wire format can take what only it takes: no work for
+  // another kind.)
+  if (!req_.as_is_only.empty() && providers::AsIsKindOf(req_.dialect) != t.kind) {
     co_return RefuseAsIsOnly(t);
   }
   if (!providers::FactsOf(t.kind).takes_image_urls) {
@@ -68,6 +73,7 @@ awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
     co_return Fail(e, routing::Failure::Kind::kUnsupported);
   }
   target_dropped_ = std::move(up->dropped);
+  const bool as_is = up->as_is;  // (the answer comes in the caller's own wire format)
   upstream::OutboundRequest out;
   out.method = up->method;
   out.url = std::move(up->url);
@@ -166,7 +172,7 @@ awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
       current_->ttft_ms = Ms(Clock::now() - attempt_start_);
       co_return co_await DeliverEmbeddings(t, std::move(vectors).value());
     }
-    auto resp = tr.DecodeResponse(*body);
+    auto resp = as_is ? tr.DecodeAsIsResponse(*body) : tr.DecodeResponse(*body);
     if (!resp.ok()) {
       GatewayError e = api::FromStatus(resp.status());
       e.error_class = ErrorClass::kUpstream;
@@ -179,7 +185,7 @@ awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
   }
   // Streaming: SSE bytes -> events. Before the first token the wait is bounded by
   // first_token_ms; after it, by idle_ms between chunks (the client enforces idle too).
-  auto stream = tr.NewStreamTranslator();
+  auto stream = as_is ? tr.NewAsIsStreamTranslator() : tr.NewStreamTranslator();
   http::SseParser parser(static_cast<size_t>(config_->limits.max_stream_event_bytes));
   std::vector<http::SseEvent> sse;
   auto& exchange = *ex;

@@ -23,13 +23,9 @@ std::string Fixed(double v, int digits) {
 }
 
 // What makes the first token (the commit point): any answer content, and of a provider's own
-// stream any event past its opening ones (a reasoning or hosted-tool item shows the upstream is
-// at work as surely as a token does).
+// stream what its translator marks as such (StreamEvent::as_is_content).
 bool IsContent(const StreamEvent& e) {
-  if (e.type == StreamEvent::Type::kAsIs) {
-    return e.name != "response.created" && e.name != "response.in_progress" &&
-           e.name != "response.queued";
-  }
+  if (e.type == StreamEvent::Type::kAsIs) return e.as_is_content;
   if (e.type == StreamEvent::Type::kExtras) {  // a delta of members iris does not read
     return e.openai_extras != nullptr && e.openai_extras->MessageHoldsSomething();
   }
@@ -227,8 +223,9 @@ awaitable<Outcome> Call::DeliverResponse(const routing::Target& t, ChatResponse 
   RecordWholeAnswer(t, r.usage);
   if (store_bodies_) kept_answer_ = r;
   if (responses_) {
-    std::string as_is_provider = r.as_is ? t.provider : std::string();  // (GCC 12: see above)
-    const boost::json::array* output = r.as_is ? api::ArrayField(*r.as_is, "output") : nullptr;
+    const bool as_is = r.as_is && r.as_is_dialect == Dialect::kResponses;
+    std::string as_is_provider = as_is ? t.provider : std::string();  // (GCC 12: see above)
+    const boost::json::array* output = as_is ? api::ArrayField(*r.as_is, "output") : nullptr;
     co_await KeepThread(r, as_is_provider, output);
   }
   co_await KeepSignatures(r.tool_calls);

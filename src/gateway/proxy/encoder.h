@@ -34,6 +34,9 @@ class Encoder {
       case Dialect::kEmbeddings:  // (answered by DeliverEmbeddings, never here)
         return api::EncodeOpenAIChatResponse(r, &iris, cost);
       case Dialect::kAnthropic:
+        if (r.as_is && r.as_is_dialect == Dialect::kAnthropic) {
+          return api::EncodeAnthropicAsIsResponse(*r.as_is, &iris, cost);
+        }
         return api::EncodeAnthropicResponse(r, &iris, cost);
       case Dialect::kAiGateway:
       case Dialect::kAiGatewayEmbeddings:
@@ -42,7 +45,9 @@ class Encoder {
       case Dialect::kResponses:
         break;
     }
-    if (r.as_is) return api::EncodeAsIsResponse(*r.as_is, &iris, cost);
+    if (r.as_is && r.as_is_dialect == Dialect::kResponses) {
+      return api::EncodeAsIsResponse(*r.as_is, &iris, cost);
+    }
     api::ResponseMeta meta = responses_meta();
     meta.model = r.model;
     return api::EncodeResponsesResponse(r, meta, &iris, cost);

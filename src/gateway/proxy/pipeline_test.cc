@@ -11,6 +11,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -260,6 +261,158 @@ TEST(Pipeline, EveryAttemptFailingNamesEachOne) {
   EXPECT_NE(r.body.find("all 2 attempts failed"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("a/m"), std::string::npos);
   EXPECT_NE(r.body.find("b/m"), std::string::npos);
+}
+
+// An Anthropic caller's server tool (web search here) goes to Anthropic as written, and
+// Anthropic's own answer comes back whole, server tools' blocks and citations included, whole
+// or streamed. A target of another kind refuses the request, naming the tool, and the next
+// target is tried; with none left, the caller learns which API can take it.
+TEST(Pipeline, AnAnthropicCallersServerToolsGoToAnthropicAndComeBackWhole) {
+  const std::string message =
+      R"({"id":"msg_1","type":"message","role":"assistant","model":"claude-x","content":[)"
+      R"({"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{"query":"q"}},)"
+      R"({"type":"web_search_tool_result","tool_use_id":"srvtoolu_1","content":[]},)"
+      R"({"type":"text","text":"Rain.","citations":[{"type":"web_search_result_location",)"
+      R"("url":"https://w.test","cited_text":"Rain"}]}],"stop_reason":"end_turn",)"
+      R"("stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":4,)"
+      R"("server_tool_use":{"web_search_requests":1}}})";
+  const std::vector<std::pair<std::string, std::string>> events = {
+      {"message_start",
+       R"({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant",)"
+       R"("model":"claude-x","content":[],"usage":{"input_tokens":9,"output_tokens":1}}})"},
+      {"content_block_start",
+       R"({"type":"content_block_start","index":0,"content_block":{"type":"server_tool_use",)"
+       R"("id":"srvtoolu_1","name":"web_search","input":{}}})"},
+      {"content_block_delta",
+       R"({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta",)"
+       R"("partial_json":"{\"query\":\"q\"}"}})"},
+      {"content_block_stop", R"({"type":"content_block_stop","index":0})"},
+      {"content_block_start",
+       R"({"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}})"},
+      {"content_block_delta",
+       R"({"type":"content_block_delta","index":1,"delta":{"type":"citations_delta",)"
+       R"("citation":{"type":"web_search_result_location","url":"https://w.test"}}})"},
+      {"content_block_delta",
+       R"({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Rain."}})"},
+      {"content_block_stop", R"({"type":"content_block_stop","index":1})"},
+      {"message_delta",
+       R"({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},)"
+       R"("usage":{"output_tokens":4,"server_tool_use":{"web_search_requests":1}}})"},
+      {"message_stop", R"({"type":"message_stop"})"}};
+  std::mutex seen_mu;
+  std::string seen;  // the body Anthropic got
+  FakeUpstream claude([&](http::Request& req, http::ResponseWriter& w) -> asio::awaitable<void> {
+    {
+      std::lock_guard<std::mutex> lock(seen_mu);
+      seen = req.body;
+    }
+    if (req.body.find("\"stream\":true") == std::string::npos) {
+      co_await w.Send(200, Json(), message);
+      co_return;
+    }
+    co_await w.StartStream(200, Sse());
+    for (const auto& [name, data] : events) {
+      co_await w.Write("event: " + name + "\ndata: " + data + "\n\n");
+    }
+    co_await w.Finish();
+  });
+  FakeUpstream other(Answers("never"));
+  const std::string yaml =
+      "providers:\n"
+      "  other: { kind: openai-compatible, base_url: \"" +
+      other.base_url() +
+      "\" }\n"
+      "  claude: { kind: anthropic, api_key_env: K, base_url: \"" +
+      claude.base_url() +
+      "\" }\n"
+      "models:\n"
+      "  route: { targets: [other/m, claude/claude-x], retries: 0 }\n"
+      "  elsewhere: { targets: [other/m], retries: 0 }\n";
+  TestGateway gw(yaml, {{"K", "sk-ant-test"}});
+  auto ask = [&](const std::string& model, bool stream) {
+    return gw.Call(
+        "POST", "/v1/messages",
+        R"({"model":")" + model + R"(","max_tokens":100,)" + (stream ? R"("stream":true,)" : "") +
+            R"("tools":[{"type":"web_search_20250305","name":"web_search","max_uses":1}],)"
+            R"("messages":[{"role":"user","content":"Rain in Paris?"}]})",
+        {"anthropic-version: 2023-06-01"});
+  };
+
+  auto whole = ask("route", false);
+  ASSERT_EQ(whole.status, 200) << whole.body;
+  json::object got = Body(whole).as_object();
+  json::object iris = got.at("iris").as_object();
+  got.erase("iris");
+  EXPECT_EQ(json::value(got), json::parse(message));  // as it came, with iris's report
+  EXPECT_EQ(iris.at("provider"), "claude");
+  ASSERT_EQ(iris.at("attempts").as_array().size(), 2u);
+  EXPECT_EQ(other.requests(), 0);  // (refused before anything was sent)
+  json::value sent;
+  {
+    std::lock_guard<std::mutex> lock(seen_mu);
+    sent = json::parse(seen);
+  }
+  EXPECT_EQ(sent.at("tools"),
+            json::parse(R"([{"type":"web_search_20250305","name":"web_search","max_uses":1}])"));
+  EXPECT_EQ(sent.at("model"), "claude-x");
+
+  auto streamed = ask("route", true);
+  ASSERT_EQ(streamed.status, 200) << streamed.body;
+  for (const auto& [name, data] : events) {
+    if (name == "message_delta" || name == "message_stop") continue;  // (re-sent at the end)
+    EXPECT_NE(streamed.body.find("event: " + name + "\ndata: " + data + "\n\n"), std::string::npos)
+        << name << ": " << data << "\n"
+        << streamed.body;
+  }
+  const size_t delta = streamed.body.find("event: message_delta\ndata: ");
+  ASSERT_NE(delta, std::string::npos) << streamed.body;
+  const size_t line = delta + std::string("event: message_delta\ndata: ").size();
+  json::value last = json::parse(streamed.body.substr(line, streamed.body.find('\n', line) - line));
+  EXPECT_EQ(last.at("usage").at("server_tool_use").at("web_search_requests"), 1);
+  EXPECT_EQ(last.at("iris").at("provider"), "claude");
+  EXPECT_NE(streamed.body.find("event: message_stop\n", delta), std::string::npos);
+  EXPECT_EQ(other.requests(), 0);
+
+  auto refused = ask("elsewhere", false);
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_NE(refused.body.find("tools[0] (web_search_20250305)"), std::string::npos) << refused.body;
+  EXPECT_NE(refused.body.find("only Anthropic's Messages API can"), std::string::npos)
+      << refused.body;
+  EXPECT_EQ(other.requests(), 0);
+}
+
+// A file in the provider's account is every caller's only where the operator says so.
+TEST(Pipeline, AnAnthropicFileIsTheOperatorsToShare) {
+  std::atomic<int> asked{0};
+  FakeUpstream claude([&](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
+    asked.fetch_add(1);
+    co_await w.Send(200, Json(),
+                    R"({"id":"msg_1","type":"message","role":"assistant","model":"c",)"
+                    R"("content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn",)"
+                    R"("usage":{"input_tokens":1,"output_tokens":1}})");
+  });
+  const std::string body =
+      R"({"model":"claude/c","max_tokens":10,"messages":[{"role":"user","content":[)"
+      R"({"type":"document","source":{"type":"file","file_id":"file_011"}},)"
+      R"({"type":"text","text":"Summarise"}]}]})";
+  for (bool shared : {false, true}) {
+    TestGateway gw("providers:\n  claude: { kind: anthropic, api_key_env: K, base_url: \"" +
+                       claude.base_url() + "\"" + (shared ? ", account_resources: true" : "") +
+                       " }\n",
+                   {{"K", "sk-ant-test"}});
+    auto r = gw.Call("POST", "/v1/messages", body, {"anthropic-version: 2023-06-01"});
+    if (!shared) {
+      EXPECT_EQ(r.status, 403) << r.body;
+      EXPECT_NE(r.body.find("messages[0].content[0].source (in the provider account)"),
+                std::string::npos)
+          << r.body;
+      EXPECT_NE(r.body.find("account_resources: true"), std::string::npos) << r.body;
+      EXPECT_EQ(asked.load(), 0);
+    } else {
+      EXPECT_EQ(r.status, 200) << r.body;
+      EXPECT_EQ(asked.load(), 1);
+    }
+  }
 }
 
 const std::string kTinyModel = std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2/tiny-256m-style";

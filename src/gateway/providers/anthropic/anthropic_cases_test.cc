@@ -1,8 +1,11 @@
 // Runs the translation cases in tests/gateway_cases whose inbound dialect is Anthropic:
 // client request -> ParseAnthropicRequest -> translator.EncodeRequest (compared with
 // upstream_request.json) -> upstream response (JSON, SSE or error) -> decoded and encoded
-// back to the client (compared with client_response.{json,sse} / client_error.json).
-// Cases with another inbound dialect are skipped here (their codec runs them).
+// back to the client as the proxy does (compared with client_response.{json,sse} /
+// client_error.json). A request that went as is (to Anthropic) gets Anthropic's own answer;
+// where a case also has translated_response.{json,sse}, the same answer read into iris's
+// neutral form and encoded by iris is compared with it (what a caller would get from another
+// provider answering the same). Cases with another inbound dialect are skipped here.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -140,43 +143,61 @@ TEST_P(TranslationCase, Matches) {
   }
 
   if (c.at("stream").as_bool()) {
-    std::unique_ptr<StreamTranslator> st = translator->NewStreamTranslator();
-    api::AnthropicStreamEncoder enc;
-    std::string client;
-    bool failed = false;
-    for (const http::SseEvent& ev : ParseSse(ReadFile(dir / "upstream_response.sse"))) {
-      Result<std::vector<StreamEvent>> out = st->OnEvent(ev);
-      if (!out.ok()) {
-        client += enc.Error(StreamFailure(out.status(), provider));
-        failed = true;
-        break;
+    auto run = [&](bool as_is, const fs::path& want_file) {
+      SCOPED_TRACE(want_file.filename().string());
+      std::unique_ptr<StreamTranslator> st =
+          as_is ? translator->NewAsIsStreamTranslator() : translator->NewStreamTranslator();
+      api::AnthropicStreamEncoder enc;
+      std::string client;
+      bool failed = false;
+      for (const http::SseEvent& ev : ParseSse(ReadFile(dir / "upstream_response.sse"))) {
+        Result<std::vector<StreamEvent>> out = st->OnEvent(ev);
+        if (!out.ok()) {
+          client += enc.Error(StreamFailure(out.status(), provider));
+          failed = true;
+          break;
+        }
+        for (const StreamEvent& e : *out) client += enc.Encode(e);
       }
-      for (const StreamEvent& e : *out) client += enc.Encode(e);
-    }
-    if (!failed) {
-      Result<std::vector<StreamEvent>> tail = st->OnEnd();
-      if (!tail.ok()) {
-        client += enc.Error(StreamFailure(tail.status(), provider));
-      } else {
-        for (const StreamEvent& e : *tail) client += enc.Encode(e);
-        client += enc.Finish(nullptr, std::nullopt);
+      if (!failed) {
+        Result<std::vector<StreamEvent>> tail = st->OnEnd();
+        if (!tail.ok()) {
+          client += enc.Error(StreamFailure(tail.status(), provider));
+        } else {
+          for (const StreamEvent& e : *tail) client += enc.Encode(e);
+          client += enc.Finish(nullptr, std::nullopt);
+        }
       }
-    }
-    std::vector<http::SseEvent> got = ParseSse(client);
-    std::vector<http::SseEvent> want = ParseSse(ReadFile(dir / "client_response.sse"));
-    ASSERT_EQ(got.size(), want.size()) << client;
-    for (size_t i = 0; i < got.size(); ++i) {
-      EXPECT_EQ(got[i].event, want[i].event) << "event " << i;
-      EXPECT_EQ(json::parse(got[i].data), json::parse(want[i].data))
-          << "event " << i << ": " << got[i].data;
-    }
+      std::vector<http::SseEvent> got = ParseSse(client);
+      std::vector<http::SseEvent> want = ParseSse(ReadFile(want_file));
+      ASSERT_EQ(got.size(), want.size()) << client;
+      for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].event, want[i].event) << "event " << i;
+        EXPECT_EQ(json::parse(got[i].data), json::parse(want[i].data))
+            << "event " << i << ": " << got[i].data;
+      }
+    };
+    run(up->as_is, dir / "client_response.sse");
+    if (fs::exists(dir / "translated_response.sse")) run(false, dir / "translated_response.sse");
     return;
   }
 
-  Result<ChatResponse> resp = translator->DecodeResponse(ReadFile(dir / "upstream_response.json"));
+  const std::string body = ReadFile(dir / "upstream_response.json");
+  Result<ChatResponse> resp =
+      up->as_is ? translator->DecodeAsIsResponse(body) : translator->DecodeResponse(body);
   ASSERT_TRUE(resp.ok()) << resp.status().ToString();
-  std::string client = api::EncodeAnthropicResponse(*resp, nullptr, std::nullopt);
+  // (as the proxy's encoder: Anthropic's own message to the caller whose body went as is)
+  std::string client = resp->as_is && resp->as_is_dialect == Dialect::kAnthropic
+                           ? api::EncodeAnthropicAsIsResponse(*resp->as_is, nullptr, std::nullopt)
+                           : api::EncodeAnthropicResponse(*resp, nullptr, std::nullopt);
   EXPECT_EQ(json::parse(client), ReadJson(dir / "client_response.json")) << client;
+  if (fs::exists(dir / "translated_response.json")) {
+    Result<ChatResponse> neutral = translator->DecodeResponse(body);
+    ASSERT_TRUE(neutral.ok()) << neutral.status().ToString();
+    EXPECT_EQ(neutral->as_is, nullptr);
+    EXPECT_EQ(json::parse(api::EncodeAnthropicResponse(*neutral, nullptr, std::nullopt)),
+              ReadJson(dir / "translated_response.json"));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(GatewayCases, TranslationCase, testing::ValuesIn(AnthropicInboundCases()),

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <map>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "base/json.h"
@@ -273,13 +274,66 @@ Result<json::object> ParseObject(std::string_view text, std::string_view what) {
   return std::move(v.get_object());
 }
 
+// `relay`: the answer to an Anthropic caller's body sent as is. Each event goes back as it came
+// (StreamEvent::kAsIs), before the neutral events read from it.
 class AnthropicStreamTranslator : public StreamTranslator {
  public:
+  explicit AnthropicStreamTranslator(bool relay) : relay_(relay) {}
+
   Result<std::vector<StreamEvent>> OnEvent(const http::SseEvent& event) override {
-    std::vector<StreamEvent> out;
-    if (stopped_) return out;  // nothing counts after message_stop
+    if (stopped_) return std::vector<StreamEvent>{};  // nothing counts after message_stop
     IRIS_ASSIGN_OR_RETURN(json::object data, ParseObject(event.data, "stream event data"));
     std::string type = event.event.empty() ? StringField(data, "type") : event.event;
+    IRIS_ASSIGN_OR_RETURN(std::vector<StreamEvent> read, Read(type, data));
+    if (!relay_) return read;
+    // Only event names of Anthropic's kind go back into the caller's stream (a plain word each).
+    if (type.empty() || type.size() > 64 || !std::all_of(type.begin(), type.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || c == '_';
+        })) {
+      return DataLoss("anthropic: a stream event of an unexpected type");
+    }
+    // What goes back is what the Claude SDKs read: the type in the data too, and no `iris`
+    // member of the upstream's, which would pass for iris's report (Finish adds that).
+    bool changed = false;
+    if (StringField(data, "type") != type) {
+      data["type"] = type;
+      changed = true;
+    }
+    if (data.stable_erase("iris") > 0) changed = true;
+    if (json::value* m = data.if_contains("message"); m != nullptr && m->is_object()) {
+      if (m->get_object().stable_erase("iris") > 0) changed = true;
+    }
+    std::vector<StreamEvent> out;
+    out.reserve(read.size() + 1);
+    StreamEvent relay;
+    relay.type = StreamEvent::Type::kAsIs;
+    relay.as_is_dialect = Dialect::kAnthropic;
+    relay.name = type;
+    // (A server tool's block is content no neutral event stands for; text and calls are the
+    // neutral events' to commit.)
+    relay.as_is_content = other_block_event_;
+    // (one line of JSON, as Anthropic sends it, so that it is one `data:` line again)
+    relay.text = !changed && event.data.find_first_of("\r\n") == std::string::npos
+                     ? event.data
+                     : SerializeJson(data);
+    out.push_back(std::move(relay));
+    for (StreamEvent& e : read) out.push_back(std::move(e));
+    return out;
+  }
+
+  Result<std::vector<StreamEvent>> OnEnd() override {
+    if (!stopped_) {
+      return DataLoss("anthropic: the stream ended before message_stop (truncated answer)");
+    }
+    return std::vector<StreamEvent>{};
+  }
+
+ private:
+  // The neutral events one upstream event makes.
+  // Notes in other_block_event_ whether the event starts or adds to a block of another type.
+  Result<std::vector<StreamEvent>> Read(const std::string& type, const json::object& data) {
+    std::vector<StreamEvent> out;
+    other_block_event_ = false;
     if (type == "error") {
       const json::object* err = ObjectField(data, "error");
       std::string etype = err ? StringField(*err, "type") : "";
@@ -334,12 +388,16 @@ class AnthropicStreamTranslator : public StreamTranslator {
       } else if (btype == "redacted_thinking") {
         out.push_back(ReasoningEvent(StreamEvent::Type::kRedactedReasoning, next_reasoning_++,
                                      StringField(*block, "data")));
+      } else {
+        other_blocks_.insert(index);  // (a server tool's call or result: its deltas are not read)
+        other_block_event_ = true;
       }
       return out;  // server-tool blocks are not part of the neutral answer
     }
     if (type == "content_block_delta") {
       const json::object* delta = ObjectField(data, "delta");
       if (delta == nullptr) return DataLoss("anthropic: content_block_delta without a delta");
+      other_block_event_ = other_blocks_.contains(static_cast<int>(IntField(data, "index")));
       std::string dtype = StringField(*delta, "type");
       if (dtype == "text_delta") {
         std::string text = StringField(*delta, "text");
@@ -357,8 +415,10 @@ class AnthropicStreamTranslator : public StreamTranslator {
                                        it->second, std::move(text)));
         }
       } else if (dtype == "input_json_delta") {
-        auto it = block_to_tool_.find(static_cast<int>(IntField(data, "index")));
+        const int index = static_cast<int>(IntField(data, "index"));
+        auto it = block_to_tool_.find(index);
         if (it == block_to_tool_.end()) {
+          if (other_blocks_.contains(index)) return out;  // (a server tool's input)
           return DataLoss("anthropic: input_json_delta for a block that is not a tool_use");
         }
         std::string partial = StringField(*delta, "partial_json");
@@ -390,14 +450,6 @@ class AnthropicStreamTranslator : public StreamTranslator {
     return out;  // content_block_stop, ping, unknown event types
   }
 
-  Result<std::vector<StreamEvent>> OnEnd() override {
-    if (!stopped_) {
-      return DataLoss("anthropic: the stream ended before message_stop (truncated answer)");
-    }
-    return std::vector<StreamEvent>{};
-  }
-
- private:
   StreamEvent UsageEvent() const {
     StreamEvent e;
     e.type = StreamEvent::Type::kUsage;
@@ -424,7 +476,10 @@ class AnthropicStreamTranslator : public StreamTranslator {
   std::map<int, int> block_to_tool_;  // content block index -> tool call index
   int next_reasoning_ = 0;
   std::map<int, int> block_to_reasoning_;  // content block index -> reasoning block index
+  std::set<int> other_blocks_;      // content block indexes of other types (server tools' blocks)
+  bool other_block_event_ = false;  // the event read last is about one of those
   RawUsage usage_;
+  bool relay_ = false;
 };
 
 class AnthropicTranslator : public Translator {
@@ -643,6 +698,47 @@ class AnthropicTranslator : public Translator {
 
   Result<ChatResponse> DecodeResponse(std::string_view body) const override {
     IRIS_ASSIGN_OR_RETURN(json::object o, ParseObject(body, "response body"));
+    return Decode(o);
+  }
+
+  // The message is also kept whole for the Anthropic caller whose body went as is: its server
+  // tools' blocks, citations and fields iris does not read reach it (without an `iris` member
+  // of the upstream's, which would pass for iris's report).
+  Result<ChatResponse> DecodeAsIsResponse(std::string_view body) const override {
+    IRIS_ASSIGN_OR_RETURN(json::object o, ParseObject(body, "response body"));
+    IRIS_ASSIGN_OR_RETURN(ChatResponse resp, Decode(o));
+    o.stable_erase("iris");
+    resp.as_is = std::make_shared<const json::object>(std::move(o));
+    resp.as_is_dialect = Dialect::kAnthropic;
+    return resp;
+  }
+
+  std::unique_ptr<StreamTranslator> NewStreamTranslator() const override {
+    return std::make_unique<AnthropicStreamTranslator>(/*relay=*/false);
+  }
+  std::unique_ptr<StreamTranslator> NewAsIsStreamTranslator() const override {
+    return std::make_unique<AnthropicStreamTranslator>(/*relay=*/true);
+  }
+
+  GatewayError DecodeError(int status, std::string_view body,
+                           std::string_view retry_after) const override {
+    UpstreamErrorBody b;
+    boost::system::error_code ec;
+    json::value v = json::parse(body, ec);
+    if (!ec && v.is_object()) {
+      if (const json::object* err = ObjectField(v.get_object(), "error")) {
+        b.code = StringField(*err, "type");
+        b.message = StringField(*err, "message");
+      }
+    }
+    b.signal = SignalOf(ProviderKind::kAnthropic, b.code);
+    b.text = body;
+    return MakeUpstreamError(name_, status, std::move(b), retry_after);
+  }
+
+ private:
+  // What iris reads of a message object.
+  static Result<ChatResponse> Decode(const json::object& o) {
     ChatResponse resp;
     resp.id = StringField(o, "id");
     resp.model = StringField(o, "model");
@@ -677,27 +773,6 @@ class AnthropicTranslator : public Translator {
     return resp;
   }
 
-  std::unique_ptr<StreamTranslator> NewStreamTranslator() const override {
-    return std::make_unique<AnthropicStreamTranslator>();
-  }
-
-  GatewayError DecodeError(int status, std::string_view body,
-                           std::string_view retry_after) const override {
-    UpstreamErrorBody b;
-    boost::system::error_code ec;
-    json::value v = json::parse(body, ec);
-    if (!ec && v.is_object()) {
-      if (const json::object* err = ObjectField(v.get_object(), "error")) {
-        b.code = StringField(*err, "type");
-        b.message = StringField(*err, "message");
-      }
-    }
-    b.signal = SignalOf(ProviderKind::kAnthropic, b.code);
-    b.text = body;
-    return MakeUpstreamError(name_, status, std::move(b), retry_after);
-  }
-
- private:
   std::string name_;
 };
 

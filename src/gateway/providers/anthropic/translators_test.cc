@@ -226,6 +226,108 @@ TEST(AnthropicStream, RejectsGarbageAndEventsBeforeStart) {
   EXPECT_EQ(st2->OnEnd().status().code(), ErrorCode::kDataLoss);
 }
 
+// The answer to an Anthropic caller's body sent as is: Anthropic's own events go back as they
+// came (one kAsIs each, before the neutral events read from it), with no `iris` member of the
+// upstream's; a server tool's blocks do not break the neutral reading.
+TEST(AnthropicStream, RelaysItsOwnEventsForTheBodySentAsIs) {
+  auto t = MakeAnthropicTranslator();
+  auto st = t->NewAsIsStreamTranslator();
+  // (data on two lines, and an upstream's own "iris": back as one line, without it)
+  auto start = st->OnEvent(
+      {"message_start",
+       "{\"type\":\"message_start\",\n\"message\":{\"id\":\"m\",\"model\":\"c\",\"iris\":{\"x\":1},"
+       "\"usage\":{\"input_tokens\":5}}}",
+       ""});
+  ASSERT_TRUE(start.ok()) << start.status().ToString();
+  ASSERT_EQ(start->size(), 3u);  // the relay, then kStart and kUsage
+  EXPECT_EQ((*start)[0].type, StreamEvent::Type::kAsIs);
+  EXPECT_EQ((*start)[0].as_is_dialect, Dialect::kAnthropic);
+  EXPECT_EQ((*start)[0].name, "message_start");
+  EXPECT_FALSE((*start)[0].as_is_content);  // (no answer yet: no first token)
+  EXPECT_EQ((*start)[0].text.find('\n'), std::string::npos);
+  EXPECT_EQ(json::parse((*start)[0].text), json::parse(R"({"type":"message_start",
+      "message":{"id":"m","model":"c","usage":{"input_tokens":5}}})"));
+  EXPECT_EQ((*start)[1].type, StreamEvent::Type::kStart);
+  EXPECT_EQ((*start)[2].type, StreamEvent::Type::kUsage);
+
+  // A server tool's call: its input deltas are relayed and read as nothing.
+  const std::string block =
+      R"({"type":"content_block_start","index":0,"content_block":{"type":"server_tool_use",)"
+      R"("id":"srvtoolu_1","name":"web_search","input":{}}})";
+  auto srv = st->OnEvent({"", block, ""});  // (the name from the data's type)
+  ASSERT_TRUE(srv.ok()) << srv.status().ToString();
+  ASSERT_EQ(srv->size(), 1u);
+  EXPECT_EQ((*srv)[0].name, "content_block_start");
+  EXPECT_EQ((*srv)[0].text, block);      // (unchanged: as it came)
+  EXPECT_TRUE((*srv)[0].as_is_content);  // (the model at work: the first token)
+  auto input = st->OnEvent({"content_block_delta",
+                            R"({"type":"content_block_delta","index":0,"delta":)"
+                            R"({"type":"input_json_delta","partial_json":"{\"q\":1}"}})",
+                            ""});
+  ASSERT_TRUE(input.ok()) << input.status().ToString();
+  ASSERT_EQ(input->size(), 1u);
+  EXPECT_TRUE((*input)[0].as_is_content);
+  // The type goes into the data when only the event's name had it.
+  auto stop = st->OnEvent({"content_block_stop", R"({"index":0})", ""});
+  ASSERT_TRUE(stop.ok());
+  EXPECT_EQ(json::parse((*stop)[0].text),
+            json::parse(R"({"index":0,"type":"content_block_stop"})"));
+  // An input delta for a block that never started is still garbage.
+  auto stray = st->OnEvent({"content_block_delta",
+                            R"({"type":"content_block_delta","index":7,"delta":)"
+                            R"({"type":"input_json_delta","partial_json":"{}"}})",
+                            ""});
+  EXPECT_EQ(stray.status().code(), ErrorCode::kDataLoss);
+
+  // Only plain event names go back into a caller's stream.
+  auto st2 = t->NewAsIsStreamTranslator();
+  EXPECT_EQ(st2->OnEvent({"message start", R"({"message":{}})", ""}).status().code(),
+            ErrorCode::kDataLoss);
+  // An error event is iris's to report (its own error event), not relayed.
+  auto st3 = t->NewAsIsStreamTranslator();
+  auto err = st3->OnEvent(
+      {"error", R"({"type":"error","error":{"type":"overloaded_error","message":"busy"}})", ""});
+  EXPECT_EQ(err.status().code(), ErrorCode::kUnavailable);
+
+  // The translator for other callers relays nothing, and reads the same blocks.
+  auto plain = t->NewStreamTranslator();
+  auto p0 = plain->OnEvent({"message_start", R"({"message":{"id":"m"}})", ""});
+  ASSERT_TRUE(p0.ok());
+  for (const StreamEvent& e : *p0) EXPECT_NE(e.type, StreamEvent::Type::kAsIs);
+  ASSERT_TRUE(plain->OnEvent({"", block, ""}).ok());
+  auto p1 = plain->OnEvent({"content_block_delta",
+                            R"({"type":"content_block_delta","index":0,"delta":)"
+                            R"({"type":"input_json_delta","partial_json":"{}"}})",
+                            ""});
+  ASSERT_TRUE(p1.ok()) << p1.status().ToString();
+  EXPECT_TRUE(p1->empty());
+}
+
+// A whole answer to a body sent as is keeps Anthropic's message (less an upstream's `iris`);
+// the same answer read for another caller keeps none.
+TEST(AnthropicTranslator, KeepsItsOwnMessageForTheBodySentAsIs) {
+  auto t = MakeAnthropicTranslator();
+  const std::string body = R"({"id":"msg_1","type":"message","model":"c","content":[
+      {"type":"text","text":"A "},
+      {"type":"text","text":"cited","citations":[{"type":"char_location","cited_text":"x"}]},
+      {"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{"query":"q"}}],
+      "stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":2,
+      "server_tool_use":{"web_search_requests":1}},"iris":{"cost_usd":9}})";
+  Result<ChatResponse> as_is = t->DecodeAsIsResponse(body);
+  ASSERT_TRUE(as_is.ok()) << as_is.status().ToString();
+  EXPECT_EQ(as_is->text, "A cited");  // (what iris reads: the log's text, the usage)
+  EXPECT_EQ(as_is->usage.input_tokens, 3);
+  ASSERT_NE(as_is->as_is, nullptr);
+  EXPECT_EQ(as_is->as_is_dialect, Dialect::kAnthropic);
+  json::value want = json::parse(body);
+  want.as_object().erase("iris");
+  EXPECT_EQ(json::value(*as_is->as_is), want);
+  Result<ChatResponse> plain = t->DecodeResponse(body);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->as_is, nullptr);
+  EXPECT_EQ(plain->text, "A cited");
+}
+
 TEST(GeminiTranslator, RecoversFunctionNamesAndMergesTurns) {
   ChatRequest r;
   r.messages.push_back(Msg(Role::kSystem, "sys"));

@@ -223,6 +223,9 @@ Result<std::vector<StreamEvent>> ResponsesStreamTranslator::OnEvent(const http::
   // (one line of JSON, as OpenAI sends it, so that it is one `data:` line again)
   relay.text = !changed && event.data.find_first_of("\r\n") == std::string::npos ? event.data
                                                                                  : SerializeJson(o);
+  // (Any event past the opening ones: a reasoning or hosted-tool item shows OpenAI at work.)
+  relay.as_is_content =
+      type != "response.created" && type != "response.in_progress" && type != "response.queued";
   relay.index = static_cast<int>(
       std::clamp<int64_t>(IntField(o, "sequence_number"), 0, std::numeric_limits<int>::max() - 1));
   out.push_back(std::move(relay));
