@@ -40,18 +40,36 @@ Result<ContentPart> ParseImage(const json::object& block, const std::string& pat
   return part;
 }
 
+// Notes every place of `v` (at `path`) that names a file in the provider's account, which every
+// caller shares: a `file_id` anywhere (a document's or an image's source, a container_upload),
+// a source of type "file". A server tool's `input` is the model's arguments, not a reference.
+void NoteAccountFiles(const json::value& v, const std::string& path,
+                      std::vector<std::string>& account_refs) {
+  if (v.is_array()) {
+    const json::array& a = v.get_array();
+    for (size_t i = 0; i < a.size(); ++i)
+      NoteAccountFiles(a[i], ElementPath(path, i), account_refs);
+    return;
+  }
+  if (!v.is_object()) return;
+  const json::object& o = v.get_object();
+  if (StringField(o, "type") == "file" || FindField(o, "file_id") != nullptr) {
+    NoteAsIsOnly(&account_refs, path, "in the provider account");
+    return;
+  }
+  for (const auto& [key, value] : o) {
+    if (key != "input") NoteAccountFiles(value, MemberPath(path, key), account_refs);
+  }
+}
+
 // A block only Anthropic's own API can take (a document, a search result, a server tool's call
 // or result, an image from an uploaded file, a type iris does not know yet): noted in
 // as_is_only and left out of the messages iris reads; Anthropic takes the body as written. A
-// file it names is in the provider's account, which every caller shares (account_refs).
+// file it names is in the provider's account (NoteAccountFiles).
 void NoteAnthropicOnly(const json::object& block, const std::string& path, std::string_view type,
                        ChatRequest& request) {
   NoteAsIsOnly(&request.as_is_only, path, type);
-  if (const json::object* source = ObjectField(block, "source")) {
-    if (FindField(*source, "file_id") != nullptr || StringField(*source, "type") == "file") {
-      NoteAsIsOnly(&request.account_refs, MemberPath(path, "source"), "in the provider account");
-    }
-  }
+  NoteAccountFiles(block, path, request.account_refs);
 }
 
 // An image block whose source is an uploaded file (Anthropic's Files API).
@@ -380,8 +398,18 @@ Result<ChatRequest> ParseAnthropicRequest(std::string_view body) {
   }
   if (const json::value* c = FindField(o, "container")) {
     NoteAsIsOnly(&request.as_is_only, "container", "a code execution container");
+    // A container kept by id, and skills uploaded to the account (any but Anthropic's own).
     if (c->is_string() || (c->is_object() && FindField(c->get_object(), "id") != nullptr)) {
       NoteAsIsOnly(&request.account_refs, "container", "in the provider account");
+    } else if (const json::array* skills =
+                   c->is_object() ? ArrayField(c->get_object(), "skills") : nullptr) {
+      for (size_t i = 0; i < skills->size(); ++i) {
+        const json::value& skill = (*skills)[i];
+        if (!skill.is_object() || StringField(skill.get_object(), "type") != "anthropic") {
+          NoteAsIsOnly(&request.account_refs, ElementPath("container.skills", i),
+                       "in the provider account");
+        }
+      }
     }
   }
   if (const json::value* stops = FindField(o, "stop_sequences")) {
@@ -429,6 +457,32 @@ Result<ChatRequest> ParseAnthropicRequest(std::string_view body) {
   NoteNestedExtras(o, request.extra_fields);
   request.caller_body = std::make_shared<const json::object>(std::move(root.get_object()));
   return request;
+}
+
+Result<std::string> ParseAnthropicBeta(std::string_view header) {
+  std::string out;
+  size_t names = 0;
+  while (!header.empty()) {
+    const size_t comma = header.find(',');
+    std::string_view name = header.substr(0, comma);
+    header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+    while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
+    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+    bool plain = !name.empty() && name.size() <= 64;
+    for (char c : name) {
+      plain = plain && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-');
+    }
+    if (!plain || ++names > kMaxAnthropicBetas) {
+      return FieldError("anthropic-beta",
+                        "expected at most " + std::to_string(kMaxAnthropicBetas) +
+                            " comma-separated beta names of 1 to 64 letters, digits, '.', '_' "
+                            "or '-'");
+    }
+    if (!out.empty()) out += ',';
+    out.append(name);
+  }
+  return out;
 }
 
 std::string_view AnthropicStopReason(FinishReason reason, std::string_view stop_sequence) {
@@ -544,16 +598,18 @@ std::string AnthropicStreamEncoder::Encode(const StreamEvent& event) {
     relay_ = true;
     started_ = true;
     std::string out;
-    if (event.name == "message_delta" || event.name == "message_stop") {
-      // (An earlier message_delta goes now: only the last one waits for iris's report.)
-      if (event.name == "message_delta" && !held_delta_.empty()) {
-        out = "event: message_delta\ndata: " + held_delta_ + "\n\n";
-      }
-      if (event.name == "message_delta") held_delta_ = event.text;
-      return out;  // (sent by Finish)
+    // (A message_delta that was not the last goes in its place: only the last one waits for
+    // iris's report.)
+    if (!held_delta_.empty() && event.name != "message_stop") {
+      out = "event: message_delta\ndata: " + held_delta_ + "\n\n";
+      held_delta_.clear();
     }
-    out = "event: ";
-    out.append(event.name).append("\ndata: ").append(event.text).append("\n\n");
+    if (event.name == "message_delta") {
+      held_delta_ = event.text;
+      return out;
+    }
+    if (event.name == "message_stop") return out;  // (sent by Finish)
+    out.append("event: ").append(event.name).append("\ndata: ").append(event.text).append("\n\n");
     return out;
   }
   if (relay_) {  // (the caller has the provider's own events; Finish may still need these)

@@ -34,6 +34,13 @@ namespace iris::gateway::api {
 // takes it as written; another provider refuses the request, naming them.
 Result<ChatRequest> ParseAnthropicRequest(std::string_view body);
 
+// The `anthropic-beta` header of an Anthropic caller (the SDKs' `betas`), which Anthropic needs
+// for its beta features (the Files API, the MCP connector, ...) and gets when it takes the body
+// as is: comma-separated names of 1 to 64 bytes of A-Z a-z 0-9 . _ -, at most 16, written back
+// joined by ",". Anything else is kInvalidArgument naming the header.
+inline constexpr size_t kMaxAnthropicBetas = 16;
+Result<std::string> ParseAnthropicBeta(std::string_view header);
+
 // Anthropic's stop_reason for a finish reason ("end_turn", "max_tokens", "tool_use",
 // "refusal"); kStop with a known stop string is "stop_sequence".
 std::string_view AnthropicStopReason(FinishReason reason, std::string_view stop_sequence);

@@ -160,9 +160,13 @@ TEST(ParseAnthropicRequest, WhatOnlyAnthropicTakesIsNotedForIt) {
         {"type":"text","text":"Summarise"},
         {"type":"document","source":{"type":"file","file_id":"file_011"}},
         {"type":"image","source":{"type":"file","file_id":"file_012"}},
-        {"type":"<script>","source":{"type":"text","data":"x"}}]},
+        {"type":"<script>","source":{"type":"text","data":"x"}},
+        {"type":"container_upload","file_id":"file_013"},
+        {"type":"document","source":{"type":"content","content":[
+          {"type":"image","source":{"type":"file","file_id":"file_014"}}]}}]},
       {"role":"assistant","content":[
-        {"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{"query":"q"}},
+        {"type":"server_tool_use","id":"srvtoolu_1","name":"web_search",
+         "input":{"query":"q","file_id":"the model's own words"}},
         {"type":"web_search_tool_result","tool_use_id":"srvtoolu_1","content":[]},
         {"type":"text","text":"Found it"}]},
       {"role":"user","content":[
@@ -176,15 +180,19 @@ TEST(ParseAnthropicRequest, WhatOnlyAnthropicTakesIsNotedForIt) {
       r->as_is_only,
       (std::vector<std::string>{
           "messages[0].content[1] (document)", "messages[0].content[2] (an image from a file)",
-          "messages[0].content[3] (an unknown type)", "messages[1].content[0] (server_tool_use)",
+          "messages[0].content[3] (an unknown type)", "messages[0].content[4] (container_upload)",
+          "messages[0].content[5] (document)", "messages[1].content[0] (server_tool_use)",
           "messages[1].content[1] (web_search_tool_result)",
           "messages[2].content[0].content[0] (search_result)", "tools[1] (web_search_20250305)",
           "tools[2] (bash_20250124)", "mcp_servers (MCP servers)",
           "container (a code execution container)"}));
   EXPECT_EQ(r->account_refs,
-            (std::vector<std::string>{"messages[0].content[1].source (in the provider account)",
-                                      "messages[0].content[2].source (in the provider account)",
-                                      "container (in the provider account)"}));
+            (std::vector<std::string>{
+                "messages[0].content[1].source (in the provider account)",
+                "messages[0].content[2].source (in the provider account)",
+                "messages[0].content[4] (in the provider account)",
+                "messages[0].content[5].source.content[0].source (in the provider account)",
+                "container (in the provider account)"}));
   // What iris reads is the rest.
   ASSERT_EQ(r->tools.size(), 2u);
   EXPECT_EQ(r->tools[0].name, "f");
@@ -207,6 +215,33 @@ TEST(ParseAnthropicRequest, WhatOnlyAnthropicTakesIsNotedForIt) {
   EXPECT_EQ(plain->as_is_only,
             (std::vector<std::string>{"container (a code execution container)"}));
   EXPECT_TRUE(plain->account_refs.empty());  // (a container made for this request)
+  // Skills uploaded to the account are in it; Anthropic's own are not.
+  Result<ChatRequest> skills = ParseAnthropicRequest(R"({"model":"m","max_tokens":5,
+    "messages":[{"role":"user","content":"hi"}],
+    "container":{"skills":[{"type":"anthropic","skill_id":"pdf"},
+                           {"type":"custom","skill_id":"skill_01"}]}})");
+  ASSERT_TRUE(skills.ok()) << skills.status().ToString();
+  EXPECT_EQ(skills->account_refs,
+            (std::vector<std::string>{"container.skills[1] (in the provider account)"}));
+}
+
+// The caller's anthropic-beta header reaches Anthropic only as plain names.
+TEST(ParseAnthropicBeta, TakesPlainNamesOnly) {
+  Result<std::string> two = ParseAnthropicBeta(" files-api-2025-04-14 ,mcp-client-2025-04-04");
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  EXPECT_EQ(*two, "files-api-2025-04-14,mcp-client-2025-04-04");
+  EXPECT_EQ(ParseAnthropicBeta("context-1m-2025-08-07").value(), "context-1m-2025-08-07");
+  std::string many;
+  for (int i = 0; i < 17; ++i) many += (i ? "," : "") + std::string("b") + std::to_string(i);
+  for (std::string bad : {std::string("a b"), std::string("a,,b"), std::string("x\r\nHost: evil"),
+                          std::string(65, 'a'), std::string("caf\xc3\xa9"), many}) {
+    Result<std::string> r = ParseAnthropicBeta(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(r.status().message().rfind("anthropic-beta: ", 0), 0u) << r.status().message();
+  }
+  many.resize(many.rfind(','));  // (16 names)
+  EXPECT_TRUE(ParseAnthropicBeta(many).ok());
 }
 
 TEST(EncodeAnthropicResponse, UsageExcludesCachedInputAndExtrasGoUnderIris) {
@@ -307,10 +342,12 @@ TEST(AnthropicStreamEncoder, RelaysAnthropicsOwnEvents) {
   StreamEvent other = Ev(StreamEvent::Type::kAsIs, "{}", 0, "", "response.created");
   other.as_is_dialect = Dialect::kResponses;
   EXPECT_EQ(enc.Encode(other), "");
-  // Only the last message_delta waits.
+  // Only the last message_delta waits; one that was not goes in its place.
   EXPECT_EQ(enc.Encode(relay("message_delta", R"({"type":"message_delta","n":1})")), "");
-  EXPECT_EQ(enc.Encode(relay("message_delta", R"({"type":"message_delta","n":2,"iris":{}})")),
-            "event: message_delta\ndata: {\"type\":\"message_delta\",\"n\":1}\n\n");
+  EXPECT_EQ(enc.Encode(relay("ping", R"({"type":"ping"})")),
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"n\":1}\n\n"
+            "event: ping\ndata: {\"type\":\"ping\"}\n\n");
+  EXPECT_EQ(enc.Encode(relay("message_delta", R"({"type":"message_delta","n":2,"iris":{}})")), "");
   EXPECT_EQ(enc.Encode(relay("message_stop", R"({"type":"message_stop"})")), "");
   EXPECT_EQ(enc.Encode(Ev(StreamEvent::Type::kFinish)), "");
   json::object iris{{"attempts", 1}};

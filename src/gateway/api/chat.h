@@ -145,6 +145,9 @@ struct ChatRequest {
   // (an uploaded file, a vector store, a container, a stored prompt), one name each; only a
   // provider whose iris.yaml allows it (account_resources) takes the body.
   std::vector<std::string> account_refs;
+  // kAnthropic: the caller's `anthropic-beta` header, checked (ParseAnthropicBeta), for
+  // Anthropic when it takes the body as is; empty when none.
+  std::string anthropic_beta;
   // kResponses: the thread iris resolved into `messages` (previous_response_id, item
   // references), which caller_body alone does not carry.
   struct Thread {
@@ -242,7 +245,7 @@ struct ChatResponse {
   // a caller of that format gets it as it came, with iris's report added; the fields above are
   // what iris read from it (usage, the text logged, the conversation kept).
   std::shared_ptr<const boost::json::object> as_is;
-  Dialect as_is_dialect = Dialect::kResponses;
+  std::optional<Dialect> as_is_dialect;  // set with as_is
   // An OpenAI-shaped provider's own members beyond these fields; null when there were none.
   std::shared_ptr<const OpenAIExtras> openai_extras;
 };
@@ -275,7 +278,7 @@ struct StreamEvent {
   int index = 0;     // kToolCall* : 0-based tool call index; kReasoning*: reasoning block
   std::string id;    // kStart: response id; kToolCallStart: tool call id
   std::string name;  // kToolCallStart: function name; kAsIs: the SSE event name
-  Dialect as_is_dialect = Dialect::kResponses;  // kAsIs: the wire format of the event
+  std::optional<Dialect> as_is_dialect;  // kAsIs: the wire format of the event
   // kAsIs: answer content that no neutral event after it stands for (a hosted or server tool at
   // work shows the upstream answering as surely as a token does): it commits the stream.
   bool as_is_content = false;

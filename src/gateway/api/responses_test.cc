@@ -345,6 +345,28 @@ TEST(ResponsesStreamEncoder, ACutShortAnswerIsIncompleteAndAFailureIsAnErrorThen
 
 // OpenAI's own response object goes back as it came, with iris's report; usage.cost is iris's
 // or absent, whatever the provider wrote there.
+// Another wire format's own events are not this API's: a Responses caller answered by a stream
+// that relays Anthropic's events gets only what iris makes of their neutral events.
+TEST(ResponsesStreamEncoder, AnotherApisOwnEventsAreNotRelayed) {
+  ResponseMeta meta;
+  meta.id = "resp_ab";
+  meta.created_at = 7;
+  meta.model = "alias";
+  ResponsesStreamEncoder enc(meta);
+  StreamEvent anthropic;
+  anthropic.type = StreamEvent::Type::kAsIs;
+  anthropic.as_is_dialect = Dialect::kAnthropic;
+  anthropic.name = "message_start";
+  anthropic.text = R"({"type":"message_start","message":{"id":"msg_1"}})";
+  EXPECT_EQ(enc.Encode(anthropic), "");
+  EXPECT_FALSE(enc.as_is());
+  StreamEvent text;
+  text.text = "hi";
+  const std::string sse = enc.Encode(text) + enc.Finish(nullptr, std::nullopt);
+  EXPECT_NE(sse.find("event: response.output_text.delta"), std::string::npos) << sse;
+  EXPECT_EQ(sse.find("msg_1"), std::string::npos) << sse;
+}
+
 TEST(EncodeAsIsResponse, TheReportAndTheCostAreIrisOwn) {
   const json::object upstream =
       json::parse(R"({"id":"resp_1","object":"response","iris":{"request_id":"forged"},)"

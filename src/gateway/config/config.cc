@@ -432,9 +432,14 @@ void ParseProvider(const Field& entry, const EnvLookup& env, std::vector<Provide
   only_for("api_key_env", !local, "not used by kind local");
   only_for("headers", !local, "not used by kind local");
   // (Only a kind that takes callers' bodies as written can be sent what names its account.)
+  std::string as_is_kinds;
+  for (const providers::ProviderFacts& f : providers::AllProviderKinds()) {
+    if (!f.as_is_dialect) continue;
+    as_is_kinds += std::string(as_is_kinds.empty() ? "" : " and ") + std::string(f.name);
+  }
   only_for("account_resources", providers::FactsOf(p.kind).as_is_dialect.has_value(),
-           "only for kinds openai and anthropic (files, vector stores, containers and prompts "
-           "of the provider's account)");
+           "only for kinds " + as_is_kinds +
+               " (files, vector stores, containers, skills and prompts of the provider's account)");
   only_for("model", local, "only for kind local (list upstream model ids under `models`)");
   only_for("threads", local, "only for kind local");
   only_for("compute", local, "only for kind local");

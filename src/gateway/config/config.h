@@ -70,9 +70,10 @@ struct ProviderConfig {
   std::string api_key;                         // resolved at load time; empty when none
   std::map<std::string, std::string> headers;  // extra request headers, sent as is
   std::vector<std::string> models;  // model ids offered (for /v1/models and bare-id routing)
-  // kOpenAI: callers may name what lives in this provider's account (uploaded files, vector
-  // stores, containers, stored prompts) in Responses API bodies sent as is. Off by default:
-  // every key shares the account, so one key could reach what another put there.
+  // The kinds that take callers' bodies as written (ProviderFacts::as_is_dialect: openai,
+  // anthropic): callers may name what lives in this provider's account (uploaded files, vector
+  // stores, containers, skills, stored prompts) in bodies sent as is. Off by default: every key
+  // shares the account, so one key could reach what another put there.
   bool account_resources = false;
   // kLocal only.
   std::string model;    // checkpoint directory or Hugging Face repo id

@@ -57,8 +57,9 @@ struct ProviderFacts {
   // The provider signs the tool calls it makes and wants the signature back with them in the
   // next turn (Gemini's thoughtSignature): iris keeps signatures by call id for it.
   bool signs_tool_calls = false;
-  // The inbound API whose bodies this kind takes as written (UpstreamRequest::as_is), with what
-  // only that API can honour (ChatRequest::as_is_only), and its name in messages; none for most.
+  // The inbound API whose bodies may hold what only this kind can honour (ChatRequest::
+  // as_is_only), which it takes as written (UpstreamRequest::as_is), and its name in messages;
+  // none for most.
   std::optional<Dialect> as_is_dialect = std::nullopt;
   std::string_view as_is_api = {};
   // The translator of a cloud kind (`provider_name` appears in its messages); null for local.

@@ -20,6 +20,9 @@ Status Call::Decode() {
     }
     case Dialect::kAnthropic: {
       IRIS_ASSIGN_OR_RETURN(req_, api::ParseAnthropicRequest(http_req_.body));
+      if (std::string_view beta = http_req_.headers.Get("anthropic-beta"); !beta.empty()) {
+        IRIS_ASSIGN_OR_RETURN(req_.anthropic_beta, api::ParseAnthropicBeta(beta));
+      }
       break;
     }
     case Dialect::kEmbeddings: {

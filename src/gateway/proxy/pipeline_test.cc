@@ -300,11 +300,12 @@ TEST(Pipeline, AnAnthropicCallersServerToolsGoToAnthropicAndComeBackWhole) {
        R"("usage":{"output_tokens":4,"server_tool_use":{"web_search_requests":1}}})"},
       {"message_stop", R"({"type":"message_stop"})"}};
   std::mutex seen_mu;
-  std::string seen;  // the body Anthropic got
+  std::string seen, seen_beta;  // the body and the anthropic-beta header Anthropic got
   FakeUpstream claude([&](http::Request& req, http::ResponseWriter& w) -> asio::awaitable<void> {
     {
       std::lock_guard<std::mutex> lock(seen_mu);
       seen = req.body;
+      seen_beta = std::string(req.headers.Get("anthropic-beta"));
     }
     if (req.body.find("\"stream\":true") == std::string::npos) {
       co_await w.Send(200, Json(), message);
@@ -329,13 +330,14 @@ TEST(Pipeline, AnAnthropicCallersServerToolsGoToAnthropicAndComeBackWhole) {
       "  route: { targets: [other/m, claude/claude-x], retries: 0 }\n"
       "  elsewhere: { targets: [other/m], retries: 0 }\n";
   TestGateway gw(yaml, {{"K", "sk-ant-test"}});
-  auto ask = [&](const std::string& model, bool stream) {
+  auto ask = [&](const std::string& model, bool stream,
+                 const std::string& beta = "anthropic-beta: files-api-2025-04-14, x-2") {
     return gw.Call(
         "POST", "/v1/messages",
         R"({"model":")" + model + R"(","max_tokens":100,)" + (stream ? R"("stream":true,)" : "") +
             R"("tools":[{"type":"web_search_20250305","name":"web_search","max_uses":1}],)"
             R"("messages":[{"role":"user","content":"Rain in Paris?"}]})",
-        {"anthropic-version: 2023-06-01"});
+        {"anthropic-version: 2023-06-01", beta});
   };
 
   auto whole = ask("route", false);
@@ -351,6 +353,7 @@ TEST(Pipeline, AnAnthropicCallersServerToolsGoToAnthropicAndComeBackWhole) {
   {
     std::lock_guard<std::mutex> lock(seen_mu);
     sent = json::parse(seen);
+    EXPECT_EQ(seen_beta, "files-api-2025-04-14,x-2");  // (the caller's beta features, checked)
   }
   EXPECT_EQ(sent.at("tools"),
             json::parse(R"([{"type":"web_search_20250305","name":"web_search","max_uses":1}])"));
@@ -358,20 +361,31 @@ TEST(Pipeline, AnAnthropicCallersServerToolsGoToAnthropicAndComeBackWhole) {
 
   auto streamed = ask("route", true);
   ASSERT_EQ(streamed.status, 200) << streamed.body;
-  for (const auto& [name, data] : events) {
-    if (name == "message_delta" || name == "message_stop") continue;  // (re-sent at the end)
-    EXPECT_NE(streamed.body.find("event: " + name + "\ndata: " + data + "\n\n"), std::string::npos)
-        << name << ": " << data << "\n"
-        << streamed.body;
+  // Every event as it came, in order, once; the last message_delta with iris's report.
+  std::vector<std::pair<std::string, std::string>> frames;
+  for (size_t at = 0; at < streamed.body.size();) {
+    const size_t end = streamed.body.find("\n\n", at);
+    ASSERT_NE(end, std::string::npos) << streamed.body;
+    const std::string frame = streamed.body.substr(at, end - at);
+    const size_t nl = frame.find('\n');
+    ASSERT_EQ(frame.rfind("event: ", 0), 0u) << frame;
+    ASSERT_EQ(frame.compare(nl + 1, 6, "data: "), 0) << frame;
+    frames.emplace_back(frame.substr(7, nl - 7), frame.substr(nl + 7));
+    at = end + 2;
   }
-  const size_t delta = streamed.body.find("event: message_delta\ndata: ");
-  ASSERT_NE(delta, std::string::npos) << streamed.body;
-  const size_t line = delta + std::string("event: message_delta\ndata: ").size();
-  json::value last = json::parse(streamed.body.substr(line, streamed.body.find('\n', line) - line));
-  EXPECT_EQ(last.at("usage").at("server_tool_use").at("web_search_requests"), 1);
+  ASSERT_EQ(frames.size(), events.size()) << streamed.body;
+  for (size_t i = 0; i + 2 < events.size(); ++i) EXPECT_EQ(frames[i], events[i]) << i;
+  EXPECT_EQ(frames[events.size() - 2].first, "message_delta");
+  json::object last = json::parse(frames[events.size() - 2].second).as_object();
   EXPECT_EQ(last.at("iris").at("provider"), "claude");
-  EXPECT_NE(streamed.body.find("event: message_stop\n", delta), std::string::npos);
+  last.erase("iris");
+  EXPECT_EQ(json::value(last), json::parse(events[events.size() - 2].second));
+  EXPECT_EQ(frames.back(), events.back());
   EXPECT_EQ(other.requests(), 0);
+
+  auto bad_beta = ask("route", false, "anthropic-beta: files api");
+  EXPECT_EQ(bad_beta.status, 400) << bad_beta.body;
+  EXPECT_NE(bad_beta.body.find("anthropic-beta: expected"), std::string::npos) << bad_beta.body;
 
   auto refused = ask("elsewhere", false);
   EXPECT_EQ(refused.status, 400) << refused.body;
@@ -379,6 +393,43 @@ TEST(Pipeline, AnAnthropicCallersServerToolsGoToAnthropicAndComeBackWhole) {
   EXPECT_NE(refused.body.find("only Anthropic's Messages API can"), std::string::npos)
       << refused.body;
   EXPECT_EQ(other.requests(), 0);
+}
+
+// Anthropic's own events wait for the first token like any: a stream that breaks before it
+// falls over to the next target unseen, and the caller gets that target's answer in its own
+// wire format, none of Anthropic's events.
+TEST(Pipeline, AnAnthropicStreamCutBeforeItsFirstTokenFallsOverUnseen) {
+  FakeUpstream claude([](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
+    co_await w.StartStream(200, Sse());
+    co_await w.Write(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_cut\","
+        "\"model\":\"claude-x\",\"usage\":{\"input_tokens\":3}}}\n\n"
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+        "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    co_await w.Finish();  // (no message_stop: cut)
+  });
+  FakeUpstream other(Answers("from other"));
+  TestGateway gw(
+      "providers:\n"
+      "  claude: { kind: anthropic, api_key_env: K, base_url: \"" +
+          claude.base_url() +
+          "\" }\n"
+          "  other: { kind: openai-compatible, base_url: \"" +
+          other.base_url() +
+          "\" }\n"
+          "models:\n  route: { targets: [claude/claude-x, other/m], retries: 0 }\n",
+      {{"K", "sk-ant-test"}});
+  auto r = gw.Call("POST", "/v1/messages",
+                   R"({"model":"route","max_tokens":50,"stream":true,)"
+                   R"("messages":[{"role":"user","content":"hi"}]})",
+                   {"anthropic-version: 2023-06-01"});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(claude.requests(), 1);
+  EXPECT_EQ(other.requests(), 1);
+  EXPECT_EQ(r.body.find("msg_cut"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("text":"from other")"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.rfind("event: message_start\n", 0), 0u) << r.body;
+  EXPECT_NE(r.body.find("event: message_stop\n"), std::string::npos) << r.body;
 }
 
 // A file in the provider's account is every caller's only where the operator says so.

@@ -14,6 +14,7 @@
 #include "gateway/api/json_fields.h"
 #include "gateway/api/json_schema.h"
 #include "gateway/providers/provider_table.h"
+#include "gateway/providers/relay.h"
 
 namespace iris::gateway::providers {
 namespace {
@@ -27,6 +28,8 @@ using api::TokenCountField;
 
 constexpr std::string_view kProvider = "anthropic";
 constexpr int64_t kDefaultMaxTokens = 8192;
+// Server tools' blocks a stream may hold open at once (a real answer has one or two).
+constexpr size_t kMaxOpenOtherBlocks = 256;
 
 // Output ceilings from protocols.md §5.8 (vercel/ai capability table), most specific first.
 struct ModelCeiling {
@@ -286,36 +289,18 @@ class AnthropicStreamTranslator : public StreamTranslator {
     std::string type = event.event.empty() ? StringField(data, "type") : event.event;
     IRIS_ASSIGN_OR_RETURN(std::vector<StreamEvent> read, Read(type, data));
     if (!relay_) return read;
-    // Only event names of Anthropic's kind go back into the caller's stream (a plain word each).
-    if (type.empty() || type.size() > 64 || !std::all_of(type.begin(), type.end(), [](char c) {
-          return (c >= 'a' && c <= 'z') || c == '_';
-        })) {
-      return DataLoss("anthropic: a stream event of an unexpected type");
-    }
-    // What goes back is what the Claude SDKs read: the type in the data too, and no `iris`
-    // member of the upstream's, which would pass for iris's report (Finish adds that).
+    // The event goes back as it came (relay.h), without an `iris` member in its message either.
     bool changed = false;
-    if (StringField(data, "type") != type) {
-      data["type"] = type;
-      changed = true;
-    }
-    if (data.stable_erase("iris") > 0) changed = true;
     if (json::value* m = data.if_contains("message"); m != nullptr && m->is_object()) {
       if (m->get_object().stable_erase("iris") > 0) changed = true;
     }
-    std::vector<StreamEvent> out;
-    out.reserve(read.size() + 1);
-    StreamEvent relay;
-    relay.type = StreamEvent::Type::kAsIs;
-    relay.as_is_dialect = Dialect::kAnthropic;
-    relay.name = type;
+    IRIS_ASSIGN_OR_RETURN(StreamEvent relay, RelayedEvent("anthropic", Dialect::kAnthropic, type,
+                                                          data, event.data, changed));
     // (A server tool's block is content no neutral event stands for; text and calls are the
     // neutral events' to commit.)
     relay.as_is_content = other_block_event_;
-    // (one line of JSON, as Anthropic sends it, so that it is one `data:` line again)
-    relay.text = !changed && event.data.find_first_of("\r\n") == std::string::npos
-                     ? event.data
-                     : SerializeJson(data);
+    std::vector<StreamEvent> out;
+    out.reserve(read.size() + 1);
     out.push_back(std::move(relay));
     for (StreamEvent& e : read) out.push_back(std::move(e));
     return out;
@@ -389,7 +374,12 @@ class AnthropicStreamTranslator : public StreamTranslator {
         out.push_back(ReasoningEvent(StreamEvent::Type::kRedactedReasoning, next_reasoning_++,
                                      StringField(*block, "data")));
       } else {
-        other_blocks_.insert(index);  // (a server tool's call or result: its deltas are not read)
+        // (a server tool's call or result: its deltas are not read; open ones are bounded)
+        if (other_blocks_.size() >= kMaxOpenOtherBlocks) {
+          return DataLoss("anthropic: more than " + std::to_string(kMaxOpenOtherBlocks) +
+                          " content blocks open at once");
+        }
+        other_blocks_.insert(index);
         other_block_event_ = true;
       }
       return out;  // server-tool blocks are not part of the neutral answer
@@ -446,6 +436,10 @@ class AnthropicStreamTranslator : public StreamTranslator {
       }
       return out;
     }
+    if (type == "content_block_stop") {
+      const int index = static_cast<int>(IntField(data, "index"));
+      other_block_event_ = other_blocks_.erase(index) > 0;
+    }
     if (type == "message_stop") stopped_ = true;
     return out;  // content_block_stop, ping, unknown event types
   }
@@ -495,6 +489,8 @@ class AnthropicTranslator : public Translator {
       json::object body = CallerBodyFor(r, target.model);
       if (ceiling && r.max_tokens && *r.max_tokens > *ceiling) body["max_tokens"] = *ceiling;
       UpstreamRequest out = MessagesRequest(target, body);
+      // (its beta features too: checked when the request was decoded)
+      if (!r.anthropic_beta.empty()) out.headers.emplace_back("anthropic-beta", r.anthropic_beta);
       out.as_is = true;
       return out;
     }

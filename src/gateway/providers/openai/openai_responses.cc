@@ -12,6 +12,7 @@
 #include "gateway/api/json_fields.h"
 #include "gateway/api/openai.h"
 #include "gateway/providers/openai/openai_translator.h"
+#include "gateway/providers/relay.h"
 
 namespace iris::gateway::providers {
 
@@ -141,6 +142,7 @@ Result<ChatResponse> DecodeResponsesObject(json::object o, std::string_view prov
   r.finish_reason = FinishOf(o, !r.tool_calls.empty());
   if (const json::object* u = ObjectField(o, "usage")) r.usage = DecodeUsage(*u);
   r.as_is = std::make_shared<const json::object>(std::move(o));
+  r.as_is_dialect = Dialect::kResponses;
   return r;
 }
 
@@ -193,36 +195,20 @@ Result<std::vector<StreamEvent>> ResponsesStreamTranslator::OnEvent(const http::
     return Status(ErrorCode::kUnavailable, name_ + " reported an error mid-stream: " +
                                                StringOrIntegerField(o, "message", event.data));
   }
-  // Only event names OpenAI uses go back into the caller's stream (a plain word each).
-  for (char c : type) {
-    if (!((c >= 'a' && c <= 'z') || c == '.' || c == '_')) {
-      return DataLoss(name_ + ": a stream event of an unexpected type");
-    }
-  }
-  // What goes back is what callers' SDKs read: the type in the data too (they read it there,
-  // not in the event's name), and no `iris` member or usage.cost of the upstream's, which would
-  // pass for iris's report and price (Finish adds those to the terminal event).
+  // The event goes back as it came (relay.h), without what inside its response would pass for
+  // iris's report and price: an `iris` member and usage.cost (Finish adds those to the terminal
+  // event).
   bool changed = false;
-  if (!typed) {
-    o["type"] = type;
-    changed = true;
-  }
-  // (stable_erase: the rest of the event keeps OpenAI's order)
-  if (o.stable_erase("iris") > 0) changed = true;
   if (json::value* r = o.if_contains("response"); r != nullptr && r->is_object()) {
     json::object& response = r->get_object();
+    // (stable_erase: the rest of the event keeps OpenAI's order)
     if (response.stable_erase("iris") > 0) changed = true;
-    // usage.cost is iris's alone (the terminal event gets it in Finish).
     if (json::value* u = response.if_contains("usage"); u != nullptr && u->is_object()) {
       if (api::ErasePriceOf(u->get_object())) changed = true;
     }
   }
-  StreamEvent relay;
-  relay.type = StreamEvent::Type::kAsIs;
-  relay.name = type;
-  // (one line of JSON, as OpenAI sends it, so that it is one `data:` line again)
-  relay.text = !changed && event.data.find_first_of("\r\n") == std::string::npos ? event.data
-                                                                                 : SerializeJson(o);
+  IRIS_ASSIGN_OR_RETURN(StreamEvent relay,
+                        RelayedEvent(name_, Dialect::kResponses, type, o, event.data, changed));
   // (Any event past the opening ones: a reasoning or hosted-tool item shows OpenAI at work.)
   relay.as_is_content =
       type != "response.created" && type != "response.in_progress" && type != "response.queued";
