@@ -40,36 +40,33 @@ Result<ContentPart> ParseImage(const json::object& block, const std::string& pat
   return part;
 }
 
-// Notes every place of `v` (at `path`) that names a file in the provider's account, which every
-// caller shares: a `file_id` anywhere (a document's or an image's source, a container_upload),
-// a source of type "file". A server tool's `input` is the model's arguments, not a reference.
-void NoteAccountFiles(const json::value& v, const std::string& path,
-                      std::vector<std::string>& account_refs) {
+// Whether `v` names a file in the provider's account, which every caller shares: a `file_id`
+// anywhere (a document's or an image's source, a container_upload, a code execution's output),
+// a source of type "file". An `input` member is the model's or the caller's arguments, not a
+// reference. One look at each value (the parser bounds the depth), no paths built.
+bool NamesAccountFile(const json::value& v) {
   if (v.is_array()) {
     const json::array& a = v.get_array();
-    for (size_t i = 0; i < a.size(); ++i)
-      NoteAccountFiles(a[i], ElementPath(path, i), account_refs);
-    return;
+    return std::any_of(a.begin(), a.end(),
+                       [](const json::value& e) { return NamesAccountFile(e); });
   }
-  if (!v.is_object()) return;
+  if (!v.is_object()) return false;
   const json::object& o = v.get_object();
-  if (StringField(o, "type") == "file" || FindField(o, "file_id") != nullptr) {
-    NoteAsIsOnly(&account_refs, path, "in the provider account");
-    return;
-  }
+  if (StringField(o, "type") == "file" || FindField(o, "file_id") != nullptr) return true;
   for (const auto& [key, value] : o) {
-    if (key != "input") NoteAccountFiles(value, MemberPath(path, key), account_refs);
+    if (key != "input" && NamesAccountFile(value)) return true;
   }
+  return false;
 }
 
 // A block only Anthropic's own API can take (a document, a search result, a server tool's call
 // or result, an image from an uploaded file, a type iris does not know yet): noted in
 // as_is_only and left out of the messages iris reads; Anthropic takes the body as written. A
-// file it names is in the provider's account (NoteAccountFiles).
+// block that names a file in the provider's account (NamesAccountFile) is noted in account_refs.
 void NoteAnthropicOnly(const json::object& block, const std::string& path, std::string_view type,
                        ChatRequest& request) {
   NoteAsIsOnly(&request.as_is_only, path, type);
-  NoteAccountFiles(block, path, request.account_refs);
+  if (NamesAccountFile(block)) NoteAsIsOnly(&request.account_refs, path, "in the provider account");
 }
 
 // An image block whose source is an uploaded file (Anthropic's Files API).
@@ -462,10 +459,11 @@ Result<ChatRequest> ParseAnthropicRequest(std::string_view body) {
 Result<std::string> ParseAnthropicBeta(std::string_view header) {
   std::string out;
   size_t names = 0;
-  while (!header.empty()) {
+  for (bool more = true; more;) {
     const size_t comma = header.find(',');
     std::string_view name = header.substr(0, comma);
-    header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+    more = comma != std::string_view::npos;
+    if (more) header.remove_prefix(comma + 1);
     while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
     while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
     bool plain = !name.empty() && name.size() <= 64;
@@ -598,13 +596,10 @@ std::string AnthropicStreamEncoder::Encode(const StreamEvent& event) {
     relay_ = true;
     started_ = true;
     std::string out;
-    // (A message_delta that was not the last goes in its place: only the last one waits for
-    // iris's report.)
-    if (!held_delta_.empty() && event.name != "message_stop") {
-      out = "event: message_delta\ndata: " + held_delta_ + "\n\n";
-      held_delta_.clear();
-    }
+    // (Only the last message_delta waits for iris's report: an earlier one goes when the next
+    // comes. What follows the last one but message_stop, a ping, goes before it.)
     if (event.name == "message_delta") {
+      if (!held_delta_.empty()) out = "event: message_delta\ndata: " + held_delta_ + "\n\n";
       held_delta_ = event.text;
       return out;
     }

@@ -343,8 +343,6 @@ TEST(ResponsesStreamEncoder, ACutShortAnswerIsIncompleteAndAFailureIsAnErrorThen
             "openai: the stream broke");
 }
 
-// OpenAI's own response object goes back as it came, with iris's report; usage.cost is iris's
-// or absent, whatever the provider wrote there.
 // Another wire format's own events are not this API's: a Responses caller answered by a stream
 // that relays Anthropic's events gets only what iris makes of their neutral events.
 TEST(ResponsesStreamEncoder, AnotherApisOwnEventsAreNotRelayed) {
@@ -367,6 +365,8 @@ TEST(ResponsesStreamEncoder, AnotherApisOwnEventsAreNotRelayed) {
   EXPECT_EQ(sse.find("msg_1"), std::string::npos) << sse;
 }
 
+// OpenAI's own response object goes back as it came, with iris's report; usage.cost is iris's
+// or absent, whatever the provider wrote there.
 TEST(EncodeAsIsResponse, TheReportAndTheCostAreIrisOwn) {
   const json::object upstream =
       json::parse(R"({"id":"resp_1","object":"response","iris":{"request_id":"forged"},)"

@@ -99,6 +99,7 @@ const std::array<ProviderFacts, 6> kTable = {{
      .takes_image_urls = true,
      .as_is_dialect = Dialect::kAnthropic,
      .as_is_api = "Anthropic's Messages API",
+     .list_header = "anthropic-beta",
      .make_translator = &Anthropic},
     {.kind = ProviderKind::kGemini,
      .name = "gemini",

@@ -62,6 +62,10 @@ struct ProviderFacts {
   // none for most.
   std::optional<Dialect> as_is_dialect = std::nullopt;
   std::string_view as_is_api = {};
+  // A request header whose value is a list (Anthropic's anthropic-beta): the operator's value
+  // (iris.yaml `headers`) and the one the translator set from the caller's are sent joined, as
+  // one field; "" for none.
+  std::string_view list_header = {};
   // The translator of a cloud kind (`provider_name` appears in its messages); null for local.
   std::unique_ptr<Translator> (*make_translator)(std::string provider_name) = nullptr;
 };

@@ -1,10 +1,12 @@
 // An attempt at a cloud target: its translator encodes the request, the worker's upstream
 // client sends it, and the answer comes back as a body or as stream events for deliver.cc.
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
 #include "gateway/api/errors.h"
+#include "gateway/http/headers.h"
 #include "gateway/http/sse.h"
 #include "gateway/providers/provider_table.h"
 #include "gateway/proxy/call.h"
@@ -78,7 +80,17 @@ awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
   out.method = up->method;
   out.url = std::move(up->url);
   out.headers = std::move(up->headers);
-  for (const auto& [k, v] : pc.headers) out.headers.emplace_back(k, v);
+  const std::string_view list_header = providers::FactsOf(t.kind).list_header;
+  for (const auto& [k, v] : pc.headers) {
+    auto same = std::find_if(out.headers.begin(), out.headers.end(),
+                             [&k](const auto& h) { return http::EqualsIgnoreCase(h.first, k); });
+    if (!list_header.empty() && http::EqualsIgnoreCase(k, list_header) &&
+        same != out.headers.end()) {
+      same->second = v + "," + same->second;  // (the operator's, then the caller's)
+      continue;
+    }
+    out.headers.emplace_back(k, v);
+  }
   out.body = std::move(up->body);
   upstream::Deadlines d;
   d.connect = plan_.timeouts.connect;

@@ -20,7 +20,14 @@ Status Call::Decode() {
     }
     case Dialect::kAnthropic: {
       IRIS_ASSIGN_OR_RETURN(req_, api::ParseAnthropicRequest(http_req_.body));
-      if (std::string_view beta = http_req_.headers.Get("anthropic-beta"); !beta.empty()) {
+      // (every line of the header: a list, as HTTP joins repeated fields)
+      std::string beta;
+      for (const auto& [name, value] : http_req_.headers) {
+        if (!http::EqualsIgnoreCase(name, "anthropic-beta")) continue;
+        if (!beta.empty()) beta += ',';
+        beta += value;
+      }
+      if (!beta.empty()) {
         IRIS_ASSIGN_OR_RETURN(req_.anthropic_beta, api::ParseAnthropicBeta(beta));
       }
       break;

@@ -325,13 +325,14 @@ TEST(Pipeline, AnAnthropicCallersServerToolsGoToAnthropicAndComeBackWhole) {
       "\" }\n"
       "  claude: { kind: anthropic, api_key_env: K, base_url: \"" +
       claude.base_url() +
-      "\" }\n"
+      "\", headers: { anthropic-beta: operator-beta-1 } }\n"
       "models:\n"
       "  route: { targets: [other/m, claude/claude-x], retries: 0 }\n"
       "  elsewhere: { targets: [other/m], retries: 0 }\n";
   TestGateway gw(yaml, {{"K", "sk-ant-test"}});
   auto ask = [&](const std::string& model, bool stream,
-                 const std::string& beta = "anthropic-beta: files-api-2025-04-14, x-2") {
+                 const std::string& beta =
+                     "anthropic-beta: files-api-2025-04-14, x-2\r\nAnthropic-Beta: y-3") {
     return gw.Call(
         "POST", "/v1/messages",
         R"({"model":")" + model + R"(","max_tokens":100,)" + (stream ? R"("stream":true,)" : "") +
@@ -353,7 +354,8 @@ TEST(Pipeline, AnAnthropicCallersServerToolsGoToAnthropicAndComeBackWhole) {
   {
     std::lock_guard<std::mutex> lock(seen_mu);
     sent = json::parse(seen);
-    EXPECT_EQ(seen_beta, "files-api-2025-04-14,x-2");  // (the caller's beta features, checked)
+    // The operator's beta features, then the caller's (every line), checked, in one field.
+    EXPECT_EQ(seen_beta, "operator-beta-1,files-api-2025-04-14,x-2,y-3");
   }
   EXPECT_EQ(sent.at("tools"),
             json::parse(R"([{"type":"web_search_20250305","name":"web_search","max_uses":1}])"));
@@ -454,8 +456,7 @@ TEST(Pipeline, AnAnthropicFileIsTheOperatorsToShare) {
     auto r = gw.Call("POST", "/v1/messages", body, {"anthropic-version: 2023-06-01"});
     if (!shared) {
       EXPECT_EQ(r.status, 403) << r.body;
-      EXPECT_NE(r.body.find("messages[0].content[0].source (in the provider account)"),
-                std::string::npos)
+      EXPECT_NE(r.body.find("messages[0].content[0] (in the provider account)"), std::string::npos)
           << r.body;
       EXPECT_NE(r.body.find("account_resources: true"), std::string::npos) << r.body;
       EXPECT_EQ(asked.load(), 0);
