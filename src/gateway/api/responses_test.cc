@@ -346,11 +346,7 @@ TEST(ResponsesStreamEncoder, ACutShortAnswerIsIncompleteAndAFailureIsAnErrorThen
 // Another wire format's own events are not this API's: a Responses caller answered by a stream
 // that relays Anthropic's events gets only what iris makes of their neutral events.
 TEST(ResponsesStreamEncoder, AnotherApisOwnEventsAreNotRelayed) {
-  ResponseMeta meta;
-  meta.id = "resp_ab";
-  meta.created_at = 7;
-  meta.model = "alias";
-  ResponsesStreamEncoder enc(meta);
+  ResponsesStreamEncoder enc({"resp_ab", 7, "alias", nullptr});
   StreamEvent anthropic;
   anthropic.type = StreamEvent::Type::kAsIs;
   anthropic.as_is_dialect = Dialect::kAnthropic;

@@ -82,12 +82,13 @@ awaitable<Outcome> Call::TryCloud(const routing::Target& t) {
   out.headers = std::move(up->headers);
   const std::string_view list_header = providers::FactsOf(t.kind).list_header;
   for (const auto& [k, v] : pc.headers) {
-    auto same = std::find_if(out.headers.begin(), out.headers.end(),
-                             [&k](const auto& h) { return http::EqualsIgnoreCase(h.first, k); });
-    if (!list_header.empty() && http::EqualsIgnoreCase(k, list_header) &&
-        same != out.headers.end()) {
-      same->second = v + "," + same->second;  // (the operator's, then the caller's)
-      continue;
+    if (!list_header.empty() && http::EqualsIgnoreCase(k, list_header)) {
+      auto same = std::find_if(out.headers.begin(), out.headers.end(),
+                               [&k](const auto& h) { return http::EqualsIgnoreCase(h.first, k); });
+      if (same != out.headers.end()) {
+        same->second = v + "," + same->second;  // (the operator's, then the caller's)
+        continue;
+      }
     }
     out.headers.emplace_back(k, v);
   }
