@@ -179,8 +179,14 @@ struct Usage {
   int64_t output_tokens = 0;        // includes reasoning tokens
   int64_t cached_input_tokens = 0;  // read from a prompt cache (subset of input_tokens)
   int64_t cache_write_tokens = 0;   // written to a prompt cache (subset of input_tokens)
-  int64_t reasoning_tokens = 0;     // subset of output_tokens
-  bool reported = false;            // the provider said anything at all
+  // Written to Anthropic's one-hour cache, billed above its five-minute one (subset of
+  // cache_write_tokens).
+  int64_t cache_write_1h_tokens = 0;
+  int64_t reasoning_tokens = 0;  // subset of output_tokens
+  // Web searches the provider ran for the answer and bills by the search, beyond the tokens
+  // (Anthropic's web search tool, OpenAI's hosted web_search).
+  int64_t web_searches = 0;
+  bool reported = false;  // the provider said anything at all
 
   // Adds another answer's counts (reported when either is).
   Usage& operator+=(const Usage& o) {
@@ -188,7 +194,9 @@ struct Usage {
     output_tokens += o.output_tokens;
     cached_input_tokens += o.cached_input_tokens;
     cache_write_tokens += o.cache_write_tokens;
+    cache_write_1h_tokens += o.cache_write_1h_tokens;
     reasoning_tokens += o.reasoning_tokens;
+    web_searches += o.web_searches;
     reported = reported || o.reported;
     return *this;
   }

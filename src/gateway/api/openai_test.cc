@@ -206,7 +206,11 @@ TEST(EncodeOpenAIChatResponse, ToolCallsUsageCostAndIris) {
   resp.created = 5;
   resp.tool_calls.push_back({"call_1", "f", "{}", {}});
   resp.finish_reason = FinishReason::kToolCalls;
-  resp.usage = {10, 4, 3, 0, 1, true};
+  resp.usage = {.input_tokens = 10,
+                .output_tokens = 4,
+                .cached_input_tokens = 3,
+                .reasoning_tokens = 1,
+                .reported = true};
   json::object iris{{"provider", "openai"}};
   json::value v = Parse(EncodeOpenAIChatResponse(resp, &iris, 0.5));
   EXPECT_EQ(v, Parse(R"({"id":"chatcmpl-1","object":"chat.completion","created":5,

@@ -385,7 +385,11 @@ TEST(EncodeResponsesResponse, TheObjectClientsValidate) {
   req.previous_response_id = "resp_0";
   ChatResponse answer;
   answer.text = "hello";
-  answer.usage = {10, 5, 4, 0, 2, true};
+  answer.usage = {.input_tokens = 10,
+                  .output_tokens = 5,
+                  .cached_input_tokens = 4,
+                  .reasoning_tokens = 2,
+                  .reported = true};
   ResponseMeta meta{"resp_9", 100, "gpt-4o", &req};
   json::object o =
       ParseJson(EncodeResponsesResponse(answer, meta, nullptr, std::nullopt), "r")->as_object();

@@ -955,9 +955,10 @@ void ParsePricing(const YAML::Node& node, Config& config, Problems& problems) {
   if (!m) return;
   for (const Field& entry : m->fields()) {
     const std::string path = Join("pricing", entry.key);
-    auto pm = MapView::Open(
-        entry.value, path, problems,
-        {"input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "cache_write_per_mtok"});
+    auto pm =
+        MapView::Open(entry.value, path, problems,
+                      {"input_per_mtok", "output_per_mtok", "cached_input_per_mtok",
+                       "cache_write_per_mtok", "cache_write_1h_per_mtok", "web_search_per_1k"});
     if (!pm) continue;
     ModelPrice price;
     bool complete = true;
@@ -981,6 +982,8 @@ void ParsePricing(const YAML::Node& node, Config& config, Problems& problems) {
     if (auto v = read("output_per_mtok", true)) price.output_per_mtok = *v;
     price.cached_input_per_mtok = read("cached_input_per_mtok", false);
     price.cache_write_per_mtok = read("cache_write_per_mtok", false);
+    price.cache_write_1h_per_mtok = read("cache_write_1h_per_mtok", false);
+    price.web_search_per_1k = read("web_search_per_1k", false);
     if (complete) config.pricing.emplace(entry.key, price);
   }
 }

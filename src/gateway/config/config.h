@@ -185,13 +185,15 @@ struct RoutingConfig {
   BreakerConfig breaker;
 };
 
-// USD per million tokens. Cached and cache-write prices are optional because the providers
-// price them differently; the cost code decides the fallback.
+// USD per million tokens (web searches: per thousand). The prices past input and output are
+// optional because the providers price them differently; the cost code decides the fallback.
 struct ModelPrice {
   double input_per_mtok = 0;
   double output_per_mtok = 0;
   std::optional<double> cached_input_per_mtok;
   std::optional<double> cache_write_per_mtok;
+  std::optional<double> cache_write_1h_per_mtok;  // Anthropic's one-hour cache writes
+  std::optional<double> web_search_per_1k;        // USD per 1,000 web searches
 };
 
 // Requests and tokens per minute for everyone calling one model name (per-key limits live

@@ -211,6 +211,8 @@ routing:
 store: postgres://iris@db/iris
 pricing:
   gpt-4o-mini: { input_per_mtok: 0.15, output_per_mtok: 0.6, cached_input_per_mtok: 0.075 }
+  claude-x: { input_per_mtok: 1, output_per_mtok: 5, cache_write_1h_per_mtok: 2,
+              web_search_per_1k: 10 }
 providers:
   oai:
     kind: openai
@@ -244,6 +246,10 @@ providers:
   EXPECT_DOUBLE_EQ(price.output_per_mtok, 0.6);
   EXPECT_EQ(price.cached_input_per_mtok, 0.075);
   EXPECT_FALSE(price.cache_write_per_mtok.has_value());
+  EXPECT_FALSE(price.web_search_per_1k.has_value());
+  const ModelPrice& claude = c.pricing.at("claude-x");
+  EXPECT_EQ(claude.cache_write_1h_per_mtok, 2);
+  EXPECT_EQ(claude.web_search_per_1k, 10);
   const ProviderConfig* oai = c.FindProvider("oai");
   EXPECT_EQ(oai->base_url, "https://proxy.example.com/v1");  // trailing '/' dropped
   EXPECT_EQ(oai->headers.at("OpenAI-Organization"), "org-123");

@@ -134,7 +134,8 @@ class PostgresStore final : public Store {
     // Single-row mode: libpq hands over one row at a time instead of the whole window.
     if (PQsendQueryParams(conn_, R"sql(
 SELECT start_unix_ms, requested_model, provider, model, http_status, error_class, latency_ms,
-  ttft_ms, cost_usd, input_tokens, output_tokens, cached_tokens, reasoning_tokens, caller_key
+  ttft_ms, cost_usd, input_tokens, output_tokens, cached_tokens, reasoning_tokens, caller_key,
+  web_searches
 FROM requests WHERE start_unix_ms >= $1 AND start_unix_ms < $2
 ORDER BY start_unix_ms, request_id)sql",
                           p.size(), nullptr, values.data(), nullptr, nullptr, 0) == 0) {
@@ -162,6 +163,7 @@ ORDER BY start_unix_ms, request_id)sql",
         u.cached_tokens = GetInt(raw, 0, 11);
         u.reasoning_tokens = GetInt(raw, 0, 12);
         u.caller_key = Get(raw, 0, 13);
+        u.web_searches = GetInt(raw, 0, 14);
         fn(u);
       } else if (st != PGRES_TUPLES_OK && status.ok()) {
         status = Error("reading usage");
@@ -218,7 +220,7 @@ ORDER BY r.start_unix_ms, r.request_id)sql",
 SELECT request_id, start_unix_ms, caller_key, dialect, requested_model, route, provider, model,
   stream, http_status, error_class, error, latency_ms, ttft_ms, overhead_ms, input_tokens,
   output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_usd, bytes_in,
-  bytes_out
+  bytes_out, web_searches
 FROM requests WHERE TRUE)sql";
     Params p;
     // (Built by appending: GCC 12 warns falsely on "$" + std::to_string(...).)
@@ -279,6 +281,7 @@ FROM requests WHERE TRUE)sql";
       s.cost_usd = GetOptDouble(r, i, 20);
       s.bytes_in = GetInt(r, i, 21);
       s.bytes_out = GetInt(r, i, 22);
+      s.usage.web_searches = GetInt(r, i, 23);
       out.push_back(std::move(s));
     }
     if (out.empty()) return out;
@@ -454,9 +457,9 @@ GROUP BY caller_key)sql",
 INSERT INTO requests (request_id, start_unix_ms, caller_key, dialect, requested_model, route,
   provider, model, stream, http_status, error_class, error, latency_ms, ttft_ms, overhead_ms,
   input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_usd,
-  bytes_in, bytes_out, attempts_count)
+  bytes_in, bytes_out, attempts_count, web_searches)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-  $20, $21, $22, $23, $24)
+  $20, $21, $22, $23, $24, $25)
 ON CONFLICT (request_id) DO NOTHING)sql";
     static const std::string kInsertAttempt = R"sql(
 INSERT INTO attempts (request_id, n, provider, model, outcome, status, error_class, error,
@@ -492,6 +495,7 @@ ON CONFLICT (request_id) DO NOTHING)sql";
       p.Int(r.bytes_in);
       p.Int(r.bytes_out);
       p.Int(static_cast<int64_t>(r.attempts.size()));
+      p.Int(r.usage.web_searches);
       IRIS_ASSIGN_OR_RETURN(PgResult inserted, Query(kInsertRequest, p));
       const int64_t rows = std::atoll(PQcmdTuples(inserted.get()));
       written += rows;

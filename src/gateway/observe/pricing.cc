@@ -49,6 +49,15 @@ std::vector<PriceEntry> BuiltIn() {
       E("mistral-embed", 0.10, 0),
   };
   for (PriceEntry& e : t) {
+    // Anthropic: one-hour cache writes 2x input; its web search tool $10 per 1,000 searches
+    // (protocols.md §7).
+    if (e.model.starts_with("claude-")) {
+      e.price.cache_write_1h_per_mtok = 2 * e.price.input_per_mtok;
+      e.price.web_search_per_1k = 10.00;
+    }
+    // OpenAI: the Responses API's web_search tool, $10 per 1,000 calls on its pricing page
+    // (the older web_search_preview on non-reasoning models bills $25: an iris.yaml price).
+    if (e.model.starts_with("gpt-")) e.price.web_search_per_1k = 10.00;
     if (e.model == "gemini-2.5-pro") {
       e.price.long_context_threshold = 200000;
       e.price.long_input_per_mtok = 2.50;
@@ -97,13 +106,19 @@ std::optional<double> CostUsd(const Price& price, const Usage& usage) {
   }
   const double cached = price.cached_input_per_mtok.value_or(in);
   const double write = price.cache_write_per_mtok.value_or(in);
+  const double write_1h = price.cache_write_1h_per_mtok.value_or(write);
   const int64_t uncached = std::max<int64_t>(
       0, usage.input_tokens - usage.cached_input_tokens - usage.cache_write_tokens);
-  // tokens x USD-per-million = micro-dollars.
-  const double micro = static_cast<double>(uncached) * in +
-                       static_cast<double>(usage.cached_input_tokens) * cached +
-                       static_cast<double>(usage.cache_write_tokens) * write +
-                       static_cast<double>(usage.output_tokens) * out;
+  const int64_t written_1h = std::clamp<int64_t>(usage.cache_write_1h_tokens, 0,
+                                                 std::max<int64_t>(0, usage.cache_write_tokens));
+  // tokens x USD-per-million = micro-dollars; searches x USD-per-thousand x 1000 too.
+  double micro =
+      static_cast<double>(uncached) * in + static_cast<double>(usage.cached_input_tokens) * cached +
+      static_cast<double>(usage.cache_write_tokens - written_1h) * write +
+      static_cast<double>(written_1h) * write_1h + static_cast<double>(usage.output_tokens) * out;
+  if (price.web_search_per_1k && usage.web_searches > 0) {
+    micro += static_cast<double>(usage.web_searches) * *price.web_search_per_1k * 1000;
+  }
   // Rounded to a millionth of a micro-dollar: the sum's float noise (3.2000000000000003e-06)
   // never shows in a body, a log row or a bill.
   return std::round(micro * 1e6) / 1e12;

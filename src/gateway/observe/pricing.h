@@ -19,6 +19,11 @@ struct Price {
   double output_per_mtok = 0;
   std::optional<double> cached_input_per_mtok;
   std::optional<double> cache_write_per_mtok;
+  // Anthropic's one-hour cache writes (2x input); unset: the cache-write price.
+  std::optional<double> cache_write_1h_per_mtok;
+  // USD per 1,000 web searches (Usage::web_searches); unset: searches are not priced, and the
+  // caller is told (the cost then counts only the tokens).
+  std::optional<double> web_search_per_1k;
   // Long-context tier (Gemini Pro): the whole request is billed at these rates when the
   // prompt exceeds `long_context_threshold` tokens.
   int64_t long_context_threshold = 0;  // 0: no tier
@@ -52,7 +57,13 @@ class PriceTable {
 
 // Cost in USD of one call; nullopt when the model has no price (unknown, not free).
 // Usage follows chat.h: input_tokens includes cached and cache-write tokens, output_tokens
-// includes reasoning tokens (every provider bills reasoning as output).
+// includes reasoning tokens (every provider bills reasoning as output). Web searches count
+// only at a known price (PricesWebSearches).
 std::optional<double> CostUsd(const Price& price, const Usage& usage);
+
+// Whether CostUsd counts `usage`'s web searches (none made, or a price for them).
+inline bool PricesWebSearches(const Price& price, const Usage& usage) {
+  return usage.web_searches == 0 || price.web_search_per_1k.has_value();
+}
 
 }  // namespace iris::gateway::observe

@@ -37,6 +37,53 @@ TEST(Pricing, AnthropicCacheReadsAndWrites) {
   EXPECT_NEAR(*CostUsd(*p, U(2600, 300, 2000, 500)), 0.002425, kMicro / 10);
 }
 
+TEST(Pricing, AnthropicOneHourCacheWritesAtTwiceTheInput) {
+  PriceTable t;
+  auto p = t.Find("claude-sonnet-4-5-20250929");
+  ASSERT_TRUE(p);
+  // 1000 written, 600 of them for an hour; 100 uncached, 0 out:
+  // 100*3 + 400*3.75 + 600*6 = 300 + 1500 + 3600 = 5400 micro-dollars.
+  Usage u = U(1100, 0, 0, 1000);
+  u.cache_write_1h_tokens = 600;
+  EXPECT_NEAR(*CostUsd(*p, u), 0.0054, kMicro / 10);
+  // A count above the writes (a provider's slip) is held to them: all 1000 at 6.
+  u.cache_write_1h_tokens = 5000;
+  EXPECT_NEAR(*CostUsd(*p, u), (100 * 3 + 1000 * 6.0) / 1e6, kMicro / 10);
+  // A price without the one-hour rate bills those writes at its cache-write rate.
+  Price own = *p;
+  own.cache_write_1h_per_mtok.reset();
+  u.cache_write_1h_tokens = 600;
+  EXPECT_NEAR(*CostUsd(own, u), (100 * 3 + 1000 * 3.75) / 1e6, kMicro / 10);
+}
+
+TEST(Pricing, WebSearchesAtTheirOwnPrice) {
+  PriceTable t;
+  // Anthropic and OpenAI: $10 per 1,000 searches, on top of the tokens.
+  for (std::string_view model : {"claude-haiku-4-5", "gpt-4.1"}) {
+    auto p = t.Find(model);
+    ASSERT_TRUE(p) << model;
+    Usage u = U(0, 0);
+    u.web_searches = 3;
+    EXPECT_NEAR(*CostUsd(*p, u), 0.03, kMicro / 10) << model;
+    EXPECT_TRUE(PricesWebSearches(*p, u));
+    u = U(1000, 100);
+    u.web_searches = 1;
+    EXPECT_NEAR(*CostUsd(*p, u), 0.01 + *CostUsd(*p, U(1000, 100)), kMicro / 10) << model;
+  }
+  // A price without a search rate counts the tokens only, and says so.
+  Price custom;
+  custom.input_per_mtok = 1;
+  Usage u = U(1000, 0);
+  u.web_searches = 2;
+  EXPECT_NEAR(*CostUsd(custom, u), 0.001, kMicro / 10);
+  EXPECT_FALSE(PricesWebSearches(custom, u));
+  u.web_searches = 0;
+  EXPECT_TRUE(PricesWebSearches(custom, u));
+  // Models that run no search tool through iris have no rate.
+  EXPECT_FALSE(t.Find("gemini-2.5-flash")->web_search_per_1k);
+  EXPECT_FALSE(t.Find("text-embedding-3-small")->web_search_per_1k);
+}
+
 TEST(Pricing, GeminiThinkingIsOutputAndLongContextTier) {
   PriceTable t;
   auto flash = t.Find("gemini-2.5-flash");

@@ -73,9 +73,9 @@ class SqliteStore final : public Store {
 INSERT INTO requests (request_id, start_unix_ms, caller_key, dialect, requested_model, route,
   provider, model, stream, http_status, error_class, error, latency_ms, ttft_ms, overhead_ms,
   input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_usd,
-  bytes_in, bytes_out, attempts_count)
+  bytes_in, bytes_out, attempts_count, web_searches)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-  ?20, ?21, ?22, ?23, ?24)
+  ?20, ?21, ?22, ?23, ?24, ?25)
 ON CONFLICT (request_id) DO NOTHING)sql"));
     IRIS_ASSIGN_OR_RETURN(insert_attempt_, Prepare(R"sql(
 INSERT INTO attempts (request_id, n, provider, model, outcome, status, error_class, error,
@@ -108,7 +108,8 @@ ON CONFLICT (request_id) DO NOTHING)sql"));
                          const std::function<void(const UsageRow&)>& fn) override {
     IRIS_ASSIGN_OR_RETURN(Stmt s, Prepare(R"sql(
 SELECT start_unix_ms, requested_model, provider, model, http_status, error_class, latency_ms,
-  ttft_ms, cost_usd, input_tokens, output_tokens, cached_tokens, reasoning_tokens, caller_key
+  ttft_ms, cost_usd, input_tokens, output_tokens, cached_tokens, reasoning_tokens, caller_key,
+  web_searches
 FROM requests WHERE start_unix_ms >= ?1 AND start_unix_ms < ?2
 ORDER BY start_unix_ms, request_id)sql"));
     sqlite3_bind_int64(s.get(), 1, since);
@@ -131,6 +132,7 @@ ORDER BY start_unix_ms, request_id)sql"));
       r.cached_tokens = sqlite3_column_int64(q, 11);
       r.reasoning_tokens = sqlite3_column_int64(q, 12);
       r.caller_key = ColText(q, 13);
+      r.web_searches = sqlite3_column_int64(q, 14);
       fn(r);
     }
     if (rc != SQLITE_DONE) return Error("reading usage");
@@ -171,7 +173,7 @@ ORDER BY r.start_unix_ms, r.request_id)sql"));
 SELECT request_id, start_unix_ms, caller_key, dialect, requested_model, route, provider, model,
   stream, http_status, error_class, error, latency_ms, ttft_ms, overhead_ms, input_tokens,
   output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_usd, bytes_in,
-  bytes_out
+  bytes_out, web_searches
 FROM requests WHERE 1=1)sql";
     if (f.before_unix_ms > 0) sql += " AND start_unix_ms < ?1";
     if (!f.provider.empty()) sql += " AND provider = ?2";
@@ -215,6 +217,7 @@ FROM requests WHERE 1=1)sql";
       r.cost_usd = ColOptDouble(q, 20);
       r.bytes_in = sqlite3_column_int64(q, 21);
       r.bytes_out = sqlite3_column_int64(q, 22);
+      r.usage.web_searches = sqlite3_column_int64(q, 23);
       out.push_back(std::move(r));
     }
     if (rc != SQLITE_DONE) return Error("listing requests");
@@ -439,6 +442,7 @@ GROUP BY caller_key)sql"));
       sqlite3_bind_int64(s, 22, r.bytes_in);
       sqlite3_bind_int64(s, 23, r.bytes_out);
       sqlite3_bind_int(s, 24, static_cast<int>(r.attempts.size()));
+      sqlite3_bind_int64(s, 25, r.usage.web_searches);
       IRIS_RETURN_IF_ERROR(StepDone(s, "inserting a request"));
       const int inserted = sqlite3_changes(db_);
       written += inserted;

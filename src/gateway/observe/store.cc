@@ -92,6 +92,10 @@ CREATE TABLE request_bodies (
       R"sql(
 DROP INDEX IF EXISTS requests_model_start;
 )sql",
+      // 5: web searches a provider ran and billed by the search (cost_usd counts them).
+      R"sql(
+ALTER TABLE requests ADD COLUMN web_searches BIGINT NOT NULL DEFAULT 0;
+)sql",
   };
   return kMigrations;
 }

@@ -40,6 +40,7 @@ struct UsageRow {
   int64_t output_tokens = 0;
   int64_t cached_tokens = 0;
   int64_t reasoning_tokens = 0;
+  int64_t web_searches = 0;
 };
 
 // One answered request whose prompt and answer were stored (a store_bodies route).

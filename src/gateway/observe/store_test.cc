@@ -76,6 +76,32 @@ TEST_P(StoreTest, MigrationsApplyOnceAndNewerSchemaIsRefused) {
       << refused.status().message();
 }
 
+TEST_P(StoreTest, ALogOfAnOlderSchemaGainsTheWebSearchCount) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Insert({MakeRecord("old", kDay0)}).ok());
+    // The log as the schema before migration 5 left it.
+    ASSERT_TRUE(store->ExecForTest("ALTER TABLE requests DROP COLUMN web_searches").ok());
+    ASSERT_TRUE(store->ExecForTest("DELETE FROM schema_migrations WHERE version = 5").ok());
+  }
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->SchemaVersion(), LatestSchemaVersion());
+  RequestSummary searched = MakeRecord("new", kDay0 + 1);
+  searched.usage.web_searches = 4;
+  ASSERT_TRUE(store->Insert({searched}).ok());
+  RequestFilter f;
+  f.limit = 10;
+  auto got = store->FetchRequests(f);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 2u);
+  EXPECT_EQ((*got)[0].request_id, "new");
+  EXPECT_EQ((*got)[0].usage.web_searches, 4);
+  EXPECT_EQ((*got)[1].request_id, "old");
+  EXPECT_EQ((*got)[1].usage.web_searches, 0);
+}
+
 TEST_P(StoreTest, RoundTripsEveryField) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
@@ -98,6 +124,7 @@ TEST_P(StoreTest, RoundTripsEveryField) {
              .cached_input_tokens = 200,
              .cache_write_tokens = 100,
              .reasoning_tokens = 50,
+             .web_searches = 3,
              .reported = true};
   r.cost_usd = std::nullopt;  // unknown: stored as NULL
   r.bytes_in = 4096;
@@ -146,6 +173,7 @@ TEST_P(StoreTest, RoundTripsEveryField) {
   EXPECT_EQ(g.usage.cached_input_tokens, 200);
   EXPECT_EQ(g.usage.cache_write_tokens, 100);
   EXPECT_EQ(g.usage.reasoning_tokens, 50);
+  EXPECT_EQ(g.usage.web_searches, 3);
   EXPECT_FALSE(g.cost_usd.has_value());
   EXPECT_EQ(g.bytes_in, 4096);
   EXPECT_EQ(g.bytes_out, 123456);
@@ -182,6 +210,7 @@ TEST_P(StoreTest, RoundTripsEveryField) {
   EXPECT_TRUE(j.at("ttft_ms").is_null());
   EXPECT_TRUE(j.at("cost_usd").is_null());
   EXPECT_EQ(j.at("usage").at("cached_tokens"), 200);
+  EXPECT_EQ(j.at("usage").at("web_searches"), 3);
   EXPECT_EQ(j.at("attempts").at(2).at("n"), 3);
   EXPECT_EQ(j.at("attempts").at(2).at("ttft_ms").as_double(), 800.5);
   EXPECT_TRUE(j.at("attempts").at(0).at("ttft_ms").is_null());
@@ -239,6 +268,7 @@ std::vector<RequestSummary> KnownDataSet() {
     r.usage.output_tokens = row.out;
     r.usage.cached_input_tokens = row.cached;
     r.usage.reasoning_tokens = row.reasoning;
+    if (std::string_view(row.model) == "claude" && row.status == 200) r.usage.web_searches = 2;
     out.push_back(r);
   }
   return out;
@@ -271,6 +301,7 @@ TEST_P(StoreTest, UsageOnAKnownDataSet) {
   EXPECT_EQ(t.output_tokens, 165);
   EXPECT_EQ(t.cached_tokens, 20);
   EXPECT_EQ(t.reasoning_tokens, 5);
+  EXPECT_EQ(t.web_searches, 2);
   EXPECT_EQ(t.latency_ms.p50, 200);
   EXPECT_EQ(t.latency_ms.p90, 40000);
   EXPECT_EQ(t.latency_ms.p99, 40000);
@@ -292,6 +323,8 @@ TEST_P(StoreTest, UsageOnAKnownDataSet) {
   EXPECT_EQ(report->by_provider[0].errors, 1);
   EXPECT_NEAR(report->by_provider[0].cost_usd, 0.0035, 1e-12);
   EXPECT_EQ(report->by_provider[1].key, "anthropic");
+  EXPECT_EQ(report->by_provider[1].web_searches, 2);
+  EXPECT_EQ(report->by_provider[0].web_searches, 0);
   EXPECT_EQ(report->by_provider[2].key, "(none)");
   EXPECT_EQ(report->by_provider[3].key, "local");
 

@@ -33,6 +33,7 @@ struct Acc {
     stats.output_tokens += r.output_tokens;
     stats.cached_tokens += r.cached_tokens;
     stats.reasoning_tokens += r.reasoning_tokens;
+    stats.web_searches += r.web_searches;
     latencies.push_back(r.latency_ms);
     if (r.ttft_ms) ttfts.push_back(*r.ttft_ms);
   }
@@ -97,6 +98,7 @@ boost::json::object StatsJson(const UsageStats& s, bool with_key) {
   o["output_tokens"] = s.output_tokens;
   o["cached_tokens"] = s.cached_tokens;
   o["reasoning_tokens"] = s.reasoning_tokens;
+  o["web_searches"] = s.web_searches;
   o["latency_ms"] = PercentilesJson(s.latency_ms);
   o["ttft_ms"] = PercentilesJson(s.ttft_ms);
   return o;
@@ -377,7 +379,8 @@ std::string RequestsJson(const RequestsPage& page) {
                                      {"output_tokens", r.usage.output_tokens},
                                      {"cached_tokens", r.usage.cached_input_tokens},
                                      {"cache_write_tokens", r.usage.cache_write_tokens},
-                                     {"reasoning_tokens", r.usage.reasoning_tokens}};
+                                     {"reasoning_tokens", r.usage.reasoning_tokens},
+                                     {"web_searches", r.usage.web_searches}};
     o["cost_usd"] = OptNumber(r.cost_usd);
     o["bytes_in"] = r.bytes_in;
     o["bytes_out"] = r.bytes_out;

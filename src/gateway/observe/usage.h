@@ -48,6 +48,7 @@ struct UsageStats {
   int64_t output_tokens = 0;
   int64_t cached_tokens = 0;
   int64_t reasoning_tokens = 0;
+  int64_t web_searches = 0;  // billed by the search (in cost_usd where priced)
   Percentiles latency_ms;
   Percentiles ttft_ms;  // over the requests that produced a token
 };

@@ -112,7 +112,9 @@ class Call {
   // report.cc. `log_detail`, when set, goes to the request log instead of the caller-facing
   // message.
   boost::asio::awaitable<void> SendError(const GatewayError& e, std::string log_detail = {});
-  std::optional<double> Cost(const routing::Target& t, const Usage& u) const;
+  // The cost of `t`'s answer (nullopt: no price); web searches its price cannot count become
+  // a warning.
+  std::optional<double> Cost(const routing::Target& t, const Usage& u);
   // The `iris` object of an answer, in `storage`.
   boost::json::object IrisObject(boost::json::storage_ptr storage = {}) const;
   // The whole answer's body / a stream's last events, each with the iris object (built in

@@ -46,6 +46,8 @@ void Gateway::Reload(std::shared_ptr<const config::Config> config) {
     e.price.output_per_mtok = p.output_per_mtok;
     e.price.cached_input_per_mtok = p.cached_input_per_mtok;
     e.price.cache_write_per_mtok = p.cache_write_per_mtok;
+    e.price.cache_write_1h_per_mtok = p.cache_write_1h_per_mtok;
+    e.price.web_search_per_1k = p.web_search_per_1k;
     overrides.push_back(std::move(e));
   }
   next->prices = observe::PriceTable(overrides);

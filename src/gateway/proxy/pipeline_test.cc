@@ -397,6 +397,85 @@ TEST(Pipeline, AnAnthropicCallersServerToolsGoToAnthropicAndComeBackWhole) {
   EXPECT_EQ(other.requests(), 0);
 }
 
+// Web searches bill by the search on top of the tokens: cost_usd counts them at the model's
+// web_search_per_1k, whole and streamed, and where the price has none the caller is told.
+TEST(Pipeline, WebSearchesAreInTheCost) {
+  auto message = [](const std::string& model) {
+    return R"({"id":"msg_1","type":"message","role":"assistant","model":")" + model +
+           R"(","content":[{"type":"text","text":"Rain."}],"stop_reason":"end_turn",)"
+           R"("usage":{"input_tokens":1000,"output_tokens":1000,)"
+           R"("server_tool_use":{"web_search_requests":2}}})";
+  };
+  FakeUpstream claude([&](http::Request& req, http::ResponseWriter& w) -> asio::awaitable<void> {
+    const std::string model(json::parse(req.body).at("model").as_string());
+    if (req.body.find("\"stream\":true") == std::string::npos) {
+      co_await w.Send(200, Json(), message(model));
+      co_return;
+    }
+    co_await w.StartStream(200, Sse());
+    co_await w.Write(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\","
+        "\"model\":\"" +
+        model +
+        "\",\"content\":[],\"usage\":{\"input_tokens\":1000,\"output_tokens\":1}}}\n\n"
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+        "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+        "\"delta\":{\"type\":\"text_delta\",\"text\":\"Rain.\"}}\n\n"
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+        "\"end_turn\"},\"usage\":{\"output_tokens\":1000,\"server_tool_use\":"
+        "{\"web_search_requests\":2}}}\n\n"
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    co_await w.Finish();
+  });
+  TestGateway gw(
+      "providers:\n"
+      "  claude: { kind: anthropic, api_key_env: K, base_url: \"" +
+          claude.base_url() +
+          "\" }\n"
+          "pricing:\n"
+          "  claude-x: { input_per_mtok: 1, output_per_mtok: 1, web_search_per_1k: 10 }\n"
+          "  claude-y: { input_per_mtok: 1, output_per_mtok: 1 }\n",
+      {{"K", "sk-ant-test"}});
+  auto ask = [&](const std::string& model, bool stream) {
+    return gw.Call("POST", "/v1/messages",
+                   R"({"model":"claude/)" + model + R"(","max_tokens":100,)" +
+                       (stream ? R"("stream":true,)" : "") +
+                       R"("tools":[{"type":"web_search_20250305","name":"web_search"}],)"
+                       R"("messages":[{"role":"user","content":"Rain in Paris?"}]})",
+                   {"anthropic-version: 2023-06-01"});
+  };
+  // The iris report of a whole answer, or of a stream's last message_delta.
+  auto report = [](const http::testing::RawResponse& r, bool stream) -> json::object {
+    if (!stream) return json::parse(r.body).at("iris").as_object();
+    const size_t at = r.body.rfind("event: message_delta\ndata: ");
+    EXPECT_NE(at, std::string::npos) << r.body;
+    if (at == std::string::npos) return {};
+    const size_t from = at + 27;
+    return json::parse(r.body.substr(from, r.body.find('\n', from) - from)).at("iris").as_object();
+  };
+  for (bool stream : {false, true}) {
+    SCOPED_TRACE(stream ? "streamed" : "whole");
+    auto priced = ask("claude-x", stream);
+    ASSERT_EQ(priced.status, 200) << priced.body;
+    json::object iris = report(priced, stream);
+    // 1000 in + 1000 out at $1 a million, and 2 searches at $10 a thousand.
+    EXPECT_NEAR(iris.at("cost_usd").to_number<double>(), 0.002 + 0.02, 1e-9) << iris;
+    EXPECT_FALSE(iris.contains("warnings")) << iris;
+
+    auto unpriced = ask("claude-y", stream);
+    ASSERT_EQ(unpriced.status, 200) << unpriced.body;
+    iris = report(unpriced, stream);
+    EXPECT_NEAR(iris.at("cost_usd").to_number<double>(), 0.002, 1e-9) << iris;
+    ASSERT_TRUE(iris.contains("warnings")) << iris;
+    EXPECT_EQ(iris.at("warnings"),
+              json::array({"2 web searches by claude/claude-y are not in cost_usd: its price has "
+                           "no web_search_per_1k (pricing in iris.yaml)"}))
+        << iris;
+  }
+}
+
 // Anthropic's own events wait for the first token like any: a stream that breaks before it
 // falls over to the next target unseen, and the caller gets that target's answer in its own
 // wire format, none of Anthropic's events.

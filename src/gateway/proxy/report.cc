@@ -52,10 +52,16 @@ std::optional<observe::Price> TargetPrice(const observe::PriceTable& prices, boo
   return prices.Find(model);
 }
 
-std::optional<double> Call::Cost(const routing::Target& t, const Usage& u) const {
+std::optional<double> Call::Cost(const routing::Target& t, const Usage& u) {
   if (!u.reported) return std::nullopt;
   auto p = TargetPrice(snap_->prices, t.kind == config::ProviderKind::kLocal, t.model);
   if (!p) return std::nullopt;
+  if (!observe::PricesWebSearches(*p, u)) {
+    summary_.warnings.push_back(
+        std::to_string(u.web_searches) + " web search" + (u.web_searches == 1 ? "" : "es") +
+        " by " + t.provider + "/" + t.model + (u.web_searches == 1 ? " is" : " are") +
+        " not in cost_usd: its price has no web_search_per_1k (pricing in iris.yaml)");
+  }
   return observe::CostUsd(*p, u);
 }
 

@@ -240,7 +240,8 @@ FinishReason MapStopReason(std::string_view reason) {
 
 // Raw Anthropic counts, merged as they arrive (message_delta may omit input fields).
 struct RawUsage {
-  int64_t input = 0, cache_read = 0, cache_creation = 0, output = 0, thinking = 0;
+  int64_t input = 0, cache_read = 0, cache_creation = 0, cache_1h = 0, output = 0, thinking = 0;
+  int64_t web_searches = 0;
   bool reported = false;
 
   void Merge(const json::object& u) {
@@ -250,6 +251,13 @@ struct RawUsage {
       cache_read = TokenCountField(u, "cache_read_input_tokens");
     if (u.contains("cache_creation_input_tokens")) {
       cache_creation = TokenCountField(u, "cache_creation_input_tokens");
+    }
+    // (The writes by lifetime; the one-hour ones bill at twice the input.)
+    if (const json::object* c = ObjectField(u, "cache_creation")) {
+      cache_1h = TokenCountField(*c, "ephemeral_1h_input_tokens");
+    }
+    if (const json::object* t = ObjectField(u, "server_tool_use")) {
+      web_searches = TokenCountField(*t, "web_search_requests");
     }
     if (u.contains("output_tokens")) output = TokenCountField(u, "output_tokens");
     if (const json::object* d = ObjectField(u, "output_tokens_details")) {
@@ -261,7 +269,9 @@ struct RawUsage {
     usage.input_tokens = input + cache_read + cache_creation;
     usage.cached_input_tokens = cache_read;
     usage.cache_write_tokens = cache_creation;
+    usage.cache_write_1h_tokens = std::min(cache_1h, cache_creation);
     usage.output_tokens = output;
+    usage.web_searches = web_searches;
     usage.reasoning_tokens = thinking;
     usage.reported = reported;
     return usage;

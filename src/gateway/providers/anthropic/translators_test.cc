@@ -199,7 +199,18 @@ TEST(AnthropicTranslator, UsageIncludesCacheAndErrorsAreClassified) {
   EXPECT_EQ(resp->usage.input_tokens, 125);
   EXPECT_EQ(resp->usage.cached_input_tokens, 100);
   EXPECT_EQ(resp->usage.cache_write_tokens, 20);
+  EXPECT_EQ(resp->usage.cache_write_1h_tokens, 0);
+  EXPECT_EQ(resp->usage.web_searches, 0);
   EXPECT_EQ(resp->finish_reason, FinishReason::kLength);
+  // The writes by lifetime, and the searches Anthropic bills by the search.
+  resp = t->DecodeResponse(R"({"id":"m","model":"c","content":[],"stop_reason":"end_turn",
+    "usage":{"input_tokens":5,"cache_creation_input_tokens":20,
+    "cache_creation":{"ephemeral_5m_input_tokens":8,"ephemeral_1h_input_tokens":12},
+    "output_tokens":3,"server_tool_use":{"web_search_requests":2}}})");
+  ASSERT_TRUE(resp.ok());
+  EXPECT_EQ(resp->usage.cache_write_tokens, 20);
+  EXPECT_EQ(resp->usage.cache_write_1h_tokens, 12);
+  EXPECT_EQ(resp->usage.web_searches, 2);
 
   GatewayError e = t->DecodeError(
       401,

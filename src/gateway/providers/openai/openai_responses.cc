@@ -67,6 +67,18 @@ Usage DecodeUsage(const json::object& u) {
   return usage;
 }
 
+// The hosted web searches a response ran: one web_search_call item each, which OpenAI bills by
+// the call.
+int64_t WebSearchesOf(const json::object& response) {
+  int64_t n = 0;
+  if (const json::array* output = ArrayField(response, "output")) {
+    for (const json::value& v : *output) {
+      if (v.is_object() && StringField(v.get_object(), "type") == "web_search_call") ++n;
+    }
+  }
+  return n;
+}
+
 // The finish of a completed or incomplete response.
 FinishReason FinishOf(const json::object& response, bool tool_calls) {
   if (StringField(response, "status") == "incomplete") {
@@ -141,6 +153,8 @@ Result<ChatResponse> DecodeResponsesObject(json::object o, std::string_view prov
   }
   r.finish_reason = FinishOf(o, !r.tool_calls.empty());
   if (const json::object* u = ObjectField(o, "usage")) r.usage = DecodeUsage(*u);
+  r.usage.web_searches = WebSearchesOf(o);
+  r.usage.reported = r.usage.reported || r.usage.web_searches > 0;
   r.as_is = std::make_shared<const json::object>(std::move(o));
   r.as_is_dialect = Dialect::kResponses;
   return r;
@@ -276,10 +290,14 @@ Result<std::vector<StreamEvent>> ResponsesStreamTranslator::OnEvent(const http::
     finish.type = StreamEvent::Type::kFinish;
     finish.finish_reason = FinishOf(*response, !calls_.empty());
     out.push_back(std::move(finish));
-    if (const json::object* u = ObjectField(*response, "usage")) {
+    const json::object* u = ObjectField(*response, "usage");
+    const int64_t searches = WebSearchesOf(*response);
+    if (u != nullptr || searches > 0) {
       StreamEvent usage;
       usage.type = StreamEvent::Type::kUsage;
-      usage.usage = DecodeUsage(*u);
+      if (u != nullptr) usage.usage = DecodeUsage(*u);
+      usage.usage.web_searches = searches;
+      usage.usage.reported = true;
       out.push_back(std::move(usage));
     }
   }

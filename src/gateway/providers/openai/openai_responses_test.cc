@@ -130,6 +130,7 @@ TEST(OpenAIResponses, AResponseObjectIsReadAndKeptWhole) {
   EXPECT_EQ(r->usage.input_tokens, 20);
   EXPECT_EQ(r->usage.cached_input_tokens, 8);
   EXPECT_EQ(r->usage.reasoning_tokens, 4);
+  EXPECT_EQ(r->usage.web_searches, 1);  // the web_search_call item, billed by the call
   ASSERT_NE(r->as_is, nullptr);
   EXPECT_EQ(r->as_is->at("output").as_array().size(), 4u);
   // Kept in the default storage, not in the decoder's scratch, which is gone: still whole
@@ -210,7 +211,9 @@ TEST(OpenAIResponses, AStreamIsRelayedEventByEventAndReadForAccounting) {
        R"("item_id":"fc_1","output_index":2,"delta":"{}"})");
   feed("response.completed",
        R"({"type":"response.completed","sequence_number":5,"response":{"id":"resp_9",)"
-       R"("status":"completed","output":[],"usage":{"input_tokens":3,"output_tokens":2}}})");
+       R"("status":"completed","output":[{"type":"web_search_call","id":"ws_1"},)"
+       R"({"type":"web_search_call","id":"ws_2"},{"type":"message","id":"msg_1"}],)"
+       R"("usage":{"input_tokens":3,"output_tokens":2}}})");
   ASSERT_TRUE(s->OnEnd().ok());
   std::vector<StreamEvent::Type> neutral;
   for (const StreamEvent& e : all) {
@@ -221,7 +224,21 @@ TEST(OpenAIResponses, AStreamIsRelayedEventByEventAndReadForAccounting) {
                                      T::kFinish, T::kUsage}));
   EXPECT_EQ(all[1].id, "resp_9");
   EXPECT_EQ(all.back().usage.output_tokens, 2);
+  EXPECT_EQ(all.back().usage.web_searches, 2);  // the terminal response's search calls
   EXPECT_EQ(all[all.size() - 2].finish_reason, FinishReason::kToolCalls);
+
+  // Searches alone, with no usage object, are still an account.
+  s = t->NewStreamTranslator();
+  ASSERT_TRUE(s->OnEvent(Event("response.created",
+                               R"({"type":"response.created","response":{"id":"resp_8"}})"))
+                  .ok());
+  auto end = s->OnEvent(Event("response.completed",
+                              R"({"type":"response.completed","response":{"id":"resp_8",)"
+                              R"("status":"completed","output":[{"type":"web_search_call"}]}})"));
+  ASSERT_TRUE(end.ok()) << end.status().message();
+  ASSERT_EQ(end->back().type, StreamEvent::Type::kUsage);
+  EXPECT_EQ(end->back().usage.web_searches, 1);
+  EXPECT_TRUE(end->back().usage.reported);
 }
 
 TEST(OpenAIResponses, AFailedOrCutStreamIsAnError) {
