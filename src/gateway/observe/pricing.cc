@@ -49,15 +49,6 @@ std::vector<PriceEntry> BuiltIn() {
       E("mistral-embed", 0.10, 0),
   };
   for (PriceEntry& e : t) {
-    // Anthropic: one-hour cache writes 2x input; its web search tool $10 per 1,000 searches
-    // (protocols.md §7).
-    if (e.model.starts_with("claude-")) {
-      e.price.cache_write_1h_per_mtok = 2 * e.price.input_per_mtok;
-      e.price.web_search_per_1k = 10.00;
-    }
-    // OpenAI: the Responses API's web_search tool, $10 per 1,000 calls on its pricing page
-    // (the older web_search_preview on non-reasoning models bills $25: an iris.yaml price).
-    if (e.model.starts_with("gpt-")) e.price.web_search_per_1k = 10.00;
     if (e.model == "gemini-2.5-pro") {
       e.price.long_context_threshold = 200000;
       e.price.long_input_per_mtok = 2.50;
@@ -65,6 +56,28 @@ std::vector<PriceEntry> BuiltIn() {
     }
   }
   return t;
+}
+
+// What a provider's price sheet says for every model of its family, where an entry leaves it
+// out (the built-in rows, or an iris.yaml price giving only input and output):
+// - Anthropic: cache reads 0.1x input, five-minute writes 1.25x, one-hour writes 2x; its web
+//   search tool $10 per 1,000 searches (protocols.md §7).
+// - OpenAI: the Responses API's web_search tool, $10 per 1,000 calls (its pricing page; the
+//   older web_search_preview on non-reasoning models bills $25, an iris.yaml price). Its cache
+//   discount differs by model and is not derived.
+void FillFamilyRules(PriceEntry& e) {
+  std::string_view model = e.model;
+  if (size_t slash = model.find('/'); slash != std::string_view::npos) {
+    model.remove_prefix(slash + 1);
+  }
+  Price& p = e.price;
+  if (model.starts_with("claude-")) {
+    if (!p.cached_input_per_mtok) p.cached_input_per_mtok = 0.1 * p.input_per_mtok;
+    if (!p.cache_write_per_mtok) p.cache_write_per_mtok = 1.25 * p.input_per_mtok;
+    if (!p.cache_write_1h_per_mtok) p.cache_write_1h_per_mtok = 2 * p.input_per_mtok;
+    if (!p.web_search_per_1k) p.web_search_per_1k = 10.00;
+  }
+  if (model.starts_with("gpt-") && !p.web_search_per_1k) p.web_search_per_1k = 10.00;
 }
 
 }  // namespace
@@ -79,6 +92,7 @@ PriceTable::PriceTable(const std::vector<PriceEntry>& overrides) : entries_(Buil
       entries_.push_back(o);
     }
   }
+  for (PriceEntry& e : entries_) FillFamilyRules(e);
 }
 
 std::optional<Price> PriceTable::Find(std::string_view model) const {

@@ -13,7 +13,8 @@
 namespace iris::gateway::observe {
 
 // USD per million tokens. Unset cached/cache-write prices fall back to the input price
-// (providers that do not discount cache reads bill them as input).
+// (providers that do not discount cache reads bill them as input), except where the model's
+// family has a rule (Anthropic's multipliers: pricing.cc's FillFamilyRules).
 struct Price {
   double input_per_mtok = 0;
   double output_per_mtok = 0;
@@ -42,7 +43,7 @@ inline constexpr std::string_view kPriceTableDate = "2026-09-20";
 class PriceTable {
  public:
   // The built-in table plus `overrides` (an override replaces a built-in entry of the same
-  // model id).
+  // model id); the prices an entry leaves out follow its family's rules where there are some.
   explicit PriceTable(const std::vector<PriceEntry>& overrides = {});
 
   // The price for `model`: an exact id, else the longest listed id that `model` starts

@@ -118,6 +118,31 @@ TEST(Pricing, OverridesReplaceAndExtend) {
   PriceTable t({{"gpt-4o-mini", custom}, {"llama-3.3-70b-versatile", custom}});
   EXPECT_NEAR(t.Find("gpt-4o-mini")->input_per_mtok, 0.05, 1e-12);
   EXPECT_TRUE(t.Find("groq/llama-3.3-70b-versatile"));
+  EXPECT_FALSE(t.Find("llama-3.3-70b-versatile")->web_search_per_1k);
+}
+
+// An iris.yaml price that names only input and output keeps what the provider's sheet says for
+// the rest of its family; what it names wins.
+TEST(Pricing, OverridesKeepTheirFamilysRules) {
+  Price sonnet;
+  sonnet.input_per_mtok = 2;
+  sonnet.output_per_mtok = 10;
+  Price own = sonnet;
+  own.cached_input_per_mtok = 1;
+  own.web_search_per_1k = 0;  // (searches the operator does not pay for)
+  PriceTable t({{"claude-sonnet-4-5", sonnet}, {"claude-new-9", own}, {"gpt-4o-mini", sonnet}});
+  Price p = *t.Find("claude-sonnet-4-5");
+  EXPECT_EQ(p.input_per_mtok, 2);
+  EXPECT_NEAR(*p.cached_input_per_mtok, 0.2, 1e-12);
+  EXPECT_NEAR(*p.cache_write_per_mtok, 2.5, 1e-12);
+  EXPECT_NEAR(*p.cache_write_1h_per_mtok, 4, 1e-12);
+  EXPECT_EQ(p.web_search_per_1k, 10);
+  p = *t.Find("claude-new-9");
+  EXPECT_EQ(p.cached_input_per_mtok, 1);
+  EXPECT_EQ(p.web_search_per_1k, 0);
+  p = *t.Find("gpt-4o-mini");
+  EXPECT_EQ(p.web_search_per_1k, 10);
+  EXPECT_FALSE(p.cached_input_per_mtok);  // (OpenAI's discount differs by model)
 }
 
 }  // namespace

@@ -115,7 +115,7 @@ Result<RequestsPage> QueryRequests(Store& store, const RequestsQuery& query);
 // GET /api/usage:
 // {"since":ms,"until":ms,
 //  "totals":{"requests":n,"errors":n,"cost_usd":x,"unpriced_requests":n,"input_tokens":n,
-//            "output_tokens":n,"cached_tokens":n,"reasoning_tokens":n,
+//            "output_tokens":n,"cached_tokens":n,"reasoning_tokens":n,"web_searches":n,
 //            "latency_ms":{"p50":x|null,"p90":x|null,"p99":x|null},
 //            "ttft_ms":{"p50":x|null,"p90":x|null,"p99":x|null}},
 //  "by_day":[{"key":"2026-11-25", ...the totals' fields}],   (UTC days, ascending)
@@ -135,7 +135,7 @@ std::string UsageJson(const UsageReport& report);
 //   "requested_model","route","provider","model","stream","http_status","error_class","error",
 //   "latency_ms","ttft_ms":x|null,"overhead_ms",
 //   "usage":{"input_tokens","output_tokens","cached_tokens","cache_write_tokens",
-//            "reasoning_tokens"},
+//            "reasoning_tokens","web_searches"},
 //   "cost_usd":x|null,"bytes_in","bytes_out",
 //   "attempts":[{"n":1,"provider","model","outcome","status","error_class","error",
 //                "latency_ms","ttft_ms":x|null}]}],

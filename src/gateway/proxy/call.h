@@ -103,6 +103,8 @@ class Call {
   // An answer the provider made (and billed) that the caller does not get (it broke the
   // response schema): its usage and cost still count, in the answer that follows or the error.
   void AddDiscarded(const routing::Target& t, const Usage& usage);
+  // The answer's usage and cost, with those of answers discarded on the way.
+  void CountAnswer(const routing::Target& t, const Usage& usage);
   // The failure of an answer that breaks the caller's response schema (`broken` says how),
   // its `usage` counted as discarded.
   GatewayError SchemaBroken(const routing::Target& t, const std::string& broken,

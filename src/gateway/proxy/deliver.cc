@@ -177,8 +177,7 @@ awaitable<Outcome> Call::DeliverEvents(const routing::Target& t, const NextEvent
     }
     co_return o;
   }
-  summary_.usage = usage;
-  summary_.cost_usd = Cost(t, usage);
+  CountAnswer(t, usage);
   summary_.provider = t.provider;
   summary_.model = t.model;
   summary_.latency_ms = Ms(Clock::now() - start_);
@@ -273,13 +272,17 @@ void Call::AddDiscarded(const routing::Target& t, const Usage& usage) {
   if (std::optional<double> cost = Cost(t, usage)) discarded_cost_usd_ += *cost;
 }
 
-void Call::RecordWholeAnswer(const routing::Target& t, const Usage& usage) {
+void Call::CountAnswer(const routing::Target& t, const Usage& usage) {
   summary_.usage = usage;
   summary_.cost_usd = Cost(t, usage);
   if (discarded_usage_.reported) {  // (answers discarded on the way count too)
     summary_.usage += discarded_usage_;
     summary_.cost_usd = summary_.cost_usd.value_or(0) + discarded_cost_usd_;
   }
+}
+
+void Call::RecordWholeAnswer(const routing::Target& t, const Usage& usage) {
+  CountAnswer(t, usage);
   summary_.provider = t.provider;
   summary_.model = t.model;
   current_->outcome = "ok";

@@ -397,6 +397,33 @@ TEST(Pipeline, AnAnthropicCallersServerToolsGoToAnthropicAndComeBackWhole) {
   EXPECT_EQ(other.requests(), 0);
 }
 
+// An answer discarded for breaking the caller's JSON schema was still billed: its tokens count
+// in the request's usage and cost beside the answer that went out. (A stream commits at its
+// first token or its finish, so a streamed answer off the schema ends in an error instead.)
+TEST(Pipeline, AnAnswerDiscardedOffSchemaStillCounts) {
+  // a: an empty answer (not JSON) with 1000 tokens each way; b: valid JSON.
+  FakeUpstream a([](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
+    co_await w.Send(200, Json(),
+                    R"({"id":"c","object":"chat.completion","created":1,"model":"m","choices":)"
+                    R"([{"index":0,"message":{"role":"assistant","content":""},)"
+                    R"("finish_reason":"stop"}],"usage":{"prompt_tokens":1000,)"
+                    R"("completion_tokens":1000,"total_tokens":2000}})");
+  });
+  FakeUpstream b(Answers(R"({"ok":true})"));
+  TestGateway gw(Yaml(a.base_url(), b.base_url(),
+                      "models:\n  route: { targets: [a/m, b/m], retries: 0 }\n"
+                      "pricing:\n  m: { input_per_mtok: 1, output_per_mtok: 1 }\n"));
+  auto r = gw.Post(R"({"model":"route","messages":[{"role":"user","content":"hi"}],)"
+                   R"("response_format":{"type":"json_schema","json_schema":{"name":"s","schema":)"
+                   R"({"type":"object"}}}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json::object iris = Body(r).at("iris").as_object();
+  ASSERT_EQ(iris.at("attempts").as_array().size(), 2u) << iris;
+  EXPECT_EQ(iris.at("provider"), "b") << iris;
+  // a's 2000 tokens at $1 a million, and b's 5 + 2 (the body's usage is b's answer's own).
+  EXPECT_NEAR(iris.at("cost_usd").to_number<double>(), 0.002007, 1e-9) << iris;
+}
+
 // Web searches bill by the search on top of the tokens: cost_usd counts them at the model's
 // web_search_per_1k, whole and streamed, and where the price has none the caller is told.
 TEST(Pipeline, WebSearchesAreInTheCost) {
@@ -436,7 +463,7 @@ TEST(Pipeline, WebSearchesAreInTheCost) {
           "\" }\n"
           "pricing:\n"
           "  claude-x: { input_per_mtok: 1, output_per_mtok: 1, web_search_per_1k: 10 }\n"
-          "  claude-y: { input_per_mtok: 1, output_per_mtok: 1 }\n",
+          "  house-y: { input_per_mtok: 1, output_per_mtok: 1 }\n",
       {{"K", "sk-ant-test"}});
   auto ask = [&](const std::string& model, bool stream) {
     return gw.Call("POST", "/v1/messages",
@@ -464,13 +491,13 @@ TEST(Pipeline, WebSearchesAreInTheCost) {
     EXPECT_NEAR(iris.at("cost_usd").to_number<double>(), 0.002 + 0.02, 1e-9) << iris;
     EXPECT_FALSE(iris.contains("warnings")) << iris;
 
-    auto unpriced = ask("claude-y", stream);
+    auto unpriced = ask("house-y", stream);
     ASSERT_EQ(unpriced.status, 200) << unpriced.body;
     iris = report(unpriced, stream);
     EXPECT_NEAR(iris.at("cost_usd").to_number<double>(), 0.002, 1e-9) << iris;
     ASSERT_TRUE(iris.contains("warnings")) << iris;
     EXPECT_EQ(iris.at("warnings"),
-              json::array({"2 web searches by claude/claude-y are not in cost_usd: its price has "
+              json::array({"2 web searches by claude/house-y are not in cost_usd: its price has "
                            "no web_search_per_1k (pricing in iris.yaml)"}))
         << iris;
   }

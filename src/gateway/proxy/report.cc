@@ -1,5 +1,6 @@
 // The end of every request: what the caller sees about it (the iris extras object and
 // x-iris-* headers, error bodies) and what is recorded (metrics, the request log).
+#include <algorithm>
 #include <cmath>
 
 #include "base/utf8.h"
@@ -57,10 +58,15 @@ std::optional<double> Call::Cost(const routing::Target& t, const Usage& u) {
   auto p = TargetPrice(snap_->prices, t.kind == config::ProviderKind::kLocal, t.model);
   if (!p) return std::nullopt;
   if (!observe::PricesWebSearches(*p, u)) {
-    summary_.warnings.push_back(
+    std::string warning =
         std::to_string(u.web_searches) + " web search" + (u.web_searches == 1 ? "" : "es") +
         " by " + t.provider + "/" + t.model + (u.web_searches == 1 ? " is" : " are") +
-        " not in cost_usd: its price has no web_search_per_1k (pricing in iris.yaml)");
+        " not in cost_usd: its price has no web_search_per_1k (pricing in iris.yaml)";
+    // (Once: the same answer again, after one discarded, says nothing new.)
+    if (std::find(summary_.warnings.begin(), summary_.warnings.end(), warning) ==
+        summary_.warnings.end()) {
+      summary_.warnings.push_back(std::move(warning));
+    }
   }
   return observe::CostUsd(*p, u);
 }
