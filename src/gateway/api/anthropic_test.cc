@@ -149,6 +149,30 @@ TEST(ParseAnthropicRequest, Images) {
 // What only Anthropic's own API takes (server tools, documents, server tools' blocks, files in
 // its account, MCP servers, a container) is noted for it rather than refused: Anthropic takes
 // the body as written, another provider refuses it naming each.
+// A budget reserves the searches the web search tools allow: their max_uses, summed; none for
+// a tool without one, or one that is not a positive integer (Anthropic's to refuse), or another
+// server tool's.
+TEST(ParseAnthropicRequest, TheSearchesABudgetReservesAreTheSearchToolsMaxUses) {
+  auto searches = [](const std::string& tools) {
+    Result<ChatRequest> r = ParseAnthropicRequest(
+        R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"q"}],"tools":)" +
+        tools + "}");
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->max_web_searches : -1;
+  };
+  EXPECT_EQ(searches(R"([{"type":"web_search_20250305","name":"web_search","max_uses":3},
+      {"type":"web_search_20260209","name":"web_search_2","max_uses":4},
+      {"type":"web_search_20250305","name":"web_search_3"},
+      {"type":"web_search_20250305","name":"web_search_4","max_uses":"9"},
+      {"type":"web_search_20250305","name":"web_search_5","max_uses":-2},
+      {"type":"code_execution_20250825","name":"code_execution","max_uses":8}])"),
+            7);
+  EXPECT_EQ(searches(R"([{"type":"web_search_20250305","name":"web_search"}])"), 0);
+  EXPECT_EQ(searches(R"([{"type":"web_search_20250305","name":"a","max_uses":9000000000000},
+      {"type":"web_search_20250305","name":"b","max_uses":9000000000000}])"),
+            kMaxReservedWebSearches);
+}
+
 TEST(ParseAnthropicRequest, WhatOnlyAnthropicTakesIsNotedForIt) {
   Result<ChatRequest> r = ParseAnthropicRequest(R"({"model":"m","max_tokens":5,
     "tools":[{"name":"f","input_schema":{"type":"object"}},
@@ -192,6 +216,7 @@ TEST(ParseAnthropicRequest, WhatOnlyAnthropicTakesIsNotedForIt) {
                                       "messages[0].content[4] (in the provider account)",
                                       "messages[0].content[5] (in the provider account)",
                                       "container (in the provider account)"}));
+  EXPECT_EQ(r->max_web_searches, 2);  // (the search tool's max_uses, for a budget)
   // What iris reads is the rest.
   ASSERT_EQ(r->tools.size(), 2u);
   EXPECT_EQ(r->tools[0].name, "f");

@@ -141,6 +141,10 @@ struct ChatRequest {
   // AddFieldName). A target that would translate the request refuses it, naming them, and the
   // next target is tried.
   std::vector<std::string> as_is_only;
+  // The most web searches caller_body's search tools may run, which a budget reserves
+  // (Anthropic's web search tools' max_uses, summed; the Responses API's max_tool_calls beside
+  // a web_search tool); at most kMaxReservedWebSearches. 0: no search tool, or none bounded.
+  int64_t max_web_searches = 0;
   // What of caller_body names something in the provider's account that every caller shares
   // (an uploaded file, a vector store, a container, a stored prompt), one name each; only a
   // provider whose iris.yaml allows it (account_resources) takes the body.
@@ -170,6 +174,9 @@ struct ChatRequest {
 
 // The largest thinking budget a caller may ask for (tokens; above any model's output limit).
 inline constexpr int64_t kMaxThinkingBudget = 1'000'000;
+
+// The most web searches one request's budget reservation counts (ChatRequest::max_web_searches).
+inline constexpr int64_t kMaxReservedWebSearches = 100'000;
 
 enum class FinishReason { kStop, kLength, kToolCalls, kContentFilter, kError };
 

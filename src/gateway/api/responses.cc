@@ -359,16 +359,27 @@ Result<ResponsesRequest> ParseResponsesRequest(std::string_view body) {
     return FieldError("input", "must contain at least one item");
   }
 
+  bool searches = false;  // a hosted web_search tool (web_search, web_search_preview, ...)
   if (const json::value* v = FindField(o, "tools")) {
     IRIS_ASSIGN_OR_RETURN(const json::array* ta, AsArray(*v, "tools"));
     for (size_t i = 0; i < ta->size(); ++i) {
       IRIS_ASSIGN_OR_RETURN(std::optional<Tool> t,
                             ParseFlatTool((*ta)[i], ElementPath("tools", i), req));
-      if (t) req.tools.push_back(std::move(*t));
+      if (t) {
+        req.tools.push_back(std::move(*t));
+      } else if (StringField((*ta)[i].get_object(), "type").starts_with("web_search")) {
+        searches = true;
+      }
     }
   }
   if (const json::value* v = FindField(o, "tool_choice")) {
     IRIS_ASSIGN_OR_RETURN(req.tool_choice, ParseFlatToolChoice(*v, req.as_is_only));
+  }
+  // A hosted web search's bound, for the budget: max_tool_calls caps every hosted tool's calls.
+  // (One that is not a positive integer is OpenAI's to refuse.)
+  if (const json::value* n = FindField(o, "max_tool_calls");
+      searches && n != nullptr && n->is_int64() && n->get_int64() > 0) {
+    req.max_web_searches = std::min(kMaxReservedWebSearches, n->get_int64());
   }
   if (const json::value* v = FindField(o, "parallel_tool_calls")) {
     IRIS_ASSIGN_OR_RETURN(bool b, AsBool(*v, "parallel_tool_calls"));

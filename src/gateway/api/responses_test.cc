@@ -84,6 +84,23 @@ TEST(ParseResponsesRequest, ReferencesKeepTheirPlace) {
   EXPECT_EQ(r->chat.messages.size(), 2u);
 }
 
+// A budget reserves the hosted web searches max_tool_calls allows, when a web_search tool is
+// among the tools.
+TEST(ParseResponsesRequest, TheSearchesABudgetReservesAreMaxToolCalls) {
+  auto searches = [](const std::string& rest) {
+    auto r = ParseResponsesRequest(R"({"model":"m","input":"q")" + rest + "}");
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? r->chat.max_web_searches : -1;
+  };
+  EXPECT_EQ(searches(R"(,"tools":[{"type":"web_search"}],"max_tool_calls":5)"), 5);
+  EXPECT_EQ(searches(R"(,"tools":[{"type":"web_search_preview"}],"max_tool_calls":2)"), 2);
+  EXPECT_EQ(searches(R"(,"tools":[{"type":"web_search"}])"), 0);  // unbounded: unknown
+  EXPECT_EQ(searches(R"(,"tools":[{"type":"file_search","vector_store_ids":["v"]}],)"
+                     R"("max_tool_calls":5)"),
+            0);
+  EXPECT_EQ(searches(R"(,"tools":[{"type":"web_search"}],"max_tool_calls":0)"), 0);
+}
+
 TEST(ParseResponsesRequest, ErrorsNameTheField) {
   ExpectError(R"({"input": "x"})", "model: required");
   ExpectError(R"({"model": "m"})", "input: required");
@@ -157,6 +174,7 @@ TEST(ParseResponsesRequest, WhatOnlyOpenAITakesIsNotedNotRefused) {
                                       "tools[1].vector_store_ids (in the provider account)"}));
   // Items replayed whole with an id of OpenAI's are listed to be checked against this key's.
   EXPECT_EQ(r->item_ids, (std::vector<std::string>{"rs_1", "ws_1", "x"}));
+  EXPECT_EQ(c.max_web_searches, 0);  // (no search tool: nothing for a budget to reserve)
   ASSERT_EQ(c.messages.size(), 1u);
   ASSERT_EQ(c.messages[0].content.size(), 1u);  // the text; the files stay in the body
   ASSERT_EQ(c.tools.size(), 1u);

@@ -283,6 +283,37 @@ TEST_F(AccessPipeline, ABudgetStopsAtTheReservationThatDoesNotFit) {
   EXPECT_NE(metrics.body.find(spent), std::string::npos) << metrics.body;
 }
 
+// Web searches bill by the search: a budget reserves as many as the search tool allows.
+TEST_F(AccessPipeline, ABudgetReservesTheWebSearchesASearchToolAllows) {
+  access::KeyChanges c;
+  c.budget_usd = std::optional<double>(0.05);
+  const std::string key = NewKey("searcher", c);
+  gw_ = std::make_unique<TestGateway>(
+      "providers:\n  claude: { kind: anthropic, api_key_env: K, base_url: \"" +
+          upstream_.base_url() +
+          "\" }\n"
+          "pricing:\n  claude-x: { input_per_mtok: 0, output_per_mtok: 0, web_search_per_1k: 10 "
+          "}\n",
+      std::map<std::string, std::string>{{"IRIS_MASTER_KEY", kMaster}, {"K", "sk-ant-test"}}, db_);
+  auto ask = [&](int max_uses) {
+    return gw_->Call("POST", "/v1/messages",
+                     R"({"model":"claude/claude-x","max_tokens":5,"tools":[{"type":)"
+                     R"("web_search_20250305","name":"web_search","max_uses":)" +
+                         std::to_string(max_uses) +
+                         R"(}],"messages":[{"role":"user","content":"q"}]})",
+                     {"anthropic-version: 2023-06-01", "x-api-key: " + key});
+  };
+  // 10 searches at $10 a thousand: $0.10, above the $0.05 budget.
+  auto refused = ask(10);
+  EXPECT_EQ(refused.status, 429) << refused.body;
+  EXPECT_NE(refused.body.find("this call may cost $0.1000"), std::string::npos) << refused.body;
+  EXPECT_EQ(upstream_.requests(), 0);
+  // 3 of them fit ($0.03): the call goes on (the fake's answer is not Anthropic's; no matter).
+  auto admitted = ask(3);
+  EXPECT_NE(admitted.status, 429) << admitted.body;
+  EXPECT_EQ(upstream_.requests(), 1);
+}
+
 TEST_F(AccessPipeline, ACallRefusedOnlyForAHoldOfACallInFlightWaitsForItToSettle) {
   // $20: a slow call holds its worst case ($15); a quick one ($7) fits what is spent ($0) but
   // not beside the hold. The slow call is let go 30 ms after the quick one started, and

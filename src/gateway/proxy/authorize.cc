@@ -40,6 +40,7 @@ boost::asio::awaitable<std::optional<GatewayError>> Call::Admit() {
   worst.reported = true;
   worst.input_tokens = prompt;
   worst.output_tokens = output;
+  worst.web_searches = req_.max_web_searches;
   for (const routing::Target& t : plan_.targets) {
     r.worst_cost_usd = std::max(r.worst_cost_usd, Cost(t, worst).value_or(0));
   }
