@@ -283,35 +283,50 @@ TEST_F(AccessPipeline, ABudgetStopsAtTheReservationThatDoesNotFit) {
   EXPECT_NE(metrics.body.find(spent), std::string::npos) << metrics.body;
 }
 
-// Web searches bill by the search: a budget reserves as many as the search tool allows.
+// Web searches bill by the search: a budget reserves as many as the search tool allows. A
+// reservation is not an answer: a model with no search price says nothing of searches that
+// did not run.
 TEST_F(AccessPipeline, ABudgetReservesTheWebSearchesASearchToolAllows) {
+  FakeUpstream claude([](http::Request& req, http::ResponseWriter& w) -> asio::awaitable<void> {
+    const std::string model(json::parse(req.body).at("model").as_string());
+    co_await w.Send(200, Json(),
+                    R"({"id":"msg_1","type":"message","role":"assistant","model":")" + model +
+                        R"(","content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn",)"
+                        R"("usage":{"input_tokens":0,"output_tokens":0}})");
+  });
   access::KeyChanges c;
   c.budget_usd = std::optional<double>(0.05);
   const std::string key = NewKey("searcher", c);
   gw_ = std::make_unique<TestGateway>(
-      "providers:\n  claude: { kind: anthropic, api_key_env: K, base_url: \"" +
-          upstream_.base_url() +
+      "providers:\n  claude: { kind: anthropic, api_key_env: K, base_url: \"" + claude.base_url() +
           "\" }\n"
-          "pricing:\n  claude-x: { input_per_mtok: 0, output_per_mtok: 0, web_search_per_1k: 10 "
-          "}\n",
+          "pricing:\n"
+          "  claude-x: { input_per_mtok: 0, output_per_mtok: 0, web_search_per_1k: 10 }\n"
+          "  house-y: { input_per_mtok: 0, output_per_mtok: 0 }\n",
       std::map<std::string, std::string>{{"IRIS_MASTER_KEY", kMaster}, {"K", "sk-ant-test"}}, db_);
-  auto ask = [&](int max_uses) {
+  auto ask = [&](const std::string& model, int max_uses) {
     return gw_->Call("POST", "/v1/messages",
-                     R"({"model":"claude/claude-x","max_tokens":5,"tools":[{"type":)"
-                     R"("web_search_20250305","name":"web_search","max_uses":)" +
+                     R"({"model":"claude/)" + model +
+                         R"(","max_tokens":5,"tools":[{"type":"web_search_20250305",)"
+                         R"("name":"web_search","max_uses":)" +
                          std::to_string(max_uses) +
                          R"(}],"messages":[{"role":"user","content":"q"}]})",
                      {"anthropic-version: 2023-06-01", "x-api-key: " + key});
   };
   // 10 searches at $10 a thousand: $0.10, above the $0.05 budget.
-  auto refused = ask(10);
+  auto refused = ask("claude-x", 10);
   EXPECT_EQ(refused.status, 429) << refused.body;
   EXPECT_NE(refused.body.find("this call may cost $0.1000"), std::string::npos) << refused.body;
-  EXPECT_EQ(upstream_.requests(), 0);
-  // 3 of them fit ($0.03): the call goes on (the fake's answer is not Anthropic's; no matter).
-  auto admitted = ask(3);
-  EXPECT_NE(admitted.status, 429) << admitted.body;
-  EXPECT_EQ(upstream_.requests(), 1);
+  EXPECT_EQ(claude.requests(), 0);
+  // 3 of them fit ($0.03): the call goes on, and costs what ran (no search).
+  auto admitted = ask("claude-x", 3);
+  ASSERT_EQ(admitted.status, 200) << admitted.body;
+  EXPECT_EQ(claude.requests(), 1);
+  EXPECT_EQ(Body(admitted).at("iris").at("cost_usd"), 0.0) << admitted.body;
+  // Searches a model has no price for reserve nothing, and a call that ran none has no warning.
+  auto house = ask("house-y", 10);
+  ASSERT_EQ(house.status, 200) << house.body;
+  EXPECT_FALSE(Body(house).at("iris").as_object().contains("warnings")) << house.body;
 }
 
 TEST_F(AccessPipeline, ACallRefusedOnlyForAHoldOfACallInFlightWaitsForItToSettle) {

@@ -42,7 +42,7 @@ boost::asio::awaitable<std::optional<GatewayError>> Call::Admit() {
   worst.output_tokens = output;
   worst.web_searches = req_.max_web_searches;
   for (const routing::Target& t : plan_.targets) {
-    r.worst_cost_usd = std::max(r.worst_cost_usd, Cost(t, worst).value_or(0));
+    r.worst_cost_usd = std::max(r.worst_cost_usd, ListCost(t, worst).value_or(0));
   }
   std::optional<GatewayError> refused = co_await access->Admit(caller_, r, admission_);
   for (auto& [name, value] : admission_.headers) w_.AddDefaultHeader(name, value);

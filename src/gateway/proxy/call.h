@@ -115,8 +115,9 @@ class Call {
   // message.
   boost::asio::awaitable<void> SendError(const GatewayError& e, std::string log_detail = {});
   // The cost of `t`'s answer (nullopt: no price); web searches its price cannot count become
-  // a warning.
+  // a warning. ListCost: the same figure, saying nothing (a worst case, not an answer).
   std::optional<double> Cost(const routing::Target& t, const Usage& u);
+  std::optional<double> ListCost(const routing::Target& t, const Usage& u) const;
   // The `iris` object of an answer, in `storage`.
   boost::json::object IrisObject(boost::json::storage_ptr storage = {}) const;
   // The whole answer's body / a stream's last events, each with the iris object (built in

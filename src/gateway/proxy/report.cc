@@ -53,6 +53,13 @@ std::optional<observe::Price> TargetPrice(const observe::PriceTable& prices, boo
   return prices.Find(model);
 }
 
+std::optional<double> Call::ListCost(const routing::Target& t, const Usage& u) const {
+  if (!u.reported) return std::nullopt;
+  auto p = TargetPrice(snap_->prices, t.kind == config::ProviderKind::kLocal, t.model);
+  if (!p) return std::nullopt;
+  return observe::CostUsd(*p, u);
+}
+
 std::optional<double> Call::Cost(const routing::Target& t, const Usage& u) {
   if (!u.reported) return std::nullopt;
   auto p = TargetPrice(snap_->prices, t.kind == config::ProviderKind::kLocal, t.model);
