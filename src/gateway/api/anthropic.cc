@@ -203,12 +203,16 @@ Status ParseTools(const json::value& v, ChatRequest& request) {
         // A server tool (web_search_20250305, code_execution_...) or one of Anthropic's own
         // client tools (bash_..., text_editor_..., computer_...): Anthropic's alone.
         NoteAsIsOnly(&request.as_is_only, path, type_name);
-        // (A max_uses that is not a positive integer is Anthropic's to refuse.)
+        // (A max_uses that is not a positive integer is Anthropic's to refuse; one past int64
+        // reserves the most.)
         const json::value* uses = FindField(*t, "max_uses");
-        if (type_name.starts_with("web_search_") && uses != nullptr && uses->is_int64() &&
-            uses->get_int64() > 0) {
+        if (type_name.starts_with("web_search_") && uses != nullptr) {
+          int64_t n = 0;
+          if (uses->is_int64())
+            n = std::clamp<int64_t>(uses->get_int64(), 0, kMaxReservedWebSearches);
+          if (uses->is_uint64()) n = kMaxReservedWebSearches;
           request.max_web_searches =
-              std::min(kMaxReservedWebSearches, request.max_web_searches + uses->get_int64());
+              std::min(kMaxReservedWebSearches, request.max_web_searches + n);
         }
         continue;
       }

@@ -146,9 +146,6 @@ TEST(ParseAnthropicRequest, Images) {
   EXPECT_EQ(parts[1].url, "https://x.test/a.jpg");
 }
 
-// What only Anthropic's own API takes (server tools, documents, server tools' blocks, files in
-// its account, MCP servers, a container) is noted for it rather than refused: Anthropic takes
-// the body as written, another provider refuses it naming each.
 // A budget reserves the searches the web search tools allow: their max_uses, summed; none for
 // a tool without one, or one that is not a positive integer (Anthropic's to refuse), or another
 // server tool's.
@@ -171,7 +168,19 @@ TEST(ParseAnthropicRequest, TheSearchesABudgetReservesAreTheSearchToolsMaxUses) 
   EXPECT_EQ(searches(R"([{"type":"web_search_20250305","name":"a","max_uses":9000000000000},
       {"type":"web_search_20250305","name":"b","max_uses":9000000000000}])"),
             kMaxReservedWebSearches);
+  // No overflow from the largest counts JSON has (past int64, too: the most).
+  EXPECT_EQ(searches(R"([{"type":"web_search_20250305","name":"a","max_uses":1},
+      {"type":"web_search_20250305","name":"b","max_uses":9223372036854775807},
+      {"type":"web_search_20250305","name":"c","max_uses":9223372036854775807}])"),
+            kMaxReservedWebSearches);
+  EXPECT_EQ(searches(R"([{"type":"web_search_20250305","name":"a",)"
+                     R"("max_uses":18446744073709551615}])"),
+            kMaxReservedWebSearches);
 }
+
+// What only Anthropic's own API takes (server tools, documents, server tools' blocks, files in
+// its account, MCP servers, a container) is noted for it rather than refused: Anthropic takes
+// the body as written, another provider refuses it naming each.
 
 TEST(ParseAnthropicRequest, WhatOnlyAnthropicTakesIsNotedForIt) {
   Result<ChatRequest> r = ParseAnthropicRequest(R"({"model":"m","max_tokens":5,

@@ -99,6 +99,8 @@ TEST(ParseResponsesRequest, TheSearchesABudgetReservesAreMaxToolCalls) {
                      R"("max_tool_calls":5)"),
             0);
   EXPECT_EQ(searches(R"(,"tools":[{"type":"web_search"}],"max_tool_calls":0)"), 0);
+  EXPECT_EQ(searches(R"(,"tools":[{"type":"web_search"}],"max_tool_calls":9223372036854775807)"),
+            kMaxReservedWebSearches);
 }
 
 TEST(ParseResponsesRequest, ErrorsNameTheField) {

@@ -96,18 +96,29 @@ PriceTable::PriceTable(const std::vector<PriceEntry>& overrides) : entries_(Buil
 }
 
 std::optional<Price> PriceTable::Find(std::string_view model) const {
+  auto lookup = [this](std::string_view id) -> std::optional<Price> {
+    const PriceEntry* best = nullptr;
+    for (const PriceEntry& e : entries_) {
+      if (e.model == id) return e.price;
+      if (id.size() > e.model.size() && id.substr(0, e.model.size()) == e.model &&
+          id[e.model.size()] == '-' && (!best || e.model.size() > best->model.size())) {
+        best = &e;
+      }
+    }
+    if (best) return best->price;
+    return std::nullopt;
+  };
+  if (std::optional<Price> p = lookup(model)) return p;
   if (size_t slash = model.find('/'); slash != std::string_view::npos) {
-    model.remove_prefix(slash + 1);
+    return lookup(model.substr(slash + 1));
   }
-  const PriceEntry* best = nullptr;
+  return std::nullopt;
+}
+
+std::optional<Price> PriceTable::FindExact(std::string_view model) const {
   for (const PriceEntry& e : entries_) {
     if (e.model == model) return e.price;
-    if (model.size() > e.model.size() && model.substr(0, e.model.size()) == e.model &&
-        model[e.model.size()] == '-' && (!best || e.model.size() > best->model.size())) {
-      best = &e;
-    }
   }
-  if (best) return best->price;
   return std::nullopt;
 }
 

@@ -47,8 +47,12 @@ class PriceTable {
   explicit PriceTable(const std::vector<PriceEntry>& overrides = {});
 
   // The price for `model`: an exact id, else the longest listed id that `model` starts
-  // with followed by '-' (dated snapshots), else nullopt. A "provider/" prefix is ignored.
+  // with followed by '-' (dated snapshots); then the same for `model` without its first
+  // "provider/" segment; else nullopt. (A model id may hold slashes of its own:
+  // "meta-llama/Llama-3.3-70B", "local/HuggingFaceTB/SmolVLM2-256M-Video-Instruct".)
   std::optional<Price> Find(std::string_view model) const;
+  // An exact id only.
+  std::optional<Price> FindExact(std::string_view model) const;
 
   const std::vector<PriceEntry>& entries() const { return entries_; }
 

@@ -121,6 +121,26 @@ TEST(Pricing, OverridesReplaceAndExtend) {
   EXPECT_FALSE(t.Find("llama-3.3-70b-versatile")->web_search_per_1k);
 }
 
+// Model ids with slashes of their own are priced as written, behind a provider's name too; the
+// local model only by its own "local/" entry.
+TEST(Pricing, IdsWithSlashesAndTheLocalModel) {
+  Price p;
+  p.input_per_mtok = 0.88;
+  Price local;
+  local.input_per_mtok = 0.01;
+  PriceTable t({{"meta-llama/Llama-3.3-70B-Instruct", p},
+                {"local/HuggingFaceTB/SmolVLM2-256M-Video-Instruct", local},
+                {"smolvlm2", p}});
+  EXPECT_NEAR(t.Find("meta-llama/Llama-3.3-70B-Instruct")->input_per_mtok, 0.88, 1e-12);
+  EXPECT_NEAR(t.Find("together/meta-llama/Llama-3.3-70B-Instruct")->input_per_mtok, 0.88, 1e-12);
+  EXPECT_NEAR(t.Find("local/HuggingFaceTB/SmolVLM2-256M-Video-Instruct")->input_per_mtok, 0.01,
+              1e-12);
+  EXPECT_NEAR(t.FindExact("local/HuggingFaceTB/SmolVLM2-256M-Video-Instruct")->input_per_mtok, 0.01,
+              1e-12);
+  EXPECT_FALSE(t.FindExact("local/smolvlm2"));  // (a cloud model's price of the same name)
+  EXPECT_TRUE(t.Find("openai/gpt-4o"));
+}
+
 // An iris.yaml price that names only input and output keeps what the provider's sheet says for
 // the rest of its family; what it names wins.
 TEST(Pricing, OverridesKeepTheirFamilysRules) {

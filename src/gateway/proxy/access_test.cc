@@ -323,6 +323,9 @@ TEST_F(AccessPipeline, ABudgetReservesTheWebSearchesASearchToolAllows) {
   ASSERT_EQ(admitted.status, 200) << admitted.body;
   EXPECT_EQ(claude.requests(), 1);
   EXPECT_EQ(Body(admitted).at("iris").at("cost_usd"), 0.0) << admitted.body;
+  // Its reservation became what it cost ($0), so 4 more ($0.04) fit the $0.05 too.
+  auto after = ask("claude-x", 4);
+  EXPECT_EQ(after.status, 200) << after.body;
   // Searches a model has no price for reserve nothing, and a call that ran none has no warning.
   auto house = ask("house-y", 10);
   ASSERT_EQ(house.status, 200) << house.body;

@@ -25,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -114,8 +115,8 @@ class Call {
   // report.cc. `log_detail`, when set, goes to the request log instead of the caller-facing
   // message.
   boost::asio::awaitable<void> SendError(const GatewayError& e, std::string log_detail = {});
-  // The cost of `t`'s answer (nullopt: no price); web searches its price cannot count become
-  // a warning. ListCost: the same figure, saying nothing (a worst case, not an answer).
+  // The cost of `t`'s answer (nullopt: no price); web searches its price cannot count are noted
+  // for a warning. ListCost: the same figure, noting nothing (a worst case, not an answer).
   std::optional<double> Cost(const routing::Target& t, const Usage& u);
   std::optional<double> ListCost(const routing::Target& t, const Usage& u) const;
   // The `iris` object of an answer, in `storage`.
@@ -126,7 +127,7 @@ class Call {
   std::string AnswerBody(const ChatResponse& r);
   std::string StreamFinish();
   // The warnings of the answer: the request's own, then what the answering provider could not
-  // take.
+  // take, then web searches no price counted.
   std::vector<std::string> Warnings() const;
   http::Headers IrisHeaders(http::Headers h) const;
   // Account (the budget settled, metrics, the on_request hook), then Log (the summary to the
@@ -162,6 +163,9 @@ class Call {
   std::vector<ToolCall> streamed_signatures_;  // the streamed answer's signed calls
   Usage discarded_usage_;                      // AddDiscarded
   double discarded_cost_usd_ = 0;
+  // Web searches of answers (the one sent and those discarded) whose price has no rate for them,
+  // by "provider/model", in order: a warning each.
+  std::vector<std::pair<std::string, int64_t>> unpriced_searches_;
   bool signatures_loaded_ = false;
   routing::Plan plan_;
   RequestSummary summary_;

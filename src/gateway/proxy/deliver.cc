@@ -277,7 +277,8 @@ void Call::CountAnswer(const routing::Target& t, const Usage& usage) {
   summary_.cost_usd = Cost(t, usage);
   if (discarded_usage_.reported) {  // (answers discarded on the way count too)
     summary_.usage += discarded_usage_;
-    summary_.cost_usd = summary_.cost_usd.value_or(0) + discarded_cost_usd_;
+    // (The answer's own cost unknown, the whole is: a budget keeps its worst case.)
+    if (summary_.cost_usd) *summary_.cost_usd += discarded_cost_usd_;
   }
 }
 

@@ -47,8 +47,9 @@ std::string ErrorBody(Dialect dialect, const GatewayError& e, std::string_view m
 std::optional<observe::Price> TargetPrice(const observe::PriceTable& prices, bool local,
                                           std::string_view model) {
   if (local) {
-    // The local model is free unless iris.yaml prices it (as "local/<model>").
-    return prices.Find("local/" + std::string(model)).value_or(observe::Price{});
+    // The local model is free unless iris.yaml prices it (as "local/<model>"; a cloud model's
+    // price of the same name is not its).
+    return prices.FindExact("local/" + std::string(model)).value_or(observe::Price{});
   }
   return prices.Find(model);
 }
@@ -65,14 +66,13 @@ std::optional<double> Call::Cost(const routing::Target& t, const Usage& u) {
   auto p = TargetPrice(snap_->prices, t.kind == config::ProviderKind::kLocal, t.model);
   if (!p) return std::nullopt;
   if (!observe::PricesWebSearches(*p, u)) {
-    std::string warning =
-        std::to_string(u.web_searches) + " web search" + (u.web_searches == 1 ? "" : "es") +
-        " by " + t.provider + "/" + t.model + (u.web_searches == 1 ? " is" : " are") +
-        " not in cost_usd: its price has no web_search_per_1k (pricing in iris.yaml)";
-    // (Once: the same answer again, after one discarded, says nothing new.)
-    if (std::find(summary_.warnings.begin(), summary_.warnings.end(), warning) ==
-        summary_.warnings.end()) {
-      summary_.warnings.push_back(std::move(warning));
+    const std::string target = t.provider + "/" + t.model;
+    auto it = std::find_if(unpriced_searches_.begin(), unpriced_searches_.end(),
+                           [&](const auto& e) { return e.first == target; });
+    if (it == unpriced_searches_.end()) {
+      unpriced_searches_.emplace_back(target, u.web_searches);
+    } else {
+      it->second += u.web_searches;
     }
   }
   return observe::CostUsd(*p, u);
@@ -118,6 +118,11 @@ std::vector<std::string> Call::Warnings() const {
   for (const std::string& field : target_dropped_) {
     out.push_back(field + " was not passed to " + summary_.provider + "/" + summary_.model +
                   ", which does not take it");
+  }
+  for (const auto& [target, n] : unpriced_searches_) {
+    out.push_back(std::to_string(n) + " web search" + (n == 1 ? " by " : "es by ") + target +
+                  (n == 1 ? " is" : " are") +
+                  " not in cost_usd: its price has no web_search_per_1k (pricing in iris.yaml)");
   }
   return out;
 }

@@ -153,8 +153,7 @@ Result<ChatResponse> DecodeResponsesObject(json::object o, std::string_view prov
   }
   r.finish_reason = FinishOf(o, !r.tool_calls.empty());
   if (const json::object* u = ObjectField(o, "usage")) r.usage = DecodeUsage(*u);
-  r.usage.web_searches = WebSearchesOf(o);
-  r.usage.reported = r.usage.reported || r.usage.web_searches > 0;
+  r.usage.web_searches = WebSearchesOf(o);  // (an account only beside the usage object)
   r.as_is = std::make_shared<const json::object>(std::move(o));
   r.as_is_dialect = Dialect::kResponses;
   return r;
@@ -290,14 +289,13 @@ Result<std::vector<StreamEvent>> ResponsesStreamTranslator::OnEvent(const http::
     finish.type = StreamEvent::Type::kFinish;
     finish.finish_reason = FinishOf(*response, !calls_.empty());
     out.push_back(std::move(finish));
-    const json::object* u = ObjectField(*response, "usage");
-    const int64_t searches = WebSearchesOf(*response);
-    if (u != nullptr || searches > 0) {
+    // (Searches without the usage object are no account: the cost stays unknown, and a budget
+    // keeps its worst case.)
+    if (const json::object* u = ObjectField(*response, "usage")) {
       StreamEvent usage;
       usage.type = StreamEvent::Type::kUsage;
-      if (u != nullptr) usage.usage = DecodeUsage(*u);
-      usage.usage.web_searches = searches;
-      usage.usage.reported = true;
+      usage.usage = DecodeUsage(*u);
+      usage.usage.web_searches = WebSearchesOf(*response);
       out.push_back(std::move(usage));
     }
   }
