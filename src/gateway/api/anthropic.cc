@@ -205,14 +205,11 @@ Status ParseTools(const json::value& v, ChatRequest& request) {
         NoteAsIsOnly(&request.as_is_only, path, type_name);
         // (A max_uses that is not a positive integer is Anthropic's to refuse; one past int64
         // reserves the most.)
-        const json::value* uses = FindField(*t, "max_uses");
-        if (type_name.starts_with("web_search_") && uses != nullptr) {
-          int64_t n = 0;
-          if (uses->is_int64())
-            n = std::clamp<int64_t>(uses->get_int64(), 0, kMaxReservedWebSearches);
-          if (uses->is_uint64()) n = kMaxReservedWebSearches;
+        if (type_name.starts_with("web_search_")) {
           request.max_web_searches =
-              std::min(kMaxReservedWebSearches, request.max_web_searches + n);
+              std::min(kMaxReservedWebSearches,
+                       request.max_web_searches + std::clamp<int64_t>(IntField(*t, "max_uses"), 0,
+                                                                      kMaxReservedWebSearches));
         }
         continue;
       }

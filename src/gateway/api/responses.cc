@@ -377,10 +377,9 @@ Result<ResponsesRequest> ParseResponsesRequest(std::string_view body) {
   }
   // A hosted web search's bound, for the budget: max_tool_calls caps every hosted tool's calls.
   // (One that is not a positive integer is OpenAI's to refuse.)
-  if (const json::value* n = FindField(o, "max_tool_calls"); searches && n != nullptr) {
-    if (n->is_int64())
-      req.max_web_searches = std::clamp<int64_t>(n->get_int64(), 0, kMaxReservedWebSearches);
-    if (n->is_uint64()) req.max_web_searches = kMaxReservedWebSearches;
+  if (searches) {
+    req.max_web_searches =
+        std::clamp<int64_t>(IntField(o, "max_tool_calls"), 0, kMaxReservedWebSearches);
   }
   if (const json::value* v = FindField(o, "parallel_tool_calls")) {
     IRIS_ASSIGN_OR_RETURN(bool b, AsBool(*v, "parallel_tool_calls"));

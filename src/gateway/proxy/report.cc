@@ -62,10 +62,10 @@ std::optional<double> Call::ListCost(const routing::Target& t, const Usage& u) c
 }
 
 std::optional<double> Call::Cost(const routing::Target& t, const Usage& u) {
-  if (!u.reported) return std::nullopt;
-  auto p = TargetPrice(snap_->prices, t.kind == config::ProviderKind::kLocal, t.model);
-  if (!p) return std::nullopt;
-  if (!observe::PricesWebSearches(*p, u)) {
+  std::optional<double> cost = ListCost(t, u);
+  if (cost && u.web_searches > 0 &&
+      !observe::PricesWebSearches(
+          *TargetPrice(snap_->prices, t.kind == config::ProviderKind::kLocal, t.model), u)) {
     const std::string target = t.provider + "/" + t.model;
     auto it = std::find_if(unpriced_searches_.begin(), unpriced_searches_.end(),
                            [&](const auto& e) { return e.first == target; });
@@ -75,7 +75,7 @@ std::optional<double> Call::Cost(const routing::Target& t, const Usage& u) {
       it->second += u.web_searches;
     }
   }
-  return observe::CostUsd(*p, u);
+  return cost;
 }
 
 json::object Call::IrisObject(json::storage_ptr storage) const {
