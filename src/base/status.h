@@ -51,6 +51,10 @@ inline Status OkStatus() { return Status(); }
 inline Status InvalidArgument(std::string m) { return {ErrorCode::kInvalidArgument, std::move(m)}; }
 inline Status NotFound(std::string m) { return {ErrorCode::kNotFound, std::move(m)}; }
 inline Status DataLoss(std::string m) { return {ErrorCode::kDataLoss, std::move(m)}; }
+// A damaged file: its path, then what is wrong with it.
+inline Status DataLossIn(const std::string& path, const std::string& what) {
+  return DataLoss(path + ": " + what);
+}
 inline Status FailedPrecondition(std::string m) {
   return {ErrorCode::kFailedPrecondition, std::move(m)};
 }

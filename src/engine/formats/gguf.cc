@@ -25,10 +25,6 @@ constexpr uint64_t kMaxMetadataValues = uint64_t{1} << 25;
 constexpr size_t kReserveAtMost = 1 << 16;
 constexpr uint32_t kMaxDims = 4;
 
-Status Bad(const std::string& path, const std::string& what) {
-  return DataLoss(path + ": " + what);
-}
-
 std::string TypeName(GgufValueType t) {
   static constexpr const char* kNames[] = {"uint8",  "int8",    "uint16", "int16",  "uint32",
                                            "int32",  "float32", "bool",   "string", "array",
@@ -73,8 +69,9 @@ class Reader {
 
   Status Need(size_t n, const std::string& what) const {
     if (n > left()) {
-      return Bad(path_, what + " at byte " + std::to_string(pos_) + " runs past the end of the " +
-                            std::to_string(bytes_.size()) + "-byte file (truncated?)");
+      return DataLossIn(path_, what + " at byte " + std::to_string(pos_) +
+                                   " runs past the end of the " + std::to_string(bytes_.size()) +
+                                   "-byte file (truncated?)");
     }
     return OkStatus();
   }
@@ -89,9 +86,9 @@ class Reader {
   Result<std::string> String(const std::string& what, size_t max_bytes) {
     IRIS_ASSIGN_OR_RETURN(uint64_t n, Read<uint64_t>(what + " length"));
     if (n > max_bytes) {
-      return Bad(path_, what + " at byte " + std::to_string(pos_ - 8) + " claims " +
-                            std::to_string(n) + " bytes (at most " + std::to_string(max_bytes) +
-                            ")");
+      return DataLossIn(path_, what + " at byte " + std::to_string(pos_ - 8) + " claims " +
+                                   std::to_string(n) + " bytes (at most " +
+                                   std::to_string(max_bytes) + ")");
     }
     IRIS_RETURN_IF_ERROR(Need(static_cast<size_t>(n), what));
     std::string s(reinterpret_cast<const char*>(bytes_.data() + pos_), static_cast<size_t>(n));
@@ -118,7 +115,8 @@ Status Reader::Value(GgufValueType type, const std::string& what, int depth, Ggu
     }
     case GgufValueType::kBool: {
       IRIS_ASSIGN_OR_RETURN(uint8_t v, Read<uint8_t>(what));
-      if (v > 1) return Bad(path_, what + ": bool value " + std::to_string(v) + " is not 0 or 1");
+      if (v > 1)
+        return DataLossIn(path_, what + ": bool value " + std::to_string(v) + " is not 0 or 1");
       out->u = v;
       return OkStatus();
     }
@@ -175,14 +173,16 @@ Status Reader::Value(GgufValueType type, const std::string& what, int depth, Ggu
       break;
   }
   if (type != GgufValueType::kArray) {
-    return Bad(path_, what + ": unknown value type " + std::to_string(static_cast<uint32_t>(type)));
+    return DataLossIn(path_,
+                      what + ": unknown value type " + std::to_string(static_cast<uint32_t>(type)));
   }
   if (depth >= kMaxArrayDepth) {
-    return Bad(path_, what + ": arrays nested deeper than " + std::to_string(kMaxArrayDepth));
+    return DataLossIn(path_,
+                      what + ": arrays nested deeper than " + std::to_string(kMaxArrayDepth));
   }
   IRIS_ASSIGN_OR_RETURN(uint32_t elem, Read<uint32_t>(what + " element type"));
   if (elem > static_cast<uint32_t>(GgufValueType::kF64)) {
-    return Bad(path_, what + ": unknown array element type " + std::to_string(elem));
+    return DataLossIn(path_, what + ": unknown array element type " + std::to_string(elem));
   }
   out->elem = static_cast<GgufValueType>(elem);
   IRIS_ASSIGN_OR_RETURN(uint64_t count, Read<uint64_t>(what + " element count"));
@@ -190,13 +190,14 @@ Status Reader::Value(GgufValueType type, const std::string& what, int depth, Ggu
   // of the file cannot hold is refused before anything is allocated for it.
   const size_t min_bytes = ScalarBytes(out->elem) == 0 ? 8 : ScalarBytes(out->elem);
   if (count > left() / min_bytes) {
-    return Bad(path_, what + ": array of " + std::to_string(count) + " " + TypeName(out->elem) +
-                          " values does not fit in the rest of the file (truncated?)");
+    return DataLossIn(path_, what + ": array of " + std::to_string(count) + " " +
+                                 TypeName(out->elem) +
+                                 " values does not fit in the rest of the file (truncated?)");
   }
   values_ += count;
   if (values_ > kMaxMetadataValues) {
-    return Bad(path_, what + ": the metadata holds more than " +
-                          std::to_string(kMaxMetadataValues) + " array values");
+    return DataLossIn(path_, what + ": the metadata holds more than " +
+                                 std::to_string(kMaxMetadataValues) + " array values");
   }
   const size_t reserve = static_cast<size_t>(std::min<uint64_t>(count, kReserveAtMost));
   if (out->elem == GgufValueType::kString) {
@@ -335,27 +336,29 @@ Result<GgufContents> ParseGguf(std::span<const uint8_t> bytes, const std::string
   c.path = path;
   Reader r(bytes, path);
   if (bytes.size() < 4) {
-    return Bad(path, "file is " + std::to_string(bytes.size()) + " bytes, too short for GGUF");
+    return DataLossIn(path,
+                      "file is " + std::to_string(bytes.size()) + " bytes, too short for GGUF");
   }
   IRIS_ASSIGN_OR_RETURN(uint32_t magic, r.Read<uint32_t>("magic"));
-  if (magic != kMagic) return Bad(path, "not a GGUF file (no GGUF magic)");
+  if (magic != kMagic) return DataLossIn(path, "not a GGUF file (no GGUF magic)");
   IRIS_ASSIGN_OR_RETURN(c.version, r.Read<uint32_t>("version"));
   if (c.version == 1) {
-    return Bad(path,
-               "GGUF version 1 is not supported (convert the model again with a current "
-               "llama.cpp)");
+    return DataLossIn(path,
+                      "GGUF version 1 is not supported (convert the model again with a current "
+                      "llama.cpp)");
   }
   if (c.version != 2 && c.version != 3) {
     const bool swapped = (c.version & 0xffff) == 0 && (c.version >> 24) <= 3;
-    return Bad(path, "GGUF version " + std::to_string(c.version) + " is not supported" +
-                         (swapped ? " (a big-endian file? iris reads little-endian GGUF)" : ""));
+    return DataLossIn(path,
+                      "GGUF version " + std::to_string(c.version) + " is not supported" +
+                          (swapped ? " (a big-endian file? iris reads little-endian GGUF)" : ""));
   }
   IRIS_ASSIGN_OR_RETURN(uint64_t num_tensors, r.Read<uint64_t>("tensor count"));
   IRIS_ASSIGN_OR_RETURN(uint64_t num_kv, r.Read<uint64_t>("metadata count"));
   // A key takes at least 12 bytes (length, type), a tensor entry at least 24.
   if (num_kv > r.left() / 12) {
-    return Bad(path, "metadata count " + std::to_string(num_kv) +
-                         " does not fit in the file (truncated or corrupt)");
+    return DataLossIn(path, "metadata count " + std::to_string(num_kv) +
+                                " does not fit in the file (truncated or corrupt)");
   }
   for (uint64_t k = 0; k < num_kv; ++k) {
     const std::string what = "metadata key " + std::to_string(k);
@@ -363,23 +366,23 @@ Result<GgufContents> ParseGguf(std::span<const uint8_t> bytes, const std::string
     const std::string where = "metadata '" + key + "'";
     IRIS_ASSIGN_OR_RETURN(uint32_t type, r.Read<uint32_t>(where + " type"));
     if (type > static_cast<uint32_t>(GgufValueType::kF64)) {
-      return Bad(path, where + ": unknown value type " + std::to_string(type));
+      return DataLossIn(path, where + ": unknown value type " + std::to_string(type));
     }
     GgufValue v;
     IRIS_RETURN_IF_ERROR(r.Value(static_cast<GgufValueType>(type), where, 0, &v));
-    if (c.metadata.count(key)) return Bad(path, where + " appears twice");
+    if (c.metadata.count(key)) return DataLossIn(path, where + " appears twice");
     c.metadata.emplace(key, std::move(v));
   }
   if (c.Has("general.alignment")) {
     const GgufValue& a = c.metadata.at("general.alignment");
     if (a.type != GgufValueType::kU32 || a.u == 0 || (a.u & (a.u - 1)) != 0) {
-      return Bad(path, "general.alignment must be a uint32 power of two");
+      return DataLossIn(path, "general.alignment must be a uint32 power of two");
     }
     c.alignment = a.u;
   }
   if (num_tensors > r.left() / 24) {
-    return Bad(path, "tensor count " + std::to_string(num_tensors) +
-                         " does not fit in the file (truncated or corrupt)");
+    return DataLossIn(path, "tensor count " + std::to_string(num_tensors) +
+                                " does not fit in the file (truncated or corrupt)");
   }
   struct Pending {
     std::string name;
@@ -392,7 +395,8 @@ Result<GgufContents> ParseGguf(std::span<const uint8_t> bytes, const std::string
     const std::string where = "tensor '" + name + "'";
     IRIS_ASSIGN_OR_RETURN(uint32_t n_dims, r.Read<uint32_t>(where + " dimension count"));
     if (n_dims == 0 || n_dims > kMaxDims) {
-      return Bad(path, where + ": " + std::to_string(n_dims) + " dimensions (1 to 4 allowed)");
+      return DataLossIn(path,
+                        where + ": " + std::to_string(n_dims) + " dimensions (1 to 4 allowed)");
     }
     GgufTensor t;
     t.name = name;
@@ -400,7 +404,7 @@ Result<GgufContents> ParseGguf(std::span<const uint8_t> bytes, const std::string
     for (uint32_t d = 0; d < n_dims; ++d) {
       IRIS_ASSIGN_OR_RETURN(uint64_t ne, r.Read<uint64_t>(where + " dimension"));
       if (ne > (uint64_t{1} << 40) || (ne > 0 && elems > (uint64_t{1} << 50) / ne)) {
-        return Bad(path, where + ": dimension " + std::to_string(ne) + " is absurd");
+        return DataLossIn(path, where + ": dimension " + std::to_string(ne) + " is absurd");
       }
       elems *= ne;
       t.shape.insert(t.shape.begin(), static_cast<int64_t>(ne));
@@ -408,22 +412,24 @@ Result<GgufContents> ParseGguf(std::span<const uint8_t> bytes, const std::string
     IRIS_ASSIGN_OR_RETURN(uint32_t type, r.Read<uint32_t>(where + " type"));
     const tensor::GgmlTypeInfo* info = tensor::FindGgmlType(type);
     if (info == nullptr) {
-      return Bad(path, where + " has type " + tensor::GgmlTypeName(type) +
-                           ", which iris does not read (it reads F32, F16, BF16, Q8_0, Q4_0, "
-                           "Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K)");
+      return DataLossIn(path,
+                        where + " has type " + tensor::GgmlTypeName(type) +
+                            ", which iris does not read (it reads F32, F16, BF16, Q8_0, Q4_0, "
+                            "Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K)");
     }
     t.type = info->type;
     if (static_cast<uint64_t>(t.shape.back()) % info->block_elems != 0) {
-      return Bad(path, where + ": rows of " + std::to_string(t.shape.back()) + " values are not " +
-                           "whole " + std::string(info->name) + " blocks of " +
-                           std::to_string(info->block_elems));
+      return DataLossIn(path, where + ": rows of " + std::to_string(t.shape.back()) +
+                                  " values are not " + "whole " + std::string(info->name) +
+                                  " blocks of " + std::to_string(info->block_elems));
     }
     IRIS_ASSIGN_OR_RETURN(uint64_t offset, r.Read<uint64_t>(where + " offset"));
     if (offset % c.alignment != 0) {
-      return Bad(path, where + ": offset " + std::to_string(offset) + " is not a multiple of the " +
-                           std::to_string(c.alignment) + "-byte alignment");
+      return DataLossIn(path, where + ": offset " + std::to_string(offset) +
+                                  " is not a multiple of the " + std::to_string(c.alignment) +
+                                  "-byte alignment");
     }
-    if (c.tensors.count(name)) return Bad(path, where + " appears twice");
+    if (c.tensors.count(name)) return DataLossIn(path, where + " appears twice");
     const uint64_t nbytes = elems / info->block_elems * info->block_bytes;
     pending.push_back({name, offset, nbytes});
     c.tensors.emplace(name, std::move(t));
@@ -431,15 +437,16 @@ Result<GgufContents> ParseGguf(std::span<const uint8_t> bytes, const std::string
   const uint64_t data_start = (r.pos() + c.alignment - 1) / c.alignment * c.alignment;
   const uint64_t data_size = data_start <= bytes.size() ? bytes.size() - data_start : 0;
   if (!pending.empty() && data_start > bytes.size()) {
-    return Bad(path, "the data section would start at byte " + std::to_string(data_start) +
-                         ", past the end of the " + std::to_string(bytes.size()) +
-                         "-byte file (truncated?)");
+    return DataLossIn(path, "the data section would start at byte " + std::to_string(data_start) +
+                                ", past the end of the " + std::to_string(bytes.size()) +
+                                "-byte file (truncated?)");
   }
   for (const Pending& p : pending) {
     if (p.offset > data_size || p.bytes > data_size - p.offset) {
-      return Bad(path, "tensor '" + p.name + "': " + std::to_string(p.bytes) + " bytes at offset " +
-                           std::to_string(p.offset) + " run past the " + std::to_string(data_size) +
-                           "-byte data section (truncated?)");
+      return DataLossIn(path, "tensor '" + p.name + "': " + std::to_string(p.bytes) +
+                                  " bytes at offset " + std::to_string(p.offset) +
+                                  " run past the " + std::to_string(data_size) +
+                                  "-byte data section (truncated?)");
     }
     GgufTensor& t = c.tensors.at(p.name);
     t.data = bytes.data() + data_start + p.offset;
@@ -451,8 +458,8 @@ Result<GgufContents> ParseGguf(std::span<const uint8_t> bytes, const std::string
   for (const Pending& p : pending) {
     if (p.bytes == 0) continue;
     if (prev != nullptr && p.offset < prev->offset + prev->bytes) {
-      return Bad(path,
-                 "tensors '" + prev->name + "' and '" + p.name + "' overlap in the data section");
+      return DataLossIn(
+          path, "tensors '" + prev->name + "' and '" + p.name + "' overlap in the data section");
     }
     prev = &p;
   }

@@ -19,10 +19,6 @@ namespace {
 // Guard against absurd headers (the format's reference implementation caps at 100 MB).
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
 
-Status Bad(const std::string& path, const std::string& what) {
-  return DataLoss(path + ": " + what);
-}
-
 }  // namespace
 
 Result<SafetensorsContents> ParseSafetensors(std::span<const uint8_t> bytes,
@@ -30,22 +26,23 @@ Result<SafetensorsContents> ParseSafetensors(std::span<const uint8_t> bytes,
   SafetensorsContents f;
   const size_t size = bytes.size();
   if (size < 8) {
-    return Bad(path, "file is " + std::to_string(size) +
-                         " bytes, too short for a safetensors header (truncated?)");
+    return DataLossIn(path, "file is " + std::to_string(size) +
+                                " bytes, too short for a safetensors header (truncated?)");
   }
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes.data()[i];
   if (header_len > kMaxHeaderBytes) {
-    return Bad(path, "header length " + std::to_string(header_len) +
-                         " is absurd (corrupt file or not safetensors)");
+    return DataLossIn(path, "header length " + std::to_string(header_len) +
+                                " is absurd (corrupt file or not safetensors)");
   }
   if (8 + header_len > size) {
-    return Bad(path, "header length " + std::to_string(header_len) + " runs past the end of the " +
-                         std::to_string(size) + "-byte file (truncated?)");
+    return DataLossIn(path, "header length " + std::to_string(header_len) +
+                                " runs past the end of the " + std::to_string(size) +
+                                "-byte file (truncated?)");
   }
   std::string_view header(reinterpret_cast<const char*>(bytes.data()) + 8, header_len);
   IRIS_ASSIGN_OR_RETURN(json::value root, ParseJson(header, path + " header"));
-  if (!root.is_object()) return Bad(path, "header is not a JSON object");
+  if (!root.is_object()) return DataLossIn(path, "header is not a JSON object");
 
   const uint8_t* data_start = bytes.data() + 8 + header_len;
   const uint64_t data_size = size - 8 - header_len;
@@ -57,37 +54,38 @@ Result<SafetensorsContents> ParseSafetensors(std::span<const uint8_t> bytes,
   for (const auto& [key, val] : root.as_object()) {
     std::string name(key);
     if (name == "__metadata__") {
-      if (!val.is_object()) return Bad(path, "__metadata__ is not an object");
+      if (!val.is_object()) return DataLossIn(path, "__metadata__ is not an object");
       for (const auto& [mk, mv] : val.as_object()) {
         if (mv.is_string()) f.metadata[std::string(mk)] = std::string(mv.as_string());
       }
       continue;
     }
     const std::string where = "tensor '" + name + "'";
-    if (!val.is_object()) return Bad(path, where + ": entry is not an object");
+    if (!val.is_object()) return DataLossIn(path, where + ": entry is not an object");
     const json::object& o = val.as_object();
     const json::value* dt = o.if_contains("dtype");
     const json::value* shape = o.if_contains("shape");
     const json::value* offsets = o.if_contains("data_offsets");
-    if (!dt || !dt->is_string()) return Bad(path, where + ": missing or non-string dtype");
-    if (!shape || !shape->is_array()) return Bad(path, where + ": missing or invalid shape");
+    if (!dt || !dt->is_string()) return DataLossIn(path, where + ": missing or non-string dtype");
+    if (!shape || !shape->is_array()) return DataLossIn(path, where + ": missing or invalid shape");
     if (!offsets || !offsets->is_array() || offsets->as_array().size() != 2) {
-      return Bad(path, where + ": data_offsets must be [begin, end]");
+      return DataLossIn(path, where + ": data_offsets must be [begin, end]");
     }
     TensorEntry e;
     e.name = name;
     e.file = path;
     std::string dtype_name(dt->as_string());
     if (!tensor::ParseDType(dtype_name, &e.view.dtype)) {
-      return Bad(path, where + ": unknown dtype '" + dtype_name + "'");
+      return DataLossIn(path, where + ": unknown dtype '" + dtype_name + "'");
     }
     uint64_t num_elements = 1;
     for (const json::value& d : shape->as_array()) {
-      if (!d.is_int64() && !d.is_uint64()) return Bad(path, where + ": non-integer dimension");
+      if (!d.is_int64() && !d.is_uint64())
+        return DataLossIn(path, where + ": non-integer dimension");
       int64_t v = d.is_int64() ? d.as_int64() : static_cast<int64_t>(d.as_uint64());
       if (v < 0 || (v > 0 && num_elements > (std::numeric_limits<uint64_t>::max() >> 8) /
                                                 static_cast<uint64_t>(v))) {
-        return Bad(path, where + ": invalid dimension " + std::to_string(v));
+        return DataLossIn(path, where + ": invalid dimension " + std::to_string(v));
       }
       e.view.shape.push_back(v);
       num_elements *= static_cast<uint64_t>(v);
@@ -100,20 +98,21 @@ Result<SafetensorsContents> ParseSafetensors(std::span<const uint8_t> bytes,
       } else if (v.is_int64() && v.as_int64() >= 0) {
         off[i] = static_cast<uint64_t>(v.as_int64());
       } else {
-        return Bad(path, where + ": data_offsets must be non-negative integers");
+        return DataLossIn(path, where + ": data_offsets must be non-negative integers");
       }
     }
-    if (off[1] < off[0]) return Bad(path, where + ": data_offsets end before they begin");
+    if (off[1] < off[0]) return DataLossIn(path, where + ": data_offsets end before they begin");
     if (off[1] > data_size) {
-      return Bad(path, where + ": data_offsets [" + std::to_string(off[0]) + ", " +
-                           std::to_string(off[1]) + "] run past the " + std::to_string(data_size) +
-                           "-byte data section (truncated?)");
+      return DataLossIn(path, where + ": data_offsets [" + std::to_string(off[0]) + ", " +
+                                  std::to_string(off[1]) + "] run past the " +
+                                  std::to_string(data_size) + "-byte data section (truncated?)");
     }
     uint64_t expected = num_elements * tensor::DTypeSize(e.view.dtype);
     if (off[1] - off[0] != expected) {
-      return Bad(path, where + ": " + std::to_string(off[1] - off[0]) + " bytes of data but " +
-                           dtype_name + " " + tensor::ShapeString(e.view.shape) + " needs " +
-                           std::to_string(expected));
+      return DataLossIn(path, where + ": " + std::to_string(off[1] - off[0]) +
+                                  " bytes of data but " + dtype_name + " " +
+                                  tensor::ShapeString(e.view.shape) + " needs " +
+                                  std::to_string(expected));
     }
     e.view.data = data_start + off[0];
     spans.push_back({off[0], off[1], name});
@@ -126,7 +125,7 @@ Result<SafetensorsContents> ParseSafetensors(std::span<const uint8_t> bytes,
   for (const Span& span : spans) {
     if (span.begin == span.end) continue;
     if (prev != nullptr && span.begin < prev->end) {
-      return Bad(
+      return DataLossIn(
           path, "tensors '" + prev->name + "' and '" + span.name + "' overlap in the data section");
     }
     prev = &span;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/json.h"
+#include "base/test_data.h"
 #include "engine/formats/safetensors.h"
 
 namespace iris::media {
@@ -22,8 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
-
-const std::string kSmolDir = std::string(IRIS_TEST_DATA_DIR) + "/smolvlm2";
 
 // ---- sampling -----------------------------------------------------------------------------
 
@@ -85,7 +84,7 @@ TEST(VideoPromptTest, NumbersDurationsAndTimestamps) {
 class VideoGoldenTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(VideoGoldenTest, ExpandedPromptMatches) {
-  const std::string dir = kSmolDir + "/" + GetParam();
+  const std::string dir = TestData("smolvlm2/" + GetParam());
   Result<ImageProcessorConfig> config = LoadImageProcessorConfig(dir);
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   Result<json::value> goldens = ReadJsonFile(dir + "/goldens.json");
@@ -107,13 +106,13 @@ TEST_P(VideoGoldenTest, ExpandedPromptMatches) {
 }
 
 TEST_P(VideoGoldenTest, PixelValuesMatch) {
-  const std::string dir = kSmolDir + "/" + GetParam();
+  const std::string dir = TestData("smolvlm2/" + GetParam());
   Result<ImageProcessorConfig> config = LoadImageProcessorConfig(dir);
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   std::vector<Image> frames;
   for (int i = 0; i < 4; ++i) {
     Result<Image> image =
-        LoadImageFile(kSmolDir + "/images/video_frame" + std::to_string(i) + ".png");
+        LoadImageFile(TestData("smolvlm2/images/video_frame" + std::to_string(i) + ".png"));
     ASSERT_TRUE(image.ok()) << image.status().ToString();
     frames.push_back(std::move(image).value());
   }
@@ -378,7 +377,7 @@ TEST_F(VideoDecodeTest, Errors) {
 
   // A PNG is an image, not a video, yet FFmpeg demuxes it as one frame: either is acceptable,
   // but it must not crash.
-  (void)LoadVideo(kSmolDir + "/images/video_frame0.png", VideoSamplingConfig{}).ok();
+  (void)LoadVideo(TestData("smolvlm2/images/video_frame0.png"), VideoSamplingConfig{}).ok();
 }
 
 TEST_F(VideoDecodeTest, TruncatedFilesGiveStatusOrFewerFrames) {

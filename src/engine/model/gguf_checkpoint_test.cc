@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/test_data.h"
 #include "engine/model/weights.h"
 #include "engine/ops/ops.h"
 #include "engine/tensor/quant.h"
@@ -16,8 +17,6 @@
 namespace iris::model {
 namespace {
 namespace fs = std::filesystem;
-
-std::string Data(const std::string& rel) { return std::string(IRIS_TEST_DATA_DIR) + "/" + rel; }
 
 TEST(GgufCheckpoint, UnpermutingInvertsTheConvertersPermute) {
   // convert_hf_to_gguf's permute: w.reshape(heads, 2, hd/2, cols).swapaxes(1, 2): the row at
@@ -41,10 +40,10 @@ TEST(GgufCheckpoint, UnpermutingInvertsTheConvertersPermute) {
 }
 
 TEST(GgufCheckpoint, MapsTheTinyModelToHuggingFaceNames) {
-  auto ckpt = OpenGgufCheckpoint(Data("gguf/tiny-256m-style/text-BF16.gguf"),
-                                 Data("gguf/tiny-256m-style/mmproj-BF16.gguf"));
+  auto ckpt = OpenGgufCheckpoint(TestData("gguf/tiny-256m-style/text-BF16.gguf"),
+                                 TestData("gguf/tiny-256m-style/mmproj-BF16.gguf"));
   ASSERT_TRUE(ckpt.ok()) << ckpt.status().ToString();
-  auto want = LoadModelConfig(Data("smolvlm2/tiny-256m-style"));
+  auto want = LoadModelConfig(TestData("smolvlm2/tiny-256m-style"));
   ASSERT_TRUE(want.ok());
   const ModelConfig& c = ckpt->config;
   EXPECT_EQ(c.text.hidden_size, want->text.hidden_size);
@@ -62,7 +61,7 @@ TEST(GgufCheckpoint, MapsTheTinyModelToHuggingFaceNames) {
   EXPECT_EQ(ckpt->weight_types, "BF16+F32");
   EXPECT_FALSE(ckpt->dequantized);
   // Every tensor of the safetensors file is there, with its bytes (Q and K after unpermuting).
-  auto st = formats::WeightStore::OpenDir(Data("smolvlm2/tiny-256m-style"));
+  auto st = formats::WeightStore::OpenDir(TestData("smolvlm2/tiny-256m-style"));
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(ckpt->weights.entries().size(), st->entries().size());
   for (const auto& [name, e] : st->entries()) {
@@ -77,7 +76,7 @@ TEST(GgufCheckpoint, MapsTheTinyModelToHuggingFaceNames) {
 }
 
 TEST(GgufCheckpoint, Q8_0AndQ4_0StayAsStoredOtherQuantizedTypesAreConverted) {
-  auto q8 = OpenGgufCheckpoint(Data("gguf/tiny-2.2b-style/text-Q8_0.gguf"), "");
+  auto q8 = OpenGgufCheckpoint(TestData("gguf/tiny-2.2b-style/text-Q8_0.gguf"), "");
   ASSERT_TRUE(q8.ok()) << q8.status().ToString();
   EXPECT_FALSE(q8->dequantized);
   EXPECT_EQ(q8->weight_types, "F32+Q8_0");
@@ -85,7 +84,7 @@ TEST(GgufCheckpoint, Q8_0AndQ4_0StayAsStoredOtherQuantizedTypesAreConverted) {
   ASSERT_TRUE(q.ok());
   EXPECT_EQ(q->view.dtype, tensor::DType::kQ8_0);
   // The Q rows were reordered whole: the block bytes are the file's, in the checkpoint's order.
-  auto file = formats::GgufFile::Open(Data("gguf/tiny-2.2b-style/text-Q8_0.gguf"));
+  auto file = formats::GgufFile::Open(TestData("gguf/tiny-2.2b-style/text-Q8_0.gguf"));
   ASSERT_TRUE(file.ok());
   const formats::GgufTensor* fq = *file->contents().Tensor("blk.0.attn_q.weight");
   const size_t rows = static_cast<size_t>(fq->rows()), rb = fq->row_bytes();
@@ -96,13 +95,13 @@ TEST(GgufCheckpoint, Q8_0AndQ4_0StayAsStoredOtherQuantizedTypesAreConverted) {
               0)
         << o;
   }
-  auto q4 = OpenGgufCheckpoint(Data("gguf/tiny-2.2b-style/text-Q4_0.gguf"), "");
+  auto q4 = OpenGgufCheckpoint(TestData("gguf/tiny-2.2b-style/text-Q4_0.gguf"), "");
   ASSERT_TRUE(q4.ok()) << q4.status().ToString();
   EXPECT_FALSE(q4->dequantized);
   EXPECT_EQ(q4->weight_types, "F32+Q4_0");
   // Q4_0 blocks stay as the file holds them (for the int8 kernels), the Q rows in the
   // checkpoint's order.
-  auto q4file = formats::GgufFile::Open(Data("gguf/tiny-2.2b-style/text-Q4_0.gguf"));
+  auto q4file = formats::GgufFile::Open(TestData("gguf/tiny-2.2b-style/text-Q4_0.gguf"));
   ASSERT_TRUE(q4file.ok());
   int checked = 0;
   for (const char* name : {"v_proj", "q_proj"}) {
@@ -154,14 +153,14 @@ TEST(GgufCheckpoint, AQ8_0MatrixBoundAsF32HasTheFilesValues) {
 }
 
 TEST(GgufCheckpoint, FilesOfAnotherKindAreRefusedByName) {
-  const std::string text = Data("gguf/tiny-256m-style/text-BF16.gguf");
+  const std::string text = TestData("gguf/tiny-256m-style/text-BF16.gguf");
   auto swapped = OpenGgufCheckpoint(text, text);
   ASSERT_FALSE(swapped.ok());
   EXPECT_EQ(swapped.status().message(),
             text +
                 ": general.architecture is 'llama', expected 'clip' (iris reads SmolVLM2 GGUF "
                 "files)");
-  auto mm = OpenGgufCheckpoint(Data("gguf/tiny-256m-style/mmproj-BF16.gguf"), "");
+  auto mm = OpenGgufCheckpoint(TestData("gguf/tiny-256m-style/mmproj-BF16.gguf"), "");
   ASSERT_FALSE(mm.ok());
   EXPECT_NE(mm.status().message().find("is 'clip', expected 'llama'"), std::string::npos);
 }
@@ -174,7 +173,7 @@ class GgufDirTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
   void Copy(const std::string& from, const std::string& to) {
-    fs::copy_file(Data(from), dir_ / to, fs::copy_options::overwrite_existing);
+    fs::copy_file(TestData(from), dir_ / to, fs::copy_options::overwrite_existing);
   }
   fs::path dir_;
 };
@@ -202,7 +201,7 @@ TEST_F(GgufDirTest, FindsTheTextModelAndItsMmproj) {
 
 TEST_F(GgufDirTest, ATensorOfAnotherModelIsNamed) {
   // The tiny text model again, with one tensor a SmolVLM2 model does not have.
-  auto file = formats::GgufFile::Open(Data("gguf/tiny-256m-style/text-BF16.gguf"));
+  auto file = formats::GgufFile::Open(TestData("gguf/tiny-256m-style/text-BF16.gguf"));
   ASSERT_TRUE(file.ok());
   std::vector<std::pair<std::string, formats::GgufValue>> meta(file->contents().metadata.begin(),
                                                                file->contents().metadata.end());
@@ -227,7 +226,7 @@ TEST_F(GgufDirTest, ATensorOfAnotherModelIsNamed) {
 TEST_F(GgufDirTest, SwappedFfnNamesAreTakenByShape) {
   // The tiny mmproj with ffn_up and ffn_down named the other way round, as some converted
   // files have them: the same model comes out.
-  auto file = formats::GgufFile::Open(Data("gguf/tiny-256m-style/mmproj-BF16.gguf"));
+  auto file = formats::GgufFile::Open(TestData("gguf/tiny-256m-style/mmproj-BF16.gguf"));
   ASSERT_TRUE(file.ok());
   std::vector<std::pair<std::string, formats::GgufValue>> meta(file->contents().metadata.begin(),
                                                                file->contents().metadata.end());
@@ -243,8 +242,8 @@ TEST_F(GgufDirTest, SwappedFfnNamesAreTakenByShape) {
   }
   const std::string swapped = (dir_ / "mmproj-swapped.gguf").string();
   ASSERT_TRUE(formats::WriteGguf(swapped, meta, tensors).ok());
-  const std::string text = Data("gguf/tiny-256m-style/text-BF16.gguf");
-  auto a = OpenGgufCheckpoint(text, Data("gguf/tiny-256m-style/mmproj-BF16.gguf"));
+  const std::string text = TestData("gguf/tiny-256m-style/text-BF16.gguf");
+  auto a = OpenGgufCheckpoint(text, TestData("gguf/tiny-256m-style/mmproj-BF16.gguf"));
   auto b = OpenGgufCheckpoint(text, swapped);
   ASSERT_TRUE(a.ok() && b.ok()) << b.status().ToString();
   for (const auto& [name, e] : a->weights.entries()) {

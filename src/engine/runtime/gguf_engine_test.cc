@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "base/test_data.h"
 #include "engine/kernels/kernels.h"
 #include "engine/runtime/engine.h"
 #include "engine/runtime/engine_testing.h"
@@ -14,16 +15,14 @@
 namespace iris::runtime {
 namespace {
 
-std::string Data(const std::string& rel) { return std::string(IRIS_TEST_DATA_DIR) + "/" + rel; }
-
 TEST(GgufTokenizer, TokenizesAsTokenizerJson) {
   for (const char* model : {"tiny-256m-style", "tiny-2.2b-style"}) {
-    auto file = formats::GgufFile::Open(Data("gguf/" + std::string(model) + "/text-BF16.gguf"));
+    auto file = formats::GgufFile::Open(TestData("gguf/" + std::string(model) + "/text-BF16.gguf"));
     ASSERT_TRUE(file.ok());
     auto from_gguf = TokenizerFromGguf(file->contents());
     ASSERT_TRUE(from_gguf.ok()) << from_gguf.status().ToString();
-    auto from_json =
-        tokenizer::Tokenizer::FromFile(Data("smolvlm2/" + std::string(model) + "/tokenizer.json"));
+    auto from_json = tokenizer::Tokenizer::FromFile(
+        TestData("smolvlm2/" + std::string(model) + "/tokenizer.json"));
     ASSERT_TRUE(from_json.ok());
     EXPECT_EQ(from_gguf->vocab_size(), from_json->vocab_size());
     for (const char* text :
@@ -43,7 +42,7 @@ TEST(GgufTokenizer, TokenizesAsTokenizerJson) {
 }
 
 TEST(GgufTokenizer, OtherTokenizersAreNamed) {
-  auto file = formats::GgufFile::Open(Data("gguf/tiny-256m-style/text-BF16.gguf"));
+  auto file = formats::GgufFile::Open(TestData("gguf/tiny-256m-style/text-BF16.gguf"));
   ASSERT_TRUE(file.ok());
   formats::GgufContents c = file->contents();
   c.metadata["tokenizer.ggml.model"] = formats::GgufString("llama");
@@ -61,11 +60,11 @@ TEST(GgufTokenizer, OtherTokenizersAreNamed) {
 TEST(GgufEngine, GeneratesWhatTheSafetensorsModelGenerates) {
   EngineOptions o;
   o.threads = 2;
-  o.mmproj = Data("gguf/tiny-256m-style/mmproj-BF16.gguf");
-  auto gguf = Engine::Load(Data("gguf/tiny-256m-style/text-BF16.gguf"), o);
+  o.mmproj = TestData("gguf/tiny-256m-style/mmproj-BF16.gguf");
+  auto gguf = Engine::Load(TestData("gguf/tiny-256m-style/text-BF16.gguf"), o);
   ASSERT_TRUE(gguf.ok()) << gguf.status().ToString();
   o.mmproj.clear();
-  auto st = Engine::Load(Data("smolvlm2/tiny-256m-style"), o);
+  auto st = Engine::Load(TestData("smolvlm2/tiny-256m-style"), o);
   ASSERT_TRUE(st.ok());
   EXPECT_EQ((*gguf)->weight_types(), "BF16+F32");
   EXPECT_EQ((*gguf)->eos_ids(), (*st)->eos_ids());
@@ -91,8 +90,8 @@ TEST(GgufEngine, Q8_0LogitsStayCloseToTheExactModel) {
   for (const char* model : {"tiny-256m-style", "tiny-2.2b-style"}) {
     EngineOptions o;
     o.threads = 2;
-    auto exact = Engine::Load(Data("gguf/" + std::string(model) + "/text-BF16.gguf"), o);
-    auto q8 = Engine::Load(Data("gguf/" + std::string(model) + "/text-Q8_0.gguf"), o);
+    auto exact = Engine::Load(TestData("gguf/" + std::string(model) + "/text-BF16.gguf"), o);
+    auto q8 = Engine::Load(TestData("gguf/" + std::string(model) + "/text-Q8_0.gguf"), o);
     ASSERT_TRUE(exact.ok() && q8.ok());
     const std::vector<float> a = test_util::PromptLogits(**exact, prompt),
                              b = test_util::PromptLogits(**q8, prompt);
@@ -120,8 +119,8 @@ TEST(GgufEngine, Q4_K_MLogitsStayCloseToTheExactModelAndToTheFilesValues) {
       "Assistant:";
   EngineOptions o;
   o.threads = 2;
-  auto exact = Engine::Load(Data("gguf/tiny-2.2b-style/text-BF16.gguf"), o);
-  auto k = Engine::Load(Data("gguf/tiny-2.2b-style/text-Q4_K_M.gguf"), o);
+  auto exact = Engine::Load(TestData("gguf/tiny-2.2b-style/text-BF16.gguf"), o);
+  auto k = Engine::Load(TestData("gguf/tiny-2.2b-style/text-Q4_K_M.gguf"), o);
   ASSERT_TRUE(exact.ok() && k.ok()) << (k.ok() ? exact.status() : k.status()).ToString();
   const bool panels = kernels::MultipliesPanels(tensor::DType::kQ4_Kp);
   std::vector<float> f;
@@ -132,7 +131,7 @@ TEST(GgufEngine, Q4_K_MLogitsStayCloseToTheExactModelAndToTheFilesValues) {
       ~Restore() { kernels::ForceQuantPath(""); }
     } restore;
     ASSERT_TRUE(kernels::ForceQuantPath("scalar"));
-    auto k_f32 = Engine::Load(Data("gguf/tiny-2.2b-style/text-Q4_K_M.gguf"), o);
+    auto k_f32 = Engine::Load(TestData("gguf/tiny-2.2b-style/text-Q4_K_M.gguf"), o);
     ASSERT_TRUE(k_f32.ok());
     f = test_util::PromptLogits(**k_f32, prompt);
   }
@@ -162,11 +161,11 @@ TEST(GgufEngine, Q4_K_MLogitsStayCloseToTheExactModelAndToTheFilesValues) {
 
 TEST(GgufEngine, AnMmprojNeedsAGgufModel) {
   EngineOptions o;
-  o.mmproj = Data("gguf/tiny-256m-style/mmproj-BF16.gguf");
-  auto e = Engine::Load(Data("smolvlm2/tiny-256m-style"), o);
+  o.mmproj = TestData("gguf/tiny-256m-style/mmproj-BF16.gguf");
+  auto e = Engine::Load(TestData("smolvlm2/tiny-256m-style"), o);
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.status().message().find("an mmproj goes with a GGUF text model"), std::string::npos);
-  auto not_gguf = Engine::Load(Data("smolvlm2/tiny-256m-style/config.json"), {});
+  auto not_gguf = Engine::Load(TestData("smolvlm2/tiny-256m-style/config.json"), {});
   ASSERT_FALSE(not_gguf.ok());
   EXPECT_NE(not_gguf.status().message().find("not a GGUF file"), std::string::npos);
 }

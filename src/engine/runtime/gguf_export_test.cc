@@ -14,6 +14,7 @@
 #include <iterator>
 
 #include "base/json.h"
+#include "base/test_data.h"
 #include "engine/formats/gguf.h"
 #include "engine/runtime/engine.h"
 #include "engine/runtime/engine_testing.h"
@@ -21,8 +22,6 @@
 namespace iris::runtime {
 namespace {
 namespace fs = std::filesystem;
-
-std::string Data(const std::string& rel) { return std::string(IRIS_TEST_DATA_DIR) + "/" + rel; }
 
 class GgufExportTest : public ::testing::Test {
  protected:
@@ -94,7 +93,7 @@ TEST_F(GgufExportTest, WritesTheTensorsAndMetadataOfLlamaCppsLayout) {
         last = done;
         ++calls;
       };
-      auto r = ExportGguf(Data("smolvlm2/" + std::string(model)), out.string(), o);
+      auto r = ExportGguf(TestData("smolvlm2/" + std::string(model)), out.string(), o);
       ASSERT_TRUE(r.ok()) << r.status().ToString();
       const std::string type = std::string(weights) == "q8_0" ? "Q8_0" : "Q4_0";
       EXPECT_EQ(r->text_path, (out / (std::string(model) + "-" + type + ".gguf")).string());
@@ -102,8 +101,9 @@ TEST_F(GgufExportTest, WritesTheTensorsAndMetadataOfLlamaCppsLayout) {
       EXPECT_EQ(last, r->checkpoint_bytes);
       EXPECT_GT(calls, 10u);
       EXPECT_EQ(r->text_bytes, fs::file_size(r->text_path));
-      ExpectSameFile(r->text_path, Data("gguf/" + std::string(model) + "/text-" + type + ".gguf"));
-      ExpectSameFile(r->mmproj_path, Data("gguf/" + std::string(model) + "/mmproj-BF16.gguf"));
+      ExpectSameFile(r->text_path,
+                     TestData("gguf/" + std::string(model) + "/text-" + type + ".gguf"));
+      ExpectSameFile(r->mmproj_path, TestData("gguf/" + std::string(model) + "/mmproj-BF16.gguf"));
       auto text = formats::GgufFile::Open(r->text_path);
       ASSERT_TRUE(text.ok());
       EXPECT_EQ(*text->contents().Uint("general.file_type"), type == "Q8_0" ? 7u : 2u);
@@ -125,13 +125,13 @@ TEST_F(GgufExportTest, TheFilesGiveTheNumbersOfWeightsAtLoad) {
       const fs::path out = dir_ / (std::string(model) + weights);
       GgufExportOptions x;
       x.weights = weights;
-      ASSERT_TRUE(ExportGguf(Data("smolvlm2/" + std::string(model)), out.string(), x).ok());
+      ASSERT_TRUE(ExportGguf(TestData("smolvlm2/" + std::string(model)), out.string(), x).ok());
       EngineOptions o;
       o.threads = 2;
       auto gguf = Engine::Load(out.string(), o);
       ASSERT_TRUE(gguf.ok()) << gguf.status().ToString();
       o.weights = weights;
-      auto st = Engine::Load(Data("smolvlm2/" + std::string(model)), o);
+      auto st = Engine::Load(TestData("smolvlm2/" + std::string(model)), o);
       ASSERT_TRUE(st.ok()) << st.status().ToString();
       EXPECT_EQ(test_util::PromptLogits(**gguf, prompt), test_util::PromptLogits(**st, prompt))
           << model << weights;
@@ -154,7 +154,7 @@ fs::path RewriteCheckpoint(
     const fs::path& to,
     const std::function<void(std::string& name, bool& to_f32)>& rewrite = nullptr,
     const std::function<void(const std::string& file, boost::json::value&)>& edit = nullptr) {
-  const std::string from = Data("smolvlm2/tiny-256m-style");
+  const std::string from = TestData("smolvlm2/tiny-256m-style");
   fs::create_directories(to);
   for (const char* file :
        {"config.json", "generation_config.json", "tokenizer.json", "chat_template.json",
@@ -207,7 +207,7 @@ TEST_F(GgufExportTest, AnF32CheckpointUnderOtherNamesWritesTheSameFiles) {
   });
   GgufExportOptions o;
   o.name = "same";
-  auto a = ExportGguf(Data("smolvlm2/tiny-256m-style"), (dir_ / "a").string(), o);
+  auto a = ExportGguf(TestData("smolvlm2/tiny-256m-style"), (dir_ / "a").string(), o);
   auto b = ExportGguf(f32.string(), (dir_ / "b").string(), o);
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   ASSERT_TRUE(b.ok()) << b.status().ToString();
@@ -249,7 +249,7 @@ TEST_F(GgufExportTest, TiedEmbeddingsWriteNoOutputMatrix) {
 }
 
 TEST_F(GgufExportTest, BadInputIsRefusedByNameAndLeavesNothing) {
-  const std::string model = Data("smolvlm2/tiny-256m-style");
+  const std::string model = TestData("smolvlm2/tiny-256m-style");
   GgufExportOptions o;
   o.weights = "q5_1";
   EXPECT_EQ(ExportGguf(model, (dir_ / "a").string(), o).status().message(),
@@ -261,7 +261,7 @@ TEST_F(GgufExportTest, BadInputIsRefusedByNameAndLeavesNothing) {
   EXPECT_EQ(ExportGguf(model, (dir_ / "full").string(), o).status().message(),
             (dir_ / "full").string() + " exists and is not an empty directory");
   // A GGUF directory is not a safetensors checkpoint.
-  auto gguf = ExportGguf(Data("gguf/tiny-256m-style"), (dir_ / "b").string(), o);
+  auto gguf = ExportGguf(TestData("gguf/tiny-256m-style"), (dir_ / "b").string(), o);
   EXPECT_EQ(gguf.status().code(), ErrorCode::kFailedPrecondition);
   EXPECT_NE(gguf.status().message().find("no config.json"), std::string::npos);
   // Names that would leave the directory, or read as an mmproj.
@@ -317,7 +317,7 @@ TEST_F(GgufExportTest, BadInputIsRefusedByNameAndLeavesNothing) {
   // Two names for one weight: the tensors of the original and one again under the older name.
   const fs::path twice = RewriteCheckpoint(dir_ / "twice");
   {
-    auto store = formats::WeightStore::OpenDir(Data("smolvlm2/tiny-256m-style"));
+    auto store = formats::WeightStore::OpenDir(TestData("smolvlm2/tiny-256m-style"));
     ASSERT_TRUE(store.ok());
     std::vector<formats::TensorToWrite> tensors;
     for (const auto& [name, e] : store->entries()) {

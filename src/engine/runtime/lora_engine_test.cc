@@ -10,6 +10,7 @@
 #include <random>
 
 #include "base/json.h"
+#include "base/test_data.h"
 #include "engine/formats/safetensors.h"
 #include "engine/model/lora.h"
 #include "engine/runtime/engine.h"
@@ -22,8 +23,6 @@ namespace iris::runtime {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Data(const std::string& rel) { return std::string(IRIS_TEST_DATA_DIR) + "/" + rel; }
 
 struct AdapterSpec {
   int rank = 4;
@@ -125,7 +124,7 @@ struct Prompt {
 std::vector<Prompt> Prompts(Engine& e) {
   std::vector<Prompt> out;
   auto image = [&](const char* file) {
-    auto v = e.LoadImage(Data(std::string("smolvlm2/images/") + file));
+    auto v = e.LoadImage(TestData(std::string("smolvlm2/images/") + file));
     EXPECT_TRUE(v.ok()) << v.status().ToString();
     return *v;
   };
@@ -191,7 +190,7 @@ std::unique_ptr<Engine> Load(const std::string& dir) {
 class LoraGoldenTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(LoraGoldenTest, OnTheFlyMatchesTheMergedCheckpoint) {
-  const std::string model = Data("smolvlm2/" + GetParam());
+  const std::string model = TestData("smolvlm2/" + GetParam());
   auto base = Load(model);
   ASSERT_TRUE(base);
   const std::vector<Prompt> prompts = Prompts(*base);
@@ -233,7 +232,7 @@ TEST_P(LoraGoldenTest, OnTheFlyMatchesTheMergedCheckpoint) {
 // Sequences with two adapters and none, batched in one scheduler, each get the logits they
 // get alone.
 TEST_P(LoraGoldenTest, DifferentAdaptersShareABatch) {
-  const std::string model = Data("smolvlm2/" + GetParam());
+  const std::string model = TestData("smolvlm2/" + GetParam());
   auto e = Load(model);
   ASSERT_TRUE(e);
   TempDir tmp;
@@ -297,7 +296,7 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, LoraGoldenTest,
                          });
 
 TEST(LoraAdapterTest, ScaleFollowsAlphaRankAndPatterns) {
-  const std::string model = Data("smolvlm2/tiny-256m-style");
+  const std::string model = TestData("smolvlm2/tiny-256m-style");
   auto e = Load(model);
   ASSERT_TRUE(e);
   TempDir tmp;
@@ -325,7 +324,7 @@ TEST(LoraAdapterTest, ScaleFollowsAlphaRankAndPatterns) {
 }
 
 TEST(LoraAdapterTest, DamagedAndForeignAdaptersAreRefusedByName) {
-  const std::string model = Data("smolvlm2/tiny-256m-style");
+  const std::string model = TestData("smolvlm2/tiny-256m-style");
   auto e = Load(model);
   ASSERT_TRUE(e);
   TempDir tmp;
@@ -424,10 +423,10 @@ TEST(LoraAdapterTest, DamagedAndForeignAdaptersAreRefusedByName) {
 // tests/data/lora/generate.py wrote an adapter as PEFT lays it out and, with numpy, values of
 // W + (alpha / r)·B·A: the merged checkpoint holds them.
 TEST(LoraAdapterTest, MergedWeightsMatchNumpy) {
-  const std::string model = Data("smolvlm2/tiny-256m-style");
+  const std::string model = TestData("smolvlm2/tiny-256m-style");
   auto e = Load(model);
   ASSERT_TRUE(e);
-  auto a = e->LoadAdapter(Data("lora/tiny-256m-style"));
+  auto a = e->LoadAdapter(TestData("lora/tiny-256m-style"));
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   EXPECT_EQ((*a)->linears().size(), 27u);
   EXPECT_TRUE((*a)->touches_vision());
@@ -435,7 +434,7 @@ TEST(LoraAdapterTest, MergedWeightsMatchNumpy) {
   ASSERT_TRUE(model::MergeLora(model, **a, tmp / "merged").ok());
   auto store = formats::WeightStore::OpenDir(tmp / "merged");
   ASSERT_TRUE(store.ok()) << store.status().ToString();
-  auto expected = ReadJsonFile(Data("lora/expected_merged.json"));
+  auto expected = ReadJsonFile(TestData("lora/expected_merged.json"));
   ASSERT_TRUE(expected.ok());
   size_t checked = 0;
   for (const auto& [name, picks] : expected->as_object()) {
@@ -473,7 +472,7 @@ TEST(LoraAdapterTest, MergedWeightsMatchNumpy) {
 // A checkpoint whose lm_head is its embedding table cannot take a change to either merged
 // (it would change both); on the fly it can.
 TEST(LoraAdapterTest, MergeRefusesEmbeddingChangesOnTiedCheckpoints) {
-  const std::string model = Data("smolvlm2/tiny-256m-style");
+  const std::string model = TestData("smolvlm2/tiny-256m-style");
   TempDir tmp;
   fs::copy(model, tmp / "tied", fs::copy_options::recursive);
   auto config = ReadJsonFile(tmp / "tied/config.json");
@@ -495,7 +494,7 @@ TEST(LoraAdapterTest, MergeRefusesEmbeddingChangesOnTiedCheckpoints) {
 }
 
 TEST(LoraAdapterTest, MergeRefusesAnOccupiedDirectory) {
-  const std::string model = Data("smolvlm2/tiny-256m-style");
+  const std::string model = TestData("smolvlm2/tiny-256m-style");
   auto e = Load(model);
   ASSERT_TRUE(e);
   TempDir tmp;

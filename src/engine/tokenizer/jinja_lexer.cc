@@ -26,9 +26,9 @@ namespace {
 bool IsSpace(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsDecimalDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsNameStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-bool IsNameChar(char c) { return IsNameStart(c) || IsDigit(c); }
+bool IsNameChar(char c) { return IsNameStart(c) || IsDecimalDigit(c); }
 
 void AppendUtf8(uint32_t cp, std::string* out) {
   if (cp < 0x80) {
@@ -215,7 +215,7 @@ class Lexer {
         size_t start = p;
         while (p < src_.size() && IsNameChar(src_[p])) ++p;
         Emit(TokenKind::kName, src_.substr(start, p - start), start);
-      } else if (IsDigit(c)) {
+      } else if (IsDecimalDigit(c)) {
         IRIS_RETURN_IF_ERROR(LexNumber(&p));
       } else if (c == '\'' || c == '"') {
         IRIS_RETURN_IF_ERROR(LexString(&p));
@@ -245,8 +245,9 @@ class Lexer {
     size_t start = p;
     std::string digits;
     auto take_digits = [&]() {
-      while (p < src_.size() && (IsDigit(src_[p]) ||
-                                 (src_[p] == '_' && p + 1 < src_.size() && IsDigit(src_[p + 1])))) {
+      while (p < src_.size() &&
+             (IsDecimalDigit(src_[p]) ||
+              (src_[p] == '_' && p + 1 < src_.size() && IsDecimalDigit(src_[p + 1])))) {
         if (src_[p] != '_') digits.push_back(src_[p]);
         ++p;
       }
@@ -256,7 +257,7 @@ class Lexer {
     // After a '.', `x.0.1` is two integer subscripts, not a float (as in Jinja).
     bool after_dot = !tokens_.empty() && tokens_.back().kind == TokenKind::kOperator &&
                      tokens_.back().text == ".";
-    if (!after_dot && p + 1 < src_.size() && src_[p] == '.' && IsDigit(src_[p + 1])) {
+    if (!after_dot && p + 1 < src_.size() && src_[p] == '.' && IsDecimalDigit(src_[p + 1])) {
       is_float = true;
       digits.push_back('.');
       ++p;
@@ -265,7 +266,7 @@ class Lexer {
     if (!after_dot && p < src_.size() && (src_[p] == 'e' || src_[p] == 'E')) {
       size_t q = p + 1;
       if (q < src_.size() && (src_[q] == '+' || src_[q] == '-')) ++q;
-      if (q < src_.size() && IsDigit(src_[q])) {
+      if (q < src_.size() && IsDecimalDigit(src_[q])) {
         is_float = true;
         digits.push_back('e');
         digits.append(src_, p + 1, q - p - 1);
@@ -333,7 +334,7 @@ class Lexer {
           uint32_t cp = 0;
           for (size_t k = 0; k < width; ++k) {
             char h = p + k < src_.size() ? src_[p + k] : '\0';
-            int digit = IsDigit(h)               ? h - '0'
+            int digit = IsDecimalDigit(h)        ? h - '0'
                         : (h >= 'a' && h <= 'f') ? h - 'a' + 10
                         : (h >= 'A' && h <= 'F') ? h - 'A' + 10
                                                  : -1;

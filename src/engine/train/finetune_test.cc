@@ -12,6 +12,7 @@
 
 #include "base/base64.h"
 #include "base/json.h"
+#include "base/test_data.h"
 #include "engine/formats/safetensors.h"
 
 namespace iris::train {
@@ -20,14 +21,12 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-std::string Data(const std::string& rel) { return std::string(IRIS_TEST_DATA_DIR) + "/" + rel; }
-
 class FinetuneTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     runtime::EngineOptions eo;
     eo.threads = 2;
-    auto e = runtime::Engine::Load(Data("smolvlm2/tiny-256m-style"), eo);
+    auto e = runtime::Engine::Load(TestData("smolvlm2/tiny-256m-style"), eo);
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     engine_ = e->release();
   }
@@ -109,8 +108,8 @@ TEST_F(FinetuneTest, LabelsAreTheAnswersOnly) {
 }
 
 TEST_F(FinetuneTest, ImagesComeFromPathsAndDataUrls) {
-  fs::copy_file(Data("smolvlm2/images/small.png"), dir_ / "small.png");
-  std::ifstream in(Data("smolvlm2/images/small.png"), std::ios::binary);
+  fs::copy_file(TestData("smolvlm2/images/small.png"), dir_ / "small.png");
+  std::ifstream in(TestData("smolvlm2/images/small.png"), std::ios::binary);
   std::stringstream bytes;
   bytes << in.rdbuf();
   const std::string data_url = "data:image/png;base64," + Base64Encode(bytes.str());

@@ -11,14 +11,13 @@
 #include <tuple>
 
 #include "base/json.h"
+#include "base/test_data.h"
 #include "engine/formats/safetensors.h"
 #include "engine/kernels/kernels.h"
 #include "engine/runtime/engine.h"
 
 namespace iris::train {
 namespace {
-
-std::string Data(const std::string& rel) { return std::string(IRIS_TEST_DATA_DIR) + "/" + rel; }
 
 std::vector<float> Tensor(const formats::SafetensorsFile& f, const std::string& name) {
   auto it = f.tensors().find(name);
@@ -66,11 +65,11 @@ class TextTrainerTest : public ::testing::TestWithParam<int> {};
 TEST_P(TextTrainerTest, GradientsMatchPyTorchAutograd) {
   runtime::EngineOptions eo;
   eo.threads = GetParam();
-  auto engine = runtime::Engine::Load(Data("smolvlm2/tiny-256m-style"), eo);
+  auto engine = runtime::Engine::Load(TestData("smolvlm2/tiny-256m-style"), eo);
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-  auto meta = ReadJsonFile(Data("lora/grad_reference.json"));
+  auto meta = ReadJsonFile(TestData("lora/grad_reference.json"));
   ASSERT_TRUE(meta.ok());
-  auto ref = formats::SafetensorsFile::Open(Data("lora/grad_reference.safetensors"));
+  auto ref = formats::SafetensorsFile::Open(TestData("lora/grad_reference.safetensors"));
   ASSERT_TRUE(ref.ok());
   const model::TextModel& text = (*engine)->text_model();
   LoraShape shape;
@@ -103,9 +102,9 @@ INSTANTIATE_TEST_SUITE_P(Threads, TextTrainerTest, ::testing::Values(1, 2));
 // backward as their f32 values; and so does one in bf16 panels (--compute bf16), backward as
 // bf16 rows. The loss and gradients stay near the exact ones.
 TEST(TextTrainerQuantizedTest, Int8AndBf16BaseWeightsTrainNearTheExactGradients) {
-  auto meta = ReadJsonFile(Data("lora/grad_reference.json"));
+  auto meta = ReadJsonFile(TestData("lora/grad_reference.json"));
   ASSERT_TRUE(meta.ok());
-  auto ref = formats::SafetensorsFile::Open(Data("lora/grad_reference.safetensors"));
+  auto ref = formats::SafetensorsFile::Open(TestData("lora/grad_reference.safetensors"));
   ASSERT_TRUE(ref.ok());
   // Measured: q8_0 loss within 0.1 % and every B gradient within 5 % (of its largest value);
   // q4_0 within 0.9 % and 46 % (a random tiny model, 4-bit weights); bf16 products (weights in
@@ -117,7 +116,7 @@ TEST(TextTrainerQuantizedTest, Int8AndBf16BaseWeightsTrainNearTheExactGradients)
     eo.threads = 2;
     eo.weights = weights;
     eo.compute = compute;
-    auto engine = runtime::Engine::Load(Data("smolvlm2/tiny-256m-style"), eo);
+    auto engine = runtime::Engine::Load(TestData("smolvlm2/tiny-256m-style"), eo);
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
     const model::TextModel& text = (*engine)->text_model();
     LoraShape shape;
@@ -153,7 +152,7 @@ TEST(TextTrainerThreadsTest, OneAndTwoThreadsAgreeBitForBitAtEveryLength) {
   auto run = [](int threads, size_t T) -> Out {
     runtime::EngineOptions eo;
     eo.threads = threads;
-    auto engine = runtime::Engine::Load(Data("smolvlm2/tiny-256m-style"), eo);
+    auto engine = runtime::Engine::Load(TestData("smolvlm2/tiny-256m-style"), eo);
     EXPECT_TRUE(engine.ok());
     const model::TextModel& text = (*engine)->text_model();
     auto lora = LoraParams::Create(

@@ -15,26 +15,12 @@
 
 #include "base/time.h"
 #include "gateway/access/redis_test_server.h"
+#include "gateway/access/state_testing.h"
 
 namespace iris::gateway::access {
 namespace {
 
-Result<AdmitResult> AdmitOn(boost::asio::io_context& io, SharedState& s,
-                            std::vector<BucketSpec> buckets, std::vector<int64_t> want,
-                            std::optional<AdmitBudget> budget, int64_t now_ms) {
-  std::optional<Result<AdmitResult>> out;
-  boost::asio::co_spawn(
-      io,
-      [&]() -> boost::asio::awaitable<void> {
-        out.emplace(
-            co_await s.AdmitAsync(std::move(buckets), std::move(want), std::move(budget), now_ms));
-        io.stop();
-      },
-      boost::asio::detached);
-  io.restart();
-  io.run();
-  return std::move(*out);
-}
+using testing::AdmitOn;
 
 bool Allowed(const Result<AdmitResult>& r) {
   return r.ok() && r->take.allowed && (!r->budget || r->budget->allowed);

@@ -17,6 +17,7 @@
 #include "base/time.h"
 #include "gateway/access/lease_state.h"
 #include "gateway/access/redis_test_server.h"
+#include "gateway/access/state_testing.h"
 
 namespace iris::gateway::access {
 namespace {
@@ -25,28 +26,8 @@ namespace {
 // of the suite (its counters are small: near their limits every request goes to Redis).
 enum class Kind { kMemory, kRedis, kLeased };
 
-// Runs a coroutine to its end on a one-thread io_context (as a server worker would).
-template <typename T>
-T RunOn(boost::asio::io_context& io, boost::asio::awaitable<T> a) {
-  std::optional<T> out;
-  boost::asio::co_spawn(
-      io,
-      [&io, &out, a = std::move(a)]() mutable -> boost::asio::awaitable<void> {
-        out.emplace(co_await std::move(a));
-        io.stop();  // (a pipe's idle connection would keep run() going)
-      },
-      boost::asio::detached);
-  io.restart();
-  io.run();
-  return std::move(*out);
-}
-
-// AdmitAsync, run to its end.
-Result<AdmitResult> AdmitOn(boost::asio::io_context& io, SharedState& s,
-                            std::vector<BucketSpec> buckets, std::vector<int64_t> want,
-                            std::optional<AdmitBudget> budget, int64_t now_ms) {
-  return RunOn(io, s.AdmitAsync(std::move(buckets), std::move(want), std::move(budget), now_ms));
-}
+using testing::AdmitOn;
+using testing::RunOn;
 
 class StateTest : public ::testing::TestWithParam<Kind> {
  protected:

@@ -260,7 +260,7 @@ Status ParseTools(const json::value& v, ChatRequest& req, std::vector<DroppedFie
   return OkStatus();
 }
 
-Status ParseToolChoice(const json::value& v, ChatRequest& req) {
+Status ParseAiGatewayToolChoice(const json::value& v, ChatRequest& req) {
   IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "toolChoice"));
   IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", "toolChoice"));
   if (type == "tool") {
@@ -493,7 +493,7 @@ Result<AiGatewayRequest> ParseAiGatewayLanguageRequest(std::string_view body,
     IRIS_RETURN_IF_ERROR(ParseTools(*v, req, out.dropped));
   }
   if (const json::value* v = FindField(o, "toolChoice")) {
-    IRIS_RETURN_IF_ERROR(ParseToolChoice(*v, req));
+    IRIS_RETURN_IF_ERROR(ParseAiGatewayToolChoice(*v, req));
   }
   IRIS_RETURN_IF_ERROR(ReadProviderOptions(
       o, req.routing, req.user, out.dropped,

@@ -22,8 +22,8 @@ AiGatewayHeaders Headers(std::string model = "m", std::string streaming = "false
   return {std::move(model), std::move(streaming), std::move(version)};
 }
 
-void ExpectError(std::string_view body, std::string_view prefix,
-                 const AiGatewayHeaders& headers = Headers()) {
+void ExpectAiGatewayError(std::string_view body, std::string_view prefix,
+                          const AiGatewayHeaders& headers = Headers()) {
   Result<AiGatewayRequest> r = ParseAiGatewayLanguageRequest(body, headers);
   ASSERT_FALSE(r.ok()) << body;
   EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
@@ -179,10 +179,10 @@ TEST(ParseAiGatewayLanguageRequest, CacheBreakpointsAreTaken) {
   for (const DroppedField& d : r->dropped) features.push_back(d.feature);
   EXPECT_EQ(features, (std::vector<std::string>{"providerOptions.openai",
                                                 "providerOptions.anthropic.cacheControl"}));
-  ExpectError(R"({"prompt": [{"role": "user", "content": [{"type": "text", "text": "a",
+  ExpectAiGatewayError(R"({"prompt": [{"role": "user", "content": [{"type": "text", "text": "a",
       "providerOptions": {"anthropic": {"cacheControl": {"type": "persistent"}}}}]}]})",
-              "prompt[0].content[0].providerOptions.anthropic.cacheControl.type: expected "
-              "\"ephemeral\"");
+                       "prompt[0].content[0].providerOptions.anthropic.cacheControl.type: expected "
+                       "\"ephemeral\"");
 }
 
 TEST(ParseAiGatewayLanguageRequest, DroppedListIsBounded) {
@@ -202,44 +202,49 @@ TEST(ParseAiGatewayLanguageRequest, DroppedListIsBounded) {
 
 TEST(ParseAiGatewayLanguageRequest, ErrorsNameTheFieldOrHeader) {
   const std::string user = R"({"role":"user","content":[{"type":"text","text":"x"}]})";
-  ExpectError("{}", "ai-language-model-id", Headers(""));
-  ExpectError("{}", "ai-language-model-streaming", Headers("m", "yes"));
-  ExpectError("{}", "ai-language-model-specification-version", Headers("m", "false", "4"));
-  ExpectError("[]", "request body: expected a JSON object");
-  ExpectError("{}", "prompt: required");
-  ExpectError(R"({"prompt":[]})", "prompt: must contain at least one message");
-  ExpectError(R"({"prompt":[{"role":"robot","content":"x"}]})", "prompt[0].role: expected");
-  ExpectError(R"({"prompt":[{"role":"system","content":[]}]})", "prompt[0].content: expected");
-  ExpectError(
+  ExpectAiGatewayError("{}", "ai-language-model-id", Headers(""));
+  ExpectAiGatewayError("{}", "ai-language-model-streaming", Headers("m", "yes"));
+  ExpectAiGatewayError("{}", "ai-language-model-specification-version", Headers("m", "false", "4"));
+  ExpectAiGatewayError("[]", "request body: expected a JSON object");
+  ExpectAiGatewayError("{}", "prompt: required");
+  ExpectAiGatewayError(R"({"prompt":[]})", "prompt: must contain at least one message");
+  ExpectAiGatewayError(R"({"prompt":[{"role":"robot","content":"x"}]})",
+                       "prompt[0].role: expected");
+  ExpectAiGatewayError(R"({"prompt":[{"role":"system","content":[]}]})",
+                       "prompt[0].content: expected");
+  ExpectAiGatewayError(
       R"({"prompt":[{"role":"user","content":[{"type":"file","mediaType":"application/pdf","data":"JVBE"}]}]})",
       "prompt[0].content[0].mediaType: only image files are supported");
-  ExpectError(
+  ExpectAiGatewayError(
       R"({"prompt":[{"role":"user","content":[{"type":"file","mediaType":"image/png","data":"ftp://x"}]}]})",
       "prompt[0].content[0].data");
-  ExpectError(
+  ExpectAiGatewayError(
       R"({"prompt":[{"role":"user","content":[{"type":"tool-call","toolCallId":"a","toolName":"b"}]}]})",
       "prompt[0].content[0].type: a user message may not carry");
-  ExpectError(
+  ExpectAiGatewayError(
       R"({"prompt":[{"role":"assistant","content":[{"type":"tool-call","toolCallId":"a","toolName":"b","input":{},"providerExecuted":true}]}]})",
       "prompt[0].content[0].providerExecuted");
-  ExpectError(
+  ExpectAiGatewayError(
       R"({"prompt":[{"role":"tool","content":[{"type":"tool-approval-response","approvalId":"a","approved":true}]}]})",
       "prompt[0].content[0].type: tool messages carry tool-result parts");
-  ExpectError(
+  ExpectAiGatewayError(
       R"({"prompt":[{"role":"tool","content":[{"type":"tool-result","toolCallId":"a","toolName":"b","output":{"type":"content","value":[{"type":"image-data","data":"x","mediaType":"image/png"}]}}]}]})",
       "prompt[0].content[0].output.value[0].type: tool results may carry text only");
-  ExpectError(
+  ExpectAiGatewayError(
       R"({"prompt":[)" + user +
           R"(],"tools":[{"type":"provider","id":"openai.web_search","name":"w","args":{}}]})",
       "tools[0]: provider-executed tools");
-  ExpectError(R"({"prompt":[)" + user + R"(],"toolChoice":{"type":"any"}})", "toolChoice.type");
-  ExpectError(R"({"prompt":[)" + user + R"(],"temperature":3})", "temperature: must be between");
-  ExpectError(R"({"prompt":[)" + user + R"(],"maxOutputTokens":0})",
-              "maxOutputTokens: must be at least 1");
-  ExpectError(R"({"prompt":[)" + user + R"(],"responseFormat":{"type":"yaml"}})",
-              "responseFormat.type");
-  ExpectError(R"({"prompt":[)" + user + R"(],"providerOptions":{"a\r\nb":{}}})", "providerOptions");
-  ExpectError(
+  ExpectAiGatewayError(R"({"prompt":[)" + user + R"(],"toolChoice":{"type":"any"}})",
+                       "toolChoice.type");
+  ExpectAiGatewayError(R"({"prompt":[)" + user + R"(],"temperature":3})",
+                       "temperature: must be between");
+  ExpectAiGatewayError(R"({"prompt":[)" + user + R"(],"maxOutputTokens":0})",
+                       "maxOutputTokens: must be at least 1");
+  ExpectAiGatewayError(R"({"prompt":[)" + user + R"(],"responseFormat":{"type":"yaml"}})",
+                       "responseFormat.type");
+  ExpectAiGatewayError(R"({"prompt":[)" + user + R"(],"providerOptions":{"a\r\nb":{}}})",
+                       "providerOptions");
+  ExpectAiGatewayError(
       R"({"prompt":[)" + user + R"(],"providerOptions":{"openai":{"reasoningEffort":"max"}}})",
       "providerOptions.openai.reasoningEffort");
 }

@@ -230,7 +230,7 @@ Status ParseTools(const json::value& v, ChatRequest& request) {
   return OkStatus();
 }
 
-Status ParseToolChoice(const json::value& v, ChatRequest& request) {
+Status ParseAnthropicToolChoice(const json::value& v, ChatRequest& request) {
   IRIS_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "tool_choice"));
   IRIS_ASSIGN_OR_RETURN(std::string type, RequiredString(*o, "type", "tool_choice"));
   ToolChoice choice;
@@ -393,7 +393,7 @@ Result<ChatRequest> ParseAnthropicRequest(std::string_view body) {
     IRIS_RETURN_IF_ERROR(ParseTools(*tools, request));
   }
   if (const json::value* choice = FindField(o, "tool_choice")) {
-    IRIS_RETURN_IF_ERROR(ParseToolChoice(*choice, request));
+    IRIS_RETURN_IF_ERROR(ParseAnthropicToolChoice(*choice, request));
   }
   // MCP servers Anthropic connects the model to, and a code-execution container (one kept in
   // the provider's account when named by id): Anthropic's alone.

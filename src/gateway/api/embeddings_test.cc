@@ -15,7 +15,7 @@ namespace {
 
 namespace json = boost::json;
 
-void ExpectError(std::string_view body, std::string_view prefix) {
+void ExpectEmbeddingsError(std::string_view body, std::string_view prefix) {
   Result<EmbeddingRequest> r = ParseEmbeddingRequest(body);
   ASSERT_FALSE(r.ok()) << body;
   EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
@@ -43,18 +43,21 @@ TEST(ParseEmbeddingRequest, EveryInputShape) {
 }
 
 TEST(ParseEmbeddingRequest, ErrorsNameTheField) {
-  ExpectError(R"({"input": "x"})", "model: required");
-  ExpectError(R"({"model": "m"})", "input: required");
-  ExpectError(R"({"model": "m", "input": ""})", "input: must not be empty");
-  ExpectError(R"({"model": "m", "input": []})", "input: must contain at least one input");
-  ExpectError(R"({"model": "m", "input": ["a", 2]})", "input[1]: expected a string");
-  ExpectError(R"({"model": "m", "input": [[1], [-2]]})", "input[1][0]: a token id is not negative");
-  ExpectError(R"({"model": "m", "input": [[1], []]})", "input[1]: must not be empty");
-  ExpectError(R"({"model": "m", "input": "x", "dimensions": 0})", "dimensions: must be between");
-  ExpectError(R"({"model": "m", "input": "x", "encoding_format": "int8"})", "encoding_format:");
+  ExpectEmbeddingsError(R"({"input": "x"})", "model: required");
+  ExpectEmbeddingsError(R"({"model": "m"})", "input: required");
+  ExpectEmbeddingsError(R"({"model": "m", "input": ""})", "input: must not be empty");
+  ExpectEmbeddingsError(R"({"model": "m", "input": []})", "input: must contain at least one input");
+  ExpectEmbeddingsError(R"({"model": "m", "input": ["a", 2]})", "input[1]: expected a string");
+  ExpectEmbeddingsError(R"({"model": "m", "input": [[1], [-2]]})",
+                        "input[1][0]: a token id is not negative");
+  ExpectEmbeddingsError(R"({"model": "m", "input": [[1], []]})", "input[1]: must not be empty");
+  ExpectEmbeddingsError(R"({"model": "m", "input": "x", "dimensions": 0})",
+                        "dimensions: must be between");
+  ExpectEmbeddingsError(R"({"model": "m", "input": "x", "encoding_format": "int8"})",
+                        "encoding_format:");
   std::string big = R"({"model": "m", "input": [)";
   for (int i = 0; i < 2049; ++i) big += i ? ",\"x\"" : "\"x\"";
-  ExpectError(big + "]}", "input: at most 2048 inputs");
+  ExpectEmbeddingsError(big + "]}", "input: at most 2048 inputs");
 }
 
 TEST(EncodeEmbeddingResponse, FloatsOrBase64OfFloat32LittleEndian) {

@@ -15,7 +15,7 @@ namespace {
 namespace json = boost::json;
 
 // Parses `body`, expecting a kInvalidArgument whose message starts with `prefix`.
-void ExpectError(std::string_view body, std::string_view prefix) {
+void ExpectChatError(std::string_view body, std::string_view prefix) {
   Result<ChatRequest> r = ParseOpenAIChatRequest(body);
   ASSERT_FALSE(r.ok()) << body;
   EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
@@ -107,82 +107,84 @@ TEST(ParseOpenAIChatRequest, Errors) {
   auto with = [&](std::string extra) {
     return std::string("{\"model\":\"m\",") + kUser + "," + extra + "}";
   };
-  ExpectError("[1]", "request body: expected a JSON object");
-  ExpectError("{", "request body: invalid JSON");
-  ExpectError(R"({"messages":[]})", "model: required");
-  ExpectError(R"({"model":3,"messages":[]})", "model: expected a string, got a number");
-  ExpectError(R"({"model":"m"})", "messages: required");
-  ExpectError(R"({"model":"m","messages":[]})", "messages: must contain at least one");
-  ExpectError(R"({"model":"m","messages":[{"content":"x"}]})", "messages[0].role: required");
-  ExpectError(R"({"model":"m","messages":[{"role":"robot","content":"x"}]})",
-              "messages[0].role: unknown role \"robot\"");
-  ExpectError(R"({"model":"m","messages":[{"role":"user"}]})", "messages[0].content: required");
-  ExpectError(R"({"model":"m","messages":[{"role":"user","content":5}]})",
-              "messages[0].content: expected a string or an array");
-  ExpectError(R"({"model":"m","messages":[{"role":"user","content":"a"},{"role":"user",
+  ExpectChatError("[1]", "request body: expected a JSON object");
+  ExpectChatError("{", "request body: invalid JSON");
+  ExpectChatError(R"({"messages":[]})", "model: required");
+  ExpectChatError(R"({"model":3,"messages":[]})", "model: expected a string, got a number");
+  ExpectChatError(R"({"model":"m"})", "messages: required");
+  ExpectChatError(R"({"model":"m","messages":[]})", "messages: must contain at least one");
+  ExpectChatError(R"({"model":"m","messages":[{"content":"x"}]})", "messages[0].role: required");
+  ExpectChatError(R"({"model":"m","messages":[{"role":"robot","content":"x"}]})",
+                  "messages[0].role: unknown role \"robot\"");
+  ExpectChatError(R"({"model":"m","messages":[{"role":"user"}]})", "messages[0].content: required");
+  ExpectChatError(R"({"model":"m","messages":[{"role":"user","content":5}]})",
+                  "messages[0].content: expected a string or an array");
+  ExpectChatError(R"({"model":"m","messages":[{"role":"user","content":"a"},{"role":"user",
       "content":"b"},{"role":"user","content":[{"type":"image_url","image_url":{"url":7}}]}]})",
-              "messages[2].content[0].image_url.url: expected a string, got a number");
-  ExpectError(R"({"model":"m","messages":[{"role":"user","content":[
+                  "messages[2].content[0].image_url.url: expected a string, got a number");
+  ExpectChatError(R"({"model":"m","messages":[{"role":"user","content":[
       {"type":"image_url","image_url":{"url":"ftp://x"}}]}]})",
-              "messages[0].content[0].image_url.url: expected an http(s) URL");
-  ExpectError(R"({"model":"m","messages":[{"role":"user","content":[
+                  "messages[0].content[0].image_url.url: expected an http(s) URL");
+  ExpectChatError(R"({"model":"m","messages":[{"role":"user","content":[
       {"type":"image_url","image_url":{"url":"data:image/png,abcd"}}]}]})",
-              "messages[0].content[0].image_url.url: only base64 data URLs");
-  ExpectError(R"({"model":"m","messages":[{"role":"user","content":[
+                  "messages[0].content[0].image_url.url: only base64 data URLs");
+  ExpectChatError(R"({"model":"m","messages":[{"role":"user","content":[
       {"type":"image_url","image_url":{"url":"data:text/plain;base64,abcd"}}]}]})",
-              "messages[0].content[0].image_url.url: expected an image media type");
-  ExpectError(R"({"model":"m","messages":[{"role":"user","content":[
+                  "messages[0].content[0].image_url.url: expected an image media type");
+  ExpectChatError(R"({"model":"m","messages":[{"role":"user","content":[
       {"type":"image_url","image_url":{"url":"data:image/png;base64,ab$d"}}]}]})",
-              "messages[0].content[0].image_url.url: the data URL's payload is not valid");
-  ExpectError(R"({"model":"m","messages":[{"role":"system","content":[
+                  "messages[0].content[0].image_url.url: the data URL's payload is not valid");
+  ExpectChatError(R"({"model":"m","messages":[{"role":"system","content":[
       {"type":"image_url","image_url":{"url":"https://x"}}]}]})",
-              "messages[0].content[0].type: image_url parts are only allowed in user");
-  ExpectError(R"({"model":"m","messages":[{"role":"user","content":[
+                  "messages[0].content[0].type: image_url parts are only allowed in user");
+  ExpectChatError(R"({"model":"m","messages":[{"role":"user","content":[
       {"type":"input_audio","input_audio":{}}]}]})",
-              "messages[0].content[0].type: \"input_audio\" content parts are not supported");
-  ExpectError(R"({"model":"m","messages":[{"role":"user","content":[{"type":"text"}]}]})",
-              "messages[0].content[0].text: required");
-  ExpectError(R"({"model":"m","messages":[{"role":"assistant"}]})",
-              "messages[0].content: required (an assistant message needs content or tool_calls)");
-  ExpectError(R"({"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c",
+                  "messages[0].content[0].type: \"input_audio\" content parts are not supported");
+  ExpectChatError(R"({"model":"m","messages":[{"role":"user","content":[{"type":"text"}]}]})",
+                  "messages[0].content[0].text: required");
+  ExpectChatError(
+      R"({"model":"m","messages":[{"role":"assistant"}]})",
+      "messages[0].content: required (an assistant message needs content or tool_calls)");
+  ExpectChatError(R"({"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c",
       "type":"function","function":{"name":1}}]}]})",
-              "messages[0].tool_calls[0].function.name: expected a string");
-  ExpectError(R"({"model":"m","messages":[{"role":"tool","content":"x"}]})",
-              "messages[0].tool_call_id: required");
-  ExpectError(R"({"model":"m","messages":[{"role":"function","content":"x","name":"f"}]})",
-              "messages[0].role: the legacy \"function\" role");
-  ExpectError(with(R"("n":2)"), "n: only n=1 is supported, got 2");
-  ExpectError(with(R"("tools":[{"type":"web_search"}])"),
-              "tools[0].type: unsupported tool type \"web_search\"");
-  ExpectError(with(R"("tools":[{"type":"function","function":{"description":"x"}}])"),
-              "tools[0].function.name: required");
-  ExpectError(with(R"("tools":[{"type":"function","function":{"name":"f","parameters":[]}}])"),
-              "tools[0].function.parameters: expected a JSON Schema object");
-  ExpectError(with(R"("tool_choice":"sometimes")"), "tool_choice: expected \"auto\"");
-  ExpectError(with(R"("tool_choice":{"type":"allowed_tools"})"), "tool_choice.type: only");
-  ExpectError(with(R"("response_format":{"type":"xml"})"), "response_format.type: expected");
-  ExpectError(with(R"("response_format":{"type":"json_schema"})"),
-              "response_format.json_schema: required");
-  ExpectError(with(R"("response_format":{"type":"json_schema","json_schema":{"schema":{}}})"),
-              "response_format.json_schema.name: required");
-  ExpectError(with(R"("stop":[1])"), "stop[0]: expected a string");
-  ExpectError(with(R"("stop":1)"), "stop: expected a string or an array of strings");
-  ExpectError(with(R"("temperature":"hot")"), "temperature: expected a number, got a string");
-  ExpectError(with(R"("temperature":3)"), "temperature: must be between 0 and 2");
-  ExpectError(with(R"("top_p":1.5)"), "top_p: must be between 0 and 1");
-  ExpectError(with(R"("seed":1e300)"), "seed: integer out of range");
-  ExpectError(with(R"("seed":1.5)"), "seed: expected an integer");
-  ExpectError(with(R"("max_tokens":0)"), "max_tokens: must be at least 1");
-  ExpectError(with(R"("max_completion_tokens":"5")"), "max_completion_tokens: expected an integer");
-  ExpectError(with(R"("stream":"yes")"), "stream: expected a boolean");
-  ExpectError(with(R"("stream_options":{"include_usage":1})"),
-              "stream_options.include_usage: expected a boolean");
-  ExpectError(with(R"("user":5)"), "user: expected a string");
-  ExpectError(with(R"("parallel_tool_calls":"no")"), "parallel_tool_calls: expected a boolean");
-  ExpectError(with(R"("models":"a")"), "models: expected an array");
-  ExpectError(with(R"("provider":{"order":[1]})"), "provider.order[0]: expected a string");
-  ExpectError(with(R"("providerOptions":{"gateway":{"only":"x"}})"),
-              "providerOptions.gateway.only: expected an array");
+                  "messages[0].tool_calls[0].function.name: expected a string");
+  ExpectChatError(R"({"model":"m","messages":[{"role":"tool","content":"x"}]})",
+                  "messages[0].tool_call_id: required");
+  ExpectChatError(R"({"model":"m","messages":[{"role":"function","content":"x","name":"f"}]})",
+                  "messages[0].role: the legacy \"function\" role");
+  ExpectChatError(with(R"("n":2)"), "n: only n=1 is supported, got 2");
+  ExpectChatError(with(R"("tools":[{"type":"web_search"}])"),
+                  "tools[0].type: unsupported tool type \"web_search\"");
+  ExpectChatError(with(R"("tools":[{"type":"function","function":{"description":"x"}}])"),
+                  "tools[0].function.name: required");
+  ExpectChatError(with(R"("tools":[{"type":"function","function":{"name":"f","parameters":[]}}])"),
+                  "tools[0].function.parameters: expected a JSON Schema object");
+  ExpectChatError(with(R"("tool_choice":"sometimes")"), "tool_choice: expected \"auto\"");
+  ExpectChatError(with(R"("tool_choice":{"type":"allowed_tools"})"), "tool_choice.type: only");
+  ExpectChatError(with(R"("response_format":{"type":"xml"})"), "response_format.type: expected");
+  ExpectChatError(with(R"("response_format":{"type":"json_schema"})"),
+                  "response_format.json_schema: required");
+  ExpectChatError(with(R"("response_format":{"type":"json_schema","json_schema":{"schema":{}}})"),
+                  "response_format.json_schema.name: required");
+  ExpectChatError(with(R"("stop":[1])"), "stop[0]: expected a string");
+  ExpectChatError(with(R"("stop":1)"), "stop: expected a string or an array of strings");
+  ExpectChatError(with(R"("temperature":"hot")"), "temperature: expected a number, got a string");
+  ExpectChatError(with(R"("temperature":3)"), "temperature: must be between 0 and 2");
+  ExpectChatError(with(R"("top_p":1.5)"), "top_p: must be between 0 and 1");
+  ExpectChatError(with(R"("seed":1e300)"), "seed: integer out of range");
+  ExpectChatError(with(R"("seed":1.5)"), "seed: expected an integer");
+  ExpectChatError(with(R"("max_tokens":0)"), "max_tokens: must be at least 1");
+  ExpectChatError(with(R"("max_completion_tokens":"5")"),
+                  "max_completion_tokens: expected an integer");
+  ExpectChatError(with(R"("stream":"yes")"), "stream: expected a boolean");
+  ExpectChatError(with(R"("stream_options":{"include_usage":1})"),
+                  "stream_options.include_usage: expected a boolean");
+  ExpectChatError(with(R"("user":5)"), "user: expected a string");
+  ExpectChatError(with(R"("parallel_tool_calls":"no")"), "parallel_tool_calls: expected a boolean");
+  ExpectChatError(with(R"("models":"a")"), "models: expected an array");
+  ExpectChatError(with(R"("provider":{"order":[1]})"), "provider.order[0]: expected a string");
+  ExpectChatError(with(R"("providerOptions":{"gateway":{"only":"x"}})"),
+                  "providerOptions.gateway.only: expected an array");
 }
 
 TEST(ParseOpenAIChatRequest, NullMeansAbsent) {
@@ -193,7 +195,7 @@ TEST(ParseOpenAIChatRequest, NullMeansAbsent) {
   EXPECT_FALSE(r->temperature.has_value());
 }
 
-json::value Parse(std::string_view s) {
+json::value ParseOrFail(std::string_view s) {
   Result<json::value> v = ParseJson(s, "test");
   EXPECT_TRUE(v.ok()) << s;
   return v.ok() ? *v : json::value();
@@ -212,8 +214,8 @@ TEST(EncodeOpenAIChatResponse, ToolCallsUsageCostAndIris) {
                 .reasoning_tokens = 1,
                 .reported = true};
   json::object iris{{"provider", "openai"}};
-  json::value v = Parse(EncodeOpenAIChatResponse(resp, &iris, 0.5));
-  EXPECT_EQ(v, Parse(R"({"id":"chatcmpl-1","object":"chat.completion","created":5,
+  json::value v = ParseOrFail(EncodeOpenAIChatResponse(resp, &iris, 0.5));
+  EXPECT_EQ(v, ParseOrFail(R"({"id":"chatcmpl-1","object":"chat.completion","created":5,
       "model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":null,
       "refusal":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"f",
       "arguments":"{}"}}]},"logprobs":null,"finish_reason":"tool_calls"}],
@@ -222,7 +224,7 @@ TEST(EncodeOpenAIChatResponse, ToolCallsUsageCostAndIris) {
       {"reasoning_tokens":1},"cost":0.5},"iris":{"provider":"openai"}})"));
 }
 
-StreamEvent Ev(StreamEvent::Type type) {
+StreamEvent EventOf(StreamEvent::Type type) {
   StreamEvent e;
   e.type = type;
   return e;
@@ -244,26 +246,26 @@ std::vector<std::string> Events(const std::string& sse) {
 TEST(OpenAIStreamEncoder, TextToolsUsageAndIris) {
   OpenAIStreamEncoder enc(/*include_usage=*/true);
   std::string out;
-  StreamEvent start = Ev(StreamEvent::Type::kStart);
+  StreamEvent start = EventOf(StreamEvent::Type::kStart);
   start.id = "c1";
   start.model = "m";
   start.created = 9;
   out += enc.Encode(start);
-  StreamEvent text = Ev(StreamEvent::Type::kTextDelta);
+  StreamEvent text = EventOf(StreamEvent::Type::kTextDelta);
   text.text = "Hi";
   out += enc.Encode(text);
-  StreamEvent tc = Ev(StreamEvent::Type::kToolCallStart);
+  StreamEvent tc = EventOf(StreamEvent::Type::kToolCallStart);
   tc.index = 0;
   tc.id = "call_1";
   tc.name = "f";
   out += enc.Encode(tc);
-  StreamEvent args = Ev(StreamEvent::Type::kToolCallDelta);
+  StreamEvent args = EventOf(StreamEvent::Type::kToolCallDelta);
   args.text = "{}";
   out += enc.Encode(args);
-  StreamEvent fin = Ev(StreamEvent::Type::kFinish);
+  StreamEvent fin = EventOf(StreamEvent::Type::kFinish);
   fin.finish_reason = FinishReason::kToolCalls;
   EXPECT_EQ(enc.Encode(fin), "");
-  StreamEvent usage = Ev(StreamEvent::Type::kUsage);
+  StreamEvent usage = EventOf(StreamEvent::Type::kUsage);
   usage.usage.input_tokens = 2;
   usage.usage.output_tokens = 3;
   EXPECT_EQ(enc.Encode(usage), "");
@@ -272,15 +274,15 @@ TEST(OpenAIStreamEncoder, TextToolsUsageAndIris) {
   std::vector<std::string> ev = Events(out);
   ASSERT_EQ(ev.size(), 7u);
   EXPECT_EQ(ev.back(), "data: [DONE]");
-  EXPECT_EQ(Parse(ev[0].substr(6)),
-            Parse(R"({"id":"c1","object":"chat.completion.chunk","created":9,"model":"m",
+  EXPECT_EQ(ParseOrFail(ev[0].substr(6)),
+            ParseOrFail(R"({"id":"c1","object":"chat.completion.chunk","created":9,"model":"m",
       "choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},
       "logprobs":null,"finish_reason":null}],"usage":null})"));
-  EXPECT_EQ(Parse(ev[2].substr(6)).at("choices").at(0).at("delta"),
-            Parse(R"({"tool_calls":[{"index":0,"id":"call_1","type":"function",
+  EXPECT_EQ(ParseOrFail(ev[2].substr(6)).at("choices").at(0).at("delta"),
+            ParseOrFail(R"({"tool_calls":[{"index":0,"id":"call_1","type":"function",
                       "function":{"name":"f","arguments":""}}]})"));
-  EXPECT_EQ(Parse(ev[4].substr(6)).at("choices").at(0).at("finish_reason"), "tool_calls");
-  json::value last = Parse(ev[5].substr(6));
+  EXPECT_EQ(ParseOrFail(ev[4].substr(6)).at("choices").at(0).at("finish_reason"), "tool_calls");
+  json::value last = ParseOrFail(ev[5].substr(6));
   EXPECT_EQ(last.at("choices"), json::array());
   EXPECT_EQ(last.at("usage").at("total_tokens"), 5);
   EXPECT_EQ(last.at("usage").at("cost"), 0.25);
@@ -289,15 +291,15 @@ TEST(OpenAIStreamEncoder, TextToolsUsageAndIris) {
 
 TEST(OpenAIStreamEncoder, NoUsageWithoutIncludeUsageAndIrisOnFinishChunk) {
   OpenAIStreamEncoder enc(/*include_usage=*/false, /*created=*/42);
-  std::string out = enc.Encode(Ev(StreamEvent::Type::kStart));
-  StreamEvent usage = Ev(StreamEvent::Type::kUsage);
+  std::string out = enc.Encode(EventOf(StreamEvent::Type::kStart));
+  StreamEvent usage = EventOf(StreamEvent::Type::kUsage);
   usage.usage.input_tokens = 2;
   out += enc.Encode(usage);
   json::object iris{{"k", "v"}};
   out += enc.Finish(&iris, 1.0);
   std::vector<std::string> ev = Events(out);
   ASSERT_EQ(ev.size(), 3u);
-  json::value fin = Parse(ev[1].substr(6));
+  json::value fin = ParseOrFail(ev[1].substr(6));
   EXPECT_FALSE(fin.as_object().contains("usage"));
   EXPECT_EQ(fin.at("created"), 42);
   EXPECT_EQ(fin.at("iris").at("k"), "v");
@@ -313,15 +315,15 @@ TEST(OpenAIStreamEncoder, ErrorHasNoDone) {
   std::string out = enc.Error(e);
   EXPECT_EQ(out.find("[DONE]"), std::string::npos);
   ASSERT_EQ(out.rfind("data: ", 0), 0u);
-  json::value v = Parse(out.substr(6));
+  json::value v = ParseOrFail(out.substr(6));
   EXPECT_EQ(v.at("error").at("message"), "cut");
   EXPECT_EQ(v.at("error").at("type"), "upstream_error");
   EXPECT_EQ(v.at("error").at("provider"), "openai");
 }
 
 TEST(EncodeOpenAIModelList, Shape) {
-  EXPECT_EQ(Parse(EncodeOpenAIModelList({{"a", 1, "iris"}, {"b", 2, "openai"}})),
-            Parse(R"({"object":"list","data":[
+  EXPECT_EQ(ParseOrFail(EncodeOpenAIModelList({{"a", 1, "iris"}, {"b", 2, "openai"}})),
+            ParseOrFail(R"({"object":"list","data":[
       {"id":"a","object":"model","created":1,"owned_by":"iris"},
       {"id":"b","object":"model","created":2,"owned_by":"openai"}]})"));
 }

@@ -15,7 +15,7 @@ namespace {
 
 namespace json = boost::json;
 
-void ExpectError(std::string_view body, std::string_view prefix) {
+void ExpectResponsesError(std::string_view body, std::string_view prefix) {
   Result<ResponsesRequest> r = ParseResponsesRequest(body);
   ASSERT_FALSE(r.ok()) << body;
   EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
@@ -104,38 +104,42 @@ TEST(ParseResponsesRequest, TheSearchesABudgetReservesAreMaxToolCalls) {
 }
 
 TEST(ParseResponsesRequest, ErrorsNameTheField) {
-  ExpectError(R"({"input": "x"})", "model: required");
-  ExpectError(R"({"model": "m"})", "input: required");
-  ExpectError(R"({"model": "m", "input": []})", "input: must contain at least one item");
-  ExpectError(R"({"model": "m", "input": 3})", "input: expected a string or an array");
-  ExpectError(R"({"model": "m", "input": [{"role": "tool", "content": "x"}]})",
-              "input[0].role: unknown role \"tool\"");
-  ExpectError(R"({"model": "m", "input": [{"role": "assistant", "content": [
+  ExpectResponsesError(R"({"input": "x"})", "model: required");
+  ExpectResponsesError(R"({"model": "m"})", "input: required");
+  ExpectResponsesError(R"({"model": "m", "input": []})", "input: must contain at least one item");
+  ExpectResponsesError(R"({"model": "m", "input": 3})", "input: expected a string or an array");
+  ExpectResponsesError(R"({"model": "m", "input": [{"role": "tool", "content": "x"}]})",
+                       "input[0].role: unknown role \"tool\"");
+  ExpectResponsesError(
+      R"({"model": "m", "input": [{"role": "assistant", "content": [
                   {"type": "input_image", "image_url": "https://x/y.png"}]}]})",
-              "input[0].content[0].type: input_image parts are only allowed in user messages");
-  ExpectError(R"({"model": "m", "input": [{"role": "user", "content": [
+      "input[0].content[0].type: input_image parts are only allowed in user messages");
+  ExpectResponsesError(R"({"model": "m", "input": [{"role": "user", "content": [
                   {"type": "input_image", "image_url": "ftp://x"}]}]})",
-              "input[0].content[0].image_url: expected an http(s) URL");
-  ExpectError(R"({"model": "m", "input": [{"type": "function_call", "name": "f"}]})",
-              "input[0].call_id: required");
-  ExpectError(R"({"model": "m", "input": [{"type": "function_call_output", "call_id": "c",
+                       "input[0].content[0].image_url: expected an http(s) URL");
+  ExpectResponsesError(R"({"model": "m", "input": [{"type": "function_call", "name": "f"}]})",
+                       "input[0].call_id: required");
+  ExpectResponsesError(R"({"model": "m", "input": [{"type": "function_call_output", "call_id": "c",
                   "output": [{"type": "input_image", "image_url": "https://x/y.png"}]}]})",
-              "input[0].output[0]: a tool output may only hold text");
-  ExpectError(R"({"model": "m", "input": "x", "tools": [{"name": "f"}]})",
-              "tools[0].type: required");
-  ExpectError(R"({"model": "m", "input": [{"type": 7}]})", "input[0].type: expected a string");
-  ExpectError(R"({"model": "m", "input": "x", "text": {"format": {"type": "json_schema"}}})",
-              "text.format.name: required");
-  ExpectError(R"({"model": "m", "input": "x", "max_output_tokens": 0})",
-              "max_output_tokens: must be at least 1");
-  ExpectError(R"({"model": "m", "input": "x", "reasoning": {"effort": "max"}})",
-              "reasoning.effort: expected none, minimal, low, medium, high or xhigh");
-  ExpectError(R"({"model": "m", "input": "x", "metadata": {"k": 1}})",
-              "metadata.k: expected a string");
-  ExpectError(R"({"model": "m", "input": "x", "background": true})", "background:");
-  ExpectError(R"({"model": "m", "input": "x", "conversation": "conv_1"})", "conversation:");
-  ExpectError(R"({"model": "m", "input": "x", "previous_response_id": "chatcmpl-1"})",
-              "previous_response_id: expected the id of an earlier response");
+                       "input[0].output[0]: a tool output may only hold text");
+  ExpectResponsesError(R"({"model": "m", "input": "x", "tools": [{"name": "f"}]})",
+                       "tools[0].type: required");
+  ExpectResponsesError(R"({"model": "m", "input": [{"type": 7}]})",
+                       "input[0].type: expected a string");
+  ExpectResponsesError(
+      R"({"model": "m", "input": "x", "text": {"format": {"type": "json_schema"}}})",
+      "text.format.name: required");
+  ExpectResponsesError(R"({"model": "m", "input": "x", "max_output_tokens": 0})",
+                       "max_output_tokens: must be at least 1");
+  ExpectResponsesError(R"({"model": "m", "input": "x", "reasoning": {"effort": "max"}})",
+                       "reasoning.effort: expected none, minimal, low, medium, high or xhigh");
+  ExpectResponsesError(R"({"model": "m", "input": "x", "metadata": {"k": 1}})",
+                       "metadata.k: expected a string");
+  ExpectResponsesError(R"({"model": "m", "input": "x", "background": true})", "background:");
+  ExpectResponsesError(R"({"model": "m", "input": "x", "conversation": "conv_1"})",
+                       "conversation:");
+  ExpectResponsesError(R"({"model": "m", "input": "x", "previous_response_id": "chatcmpl-1"})",
+                       "previous_response_id: expected the id of an earlier response");
   // A continuation may send no new input item beyond its references.
   EXPECT_TRUE(
       ParseResponsesRequest(R"({"model": "m", "input": [], "previous_response_id": "resp_1"})")
@@ -190,21 +194,22 @@ TEST(ParseResponsesRequest, WhatOnlyOpenAITakesIsNotedNotRefused) {
   EXPECT_EQ(prompt->chat.as_is_only,
             (std::vector<std::string>{"prompt (a stored prompt template)"}));
   EXPECT_EQ(prompt->chat.account_refs, prompt->chat.as_is_only);
-  ExpectError(R"({"model": "m"})", "input: required");
+  ExpectResponsesError(R"({"model": "m"})", "input: required");
 }
 
 // Ids a caller names items by are plain and bounded; iris's own are not listed to check.
 TEST(ParseResponsesRequest, ItemIdsArePlainBoundedAndListed) {
-  ExpectError(R"({"model": "m", "input": [{"type": "item_reference", "id": "a b"}]})",
-              "input[0].id: expected an item id");
-  ExpectError(R"({"model": "m", "input": [{"type": "reasoning", "id": ""}]})",
-              "input[0].id: expected an item id");
+  ExpectResponsesError(R"({"model": "m", "input": [{"type": "item_reference", "id": "a b"}]})",
+                       "input[0].id: expected an item id");
+  ExpectResponsesError(R"({"model": "m", "input": [{"type": "reasoning", "id": ""}]})",
+                       "input[0].id: expected an item id");
   std::string many = R"({"model": "m", "input": [)";
   for (int i = 0; i <= 256; ++i) {
     many += (i > 0 ? "," : "") + std::string(R"({"type": "item_reference", "id": "msg_)") +
             std::to_string(i) + R"("})";
   }
-  ExpectError(many + "]}", "input[256]: at most 256 input items may name an earlier item by id");
+  ExpectResponsesError(many + "]}",
+                       "input[256]: at most 256 input items may name an earlier item by id");
   auto r = ParseResponsesRequest(R"({"model": "m", "input": [
       {"type": "message", "role": "assistant", "id": "msg_0af_0",
        "content": [{"type": "output_text", "text": "hi"}]},

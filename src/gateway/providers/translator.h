@@ -36,6 +36,19 @@ inline std::optional<double> ParseRetryAfter(std::string_view value) {
   return seconds;
 }
 
+// An upstream's body or event that must be a JSON object. Anything else is the upstream's
+// fault (DataLoss): "<provider>: <what> is not a JSON object".
+inline Result<boost::json::object> ParseUpstreamObject(std::string_view provider,
+                                                       std::string_view text,
+                                                       std::string_view what) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(text, ec);
+  if (ec || !v.is_object()) {
+    return DataLoss(std::string(provider) + ": " + std::string(what) + " is not a JSON object");
+  }
+  return std::move(v.get_object());
+}
+
 // The arguments of tool call `call` of message `message` as a JSON object (empty reads as {}),
 // for the upstreams that take them as an object (Anthropic, Gemini). Anything else fails with
 // the call's path: "messages[2].tool_calls[0].arguments: expected a JSON object, got an array".

@@ -20,8 +20,6 @@ namespace {
 
 using namespace testing_util;
 
-constexpr const char* kMaster = "master-key-0123456789abcdef";
-
 class SharedAccess : public ::testing::Test {
  protected:
   void SetUp() override {

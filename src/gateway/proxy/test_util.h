@@ -56,6 +56,9 @@ class FakeUpstream {
   std::unique_ptr<http::Server> server_;
 };
 
+// The master key of the access tests' gateways (IRIS_MASTER_KEY).
+constexpr const char* kMaster = "master-key-0123456789abcdef";
+
 inline http::Headers Json() { return http::Headers{{"content-type", "application/json"}}; }
 inline http::Headers Sse() { return http::Headers{{"content-type", "text/event-stream"}}; }
 

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/test_data.h"
 #include "base/time.h"
 #include "gateway/observe/store.h"
 
@@ -22,8 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
-
-std::string Data(const std::string& rel) { return std::string(IRIS_TEST_DATA_DIR) + "/" + rel; }
 
 class JobsTest : public ::testing::Test {
  protected:
@@ -46,7 +45,7 @@ class JobsTest : public ::testing::Test {
 
   JobsOptions Options() const {
     JobsOptions o;
-    o.model_dir = Data("smolvlm2/tiny-256m-style");
+    o.model_dir = TestData("smolvlm2/tiny-256m-style");
     o.base_model = "tiny";
     o.adapters_dir = (dir_ / "adapters").string();
     o.store = "none";

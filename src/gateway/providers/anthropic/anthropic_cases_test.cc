@@ -18,6 +18,7 @@
 #include "gateway/api/anthropic.h"
 #include "gateway/http/sse.h"
 #include "gateway/providers/anthropic/anthropic_translator.h"
+#include "gateway/providers/cases_testing.h"
 #include "gateway/providers/gemini/gemini_translator.h"
 
 namespace iris::gateway::providers {
@@ -25,22 +26,10 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
-
-fs::path CasesDir() { return fs::path(IRIS_TEST_DATA_DIR) / ".." / "gateway_cases"; }
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-json::value ReadJson(const fs::path& p) {
-  boost::system::error_code ec;
-  json::value v = json::parse(ReadFile(p), ec);
-  EXPECT_FALSE(ec) << p << ": " << ec.message();
-  return v;
-}
+using cases::CasesDir;
+using cases::Lower;
+using cases::ReadFile;
+using cases::ReadJson;
 
 std::vector<http::SseEvent> ParseSse(std::string_view bytes) {
   http::SseParser parser;
@@ -62,11 +51,6 @@ std::vector<std::string> AnthropicInboundCases() {
   }
   std::sort(names.begin(), names.end());
   return names;
-}
-
-std::string Lower(std::string s) {
-  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return s;
 }
 
 std::string_view ClassName(ErrorClass c) {

@@ -55,7 +55,9 @@ bool IsBlank(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c) != 0; });
 }
 
-Status Unsupported(std::string what) { return InvalidArgument("anthropic: " + std::move(what)); }
+Status UnsupportedByAnthropic(std::string what) {
+  return InvalidArgument("anthropic: " + std::move(what));
+}
 
 Result<json::object> ImageBlock(const ContentPart& part) {
   json::object source;
@@ -63,8 +65,9 @@ Result<json::object> ImageBlock(const ContentPart& part) {
     static constexpr std::string_view kTypes[] = {"image/jpeg", "image/png", "image/gif",
                                                   "image/webp"};
     if (std::find(std::begin(kTypes), std::end(kTypes), part.media_type) == std::end(kTypes)) {
-      return Unsupported("image media type '" + part.media_type +
-                         "' is not accepted (image/jpeg, image/png, image/gif, image/webp)");
+      return UnsupportedByAnthropic(
+          "image media type '" + part.media_type +
+          "' is not accepted (image/jpeg, image/png, image/gif, image/webp)");
     }
     source["type"] = "base64";
     source["media_type"] = part.media_type;
@@ -73,7 +76,7 @@ Result<json::object> ImageBlock(const ContentPart& part) {
     source["type"] = "url";
     source["url"] = part.url;
   } else {
-    return Unsupported("images must be inline base64 data or an http(s) URL");
+    return UnsupportedByAnthropic("images must be inline base64 data or an http(s) URL");
   }
   json::object block;
   block["type"] = "image";
@@ -165,7 +168,7 @@ Result<Turn> EncodeMessage(const Message& m, size_t index) {
       for (size_t j = 0; j < m.tool_calls.size(); ++j) {
         const ToolCall& call = m.tool_calls[j];
         Result<json::object> input = ToolCallArgumentsObject(call, index, j);
-        if (!input.ok()) return Unsupported(input.status().message());
+        if (!input.ok()) return UnsupportedByAnthropic(input.status().message());
         json::object b;
         b["type"] = "tool_use";
         b["id"] = call.id;
@@ -278,15 +281,6 @@ struct RawUsage {
   }
 };
 
-Result<json::object> ParseObject(std::string_view text, std::string_view what) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec || !v.is_object()) {
-    return DataLoss("anthropic: " + std::string(what) + " is not a JSON object");
-  }
-  return std::move(v.get_object());
-}
-
 // `relay`: the answer to an Anthropic caller's body sent as is. Each event goes back as it came
 // (StreamEvent::kAsIs), before the neutral events read from it.
 class AnthropicStreamTranslator : public StreamTranslator {
@@ -295,7 +289,8 @@ class AnthropicStreamTranslator : public StreamTranslator {
 
   Result<std::vector<StreamEvent>> OnEvent(const http::SseEvent& event) override {
     if (stopped_) return std::vector<StreamEvent>{};  // nothing counts after message_stop
-    IRIS_ASSIGN_OR_RETURN(json::object data, ParseObject(event.data, "stream event data"));
+    IRIS_ASSIGN_OR_RETURN(json::object data,
+                          ParseUpstreamObject("anthropic", event.data, "stream event data"));
     std::string type = event.event.empty() ? StringField(data, "type") : event.event;
     IRIS_ASSIGN_OR_RETURN(std::vector<StreamEvent> read, Read(type, data));
     if (!relay_) return read;
@@ -518,7 +513,7 @@ class AnthropicTranslator : public Translator {
       if (m.role == Role::kSystem) {
         for (const ContentPart& p : m.content) {
           if (p.type != ContentPart::Type::kText) {
-            return Unsupported("system messages may only hold text");
+            return UnsupportedByAnthropic("system messages may only hold text");
           }
           if (p.text.empty()) {
             // (its breakpoint moves to the block before it, or the first after it)
@@ -540,7 +535,8 @@ class AnthropicTranslator : public Translator {
         turns.push_back(std::move(turn));
       }
     }
-    if (turns.empty()) return Unsupported("the request has no user or assistant content");
+    if (turns.empty())
+      return UnsupportedByAnthropic("the request has no user or assistant content");
     if (!turns.front().user) {
       Turn placeholder;
       placeholder.blocks.push_back(TextBlock("."));
@@ -627,7 +623,7 @@ class AnthropicTranslator : public Translator {
         case ResponseFormat::Type::kText:
           break;
         case ResponseFormat::Type::kJsonObject:
-          return Unsupported(
+          return UnsupportedByAnthropic(
               "response_format json_object has no Anthropic equivalent; use json_schema");
         case ResponseFormat::Type::kJsonSchema:
           // (Limits Anthropic refuses move into descriptions; the proxy checks the answer
@@ -703,7 +699,7 @@ class AnthropicTranslator : public Translator {
   }
 
   Result<ChatResponse> DecodeResponse(std::string_view body) const override {
-    IRIS_ASSIGN_OR_RETURN(json::object o, ParseObject(body, "response body"));
+    IRIS_ASSIGN_OR_RETURN(json::object o, ParseUpstreamObject("anthropic", body, "response body"));
     return Decode(o);
   }
 
@@ -711,7 +707,7 @@ class AnthropicTranslator : public Translator {
   // tools' blocks, citations and fields iris does not read reach it (without an `iris` member
   // of the upstream's, which would pass for iris's report).
   Result<ChatResponse> DecodeAsIsResponse(std::string_view body) const override {
-    IRIS_ASSIGN_OR_RETURN(json::object o, ParseObject(body, "response body"));
+    IRIS_ASSIGN_OR_RETURN(json::object o, ParseUpstreamObject("anthropic", body, "response body"));
     IRIS_ASSIGN_OR_RETURN(ChatResponse resp, Decode(o));
     o.stable_erase("iris");
     resp.as_is = std::make_shared<const json::object>(std::move(o));

@@ -29,7 +29,9 @@ using api::TokenCountField;
 constexpr size_t kMaxStopSequences = 5;
 constexpr std::string_view kFilesApiPrefix = "https://generativelanguage.googleapis.com/";
 
-Status Unsupported(std::string what) { return InvalidArgument("gemini: " + std::move(what)); }
+Status UnsupportedByGemini(std::string what) {
+  return InvalidArgument("gemini: " + std::move(what));
+}
 
 // ---- schema cleaning -------------------------------------------------------------------
 
@@ -50,10 +52,11 @@ class SchemaCleaner {
     if (!v.is_object()) return v;  // `true` / `false` schemas and garbage pass as they are
     const json::object& in = v.get_object();
     if (const json::value* ref = in.if_contains("$ref")) {
-      if (!ref->is_string()) return Unsupported("schema: $ref must be a string");
+      if (!ref->is_string()) return UnsupportedByGemini("schema: $ref must be a string");
       std::string name(ref->get_string());
       if (active_.count(name) != 0) {
-        return Unsupported("schema: recursive $ref '" + name + "' cannot be sent to Gemini");
+        return UnsupportedByGemini("schema: recursive $ref '" + name +
+                                   "' cannot be sent to Gemini");
       }
       IRIS_ASSIGN_OR_RETURN(const json::value* target, Resolve(name));
       active_.insert(name);
@@ -132,7 +135,7 @@ class SchemaCleaner {
       if (const json::value* t = defs->if_contains(ref.substr(prefix.size()))) return t;
       break;
     }
-    return Unsupported("schema: cannot resolve $ref '" + ref + "' (only local $defs)");
+    return UnsupportedByGemini("schema: cannot resolve $ref '" + ref + "' (only local $defs)");
   }
 
   const json::value& root_;
@@ -155,7 +158,7 @@ struct Content {
 
 Result<json::object> ImagePart(const ContentPart& p) {
   if (!p.data_base64.empty()) {
-    if (p.media_type.empty()) return Unsupported("inline image data needs a media type");
+    if (p.media_type.empty()) return UnsupportedByGemini("inline image data needs a media type");
     return json::object{{"inlineData", {{"mimeType", p.media_type}, {"data", p.data_base64}}}};
   }
   if (p.url.rfind(kFilesApiPrefix, 0) == 0) {
@@ -163,7 +166,7 @@ Result<json::object> ImagePart(const ContentPart& p) {
     if (!p.media_type.empty()) file["mimeType"] = p.media_type;
     return json::object{{"fileData", std::move(file)}};
   }
-  return Unsupported(
+  return UnsupportedByGemini(
       "image URLs are not sent to Gemini (it only reads its own Files API URIs); the image "
       "must be fetched and sent as inline base64 data");
 }
@@ -218,7 +221,7 @@ FinishReason MapFinishReason(std::string_view reason, bool saw_function_call) {
   return saw_function_call ? FinishReason::kToolCalls : FinishReason::kStop;
 }
 
-Usage DecodeUsage(const json::object& m) {
+Usage DecodeGeminiUsage(const json::object& m) {
   Usage u;
   u.reported = true;
   u.input_tokens =
@@ -245,13 +248,6 @@ std::string ToolCallId(const json::object& call, std::string_view response_id, i
   if (!id.empty()) return id;
   return "call_" + (response_id.empty() ? std::string("gemini") : SafeIdPart(response_id)) + "_" +
          std::to_string(n);
-}
-
-Result<json::object> ParseObject(std::string_view text, std::string_view what) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec || !v.is_object()) return DataLoss("gemini: " + std::string(what) + " is not JSON");
-  return std::move(v.get_object());
 }
 
 // The parts and finish reason of candidates[0], or the prompt's block reason.
@@ -281,7 +277,8 @@ class GeminiStreamTranslator : public StreamTranslator {
   Result<std::vector<StreamEvent>> OnEvent(const http::SseEvent& event) override {
     std::vector<StreamEvent> out;
     if (finished_) return out;
-    IRIS_ASSIGN_OR_RETURN(json::object o, ParseObject(event.data, "stream chunk"));
+    IRIS_ASSIGN_OR_RETURN(json::object o,
+                          ParseUpstreamObject("gemini", event.data, "stream chunk"));
     if (const json::object* err = ObjectField(o, "error")) {
       return Status(ErrorCode::kUnavailable, "gemini: stream error " + StringField(*err, "status") +
                                                  ": " + StringField(*err, "message"));
@@ -298,11 +295,11 @@ class GeminiStreamTranslator : public StreamTranslator {
       if (const json::object* u = ObjectField(o, "usageMetadata")) {
         StreamEvent usage;
         usage.type = StreamEvent::Type::kUsage;
-        usage.usage = DecodeUsage(*u);
+        usage.usage = DecodeGeminiUsage(*u);
         out.push_back(std::move(usage));
       }
     }
-    if (const json::object* u = ObjectField(o, "usageMetadata")) usage_ = DecodeUsage(*u);
+    if (const json::object* u = ObjectField(o, "usageMetadata")) usage_ = DecodeGeminiUsage(*u);
     CandidateView view = FirstCandidate(o);
     if (view.parts != nullptr) {
       for (const json::value& pv : *view.parts) {
@@ -389,7 +386,7 @@ class GeminiTranslator : public Translator {
         case Role::kSystem:
           for (const ContentPart& p : m.content) {
             if (p.type != ContentPart::Type::kText) {
-              return Unsupported("system messages may only hold text");
+              return UnsupportedByGemini("system messages may only hold text");
             }
             if (!p.text.empty()) system_parts.push_back(json::object{{"text", p.text}});
           }
@@ -406,7 +403,7 @@ class GeminiTranslator : public Translator {
           for (size_t j = 0; j < m.tool_calls.size(); ++j) {
             const ToolCall& call = m.tool_calls[j];
             Result<json::object> args = ToolCallArgumentsObject(call, i, j);
-            if (!args.ok()) return Unsupported(args.status().message());
+            if (!args.ok()) return UnsupportedByGemini(args.status().message());
             call_names[call.id] = call.name;
             json::object part{{"functionCall", {{"name", call.name}, {"args", std::move(*args)}}}};
             // The signature Gemini gave the call; Gemini 3 refuses a call without one, so a
@@ -425,15 +422,15 @@ class GeminiTranslator : public Translator {
         case Role::kTool: {
           auto it = call_names.find(m.tool_call_id);
           if (it == call_names.end()) {
-            return Unsupported("messages[" + std::to_string(i) + "]: the tool result for call '" +
-                               m.tool_call_id +
-                               "' answers no earlier assistant tool call (Gemini needs the "
-                               "function's name)");
+            return UnsupportedByGemini("messages[" + std::to_string(i) +
+                                       "]: the tool result for call '" + m.tool_call_id +
+                                       "' answers no earlier assistant tool call (Gemini needs the "
+                                       "function's name)");
           }
           std::string text;
           for (const ContentPart& p : m.content) {
             if (p.type != ContentPart::Type::kText) {
-              return Unsupported("tool results may only hold text");
+              return UnsupportedByGemini("tool results may only hold text");
             }
             text += p.text;
           }
@@ -446,7 +443,8 @@ class GeminiTranslator : public Translator {
         }
       }
     }
-    if (contents.empty()) return Unsupported("the request has no user or assistant content");
+    if (contents.empty())
+      return UnsupportedByGemini("the request has no user or assistant content");
     if (!system_parts.empty()) body["systemInstruction"] = {{"parts", std::move(system_parts)}};
     json::array contents_json;
     for (Content& c : contents) {
@@ -489,8 +487,8 @@ class GeminiTranslator : public Translator {
     }
 
     if (r.stop.size() > kMaxStopSequences) {
-      return Unsupported("at most 5 stop sequences are accepted, got " +
-                         std::to_string(r.stop.size()));
+      return UnsupportedByGemini("at most 5 stop sequences are accepted, got " +
+                                 std::to_string(r.stop.size()));
     }
     json::object config;
     (void)GenerationConfig(r, config);
@@ -526,7 +524,7 @@ class GeminiTranslator : public Translator {
   }
 
   Result<ChatResponse> DecodeResponse(std::string_view body) const override {
-    IRIS_ASSIGN_OR_RETURN(json::object o, ParseObject(body, "response body"));
+    IRIS_ASSIGN_OR_RETURN(json::object o, ParseUpstreamObject("gemini", body, "response body"));
     ChatResponse resp;
     resp.id = StringField(o, "responseId");
     resp.model = StringField(o, "modelVersion");
@@ -555,7 +553,7 @@ class GeminiTranslator : public Translator {
     resp.finish_reason = view.finish_reason.empty() && !view.block_reason.empty()
                              ? FinishReason::kContentFilter
                              : MapFinishReason(view.finish_reason, !resp.tool_calls.empty());
-    if (const json::object* u = ObjectField(o, "usageMetadata")) resp.usage = DecodeUsage(*u);
+    if (const json::object* u = ObjectField(o, "usageMetadata")) resp.usage = DecodeGeminiUsage(*u);
     return resp;
   }
 
@@ -567,7 +565,7 @@ class GeminiTranslator : public Translator {
   Result<UpstreamRequest> EncodeEmbeddings(const EmbeddingRequest& r,
                                            const TargetInfo& target) const override {
     if (r.texts.empty()) {
-      return Unsupported("Gemini takes embedding inputs as text, not token ids");
+      return UnsupportedByGemini("Gemini takes embedding inputs as text, not token ids");
     }
     const std::string model = "models/" + target.model;
     json::array requests;
@@ -587,7 +585,7 @@ class GeminiTranslator : public Translator {
   }
 
   Result<EmbeddingResponse> DecodeEmbeddings(std::string_view body) const override {
-    IRIS_ASSIGN_OR_RETURN(json::object o, ParseObject(body, "embeddings body"));
+    IRIS_ASSIGN_OR_RETURN(json::object o, ParseUpstreamObject("gemini", body, "embeddings body"));
     const json::array* embeddings = ArrayField(o, "embeddings");
     if (embeddings == nullptr) return DataLoss("gemini: embeddings answer has no embeddings");
     EmbeddingResponse out;

@@ -19,6 +19,7 @@
 #include "gateway/api/openai.h"
 #include "gateway/http/sse.h"
 #include "gateway/providers/anthropic/anthropic_translator.h"
+#include "gateway/providers/cases_testing.h"
 #include "gateway/providers/gemini/gemini_translator.h"
 #include "gateway/providers/openai/openai_translator.h"
 
@@ -27,21 +28,10 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
-
-const fs::path kCasesDir = fs::path(IRIS_TEST_DATA_DIR "/../gateway_cases");
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-json::value ReadJson(const fs::path& p) {
-  Result<json::value> v = ParseJson(ReadFile(p), p.string());
-  EXPECT_TRUE(v.ok()) << v.status().ToString();
-  return v.ok() ? *v : json::value();
-}
+using cases::CasesDir;
+using cases::Lower;
+using cases::ReadFile;
+using cases::ReadJson;
 
 std::optional<OpenAIFlavor> FlavorOf(std::string_view provider) {
   if (provider == "openai") return OpenAIFlavor::kOpenAI;
@@ -62,7 +52,7 @@ std::unique_ptr<Translator> TranslatorFor(std::string_view provider, std::string
 std::vector<std::string> OpenAICases() {
   std::vector<std::string> names;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(kCasesDir, ec)) {
+  for (const auto& entry : fs::directory_iterator(CasesDir(), ec)) {
     fs::path c = entry.path() / "case.json";
     if (!fs::exists(c)) continue;
     Result<json::value> v = ParseJson(ReadFile(c), c.string());
@@ -142,15 +132,10 @@ std::vector<http::SseEvent> ParseSse(std::string_view bytes, size_t piece) {
   return events;
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 class OpenAICaseTest : public testing::TestWithParam<std::string> {};
 
 TEST_P(OpenAICaseTest, Translates) {
-  const fs::path dir = kCasesDir / GetParam();
+  const fs::path dir = CasesDir() / GetParam();
   json::value case_json = ReadJson(dir / "case.json");
   ASSERT_TRUE(case_json.is_object()) << "case.json must be an object";
   const json::object& c = case_json.get_object();
@@ -283,7 +268,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, OpenAICaseTest, testing::ValuesIn(OpenAICases())
                            return name;
                          });
 
-TEST(OpenAICases, Present) { EXPECT_GE(OpenAICases().size(), 9u) << kCasesDir; }
+TEST(OpenAICases, Present) { EXPECT_GE(OpenAICases().size(), 9u) << CasesDir(); }
 
 }  // namespace
 }  // namespace iris::gateway::providers

@@ -53,7 +53,7 @@ std::optional<json::object> ResponsesBodyAsIs(const ChatRequest& r, const Target
 
 namespace {
 
-Usage DecodeUsage(const json::object& u) {
+Usage DecodeResponsesUsage(const json::object& u) {
   Usage usage;
   usage.reported = true;
   usage.input_tokens = TokenCountField(u, "input_tokens");
@@ -152,7 +152,7 @@ Result<ChatResponse> DecodeResponsesObject(json::object o, std::string_view prov
     }
   }
   r.finish_reason = FinishOf(o, !r.tool_calls.empty());
-  if (const json::object* u = ObjectField(o, "usage")) r.usage = DecodeUsage(*u);
+  if (const json::object* u = ObjectField(o, "usage")) r.usage = DecodeResponsesUsage(*u);
   r.usage.web_searches = WebSearchesOf(o);  // (an account only beside the usage object)
   r.as_is = std::make_shared<const json::object>(std::move(o));
   r.as_is_dialect = Dialect::kResponses;
@@ -294,7 +294,7 @@ Result<std::vector<StreamEvent>> ResponsesStreamTranslator::OnEvent(const http::
     if (const json::object* u = ObjectField(*response, "usage")) {
       StreamEvent usage;
       usage.type = StreamEvent::Type::kUsage;
-      usage.usage = DecodeUsage(*u);
+      usage.usage = DecodeResponsesUsage(*u);
       usage.usage.web_searches = WebSearchesOf(*response);
       out.push_back(std::move(usage));
     }
