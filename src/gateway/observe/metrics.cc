@@ -367,8 +367,13 @@ GatewayMetrics::GatewayMetrics()
       overhead_(overhead_family_.With({})),
       tokens_(registry_.AddCounter("iris_tokens_total",
                                    "Tokens by answering target and type (input, output, cached "
-                                   "input, reasoning; cached and reasoning are subsets).",
+                                   "input, input written to a prompt cache, reasoning; cached "
+                                   "and cache_write are subsets of input, reasoning of output).",
                                    {"provider", "model", "type"})),
+      web_searches_(registry_.AddCounter(
+          "iris_web_searches_total",
+          "Hosted web searches the answering target ran, which its provider bills by the search.",
+          {"provider", "model"})),
       cost_(registry_.AddCounter("iris_cost_usd_total",
                                  "List-price cost in US dollars of answered requests whose "
                                  "price is known.",
@@ -384,11 +389,12 @@ GatewayMetrics::Combo& GatewayMetrics::ComboFor(std::string_view route, std::str
     c->duration = &duration_.With({route, provider});
     if (!provider.empty()) {
       c->ttft = &ttft_.With({provider, model});
-      static constexpr std::array<std::string_view, 4> kTypes = {"input", "output", "cached",
-                                                                 "reasoning"};
+      static constexpr std::array<std::string_view, 5> kTypes = {"input", "output", "cached",
+                                                                 "cache_write", "reasoning"};
       for (size_t i = 0; i < kTypes.size(); ++i) {
         c->tokens[i] = &tokens_.With({provider, model, kTypes[i]});
       }
+      c->web_searches = &web_searches_.With({provider, model});
       c->cost = &cost_.With({provider, model});
     }
     return c;
@@ -415,11 +421,13 @@ void GatewayMetrics::Record(const RequestSummary& s) {
   overhead_.Observe(s.overhead_ms / 1000);
   if (c.ttft) {
     if (s.ttft_ms >= 0) c.ttft->Observe(s.ttft_ms / 1000);
-    const int64_t tokens[4] = {s.usage.input_tokens, s.usage.output_tokens,
-                               s.usage.cached_input_tokens, s.usage.reasoning_tokens};
-    for (size_t i = 0; i < 4; ++i) {
+    const int64_t tokens[5] = {s.usage.input_tokens, s.usage.output_tokens,
+                               s.usage.cached_input_tokens, s.usage.cache_write_tokens,
+                               s.usage.reasoning_tokens};
+    for (size_t i = 0; i < 5; ++i) {
       if (tokens[i] > 0) c.tokens[i]->Inc(static_cast<uint64_t>(tokens[i]));
     }
+    if (s.usage.web_searches > 0) c.web_searches->Inc(static_cast<uint64_t>(s.usage.web_searches));
     if (s.cost_usd && *s.cost_usd > 0) c.cost->Add(*s.cost_usd);
   }
   for (const AttemptRecord& a : s.attempts) {

@@ -303,7 +303,8 @@ class GatewayMetrics {
     Counter* requests = nullptr;
     Histogram* duration = nullptr;
     Histogram* ttft = nullptr;         // null when there is no provider
-    std::array<Counter*, 4> tokens{};  // input, output, cached, reasoning
+    std::array<Counter*, 5> tokens{};  // input, output, cached, cache_write, reasoning
+    Counter* web_searches = nullptr;   // null when there is no provider
     Counter* cost = nullptr;           // null when there is no provider
   };
   Combo& ComboFor(std::string_view route, std::string_view provider, std::string_view model,
@@ -317,6 +318,7 @@ class GatewayMetrics {
   HistogramFamily& overhead_family_;
   Histogram& overhead_;
   CounterFamily& tokens_;
+  CounterFamily& web_searches_;
   CounterFamily& cost_;
   CounterFamily& errors_;
   internal::SeriesMap<Combo> combos_;

@@ -144,6 +144,8 @@ TEST(Metrics, GatewayRecordsARequest) {
   failed.outcome = "error";
   failed.error_class = "upstream";
   fallback.attempts.insert(fallback.attempts.begin(), failed);
+  fallback.usage.cache_write_tokens = 6;
+  fallback.usage.web_searches = 3;
   m.Record(fallback);
   RequestSummary error;
   error.alias = "breaker";
@@ -187,6 +189,14 @@ TEST(Metrics, GatewayRecordsARequest) {
             4);
   EXPECT_EQ(
       Sample(t, R"(iris_tokens_total{provider="openai",model="gpt-4o-mini",type="reasoning"})"), 0);
+  EXPECT_EQ(
+      Sample(
+          t,
+          R"(iris_tokens_total{provider="anthropic",model="claude-haiku-4-5",type="cache_write"})"),
+      6);
+  EXPECT_EQ(Sample(t, R"(iris_web_searches_total{provider="anthropic",model="claude-haiku-4-5"})"),
+            3);
+  EXPECT_EQ(Sample(t, R"(iris_web_searches_total{provider="openai",model="gpt-4o-mini"})"), 0);
   EXPECT_DOUBLE_EQ(Sample(t, R"(iris_cost_usd_total{provider="openai",model="gpt-4o-mini"})"),
                    0.000125);
   EXPECT_EQ(
