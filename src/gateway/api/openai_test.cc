@@ -230,7 +230,7 @@ StreamEvent EventOf(StreamEvent::Type type) {
   return e;
 }
 
-std::vector<std::string> Events(const std::string& sse) {
+std::vector<std::string> ChatChunkData(const std::string& sse) {
   std::vector<std::string> out;
   size_t pos = 0;
   while (pos < sse.size()) {
@@ -271,7 +271,7 @@ TEST(OpenAIStreamEncoder, TextToolsUsageAndIris) {
   EXPECT_EQ(enc.Encode(usage), "");
   json::object iris{{"attempts", 1}};
   out += enc.Finish(&iris, 0.25);
-  std::vector<std::string> ev = Events(out);
+  std::vector<std::string> ev = ChatChunkData(out);
   ASSERT_EQ(ev.size(), 7u);
   EXPECT_EQ(ev.back(), "data: [DONE]");
   EXPECT_EQ(ParseOrFail(ev[0].substr(6)),
@@ -297,7 +297,7 @@ TEST(OpenAIStreamEncoder, NoUsageWithoutIncludeUsageAndIrisOnFinishChunk) {
   out += enc.Encode(usage);
   json::object iris{{"k", "v"}};
   out += enc.Finish(&iris, 1.0);
-  std::vector<std::string> ev = Events(out);
+  std::vector<std::string> ev = ChatChunkData(out);
   ASSERT_EQ(ev.size(), 3u);
   json::value fin = ParseOrFail(ev[1].substr(6));
   EXPECT_FALSE(fin.as_object().contains("usage"));

@@ -252,7 +252,7 @@ TEST(ResponseItems, IdsNameTheirResponseAndRoundTrip) {
 }
 
 // The data of each event of a stream, in order.
-std::vector<json::object> Events(const std::string& sse) {
+std::vector<json::object> ResponsesEventData(const std::string& sse) {
   std::vector<json::object> out;
   size_t at = 0;
   while ((at = sse.find("data: ", at)) != std::string::npos) {
@@ -293,7 +293,7 @@ TEST(ResponsesStreamEncoder, TextThenToolCallsInTheOrderClientsCheck) {
   finish.finish_reason = FinishReason::kToolCalls;
   sse += enc.Encode(finish);
   sse += enc.Finish(nullptr, 0.5);
-  std::vector<json::object> events = Events(sse);
+  std::vector<json::object> events = ResponsesEventData(sse);
   std::vector<std::string> types;
   for (size_t i = 0; i < events.size(); ++i) {
     types.emplace_back(events[i].at("type").as_string());
@@ -332,7 +332,7 @@ TEST(ResponsesStreamEncoder, TextAfterAToolCallIsAMessageItemOfItsOwn) {
   enc.Encode(call);
   e.text = "after";
   std::string sse = enc.Encode(e);
-  std::vector<json::object> events = Events(sse + enc.Finish(nullptr, std::nullopt));
+  std::vector<json::object> events = ResponsesEventData(sse + enc.Finish(nullptr, std::nullopt));
   const json::array& output = events.back().at("response").at("output").as_array();
   ASSERT_EQ(output.size(), 3u);
   EXPECT_EQ(output[0].at("content").at(0).at("text").as_string(), "before");
@@ -348,7 +348,7 @@ TEST(ResponsesStreamEncoder, ACutShortAnswerIsIncompleteAndAFailureIsAnErrorThen
   finish.type = StreamEvent::Type::kFinish;
   finish.finish_reason = FinishReason::kLength;
   enc.Encode(finish);
-  std::vector<json::object> events = Events(enc.Finish(nullptr, std::nullopt));
+  std::vector<json::object> events = ResponsesEventData(enc.Finish(nullptr, std::nullopt));
   EXPECT_EQ(events.back().at("type").as_string(), "response.incomplete");
   EXPECT_EQ(events.back().at("response").at("incomplete_details").at("reason").as_string(),
             "max_output_tokens");
@@ -359,7 +359,7 @@ TEST(ResponsesStreamEncoder, ACutShortAnswerIsIncompleteAndAFailureIsAnErrorThen
   GatewayError e;
   e.error_class = ErrorClass::kUpstream;
   e.message = "openai: the stream broke";
-  events = Events(failing.Error(e));
+  events = ResponsesEventData(failing.Error(e));
   ASSERT_GE(events.size(), 2u);
   EXPECT_EQ(events[events.size() - 2].at("type").as_string(), "error");
   EXPECT_EQ(events[events.size() - 2].at("message").as_string(), "openai: the stream broke");

@@ -366,9 +366,9 @@ GatewayMetrics::GatewayMetrics()
           {}, kOverheadBounds)),
       overhead_(overhead_family_.With({})),
       tokens_(registry_.AddCounter("iris_tokens_total",
-                                   "Tokens by answering target and type (input, output, cached "
-                                   "input, input written to a prompt cache, reasoning; cached "
-                                   "and cache_write are subsets of input, reasoning of output).",
+                                   "Tokens by answering target and type: input, output, "
+                                   "cached (input read from a prompt cache), cache_write (input "
+                                   "written to one), reasoning (a subset of output).",
                                    {"provider", "model", "type"})),
       web_searches_(registry_.AddCounter(
           "iris_web_searches_total",
@@ -391,6 +391,7 @@ GatewayMetrics::Combo& GatewayMetrics::ComboFor(std::string_view route, std::str
       c->ttft = &ttft_.With({provider, model});
       static constexpr std::array<std::string_view, 5> kTypes = {"input", "output", "cached",
                                                                  "cache_write", "reasoning"};
+      static_assert(kTypes.size() == std::tuple_size_v<decltype(c->tokens)>);
       for (size_t i = 0; i < kTypes.size(); ++i) {
         c->tokens[i] = &tokens_.With({provider, model, kTypes[i]});
       }
@@ -421,10 +422,12 @@ void GatewayMetrics::Record(const RequestSummary& s) {
   overhead_.Observe(s.overhead_ms / 1000);
   if (c.ttft) {
     if (s.ttft_ms >= 0) c.ttft->Observe(s.ttft_ms / 1000);
-    const int64_t tokens[5] = {s.usage.input_tokens, s.usage.output_tokens,
-                               s.usage.cached_input_tokens, s.usage.cache_write_tokens,
-                               s.usage.reasoning_tokens};
-    for (size_t i = 0; i < 5; ++i) {
+    // In the order of Combo::tokens.
+    const std::array<int64_t, 5> tokens = {s.usage.input_tokens, s.usage.output_tokens,
+                                           s.usage.cached_input_tokens, s.usage.cache_write_tokens,
+                                           s.usage.reasoning_tokens};
+    static_assert(tokens.size() == std::tuple_size_v<decltype(c.tokens)>);
+    for (size_t i = 0; i < tokens.size(); ++i) {
       if (tokens[i] > 0) c.tokens[i]->Inc(static_cast<uint64_t>(tokens[i]));
     }
     if (s.usage.web_searches > 0) c.web_searches->Inc(static_cast<uint64_t>(s.usage.web_searches));
