@@ -420,7 +420,7 @@ Result<GgufContents> ParseGguf(std::span<const uint8_t> bytes, const std::string
     t.type = info->type;
     if (static_cast<uint64_t>(t.shape.back()) % info->block_elems != 0) {
       return DataLossIn(path, where + ": rows of " + std::to_string(t.shape.back()) +
-                                  " values are not " + "whole " + std::string(info->name) +
+                                  " values are not whole " + std::string(info->name) +
                                   " blocks of " + std::to_string(info->block_elems));
     }
     IRIS_ASSIGN_OR_RETURN(uint64_t offset, r.Read<uint64_t>(where + " offset"));

@@ -252,8 +252,9 @@ Status LoraParams::LoadState(const std::string& path,
       auto it = file.tensors().find(p.module + suffix);
       if (it == file.tensors().end() || it->second.view.dtype != tensor::DType::kF32 ||
           static_cast<size_t>(it->second.view.num_elements()) != data->size()) {
-        return DataLoss(path + ": " + p.module + suffix +
-                        " is missing or of another shape (a checkpoint of another run?)");
+        return DataLossIn(
+            path,
+            p.module + suffix + " is missing or of another shape (a checkpoint of another run?)");
       }
       std::memcpy(data->data(), it->second.view.data, data->size() * sizeof(float));
     }
