@@ -514,8 +514,9 @@ TEST(JinjaErrorTest, RunawayTemplatesFailInsteadOfHanging) {
   EXPECT_TRUE(Contains(repeat.message(), "too large")) << repeat.message();
   // Values that double at every step: repeated tojson (its escapes double the backslashes),
   // a list added to itself, a list nested in itself printed whole. Each is refused when a value
-  // passes its bound (64 MiB of text, 4,194,304 list items), naming the line: 1 to 3.5 s each
-  // in Release, the time to build values that large.
+  // would pass its bound (64 MiB of text, 4,194,304 list items), naming the line. `+` checks the
+  // size of its result before making it; tojson and printing stop past the bound. The whole
+  // test takes seconds (5 s in Release here), the time to build values up to the bounds.
   std::string tojson =
       "{% set ns = namespace(s='\\\"') %}\n{% for i in range(60) %}"
       "{% set ns.s = ns.s | tojson %}{% endfor %}";

@@ -1244,8 +1244,12 @@ Result<Value> BinaryOp(std::string_view op, const Value& a, const Value& b) {
       return Value::Int(r);
     }
     if (numbers) return Value::Float(a.AsDouble() + b.AsDouble());
-    if (a.is_string() && b.is_string()) return Value::String(a.str() + b.str());
+    if (a.is_string() && b.is_string()) {
+      IRIS_RETURN_IF_ERROR(StringWithinBound(a.str().size() + b.str().size()));
+      return Value::String(a.str() + b.str());
+    }
     if (a.is_list() && b.is_list()) {
+      IRIS_RETURN_IF_ERROR(ListWithinBound(a.list().size() + b.list().size()));
       ValueList out = a.list();
       out.insert(out.end(), b.list().begin(), b.list().end());
       return Value::List(std::move(out));

@@ -268,15 +268,11 @@ class Renderer {
   // string, `x + x` in a loop a list).
   Result<Value> Bounded(Result<Value> r, int line) {
     if (!r.ok()) return AtLine(r.status(), line);
-    if (r->is_string() && r->str().size() > kMaxStringBytes) {
-      return AtLine(
-          ResourceExhausted("a string longer than " + std::to_string(kMaxStringBytes) + " bytes"),
-          line);
+    if (r->is_string()) {
+      if (Status s = StringWithinBound(r->str().size()); !s.ok()) return AtLine(s, line);
     }
-    if (r->is_list() && r->list().size() > kMaxListItems) {
-      return AtLine(
-          ResourceExhausted("a list of more than " + std::to_string(kMaxListItems) + " items"),
-          line);
+    if (r->is_list()) {
+      if (Status s = ListWithinBound(r->list().size()); !s.ok()) return AtLine(s, line);
     }
     return r;
   }

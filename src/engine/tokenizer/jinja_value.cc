@@ -279,6 +279,20 @@ void AppendJsonString(const std::string& s, bool ensure_ascii, std::string* out)
   out->push_back('"');
 }
 
+}  // namespace
+
+Status StringWithinBound(size_t bytes) {
+  if (bytes <= kMaxStringBytes) return OkStatus();
+  return ResourceExhausted("a string longer than " + std::to_string(kMaxStringBytes) + " bytes");
+}
+
+Status ListWithinBound(size_t items) {
+  if (items <= kMaxListItems) return OkStatus();
+  return ResourceExhausted("a list of more than " + std::to_string(kMaxListItems) + " items");
+}
+
+namespace {
+
 Status WithinBound(const std::string& json) {
   if (json.size() <= kMaxStringBytes) return OkStatus();
   return ResourceExhausted("tojson: the JSON exceeds " + std::to_string(kMaxStringBytes) +

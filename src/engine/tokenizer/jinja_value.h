@@ -161,6 +161,10 @@ std::string_view TypeName(const Value& v);
 // refused (ResourceExhausted) long before its values grow beyond memory.
 inline constexpr size_t kMaxStringBytes = size_t{64} << 20;
 inline constexpr size_t kMaxListItems = size_t{1} << 22;
+// OK, or ResourceExhausted naming the bound, for a string of `bytes` or a list of `items`;
+// operators check the size of what they would make before they make it.
+Status StringWithinBound(size_t bytes);
+Status ListWithinBound(size_t items);
 
 // str(v) as Jinja prints it: Undefined prints as "", None as "None", True as "True",
 // floats as Python's repr, containers as Python's repr. A container's text stops growing past
