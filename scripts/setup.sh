@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config ccache git
+  build-essential cmake ninja-build pkg-config ccache lld git
   libboost-json1.81-dev libexpected-dev libcli11-dev libspdlog-dev libfmt-dev
   libhwy-dev libpcre2-dev libssl-dev libboost-system1.81-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev
