@@ -6,7 +6,8 @@
 # - With IRIS_BUILD_FUZZ (Clang) it is a libFuzzer binary (tests/data/fuzz/README.md).
 # - Otherwise, when tests are built, it is linked with tests/fuzz/fuzz_driver.cc, a small
 #   mutation driver without coverage feedback.
-# Either way, with tests built, ctest runs it as fuzz_NAME for IRIS_FUZZ_SECONDS (label "fuzz"):
+# Either way, with tests built, ctest runs it as fuzz_NAME for IRIS_FUZZ_SECONDS (label "fuzz";
+# the release test preset leaves them to asan-ubsan, where a sanitizer reports what they find):
 # every seed, then mutants until the time is up. Any crash, sanitizer report, failed check or
 # hang fails the test. To fuzz longer, configure with -DIRIS_FUZZ_SECONDS=300 or run the binary
 # itself (tests/data/fuzz/README.md).
