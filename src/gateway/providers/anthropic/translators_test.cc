@@ -49,7 +49,7 @@ TEST(AnthropicTranslator, LiftsSystemMergesRolesAndDefaultsMaxTokens) {
   r.temperature = 1.6;
   r.seed = 3;
   r.parallel_tool_calls = false;
-  r.tools.push_back(Tool{"f", "", json::value(), false});
+  r.tools.push_back(Tool{"f", "", json::value(), false, std::nullopt});
   auto t = MakeAnthropicTranslator();
   json::value body = Body(*t, r, kAnthropic);
   EXPECT_EQ(body.at("system"),
@@ -502,7 +502,7 @@ TEST(AnthropicTranslator, ReasoningEffortBecomesThinkingWithinAnthropicsRules) {
   EXPECT_EQ(up->dropped, std::vector<std::string>{"reasoning_effort"});
 
   ChatRequest forced = r;
-  forced.tools.push_back({"f", "", json::object{{"type", "object"}}, false});
+  forced.tools.push_back({"f", "", json::object{{"type", "object"}}, false, std::nullopt});
   forced.tool_choice = ToolChoice{ToolChoice::Mode::kRequired, ""};
   up = t->EncodeRequest(forced, kAnthropic);
   ASSERT_TRUE(up.ok()) << up.status().ToString();
