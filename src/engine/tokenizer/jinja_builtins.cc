@@ -1231,7 +1231,13 @@ Result<Value> Slice(const Value& object, const Value& start_arg, const Value& st
 }
 
 Result<Value> BinaryOp(std::string_view op, const Value& a, const Value& b) {
-  if (op == "~") return Value::String(ToStr(a) + ToStr(b));
+  if (op == "~") {
+    std::string left = ToStr(a);
+    std::string right = ToStr(b);
+    IRIS_RETURN_IF_ERROR(StringWithinBound(left.size() + right.size()));
+    left += right;
+    return Value::String(std::move(left));
+  }
   if (a.is_undefined()) return UndefinedError(a);
   if (b.is_undefined()) return UndefinedError(b);
   bool numbers = a.is_number() && b.is_number();

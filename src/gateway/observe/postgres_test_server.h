@@ -155,7 +155,22 @@ class PostgresTestServer {
     const std::string data = dir_ + "/data";
     const std::string log = dir_ + "/server.log";
 
-    IRIS_ASSIGN_OR_RETURN(const std::string copied_from, MakeCluster(bin, data, log));
+    IRIS_ASSIGN_OR_RETURN(const bool copied, MakeCluster(bin, data, log));
+    if (RunServer(bin, data, log)) return OkStatus();
+    if (copied) {
+      // A damaged template (a crash mid-write: initdb runs with --no-sync) must not fail every
+      // later run: this server makes its own cluster, and the template is made again next time.
+      std::error_code ec;
+      std::filesystem::remove_all(Template(bin), ec);
+      std::filesystem::remove_all(data, ec);
+      IRIS_RETURN_IF_ERROR(InitDb(bin, data, log));
+      if (RunServer(bin, data, log)) return OkStatus();
+    }
+    return Internal("postgres did not start:\n" + ReadFile(log));
+  }
+
+  // Starts postgres on `data` (three tries, each on a new free port); true once it answers.
+  bool RunServer(const std::string& bin, const std::string& data, const std::string& log) {
     int wstatus = 0;
     for (int tries = 0; tries < 3 && pid_ <= 0; ++tries) {
       port_ = FreeLoopbackPort();
@@ -186,21 +201,17 @@ class PostgresTestServer {
         waitpid(pid, &wstatus, 0);
       }
     }
-    if (pid_ <= 0) {
-      return Internal("postgres did not start" +
-                      (copied_from.empty() ? std::string()
-                                           : " (its cluster is a copy of " + copied_from +
-                                                 "; remove that to have it made again)") +
-                      ":\n" + ReadFile(log));
-    }
-    return OkStatus();
+    return pid_ > 0;
+  }
+
+  static std::vector<std::string> InitDbArgs(const std::string& bin, const std::string& data) {
+    return {bin + "/initdb",    "-D", data, "-A", "trust", "-U", "iris", "-E", "UTF8", "--no-sync",
+            "--no-instructions"};
   }
 
   // Runs `bin`/initdb into `data` as the server's user; `log` gets its output.
   Status InitDb(const std::string& bin, const std::string& data, const std::string& log) {
-    pid_t initdb = Spawn({bin + "/initdb", "-D", data, "-A", "trust", "-U", "iris", "-E", "UTF8",
-                          "--no-sync", "--no-instructions"},
-                         log);
+    pid_t initdb = Spawn(InitDbArgs(bin, data), log);
     int wstatus = 0;
     waitpid(initdb, &wstatus, 0);
     if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
@@ -209,39 +220,57 @@ class PostgresTestServer {
     return OkStatus();
   }
 
-  // Makes the cluster in `data`. initdb is most of a server's start (0.8 of about 1 s), and
-  // ctest starts a test binary, hence a server, per test: the first server of a user and a
-  // PostgreSQL build runs initdb into a template under /tmp, once, and every server copies it.
-  // A template is renamed into place only after initdb succeeded, so a half-made one is never
-  // copied; when copying fails, initdb runs here. Returns the template copied ("" if none).
-  Result<std::string> MakeCluster(const std::string& bin, const std::string& data,
-                                  const std::string& log) {
+  // The template for this user, PostgreSQL build, initdb command and locale: any of them
+  // changed names another template.
+  std::string Template(const std::string& bin) const {
     std::error_code ec;
     const auto stamp = std::filesystem::last_write_time(bin + "/postgres", ec);
-    const std::string key = bin + "|" + std::to_string(stamp.time_since_epoch().count());
-    const std::string tmpl = "/tmp/iris-pg-template-" + std::to_string(uid_) + "-" +
-                             std::to_string(std::hash<std::string>{}(key));
+    std::string key = bin + "|" + std::to_string(stamp.time_since_epoch().count());
+    for (const std::string& arg : InitDbArgs(bin, "")) key += "|" + arg;
+    for (const char* var : {"LC_ALL", "LC_CTYPE", "LC_COLLATE", "LANG"}) {
+      key += "|" + GetEnv(var).value_or("");
+    }
+    return "/tmp/iris-pg-template-" + std::to_string(uid_) + "-" +
+           std::to_string(std::hash<std::string>{}(key));
+  }
+
+  // Whether `path` is a directory (not a link) of the server's user that no one else may
+  // write: /tmp is shared, and a template planted by another user (a postgresql.conf of theirs)
+  // would run their code as this one.
+  bool OwnTemplate(const std::string& path) const {
+    struct stat st {};
+    return lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid_ &&
+           (st.st_mode & 077) == 0;
+  }
+
+  // Makes the cluster in `data`; true when it is a copy of the template. initdb is half of a
+  // server's start (1 of about 2 s), and ctest starts a test binary, hence a server, per test:
+  // the first server of a user and a PostgreSQL build runs initdb into a template under /tmp,
+  // once, and every server copies it. A template is renamed into place only after initdb
+  // succeeded, so a half-made one is never copied; one that is not the user's own, or that
+  // cannot be copied, is not used: initdb runs here.
+  Result<bool> MakeCluster(const std::string& bin, const std::string& data,
+                           const std::string& log) {
+    std::error_code ec;
+    const std::string tmpl = Template(bin);
     if (!std::filesystem::exists(tmpl + "/data/PG_VERSION", ec)) {
       char fresh[] = "/tmp/iris-pg-template-new-XXXXXX";
-      if (mkdtemp(fresh) == nullptr) return Internal("mkdtemp failed");
-      if (geteuid() == 0 && chown(fresh, uid_, gid_) != 0) {
-        std::filesystem::remove_all(fresh, ec);
-        return Internal(std::string("chown ") + fresh + " failed");
+      if (mkdtemp(fresh) != nullptr) {
+        const bool made = (geteuid() != 0 || chown(fresh, uid_, gid_) == 0) &&
+                          InitDb(bin, std::string(fresh) + "/data", log).ok();
+        // When another test binary's template got there first, rename fails; that one is kept.
+        if (!made || rename(fresh, tmpl.c_str()) != 0) std::filesystem::remove_all(fresh, ec);
       }
-      if (Status made = InitDb(bin, std::string(fresh) + "/data", log); !made.ok()) {
-        std::filesystem::remove_all(fresh, ec);
-        return made;
-      }
-      // Another test binary may have put its template in place first: then keep that one.
-      if (rename(fresh, tmpl.c_str()) != 0) std::filesystem::remove_all(fresh, ec);
     }
-    pid_t cp = Spawn({"/bin/cp", "-a", tmpl + "/data", data}, log);
-    int wstatus = 0;
-    waitpid(cp, &wstatus, 0);
-    if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) return tmpl;
-    std::filesystem::remove_all(data, ec);
+    if (OwnTemplate(tmpl)) {
+      pid_t cp = Spawn({"/bin/cp", "-a", tmpl + "/data", data}, log);
+      int wstatus = 0;
+      waitpid(cp, &wstatus, 0);
+      if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) return true;
+      std::filesystem::remove_all(data, ec);
+    }
     IRIS_RETURN_IF_ERROR(InitDb(bin, data, log));
-    return std::string();
+    return false;
   }
 
   Status status_;
