@@ -514,8 +514,8 @@ TEST(JinjaErrorTest, RunawayTemplatesFailInsteadOfHanging) {
   EXPECT_TRUE(Contains(repeat.message(), "too large")) << repeat.message();
   // Values that double at every step: repeated tojson (its escapes double the backslashes),
   // a list added to itself, a list nested in itself printed whole. Each is refused when a value
-  // would pass its bound (64 MiB of text, 4,194,304 list items), naming the line. `+` checks the
-  // size of its result before making it; tojson and printing stop past the bound. The whole
+  // would pass its bound (64 MiB of text, 4,194,304 list items), naming the line. `+` and `~` check
+  // the size of their result before making it; tojson and printing stop past the bound. The whole
   // test takes seconds (5 s in Release here), the time to build values up to the bounds.
   std::string tojson =
       "{% set ns = namespace(s='\\\"') %}\n{% for i in range(60) %}"
