@@ -1,7 +1,7 @@
 // A throwaway PostgreSQL server for the request log's tests: a cluster in a temp directory
 // (a copy of one made once by initdb), postgres on a free loopback port, one fresh database
-// per test, stopped at exit. As root
-// (CI containers) the server runs as the `postgres` user, since postgres refuses root.
+// per test, stopped at exit. As root (CI containers) the server runs as the `postgres` user,
+// since postgres refuses root.
 // Test-only and header-only, so it stays out of the library.
 #pragma once
 
@@ -155,13 +155,13 @@ class PostgresTestServer {
     const std::string data = dir_ + "/data";
     const std::string log = dir_ + "/server.log";
 
-    IRIS_ASSIGN_OR_RETURN(const bool copied, MakeCluster(bin, data, log));
+    IRIS_ASSIGN_OR_RETURN(const std::string copied_from, MakeCluster(bin, data, log));
     if (RunServer(bin, data, log)) return OkStatus();
-    if (copied) {
+    if (!copied_from.empty()) {
       // A damaged template (a crash mid-write: initdb runs with --no-sync) must not fail every
       // later run: this server makes its own cluster, and the template is made again next time.
       std::error_code ec;
-      std::filesystem::remove_all(Template(bin), ec);
+      std::filesystem::remove_all(copied_from, ec);
       std::filesystem::remove_all(data, ec);
       IRIS_RETURN_IF_ERROR(InitDb(bin, data, log));
       if (RunServer(bin, data, log)) return OkStatus();
@@ -209,12 +209,19 @@ class PostgresTestServer {
             "--no-instructions"};
   }
 
+  // Runs `args` as the server's user to its end; returns its wait status.
+  int RunToEnd(const std::vector<std::string>& args, const std::string& log) {
+    int wstatus = 0;
+    waitpid(Spawn(args, log), &wstatus, 0);
+    return wstatus;
+  }
+
+  static bool Succeeded(int wstatus) { return WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0; }
+
   // Runs `bin`/initdb into `data` as the server's user; `log` gets its output.
   Status InitDb(const std::string& bin, const std::string& data, const std::string& log) {
-    pid_t initdb = Spawn(InitDbArgs(bin, data), log);
-    int wstatus = 0;
-    waitpid(initdb, &wstatus, 0);
-    if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
+    const int wstatus = RunToEnd(InitDbArgs(bin, data), log);
+    if (!Succeeded(wstatus)) {
       return Internal("initdb failed (status " + std::to_string(wstatus) + "):\n" + ReadFile(log));
     }
     return OkStatus();
@@ -225,10 +232,15 @@ class PostgresTestServer {
   std::string Template(const std::string& bin) const {
     std::error_code ec;
     const auto stamp = std::filesystem::last_write_time(bin + "/postgres", ec);
-    std::string key = bin + "|" + std::to_string(stamp.time_since_epoch().count());
-    for (const std::string& arg : InitDbArgs(bin, "")) key += "|" + arg;
+    std::vector<std::string> parts = InitDbArgs(bin, "");
+    parts.push_back(std::to_string(stamp.time_since_epoch().count()));
     for (const char* var : {"LC_ALL", "LC_CTYPE", "LC_COLLATE", "LANG"}) {
-      key += "|" + GetEnv(var).value_or("");
+      parts.push_back(GetEnv(var).value_or(""));
+    }
+    std::string key;
+    for (const std::string& part : parts) {
+      key += part;
+      key += '|';
     }
     return "/tmp/iris-pg-template-" + std::to_string(uid_) + "-" +
            std::to_string(std::hash<std::string>{}(key));
@@ -243,14 +255,14 @@ class PostgresTestServer {
            (st.st_mode & 077) == 0;
   }
 
-  // Makes the cluster in `data`; true when it is a copy of the template. initdb is half of a
-  // server's start (1 of about 2 s), and ctest starts a test binary, hence a server, per test:
-  // the first server of a user and a PostgreSQL build runs initdb into a template under /tmp,
+  // Makes the cluster in `data`; returns the template it copied ("" when initdb made it). initdb is
+  // half of a server's start (1 of about 2 s), and ctest starts a test binary, hence a server, per
+  // test: the first server of a user and a PostgreSQL build runs initdb into a template under /tmp,
   // once, and every server copies it. A template is renamed into place only after initdb
   // succeeded, so a half-made one is never copied; one that is not the user's own, or that
   // cannot be copied, is not used: initdb runs here.
-  Result<bool> MakeCluster(const std::string& bin, const std::string& data,
-                           const std::string& log) {
+  Result<std::string> MakeCluster(const std::string& bin, const std::string& data,
+                                  const std::string& log) {
     std::error_code ec;
     const std::string tmpl = Template(bin);
     if (!std::filesystem::exists(tmpl + "/data/PG_VERSION", ec)) {
@@ -263,14 +275,11 @@ class PostgresTestServer {
       }
     }
     if (OwnTemplate(tmpl)) {
-      pid_t cp = Spawn({"/bin/cp", "-a", tmpl + "/data", data}, log);
-      int wstatus = 0;
-      waitpid(cp, &wstatus, 0);
-      if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) return true;
+      if (Succeeded(RunToEnd({"/bin/cp", "-a", tmpl + "/data", data}, log))) return tmpl;
       std::filesystem::remove_all(data, ec);
     }
     IRIS_RETURN_IF_ERROR(InitDb(bin, data, log));
-    return false;
+    return std::string();
   }
 
   Status status_;
